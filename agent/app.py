@@ -1,0 +1,125 @@
+"""Wires the agent's components together; the one place that knows them all."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+from loguru import logger
+
+from agent import __version__
+from agent.config import AgentConfig
+from agent.identity import UserTracker, hostname, load_or_make_agent_id
+from agent.index import FingerprintIndex
+from agent.media import MediaMonitor
+from agent.pipeline import Pipeline
+from agent.places import EgressPlace, EgressPlaces
+from agent.reporter import Reporter
+from agent.spool import Spool
+from agent.watcher import Watchers
+from rules.events import Event, Media
+
+
+class AgentApp:
+    def __init__(self, config: AgentConfig):
+        self.config = config
+        os.makedirs(config.state_dir, mode=0o700, exist_ok=True)
+        self.agent_id = load_or_make_agent_id(config.state_dir)
+        self.host = hostname()
+        self.users = UserTracker()
+        self.index = FingerprintIndex(config.index_path, config.classified)
+        self.spool = Spool(config.spool_path)
+        self.places = EgressPlaces()
+        self.pipeline = Pipeline(self.index, self.spool, self.places, self.make_event, stable_s=config.stable_s)
+        self.watchers = Watchers(self.pipeline.changes, self.pipeline.on_overflow)
+        excluded = tuple(f.path for f in config.classified) + (config.state_dir,)
+        self.media = MediaMonitor(config.egress, self._on_mount, self._on_unmount, excluded=excluded)
+        self.reporter = Reporter(
+            config.server_url,
+            config.enroll_secret,
+            config.state_dir,
+            self.agent_id,
+            self.host,
+            self.spool,
+            heartbeat_s=config.heartbeat_s,
+            batch_max=config.batch_max,
+            status=self.status_fields,
+        )
+        self.ready = threading.Event()
+
+    def make_event(self, type_: str, **fields) -> Event:
+        return Event(type=type_, agent_id=self.agent_id, host=self.host, user=self.users.current(), **fields)
+
+    def status_fields(self) -> dict:
+        return {
+            "policy_version": "builtin",
+            "watched": [p.root for p in self.places.all()] + [f.path for f in self.config.classified],
+            "dead_events": self.spool.dead_count(),
+        }
+
+    def start(self) -> None:
+        """Watch first (changes queue up), bring the index up to date, then process."""
+        self.reporter.start()
+        self.watchers.start()
+        for folder in self.config.classified:
+            self.watchers.watch(folder.path)
+        for folder in self.config.egress.folders:
+            self.places.add(EgressPlace(folder, "folder"))
+            self.watchers.watch(folder)
+        stats = self.index.refresh()
+        logger.info(
+            "index ready files={} hashed={} removed={} errors={}", stats.files, stats.hashed, stats.removed, stats.errors
+        )
+        self.spool.put([self.make_event("agent.started", details={"version": __version__, "indexed_files": stats.files})])
+        self.pipeline.start()
+        for folder in self.config.egress.folders:
+            self.pipeline.scan(folder)  # files written while the agent was not running
+        self.media.start()
+        self.ready.set()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        logger.info("agent stopping")
+        self.media.stop(timeout_s)
+        self.watchers.stop(timeout_s)
+        self.pipeline.stop(timeout_s)
+        self.spool.put([self.make_event("agent.stopped", details={"clean": True})])
+        self.reporter.stop(timeout_s, drain_s=min(3.0, timeout_s))
+        self.index.close()
+        self.spool.close()
+
+    def _on_mount(self, media: Media) -> None:
+        self.places.add(EgressPlace(media.mountpoint, "removable", media))
+        self.spool.put([self.make_event("media.mounted", path=media.mountpoint, media=media, egress="removable")])
+        if self.watchers.watch(media.mountpoint):
+            self.pipeline.scan(media.mountpoint)
+
+    def _on_unmount(self, media: Media) -> None:
+        self.watchers.unwatch(media.mountpoint)
+        self.places.remove(media.mountpoint)
+        self.spool.forget_reported(media.mountpoint)
+        self.spool.put([self.make_event("media.unmounted", path=media.mountpoint, media=media, egress="removable")])
+
+
+def read_status(config: AgentConfig) -> dict:
+    """What `miwei-agent status` prints: read from state_dir, works while the agent runs."""
+    spool = Spool(config.spool_path)
+    index = FingerprintIndex(config.index_path, config.classified)
+    try:
+        last = spool.get_state("last_delivery")
+        return {
+            "agent_id": load_or_make_agent_id(config.state_dir) if os.path.exists(os.path.join(config.state_dir, "agent_id")) else None,
+            "enrolled": os.path.exists(os.path.join(config.state_dir, "token")),
+            "server_url": config.server_url,
+            "spool_depth": spool.depth(),
+            "dead_events": spool.dead_count(),
+            "last_delivery": json.loads(last) if last else None,
+            "indexed_files": index.count(),
+            "policy_version": "builtin",
+            "classified": [{"path": f.path, "level": f.level, "name": f.name} for f in config.classified],
+            "egress_folders": list(config.egress.folders),
+            "mount_roots": list(config.egress.mount_roots) if config.egress.removable else [],
+        }
+    finally:
+        spool.close()
+        index.close()

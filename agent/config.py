@@ -1,0 +1,151 @@
+"""The `agent:` section of the config file, parsed once into typed, immutable values."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import yaml
+
+from rules.configfile import load_section, not_yet_supported, secret
+from rules.levels import LEVELS
+from rules.schema import (
+    MISSING,
+    Context,
+    Section,
+    boolean,
+    choice,
+    duration_s,
+    folder,
+    http_url,
+    integer,
+    number,
+    sequence,
+    text,
+)
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class ClassifiedFolder:
+    """One entry of the secret register as this PC sees it."""
+
+    path: str
+    level: str
+    name: str = ""
+    owner: str = ""
+
+
+@dataclass(frozen=True)
+class EgressConfig:
+    removable: bool = True
+    mount_roots: tuple[str, ...] = ("/media", "/run/media", "/mnt")
+    folders: tuple[str, ...] = ()
+    poll_s: float = 1.0  # how often mounts are listed
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    server_url: str
+    enroll_secret: str
+    state_dir: str
+    classified: tuple[ClassifiedFolder, ...]
+    egress: EgressConfig
+    rules: tuple[str, ...] = ()
+    heartbeat_s: float = 30.0
+    stable_s: float = 0.5  # a file is complete when size and mtime hold still this long
+    batch_max: int = 500
+    log_level: str = "info"
+
+    @property
+    def spool_path(self) -> str:
+        return os.path.join(self.state_dir, "spool.db")
+
+    @property
+    def index_path(self) -> str:
+        return os.path.join(self.state_dir, "index.db")
+
+
+def load_agent_config(path: str) -> AgentConfig:
+    """Read and check the agent section; raises rules.errors.InvalidInput listing every error."""
+    return load_section(path, "agent", _parse_agent)
+
+
+def _parse_agent(section: Section, ctx: Context) -> AgentConfig:
+    values = dict(
+        server_url=section.get("server_url", http_url),
+        enroll_secret=_parse_enroll_secret(section, ctx),
+        state_dir=section.get("state_dir", folder(must_exist=False), default=os.path.join(ctx.base_dir, "var", "agent")),
+        classified=section.get("classified", sequence(_parse_classified), default=()),
+        egress=section.get("egress", _parse_egress, default=EgressConfig()),
+        rules=section.get("rules", not_yet_supported("extra rule files"), default=()),
+        heartbeat_s=section.get("heartbeat_s", duration_s, default=30.0),
+        stable_s=section.get("stable_s", number(minimum=0.05), default=0.5),
+        batch_max=section.get("batch_max", integer(1, 5000), default=500),
+        log_level=section.get("log_level", choice(LOG_LEVELS, "log level"), default="info"),
+    )
+    if any(v is MISSING for v in values.values()):
+        return MISSING
+    return AgentConfig(**values)
+
+
+def _parse_enroll_secret(section: Section, ctx: Context) -> str:
+    """Either `enroll_secret` or `enroll_secret_file` (keeps the secret off the config file)."""
+    inline = section.get("enroll_secret", secret, default=None)
+    from_file = section.get("enroll_secret_file", _secret_file, default=None)
+    if inline is MISSING or from_file is MISSING:
+        return MISSING
+    if inline and from_file:
+        return ctx.error(section.keys["enroll_secret_file"][0], "agent.enroll_secret_file", "set either enroll_secret or enroll_secret_file, not both")
+    if not inline and not from_file:
+        return ctx.error(section.node, "agent.enroll_secret", "required key is missing", "or set enroll_secret_file")
+    return inline or from_file
+
+
+def _secret_file(node: yaml.Node, key_path: str, ctx: Context):
+    path = text(node, key_path, ctx)
+    if path is MISSING:
+        return MISSING
+    path = os.path.join(ctx.base_dir, os.path.expanduser(path))
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = f.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        return ctx.error(node, key_path, f"cannot read the secret file: {getattr(exc, 'strerror', None) or exc}")
+    if len(value) < 16:
+        return ctx.error(node, key_path, "the secret in this file must be at least 16 characters")
+    return value
+
+
+def _parse_classified(node: yaml.Node, key_path: str, ctx: Context):
+    section = Section(node, key_path, ctx)
+    if not section.valid:
+        return MISSING
+    values = dict(
+        path=section.get("path", folder(must_exist=True)),
+        level=section.get("level", choice(LEVELS, "level")),
+        name=section.get("name", text, default=""),
+        owner=section.get("owner", text, default=""),
+    )
+    section.done()
+    if any(v is MISSING for v in values.values()):
+        return MISSING
+    return ClassifiedFolder(**values)
+
+
+def _parse_egress(node: yaml.Node, key_path: str, ctx: Context):
+    section = Section(node, key_path, ctx)
+    if not section.valid:
+        return MISSING
+    defaults = EgressConfig()
+    values = dict(
+        removable=section.get("removable", boolean, default=defaults.removable),
+        mount_roots=section.get("mount_roots", sequence(folder(must_exist=False)), default=defaults.mount_roots),
+        folders=section.get("folders", sequence(folder(must_exist=True)), default=()),
+        poll_s=section.get("poll_s", number(minimum=0.1), default=defaults.poll_s),
+    )
+    section.done()
+    if any(v is MISSING for v in values.values()):
+        return MISSING
+    return EgressConfig(**values)

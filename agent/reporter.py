@@ -1,0 +1,198 @@
+"""The reporter thread: spool -> collector, heartbeats, and enrolment.
+
+Events leave the spool only after the collector answered 2xx. Failures back off exponentially
+with jitter, capped, and never block the watchers (they only write to the spool).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+
+import requests
+from loguru import logger
+
+from agent import __version__
+from agent.spool import SpooledEvent, Spool
+
+TIMEOUT_S = (5.0, 30.0)  # connect, read
+BACKOFF_MIN_S = 0.5
+BACKOFF_MAX_S = 60.0
+TOKEN_FILE = "token"
+
+
+class Refused(Exception):
+    """The collector refused what we sent as invalid (4xx other than auth and throttling)."""
+
+
+class Unauthorized(Exception):
+    pass
+
+
+class Reporter:
+    def __init__(
+        self,
+        server_url: str,
+        enroll_secret: str,
+        state_dir: str,
+        agent_id: str,
+        host: str,
+        spool: Spool,
+        heartbeat_s: float = 30.0,
+        batch_max: int = 500,
+        status: Callable[[], dict] = dict,
+        session: requests.Session | None = None,
+    ):
+        self.server_url = server_url
+        self.enroll_secret = enroll_secret
+        self.state_dir, self.agent_id, self.host = state_dir, agent_id, host
+        self.spool = spool
+        self.heartbeat_s, self.batch_max = heartbeat_s, batch_max
+        self.status = status  # extra heartbeat fields (policy version, watched paths)
+        self.session = session or requests.Session()
+        self.token: str | None = self._load_token()
+        self._backoff_s = 0.0
+        self._next_heartbeat = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="reporter", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0, drain_s: float = 0.0) -> None:
+        """Stop; with drain_s, first try that long to deliver what is spooled (a clean stop)."""
+        deadline = time.monotonic() + drain_s
+        while drain_s and time.monotonic() < deadline and self.spool.depth() and self._backoff_s == 0:
+            time.sleep(0.05)
+        self._stop.set()
+        self.spool.wake()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+        self.session.close()
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                worked = self._cycle()
+                self._backoff_s = 0.0
+            except Unauthorized:
+                logger.warning("collector refused our token; enrolling again")
+                self._drop_token()
+                self._back_off()
+                continue
+            except (requests.RequestException, OSError, ValueError) as exc:
+                logger.warning("delivery failed error={} retry_in_s={:.1f}", _safe(exc), self._back_off_next())
+                self._back_off()
+                continue
+            if not worked:
+                self.spool.wait(min(1.0, max(0.0, self._next_heartbeat - time.monotonic())))
+
+    def _cycle(self) -> bool:
+        """One round: enrol if needed, heartbeat when due, send one batch. True if it sent one."""
+        if self.token is None:
+            self._enroll()
+        if time.monotonic() >= self._next_heartbeat:
+            self._heartbeat()
+            self._next_heartbeat = time.monotonic() + self.heartbeat_s
+        batch = self.spool.peek(self.batch_max)
+        if not batch:
+            return False
+        self._deliver(batch)
+        return True
+
+    def _deliver(self, batch: list[SpooledEvent]) -> None:
+        try:
+            answer = self._post("/api/v1/events", _batch_body(batch))
+        except Refused as exc:
+            if len(batch) == 1:
+                logger.error("collector refused an event id={} reason={}; kept in the dead table", batch[0].id, exc)
+                self.spool.quarantine(batch, str(exc))
+                return
+            half = len(batch) // 2  # find the bad event(s) without holding back the good ones
+            self._deliver(batch[:half])
+            self._deliver(batch[half:])
+            return
+        self.spool.ack(batch)
+        self.spool.set_state("last_delivery", json.dumps({"at": time.time(), **answer}))
+        logger.debug("delivered events={} duplicates={}", answer.get("accepted"), answer.get("duplicates"))
+
+    def _heartbeat(self) -> None:
+        body = {"agent_id": self.agent_id, "hostname": self.host, "version": __version__, "spool_depth": self.spool.depth()}
+        body.update(self.status())
+        self._post("/api/v1/heartbeat", json.dumps(body))
+
+    def _enroll(self) -> None:
+        body = json.dumps({"enroll_secret": self.enroll_secret, "agent_id": self.agent_id, "hostname": self.host, "version": __version__})
+        r = self.session.post(self.server_url + "/api/v1/enroll", data=body, headers=_JSON, timeout=TIMEOUT_S)
+        if r.status_code in (401, 403):
+            raise ValueError(f"enrolment refused ({r.status_code}): check enroll_secret")
+        r.raise_for_status()
+        token = r.json()["token"]
+        self._save_token(token)
+        self.token = token
+        logger.info("enrolled agent_id={}", self.agent_id)
+
+    def _post(self, path: str, body: str) -> dict:
+        headers = {**_JSON, "Authorization": f"Bearer {self.token}"}
+        r = self.session.post(self.server_url + path, data=body.encode("utf-8"), headers=headers, timeout=TIMEOUT_S)
+        if r.status_code in (401, 403):
+            raise Unauthorized()
+        if 400 <= r.status_code < 500 and r.status_code not in (408, 429):
+            raise Refused(f"{r.status_code} {r.text[:500]}")
+        r.raise_for_status()
+        return r.json() if r.content else {}
+
+    # --- backoff and token ----------------------------------------------------------------
+
+    def _back_off_next(self) -> float:
+        return min(BACKOFF_MAX_S, max(BACKOFF_MIN_S, self._backoff_s * 2))
+
+    def _back_off(self) -> None:
+        self._backoff_s = self._back_off_next()
+        self._stop.wait(random.uniform(0.5, 1.0) * self._backoff_s)  # jitter spreads a fleet's retries
+
+    def _token_path(self) -> str:
+        return os.path.join(self.state_dir, TOKEN_FILE)
+
+    def _load_token(self) -> str | None:
+        try:
+            with open(self._token_path(), encoding="ascii") as f:
+                return f.read().strip() or None
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def _save_token(self, token: str) -> None:
+        path = self._token_path()
+        tmp = path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(token)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+
+    def _drop_token(self) -> None:
+        self.token = None
+        try:
+            os.unlink(self._token_path())
+        except OSError:
+            pass
+
+
+_JSON = {"Content-Type": "application/json"}
+
+
+def _batch_body(batch: list[SpooledEvent]) -> str:
+    return '{"events":[' + ",".join(e.body for e in batch) + "]}"
+
+
+def _safe(exc: Exception) -> str:
+    """An error for the log: type and message (requests puts the URL there, never headers)."""
+    return f"{type(exc).__name__}: {str(exc)[:300]}"

@@ -1,0 +1,1 @@
+"""MiWei's shared detection vocabulary: event schema, levels, located YAML loading."""

@@ -1,0 +1,107 @@
+"""The event schema shared by agent and server, and the central catalogue of event types.
+
+Events are immutable values made at the source with a UUID, so the spool can resend them and the
+collector can insert them idempotently. They carry hashes and counts, never file contents.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+# Add, never rename: agents, rules and integrations depend on these names.
+EVENT_TYPES: dict[str, str] = {
+    "file.created": "a file appeared in a classified folder",
+    "file.modified": "a file in a classified folder changed",
+    "file.moved": "a file in a classified folder was renamed or moved",
+    "file.deleted": "a file in a classified folder was deleted",
+    "file.opened": "a file in a classified folder was opened",
+    "egress.file": "a complete file found in an egress place",
+    "media.mounted": "removable media was mounted",
+    "media.unmounted": "removable media was unmounted",
+    "agent.started": "the agent started",
+    "agent.stopped": "the agent stopped cleanly",
+    "agent.error": "the agent could not do something it should have",
+    "agent.overflow": "file events were lost and a rescan was started",
+    "agent.gap": "a gap in the agent's event chain",
+    "agent.tamper": "the agent's config or rules were changed locally",
+    "agent.clock_skew": "the agent's clock differs from the server's",
+}
+
+MATCH_METHODS: tuple[str, ...] = ("exact", "archive", "partial")
+
+
+@dataclass(frozen=True)
+class Match:
+    method: str  # exact | archive | partial
+    similarity: float = 1.0
+
+
+@dataclass(frozen=True)
+class Media:
+    mountpoint: str
+    device: str = ""
+    fstype: str = ""
+    label: str = ""
+    serial: str = ""
+    vendor: str = ""
+    model: str = ""
+
+
+@dataclass(frozen=True)
+class Detection:
+    detector: str  # stable id, e.g. "cn_resident_id"
+    count: int
+    sample: str = ""  # masked, never the raw value
+
+
+def utc_now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    ts: str = field(default_factory=utc_now_iso)
+    agent_id: str = ""
+    host: str = ""
+    user: str = ""
+    path: str | None = None  # readable; bytes that are not UTF-8 appear as \xNN escapes
+    path_b64: str | None = None  # the raw path bytes, only when they are not valid UTF-8
+    dest_path: str | None = None  # file.moved: where the file went
+    dest_path_b64: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    level: str | None = None  # classification of the content, or None
+    source_path: str | None = None  # the classified file this content came from
+    source_path_b64: str | None = None
+    register_entry: str | None = None  # the secret-register entry of the source
+    match: Match | None = None
+    media: Media | None = None
+    egress: str | None = None  # removable | folder: which kind of egress place
+    detections: tuple[Detection, ...] = ()
+    rule_ids: tuple[str, ...] = ()
+    severity: str | None = None
+    error: str | None = None  # why the agent could not do what it should have
+    details: dict[str, Any] | None = None  # small, type-specific facts (counts, versions)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["detections"] = [dataclasses.asdict(d) for d in self.detections]
+        data["rule_ids"] = list(self.rule_ids)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        values = {f.name: data.get(f.name) for f in dataclasses.fields(cls) if f.name in data}
+        if values.get("match"):
+            values["match"] = Match(**values["match"])
+        if values.get("media"):
+            values["media"] = Media(**values["media"])
+        values["detections"] = tuple(Detection(**d) for d in values.get("detections") or ())
+        values["rule_ids"] = tuple(values.get("rule_ids") or ())
+        return cls(**values)

@@ -1,0 +1,119 @@
+"""The HTTP API, versioned under /api/v1 (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from loguru import logger
+from sqlalchemy import text
+
+from server import __version__
+from server.auth import AGENT_TOKEN_PREFIX, Caller, agent_caller, new_token, reader_caller
+from server.models import AlertPatch, EnrollIn, EventBatch, HeartbeatIn
+
+router = APIRouter(prefix="/api/v1")
+Limit = Query(100, ge=1, le=1000, description="page size (at most 1000)")
+
+
+def _cursor(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or len(value) > 19:
+        raise HTTPException(400, "invalid cursor: pass back the 'next' value of the previous page")
+    return int(value)
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+@router.get("/health")
+def health(request: Request) -> dict:
+    try:
+        with request.app.state.store.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # the health check must answer, not raise
+        logger.error("health check: database unreachable error={}", type(exc).__name__)
+        raise HTTPException(503, "database unreachable") from None
+    return {"status": "ok", "version": __version__}
+
+
+@router.post("/enroll")
+def enroll(body: EnrollIn, request: Request) -> dict:
+    expected = request.app.state.config.enroll_secret.encode("utf-8")
+    if not hmac.compare_digest(body.enroll_secret.encode("utf-8"), expected):
+        logger.warning("enrolment refused: wrong secret hostname={!r}", body.hostname)
+        raise HTTPException(403, "wrong enrolment secret")
+    token = new_token(AGENT_TOKEN_PREFIX)
+    request.app.state.store.enroll_agent(str(body.agent_id), body.hostname, body.version, token)
+    logger.info("agent enrolled agent_id={} hostname={!r}", body.agent_id, body.hostname)
+    return {"agent_id": str(body.agent_id), "token": token}
+
+
+@router.post("/events")
+def ingest(batch: EventBatch, request: Request, caller: Caller = Depends(agent_caller)) -> dict:
+    result = request.app.state.store.ingest([e.to_event(caller.name) for e in batch.events])
+    return {"accepted": result.accepted, "duplicates": result.duplicates}
+
+
+@router.post("/heartbeat")
+def heartbeat(body: HeartbeatIn, request: Request, caller: Caller = Depends(agent_caller)) -> dict:
+    status = {"dead_events": body.dead_events, "watched": body.watched}
+    request.app.state.store.heartbeat(caller.name, body.hostname, body.version, body.policy_version, body.spool_depth, status)
+    return {"status": "ok", "server_time": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
+
+
+@router.get("/alerts")
+def list_alerts(
+    request: Request,
+    status: str | None = Query(None, pattern="^(open|acknowledged|resolved|false_positive)$"),
+    severity: str | None = Query(None, pattern="^(critical|high|medium|low|info)$"),
+    category: str | None = Query(None, max_length=64),
+    since: datetime | None = None,
+    limit: int = Limit,
+    cursor: str | None = Query(None, max_length=32),
+    caller: Caller = Depends(reader_caller),
+) -> dict:
+    page = request.app.state.store.list_alerts(status, severity, category, _utc(since), limit, _cursor(cursor))
+    return {"alerts": page.items, **({"next": page.next_cursor} if page.next_cursor else {})}
+
+
+@router.get("/alerts/{alert_id}")
+def get_alert(alert_id: int, request: Request, caller: Caller = Depends(reader_caller)) -> dict:
+    alert = request.app.state.store.get_alert(alert_id) if 0 < alert_id < 2**63 else None
+    if alert is None:
+        raise HTTPException(404, "no such alert")
+    return alert
+
+
+@router.patch("/alerts/{alert_id}")
+def patch_alert(alert_id: int, body: AlertPatch, request: Request, caller: Caller = Depends(reader_caller)) -> dict:
+    alert = request.app.state.store.update_alert(alert_id, body.status, body.comment, f"token:{caller.name}") if 0 < alert_id < 2**63 else None
+    if alert is None:
+        raise HTTPException(404, "no such alert")
+    logger.info("alert updated id={} status={} by=token:{!r}", alert_id, body.status, caller.name)
+    return alert
+
+
+@router.get("/events")
+def list_events(
+    request: Request,
+    type: str | None = Query(None, max_length=64),
+    agent_id: str | None = Query(None, max_length=64),
+    since: datetime | None = None,
+    limit: int = Limit,
+    cursor: str | None = Query(None, max_length=32),
+    caller: Caller = Depends(reader_caller),
+) -> dict:
+    since_text = _utc(since).isoformat(timespec="milliseconds").replace("+00:00", "Z") if since else None
+    page = request.app.state.store.list_events(type, agent_id, since_text, limit, _cursor(cursor))
+    return {"events": page.items, **({"next": page.next_cursor} if page.next_cursor else {})}
+
+
+@router.get("/agents")
+def list_agents(request: Request, caller: Caller = Depends(reader_caller)) -> dict:
+    return {"agents": request.app.state.store.list_agents(request.app.state.config.agent_offline_s)}

@@ -1,0 +1,54 @@
+"""Who is calling: agent tokens may only ingest; API tokens may read and update alerts."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from fastapi import HTTPException, Request
+
+AGENT_TOKEN_PREFIX = "mwa_"
+API_TOKEN_PREFIX = "mwt_"
+
+
+def new_token(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class Caller:
+    kind: str  # agent | api
+    name: str  # agent id, or the API token's name
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(401, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+    return token.strip()
+
+
+def _identify(request: Request) -> Caller:
+    token = _bearer(request)
+    store = request.app.state.store
+    if len(token) <= 256:
+        if token.startswith(AGENT_TOKEN_PREFIX) and (agent_id := store.agent_for_token(token)):
+            return Caller("agent", agent_id)
+        if token.startswith(API_TOKEN_PREFIX) and (name := store.api_token_name(token)):
+            return Caller("api", name)
+    raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+
+
+def agent_caller(request: Request) -> Caller:
+    caller = _identify(request)
+    if caller.kind != "agent":
+        raise HTTPException(403, "this endpoint is for agents")
+    return caller
+
+
+def reader_caller(request: Request) -> Caller:
+    caller = _identify(request)
+    if caller.kind != "api":
+        raise HTTPException(403, "agent tokens may only send events and heartbeats")
+    return caller

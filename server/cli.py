@@ -1,0 +1,137 @@
+"""`miwei-server`: serve the API, manage the schema, users and tokens."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import re
+import sys
+
+from rules.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, configure_logging, report_invalid
+from rules.configfile import default_config_path
+from rules.errors import InvalidInput
+from server import __version__
+from server.config import ServerConfig, load_server_config
+
+ROLES = ("admin", "analyst")
+NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+MIN_PASSWORD_CHARS = 12
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help(sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        config = load_server_config(args.config)
+    except InvalidInput as exc:
+        return report_invalid(exc)
+    return args.handler(config, args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="miwei-server", description="MiWei collector")
+    parser.add_argument("--version", action="version", version=f"miwei-server {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", default=default_config_path(), help="config file (default ./config.yaml or $MIWEI_CONFIG)")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("run", parents=[common], help="serve the API").set_defaults(handler=cmd_run)
+    sub.add_parser("migrate", parents=[common], help="bring the database schema up to date").set_defaults(handler=cmd_migrate)
+    sub.add_parser("check-config", parents=[common], help="validate the server section").set_defaults(handler=cmd_check_config)
+    user = sub.add_parser("create-user", parents=[common], help="create a console user")
+    user.add_argument("name")
+    user.add_argument("--role", choices=ROLES, required=True)
+    user.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    user.set_defaults(handler=cmd_create_user)
+    token = sub.add_parser("create-token", parents=[common], help="print a new API token")
+    token.add_argument("name")
+    token.set_defaults(handler=cmd_create_token)
+    return parser
+
+
+def _store(config: ServerConfig):
+    from server.database import make_engine, migrate
+    from server.store import Store
+
+    engine = make_engine(config.database)
+    migrate(engine)
+    return Store(engine)
+
+
+def cmd_run(config: ServerConfig, args) -> int:
+    import uvicorn
+    from loguru import logger
+
+    from server.app import create_app
+
+    configure_logging(config.log_level, config.log_file)
+    try:
+        store = _store(config)
+    except Exception as exc:
+        logger.error("cannot open the database error={}", exc)
+        return EXIT_FAILURE
+    host, port = config.listen
+    logger.info("collector starting version={} listen={}:{} database={}", __version__, host, port, _redact(config.database))
+    uvicorn.run(create_app(config, store), host=host, port=port, log_level=config.log_level, proxy_headers=False, server_header=False)
+    return EXIT_OK
+
+
+def cmd_migrate(config: ServerConfig, args) -> int:
+    from server.database import make_engine, migrate
+
+    before, after = migrate(make_engine(config.database))
+    print(f"schema at revision {after}" + (f" (was {before})" if before != after else " (already up to date)"))
+    return EXIT_OK
+
+
+def cmd_check_config(config: ServerConfig, args) -> int:
+    print(f"{args.config}: server section is valid")
+    return EXIT_OK
+
+
+def cmd_create_user(config: ServerConfig, args) -> int:
+    from argon2 import PasswordHasher
+
+    if not NAME.match(args.name):
+        print("error: a user name is 1-64 letters, digits, '.', '_', '@' or '-'", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    if len(password) < MIN_PASSWORD_CHARS:
+        print(f"error: the password needs at least {MIN_PASSWORD_CHARS} characters", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    store = _store(config)
+    if store.user_exists(args.name):
+        print(f"error: user '{args.name}' exists already", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    store.create_user(args.name, args.role, PasswordHasher().hash(password))
+    print(f"created {args.role} '{args.name}'")
+    return EXIT_OK
+
+
+def cmd_create_token(config: ServerConfig, args) -> int:
+    from server.auth import API_TOKEN_PREFIX, new_token
+
+    if not NAME.match(args.name):
+        print("error: a token name is 1-64 letters, digits, '.', '_', '@' or '-'", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    token = new_token(API_TOKEN_PREFIX)
+    _store(config).create_api_token(args.name, token)
+    print(token)
+    return EXIT_OK
+
+
+def _redact(url: str) -> str:
+    """A database URL for the log, without its password."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""Request bodies at the HTTP edge: strict pydantic models with bounded sizes.
+
+Agent-supplied strings are attacker-controlled: they are length-capped, and NUL characters and
+lone surrogates (which JSON can carry but no database column can store) are refused with a 422.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from rules.events import EVENT_TYPES, MATCH_METHODS, Detection, Event, Match, Media
+from rules.levels import LEVELS, SEVERITIES
+
+MAX_EVENTS_PER_BATCH = 5000
+MAX_EVENT_JSON_BYTES = 64 * 1024
+
+
+def _storable(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (lone surrogates are not)") from None
+    return value
+
+
+def Text(max_length: int):  # noqa: N802 - reads as a type in the models below
+    return Annotated[str, StringConstraints(max_length=max_length), AfterValidator(_storable)]
+
+
+def _storable_json(value: Any, what: str) -> None:
+    try:
+        size = len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+    except (UnicodeEncodeError, TypeError, ValueError):
+        raise ValueError(f"{what} must be plain JSON with valid Unicode strings") from None
+    if size > MAX_EVENT_JSON_BYTES:
+        raise ValueError(f"{what} is larger than {MAX_EVENT_JSON_BYTES} bytes")
+    if "\\u0000" in json.dumps(value):
+        raise ValueError(f"{what} must not contain NUL characters")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MatchIn(_Strict):
+    method: Literal[MATCH_METHODS]  # type: ignore[valid-type]
+    similarity: float = Field(1.0, ge=0.0, le=1.0)
+
+
+class MediaIn(_Strict):
+    mountpoint: Text(4096)
+    device: Text(1024) = ""
+    fstype: Text(64) = ""
+    label: Text(1024) = ""
+    serial: Text(1024) = ""
+    vendor: Text(1024) = ""
+    model: Text(1024) = ""
+
+
+class DetectionIn(_Strict):
+    detector: Text(64)
+    count: int = Field(ge=0, le=2**31)
+    sample: Text(256) = ""
+
+
+Path = Text(8192)
+Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+class EventIn(BaseModel):
+    # Fields a newer agent adds are kept (stored in the event body), within the size cap.
+    model_config = ConfigDict(extra="allow")
+
+    id: uuid.UUID
+    type: Text(64)
+    ts: datetime
+    agent_id: Text(64) = ""
+    host: Text(255) = ""
+    user: Text(255) = ""
+    path: Path | None = None
+    path_b64: Path | None = None
+    dest_path: Path | None = None
+    dest_path_b64: Path | None = None
+    size: int | None = Field(None, ge=0, le=2**63 - 1)
+    sha256: Sha256 | None = None
+    level: Literal[LEVELS] | None = None  # type: ignore[valid-type]
+    source_path: Path | None = None
+    source_path_b64: Path | None = None
+    register_entry: Text(512) | None = None
+    match: MatchIn | None = None
+    media: MediaIn | None = None
+    egress: Text(32) | None = None
+    detections: list[DetectionIn] = Field(default_factory=list, max_length=100)
+    rule_ids: list[Text(128)] = Field(default_factory=list, max_length=100)
+    severity: Literal[SEVERITIES] | None = None  # type: ignore[valid-type]
+    error: Text(2000) | None = None
+    details: dict[str, Any] | None = None
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        if value not in EVENT_TYPES:
+            raise ValueError(f"unknown event type '{value}'")
+        return value
+
+    @model_validator(mode="after")
+    def _bounded(self) -> EventIn:
+        if self.details is not None:
+            _storable_json(self.details, "details")
+        if self.model_extra:
+            _storable_json(self.model_extra, "extra fields")
+        return self
+
+    def to_event(self, agent_id: str) -> tuple[Event, str]:
+        """The event as stored: the caller's agent id (never the body's), ts normalised to UTC."""
+        ts = self.ts if self.ts.tzinfo else self.ts.replace(tzinfo=timezone.utc)
+        ts_text = ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        event = Event(
+            type=self.type,
+            id=str(self.id),
+            ts=ts_text,
+            agent_id=agent_id,
+            host=self.host,
+            user=self.user,
+            path=self.path,
+            path_b64=self.path_b64,
+            dest_path=self.dest_path,
+            dest_path_b64=self.dest_path_b64,
+            size=self.size,
+            sha256=self.sha256,
+            level=self.level,
+            source_path=self.source_path,
+            source_path_b64=self.source_path_b64,
+            register_entry=self.register_entry,
+            match=Match(**self.match.model_dump()) if self.match else None,
+            media=Media(**self.media.model_dump()) if self.media else None,
+            egress=self.egress,
+            detections=tuple(Detection(**d.model_dump()) for d in self.detections),
+            rule_ids=tuple(self.rule_ids),
+            severity=self.severity,
+            error=self.error,
+            details=self.details,
+        )
+        body = {**(self.model_extra or {}), **event.to_dict()}
+        return event, json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+
+
+class EventBatch(_Strict):
+    events: list[EventIn] = Field(max_length=MAX_EVENTS_PER_BATCH)
+
+
+class EnrollIn(_Strict):
+    enroll_secret: Text(1024)
+    agent_id: uuid.UUID
+    hostname: Text(255)
+    version: Text(64) = ""
+
+
+class HeartbeatIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    hostname: Text(255)
+    version: Text(64) = ""
+    spool_depth: int = Field(0, ge=0)
+    policy_version: Text(64) | None = None
+    dead_events: int = Field(0, ge=0)
+    watched: list[Text(4096)] = Field(default_factory=list, max_length=1000)
+
+
+class AlertPatch(_Strict):
+    status: Literal["open", "acknowledged", "resolved", "false_positive"]
+    comment: Text(4000) = ""

@@ -1,0 +1,117 @@
+"""The collector's tables (SQLAlchemy Core). Alembic migrations in migrations/ create them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# BigInteger ids that are still SQLite rowids (autoincrement) there
+BigId = BigInteger().with_variant(Integer, "sqlite")
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("agent_id", String(36), primary_key=True),
+    Column("hostname", String(255), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("enrolled_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen", DateTime(timezone=True)),
+    Column("version", String(64)),
+    Column("policy_version", String(64)),
+    Column("spool_depth", Integer),
+    Column("status", Text),  # the last heartbeat's extra fields, JSON
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("name", String(255), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("id", String(36), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("ts", String(32), nullable=False),  # ISO 8601 UTC with ms and Z: sorts as text
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("agent_id", String(36), nullable=False),
+    Column("host", String(255)),
+    Column("user", String(255)),
+    Column("path", Text),
+    Column("size", BigInteger),
+    Column("sha256", String(64)),
+    Column("level", String(16)),
+    Column("source_path", Text),
+    Column("severity", String(16)),
+    Column("body", Text, nullable=False),  # the whole event as JSON
+    Index("events_type_seq", "type", "seq"),
+    Index("events_agent_seq", "agent_id", "seq"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("rule_id", String(128), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("agent_id", String(36)),
+    Column("host", String(255)),
+    Column("user", String(255)),
+    Column("count", Integer, nullable=False),
+    Column("explanation", Text, nullable=False),
+    Index("alerts_status_id", "status", "id"),
+)
+
+alert_events = Table(
+    "alert_events",
+    metadata,
+    Column("alert_id", BigId, ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True),
+    Column("event_id", String(36), primary_key=True),
+    Index("alert_events_event", "event_id"),
+)
+
+alert_history = Table(  # append-only: who changed an alert's status, when and why
+    "alert_history",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("alert_id", BigId, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("comment", Text, nullable=False),
+    Index("alert_history_alert", "alert_id", "id"),
+)
+

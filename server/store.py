@@ -1,0 +1,301 @@
+"""Storage through SQLAlchemy Core: agents, tokens, users, events and alerts.
+
+Ingest is one transaction per batch: events are inserted idempotently by id (ON CONFLICT DO
+NOTHING ... RETURNING tells which were new), and alerts are raised only for the new ones, so a
+resent batch stores nothing twice and raises nothing twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+
+from rules.events import Event
+from server.alerts import AlertDraft, alerts_for
+from server.schema import agents, alert_events, alert_history, alerts, api_tokens, events, users
+
+ALERT_STATUSES = ("open", "acknowledged", "resolved", "false_positive")
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def token_hash(token: str) -> str:
+    """Tokens are long random strings: a plain SHA-256 is enough to keep them out of the database."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    accepted: int
+    duplicates: int
+    alerts: int
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict]
+    next_cursor: str | None
+
+
+class Store:
+    def __init__(self, engine: Engine, clock: Clock = utc_now):
+        self.engine = engine
+        self.clock = clock
+
+    # --- agents -----------------------------------------------------------------------------
+
+    def enroll_agent(self, agent_id: str, hostname: str, version: str, token: str) -> None:
+        """Register an agent, or give an existing one a new token (it lost its state)."""
+        now = self.clock()
+        with self.engine.begin() as conn:
+            row = conn.execute(select(agents.c.agent_id).where(agents.c.agent_id == agent_id)).first()
+            values = dict(hostname=hostname, version=version, token_hash=token_hash(token), last_seen=now)
+            if row:
+                conn.execute(update(agents).where(agents.c.agent_id == agent_id).values(**values))
+            else:
+                conn.execute(insert(agents).values(agent_id=agent_id, enrolled_at=now, **values))
+
+    def agent_for_token(self, token: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(agents.c.agent_id).where(agents.c.token_hash == token_hash(token))).scalar()
+
+    def heartbeat(self, agent_id: str, hostname: str, version: str, policy_version: str | None, spool_depth: int, status: dict) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(agents)
+                .where(agents.c.agent_id == agent_id)
+                .values(
+                    hostname=hostname,
+                    version=version,
+                    policy_version=policy_version,
+                    spool_depth=spool_depth,
+                    last_seen=self.clock(),
+                    status=json.dumps(status, ensure_ascii=False),
+                )
+            )
+
+    def list_agents(self, offline_after_s: float) -> list[dict]:
+        now = self.clock()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(agents).order_by(agents.c.hostname, agents.c.agent_id)).mappings().all()
+        result = []
+        for r in rows:
+            last_seen = _aware(r["last_seen"])
+            result.append(
+                {
+                    "agent_id": r["agent_id"],
+                    "hostname": r["hostname"],
+                    "last_seen": _iso(last_seen),
+                    "online": bool(last_seen and now - last_seen <= timedelta(seconds=offline_after_s)),
+                    "version": r["version"],
+                    "policy_version": r["policy_version"],
+                    "spool_depth": r["spool_depth"],
+                    "enrolled_at": _iso(_aware(r["enrolled_at"])),
+                }
+            )
+        return result
+
+    # --- API tokens and users -----------------------------------------------------------------
+
+    def create_api_token(self, name: str, token: str) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                insert(api_tokens).values(name=name, token_hash=token_hash(token), created_at=self.clock())
+            ).inserted_primary_key[0]
+
+    def api_token_name(self, token: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(api_tokens.c.name).where(
+                    and_(api_tokens.c.token_hash == token_hash(token), api_tokens.c.revoked_at.is_(None))
+                )
+            ).scalar()
+
+    def create_user(self, name: str, role: str, password_hash: str) -> int:
+        with self.engine.begin() as conn:
+            return conn.execute(
+                insert(users).values(name=name, role=role, password_hash=password_hash, created_at=self.clock())
+            ).inserted_primary_key[0]
+
+    def user_exists(self, name: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(users.c.id).where(users.c.name == name)).first() is not None
+
+    # --- events -------------------------------------------------------------------------------
+
+    def ingest(self, batch: list[tuple[Event, str]]) -> IngestResult:
+        """Store (event, its JSON body) pairs once each; raise alerts for the new ones."""
+        by_id = {e.id: (e, body) for e, body in batch}
+        unique = [e for e, _ in by_id.values()]
+        if not unique:
+            return IngestResult(0, len(batch), 0)
+        now = self.clock()
+        rows = [_event_row(e, body, now) for e, body in by_id.values()]
+        with self.engine.begin() as conn:
+            stmt = _insert_ignore(self.engine, events).returning(events.c.id)
+            inserted = set(conn.execute(stmt, rows).scalars().all()) if len(rows) > 1 else set(
+                conn.execute(stmt.values(rows[0])).scalars().all()
+            )
+            drafts = [d for e in unique if e.id in inserted for d in alerts_for(e)]
+            for draft in drafts:
+                self._insert_alert(conn, draft, now)
+        return IngestResult(len(inserted), len(batch) - len(inserted), len(drafts))
+
+    def list_events(self, type_: str | None, agent_id: str | None, since: str | None, limit: int, cursor: int | None) -> Page:
+        query = select(events.c.seq, events.c.body).order_by(events.c.seq.desc()).limit(limit + 1)
+        if type_:
+            query = query.where(events.c.type == type_)
+        if agent_id:
+            query = query.where(events.c.agent_id == agent_id)
+        if since:
+            query = query.where(events.c.ts >= since)
+        if cursor is not None:
+            query = query.where(events.c.seq < cursor)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        items = [json.loads(body) for _, body in rows[:limit]]
+        return Page(items, str(rows[limit - 1][0]) if len(rows) > limit else None)
+
+    def count_events(self) -> int:
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(events)).scalar()
+
+    # --- alerts -------------------------------------------------------------------------------
+
+    def _insert_alert(self, conn, draft: AlertDraft, now: datetime) -> int:
+        alert_id = conn.execute(
+            insert(alerts).values(
+                rule_id=draft.rule_id,
+                category=draft.category,
+                severity=draft.severity,
+                title=draft.title,
+                status="open",
+                created_at=now,
+                updated_at=now,
+                agent_id=draft.agent_id,
+                host=draft.host,
+                user=draft.user,
+                count=len(draft.event_ids),
+                explanation=draft.explanation,
+            )
+        ).inserted_primary_key[0]
+        conn.execute(insert(alert_events), [{"alert_id": alert_id, "event_id": e} for e in draft.event_ids])
+        return alert_id
+
+    def list_alerts(self, status=None, severity=None, category=None, since=None, limit=100, cursor=None) -> Page:
+        query = select(alerts).order_by(alerts.c.id.desc()).limit(limit + 1)
+        for column, value in ((alerts.c.status, status), (alerts.c.severity, severity), (alerts.c.category, category)):
+            if value:
+                query = query.where(column == value)
+        if since is not None:
+            query = query.where(alerts.c.created_at >= since)
+        if cursor is not None:
+            query = query.where(alerts.c.id < cursor)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+            ids = [r["id"] for r in rows[:limit]]
+            links = self._event_ids(conn, ids)
+        items = [_alert_dict(r, links.get(r["id"], [])) for r in rows[:limit]]
+        return Page(items, str(rows[limit - 1]["id"]) if len(rows) > limit else None)
+
+    def get_alert(self, alert_id: int) -> dict | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).mappings().first()
+            if row is None:
+                return None
+            event_ids = self._event_ids(conn, [alert_id]).get(alert_id, [])
+            bodies = conn.execute(select(events.c.body).where(events.c.id.in_(event_ids)).order_by(events.c.seq)).scalars()
+            history = conn.execute(
+                select(alert_history).where(alert_history.c.alert_id == alert_id).order_by(alert_history.c.id)
+            ).mappings().all()
+        alert = _alert_dict(row, event_ids)
+        alert["events"] = [json.loads(b) for b in bodies]
+        alert["history"] = [
+            {"at": _iso(_aware(h["at"])), "actor": h["actor"], "status": h["status"], "comment": h["comment"]} for h in history
+        ]
+        return alert
+
+    def update_alert(self, alert_id: int, status: str, comment: str, actor: str) -> dict | None:
+        now = self.clock()
+        with self.engine.begin() as conn:
+            found = conn.execute(update(alerts).where(alerts.c.id == alert_id).values(status=status, updated_at=now))
+            if found.rowcount == 0:
+                return None
+            conn.execute(
+                insert(alert_history).values(alert_id=alert_id, at=now, actor=actor, status=status, comment=comment)
+            )
+        return self.get_alert(alert_id)
+
+    @staticmethod
+    def _event_ids(conn, alert_ids: list[int]) -> dict[int, list[str]]:
+        links: dict[int, list[str]] = {}
+        if alert_ids:
+            query = select(alert_events.c.alert_id, alert_events.c.event_id).where(alert_events.c.alert_id.in_(alert_ids))
+            for alert_id, event_id in conn.execute(query):
+                links.setdefault(alert_id, []).append(event_id)
+        return links
+
+
+def _insert_ignore(engine: Engine, table):
+    dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=["id"])
+
+
+def _event_row(e: Event, body: str, received_at: datetime) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "type": e.type,
+        "ts": e.ts,
+        "received_at": received_at,
+        "agent_id": e.agent_id,
+        "host": e.host,
+        "user": e.user,
+        "path": e.path,
+        "size": e.size,
+        "sha256": e.sha256,
+        "level": e.level,
+        "source_path": e.source_path,
+        "severity": e.severity,
+        "body": body,
+    }
+
+
+def _alert_dict(r, event_ids: list[str]) -> dict:
+    return {
+        "id": r["id"],
+        "rule_id": r["rule_id"],
+        "category": r["category"],
+        "severity": r["severity"],
+        "title": r["title"],
+        "status": r["status"],
+        "created_at": _iso(_aware(r["created_at"])),
+        "updated_at": _iso(_aware(r["updated_at"])),
+        "agent_id": r["agent_id"],
+        "host": r["host"],
+        "user": r["user"],
+        "count": r["count"],
+        "explanation": r["explanation"],
+        "event_ids": event_ids,
+    }
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands datetimes back naive; they were stored as UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else None
