@@ -71,7 +71,8 @@ class MediaMonitor:
         if not self.config.removable:
             return []
         found = []
-        for part in psutil.disk_partitions(all=False):
+        # all=True: FUSE mounts (phones over MTP, ntfs-3g, fusefat) are egress places too
+        for part in psutil.disk_partitions(all=True):
             mountpoint = part.mountpoint
             if any(is_under(mountpoint, x) or is_under(x, mountpoint) for x in self.excluded):
                 continue
