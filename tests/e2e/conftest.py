@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+
+import pytest
+
+from tests.e2e.harness import Deployment
+
+pytestmark = pytest.mark.e2e
+
+DRAWING = b"AC1032 pump impeller rev C\n" + os.urandom(50_000)
+FORMULA = "商业秘密\n涂层配方 v7\n".encode("utf-8") + os.urandom(1000)
+
+
+@pytest.fixture
+def classified(tmp_path):
+    """Two register entries: drawings (core) and formulas (important)."""
+    drawings = tmp_path / "rnd" / "drawings"
+    formulas = tmp_path / "rnd" / "formulas"
+    drawings.mkdir(parents=True)
+    formulas.mkdir(parents=True)
+    (drawings / "pump-impeller.dwg").write_bytes(DRAWING)
+    (formulas / "coating.txt").write_bytes(FORMULA)
+    return {"drawings": drawings, "formulas": formulas}
+
+
+@pytest.fixture
+def deployment(tmp_path, classified):
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    d = Deployment(
+        tmp_path,
+        [(classified["drawings"], "core", "Product drawings"), (classified["formulas"], "important", "Formulas")],
+        egress_folders=[usb],
+    )
+    d.usb = usb
+    yield d
+    d.close()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def copy(src, dest) -> None:
+    shutil.copyfile(src, dest)

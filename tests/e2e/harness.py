@@ -1,0 +1,162 @@
+"""Run `miwei-server` and `miwei-agent` as processes, the way a user does, from a temp config."""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import requests
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float, interval_s: float = 0.05, what: str = "condition"):
+    """Poll until predicate() is truthy; return its value, or fail the test with `what`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+        time.sleep(interval_s)
+
+
+class Deployment:
+    """A collector and one agent sharing a temp folder; every process is killed at teardown."""
+
+    def __init__(self, root: Path, classified: list[tuple[Path, str, str]], egress_folders=(), mount_roots=(), agent_extra=""):
+        self.root = root
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.state_dir = root / "agent-state"
+        self.db_path = root / "miwei.db"
+        self.config = root / "config.yaml"
+        secret = secrets.token_urlsafe(24)
+        lines = [
+            "agent:",
+            f"  server_url: {self.url}",
+            f"  enroll_secret: {secret}",
+            f"  state_dir: {self.state_dir}",
+            "  heartbeat_s: 1",
+            "  stable_s: 0.3",
+            "  classified:",
+        ]
+        for path, level, name in classified:
+            lines += [f"    - path: {path}", f"      level: {level}", f"      name: {name}"]
+        lines += ["  egress:", f"    removable: {'true' if mount_roots else 'false'}", "    poll_s: 0.5"]
+        lines += [f"    mount_roots: [{', '.join(str(m) for m in mount_roots)}]"]
+        lines += [f"    folders: [{', '.join(str(f) for f in egress_folders)}]"]
+        lines += [agent_extra] if agent_extra else []
+        lines += ["server:", f"  listen: 127.0.0.1:{self.port}", f"  database: sqlite:///{self.db_path}", f"  enroll_secret: {secret}"]
+        self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.server: subprocess.Popen | None = None
+        self.agent: subprocess.Popen | None = None
+        self._token: str | None = None
+        self._logs: list = []
+
+    # --- processes --------------------------------------------------------------------------
+
+    def _spawn(self, name: str, *args: str, **kwargs) -> subprocess.Popen:
+        log = open(self.root / f"{name}.log", "ab")
+        self._logs.append(log)
+        return subprocess.Popen([str(BIN / name), *args, "-c", str(self.config)], stdout=log, stderr=subprocess.STDOUT, **kwargs)
+
+    def start_server(self) -> None:
+        self.server = self._spawn("miwei-server", "run")
+        wait_for(self._healthy, 30, 0.1, "the collector to answer /api/v1/health")
+
+    def start_agent(self, **kwargs) -> None:
+        self.agent = self._spawn("miwei-agent", "run", **kwargs)
+        wait_for(lambda: "agent ready" in self.log("miwei-agent"), 30, 0.1, "the agent to be ready")
+
+    def kill(self, which: str, sig: int = signal.SIGKILL) -> None:
+        proc = getattr(self, which)
+        if proc and proc.poll() is None:
+            proc.send_signal(sig)
+            proc.wait(20)
+        setattr(self, which, None)
+
+    def close(self) -> None:
+        for which in ("agent", "server"):
+            proc = getattr(self, which)
+            if proc and proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        for log in self._logs:
+            log.close()
+
+    def log(self, name: str) -> str:
+        path = self.root / f"{name}.log"
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+
+    def _healthy(self) -> bool:
+        if self.server is not None and self.server.poll() is not None:
+            raise AssertionError(f"miwei-server exited with {self.server.returncode}:\n{self.log('miwei-server')}")
+        try:
+            return requests.get(self.url + "/api/v1/health", timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    # --- the API, as a script with an API token uses it ---------------------------------------
+
+    @property
+    def token(self) -> str:
+        if self._token is None:
+            done = subprocess.run(
+                [str(BIN / "miwei-server"), "create-token", "e2e", "-c", str(self.config)],
+                capture_output=True, text=True, check=True,
+            )
+            self._token = done.stdout.strip()
+        return self._token
+
+    def get(self, path: str, **params) -> dict:
+        r = requests.get(self.url + path, params=params, headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+        r.raise_for_status()
+        return r.json()
+
+    def all_pages(self, path: str, key: str, **params) -> list[dict]:
+        items, cursor = [], None
+        while True:
+            page = self.get(path, limit=1000, **params, **({"cursor": cursor} if cursor else {}))
+            items += page[key]
+            cursor = page.get("next")
+            if not cursor:
+                return items
+
+    def alerts(self, **params) -> list[dict]:
+        return self.get("/api/v1/alerts", **params)["alerts"]
+
+    def stored_count(self, event_type: str) -> int:
+        """Read the collector's SQLite file directly (works while the server is down)."""
+        if not self.db_path.exists():
+            return 0
+        try:
+            with sqlite3.connect(self.db_path, timeout=5) as conn:
+                return conn.execute("SELECT count(*) FROM events WHERE type = ?", (event_type,)).fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+    def spool_depth(self) -> int:
+        path = self.state_dir / "spool.db"
+        if not path.exists():
+            return 0
+        with sqlite3.connect(path, timeout=5) as conn:
+            return conn.execute("SELECT count(*) FROM spool").fetchone()[0]

@@ -1,0 +1,63 @@
+"""A classified file copied to a real, mounted file system under a mount root (a USB stick)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.e2e import mounts
+from tests.e2e.conftest import DRAWING, copy, sha256
+from tests.e2e.harness import Deployment, wait_for
+
+
+@pytest.fixture(params=mounts.KINDS)
+def stick(request, tmp_path):
+    why = mounts.unavailable(request.param)
+    if why:
+        pytest.skip(f"{request.param} stick: {why}")
+    image = tmp_path / "stick.img"
+    mounts.make_image(request.param, image)
+    media_root = tmp_path / "media"
+    media_root.mkdir()
+    mountpoint = media_root / "USBSTICK"
+    yield request.param, image, media_root, mountpoint
+    mounts.unmount(mountpoint)
+
+
+def test_copy_to_mounted_stick_raises_alert_naming_the_device(tmp_path, classified, stick):
+    kind, image, media_root, mountpoint = stick
+    d = Deployment(tmp_path, [(classified["drawings"], "core", "Product drawings")], mount_roots=[media_root])
+    try:
+        d.start_server()
+        d.start_agent()
+        mounted_at = time.time()
+        mounts.mount(kind, image, mountpoint)
+        [mounted] = wait_for(
+            lambda: d.get("/api/v1/events", type="media.mounted")["events"], 6, what="media.mounted"
+        )
+        assert mounted["media"]["mountpoint"] == str(mountpoint)
+        seen_at = _epoch(mounted["ts"])
+        assert seen_at - mounted_at < 2.0, f"mount noticed after {seen_at - mounted_at:.2f}s"
+
+        copy(classified["drawings"] / "pump-impeller.dwg", mountpoint / "report.pdf")
+        [alert] = wait_for(lambda: d.alerts(category="classified-egress"), 5, what="the alert")
+        [event] = d.get(f"/api/v1/alerts/{alert['id']}")["events"]
+        assert event["level"] == "core" and alert["severity"] == "critical"
+        assert event["sha256"] == sha256(DRAWING)
+        assert event["source_path"] == str(classified["drawings"] / "pump-impeller.dwg")
+        assert event["egress"] == "removable"
+        assert event["media"]["mountpoint"] == str(mountpoint)
+        assert event["media"]["fstype"] in {"vfat": ("vfat",), "vfat-fuse": ("fuse.fusefat",), "ext4": ("ext4",)}[kind]
+        assert str(mountpoint) in alert["explanation"]
+
+        mounts.unmount(mountpoint)
+        wait_for(lambda: d.get("/api/v1/events", type="media.unmounted")["events"], 6, what="media.unmounted")
+    finally:
+        d.close()
+
+
+def _epoch(iso: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
