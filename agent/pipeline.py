@@ -319,6 +319,8 @@ class Pipeline:
         text, raw = readable(path)
         logger.warning("cannot read file path={!r} error={}", text, exc.strerror or exc)
         extra = dict(media=place.media, egress=place.kind) if place else {}
+        if mark is not None:
+            extra["size"] = mark.size
         event = self.make_event(type_, path=text, path_b64=raw, error=f"cannot read: {exc.strerror or exc}", **extra)
         self._outbox.append((event, mark))
 

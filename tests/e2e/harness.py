@@ -70,17 +70,19 @@ class Deployment:
 
     # --- processes --------------------------------------------------------------------------
 
-    def _spawn(self, name: str, *args: str, **kwargs) -> subprocess.Popen:
+    def _spawn(self, name: str, *args: str, wrapper: tuple[str, ...] = ()) -> subprocess.Popen:
         log = open(self.root / f"{name}.log", "ab")
         self._logs.append(log)
-        return subprocess.Popen([str(BIN / name), *args, "-c", str(self.config)], stdout=log, stderr=subprocess.STDOUT, **kwargs)
+        command = [*wrapper, str(BIN / name), *args, "-c", str(self.config)]
+        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
 
     def start_server(self) -> None:
         self.server = self._spawn("miwei-server", "run")
         wait_for(self._healthy, 30, 0.1, "the collector to answer /api/v1/health")
 
-    def start_agent(self, **kwargs) -> None:
-        self.agent = self._spawn("miwei-agent", "run", **kwargs)
+    def start_agent(self, wrapper: tuple[str, ...] = ()) -> None:
+        """Start the agent; `wrapper` runs it under another command (e.g. setpriv)."""
+        self.agent = self._spawn("miwei-agent", "run", wrapper=wrapper)
         wait_for(lambda: "agent ready" in self.log("miwei-agent"), 30, 0.1, "the agent to be ready")
 
     def kill(self, which: str, sig: int = signal.SIGKILL) -> None:
