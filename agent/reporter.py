@@ -17,7 +17,7 @@ import requests
 from loguru import logger
 
 from agent import __version__
-from agent.spool import SpooledEvent, Spool
+from agent.spool import Spool, SpooledEvent
 
 TIMEOUT_S = (5.0, 30.0)  # connect, read
 BACKOFF_MIN_S = 0.5

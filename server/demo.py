@@ -20,7 +20,7 @@ import requests
 DEMO_FILES = {
     "drawings/pump-impeller.dwg": b"AC1032 demo drawing: pump impeller, rev C\n" + bytes(range(256)) * 64,
     "drawings/housing-assembly.dwg": b"AC1032 demo drawing: housing assembly, rev A\n" + bytes(range(255, -1, -1)) * 64,
-    "process/coating-formula.txt": "商业秘密 核心商密\n涂层配方 v7: 树脂 62%, 固化剂 18%, 填料 20%\n".encode("utf-8"),
+    "process/coating-formula.txt": "商业秘密 核心商密\n涂层配方 v7: 树脂 62%, 固化剂 18%, 填料 20%\n".encode(),
 }
 
 

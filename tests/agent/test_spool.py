@@ -62,11 +62,11 @@ def test_put_survives_kill_9_right_after_it_returns(tmp_path):
     """The writer is killed as soon as put() returns: the events must be there."""
     path = str(tmp_path / "spool.db")
     code = (
-        "import os, sys; sys.path.insert(0, %r)\n"
+        f"import os, sys; sys.path.insert(0, {os.getcwd()!r})\n"
         "from agent.spool import Spool\nfrom rules.events import Event\n"
-        "s = Spool(%r)\ns.put([Event(type='agent.started') for _ in range(50)])\n"
+        f"s = Spool({path!r})\ns.put([Event(type='agent.started') for _ in range(50)])\n"
         "os.kill(os.getpid(), 9)\n"
-    ) % (os.getcwd(), path)
+    )
     done = subprocess.run([sys.executable, "-c", code])
     assert done.returncode == -9
     spool = Spool(path)

@@ -11,7 +11,7 @@ from tests.e2e.harness import Deployment
 pytestmark = pytest.mark.e2e
 
 DRAWING = b"AC1032 pump impeller rev C\n" + os.urandom(50_000)
-FORMULA = "商业秘密\n涂层配方 v7\n".encode("utf-8") + os.urandom(1000)
+FORMULA = "商业秘密\n涂层配方 v7\n".encode() + os.urandom(1000)
 
 
 @pytest.fixture
