@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import threading
 from collections.abc import Callable
 
@@ -98,7 +100,7 @@ def describe_media(media: Media) -> Media:
         mountpoint=media.mountpoint,
         device=media.device,
         fstype=media.fstype,
-        label=udev.get("ID_FS_LABEL", "") or _label_for(name),
+        label=udev.get("ID_FS_LABEL", "") or _label_for(name) or _blkid_label(media.device),
         serial=udev.get("ID_SERIAL_SHORT", "") or (_read(os.path.join(device_dir, "serial")) if device_dir else ""),
         vendor=udev.get("ID_VENDOR", "") or (_read(os.path.join(device_dir, "vendor")) if device_dir else ""),
         model=udev.get("ID_MODEL", "") or (_read(os.path.join(device_dir, "model")) if device_dir else ""),
@@ -143,6 +145,19 @@ def _label_for(name: str) -> str:
     except OSError:
         pass
     return ""
+
+
+def _blkid_label(device: str) -> str:
+    """The label from the file system itself, where udev is not running (containers, minimal PCs)."""
+    if not device.startswith("/dev/") or not shutil.which("blkid"):
+        return ""
+    try:
+        done = subprocess.run(
+            ["blkid", "-o", "value", "-s", "LABEL", device], capture_output=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.decode("utf-8", "replace").strip() if done.returncode == 0 else ""
 
 
 def _read(path: str) -> str:

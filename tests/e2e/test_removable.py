@@ -50,6 +50,10 @@ def test_copy_to_mounted_stick_raises_alert_naming_the_device(tmp_path, classifi
         assert event["media"]["mountpoint"] == str(mountpoint)
         assert event["media"]["fstype"] in {"vfat": ("vfat",), "vfat-fuse": ("fuse.fusefat",), "ext4": ("ext4",)}[kind]
         assert str(mountpoint) in alert["explanation"]
+        if kind != "vfat-fuse":  # a loop device: the label is read from the file system
+            assert event["media"]["label"] == "MIWEI"
+            assert event["media"]["device"].startswith("/dev/loop")
+            assert "label 'MIWEI'" in alert["explanation"]
 
         mounts.unmount(mountpoint)
         wait_for(lambda: d.get("/api/v1/events", type="media.unmounted")["events"], 6, what="media.unmounted")
