@@ -30,7 +30,7 @@ def load_section(path: str, name: str, parse: Callable[[Section, Context], T]) -
     document = load_document(read_text(path), path)
     ctx = Context(filename=path, base_dir=os.path.dirname(os.path.abspath(path)))
     if document is None:
-        raise InvalidInput([LocatedError(path, 1, 1, "", f"the config file is empty; it needs an '{name}:' section")])
+        raise InvalidInput([LocatedError(path, 1, 1, "", f"the config file is empty; it needs the '{name}:' section")])
     top = Section(document, "", ctx)
     result = top.get(name, lambda node, key_path, c: _read_section(node, key_path, c, parse))
     for other in SECTIONS:

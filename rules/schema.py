@@ -7,6 +7,7 @@ did-you-mean once the caller is done with it.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Callable
@@ -49,11 +50,18 @@ def describe(node: yaml.Node) -> str:
         return "a mapping"
     if isinstance(node, yaml.SequenceNode):
         return "a list"
+    if scalar(node) is MISSING:
+        name = _TAG_NAMES.get(node.tag)
+        return f"an invalid {name.split(' ', 1)[1]} '{node.value}'" if name else f"a value tagged '{node.tag}'"
     return _TAG_NAMES.get(node.tag, "a value")
 
 
 def scalar(node: yaml.Node) -> Any:
-    return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+    """The Python value of a scalar node, or MISSING when it cannot be built."""
+    try:
+        return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+    except Exception:  # unknown tag (!env X), bad explicit value (!!int abc), impossible date (2024-02-30)
+        return MISSING
 
 
 class Section:
@@ -126,6 +134,8 @@ def integer(minimum: int | None = None, maximum: int | None = None) -> Reader:
 def number(minimum: float = 0.0) -> Reader:
     def read(node: yaml.Node, path: str, ctx: Context) -> Any:
         value = _typed(node, path, ctx, (int, float), "a number")
+        if value is not MISSING and not math.isfinite(value):
+            return ctx.error(node, path, "must be a finite number")
         if value is not MISSING and value < minimum:
             return ctx.error(node, path, f"must be at least {minimum}, got {value}")
         return float(value) if value is not MISSING else value
@@ -147,8 +157,12 @@ def http_url(node: yaml.Node, path: str, ctx: Context) -> Any:
     value = text(node, path, ctx)
     if value is MISSING:
         return value
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(value)
+        is_http = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # an unclosed IPv6 bracket, or a port that is not a number in 0-65535
+        is_http = False
+    if not is_http:
         return ctx.error(node, path, f"not an http(s) URL: '{value}'", "e.g. http://127.0.0.1:8765")
     return value.rstrip("/")
 
@@ -171,11 +185,11 @@ def duration_s(node: yaml.Node, path: str, ctx: Context) -> Any:
     """Seconds, written as a number or with a unit: 30, 30s, 10m, 2h, 1d."""
     if isinstance(node, yaml.ScalarNode):
         value = scalar(node)
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < math.inf:
             return float(value)
         match = _DURATION.match(str(value).strip()) if isinstance(value, str) else None
         if match and int(match.group(1)) > 0:
-            return int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+            return float(int(match.group(1)) * _DURATION_UNITS[match.group(2)])
     return ctx.error(node, path, "expected a positive duration", "e.g. 30, 30s, 10m, 2h or 1d")
 
 
@@ -188,8 +202,8 @@ def folder(must_exist: bool) -> Reader:
             return value
         resolved = os.path.abspath(os.path.join(ctx.base_dir, os.path.expanduser(value)))
         if must_exist and not os.path.isdir(resolved):
-            why = "is not a folder" if os.path.exists(resolved) else "does not exist"
-            return ctx.error(node, path, f"folder {why}: {resolved}")
+            why = "not a folder" if os.path.exists(resolved) else "folder does not exist"
+            return ctx.error(node, path, f"{why}: {resolved}")
         return resolved
 
     return read

@@ -11,6 +11,7 @@ import yaml
 from rules.errors import InvalidInput, LocatedError
 
 MAX_ALIASES = 100  # far more than any honest config needs; stops "billion laughs"
+MAX_DEPTH = 100  # nesting levels; deeper input would exhaust Python's recursion limit
 MAX_BYTES = 4 * 1024 * 1024
 
 
@@ -20,6 +21,7 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, stream):
         super().__init__(stream)
         self.alias_count = 0
+        self.depth = 0
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -29,23 +31,37 @@ class _Loader(yaml.SafeLoader):
                 raise yaml.composer.ComposerError(
                     None, None, f"more than {MAX_ALIASES} aliases", event.start_mark
                 )
-        return super().compose_node(parent, index)
+        if self.depth >= MAX_DEPTH:
+            raise yaml.composer.ComposerError(
+                None, None, f"more than {MAX_DEPTH} levels of nesting", self.peek_event().start_mark
+            )
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def load_document(text: str, filename: str) -> yaml.Node | None:
     """Compose one YAML document into nodes; raise InvalidInput on syntax errors."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise InvalidInput([LocatedError(filename, 1, 1, "", f"file is larger than {MAX_BYTES} bytes")])
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # checks every character first
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        col = exc.position - text.rfind("\n", 0, exc.position)
+        problem = f"unacceptable character #x{exc.character:04x}: {exc.reason}"
+        raise InvalidInput([LocatedError(filename, line, col, "", f"YAML syntax error: {problem}")]) from None
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
-        raise InvalidInput([LocatedError(filename, line, col, "", f"YAML syntax error: {problem}")])
+        raise InvalidInput([LocatedError(filename, line, col, "", f"YAML syntax error: {problem}")]) from None
     except yaml.YAMLError as exc:
-        raise InvalidInput([LocatedError(filename, 1, 1, "", f"YAML error: {exc}")])
+        raise InvalidInput([LocatedError(filename, 1, 1, "", f"YAML error: {exc}")]) from None
     finally:
         loader.dispose()
     if node is not None:
@@ -62,12 +78,12 @@ def read_text(path: str) -> str:
         with open(path, "rb") as f:
             data = f.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise InvalidInput([LocatedError(path, 0, 0, "", f"cannot read file: {exc.strerror}")])
+        raise InvalidInput([LocatedError(path, 0, 0, "", f"cannot read file: {exc.strerror}")]) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise InvalidInput([LocatedError(path, line, 1, "", "file is not valid UTF-8")])
+        raise InvalidInput([LocatedError(path, line, 1, "", "file is not valid UTF-8")]) from None
 
 
 def _check_duplicate_keys(node: yaml.Node, filename: str, path: str, errors: list, seen=None) -> None:

@@ -49,12 +49,10 @@ def _database_url(node: yaml.Node, key_path: str, ctx: Context):
     url = text(node, key_path, ctx)
     if url is MISSING:
         return url
-    scheme = url.split(":", 1)[0]
-    if scheme not in DATABASE_SCHEMES or "://" not in url:
-        return ctx.error(
-            node, key_path, f"unsupported database URL '{url.split('://')[0]}://...'",
-            "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB",
-        )
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme not in DATABASE_SCHEMES:
+        what = f"unsupported database '{scheme}'" if sep else f"not a database URL: '{url}'"
+        return ctx.error(node, key_path, what, "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB")
     if scheme == "sqlite":
         path = url.split(":///", 1)[1] if ":///" in url else ""
         if not path or path == ":memory:":
