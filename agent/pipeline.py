@@ -68,7 +68,6 @@ class Pipeline:
         self._overflow_lock = threading.Lock()
         self._outbox: list[tuple[Event, FileMark | None]] = []  # spooled together, atomically
         self._stop = threading.Event()
-        self._idle = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
 
     # --- called from other threads -------------------------------------------------------
@@ -90,15 +89,6 @@ class Pipeline:
     def scan(self, root: str) -> None:
         """Look at every file under an egress root (new mount, start, after an overflow)."""
         self._scans.put(root)
-
-    def wait_idle(self, timeout_s: float) -> bool:
-        """True once nothing is queued or pending (for tests and `scan`)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            self._idle.clear()
-            if self._idle.wait(0.5) and self.changes.empty():
-                return True
-        return False
 
     # --- the worker thread --------------------------------------------------------------
 
@@ -124,8 +114,6 @@ class Pipeline:
         self._check_classified()
         self._check_egress()
         self._flush()
-        if not self._egress and not self._classified and self.changes.empty():
-            self._idle.set()
 
     def _handle(self, change: FsChange) -> None:
         if change.kind == "moved":
