@@ -12,6 +12,7 @@ from agent import __version__
 from agent.config import AgentConfig
 from agent.identity import UserTracker, hostname, load_or_make_agent_id
 from agent.index import FingerprintIndex
+from agent.limits import raise_inotify_limits
 from agent.media import MediaMonitor
 from agent.pipeline import Pipeline
 from agent.places import EgressPlace, EgressPlaces
@@ -60,6 +61,7 @@ class AgentApp:
 
     def start(self) -> None:
         """Watch first (changes queue up), bring the index up to date, then process."""
+        raise_inotify_limits()
         self.reporter.start()
         self.watchers.start()
         for folder in self.config.classified:
