@@ -20,7 +20,8 @@ Limit = Query(100, ge=1, le=1000, description="page size (at most 1000)")
 def _cursor(value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.isdigit() or len(value) > 19:
+    # isdigit() alone admits '²' (int() refuses it) and '١٢'; ids are positive 63-bit integers
+    if not (value.isascii() and value.isdigit()) or len(value) > 19 or int(value) >= 2**63:
         raise HTTPException(400, "invalid cursor: pass back the 'next' value of the previous page")
     return int(value)
 
@@ -28,7 +29,10 @@ def _cursor(value: str | None) -> int | None:
 def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    try:
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise HTTPException(422, "since is out of range: give a time between years 1 and 9999 in UTC") from None
 
 
 @router.get("/health")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from server import __version__
@@ -11,6 +15,12 @@ from server.config import ServerConfig
 from server.store import Store
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
 
 LANDING = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>MiWei collector</title></head>
 <body><h1>MiWei (密卫) collector</h1>
@@ -30,20 +40,30 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             return await _too_large(scope, receive, send, self.max_bytes)
-        seen = 0
+        seen, too_large, started = 0, False, False
 
         async def limited_receive():
-            nonlocal seen
+            nonlocal seen, too_large
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    too_large = True
                     raise _BodyTooLarge()
             return message
 
+        async def guarded_send(message):
+            # FastAPI turns any error while reading the body into its own 400: drop that answer
+            nonlocal started
+            if not too_large:
+                started = True
+                await send(message)
+
         try:
-            await self.app(scope, limited_receive, send)
+            await self.app(scope, limited_receive, guarded_send)
         except _BodyTooLarge:
+            pass
+        if too_large and not started:
             await _too_large(scope, receive, send, self.max_bytes)
 
 
@@ -52,8 +72,27 @@ class _BodyTooLarge(Exception):
 
 
 async def _too_large(scope, receive, send, max_bytes: int) -> None:
-    response = JSONResponse({"detail": f"request body larger than {max_bytes} bytes"}, status_code=413)
+    response = JSONResponse(
+        {"detail": f"request body larger than {max_bytes} bytes"}, status_code=413, headers=SECURITY_HEADERS
+    )
     await response(scope, receive, send)
+
+
+def _encodable(value):
+    """Validation errors echo the input, which may hold lone surrogates or NaN that JSON cannot carry."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encodable(v) for v in value]
+    return value
+
+
+async def _invalid_request(request, exc: RequestValidationError) -> JSONResponse:
+    return JSONResponse({"detail": _encodable(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
 def create_app(config: ServerConfig, store: Store) -> FastAPI:
@@ -61,6 +100,7 @@ def create_app(config: ServerConfig, store: Store) -> FastAPI:
     app.state.config = config
     app.state.store = store
     app.include_router(router)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def landing() -> str:
@@ -69,10 +109,7 @@ def create_app(config: ServerConfig, store: Store) -> FastAPI:
     @app.middleware("http")
     async def security_headers(request, call_next):
         response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Content-Security-Policy"] = "default-src 'none'; frame-ancestors 'none'"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
+        response.headers.update(SECURITY_HEADERS)
         return response
 
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)

@@ -110,6 +110,15 @@ class EventIn(BaseModel):
             raise ValueError(f"unknown event type '{value}'")
         return value
 
+    @field_validator("ts")
+    @classmethod
+    def _utc_in_range(cls, value: datetime) -> datetime:
+        try:  # to_event() converts to UTC: 0001-01-01T00:00+01:00 has no UTC year
+            (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+        except OverflowError:
+            raise ValueError("must be between years 1 and 9999 in UTC") from None
+        return value
+
     @model_validator(mode="after")
     def _bounded(self) -> EventIn:
         if self.details is not None:
@@ -168,7 +177,7 @@ class HeartbeatIn(BaseModel):
 
     hostname: Text(255)
     version: Text(64) = ""
-    spool_depth: int = Field(0, ge=0)
+    spool_depth: int = Field(0, ge=0, le=2**31 - 1)  # agents.spool_depth is a 32-bit INTEGER
     policy_version: Text(64) | None = None
     dead_events: int = Field(0, ge=0)
     watched: list[Text(4096)] = Field(default_factory=list, max_length=1000)

@@ -1,0 +1,136 @@
+"""Property: whatever JSON a caller sends, the API answers 2xx or 4xx, never 5xx, and stays readable.
+
+The bodies are written with ensure_ascii and allow_nan, so they carry lone surrogates, NaN,
+infinities and integers of any size as raw JSON text, as a hostile or broken agent could.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+hypothesis = pytest.importorskip("hypothesis")  # in the dev extra
+
+from fastapi.testclient import TestClient  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from server.app import create_app  # noqa: E402
+from server.auth import API_TOKEN_PREFIX, new_token  # noqa: E402
+from server.config import ServerConfig  # noqa: E402
+from server.database import make_engine, migrate  # noqa: E402
+from server.store import Store  # noqa: E402
+from tests.server.factories import ENROLL_SECRET, make_egress  # noqa: E402
+
+# database=None: no example database; a failure prints its reproducing example
+FUZZ = settings(
+    max_examples=150, deadline=None, database=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+# any character, lone surrogates included
+ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=40)
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | ANY_TEXT
+    | st.sampled_from(["core", "egress.file", "exact", "2026-03-02T08:00:00Z", "a" * 64, str(uuid.uuid4())])
+)
+JSON = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(ANY_TEXT, inner, max_size=4), max_leaves=12
+)
+EVENT_FIELDS = [
+    "id", "type", "ts", "agent_id", "host", "user", "path", "path_b64", "dest_path", "size", "sha256", "level",
+    "source_path", "register_entry", "match", "media", "egress", "detections", "rule_ids", "severity", "error", "details",
+]  # fmt: skip
+
+
+def _raw(value) -> bytes:
+    return json.dumps(value, ensure_ascii=True, allow_nan=True).encode("ascii")
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'collector.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    store = Store(engine)
+    config = ServerConfig(listen=("127.0.0.1", 0), database=url, enroll_secret=ENROLL_SECRET)
+    with TestClient(create_app(config, store)) as client:
+        enrolled = client.post(
+            "/api/v1/enroll", json={"enroll_secret": ENROLL_SECRET, "agent_id": str(uuid.uuid4()), "hostname": "fuzz"}
+        ).json()
+        token = new_token(API_TOKEN_PREFIX)
+        store.create_api_token("fuzz", token)
+        client.post(
+            "/api/v1/events",
+            json={"events": [make_egress("core")]},
+            headers={"Authorization": f"Bearer {enrolled['token']}"},
+        )
+        yield client, {"Authorization": f"Bearer {enrolled['token']}"}, {"Authorization": f"Bearer {token}"}
+    engine.dispose()
+
+
+def _assert_answered(response) -> None:
+    assert response.status_code < 500, response.text
+    body = response.json()
+    if response.status_code >= 400:
+        assert body["detail"]
+
+
+def _assert_still_readable(client, reader) -> None:
+    for path in ("/api/v1/events?limit=20", "/api/v1/alerts?limit=20", "/api/v1/agents", "/api/v1/alerts/1"):
+        response = client.get(path, headers=reader)
+        assert response.status_code == 200, (path, response.text)
+        json.loads(response.text)  # strict: no NaN or lone surrogates made it into storage
+
+
+@FUZZ
+@given(changes=st.dictionaries(st.sampled_from(EVENT_FIELDS) | ANY_TEXT, JSON, min_size=1, max_size=4))
+def test_any_event_fields_are_answered_without_a_server_error(api, changes):
+    client, agent, reader = api
+    event = {**make_egress("important"), **changes}
+    response = client.post(
+        "/api/v1/events", content=_raw({"events": [event]}), headers={**agent, "Content-Type": "application/json"}
+    )
+    _assert_answered(response)
+    _assert_still_readable(client, reader)
+
+
+@FUZZ
+@given(
+    endpoint=st.sampled_from(
+        [
+            ("POST", "/api/v1/events"),
+            ("POST", "/api/v1/heartbeat"),
+            ("POST", "/api/v1/enroll"),
+            ("PATCH", "/api/v1/alerts/1"),
+        ]
+    ),
+    body=JSON,
+)
+def test_any_json_body_is_answered_without_a_server_error(api, endpoint, body):
+    client, agent, reader = api
+    method, path = endpoint
+    headers = reader if method == "PATCH" else agent
+    response = client.request(method, path, content=_raw(body), headers={**headers, "Content-Type": "application/json"})
+    _assert_answered(response)
+    _assert_still_readable(client, reader)
+
+
+@FUZZ
+@given(
+    path=st.sampled_from(["/api/v1/alerts", "/api/v1/events"]),
+    params=st.dictionaries(
+        st.sampled_from(["status", "severity", "category", "since", "limit", "cursor", "type", "agent_id"]),
+        ANY_TEXT.map(lambda s: s.encode("utf-8", "surrogatepass").decode("utf-8", "replace"))
+        | st.integers(min_value=-(2**70), max_value=2**70).map(str),
+        max_size=4,
+    ),
+)
+def test_any_query_is_answered_without_a_server_error(api, path, params):
+    client, _, reader = api
+    _assert_answered(client.get(path, params=params, headers=reader))
