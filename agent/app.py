@@ -50,7 +50,8 @@ class AgentApp:
         self.ready = threading.Event()
 
     def make_event(self, type_: str, **fields) -> Event:
-        return Event(type=type_, agent_id=self.agent_id, host=self.host, user=self.users.current(), **fields)
+        # the reporter's id: the collector may have given us a new one at enrolment
+        return Event(type=type_, agent_id=self.reporter.agent_id, host=self.host, user=self.users.current(), **fields)
 
     def status_fields(self) -> dict:
         return {

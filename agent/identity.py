@@ -52,6 +52,13 @@ def load_or_make_agent_id(state_dir: str) -> str:
     except (OSError, ValueError):
         pass
     value = str(uuid.uuid4())
+    save_agent_id(state_dir, value)
+    return value
+
+
+def save_agent_id(state_dir: str, value: str) -> None:
+    """Keep the agent id (atomically: a crash leaves the old or the new one, never half)."""
+    path = os.path.join(state_dir, "agent_id")
     os.makedirs(state_dir, exist_ok=True)
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="ascii") as f:
@@ -59,4 +66,3 @@ def load_or_make_agent_id(state_dir: str) -> str:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    return value

@@ -11,12 +11,14 @@ import os
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
 
 import requests
 from loguru import logger
 
 from agent import __version__
+from agent.identity import save_agent_id
 from agent.spool import Spool, SpooledEvent
 
 TIMEOUT_S = (5.0, 30.0)  # connect, read
@@ -133,9 +135,14 @@ class Reporter:
         if r.status_code in (401, 403):
             raise ValueError(f"enrolment refused ({r.status_code}): check enroll_secret")
         r.raise_for_status()
-        token = r.json()["token"]
-        self._save_token(token)
-        self.token = token
+        answer = r.json()
+        agent_id = str(uuid.UUID(answer["agent_id"]))
+        if agent_id != self.agent_id:  # our id was taken (we lost our token): adopt the new one
+            logger.warning("collector gave a new agent id old={} new={}", self.agent_id, agent_id)
+            save_agent_id(self.state_dir, agent_id)
+            self.agent_id = agent_id
+        self._save_token(answer["token"])
+        self.token = answer["token"]
         logger.info("enrolled agent_id={}", self.agent_id)
 
     def _post(self, path: str, body: str) -> dict:

@@ -38,11 +38,12 @@ def alerts_for(event: Event) -> list[AlertDraft]:
     )
     source = event.source_path or "(unknown source)"
     entry = f", register entry '{event.register_entry}'" if event.register_entry else ""
+    path = event.path or "(unknown path)"
     english = (
-        f"{event.path} written to {where} is {how} of classified file {source} "
+        f"{path} written to {where} is {how} of classified file {source} "
         f"(level {event.level}: {en_level}{entry}), by user {event.user or '?'} on host {event.host or '?'} at {event.ts}."
     )
-    chinese = f"用户 {event.user or '?'} 在主机 {event.host or '?'} 上把{zh_level}文件 {source} 复制到{_destination_zh(event)}：{event.path}。"
+    chinese = f"用户 {event.user or '?'} 在主机 {event.host or '?'} 上把{zh_level}文件 {source} 复制到{_destination_zh(event)}：{path}。"
     return [
         AlertDraft(
             rule_id=RULE_CLASSIFIED_EGRESS,

@@ -53,9 +53,12 @@ def enroll(body: EnrollIn, request: Request) -> dict:
         logger.warning("enrolment refused: wrong secret hostname={!r}", body.hostname)
         raise HTTPException(403, "wrong enrolment secret")
     token = new_token(AGENT_TOKEN_PREFIX)
-    request.app.state.store.enroll_agent(str(body.agent_id), body.hostname, body.version, token)
-    logger.info("agent enrolled agent_id={} hostname={!r}", body.agent_id, body.hostname)
-    return {"agent_id": str(body.agent_id), "token": token}
+    agent_id = request.app.state.store.enroll_agent(str(body.agent_id), body.hostname, body.version, token)
+    if agent_id != str(body.agent_id):
+        logger.warning("agent id taken; enrolled under a new one proposed={} agent_id={} hostname={!r}", body.agent_id, agent_id, body.hostname)
+    else:
+        logger.info("agent enrolled agent_id={} hostname={!r}", agent_id, body.hostname)
+    return {"agent_id": agent_id, "token": token}
 
 
 @router.post("/events")
@@ -68,7 +71,8 @@ def ingest(batch: EventBatch, request: Request, caller: Caller = Depends(agent_c
 def heartbeat(body: HeartbeatIn, request: Request, caller: Caller = Depends(agent_caller)) -> dict:
     status = {"dead_events": body.dead_events, "watched": body.watched}
     request.app.state.store.heartbeat(caller.name, body.hostname, body.version, body.policy_version, body.spool_depth, status)
-    return {"status": "ok", "server_time": datetime.now(timezone.utc).isoformat(timespec="milliseconds")}
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {"status": "ok", "server_time": now}
 
 
 @router.get("/alerts")
@@ -76,7 +80,7 @@ def list_alerts(
     request: Request,
     status: str | None = Query(None, pattern="^(open|acknowledged|resolved|false_positive)$"),
     severity: str | None = Query(None, pattern="^(critical|high|medium|low|info)$"),
-    category: str | None = Query(None, max_length=64),
+    category: str | None = Query(None, pattern="^[a-z0-9-]{1,64}$"),
     since: datetime | None = None,
     limit: int = Limit,
     cursor: str | None = Query(None, max_length=32),
@@ -106,8 +110,8 @@ def patch_alert(alert_id: int, body: AlertPatch, request: Request, caller: Calle
 @router.get("/events")
 def list_events(
     request: Request,
-    type: str | None = Query(None, max_length=64),
-    agent_id: str | None = Query(None, max_length=64),
+    type: str | None = Query(None, pattern="^[a-z_]+(\\.[a-z_]+)*$", max_length=64),
+    agent_id: str | None = Query(None, pattern="^[A-Za-z0-9-]{1,64}$"),
     since: datetime | None = None,
     limit: int = Limit,
     cursor: str | None = Query(None, max_length=32),

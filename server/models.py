@@ -36,9 +36,9 @@ def Text(max_length: int):  # noqa: N802 - reads as a type in the models below
 
 def _storable_json(value: Any, what: str) -> None:
     try:
-        size = len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+        size = len(json.dumps(value, ensure_ascii=False, allow_nan=False).encode("utf-8"))
     except (UnicodeEncodeError, TypeError, ValueError):
-        raise ValueError(f"{what} must be plain JSON with valid Unicode strings") from None
+        raise ValueError(f"{what} must be plain JSON with valid Unicode strings and finite numbers") from None
     if size > MAX_EVENT_JSON_BYTES:
         raise ValueError(f"{what} is larger than {MAX_EVENT_JSON_BYTES} bytes")
     if "\\u0000" in json.dumps(value):

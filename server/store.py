@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -55,16 +56,20 @@ class Store:
 
     # --- agents -----------------------------------------------------------------------------
 
-    def enroll_agent(self, agent_id: str, hostname: str, version: str, token: str) -> None:
-        """Register an agent, or give an existing one a new token (it lost its state)."""
+    def enroll_agent(self, proposed_id: str, hostname: str, version: str, token: str) -> str:
+        """Register an agent under the id it proposes, or under a new one if that id is taken.
+
+        The enrolment secret is shared by every PC, so knowing it must not let anyone take over an
+        existing agent: an agent that lost its token comes back under a new id (and the old id
+        goes silent, which the console shows).
+        """
         now = self.clock()
+        values = dict(hostname=hostname, version=version, token_hash=token_hash(token), last_seen=now, enrolled_at=now)
         with self.engine.begin() as conn:
-            row = conn.execute(select(agents.c.agent_id).where(agents.c.agent_id == agent_id)).first()
-            values = dict(hostname=hostname, version=version, token_hash=token_hash(token), last_seen=now)
-            if row:
-                conn.execute(update(agents).where(agents.c.agent_id == agent_id).values(**values))
-            else:
-                conn.execute(insert(agents).values(agent_id=agent_id, enrolled_at=now, **values))
+            taken = conn.execute(select(agents.c.agent_id).where(agents.c.agent_id == proposed_id)).first()
+            agent_id = str(uuid.uuid4()) if taken else proposed_id
+            conn.execute(insert(agents).values(agent_id=agent_id, **values))
+        return agent_id
 
     def agent_for_token(self, token: str) -> str | None:
         with self.engine.connect() as conn:

@@ -25,6 +25,7 @@ class FakeCollector:
         self.failures: list[int] = []  # status codes to answer before behaving
         self.refuse_path_marker = "BAD"
         self.tokens_issued = 0
+        self.assign_id: str | None = None  # answer enrolments with this id instead of the proposed one
         self.lock = threading.Lock()
         outer = self
 
@@ -38,7 +39,8 @@ class FakeCollector:
                     outer.requests.append((self.path, self.headers.get("Authorization", "")))
                     if self.path == "/api/v1/enroll":
                         outer.tokens_issued += 1
-                        return self._answer(200, {"agent_id": body["agent_id"], "token": f"mwa_token{outer.tokens_issued}"})
+                        agent_id = outer.assign_id or body["agent_id"]
+                        return self._answer(200, {"agent_id": agent_id, "token": f"mwa_token{outer.tokens_issued}"})
                     if self.headers.get("Authorization") != f"Bearer mwa_token{outer.tokens_issued}":
                         return self._answer(401, {"detail": "unknown token"})
                     if outer.failures:
@@ -149,3 +151,16 @@ def test_refused_token_leads_to_enrolling_again(collector, spool, tmp_path):
         reporter.stop()
     assert (tmp_path / "token").read_text() == "mwa_token1"
     assert len(collector.received) == 2
+
+
+def test_new_agent_id_from_the_collector_is_adopted_and_kept(collector, spool, tmp_path):
+    collector.assign_id = "0b7c5d2e-8f1a-4e3b-9c6d-2a1f0e9d8c7b"
+    spool.put(_events(1))
+    reporter = _reporter(collector, spool, tmp_path)
+    reporter.start()
+    try:
+        _wait(lambda: spool.depth() == 0)
+    finally:
+        reporter.stop()
+    assert reporter.agent_id == collector.assign_id
+    assert (tmp_path / "agent_id").read_text().strip() == collector.assign_id

@@ -88,6 +88,6 @@ def test_heartbeat_is_stamped_for_the_token_owner(client, reader, enroll, clock)
 
 
 def test_heartbeat_answers_the_server_time_in_utc(client, agent):
-    server_time = datetime.fromisoformat(_heartbeat(client, agent)["server_time"])  # the real clock: for skew checks
+    server_time = datetime.fromisoformat(_heartbeat(client, agent)["server_time"].replace("Z", "+00:00"))  # the real clock: for skew checks
     assert server_time.utcoffset() == timedelta(0)
     assert abs(server_time - datetime.now(timezone.utc)) < timedelta(minutes=1)

@@ -139,9 +139,11 @@ def test_enroll_answers_a_fresh_agent_token(client, agent):
     assert agent.token.startswith("mwa_") and len(agent.token) > 40
 
 
-def test_enrolling_again_replaces_the_old_token(client, enroll, agent):
+def test_enrolling_with_a_taken_id_cannot_take_over_that_agent(client, enroll, agent):
+    """The secret is shared by every PC: knowing it must not lock a real agent out."""
     again = enroll(agent_id=agent.agent_id)
 
+    assert again.agent_id != agent.agent_id
     assert again.token != agent.token
-    assert client.post("/api/v1/heartbeat", json=HEARTBEAT, headers=agent.headers).status_code == 401
+    assert client.post("/api/v1/heartbeat", json=HEARTBEAT, headers=agent.headers).status_code == 200
     assert client.post("/api/v1/heartbeat", json=HEARTBEAT, headers=again.headers).status_code == 200

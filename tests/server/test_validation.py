@@ -74,6 +74,8 @@ INVALID_BATCHES = {
     "match method unknown": (_batch_with("match", '{"method": "fuzzy"}'), "events.0.match.method"),
     "similarity above 1": (_batch_with("match", '{"method": "partial", "similarity": 1.5}'), "similarity"),
     "similarity NaN": (_batch_with("match", '{"method": "partial", "similarity": NaN}'), "similarity"),
+    "NaN in details": (_batch_with("details", '{"ratio": NaN}'), "finite numbers"),
+    "Infinity in an extra field": (_batch_with("entropy", "Infinity"), "finite numbers"),
     "media a string": (_batch_with("media", '"usb"'), "events.0.media"),
     "media without mountpoint": (_batch_with("media", '{"device": "/dev/sdb1"}'), "mountpoint"),
     "media unknown key": (_batch_with("media", '{"mountpoint": "/m", "colour": "red"}'), "colour"),
@@ -244,10 +246,14 @@ INVALID_ALERT_QUERIES = {
     "unknown status": ({"status": "closed"}, "status", 422),
     "unknown severity": ({"severity": "urgent"}, "severity", 422),
     "category too long": ({"category": "c" * 65}, "category", 422),
+    "category with NUL": ({"category": "classified-egress\x00"}, "category", 422),
 }
 INVALID_EVENT_QUERIES = {
     "type too long": ({"type": "t" * 65}, "type", 422),
     "agent id too long": ({"agent_id": "a" * 65}, "agent_id", 422),
+    "type with NUL": ({"type": "egress.file\x00"}, "type", 422),
+    "agent id with NUL": ({"agent_id": "abc\x00"}, "agent_id", 422),
+    "type with markup": ({"type": "<script>"}, "type", 422),
 }
 
 
