@@ -13,29 +13,17 @@ from loguru import logger
 
 from agent import __version__
 from agent.config import AgentConfig, load_agent_config
-from rules.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, configure_logging, report_invalid
-from rules.configfile import default_config_path
-from rules.errors import InvalidInput
+from rules.cli import EXIT_FAILURE, EXIT_OK, config_option, configure_logging, dispatch
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help(sys.stderr)
-        return EXIT_BAD_INPUT
-    try:
-        config = load_agent_config(args.config)
-    except InvalidInput as exc:
-        return report_invalid(exc)
-    return args.handler(config, args)
+    return dispatch(_parser(), load_agent_config, argv)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="miwei-agent", description="MiWei endpoint agent")
     parser.add_argument("--version", action="version", version=f"miwei-agent {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-c", "--config", default=default_config_path(), help="config file (default ./config.yaml or $MIWEI_CONFIG)")
+    common = config_option()
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", parents=[common], help="run the agent in the foreground")
     run.set_defaults(handler=cmd_run)

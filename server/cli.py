@@ -7,9 +7,7 @@ import getpass
 import re
 import sys
 
-from rules.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, configure_logging, report_invalid
-from rules.configfile import default_config_path
-from rules.errors import InvalidInput
+from rules.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, config_option, configure_logging, dispatch
 from server import __version__
 from server.config import ServerConfig, load_server_config
 
@@ -19,23 +17,13 @@ MIN_PASSWORD_CHARS = 12
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "command", None):
-        parser.print_help(sys.stderr)
-        return EXIT_BAD_INPUT
-    try:
-        config = load_server_config(args.config)
-    except InvalidInput as exc:
-        return report_invalid(exc)
-    return args.handler(config, args)
+    return dispatch(_parser(), load_server_config, argv)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="miwei-server", description="MiWei collector")
     parser.add_argument("--version", action="version", version=f"miwei-server {__version__}")
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-c", "--config", default=default_config_path(), help="config file (default ./config.yaml or $MIWEI_CONFIG)")
+    common = config_option()
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", parents=[common], help="serve the API").set_defaults(handler=cmd_run)
     sub.add_parser("migrate", parents=[common], help="bring the database schema up to date").set_defaults(handler=cmd_migrate)

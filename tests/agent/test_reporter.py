@@ -95,6 +95,14 @@ def _wait(predicate, timeout_s=10.0):
         time.sleep(0.02)
 
 
+def _deliver_all(reporter, spool):
+    reporter.start()
+    try:
+        _wait(lambda: spool.depth() == 0)
+    finally:
+        reporter.stop()
+
+
 def _events(n, prefix="ok"):
     return [Event(type="egress.file", path=f"/media/usb/{prefix}-{i}") for i in range(n)]
 
@@ -103,11 +111,7 @@ def test_enrols_keeps_token_private_and_delivers(collector, spool, tmp_path):
     events = _events(25)
     spool.put(events)
     reporter = _reporter(collector, spool, tmp_path, batch_max=10)
-    reporter.start()
-    try:
-        _wait(lambda: spool.depth() == 0)
-    finally:
-        reporter.stop()
+    _deliver_all(reporter, spool)
     assert [e["id"] for e in collector.received] == [e.id for e in events]
     token_file = tmp_path / "token"
     assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
@@ -119,11 +123,7 @@ def test_failed_deliveries_keep_events_and_retry(collector, spool, tmp_path):
     spool.put(_events(5))
     collector.failures = [503, 500]
     reporter = _reporter(collector, spool, tmp_path)
-    reporter.start()
-    try:
-        _wait(lambda: spool.depth() == 0)
-    finally:
-        reporter.stop()
+    _deliver_all(reporter, spool)
     assert len(collector.received) == 5
     assert collector.failures == []
 
@@ -131,11 +131,7 @@ def test_failed_deliveries_keep_events_and_retry(collector, spool, tmp_path):
 def test_refused_event_is_quarantined_and_the_rest_delivered(collector, spool, tmp_path):
     spool.put(_events(6) + _events(1, "BAD") + _events(3, "late"))
     reporter = _reporter(collector, spool, tmp_path)
-    reporter.start()
-    try:
-        _wait(lambda: spool.depth() == 0)
-    finally:
-        reporter.stop()
+    _deliver_all(reporter, spool)
     assert len(collector.received) == 9
     assert spool.dead_count() == 1
 
@@ -144,11 +140,7 @@ def test_refused_token_leads_to_enrolling_again(collector, spool, tmp_path):
     (tmp_path / "token").write_text("mwa_stale")
     spool.put(_events(2))
     reporter = _reporter(collector, spool, tmp_path)
-    reporter.start()
-    try:
-        _wait(lambda: spool.depth() == 0)
-    finally:
-        reporter.stop()
+    _deliver_all(reporter, spool)
     assert (tmp_path / "token").read_text() == "mwa_token1"
     assert len(collector.received) == 2
 
@@ -157,10 +149,6 @@ def test_new_agent_id_from_the_collector_is_adopted_and_kept(collector, spool, t
     collector.assign_id = "0b7c5d2e-8f1a-4e3b-9c6d-2a1f0e9d8c7b"
     spool.put(_events(1))
     reporter = _reporter(collector, spool, tmp_path)
-    reporter.start()
-    try:
-        _wait(lambda: spool.depth() == 0)
-    finally:
-        reporter.stop()
+    _deliver_all(reporter, spool)
     assert reporter.agent_id == collector.assign_id
     assert (tmp_path / "agent_id").read_text().strip() == collector.assign_id
