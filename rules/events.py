@@ -82,10 +82,13 @@ class Event:
     register_entry: str | None = None  # the secret-register entry of the source
     match: Match | None = None
     media: Media | None = None
-    egress: str | None = None  # removable | folder: which kind of egress place
+    egress: str | None = None  # removable | folder | sync | share: which kind of egress place
+    file_type: str | None = None  # the type detected from the content (e.g. "pdf", "zip")
+    type_mismatch: bool | None = None  # the extension does not fit the detected type
     detections: tuple[Detection, ...] = ()
     rule_ids: tuple[str, ...] = ()
     severity: str | None = None
+    policy_version: str | None = None  # the rule set this event was evaluated under
     error: str | None = None  # why the agent could not do what it should have
     details: dict[str, Any] | None = None  # small, type-specific facts (counts, versions)
 

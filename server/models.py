@@ -97,6 +97,9 @@ class EventIn(BaseModel):
     match: MatchIn | None = None
     media: MediaIn | None = None
     egress: Text(32) | None = None
+    file_type: Text(64) | None = None
+    type_mismatch: bool | None = None
+    policy_version: Text(64) | None = None
     detections: list[DetectionIn] = Field(default_factory=list, max_length=100)
     rule_ids: list[Text(128)] = Field(default_factory=list, max_length=100)
     severity: Literal[SEVERITIES] | None = None  # type: ignore[valid-type]
@@ -151,6 +154,9 @@ class EventIn(BaseModel):
             match=Match(**self.match.model_dump()) if self.match else None,
             media=Media(**self.media.model_dump()) if self.media else None,
             egress=self.egress,
+            file_type=self.file_type,
+            type_mismatch=self.type_mismatch,
+            policy_version=self.policy_version,
             detections=tuple(Detection(**d.model_dump()) for d in self.detections),
             rule_ids=tuple(self.rule_ids),
             severity=self.severity,

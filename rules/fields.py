@@ -1,0 +1,116 @@
+"""The fields a rule can test, each with its kind and how to read it from an event.
+
+A field is named as rules write it (`level`, `media.serial`, `detections.cn_resident_id`); its
+kind decides which operators apply and how operands are read (sizes take units: 200MB).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from rules.events import EVENT_TYPES, MATCH_METHODS, Event
+from rules.levels import LEVELS
+from rules.worktime import WEEKDAYS, WorkTime
+
+EGRESS_KINDS: tuple[str, ...] = ("removable", "folder", "sync", "share")
+PLACES: tuple[str, ...] = ("classified", "egress", "agent")
+DETECTOR_ID = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str  # text | number | bool
+    get: Callable[[Event, WorkTime], Any]
+    choices: tuple[str, ...] | None = None  # the only values a text field can take
+    unit: str = ""  # "bytes": operands may be written 200MB
+    groupable: bool = False  # may be used in a correlation's group_by
+
+
+def _place(e: Event, _: WorkTime) -> str:
+    if e.type.startswith("file."):
+        return "classified"
+    if e.type.startswith(("egress.", "media.")):
+        return "egress"
+    return "agent"
+
+
+def _name(e: Event, _: WorkTime) -> str | None:
+    return posixpath.basename(e.path.replace("\\", "/")) if e.path else None
+
+
+def _extension(e: Event, w: WorkTime) -> str | None:
+    name = _name(e, w)
+    if name is None:
+        return None
+    ext = os.path.splitext(name)[1]
+    return ext[1:].lower() if ext else ""
+
+
+def _media(attr: str) -> Callable[[Event, WorkTime], Any]:
+    return lambda e, _: getattr(e.media, attr) if e.media else None
+
+
+def _attr(attr: str) -> Callable[[Event, WorkTime], Any]:
+    return lambda e, _: getattr(e, attr, None)
+
+
+FIELDS: dict[str, Field] = {
+    f.name: f
+    for f in (
+        Field("type", "text", _attr("type"), tuple(EVENT_TYPES), groupable=True),
+        Field("place", "text", _place, PLACES),
+        Field("egress", "text", _attr("egress"), EGRESS_KINDS, groupable=True),
+        Field("level", "text", _attr("level"), LEVELS, groupable=True),
+        Field("match.method", "text", lambda e, _: e.match.method if e.match else None, MATCH_METHODS),
+        Field("match.similarity", "number", lambda e, _: e.match.similarity if e.match else None),
+        Field("file_type", "text", _attr("file_type"), groupable=True),
+        Field("type_mismatch", "bool", _attr("type_mismatch")),
+        Field("size", "number", _attr("size"), unit="bytes"),
+        Field("path", "text", _attr("path"), groupable=True),
+        Field("name", "text", _name, groupable=True),
+        Field("extension", "text", _extension, groupable=True),
+        Field("source_path", "text", _attr("source_path"), groupable=True),
+        Field("dest_path", "text", _attr("dest_path")),
+        Field("register_entry", "text", _attr("register_entry"), groupable=True),
+        Field("sha256", "text", _attr("sha256"), groupable=True),
+        Field("error", "text", _attr("error")),
+        Field("user", "text", _attr("user"), groupable=True),
+        Field("host", "text", _attr("host"), groupable=True),
+        Field("agent_id", "text", _attr("agent_id"), groupable=True),
+        Field("media.mountpoint", "text", _media("mountpoint"), groupable=True),
+        Field("media.device", "text", _media("device"), groupable=True),
+        Field("media.fstype", "text", _media("fstype")),
+        Field("media.label", "text", _media("label"), groupable=True),
+        Field("media.serial", "text", _media("serial"), groupable=True),
+        Field("media.vendor", "text", _media("vendor"), groupable=True),
+        Field("media.model", "text", _media("model"), groupable=True),
+        Field("hour", "number", lambda e, w: w.local(e.ts).hour),
+        Field("weekday", "text", lambda e, w: WEEKDAYS[w.local(e.ts).weekday()], WEEKDAYS),
+        Field("working_hours", "bool", lambda e, w: w.is_working_hours(e.ts)),
+        Field("holiday", "bool", lambda e, w: w.is_holiday(e.ts)),
+    )
+}
+
+
+def _detection_count(detector: str) -> Callable[[Event, WorkTime], int]:
+    return lambda e, _: sum(d.count for d in e.detections if d.detector == detector)
+
+
+def field_for(name: str) -> Field | None:
+    """The field a rule names, including `detections.<detector>` (a count, 0 when absent)."""
+    if name in FIELDS:
+        return FIELDS[name]
+    prefix, _, detector = name.partition(".")
+    if prefix == "detections" and DETECTOR_ID.match(detector):
+        return Field(name, "number", _detection_count(detector))
+    return None
+
+
+def known_field_names() -> list[str]:
+    return sorted(FIELDS) + ["detections.<detector>"]
