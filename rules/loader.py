@@ -7,6 +7,7 @@ one run reports every error; a set with any error is refused whole.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from importlib import resources
@@ -142,6 +143,7 @@ def _parse_rule(node: yaml.Node, path: str, ctx: Context):
         rule = _parse_event_rule(section, path, ctx, common)
     else:
         ctx.error(node, path, "the rule needs 'when' (an event rule) or 'correlate' (a correlation rule)")
+        section.read.update(("when", "unless", "alert", "correlate"))  # so a misspelt 'whan' gets its did-you-mean
         rule = MISSING
     section.done()
     return MISSING if len(ctx.errors) > before or rule is MISSING else rule
@@ -179,7 +181,10 @@ def _condition(name: str, key_node: yaml.Node, node: yaml.Node, path: str, ctx: 
     field = field_for(name)
     if field is None:
         return ctx.error(key_node, path, f"unknown field '{name}'", did_you_mean(name, known_field_names()))
+    explicit = isinstance(node, yaml.MappingNode)  # {in: [...]} names its operator; [...] and a scalar do not
     if isinstance(node, yaml.SequenceNode):
+        if field.kind not in OPERATORS["in"]:
+            return ctx.error(node, path, f"a list does not apply to {field.kind} field '{name}'", "write true or false")
         operands = {"in": node}
     elif isinstance(node, yaml.MappingNode):
         if not node.value:
@@ -196,7 +201,7 @@ def _condition(name: str, key_node: yaml.Node, node: yaml.Node, path: str, ctx: 
         operands = {"eq": node}
     tests = []
     for op, operand_node in operands.items():
-        test = _test(field, op, operand_node, path if op in ("eq", "in") and len(operands) == 1 else join_path(path, op), ctx)
+        test = _test(field, op, operand_node, join_path(path, op) if explicit else path, ctx)
         if test is MISSING:
             return MISSING
         tests.append(test)
@@ -241,11 +246,15 @@ def _operand(field, op: str, node: yaml.Node, path: str, ctx: Context):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             hint = "sizes may be written 200MB" if field.unit == "bytes" else ""
             return ctx.error(node, path, f"expected a number, got {describe(node)}", hint)
+        if not math.isfinite(value):  # .nan never compares true, .inf never is reached: the rule would never fire
+            return ctx.error(node, path, "must be a finite number")
         return value
     if field.kind == "bool":
         if not isinstance(value, bool):
             return ctx.error(node, path, f"expected true or false, got {describe(node)}")
         return value
+    if value is None:
+        return ctx.error(node, path, f"expected a string, got {describe(node)}", "to test that the field is absent, write {exists: false}")
     if not isinstance(value, str):
         return ctx.error(node, path, f"expected a string, got {describe(node)}", f"quote it: '{node.value}'")
     if op == "in_watchlist" and not WATCHLIST_NAME.match(value):
@@ -297,10 +306,11 @@ def _parse_correlation(section: Section, path: str, ctx: Context, common: dict):
         if kind == "rules":
             values["thresholds"], values["require"] = _thresholds(inner, corr_path, ctx)
     inner.done()
-    if kind == "sequence" and values["rules"] is not MISSING and len(values["rules"]) < 2:
+    written = _items_written(inner.keys[kind][1]) if kind != "absence" else None
+    if kind == "sequence" and written is not None and written < 2:
         ctx.error(inner.keys["sequence"][1], join_path(corr_path, "sequence"), "a sequence needs at least two steps")
         return MISSING
-    if kind in ("rules", "sequence") and values["rules"] is not MISSING and not values["rules"]:
+    if kind == "rules" and written == 0:
         ctx.error(inner.keys[kind][1], join_path(corr_path, kind), "the list is empty")
         return MISSING
     if any(v is MISSING for v in (*values.values(), *common.values())):
@@ -322,10 +332,21 @@ def _thresholds(inner: Section, path: str, ctx: Context):
         return ((threshold,) if threshold is not MISSING else MISSING), "any"
     require = grouped[0]
     items = inner.get(require, sequence(_threshold_item))
-    if items is not MISSING and not items:
+    if items is not MISSING and _items_written(inner.keys[require][1]) == 0:
         ctx.error(inner.keys[require][1], join_path(path, require), "the list is empty")
         return MISSING, require
     return items, require
+
+
+def _items_written(node: yaml.Node) -> int | None:
+    """How many items a list holds as written (null: 0); None when it is not a list.
+
+    Emptiness is judged on this, not on the items that survived their own errors, so one bad
+    item is reported once and not also as an empty list.
+    """
+    if isinstance(node, yaml.SequenceNode):
+        return len(node.value)
+    return 0 if isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null") else None
 
 
 def _threshold_item(node: yaml.Node, path: str, ctx: Context):
@@ -359,7 +380,7 @@ def _threshold_body(kind: str, node: yaml.Node, path: str, ctx: Context):
         else:
             return ctx.error(key_node, join_path(path, key), f"unknown key '{key}'", did_you_mean(key, ("field", "gte", "gt", "lte", "lt", "eq") if kind != "count" else ("gte", "gt", "lte", "lt", "eq")))
     if kind != "count" and field_name is None:
-        return ctx.error(node, path, f"{kind} needs a field", "e.g. field: size")
+        return ctx.error(node, path, f"{kind} needs a field", "e.g. field: sha256" if kind == "distinct" else "e.g. field: size")
     if not ops:
         return ctx.error(node, path, "needs a comparison", "e.g. gte: 20")
     tests = []
