@@ -16,15 +16,19 @@ from agent.limits import raise_inotify_limits
 from agent.media import MediaMonitor
 from agent.pipeline import Pipeline
 from agent.places import EgressPlace, EgressPlaces
+from agent.policy import PolicyStore, read_local_sources
 from agent.reporter import Reporter
 from agent.spool import Spool
 from agent.watcher import Watchers
+from rules.errors import InvalidInput
 from rules.events import Event, Media
 
 
 class AgentApp:
-    def __init__(self, config: AgentConfig):
+    def __init__(self, config: AgentConfig, rules: PolicyStore):
+        """`rules` has been loaded (PolicyStore.load): the agent never runs without rules."""
         self.config = config
+        self.rules = rules
         os.makedirs(config.state_dir, mode=0o700, exist_ok=True)
         self.agent_id = load_or_make_agent_id(config.state_dir)
         self.host = hostname()
@@ -32,7 +36,9 @@ class AgentApp:
         self.index = FingerprintIndex(config.index_path, config.classified)
         self.spool = Spool(config.spool_path)
         self.places = EgressPlaces()
-        self.pipeline = Pipeline(self.index, self.spool, self.places, self.make_event, stable_s=config.stable_s)
+        self.pipeline = Pipeline(
+            self.index, self.spool, self.places, self.make_event, self.rules.stamp, stable_s=config.stable_s
+        )
         self.watchers = Watchers(self.pipeline.changes, self.pipeline.on_overflow)
         excluded = tuple(f.path for f in config.classified) + (config.state_dir,)
         self.media = MediaMonitor(config.egress, self._on_mount, self._on_unmount, excluded=excluded)
@@ -46,6 +52,8 @@ class AgentApp:
             heartbeat_s=config.heartbeat_s,
             batch_max=config.batch_max,
             status=self.status_fields,
+            policy=self.rules,
+            make_event=self.stamped_event,
         )
         self.ready = threading.Event()
 
@@ -53,9 +61,12 @@ class AgentApp:
         # the reporter's id: the collector may have given us a new one at enrolment
         return Event(type=type_, agent_id=self.reporter.agent_id, host=self.host, user=self.users.current(), **fields)
 
+    def stamped_event(self, type_: str, **fields) -> Event:
+        """An event stamped by the rules in force, for events spooled outside the pipeline."""
+        return self.rules.stamp(self.make_event(type_, **fields))
+
     def status_fields(self) -> dict:
         return {
-            "policy_version": "builtin",
             "watched": [p.root for p in self.places.all()] + [f.path for f in self.config.classified],
             "dead_events": self.spool.dead_count(),
         }
@@ -74,7 +85,8 @@ class AgentApp:
         logger.info(
             "index ready files={} hashed={} removed={} errors={}", stats.files, stats.hashed, stats.removed, stats.errors
         )
-        self.spool.put([self.make_event("agent.started", details={"version": __version__, "indexed_files": stats.files})])
+        details = {"version": __version__, "indexed_files": stats.files, "policy_source": self.rules.current.source}
+        self.spool.put([self.stamped_event("agent.started", details=details)])
         self.pipeline.start()
         for folder in self.config.egress.folders:
             self.pipeline.scan(folder)  # files written while the agent was not running
@@ -86,14 +98,14 @@ class AgentApp:
         self.media.stop(timeout_s)
         self.watchers.stop(timeout_s)
         self.pipeline.stop(timeout_s)
-        self.spool.put([self.make_event("agent.stopped", details={"clean": True})])
+        self.spool.put([self.stamped_event("agent.stopped", details={"clean": True})])
         self.reporter.stop(timeout_s, drain_s=min(3.0, timeout_s))
         self.index.close()
         self.spool.close()
 
     def _on_mount(self, media: Media) -> None:
         self.places.add(EgressPlace(media.mountpoint, "removable", media))
-        self.spool.put([self.make_event("media.mounted", path=media.mountpoint, media=media, egress="removable")])
+        self.spool.put([self.stamped_event("media.mounted", path=media.mountpoint, media=media, egress="removable")])
         if self.watchers.watch(media.mountpoint):
             self.pipeline.scan(media.mountpoint)
 
@@ -101,7 +113,7 @@ class AgentApp:
         self.watchers.unwatch(media.mountpoint)
         self.places.remove(media.mountpoint)
         self.spool.forget_reported(media.mountpoint)
-        self.spool.put([self.make_event("media.unmounted", path=media.mountpoint, media=media, egress="removable")])
+        self.spool.put([self.stamped_event("media.unmounted", path=media.mountpoint, media=media, egress="removable")])
 
 
 def read_status(config: AgentConfig) -> dict:
@@ -118,7 +130,7 @@ def read_status(config: AgentConfig) -> dict:
             "dead_events": spool.dead_count(),
             "last_delivery": json.loads(last) if last else None,
             "indexed_files": index.count(),
-            "policy_version": "builtin",
+            **_policy_status(config),
             "classified": [{"path": f.path, "level": f.level, "name": f.name} for f in config.classified],
             "egress_folders": list(config.egress.folders),
             "mount_roots": list(config.egress.mount_roots) if config.egress.removable else [],
@@ -126,3 +138,12 @@ def read_status(config: AgentConfig) -> dict:
     finally:
         spool.close()
         index.close()
+
+
+def _policy_status(config: AgentConfig) -> dict:
+    """The rules the agent starts with (and runs with: it caches every policy it puts in force)."""
+    try:
+        active = PolicyStore(config.state_dir, read_local_sources(config.rules)).load()
+    except InvalidInput as exc:
+        return {"policy_version": None, "policy_source": None, "policy_error": str(exc), "extra_rule_files": []}
+    return {"policy_version": active.version, "policy_source": active.source, "extra_rule_files": list(active.local_files)}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from rules.configfile import load_section, not_yet_supported, secret
+from rules.configfile import load_section, secret
 from rules.levels import LEVELS
 from rules.schema import (
     MISSING,
@@ -25,6 +25,7 @@ from rules.schema import (
 )
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+RULE_FILE_SUFFIXES = (".yaml", ".yml")
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class AgentConfig:
     state_dir: str
     classified: tuple[ClassifiedFolder, ...]
     egress: EgressConfig
-    rules: tuple[str, ...] = ()
+    rules: tuple[str, ...] = ()  # extra rule files and folders, on top of the collector's policy
     heartbeat_s: float = 30.0
     stable_s: float = 0.5  # a file is complete when size and mtime hold still this long
     batch_max: int = 500
@@ -79,7 +80,7 @@ def _parse_agent(section: Section, ctx: Context) -> AgentConfig:
         state_dir=section.get("state_dir", folder(must_exist=False), default=os.path.join(ctx.base_dir, "var", "agent")),
         classified=section.get("classified", sequence(_parse_classified), default=()),
         egress=section.get("egress", _parse_egress, default=EgressConfig()),
-        rules=section.get("rules", not_yet_supported("extra rule files"), default=()),
+        rules=section.get("rules", sequence(_rule_path), default=()),
         heartbeat_s=section.get("heartbeat_s", duration_s, default=30.0),
         stable_s=section.get("stable_s", number(minimum=0.05), default=0.5),
         batch_max=section.get("batch_max", integer(1, 5000), default=500),
@@ -116,6 +117,25 @@ def _secret_file(node: yaml.Node, key_path: str, ctx: Context):
     if len(value) < 16:
         return ctx.error(node, key_path, "the secret in this file must be at least 16 characters")
     return value
+
+
+def _rule_path(node: yaml.Node, key_path: str, ctx: Context):
+    """An extra rule file, or a folder of them (*.yaml, *.yml); what they hold is checked at start."""
+    value = text(node, key_path, ctx)
+    if value is MISSING:
+        return MISSING
+    path = os.path.abspath(os.path.join(ctx.base_dir, os.path.expanduser(value)))
+    if os.path.isdir(path):
+        try:
+            names = os.listdir(path)
+        except OSError as exc:
+            return ctx.error(node, key_path, f"cannot read the folder: {exc.strerror}: {path}")
+        if not any(name.endswith(RULE_FILE_SUFFIXES) for name in names):
+            return ctx.error(node, key_path, f"no rule files in this folder: {path}", "rule files end in .yaml or .yml")
+        return path
+    if not os.path.isfile(path):
+        return ctx.error(node, key_path, f"{'not a file or folder' if os.path.exists(path) else 'no such file or folder'}: {path}")
+    return path
 
 
 def _parse_classified(node: yaml.Node, key_path: str, ctx: Context):

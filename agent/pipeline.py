@@ -3,7 +3,8 @@
 One thread drains the watchers' queue. Classified-folder changes keep the fingerprint index
 current and become file.* events. Files in egress places are reported once they are complete
 (a close-after-write, or size and mtime holding still for `stable_s`: close events alone are
-not delivered for every file of a bulk copy), hashed, looked up in the index and spooled.
+not delivered for every file of a bulk copy), hashed and looked up in the index. Every event is
+stamped by the rules in force (rule ids, severity, policy version) just before it is spooled.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from agent.places import EgressPlace, EgressPlaces
 from agent.spool import FileMark, Spool
 from agent.watcher import FsChange
 from rules.events import Event, Match
-from rules.levels import severity_for_level
 
 QUEUE_MAX = 200_000
 TICK_S = 0.05
@@ -50,12 +50,14 @@ class Pipeline:
         spool: Spool,
         places: EgressPlaces,
         make_event: Callable[..., Event],
+        stamp: Callable[[Event], Event],
         stable_s: float = 0.5,
         hasher: Hasher | None = None,
         clock: Callable[[], float] = time.monotonic,
     ):
         self.index, self.spool, self.places = index, spool, places
         self.make_event = make_event
+        self.stamp = stamp  # the rules in force (agent.policy.PolicyStore.stamp): swapped by reference
         self.stable_s = stable_s
         self.hasher = hasher or index.hasher
         self.clock = clock
@@ -276,7 +278,6 @@ class Pipeline:
                 source_path_b64=src_raw,
                 register_entry=source.entry or None,
                 match=Match("exact", 1.0),
-                severity=severity_for_level(source.level),
             )
         self._outbox.append((self.make_event("egress.file", **fields), FileMark(path, st.st_size, st.st_mtime_ns, st.st_ino)))
 
@@ -330,4 +331,4 @@ class Pipeline:
     def _flush(self) -> None:
         while self._outbox:
             chunk, self._outbox = self._outbox[:FLUSH_EVERY], self._outbox[FLUSH_EVERY:]
-            self.spool.put([event for event, _ in chunk], [mark for _, mark in chunk if mark])
+            self.spool.put([self.stamp(event) for event, _ in chunk], [mark for _, mark in chunk if mark])

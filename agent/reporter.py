@@ -1,7 +1,9 @@
-"""The reporter thread: spool -> collector, heartbeats, and enrolment.
+"""The reporter thread: spool -> collector, heartbeats, enrolment, and the collector's policy.
 
 Events leave the spool only after the collector answered 2xx. Failures back off exponentially
-with jitter, capped, and never block the watchers (they only write to the spool).
+with jitter, capped, and never block the watchers (they only write to the spool). Each heartbeat
+answer names the collector's policy version; when it differs from ours the reporter fetches the
+policy (a conditional GET) and offers it to the PolicyStore, which checks it whole before the swap.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from loguru import logger
 
 from agent import __version__
 from agent.identity import save_agent_id
+from agent.policy import PolicyRefused, PolicyStore
 from agent.spool import Spool, SpooledEvent
+from rules.events import Event
 
 TIMEOUT_S = (5.0, 30.0)  # connect, read
 BACKOFF_MIN_S = 0.5
@@ -48,14 +52,20 @@ class Reporter:
         batch_max: int = 500,
         status: Callable[[], dict] = dict,
         session: requests.Session | None = None,
+        policy: PolicyStore | None = None,
+        make_event: Callable[..., Event] | None = None,
     ):
         self.server_url = server_url
         self.enroll_secret = enroll_secret
         self.state_dir, self.agent_id, self.host = state_dir, agent_id, host
         self.spool = spool
         self.heartbeat_s, self.batch_max = heartbeat_s, batch_max
-        self.status = status  # extra heartbeat fields (policy version, watched paths)
+        self.status = status  # extra heartbeat fields (watched paths, refused events)
         self.session = session or requests.Session()
+        self.policy = policy  # None: this reporter does not follow the collector's policy
+        self.make_event = make_event  # for agent.error events (a policy that cannot be put in force)
+        self._refused_policy: str | None = None  # the announced version last refused (reported once)
+        self._policy_missing_logged = False
         self.token: str | None = self._load_token()
         self._backoff_s = 0.0
         self._next_heartbeat = 0.0
@@ -100,8 +110,9 @@ class Reporter:
         if self.token is None:
             self._enroll()
         if time.monotonic() >= self._next_heartbeat:
-            self._heartbeat()
+            answer = self._heartbeat()
             self._next_heartbeat = time.monotonic() + self.heartbeat_s
+            self._follow_policy(answer.get("policy_version"))
         batch = self.spool.peek(self.batch_max)
         if not batch:
             return False
@@ -124,10 +135,70 @@ class Reporter:
         self.spool.set_state("last_delivery", json.dumps({"at": time.time(), **answer}))
         logger.debug("delivered events={} duplicates={}", answer.get("accepted"), answer.get("duplicates"))
 
-    def _heartbeat(self) -> None:
+    def _heartbeat(self) -> dict:
         body = {"agent_id": self.agent_id, "hostname": self.host, "version": __version__, "spool_depth": self.spool.depth()}
         body.update(self.status())
-        self._post("/api/v1/heartbeat", json.dumps(body))
+        if self.policy is not None:
+            body["policy_version"] = self.policy.current.version
+        answer = self._post("/api/v1/heartbeat", json.dumps(body))
+        return answer if isinstance(answer, dict) else {}
+
+    # --- the collector's policy -----------------------------------------------------------
+
+    def _follow_policy(self, announced: object) -> None:
+        """Fetch the policy when the collector announces another version than ours.
+
+        A failed fetch is retried at the next heartbeat; it never holds back event delivery.
+        """
+        if self.policy is None or not isinstance(announced, str) or not announced:
+            return  # a collector that does not announce a policy: keep ours
+        current = self.policy.current.policy.version
+        if announced == current:
+            return
+        try:
+            self._fetch_policy(announced, current)
+        except Unauthorized:
+            raise
+        except (requests.RequestException, OSError) as exc:
+            logger.warning("policy fetch failed error={} retry=next heartbeat", _safe(exc))
+
+    def _fetch_policy(self, announced: str, current: str) -> None:
+        headers = {"Authorization": f"Bearer {self.token}", "If-None-Match": f'"{current}"', "Accept": "application/json"}
+        r = self.session.get(self.server_url + "/api/v1/policy", headers=headers, timeout=TIMEOUT_S)
+        if r.status_code == 304:
+            logger.debug("policy unchanged policy_version={} announced={}", current, announced)
+            return
+        if r.status_code == 404:
+            if not self._policy_missing_logged:
+                logger.warning("collector does not serve a policy (404); keeping policy_version={}", current)
+                self._policy_missing_logged = True
+            return
+        if r.status_code in (401, 403):
+            raise Unauthorized()
+        r.raise_for_status()
+        try:
+            swapped = self.policy.offer(r.json())
+        except (PolicyRefused, ValueError) as exc:  # ValueError: the body is not JSON
+            self._policy_refused(announced, current, exc)
+            return
+        self._refused_policy = None
+        if swapped is not None:  # PolicyStore.offer logged it
+            self._next_heartbeat = 0.0  # tell the collector the new version now
+
+    def _policy_refused(self, announced: str, current: str, exc: Exception) -> None:
+        reason = str(exc) if isinstance(exc, PolicyRefused) else f"the answer is not JSON: {_safe(exc)}"
+        if announced == self._refused_policy:
+            logger.debug("policy still refused announced={} reason={}", announced, reason)
+            return
+        self._refused_policy = announced  # one event per refused version, not one per heartbeat
+        logger.error("policy from the collector refused; keeping policy_version={} announced={} reason={}", current, announced, reason)
+        if self.make_event is not None:
+            event = self.make_event(
+                "agent.error",
+                error=f"policy {announced} refused, kept {current}: {reason}"[:1900],
+                details={"announced_policy_version": announced, "policy_version": current},
+            )
+            self.spool.put([event])
 
     def _enroll(self) -> None:
         body = json.dumps({"enroll_secret": self.enroll_secret, "agent_id": self.agent_id, "hostname": self.host, "version": __version__})

@@ -1,4 +1,4 @@
-"""`miwei-agent index`, `scan` and `status` as a user runs them."""
+"""`miwei-agent index`, `scan`, `check-rules` and `status` as a user runs them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,18 @@ from pathlib import Path
 
 import pytest
 
+from rules.policy import default_policy
+
 AGENT = str(Path(sys.executable).parent / "miwei-agent")
+DRAWING_RULE = """\
+- id: SITE-DRAWING-NAME
+  title: A file named like a drawing written to an egress place
+  category: classified-egress
+  severity: medium
+  when:
+    type: egress.file
+    extension: [dwg, dxf]
+"""
 
 
 @pytest.fixture
@@ -35,8 +46,14 @@ def setup(tmp_path):
     return tmp_path, config, drawings
 
 
-def _run(*args, config):
-    return subprocess.run([AGENT, *args, "-c", str(config)], capture_output=True, text=True, timeout=60)
+def _run(*args, config, cwd=None):
+    config_args = ["-c", str(config)] if config else []
+    return subprocess.run([AGENT, *args, *config_args], capture_output=True, text=True, timeout=60, cwd=cwd)
+
+
+def _with_rules(config: Path, *paths: str) -> None:
+    with open(config, "a", encoding="utf-8") as f:
+        f.write(f"  rules: [{', '.join(paths)}]\n")
 
 
 def test_index_builds_with_progress_then_rehashes_nothing(setup):
@@ -85,3 +102,167 @@ def test_status_before_and_after_indexing(setup):
     assert status["classified"] == [{"path": str(root / "drawings"), "level": "core", "name": "Drawings"}]
     human = _run("status", config=config).stdout
     assert "enrolled:       no" in human and "indexed files:  2" in human
+
+
+def test_scan_json_says_per_rule_what_matched_and_what_nearly_did(setup, tmp_path):
+    root, config, drawings = setup
+    (root / "site.yaml").write_text(DRAWING_RULE, encoding="utf-8")
+    _with_rules(config, "./site.yaml")
+    _run("index", "--quiet", config=config)
+    copy = tmp_path / "holiday.jpg"
+    copy.write_bytes((drawings / "impeller.dwg").read_bytes())
+    done = _run("scan", "--json", str(copy), config=config)
+    assert done.returncode == 0, done.stderr
+    [result] = (json.loads(line) for line in done.stdout.splitlines())
+
+    assert result["rule_ids"] == ["MW-EGRESS-CLASSIFIED"] and result["severity"] == "critical"
+    assert result["policy_version"].startswith(default_policy().version + "+local.")
+    assert result["matched"] == [
+        {
+            "rule_id": "MW-EGRESS-CLASSIFIED",
+            "title": "Classified content written to an egress place",
+            "category": "classified-egress",
+            "severity": "critical",
+        }
+    ]
+    near = {n["rule_id"]: n for n in result["near_misses"]}
+    assert near["SITE-DRAWING-NAME"]["failed"] == [
+        {
+            "field": "extension",
+            "value": "jpg",
+            "shown": "jpg",
+            "condition": "extension is one of dwg, dxf",
+            "unless": False,
+            "explanation": "extension = jpg (extension is one of dwg, dxf)",
+        }
+    ]
+    assert near["MW-EGRESS-MARKED"]["failed"][0]["explanation"] == (
+        "detections.trade_secret_marking = 0 (detections.trade_secret_marking ≥ 1)"
+    )
+    assert "MW-UNKNOWN-DEVICE" not in near, "a rule for another event type is not a near miss"
+
+    text = _run("scan", str(copy), config=config).stdout.splitlines()
+    assert "  matched      MW-EGRESS-CLASSIFIED (critical): Classified content written to an egress place" in text
+    assert "  nearly       SITE-DRAWING-NAME: A file named like a drawing written to an egress place" in text
+    assert "    failed:    extension = jpg (extension is one of dwg, dxf)" in text
+
+
+def test_scan_refuses_to_run_with_broken_extra_rules(setup, tmp_path):
+    root, config, _ = setup
+    (root / "site.yaml").write_text(DRAWING_RULE.replace("extension:", "extention:"), encoding="utf-8")
+    _with_rules(config, "./site.yaml")
+    done = _run("scan", str(tmp_path), config=config)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"{root / 'site.yaml'}:7:5: SITE-DRAWING-NAME.when.extention: unknown field 'extention' (did you mean 'extension'?)"
+    ]
+
+
+def test_status_shows_the_policy_in_force(setup):
+    root, config, _ = setup
+    status = json.loads(_run("status", "--json", config=config).stdout)
+    assert (status["policy_version"], status["policy_source"]) == (default_policy().version, "default packs")
+    assert "policy version: " + default_policy().version + " (default packs)" in _run("status", config=config).stdout
+
+
+# --- check-rules --------------------------------------------------------------------------------
+
+BROKEN_RULES = """\
+- id: SITE-TXT
+  title: Text files to USB
+  category: classified-egress
+  severity: hihg
+  when:
+    type: egress.file
+    extention: txt
+- title: no id
+  category: classified-egress
+  severity: low
+  when: {type: egress.file}
+"""
+WARNED_RULES = """\
+- id: SITE-BIG
+  title: Big files anywhere
+  category: site-custom
+  severity: low
+  when:
+    size: {gte: 100MB}
+"""
+PACK_RULES = len(default_policy().ruleset.ids)
+
+
+def test_check_rules_passes_the_packs_and_valid_files(setup):
+    root, config, _ = setup
+    (root / "site.yaml").write_text(DRAWING_RULE, encoding="utf-8")
+    done = _run("check-rules", str(root / "site.yaml"), config=config)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == f"{PACK_RULES + 1} rules OK in 4 files\n"
+
+
+def test_check_rules_prints_every_error_located_and_exits_2(setup):
+    root, config, _ = setup
+    (root / "broken.yaml").write_text(BROKEN_RULES, encoding="utf-8")
+    (root / "empty").mkdir()
+    done = _run("check-rules", str(root / "broken.yaml"), str(root / "missing.yaml"), str(root / "empty"), config=config)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"{root / 'broken.yaml'}:4:13: SITE-TXT.severity: unknown severity 'hihg' (did you mean 'high'?)",
+        f"{root / 'broken.yaml'}:7:5: SITE-TXT.when.extention: unknown field 'extention' (did you mean 'extension'?)",
+        f"{root / 'broken.yaml'}:8:3: [1].id: required key is missing",
+        f"{root / 'empty'}:0:0: no rule files in this folder (rule files end in .yaml or .yml)",
+        f"{root / 'missing.yaml'}:0:0: cannot read file: No such file or directory",
+    ]
+
+
+def test_check_rules_with_warnings_only_exits_0(setup):
+    root, config, _ = setup
+    (root / "warned.yaml").write_text(WARNED_RULES, encoding="utf-8")
+    done = _run("check-rules", str(root / "warned.yaml"), config=config)
+    assert done.returncode == 0
+    assert done.stderr.splitlines() == [
+        f"warning: {root / 'warned.yaml'}:1:3: SITE-BIG.category: 'site-custom' is not a standard category "
+        "(custom categories work, but no console view groups them)",
+        f"warning: {root / 'warned.yaml'}:1:3: SITE-BIG.when: no 'type' condition: the rule is tested on every event "
+        "(e.g. type: egress.file)",
+    ]
+    assert done.stdout == f"{PACK_RULES + 1} rules OK in 4 files, 2 warnings\n"
+
+
+def test_check_rules_checks_the_configs_extra_rules_too(setup):
+    root, config, _ = setup
+    rules_dir = root / "rules.d"
+    rules_dir.mkdir()
+    (rules_dir / "site.yaml").write_text(DRAWING_RULE, encoding="utf-8")
+    (rules_dir / "clash.yml").write_text(DRAWING_RULE, encoding="utf-8")
+    _with_rules(config, "./rules.d")
+    done = _run("check-rules", config=config)
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"{rules_dir / 'site.yaml'}:1:3: SITE-DRAWING-NAME: duplicate rule id (first defined at {rules_dir / 'clash.yml'}:1)"
+    ]
+    (rules_dir / "clash.yml").unlink()
+    done = _run("check-rules", config=config)
+    assert (done.returncode, done.stdout) == (0, f"{PACK_RULES + 1} rules OK in 4 files\n")
+
+
+def test_check_rules_works_without_a_config_but_not_with_a_broken_one(tmp_path):
+    (tmp_path / "site.yaml").write_text(DRAWING_RULE, encoding="utf-8")
+    env_free = {k: v for k, v in os.environ.items() if k != "MIWEI_CONFIG"}
+    done = subprocess.run([AGENT, "check-rules", "site.yaml"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env_free)
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"{PACK_RULES + 1} rules OK in 4 files\n", "")
+    (tmp_path / "config.yaml").write_text("agent:\n  server_url: nowhere\n", encoding="utf-8")
+    done = subprocess.run([AGENT, "check-rules", "site.yaml"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env_free)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[0] == "./config.yaml:2:3: agent.enroll_secret: required key is missing (or set enroll_secret_file)"
+
+
+def test_run_refuses_broken_extra_rules_before_creating_anything(setup):
+    root, config, _ = setup
+    (root / "site.yaml").write_text(DRAWING_RULE.replace("severity: medium", "severity: urgent"), encoding="utf-8")
+    _with_rules(config, "./site.yaml")
+    done = _run("run", config=config)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"{root / 'site.yaml'}:4:13: SITE-DRAWING-NAME.severity: unknown severity 'urgent' (expected one of: by-level, critical, high, info, low, medium)"
+    ]
+    assert not (root / "state").exists(), "nothing may be created or started"

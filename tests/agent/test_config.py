@@ -168,3 +168,18 @@ def test_cli_refuses_a_broken_config_with_exit_2_and_starts_nothing(tmp_path):
     assert done.stderr.splitlines() == expected_errors(name, str(tmp_path))
     assert done.stdout == ""
     assert os.listdir(tmp_path) == [os.path.basename(path)], "no state_dir, spool or log may be created"
+
+
+def test_extra_rule_files_and_folders_resolve_against_the_config_folder(tmp_path, monkeypatch):
+    conf = tmp_path / "etc"
+    (conf / "rules.d").mkdir(parents=True)
+    (conf / "rules.d" / "site.yml").write_text("[]\n")  # what a file holds is checked at start, not here
+    (conf / "local.yaml").write_text("[]\n")
+    (conf / "config.yaml").write_text(
+        f"agent:\n  server_url: http://127.0.0.1:8765\n  enroll_secret: {SECRET}\n  rules: [local.yaml, ./rules.d/]\n"
+    )
+    monkeypatch.chdir(tmp_path)
+
+    config = load_agent_config(str(conf / "config.yaml"))
+
+    assert config.rules == (str(conf / "local.yaml"), str(conf / "rules.d"))

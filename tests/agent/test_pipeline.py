@@ -15,9 +15,23 @@ from agent.config import ClassifiedFolder
 from agent.index import FingerprintIndex
 from agent.pipeline import Pipeline
 from agent.places import EgressPlace, EgressPlaces
+from agent.policy import PolicyStore
 from agent.spool import Spool
 from agent.watcher import Watchers
 from rules.events import Event
+from rules.loader import default_pack_sources
+from rules.policy import build_policy, default_policy
+from rules.worktime import WorkTime
+
+SITE_RULES = """\
+- id: SITE-DRAWING-NAME
+  title: A drawing file written to an egress place
+  category: classified-egress
+  severity: medium
+  when:
+    type: egress.file
+    extension: [dwg, dxf]
+"""
 
 
 class Rig:
@@ -32,7 +46,11 @@ class Rig:
         self.spool = Spool(str(tmp_path / "spool.db"))
         self.places = EgressPlaces()
         self.places.add(EgressPlace(str(self.usb), "folder"))
-        self.pipeline = Pipeline(self.index, self.spool, self.places, lambda t, **f: Event(type=t, **f), stable_s=0.2)
+        self.rules = PolicyStore(str(tmp_path))
+        self.rules.load()
+        self.pipeline = Pipeline(
+            self.index, self.spool, self.places, lambda t, **f: Event(type=t, **f), self.rules.stamp, stable_s=0.2
+        )
         self.watchers = Watchers(self.pipeline.changes, self.pipeline.on_overflow)
         self.watchers.start()
         self.watchers.watch(str(self.classified))
@@ -139,3 +157,34 @@ def test_overflow_reports_itself_and_rescans(rig):
     rig.pipeline.on_overflow("inotify queue overflow")
     [overflow] = rig.wait_events("agent.overflow", 1)
     assert overflow["details"] == {"reasons": {"inotify queue overflow": 1}}
+
+
+def test_egress_copy_of_a_core_file_is_stamped_by_the_rules_in_force(rig):
+    shutil.copyfile(rig.classified / "impeller.dwg", rig.usb / "holiday.jpg")
+    (rig.usb / "notes.txt").write_bytes(b"shopping list")
+    events = {e["path"]: e for e in rig.wait_events("egress.file", 2)}
+    copy, notes = events[str(rig.usb / "holiday.jpg")], events[str(rig.usb / "notes.txt")]
+    version = default_policy().version
+    assert (copy["rule_ids"], copy["severity"], copy["policy_version"]) == (["MW-EGRESS-CLASSIFIED"], "critical", version)
+    assert (notes["rule_ids"], notes["severity"], notes["policy_version"]) == ([], None, version)
+
+
+def test_every_spooled_event_carries_the_policy_version(rig):
+    (rig.classified / "housing.dwg").write_bytes(b"housing v1")
+    rig.wait_events("file.created", 1)
+    rig.pipeline.on_overflow("test")
+    rig.wait_events("agent.overflow", 1)
+    assert {e["policy_version"] for e in rig.events()} == {default_policy().version}
+
+
+def test_a_policy_swapped_in_at_run_time_stamps_the_next_events(rig):
+    shutil.copyfile(rig.classified / "impeller.dwg", rig.usb / "first.dwg")
+    [first] = rig.wait_events("egress.file", 1)
+    policy = build_policy(default_pack_sources() + [("site.yaml", SITE_RULES)], WorkTime())
+    assert rig.rules.offer(policy.to_payload()) is not None
+    shutil.copyfile(rig.classified / "impeller.dwg", rig.usb / "second.dwg")
+    second = next(e for e in rig.wait_events("egress.file", 2) if e["path"].endswith("second.dwg"))
+    assert first["rule_ids"] == ["MW-EGRESS-CLASSIFIED"] and first["policy_version"] == default_policy().version
+    assert second["rule_ids"] == ["MW-EGRESS-CLASSIFIED", "SITE-DRAWING-NAME"]
+    assert second["severity"] == "critical"  # the highest of the rules it matched
+    assert second["policy_version"] == policy.version

@@ -1,0 +1,208 @@
+"""The rules in force on this agent: the collector's policy plus the config's extra rule files.
+
+The collector is the source of truth. Its policy is cached in state_dir/policy.json, so an agent
+that starts offline evaluates what the collector last sent; with no valid cache it starts on the
+default packs, never on no rules. A new policy is checked whole before it replaces the current
+one, and the swap is one reference assignment: the pipeline reads `current` without a lock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from loguru import logger
+
+from rules.engine import EventEngine
+from rules.errors import InvalidInput
+from rules.events import Event
+from rules.loader import load_rule_sources, read_rule_paths
+from rules.model import RuleSet
+from rules.policy import Policy, default_policy, policy_from_payload
+from rules.worktime import check_timezone
+
+CACHE_FILE = "policy.json"
+Sources = Sequence[tuple[str, str]]  # (file name, YAML text)
+
+
+class PolicyRefused(Exception):
+    """A policy from the collector (or the cache) that cannot be put in force; says why."""
+
+
+@dataclass(frozen=True)
+class ActiveRules:
+    """One policy in force, ready to evaluate; replaced whole, never changed."""
+
+    policy: Policy  # the collector's (or the default packs')
+    source: str  # "collector" | "default packs"
+    local_files: tuple[str, ...]  # the config's extra rule files, in force on top of the policy
+    ruleset: RuleSet  # policy and extra files together
+    engine: EventEngine
+    version: str  # what events and heartbeats carry: the policy's version, "+local.<digest>" with extra files
+
+    def stamp(self, event: Event) -> Event:
+        """The event with the rules it matched, the highest severity and this version."""
+        try:
+            return self.engine.stamp(event, self.version)
+        except Exception:  # a rule must never stop an event from being spooled
+            logger.exception("rule evaluation failed type={} id={}", event.type, event.id)
+            return dataclasses.replace(event, policy_version=self.version)
+
+
+class PolicyStore:
+    """Holds the rules in force; `offer` checks and swaps in a policy the collector sent."""
+
+    def __init__(self, state_dir: str, local_sources: Sources = ()):
+        self.cache_path = os.path.join(state_dir, CACHE_FILE)
+        self.local_sources = tuple(local_sources)
+        self._active: ActiveRules | None = None
+        self._swap_lock = threading.Lock()  # writers only: readers take the reference as it is
+
+    @property
+    def current(self) -> ActiveRules:
+        active = self._active
+        if active is None:
+            raise RuntimeError("PolicyStore.load() has not run")
+        return active
+
+    def stamp(self, event: Event) -> Event:
+        return self.current.stamp(event)
+
+    def load(self) -> ActiveRules:
+        """At start: the cached policy when valid, else the default packs; plus the extra files.
+
+        Raises InvalidInput when the extra rule files do not load with the default packs.
+        """
+        active = _combine(default_policy(), "default packs", self.local_sources)  # raises on bad extra files
+        cached = self._read_cache()
+        if cached is not None:
+            try:
+                active = _combine(cached, "collector", self.local_sources)
+            except InvalidInput as exc:
+                logger.warning(
+                    "cached policy does not load with the extra rule files; using the default packs version={} errors={}",
+                    cached.version,
+                    "; ".join(str(e) for e in exc.errors[:5]),
+                )
+        self._active = active
+        logger.info("rules in force policy_version={} source={} event_rules={}", active.version, active.source, len(active.engine.rules))
+        return active
+
+    def offer(self, payload: object) -> ActiveRules | None:
+        """Put a policy from the collector in force; None when it is the one in force already.
+
+        Raises PolicyRefused (and keeps the current rules) when the payload is not a valid policy
+        or does not load together with the extra rule files. A policy that loads is cached in
+        state_dir before the swap, so a restart evaluates it too.
+        """
+        policy = _checked_policy(payload)
+        with self._swap_lock:
+            if self._active is not None and self._active.source == "collector" and policy.version == self._active.policy.version:
+                return None
+            try:
+                active = _combine(policy, "collector", self.local_sources)
+            except InvalidInput as exc:
+                raise PolicyRefused(f"policy {policy.version} conflicts with the extra rule files: {_first_errors(exc)}") from None
+            try:
+                self._write_cache(policy)
+            except OSError as exc:  # keep protecting with the new rules; a restart falls back to the old cache
+                logger.error("cannot cache the policy path={} error={}", self.cache_path, exc.strerror or exc)
+            previous, self._active = self._active, active
+        logger.info(
+            "policy from the collector in force policy_version={} previous={} event_rules={}",
+            active.version,
+            previous.version if previous else None,
+            len(active.engine.rules),
+        )
+        return active
+
+    # --- the cache ------------------------------------------------------------------------
+
+    def _read_cache(self) -> Policy | None:
+        try:
+            with open(self.cache_path, encoding="utf-8") as f:
+                payload = json.load(f)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError) as exc:
+            logger.warning("cached policy unreadable; ignoring it path={} error={}", self.cache_path, exc)
+            return None
+        try:
+            return _checked_policy(payload)
+        except PolicyRefused as exc:
+            logger.warning("cached policy invalid; ignoring it path={} error={}", self.cache_path, exc)
+            return None
+
+    def _write_cache(self, policy: Policy) -> None:
+        """Atomically: a crash leaves the old file or the new one, never half of one."""
+        tmp = self.cache_path + ".tmp"
+        data = json.dumps(policy.to_payload(), ensure_ascii=False).encode("utf-8")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.cache_path)
+        folder = os.open(os.path.dirname(self.cache_path) or ".", os.O_RDONLY)
+        try:
+            os.fsync(folder)  # the rename itself survives a power cut
+        finally:
+            os.close(folder)
+
+
+def read_local_sources(paths: Sequence[str]) -> list[tuple[str, str]]:
+    """The config's extra rule files (a folder gives its *.yaml and *.yml); raises InvalidInput."""
+    return read_rule_paths(list(paths))
+
+
+def check_local_sources(local_sources: Sources) -> RuleSet:
+    """The default packs with the extra rule files: raises InvalidInput listing every error."""
+    return _combine(default_policy(), "default packs", local_sources).ruleset
+
+
+def _checked_policy(payload: object) -> Policy:
+    """A policy from its payload, or PolicyRefused saying why not."""
+    try:
+        policy = policy_from_payload(payload)  # type: ignore[arg-type]
+    except InvalidInput as exc:
+        raise PolicyRefused(f"invalid rules: {_first_errors(exc)}") from None
+    except Exception as exc:  # not a policy at all: missing keys, wrong types, version mismatch
+        raise PolicyRefused(f"not a valid policy: {type(exc).__name__}: {str(exc)[:300]}") from None
+    problem = check_timezone(policy.worktime.timezone)  # else every working-hours test would raise
+    if problem:
+        raise PolicyRefused(f"not a valid policy: worktime: {problem}")
+    return policy
+
+
+def _combine(policy: Policy, source: str, local_sources: Sources) -> ActiveRules:
+    """The policy with the extra rule files on top; raises InvalidInput when they do not load together."""
+    if local_sources:
+        ruleset = load_rule_sources(list(policy.sources) + list(local_sources))
+        version = f"{policy.version}+local.{_digest(local_sources)}"
+    else:
+        ruleset, version = policy.ruleset, policy.version
+    return ActiveRules(
+        policy=policy,
+        source=source,
+        local_files=tuple(name for name, _ in local_sources),
+        ruleset=ruleset,
+        engine=EventEngine(ruleset, policy.worktime),
+        version=version,
+    )
+
+
+def _digest(sources: Sources) -> str:
+    """Of the texts only: the same extra rules give the same version wherever they are kept."""
+    canonical = json.dumps([text for _, text in sources], ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:8]
+
+
+def _first_errors(exc: InvalidInput, limit: int = 5) -> str:
+    shown = "; ".join(str(e) for e in exc.errors[:limit])
+    more = len(exc.errors) - limit
+    return shown + (f"; and {more} more" if more > 0 else "")
