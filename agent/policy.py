@@ -24,7 +24,6 @@ from rules.events import Event
 from rules.loader import load_rule_sources, read_rule_paths
 from rules.model import RuleSet
 from rules.policy import Policy, default_policy, policy_from_payload
-from rules.worktime import check_timezone
 
 CACHE_FILE = "policy.json"
 Sources = Sequence[tuple[str, str]]  # (file name, YAML text)
@@ -173,9 +172,6 @@ def _checked_policy(payload: object) -> Policy:
         raise PolicyRefused(f"invalid rules: {_first_errors(exc)}") from None
     except Exception as exc:  # not a policy at all: missing keys, wrong types, version mismatch
         raise PolicyRefused(f"not a valid policy: {type(exc).__name__}: {str(exc)[:300]}") from None
-    problem = check_timezone(policy.worktime.timezone)  # else every working-hours test would raise
-    if problem:
-        raise PolicyRefused(f"not a valid policy: worktime: {problem}")
     return policy
 
 

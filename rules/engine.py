@@ -52,6 +52,17 @@ class EventEngine:
         self.rules = tuple(r for r in ruleset.event_rules if r.enabled)
         self.worktime = worktime or WorkTime()
         self.watchlists = watchlists
+        # Fields resolved once; rules indexed by the event types they can match (most rules
+        # name their types), so an event is only tested against rules that could fire.
+        self._getters = {c.field: field_for(c.field).get for r in self.rules for c in (*r.when, *r.unless)}
+        self._by_type: dict[str, list[EventRule]] = {}
+        self._any_type: list[EventRule] = []
+        for rule in self.rules:
+            types = _event_types(rule)
+            if types is None:
+                self._any_type.append(rule)
+            for t in types or ():
+                self._by_type.setdefault(t, []).append(rule)
 
     def value(self, field: str, event: Event) -> Any:
         spec = field_for(field)
@@ -76,13 +87,24 @@ class EventEngine:
         return [self.judge(rule, event) for rule in self.rules]
 
     def matches(self, event: Event) -> list[Verdict]:
-        found = []
-        for rule in self.rules:
-            if all(self._check(c, event).held for c in rule.when):  # cheap pass first
+        found, values = [], {}
+        candidates = self._by_type.get(event.type, [])
+        if self._any_type:
+            candidates = [r for r in self.rules if r in candidates or r in self._any_type]
+        for rule in candidates:
+            if all(self._quick(c, event, values) for c in rule.when):  # cheap pass first
                 verdict = self.judge(rule, event)
                 if verdict.matched:
                     found.append(verdict)
         return found
+
+    def _quick(self, condition: Condition, event: Event, values: dict) -> bool:
+        """Does the condition hold? Field values are read once per event."""
+        field = condition.field
+        if field not in values:
+            values[field] = self._getters[field](event, self.worktime)
+        value = values[field]
+        return all(self._holds(t, value) for t in condition.tests)
 
     def stamp(self, event: Event, policy_version: str | None) -> Event:
         """The event with the ids of the rules it matched, the highest severity, the policy version."""
@@ -119,3 +141,15 @@ def show_value(field: str, value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _event_types(rule: EventRule) -> frozenset[str] | None:
+    """The event types a rule can match, when its `type` condition is an equality or a list."""
+    for condition in rule.when:
+        if condition.field == "type":
+            for test in condition.tests:
+                if test.op == "eq":
+                    return frozenset((test.operand,))
+                if test.op == "in":
+                    return frozenset(test.operand)
+    return None

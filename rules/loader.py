@@ -48,6 +48,7 @@ def load_rule_sources(sources: list[tuple[str, str]]) -> RuleSet:
     """Parse (file name, text) pairs into one RuleSet; raise InvalidInput with every error."""
     errors: list[LocatedError] = []
     rules: list[EventRule | CorrelationRule] = []
+    declared: set[str] = set()  # ids of every rule written, including ones with errors
     for name, text_ in sources:
         try:
             document = load_document(text_, name)
@@ -57,8 +58,8 @@ def load_rule_sources(sources: list[tuple[str, str]]) -> RuleSet:
         found, found_errors = _parse_document(document, name)
         rules += found
         errors += found_errors
-    if not errors:
-        errors += _check_references(rules)
+        declared |= _declared_ids(document)
+    errors += _check_references(rules, declared)
     if errors:
         raise InvalidInput(errors)
     return RuleSet(
@@ -452,7 +453,18 @@ def _watchlist(node: yaml.Node, path: str, ctx: Context):
 # --- across files -----------------------------------------------------------------------------
 
 
-def _check_references(rules: list) -> list[LocatedError]:
+def _declared_ids(document: yaml.Node | None) -> set[str]:
+    ids = set()
+    if isinstance(document, yaml.SequenceNode):
+        for node in document.value:
+            if isinstance(node, yaml.MappingNode):
+                ids |= {str(v.value) for k, v in node.value if k.value == "id" and isinstance(v, yaml.ScalarNode)}
+    return ids
+
+
+def _check_references(rules: list, declared: set[str]) -> list[LocatedError]:
+    """Duplicate ids and correlation references; a reference to a rule that has errors of its
+    own is not reported again."""
     errors, first = [], {}
     for rule in rules:
         if rule.id in first:
@@ -466,7 +478,7 @@ def _check_references(rules: list) -> list[LocatedError]:
     for rule in rules:
         if isinstance(rule, CorrelationRule):
             for ref in rule.rules:
-                if ref not in event_ids:
+                if ref not in event_ids and not (ref in declared and ref not in first):
                     why = "is a correlation rule; only event rules can be counted" if ref in first else "no such event rule"
                     errors.append(
                         LocatedError(rule.where.file, rule.where.line, rule.where.col, f"{rule.id}.correlate", f"'{ref}': {why}", did_you_mean(ref, event_ids) if ref not in first else "")

@@ -11,9 +11,10 @@ import hashlib
 import json
 from dataclasses import dataclass
 
+from rules.errors import InvalidInput, LocatedError
 from rules.loader import default_pack_sources, load_rule_sources
 from rules.model import RuleSet
-from rules.worktime import WorkTime
+from rules.worktime import WorkTime, check_timezone
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ def policy_version(sources: list[tuple[str, str]] | tuple, worktime: WorkTime) -
 
 def build_policy(sources: list[tuple[str, str]], worktime: WorkTime) -> Policy:
     """Check and build a policy; raises rules.errors.InvalidInput listing every error."""
+    why = check_timezone(worktime.timezone)
+    if why:
+        raise InvalidInput([LocatedError("working_time", 0, 0, "working_time.timezone", why)])
     ruleset = load_rule_sources(list(sources))
     return Policy(policy_version(sources, worktime), tuple(sources), worktime, ruleset)
 

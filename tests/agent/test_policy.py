@@ -12,7 +12,7 @@ from agent.policy import PolicyRefused, PolicyStore
 from rules.errors import InvalidInput
 from rules.events import Event, Match
 from rules.loader import default_pack_sources
-from rules.policy import build_policy, default_policy
+from rules.policy import build_policy, default_policy, policy_version
 from rules.worktime import WorkTime
 
 SITE_RULES = """\
@@ -37,6 +37,15 @@ LOCAL_RULES = """\
 
 def _site_policy(worktime: WorkTime | None = None):
     return build_policy(default_pack_sources() + [("site.yaml", SITE_RULES)], worktime or WorkTime())
+
+
+def _payload_with_timezone(zone: str) -> dict:
+    """A payload whose version is right for its content, but whose time zone does not exist."""
+    payload = _site_policy().to_payload()
+    payload["worktime"]["timezone"] = zone
+    sources = [(f["name"], f["text"]) for f in payload["files"]]
+    payload["version"] = policy_version(sources, WorkTime.from_dict(payload["worktime"]))
+    return payload
 
 
 def _big_core_copy() -> Event:
@@ -86,8 +95,8 @@ BROKEN_PAYLOADS = {
         "invalid rules: site.yaml:4:13: SITE-X.severity: unknown severity 'hihg' (did you mean 'high'?)",
     ),
     "unknown time zone": (
-        _site_policy(WorkTime(timezone="Mars/Olympus_Mons")).to_payload(),
-        "not a valid policy: worktime: unknown time zone 'Mars/Olympus_Mons'",
+        _payload_with_timezone("Mars/Olympus_Mons"),
+        "invalid rules: working_time:0:0: working_time.timezone: unknown time zone 'Mars/Olympus_Mons'",
     ),
 }
 

@@ -1,0 +1,394 @@
+"""Explanations a security officer reads without the rule file, built from the rule and the evidence.
+
+Every alert says which rule fired, which conditions held with which values, and what happened
+(the file, where it went, the device, the user, the host, the local time). Nothing here is written
+per rule: the sentences come from the rule's title, conditions and thresholds and from the events.
+English first; one Chinese line per category for the officer's own language.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from rules.engine import Verdict, show_value
+from rules.events import EVENT_TYPES, Event
+from rules.levels import LEVEL_LABELS
+from rules.model import BY_LEVEL, Condition, CorrelationRule, EventRule, Threshold
+from rules.units import format_bytes
+from rules.worktime import WorkTime
+
+MAX_LISTED = 3  # places, devices, files named in a correlation's explanation
+_HOW = {"exact": "an exact copy", "archive": "inside an archive", "partial": "an edited copy"}
+_FILE_VERBS = {"file.created": "created", "file.modified": "changed", "file.deleted": "deleted", "file.opened": "opened"}
+_FILE_VERBS_ZH = {"file.created": "创建", "file.modified": "修改", "file.deleted": "删除", "file.opened": "打开", "file.moved": "移动"}
+
+
+# --- small formatters -----------------------------------------------------------------------------
+
+
+def local_time(ts: str | datetime, worktime: WorkTime, with_date: bool = True) -> str:
+    """A moment in the firm's time zone, as the officer's wall clock shows it: 2026-03-02 16:59:00 CST."""
+    try:
+        if isinstance(ts, datetime):
+            moment = (ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)).astimezone(worktime.zone())
+        else:
+            moment = worktime.local(ts)
+    except (ValueError, OverflowError):
+        return str(ts)
+    return moment.strftime("%Y-%m-%d %H:%M:%S %Z" if with_date else "%H:%M:%S")
+
+
+def duration(seconds: float) -> str:
+    """600 -> '10 min', 90 -> '90 s', 7200 -> '2 h', 86400 -> '1 d'."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)} {unit}"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    if seconds >= 600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds:g} s"
+
+
+def _quantity(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _listing(items: list[str]) -> str:
+    shown = items[:MAX_LISTED]
+    more = f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else ""
+    return "; ".join(shown) + more
+
+
+# --- what happened, for one event -----------------------------------------------------------------
+
+
+def destination(event: Event) -> str:
+    """Where an egress event's file went: the device with its names, or the egress folder."""
+    media = event.media
+    if media is None:
+        kind = {"sync": "a cloud-sync folder", "share": "a network share"}.get(event.egress or "", "an egress folder")
+        return kind
+    device = " ".join(x for x in (media.vendor, media.model) if x) or media.device or "unknown device"
+    details = ", ".join(
+        x
+        for x in (f"label '{media.label}'" if media.label else "", f"serial {media.serial}" if media.serial else "", media.fstype)
+        if x
+    )
+    return f"removable media {device} mounted at {media.mountpoint}" + (f" ({details})" if details else "")
+
+
+def device_name(event: Event) -> str:
+    """The short name of the place, for listing several: 'Kingston DataTraveler 3.0 (serial 60A4...)'."""
+    media = event.media
+    if media is None:
+        return destination(event)
+    device = " ".join(x for x in (media.vendor, media.model) if x) or media.label or media.device or media.mountpoint
+    return f"{device} (serial {media.serial})" if media.serial else device
+
+
+def _destination_zh(event: Event) -> str:
+    if event.media is None:
+        return "外发目录"
+    return f"移动存储介质（挂载点 {event.media.mountpoint}）"
+
+
+def _level_text(event: Event) -> str:
+    zh, en = LEVEL_LABELS.get(event.level or "", (event.level, event.level))
+    entry = f", register entry '{event.register_entry}'" if event.register_entry else ""
+    return f"level {event.level}: {en}{entry}"
+
+
+def _content(event: Event) -> str:
+    if event.level and event.source_path:
+        how = _HOW.get(event.match.method if event.match else "exact", "a copy")
+        return f" is {how} of classified file {event.source_path} ({_level_text(event)})"
+    if event.level:
+        return f" holds classified content ({_level_text(event)})"
+    return ""
+
+
+def _detections(event: Event) -> str:
+    found = [f"{d.count} × {d.detector}" for d in event.detections if d.count]
+    return f"; content inspection found {', '.join(found)}" if found else ""
+
+
+def describe_event(event: Event, when: str | None = None) -> str:
+    """One sentence: what the event says happened, with every name it carries."""
+    path = event.path or "(unknown path)"
+    if event.type == "egress.file":
+        what = f"{path} written to {destination(event)}{_content(event)}{_detections(event)}"
+        if event.error:
+            what += f"; the agent could not read it: {event.error}"
+    elif event.type == "file.moved":
+        what = f"{path} moved to {event.dest_path or '(unknown)'} in a classified folder{_content(event)}"
+    elif event.type in _FILE_VERBS:
+        what = f"{path} {_FILE_VERBS[event.type]} in a classified folder{_content(event)}{_detections(event)}"
+    elif event.type in ("media.mounted", "media.unmounted") and event.media is not None:
+        verb = "mounted" if event.type == "media.mounted" else "unmounted"
+        what = destination(event).replace(" mounted at ", f" {verb} at ", 1)
+    else:
+        what = f"the agent reported {event.type} ({EVENT_TYPES.get(event.type, 'an event')})"
+        if event.error:
+            what += f": {event.error}"
+    return f"{what}, by user {event.user or '?'} on host {event.host or '?'} at {when or event.ts}"
+
+
+def chinese_line(category: str, event: Event) -> str:
+    """The category's sentence in Chinese, filled from the event."""
+    user, host, path = event.user or "?", event.host or "?", event.path or "?"
+    zh_level = LEVEL_LABELS.get(event.level or "", ("涉密", ""))[0]
+    device = device_name(event) if event.media else "?"
+    lines = {
+        "classified-egress": f"用户 {user} 在主机 {host} 上把{zh_level}文件 {event.source_path or '?'} 复制到{_destination_zh(event)}：{path}。",
+        "marked-egress": f"用户 {user} 在主机 {host} 上把带有商业秘密标识的文件 {path} 写入{_destination_zh(event)}。",
+        "state-secret-marking": f"主机 {host} 上的文件 {path} 带有国家秘密标志（★），用户 {user}。",
+        "personal-data-egress": f"用户 {user} 在主机 {host} 上把含有大量个人信息的文件 {path} 写入{_destination_zh(event)}。",
+        "off-hours": f"用户 {user} 在非工作时间于主机 {host} 上{_FILE_VERBS_ZH.get(event.type, '操作')}了{zh_level}文件 {path}。",
+        "unknown-device": f"主机 {host} 上挂载了不在允许清单中的移动存储介质 {device}，用户 {user}。",
+        "agent-tamper": f"主机 {host} 上的监控代理被停止或篡改（{event.type}），用户 {user}。",
+        "mass-deletion": f"用户 {user} 在主机 {host} 上删除或移动了涉密目录中的文件 {path}。",
+    }
+    return lines.get(category, f"主机 {host} 上用户 {user} 的操作触发了规则（{category}）。")
+
+
+# --- one event rule -------------------------------------------------------------------------------
+
+
+def explain_verdict(verdict: Verdict, event: Event, worktime: WorkTime, value_of: Callable[[str, Event], Any]) -> str:
+    """The explanation of an event rule's alert: what happened, why the rule matched, the severity."""
+    rule: EventRule = verdict.rule
+    happened = describe_event(event, f"{local_time(event.ts, worktime)} ({event.ts})") + "."
+    held = "; ".join(r.describe() for r in verdict.held)
+    lines = [happened, f"Rule {rule.id} ({rule.title}) matched: {held}."]
+    if rule.unless:
+        lines.append("None of its exceptions held: " + "; ".join(_unless(c, event, value_of) for c in rule.unless) + ".")
+    lines.append(_severity_line(rule.severity, verdict.severity, event.level, rule.watchlist, verdict.watchlisted, value_of(rule.watchlist.field, event) if rule.watchlist else None))
+    lines.append(chinese_line(rule.category, event))
+    return "\n".join(lines)
+
+
+def _unless(condition: Condition, event: Event, value_of: Callable[[str, Event], Any]) -> str:
+    return f"{condition.field} = {show_value(condition.field, value_of(condition.field, event))} (not: {condition.describe()})"
+
+
+def _severity_line(declared: str, severity: str | None, level: str | None, watchlist, listed: bool, listed_value: Any) -> str:
+    base = f"Severity {severity}"
+    if declared == BY_LEVEL:
+        base += f" (by level: {level or 'unclassified'})"
+    if listed and watchlist is not None:
+        base += f", raised one step because {watchlist.field} {listed_value} is on watchlist '{watchlist.name}'"
+    return base + "."
+
+
+# --- evidence kept for correlation ------------------------------------------------------------------
+
+
+def hit_facts(event: Event, fields: dict[str, Any]) -> dict[str, Any]:
+    """What a correlation's explanation needs from one event, kept beside its hit in the database."""
+    return {
+        "ts": event.ts,
+        "type": event.type,
+        "path": event.path,
+        "size": event.size,
+        "level": event.level,
+        "place": device_name(event) if event.type.startswith(("egress.", "media.")) else None,
+        "host": event.host,
+        "user": event.user,
+        "agent_id": event.agent_id,
+        "fields": fields,
+    }
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A threshold with the value it measured over the window and whether it held."""
+
+    threshold: Threshold
+    value: float
+    held: bool
+
+
+def measure(threshold: Threshold, facts: list[dict]) -> Measure:
+    if threshold.kind == "count":
+        value: float = len(facts)
+    elif threshold.kind == "distinct":
+        value = len({f["fields"].get(threshold.field) for f in facts} - {None})
+    else:
+        value = sum(float(v) for f in facts if isinstance(v := f["fields"].get(threshold.field), (int, float)))
+    return Measure(threshold, value, all(t.holds(value) for t in threshold.tests))
+
+
+def _subject(facts: list[dict]) -> tuple[str, str]:
+    """The noun for what was counted, and what happened to it: ('classified file', 'written to ...')."""
+    types = {f["type"] for f in facts}
+    classified = "classified " if facts and all(f.get("level") for f in facts) else ""
+    if types <= {"egress.file"}:
+        places = sorted({f["place"] for f in facts if f.get("place")})
+        return f"{classified}file", "written to " + (_listing(places) if places else "egress places")
+    if types <= {"file.deleted", "file.moved"}:
+        verbs = " or ".join(v for t, v in (("file.deleted", "deleted"), ("file.moved", "moved")) if t in types)
+        return f"{classified}file", f"{verbs} in classified folders"
+    if all(t.startswith("file.") for t in types):
+        return f"{classified}file", "changed in classified folders"
+    return "event", "of " + ", ".join(sorted(types))
+
+
+def _who(group: dict[str, Any], facts: list[dict]) -> str:
+    def one(key: str) -> str | None:
+        if key in group:
+            return str(group[key])
+        values = {f.get(key) for f in facts}
+        return str(values.pop()) if len(values) == 1 and None not in values else None
+
+    user, host = one("user"), one("host")
+    text = f" by {user}" if user else ""
+    return text + (f" on host {host}" if host else "")
+
+
+def _limit(threshold: Threshold, noun: str) -> str:
+    """'20 files', '200 MB', '5 distinct media.serial', with the operator when it is not ≥."""
+    parts = []
+    for test in threshold.tests:
+        if threshold.kind == "count":
+            amount = _quantity(int(test.operand), noun) if float(test.operand).is_integer() else f"{test.shown} {noun}s"
+        elif threshold.kind == "distinct":
+            amount = f"{test.shown} distinct {threshold.field}"
+        else:
+            amount = test.shown if threshold.field == "size" else f"{test.shown} total {threshold.field}"
+        prefix = {"gte": "", "gt": "more than ", "lte": "at most ", "lt": "fewer than ", "eq": "exactly "}.get(test.op, "")
+        parts.append(prefix + amount)
+    return " and ".join(parts)
+
+
+def _shown(m: Measure) -> str:
+    if m.threshold.kind == "sum" and m.threshold.field == "size":
+        return format_bytes(m.value)
+    return f"{m.value:g}"
+
+
+def _measure_name(t: Threshold) -> str:
+    return {"count": "events", "distinct": f"distinct {t.field}", "sum": f"total {t.field}"}[t.kind]
+
+
+def explain_threshold(
+    rule: CorrelationRule,
+    counted: list[EventRule],
+    facts: list[dict],
+    group: dict[str, Any],
+    worktime: WorkTime,
+    severity: str,
+    listed: str | None = None,
+) -> str:
+    """'23 classified files (412 MB) written to ... by zhang.san between 18:02 and 18:09; threshold: 20 files in 10 min'."""
+    facts = sorted(facts, key=lambda f: f["ts"])
+    noun, happened = _subject(facts)
+    total = sum(f["size"] for f in facts if isinstance(f.get("size"), (int, float)))
+    size = f" ({format_bytes(total)})" if total else ""
+    first, last = facts[0]["ts"], facts[-1]["ts"]
+    span = f"between {local_time(first, worktime)} and {local_time(last, worktime, with_date=not _same_day(first, last, worktime))}"
+    joiner = " or " if rule.require == "any" else " and "
+    limits = joiner.join(_limit(t, noun.removeprefix("classified ")) for t in rule.thresholds)
+    measures = [measure(t, facts) for t in rule.thresholds]
+    held = [f"{_measure_name(m.threshold)} = {_shown(m)} ({m.threshold.describe()})" for m in measures if m.held]
+    missed = [f"{_measure_name(m.threshold)} = {_shown(m)} ({m.threshold.describe()})" for m in measures if not m.held]
+    lines = [
+        f"{_quantity(len(facts), noun)}{size} {happened}{_who(group, facts)} {span}; threshold: {limits} in {duration(rule.window_s)}.",
+        f"Rule {rule.id} ({rule.title}) counts {_rule_names(counted)}{_grouping(group)}; held: {'; '.join(held) or 'none'}"
+        + (f"; not reached: {'; '.join(missed)}" if missed else "")
+        + ".",
+    ]
+    lines.append(_correlation_severity(rule, severity, listed))
+    lines.append(_chinese_burst(rule.category, len(facts), format_bytes(total) if total else "", group, facts, first, last, worktime))
+    return "\n".join(lines)
+
+
+def explain_sequence(
+    rule: CorrelationRule,
+    steps: list[tuple[EventRule, dict]],
+    group: dict[str, Any],
+    worktime: WorkTime,
+    severity: str,
+    listed: str | None = None,
+) -> str:
+    """Each step of the sequence in order, with its time and file, and the window it had to fit in."""
+    facts = [f for _, f in steps]
+    first, last = facts[0]["ts"], facts[-1]["ts"]
+    told = [
+        f"{i}. {r.id} ({r.title}) at {local_time(f['ts'], worktime)}: {f.get('path') or f['type']}"
+        + (f" to {f['place']}" if f.get("place") and f["type"].startswith("egress.") else "")
+        for i, (r, f) in enumerate(steps, 1)
+    ]
+    spent = _seconds_between(first, last)
+    lines = [
+        f"{len(steps)} steps in order{_who(group, facts)} within {duration(spent) if spent else '0 s'}; window: {duration(rule.window_s)}.",
+        *told,
+        f"Rule {rule.id} ({rule.title}){_grouping(group)}.",
+        _correlation_severity(rule, severity, listed),
+        _chinese_burst(rule.category, len(steps), "", group, facts, first, last, worktime, sequence=True),
+    ]
+    return "\n".join(lines)
+
+
+def explain_absence(
+    rule: CorrelationRule, agent_id: str, hostname: str, last_seen: datetime, now: datetime, limit_s: float, from_config: bool, worktime: WorkTime
+) -> str:
+    silent = max((now - last_seen).total_seconds(), 0)
+    source = "server.agent_offline_s" if from_config else f"rule {rule.id}"
+    return "\n".join(
+        [
+            f"No heartbeat from the agent on host {hostname} (agent {agent_id}) since {local_time(last_seen, worktime)}: silent for {duration(round(silent))}; threshold: {duration(limit_s)} ({source}).",
+            f"Rule {rule.id} ({rule.title}) fired; severity {rule.severity}.",
+            f"主机 {hostname} 上的监控代理自 {local_time(last_seen, worktime)} 起没有心跳（已超过 {duration(limit_s)}）。",
+        ]
+    )
+
+
+def _rule_names(rules: Iterable[EventRule]) -> str:
+    return ", ".join(f"{r.id} ({r.title})" for r in rules)
+
+
+def _grouping(group: dict[str, Any]) -> str:
+    return (" grouped by " + ", ".join(f"{k} = {v}" for k, v in group.items())) if group else ""
+
+
+def _correlation_severity(rule: CorrelationRule, severity: str, listed: str | None) -> str:
+    line = f"Severity {severity}"
+    if rule.severity == BY_LEVEL:
+        line += " (by the highest level among the events)"
+    if listed and rule.watchlist:
+        line += f", raised one step because {rule.watchlist.field} {listed} is on watchlist '{rule.watchlist.name}'"
+    return line + "."
+
+
+def _chinese_burst(category: str, n: int, size: str, group: dict, facts: list[dict], first: str, last: str, worktime: WorkTime, sequence: bool = False) -> str:
+    user = group.get("user") or facts[-1].get("user") or "?"
+    host = group.get("host") or facts[-1].get("host") or "?"
+    span = f"{local_time(first, worktime)} 至 {local_time(last, worktime, with_date=not _same_day(first, last, worktime))}"
+    size_zh = f"（{size}）" if size else ""
+    if sequence:
+        return f"用户 {user} 在主机 {host} 上于 {span} 之间依次完成了 {n} 个步骤（{category}）。"
+    if category == "bulk-egress":
+        return f"用户 {user} 在主机 {host} 上于 {span} 之间向外发位置写入了 {n} 个涉密文件{size_zh}。"
+    if category == "mass-deletion":
+        return f"用户 {user} 在主机 {host} 上于 {span} 之间在涉密目录中删除或移动了 {n} 个文件。"
+    return f"用户 {user} 在主机 {host} 上于 {span} 之间触发了 {n} 次相关事件（{category}）。"
+
+
+def _seconds_between(first: str, last: str) -> float:
+    try:
+        a = datetime.fromisoformat(first.replace("Z", "+00:00"))
+        b = datetime.fromisoformat(last.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return max((b - a).total_seconds(), 0.0)
+
+
+def _same_day(first: str, last: str, worktime: WorkTime) -> bool:
+    try:
+        return worktime.local(first).date() == worktime.local(last).date()
+    except (ValueError, OverflowError):
+        return False
