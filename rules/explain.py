@@ -239,10 +239,9 @@ def _subject(facts: list[dict]) -> tuple[str, str]:
 
 def _who(group: dict[str, Any], facts: list[dict]) -> str:
     def one(key: str) -> str | None:
-        if key in group:
-            return str(group[key])
-        values = {f.get(key) for f in facts}
-        return str(values.pop()) if len(values) == 1 and None not in values else None
+        values = {group[key]} if key in group else {f.get(key) for f in facts}
+        value = values.pop() if len(values) == 1 else None
+        return str(value) if value not in (None, "") else None
 
     user, host = one("user"), one("host")
     text = f" by {user}" if user else ""

@@ -1,18 +1,26 @@
-"""Alerts raised from single events: the built-in classified-egress mapping.
+"""Alerts: drafts made from rule verdicts, and the few statements that raise and update them.
 
-Until the rule language lands, one mapping turns each egress event that carries classified
-content into a `classified-egress` alert, severity by level, with an explanation a security
-officer can read in English and Chinese.
+Event rules with `alert: true` raise one alert per matching event, severity by the rule (by level,
+one step up for a watchlisted user), with the explanation built from the verdict (rules/explain.py).
+Correlation rules (server/correlation.py) raise one alert per rule and group per burst and update it
+while the burst goes on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Connection
+
+from rules.engine import EventEngine, Verdict
 from rules.events import Event
-from rules.levels import LEVEL_LABELS, severity_for_level
+from rules.explain import explain_verdict
+from rules.worktime import WorkTime
+from server.schema import alert_events, alerts
 
-RULE_CLASSIFIED_EGRESS = "MW-EGRESS-CLASSIFIED"
+OPEN_STATUSES = ("open", "acknowledged")  # an alert someone may still be working on
 
 
 @dataclass(frozen=True)
@@ -23,58 +31,85 @@ class AlertDraft:
     title: str
     explanation: str
     event_ids: tuple[str, ...]
-    agent_id: str
-    host: str
-    user: str
+    agent_id: str | None
+    host: str | None
+    user: str | None
 
 
-def alerts_for(event: Event) -> list[AlertDraft]:
-    if event.type != "egress.file" or not event.level:
+def event_alert(verdict: Verdict, event: Event, worktime: WorkTime, engine: EventEngine) -> AlertDraft:
+    """The alert an event rule raises for one event it matched."""
+    rule = verdict.rule
+    return AlertDraft(
+        rule_id=rule.id,
+        category=rule.category,
+        severity=verdict.severity or "info",
+        title=rule.title,
+        explanation=explain_verdict(verdict, event, worktime, engine.value),
+        event_ids=(event.id,),
+        agent_id=event.agent_id,
+        host=event.host,
+        user=event.user,
+    )
+
+
+def insert_alert(conn: Connection, draft: AlertDraft, now: datetime) -> int:
+    return insert_alerts(conn, [draft], now)[0]
+
+
+def insert_alerts(conn: Connection, drafts: list[AlertDraft], now: datetime) -> list[int]:
+    """Raise alerts in two statements, however many (a bulk copy raises thousands at once)."""
+    if not drafts:
         return []
-    zh_level, en_level = LEVEL_LABELS.get(event.level, (event.level, event.level))
-    where = _destination(event)
-    how = {"exact": "an exact copy", "archive": "inside an archive", "partial": "an edited copy"}.get(
-        event.match.method if event.match else "exact", "a copy"
-    )
-    source = event.source_path or "(unknown source)"
-    entry = f", register entry '{event.register_entry}'" if event.register_entry else ""
-    path = event.path or "(unknown path)"
-    english = (
-        f"{path} written to {where} is {how} of classified file {source} "
-        f"(level {event.level}: {en_level}{entry}), by user {event.user or '?'} on host {event.host or '?'} at {event.ts}."
-    )
-    chinese = f"用户 {event.user or '?'} 在主机 {event.host or '?'} 上把{zh_level}文件 {source} 复制到{_destination_zh(event)}：{path}。"
-    return [
-        AlertDraft(
-            rule_id=RULE_CLASSIFIED_EGRESS,
-            category="classified-egress",
-            severity=severity_for_level(event.level),
-            title=f"Classified file ({event.level}) copied to {_place_kind(event)}",
-            explanation=f"{english}\n{chinese}",
-            event_ids=(event.id,),
-            agent_id=event.agent_id,
-            host=event.host,
-            user=event.user,
+    rows = [
+        dict(
+            rule_id=d.rule_id,
+            category=d.category,
+            severity=d.severity,
+            title=d.title,
+            status="open",
+            created_at=now,
+            updated_at=now,
+            agent_id=d.agent_id,
+            host=d.host,
+            user=d.user,
+            count=len(d.event_ids),
+            explanation=d.explanation,
         )
+        for d in drafts
     ]
+    ids = conn.execute(insert(alerts).returning(alerts.c.id, sort_by_parameter_order=True), rows).scalars().all()
+    links = [{"alert_id": i, "event_id": e} for i, d in zip(ids, drafts, strict=True) for e in dict.fromkeys(d.event_ids)]
+    if links:
+        conn.execute(insert(alert_events), links)
+    return list(ids)
 
 
-def _place_kind(event: Event) -> str:
-    return "removable media" if event.egress == "removable" else "an egress folder"
+def link_events(conn: Connection, alert_id: int, event_ids: tuple[str, ...] | list[str]) -> int:
+    """Add evidence to an alert; events already linked are skipped. Returns how many were added."""
+    known = set(conn.execute(select(alert_events.c.event_id).where(alert_events.c.alert_id == alert_id)).scalars())
+    new = [e for e in dict.fromkeys(event_ids) if e not in known]
+    if new:
+        conn.execute(insert(alert_events), [{"alert_id": alert_id, "event_id": e} for e in new])
+    return len(new)
 
 
-def _destination_zh(event: Event) -> str:
-    if event.media is None:
-        return "外发目录"
-    return f"移动存储介质（挂载点 {event.media.mountpoint}）"
-
-
-def _destination(event: Event) -> str:
-    media = event.media
-    if media is None:
-        return "an egress folder"
-    device = " ".join(x for x in (media.vendor, media.model) if x) or media.device or "unknown device"
-    details = ", ".join(
-        x for x in (f"label '{media.label}'" if media.label else "", f"serial {media.serial}" if media.serial else "", media.fstype) if x
+def refresh_alert(conn: Connection, alert_id: int, draft: AlertDraft, count: int, now: datetime) -> None:
+    """A burst went on: the alert's count, severity, explanation and evidence follow it."""
+    link_events(conn, alert_id, draft.event_ids)
+    conn.execute(
+        update(alerts)
+        .where(alerts.c.id == alert_id)
+        .values(
+            severity=draft.severity,
+            explanation=draft.explanation,
+            count=count,
+            updated_at=now,
+            agent_id=draft.agent_id,
+            host=draft.host,
+            user=draft.user,
+        )
     )
-    return f"removable media {device} mounted at {media.mountpoint}" + (f" ({details})" if details else "")
+
+
+def alert_status(conn: Connection, alert_id: int) -> str | None:
+    return conn.execute(select(alerts.c.status).where(alerts.c.id == alert_id)).scalar()

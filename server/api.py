@@ -72,7 +72,8 @@ def heartbeat(body: HeartbeatIn, request: Request, caller: Caller = Depends(agen
     status = {"dead_events": body.dead_events, "watched": body.watched}
     request.app.state.store.heartbeat(caller.name, body.hostname, body.version, body.policy_version, body.spool_depth, status)
     now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    return {"status": "ok", "server_time": now}
+    # an agent whose policy_version differs fetches GET /api/v1/policy: a changed rule arrives within one heartbeat
+    return {"status": "ok", "server_time": now, "policy_version": request.app.state.store.active_policy_version()}
 
 
 @router.get("/alerts")

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import math
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
+from loguru import logger
 
 from server import __version__
+from server.absence import AbsenceWatcher
 from server.api import router
+from server.api_rules import router as rules_router
 from server.config import ServerConfig
 from server.store import Store
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
+ABSENCE_CHECK_S = 5.0  # how often silent agents are looked for
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
@@ -95,11 +100,23 @@ async def _invalid_request(request, exc: RequestValidationError) -> JSONResponse
     return JSONResponse({"detail": _encodable(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
-def create_app(config: ServerConfig, store: Store) -> FastAPI:
-    app = FastAPI(title="MiWei collector", version=__version__, docs_url=None, redoc_url=None)
+def create_app(config: ServerConfig, store: Store, absence_check_s: float = ABSENCE_CHECK_S) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        _activate_policy(config, store)
+        started = store.clock()
+        watcher = AbsenceWatcher(lambda: store.check_absence(config.agent_offline_s, started), absence_check_s, store.prune_hits)
+        watcher.start()
+        try:
+            yield
+        finally:
+            watcher.stop()
+
+    app = FastAPI(title="MiWei collector", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.config = config
     app.state.store = store
     app.include_router(router)
+    app.include_router(rules_router)
     app.add_exception_handler(RequestValidationError, _invalid_request)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
@@ -114,3 +131,13 @@ def create_app(config: ServerConfig, store: Store) -> FastAPI:
 
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     return app
+
+
+def _activate_policy(config: ServerConfig, store: Store) -> None:
+    """The packs of this version, the latest custom rule files and the configured working time."""
+    try:
+        policy = store.policies.activate_at_startup(config.working_time)
+    except Exception as exc:  # an unreachable database: /health says so; the policy is retried on use
+        logger.error("cannot activate the policy at startup error={}: {}", type(exc).__name__, exc)
+        return
+    logger.info("policy in force version={} rules={}", policy.version, len(policy.ruleset.ids))

@@ -1,4 +1,4 @@
-"""Who is calling: agent tokens may only ingest; API tokens may read and update alerts."""
+"""Who is calling: agent tokens may ingest, heartbeat and fetch the policy; API tokens may read and change the rest."""
 
 from __future__ import annotations
 
@@ -52,3 +52,8 @@ def reader_caller(request: Request) -> Caller:
     if caller.kind != "api":
         raise HTTPException(403, "agent tokens may only send events and heartbeats")
     return caller
+
+
+def any_caller(request: Request) -> Caller:
+    """An agent or an API token: for what both need, such as the active policy."""
+    return _identify(request)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
 import yaml
 
 from rules.configfile import load_section, not_yet_supported, secret
-from rules.schema import MISSING, Context, Section, choice, duration_s, host_port, text
+from rules.errors import did_you_mean
+from rules.schema import MISSING, Context, Section, choice, describe, duration_s, host_port, scalar, sequence, text
+from rules.worktime import WEEKDAYS, WorkTime, check_timezone, parse_hours
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
@@ -23,6 +26,7 @@ class ServerConfig:
     notify: tuple[str, ...] = ()
     log_level: str = "info"
     log_file: str | None = None
+    working_time: WorkTime = field(default_factory=WorkTime)  # travels to the agents with the policy
 
 
 def load_server_config(path: str) -> ServerConfig:
@@ -39,6 +43,7 @@ def _parse_server(section: Section, ctx: Context) -> ServerConfig:
         notify=section.get("notify", not_yet_supported("notification channels"), default=()),
         log_level=section.get("log_level", choice(LOG_LEVELS, "log level"), default="info"),
         log_file=section.get("log_file", _log_file, default=None),
+        working_time=section.get("working_time", _working_time, default=WorkTime()),
     )
     if any(v is MISSING for v in values.values()):
         return MISSING
@@ -68,3 +73,70 @@ def _sqlite_url(ctx: Context, path: str) -> str:
 def _log_file(node: yaml.Node, key_path: str, ctx: Context):
     path = text(node, key_path, ctx)
     return path if path is MISSING else os.path.abspath(os.path.join(ctx.base_dir, path))
+
+
+def _working_time(node: yaml.Node, key_path: str, ctx: Context):
+    """Working hours in the firm's time zone, with holidays and make-up workdays (调休)."""
+    section = Section(node, key_path, ctx)
+    if not section.valid:
+        return MISSING
+    defaults = WorkTime()
+    zone = section.get("timezone", _timezone, default=defaults.timezone)
+    days = section.get("days", sequence(_weekday), default=defaults.days)
+    hours = section.get("hours", _hours, default=(defaults.start, defaults.end))
+    holidays = section.get("holidays", sequence(_date), default=())
+    workdays = section.get("workdays", sequence(_date), default=())
+    section.done()
+    if MISSING in (zone, days, hours, holidays, workdays):
+        return MISSING
+    both = sorted(set(holidays) & set(workdays))
+    if both:
+        where = section.keys["workdays"][1]
+        return ctx.error(where, f"{key_path}.workdays", f"{both[0].isoformat()} is also listed as a holiday", "a day is either off or a make-up workday")
+    return WorkTime(
+        timezone=zone,
+        days=tuple(d for d in WEEKDAYS if d in days),
+        start=hours[0],
+        end=hours[1],
+        holidays=tuple(sorted(set(holidays))),
+        workdays=tuple(sorted(set(workdays))),
+    )
+
+
+def _timezone(node: yaml.Node, key_path: str, ctx: Context):
+    name = text(node, key_path, ctx)
+    if name is MISSING:
+        return name
+    problem = check_timezone(name)
+    return ctx.error(node, key_path, problem, "an IANA zone such as Asia/Shanghai") if problem else name
+
+
+def _weekday(node: yaml.Node, key_path: str, ctx: Context):
+    day = text(node, key_path, ctx)
+    if day is not MISSING and day not in WEEKDAYS:
+        return ctx.error(node, key_path, f"unknown day '{day}'", did_you_mean(day, WEEKDAYS))
+    return day
+
+
+def _hours(node: yaml.Node, key_path: str, ctx: Context):
+    value = text(node, key_path, ctx)
+    if value is MISSING:
+        return value
+    try:
+        return parse_hours(value)
+    except ValueError as exc:
+        return ctx.error(node, key_path, str(exc), "e.g. \"08:30-18:00\"")
+
+
+def _date(node: yaml.Node, key_path: str, ctx: Context):
+    value = scalar(node) if isinstance(node, yaml.ScalarNode) else MISSING
+    got = describe(node)
+    if isinstance(value, str):
+        got = f"'{value}'"
+        try:
+            value = date.fromisoformat(value.strip())
+        except ValueError:
+            value = MISSING
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    return ctx.error(node, key_path, f"expected a date, got {got}", "YYYY-MM-DD, e.g. 2026-10-01")

@@ -1,15 +1,26 @@
-"""Engine creation (SQLite in WAL mode by default) and schema migration through Alembic."""
+"""Engine creation (SQLite in WAL mode by default), write transactions, locks, schema migration.
+
+Several collector processes may share one database. Writes that read before they decide (ingest,
+correlation, policy activation, migration) run in `writing()` transactions: on SQLite these start
+with BEGIN IMMEDIATE, which takes the database's write lock first, so two processes' transactions
+run one after the other; on PostgreSQL they take transaction-scoped advisory locks (`lock()`) on
+what they are about to decide, e.g. one correlation rule and group.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy import Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
 
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 
@@ -20,17 +31,56 @@ def make_engine(url: str) -> Engine:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    # sqlite3's own transaction handling starts transactions late (at the first INSERT) and
+    # never for SELECT; SQLAlchemy emits BEGIN itself instead (_sqlite_begin), as its SQLite
+    # documentation describes, so a transaction's reads and writes are one unit.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")  # an acknowledged batch survives a power cut
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+WRITE_OPTION = "miwei_write"
+
+
+@contextmanager
+def writing(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: on SQLite it holds the write lock from its first statement."""
+    with engine.execution_options(**{WRITE_OPTION: True}).begin() as conn:
+        yield conn
+
+
+def lock(conn: Connection, names: list[str] | set[str]) -> None:
+    """Serialize decisions about `names` across processes until the transaction ends.
+
+    PostgreSQL: one advisory lock per name, taken in sorted order so that two transactions
+    cannot deadlock. SQLite: nothing to do, a `writing()` transaction holds the whole database.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    for name in sorted(set(names)):
+        key = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "big", signed=True)
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def insert_ignore(conn: Connection, table: Table, keys: list[str]):
+    """INSERT ... ON CONFLICT (keys) DO NOTHING, for the connection's database."""
+    dialect = sqlite if conn.dialect.name == "sqlite" else postgresql
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=keys)
 
 
 def _alembic_config() -> AlembicConfig:
@@ -42,7 +92,7 @@ def _alembic_config() -> AlembicConfig:
 def migrate(engine: Engine) -> tuple[str | None, str]:
     """Bring the schema to the newest revision; returns (revision before, revision after)."""
     cfg = _alembic_config()
-    with engine.begin() as conn:
+    with writing(engine) as conn:
         before = MigrationContext.configure(conn).get_current_revision()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

@@ -192,3 +192,34 @@ class HeartbeatIn(BaseModel):
 class AlertPatch(_Strict):
     status: Literal["open", "acknowledged", "resolved", "false_positive"]
     comment: Text(4000) = ""
+
+
+class RuleFileIn(_Strict):
+    # limits on count and size are checked with the rules (server/policies.py), to answer in one shape
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"), AfterValidator(_storable)]
+    text: Text(4 * 1024 * 1024)
+
+
+class PolicyIn(_Strict):
+    files: list[RuleFileIn] = Field(max_length=1000)
+
+
+def _member_value(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+MemberValue = Annotated[str, StringConstraints(max_length=200), AfterValidator(_storable), AfterValidator(_member_value)]
+
+
+class MemberIn(_Strict):
+    value: MemberValue
+    note: Text(1000) = ""
+
+
+class WatchlistIn(_Strict):
+    members: list[MemberIn] = Field(max_length=10_000)

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -115,3 +116,73 @@ alert_history = Table(  # append-only: who changed an alert's status, when and w
     Index("alert_history_alert", "alert_id", "id"),
 )
 
+
+# --- rules: policies, watchlists, correlation state (revision 0002) ------------------------------
+
+policies = Table(  # append-only: every activation is a row; the newest row is the active policy
+    "policies",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("version", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_by", String(255), nullable=False),
+    Column("files", Text, nullable=False),  # JSON [{"name", "text"}], the packs included: rebuilds exactly
+    Column("worktime", Text, nullable=False),  # JSON, WorkTime.to_dict()
+)
+
+watchlists = Table(
+    "watchlists",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+watchlist_members = Table(
+    "watchlist_members",
+    metadata,
+    Column("watchlist", String(64), ForeignKey("watchlists.name", ondelete="CASCADE"), primary_key=True),
+    Column("value_key", String(255), primary_key=True),  # the value in lower case: lookups ignore case
+    Column("value", String(255), nullable=False),  # as the officer wrote it
+    Column("note", Text, nullable=False),
+    Column("added_at", DateTime(timezone=True), nullable=False),
+    Column("added_by", String(255), nullable=False),
+)
+
+rule_hits = Table(  # events that matched a rule a correlation rule counts, while they can still matter
+    "rule_hits",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("rule_id", String(128), nullable=False),  # the correlation rule
+    Column("group_key", String(64), nullable=False),  # SHA-256 of the group_by values
+    Column("step", Integer, nullable=False),  # a sequence's step (from 0); 0 for counting rules
+    Column("event_id", String(36), nullable=False),
+    Column("ts", String(32), nullable=False),  # the event's time, ISO 8601 UTC: sorts as text
+    Column("facts", Text, nullable=False),  # JSON: what the explanation and the thresholds need
+    Column("alert_id", BigId),  # the alert whose burst this hit is part of
+    UniqueConstraint("rule_id", "event_id", "step", name="rule_hits_once"),
+    Index("rule_hits_group_ts", "rule_id", "group_key", "ts"),
+    Index("rule_hits_alert", "alert_id"),
+)
+
+correlation_state = Table(  # per correlation rule and group: the alert of the current burst
+    "correlation_state",
+    metadata,
+    Column("rule_id", String(128), primary_key=True),
+    Column("group_key", String(64), primary_key=True),
+    Column("group_values", Text, nullable=False),  # JSON {field: value}
+    Column("alert_id", BigId, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
+    Column("first_ts", String(32), nullable=False),
+    Column("last_ts", String(32), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+agent_silences = Table(  # one row per absence rule, agent and silence: its alert is raised once
+    "agent_silences",
+    metadata,
+    Column("rule_id", String(128), primary_key=True),
+    Column("agent_id", String(36), primary_key=True),
+    Column("silent_since", String(32), primary_key=True),  # the last heartbeat before the silence, ISO
+    Column("alert_id", BigId),
+    Column("raised_at", DateTime(timezone=True), nullable=False),
+)

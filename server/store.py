@@ -1,8 +1,10 @@
 """Storage through SQLAlchemy Core: agents, tokens, users, events and alerts.
 
 Ingest is one transaction per batch: events are inserted idempotently by id (ON CONFLICT DO
-NOTHING ... RETURNING tells which were new), and alerts are raised only for the new ones, so a
-resent batch stores nothing twice and raises nothing twice.
+NOTHING ... RETURNING tells which were new), and only the new ones are judged by the active
+policy's event rules and fed to its correlation rules, in the same transaction, so a resent batch
+stores nothing twice and raises nothing twice. The transaction is a `writing()` one: on SQLite it
+holds the write lock throughout, so collectors sharing the file judge batches one at a time.
 """
 
 from __future__ import annotations
@@ -10,25 +12,26 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
+from rules.engine import EventEngine
 from rules.events import Event
-from server.alerts import AlertDraft, alerts_for
+from server.absence import check_absence
+from server.alerts import event_alert, insert_alerts
+from server.correlation import Correlator, prune_quiet_hits
+from server.database import insert_ignore, writing
+from server.policies import PolicyBook
 from server.schema import agents, alert_events, alert_history, alerts, api_tokens, events, users
+from server.times import Clock, aware, iso, utc_now
+from server.watchlists import WatchlistLookup, WatchlistStore
 
 ALERT_STATUSES = ("open", "acknowledged", "resolved", "false_positive")
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+__all__ = ["ALERT_STATUSES", "Clock", "IngestResult", "Page", "Store", "token_hash", "utc_now"]
 
 
 def token_hash(token: str) -> str:
@@ -53,6 +56,8 @@ class Store:
     def __init__(self, engine: Engine, clock: Clock = utc_now):
         self.engine = engine
         self.clock = clock
+        self.policies = PolicyBook(engine, clock)
+        self.watchlists = WatchlistStore(engine, clock)
 
     # --- agents -----------------------------------------------------------------------------
 
@@ -65,7 +70,7 @@ class Store:
         """
         now = self.clock()
         values = dict(hostname=hostname, version=version, token_hash=token_hash(token), last_seen=now, enrolled_at=now)
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             taken = conn.execute(select(agents.c.agent_id).where(agents.c.agent_id == proposed_id)).first()
             agent_id = str(uuid.uuid4()) if taken else proposed_id
             conn.execute(insert(agents).values(agent_id=agent_id, **values))
@@ -76,7 +81,7 @@ class Store:
             return conn.execute(select(agents.c.agent_id).where(agents.c.token_hash == token_hash(token))).scalar()
 
     def heartbeat(self, agent_id: str, hostname: str, version: str, policy_version: str | None, spool_depth: int, status: dict) -> None:
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             conn.execute(
                 update(agents)
                 .where(agents.c.agent_id == agent_id)
@@ -96,17 +101,17 @@ class Store:
             rows = conn.execute(select(agents).order_by(agents.c.hostname, agents.c.agent_id)).mappings().all()
         result = []
         for r in rows:
-            last_seen = _aware(r["last_seen"])
+            last_seen = aware(r["last_seen"])
             result.append(
                 {
                     "agent_id": r["agent_id"],
                     "hostname": r["hostname"],
-                    "last_seen": _iso(last_seen),
+                    "last_seen": iso(last_seen),
                     "online": bool(last_seen and now - last_seen <= timedelta(seconds=offline_after_s)),
                     "version": r["version"],
                     "policy_version": r["policy_version"],
                     "spool_depth": r["spool_depth"],
-                    "enrolled_at": _iso(_aware(r["enrolled_at"])),
+                    "enrolled_at": iso(aware(r["enrolled_at"])),
                 }
             )
         return result
@@ -114,7 +119,7 @@ class Store:
     # --- API tokens and users -----------------------------------------------------------------
 
     def create_api_token(self, name: str, token: str) -> int:
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             return conn.execute(
                 insert(api_tokens).values(name=name, token_hash=token_hash(token), created_at=self.clock())
             ).inserted_primary_key[0]
@@ -128,7 +133,7 @@ class Store:
             ).scalar()
 
     def create_user(self, name: str, role: str, password_hash: str) -> int:
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             return conn.execute(
                 insert(users).values(name=name, role=role, password_hash=password_hash, created_at=self.clock())
             ).inserted_primary_key[0]
@@ -147,15 +152,39 @@ class Store:
             return IngestResult(0, len(batch), 0)
         now = self.clock()
         rows = [_event_row(e, body, now) for e, body in by_id.values()]
-        with self.engine.begin() as conn:
-            stmt = _insert_ignore(self.engine, events).returning(events.c.id)
+        with writing(self.engine) as conn:
+            stmt = insert_ignore(conn, events, ["id"]).returning(events.c.id)
             inserted = set(conn.execute(stmt, rows).scalars().all()) if len(rows) > 1 else set(
                 conn.execute(stmt.values(rows[0])).scalars().all()
             )
-            drafts = [d for e in unique if e.id in inserted for d in alerts_for(e)]
-            for draft in drafts:
-                self._insert_alert(conn, draft, now)
-        return IngestResult(len(inserted), len(batch) - len(inserted), len(drafts))
+            raised = self._judge(conn, [e for e in unique if e.id in inserted], now)
+        return IngestResult(len(inserted), len(batch) - len(inserted), raised)
+
+    def _judge(self, conn, new_events: list[Event], now: datetime) -> int:
+        """Evaluate the active policy on new events: event rules' alerts, then correlation."""
+        if not new_events:
+            return 0
+        policy = self.policies.active(conn)
+        engine = EventEngine(policy.ruleset, policy.worktime, watchlists=WatchlistLookup(conn))
+        correlator = Correlator(policy, engine)
+        drafts, hits = [], []
+        for event in new_events:
+            verdicts = engine.matches(event)
+            drafts += [event_alert(v, event, policy.worktime, engine) for v in verdicts if v.rule.alert]
+            hits += correlator.hits(event, verdicts)
+        insert_alerts(conn, drafts, now)
+        return len(drafts) + correlator.run(conn, hits, now)
+
+    def check_absence(self, agent_offline_s: float, watching_since: datetime | None = None) -> int:
+        """Raise agent-offline alerts for silences not alerted yet (the collector's background task)."""
+        return check_absence(self.engine, self.policies, self.clock, agent_offline_s, watching_since)
+
+    def prune_hits(self) -> int:
+        """Forget correlation hits of groups that went quiet (the collector's background task)."""
+        return prune_quiet_hits(self.engine, self.policies.active(), self.clock())
+
+    def active_policy_version(self) -> str:
+        return self.policies.active().version
 
     def list_events(self, type_: str | None, agent_id: str | None, since: str | None, limit: int, cursor: int | None) -> Page:
         query = select(events.c.seq, events.c.body).order_by(events.c.seq.desc()).limit(limit + 1)
@@ -177,26 +206,6 @@ class Store:
             return conn.execute(select(func.count()).select_from(events)).scalar()
 
     # --- alerts -------------------------------------------------------------------------------
-
-    def _insert_alert(self, conn, draft: AlertDraft, now: datetime) -> int:
-        alert_id = conn.execute(
-            insert(alerts).values(
-                rule_id=draft.rule_id,
-                category=draft.category,
-                severity=draft.severity,
-                title=draft.title,
-                status="open",
-                created_at=now,
-                updated_at=now,
-                agent_id=draft.agent_id,
-                host=draft.host,
-                user=draft.user,
-                count=len(draft.event_ids),
-                explanation=draft.explanation,
-            )
-        ).inserted_primary_key[0]
-        conn.execute(insert(alert_events), [{"alert_id": alert_id, "event_id": e} for e in draft.event_ids])
-        return alert_id
 
     def list_alerts(self, status=None, severity=None, category=None, since=None, limit=100, cursor=None) -> Page:
         query = select(alerts).order_by(alerts.c.id.desc()).limit(limit + 1)
@@ -227,13 +236,13 @@ class Store:
         alert = _alert_dict(row, event_ids)
         alert["events"] = [json.loads(b) for b in bodies]
         alert["history"] = [
-            {"at": _iso(_aware(h["at"])), "actor": h["actor"], "status": h["status"], "comment": h["comment"]} for h in history
+            {"at": iso(aware(h["at"])), "actor": h["actor"], "status": h["status"], "comment": h["comment"]} for h in history
         ]
         return alert
 
     def update_alert(self, alert_id: int, status: str, comment: str, actor: str) -> dict | None:
         now = self.clock()
-        with self.engine.begin() as conn:
+        with writing(self.engine) as conn:
             found = conn.execute(update(alerts).where(alerts.c.id == alert_id).values(status=status, updated_at=now))
             if found.rowcount == 0:
                 return None
@@ -250,11 +259,6 @@ class Store:
             for alert_id, event_id in conn.execute(query):
                 links.setdefault(alert_id, []).append(event_id)
         return links
-
-
-def _insert_ignore(engine: Engine, table):
-    dialect = sqlite if engine.dialect.name == "sqlite" else postgresql
-    return dialect.insert(table).on_conflict_do_nothing(index_elements=["id"])
 
 
 def _event_row(e: Event, body: str, received_at: datetime) -> dict[str, Any]:
@@ -284,8 +288,8 @@ def _alert_dict(r, event_ids: list[str]) -> dict:
         "severity": r["severity"],
         "title": r["title"],
         "status": r["status"],
-        "created_at": _iso(_aware(r["created_at"])),
-        "updated_at": _iso(_aware(r["updated_at"])),
+        "created_at": iso(aware(r["created_at"])),
+        "updated_at": iso(aware(r["updated_at"])),
         "agent_id": r["agent_id"],
         "host": r["host"],
         "user": r["user"],
@@ -295,12 +299,3 @@ def _alert_dict(r, event_ids: list[str]) -> dict:
     }
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite hands datetimes back naive; they were stored as UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else None

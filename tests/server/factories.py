@@ -89,3 +89,20 @@ def walk(client: TestClient, path: str, key: str, headers: dict, **params) -> li
         if cursor is None:
             return pages
         assert len(pages) < 1000, "the cursor never ends"
+
+
+def at(seconds: float) -> str:
+    """An event time `seconds` after T0, as agents send it (ISO 8601 UTC)."""
+    return (T0 + timedelta(seconds=seconds)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def put_policy(client: TestClient, headers: dict, *files: tuple[str, str]) -> dict:
+    """Make the firm's rule files the policy, as a script does; the answer must be a 200."""
+    response = client.put("/api/v1/policy", json={"files": [{"name": n, "text": t} for n, t in files]}, headers=headers)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def alerts_of(client: TestClient, headers: dict, **params) -> list[dict]:
+    """Every alert matching the filters, newest first."""
+    return [a for page in walk(client, "/api/v1/alerts", "alerts", headers, limit=1000, **params) for a in page]

@@ -14,7 +14,10 @@ from server.store import Store
 from tests.server.factories import make_egress, make_event
 
 MARKUP_NAME = "<img src=x onerror=alert(1)>.docx"
-TABLES = {"agents", "api_tokens", "users", "events", "alerts", "alert_events", "alert_history"}
+TABLES = {
+    "agents", "api_tokens", "users", "events", "alerts", "alert_events", "alert_history",
+    "policies", "watchlists", "watchlist_members", "rule_hits", "correlation_state", "agent_silences",
+}  # fmt: skip
 
 
 def test_migrate_creates_the_schema_at_head(db_url):
@@ -65,6 +68,12 @@ def test_openapi_schema_is_served(client):
         "/api/v1/alerts",
         "/api/v1/alerts/{alert_id}",
         "/api/v1/agents",
+        "/api/v1/policy",
+        "/api/v1/policy/history",
+        "/api/v1/watchlists",
+        "/api/v1/watchlists/{name}",
+        "/api/v1/watchlists/{name}/members",
+        "/api/v1/watchlists/{name}/members/{value}",
     ):
         assert path in paths, path
     assert {"get", "patch"} <= set(paths["/api/v1/alerts/{alert_id}"])

@@ -24,7 +24,15 @@ READER_ONLY = [
     ("GET", "/api/v1/events", None),
     ("GET", "/api/v1/agents", None),
 ]
-PROTECTED = AGENT_ONLY + READER_ONLY
+RULES_READER_ONLY = [  # the rest of the rules API is tested in test_policy.py and test_watchlists.py
+    ("PUT", "/api/v1/policy", {"files": []}),
+    ("GET", "/api/v1/policy/history", None),
+    ("GET", "/api/v1/watchlists", None),
+    ("PUT", "/api/v1/watchlists/departing", {"members": [{"value": "zhang.wei"}]}),
+    ("POST", "/api/v1/watchlists/departing/members", {"value": "zhang.wei"}),
+]
+EITHER = [("GET", "/api/v1/policy", None)]  # agents follow the policy; scripts may read it
+PROTECTED = AGENT_ONLY + READER_ONLY + RULES_READER_ONLY + EITHER
 
 
 @pytest.fixture
@@ -37,7 +45,7 @@ def _call(client, method, path, body, headers, alert_id):
     return client.request(method, path.format(alert=alert_id), json=body, headers=headers)
 
 
-@pytest.mark.parametrize("method,path,body", READER_ONLY)
+@pytest.mark.parametrize("method,path,body", READER_ONLY + RULES_READER_ONLY)
 def test_agent_token_cannot_read(client, agent, alert_id, method, path, body):
     response = _call(client, method, path, body, agent.headers, alert_id)
     assert response.status_code == 403, response.text
@@ -66,10 +74,15 @@ def test_api_token_cannot_slip_events_in(client, reader, store):
     assert store.count_events() == 0
 
 
-@pytest.mark.parametrize("method,path,body", READER_ONLY)
+@pytest.mark.parametrize("method,path,body", READER_ONLY + RULES_READER_ONLY + EITHER)
 def test_api_token_may_read_and_update_alerts(client, reader, alert_id, method, path, body):
     response = _call(client, method, path, body, reader, alert_id)
-    assert response.status_code == 200, response.text
+    assert response.status_code in (200, 201), response.text
+
+
+@pytest.mark.parametrize("method,path,body", EITHER)
+def test_agent_token_may_fetch_the_policy(client, agent, method, path, body):
+    assert client.request(method, path, json=body, headers=agent.headers).status_code == 200
 
 
 def test_bearer_scheme_is_case_insensitive(client, api_token):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import subprocess
+from datetime import date, time
 
 import pytest
 
 from agent.config import load_agent_config
 from rules.errors import InvalidInput
+from rules.worktime import WorkTime
 from server.config import ServerConfig, load_server_config
 from tests.config_cases import (
     SECRET,
@@ -82,6 +84,38 @@ def test_valid_config_parses_into_frozen_values_with_paths_relative_to_its_folde
         config.enroll_secret = "x"
 
 
+def test_working_time_is_read_with_its_holidays_and_make_up_days(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(
+        f"server:\n  enroll_secret: {SECRET}\n"
+        "  working_time:\n"
+        "    timezone: Asia/Hong_Kong\n"
+        "    days: [sat, mon, tue, wed, thu, fri]\n"
+        "    hours: 09:00-17:30\n"
+        "    holidays: [2026-10-02, 2026-10-01]\n"
+        "    workdays: ['2026-09-27']\n"
+    )
+
+    working_time = load_server_config(str(path)).working_time
+
+    assert working_time == WorkTime(
+        timezone="Asia/Hong_Kong",
+        days=("mon", "tue", "wed", "thu", "fri", "sat"),
+        start=time(9),
+        end=time(17, 30),
+        holidays=(date(2026, 10, 1), date(2026, 10, 2)),
+        workdays=(date(2026, 9, 27),),
+    )
+    assert working_time.is_working_hours("2026-09-27T02:00:00Z")  # Sunday 10:00, a make-up day
+    assert not working_time.is_working_hours("2026-10-01T02:00:00Z")  # Thursday, a holiday
+
+
+def test_working_time_defaults_to_office_hours_in_shanghai(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(f"server:\n  enroll_secret: {SECRET}\n  working_time: {{}}\n")
+    assert load_server_config(str(path)).working_time == WorkTime()
+
+
 def test_minimal_config_takes_the_defaults(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(f"server:\n  enroll_secret: {SECRET}\n")
@@ -112,6 +146,7 @@ def test_example_config_parses_once_its_placeholders_are_filled_in(tmp_path):
         notify=(),
         log_level="info",
         log_file=None,
+        working_time=WorkTime(),
     )
     load_agent_config(path)  # one file serves both programs
 

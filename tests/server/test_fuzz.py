@@ -108,6 +108,9 @@ def test_any_event_fields_are_answered_without_a_server_error(api, changes):
             ("POST", "/api/v1/heartbeat"),
             ("POST", "/api/v1/enroll"),
             ("PATCH", "/api/v1/alerts/1"),
+            ("PUT", "/api/v1/policy"),
+            ("PUT", "/api/v1/watchlists/departing"),
+            ("POST", "/api/v1/watchlists/departing/members"),
         ]
     ),
     body=JSON,
@@ -115,7 +118,7 @@ def test_any_event_fields_are_answered_without_a_server_error(api, changes):
 def test_any_json_body_is_answered_without_a_server_error(api, endpoint, body):
     client, agent, reader = api
     method, path = endpoint
-    headers = reader if method == "PATCH" else agent
+    headers = reader if method in ("PATCH", "PUT") or "watchlists" in path else agent
     response = client.request(method, path, content=_raw(body), headers={**headers, "Content-Type": "application/json"})
     _assert_answered(response)
     _assert_still_readable(client, reader)
@@ -134,3 +137,22 @@ def test_any_json_body_is_answered_without_a_server_error(api, endpoint, body):
 def test_any_query_is_answered_without_a_server_error(api, path, params):
     client, _, reader = api
     _assert_answered(client.get(path, params=params, headers=reader))
+
+
+RULE_WORDS = st.sampled_from(
+    ["- id: ACME-X", "  title: t", "  category: bulk-egress", "  severity: high", "  when:", "    type: egress.file",
+     "  correlate:", "    rules: [MW-EGRESS-CLASSIFIED]", "    window: 10m", "    count: {gte: 2}", "    sum: {field: size, gte: 1MB}",
+     "    group_by: [user, nope]", "    sequence: [MW-EGRESS-CLASSIFIED, ACME-X]", "    absence: {heartbeat: 0}", "  watchlist: Bad",
+     "    media.serial: {in_watchlist: allowed-devices}", "    level: {regex: '('}", "  alert: false", "&a [*a, *a]", "{", "\t"]
+)  # fmt: skip
+
+
+@FUZZ
+@given(lines=st.lists(RULE_WORDS | ANY_TEXT, max_size=12))
+def test_any_rule_file_is_answered_without_a_server_error(api, lines):
+    client, agent, reader = api
+    text = "\n".join(lines).encode("utf-8", "surrogatepass").decode("utf-8", "replace").replace("\x00", "")
+    response = client.put("/api/v1/policy", json={"files": [{"name": "fuzz.yaml", "text": text}]}, headers=reader)
+    _assert_answered(response)
+    assert client.get("/api/v1/policy", headers=agent).status_code == 200
+    _assert_still_readable(client, reader)

@@ -1,0 +1,371 @@
+"""Correlation rules on the collector: counts, distinct counts and sums over a window, and sequences.
+
+State lives in the database, not in the process: each event that matches an event rule a
+correlation rule counts becomes a row in `rule_hits` (with the facts the thresholds and the
+explanation need), and `correlation_state` remembers the alert of each rule and group's current
+burst. Both are read and written inside the ingest transaction, after the rule and group are
+locked (database.lock; on SQLite the ingest transaction holds the write lock), so two collector
+processes on one database decide one after the other and raise one alert per burst.
+
+Windows are measured on the events' own times (the agent's clock), so a batch delivered late by an
+agent that was offline is judged as it happened.
+
+A burst: while the alert of a rule and group is open (or acknowledged) and hits keep coming within
+the window of the burst's last hit, they join that alert, which counts them and explains the whole
+burst. Once the burst pauses for longer than the window, or the alert is closed, the threshold must
+hold again for a new alert.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from bisect import bisect_left
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from rules.engine import EventEngine, Verdict
+from rules.events import Event
+from rules.explain import explain_sequence, explain_threshold, hit_facts
+from rules.levels import severity_for_level
+from rules.model import BY_LEVEL, SEVERITY_STEPS, CorrelationRule, raise_severity
+from rules.policy import Policy
+from server.alerts import OPEN_STATUSES, AlertDraft, alert_status, insert_alert, refresh_alert
+from server.database import lock, writing
+from server.schema import correlation_state, rule_hits
+from server.times import iso, parse_ts
+
+MAX_STEPS_SHOWN = 12  # sequence steps listed in an explanation
+LATE_GRACE = timedelta(hours=1)  # hits are kept this long past their window, for events that arrive late
+
+
+@dataclass(frozen=True)
+class Hit:
+    rule: CorrelationRule
+    step: int
+    group_key: str
+    group: dict[str, Any]
+    event_id: str
+    ts: str
+    facts: dict[str, Any]
+
+
+@dataclass
+class _Row:
+    """A stored hit, as the evaluation reads it."""
+
+    id: int
+    step: int
+    event_id: str
+    at: datetime
+    ts: str
+    facts: dict
+    alert_id: int | None
+
+
+@dataclass
+class _Burst:
+    alert_id: int
+    first: datetime
+    last: datetime
+    is_open: bool
+    rows: dict[int, _Row] = field(default_factory=dict)  # hits joined in this transaction, by id
+
+
+class Correlator:
+    def __init__(self, policy: Policy, engine: EventEngine):
+        self.policy = policy
+        self.engine = engine
+        self.feeds: dict[str, list[tuple[CorrelationRule, int]]] = defaultdict(list)  # event rule -> (rule, step)
+        for rule in policy.ruleset.correlation_rules:
+            if rule.enabled and rule.kind in ("threshold", "sequence"):
+                for step, ref in enumerate(rule.rules):
+                    self.feeds[ref].append((rule, step if rule.kind == "sequence" else 0))
+
+    def hits(self, event: Event, verdicts: list[Verdict]) -> list[Hit]:
+        """The hits one event makes: one per correlation rule (and sequence step) it feeds."""
+        found: dict[tuple[str, int], Hit] = {}
+        for verdict in verdicts:
+            for rule, step in self.feeds.get(verdict.rule.id, ()):
+                if (rule.id, step) in found:  # a rule counting two rules the event matched counts it once
+                    continue
+                group = {name: self.engine.value(name, event) for name in rule.group_by}
+                wanted = {t.field for t in rule.thresholds if t.field} | ({rule.watchlist.field} if rule.watchlist else set())
+                fields = {name: self.engine.value(name, event) for name in sorted(wanted)}
+                found[(rule.id, step)] = Hit(rule, step, group_key(group), group, event.id, event.ts, hit_facts(event, fields))
+        return list(found.values())
+
+    def run(self, conn: Connection, hits: list[Hit], now: datetime) -> int:
+        """Store the hits, evaluate every rule and group they touch; returns the alerts raised."""
+        if not hits:
+            return 0
+        groups: dict[tuple[str, str], list[Hit]] = defaultdict(list)
+        for hit in hits:
+            groups[(hit.rule.id, hit.group_key)].append(hit)
+        lock(conn, {f"correlation:{rule_id}:{key}" for rule_id, key in groups})
+        conn.execute(
+            insert(rule_hits),
+            [
+                {"rule_id": h.rule.id, "group_key": h.group_key, "step": h.step, "event_id": h.event_id, "ts": h.ts, "facts": _json(h.facts)}
+                for h in hits
+            ],
+        )
+        raised = 0
+        for (_, key), group_hits in sorted(groups.items(), key=lambda item: item[0]):
+            rule = group_hits[0].rule
+            group_hits.sort(key=lambda h: h.ts)
+            if rule.kind == "threshold":
+                raised += self._threshold(conn, rule, key, group_hits, now)
+            else:
+                raised += self._sequence(conn, rule, key, group_hits, now)
+        return raised
+
+    # --- counting ---------------------------------------------------------------------------
+
+    def _threshold(self, conn: Connection, rule: CorrelationRule, key: str, new: list[Hit], now: datetime) -> int:
+        """Slide the window over the group's hits; a window holding a new hit that passes the thresholds
+        opens a burst. Hits may arrive out of order (two collectors, a late batch): every window
+        that contains a new hit is judged, not only the ones ending at it."""
+        window = timedelta(seconds=rule.window_s)
+        rows = _rows(conn, rule.id, key, iso(parse_ts(new[0].ts) - window), iso(parse_ts(new[-1].ts) + window))
+        new_ids = {h.event_id for h in new}
+        loose = [r for r in rows if r.event_id in new_ids or r.alert_id is None]  # in no alert yet
+        burst = _state(conn, rule.id, key)
+        if burst and burst.is_open:
+            loose = _absorb(burst, loose, window)
+        pending = [r for r in loose if r.event_id in new_ids]
+        raised, left, sliding = 0, 0, _Window(rule)
+        pending_at = [p.at for p in pending]
+        for end, row in enumerate(rows):
+            if not pending:
+                break
+            sliding.add(row)
+            while rows[left].at < row.at - window:
+                sliding.remove(rows[left])
+                left += 1
+            first = bisect_left(pending_at, row.at - window)
+            if first == len(pending) or pending_at[first] > row.at:
+                continue  # no new hit in this window: it was judged before
+            if sliding.holds():
+                burst = self._open(conn, rule, rows[left : end + 1], now)
+                raised += 1
+                loose = _absorb(burst, loose, window)  # earlier hits later in time than this window too
+                pending = [r for r in loose if r.event_id in new_ids]
+                pending_at = [p.at for p in pending]
+        if burst:
+            self._save(conn, rule, key, new[0].group, burst, now)
+        _prune(conn, rule.id, key, iso(parse_ts(new[-1].ts) - window - LATE_GRACE), burst.alert_id if burst else None)
+        return raised
+
+    # --- sequences --------------------------------------------------------------------------
+
+    def _sequence(self, conn: Connection, rule: CorrelationRule, key: str, new: list[Hit], now: datetime) -> int:
+        """A chain ends at a hit of the last step; any chain that a new hit completes is judged."""
+        window = timedelta(seconds=rule.window_s)
+        last_step = len(rule.rules) - 1
+        rows = _rows(conn, rule.id, key, iso(parse_ts(new[0].ts) - window), iso(parse_ts(new[-1].ts) + window))
+        new_ids = {h.event_id for h in new}
+        first_new = parse_ts(new[0].ts)
+        burst = _state(conn, rule.id, key)
+        raised = 0
+        for final in [r for r in rows if r.step == last_step and r.at >= first_new]:
+            chain = _chain(rows, final, window, len(rule.rules))
+            if chain is None or not any(r.event_id in new_ids for r in chain):
+                continue  # incomplete, or judged when its last hit came
+            if burst and burst.is_open and burst.first - window <= final.at <= burst.last + window:
+                _join(burst, chain)
+            else:
+                burst = self._open(conn, rule, chain, now)
+                raised += 1
+        if burst:
+            self._save(conn, rule, key, new[0].group, burst, now)
+        _prune(conn, rule.id, key, iso(parse_ts(new[-1].ts) - window - LATE_GRACE), burst.alert_id if burst else None)
+        return raised
+
+    # --- alerts of bursts -------------------------------------------------------------------
+
+    def _open(self, conn: Connection, rule: CorrelationRule, rows: list[_Row], now: datetime) -> _Burst:
+        placeholder = AlertDraft(rule.id, rule.category, "info", rule.title, "", (), None, None, None)
+        alert_id = insert_alert(conn, placeholder, now)
+        burst = _Burst(alert_id, rows[0].at, rows[-1].at, True)
+        _join(burst, rows)
+        return burst
+
+    def _save(self, conn: Connection, rule: CorrelationRule, key: str, group: dict, burst: _Burst, now: datetime) -> None:
+        if not burst.rows:  # nothing joined or opened in this batch
+            return
+        ids = list(burst.rows)
+        conn.execute(update(rule_hits).where(rule_hits.c.id.in_(ids)).values(alert_id=burst.alert_id))
+        members = conn.execute(
+            select(rule_hits.c.step, rule_hits.c.event_id, rule_hits.c.ts, rule_hits.c.facts)
+            .where(rule_hits.c.rule_id == rule.id, rule_hits.c.group_key == key, rule_hits.c.alert_id == burst.alert_id)
+            .order_by(rule_hits.c.ts, rule_hits.c.id)
+        ).all()
+        facts = [json.loads(f) for _, _, _, f in members]
+        event_ids = tuple(dict.fromkeys(e for _, e, _, _ in members))
+        severity, listed = self._severity(rule, group, facts)
+        if rule.kind == "sequence":
+            steps = [(self.policy.ruleset.event_rule(rule.rules[s]), f) for (s, _, _, _), f in zip(members, facts, strict=True)]
+            explanation = explain_sequence(rule, steps[-MAX_STEPS_SHOWN:], group, self.policy.worktime, severity, listed)
+        else:
+            counted = [self.policy.ruleset.event_rule(r) for r in rule.rules]
+            explanation = explain_threshold(rule, counted, facts, group, self.policy.worktime, severity, listed)
+        draft = AlertDraft(
+            rule.id, rule.category, severity, rule.title, explanation, event_ids, *(_common(k, group, facts) for k in ("agent_id", "host", "user"))
+        )
+        refresh_alert(conn, burst.alert_id, draft, len(event_ids), now)
+        values = dict(group_values=_json(group), alert_id=burst.alert_id, first_ts=members[0][2], last_ts=members[-1][2], updated_at=now)
+        found = conn.execute(
+            update(correlation_state).where(correlation_state.c.rule_id == rule.id, correlation_state.c.group_key == key).values(**values)
+        ).rowcount
+        if not found:
+            conn.execute(insert(correlation_state).values(rule_id=rule.id, group_key=key, **values))
+
+    def _severity(self, rule: CorrelationRule, group: dict, facts: list[dict]) -> tuple[str, str | None]:
+        severity = rule.severity
+        if severity == BY_LEVEL:
+            severity = max((severity_for_level(f.get("level")) for f in facts), key=SEVERITY_STEPS.index, default="info")
+        listed = None
+        if rule.watchlist and self.engine.watchlists:
+            name, key = rule.watchlist.name, rule.watchlist.field
+            values = [group[key]] if key in group else [f["fields"].get(key) for f in facts]
+            listed = next((str(v) for v in dict.fromkeys(values) if v and self.engine.watchlists(name, str(v))), None)
+        return (raise_severity(severity) if listed else severity), listed
+
+
+def prune_quiet_hits(engine, policy: Policy, now: datetime) -> int:
+    """Hits are pruned per group when the group has new hits; this removes those of groups that went
+    quiet, once they are older than every window (and the late grace) by the collector's clock."""
+    longest = max((r.window_s for r in policy.ruleset.correlation_rules if r.kind != "absence"), default=0.0)
+    cutoff = iso(now - timedelta(seconds=longest) - 2 * LATE_GRACE)
+    bursts = select(correlation_state.c.alert_id)
+    with writing(engine) as conn:
+        done = conn.execute(
+            delete(rule_hits).where(rule_hits.c.ts < cutoff, or_(rule_hits.c.alert_id.is_(None), rule_hits.c.alert_id.not_in(bursts)))
+        )
+    return done.rowcount
+
+
+def group_key(group: dict[str, Any]) -> str:
+    canonical = json.dumps(list(group.items()), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _rows(conn: Connection, rule_id: str, key: str, since: str, until: str) -> list[_Row]:
+    query = (
+        select(rule_hits.c.id, rule_hits.c.step, rule_hits.c.event_id, rule_hits.c.ts, rule_hits.c.facts, rule_hits.c.alert_id)
+        .where(rule_hits.c.rule_id == rule_id, rule_hits.c.group_key == key, rule_hits.c.ts >= since, rule_hits.c.ts <= until)
+        .order_by(rule_hits.c.ts, rule_hits.c.id)
+    )
+    return [_Row(i, s, e, parse_ts(t), t, json.loads(f), a) for i, s, e, t, f, a in conn.execute(query)]
+
+
+def _state(conn: Connection, rule_id: str, key: str) -> _Burst | None:
+    row = conn.execute(
+        select(correlation_state.c.alert_id, correlation_state.c.first_ts, correlation_state.c.last_ts).where(
+            correlation_state.c.rule_id == rule_id, correlation_state.c.group_key == key
+        )
+    ).first()
+    if row is None:
+        return None
+    return _Burst(row[0], parse_ts(row[1]), parse_ts(row[2]), alert_status(conn, row[0]) in OPEN_STATUSES)
+
+
+def _join(burst: _Burst, rows: list[_Row]) -> None:
+    burst.rows.update((r.id, r) for r in rows)
+    burst.first = min(burst.first, *(r.at for r in rows))
+    burst.last = max(burst.last, *(r.at for r in rows))
+
+
+def _absorb(burst: _Burst, pending: list[_Row], window: timedelta) -> list[_Row]:
+    """New hits within the window of an open burst join it (the burst grows as they do); the rest are left."""
+    while True:
+        joining = [r for r in pending if burst.first - window <= r.at <= burst.last + window]
+        if not joining:
+            return pending
+        _join(burst, joining)
+        pending = [r for r in pending if r.id not in burst.rows]
+
+
+class _Window:
+    """Running count, sums and distinct values of the hits in a sliding window."""
+
+    def __init__(self, rule: CorrelationRule):
+        self.rule = rule
+        self.count = 0
+        self.sums: dict[str, float] = defaultdict(float)
+        self.values: dict[str, Counter] = defaultdict(Counter)
+
+    def _change(self, row: _Row, sign: int) -> None:
+        self.count += sign
+        for t in self.rule.thresholds:
+            value = row.facts["fields"].get(t.field) if t.field else None
+            if t.kind == "sum" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.sums[t.field] += sign * float(value)
+            elif t.kind == "distinct" and value is not None:
+                counter = self.values[t.field]
+                counter[_hashable(value)] += sign
+                if counter[_hashable(value)] <= 0:
+                    del counter[_hashable(value)]
+
+    def add(self, row: _Row) -> None:
+        self._change(row, 1)
+
+    def remove(self, row: _Row) -> None:
+        self._change(row, -1)
+
+    def holds(self) -> bool:
+        held = [all(test.holds(self._value(t)) for test in t.tests) for t in self.rule.thresholds]
+        return any(held) if self.rule.require == "any" else all(held)
+
+    def _value(self, t) -> float:
+        if t.kind == "count":
+            return self.count
+        if t.kind == "sum":
+            return self.sums[t.field]
+        return len(self.values[t.field])
+
+
+def _hashable(value: Any) -> Any:
+    return value if isinstance(value, (str, int, float, bool)) else json.dumps(value, sort_keys=True, default=str)
+
+
+def _chain(rows: list[_Row], final: _Row, window: timedelta, steps: int) -> list[_Row] | None:
+    """Steps 1..n-1 found backwards from the last, each no later than the next, all within the window.
+
+    Taking the latest candidate for each step leaves the most room for the ones before it.
+    """
+    chain, used, bound = [final], {final.event_id}, final.at
+    for step in range(steps - 2, -1, -1):
+        candidates = [r for r in rows if r.step == step and r.event_id not in used and final.at - window <= r.at <= bound]
+        if not candidates:
+            return None
+        best = max(candidates, key=lambda r: (r.at, r.id))
+        chain.insert(0, best)
+        used.add(best.event_id)
+        bound = best.at
+    return chain
+
+
+def _prune(conn: Connection, rule_id: str, key: str, before: str, keep_alert: int | None) -> None:
+    """Hits older than the window can no longer count, except those explaining the current burst."""
+    stale = and_(rule_hits.c.rule_id == rule_id, rule_hits.c.group_key == key, rule_hits.c.ts < before)
+    if keep_alert is not None:
+        stale = and_(stale, or_(rule_hits.c.alert_id.is_(None), rule_hits.c.alert_id != keep_alert))
+    conn.execute(delete(rule_hits).where(stale))
+
+
+def _common(key: str, group: dict, facts: list[dict]) -> Any:
+    if key in group:
+        return group[key]
+    values = {f.get(key) for f in facts}
+    return values.pop() if len(values) == 1 else None
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))

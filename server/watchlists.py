@@ -1,0 +1,131 @@
+"""Watchlists kept on the collector (departing employees, allowed devices), edited through the API.
+
+Rules look values up in them: `watchlist: departing` raises a rule's severity one step when the
+event's user is listed, and `{in_watchlist: allowed-devices}` tests a field. Lookups ignore case
+(user names on Windows do), and values are kept as the officer wrote them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.engine import Connection, Engine
+
+from server.database import writing
+from server.schema import watchlist_members, watchlists
+from server.times import Clock, aware, iso
+
+MAX_MEMBERS = 10_000
+
+
+@dataclass(frozen=True)
+class Member:
+    value: str
+    note: str = ""
+
+
+class WatchlistStore:
+    def __init__(self, engine: Engine, clock: Clock):
+        self.engine = engine
+        self.clock = clock
+
+    def names(self) -> list[dict]:
+        count = func.count(watchlist_members.c.value_key)
+        query = (
+            select(watchlists.c.name, watchlists.c.updated_at, count)
+            .select_from(watchlists.outerjoin(watchlist_members, watchlist_members.c.watchlist == watchlists.c.name))
+            .group_by(watchlists.c.name, watchlists.c.updated_at)
+            .order_by(watchlists.c.name)
+        )
+        with self.engine.connect() as conn:
+            return [{"name": n, "members": c, "updated_at": iso(aware(u))} for n, u, c in conn.execute(query)]
+
+    def members(self, name: str) -> list[dict] | None:
+        with self.engine.connect() as conn:
+            if conn.execute(select(watchlists.c.name).where(watchlists.c.name == name)).first() is None:
+                return None
+            rows = conn.execute(
+                select(watchlist_members).where(watchlist_members.c.watchlist == name).order_by(watchlist_members.c.value_key)
+            ).mappings()
+            return [{"value": r["value"], "note": r["note"], "added_at": iso(aware(r["added_at"])), "added_by": r["added_by"]} for r in rows]
+
+    def replace(self, name: str, members: list[Member], actor: str) -> int:
+        """The list becomes exactly `members`; members kept keep their added_at."""
+        now = self.clock()
+        wanted = {m.value.lower(): m for m in members}
+        with writing(self.engine) as conn:
+            self._touch(conn, name, now)
+            old = {
+                k: note
+                for k, note in conn.execute(
+                    select(watchlist_members.c.value_key, watchlist_members.c.note).where(watchlist_members.c.watchlist == name)
+                )
+            }
+            gone = [k for k in old if k not in wanted]
+            if gone:
+                conn.execute(delete(watchlist_members).where(watchlist_members.c.watchlist == name, watchlist_members.c.value_key.in_(gone)))
+            for key, m in wanted.items():
+                if key in old:
+                    conn.execute(
+                        update(watchlist_members)
+                        .where(watchlist_members.c.watchlist == name, watchlist_members.c.value_key == key)
+                        .values(value=m.value, note=m.note)
+                    )
+            new = [_row(name, m, now, actor) for k, m in wanted.items() if k not in old]
+            if new:
+                conn.execute(insert(watchlist_members), new)
+        return len(wanted)
+
+    def add(self, name: str, member: Member, actor: str) -> bool:
+        """Add one member (or update its note); False when it was already there."""
+        now = self.clock()
+        key = member.value.lower()
+        with writing(self.engine) as conn:
+            self._touch(conn, name, now)
+            found = conn.execute(
+                update(watchlist_members)
+                .where(watchlist_members.c.watchlist == name, watchlist_members.c.value_key == key)
+                .values(value=member.value, note=member.note)
+            ).rowcount
+            if not found:
+                size = conn.execute(select(func.count()).where(watchlist_members.c.watchlist == name)).scalar()
+                if size >= MAX_MEMBERS:
+                    raise ValueError(f"a watchlist holds at most {MAX_MEMBERS} members")
+                conn.execute(insert(watchlist_members).values(_row(name, member, now, actor)))
+        return not found
+
+    def remove(self, name: str, value: str) -> bool:
+        with writing(self.engine) as conn:
+            gone = conn.execute(
+                delete(watchlist_members).where(watchlist_members.c.watchlist == name, watchlist_members.c.value_key == value.lower())
+            ).rowcount
+            if gone:
+                conn.execute(update(watchlists).where(watchlists.c.name == name).values(updated_at=self.clock()))
+        return bool(gone)
+
+    @staticmethod
+    def _touch(conn: Connection, name: str, now) -> None:
+        if conn.execute(update(watchlists).where(watchlists.c.name == name).values(updated_at=now)).rowcount == 0:
+            conn.execute(insert(watchlists).values(name=name, created_at=now, updated_at=now))
+
+
+class WatchlistLookup:
+    """`(watchlist, value) -> listed?` for one transaction, each answer asked of the database once."""
+
+    def __init__(self, conn: Connection):
+        self.conn = conn
+        self._seen: dict[tuple[str, str], bool] = {}
+
+    def __call__(self, name: str, value: str) -> bool:
+        key = (name, value.lower())
+        if key not in self._seen:
+            query = select(watchlist_members.c.value_key).where(
+                watchlist_members.c.watchlist == name, watchlist_members.c.value_key == key[1]
+            )
+            self._seen[key] = self.conn.execute(query).first() is not None
+        return self._seen[key]
+
+
+def _row(name: str, member: Member, now, actor: str) -> dict:
+    return {"watchlist": name, "value_key": member.value.lower(), "value": member.value, "note": member.note, "added_at": now, "added_by": actor}
