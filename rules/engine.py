@@ -55,14 +55,12 @@ class EventEngine:
         # Fields resolved once; rules indexed by the event types they can match (most rules
         # name their types), so an event is only tested against rules that could fire.
         self._getters = {c.field: field_for(c.field).get for r in self.rules for c in (*r.when, *r.unless)}
-        self._by_type: dict[str, list[EventRule]] = {}
-        self._any_type: list[EventRule] = []
-        for rule in self.rules:
-            types = _event_types(rule)
-            if types is None:
-                self._any_type.append(rule)
-            for t in types or ():
-                self._by_type.setdefault(t, []).append(rule)
+        untyped = [r for r in self.rules if _event_types(r) is None]
+        self._untyped = tuple(untyped)
+        self._by_type: dict[str, tuple[EventRule, ...]] = {}
+        for event_type in {t for r in self.rules for t in (_event_types(r) or ())}:
+            # in rule order: rules of this type plus the rules that name no type
+            self._by_type[event_type] = tuple(r for r in self.rules if r in untyped or event_type in (_event_types(r) or ()))
 
     def value(self, field: str, event: Event) -> Any:
         spec = field_for(field)
@@ -88,10 +86,7 @@ class EventEngine:
 
     def matches(self, event: Event) -> list[Verdict]:
         found, values = [], {}
-        candidates = self._by_type.get(event.type, [])
-        if self._any_type:
-            candidates = [r for r in self.rules if r in candidates or r in self._any_type]
-        for rule in candidates:
+        for rule in self._by_type.get(event.type, self._untyped):
             if all(self._quick(c, event, values) for c in rule.when):  # cheap pass first
                 verdict = self.judge(rule, event)
                 if verdict.matched:
