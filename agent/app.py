@@ -13,7 +13,8 @@ from agent.config import AgentConfig
 from agent.identity import UserTracker, hostname, load_or_make_agent_id
 from agent.index import FingerprintIndex
 from agent.limits import raise_inotify_limits
-from agent.media import MediaMonitor
+from agent.media import MediaMonitor, Mount
+from agent.paths import readable
 from agent.pipeline import Pipeline
 from agent.places import EgressPlace, EgressPlaces
 from agent.policy import PolicyStore, read_local_sources
@@ -21,7 +22,7 @@ from agent.reporter import Reporter
 from agent.spool import Spool
 from agent.watcher import Watchers
 from rules.errors import InvalidInput
-from rules.events import Event, Media
+from rules.events import Event
 
 
 class AgentApp:
@@ -67,7 +68,8 @@ class AgentApp:
 
     def status_fields(self) -> dict:
         return {
-            "watched": [p.root for p in self.places.all()] + [f.path for f in self.config.classified],
+            # readable: a path that is not UTF-8 would make the collector refuse the heartbeat
+            "watched": [readable(p.root)[0] for p in self.places.all()] + [readable(f.path)[0] for f in self.config.classified],
             "dead_events": self.spool.dead_count(),
         }
 
@@ -76,11 +78,11 @@ class AgentApp:
         raise_inotify_limits()
         self.reporter.start()
         self.watchers.start()
-        for folder in self.config.classified:
-            self.watchers.watch(folder.path)
         for folder in self.config.egress.folders:
             self.places.add(EgressPlace(folder, "folder"))
-            self.watchers.watch(folder)
+        roots = [f.path for f in self.config.classified] + list(self.config.egress.folders)
+        for root in sorted(roots, key=len):  # outer folders first: a nested one is part of its watch
+            self.watchers.watch(root)
         stats = self.index.refresh()
         logger.info(
             "index ready files={} hashed={} removed={} errors={}", stats.files, stats.hashed, stats.removed, stats.errors
@@ -103,17 +105,23 @@ class AgentApp:
         self.index.close()
         self.spool.close()
 
-    def _on_mount(self, media: Media) -> None:
-        self.places.add(EgressPlace(media.mountpoint, "removable", media))
-        self.spool.put([self.stamped_event("media.mounted", path=media.mountpoint, media=media, egress="removable")])
-        if self.watchers.watch(media.mountpoint):
-            self.pipeline.scan(media.mountpoint)
+    def _on_mount(self, mount: Mount) -> None:
+        """Raises when the mount could not be taken in; the media monitor tries again."""
+        self.places.add(EgressPlace(mount.mountpoint, "removable", mount.media))
+        path, path_b64 = readable(mount.mountpoint)
+        event = self.stamped_event("media.mounted", path=path, path_b64=path_b64, media=mount.media, egress="removable")
+        self.spool.put([event])
+        if self.watchers.watch(mount.mountpoint):
+            self.pipeline.scan(mount.mountpoint)
 
-    def _on_unmount(self, media: Media) -> None:
-        self.watchers.unwatch(media.mountpoint)
-        self.places.remove(media.mountpoint)
-        self.spool.forget_reported(media.mountpoint)
-        self.spool.put([self.stamped_event("media.unmounted", path=media.mountpoint, media=media, egress="removable")])
+    def _on_unmount(self, mount: Mount) -> None:
+        self.watchers.unwatch(mount.mountpoint)
+        self.places.remove(mount.mountpoint)
+        self.spool.forget_reported(mount.mountpoint)
+        path, path_b64 = readable(mount.mountpoint)
+        self.spool.put(
+            [self.stamped_event("media.unmounted", path=path, path_b64=path_b64, media=mount.media, egress="removable")]
+        )
 
 
 def read_status(config: AgentConfig) -> dict:

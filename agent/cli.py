@@ -72,6 +72,7 @@ def cmd_run(config: AgentConfig, args) -> int:
         check_local_sources(local_sources)
     except InvalidInput as exc:
         return report_invalid(exc)
+    os.umask(0o077)  # state files hold classified paths, hashes and events: ours alone
     os.makedirs(os.path.join(config.state_dir, "logs"), mode=0o700, exist_ok=True)
     configure_logging(config.log_level, os.path.join(config.state_dir, "logs", "agent.log"))
     rules = PolicyStore(config.state_dir, local_sources)
@@ -81,7 +82,7 @@ def cmd_run(config: AgentConfig, args) -> int:
         signal.signal(sig, lambda *_: stopping.set())
     app = AgentApp(config, rules)
     try:
-        logger.info("agent starting version={} agent_id={} server={}", __version__, app.agent_id, config.server_url)
+        logger.info("agent starting version={} agent_id={!r} server={!r}", __version__, app.agent_id, config.server_url)
         app.start()
         logger.info("agent ready")
         stopping.wait()
@@ -99,6 +100,7 @@ def cmd_index(config: AgentConfig, args) -> int:
     from agent.index import FingerprintIndex
 
     configure_logging("warning")
+    os.umask(0o077)  # the index holds classified paths and hashes: ours alone
     index = FingerprintIndex(config.index_path, config.classified)
     bar = tqdm(total=0, unit="B", unit_scale=True, desc="hashing", disable=args.quiet, file=sys.stderr)
 

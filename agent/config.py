@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from agent.paths import is_under
 from rules.configfile import load_section, secret
 from rules.levels import LEVELS
 from rules.schema import (
@@ -86,6 +87,7 @@ def _parse_agent(section: Section, ctx: Context) -> AgentConfig:
         batch_max=section.get("batch_max", integer(1, 5000), default=500),
         log_level=section.get("log_level", choice(LOG_LEVELS, "log level"), default="info"),
     )
+    _check_overlaps(section, ctx)
     if any(v is MISSING for v in values.values()):
         return MISSING
     return AgentConfig(**values)
@@ -169,3 +171,47 @@ def _parse_egress(node: yaml.Node, key_path: str, ctx: Context):
     if any(v is MISSING for v in values.values()):
         return MISSING
     return EgressConfig(**values)
+
+
+OVERLAP_HINT = "a folder is either classified or an egress place, not both"
+
+
+def _check_overlaps(section: Section, ctx: Context) -> None:
+    """An egress folder inside a classified folder, or a classified folder inside an egress
+    folder, would make one file both classified content and a copy leaving: refuse both."""
+    classified = _folder_items(section, ("classified",), "path", ctx)
+    egress = _folder_items(section, ("egress", "folders"), None, ctx)
+    for e_key, e_node, e_path in egress:
+        for c_key, c_node, c_path in classified:
+            e_real, c_real = os.path.realpath(e_path), os.path.realpath(c_path)
+            if e_real == c_real:
+                ctx.error(e_node, e_key, f"is the classified folder {c_path} ({c_key})", OVERLAP_HINT)
+            elif is_under(e_real, c_real):
+                ctx.error(e_node, e_key, f"is inside the classified folder {c_path} ({c_key})", OVERLAP_HINT)
+            elif is_under(c_real, e_real):
+                ctx.error(c_node, c_key, f"is inside the egress folder {e_path} ({e_key})", OVERLAP_HINT)
+
+
+def _folder_items(section: Section, keys: tuple[str, ...], field: str | None, ctx: Context) -> list:
+    """(key path, node, resolved folder) of each readable item of the list at `keys`; items that
+    are not readable were reported by their own reader."""
+    node, key_path = section.node, section.key_path
+    for key in keys:
+        node = _mapping_value(node, key)
+        key_path = f"{key_path}.{key}"
+    if not isinstance(node, yaml.SequenceNode):
+        return []
+    found = []
+    for i, item in enumerate(node.value):
+        item_path = f"{key_path}[{i}]"
+        if field is not None:
+            item, item_path = _mapping_value(item, field), f"{item_path}.{field}"
+        if isinstance(item, yaml.ScalarNode) and item.tag.endswith(":str") and item.value:
+            found.append((item_path, item, os.path.abspath(os.path.join(ctx.base_dir, os.path.expanduser(item.value)))))
+    return found
+
+
+def _mapping_value(node: yaml.Node | None, key: str) -> yaml.Node | None:
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    return next((value for k, value in node.value if k.value == key), None)

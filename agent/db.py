@@ -1,4 +1,9 @@
-"""SQLite connections for the agent's state files: WAL, fsync on commit, one per thread."""
+"""SQLite connections for the agent's state files: WAL, fsync on commit, one per thread.
+
+The state files hold classified paths, their hashes and spooled events: only the agent's user
+may read them. The folder is made 0700 and every database file (with its -wal and -shm) 0600
+when it is opened, also when an older version left them readable.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +11,26 @@ import os
 import sqlite3
 import threading
 
+from loguru import logger
+
+FOLDER_MODE = 0o700
+FILE_MODE = 0o600
+
 
 class StateDB:
     """A SQLite file in state_dir shared by the agent's threads, each with its own connection."""
 
-    def __init__(self, path: str, schema: str):
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    def __init__(self, path: str, schema: str, migrations: tuple[str, ...] = ()):
+        """`migrations`: `table.column TYPE` entries added to tables an older version created."""
         self.path = path
+        _make_private(path)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self.conn().executescript(schema)
+        conn = self.conn()
+        conn.executescript(schema)
+        for migration in migrations:
+            _add_column(conn, migration)
 
     def transaction(self) -> _Tx:
         """`with db.transaction() as conn:` runs the block in one transaction."""
@@ -55,3 +69,31 @@ class _Tx:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+
+
+def _make_private(path: str) -> None:
+    """Folder 0700, database files 0600, before SQLite opens them (its -wal and -shm files take
+    the database file's mode)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, mode=FOLDER_MODE, exist_ok=True)
+    _chmod(folder, FOLDER_MODE)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE))
+    for name in (path, path + "-wal", path + "-shm", path + "-journal"):
+        if os.path.exists(name):
+            _chmod(name, FILE_MODE)
+
+
+def _chmod(path: str, mode: int) -> None:
+    try:
+        if os.stat(path).st_mode & 0o777 != mode:
+            os.chmod(path, mode)
+    except OSError as exc:  # not ours (another user running `status`): say so, do not fail
+        logger.warning("cannot make state private path={!r} mode={:o} error={!r}", path, mode, exc.strerror)
+
+
+def _add_column(conn: sqlite3.Connection, migration: str) -> None:
+    """Add `table.column TYPE` when the table lacks the column (a state file of an older version)."""
+    target, _, column_type = migration.partition(" ")
+    table, _, column = target.partition(".")
+    if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {column_type}")

@@ -18,6 +18,7 @@ class FileDigest:
     size: int  # bytes actually read
     mtime_ns: int
     inode: int
+    ctime_ns: int  # changes with every write and every utime(): restoring mtime cannot hide an edit
 
 
 class Hasher:
@@ -46,4 +47,4 @@ class Hasher:
         with self._lock:
             self.bytes_read += size
             self.files_hashed += 1
-        return FileDigest(h.hexdigest(), size, st.st_mtime_ns, st.st_ino)
+        return FileDigest(h.hexdigest(), size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)

@@ -1,8 +1,12 @@
 """The fingerprint index of classified folders: what classified content looks like.
 
-One row per file: size, mtime, inode, sha256, level and register entry. Refreshing compares
-(size, mtime, inode) with the file system and re-hashes only what changed, so a restart costs a
-directory walk, not a re-read of every drawing.
+One row per file: size, mtime, ctime, inode, sha256, level and register entry. Refreshing
+compares (size, mtime, ctime, inode) with the file system and re-hashes only what changed, so a
+restart costs a directory walk, not a re-read of every drawing.
+
+Content that leaves the folders (deleted, moved out) or is replaced by an edit stays traceable:
+its hash goes to the `history` table, kept for `history_keep_s` (a year), so a copy made before
+the deletion or edit is still traced to where it came from.
 """
 
 from __future__ import annotations
@@ -10,8 +14,8 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 
 from loguru import logger
 
@@ -29,11 +33,27 @@ CREATE TABLE IF NOT EXISTS files (
     sha256 TEXT NOT NULL,
     level TEXT NOT NULL,
     entry TEXT NOT NULL,
-    indexed_at REAL NOT NULL
+    indexed_at REAL NOT NULL,
+    ctime_ns INTEGER         -- NULL in rows an older agent wrote (filled in by the next refresh)
 );
 CREATE INDEX IF NOT EXISTS files_sha256 ON files (sha256);
+CREATE TABLE IF NOT EXISTS history (  -- classified content no longer in the folders
+    sha256 TEXT NOT NULL,
+    path BLOB NOT NULL,
+    level TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    removed_at REAL NOT NULL,
+    state TEXT NOT NULL,     -- deleted (or moved out) | previous-version (the file was edited)
+    PRIMARY KEY (sha256, path)
+);
+CREATE INDEX IF NOT EXISTS history_removed_at ON history (removed_at);
 """
+MIGRATIONS = ("files.ctime_ns INTEGER",)  # index.db of an older agent
+COLUMNS = "path, size, mtime_ns, inode, sha256, level, entry, ctime_ns"
 COMMIT_EVERY = 500
+HISTORY_KEEP_S = 365 * 86400.0
+DELETED, PREVIOUS_VERSION, CURRENT = "deleted", "previous-version", "current"
 
 
 @dataclass(frozen=True)
@@ -45,6 +65,18 @@ class IndexedFile:
     sha256: str
     level: str
     entry: str
+    ctime_ns: int | None = None  # None only in rows an older agent wrote
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """Classified content a hash traces back to: a file in the folders now, or one they held."""
+
+    path: str
+    level: str
+    entry: str
+    size: int
+    state: str  # current | deleted (or moved out) | previous-version (edited since)
 
 
 @dataclass(frozen=True)
@@ -57,11 +89,18 @@ class RefreshStats:
 
 
 class FingerprintIndex:
-    def __init__(self, db_path: str, folders: tuple[ClassifiedFolder, ...], hasher: Hasher | None = None):
+    def __init__(
+        self,
+        db_path: str,
+        folders: tuple[ClassifiedFolder, ...],
+        hasher: Hasher | None = None,
+        history_keep_s: float = HISTORY_KEEP_S,
+    ):
         # the most specific folder wins when classified folders nest
         self.folders = tuple(sorted(folders, key=lambda f: len(f.path), reverse=True))
         self.hasher = hasher or Hasher()
-        self.db = StateDB(db_path, SCHEMA)
+        self.history_keep_s = history_keep_s
+        self.db = StateDB(db_path, SCHEMA, MIGRATIONS)
 
     def close(self) -> None:
         self.db.close()
@@ -69,22 +108,34 @@ class FingerprintIndex:
     def folder_for(self, path: str) -> ClassifiedFolder | None:
         return next((f for f in self.folders if is_under(path, f.path)), None)
 
-    def lookup_sha256(self, sha256: str) -> IndexedFile | None:
-        row = self.db.conn().execute(
-            "SELECT * FROM files WHERE sha256 = ? ORDER BY indexed_at LIMIT 1", (sha256,)
+    def lookup_sha256(self, sha256: str) -> SourceFile | None:
+        """Where this content is classified: a current file, else the latest one it was removed from."""
+        conn = self.db.conn()
+        row = conn.execute(
+            "SELECT path, level, entry, size FROM files WHERE sha256 = ? ORDER BY indexed_at LIMIT 1", (sha256,)
         ).fetchone()
-        return _row_to_file(row) if row else None
+        if row:
+            return SourceFile(os.fsdecode(bytes(row[0])), row[1], row[2], row[3], CURRENT)
+        row = conn.execute(
+            "SELECT path, level, entry, size, state FROM history WHERE sha256 = ? ORDER BY removed_at DESC LIMIT 1",
+            (sha256,),
+        ).fetchone()
+        return SourceFile(os.fsdecode(bytes(row[0])), *row[1:]) if row else None
 
     def get(self, path: str) -> IndexedFile | None:
-        row = self.db.conn().execute("SELECT * FROM files WHERE path = ?", (os.fsencode(path),)).fetchone()
+        row = self.db.conn().execute(f"SELECT {COLUMNS} FROM files WHERE path = ?", (os.fsencode(path),)).fetchone()
         return _row_to_file(row) if row else None
 
     def count(self) -> int:
         return self.db.conn().execute("SELECT count(*) FROM files").fetchone()[0]
 
-    def update_file(self, path: str) -> tuple[IndexedFile | None, bool]:
+    def history_count(self) -> int:
+        return self.db.conn().execute("SELECT count(*) FROM history").fetchone()[0]
+
+    def update_file(self, path: str, force: bool = False) -> tuple[IndexedFile | None, bool]:
         """Bring one file's row up to date: (row or None when gone/unclassified, whether it changed).
 
+        `force` re-hashes even when size, times and inode look the same (a write was seen).
         Raises OSError when the file exists but cannot be read.
         """
         folder = self.folder_for(path)
@@ -96,48 +147,88 @@ class FingerprintIndex:
         if folder is None or not _is_regular(st.st_mode):
             return None, False
         known = self.get(path)
-        if known and _unchanged(known, st) and (known.level, known.entry) == (folder.level, folder.name):
-            return known, False
-        if known and _unchanged(known, st):
-            entry = IndexedFile(path, known.size, known.mtime_ns, known.inode, known.sha256, folder.level, folder.name)
-        else:
-            digest = self.hasher.digest(path)
-            entry = IndexedFile(path, digest.size, digest.mtime_ns, digest.inode, digest.sha256, folder.level, folder.name)
+        if known is not None and not force and _unchanged(known, st):
+            relabelled = (known.level, known.entry) != (folder.level, folder.name)
+            if not relabelled and known.ctime_ns == st.st_ctime_ns:
+                return known, False
+            entry = replace(known, level=folder.level, entry=folder.name, ctime_ns=st.st_ctime_ns)
+            with self.db.transaction() as conn:
+                _upsert(conn, entry)
+            return entry, relabelled
+        d = self.hasher.digest(path)
+        entry = IndexedFile(path, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name, d.ctime_ns)
         with self.db.transaction() as conn:
+            if known is not None and known.sha256 != entry.sha256:
+                _remember(conn, [known], PREVIOUS_VERSION)
             _upsert(conn, entry)
-        return entry, True
+        if known is None:
+            return entry, True
+        same = (known.size, known.mtime_ns, known.inode, known.sha256, known.level, known.entry)
+        return entry, same != (entry.size, entry.mtime_ns, entry.inode, entry.sha256, entry.level, entry.entry)
 
     def remove_tree(self, path: str) -> list[IndexedFile]:
-        """Forget a file, or every file under a removed folder; returns the rows forgotten."""
+        """Forget a file, or every file under a removed folder; returns the rows forgotten.
+
+        Their content stays traceable (history, as deleted).
+        """
         raw = os.fsencode(path)
         where = "path = ? OR substr(path, 1, ?) = ?"
         args = (raw, len(raw) + 1, raw + b"/")
         with self.db.transaction() as conn:
-            rows = [_row_to_file(r) for r in conn.execute(f"SELECT * FROM files WHERE {where}", args)]
+            rows = [_row_to_file(r) for r in conn.execute(f"SELECT {COLUMNS} FROM files WHERE {where}", args)]
             conn.execute(f"DELETE FROM files WHERE {where}", args)
+            _remember(conn, rows, DELETED)
         return rows
 
-    def move(self, src: str, dest: str) -> None:
-        """Carry the rows of a renamed file or folder to its new path without re-hashing."""
+    def move(self, src: str, dest: str) -> list[IndexedFile]:
+        """Carry the rows of a renamed file or folder to its new path without re-hashing.
+
+        Returns the rows as they are now. A row the move replaced (a file saved by renaming a
+        temporary file over it) stays traceable as a previous version.
+        """
         src_raw, dest_raw = os.fsencode(src), os.fsencode(dest)
+        moved = []
         with self.db.transaction() as conn:
             rows = conn.execute(
-                "SELECT * FROM files WHERE path = ? OR substr(path, 1, ?) = ?",
+                f"SELECT {COLUMNS} FROM files WHERE path = ? OR substr(path, 1, ?) = ?",
                 (src_raw, len(src_raw) + 1, src_raw + b"/"),
             ).fetchall()
             for row in rows:
                 new_path = os.fsdecode(dest_raw + bytes(row[0])[len(src_raw) :])
                 conn.execute("DELETE FROM files WHERE path = ?", (row[0],))
+                old = _row_to_file(row)
+                replaced = conn.execute(f"SELECT {COLUMNS} FROM files WHERE path = ?", (os.fsencode(new_path),)).fetchone()
+                if replaced is not None and replaced[4] != old.sha256:
+                    _remember(conn, [_row_to_file(replaced)], PREVIOUS_VERSION)
                 folder = self.folder_for(new_path)
                 if folder is not None:
-                    old = _row_to_file(row)
-                    _upsert(conn, IndexedFile(new_path, old.size, old.mtime_ns, old.inode, old.sha256, folder.level, folder.name))
+                    ctime_ns = _ctime_after_rename(new_path, old) if bytes(row[0]) == src_raw else old.ctime_ns
+                    entry = IndexedFile(
+                        new_path, old.size, old.mtime_ns, old.inode, old.sha256, folder.level, folder.name, ctime_ns
+                    )
+                    _upsert(conn, entry)
+                    moved.append(entry)
+        return moved
+
+    def purge_history(self, now: float | None = None) -> int:
+        """Forget removed content older than history_keep_s, or no longer under a classified folder."""
+        now = time.time() if now is None else now
+        conn = self.db.conn()
+        declassified = [
+            (raw,) for (raw,) in conn.execute("SELECT DISTINCT path FROM history")
+            if self.folder_for(os.fsdecode(bytes(raw))) is None
+        ]
+        with self.db.transaction() as tx:
+            purged = tx.execute("DELETE FROM history WHERE removed_at < ?", (now - self.history_keep_s,)).rowcount
+            tx.executemany("DELETE FROM history WHERE path = ?", declassified)
+        return purged + len(declassified)
 
     def refresh(self, progress: Callable[[int, int], None] | None = None) -> RefreshStats:
         """Walk every classified folder; hash new and changed files, drop rows of vanished ones.
 
         `progress(bytes_done, bytes_total)` is called as hashing proceeds.
         """
+        self.purge_history()
         started = self.hasher.bytes_read
         found: dict[bytes, tuple[os.stat_result, ClassifiedFolder]] = {}
         errors = 0
@@ -145,11 +236,12 @@ class FingerprintIndex:
             for path, st in _walk_files(folder.path):
                 found[os.fsencode(path)] = (st, self.folder_for(path) or folder)
         conn = self.db.conn()
-        known = {bytes(r[0]): _row_to_file(r) for r in conn.execute("SELECT * FROM files")}
+        known = {bytes(r[0]): _row_to_file(r) for r in conn.execute(f"SELECT {COLUMNS} FROM files")}
         todo = [(p, st, f) for p, (st, f) in found.items() if p not in known or not _unchanged(known[p], st)]
-        relabel = [
-            (p, f) for p, (st, f) in found.items()
-            if p in known and _unchanged(known[p], st) and (known[p].level, known[p].entry) != (f.level, f.name)
+        relabel = [  # a level or register entry changed in the config, or a ctime to fill in
+            (p, st, f) for p, (st, f) in found.items()
+            if p in known and _unchanged(known[p], st)
+            and (known[p].level, known[p].entry, known[p].ctime_ns) != (f.level, f.name, st.st_ctime_ns)
         ]
         gone = [p for p in known if p not in found]
         total_bytes, done_bytes = sum(st.st_size for _, st, _ in todo), 0
@@ -158,8 +250,9 @@ class FingerprintIndex:
         with self.db.transaction() as tx:
             for p in gone:
                 tx.execute("DELETE FROM files WHERE path = ?", (p,))
-            for p, f in relabel:
-                tx.execute("UPDATE files SET level = ?, entry = ? WHERE path = ?", (f.level, f.name, p))
+            _remember(tx, [known[p] for p in gone if self.folder_for(known[p].path)], DELETED)
+            for p, st, f in relabel:
+                tx.execute("UPDATE files SET level = ?, entry = ?, ctime_ns = ? WHERE path = ?", (f.level, f.name, st.st_ctime_ns, p))
         for batch in _chunks(todo, COMMIT_EVERY):
             entries = []
             for raw, st, folder in batch:
@@ -168,14 +261,16 @@ class FingerprintIndex:
                     d = self.hasher.digest(path)
                 except OSError as exc:
                     errors += 1
-                    logger.warning("cannot index file path={!r} error={}", path, exc.strerror)
+                    logger.warning("cannot index file path={!r} error={!r}", path, exc.strerror)
                     continue
                 finally:
                     done_bytes += st.st_size
                     if progress:
                         progress(done_bytes, total_bytes)
-                entries.append(IndexedFile(path, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name))
+                entries.append(IndexedFile(path, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name, d.ctime_ns))
+            replaced = [known.get(os.fsencode(e.path)) for e in entries]
             with self.db.transaction() as tx:
+                _remember(tx, [old for old, e in zip(replaced, entries, strict=True) if old and old.sha256 != e.sha256], PREVIOUS_VERSION)
                 for entry in entries:
                     _upsert(tx, entry)
         return RefreshStats(
@@ -195,7 +290,7 @@ def _walk_files(root: str) -> Iterator[tuple[str, os.stat_result]]:
         try:
             entries = list(os.scandir(folder))
         except OSError as exc:
-            logger.warning("cannot list folder path={!r} error={}", folder, exc.strerror)
+            logger.warning("cannot list folder path={!r} error={!r}", folder, exc.strerror)
             continue
         for entry in entries:
             try:
@@ -212,19 +307,42 @@ def _is_regular(mode: int) -> bool:
 
 
 def _unchanged(known: IndexedFile, st: os.stat_result) -> bool:
-    return (known.size, known.mtime_ns, known.inode) == (st.st_size, st.st_mtime_ns, st.st_ino)
+    """Size, mtime, inode and ctime as indexed (a row of an older agent has no ctime to compare:
+    the refresh fills it in)."""
+    same = (known.size, known.mtime_ns, known.inode) == (st.st_size, st.st_mtime_ns, st.st_ino)
+    return same and known.ctime_ns in (None, st.st_ctime_ns)
+
+
+def _ctime_after_rename(path: str, row: IndexedFile) -> int | None:
+    """A rename changes the renamed file's ctime (ext4, tmpfs...): take the new one when the
+    file is the one indexed, so a rename does not cost a re-read."""
+    try:
+        st = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return row.ctime_ns
+    same = (st.st_size, st.st_mtime_ns, st.st_ino) == (row.size, row.mtime_ns, row.inode)
+    return st.st_ctime_ns if same else row.ctime_ns
 
 
 def _upsert(conn, e: IndexedFile) -> None:
     conn.execute(
-        "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, sha256, level, entry, indexed_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (os.fsencode(e.path), e.size, e.mtime_ns, e.inode, e.sha256, e.level, e.entry, time.time()),
+        "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, sha256, level, entry, indexed_at, ctime_ns)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (os.fsencode(e.path), e.size, e.mtime_ns, e.inode, e.sha256, e.level, e.entry, time.time(), e.ctime_ns),
+    )
+
+
+def _remember(conn, rows: Iterable[IndexedFile], state: str) -> None:
+    """Keep the content of rows leaving the index traceable (empty files never match: not kept)."""
+    now = time.time()
+    conn.executemany(
+        "INSERT OR REPLACE INTO history (sha256, path, level, entry, size, removed_at, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(r.sha256, os.fsencode(r.path), r.level, r.entry, r.size, now, state) for r in rows if r.size > 0],
     )
 
 
 def _row_to_file(row) -> IndexedFile:
-    return IndexedFile(os.fsdecode(bytes(row[0])), row[1], row[2], row[3], row[4], row[5], row[6])
+    return IndexedFile(os.fsdecode(bytes(row[0])), *row[1:8])
 
 
 def _chunks(items: list, n: int) -> Iterator[list]:

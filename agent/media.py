@@ -1,8 +1,11 @@
 """Removable media: which mounts are egress places, and what device each one is.
 
 Polls psutil's mount list (cheap: one read of /proc/self/mounts) every `poll_s`, so a stick is
-picked up within about that long of mounting. Identity on Linux comes from sysfs and udev's
-database; fields that cannot be read stay empty.
+picked up within about that long of mounting. A mount is known by its mountpoint, device and
+mount identity (agent.mountid), so a stick unmounted and mounted again at the same place between
+two polls is seen as an unmount and a mount. Identity on Linux comes from sysfs and udev's
+database; fields that cannot be read stay empty. Mountpoints are bytes to Linux: the Media in
+events carries them readable (agent.paths), the raw path stays for watching.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import psutil
 from loguru import logger
 
 from agent.config import EgressConfig
-from agent.paths import is_under
+from agent.mountid import mount_identity
+from agent.paths import is_under, readable, without_surrogates
 from rules.events import Media
 
 SYS_BLOCK = "/sys/class/block"
@@ -26,23 +31,44 @@ UDEV_DATA = "/run/udev/data"
 BY_LABEL = "/dev/disk/by-label"
 
 
+@dataclass(frozen=True)
+class Mount:
+    """One mounted file system that is an egress place."""
+
+    mountpoint: str  # as the kernel names it: bytes that are not UTF-8 as surrogate escapes
+    device: str
+    fstype: str
+    identity: tuple[int, ...] = ()  # agent.mountid.mount_identity
+    media: Media | None = None  # for events (every text readable); filled in once it is new
+
+    @property
+    def key(self) -> tuple:
+        return (self.mountpoint, self.device, self.identity)
+
+
 class MediaMonitor:
     def __init__(
         self,
         config: EgressConfig,
-        on_mount: Callable[[Media], None],
-        on_unmount: Callable[[Media], None],
+        on_mount: Callable[[Mount], None],
+        on_unmount: Callable[[Mount], None],
         excluded: tuple[str, ...] = (),
+        list_mounts: Callable[[], list[Mount]] | None = None,
     ):
         self.config = config
         self.on_mount, self.on_unmount = on_mount, on_unmount
         self.excluded = excluded  # classified folders and the state dir are never egress
-        self.mounted: dict[str, Media] = {}
+        self.list_mounts = list_mounts or self._removable_mounts
+        self.mounted: dict[tuple, Mount] = {}  # only mounts whose on_mount succeeded
+        self._failing: set[tuple] = set()  # mounts whose on_mount failed (logged once, retried)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="media", daemon=True)
 
     def start(self) -> None:
-        self.poll()  # mounts present at start are reported before the thread starts
+        try:
+            self.poll()  # mounts present at start are reported before the thread starts
+        except Exception:  # the thread tries again
+            logger.exception("media poll failed")
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
@@ -58,18 +84,35 @@ class MediaMonitor:
                 logger.exception("media poll failed")
 
     def poll(self) -> None:
-        current = {m.mountpoint: m for m in self._removable_mounts()}
-        for mountpoint in sorted(set(self.mounted) - set(current)):
-            media = self.mounted.pop(mountpoint)
-            logger.info("media unmounted mountpoint={!r} device={}", mountpoint, media.device)
-            self.on_unmount(media)
-        for mountpoint in sorted(set(current) - set(self.mounted)):
-            media = describe_media(current[mountpoint])
-            self.mounted[mountpoint] = media
-            logger.info("media mounted mountpoint={!r} device={} fstype={}", mountpoint, media.device, media.fstype)
-            self.on_mount(media)
+        current = {m.key: m for m in self.list_mounts()}
+        for key in sorted(set(self.mounted) - set(current), key=repr):
+            mount = self.mounted.pop(key)
+            logger.info("media unmounted mountpoint={!r} device={!r}", mount.mountpoint, mount.device)
+            try:
+                self.on_unmount(mount)
+            except Exception:  # the mount is gone either way
+                logger.exception("media unmount handling failed mountpoint={!r}", mount.mountpoint)
+        self._failing &= set(current)
+        for key in sorted(set(current) - set(self.mounted), key=repr):
+            mount = current[key]
+            if mount.media is None:
+                mount = replace(mount, media=describe_media(mount))
+            if key not in self._failing:
+                logger.info(
+                    "media mounted mountpoint={!r} device={!r} fstype={!r} label={!r}",
+                    mount.mountpoint, mount.device, mount.fstype, mount.media.label,
+                )
+            try:
+                self.on_mount(mount)
+            except Exception:  # not recorded as mounted: the next poll tries again
+                if key not in self._failing:
+                    logger.exception("media mount handling failed; retrying mountpoint={!r}", mount.mountpoint)
+                self._failing.add(key)
+                continue
+            self._failing.discard(key)
+            self.mounted[key] = mount
 
-    def _removable_mounts(self) -> list[Media]:
+    def _removable_mounts(self) -> list[Mount]:
         if not self.config.removable:
             return []
         found = []
@@ -80,7 +123,7 @@ class MediaMonitor:
                 continue
             under_root = any(is_under(mountpoint, root) and mountpoint != root for root in self.config.mount_roots)
             if under_root or is_removable_device(part.device):
-                found.append(Media(mountpoint=mountpoint, device=part.device, fstype=part.fstype))
+                found.append(Mount(mountpoint, part.device, part.fstype, mount_identity(mountpoint)))
         return found
 
 
@@ -90,17 +133,21 @@ def is_removable_device(device: str) -> bool:
     return bool(disk) and _read(os.path.join(disk, "removable")) == "1"
 
 
-def describe_media(media: Media) -> Media:
-    """Fill in label, vendor, model and serial from what Linux exposes; blanks when unknown."""
-    name = os.path.basename(os.path.realpath(media.device)) if media.device.startswith("/dev/") else ""
-    disk = _disk_dir(media.device)
+def describe_media(mount: Mount) -> Media:
+    """Fill in label, vendor, model and serial from what Linux exposes; blanks when unknown.
+
+    Every text is storable (no lone surrogates): the mountpoint in its readable form.
+    """
+    device = mount.device
+    name = os.path.basename(os.path.realpath(device)) if device.startswith("/dev/") else ""
+    disk = _disk_dir(device)
     udev = _udev_properties(name) if name else {}
     device_dir = os.path.join(disk, "device") if disk else ""
     return Media(
-        mountpoint=media.mountpoint,
-        device=media.device,
-        fstype=media.fstype,
-        label=udev.get("ID_FS_LABEL", "") or _label_for(name) or _blkid_label(media.device),
+        mountpoint=readable(mount.mountpoint)[0],
+        device=without_surrogates(device),
+        fstype=without_surrogates(mount.fstype),
+        label=udev.get("ID_FS_LABEL", "") or _label_for(name) or _blkid_label(device),
         serial=udev.get("ID_SERIAL_SHORT", "") or (_read(os.path.join(device_dir, "serial")) if device_dir else ""),
         vendor=udev.get("ID_VENDOR", "") or (_read(os.path.join(device_dir, "vendor")) if device_dir else ""),
         model=udev.get("ID_MODEL", "") or (_read(os.path.join(device_dir, "model")) if device_dir else ""),

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import base64
 import os
+import re
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def readable(path: str) -> tuple[str, str | None]:
@@ -18,6 +21,20 @@ def readable(path: str) -> tuple[str, str | None]:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError:
         return raw.decode("utf-8", "backslashreplace"), base64.b64encode(raw).decode("ascii")
+
+
+def without_surrogates(text: str) -> str:
+    """Text with every lone surrogate written out (\\xNN for an undecodable byte, \\uDXXX else).
+
+    A lone surrogate cannot be encoded as UTF-8, so neither SQLite nor the collector can store it;
+    for a path this gives the same text as readable().
+    """
+    return _SURROGATE.sub(_escape_surrogate, text)
+
+
+def _escape_surrogate(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
 
 
 def from_raw(text: str, raw_b64: str | None) -> str:

@@ -5,6 +5,9 @@ current and become file.* events. Files in egress places are reported once they 
 (a close-after-write, or size and mtime holding still for `stable_s`: close events alone are
 not delivered for every file of a bulk copy), hashed and looked up in the index. Every event is
 stamped by the rules in force (rule ids, severity, policy version) just before it is spooled.
+
+Only this thread touches the outbox and the spool's marks: `stop()` waits for it, and it spools
+what is left itself before it ends.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ from dataclasses import dataclass
 from loguru import logger
 
 from agent.hashing import Hasher
-from agent.index import FingerprintIndex, IndexedFile
-from agent.paths import readable
+from agent.index import CURRENT, FingerprintIndex, IndexedFile
+from agent.outbox import Outbox
+from agent.paths import is_under, readable
 from agent.places import EgressPlace, EgressPlaces
 from agent.spool import FileMark, Spool
 from agent.watcher import FsChange
@@ -30,8 +34,12 @@ from rules.events import Event, Match
 
 QUEUE_MAX = 200_000
 TICK_S = 0.05
-FLUSH_EVERY = 256  # events per spool transaction at most
-REMOVED_TTL_S = 300.0  # how long content deleted or moved out of classified folders stays traceable
+STEP_RETRY_S = 1.0  # the pause after a failed step (a spool write that failed is tried again then)
+STOP_FLUSH_ATTEMPTS = 3
+
+# Where a pending egress file came from. Only a scan or a rename may be skipped because the
+# spool's marks say the file was reported: a write always re-hashes and reports.
+WRITE, SCAN, RENAME = "write", "scan", "rename"
 
 
 @dataclass
@@ -41,6 +49,13 @@ class _Pending:
     size: int = -1
     mtime_ns: int = -1
     closed: bool = False
+    origin: str = WRITE
+
+
+@dataclass
+class _Reindex:
+    due_at: float
+    forced: bool  # a write was seen: re-hash even if size, times and inode look the same
 
 
 class Pipeline:
@@ -63,12 +78,11 @@ class Pipeline:
         self.clock = clock
         self.changes: queue.Queue[FsChange] = queue.Queue(maxsize=QUEUE_MAX)
         self._egress: dict[str, _Pending] = {}
-        self._classified: dict[str, float] = {}  # path -> when to re-index it
-        self._removed: dict[str, tuple[IndexedFile, float]] = {}  # sha256 -> (row, when)
+        self._classified: dict[str, _Reindex] = {}  # path -> when to re-index it
         self._scans: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._overflows: dict[str, int] = {}  # reason -> how many times
         self._overflow_lock = threading.Lock()
-        self._outbox: list[tuple[Event, FileMark | None]] = []  # spooled together, atomically
+        self._outbox = Outbox(spool, stamp, make_event)  # events and their marks, spooled together
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
 
@@ -78,10 +92,16 @@ class Pipeline:
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the worker; it spools what it holds before it ends. Never flushes beside it."""
         self._stop.set()
+        if self._thread.ident is None:  # never started: nobody else touches the outbox
+            self._outbox.flush()
+            return
+        self._thread.join(timeout_s)
         if self._thread.is_alive():
-            self._thread.join(timeout_s)
-        self._flush()
+            logger.error(
+                "pipeline did not stop in time timeout_s={} events_not_spooled={}", timeout_s, self._outbox.events_waiting()
+            )
 
     def on_overflow(self, reason: str) -> None:
         """Events were lost (our queue or the kernel's): report it and rescan everything."""
@@ -95,13 +115,31 @@ class Pipeline:
     # --- the worker thread --------------------------------------------------------------
 
     def _run(self) -> None:
+        failing: set[str] = set()  # failure kinds already reported by an agent.error
         while not self._stop.is_set():
             try:
                 self._step()
-            except Exception:  # contain: one bad file or a full disk must not stop watching
-                logger.exception("pipeline step failed")
-                self._emit("agent.error", error="pipeline step failed; see the agent log")
-                self._stop.wait(1.0)
+                if failing:
+                    logger.info("pipeline recovered")
+                    failing.clear()
+            except Exception as exc:  # contain: one bad file or a full disk must not stop watching
+                kind = type(exc).__name__
+                logger.exception("pipeline step failed error={!r}", kind)
+                if kind not in failing:  # one event per kind of failure, not one per second
+                    failing.add(kind)
+                    self._emit("agent.error", error=f"pipeline step failed ({kind}); see the agent log")
+                self._stop.wait(STEP_RETRY_S)
+        self._last_flush()
+
+    def _last_flush(self) -> None:
+        for attempt in range(STOP_FLUSH_ATTEMPTS):
+            try:
+                self._outbox.flush()
+                return
+            except Exception as exc:
+                logger.error("spooling at stop failed attempt={} error={!r}", attempt + 1, str(exc))
+                time.sleep(0.2)
+        logger.error("events lost at stop count={}", self._outbox.events_waiting())
 
     def _step(self) -> None:
         try:
@@ -115,7 +153,7 @@ class Pipeline:
         self._run_scans()
         self._check_classified()
         self._check_egress()
-        self._flush()
+        self._outbox.flush()  # raises when the spool fails: the loop waits and comes back
 
     def _handle(self, change: FsChange) -> None:
         if change.kind == "moved":
@@ -127,7 +165,7 @@ class Pipeline:
             elif change.is_dir:
                 self._queue_classified_tree(change.path)
             else:
-                self._classified[change.path] = self.clock() + self.stable_s
+                self._reindex(change.path, forced=True)
             return
         place = self.places.find(change.path)
         if place is None:
@@ -143,37 +181,68 @@ class Pipeline:
         src, dest = change.path, change.dest or ""
         src_folder, dest_folder = self.index.folder_for(src), self.index.folder_for(dest)
         if src_folder and dest_folder:
-            self.index.move(src, dest)
-            moved = self.index.get(dest)
-            self._emit_file("file.moved", src, moved, dest=dest, level=dest_folder.level)
+            self._classified_moved(src, dest, change.is_dir)
             return
-        if src_folder:  # moved out of the classified folder: note it and keep the content traceable
-            gone = self._forget_classified(src)
+        src_place = None if src_folder else self.places.find(src)
+        dest_place = None if dest_folder else self.places.find(dest)
+        if src_place and dest_place and src_place.root == dest_place.root:
+            self._egress_renamed(src, dest, dest_place, change.is_dir)
+            return
+        if src_folder:  # moved out of the classified folder: note it; its content stays traceable
+            self._classified.pop(src, None)
+            gone = self.index.remove_tree(src)
             self._emit_file("file.moved", src, gone[0] if len(gone) == 1 else None, dest=dest, level=src_folder.level)
-        elif self.places.find(src):
+        elif src_place:
             self._egress.pop(src, None)
         if dest_folder:
             if change.is_dir:
                 self._queue_classified_tree(dest)
             else:
-                self._classified[dest] = self.clock() + self.stable_s
-        elif place := self.places.find(dest):
+                self._reindex(dest, forced=True)
+        elif dest_place:
             if change.is_dir:
                 self.scan(dest)
             else:
-                self._pend_egress(dest, place, closed=True)
+                self._pend_egress(dest, dest_place, closed=True)
 
     # --- classified folders ---------------------------------------------------------------
 
+    def _reindex(self, path: str, forced: bool) -> None:
+        known = self._classified.get(path)
+        self._classified[path] = _Reindex(self.clock() + self.stable_s, forced or bool(known and known.forced))
+
     def _queue_classified_tree(self, folder: str) -> None:
-        due = self.clock() + self.stable_s
         for root, _dirs, files in os.walk(folder):
             for name in files:
-                self._classified[os.path.join(root, name)] = due
+                self._reindex(os.path.join(root, name), forced=False)
+
+    def _classified_moved(self, src: str, dest: str, is_dir: bool) -> None:
+        """A rename within classified folders. Editors save by writing a temporary file and
+        renaming it over the document: the index has no row for the temporary file, so the
+        destination is always looked at again (re-hashed when it changed)."""
+        carried = {p: self._classified.pop(p) for p in [p for p in self._classified if is_under(p, src)]}
+        moved = self.index.move(src, dest)
+        row = None if is_dir else moved[0] if moved else self._row_of(dest)
+        self._emit_file("file.moved", src, row, dest=dest, level=self.index.folder_for(dest).level)
+        if is_dir:
+            self._queue_classified_tree(dest)
+        else:
+            self._reindex(dest, forced=False)
+        for path, pending in carried.items():  # written but not yet indexed: still to be re-hashed
+            self._reindex(dest + path[len(src) :], forced=pending.forced)
+
+    def _row_of(self, path: str) -> IndexedFile | None:
+        """The row of the file now at path (a folder's move carried it already), never the row of
+        the file a rename replaced."""
+        row = self.index.get(path)
+        try:
+            return row if row is not None and row.inode == os.stat(path, follow_symlinks=False).st_ino else None
+        except OSError:
+            return None
 
     def _classified_deleted(self, path: str) -> None:
         self._classified.pop(path, None)
-        gone = self._forget_classified(path)
+        gone = self.index.remove_tree(path)  # their content stays traceable (index history)
         folder = self.index.folder_for(path)
         if len(gone) <= 1:
             self._emit_file("file.deleted", path, gone[0] if gone else None, level=folder.level if folder else None)
@@ -181,20 +250,13 @@ class Pipeline:
             for row in gone:
                 self._emit_file("file.deleted", row.path, row, level=row.level)
 
-    def _forget_classified(self, path: str) -> list[IndexedFile]:
-        rows = self.index.remove_tree(path)
-        now = self.clock()
-        for row in rows:
-            self._removed[row.sha256] = (row, now)
-        return rows
-
     def _check_classified(self) -> None:
         now = self.clock()
-        for path in [p for p, due in self._classified.items() if due <= now]:
-            del self._classified[path]
+        for path in [p for p, pend in self._classified.items() if pend.due_at <= now]:
+            pending = self._classified.pop(path)
             known = self.index.get(path)
             try:
-                row, changed = self.index.update_file(path)
+                row, changed = self.index.update_file(path, force=pending.forced)
             except OSError as exc:
                 self._emit_unreadable("file.modified", path, exc)
                 continue
@@ -205,6 +267,7 @@ class Pipeline:
     # --- egress places --------------------------------------------------------------------
 
     def _pend_egress(self, path: str, place: EgressPlace, closed: bool = False) -> None:
+        """A write was seen: the file is hashed and reported once complete, marks or not."""
         pending = self._egress.get(path)
         now = self.clock()
         if pending is None:
@@ -212,6 +275,23 @@ class Pipeline:
         else:
             pending.closed = pending.closed or closed
             pending.due_at = now if pending.closed else now + self.stable_s
+            pending.origin = WRITE
+
+    def _egress_renamed(self, src: str, dest: str, place: EgressPlace, is_dir: bool) -> None:
+        """A rename within one egress place is not a new egress: the marks follow the files, so
+        what was reported under the old name is not reported again under the new one."""
+        self._outbox.rename_marks(src, dest)
+        now = self.clock()
+        carried = {p: self._egress.pop(p) for p in [p for p in self._egress if is_under(p, src)]}
+        for path, pending in carried.items():
+            pending.place = place
+            pending.origin = RENAME if pending.origin == SCAN else pending.origin
+            self._egress[dest + path[len(src) :]] = pending
+        if is_dir:
+            self.scan(dest)
+        elif dest not in self._egress:
+            self._egress[dest] = _Pending(place, now, closed=True, origin=RENAME)
+        self.spool.move_reported(src, dest)
 
     def _run_scans(self) -> None:
         while True:
@@ -225,7 +305,7 @@ class Pipeline:
                     path = os.path.join(folder, name)
                     place = self.places.find(path)
                     if place is not None and path not in self._egress:
-                        self._egress[path] = _Pending(place, self.clock())
+                        self._egress[path] = _Pending(place, self.clock(), origin=SCAN)
                         count += 1
             logger.debug("scanned egress root={!r} files={}", root, count)
 
@@ -252,22 +332,28 @@ class Pipeline:
             del self._egress[path]
             if self.places.find(path) is None:
                 continue  # unmounted meanwhile
-            if self.spool.is_reported(path, st.st_size, st.st_mtime_ns, st.st_ino):
+            mark = self.spool.reported(path) if pending.origin in (SCAN, RENAME) else None
+            if mark is not None and mark.matches(st):
                 continue
-            self._report_egress(path, st, pending.place)
+            self._report_egress(path, st, pending.place, mark if pending.origin == RENAME else None)
 
-    def _report_egress(self, path: str, st: os.stat_result, place: EgressPlace) -> None:
+    def _report_egress(self, path: str, st: os.stat_result, place: EgressPlace, renamed: FileMark | None) -> None:
+        """Hash and report; `renamed` is the mark that followed a rename (same content: no report)."""
         try:
             digest = self.hasher.digest(path)
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 return
-            self._emit_unreadable("egress.file", path, exc, place, FileMark(path, st.st_size, st.st_mtime_ns, st.st_ino))
+            self._emit_unreadable("egress.file", path, exc, place, FileMark.of(path, st))
             return
         if (digest.size, digest.mtime_ns) != (st.st_size, st.st_mtime_ns):
             self._pend_egress(path, place)  # changed while we read it
             return
-        source = self._lookup(digest.sha256) if digest.size > 0 else None
+        mark = FileMark.of(path, st, digest.sha256)
+        if renamed is not None and (renamed.sha256, renamed.size) == (digest.sha256, digest.size):
+            self._outbox.add(None, mark)  # the rename changed its ctime, not its content
+            return
+        source = self.index.lookup_sha256(digest.sha256) if digest.size > 0 else None
         text, raw = readable(path)
         fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, media=place.media, egress=place.kind)
         if source is not None:
@@ -279,17 +365,9 @@ class Pipeline:
                 register_entry=source.entry or None,
                 match=Match("exact", 1.0),
             )
-        self._outbox.append((self.make_event("egress.file", **fields), FileMark(path, st.st_size, st.st_mtime_ns, st.st_ino)))
-
-    def _lookup(self, sha256: str) -> IndexedFile | None:
-        row = self.index.lookup_sha256(sha256)
-        if row is not None:
-            return row
-        now = self.clock()
-        for key in [k for k, (_, at) in self._removed.items() if now - at > REMOVED_TTL_S]:
-            del self._removed[key]
-        hit = self._removed.get(sha256)
-        return hit[0] if hit else None
+            if source.state != CURRENT:  # deleted or edited since: the alert says so
+                fields["details"] = {"source_state": source.state}
+        self._outbox.add(self.make_event("egress.file", **fields), mark)
 
     # --- events ---------------------------------------------------------------------------
 
@@ -300,35 +378,31 @@ class Pipeline:
             fields["dest_path"], fields["dest_path_b64"] = readable(dest)
         if row is not None:
             fields.update(size=row.size, sha256=row.sha256, register_entry=row.entry or None)
-        self._outbox.append((self.make_event(type_, **fields), None))
+        self._outbox.add(self.make_event(type_, **fields))
 
     def _emit_unreadable(
         self, type_: str, path: str, exc: OSError, place: EgressPlace | None = None, mark: FileMark | None = None
     ) -> None:
         text, raw = readable(path)
-        logger.warning("cannot read file path={!r} error={}", text, exc.strerror or exc)
+        why = exc.strerror or type(exc).__name__  # str(exc) would repeat the raw path
+        logger.warning("cannot read file path={!r} error={!r}", text, why)
         extra = dict(media=place.media, egress=place.kind) if place else {}
         if mark is not None:
             extra["size"] = mark.size
-        event = self.make_event(type_, path=text, path_b64=raw, error=f"cannot read: {exc.strerror or exc}", **extra)
-        self._outbox.append((event, mark))
+        event = self.make_event(type_, path=text, path_b64=raw, error=f"cannot read: {why}", **extra)
+        self._outbox.add(event, mark)
 
     def _emit(self, type_: str, **fields) -> None:
-        self._outbox.append((self.make_event(type_, **fields), None))
+        self._outbox.add(self.make_event(type_, **fields))
 
     def _handle_overflows(self) -> None:
         with self._overflow_lock:
             reasons, self._overflows = self._overflows, {}
         if not reasons:
             return
-        logger.warning("file events lost reasons={} rescanning", reasons)
+        logger.warning("file events lost reasons={!r} rescanning", reasons)
         self._emit("agent.overflow", details={"reasons": reasons})
         for place in self.places.all():
             self.scan(place.root)
         for folder in self.index.folders:
             self._queue_classified_tree(folder.path)
-
-    def _flush(self) -> None:
-        while self._outbox:
-            chunk, self._outbox = self._outbox[:FLUSH_EVERY], self._outbox[FLUSH_EVERY:]
-            self.spool.put([self.stamp(event) for event, _ in chunk], [mark for _, mark in chunk if mark])

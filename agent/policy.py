@@ -49,7 +49,7 @@ class ActiveRules:
         try:
             return self.engine.stamp(event, self.version)
         except Exception:  # a rule must never stop an event from being spooled
-            logger.exception("rule evaluation failed type={} id={}", event.type, event.id)
+            logger.exception("rule evaluation failed type={!r} id={!r}", event.type, event.id)
             return dataclasses.replace(event, policy_version=self.version)
 
 
@@ -84,12 +84,12 @@ class PolicyStore:
                 active = _combine(cached, "collector", self.local_sources)
             except InvalidInput as exc:
                 logger.warning(
-                    "cached policy does not load with the extra rule files; using the default packs version={} errors={}",
+                    "cached policy does not load with the extra rule files; using the default packs version={!r} errors={!r}",
                     cached.version,
                     "; ".join(str(e) for e in exc.errors[:5]),
                 )
         self._active = active
-        logger.info("rules in force policy_version={} source={} event_rules={}", active.version, active.source, len(active.engine.rules))
+        logger.info("rules in force policy_version={!r} source={} event_rules={}", active.version, active.source, len(active.engine.rules))
         return active
 
     def offer(self, payload: object) -> ActiveRules | None:
@@ -110,10 +110,10 @@ class PolicyStore:
             try:
                 self._write_cache(policy)
             except OSError as exc:  # keep protecting with the new rules; a restart falls back to the old cache
-                logger.error("cannot cache the policy path={} error={}", self.cache_path, exc.strerror or exc)
+                logger.error("cannot cache the policy path={!r} error={!r}", self.cache_path, exc.strerror or str(exc))
             previous, self._active = self._active, active
         logger.info(
-            "policy from the collector in force policy_version={} previous={} event_rules={}",
+            "policy from the collector in force policy_version={!r} previous={!r} event_rules={}",
             active.version,
             previous.version if previous else None,
             len(active.engine.rules),
@@ -129,12 +129,12 @@ class PolicyStore:
         except FileNotFoundError:
             return None
         except (OSError, ValueError) as exc:
-            logger.warning("cached policy unreadable; ignoring it path={} error={}", self.cache_path, exc)
+            logger.warning("cached policy unreadable; ignoring it path={!r} error={!r}", self.cache_path, str(exc))
             return None
         try:
             return _checked_policy(payload)
         except PolicyRefused as exc:
-            logger.warning("cached policy invalid; ignoring it path={} error={}", self.cache_path, exc)
+            logger.warning("cached policy invalid; ignoring it path={!r} error={!r}", self.cache_path, str(exc))
             return None
 
     def _write_cache(self, policy: Policy) -> None:

@@ -4,6 +4,12 @@ Events leave the spool only after the collector answered 2xx. Failures back off 
 with jitter, capped, and never block the watchers (they only write to the spool). Each heartbeat
 answer names the collector's policy version; when it differs from ours the reporter fetches the
 policy (a conditional GET) and offers it to the PolicyStore, which checks it whole before the swap.
+
+What an answer means: 2xx delivered; 400, 413 and 422 the collector refuses the content (the
+batch is bisected and the bad event kept in the dead table); 401 our token is no longer valid
+(enrol again). Everything else (3xx, 403, 404, 405, 408, 429, other 4xx, 5xx, network errors) is
+something between us and the collector or a passing state: back off and try again, never drop.
+Redirects are not followed: requests would turn a redirected POST into a GET.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import sqlite3
 import threading
 import time
 import uuid
@@ -31,12 +38,19 @@ BACKOFF_MAX_S = 60.0
 TOKEN_FILE = "token"
 
 
+REFUSED_STATUS = (400, 413, 422)  # the collector refuses the content itself
+
+
 class Refused(Exception):
-    """The collector refused what we sent as invalid (4xx other than auth and throttling)."""
+    """The collector refused what we sent as invalid (400, 413, 422)."""
 
 
 class Unauthorized(Exception):
-    pass
+    """401: the collector does not know our token (any more)."""
+
+
+class DeliveryError(Exception):
+    """An answer that says nothing about our events (3xx, 403, 404, 5xx...): try again later."""
 
 
 class Reporter:
@@ -68,6 +82,7 @@ class Reporter:
         self._policy_missing_logged = False
         self.token: str | None = self._load_token()
         self._backoff_s = 0.0
+        self._failing: set[tuple[str, str]] = set()  # (where, kind) reported by an agent.error, until it works again
         self._next_heartbeat = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reporter", daemon=True)
@@ -92,39 +107,78 @@ class Reporter:
         while not self._stop.is_set():
             try:
                 worked = self._cycle()
-                self._backoff_s = 0.0
             except Unauthorized:
                 logger.warning("collector refused our token; enrolling again")
                 self._drop_token()
                 self._back_off()
                 continue
-            except (requests.RequestException, OSError, ValueError) as exc:
-                logger.warning("delivery failed error={} retry_in_s={:.1f}", _safe(exc), self._back_off_next())
+            except (DeliveryError, requests.RequestException, OSError, ValueError) as exc:
+                logger.warning("delivery failed error={!r} retry_in_s={:.1f}", _safe(exc), self._back_off_next())
                 self._back_off()
                 continue
+            except Exception as exc:  # contain: nothing may end delivery for good
+                logger.exception("reporter cycle failed error={!r} retry_in_s={:.1f}", _safe(exc), self._back_off_next())
+                self._report_failure("cycle", exc)
+                self._back_off()
+                continue
+            self._backoff_s = 0.0
+            self._recovered("cycle")
             if not worked:
                 self.spool.wait(min(1.0, max(0.0, self._next_heartbeat - time.monotonic())))
+
+    def _report_failure(self, where: str, exc: Exception) -> None:
+        """Spool one agent.error per kind of failure until that part works again."""
+        kind = type(exc).__name__
+        if (where, kind) in self._failing:
+            return
+        self._failing.add((where, kind))
+        fields = dict(error=f"reporter {where} failed: {_safe(exc)}"[:1900], details={"failure": kind, "where": where})
+        try:
+            event = self.make_event("agent.error", **fields) if self.make_event else Event(
+                type="agent.error", agent_id=self.agent_id, host=self.host, **fields
+            )
+            self.spool.put([event])
+        except (sqlite3.Error, OSError, ValueError) as put_exc:  # the spool is what fails
+            logger.error("cannot spool the failure error={!r}", _safe(put_exc))
+
+    def _recovered(self, where: str) -> None:
+        gone = {f for f in self._failing if f[0] == where}
+        if gone:
+            logger.info("reporter works again where={!r}", where)
+            self._failing -= gone
 
     def _cycle(self) -> bool:
         """One round: enrol if needed, heartbeat when due, send one batch. True if it sent one."""
         if self.token is None:
             self._enroll()
         if time.monotonic() >= self._next_heartbeat:
-            answer = self._heartbeat()
-            self._next_heartbeat = time.monotonic() + self.heartbeat_s
-            self._follow_policy(answer.get("policy_version"))
+            self._beat()
         batch = self.spool.peek(self.batch_max)
         if not batch:
             return False
         self._deliver(batch)
         return True
 
+    def _beat(self) -> None:
+        """A heartbeat. One the collector refuses is reported and retried a period later: it must
+        not hold back the events."""
+        try:
+            answer = self._heartbeat()
+        except Refused as exc:
+            self._next_heartbeat = time.monotonic() + self.heartbeat_s
+            logger.error("collector refused the heartbeat reason={!r}", str(exc))
+            self._report_failure("heartbeat", exc)
+            return
+        self._next_heartbeat = time.monotonic() + self.heartbeat_s
+        self._recovered("heartbeat")
+        self._follow_policy(answer.get("policy_version"))
+
     def _deliver(self, batch: list[SpooledEvent]) -> None:
         try:
             answer = self._post("/api/v1/events", _batch_body(batch))
         except Refused as exc:
             if len(batch) == 1:
-                logger.error("collector refused an event id={} reason={}; kept in the dead table", batch[0].id, exc)
+                logger.error("collector refused an event id={!r} reason={!r}; kept in the dead table", batch[0].id, str(exc))
                 self.spool.quarantine(batch, str(exc))
                 return
             half = len(batch) // 2  # find the bad event(s) without holding back the good ones
@@ -133,7 +187,7 @@ class Reporter:
             return
         self.spool.ack(batch)
         self.spool.set_state("last_delivery", json.dumps({"at": time.time(), **answer}))
-        logger.debug("delivered events={} duplicates={}", answer.get("accepted"), answer.get("duplicates"))
+        logger.debug("delivered events={!r} duplicates={!r}", answer.get("accepted"), answer.get("duplicates"))
 
     def _heartbeat(self) -> dict:
         body = {"agent_id": self.agent_id, "hostname": self.host, "version": __version__, "spool_depth": self.spool.depth()}
@@ -159,23 +213,23 @@ class Reporter:
             self._fetch_policy(announced, current)
         except Unauthorized:
             raise
-        except (requests.RequestException, OSError) as exc:
-            logger.warning("policy fetch failed error={} retry=next heartbeat", _safe(exc))
+        except (DeliveryError, requests.RequestException, OSError) as exc:
+            logger.warning("policy fetch failed error={!r} retry=next heartbeat", _safe(exc))
 
     def _fetch_policy(self, announced: str, current: str) -> None:
         headers = {"Authorization": f"Bearer {self.token}", "If-None-Match": f'"{current}"', "Accept": "application/json"}
-        r = self.session.get(self.server_url + "/api/v1/policy", headers=headers, timeout=TIMEOUT_S)
+        r = self.session.get(
+            self.server_url + "/api/v1/policy", headers=headers, timeout=TIMEOUT_S, allow_redirects=False
+        )
         if r.status_code == 304:
-            logger.debug("policy unchanged policy_version={} announced={}", current, announced)
+            logger.debug("policy unchanged policy_version={!r} announced={!r}", current, announced)
             return
         if r.status_code == 404:
             if not self._policy_missing_logged:
-                logger.warning("collector does not serve a policy (404); keeping policy_version={}", current)
+                logger.warning("collector does not serve a policy (404); keeping policy_version={!r}", current)
                 self._policy_missing_logged = True
             return
-        if r.status_code in (401, 403):
-            raise Unauthorized()
-        r.raise_for_status()
+        _check_status(r, refuse=False)  # a fetch refused is retried at the next heartbeat
         try:
             swapped = self.policy.offer(r.json())
         except (PolicyRefused, ValueError) as exc:  # ValueError: the body is not JSON
@@ -188,10 +242,10 @@ class Reporter:
     def _policy_refused(self, announced: str, current: str, exc: Exception) -> None:
         reason = str(exc) if isinstance(exc, PolicyRefused) else f"the answer is not JSON: {_safe(exc)}"
         if announced == self._refused_policy:
-            logger.debug("policy still refused announced={} reason={}", announced, reason)
+            logger.debug("policy still refused announced={!r} reason={!r}", announced, reason)
             return
         self._refused_policy = announced  # one event per refused version, not one per heartbeat
-        logger.error("policy from the collector refused; keeping policy_version={} announced={} reason={}", current, announced, reason)
+        logger.error("policy from the collector refused; keeping policy_version={!r} announced={!r} reason={!r}", current, announced, reason)
         if self.make_event is not None:
             event = self.make_event(
                 "agent.error",
@@ -202,28 +256,28 @@ class Reporter:
 
     def _enroll(self) -> None:
         body = json.dumps({"enroll_secret": self.enroll_secret, "agent_id": self.agent_id, "hostname": self.host, "version": __version__})
-        r = self.session.post(self.server_url + "/api/v1/enroll", data=body, headers=_JSON, timeout=TIMEOUT_S)
+        r = self.session.post(
+            self.server_url + "/api/v1/enroll", data=body, headers=_JSON, timeout=TIMEOUT_S, allow_redirects=False
+        )
         if r.status_code in (401, 403):
-            raise ValueError(f"enrolment refused ({r.status_code}): check enroll_secret")
-        r.raise_for_status()
+            raise DeliveryError(f"enrolment refused ({r.status_code}): check enroll_secret")
+        _check_status(r, refuse=False)
         answer = r.json()
         agent_id = str(uuid.UUID(answer["agent_id"]))
         if agent_id != self.agent_id:  # our id was taken (we lost our token): adopt the new one
-            logger.warning("collector gave a new agent id old={} new={}", self.agent_id, agent_id)
+            logger.warning("collector gave a new agent id old={!r} new={!r}", self.agent_id, agent_id)
             save_agent_id(self.state_dir, agent_id)
             self.agent_id = agent_id
         self._save_token(answer["token"])
         self.token = answer["token"]
-        logger.info("enrolled agent_id={}", self.agent_id)
+        logger.info("enrolled agent_id={!r}", self.agent_id)
 
     def _post(self, path: str, body: str) -> dict:
         headers = {**_JSON, "Authorization": f"Bearer {self.token}"}
-        r = self.session.post(self.server_url + path, data=body.encode("utf-8"), headers=headers, timeout=TIMEOUT_S)
-        if r.status_code in (401, 403):
-            raise Unauthorized()
-        if 400 <= r.status_code < 500 and r.status_code not in (408, 429):
-            raise Refused(f"{r.status_code} {r.text[:500]}")
-        r.raise_for_status()
+        r = self.session.post(
+            self.server_url + path, data=body.encode("utf-8"), headers=headers, timeout=TIMEOUT_S, allow_redirects=False
+        )
+        _check_status(r)
         return r.json() if r.content else {}
 
     # --- backoff and token ----------------------------------------------------------------
@@ -265,6 +319,19 @@ class Reporter:
 
 
 _JSON = {"Content-Type": "application/json"}
+
+
+def _check_status(r: requests.Response, refuse: bool = True) -> None:
+    """Raise what a non-2xx answer means (see the module's docstring)."""
+    code = r.status_code
+    if 200 <= code < 300:
+        return
+    if code == 401:
+        raise Unauthorized()
+    if refuse and code in REFUSED_STATUS:
+        raise Refused(f"{code} {r.text[:500]}")
+    where = f" to {r.headers.get('Location', '')[:200]!r}" if 300 <= code < 400 else ""
+    raise DeliveryError(f"{code} {r.reason or ''}{where}".strip())
 
 
 def _batch_body(batch: list[SpooledEvent]) -> str:

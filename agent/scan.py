@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from agent.config import AgentConfig
 from agent.hashing import Hasher
 from agent.identity import UserTracker, hostname
-from agent.index import FingerprintIndex
+from agent.index import CURRENT, FingerprintIndex
 from agent.paths import readable
 from agent.policy import ActiveRules
 from rules.engine import ConditionResult, Verdict, show_value
@@ -70,6 +70,8 @@ def _classify(index: FingerprintIndex, hasher: Hasher, rules: ActiveRules, path:
             register_entry=source.entry or None,
             match=Match("exact", 1.0),
         )
+        if source.state != CURRENT:
+            fields["details"] = {"source_state": source.state}
     event = rules.stamp(Event(type="egress.file", **fields))
     verdicts = rules.engine.verdicts(event)
     result.update(
@@ -78,6 +80,7 @@ def _classify(index: FingerprintIndex, hasher: Hasher, rules: ActiveRules, path:
         level=event.level,
         source_path=event.source_path,
         register_entry=event.register_entry,
+        source_state=(event.details or {}).get("source_state", CURRENT) if event.source_path else None,
         match={"method": event.match.method, "similarity": event.match.similarity} if event.match else None,
         severity=event.severity,
         rule_ids=list(event.rule_ids),
@@ -94,7 +97,9 @@ def _summary(event: Event) -> str:
         what = f"{event.path}: no classified content matched (sha256 {event.sha256[:16]}…)"
     else:
         entry = f", register entry {event.register_entry}" if event.register_entry else ""
-        what = f"{event.path}: exact copy of classified file {event.source_path} (level {event.level}{entry})"
+        state = (event.details or {}).get("source_state")
+        since = {"deleted": ", since deleted or moved out", "previous-version": ", an earlier version"}.get(state, "")
+        what = f"{event.path}: exact copy of classified file {event.source_path} (level {event.level}{entry}{since})"
     if event.rule_ids:
         rules = ", ".join(event.rule_ids)
         return f"{what}; written to an egress place it matches {rules}, severity {event.severity}"

@@ -12,8 +12,12 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+from loguru import logger
 
 from agent.db import StateDB
+from agent.paths import without_surrogates
 from rules.events import Event
 
 SCHEMA = """
@@ -33,13 +37,16 @@ CREATE TABLE IF NOT EXISTS reported (  -- egress files already reported, by path
     path BLOB PRIMARY KEY,
     size INTEGER NOT NULL,
     mtime_ns INTEGER NOT NULL,
-    inode INTEGER NOT NULL
+    inode INTEGER NOT NULL,
+    ctime_ns INTEGER,                  -- NULL in marks written before it was kept
+    sha256 TEXT                        -- NULL when the file could not be read
 );
 CREATE TABLE IF NOT EXISTS state (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
 """
+MIGRATIONS = ("reported.ctime_ns INTEGER", "reported.sha256 TEXT")  # spool.db of an older agent
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,17 @@ class FileMark:
     size: int
     mtime_ns: int
     inode: int
+    ctime_ns: int | None = None  # None only in marks an older agent wrote
+    sha256: str | None = None  # what was reported; None when the file could not be read
+
+    @classmethod
+    def of(cls, path: str, st: os.stat_result, sha256: str | None = None) -> FileMark:
+        return cls(path, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, sha256)
+
+    def matches(self, st: os.stat_result) -> bool:
+        """The file looks untouched since it was reported (a write or a utime() changes ctime)."""
+        same = (self.size, self.mtime_ns, self.inode) == (st.st_size, st.st_mtime_ns, st.st_ino)
+        return same and self.ctime_ns in (None, st.st_ctime_ns)
 
 
 @dataclass(frozen=True)
@@ -61,7 +79,7 @@ class SpooledEvent:
 
 class Spool:
     def __init__(self, path: str):
-        self.db = StateDB(path, SCHEMA)
+        self.db = StateDB(path, SCHEMA, MIGRATIONS)
         self._arrived = threading.Condition()
 
     def close(self) -> None:
@@ -69,17 +87,18 @@ class Spool:
 
     def put(self, events: Iterable[Event], marks: Iterable[FileMark] = ()) -> None:
         """Commit events (and the files they report) durably; returns after fsync."""
-        rows = [(e.id, json.dumps(e.to_dict(), ensure_ascii=False, separators=(",", ":")), time.time()) for e in events]
+        rows = [(e.id, _body(e), time.time()) for e in events]
         marks = list(marks)
         if not rows and not marks:
             return
         with self.db.transaction() as conn:
             conn.executemany("INSERT OR IGNORE INTO spool (id, body, created_at) VALUES (?, ?, ?)", rows)
             conn.executemany(
-                "INSERT OR REPLACE INTO reported (path, size, mtime_ns, inode) VALUES (?, ?, ?, ?)",
-                [(os.fsencode(m.path), m.size, m.mtime_ns, m.inode) for m in marks],
+                "INSERT OR REPLACE INTO reported (path, size, mtime_ns, inode, ctime_ns, sha256) VALUES (?, ?, ?, ?, ?, ?)",
+                [(os.fsencode(m.path), m.size, m.mtime_ns, m.inode, m.ctime_ns, m.sha256) for m in marks],
             )
-        self.wake()
+        if rows:
+            self.wake()
 
     def wake(self) -> None:
         """Wake whoever waits for events (used to stop the reporter promptly)."""
@@ -123,11 +142,29 @@ class Spool:
     def dead_count(self) -> int:
         return self.db.conn().execute("SELECT count(*) FROM dead").fetchone()[0]
 
-    def is_reported(self, path: str, size: int, mtime_ns: int, inode: int) -> bool:
+    def reported(self, path: str) -> FileMark | None:
+        """How the file at path was when it was last reported, or None."""
         row = self.db.conn().execute(
-            "SELECT size, mtime_ns, inode FROM reported WHERE path = ?", (os.fsencode(path),)
+            "SELECT size, mtime_ns, inode, ctime_ns, sha256 FROM reported WHERE path = ?", (os.fsencode(path),)
         ).fetchone()
-        return row == (size, mtime_ns, inode)
+        return FileMark(path, *row) if row else None
+
+    def move_reported(self, src: str, dest: str) -> int:
+        """A file or folder was renamed within an egress place: its marks follow it."""
+        src_raw, dest_raw = os.fsencode(src.rstrip("/")), os.fsencode(dest.rstrip("/"))
+        with self.db.transaction() as conn:
+            rows = conn.execute(
+                "SELECT path, size, mtime_ns, inode, ctime_ns, sha256 FROM reported"
+                " WHERE path = ? OR substr(path, 1, ?) = ?",
+                (src_raw, len(src_raw) + 1, src_raw + b"/"),
+            ).fetchall()
+            for path, *rest in rows:
+                conn.execute("DELETE FROM reported WHERE path = ?", (path,))
+                conn.execute(
+                    "INSERT OR REPLACE INTO reported (path, size, mtime_ns, inode, ctime_ns, sha256) VALUES (?, ?, ?, ?, ?, ?)",
+                    (dest_raw + bytes(path)[len(src_raw) :], *rest),
+                )
+        return len(rows)
 
     def forget_reported(self, folder: str) -> None:
         """Forget reported files under a folder (media unmounted: a new mount is a new occasion)."""
@@ -142,3 +179,30 @@ class Spool:
     def set_state(self, key: str, value: str) -> None:
         with self.db.transaction() as conn:
             conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
+
+
+def _body(event: Event) -> str:
+    """The event as JSON text SQLite can store.
+
+    Paths are made readable at the source; this is the backstop for a lone surrogate that got
+    through anyway (psutil, an exception message): it is written out as \\xNN, so the event is
+    stored instead of failing the whole transaction.
+    """
+    data = event.to_dict()
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    try:
+        body.encode("utf-8")
+    except UnicodeEncodeError:
+        logger.warning("event text not encodable; lone surrogates escaped type={!r} id={!r}", event.type, event.id)
+        body = json.dumps(_escaped(data), ensure_ascii=False, separators=(",", ":"))
+    return body
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return without_surrogates(value)
+    if isinstance(value, dict):
+        return {_escaped(k): _escaped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_escaped(v) for v in value]
+    return value

@@ -30,6 +30,8 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import ObservedWatch
 
+from agent.paths import is_under
+
 # Opened and closed-without-writing are left out: our own hashing would cause them.
 EVENT_FILTER = [
     FileCreatedEvent,
@@ -82,13 +84,20 @@ class _OverflowLogHandler(logging.Handler):
 
 
 class Watchers:
-    """One watchdog observer; folders are added and removed while it runs (media come and go)."""
+    """One watchdog observer; folders are added and removed while it runs (media come and go).
+
+    Every watch is recursive, so a folder inside a watched folder on the same file system is
+    not watched again (each change would arrive twice): it is part of the outer watch, and gets
+    a watch of its own again if the outer one is removed. A file system mounted inside a watched
+    folder is watched on its own: the outer watch does not see into it.
+    """
 
     def __init__(self, changes: queue.Queue, on_overflow: Callable[[str], None]):
         self._handler = _QueueingHandler(changes, on_overflow)
         self._log_handler = _OverflowLogHandler(on_overflow)
         self._observer = Observer()
         self._watches: dict[str, ObservedWatch] = {}
+        self._covered: dict[str, str] = {}  # folder -> the watched folder whose watch covers it
         self._lock = threading.Lock()
 
     def start(self) -> None:
@@ -100,28 +109,71 @@ class Watchers:
         self._observer.join(timeout_s)
         logging.getLogger("watchdog").removeHandler(self._log_handler)
 
+    def watched(self) -> list[str]:
+        """The folders with a watch of their own."""
+        with self._lock:
+            return sorted(self._watches)
+
     def watch(self, folder: str) -> bool:
         with self._lock:
-            if folder in self._watches:
+            if folder in self._watches or folder in self._covered:
                 return True
-            try:
-                self._watches[folder] = self._observer.schedule(
-                    self._handler, folder, recursive=True, event_filter=EVENT_FILTER
-                )
-            except OSError as exc:
-                logger.error("cannot watch folder path={!r} error={}", folder, exc)
+            outer = next((w for w in self._watches if _covers(w, folder)), None)
+            if outer is not None:
+                self._covered[folder] = outer
+                logger.info("watching path={!r} within path={!r}", folder, outer)
+                return True
+            if not self._schedule(folder):
                 return False
-            logger.info("watching path={!r}", folder)
+            for inner in [w for w in self._watches if w != folder and _covers(folder, w)]:
+                self._unschedule(inner)  # the new watch covers it now
+                self._covered[inner] = folder
+            for inner in [c for c, o in self._covered.items() if o != folder and _covers(folder, c)]:
+                self._covered[inner] = folder
             return True
 
     def unwatch(self, folder: str) -> None:
         with self._lock:
-            watch = self._watches.pop(folder, None)
-            if watch is not None:
-                try:
-                    self._observer.unschedule(watch)
-                except (KeyError, OSError) as exc:  # the mount may already be gone
-                    logger.debug("unwatch failed path={!r} error={}", folder, exc)
+            if self._covered.pop(folder, None) is not None:
+                return
+            self._unschedule(folder)
+            orphans = sorted((c for c, o in self._covered.items() if o == folder), key=len)
+            for inner in orphans:  # outer ones first, so they cover the rest again
+                del self._covered[inner]
+                outer = next((w for w in self._watches if _covers(w, inner)), None)
+                if outer is not None:
+                    self._covered[inner] = outer
+                else:
+                    self._schedule(inner)
+
+    def _schedule(self, folder: str) -> bool:
+        try:
+            self._watches[folder] = self._observer.schedule(
+                self._handler, folder, recursive=True, event_filter=EVENT_FILTER
+            )
+        except OSError as exc:
+            logger.error("cannot watch folder path={!r} error={!r}", folder, str(exc))
+            return False
+        logger.info("watching path={!r}", folder)
+        return True
+
+    def _unschedule(self, folder: str) -> None:
+        watch = self._watches.pop(folder, None)
+        if watch is not None:
+            try:
+                self._observer.unschedule(watch)
+            except (KeyError, OSError) as exc:  # the mount may already be gone
+                logger.debug("unwatch failed path={!r} error={!r}", folder, str(exc))
+
+
+def _covers(outer: str, folder: str) -> bool:
+    """A recursive watch of outer sees changes in folder: inside it, on the same file system."""
+    if outer == folder or not is_under(folder, outer):
+        return False
+    try:
+        return os.stat(outer).st_dev == os.stat(folder).st_dev
+    except OSError:
+        return False
 
 
 def _text(path: str | bytes) -> str:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
+import time
 
 import pytest
 
 from agent.config import ClassifiedFolder
 from agent.hashing import Hasher
-from agent.index import FingerprintIndex
+from agent.index import FingerprintIndex, SourceFile
 
 
 @pytest.fixture
@@ -38,7 +40,8 @@ def test_first_refresh_hashes_every_file(tmp_path, tree):
     assert stats.bytes_hashed == sum(len(d) for d in files.values())
     row = index.lookup_sha256(hashlib.sha256(files[root / "a.dwg"]).hexdigest())
     assert row.path == str(root / "a.dwg") and row.level == "core" and row.entry == "Drawings"
-    assert row.size == 100_000 and row.inode == os.stat(root / "a.dwg").st_ino
+    assert row.size == 100_000 and row.state == "current"
+    assert index.get(str(root / "a.dwg")).inode == os.stat(root / "a.dwg").st_ino
     index.close()
 
 
@@ -61,7 +64,8 @@ def test_restart_rehashes_only_what_changed(tmp_path, tree):
     assert stats.hashed == 2 and stats.removed == 1
     assert hasher.bytes_read == len(b"edited drawing") + len(b"brand new")
     assert index.count() == 3
-    assert index.lookup_sha256(hashlib.sha256(b"formula").hexdigest()) is None
+    assert index.get(str(root / "sub" / "c.txt")) is None
+    assert index.lookup_sha256(hashlib.sha256(b"formula").hexdigest()).state == "deleted"
     index.close()
 
 
@@ -118,4 +122,115 @@ def test_symlinks_and_fifos_are_not_indexed(tmp_path, tree):
     stats = index.refresh()
     assert stats.files == 3
     assert index.get(str(root / "link.dwg")) is None and index.get(str(root / "pipe.dwg")) is None
+    index.close()
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def test_in_place_edit_that_restores_mtime_is_rehashed(tmp_path, tree):
+    root, files = tree
+    index = _index(tmp_path, [ClassifiedFolder(str(root), "core", "Drawings")])
+    index.refresh()
+    path = root / "b.dwg"
+    before = os.stat(path)
+    edited = os.urandom(len(files[path]))  # same size, written in place: same inode
+    with open(path, "r+b") as f:
+        f.write(edited)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (os.stat(path).st_size, os.stat(path).st_mtime_ns, os.stat(path).st_ino) == (
+        before.st_size, before.st_mtime_ns, before.st_ino,
+    )
+    stats = index.refresh()
+    assert stats.hashed == 1
+    assert index.get(str(path)).sha256 == _sha(edited)
+    row, changed = index.update_file(str(path))
+    assert (row.sha256, changed) == (_sha(edited), False)
+    index.close()
+
+
+def test_an_index_of_an_older_agent_opens_and_is_not_read_again(tmp_path, tree):
+    root, _ = tree
+    folders = [ClassifiedFolder(str(root), "core", "Drawings")]
+    index = _index(tmp_path, folders)
+    index.refresh()
+    index.close()
+    db = tmp_path / "state" / "index.db"
+    with sqlite3.connect(db) as conn:  # as the agent before ctime was kept wrote it
+        conn.execute("ALTER TABLE files DROP COLUMN ctime_ns")
+        conn.execute("DROP TABLE history")
+    conn.close()
+
+    hasher = Hasher()
+    index = _index(tmp_path, folders, hasher)
+    stats = index.refresh()
+    assert (stats.hashed, hasher.bytes_read) == (0, 0)
+    assert index.get(str(root / "a.dwg")).ctime_ns == os.stat(root / "a.dwg").st_ctime_ns  # filled in
+    index.close()
+
+
+def test_deleted_and_edited_content_stays_traceable_across_restarts(tmp_path, tree):
+    root, files = tree
+    folders = [ClassifiedFolder(str(root), "core", "Drawings")]
+    index = _index(tmp_path, folders)
+    index.refresh()
+    old_b = files[root / "b.dwg"]
+    (root / "b.dwg").write_bytes(b"b, second version")
+    index.update_file(str(root / "b.dwg"))  # as the pipeline does on a change
+    (root / "a.dwg").unlink()
+    index.refresh()  # a row the refresh drops
+    index.remove_tree(str(root / "sub"))  # a folder removed while the agent watched
+    index.close()
+
+    index = _index(tmp_path, folders)
+    assert index.lookup_sha256(_sha(old_b)) == SourceFile(str(root / "b.dwg"), "core", "Drawings", len(old_b), "previous-version")
+    assert index.lookup_sha256(_sha(files[root / "a.dwg"])).state == "deleted"
+    assert index.lookup_sha256(_sha(b"formula")) == SourceFile(str(root / "sub" / "c.txt"), "core", "Drawings", 7, "deleted")
+    assert index.lookup_sha256(_sha(b"b, second version")).state == "current"
+    index.close()
+
+
+def test_history_is_kept_for_a_year_and_only_for_folders_still_classified(tmp_path, tree):
+    root, files = tree
+    index = _index(tmp_path, [ClassifiedFolder(str(root), "core", "Drawings")])
+    index.refresh()
+    index.remove_tree(str(root / "a.dwg"))
+    assert index.purge_history(now=time.time() + 364 * 86400) == 0
+    assert index.lookup_sha256(_sha(files[root / "a.dwg"])) is not None
+    assert index.purge_history(now=time.time() + 366 * 86400) == 1
+    assert index.lookup_sha256(_sha(files[root / "a.dwg"])) is None
+    index.remove_tree(str(root / "b.dwg"))
+    index.close()
+
+    index = _index(tmp_path, [ClassifiedFolder(str(root / "sub"), "core", "Formulas")])  # drawings declassified
+    index.refresh()
+    assert index.lookup_sha256(_sha(files[root / "b.dwg"])) is None
+    index.close()
+
+
+def test_a_rename_over_an_indexed_file_keeps_the_replaced_version_traceable(tmp_path, tree):
+    root, files = tree
+    index = _index(tmp_path, [ClassifiedFolder(str(root), "core", "Drawings")])
+    index.refresh()
+    (root / "a.dwg.tmp").write_bytes(b"a, saved by an editor")
+    index.update_file(str(root / "a.dwg.tmp"))
+    os.rename(root / "a.dwg.tmp", root / "a.dwg")
+    [moved] = index.move(str(root / "a.dwg.tmp"), str(root / "a.dwg"))
+    assert moved.path == str(root / "a.dwg") and moved.sha256 == _sha(b"a, saved by an editor")
+    assert index.lookup_sha256(_sha(files[root / "a.dwg"])).state == "previous-version"
+    index.close()
+
+
+def test_a_plain_rename_is_not_read_again(tmp_path, tree):
+    root, _ = tree
+    hasher = Hasher()
+    index = _index(tmp_path, [ClassifiedFolder(str(root), "core", "Drawings")], hasher)
+    index.refresh()
+    read = hasher.bytes_read
+    os.rename(root / "a.dwg", root / "a-renamed.dwg")  # changes the file's ctime on most file systems
+    index.move(str(root / "a.dwg"), str(root / "a-renamed.dwg"))
+    row, changed = index.update_file(str(root / "a-renamed.dwg"))
+    assert (changed, hasher.bytes_read) == (False, read)
+    assert row.ctime_ns == os.stat(root / "a-renamed.dwg").st_ctime_ns
     index.close()

@@ -6,18 +6,21 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
+import threading
 import time
 
 import pytest
 
 from agent.config import ClassifiedFolder
 from agent.index import FingerprintIndex
+from agent.outbox import FLUSH_EVERY
 from agent.pipeline import Pipeline
 from agent.places import EgressPlace, EgressPlaces
 from agent.policy import PolicyStore
-from agent.spool import Spool
-from agent.watcher import Watchers
+from agent.spool import FileMark, Spool
+from agent.watcher import FsChange, Watchers
 from rules.events import Event
 from rules.loader import default_pack_sources
 from rules.policy import build_policy, default_policy
@@ -35,7 +38,7 @@ SITE_RULES = """\
 
 
 class Rig:
-    def __init__(self, tmp_path):
+    def __init__(self, tmp_path, spool_class=Spool, watch=True):
         self.classified = tmp_path / "classified"
         self.usb = tmp_path / "usb"
         self.classified.mkdir()
@@ -43,7 +46,7 @@ class Rig:
         (self.classified / "impeller.dwg").write_bytes(b"impeller drawing " + os.urandom(4000))
         self.index = FingerprintIndex(str(tmp_path / "index.db"), (ClassifiedFolder(str(self.classified), "core", "Drawings"),))
         self.index.refresh()
-        self.spool = Spool(str(tmp_path / "spool.db"))
+        self.spool = spool_class(str(tmp_path / "spool.db"))
         self.places = EgressPlaces()
         self.places.add(EgressPlace(str(self.usb), "folder"))
         self.rules = PolicyStore(str(tmp_path))
@@ -53,8 +56,9 @@ class Rig:
         )
         self.watchers = Watchers(self.pipeline.changes, self.pipeline.on_overflow)
         self.watchers.start()
-        self.watchers.watch(str(self.classified))
-        self.watchers.watch(str(self.usb))
+        if watch:  # else the test feeds pipeline.changes itself
+            self.watchers.watch(str(self.classified))
+            self.watchers.watch(str(self.usb))
         self.pipeline.start()
 
     def events(self, type_: str | None = None) -> list[dict]:
@@ -188,3 +192,246 @@ def test_a_policy_swapped_in_at_run_time_stamps_the_next_events(rig):
     assert second["rule_ids"] == ["MW-EGRESS-CLASSIFIED", "SITE-DRAWING-NAME"]
     assert second["severity"] == "critical"  # the highest of the rules it matched
     assert second["policy_version"] == policy.version
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _settle(rig, seconds: float = 0.8) -> None:
+    """Give a wrong event time to appear (stable_s is 0.2)."""
+    time.sleep(seconds)
+
+
+# --- classified folders -----------------------------------------------------------------------
+
+
+def test_save_by_temp_file_and_rename_reindexes_the_document(rig):
+    """LibreOffice, vim and CAD tools save by writing a temporary file and renaming it over the
+    document: the index must follow, and the old version stays traceable."""
+    doc = rig.classified / "pump.dwg"
+    doc.write_bytes(b"pump, first version")
+    rig.wait_events("file.created", 1)
+    tmp = rig.classified / ".~pump.dwg.tmp"
+    tmp.write_bytes(b"pump, second version")
+    os.rename(tmp, doc)
+
+    modified = [e for e in rig.wait_events("file.modified", 1) if e["path"] == str(doc)]
+    assert [e["sha256"] for e in modified] == [_sha(b"pump, second version")]
+    assert rig.index.get(str(doc)).sha256 == _sha(b"pump, second version")
+    assert rig.index.get(str(tmp)) is None
+
+    (rig.usb / "old.dwg").write_bytes(b"pump, first version")
+    [event] = rig.wait_events("egress.file", 1)
+    assert (event["source_path"], event["level"]) == (str(doc), "core")
+    assert event["match"] == {"method": "exact", "similarity": 1.0}
+    assert event["details"] == {"source_state": "previous-version"}
+
+
+def test_save_by_rename_of_an_indexed_temp_file_keeps_the_old_version_traceable(rig):
+    doc = rig.classified / "impeller.dwg"
+    old = doc.read_bytes()
+    tmp = rig.classified / "impeller.dwg~"
+    tmp.write_bytes(b"impeller, next revision")
+    rig.wait_events("file.created", 1)  # the temporary file got indexed before the rename
+    os.rename(tmp, doc)
+    [moved] = rig.wait_events("file.moved", 1)
+    assert (moved["dest_path"], moved["sha256"]) == (str(doc), _sha(b"impeller, next revision"))
+    _settle(rig)
+    assert rig.index.get(str(doc)).sha256 == _sha(b"impeller, next revision")
+    assert rig.index.lookup_sha256(_sha(old)).state == "previous-version"
+
+
+def test_deleted_classified_content_is_traced_with_its_source_state(rig):
+    source = rig.classified / "impeller.dwg"
+    data = source.read_bytes()
+    source.unlink()
+    rig.wait_events("file.deleted", 1)
+    (rig.usb / "kept-a-copy.dwg").write_bytes(data)
+    [event] = rig.wait_events("egress.file", 1)
+    assert (event["source_path"], event["level"], event["register_entry"]) == (str(source), "core", "Drawings")
+    assert event["match"] == {"method": "exact", "similarity": 1.0}
+    assert event["details"] == {"source_state": "deleted"}
+    assert event["rule_ids"] == ["MW-EGRESS-CLASSIFIED"]
+
+
+# --- egress places ----------------------------------------------------------------------------
+
+
+def test_in_place_rewrite_keeping_size_and_mtime_is_reported_again(rig):
+    path = rig.usb / "notes.txt"
+    path.write_bytes(b"harmless notes")
+    rig.wait_events("egress.file", 1)
+    before = os.stat(path)
+    with open(path, "r+b") as f:  # same size, same inode, mtime put back: only ctime tells
+        f.write(b"SECRET formula")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    events = rig.wait_events("egress.file", 2)
+    assert [e["sha256"] for e in events] == [_sha(b"harmless notes"), _sha(b"SECRET formula")]
+
+
+@pytest.fixture
+def quiet_rig(tmp_path):
+    """A rig without watchers: the test says which changes the pipeline sees."""
+    r = Rig(tmp_path, watch=False)
+    yield r
+    r.close()
+
+
+def test_a_write_always_rehashes_but_a_scan_trusts_the_marks(quiet_rig):
+    """On FAT an edit can leave size, mtime and ctime as they were: a seen write is hashed anyway."""
+    rig = quiet_rig
+    path = rig.usb / "edited-on-fat.txt"
+    path.write_bytes(b"edited content")
+    rig.spool.put([], [FileMark.of(str(path), os.stat(path), _sha(b"what was reported"))])
+
+    rig.pipeline.scan(str(rig.usb))
+    _settle(rig)
+    assert rig.events("egress.file") == []
+
+    rig.pipeline.changes.put(FsChange("closed", str(path)))
+    [event] = rig.wait_events("egress.file", 1)
+    assert event["sha256"] == _sha(b"edited content")
+    assert rig.spool.reported(str(path)).sha256 == _sha(b"edited content")
+
+
+def test_renames_on_the_stick_are_not_reported_again(rig):
+    (rig.usb / "report.pdf").write_bytes(b"a report")
+    folder = rig.usb / "drawings"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"{i}.dwg").write_bytes(f"drawing {i}".encode())
+    rig.wait_events("egress.file", 4)
+
+    os.rename(rig.usb / "report.pdf", rig.usb / "report-final.pdf")
+    os.rename(folder, rig.usb / "renamed")
+    _settle(rig, 1.0)
+    assert len(rig.events("egress.file")) == 4, "a rename is not a new copy"
+    assert rig.spool.reported(str(rig.usb / "report-final.pdf")).sha256 == _sha(b"a report")
+    assert rig.spool.reported(str(rig.usb / "renamed" / "1.dwg")) is not None
+
+    with open(rig.usb / "renamed" / "1.dwg", "ab") as f:  # a change under the new name is reported
+        f.write(b" and more")
+    [*_, changed] = rig.wait_events("egress.file", 5)
+    assert changed["path"] == str(rig.usb / "renamed" / "1.dwg")
+
+
+# --- the spool --------------------------------------------------------------------------------
+
+
+class _FlakySpool(Spool):
+    """A real spool that fails to store events a few times (a full disk, a long lock)."""
+
+    failures = 2
+
+    def put(self, events, marks=()):
+        events = list(events)
+        if events and self.failures:
+            self.failures -= 1
+            raise sqlite3.OperationalError("database or disk is full")
+        super().put(events, marks)
+
+
+class _PoisonSpool(Spool):
+    """A real spool that can never store one particular event."""
+
+    def put(self, events, marks=()):
+        events = list(events)
+        if any("poison" in (e.path or "") for e in events):
+            raise ValueError("cannot store this one")
+        super().put(events, marks)
+
+
+def test_events_are_kept_until_the_spool_stores_them(tmp_path):
+    rig = Rig(tmp_path, spool_class=_FlakySpool)
+    try:
+        shutil.copyfile(rig.classified / "impeller.dwg", rig.usb / "copy.dwg")
+        [event] = rig.wait_events("egress.file", 1)
+        assert event["level"] == "core"
+        assert rig.spool.failures == 0
+        assert rig.spool.reported(str(rig.usb / "copy.dwg")) is not None, "the mark is kept with its event"
+        [error] = rig.wait_events("agent.error", 1)  # one for the failure kind, not one per attempt
+        assert "OperationalError" in error["error"]
+    finally:
+        rig.close()
+
+
+def test_an_event_that_cannot_be_stored_is_dropped_and_counted_not_the_rest(tmp_path):
+    rig = Rig(tmp_path, spool_class=_PoisonSpool)
+    try:
+        (rig.usb / "poison.txt").write_bytes(b"x")
+        (rig.usb / "fine.txt").write_bytes(b"y")
+        [fine] = rig.wait_events("egress.file", 1, timeout_s=15)
+        assert fine["path"] == str(rig.usb / "fine.txt")
+        errors = rig.wait_events("agent.error", 2, timeout_s=15)
+        assert {"dropped_events": 1} in [e["details"] for e in errors]
+        _settle(rig)
+        assert [e["path"] for e in rig.events("egress.file")] == [str(rig.usb / "fine.txt")]
+    finally:
+        rig.close()
+
+
+class _SlowSpool(Spool):
+    """Records which threads store events, and how many at once; the first put takes a while."""
+
+    def __init__(self, path):
+        super().__init__(path)
+        self.callers: list[str] = []
+        self.inside = 0
+        self.most_inside = 0
+        self.lock = threading.Lock()
+
+    def put(self, events, marks=()):
+        events = list(events)
+        with self.lock:
+            self.callers.append(threading.current_thread().name)
+            self.inside += 1
+            self.most_inside = max(self.most_inside, self.inside)
+            first = len(self.callers) == 1
+        try:
+            if first:
+                time.sleep(1.0)
+            super().put(events, marks)
+        finally:
+            with self.lock:
+                self.inside -= 1
+
+
+def test_stop_never_spools_beside_a_worker_that_is_still_busy(tmp_path):
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    for i in range(FLUSH_EVERY + 44):  # more than one spool transaction's worth
+        (usb / f"{i}.txt").write_bytes(f"file {i}".encode())
+    index = FingerprintIndex(str(tmp_path / "index.db"), ())
+    spool = _SlowSpool(str(tmp_path / "spool.db"))
+    places = EgressPlaces()
+    places.add(EgressPlace(str(usb), "folder"))
+    pipeline = Pipeline(index, spool, places, lambda t, **f: Event(type=t, **f), lambda e: e)
+    pipeline.start()
+    pipeline.scan(str(usb))
+    deadline = time.monotonic() + 10
+    while not spool.callers and time.monotonic() < deadline:  # the worker is in its first, slow write
+        time.sleep(0.01)
+    pipeline.stop(timeout_s=0.1)  # gives up waiting: must not write beside the worker
+    pipeline._thread.join(5)
+    assert set(spool.callers) == {"pipeline"} and spool.most_inside == 1
+    assert spool.depth() == FLUSH_EVERY + 44
+    index.close()
+    spool.close()
+
+
+def test_stop_spools_what_the_worker_still_held(tmp_path):
+    index = FingerprintIndex(str(tmp_path / "index.db"), ())
+    spool = _FlakySpool(str(tmp_path / "spool.db"))
+    spool.failures = 1
+    pipeline = Pipeline(index, spool, EgressPlaces(), lambda t, **f: Event(type=t, **f), lambda e: e)
+    pipeline.start()
+    pipeline.on_overflow("just before stop")
+    deadline = time.monotonic() + 5
+    while spool.failures and time.monotonic() < deadline:  # the first write failed: the worker waits to retry
+        time.sleep(0.01)
+    pipeline.stop()
+    assert not pipeline._thread.is_alive()
+    assert [json.loads(e.body)["type"] for e in spool.peek(10)] == ["agent.overflow", "agent.error"]
+    index.close()
+    spool.close()

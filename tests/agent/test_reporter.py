@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 import threading
 import time
@@ -38,13 +39,17 @@ class FakeCollector:
         self.received: list[dict] = []
         self.requests: list[tuple[str, str]] = []  # (path, authorization)
         self.failures: list[int] = []  # status codes to answer before behaving
+        self.scripted: dict[str, list[int]] = {}  # per path: status codes to answer before behaving
+        self.always: dict[str, int] = {}  # per path: a status code answered every time
         self.refuse_path_marker = "BAD"
+        self.refuse_code = 422
         self.tokens_issued = 0
         self.assign_id: str | None = None  # answer enrolments with this id instead of the proposed one
         self.heartbeats: list[dict] = []  # heartbeat bodies
         self.policy: dict | None = None  # served at GET /api/v1/policy (None: 404, like an older collector)
         self.announce: str | None = None  # the policy version heartbeat answers name (default: the served one's)
         self.policy_requests: list[tuple[str, int]] = []  # (If-None-Match, status answered)
+        self.gets: list[str] = []  # every path asked for with GET
         self.lock = threading.Lock()
         outer = self
 
@@ -64,9 +69,13 @@ class FakeCollector:
                         return self._answer(401, {"detail": "unknown token"})
                     if outer.failures:
                         return self._answer(outer.failures.pop(0), {"detail": "scripted failure"})
+                    if outer.scripted.get(self.path):
+                        return self._scripted(outer.scripted[self.path].pop(0))
+                    if self.path in outer.always:
+                        return self._scripted(outer.always[self.path])
                     if self.path == "/api/v1/events":
                         if any(outer.refuse_path_marker in (e.get("path") or "") for e in body["events"]):
-                            return self._answer(422, {"detail": "refused"})
+                            return self._answer(outer.refuse_code, {"detail": "refused"})
                         outer.received += body["events"]
                         return self._answer(200, {"accepted": len(body["events"]), "duplicates": 0})
                     outer.heartbeats.append(body)
@@ -76,6 +85,7 @@ class FakeCollector:
             def do_GET(self):
                 with outer.lock:
                     outer.requests.append((self.path, self.headers.get("Authorization", "")))
+                    outer.gets.append(self.path)
                     if self.headers.get("Authorization") != f"Bearer mwa_token{outer.tokens_issued}":
                         return self._answer(401, {"detail": "unknown token"})
                     if self.path != "/api/v1/policy" or outer.policy is None:
@@ -89,6 +99,11 @@ class FakeCollector:
                         self.end_headers()
                         return None
                     return self._answer(200, outer.policy, {"ETag": etag})
+
+            def _scripted(self, code):
+                if 300 <= code < 400:  # what a proxy in front of the collector says during a move to https
+                    return self._answer(code, {"detail": "moved"}, {"Location": "/moved" + self.path})
+                return self._answer(code, {"detail": "scripted failure"})
 
             def _answer(self, code, data, headers=None):
                 raw = data if isinstance(data, bytes) else json.dumps(data).encode()
@@ -314,3 +329,114 @@ def test_an_answer_that_is_not_a_policy_is_refused_like_a_broken_one(collector, 
     [error] = [e for e in collector.received if e["type"] == "agent.error"]
     assert reason in error["error"]
     assert store.current is before
+
+
+# --- what each answer means -------------------------------------------------------------------
+
+
+def _errors(collector) -> list[dict]:
+    """agent.error events the collector got, each once (a batch sent again repeats them)."""
+    return list({e["id"]: e for e in collector.received if e["type"] == "agent.error"}.values())
+
+
+@pytest.mark.parametrize("code", [403, 404, 405, 409, 451, 301, 302, 307, 308])
+def test_answers_about_the_path_not_the_content_are_retried_never_quarantined(collector, spool, tmp_path, code):
+    """A proxy or WAF during a rollout (403/404/405...) or a redirect says nothing about the events."""
+    events = _events(1)
+    spool.put(events)
+    collector.scripted = {"/api/v1/events": [code, code]}
+    reporter = _reporter(collector, spool, tmp_path)
+    _deliver_all(reporter, spool)
+    assert [e["id"] for e in collector.received] == [e.id for e in events]
+    assert spool.dead_count() == 0
+    assert collector.gets == [], "a redirect must not be followed (requests turns the POST into a GET)"
+    assert collector.tokens_issued == 1 and (tmp_path / "token").read_text() == "mwa_token1"
+
+
+@pytest.mark.parametrize("code", [400, 413, 422])
+def test_answers_refusing_the_content_quarantine_only_the_bad_event(collector, spool, tmp_path, code):
+    collector.refuse_code = code
+    spool.put(_events(3) + _events(1, "BAD") + _events(2, "late"))
+    reporter = _reporter(collector, spool, tmp_path)
+    _deliver_all(reporter, spool)
+    assert len(collector.received) == 5
+    assert spool.dead_count() == 1
+
+
+def test_403_backs_off_and_keeps_the_token_and_the_agent_id(collector, spool, tmp_path):
+    spool.put(_events(2))
+    collector.scripted = {"/api/v1/heartbeat": [403, 403]}
+    reporter = _reporter(collector, spool, tmp_path)
+    _deliver_all(reporter, spool)
+    assert collector.tokens_issued == 1, "only a 401 means the token is gone"
+    assert sum(path == "/api/v1/enroll" for path, _ in collector.requests) == 1
+    assert reporter.agent_id == "7b5a99a8-7013-4964-ac70-813090623ca9"
+    assert len(collector.received) == 2
+
+
+def test_a_refused_heartbeat_neither_ends_the_reporter_nor_holds_back_events(collector, spool, tmp_path):
+    collector.always = {"/api/v1/heartbeat": 422}
+    events = _events(3)
+    spool.put(events)
+    reporter = _reporter(collector, spool, tmp_path)
+    reporter.heartbeat_s = 0.1
+    reporter.start()
+    try:
+        _wait(lambda: {e.id for e in events} <= {e["id"] for e in collector.received})
+        spool.put(_events(2, "later"))
+        _wait(lambda: len([e for e in collector.received if "later" in (e.get("path") or "")]) == 2)
+        heartbeats = sum(path == "/api/v1/heartbeat" for path, _ in collector.requests)
+        _wait(lambda: sum(path == "/api/v1/heartbeat" for path, _ in collector.requests) >= heartbeats + 3)
+        _wait(lambda: spool.depth() == 0)
+        assert reporter._thread.is_alive()
+    finally:
+        reporter.stop()
+    [error] = _errors(collector)  # once, not once per heartbeat
+    assert error["details"] == {"failure": "Refused", "where": "heartbeat"}
+    assert error["error"].startswith("reporter heartbeat failed: Refused: 422")
+
+
+class _SpoolFailingAck(Spool):
+    """A real spool whose acknowledgements fail a few times, like a disk that is briefly full."""
+
+    def __init__(self, path, failures):
+        super().__init__(path)
+        self.failures = failures
+
+    def ack(self, batch):
+        if self.failures:
+            self.failures -= 1
+            raise sqlite3.OperationalError("database or disk is full")
+        super().ack(batch)
+
+
+def test_a_spool_error_does_not_end_the_reporter_and_is_reported_once(collector, tmp_path):
+    spool = _SpoolFailingAck(str(tmp_path / "spool.db"), failures=2)
+    events = _events(3)
+    spool.put(events)
+    reporter = _reporter(collector, spool, tmp_path)
+    try:
+        _deliver_all(reporter, spool)
+        assert spool.failures == 0
+    finally:
+        spool.close()
+    assert {e.id for e in events} <= {e["id"] for e in collector.received}  # sent again: the collector dedups
+    [error] = _errors(collector)
+    assert error["details"] == {"failure": "OperationalError", "where": "cycle"}
+    assert "database or disk is full" in error["error"]
+
+
+def test_an_unexpected_error_in_the_loop_is_contained(collector, spool, tmp_path):
+    calls = []
+
+    def status():  # the heartbeat's extra fields: the first call hits a bug
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyError("watched")
+        return {}
+
+    spool.put(_events(2))
+    reporter = _reporter(collector, spool, tmp_path, status=status)
+    _deliver_all(reporter, spool)
+    assert [e["details"] for e in _errors(collector)] == [{"failure": "KeyError", "where": "cycle"}]
+    assert len([e for e in collector.received if e["type"] == "egress.file"]) == 2

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import time
+from types import SimpleNamespace
 
 from agent.spool import FileMark, Spool
 from rules.events import Event, Match
@@ -50,11 +53,11 @@ def test_refused_events_move_to_dead_table(tmp_path):
 
 def test_reported_marks_commit_with_events_and_are_forgotten_on_unmount(tmp_path):
     spool = Spool(str(tmp_path / "spool.db"))
-    spool.put(_events(1), [FileMark("/media/usb/a.dwg", 10, 123, 7)])
-    assert spool.is_reported("/media/usb/a.dwg", 10, 123, 7)
-    assert not spool.is_reported("/media/usb/a.dwg", 11, 123, 7)
+    mark = FileMark("/media/usb/a.dwg", 10, 123, 7, 456, "ab" * 32)
+    spool.put(_events(1), [mark])
+    assert spool.reported("/media/usb/a.dwg") == mark
     spool.forget_reported("/media/usb")
-    assert not spool.is_reported("/media/usb/a.dwg", 10, 123, 7)
+    assert spool.reported("/media/usb/a.dwg") is None
     spool.close()
 
 
@@ -71,4 +74,61 @@ def test_put_survives_kill_9_right_after_it_returns(tmp_path):
     assert done.returncode == -9
     spool = Spool(path)
     assert spool.depth() == 50
+    spool.close()
+
+
+def test_an_event_with_a_lone_surrogate_is_stored_with_it_written_out(tmp_path):
+    """A name that is not UTF-8 which got into an event raw must not make the event unstorable."""
+    spool = Spool(str(tmp_path / "spool.db"))
+    raw_path = os.fsdecode(b"/media/\xb1\xa8/report.pdf")  # surrogate escapes, as Python names it
+    event = Event(type="media.mounted", path=raw_path, details={"device": "/dev/\udcff", "note": "fine"})
+    spool.put([event])
+    [stored] = [json.loads(e.body) for e in spool.peek(10)]
+    assert stored["id"] == event.id
+    assert stored["path"] == "/media/\\xb1\\xa8/report.pdf"
+    assert stored["details"] == {"device": "/dev/\\xff", "note": "fine"}
+    spool.close()
+
+
+def test_a_mark_does_not_match_an_edit_that_kept_size_and_mtime(tmp_path):
+    """Restoring mtime after an in-place edit (or FAT's 2 s mtime) changes ctime."""
+    path = tmp_path / "report.pdf"
+    path.write_bytes(b"version one")
+    before = os.stat(path)
+    mark = FileMark.of(str(path), before, "ab" * 32)
+    assert mark.matches(os.stat(path))
+    time.sleep(0.01)
+    with open(path, "r+b") as f:
+        f.write(b"VERSION ONE")
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = os.stat(path)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    assert not mark.matches(after)
+
+
+def test_a_spool_of_an_older_agent_is_migrated_and_its_marks_still_hold(tmp_path):
+    path = tmp_path / "spool.db"
+    with sqlite3.connect(path) as conn:  # the schema before ctime and sha256 were kept
+        conn.execute("CREATE TABLE reported (path BLOB PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL)")
+        conn.execute("INSERT INTO reported VALUES (?, 10, 123, 7)", (b"/media/usb/a.dwg",))
+    conn.close()
+    spool = Spool(str(path))
+    old = spool.reported("/media/usb/a.dwg")
+    assert old == FileMark("/media/usb/a.dwg", 10, 123, 7, None, None)
+    st = SimpleNamespace(st_size=10, st_mtime_ns=123, st_ino=7, st_ctime_ns=999)  # any ctime
+    assert old.matches(st), "a mark written before ctime was kept must not report the file again"
+    spool.put([], [FileMark("/media/usb/b.dwg", 1, 2, 3, 4, "cd" * 32)])
+    assert spool.reported("/media/usb/b.dwg").ctime_ns == 4
+    spool.close()
+
+
+def test_marks_follow_a_renamed_file_or_folder(tmp_path):
+    spool = Spool(str(tmp_path / "spool.db"))
+    marks = [FileMark(p, 1, 2, 3, 4, "ab" * 32) for p in ("/m/usb/a.pdf", "/m/usb/dir/b.pdf", "/m/usb/dir2/c.pdf")]
+    spool.put([], marks)
+    assert spool.move_reported("/m/usb/a.pdf", "/m/usb/z.pdf") == 1
+    assert spool.move_reported("/m/usb/dir", "/m/usb/new") == 1
+    assert spool.reported("/m/usb/a.pdf") is None and spool.reported("/m/usb/z.pdf").sha256 == "ab" * 32
+    assert spool.reported("/m/usb/new/b.pdf") is not None and spool.reported("/m/usb/dir/b.pdf") is None
+    assert spool.reported("/m/usb/dir2/c.pdf") is not None, "a sibling with the same prefix is not under the folder"
     spool.close()

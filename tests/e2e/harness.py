@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import signal
 import socket
@@ -38,7 +39,10 @@ def wait_for(predicate: Callable[[], object], timeout_s: float, interval_s: floa
 class Deployment:
     """A collector and one agent sharing a temp folder; every process is killed at teardown."""
 
-    def __init__(self, root: Path, classified: list[tuple[Path, str, str]], egress_folders=(), mount_roots=(), agent_extra=""):
+    def __init__(
+        self, root: Path, classified: list[tuple[Path, str, str]], egress_folders=(), mount_roots=(), agent_extra="",
+        poll_s: float = 0.5,
+    ):
         self.root = root
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -57,7 +61,7 @@ class Deployment:
         ]
         for path, level, name in classified:
             lines += [f"    - path: {path}", f"      level: {level}", f"      name: {name}"]
-        lines += ["  egress:", f"    removable: {'true' if mount_roots else 'false'}", "    poll_s: 0.5"]
+        lines += ["  egress:", f"    removable: {'true' if mount_roots else 'false'}", f"    poll_s: {poll_s}"]
         lines += [f"    mount_roots: [{', '.join(str(m) for m in mount_roots)}]"]
         lines += [f"    folders: [{', '.join(str(f) for f in egress_folders)}]"]
         lines += [agent_extra] if agent_extra else []
@@ -155,6 +159,17 @@ class Deployment:
                 return conn.execute("SELECT count(*) FROM events WHERE type = ?", (event_type,)).fetchone()[0]
         except sqlite3.OperationalError:
             return 0
+
+    def agent_status(self) -> dict:
+        """What the agent's last heartbeat told the collector (read from its database)."""
+        if not self.db_path.exists():
+            return {}
+        try:
+            with sqlite3.connect(self.db_path, timeout=5) as conn:
+                row = conn.execute("SELECT status FROM agents").fetchone()
+        except sqlite3.OperationalError:
+            return {}
+        return json.loads(row[0]) if row and row[0] else {}
 
     def spool_depth(self) -> int:
         path = self.state_dir / "spool.db"

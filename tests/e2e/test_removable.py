@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import time
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +68,62 @@ def _epoch(iso: str) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+
+
+def _events(d, event_type: str) -> list[dict]:
+    return d.all_pages("/api/v1/events", "events", type=event_type)
+
+
+@pytest.mark.parametrize("mounted", ["before the agent starts", "while it runs"])
+def test_a_mountpoint_that_is_not_utf8_is_reported_readable_and_watched(tmp_path, classified, stick, mounted):
+    kind, image, media_root, _ = stick
+    raw_mountpoint = os.path.join(os.fsencode(media_root), b"\xb1\xa8-STICK")  # GBK bytes
+    os.mkdir(raw_mountpoint)
+    mountpoint = Path(os.fsdecode(raw_mountpoint))
+    shown = str(media_root) + "/\\xb1\\xa8-STICK"
+    d = Deployment(tmp_path, [(classified["drawings"], "core", "Product drawings")], mount_roots=[media_root])
+    try:
+        d.start_server()
+        if mounted == "before the agent starts":
+            mounts.mount(kind, image, mountpoint)
+        d.start_agent()
+        if mounted == "while it runs":
+            mounts.mount(kind, image, mountpoint)
+        [event] = wait_for(lambda: _events(d, "media.mounted"), 6, what="media.mounted")
+        assert (event["path"], event["media"]["mountpoint"]) == (shown, shown)
+        assert base64.b64decode(event["path_b64"]) == raw_mountpoint
+
+        copy(classified["drawings"] / "pump-impeller.dwg", mountpoint / "report.pdf")
+        [alert] = wait_for(lambda: d.alerts(category="classified-egress"), 6, what="the alert")
+        [event] = d.get(f"/api/v1/alerts/{alert['id']}")["events"]
+        assert event["path"] == shown + "/report.pdf"
+        assert base64.b64decode(event["path_b64"]) == raw_mountpoint + b"/report.pdf"
+        assert event["media"]["mountpoint"] == shown
+        # the heartbeat names what is watched; the collector refuses text it cannot store
+        wait_for(lambda: shown in d.agent_status().get("watched", []), 6, what="a heartbeat naming the stick")
+        assert d.agent.poll() is None
+    finally:
+        mounts.unmount(mountpoint)
+        d.close()
+
+
+def test_a_stick_mounted_again_at_the_same_place_between_two_polls_is_watched_again(tmp_path, classified, stick):
+    kind, image, media_root, mountpoint = stick
+    d = Deployment(tmp_path, [(classified["drawings"], "core", "Product drawings")], mount_roots=[media_root], poll_s=2)
+    try:
+        d.start_server()
+        d.start_agent()
+        mounts.mount(kind, image, mountpoint)
+        wait_for(lambda: _events(d, "media.mounted"), 8, what="media.mounted")
+        mounts.unmount(mountpoint)  # and at once again: the old watch died with the old mount
+        mounts.mount(kind, image, mountpoint)
+        wait_for(lambda: len(_events(d, "media.mounted")) == 2, 8, what="the second media.mounted")
+        assert len(_events(d, "media.unmounted")) == 1
+
+        copy(classified["drawings"] / "pump-impeller.dwg", mountpoint / "after-remount.pdf")
+        [alert] = wait_for(lambda: d.alerts(category="classified-egress"), 6, what="the alert after the remount")
+        [event] = d.get(f"/api/v1/alerts/{alert['id']}")["events"]
+        assert event["path"] == str(mountpoint / "after-remount.pdf")
+        assert event["sha256"] == sha256(DRAWING)
+    finally:
+        d.close()

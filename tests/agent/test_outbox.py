@@ -1,0 +1,85 @@
+"""The outbox between the pipeline and the spool: nothing leaves it unstored, one bad event
+cannot block the rest, and a spool that stores nothing loses nothing."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from agent.outbox import Outbox
+from agent.spool import FileMark, Spool
+from rules.events import Event
+
+
+class _Spool(Spool):
+    """A real spool; `broken` makes every write fail like a full disk, `poison` refuses one path."""
+
+    broken = False
+    poison = "poison"
+
+    def put(self, events, marks=()):
+        events = list(events)
+        if self.broken:
+            raise sqlite3.OperationalError("database or disk is full")
+        if any(self.poison in (e.path or "") for e in events):
+            raise ValueError("cannot store this one")
+        super().put(events, marks)
+
+
+@pytest.fixture
+def spool(tmp_path):
+    s = _Spool(str(tmp_path / "spool.db"))
+    yield s
+    s.close()
+
+
+def _outbox(spool) -> Outbox:
+    return Outbox(spool, lambda e: e, lambda t, **f: Event(type=t, **f), attempts=3)
+
+
+def _stored(spool) -> list[dict]:
+    return [json.loads(e.body) for e in spool.peek(100)]
+
+
+def test_a_spool_that_stores_nothing_loses_nothing(spool):
+    outbox = _outbox(spool)
+    outbox.add(Event(type="egress.file", path="/m/a.txt"), FileMark("/m/a.txt", 1, 2, 3, 4, "ab" * 32))
+    outbox.add(Event(type="egress.file", path="/m/b.txt"))
+    spool.broken = True
+    for _ in range(6):
+        with pytest.raises(sqlite3.OperationalError):
+            outbox.flush()
+    assert (len(outbox), outbox.events_waiting()) == (2, 2)
+    spool.broken = False
+    outbox.flush()
+    assert [e["path"] for e in _stored(spool)] == ["/m/a.txt", "/m/b.txt"]
+    assert spool.reported("/m/a.txt") is not None and len(outbox) == 0
+
+
+def test_an_event_that_cannot_be_stored_is_dropped_after_the_attempts_and_counted(spool):
+    outbox = _outbox(spool)
+    for name in ("first", "poison", "last"):
+        outbox.add(Event(type="egress.file", path=f"/m/{name}.txt"))
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            outbox.flush()
+    assert _stored(spool) == []
+    outbox.flush()  # the third attempt goes one by one
+    stored = _stored(spool)
+    assert [e["path"] for e in stored if e["type"] == "egress.file"] == ["/m/first.txt", "/m/last.txt"]
+    [error] = [e for e in stored if e["type"] == "agent.error"]
+    assert error["details"] == {"dropped_events": 1}
+    assert len(outbox) == 0
+
+
+def test_marks_not_spooled_yet_follow_a_rename(spool):
+    outbox = _outbox(spool)
+    outbox.add(Event(type="egress.file", path="/m/dir/a.txt"), FileMark("/m/dir/a.txt", 1, 2, 3, 4, "ab" * 32))
+    outbox.add(None, FileMark("/m/dir2/b.txt", 1, 2, 3, 4, "cd" * 32))
+    outbox.rename_marks("/m/dir", "/m/new")
+    outbox.flush()
+    assert spool.reported("/m/new/a.txt").sha256 == "ab" * 32
+    assert spool.reported("/m/dir/a.txt") is None
+    assert spool.reported("/m/dir2/b.txt") is not None
