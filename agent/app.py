@@ -79,7 +79,7 @@ class AgentApp:
         self.reporter.start()
         self.watchers.start()
         for folder in self.config.egress.folders:
-            self.places.add(EgressPlace(folder, "folder"))
+            self.places.add(EgressPlace(folder, self.config.egress.kind_of(folder)))
         roots = [f.path for f in self.config.classified] + list(self.config.egress.folders)
         for root in sorted(roots, key=len):  # outer folders first: a nested one is part of its watch
             self.watchers.watch(root)

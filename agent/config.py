@@ -44,7 +44,15 @@ class EgressConfig:
     removable: bool = True
     mount_roots: tuple[str, ...] = ("/media", "/run/media", "/mnt")
     folders: tuple[str, ...] = ()
+    folder_kinds: tuple[str, ...] = ()  # beside folders: folder | sync | share (rules test `egress`)
     poll_s: float = 1.0  # how often mounts are listed
+
+    def kind_of(self, folder: str) -> str:
+        kinds = dict(zip(self.folders, self.folder_kinds))
+        return kinds.get(folder, "folder")
+
+
+FOLDER_KINDS = ("folder", "sync", "share")
 
 
 @dataclass(frozen=True)
@@ -164,13 +172,26 @@ def _parse_egress(node: yaml.Node, key_path: str, ctx: Context):
     values = dict(
         removable=section.get("removable", boolean, default=defaults.removable),
         mount_roots=section.get("mount_roots", sequence(folder(must_exist=False)), default=defaults.mount_roots),
-        folders=section.get("folders", sequence(folder(must_exist=True)), default=()),
+        folders=section.get("folders", sequence(_egress_folder), default=()),
         poll_s=section.get("poll_s", number(minimum=0.1), default=defaults.poll_s),
     )
     section.done()
     if any(v is MISSING for v in values.values()):
         return MISSING
-    return EgressConfig(**values)
+    folders = values.pop("folders")
+    return EgressConfig(folders=tuple(p for p, _ in folders), folder_kinds=tuple(k for _, k in folders), **values)
+
+
+def _egress_folder(node: yaml.Node, key_path: str, ctx: Context):
+    """A folder path, or {path: ..., kind: sync | share | folder} to say what kind of place it is."""
+    if not isinstance(node, yaml.MappingNode):
+        path = folder(must_exist=True)(node, key_path, ctx)
+        return path if path is MISSING else (path, "folder")
+    section = Section(node, key_path, ctx)
+    path = section.get("path", folder(must_exist=True))
+    kind = section.get("kind", choice(FOLDER_KINDS, "egress kind"), default="folder")
+    section.done()
+    return MISSING if MISSING in (path, kind) else (path, kind)
 
 
 OVERLAP_HINT = "a folder is either classified or an egress place, not both"
@@ -204,8 +225,10 @@ def _folder_items(section: Section, keys: tuple[str, ...], field: str | None, ct
     found = []
     for i, item in enumerate(node.value):
         item_path = f"{key_path}[{i}]"
-        if field is not None:
-            item, item_path = _mapping_value(item, field), f"{item_path}.{field}"
+        # classified entries name their folder in `path`; an egress folder may too (with its kind)
+        key = field or ("path" if isinstance(item, yaml.MappingNode) else None)
+        if key is not None:
+            item, item_path = _mapping_value(item, key), f"{item_path}.{key}"
         if isinstance(item, yaml.ScalarNode) and item.tag.endswith(":str") and item.value:
             found.append((item_path, item, os.path.abspath(os.path.join(ctx.base_dir, os.path.expanduser(item.value)))))
     return found

@@ -38,7 +38,7 @@ agent:
   egress:
     removable: false
     mount_roots: [/media, usb]
-    folders: [sync]
+    folders: [sync, {{path: onedrive, kind: sync}}, {{path: finance, kind: share}}]
     poll_s: 2
   rules: []
   heartbeat_s: 10m
@@ -70,7 +70,7 @@ def test_broken_agent_config_is_refused_with_exact_errors(name):
 
 def test_valid_config_parses_into_frozen_values_with_paths_relative_to_its_folder(tmp_path, monkeypatch):
     conf = tmp_path / "etc"
-    for folder in ("drawings/pricing", "sync"):
+    for folder in ("drawings/pricing", "sync", "onedrive", "finance"):
         (conf / folder).mkdir(parents=True)
     (conf / "enroll.secret").write_text("secret-from-a-file-0123456789\n")
     (conf / "config.yaml").write_text(VALID)
@@ -89,7 +89,11 @@ def test_valid_config_parses_into_frozen_values_with_paths_relative_to_its_folde
             ClassifiedFolder(str(conf / "drawings" / "pricing"), "important"),
         ),
         egress=EgressConfig(
-            removable=False, mount_roots=("/media", str(conf / "usb")), folders=(str(conf / "sync"),), poll_s=2.0
+            removable=False,
+            mount_roots=("/media", str(conf / "usb")),
+            folders=(str(conf / "sync"), str(conf / "onedrive"), str(conf / "finance")),
+            folder_kinds=("folder", "sync", "share"),
+            poll_s=2.0,
         ),
         rules=(),
         heartbeat_s=600.0,
@@ -114,7 +118,7 @@ def test_minimal_config_takes_the_defaults(tmp_path):
         enroll_secret=SECRET,
         state_dir=str(tmp_path / "var" / "agent"),
         classified=(),
-        egress=EgressConfig(removable=True, mount_roots=("/media", "/run/media", "/mnt"), folders=(), poll_s=1.0),
+        egress=EgressConfig(removable=True, mount_roots=("/media", "/run/media", "/mnt"), folders=(), folder_kinds=(), poll_s=1.0),
     )
 
 
