@@ -96,6 +96,10 @@ def _destination_zh(event: Event) -> str:
     return f"移动存储介质（挂载点 {event.media.mountpoint}）"
 
 
+# the agent keeps removed files and earlier versions traceable: say so when the match is one
+_SOURCE_STATES = {"deleted": "a since deleted or moved ", "previous-version": "an earlier version of "}
+
+
 def _level_text(event: Event) -> str:
     zh, en = LEVEL_LABELS.get(event.level or "", (event.level, event.level))
     entry = f", register entry '{event.register_entry}'" if event.register_entry else ""
@@ -105,7 +109,8 @@ def _level_text(event: Event) -> str:
 def _content(event: Event) -> str:
     if event.level and event.source_path:
         how = _HOW.get(event.match.method if event.match else "exact", "a copy")
-        return f" is {how} of classified file {event.source_path} ({_level_text(event)})"
+        state = _SOURCE_STATES.get((event.details or {}).get("source_state"), "")
+        return f" is {how} of {state}classified file {event.source_path} ({_level_text(event)})"
     if event.level:
         return f" holds classified content ({_level_text(event)})"
     return ""

@@ -8,6 +8,7 @@ import pytest
 
 from rules.engine import EventEngine, show_value
 from rules.events import Detection, Event, Match, Media
+from rules.explain import describe_event
 from rules.loader import load_rule_sources
 from rules.model import raise_severity
 from rules.worktime import WorkTime, check_timezone, parse_hours
@@ -502,3 +503,16 @@ def test_stamp_uses_the_raised_severity_of_a_watchlisted_hit():
     engine = engine_for(WATCHED, watchlists=Lists(departing={"bob"}))
 
     assert engine.stamp(egress(level="general", user="bob"), None).severity == "high"
+
+
+@pytest.mark.parametrize(
+    "details, phrase",
+    [
+        (None, "is an exact copy of classified file /srv/d/a.dwg"),
+        ({"source_state": "deleted"}, "is an exact copy of a since deleted or moved classified file /srv/d/a.dwg"),
+        ({"source_state": "previous-version"}, "is an exact copy of an earlier version of classified file /srv/d/a.dwg"),
+    ],
+)
+def test_explanation_says_when_the_source_was_deleted_or_edited(details, phrase):
+    event = Event(type="egress.file", path="/media/usb/x.dwg", level="core", source_path="/srv/d/a.dwg", match=Match("exact"), details=details)
+    assert phrase in describe_event(event)
