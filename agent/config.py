@@ -48,7 +48,7 @@ class EgressConfig:
     poll_s: float = 1.0  # how often mounts are listed
 
     def kind_of(self, folder: str) -> str:
-        kinds = dict(zip(self.folders, self.folder_kinds))
+        kinds = dict(zip(self.folders, self.folder_kinds, strict=False))  # kinds may be left out
         return kinds.get(folder, "folder")
 
 

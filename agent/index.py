@@ -22,7 +22,8 @@ from loguru import logger
 from agent.config import ClassifiedFolder
 from agent.db import StateDB
 from agent.hashing import Hasher
-from agent.paths import is_under
+from agent.paths import is_under, readable
+from rules.events import Match
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -77,6 +78,20 @@ class SourceFile:
     entry: str
     size: int
     state: str  # current | deleted (or moved out) | previous-version (edited since)
+
+    def event_fields(self) -> dict:
+        """What an event about a copy of this content says of its source."""
+        text, raw = readable(self.path)
+        fields = dict(
+            level=self.level,
+            source_path=text,
+            source_path_b64=raw,
+            register_entry=self.entry or None,
+            match=Match("exact", 1.0),
+        )
+        if self.state != CURRENT:  # deleted or edited since: the alert says so
+            fields["details"] = {"source_state": self.state}
+        return fields
 
 
 @dataclass(frozen=True)

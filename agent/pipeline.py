@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from loguru import logger
 
 from agent.hashing import Hasher
-from agent.index import CURRENT, FingerprintIndex, IndexedFile
+from agent.index import FingerprintIndex, IndexedFile
 from agent.outbox import Outbox
 from agent.paths import is_under, readable
 from agent.places import EgressPlace, EgressPlaces
 from agent.spool import FileMark, Spool
 from agent.watcher import FsChange
-from rules.events import Event, Match
+from rules.events import Event
 
 QUEUE_MAX = 200_000
 TICK_S = 0.05
@@ -357,16 +357,7 @@ class Pipeline:
         text, raw = readable(path)
         fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, media=place.media, egress=place.kind)
         if source is not None:
-            src_text, src_raw = readable(source.path)
-            fields.update(
-                level=source.level,
-                source_path=src_text,
-                source_path_b64=src_raw,
-                register_entry=source.entry or None,
-                match=Match("exact", 1.0),
-            )
-            if source.state != CURRENT:  # deleted or edited since: the alert says so
-                fields["details"] = {"source_state": source.state}
+            fields.update(source.event_fields())
         self._outbox.add(self.make_event("egress.file", **fields), mark)
 
     # --- events ---------------------------------------------------------------------------

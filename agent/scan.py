@@ -17,7 +17,7 @@ from agent.index import CURRENT, FingerprintIndex
 from agent.paths import readable
 from agent.policy import ActiveRules
 from rules.engine import ConditionResult, Verdict, show_value
-from rules.events import Event, Match
+from rules.events import Event
 
 
 def scan_paths(config: AgentConfig, paths: list[str], rules: ActiveRules) -> Iterator[dict]:
@@ -62,16 +62,7 @@ def _classify(index: FingerprintIndex, hasher: Hasher, rules: ActiveRules, path:
     fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, host=host, user=user)
     source = index.lookup_sha256(digest.sha256) if digest.size else None
     if source is not None:
-        src_text, src_raw = readable(source.path)
-        fields.update(
-            level=source.level,
-            source_path=src_text,
-            source_path_b64=src_raw,
-            register_entry=source.entry or None,
-            match=Match("exact", 1.0),
-        )
-        if source.state != CURRENT:
-            fields["details"] = {"source_state": source.state}
+        fields.update(source.event_fields())
     event = rules.stamp(Event(type="egress.file", **fields))
     verdicts = rules.engine.verdicts(event)
     result.update(
