@@ -1,0 +1,41 @@
+"""The content detectors by stable id, and one call that runs them all over a Document.
+
+Rules name detectors by these ids (detections.cn_resident_id: {gte: 50}); add, never rename.
+Detector is a Protocol rather than a base class so that markings.py and identifiers.py need not
+import this module, which imports them for the registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from agent.content.document import Document
+from agent.content.identifiers import BankCardDetector, MobileDetector, ResidentIdDetector, UsccDetector
+from agent.content.markings import StateSecretMarkingDetector, TradeSecretMarkingDetector
+from rules.events import Detection
+
+
+class Detector(Protocol):
+    id: str  # stable, the key in DETECTORS and in rules
+
+    def detect(self, document: Document) -> Detection | None:
+        """A Detection (count and one masked sample) for what was found, or None for nothing."""
+        ...
+
+
+DETECTORS: dict[str, type[Detector]] = {
+    "bank_card": BankCardDetector,
+    "cn_mobile": MobileDetector,
+    "cn_resident_id": ResidentIdDetector,
+    "cn_uscc": UsccDetector,
+    "state_secret_marking": StateSecretMarkingDetector,
+    "trade_secret_marking": TradeSecretMarkingDetector,
+}
+
+
+def detect(document: Document, detectors: Iterable[Detector] | None = None) -> tuple[Detection, ...]:
+    """Run every detector (all registered ones by default); non-zero detections, sorted by detector id."""
+    chosen = [cls() for cls in DETECTORS.values()] if detectors is None else detectors
+    found = [d for d in (detector.detect(document) for detector in chosen) if d is not None and d.count > 0]
+    return tuple(sorted(found, key=lambda d: d.detector))
