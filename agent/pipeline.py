@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from loguru import logger
 
+from agent.content.inspect import Inspection, inspect_file
 from agent.hashing import Hasher
 from agent.index import FingerprintIndex, IndexedFile
 from agent.outbox import Outbox
@@ -69,8 +70,10 @@ class Pipeline:
         stable_s: float = 0.5,
         hasher: Hasher | None = None,
         clock: Callable[[], float] = time.monotonic,
+        inspect: Callable[[str], Inspection] = inspect_file,
     ):
         self.index, self.spool, self.places = index, spool, places
+        self.inspect = inspect  # true type and detections (markings, identifiers) of a file
         self.make_event = make_event
         self.stamp = stamp  # the rules in force (agent.policy.PolicyStore.stamp): swapped by reference
         self.stable_s = stable_s
@@ -262,7 +265,8 @@ class Pipeline:
                 continue
             if row is None or not changed:
                 continue
-            self._emit_file("file.modified" if known else "file.created", path, row, level=row.level)
+            # a state-secret mark in a watched file is its own alert (MW-STATE-SECRET-MARK)
+            self._emit_file("file.modified" if known else "file.created", path, row, level=row.level, inspection=self.inspect(path))
 
     # --- egress places --------------------------------------------------------------------
 
@@ -358,13 +362,18 @@ class Pipeline:
         fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, media=place.media, egress=place.kind)
         if source is not None:
             fields.update(source.event_fields())
+        fields.update(self.inspect(path).event_fields())
         self._outbox.add(self.make_event("egress.file", **fields), mark)
 
     # --- events ---------------------------------------------------------------------------
 
-    def _emit_file(self, type_: str, path: str, row: IndexedFile | None, dest: str | None = None, level=None) -> None:
+    def _emit_file(
+        self, type_: str, path: str, row: IndexedFile | None, dest: str | None = None, level=None, inspection=None
+    ) -> None:
         text, raw = readable(path)
         fields = dict(path=text, path_b64=raw, level=level)
+        if inspection is not None:
+            fields.update(inspection.event_fields())
         if dest is not None:
             fields["dest_path"], fields["dest_path_b64"] = readable(dest)
         if row is not None:

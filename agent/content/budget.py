@@ -1,0 +1,59 @@
+"""What one extraction may spend: input bytes, text kept and wall-clock time.
+
+Extraction runs on the pipeline thread, so the budget is enforced by checking the clock between
+chunks, members and pages (no threads, no signals). Running out is not an error: the parts found so
+far are kept and the Document is marked truncated.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from agent.content.document import TextPart
+
+MAX_PARTS = 200_000  # a million one-character lines should not become a million objects
+
+
+class OutOfBudget(Exception):
+    """The byte, text or time budget ran out; what was found so far stands."""
+
+
+class Refused(Exception):
+    """The input is unsafe or malformed; the message says why and where."""
+
+
+class Collector:
+    """The parts found so far, and what is left of the budget."""
+
+    def __init__(self, max_bytes: int, max_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._deadline = clock() + max_seconds
+        self.bytes_left = max_bytes  # decompressed input we may still read
+        self.chars_left = max_bytes  # text we may still keep
+        self.parts: list[TextPart] = []
+        self.truncated = False
+
+    def check_time(self) -> None:
+        if self._clock() > self._deadline:
+            raise OutOfBudget("time")
+
+    def take_bytes(self, n: int) -> None:
+        self.bytes_left -= n
+        if self.bytes_left < 0:
+            raise OutOfBudget("bytes")
+
+    def check_chars(self, pending: int) -> None:
+        """Text held in a buffer counts before it becomes a part (a 1 GB paragraph must not fit)."""
+        if pending > self.chars_left:
+            raise OutOfBudget("text")
+
+    def add(self, where: str, text: str) -> None:
+        text = text.strip()
+        if not text:
+            return
+        self.check_chars(len(text))
+        if len(self.parts) >= MAX_PARTS:
+            raise OutOfBudget("parts")
+        self.chars_left -= len(text)
+        self.parts.append(TextPart(where, text))

@@ -1,0 +1,77 @@
+"""A file's text as inspection sees it: extract(path, name) -> Document, bounded and never raising.
+
+The type comes from the content (filetype.py), never the name. Each format's reader adds parts to
+a Collector that enforces the byte and time budget; running out marks the Document truncated, and
+input that cannot be parsed becomes Document.problem. The file name is always the first part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from loguru import logger
+
+from agent.content import filetype
+from agent.content.budget import Collector, OutOfBudget, Refused
+from agent.content.document import NAME, Document, TextPart
+from agent.content.odf import read_odf
+from agent.content.ooxml import READERS as OOXML_READERS
+from agent.content.pdf import read_pdf
+from agent.content.text import read_text
+from agent.content.zipread import BoundedZip
+
+MB = 1024 * 1024
+
+
+def _zipped(read: Callable[[BoundedZip, Collector], None]) -> Callable[[str, Collector], None]:
+    def read_zip(path: str, out: Collector) -> None:
+        with open(path, "rb") as f:
+            read(BoundedZip(f), out)
+
+    return read_zip
+
+
+def _no_text(z: BoundedZip, out: Collector) -> None:
+    """A plain zip holds no text of its own; opening it still tells a corrupt one (a cut docx)."""
+
+
+READERS: dict[str, Callable[[str, Collector], None]] = {
+    "zip": _zipped(_no_text),
+    "text": read_text,
+    "dxf": read_text,  # DXF is text; its first lines are headers, not markings, but strings count
+    "pdf": read_pdf,
+    "docx": _zipped(OOXML_READERS["docx"]),
+    "xlsx": _zipped(OOXML_READERS["xlsx"]),
+    "pptx": _zipped(OOXML_READERS["pptx"]),
+    "odt": _zipped(read_odf),
+    "ods": _zipped(read_odf),
+    "odp": _zipped(read_odf),
+}
+
+
+def extract(path: str, name: str, max_bytes: int = 20 * MB, max_seconds: float = 10.0) -> Document:
+    """The Document of the file at path; name is what it is called (the first, NAME, part)."""
+    name_part = TextPart(NAME, name)
+    try:
+        file_type = filetype.detect(path)
+    except OSError as e:
+        return Document(None, (name_part,), problem=f"unreadable: {e.strerror or e}")
+    read = READERS.get(file_type or "")
+    if read is None:
+        return Document(file_type, (name_part,))
+    out = Collector(max_bytes, max_seconds)
+    problem = None
+    try:
+        read(path, out)
+    except OutOfBudget:
+        out.truncated = True
+    except Refused as e:
+        problem = str(e)
+    except (OSError, MemoryError, RecursionError, UnicodeError) as e:
+        problem = f"{type(e).__name__}: {e}"[:300]
+    except Exception as e:  # noqa: BLE001 - a reader's bug must not stop monitoring; it is logged
+        logger.exception("content extraction failed type={}", file_type)
+        problem = f"internal error: {type(e).__name__}"
+    if problem:
+        logger.debug("content not extracted type={} problem={}", file_type, problem)
+    return Document(file_type, (name_part, *out.parts), truncated=out.truncated, problem=problem)

@@ -1,0 +1,162 @@
+"""What a file really is, from its first bytes, whatever its name says.
+
+Binary signatures come from puremagic; zips are told apart (docx, xlsx, pptx, odt, ods, odp) by
+their member names, reading only the central directory, which is sized before it is parsed; text is
+recognised by decoding the first bytes. Names are short and stable: rules test them as `file_type`.
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import BinaryIO
+
+import puremagic
+
+from agent.content.budget import Refused
+from agent.content.zipread import BoundedZip
+
+HEAD_BYTES = 8192
+
+# the extensions each type is stored under; any other is a type_mismatch
+EXTENSIONS: dict[str, frozenset[str]] = {
+    name: frozenset(exts.split())
+    for name, exts in {
+        "pdf": "pdf ai",
+        "zip": "zip jar war ear apk aab epub whl nupkg xpi kmz vsix crx ipa",
+        "docx": "docx docm dotx dotm",
+        "xlsx": "xlsx xlsm xltx xltm xlam",
+        "pptx": "pptx pptm potx potm ppsx ppsm",
+        "odt": "odt ott",
+        "ods": "ods ots",
+        "odp": "odp otp",
+        "7z": "7z",
+        "gzip": "gz tgz svgz",
+        "bzip2": "bz2 tbz tbz2",
+        "xz": "xz txz",
+        "tar": "tar",
+        "rar": "rar",
+        "png": "png",
+        "jpeg": "jpg jpeg jpe jfif",
+        "gif": "gif",
+        "bmp": "bmp dib",
+        "tiff": "tif tiff",
+        "dwg": "dwg",
+        "dxf": "dxf",
+        "exe": "exe dll sys scr ocx cpl drv efi mui",
+        "elf": "so ko o elf bin run axf",
+    }.items()
+}
+EXTENSIONS["elf"] |= {""}  # ELF programs usually have no extension at all
+# text may be named almost anything (.csv, .log, .py, none); it is a mismatch only under a name
+# that a binary type claims
+BINARY_EXTENSIONS = frozenset().union(*(e for t, e in EXTENSIONS.items() if t != "dxf")) - {""} | {"doc", "xls", "ppt"}
+
+# puremagic's extension -> our name; its first (most confident) mapped match wins
+_MAGIC_NAMES = {
+    ".pdf": "pdf", ".7z": "7z", ".gz": "gzip", ".bz2": "bzip2", ".tar.bz2": "bzip2", ".bzip2": "bzip2",
+    ".xz": "xz", ".tar": "tar", ".rar": "rar", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg",
+    ".jfif": "jpeg", ".gif": "gif", ".bmp": "bmp", ".tif": "tiff", ".tiff": "tiff", ".dwg": "dwg",
+    ".exe": "exe", ".dll": "exe",
+}  # fmt: skip
+# signatures so short that a text file can start with them ("BM", "MZ", "AC10")
+_WEAK = {"bmp", "exe", "dwg"}
+_ODF = {
+    b"application/vnd.oasis.opendocument.text": "odt",
+    b"application/vnd.oasis.opendocument.spreadsheet": "ods",
+    b"application/vnd.oasis.opendocument.presentation": "odp",
+}
+_OOXML = {"word/": "docx", "xl/": "xlsx", "ppt/": "pptx"}
+_CONTROL = frozenset(range(32)) - {9, 10, 12, 13, 27}
+
+
+def detect(path: str) -> str | None:
+    """The type of the file at path, or None when unknown. OSError when it cannot be read."""
+    with open(path, "rb") as f:
+        return detect_file(f)
+
+
+def detect_file(f: BinaryIO) -> str | None:
+    head = f.read(HEAD_BYTES)
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return _zip_type(f)
+    if head.startswith(b"\x7fELF"):
+        return "elf"
+    if head.startswith(b"AutoCAD Binary DXF"):
+        return "dxf"
+    magic = _magic(head)
+    if magic and not (magic in _WEAK and looks_like_text(head)):
+        return magic
+    if looks_like_text(head):
+        return "dxf" if _is_dxf(head) else "text"
+    return None
+
+
+def _magic(head: bytes) -> str | None:
+    try:
+        matches = puremagic.magic_string(head)
+    except (puremagic.PureError, ValueError):
+        return None
+    for m in matches:
+        if m.extension.lower() in _MAGIC_NAMES:
+            return _MAGIC_NAMES[m.extension.lower()]
+    return None
+
+
+def _zip_type(f: BinaryIO) -> str:
+    try:
+        z = BoundedZip(f)
+    except Refused:
+        return "zip"
+    names = z.names()
+    if "[Content_Types].xml" in names:
+        for prefix, kind in _OOXML.items():
+            if any(n.startswith(prefix) for n in names):
+                return kind
+    if "mimetype" in names:
+        mimetype = z.head("mimetype", 128).strip()
+        for prefix, kind in _ODF.items():
+            if mimetype.startswith(prefix):  # templates: ...text-template is still odt
+                return kind
+    return "zip"
+
+
+def looks_like_text(head: bytes) -> bool:
+    """UTF-8, UTF-16 with a BOM or GB18030, without NULs or (many) control characters."""
+    if not head:
+        return False
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            text = codecs.getincrementaldecoder("utf-16")().decode(head[: len(head) // 2 * 2])
+        except UnicodeDecodeError:
+            return False
+        return _few_controls(text.encode("utf-8", "replace"))
+    if b"\0" in head:
+        return False
+    for encoding in ("utf-8", "gb18030"):
+        try:
+            codecs.getincrementaldecoder(encoding)().decode(head, final=False)  # head may end mid-character
+        except UnicodeDecodeError:
+            continue
+        return _few_controls(head)
+    return False
+
+
+def _few_controls(data: bytes) -> bool:
+    return sum(b in _CONTROL for b in data) * 100 <= len(data)
+
+
+def _is_dxf(head: bytes) -> bool:
+    tokens = head[:256].decode("latin-1").split()
+    return tokens[:2] == ["0", "SECTION"] or tokens[:1] == ["999"]
+
+
+def type_mismatch(file_type: str | None, extension: str | None) -> bool | None:
+    """Whether the name hides the type: docx content named holiday.jpg. None when unknown."""
+    if file_type is None or extension is None:
+        return None
+    ext = extension.lower().lstrip(".")
+    if file_type == "text":
+        return ext in BINARY_EXTENSIONS
+    if file_type not in EXTENSIONS:
+        return None
+    return ext not in EXTENSIONS[file_type]

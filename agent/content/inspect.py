@@ -1,0 +1,51 @@
+"""Inspect one file: its true type, whether its name fits, and what its text carries.
+
+Extraction is bounded in bytes and time and never raises; a file that cannot be parsed gives a
+`parse_error` detection (with the reason as its sample) instead, and a file whose budget ran out
+gives `inspection_truncated`, so rules and people can see that the answer is partial.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from loguru import logger
+
+from agent.content.detectors import detect
+from agent.content.extract import extract
+from agent.content.filetype import type_mismatch
+from rules.events import Detection
+
+MAX_BYTES = 20 * 1024 * 1024
+MAX_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Inspection:
+    file_type: str | None
+    type_mismatch: bool | None
+    detections: tuple[Detection, ...] = ()
+
+    def event_fields(self) -> dict:
+        return dict(file_type=self.file_type, type_mismatch=self.type_mismatch, detections=self.detections)
+
+
+def inspect_file(path: str, max_bytes: int = MAX_BYTES, max_seconds: float = MAX_SECONDS) -> Inspection:
+    name = os.path.basename(path)
+    try:
+        document = extract(path, name, max_bytes=max_bytes, max_seconds=max_seconds)
+        found = list(detect(document))
+    except Exception as exc:  # contain: one odd file must not stop the pipeline
+        logger.exception("inspection failed path={!r}", path)
+        return Inspection(None, None, (Detection("parse_error", 1, f"internal error: {type(exc).__name__}"),))
+    if document.problem:
+        found.append(Detection("parse_error", 1, document.problem[:200]))
+    if document.truncated:
+        found.append(Detection("inspection_truncated", 1))
+    extension = os.path.splitext(name)[1][1:].lower()
+    return Inspection(
+        document.file_type,
+        type_mismatch(document.file_type, extension),
+        tuple(sorted(found, key=lambda d: d.detector)),
+    )

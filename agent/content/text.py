@@ -1,0 +1,42 @@
+"""Plain text and CSV: decoded (UTF-8, UTF-16 with BOM, GB18030) and split into lines."""
+
+from __future__ import annotations
+
+import codecs
+
+from agent.content.budget import Collector
+from agent.content.document import BODY
+
+CHUNK_BYTES = 1024 * 1024
+
+
+def decode(data: bytes, complete: bool = True) -> str:
+    """Try UTF-8 (BOM or not), then UTF-16 by its BOM, then GB18030 (which also reads GBK).
+
+    complete=False when data was cut short: a character split at the end is not an error.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        return codecs.getincrementaldecoder("utf-8-sig")("replace").decode(data, final=complete)
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return codecs.getincrementaldecoder("utf-16")("replace").decode(data, final=complete)
+    try:
+        return codecs.getincrementaldecoder("utf-8")().decode(data, final=complete)
+    except UnicodeDecodeError:
+        return codecs.getincrementaldecoder("gb18030")("replace").decode(data, final=complete)
+
+
+def read_text(path: str, out: Collector) -> None:
+    """Each non-blank line is a body part; reads at most the byte budget (then truncated)."""
+    chunks: list[bytes] = []
+    with open(path, "rb") as f:
+        while True:
+            out.check_time()
+            chunk = f.read(min(CHUNK_BYTES, out.bytes_left))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            out.take_bytes(len(chunk))
+        complete = not f.read(1)
+    out.truncated = out.truncated or not complete
+    for line in decode(b"".join(chunks), complete).splitlines():
+        out.add(BODY, line)

@@ -1,0 +1,159 @@
+"""Streaming the text out of XML members safely: expat, no DTDs, no entities, bounded buffers.
+
+defusedxml is not available, so the guard is defusedxml's own: expat handlers that refuse any
+DOCTYPE or entity declaration as soon as the parser meets it, whatever the member's encoding (a
+byte scan for '<!DOCTYPE' misses UTF-16). OOXML and ODF never carry a DTD, so refusing is safe.
+Elements are streamed (no tree), so memory is bounded by the text kept, not by the member's size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from xml.parsers import expat
+
+from agent.content.budget import Collector, Refused
+
+
+def _local(name: str) -> str:
+    return name.rpartition("}")[2]
+
+
+class Handler:
+    """Receives elements by local name (namespaces stripped) and character data."""
+
+    def start(self, name: str, attrs: dict[str, str]) -> None: ...
+
+    def end(self, name: str) -> None: ...
+
+    def data(self, text: str) -> None: ...
+
+
+def parse(
+    chunks: Iterable[bytes], handler: Handler, member: str, is_complete: Callable[[], bool] = lambda: True
+) -> None:
+    """Feed chunks to a fresh, locked-down expat parser; Refused on DTDs or malformed XML.
+
+    is_complete() is asked after the last chunk: False when the input was cut short on purpose,
+    so its missing end is not an error.
+    """
+
+    def refuse_dtd(*_: object) -> None:
+        raise Refused(f"xml declares a DOCTYPE or entity: {member}")
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        handler.start(_local(name), {_local(k): v for k, v in attrs.items()})
+
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = refuse_dtd
+    parser.EntityDeclHandler = refuse_dtd
+    parser.UnparsedEntityDeclHandler = refuse_dtd
+    parser.ExternalEntityRefHandler = refuse_dtd
+    parser.StartElementHandler = start
+    parser.EndElementHandler = lambda name: handler.end(_local(name))
+    parser.CharacterDataHandler = handler.data
+    parser.buffer_text = True
+    try:
+        for chunk in chunks:
+            parser.Parse(chunk, False)
+        if is_complete():
+            parser.Parse(b"", True)
+    except expat.ExpatError as e:
+        raise Refused(f"malformed xml in {member}: {expat.ErrorString(e.code)} at line {e.lineno}") from e
+
+
+class TextHandler(Handler):
+    """Paragraph text: data inside `text_tags`, one part each time a `part_tags` element ends.
+
+    `inline` maps empty elements to the characters they stand for (tabs, breaks, ODF spaces).
+    Subclasses change `where` as they go (a footer placeholder, a header region).
+    """
+
+    def __init__(
+        self,
+        out: Collector,
+        where: str,
+        text_tags: frozenset[str],
+        part_tags: frozenset[str],
+        skip_tags: frozenset[str] = frozenset(),
+        inline: dict[str, str] | None = None,
+    ) -> None:
+        self.out = out
+        self.where = where
+        self._text_tags, self._part_tags, self._skip_tags = text_tags, part_tags, skip_tags
+        self._inline = inline or {}
+        self._in_part = 0
+        self._in_text = 0
+        self._in_skip = 0
+        self._buffer: list[str] = []
+        self._pending = 0
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        if name in self._part_tags:
+            self._in_part += 1
+        if name in self._skip_tags:
+            self._in_skip += 1
+        elif name in self._text_tags:
+            self._in_text += 1
+        elif name in self._inline and (self._in_part or self._in_text) and not self._in_skip:
+            self._append(self._inline[name])  # <w:tab/> sits beside <w:t>, inside the paragraph
+
+    def end(self, name: str) -> None:
+        if name in self._skip_tags:
+            self._in_skip -= 1
+        elif name in self._text_tags:
+            self._in_text -= 1
+        if name in self._part_tags:
+            self._in_part -= 1
+            self.flush()
+
+    def data(self, text: str) -> None:
+        if self._in_text and not self._in_skip:
+            self._append(text)
+
+    def _append(self, text: str) -> None:
+        self._pending += len(text)
+        self.out.check_chars(self._pending)
+        self._buffer.append(text)
+
+    def flush(self) -> None:
+        if self._buffer:
+            self.out.add(self.where, self.clean("".join(self._buffer)))
+        self._buffer, self._pending = [], 0
+
+    def clean(self, text: str) -> str:
+        return text
+
+
+class FieldsHandler(Handler):
+    """Metadata: the text of each element named in `fields` becomes a part in its place.
+
+    Elements in `labelled` carry their label in a `name` attribute (custom properties, ODF
+    user-defined fields) and become "label: value".
+    """
+
+    def __init__(self, out: Collector, fields: dict[str, str], labelled: dict[str, str] | None = None) -> None:
+        self.out = out
+        self._fields = fields
+        self._labelled = labelled or {}
+        self._open: list[tuple[str, str, list[str]]] = []  # (element, label, text)
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        if name in self._fields:
+            self._open.append((name, "", []))
+        elif name in self._labelled:
+            self._open.append((name, attrs.get("name", ""), []))
+
+    def end(self, name: str) -> None:
+        if self._open and self._open[-1][0] == name:
+            element, label, text = self._open.pop()
+            value = "".join(text).strip()
+            where = self._fields.get(element) or self._labelled[element]
+            if value:
+                self.out.add(where, f"{label}: {value}" if label else value)
+
+    def data(self, text: str) -> None:
+        if self._open:
+            buffer = self._open[-1][2]
+            self.out.check_chars(sum(map(len, buffer)) + len(text))
+            buffer.append(text)

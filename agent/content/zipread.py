@@ -1,0 +1,120 @@
+"""Reading zip containers (OOXML, ODF) without trusting anything they say about themselves.
+
+The central directory is sized from the end record before zipfile parses it; members are read in
+chunks, at most MAX_MEMBER_BYTES each and within the Collector's byte budget, and a member that
+inflates more than MAX_RATIO times its compressed size is refused as a zip bomb.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from agent.content.budget import Collector, OutOfBudget, Refused
+
+KB, MB = 1024, 1024 * 1024
+MAX_ENTRIES = 10_000
+MAX_DIRECTORY_BYTES = 4 * MB
+MAX_MEMBER_BYTES = 16 * MB
+MAX_RATIO = 200  # real XML rarely passes 50:1; a zip bomb is ~1000:1
+RATIO_FLOOR_BYTES = 2 * MB  # tiny members may compress absurdly well and harmlessly
+CHUNK_BYTES = 64 * KB
+
+_EOCD = struct.Struct("<4s4H2LH")
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+
+
+def directory_extent(f: BinaryIO) -> tuple[int, int]:
+    """(entries, central directory bytes) from the end record; Refused when there is none."""
+    size = f.seek(0, os.SEEK_END)
+    tail_len = min(size, _EOCD.size + 65535)
+    f.seek(size - tail_len)
+    tail = f.read(tail_len)
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + _EOCD.size > len(tail):
+        raise Refused("corrupt zip: no end of central directory")
+    _, _, _, _, entries, cd_bytes, _, _ = _EOCD.unpack_from(tail, at)
+    if entries != 0xFFFF and cd_bytes != 0xFFFFFFFF:
+        return entries, cd_bytes
+    locator_at = at - _ZIP64_LOCATOR.size
+    if locator_at < 0 or tail[locator_at : locator_at + 4] != b"PK\x06\x07":
+        raise Refused("corrupt zip: zip64 locator missing")
+    _, _, eocd64_offset, _ = _ZIP64_LOCATOR.unpack_from(tail, locator_at)
+    f.seek(eocd64_offset)
+    record = f.read(_ZIP64_EOCD.size)
+    if len(record) < _ZIP64_EOCD.size or record[:4] != b"PK\x06\x06":
+        raise Refused("corrupt zip: zip64 end record missing")
+    fields = _ZIP64_EOCD.unpack(record)
+    return fields[7], fields[8]
+
+
+class BoundedZip:
+    """A zip whose directory is known to be small, read member by member within a budget."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        entries, cd_bytes = directory_extent(f)
+        if entries > MAX_ENTRIES or cd_bytes > MAX_DIRECTORY_BYTES:
+            raise Refused(f"zip directory too large: entries={entries} bytes={cd_bytes}")
+        f.seek(0)
+        try:
+            self._zip = zipfile.ZipFile(f)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, struct.error) as e:
+            raise Refused(f"corrupt zip: {e}") from e
+        self._names = set(self._zip.namelist())
+        self.member_truncated = False  # the last member read stopped at MAX_MEMBER_BYTES
+
+    def names(self) -> set[str]:
+        return self._names
+
+    def head(self, name: str, max_bytes: int) -> bytes:
+        """At most max_bytes of a small member (the ODF mimetype); b"" when unreadable."""
+        try:
+            with self._zip.open(name) as member:
+                return member.read(max_bytes)
+        except (KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError):
+            return b""
+
+    def chunks(self, name: str, out: Collector) -> Iterator[bytes]:
+        """The member's bytes in chunks; stops at MAX_MEMBER_BYTES (marking out.truncated)."""
+        info = self._zip.getinfo(name)
+        if info.flag_bits & 0x1:
+            raise Refused(f"encrypted member: {name}")
+        self.member_truncated = False
+        read = 0
+        try:
+            with self._zip.open(info) as member:
+                while True:
+                    out.check_time()
+                    if read >= MAX_MEMBER_BYTES:
+                        self.member_truncated = out.truncated = True
+                        return
+                    if out.bytes_left <= 0:
+                        raise OutOfBudget("bytes")
+                    chunk = member.read(min(CHUNK_BYTES, MAX_MEMBER_BYTES - read, out.bytes_left))
+                    if not chunk:
+                        return
+                    read += len(chunk)
+                    out.take_bytes(len(chunk))
+                    if read > RATIO_FLOOR_BYTES and read > MAX_RATIO * _compressed_so_far(member, info):
+                        raise Refused(f"compression ratio over {MAX_RATIO}: {name}")
+                    yield chunk
+        except (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError, ValueError) as e:
+            # bad CRC, unsupported compression, data cut short, corrupt deflate stream
+            raise Refused(f"corrupt zip member {name}: {e}") from e
+
+
+def _compressed_so_far(member: zipfile.ZipExtFile, info: zipfile.ZipInfo) -> int:
+    """Compressed bytes consumed so far, so a bomb is caught after MAX_RATIO * that, not at the end.
+
+    zipfile does not expose this; its private _compress_left (3.6 to 3.13 at least) does. Without
+    it, the whole member's compressed size is used: weaker, but the byte caps still hold.
+    """
+    left = getattr(member, "_compress_left", None)
+    if isinstance(left, int) and 0 <= left <= info.compress_size:
+        return max(info.compress_size - left, 1)
+    return max(info.compress_size, 1)

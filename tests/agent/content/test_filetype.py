@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import bz2
+import codecs
+import gzip
+import io
+import lzma
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from agent.content.filetype import detect, looks_like_text, type_mismatch
+from tests.agent.content import makers
+
+
+def _tar() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        info = tarfile.TarInfo("a.txt")
+        info.size = 2
+        t.addfile(info, io.BytesIO(b"hi"))
+    return buf.getvalue()
+
+
+def _plain_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("word/document.xml", "<x/>")  # OOXML-looking, but no [Content_Types].xml
+    return buf.getvalue()
+
+
+BYTES_CASES = [
+    ("pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n"),
+    ("zip", _plain_zip()),
+    ("7z", b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(24)),
+    ("gzip", gzip.compress(b"hello")),
+    ("bzip2", bz2.compress(b"hello")),
+    ("xz", lzma.compress(b"hello")),
+    ("tar", _tar()),
+    ("rar", b"Rar!\x1a\x07\x01\x00" + bytes(16)),
+    ("png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(17)),
+    ("jpeg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01" + bytes(8)),
+    ("gif", b"GIF89a\x01\x00\x01\x00\x00\x00\x00;"),
+    (
+        "bmp",
+        b"BM"
+        + (70).to_bytes(4, "little")
+        + bytes(4)
+        + (54).to_bytes(4, "little")
+        + (40).to_bytes(4, "little")
+        + bytes(40),
+    ),
+    ("tiff", b"II*\x00\x08\x00\x00\x00" + bytes(16)),
+    ("tiff", b"MM\x00*\x00\x00\x00\x08" + bytes(16)),
+    ("dwg", b"AC1032\x00\x00\x00\x00\x00\x06\x01" + bytes(32)),
+    ("dxf", b"  0\r\nSECTION\r\n  2\r\nHEADER\r\n  9\r\n$ACADVER\r\n  1\r\nAC1015\r\n"),
+    ("exe", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + bytes(48) + b"PE\x00\x00"),
+    ("elf", b"\x7fELF\x02\x01\x01\x00" + bytes(56)),
+    ("text", "机密 第一行\n第二行\n".encode()),
+    ("text", codecs.BOM_UTF8 + "带BOM\n".encode()),
+    ("text", "内部资料，注意保密\r\n".encode("gbk")),
+    ("text", codecs.BOM_UTF16_LE + "小端 UTF-16\n".encode("utf-16-le")),
+    ("text", codecs.BOM_UTF16_BE + "大端 UTF-16\n".encode("utf-16-be")),
+    ("text", b"BMW annual report\n"),  # starts like a BMP; it is text
+    ("text", b"MZ is not always a program\n"),
+    (None, bytes(range(256)) * 4),
+    (None, b""),
+]
+
+
+@pytest.mark.parametrize(("expected", "data"), BYTES_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(BYTES_CASES)])
+def test_type_from_bytes(tmp_path: Path, expected: str | None, data: bytes) -> None:
+    path = tmp_path / "file.bin"
+    path.write_bytes(data)
+    assert detect(str(path)) == expected
+
+
+@pytest.mark.parametrize(
+    ("expected", "make"),
+    [
+        ("docx", makers.docx),
+        ("xlsx", makers.xlsx),
+        ("pptx", makers.pptx),
+        ("odt", lambda p: makers.odf(p, "odt")),
+        ("ods", lambda p: makers.odf(p, "ods")),
+        ("odp", lambda p: makers.odf(p, "odp")),
+        ("pdf", makers.pdf),
+    ],
+)
+def test_office_types_are_told_apart_by_their_members(tmp_path: Path, expected: str, make) -> None:
+    assert detect(str(make(tmp_path / "renamed.jpg"))) == expected
+
+
+def test_odf_with_mimetype_not_first_is_still_recognised(tmp_path: Path) -> None:
+    path = makers.write_zip(
+        tmp_path / "x.zip", {"content.xml": "<x/>", "mimetype": "application/vnd.oasis.opendocument.spreadsheet"}
+    )
+    assert detect(str(path)) == "ods"
+
+
+def test_zip_with_a_huge_directory_is_a_plain_zip(tmp_path: Path) -> None:
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("[Content_Types].xml", "<x/>")
+        for i in range(10_001):
+            z.writestr(f"word/{i}", b"")
+    assert detect(str(path)) == "zip"
+
+
+def test_corrupt_zip_is_a_plain_zip(tmp_path: Path) -> None:
+    path = tmp_path / "cut.docx"
+    path.write_bytes(makers.docx(tmp_path / "whole.docx").read_bytes()[:200])
+    assert detect(str(path)) == "zip"
+
+
+def test_text_heuristic_rejects_binary_with_control_characters() -> None:
+    assert not looks_like_text(b"abc\x01\x02\x03\x04" * 10)
+    assert looks_like_text(b"a\tb\r\n\x0c")
+
+
+@pytest.mark.parametrize(
+    ("file_type", "extension", "expected"),
+    [
+        ("docx", "jpg", True),  # holiday.jpg holding a Word document
+        ("docx", "DOCX", False),
+        ("docx", ".docx", False),
+        ("docx", "docm", False),
+        ("xlsx", "xls", True),
+        ("pptx", "pptx", False),
+        ("zip", "zip", False),
+        ("zip", "txt", True),
+        ("png", "docx", True),
+        ("jpeg", "JPG", False),
+        ("jpeg", "jpeg", False),
+        ("pdf", "pdf", False),
+        ("pdf", "tmp", True),
+        ("7z", "dat", True),
+        ("gzip", "tgz", False),
+        ("dwg", "dwg", False),
+        ("dxf", "dxf", False),
+        ("exe", "exe", False),
+        ("exe", "txt", True),
+        ("elf", "", False),
+        ("elf", "so", False),
+        ("text", "csv", False),
+        ("text", "txt", False),
+        ("text", "md", False),
+        ("text", "log", False),
+        ("text", "json", False),
+        ("text", "xml", False),
+        ("text", "yaml", False),
+        ("text", "ini", False),
+        ("text", "dxf", False),
+        ("text", "py", False),
+        ("text", "", False),
+        ("text", "docx", True),
+        ("text", "pdf", True),
+        ("text", "jpg", True),
+        (None, "docx", None),
+        ("docx", None, None),
+        ("some-new-type", "x", None),
+    ],
+)
+def test_type_mismatch(file_type: str | None, extension: str | None, expected: bool | None) -> None:
+    assert type_mismatch(file_type, extension) is expected
