@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 
 from agent.config import AgentConfig
+from agent.content.inspect import inspect_file
 from agent.hashing import Hasher
 from agent.identity import UserTracker, hostname
 from agent.index import CURRENT, FingerprintIndex
@@ -63,6 +64,7 @@ def _classify(index: FingerprintIndex, hasher: Hasher, rules: ActiveRules, path:
     source = index.lookup_sha256(digest.sha256) if digest.size else None
     if source is not None:
         fields.update(source.event_fields())
+    fields.update(inspect_file(path).event_fields())
     event = rules.stamp(Event(type="egress.file", **fields))
     verdicts = rules.engine.verdicts(event)
     result.update(
@@ -73,6 +75,9 @@ def _classify(index: FingerprintIndex, hasher: Hasher, rules: ActiveRules, path:
         register_entry=event.register_entry,
         source_state=(event.details or {}).get("source_state", CURRENT) if event.source_path else None,
         match={"method": event.match.method, "similarity": event.match.similarity} if event.match else None,
+        file_type=event.file_type,
+        type_mismatch=event.type_mismatch,
+        detections=[{"detector": d.detector, "count": d.count, "sample": d.sample} for d in event.detections],
         severity=event.severity,
         rule_ids=list(event.rule_ids),
         policy_version=event.policy_version,
@@ -91,6 +96,8 @@ def _summary(event: Event) -> str:
         state = (event.details or {}).get("source_state")
         since = {"deleted": ", since deleted or moved out", "previous-version": ", an earlier version"}.get(state, "")
         what = f"{event.path}: exact copy of classified file {event.source_path} (level {event.level}{entry}{since})"
+    if event.detections:
+        what += "; found " + ", ".join(f"{d.count} × {d.detector}" + (f" ({d.sample})" if d.sample else "") for d in event.detections)
     if event.rule_ids:
         rules = ", ".join(event.rule_ids)
         return f"{what}; written to an egress place it matches {rules}, severity {event.severity}"

@@ -266,3 +266,17 @@ def test_run_refuses_broken_extra_rules_before_creating_anything(setup):
         f"{root / 'site.yaml'}:4:13: SITE-DRAWING-NAME.severity: unknown severity 'urgent' (expected one of: by-level, critical, high, info, low, medium)"
     ]
     assert not (root / "state").exists(), "nothing may be created or started"
+
+
+def test_scan_inspects_content_and_masks_what_it_finds(setup, tmp_path):
+    _, config, _ = setup
+    marked = tmp_path / "配方.txt"
+    marked.write_text("商业秘密 严禁外传\n涂层配方 v7\n联系人手机 13812345678\n", encoding="gb18030")
+    done = _run("scan", "--json", str(marked), config=config)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["file_type"] == "text" and result["type_mismatch"] is False
+    found = {d["detector"]: d for d in result["detections"]}
+    assert found["trade_secret_marking"]["count"] == 2
+    assert found["cn_mobile"]["count"] == 1 and "13812345678" not in done.stdout
+    assert [m["rule_id"] for m in result["matched"]] == ["MW-EGRESS-MARKED"]
