@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from loguru import logger
 
+from agent.content.archive import Member
 from agent.content.inspect import Inspection, inspect_file
 from agent.hashing import Hasher
 from agent.index import FingerprintIndex, IndexedFile
@@ -31,7 +32,7 @@ from agent.paths import is_under, readable
 from agent.places import EgressPlace, EgressPlaces
 from agent.spool import FileMark, Spool
 from agent.watcher import FsChange
-from rules.events import Event
+from rules.events import Event, Match
 
 QUEUE_MAX = 200_000
 TICK_S = 0.05
@@ -360,10 +361,29 @@ class Pipeline:
         source = self.index.lookup_sha256(digest.sha256) if digest.size > 0 else None
         text, raw = readable(path)
         fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, media=place.media, egress=place.kind)
+        inspection = self.inspect(path)
         if source is not None:
             fields.update(source.event_fields())
-        fields.update(self.inspect(path).event_fields())
+        elif inspection.members:
+            fields.update(self._archive_source(inspection.members))
+        fields.update(inspection.event_fields())
         self._outbox.add(self.make_event("egress.file", **fields), mark)
+
+    def _archive_source(self, members: tuple[Member, ...]) -> dict:
+        """An archive traced to classified content through its members: the outermost classified
+        member (the first at that depth) speaks for the event; empty members never match."""
+        found = [(m, s) for m in members if m.size > 0 and (s := self.index.lookup_sha256(m.sha256)) is not None]
+        if not found:
+            return {}
+        member, source = min(found, key=lambda pair: pair[0].depth)
+        fields = source.event_fields()
+        fields["match"] = Match("archive", 1.0)
+        fields["details"] = {
+            **(fields.get("details") or {}),
+            "archive_member": member.name,
+            "classified_members": len(found),
+        }
+        return fields
 
     # --- events ---------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ input that cannot be parsed becomes Document.problem. The file name is always th
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import BinaryIO
 
 from loguru import logger
 
@@ -17,15 +18,18 @@ from agent.content.document import NAME, Document, TextPart
 from agent.content.odf import read_odf
 from agent.content.ooxml import READERS as OOXML_READERS
 from agent.content.pdf import read_pdf
-from agent.content.text import read_text
+from agent.content.text import open_source, read_text
 from agent.content.zipread import BoundedZip
 
 MB = 1024 * 1024
 
 
-def _zipped(read: Callable[[BoundedZip, Collector], None]) -> Callable[[str, Collector], None]:
-    def read_zip(path: str, out: Collector) -> None:
-        with open(path, "rb") as f:
+Source = str | BinaryIO  # a path, or a file object in memory (a member of an archive)
+
+
+def _zipped(read: Callable[[BoundedZip, Collector], None]) -> Callable[[Source, Collector], None]:
+    def read_zip(source: Source, out: Collector) -> None:
+        with open_source(source) as f:
             read(BoundedZip(f), out)
 
     return read_zip
@@ -35,7 +39,7 @@ def _no_text(z: BoundedZip, out: Collector) -> None:
     """A plain zip holds no text of its own; opening it still tells a corrupt one (a cut docx)."""
 
 
-READERS: dict[str, Callable[[str, Collector], None]] = {
+READERS: dict[str, Callable[[Source, Collector], None]] = {
     "zip": _zipped(_no_text),
     "text": read_text,
     "dxf": read_text,  # DXF is text; its first lines are headers, not markings, but strings count
@@ -51,18 +55,28 @@ READERS: dict[str, Callable[[str, Collector], None]] = {
 
 def extract(path: str, name: str, max_bytes: int = 20 * MB, max_seconds: float = 10.0) -> Document:
     """The Document of the file at path; name is what it is called (the first, NAME, part)."""
-    name_part = TextPart(NAME, name)
     try:
         file_type = filetype.detect(path)
     except OSError as e:
-        return Document(None, (name_part,), problem=f"unreadable: {e.strerror or e}")
+        return Document(None, (TextPart(NAME, name),), problem=f"unreadable: {e.strerror or e}")
+    return _extract(path, file_type, name, max_bytes, max_seconds)
+
+
+def extract_file(f: BinaryIO, name: str, max_bytes: int = 20 * MB, max_seconds: float = 10.0) -> Document:
+    """The Document of a seekable file object (an archive member held in memory, never on disk)."""
+    f.seek(0)
+    return _extract(f, filetype.detect_file(f), name, max_bytes, max_seconds)
+
+
+def _extract(source: Source, file_type: str | None, name: str, max_bytes: int, max_seconds: float) -> Document:
+    name_part = TextPart(NAME, name)
     read = READERS.get(file_type or "")
     if read is None:
         return Document(file_type, (name_part,))
     out = Collector(max_bytes, max_seconds)
     problem = None
     try:
-        read(path, out)
+        read(source, out)
     except OutOfBudget:
         out.truncated = True
     except Refused as e:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from loguru import logger
 
+from agent.content.archive import ARCHIVE_TYPES, Limits, Member, walk_archive
 from agent.content.detectors import detect
 from agent.content.extract import extract
 from agent.content.filetype import type_mismatch
@@ -26,6 +27,7 @@ class Inspection:
     file_type: str | None
     type_mismatch: bool | None
     detections: tuple[Detection, ...] = ()
+    members: tuple[Member, ...] = ()  # an archive's members, hashed (the pipeline looks them up)
 
     def event_fields(self) -> dict:
         return dict(file_type=self.file_type, type_mismatch=self.type_mismatch, detections=self.detections)
@@ -43,9 +45,26 @@ def inspect_file(path: str, max_bytes: int = MAX_BYTES, max_seconds: float = MAX
         found.append(Detection("parse_error", 1, document.problem[:200]))
     if document.truncated:
         found.append(Detection("inspection_truncated", 1))
+    members: tuple[Member, ...] = ()
+    if document.file_type in ARCHIVE_TYPES:  # members summed in; problems become archive_* detections
+        listing = walk_archive(path, document.file_type, Limits(max_seconds=max_seconds))
+        members = tuple(listing.members)
+        found = _summed([*found, *listing.detections()])
     extension = os.path.splitext(name)[1][1:].lower()
     return Inspection(
         document.file_type,
         type_mismatch(document.file_type, extension),
         tuple(sorted(found, key=lambda d: d.detector)),
+        members,
     )
+
+
+def _summed(found: list[Detection]) -> list[Detection]:
+    """One detection per detector: counts added, the first sample kept."""
+    by_id: dict[str, Detection] = {}
+    for d in found:
+        first = by_id.get(d.detector)
+        by_id[d.detector] = (
+            d if first is None else Detection(d.detector, first.count + d.count, first.sample or d.sample)
+        )
+    return list(by_id.values())

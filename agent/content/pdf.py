@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
 from pypdf import PdfReader
 
 from agent.content.budget import Collector, OutOfBudget, Refused
 from agent.content.document import BODY, PROPERTIES, TITLE
+from agent.content.text import open_source
 
 MAX_PAGES = 1000
 # pypdf itself caps each decompressed stream (75 MB by default), which bounds a single page
 
 
-def read_pdf(path: str, out: Collector) -> None:
+def read_pdf(source: str | BinaryIO, out: Collector) -> None:
     """pypdf may raise anything on a hostile file; every such failure becomes Refused."""
     try:
-        with open(path, "rb") as f:  # a file object, so pypdf seeks instead of loading it whole
+        with open_source(source) as f:  # a file object, so pypdf seeks instead of loading it whole
             _read(PdfReader(f), out)
     except (OutOfBudget, Refused):
         raise

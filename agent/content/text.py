@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import codecs
+from contextlib import AbstractContextManager, nullcontext
+from typing import BinaryIO
 
 from agent.content.budget import Collector
 from agent.content.document import BODY
@@ -25,10 +27,18 @@ def decode(data: bytes, complete: bool = True) -> str:
         return codecs.getincrementaldecoder("gb18030")("replace").decode(data, final=complete)
 
 
-def read_text(path: str, out: Collector) -> None:
+def open_source(source: str | BinaryIO) -> AbstractContextManager[BinaryIO]:
+    """A path is opened (and closed); a file object (an archive member in memory) is rewound."""
+    if isinstance(source, str):
+        return open(source, "rb")
+    source.seek(0)
+    return nullcontext(source)
+
+
+def read_text(source: str | BinaryIO, out: Collector) -> None:
     """Each non-blank line is a body part; reads at most the byte budget (then truncated)."""
     chunks: list[bytes] = []
-    with open(path, "rb") as f:
+    with open_source(source) as f:
         while True:
             out.check_time()
             chunk = f.read(min(CHUNK_BYTES, out.bytes_left))

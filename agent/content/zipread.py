@@ -79,8 +79,11 @@ class BoundedZip:
         except (KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, EOFError, OSError):
             return b""
 
-    def chunks(self, name: str, out: Collector) -> Iterator[bytes]:
-        """The member's bytes in chunks; stops at MAX_MEMBER_BYTES (marking out.truncated)."""
+    def infos(self) -> list[zipfile.ZipInfo]:
+        return self._zip.infolist()
+
+    def chunks(self, name: str, out: Collector, max_bytes: int = MAX_MEMBER_BYTES) -> Iterator[bytes]:
+        """The member's bytes in chunks; stops at max_bytes (marking out.truncated)."""
         info = self._zip.getinfo(name)
         if info.flag_bits & 0x1:
             raise Refused(f"encrypted member: {name}")
@@ -90,12 +93,12 @@ class BoundedZip:
             with self._zip.open(info) as member:
                 while True:
                     out.check_time()
-                    if read >= MAX_MEMBER_BYTES:
+                    if read >= max_bytes:
                         self.member_truncated = out.truncated = True
                         return
                     if out.bytes_left <= 0:
                         raise OutOfBudget("bytes")
-                    chunk = member.read(min(CHUNK_BYTES, MAX_MEMBER_BYTES - read, out.bytes_left))
+                    chunk = member.read(min(CHUNK_BYTES, max_bytes - read, out.bytes_left))
                     if not chunk:
                         return
                     read += len(chunk)

@@ -4,11 +4,13 @@ that depend on detectors (marked-egress, personal-data-egress, state-secret-mark
 from __future__ import annotations
 
 import json
+import zipfile
 from datetime import date, timedelta
 
 from stdnum.cn import ric
 
 from tests.agent.content import makers
+from tests.e2e.conftest import copy
 from tests.e2e.harness import wait_for
 
 
@@ -68,3 +70,21 @@ def test_renamed_document_carries_its_true_type(deployment):
     makers.docx(d.usb / "holiday.jpg")
     [event] = wait_for(lambda: d.get("/api/v1/events", type="egress.file")["events"], 10, what="the egress event")
     assert event["file_type"] == "docx" and event["type_mismatch"] is True
+
+
+def test_zipped_classified_drawing_is_traced_through_the_archive(deployment, classified, tmp_path):
+    d = deployment
+    d.start_server()
+    d.start_agent()
+    staging = tmp_path / "staging.zip"  # written outside the watched places, then copied in whole
+    with zipfile.ZipFile(staging, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("readme.txt", "nothing to see")
+        z.write(classified["drawings"] / "pump-impeller.dwg", "rev3/pump-impeller.dwg")
+    copy(staging, d.usb / "drawings.zip")
+    [alert] = wait_for(lambda: d.alerts(category="classified-egress"), 10, what="an alert for the zipped drawing")
+    [event] = d.get(f"/api/v1/alerts/{alert['id']}")["events"]
+    assert event["path"] == str(d.usb / "drawings.zip") and event["file_type"] == "zip"
+    assert event["match"] == {"method": "archive", "similarity": 1.0}
+    assert event["details"] == {"archive_member": "rev3/pump-impeller.dwg", "classified_members": 1}
+    assert event["source_path"] == str(classified["drawings"] / "pump-impeller.dwg")
+    assert event["level"] == "core" and alert["severity"] == "critical"

@@ -1,0 +1,267 @@
+"""Archive members are hashed and inspected in memory; bombs, encryption and depth become problems."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import tarfile
+import time
+import tracemalloc
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from agent.content import filetype
+from agent.content.archive import BOMB, CORRUPT, ENCRYPTED, NOT_INSPECTED, TOO_DEEP, Limits, Listing, walk_archive
+from agent.content.inspect import inspect_file
+from tests.agent.content import makers
+
+GB = 1024 * 1024 * 1024
+DRAWING = b"AC1032 pump impeller rev C\n" + bytes(range(256)) * 40
+NOTE = "商业秘密\n涂层配方 v7\n".encode()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buffer.getvalue()
+
+
+def tar_bytes(members: dict[str, bytes], mode: str) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def walk(path: Path, limits: Limits = Limits()) -> Listing:
+    return walk_archive(str(path), filetype.detect(str(path)) or "", limits)
+
+
+def kinds(listing: Listing) -> set[str]:
+    return {p.kind for p in listing.problems}
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "make"),
+    [
+        ("drawings.zip", lambda m: zip_bytes(m)),
+        ("drawings.tar", lambda m: tar_bytes(m, "w")),
+        ("drawings.tar.gz", lambda m: tar_bytes(m, "w:gz")),
+        ("drawings.tar.bz2", lambda m: tar_bytes(m, "w:bz2")),
+        ("drawings.tar.xz", lambda m: tar_bytes(m, "w:xz")),
+    ],
+)
+def test_members_are_hashed_with_their_names(tmp_path, name, make):
+    path = write(tmp_path, name, make({"rev3/pump.dwg": DRAWING, "notes/formula.txt": NOTE, "empty": b""}))
+    listing = walk(path)
+    assert listing.problems == []
+    got = {m.name: (m.size, m.sha256, m.depth) for m in listing.members}
+    assert got["rev3/pump.dwg"] == (len(DRAWING), sha256(DRAWING), 1)
+    assert got["notes/formula.txt"] == (len(NOTE), sha256(NOTE), 1)
+    assert got["empty"][0] == 0
+
+
+def test_member_text_is_inspected_and_detections_summed(tmp_path):
+    marked = "商业秘密\n内部资料\n".encode()
+    path = write(tmp_path, "docs.zip", zip_bytes({"a.txt": marked, "b.txt": marked}))
+    listing = walk(path)
+    assert all(any(d.detector == "trade_secret_marking" for d in m.detections) for m in listing.members)
+    inspection = inspect_file(str(path))
+    [found] = [d for d in inspection.detections if d.detector == "trade_secret_marking"]
+    per_member = [d.count for m in listing.members for d in m.detections if d.detector == "trade_secret_marking"]
+    assert found.count == sum(per_member) >= 2
+    assert inspection.file_type == "zip" and len(inspection.members) == 2
+
+
+def nested(levels: int, innermost: dict[str, bytes]) -> bytes:
+    """level1.zip holding level2.zip ... holding the innermost members; levels=1 is just those."""
+    data = zip_bytes(innermost)
+    for level in range(levels - 1, 0, -1):
+        data = zip_bytes({f"level{level + 1}.zip": data})
+    return data
+
+
+def test_nested_zips_within_depth_three_are_walked(tmp_path):
+    listing = walk(write(tmp_path, "outer.zip", nested(3, {"rev3/pump.dwg": DRAWING})))
+    assert listing.problems == []
+    [member] = [m for m in listing.members if m.sha256 == sha256(DRAWING)]
+    assert member.name == "level2.zip!/level3.zip!/rev3/pump.dwg" and member.depth == 3
+
+
+def test_a_fourth_level_is_reported_too_deep_and_not_opened(tmp_path):
+    listing = walk(write(tmp_path, "outer.zip", nested(4, {"rev3/pump.dwg": DRAWING})))
+    assert [(p.kind, p.where) for p in listing.problems] == [(TOO_DEEP, "level2.zip!/level3.zip!/level4.zip")]
+    assert sha256(DRAWING) not in {m.sha256 for m in listing.members}
+    assert "level2.zip!/level3.zip!/level4.zip" in {m.name for m in listing.members}  # hashed, not opened
+
+
+def test_fifty_levels_of_nesting_are_refused_quickly(tmp_path):
+    path = write(tmp_path, "deep.zip", nested(50, {"x.txt": b"bottom"}))
+    started = time.monotonic()
+    listing = walk(path)
+    assert time.monotonic() - started < 2
+    assert kinds(listing) == {TOO_DEEP}
+    assert max(m.depth for m in listing.members) == 3
+
+
+def test_tar_inside_zip_is_walked(tmp_path):
+    inner = tar_bytes({"pump.dwg": DRAWING}, "w:gz")
+    listing = walk(write(tmp_path, "mixed.zip", zip_bytes({"drawings.tgz": inner})))
+    assert {m.name: m.sha256 for m in listing.members}["drawings.tgz!/pump.dwg"] == sha256(DRAWING)
+
+
+def test_encrypted_member_is_flagged_and_not_read(tmp_path):
+    data = bytearray(zip_bytes({"secret.dwg": DRAWING, "readme.txt": b"hello"}))
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # only secret.dwg's headers
+        at = data.find(signature)
+        data[at + flags_at] |= 0x1
+    listing = walk(write(tmp_path, "locked.zip", bytes(data)))
+    assert [(p.kind, p.where) for p in listing.problems] == [(ENCRYPTED, "secret.dwg")]
+    assert [m.name for m in listing.members] == ["readme.txt"]
+    assert any(d.detector == "archive_encrypted" for d in inspect_file(str(tmp_path / "locked.zip")).detections)
+
+
+def quoted_overlap_bomb(files: int, kernel_bytes: int) -> bytes:
+    """David Fifield's quoted-overlap zip bomb: each file's deflate data starts with a stored block
+    quoting the next file's local header, then runs on into that file's data; all share one kernel."""
+    kernel_plain = b"\0" * kernel_bytes
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    kernel = compressor.compress(kernel_plain) + compressor.flush()
+    names = [f"{i:04d}".encode() for i in range(files)]
+    headers: list[bytes] = [b""] * files
+    sizes: list[tuple[int, int, int]] = [(0, 0, 0)] * files  # crc, compressed, uncompressed
+    quoted = b""  # every later local header, in order: what file i inflates to before the kernel
+    for i in range(files - 1, -1, -1):
+        if i == files - 1:
+            crc, csize, usize = zlib.crc32(kernel_plain), len(kernel), kernel_bytes
+        else:
+            nxt = headers[i + 1]
+            quoted = nxt + quoted
+            crc = zlib.crc32(kernel_plain, zlib.crc32(quoted))
+            csize = 5 + len(nxt) + sizes[i + 1][1]
+            usize = len(nxt) + sizes[i + 1][2]
+        sizes[i] = (crc, csize, usize)
+        headers[i] = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0x21, crc, csize, usize, len(names[i]), 0)
+        headers[i] += names[i]
+    body = bytearray()
+    offsets = []
+    for i in range(files):
+        offsets.append(len(body))
+        body += headers[i]
+        if i < files - 1:
+            nxt = headers[i + 1]
+            body += struct.pack("<BHH", 0, len(nxt), len(nxt) ^ 0xFFFF)  # a stored, non-final block
+    body += kernel
+    directory = bytearray()
+    for i in range(files):
+        crc, csize, usize = sizes[i]
+        entry = (20, 20, 0, 8, 0, 0x21, crc, csize, usize, len(names[i]), 0, 0, 0, 0, 0, offsets[i])
+        directory += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", *entry)
+        directory += names[i]
+    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, files, files, len(directory), len(body), 0)
+    return bytes(body + directory + end)
+
+
+def test_quoted_overlap_bomb_is_refused_before_reading(tmp_path):
+    data = quoted_overlap_bomb(files=200, kernel_bytes=1024 * 1024)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:  # the construction is sound: it really inflates
+        assert z.read("0198")[:4] == b"PK\x03\x04"
+        assert sum(i.file_size for i in z.infolist()) > 200 * 1024 * 1024
+    path = write(tmp_path, "overlap.zip", data)
+    started = time.monotonic()
+    listing = walk(path)
+    assert time.monotonic() - started < 1
+    assert kinds(listing) == {BOMB} and "overlap" in listing.problems[0].why
+    assert listing.members == []
+
+
+@pytest.fixture(scope="module")
+def zeros_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return makers.zeros_member(tmp_path_factory.mktemp("bomb") / "zeros.zip", "zeros.bin", GB)
+
+
+def test_high_ratio_member_is_refused_in_little_memory(zeros_zip):
+    tracemalloc.start()
+    started = time.monotonic()
+    try:
+        listing = walk(zeros_zip)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert time.monotonic() - started < 5
+    assert peak < 64 * 1024 * 1024
+    assert BOMB in kinds(listing) and "ratio" in " ".join(p.why for p in listing.problems)
+    assert "zeros.bin" not in {m.name for m in listing.members}
+
+
+def test_gzip_bomb_in_a_tar_is_refused(tmp_path):
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = 256 * 1024 * 1024
+        tar.addfile(info, io.BytesIO(b"\0" * info.size))
+    listing = walk(write(tmp_path, "zeros.tar.gz", buffer.getvalue()))
+    assert kinds(listing) == {BOMB}
+
+
+def test_total_byte_cap_truncates(tmp_path):
+    members = {f"m{i}.bin": bytes(range(256)) * 400 for i in range(10)}  # 100 KB each, incompressible enough
+    listing = walk(write(tmp_path, "many.zip", zip_bytes(members)), Limits(max_total_bytes=300_000))
+    assert "inspection_truncated" in kinds(listing)
+    assert len(listing.members) < 10
+
+
+def test_entry_cap_refuses(tmp_path):
+    path = write(tmp_path, "many.tar", tar_bytes({f"f{i}": b"x" for i in range(50)}, "w"))
+    listing = walk(path, Limits(max_entries=10))
+    assert kinds(listing) == {BOMB}
+
+
+def test_seven_zip_is_flagged_not_inspected(tmp_path):
+    path = write(tmp_path, "drawings.7z", b"7z\xbc\xaf\x27\x1c\x00\x04" + bytes(200))
+    listing = walk(path)
+    assert [(p.kind, p.why) for p in listing.problems] == [(NOT_INSPECTED, "7z")]
+    [found] = [d for d in inspect_file(str(path)).detections if d.detector == "archive_not_inspected"]
+    assert found.sample == "7z"
+
+
+def damaged(data: bytes, at: int, n: int = 8) -> bytes:
+    return data[:at] + bytes(n) + data[at + n :]
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("cut.zip", zip_bytes({"a.txt": NOTE * 100})[:-30]),
+        ("damaged.zip", damaged(zip_bytes({"a.txt": NOTE * 100}), at=40)),
+        ("cut.tar.gz", tar_bytes({"a.txt": bytes(range(256)) * 100}, "w:gz")[:300]),
+        ("cut.tar.xz", tar_bytes({"a.txt": NOTE}, "w:xz")[:-20]),
+        ("garbage.tar.bz2", b"BZh91AY&SY" + bytes(300)),
+        ("plain.gz", b"\x1f\x8b\x08\x00" + bytes(100)),
+    ],
+)
+def test_corrupt_archives_give_problems_not_exceptions(tmp_path, name, data):
+    path = write(tmp_path, name, data)
+    listing = walk(path)
+    assert listing.problems, listing
+    assert kinds(listing) <= {CORRUPT, BOMB, "inspection_truncated"}
+    inspect_file(str(path))  # never raises
