@@ -111,4 +111,4 @@ class AbsenceWatcher:
                     self._next_housekeeping = time.monotonic() + HOUSEKEEPING_S
                     self.housekeeping()
             except Exception as exc:  # the next round tries again; the collector keeps serving
-                logger.error("background check failed error={}: {}", type(exc).__name__, exc)
+                logger.error("background check failed error={}: {!r}", type(exc).__name__, str(exc))

@@ -138,6 +138,6 @@ def _activate_policy(config: ServerConfig, store: Store) -> None:
     try:
         policy = store.policies.activate_at_startup(config.working_time)
     except Exception as exc:  # an unreachable database: /health says so; the policy is retried on use
-        logger.error("cannot activate the policy at startup error={}: {}", type(exc).__name__, exc)
+        logger.error("cannot activate the policy at startup error={}: {!r}", type(exc).__name__, str(exc))
         return
     logger.info("policy in force version={} rules={}", policy.version, len(policy.ruleset.ids))

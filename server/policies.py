@@ -128,7 +128,7 @@ class PolicyBook:
         try:
             policy = _build(custom, worktime)
         except InvalidInput as exc:
-            logger.error("the custom rule files do not load with this version's packs; the active policy stays errors={}", exc)
+            logger.error("the custom rule files do not load with this version's packs; the active policy stays errors={!r}", str(exc))
             return self.active()
         if self._activate(policy, actor):
             logger.info("policy activated version={} files={} by={}", policy.version, len(policy.sources), actor)

@@ -87,5 +87,5 @@ def _extract(source: Source, file_type: str | None, name: str, max_bytes: int, m
         logger.exception("content extraction failed type={}", file_type)
         problem = f"internal error: {type(e).__name__}"
     if problem:
-        logger.debug("content not extracted type={} problem={}", file_type, problem)
+        logger.debug("content not extracted type={} problem={!r}", file_type, problem)
     return Document(file_type, (name_part, *out.parts), truncated=out.truncated, problem=problem)
