@@ -92,7 +92,9 @@ class Listing:
             samples.setdefault(d.detector, d.sample)
         for p in self.problems:
             counts[p.kind] = counts.get(p.kind, 0) + 1
-            samples.setdefault(p.kind, (p.why or p.where)[:200])
+            # the kind says enough; member names can hold personal data (张三_身份证号.xlsx).
+            # Only an uninspected format's name (e.g. "7z") is ours, not the file's.
+            samples.setdefault(p.kind, p.why if p.kind == NOT_INSPECTED else "")
         return tuple(Detection(k, counts[k], samples[k]) for k in sorted(counts))
 
 
@@ -175,7 +177,7 @@ def _walk_zip(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
             continue
         name = prefix + info.filename
         if info.flag_bits & 0x1:
-            walk.listing.problems.append(Problem(ENCRYPTED, name))  # the sample names the member
+            walk.listing.problems.append(Problem(ENCRYPTED, name))
             continue
         try:
             _member(walk, z.chunks(info.filename, walk.budget, walk.limits.max_member_bytes + 1), name, depth)
@@ -287,7 +289,10 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
         return
     data = io.BytesIO(b"".join(held))
     held.clear()
-    inner_type = filetype.detect_file(data)
+    try:
+        inner_type = filetype.detect_file(data)
+    except (ValueError, OverflowError):  # a crafted member must not end the walk of its siblings
+        inner_type = None
     if inner_type not in ARCHIVE_TYPES:
         seconds_left = max(walk.deadline - walk.clock(), 0.0)
         document = extract_file(

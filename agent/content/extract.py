@@ -59,6 +59,8 @@ def extract(path: str, name: str, max_bytes: int = 20 * MB, max_seconds: float =
         file_type = filetype.detect(path)
     except OSError as e:
         return Document(None, (TextPart(NAME, name),), problem=f"unreadable: {e.strerror or e}")
+    except (ValueError, OverflowError) as e:  # numbers in a crafted header that fit no file
+        return Document(None, (TextPart(NAME, name),), problem=f"corrupt: {type(e).__name__}")
     return _extract(path, file_type, name, max_bytes, max_seconds)
 
 

@@ -45,6 +45,8 @@ def directory_extent(f: BinaryIO) -> tuple[int, int]:
     if locator_at < 0 or tail[locator_at : locator_at + 4] != b"PK\x06\x07":
         raise Refused("corrupt zip: zip64 locator missing")
     _, _, eocd64_offset, _ = _ZIP64_LOCATOR.unpack_from(tail, locator_at)
+    if eocd64_offset > size - _ZIP64_EOCD.size:  # an offset from the file: never seek where it says blindly
+        raise Refused("corrupt zip: zip64 end record outside the file")
     f.seek(eocd64_offset)
     record = f.read(_ZIP64_EOCD.size)
     if len(record) < _ZIP64_EOCD.size or record[:4] != b"PK\x06\x06":
@@ -65,6 +67,8 @@ class BoundedZip:
             self._zip = zipfile.ZipFile(f)
         except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, struct.error) as e:
             raise Refused(f"corrupt zip: {e}") from e
+        if len(self._zip.infolist()) > MAX_ENTRIES:  # the end record's count is only a claim
+            raise Refused(f"zip directory too large: entries={len(self._zip.infolist())}")
         self._names = set(self._zip.namelist())
         self.member_truncated = False  # the last member read stopped at MAX_MEMBER_BYTES
 

@@ -265,3 +265,43 @@ def test_corrupt_archives_give_problems_not_exceptions(tmp_path, name, data):
     assert listing.problems, listing
     assert kinds(listing) <= {CORRUPT, BOMB, "inspection_truncated"}
     inspect_file(str(path))  # never raises
+
+
+def test_member_names_never_reach_detection_samples(tmp_path):
+    """A member name can hold personal data: problems are reported by kind only."""
+    name = "张三_110101199003071234.xlsx"
+    data = bytearray(zip_bytes({name: b"locked"}))
+    for signature, flags_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(signature)
+        data[at + flags_at] |= 0x1
+    inspection = inspect_file(str(write(tmp_path, "locked.zip", bytes(data))))
+    [flag] = [d for d in inspection.detections if d.detector == "archive_encrypted"]
+    assert "110101199003071234" not in flag.sample
+
+
+def test_zip64_end_record_pointing_outside_the_file_is_a_problem_not_a_crash(tmp_path):
+    import struct
+
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, 2**64 - 1, 1)
+    eocd = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    path = write(tmp_path, "crafted.zip", b"PK\x03\x04" + b"\0" * 100 + locator + eocd)
+    inspection = inspect_file(str(path))
+    assert not any(d.sample.startswith("internal error") for d in inspection.detections)
+    assert any(d.detector == "parse_error" for d in inspection.detections)
+
+
+def test_entry_count_is_checked_against_the_real_directory_not_the_claim(tmp_path, monkeypatch):
+    from agent.content import zipread
+
+    data = bytearray(zip_bytes({f"{i}.txt": b"x" for i in range(20)}))
+    at = data.rfind(b"PK\x05\x06")
+    data[at + 8 : at + 12] = struct_pack_two_shorts(1, 1)  # claim one entry on disk and in all
+    monkeypatch.setattr(zipread, "MAX_ENTRIES", 10)
+    with open(write(tmp_path, "claims-one.zip", bytes(data)), "rb") as f, pytest.raises(zipread.Refused):
+        zipread.BoundedZip(f)
+
+
+def struct_pack_two_shorts(a: int, b: int) -> bytes:
+    import struct
+
+    return struct.pack("<2H", a, b)

@@ -173,3 +173,19 @@ def test_samples_are_masked(detector, text, raw, sample):
     found = detector.detect(Document("text", (TextPart(BODY, text), TextPart(NAME, text))))
     assert found is not None and found.count == 2 and found.sample == sample
     assert all(raw not in str(value) for value in dataclasses.astuple(found))
+
+
+def test_an_endless_line_of_short_digit_groups_is_scanned_in_bounded_pieces():
+    """'1 1 1 ...' must not become one match of millions of runs (memory), and a grouped card
+    in ordinary text is still found."""
+    from datetime import date
+
+    from stdnum import luhn
+
+    from agent.content.identifiers import scan_digits
+
+    assert list(scan_digits("1 " * 1_000_000, date(2026, 11, 26))) == []
+    card = "622202123456789" + luhn.calc_check_digit("622202123456789")
+    grouped = " ".join(card[i : i + 4] for i in range(0, 16, 4))
+    found = list(scan_digits(f"{'1 ' * 40}卡号 {grouped} 到期", date(2026, 11, 26)))
+    assert [(f.kind, f.value) for f in found] == [("bank_card", card)]
