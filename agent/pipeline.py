@@ -33,6 +33,7 @@ from agent.places import EgressPlace, EgressPlaces
 from agent.spool import FileMark, Spool
 from agent.watcher import FsChange
 from rules.events import Event, Match
+from rules.levels import LEVELS
 
 QUEUE_MAX = 200_000
 TICK_S = 0.05
@@ -370,12 +371,13 @@ class Pipeline:
         self._outbox.add(self.make_event("egress.file", **fields), mark)
 
     def _archive_source(self, members: tuple[Member, ...]) -> dict:
-        """An archive traced to classified content through its members: the outermost classified
-        member (the first at that depth) speaks for the event; empty members never match."""
+        """An archive traced to classified content through its members: the most sensitive
+        classified member speaks for the event (core before internal: the alert's severity follows
+        it), the outermost of those first; empty members never match."""
         found = [(m, s) for m in members if m.size > 0 and (s := self.index.lookup_sha256(m.sha256)) is not None]
         if not found:
             return {}
-        member, source = min(found, key=lambda pair: pair[0].depth)
+        member, source = min(found, key=lambda pair: (LEVELS.index(pair[1].level), pair[0].depth))
         fields = source.event_fields()
         fields["match"] = Match("archive", 1.0)
         fields["details"] = {

@@ -435,3 +435,26 @@ def test_stop_spools_what_the_worker_still_held(tmp_path):
     assert [json.loads(e.body)["type"] for e in spool.peek(10)] == ["agent.overflow", "agent.error"]
     index.close()
     spool.close()
+
+
+def test_archive_is_traced_through_its_most_sensitive_member(rig, tmp_path):
+    """An internal memo at the top of a zip must not hide a core drawing nested inside it."""
+    import io
+    import zipfile
+
+    memo_folder = tmp_path / "memos"
+    memo_folder.mkdir()
+    (memo_folder / "memo.txt").write_bytes(b"internal memo " + os.urandom(200))
+    rig.index.folders = rig.index.folders + (ClassifiedFolder(str(memo_folder), "internal", "Memos"),)
+    rig.index.refresh()
+    inner = io.BytesIO()
+    with zipfile.ZipFile(inner, "w") as z:
+        z.writestr("rev3/impeller.dwg", (rig.classified / "impeller.dwg").read_bytes())
+    with zipfile.ZipFile(rig.usb / "holiday.zip", "w") as z:
+        z.writestr("memo.txt", (memo_folder / "memo.txt").read_bytes())
+        z.writestr("drawings.zip", inner.getvalue())
+    [event] = rig.wait_events("egress.file", 1)
+    assert event["match"]["method"] == "archive"
+    assert event["level"] == "core" and event["source_path"] == str(rig.classified / "impeller.dwg")
+    assert event["details"]["archive_member"] == "drawings.zip!/rev3/impeller.dwg"
+    assert event["details"]["classified_members"] == 2
