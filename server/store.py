@@ -71,8 +71,12 @@ class Store:
         now = self.clock()
         values = dict(hostname=hostname, version=version, token_hash=token_hash(token), last_seen=now, enrolled_at=now)
         with writing(self.engine) as conn:
-            taken = conn.execute(select(agents.c.agent_id).where(agents.c.agent_id == proposed_id)).first()
-            agent_id = str(uuid.uuid4()) if taken else proposed_id
+            # ON CONFLICT, not select-then-insert: two enrolments racing for one id on PostgreSQL
+            # must not end in an IntegrityError (a 500); the loser gets a fresh id
+            stmt = insert_ignore(conn, agents, ["agent_id"]).returning(agents.c.agent_id)
+            if conn.execute(stmt.values(agent_id=proposed_id, **values)).first():
+                return proposed_id
+            agent_id = str(uuid.uuid4())
             conn.execute(insert(agents).values(agent_id=agent_id, **values))
         return agent_id
 

@@ -156,3 +156,24 @@ def test_bursts_are_kept_apart_by_time(backend):
     clock.advance(timedelta(hours=1).total_seconds())
     store.ingest(second)
     assert [a["count"] for a in store.list_alerts(category="bulk-egress").items] == [20, 20]
+
+
+def test_concurrent_enrolments_with_one_proposed_id_all_succeed_under_distinct_ids(backend):
+    """Racing enrolments for one id must not end in an IntegrityError (a 500): one keeps the id."""
+    store = Store(backend)
+    proposed = str(uuid.uuid4())
+    results, errors = [], []
+
+    def enrol(i: int) -> None:
+        try:
+            results.append(store.enroll_agent(proposed, f"pc-{i}", "0.1.0", f"mwa_token-{i}-{uuid.uuid4()}"))
+        except Exception as exc:  # noqa: BLE001 - the test reports whatever went wrong
+            errors.append(exc)
+
+    threads = [threading.Thread(target=enrol, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert len(results) == 6 and len(set(results)) == 6 and results.count(proposed) == 1
