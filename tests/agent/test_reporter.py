@@ -20,16 +20,7 @@ from rules.events import Event
 from rules.loader import default_pack_sources
 from rules.policy import build_policy, default_policy
 from rules.worktime import WorkTime
-
-SITE_RULES = """\
-- id: SITE-TXT-EGRESS
-  title: A text file written to an egress place
-  category: classified-egress
-  severity: low
-  when:
-    type: egress.file
-    extension: txt
-"""
+from tests.samples import SITE_RULES
 
 
 class FakeCollector:

@@ -13,16 +13,7 @@ import requests
 from rules.policy import default_policy
 from tests.e2e.conftest import copy
 from tests.e2e.harness import BIN, Deployment, wait_for
-
-SITE_RULES = """\
-- id: SITE-TXT-EGRESS
-  title: A text file written to an egress place
-  category: classified-egress
-  severity: low
-  when:
-    type: egress.file
-    extension: txt
-"""
+from tests.samples import SITE_RULES
 
 
 def _egress_events(d) -> list[dict]:

@@ -16,17 +16,8 @@ from rules.policy import build_policy, default_policy, policy_from_payload
 from rules.worktime import WorkTime
 from server.app import create_app
 from server.policies import MAX_CUSTOM_FILES, MAX_FILE_BYTES
+from tests.samples import SITE_RULES as SITE
 from tests.server.factories import alerts_of, make_egress, make_event, put_policy
-
-SITE = """\
-- id: SITE-TXT-EGRESS
-  title: A text file written to an egress place
-  category: classified-egress
-  severity: low
-  when:
-    type: egress.file
-    extension: txt
-"""
 
 BROKEN = """\
 - id: SITE-TXT-EGRESS
