@@ -58,7 +58,7 @@ def cmd_run(config: ServerConfig, args) -> int:
     try:
         store = _store(config)
     except Exception as exc:
-        logger.error("cannot open the database error={}", exc)
+        logger.error("cannot open the database error={!r}", str(exc))
         return EXIT_FAILURE
     host, port = config.listen
     logger.info("collector starting version={} listen={}:{} database={}", __version__, host, port, _redact(config.database))

@@ -76,7 +76,7 @@ class PolicyBook:
             try:
                 policy = build_policy(_files(row["files"]), WorkTime.from_dict(json.loads(row["worktime"])))
             except (InvalidInput, KeyError, ValueError) as exc:  # stored by a version whose loader differed
-                logger.error("stored policy does not load; keeping the previous one id={} error={}", row_id, exc)
+                logger.error("stored policy does not load; keeping the previous one id={} error={!r}", row_id, str(exc))
                 return built[1] if built else self._default()
         with self._lock:
             self._built = (row_id, policy)
