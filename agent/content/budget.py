@@ -49,9 +49,9 @@ class Collector:
             raise OutOfBudget("text")
 
     def add(self, where: str, text: str) -> None:
-        text = text.strip()
-        if not text:
+        if not text.strip():
             return
+        text = text.strip(" \r\n\f\v")  # not tabs: a table's first cells may be empty
         self.check_chars(len(text))
         if len(self.parts) >= MAX_PARTS:
             raise OutOfBudget("parts")

@@ -1,7 +1,10 @@
 """Text of Office Open XML files (docx, xlsx, pptx), each part in its place.
 
 Members are read in this order so that a body cut short by the budget loses nothing else:
-properties (title, subject, keywords, company, custom properties), headers, footers, then body.
+properties (title, subject, keywords, company, custom properties), headers, footers, then body
+(docx: document, footnotes, endnotes, comments; pptx: slides, then speaker notes). A worksheet
+becomes one table-shaped part (rows as lines, cells tab-separated in their columns), so numbers
+stored as numbers are read and a header row gives its column a meaning, as in a CSV.
 """
 
 from __future__ import annotations
@@ -64,39 +67,157 @@ def read_docx(z: BoundedZip, out: Collector) -> None:
         read_member(z, name, _paragraphs(out, HEADER), out)
     for name in _numbered(z.names(), r"word/footer(\d*)\.xml"):
         read_member(z, name, _paragraphs(out, FOOTER), out)
-    for name in ("word/document.xml", "word/footnotes.xml", "word/endnotes.xml"):
+    for name in ("word/document.xml", "word/footnotes.xml", "word/endnotes.xml", "word/comments.xml"):
         read_member(z, name, _paragraphs(out, BODY), out)
 
 
-class _SheetHandler(TextHandler):
-    """Inline strings are body; oddHeader/oddFooter (and even/first) are header and footer."""
+class _SharedStrings(Handler):
+    """xl/sharedStrings.xml kept in memory (within the text budget): sheets refer to it by index."""
 
     def __init__(self, out: Collector) -> None:
-        tags = frozenset(HEADER_FOOTER_TAGS)
-        super().__init__(out, BODY, frozenset({"t"}) | tags, frozenset({"is"}) | tags, frozenset({"rPh"}))
+        self.out = out
+        self.strings: list[str] = []
+        self._buffer: list[str] = []
+        self._in_text = self._in_phonetic = 0
+        self._chars = 0
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
-        self.where = HEADER_FOOTER_TAGS.get(name, self.where)
-        super().start(name, attrs)
+        if name == "rPh":
+            self._in_phonetic += 1  # furigana of a Japanese cell: not the cell's text
+        elif name == "t":
+            self._in_text += 1
 
     def end(self, name: str) -> None:
-        super().end(name)
-        if name in HEADER_FOOTER_TAGS:
-            self.where = BODY
+        if name == "rPh":
+            self._in_phonetic -= 1
+        elif name == "t":
+            self._in_text -= 1
+        elif name == "si":
+            self.strings.append("".join(self._buffer))
+            self._buffer = []
 
-    def clean(self, text: str) -> str:
-        if self.where == BODY:
-            return text
-        text = _SHEET_CODES.sub(lambda m: "&" if m.group() == "&&" else " ", text)
-        return " ".join(text.split())
+    def data(self, text: str) -> None:
+        if self._in_text and not self._in_phonetic:
+            self._chars += len(text)
+            self.out.check_chars(self._chars)
+            self._buffer.append(text)
+
+
+class _SheetHandler(Handler):
+    """A worksheet as a table: one body part per sheet, a line per row, cells separated by tabs in
+    their columns (so a header row names the columns below it, as in a CSV). Cells are shared
+    strings (resolved), inline strings, numbers and formula results; booleans and errors are not
+    text. oddHeader/oddFooter (and even/first) are header and footer parts."""
+
+    def __init__(self, out: Collector, shared: list[str], used: set[int]) -> None:
+        self.out, self.shared, self.used = out, shared, used
+        self._rows: list[str] = []
+        self._row: list[str] = []
+        self._cell: list[str] | None = None  # text of the cell being read
+        self._cell_type = ""
+        self._column = -1
+        self._in_value = self._in_text = self._in_phonetic = 0
+        self._band: str | None = None  # HEADER or FOOTER inside a header/footer element
+        self._band_text: list[str] = []
+        self._chars = 0
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        if name in HEADER_FOOTER_TAGS:
+            self._band, self._band_text = HEADER_FOOTER_TAGS[name], []
+        elif name == "row":
+            self._row = []
+        elif name == "c":
+            self._cell, self._cell_type = [], attrs.get("t", "n")
+            self._column = _column_of(attrs.get("r", ""), len(self._row))
+        elif name == "v":
+            self._in_value += 1
+        elif name == "rPh":
+            self._in_phonetic += 1
+        elif name == "t":
+            self._in_text += 1
+
+    def end(self, name: str) -> None:
+        if name in HEADER_FOOTER_TAGS and self._band is not None:
+            text = _SHEET_CODES.sub(lambda m: "&" if m.group() == "&&" else " ", "".join(self._band_text))
+            if text.split():
+                self.out.add(self._band, " ".join(text.split()))
+            self._band = None
+        elif name == "c" and self._cell is not None:
+            self._end_cell()
+        elif name == "row":
+            if any(self._row):
+                self._rows.append("\t".join(self._row))
+            self._row = []
+        elif name == "v":
+            self._in_value -= 1
+        elif name == "rPh":
+            self._in_phonetic -= 1
+        elif name == "t":
+            self._in_text -= 1
+        elif name == "worksheet":
+            self.flush()
+
+    def data(self, text: str) -> None:
+        if self._band is not None:
+            self._band_text.append(text)
+        elif self._cell is not None and (self._in_value or (self._in_text and not self._in_phonetic)):
+            self._cell.append(text)
+        else:
+            return
+        self._chars += len(text)
+        self.out.check_chars(self._chars)
+
+    def _end_cell(self) -> None:
+        raw = "".join(self._cell or ())
+        self._cell = None
+        if self._cell_type == "s":
+            index = int(raw) if raw.strip().isdigit() else -1
+            value = self.shared[index] if 0 <= index < len(self.shared) else ""
+            self.used.add(index)
+        elif self._cell_type in ("b", "e"):
+            value = ""  # TRUE/FALSE and #N/A are not the sheet's text
+        else:  # n (a number), str (a formula's text), inlineStr
+            value = raw
+        value = " ".join(value.split())  # a cell's own line breaks and tabs would shift the table
+        pad = self._column - len(self._row)
+        self._chars += pad + len(value) + 1 - len(raw)  # the raw text was counted as it came
+        self.out.check_chars(self._chars)
+        if value:
+            self._row.extend([""] * pad)
+            self._row.append(value)
+
+    def flush(self) -> None:
+        """The rows read so far become the sheet's part, as much of them as the budget holds."""
+        text, self._rows, self._chars = "\n".join(self._rows), [], 0
+        self.out.add(BODY, text[: max(self.out.chars_left, 0)])
+
+
+def _column_of(ref: str, next_column: int) -> int:
+    """The zero-based column of a cell reference such as "C5" (the next column if it has none);
+    at least next_column, at most Excel's last (XFD), so a crafted reference cannot go back or
+    pad a row without bound."""
+    letters = re.match(r"[A-Za-z]{1,3}", ref)
+    if not letters:
+        return next_column
+    column = 0
+    for ch in letters.group().upper():
+        column = column * 26 + ord(ch) - ord("A") + 1
+    return min(max(column - 1, next_column), 16383)
 
 
 def read_xlsx(z: BoundedZip, out: Collector) -> None:
     _properties(z, out)
-    strings = TextHandler(out, BODY, frozenset({"t"}), frozenset({"si"}), frozenset({"rPh"}))
-    read_member(z, "xl/sharedStrings.xml", strings, out)
+    shared = _SharedStrings(out)
+    read_member(z, "xl/sharedStrings.xml", shared, out)
+    used: set[int] = set()
     for name in _numbered(z.names(), r"xl/worksheets/sheet(\d*)\.xml"):
-        read_member(z, name, _SheetHandler(out), out)
+        sheet = _SheetHandler(out, shared.strings, used)
+        try:
+            read_member(z, name, sheet, out)
+        finally:
+            sheet.flush()  # a sheet cut short (budget, bad XML) keeps the rows read
+    # strings no cell shows (deleted cells, or text hidden on purpose) are still the file's text
+    out.add(BODY, "\n".join(t for i, t in enumerate(shared.strings) if i not in used))
 
 
 class _SlideHandler(TextHandler):
@@ -119,6 +240,8 @@ def read_pptx(z: BoundedZip, out: Collector) -> None:
     _properties(z, out)
     for name in _numbered(z.names(), r"ppt/slides/slide(\d*)\.xml"):
         read_member(z, name, _SlideHandler(out), out)
+    for name in _numbered(z.names(), r"ppt/notesSlides/notesSlide(\d*)\.xml"):
+        read_member(z, name, _SlideHandler(out), out)  # speaker notes: the body text a slide hides
 
 
 READERS: dict[str, Callable[[BoundedZip, Collector], None]] = {

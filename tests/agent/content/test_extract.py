@@ -89,7 +89,8 @@ def test_xlsx_strings_and_sheet_header_footer(tmp_path: Path) -> None:
     doc = _run(makers.xlsx(tmp_path / "a.xlsx"))
     assert doc.file_type == "xlsx" and doc.problem is None
     assert _texts(doc, TITLE) == ["sheet title"]
-    assert _texts(doc, BODY) == ["姓名 shared", "rich text", "inline cell"]  # no phonetic run
+    # the sheet as a table (A1 shared, B1 inline), then the string no cell shows; no phonetic run
+    assert _texts(doc, BODY) == ["姓名 shared\tinline cell", "rich text"]
     assert _texts(doc, HEADER) == ["秘密 sheet header"]
     assert _texts(doc, FOOTER) == ["R&D footer"]
 
