@@ -7,6 +7,8 @@ collector can insert them idempotently. They carry hashes and counts, never file
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -27,11 +29,15 @@ EVENT_TYPES: dict[str, str] = {
     "agent.error": "the agent could not do something it should have",
     "agent.overflow": "file events were lost and a rescan was started",
     "agent.gap": "a gap in the agent's event chain",
-    "agent.tamper": "the agent's config or rules were changed locally",
+    "agent.tamper": "the agent's config or rules were changed locally, or its event chain was found broken",
     "agent.clock_skew": "the agent's clock differs from the server's",
 }
 
 MATCH_METHODS: tuple[str, ...] = ("exact", "archive", "partial")
+
+# Not hashed into the chain: the collector stamps the agent id from the token, and an agent that
+# enrols again under a new id keeps its chain.
+CHAIN_EXCLUDED = ("agent_id",)
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,15 @@ class Media:
     serial: str = ""
     vendor: str = ""
     model: str = ""
+    vendor_id: str = ""  # USB vendor id, 4 hex digits in lower case ("0781"); empty when unknown
+    product_id: str = ""  # USB product id, 4 hex digits in lower case
+    bus: str = ""  # usb | ata | nvme | scsi | mmc | ...; empty when unknown
+    removable: bool | None = None  # the OS says the disk is removable; None when it does not say
+
+    @property
+    def identity(self) -> str:
+        """`vendor_id:product_id:serial` in lower case: what the collector's allow-list patterns match."""
+        return f"{self.vendor_id}:{self.product_id}:{self.serial}".lower()
 
 
 @dataclass(frozen=True)
@@ -91,6 +106,8 @@ class Event:
     policy_version: str | None = None  # the rule set this event was evaluated under
     error: str | None = None  # why the agent could not do what it should have
     details: dict[str, Any] | None = None  # small, type-specific facts (counts, versions)
+    seq: int | None = None  # the agent's event chain: 1, 2, 3, ... per agent, assigned when spooled
+    prev_hash: str | None = None  # chain_digest() of the event with seq - 1; None for seq 1
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -108,3 +125,16 @@ class Event:
         values["detections"] = tuple(Detection(**d) for d in values.get("detections") or ())
         values["rule_ids"] = tuple(values.get("rule_ids") or ())
         return cls(**values)
+
+
+def canonical_json(data: dict[str, Any]) -> bytes:
+    """The canonical form the event chain hashes: JSON with keys sorted at every level, no spaces
+    (`,` and `:`), non-ASCII characters as themselves (not \\u escapes), UTF-8; CHAIN_EXCLUDED
+    keys left out. Agent and collector both build it from the event's dict as it travels."""
+    kept = {k: v for k, v in data.items() if k not in CHAIN_EXCLUDED}
+    return json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def chain_digest(data: dict[str, Any]) -> str:
+    """SHA-256 (hex) of canonical_json(data): the next event's prev_hash."""
+    return hashlib.sha256(canonical_json(data)).hexdigest()

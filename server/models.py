@@ -62,6 +62,10 @@ class MediaIn(_Strict):
     serial: Text(1024) = ""
     vendor: Text(1024) = ""
     model: Text(1024) = ""
+    vendor_id: Text(64) = ""
+    product_id: Text(64) = ""
+    bus: Text(64) = ""
+    removable: bool | None = None
 
 
 class DetectionIn(_Strict):
@@ -105,6 +109,8 @@ class EventIn(BaseModel):
     severity: Literal[SEVERITIES] | None = None  # type: ignore[valid-type]
     error: Text(2000) | None = None
     details: dict[str, Any] | None = None
+    seq: int | None = Field(None, ge=1, le=2**63 - 1)  # the agent's event chain (rules.events)
+    prev_hash: Sha256 | None = None
 
     @field_validator("type")
     @classmethod
@@ -162,6 +168,8 @@ class EventIn(BaseModel):
             severity=self.severity,
             error=self.error,
             details=self.details,
+            seq=self.seq,
+            prev_hash=self.prev_hash,
         )
         body = {**(self.model_extra or {}), **event.to_dict()}
         return event, json.dumps(body, ensure_ascii=False, separators=(",", ":"))

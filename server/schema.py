@@ -186,3 +186,41 @@ agent_silences = Table(  # one row per absence rule, agent and silence: its aler
     Column("alert_id", BigId),
     Column("raised_at", DateTime(timezone=True), nullable=False),
 )
+
+
+# --- the device register (revision 0003) -----------------------------------------------------------
+
+devices = Table(  # removable media any agent mounted, one row per identity (vendor_id:product_id:serial)
+    "devices",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("key_hash", String(64), nullable=False, unique=True),  # SHA-256 of the identity: serials are long
+    Column("identity", Text, nullable=False),  # vendor_id:product_id:serial in lower case
+    Column("vendor_id", String(64), nullable=False),
+    Column("product_id", String(64), nullable=False),
+    Column("serial", String(1024), nullable=False),
+    Column("vendor", String(1024), nullable=False),  # the names and file system as last seen
+    Column("model", String(1024), nullable=False),
+    Column("bus", String(64), nullable=False),
+    Column("fstype", String(64), nullable=False),
+    Column("label", String(1024), nullable=False),
+    Column("first_seen", String(32), nullable=False),  # event times, ISO 8601 UTC: sorts as text
+    Column("last_seen", String(32), nullable=False),
+    Column("last_agent_id", String(36), nullable=False),
+    Column("last_host", String(255), nullable=False),
+    Column("last_user", String(255), nullable=False),
+    Column("times_seen", Integer, nullable=False),
+    Index("devices_last_seen", "last_seen"),
+)
+
+device_allow = Table(  # the allow-list: patterns vendor:product:serial with * and ?
+    "device_allow",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("pattern", String(1200), nullable=False, unique=True),  # in lower case
+    Column("owner", String(255), nullable=False),
+    Column("note", Text, nullable=False),
+    Column("expires_at", DateTime(timezone=True)),  # from then on the entry allows nothing
+    Column("created_by", String(255), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
