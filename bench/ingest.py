@@ -1,0 +1,159 @@
+"""Collector ingest: events/s for batches of 500 POSTed to /api/v1/events by an enrolled agent,
+on SQLite and on PostgreSQL, beside a bare executemany of the same rows into a table with the
+same columns and indexes (issue 9 item 4).
+
+A real `miwei-server` process (uvicorn, one worker) on loopback; the batches are serialised before
+the clock starts, so the figure is the collector's, not the client's JSON encoder. Each run uses a
+fresh database, so runs are alike.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import requests
+
+from bench.baselines import bare_executemany, event_rows, scratch_dir
+from bench.deploy import BenchDeployment
+from bench.measure import median, percentile
+from bench.report import Figure, ratio, reproduce
+
+TITLE = "Collector ingest"
+BATCH = 500
+NOTES = (
+    "Each batch is what an agent sends: 80% file events in classified folders (created, modified, "
+    "deleted), 15% egress.file events of unclassified files, 5% egress.file events of core files "
+    "(each raises a classified-egress alert, and together they trip the bulk-egress correlation). "
+    "The bare baseline inserts the very rows the collector stores, with the driver's executemany, "
+    "one transaction per batch, into a fresh table made from server/schema.py (unique id, the two "
+    "indexes); SQLite in WAL mode with synchronous=FULL as the collector runs it. The PostgreSQL "
+    "cluster is a throwaway one (tests/server/postgres.py) with fsync off, for both the collector "
+    "and the bare insert."
+)
+
+
+def run(quick: bool) -> list[Figure]:
+    batches, runs = (4, 3) if quick else (40, 3)
+    figures = _backend("SQLite", None, batches, runs)
+    from tests.server import postgres
+
+    reason = postgres.why_not()
+    if reason:
+        figures += _skipped("PostgreSQL", reason)
+        return figures
+    cluster = postgres.Cluster()
+    cluster.start()
+    try:
+        figures += _backend("PostgreSQL", cluster, batches, runs)
+    finally:
+        cluster.stop()
+    return figures
+
+
+def _backend(label: str, cluster, batches: int, runs: int) -> list[Figure]:
+    rates, p99s, bare_rates, bare_p99s = [], [], [], []
+    for i in range(runs):
+        root = Path(scratch_dir(f"ingest-{label.lower()}"))
+        try:
+            served, bare = _database_urls(root, cluster, i)
+            timings, events, agent_id = _post_batches(root, served, batches)
+            rates.append(len(events) / sum(timings))
+            p99s.append(percentile(timings, 99))
+            rows = event_rows(events, agent_id, sqlite=cluster is None)
+            baseline = bare_executemany(bare, rows, BATCH)
+            bare_rates.append(baseline.rows_per_s)
+            bare_p99s.append(percentile(list(baseline.batch_seconds), 99))
+        finally:
+            import shutil
+
+            shutil.rmtree(root, ignore_errors=True)
+    rate, bare_rate = median(rates), median(bare_rates)
+    p99, bare_p99 = median(p99s) * 1000, median(bare_p99s) * 1000
+    note = f"{batches} batches of {BATCH} events per run, a fresh database per run; the median of the runs."
+    return [
+        Figure(
+            name=f"ingest {label}", value=rate, unit="events/s", baseline=bare_rate,
+            baseline_unit="rows/s (bare executemany)", ratio=ratio(rate, bare_rate), goal="ratio >= 0.5",
+            met=ratio(rate, bare_rate) >= 0.5, runs=runs, reproduce=reproduce("ingest"), notes=note,
+        ),
+        Figure(
+            name=f"ingest {label} p99 batch latency", value=p99, unit="ms", baseline=bare_p99,
+            baseline_unit="ms (bare executemany batch)", ratio=ratio(p99, bare_p99), goal="< 100 ms",
+            met=p99 < 100, runs=runs, reproduce=reproduce("ingest"),
+            notes=f"Nearest-rank p99 over the {batches} POSTs of a run (request sent to answer read), median of the runs.",
+        ),
+    ]
+
+
+def _skipped(label: str, reason: str) -> list[Figure]:
+    return [Figure(name=f"ingest {label}", value=None, unit="events/s", goal="ratio >= 0.5", met=None, runs=0,
+                   reproduce=reproduce("ingest"), notes=f"Skipped: {reason}.")]
+
+
+def _database_urls(root: Path, cluster, run: int) -> tuple[str, str]:
+    """(the collector's database, the bare insert's database): fresh ones, never shared."""
+    if cluster is None:
+        return f"sqlite:///{root / 'collector.db'}", f"sqlite:///{root / 'bare.db'}"
+    import psycopg
+
+    names = (f"collector_{run}", f"bare_{run}")
+    with psycopg.connect(host=str(cluster.root), port=cluster.port, user="postgres", dbname="postgres", autocommit=True) as conn:
+        for name in names:
+            conn.execute(f"CREATE DATABASE {name}")
+    return cluster.url(names[0]), cluster.url(names[1])
+
+
+def _post_batches(root: Path, database: str, batches: int) -> tuple[list[float], list[dict], str]:
+    d = BenchDeployment(root, [], database=database)
+    try:
+        d.start_server()
+        token = d.enroll()
+        rng = random.Random(42)
+        bodies, events = [], []
+        start = datetime.now(timezone.utc)
+        for b in range(batches):
+            batch = [_event(rng, start + timedelta(milliseconds=b * BATCH + i)) for i in range(BATCH)]
+            events += batch
+            bodies.append(json.dumps({"events": batch}, ensure_ascii=False).encode())
+        session = requests.Session()
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        session.post(d.url + "/api/v1/heartbeat", json={"hostname": "bench-pc", "version": "bench", "spool_depth": 0},
+                     headers=headers, timeout=10)
+        timings = []
+        for body in bodies:
+            started = time.perf_counter()
+            response = session.post(d.url + "/api/v1/events", data=body, headers=headers, timeout=60)
+            timings.append(time.perf_counter() - started)
+            if response.status_code != 200 or response.json()["accepted"] != BATCH:
+                raise RuntimeError(f"the collector answered {response.status_code}: {response.text[:300]}")
+        return timings, events, d.agent_id
+    finally:
+        d.close()
+
+
+def _event(rng: random.Random, ts: datetime) -> dict:
+    event = {
+        "id": str(uuid.uuid4()),
+        "ts": ts.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "host": "bench-pc",
+        "user": f"user{rng.randint(1, 20)}",
+    }
+    draw = rng.random()
+    n = rng.randint(0, 99999)
+    if draw < 0.80:
+        return {**event, "type": rng.choice(("file.created", "file.modified", "file.deleted")),
+                "path": f"/srv/rnd/drawings/part-{n}.dwg", "level": "core", "size": rng.randint(1000, 10**7),
+                "sha256": f"{rng.getrandbits(256):064x}"}
+    egress = {**event, "type": "egress.file", "path": f"/media/usb/KINGSTON/file-{n}.bin", "size": rng.randint(1000, 10**7),
+              "sha256": f"{rng.getrandbits(256):064x}", "egress": "removable",
+              "media": {"mountpoint": "/media/usb/KINGSTON", "device": "/dev/sdb1", "fstype": "vfat", "label": "KINGSTON",
+                        "serial": "60A44C3FAE22F0B1", "vendor": "Kingston", "model": "DataTraveler 3.0"}}
+    if draw < 0.95:
+        return {**egress, "level": None}
+    return {**egress, "level": "core", "source_path": f"/srv/rnd/drawings/part-{n}.dwg", "register_entry": "Product drawings",
+            "match": {"method": "exact", "similarity": 1.0}}

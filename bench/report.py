@@ -1,0 +1,219 @@
+"""What a benchmark section returns (Figure), the machine it ran on, and the BENCHMARKS.md writer.
+
+A figure is only worth something beside its baseline measured in the same run on the same
+machine: a ratio travels between machines, an absolute number does not. So every Figure carries
+its baseline, the ratio, the goal and the command that reproduces it alone.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    value: float | None  # None: not measured (notes say why)
+    unit: str
+    baseline: float | None = None
+    baseline_unit: str = ""
+    ratio: float | None = None  # value / baseline, or as `notes` defines it
+    goal: str = ""
+    met: bool | None = None  # None: the figure has no goal, or was not measured
+    runs: int = 1
+    reproduce: str = ""
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class SectionResult:
+    name: str
+    title: str
+    figures: tuple[Figure, ...] = ()
+    notes: str = ""  # about the whole section: set-up, why something was skipped
+    seconds: float = 0.0
+    table: tuple[tuple[str, str], ...] = ()  # free-form key/value rows (a section measured elsewhere)
+
+
+@dataclass(frozen=True)
+class Machine:
+    cpu: str
+    cores: int
+    ram_gb: float
+    kernel: str
+    python: str
+    tmp_dir: str
+    tmp_fs: str
+    load_before: str
+    extra: dict = field(default_factory=dict)
+
+
+def reproduce(name: str, quick: bool = False) -> str:
+    return f"python -m bench {name}" + (" --quick" if quick else "")
+
+
+def ratio(value: float | None, baseline: float | None) -> float | None:
+    return value / baseline if value is not None and baseline else None
+
+
+def describe_machine() -> Machine:
+    return Machine(
+        cpu=_cpu_model(),
+        cores=os.cpu_count() or 0,
+        ram_gb=_ram_gb(),
+        kernel=f"{platform.system()} {platform.release()}",
+        python=f"{platform.python_implementation()} {platform.python_version()}",
+        tmp_dir=tempfile.gettempdir(),
+        tmp_fs=filesystem_of(tempfile.gettempdir()),
+        load_before=load_average(),
+    )
+
+
+def load_average() -> str:
+    """Other work on the machine skews every figure: the report says how busy it was."""
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _ram_gb() -> float:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return int(line.split()[1]) / 1024 / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
+def filesystem_of(path: str) -> str:
+    """The type of the file system holding path (the longest mount point above it)."""
+    real = os.path.realpath(path)
+    best, fstype = "", "unknown"
+    try:
+        with open("/proc/mounts", encoding="utf-8") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) < 3:
+                    continue
+                mount = parts[1].replace("\\040", " ")
+                if (real == mount or real.startswith(mount.rstrip("/") + "/")) and len(mount) >= len(best):
+                    best, fstype = mount, parts[2]
+    except OSError:
+        pass
+    return f"{fstype} (mounted at {best})" if best else fstype
+
+
+def git_commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + (" (with uncommitted changes)" if dirty else "")
+
+
+# --- Markdown ---------------------------------------------------------------------------------
+
+
+def number(value: float | None, digits: int = 3) -> str:
+    """Three significant figures, without scientific notation for the sizes seen here."""
+    if value is None:
+        return "n/a"
+    if value == 0:
+        return "0"
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:,.0f}"
+    decimals = max(0, digits - 1 - int(f"{magnitude:e}".split("e")[1]))
+    return f"{value:.{decimals}f}"
+
+
+def _met(f: Figure) -> str:
+    return {True: "met", False: "**missed**", None: "n/a"}[f.met]
+
+
+def _with_unit(value: float | None, unit: str) -> str:
+    return number(value) if value is None or not unit else f"{number(value)} {unit}"
+
+
+def render(
+    sections: list[SectionResult], machine: Machine, commit: str, started: datetime, quick: bool, load_after: str
+) -> str:
+    lines = [
+        "# MiWei benchmarks",
+        "",
+        "Written by `make bench` (`python -m bench`); see docs/benchmarks.md for how each figure is measured."
+        + (" **Quick mode: scaled-down smoke run, not figures to quote.**" if quick else ""),
+        "Every figure is a median of the runs shown, beside a baseline measured in the same run on the same machine.",
+        "",
+        "## Machine",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| date | {started.strftime('%Y-%m-%d %H:%M UTC')} |",
+        f"| commit | {commit} |",
+        f"| CPU | {machine.cpu} |",
+        f"| cores | {machine.cores} |",
+        f"| RAM | {machine.ram_gb:.1f} GB |",
+        f"| kernel | {machine.kernel} |",
+        f"| Python | {machine.python} |",
+        f"| temp dir | {machine.tmp_dir}: {machine.tmp_fs} |",
+        f"| load average (1, 5, 15 min) before / after | {machine.load_before} / {load_after} |",
+        "",
+        "## Summary",
+        "",
+        "| figure | value | baseline (same run) | ratio | goal | | runs | reproduce |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for s in sections:
+        for f in s.figures:
+            lines.append(
+                f"| {f.name} | {_with_unit(f.value, f.unit)} | {_with_unit(f.baseline, f.baseline_unit)} | "
+                f"{number(f.ratio)} | {f.goal or '-'} | {_met(f)} | {f.runs} | `{f.reproduce}` |"
+            )
+        if not s.figures:
+            lines.append(f"| {s.title} | not measured | | | | n/a | | `{reproduce(s.name)}` |")
+    for s in sections:
+        lines += ["", f"## {s.title}", "", f"Reproduce: `{reproduce(s.name)}` ({s.seconds:.0f} s in this run)", ""]
+        if s.notes:
+            lines += [s.notes, ""]
+        for key, value in s.table:
+            lines.append(f"- {key}: {value}")
+        if s.table:
+            lines.append("")
+        for f in s.figures:
+            lines.append(f"- **{f.name}**: {_with_unit(f.value, f.unit)}; baseline {_with_unit(f.baseline, f.baseline_unit)}; "
+                         f"ratio {number(f.ratio)}; goal {f.goal or 'none'} ({_met(f)}); {f.runs} run(s)."
+                         + (f" {f.notes}" if f.notes else ""))
+    missed = [(s, f) for s in sections for f in s.figures if f.met is False]
+    lines += ["", "## Goals missed", ""]
+    if missed:
+        lines += [f"- {f.name}: {_with_unit(f.value, f.unit)} against the goal {f.goal}" for _, f in missed]
+        lines += ["", "These are reported, not fixed, here: profiling and fixes are a separate step (issue 9 item 7)."]
+    else:
+        lines.append("None of the measured figures missed its goal.")
+    return "\n".join(lines) + "\n"
