@@ -1,4 +1,5 @@
-"""`miwei-agent`: run the agent, build the index, classify files, check rules, show status."""
+"""`miwei-agent`: run the agent, build the index, classify files, check rules, show status,
+install or remove the OS service."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ import os
 import signal
 import sys
 import threading
-
-from loguru import logger
 
 from agent import __version__
 from agent.config import AgentConfig, load_agent_config
@@ -60,37 +59,64 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", parents=[common], help="enrolment, spool depth, last delivery")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=cmd_status)
+    install = sub.add_parser(
+        "install-service", parents=[common], help="install, enable and start the OS service (systemd, launchd, Windows)"
+    )
+    install.add_argument("--print", action="store_true", help="show the unit (plist, service settings); install nothing")
+    install.add_argument("--no-start", action="store_true", help="install and enable, do not start (images, chroots)")
+    install.add_argument("--unit-dir", metavar="DIR", help="write the unit or plist here instead of the system folder")
+    install.set_defaults(handler=cmd_install_service)
+    uninstall = sub.add_parser("uninstall-service", help="stop, disable and remove the OS service; state is kept")
+    uninstall.add_argument("--unit-dir", metavar="DIR", help="the folder install-service wrote to with --unit-dir")
+    uninstall.set_defaults(handler=cmd_uninstall_service, config=None)  # works with a config that is gone or broken
     return parser
 
 
 def cmd_run(config: AgentConfig, args) -> int:
-    from agent.app import AgentApp
-    from agent.policy import PolicyStore, check_local_sources, read_local_sources
+    from agent.service.runner import run_agent
 
-    try:  # the extra rule files are checked before anything is created or started
-        local_sources = read_local_sources(config.rules)
-        check_local_sources(local_sources)
-    except InvalidInput as exc:
-        return report_invalid(exc)
-    os.umask(0o077)  # state files hold classified paths, hashes and events: ours alone
-    os.makedirs(os.path.join(config.state_dir, "logs"), mode=0o700, exist_ok=True)
-    configure_logging(config.log_level, os.path.join(config.state_dir, "logs", "agent.log"))
-    rules = PolicyStore(config.state_dir, local_sources)
-    rules.load()  # the cached policy, else the default packs: never no rules
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
-    app = AgentApp(config, rules)
+    return run_agent(config, stopping)
+
+
+def cmd_install_service(config: AgentConfig, args) -> int:
+    """The config was checked by dispatch; the rule files are checked too: a service that cannot
+    start would only fail, again and again, where nobody looks."""
+    from agent.service import ServiceError, check_config_file, manager_for, spec_for
+    from agent.service.runner import check_rule_files
+
+    configure_logging("warning")
     try:
-        logger.info("agent starting version={} agent_id={!r} server={!r}", __version__, app.agent_id, config.server_url)
-        app.start()
-        logger.info("agent ready")
-        stopping.wait()
-    except Exception:
-        logger.exception("agent failed")
+        check_rule_files(config)
+    except InvalidInput as exc:
+        return report_invalid(exc)
+    try:
+        manager = manager_for(target_dir=args.unit_dir)
+        spec = spec_for(config, args.config)
+        if args.print:
+            print(manager.render(spec), end="")
+            return EXIT_OK
+        check_config_file(spec.config_path)
+        for line in manager.install(spec, start=not args.no_start):
+            print(line)
+    except ServiceError as exc:
+        print(f"miwei-agent install-service: {exc}", file=sys.stderr)
         return EXIT_FAILURE
-    finally:
-        app.stop()
+    return EXIT_OK
+
+
+def cmd_uninstall_service(config: None, args) -> int:
+    from agent.service import ServiceError, manager_for
+
+    configure_logging("warning")
+    try:
+        for line in manager_for(target_dir=args.unit_dir).uninstall():
+            print(line)
+    except ServiceError as exc:
+        print(f"miwei-agent uninstall-service: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import yaml
 
 from agent.paths import is_under
-from rules.configfile import load_section, secret
+from rules.configfile import MIN_SECRET_CHARS, PLACEHOLDER_SECRETS, load_section, secret
 from rules.levels import LEVELS
 from rules.schema import (
     MISSING,
@@ -103,29 +103,41 @@ def _parse_agent(section: Section, ctx: Context) -> AgentConfig:
 
 def _parse_enroll_secret(section: Section, ctx: Context) -> str:
     """Either `enroll_secret` or `enroll_secret_file` (keeps the secret off the config file)."""
+    if "enroll_secret" in section.keys and "enroll_secret_file" in section.keys:  # said before either is read
+        section.read.update(("enroll_secret", "enroll_secret_file"))
+        return ctx.error(section.keys["enroll_secret_file"][0], "agent.enroll_secret_file", "set either enroll_secret or enroll_secret_file, not both")
     inline = section.get("enroll_secret", secret, default=None)
     from_file = section.get("enroll_secret_file", _secret_file, default=None)
     if inline is MISSING or from_file is MISSING:
         return MISSING
-    if inline and from_file:
-        return ctx.error(section.keys["enroll_secret_file"][0], "agent.enroll_secret_file", "set either enroll_secret or enroll_secret_file, not both")
     if not inline and not from_file:
         return ctx.error(section.node, "agent.enroll_secret", "required key is missing", "or set enroll_secret_file")
     return inline or from_file
 
 
 def _secret_file(node: yaml.Node, key_path: str, ctx: Context):
+    """The enrolment secret from a file (how a mass rollout hands it out: docs/deploy.md), checked
+    as an inline secret is, and refused when every local user may read or change the file."""
     path = text(node, key_path, ctx)
     if path is MISSING:
         return MISSING
     path = os.path.join(ctx.base_dir, os.path.expanduser(path))
     try:
         with open(path, encoding="utf-8") as f:
+            mode = os.fstat(f.fileno()).st_mode
             value = f.read().strip()
     except (OSError, UnicodeDecodeError) as exc:
         return ctx.error(node, key_path, f"cannot read the secret file: {getattr(exc, 'strerror', None) or exc}")
-    if len(value) < 16:
-        return ctx.error(node, key_path, "the secret in this file must be at least 16 characters")
+    if os.name == "posix" and mode & 0o007:  # NTFS rights are ACLs, not these bits
+        return ctx.error(
+            node, key_path, f"the secret file is open to every user (mode {mode & 0o777:04o})", f"chmod 600 {path}"
+        )
+    if value.lower() in PLACEHOLDER_SECRETS:
+        return ctx.error(node, key_path, "the secret in this file is still a placeholder", "set a long random secret")
+    if len(value) < MIN_SECRET_CHARS:
+        return ctx.error(
+            node, key_path, f"the secret in this file must be at least {MIN_SECRET_CHARS} characters", "set a long random secret"
+        )
     return value
 
 

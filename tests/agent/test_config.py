@@ -73,6 +73,7 @@ def test_valid_config_parses_into_frozen_values_with_paths_relative_to_its_folde
     for folder in ("drawings/pricing", "sync", "onedrive", "finance"):
         (conf / folder).mkdir(parents=True)
     (conf / "enroll.secret").write_text("secret-from-a-file-0123456789\n")
+    (conf / "enroll.secret").chmod(0o600)  # a secret file every user may read is refused
     (conf / "config.yaml").write_text(VALID)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

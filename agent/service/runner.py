@@ -1,0 +1,53 @@
+"""Run the agent until told to stop: what `miwei-agent run` and the Windows service both do.
+
+The caller decides what "stop" is (SIGTERM/SIGINT in a terminal or under systemd and launchd,
+the service control manager's stop request on Windows) and sets `stopping`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from loguru import logger
+
+from agent import __version__
+from agent.config import AgentConfig
+from rules.cli import EXIT_FAILURE, EXIT_OK, configure_logging, report_invalid
+from rules.errors import InvalidInput
+
+
+def check_rule_files(config: AgentConfig) -> None:
+    """The extra rule files must load before anything is created or started; raises InvalidInput."""
+    from agent.policy import check_local_sources, read_local_sources
+
+    check_local_sources(read_local_sources(config.rules))
+
+
+def run_agent(config: AgentConfig, stopping: threading.Event) -> int:
+    """Start the agent, wait for `stopping`, stop it cleanly; an exit code (rules.cli)."""
+    from agent.app import AgentApp
+    from agent.policy import PolicyStore, check_local_sources, read_local_sources
+
+    try:  # the extra rule files are checked before anything is created or started
+        local_sources = read_local_sources(config.rules)
+        check_local_sources(local_sources)
+    except InvalidInput as exc:
+        return report_invalid(exc)
+    os.umask(0o077)  # state files hold classified paths, hashes and events: ours alone
+    os.makedirs(os.path.join(config.state_dir, "logs"), mode=0o700, exist_ok=True)
+    configure_logging(config.log_level, os.path.join(config.state_dir, "logs", "agent.log"))
+    rules = PolicyStore(config.state_dir, local_sources)
+    rules.load()  # the cached policy, else the default packs: never no rules
+    app = AgentApp(config, rules)
+    try:
+        logger.info("agent starting version={} agent_id={!r} server={!r}", __version__, app.agent_id, config.server_url)
+        app.start()
+        logger.info("agent ready")
+        stopping.wait()
+    except Exception:
+        logger.exception("agent failed")
+        return EXIT_FAILURE
+    finally:
+        app.stop()
+    return EXIT_OK
