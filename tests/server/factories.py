@@ -68,6 +68,10 @@ def make_egress(level: str | None = "core", **fields) -> dict:
             "serial": "60A44C3FAE22F0B1",
             "vendor": "Kingston",
             "model": "DataTraveler 3.0",
+            "vendor_id": "0951",
+            "product_id": "1666",
+            "bus": "usb",
+            "removable": True,
         },
         egress="removable",
     )
