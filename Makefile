@@ -1,9 +1,10 @@
-# MiWei: `make run` starts a demo collector and agent; `make test` runs every test.
+# MiWei: `make run` starts a demo collector and agent; `make test` runs every test;
+# `make bench` measures and writes BENCHMARKS.md.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint clean
+.PHONY: run test lint clean bench
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "MiWei needs Python 3.10 or newer")'
@@ -22,6 +23,9 @@ run: $(VENV)/.run-installed
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python -m bench
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check agent rules server tests

@@ -39,14 +39,17 @@ def spread(count: int, min_bytes: int, max_bytes: int, total_bytes: int, rng: ra
     draws = [rng.random() for _ in range(count - 2)]
     span = math.log(max_bytes / min_bytes)
     low, high = 0.05, 50.0  # the skew exponent: bisect until the total fits
+
+    def sizes(k: float) -> list[int]:
+        return [min_bytes, max_bytes] + [int(min_bytes * math.exp(span * u**k)) for u in draws]
+
     for _ in range(60):
         k = math.sqrt(low * high)
-        sizes = [min_bytes, max_bytes] + [int(min_bytes * math.exp(span * u**k)) for u in draws]
-        if sum(sizes) > total_bytes:
+        if sum(sizes(k)) > total_bytes:
             low = k
         else:
             high = k
-    return sizes
+    return sizes(high)  # at most total_bytes, and within a hair of it
 
 
 def random_tree(root: str, sizes: list[int], seed: int, prefix: str = "file") -> Tree:
@@ -59,7 +62,7 @@ def random_tree(root: str, sizes: list[int], seed: int, prefix: str = "file") ->
         if i % FILES_PER_FOLDER == 0:
             os.makedirs(folder, exist_ok=True)
         path = os.path.join(folder, f"{prefix}-{i:06d}.bin")
-        unique = rng.randbytes(16)  # no two files hash alike
+        unique = rng.randbytes(min(16, size))  # no two files hash alike (but tiny ones may)
         with open(path, "wb") as f:
             f.write(unique)
             left = size - len(unique)

@@ -1,0 +1,61 @@
+"""`python -m bench --quick` works end to end: real processes, real files, a report with every
+figure. What the figures are is not asserted (no timing in tests); that they exist is."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from bench import corpus
+from bench.report import REPO
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+CHEAP = {
+    "content": ["inspection text", "inspection docx", "inspection xlsx", "inspection pdf", "inspection zip"],
+    "index": ["index build", "index re-index, nothing changed"],
+    "latency": ["detection latency p50", "detection latency p99"],
+    "throughput": ["egress throughput (time to store all / SHA-256 time)", "egress agent CPU per 1,000 files"],
+}
+
+
+def test_quick_run_of_the_cheap_sections_writes_every_figure(tmp_path):
+    out = tmp_path / "BENCHMARKS.md"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", *CHEAP, "--quick", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    text = out.read_text(encoding="utf-8")
+    assert "Quick mode" in text
+    for section, names in CHEAP.items():
+        assert f"Reproduce: `python -m bench {section}`" in text
+        for name in names:
+            row = re.search(rf"^\| {re.escape(name)} \| ([0-9.,]+) ", text, re.M)
+            assert row, f"no measured value for {name!r} in:\n{text}"
+    assert "Failed" not in text
+
+
+def test_quick_ingest_on_sqlite_posts_and_inserts_every_batch():
+    from bench import ingest
+
+    figures = ingest._backend("SQLite", None, batches=2, runs=1)
+    assert [f.name for f in figures] == ["ingest SQLite", "ingest SQLite p99 batch latency"]
+    assert all(f.value and f.value > 0 and f.baseline and f.baseline > 0 for f in figures)
+    assert all(f.met is not None for f in figures)
+
+
+def test_quick_idle_measures_both_processes():
+    from bench import idle
+
+    try:
+        figures = idle.run(quick=True)
+    finally:
+        corpus.cleanup()
+    assert [f.name for f in figures] == ["idle agent CPU", "idle agent RSS"]
+    cpu, rss = figures
+    assert cpu.value is not None and cpu.baseline is not None
+    assert rss.value > 1 and rss.baseline > 1  # MB: both processes were alive and read
