@@ -15,7 +15,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench import corpus
+from bench import corpus, pyspy
 from bench.deploy import BenchDeployment
 from bench.indexing import FULL_BYTES, FULL_FILES, QUICK_BYTES, QUICK_FILES
 from bench.measure import CLOCK_TICKS, MB, cpu_seconds, median, rss_bytes
@@ -23,6 +23,7 @@ from bench.report import Figure, ratio, reproduce
 
 TITLE = "Idle agent"
 WINDOWS = 3
+PROFILE_S = 20.0
 
 _OBSERVER = """
 import sys, threading
@@ -59,6 +60,11 @@ def run(quick: bool) -> list[Figure]:
             raise RuntimeError(f"the bare watchdog observer did not start ({observer.poll()})")
         time.sleep(settle_s)  # start-up work (the agent's first scan and heartbeat) is not idling
         agent_cpu, observer_cpu, agent_rss, observer_rss = _watch(d.agent.pid, observer.pid, window_s)
+        profile = ""
+        if median(agent_cpu) >= 0.5 and pyspy.available():
+            profile_s = 2.0 if quick else PROFILE_S
+            profile = f" Profile of the idle agent over another {profile_s:.0f} s (py-spy): " \
+                      + pyspy.profile(d.agent.pid, lambda: time.sleep(profile_s)) + "."
     finally:
         if observer is not None:
             observer.kill()
@@ -73,7 +79,7 @@ def run(quick: bool) -> list[Figure]:
             name="idle agent CPU", value=cpu, unit="% of one core", baseline=bare_cpu,
             baseline_unit="% (bare watchdog observer)", ratio=ratio(cpu, bare_cpu), goal="< 0.5%", met=cpu < 0.5,
             runs=WINDOWS, reproduce=reproduce("idle"),
-            notes=f"{setting}; the median window (CPU time is counted in clock ticks of {1000 / CLOCK_TICKS:.0f} ms). Windows: agent {_list(agent_cpu)}, observer {_list(observer_cpu)} (%).",
+            notes=f"{setting}; the median window (CPU time is counted in clock ticks of {1000 / CLOCK_TICKS:.0f} ms). Windows: agent {_list(agent_cpu)}, observer {_list(observer_cpu)} (%)." + profile,
         ),
         Figure(
             name="idle agent RSS", value=rss, unit="MB", baseline=bare_rss, baseline_unit="MB (bare watchdog observer)",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import requests
 
+from bench import pyspy
 from bench.baselines import bare_executemany, event_rows, scratch_dir
 from bench.deploy import BenchDeployment
 from bench.measure import median, percentile
@@ -25,6 +27,7 @@ from bench.report import Figure, ratio, reproduce
 
 TITLE = "Collector ingest"
 BATCH = 500
+PROFILED_BATCHES = 10
 NOTES = (
     "Each batch is what an agent sends: 80% file events in classified folders (created, modified, "
     "deleted), 15% egress.file events of unclassified files, 5% egress.file events of core files "
@@ -61,7 +64,7 @@ def _backend(label: str, cluster, batches: int, runs: int) -> list[Figure]:
         root = Path(scratch_dir(f"ingest-{label.lower()}"))
         try:
             served, bare = _database_urls(root, cluster, i)
-            timings, events, agent_id = _post_batches(root, served, batches)
+            timings, events, agent_id, _ = _post_batches(root, served, batches)
             rates.append(len(events) / sum(timings))
             p99s.append(percentile(timings, 99))
             rows = event_rows(events, agent_id, sqlite=cluster is None)
@@ -69,12 +72,13 @@ def _backend(label: str, cluster, batches: int, runs: int) -> list[Figure]:
             bare_rates.append(baseline.rows_per_s)
             bare_p99s.append(percentile(list(baseline.batch_seconds), 99))
         finally:
-            import shutil
-
             shutil.rmtree(root, ignore_errors=True)
     rate, bare_rate = median(rates), median(bare_rates)
     p99, bare_p99 = median(p99s) * 1000, median(bare_p99s) * 1000
     note = f"{batches} batches of {BATCH} events per run, a fresh database per run; the median of the runs."
+    if (ratio(rate, bare_rate) < 0.5 or p99 >= 100) and pyspy.available():
+        note += f" Profile of the collector in an extra run of {PROFILED_BATCHES} batches (py-spy): " \
+                + _profiled_run(label, cluster, runs) + "."
     return [
         Figure(
             name=f"ingest {label}", value=rate, unit="events/s", baseline=bare_rate,
@@ -108,7 +112,17 @@ def _database_urls(root: Path, cluster, run: int) -> tuple[str, str]:
     return cluster.url(names[0]), cluster.url(names[1])
 
 
-def _post_batches(root: Path, database: str, batches: int) -> tuple[list[float], list[dict], str]:
+def _profiled_run(label: str, cluster, run: int) -> str:
+    root = Path(scratch_dir(f"ingest-{label.lower()}-profile"))
+    try:
+        served, _ = _database_urls(root, cluster, run)
+        return _post_batches(root, served, PROFILED_BATCHES, profiled=True)[3]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _post_batches(root: Path, database: str, batches: int, profiled: bool = False) -> tuple[list[float], list[dict], str, str]:
+    """POST the batches one after another; (seconds per POST, the events, the agent id, a profile)."""
     d = BenchDeployment(root, [], database=database)
     try:
         d.start_server()
@@ -125,13 +139,19 @@ def _post_batches(root: Path, database: str, batches: int) -> tuple[list[float],
         session.post(d.url + "/api/v1/heartbeat", json={"hostname": "bench-pc", "version": "bench", "spool_depth": 0},
                      headers=headers, timeout=10)
         timings = []
-        for body in bodies:
-            started = time.perf_counter()
-            response = session.post(d.url + "/api/v1/events", data=body, headers=headers, timeout=60)
-            timings.append(time.perf_counter() - started)
-            if response.status_code != 200 or response.json()["accepted"] != BATCH:
-                raise RuntimeError(f"the collector answered {response.status_code}: {response.text[:300]}")
-        return timings, events, d.agent_id
+
+        def post_all() -> None:
+            for body in bodies:
+                started = time.perf_counter()
+                response = session.post(d.url + "/api/v1/events", data=body, headers=headers, timeout=60)
+                timings.append(time.perf_counter() - started)
+                if response.status_code != 200 or response.json()["accepted"] != BATCH:
+                    raise RuntimeError(f"the collector answered {response.status_code}: {response.text[:300]}")
+
+        profile = pyspy.profile(d.server.pid, post_all) if profiled else ""
+        if not profiled:
+            post_all()
+        return timings, events, d.agent_id, profile
     finally:
         d.close()
 

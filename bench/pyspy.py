@@ -1,0 +1,74 @@
+"""Where another process spends its time: `py-spy record` on it while some work runs.
+
+Used on the collector and the agent when a figure misses its goal, in an extra run after the
+measured one (py-spy takes CPU too, on a machine with two cores). py-spy is optional: without it
+the notes say so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+
+from bench.report import REPO
+
+
+def available() -> str | None:
+    here = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    return here if os.path.exists(here) else shutil.which("py-spy")
+
+
+def profile(pid: int, work: Callable[[], object], entries: int = 5) -> str:
+    """The functions where `pid` was found most often (own time) while work() ran."""
+    tool = available()
+    if tool is None:
+        return "(py-spy is not installed: no profile)"
+    fd, out = tempfile.mkstemp(prefix="miwei-bench-pyspy-", suffix=".txt")
+    os.close(fd)
+    spy = subprocess.Popen([tool, "record", "--pid", str(pid), "--format", "raw", "--output", out, "--rate", "200"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        work()
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
+        try:
+            _, err = spy.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            _, err = spy.communicate()
+    try:
+        with open(out, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    finally:
+        os.unlink(out)
+    return top(text, entries) or f"(py-spy recorded nothing: {err.decode(errors='replace').strip()[-200:]})"
+
+
+def top(collapsed: str, entries: int = 5) -> str:
+    """From py-spy's raw (collapsed stacks) output: the leaf frames with their share of samples."""
+    leaves: Counter[str] = Counter()
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        leaves[_short(stack.split(";")[-1])] += int(count)
+    total = sum(leaves.values())
+    if not total:
+        return ""
+    return "; ".join(f"`{frame}` {100 * n / total:.0f}%" for frame, n in leaves.most_common(entries)) + \
+        f" (of {total:,} samples, own time)"
+
+
+def _short(frame: str) -> str:
+    """`func (/long/path/site-packages/pkg/mod.py:12)` -> `func (pkg/mod.py:12)`."""
+    for marker in ("site-packages/", REPO + "/"):
+        if marker in frame:
+            head, _, tail = frame.partition(marker)
+            return head.rsplit("(", 1)[0] + "(" + tail
+    return frame
