@@ -3,17 +3,15 @@
 Polls psutil's mount list (cheap: one read of /proc/self/mounts) every `poll_s`, so a stick is
 picked up within about that long of mounting. A mount is known by its mountpoint, device and
 mount identity (agent.mountid), so a stick unmounted and mounted again at the same place between
-two polls is seen as an unmount and a mount. Identity on Linux comes from sysfs and udev's
-database; fields that cannot be read stay empty. Mountpoints are bytes to Linux: the Media in
-events carries them readable (agent.paths), the raw path stays for watching.
+two polls is seen as an unmount and a mount. What device it is (vendor, model, serial, USB ids,
+bus, removable flag, file system, label) comes from agent.mediaid, read the way this OS allows;
+fields that cannot be read stay empty. Mountpoints are bytes to Linux: the Media in events
+carries them readable (agent.paths), the raw path stays for watching.
 """
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -22,13 +20,10 @@ import psutil
 from loguru import logger
 
 from agent.config import EgressConfig
+from agent.mediaid import MediaIdentity, MediaReader, reader_for
 from agent.mountid import mount_identity
-from agent.paths import is_under, readable, without_surrogates
+from agent.paths import is_under
 from rules.events import Media
-
-SYS_BLOCK = "/sys/class/block"
-UDEV_DATA = "/run/udev/data"
-BY_LABEL = "/dev/disk/by-label"
 
 
 @dataclass(frozen=True)
@@ -40,6 +35,7 @@ class Mount:
     fstype: str
     identity: tuple[int, ...] = ()  # agent.mountid.mount_identity
     media: Media | None = None  # for events (every text readable); filled in once it is new
+    opts: str = ""  # psutil's mount options; on Windows they say removable, fixed or remote
 
     @property
     def key(self) -> tuple:
@@ -54,11 +50,16 @@ class MediaMonitor:
         on_unmount: Callable[[Mount], None],
         excluded: tuple[str, ...] = (),
         list_mounts: Callable[[], list[Mount]] | None = None,
+        reader: MediaReader | None = None,
+        platform: str = sys.platform,
     ):
         self.config = config
         self.on_mount, self.on_unmount = on_mount, on_unmount
         self.excluded = excluded  # classified folders and the state dir are never egress
         self.list_mounts = list_mounts or self._removable_mounts
+        self.platform = platform
+        self.reader = reader or reader_for(platform)
+        self._identities: dict[tuple[str, str], MediaIdentity] = {}  # asked once per device and place
         self.mounted: dict[tuple, Mount] = {}  # only mounts whose on_mount succeeded
         self._failing: set[tuple] = set()  # mounts whose on_mount failed (logged once, retried)
         self._stop = threading.Event()
@@ -96,7 +97,7 @@ class MediaMonitor:
         for key in sorted(set(current) - set(self.mounted), key=repr):
             mount = current[key]
             if mount.media is None:
-                mount = replace(mount, media=describe_media(mount))
+                mount = replace(mount, media=self.identify(mount).to_media())
             if key not in self._failing:
                 logger.info(
                     "media mounted mountpoint={!r} device={!r} fstype={!r} label={!r}",
@@ -112,104 +113,54 @@ class MediaMonitor:
             self._failing.discard(key)
             self.mounted[key] = mount
 
+    def identify(self, mount: Mount) -> MediaIdentity:
+        """What device this is; asked of the OS once per (mountpoint, device) while it is listed."""
+        key = (mount.mountpoint, mount.device)
+        if key not in self._identities:
+            self._identities[key] = self.reader.identify(mount.mountpoint, mount.device, mount.fstype, mount.opts)
+        return self._identities[key]
+
     def _removable_mounts(self) -> list[Mount]:
         if not self.config.removable:
             return []
         found = []
+        listed = set()
         # all=True: FUSE mounts (phones over MTP, ntfs-3g, fusefat) are egress places too
         for part in psutil.disk_partitions(all=True):
             mountpoint = part.mountpoint
+            listed.add((mountpoint, part.device))
             if any(is_under(mountpoint, x) or is_under(x, mountpoint) for x in self.excluded):
                 continue
+            mount = Mount(mountpoint, part.device, part.fstype, mount_identity(mountpoint), opts=part.opts)
             under_root = any(is_under(mountpoint, root) and mountpoint != root for root in self.config.mount_roots)
-            if under_root or is_removable_device(part.device):
-                found.append(Mount(mountpoint, part.device, part.fstype, mount_identity(mountpoint)))
+            if under_root or self._is_removable(mount):
+                found.append(mount)
+        self._identities = {k: v for k, v in self._identities.items() if k in listed}
         return found
+
+    def _is_removable(self, mount: Mount) -> bool:
+        """Linux: sysfs's removable flag (cheap, every poll). Windows: a drive Windows calls
+        removable, or a USB disk (USB hard disks are "fixed" to it). macOS: an external or
+        removable disk. The last two ask the OS once per new drive."""
+        if self.platform.startswith("linux"):
+            return is_removable_device(mount.device)
+        if "removable" in mount.opts.split(","):
+            return True
+        if self.platform == "win32" and "fixed" in mount.opts.split(","):
+            return self.identify(mount).bus == "usb"
+        if self.platform == "darwin" and mount.device.startswith("/dev/disk"):
+            return bool(self.identify(mount).removable) and mount.mountpoint.startswith("/Volumes/")
+        return False
 
 
 def is_removable_device(device: str) -> bool:
     """sysfs says the disk holding this partition is removable (USB sticks, SD cards)."""
-    disk = _disk_dir(device)
-    return bool(disk) and _read(os.path.join(disk, "removable")) == "1"
+    from agent.mediaid.linux import LinuxReader
+
+    return LinuxReader(has_blkid=False).is_removable(device)
 
 
-def describe_media(mount: Mount) -> Media:
-    """Fill in label, vendor, model and serial from what Linux exposes; blanks when unknown.
-
-    Every text is storable (no lone surrogates): the mountpoint in its readable form.
-    """
-    device = mount.device
-    name = os.path.basename(os.path.realpath(device)) if device.startswith("/dev/") else ""
-    disk = _disk_dir(device)
-    udev = _udev_properties(name) if name else {}
-    device_dir = os.path.join(disk, "device") if disk else ""
-    return Media(
-        mountpoint=readable(mount.mountpoint)[0],
-        device=without_surrogates(device),
-        fstype=without_surrogates(mount.fstype),
-        label=udev.get("ID_FS_LABEL", "") or _label_for(name) or _blkid_label(device),
-        serial=udev.get("ID_SERIAL_SHORT", "") or (_read(os.path.join(device_dir, "serial")) if device_dir else ""),
-        vendor=udev.get("ID_VENDOR", "") or (_read(os.path.join(device_dir, "vendor")) if device_dir else ""),
-        model=udev.get("ID_MODEL", "") or (_read(os.path.join(device_dir, "model")) if device_dir else ""),
-    )
-
-
-def _disk_dir(device: str) -> str:
-    """/sys/class/block/<disk> for a /dev node, following a partition up to its disk."""
-    if not device.startswith("/dev/"):
-        return ""
-    name = os.path.basename(os.path.realpath(device))
-    path = os.path.realpath(os.path.join(SYS_BLOCK, name))
-    if not os.path.isdir(path):
-        return ""
-    if os.path.exists(os.path.join(path, "partition")):
-        path = os.path.dirname(path)
-    return path
-
-
-def _udev_properties(name: str) -> dict[str, str]:
-    dev = _read(os.path.join(SYS_BLOCK, name, "dev"))
-    props = {}
-    if dev:
-        try:
-            with open(os.path.join(UDEV_DATA, f"b{dev}"), encoding="utf-8", errors="replace") as f:
-                for line in f:
-                    if line.startswith("E:") and "=" in line:
-                        key, _, value = line[2:].rstrip("\n").partition("=")
-                        props[key] = value
-        except OSError:
-            pass
-    return props
-
-
-def _label_for(name: str) -> str:
-    """The file system label, from /dev/disk/by-label (udev escapes spaces as \\x20)."""
-    try:
-        for entry in os.listdir(BY_LABEL):
-            if os.path.basename(os.path.realpath(os.path.join(BY_LABEL, entry))) == name:
-                raw = re.sub(rb"\\x([0-9a-fA-F]{2})", lambda m: bytes([int(m.group(1), 16)]), os.fsencode(entry))
-                return raw.decode("utf-8", "replace")
-    except OSError:
-        pass
-    return ""
-
-
-def _blkid_label(device: str) -> str:
-    """The label from the file system itself, where udev is not running (containers, minimal PCs)."""
-    if not device.startswith("/dev/") or not shutil.which("blkid"):
-        return ""
-    try:
-        done = subprocess.run(
-            ["blkid", "-o", "value", "-s", "LABEL", device], capture_output=True, timeout=5, check=False
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return done.stdout.decode("utf-8", "replace").strip() if done.returncode == 0 else ""
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read().strip()
-    except OSError:
-        return ""
+def describe_media(mount: Mount, reader: MediaReader | None = None) -> Media:
+    """The identity of the mount's device as events carry it: every text storable."""
+    reader = reader or reader_for()
+    return reader.identify(mount.mountpoint, mount.device, mount.fstype, mount.opts).to_media()

@@ -12,6 +12,7 @@ import ctypes
 import functools
 import os
 import struct
+import sys
 
 AT_FDCWD = -100
 AT_SYMLINK_NOFOLLOW = 0x100
@@ -48,6 +49,8 @@ def mount_identity(mountpoint: str) -> tuple[int, ...]:
 @functools.cache
 def _statx():
     """glibc's statx(2) (2.28+), or None (another libc, an old one, not Linux)."""
+    if not sys.platform.startswith("linux"):  # ctypes.CDLL(None) is no libc on Windows
+        return None
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         func = libc.statx

@@ -1,14 +1,19 @@
-"""The media monitor with a scripted mount table: what counts as a mount, an unmount, a retry."""
+"""The media monitor with a scripted mount table: what counts as a mount, an unmount, a retry, and
+which mounts are removable media on each OS."""
 
 from __future__ import annotations
 
 import os
+from collections import namedtuple
 
 import pytest
 from loguru import logger
 
+import agent.media
 from agent.config import EgressConfig
 from agent.media import MediaMonitor, Mount, describe_media
+from agent.mediaid import MediaIdentity
+from rules.events import Event
 
 
 class MountTable:
@@ -87,3 +92,82 @@ def test_names_from_the_device_cannot_forge_log_lines(table):
         logger.remove(sink)
     assert len(lines) == 2
     assert all("\n" not in line.rstrip("\n") for line in lines), lines
+
+
+# --- which mounts are removable media on each OS, and what the events carry ---------------------
+
+Part = namedtuple("Part", "device mountpoint fstype opts")
+
+
+class ScriptedReader:
+    def __init__(self, identities: dict[str, MediaIdentity]):
+        self.identities, self.asked = identities, []
+
+    def identify(self, mountpoint, device, fstype, opts=""):
+        self.asked.append(mountpoint)
+        return self.identities.get(mountpoint, MediaIdentity(mountpoint, device, fstype))
+
+
+def _listed(monkeypatch, parts, platform, identities, mount_roots=("/media", "/run/media", "/mnt")):
+    monkeypatch.setattr(agent.media.psutil, "disk_partitions", lambda all=False: parts)
+    reader = ScriptedReader(identities)
+    monitor = MediaMonitor(EgressConfig(mount_roots=mount_roots), lambda m: None, lambda m: None, reader=reader, platform=platform)
+    return monitor, reader
+
+
+def test_windows_counts_removable_drives_and_usb_disks_it_calls_fixed(monkeypatch):
+    parts = [
+        Part("C:\\", "C:\\", "NTFS", "rw,fixed"),
+        Part("E:\\", "E:\\", "FAT32", "rw,removable"),
+        Part("F:\\", "F:\\", "NTFS", "rw,fixed"),
+        Part("Z:\\", "Z:\\", "NTFS", "rw,remote"),
+    ]
+    identities = {
+        "C:\\": MediaIdentity("C:\\", "C:\\", "NTFS", bus="nvme", removable=False),
+        "F:\\": MediaIdentity("F:\\", "F:\\", "NTFS", vendor="WD", bus="usb", removable=False),
+    }
+    monitor, reader = _listed(monkeypatch, parts, "win32", identities)
+    assert [m.mountpoint for m in monitor._removable_mounts()] == ["E:\\", "F:\\"]
+    monitor._removable_mounts()
+    assert reader.asked == ["C:\\", "F:\\"], "each fixed drive is asked about once, not every poll"
+    monitor.poll()
+    assert reader.asked == ["C:\\", "F:\\", "E:\\"]  # E: is identified when it is taken in
+    assert monitor.mounted[next(k for k in monitor.mounted if k[0] == "F:\\")].media.vendor == "WD"
+
+
+def test_macos_counts_external_disks_mounted_under_volumes(monkeypatch):
+    parts = [
+        Part("/dev/disk3s1s1", "/", "apfs", "ro,local,rootfs"),
+        Part("/dev/disk4s1", "/Volumes/MY STICK", "msdos", "rw,nosuid,local"),
+        Part("/dev/disk3s5", "/System/Volumes/Data", "apfs", "rw,local"),
+        Part("//alice@fs/rnd", "/Volumes/rnd", "smbfs", "rw,nosuid"),
+    ]
+    identities = {
+        "/Volumes/MY STICK": MediaIdentity("/Volumes/MY STICK", "/dev/disk4s1", "msdos", bus="usb", removable=True),
+        "/System/Volumes/Data": MediaIdentity("/System/Volumes/Data", "/dev/disk3s5", "apfs", bus="nvme", removable=False),
+    }
+    monitor, _ = _listed(monkeypatch, parts, "darwin", identities)
+    assert [m.mountpoint for m in monitor._removable_mounts()] == ["/Volumes/MY STICK"]
+
+
+def test_linux_keeps_its_rule_mount_roots_or_a_removable_disk(monkeypatch, tmp_path):
+    parts = [Part("/dev/loop7", str(tmp_path / "media" / "STICK"), "vfat", "rw"), Part("/dev/nvme0n1p2", "/", "ext4", "rw")]
+    monitor, reader = _listed(monkeypatch, parts, "linux", {}, mount_roots=(str(tmp_path / "media"),))
+    assert [m.mountpoint for m in monitor._removable_mounts()] == [str(tmp_path / "media" / "STICK")]
+    assert reader.asked == [], "on Linux the poll reads sysfs only; identity is asked for new mounts"
+
+
+def test_mount_events_carry_the_whole_identity_and_the_collector_accepts_it():
+    from server.models import MediaIn
+
+    identity = MediaIdentity(
+        "/media/alice/MY STICK", "/dev/sdb1", "vfat", label="MY STICK", vendor="SanDisk", model="Cruzer Blade",
+        serial="4C530001231120115142", vendor_id="0781", product_id="5567", bus="usb", removable=True,
+    )
+    media = Event(type="media.mounted", media=identity.to_media()).to_dict()["media"]
+    assert media == {
+        "mountpoint": "/media/alice/MY STICK", "device": "/dev/sdb1", "fstype": "vfat", "label": "MY STICK",
+        "serial": "4C530001231120115142", "vendor": "SanDisk", "model": "Cruzer Blade", "vendor_id": "0781",
+        "product_id": "5567", "bus": "usb", "removable": True,
+    }
+    assert MediaIn(**media).model_dump() == media
