@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -71,6 +72,33 @@ class Detection:
     detector: str  # stable id, e.g. "cn_resident_id"
     count: int
     sample: str = ""  # masked, never the raw value
+
+
+# File systems reached over a network: a share is an egress place, not a device to allow.
+NETWORK_FSTYPES = frozenset({
+    "nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre", "davfs",
+    "fuse.sshfs", "sshfs", "fuse.davfs2", "fuse.rclone", "fuse.s3fs", "fuse.gvfsd-fuse",
+})
+INTERNAL_BUSES = frozenset({"ata", "sata", "ide", "nvme", "virtio", "pci"})
+
+
+def is_portable(event: Event) -> bool:
+    """Is the event's medium one a person carries away, the kind the device register allows?
+
+    Not a network file system (by fstype, or a device named //host/share or host:/path), and not
+    an internal disk (the OS says it is not removable and it sits on an internal bus). Otherwise the
+    agent's judgement stands: a mount it reports as removable egress (under a mount root, or a
+    disk sysfs calls removable) is portable, as is one the OS calls removable.
+    """
+    media = event.media
+    if media is None:
+        return False
+    device = media.device
+    if media.fstype.lower() in NETWORK_FSTYPES or device.startswith(("//", "\\\\")) or re.match(r"^[^/\\]+:/", device):
+        return False
+    if media.removable is False and media.bus.lower() in INTERNAL_BUSES:
+        return False
+    return event.egress == "removable" or media.removable is True
 
 
 def utc_now_iso() -> str:

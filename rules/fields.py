@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rules.events import EVENT_TYPES, MATCH_METHODS, Event
+from rules.events import EVENT_TYPES, MATCH_METHODS, Event, is_portable
 from rules.levels import LEVELS
 from rules.worktime import WEEKDAYS, WorkTime
 
@@ -90,6 +90,12 @@ FIELDS: dict[str, Field] = {
         Field("media.serial", "text", _media("serial"), groupable=True),
         Field("media.vendor", "text", _media("vendor"), groupable=True),
         Field("media.model", "text", _media("model"), groupable=True),
+        Field("media.vendor_id", "text", _media("vendor_id"), groupable=True),
+        Field("media.product_id", "text", _media("product_id"), groupable=True),
+        Field("media.bus", "text", _media("bus")),
+        # vendor_id:product_id:serial in lower case, what the device allow-list matches
+        Field("media.identity", "text", _media("identity"), groupable=True),
+        Field("media.portable", "bool", lambda e, _: is_portable(e) if e.media else None),
         Field("hour", "number", lambda e, w: w.local(e.ts).hour),
         Field("weekday", "text", lambda e, w: WEEKDAYS[w.local(e.ts).weekday()], WEEKDAYS),
         Field("working_hours", "bool", lambda e, w: w.is_working_hours(e.ts)),

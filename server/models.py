@@ -231,3 +231,11 @@ class MemberIn(_Strict):
 
 class WatchlistIn(_Strict):
     members: list[MemberIn] = Field(max_length=10_000)
+
+
+class DeviceAllowIn(_Strict):
+    # the pattern's form (vendor:product:serial) is checked by server/devices.py, to answer 422 with its reason
+    pattern: Annotated[str, StringConstraints(min_length=1, max_length=1100), AfterValidator(_storable)]
+    owner: Text(255) = ""
+    note: Text(1000) = ""
+    expires_at: datetime | None = None

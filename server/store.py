@@ -25,6 +25,7 @@ from server.absence import check_absence
 from server.alerts import event_alert, insert_alerts
 from server.correlation import Correlator, prune_quiet_hits
 from server.database import insert_ignore, writing
+from server.devices import DeviceRegister
 from server.policies import PolicyBook
 from server.schema import agents, alert_events, alert_history, alerts, api_tokens, events, users
 from server.times import Clock, aware, iso, utc_now
@@ -58,6 +59,7 @@ class Store:
         self.clock = clock
         self.policies = PolicyBook(engine, clock)
         self.watchlists = WatchlistStore(engine, clock)
+        self.devices = DeviceRegister(engine, clock)
 
     # --- agents -----------------------------------------------------------------------------
 
@@ -161,7 +163,9 @@ class Store:
             inserted = set(conn.execute(stmt, rows).scalars().all()) if len(rows) > 1 else set(
                 conn.execute(stmt.values(rows[0])).scalars().all()
             )
-            raised = self._judge(conn, [e for e in unique if e.id in inserted], now)
+            new_events = [e for e in unique if e.id in inserted]
+            DeviceRegister.record(conn, new_events)
+            raised = self._judge(conn, new_events, now)
         return IngestResult(len(inserted), len(batch) - len(inserted), raised)
 
     def _judge(self, conn, new_events: list[Event], now: datetime) -> int:
@@ -169,7 +173,7 @@ class Store:
         if not new_events:
             return 0
         policy = self.policies.active(conn)
-        engine = EventEngine(policy.ruleset, policy.worktime, watchlists=WatchlistLookup(conn))
+        engine = EventEngine(policy.ruleset, policy.worktime, watchlists=WatchlistLookup(conn, now))
         correlator = Correlator(policy, engine)
         drafts, hits = [], []
         for event in new_events:

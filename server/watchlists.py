@@ -13,8 +13,9 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from server.database import writing
+from server.devices import ALLOWED_DEVICES, AllowList
 from server.schema import watchlist_members, watchlists
-from server.times import Clock, aware, iso
+from server.times import Clock, aware, iso, utc_now
 
 MAX_MEMBERS = 10_000
 
@@ -111,20 +112,41 @@ class WatchlistStore:
 
 
 class WatchlistLookup:
-    """`(watchlist, value) -> listed?` for one transaction, each answer asked of the database once."""
+    """`(watchlist, value) -> listed?` for one transaction, each answer asked of the database once.
 
-    def __init__(self, conn: Connection):
+    `allowed-devices` is answered by the device register's allow-list too (server/devices.py): a
+    value `vendor_id:product_id:serial` is listed when an entry in force at `now` matches it, or
+    when its serial is a member of the watchlist (how sticks were allowed before the register).
+    """
+
+    def __init__(self, conn: Connection, now=None):
         self.conn = conn
+        self.now = now
         self._seen: dict[tuple[str, str], bool] = {}
+        self._allow = None
 
     def __call__(self, name: str, value: str) -> bool:
         key = (name, value.lower())
         if key not in self._seen:
-            query = select(watchlist_members.c.value_key).where(
-                watchlist_members.c.watchlist == name, watchlist_members.c.value_key == key[1]
-            )
-            self._seen[key] = self.conn.execute(query).first() is not None
+            listed = self._member(name, key[1])
+            if not listed and name == ALLOWED_DEVICES and value.count(":") >= 2:
+                listed = self._device_allowed(key[1])
+            self._seen[key] = listed
         return self._seen[key]
+
+    def _member(self, name: str, value_key: str) -> bool:
+        query = select(watchlist_members.c.value_key).where(
+            watchlist_members.c.watchlist == name, watchlist_members.c.value_key == value_key
+        )
+        return self.conn.execute(query).first() is not None
+
+    def _device_allowed(self, identity: str) -> bool:
+        if self._allow is None:
+            self._allow = AllowList.load(self.conn, self.now or utc_now())
+        if self._allow.allowing(identity) is not None:
+            return True
+        serial = identity.split(":", 2)[2]
+        return bool(serial) and self._member(ALLOWED_DEVICES, serial)
 
 
 def _row(name: str, member: Member, now, actor: str) -> dict:

@@ -35,7 +35,8 @@ USB = Media("/media/alice/KINGSTON", "/dev/sdb1", "vfat", "KINGSTON", "AA0000000
 
 def lists(name: str, value: str) -> bool:
     """The collector's watchlists in these tests."""
-    return value in {"departing": {"bob"}, "allowed-devices": {"AA00000000012345"}}.get(name, set())
+    # allowed-devices is asked about media.identity (vendor_id:product_id:serial, lower case)
+    return value in {"departing": {"bob"}, "allowed-devices": {"::aa00000000012345"}}.get(name, set())
 
 
 def egress(level=None, method=None, ts=MON_10, user="alice", kind="removable", **values) -> Event:
@@ -66,8 +67,8 @@ def agent(type_: str, ts: str = MON_10) -> Event:
     return Event(type=type_, ts=ts)
 
 
-def mounted(serial: str, type_: str = "media.mounted") -> Event:
-    return Event(type=type_, ts=MON_10, media=Media("/media/u", serial=serial))
+def mounted(serial: str, type_: str = "media.mounted", **media) -> Event:
+    return Event(type=type_, ts=MON_10, media=Media("/media/u", serial=serial, **media), egress="removable")
 
 
 # (rule, event, severity, worktime, watchlists): each must make the rule fire with that severity
@@ -166,6 +167,8 @@ MISSES = [
     ("MW-UNKNOWN-DEVICE", mounted("AA00000000012345"), None, lists),  # on the allow-list
     ("MW-UNKNOWN-DEVICE", mounted("BB0000000000999", "media.unmounted"), None, lists),
     ("MW-UNKNOWN-DEVICE", egress("core", "exact", media=USB), None, lists),
+    ("MW-UNKNOWN-DEVICE", mounted("", fstype="cifs", device="//nas/share"), None, lists),  # a share is no device
+    ("MW-UNKNOWN-DEVICE", mounted("X1", bus="nvme", removable=False), None, lists),  # an internal disk
     ("MW-AGENT-TAMPER", agent("agent.stopped"), None, None),
     ("MW-AGENT-TAMPER", agent("agent.error"), None, None),
     ("MW-AGENT-TAMPER", agent("agent.overflow"), None, None),

@@ -138,6 +138,7 @@ def _mounted(serial: str) -> dict:
         "media.mounted",
         path=None,
         media={"mountpoint": "/media/zhang/STICK", "device": "/dev/sdb1", "vendor": "Kingston", "model": "DataTraveler 3.0", "serial": serial},
+        egress="removable",
     )
 
 
@@ -152,7 +153,7 @@ def test_a_stick_not_on_the_allow_list_raises_unknown_device(client, reader, sen
     (alert,) = alerts_of(client, reader)
     assert (alert["rule_id"], alert["category"], alert["severity"]) == ("MW-UNKNOWN-DEVICE", "unknown-device", "low")
     assert "Kingston DataTraveler 3.0 mounted at /media/zhang/STICK" in alert["explanation"]
-    assert "None of its exceptions held: media.serial = PRIVATE-42 (not: media.serial is on watchlist allowed-devices)" in alert["explanation"]
+    assert "None of its exceptions held: media.identity = ::private-42 (not: media.identity is on watchlist allowed-devices)" in alert["explanation"]
 
 
 def test_without_an_allow_list_every_stick_is_unknown(client, reader, send):

@@ -1,0 +1,256 @@
+"""The device register: media seen by agents, the allow-list API, and the unknown-device alert.
+
+MW-UNKNOWN-DEVICE tests `media.identity` (vendor_id:product_id:serial) against `allowed-devices`,
+which the collector answers from the allow-list entries in force at ingest.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from server.devices import PatternError, parse_pattern
+from tests.server.factories import alerts_of, at, make_event
+
+KINGSTON = {
+    "mountpoint": "/media/zhang/KINGSTON",
+    "device": "/dev/sdb1",
+    "fstype": "vfat",
+    "label": "KINGSTON",
+    "serial": "60A44C3FAE22F0B1",
+    "vendor": "Kingston",
+    "model": "DataTraveler 3.0",
+    "vendor_id": "0951",
+    "product_id": "1666",
+    "bus": "usb",
+    "removable": True,
+}
+KINGSTON_ID = "0951:1666:60a44c3fae22f0b1"
+
+
+def mounted(media: dict | None = None, seconds: float = 0, **fields) -> dict:
+    return make_event("media.mounted", path=(media or KINGSTON)["mountpoint"], media=media or KINGSTON, egress="removable", ts=at(seconds), **fields)
+
+
+def allow(client, reader, pattern: str, **fields):
+    return client.post("/api/v1/devices/allow", json={"pattern": pattern, **fields}, headers=reader)
+
+
+def unknown_device_alerts(client, reader) -> list[dict]:
+    return alerts_of(client, reader, category="unknown-device")
+
+
+# --- patterns ---------------------------------------------------------------------------------
+
+MATCHES = [
+    ("0951:1666:60A44C3FAE22F0B1", KINGSTON_ID),  # case does not matter
+    ("0951:1666:*", KINGSTON_ID),
+    ("0951:*:*", KINGSTON_ID),
+    ("*:*:60a44c3fae22f0b1", KINGSTON_ID),
+    ("09?1:16?6:60A44C3F*", KINGSTON_ID),
+    ("*:*:*", KINGSTON_ID),
+    ("::", "::"),  # media that report no identity at all
+    ("0781:5567:a[1]", "0781:5567:a[1]"),  # only * and ? are special
+    ("0781:5567:ab:cd", "0781:5567:ab:cd"),  # a serial may hold ':'
+]
+MISSES = [
+    ("0951:1666:60A44C3FAE22F0B2", KINGSTON_ID),
+    ("0951:1667:*", KINGSTON_ID),
+    ("0781:*:*", KINGSTON_ID),
+    ("0951:1666:", KINGSTON_ID),  # an empty part matches only an empty value
+    ("0951:1666:60A44C3F", KINGSTON_ID),  # the whole part, not a prefix
+    ("::", "0951::"),
+    ("0781:5567:a?1", "0781:5567:a[1]x"),
+]
+
+
+@pytest.mark.parametrize("pattern, identity", MATCHES)
+def test_pattern_matches(pattern, identity):
+    assert parse_pattern(pattern).matches(identity)
+
+
+@pytest.mark.parametrize("pattern, identity", MISSES)
+def test_pattern_does_not_match(pattern, identity):
+    assert not parse_pattern(pattern).matches(identity)
+
+
+@pytest.mark.parametrize(
+    "pattern, message",
+    [
+        ("60A44C3FAE22F0B1", "is not vendor:product:serial"),
+        ("0951:1666", "is not vendor:product:serial"),
+        ("kingston:1666:*", "the vendor part 'kingston' must be hex digits"),
+        ("0951:16 66:*", "the product part '16 66' must be hex digits"),
+        ("0951:1666:a\tb", "control characters"),
+    ],
+)
+def test_garbage_pattern_is_refused_with_its_reason(client, reader, pattern, message):
+    with pytest.raises(PatternError, match=message):
+        parse_pattern(pattern)
+    response = allow(client, reader, pattern)
+    assert response.status_code == 422 and message in response.json()["detail"]
+    assert client.get("/api/v1/devices/allow", headers=reader).json() == {"allow": []}
+
+
+@pytest.mark.parametrize("body", [{}, {"pattern": ""}, {"pattern": "::", "owner": 5}, {"pattern": "::", "colour": "red"}, {"pattern": "a\x00::"}])
+def test_malformed_allow_body_is_422(client, reader, body):
+    assert client.post("/api/v1/devices/allow", json=body, headers=reader).status_code == 422
+
+
+# --- the allow-list API -------------------------------------------------------------------------
+
+
+def test_allow_list_is_added_to_listed_and_removed(client, reader, clock):
+    response = allow(client, reader, "0951:1666:*", owner="IT department", note="issued sticks", expires_at="2026-12-31T00:00:00Z")
+    assert response.status_code == 201, response.text
+    entry = response.json()
+    assert entry == {
+        "id": entry["id"],
+        "pattern": "0951:1666:*",
+        "owner": "IT department",
+        "note": "issued sticks",
+        "expires_at": "2026-12-31T00:00:00.000Z",
+        "expired": False,
+        "created_by": "token:secops",
+        "created_at": "2026-03-02T09:00:00.000Z",
+    }
+    assert allow(client, reader, "0951:1666:*").status_code == 409  # the same pattern twice
+    assert client.get("/api/v1/devices/allow", headers=reader).json() == {"allow": [entry]}
+
+    assert client.delete(f"/api/v1/devices/allow/{entry['id']}", headers=reader).json() == {"id": entry["id"], "removed": True}
+    assert client.get("/api/v1/devices/allow", headers=reader).json() == {"allow": []}
+    assert client.delete(f"/api/v1/devices/allow/{entry['id']}", headers=reader).status_code == 404
+
+
+def test_expiry_in_the_past_is_refused(client, reader):
+    response = allow(client, reader, "0951:1666:*", expires_at="2020-01-01T00:00:00Z")
+    assert response.status_code == 422 and "in the past" in response.json()["detail"]
+
+
+def test_agents_cannot_read_or_change_the_register(client, agent, reader):
+    assert client.get("/api/v1/devices", headers=agent.headers).status_code == 403
+    assert client.post("/api/v1/devices/allow", json={"pattern": "*:*:*"}, headers=agent.headers).status_code == 403
+    assert client.get("/api/v1/devices/allow").status_code == 401
+    assert client.delete("/api/v1/devices/allow/1", headers=agent.headers).status_code == 403
+
+
+# --- the register ---------------------------------------------------------------------------------
+
+
+def test_mounts_upsert_one_row_per_device(client, reader, send, agent):
+    send(mounted(seconds=0))
+    send(mounted(seconds=60, user="li.na"), mounted({**KINGSTON, "label": "RENAMED"}, seconds=120, user="li.na"))
+    send(mounted({**KINGSTON, "serial": "OTHER1"}, seconds=30))
+
+    devices = client.get("/api/v1/devices", headers=reader).json()["devices"]
+    by_id = {d["identity"]: d for d in devices}
+    assert set(by_id) == {KINGSTON_ID, "0951:1666:other1"}
+    stick = by_id[KINGSTON_ID]
+    assert stick["times_seen"] == 3
+    assert (stick["first_seen"], stick["last_seen"]) == (at(0), at(120))
+    assert (stick["label"], stick["last_user"], stick["last_agent_id"]) == ("RENAMED", "li.na", agent.agent_id)
+    assert (stick["vendor"], stick["model"], stick["bus"], stick["fstype"]) == ("Kingston", "DataTraveler 3.0", "usb", "vfat")
+    assert stick["allowed"] is False and stick["allowed_by"] is None
+
+
+def test_a_late_batch_does_not_overwrite_what_was_seen_since(client, reader, send):
+    send(mounted(seconds=600, user="li.na"))
+    send(mounted(seconds=0, user="zhang.wei"))  # delivered late (the laptop was offline)
+    (stick,) = client.get("/api/v1/devices", headers=reader).json()["devices"]
+    assert (stick["first_seen"], stick["last_seen"], stick["last_user"], stick["times_seen"]) == (at(0), at(600), "li.na", 2)
+
+
+def test_resent_batch_counts_a_mount_once(client, reader, send):
+    event = mounted()
+    send(event)
+    send(event)
+    (stick,) = client.get("/api/v1/devices", headers=reader).json()["devices"]
+    assert stick["times_seen"] == 1
+
+
+def test_shares_and_internal_disks_are_not_registered_nor_alerted(client, reader, send):
+    share = {"mountpoint": "/mnt/nas", "device": "//nas/projects", "fstype": "cifs"}
+    nfs = {"mountpoint": "/mnt/nfs", "device": "nas:/export", "fstype": "nfs4"}
+    internal = {**KINGSTON, "mountpoint": "/media/data", "bus": "nvme", "removable": False, "serial": "S4EWNX0R"}
+    send(mounted(share), mounted(nfs), mounted(internal))
+    assert client.get("/api/v1/devices", headers=reader).json()["devices"] == []
+    assert unknown_device_alerts(client, reader) == []
+
+
+def test_register_filters_and_pages(client, reader, send):
+    send(*[mounted({**KINGSTON, "serial": f"S{i:03d}"}, seconds=i) for i in range(5)])
+    allow(client, reader, "0951:1666:s00?")  # S000..S004 all match
+    allow(client, reader, "*:*:nothing")
+    client.delete("/api/v1/devices/allow/1", headers=reader)
+    allow(client, reader, "0951:1666:s001")
+
+    allowed = client.get("/api/v1/devices", params={"allowed": "true"}, headers=reader).json()["devices"]
+    assert [d["serial"] for d in allowed] == ["S001"]
+    assert allowed[0]["allowed_by"]["pattern"] == "0951:1666:s001"
+    unknown = client.get("/api/v1/devices", params={"allowed": "false"}, headers=reader).json()["devices"]
+    assert [d["serial"] for d in unknown] == ["S004", "S003", "S002", "S000"]
+    assert [d["serial"] for d in client.get("/api/v1/devices", params={"q": "s003"}, headers=reader).json()["devices"]] == ["S003"]
+    recent = client.get("/api/v1/devices", params={"since": at(3)}, headers=reader).json()["devices"]
+    assert [d["serial"] for d in recent] == ["S004", "S003"]
+
+    first = client.get("/api/v1/devices", params={"limit": 2}, headers=reader).json()
+    second = client.get("/api/v1/devices", params={"limit": 2, "cursor": first["next"]}, headers=reader).json()
+    third = client.get("/api/v1/devices", params={"limit": 2, "cursor": second["next"]}, headers=reader).json()
+    assert [d["serial"] for d in first["devices"] + second["devices"] + third["devices"]] == ["S004", "S003", "S002", "S001", "S000"]
+    assert "next" not in third
+
+
+# --- the unknown-device alert -------------------------------------------------------------------
+
+
+def test_unlisted_stick_raises_unknown_device(client, reader, send):
+    send(mounted())
+    (alert,) = unknown_device_alerts(client, reader)
+    assert (alert["rule_id"], alert["severity"]) == ("MW-UNKNOWN-DEVICE", "low")
+    assert "Kingston DataTraveler 3.0" in alert["explanation"]
+    assert f"media.identity = {KINGSTON_ID}" in alert["explanation"]
+
+
+@pytest.mark.parametrize("pattern", ["0951:1666:60A44C3FAE22F0B1", "0951:1666:*", "*:*:60a44c3f*"])
+def test_allowed_stick_raises_nothing(client, reader, send, pattern):
+    assert allow(client, reader, pattern, owner="zhang.wei").status_code == 201
+    send(mounted())
+    assert unknown_device_alerts(client, reader) == []
+
+
+def test_an_expired_entry_no_longer_allows(client, reader, send, clock):
+    assert allow(client, reader, "0951:1666:*", expires_at="2026-03-02T10:00:00Z").status_code == 201
+    send(mounted(seconds=0))
+    assert unknown_device_alerts(client, reader) == []
+
+    clock.advance(3600)  # 10:00: the entry has expired
+    (entry,) = client.get("/api/v1/devices/allow", headers=reader).json()["allow"]
+    assert entry["expired"] is True
+    send(mounted(seconds=3600))
+    assert len(unknown_device_alerts(client, reader)) == 1
+    (stick,) = client.get("/api/v1/devices", headers=reader).json()["devices"]
+    assert stick["allowed"] is False
+
+
+def test_removing_an_entry_makes_the_stick_unknown_again(client, reader, send):
+    entry = allow(client, reader, "0951:1666:*").json()
+    send(mounted(seconds=0))
+    client.delete(f"/api/v1/devices/allow/{entry['id']}", headers=reader)
+    send(mounted(seconds=60))
+    assert len(unknown_device_alerts(client, reader)) == 1
+
+
+def test_media_without_identity_are_allowed_only_by_a_pattern_for_them(client, reader, send):
+    anonymous = {"mountpoint": "/media/u/STICK", "device": "/dev/loop0", "fstype": "ext4", "label": "STICK"}
+    send(mounted(anonymous, seconds=0))
+    (row,) = client.get("/api/v1/devices", headers=reader).json()["devices"]
+    assert row["identity"] == "::"
+    allow(client, reader, row["identity"])
+    send(mounted(anonymous, seconds=60), mounted(seconds=120))  # the Kingston has an identity: still unknown
+    alerts = unknown_device_alerts(client, reader)
+    assert len(alerts) == 2 and "Kingston" in alerts[0]["explanation"]
+
+
+def test_serials_on_the_old_watchlist_still_allow(client, reader, send):
+    client.post("/api/v1/watchlists/allowed-devices/members", json={"value": "60A44C3FAE22F0B1"}, headers=reader)
+    send(mounted())
+    assert unknown_device_alerts(client, reader) == []
