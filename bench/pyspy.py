@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 from bench.report import REPO
 
+WAITING = ("threading.py", "queue.py", "selectors.py")  # py-spy counts some parked threads as busy
+
 
 def available() -> str | None:
     here = os.path.join(os.path.dirname(sys.executable), "py-spy")
@@ -53,16 +55,21 @@ def profile(pid: int, work: Callable[[], object], entries: int = 5) -> str:
 def top(collapsed: str, entries: int = 5) -> str:
     """From py-spy's raw (collapsed stacks) output: the leaf frames with their share of samples."""
     leaves: Counter[str] = Counter()
+    waiting = 0
     for line in collapsed.splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        leaves[_short(stack.split(";")[-1])] += int(count)
+        leaf = stack.split(";")[-1]
+        if any(f"/{name}:" in leaf for name in WAITING):
+            waiting += int(count)  # a thread parked on a lock, a queue or an idle event loop
+            continue
+        leaves[_short(leaf)] += int(count)
     total = sum(leaves.values())
     if not total:
         return ""
     return "; ".join(f"`{frame}` {100 * n / total:.0f}%" for frame, n in leaves.most_common(entries)) + \
-        f" (of {total:,} samples, own time)"
+        f" (share of {total:,} busy samples, own time; {waiting:,} samples of threads waiting in threading/queue/selectors left out)"
 
 
 def _short(frame: str) -> str:

@@ -158,3 +158,19 @@ def test_unknown_section_is_refused_with_the_choices():
     done = subprocess.run([sys.executable, "-m", "bench", "nonsense"], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 2
     assert "unknown section 'nonsense'" in done.stderr and "latency" in done.stderr
+
+
+def test_pyspy_top_counts_busy_leaf_frames_and_leaves_out_waiting_threads():
+    from bench.pyspy import top
+
+    collapsed = "\n".join([
+        "MainThread (1);run (/usr/lib/python3.11/threading.py:1002);wait (/usr/lib/python3.11/threading.py:331) 30",
+        f"MainThread (1);ingest ({REPO}/server/store.py:160);do_execute (/v/site-packages/sqlalchemy/engine/default.py:9) 30",
+        f"MainThread (1);ingest ({REPO}/server/store.py:161) 10",
+        "not a stack line",
+    ])
+    assert top(collapsed) == (
+        "`do_execute (sqlalchemy/engine/default.py:9)` 75%; `ingest (server/store.py:161)` 25% (share of 40 busy "
+        "samples, own time; 30 samples of threads waiting in threading/queue/selectors left out)"
+    )
+    assert top("") == ""
