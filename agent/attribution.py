@@ -1,0 +1,176 @@
+"""Which process wrote a file into an egress place: best effort, and said to be.
+
+inotify (and watchdog) say what changed, never who changed it. What the OS does let psutil see is
+which processes hold a file open right now, so a write seen in an egress place asks: who has this
+file open for writing? For a large file that is the copying program, caught in the act; a small
+file is usually closed before anyone can look. A bulk copy is one program writing many files, so
+a writer caught on one file of a place is credited, as `same-burst`, with the other files written
+there within a few seconds. Events say which of the two it was (details.attribution), or
+`not-seen` when neither applies.
+
+Looking costs a walk over every process's open files (a few ms to tens of ms), so it runs on its
+own thread, a bounded number of times per second; the pipeline never waits for it. Requests made
+while the walk is busy are answered together by the next walk.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import psutil
+from loguru import logger
+
+OPEN_FILE, SAME_BURST, NOT_SEEN = "open-file", "same-burst", "not-seen"
+WRITE_MODES = frozenset({"w", "a", "r+", "w+", "a+"})  # psutil's popenfile.mode (Linux)
+
+
+@dataclass(frozen=True)
+class Writer:
+    pid: int
+    name: str
+    exe: str
+    user: str
+    method: str = OPEN_FILE  # OPEN_FILE | SAME_BURST
+
+    def details(self) -> dict:
+        return {
+            "attribution": self.method,
+            "process": {"pid": self.pid, "name": self.name, "exe": self.exe, "user": self.user},
+        }
+
+
+def open_writers(paths: set[str], roots: set[str], processes: Callable[..., Iterable] = psutil.process_iter) -> tuple[
+    dict[str, Writer], dict[str, Writer]
+]:
+    """One walk over the processes: (writer of each path in `paths` that is open for writing,
+    a writer of any file under each root). Processes we may not look at are skipped."""
+    found: dict[str, Writer] = {}
+    by_root: dict[str, Writer] = {}
+    me = os.getpid()
+    for proc in processes(["pid", "name", "username", "exe"]):
+        if proc.info.get("pid") == me:
+            continue
+        try:
+            files = proc.open_files()
+        except (psutil.Error, OSError):
+            continue  # gone, a zombie, or not ours to see
+        for f in files:
+            mode = getattr(f, "mode", None)
+            if mode is not None and mode not in WRITE_MODES:
+                continue  # only Linux reports the mode; elsewhere any open file counts
+            root = next((r for r in roots if f.path == r or f.path.startswith(r.rstrip(os.sep) + os.sep)), None)
+            if f.path not in paths and root is None:
+                continue
+            writer = Writer(
+                proc.info["pid"], proc.info.get("name") or "", proc.info.get("exe") or "", proc.info.get("username") or ""
+            )
+            if f.path in paths:
+                found[f.path] = writer
+            if root is not None:
+                by_root[root] = writer
+    return found, by_root
+
+
+class WriterTracker:
+    """Finds the writers of egress files in the background; `writer()` answers at once."""
+
+    def __init__(
+        self,
+        walks_per_s: float = 4.0,
+        same_burst_s: float = 5.0,
+        keep: int = 10_000,
+        find: Callable[[set[str], set[str]], tuple[dict[str, Writer], dict[str, Writer]]] = open_writers,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.min_gap_s = 1.0 / walks_per_s
+        self.same_burst_s = same_burst_s
+        self.keep = keep
+        self.find = find
+        self.clock = clock
+        self._wanted: dict[str, str] = {}  # path -> its egress root, waiting for the next walk
+        self._found: OrderedDict[str, Writer] = OrderedDict()
+        self._seen: OrderedDict[str, float] = OrderedDict()  # path -> when its write was seen
+        self._recent: dict[str, tuple[float, Writer]] = {}  # root -> (when, who) last caught writing
+        self._lock = threading.Condition()
+        self._stop = False
+        self._thread = threading.Thread(target=self._run, name="attribution", daemon=True)
+        self.walks = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stop = True
+            self._lock.notify()
+        if self._thread.ident is not None:
+            self._thread.join(5)
+
+    def seen(self, path: str, root: str) -> None:
+        """A write to path (in the egress place at root) was seen: look for its writer soon."""
+        with self._lock:
+            self._seen[path] = self.clock()
+            self._seen.move_to_end(path)
+            if len(self._seen) > self.keep:
+                self._seen.popitem(last=False)
+            if len(self._wanted) < self.keep:
+                self._wanted[path] = root
+                self._lock.notify()
+
+    def writer(self, path: str, root: str) -> Writer | None:
+        """Who wrote path, as far as we could tell by now."""
+        with self._lock:
+            found = self._found.get(path)
+            if found is not None:
+                return found
+            recent = self._recent.get(root)
+            seen_at = self._seen.get(path, self.clock())
+        if recent is not None and abs(seen_at - recent[0]) <= self.same_burst_s:
+            w = recent[1]  # caught writing another file there when this one was written
+            return Writer(w.pid, w.name, w.exe, w.user, SAME_BURST)
+        return None
+
+    def details(self, path: str, root: str) -> dict:
+        w = self.writer(path, root)
+        return w.details() if w is not None else {"attribution": NOT_SEEN}
+
+    def walk_once(self) -> None:
+        """Answer every request waiting now with one walk over the processes."""
+        with self._lock:
+            wanted, self._wanted = self._wanted, {}
+        if not wanted:
+            return
+        try:
+            found, by_root = self.find(set(wanted), set(wanted.values()))
+        except Exception as exc:  # noqa: BLE001 - attribution is best effort; monitoring goes on
+            logger.warning("cannot look for writing processes error={!r}", type(exc).__name__)
+            return
+        self.walks += 1
+        now = self.clock()
+        with self._lock:
+            for path, writer in found.items():
+                self._found[path] = writer
+                self._found.move_to_end(path)
+            while len(self._found) > self.keep:
+                self._found.popitem(last=False)
+            for root, writer in by_root.items():
+                self._recent[root] = (now, writer)
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._wanted and not self._stop:
+                    self._lock.wait()
+                if self._stop:
+                    return
+            started = time.monotonic()
+            self.walk_once()
+            pause = self.min_gap_s - (time.monotonic() - started)
+            if pause > 0:
+                with self._lock:  # requests pile up meanwhile and share the next walk
+                    self._lock.wait_for(lambda: self._stop, pause)

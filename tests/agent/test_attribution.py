@@ -1,0 +1,132 @@
+"""Best-effort attribution of egress writes to processes, with real processes holding files open."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from agent.attribution import NOT_SEEN, OPEN_FILE, SAME_BURST, Writer, WriterTracker, open_writers
+
+HOLD = "import sys, time; f = open(sys.argv[1], sys.argv[2]); f.write('x') if 'r' not in sys.argv[2] else None; f.flush(); print('open', flush=True); time.sleep(60)"
+
+
+@pytest.fixture
+def holder():
+    procs = []
+
+    def start(path: Path, mode: str) -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-c", HOLD, str(path), mode], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "open"
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
+def test_a_process_writing_a_file_is_found_with_its_name_and_user(tmp_path: Path, holder) -> None:
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    target = usb / "big-copy.iso"
+    proc = holder(target, "w")
+    found, by_root = open_writers({str(target), str(usb / "nobody-writes-this")}, {str(usb)})
+    assert set(found) == {str(target)}
+    writer = found[str(target)]
+    assert writer.pid == proc.pid and writer.name.startswith("python") and writer.exe
+    assert writer.user  # the OS told us whose process it is
+    assert by_root[str(usb)].pid == proc.pid
+
+
+def test_a_reader_is_not_a_writer(tmp_path: Path, holder) -> None:
+    target = tmp_path / "read-only.txt"
+    target.write_text("x")
+    holder(target, "r")
+    found, by_root = open_writers({str(target)}, {str(tmp_path)})
+    if sys.platform.startswith("linux"):  # only Linux tells the mode a file is open in
+        assert found == {} and by_root == {}
+
+
+def test_the_tracker_answers_from_its_own_thread(tmp_path: Path, holder) -> None:
+    target = tmp_path / "copy.bin"
+    proc = holder(target, "a")
+    tracker = WriterTracker(walks_per_s=20)
+    tracker.start()
+    try:
+        tracker.seen(str(target), str(tmp_path))
+        deadline = time.monotonic() + 10
+        while tracker.writer(str(target), str(tmp_path)) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        details = tracker.details(str(target), str(tmp_path))
+    finally:
+        tracker.stop()
+    assert details["attribution"] == OPEN_FILE and details["process"]["pid"] == proc.pid
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_files_of_one_burst_are_credited_to_the_writer_caught_on_one_of_them() -> None:
+    cp = Writer(4242, "cp", "/usr/bin/cp", "zhangsan")
+    calls = []
+
+    def find(paths, roots):
+        calls.append((set(paths), set(roots)))
+        return ({"/usb/a.dwg": cp} if "/usb/a.dwg" in paths else {}), {"/usb": cp}
+
+    clock = FakeClock()
+    tracker = WriterTracker(find=find, clock=clock, same_burst_s=5)
+    tracker.seen("/usb/a.dwg", "/usb")
+    tracker.seen("/usb/b.dwg", "/usb")
+    tracker.walk_once()
+    assert calls == [({"/usb/a.dwg", "/usb/b.dwg"}, {"/usb"})]  # one walk answers both
+    assert tracker.writer("/usb/a.dwg", "/usb") == cp
+    assert tracker.details("/usb/b.dwg", "/usb") == {
+        "attribution": SAME_BURST,
+        "process": {"pid": 4242, "name": "cp", "exe": "/usr/bin/cp", "user": "zhangsan"},
+    }
+    clock.now += 60
+    tracker.seen("/usb/later.txt", "/usb")  # a minute later: not the same burst
+    assert tracker.details("/usb/later.txt", "/usb") == {"attribution": NOT_SEEN}
+    assert tracker.details("/other/x", "/other") == {"attribution": NOT_SEEN}
+
+
+def test_a_failing_walk_is_not_fatal_and_requests_are_bounded() -> None:
+    def broken(paths, roots):
+        raise RuntimeError("procfs went away")
+
+    tracker = WriterTracker(find=broken, keep=3)
+    for i in range(10):
+        tracker.seen(f"/usb/{i}", "/usb")
+    assert len(tracker._wanted) == 3
+    tracker.walk_once()  # logged, not raised
+    assert tracker.writer("/usb/0", "/usb") is None
+
+
+def test_processes_that_vanish_or_refuse_are_skipped() -> None:
+    import psutil
+
+    class Proc(SimpleNamespace):
+        def open_files(self):
+            if self.error:
+                raise self.error
+            return [SimpleNamespace(path="/usb/x", mode="w")]
+
+    procs = [
+        Proc(info={"pid": 1, "name": "gone"}, error=psutil.NoSuchProcess(1)),
+        Proc(info={"pid": 2, "name": "locked"}, error=psutil.AccessDenied(2)),
+        Proc(info={"pid": 3, "name": "cp", "username": None, "exe": None}, error=None),
+    ]
+    found, _ = open_writers({"/usb/x"}, {"/usb"}, processes=lambda attrs: procs)
+    assert found == {"/usb/x": Writer(3, "cp", "", "")}
