@@ -78,6 +78,11 @@ def spec_for(config: AgentConfig, config_path: str, python: str = sys.executable
     )
 
 
+def effective_uid() -> int:
+    """os.geteuid(), which Windows lacks (its installer checks elevation its own way)."""
+    return os.geteuid() if hasattr(os, "geteuid") else -1
+
+
 def run_command(argv: Sequence[str]) -> subprocess.CompletedProcess:
     """The default runner: no shell, output captured for the error message, bounded in time."""
     try:

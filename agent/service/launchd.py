@@ -13,7 +13,7 @@ import plistlib
 import shutil
 from collections.abc import Callable
 
-from agent.service import Runner, ServiceError, ServiceSpec, checked
+from agent.service import Runner, ServiceError, ServiceSpec, checked, effective_uid
 from agent.service.systemd import write_atomically
 
 LABEL = "cn.miwei.agent"
@@ -50,7 +50,7 @@ class LaunchdService:
         self,
         runner: Runner,
         daemons_dir: str = DAEMONS_DIR,
-        euid: Callable[[], int] = os.geteuid,
+        euid: Callable[[], int] = effective_uid,
         which: Callable[[str], str | None] = shutil.which,
     ):
         self.runner, self.daemons_dir, self.euid, self.which = runner, daemons_dir, euid, which

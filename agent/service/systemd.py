@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 
-from agent.service import Runner, ServiceError, ServiceSpec, checked
+from agent.service import Runner, ServiceError, ServiceSpec, checked, effective_uid
 
 UNIT_NAME = "miwei-agent.service"
 UNIT_DIR = "/etc/systemd/system"
@@ -178,7 +178,7 @@ class SystemdService:
         self,
         runner: Runner,
         unit_dir: str = UNIT_DIR,
-        euid: Callable[[], int] = os.geteuid,
+        euid: Callable[[], int] = effective_uid,
         booted: Callable[[], bool] = systemd_running,
         which: Callable[[str], str | None] = shutil.which,
     ):
