@@ -1,10 +1,12 @@
-"""The members of an archive (zip, tar, tar.gz/bz2/xz), hashed and inspected without touching disk.
+"""The members of an archive (zip, tar, tar.gz/bz2/xz, 7z), hashed and inspected without touching disk.
 
 Nested archives are opened up to MAX_DEPTH (the egress file is depth 1). Nothing an archive says
 about itself is trusted: bytes are counted as they are read, against a per-member cap, a total cap,
 a compression ratio and a clock; a zip whose members' local ranges overlap (Fifield's overlapping
 and quoted-overlap bombs) is refused before any member is read. Encrypted zip members are listed
-(without a hash) and flagged. 7z is recognised but not read: the standard library has no reader.
+(without a hash) and flagged. 7z is read by sevenzip.py on the standard library: AES-encrypted
+members (or headers) are flagged, coders it does not decode (PPMd, BCJ2, zstd...) are named in an
+archive_not_inspected problem.
 Whatever goes wrong becomes a Problem; walk_archive never raises.
 """
 
@@ -29,6 +31,7 @@ from agent.content import filetype
 from agent.content.budget import Collector, OutOfBudget, Refused
 from agent.content.detectors import detect
 from agent.content.extract import extract_file
+from agent.content.sevenzip import Encrypted, SevenZip, Unsupported
 from agent.content.zipread import MAX_RATIO, RATIO_FLOOR_BYTES, BoundedZip
 from rules.events import Detection
 
@@ -133,8 +136,8 @@ def _walk(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, depth: int) -> 
     where = prefix.removesuffix("!/")
     try:
         if file_type == "7z":
-            raise _Skip(NOT_INSPECTED, "7z")
-        if file_type == "zip":
+            _walk_7z(walk, f, prefix, depth)
+        elif file_type == "zip":
             _walk_zip(walk, f, prefix, depth)
         else:
             _walk_tar(walk, f, file_type, prefix, depth)
@@ -199,6 +202,36 @@ def _refuse_overlaps(f: BinaryIO, infos: list) -> None:
         if info.header_offset < end_of_previous:
             raise Refused(f"overlapping members (zip bomb): {info.filename}")
         end_of_previous = info.header_offset + _LOCAL_HEADER.size + name_len + extra_len + info.compress_size
+
+
+# --- 7z ---------------------------------------------------------------------------------------
+
+
+def _walk_7z(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
+    try:
+        archive = SevenZip(f, walk.budget, walk.limits.max_entries)
+    except Encrypted as e:  # the header itself: not even the names can be read
+        raise _Skip(ENCRYPTED, "header") from e
+    except Unsupported as e:
+        raise _Skip(NOT_INSPECTED, e.why) from e
+    for entry in archive.entries:
+        walk.entry()
+        walk.budget.check_time()
+        if entry.is_dir:
+            continue
+        name = prefix + entry.name
+        try:
+            _member(walk, archive.chunks(entry, walk.limits.max_member_bytes + 1), name, depth)
+        except Encrypted:
+            walk.listing.problems.append(Problem(ENCRYPTED, name))
+        except Unsupported as e:
+            walk.listing.problems.append(Problem(NOT_INSPECTED, name, e.why))
+        except Refused as e:
+            if _is_bomb(str(e)):
+                raise
+            walk.listing.problems.append(Problem(CORRUPT, name, str(e)[:200]))
+        except (EOFError, OSError, zlib.error, lzma.LZMAError) as e:  # a decoder choked on its input
+            walk.listing.problems.append(Problem(CORRUPT, name, f"corrupt 7z member: {type(e).__name__}: {e}"[:200]))
 
 
 # --- tar --------------------------------------------------------------------------------------
