@@ -88,3 +88,23 @@ def test_zipped_classified_drawing_is_traced_through_the_archive(deployment, cla
     assert event["details"] == {"archive_member": "rev3/pump-impeller.dwg", "classified_members": 1}
     assert event["source_path"] == str(classified["drawings"] / "pump-impeller.dwg")
     assert event["level"] == "core" and alert["severity"] == "critical"
+
+
+def test_classified_drawing_in_a_seven_zip_is_traced_through_the_archive(deployment, classified, tmp_path):
+    import py7zr
+
+    d = deployment
+    d.start_server()
+    d.start_agent()
+    staging = tmp_path / "staging.7z"  # written outside the watched places, then copied in whole
+    with py7zr.SevenZipFile(staging, "w") as z:  # one solid LZMA2 folder, the drawing second in it
+        z.writestr(b"nothing to see", "readme.txt")
+        z.write(classified["drawings"] / "pump-impeller.dwg", "图纸/pump-impeller.dwg")
+    copy(staging, d.usb / "drawings.7z")
+    [alert] = wait_for(lambda: d.alerts(category="classified-egress"), 10, what="an alert for the 7z drawing")
+    [event] = d.get(f"/api/v1/alerts/{alert['id']}")["events"]
+    assert event["path"] == str(d.usb / "drawings.7z") and event["file_type"] == "7z"
+    assert event["match"] == {"method": "archive", "similarity": 1.0}
+    assert event["details"] == {"archive_member": "图纸/pump-impeller.dwg", "classified_members": 1}
+    assert event["source_path"] == str(classified["drawings"] / "pump-impeller.dwg")
+    assert event["level"] == "core" and alert["severity"] == "critical"
