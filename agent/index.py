@@ -7,6 +7,10 @@ restart costs a directory walk, not a re-read of every drawing.
 Content that leaves the folders (deleted, moved out) or is replaced by an edit stays traceable:
 its hash goes to the `history` table, kept for `history_keep_s` (a year), so a copy made before
 the deletion or edit is still traced to where it came from.
+
+Partial copies (lineage): the winnowing fingerprints (agent/content/winnow.py) of each classified
+content's text are kept by sha256 in `documents` and `fingerprints`, hashes only, never text. A
+document sharing enough of them with one classified content is traced to it (`lookup_partial`).
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass, replace
 
 from loguru import logger
 
 from agent.config import ClassifiedFolder
+from agent.content.inspect import file_fingerprints
 from agent.db import StateDB
 from agent.hashing import Hasher
 from agent.paths import is_under, readable
@@ -49,12 +55,32 @@ CREATE TABLE IF NOT EXISTS history (  -- classified content no longer in the fol
     PRIMARY KEY (sha256, path)
 );
 CREATE INDEX IF NOT EXISTS history_removed_at ON history (removed_at);
+CREATE TABLE IF NOT EXISTS documents (  -- classified content whose text was fingerprinted
+    id INTEGER PRIMARY KEY,
+    sha256 TEXT UNIQUE NOT NULL,
+    fingerprints INTEGER NOT NULL  -- how many; 0 when the content has no text (a drawing)
+);
+CREATE TABLE IF NOT EXISTS fingerprints (  -- winnowing fingerprints of the documents' text
+    hash INTEGER NOT NULL,
+    doc INTEGER NOT NULL,
+    PRIMARY KEY (hash, doc)
+) WITHOUT ROWID;
 """
 MIGRATIONS = ("files.ctime_ns INTEGER",)  # index.db of an older agent
 COLUMNS = "path, size, mtime_ns, inode, sha256, level, entry, ctime_ns"
 COMMIT_EVERY = 500
 HISTORY_KEEP_S = 365 * 86400.0
 DELETED, PREVIOUS_VERSION, CURRENT = "deleted", "previous-version", "current"
+# Partial matches. A fingerprint found in more classified documents than the cap is boilerplate
+# (the firm's header, marking lines, footers, templates, stock phrases) and is ignored; the cap is
+# DF_CAP_SHARE of the documents, never below DF_CAP_MIN (edited versions of one document share
+# most fingerprints, and history keeps them: a few dozen versions must not cap a document away).
+DF_CAP_MIN = 20
+DF_CAP_SHARE = 0.05
+MIN_SIMILARITY = 0.15  # share of the source's fingerprints found
+MIN_MATCHED = 3  # fingerprints, so that a short source is not matched by a phrase or two
+QUERY_CHUNK = 500  # hashes per IN (...) query, below SQLite's variable limit
+CAP_TTL_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -79,7 +105,7 @@ class SourceFile:
     size: int
     state: str  # current | deleted (or moved out) | previous-version (edited since)
 
-    def event_fields(self) -> dict:
+    def event_fields(self, match: Match = Match("exact", 1.0)) -> dict:
         """What an event about a copy of this content says of its source."""
         text, raw = readable(self.path)
         fields = dict(
@@ -87,7 +113,7 @@ class SourceFile:
             source_path=text,
             source_path_b64=raw,
             register_entry=self.entry or None,
-            match=Match("exact", 1.0),
+            match=match,
         )
         if self.state != CURRENT:  # deleted or edited since: the alert says so
             fields["details"] = {"source_state": self.state}
@@ -110,11 +136,15 @@ class FingerprintIndex:
         folders: tuple[ClassifiedFolder, ...],
         hasher: Hasher | None = None,
         history_keep_s: float = HISTORY_KEEP_S,
+        fingerprint: Callable[[str], frozenset[int]] | None = file_fingerprints,
     ):
+        """`fingerprint(path)`: the winnowing fingerprints of a file's text (None: no lineage)."""
         # the most specific folder wins when classified folders nest
         self.folders = tuple(sorted(folders, key=lambda f: len(f.path), reverse=True))
         self.hasher = hasher or Hasher()
         self.history_keep_s = history_keep_s
+        self.fingerprint = fingerprint
+        self._cap: tuple[int, float] | None = None  # the boilerplate cap, and when it was counted
         self.db = StateDB(db_path, SCHEMA, MIGRATIONS)
 
     def close(self) -> None:
@@ -136,6 +166,57 @@ class FingerprintIndex:
             (sha256,),
         ).fetchone()
         return SourceFile(os.fsdecode(bytes(row[0])), *row[1:]) if row else None
+
+    def lookup_partial(self, fingerprints: Collection[int]) -> tuple[SourceFile, float] | None:
+        """The classified content whose text this text shares most of, with the share of the
+        source's fingerprints found (rounded to 3 places), or None.
+
+        Fingerprints held by more current documents than the cap are boilerplate: they count
+        neither for nor against a source (a source's boilerplate found here leaves its
+        denominator). Only content in the folders now counts towards the cap: the edited versions
+        of a document kept in the history share most of its fingerprints. A source needs
+        MIN_SIMILARITY and MIN_MATCHED fingerprints; the most fingerprints matched wins, then the
+        best share.
+        """
+        if not fingerprints:
+            return None
+        conn = self.db.conn()
+        matched, common = _matches(conn, sorted(set(fingerprints)), self._boilerplate_cap())
+        scored = []
+        for doc, n in matched.items():
+            if n < MIN_MATCHED:
+                continue
+            sha256, total = conn.execute("SELECT sha256, fingerprints FROM documents WHERE id = ?", (doc,)).fetchone()
+            similarity = min(1.0, n / max(1, total - _held(conn, doc, common)))
+            if similarity >= MIN_SIMILARITY:
+                scored.append((n, similarity, sha256))
+        for _n, similarity, sha256 in sorted(scored, reverse=True):
+            source = self.lookup_sha256(sha256)
+            if source is not None:  # else content forgotten since (garbage collected later)
+                return source, round(similarity, 3)
+        return None
+
+    def _boilerplate_cap(self) -> int:
+        """DF_CAP_SHARE of the current documents, at least DF_CAP_MIN; counted once a minute, not
+        for every file of a bulk copy."""
+        now = time.monotonic()
+        if self._cap is None or now - self._cap[1] > CAP_TTL_S:
+            current = self.db.conn().execute(
+                "SELECT count(*) FROM documents WHERE fingerprints > 0 AND sha256 IN (SELECT sha256 FROM files)"
+            ).fetchone()[0]
+            self._cap = (max(DF_CAP_MIN, int(DF_CAP_SHARE * current)), now)
+        return self._cap[0]
+
+    def has_document(self, sha256: str) -> bool:
+        """Whether this content's text was fingerprinted (or found to have none)."""
+        return self.db.conn().execute("SELECT 1 FROM documents WHERE sha256 = ?", (sha256,)).fetchone() is not None
+
+    def _fingerprints(self, path: str, sha256: str) -> frozenset[int] | None:
+        """The fingerprints to store for this content, or None when they are stored already
+        (or lineage is off)."""
+        if self.fingerprint is None or self.has_document(sha256):
+            return None
+        return self.fingerprint(path)
 
     def get(self, path: str) -> IndexedFile | None:
         row = self.db.conn().execute(f"SELECT {COLUMNS} FROM files WHERE path = ?", (os.fsencode(path),)).fetchone()
@@ -172,10 +253,13 @@ class FingerprintIndex:
             return entry, relabelled
         d = self.hasher.digest(path)
         entry = IndexedFile(path, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name, d.ctime_ns)
+        found = self._fingerprints(path, d.sha256)
         with self.db.transaction() as conn:
             if known is not None and known.sha256 != entry.sha256:
                 _remember(conn, [known], PREVIOUS_VERSION)
             _upsert(conn, entry)
+            if found is not None:
+                _store_document(conn, d.sha256, found)
         if known is None:
             return entry, True
         same = (known.size, known.mtime_ns, known.inode, known.sha256, known.level, known.entry)
@@ -236,6 +320,7 @@ class FingerprintIndex:
         with self.db.transaction() as tx:
             purged = tx.execute("DELETE FROM history WHERE removed_at < ?", (now - self.history_keep_s,)).rowcount
             tx.executemany("DELETE FROM history WHERE path = ?", declassified)
+            _forget_documents(tx)
         return purged + len(declassified)
 
     def refresh(self, progress: Callable[[int, int], None] | None = None) -> RefreshStats:
@@ -284,10 +369,14 @@ class FingerprintIndex:
                         progress(done_bytes, total_bytes)
                 entries.append(IndexedFile(path, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name, d.ctime_ns))
             replaced = [known.get(os.fsencode(e.path)) for e in entries]
+            texts = self._new_documents(entries)
             with self.db.transaction() as tx:
                 _remember(tx, [old for old, e in zip(replaced, entries, strict=True) if old and old.sha256 != e.sha256], PREVIOUS_VERSION)
                 for entry in entries:
                     _upsert(tx, entry)
+                for sha256, hashes in texts.items():
+                    _store_document(tx, sha256, hashes)
+        self._fingerprint_missing()  # content indexed before lineage existed (or interrupted)
         return RefreshStats(
             files=len(found),
             hashed=len(todo) - errors,
@@ -295,6 +384,91 @@ class FingerprintIndex:
             errors=errors,
             bytes_hashed=self.hasher.bytes_read - started,
         )
+
+
+    def _new_documents(self, entries: Iterable[IndexedFile]) -> dict[str, frozenset[int]]:
+        """Fingerprints of the entries' content not fingerprinted yet, by sha256 (each once)."""
+        found: dict[str, frozenset[int]] = {}
+        for e in entries:
+            if e.sha256 not in found and (fps := self._fingerprints(e.path, e.sha256)) is not None:
+                found[e.sha256] = fps
+        return found
+
+    def _fingerprint_missing(self) -> None:
+        """Fingerprint current content that has no documents row (an index.db of an older agent)."""
+        if self.fingerprint is None:
+            return
+        rows = self.db.conn().execute(
+            f"SELECT {COLUMNS} FROM files WHERE sha256 NOT IN (SELECT sha256 FROM documents) GROUP BY sha256"
+        ).fetchall()
+        for batch in _chunks([_row_to_file(r) for r in rows], COMMIT_EVERY):
+            texts = self._new_documents(e for e in batch if self._still(e))
+            with self.db.transaction() as tx:
+                for sha256, hashes in texts.items():
+                    _store_document(tx, sha256, hashes)
+
+    @staticmethod
+    def _still(e: IndexedFile) -> bool:
+        """The file is still the content its row says (its text belongs to that sha256)."""
+        try:
+            return _unchanged(e, os.stat(e.path, follow_symlinks=False))
+        except OSError:
+            return False
+
+
+def _store_document(conn, sha256: str, fingerprints: frozenset[int]) -> None:
+    """One content's fingerprints (none for content without text: it is not examined again)."""
+    cur = conn.execute("INSERT OR IGNORE INTO documents (sha256, fingerprints) VALUES (?, ?)", (sha256, len(fingerprints)))
+    if cur.rowcount:
+        conn.executemany(
+            "INSERT OR IGNORE INTO fingerprints (hash, doc) VALUES (?, ?)", [(h, cur.lastrowid) for h in sorted(fingerprints)]
+        )
+
+
+def _forget_documents(conn) -> None:
+    """Drop the fingerprints of content neither in the folders nor in the history any more."""
+    gone = [
+        doc for (doc,) in conn.execute(
+            "DELETE FROM documents WHERE sha256 NOT IN (SELECT sha256 FROM files)"
+            " AND sha256 NOT IN (SELECT sha256 FROM history) RETURNING id"
+        )
+    ]
+    for chunk in _chunks(gone, QUERY_CHUNK):
+        conn.execute(f"DELETE FROM fingerprints WHERE doc IN ({','.join('?' * len(chunk))})", chunk)
+
+
+def _matches(conn, hashes: list[int], cap: int) -> tuple[Counter[int], list[int]]:
+    """(fingerprints matched per document, boilerplate hashes), boilerplate left out of the first.
+
+    A hash in more rows than the cap is looked at again counting only current documents; only
+    those (boilerplate, or a document with many versions) cost more than an index lookup."""
+    matched: Counter[int] = Counter()
+    common: list[int] = []
+    for chunk in _chunks(hashes, QUERY_CHUNK):
+        counts = conn.execute(f"SELECT hash, count(*) FROM fingerprints WHERE hash IN ({_marks(chunk)}) GROUP BY hash", chunk)
+        frequent = [h for h, n in counts if n > cap]
+        if frequent:
+            current = conn.execute(
+                "SELECT f.hash, count(*) FROM fingerprints f JOIN documents d ON d.id = f.doc"
+                f" WHERE f.hash IN ({_marks(frequent)}) AND d.sha256 IN (SELECT sha256 FROM files) GROUP BY f.hash",
+                frequent,
+            )
+            common += [h for h, n in current if n > cap]
+        rare = sorted(set(chunk) - set(common))
+        matched.update(doc for (doc,) in conn.execute(f"SELECT doc FROM fingerprints WHERE hash IN ({_marks(rare)})", rare))
+    return matched, common
+
+
+def _held(conn, doc: int, hashes: list[int]) -> int:
+    """How many of these hashes the document holds."""
+    return sum(
+        conn.execute(f"SELECT count(*) FROM fingerprints WHERE doc = ? AND hash IN ({_marks(c)})", (doc, *c)).fetchone()[0]
+        for c in _chunks(hashes, QUERY_CHUNK)
+    )
+
+
+def _marks(values: list) -> str:
+    return ",".join("?" * len(values))
 
 
 def _walk_files(root: str) -> Iterator[tuple[str, os.stat_result]]:

@@ -367,6 +367,8 @@ class Pipeline:
             fields.update(source.event_fields())
         elif inspection.members:
             fields.update(self._archive_source(inspection.members))
+        if "match" not in fields and inspection.fingerprints:  # an edited or partial copy
+            fields.update(self._partial_source(inspection.fingerprints))
         fields.update(inspection.event_fields())
         self._outbox.add(self.make_event("egress.file", **fields), mark)
 
@@ -386,6 +388,15 @@ class Pipeline:
             "classified_members": len(found),
         }
         return fields
+
+    def _partial_source(self, fingerprints: frozenset[int]) -> dict:
+        """A document traced to the classified content it shares enough text with (lineage):
+        `match.similarity` is the share of the source's fingerprints found in it."""
+        found = self.index.lookup_partial(fingerprints)
+        if found is None:
+            return {}
+        source, similarity = found
+        return source.event_fields(Match("partial", similarity))
 
     # --- events ---------------------------------------------------------------------------
 

@@ -3,6 +3,9 @@
 Extraction is bounded in bytes and time and never raises; a file that cannot be parsed gives a
 `parse_error` detection (with the reason as its sample) instead, and a file whose budget ran out
 gives `inspection_truncated`, so rules and people can see that the answer is partial.
+
+The same extraction gives the winnowing fingerprints of the document's text (every part but the
+file name), which the pipeline looks up in the index to trace a partial copy to its source.
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ from dataclasses import dataclass
 
 from loguru import logger
 
+from agent.content import winnow
 from agent.content.archive import ARCHIVE_TYPES, Limits, Member, walk_archive
 from agent.content.detectors import detect
+from agent.content.document import NAME, PLACES, Document
 from agent.content.extract import extract
 from agent.content.filetype import type_mismatch
 from rules.events import Detection
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_SECONDS = 10.0
+TEXT_PLACES = tuple(p for p in PLACES if p != NAME)  # a copy's name is not its content
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class Inspection:
     type_mismatch: bool | None
     detections: tuple[Detection, ...] = ()
     members: tuple[Member, ...] = ()  # an archive's members, hashed (the pipeline looks them up)
+    fingerprints: frozenset[int] = frozenset()  # of the text, for partial matches (never in events)
 
     def event_fields(self) -> dict:
         return dict(file_type=self.file_type, type_mismatch=self.type_mismatch, detections=self.detections)
@@ -56,7 +63,18 @@ def inspect_file(path: str, max_bytes: int = MAX_BYTES, max_seconds: float = MAX
         type_mismatch(document.file_type, extension),
         tuple(sorted(found, key=lambda d: d.detector)),
         members,
+        text_fingerprints(document),
     )
+
+
+def text_fingerprints(document: Document) -> frozenset[int]:
+    """Winnowing fingerprints of the document's text: body, headers, footers, title, properties."""
+    return winnow.fingerprints(document.text_of(*TEXT_PLACES))
+
+
+def file_fingerprints(path: str, max_bytes: int = MAX_BYTES, max_seconds: float = MAX_SECONDS) -> frozenset[int]:
+    """The fingerprints of a classified file's text (empty when it has none, e.g. a drawing)."""
+    return text_fingerprints(extract(path, os.path.basename(path), max_bytes=max_bytes, max_seconds=max_seconds))
 
 
 def _summed(found: list[Detection]) -> list[Detection]:

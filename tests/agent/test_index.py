@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import random
+import shutil
 import sqlite3
 import time
 
 import pytest
 
 from agent.config import ClassifiedFolder
+from agent.content.inspect import file_fingerprints
+from agent.content.winnow import fingerprints, normalise
 from agent.hashing import Hasher
 from agent.index import FingerprintIndex, SourceFile
 
@@ -234,3 +238,135 @@ def test_a_plain_rename_is_not_read_again(tmp_path, tree):
     assert (changed, hasher.bytes_read) == (False, read)
     assert row.ctime_ns == os.stat(root / "a-renamed.dwg").st_ctime_ns
     index.close()
+
+
+# --- partial-copy lineage: winnowing fingerprints of classified text --------------------------
+
+
+@pytest.fixture
+def texts(tmp_path):
+    """A classified folder of two documents (Chinese docx, English txt) and a drawing."""
+    from tests.agent.content import lineage_corpus as corpus
+
+    rng = random.Random(7)
+    root = tmp_path / "process"
+    root.mkdir()
+    zh, en = corpus.document(rng, "zh", 6000), corpus.document(rng, "en", 6000)
+    paths = {"zh": corpus.write(zh, root / "叶轮工艺", "docx"), "en": corpus.write(en, root / "impeller", "txt")}
+    (root / "pump.dwg").write_bytes(b"AC1032" + os.urandom(20_000))
+    return root, paths, {"zh": zh, "en": en}
+
+
+def _copy_of(doc, share: float) -> str:
+    """Most paragraphs of doc, the last first: a reordered partial copy as plain text."""
+    kept = list(doc.paragraphs[: max(1, int(len(doc.paragraphs) * share))])
+    return "\n".join(kept[-1:] + kept[:-1])
+
+
+def test_a_partial_copy_is_traced_to_its_source_with_the_share_found(tmp_path, texts):
+    root, paths, docs = texts
+    index = _index(tmp_path, [ClassifiedFolder(str(root), "important", "Process")])
+    index.refresh()
+    for lang in ("zh", "en"):
+        source, similarity = index.lookup_partial(fingerprints(_copy_of(docs[lang], 0.7)))
+        assert source.path == str(paths[lang]) and source.level == "important" and source.state == "current"
+        assert 0.4 < similarity < 1.0, similarity
+    whole, similarity = index.lookup_partial(fingerprints("\n".join(docs["en"].paragraphs)))
+    assert whole.path == str(paths["en"]) and similarity > 0.9
+    assert index.lookup_partial(fingerprints(_copy_of(docs["en"], 0.1))) is None  # too little
+    assert index.lookup_partial(frozenset()) is None
+    index.close()
+
+
+def test_text_of_the_same_firm_but_not_copied_is_not_traced(tmp_path, texts):
+    from tests.agent.content import lineage_corpus as corpus
+
+    root, _, docs = texts
+    index = _index(tmp_path, [ClassifiedFolder(str(root), "important", "Process")])
+    index.refresh()
+    rng = random.Random(8)
+    for lang in ("zh", "en"):
+        other = corpus.document(rng, lang, 6000)
+        text = "\n".join((docs[lang].header, *other.paragraphs, docs[lang].footer))  # same boilerplate
+        assert index.lookup_partial(fingerprints(text)) is None
+    index.close()
+
+
+def test_content_without_text_is_examined_once_and_stored_without_fingerprints(tmp_path, texts):
+    root, paths, _ = texts
+    examined = []
+
+    def counting(path):
+        examined.append(os.path.basename(path))
+        return file_fingerprints(path)
+
+    index = FingerprintIndex(str(tmp_path / "state" / "index.db"), (ClassifiedFolder(str(root), "core"),), fingerprint=counting)
+    index.refresh()
+    assert sorted(examined) == sorted(["pump.dwg", paths["zh"].name, paths["en"].name])
+    conn = index.db.conn()
+    counts = dict(conn.execute("SELECT sha256, fingerprints FROM documents"))
+    assert counts[_sha((root / "pump.dwg").read_bytes())] == 0
+    assert counts[_sha(paths["en"].read_bytes())] > 20
+    index.update_file(str(root / "pump.dwg"), force=True)  # re-hashed: same content
+    shutil.copy(paths["en"], root / "copy.txt")  # same content under another name
+    index.refresh()
+    assert len(examined) == 3, "content already fingerprinted is not read again"
+    index.close()
+
+
+def test_fingerprints_follow_content_edits_and_are_collected_with_the_history(tmp_path, texts):
+    root, paths, docs = texts
+    index = _index(tmp_path, [ClassifiedFolder(str(root), "core", "Process")])
+    index.refresh()
+    from tests.agent.content import lineage_corpus as corpus
+
+    old = fingerprints(_copy_of(docs["en"], 0.8))
+    rewritten = "\n".join(corpus.document(random.Random(9), "en", 5000).paragraphs)
+    paths["en"].write_text(rewritten, encoding="utf-8")
+    index.update_file(str(paths["en"]), force=True)
+    source, _ = index.lookup_partial(old)  # a copy of the old version: still traced
+    assert source.path == str(paths["en"]) and source.state == "previous-version"
+    assert index.lookup_partial(fingerprints(rewritten))[0].state == "current"
+    conn = index.db.conn()
+    before = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+    assert index.purge_history(now=time.time() + 366 * 86400) == 1  # the old version is forgotten
+    assert conn.execute("SELECT count(*) FROM documents").fetchone()[0] == before - 1
+    assert conn.execute("SELECT count(*) FROM fingerprints WHERE doc NOT IN (SELECT id FROM documents)").fetchone()[0] == 0
+    assert index.lookup_partial(old) is None
+    index.close()
+
+
+def test_an_index_without_fingerprints_is_fingerprinted_by_the_next_refresh(tmp_path, texts):
+    root, paths, docs = texts
+    folders = [ClassifiedFolder(str(root), "core", "Process")]
+    index = _index(tmp_path, folders)
+    index.refresh()
+    index.close()
+    db = tmp_path / "state" / "index.db"
+    with sqlite3.connect(db) as conn:  # as an agent before lineage wrote it
+        conn.execute("DROP TABLE documents")
+        conn.execute("DROP TABLE fingerprints")
+    conn.close()
+
+    hasher = Hasher()
+    index = _index(tmp_path, folders, hasher)
+    assert index.lookup_partial(fingerprints(_copy_of(docs["zh"], 0.8))) is None
+    stats = index.refresh()
+    assert (stats.hashed, hasher.bytes_read) == (0, 0), "nothing is re-hashed"
+    source, _ = index.lookup_partial(fingerprints(_copy_of(docs["zh"], 0.8)))
+    assert source.path == str(paths["zh"])
+    index.close()
+
+
+def test_the_index_holds_no_text_of_the_documents(tmp_path, texts):
+    root, _, docs = texts
+    index = _index(tmp_path, [ClassifiedFolder(str(root), "core", "Process")])
+    index.refresh()
+    index.close()
+    stored = b"".join(p.read_bytes() for p in (tmp_path / "state").iterdir() if p.name.startswith("index.db"))
+    for doc in docs.values():
+        for paragraph in doc.paragraphs[:5]:
+            sentence = paragraph.split("。")[0] if doc.lang == "zh" else paragraph.split(". ")[0]
+            for form in (sentence, normalise(sentence)):
+                for encoding in ("utf-8", "utf-16-le", "gb18030"):
+                    assert form.encode(encoding) not in stored

@@ -1,0 +1,106 @@
+"""Winnowing fingerprints: normalisation, Chinese text, stability across processes, the guarantee."""
+
+from __future__ import annotations
+
+import os
+import random
+import subprocess
+import sys
+
+import pytest
+
+from agent.content import winnow
+from agent.content.winnow import GRAM_BYTES, WINDOW_BYTES, fingerprints, normalise
+from tests.agent.content.lineage_corpus import paragraph
+
+GUARANTEE_BYTES = WINDOW_BYTES + GRAM_BYTES + 3  # W + K, and a character start missing the window's end
+
+
+@pytest.mark.parametrize(
+    ("text", "normalised"),
+    [
+        ("Pump Impeller, rev. C!", "pumpimpellerrevc"),
+        ("ＡＢＣ１２３", "abc123"),  # full-width forms (NFKC)
+        ("Straße", "strasse"),  # casefold, not lower
+        ("某某精密机械有限公司 内部资料\n注意保密。", "某某精密机械有限公司内部资料注意保密"),
+        ("温度：350℃，压力 2.5 MPa", "温度350c压力25mpa"),  # ℃ is NFKC °C; the degree sign is a symbol
+        ("snake_case\ttabs  and\u3000ideographic spaces", "snakecasetabsandideographicspaces"),
+        ("★☆ — «»", ""),
+    ],
+)
+def test_normalise_keeps_letters_and_digits_only(text, normalised):
+    assert normalise(text) == normalised
+
+
+def _random_text(rng: random.Random, lang: str, min_bytes: int) -> str:
+    text = ""
+    while len(text.encode()) < min_bytes:
+        text += paragraph(rng, lang) + "\n"
+    return text
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_layout_and_punctuation_do_not_change_fingerprints(lang):
+    text = _random_text(random.Random(1), lang, 3000)
+    reflowed = text.replace("\n", "  ").replace("。", "，").replace(".", " ; ").upper()
+    assert fingerprints(text) == fingerprints(reflowed)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_density_is_about_two_per_window_of_bytes(lang):
+    text = _random_text(random.Random(2), lang, 100_000)
+    size = len(normalise(text).encode())
+    per_fingerprint = size / len(fingerprints(text))
+    # winnowing picks about 2 / (w + 1) of the grams: one per ~W/2 bytes in both scripts
+    assert WINDOW_BYTES / 2 * 0.8 < per_fingerprint < WINDOW_BYTES / 2 * 1.5, per_fingerprint
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("seed", range(20))
+def test_a_shared_run_of_the_guaranteed_length_shares_a_fingerprint(lang, seed):
+    rng = random.Random(seed)
+    text = normalise(_random_text(rng, lang, GUARANTEE_BYTES * 2))
+    cut = next(n for n in range(len(text)) if len(text[:n].encode()) >= GUARANTEE_BYTES)
+    shared = text[:cut]  # the shortest run of whole characters of at least the guaranteed length
+    a = _random_text(rng, lang, 2000) + shared + _random_text(rng, lang, 2000)
+    b = _random_text(rng, lang, 500) + shared + _random_text(rng, lang, 3000)
+    at_the_end = _random_text(rng, lang, 1000) + shared  # the run ends the text
+    assert fingerprints(a) & fingerprints(b)
+    assert fingerprints(a) & fingerprints(at_the_end)
+    assert fingerprints(shared) & fingerprints(b)
+
+
+def test_chinese_text_shares_fingerprints_with_its_copy_inside_other_text():
+    rng = random.Random(3)
+    source = _random_text(rng, "zh", 6000)
+    copy = _random_text(rng, "zh", 3000) + source[: len(source) // 2] + _random_text(rng, "zh", 3000)
+    mine = fingerprints(source)
+    assert len(mine) >= 15
+    assert len(mine & fingerprints(copy)) >= len(mine) // 4
+    assert not mine & fingerprints(_random_text(rng, "zh", 6000)), "unrelated text of the same vocabulary"
+
+
+def test_short_text_has_one_fingerprint_and_text_below_one_gram_none():
+    assert fingerprints("x" * (GRAM_BYTES - 1)) == frozenset()
+    assert fingerprints("。，！") == frozenset()
+    assert len(fingerprints("某某精密机械有限公司内部资料注意保密")) == 1  # 54 bytes: below one window
+
+
+def test_hashes_fit_sqlite_six_byte_integers():
+    found = fingerprints(_random_text(random.Random(4), "en", 20_000))
+    assert found and all(0 <= h < 2**47 for h in found)
+
+
+def test_fingerprints_are_the_same_in_another_process():
+    """Python's hash() is salted per process; stored fingerprints must not be."""
+    text = _random_text(random.Random(5), "zh", 4000) + _random_text(random.Random(6), "en", 4000)
+    code = "import sys; from agent.content.winnow import fingerprints; print(sorted(fingerprints(sys.stdin.read())))"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", code], input=text, capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == str(sorted(fingerprints(text)))
+
+
+def test_fingerprinting_stops_at_the_text_cap(monkeypatch):
+    text = _random_text(random.Random(7), "en", 20_000)
+    monkeypatch.setattr(winnow, "MAX_TEXT_BYTES", 5_000)
+    assert fingerprints(text) == fingerprints(normalise(text)[:5_000])
