@@ -21,6 +21,7 @@ UNIT_NAME = "miwei-agent.service"
 UNIT_DIR = "/etc/systemd/system"
 STATE_ROOT = "/var/lib"  # where StateDirectory= puts its folders
 TMP_DIRS = ("/tmp", "/var/tmp")  # PrivateTmp= hides them from the service
+CAPABILITIES = ("CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE")
 EXIT_BAD_INPUT = 2  # rules.cli: a config or rule error; restarting cannot fix it
 _PLAIN = re.compile(r"[A-Za-z0-9_./:+=,@-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -93,11 +94,16 @@ def render_unit(spec: ServiceSpec, python: str = sys.executable) -> str:
         "TimeoutStopSec=30",
         "KillMode=mixed",  # SIGTERM to the agent (a clean stop), SIGKILL to leftovers after the timeout
         # root: the agent must read every user's files and mounts (/run/media/<user> is 0750) and
-        # the block devices it labels (root:disk). Its root is cut down below to reading: one
-        # capability (read and search any file), no write outside its state folder.
+        # the block devices it labels (root:disk). Its root is cut down below to reading, with
+        # no write outside its state folder. CAP_DAC_READ_SEARCH: read and search any file.
+        # CAP_SYS_PTRACE: see which files other processes hold open (/proc/<pid>/fd, exe), how
+        # agent/attribution.py finds the writer of an egress file; without it psutil is refused
+        # for every process with capabilities or another owner (measured: tests/agent/
+        # test_service_caps.py). The ptrace, process_vm_readv/writev and pidfd_getfd calls stay
+        # outside the system call filter below.
         "User=root",
         "UMask=0077",
-        "CapabilityBoundingSet=CAP_DAC_READ_SEARCH",
+        f"CapabilityBoundingSet={' '.join(CAPABILITIES)}",
         "AmbientCapabilities=",
         "NoNewPrivileges=yes",
         # The whole file system read-only except the state folder. Mounts made later (a stick)

@@ -66,7 +66,7 @@ def test_the_unit_runs_this_installation_with_the_config_and_never_the_secret(tm
     assert os.path.isabs(d["ExecStart"][0].split()[0])
     assert SECRET not in unit and "enroll" not in unit
     assert d["Restart"] == ["on-failure"] and d["RestartPreventExitStatus"] == ["2"]
-    assert d["User"] == ["root"] and d["CapabilityBoundingSet"] == ["CAP_DAC_READ_SEARCH"]
+    assert d["User"] == ["root"] and d["CapabilityBoundingSet"] == ["CAP_DAC_READ_SEARCH CAP_SYS_PTRACE"]
     assert d["ReadWritePaths"] == [str(tmp_path / "state")]  # the one place it writes
     for key in ("ProtectSystem", "NoNewPrivileges", "ProtectKernelTunables", "ProtectKernelModules",
                 "ProtectControlGroups", "RestrictSUIDSGID", "LockPersonality", "MemoryDenyWriteExecute"):
