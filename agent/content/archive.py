@@ -230,7 +230,7 @@ def _walk_7z(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
             if _is_bomb(str(e)):
                 raise
             walk.listing.problems.append(Problem(CORRUPT, name, str(e)[:200]))
-        except (EOFError, OSError, zlib.error, lzma.LZMAError) as e:  # a decoder choked on its input
+        except (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError) as e:  # a decoder choked on its input
             walk.listing.problems.append(Problem(CORRUPT, name, f"corrupt 7z member: {type(e).__name__}: {e}"[:200]))
 
 

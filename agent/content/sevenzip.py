@@ -225,8 +225,9 @@ class _Cursor:
         if not folder.simple:
             raise Unsupported(_layout_why(folder))
         offset = _START.size + streams.pack_pos + sum(streams.pack_sizes[: folder.first_pack])
-        self._packed = Packed(f, offset, streams.pack_sizes[folder.first_pack])
-        self._stream: Source = chain(folder.coders, folder.out_sizes, self._packed)
+        self._packed = Packed(f, offset, streams.pack_sizes[folder.first_pack], out.check_time)
+        max_out = max(out.bytes_left, 0) + 2 * CHUNK_BYTES  # a piece may pass the budget before it is taken
+        self._stream: Source = chain(folder.coders, folder.out_sizes, self._packed, max_out)
         self._out = out
         self.folder_index, self.size, self.unpacked = index, folder.size, 0
 

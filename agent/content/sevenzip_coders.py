@@ -16,6 +16,7 @@ from __future__ import annotations
 import bz2
 import lzma
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -83,16 +84,18 @@ class Source(Protocol):
 
 
 class Packed:
-    """The packed bytes of a folder, read from the archive file at its offset; counted for the ratio."""
+    """The packed bytes of a folder, read from the archive file at its offset; counted for the ratio.
+    The clock is checked on every read: a stream can be long and give nothing (empty deflate blocks)."""
 
-    def __init__(self, f, offset: int, size: int) -> None:
-        self._f, self._offset, self._left = f, offset, size
+    def __init__(self, f, offset: int, size: int, check_time: Callable[[], None]) -> None:
+        self._f, self._offset, self._left, self._check_time = f, offset, size, check_time
         self.count = 0
 
     def read(self, n: int) -> bytes:
         n = min(n, self._left)
         if n <= 0:
             return b""
+        self._check_time()
         self._f.seek(self._offset + self.count)
         data = self._f.read(n)
         self.count += len(data)
@@ -100,8 +103,9 @@ class Packed:
         return data
 
 
-def chain(coders: tuple[Coder, ...], out_sizes: tuple[int, ...], source: Source) -> Source:
+def chain(coders: tuple[Coder, ...], out_sizes: tuple[int, ...], source: Source, max_out: int) -> Source:
     """The folder's unpacked bytes from its packed ones: coders[0] gives them, coders[-1] reads source.
+    max_out: the most the caller will take (its budget), so no window need be larger.
 
     Raises Encrypted or Unsupported before anything is read, Refused for impossible properties.
     """
@@ -119,7 +123,7 @@ def chain(coders: tuple[Coder, ...], out_sizes: tuple[int, ...], source: Source)
                 stages.append((b"", None, []))
             stages[-1][2].insert(0, _filter(coder))
         else:
-            stages.append((coder.method, _base(coder, out_size), []))
+            stages.append((coder.method, _base(coder, min(out_size, max_out)), []))
     for method, base, filters in stages:
         if method in (LZMA, LZMA2):  # filters are only ever merged into LZMA2
             source = Stage(source, _Native(lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[*filters, base])))
@@ -133,7 +137,8 @@ def chain(coders: tuple[Coder, ...], out_sizes: tuple[int, ...], source: Source)
 
 
 def _base(coder: Coder, out_size: int) -> dict | None:
-    """The lzma filter of an LZMA or LZMA2 coder; the window is never larger than what it unpacks."""
+    """The lzma filter of an LZMA or LZMA2 coder; the window is never larger than what it may unpack
+    (a match cannot reach further back than the start of the output)."""
     p = coder.properties
     if coder.method == LZMA:
         if len(p) < 5 or p[0] >= 9 * 5 * 5:

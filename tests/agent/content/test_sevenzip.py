@@ -282,6 +282,10 @@ def lzma2_zeros(size_mb: int) -> bytes:
     return body + again * (size_mb // 2 - 1) + b"\x00"
 
 
+def test_the_repeated_chunks_really_are_that_many_zeros():
+    assert lzma.decompress(lzma2_zeros(16), lzma.FORMAT_RAW, filters=[{"id": lzma.FILTER_LZMA2}]) == bytes(16 * MB)
+
+
 def test_gigabyte_of_zeros_is_refused_by_ratio_in_little_memory(tmp_path):
     packed = lzma2_zeros(1024)
     assert len(packed) < 300_000
@@ -306,6 +310,17 @@ def test_bomb_inside_a_solid_folder_after_a_small_member_is_refused(tmp_path):
     listing = walk(write(tmp_path, "zeros.7z", container(packed, header)), Limits(max_member_bytes=600 * MB))
     assert kinds(listing) == {BOMB}
     assert [m.name for m in listing.members] == ["first.txt"]
+
+
+def test_clock_is_checked_while_a_stream_gives_nothing(tmp_path):
+    """Two MB of empty deflate blocks unpack to nothing: no byte is taken, but time still passes."""
+    packed = b"\x00\x00\x00\xff\xff" * 400_000 + b"\x03\x00"  # empty stored blocks, then an empty last one
+    assert zlib.decompress(packed, -15) == b""
+    header = one_folder(bytes.fromhex("040108"), b"", len(packed), [1], ["nothing.txt"])
+    path = write(tmp_path, "slow.7z", container(packed, header))
+    ticks = iter(range(10**6))  # a clock that moves one second each time it is read
+    listing = walk_archive(str(path), "7z", Limits(max_seconds=10), clock=lambda: float(next(ticks)))
+    assert [(p.kind, p.why) for p in listing.problems] == [(TRUNCATED, "archive budget ran out: time")]
 
 
 def test_stream_shorter_than_its_header_says_is_corrupt(tmp_path):
