@@ -59,7 +59,7 @@ class MediaMonitor:
         self.list_mounts = list_mounts or self._removable_mounts
         self.platform = platform
         self.reader = reader or reader_for(platform)
-        self._identities: dict[tuple[str, str], MediaIdentity] = {}  # asked once per device and place
+        self._identities: dict[tuple, MediaIdentity] = {}  # by Mount.key, while the mount is listed
         self.mounted: dict[tuple, Mount] = {}  # only mounts whose on_mount succeeded
         self._failing: set[tuple] = set()  # mounts whose on_mount failed (logged once, retried)
         self._stop = threading.Event()
@@ -114,11 +114,11 @@ class MediaMonitor:
             self.mounted[key] = mount
 
     def identify(self, mount: Mount) -> MediaIdentity:
-        """What device this is; asked of the OS once per (mountpoint, device) while it is listed."""
-        key = (mount.mountpoint, mount.device)
-        if key not in self._identities:
-            self._identities[key] = self.reader.identify(mount.mountpoint, mount.device, mount.fstype, mount.opts)
-        return self._identities[key]
+        """What device this is; asked of the OS once per mount while it is listed (by Mount.key:
+        another stick at the same place, even under the same device name, is asked afresh)."""
+        if mount.key not in self._identities:
+            self._identities[mount.key] = self.reader.identify(mount.mountpoint, mount.device, mount.fstype, mount.opts)
+        return self._identities[mount.key]
 
     def _removable_mounts(self) -> list[Mount]:
         if not self.config.removable:
@@ -128,10 +128,10 @@ class MediaMonitor:
         # all=True: FUSE mounts (phones over MTP, ntfs-3g, fusefat) are egress places too
         for part in psutil.disk_partitions(all=True):
             mountpoint = part.mountpoint
-            listed.add((mountpoint, part.device))
             if any(is_under(mountpoint, x) or is_under(x, mountpoint) for x in self.excluded):
                 continue
             mount = Mount(mountpoint, part.device, part.fstype, mount_identity(mountpoint), opts=part.opts)
+            listed.add(mount.key)
             under_root = any(is_under(mountpoint, root) and mountpoint != root for root in self.config.mount_roots)
             if under_root or self._is_removable(mount):
                 found.append(mount)

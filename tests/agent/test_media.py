@@ -171,3 +171,17 @@ def test_mount_events_carry_the_whole_identity_and_the_collector_accepts_it():
         "product_id": "5567", "bus": "usb", "removable": True,
     }
     assert MediaIn(**media).model_dump() == media
+
+
+def test_another_stick_at_the_same_place_and_device_name_is_identified_afresh(monkeypatch):
+    """Windows gives the next stick the same letter; its volume (st_dev) tells them apart."""
+    parts = [Part("E:\\", "E:\\", "FAT32", "rw,removable")]
+    monitor, reader = _listed(monkeypatch, parts, "win32", {})
+    volumes = iter([(1111,), (2222,)])
+    monkeypatch.setattr(agent.media, "mount_identity", lambda mountpoint: next(volumes))
+    reader.identities["E:\\"] = MediaIdentity("E:\\", "E:\\", "FAT32", serial="FIRST")
+    monitor.poll()
+    reader.identities["E:\\"] = MediaIdentity("E:\\", "E:\\", "FAT32", serial="SECOND")
+    monitor.poll()
+    assert [m.media.serial for m in monitor.mounted.values()] == ["SECOND"]
+    assert len(reader.asked) == 2
