@@ -12,6 +12,7 @@ packages; pywin32 issues #1450, #1463), so install MiWei into a machine-wide Pyt
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from dataclasses import dataclass
@@ -228,6 +229,8 @@ if win32serviceutil is not None:
 
         def SvcDoRun(self):  # noqa: N802 (pywin32's name)
             servicemanager.LogInfoMsg(f"{SERVICE_NAME} starting")
+            if sys.stderr is None:  # a service has no console; the agent's log file is in state_dir
+                sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 (for the process's life)
             config_path = win32serviceutil.GetServiceCustomOption(SERVICE_NAME, CONFIG_OPTION)
             if not config_path:
                 raise ServiceError(f"no {CONFIG_OPTION} option: reinstall with miwei-agent install-service")
