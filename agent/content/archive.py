@@ -4,10 +4,9 @@ Nested archives are opened up to MAX_DEPTH (the egress file is depth 1). Nothing
 about itself is trusted: bytes are counted as they are read, against a per-member cap, a total cap,
 a compression ratio and a clock; a zip whose members' local ranges overlap (Fifield's overlapping
 and quoted-overlap bombs) is refused before any member is read. Encrypted zip members are listed
-(without a hash) and flagged. 7z is read by sevenzip.py on the standard library: AES-encrypted
-members (or headers) are flagged, coders it does not decode (PPMd, BCJ2, zstd...) are named in an
-archive_not_inspected problem.
-Whatever goes wrong becomes a Problem; walk_archive never raises.
+(without a hash) and flagged. 7z is read by sevenzip.py on the standard library, within the same
+caps: AES-encrypted members (or headers) are flagged, coders it does not decode (PPMd, BCJ2,
+zstd...) are named in an archive_not_inspected problem. Whatever goes wrong becomes a Problem; walk_archive never raises.
 """
 
 from __future__ import annotations
