@@ -12,6 +12,7 @@ from agent import __version__
 from agent.config import AgentConfig
 from agent.identity import UserTracker, hostname, load_or_make_agent_id
 from agent.index import FingerprintIndex
+from agent.integrity import ConfigWatch
 from agent.limits import raise_inotify_limits
 from agent.media import MediaMonitor, Mount
 from agent.paths import readable
@@ -24,10 +25,14 @@ from agent.watcher import Watchers
 from rules.errors import InvalidInput
 from rules.events import Event
 
+CLEAN_STOP = "clean_stop"  # spool state: set with agent.stopped, cleared with the next agent.started
+
 
 class AgentApp:
-    def __init__(self, config: AgentConfig, rules: PolicyStore):
-        """`rules` has been loaded (PolicyStore.load): the agent never runs without rules."""
+    def __init__(self, config: AgentConfig, rules: PolicyStore, config_path: str | None = None):
+        """`rules` has been loaded (PolicyStore.load): the agent never runs without rules.
+
+        `config_path`: the config file, watched with the extra rule files (agent/integrity.py)."""
         self.config = config
         self.rules = rules
         os.makedirs(config.state_dir, mode=0o700, exist_ok=True)
@@ -36,6 +41,10 @@ class AgentApp:
         self.users = UserTracker()
         self.index = FingerprintIndex(config.index_path, config.classified)
         self.spool = Spool(config.spool_path)
+        # how the last run ended, read (and the mark cleared) before anything can spool: a kill
+        # from here on must read as a crash next time
+        self.previous_stop = self._previous_stop()
+        self.spool.put([], state={CLEAN_STOP: None})
         self.places = EgressPlaces()
         self.pipeline = Pipeline(
             self.index, self.spool, self.places, self.make_event, self.rules.stamp, stable_s=config.stable_s
@@ -56,6 +65,7 @@ class AgentApp:
             policy=self.rules,
             make_event=self.stamped_event,
         )
+        self.config_watch = ConfigWatch(self.spool, self.stamped_event, config_path, config.rules)
         self.ready = threading.Event()
 
     def make_event(self, type_: str, **fields) -> Event:
@@ -87,20 +97,35 @@ class AgentApp:
         logger.info(
             "index ready files={} hashed={} removed={} errors={}", stats.files, stats.hashed, stats.removed, stats.errors
         )
-        details = {"version": __version__, "indexed_files": stats.files, "policy_source": self.rules.current.source}
+        details = {
+            "version": __version__,
+            "indexed_files": stats.files,
+            "policy_source": self.rules.current.source,
+            "previous_stop": self.previous_stop,
+        }
         self.spool.put([self.stamped_event("agent.started", details=details)])
+        self.config_watch.start()
         self.pipeline.start()
         for folder in self.config.egress.folders:
             self.pipeline.scan(folder)  # files written while the agent was not running
         self.media.start()
         self.ready.set()
 
+    def _previous_stop(self) -> str:
+        """How the last run ended: "clean" (agent.stopped was spooled), "crash" (killed, power
+        lost: it never got there), or "none" (the first run with this state folder)."""
+        if self.spool.get_state(CLEAN_STOP) is not None:
+            return "clean"
+        return "crash" if self.spool.chain_head()[0] > 0 else "none"
+
     def stop(self, timeout_s: float = 10.0) -> None:
         logger.info("agent stopping")
+        self.config_watch.stop(timeout_s)
         self.media.stop(timeout_s)
         self.watchers.stop(timeout_s)
         self.pipeline.stop(timeout_s)
-        self.spool.put([self.stamped_event("agent.stopped", details={"clean": True})])
+        stopped = self.stamped_event("agent.stopped", details={"clean": True, "reason": "clean"})
+        self.spool.put([stopped], state={CLEAN_STOP: stopped.ts})
         self.reporter.stop(timeout_s, drain_s=min(3.0, timeout_s))
         self.index.close()
         self.spool.close()

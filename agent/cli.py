@@ -78,7 +78,7 @@ def cmd_run(config: AgentConfig, args) -> int:
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
-    return run_agent(config, stopping)
+    return run_agent(config, stopping, args.config)
 
 
 def cmd_install_service(config: AgentConfig, args) -> int:

@@ -30,7 +30,7 @@ from agent import __version__
 from agent.identity import save_agent_id
 from agent.policy import PolicyRefused, PolicyStore
 from agent.spool import Spool, SpooledEvent
-from rules.events import Event
+from rules.events import Event, utc_now_iso
 
 TIMEOUT_S = (5.0, 30.0)  # connect, read
 BACKOFF_MIN_S = 0.5
@@ -180,6 +180,7 @@ class Reporter:
             if len(batch) == 1:
                 logger.error("collector refused an event id={!r} reason={!r}; kept in the dead table", batch[0].id, str(exc))
                 self.spool.quarantine(batch, str(exc))
+                self._explain_gap(batch[0], str(exc))
                 return
             half = len(batch) // 2  # find the bad event(s) without holding back the good ones
             self._deliver(batch[:half])
@@ -189,8 +190,33 @@ class Reporter:
         self.spool.set_state("last_delivery", json.dumps({"at": time.time(), **answer}))
         logger.debug("delivered events={!r} duplicates={!r}", answer.get("accepted"), answer.get("duplicates"))
 
+    def _explain_gap(self, refused: SpooledEvent, reason: str) -> None:
+        """A refused event leaves a hole in the chain the collector sees: say which, and why.
+
+        The agent.gap is spooled before the next heartbeat, whose `unsent_from` then stays at or
+        below the hole until the explanation is delivered."""
+        try:
+            seq = json.loads(refused.body).get("seq")
+        except ValueError:
+            seq = None
+        if not isinstance(seq, int):
+            return  # spooled by an older agent, outside the chain
+        details = {"seq_from": seq, "seq_to": seq, "event_id": refused.id, "reason": "refused by the collector"}
+        fields = dict(error=f"event seq {seq} refused by the collector: {reason}"[:1900], details=details)
+        event = self.make_event("agent.gap", **fields) if self.make_event else Event(
+            type="agent.gap", agent_id=self.agent_id, host=self.host, **fields
+        )
+        self.spool.put([event])
+
     def _heartbeat(self) -> dict:
-        body = {"agent_id": self.agent_id, "hostname": self.host, "version": __version__, "spool_depth": self.spool.depth()}
+        body = {
+            "agent_id": self.agent_id,
+            "hostname": self.host,
+            "version": __version__,
+            "spool_depth": self.spool.depth(),
+            "chain": self.spool.chain_status(),  # the collector judges the chain up to unsent_from
+            "agent_time": utc_now_iso(),  # the collector compares it with its own clock
+        }
         body.update(self.status())
         if self.policy is not None:
             body["policy_version"] = self.policy.current.version

@@ -2,6 +2,12 @@
 
 The same file records which egress files have been reported, in the same transaction as their
 events, so a crash can neither lose an event nor make a rescan report a file twice.
+
+Each event joins the agent's event chain as it is stored, in the same transaction: it gets the
+next `seq` (1, 2, 3, ...; the last one is kept in the state table, so a restart continues) and
+`prev_hash`, the chain digest (rules.events.chain_digest) of the event before it. The collector
+checks the chain, so an event deleted or rewritten here before it was sent shows as a gap or a
+break. The reporter sends in seq order.
 """
 
 from __future__ import annotations
@@ -18,14 +24,16 @@ from loguru import logger
 
 from agent.db import StateDB
 from agent.paths import without_surrogates
-from rules.events import Event
+from rules.events import Event, chain_digest, normal_ts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
     body TEXT NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    chain_seq INTEGER,                 -- the event's seq in the chain (NULL: spooled by an older agent)
+    gap_from INTEGER                   -- agent.gap: the first seq it explains
 );
 CREATE TABLE IF NOT EXISTS dead (      -- events the server refused as invalid; kept, never dropped
     id TEXT PRIMARY KEY,
@@ -46,7 +54,13 @@ CREATE TABLE IF NOT EXISTS state (
     value TEXT NOT NULL
 );
 """
-MIGRATIONS = ("reported.ctime_ns INTEGER", "reported.sha256 TEXT")  # spool.db of an older agent
+MIGRATIONS = (  # spool.db of an older agent
+    "reported.ctime_ns INTEGER",
+    "reported.sha256 TEXT",
+    "spool.chain_seq INTEGER",
+    "spool.gap_from INTEGER",
+)
+CHAIN_SEQ, CHAIN_HASH = "chain_seq", "chain_hash"  # state keys: the last event of the chain
 
 
 @dataclass(frozen=True)
@@ -85,20 +99,66 @@ class Spool:
     def close(self) -> None:
         self.db.close()
 
-    def put(self, events: Iterable[Event], marks: Iterable[FileMark] = ()) -> None:
-        """Commit events (and the files they report) durably; returns after fsync."""
-        rows = [(e.id, _body(e), time.time()) for e in events]
+    def put(self, events: Iterable[Event], marks: Iterable[FileMark] = (), state: dict[str, str | None] | None = None) -> None:
+        """Commit events (and the files they report, and state keys: None deletes) durably; returns after fsync."""
+        events = list(events)
         marks = list(marks)
-        if not rows and not marks:
+        if not events and not marks and not state:
             return
         with self.db.transaction() as conn:
-            conn.executemany("INSERT OR IGNORE INTO spool (id, body, created_at) VALUES (?, ?, ?)", rows)
+            self._chain(conn, events)
+            for key, value in (state or {}).items():
+                if value is None:
+                    conn.execute("DELETE FROM state WHERE key = ?", (key,))
+                else:
+                    conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
             conn.executemany(
                 "INSERT OR REPLACE INTO reported (path, size, mtime_ns, inode, ctime_ns, sha256) VALUES (?, ?, ?, ?, ?, ?)",
                 [(os.fsencode(m.path), m.size, m.mtime_ns, m.inode, m.ctime_ns, m.sha256) for m in marks],
             )
-        if rows:
+        if events:
             self.wake()
+
+    def _chain(self, conn, events: list[Event]) -> None:
+        """Insert the events, each with the next seq and the previous event's digest."""
+        if not events:
+            return
+        seq, prev_hash = self._chain_head(conn)
+        now = time.time()
+        for event in events:
+            if conn.execute("SELECT 1 FROM spool WHERE id = ?", (event.id,)).fetchone():
+                continue  # already spooled: it has its place in the chain
+            data = _data(event, seq + 1, prev_hash)
+            body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            gap_from = (event.details or {}).get("seq_from") if event.type == "agent.gap" else None
+            conn.execute(
+                "INSERT INTO spool (id, body, created_at, chain_seq, gap_from) VALUES (?, ?, ?, ?, ?)",
+                (event.id, body, now, seq + 1, gap_from if isinstance(gap_from, int) else None),
+            )
+            seq, prev_hash = seq + 1, chain_digest(data)
+        conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (CHAIN_SEQ, str(seq)))
+        if prev_hash is not None:
+            conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (CHAIN_HASH, prev_hash))
+
+    @staticmethod
+    def _chain_head(conn) -> tuple[int, str | None]:
+        state = dict(conn.execute("SELECT key, value FROM state WHERE key IN (?, ?)", (CHAIN_SEQ, CHAIN_HASH)).fetchall())
+        return int(state.get(CHAIN_SEQ, 0)), state.get(CHAIN_HASH)
+
+    def chain_head(self) -> tuple[int, str | None]:
+        """(seq of the last event spooled, its digest); (0, None) before the first."""
+        return self._chain_head(self.db.conn())
+
+    def chain_status(self) -> dict:
+        """For heartbeats: the last seq given out, and the first one not delivered yet.
+
+        `unsent_from` is the lowest seq still in the spool, or the first seq an unsent agent.gap
+        explains if lower: every seq below it was delivered or explained, so the collector may
+        judge the chain up to there. None when nothing is waiting.
+        """
+        row = self.db.conn().execute("SELECT min(chain_seq), min(gap_from) FROM spool").fetchone()
+        waiting = [v for v in row if v is not None]
+        return {"seq": self.chain_head()[0], "unsent_from": min(waiting) if waiting else None}
 
     def wake(self) -> None:
         """Wake whoever waits for events (used to stop the reporter promptly)."""
@@ -181,21 +241,22 @@ class Spool:
             conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
 
 
-def _body(event: Event) -> str:
-    """The event as JSON text SQLite can store.
+def _data(event: Event, seq: int, prev_hash: str | None) -> dict[str, Any]:
+    """The event as the chain hashes and the collector stores it: its place in the chain, its
+    time in the collector's form, and text SQLite can store.
 
     Paths are made readable at the source; this is the backstop for a lone surrogate that got
     through anyway (psutil, an exception message): it is written out as \\xNN, so the event is
     stored instead of failing the whole transaction.
     """
     data = event.to_dict()
-    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    data.update(seq=seq, prev_hash=prev_hash, ts=normal_ts(event.ts))
     try:
-        body.encode("utf-8")
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
         logger.warning("event text not encodable; lone surrogates escaped type={!r} id={!r}", event.type, event.id)
-        body = json.dumps(_escaped(data), ensure_ascii=False, separators=(",", ":"))
-    return body
+        data = _escaped(data)
+    return data
 
 
 def _escaped(value: Any) -> Any:

@@ -156,13 +156,35 @@ class Event:
 
 
 def canonical_json(data: dict[str, Any]) -> bytes:
-    """The canonical form the event chain hashes: JSON with keys sorted at every level, no spaces
-    (`,` and `:`), non-ASCII characters as themselves (not \\u escapes), UTF-8; CHAIN_EXCLUDED
-    keys left out. Agent and collector both build it from the event's dict as it travels."""
-    kept = {k: v for k, v in data.items() if k not in CHAIN_EXCLUDED}
+    """The canonical form the event chain hashes, built from the event's dict as it travels.
+
+    JSON (RFC 8259) with the keys of every object sorted by code point, no whitespace (separators
+    `,` and `:`), strings with non-ASCII characters as themselves (not \\u escapes), floats with
+    an integral value written as integers (1.0 as 1: a JSON number has one value), no NaN or
+    infinity, encoded as UTF-8; the top-level keys in CHAIN_EXCLUDED are left out. The agent
+    hashes what it spools; the collector hashes what it stores, which is the same dict.
+    """
+    kept = {k: _integral(v) for k, v in data.items() if k not in CHAIN_EXCLUDED}
     return json.dumps(kept, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def _integral(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_integral(v) for v in value]
+    return value
 
 
 def chain_digest(data: dict[str, Any]) -> str:
     """SHA-256 (hex) of canonical_json(data): the next event's prev_hash."""
     return hashlib.sha256(canonical_json(data)).hexdigest()
+
+
+def normal_ts(ts: str) -> str:
+    """An ISO 8601 time as events carry it: UTC, milliseconds, Z (what the collector stores)."""
+    moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -24,8 +24,10 @@ def check_rule_files(config: AgentConfig) -> None:
     check_local_sources(read_local_sources(config.rules))
 
 
-def run_agent(config: AgentConfig, stopping: threading.Event) -> int:
-    """Start the agent, wait for `stopping`, stop it cleanly; an exit code (rules.cli)."""
+def run_agent(config: AgentConfig, stopping: threading.Event, config_path: str | None = None) -> int:
+    """Start the agent, wait for `stopping`, stop it cleanly; an exit code (rules.cli).
+
+    `config_path`: the config file, which the agent watches for local changes (agent/integrity.py)."""
     from agent.app import AgentApp
     from agent.policy import PolicyStore, check_local_sources, read_local_sources
 
@@ -39,7 +41,7 @@ def run_agent(config: AgentConfig, stopping: threading.Event) -> int:
     configure_logging(config.log_level, os.path.join(config.state_dir, "logs", "agent.log"))
     rules = PolicyStore(config.state_dir, local_sources)
     rules.load()  # the cached policy, else the default packs: never no rules
-    app = AgentApp(config, rules)
+    app = AgentApp(config, rules, config_path)
     try:
         logger.info("agent starting version={} agent_id={!r} server={!r}", __version__, app.agent_id, config.server_url)
         app.start()

@@ -178,8 +178,13 @@ def test_refused_event_is_quarantined_and_the_rest_delivered(collector, spool, t
     spool.put(_events(6) + _events(1, "BAD") + _events(3, "late"))
     reporter = _reporter(collector, spool, tmp_path)
     _deliver_all(reporter, spool)
-    assert len(collector.received) == 9
+    delivered = [e for e in collector.received if e["type"] != "agent.gap"]
+    assert len(delivered) == 9
     assert spool.dead_count() == 1
+    # the hole the refused event leaves in the chain is explained
+    [gap] = [e for e in collector.received if e["type"] == "agent.gap"]
+    assert (gap["details"]["seq_from"], gap["details"]["seq_to"]) == (7, 7)
+    assert sorted(e["seq"] for e in collector.received) == [1, 2, 3, 4, 5, 6, 8, 9, 10, 11]
 
 
 def test_refused_token_leads_to_enrolling_again(collector, spool, tmp_path):
@@ -350,7 +355,8 @@ def test_answers_refusing_the_content_quarantine_only_the_bad_event(collector, s
     spool.put(_events(3) + _events(1, "BAD") + _events(2, "late"))
     reporter = _reporter(collector, spool, tmp_path)
     _deliver_all(reporter, spool)
-    assert len(collector.received) == 5
+    assert len([e for e in collector.received if e["type"] != "agent.gap"]) == 5
+    assert [e["details"]["seq_from"] for e in collector.received if e["type"] == "agent.gap"] == [4]
     assert spool.dead_count() == 1
 
 
