@@ -26,7 +26,7 @@ at least one fingerprint, also when the run ends one of the texts. With K = 24 a
 is 387 bytes: 129 Chinese characters or about 65 English words. Shorter runs are often found too,
 but not always.
 About 2 / (W / bytes per character + 1) of the grams become fingerprints: one per ~180 bytes.
-Text beyond MAX_TEXT_BYTES of normalised text is not fingerprinted (the cost is bounded).
+Text beyond its first MAX_TEXT_CHARS characters is not fingerprinted: a few seconds at most.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from zlib import crc32
 
 GRAM_BYTES = 24  # K
 WINDOW_BYTES = 360  # W
-MAX_TEXT_BYTES = 2 * 1024 * 1024
+MAX_TEXT_CHARS = 2_000_000
 HASH_BITS = 47  # SQLite stores an integer below 2**47 in 6 bytes (8 above)
 HASH_MASK = (1 << HASH_BITS) - 1
 
@@ -62,36 +62,33 @@ def fingerprints(text: str, gram_bytes: int = GRAM_BYTES, window_bytes: int = WI
     A text shorter than one window still gets one fingerprint, that of its smallest gram, so a
     short document is not invisible (it can only be found whole).
     """
-    data = normalise(text).encode("utf-8")[:MAX_TEXT_BYTES]
-    starts = _char_starts(data, gram_bytes)
-    if not starts:
-        return frozenset()
-    order = [crc32(data[o : o + gram_bytes]) for o in starts]
-    chosen = _winnow(starts, order, window_bytes) or [order.index(min(order))]
-    return frozenset(gram_hash(data[starts[j] : starts[j] + gram_bytes]) for j in set(chosen))
+    data = normalise(text[:MAX_TEXT_CHARS]).encode("utf-8")
+    return frozenset(gram_hash(data[o : o + gram_bytes]) for o in _chosen(data, gram_bytes, window_bytes))
 
 
-def _char_starts(data: bytes, gram_bytes: int) -> list[int]:
-    """Byte offsets where a character starts and a whole gram follows."""
-    return [o for o in range(len(data) - gram_bytes + 1) if data[o] & 0xC0 != 0x80]
-
-
-def _winnow(starts: list[int], order: list[int], window_bytes: int) -> list[int]:
-    """The grams chosen: the rightmost minimum of every complete window (one whose grams reach
-    W bytes on). `order` ranks the grams (a CRC-32 of each: only the chosen few get the stored
-    blake2b hash, which keeps fingerprinting near 1 µs a character)."""
-    chosen: list[int] = []
-    window: deque[int] = deque()  # gram numbers, ranks increasing: window[0] is the minimum
-    push, pop, popleft, choose = window.append, window.pop, window.popleft, chosen.append
-    first = 0  # the gram that starts the oldest window not yet closed
-    for j, offset in enumerate(starts):
-        while starts[first] + window_bytes <= offset:  # gram j lies past that window: close it
-            while window[0] < first:
-                popleft()
-            choose(window[0])
-            first += 1
-        rank = order[j]
-        while window and order[window[-1]] >= rank:  # ties go to the rightmost
-            pop()
-        push(j)
+def _chosen(data: bytes, gram_bytes: int, window_bytes: int) -> set[int]:
+    """Offsets of the chosen grams: the rightmost minimum of every complete window (one whose grams
+    reach W bytes on). Grams are ranked by a CRC-32 (cheap; only the chosen few get the stored
+    blake2b hash). Memory stays bounded by one window, whatever the length of the text."""
+    chosen: set[int] = set()
+    window: deque[tuple[int, int]] = deque()  # (rank, offset), ranks increasing: window[0] is the minimum
+    opened: deque[int] = deque()  # offsets of the windows not closed yet
+    smallest: tuple[int, int] | None = None  # (rank, offset), the leftmost smallest: for a short text
+    for offset in range(len(data) - gram_bytes + 1):
+        if data[offset] & 0xC0 == 0x80:  # inside a character: grams start where characters do
+            continue
+        while opened and opened[0] + window_bytes <= offset:  # this gram lies past that window: close it
+            start = opened.popleft()
+            while window[0][1] < start:
+                window.popleft()
+            chosen.add(window[0][1])
+        rank = crc32(data[offset : offset + gram_bytes])
+        while window and window[-1][0] >= rank:  # ties go to the rightmost
+            window.pop()
+        window.append((rank, offset))
+        opened.append(offset)
+        if smallest is None or rank < smallest[0]:
+            smallest = (rank, offset)
+    if not chosen and smallest is not None:
+        chosen.add(smallest[1])
     return chosen
