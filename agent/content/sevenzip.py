@@ -11,6 +11,7 @@ to the compression ratio as it is read. Members' CRCs are checked.
 
 from __future__ import annotations
 
+import lzma
 import os
 import struct
 import zlib
@@ -18,7 +19,15 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from agent.content.budget import Collector, Refused
-from agent.content.sevenzip_coders import AES, Encrypted, Packed, Source, Unsupported, chain, coder_name
+from agent.content.sevenzip_coders import (
+    AES,
+    MAX_DICT_BYTES,
+    Encrypted,
+    Packed,
+    Unsupported,
+    chain,
+    coder_name,
+)
 from agent.content.sevenzip_header import (
     K_ENCODED_HEADER,
     K_HEADER,
@@ -59,7 +68,7 @@ class SevenZip:
             raise Refused("corrupt 7z: start header CRC mismatch")
         self._streams, self.entries = Streams(), []
         self._cursor: _Cursor | None = None
-        self._broken: dict[int, str] = {}  # folder -> why its decoder was lost
+        self._broken: dict[int, Exception] = {}  # folder -> what lost its decoder
         if size == 0:
             return  # an empty archive
         if offset > self._size - START_BYTES or size > self._size - START_BYTES - offset:
@@ -105,8 +114,10 @@ class SevenZip:
         folder) before the first byte; Refused when its folder cannot be read, at its end for a bad CRC."""
         if entry.folder is None:
             return iter(())
-        if entry.folder in self._broken:
-            raise Refused(f"7z folder unreadable after an earlier error: {self._broken[entry.folder]}")
+        if (lost := self._broken.get(entry.folder)) is not None:
+            if isinstance(lost, Unsupported):
+                raise Unsupported(lost.why)
+            raise Refused(f"7z folder unreadable after an earlier error: {str(lost)[:100] or type(lost).__name__}")
         cursor = self._cursor
         if cursor is None or cursor.folder_index != entry.folder or cursor.unpacked > entry.offset:
             cursor = self._cursor = None  # the old one is dropped before the new one allocates
@@ -128,12 +139,15 @@ class SevenZip:
                 yield piece
             if entry.last_in_folder:
                 cursor.check_end()
-        except Refused as e:  # the decoder is lost: the rest of its folder is unreadable
-            if "ratio" not in str(e):
-                self._broken[entry.folder] = str(e)[:100]
-            raise
-        except Exception as e:
-            self._broken[entry.folder] = f"{type(e).__name__}"  # type: ignore[index]
+        except lzma.LZMAError as e:
+            if not cursor.window_cut:
+                self._broken[entry.folder] = e
+                raise
+            cut = Unsupported(f"7z dictionary over {MAX_DICT_BYTES // MB} MB")  # reached back past the cut
+            self._broken[entry.folder] = cut
+            raise cut from e
+        except Exception as e:  # the decoder is lost: the rest of its folder is unreadable
+            self._broken[entry.folder] = e
             raise
         if entry.crc is not None and crc != entry.crc:
             raise Refused("corrupt 7z member: CRC mismatch")
@@ -150,8 +164,11 @@ class _Cursor:
             raise Unsupported(_layout_why(folder))
         offset = START_BYTES + streams.pack_pos + sum(streams.pack_sizes[: folder.first_pack])
         self._packed = Packed(f, offset, streams.pack_sizes[folder.first_pack], out.check_time)
-        max_out = max(out.bytes_left, 0) + 2 * CHUNK_BYTES  # a piece may pass the budget before it is taken
-        self._stream: Source = chain(folder.coders, folder.out_sizes, self._packed, max_out)
+        # no window need be larger than what may be read: the budget, and the ratio times the packed
+        # size (a header's huge size cannot make a 10-byte stream allocate one); a piece may pass either
+        packed_bound = max(RATIO_FLOOR_BYTES, MAX_RATIO * self._packed.size)
+        max_out = min(max(out.bytes_left, 0), packed_bound) + 2 * CHUNK_BYTES
+        self._stream, self.window_cut = chain(folder.coders, folder.out_sizes, self._packed, max_out)
         self._out = out
         self.folder_index, self.size, self.unpacked = index, folder.size, 0
 

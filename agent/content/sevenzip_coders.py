@@ -24,7 +24,7 @@ from agent.content.budget import Refused
 
 KB, MB = 1024, 1024 * 1024
 CHUNK_BYTES = 64 * KB
-MAX_DICT_BYTES = 64 * MB  # 7-Zip's -mx9; a larger window is declined rather than allocated
+MAX_DICT_BYTES = 64 * MB  # the most allocated for a window (7-Zip's Ultra asks for 256 MB)
 _LZMA2_CHUNK_BYTES = 64 * KB  # the most an LZMA2 uncompressed chunk holds
 _MIN_DICT_BYTES = 4 * KB  # liblzma's minimum
 _MAX_IDLE_CALLS = 16  # a decoder that neither takes input nor gives output is stuck
@@ -89,7 +89,7 @@ class Packed:
 
     def __init__(self, f, offset: int, size: int, check_time: Callable[[], None]) -> None:
         self._f, self._offset, self._left, self._check_time = f, offset, size, check_time
-        self.count = 0
+        self.size, self.count = size, 0
 
     def read(self, n: int) -> bytes:
         n = min(n, self._left)
@@ -103,9 +103,12 @@ class Packed:
         return data
 
 
-def chain(coders: tuple[Coder, ...], out_sizes: tuple[int, ...], source: Source, max_out: int) -> Source:
-    """The folder's unpacked bytes from its packed ones: coders[0] gives them, coders[-1] reads source.
-    max_out: the most the caller will take (its budget), so no window need be larger.
+def chain(coders: tuple[Coder, ...], out_sizes: tuple[int, ...], source: Source, max_out: int) -> tuple[Source, bool]:
+    """The folder's unpacked bytes from its packed ones (coders[0] gives them, coders[-1] reads
+    source), and whether an LZMA window was cut to MAX_DICT_BYTES. max_out: the most the caller will
+    take (its budget), so no window need be larger. A cut window decodes everything that does not
+    reach back further than it; what does raises LZMAError (liblzma checks every distance), never
+    wrong bytes.
 
     Raises Encrypted or Unsupported before anything is read, Refused for impossible properties.
     """
@@ -115,6 +118,7 @@ def chain(coders: tuple[Coder, ...], out_sizes: tuple[int, ...], source: Source,
         if c.method not in (COPY, LZMA, LZMA2, DEFLATE, BZIP2) and c.method not in _FILTERS:
             raise Unsupported(f"7z coder {coder_name(c.method)}")
     stages: list[tuple[bytes, dict | None, list[dict]]] = []  # (base method, its filter, filters above it)
+    short = False
     for coder, out_size in reversed(list(zip(coders, out_sizes, strict=True))):  # the packed end first
         if coder.method == COPY:
             continue
@@ -123,7 +127,9 @@ def chain(coders: tuple[Coder, ...], out_sizes: tuple[int, ...], source: Source,
                 stages.append((b"", None, []))
             stages[-1][2].insert(0, _filter(coder))
         else:
-            stages.append((coder.method, _base(coder, min(out_size, max_out)), []))
+            base, cut = _base(coder, min(out_size, max_out))
+            short = short or cut
+            stages.append((coder.method, base, []))
     for method, base, filters in stages:
         if method in (LZMA, LZMA2):  # filters are only ever merged into LZMA2
             source = Stage(source, _Native(lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[*filters, base])))
@@ -133,34 +139,32 @@ def chain(coders: tuple[Coder, ...], out_sizes: tuple[int, ...], source: Source,
             source = Stage(source, _Native(bz2.BZ2Decompressor()))
         else:
             source = Stage(source, _Filtered(filters))
-    return source
+    return source, short
 
 
-def _base(coder: Coder, out_size: int) -> dict | None:
-    """The lzma filter of an LZMA or LZMA2 coder; the window is never larger than what it may unpack
-    (a match cannot reach further back than the start of the output)."""
+def _base(coder: Coder, out_size: int) -> tuple[dict | None, bool]:
+    """The lzma filter of an LZMA or LZMA2 coder, and whether its window was cut to MAX_DICT_BYTES.
+    The window is never larger than what it may unpack: no match reaches back past the output's start."""
     p = coder.properties
     if coder.method == LZMA:
         if len(p) < 5 or p[0] >= 9 * 5 * 5:
             raise Refused("7z LZMA properties invalid")
         pb, rest = divmod(p[0], 9 * 5)
         lp, lc = divmod(rest, 9)
-        return {"id": lzma.FILTER_LZMA1, "dict_size": _window(int.from_bytes(p[1:5], "little"), out_size),
-                "lc": lc, "lp": lp, "pb": pb}  # fmt: skip
+        window, cut = _window(int.from_bytes(p[1:5], "little"), out_size)
+        return {"id": lzma.FILTER_LZMA1, "dict_size": window, "lc": lc, "lp": lp, "pb": pb}, cut
     if coder.method == LZMA2:
         if len(p) < 1 or p[0] > 40:
             raise Refused("7z LZMA2 properties invalid")
         declared = 0xFFFFFFFF if p[0] == 40 else (2 | (p[0] & 1)) << (p[0] // 2 + 11)
-        return {"id": lzma.FILTER_LZMA2, "dict_size": _window(declared, out_size)}
-    return None
+        window, cut = _window(declared, out_size)
+        return {"id": lzma.FILTER_LZMA2, "dict_size": window}, cut
+    return None, False
 
 
-def _window(declared: int, out_size: int) -> int:
-    """A window past the end of the output is never used, so it is not allocated either."""
-    size = max(min(declared, out_size), _MIN_DICT_BYTES)
-    if size > MAX_DICT_BYTES:
-        raise Unsupported(f"7z dictionary over {MAX_DICT_BYTES // MB} MB")
-    return size
+def _window(declared: int, out_size: int) -> tuple[int, bool]:
+    wanted = min(declared, out_size)
+    return max(min(wanted, MAX_DICT_BYTES), _MIN_DICT_BYTES), wanted > MAX_DICT_BYTES
 
 
 def _filter(coder: Coder) -> dict:

@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agent.content import sevenzip, sevenzip_coders
 from agent.content.archive import (
     BOMB,
     CORRUPT,
@@ -321,6 +322,21 @@ def test_clock_is_checked_while_a_stream_gives_nothing(tmp_path):
     ticks = iter(range(10**6))  # a clock that moves one second each time it is read
     listing = walk_archive(str(path), "7z", Limits(max_seconds=10), clock=lambda: float(next(ticks)))
     assert [(p.kind, p.why) for p in listing.problems] == [(TRUNCATED, "archive budget ran out: time")]
+
+
+def test_a_window_cut_to_the_cap_reads_what_does_not_reach_past_it(tmp_path, monkeypatch):
+    """7-Zip's Ultra asks for a 256 MB window; the reader allocates at most MAX_DICT_BYTES (here cut to
+    1 MB). All within the first MB of a folder is read; a copy 1.5 MB back is named, never misread."""
+    monkeypatch.setattr(sevenzip_coders, "MAX_DICT_BYTES", MB)
+    monkeypatch.setattr(sevenzip, "MAX_DICT_BYTES", MB)
+    first = random.Random(1).randbytes(600 * 1024)
+    members = {"a.bin": first, "b.txt": NOTE * 10_000, "c.bin": random.Random(2).randbytes(600 * 1024), "d.bin": first}
+    listing = walk(write(tmp_path, "ultra.7z", seven_zip(members)))  # one solid folder, 1.5 MB
+    got = hashed(listing)
+    assert {"a.bin", "b.txt"} <= set(got)  # within the first MB: nothing can reach past the cut
+    assert all(got[name] == (len(members[name]), sha256(members[name])) for name in got)  # nothing misread
+    assert (NOT_INSPECTED, "d.bin", "7z dictionary over 1 MB") in {(p.kind, p.where, p.why) for p in listing.problems}
+    assert kinds(listing) == {NOT_INSPECTED}
 
 
 def test_stream_shorter_than_its_header_says_is_corrupt(tmp_path):
