@@ -175,8 +175,9 @@ class FingerprintIndex:
         neither for nor against a source (a source's boilerplate found here leaves its
         denominator). Only content in the folders now counts towards the cap: the edited versions
         of a document kept in the history share most of its fingerprints. A source needs
-        MIN_SIMILARITY and MIN_MATCHED fingerprints; the most fingerprints matched wins, then the
-        best share.
+        MIN_SIMILARITY and MIN_MATCHED fingerprints; the most fingerprints matched wins, then
+        content in the folders now (a copy found as much in the current version as in an earlier
+        one is reported against the current file), then the best share.
         """
         if not fingerprints:
             return None
@@ -186,11 +187,15 @@ class FingerprintIndex:
         for doc, n in matched.items():
             if n < MIN_MATCHED:
                 continue
-            sha256, total = conn.execute("SELECT sha256, fingerprints FROM documents WHERE id = ?", (doc,)).fetchone()
+            sha256, total, current = conn.execute(
+                "SELECT sha256, fingerprints, EXISTS (SELECT 1 FROM files WHERE files.sha256 = documents.sha256)"
+                " FROM documents WHERE id = ?",
+                (doc,),
+            ).fetchone()
             similarity = min(1.0, n / max(1, total - _held(conn, doc, common)))
             if similarity >= MIN_SIMILARITY:
-                scored.append((n, similarity, sha256))
-        for _n, similarity, sha256 in sorted(scored, reverse=True):
+                scored.append((n, current, similarity, sha256))
+        for _n, _current, similarity, sha256 in sorted(scored, reverse=True):
             source = self.lookup_sha256(sha256)
             if source is not None:  # else content forgotten since (garbage collected later)
                 return source, round(similarity, 3)

@@ -370,3 +370,49 @@ def test_the_index_holds_no_text_of_the_documents(tmp_path, texts):
             for form in (sentence, normalise(sentence)):
                 for encoding in ("utf-8", "utf-16-le", "gb18030"):
                     assert form.encode(encoding) not in stored
+
+
+def test_a_document_edited_many_times_is_not_taken_for_boilerplate(tmp_path):
+    """Its versions in the history share most fingerprints; only current content counts towards
+    the boilerplate cap, so a copy of it is still traced after more edits than the cap."""
+    from agent import index as module
+    from tests.agent.content import lineage_corpus as corpus
+
+    root = tmp_path / "specs"
+    root.mkdir()
+    rng = random.Random(12)
+    doc = corpus.document(rng, "en", 8000)
+    path = root / "spec.txt"
+    index = _index(tmp_path, [ClassifiedFolder(str(root), "core", "Specs")])
+    text = "\n".join(doc.paragraphs)
+    for _save in range(module.DF_CAP_MIN + 5):
+        text += "\n" + corpus.paragraph(rng, "en")  # each save adds a paragraph
+        path.write_text(text, encoding="utf-8")
+        index.update_file(str(path), force=True)
+    assert index.history_count() == module.DF_CAP_MIN + 4
+    source, similarity = index.lookup_partial(fingerprints(_copy_of(doc, 0.7)))
+    assert source.path == str(path) and source.state == "current" and similarity > 0.3
+    index.close()
+
+
+def test_boilerplate_of_many_documents_neither_matches_nor_dilutes_a_match(tmp_path):
+    from agent import index as module
+    from tests.agent.content import lineage_corpus as corpus
+
+    root = tmp_path / "process"
+    root.mkdir()
+    rng = random.Random(13)
+    docs = [corpus.document(rng, "zh", rng.randint(1500, 3000)) for _ in range(module.DF_CAP_MIN + 10)]
+    other_rng = random.Random(14)
+    template = "\n".join(corpus.paragraph(other_rng, "zh") for _ in range(4))  # a long shared template
+    for i, doc in enumerate(docs):
+        (root / f"{i}.txt").write_text("\n".join((doc.header, template, *doc.paragraphs, doc.footer)), encoding="utf-8")
+    index = _index(tmp_path, [ClassifiedFolder(str(root), "general", "Process")])
+    index.refresh()
+    other = corpus.document(rng, "zh", 3000)
+    assert len(fingerprints(template)) >= 3
+    assert index.lookup_partial(fingerprints("\n".join((other.header, template, *other.paragraphs, other.footer)))) is None
+    whole = "\n".join((docs[3].header, template, *docs[3].paragraphs, docs[3].footer))
+    source, similarity = index.lookup_partial(fingerprints(whole))
+    assert source.path == str(root / "3.txt") and similarity == 1.0  # the template's share is left out
+    index.close()
