@@ -64,6 +64,11 @@ def measure(quick: bool = False, seed: int = 4) -> dict:
     )
     text_mb = result.text_bytes / 1024 / 1024
     rows["fingerprinting speed"] = f"{text_mb / fingerprint_s:.2f} MB/s of extracted text (one thread)"
+    lookups = sum(result.counts.values()) + result.unrelated
+    rows["lookup time"] = (
+        f"{result.lookup_s / lookups * 1000:.2f} ms per document (lookup_partial only; "
+        f"{result.fingerprints} fingerprints of {result.classified} documents indexed)"
+    )
     rows["run time"] = f"{seconds:.0f} s (build, index, inspect and look up everything)"
     return rows
 

@@ -61,7 +61,7 @@ def top(collapsed: str, entries: int = 5) -> str:
         if not stack or not count.isdigit():
             continue
         leaf = stack.split(";")[-1]
-        if any(f"/{name}:" in leaf for name in WAITING):
+        if _file_of(leaf) in WAITING:
             waiting += int(count)  # a thread parked on a lock, a queue or an idle event loop
             continue
         leaves[_short(leaf)] += int(count)
@@ -70,6 +70,12 @@ def top(collapsed: str, entries: int = 5) -> str:
         return ""
     return "; ".join(f"`{frame}` {100 * n / total:.0f}%" for frame, n in leaves.most_common(entries)) + \
         f" (share of {total:,} busy samples, own time; {waiting:,} samples of threads waiting in threading/queue/selectors left out)"
+
+
+def _file_of(frame: str) -> str:
+    """The file name of a frame `func (path/file.py:12)`, without its folder."""
+    inside = frame.rpartition("(")[2]
+    return os.path.basename(inside.rpartition(":")[0])
 
 
 def _short(frame: str) -> str:

@@ -164,7 +164,8 @@ def test_pyspy_top_counts_busy_leaf_frames_and_leaves_out_waiting_threads():
     from bench.pyspy import top
 
     collapsed = "\n".join([
-        "MainThread (1);run (/usr/lib/python3.11/threading.py:1002);wait (/usr/lib/python3.11/threading.py:331) 30",
+        "MainThread (1);run (/usr/lib/python3.11/threading.py:1002);wait (/usr/lib/python3.11/threading.py:331) 20",
+        "reporter (2);run (threading.py:1002);Condition.wait (threading.py:331) 10",
         f"MainThread (1);ingest ({REPO}/server/store.py:160);do_execute (/v/site-packages/sqlalchemy/engine/default.py:9) 30",
         f"MainThread (1);ingest ({REPO}/server/store.py:161) 10",
         "not a stack line",
