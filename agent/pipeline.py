@@ -36,6 +36,7 @@ from rules.events import Event, Match
 from rules.levels import LEVELS
 
 QUEUE_MAX = 200_000
+REPORTED_KEEP_S = 900.0  # how long a report's time is kept to recognise changes it already covered
 TICK_S = 0.05
 STEP_RETRY_S = 1.0  # the pause after a failed step (a spool write that failed is tried again then)
 STOP_FLUSH_ATTEMPTS = 3
@@ -83,6 +84,10 @@ class Pipeline:
         self.clock = clock
         self.changes: queue.Queue[FsChange] = queue.Queue(maxsize=QUEUE_MAX)
         self._egress: dict[str, _Pending] = {}
+        # egress path -> when (time.monotonic) it was last looked at to be reported: a change
+        # received before then was already in what was hashed (a bulk copy's queued events)
+        self._reported_at: dict[str, float] = {}
+        self._pruned_at = 0.0
         self._classified: dict[str, _Reindex] = {}  # path -> when to re-index it
         self._scans: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._overflows: dict[str, int] = {}  # reason -> how many times
@@ -179,8 +184,9 @@ class Pipeline:
             self._egress.pop(change.path, None)
         elif change.is_dir:
             self.scan(change.path)
-        else:
+        elif change.at > self._reported_at.get(change.path, -1.0):
             self._pend_egress(change.path, place, closed=change.kind == "closed")
+        # else: the write it reports happened before the file was looked at and reported
 
     def _handle_move(self, change: FsChange) -> None:
         src, dest = change.path, change.dest or ""
@@ -317,8 +323,10 @@ class Pipeline:
 
     def _check_egress(self) -> None:
         now = self.clock()
+        self._forget_old_reports()
         for path in [p for p, pend in self._egress.items() if pend.due_at <= now]:
             pending = self._egress[path]
+            looked_at = time.monotonic()  # the clock of FsChange.at
             try:
                 st = os.stat(path, follow_symlinks=False)
             except FileNotFoundError:
@@ -338,10 +346,19 @@ class Pipeline:
             del self._egress[path]
             if self.places.find(path) is None:
                 continue  # unmounted meanwhile
+            self._reported_at[path] = looked_at
             mark = self.spool.reported(path) if pending.origin in (SCAN, RENAME) else None
             if mark is not None and mark.matches(st):
                 continue
             self._report_egress(path, st, pending.place, mark if pending.origin == RENAME else None)
+
+    def _forget_old_reports(self) -> None:
+        now = time.monotonic()
+        if len(self._reported_at) < 10_000 or now - self._pruned_at < 60:
+            return
+        self._pruned_at = now
+        oldest = now - REPORTED_KEEP_S  # a change queued for longer than this is reported again
+        self._reported_at = {p: t for p, t in self._reported_at.items() if t >= oldest}
 
     def _report_egress(self, path: str, st: os.stat_result, place: EgressPlace, renamed: FileMark | None) -> None:
         """Hash and report; `renamed` is the mark that followed a rename (same content: no report)."""

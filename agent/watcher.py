@@ -11,8 +11,9 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from loguru import logger
 from watchdog.events import (
@@ -52,6 +53,8 @@ class FsChange:
     path: str
     is_dir: bool = False
     dest: str | None = None  # for moved
+    # when we received it (time.monotonic): the change it reports happened before this
+    at: float = field(default_factory=time.monotonic, compare=False)
 
 
 class _QueueingHandler(FileSystemEventHandler):

@@ -295,6 +295,25 @@ def test_a_write_always_rehashes_but_a_scan_trusts_the_marks(quiet_rig):
     assert rig.spool.reported(str(path)).sha256 == _sha(b"edited content")
 
 
+def test_changes_queued_before_a_report_do_not_report_the_file_again(quiet_rig):
+    """In a bulk copy the queue lags: a file can be reported (its size held still) before its
+    own close event is taken off the queue. That event is older than the report: no repeat."""
+    rig = quiet_rig
+    path = rig.usb / "bulk-0001.txt"
+    path.write_bytes(b"copied in bulk")
+    written, closed = FsChange("modified", str(path)), FsChange("closed", str(path))  # received now
+    rig.pipeline.changes.put(written)
+    [event] = rig.wait_events("egress.file", 1)  # reported once its size held still
+    rig.pipeline.changes.put(closed)
+    _settle(rig)
+    assert rig.events("egress.file") == [event]
+
+    path.write_bytes(b"written again after the report")
+    rig.pipeline.changes.put(FsChange("closed", str(path)))  # received after the report: reported
+    first, second = rig.wait_events("egress.file", 2)
+    assert second["sha256"] == _sha(b"written again after the report")
+
+
 def test_renames_on_the_stick_are_not_reported_again(rig):
     (rig.usb / "report.pdf").write_bytes(b"a report")
     folder = rig.usb / "drawings"
