@@ -56,6 +56,14 @@ FOLDER_KINDS = ("folder", "sync", "share")
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    """The agent's own caps (agent/selfwatch.py): over them it says so, and slows or restarts."""
+
+    cpu_percent: float = 25.0  # of one core, averaged over a minute
+    memory_mb: int = 200  # resident
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     server_url: str
     enroll_secret: str
@@ -67,6 +75,7 @@ class AgentConfig:
     stable_s: float = 0.5  # a file is complete when size and mtime hold still this long
     batch_max: int = 500
     log_level: str = "info"
+    limits: LimitsConfig = LimitsConfig()
 
     @property
     def spool_path(self) -> str:
@@ -94,6 +103,7 @@ def _parse_agent(section: Section, ctx: Context) -> AgentConfig:
         stable_s=section.get("stable_s", number(minimum=0.05), default=0.5),
         batch_max=section.get("batch_max", integer(1, 5000), default=500),
         log_level=section.get("log_level", choice(LOG_LEVELS, "log level"), default="info"),
+        limits=section.get("limits", _parse_limits, default=LimitsConfig()),
     )
     _check_overlaps(section, ctx)
     if any(v is MISSING for v in values.values()):
@@ -192,6 +202,21 @@ def _parse_egress(node: yaml.Node, key_path: str, ctx: Context):
         return MISSING
     folders = values.pop("folders")
     return EgressConfig(folders=tuple(p for p, _ in folders), folder_kinds=tuple(k for _, k in folders), **values)
+
+
+def _parse_limits(node: yaml.Node, key_path: str, ctx: Context):
+    section = Section(node, key_path, ctx)
+    if not section.valid:
+        return MISSING
+    defaults = LimitsConfig()
+    values = dict(
+        cpu_percent=section.get("cpu_percent", number(minimum=1, maximum=400), default=defaults.cpu_percent),
+        memory_mb=section.get("memory_mb", integer(50, 65536), default=defaults.memory_mb),
+    )
+    section.done()
+    if any(v is MISSING for v in values.values()):
+        return MISSING
+    return LimitsConfig(**values)
 
 
 def _egress_folder(node: yaml.Node, key_path: str, ctx: Context):

@@ -131,13 +131,15 @@ def integer(minimum: int | None = None, maximum: int | None = None) -> Reader:
     return read
 
 
-def number(minimum: float = 0.0) -> Reader:
+def number(minimum: float = 0.0, maximum: float = math.inf) -> Reader:
     def read(node: yaml.Node, path: str, ctx: Context) -> Any:
         value = _typed(node, path, ctx, (int, float), "a number")
         if value is not MISSING and not math.isfinite(value):
             return ctx.error(node, path, "must be a finite number")
         if value is not MISSING and value < minimum:
             return ctx.error(node, path, f"must be at least {minimum}, got {value}")
+        if value is not MISSING and value > maximum:
+            return ctx.error(node, path, f"must be at most {maximum}, got {value}")
         return float(value) if value is not MISSING else value
 
     return read
