@@ -445,23 +445,29 @@ def _forget_documents(conn) -> None:
 def _matches(conn, hashes: list[int], cap: int) -> tuple[Counter[int], list[int]]:
     """(fingerprints matched per document, boilerplate hashes), boilerplate left out of the first.
 
-    A hash in more rows than the cap is looked at again counting only current documents; only
-    those (boilerplate, or a document with many versions) cost more than an index lookup."""
+    One query per hash reads at most cap + 1 of its rows; a hash with more is counted again over
+    current documents only, also up to the cap. So a lookup costs about the query's fingerprints
+    times min(their document frequency, cap), however large the index and its boilerplate."""
     matched: Counter[int] = Counter()
     common: list[int] = []
-    for chunk in _chunks(hashes, QUERY_CHUNK):
-        counts = conn.execute(f"SELECT hash, count(*) FROM fingerprints WHERE hash IN ({_marks(chunk)}) GROUP BY hash", chunk)
-        frequent = [h for h, n in counts if n > cap]
-        if frequent:
-            current = conn.execute(
-                "SELECT f.hash, count(*) FROM fingerprints f JOIN documents d ON d.id = f.doc"
-                f" WHERE f.hash IN ({_marks(frequent)}) AND d.sha256 IN (SELECT sha256 FROM files) GROUP BY f.hash",
-                frequent,
-            )
-            common += [h for h, n in current if n > cap]
-        rare = sorted(set(chunk) - set(common))
-        matched.update(doc for (doc,) in conn.execute(f"SELECT doc FROM fingerprints WHERE hash IN ({_marks(rare)})", rare))
+    for h in hashes:
+        docs = conn.execute("SELECT doc FROM fingerprints WHERE hash = ? LIMIT ?", (h, cap + 1)).fetchall()
+        if len(docs) <= cap:
+            matched.update(doc for (doc,) in docs)
+        elif _in_current(conn, h, cap + 1) > cap:
+            common.append(h)
+        else:  # in many versions kept in the history, few current documents: not boilerplate
+            matched.update(doc for (doc,) in conn.execute("SELECT doc FROM fingerprints WHERE hash = ?", (h,)))
     return matched, common
+
+
+def _in_current(conn, hash_: int, limit: int) -> int:
+    """In how many current documents (content in the folders now) the hash is, counted to limit."""
+    return conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM fingerprints f JOIN documents d ON d.id = f.doc"
+        " WHERE f.hash = ? AND d.sha256 IN (SELECT sha256 FROM files) LIMIT ?)",
+        (hash_, limit),
+    ).fetchone()[0]
 
 
 def _held(conn, doc: int, hashes: list[int]) -> int:

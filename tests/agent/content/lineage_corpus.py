@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,6 +316,8 @@ class Result:
     text_bytes: int  # UTF-8 bytes of the classified documents' extracted text
     growth_bytes: int  # index.db bytes added by lineage (documents and fingerprints)
     similarity: dict[float, float]  # retained fraction -> mean similarity of the traced ones
+    lookup_s: float  # time spent in lookup_partial, all documents (reported, never asserted)
+    fingerprints: int  # rows in the index's fingerprints table
 
     @property
     def fp_rate(self) -> float:
@@ -350,9 +353,20 @@ def evaluate(corpus: Corpus, state: Path, inspect: Callable = inspect_file) -> R
     traced: dict[float, list[float]] = {f: [] for f in FRACTIONS}
     counts = dict.fromkeys(FRACTIONS, 0)
     wrong = 0
+    lookup_s = 0.0
+
+    def lookup(path: Path):
+        nonlocal lookup_s
+        found = inspect(str(path)).fingerprints
+        started = time.perf_counter()
+        try:
+            return index.lookup_partial(found)
+        finally:
+            lookup_s += time.perf_counter() - started
+
     for d in corpus.derivatives:
         counts[d.fraction] += 1
-        found = index.lookup_partial(inspect(str(d.path)).fingerprints)
+        found = lookup(d.path)
         if found is None:
             continue
         source, similarity = found
@@ -360,7 +374,8 @@ def evaluate(corpus: Corpus, state: Path, inspect: Callable = inspect_file) -> R
             traced[d.fraction].append(similarity)
         else:
             wrong += 1
-    false_positives = sum(index.lookup_partial(inspect(str(p)).fingerprints) is not None for p in corpus.unrelated)
+    false_positives = sum(lookup(p) is not None for p in corpus.unrelated)
+    rows = index.db.conn().execute("SELECT count(*) FROM fingerprints").fetchone()[0]
     index.close()
     return Result(
         recall={f: len(traced[f]) / counts[f] for f in FRACTIONS if counts[f]},
@@ -372,4 +387,6 @@ def evaluate(corpus: Corpus, state: Path, inspect: Callable = inspect_file) -> R
         text_bytes=sum(_text_bytes(p) for p in corpus.classified),
         growth_bytes=_db_bytes(state / "index.db") - _db_bytes(state / "plain.db"),
         similarity={f: sum(v) / len(v) for f, v in traced.items() if v},
+        lookup_s=lookup_s,
+        fingerprints=rows,
     )
