@@ -5,8 +5,9 @@ which processes hold a file open right now, so a write seen in an egress place a
 file open for writing? For a large file that is the copying program, caught in the act; a small
 file is usually closed before anyone can look. A bulk copy is one program writing many files, so
 a writer caught on one file of a place is credited, as `same-burst`, with the other files written
-there within a few seconds. Events say which of the two it was (details.attribution), or
-`not-seen` when neither applies.
+there while it ran: those waiting for the same walk, and those seen within a few seconds after it
+while the process is still alive (one that has exited wrote nothing later). Events say which of
+the two it was (details.attribution), or `not-seen` when neither applies.
 
 Looking costs a walk over every process's open files (a few ms to tens of ms), so it runs on its
 own thread, a bounded number of times per second; the pipeline never waits for it. Requests made
@@ -86,15 +87,17 @@ class WriterTracker:
         keep: int = 10_000,
         find: Callable[[set[str], set[str]], tuple[dict[str, Writer], dict[str, Writer]]] = open_writers,
         clock: Callable[[], float] = time.monotonic,
+        alive: Callable[[int], bool] = psutil.pid_exists,
     ) -> None:
         self.min_gap_s = 1.0 / walks_per_s
         self.same_burst_s = same_burst_s
         self.keep = keep
         self.find = find
         self.clock = clock
+        self.alive = alive
         self._wanted: dict[str, str] = {}  # path -> its egress root, waiting for the next walk
         self._found: OrderedDict[str, Writer] = OrderedDict()
-        self._seen: OrderedDict[str, float] = OrderedDict()  # path -> when its write was seen
+        self._burst: OrderedDict[str, Writer] = OrderedDict()  # path -> writer credited as SAME_BURST
         self._recent: dict[str, tuple[float, Writer]] = {}  # root -> (when, who) last caught writing
         self._lock = threading.Condition()
         self._stop = False
@@ -113,30 +116,28 @@ class WriterTracker:
 
     def seen(self, path: str, root: str) -> None:
         """A write to path (in the egress place at root) was seen: look for its writer soon."""
+        recent = self._recent.get(root)
+        if recent is not None and self.clock() - recent[0] <= self.same_burst_s and self.alive(recent[1].pid):
+            self._credit(path, recent[1])  # the copy caught a moment ago is still running
         with self._lock:
-            self._seen[path] = self.clock()
-            self._seen.move_to_end(path)
-            if len(self._seen) > self.keep:
-                self._seen.popitem(last=False)
             if len(self._wanted) < self.keep:
                 self._wanted[path] = root
                 self._lock.notify()
 
-    def writer(self, path: str, root: str) -> Writer | None:
+    def writer(self, path: str) -> Writer | None:
         """Who wrote path, as far as we could tell by now."""
         with self._lock:
-            found = self._found.get(path)
-            if found is not None:
-                return found
-            recent = self._recent.get(root)
-            seen_at = self._seen.get(path, self.clock())
-        if recent is not None and abs(seen_at - recent[0]) <= self.same_burst_s:
-            w = recent[1]  # caught writing another file there when this one was written
-            return Writer(w.pid, w.name, w.exe, w.user, SAME_BURST)
-        return None
+            return self._found.get(path) or self._burst.get(path)
 
-    def details(self, path: str, root: str) -> dict:
-        w = self.writer(path, root)
+    def _credit(self, path: str, writer: Writer) -> None:
+        with self._lock:
+            self._burst[path] = Writer(writer.pid, writer.name, writer.exe, writer.user, SAME_BURST)
+            self._burst.move_to_end(path)
+            while len(self._burst) > self.keep:
+                self._burst.popitem(last=False)
+
+    def details(self, path: str) -> dict:
+        w = self.writer(path)
         return w.details() if w is not None else {"attribution": NOT_SEEN}
 
     def walk_once(self) -> None:
@@ -160,6 +161,9 @@ class WriterTracker:
                 self._found.popitem(last=False)
             for root, writer in by_root.items():
                 self._recent[root] = (now, writer)
+        for path, root in wanted.items():  # written just before the walk, by the copy it caught
+            if path not in found and root in by_root:
+                self._credit(path, by_root[root])
 
     def _run(self) -> None:
         while True:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from loguru import logger
 
+from agent.attribution import WriterTracker
 from agent.content.archive import Member
 from agent.content.inspect import Inspection, inspect_file
 from agent.hashing import Hasher
@@ -74,9 +75,11 @@ class Pipeline:
         hasher: Hasher | None = None,
         clock: Callable[[], float] = time.monotonic,
         inspect: Callable[[str], Inspection] = inspect_file,
+        writers: WriterTracker | None = None,
     ):
         self.index, self.spool, self.places = index, spool, places
         self.inspect = inspect  # true type and detections (markings, identifiers) of a file
+        self.writers = writers or WriterTracker()  # which process wrote an egress file, best effort
         self.make_event = make_event
         self.stamp = stamp  # the rules in force (agent.policy.PolicyStore.stamp): swapped by reference
         self.stable_s = stable_s
@@ -99,11 +102,13 @@ class Pipeline:
     # --- called from other threads -------------------------------------------------------
 
     def start(self) -> None:
+        self.writers.start()
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop the worker; it spools what it holds before it ends. Never flushes beside it."""
         self._stop.set()
+        self.writers.stop()
         if self._thread.ident is None:  # never started: nobody else touches the outbox
             self._outbox.flush()
             return
@@ -185,6 +190,8 @@ class Pipeline:
         elif change.is_dir:
             self.scan(change.path)
         elif change.at > self._reported_at.get(change.path, -1.0):
+            if change.kind != "closed":  # still being written: its writer may hold it open
+                self.writers.seen(change.path, place.root)
             self._pend_egress(change.path, place, closed=change.kind == "closed")
         # else: the write it reports happened before the file was looked at and reported
 
@@ -387,6 +394,7 @@ class Pipeline:
         if "match" not in fields and inspection.fingerprints:  # an edited or partial copy
             fields.update(self._partial_source(inspection.fingerprints))
         fields.update(inspection.event_fields())
+        fields["details"] = {**(fields.get("details") or {}), **self.writers.details(path)}
         self._outbox.add(self.make_event("egress.file", **fields), mark)
 
     def _archive_source(self, members: tuple[Member, ...]) -> dict:

@@ -61,9 +61,9 @@ def test_the_tracker_answers_from_its_own_thread(tmp_path: Path, holder) -> None
     try:
         tracker.seen(str(target), str(tmp_path))
         deadline = time.monotonic() + 10
-        while tracker.writer(str(target), str(tmp_path)) is None and time.monotonic() < deadline:
+        while tracker.writer(str(target)) is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        details = tracker.details(str(target), str(tmp_path))
+        details = tracker.details(str(target))
     finally:
         tracker.stop()
     assert details["attribution"] == OPEN_FILE and details["process"]["pid"] == proc.pid
@@ -80,26 +80,34 @@ class FakeClock:
 def test_files_of_one_burst_are_credited_to_the_writer_caught_on_one_of_them() -> None:
     cp = Writer(4242, "cp", "/usr/bin/cp", "zhangsan")
     calls = []
+    running = {4242}
 
     def find(paths, roots):
         calls.append((set(paths), set(roots)))
         return ({"/usb/a.dwg": cp} if "/usb/a.dwg" in paths else {}), {"/usb": cp}
 
     clock = FakeClock()
-    tracker = WriterTracker(find=find, clock=clock, same_burst_s=5)
+    tracker = WriterTracker(find=find, clock=clock, same_burst_s=5, alive=running.__contains__)
     tracker.seen("/usb/a.dwg", "/usb")
     tracker.seen("/usb/b.dwg", "/usb")
     tracker.walk_once()
     assert calls == [({"/usb/a.dwg", "/usb/b.dwg"}, {"/usb"})]  # one walk answers both
-    assert tracker.writer("/usb/a.dwg", "/usb") == cp
-    assert tracker.details("/usb/b.dwg", "/usb") == {
+    assert tracker.writer("/usb/a.dwg") == cp
+    burst = {
         "attribution": SAME_BURST,
         "process": {"pid": 4242, "name": "cp", "exe": "/usr/bin/cp", "user": "zhangsan"},
     }
+    assert tracker.details("/usb/b.dwg") == burst  # waited for the same walk
+    clock.now += 2
+    tracker.seen("/usb/c.dwg", "/usb")  # moments later, cp still running
+    assert tracker.details("/usb/c.dwg") == burst
+    running.clear()
+    tracker.seen("/usb/d.dwg", "/usb")  # cp has exited: it did not write this one
     clock.now += 60
-    tracker.seen("/usb/later.txt", "/usb")  # a minute later: not the same burst
-    assert tracker.details("/usb/later.txt", "/usb") == {"attribution": NOT_SEEN}
-    assert tracker.details("/other/x", "/other") == {"attribution": NOT_SEEN}
+    tracker.seen("/usb/later.txt", "/usb")
+    assert tracker.details("/usb/d.dwg") == {"attribution": NOT_SEEN}
+    assert tracker.details("/usb/later.txt") == {"attribution": NOT_SEEN}
+    assert tracker.details("/other/x") == {"attribution": NOT_SEEN}
 
 
 def test_a_failing_walk_is_not_fatal_and_requests_are_bounded() -> None:
@@ -111,7 +119,7 @@ def test_a_failing_walk_is_not_fatal_and_requests_are_bounded() -> None:
         tracker.seen(f"/usb/{i}", "/usb")
     assert len(tracker._wanted) == 3
     tracker.walk_once()  # logged, not raised
-    assert tracker.writer("/usb/0", "/usb") is None
+    assert tracker.writer("/usb/0") is None
 
 
 def test_processes_that_vanish_or_refuse_are_skipped() -> None:

@@ -225,7 +225,7 @@ def test_save_by_temp_file_and_rename_reindexes_the_document(rig):
     [event] = rig.wait_events("egress.file", 1)
     assert (event["source_path"], event["level"]) == (str(doc), "core")
     assert event["match"] == {"method": "exact", "similarity": 1.0}
-    assert event["details"] == {"source_state": "previous-version"}
+    assert event["details"]["source_state"] == "previous-version"
 
 
 def test_save_by_rename_of_an_indexed_temp_file_keeps_the_old_version_traceable(rig):
@@ -251,7 +251,7 @@ def test_deleted_classified_content_is_traced_with_its_source_state(rig):
     [event] = rig.wait_events("egress.file", 1)
     assert (event["source_path"], event["level"], event["register_entry"]) == (str(source), "core", "Drawings")
     assert event["match"] == {"method": "exact", "similarity": 1.0}
-    assert event["details"] == {"source_state": "deleted"}
+    assert event["details"]["source_state"] == "deleted"
     assert event["rule_ids"] == ["MW-EGRESS-CLASSIFIED"]
 
 
@@ -477,3 +477,30 @@ def test_archive_is_traced_through_its_most_sensitive_member(rig, tmp_path):
     assert event["level"] == "core" and event["source_path"] == str(rig.classified / "impeller.dwg")
     assert event["details"]["archive_member"] == "drawings.zip!/rev3/impeller.dwg"
     assert event["details"]["classified_members"] == 2
+
+
+SLOW_WRITER = """
+import sys, time
+with open(sys.argv[1], "wb") as f:
+    for _ in range(20):
+        f.write(b"x" * 4096)
+        f.flush()
+        time.sleep(0.1)
+"""
+
+
+def test_the_process_writing_an_egress_file_is_named_best_effort(rig):
+    import subprocess
+    import sys
+
+    slow = rig.usb / "slow-copy.iso"
+    writer = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(slow)])
+    writer.wait(30)
+    (rig.usb / "quick.txt").write_bytes(b"written long after: nobody was seen writing it")
+    events = {e["path"]: e for e in rig.wait_events("egress.file", 2)}
+    slow_event = events[str(slow)]
+    assert slow_event["details"]["attribution"] == "open-file"
+    assert slow_event["details"]["process"]["pid"] == writer.pid
+    assert slow_event["details"]["process"]["name"].startswith("python")
+    # written after the writer exited, by a process the agent does not look at (its own)
+    assert events[str(rig.usb / "quick.txt")]["details"] == {"attribution": "not-seen"}
