@@ -24,7 +24,7 @@ from agent.content.budget import Refused
 
 KB, MB = 1024, 1024 * 1024
 CHUNK_BYTES = 64 * KB
-MAX_DICT_BYTES = 64 * MB  # the most allocated for a window (7-Zip's Ultra asks for 256 MB)
+MAX_DICT_BYTES = 64 * MB  # the most allocated for a window (7-Zip's Ultra asks for up to 256 MB)
 _LZMA2_CHUNK_BYTES = 64 * KB  # the most an LZMA2 uncompressed chunk holds
 _MIN_DICT_BYTES = 4 * KB  # liblzma's minimum
 _MAX_IDLE_CALLS = 16  # a decoder that neither takes input nor gives output is stuck
