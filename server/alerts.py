@@ -18,6 +18,7 @@ from rules.engine import EventEngine, Verdict
 from rules.events import Event
 from rules.explain import explain_verdict
 from rules.worktime import WorkTime
+from server.notify.outbox import enqueue as enqueue_notifications
 from server.schema import alert_events, alerts
 
 OPEN_STATUSES = ("open", "acknowledged")  # an alert someone may still be working on
@@ -81,6 +82,7 @@ def insert_alerts(conn: Connection, drafts: list[AlertDraft], now: datetime) -> 
     links = [{"alert_id": i, "event_id": e} for i, d in zip(ids, drafts, strict=True) for e in dict.fromkeys(d.event_ids)]
     if links:
         conn.execute(insert(alert_events), links)
+    enqueue_notifications(conn, list(ids), drafts, now)  # the outbox row commits with its alert, or neither does
     return list(ids)
 
 

@@ -14,6 +14,7 @@ from loguru import logger
 from server import __version__
 from server.absence import AbsenceWatcher
 from server.api import router
+from server.api_channels import router as channels_router
 from server.api_devices import router as devices_router
 from server.api_rules import router as rules_router
 from server.config import ServerConfig
@@ -119,6 +120,7 @@ def create_app(config: ServerConfig, store: Store, absence_check_s: float = ABSE
     app.include_router(router)
     app.include_router(rules_router)
     app.include_router(devices_router)
+    app.include_router(channels_router)  # its lifespan runs the notification sender
     app.add_exception_handler(RequestValidationError, _invalid_request)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

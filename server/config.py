@@ -8,10 +8,24 @@ from datetime import date, datetime
 
 import yaml
 
-from rules.configfile import load_section, not_yet_supported, secret
+from rules.configfile import load_section, secret
 from rules.errors import did_you_mean
-from rules.schema import MISSING, Context, Section, choice, describe, duration_s, host_port, scalar, sequence, text
+from rules.schema import (
+    MISSING,
+    Context,
+    Section,
+    boolean,
+    choice,
+    describe,
+    duration_s,
+    host_port,
+    integer,
+    scalar,
+    sequence,
+    text,
+)
 from rules.worktime import WEEKDAYS, WorkTime, check_timezone, parse_hours
+from server.notify.channels import DEFAULT_MAX_PER_HOUR, ChannelError, ChannelSpec, check_url, redact, severities_from
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
@@ -23,7 +37,8 @@ class ServerConfig:
     database: str  # SQLAlchemy URL; a relative SQLite path is resolved against the config's folder
     enroll_secret: str
     agent_offline_s: float = 120.0
-    notify: tuple[str, ...] = ()
+    notify: tuple[ChannelSpec, ...] = ()  # apprise URLs with routing; see server/notify/
+    notify_allow_private: bool = False  # let notifications reach loopback/private/link-local addresses
     log_level: str = "info"
     log_file: str | None = None
     working_time: WorkTime = field(default_factory=WorkTime)  # travels to the agents with the policy
@@ -40,14 +55,66 @@ def _parse_server(section: Section, ctx: Context) -> ServerConfig:
         database=section.get("database", _database_url, default=_sqlite_url(ctx, "./var/miwei.db")),
         enroll_secret=section.get("enroll_secret", secret),
         agent_offline_s=section.get("agent_offline_s", duration_s, default=120.0),
-        notify=section.get("notify", not_yet_supported("notification channels"), default=()),
+        notify_allow_private=section.get("notify_allow_private", boolean, default=False),
         log_level=section.get("log_level", choice(LOG_LEVELS, "log level"), default="info"),
         log_file=section.get("log_file", _log_file, default=None),
         working_time=section.get("working_time", _working_time, default=WorkTime()),
     )
+    allow_private = values["notify_allow_private"] is True
+    values["notify"] = section.get("notify", sequence(_channel(allow_private)), default=())
     if any(v is MISSING for v in values.values()):
         return MISSING
     return ServerConfig(**values)
+
+
+def _channel(allow_private: bool):
+    """One `server.notify` entry: an apprise URL, or {url, name, severities, categories, max_per_hour}."""
+
+    def read(node: yaml.Node, key_path: str, ctx: Context):
+        if isinstance(node, yaml.ScalarNode):
+            url = text(node, key_path, ctx)
+            return MISSING if url is MISSING else _checked(ChannelSpec(url=url), node, key_path, ctx, allow_private)
+        section = Section(node, key_path, ctx)
+        if not section.valid:
+            return MISSING
+        before = len(ctx.errors)
+        url = section.get("url", text)
+        name = section.get("name", text, default="")
+        severities = section.get("severities", _severities, default=None)
+        categories = section.get("categories", sequence(text), default=())
+        max_per_hour = section.get("max_per_hour", integer(1, 10_000), default=DEFAULT_MAX_PER_HOUR)
+        section.done()
+        if len(ctx.errors) > before or MISSING in (url, name, severities, categories, max_per_hour):
+            return MISSING
+        spec = ChannelSpec(url=url, name=name, categories=tuple(categories), max_per_hour=max_per_hour)
+        if severities is not None:
+            spec = ChannelSpec(url, name, severities, spec.categories, max_per_hour)
+        return _checked(spec, section.keys["url"][1], f"{key_path}.url", ctx, allow_private)
+
+    return read
+
+
+def _checked(spec: ChannelSpec, node: yaml.Node, key_path: str, ctx: Context, allow_private: bool):
+    """apprise must understand the URL and its target must be allowed; errors never quote the URL."""
+    try:
+        check_url(spec.url, allow_private, resolve=False)
+    except ChannelError as exc:
+        return ctx.error(node, key_path, f"{redact(spec.url)}: {exc}", "see the notify lines of config.example.yaml")
+    return spec
+
+
+def _severities(node: yaml.Node, key_path: str, ctx: Context):
+    """A minimum severity (high: high and critical) or a list of severities."""
+    if isinstance(node, yaml.SequenceNode):
+        value = sequence(text)(node, key_path, ctx)
+    else:
+        value = text(node, key_path, ctx)
+    if value is MISSING:
+        return value
+    try:
+        return severities_from(value)
+    except ChannelError as exc:
+        return ctx.error(node, key_path, str(exc), "e.g. high, or [critical, high]")
 
 
 def _database_url(node: yaml.Node, key_path: str, ctx: Context):

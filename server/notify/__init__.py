@@ -1,0 +1,10 @@
+"""Notifications: channels (apprise URLs), the outbox written with each alert, and the sender thread.
+
+channels.py      what a channel is, URL checks and redaction
+channelstore.py  channels in the database (config ones synced at startup, API ones)
+netcheck.py      which addresses a notification may reach (SSRF)
+messages.py      bilingual, injection-safe message bodies
+outbox.py        enqueue with the alert, claim with a lease, rate limits and digests, retries
+transport.py     JSON webhooks by our own code, the rest by apprise
+sender.py        the background thread
+"""

@@ -1,0 +1,210 @@
+"""The messages a channel sends: bilingual (Chinese first, then English) and safe to render.
+
+Alerts quote what agents reported (file names, device labels, user and host names), and an agent
+or a file name is attacker-controlled. Every such value goes through one of three cleaners:
+`line()` for anything that becomes a one-line field or an e-mail header (control characters and
+line breaks removed, so no header can be injected), `block()` for plain-text bodies, and `md()` for
+Markdown bodies (DingTalk, Feishu, Slack, ...), which also replaces Markdown and HTML syntax with
+look-alike full-width characters: Markdown dialects differ in which backslash escapes they honour,
+a full-width ＜ or ［ renders as text in all of them. Web addresses are defanged (hxxp, ：//) in every
+format so that a file name cannot put a link in front of the security team. Every field is capped.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rules.levels import SEVERITIES
+
+MAX_TITLE_CHARS = 200
+MAX_FIELD_CHARS = 300
+MAX_EXPLANATION_CHARS = 2000
+DIGEST_TOP_N = 10
+
+SEVERITY_ZH = {"critical": "严重", "high": "高", "medium": "中", "low": "低", "info": "提示"}
+CATEGORY_ZH = {
+    "classified-egress": "商业秘密外发",
+    "marked-egress": "带密级标志文件外发",
+    "state-secret-marking": "发现国家秘密标志",
+    "personal-data-egress": "个人信息外发",
+    "bulk-egress": "批量外发",
+    "mass-deletion": "批量删除",
+    "off-hours": "非工作时间操作",
+    "unknown-device": "未登记的移动存储设备",
+    "agent-offline": "终端离线",
+    "agent-tamper": "终端被篡改",
+}
+_MD_SAFE = str.maketrans({
+    "\\": "＼", "`": "｀", "*": "＊", "_": "＿", "{": "｛", "}": "｝", "[": "［", "]": "］", "(": "（",
+    ")": "）", "#": "＃", "+": "＋", "-": "－", "!": "！", "|": "｜", "<": "＜", ">": "＞", "~": "～",
+    "&": "＆", "=": "＝", "$": "＄", "^": "＾", "@": "＠", ":": "：",
+})  # fmt: skip
+_SCHEME = re.compile(r"(?i)\bhttp(s?)(?=:)")
+_WWW = re.compile(r"(?i)\b(www)\.")
+
+
+@dataclass(frozen=True)
+class Message:
+    title: str  # one line, for a subject or a card title
+    text: str  # plain text body
+    markdown: str  # Markdown body: every outside value neutralised
+    data: dict = field(default_factory=dict)  # structured, for JSON webhooks
+
+
+def _defang(value: str) -> str:
+    value = _SCHEME.sub(lambda m: "hxxp" + m.group(1), value)
+    return _WWW.sub(lambda m: m.group(1) + "．", value.replace("://", "：//"))
+
+
+def _no_controls(value: str, keep_newlines: bool) -> str:
+    out = []
+    for ch in value:
+        if ch == "\n" and keep_newlines:
+            out.append("\n")
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"):
+            out.append(" ")  # CR, LF, NUL, bidi overrides, zero-width, line separators, unassigned
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def _cap(value: str, max_chars: int) -> str:
+    return value if len(value) <= max_chars else value[: max_chars - 1] + "…"
+
+
+def line(value, max_chars: int = MAX_FIELD_CHARS) -> str:
+    """One line: no control characters or line breaks, runs of blanks squeezed, capped."""
+    text = " ".join(_no_controls(_defang(str(value if value is not None else "")), False).split())
+    return _cap(text, max_chars)
+
+
+def block(value, max_chars: int = MAX_EXPLANATION_CHARS) -> str:
+    """Plain text that may span lines: control characters removed, lines trimmed, capped."""
+    text = _no_controls(
+        _defang(str(value if value is not None else "")).replace("\r\n", "\n").replace("\r", "\n"), True
+    )
+    lines = [" ".join(part.split()) for part in text.split("\n")]
+    return _cap("\n".join(x for x in lines if x), max_chars)
+
+
+def md(value: str) -> str:
+    """Already cleaned text made inert in Markdown (and HTML) by full-width look-alikes."""
+    return value.translate(_MD_SAFE)
+
+
+def _sev(severity: str) -> tuple[str, str]:
+    return SEVERITY_ZH.get(severity, line(severity, 20)), line(severity, 20).upper()
+
+
+def _when(value) -> str:
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return line(value, 40)
+
+
+def alert_message(alert: dict, public_url: str | None = None) -> Message:
+    """The message for one alert (a row of `alerts` as a dict)."""
+    sev_zh, sev_en = _sev(alert["severity"])
+    category = line(alert["category"], 64)
+    cat_zh = CATEGORY_ZH.get(alert["category"], category)
+    title, host, user = (
+        line(alert["title"], MAX_TITLE_CHARS),
+        line(alert.get("host") or "-"),
+        line(alert.get("user") or "-"),
+    )
+    rule = line(alert.get("rule_id") or "", 128)
+    explanation = block(alert.get("explanation") or "")
+    when, number, count = _when(alert.get("created_at")), int(alert["id"]), int(alert.get("count") or 1)
+    link = f"{public_url.rstrip('/')}/api/v1/alerts/{number}" if public_url else None
+
+    def render(esc, bold, sep: str) -> str:
+        zh = [
+            bold(f"密卫告警 #{number}：{esc(title)}"),
+            f"严重程度：{sev_zh}　类别：{esc(cat_zh)}",
+            f"主机：{esc(host)}　用户：{esc(user)}",
+            f"时间：{esc(when)}　次数：{count}　规则：{esc(rule)}",
+        ]
+        en = [
+            bold(f"MiWei alert #{number}: {esc(title)}"),
+            f"Severity: {sev_en}  Category: {esc(category)}",
+            f"Host: {esc(host)}  User: {esc(user)}",
+            f"Time: {esc(when)}  Count: {count}  Rule: {esc(rule)}",
+        ]
+        rest = ["说明 / Explanation:", *(esc(x) for x in explanation.split("\n"))]
+        if link:
+            rest.append(f"控制台 / Console: {link}")
+        parts = [*zh, "", *en, "", *rest]
+        return sep.join(p for p in parts if p or sep == "\n")
+
+    text = render(str, str, "\n")
+    markdown = render(md, lambda x: f"**{x}**", "\n\n")
+    subject = line(f"[密卫 MiWei] {sev_zh}/{sev_en} #{number}: {title} ({host})", MAX_TITLE_CHARS)
+    data = {
+        "alert": {
+            "id": number, "rule_id": rule, "category": category, "severity": line(alert["severity"], 16), "title": title,
+            "host": host, "user": user, "count": count, "created_at": when, "explanation": explanation,
+        },
+        **({"link": link} if link else {}),
+    }  # fmt: skip
+    return Message(subject, text, markdown, data)
+
+
+def digest_message(alerts: list[dict], window_s: float, max_per_hour: int) -> Message:
+    """One message for the alerts held back by a channel's rate limit: counts and the top titles."""
+    by_severity = {s: sum(1 for a in alerts if a["severity"] == s) for s in SEVERITIES}
+    by_category: dict[str, int] = {}
+    for a in alerts:
+        by_category[a["category"]] = by_category.get(a["category"], 0) + 1
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
+    top = sorted(alerts, key=lambda a: (rank.get(a["severity"], 9), a["id"]))[:DIGEST_TOP_N]
+    n, hours = len(alerts), max(1, round(window_s / 3600))
+    sev_zh = "，".join(f"{SEVERITY_ZH[s]} {c}" for s, c in by_severity.items() if c)
+    sev_en = ", ".join(f"{s} {c}" for s, c in by_severity.items() if c)
+    cats = sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))
+    cat_zh = "，".join(f"{CATEGORY_ZH.get(k, line(k, 64))} {c}" for k, c in cats)
+    cat_en = ", ".join(f"{line(k, 64)} {c}" for k, c in cats)
+    tops = [
+        f"#{int(a['id'])} {_sev(a['severity'])[1]} {line(a['title'], 120)} ({line(a.get('host') or '-', 80)}, {line(a.get('user') or '-', 80)})"
+        for a in top
+    ]
+    subject = f"[密卫 MiWei] 告警摘要 digest: {n} 条告警 / alerts"
+    zh = [
+        f"密卫告警摘要：{n} 条告警超过本通道每 {hours} 小时 {max_per_hour} 条的限制，合并发送。",
+        f"按严重程度：{sev_zh}",
+        f"按类别：{cat_zh}",
+    ]
+    en = [
+        f"MiWei digest: {n} alerts over this channel's limit of {max_per_hour} per {hours} h, sent together.",
+        f"By severity: {sev_en}",
+        f"By category: {cat_en}",
+    ]
+    head = f"最严重的 {len(top)} 条 / Top {len(top)}:"
+    text = "\n".join([*zh, "", *en, "", head, *tops])
+    markdown = "\n\n".join(
+        [
+            f"**{md(zh[0])}**",
+            *map(md, zh[1:]),
+            f"**{md(en[0])}**",
+            *map(md, en[1:]),
+            head,
+            *(f"- {md(t)}" for t in tops),
+        ]
+    )
+    data = {
+        "digest": {
+            "count": n,
+            "by_severity": {k: v for k, v in by_severity.items() if v},
+            "by_category": dict(cats),
+            "top": tops,
+        }
+    }
+    return Message(subject, text, markdown, data)
+
+
+def test_message(channel_name: str) -> Message:
+    name = line(channel_name or "-", 100)
+    zh, en = f"密卫测试消息：通道「{name}」可以送达。", f"MiWei test message: channel '{name}' works."
+    return Message("[密卫 MiWei] 测试 test", f"{zh}\n\n{en}", f"{md(zh)}\n\n{md(en)}", {"test": True, "channel": name})
