@@ -126,15 +126,14 @@ class Spool:
         seq, prev_hash = self._chain_head(conn)
         now = time.time()
         for event in events:
-            if conn.execute("SELECT 1 FROM spool WHERE id = ?", (event.id,)).fetchone():
-                continue  # already spooled: it has its place in the chain
-            data = _data(event, seq + 1, prev_hash)
-            body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            data, body = _data(event, seq + 1, prev_hash)
             gap_from = (event.details or {}).get("seq_from") if event.type == "agent.gap" else None
-            conn.execute(
-                "INSERT INTO spool (id, body, created_at, chain_seq, gap_from) VALUES (?, ?, ?, ?, ?)",
+            inserted = conn.execute(
+                "INSERT OR IGNORE INTO spool (id, body, created_at, chain_seq, gap_from) VALUES (?, ?, ?, ?, ?)",
                 (event.id, body, now, seq + 1, gap_from if isinstance(gap_from, int) else None),
-            )
+            ).rowcount
+            if not inserted:
+                continue  # already spooled: it has its place in the chain
             seq, prev_hash = seq + 1, chain_digest(data)
         conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (CHAIN_SEQ, str(seq)))
         if prev_hash is not None:
@@ -241,8 +240,8 @@ class Spool:
             conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
 
 
-def _data(event: Event, seq: int, prev_hash: str | None) -> dict[str, Any]:
-    """The event as the chain hashes and the collector stores it: its place in the chain, its
+def _data(event: Event, seq: int, prev_hash: str | None) -> tuple[dict[str, Any], str]:
+    """The event (dict and JSON text) as the chain hashes and the collector stores it: its place in the chain, its
     time in the collector's form, and text SQLite can store.
 
     Paths are made readable at the source; this is the backstop for a lone surrogate that got
@@ -251,12 +250,14 @@ def _data(event: Event, seq: int, prev_hash: str | None) -> dict[str, Any]:
     """
     data = event.to_dict()
     data.update(seq=seq, prev_hash=prev_hash, ts=normal_ts(event.ts))
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
+        body.encode("utf-8")
     except UnicodeEncodeError:
         logger.warning("event text not encodable; lone surrogates escaped type={!r} id={!r}", event.type, event.id)
         data = _escaped(data)
-    return data
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return data, body
 
 
 def _escaped(value: Any) -> Any:

@@ -169,6 +169,8 @@ def canonical_json(data: dict[str, Any]) -> bytes:
 
 
 def _integral(value: Any) -> Any:
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
     if isinstance(value, dict):

@@ -22,6 +22,7 @@ CATEGORIES: dict[str, str] = {
     "unknown-device": "removable media not on the allow-list mounted",
     "agent-offline": "no heartbeat for a while",
     "agent-tamper": "agent stopped, its config or rules changed locally, or a gap in its events",
+    "agent-health": "the agent works but something about it is off, such as its clock",
 }
 SEVERITY_STEPS: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
 BY_LEVEL = "by-level"

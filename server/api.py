@@ -70,7 +70,10 @@ def ingest(batch: EventBatch, request: Request, caller: Caller = Depends(agent_c
 @router.post("/heartbeat")
 def heartbeat(body: HeartbeatIn, request: Request, caller: Caller = Depends(agent_caller)) -> dict:
     status = {"dead_events": body.dead_events, "watched": body.watched}
-    request.app.state.store.heartbeat(caller.name, body.hostname, body.version, body.policy_version, body.spool_depth, status)
+    chain = body.chain.model_dump() if body.chain else None
+    request.app.state.store.heartbeat(
+        caller.name, body.hostname, body.version, body.policy_version, body.spool_depth, status, chain, body.agent_time_text()
+    )
     now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     # an agent whose policy_version differs fetches GET /api/v1/policy: a changed rule arrives within one heartbeat
     return {"status": "ok", "server_time": now, "policy_version": request.app.state.store.active_policy_version()}

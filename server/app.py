@@ -117,6 +117,7 @@ def create_app(config: ServerConfig, store: Store, absence_check_s: float = ABSE
     app = FastAPI(title="MiWei collector", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.config = config
     app.state.store = store
+    store.clock_skew_s = config.clock_skew_s
     app.include_router(router)
     app.include_router(rules_router)
     app.include_router(devices_router)

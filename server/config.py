@@ -37,6 +37,7 @@ class ServerConfig:
     database: str  # SQLAlchemy URL; a relative SQLite path is resolved against the config's folder
     enroll_secret: str
     agent_offline_s: float = 120.0
+    clock_skew_s: float = 300.0  # an agent clock further off than this is reported, once per agent
     notify: tuple[ChannelSpec, ...] = ()  # apprise URLs with routing; see server/notify/
     notify_allow_private: bool = False  # let notifications reach loopback/private/link-local addresses
     log_level: str = "info"
@@ -55,6 +56,7 @@ def _parse_server(section: Section, ctx: Context) -> ServerConfig:
         database=section.get("database", _database_url, default=_sqlite_url(ctx, "./var/miwei.db")),
         enroll_secret=section.get("enroll_secret", secret),
         agent_offline_s=section.get("agent_offline_s", duration_s, default=120.0),
+        clock_skew_s=section.get("clock_skew_s", duration_s, default=300.0),
         notify_allow_private=section.get("notify_allow_private", boolean, default=False),
         log_level=section.get("log_level", choice(LOG_LEVELS, "log level"), default="info"),
         log_file=section.get("log_file", _log_file, default=None),

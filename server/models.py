@@ -186,6 +186,13 @@ class EnrollIn(_Strict):
     version: Text(64) = ""
 
 
+class ChainIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    seq: int = Field(ge=0, le=2**63 - 1)  # the last seq the agent gave out
+    unsent_from: int | None = Field(None, ge=1, le=2**63 - 1)  # the first seq not delivered (or explained) yet
+
+
 class HeartbeatIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -195,6 +202,17 @@ class HeartbeatIn(BaseModel):
     policy_version: Text(64) | None = None
     dead_events: int = Field(0, ge=0)
     watched: list[Text(4096)] = Field(default_factory=list, max_length=1000)
+    chain: ChainIn | None = None  # the agent's event chain: judged up to what it delivered
+    agent_time: datetime | None = None  # the agent's clock when it sent the heartbeat
+
+    def agent_time_text(self) -> str | None:
+        if self.agent_time is None:
+            return None
+        moment = self.agent_time if self.agent_time.tzinfo else self.agent_time.replace(tzinfo=timezone.utc)
+        try:
+            return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        except OverflowError:
+            return None
 
 
 class AlertPatch(_Strict):

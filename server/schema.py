@@ -73,8 +73,12 @@ events = Table(
     Column("source_path", Text),
     Column("severity", String(16)),
     Column("body", Text, nullable=False),  # the whole event as JSON
+    Column("agent_seq", BigInteger),  # the event's seq in its agent's chain (revision 0004)
+    Column("chain_hash", String(64)),  # rules.events.chain_digest of the body
+    Column("prev_hash", String(64)),  # what the event says the digest of the one before is
     Index("events_type_seq", "type", "seq"),
     Index("events_agent_seq", "agent_id", "seq"),
+    Index("events_agent_chain", "agent_id", "agent_seq"),
 )
 
 alerts = Table(
@@ -223,4 +227,36 @@ device_allow = Table(  # the allow-list: patterns vendor:product:serial with * a
     Column("expires_at", DateTime(timezone=True)),  # from then on the entry allows nothing
     Column("created_by", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# --- tamper evidence (revision 0004) ------------------------------------------------------------------
+
+agent_chains = Table(  # per agent id: how far its chain has been judged, and whether skew was reported
+    "agent_chains",
+    metadata,
+    Column("agent_id", String(36), primary_key=True),
+    Column("low_seq", BigInteger),  # the lowest seq received: the chain is judged from there
+    Column("judged_through", BigInteger),  # every seq up to here was judged (gaps raised)
+    Column("skew_reported_at", DateTime(timezone=True)),  # clock skew is reported once per agent
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+chain_gaps = Table(  # holes the agent explained itself (agent.gap: refused or dropped events)
+    "chain_gaps",
+    metadata,
+    Column("agent_id", String(36), primary_key=True),
+    Column("event_id", String(36), primary_key=True),  # the agent.gap event
+    Column("seq_from", BigInteger, nullable=False),
+    Column("seq_to", BigInteger, nullable=False),
+)
+
+chain_incidents = Table(  # one row per incident found, so each is raised once
+    "chain_incidents",
+    metadata,
+    Column("agent_id", String(36), primary_key=True),
+    Column("kind", String(32), primary_key=True),  # chain_gap | chain_break | seq_reused | clock_skew
+    Column("seq", BigInteger, primary_key=True),  # where (0 for clock skew)
+    Column("event_id", String(36), nullable=False),  # the event the collector made to report it
+    Column("raised_at", DateTime(timezone=True), nullable=False),
 )

@@ -23,6 +23,7 @@ from rules.engine import EventEngine
 from rules.events import Event
 from server.absence import check_absence
 from server.alerts import event_alert, insert_alerts
+from server.chain import DEFAULT_CLOCK_SKEW_S, ChainJudge, chain_columns
 from server.correlation import Correlator, prune_quiet_hits
 from server.database import insert_ignore, writing
 from server.devices import DeviceRegister
@@ -54,9 +55,10 @@ class Page:
 
 
 class Store:
-    def __init__(self, engine: Engine, clock: Clock = utc_now):
+    def __init__(self, engine: Engine, clock: Clock = utc_now, clock_skew_s: float = DEFAULT_CLOCK_SKEW_S):
         self.engine = engine
         self.clock = clock
+        self.clock_skew_s = clock_skew_s  # an agent clock further off than this is reported (once)
         self.policies = PolicyBook(engine, clock)
         self.watchlists = WatchlistStore(engine, clock)
         self.devices = DeviceRegister(engine, clock)
@@ -86,7 +88,13 @@ class Store:
         with self.engine.connect() as conn:
             return conn.execute(select(agents.c.agent_id).where(agents.c.token_hash == token_hash(token))).scalar()
 
-    def heartbeat(self, agent_id: str, hostname: str, version: str, policy_version: str | None, spool_depth: int, status: dict) -> None:
+    def heartbeat(
+        self, agent_id: str, hostname: str, version: str, policy_version: str | None, spool_depth: int, status: dict,
+        chain: dict | None = None, agent_time: str | None = None,
+    ) -> int:
+        """Record a heartbeat; judge the agent's chain up to what it says it delivered, and its clock.
+        Returns how many alerts that raised."""
+        now = self.clock()
         with writing(self.engine) as conn:
             conn.execute(
                 update(agents)
@@ -96,10 +104,20 @@ class Store:
                     version=version,
                     policy_version=policy_version,
                     spool_depth=spool_depth,
-                    last_seen=self.clock(),
+                    last_seen=now,
                     status=json.dumps(status, ensure_ascii=False),
                 )
             )
+            findings = ChainJudge(conn, now, self.clock_skew_s).heartbeat(agent_id, hostname, chain, agent_time)
+            return self._store_findings(conn, findings, now)
+
+    def _store_findings(self, conn, findings: list[Event], now: datetime) -> int:
+        """Events the collector made (tamper, clock skew): stored and judged like the agents' own."""
+        if not findings:
+            return 0
+        rows = [_event_row(e, json.dumps(e.to_dict(), ensure_ascii=False, separators=(",", ":")), now) for e in findings]
+        conn.execute(insert(events), rows)
+        return self._judge(conn, findings, now)
 
     def list_agents(self, offline_after_s: float) -> list[dict]:
         now = self.clock()
@@ -166,6 +184,7 @@ class Store:
             new_events = [e for e in unique if e.id in inserted]
             DeviceRegister.record(conn, new_events)
             raised = self._judge(conn, new_events, now)
+            raised += self._store_findings(conn, ChainJudge(conn, now, self.clock_skew_s).ingest(new_events), now)
         return IngestResult(len(inserted), len(batch) - len(inserted), raised)
 
     def _judge(self, conn, new_events: list[Event], now: datetime) -> int:
@@ -285,6 +304,7 @@ def _event_row(e: Event, body: str, received_at: datetime) -> dict[str, Any]:
         "source_path": e.source_path,
         "severity": e.severity,
         "body": body,
+        **chain_columns(e, body),
     }
 
 

@@ -132,6 +132,7 @@ FIRES = [
     ("MW-AGENT-TAMPER", agent("agent.tamper"), "high", None, None),
     ("MW-AGENT-TAMPER", agent("agent.gap", ts=MON_22), "high", None, None),
     ("MW-AGENT-STOPPED", agent("agent.stopped"), "high", None, None),
+    ("MW-AGENT-CLOCK-SKEW", agent("agent.clock_skew"), "low", None, None),
     ("MW-AGENT-STOPPED", agent("agent.stopped", ts=MAKEUP_SAT_10), "high", NATIONAL_DAY, None),
 ]
 
@@ -176,6 +177,7 @@ MISSES = [
     ("MW-AGENT-STOPPED", agent("agent.stopped", ts=SAT_10), None, None),
     ("MW-AGENT-STOPPED", agent("agent.stopped", ts=HOLIDAY_10), NATIONAL_DAY, None),
     ("MW-AGENT-STOPPED", agent("agent.started"), None, None),
+    ("MW-AGENT-CLOCK-SKEW", agent("agent.tamper"), None, None),
 ]
 
 
@@ -258,6 +260,7 @@ CATEGORY_SEVERITY = {
     "unknown-device": "low",
     "agent-offline": "high",
     "agent-tamper": "high",
+    "agent-health": "low",
 }
 
 
