@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from loguru import logger
 
 from server import __version__
@@ -18,6 +18,7 @@ from server.api_channels import router as channels_router
 from server.api_devices import router as devices_router
 from server.api_rules import router as rules_router
 from server.config import ServerConfig
+from server.console import console_router
 from server.store import Store
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -28,11 +29,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-LANDING = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>MiWei collector</title></head>
-<body><h1>MiWei (密卫) collector</h1>
-<p>The API is under <code>/api/v1</code>; its schema is <a href="/openapi.json">/openapi.json</a>.
-The web console is not part of this version yet.</p></body></html>"""
 
 
 class BodyLimit:
@@ -121,17 +117,15 @@ def create_app(config: ServerConfig, store: Store, absence_check_s: float = ABSE
     app.include_router(router)
     app.include_router(rules_router)
     app.include_router(devices_router)
+    app.include_router(console_router())
     app.include_router(channels_router)  # its lifespan runs the notification sender
     app.add_exception_handler(RequestValidationError, _invalid_request)
-
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def landing() -> str:
-        return LANDING
 
     @app.middleware("http")
     async def security_headers(request, call_next):
         response = await call_next(request)
-        response.headers.update(SECURITY_HEADERS)
+        for name, value in SECURITY_HEADERS.items():  # the console sets its own CSP for its pages
+            response.headers.setdefault(name, value)
         return response
 
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)

@@ -1,0 +1,30 @@
+"""The IT security console: server-rendered pages under /console for the security officer and assessors.
+
+`console_router()` builds everything the console needs (templates, catalogues, login limiter) and
+returns one router; server/app.py includes it. Pages read through console/queries.py and change
+state through the store, as the HTTP API does. See docs/console.md.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from server.console import (
+    routes_admin,
+    routes_alerts,
+    routes_auth,
+    routes_data,
+    tables,  # noqa: F401 - registers the console's table and indexes on the shared MetaData
+)
+from server.console.sessions import LoginLimiter
+from server.console.web import PREFIX, Console
+
+__all__ = ["PREFIX", "console_router"]
+
+
+def console_router(limiter: LoginLimiter | None = None) -> APIRouter:
+    console = Console(limiter)
+    router = APIRouter()
+    for module in (routes_auth, routes_alerts, routes_data, routes_admin):
+        module.register(router, console)
+    return router

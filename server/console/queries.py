@@ -1,0 +1,300 @@
+"""What the console's pages read, as small SQLAlchemy Core queries against server/schema.py's tables.
+
+Everything here only reads. Writes go through the store (alerts, devices, policy) or, for what
+the store has no function for yet (revoking a token, removing a user), through accounts.py.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, column, func, inspect, select, table
+from sqlalchemy.engine import Connection
+
+from server.schema import agents, alert_history, alerts, api_tokens, devices, events, users
+from server.times import aware, iso
+
+SEVERITIES = ("critical", "high", "medium", "low", "info")
+STATUSES = ("open", "acknowledged", "resolved", "false_positive")
+LEVELS = ("core", "important", "general", "internal")
+FOLDER_EVENT_TYPES = ("file.created", "file.modified", "file.moved", "file.deleted", "file.opened")
+SEVERITY_RANK = case(*((alerts.c.severity == s, i) for i, s in enumerate(SEVERITIES)), else_=len(SEVERITIES))
+ALERT_SORTS = {
+    "id": alerts.c.id,
+    "created": alerts.c.created_at,
+    "severity": SEVERITY_RANK,
+    "status": alerts.c.status,
+    "category": alerts.c.category,
+    "user": alerts.c.user,
+    "host": alerts.c.host,
+}
+
+
+def ts_text(moment: datetime) -> str:
+    """An aware datetime as events store ts: ISO 8601 UTC with ms and Z (sorts as text)."""
+    return iso(moment)
+
+
+def _day_of(conn: Connection, column):
+    """A DateTime column's UTC day as 'YYYY-MM-DD' text, in the connection's SQL dialect."""
+    if conn.dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    return func.substr(column, 1, 10)
+
+
+def days_back(now: datetime, days: int) -> list[str]:
+    first = (now - timedelta(days=days - 1)).date()
+    return [(first + timedelta(days=i)).isoformat() for i in range(days)]
+
+
+# --- dashboard ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    open_by_severity: list[tuple[str, int]]
+    open_by_category: list[tuple[str, int]]
+    alerts_per_day: list[tuple[str, int]]
+    egress_per_day: list[tuple[str, int]]
+    top_users: list[tuple[str, int]]
+    top_hosts: list[tuple[str, int]]
+    top_devices: list[dict]
+
+
+def dashboard(conn: Connection, now: datetime, days: int = 30) -> Dashboard:
+    day_list = days_back(now, days)
+    start = datetime.fromisoformat(day_list[0]).replace(tzinfo=now.tzinfo)
+    open_ = alerts.c.status == "open"
+    by_sev = dict(conn.execute(select(alerts.c.severity, func.count()).where(open_).group_by(alerts.c.severity)).all())
+    by_cat = conn.execute(
+        select(alerts.c.category, func.count()).where(open_).group_by(alerts.c.category).order_by(func.count().desc())
+    ).all()
+    day = _day_of(conn, alerts.c.created_at)
+    alert_days = dict(conn.execute(select(day, func.count()).where(alerts.c.created_at >= start).group_by(day)).all())
+    eday = func.substr(events.c.ts, 1, 10)
+    egress_days = dict(
+        conn.execute(
+            select(eday, func.count()).where(events.c.type == "egress.file", events.c.ts >= ts_text(start)).group_by(eday)
+        ).all()
+    )
+    recent = alerts.c.created_at >= start
+
+    def top(column):
+        query = select(column, func.count().label("n")).where(recent, column.is_not(None)).group_by(column)
+        return [(v, n) for v, n in conn.execute(query.order_by(func.count().desc(), column).limit(10)).all()]
+
+    device_rows = conn.execute(
+        select(devices.c.id, devices.c.vendor, devices.c.model, devices.c.label, devices.c.serial, devices.c.times_seen, devices.c.last_user)
+        .order_by(devices.c.times_seen.desc(), devices.c.id)
+        .limit(10)
+    ).mappings().all()
+    return Dashboard(
+        [(s, by_sev.get(s, 0)) for s in SEVERITIES],
+        [(c, n) for c, n in by_cat],
+        [(d, alert_days.get(d, 0)) for d in day_list],
+        [(d, egress_days.get(d, 0)) for d in day_list],
+        top(alerts.c.user),
+        top(alerts.c.host),
+        [dict(r) for r in device_rows],
+    )
+
+
+# --- alerts ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    status: str | None = None
+    severity: str | None = None
+    category: str | None = None
+    since: datetime | None = None
+
+    def where(self) -> list:
+        clauses = []
+        for col, value in ((alerts.c.status, self.status), (alerts.c.severity, self.severity), (alerts.c.category, self.category)):
+            if value:
+                clauses.append(col == value)
+        if self.since is not None:
+            clauses.append(alerts.c.created_at >= self.since)
+        return clauses
+
+
+def alert_page(conn: Connection, f: AlertFilter, sort: str, descending: bool, page: int, per_page: int) -> tuple[list[dict], int]:
+    """One page of alerts and how many match in all."""
+    where = f.where()
+    total = conn.execute(select(func.count()).select_from(alerts).where(*where)).scalar()
+    key = ALERT_SORTS.get(sort, alerts.c.id)
+    order = [key.desc() if descending else key.asc(), alerts.c.id.desc()]
+    columns = [c for c in alerts.c if c.name != "explanation"]
+    rows = conn.execute(select(*columns).where(*where).order_by(*order).limit(per_page).offset((page - 1) * per_page)).mappings().all()
+    return [_alert_row(r) for r in rows], total
+
+
+def categories(conn: Connection) -> list[str]:
+    return list(conn.execute(select(alerts.c.category).distinct().order_by(alerts.c.category)).scalars())
+
+
+def alerts_for_export(conn: Connection, f: AlertFilter, limit: int) -> list[dict]:
+    rows = conn.execute(select(alerts).where(*f.where()).order_by(alerts.c.id.desc()).limit(limit)).mappings().all()
+    return [_alert_row(r) for r in rows]
+
+
+def _alert_row(r) -> dict:
+    item = dict(r)
+    item["created_at"] = iso(aware(r["created_at"]))
+    item["updated_at"] = iso(aware(r["updated_at"]))
+    return item
+
+
+def user_timeline(conn: Connection, user: str, around: datetime, hours: int = 24, limit: int = 500) -> list[dict]:
+    """The user's events from `hours` before to `hours` after a moment, oldest first."""
+    low, high = ts_text(around - timedelta(hours=hours)), ts_text(around + timedelta(hours=hours))
+    query = (
+        select(events.c.id, events.c.type, events.c.ts, events.c.host, events.c.path, events.c.level, events.c.severity)
+        .where(events.c.user == user, events.c.ts >= low, events.c.ts <= high)
+        .order_by(events.c.ts)
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+# --- events ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    type: str | None = None
+    agent_id: str | None = None
+    user: str | None = None
+    path: str | None = None  # a substring of the path
+    since: datetime | None = None
+
+    def where(self) -> list:
+        clauses = []
+        if self.type:
+            clauses.append(events.c.type == self.type)
+        if self.agent_id:
+            clauses.append(events.c.agent_id == self.agent_id)
+        if self.user:
+            clauses.append(events.c.user == self.user)
+        if self.path:
+            clauses.append(events.c.path.contains(self.path, autoescape=True))
+        if self.since is not None:
+            clauses.append(events.c.ts >= ts_text(self.since))
+        return clauses
+
+
+EVENT_COLUMNS = (events.c.seq, events.c.id, events.c.type, events.c.ts, events.c.agent_id, events.c.host, events.c.user,
+                 events.c.path, events.c.size, events.c.sha256, events.c.level, events.c.source_path, events.c.severity)
+
+
+def event_page(conn: Connection, f: EventFilter, limit: int, before_seq: int | None) -> tuple[list[dict], int | None]:
+    """Newest first; the second value is the cursor of the next page, if any."""
+    query = select(*EVENT_COLUMNS).where(*f.where()).order_by(events.c.seq.desc()).limit(limit + 1)
+    if before_seq is not None:
+        query = query.where(events.c.seq < before_seq)
+    rows = [dict(r) for r in conn.execute(query).mappings()]
+    return rows[:limit], (rows[limit - 1]["seq"] if len(rows) > limit else None)
+
+
+def event_bodies(conn: Connection, event_ids: list[str]) -> list[dict]:
+    if not event_ids:
+        return []
+    bodies = conn.execute(select(events.c.body).where(events.c.id.in_(event_ids)).order_by(events.c.seq)).scalars()
+    return [json.loads(b) for b in bodies]
+
+
+def event_types(conn: Connection) -> list[str]:
+    return list(conn.execute(select(events.c.type).distinct().order_by(events.c.type)).scalars())
+
+
+# --- the secret register --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Register:
+    watched: list[dict]  # per agent: the folders it says it watches (heartbeats)
+    folders: list[dict]  # per folder seen in classified-folder events: level, files, last activity
+    egress_by_level: list[dict]  # classified content seen leaving, per level
+
+
+def secret_register(conn: Connection) -> Register:
+    watched = []
+    for row in conn.execute(select(agents.c.agent_id, agents.c.hostname, agents.c.status).order_by(agents.c.hostname)):
+        try:
+            paths = json.loads(row.status or "{}").get("watched") or []
+        except (ValueError, AttributeError):
+            paths = []
+        watched.append({"agent_id": row.agent_id, "hostname": row.hostname, "paths": [p for p in paths if isinstance(p, str)]})
+    query = (
+        select(events.c.host, events.c.path, events.c.level, func.max(events.c.ts).label("last"))
+        .where(events.c.type.in_(FOLDER_EVENT_TYPES), events.c.level.is_not(None), events.c.path.is_not(None))
+        .group_by(events.c.host, events.c.path, events.c.level)
+    )
+    folders: dict[tuple, dict] = {}
+    for r in conn.execute(query):
+        key = (r.host, posixpath.dirname(r.path.replace("\\", "/")), r.level)
+        entry = folders.setdefault(key, {"host": key[0], "folder": key[1], "level": key[2], "files": 0, "last": ""})
+        entry["files"] += 1
+        entry["last"] = max(entry["last"], r.last)
+    egress = conn.execute(
+        select(events.c.level, func.count().label("events"), func.count(events.c.source_path.distinct()).label("sources"), func.max(events.c.ts).label("last"))
+        .where(events.c.type == "egress.file", events.c.level.is_not(None))
+        .group_by(events.c.level)
+    ).mappings().all()
+    rank = {lv: i for i, lv in enumerate(LEVELS)}
+    return Register(
+        watched,
+        sorted(folders.values(), key=lambda e: (rank.get(e["level"], 9), e["host"] or "", e["folder"])),
+        sorted((dict(r) for r in egress), key=lambda e: rank.get(e["level"], 9)),
+    )
+
+
+# --- accounts, audit, channels --------------------------------------------------------------------
+
+
+def user_list(conn: Connection) -> list[dict]:
+    rows = conn.execute(select(users.c.id, users.c.name, users.c.role, users.c.created_at).order_by(users.c.name)).mappings()
+    return [{**r, "created_at": iso(aware(r["created_at"]))} for r in rows]
+
+
+def token_list(conn: Connection) -> list[dict]:
+    rows = conn.execute(select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.created_at, api_tokens.c.revoked_at).order_by(api_tokens.c.id.desc())).mappings()
+    return [{**r, "created_at": iso(aware(r["created_at"])), "revoked_at": iso(aware(r["revoked_at"]))} for r in rows]
+
+
+def has_table(conn: Connection, name: str) -> bool:
+    return inspect(conn).has_table(name)
+
+
+def alert_changes(conn: Connection, limit: int = 200) -> list[dict]:
+    query = (
+        select(alert_history.c.at, alert_history.c.actor, alert_history.c.alert_id, alert_history.c.status, alert_history.c.comment, alerts.c.title)
+        .join(alerts, alerts.c.id == alert_history.c.alert_id)
+        .order_by(alert_history.c.id.desc())
+        .limit(limit)
+    )
+    return [{**r, "at": iso(aware(r["at"]))} for r in conn.execute(query).mappings()]
+
+
+def audit_rows(conn: Connection, limit: int = 200) -> tuple[list[str], list[list]] | None:
+    """The audit_log table's newest rows when another part of the collector keeps one; None otherwise."""
+    if not has_table(conn, "audit_log"):
+        return None
+    columns = [c["name"] for c in inspect(conn).get_columns("audit_log")]
+    if not columns:
+        return None
+    tbl = table("audit_log", *[column(c) for c in columns])
+    rows = conn.execute(select(tbl).order_by(tbl.c[columns[0]].desc()).limit(limit)).all()
+    return columns, [list(r) for r in rows]
+
+
+def channels(conn: Connection) -> list[dict] | None:
+    """Notification channels when the notifications tables exist (never their URLs: they hold secrets)."""
+    if not has_table(conn, "notify_channels"):
+        return None
+    tbl = table("notify_channels", *[column(c) for c in ("id", "source", "name", "severities", "categories", "max_per_hour", "enabled")])
+    return [dict(r) for r in conn.execute(select(tbl).order_by(tbl.c.name)).mappings()]

@@ -1,0 +1,176 @@
+"""Rules (view, enable/disable, upload a file), users, API tokens, notification channels and the audit log."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import Response
+from loguru import logger
+
+from server.console import queries
+from server.console.accounts import LastAdmin, remove_user, revoke_token
+from server.console.rulefiles import locate, set_enabled
+from server.console.sessions import ConsoleUser, hash_password
+from server.console.web import PREFIX, Console, back, first
+from server.policies import PACK_PREFIX, PolicyRefused
+
+ROLES = ("admin", "analyst")
+MIN_PASSWORD_CHARS = 12
+NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-")
+
+
+def _valid_name(name: str) -> bool:
+    return 0 < len(name) <= 64 and set(name) <= NAME_CHARS
+
+
+def _custom_files(policy) -> list[tuple[str, str]]:
+    return [(n, t) for n, t in policy.sources if not n.startswith(PACK_PREFIX)]
+
+
+def register(router: APIRouter, console: Console) -> None:
+    def rules_view(request: Request, user: ConsoleUser, status_code: int = 200, **extra) -> Response:
+        policy = request.app.state.store.policies.active()
+        rules = [("event", r) for r in policy.ruleset.event_rules] + [("correlation", r) for r in policy.ruleset.correlation_rules]
+        context = {"upload_name": "", "upload_text": "", "errors": [], "error_lines": {}, "other_errors": [], "warnings": []}
+        context.update(extra)
+        return console.render(
+            request, "rules.html", user, status_code, policy=policy, rules=rules, custom=_custom_files(policy),
+            history=request.app.state.store.policies.history(20), pack_prefix=PACK_PREFIX, **context,
+        )
+
+    def propose(request: Request, user: ConsoleUser, files: list[tuple[str, str]], upload_name: str = "", upload_text: str = "") -> Response:
+        store, config = request.app.state.store, request.app.state.config
+        try:
+            proposal = store.policies.propose(files, config.working_time, f"console:{user.name}")
+        except PolicyRefused as refused:
+            located = locate(refused.errors)
+            mine = [e for e in located if e.file == upload_name and e.line > 0]
+            lines: dict[int, list[str]] = {}
+            for e in mine:
+                lines.setdefault(e.line, []).append(e.message)
+            logger.warning("rule set refused by=console:{!r} errors={}", user.name, len(refused.errors))
+            return rules_view(
+                request, user, 422, upload_name=upload_name, upload_text=upload_text, errors=refused.errors, error_lines=lines,
+                other_errors=[e for e in located if e not in mine],
+            )
+        if proposal.changed:
+            logger.info("policy activated version={} files={} by=console:{!r}", proposal.version, len(files), user.name)
+        if proposal.warnings:
+            return rules_view(request, user, warnings=proposal.warnings)
+        return back("/rules", msg="policy" if proposal.changed else "unchanged")
+
+    @router.get(PREFIX + "/rules", include_in_schema=False)
+    def rules_page(request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
+        return rules_view(request, user)
+
+    @router.post(PREFIX + "/rules/upload", include_in_schema=False)
+    async def upload(request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
+        fields = await console.form(request, user)
+        name, text = first(fields, "name").strip(), first(fields, "text").replace("\r\n", "\n")
+        if not name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name or len(name) > 128:
+            raise HTTPException(422, "the file name ends in .yaml or .yml and has no folder in it")
+        files = [(n, t) for n, t in _custom_files(request.app.state.store.policies.active()) if n != name]
+        if first(fields, "remove") != "1":
+            files.append((name, text))
+        return propose(request, user, files, name, text)
+
+    @router.post(PREFIX + "/rules/{rule_id}/toggle", include_in_schema=False)
+    async def toggle(rule_id: str, request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
+        await console.form(request, user)
+        policy = request.app.state.store.policies.active()
+        rule = policy.ruleset.event_rule(rule_id) or policy.ruleset.correlation_rule(rule_id)
+        if rule is None or rule.where is None:
+            raise HTTPException(404, "no such rule")
+        if rule.where.file.startswith(PACK_PREFIX):
+            raise HTTPException(409, "a shipped pack's rule cannot be switched off here: upload a rule file that narrows it instead")
+        files = []
+        for name, text in _custom_files(policy):
+            if name == rule.where.file:
+                text = set_enabled(text, rule.where.line, rule.where.col, not rule.enabled)
+            files.append((name, text))
+        return propose(request, user, files)
+
+    @router.get(PREFIX + "/users", include_in_schema=False)
+    def users_page(request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
+        with request.app.state.store.engine.connect() as conn:
+            rows = queries.user_list(conn)
+        return console.render(request, "users.html", user, users=rows, roles=ROLES, min_chars=MIN_PASSWORD_CHARS, error=None)
+
+    @router.post(PREFIX + "/users", include_in_schema=False)
+    async def create_user(request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
+        fields = await console.form(request, user)
+        name, role, password = first(fields, "name").strip(), first(fields, "role"), first(fields, "password")
+        store = request.app.state.store
+        error = None
+        if not _valid_name(name):
+            error = "bad_name"
+        elif role not in ROLES:
+            error = "bad_role"
+        elif len(password) < MIN_PASSWORD_CHARS:
+            error = "short_password"
+        elif store.user_exists(name):
+            error = "user_exists"
+        if error:
+            with store.engine.connect() as conn:
+                rows = queries.user_list(conn)
+            return console.render(request, "users.html", user, 422, users=rows, roles=ROLES, min_chars=MIN_PASSWORD_CHARS, error=error)
+        store.create_user(name, role, hash_password(password))
+        logger.info("console user created name={!r} role={} by=console:{!r}", name, role, user.name)
+        return back("/users", msg="user_created")
+
+    @router.post(PREFIX + "/users/{user_id}/remove", include_in_schema=False)
+    async def delete_user(user_id: int, request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
+        await console.form(request, user)
+        try:
+            removed = 0 < user_id < 2**63 and remove_user(request.app.state.store.engine, user_id)
+        except LastAdmin:
+            return back("/users", msg="last_admin")
+        if removed:
+            logger.info("console user removed id={} by=console:{!r}", user_id, user.name)
+        return back("/users", msg="user_removed" if removed else "not_found")
+
+    @router.get(PREFIX + "/tokens", include_in_schema=False)
+    def tokens_page(request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
+        with request.app.state.store.engine.connect() as conn:
+            rows = queries.token_list(conn)
+        return console.render(request, "tokens.html", user, tokens=rows, new_token=None, new_name=None)
+
+    @router.post(PREFIX + "/tokens", include_in_schema=False)
+    async def create_token(request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
+        from server.auth import API_TOKEN_PREFIX, new_token
+
+        fields = await console.form(request, user)
+        name = first(fields, "name").strip()
+        if not _valid_name(name):
+            raise HTTPException(422, "a token name is 1-64 letters, digits, '.', '_', '@' or '-'")
+        store = request.app.state.store
+        token = new_token(API_TOKEN_PREFIX)
+        store.create_api_token(name, token)
+        logger.info("api token created name={!r} by=console:{!r}", name, user.name)
+        with store.engine.connect() as conn:
+            rows = queries.token_list(conn)
+        # shown once, in this answer only: the database keeps its SHA-256
+        return console.render(request, "tokens.html", user, tokens=rows, new_token=token, new_name=name)
+
+    @router.post(PREFIX + "/tokens/{token_id}/revoke", include_in_schema=False)
+    async def revoke(token_id: int, request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
+        await console.form(request, user)
+        store = request.app.state.store
+        done = 0 < token_id < 2**63 and revoke_token(store.engine, token_id, store.clock())
+        if done:
+            logger.info("api token revoked id={} by=console:{!r}", token_id, user.name)
+        return back("/tokens", msg="token_revoked" if done else "not_found")
+
+    @router.get(PREFIX + "/channels", include_in_schema=False)
+    def channels_page(request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
+        with request.app.state.store.engine.connect() as conn:
+            rows = queries.channels(conn)
+        has_api = any(getattr(r, "path", "").startswith("/api/v1/channels") for r in request.app.routes)
+        return console.render(request, "channels.html", user, channels=rows, has_api=has_api)
+
+    @router.get(PREFIX + "/audit", include_in_schema=False)
+    def audit_page(request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
+        store = request.app.state.store
+        with store.engine.connect() as conn:
+            changes = queries.alert_changes(conn)
+            audit = queries.audit_rows(conn)
+        return console.render(request, "audit.html", user, changes=changes, audit=audit, policies=store.policies.history(50))

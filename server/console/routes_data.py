@@ -1,0 +1,157 @@
+"""Agents, event search, the secret register, the device register (allow/deny) and the table exports."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+from loguru import logger
+
+from server.console import queries
+from server.console.exports import CSV_TYPE, XLSX_TYPE, Table, to_csv, to_xlsx
+from server.console.routes_alerts import alert_filter
+from server.console.sessions import ConsoleUser
+from server.console.web import PREFIX, Console, back, first, parse_since
+from server.devices import PatternError
+
+EVENTS_PER_PAGE = 100
+EXPORT_MAX_ROWS = 100_000
+MAX_TEXT = 200
+
+
+def event_filter(type: str | None, agent_id: str | None, user: str | None, path: str | None, since: str | None) -> queries.EventFilter:
+    for name, value in (("type", type), ("agent_id", agent_id), ("user", user), ("path", path)):
+        if value and len(value) > MAX_TEXT:
+            raise HTTPException(422, f"{name} is at most {MAX_TEXT} characters")
+    return queries.EventFilter(type or None, agent_id or None, user or None, path or None, parse_since(since))
+
+
+def register(router: APIRouter, console: Console) -> None:
+    @router.get(PREFIX + "/agents", include_in_schema=False)
+    def agents_page(request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
+        config = request.app.state.config
+        agents = request.app.state.store.list_agents(config.agent_offline_s)
+        return console.render(request, "agents.html", user, agents=agents, offline_s=config.agent_offline_s)
+
+    @router.get(PREFIX + "/events", include_in_schema=False)
+    def events_page(
+        request: Request,
+        type: str | None = None,
+        agent_id: str | None = None,
+        user_name: str | None = Query(None, alias="user"),
+        path: str | None = None,
+        since: str | None = None,
+        before: int | None = Query(None, ge=1, lt=2**63),
+        user: ConsoleUser = Depends(console.user),
+    ) -> Response:
+        f = event_filter(type, agent_id, user_name, path, since)
+        with request.app.state.store.engine.connect() as conn:
+            rows, next_seq = queries.event_page(conn, f, EVENTS_PER_PAGE, before)
+            types = queries.event_types(conn)
+        filters = {"type": type, "agent_id": agent_id, "user": user_name, "path": path, "since": since}
+        return console.render(request, "events.html", user, rows=rows, next_seq=next_seq, filters=filters, types=types)
+
+    @router.get(PREFIX + "/register", include_in_schema=False)
+    def register_page(request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
+        with request.app.state.store.engine.connect() as conn:
+            data = queries.secret_register(conn)
+        return console.render(request, "register.html", user, data=data)
+
+    @router.get(PREFIX + "/devices", include_in_schema=False)
+    def devices_page(request: Request, q: str | None = Query(None, max_length=MAX_TEXT), user: ConsoleUser = Depends(console.user)) -> Response:
+        register = request.app.state.store.devices
+        items, _ = register.list(None, q or None, None, None, 1000, None)
+        return console.render(request, "devices.html", user, devices=items, allow=register.allow_entries(), q=q or "")
+
+    @router.post(PREFIX + "/devices/allow", include_in_schema=False)
+    async def allow_device(request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
+        fields = await console.form(request, user)
+        store = request.app.state.store
+        days = first(fields, "days")
+        expires_at = None
+        if days:
+            if not (days.isascii() and days.isdigit() and 0 < int(days) <= 3650):
+                raise HTTPException(422, "days is a whole number from 1 to 3650, or empty for no end")
+            expires_at = store.clock() + timedelta(days=int(days))
+        try:
+            entry = store.devices.allow(first(fields, "pattern"), first(fields, "owner")[:255], first(fields, "note")[:2000], expires_at, f"console:{user.name}")
+        except PatternError as exc:
+            raise HTTPException(422, str(exc)) from None
+        if entry is None:
+            return back("/devices", msg="exists")
+        logger.info("device allowed id={} pattern={!r} by=console:{!r}", entry["id"], entry["pattern"], user.name)
+        return back("/devices", msg="allowed")
+
+    @router.post(PREFIX + "/devices/allow/{entry_id}/remove", include_in_schema=False)
+    async def disallow_device(entry_id: int, request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
+        await console.form(request, user)
+        if not (0 < entry_id < 2**63 and request.app.state.store.devices.disallow(entry_id)):
+            return back("/devices", msg="not_found")
+        logger.info("device allow-list entry removed id={} by=console:{!r}", entry_id, user.name)
+        return back("/devices", msg="disallowed")
+
+    @router.get(PREFIX + "/export/{what}.{fmt}", include_in_schema=False)
+    def export(
+        what: str,
+        fmt: str,
+        request: Request,
+        status: str | None = None,
+        severity: str | None = None,
+        category: str | None = None,
+        since: str | None = None,
+        type: str | None = None,
+        agent_id: str | None = None,
+        user_name: str | None = Query(None, alias="user"),
+        path: str | None = None,
+        user: ConsoleUser = Depends(console.user),
+    ) -> Response:
+        if fmt not in ("csv", "xlsx"):
+            raise HTTPException(404, "exports are .csv or .xlsx")
+        store = request.app.state.store
+        if what == "alerts":
+            table = _alerts_table(store, alert_filter(status, severity, category, since))
+        elif what == "events":
+            table = _events_table(store, event_filter(type, agent_id, user_name, path, since))
+        elif what == "register":
+            table = _register_table(store)
+        elif what == "devices":
+            table = _devices_table(store)
+        else:
+            raise HTTPException(404, "exports: alerts, events, register, devices")
+        data = to_csv(table) if fmt == "csv" else to_xlsx(table)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        logger.info("export what={} format={} by=console:{!r}", what, fmt, user.name)
+        headers = {"Content-Disposition": f'attachment; filename="miwei-{what}-{stamp}.{fmt}"'}
+        return Response(data, media_type=CSV_TYPE if fmt == "csv" else XLSX_TYPE, headers=headers)
+
+
+ALERT_COLUMNS = ("id", "created_at", "updated_at", "severity", "status", "category", "rule_id", "title", "host", "user", "agent_id", "count", "explanation")
+EVENT_COLUMNS = ("seq", "id", "ts", "type", "agent_id", "host", "user", "path", "size", "sha256", "level", "source_path", "severity")
+DEVICE_COLUMNS = ("id", "identity", "vendor", "model", "serial", "label", "fstype", "bus", "first_seen", "last_seen", "last_host", "last_user", "times_seen", "allowed")
+
+
+def _alerts_table(store, f: queries.AlertFilter) -> Table:
+    with store.engine.connect() as conn:
+        rows = queries.alerts_for_export(conn, f, EXPORT_MAX_ROWS)
+    return Table("alerts", ALERT_COLUMNS, ([r[c] for c in ALERT_COLUMNS] for r in rows))
+
+
+def _events_table(store, f: queries.EventFilter) -> Table:
+    with store.engine.connect() as conn:
+        rows, _ = queries.event_page(conn, f, EXPORT_MAX_ROWS, None)
+    return Table("events", EVENT_COLUMNS, ([r[c] for c in EVENT_COLUMNS] for r in rows))
+
+
+def _register_table(store) -> Table:
+    with store.engine.connect() as conn:
+        data = queries.secret_register(conn)
+    rows = [["folder", f["level"], f["host"], f["folder"], f["files"], f["last"]] for f in data.folders]
+    rows += [["watched", "", w["hostname"], p, "", ""] for w in data.watched for p in w["paths"]]
+    rows += [["egress", e["level"], "", "", e["sources"], e["last"]] for e in data.egress_by_level]
+    return Table("secret-register", ("kind", "level", "host", "folder", "files", "last_activity"), rows)
+
+
+def _devices_table(store) -> Table:
+    items, _ = store.devices.list(None, None, None, None, EXPORT_MAX_ROWS, None)
+    return Table("devices", DEVICE_COLUMNS, ([d[c] for c in DEVICE_COLUMNS] for d in items))
