@@ -112,11 +112,11 @@ class DeviceRegister:
             seen = dict(vendor=m.vendor, model=m.model, bus=m.bus, fstype=m.fstype, label=m.label)
             last = dict(last_agent_id=e.agent_id, last_host=e.host, last_user=e.user)
             inserted = conn.execute(
-                insert_ignore(conn, devices, ["key_hash"]).values(
+                insert_ignore(conn, devices, ["key_hash"]).returning(devices.c.id).values(
                     key_hash=key, identity=identity, vendor_id=m.vendor_id.lower(), product_id=m.product_id.lower(),
                     serial=m.serial, first_seen=e.ts, last_seen=e.ts, times_seen=1, **seen, **last,
                 )
-            ).rowcount
+            ).first()
             if not inserted:
                 row = conn.execute(select(devices.c.first_seen, devices.c.last_seen).where(devices.c.key_hash == key)).first()
                 values = {"times_seen": devices.c.times_seen + 1, "first_seen": min(row.first_seen, e.ts)}

@@ -177,3 +177,43 @@ def test_concurrent_enrolments_with_one_proposed_id_all_succeed_under_distinct_i
         t.join(30)
     assert errors == []
     assert len(results) == 6 and len(set(results)) == 6 and results.count(proposed) == 1
+
+
+def _chain(n: int) -> list[dict]:
+    from rules.events import Event, chain_digest
+
+    bodies, prev = [], None
+    for seq in range(1, n + 1):
+        body = Event.from_dict(make_event(path=f"/srv/rnd/{seq}.dwg", ts=at(seq), seq=seq, prev_hash=prev)).to_dict()
+        bodies.append(body)
+        prev = chain_digest(body)
+    return bodies
+
+
+def test_device_register_and_allow_list(backend):
+    (store,) = _collectors(backend, FakeClock(), 1)
+    agent_id = store.enroll_agent(str(uuid.uuid4()), "pc-0042", "0.1.0", "mwa_test")
+    media = {"mountpoint": "/media/u/S", "device": "/dev/sdb1", "serial": "ABC1", "vendor_id": "0951", "product_id": "1666"}
+    mount = lambda: _events(agent_id, [make_event("media.mounted", media=media, egress="removable")])  # noqa: E731
+    store.ingest(mount())
+    assert store.devices.allow("0951:16??:abc*", "IT", "", None, "test") is not None
+    assert store.devices.allow("0951:16??:ABC*", "IT", "", None, "test") is None  # the same pattern
+    store.ingest(mount())
+    items, _ = store.devices.list(None, None, None, None, 10, None)
+    assert [(d["identity"], d["times_seen"], d["allowed"]) for d in items] == [("0951:1666:abc1", 2, True)]
+    assert len(store.list_alerts(category="unknown-device").items) == 1
+
+
+def test_two_collectors_judging_one_broken_chain_raise_each_incident_once(backend):
+    stores = _collectors(backend, FakeClock(), 4)
+    agent_id = stores[0].enroll_agent(str(uuid.uuid4()), "pc-0042", "0.1.0", "mwa_test")
+    events = _events(agent_id, _chain(30))
+    del events[10]  # seq 11 never arrives
+    random.Random(3).shuffle(events)  # batches in any order, at once, to four collectors
+    _all_at_once([lambda s=s, i=i: s.ingest(events[i::4]) for i, s in enumerate(stores)])
+    assert stores[0].list_alerts(category="agent-tamper").items == []
+
+    _all_at_once([lambda s=s: s.heartbeat(agent_id, "pc-0042", "0.1.0", None, 0, {}, {"seq": 30, "unsent_from": None}) for s in stores])
+
+    (alert,) = stores[0].list_alerts(category="agent-tamper").items
+    assert "events 11..11" in alert["explanation"]
