@@ -133,7 +133,8 @@ def alert_message(alert: dict, public_url: str | None = None) -> Message:
             f"Host: {esc(host)}  User: {esc(user)}",
             f"Time: {esc(when)}  Count: {count}  Rule: {esc(rule)}",
         ]
-        rest = ["说明 / Explanation:", *(esc(x) for x in explanation.split("\n"))]
+        # quoted: a line break inside a file name cannot forge a line that looks like one of ours
+        rest = ["说明 / Explanation:", *(f"> {esc(x)}" for x in explanation.split("\n"))]
         if link:
             rest.append(f"控制台 / Console: {link}")
         parts = [*zh, "", *en, "", *rest]

@@ -9,6 +9,10 @@ SQLite; on PostgreSQL an advisory lock per channel, then SELECT ... FOR UPDATE S
 leases each row by pushing `next_attempt_at` LEASE_S ahead: another collector does not see it
 until the lease runs out, so a sender that dies mid-send has its rows retried by another one.
 
+Routing: a row is written for each channel whose categories take the alert's category; at claim
+time alerts of a severity the channel does not take become `skipped` (a correlation alert gets its
+severity after insertion, within the same transaction).
+
 Rate limit: each message (one alert, or one digest) takes a slot (`slot_at`); a channel has
 `max_per_hour` slots per sliding hour. When more alerts are due than slots are free, all but one
 free slot go to the most severe alerts and the rest are folded into one digest row sent in the
@@ -52,7 +56,11 @@ class Job:
 
 
 def enqueue(conn: Connection, alert_ids: list[int], drafts: list, now: datetime) -> int:
-    """One pending row per (new alert, channel that routes it); called by server.alerts.insert_alerts."""
+    """One pending row per (new alert, channel taking its category); called by server.alerts.insert_alerts.
+
+    Severity is judged when the row is claimed: a correlation alert is inserted as a placeholder and
+    given its severity later in the same transaction.
+    """
     channels = enabled_channels(conn)
     rows = [
         dict(
@@ -66,7 +74,7 @@ def enqueue(conn: Connection, alert_ids: list[int], drafts: list, now: datetime)
         )
         for alert_id, draft in zip(alert_ids, drafts, strict=True)
         for c in channels
-        if c.routes(draft.severity, draft.category)
+        if not c.categories or draft.category in c.categories
     ]
     if rows:
         conn.execute(insert(notifications), rows)
@@ -116,7 +124,8 @@ def notifications_enabled():
 def _claim_channel(conn: Connection, channel: Channel, rows: list, now: datetime) -> list[Job]:
     lease = now + timedelta(seconds=LEASE_S)
     retries = [r for r in rows if r.slot_at is not None]  # already hold a slot (a digest always does)
-    fresh = [r for r in rows if r.slot_at is None]
+    _skip_unrouted(conn, channel)
+    fresh = [r for r in rows if r.slot_at is None and r.severity in channel.severities]
     jobs = [Job(r.id, channel, r.kind, r.alert_id, r.attempts, r.created_at) for r in retries]
     _set(conn, [r.id for r in retries], next_attempt_at=lease)
     if not fresh:
@@ -164,6 +173,21 @@ def _claim_channel(conn: Connection, channel: Channel, rows: list, now: datetime
         )
         jobs.append(Job(digest_id, channel, "digest", None, 0, now))
     return jobs
+
+
+def _skip_unrouted(conn: Connection, channel: Channel) -> None:
+    """Alerts of a severity the channel does not take are not sent there (status skipped)."""
+    conn.execute(
+        update(notifications)
+        .where(
+            notifications.c.channel_id == channel.id,
+            notifications.c.status == "pending",
+            notifications.c.kind == "alert",
+            notifications.c.slot_at.is_(None),
+            ~notifications.c.alert_id.in_(select(alerts.c.id).where(alerts.c.severity.in_(channel.severities))),
+        )
+        .values(status="skipped", last_error="the channel does not take this severity")
+    )
 
 
 def _pending_fresh_count(conn: Connection, channel_id: str) -> int:

@@ -29,7 +29,7 @@ notifications = Table(  # the outbox: one row per (alert, channel), inserted wit
     Column("alert_id", BigId, ForeignKey("alerts.id", ondelete="CASCADE")),  # null for a digest
     Column("channel_id", String(64), nullable=False),
     Column("kind", String(8), nullable=False),  # alert | digest
-    Column("status", String(12), nullable=False),  # pending | sent | digested | failed | dropped
+    Column("status", String(12), nullable=False),  # pending | sent | digested | skipped | failed | dropped
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),  # also the lease of a claimed row
     Column("slot_at", DateTime(timezone=True)),  # when it took one of the channel's messages per hour

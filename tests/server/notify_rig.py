@@ -11,6 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from loguru import logger
 
+from tests.server.factories import ENROLL_SECRET, Agent
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -127,3 +129,16 @@ def captured_logs():
         yield lines
     finally:
         logger.remove(sink)
+
+
+def enroll_agent(client, agent_id: str = "5f0c2a4e-9d7b-4c8e-8a51-2b6f3f1e0a11") -> Agent:
+    body = {"enroll_secret": ENROLL_SECRET, "agent_id": agent_id, "hostname": "pc-0042", "version": "0.1.0"}
+    response = client.post("/api/v1/enroll", json=body)
+    assert response.status_code == 200, response.text
+    return Agent(response.json()["agent_id"], response.json()["token"])
+
+
+def post_events(client, agent: Agent, events: list[dict]) -> dict:
+    response = client.post("/api/v1/events", json={"events": events}, headers=agent.headers)
+    assert response.status_code == 200, response.text
+    return response.json()

@@ -20,7 +20,7 @@ from server.notify import netcheck, outbox
 from server.notify.channels import ChannelSpec
 from server.notify.tables import notifications
 from tests.server.factories import make_egress
-from tests.server.notify_rig import captured_logs, http_receiver, smtp_server
+from tests.server.notify_rig import captured_logs, enroll_agent, http_receiver, post_events, smtp_server
 
 EVIL = "x\r\nBcc: evil@example.com <img src=x onerror=alert(1)> **bold** [link](http://evil)"
 PASSWORD = "Sm7p-pa55word-4711"
@@ -49,12 +49,6 @@ def _egress(n: int = 1, **fields) -> list[dict]:
     return [make_egress("core", sha256=f"{i:064x}", **fields) for i in range(n)]
 
 
-def _post(client, agent, events) -> dict:
-    response = client.post("/api/v1/events", json={"events": events}, headers=agent.headers)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 def _alerts(client, reader) -> list[dict]:
     return client.get("/api/v1/alerts", headers=reader).json()["alerts"]
 
@@ -71,8 +65,8 @@ def test_alert_mail_reaches_a_real_smtp_server_bilingual_and_without_header_inje
     with smtp_server(PASSWORD) as (port, envelopes), captured_logs() as logs:
         url = f"mailto://secops:{PASSWORD}@127.0.0.1:{port}?mode=insecure&from=miwei@example.com&to=team@example.com"
         client = notify_client(ChannelSpec(url=url, severities=("critical",)))
-        agent = _enroll(client)
-        _post(client, agent, _egress(path=f"/media/zhang/KINGSTON/{EVIL}.dwg", user=f"zhang{EVIL}"))
+        agent = enroll_agent(client)
+        post_events(client, agent, _egress(path=f"/media/zhang/KINGSTON/{EVIL}.dwg", user=f"zhang{EVIL}"))
         assert _sender(client).run_once() == {"sent": 1}
 
     assert len(envelopes) == 1
@@ -105,35 +99,19 @@ def test_alert_mail_reaches_a_real_smtp_server_bilingual_and_without_header_inje
     assert row["status"] == "sent" and row["attempts"] == 1 and row["kind"] == "alert"
 
 
-def _enroll(client):
-    from tests.server.factories import ENROLL_SECRET, Agent
-
-    response = client.post(
-        "/api/v1/enroll",
-        json={
-            "enroll_secret": ENROLL_SECRET,
-            "agent_id": "5f0c2a4e-9d7b-4c8e-8a51-2b6f3f1e0a11",
-            "hostname": "pc-0042",
-            "version": "0.1.0",
-        },
-    )
-    assert response.status_code == 200, response.text
-    return Agent(response.json()["agent_id"], response.json()["token"])
-
-
 @pytest.fixture
 def webhook(notify_client):
     """A receiver and a client with one config channel posting to it (critical alerts only)."""
     with http_receiver() as rig:
         client = notify_client(ChannelSpec(url=rig.url, severities=("critical",)))
-        yield rig, client, _enroll(client)
+        yield rig, client, enroll_agent(client)
 
 
 def test_webhook_gets_the_alert_as_json_once_even_when_the_batch_is_sent_again(webhook, reader, store):
     rig, client, agent = webhook
     batch = _egress(3)
-    assert _post(client, agent, batch)["accepted"] == 3
-    assert _post(client, agent, batch) == {"accepted": 0, "duplicates": 3}  # the agent retried the batch
+    assert post_events(client, agent, batch)["accepted"] == 3
+    assert post_events(client, agent, batch) == {"accepted": 0, "duplicates": 3}  # the agent retried the batch
     critical = [a for a in _alerts(client, reader) if a["severity"] == "critical"]
     assert len(critical) == 3
     assert len(_rows(store)) == 3  # one outbox row per alert and channel, none for the resent batch
@@ -148,26 +126,40 @@ def test_webhook_gets_the_alert_as_json_once_even_when_the_batch_is_sent_again(w
 
 def test_routing_by_severity_and_category(notify_client, reader, store):
     with http_receiver() as rig:
+        base = f"json://127.0.0.1:{rig.port}"
         client = notify_client(
-            ChannelSpec(url=rig.url, name="critical", severities=("critical",)),
-            ChannelSpec(url=rig.url + "?-c=2", name="low unknown devices", categories=("unknown-device",)),
-            ChannelSpec(url=rig.url + "?-c=3", name="nothing", categories=("mass-deletion",)),
+            ChannelSpec(url=f"{base}/critical", severities=("critical",)),
+            ChannelSpec(
+                url=f"{base}/high-up-egress", severities=("critical", "high"), categories=("classified-egress",)
+            ),
+            ChannelSpec(url=f"{base}/deletions", categories=("mass-deletion",)),
         )
-        agent = _enroll(client)
-        _post(client, agent, _egress(1))
-        raised = _alerts(client, reader)
-        rows = _rows(store)
-        expected = {("config:0", a["id"]) for a in raised if a["severity"] == "critical"}
-        expected |= {("config:1", a["id"]) for a in raised if a["category"] == "unknown-device"}
-        assert {(r["channel_id"], r["alert_id"]) for r in rows} == expected
-        assert ("config:0", raised[0]["id"]) in expected or ("config:1", raised[0]["id"]) in expected
+        agent = enroll_agent(client)
+        levels = ("core", "important", "general")  # critical, high, medium
+        post_events(client, agent, [make_egress(level, sha256=f"{i:064x}") for i, level in enumerate(levels)])
+        by_severity = {a["severity"]: a["id"] for a in _alerts(client, reader)}
+        assert set(by_severity) == {"critical", "high", "medium"}
+        assert _sender(client).run_once() == {"sent": 3}
+        got = sorted((h.path, h.json()["miwei"]["alert"]["severity"]) for h in rig.hits)
+        assert got == [("/critical", "critical"), ("/high-up-egress", "critical"), ("/high-up-egress", "high")]
+        statuses = sorted((r["channel_id"], r["status"]) for r in _rows(store))
+        assert statuses == sorted(
+            [
+                ("config:0", "sent"),
+                ("config:0", "skipped"),
+                ("config:0", "skipped"),
+                ("config:1", "sent"),
+                ("config:1", "sent"),
+                ("config:1", "skipped"),
+            ]
+        )
 
 
 def test_a_failing_receiver_is_retried_with_growing_backoff_until_it_answers(notify_client, reader, store, clock):
     with http_receiver(answers=[500, 503]) as rig:
         client = notify_client(ChannelSpec(url=rig.url, severities=("critical",)))
-        agent = _enroll(client)
-        _post(client, agent, _egress(1))
+        agent = enroll_agent(client)
+        post_events(client, agent, _egress(1))
         sender = _sender(client)
         assert sender.run_once() == {"pending": 1}
         (row,) = _rows(store)
@@ -190,7 +182,7 @@ def test_backoff_grows_to_an_hour_and_gives_up_after_a_day(notify_client, store,
     assert [round(outbox.backoff_s(n, _Mid())) for n in (1, 2, 3, 4, 8, 20)] == [30, 60, 120, 240, 3600, 3600]
     with http_receiver(answers=[500] * 50) as rig, captured_logs() as logs:
         client = notify_client(ChannelSpec(url=rig.url, severities=("critical",)))
-        _post(client, _enroll(client), _egress(1))
+        post_events(client, enroll_agent(client), _egress(1))
         sender = _sender(client)
         assert sender.run_once() == {"pending": 1}
         clock.advance(25 * 3600)
@@ -210,8 +202,8 @@ class _Mid:
 def test_over_the_rate_limit_alerts_go_out_in_one_digest(notify_client, store, clock):
     with http_receiver() as rig:
         client = notify_client(ChannelSpec(url=rig.url, severities=("critical",), max_per_hour=3))
-        agent = _enroll(client)
-        _post(client, agent, _egress(10, path=f"/media/zhang/KINGSTON/{EVIL}.dwg"))
+        agent = enroll_agent(client)
+        post_events(client, agent, _egress(10, path=f"/media/zhang/KINGSTON/{EVIL}.dwg"))
         assert _sender(client).run_once() == {"sent": 3}
         singles = [h.json() for h in rig.hits if "alert" in h.json()["miwei"]]
         digests = [h.json() for h in rig.hits if "digest" in h.json()["miwei"]]
@@ -224,7 +216,7 @@ def test_over_the_rate_limit_alerts_go_out_in_one_digest(notify_client, store, c
         assert sum(r["status"] == "digested" for r in rows) == 8 and sum(r["kind"] == "digest" for r in rows) == 1
 
         # the hour's three messages are used: the next alert waits for a slot
-        _post(client, agent, [make_egress("core", sha256="f" * 64)])
+        post_events(client, agent, [make_egress("core", sha256="f" * 64)])
         assert _sender(client).run_once() == {}
         assert len(rig.hits) == 3
         clock.advance(3602)
@@ -235,7 +227,7 @@ def test_over_the_rate_limit_alerts_go_out_in_one_digest(notify_client, store, c
 def test_a_digest_that_fails_is_retried_like_an_alert(notify_client, store, clock):
     with http_receiver(answers=[500]) as rig:
         client = notify_client(ChannelSpec(url=rig.url, severities=("critical",), max_per_hour=1))
-        _post(client, _enroll(client), _egress(4))
+        post_events(client, enroll_agent(client), _egress(4))
         assert _sender(client).run_once() == {"pending": 1}
         clock.advance(3600)
         assert _sender(client).run_once() == {"sent": 1}
@@ -253,7 +245,7 @@ def test_the_background_thread_sends_without_being_asked(config, store):
         )
         app.state.notify_poll_s = 0.1
         with TestClient(app) as client:
-            _post(client, _enroll(client), _egress(1))
+            post_events(client, enroll_agent(client), _egress(1))
             _wait(lambda: rig.hits)
         assert not app.state.notifier._thread.is_alive()  # stopped with the app
 
@@ -273,7 +265,7 @@ def _wait(condition, timeout_s: float = 20.0):
 def test_a_redirect_is_not_followed(notify_client, store):
     with http_receiver(answers=["redirect"]) as rig:
         client = notify_client(ChannelSpec(url=rig.url, severities=("critical",)))
-        _post(client, _enroll(client), _egress(1))
+        post_events(client, enroll_agent(client), _egress(1))
         assert _sender(client).run_once() == {"pending": 1}
         assert [h.path for h in rig.hits] == ["/hook"]  # /elsewhere never asked
         (row,) = _rows(store)
@@ -283,7 +275,7 @@ def test_a_redirect_is_not_followed(notify_client, store):
 def test_a_huge_answer_is_cut_after_the_cap(notify_client, store):
     with http_receiver(answers=["huge"]) as rig:
         client = notify_client(ChannelSpec(url=rig.url, severities=("critical",)))
-        _post(client, _enroll(client), _egress(1))
+        post_events(client, enroll_agent(client), _egress(1))
         assert _sender(client).run_once() == {"sent": 1}
         _wait(lambda: rig.huge_written)
     assert rig.huge_written[0] < 64 * 1024 * 1024  # the server could not get its 64 MB out: we hung up
@@ -301,7 +293,7 @@ def test_a_name_that_resolves_to_loopback_at_send_time_is_not_contacted(notify_c
         )
         assert made.status_code == 201, made.text
         answers["hooks.example.test"] = ["127.0.0.1"]  # the DNS answer changed after the check
-        _post(client, _enroll(client), _egress(1))
+        post_events(client, enroll_agent(client), _egress(1))
         assert _sender(client).run_once() == {"pending": 1}
         assert rig.hits == []
         (row,) = _rows(store)
@@ -312,7 +304,7 @@ def test_the_webhook_connects_to_the_address_it_checked(notify_client, reader, m
     monkeypatch.setattr(netcheck, "resolve", lambda host, port: {"hooks.example.test": ["127.0.0.1"]}[host])
     with http_receiver() as rig:
         client = notify_client(ChannelSpec(url=f"json://hooks.example.test:{rig.port}/hook", severities=("critical",)))
-        _post(client, _enroll(client), _egress(1))
+        post_events(client, enroll_agent(client), _egress(1))
         assert _sender(client).run_once() == {"sent": 1}
         assert rig.hits[0].headers["Host"] == f"hooks.example.test:{rig.port}"
 
@@ -353,7 +345,7 @@ def test_secrets_never_reach_the_logs(notify_client, reader, store):
             "/api/v1/channels", json={"url": f"json://ops:{PASSWORD}@127.0.0.1:{rig.port}/h/{token}"}, headers=reader
         )
         assert made.status_code == 201
-        _post(client, _enroll(client), _egress(1))
+        post_events(client, enroll_agent(client), _egress(1))
         _sender(client).run_once()
         client.post(f"/api/v1/channels/{made.json()['id']}/test", headers=reader)
         listed = client.get("/api/v1/channels", headers=reader).text
@@ -387,10 +379,21 @@ def test_outbox_rows_commit_with_their_alert(store, engine, clock):
 def test_a_crashed_senders_lease_runs_out_and_another_sends(notify_client, store, clock):
     with http_receiver() as rig:
         client = notify_client(ChannelSpec(url=rig.url, severities=("critical",)))
-        _post(client, _enroll(client), _egress(1))
+        post_events(client, enroll_agent(client), _egress(1))
         jobs = outbox.claim(store.engine, clock())  # a sender took it and died before sending
         assert len(jobs) == 1 and _sender(client).run_once() == {}
         clock.advance(outbox.LEASE_S + 1)
         assert _sender(client).run_once() == {"sent": 1}
         assert len(rig.hits) == 1
     assert timedelta(seconds=outbox.LEASE_S) > timedelta(seconds=60)
+
+
+def test_a_correlation_alert_is_routed_by_the_severity_it_ends_with(notify_client, store):
+    """bulk-egress is inserted as a placeholder and given its severity later in the same transaction."""
+    with http_receiver() as rig:
+        client = notify_client(ChannelSpec(url=rig.url, severities=("critical",), categories=("bulk-egress",)))
+        post_events(client, enroll_agent(client), _egress(25))
+        assert _sender(client).run_once() == {"sent": 1}
+        (hit,) = rig.hits
+        assert hit.json()["miwei"]["alert"]["category"] == "bulk-egress"
+        assert hit.json()["miwei"]["alert"]["severity"] == "critical"
