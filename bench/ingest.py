@@ -41,7 +41,7 @@ NOTES = (
 
 
 def run(quick: bool) -> list[Figure]:
-    batches, runs = (4, 3) if quick else (40, 3)
+    batches, runs = (4, 3) if quick else (24, 3)
     figures = _backend("SQLite", None, batches, runs)
     from tests.server import postgres
 
