@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 
 from loguru import logger
 
@@ -20,6 +21,7 @@ from agent.pipeline import Pipeline
 from agent.places import EgressPlace, EgressPlaces
 from agent.policy import PolicyStore, read_local_sources
 from agent.reporter import Reporter
+from agent.selfwatch import Caps, SelfWatch
 from agent.spool import Spool
 from agent.watcher import Watchers
 from rules.errors import InvalidInput
@@ -29,10 +31,18 @@ CLEAN_STOP = "clean_stop"  # spool state: set with agent.stopped, cleared with t
 
 
 class AgentApp:
-    def __init__(self, config: AgentConfig, rules: PolicyStore, config_path: str | None = None):
+    def __init__(
+        self,
+        config: AgentConfig,
+        rules: PolicyStore,
+        config_path: str | None = None,
+        on_restart: Callable[[str], None] | None = None,
+    ):
         """`rules` has been loaded (PolicyStore.load): the agent never runs without rules.
 
-        `config_path`: the config file, watched with the extra rule files (agent/integrity.py)."""
+        `config_path`: the config file, watched with the extra rule files (agent/integrity.py).
+        `on_restart(why)`: the agent asks its runner to stop it and start it again (far over its
+        memory cap); without one it only reports."""
         self.config = config
         self.rules = rules
         os.makedirs(config.state_dir, mode=0o700, exist_ok=True)
@@ -47,7 +57,13 @@ class AgentApp:
         self.spool.put([], state={CLEAN_STOP: None})
         self.places = EgressPlaces()
         self.pipeline = Pipeline(
-            self.index, self.spool, self.places, self.make_event, self.rules.stamp, stable_s=config.stable_s
+            self.index,
+            self.spool,
+            self.places,
+            self.make_event,
+            self.rules.stamp,
+            stable_s=config.stable_s,
+            reconcile_s=config.reconcile_s,
         )
         self.watchers = Watchers(self.pipeline.changes, self.pipeline.on_overflow)
         excluded = tuple(f.path for f in config.classified) + (config.state_dir,)
@@ -66,6 +82,10 @@ class AgentApp:
             make_event=self.stamped_event,
         )
         self.config_watch = ConfigWatch(self.spool, self.stamped_event, config_path, config.rules)
+        self.stop_reason = "clean"
+        self._on_restart = on_restart
+        caps = Caps(cpu_percent=config.limits.cpu_percent, memory_mb=config.limits.memory_mb)
+        self.selfwatch = SelfWatch(caps, self._emit, self._restart)
         self.ready = threading.Event()
 
     def make_event(self, type_: str, **fields) -> Event:
@@ -75,6 +95,15 @@ class AgentApp:
     def stamped_event(self, type_: str, **fields) -> Event:
         """An event stamped by the rules in force, for events spooled outside the pipeline."""
         return self.rules.stamp(self.make_event(type_, **fields))
+
+    def _emit(self, type_: str, **fields) -> None:
+        """Spool an event from a thread of the agent's own (the spool is safe across threads)."""
+        self.spool.put([self.stamped_event(type_, **fields)])
+
+    def _restart(self, why: str) -> None:
+        self.stop_reason = f"restart: {why}"
+        if self._on_restart is not None:
+            self._on_restart(why)
 
     def status_fields(self) -> dict:
         return {
@@ -109,6 +138,7 @@ class AgentApp:
         for folder in self.config.egress.folders:
             self.pipeline.scan(folder)  # files written while the agent was not running
         self.media.start()
+        self.selfwatch.start()
         self.ready.set()
 
     def _previous_stop(self) -> str:
@@ -119,12 +149,13 @@ class AgentApp:
         return "crash" if self.spool.chain_head()[0] > 0 else "none"
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        logger.info("agent stopping")
+        logger.info("agent stopping reason={!r}", self.stop_reason)
+        self.selfwatch.stop()
         self.config_watch.stop(timeout_s)
         self.media.stop(timeout_s)
         self.watchers.stop(timeout_s)
         self.pipeline.stop(timeout_s)
-        stopped = self.stamped_event("agent.stopped", details={"clean": True, "reason": "clean"})
+        stopped = self.stamped_event("agent.stopped", details={"clean": True, "reason": self.stop_reason})
         self.spool.put([stopped], state={CLEAN_STOP: stopped.ts})
         self.reporter.stop(timeout_s, drain_s=min(3.0, timeout_s))
         self.index.close()

@@ -73,6 +73,7 @@ class AgentConfig:
     rules: tuple[str, ...] = ()  # extra rule files and folders, on top of the collector's policy
     heartbeat_s: float = 30.0
     stable_s: float = 0.5  # a file is complete when size and mtime hold still this long
+    reconcile_s: float = 900.0  # every egress place is rescanned this often
     batch_max: int = 500
     log_level: str = "info"
     limits: LimitsConfig = LimitsConfig()
@@ -101,6 +102,7 @@ def _parse_agent(section: Section, ctx: Context) -> AgentConfig:
         rules=section.get("rules", sequence(_rule_path), default=()),
         heartbeat_s=section.get("heartbeat_s", duration_s, default=30.0),
         stable_s=section.get("stable_s", number(minimum=0.05), default=0.5),
+        reconcile_s=section.get("reconcile_s", duration_s, default=900.0),
         batch_max=section.get("batch_max", integer(1, 5000), default=500),
         log_level=section.get("log_level", choice(LOG_LEVELS, "log level"), default="info"),
         limits=section.get("limits", _parse_limits, default=LimitsConfig()),

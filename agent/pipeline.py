@@ -76,6 +76,7 @@ class Pipeline:
         clock: Callable[[], float] = time.monotonic,
         inspect: Callable[[str], Inspection] = inspect_file,
         writers: WriterTracker | None = None,
+        reconcile_s: float = 900.0,
     ):
         self.index, self.spool, self.places = index, spool, places
         self.inspect = inspect  # true type and detections (markings, identifiers) of a file
@@ -83,6 +84,9 @@ class Pipeline:
         self.make_event = make_event
         self.stamp = stamp  # the rules in force (agent.policy.PolicyStore.stamp): swapped by reference
         self.stable_s = stable_s
+        # every egress place is rescanned this often: whatever the events missed is reported then
+        self.reconcile_s = reconcile_s
+        self._reconciled_at = clock()
         self.hasher = hasher or index.hasher
         self.clock = clock
         self.changes: queue.Queue[FsChange] = queue.Queue(maxsize=QUEUE_MAX)
@@ -165,6 +169,7 @@ class Pipeline:
         except queue.Empty:
             pass
         self._handle_overflows()
+        self._reconcile()
         self._run_scans()
         self._check_classified()
         self._check_egress()
@@ -311,6 +316,15 @@ class Pipeline:
         elif dest not in self._egress:
             self._egress[dest] = _Pending(place, now, closed=True, origin=RENAME)
         self.spool.move_reported(src, dest)
+
+    def _reconcile(self) -> None:
+        """Events are not trusted alone: now and then every egress place is walked, and a file the
+        spool's marks do not show as reported (as it is now) is reported."""
+        if self.reconcile_s <= 0 or self.clock() - self._reconciled_at < self.reconcile_s:
+            return
+        self._reconciled_at = self.clock()
+        for place in self.places.all():
+            self.scan(place.root)
 
     def _run_scans(self) -> None:
         while True:

@@ -32,7 +32,7 @@ EVENT_TYPES: dict[str, str] = {
     "agent.gap": "a gap in the agent's event chain",
     "agent.tamper": "the agent's config or rules were changed locally, or its event chain was found broken",
     "agent.clock_skew": "the agent's clock differs from the server's",
-    "agent.limit": "the agent went over its CPU or memory cap",
+    "agent.limit": "the agent went over its CPU or memory cap (agent.limits)",
 }
 
 MATCH_METHODS: tuple[str, ...] = ("exact", "archive", "partial")

@@ -1,7 +1,9 @@
 """Run the agent until told to stop: what `miwei-agent run` and the Windows service both do.
 
 The caller decides what "stop" is (SIGTERM/SIGINT in a terminal or under systemd and launchd,
-the service control manager's stop request on Windows) and sets `stopping`.
+the service control manager's stop request on Windows) and sets `stopping`. The agent may also
+ask to be restarted (far over its memory cap, agent/selfwatch.py): it stops cleanly and the exit
+code is RESTART_EXIT_CODE (75), which the service manager answers by starting it again.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from loguru import logger
 
 from agent import __version__
 from agent.config import AgentConfig
+from agent.selfwatch import RESTART_EXIT_CODE
 from rules.cli import EXIT_FAILURE, EXIT_OK, configure_logging, report_invalid
 from rules.errors import InvalidInput
 
@@ -41,7 +44,13 @@ def run_agent(config: AgentConfig, stopping: threading.Event, config_path: str |
     configure_logging(config.log_level, os.path.join(config.state_dir, "logs", "agent.log"))
     rules = PolicyStore(config.state_dir, local_sources)
     rules.load()  # the cached policy, else the default packs: never no rules
-    app = AgentApp(config, rules, config_path)
+    restart: list[str] = []
+
+    def request_restart(why: str) -> None:  # far over the memory cap: stop cleanly, start again
+        restart.append(why)
+        stopping.set()
+
+    app = AgentApp(config, rules, config_path, on_restart=request_restart)
     try:
         logger.info("agent starting version={} agent_id={!r} server={!r}", __version__, app.agent_id, config.server_url)
         app.start()
@@ -52,4 +61,4 @@ def run_agent(config: AgentConfig, stopping: threading.Event, config_path: str |
         return EXIT_FAILURE
     finally:
         app.stop()
-    return EXIT_OK
+    return RESTART_EXIT_CODE if restart else EXIT_OK

@@ -504,3 +504,17 @@ def test_the_process_writing_an_egress_file_is_named_best_effort(rig):
     assert slow_event["details"]["process"]["name"].startswith("python")
     # written after the writer exited, by a process the agent does not look at (its own)
     assert events[str(rig.usb / "quick.txt")]["details"] == {"attribution": "not-seen"}
+
+
+def test_egress_places_are_reconciled_periodically(tmp_path):
+    """A write the events never told about (here: no watcher at all) is found by the next walk."""
+    rig = Rig(tmp_path, watch=False)
+    rig.pipeline.reconcile_s = 0.3
+    try:
+        (rig.usb / "missed.txt").write_bytes(b"written while nobody watched")
+        [event] = rig.wait_events("egress.file", 1)
+        assert event["path"] == str(rig.usb / "missed.txt")
+        _settle(rig, 1.0)  # walked again since: reported once, the marks say so
+        assert len(rig.events("egress.file")) == 1
+    finally:
+        rig.close()

@@ -1,0 +1,32 @@
+"""The agent watches its own footprint: over its memory cap it says so through the collector."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from tests.e2e.harness import Deployment, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def test_an_agent_over_its_memory_cap_reports_agent_limit(tmp_path):
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    classified = tmp_path / "classified"
+    classified.mkdir()
+    # 50 MB is below what any Python agent holds resident: the cap is exceeded from the start
+    d = Deployment(tmp_path, [(classified, "core", "Limits")], egress_folders=[usb], agent_extra="  limits: {memory_mb: 50}\n")
+    try:
+        d.start_server()
+        d.start_agent()
+        wait_for(lambda: d.stored_count("agent.limit") >= 1, 30, 0.5, "an agent.limit event")
+        with sqlite3.connect(d.db_path) as conn:
+            (body,) = conn.execute("SELECT body FROM events WHERE type = 'agent.limit'").fetchone()
+        details = json.loads(body)["details"]
+        assert details["limit"] == "memory" and details["cap"] == 50 and details["value"] > 50
+        assert d.agent.poll() is None  # reported, not fatal: a restart needs twice the cap for a minute
+    finally:
+        d.close()
