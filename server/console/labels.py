@@ -34,6 +34,7 @@ CATEGORY = {
     "unknown-device": N_("Unknown device"),
     "agent-offline": N_("Agent offline"),
     "agent-tamper": N_("Agent tampering"),
+    "agent-health": N_("Agent health"),
 }
 LEVEL = {
     "core": N_("Core trade secret"),
