@@ -22,6 +22,7 @@ messages an hour per channel, and every alert is in one of them.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,7 +43,7 @@ LEASE_S = 300.0  # a claimed row is invisible to other senders this long (sendin
 BACKOFF_MIN_S = 30.0
 BACKOFF_MAX_S = 3600.0
 GIVE_UP_S = 24 * 3600.0  # a notification still not delivered this long after its alert: failed
-CLAIM_BATCH = 200
+CLAIM_BATCH = 50  # rows leased at once; each send is renewed first, so a slow round cannot outlive its lease
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Job:
     alert_id: int | None
     attempts: int
     created_at: datetime
+    lease_until: datetime  # the lease this sender holds; renew() fails once another sender holds it
 
 
 def enqueue(conn: Connection, alert_ids: list[int], drafts: list, now: datetime) -> int:
@@ -126,7 +128,7 @@ def _claim_channel(conn: Connection, channel: Channel, rows: list, now: datetime
     retries = [r for r in rows if r.slot_at is not None]  # already hold a slot (a digest always does)
     _skip_unrouted(conn, channel)
     fresh = [r for r in rows if r.slot_at is None and r.severity in channel.severities]
-    jobs = [Job(r.id, channel, r.kind, r.alert_id, r.attempts, r.created_at) for r in retries]
+    jobs = [Job(r.id, channel, r.kind, r.alert_id, r.attempts, r.created_at, lease) for r in retries]
     _set(conn, [r.id for r in retries], next_attempt_at=lease)
     if not fresh:
         return jobs
@@ -145,7 +147,7 @@ def _claim_channel(conn: Connection, channel: Channel, rows: list, now: datetime
     else:
         singles, folded = fresh[: free - 1], True
     _set(conn, [r.id for r in singles], next_attempt_at=lease, slot_at=now)
-    jobs += [Job(r.id, channel, "alert", r.alert_id, r.attempts, r.created_at) for r in singles]
+    jobs += [Job(r.id, channel, "alert", r.alert_id, r.attempts, r.created_at, lease) for r in singles]
     if folded:
         digest_id = conn.execute(
             insert(notifications)
@@ -171,7 +173,7 @@ def _claim_channel(conn: Connection, channel: Channel, rows: list, now: datetime
             )
             .values(status="digested", digest_id=digest_id)
         )
-        jobs.append(Job(digest_id, channel, "digest", None, 0, now))
+        jobs.append(Job(digest_id, channel, "digest", None, 0, now, lease))
     return jobs
 
 
@@ -206,6 +208,23 @@ def _set(conn: Connection, ids: list[int], **values) -> None:
         conn.execute(update(notifications).where(notifications.c.id.in_(ids[start : start + 500])).values(**values))
 
 
+def renew(engine: Engine, job: Job, now: datetime) -> Job | None:
+    """Extend the lease just before sending; None when the lease ran out and another sender took
+    the row (the lease time is the fencing token), so a slow sender never sends a row twice."""
+    lease = now + timedelta(seconds=LEASE_S)
+    with writing(engine) as conn:
+        done = conn.execute(
+            update(notifications)
+            .where(
+                notifications.c.id == job.id,
+                notifications.c.status == "pending",
+                notifications.c.next_attempt_at == job.lease_until,
+            )
+            .values(next_attempt_at=lease)
+        )
+    return dataclasses.replace(job, lease_until=lease) if done.rowcount == 1 else None
+
+
 def job_alerts(engine: Engine, job: Job) -> list[dict]:
     """The alert(s) a job is about: its alert, or the alerts a digest carries."""
     with engine.connect() as conn:
@@ -219,12 +238,13 @@ def job_alerts(engine: Engine, job: Job) -> list[dict]:
 
 def record(engine: Engine, job: Job, now: datetime, error: str | None, rng: random.Random | None = None) -> str:
     """Write a send's outcome; returns the row's new status (sent, pending for a retry, or failed)."""
-    base = and_(notifications.c.id == job.id, notifications.c.status == "pending")
+    pending = and_(notifications.c.id == job.id, notifications.c.status == "pending")
+    base = and_(pending, notifications.c.next_attempt_at == job.lease_until)  # a failure: only while the lease is ours
     with writing(engine) as conn:
         if error is None:
             conn.execute(
                 update(notifications)
-                .where(base)
+                .where(pending)
                 .values(status="sent", sent_at=now, attempts=job.attempts + 1, last_error=None)
             )
             return "sent"

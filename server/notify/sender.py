@@ -72,6 +72,11 @@ class NotificationSender:
         return outcomes
 
     def _send(self, job: outbox.Job) -> str:
+        renewed = outbox.renew(self.engine, job, self.clock())
+        if renewed is None:
+            logger.warning("notification lease lost, another sender has it channel={} row={}", job.channel.id, job.id)
+            return "lost"
+        job = renewed
         alerts = outbox.job_alerts(self.engine, job)
         target = redact(job.channel.url)
         if not alerts:  # the alert was deleted meanwhile
