@@ -7,20 +7,18 @@ the store has no function for yet (revoking a token, removing a user), through a
 from __future__ import annotations
 
 import json
-import posixpath
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, column, func, inspect, select, table
 from sqlalchemy.engine import Connection
 
+from server.console.register import RegisterFold
 from server.schema import agents, alert_history, alerts, api_tokens, devices, events, users
 from server.times import aware, iso
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 STATUSES = ("open", "acknowledged", "resolved", "false_positive")
-LEVELS = ("core", "important", "general", "internal")
-FOLDER_EVENT_TYPES = ("file.created", "file.modified", "file.moved", "file.deleted", "file.opened")
 SEVERITY_RANK = case(*((alerts.c.severity == s, i) for i, s in enumerate(SEVERITIES)), else_=len(SEVERITIES))
 ALERT_SORTS = {
     "id": alerts.c.id,
@@ -221,7 +219,7 @@ class Register:
     egress_by_level: list[dict]  # classified content seen leaving, per level
 
 
-def secret_register(conn: Connection) -> Register:
+def secret_register(conn: Connection, fold: RegisterFold) -> Register:
     watched = []
     for row in conn.execute(select(agents.c.agent_id, agents.c.hostname, agents.c.status).order_by(agents.c.hostname)):
         try:
@@ -229,28 +227,8 @@ def secret_register(conn: Connection) -> Register:
         except (ValueError, AttributeError):
             paths = []
         watched.append({"agent_id": row.agent_id, "hostname": row.hostname, "paths": [p for p in paths if isinstance(p, str)]})
-    query = (
-        select(events.c.host, events.c.path, events.c.level, func.max(events.c.ts).label("last"))
-        .where(events.c.type.in_(FOLDER_EVENT_TYPES), events.c.level.is_not(None), events.c.path.is_not(None))
-        .group_by(events.c.host, events.c.path, events.c.level)
-    )
-    folders: dict[tuple, dict] = {}
-    for r in conn.execute(query):
-        key = (r.host, posixpath.dirname(r.path.replace("\\", "/")), r.level)
-        entry = folders.setdefault(key, {"host": key[0], "folder": key[1], "level": key[2], "files": 0, "last": ""})
-        entry["files"] += 1
-        entry["last"] = max(entry["last"], r.last)
-    egress = conn.execute(
-        select(events.c.level, func.count().label("events"), func.count(events.c.source_path.distinct()).label("sources"), func.max(events.c.ts).label("last"))
-        .where(events.c.type == "egress.file", events.c.level.is_not(None))
-        .group_by(events.c.level)
-    ).mappings().all()
-    rank = {lv: i for i, lv in enumerate(LEVELS)}
-    return Register(
-        watched,
-        sorted(folders.values(), key=lambda e: (rank.get(e["level"], 9), e["host"] or "", e["folder"])),
-        sorted((dict(r) for r in egress), key=lambda e: rank.get(e["level"], 9)),
-    )
+    folders, egress = fold.read(conn)
+    return Register(watched, folders, egress)
 
 
 # --- accounts, audit, channels --------------------------------------------------------------------

@@ -55,7 +55,7 @@ def register(router: APIRouter, console: Console) -> None:
     @router.get(PREFIX + "/register", include_in_schema=False)
     def register_page(request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
         with request.app.state.store.engine.connect() as conn:
-            data = queries.secret_register(conn)
+            data = queries.secret_register(conn, console.register)
         return console.render(request, "register.html", user, data=data)
 
     @router.get(PREFIX + "/devices", include_in_schema=False)
@@ -114,7 +114,7 @@ def register(router: APIRouter, console: Console) -> None:
         elif what == "events":
             table = _events_table(store, event_filter(type, agent_id, user_name, path, since))
         elif what == "register":
-            table = _register_table(store)
+            table = _register_table(store, console)
         elif what == "devices":
             table = _devices_table(store)
         else:
@@ -143,9 +143,9 @@ def _events_table(store, f: queries.EventFilter) -> Table:
     return Table("events", EVENT_COLUMNS, ([r[c] for c in EVENT_COLUMNS] for r in rows))
 
 
-def _register_table(store) -> Table:
+def _register_table(store, console: Console) -> Table:
     with store.engine.connect() as conn:
-        data = queries.secret_register(conn)
+        data = queries.secret_register(conn, console.register)
     rows = [["folder", f["level"], f["host"], f["folder"], f["files"], f["last"]] for f in data.folders]
     rows += [["watched", "", w["hostname"], p, "", ""] for w in data.watched for p in w["paths"]]
     rows += [["egress", e["level"], "", "", e["sources"], e["last"]] for e in data.egress_by_level]

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from server.console.i18n import LANG_COOKIE, gettext_for, load_translations, negotiate
 from server.console.labels import label
+from server.console.register import RegisterFold
 from server.console.sessions import SESSION_COOKIE, ConsoleUser, LoginLimiter, same_token, session_user
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
@@ -68,6 +69,7 @@ class Console:
         self.env.filters["size"] = human_size
         self.translations = load_translations()
         self.limiter = limiter or LoginLimiter()
+        self.register = RegisterFold()
 
     # --- language -------------------------------------------------------------------------------
 

@@ -29,10 +29,12 @@ def upgrade() -> None:
     op.create_index("console_sessions_user", "console_sessions", ["user_id"])
     # the alert page shows the same user's events 24 h either side; the dashboard counts alerts per day
     op.create_index("events_user_ts", "events", ["user", "ts"])
+    op.create_index("events_type_ts", "events", ["type", "ts"])  # covers the egress-per-day chart
     op.create_index("alerts_created", "alerts", ["created_at"])
 
 
 def downgrade() -> None:
     op.drop_index("alerts_created", table_name="alerts")
+    op.drop_index("events_type_ts", table_name="events")
     op.drop_index("events_user_ts", table_name="events")
     op.drop_table("console_sessions")
