@@ -162,8 +162,9 @@ def _banner(url: str, root: str, password: str | None, token: str | None) -> Non
     print(
         f"""
 MiWei demo is running. Ctrl-C stops it.
-  collector:      {url}   (web console: not in this version yet)
+  web console:    {url}/console/
   first admin:    admin / {password or '(see the error above)'}   (kept in {rel}/admin-password.txt)
+  API:            {url}/api/v1   (schema: {url}/openapi.json)
   API token:      {rel}/api-token.txt
 Try it: copy a classified drawing onto the demo "USB stick", under another name:
   cp {rel}/demo/classified/drawings/pump-impeller.dwg {rel}/demo/usb/holiday.jpg
