@@ -16,6 +16,7 @@ from server.console import (
     routes_data,
     tables,  # noqa: F401 - registers the console's table and indexes on the shared MetaData
 )
+from server.console.errors import console_route_class
 from server.console.sessions import LoginLimiter
 from server.console.web import PREFIX, Console
 
@@ -24,7 +25,7 @@ __all__ = ["PREFIX", "console_router"]
 
 def console_router(limiter: LoginLimiter | None = None) -> APIRouter:
     console = Console(limiter)
-    router = APIRouter()
+    router = APIRouter(route_class=console_route_class(console))
     for module in (routes_auth, routes_alerts, routes_data, routes_admin):
         module.register(router, console)
     return router

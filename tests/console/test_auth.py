@@ -181,3 +181,13 @@ def test_success_clears_the_users_failures(client, make_user):
         sign_in(TestClient(client.app, client=("10.0.0.9", 1)), "boss", "wrong-password-123")
     assert sign_in(client, "boss").status_code == 303
     assert sign_in(TestClient(client.app), "boss", "wrong-password-123").status_code == 401
+
+
+def test_a_refusal_is_a_console_page_in_the_users_language(analyst):
+    answer = analyst.get("/console/users")
+    assert answer.status_code == 403 and answer.headers["content-type"].startswith("text/html")
+    assert "You may not do this." in answer.text and "administrators only" in answer.text
+    assert answer.headers["content-security-policy"].startswith("default-src 'none'; script-src 'self'")
+    analyst.cookies.set("mw_lang", "zh")
+    assert "您无权执行此操作。" in analyst.get("/console/tokens").text
+    assert "未找到。" in analyst.get("/console/alerts/424242").text
