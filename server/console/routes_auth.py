@@ -8,6 +8,7 @@ import secrets
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from loguru import logger
+from starlette.concurrency import run_in_threadpool
 
 from server.console.i18n import LANG_COOKIE, LANGUAGES
 from server.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, SESSION_S, check_password, close_session, open_session
@@ -64,7 +65,8 @@ def register(router: APIRouter, console: Console) -> None:
         if wait_s:
             logger.warning("console login refused: too many failures user={!r} client={}", name, client)
             return _login_form(request, console, "too_many", 429, {"Retry-After": str(wait_s)})
-        found = check_password(request.app.state.store.engine, name, password) if name and password else None
+        # argon2 takes tens of milliseconds of CPU: off the event loop, so other requests go on
+        found = await run_in_threadpool(check_password, request.app.state.store.engine, name, password) if name and password else None
         if found is None:
             console.limiter.failed(keys)
             logger.warning("console login failed user={!r} client={}", name, client)

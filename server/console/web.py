@@ -8,7 +8,7 @@ the login rate limiter live here, not in module globals.
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import HTTPException, Request
@@ -142,8 +142,6 @@ def parse_since(value: str | None) -> datetime | None:
     """A 'since' field (date or date and time, taken as UTC); None when empty; 422 when not a time."""
     if not value:
         return None
-    from datetime import timezone
-
     try:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
