@@ -27,7 +27,7 @@ from bench.report import Figure, ratio, reproduce
 
 TITLE = "Collector ingest"
 BATCH = 500
-PROFILED_BATCHES = 10
+PROFILED_BATCHES = 6
 NOTES = (
     "Each batch is what an agent sends: 80% file events in classified folders (created, modified, "
     "deleted), 15% egress.file events of unclassified files, 5% egress.file events of core files "
@@ -41,7 +41,7 @@ NOTES = (
 
 
 def run(quick: bool) -> list[Figure]:
-    batches, runs = (4, 3) if quick else (24, 3)
+    batches, runs = (4, 3) if quick else (16, 3)
     figures = _backend("SQLite", None, batches, runs)
     from tests.server import postgres
 
