@@ -258,4 +258,5 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="5 runs per page instead of 20")
     args = parser.parse_args()
     for figure in run(args.quick):
-        print(f"{figure.name:40s} {figure.value!s:>8} {figure.unit:10s} {figure.notes}")
+        base = f"(baseline {figure.baseline} {figure.baseline_unit})" if figure.baseline is not None else ""
+        print(f"{figure.name:32s} {figure.value!s:>8} {figure.unit:10s} {'met' if figure.met else '' if figure.met is None else 'MISSED'} {base} {figure.notes}")
