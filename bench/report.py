@@ -196,7 +196,8 @@ def render(
                 f"{number(f.ratio)} | {f.goal or '-'} | {_met(f)} | {f.runs} | `{f.reproduce}` |"
             )
         if not s.figures:
-            lines.append(f"| {s.title} | not measured | | | | n/a | | `{reproduce(s.name)}` |")
+            state = "failed" if s.notes.startswith("Failed") else "see its section" if s.table else "not measured"
+            lines.append(f"| {s.title} | {state} | | | | n/a | | `{reproduce(s.name)}` |")
     for s in sections:
         lines += ["", f"## {s.title}", "", f"Reproduce: `{reproduce(s.name)}` ({s.seconds:.0f} s in this run)", ""]
         if s.notes:

@@ -139,12 +139,16 @@ def test_report_lists_figures_goals_and_misses():
         Figure("detection latency p50", 43.7, "ms", 0.18, "ms", 243.0, "< 300 ms", True, 1, "python -m bench latency"),
     )
     text = render([SectionResult("ingest", "Collector ingest", figures, notes="set-up words"),
-                   SectionResult("lineage", "Lineage", notes="Not measured yet")],
+                   SectionResult("lineage", "Lineage", notes="Not measured yet"),
+                   SectionResult("other", "Other", table=(("recall", "98%"),)),
+                   SectionResult("broken", "Broken", notes="Failed: RuntimeError: no server")],
                   describe_machine(), "abc123", datetime(2026, 11, 26, tzinfo=timezone.utc), False, "0.1 0.1 0.1")
     assert "| ingest SQLite | 2,100 events/s | 41,000 rows/s | 0.0512 | ratio >= 0.5 | **missed** | 3 | `python -m bench ingest` |" in text
     assert "| detection latency p50 | 43.7 ms | 0.180 ms | 243 | < 300 ms | met | 1 |" in text
     assert "- ingest SQLite: 2,100 events/s against the goal ratio >= 0.5" in text
     assert "| Lineage | not measured |" in text
+    assert "| Other | see its section |" in text and "- recall: 98%" in text
+    assert "| Broken | failed |" in text and "Failed: RuntimeError: no server" in text
     assert "abc123" in text and "set-up words" in text and "| cores |" in text
 
 
