@@ -437,3 +437,17 @@ def test_an_unexpected_error_in_the_loop_is_contained(collector, spool, tmp_path
     _deliver_all(reporter, spool)
     assert [e["details"] for e in _errors(collector)] == [{"failure": "KeyError", "where": "cycle"}]
     assert len([e for e in collector.received if e["type"] == "egress.file"]) == 2
+
+
+def test_heartbeats_say_how_far_the_chain_was_delivered_and_the_agents_time(collector, spool, tmp_path):
+    spool.put(_events(3))
+    reporter = _reporter(collector, spool, tmp_path)
+    reporter.heartbeat_s = 0.1
+    reporter.start()
+    try:
+        _wait(lambda: spool.depth() == 0 and any(h["chain"] == {"seq": 3, "unsent_from": None} for h in collector.heartbeats))
+    finally:
+        reporter.stop()
+    first = collector.heartbeats[0]
+    assert first["chain"] == {"seq": 3, "unsent_from": 1}  # sent before the first batch: nothing delivered yet
+    assert first["agent_time"].endswith("Z")
