@@ -50,7 +50,8 @@ class AgentApp:
         self.host = hostname()
         self.users = UserTracker()
         self.index = FingerprintIndex(config.index_path, config.classified)
-        self.spool = Spool(config.spool_path)
+        self.spool = Spool(config.spool_path, max_bytes=config.limits.spool_mb * 1024 * 1024)
+        self.spool.make_gap = lambda **fields: self.stamped_event("agent.gap", **fields)
         # how the last run ended, read (and the mark cleared) before anything can spool: a kill
         # from here on must read as a crash next time
         self.previous_stop = self._previous_stop()

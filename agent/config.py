@@ -61,6 +61,7 @@ class LimitsConfig:
 
     cpu_percent: float = 25.0  # of one core, averaged over a minute
     memory_mb: int = 200  # resident
+    spool_mb: int = 512  # events waiting to be sent; over it the least valuable are dropped (agent/spool.py)
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,7 @@ def _parse_limits(node: yaml.Node, key_path: str, ctx: Context):
     values = dict(
         cpu_percent=section.get("cpu_percent", number(minimum=1, maximum=400), default=defaults.cpu_percent),
         memory_mb=section.get("memory_mb", integer(50, 65536), default=defaults.memory_mb),
+        spool_mb=section.get("spool_mb", integer(16, 1048576), default=defaults.spool_mb),
     )
     section.done()
     if any(v is MISSING for v in values.values()):

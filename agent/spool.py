@@ -8,6 +8,15 @@ next `seq` (1, 2, 3, ...; the last one is kept in the state table, so a restart 
 `prev_hash`, the chain digest (rules.events.chain_digest) of the event before it. The collector
 checks the chain, so an event deleted or rewritten here before it was sent shows as a gap or a
 break. The reporter sends in seq order.
+
+The spool is bounded (`max_bytes`, agent.limits.spool_mb): an agent cut off from its collector
+for weeks must not fill the PC's disk. Over the bound, events are dropped by value, the oldest
+first within a class: first routine events (an unclassified file copied, a classified file saved,
+with no rule hit), then events a rule matched at low severity; never classified egress, anything
+high or critical, or the agent's own chain and life-cycle events (VALUE_KEEP). Every drop is
+reported by an `agent.gap` event naming the seqs dropped and their types, so the collector knows
+the hole is announced loss, not tampering. When only events that are never dropped remain, the
+spool grows past its bound and says so in the log: losing them would be worse than the disk space.
 """
 
 from __future__ import annotations
@@ -33,7 +42,8 @@ CREATE TABLE IF NOT EXISTS spool (
     body TEXT NOT NULL,
     created_at REAL NOT NULL,
     chain_seq INTEGER,                 -- the event's seq in the chain (NULL: spooled by an older agent)
-    gap_from INTEGER                   -- agent.gap: the first seq it explains
+    gap_from INTEGER,                  -- agent.gap: the first seq it explains
+    value INTEGER                      -- what dropping it would lose: VALUE_* (NULL: an older agent's, kept)
 );
 CREATE TABLE IF NOT EXISTS dead (      -- events the server refused as invalid; kept, never dropped
     id TEXT PRIMARY KEY,
@@ -59,7 +69,12 @@ MIGRATIONS = (  # spool.db of an older agent
     "reported.sha256 TEXT",
     "spool.chain_seq INTEGER",
     "spool.gap_from INTEGER",
+    "spool.value INTEGER",
 )
+# the value of a spooled event: the lowest is dropped first when the spool is full
+VALUE_ROUTINE, VALUE_MATCHED, VALUE_KEEP = 0, 1, 2
+_NEVER_DROPPED = frozenset({"agent.gap", "agent.tamper", "agent.started", "agent.stopped", "agent.clock_skew"})
+DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 CHAIN_SEQ, CHAIN_HASH = "chain_seq", "chain_hash"  # state keys: the last event of the chain
 
 
@@ -92,9 +107,14 @@ class SpooledEvent:
 
 
 class Spool:
-    def __init__(self, path: str):
+    def __init__(self, path: str, max_bytes: int = DEFAULT_MAX_BYTES):
         self.db = StateDB(path, SCHEMA, MIGRATIONS)
         self._arrived = threading.Condition()
+        self.max_bytes = max_bytes
+        self.dropped = 0  # events dropped to keep the bound, since this spool was opened
+        self._warned_full = False
+        self._size_lock = threading.Lock()
+        self._size: int | None = None  # UTF-8 bytes of the spooled bodies, counted once, then kept
 
     def close(self) -> None:
         self.db.close()
@@ -105,8 +125,11 @@ class Spool:
         marks = list(marks)
         if not events and not marks and not state:
             return
+        before = self.size() if events else 0  # counted outside the transaction, once
+        delta = 0
         with self.db.transaction() as conn:
-            self._chain(conn, events)
+            if events:
+                delta = self._keep_bound(conn, before, self._chain(conn, events))
             for key, value in (state or {}).items():
                 if value is None:
                     conn.execute("DELETE FROM state WHERE key = ?", (key,))
@@ -117,27 +140,98 @@ class Spool:
                 [(os.fsencode(m.path), m.size, m.mtime_ns, m.inode, m.ctime_ns, m.sha256) for m in marks],
             )
         if events:
+            self._resize(delta)  # committed: the count follows
             self.wake()
 
-    def _chain(self, conn, events: list[Event]) -> None:
-        """Insert the events, each with the next seq and the previous event's digest."""
+    def _chain(self, conn, events: list[Event]) -> int:
+        """Insert the events, each with the next seq and the previous event's digest; returns
+        the bytes added."""
         if not events:
-            return
+            return 0
+        added = 0
         seq, prev_hash = self._chain_head(conn)
         now = time.time()
         for event in events:
             data, body = _data(event, seq + 1, prev_hash)
             gap_from = (event.details or {}).get("seq_from") if event.type == "agent.gap" else None
             inserted = conn.execute(
-                "INSERT OR IGNORE INTO spool (id, body, created_at, chain_seq, gap_from) VALUES (?, ?, ?, ?, ?)",
-                (event.id, body, now, seq + 1, gap_from if isinstance(gap_from, int) else None),
+                "INSERT OR IGNORE INTO spool (id, body, created_at, chain_seq, gap_from, value) VALUES (?, ?, ?, ?, ?, ?)",
+                (event.id, body, now, seq + 1, gap_from if isinstance(gap_from, int) else None, value_of(event)),
             ).rowcount
             if not inserted:
                 continue  # already spooled: it has its place in the chain
             seq, prev_hash = seq + 1, chain_digest(data)
+            added += len(body.encode("utf-8", "replace"))
         conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (CHAIN_SEQ, str(seq)))
         if prev_hash is not None:
             conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (CHAIN_HASH, prev_hash))
+        return added
+
+    def size(self) -> int:
+        """UTF-8 bytes of the events waiting (counted once per opening, then kept up to date)."""
+        with self._size_lock:
+            if self._size is None:
+                self._size = self.db.conn().execute(
+                    "SELECT coalesce(sum(length(CAST(body AS BLOB))), 0) FROM spool"
+                ).fetchone()[0]
+            return self._size
+
+    def _resize(self, delta: int) -> None:
+        with self._size_lock:
+            if self._size is not None:
+                self._size = max(self._size + delta, 0)
+
+    def _keep_bound(self, conn, before: int, added: int) -> int:
+        """Over max_bytes: drop the least valuable events, oldest first, and announce the drop
+        with one agent.gap (chained in the same transaction). Returns the change in size."""
+        total = before + added
+        if total <= self.max_bytes:
+            self._warned_full = False
+            return added
+        target = self.max_bytes * 9 // 10  # some room, so the next events do not each drop one
+        dropped: list[tuple[int, int, str]] = []  # (rowid, chain seq, type)
+        for value in (VALUE_ROUTINE, VALUE_MATCHED):
+            rows = conn.execute(
+                "SELECT seq, chain_seq, length(CAST(body AS BLOB)), json_extract(body, '$.type') FROM spool"
+                " WHERE value = ? ORDER BY seq",
+                (value,),
+            )
+            for rowid, chain_seq, size, type_ in rows:
+                if total <= target:
+                    break
+                dropped.append((rowid, chain_seq, type_))
+                total -= size
+            if total <= target:
+                break
+        if dropped:
+            conn.executemany("DELETE FROM spool WHERE seq = ?", [(rowid,) for rowid, _, _ in dropped])
+            self.dropped += len(dropped)
+            total += self._chain(conn, [self._gap_event(dropped)])
+            logger.warning("spool full: events dropped count={} max_bytes={}", len(dropped), self.max_bytes)
+        if total > self.max_bytes and not self._warned_full:
+            self._warned_full = True
+            logger.error(
+                "spool over its bound with events that are never dropped bytes={} max_bytes={}", total, self.max_bytes
+            )
+        return total - before
+
+    def _gap_event(self, dropped: list[tuple[int, int, str]]) -> Event:
+        seqs = [seq for _, seq, _ in dropped if seq is not None]
+        types: dict[str, int] = {}
+        for _, _, type_ in dropped:
+            types[type_ or "?"] = types.get(type_ or "?", 0) + 1
+        details = {"reason": "spool full", "dropped": len(dropped), "types": types}
+        if seqs:  # the collector takes the range as announced loss (delivered seqs in it are stored)
+            details.update(seq_from=min(seqs), seq_to=max(seqs))
+        return self.make_gap(
+            error=f"{len(dropped)} events dropped: the spool reached its bound of {self.max_bytes} bytes",
+            details=details,
+        )
+
+    def make_gap(self, **fields) -> Event:
+        """The agent.gap event announcing a drop; the app replaces this with its stamped events
+        (agent id, host, user, rules) — this default is for a spool used on its own."""
+        return Event(type="agent.gap", **fields)
 
     @staticmethod
     def _chain_head(conn) -> tuple[int, str | None]:
@@ -184,7 +278,9 @@ class Spool:
     def ack(self, batch: list[SpooledEvent]) -> None:
         """Forget events the server has stored."""
         with self.db.transaction() as conn:
+            gone = _present_bytes(conn, batch)  # a row the bound dropped meanwhile is counted out already
             conn.executemany("DELETE FROM spool WHERE seq = ?", [(e.seq,) for e in batch])
+        self._resize(-gone)
 
     def quarantine(self, batch: list[SpooledEvent], reason: str) -> None:
         """Move events the server refuses as invalid out of the way, keeping them for inspection."""
@@ -193,7 +289,9 @@ class Spool:
                 "INSERT OR REPLACE INTO dead (id, body, reason, at) VALUES (?, ?, ?, ?)",
                 [(e.id, e.body, reason[:2000], time.time()) for e in batch],
             )
+            gone = _present_bytes(conn, batch)
             conn.executemany("DELETE FROM spool WHERE seq = ?", [(e.seq,) for e in batch])
+        self._resize(-gone)
 
     def depth(self) -> int:
         return self.db.conn().execute("SELECT count(*) FROM spool").fetchone()[0]
@@ -268,3 +366,28 @@ def _escaped(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_escaped(v) for v in value]
     return value
+
+
+def _present_bytes(conn, batch: list[SpooledEvent]) -> int:
+    """UTF-8 bytes of the batch's events still in the spool."""
+    total = 0
+    seqs = [e.seq for e in batch]
+    for i in range(0, len(seqs), 500):
+        chunk = seqs[i : i + 500]
+        total += conn.execute(
+            f"SELECT coalesce(sum(length(CAST(body AS BLOB))), 0) FROM spool WHERE seq IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ).fetchone()[0]
+    return total
+
+
+def value_of(event: Event) -> int:
+    """What dropping the event would lose (VALUE_*): classified egress, anything high or critical
+    and the agent's own chain and life-cycle events are never dropped."""
+    if event.type in _NEVER_DROPPED or event.severity in ("high", "critical"):
+        return VALUE_KEEP
+    if event.type == "egress.file" and (event.level is not None or event.match is not None):
+        return VALUE_KEEP
+    if event.rule_ids or event.type in ("file.deleted", "file.moved", "media.mounted", "agent.error"):
+        return VALUE_MATCHED
+    return VALUE_ROUTINE
