@@ -46,13 +46,13 @@ def test_events_and_heartbeats_carry_the_default_policy(deployment, classified):
     version = default_policy().version
     copy(classified["drawings"] / "pump-impeller.dwg", d.usb / "holiday.jpg")
     (d.usb / "notes.txt").write_bytes(b"shopping list\n")
-    events = {e["path"]: e for e in wait_for(lambda: len(_egress_events(d)) == 2 and _egress_events(d), 5, what="two egress events")}
+    events = {e["path"]: e for e in wait_for(lambda: len(_egress_events(d)) == 2 and _egress_events(d), 20, what="two egress events")}
     copied, notes = events[str(d.usb / "holiday.jpg")], events[str(d.usb / "notes.txt")]
     assert (copied["rule_ids"], copied["severity"], copied["policy_version"]) == (["MW-EGRESS-CLASSIFIED"], "critical", version)
     assert (notes["rule_ids"], notes["severity"], notes["policy_version"]) == ([], None, version)
-    [started] = wait_for(lambda: d.get("/api/v1/events", type="agent.started")["events"], 5, what="agent.started")
+    [started] = wait_for(lambda: d.get("/api/v1/events", type="agent.started")["events"], 20, what="agent.started")
     assert started["policy_version"] == version
-    wait_for(lambda: _agent_policy_version(d) == version, 5, what="the heartbeat's policy version")
+    wait_for(lambda: _agent_policy_version(d) == version, 20, what="the heartbeat's policy version")
 
 
 def test_extra_rule_files_in_the_config_apply_on_this_agent(tmp_path, classified):
@@ -64,7 +64,7 @@ def test_extra_rule_files_in_the_config_apply_on_this_agent(tmp_path, classified
         d.start_server()
         d.start_agent()
         (usb / "notes.txt").write_bytes(b"shopping list\n")
-        [event] = wait_for(lambda: _egress_events(d), 5, what="the egress event")
+        [event] = wait_for(lambda: _egress_events(d), 20, what="the egress event")
         assert event["rule_ids"] == ["SITE-TXT-EGRESS"] and event["severity"] == "low"
         assert event["policy_version"].startswith(default_policy().version + "+local.")
         assert _status(d)["extra_rule_files"] == [str(tmp_path / "site.yaml")]
@@ -119,14 +119,14 @@ def test_a_policy_changed_on_the_collector_reaches_the_running_agent_within_one_
     d.start_agent()
     _require_policy_endpoint(d)
     (d.usb / "before.txt").write_bytes(b"before the change\n")
-    [before] = wait_for(lambda: _egress_events(d), 5, what="the first egress event")
+    [before] = wait_for(lambda: _egress_events(d), 20, what="the first egress event")
 
     version = _push(d, [{"name": "site.yaml", "text": SITE_RULES}])
 
     assert before["rule_ids"] == [] and before["policy_version"] != version
-    wait_for(lambda: _agent_policy_version(d) == version, 5, what="the agent to report the new policy (heartbeat_s is 1)")
+    wait_for(lambda: _agent_policy_version(d) == version, 20, what="the agent to report the new policy (heartbeat_s is 1)")
     (d.usb / "after.txt").write_bytes(b"after the change\n")
-    after = wait_for(lambda: [e for e in _egress_events(d) if e["path"].endswith("after.txt")], 5, what="the second event")[0]
+    after = wait_for(lambda: [e for e in _egress_events(d) if e["path"].endswith("after.txt")], 20, what="the second event")[0]
     assert after["rule_ids"] == ["SITE-TXT-EGRESS"] and after["policy_version"] == version
     cached = json.loads((d.state_dir / "policy.json").read_text(encoding="utf-8"))
     assert cached["version"] == version and {"name": "site.yaml", "text": SITE_RULES} in cached["files"]
@@ -138,7 +138,7 @@ def test_an_agent_restarted_offline_keeps_the_policy_it_was_sent(deployment):
     d.start_agent()
     _require_policy_endpoint(d)
     version = _push(d, [{"name": "site.yaml", "text": SITE_RULES}])
-    wait_for(lambda: _agent_policy_version(d) == version, 5, what="the agent to take the new policy")
+    wait_for(lambda: _agent_policy_version(d) == version, 20, what="the agent to take the new policy")
     d.kill("server")
     d.kill("agent", 15)
     ready_before = d.log("miwei-agent").count("agent ready")
@@ -146,7 +146,7 @@ def test_an_agent_restarted_offline_keeps_the_policy_it_was_sent(deployment):
     wait_for(lambda: d.log("miwei-agent").count("agent ready") > ready_before, 30, what="the agent to start again")
 
     (d.usb / "offline.txt").write_bytes(b"written while the collector is down\n")
-    [event] = wait_for(lambda: [e for e in _spooled(d, "egress.file") if e["path"].endswith("offline.txt")], 5, what="the spooled event")
+    [event] = wait_for(lambda: [e for e in _spooled(d, "egress.file") if e["path"].endswith("offline.txt")], 20, what="the spooled event")
     assert event["rule_ids"] == ["SITE-TXT-EGRESS"] and event["policy_version"] == version
     status = _status(d)
     assert (status["policy_version"], status["policy_source"]) == (version, "collector")

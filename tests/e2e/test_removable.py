@@ -44,7 +44,7 @@ def test_copy_to_mounted_stick_raises_alert_naming_the_device(tmp_path, classifi
         assert seen_at - mounted_at < 2.0, f"mount noticed after {seen_at - mounted_at:.2f}s"
 
         copy(classified["drawings"] / "pump-impeller.dwg", mountpoint / "report.pdf")
-        [alert] = wait_for(lambda: d.alerts(category="classified-egress"), 5, what="the alert")
+        [alert] = wait_for(lambda: d.alerts(category="classified-egress"), 20, what="the alert")
         [event] = d.get(f"/api/v1/alerts/{alert['id']}")["events"]
         assert event["level"] == "core" and alert["severity"] == "critical"
         assert event["sha256"] == sha256(DRAWING)

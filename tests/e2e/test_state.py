@@ -30,8 +30,8 @@ def test_state_folder_and_files_are_private_to_the_agent(deployment, classified)
     finally:
         os.umask(old_umask)
     copy(classified["drawings"] / "pump-impeller.dwg", d.usb / "copy.dwg")
-    wait_for(lambda: d.alerts(category="classified-egress"), 5, what="the alert")
-    wait_for((d.state_dir / "token").exists, 5, what="the token")
+    wait_for(lambda: d.alerts(category="classified-egress"), 20, what="the alert")
+    wait_for((d.state_dir / "token").exists, 20, what="the token")
     assert stat.S_IMODE(os.stat(d.state_dir).st_mode) == 0o700
     assert {"spool.db", "index.db", "agent_id", "token"} <= set(os.listdir(d.state_dir))
     assert _open_to_others(d.state_dir) == []

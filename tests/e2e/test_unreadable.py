@@ -33,13 +33,13 @@ def test_unreadable_egress_file_is_reported_and_agent_goes_on(tmp_path, classifi
         locked = usb / "locked.dwg"
         locked.write_bytes(b"nobody may read this")
         locked.chmod(0o000)
-        [event] = wait_for(lambda: d.get("/api/v1/events", type="egress.file")["events"], 5, what="the unreadable-file event")
+        [event] = wait_for(lambda: d.get("/api/v1/events", type="egress.file")["events"], 20, what="the unreadable-file event")
         assert event["path"] == str(locked)
         assert event["error"] == "cannot read: Permission denied"
         assert event["sha256"] is None and event["size"] == len(b"nobody may read this")
 
         (usb / "copy.dwg").write_bytes(DRAWING)
-        [alert] = wait_for(lambda: d.alerts(category="classified-egress"), 5, what="an alert after the unreadable file")
+        [alert] = wait_for(lambda: d.alerts(category="classified-egress"), 20, what="an alert after the unreadable file")
         assert alert["severity"] == "critical"
         assert d.agent.poll() is None
     finally:
