@@ -242,11 +242,19 @@ def _cli(*args, env=None):
     return subprocess.run([AGENT, *args], capture_output=True, text=True, timeout=60, env=env)
 
 
+def _cli_unit(config: Path) -> str:
+    """The unit as the console script renders it: with the interpreter its #! line names (pip
+    writes .venv/bin/python3 there while pytest may run as .venv/bin/python: the same one)."""
+    first = Path(AGENT).read_text(encoding="utf-8", errors="replace").splitlines()[0]
+    python = first[2:].strip() if first.startswith("#!/") and " " not in first[2:].strip() else sys.executable
+    return render_unit(spec_for(load_agent_config(str(config)), str(config)), python=python)
+
+
 def test_install_service_print_shows_the_unit_and_installs_nothing(tmp_path):
     config = _config(tmp_path)
     done = _cli("install-service", "--print", "-c", str(config), "--unit-dir", str(tmp_path))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == render_unit(spec_for(load_agent_config(str(config)), str(config)))
+    assert done.stdout == _cli_unit(config)
     assert not (tmp_path / UNIT_NAME).exists() and SECRET not in done.stdout
 
 
@@ -288,7 +296,7 @@ def test_install_and_uninstall_service_drive_systemctl(tmp_path):
 
     done = _cli("install-service", "--no-start", "-c", str(config), "--unit-dir", str(units), env=env)
     assert done.returncode == 0, done.stderr
-    assert (units / UNIT_NAME).read_text() == render_unit(spec_for(load_agent_config(str(config)), str(config)))
+    assert (units / UNIT_NAME).read_text() == _cli_unit(config)
     assert log.read_text().splitlines() == [*reload, f"enable {UNIT_NAME}"]
 
     done = _cli("uninstall-service", "--unit-dir", str(units), env=env)
