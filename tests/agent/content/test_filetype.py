@@ -10,6 +10,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.content.filetype import detect, looks_like_text, type_mismatch
 from tests.agent.content import makers
@@ -165,3 +167,30 @@ def test_text_heuristic_rejects_binary_with_control_characters() -> None:
 )
 def test_type_mismatch(file_type: str | None, extension: str | None, expected: bool | None) -> None:
     assert type_mismatch(file_type, extension) is expected
+
+
+_PREFIXES = [b"", b"%PDF-1.7\n", b"7z\xbc\xaf\x27\x1c\x00\x04", b"\x1f\x8b\x08\x00", b"BZh91AY&SY", b"\xfd7zXZ\x00\x00",
+             b"Rar!\x1a\x07\x01\x00", b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff\xe0", b"GIF89a", b"BM6\x00", b"II*\x00",
+             b"MM\x00*", b"AC1032", b"AC1015", b"MZ\x90\x00"]  # fmt: skip
+
+
+@given(st.sampled_from(_PREFIXES), st.binary(min_size=0, max_size=2048))
+@settings(max_examples=400, deadline=None)
+def test_the_signature_gate_never_hides_what_puremagic_finds(prefix, rest):
+    """puremagic is asked only when a signature of a mapped type is present: never a miss."""
+    from agent.content.filetype import _magic, _may_have_magic
+
+    head = (prefix + rest)[:8192]
+    if _magic(head) is not None:
+        assert _may_have_magic(head)
+
+
+def test_a_tar_header_passes_the_gate(tmp_path):
+    from agent.content.filetype import _may_have_magic
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        info = tarfile.TarInfo("a.txt")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"abc"))
+    assert _may_have_magic(buffer.getvalue()[:8192])
