@@ -24,11 +24,15 @@ run: $(VENV)/.run-installed
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest
 
-bench: $(VENV)/.dev-installed
+$(VENV)/.bench-installed: $(VENV)/.dev-installed
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,postgres,bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench
 
 lint: $(VENV)/.dev-installed
-	$(BIN)/ruff check agent rules server tests
+	$(BIN)/ruff check agent rules server tests bench
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
