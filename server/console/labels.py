@@ -43,6 +43,14 @@ LEVEL = {
     "internal": N_("Internal"),
 }
 ROLE = {"admin": N_("Administrator"), "analyst": N_("Analyst")}
+AUDIT_COLUMN = {  # the audit_log table's columns (alert lifecycle), when it exists
+    "id": N_("Number"),
+    "at": N_("When"),
+    "actor": N_("Who"),
+    "action": N_("Action"),
+    "target": N_("Target"),
+    "details": N_("Details"),
+}
 MESSAGES = {  # what a redirect after a form reports (?msg=key): fixed texts, never echoed input
     "updated": N_("The alerts were updated."),
     "nothing": N_("Nothing was selected."),
@@ -57,7 +65,7 @@ MESSAGES = {  # what a redirect after a form reports (?msg=key): fixed texts, ne
     "token_revoked": N_("The token was revoked."),
     "not_found": N_("It no longer exists."),
 }
-LABELS = {"severity": SEVERITY, "status": STATUS, "category": CATEGORY, "level": LEVEL, "role": ROLE, "msg": MESSAGES}
+LABELS = {"severity": SEVERITY, "status": STATUS, "category": CATEGORY, "level": LEVEL, "role": ROLE, "msg": MESSAGES, "audit": AUDIT_COLUMN}
 
 
 def label(kind: str, value: str | None) -> str:

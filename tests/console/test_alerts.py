@@ -17,7 +17,10 @@ def test_acknowledge_with_a_comment_is_recorded_in_the_history(admin, send, post
     assert answer.status_code == 303 and answer.headers["location"] == "/console/alerts/1?msg=updated"
     alert = store.get_alert(1)
     assert alert["status"] == "acknowledged"
-    assert alert["history"] == [{"at": alert["updated_at"], "actor": "console:boss", "status": "acknowledged", "comment": "asked Zhang: <b>backup</b>"}]
+    assert alert["history"][-1] == {
+        "at": alert["updated_at"], "actor": "console:boss", "action": "status", "from_status": "open", "to_status": "acknowledged",
+        "status": "acknowledged", "comment": "asked Zhang: <b>backup</b>",
+    }
     page = admin.get(answer.headers["location"]).text
     assert "The alerts were updated." in page and "asked Zhang: &lt;b&gt;backup&lt;/b&gt;" in page
 

@@ -98,8 +98,10 @@ def _watch(page) -> dict[str, list]:
     return seen
 
 
-def _sign_in(page, url: str) -> None:
+def _sign_in(page, url: str, screenshot: str | None = None) -> None:
     page.goto(url + "/console/")
+    if screenshot:
+        page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
     page.fill("input[name=name]", "officer")
     page.fill("input[name=password]", PASSWORD)
     page.click("form button[type=submit]")
@@ -110,7 +112,7 @@ def test_officer_finds_acknowledges_and_exports_an_alert(console, browser, tmp_p
     page = browser.new_page(locale="en-US", viewport={"width": 1366, "height": 900})
     seen = _watch(page)
     page.context.add_cookies([{"name": "mw_lang", "value": "en", "url": console.url}])
-    _sign_in(page, console.url)
+    _sign_in(page, console.url, "en-login.png")
     assert page.locator("h1").inner_text() == "Dashboard"
     assert page.locator("svg.chart").count() == 2
 
