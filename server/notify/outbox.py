@@ -141,11 +141,8 @@ def _claim_channel(conn: Connection, channel: Channel, rows: list, now: datetime
         return jobs
     rank = {s: i for i, s in enumerate(SEVERITIES)}
     fresh.sort(key=lambda r: (rank.get(r.severity, len(SEVERITIES)), r.id))
-    pending_fresh = _pending_fresh_count(conn, channel.id)
-    if pending_fresh <= free:
-        singles, folded = fresh, []
-    else:
-        singles, folded = fresh[: free - 1], True
+    folded = _pending_fresh_count(conn, channel.id) > free  # more wait than fit: the last free slot is a digest
+    singles = fresh[: free - 1] if folded else fresh
     _set(conn, [r.id for r in singles], next_attempt_at=lease, slot_at=now)
     jobs += [Job(r.id, channel, "alert", r.alert_id, r.attempts, r.created_at, lease) for r in singles]
     if folded:
