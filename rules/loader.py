@@ -154,9 +154,26 @@ def _parse_event_rule(section: Section, path: str, ctx: Context, common: dict):
     when = section.get("when", _conditions(required=True))
     unless = section.get("unless", _conditions(required=False), default=())
     alert = section.get("alert", boolean, default=True)
-    if MISSING in (when, unless, alert) or any(v is MISSING for v in common.values()):
+    group_by = section.get("group_by", sequence(_group_field), default=())
+    dedup_s = section.get("dedup_window", _window_or_off, default=None)
+    suppress_s = section.get("suppress", _window_or_off, default=0.0)
+    lifecycle = (group_by, dedup_s, suppress_s)
+    if MISSING in (when, unless, alert, *lifecycle) or any(v is MISSING for v in common.values()):
         return MISSING
-    return EventRule(when=when, unless=unless, alert=alert, **common)
+    return EventRule(when=when, unless=unless, alert=alert, group_by=tuple(group_by), dedup_s=dedup_s, suppress_s=suppress_s, **common)
+
+
+def _window_or_off(node: yaml.Node, path: str, ctx: Context):
+    """An event rule's dedup_window or suppress: a duration, or 0 / off for none."""
+    if isinstance(node, yaml.ScalarNode) and scalar(node) in (0, "0", "off", False):
+        return 0.0
+    before = len(ctx.errors)
+    value = duration_s(node, path, ctx)
+    if value is MISSING:  # one message that names both choices
+        del ctx.errors[before:]
+        got = f"'{node.value}'" if isinstance(node, yaml.ScalarNode) else describe(node)
+        return ctx.error(node, path, f"expected a duration or off, got {got}", "e.g. 30m, 1h, 1d or off")
+    return value
 
 
 # --- conditions -------------------------------------------------------------------------------

@@ -69,6 +69,11 @@ class EventRule:
     alert: bool = True  # false: a building block that only feeds correlation rules
     watchlist: Watchlist | None = None
     where: Location | None = None
+    # alert lifecycle on the collector (server/alerts.py): repeats for the same group within the
+    # dedup window update one alert; after it is closed, repeats within `suppress_s` raise nothing
+    group_by: tuple[str, ...] = ()  # empty: the category's default group (server.alerts.DEFAULT_GROUPS)
+    dedup_s: float | None = None  # None: the default window (server.alerts.DEFAULT_DEDUP_S); 0: every match alerts
+    suppress_s: float = 0.0
 
 
 @dataclass(frozen=True)

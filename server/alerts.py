@@ -1,27 +1,64 @@
-"""Alerts: drafts made from rule verdicts, and the few statements that raise and update them.
+"""Alerts: drafts made from rule verdicts, and the statements that raise, fold and change them.
 
-Event rules with `alert: true` raise one alert per matching event, severity by the rule (by level,
-one step up for a watchlisted user), with the explanation built from the verdict (rules/explain.py).
-Correlation rules (server/correlation.py) raise one alert per rule and group per burst and update it
-while the burst goes on.
+Event rules with `alert: true` raise alerts with severity by the rule (by level, one step up for a
+watchlisted user) and the explanation built from the verdict (rules/explain.py). Repeats of a rule
+for the same group (the rule's `group_by`, else DEFAULT_GROUPS by category) within the rule's
+dedup window (default DEFAULT_DEDUP_S from the alert's creation) update the open alert instead:
+count, last_seen, severity (the highest seen) and evidence (the first MAX_EVIDENCE events linked,
+the rest counted). After such an alert is resolved or marked false_positive, repeats within the
+rule's `suppress` window raise nothing (the events are stored; the alert's `suppressed` counts
+them). Correlation rules (server/correlation.py) raise one alert per rule and group per burst.
+
+Everything that happens to an alert is an append-only `alert_history` row: created, repeated,
+status, comment, escalated, auto_resolved, reopened; the actor is token:<name>, console:<user> or
+system.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from rules.engine import EventEngine, Verdict
 from rules.events import Event
 from rules.explain import explain_verdict
+from rules.model import SEVERITY_STEPS
 from rules.worktime import WorkTime
+from server.database import insert_ignore, lock
+from server.notify.channelstore import enabled_channels
 from server.notify.outbox import enqueue as enqueue_notifications
-from server.schema import alert_events, alerts
+from server.notify.tables import notifications
+from server.schema import alert_events, alert_history, alerts
+from server.times import aware, parse_ts
 
+ALERT_STATUSES = ("open", "acknowledged", "resolved", "false_positive")
 OPEN_STATUSES = ("open", "acknowledged")  # an alert someone may still be working on
+CLOSED_STATUSES = ("resolved", "false_positive")
+SYSTEM = "system"
+DEFAULT_DEDUP_S = 3600.0
+MAX_EVIDENCE = 1000  # events linked to one alert; later repeats only count
+_EGRESS_GROUP = ("agent_id", "user", "sha256", "level", "path")  # the same content to the same place again
+DEFAULT_GROUPS: dict[str, tuple[str, ...]] = {
+    "classified-egress": _EGRESS_GROUP,
+    "marked-egress": _EGRESS_GROUP,
+    "personal-data-egress": _EGRESS_GROUP,
+    "state-secret-marking": ("agent_id", "path"),
+    "off-hours": ("agent_id", "user"),  # one alert per user and window, not one per file touched
+    "unknown-device": ("agent_id", "media.identity"),
+    "agent-tamper": ("agent_id", "type"),
+    "agent-health": ("agent_id", "type"),
+}
+FALLBACK_GROUP = ("agent_id", "user", "path")
+
+
+class TransitionRefused(ValueError):
+    """A status change that means nothing (e.g. the same status without a comment)."""
 
 
 @dataclass(frozen=True)
@@ -35,11 +72,19 @@ class AlertDraft:
     agent_id: str | None
     host: str | None
     user: str | None
+    group_key: str | None = None  # event rules: repeats with the same key fold into one alert
+    dedup_s: float = 0.0
+    suppress_s: float = 0.0
+    ts: str | None = None  # the matched event's time, ISO 8601 UTC
+    last_ts: str | None = None  # several matches folded before insertion: the latest one's time
 
 
 def event_alert(verdict: Verdict, event: Event, worktime: WorkTime, engine: EventEngine) -> AlertDraft:
     """The alert an event rule raises for one event it matched."""
     rule = verdict.rule
+    fields = rule.group_by or DEFAULT_GROUPS.get(rule.category, FALLBACK_GROUP)
+    group = [(name, engine.value(name, event)) for name in fields]
+    canonical = json.dumps([rule.id, group], ensure_ascii=False, default=str)
     return AlertDraft(
         rule_id=rule.id,
         category=rule.category,
@@ -50,6 +95,10 @@ def event_alert(verdict: Verdict, event: Event, worktime: WorkTime, engine: Even
         agent_id=event.agent_id,
         host=event.host,
         user=event.user,
+        group_key=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+        dedup_s=DEFAULT_DEDUP_S if rule.dedup_s is None else rule.dedup_s,
+        suppress_s=rule.suppress_s,
+        ts=event.ts,
     )
 
 
@@ -58,7 +107,7 @@ def insert_alert(conn: Connection, draft: AlertDraft, now: datetime) -> int:
 
 
 def insert_alerts(conn: Connection, drafts: list[AlertDraft], now: datetime) -> list[int]:
-    """Raise alerts in two statements, however many (a bulk copy raises thousands at once)."""
+    """Raise alerts in a few statements, however many (a bulk copy raises thousands at once)."""
     if not drafts:
         return []
     rows = [
@@ -75,21 +124,197 @@ def insert_alerts(conn: Connection, drafts: list[AlertDraft], now: datetime) -> 
             user=d.user,
             count=len(d.event_ids),
             explanation=d.explanation,
+            group_key=d.group_key,
+            last_seen=now,
+            first_ts=d.ts,
+            last_ts=d.last_ts or d.ts,
+            suppressed=0,
         )
         for d in drafts
     ]
     ids = conn.execute(insert(alerts).returning(alerts.c.id, sort_by_parameter_order=True), rows).scalars().all()
-    links = [{"alert_id": i, "event_id": e} for i, d in zip(ids, drafts, strict=True) for e in dict.fromkeys(d.event_ids)]
+    links = [
+        {"alert_id": i, "event_id": e}
+        for i, d in zip(ids, drafts, strict=True)
+        for e in list(dict.fromkeys(d.event_ids))[:MAX_EVIDENCE]
+    ]
     if links:
         conn.execute(insert(alert_events), links)
+    conn.execute(insert(alert_history), [_history(i, now, SYSTEM, "created", None, "open", "") for i in ids])
     enqueue_notifications(conn, list(ids), drafts, now)  # the outbox row commits with its alert, or neither does
     return list(ids)
+
+
+def raise_event_alerts(conn: Connection, drafts: list[AlertDraft], now: datetime) -> int:
+    """Event rules' alerts with dedup and suppression; returns how many new alerts were raised.
+
+    Drafts of one group are folded before touching the database, so a batch of 10,000 matches of
+    one rule costs a few statements. On PostgreSQL each group is decided under an advisory lock,
+    so two collectors judging repeats of one group at once still update one alert.
+    """
+    groups: dict[tuple[str, str], list[AlertDraft]] = defaultdict(list)
+    plain: list[AlertDraft] = []
+    for d in drafts:
+        if d.group_key and (d.dedup_s > 0 or d.suppress_s > 0):
+            groups[(d.rule_id, d.group_key)].append(d)
+        else:
+            plain.append(d)
+    if groups:
+        lock(conn, [f"alert-group:{r}:{k}" for r, k in groups])
+    new: list[AlertDraft] = list(plain)
+    for (rule_id, key), members in groups.items():
+        new += _raise_group(conn, rule_id, key, members, now)
+    insert_alerts(conn, new, now)
+    return len(new)
+
+
+def _raise_group(conn: Connection, rule_id: str, key: str, members: list[AlertDraft], now: datetime) -> list[AlertDraft]:
+    """One group's matches of this batch, oldest first: each folds into the open alert whose first
+    match is within the window of its event time, or starts a new one; returns the new ones."""
+    first = members[0]
+    window = timedelta(seconds=first.dedup_s)
+    latest = conn.execute(
+        select(alerts.c.id, alerts.c.status, alerts.c.first_ts, alerts.c.closed_at)
+        .where(alerts.c.rule_id == rule_id, alerts.c.group_key == key)
+        .order_by(alerts.c.id.desc())
+        .limit(1)
+    ).first()
+    closed_at = aware(latest.closed_at) if latest is not None and latest.closed_at is not None else None
+    if first.suppress_s > 0 and latest is not None and latest.status in CLOSED_STATUSES and closed_at and now - closed_at <= timedelta(seconds=first.suppress_s):
+        conn.execute(update(alerts).where(alerts.c.id == latest.id).values(suppressed=alerts.c.suppressed + len(members)))
+        return []
+    if first.dedup_s <= 0:
+        return members
+    # (alert id, or None for one this batch raises; its first event time; the matches it takes)
+    runs: list[tuple[int | None, datetime, list[AlertDraft]]] = []
+    if latest is not None and latest.status in OPEN_STATUSES and latest.first_ts:
+        runs.append((latest.id, parse_ts(latest.first_ts), []))
+    for d in sorted(members, key=lambda d: d.ts or ""):
+        at = parse_ts(d.ts) if d.ts else now
+        if runs and abs(at - runs[-1][1]) <= window:
+            runs[-1][2].append(d)
+        else:
+            runs.append((None, at, [d]))
+    new = []
+    for alert_id, _, taken in runs:
+        if alert_id is not None:
+            if taken:
+                _fold(conn, alert_id, taken, now)
+            continue
+        events = tuple(dict.fromkeys(e for d in taken for e in d.event_ids))
+        severity = _highest(d.severity for d in taken)
+        new.append(replace(taken[0], severity=severity, event_ids=events, last_ts=taken[-1].ts))
+    return new
+
+
+def _fold(conn: Connection, alert_id: int, members: list[AlertDraft], now: datetime) -> None:
+    """Repeats within the window: count, last seen, severity and evidence follow; one history row."""
+    events = list(dict.fromkeys(e for d in members for e in d.event_ids))
+    severity = conn.execute(select(alerts.c.severity, alerts.c.status, alerts.c.last_ts).where(alerts.c.id == alert_id)).first()
+    linked = conn.execute(select(func.count()).select_from(alert_events).where(alert_events.c.alert_id == alert_id)).scalar()
+    room = max(0, MAX_EVIDENCE - linked)
+    if room and events:
+        stmt = insert_ignore(conn, alert_events, ["alert_id", "event_id"])
+        conn.execute(stmt, [{"alert_id": alert_id, "event_id": e} for e in events[:room]])
+    conn.execute(
+        update(alerts)
+        .where(alerts.c.id == alert_id)
+        .values(
+            count=alerts.c.count + len(events),
+            last_seen=now,
+            updated_at=now,
+            last_ts=max([t for t in (severity.last_ts, *(d.ts for d in members)) if t], default=None),
+            severity=_highest([severity.severity, *(d.severity for d in members)]),
+        )
+    )
+    comment = f"{len(events)} more match" + ("es" if len(events) != 1 else "")
+    conn.execute(insert(alert_history).values(**_history(alert_id, now, SYSTEM, "repeated", severity.status, severity.status, comment)))
+
+
+def _highest(severities) -> str:
+    known = [s for s in severities if s in SEVERITY_STEPS]
+    return max(known, key=SEVERITY_STEPS.index) if known else "info"
+
+
+def change_status(conn: Connection, alert_id: int, status: str, comment: str, actor: str, now: datetime) -> str | None:
+    """Someone changes an alert's status or comments on it; returns the history action written
+    (None: no such alert). The same status with a comment is a comment; a closed alert set to open
+    or acknowledged is reopened, and notified again."""
+    if status not in ALERT_STATUSES:
+        raise TransitionRefused(f"unknown status '{status}'")
+    current = conn.execute(select(alerts.c.status).where(alerts.c.id == alert_id)).scalar()
+    if current is None:
+        return None
+    if current == status:
+        if not comment.strip():
+            raise TransitionRefused(f"the alert is {status} already; give a comment to comment on it")
+        action = "comment"
+    elif current in CLOSED_STATUSES and status in OPEN_STATUSES:
+        action = "reopened"
+    else:
+        action = "status"
+    values: dict = {"status": status, "updated_at": now}
+    if status in CLOSED_STATUSES and current not in CLOSED_STATUSES:
+        values["closed_at"] = now
+    conn.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
+    conn.execute(insert(alert_history).values(**_history(alert_id, now, actor, action, current, status, comment)))
+    if action == "reopened":
+        renotify(conn, alert_id, now)
+    return action
+
+
+def escalate(conn: Connection, alert_id: int, severity: str, comment: str, now: datetime) -> None:
+    """The alert's severity goes up (an agent silent for longer); notified again."""
+    current = conn.execute(select(alerts.c.status).where(alerts.c.id == alert_id)).scalar()
+    if current is None:
+        return
+    conn.execute(update(alerts).where(alerts.c.id == alert_id).values(severity=severity, updated_at=now))
+    conn.execute(insert(alert_history).values(**_history(alert_id, now, SYSTEM, "escalated", current, current, comment)))
+    renotify(conn, alert_id, now)
+
+
+def auto_resolve(conn: Connection, alert_id: int, comment: str, now: datetime) -> bool:
+    """The cause went away by itself (an agent is back): resolved by the system with a note.
+    An alert someone closed already keeps their status; the note is still written."""
+    current = conn.execute(select(alerts.c.status).where(alerts.c.id == alert_id)).scalar()
+    if current is None:
+        return False
+    to = "resolved" if current in OPEN_STATUSES else current
+    values: dict = {"status": to, "updated_at": now}
+    if current in OPEN_STATUSES:
+        values["closed_at"] = now
+    conn.execute(update(alerts).where(alerts.c.id == alert_id).values(**values))
+    conn.execute(insert(alert_history).values(**_history(alert_id, now, SYSTEM, "auto_resolved", current, to, comment)))
+    return current in OPEN_STATUSES
+
+
+def renotify(conn: Connection, alert_id: int, now: datetime) -> int:
+    """Notify an alert again (escalated, reopened). The outbox keeps one row per alert and channel,
+    so rows already done (sent, digested, skipped, failed, dropped) go back to pending; a row still
+    pending, maybe leased by a sender right now, is left alone: it goes out with the alert as it is
+    then. Channels added since the alert was raised get a row of their own."""
+    done = conn.execute(
+        update(notifications)
+        .where(notifications.c.alert_id == alert_id, notifications.c.status != "pending")
+        .values(status="pending", attempts=0, next_attempt_at=now, slot_at=None, digest_id=None, last_error=None, sent_at=None, created_at=now)
+    ).rowcount
+    row = conn.execute(select(alerts.c.category).where(alerts.c.id == alert_id)).first()
+    have = set(conn.execute(select(notifications.c.channel_id).where(notifications.c.alert_id == alert_id)).scalars())
+    if row is not None:
+        missing = [c for c in enabled_channels(conn) if c.id not in have and (not c.categories or row.category in c.categories)]
+        if missing:
+            conn.execute(
+                insert(notifications),
+                [dict(alert_id=alert_id, channel_id=c.id, kind="alert", status="pending", attempts=0, next_attempt_at=now, created_at=now) for c in missing],
+            )
+            done += len(missing)
+    return done
 
 
 def link_events(conn: Connection, alert_id: int, event_ids: tuple[str, ...] | list[str]) -> int:
     """Add evidence to an alert; events already linked are skipped. Returns how many were added."""
     known = set(conn.execute(select(alert_events.c.event_id).where(alert_events.c.alert_id == alert_id)).scalars())
-    new = [e for e in dict.fromkeys(event_ids) if e not in known]
+    new = [e for e in dict.fromkeys(event_ids) if e not in known][: max(0, MAX_EVIDENCE - len(known))]
     if new:
         conn.execute(insert(alert_events), [{"alert_id": alert_id, "event_id": e} for e in new])
     return len(new)
@@ -106,6 +331,7 @@ def refresh_alert(conn: Connection, alert_id: int, draft: AlertDraft, count: int
             explanation=draft.explanation,
             count=count,
             updated_at=now,
+            last_seen=now,
             agent_id=draft.agent_id,
             host=draft.host,
             user=draft.user,
@@ -115,3 +341,7 @@ def refresh_alert(conn: Connection, alert_id: int, draft: AlertDraft, count: int
 
 def alert_status(conn: Connection, alert_id: int) -> str | None:
     return conn.execute(select(alerts.c.status).where(alerts.c.id == alert_id)).scalar()
+
+
+def _history(alert_id: int, at: datetime, actor: str, action: str, from_status: str | None, to_status: str, comment: str) -> dict:
+    return dict(alert_id=alert_id, at=at, actor=actor[:255], action=action, from_status=from_status, status=to_status, comment=comment)

@@ -14,6 +14,13 @@ from server.auth import AGENT_TOKEN_PREFIX, Caller, agent_caller, new_token, rea
 from server.models import AlertPatch, EnrollIn, EventBatch, HeartbeatIn
 
 router = APIRouter(prefix="/api/v1")
+
+
+def _admin(request: Request) -> Caller:
+    """Administrative changes. API tokens carry no role yet, so any API token is an admin here, as
+    in server/api_channels.py; console sessions have their own admin check."""
+    return reader_caller(request)
+
 Limit = Query(100, ge=1, le=1000, description="page size (at most 1000)")
 
 
@@ -109,6 +116,15 @@ def patch_alert(alert_id: int, body: AlertPatch, request: Request, caller: Calle
         raise HTTPException(404, "no such alert")
     logger.info("alert updated id={} status={} by=token:{!r}", alert_id, body.status, caller.name)
     return alert
+
+
+@router.delete("/alerts/{alert_id}")
+def delete_alert(alert_id: int, request: Request, caller: Caller = Depends(_admin)) -> dict:
+    """Admins only: the alert, its history and its evidence links go; the audit log keeps the record."""
+    if not (0 < alert_id < 2**63 and request.app.state.store.delete_alert(alert_id, f"token:{caller.name}")):
+        raise HTTPException(404, "no such alert")
+    logger.info("alert deleted id={} by=token:{!r}", alert_id, caller.name)
+    return {"id": alert_id, "deleted": True}
 
 
 @router.get("/events")

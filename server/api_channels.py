@@ -152,7 +152,7 @@ def patch_channel(
         given.get("max_per_hour", old.max_per_hour),
         request,
     )
-    channel = _parts(request.app)[0].update(channel_id, spec, given.get("enabled", old.enabled))
+    channel = _parts(request.app)[0].update(channel_id, spec, given.get("enabled", old.enabled), f"token:{caller.name}")
     if channel is None:
         raise HTTPException(404, "no such channel")
     logger.info(
@@ -168,7 +168,7 @@ def patch_channel(
 @router.delete("/channels/{channel_id}")
 def delete_channel(channel_id: ChannelId, request: Request, caller: Caller = Depends(admin_caller)) -> dict:
     channel = _existing(request, channel_id, writable=True)
-    _parts(request.app)[0].delete(channel_id)
+    _parts(request.app)[0].delete(channel_id, f"token:{caller.name}")
     logger.info("channel deleted id={} target={} by=token:{!r}", channel_id, redact(channel.url), caller.name)
     return {"id": channel_id, "deleted": True}
 

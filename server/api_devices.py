@@ -53,7 +53,7 @@ def add_allowed(body: DeviceAllowIn, request: Request, caller: Caller = Depends(
 
 @router.delete("/devices/allow/{entry_id}")
 def remove_allowed(entry_id: int, request: Request, caller: Caller = Depends(reader_caller)) -> dict:
-    if not (0 < entry_id < 2**63 and request.app.state.store.devices.disallow(entry_id)):
+    if not (0 < entry_id < 2**63 and request.app.state.store.devices.disallow(entry_id, f"token:{caller.name}")):
         raise HTTPException(404, "no such allow-list entry")
     logger.info("device allow-list entry removed id={} by=token:{!r}", entry_id, caller.name)
     return {"id": entry_id, "removed": True}

@@ -90,7 +90,7 @@ def add_member(body: MemberIn, request: Request, response: Response, name: str =
 
 @router.delete("/watchlists/{name}/members/{value:path}")
 def remove_member(request: Request, value: str, name: str = WatchlistName, caller: Caller = Depends(reader_caller)) -> dict:
-    if not request.app.state.store.watchlists.remove(name, value.strip()):
+    if not request.app.state.store.watchlists.remove(name, value.strip(), f"token:{caller.name}"):
         raise HTTPException(404, "no such member")
     logger.info("watchlist member removed name={} by=token:{!r}", name, caller.name)
     return {"name": name, "value": value, "removed": True}

@@ -12,13 +12,15 @@ from fastapi.responses import JSONResponse
 from loguru import logger
 
 from server import __version__
-from server.absence import AbsenceWatcher
+from server.absence import AbsenceWatcher, Health
 from server.api import router
+from server.api_audit import router as audit_router
 from server.api_channels import router as channels_router
 from server.api_devices import router as devices_router
 from server.api_rules import router as rules_router
 from server.config import ServerConfig
 from server.console import console_router
+from server.retention import RetentionSchedule
 from server.store import Store
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -103,12 +105,16 @@ def create_app(config: ServerConfig, store: Store, absence_check_s: float = ABSE
     async def lifespan(app: FastAPI):
         _activate_policy(config, store)
         started = store.clock()
-        watcher = AbsenceWatcher(lambda: store.check_absence(config.agent_offline_s, started), absence_check_s, store.prune_hits)
+        health = Health(config.agent_offline_s, config.agent_offline_escalate, config.agent_stopped_alert_s)
+        watcher = AbsenceWatcher(lambda: store.check_absence(config.agent_offline_s, started, health), absence_check_s, store.prune_hits)
         watcher.start()
+        retention = RetentionSchedule(lambda: store.purge_events(config.retention_days))
+        retention.start()
         try:
             yield
         finally:
             watcher.stop()
+            retention.stop()
 
     app = FastAPI(title="MiWei collector", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.config = config
@@ -117,6 +123,7 @@ def create_app(config: ServerConfig, store: Store, absence_check_s: float = ABSE
     app.include_router(router)
     app.include_router(rules_router)
     app.include_router(devices_router)
+    app.include_router(audit_router)
     app.include_router(console_router())
     app.include_router(channels_router)  # its lifespan runs the notification sender
     app.add_exception_handler(RequestValidationError, _invalid_request)

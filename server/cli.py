@@ -99,7 +99,7 @@ def cmd_create_user(config: ServerConfig, args) -> int:
     if store.user_exists(args.name):
         print(f"error: user '{args.name}' exists already", file=sys.stderr)
         return EXIT_BAD_INPUT
-    store.create_user(args.name, args.role, PasswordHasher().hash(password))
+    store.create_user(args.name, args.role, PasswordHasher().hash(password), actor="cli")
     print(f"created {args.role} '{args.name}'")
     return EXIT_OK
 
@@ -111,7 +111,7 @@ def cmd_create_token(config: ServerConfig, args) -> int:
         print("error: a token name is 1-64 letters, digits, '.', '_', '@' or '-'", file=sys.stderr)
         return EXIT_BAD_INPUT
     token = new_token(API_TOKEN_PREFIX)
-    _store(config).create_api_token(args.name, token)
+    _store(config).create_api_token(args.name, token, actor="cli")
     print(token)
     return EXIT_OK
 

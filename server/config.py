@@ -38,6 +38,9 @@ class ServerConfig:
     enroll_secret: str
     agent_offline_s: float = 120.0
     clock_skew_s: float = 300.0  # an agent clock further off than this is reported, once per agent
+    agent_offline_escalate: tuple[float, ...] = (3.0, 10.0)  # multiples of the silence limit: severity one step up at each
+    agent_stopped_alert_s: float | None = 86400.0  # a cleanly stopped agent alerts after this long; None: never
+    retention_days: int = 1095  # events received longer ago are purged (those linked to alerts are kept)
     notify: tuple[ChannelSpec, ...] = ()  # apprise URLs with routing; see server/notify/
     notify_allow_private: bool = False  # let notifications reach loopback/private/link-local addresses
     log_level: str = "info"
@@ -57,6 +60,9 @@ def _parse_server(section: Section, ctx: Context) -> ServerConfig:
         enroll_secret=section.get("enroll_secret", secret),
         agent_offline_s=section.get("agent_offline_s", duration_s, default=120.0),
         clock_skew_s=section.get("clock_skew_s", duration_s, default=300.0),
+        agent_offline_escalate=section.get("agent_offline_escalate", _multiples, default=(3.0, 10.0)),
+        agent_stopped_alert_s=section.get("agent_stopped_alert_s", _duration_or_off, default=86400.0),
+        retention_days=section.get("retention_days", integer(1, 100 * 366), default=1095),
         notify_allow_private=section.get("notify_allow_private", boolean, default=False),
         log_level=section.get("log_level", choice(LOG_LEVELS, "log level"), default="info"),
         log_file=section.get("log_file", _log_file, default=None),
@@ -67,6 +73,27 @@ def _parse_server(section: Section, ctx: Context) -> ServerConfig:
     if any(v is MISSING for v in values.values()):
         return MISSING
     return ServerConfig(**values)
+
+
+def _multiples(node: yaml.Node, key_path: str, ctx: Context):
+    """Escalation steps: numbers above 1, in ascending order (an empty list: never escalate)."""
+    if not isinstance(node, yaml.SequenceNode):
+        return ctx.error(node, key_path, f"expected a list of multiples, got {describe(node)}", "e.g. [3, 10]")
+    values = []
+    for i, child in enumerate(node.value):
+        value = scalar(child) if isinstance(child, yaml.ScalarNode) else None
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 < value < 1e6:
+            return ctx.error(child, f"{key_path}[{i}]", f"expected a number above 1, got {describe(child)}", "e.g. [3, 10]: 3 and 10 times agent_offline_s")
+        values.append(float(value))
+    if values != sorted(set(values)):
+        return ctx.error(node, key_path, "the multiples must rise", "e.g. [3, 10]")
+    return tuple(values)
+
+
+def _duration_or_off(node: yaml.Node, key_path: str, ctx: Context):
+    if isinstance(node, yaml.ScalarNode) and scalar(node) in ("off", False):
+        return None
+    return duration_s(node, key_path, ctx)
 
 
 def _channel(allow_private: bool):

@@ -23,6 +23,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from rules.events import Event, is_portable
+from server import audit
 from server.database import insert_ignore, writing
 from server.schema import device_allow, devices
 from server.times import Clock, aware, iso
@@ -170,11 +171,17 @@ class DeviceRegister:
             if entry_id is None:
                 return None
             row = conn.execute(select(device_allow).where(device_allow.c.id == entry_id)).mappings().first()
+            audit.record(conn, now, actor, "device.allow", f"device_allow:{entry_id}", {"pattern": parsed.text, "owner": owner, "expires_at": expires_at})
         return _allow_dict(row, now)
 
-    def disallow(self, entry_id: int) -> bool:
+    def disallow(self, entry_id: int, actor: str = "unattributed") -> bool:
         with writing(self.engine) as conn:
-            return bool(conn.execute(delete(device_allow).where(device_allow.c.id == entry_id)).rowcount)
+            pattern = conn.execute(select(device_allow.c.pattern).where(device_allow.c.id == entry_id)).scalar()
+            if pattern is None:
+                return False
+            conn.execute(delete(device_allow).where(device_allow.c.id == entry_id))
+            audit.record(conn, self.clock(), actor, "device.disallow", f"device_allow:{entry_id}", {"pattern": pattern})
+            return True
 
 
 def _mentions(item: dict, text: str) -> bool:

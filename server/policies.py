@@ -23,6 +23,7 @@ from rules.lint import lint
 from rules.loader import default_pack_sources
 from rules.policy import Policy, build_policy
 from rules.worktime import WorkTime
+from server import audit
 from server.database import lock, writing
 from server.schema import policies
 from server.times import aware, iso
@@ -149,6 +150,9 @@ class PolicyBook:
                     worktime=json.dumps(policy.worktime.to_dict()),
                 )
             ).inserted_primary_key[0]
+            if actor != "startup":  # an administrative change (the packs of a new version at startup are not)
+                files = [n for n, _ in policy.sources if not n.startswith("packs/")]
+                audit.record(conn, self.clock(), actor, "policy.activate", f"policy:{policy.version}", {"previous": current, "files": files})
         with self._lock:
             self._built = (row_id, policy)
         return True

@@ -33,6 +33,7 @@ agents = Table(
     Column("policy_version", String(64)),
     Column("spool_depth", Integer),
     Column("status", Text),  # the last heartbeat's extra fields, JSON
+    Column("stopped_at", DateTime(timezone=True)),  # an agent.stopped (clean) came after the last heartbeat (0007)
 )
 
 api_tokens = Table(
@@ -97,7 +98,14 @@ alerts = Table(
     Column("user", String(255)),
     Column("count", Integer, nullable=False),
     Column("explanation", Text, nullable=False),
+    Column("group_key", String(64)),  # event rules: SHA-256 of the rule's dedup group (0007)
+    Column("last_seen", DateTime(timezone=True)),  # when the latest repeat folded into this alert arrived
+    Column("first_ts", String(32)),  # event times (ISO, sorts as text) of its first and latest match:
+    Column("last_ts", String(32)),  # the dedup window is judged on these, not on arrival
+    Column("closed_at", DateTime(timezone=True)),  # when it was last resolved or marked false_positive
+    Column("suppressed", Integer, nullable=False, server_default="0"),  # repeats the rule's suppress window swallowed
     Index("alerts_status_id", "status", "id"),
+    Index("alerts_rule_group", "rule_id", "group_key", "id"),
 )
 
 alert_events = Table(
@@ -108,15 +116,18 @@ alert_events = Table(
     Index("alert_events_event", "event_id"),
 )
 
-alert_history = Table(  # append-only: who changed an alert's status, when and why
+alert_history = Table(  # append-only: what happened to an alert, who did it, when and why
     "alert_history",
     metadata,
     Column("id", BigId, primary_key=True, autoincrement=True),
     Column("alert_id", BigId, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("actor", String(255), nullable=False),
-    Column("status", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # the status after the entry (to_status)
     Column("comment", Text, nullable=False),
+    # created | repeated | status | comment | escalated | auto_resolved | reopened (revision 0007)
+    Column("action", String(16), nullable=False, server_default="status"),
+    Column("from_status", String(16)),
     Index("alert_history_alert", "alert_id", "id"),
 )
 
@@ -189,6 +200,8 @@ agent_silences = Table(  # one row per absence rule, agent and silence: its aler
     Column("silent_since", String(32), primary_key=True),  # the last heartbeat before the silence, ISO
     Column("alert_id", BigId),
     Column("raised_at", DateTime(timezone=True), nullable=False),
+    Column("escalations", Integer, nullable=False, server_default="0"),  # how many steps it went up (0007)
+    Column("ended_at", DateTime(timezone=True)),  # the heartbeat that ended it
 )
 
 
@@ -259,4 +272,21 @@ chain_incidents = Table(  # one row per incident found, so each is raised once
     Column("seq", BigInteger, primary_key=True),  # where (0 for clock skew)
     Column("event_id", String(36), nullable=False),  # the event the collector made to report it
     Column("raised_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# --- the audit log (revision 0007) ----------------------------------------------------------------
+
+audit_log = Table(  # append-only: every administrative action, written in the transaction of the change
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(255), nullable=False),  # token:<name> | console:<user> | cli | system
+    Column("action", String(64), nullable=False),  # e.g. policy.activate, alert.status, user.create
+    Column("target", String(255), nullable=False),
+    Column("details", Text, nullable=False),  # JSON, never secrets
+    Index("audit_log_at", "at"),
+    Index("audit_log_actor_id", "actor", "id"),
+    Index("audit_log_action_id", "action", "id"),
 )

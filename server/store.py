@@ -16,23 +16,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.engine import Engine
 
 from rules.engine import EventEngine
 from rules.events import Event
-from server.absence import check_absence
-from server.alerts import event_alert, insert_alerts
+from server import audit as audit_log
+from server.absence import Health, agent_back, agent_state, check_absence
+from server.alerts import ALERT_STATUSES, TransitionRefused, change_status, event_alert, raise_event_alerts
 from server.chain import DEFAULT_CLOCK_SKEW_S, ChainJudge, chain_columns
 from server.correlation import Correlator, prune_quiet_hits
 from server.database import insert_ignore, writing
 from server.devices import DeviceRegister
 from server.policies import PolicyBook
+from server.retention import DEFAULT_RETENTION_DAYS, purge_events
 from server.schema import agents, alert_events, alert_history, alerts, api_tokens, events, users
 from server.times import Clock, aware, iso, utc_now
 from server.watchlists import WatchlistLookup, WatchlistStore
 
-ALERT_STATUSES = ("open", "acknowledged", "resolved", "false_positive")
+UNATTRIBUTED = "unattributed"  # a caller that did not say who acts (pass actor=...)
 __all__ = ["ALERT_STATUSES", "Clock", "IngestResult", "Page", "Store", "token_hash", "utc_now"]
 
 
@@ -108,6 +110,7 @@ class Store:
                     status=json.dumps(status, ensure_ascii=False),
                 )
             )
+            agent_back(conn, agent_id, now)  # its silences end, their alerts resolve with a note
             findings = ChainJudge(conn, now, self.clock_skew_s).heartbeat(agent_id, hostname, chain, agent_time)
             return self._store_findings(conn, findings, now)
 
@@ -126,12 +129,15 @@ class Store:
         result = []
         for r in rows:
             last_seen = aware(r["last_seen"])
+            state = agent_state(last_seen, aware(r["stopped_at"]), now, offline_after_s)
             result.append(
                 {
                     "agent_id": r["agent_id"],
                     "hostname": r["hostname"],
                     "last_seen": iso(last_seen),
                     "online": bool(last_seen and now - last_seen <= timedelta(seconds=offline_after_s)),
+                    "state": state,  # online | offline | stopped (a clean stop, not back since)
+                    "stopped_at": iso(aware(r["stopped_at"])),
                     "version": r["version"],
                     "policy_version": r["policy_version"],
                     "spool_depth": r["spool_depth"],
@@ -142,11 +148,25 @@ class Store:
 
     # --- API tokens and users -----------------------------------------------------------------
 
-    def create_api_token(self, name: str, token: str) -> int:
+    def create_api_token(self, name: str, token: str, actor: str = UNATTRIBUTED) -> int:
+        now = self.clock()
         with writing(self.engine) as conn:
-            return conn.execute(
-                insert(api_tokens).values(name=name, token_hash=token_hash(token), created_at=self.clock())
+            token_id = conn.execute(
+                insert(api_tokens).values(name=name, token_hash=token_hash(token), created_at=now)
             ).inserted_primary_key[0]
+            audit_log.record(conn, now, actor, "token.create", f"token:{token_id}", {"name": name})
+            return token_id
+
+    def revoke_api_token(self, token_id: int, actor: str = UNATTRIBUTED) -> bool:
+        """Revoke a live token; False when there is no such live token."""
+        now = self.clock()
+        with writing(self.engine) as conn:
+            name = conn.execute(select(api_tokens.c.name).where(api_tokens.c.id == token_id, api_tokens.c.revoked_at.is_(None))).scalar()
+            if name is None:
+                return False
+            conn.execute(update(api_tokens).where(api_tokens.c.id == token_id).values(revoked_at=now))
+            audit_log.record(conn, now, actor, "token.revoke", f"token:{token_id}", {"name": name})
+            return True
 
     def api_token_name(self, token: str) -> str | None:
         with self.engine.connect() as conn:
@@ -156,11 +176,28 @@ class Store:
                 )
             ).scalar()
 
-    def create_user(self, name: str, role: str, password_hash: str) -> int:
+    def create_user(self, name: str, role: str, password_hash: str, actor: str = UNATTRIBUTED) -> int:
+        now = self.clock()
         with writing(self.engine) as conn:
-            return conn.execute(
-                insert(users).values(name=name, role=role, password_hash=password_hash, created_at=self.clock())
+            user_id = conn.execute(
+                insert(users).values(name=name, role=role, password_hash=password_hash, created_at=now)
             ).inserted_primary_key[0]
+            audit_log.record(conn, now, actor, "user.create", f"user:{name}", {"id": user_id, "role": role})
+            return user_id
+
+    def remove_user(self, user_id: int, actor: str = UNATTRIBUTED) -> bool:
+        """Remove a console user (their sessions go with them); never the last admin (ValueError)."""
+        now = self.clock()
+        with writing(self.engine) as conn:
+            row = conn.execute(select(users.c.name, users.c.role).where(users.c.id == user_id)).first()
+            if row is None:
+                return False
+            admins = conn.execute(select(func.count()).select_from(users).where(users.c.role == "admin")).scalar()
+            if row.role == "admin" and admins <= 1:
+                raise ValueError("the last admin cannot be removed")
+            conn.execute(delete(users).where(users.c.id == user_id))
+            audit_log.record(conn, now, actor, "user.remove", f"user:{row.name}", {"id": user_id, "role": row.role})
+            return True
 
     def user_exists(self, name: str) -> bool:
         with self.engine.connect() as conn:
@@ -183,9 +220,18 @@ class Store:
             )
             new_events = [e for e in unique if e.id in inserted]
             DeviceRegister.record(conn, new_events)
+            self._clean_stops(conn, new_events, now)
             raised = self._judge(conn, new_events, now)
             raised += self._store_findings(conn, ChainJudge(conn, now, self.clock_skew_s).ingest(new_events), now)
         return IngestResult(len(inserted), len(batch) - len(inserted), raised)
+
+    @staticmethod
+    def _clean_stops(conn, new_events: list[Event], now: datetime) -> None:
+        """agent.stopped with details.clean: the agent is shown stopped, and its silence is not a
+        disappearance (server/absence.py)."""
+        stopped = {e.agent_id for e in new_events if e.type == "agent.stopped" and (e.details or {}).get("clean") is True}
+        for agent_id in stopped:
+            conn.execute(update(agents).where(agents.c.agent_id == agent_id).values(stopped_at=now))
 
     def _judge(self, conn, new_events: list[Event], now: datetime) -> int:
         """Evaluate the active policy on new events: event rules' alerts, then correlation."""
@@ -199,12 +245,17 @@ class Store:
             verdicts = engine.matches(event)
             drafts += [event_alert(v, event, policy.worktime, engine) for v in verdicts if v.rule.alert]
             hits += correlator.hits(event, verdicts)
-        insert_alerts(conn, drafts, now)
-        return len(drafts) + correlator.run(conn, hits, now)
+        raised = raise_event_alerts(conn, drafts, now)  # repeats fold into open alerts (server/alerts.py)
+        return raised + correlator.run(conn, hits, now)
 
-    def check_absence(self, agent_offline_s: float, watching_since: datetime | None = None) -> int:
-        """Raise agent-offline alerts for silences not alerted yet (the collector's background task)."""
-        return check_absence(self.engine, self.policies, self.clock, agent_offline_s, watching_since)
+    def check_absence(self, agent_offline_s: float, watching_since: datetime | None = None, health: Health | None = None) -> int:
+        """Raise agent-offline alerts for silences not alerted yet and escalate long ones (the
+        collector's background task)."""
+        return check_absence(self.engine, self.policies, self.clock, agent_offline_s, watching_since, health)
+
+    def purge_events(self, retention_days: int = DEFAULT_RETENTION_DAYS) -> int:
+        """Delete events older than the retention period that no alert links (a scheduled task)."""
+        return purge_events(self.engine, self.clock(), retention_days)
 
     def prune_hits(self) -> int:
         """Forget correlation hits of groups that went quiet (the collector's background task)."""
@@ -263,20 +314,63 @@ class Store:
         alert = _alert_dict(row, event_ids)
         alert["events"] = [json.loads(b) for b in bodies]
         alert["history"] = [
-            {"at": iso(aware(h["at"])), "actor": h["actor"], "status": h["status"], "comment": h["comment"]} for h in history
+            {
+                "at": iso(aware(h["at"])),
+                "actor": h["actor"],
+                "action": h["action"],
+                "from_status": h["from_status"],
+                "to_status": h["status"],
+                "status": h["status"],  # = to_status, as before revision 0007
+                "comment": h["comment"],
+            }
+            for h in history
         ]
         return alert
 
     def update_alert(self, alert_id: int, status: str, comment: str, actor: str) -> dict | None:
+        """Change an alert's status or comment on it, with the caller as actor, in the history and
+        the audit log. The same status without a comment changes nothing (an idempotent PATCH)."""
         now = self.clock()
         with writing(self.engine) as conn:
-            found = conn.execute(update(alerts).where(alerts.c.id == alert_id).values(status=status, updated_at=now))
-            if found.rowcount == 0:
+            try:
+                action = change_status(conn, alert_id, status, comment, actor, now)
+            except TransitionRefused:
+                action = "unchanged"
+                if conn.execute(select(alerts.c.id).where(alerts.c.id == alert_id)).first() is None:
+                    return None
+            if action is None:
                 return None
-            conn.execute(
-                insert(alert_history).values(alert_id=alert_id, at=now, actor=actor, status=status, comment=comment)
-            )
+            if action != "unchanged":
+                audit_log.record(conn, now, actor, "alert." + action, f"alert:{alert_id}", {"status": status, "comment": comment[:500]})
         return self.get_alert(alert_id)
+
+    def delete_alert(self, alert_id: int, actor: str) -> bool:
+        """An admin deletes an alert: its history, links and notifications go with it (ON DELETE
+        CASCADE); its events become subject to retention again. The audit log keeps the record."""
+        now = self.clock()
+        with writing(self.engine) as conn:
+            row = conn.execute(select(alerts.c.rule_id, alerts.c.status, alerts.c.title).where(alerts.c.id == alert_id)).first()
+            if row is None:
+                return False
+            links = conn.execute(select(func.count()).select_from(alert_events).where(alert_events.c.alert_id == alert_id)).scalar()
+            conn.execute(delete(alerts).where(alerts.c.id == alert_id))
+            audit_log.record(
+                conn, now, actor, "alert.delete", f"alert:{alert_id}",
+                {"rule_id": row.rule_id, "status": row.status, "title": row.title[:200], "events": links},
+            )
+            return True
+
+    # --- audit --------------------------------------------------------------------------------
+
+    def audit(self, actor: str, action: str, target: str, details: dict | None = None) -> None:
+        """Record an administrative action that changes nothing in the database (an export)."""
+        with writing(self.engine) as conn:
+            audit_log.record(conn, self.clock(), actor, action, target, details)
+
+    def list_audit(self, actor: str | None = None, action: str | None = None, since: datetime | None = None, limit: int = 100, cursor: int | None = None) -> Page:
+        with self.engine.connect() as conn:
+            items, next_cursor = audit_log.entries(conn, actor, action, since, limit, cursor)
+        return Page(items, next_cursor)
 
     @staticmethod
     def _event_ids(conn, alert_ids: list[int]) -> dict[int, list[str]]:
@@ -322,6 +416,8 @@ def _alert_dict(r, event_ids: list[str]) -> dict:
         "host": r["host"],
         "user": r["user"],
         "count": r["count"],
+        "last_seen": iso(aware(r["last_seen"])),
+        "suppressed": r["suppressed"],
         "explanation": r["explanation"],
         "event_ids": event_ids,
     }

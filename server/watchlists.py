@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from server import audit
 from server.database import writing
 from server.devices import ALLOWED_DEVICES, AllowList
 from server.schema import watchlist_members, watchlists
@@ -76,6 +77,7 @@ class WatchlistStore:
             new = [_row(name, m, now, actor) for k, m in wanted.items() if k not in old]
             if new:
                 conn.execute(insert(watchlist_members), new)
+            audit.record(conn, now, actor, "watchlist.replace", f"watchlist:{name}", {"members": len(wanted), "added": len(new), "removed": len(gone)})
         return len(wanted)
 
     def add(self, name: str, member: Member, actor: str) -> bool:
@@ -94,15 +96,17 @@ class WatchlistStore:
                 if size >= MAX_MEMBERS:
                     raise ValueError(f"a watchlist holds at most {MAX_MEMBERS} members")
                 conn.execute(insert(watchlist_members).values(_row(name, member, now, actor)))
+            audit.record(conn, now, actor, "watchlist.add" if not found else "watchlist.update", f"watchlist:{name}", {"value": member.value})
         return not found
 
-    def remove(self, name: str, value: str) -> bool:
+    def remove(self, name: str, value: str, actor: str = "unattributed") -> bool:
         with writing(self.engine) as conn:
             gone = conn.execute(
                 delete(watchlist_members).where(watchlist_members.c.watchlist == name, watchlist_members.c.value_key == value.lower())
             ).rowcount
             if gone:
                 conn.execute(update(watchlists).where(watchlists.c.name == name).values(updated_at=self.clock()))
+                audit.record(conn, self.clock(), actor, "watchlist.remove", f"watchlist:{name}", {"value": value})
         return bool(gone)
 
     @staticmethod

@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from server import audit
 from server.database import lock, writing
 from server.notify.channels import Channel, ChannelSpec
 from server.notify.tables import notifications, notify_channels
@@ -132,9 +133,10 @@ class ChannelStore:
                     **_values(spec),
                 )
             )
+            audit.record(conn, now, actor, "channel.create", f"channel:{channel_id}", _audited(spec, enabled))  # never the URL
         return self.get(channel_id)
 
-    def update(self, channel_id: str, spec: ChannelSpec, enabled: bool) -> Channel | None:
+    def update(self, channel_id: str, spec: ChannelSpec, enabled: bool, actor: str = "unattributed") -> Channel | None:
         with writing(self.engine) as conn:
             row = conn.execute(select(notify_channels).where(notify_channels.c.id == channel_id)).first()
             if row is None:
@@ -148,10 +150,18 @@ class ChannelStore:
                 .where(notify_channels.c.id == channel_id)
                 .values(updated_at=self.clock(), enabled=enabled, **_values(spec))
             )
+            audit.record(conn, self.clock(), actor, "channel.update", f"channel:{channel_id}", {**_audited(spec, enabled), "target_changed": row.url != spec.url})
         return self.get(channel_id)
 
-    def delete(self, channel_id: str) -> bool:
+    def delete(self, channel_id: str, actor: str = "unattributed") -> bool:
         with writing(self.engine) as conn:
             dropped = drop_pending(conn, channel_id, "channel deleted")
             gone = conn.execute(delete(notify_channels).where(notify_channels.c.id == channel_id)).rowcount
+            if gone:
+                audit.record(conn, self.clock(), actor, "channel.delete", f"channel:{channel_id}", {"pending_dropped": dropped})
         return bool(gone or dropped)
+
+
+def _audited(spec: ChannelSpec, enabled: bool) -> dict:
+    """What the audit log keeps of a channel: its routing, never its URL (it holds secrets)."""
+    return {"name": spec.name, "severities": list(spec.severities), "categories": list(spec.categories), "max_per_hour": spec.max_per_hour, "enabled": enabled}

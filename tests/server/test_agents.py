@@ -33,6 +33,8 @@ def test_enrolled_agent_is_listed_online_after_a_heartbeat(client, reader, agent
         "hostname": "pc-0042",
         "last_seen": "2026-03-02T09:00:30.000Z",
         "online": True,
+        "state": "online",
+        "stopped_at": None,
         "version": "0.1.1",
         "policy_version": "p-2026-03-01",
         "spool_depth": 17,

@@ -110,7 +110,7 @@ def test_alert_detail_includes_the_full_event(client, reader, agent, send):
     assert {k: v for k, v in alert.items() if k not in ("events", "history")} == listed
     (stored,) = alert["events"]
     assert stored == {**stored, **event, "agent_id": agent.agent_id}
-    assert alert["history"] == []
+    assert [(h["action"], h["actor"], h["to_status"]) for h in alert["history"]] == [("created", "system", "open")]
 
 
 @pytest.mark.parametrize("alert_id", [2, 999_999, 0, -1, 2**63 - 1, 2**63, 10**30])
@@ -141,10 +141,13 @@ def test_patch_sets_the_status_and_records_who_and_why(client, reader, send, clo
     assert alert["status"] == status
     assert alert["created_at"] == "2026-03-02T09:00:00.000Z"
     assert alert["updated_at"] == "2026-03-02T09:01:30.000Z"
-    assert alert["history"] == [
+    assert alert["history"][1:] == [
         {
             "at": "2026-03-02T09:01:30.000Z",
             "actor": "token:secops",
+            "action": "comment" if status == "open" else "status",  # open -> open with a comment: a comment
+            "from_status": "open",
+            "to_status": status,
             "status": status,
             "comment": "called 张伟: <b>approved</b> transfer",
         }
@@ -172,15 +175,17 @@ def test_history_keeps_every_change_in_order(client, reader, send, clock):
 
     alert = client.get(f"/api/v1/alerts/{alert_id}", headers=reader).json()
     assert alert["status"] == "resolved"
-    assert [(h["status"], h["comment"]) for h in alert["history"]] == steps
-    assert [h["at"] for h in alert["history"]] == [f"2026-03-02T09:0{m}:00.000Z" for m in range(1, 5)]
+    changes = alert["history"][1:]  # after "created"
+    assert [(h["status"], h["comment"]) for h in changes] == steps
+    assert [h["action"] for h in changes] == ["status", "status", "reopened", "status"]
+    assert [h["at"] for h in changes] == [f"2026-03-02T09:0{m}:00.000Z" for m in range(1, 5)]
 
 
 def test_patch_without_comment_records_an_empty_one(client, reader, send):
     send(make_egress("core"))
     alert_id = _alerts(client, reader)[0]["id"]
     alert = client.patch(f"/api/v1/alerts/{alert_id}", json={"status": "acknowledged"}, headers=reader).json()
-    assert alert["history"][0]["comment"] == ""
+    assert alert["history"][-1]["comment"] == ""
 
 
 def test_patch_changes_only_that_alert(client, reader, send):
@@ -190,4 +195,4 @@ def test_patch_changes_only_that_alert(client, reader, send):
     client.patch(f"/api/v1/alerts/{first}", json={"status": "resolved", "comment": "done"}, headers=reader)
 
     other = client.get(f"/api/v1/alerts/{second}", headers=reader).json()
-    assert other["status"] == "open" and other["history"] == []
+    assert other["status"] == "open" and [h["action"] for h in other["history"]] == ["created"]

@@ -120,7 +120,7 @@ def test_collector_process_ingests_once_and_serves_alerts(collector, api_token):
         headers=reader,
         timeout=TIMEOUT_S,
     )
-    assert acked.json()["history"][0]["actor"] == "token:ops"
+    assert acked.json()["history"][-1]["actor"] == "token:ops"
     (listed,) = requests.get(f"{url}/api/v1/agents", headers=reader, timeout=TIMEOUT_S).json()["agents"]
     assert (listed["agent_id"], listed["online"]) == (agent_id, True)
 

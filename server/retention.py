@@ -1,0 +1,77 @@
+"""Retention: events older than `server.retention_days` (default 1,095) are purged in batches.
+
+Age is counted from when the collector received an event (`received_at`), not from the agent's
+clock, so a PC whose clock is years off cannot get its events purged at once. Events linked to an
+alert are never purged: alerts and their evidence stay until an admin deletes the alert (DELETE
+/api/v1/alerts/{id}), and then its events age out like the rest. Each batch is its own short
+transaction, so ingest is held up for one batch at most; several collectors may purge at once
+(a delete of rows already gone deletes nothing).
+
+`RetentionSchedule` runs the purge on a thread: once FIRST_DELAY_S after startup, then daily.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from loguru import logger
+from sqlalchemy import delete, exists, select
+from sqlalchemy.engine import Engine
+
+from server.database import writing
+from server.schema import alert_events, events
+
+DEFAULT_RETENTION_DAYS = 1095
+BATCH = 5000
+FIRST_DELAY_S = 300.0
+EVERY_S = 86400.0
+
+
+def purge_events(engine: Engine, now: datetime, retention_days: int, batch: int = BATCH, max_batches: int | None = None) -> int:
+    """Delete events received before now - retention_days that no alert links; returns how many."""
+    cutoff = now - timedelta(days=retention_days)
+    linked = exists().where(alert_events.c.event_id == events.c.id)
+    total, rounds = 0, 0
+    while max_batches is None or rounds < max_batches:
+        with writing(engine) as conn:
+            seqs = list(
+                conn.execute(select(events.c.seq).where(events.c.received_at < cutoff, ~linked).order_by(events.c.seq).limit(batch)).scalars()
+            )
+            if seqs:
+                conn.execute(delete(events).where(events.c.seq.in_(seqs)))
+        total += len(seqs)
+        rounds += 1
+        if len(seqs) < batch:
+            break
+    if total:
+        logger.info("events purged count={} older_than_days={} cutoff={}", total, retention_days, cutoff.isoformat())
+    return total
+
+
+class RetentionSchedule:
+    """Calls `purge` after `first_delay_s`, then every `every_s`, on its own thread until stopped."""
+
+    def __init__(self, purge: Callable[[], int], first_delay_s: float = FIRST_DELAY_S, every_s: float = EVERY_S):
+        self.purge, self.first_delay_s, self.every_s = purge, first_delay_s, every_s
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+
+    def _run(self) -> None:
+        wait = self.first_delay_s
+        while not self._stopping.wait(wait):
+            wait = self.every_s
+            try:
+                self.purge()
+            except Exception as exc:  # tried again at the next round; the collector keeps serving
+                logger.error("retention purge failed error={}: {!r}", type(exc).__name__, str(exc))
