@@ -81,6 +81,7 @@ class AgentApp:
             status=self.status_fields,
             policy=self.rules,
             make_event=self.stamped_event,
+            ca_bundle=config.ca_bundle,
         )
         self.config_watch = ConfigWatch(self.spool, self.stamped_event, config_path, config.rules)
         self.stop_reason = "clean"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 from dataclasses import dataclass
 
 import yaml
@@ -78,6 +79,7 @@ class AgentConfig:
     batch_max: int = 500
     log_level: str = "info"
     limits: LimitsConfig = LimitsConfig()
+    ca_bundle: str | None = None  # PEM CA certificates the collector's HTTPS certificate is checked against; None: the system store
 
     @property
     def spool_path(self) -> str:
@@ -107,6 +109,7 @@ def _parse_agent(section: Section, ctx: Context) -> AgentConfig:
         batch_max=section.get("batch_max", integer(1, 5000), default=500),
         log_level=section.get("log_level", choice(LOG_LEVELS, "log level"), default="info"),
         limits=section.get("limits", _parse_limits, default=LimitsConfig()),
+        ca_bundle=section.get("ca_bundle", _ca_bundle, default=None),
     )
     _check_overlaps(section, ctx)
     if any(v is MISSING for v in values.values()):
@@ -126,6 +129,21 @@ def _parse_enroll_secret(section: Section, ctx: Context) -> str:
     if not inline and not from_file:
         return ctx.error(section.node, "agent.enroll_secret", "required key is missing", "or set enroll_secret_file")
     return inline or from_file
+
+
+def _ca_bundle(node: yaml.Node, key_path: str, ctx: Context):
+    """A PEM file of CA certificates that loads (a typo must not silently fall back to nothing)."""
+    path = text(node, key_path, ctx)
+    if path is MISSING:
+        return MISSING
+    path = os.path.abspath(os.path.join(ctx.base_dir, os.path.expanduser(path)))
+    try:
+        ssl.create_default_context(cafile=path)
+    except ssl.SSLError as exc:
+        return ctx.error(node, key_path, f"not a PEM file of CA certificates: {exc.reason or exc}", "the CA that signed the collector's certificate")
+    except OSError as exc:
+        return ctx.error(node, key_path, f"cannot read '{path}': {exc.strerror}", "the CA that signed the collector's certificate")
+    return path
 
 
 def _secret_file(node: yaml.Node, key_path: str, ctx: Context):

@@ -9,11 +9,18 @@ What an answer means: 2xx delivered; 400, 413 and 422 the collector refuses the 
 batch is bisected and the bad event kept in the dead table); 401 our token is no longer valid
 (enrol again). Everything else (3xx, 403, 404, 405, 408, 429, other 4xx, 5xx, network errors) is
 something between us and the collector or a passing state: back off and try again, never drop.
-Redirects are not followed: requests would turn a redirected POST into a GET.
+A 429 or 503 with Retry-After (seconds or an HTTP date) is waited out as asked, capped at
+RETRY_AFTER_MAX_S, instead of the exponential backoff. Redirects are not followed: requests would
+turn a redirected POST into a GET.
+
+With `agent.ca_bundle` the collector's HTTPS certificate is checked against that CA file (else
+the system store); a certificate that does not verify is a network error: nothing leaves the
+spool. A plain http:// server_url to a non-loopback host is warned about loudly at start.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import random
@@ -22,6 +29,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 import requests
 from loguru import logger
@@ -35,6 +44,7 @@ from rules.events import Event, utc_now_iso
 TIMEOUT_S = (5.0, 30.0)  # connect, read
 BACKOFF_MIN_S = 0.5
 BACKOFF_MAX_S = 60.0
+RETRY_AFTER_MAX_S = 300.0  # a collector asking for longer is not believed further than this
 TOKEN_FILE = "token"
 
 
@@ -52,6 +62,10 @@ class Unauthorized(Exception):
 class DeliveryError(Exception):
     """An answer that says nothing about our events (3xx, 403, 404, 5xx...): try again later."""
 
+    def __init__(self, message: str, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s  # the collector's Retry-After, when it sent one
+
 
 class Reporter:
     def __init__(
@@ -68,6 +82,7 @@ class Reporter:
         session: requests.Session | None = None,
         policy: PolicyStore | None = None,
         make_event: Callable[..., Event] | None = None,
+        ca_bundle: str | None = None,
     ):
         self.server_url = server_url
         self.enroll_secret = enroll_secret
@@ -76,6 +91,10 @@ class Reporter:
         self.heartbeat_s, self.batch_max = heartbeat_s, batch_max
         self.status = status  # extra heartbeat fields (watched paths, refused events)
         self.session = session or requests.Session()
+        # given on every request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a
+        # session's verify, which would silently trust the system store instead of our CA
+        self.verify: str | bool = ca_bundle or True
+        _warn_if_plain(server_url)
         self.policy = policy  # None: this reporter does not follow the collector's policy
         self.make_event = make_event  # for agent.error events (a policy that cannot be put in force)
         self._refused_policy: str | None = None  # the announced version last refused (reported once)
@@ -112,7 +131,15 @@ class Reporter:
                 self._drop_token()
                 self._back_off()
                 continue
-            except (DeliveryError, requests.RequestException, OSError, ValueError) as exc:
+            except DeliveryError as exc:
+                if exc.retry_after_s is not None:  # the collector said when: wait that, not our guess
+                    logger.warning("collector asks us to wait error={!r} retry_in_s={:.1f}", _safe(exc), exc.retry_after_s)
+                    self._stop.wait(max(BACKOFF_MIN_S, exc.retry_after_s))
+                    continue
+                logger.warning("delivery failed error={!r} retry_in_s={:.1f}", _safe(exc), self._back_off_next())
+                self._back_off()
+                continue
+            except (requests.RequestException, OSError, ValueError) as exc:
                 logger.warning("delivery failed error={!r} retry_in_s={:.1f}", _safe(exc), self._back_off_next())
                 self._back_off()
                 continue
@@ -245,7 +272,7 @@ class Reporter:
     def _fetch_policy(self, announced: str, current: str) -> None:
         headers = {"Authorization": f"Bearer {self.token}", "If-None-Match": f'"{current}"', "Accept": "application/json"}
         r = self.session.get(
-            self.server_url + "/api/v1/policy", headers=headers, timeout=TIMEOUT_S, allow_redirects=False
+            self.server_url + "/api/v1/policy", headers=headers, timeout=TIMEOUT_S, allow_redirects=False, verify=self.verify
         )
         if r.status_code == 304:
             logger.debug("policy unchanged policy_version={!r} announced={!r}", current, announced)
@@ -283,7 +310,7 @@ class Reporter:
     def _enroll(self) -> None:
         body = json.dumps({"enroll_secret": self.enroll_secret, "agent_id": self.agent_id, "hostname": self.host, "version": __version__})
         r = self.session.post(
-            self.server_url + "/api/v1/enroll", data=body, headers=_JSON, timeout=TIMEOUT_S, allow_redirects=False
+            self.server_url + "/api/v1/enroll", data=body, headers=_JSON, timeout=TIMEOUT_S, allow_redirects=False, verify=self.verify
         )
         if r.status_code in (401, 403):
             raise DeliveryError(f"enrolment refused ({r.status_code}): check enroll_secret")
@@ -301,7 +328,7 @@ class Reporter:
     def _post(self, path: str, body: str) -> dict:
         headers = {**_JSON, "Authorization": f"Bearer {self.token}"}
         r = self.session.post(
-            self.server_url + path, data=body.encode("utf-8"), headers=headers, timeout=TIMEOUT_S, allow_redirects=False
+            self.server_url + path, data=body.encode("utf-8"), headers=headers, timeout=TIMEOUT_S, allow_redirects=False, verify=self.verify
         )
         _check_status(r)
         return r.json() if r.content else {}
@@ -357,7 +384,41 @@ def _check_status(r: requests.Response, refuse: bool = True) -> None:
     if refuse and code in REFUSED_STATUS:
         raise Refused(f"{code} {r.text[:500]}")
     where = f" to {r.headers.get('Location', '')[:200]!r}" if 300 <= code < 400 else ""
-    raise DeliveryError(f"{code} {r.reason or ''}{where}".strip())
+    retry = retry_after_s(r.headers.get("Retry-After")) if code in (429, 503) else None
+    raise DeliveryError(f"{code} {r.reason or ''}{where}".strip(), retry)
+
+
+def retry_after_s(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date); None if absent
+    or unreadable, then the usual backoff applies."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        seconds = float(value[:12])
+    else:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - (time.time() if now is None else now)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return min(RETRY_AFTER_MAX_S, max(0.0, seconds))
+
+
+def _warn_if_plain(server_url: str) -> None:
+    """http:// to anything but this machine sends the token and the events in clear: say so loudly."""
+    parts = urlsplit(server_url)
+    if parts.scheme != "http":
+        return
+    host = parts.hostname or ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        logger.warning(
+            "PLAIN HTTP to a non-loopback collector server_url={!r}: the agent token and every event cross the"
+            " network unencrypted and unauthenticated; use https:// (agent.ca_bundle for a private CA)", server_url
+        )
 
 
 def _batch_body(batch: list[SpooledEvent]) -> str:

@@ -20,6 +20,7 @@ from server.api_devices import router as devices_router
 from server.api_rules import router as rules_router
 from server.config import ServerConfig
 from server.console import console_router
+from server.limits import install_limits
 from server.retention import RetentionSchedule
 from server.store import Store
 
@@ -135,6 +136,7 @@ def create_app(config: ServerConfig, store: Store, absence_check_s: float = ABSE
             response.headers.setdefault(name, value)
         return response
 
+    install_limits(app)  # nesting 400, batch 413, agent rate 429, unwritable database 503; inside BodyLimit
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     return app
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import ipaddress
 import re
 import sys
 
@@ -61,8 +62,19 @@ def cmd_run(config: ServerConfig, args) -> int:
         logger.error("cannot open the database error={!r}", str(exc))
         return EXIT_FAILURE
     host, port = config.listen
-    logger.info("collector starting version={} listen={}:{} database={}", __version__, host, port, _redact(config.database))
-    uvicorn.run(create_app(config, store), host=host, port=port, log_level=config.log_level, proxy_headers=False, server_header=False)
+    scheme = "https" if config.tls_cert else "http"
+    logger.info(
+        "collector starting version={} listen={}://{}:{} database={}", __version__, scheme, host, port, _redact(config.database)
+    )
+    if scheme == "http" and not _loopback(host):
+        logger.warning(
+            "PLAIN HTTP on a non-loopback address listen={}:{}: agent tokens and events cross the network unencrypted;"
+            " set server.tls_cert and server.tls_key (or terminate TLS in front)", host, port
+        )
+    tls = {"ssl_certfile": config.tls_cert, "ssl_keyfile": config.tls_key} if config.tls_cert else {}
+    uvicorn.run(
+        create_app(config, store), host=host, port=port, log_level=config.log_level, proxy_headers=False, server_header=False, **tls
+    )
     return EXIT_OK
 
 
@@ -114,6 +126,13 @@ def cmd_create_token(config: ServerConfig, args) -> int:
     _store(config).create_api_token(args.name, token, actor="cli")
     print(token)
     return EXIT_OK
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def _redact(url: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import ssl
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -20,6 +21,7 @@ from rules.schema import (
     duration_s,
     host_port,
     integer,
+    number,
     scalar,
     sequence,
     text,
@@ -46,6 +48,10 @@ class ServerConfig:
     log_level: str = "info"
     log_file: str | None = None
     working_time: WorkTime = field(default_factory=WorkTime)  # travels to the agents with the policy
+    tls_cert: str | None = None  # PEM certificate (chain); with tls_key the listener speaks HTTPS only
+    tls_key: str | None = None
+    max_batch_events: int = 5000  # a bigger batch is 413 (server/limits.py)
+    agent_rate_limit: float = 5000.0  # events/s per agent token, burst of 10 s; 0: no limit
 
 
 def load_server_config(path: str) -> ServerConfig:
@@ -67,7 +73,10 @@ def _parse_server(section: Section, ctx: Context) -> ServerConfig:
         log_level=section.get("log_level", choice(LOG_LEVELS, "log level"), default="info"),
         log_file=section.get("log_file", _log_file, default=None),
         working_time=section.get("working_time", _working_time, default=WorkTime()),
+        max_batch_events=section.get("max_batch_events", integer(1, 5000), default=5000),
+        agent_rate_limit=section.get("agent_rate_limit", number(0.0, 1e9), default=5000.0),
     )
+    values["tls_cert"], values["tls_key"] = _tls(section, ctx)
     allow_private = values["notify_allow_private"] is True
     values["notify"] = section.get("notify", sequence(_channel(allow_private)), default=())
     if any(v is MISSING for v in values.values()):
@@ -164,6 +173,25 @@ def _database_url(node: yaml.Node, key_path: str, ctx: Context):
 
 def _sqlite_url(ctx: Context, path: str) -> str:
     return "sqlite:///" + os.path.abspath(os.path.join(ctx.base_dir, path))
+
+
+def _tls(section: Section, ctx: Context):
+    """`tls_cert` and `tls_key` together, files that load as a matching certificate and key."""
+    cert = section.get("tls_cert", _log_file, default=None)
+    key = section.get("tls_key", _log_file, default=None)
+    if cert is None and key is None or MISSING in (cert, key):
+        return cert, key
+    if cert is None or key is None:
+        given, missing = ("tls_key", "tls_cert") if cert is None else ("tls_cert", "tls_key")
+        return ctx.error(section.keys[given][1], f"server.{given}", f"server.{missing} is missing", "set both, or neither for plain HTTP"), MISSING
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+    except OSError as exc:  # ssl.SSLError is an OSError: garbage PEM, a key of another certificate
+        reason = exc.strerror or exc.reason if isinstance(exc, ssl.SSLError) else exc.strerror
+        where = "tls_key" if "KEY_VALUES_MISMATCH" in str(exc) else "tls_cert"
+        hint = "the key is not the certificate's" if where == "tls_key" else "PEM files of the certificate (chain) and its unencrypted key"
+        return ctx.error(section.keys[where][1], f"server.{where}", f"cannot load the certificate and key: {reason or exc}", hint), MISSING
+    return cert, key
 
 
 def _log_file(node: yaml.Node, key_path: str, ctx: Context):

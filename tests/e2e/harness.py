@@ -41,11 +41,13 @@ class Deployment:
 
     def __init__(
         self, root: Path, classified: list[tuple[Path, str, str]], egress_folders=(), mount_roots=(), agent_extra="",
-        poll_s: float = 0.5,
+        poll_s: float = 0.5, tls=None,
     ):
+        """`tls`: a tests.server.certs.Pki; the collector then serves HTTPS only and the agent checks it."""
         self.root = root
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"https://localhost:{self.port}" if tls else f"http://127.0.0.1:{self.port}"
+        self.verify = str(tls.ca) if tls else True  # what this harness's own requests check the collector against
         self.state_dir = root / "agent-state"
         self.db_path = root / "miwei.db"
         self.config = root / "config.yaml"
@@ -64,8 +66,10 @@ class Deployment:
         lines += ["  egress:", f"    removable: {'true' if mount_roots else 'false'}", f"    poll_s: {poll_s}"]
         lines += [f"    mount_roots: [{', '.join(str(m) for m in mount_roots)}]"]
         lines += [f"    folders: [{', '.join(str(f) for f in egress_folders)}]"]
+        lines += [f"  ca_bundle: {tls.ca}"] if tls else []
         lines += [agent_extra] if agent_extra else []
         lines += ["server:", f"  listen: 127.0.0.1:{self.port}", f"  database: sqlite:///{self.db_path}", f"  enroll_secret: {secret}"]
+        lines += [f"  tls_cert: {tls.cert}", f"  tls_key: {tls.key}"] if tls else []
         self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.server: subprocess.Popen | None = None
         self.agent: subprocess.Popen | None = None
@@ -117,7 +121,7 @@ class Deployment:
         if self.server is not None and self.server.poll() is not None:
             raise AssertionError(f"miwei-server exited with {self.server.returncode}:\n{self.log('miwei-server')}")
         try:
-            return requests.get(self.url + "/api/v1/health", timeout=1).status_code == 200
+            return requests.get(self.url + "/api/v1/health", timeout=1, verify=self.verify).status_code == 200
         except requests.RequestException:
             return False
 
@@ -134,7 +138,8 @@ class Deployment:
         return self._token
 
     def get(self, path: str, **params) -> dict:
-        r = requests.get(self.url + path, params=params, headers={"Authorization": f"Bearer {self.token}"}, timeout=10)
+        headers = {"Authorization": f"Bearer {self.token}"}
+        r = requests.get(self.url + path, params=params, headers=headers, timeout=10, verify=self.verify)
         r.raise_for_status()
         return r.json()
 

@@ -1,0 +1,220 @@
+"""Honest limits: what the collector refuses, with which status, before any of it is parsed.
+
+- JSON nested deeper than MAX_JSON_DEPTH is 400, found by a byte scan: Python's parser recurses
+  once per level, so a body of 100,000 '[' must never reach it.
+- A batch of more than `server.max_batch_events` events is 413 (the agent bisects a 413 batch).
+- Each agent token has a token bucket of `server.agent_rate_limit` events/s (a burst of ten
+  seconds' worth, at least one full batch): a batch the bucket cannot pay for is 429 with
+  Retry-After. The bucket is charged only for batches the collector accepted (2xx), so unknown
+  tokens never create buckets; it lives in memory, per collector process.
+- A database that cannot take writes (SQLite locked, read-only, disk full or I/O error;
+  PostgreSQL unreachable) is 503 with Retry-After, not 500: the agent keeps the events and retries.
+
+The body size cap (413) is server.app.BodyLimit, which wraps this middleware directly, so what
+is read here is already bounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import sqlite3
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from loguru import logger
+from sqlalchemy import exc as sa_exc
+
+MAX_JSON_DEPTH = 64  # an event is at most 4 deep; a batch adds 2
+DB_RETRY_AFTER_S = 5
+BURST_S = 10.0  # a bucket holds this many seconds of the rate
+MAX_BUCKETS = 100_000  # one per agent token seen accepting; the least recently used go first
+SCAN_IN_THREAD_BYTES = 256 * 1024  # a bigger body is scanned off the event loop
+INGEST_PATH = "/api/v1/events"
+_BODY_METHODS = (b"POST", b"PUT", b"PATCH")
+# a JSON string (escapes included) or one structural character: what a depth and element count need
+_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},:]')
+
+
+@dataclass(frozen=True)
+class Shape:
+    depth: int  # the deepest nesting seen (stops counting just past the cap)
+    events: int | None  # elements of the top-level "events" array, if there is one
+
+
+def json_shape(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Shape:
+    """Nesting depth and batch size of a JSON body without building it; malformed input is left
+    to the parser, which says what is wrong with it."""
+    depth = deepest = 0
+    events = None
+    events_start = commas = -1
+    prev = prev2 = b""
+    for match in _TOKENS.finditer(body):
+        token = match.group()
+        first = token[:1]
+        if first in b"[{" and len(token) == 1:
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth > max_depth:
+                return Shape(deepest, events)
+            if token == b"[" and depth == 2 and prev == b":" and prev2 == b'"events"':
+                events_start, commas = match.end(), 0
+        elif first in b"]}" and len(token) == 1:
+            if depth == 2 and events_start >= 0:
+                inside = body[events_start : match.start()].strip()
+                events = max(events or 0, commas + 1 if inside else 0)
+                events_start = -1
+            depth -= 1
+        elif token == b"," and depth == 2 and events_start >= 0:
+            commas += 1
+        prev2, prev = prev, token
+    return Shape(deepest, events)
+
+
+class TokenBuckets:
+    """Per-key token buckets: `rate` tokens a second up to `burst`; thread-safe."""
+
+    def __init__(self, rate: float, burst: float, clock=time.monotonic, max_keys: int = MAX_BUCKETS):
+        self.rate, self.burst, self.clock, self.max_keys = rate, burst, clock, max_keys
+        self._buckets: OrderedDict[bytes, tuple[float, float]] = OrderedDict()  # key -> (level, at)
+        self._lock = threading.Lock()
+
+    def _level(self, key: bytes, now: float) -> float:
+        level, at = self._buckets.get(key, (self.burst, now))
+        return min(self.burst, level + (now - at) * self.rate)
+
+    def wait_s(self, key: bytes, cost: float) -> float:
+        """0 if the bucket can pay `cost` now, else the seconds until it can."""
+        with self._lock:
+            level = self._level(key, self.clock())
+        cost = min(cost, self.burst)  # a batch bigger than the burst waits for a full bucket, not forever
+        return 0.0 if level >= cost else (cost - level) / self.rate
+
+    def charge(self, key: bytes, cost: float) -> None:
+        with self._lock:
+            now = self.clock()
+            self._buckets[key] = (self._level(key, now) - cost, now)
+            self._buckets.move_to_end(key)
+            while len(self._buckets) > self.max_keys:
+                self._buckets.popitem(last=False)
+
+
+class RequestLimits:
+    """ASGI middleware: nesting (400), batch size (413) and per-agent rate (429) on JSON bodies."""
+
+    def __init__(self, app, max_batch_events: int, agent_rate_limit: float, max_depth: int = MAX_JSON_DEPTH):
+        self.app, self.max_batch_events, self.max_depth = app, max_batch_events, max_depth
+        burst = max(agent_rate_limit * BURST_S, max_batch_events)
+        self.buckets = TokenBuckets(agent_rate_limit, burst) if agent_rate_limit > 0 else None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"].encode() not in _BODY_METHODS or not _json_body(scope):
+            return await self.app(scope, receive, send)
+        body, more = b"", True
+        while more:
+            try:
+                message = await receive()
+            except Exception as exc:
+                from server.app import _BodyTooLarge  # the app imports this module
+
+                if isinstance(exc, _BodyTooLarge):
+                    return  # BodyLimit, just outside us, answers the 413
+                raise
+            if message["type"] != "http.request":  # the client went away
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        if len(body) > SCAN_IN_THREAD_BYTES:
+            shape = await anyio.to_thread.run_sync(json_shape, body, self.max_depth)
+        else:
+            shape = json_shape(body, self.max_depth)
+        if shape.depth > self.max_depth:
+            return await _refuse(scope, receive, send, 400, f"JSON nested deeper than {self.max_depth} levels")
+        is_ingest = scope["path"] == INGEST_PATH and scope["method"] == "POST"
+        if is_ingest and shape.events is not None and shape.events > self.max_batch_events:
+            detail = f"batch of {shape.events} events; at most {self.max_batch_events} per request"
+            return await _refuse(scope, receive, send, 413, detail)
+        key, cost = (_token_key(scope), max(1, shape.events or 0)) if is_ingest and self.buckets else (None, 0)
+        if key is not None:
+            wait_s = self.buckets.wait_s(key, cost)
+            if wait_s > 0:
+                retry = max(1, math.ceil(wait_s))
+                logger.warning("agent over its event rate events={} retry_after_s={}", cost, retry)
+                detail = f"over {self.buckets.rate:g} events/s for this agent; retry in {retry} s"
+                return await _refuse(scope, receive, send, 429, detail, {"Retry-After": str(retry)})
+
+        replayed = False
+
+        async def replay():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        async def charging_send(message):
+            if key is not None and message["type"] == "http.response.start" and 200 <= message["status"] < 300:
+                self.buckets.charge(key, cost)
+            await send(message)
+
+        await self.app(scope, replay, charging_send)
+
+
+def _json_body(scope) -> bool:
+    """FastAPI parses a body as JSON when the type says JSON or is absent (forms and YAML are left alone)."""
+    content_type = dict(scope.get("headers") or []).get(b"content-type")
+    if content_type is None:
+        return True
+    subtype = content_type.split(b";", 1)[0].strip().lower().rpartition(b"/")[2]
+    return subtype == b"json" or subtype.endswith(b"+json")
+
+
+def _token_key(scope) -> bytes | None:
+    """The bucket key: a hash of the bearer token (one per agent), never the token itself."""
+    header = dict(scope.get("headers") or []).get(b"authorization", b"")
+    scheme, _, token = header.partition(b" ")
+    if scheme.lower() != b"bearer" or not token.strip():
+        return None  # auth answers 401
+    return hashlib.sha256(token.strip()).digest()
+
+
+async def _refuse(scope, receive, send, status: int, detail: str, headers: dict | None = None) -> None:
+    from server.app import SECURITY_HEADERS  # we sit outside the app's header middleware
+
+    headers = {**SECURITY_HEADERS, **(headers or {})}
+    await JSONResponse({"detail": detail}, status_code=status, headers=headers)(scope, receive, send)
+
+
+# --- the database cannot take writes ---------------------------------------------------------
+
+def database_unavailable(request, exc: Exception) -> JSONResponse:
+    """503 + Retry-After: the events stay with the agent, which retries; the cause goes to the log."""
+    cause = getattr(exc, "orig", None) or exc
+    logger.error(
+        "database cannot take the request path={!r} error={}: {!r}", request.url.path, type(cause).__name__, str(cause)[:300]
+    )
+    return JSONResponse(
+        {"detail": "the database cannot take writes now; retry later"},
+        status_code=503,
+        headers={"Retry-After": str(DB_RETRY_AFTER_S)},
+    )
+
+
+UNAVAILABLE = (sa_exc.OperationalError, sa_exc.TimeoutError, sqlite3.OperationalError)
+
+
+def install_limits(app: FastAPI) -> None:
+    """Register the request limits and the 503 for an unwritable database on the app."""
+    config = app.state.config
+    app.add_middleware(RequestLimits, max_batch_events=config.max_batch_events, agent_rate_limit=config.agent_rate_limit)
+    for kind in UNAVAILABLE:
+        app.add_exception_handler(kind, database_unavailable)
+
+
+__all__ = ["Shape", "TokenBuckets", "RequestLimits", "install_limits", "json_shape", "database_unavailable"]
