@@ -1,0 +1,294 @@
+"""Honest limits: nesting 400, batch 413, agent rate 429 + Retry-After, unwritable database 503 +
+Retry-After, and the agent's reporter waiting out what the collector asks."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import threading
+import uuid
+
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from sqlalchemy.exc import OperationalError
+
+from agent.reporter import Reporter, retry_after_s
+from agent.spool import Spool
+from rules.events import Event
+from server.app import create_app
+from server.limits import MAX_JSON_DEPTH, TokenBuckets, json_shape
+from tests.e2e import mounts
+from tests.e2e.harness import free_port, wait_for
+from tests.server.factories import ENROLL_SECRET, make_event
+
+# --- the byte scan ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body, depth, events",
+    [
+        (b'{"events": []}', 2, 0),
+        (b'{"events": [ ]}', 2, 0),
+        (b'{"events": [{}]}', 3, 1),
+        (b'{"events": [{"a": [1, 2, {"b": 3}]}, {}, {}]}', 5, 3),
+        (b'{"x": [1, 2, 3], "events": [1, 2]}', 2, 2),
+        (b'{"events": [{"path": "a,b]}[{\\"events\\": [1,2,3]"}, {"path": "\\\\"}]}', 3, 2),
+        (b'{"nested": {"events": [1, 2, 3]}}', 3, None),
+        (b'[[[[]]]]', 4, None),
+        (b'"just a string with [[[ in it"', 0, None),
+        (b"{broken", 1, None),
+    ],
+)
+def test_json_shape_counts_depth_and_top_level_events(body, depth, events):
+    shape = json_shape(body)
+    assert (shape.depth, shape.events) == (depth, events)
+    if events is not None and depth < 5:  # agrees with the real parser where the body parses
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return
+        assert len(parsed["events"]) == events
+
+
+def test_json_shape_stops_just_past_the_cap():
+    assert json_shape(b"[" * 1_000_000).depth == MAX_JSON_DEPTH + 1
+
+
+def test_token_buckets_refill_at_the_rate_up_to_the_burst():
+    now = [0.0]
+    buckets = TokenBuckets(rate=10, burst=50, clock=lambda: now[0])
+    assert buckets.wait_s(b"a", 50) == 0
+    buckets.charge(b"a", 50)
+    assert buckets.wait_s(b"a", 10) == pytest.approx(1.0)
+    assert buckets.wait_s(b"b", 50) == 0  # another agent has its own bucket
+    now[0] = 0.5
+    assert buckets.wait_s(b"a", 10) == pytest.approx(0.5)
+    now[0] = 100.0
+    assert buckets.wait_s(b"a", 50) == 0 and buckets.wait_s(b"a", 51) == pytest.approx(0.0)  # capped at the burst
+
+
+def test_token_buckets_forget_the_least_recently_used_beyond_their_cap():
+    buckets = TokenBuckets(rate=1, burst=1, max_keys=3)
+    for key in (b"a", b"b", b"c", b"d"):
+        buckets.charge(key, 1)
+    assert list(buckets._buckets) == [b"b", b"c", b"d"]
+
+
+# --- through the app -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def limited(config, store):
+    """The app with a batch cap of 10 and 2 events/s per agent (a burst of 20)."""
+    app = create_app(dataclasses.replace(config, max_batch_events=10, agent_rate_limit=2.0), store)
+    with TestClient(app) as client:
+        yield client
+
+
+def _enroll(client) -> dict:
+    body = {"enroll_secret": ENROLL_SECRET, "agent_id": str(uuid.uuid4()), "hostname": "pc"}
+    token = client.post("/api/v1/enroll", json=body).json()["token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("path, method", [("/api/v1/events", "post"), ("/api/v1/heartbeat", "post"), ("/api/v1/enroll", "post")])
+def test_json_nested_deeper_than_the_cap_is_400_before_parsing(client, agent, path, method):
+    for depth in (MAX_JSON_DEPTH + 1, 100_000):
+        body = '{"events": [' + "[" * depth + "]" * depth + "]}"
+        response = getattr(client, method)(path, content=body, headers={**agent.headers, "Content-Type": "application/json"})
+        assert response.status_code == 400, response.text
+        assert response.json() == {"detail": f"JSON nested deeper than {MAX_JSON_DEPTH} levels"}
+        assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_nesting_at_the_cap_reaches_validation(client, agent):
+    inner = "[" * (MAX_JSON_DEPTH - 2) + "]" * (MAX_JSON_DEPTH - 2)
+    response = client.post("/api/v1/events", content='{"events": ' + inner + "}", headers=agent.headers)
+    assert response.status_code == 422, response.text
+
+
+@pytest.mark.parametrize(
+    "raw, what",
+    [(b'{"events": [{"size": NaN}]}', "NaN"), (b'{"events": [{"path": "\\ud800"}]}', "lone surrogate")],
+)
+def test_nan_and_lone_surrogates_are_refused_with_4xx(client, agent, store, raw, what):
+    event = json.dumps(make_event())
+    body = raw.replace(b"{", ("{" + event[1:-1] + ", ").encode(), 2).replace(b'{"events": [' + event[1:-1].encode() + b", ", b'{"events": [', 1)
+    response = client.post("/api/v1/events", content=body, headers={**agent.headers, "Content-Type": "application/json"})
+    assert 400 <= response.status_code < 500, (what, response.text)
+    assert store.count_events() == 0
+
+
+def test_batch_over_the_configured_cap_is_413_and_stores_nothing(limited, store):
+    headers = _enroll(limited)
+    response = limited.post("/api/v1/events", json={"events": [make_event() for _ in range(11)]}, headers=headers)
+    assert response.status_code == 413
+    assert response.json() == {"detail": "batch of 11 events; at most 10 per request"}
+    assert store.count_events() == 0
+    response = limited.post("/api/v1/events", json={"events": [make_event() for _ in range(10)]}, headers=headers)
+    assert response.json() == {"accepted": 10, "duplicates": 0}
+
+
+def test_an_agent_over_its_rate_gets_429_with_retry_after_and_others_do_not(limited, store):
+    one, other = _enroll(limited), _enroll(limited)
+    for _ in range(2):  # the burst: 20 events
+        assert limited.post("/api/v1/events", json={"events": [make_event() for _ in range(10)]}, headers=one).status_code == 200
+    response = limited.post("/api/v1/events", json={"events": [make_event() for _ in range(10)]}, headers=one)
+    assert response.status_code == 429
+    assert 1 <= int(response.headers["Retry-After"]) <= 5  # 10 events at 2/s, less what refilled meanwhile
+    assert "2 events/s" in response.json()["detail"]
+    assert store.count_events() == 20
+    assert limited.post("/api/v1/events", json={"events": [make_event()]}, headers=other).status_code == 200
+
+
+def test_unknown_tokens_never_get_a_bucket(limited):
+    middleware = _limits(limited.app)
+    for i in range(50):
+        response = limited.post("/api/v1/events", json={"events": [make_event()]}, headers={"Authorization": f"Bearer mwa_bad{i}"})
+        assert response.status_code == 401
+    assert len(middleware.buckets._buckets) == 0
+
+
+def _limits(app):
+    from server.limits import RequestLimits
+
+    layer = app.middleware_stack
+    while not isinstance(layer, RequestLimits):
+        layer = layer.app
+    return layer
+
+
+def test_database_that_cannot_write_is_503_with_retry_after(client, agent, store, monkeypatch):
+    def locked(events):
+        raise OperationalError("INSERT INTO events ...", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(store, "ingest", locked)
+    response = client.post("/api/v1/events", json={"events": [make_event()]}, headers=agent.headers)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert response.json() == {"detail": "the database cannot take writes now; retry later"}
+    monkeypatch.undo()
+    assert store.count_events() == 0
+
+
+@pytest.fixture
+def small_fs(tmp_path):
+    why = mounts.unavailable("ext4")
+    if why:
+        pytest.skip(why)
+    image, mountpoint = tmp_path / "db.img", tmp_path / "dbfs"
+    mounts.make_image("ext4", image)
+    mounts.mount("ext4", image, mountpoint)
+    yield mountpoint
+    mounts.unmount(mountpoint)
+
+
+def test_full_database_disk_is_503_and_the_retried_batch_is_stored_once(small_fs, tmp_path):
+    """The SQLite file on a 64 MB ext4 filled up by another file: 503 + Retry-After, nothing half
+    written; once there is room, the same batch is stored whole."""
+    from server.config import ServerConfig
+    from server.database import make_engine, migrate
+    from server.store import Store
+
+    url = f"sqlite:///{small_fs / 'collector.db'}"
+    engine = make_engine(url)
+    migrate(engine)
+    store = Store(engine)
+    config = ServerConfig(listen=("127.0.0.1", 0), database=url, enroll_secret=ENROLL_SECRET)
+    with TestClient(create_app(config, store)) as client:
+        headers = _enroll(client)
+        batch = {"events": [make_event(details={"pad": "x" * 2000}) for _ in range(500)]}
+        filler = small_fs / "filler"
+        subprocess.run(["fallocate", "-l", "1G", str(filler)], capture_output=True)  # fails: fills what is left
+        if not filler.exists() or os.statvfs(small_fs).f_bavail > 64:
+            subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M"], capture_output=True)
+        response = client.post("/api/v1/events", json=batch, headers=headers)
+        assert response.status_code == 503, response.text
+        assert response.headers["Retry-After"] == "5"
+        filler.unlink()
+        again = client.post("/api/v1/events", json=batch, headers=headers)
+        assert again.json() == {"accepted": 500, "duplicates": 0}
+        assert store.count_events() == 500
+    engine.dispose()
+
+
+# --- the agent waits out Retry-After -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [("7", 7.0), (" 12 ", 12.0), ("0", 0.0), ("99999", 300.0), ("-3", None), ("soon", None), (None, None), ("", None)],
+)
+def test_retry_after_seconds_are_read_and_capped(value, expected):
+    assert retry_after_s(value) == expected
+
+
+def test_retry_after_as_an_http_date():
+    assert retry_after_s("Thu, 01 Jan 1970 00:01:40 GMT", now=90.0) == pytest.approx(10.0)
+    assert retry_after_s("Thu, 01 Jan 1970 00:01:40 GMT", now=500.0) == 0.0
+
+
+class _Served:
+    """The real app behind uvicorn on loopback, in a thread: what the reporter talks to."""
+
+    def __init__(self, app):
+        port = free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        wait_for(lambda: self.server.started, 20, what="uvicorn to start")
+
+    def close(self):
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+class _RecordingStop(threading.Event):
+    """The reporter's stop event: records every wait, which is how the reporter sleeps."""
+
+    def __init__(self):
+        super().__init__()
+        self.waits: list[float] = []
+
+    def wait(self, timeout=None):
+        self.waits.append(timeout)
+        return super().wait(timeout)
+
+
+@pytest.mark.parametrize("answer", [429, 503])
+def test_the_reporter_waits_out_retry_after_and_delivers_everything_once(config, store, tmp_path, monkeypatch, answer):
+    app = create_app(dataclasses.replace(config, max_batch_events=10, agent_rate_limit=10.0 if answer == 429 else 0), store)
+    if answer == 503:
+        real, failures = store.ingest, [2]
+
+        def sometimes_locked(events):
+            if failures[0]:
+                failures[0] -= 1
+                raise OperationalError("INSERT", {}, Exception("database is locked"))
+            return real(events)
+
+        monkeypatch.setattr(store, "ingest", sometimes_locked)
+    served = _Served(app)
+    spool = Spool(str(tmp_path / "spool.db"))
+    events = [Event(type="file.created", path=f"/data/f{i}") for i in range(110 if answer == 429 else 20)]
+    spool.put(events)
+    reporter = Reporter(served.url, ENROLL_SECRET, str(tmp_path), str(uuid.uuid4()), "pc", spool, heartbeat_s=60, batch_max=10)
+    reporter._stop = _RecordingStop()
+    try:
+        reporter.start()
+        wait_for(lambda: spool.depth() == 0, 60, 0.05, "the spool to drain")
+    finally:
+        reporter.stop()
+        served.close()
+        spool.close()
+    monkeypatch.undo()
+    stored = store.list_events("file.created", None, None, 1000, None).items
+    assert sorted(e["path"] for e in stored) == sorted(e.path for e in events)  # each exactly once
+    honoured = [w for w in reporter._stop.waits if w is not None and w >= 1.0]
+    # 429: 110 events at 10/s with a burst of 100 -> at least one Retry-After of 1 s; 503: Retry-After 5, twice
+    expected = [1.0] if answer == 429 else [5.0, 5.0]
+    assert honoured[: len(expected)] == expected, reporter._stop.waits
