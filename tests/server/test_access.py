@@ -1,0 +1,238 @@
+"""Who gets in: every route is enumerated from the app, so a new route is covered (or fails) here.
+
+- without credentials every API route answers 401 and every console page redirects to the login
+  form (303) with nothing of the page in the answer; the public routes are listed explicitly;
+- an agent token gets 403 on every read and admin route, and cannot file events under another id;
+- a revoked API token gets 401;
+- a replayed batch changes nothing (events, alerts, their history, notifications);
+- a flood of bad tokens does not slow valid requests: measured and printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import statistics
+import threading
+import time
+import uuid
+
+import pytest
+import requests
+from fastapi.routing import iter_route_contexts
+from fastapi.testclient import TestClient
+from sqlalchemy import func, inspect, select
+
+from server.app import create_app
+from server.auth import API_TOKEN_PREFIX, new_token
+from server.notify.channels import ChannelSpec
+from server.notify.tables import notifications
+from server.schema import alert_events, alert_history, alerts, events
+from tests.e2e.harness import Deployment
+from tests.server.factories import make_egress, make_event
+
+# reachable without a token: what a load balancer, a browser before login and an installer need
+PUBLIC = {
+    ("GET", "/openapi.json"),
+    ("GET", "/api/v1/health"),
+    ("GET", "/"),  # redirects to the console
+    ("GET", "/console"),  # redirects to the console
+    ("GET", "/console/login"),
+    ("POST", "/console/login"),
+    ("GET", "/console/static/{name}"),
+    ("GET", "/console/lang/{lang}"),  # sets the language cookie, redirects
+}
+ENROLMENT = ("POST", "/api/v1/enroll")  # guarded by the enrolment secret, not a token
+AGENT_ROUTES = {("POST", "/api/v1/events"), ("POST", "/api/v1/heartbeat"), ("GET", "/api/v1/policy")}
+PATH_VALUES = {
+    "{alert_id}": "1", "{name}": "departing", "{value:path}": "zhang", "{entry_id}": "1", "{channel_id}": "1",
+    "{user_id}": "1", "{token_id}": "1", "{rule_id}": "MW-EGRESS-CLASSIFIED", "{what}.{fmt}": "alerts.csv", "{lang}": "en",
+}  # fmt: skip
+
+
+def _routes(app) -> list[tuple[str, str]]:
+    found = []
+    for route in iter_route_contexts(app.routes):
+        for method in sorted(route.methods - {"HEAD"}):
+            found.append((method, route.path))
+    return found
+
+
+def _url(path: str) -> str:
+    for name, value in PATH_VALUES.items():
+        path = path.replace(name, value)
+    assert "{" not in path, f"add a value for the parameter of {path} to PATH_VALUES"
+    return path
+
+
+@pytest.fixture
+def routes(client) -> list[tuple[str, str]]:
+    found = _routes(client.app)
+    assert len(found) > 50 and ENROLMENT in found and PUBLIC <= set(found)
+    return found
+
+
+def _without_credentials(client, method: str, path: str):
+    return client.request(method, _url(path), follow_redirects=False, json={} if method in ("POST", "PUT", "PATCH") else None)
+
+
+def test_every_route_refuses_a_caller_without_credentials(client, routes):
+    checked = 0
+    for method, path in routes:
+        if (method, path) in PUBLIC:
+            continue
+        response = _without_credentials(client, method, path)
+        if (method, path) == ENROLMENT:
+            assert response.status_code in (403, 422), response.text  # no secret: nothing issued
+        elif path.startswith("/api/"):
+            assert response.status_code == 401, (method, path, response.status_code, response.text)
+            assert response.headers["www-authenticate"] == "Bearer"
+        else:  # the console's refusal is its login form
+            assert response.status_code == 303, (method, path, response.status_code)
+            assert response.headers["location"] == "/console/login", (method, path)
+            assert len(response.content) < 100 and b"<" not in response.content, (method, path, response.content)
+        checked += 1
+    print(f"{checked} routes refuse a caller without credentials; {len(PUBLIC)} public")
+
+
+def test_a_wrong_enrolment_secret_is_403_and_issues_nothing(client, store):
+    body = {"enroll_secret": "wrong-secret-0123456789", "agent_id": str(uuid.uuid4()), "hostname": "pc"}
+    response = client.post("/api/v1/enroll", json=body)
+    assert response.status_code == 403 and "token" not in response.json()
+    assert store.list_agents(120.0) == []
+
+
+def test_an_agent_token_is_refused_on_every_read_and_admin_route(client, routes, agent):
+    checked = 0
+    for method, path in routes:
+        if not path.startswith("/api/") or (method, path) in PUBLIC | AGENT_ROUTES or (method, path) == ENROLMENT:
+            continue
+        body = {} if method in ("POST", "PUT", "PATCH") else None
+        response = client.request(method, _url(path), headers=agent.headers, json=body)
+        assert response.status_code == 403, (method, path, response.status_code, response.text)
+        checked += 1
+    assert checked >= 20
+    # nor can it reach the console: a bearer token is not a console session
+    assert client.get("/console/alerts", headers=agent.headers, follow_redirects=False).status_code == 303
+
+
+def test_an_agent_cannot_file_events_or_heartbeats_under_another_agents_id(client, enroll, api_token, store):
+    mine, other = enroll("pc-1"), enroll("pc-2")
+    event = make_event(agent_id=other.agent_id, host="pc-2")
+    assert client.post("/api/v1/events", json={"events": [event]}, headers=mine.headers).status_code == 200
+    stored = client.get("/api/v1/events", headers={"Authorization": f"Bearer {api_token}"}).json()["events"]
+    assert [e["agent_id"] for e in stored] == [mine.agent_id]  # the token decides, not the body
+
+
+def test_a_revoked_api_token_gets_401(client, store):
+    token = new_token(API_TOKEN_PREFIX)
+    token_id = store.create_api_token("leaving", token)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get("/api/v1/alerts", headers=headers).status_code == 200
+    assert store.revoke_api_token(token_id)
+    for method, path in (("GET", "/api/v1/alerts"), ("GET", "/api/v1/events"), ("PUT", "/api/v1/policy")):
+        response = client.request(method, path, headers=headers, json={} if method == "PUT" else None)
+        assert response.status_code == 401, (method, path, response.text)
+
+
+def test_a_token_of_a_known_prefix_and_random_body_or_oversized_is_401(client):
+    for token in ("mwa_" + secrets.token_urlsafe(32), "mwt_" + secrets.token_urlsafe(32), "x" * 300, "mwt_" + "a" * 5000):
+        response = client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+
+
+def test_token_lookup_is_an_index_lookup_not_a_scan(engine):
+    """Tokens are stored as SHA-256 and found through a unique index: a bad token costs one probe."""
+    inspector = inspect(engine)
+    for table in ("agents", "api_tokens"):
+        unique = [set(u["column_names"]) for u in inspector.get_unique_constraints(table)]
+        indexed = [set(i["column_names"]) for i in inspector.get_indexes(table) if i.get("unique")]
+        assert {"token_hash"} in unique + indexed, table
+
+
+@pytest.fixture
+def notifying(config, store):
+    spec = ChannelSpec(url="json://127.0.0.1:9/hook", name="soc")  # nothing listens: rows stay queued
+    app = create_app(dataclasses.replace(config, notify=(spec,), notify_allow_private=True), store)
+    with TestClient(app) as client:
+        yield client
+
+
+def _counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in (events, alerts, alert_events, alert_history, notifications)}
+
+
+def test_a_replayed_batch_changes_nothing(notifying, store, engine):
+    client = notifying
+    body = {"enroll_secret": client.app.state.config.enroll_secret, "agent_id": str(uuid.uuid4()), "hostname": "pc"}
+    headers = {"Authorization": f"Bearer {client.post('/api/v1/enroll', json=body).json()['token']}"}
+    batch = {"events": [make_egress("core"), make_egress("important", path="/media/usb/b.docx"), make_event()]}
+    assert client.post("/api/v1/events", json=batch, headers=headers).json() == {"accepted": 3, "duplicates": 0}
+    before = _counts(engine)
+    assert before["alerts"] >= 1 and before["notifications"] >= 1, before  # the batch did raise and notify
+    for _ in range(3):
+        assert client.post("/api/v1/events", json=batch, headers=headers).json() == {"accepted": 0, "duplicates": 3}
+    assert _counts(engine) == before
+
+
+# --- a flood of bad tokens ------------------------------------------------------------------
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered) * 1000, ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+
+
+@pytest.mark.slow
+def test_a_flood_of_bad_tokens_does_not_slow_valid_requests_measured(tmp_path):
+    """A real `miwei-server run` (one uvicorn worker): 300 valid reads alone, then 300 during 10,000
+    bad-token requests from 8 threads, then 300 during 10,000 valid requests from 8 threads (the
+    control: what any equal load costs). The figures are printed (docs/reliability.md), not asserted."""
+    d = Deployment(tmp_path, [])
+    try:
+        d.start_server()
+        valid = {"Authorization": f"Bearer {d.token}"}
+        url = d.url + "/api/v1/agents"
+
+        def measure(n: int) -> list[float]:
+            session, took = requests.Session(), []
+            for _ in range(n):
+                started = time.perf_counter()
+                assert session.get(url, headers=valid, timeout=30).status_code == 200
+                took.append(time.perf_counter() - started)
+            return took
+
+        def during(make_token, expected: int) -> tuple[list[float], int, float]:
+            answered = [0] * 8
+
+            def flood(worker: int) -> None:
+                session = requests.Session()
+                for i in range(10_000 // 8):
+                    headers = {"Authorization": f"Bearer {make_token(i)}"}
+                    if session.get(url, headers=headers, timeout=30).status_code == expected:
+                        answered[worker] += 1
+
+            threads = [threading.Thread(target=flood, args=(w,)) for w in range(8)]
+            started = time.perf_counter()
+            for t in threads:
+                t.start()
+            took = measure(300)
+            for t in threads:
+                t.join()
+            return took, sum(answered), time.perf_counter() - started
+
+        measure(20)  # warm up
+        alone = measure(300)
+        bad, refused, bad_s = during(lambda i: ("mwa_", "mwt_", "")[i % 3] + secrets.token_urlsafe(32), 401)
+        good, served, good_s = during(lambda i: d.token, 200)
+    finally:
+        d.close()
+    assert refused == served == 10_000 // 8 * 8  # every bad token refused with 401, every good one served
+    lines = [("alone", alone, "")]
+    lines += [("during bad tokens", bad, f" ({refused} x 401 from 8 threads at {refused / bad_s:.0f}/s)")]
+    lines += [("during valid tokens", good, f" ({served} x 200 from 8 threads at {served / good_s:.0f}/s)")]
+    print("\nvalid GET /api/v1/agents, one uvicorn worker:")
+    for name, samples, extra in lines:
+        p50, p99 = _percentiles(samples)
+        print(f"  {name:20s} p50 {p50:6.1f} ms  p99 {p99:6.1f} ms{extra}")
