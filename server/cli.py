@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     token = sub.add_parser("create-token", parents=[common], help="print a new API token")
     token.add_argument("name")
     token.set_defaults(handler=cmd_create_token)
+    revoke = sub.add_parser("revoke-token", parents=[common], help="revoke every live API token of this name")
+    revoke.add_argument("name")
+    revoke.set_defaults(handler=cmd_revoke_token)
     return parser
 
 
@@ -133,6 +136,15 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+def cmd_revoke_token(config: ServerConfig, args) -> int:
+    revoked = _store(config).revoke_api_tokens_named(args.name, actor="cli")
+    if not revoked:
+        print(f"error: no live API token named '{args.name}'", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"revoked {revoked} token{'s' if revoked != 1 else ''} named '{args.name}'")
+    return EXIT_OK
 
 
 def _redact(url: str) -> str:

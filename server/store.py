@@ -176,6 +176,12 @@ class Store:
                 )
             ).scalar()
 
+    def revoke_api_tokens_named(self, name: str, actor: str = UNATTRIBUTED) -> int:
+        """Revoke every live token of this name (`miwei-server revoke-token`); returns how many."""
+        with self.engine.connect() as conn:
+            ids = conn.execute(select(api_tokens.c.id).where(api_tokens.c.name == name, api_tokens.c.revoked_at.is_(None))).scalars().all()
+        return sum(self.revoke_api_token(token_id, actor) for token_id in ids)
+
     def create_user(self, name: str, role: str, password_hash: str, actor: str = UNATTRIBUTED) -> int:
         now = self.clock()
         with writing(self.engine) as conn:

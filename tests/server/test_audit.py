@@ -106,6 +106,20 @@ def test_users_and_tokens_made_on_the_command_line_are_audited_without_secrets(t
     assert token not in text and "correct horse" not in text and "argon2" not in text
 
 
+def test_revoke_token_on_the_command_line_is_audited(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("server:\n  database: sqlite:///./miwei.db\n  enroll_secret: a-long-enough-secret-value\n")
+    run = lambda *args: subprocess.run([SERVER, *args, "-c", str(config)], capture_output=True, text=True, timeout=60)  # noqa: E731
+    assert run("create-token", "nightly").returncode == 0
+    done = run("revoke-token", "nightly")
+    assert (done.returncode, done.stdout.strip()) == (0, "revoked 1 token named 'nightly'")
+    again = run("revoke-token", "nightly")
+    assert again.returncode != 0 and "no live API token named 'nightly'" in again.stderr
+    with sqlite3.connect(tmp_path / "miwei.db") as conn:
+        assert conn.execute("SELECT actor, action FROM audit_log ORDER BY id").fetchall() == [("cli", "token.create"), ("cli", "token.revoke")]
+        assert conn.execute("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL").fetchone()[0] == 0
+
+
 def test_store_functions_record_who_acted(store, engine):
     token_id = store.create_api_token("ci", "mwt_" + "x" * 40, actor="console:boss")
     assert store.revoke_api_token(token_id, actor="console:boss") is True
