@@ -154,3 +154,13 @@ def test_reporter_verifies_against_the_ca_bundle_even_when_the_environment_names
             reporter._enroll()
         reporter.session.close()
     assert seen == [str(pki.ca), "/etc/ssl/certs/ca-certificates.crt"]  # no bundle: the system store, as configured
+
+
+@pytest.mark.parametrize(
+    "host, loopback",
+    [("127.0.0.1", True), ("127.8.9.1", True), ("::1", True), ("localhost", True), ("0.0.0.0", False), ("10.1.2.3", False), ("collector.lan", False)],
+)
+def test_the_collector_warns_about_plain_http_on_anything_but_loopback(host, loopback):
+    from server.cli import _loopback
+
+    assert _loopback(host) is loopback
