@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from rules.engine import EventEngine, Verdict
 from rules.events import Event
@@ -162,23 +162,35 @@ def raise_event_alerts(conn: Connection, drafts: list[AlertDraft], now: datetime
     if groups:
         lock(conn, [f"alert-group:{r}:{k}" for r, k in groups])
     new: list[AlertDraft] = list(plain)
+    latest = _latest_alerts(conn, list(groups))
     for (rule_id, key), members in groups.items():
-        new += _raise_group(conn, rule_id, key, members, now)
+        new += _raise_group(conn, latest.get((rule_id, key)), members, now)
     insert_alerts(conn, new, now)
     return len(new)
 
 
-def _raise_group(conn: Connection, rule_id: str, key: str, members: list[AlertDraft], now: datetime) -> list[AlertDraft]:
+def _latest_alerts(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Row]:
+    """Each group's newest alert, read in chunks rather than one query per group (index alerts_group)."""
+    found: dict[tuple[str, str], Row] = {}
+    by_key = sorted({k for _, k in keys})
+    wanted = set(keys)
+    for i in range(0, len(by_key), 500):
+        rows = conn.execute(
+            select(alerts.c.id, alerts.c.rule_id, alerts.c.group_key, alerts.c.status, alerts.c.first_ts, alerts.c.closed_at)
+            .where(alerts.c.group_key.in_(by_key[i : i + 500]))
+        )
+        for r in rows:
+            group = (r.rule_id, r.group_key)
+            if group in wanted and (group not in found or r.id > found[group].id):
+                found[group] = r
+    return found
+
+
+def _raise_group(conn: Connection, latest: Row | None, members: list[AlertDraft], now: datetime) -> list[AlertDraft]:
     """One group's matches of this batch, oldest first: each folds into the open alert whose first
     match is within the window of its event time, or starts a new one; returns the new ones."""
     first = members[0]
     window = timedelta(seconds=first.dedup_s)
-    latest = conn.execute(
-        select(alerts.c.id, alerts.c.status, alerts.c.first_ts, alerts.c.closed_at)
-        .where(alerts.c.rule_id == rule_id, alerts.c.group_key == key)
-        .order_by(alerts.c.id.desc())
-        .limit(1)
-    ).first()
     closed_at = aware(latest.closed_at) if latest is not None and latest.closed_at is not None else None
     if first.suppress_s > 0 and latest is not None and latest.status in CLOSED_STATUSES and closed_at and now - closed_at <= timedelta(seconds=first.suppress_s):
         conn.execute(update(alerts).where(alerts.c.id == latest.id).values(suppressed=alerts.c.suppressed + len(members)))
@@ -264,9 +276,10 @@ def change_status(conn: Connection, alert_id: int, status: str, comment: str, ac
 
 
 def escalate(conn: Connection, alert_id: int, severity: str, comment: str, now: datetime) -> None:
-    """The alert's severity goes up (an agent silent for longer); notified again."""
+    """The alert's severity goes up (an agent silent for longer); notified again. An alert someone
+    closed already (e.g. false_positive: the PC is in repair) stays as it is."""
     current = conn.execute(select(alerts.c.status).where(alerts.c.id == alert_id)).scalar()
-    if current is None:
+    if current not in OPEN_STATUSES:
         return
     conn.execute(update(alerts).where(alerts.c.id == alert_id).values(severity=severity, updated_at=now))
     conn.execute(insert(alert_history).values(**_history(alert_id, now, SYSTEM, "escalated", current, current, comment)))

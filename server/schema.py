@@ -105,7 +105,7 @@ alerts = Table(
     Column("closed_at", DateTime(timezone=True)),  # when it was last resolved or marked false_positive
     Column("suppressed", Integer, nullable=False, server_default="0"),  # repeats the rule's suppress window swallowed
     Index("alerts_status_id", "status", "id"),
-    Index("alerts_rule_group", "rule_id", "group_key", "id"),
+    Index("alerts_group", "group_key", "id"),  # group_key hashes the rule id too
 )
 
 alert_events = Table(

@@ -163,3 +163,16 @@ def test_an_agent_that_comes_back_after_a_clean_stop_and_is_killed_is_offline(cl
     clock.advance(AGENT_OFFLINE_S + 1)  # then killed
     assert store.check_absence(AGENT_OFFLINE_S, None, HEALTH) == 1
     assert _state(client, reader) == "offline"
+
+
+def test_an_alert_someone_closed_is_not_escalated(client, reader, agent, store, clock):
+    _heartbeat(client, agent)
+    clock.advance(AGENT_OFFLINE_S + 1)
+    store.check_absence(AGENT_OFFLINE_S, None, HEALTH)
+    alert_id = _offline(client, reader)[0]["id"]
+    client.patch(f"/api/v1/alerts/{alert_id}", json={"status": "false_positive", "comment": "PC in repair"}, headers=reader)
+    clock.advance(10 * AGENT_OFFLINE_S)
+    store.check_absence(AGENT_OFFLINE_S, None, HEALTH)
+    (alert,) = _offline(client, reader)
+    assert (alert["severity"], alert["status"]) == ("high", "false_positive")
+    assert "escalated" not in [h["action"] for h in _history(client, reader, alert_id)]

@@ -27,7 +27,7 @@ def upgrade() -> None:
     op.add_column("alerts", sa.Column("last_ts", sa.String(32)))
     op.add_column("alerts", sa.Column("closed_at", When))
     op.add_column("alerts", sa.Column("suppressed", sa.Integer, nullable=False, server_default="0"))
-    op.create_index("alerts_rule_group", "alerts", ["rule_id", "group_key", "id"])
+    op.create_index("alerts_group", "alerts", ["group_key", "id"])  # group_key hashes the rule id too
     op.add_column("agents", sa.Column("stopped_at", When))
     op.add_column("agent_silences", sa.Column("escalations", sa.Integer, nullable=False, server_default="0"))
     op.add_column("agent_silences", sa.Column("ended_at", When))
@@ -52,7 +52,7 @@ def downgrade() -> None:
         batch.drop_column("escalations")
     with op.batch_alter_table("agents") as batch:
         batch.drop_column("stopped_at")
-    op.drop_index("alerts_rule_group", table_name="alerts")
+    op.drop_index("alerts_group", table_name="alerts")
     with op.batch_alter_table("alerts") as batch:
         for name in ("suppressed", "closed_at", "last_ts", "first_ts", "last_seen", "group_key"):
             batch.drop_column(name)
