@@ -5,8 +5,9 @@
 - A batch of more than `server.max_batch_events` events is 413 (the agent bisects a 413 batch).
 - Each agent token has a token bucket of `server.agent_rate_limit` events/s (a burst of ten
   seconds' worth, at least one full batch): a batch the bucket cannot pay for is 429 with
-  Retry-After. The bucket is charged only for batches the collector accepted (2xx), so unknown
-  tokens never create buckets; it lives in memory, per collector process.
+  Retry-After. The bucket is charged only for batches the collector accepted (2xx), with the
+  count it answered, so unknown tokens never create buckets; it lives in memory, per collector
+  process (N collectors behind a load balancer let an agent through at up to N times the rate).
 - A database that cannot take writes (SQLite locked, read-only, disk full or I/O error;
   PostgreSQL unreachable) is 503 with Retry-After, not 500: the agent keeps the events and retries.
 
@@ -17,6 +18,7 @@ is read here is already bounded.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 import sqlite3
@@ -158,12 +160,29 @@ class RequestLimits:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
+        answer, accepted = b"", False
+
         async def charging_send(message):
-            if key is not None and message["type"] == "http.response.start" and 200 <= message["status"] < 300:
-                self.buckets.charge(key, cost)
+            # charged with what the collector counted (accepted + duplicates), so a batch whose
+            # "events" key the scan did not see (written with escapes) still pays for each event
+            nonlocal answer, accepted
+            if key is not None and message["type"] == "http.response.start":
+                accepted = 200 <= message["status"] < 300
+            elif key is not None and accepted and message["type"] == "http.response.body":
+                answer += message.get("body", b"")
+                if not message.get("more_body", False):
+                    self.buckets.charge(key, _counted(answer, cost))
             await send(message)
 
         await self.app(scope, replay, charging_send)
+
+
+def _counted(answer: bytes, fallback: int) -> int:
+    try:
+        counts = json.loads(answer)
+        return max(1, int(counts["accepted"]) + int(counts["duplicates"]))
+    except (ValueError, TypeError, KeyError):
+        return fallback
 
 
 def _json_body(scope) -> bool:

@@ -292,3 +292,14 @@ def test_the_reporter_waits_out_retry_after_and_delivers_everything_once(config,
     # 429: 110 events at 10/s with a burst of 100 -> at least one Retry-After of 1 s; 503: Retry-After 5, twice
     expected = [1.0] if answer == 429 else [5.0, 5.0]
     assert honoured[: len(expected)] == expected, reporter._stop.waits
+
+
+def test_a_batch_written_with_an_escaped_events_key_still_pays_per_event(limited, store):
+    """The byte scan does not decode escapes; the charge comes from the collector's own count."""
+    headers = {**_enroll(limited), "Content-Type": "application/json"}
+    for _ in range(2):
+        body = '{"\\u0065vents": ' + json.dumps([make_event() for _ in range(10)]) + "}"
+        assert limited.post("/api/v1/events", content=body, headers=headers).status_code == 200
+    response = limited.post("/api/v1/events", json={"events": [make_event()]}, headers=headers)
+    assert response.status_code == 429, response.text  # 20 events paid: the burst is spent
+    assert store.count_events() == 20
