@@ -1,7 +1,7 @@
 """What the console's pages read, as small SQLAlchemy Core queries against server/schema.py's tables.
 
-Everything here only reads. Writes go through the store (alerts, devices, policy) or, for what
-the store has no function for yet (revoking a token, removing a user), through accounts.py.
+Everything here only reads. Writes go through the store (alerts, devices, policy, users, tokens),
+which records each one in the audit log with the console user as the actor.
 """
 
 from __future__ import annotations

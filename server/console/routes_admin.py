@@ -7,7 +7,6 @@ from fastapi.responses import Response
 from loguru import logger
 
 from server.console import queries
-from server.console.accounts import LastAdmin, remove_user, revoke_token
 from server.console.rulefiles import locate, set_enabled
 from server.console.sessions import ConsoleUser, hash_password
 from server.console.web import PREFIX, Console, back, first
@@ -113,7 +112,7 @@ def register(router: APIRouter, console: Console) -> None:
             with store.engine.connect() as conn:
                 rows = queries.user_list(conn)
             return console.render(request, "users.html", user, 422, users=rows, roles=ROLES, min_chars=MIN_PASSWORD_CHARS, error=error)
-        store.create_user(name, role, hash_password(password))
+        store.create_user(name, role, hash_password(password), f"console:{user.name}")
         logger.info("console user created name={!r} role={} by=console:{!r}", name, role, user.name)
         return back("/users", msg="user_created")
 
@@ -121,8 +120,8 @@ def register(router: APIRouter, console: Console) -> None:
     async def delete_user(user_id: int, request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
         await console.form(request, user)
         try:
-            removed = 0 < user_id < 2**63 and remove_user(request.app.state.store.engine, user_id)
-        except LastAdmin:
+            removed = 0 < user_id < 2**63 and request.app.state.store.remove_user(user_id, f"console:{user.name}")
+        except ValueError:  # the last admin
             return back("/users", msg="last_admin")
         if removed:
             logger.info("console user removed id={} by=console:{!r}", user_id, user.name)
@@ -144,7 +143,7 @@ def register(router: APIRouter, console: Console) -> None:
             raise HTTPException(422, "a token name is 1-64 letters, digits, '.', '_', '@' or '-'")
         store = request.app.state.store
         token = new_token(API_TOKEN_PREFIX)
-        store.create_api_token(name, token)
+        store.create_api_token(name, token, f"console:{user.name}")
         logger.info("api token created name={!r} by=console:{!r}", name, user.name)
         with store.engine.connect() as conn:
             rows = queries.token_list(conn)
@@ -155,7 +154,7 @@ def register(router: APIRouter, console: Console) -> None:
     async def revoke(token_id: int, request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
         await console.form(request, user)
         store = request.app.state.store
-        done = 0 < token_id < 2**63 and revoke_token(store.engine, token_id, store.clock())
+        done = 0 < token_id < 2**63 and store.revoke_api_token(token_id, f"console:{user.name}")
         if done:
             logger.info("api token revoked id={} by=console:{!r}", token_id, user.name)
         return back("/tokens", msg="token_revoked" if done else "not_found")

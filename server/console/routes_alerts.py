@@ -125,5 +125,6 @@ def register(router: APIRouter, console: Console) -> None:
         events = alert.pop("events")
         data = evidence_pack(alert, events, iso(store.clock()), f"console:{user.name}")
         logger.info("evidence pack exported alert={} events={} by=console:{!r}", alert_id, len(events), user.name)
+        store.audit(f"console:{user.name}", "export.evidence", f"alert:{alert_id}", {"events": len(events)})
         headers = {"Content-Disposition": f'attachment; filename="miwei-alert-{alert_id}-evidence.zip"'}
         return Response(data, media_type=ZIP_TYPE, headers=headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta, timezone
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -86,7 +87,7 @@ def register(router: APIRouter, console: Console) -> None:
     @router.post(PREFIX + "/devices/allow/{entry_id}/remove", include_in_schema=False)
     async def disallow_device(entry_id: int, request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
         await console.form(request, user)
-        if not (0 < entry_id < 2**63 and request.app.state.store.devices.disallow(entry_id)):
+        if not (0 < entry_id < 2**63 and request.app.state.store.devices.disallow(entry_id, f"console:{user.name}")):
             return back("/devices", msg="not_found")
         logger.info("device allow-list entry removed id={} by=console:{!r}", entry_id, user.name)
         return back("/devices", msg="disallowed")
@@ -119,9 +120,13 @@ def register(router: APIRouter, console: Console) -> None:
             table = _devices_table(store)
         else:
             raise HTTPException(404, "exports: alerts, events, register, devices")
+        table = dataclasses.replace(table, rows=list(table.rows))  # counted for the audit log
         data = to_csv(table) if fmt == "csv" else to_xlsx(table)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         logger.info("export what={} format={} by=console:{!r}", what, fmt, user.name)
+        filters = {k: v for k, v in dict(status=status, severity=severity, category=category, since=since, type=type,
+                                          agent_id=agent_id, user=user_name, path=path).items() if v}  # fmt: skip
+        store.audit(f"console:{user.name}", f"export.{what}", f"{what}.{fmt}", {"rows": len(table.rows), "filters": filters})
         headers = {"Content-Disposition": f'attachment; filename="miwei-{what}-{stamp}.{fmt}"'}
         return Response(data, media_type=CSV_TYPE if fmt == "csv" else XLSX_TYPE, headers=headers)
 
