@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from loguru import logger
+from starlette.concurrency import run_in_threadpool
 
 from server.console import queries
 from server.console.rulefiles import locate, set_enabled
@@ -112,7 +113,8 @@ def register(router: APIRouter, console: Console) -> None:
             with store.engine.connect() as conn:
                 rows = queries.user_list(conn)
             return console.render(request, "users.html", user, 422, users=rows, roles=ROLES, min_chars=MIN_PASSWORD_CHARS, error=error)
-        store.create_user(name, role, hash_password(password), f"console:{user.name}")
+        password_hash = await run_in_threadpool(hash_password, password)  # argon2: tens of ms, not on the event loop
+        await run_in_threadpool(store.create_user, name, role, password_hash, f"console:{user.name}")
         logger.info("console user created name={!r} role={} by=console:{!r}", name, role, user.name)
         return back("/users", msg="user_created")
 
