@@ -10,7 +10,6 @@ import zipfile
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, text
 
 from server.app import create_app
 from server.database import make_engine, migrate
@@ -25,38 +24,25 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def cluster():
-    reason = postgres.why_not()
-    if reason:
-        pytest.skip(reason)
-    cluster = postgres.Cluster()
-    try:
-        cluster.start()
+    with postgres.running() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
 def pg_browser(cluster, config, clock):
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(cluster.url("postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    engine = make_engine(cluster.url(name))
-    migrate(engine)
-    store = Store(engine, clock=clock)
-    store.create_user("boss", "admin", CHEAP.hash(PASSWORD))
-    with TestClient(create_app(dataclasses.replace(config, database=cluster.url(name)), store)) as browser:
-        body = {"enroll_secret": ENROLL_SECRET, "agent_id": str(uuid.uuid4()), "hostname": "pc-0042", "version": "0.1.0"}
-        token = browser.post("/api/v1/enroll", json=body).json()["token"]
-        batch = [make_event("media.mounted", path=None, media=make_egress()["media"]), make_egress("core"), make_event("file.modified", level="core")]
-        assert browser.post("/api/v1/events", json={"events": batch}, headers={"Authorization": f"Bearer {token}"}).status_code == 200
-        assert sign_in(browser, "boss").status_code == 303
-        yield browser
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
+    with postgres.fresh_database(cluster) as url:
+        engine = make_engine(url)
+        migrate(engine)
+        store = Store(engine, clock=clock)
+        store.create_user("boss", "admin", CHEAP.hash(PASSWORD))
+        with TestClient(create_app(dataclasses.replace(config, database=url), store)) as browser:
+            body = {"enroll_secret": ENROLL_SECRET, "agent_id": str(uuid.uuid4()), "hostname": "pc-0042", "version": "0.1.0"}
+            token = browser.post("/api/v1/enroll", json=body).json()["token"]
+            batch = [make_event("media.mounted", path=None, media=make_egress()["media"]), make_egress("core"), make_event("file.modified", level="core")]
+            assert browser.post("/api/v1/events", json={"events": batch}, headers={"Authorization": f"Bearer {token}"}).status_code == 200
+            assert sign_in(browser, "boss").status_code == 303
+            yield browser
+        engine.dispose()
 
 
 def test_every_page_export_and_form_on_postgresql(pg_browser, post_form):

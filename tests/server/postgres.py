@@ -11,7 +11,13 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
 
 SERVER_USER = "postgres"  # PostgreSQL refuses to run as root; as root the cluster runs as this user
 
@@ -79,3 +85,33 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def running() -> Iterator[Cluster]:
+    """A cluster for a test module (`with postgres.running() as cluster: yield cluster` in a
+    module-scoped fixture); the test skips with the reason when PostgreSQL is not installed."""
+    reason = why_not()
+    if reason:
+        pytest.skip(reason)
+    cluster = Cluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@contextmanager
+def fresh_database(cluster: Cluster) -> Iterator[str]:
+    """A new, empty database in the cluster for one test; yields its URL and drops it afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(cluster.url("postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        yield cluster.url(name)
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
+    finally:
+        admin.dispose()

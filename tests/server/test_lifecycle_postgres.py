@@ -8,7 +8,7 @@ import threading
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from rules.events import Event
 from server.absence import Health
@@ -24,31 +24,18 @@ OFFLINE_S = 120.0
 
 @pytest.fixture(scope="module")
 def cluster():
-    reason = postgres.why_not()
-    if reason:
-        pytest.skip(reason)
-    cluster = postgres.Cluster()
-    try:
-        cluster.start()
+    with postgres.running() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
 def stores(cluster, clock):
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(cluster.url("postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    engines = [make_engine(cluster.url(name)) for _ in range(2)]
-    migrate(engines[0])
-    yield [Store(e, clock=clock) for e in engines]
-    for e in engines:
-        e.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
+    with postgres.fresh_database(cluster) as url:
+        engines = [make_engine(url) for _ in range(2)]
+        migrate(engines[0])
+        yield [Store(e, clock=clock) for e in engines]
+        for e in engines:
+            e.dispose()
 
 
 def _race(*calls) -> list:

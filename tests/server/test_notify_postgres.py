@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from server.app import create_app
 from server.database import make_engine, migrate
@@ -26,27 +25,14 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def cluster():
-    reason = postgres.why_not()
-    if reason:
-        pytest.skip(reason)
-    cluster = postgres.Cluster()
-    try:
-        cluster.start()
+    with postgres.running() as cluster:
         yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture
 def pg_url(cluster):
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(cluster.url("postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    yield cluster.url(name)
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
+    with postgres.fresh_database(cluster) as url:
+        yield url
 
 
 @pytest.fixture
