@@ -82,7 +82,7 @@ class WriterTracker:
 
     def __init__(
         self,
-        walks_per_s: float = 4.0,
+        walks_per_s: float = 2.0,  # a walk costs about 10 ms per 65 processes (measured): at most 2 a second
         same_burst_s: float = 5.0,
         keep: int = 10_000,
         find: Callable[[set[str], set[str]], tuple[dict[str, Writer], dict[str, Writer]]] = open_writers,
