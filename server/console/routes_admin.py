@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from loguru import logger
-from starlette.concurrency import run_in_threadpool
 
 from server.console import queries
 from server.console.rulefiles import locate, set_enabled
@@ -63,8 +62,7 @@ def register(router: APIRouter, console: Console) -> None:
         return rules_view(request, user)
 
     @router.post(PREFIX + "/rules/upload", include_in_schema=False)
-    async def upload(request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
-        fields = await console.form(request, user)
+    def upload(request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
         name, text = first(fields, "name").strip(), first(fields, "text").replace("\r\n", "\n")
         if not name.endswith((".yaml", ".yml")) or "/" in name or "\\" in name or len(name) > 128:
             raise HTTPException(422, "the file name ends in .yaml or .yml and has no folder in it")
@@ -74,8 +72,7 @@ def register(router: APIRouter, console: Console) -> None:
         return propose(request, user, files, name, text)
 
     @router.post(PREFIX + "/rules/{rule_id}/toggle", include_in_schema=False)
-    async def toggle(rule_id: str, request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
-        await console.form(request, user)
+    def toggle(rule_id: str, request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
         policy = request.app.state.store.policies.active()
         rule = policy.ruleset.event_rule(rule_id) or policy.ruleset.correlation_rule(rule_id)
         if rule is None or rule.where is None:
@@ -96,8 +93,7 @@ def register(router: APIRouter, console: Console) -> None:
         return console.render(request, "users.html", user, users=rows, roles=ROLES, min_chars=MIN_PASSWORD_CHARS, error=None)
 
     @router.post(PREFIX + "/users", include_in_schema=False)
-    async def create_user(request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
-        fields = await console.form(request, user)
+    def create_user(request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
         name, role, password = first(fields, "name").strip(), first(fields, "role"), first(fields, "password")
         store = request.app.state.store
         error = None
@@ -113,14 +109,12 @@ def register(router: APIRouter, console: Console) -> None:
             with store.engine.connect() as conn:
                 rows = queries.user_list(conn)
             return console.render(request, "users.html", user, 422, users=rows, roles=ROLES, min_chars=MIN_PASSWORD_CHARS, error=error)
-        password_hash = await run_in_threadpool(hash_password, password)  # argon2: tens of ms, not on the event loop
-        await run_in_threadpool(store.create_user, name, role, password_hash, f"console:{user.name}")
+        store.create_user(name, role, hash_password(password), f"console:{user.name}")  # in the threadpool
         logger.info("console user created name={!r} role={} by=console:{!r}", name, role, user.name)
         return back("/users", msg="user_created")
 
     @router.post(PREFIX + "/users/{user_id}/remove", include_in_schema=False)
-    async def delete_user(user_id: int, request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
-        await console.form(request, user)
+    def delete_user(user_id: int, request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
         try:
             removed = 0 < user_id < 2**63 and request.app.state.store.remove_user(user_id, f"console:{user.name}")
         except ValueError:  # the last admin
@@ -136,10 +130,9 @@ def register(router: APIRouter, console: Console) -> None:
         return console.render(request, "tokens.html", user, tokens=rows, new_token=None, new_name=None)
 
     @router.post(PREFIX + "/tokens", include_in_schema=False)
-    async def create_token(request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
+    def create_token(request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
         from server.auth import API_TOKEN_PREFIX, new_token
 
-        fields = await console.form(request, user)
         name = first(fields, "name").strip()
         if not _valid_name(name):
             raise HTTPException(422, "a token name is 1-64 letters, digits, '.', '_', '@' or '-'")
@@ -153,8 +146,7 @@ def register(router: APIRouter, console: Console) -> None:
         return console.render(request, "tokens.html", user, tokens=rows, new_token=token, new_name=name)
 
     @router.post(PREFIX + "/tokens/{token_id}/revoke", include_in_schema=False)
-    async def revoke(token_id: int, request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
-        await console.form(request, user)
+    def revoke(token_id: int, request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
         store = request.app.state.store
         done = 0 < token_id < 2**63 and store.revoke_api_token(token_id, f"console:{user.name}")
         if done:

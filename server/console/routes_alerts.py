@@ -72,8 +72,7 @@ def register(router: APIRouter, console: Console) -> None:
         )
 
     @router.post(PREFIX + "/alerts/bulk", include_in_schema=False)
-    async def bulk(request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
-        fields = await console.form(request, user)
+    def bulk(request: Request, user: ConsoleUser = Depends(console.user), fields: dict = Depends(console.user_form)) -> Response:
         status = first(fields, "status")
         if status not in CHANGES:
             raise HTTPException(422, f"status must be one of {', '.join(CHANGES)}")
@@ -104,8 +103,7 @@ def register(router: APIRouter, console: Console) -> None:
         return console.render(request, "alert.html", user, alert=alert, timeline=timeline, evidence=evidence, changes=CHANGES)
 
     @router.post(PREFIX + "/alerts/{alert_id}", include_in_schema=False)
-    async def change_alert(alert_id: int, request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
-        fields = await console.form(request, user)
+    def change_alert(alert_id: int, request: Request, user: ConsoleUser = Depends(console.user), fields: dict = Depends(console.user_form)) -> Response:
         status = first(fields, "status")
         if status not in CHANGES and status != "open":
             raise HTTPException(422, f"status must be one of {', '.join(STATUS)}")

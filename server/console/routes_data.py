@@ -66,8 +66,7 @@ def register(router: APIRouter, console: Console) -> None:
         return console.render(request, "devices.html", user, devices=items, allow=register.allow_entries(), q=q or "")
 
     @router.post(PREFIX + "/devices/allow", include_in_schema=False)
-    async def allow_device(request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
-        fields = await console.form(request, user)
+    def allow_device(request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
         store = request.app.state.store
         days = first(fields, "days")
         expires_at = None
@@ -85,8 +84,7 @@ def register(router: APIRouter, console: Console) -> None:
         return back("/devices", msg="allowed")
 
     @router.post(PREFIX + "/devices/allow/{entry_id}/remove", include_in_schema=False)
-    async def disallow_device(entry_id: int, request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
-        await console.form(request, user)
+    def disallow_device(entry_id: int, request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
         if not (0 < entry_id < 2**63 and request.app.state.store.devices.disallow(entry_id, f"console:{user.name}")):
             return back("/devices", msg="not_found")
         logger.info("device allow-list entry removed id={} by=console:{!r}", entry_id, user.name)

@@ -11,7 +11,7 @@ import os
 from datetime import datetime, timezone
 from urllib.parse import parse_qs, urlencode
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -70,6 +70,17 @@ class Console:
         self.translations = load_translations()
         self.limiter = limiter or LoginLimiter()
         self.register = RegisterFold()
+
+        # A form's body is read (and its CSRF token checked) by these async dependencies, so the
+        # routes that take them can be plain `def`: their database work then runs in the
+        # threadpool, never on the event loop.
+        async def user_form(request: Request, user: ConsoleUser = Depends(self.user)) -> dict[str, list[str]]:
+            return await self.form(request, user)
+
+        async def admin_form(request: Request, user: ConsoleUser = Depends(self.admin)) -> dict[str, list[str]]:
+            return await self.form(request, user)
+
+        self.user_form, self.admin_form = user_form, admin_form
 
     # --- language -------------------------------------------------------------------------------
 
