@@ -36,6 +36,22 @@ class Agent:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+# the USB stick of the test events (media identity 0951:1666:60a44c3fae22f0b1)
+KINGSTON = {
+    "mountpoint": "/media/zhang/KINGSTON",
+    "device": "/dev/sdb1",
+    "fstype": "vfat",
+    "label": "KINGSTON",
+    "serial": "60A44C3FAE22F0B1",
+    "vendor": "Kingston",
+    "model": "DataTraveler 3.0",
+    "vendor_id": "0951",
+    "product_id": "1666",
+    "bus": "usb",
+    "removable": True,
+}
+
+
 def make_event(type_: str = "file.created", **fields) -> dict:
     """An event body as an agent sends it; fields override the defaults."""
     event = {
@@ -60,19 +76,7 @@ def make_egress(level: str | None = "core", **fields) -> dict:
         source_path="/srv/rnd/drawings/pump-impeller.dwg",
         register_entry="Product drawings",
         match={"method": "exact", "similarity": 1.0},
-        media={
-            "mountpoint": "/media/zhang/KINGSTON",
-            "device": "/dev/sdb1",
-            "fstype": "vfat",
-            "label": "KINGSTON",
-            "serial": "60A44C3FAE22F0B1",
-            "vendor": "Kingston",
-            "model": "DataTraveler 3.0",
-            "vendor_id": "0951",
-            "product_id": "1666",
-            "bus": "usb",
-            "removable": True,
-        },
+        media=dict(KINGSTON),
         egress="removable",
     )
     values.update(fields)

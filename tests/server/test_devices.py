@@ -9,21 +9,8 @@ from __future__ import annotations
 import pytest
 
 from server.devices import PatternError, parse_pattern
-from tests.server.factories import alerts_of, at, make_event
+from tests.server.factories import KINGSTON, alerts_of, at, make_event
 
-KINGSTON = {
-    "mountpoint": "/media/zhang/KINGSTON",
-    "device": "/dev/sdb1",
-    "fstype": "vfat",
-    "label": "KINGSTON",
-    "serial": "60A44C3FAE22F0B1",
-    "vendor": "Kingston",
-    "model": "DataTraveler 3.0",
-    "vendor_id": "0951",
-    "product_id": "1666",
-    "bus": "usb",
-    "removable": True,
-}
 KINGSTON_ID = "0951:1666:60a44c3fae22f0b1"
 
 
