@@ -5,13 +5,21 @@ from __future__ import annotations
 import os
 import secrets
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from loguru import logger
 from starlette.concurrency import run_in_threadpool
 
 from server.console.i18n import LANG_COOKIE, LANGUAGES
-from server.console.sessions import LOGIN_COOKIE, SESSION_COOKIE, SESSION_S, check_password, close_session, open_session
+from server.console.sessions import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    SESSION_S,
+    ConsoleUser,
+    check_password,
+    close_session,
+    open_session,
+)
 from server.console.web import PREFIX, Console, first
 
 STATIC = os.path.join(os.path.dirname(__file__), "static")
@@ -73,7 +81,7 @@ def register(router: APIRouter, console: Console) -> None:
             return _login_form(request, console, "wrong", 401)
         console.limiter.succeeded(keys[1])
         store = request.app.state.store
-        token = open_session(store.engine, found[0], store.clock())
+        token = await run_in_threadpool(open_session, store.engine, found[0], store.clock())  # a database write
         logger.info("console login user={!r} role={} client={}", name, found[1], client)
         response = RedirectResponse(PREFIX + "/", status_code=303)
         _cookie(response, request, SESSION_COOKIE, token, SESSION_S)
@@ -81,9 +89,9 @@ def register(router: APIRouter, console: Console) -> None:
         return response
 
     @router.post(PREFIX + "/logout", include_in_schema=False)
-    async def logout(request: Request) -> Response:
-        user = console.user(request)
-        await console.form(request, user)
+    def logout(request: Request, user: ConsoleUser = Depends(console.user), fields: dict = Depends(console.user_form)) -> Response:
+        # plain def: the session lookup and close_session run in the threadpool; the async form
+        # dependency reads the body and checks the CSRF token on the loop
         close_session(request.app.state.store.engine, request.cookies.get(SESSION_COOKIE))
         logger.info("console logout user={!r}", user.name)
         response = RedirectResponse(PREFIX + "/login", status_code=303)
