@@ -8,8 +8,9 @@ English first; one Chinese line per category for the officer's own language.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -27,6 +28,42 @@ _FILE_VERBS_ZH = {"file.created": "创建", "file.modified": "修改", "file.del
 
 
 # --- small formatters -----------------------------------------------------------------------------
+
+_SHOWN_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_INVISIBLE = frozenset(("Cc", "Cf", "Zl", "Zp"))  # controls, bidi and zero-width marks, line breaks
+
+
+def plain(name: str | None) -> str | None:
+    """A name an agent sent (a file, a label, a user), safe to put in a sentence someone reads.
+
+    File and volume names are chosen by whoever writes them: a name holding a newline could add a
+    line that looks like MiWei's own ("Rule ... did not match"), and a right-to-left override can
+    make "gpj.exe" read as "exe.jpg". Such characters are shown as escapes (\\n, \\u202e); every
+    other character, Chinese included, stays as it is.
+    """
+    if not name or name.isprintable():
+        return name
+    out = []
+    for ch in name:
+        if unicodedata.category(ch) not in _INVISIBLE:
+            out.append(ch)
+        elif ch in _SHOWN_ESCAPES:
+            out.append(_SHOWN_ESCAPES[ch])
+        else:
+            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
+    return "".join(out)
+
+
+def _plain_event(event: Event) -> Event:
+    """The event with every agent-sent name made `plain`, for the sentences below."""
+    media = event.media
+    if media is not None:
+        media = replace(
+            media, **{k: plain(getattr(media, k)) for k in ("mountpoint", "device", "fstype", "label", "serial", "vendor", "model")}
+        )
+    names = ("host", "user", "path", "dest_path", "source_path", "register_entry", "error")
+    return replace(event, media=media, **{k: plain(getattr(event, k)) for k in names})
+
 
 
 def local_time(ts: str | datetime, worktime: WorkTime, with_date: bool = True) -> str:
@@ -123,6 +160,7 @@ def _detections(event: Event) -> str:
 
 def describe_event(event: Event, when: str | None = None) -> str:
     """One sentence: what the event says happened, with every name it carries."""
+    event = _plain_event(event)
     path = event.path or "(unknown path)"
     if event.type == "egress.file":
         what = f"{path} written to {destination(event)}{_content(event)}{_detections(event)}"
@@ -144,6 +182,7 @@ def describe_event(event: Event, when: str | None = None) -> str:
 
 def chinese_line(category: str, event: Event) -> str:
     """The category's sentence in Chinese, filled from the event."""
+    event = _plain_event(event)
     user, host, path = event.user or "?", event.host or "?", event.path or "?"
     zh_level = LEVEL_LABELS.get(event.level or "", ("涉密", ""))[0]
     device = device_name(event) if event.media else "?"
@@ -167,7 +206,7 @@ def explain_verdict(verdict: Verdict, event: Event, worktime: WorkTime, value_of
     """The explanation of an event rule's alert: what happened, why the rule matched, the severity."""
     rule: EventRule = verdict.rule
     happened = describe_event(event, f"{local_time(event.ts, worktime)} ({event.ts})") + "."
-    held = "; ".join(r.describe() for r in verdict.held)
+    held = "; ".join(f"{r.condition.field} = {plain(show_value(r.condition.field, r.value))} ({r.condition.describe()})" for r in verdict.held)
     lines = [happened, f"Rule {rule.id} ({rule.title}) matched: {held}."]
     if rule.unless:
         lines.append("None of its exceptions held: " + "; ".join(_unless(c, event, value_of) for c in rule.unless) + ".")
@@ -177,7 +216,7 @@ def explain_verdict(verdict: Verdict, event: Event, worktime: WorkTime, value_of
 
 
 def _unless(condition: Condition, event: Event, value_of: Callable[[str, Event], Any]) -> str:
-    return f"{condition.field} = {show_value(condition.field, value_of(condition.field, event))} (not: {condition.describe()})"
+    return f"{condition.field} = {plain(show_value(condition.field, value_of(condition.field, event)))} (not: {condition.describe()})"
 
 
 def _severity_line(declared: str, severity: str | None, level: str | None, watchlist, listed: bool, listed_value: Any) -> str:
@@ -185,7 +224,7 @@ def _severity_line(declared: str, severity: str | None, level: str | None, watch
     if declared == BY_LEVEL:
         base += f" (by level: {level or 'unclassified'})"
     if listed and watchlist is not None:
-        base += f", raised one step because {watchlist.field} {listed_value} is on watchlist '{watchlist.name}'"
+        base += f", raised one step because {watchlist.field} {plain(str(listed_value))} is on watchlist '{watchlist.name}'"
     return base + "."
 
 
@@ -194,6 +233,7 @@ def _severity_line(declared: str, severity: str | None, level: str | None, watch
 
 def hit_facts(event: Event, fields: dict[str, Any]) -> dict[str, Any]:
     """What a correlation's explanation needs from one event, kept beside its hit in the database."""
+    event = _plain_event(event)
     return {
         "ts": event.ts,
         "type": event.type,
@@ -246,7 +286,7 @@ def _who(group: dict[str, Any], facts: list[dict]) -> str:
     def one(key: str) -> str | None:
         values = {group[key]} if key in group else {f.get(key) for f in facts}
         value = values.pop() if len(values) == 1 else None
-        return str(value) if value not in (None, "") else None
+        return plain(str(value)) if value not in (None, "") else None
 
     user, host = one("user"), one("host")
     text = f" by {user}" if user else ""
@@ -341,6 +381,7 @@ def explain_absence(
     rule: CorrelationRule, agent_id: str, hostname: str, last_seen: datetime, now: datetime, limit_s: float, from_config: bool, worktime: WorkTime
 ) -> str:
     silent = max((now - last_seen).total_seconds(), 0)
+    hostname = plain(hostname) or "?"
     source = "server.agent_offline_s" if from_config else f"rule {rule.id}"
     return "\n".join(
         [
@@ -356,7 +397,7 @@ def _rule_names(rules: Iterable[EventRule]) -> str:
 
 
 def _grouping(group: dict[str, Any]) -> str:
-    return (" grouped by " + ", ".join(f"{k} = {v}" for k, v in group.items())) if group else ""
+    return (" grouped by " + ", ".join(f"{k} = {plain(str(v))}" for k, v in group.items())) if group else ""
 
 
 def _correlation_severity(rule: CorrelationRule, severity: str, listed: str | None) -> str:
@@ -364,13 +405,13 @@ def _correlation_severity(rule: CorrelationRule, severity: str, listed: str | No
     if rule.severity == BY_LEVEL:
         line += " (by the highest level among the events)"
     if listed and rule.watchlist:
-        line += f", raised one step because {rule.watchlist.field} {listed} is on watchlist '{rule.watchlist.name}'"
+        line += f", raised one step because {rule.watchlist.field} {plain(listed)} is on watchlist '{rule.watchlist.name}'"
     return line + "."
 
 
 def _chinese_burst(category: str, n: int, size: str, group: dict, facts: list[dict], first: str, last: str, worktime: WorkTime, sequence: bool = False) -> str:
-    user = group.get("user") or facts[-1].get("user") or "?"
-    host = group.get("host") or facts[-1].get("host") or "?"
+    user = plain(str(group.get("user") or facts[-1].get("user") or "?"))
+    host = plain(str(group.get("host") or facts[-1].get("host") or "?"))
     span = f"{local_time(first, worktime)} 至 {local_time(last, worktime, with_date=not _same_day(first, last, worktime))}"
     size_zh = f"（{size}）" if size else ""
     if sequence:
