@@ -82,6 +82,8 @@ class AgentApp:
             policy=self.rules,
             make_event=self.stamped_event,
             ca_bundle=config.ca_bundle,
+            timeout_s=config.request_timeout_s,
+            retry_max_s=config.retry_max_s,
         )
         self.config_watch = ConfigWatch(self.spool, self.stamped_event, config_path, config.rules)
         self.stop_reason = "clean"

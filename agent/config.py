@@ -77,6 +77,8 @@ class AgentConfig:
     stable_s: float = 0.5  # a file is complete when size and mtime hold still this long
     reconcile_s: float = 900.0  # every egress place is rescanned this often
     batch_max: int = 500
+    request_timeout_s: float = 30.0  # a delivery request the collector has not answered by then is retried
+    retry_max_s: float = 60.0  # the longest wait between failed deliveries (the backoff's cap)
     log_level: str = "info"
     limits: LimitsConfig = LimitsConfig()
     ca_bundle: str | None = None  # PEM CA certificates the collector's HTTPS certificate is checked against; None: the system store
@@ -107,6 +109,8 @@ def _parse_agent(section: Section, ctx: Context) -> AgentConfig:
         stable_s=section.get("stable_s", number(minimum=0.05), default=0.5),
         reconcile_s=section.get("reconcile_s", duration_s, default=900.0),
         batch_max=section.get("batch_max", integer(1, 5000), default=500),
+        request_timeout_s=section.get("request_timeout_s", number(minimum=0.5, maximum=600), default=30.0),
+        retry_max_s=section.get("retry_max_s", number(minimum=0.5, maximum=3600), default=60.0),
         log_level=section.get("log_level", choice(LOG_LEVELS, "log level"), default="info"),
         limits=section.get("limits", _parse_limits, default=LimitsConfig()),
         ca_bundle=section.get("ca_bundle", _ca_bundle, default=None),

@@ -41,9 +41,10 @@ from agent.policy import PolicyRefused, PolicyStore
 from agent.spool import Spool, SpooledEvent
 from rules.events import Event, utc_now_iso
 
-TIMEOUT_S = (5.0, 30.0)  # connect, read
+TIMEOUT_S = 30.0  # a request unanswered this long is retried (agent.request_timeout_s)
+CONNECT_TIMEOUT_S = 5.0  # at most this of it to connect
 BACKOFF_MIN_S = 0.5
-BACKOFF_MAX_S = 60.0
+BACKOFF_MAX_S = 60.0  # agent.retry_max_s
 RETRY_AFTER_MAX_S = 300.0  # a collector asking for longer is not believed further than this
 TOKEN_FILE = "token"
 
@@ -83,12 +84,19 @@ class Reporter:
         policy: PolicyStore | None = None,
         make_event: Callable[..., Event] | None = None,
         ca_bundle: str | None = None,
+        timeout_s: float = TIMEOUT_S,
+        retry_max_s: float = BACKOFF_MAX_S,
     ):
+        """`timeout_s`: how long a request may wait for its answer. A collector that answers later
+        (frozen, overloaded) may still have stored the batch: the retry is a duplicate, which the
+        collector recognises by the event ids. `retry_max_s`: the backoff's cap."""
         self.server_url = server_url
         self.enroll_secret = enroll_secret
         self.state_dir, self.agent_id, self.host = state_dir, agent_id, host
         self.spool = spool
         self.heartbeat_s, self.batch_max = heartbeat_s, batch_max
+        self.timeout = (min(CONNECT_TIMEOUT_S, timeout_s), timeout_s)  # (connect, read) for requests
+        self.retry_max_s = max(BACKOFF_MIN_S, retry_max_s)
         self.status = status  # extra heartbeat fields (watched paths, refused events)
         self.session = session or requests.Session()
         # given on every request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a
@@ -272,7 +280,7 @@ class Reporter:
     def _fetch_policy(self, announced: str, current: str) -> None:
         headers = {"Authorization": f"Bearer {self.token}", "If-None-Match": f'"{current}"', "Accept": "application/json"}
         r = self.session.get(
-            self.server_url + "/api/v1/policy", headers=headers, timeout=TIMEOUT_S, allow_redirects=False, verify=self.verify
+            self.server_url + "/api/v1/policy", headers=headers, timeout=self.timeout, allow_redirects=False, verify=self.verify
         )
         if r.status_code == 304:
             logger.debug("policy unchanged policy_version={!r} announced={!r}", current, announced)
@@ -310,7 +318,7 @@ class Reporter:
     def _enroll(self) -> None:
         body = json.dumps({"enroll_secret": self.enroll_secret, "agent_id": self.agent_id, "hostname": self.host, "version": __version__})
         r = self.session.post(
-            self.server_url + "/api/v1/enroll", data=body, headers=_JSON, timeout=TIMEOUT_S, allow_redirects=False, verify=self.verify
+            self.server_url + "/api/v1/enroll", data=body, headers=_JSON, timeout=self.timeout, allow_redirects=False, verify=self.verify
         )
         if r.status_code in (401, 403):
             raise DeliveryError(f"enrolment refused ({r.status_code}): check enroll_secret")
@@ -328,7 +336,7 @@ class Reporter:
     def _post(self, path: str, body: str) -> dict:
         headers = {**_JSON, "Authorization": f"Bearer {self.token}"}
         r = self.session.post(
-            self.server_url + path, data=body.encode("utf-8"), headers=headers, timeout=TIMEOUT_S, allow_redirects=False, verify=self.verify
+            self.server_url + path, data=body.encode("utf-8"), headers=headers, timeout=self.timeout, allow_redirects=False, verify=self.verify
         )
         _check_status(r)
         return r.json() if r.content else {}
@@ -336,7 +344,7 @@ class Reporter:
     # --- backoff and token ----------------------------------------------------------------
 
     def _back_off_next(self) -> float:
-        return min(BACKOFF_MAX_S, max(BACKOFF_MIN_S, self._backoff_s * 2))
+        return min(self.retry_max_s, max(BACKOFF_MIN_S, self._backoff_s * 2))
 
     def _back_off(self) -> None:
         self._backoff_s = self._back_off_next()
