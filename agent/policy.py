@@ -4,6 +4,11 @@ The collector is the source of truth. Its policy is cached in state_dir/policy.j
 that starts offline evaluates what the collector last sent; with no valid cache it starts on the
 default packs, never on no rules. A new policy is checked whole before it replaces the current
 one, and the swap is one reference assignment: the pipeline reads `current` without a lock.
+
+Rules the collector switched off (the policy's `disabled` list) are not evaluated here either.
+That list names rules of the policy only: the config's extra rule files are this PC's own and
+cannot be switched off from the collector (an administrator edits or removes them locally; their
+rules are also the only ones here the collector does not know).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from rules.errors import InvalidInput
 from rules.events import Event
 from rules.loader import load_rule_sources, read_rule_paths
 from rules.model import RuleSet
-from rules.policy import Policy, default_policy, policy_from_payload
+from rules.policy import Policy, apply_disabled, default_policy, policy_from_payload
 
 CACHE_FILE = "policy.json"
 Sources = Sequence[tuple[str, str]]  # (file name, YAML text)
@@ -178,7 +183,9 @@ def _checked_policy(payload: object) -> Policy:
 def _combine(policy: Policy, source: str, local_sources: Sources) -> ActiveRules:
     """The policy with the extra rule files on top; raises InvalidInput when they do not load together."""
     if local_sources:
-        ruleset = load_rule_sources(list(policy.sources) + list(local_sources))
+        # the policy's switched-off rules stay off; the extra files' own rules cannot be among them
+        # (the list names rules of the policy, and an extra file cannot reuse a policy rule's id)
+        ruleset = apply_disabled(load_rule_sources(list(policy.sources) + list(local_sources)), policy.disabled)
         version = f"{policy.version}+local.{_digest(local_sources)}"
     else:
         ruleset, version = policy.ruleset, policy.version

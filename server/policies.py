@@ -4,6 +4,12 @@ The collector is the source of truth for rules. Policies are kept append-only in
 newest row is the active one, so every collector sharing the database agrees on it. A rule set
 that does not load is refused whole with its located errors, and the active one stays.
 Each process builds the active policy once per version and reads only its id on each use.
+
+Each row also keeps the rule ids switched off in it (`disabled`; NULL in rows from before
+revision 0008). Uploading files or restarting keeps the list; changing it is a new version, audited
+as policy.rule_disabled / policy.rule_enabled. Every change is made against the version it started
+from: when another collector or request activated a policy in between, the change is rebuilt on
+top of that one, so no upload or switch is silently undone.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from sqlalchemy.engine import Connection, Engine
 from rules.errors import InvalidInput
 from rules.lint import lint
 from rules.loader import default_pack_sources
-from rules.policy import Policy, build_policy
+from rules.policy import Policy, build_policy, check_disabled_syntax
 from rules.worktime import WorkTime
 from server import audit
 from server.database import lock, writing
@@ -32,6 +38,7 @@ PACK_PREFIX = "packs/"
 MAX_CUSTOM_FILES = 100
 MAX_FILE_BYTES = 256 * 1024
 MAX_TOTAL_BYTES = 2 * 1024 * 1024
+CHANGE_ATTEMPTS = 5  # rebuilds when other changes keep landing first
 
 
 @dataclass(frozen=True)
@@ -47,6 +54,10 @@ class PolicyRefused(Exception):
     def __init__(self, errors: list[str]):
         self.errors = errors
         super().__init__("\n".join(errors))
+
+
+class _Moved(Exception):
+    """Another policy became active after the one a change was built on."""
 
 
 class PolicyBook:
@@ -75,7 +86,7 @@ class PolicyBook:
             policy = built[1]
         else:
             try:
-                policy = build_policy(_files(row["files"]), WorkTime.from_dict(json.loads(row["worktime"])))
+                policy = build_policy(_files(row["files"]), WorkTime.from_dict(json.loads(row["worktime"])), _disabled(row["disabled"]))
             except (InvalidInput, KeyError, ValueError) as exc:  # stored by a version whose loader differed
                 logger.error("stored policy does not load; keeping the previous one id={} error={!r}", row_id, str(exc))
                 return built[1] if built else self._default()
@@ -84,7 +95,9 @@ class PolicyBook:
         return policy
 
     def history(self, limit: int) -> list[dict]:
-        query = select(policies.c.id, policies.c.version, policies.c.created_at, policies.c.created_by, policies.c.files, policies.c.worktime)
+        query = select(
+            policies.c.id, policies.c.version, policies.c.created_at, policies.c.created_by, policies.c.files, policies.c.worktime, policies.c.disabled
+        )
         with self.engine.connect() as conn:
             rows = conn.execute(query.order_by(policies.c.id.desc()).limit(limit)).mappings().all()
         return [
@@ -97,6 +110,7 @@ class PolicyBook:
                 "files": [name for name, _ in _files(r["files"]) if not name.startswith(PACK_PREFIX)],
                 "packs": [name for name, _ in _files(r["files"]) if name.startswith(PACK_PREFIX)],
                 "worktime": json.loads(r["worktime"]),
+                "disabled": list(_disabled(r["disabled"])),
             }
             for i, r in enumerate(rows)
         ]
@@ -108,12 +122,42 @@ class PolicyBook:
         problems = check_custom_files(custom)
         if problems:
             raise PolicyRefused(problems)
-        try:
-            policy = _build(custom, worktime)
-        except InvalidInput as exc:
-            raise PolicyRefused([str(e) for e in exc.errors]) from None
-        changed = self._activate(policy, actor)
+        policy, changed = self._change(lambda base: _build(custom, worktime, _still_there(custom, worktime, base.disabled)), actor)
         return Proposal(policy.version, [str(w) for w in lint(policy.ruleset)], changed)
+
+    def set_disabled(self, change: Callable[[tuple[str, ...]], list[str] | tuple[str, ...]], actor: str) -> Proposal:
+        """Switch rules off or on: `change` maps the active list to the wanted one.
+
+        The files and working time in force stay; the list is checked against them (unknown ids,
+        rules still counted by a correlation rule that stays on) and refused whole with
+        PolicyRefused, errors located as `policy:0:0: disabled[i]: ...`.
+        """
+
+        def rebuild(base: Policy) -> Policy:
+            wanted = change(base.disabled)
+            problems = check_disabled_syntax(wanted)
+            if problems:
+                raise InvalidInput(problems)
+            return build_policy(list(base.sources), base.worktime, tuple(wanted))
+
+        policy, changed = self._change(rebuild, actor)
+        return Proposal(policy.version, [str(w) for w in lint(policy.ruleset)], changed)
+
+    def _change(self, make: Callable[[Policy], Policy], actor: str) -> tuple[Policy, bool]:
+        """Build the new policy from the active one and activate it, unless another policy became
+        active meanwhile: then build again from that one. Raises PolicyRefused when it does not load."""
+        for attempt in range(CHANGE_ATTEMPTS):
+            base = self.active()
+            try:
+                policy = make(base)
+            except InvalidInput as exc:
+                raise PolicyRefused([str(e) for e in exc.errors]) from None
+            try:
+                last = attempt == CHANGE_ATTEMPTS - 1
+                return policy, self._activate(policy, actor, None if last else base.version)
+            except _Moved:
+                logger.info("the policy changed while a change was built on it; rebuilding base={}", base.version)
+        raise AssertionError("unreachable: the last attempt does not check the base")
 
     def activate_at_startup(self, worktime: WorkTime, actor: str = "startup") -> Policy:
         """Packs of this version + the latest custom files + the configured working time.
@@ -123,11 +167,12 @@ class PolicyBook:
         logged.
         """
         with self.engine.connect() as conn:
-            current = conn.execute(select(policies.c.files).order_by(policies.c.id.desc()).limit(1)).scalar()
-        custom = [(n, t) for n, t in _files(current)] if current else []
+            current = conn.execute(select(policies.c.files, policies.c.disabled).order_by(policies.c.id.desc()).limit(1)).first()
+        custom = [(n, t) for n, t in _files(current.files)] if current else []
         custom = [(n, t) for n, t in custom if not n.startswith(PACK_PREFIX)]
+        disabled = _disabled(current.disabled) if current else ()
         try:
-            policy = _build(custom, worktime)
+            policy = _build(custom, worktime, _still_there(custom, worktime, disabled))
         except InvalidInput as exc:
             logger.error("the custom rule files do not load with this version's packs; the active policy stays errors={!r}", str(exc))
             return self.active()
@@ -135,12 +180,17 @@ class PolicyBook:
             logger.info("policy activated version={} files={} by={}", policy.version, len(policy.sources), actor)
         return self.active()
 
-    def _activate(self, policy: Policy, actor: str) -> bool:
+    def _activate(self, policy: Policy, actor: str, based_on: str | None = None) -> bool:
+        """Insert the policy as the newest row unless it is active already; with `based_on`,
+        raise _Moved when the active version is no longer that one."""
         with writing(self.engine) as conn:
             lock(conn, {"policy"})
-            current = conn.execute(select(policies.c.version).order_by(policies.c.id.desc()).limit(1)).scalar()
+            row = conn.execute(select(policies.c.version, policies.c.disabled).order_by(policies.c.id.desc()).limit(1)).first()
+            current, was_disabled = (row.version, _disabled(row.disabled)) if row else (None, ())
             if current == policy.version:
                 return False
+            if based_on is not None and current is not None and current != based_on:
+                raise _Moved()
             row_id = conn.execute(
                 insert(policies).values(
                     version=policy.version,
@@ -148,11 +198,18 @@ class PolicyBook:
                     created_by=actor,
                     files=json.dumps([{"name": n, "text": t} for n, t in policy.sources], ensure_ascii=False),
                     worktime=json.dumps(policy.worktime.to_dict()),
+                    disabled=json.dumps(list(policy.disabled)) if policy.disabled else None,
                 )
             ).inserted_primary_key[0]
             if actor != "startup":  # an administrative change (the packs of a new version at startup are not)
+                now = self.clock()
                 files = [n for n, _ in policy.sources if not n.startswith("packs/")]
-                audit.record(conn, self.clock(), actor, "policy.activate", f"policy:{policy.version}", {"previous": current, "files": files})
+                details = {"previous": current, "files": files, "disabled": list(policy.disabled)}
+                audit.record(conn, now, actor, "policy.activate", f"policy:{policy.version}", details)
+                for rule_id in sorted(set(policy.disabled) - set(was_disabled)):
+                    audit.record(conn, now, actor, "policy.rule_disabled", f"rule:{rule_id}", {"version": policy.version, "previous": current})
+                for rule_id in sorted(set(was_disabled) - set(policy.disabled)):
+                    audit.record(conn, now, actor, "policy.rule_enabled", f"rule:{rule_id}", {"version": policy.version, "previous": current})
         with self._lock:
             self._built = (row_id, policy)
         return True
@@ -186,8 +243,25 @@ def check_custom_files(files: list[tuple[str, str]]) -> list[str]:
     return problems
 
 
-def _build(custom: list[tuple[str, str]], worktime: WorkTime) -> Policy:
-    return build_policy(default_pack_sources() + list(custom), worktime)
+def _build(custom: list[tuple[str, str]], worktime: WorkTime, disabled: tuple[str, ...] = ()) -> Policy:
+    return build_policy(default_pack_sources() + list(custom), worktime, disabled)
+
+
+def _still_there(custom: list[tuple[str, str]], worktime: WorkTime, disabled: tuple[str, ...]) -> tuple[str, ...]:
+    """The switched-off ids whose rules the new files still hold. A rule that is gone (a file
+    removed, or a pack of a newer version without it) cannot stay switched off: it is dropped
+    from the list, logged, and the activation's audit row shows it as switched on again."""
+    if not disabled:
+        return disabled
+    known = set(_build(custom, worktime).ruleset.ids)  # raises InvalidInput as the real build would
+    gone = [rule_id for rule_id in disabled if rule_id not in known]
+    if gone:
+        logger.warning("switched-off rules no longer exist; dropped from the list rules={}", ",".join(gone))
+    return tuple(rule_id for rule_id in disabled if rule_id in known)
+
+
+def _disabled(stored: str | None) -> tuple[str, ...]:
+    return tuple(json.loads(stored)) if stored else ()
 
 
 def _files(stored: str) -> list[tuple[str, str]]:

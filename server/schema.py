@@ -143,6 +143,7 @@ policies = Table(  # append-only: every activation is a row; the newest row is t
     Column("created_by", String(255), nullable=False),
     Column("files", Text, nullable=False),  # JSON [{"name", "text"}], the packs included: rebuilds exactly
     Column("worktime", Text, nullable=False),  # JSON, WorkTime.to_dict()
+    Column("disabled", Text),  # JSON list of switched-off rule ids (revision 0008); NULL: none
 )
 
 watchlists = Table(

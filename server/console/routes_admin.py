@@ -71,14 +71,29 @@ def register(router: APIRouter, console: Console) -> None:
             files.append((name, text))
         return propose(request, user, files, name, text)
 
+    def switch(request: Request, user: ConsoleUser, change, what: str) -> Response:
+        """Change the policy's list of switched-off rules (shipped rules, and any rule switched off that way)."""
+        try:
+            proposal = request.app.state.store.policies.set_disabled(change, f"console:{user.name}")
+        except PolicyRefused as refused:  # e.g. a correlation rule that stays on counts this one
+            logger.warning("rule switch refused what={} by=console:{!r} errors={}", what, user.name, len(refused.errors))
+            return rules_view(request, user, 409, errors=refused.errors, other_errors=locate(refused.errors))
+        if proposal.changed:
+            logger.info("rules switched what={} version={} by=console:{!r}", what, proposal.version, user.name)
+        return back("/rules", msg="policy" if proposal.changed else "unchanged")
+
     @router.post(PREFIX + "/rules/{rule_id}/toggle", include_in_schema=False)
     def toggle(rule_id: str, request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
+        """A rule in the policy's switched-off list goes back on; a shipped rule is switched off
+        through that list; an uploaded rule is switched off or on in its own file."""
         policy = request.app.state.store.policies.active()
         rule = policy.ruleset.event_rule(rule_id) or policy.ruleset.correlation_rule(rule_id)
         if rule is None or rule.where is None:
             raise HTTPException(404, "no such rule")
+        if rule_id in policy.disabled:
+            return switch(request, user, lambda current: [r for r in current if r != rule_id], f"enable:{rule_id}")
         if rule.where.file.startswith(PACK_PREFIX):
-            raise HTTPException(409, "a shipped pack's rule cannot be switched off here: upload a rule file that narrows it instead")
+            return switch(request, user, lambda current: sorted({*current, rule_id}), f"disable:{rule_id}")
         files = []
         for name, text in _custom_files(policy):
             if name == rule.where.file:

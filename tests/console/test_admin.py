@@ -52,9 +52,68 @@ def test_good_upload_becomes_active_and_can_be_disabled_and_removed(admin, post_
     assert store.policies.active().ruleset.event_rule("FIRM-SALES-EGRESS") is None
 
 
-def test_pack_rules_cannot_be_switched_off_here(admin, post_form):
-    assert post_form(admin, "/console/rules", "/console/rules/MW-EGRESS-CLASSIFIED/toggle").status_code == 409
+def _row(html: str, rule_id: str) -> str:
+    start = html.index(f'<tr id="rule-{rule_id}"')
+    return html[start : html.index("</tr>", start)]
+
+
+def _audited(engine, action: str) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
+    from server.schema import audit_log
+
+    with engine.connect() as conn:
+        rows = conn.execute(select(audit_log.c.actor, audit_log.c.target).where(audit_log.c.action == action).order_by(audit_log.c.id)).all()
+    return [tuple(r) for r in rows]
+
+
+def test_a_shipped_rule_is_switched_off_and_on_by_an_admin_and_audited(admin, post_form, store, engine):
+    before = store.policies.active()
+    row = _row(admin.get("/console/rules").text, "MW-UNKNOWN-DEVICE")
+    assert "shipped pack" in row and ">enabled<" in row and "/console/rules/MW-UNKNOWN-DEVICE/toggle" in row
+
+    answer = post_form(admin, "/console/rules", "/console/rules/MW-UNKNOWN-DEVICE/toggle")
+    assert answer.status_code == 303 and answer.headers["location"].endswith("msg=policy")
+    off = store.policies.active()
+    assert off.version != before.version and off.disabled == ("MW-UNKNOWN-DEVICE",)
+    assert not off.ruleset.event_rule("MW-UNKNOWN-DEVICE").enabled
+    assert off.sources == before.sources  # the pack itself is untouched
+    page = admin.get("/console/rules").text
+    assert ">switched off<" in _row(page, "MW-UNKNOWN-DEVICE") and ">Enable<" in _row(page, "MW-UNKNOWN-DEVICE")
+    assert "<td>MW-UNKNOWN-DEVICE</td>" in page  # the history names the switched-off rules of each version
+
+    assert post_form(admin, "/console/rules", "/console/rules/MW-UNKNOWN-DEVICE/toggle").status_code == 303
+    on = store.policies.active()
+    assert on.disabled == () and on.ruleset.event_rule("MW-UNKNOWN-DEVICE").enabled and on.version == before.version
+    assert _audited(engine, "policy.rule_disabled") == [("console:boss", "rule:MW-UNKNOWN-DEVICE")]
+    assert _audited(engine, "policy.rule_enabled") == [("console:boss", "rule:MW-UNKNOWN-DEVICE")]
+
+
+def test_a_rule_counted_by_a_correlation_rule_that_stays_on_is_not_switched_off(admin, post_form, store):
+    before = store.policies.active().version
+    answer = post_form(admin, "/console/rules", "/console/rules/MW-EGRESS-CLASSIFIED/toggle")
+    assert answer.status_code == 409
+    assert "MW-EGRESS-CLASSIFIED is counted by MW-BULK-EGRESS, which stays on" in answer.text
+    assert store.policies.active().version == before
+    # switched off in order, both go
+    assert post_form(admin, "/console/rules", "/console/rules/MW-BULK-EGRESS/toggle").status_code == 303
+    assert post_form(admin, "/console/rules", "/console/rules/MW-EGRESS-CLASSIFIED/toggle").status_code == 303
+    assert store.policies.active().disabled == ("MW-BULK-EGRESS", "MW-EGRESS-CLASSIFIED")
     assert post_form(admin, "/console/rules", "/console/rules/NO-SUCH-RULE/toggle").status_code == 404
+
+
+def test_an_analyst_cannot_switch_a_shipped_rule(analyst, post_form, store):
+    before = store.policies.active().version
+    assert post_form(analyst, "/console/", "/console/rules/MW-UNKNOWN-DEVICE/toggle").status_code == 403
+    assert store.policies.active().version == before
+    assert "/toggle" not in analyst.get("/console/rules").text  # nor is the button shown
+
+
+def test_switched_off_rules_stay_off_when_a_file_is_uploaded(admin, post_form, store):
+    assert post_form(admin, "/console/rules", "/console/rules/MW-UNKNOWN-DEVICE/toggle").status_code == 303
+    assert post_form(admin, "/console/rules", "/console/rules/upload", {"name": "firm.yaml", "text": GOOD}).status_code == 303
+    policy = store.policies.active()
+    assert policy.disabled == ("MW-UNKNOWN-DEVICE",) and policy.ruleset.event_rule("FIRM-SALES-EGRESS").enabled
 
 
 @pytest.mark.parametrize("name", ["../x.yaml", "rules.txt", "packs/agent.yaml", ""])
