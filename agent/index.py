@@ -18,13 +18,16 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Collection, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from loguru import logger
 
 from agent.config import ClassifiedFolder
+from agent.content.extract import may_have_text
+from agent.content.filetype import HEAD_BYTES
 from agent.content.inspect import file_fingerprints
 from agent.db import StateDB
 from agent.hashing import Hasher
@@ -68,7 +71,13 @@ CREATE TABLE IF NOT EXISTS fingerprints (  -- winnowing fingerprints of the docu
 """
 MIGRATIONS = ("files.ctime_ns INTEGER",)  # index.db of an older agent
 COLUMNS = "path, size, mtime_ns, inode, sha256, level, entry, ctime_ns"
-COMMIT_EVERY = 500
+COMMIT_EVERY = 2000  # rows per transaction in a refresh: each commit is an fsync
+# A refresh hashes on this many threads: hashlib and read() release the GIL, so two use two cores
+# (the machines measured have two); more only adds switching on a laptop.
+HASH_WORKERS = min(2, os.cpu_count() or 1)
+WORK_CHUNK = 64  # files hashed between looks at the workers (a worker takes a quarter: big files)
+BIG_BYTES = 256 * 1024  # files this large are hashed by a worker thread
+WORKS_IN_FLIGHT = 8  # chunks hashed ahead of the thread writing rows
 HISTORY_KEEP_S = 365 * 86400.0
 DELETED, PREVIOUS_VERSION, CURRENT = "deleted", "previous-version", "current"
 # Partial matches. A fingerprint found in more classified documents than the cap is boilerplate
@@ -137,17 +146,24 @@ class FingerprintIndex:
         hasher: Hasher | None = None,
         history_keep_s: float = HISTORY_KEEP_S,
         fingerprint: Callable[[str], frozenset[int]] | None = file_fingerprints,
+        workers: int = HASH_WORKERS,
     ):
-        """`fingerprint(path)`: the winnowing fingerprints of a file's text (None: no lineage)."""
+        """`fingerprint(path)`: the winnowing fingerprints of a file's text (None: no lineage);
+        it may be called from `workers` threads at once."""
         # the most specific folder wins when classified folders nest
         self.folders = tuple(sorted(folders, key=lambda f: len(f.path), reverse=True))
         self.hasher = hasher or Hasher()
         self.history_keep_s = history_keep_s
         self.fingerprint = fingerprint
         self._cap: tuple[int, float] | None = None  # the boilerplate cap, and when it was counted
+        self.workers = workers
+        self._pool: ThreadPoolExecutor | None = None  # made by the first refresh with work to share
         self.db = StateDB(db_path, SCHEMA, MIGRATIONS)
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
         self.db.close()
 
     def folder_for(self, path: str) -> ClassifiedFolder | None:
@@ -332,55 +348,60 @@ class FingerprintIndex:
         """Walk every classified folder; hash new and changed files, drop rows of vanished ones.
 
         `progress(bytes_done, bytes_total)` is called as hashing proceeds.
+
+        Where the time goes (docs/benchmarks.md, "Index build"): the walk loads the whole table
+        into a dict with one query and compares stats in memory, so an unchanged tree costs a
+        stat per file and no write; new and changed files are hashed (and their text
+        fingerprinted) by HASH_WORKERS threads, which hashlib and read() let run on both cores,
+        while this thread writes their rows, COMMIT_EVERY to a transaction, with executemany.
         """
         self.purge_history()
         started = self.hasher.bytes_read
         found: dict[bytes, tuple[os.stat_result, ClassifiedFolder]] = {}
         errors = 0
         for folder in reversed(self.folders):  # most specific last, so it wins
-            for path, st in _walk_files(folder.path):
-                found[os.fsencode(path)] = (st, self.folder_for(path) or folder)
-        conn = self.db.conn()
-        known = {bytes(r[0]): _row_to_file(r) for r in conn.execute(f"SELECT {COLUMNS} FROM files")}
-        todo = [(p, st, f) for p, (st, f) in found.items() if p not in known or not _unchanged(known[p], st)]
-        relabel = [  # a level or register entry changed in the config, or a ctime to fill in
-            (p, st, f) for p, (st, f) in found.items()
-            if p in known and _unchanged(known[p], st)
-            and (known[p].level, known[p].entry, known[p].ctime_ns) != (f.level, f.name, st.st_ctime_ns)
-        ]
-        gone = [p for p in known if p not in found]
+            for directory, files in _walk_folders(folder.path):
+                owner = self.folder_for(directory) or folder  # every file of a folder has its folder's owner
+                for raw, st in files:
+                    found[raw] = (st, owner)
+        known = {r[0]: r for r in self.db.conn().execute(f"SELECT {COLUMNS} FROM files")}
+        todo, relabel = [], []
+        for raw, (st, folder) in found.items():
+            row = known.get(raw)
+            if row is None or not _row_unchanged(row, st):
+                todo.append((raw, st, folder))
+            elif (row[5], row[6], row[7]) != (folder.level, folder.name, st.st_ctime_ns):
+                relabel.append((folder.level, folder.name, st.st_ctime_ns, raw))  # config changed, or a ctime to fill in
+        gone = [_row_to_file(known[p]) for p in known.keys() - found.keys()]
         total_bytes, done_bytes = sum(st.st_size for _, st, _ in todo), 0
         if progress:
             progress(0, total_bytes)
-        with self.db.transaction() as tx:
-            for p in gone:
-                tx.execute("DELETE FROM files WHERE path = ?", (p,))
-            _remember(tx, [known[p] for p in gone if self.folder_for(known[p].path)], DELETED)
-            for p, st, f in relabel:
-                tx.execute("UPDATE files SET level = ?, entry = ?, ctime_ns = ? WHERE path = ?", (f.level, f.name, st.st_ctime_ns, p))
-        for batch in _chunks(todo, COMMIT_EVERY):
-            entries = []
-            for raw, st, folder in batch:
-                path = os.fsdecode(raw)
-                try:
-                    d = self.hasher.digest(path)
-                except OSError as exc:
-                    errors += 1
-                    logger.warning("cannot index file path={!r} error={!r}", path, exc.strerror)
-                    continue
-                finally:
-                    done_bytes += st.st_size
-                    if progress:
-                        progress(done_bytes, total_bytes)
-                entries.append(IndexedFile(path, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name, d.ctime_ns))
-            replaced = [known.get(os.fsencode(e.path)) for e in entries]
-            texts = self._new_documents(entries)
+        if gone or relabel:  # an unchanged tree writes nothing
             with self.db.transaction() as tx:
-                _remember(tx, [old for old, e in zip(replaced, entries, strict=True) if old and old.sha256 != e.sha256], PREVIOUS_VERSION)
-                for entry in entries:
-                    _upsert(tx, entry)
-                for sha256, hashes in texts.items():
-                    _store_document(tx, sha256, hashes)
+                tx.executemany("DELETE FROM files WHERE path = ?", [(os.fsencode(e.path),) for e in gone])
+                _remember(tx, [e for e in gone if self.folder_for(e.path)], DELETED)
+                tx.executemany("UPDATE files SET level = ?, entry = ?, ctime_ns = ? WHERE path = ?", relabel)
+        entries: list[IndexedFile] = []
+        texts: dict[str, frozenset[int]] = {}
+        claimed: set[str] = set()  # content a worker fingerprints in this refresh (each once)
+        for done in self._hashed(todo, claimed):
+            for raw, st, result in done:
+                done_bytes += st.st_size
+                if isinstance(result, OSError):
+                    errors += 1
+                    logger.warning("cannot index file path={!r} error={!r}", os.fsdecode(raw), result.strerror)
+                    continue
+                entry, hashes = result
+                entries.append(entry)
+                if hashes is not None:
+                    texts[entry.sha256] = hashes
+            if progress:
+                progress(done_bytes, total_bytes)
+            if len(entries) >= COMMIT_EVERY:
+                self._store(entries, texts, known)
+                entries, texts = [], {}
+        if entries or texts:
+            self._store(entries, texts, known)
         self._fingerprint_missing()  # content indexed before lineage existed (or interrupted)
         return RefreshStats(
             files=len(found),
@@ -390,6 +411,79 @@ class FingerprintIndex:
             bytes_hashed=self.hasher.bytes_read - started,
         )
 
+    def _hashed(self, todo: list, claimed: set[str]) -> Iterator[list]:
+        """The todo list hashed (and fingerprinted), WORK_CHUNK files at a time.
+
+        Files of BIG_BYTES and more go to the pool's workers-1 threads, whose time is spent in
+        read() and hashlib with the GIL released; the rest are hashed here, between collecting
+        the workers' chunks. Handing every small file to a thread costs more than it saves: each
+        of its few system calls would pass the GIL between threads (measured: two threads over
+        15 KB files were slower than one). At most WORKS_IN_FLIGHT chunks wait for the caller,
+        so memory stays bounded whatever the tree."""
+        if self.workers <= 1:
+            for chunk in _chunks(todo, WORK_CHUNK):
+                yield self._hash_chunk(chunk, claimed)
+            return
+        big = [t for t in todo if t[1].st_size >= BIG_BYTES]
+        small = [t for t in todo if t[1].st_size < BIG_BYTES]
+        if big and self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers - 1, thread_name_prefix="index-hash")
+        waiting = _chunks(big, WORK_CHUNK // 4)
+        pending: deque = deque()
+
+        def top_up() -> None:
+            while len(pending) < WORKS_IN_FLIGHT and (chunk := next(waiting, None)) is not None:
+                pending.append(self._pool.submit(self._hash_chunk, chunk, claimed))
+
+        top_up()
+        for chunk in _chunks(small, WORK_CHUNK):
+            yield self._hash_chunk(chunk, claimed)
+            while pending and pending[0].done():
+                yield pending.popleft().result()
+            top_up()
+        while pending:
+            yield pending.popleft().result()
+            top_up()
+
+    def _hash_chunk(self, chunk: list, claimed: set[str]) -> list:
+        """[(raw path, stat, (entry, fingerprints or None) | OSError)] for a chunk of the todo list
+        (runs in a worker thread: no writes here)."""
+        out = []
+        for raw, st, folder in chunk:
+            path = os.fsdecode(raw)
+            try:
+                d = self.hasher.digest(path, HEAD_BYTES if self.fingerprint else 0)
+            except OSError as exc:
+                out.append((raw, st, exc))
+                continue
+            entry = IndexedFile(path, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name, d.ctime_ns)
+            hashes = None
+            if self.fingerprint is not None and d.sha256 not in claimed:  # two workers may both claim one content: only work lost
+                claimed.add(d.sha256)
+                # content whose first bytes show no text (a drawing, an image, a binary) is stored
+                # without fingerprints, without opening it again (INSERT OR IGNORE: no query first)
+                hashes = self._fingerprints(path, d.sha256) if may_have_text(d.head) else frozenset()
+            out.append((raw, st, (entry, hashes)))
+        return out
+
+    def _store(self, entries: list[IndexedFile], texts: dict[str, frozenset[int]], known: dict) -> None:
+        """Hashed files' rows and their new documents, in one transaction."""
+        replaced = [_row_to_file(row) for e in entries if (row := known.get(os.fsencode(e.path))) and row[4] != e.sha256]
+        now = time.time()
+        with self.db.transaction() as tx:
+            _remember(tx, replaced, PREVIOUS_VERSION)
+            tx.executemany(
+                "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, sha256, level, entry, indexed_at, ctime_ns)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(os.fsencode(e.path), e.size, e.mtime_ns, e.inode, e.sha256, e.level, e.entry, now, e.ctime_ns) for e in entries],
+            )
+            tx.executemany(  # content without text (most of a drawing folder): one statement for all
+                "INSERT OR IGNORE INTO documents (sha256, fingerprints) VALUES (?, 0)",
+                [(sha256,) for sha256, hashes in texts.items() if not hashes],
+            )
+            for sha256, hashes in texts.items():
+                if hashes:
+                    _store_document(tx, sha256, hashes)
 
     def _new_documents(self, entries: Iterable[IndexedFile]) -> dict[str, frozenset[int]]:
         """Fingerprints of the entries' content not fingerprinted yet, by sha256 (each once)."""
@@ -482,28 +576,39 @@ def _marks(values: list) -> str:
     return ",".join("?" * len(values))
 
 
-def _walk_files(root: str) -> Iterator[tuple[str, os.stat_result]]:
-    """Every regular file under root (symlinks are not followed), with its stat."""
+def _walk_folders(root: str) -> Iterator[tuple[str, list[tuple[bytes, os.stat_result]]]]:
+    """Every folder under root (symlinks are not followed) with its regular files: (raw path, stat).
+
+    os.scandir gives the type from the directory listing; the stat (lstat) is the one system call
+    per file that remains."""
     stack = [root]
     while stack:
         folder = stack.pop()
         try:
-            entries = list(os.scandir(folder))
+            with os.scandir(folder) as listing:
+                entries = list(listing)
         except OSError as exc:
             logger.warning("cannot list folder path={!r} error={!r}", folder, exc.strerror)
             continue
+        files = []
         for entry in entries:
             try:
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(entry.path)
                 elif entry.is_file(follow_symlinks=False):
-                    yield entry.path, entry.stat(follow_symlinks=False)
+                    files.append((os.fsencode(entry.path), entry.stat(follow_symlinks=False)))
             except OSError:
                 continue  # vanished while we looked
+        yield folder, files
 
 
 def _is_regular(mode: int) -> bool:
     return stat.S_ISREG(mode)
+
+
+def _row_unchanged(row: tuple, st: os.stat_result) -> bool:
+    """_unchanged on a raw `files` row (COLUMNS order), without building an IndexedFile."""
+    return (row[1], row[2], row[3]) == (st.st_size, st.st_mtime_ns, st.st_ino) and row[7] in (None, st.st_ctime_ns)
 
 
 def _unchanged(known: IndexedFile, st: os.stat_result) -> bool:

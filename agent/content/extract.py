@@ -7,6 +7,7 @@ input that cannot be parsed becomes Document.problem. The file name is always th
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -51,6 +52,20 @@ READERS: dict[str, Callable[[Source, Collector], None]] = {
     "ods": _zipped(read_odf),
     "odp": _zipped(read_odf),
 }
+
+
+def may_have_text(head: bytes) -> bool:
+    """Whether a file starting with `head` (its first filetype.HEAD_BYTES, or all of it) may hold
+    text that extract() reads. False only when the head alone proves a type without a reader (a
+    drawing, an image, an archive, an unknown binary): the index then stores the content without
+    fingerprints and does not open it again. A zip is told apart by its central directory, at the
+    end of the file: it may hold text."""
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return True
+    try:
+        return filetype.detect_file(io.BytesIO(head)) in READERS
+    except (ValueError, OverflowError):
+        return True  # let extract() say what is wrong with it
 
 
 def extract(path: str, name: str, max_bytes: int = 20 * MB, max_seconds: float = 10.0) -> Document:
