@@ -127,7 +127,7 @@ class InotifyWatch:
 # --- bare executemany into the events table -----------------------------------------------------
 
 COLUMNS = ("id", "type", "ts", "received_at", "agent_id", "host", "user", "path", "size", "sha256", "level",
-           "source_path", "severity", "body")
+           "source_path", "severity", "body", "agent_seq", "chain_hash", "prev_hash")
 
 
 @dataclass(frozen=True)
@@ -178,15 +178,19 @@ def bare_executemany(url: str, rows: list[tuple], batch_size: int) -> BareInsert
 
 
 def event_rows(events: list[dict], agent_id: str, sqlite: bool) -> list[tuple]:
-    """The rows the collector stores for these event bodies (body as JSON, received now)."""
+    """The rows the collector stores for these event bodies (body as JSON, received now), with the
+    chain columns (seq, digest, prev_hash) of chained events, as the collector fills them."""
     from datetime import datetime, timezone
+
+    from rules.events import chain_digest
 
     now = datetime.now(timezone.utc)
     received = now.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else now
     return [
         (e["id"], e["type"], e["ts"], received, agent_id, e.get("host"), e.get("user"), e.get("path"), e.get("size"),
          e.get("sha256"), e.get("level"), e.get("source_path"), e.get("severity"),
-         json.dumps(dict(e, agent_id=agent_id), ensure_ascii=False))
+         json.dumps(dict(e, agent_id=agent_id), ensure_ascii=False, separators=(",", ":")), e.get("seq"),
+         chain_digest(e) if e.get("seq") is not None else None, e.get("prev_hash"))
         for e in events
     ]
 
