@@ -364,15 +364,18 @@ class FingerprintIndex:
                 owner = self.folder_for(directory) or folder  # every file of a folder has its folder's owner
                 for raw, st in files:
                     found[raw] = (st, owner)
-        known = {r[0]: r for r in self.db.conn().execute(f"SELECT {COLUMNS} FROM files")}
+        conn = self.db.conn()
+        # (path, size, mtime_ns, inode, ctime_ns, level, entry): what a stat is compared with (the
+        # sha256 of the few rows replaced or gone is read when needed)
+        known = {r[0]: r for r in conn.execute("SELECT path, size, mtime_ns, inode, ctime_ns, level, entry FROM files")}
         todo, relabel = [], []
         for raw, (st, folder) in found.items():
             row = known.get(raw)
             if row is None or not _row_unchanged(row, st):
                 todo.append((raw, st, folder))
-            elif (row[5], row[6], row[7]) != (folder.level, folder.name, st.st_ctime_ns):
+            elif (row[5], row[6], row[4]) != (folder.level, folder.name, st.st_ctime_ns):
                 relabel.append((folder.level, folder.name, st.st_ctime_ns, raw))  # config changed, or a ctime to fill in
-        gone = [_row_to_file(known[p]) for p in known.keys() - found.keys()]
+        gone = self._rows(known.keys() - found.keys())
         total_bytes, done_bytes = sum(st.st_size for _, st, _ in todo), 0
         if progress:
             progress(0, total_bytes)
@@ -384,7 +387,9 @@ class FingerprintIndex:
         entries: list[IndexedFile] = []
         texts: dict[str, frozenset[int]] = {}
         claimed: set[str] = set()  # content a worker fingerprints in this refresh (each once)
+        todo_done: list = []  # hashed since the last write
         for done in self._hashed(todo, claimed):
+            todo_done += done
             for raw, st, result in done:
                 done_bytes += st.st_size
                 if isinstance(result, OSError):
@@ -398,10 +403,10 @@ class FingerprintIndex:
             if progress:
                 progress(done_bytes, total_bytes)
             if len(entries) >= COMMIT_EVERY:
-                self._store(entries, texts, known)
-                entries, texts = [], {}
+                self._store(entries, texts, [p for p, _, _ in todo_done if p in known])
+                entries, texts, todo_done = [], {}, []
         if entries or texts:
-            self._store(entries, texts, known)
+            self._store(entries, texts, [p for p, _, _ in todo_done if p in known])
         self._fingerprint_missing()  # content indexed before lineage existed (or interrupted)
         return RefreshStats(
             files=len(found),
@@ -466,9 +471,19 @@ class FingerprintIndex:
             out.append((raw, st, (entry, hashes)))
         return out
 
-    def _store(self, entries: list[IndexedFile], texts: dict[str, frozenset[int]], known: dict) -> None:
-        """Hashed files' rows and their new documents, in one transaction."""
-        replaced = [_row_to_file(row) for e in entries if (row := known.get(os.fsencode(e.path))) and row[4] != e.sha256]
+    def _rows(self, paths: Iterable[bytes]) -> list[IndexedFile]:
+        conn = self.db.conn()
+        return [
+            _row_to_file(row)
+            for chunk in _chunks(list(paths), QUERY_CHUNK)
+            for row in conn.execute(f"SELECT {COLUMNS} FROM files WHERE path IN ({_marks(chunk)})", chunk)
+        ]
+
+    def _store(self, entries: list[IndexedFile], texts: dict[str, frozenset[int]], indexed: list[bytes]) -> None:
+        """Hashed files' rows and their new documents, in one transaction; `indexed`: the paths
+        among them that had a row (content replaced by an edit stays traceable)."""
+        new = {e.path: e.sha256 for e in entries}
+        replaced = [old for old in self._rows(indexed) if old.path in new and new[old.path] != old.sha256]
         now = time.time()
         with self.db.transaction() as tx:
             _remember(tx, replaced, PREVIOUS_VERSION)
@@ -607,8 +622,8 @@ def _is_regular(mode: int) -> bool:
 
 
 def _row_unchanged(row: tuple, st: os.stat_result) -> bool:
-    """_unchanged on a raw `files` row (COLUMNS order), without building an IndexedFile."""
-    return (row[1], row[2], row[3]) == (st.st_size, st.st_mtime_ns, st.st_ino) and row[7] in (None, st.st_ctime_ns)
+    """_unchanged on a raw (path, size, mtime_ns, inode, ctime_ns, ...) row, without building an IndexedFile."""
+    return (row[1], row[2], row[3]) == (st.st_size, st.st_mtime_ns, st.st_ino) and row[4] in (None, st.st_ctime_ns)
 
 
 def _unchanged(known: IndexedFile, st: os.stat_result) -> bool:
