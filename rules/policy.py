@@ -61,11 +61,12 @@ def build_policy(sources: list[tuple[str, str]], worktime: WorkTime, disabled: t
     errors = check_disabled_syntax(disabled)
     if errors:
         raise InvalidInput(errors)
-    disabled = tuple(sorted(set(disabled)))
+    given = tuple(dict.fromkeys(disabled))  # errors name the position as given, repeats dropped
     ruleset = load_rule_sources(list(sources))
-    errors = check_disabled(ruleset, disabled)
+    errors = check_disabled(ruleset, given)
     if errors:
         raise InvalidInput(errors)
+    disabled = tuple(sorted(given))
     return Policy(policy_version(sources, worktime, disabled), tuple(sources), worktime, apply_disabled(ruleset, disabled), disabled)
 
 

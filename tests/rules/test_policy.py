@@ -152,3 +152,99 @@ def test_a_payload_that_is_not_a_policy_is_refused(change, error):
 def test_build_policy_refuses_broken_rules():
     with pytest.raises(InvalidInput):
         build_policy(sources(("bad.yaml", "- id: MW-X\n")), WorkTime())
+
+
+# --- switched-off rules ------------------------------------------------------------------------
+
+OFF = ("MW-BULK-EGRESS", "MW-EGRESS-CLASSIFIED")  # the correlation rule goes with the rule it counts
+
+
+def test_disabled_rules_are_in_the_payload_and_round_trip_switched_off():
+    policy = build_policy(sources(EXTRA), WorkTime(), ["MW-EGRESS-CLASSIFIED", "MW-BULK-EGRESS", "MW-BULK-EGRESS"])
+
+    assert policy.disabled == OFF  # sorted, once each
+    payload = json.loads(json.dumps(policy.to_payload()))
+    assert payload["disabled"] == list(OFF)
+    again = policy_from_payload(payload)
+    assert (again.version, again.disabled) == (policy.version, OFF)
+    assert not again.ruleset.event_rule("MW-EGRESS-CLASSIFIED").enabled
+    assert not again.ruleset.correlation_rule("MW-BULK-EGRESS").enabled
+    assert again.ruleset.event_rule("ACME-USB-DRAWINGS").enabled
+    assert again.ruleset.ids == policy.ruleset.ids  # switched off, still there
+
+
+def test_a_switched_off_rule_is_not_evaluated():
+    from rules.engine import EventEngine
+    from rules.events import Event, Match
+
+    event = Event(type="egress.file", ts="2024-05-06T02:00:00Z", path="/media/usb/a.docx", level="core", match=Match("exact", 1.0), egress="removable")
+    on = EventEngine(build_policy(sources(), WorkTime()).ruleset)
+    off = EventEngine(build_policy(sources(), WorkTime(), OFF).ruleset)
+
+    assert "MW-EGRESS-CLASSIFIED" in [v.rule.id for v in on.matches(event)]
+    assert "MW-EGRESS-CLASSIFIED" not in [v.rule.id for v in off.matches(event)]
+    assert "MW-EGRESS-CLASSIFIED" not in [r.id for r in off.rules]
+
+
+def test_the_version_changes_with_the_disabled_list_and_not_with_its_order():
+    none = build_policy(sources(EXTRA), WorkTime())
+    one = build_policy(sources(EXTRA), WorkTime(), ["MW-UNKNOWN-DEVICE"])
+    two = build_policy(sources(EXTRA), WorkTime(), ["MW-UNKNOWN-DEVICE", "MW-PII-MOBILE"])
+    two_again = build_policy(sources(EXTRA), WorkTime(), ["MW-PII-MOBILE", "MW-UNKNOWN-DEVICE"])
+
+    assert len({none.version, one.version, two.version}) == 3
+    assert two.version == two_again.version
+    # no list: the version a collector from before the list computed, so its payloads still load
+    assert none.version == policy_version(sources(EXTRA), WorkTime()) == policy_version(sources(EXTRA), WorkTime(), ())
+
+
+def test_an_old_payload_without_the_list_still_loads():
+    payload = json.loads(json.dumps(build_policy(sources(EXTRA), WorkTime()).to_payload()))
+    del payload["disabled"]
+
+    policy = policy_from_payload(payload)
+
+    assert policy.disabled == () and policy.version == payload["version"]
+    assert all(r.enabled for r in policy.ruleset.event_rules if r.id.startswith("MW-EGRESS"))
+
+
+@pytest.mark.parametrize(
+    "disabled, message",
+    [
+        (["MW-NO-SUCH-RULE"], "policy:0:0: disabled[0]: no rule 'MW-NO-SUCH-RULE' in the policy"),
+        (["MW-EGRESS-CLASSIFIED"], "policy:0:0: disabled[0]: MW-EGRESS-CLASSIFIED is counted by MW-BULK-EGRESS, which stays on (switch MW-BULK-EGRESS off too, or MW-EGRESS-CLASSIFIED on)"),
+        (["mw-lower"], "policy:0:0: disabled[0]: invalid rule id 'mw-lower' (upper case letters, digits and '-', e.g. MW-EGRESS-CLASSIFIED)"),
+        ([7], "policy:0:0: disabled[0]: invalid rule id 7"),
+        ("MW-UNKNOWN-DEVICE", "policy:0:0: disabled: a list of rule ids, not str"),
+        (["MW-UNKNOWN-DEVICE"] * 1001, "policy:0:0: disabled: at most 1000 rule ids, got 1001"),
+    ],
+)  # fmt: skip
+def test_a_bad_disabled_list_is_refused_with_a_located_error(disabled, message):
+    with pytest.raises(InvalidInput) as caught:
+        build_policy(sources(EXTRA), WorkTime(), disabled)
+
+    assert str(caught.value.errors[0]).startswith(message), str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "change, error, message",
+    [
+        (lambda p: p.update(disabled="MW-UNKNOWN-DEVICE"), ValueError, "a list of rule ids, not str"),
+        (lambda p: p.update(disabled=["MW-UNKNOWN-DEVICE", "MW-PII-MOBILE"]), ValueError, "each rule id once, sorted"),
+        (lambda p: p.update(disabled=["MW-PII-MOBILE", "MW-PII-MOBILE"]), ValueError, "each rule id once, sorted"),
+        (lambda p: p.update(disabled=["MW-NO-SUCH-RULE"]), InvalidInput, "no rule 'MW-NO-SUCH-RULE' in the policy"),
+        (lambda p: p.update(disabled=[{"id": "MW-PII-MOBILE"}]), InvalidInput, "invalid rule id"),
+        (lambda p: p.update(disabled=["MW-UNKNOWN-DEVICE"]), ValueError, "policy version mismatch"),  # the list is in the version
+    ],
+)  # fmt: skip
+def test_a_payload_with_a_bad_disabled_list_is_refused(change, error, message):
+    with pytest.raises(error, match=message):
+        policy_from_payload(tampered(change))
+
+
+def test_a_payload_whose_disabled_list_was_dropped_is_refused_by_its_version():
+    payload = copy.deepcopy(build_policy(sources(EXTRA), WorkTime(), ["MW-UNKNOWN-DEVICE"]).to_payload())
+    del payload["disabled"]  # an old collector's view, or a man in the middle switching the rule back on
+
+    with pytest.raises(ValueError, match="policy version mismatch"):
+        policy_from_payload(payload)
