@@ -7,6 +7,7 @@ import sqlite3
 import time
 
 from tests.e2e.harness import Deployment, wait_for
+from tests.e2e.oracle import assert_stored_exactly_once
 
 N_SERVER = 1000
 N_AGENT = 300
@@ -51,6 +52,7 @@ def test_server_killed_while_agent_delivers(tmp_path, classified):
         assert len(paths) == N_SERVER
         assert len(set(paths)) == N_SERVER, "an egress file was stored twice"
         assert d.stored_count("egress.file") == N_SERVER
+        assert_stored_exactly_once(d)
     finally:
         d.close()
 
@@ -73,5 +75,6 @@ def test_agent_killed_with_events_spooled(tmp_path, classified):
         assert len(paths) == N_AGENT
         assert len(set(paths)) == N_AGENT
         assert _spooled_egress(d) == 0
+        assert_stored_exactly_once(d)
     finally:
         d.close()
