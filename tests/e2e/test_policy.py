@@ -150,3 +150,43 @@ def test_an_agent_restarted_offline_keeps_the_policy_it_was_sent(deployment):
     assert event["rule_ids"] == ["SITE-TXT-EGRESS"] and event["policy_version"] == version
     status = _status(d)
     assert (status["policy_version"], status["policy_source"]) == (version, "collector")
+
+
+def _switch_off(d, rule_ids: list[str]) -> str:
+    """Switch exactly these rules off on the collector, as a script does; the version now in force."""
+    r = requests.put(d.url + "/api/v1/rules/disabled", json={"rule_ids": rule_ids}, headers={"Authorization": f"Bearer {d.token}"}, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()["version"]
+
+
+def _alerted_event_ids(d) -> set[str]:
+    return {i for a in d.alerts() for i in a["event_ids"]}
+
+
+def test_a_shipped_rule_switched_off_on_the_collector_stops_firing_on_the_agent_until_switched_on(deployment, classified):
+    d = deployment
+    d.start_server()
+    d.start_agent()
+    _require_policy_endpoint(d)
+    drawing = classified["drawings"] / "pump-impeller.dwg"
+
+    def egress(name: str) -> dict:
+        copy(drawing, d.usb / name)
+        return wait_for(lambda: [e for e in _egress_events(d) if e["path"].endswith(name)], 20, what=f"the egress event of {name}")[0]
+
+    first = egress("first.dwg")
+    assert first["rule_ids"] == ["MW-EGRESS-CLASSIFIED"]
+    wait_for(lambda: first["id"] in _alerted_event_ids(d), 20, what="the alert for the first copy")
+
+    off = _switch_off(d, ["MW-EGRESS-CLASSIFIED", "MW-BULK-EGRESS"])  # the bulk rule counts it: both go
+    wait_for(lambda: _agent_policy_version(d) == off, 20, what="the agent to take the policy with the rule off")
+    silent = egress("while-off.dwg")
+    assert (silent["rule_ids"], silent["severity"], silent["policy_version"]) == ([], None, off)  # judged on the agent
+    assert json.loads((d.state_dir / "policy.json").read_text(encoding="utf-8"))["disabled"] == ["MW-BULK-EGRESS", "MW-EGRESS-CLASSIFIED"]
+
+    on = _switch_off(d, [])
+    wait_for(lambda: _agent_policy_version(d) == on, 20, what="the agent to take the policy with the rule on again")
+    again = egress("after.dwg")
+    assert (again["rule_ids"], again["policy_version"]) == (["MW-EGRESS-CLASSIFIED"], on)
+    wait_for(lambda: again["id"] in _alerted_event_ids(d), 20, what="the alert for the copy after the rule is on again")
+    assert silent["id"] not in _alerted_event_ids(d)  # and the collector raised nothing for the copy made while off
