@@ -13,12 +13,15 @@ what is left itself before it ends.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import queue
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from loguru import logger
@@ -26,7 +29,7 @@ from loguru import logger
 from agent.attribution import WriterTracker
 from agent.content.archive import Member
 from agent.content.inspect import Inspection, inspect_file
-from agent.hashing import Hasher
+from agent.hashing import FileDigest, Hasher
 from agent.index import FingerprintIndex, IndexedFile
 from agent.outbox import Outbox
 from agent.paths import is_under, readable
@@ -37,6 +40,8 @@ from rules.events import Event, Match
 from rules.levels import LEVELS
 
 QUEUE_MAX = 200_000
+HASH_WORKERS = min(2, os.cpu_count() or 1)  # threads hashing egress files (agent/index.py: why two)
+HASH_AHEAD = 16  # files hashed ahead of the one being reported: bounded memory, never a whole copy
 REPORTED_KEEP_S = 900.0  # how long a report's time is kept to recognise changes it already covered
 TICK_S = 0.05
 STEP_RETRY_S = 1.0  # the pause after a failed step (a spool write that failed is tried again then)
@@ -77,6 +82,7 @@ class Pipeline:
         inspect: Callable[[str], Inspection] = inspect_file,
         writers: WriterTracker | None = None,
         reconcile_s: float = 900.0,
+        hash_workers: int = HASH_WORKERS,
     ):
         self.index, self.spool, self.places = index, spool, places
         self.inspect = inspect  # true type and detections (markings, identifiers) of a file
@@ -100,6 +106,8 @@ class Pipeline:
         self._overflows: dict[str, int] = {}  # reason -> how many times
         self._overflow_lock = threading.Lock()
         self._outbox = Outbox(spool, stamp, make_event)  # events and their marks, spooled together
+        self.hash_workers = hash_workers  # threads hashing egress files ahead of this one
+        self._pool: ThreadPoolExecutor | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
 
@@ -117,6 +125,8 @@ class Pipeline:
             self._outbox.flush()
             return
         self._thread.join(timeout_s)
+        if self._pool is not None and not self._thread.is_alive():
+            self._pool.shutdown(cancel_futures=True)
         if self._thread.is_alive():
             logger.error(
                 "pipeline did not stop in time timeout_s={} events_not_spooled={}", timeout_s, self._outbox.events_waiting()
@@ -345,6 +355,7 @@ class Pipeline:
     def _check_egress(self) -> None:
         now = self.clock()
         self._forget_old_reports()
+        ready: list[tuple[str, os.stat_result, _Pending, FileMark | None]] = []  # complete files to report, in order
         for path in [p for p, pend in self._egress.items() if pend.due_at <= now]:
             pending = self._egress[path]
             looked_at = time.monotonic()  # the clock of FsChange.at
@@ -364,14 +375,53 @@ class Pipeline:
                 pending.size, pending.mtime_ns = st.st_size, st.st_mtime_ns  # still being written
                 pending.due_at = now + self.stable_s
                 continue
-            del self._egress[path]
             if self.places.find(path) is None:
+                del self._egress[path]
                 continue  # unmounted meanwhile
             self._reported_at[path] = looked_at
             mark = self.spool.reported(path) if pending.origin in (SCAN, RENAME) else None
             if mark is not None and mark.matches(st):
+                del self._egress[path]
                 continue
-            self._report_egress(path, st, pending.place, mark if pending.origin == RENAME else None)
+            ready.append((path, st, pending, mark if pending.origin == RENAME else None))
+        self._report_all(ready)
+
+    def _report_all(self, ready: list[tuple[str, os.stat_result, _Pending, FileMark | None]]) -> None:
+        """Hash and report complete egress files. Hashing runs ahead on the worker threads (read()
+        and hashlib release the GIL) while this thread inspects, looks up and spools the files
+        before; the outbox is spooled every `chunk` events, so the reporter sends the first
+        events of a bulk copy while the rest are hashed. A file leaves `_egress` only when its
+        report is in the outbox: a step that fails leaves the rest to the next step."""
+        digests = self._digests([path for path, _, _, _ in ready])
+        for path, st, pending, renamed in ready:
+            digest = next(digests)
+            del self._egress[path]
+            self._report_egress(path, st, pending.place, renamed, digest)
+            if len(self._outbox) >= self._outbox.chunk:
+                self._outbox.flush()
+
+    def _digests(self, paths: list[str]) -> Iterator[FileDigest | OSError]:
+        """The digest (or the OSError) of each path, in order, hashed at most HASH_AHEAD files
+        ahead of the caller; one file is hashed here (the latency path: no hand-off)."""
+        if len(paths) <= 1 or self.hash_workers <= 0:
+            for path in paths:
+                yield _digest(self.hasher, path)
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.hash_workers, thread_name_prefix="egress-hash")
+        waiting = iter(paths)
+        ahead: deque[Future] = deque()
+        try:
+            for path in itertools.islice(waiting, HASH_AHEAD):
+                ahead.append(self._pool.submit(_digest, self.hasher, path))
+            while ahead:
+                digest = ahead.popleft().result()
+                if (path := next(waiting, None)) is not None:
+                    ahead.append(self._pool.submit(_digest, self.hasher, path))
+                yield digest
+        finally:  # the caller stopped early (a failed step): files not yet hashed are not
+            for future in ahead:
+                future.cancel()
 
     def _forget_old_reports(self) -> None:
         now = time.monotonic()
@@ -381,14 +431,14 @@ class Pipeline:
         oldest = now - REPORTED_KEEP_S  # a change queued for longer than this is reported again
         self._reported_at = {p: t for p, t in self._reported_at.items() if t >= oldest}
 
-    def _report_egress(self, path: str, st: os.stat_result, place: EgressPlace, renamed: FileMark | None) -> None:
-        """Hash and report; `renamed` is the mark that followed a rename (same content: no report)."""
-        try:
-            digest = self.hasher.digest(path)
-        except OSError as exc:
-            if exc.errno == errno.ENOENT:
+    def _report_egress(
+        self, path: str, st: os.stat_result, place: EgressPlace, renamed: FileMark | None, digest: FileDigest | OSError
+    ) -> None:
+        """Report a hashed file; `renamed` is the mark that followed a rename (same content: no report)."""
+        if isinstance(digest, OSError):
+            if digest.errno == errno.ENOENT:
                 return
-            self._emit_unreadable("egress.file", path, exc, place, FileMark.of(path, st))
+            self._emit_unreadable("egress.file", path, digest, place, FileMark.of(path, st))
             return
         if (digest.size, digest.mtime_ns) != (st.st_size, st.st_mtime_ns):
             self._pend_egress(path, place)  # changed while we read it
@@ -478,3 +528,10 @@ class Pipeline:
             self.scan(place.root)
         for folder in self.index.folders:
             self._queue_classified_tree(folder.path)
+
+
+def _digest(hasher: Hasher, path: str) -> FileDigest | OSError:
+    try:
+        return hasher.digest(path)
+    except OSError as exc:
+        return exc

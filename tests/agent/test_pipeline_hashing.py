@@ -1,0 +1,96 @@
+"""Egress files hashed ahead on worker threads: every file reported once, in order, with its own
+hash; a file gone before it is hashed is not reported; a spool that fails half way through a bulk
+copy leaves the files not yet reported for the next step, and none is reported twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+
+import pytest
+
+from agent.index import FingerprintIndex
+from agent.outbox import FLUSH_EVERY
+from agent.pipeline import HASH_AHEAD, Pipeline
+from agent.places import EgressPlace, EgressPlaces
+from agent.spool import Spool
+from rules.events import Event
+
+
+class _FailingSpool(Spool):
+    """Fails the n-th write of events (a full disk for a moment)."""
+
+    fail_at: int | None = None
+
+    def put(self, events, marks=(), state=None):
+        events = list(events)
+        if events and self.fail_at is not None:
+            self.fail_at -= 1
+            if self.fail_at < 0:
+                self.fail_at = None
+                raise OSError(28, "No space left on device")
+        super().put(events, marks, state)
+
+
+@pytest.fixture
+def rig(tmp_path):
+    usb = tmp_path / "usb"
+    usb.mkdir()
+    index = FingerprintIndex(str(tmp_path / "index.db"), ())
+    spool = _FailingSpool(str(tmp_path / "spool.db"))
+    places = EgressPlaces()
+    places.add(EgressPlace(str(usb), "folder"))
+    pipeline = Pipeline(index, spool, places, lambda t, **f: Event(type=t, **f), lambda e: e, hash_workers=2)
+    yield usb, pipeline, spool
+    pipeline.stop()
+    index.close()
+    spool.close()
+
+
+def _copy(usb, count: int) -> dict[str, bytes]:
+    files = {}
+    for i in range(count):
+        data = os.urandom(1 + (i * 7919) % 300_000)
+        path = usb / f"{i:04d}.bin"
+        path.write_bytes(data)
+        files[str(path)] = data
+    return files
+
+
+def _reported(spool) -> list[dict]:
+    return [json.loads(e.body) for e in spool.peek(100_000, max_bytes=1 << 40) if json.loads(e.body)["type"] == "egress.file"]
+
+
+def test_a_bulk_copy_is_hashed_ahead_and_reported_once_in_order(rig):
+    usb, pipeline, spool = rig
+    files = _copy(usb, FLUSH_EVERY + 3 * HASH_AHEAD)
+    gone = sorted(files)[HASH_AHEAD + 5]
+    for path in files:
+        pipeline._pend_egress(path, pipeline.places.find(path), closed=True)
+    os.unlink(gone)  # deleted after it was seen, before it was hashed
+    pipeline._check_egress()
+    pipeline._outbox.flush()
+    events = _reported(spool)
+    assert [e["path"] for e in events] == [p for p in files if p != gone]  # the order they were seen in
+    for e in events:
+        assert (e["sha256"], e["size"]) == (hashlib.sha256(files[e["path"]]).hexdigest(), len(files[e["path"]]))
+    assert not pipeline._egress
+
+
+def test_a_spool_failing_half_way_loses_and_repeats_nothing(rig):
+    usb, pipeline, spool = rig
+    files = _copy(usb, 2 * FLUSH_EVERY + HASH_AHEAD)
+    for path in files:
+        pipeline._pend_egress(path, pipeline.places.find(path), closed=True)
+    spool.fail_at = 1  # the second spool write of the step fails
+    with pytest.raises(OSError):
+        pipeline._check_egress()
+    assert len(_reported(spool)) == FLUSH_EVERY, "the first chunk was spooled before the failure"
+    assert pipeline._egress, "the files not reported yet wait for the next step"
+    pipeline._check_egress()  # the next step: the outbox's entries first, then the rest
+    pipeline._outbox.flush()
+    events = _reported(spool)
+    assert sorted(e["path"] for e in events) == sorted(files)
+    assert len(events) == len(files), "each file exactly once"
+    assert not pipeline._egress
