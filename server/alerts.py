@@ -22,7 +22,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 
 from rules.engine import EventEngine, Verdict
@@ -335,20 +335,46 @@ def link_events(conn: Connection, alert_id: int, event_ids: tuple[str, ...] | li
 
 def refresh_alert(conn: Connection, alert_id: int, draft: AlertDraft, count: int, now: datetime) -> None:
     """A burst went on: the alert's count, severity, explanation and evidence follow it."""
-    link_events(conn, alert_id, draft.event_ids)
+    refresh_alerts(conn, [(alert_id, draft, count)], now)
+
+
+def refresh_alerts(conn: Connection, refreshed: list[tuple[int, AlertDraft, int]], now: datetime) -> None:
+    """refresh_alert for (alert id, draft, count) of several bursts: one read of their evidence,
+    one insert of the new links, one update (executemany) of the alerts."""
+    if not refreshed:
+        return
+    known: dict[int, set[str]] = defaultdict(set)
+    ids = sorted({alert_id for alert_id, _, _ in refreshed})
+    for i in range(0, len(ids), 500):
+        query = select(alert_events.c.alert_id, alert_events.c.event_id).where(alert_events.c.alert_id.in_(ids[i : i + 500]))
+        for alert_id, event_id in conn.execute(query):
+            known[alert_id].add(event_id)
+    links = []
+    for alert_id, draft, _ in refreshed:
+        have = known[alert_id]
+        new = [e for e in dict.fromkeys(draft.event_ids) if e not in have][: max(0, MAX_EVIDENCE - len(have))]
+        have.update(new)
+        links += [{"alert_id": alert_id, "event_id": e} for e in new]
+    if links:
+        conn.execute(insert(alert_events), links)
     conn.execute(
         update(alerts)
-        .where(alerts.c.id == alert_id)
+        .where(alerts.c.id == bindparam("b_id"))
         .values(
-            severity=draft.severity,
-            explanation=draft.explanation,
-            count=count,
-            updated_at=now,
-            last_seen=now,
-            agent_id=draft.agent_id,
-            host=draft.host,
-            user=draft.user,
-        )
+            severity=bindparam("severity"),
+            explanation=bindparam("explanation"),
+            count=bindparam("count"),
+            updated_at=bindparam("updated_at"),
+            last_seen=bindparam("last_seen"),
+            agent_id=bindparam("agent_id"),
+            host=bindparam("host"),
+            user=bindparam("user"),
+        ),
+        [
+            dict(b_id=alert_id, severity=d.severity, explanation=d.explanation, count=count, updated_at=now, last_seen=now,
+                 agent_id=d.agent_id, host=d.host, user=d.user)
+            for alert_id, d, count in refreshed
+        ],
     )
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from rules.engine import EventEngine, Verdict
@@ -35,9 +35,9 @@ from rules.explain import explain_sequence, explain_threshold, hit_facts
 from rules.levels import severity_for_level
 from rules.model import BY_LEVEL, SEVERITY_STEPS, CorrelationRule, raise_severity
 from rules.policy import Policy
-from server.alerts import OPEN_STATUSES, AlertDraft, alert_status, insert_alert, refresh_alert
+from server.alerts import OPEN_STATUSES, AlertDraft, insert_alert, refresh_alerts
 from server.database import lock, writing
-from server.schema import correlation_state, rule_hits
+from server.schema import alerts, correlation_state, rule_hits
 from server.times import iso, parse_ts
 
 MAX_STEPS_SHOWN = 12  # sequence steps listed in an explanation
@@ -101,7 +101,11 @@ class Correlator:
         return list(found.values())
 
     def run(self, conn: Connection, hits: list[Hit], now: datetime) -> int:
-        """Store the hits, evaluate every rule and group they touch; returns the alerts raised."""
+        """Store the hits, evaluate every rule and group they touch; returns the alerts raised.
+
+        A batch touches many groups (one per user and rule in a bulk copy): each read and write below
+        is one statement for all of them, not one per group, and a group whose open burst takes all
+        its new hits reads only those, not the burst's whole window."""
         if not hits:
             return 0
         groups: dict[tuple[str, str], list[Hit]] = defaultdict(list)
@@ -115,30 +119,54 @@ class Correlator:
                 for h in hits
             ],
         )
-        raised = 0
-        for (_, key), group_hits in sorted(groups.items(), key=lambda item: item[0]):
-            rule = group_hits[0].rule
-            group_hits.sort(key=lambda h: h.ts)
+        order = sorted(groups)
+        for key in order:
+            groups[key].sort(key=lambda h: h.ts)
+        spans = {key: _span(groups[key]) for key in order}
+        states = _states(conn, order)
+        counting = [key for key in order if groups[key][0].rule.kind == "threshold"]
+        # hits in no alert yet: the new ones, and older ones no burst took
+        loose = _window_rows(conn, {key: spans[key] for key in counting}, loose_only=True)
+        pending: dict[tuple[str, str], list[_Row]] = {}
+        for key in counting:
+            burst, rows = states.get(key), loose.get(key, [])
+            if burst and burst.is_open:
+                rows = _absorb(burst, rows, spans[key][2])
+            loose[key] = rows
+            new_ids = {h.event_id for h in groups[key]}
+            pending[key] = [r for r in rows if r.event_id in new_ids]
+        # the whole window only where a new hit is left to judge
+        windows = _window_rows(conn, {key: spans[key] for key in counting if pending[key]})
+        raised, saves, prunes = 0, [], []
+        for key in order:
+            new = groups[key]
+            rule = new[0].rule
             if rule.kind == "threshold":
-                raised += self._threshold(conn, rule, key, group_hits, now)
+                n, burst = self._threshold(conn, rule, new, states.get(key), loose[key], pending[key], windows.get(key, []), now)
             else:
-                raised += self._sequence(conn, rule, key, group_hits, now)
+                n, burst = self._sequence(conn, rule, key[1], new, states.get(key), now)
+            raised += n
+            if burst is not None and burst.rows:  # joined or opened in this batch
+                saves.append((rule, key[1], new[0].group, burst))
+            prunes.append((rule.id, key[1], iso(parse_ts(new[-1].ts) - spans[key][2] - LATE_GRACE), burst.alert_id if burst else None))
+        self._save(conn, saves, set(states), now)
+        _prune(conn, prunes)
         return raised
 
     # --- counting ---------------------------------------------------------------------------
 
-    def _threshold(self, conn: Connection, rule: CorrelationRule, key: str, new: list[Hit], now: datetime) -> int:
+    def _threshold(
+        self, conn: Connection, rule: CorrelationRule, new: list[Hit], burst: _Burst | None, loose: list[_Row],
+        pending: list[_Row], rows: list[_Row], now: datetime,
+    ) -> tuple[int, _Burst | None]:
         """Slide the window over the group's hits; a window holding a new hit that passes the thresholds
         opens a burst. Hits may arrive out of order (two collectors, a late batch): every window
-        that contains a new hit is judged, not only the ones ending at it."""
+        that contains a new hit is judged, not only the ones ending at it.
+
+        `loose` and `pending` come after an open burst took what it could (run()): the hits in no
+        alert, and the new ones among them; `rows` is every hit in the window when some are pending."""
         window = timedelta(seconds=rule.window_s)
-        rows = _rows(conn, rule.id, key, iso(parse_ts(new[0].ts) - window), iso(parse_ts(new[-1].ts) + window))
         new_ids = {h.event_id for h in new}
-        loose = [r for r in rows if r.event_id in new_ids or r.alert_id is None]  # in no alert yet
-        burst = _state(conn, rule.id, key)
-        if burst and burst.is_open:
-            loose = _absorb(burst, loose, window)
-        pending = [r for r in loose if r.event_id in new_ids]
         raised, left, sliding = 0, 0, _Window(rule)
         pending_at = [p.at for p in pending]
         for end, row in enumerate(rows):
@@ -157,21 +185,17 @@ class Correlator:
                 loose = _absorb(burst, loose, window)  # earlier hits later in time than this window too
                 pending = [r for r in loose if r.event_id in new_ids]
                 pending_at = [p.at for p in pending]
-        if burst:
-            self._save(conn, rule, key, new[0].group, burst, now)
-        _prune(conn, rule.id, key, iso(parse_ts(new[-1].ts) - window - LATE_GRACE), burst.alert_id if burst else None)
-        return raised
+        return raised, burst
 
     # --- sequences --------------------------------------------------------------------------
 
-    def _sequence(self, conn: Connection, rule: CorrelationRule, key: str, new: list[Hit], now: datetime) -> int:
+    def _sequence(self, conn: Connection, rule: CorrelationRule, key: str, new: list[Hit], burst: _Burst | None, now: datetime) -> tuple[int, _Burst | None]:
         """A chain ends at a hit of the last step; any chain that a new hit completes is judged."""
         window = timedelta(seconds=rule.window_s)
         last_step = len(rule.rules) - 1
-        rows = _rows(conn, rule.id, key, iso(parse_ts(new[0].ts) - window), iso(parse_ts(new[-1].ts) + window))
+        rows = _window_rows(conn, {(rule.id, key): _span(new)}).get((rule.id, key), [])
         new_ids = {h.event_id for h in new}
         first_new = parse_ts(new[0].ts)
-        burst = _state(conn, rule.id, key)
         raised = 0
         for final in [r for r in rows if r.step == last_step and r.at >= first_new]:
             chain = _chain(rows, final, window, len(rule.rules))
@@ -182,10 +206,7 @@ class Correlator:
             else:
                 burst = self._open(conn, rule, chain, now)
                 raised += 1
-        if burst:
-            self._save(conn, rule, key, new[0].group, burst, now)
-        _prune(conn, rule.id, key, iso(parse_ts(new[-1].ts) - window - LATE_GRACE), burst.alert_id if burst else None)
-        return raised
+        return raised, burst
 
     # --- alerts of bursts -------------------------------------------------------------------
 
@@ -196,35 +217,57 @@ class Correlator:
         _join(burst, rows)
         return burst
 
-    def _save(self, conn: Connection, rule: CorrelationRule, key: str, group: dict, burst: _Burst, now: datetime) -> None:
-        if not burst.rows:  # nothing joined or opened in this batch
+    def _save(self, conn: Connection, saves: list[tuple[CorrelationRule, str, dict, _Burst]], stored: set, now: datetime) -> None:
+        """The bursts that grew or opened in this batch: their hits, alerts and state rows (`stored`:
+        the (rule, group) pairs that have one already), a few statements for all of them."""
+        if not saves:
             return
-        ids = list(burst.rows)
-        conn.execute(update(rule_hits).where(rule_hits.c.id.in_(ids)).values(alert_id=burst.alert_id))
-        members = conn.execute(
-            select(rule_hits.c.step, rule_hits.c.event_id, rule_hits.c.ts, rule_hits.c.facts)
-            .where(rule_hits.c.rule_id == rule.id, rule_hits.c.group_key == key, rule_hits.c.alert_id == burst.alert_id)
-            .order_by(rule_hits.c.ts, rule_hits.c.id)
-        ).all()
-        facts = [json.loads(f) for _, _, _, f in members]
-        event_ids = tuple(dict.fromkeys(e for _, e, _, _ in members))
-        severity, listed = self._severity(rule, group, facts)
-        if rule.kind == "sequence":
-            steps = [(self.policy.ruleset.event_rule(rule.rules[s]), f) for (s, _, _, _), f in zip(members, facts, strict=True)]
-            explanation = explain_sequence(rule, steps[-MAX_STEPS_SHOWN:], group, self.policy.worktime, severity, listed)
-        else:
-            counted = [self.policy.ruleset.event_rule(r) for r in rule.rules]
-            explanation = explain_threshold(rule, counted, facts, group, self.policy.worktime, severity, listed)
-        draft = AlertDraft(
-            rule.id, rule.category, severity, rule.title, explanation, event_ids, *(_common(k, group, facts) for k in ("agent_id", "host", "user"))
+        conn.execute(
+            update(rule_hits).where(rule_hits.c.id == bindparam("hit_id")).values(alert_id=bindparam("burst_alert")),
+            [{"hit_id": hit_id, "burst_alert": burst.alert_id} for *_, burst in saves for hit_id in burst.rows],
         )
-        refresh_alert(conn, burst.alert_id, draft, len(event_ids), now)
-        values = dict(group_values=_json(group), alert_id=burst.alert_id, first_ts=members[0][2], last_ts=members[-1][2], updated_at=now)
-        found = conn.execute(
-            update(correlation_state).where(correlation_state.c.rule_id == rule.id, correlation_state.c.group_key == key).values(**values)
-        ).rowcount
-        if not found:
-            conn.execute(insert(correlation_state).values(rule_id=rule.id, group_key=key, **values))
+        members: dict[int, list] = defaultdict(list)
+        for chunk in _chunks(sorted({burst.alert_id for *_, burst in saves})):
+            for row in conn.execute(
+                select(rule_hits.c.rule_id, rule_hits.c.group_key, rule_hits.c.alert_id, rule_hits.c.step, rule_hits.c.event_id,
+                       rule_hits.c.ts, rule_hits.c.facts)
+                .where(rule_hits.c.alert_id.in_(chunk))
+                .order_by(rule_hits.c.ts, rule_hits.c.id)
+            ):
+                members[row.alert_id].append(row)
+        refreshed, states = [], []
+        for rule, key, group, burst in saves:
+            mine = [m for m in members[burst.alert_id] if m.rule_id == rule.id and m.group_key == key]
+            facts = [json.loads(m.facts) for m in mine]
+            event_ids = tuple(dict.fromkeys(m.event_id for m in mine))
+            severity, listed = self._severity(rule, group, facts)
+            if rule.kind == "sequence":
+                steps = [(self.policy.ruleset.event_rule(rule.rules[m.step]), f) for m, f in zip(mine, facts, strict=True)]
+                explanation = explain_sequence(rule, steps[-MAX_STEPS_SHOWN:], group, self.policy.worktime, severity, listed)
+            else:
+                counted = [self.policy.ruleset.event_rule(r) for r in rule.rules]
+                explanation = explain_threshold(rule, counted, facts, group, self.policy.worktime, severity, listed)
+            draft = AlertDraft(
+                rule.id, rule.category, severity, rule.title, explanation, event_ids, *(_common(k, group, facts) for k in ("agent_id", "host", "user"))
+            )
+            refreshed.append((burst.alert_id, draft, len(event_ids)))
+            states.append(dict(
+                rule_id=rule.id, group_key=key, group_values=_json(group), alert_id=burst.alert_id, first_ts=mine[0].ts,
+                last_ts=mine[-1].ts, updated_at=now,
+            ))
+        refresh_alerts(conn, refreshed, now)
+        known = [s for s in states if (s["rule_id"], s["group_key"]) in stored]
+        if known:
+            conn.execute(
+                update(correlation_state)
+                .where(correlation_state.c.rule_id == bindparam("b_rule"), correlation_state.c.group_key == bindparam("b_key"))
+                .values(group_values=bindparam("group_values"), alert_id=bindparam("alert_id"), first_ts=bindparam("first_ts"),
+                        last_ts=bindparam("last_ts"), updated_at=bindparam("updated_at")),
+                [{**s, "b_rule": s["rule_id"], "b_key": s["group_key"]} for s in known],
+            )
+        fresh = [s for s in states if (s["rule_id"], s["group_key"]) not in stored]
+        if fresh:
+            conn.execute(insert(correlation_state), fresh)
 
     def _severity(self, rule: CorrelationRule, group: dict, facts: list[dict]) -> tuple[str, str | None]:
         severity = rule.severity
@@ -256,24 +299,58 @@ def group_key(group: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _rows(conn: Connection, rule_id: str, key: str, since: str, until: str) -> list[_Row]:
-    query = (
-        select(rule_hits.c.id, rule_hits.c.step, rule_hits.c.event_id, rule_hits.c.ts, rule_hits.c.facts, rule_hits.c.alert_id)
-        .where(rule_hits.c.rule_id == rule_id, rule_hits.c.group_key == key, rule_hits.c.ts >= since, rule_hits.c.ts <= until)
-        .order_by(rule_hits.c.ts, rule_hits.c.id)
-    )
-    return [_Row(i, s, e, parse_ts(t), t, json.loads(f), a) for i, s, e, t, f, a in conn.execute(query)]
+def _span(new: list[Hit]) -> tuple[str, str, timedelta]:
+    """The times a group's new hits (sorted by time) can share a window with: (since, until, window)."""
+    window = timedelta(seconds=new[0].rule.window_s)
+    return iso(parse_ts(new[0].ts) - window), iso(parse_ts(new[-1].ts) + window), window
 
 
-def _state(conn: Connection, rule_id: str, key: str) -> _Burst | None:
-    row = conn.execute(
-        select(correlation_state.c.alert_id, correlation_state.c.first_ts, correlation_state.c.last_ts).where(
-            correlation_state.c.rule_id == rule_id, correlation_state.c.group_key == key
+def _window_rows(conn: Connection, spans: dict[tuple[str, str], tuple], loose_only: bool = False) -> dict[tuple[str, str], list[_Row]]:
+    """Each group's stored hits within its span, oldest first (only those in no alert with
+    loose_only); one query for all the groups, each group's own span applied here."""
+    found: dict[tuple[str, str], list[_Row]] = defaultdict(list)
+    for keys in _chunks(sorted({k for _, k in spans})):
+        query = (
+            select(rule_hits.c.rule_id, rule_hits.c.group_key, rule_hits.c.id, rule_hits.c.step, rule_hits.c.event_id, rule_hits.c.ts,
+                   rule_hits.c.facts, rule_hits.c.alert_id)
+            .where(
+                rule_hits.c.rule_id.in_(sorted({r for r, _ in spans})),
+                rule_hits.c.group_key.in_(keys),
+                rule_hits.c.ts >= min(s[0] for s in spans.values()),
+                rule_hits.c.ts <= max(s[1] for s in spans.values()),
+            )
+            .order_by(rule_hits.c.ts, rule_hits.c.id)
         )
-    ).first()
-    if row is None:
-        return None
-    return _Burst(row[0], parse_ts(row[1]), parse_ts(row[2]), alert_status(conn, row[0]) in OPEN_STATUSES)
+        if loose_only:
+            query = query.where(rule_hits.c.alert_id.is_(None))
+        for rule_id, key, i, s, e, t, f, a in conn.execute(query):
+            span = spans.get((rule_id, key))
+            if span is not None and span[0] <= t <= span[1]:
+                found[(rule_id, key)].append(_Row(i, s, e, parse_ts(t), t, json.loads(f), a))
+    return found
+
+
+def _chunks(values: list, size: int = 500) -> list[list]:
+    """IN lists of a bounded length (SQLite caps the parameters of one statement)."""
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+def _states(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], _Burst]:
+    """The current burst of each (rule, group), with whether its alert is still open."""
+    found: dict[tuple[str, str], _Burst] = {}
+    wanted = set(keys)
+    for chunk in _chunks(sorted({k for _, k in keys})):
+        query = (
+            select(correlation_state.c.rule_id, correlation_state.c.group_key, correlation_state.c.alert_id,
+                   correlation_state.c.first_ts, correlation_state.c.last_ts, alerts.c.status)
+            .select_from(correlation_state.outerjoin(alerts, alerts.c.id == correlation_state.c.alert_id))
+            .where(correlation_state.c.group_key.in_(chunk))
+        )
+        for rule_id, key, alert_id, first_ts, last_ts, status in conn.execute(query):
+            if (rule_id, key) not in wanted:
+                continue
+            found[(rule_id, key)] = _Burst(alert_id, parse_ts(first_ts), parse_ts(last_ts), status in OPEN_STATUSES)
+    return found
 
 
 def _join(burst: _Burst, rows: list[_Row]) -> None:
@@ -352,12 +429,17 @@ def _chain(rows: list[_Row], final: _Row, window: timedelta, steps: int) -> list
     return chain
 
 
-def _prune(conn: Connection, rule_id: str, key: str, before: str, keep_alert: int | None) -> None:
-    """Hits older than the window can no longer count, except those explaining the current burst."""
-    stale = and_(rule_hits.c.rule_id == rule_id, rule_hits.c.group_key == key, rule_hits.c.ts < before)
-    if keep_alert is not None:
-        stale = and_(stale, or_(rule_hits.c.alert_id.is_(None), rule_hits.c.alert_id != keep_alert))
-    conn.execute(delete(rule_hits).where(stale))
+def _prune(conn: Connection, prunes: list[tuple[str, str, str, int | None]]) -> None:
+    """Hits older than the window can no longer count, except those explaining the current burst:
+    (rule, group, older than, the burst's alert), one statement for all the groups."""
+    stale = and_(rule_hits.c.rule_id == bindparam("b_rule"), rule_hits.c.group_key == bindparam("b_key"), rule_hits.c.ts < bindparam("b_before"))
+    kept = [{"b_rule": r, "b_key": k, "b_before": b, "b_keep": a} for r, k, b, a in prunes if a is not None]
+    if kept:
+        keep = or_(rule_hits.c.alert_id.is_(None), rule_hits.c.alert_id != bindparam("b_keep"))
+        conn.execute(delete(rule_hits).where(and_(stale, keep)), kept)
+    plain = [{"b_rule": r, "b_key": k, "b_before": b} for r, k, b, a in prunes if a is None]
+    if plain:
+        conn.execute(delete(rule_hits).where(stale), plain)
 
 
 def _common(key: str, group: dict, facts: list[dict]) -> Any:
