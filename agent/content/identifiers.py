@@ -20,11 +20,19 @@ never part of a longer digit run (digit boundaries).
   comma); columns are counted by delimiters, so quoted cells with commas shift them. Masked
   138****5678.
 Each candidate counts for one identifier at most: resident ID, then USCC, then bank card.
+
+The resident ID, bank card and mobile detectors read the same candidates: each part is
+normalised and scanned once per document, not once per detector (the scan is kept, per thread,
+while the document lives). A part with fewer than MIN_DIGITS ASCII digits after normalisation
+holds no identifier (the shortest, a mobile, has 11; a USCC run holds 8 together) and is not
+scanned at all: most file names, most short parts.
 """
 
 from __future__ import annotations
 
+import threading
 import unicodedata
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -37,6 +45,8 @@ from agent.content.document import Document
 from rules.events import Detection
 
 MAX_CANDIDATES = 100_000
+MIN_DIGITS = 8  # fewer ASCII digits than this in a part: no identifier can be there
+SHORT_PART_CHARS = 4096  # parts this short are counted for digits before they are scanned
 CONTEXT_CHARS = 30
 MOBILE_CONTEXT_WORDS = ("手机", "电话", "联系方式", "手机号", "联系人", "mobile", "phone", "tel")
 
@@ -182,6 +192,40 @@ def _texts(document: Document) -> Iterator[str]:
         yield unicodedata.normalize("NFKC", part.text)
 
 
+def may_hold_identifier(text: str) -> bool:
+    """False when the (normalised) text has too few ASCII digits for any identifier."""
+    if len(text) > SHORT_PART_CHARS:
+        return True  # counting would cost as much as the scan it saves
+    return sum(map(text.count, "0123456789")) >= MIN_DIGITS
+
+
+@dataclass(frozen=True)
+class _Scanned:
+    text: str  # the part, NFKC-normalised
+    found: tuple[Found, ...]  # scan_digits of it (empty when it cannot hold an identifier)
+
+
+_cache = threading.local()  # (weak reference to the document, today, its parts scanned)
+
+
+def scanned_parts(document: Document, today: date) -> list[_Scanned]:
+    """Each part of the document normalised and scanned for digit identifiers, once: the detectors
+    of one document share it. The entry goes when the document does (weak reference)."""
+    held = getattr(_cache, "entry", None)
+    if held is not None and held[0]() is document and held[1] == today:
+        return held[2]
+    parts = [
+        _Scanned(text, tuple(scan_digits(text, today)) if may_hold_identifier(text) else ())
+        for text in _texts(document)
+    ]
+    _cache.entry = (weakref.ref(document, _forget), today, parts)
+    return parts
+
+
+def _forget(_ref: weakref.ref) -> None:
+    _cache.__dict__.pop("entry", None)  # the thread that scanned it: no text kept in memory
+
+
 class _IdentifierDetector:
     """Counts one kind of identifier in every part; subclasses say which and how."""
 
@@ -190,13 +234,13 @@ class _IdentifierDetector:
     def __init__(self, today: Callable[[], date] = date.today) -> None:
         self.today = today
 
-    def found_in(self, text: str, today: date) -> Iterator[str]:
+    def found_in(self, part: _Scanned, today: date) -> Iterator[str]:
         raise NotImplementedError
 
     def detect(self, document: Document) -> Detection | None:
         today, count, sample = self.today(), 0, ""
-        for text in _texts(document):
-            for value in self.found_in(text, today):
+        for part in scanned_parts(document, today):
+            for value in self.found_in(part, today):
                 sample = sample or mask(self.id, value)
                 count += 1
         return Detection(self.id, count, sample) if count else None
@@ -205,33 +249,35 @@ class _IdentifierDetector:
 class ResidentIdDetector(_IdentifierDetector):
     id = RESIDENT_ID
 
-    def found_in(self, text: str, today: date) -> Iterator[str]:
-        return (f.value for f in scan_digits(text, today) if f.kind == RESIDENT_ID)
+    def found_in(self, part: _Scanned, today: date) -> Iterator[str]:
+        return (f.value for f in part.found if f.kind == RESIDENT_ID)
 
 
 class UsccDetector(_IdentifierDetector):
     id = USCC
 
-    def found_in(self, text: str, today: date) -> Iterator[str]:
-        return scan_uscc(text, today)
+    def found_in(self, part: _Scanned, today: date) -> Iterator[str]:
+        return scan_uscc(part.text, today) if may_hold_identifier(part.text) else iter(())
 
 
 class BankCardDetector(_IdentifierDetector):
     id = BANK_CARD
 
-    def found_in(self, text: str, today: date) -> Iterator[str]:
-        return (f.value for f in scan_digits(text, today) if f.kind == BANK_CARD)
+    def found_in(self, part: _Scanned, today: date) -> Iterator[str]:
+        return (f.value for f in part.found if f.kind == BANK_CARD)
 
 
 class MobileDetector(_IdentifierDetector):
     id = MOBILE
 
-    def found_in(self, text: str, today: date) -> Iterator[str]:
+    def found_in(self, part: _Scanned, today: date) -> Iterator[str]:
+        mobiles = [f for f in part.found if f.kind == MOBILE]
+        if not mobiles:
+            return
+        text = part.text
         table = _context_columns(text)
         tracker = _ColumnTracker(text, table[0]) if table else None
-        for f in scan_digits(text, today):
-            if f.kind != MOBILE:
-                continue
+        for f in mobiles:
             window = text[max(0, f.start - CONTEXT_CHARS) : f.start] + " " + text[f.end : f.end + CONTEXT_CHARS]
             in_column = table is not None and tracker is not None and tracker.column_at(f.start) in table[1]
             if has_mobile_context(window) or in_column:
