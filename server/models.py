@@ -6,6 +6,8 @@ lone surrogates (which JSON can carry but no database column can store) are refu
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import uuid
 from datetime import datetime, timezone
@@ -140,6 +142,7 @@ class EventIn(BaseModel):
         """The event as stored: the caller's agent id (never the body's), ts normalised to UTC."""
         ts = self.ts if self.ts.tzinfo else self.ts.replace(tzinfo=timezone.utc)
         ts_text = ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        match, media = self.match, self.media
         event = Event(
             type=self.type,
             id=str(self.id),
@@ -157,13 +160,13 @@ class EventIn(BaseModel):
             source_path=self.source_path,
             source_path_b64=self.source_path_b64,
             register_entry=self.register_entry,
-            match=Match(**self.match.model_dump()) if self.match else None,
-            media=Media(**self.media.model_dump()) if self.media else None,
+            match=Match(match.method, match.similarity) if match else None,
+            media=Media(*(getattr(media, name) for name in _MEDIA_FIELDS)) if media else None,
             egress=self.egress,
             file_type=self.file_type,
             type_mismatch=self.type_mismatch,
             policy_version=self.policy_version,
-            detections=tuple(Detection(**d.model_dump()) for d in self.detections),
+            detections=tuple(Detection(d.detector, d.count, d.sample) for d in self.detections),
             rule_ids=tuple(self.rule_ids),
             severity=self.severity,
             error=self.error,
@@ -171,8 +174,29 @@ class EventIn(BaseModel):
             seq=self.seq,
             prev_hash=self.prev_hash,
         )
-        body = {**(self.model_extra or {}), **event.to_dict()}
-        return event, json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+        return event, json.dumps(event_body(event, self.model_extra), ensure_ascii=False, separators=(",", ":"))
+
+
+_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(Event))
+_MEDIA_FIELDS = tuple(f.name for f in dataclasses.fields(Media))
+
+
+def event_body(event: Event, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """What is stored as the event's body: the fields a newer agent added (extra), then
+    `event.to_dict()`, built directly: dataclasses.asdict() copies deeply and cost more than the
+    rest of turning a request into an event (about 37 of 56 µs an event)."""
+    data = dict(extra) if extra else {}
+    for name in _EVENT_FIELDS:
+        data[name] = getattr(event, name)
+    if event.match is not None:
+        data["match"] = {"method": event.match.method, "similarity": event.match.similarity}
+    if event.media is not None:
+        data["media"] = {name: getattr(event.media, name) for name in _MEDIA_FIELDS}
+    data["detections"] = [{"detector": d.detector, "count": d.count, "sample": d.sample} for d in event.detections]
+    data["rule_ids"] = list(event.rule_ids)
+    if event.details is not None:
+        data["details"] = copy.deepcopy(event.details)  # as asdict() does: the body shares nothing with the event
+    return data
 
 
 class EventBatch(_Strict):
