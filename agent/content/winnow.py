@@ -35,7 +35,8 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections import deque
+from bisect import bisect_left
+from itertools import compress
 from zlib import crc32
 
 GRAM_BYTES = 24  # K
@@ -45,6 +46,7 @@ HASH_BITS = 47  # SQLite stores an integer below 2**47 in 6 bytes (8 above)
 HASH_MASK = (1 << HASH_BITS) - 1
 
 _NOT_WORD = re.compile(r"[\W_]+")
+_IS_START = bytes(0 if b & 0xC0 == 0x80 else 1 for b in range(256))  # 1 where a UTF-8 character starts
 
 
 def normalise(text: str) -> str:
@@ -67,29 +69,78 @@ def fingerprints(text: str, gram_bytes: int = GRAM_BYTES, window_bytes: int = WI
     return frozenset(gram_hash(data[o : o + gram_bytes]) for o in _chosen(data, gram_bytes, window_bytes))
 
 
+def _rightmost_min(ranks: list[int], lo: int, hi: int) -> int:
+    """The index of the rightmost smallest of ranks[lo:hi] (not empty)."""
+    block = ranks[lo:hi]
+    return hi - 1 - block[::-1].index(min(block))
+
+
 def _chosen(data: bytes, gram_bytes: int, window_bytes: int) -> set[int]:
     """Offsets of the chosen grams: the rightmost minimum of every complete window (one whose grams
     reach W bytes on). Grams are ranked by a CRC-32 (cheap; only the chosen few get the stored
-    blake2b hash). Memory stays bounded by one window, whatever the length of the text."""
+    blake2b hash).
+
+    Computed block by block (van Herk / Gil-Werman): the windows starting in a block of W bytes
+    hold a tail of that block and a head of the next, so their minima are among the block's
+    suffix minima and the next block's prefix minima, about ln(W) of each, found with min() over
+    list slices. The per-gram work left in Python is the CRC-32 of each gram (most of the time);
+    the result is the same as sliding a monotonic queue over every gram (tests/agent/content/
+    test_winnow_blocks.py keeps that version to compare with), 1.5-3 times faster."""
+    n = len(data) - gram_bytes + 1
+    if n <= 0:
+        return set()
+    w = window_bytes
+    if data.isascii():
+        offsets = range(n)
+    else:
+        offsets = list(compress(range(n), data[:n].translate(_IS_START)))
+        if not offsets:
+            return set()
+    ranks = [crc32(data[o : o + gram_bytes]) for o in offsets]
+    count = len(offsets)
+    m = offsets[-1] - w + 1  # the windows starting before byte m are complete: a gram starts W bytes on
     chosen: set[int] = set()
-    window: deque[tuple[int, int]] = deque()  # (rank, offset), ranks increasing: window[0] is the minimum
-    opened: deque[int] = deque()  # offsets of the windows not closed yet
-    smallest: tuple[int, int] | None = None  # (rank, offset), the leftmost smallest: for a short text
-    for offset in range(len(data) - gram_bytes + 1):
-        if data[offset] & 0xC0 == 0x80:  # inside a character: grams start where characters do
+    last_start = bisect_left(offsets, m)  # windows start at grams 0 .. last_start - 1
+    i0 = 0
+    for b0 in range(0, m, w):
+        i1 = bisect_left(offsets, b0 + w)  # the first gram of the next block
+        iend = min(i1, last_start)  # windows starting in this block: grams i0 .. iend - 1
+        if i0 >= iend:
+            i0 = i1
             continue
-        while opened and opened[0] + window_bytes <= offset:  # this gram lies past that window: close it
-            start = opened.popleft()
-            while window[0][1] < start:
-                window.popleft()
-            chosen.add(window[0][1])
-        rank = crc32(data[offset : offset + gram_bytes])
-        while window and window[-1][0] >= rank:  # ties go to the rightmost
-            window.pop()
-        window.append((rank, offset))
-        opened.append(offset)
-        if smallest is None or rank < smallest[0]:
-            smallest = (rank, offset)
-    if not chosen and smallest is not None:
-        chosen.add(smallest[1])
+        # a window starting at gram k of the block holds the block's grams k..i1-1 (its tail) and
+        # the next block's grams i1..j-1 with offsets[j-1] < offsets[k] + W (its head)
+        points = []
+        tails = []
+        k = i0
+        while k < iend:
+            q = _rightmost_min(ranks, k, i1)
+            tails.append((k, q))
+            points.append(k)
+            k = q + 1
+        heads = []
+        hi = bisect_left(offsets, offsets[iend - 1] + w)
+        while hi > i1:
+            r = _rightmost_min(ranks, i1, hi)
+            first = bisect_left(offsets, offsets[r] - w + 1, i0, iend)  # the first window holding r
+            heads.append((first, r))
+            points.append(first)
+            hi = r
+        heads.reverse()
+        points = sorted(set(points))
+        ti = hj = 0
+        t = h = -1
+        for p in points:
+            if p >= iend:
+                break
+            while ti < len(tails) and tails[ti][0] <= p:
+                t = tails[ti][1]
+                ti += 1
+            while hj < len(heads) and heads[hj][0] <= p:
+                h = heads[hj][1]
+                hj += 1
+            chosen.add(offsets[h] if h >= 0 and ranks[h] <= ranks[t] else offsets[t])
+        i0 = i1
+    if not chosen:  # no complete window: a short text still gets its leftmost smallest gram
+        chosen.add(offsets[min(range(count), key=ranks.__getitem__)])
     return chosen
