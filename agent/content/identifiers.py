@@ -30,6 +30,7 @@ scanned at all: most file names, most short parts.
 
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 import weakref
@@ -63,6 +64,8 @@ def _compile(pattern: str) -> re2._Regexp:
 # not become one match holding millions of runs
 _DIGIT_GROUP = _compile(r"[0-9]+(?:[ -][0-9]+){0,15}[Xx]?")
 _ALNUM_WITH_DIGITS = _compile(r"[0-9A-Za-z]*[0-9]{8}[0-9A-Za-z]*")
+# MIN_DIGITS ASCII digits anywhere (the classes are disjoint: linear, no backtracking)
+_ENOUGH_DIGITS = re.compile(f"[0-9](?:[^0-9]*[0-9]){{{MIN_DIGITS - 1}}}")
 _CONTEXT = _compile(r"手机|电话|联系方式|联系人|(?i:phone|mobile|(?:^|[^a-z])tel)")
 
 
@@ -196,13 +199,14 @@ def may_hold_identifier(text: str) -> bool:
     """False when the (normalised) text has too few ASCII digits for any identifier."""
     if len(text) > SHORT_PART_CHARS:
         return True  # counting would cost as much as the scan it saves
-    return sum(map(text.count, "0123456789")) >= MIN_DIGITS
+    return _ENOUGH_DIGITS.search(text) is not None
 
 
 @dataclass(frozen=True)
 class _Scanned:
     text: str  # the part, NFKC-normalised
     found: tuple[Found, ...]  # scan_digits of it (empty when it cannot hold an identifier)
+    digits: bool = True  # whether it has enough digits to hold an identifier at all
 
 
 _cache = threading.local()  # (weak reference to the document, today, its parts scanned)
@@ -215,7 +219,7 @@ def scanned_parts(document: Document, today: date) -> list[_Scanned]:
     if held is not None and held[0]() is document and held[1] == today:
         return held[2]
     parts = [
-        _Scanned(text, tuple(scan_digits(text, today)) if may_hold_identifier(text) else ())
+        _Scanned(text, tuple(scan_digits(text, today)), True) if may_hold_identifier(text) else _Scanned(text, (), False)
         for text in _texts(document)
     ]
     _cache.entry = (weakref.ref(document, _forget), today, parts)
@@ -257,7 +261,7 @@ class UsccDetector(_IdentifierDetector):
     id = USCC
 
     def found_in(self, part: _Scanned, today: date) -> Iterator[str]:
-        return scan_uscc(part.text, today) if may_hold_identifier(part.text) else iter(())
+        return scan_uscc(part.text, today) if part.digits else iter(())
 
 
 class BankCardDetector(_IdentifierDetector):
