@@ -26,7 +26,7 @@ from server.absence import Health, agent_back, agent_state, check_absence
 from server.alerts import ALERT_STATUSES, TransitionRefused, change_status, event_alert, raise_event_alerts
 from server.chain import DEFAULT_CLOCK_SKEW_S, ChainJudge, chain_columns
 from server.correlation import Correlator, prune_quiet_hits
-from server.database import insert_ignore, writing
+from server.database import insert_ignore, insert_new, writing
 from server.devices import DeviceRegister
 from server.policies import PolicyBook
 from server.retention import DEFAULT_RETENTION_DAYS, purge_events
@@ -220,10 +220,7 @@ class Store:
         now = self.clock()
         rows = [_event_row(e, body, now) for e, body in by_id.values()]
         with writing(self.engine) as conn:
-            stmt = insert_ignore(conn, events, ["id"]).returning(events.c.id)
-            inserted = set(conn.execute(stmt, rows).scalars().all()) if len(rows) > 1 else set(
-                conn.execute(stmt.values(rows[0])).scalars().all()
-            )
+            inserted = set(insert_new(conn, events, rows, "id"))
             new_events = [e for e in unique if e.id in inserted]
             DeviceRegister.record(conn, new_events)
             self._clean_stops(conn, new_events, now)
