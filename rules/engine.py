@@ -62,6 +62,21 @@ class EventEngine:
             # in rule order: rules of this type plus the rules that name no type
             self._by_type[event_type] = tuple(r for r in self.rules if r in untyped or event_type in (_event_types(r) or ()))
 
+    def watchlist_values(self, events: list[Event]) -> dict[str, set[str]]:
+        """The values judging these events may look up, by watchlist: the field of a rule's
+        `watchlist` and of its `in_watchlist` tests, for the rules each event's type can meet. The
+        collector asks the database for all of them at once instead of one value at a time."""
+        wanted: dict[str, set[str]] = {}
+        for event in events:
+            for rule in self._by_type.get(event.type, self._untyped):
+                lookups = [(rule.watchlist.name, rule.watchlist.field)] if rule.watchlist else []
+                lookups += [(t.operand, c.field) for c in (*rule.when, *rule.unless) for t in c.tests if t.op == "in_watchlist"]
+                for name, field in lookups:
+                    value = self.value(field, event)
+                    if value:
+                        wanted.setdefault(name, set()).add(str(value))
+        return wanted
+
     def value(self, field: str, event: Event) -> Any:
         spec = field_for(field)
         return spec.get(event, self.worktime) if spec else None

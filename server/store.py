@@ -241,7 +241,9 @@ class Store:
         if not new_events:
             return 0
         policy = self.policies.active(conn)
-        engine = EventEngine(policy.ruleset, policy.worktime, watchlists=WatchlistLookup(conn, now))
+        watchlists = WatchlistLookup(conn, now)
+        engine = EventEngine(policy.ruleset, policy.worktime, watchlists=watchlists)
+        watchlists.prefetch(engine.watchlist_values(new_events))
         correlator = Correlator(policy, engine)
         drafts, hits = [], []
         for event in new_events:
