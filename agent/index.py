@@ -341,7 +341,8 @@ class FingerprintIndex:
         with self.db.transaction() as tx:
             purged = tx.execute("DELETE FROM history WHERE removed_at < ?", (now - self.history_keep_s,)).rowcount
             tx.executemany("DELETE FROM history WHERE path = ?", declassified)
-            _forget_documents(tx)
+            if purged or declassified:  # else no document lost its last reference: no scan of them all
+                _forget_documents(tx)
         return purged + len(declassified)
 
     def refresh(self, progress: Callable[[int, int], None] | None = None) -> RefreshStats:
@@ -594,16 +595,16 @@ def _marks(values: list) -> str:
 def _walk_folders(root: str) -> Iterator[tuple[str, list[tuple[bytes, os.stat_result]]]]:
     """Every folder under root (symlinks are not followed) with its regular files: (raw path, stat).
 
-    os.scandir gives the type from the directory listing; the stat (lstat) is the one system call
-    per file that remains."""
-    stack = [root]
+    os.scandir gives the type from the directory listing, and raw paths when given one (no
+    encoding per file); the stat (lstat) is the one system call per file that remains."""
+    stack = [os.fsencode(root)]
     while stack:
         folder = stack.pop()
         try:
             with os.scandir(folder) as listing:
                 entries = list(listing)
         except OSError as exc:
-            logger.warning("cannot list folder path={!r} error={!r}", folder, exc.strerror)
+            logger.warning("cannot list folder path={!r} error={!r}", os.fsdecode(folder), exc.strerror)
             continue
         files = []
         for entry in entries:
@@ -611,10 +612,10 @@ def _walk_folders(root: str) -> Iterator[tuple[str, list[tuple[bytes, os.stat_re
                 if entry.is_dir(follow_symlinks=False):
                     stack.append(entry.path)
                 elif entry.is_file(follow_symlinks=False):
-                    files.append((os.fsencode(entry.path), entry.stat(follow_symlinks=False)))
+                    files.append((entry.path, entry.stat(follow_symlinks=False)))
             except OSError:
                 continue  # vanished while we looked
-        yield folder, files
+        yield os.fsdecode(folder), files
 
 
 def _is_regular(mode: int) -> bool:
