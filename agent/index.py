@@ -372,7 +372,10 @@ class FingerprintIndex:
         todo, relabel = [], []
         for raw, (st, folder) in found.items():
             row = known.get(raw)
-            if row is None or not _row_unchanged(row, st):
+            same = row is not None and (
+                row[1:5] == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) or _row_unchanged(row, st)
+            )
+            if not same:
                 todo.append((raw, st, folder))
             elif (row[5], row[6], row[4]) != (folder.level, folder.name, st.st_ctime_ns):
                 relabel.append((folder.level, folder.name, st.st_ctime_ns, raw))  # config changed, or a ctime to fill in
