@@ -19,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, func, insert, select, update
@@ -77,6 +78,12 @@ class AlertDraft:
     suppress_s: float = 0.0
     ts: str | None = None  # the matched event's time, ISO 8601 UTC
     last_ts: str | None = None  # several matches folded before insertion: the latest one's time
+    explain: Callable[[], str] | None = field(default=None, compare=False, repr=False)  # writes `explanation` when it is empty
+
+    def explained(self) -> str:
+        """The explanation, written only for a draft that becomes an alert: most matches of a flood
+        fold into an open one, and explaining each of them cost more than the rest of raising it."""
+        return self.explanation or (self.explain() if self.explain else "")
 
 
 def event_alert(verdict: Verdict, event: Event, worktime: WorkTime, engine: EventEngine) -> AlertDraft:
@@ -90,7 +97,8 @@ def event_alert(verdict: Verdict, event: Event, worktime: WorkTime, engine: Even
         category=rule.category,
         severity=verdict.severity or "info",
         title=rule.title,
-        explanation=explain_verdict(verdict, event, worktime, engine.value),
+        explanation="",
+        explain=lambda: explain_verdict(verdict, event, worktime, engine.value),
         event_ids=(event.id,),
         agent_id=event.agent_id,
         host=event.host,
@@ -123,7 +131,7 @@ def insert_alerts(conn: Connection, drafts: list[AlertDraft], now: datetime) -> 
             host=d.host,
             user=d.user,
             count=len(d.event_ids),
-            explanation=d.explanation,
+            explanation=d.explained(),
             group_key=d.group_key,
             last_seen=now,
             first_ts=d.ts,
@@ -163,8 +171,16 @@ def raise_event_alerts(conn: Connection, drafts: list[AlertDraft], now: datetime
         lock(conn, [f"alert-group:{r}:{k}" for r, k in groups])
     new: list[AlertDraft] = list(plain)
     latest = _latest_alerts(conn, list(groups))
+    folds: list[tuple[int, list[AlertDraft]]] = []  # (open alert, the repeats it takes)
+    suppressed: list[tuple[int, int]] = []  # (closed alert, repeats it suppresses)
     for (rule_id, key), members in groups.items():
-        new += _raise_group(conn, latest.get((rule_id, key)), members, now)
+        new += _raise_group(latest.get((rule_id, key)), members, now, folds, suppressed)
+    if suppressed:
+        conn.execute(
+            update(alerts).where(alerts.c.id == bindparam("b_id")).values(suppressed=alerts.c.suppressed + bindparam("b_more")),
+            [{"b_id": alert_id, "b_more": n} for alert_id, n in suppressed],
+        )
+    _fold(conn, folds, now)
     insert_alerts(conn, new, now)
     return len(new)
 
@@ -186,14 +202,17 @@ def _latest_alerts(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[
     return found
 
 
-def _raise_group(conn: Connection, latest: Row | None, members: list[AlertDraft], now: datetime) -> list[AlertDraft]:
+def _raise_group(
+    latest: Row | None, members: list[AlertDraft], now: datetime, folds: list[tuple[int, list[AlertDraft]]], suppressed: list[tuple[int, int]]
+) -> list[AlertDraft]:
     """One group's matches of this batch, oldest first: each folds into the open alert whose first
-    match is within the window of its event time, or starts a new one; returns the new ones."""
+    match is within the window of its event time, or starts a new one; returns the new ones. Folds
+    and suppressions are added to `folds` and `suppressed`, written for every group at once."""
     first = members[0]
     window = timedelta(seconds=first.dedup_s)
     closed_at = aware(latest.closed_at) if latest is not None and latest.closed_at is not None else None
     if first.suppress_s > 0 and latest is not None and latest.status in CLOSED_STATUSES and closed_at and now - closed_at <= timedelta(seconds=first.suppress_s):
-        conn.execute(update(alerts).where(alerts.c.id == latest.id).values(suppressed=alerts.c.suppressed + len(members)))
+        suppressed.append((latest.id, len(members)))
         return []
     if first.dedup_s <= 0:
         return members
@@ -211,7 +230,7 @@ def _raise_group(conn: Connection, latest: Row | None, members: list[AlertDraft]
     for alert_id, _, taken in runs:
         if alert_id is not None:
             if taken:
-                _fold(conn, alert_id, taken, now)
+                folds.append((alert_id, taken))
             continue
         events = tuple(dict.fromkeys(e for d in taken for e in d.event_ids))
         severity = _highest(d.severity for d in taken)
@@ -219,28 +238,49 @@ def _raise_group(conn: Connection, latest: Row | None, members: list[AlertDraft]
     return new
 
 
-def _fold(conn: Connection, alert_id: int, members: list[AlertDraft], now: datetime) -> None:
-    """Repeats within the window: count, last seen, severity and evidence follow; one history row."""
-    events = list(dict.fromkeys(e for d in members for e in d.event_ids))
-    severity = conn.execute(select(alerts.c.severity, alerts.c.status, alerts.c.last_ts).where(alerts.c.id == alert_id)).first()
-    linked = conn.execute(select(func.count()).select_from(alert_events).where(alert_events.c.alert_id == alert_id)).scalar()
-    room = max(0, MAX_EVIDENCE - linked)
-    if room and events:
-        stmt = insert_ignore(conn, alert_events, ["alert_id", "event_id"])
-        conn.execute(stmt, [{"alert_id": alert_id, "event_id": e} for e in events[:room]])
+def _fold(conn: Connection, folds: list[tuple[int, list[AlertDraft]]], now: datetime) -> None:
+    """Repeats within the window: count, last seen, severity and evidence follow; one history row
+    each. One statement of each kind for all the alerts a batch folds into."""
+    if not folds:
+        return
+    ids = sorted({alert_id for alert_id, _ in folds})
+    current, linked = {}, {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        current.update((r.id, r) for r in conn.execute(select(alerts.c.id, alerts.c.severity, alerts.c.status, alerts.c.last_ts).where(alerts.c.id.in_(chunk))))
+        linked.update(
+            conn.execute(select(alert_events.c.alert_id, func.count()).where(alert_events.c.alert_id.in_(chunk)).group_by(alert_events.c.alert_id)).all()
+        )
+    links, changes, history = [], [], []
+    for alert_id, members in folds:
+        events = list(dict.fromkeys(e for d in members for e in d.event_ids))
+        row = current[alert_id]
+        room = max(0, MAX_EVIDENCE - linked.get(alert_id, 0))
+        links += [{"alert_id": alert_id, "event_id": e} for e in events[:room]]
+        changes.append({
+            "b_id": alert_id,
+            "b_more": len(events),
+            "b_now": now,
+            "b_last_ts": max([t for t in (row.last_ts, *(d.ts for d in members)) if t], default=None),
+            "b_severity": _highest([row.severity, *(d.severity for d in members)]),
+        })
+        comment = f"{len(events)} more match" + ("es" if len(events) != 1 else "")
+        history.append(_history(alert_id, now, SYSTEM, "repeated", row.status, row.status, comment))
+    if links:
+        conn.execute(insert_ignore(conn, alert_events, ["alert_id", "event_id"]), links)
     conn.execute(
         update(alerts)
-        .where(alerts.c.id == alert_id)
+        .where(alerts.c.id == bindparam("b_id"))
         .values(
-            count=alerts.c.count + len(events),
-            last_seen=now,
-            updated_at=now,
-            last_ts=max([t for t in (severity.last_ts, *(d.ts for d in members)) if t], default=None),
-            severity=_highest([severity.severity, *(d.severity for d in members)]),
-        )
+            count=alerts.c.count + bindparam("b_more"),
+            last_seen=bindparam("b_now"),
+            updated_at=bindparam("b_now"),
+            last_ts=bindparam("b_last_ts"),
+            severity=bindparam("b_severity"),
+        ),
+        changes,
     )
-    comment = f"{len(events)} more match" + ("es" if len(events) != 1 else "")
-    conn.execute(insert(alert_history).values(**_history(alert_id, now, SYSTEM, "repeated", severity.status, severity.status, comment)))
+    conn.execute(insert(alert_history), history)
 
 
 def _highest(severities) -> str:
