@@ -170,16 +170,17 @@ class FingerprintIndex:
         return next((f for f in self.folders if is_under(path, f.path)), None)
 
     def lookup_sha256(self, sha256: str) -> SourceFile | None:
-        """Where this content is classified: a current file, else the latest one it was removed from."""
-        conn = self.db.conn()
-        row = conn.execute(
-            "SELECT path, level, entry, size FROM files WHERE sha256 = ? ORDER BY indexed_at LIMIT 1", (sha256,)
-        ).fetchone()
-        if row:
-            return SourceFile(os.fsdecode(bytes(row[0])), row[1], row[2], row[3], CURRENT)
-        row = conn.execute(
-            "SELECT path, level, entry, size, state FROM history WHERE sha256 = ? ORDER BY removed_at DESC LIMIT 1",
-            (sha256,),
+        """Where this content is classified: a current file, else the latest one it was removed from.
+
+        One query (both tables, through their sha256 indexes): most egress files are found in
+        neither, and each is looked up."""
+        row = self.db.conn().execute(
+            "SELECT path, level, entry, size, state FROM ("
+            " SELECT path, level, entry, size, 'current' AS state, 0 AS source, indexed_at AS t FROM files WHERE sha256 = ?"
+            " UNION ALL"
+            " SELECT path, level, entry, size, state, 1, -removed_at FROM history WHERE sha256 = ?"
+            ") ORDER BY source, t LIMIT 1",
+            (sha256, sha256),
         ).fetchone()
         return SourceFile(os.fsdecode(bytes(row[0])), *row[1:]) if row else None
 
