@@ -186,7 +186,7 @@ class AgentApp:
 
 def read_status(config: AgentConfig) -> dict:
     """What `miwei-agent status` prints: read from state_dir, works while the agent runs."""
-    spool = Spool(config.spool_path)
+    spool = Spool(config.spool_path, recover=False)  # the running agent's: only read
     index = FingerprintIndex(config.index_path, config.classified)
     try:
         last = spool.get_state("last_delivery")

@@ -17,16 +17,40 @@ high or critical, or the agent's own chain and life-cycle events (VALUE_KEEP). E
 reported by an `agent.gap` event naming the seqs dropped and their types, so the collector knows
 the hole is announced loss, not tampering. When only events that are never dropped remain, the
 spool grows past its bound and says so in the log: losing them would be worse than the disk space.
+
+A damaged spool must neither stop the agent nor lose events silently. When the agent opens it
+(recover=True), two checks run before anything is written:
+
+- a torn write-ahead log (spool.db-wal not a whole number of frames: the disk or a crash cut it):
+  SQLite then silently drops the commits after the tear, and the chain head goes back;
+- a damaged file (`PRAGMA quick_check` fails, or SQLite cannot read it at all): the file (with its
+  -wal and -shm) is moved aside to spool.db.corrupt-<time>, the waiting events and the state that
+  can still be read are copied into a fresh spool, and the agent goes on with that. The marks of
+  reported egress files are left behind, so the next scan reports those files again rather than
+  trusting a mark whose event may be gone.
+
+Either way some seqs may have been given out and lost. The chain head is also kept outside the
+database, in spool.db.head (RESERVE seqs at a time, so it is written once per RESERVE events, before
+the commit that goes past it, with the first seq not yet delivered). After damage the chain
+continues above everything that file says may have been given out, and one agent.gap (reason
+"spool damaged" or "spool journal torn") announces the range that may be lost; the collector
+then knows the hole is announced loss, and MW-AGENT-TAMPER tells the operator. The announcement
+is kept in the state table until it is spooled, so a crash right after the recovery does not lose
+it. Not detected: a log cut exactly at a frame boundary, or a frame overwritten in place, which
+SQLite cannot tell from a log that was never longer. A log cut inside a transaction that was never
+committed (a kill between two writes) reads as torn: the announcement is then a precaution.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
+import struct
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
@@ -76,6 +100,10 @@ VALUE_ROUTINE, VALUE_MATCHED, VALUE_KEEP = 0, 1, 2
 _NEVER_DROPPED = frozenset({"agent.gap", "agent.tamper", "agent.started", "agent.stopped", "agent.clock_skew"})
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 CHAIN_SEQ, CHAIN_HASH = "chain_seq", "chain_hash"  # state keys: the last event of the chain
+RECOVERY_GAP = "recovery_gap"  # state key: the agent.gap of a recovery, until it is spooled
+HEAD_SUFFIX = ".head"  # spool.db.head: {"reserved": seq, "unsent_from": seq}, outside the database
+RESERVE = 1000  # seqs reserved in spool.db.head at a time
+_WAL_MAGIC = (0x377F0682, 0x377F0683)
 
 
 @dataclass(frozen=True)
@@ -106,9 +134,25 @@ class SpooledEvent:
     body: str  # the event as JSON, ready to send
 
 
+@dataclass
+class _Salvage:
+    """What could still be read from a damaged spool file."""
+
+    spool: dict[int, tuple] = field(default_factory=dict)  # rowid -> (id, body, created_at, chain_seq, gap_from, value)
+    dead: dict[str, tuple] = field(default_factory=dict)
+    state: dict[str, str] = field(default_factory=dict)
+
+
 class Spool:
-    def __init__(self, path: str, max_bytes: int = DEFAULT_MAX_BYTES):
-        self.db = StateDB(path, SCHEMA, MIGRATIONS)
+    def __init__(self, path: str, max_bytes: int = DEFAULT_MAX_BYTES, recover: bool = True):
+        """`recover`: check the file and recover from damage (see the module's docstring). Only
+        the agent itself may: `miwei-agent status` reads a spool the running agent is writing."""
+        self.path = path
+        self._head_path = path + HEAD_SUFFIX
+        self.db = self._open_checked(path) if recover else StateDB(path, SCHEMA, MIGRATIONS)
+        self._reserved = int(self._read_head_file().get("reserved", 0))
+        raw_gap = self.get_state(RECOVERY_GAP)
+        self._recovery_gap: dict | None = json.loads(raw_gap) if raw_gap else None
         self._arrived = threading.Condition()
         self.max_bytes = max_bytes
         self.dropped = 0  # events dropped to keep the bound, since this spool was opened
@@ -127,7 +171,12 @@ class Spool:
             return
         before = self.size() if events else 0  # counted outside the transaction, once
         delta = 0
+        recovery_gap = self._recovery_gap if events else None
+        if recovery_gap is not None:  # the loss a recovery found is announced before anything else
+            events = [self._recovery_event(recovery_gap), *events]
         with self.db.transaction() as conn:
+            if recovery_gap is not None:
+                conn.execute("DELETE FROM state WHERE key = ?", (RECOVERY_GAP,))
             if events:
                 delta = self._keep_bound(conn, before, self._chain(conn, events))
             for key, value in (state or {}).items():
@@ -139,6 +188,8 @@ class Spool:
                 "INSERT OR REPLACE INTO reported (path, size, mtime_ns, inode, ctime_ns, sha256) VALUES (?, ?, ?, ?, ?, ?)",
                 [(os.fsencode(m.path), m.size, m.mtime_ns, m.inode, m.ctime_ns, m.sha256) for m in marks],
             )
+        if recovery_gap is not None:
+            self._recovery_gap = None
         if events:
             self._resize(delta)  # committed: the count follows
             self.wake()
@@ -165,7 +216,83 @@ class Spool:
         conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (CHAIN_SEQ, str(seq)))
         if prev_hash is not None:
             conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (CHAIN_HASH, prev_hash))
+        if seq > self._reserved:  # durable before the commit that gives these seqs out
+            self._reserve(seq + RESERVE, _unsent_from(conn, seq))
         return added
+
+    # --- damage and recovery -------------------------------------------------------------------
+
+    def _read_head_file(self) -> dict:
+        try:
+            with open(self._head_path, encoding="utf-8") as f:
+                data = json.load(f)
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            logger.warning("spool head file unreadable; ignored path={!r} error={!r}", self._head_path, str(exc))
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {k: v for k, v in data.items() if k in ("reserved", "unsent_from") and isinstance(v, int) and v >= 0}
+
+    def _reserve(self, reserved: int, unsent_from: int) -> None:
+        """Write spool.db.head (fsync'd, then renamed into place)."""
+        tmp = self._head_path + ".tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump({"reserved": reserved, "unsent_from": unsent_from}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self._head_path)
+        _fsync_dir(os.path.dirname(os.path.abspath(self._head_path)))
+        self._reserved = reserved
+
+    def _open_checked(self, path: str) -> StateDB:
+        """Open the spool, recovering from a torn log or a damaged file (the module's docstring)."""
+        torn = _wal_torn(path + "-wal")  # read before SQLite opens it: it would quietly cut the log
+        damage, db = None, None
+        try:
+            db = StateDB(path, SCHEMA, MIGRATIONS)
+            result = db.conn().execute("PRAGMA quick_check").fetchall()
+            if result != [("ok",)]:
+                damage = "; ".join(str(r[0]) for r in result[:3])
+        except sqlite3.DatabaseError as exc:
+            damage = str(exc)
+        if damage is None and torn is None:
+            return db
+        if damage is not None and db is not None:
+            db.close()
+        head_file = self._read_head_file()
+        if damage is None:
+            known = self._chain_head(db.conn())[0]
+            low, salvaged = known + 1, 0
+            reason, text = "spool journal torn", f"the spool's journal was torn ({torn}); commits after the tear are lost"
+            logger.error("spool journal torn; recovering path={!r} detail={!r} head={}", path, torn, known)
+        else:
+            aside = _move_aside(path)
+            logger.error("spool damaged; moved aside path={!r} aside={!r} error={!r}", path, aside, damage)
+            salvage = _salvage(aside)
+            db = StateDB(path, SCHEMA, MIGRATIONS)
+            known = _restore(db, salvage)
+            salvaged = len(salvage.spool)
+            low = head_file.get("unsent_from") or 1
+            reason = "spool damaged"
+            text = f"the spool file was damaged ({damage}) and moved aside to {os.path.basename(aside)}; {salvaged} waiting events were read back"
+        head = max(head_file.get("reserved", 0), known) + 1  # above anything given out; this seq stays unused
+        gap = {"seq_from": min(low, head), "seq_to": head, "reason": reason, "salvaged": salvaged, "text": text}
+        with db.transaction() as conn:
+            conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (CHAIN_SEQ, str(head)))
+            conn.execute("DELETE FROM state WHERE key = ?", (CHAIN_HASH,))  # the next event links to nothing known
+            conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (RECOVERY_GAP, json.dumps(gap)))
+        self._reserve(head, gap["seq_from"])
+        logger.error("spool recovered; seqs {}..{} announced as possibly lost path={!r}", gap["seq_from"], head, path)
+        return db
+
+    def _recovery_event(self, gap: dict) -> Event:
+        details = {k: gap[k] for k in ("seq_from", "seq_to", "reason", "salvaged")}
+        return self.make_gap(
+            error=f"events {gap['seq_from']}..{gap['seq_to']} may be lost: {gap['text']}"[:1900], details=details
+        )
 
     def size(self) -> int:
         """UTF-8 bytes of the events waiting (counted once per opening, then kept up to date)."""
@@ -251,6 +378,8 @@ class Spool:
         """
         row = self.db.conn().execute("SELECT min(chain_seq), min(gap_from) FROM spool").fetchone()
         waiting = [v for v in row if v is not None]
+        if self._recovery_gap is not None:  # announced, not spooled yet
+            waiting.append(self._recovery_gap["seq_from"])
         return {"seq": self.chain_head()[0], "unsent_from": min(waiting) if waiting else None}
 
     def wake(self) -> None:
@@ -366,6 +495,144 @@ def _escaped(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_escaped(v) for v in value]
     return value
+
+
+def _unsent_from(conn, head: int) -> int:
+    """The first seq not known to be delivered: the oldest waiting event, or the lowest seq an
+    unsent agent.gap explains; head + 1 when nothing waits."""
+    first = conn.execute("SELECT chain_seq FROM spool WHERE chain_seq IS NOT NULL ORDER BY seq LIMIT 1").fetchone()
+    gap = conn.execute("SELECT min(gap_from) FROM spool").fetchone()
+    return min(v for v in (first and first[0], gap[0], head + 1) if v is not None)
+
+
+def _wal_torn(wal: str) -> str | None:
+    """Why the write-ahead log is torn (not a header and whole frames), or None."""
+    try:
+        size = os.path.getsize(wal)
+        with open(wal, "rb") as f:
+            header = f.read(32)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"unreadable: {exc.strerror}"
+    if size == 0:
+        return None
+    if len(header) < 32:
+        return f"{size} bytes, shorter than its header"
+    magic, _version, page_size = struct.unpack(">III", header[:12])
+    if magic not in _WAL_MAGIC or page_size < 512 or page_size & (page_size - 1):
+        return "its header is not a SQLite log header"
+    frames, rest = divmod(size - 32, 24 + page_size)
+    return f"{rest} bytes after its last whole frame ({frames})" if rest else None
+
+
+def _move_aside(path: str) -> str:
+    """spool.db (and -wal, -shm) -> spool.db.corrupt-<time> (and -wal, -shm): kept for inspection."""
+    aside = f"{path}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        if os.path.exists(path + suffix):
+            os.replace(path + suffix, aside + suffix)
+    return aside
+
+
+def _salvage(path: str) -> _Salvage:
+    """Read what can still be read from a damaged spool, table by table, from both ends (a bad
+    page ends a scan; the rows beyond it may still be reached from the other side)."""
+    found = _Salvage()
+    queries = (
+        (found.spool, "SELECT seq, id, body, created_at, chain_seq, gap_from, value FROM spool ORDER BY seq"),
+        (found.dead, "SELECT id, id, body, reason, at FROM dead ORDER BY id"),
+        (found.state, "SELECT key, value FROM state ORDER BY key"),
+    )
+    padded = _padded_copy(path)
+    try:
+        conn = sqlite3.connect(padded or path, timeout=5, isolation_level=None)
+    except sqlite3.Error as exc:
+        logger.error("damaged spool cannot be opened to read it back path={!r} error={!r}", path, str(exc))
+        return found
+    try:
+        for target, query in queries:
+            for order in ("", " DESC"):
+                try:
+                    for row in conn.execute(query + order):
+                        target[row[0]] = row[1] if target is found.state else row[1:]
+                except sqlite3.Error:
+                    continue
+    finally:
+        conn.close()
+        if padded:
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(padded + suffix):
+                    os.unlink(padded + suffix)
+    found.spool = {k: v for k, v in found.spool.items() if _intact(v)}
+    return found
+
+
+def _padded_copy(path: str) -> str | None:
+    """A file cut short is refused by SQLite as a whole: a copy padded back to the size its
+    header states (the missing pages read as damaged, the rest as they were), or None."""
+    try:
+        with open(path, "rb") as f:
+            header = f.read(100)
+        size = os.path.getsize(path)
+    except OSError:
+        return None
+    if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
+        return None
+    page_size = struct.unpack(">H", header[16:18])[0]
+    page_size = 65536 if page_size == 1 else page_size
+    stated = page_size * struct.unpack(">I", header[28:32])[0]
+    if size >= stated or (os.path.exists(path + "-wal") and os.path.getsize(path + "-wal") > 0):
+        return None  # whole, or the missing pages may be in the log
+    copy = path + ".salvage"
+    with open(path, "rb") as src, open(copy, "wb") as dest:
+        while chunk := src.read(1 << 20):
+            dest.write(chunk)
+        dest.truncate(stated)
+    return copy
+
+
+def _intact(row: tuple) -> bool:
+    """A salvaged spool row is kept when its body is the event it claims to be."""
+    event_id, body, _at, chain_seq, _gap, _value = row
+    try:
+        data = json.loads(body)
+    except (TypeError, ValueError):
+        return False
+    return isinstance(data, dict) and data.get("id") == event_id and data.get("seq") == chain_seq
+
+
+def _restore(db: StateDB, salvage: _Salvage) -> int:
+    """Put salvaged rows into a fresh spool; returns the highest seq they show as given out.
+
+    The marks of reported egress files are not restored: a mark may have survived while the event
+    it went with did not, and the file would never be reported again. Without them the next scan
+    reports every file in an egress place once more: duplicates by path, but nothing lost."""
+    known = max([int(salvage.state.get(CHAIN_SEQ, "0") or 0)] + [r[3] for r in salvage.spool.values() if isinstance(r[3], int)])
+    with db.transaction() as conn:
+        conn.executemany(
+            "INSERT OR IGNORE INTO spool (id, body, created_at, chain_seq, gap_from, value) VALUES (?, ?, ?, ?, ?, ?)",
+            [salvage.spool[k] for k in sorted(salvage.spool)],
+        )
+        conn.executemany("INSERT OR IGNORE INTO dead (id, body, reason, at) VALUES (?, ?, ?, ?)", list(salvage.dead.values()))
+        conn.executemany(
+            "INSERT OR IGNORE INTO state (key, value) VALUES (?, ?)",
+            [(k, v) for k, v in salvage.state.items() if k not in (CHAIN_SEQ, CHAIN_HASH)],
+        )
+    return known
+
+
+def _fsync_dir(folder: str) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _present_bytes(conn, batch: list[SpooledEvent]) -> int:
