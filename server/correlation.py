@@ -22,6 +22,7 @@ import hashlib
 import json
 from bisect import bisect_left
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -77,10 +78,30 @@ class _Burst:
     rows: dict[int, _Row] = field(default_factory=dict)  # hits joined in this transaction, by id
 
 
+class ParsedFacts:
+    """Hit facts parsed from their stored JSON, kept between batches: a burst's explanation is
+    rebuilt from all its hits whenever it grows, and parsing them again was most of that cost.
+    Keyed by the text itself, so a hit's facts are whatever the row holds; the dicts are shared and
+    only read. Bounded: forgotten all at once when full."""
+
+    def __init__(self, max_entries: int = 20_000):
+        self.max_entries = max_entries
+        self._parsed: dict[str, dict] = {}
+
+    def __call__(self, text: str) -> dict:
+        facts = self._parsed.get(text)
+        if facts is None:
+            if len(self._parsed) >= self.max_entries:
+                self._parsed = {}
+            facts = self._parsed[text] = json.loads(text)
+        return facts
+
+
 class Correlator:
-    def __init__(self, policy: Policy, engine: EventEngine):
+    def __init__(self, policy: Policy, engine: EventEngine, parsed: ParsedFacts | None = None):
         self.policy = policy
         self.engine = engine
+        self.parsed = parsed or ParsedFacts()  # the store keeps one across batches
         self.feeds: dict[str, list[tuple[CorrelationRule, int]]] = defaultdict(list)  # event rule -> (rule, step)
         for rule in policy.ruleset.correlation_rules:
             if rule.enabled and rule.kind in ("threshold", "sequence"):
@@ -126,7 +147,7 @@ class Correlator:
         states = _states(conn, order)
         counting = [key for key in order if groups[key][0].rule.kind == "threshold"]
         # hits in no alert yet: the new ones, and older ones no burst took
-        loose = _window_rows(conn, {key: spans[key] for key in counting}, loose_only=True)
+        loose = _window_rows(conn, {key: spans[key] for key in counting}, loose_only=True, parse=self.parsed)
         pending: dict[tuple[str, str], list[_Row]] = {}
         for key in counting:
             burst, rows = states.get(key), loose.get(key, [])
@@ -136,7 +157,7 @@ class Correlator:
             new_ids = {h.event_id for h in groups[key]}
             pending[key] = [r for r in rows if r.event_id in new_ids]
         # the whole window only where a new hit is left to judge
-        windows = _window_rows(conn, {key: spans[key] for key in counting if pending[key]})
+        windows = _window_rows(conn, {key: spans[key] for key in counting if pending[key]}, parse=self.parsed)
         raised, saves, prunes = 0, [], []
         for key in order:
             new = groups[key]
@@ -193,7 +214,7 @@ class Correlator:
         """A chain ends at a hit of the last step; any chain that a new hit completes is judged."""
         window = timedelta(seconds=rule.window_s)
         last_step = len(rule.rules) - 1
-        rows = _window_rows(conn, {(rule.id, key): _span(new)}).get((rule.id, key), [])
+        rows = _window_rows(conn, {(rule.id, key): _span(new)}, parse=self.parsed).get((rule.id, key), [])
         new_ids = {h.event_id for h in new}
         first_new = parse_ts(new[0].ts)
         raised = 0
@@ -238,7 +259,7 @@ class Correlator:
         refreshed, states = [], []
         for rule, key, group, burst in saves:
             mine = [m for m in members[burst.alert_id] if m.rule_id == rule.id and m.group_key == key]
-            facts = [json.loads(m.facts) for m in mine]
+            facts = [self.parsed(m.facts) for m in mine]
             event_ids = tuple(dict.fromkeys(m.event_id for m in mine))
             severity, listed = self._severity(rule, group, facts)
             if rule.kind == "sequence":
@@ -305,7 +326,9 @@ def _span(new: list[Hit]) -> tuple[str, str, timedelta]:
     return iso(parse_ts(new[0].ts) - window), iso(parse_ts(new[-1].ts) + window), window
 
 
-def _window_rows(conn: Connection, spans: dict[tuple[str, str], tuple], loose_only: bool = False) -> dict[tuple[str, str], list[_Row]]:
+def _window_rows(
+    conn: Connection, spans: dict[tuple[str, str], tuple], loose_only: bool = False, parse: Callable[[str], dict] = json.loads
+) -> dict[tuple[str, str], list[_Row]]:
     """Each group's stored hits within its span, oldest first (only those in no alert with
     loose_only); one query for all the groups, each group's own span applied here."""
     found: dict[tuple[str, str], list[_Row]] = defaultdict(list)
@@ -326,7 +349,7 @@ def _window_rows(conn: Connection, spans: dict[tuple[str, str], tuple], loose_on
         for rule_id, key, i, s, e, t, f, a in conn.execute(query):
             span = spans.get((rule_id, key))
             if span is not None and span[0] <= t <= span[1]:
-                found[(rule_id, key)].append(_Row(i, s, e, parse_ts(t), t, json.loads(f), a))
+                found[(rule_id, key)].append(_Row(i, s, e, parse_ts(t), t, parse(f), a))
     return found
 
 

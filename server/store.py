@@ -25,7 +25,7 @@ from server import audit as audit_log
 from server.absence import Health, agent_back, agent_state, check_absence
 from server.alerts import ALERT_STATUSES, TransitionRefused, change_status, event_alert, raise_event_alerts
 from server.chain import DEFAULT_CLOCK_SKEW_S, ChainJudge, chain_columns
-from server.correlation import Correlator, prune_quiet_hits
+from server.correlation import Correlator, ParsedFacts, prune_quiet_hits
 from server.database import insert_ignore, insert_new, writing
 from server.devices import DeviceRegister
 from server.policies import PolicyBook
@@ -64,6 +64,7 @@ class Store:
         self.policies = PolicyBook(engine, clock)
         self.watchlists = WatchlistStore(engine, clock)
         self.devices = DeviceRegister(engine, clock)
+        self._parsed_facts = ParsedFacts()  # correlation hits' facts, parsed once per process
 
     # --- agents -----------------------------------------------------------------------------
 
@@ -244,7 +245,7 @@ class Store:
         watchlists = WatchlistLookup(conn, now)
         engine = EventEngine(policy.ruleset, policy.worktime, watchlists=watchlists)
         watchlists.prefetch(engine.watchlist_values(new_events))
-        correlator = Correlator(policy, engine)
+        correlator = Correlator(policy, engine, self._parsed_facts)
         drafts, hits = [], []
         for event in new_events:
             verdicts = engine.matches(event)
