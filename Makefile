@@ -22,7 +22,7 @@ run: $(VENV)/.run-installed
 	$(BIN)/python -m server.demo --dir var
 
 test: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest
+	MIWEI_RELIABILITY_DOC=1 $(BIN)/python -m pytest
 
 $(VENV)/.bench-installed: $(VENV)/.dev-installed
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,postgres,bench]'

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
 
 import pytest
+
+from tests import reliability
 
 AGENT_THREADS = {"pipeline", "reporter", "media"}
 
@@ -19,3 +23,47 @@ def no_leaked_threads():
         t.join(2.0)
     still = [t.name for t in leaked if t.is_alive()]
     assert not still, f"threads left running: {still}"
+
+
+# --- docs/reliability.md from the run (tests/reliability.py) ---------------------------------
+
+_reliability: dict[str, reliability.Result] = {}
+
+
+def pytest_collection_finish(session):
+    """Every marked test that will run, checked; each starts as 'not run' until it reports."""
+    problems = []
+    for item in session.items:
+        marker = item.get_closest_marker("reliability")
+        if marker is None:
+            continue
+        try:
+            fields = reliability.marker_fields(item.nodeid, marker.kwargs)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        _reliability[item.nodeid] = reliability.Result(item.nodeid, **fields)
+    if problems:
+        raise pytest.UsageError("\n".join(problems))
+
+
+def pytest_runtest_logreport(report):
+    """A case's result: a failure in any phase fails it; a skip in setup or call skips it."""
+    result = _reliability.get(report.nodeid)
+    if result is None:
+        return
+    if report.failed:
+        if result.status != "failed":
+            _reliability[report.nodeid] = dataclasses.replace(result, status="failed", reason=reliability.failure_reason(report.longrepr))
+    elif report.skipped and result.status != "failed":
+        _reliability[report.nodeid] = dataclasses.replace(result, status="skipped", reason=reliability.skip_reason(report.longrepr))
+    elif report.when == "call" and report.passed and result.status == "not run":
+        _reliability[report.nodeid] = dataclasses.replace(result, status="passed")
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """With MIWEI_RELIABILITY_DOC=1 (`make test`), rewrite docs/reliability.md's tables."""
+    if os.environ.get("MIWEI_RELIABILITY_DOC") != "1" or not _reliability:
+        return
+    if reliability.write(_reliability.values(), reliability.current_run()):
+        session.config.get_terminal_writer().line(f"reliability: {reliability.DOC} rewritten from this run")

@@ -43,6 +43,7 @@ def _stored(spool) -> list[dict]:
     return [json.loads(e.body) for e in spool.peek(100)]
 
 
+@pytest.mark.reliability(area="fault", fault="Spool cannot store an event", how="the spool's writes fail", outcome="retried, then dropped and counted; nothing else lost; a spool that stores nothing loses nothing")
 def test_a_spool_that_stores_nothing_loses_nothing(spool):
     outbox = _outbox(spool)
     outbox.add(Event(type="egress.file", path="/m/a.txt"), FileMark("/m/a.txt", 1, 2, 3, 4, "ab" * 32))
@@ -58,6 +59,7 @@ def test_a_spool_that_stores_nothing_loses_nothing(spool):
     assert spool.reported("/m/a.txt") is not None and len(outbox) == 0
 
 
+@pytest.mark.reliability(area="fault", fault="Spool cannot store an event", how="the spool's writes fail", outcome="retried, then dropped and counted; nothing else lost; a spool that stores nothing loses nothing")
 def test_an_event_that_cannot_be_stored_is_dropped_after_the_attempts_and_counted(spool):
     outbox = _outbox(spool)
     for name in ("first", "poison", "last"):

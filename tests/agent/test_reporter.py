@@ -165,6 +165,7 @@ def test_enrols_keeps_token_private_and_delivers(collector, spool, tmp_path):
     assert any(path == "/api/v1/heartbeat" for path, _ in collector.requests)
 
 
+@pytest.mark.reliability(area="fault", fault="Collector unreachable, 3xx, 403, 404, 5xx", how="a scripted collector", outcome="backoff and retry, never dropped; redirects not followed")
 def test_failed_deliveries_keep_events_and_retry(collector, spool, tmp_path):
     spool.put(_events(5))
     collector.failures = [503, 500]
@@ -336,6 +337,7 @@ def _errors(collector) -> list[dict]:
 
 
 @pytest.mark.parametrize("code", [403, 404, 405, 409, 451, 301, 302, 307, 308])
+@pytest.mark.reliability(area="fault", fault="Collector unreachable, 3xx, 403, 404, 5xx", how="a scripted collector", outcome="backoff and retry, never dropped; redirects not followed")
 def test_answers_about_the_path_not_the_content_are_retried_never_quarantined(collector, spool, tmp_path, code):
     """A proxy or WAF during a rollout (403/404/405...) or a redirect says nothing about the events."""
     events = _events(1)

@@ -11,6 +11,8 @@ import sys
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from agent.spool import FileMark, Spool
 from rules.events import Event, Match
 
@@ -63,6 +65,7 @@ def test_reported_marks_commit_with_events_and_are_forgotten_on_unmount(tmp_path
     spool.close()
 
 
+@pytest.mark.reliability(area="fault", fault="Agent killed right after spooling", how="a child process `put`s events and is killed with `SIGKILL` at once", outcome="every event `put` returned for is in the spool after reopening")
 def test_put_survives_kill_9_right_after_it_returns(tmp_path):
     """The writer is killed as soon as put() returns: the events must be there."""
     path = str(tmp_path / "spool.db")

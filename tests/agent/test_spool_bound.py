@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from agent.spool import VALUE_KEEP, VALUE_MATCHED, VALUE_ROUTINE, Spool, value_of
 from rules.events import Event, Match
 
@@ -46,6 +48,7 @@ def test_under_the_bound_nothing_is_dropped(tmp_path):
     assert 200_000 < spool.size() < 300_000
 
 
+@pytest.mark.reliability(area="fault", fault="Spool over its size bound", how="more events than `limits.spool_mb` holds", outcome="routine events dropped first, never classified ones; an `agent.gap` names the dropped seqs")
 def test_routine_events_go_first_then_matched_never_classified(tmp_path):
     spool = Spool(str(tmp_path / "spool.db"), max_bytes=100_000)
     for i in range(30):  # interleaved, as they happen
@@ -66,6 +69,7 @@ def test_routine_events_go_first_then_matched_never_classified(tmp_path):
         assert routine_left == []
 
 
+@pytest.mark.reliability(area="fault", fault="Spool over its size bound", how="more events than `limits.spool_mb` holds", outcome="routine events dropped first, never classified ones; an `agent.gap` names the dropped seqs")
 def test_a_gap_names_the_seqs_it_explains(tmp_path):
     spool = Spool(str(tmp_path / "spool.db"), max_bytes=50_000)
     spool.put([_classified(0)])

@@ -62,6 +62,7 @@ def test_an_intact_spool_opens_without_recovery(tmp_path):
     spool.close()
 
 
+@pytest.mark.reliability(area="fault", fault="Spool journal torn or spool file damaged (unit)", how="a killed writer's `spool.db-wal` cut mid-frame; `spool.db` overwritten, cut short or with a garbage header", outcome="the spool opens; a torn log keeps the commits before the tear; a damaged file is moved aside and what can be read is kept; the chain continues above the reservation in `spool.db.head` and one `agent.gap` announces the range; announced once, also across a crash")
 def test_a_torn_log_continues_the_chain_above_the_reservation_and_announces_the_loss(tmp_path):
     path = tmp_path / "spool.db"
     _killed_writer(path, 60)
@@ -90,6 +91,7 @@ def test_a_torn_log_continues_the_chain_above_the_reservation_and_announces_the_
 
 
 @pytest.mark.parametrize("damage", ["overwritten", "truncated", "not a database"])
+@pytest.mark.reliability(area="fault", fault="Spool journal torn or spool file damaged (unit)", how="a killed writer's `spool.db-wal` cut mid-frame; `spool.db` overwritten, cut short or with a garbage header", outcome="the spool opens; a torn log keeps the commits before the tear; a damaged file is moved aside and what can be read is kept; the chain continues above the reservation in `spool.db.head` and one `agent.gap` announces the range; announced once, also across a crash")
 def test_a_damaged_file_is_moved_aside_and_what_can_be_read_is_kept(tmp_path, damage):
     path = tmp_path / "spool.db"
     _killed_writer(path, 60, acked=100)
@@ -122,6 +124,7 @@ def test_a_damaged_file_is_moved_aside_and_what_can_be_read_is_kept(tmp_path, da
     spool.close()
 
 
+@pytest.mark.reliability(area="fault", fault="Spool journal torn or spool file damaged (unit)", how="a killed writer's `spool.db-wal` cut mid-frame; `spool.db` overwritten, cut short or with a garbage header", outcome="the spool opens; a torn log keeps the commits before the tear; a damaged file is moved aside and what can be read is kept; the chain continues above the reservation in `spool.db.head` and one `agent.gap` announces the range; announced once, also across a crash")
 def test_a_recovery_announcement_survives_a_crash_before_it_is_spooled(tmp_path):
     path = tmp_path / "spool.db"
     _killed_writer(path, 10)

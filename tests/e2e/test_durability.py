@@ -6,6 +6,8 @@ import signal
 import sqlite3
 import time
 
+import pytest
+
 from tests.e2e.harness import Deployment, wait_for
 from tests.e2e.oracle import assert_stored_exactly_once
 
@@ -30,6 +32,7 @@ def _stored_paths(d) -> list[str]:
     return [e["path"] for e in d.all_pages("/api/v1/events", "events", type="egress.file")]
 
 
+@pytest.mark.reliability(area="fault", fault="Collector killed mid-stream", how="`SIGKILL` to `miwei-server` while the agent delivers 1,000 spooled events in batches of 10; restart", outcome="all 1,000 stored exactly once (no duplicate paths), spool drained; the seq oracle holds")
 def test_server_killed_while_agent_delivers(tmp_path, classified):
     usb = tmp_path / "usb"
     usb.mkdir()
@@ -57,6 +60,7 @@ def test_server_killed_while_agent_delivers(tmp_path, classified):
         d.close()
 
 
+@pytest.mark.reliability(area="fault", fault="Agent killed with events unsent", how="`SIGKILL` to `miwei-agent` with 300 events spooled and no collector; restart both", outcome="all 300 stored once; the rescan on start reports nothing twice; the seq oracle holds")
 def test_agent_killed_with_events_spooled(tmp_path, classified):
     usb = tmp_path / "usb"
     usb.mkdir()

@@ -12,6 +12,7 @@ from tests.e2e.harness import Deployment, wait_for
 pytestmark = pytest.mark.e2e
 
 
+@pytest.mark.reliability(area="fault", fault="Agent over its memory cap", how="`limits: {memory_mb: 50}` on a real agent", outcome="`agent.limit` reported")
 def test_an_agent_over_its_memory_cap_reports_agent_limit(tmp_path):
     usb = tmp_path / "usb"
     usb.mkdir()

@@ -33,6 +33,7 @@ def _events(d: Deployment, event_type: str) -> list[dict]:
     return sorted(d.all_pages("/api/v1/events", "events", type=event_type), key=lambda e: e["seq"])
 
 
+@pytest.mark.reliability(area="fault", fault="Agent stopped cleanly vs killed", how="`SIGTERM` vs `SIGKILL`", outcome="told apart (a clean stop reads 'stopped'; a kill is an agent-offline silence)")
 def test_a_clean_stop_and_a_kill_read_differently(deployment):
     d = deployment
     d.start_server()
@@ -57,6 +58,7 @@ def test_a_clean_stop_and_a_kill_read_differently(deployment):
     assert all("never arrived" not in a["explanation"] for a in d.alerts(category="agent-tamper"))
 
 
+@pytest.mark.reliability(area="fault", fault="Agent config edited while running", how="the config file rewritten under the agent", outcome="reported as a config change event")
 def test_editing_the_agents_config_while_it_runs_is_reported(deployment):
     d = deployment
     d.start_server()
@@ -73,6 +75,7 @@ def test_editing_the_agents_config_while_it_runs_is_reported(deployment):
     assert alert["rule_id"] == "MW-AGENT-TAMPER" and str(d.config) in alert["explanation"]
 
 
+@pytest.mark.reliability(area="fault", fault="Event deleted from the spool by hand", how="a row removed from `spool.db` under a running agent", outcome="the collector's chain check finds the gap and raises an alert")
 def test_an_event_deleted_from_the_spool_is_found_as_a_gap(deployment):
     d = deployment
     d.start_server()

@@ -22,6 +22,7 @@ def tls_deployment(tmp_path, classified):
     d.close()
 
 
+@pytest.mark.reliability(area="access", fault="Plain HTTP to an HTTPS collector; HTTPS without the CA", how="`http://` to the TLS port; `https://` verified against the system store", outcome="connection refused at the TLS layer; certificate verification fails; the agent delivers over HTTPS verified against its CA")
 def test_agent_delivers_an_event_over_https_verified_against_its_ca(tls_deployment, classified, monkeypatch):
     d = tls_deployment
     # requests lets this variable override a session's CA: the agent must still use agent.ca_bundle
@@ -39,6 +40,7 @@ def test_agent_delivers_an_event_over_https_verified_against_its_ca(tls_deployme
     assert "PLAIN HTTP" not in d.log("miwei-agent")
 
 
+@pytest.mark.reliability(area="fault", fault="Wrong CA for the collector's certificate", how="the agent's `ca_bundle` names another CA than the one that signed the server certificate", outcome="nothing sent (`CERTIFICATE_VERIFY_FAILED` in the agent log on every retry), the event stays spooled, the agent keeps running")
 def test_agent_with_the_wrong_ca_refuses_to_send_and_keeps_its_events(tls_deployment, classified, tmp_path):
     d = tls_deployment
     stranger = make_pki(tmp_path / "other-pki", name="Someone else's CA")

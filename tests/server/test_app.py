@@ -123,6 +123,7 @@ def test_every_answer_carries_nosniff_and_a_strict_csp(client, agent, reader):
         assert "default-src 'none'" in response.headers.get("content-security-policy", ""), name
 
 
+@pytest.mark.reliability(area="input", fault="Body over 32 MB", how="declared by Content-Length, or streamed chunked without one", outcome="413 before parsing")
 def test_body_over_the_cap_is_413(client, agent, store):
     body = b'{"events": [' + json.dumps(make_event()).encode() + b"]" + b" " * MAX_BODY_BYTES + b"}"
     response = client.post(
@@ -139,6 +140,7 @@ def _chunks(body: bytes, size: int = 1024 * 1024):
         yield body[start : start + size]
 
 
+@pytest.mark.reliability(area="input", fault="Body over 32 MB", how="declared by Content-Length, or streamed chunked without one", outcome="413 before parsing")
 def test_streamed_body_over_the_cap_is_413(client, agent, store):
     """Without a Content-Length (chunked upload), the cap still holds and still answers 413."""
     body = b'{"events": [' + json.dumps(make_event()).encode() + b"]" + b" " * MAX_BODY_BYTES + b"}"
@@ -159,6 +161,7 @@ def test_streamed_body_under_the_cap_is_accepted(client, agent, store):
 
 
 @pytest.mark.parametrize("declared", ["abc", "-1", "1e9"])
+@pytest.mark.reliability(area="input", fault="Unreadable Content-Length", how="`abc`, `-1`, `1e9`", outcome="400 or 413")
 def test_unreadable_content_length_is_refused(client, agent, declared):
     response = client.post(
         "/api/v1/events", content=b'{"events": []}', headers={**agent.headers, "Content-Length": declared}

@@ -108,6 +108,7 @@ def test_ingest_is_idempotent_and_raises_per_event_alerts(backend):
     assert (alert["rule_id"], alert["severity"]) == ("MW-EGRESS-CLASSIFIED", "critical")
 
 
+@pytest.mark.reliability(area="fault", fault="Two collectors over one database", how="two processes (SQLite) and two engines (SQLite and PostgreSQL) ingesting one burst, checking one silent agent, judging one broken chain, sending notifications", outcome="each alert raised once, each notification sent once, concurrent enrolments with one id get distinct ids")
 def test_two_collectors_ingesting_one_burst_at_once_raise_one_bulk_alert(backend):
     one, two = _collectors(backend, FakeClock())
     agent_id = one.enroll_agent(str(uuid.uuid4()), "pc-0042", "0.1.0", "mwa_test")
@@ -121,6 +122,7 @@ def test_two_collectors_ingesting_one_burst_at_once_raise_one_bulk_alert(backend
     assert len(two.list_alerts(category="classified-egress", limit=1000).items) == 25
 
 
+@pytest.mark.reliability(area="fault", fault="Two collectors over one database", how="two processes (SQLite) and two engines (SQLite and PostgreSQL) ingesting one burst, checking one silent agent, judging one broken chain, sending notifications", outcome="each alert raised once, each notification sent once, concurrent enrolments with one id get distinct ids")
 def test_two_collectors_checking_one_silent_agent_raise_one_alert(backend):
     clock = FakeClock()
     stores = _collectors(backend, clock, 4)
@@ -158,6 +160,7 @@ def test_bursts_are_kept_apart_by_time(backend):
     assert [a["count"] for a in store.list_alerts(category="bulk-egress").items] == [20, 20]
 
 
+@pytest.mark.reliability(area="fault", fault="Two collectors over one database", how="two processes (SQLite) and two engines (SQLite and PostgreSQL) ingesting one burst, checking one silent agent, judging one broken chain, sending notifications", outcome="each alert raised once, each notification sent once, concurrent enrolments with one id get distinct ids")
 def test_concurrent_enrolments_with_one_proposed_id_all_succeed_under_distinct_ids(backend):
     """Racing enrolments for one id must not end in an IntegrityError (a 500): one keeps the id."""
     store = Store(backend)
@@ -204,6 +207,7 @@ def test_device_register_and_allow_list(backend):
     assert len(store.list_alerts(category="unknown-device").items) == 1
 
 
+@pytest.mark.reliability(area="fault", fault="Two collectors over one database", how="two processes (SQLite) and two engines (SQLite and PostgreSQL) ingesting one burst, checking one silent agent, judging one broken chain, sending notifications", outcome="each alert raised once, each notification sent once, concurrent enrolments with one id get distinct ids")
 def test_two_collectors_judging_one_broken_chain_raise_each_incident_once(backend):
     stores = _collectors(backend, FakeClock(), 4)
     agent_id = stores[0].enroll_agent(str(uuid.uuid4()), "pc-0042", "0.1.0", "mwa_test")

@@ -92,6 +92,7 @@ def _assert_still_readable(client, reader) -> None:
 
 @FUZZ
 @given(changes=st.dictionaries(st.sampled_from(EVENT_FIELDS) | ANY_TEXT, JSON, min_size=1, max_size=4))
+@pytest.mark.reliability(area="input", fault="Any JSON to any write endpoint", how="Hypothesis: arbitrary events, bodies, queries, rule files (150 examples each)", outcome="never 5xx; the stored data stays readable as strict JSON")
 def test_any_event_fields_are_answered_without_a_server_error(api, changes):
     client, agent, reader = api
     event = {**make_egress("important"), **changes}
@@ -117,6 +118,7 @@ def test_any_event_fields_are_answered_without_a_server_error(api, changes):
     ),
     body=JSON,
 )
+@pytest.mark.reliability(area="input", fault="Any JSON to any write endpoint", how="Hypothesis: arbitrary events, bodies, queries, rule files (150 examples each)", outcome="never 5xx; the stored data stays readable as strict JSON")
 def test_any_json_body_is_answered_without_a_server_error(api, endpoint, body):
     client, agent, reader = api
     method, path = endpoint
@@ -136,6 +138,7 @@ def test_any_json_body_is_answered_without_a_server_error(api, endpoint, body):
         max_size=4,
     ),
 )
+@pytest.mark.reliability(area="input", fault="Any JSON to any write endpoint", how="Hypothesis: arbitrary events, bodies, queries, rule files (150 examples each)", outcome="never 5xx; the stored data stays readable as strict JSON")
 def test_any_query_is_answered_without_a_server_error(api, path, params):
     client, _, reader = api
     _assert_answered(client.get(path, params=params, headers=reader))
@@ -151,6 +154,7 @@ RULE_WORDS = st.sampled_from(
 
 @FUZZ
 @given(lines=st.lists(RULE_WORDS | ANY_TEXT, max_size=12))
+@pytest.mark.reliability(area="input", fault="Any JSON to any write endpoint", how="Hypothesis: arbitrary events, bodies, queries, rule files (150 examples each)", outcome="never 5xx; the stored data stays readable as strict JSON")
 def test_any_rule_file_is_answered_without_a_server_error(api, lines):
     client, agent, reader = api
     text = "\n".join(lines).encode("utf-8", "surrogatepass").decode("utf-8", "replace").replace("\x00", "")
@@ -215,6 +219,7 @@ def _fuzz(operation, headers: dict, calls: dict):
 
 
 @pytest.mark.timeout(3 * 3600 if FULL else 300)
+@pytest.mark.reliability(area="input", fault="Anything /openapi.json allows, and what it does not", how="schemathesis, every operation, authenticated (agent token for events, heartbeat and policy; API token for the rest); 30 generated requests per operation in `make test`, 1,000 with `MIWEI_FUZZ=full`", outcome="no 5xx, and every 2xx answer conforms to its response schema (full run 2026-11-27: 29 operations, 23,006 requests, no 5xx; `MIWEI_FUZZ=full .venv/bin/pytest -s tests/server/test_fuzz.py -k test_no_operation`)")
 def test_no_operation_answers_5xx(openapi):
     """Each operation gets its own Hypothesis run (schemathesis' pytest loader does not work with
     pytest 9: 'Function' object has no attribute '_nodeid')."""

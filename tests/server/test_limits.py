@@ -95,6 +95,7 @@ def _enroll(client) -> dict:
 
 
 @pytest.mark.parametrize("path, method", [("/api/v1/events", "post"), ("/api/v1/heartbeat", "post"), ("/api/v1/enroll", "post")])
+@pytest.mark.reliability(area="input", fault="JSON nested deeper than 64", how="65 and 100,000 levels to `/events`, `/heartbeat`, `/enroll`", outcome="400 `JSON nested deeper than 64 levels` from a byte scan; the parser never sees it")
 def test_json_nested_deeper_than_the_cap_is_400_before_parsing(client, agent, path, method):
     for depth in (MAX_JSON_DEPTH + 1, 100_000):
         body = '{"events": [' + "[" * depth + "]" * depth + "]}"
@@ -114,6 +115,7 @@ def test_nesting_at_the_cap_reaches_validation(client, agent):
     "raw, what",
     [(b'{"events": [{"size": NaN}]}', "NaN"), (b'{"events": [{"path": "\\ud800"}]}', "lone surrogate")],
 )
+@pytest.mark.reliability(area="input", fault="NaN, infinities, lone surrogates, NUL", how="raw JSON text", outcome="4xx, nothing stored, errors echo the input safely")
 def test_nan_and_lone_surrogates_are_refused_with_4xx(client, agent, store, raw, what):
     event = json.dumps(make_event())
     body = raw.replace(b"{", ("{" + event[1:-1] + ", ").encode(), 2).replace(b'{"events": [' + event[1:-1].encode() + b", ", b'{"events": [', 1)
@@ -122,6 +124,7 @@ def test_nan_and_lone_surrogates_are_refused_with_4xx(client, agent, store, raw,
     assert store.count_events() == 0
 
 
+@pytest.mark.reliability(area="input", fault="More events than `server.max_batch_events` (default 5,000)", how="a batch of 5,001 (and 11 with a cap of 10)", outcome="413 `batch of N events; at most M per request`, counted by a byte scan before parsing; nothing stored; the agent bisects a 413 batch")
 def test_batch_over_the_configured_cap_is_413_and_stores_nothing(limited, store):
     headers = _enroll(limited)
     response = limited.post("/api/v1/events", json={"events": [make_event() for _ in range(11)]}, headers=headers)
@@ -132,6 +135,7 @@ def test_batch_over_the_configured_cap_is_413_and_stores_nothing(limited, store)
     assert response.json() == {"accepted": 10, "duplicates": 0}
 
 
+@pytest.mark.reliability(area="input", fault="An agent over its event rate", how="2 events/s per agent (burst 20): a third batch of 10", outcome="429 with `Retry-After` (seconds); another agent is not affected; tokens that fail authentication never get a bucket")
 def test_an_agent_over_its_rate_gets_429_with_retry_after_and_others_do_not(limited, store):
     one, other = _enroll(limited), _enroll(limited)
     for _ in range(2):  # the burst: 20 events
@@ -144,6 +148,7 @@ def test_an_agent_over_its_rate_gets_429_with_retry_after_and_others_do_not(limi
     assert limited.post("/api/v1/events", json={"events": [make_event()]}, headers=other).status_code == 200
 
 
+@pytest.mark.reliability(area="input", fault="An agent over its event rate", how="2 events/s per agent (burst 20): a third batch of 10", outcome="429 with `Retry-After` (seconds); another agent is not affected; tokens that fail authentication never get a bucket")
 def test_unknown_tokens_never_get_a_bucket(limited):
     middleware = _limits(limited.app)
     for i in range(50):
@@ -161,6 +166,7 @@ def _limits(app):
     return layer
 
 
+@pytest.mark.reliability(area="fault", fault="Database cannot write (locked, I/O error, PostgreSQL gone)", how="`store.ingest` raising SQLAlchemy `OperationalError`", outcome="503 + `Retry-After: 5` (was 500)")
 def test_database_that_cannot_write_is_503_with_retry_after(client, agent, store, monkeypatch):
     def locked(events):
         raise OperationalError("INSERT INTO events ...", {}, Exception("database is locked"))
@@ -186,6 +192,7 @@ def small_fs(tmp_path):
     mounts.unmount(mountpoint)
 
 
+@pytest.mark.reliability(area="fault", fault="Collector database disk full", how="the SQLite file on a loop-mounted 64 MB ext4, filled by another file (root only; skipped otherwise)", outcome="503 + `Retry-After: 5`, nothing half-written; the same batch after freeing space: 500 accepted, 0 duplicates, 500 rows")
 def test_full_database_disk_is_503_and_the_retried_batch_is_stored_once(small_fs, tmp_path):
     """The SQLite file on a 64 MB ext4 filled up by another file: 503 + Retry-After, nothing half
     written; once there is room, the same batch is stored whole."""
@@ -260,6 +267,7 @@ class _RecordingStop(threading.Event):
 
 
 @pytest.mark.parametrize("answer", [429, 503])
+@pytest.mark.reliability(area="fault", fault="Collector answers 503 / 429 to a real agent reporter", how="the real app behind uvicorn: two `OperationalError`s, or an agent rate of 10 events/s with 110 events to send", outcome="the reporter waits exactly the `Retry-After` (5 s twice; 1 s), then delivers every event once")
 def test_the_reporter_waits_out_retry_after_and_delivers_everything_once(config, store, tmp_path, monkeypatch, answer):
     app = create_app(dataclasses.replace(config, max_batch_events=10, agent_rate_limit=10.0 if answer == 429 else 0), store)
     if answer == 503:

@@ -154,6 +154,7 @@ def test_routing_by_severity_and_category(notify_client, reader, store):
         )
 
 
+@pytest.mark.reliability(area="fault", fault="Notification receiver failing or stalled", how="a receiver answering errors; a sender whose lease runs out", outcome="retried with growing backoff, given up after a day; a stalled sender's lease passes to another, sent once")
 def test_a_failing_receiver_is_retried_with_growing_backoff_until_it_answers(notify_client, reader, store, clock):
     with http_receiver(answers=[500, 503]) as rig:
         client = notify_client(ChannelSpec(url=rig.url, severities=("critical",)))
@@ -177,6 +178,7 @@ def test_a_failing_receiver_is_retried_with_growing_backoff_until_it_answers(not
         assert row["status"] == "sent" and row["attempts"] == 3 and row["last_error"] is None
 
 
+@pytest.mark.reliability(area="fault", fault="Notification receiver failing or stalled", how="a receiver answering errors; a sender whose lease runs out", outcome="retried with growing backoff, given up after a day; a stalled sender's lease passes to another, sent once")
 def test_backoff_grows_to_an_hour_and_gives_up_after_a_day(notify_client, store, clock):
     assert [round(outbox.backoff_s(n, _Mid())) for n in (1, 2, 3, 4, 8, 20)] == [30, 60, 120, 240, 3600, 3600]
     with http_receiver(answers=[500] * 50) as rig, captured_logs() as logs:
@@ -375,6 +377,7 @@ def test_outbox_rows_commit_with_their_alert(store, engine, clock):
     assert [r["alert_id"] for r in _rows(store)] == [alert_id]
 
 
+@pytest.mark.reliability(area="fault", fault="Notification receiver failing or stalled", how="a receiver answering errors; a sender whose lease runs out", outcome="retried with growing backoff, given up after a day; a stalled sender's lease passes to another, sent once")
 def test_a_stalled_senders_lease_runs_out_another_sends_and_the_stalled_one_does_not(notify_client, store, clock):
     with http_receiver() as rig:
         client = notify_client(ChannelSpec(url=rig.url, severities=("critical",)))

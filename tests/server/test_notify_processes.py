@@ -23,6 +23,7 @@ from tests.server.test_two_collectors import _wait_healthy
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.reliability(area="fault", fault="Two collectors over one database", how="two processes (SQLite) and two engines (SQLite and PostgreSQL) ingesting one burst, checking one silent agent, judging one broken chain, sending notifications", outcome="each alert raised once, each notification sent once, concurrent enrolments with one id get distinct ids")
 def test_two_collector_processes_send_each_alert_once(tmp_path):
     database = tmp_path / "shared" / "miwei.db"
     with http_receiver() as rig:

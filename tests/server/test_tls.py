@@ -43,6 +43,7 @@ def test_without_tls_keys_the_server_serves_plain_http(tmp_path):
     assert (config.tls_cert, config.tls_key) == (None, None)
 
 
+@pytest.mark.reliability(area="access", fault="Broken TLS config", how="garbage PEM, a key of another certificate, a missing file, one of the two keys", outcome="located config errors (`FILE:LINE:COL: server.tls_cert: ...`), the server does not start")
 def test_garbage_pem_is_a_located_error(tmp_path):
     make_pki(tmp_path / "pki")
     (tmp_path / "garbage.pem").write_text("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n")
@@ -53,6 +54,7 @@ def test_garbage_pem_is_a_located_error(tmp_path):
     assert message.startswith("cannot load the certificate and key")
 
 
+@pytest.mark.reliability(area="access", fault="Broken TLS config", how="garbage PEM, a key of another certificate, a missing file, one of the two keys", outcome="located config errors (`FILE:LINE:COL: server.tls_cert: ...`), the server does not start")
 def test_key_of_another_certificate_is_a_located_error_on_the_key(tmp_path):
     make_pki(tmp_path / "one")
     make_pki(tmp_path / "two")
@@ -61,6 +63,7 @@ def test_key_of_another_certificate_is_a_located_error_on_the_key(tmp_path):
     assert "KEY_VALUES_MISMATCH" in errors[0][2] or "mismatch" in errors[0][2].lower()
 
 
+@pytest.mark.reliability(area="access", fault="Broken TLS config", how="garbage PEM, a key of another certificate, a missing file, one of the two keys", outcome="located config errors (`FILE:LINE:COL: server.tls_cert: ...`), the server does not start")
 def test_missing_file_is_a_located_error(tmp_path):
     make_pki(tmp_path / "pki")
     errors = _errors(_server_config(tmp_path, tls_cert="pki/nowhere.pem", tls_key="pki/server.key"))
@@ -69,6 +72,7 @@ def test_missing_file_is_a_located_error(tmp_path):
 
 
 @pytest.mark.parametrize("given", ["tls_cert", "tls_key"])
+@pytest.mark.reliability(area="access", fault="Broken TLS config", how="garbage PEM, a key of another certificate, a missing file, one of the two keys", outcome="located config errors (`FILE:LINE:COL: server.tls_cert: ...`), the server does not start")
 def test_one_without_the_other_is_an_error(tmp_path, given):
     pki = make_pki(tmp_path / "pki")
     path = pki.cert if given == "tls_cert" else pki.key
@@ -127,6 +131,7 @@ def log_lines():
         ("https://collector.example.com", False),
     ],
 )
+@pytest.mark.reliability(area="access", fault="Plain HTTP across a network", how="`server_url: http://` to a non-loopback host; `listen` on a non-loopback address without TLS", outcome="a loud `PLAIN HTTP` warning at agent start / collector start")
 def test_plain_http_to_a_non_loopback_host_warns_loudly_at_start(tmp_path, log_lines, url, loud):
     reporter = Reporter(url, SECRET, str(tmp_path), "a" * 8, "pc", spool=None)
     warned = [line for line in log_lines if "PLAIN HTTP" in line]
@@ -136,6 +141,7 @@ def test_plain_http_to_a_non_loopback_host_warns_loudly_at_start(tmp_path, log_l
     reporter.session.close()
 
 
+@pytest.mark.reliability(area="fault", fault="`REQUESTS_CA_BUNDLE` set on the agent's host", how="the environment names the system store while `agent.ca_bundle` names the private CA", outcome="the agent still verifies against `agent.ca_bundle` (requests lets the variable override a session's `verify`; the reporter passes it on every request)")
 def test_reporter_verifies_against_the_ca_bundle_even_when_the_environment_names_another(tmp_path, monkeypatch):
     """requests lets REQUESTS_CA_BUNDLE override a session's verify: the reporter passes it on every request."""
     pki = make_pki(tmp_path / "pki")
@@ -160,6 +166,7 @@ def test_reporter_verifies_against_the_ca_bundle_even_when_the_environment_names
     "host, loopback",
     [("127.0.0.1", True), ("127.8.9.1", True), ("::1", True), ("localhost", True), ("0.0.0.0", False), ("10.1.2.3", False), ("collector.lan", False)],
 )
+@pytest.mark.reliability(area="access", fault="Plain HTTP across a network", how="`server_url: http://` to a non-loopback host; `listen` on a non-loopback address without TLS", outcome="a loud `PLAIN HTTP` warning at agent start / collector start")
 def test_the_collector_warns_about_plain_http_on_anything_but_loopback(host, loopback):
     from server.cli import _loopback
 

@@ -87,6 +87,7 @@ def _alerts(url: str, reader: dict, category: str) -> list[dict]:
     return response.json()["alerts"]
 
 
+@pytest.mark.reliability(area="fault", fault="Two collectors over one database", how="two processes (SQLite) and two engines (SQLite and PostgreSQL) ingesting one burst, checking one silent agent, judging one broken chain, sending notifications", outcome="each alert raised once, each notification sent once, concurrent enrolments with one id get distinct ids")
 def test_two_collectors_raise_one_bulk_alert_for_one_burst(collectors):
     (a, b), reader = collectors
     enrolled = requests.post(

@@ -118,6 +118,7 @@ INVALID_BATCHES = {
 
 
 @pytest.mark.parametrize("body,expected", INVALID_BATCHES.values(), ids=INVALID_BATCHES.keys())
+@pytest.mark.reliability(area="input", fault="Body not UTF-8, wrong types, unknown fields, out-of-range times, odd cursors", how="tables of cases", outcome="400/422 with a message naming the field")
 def test_invalid_batch_is_refused_with_a_message(client, agent, store, body, expected):
     response = client.post(
         "/api/v1/events", content=body.encode("utf-8"), headers={**agent.headers, "Content-Type": "application/json"}
@@ -126,6 +127,7 @@ def test_invalid_batch_is_refused_with_a_message(client, agent, store, body, exp
     assert store.count_events() == 0
 
 
+@pytest.mark.reliability(area="input", fault="Body not UTF-8, wrong types, unknown fields, out-of-range times, odd cursors", how="tables of cases", outcome="400/422 with a message naming the field")
 def test_body_that_is_not_utf8_is_refused(client, agent):
     response = client.post(
         "/api/v1/events",
@@ -135,6 +137,7 @@ def test_body_that_is_not_utf8_is_refused(client, agent):
     assert_refused(response, "error parsing the body", 400)
 
 
+@pytest.mark.reliability(area="input", fault="More events than `server.max_batch_events` (default 5,000)", how="a batch of 5,001 (and 11 with a cap of 10)", outcome="413 `batch of N events; at most M per request`, counted by a byte scan before parsing; nothing stored; the agent bisects a 413 batch")
 def test_batch_over_the_maximum_is_refused(client, agent, store):
     batch = [make_event() for _ in range(MAX_EVENTS_PER_BATCH + 1)]
     response = client.post("/api/v1/events", json={"events": batch}, headers=agent.headers)
@@ -162,6 +165,7 @@ INVALID_HEARTBEATS = {
 
 
 @pytest.mark.parametrize("body,expected", INVALID_HEARTBEATS.values(), ids=INVALID_HEARTBEATS.keys())
+@pytest.mark.reliability(area="input", fault="Body not UTF-8, wrong types, unknown fields, out-of-range times, odd cursors", how="tables of cases", outcome="400/422 with a message naming the field")
 def test_invalid_heartbeat_is_refused(client, agent, body, expected):
     response = client.post(
         "/api/v1/heartbeat", content=body.encode(), headers={**agent.headers, "Content-Type": "application/json"}
@@ -192,6 +196,7 @@ INVALID_ENROLMENTS = {
 
 
 @pytest.mark.parametrize("body,expected", INVALID_ENROLMENTS.values(), ids=INVALID_ENROLMENTS.keys())
+@pytest.mark.reliability(area="input", fault="Body not UTF-8, wrong types, unknown fields, out-of-range times, odd cursors", how="tables of cases", outcome="400/422 with a message naming the field")
 def test_invalid_enrolment_is_refused(client, reader, body, expected):
     response = client.post("/api/v1/enroll", content=body.encode(), headers={"Content-Type": "application/json"})
     assert_refused(response, expected)
@@ -271,6 +276,7 @@ def test_invalid_alert_listing_is_refused(client, reader, params, expected, stat
     list(INVALID_QUERIES.values()) + list(INVALID_EVENT_QUERIES.values()),
     ids=list(INVALID_QUERIES) + list(INVALID_EVENT_QUERIES),
 )
+@pytest.mark.reliability(area="input", fault="Body not UTF-8, wrong types, unknown fields, out-of-range times, odd cursors", how="tables of cases", outcome="400/422 with a message naming the field")
 def test_invalid_event_listing_is_refused(client, reader, params, expected, status):
     assert_refused(client.get("/api/v1/events", params=params, headers=reader), expected, status)
 

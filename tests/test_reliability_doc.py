@@ -1,0 +1,121 @@
+"""The generator of docs/reliability.md's tables, with made-up results."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from datetime import datetime, timezone
+
+import pytest
+
+from tests import reliability
+from tests.reliability import END, START, Result, Run
+
+RUN = Run(datetime(2026, 11, 27, 2, 30, 59, tzinfo=timezone.utc), "abc1234")
+
+
+def _results() -> list[Result]:
+    killed = dict(area="fault", fault="Collector killed", how="`SIGKILL` mid-stream", outcome="each seq once")
+    return [
+        Result("tests/e2e/test_b.py::test_killed_again", **killed, status="passed"),
+        Result("tests/e2e/test_a.py::test_killed", **killed, status="passed"),
+        Result("tests/e2e/test_a.py::test_disk[tmpfs]", area="fault", fault="Disk full", how="a | tmpfs", outcome="o", status="skipped", reason="mounting needs root"),
+        Result("tests/e2e/test_a.py::test_disk[ext4]", area="fault", fault="Disk full", how="a | tmpfs", outcome="o", status="passed"),
+        Result("tests/server/test_x.py::test_nan", area="input", fault="NaN", how="raw JSON", outcome="400", status="failed", reason="assert 500 == 400"),
+        Result("tests/server/test_x.py::test_late", area="input", fault="Late", how="h", outcome="o"),
+    ]
+
+
+def test_rows_group_tests_by_fault_in_a_stable_order_with_this_runs_outcome():
+    text = reliability.render(_results(), RUN)
+    assert reliability.render(list(reversed(_results())), RUN) == text  # the order results arrive in does not matter
+    assert text.splitlines()[0] == (
+        "*Generated from the test run of 2026-11-27 02:30 UTC at commit abc1234: 6 marked test cases, 3 passed,"
+        " 1 failed, 1 skipped, 1 not run. The last column says how each test ended in that run; the rest comes"
+        " from the tests' `reliability` markers.*"
+    )
+    faults = text.split("## Faults: processes, disks, network")[1].split("## Bad input")[0]
+    rows = [line for line in faults.splitlines() if line.startswith("| ") and not line.startswith("| Fault")]
+    assert rows == [
+        "| Disk full | a \\| tmpfs | o | 1 of 2 passed; skipped: `test_disk[tmpfs]`: mounting needs root | `tests/e2e/test_a.py::test_disk` |",
+        "| Collector killed | `SIGKILL` mid-stream | each seq once | passed in this run | `tests/e2e/test_a.py::test_killed`, `tests/e2e/test_b.py::test_killed_again` |",
+    ]
+    assert "| NaN | raw JSON | 400 | **failed**: assert 500 == 400 | `tests/server/test_x.py::test_nan` |" in text
+    assert "| Late | h | o | not run: `test_late` | `tests/server/test_x.py::test_late` |" in text
+    assert text.split("## Access")[1].strip() == "No marked tests in this run."
+
+
+def test_only_the_text_between_the_markers_is_replaced(tmp_path):
+    page = tmp_path / "reliability.md"
+    before, after = "# Reliability\n\nBy hand.\n\n", "\n\n### The bad-token flood, measured\n\nBy hand too.\n"
+    page.write_text(before + START + "\nold tables\n" + END + after, encoding="utf-8")
+    assert reliability.write(_results(), RUN, page)
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith(before + START + "\n*Generated from the test run of 2026-11-27 02:30 UTC")
+    assert text.endswith("\n" + END + after)
+    assert "old tables" not in text
+    assert not reliability.write(_results(), RUN, page)  # the same results: nothing to change
+
+
+@pytest.mark.parametrize(
+    "page", ["no markers", f"{END}\n{START}", f"{START}\n{START}\n{END}", f"{START} only"],
+)
+def test_a_page_without_its_markers_is_refused(page):
+    with pytest.raises(ValueError, match="must hold"):
+        reliability.splice(page, "tables")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"area": "fault", "fault": "f", "how": "h"}, "outcome is missing or empty"),
+        ({"area": "disk", "fault": "f", "how": "h", "outcome": "o"}, "area 'disk' is not one of fault, input, access"),
+        ({"area": "fault", "fault": " ", "how": "h", "outcome": "o", "colour": "red"}, "fault is missing or empty; unknown field 'colour'"),
+    ],
+)
+def test_a_wrongly_marked_test_is_a_clear_error(kwargs, message):
+    with pytest.raises(ValueError, match=f"tests/t.py::test_x: reliability marker: {message}"):
+        reliability.marker_fields("tests/t.py::test_x", kwargs)
+
+
+def test_skip_and_failure_reasons_are_one_line():
+    assert reliability.skip_reason(("tests/a.py", 3, "Skipped: mounting\n  needs root")) == "mounting needs root"
+    assert reliability.failure_reason("AssertionError: 2 seqs missing\nmore") == "AssertionError: 2 seqs missing"
+
+
+def test_the_hook_writes_the_page_from_a_real_run(tmp_path):
+    """A pytest run of marked tests (one passes, one fails, one skips) rewrites the page it is given."""
+    (tmp_path / "test_marked.py").write_text(textwrap.dedent('''
+        import pytest
+
+        @pytest.mark.reliability(area="fault", fault="Works", how="h", outcome="o")
+        def test_works():
+            pass
+
+        @pytest.mark.reliability(area="input", fault="Breaks", how="h", outcome="o")
+        def test_breaks():
+            assert 1 == 2
+
+        @pytest.mark.reliability(area="access", fault="Skips", how="h", outcome="o")
+        def test_skips():
+            pytest.skip("needs root")
+    '''), encoding="utf-8")
+    page = tmp_path / "reliability.md"
+    page.write_text(f"# R\n\n{START}\n{END}\n", encoding="utf-8")
+    (tmp_path / "conftest.py").write_text(
+        "from tests import reliability\nfrom tests.conftest import *  # noqa: F403\n"
+        f"reliability.DOC = __import__('pathlib').Path({str(page)!r})\n",
+        encoding="utf-8",
+    )
+    env = {"MIWEI_RELIABILITY_DOC": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(reliability.DOC.parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "markers=reliability: r", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr  # one test fails
+    text = page.read_text(encoding="utf-8")
+    assert "3 marked test cases, 1 passed, 1 failed, 1 skipped" in text
+    assert "| Works | h | o | passed in this run | `test_marked.py::test_works` |" in text
+    assert "| Breaks | h | o | **failed**: assert 1 == 2 | `test_marked.py::test_breaks` |" in text
+    assert "| Skips | h | o | skipped: needs root | `test_marked.py::test_skips` |" in text
