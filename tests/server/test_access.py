@@ -76,6 +76,7 @@ def _without_credentials(client, method: str, path: str):
     return client.request(method, _url(path), follow_redirects=False, json={} if method in ("POST", "PUT", "PATCH") else None)
 
 
+@pytest.mark.reliability(area="access", fault="No credentials", how="every route enumerated from `app.routes` (a new route is covered automatically)", outcome="API routes 401 with `WWW-Authenticate: Bearer`, console pages 303 to `/console/login` with no page content; the public routes are listed in the test")
 def test_every_route_refuses_a_caller_without_credentials(client, routes):
     checked = 0
     for method, path in routes:
@@ -95,6 +96,7 @@ def test_every_route_refuses_a_caller_without_credentials(client, routes):
     print(f"{checked} routes refuse a caller without credentials; {len(PUBLIC)} public")
 
 
+@pytest.mark.reliability(area="access", fault="Enrolment with a wrong secret", how="`POST /api/v1/enroll`", outcome="403, no agent created, no token issued")
 def test_a_wrong_enrolment_secret_is_403_and_issues_nothing(client, store):
     body = {"enroll_secret": "wrong-secret-0123456789", "agent_id": str(uuid.uuid4()), "hostname": "pc"}
     response = client.post("/api/v1/enroll", json=body)
@@ -102,6 +104,7 @@ def test_a_wrong_enrolment_secret_is_403_and_issues_nothing(client, store):
     assert store.list_agents(120.0) == []
 
 
+@pytest.mark.reliability(area="access", fault="Agent token on read and admin routes", how="every `/api/v1` route but events, heartbeat, policy, health and enroll", outcome="403 on each; the console ignores bearer tokens (303 to login)")
 def test_an_agent_token_is_refused_on_every_read_and_admin_route(client, routes, agent):
     checked = 0
     for method, path in routes:
@@ -116,6 +119,7 @@ def test_an_agent_token_is_refused_on_every_read_and_admin_route(client, routes,
     assert client.get("/console/alerts", headers=agent.headers, follow_redirects=False).status_code == 303
 
 
+@pytest.mark.reliability(area="access", fault="Agent filing under another agent's id", how="an event body naming another agent id", outcome="stored under the token's agent id")
 def test_an_agent_cannot_file_events_or_heartbeats_under_another_agents_id(client, enroll, api_token, store):
     mine, other = enroll("pc-1"), enroll("pc-2")
     event = make_event(agent_id=other.agent_id, host="pc-2")
@@ -124,6 +128,7 @@ def test_an_agent_cannot_file_events_or_heartbeats_under_another_agents_id(clien
     assert [e["agent_id"] for e in stored] == [mine.agent_id]  # the token decides, not the body
 
 
+@pytest.mark.reliability(area="access", fault="Revoked API token", how="revoked through the store, then used", outcome="401")
 def test_a_revoked_api_token_gets_401(client, store):
     token = new_token(API_TOKEN_PREFIX)
     token_id = store.create_api_token("leaving", token)
@@ -135,12 +140,14 @@ def test_a_revoked_api_token_gets_401(client, store):
         assert response.status_code == 401, (method, path, response.text)
 
 
+@pytest.mark.reliability(area="access", fault="Random and oversized tokens", how="`mwa_`/`mwt_` + random, 300 and 5,000 characters", outcome="401 (over 256 characters: refused without a lookup)")
 def test_a_token_of_a_known_prefix_and_random_body_or_oversized_is_401(client):
     for token in ("mwa_" + secrets.token_urlsafe(32), "mwt_" + secrets.token_urlsafe(32), "x" * 300, "mwt_" + "a" * 5000):
         response = client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {token}"})
         assert response.status_code == 401
 
 
+@pytest.mark.reliability(area="access", fault="Token lookup cost", how="the schema", outcome="tokens stored as SHA-256 under a unique index: one index probe per token, never a scan")
 def test_token_lookup_is_an_index_lookup_not_a_scan(engine):
     """Tokens are stored as SHA-256 and found through a unique index: a bad token costs one probe."""
     inspector = inspect(engine)
@@ -163,6 +170,7 @@ def _counts(engine) -> dict[str, int]:
         return {t.name: conn.execute(select(func.count()).select_from(t)).scalar() for t in (events, alerts, alert_events, alert_history, notifications)}
 
 
+@pytest.mark.reliability(area="input", fault="Replayed batch", how="the same batch (raising alerts, with a notification channel) sent 3 more times", outcome="`accepted: 0, duplicates: 3`; no row added to events, alerts, alert_events, alert_history or notifications")
 def test_a_replayed_batch_changes_nothing(notifying, store, engine):
     client = notifying
     body = {"enroll_secret": client.app.state.config.enroll_secret, "agent_id": str(uuid.uuid4()), "hostname": "pc"}
@@ -185,6 +193,7 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
 
 
 @pytest.mark.slow
+@pytest.mark.reliability(area="access", fault="Flood of bad tokens", how="10,000 requests with bad tokens from 8 threads while a client sends valid requests; the same with valid tokens as the control (figures below)", outcome="every bad token gets 401; valid requests slow down no more than under the same number of valid requests")
 def test_a_flood_of_bad_tokens_does_not_slow_valid_requests_measured(tmp_path):
     """A real `miwei-server run` (one uvicorn worker): 300 valid reads alone, then 300 during 10,000
     bad-token requests from 8 threads, then 300 during 10,000 valid requests from 8 threads (the
