@@ -18,9 +18,8 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from loguru import logger
@@ -72,12 +71,7 @@ CREATE TABLE IF NOT EXISTS fingerprints (  -- winnowing fingerprints of the docu
 MIGRATIONS = ("files.ctime_ns INTEGER",)  # index.db of an older agent
 COLUMNS = "path, size, mtime_ns, inode, sha256, level, entry, ctime_ns"
 COMMIT_EVERY = 2000  # rows per transaction in a refresh: each commit is an fsync
-# A refresh hashes on this many threads: hashlib and read() release the GIL, so two use two cores
-# (the machines measured have two); more only adds switching on a laptop.
-HASH_WORKERS = min(2, os.cpu_count() or 1)
-WORK_CHUNK = 64  # files hashed between looks at the workers (a worker takes a quarter: big files)
-BIG_BYTES = 256 * 1024  # files this large are hashed by a worker thread
-WORKS_IN_FLIGHT = 8  # chunks hashed ahead of the thread writing rows
+WORK_CHUNK = 64  # files hashed between two progress calls
 HISTORY_KEEP_S = 365 * 86400.0
 DELETED, PREVIOUS_VERSION, CURRENT = "deleted", "previous-version", "current"
 # Partial matches. A fingerprint found in more classified documents than the cap is boilerplate
@@ -146,24 +140,17 @@ class FingerprintIndex:
         hasher: Hasher | None = None,
         history_keep_s: float = HISTORY_KEEP_S,
         fingerprint: Callable[[str], frozenset[int]] | None = file_fingerprints,
-        workers: int = HASH_WORKERS,
     ):
-        """`fingerprint(path)`: the winnowing fingerprints of a file's text (None: no lineage);
-        it may be called from `workers` threads at once."""
+        """`fingerprint(path)`: the winnowing fingerprints of a file's text (None: no lineage)."""
         # the most specific folder wins when classified folders nest
         self.folders = tuple(sorted(folders, key=lambda f: len(f.path), reverse=True))
         self.hasher = hasher or Hasher()
         self.history_keep_s = history_keep_s
         self.fingerprint = fingerprint
         self._cap: tuple[int, float] | None = None  # the boilerplate cap, and when it was counted
-        self.workers = workers
-        self._pool: ThreadPoolExecutor | None = None  # made by the first refresh with work to share
         self.db = StateDB(db_path, SCHEMA, MIGRATIONS)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
         self.db.close()
 
     def folder_for(self, path: str) -> ClassifiedFolder | None:
@@ -354,8 +341,8 @@ class FingerprintIndex:
         Where the time goes (docs/benchmarks.md, "Index build"): the walk loads the whole table
         into a dict with one query and compares stats in memory, so an unchanged tree costs a
         stat per file and no write; new and changed files are hashed (and their text
-        fingerprinted) by HASH_WORKERS threads, which hashlib and read() let run on both cores,
-        while this thread writes their rows, COMMIT_EVERY to a transaction, with executemany.
+        fingerprinted, unless their first bytes show no text) and their rows written
+        COMMIT_EVERY to a transaction, with executemany.
         """
         self.purge_history()
         started = self.hasher.bytes_read
@@ -391,7 +378,7 @@ class FingerprintIndex:
                 tx.executemany("UPDATE files SET level = ?, entry = ?, ctime_ns = ? WHERE path = ?", relabel)
         entries: list[IndexedFile] = []
         texts: dict[str, frozenset[int]] = {}
-        claimed: set[str] = set()  # content a worker fingerprints in this refresh (each once)
+        claimed: set[str] = set()  # content fingerprinted in this refresh (each once)
         todo_done: list = []  # hashed since the last write
         for done in self._hashed(todo, claimed):
             todo_done += done
@@ -424,40 +411,14 @@ class FingerprintIndex:
     def _hashed(self, todo: list, claimed: set[str]) -> Iterator[list]:
         """The todo list hashed (and fingerprinted), WORK_CHUNK files at a time.
 
-        Files of BIG_BYTES and more go to the pool's workers-1 threads, whose time is spent in
-        read() and hashlib with the GIL released; the rest are hashed here, between collecting
-        the workers' chunks. Handing every small file to a thread costs more than it saves: each
-        of its few system calls would pass the GIL between threads (measured: two threads over
-        15 KB files were slower than one). At most WORKS_IN_FLIGHT chunks wait for the caller,
-        so memory stays bounded whatever the tree."""
-        if self.workers <= 1:
-            for chunk in _chunks(todo, WORK_CHUNK):
-                yield self._hash_chunk(chunk, claimed)
-            return
-        big = [t for t in todo if t[1].st_size >= BIG_BYTES]
-        small = [t for t in todo if t[1].st_size < BIG_BYTES]
-        if big and self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers - 1, thread_name_prefix="index-hash")
-        waiting = _chunks(big, WORK_CHUNK // 4)
-        pending: deque = deque()
-
-        def top_up() -> None:
-            while len(pending) < WORKS_IN_FLIGHT and (chunk := next(waiting, None)) is not None:
-                pending.append(self._pool.submit(self._hash_chunk, chunk, claimed))
-
-        top_up()
-        for chunk in _chunks(small, WORK_CHUNK):
+        On this thread: two threads were measured slower than one (docs/benchmarks.md, "Index
+        build: where the time goes"): the per-file work holds the GIL, and every read() and
+        hash() of the other thread waits for it."""
+        for chunk in _chunks(todo, WORK_CHUNK):
             yield self._hash_chunk(chunk, claimed)
-            while pending and pending[0].done():
-                yield pending.popleft().result()
-            top_up()
-        while pending:
-            yield pending.popleft().result()
-            top_up()
 
     def _hash_chunk(self, chunk: list, claimed: set[str]) -> list:
-        """[(raw path, stat, (entry, fingerprints or None) | OSError)] for a chunk of the todo list
-        (runs in a worker thread: no writes here)."""
+        """[(raw path, stat, (entry, fingerprints or None) | OSError)] for a chunk of the todo list."""
         out = []
         for raw, st, folder in chunk:
             path = os.fsdecode(raw)
@@ -468,7 +429,7 @@ class FingerprintIndex:
                 continue
             entry = IndexedFile(path, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name, d.ctime_ns)
             hashes = None
-            if self.fingerprint is not None and d.sha256 not in claimed:  # two workers may both claim one content: only work lost
+            if self.fingerprint is not None and d.sha256 not in claimed:  # each content once per refresh
                 claimed.add(d.sha256)
                 # content whose first bytes show no text (a drawing, an image, a binary) is stored
                 # without fingerprints, without opening it again (INSERT OR IGNORE: no query first)

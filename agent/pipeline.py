@@ -13,15 +13,12 @@ what is left itself before it ends.
 from __future__ import annotations
 
 import errno
-import itertools
 import os
 import queue
 import stat
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from loguru import logger
@@ -40,8 +37,6 @@ from rules.events import Event, Match
 from rules.levels import LEVELS
 
 QUEUE_MAX = 200_000
-HASH_WORKERS = min(2, os.cpu_count() or 1)  # threads hashing egress files (agent/index.py: why two)
-HASH_AHEAD = 16  # files hashed ahead of the one being reported: bounded memory, never a whole copy
 REPORTED_KEEP_S = 900.0  # how long a report's time is kept to recognise changes it already covered
 TICK_S = 0.05
 STEP_RETRY_S = 1.0  # the pause after a failed step (a spool write that failed is tried again then)
@@ -82,7 +77,6 @@ class Pipeline:
         inspect: Callable[[str], Inspection] = inspect_file,
         writers: WriterTracker | None = None,
         reconcile_s: float = 900.0,
-        hash_workers: int = HASH_WORKERS,
     ):
         self.index, self.spool, self.places = index, spool, places
         self.inspect = inspect  # true type and detections (markings, identifiers) of a file
@@ -106,8 +100,6 @@ class Pipeline:
         self._overflows: dict[str, int] = {}  # reason -> how many times
         self._overflow_lock = threading.Lock()
         self._outbox = Outbox(spool, stamp, make_event)  # events and their marks, spooled together
-        self.hash_workers = hash_workers  # threads hashing egress files ahead of this one
-        self._pool: ThreadPoolExecutor | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
 
@@ -125,8 +117,6 @@ class Pipeline:
             self._outbox.flush()
             return
         self._thread.join(timeout_s)
-        if self._pool is not None and not self._thread.is_alive():
-            self._pool.shutdown(cancel_futures=True)
         if self._thread.is_alive():
             logger.error(
                 "pipeline did not stop in time timeout_s={} events_not_spooled={}", timeout_s, self._outbox.events_waiting()
@@ -387,41 +377,17 @@ class Pipeline:
         self._report_all(ready)
 
     def _report_all(self, ready: list[tuple[str, os.stat_result, _Pending, FileMark | None]]) -> None:
-        """Hash and report complete egress files. Hashing runs ahead on the worker threads (read()
-        and hashlib release the GIL) while this thread inspects, looks up and spools the files
-        before; the outbox is spooled every `chunk` events, so the reporter sends the first
-        events of a bulk copy while the rest are hashed. A file leaves `_egress` only when its
-        report is in the outbox: a step that fails leaves the rest to the next step."""
-        digests = self._digests([path for path, _, _, _ in ready])
+        """Hash and report complete egress files, spooling the outbox every `chunk` events, so the
+        reporter sends the first events of a bulk copy while the rest are hashed. A file leaves
+        `_egress` only when its report is in the outbox: a step that fails (the spool) leaves the
+        rest to the next step. Hashing stays on this thread: a worker thread was measured slower
+        (docs/benchmarks.md, "Egress throughput: where the time goes")."""
         for path, st, pending, renamed in ready:
-            digest = next(digests)
+            digest = _digest(self.hasher, path)
             del self._egress[path]
             self._report_egress(path, st, pending.place, renamed, digest)
             if len(self._outbox) >= self._outbox.chunk:
                 self._outbox.flush()
-
-    def _digests(self, paths: list[str]) -> Iterator[FileDigest | OSError]:
-        """The digest (or the OSError) of each path, in order, hashed at most HASH_AHEAD files
-        ahead of the caller; one file is hashed here (the latency path: no hand-off)."""
-        if len(paths) <= 1 or self.hash_workers <= 0:
-            for path in paths:
-                yield _digest(self.hasher, path)
-            return
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.hash_workers, thread_name_prefix="egress-hash")
-        waiting = iter(paths)
-        ahead: deque[Future] = deque()
-        try:
-            for path in itertools.islice(waiting, HASH_AHEAD):
-                ahead.append(self._pool.submit(_digest, self.hasher, path))
-            while ahead:
-                digest = ahead.popleft().result()
-                if (path := next(waiting, None)) is not None:
-                    ahead.append(self._pool.submit(_digest, self.hasher, path))
-                yield digest
-        finally:  # the caller stopped early (a failed step): files not yet hashed are not
-            for future in ahead:
-                future.cancel()
 
     def _forget_old_reports(self) -> None:
         now = time.monotonic()

@@ -1,6 +1,6 @@
-"""Egress files hashed ahead on worker threads: every file reported once, in order, with its own
-hash; a file gone before it is hashed is not reported; a spool that fails half way through a bulk
-copy leaves the files not yet reported for the next step, and none is reported twice."""
+"""A bulk copy reported in one step: every file once, in order, with its own hash, spooled every
+FLUSH_EVERY events; a file gone before it is hashed is not reported; a spool that fails half way
+leaves the files not yet reported for the next step, and none is reported twice."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ import pytest
 
 from agent.index import FingerprintIndex
 from agent.outbox import FLUSH_EVERY
-from agent.pipeline import HASH_AHEAD, Pipeline
+from agent.pipeline import Pipeline
 from agent.places import EgressPlace, EgressPlaces
 from agent.spool import Spool
 from rules.events import Event
+
+AHEAD = 16  # a few more files than a round number
 
 
 class _FailingSpool(Spool):
@@ -41,7 +43,7 @@ def rig(tmp_path):
     spool = _FailingSpool(str(tmp_path / "spool.db"))
     places = EgressPlaces()
     places.add(EgressPlace(str(usb), "folder"))
-    pipeline = Pipeline(index, spool, places, lambda t, **f: Event(type=t, **f), lambda e: e, hash_workers=2)
+    pipeline = Pipeline(index, spool, places, lambda t, **f: Event(type=t, **f), lambda e: e)
     yield usb, pipeline, spool
     pipeline.stop()
     index.close()
@@ -64,8 +66,8 @@ def _reported(spool) -> list[dict]:
 
 def test_a_bulk_copy_is_hashed_ahead_and_reported_once_in_order(rig):
     usb, pipeline, spool = rig
-    files = _copy(usb, FLUSH_EVERY + 3 * HASH_AHEAD)
-    gone = sorted(files)[HASH_AHEAD + 5]
+    files = _copy(usb, FLUSH_EVERY + 3 * AHEAD)
+    gone = sorted(files)[AHEAD + 5]
     for path in files:
         pipeline._pend_egress(path, pipeline.places.find(path), closed=True)
     os.unlink(gone)  # deleted after it was seen, before it was hashed
@@ -80,7 +82,7 @@ def test_a_bulk_copy_is_hashed_ahead_and_reported_once_in_order(rig):
 
 def test_a_spool_failing_half_way_loses_and_repeats_nothing(rig):
     usb, pipeline, spool = rig
-    files = _copy(usb, 2 * FLUSH_EVERY + HASH_AHEAD)
+    files = _copy(usb, 2 * FLUSH_EVERY + AHEAD)
     for path in files:
         pipeline._pend_egress(path, pipeline.places.find(path), closed=True)
     spool.fail_at = 1  # the second spool write of the step fails

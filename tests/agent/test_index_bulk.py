@@ -1,5 +1,5 @@
-"""A refresh over a tree large enough to use the hashing threads: the same rows, documents and
-counts as one thread gives, whatever the thread each file was hashed on."""
+"""A refresh over a tree of many chunks and transactions: rows written in batches, text told from
+binaries by the first bytes, one document per content, unreadable files counted and retried."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import random
 from agent.config import ClassifiedFolder
 from agent.content.inspect import file_fingerprints
 from agent.hashing import Hasher
-from agent.index import BIG_BYTES, WORK_CHUNK, FingerprintIndex
+from agent.index import WORK_CHUNK, FingerprintIndex
+
+BIG_BYTES = 256 * 1024
 
 
 def _tree(root, rng: random.Random) -> dict:
@@ -38,23 +40,23 @@ def _state(index: FingerprintIndex) -> tuple:
     return rows, docs, prints
 
 
-def test_threads_give_the_rows_one_thread_gives(tmp_path):
+def test_a_tree_of_many_chunks_gets_every_row_and_document(tmp_path, monkeypatch):
+    import agent.index
+
+    monkeypatch.setattr(agent.index, "COMMIT_EVERY", 50)  # several transactions
     root = tmp_path / "classified"
     files = _tree(root, random.Random(1))
     folders = (ClassifiedFolder(str(root), "core", "Drawings"), ClassifiedFolder(str(root / "docs"), "important", "Docs"))
-    states, counts = [], []
-    for workers in (1, 2, 3):
-        hasher = Hasher()
-        index = FingerprintIndex(str(tmp_path / f"state{workers}" / "index.db"), folders, hasher, workers=workers)
-        stats = index.refresh()
-        counts.append((stats.files, stats.hashed, stats.errors, stats.bytes_hashed, hasher.files_hashed))
-        states.append(_state(index))
-        again = index.refresh()
-        assert (again.hashed, again.removed) == (0, 0)
-        index.close()
-    assert states[0] == states[1] == states[2]
-    assert counts[0] == counts[1] == counts[2] == (len(files), len(files), 0, sum(map(len, files.values())), len(files))
-    rows, docs, prints = states[1]
+    hasher = Hasher()
+    index = FingerprintIndex(str(tmp_path / "state" / "index.db"), folders, hasher)
+    stats = index.refresh()
+    counted = (stats.files, stats.hashed, stats.errors, stats.bytes_hashed, hasher.files_hashed)
+    assert counted == (len(files), len(files), 0, sum(map(len, files.values())), len(files))
+    rows, docs, prints = _state(index)
+    again = index.refresh()
+    assert (again.hashed, again.removed) == (0, 0)
+    assert _state(index) == (rows, docs, prints), "an unchanged tree changes nothing"
+    index.close()
     by_path = {os.fsdecode(r[0]): r for r in rows}
     for path, data in files.items():
         row = by_path[str(path)]
@@ -80,13 +82,13 @@ class _Refusing(Hasher):
         return super().digest(path, head_bytes)
 
 
-def test_unreadable_files_are_counted_on_every_thread(tmp_path):
+def test_unreadable_files_are_counted_and_hashed_once_readable(tmp_path):
     root = tmp_path / "classified"
     files = _tree(root, random.Random(2))
     refused = {str(p) for p in files if p.suffix == ".dwg"}
     refused = set(sorted(refused)[::9])
     hasher = _Refusing(refused)
-    index = FingerprintIndex(str(tmp_path / "state" / "index.db"), (ClassifiedFolder(str(root), "core"),), hasher, workers=2)
+    index = FingerprintIndex(str(tmp_path / "state" / "index.db"), (ClassifiedFolder(str(root), "core"),), hasher)
     stats = index.refresh()
     assert (stats.files, stats.errors, stats.hashed) == (len(files), len(refused), len(files) - len(refused))
     assert not refused & {os.fsdecode(r[0]) for r in index.db.conn().execute("SELECT path FROM files")}
