@@ -88,7 +88,7 @@ def insert_new(conn: Connection, table: Table, rows: list[dict], key: str) -> li
     """Insert rows that are not there yet (ON CONFLICT (key) DO NOTHING), in their order; returns
     the keys of those inserted.
 
-    On PostgreSQL the rows travel as one array per column through unnest(): SQLAlchemy's
+    On PostgreSQL the rows travel as one binary array per column through unnest(): SQLAlchemy's
     multi-VALUES form sends one placeholder per value, and psycopg splits that query text in
     Python for every batch (a 500-event batch spent more time there than in the database).
     """
@@ -99,7 +99,8 @@ def insert_new(conn: Connection, table: Table, rows: list[dict], key: str) -> li
         return list(conn.execute(stmt, rows).scalars()) if len(rows) > 1 else list(conn.execute(stmt.values(rows[0])).scalars())
     names = list(rows[0])
     quoted = ", ".join(f'"{n}"' for n in names)
-    arrays = ", ".join(f"%({_param(i)})s::{_pg_array_type(table.c[n].type)}" for i, n in enumerate(names))
+    # %b: binary arrays; in text format psycopg quotes and escapes every element in Python (4x slower)
+    arrays = ", ".join(f"%({_param(i)})b::{_pg_array_type(table.c[n].type)}" for i, n in enumerate(names))
     sql = (
         f'INSERT INTO "{table.name}" ({quoted}) SELECT {quoted} FROM unnest({arrays}) WITH ORDINALITY AS r({quoted}, "ord") '
         f'ORDER BY "ord" ON CONFLICT ("{key}") DO NOTHING RETURNING "{key}"'

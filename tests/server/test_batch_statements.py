@@ -22,7 +22,7 @@ def _row(i: int, **values) -> dict:
     row = dict(
         id=f"00000000-0000-4000-8000-{i:012d}", type="file.created", ts=f"2026-03-02T01:00:{i % 60:02d}.000Z", received_at=RECEIVED,
         agent_id="agent-1", host="pc-1", user="zhang.san", path=f"/srv/{i}", size=None, sha256=None, level=None,
-        source_path=None, severity=None, body="{}", agent_seq=None, chain_hash=None, prev_hash=None,
+        source_path=None, severity=None, body='{"path": "C:\\\\a\\"b\\" {x,y}"}', agent_seq=None, chain_hash=None, prev_hash=None,
     )
     return {**row, **values}
 
@@ -31,15 +31,16 @@ def test_insert_new_returns_only_the_new_rows_and_stores_them_in_order(backend):
     first = [_row(i, size=i * 1000 if i % 2 else None, agent_seq=i) for i in range(1, 6)]
     with writing(backend) as conn:
         assert insert_new(conn, events, first, "id") == [r["id"] for r in first]
-    again = [_row(4), _row(9, user="李四", size=2**40), _row(2), _row(7)]
+    again = [_row(4), _row(9, user="李四", size=2**40), _row(2), _row(7, size=5)]
     with writing(backend) as conn:
         assert insert_new(conn, events, again, "id") == [_row(9)["id"], _row(7)["id"]]
         assert insert_new(conn, events, [], "id") == []
     with backend.connect() as conn:
-        stored = conn.execute(select(events.c.id, events.c.size, events.c.user, events.c.agent_seq, events.c.received_at).order_by(events.c.seq)).all()
+        stored = conn.execute(select(events.c.id, events.c.size, events.c.user, events.c.agent_seq, events.c.received_at, events.c.body).order_by(events.c.seq)).all()
     assert [r.id for r in stored] == [r["id"] for r in first] + [_row(9)["id"], _row(7)["id"]]  # seq follows the rows' order
-    assert [r.size for r in stored] == [1000, None, 3000, None, 5000, 2**40, None]
+    assert [r.size for r in stored] == [1000, None, 3000, None, 5000, 2**40, 5]
     assert stored[5].user == "李四" and stored[0].agent_seq == 1 and stored[1].received_at is not None
+    assert stored[0].body == _row(1)["body"]  # quotes, backslashes, braces and commas kept as they were
 
 
 def test_one_row_and_a_column_of_nulls_only(backend):
