@@ -10,8 +10,12 @@ fresh database, so runs are alike.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
+import signal
+import subprocess
+import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -34,12 +38,15 @@ NOTES = (
     "deleted), 15% egress.file events of unclassified files, 5% egress.file events of core files "
     "(each raises a classified-egress alert, and together they trip the bulk-egress correlation); "
     "every event as the agent's spool sends it (all fields of the event, chained with seq and prev_hash, "
-    "which the collector checks). "
+    "which the collector checks). The collector's working time is set so that the batches, dated now, "
+    "arrive in working hours whenever the benchmark runs. "
     "The bare baseline inserts the very rows the collector stores, with the driver's executemany, "
     "one transaction per batch, into a fresh table made from server/schema.py (unique id, the same "
     "indexes, the chain columns filled); SQLite in WAL mode with synchronous=FULL as the collector runs it. The PostgreSQL "
     "cluster is a throwaway one (tests/server/postgres.py) with fsync off, for both the collector "
-    "and the bare insert."
+    "and the bare insert. When a goal is missed, an extra run under py-spy says where a batch's busy time goes, "
+    "by stage (bench.ingest.STAGES); docs/benchmarks.md, 'Ingest: where the time goes', explains what is left "
+    "and why the bare rate is out of reach in Python."
 )
 
 
@@ -129,6 +136,70 @@ def _profiled_run(label: str, cluster, run: int) -> str:
         shutil.rmtree(root, ignore_errors=True)
 
 
+# Where a sample of the collector goes: the first stage one of whose frames is in its stack
+# (py-spy's frames read "function (file:line)"). Nested work goes to the outer stage listed first:
+# the alerts a correlation raises are correlation, a watchlist lookup of the rules is rules.
+STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("commit (fsync included)", ("DefaultDialect.do_commit (",)),
+    ("events insert", ("insert_new (",)),
+    ("chain checks", ("ChainJudge.", "chain_columns (")),
+    ("correlation", ("Correlator.run (",)),
+    ("event alerts (dedup, history, outbox)", ("raise_event_alerts (",)),
+    ("rule evaluation", ("EventEngine.", "Correlator.hits (", "event_alert (", "Store._judge (")),
+    ("request to events (EventIn.to_event)", ("EventIn.to_event (",)),
+    ("other work in the ingest endpoint", ("ingest (",)),
+    ("body scan (server/limits.py json_shape)", ("json_shape (",)),
+    ("JSON parse and validation (FastAPI, pydantic)", ("validate_python (", "Request.json (", "Request.body (", "request_body_to_args (")),
+)
+SAMPLE_RATE = 200  # py-spy samples a second
+
+
+def _record(pid: int, work) -> str:
+    """py-spy's raw (collapsed stacks) output for `pid` while work() runs ('' without py-spy)."""
+    tool = pyspy.available()
+    if tool is None:
+        return ""
+    fd, out = tempfile.mkstemp(prefix="miwei-bench-pyspy-", suffix=".txt")
+    os.close(fd)
+    spy = subprocess.Popen([tool, "record", "--pid", str(pid), "--format", "raw", "--output", out, "--rate", str(SAMPLE_RATE)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        work()
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
+        try:
+            spy.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            spy.wait()
+    try:
+        with open(out, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    finally:
+        os.unlink(out)
+
+
+def stages(collapsed: str, batches: int, rate: int = SAMPLE_RATE) -> str:
+    """Busy time per batch by stage, from py-spy's collapsed stacks: 'stage 12 ms (30%); ...'."""
+    counts: dict[str, int] = {}
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        if pyspy._file_of(frames[-1]) in pyspy.WAITING:
+            continue  # a parked thread or the idle event loop
+        label = next((name for name, marks in STAGES if any(f.startswith(marks) for f in frames)), "HTTP, ASGI and middleware")
+        counts[label] = counts.get(label, 0) + int(count)
+    total = sum(counts.values())
+    if not total:
+        return ""
+    ms = 1000 / rate / batches
+    order = [name for name, _ in STAGES] + ["HTTP, ASGI and middleware"]
+    parts = [f"{name} {counts[name] * ms:.0f} ms ({100 * counts[name] / total:.0f}%)" for name in order if counts.get(name)]
+    return f"busy {total * ms:.0f} ms a batch: " + "; ".join(parts)
+
+
 def _post_batches(root: Path, database: str, batches: int, profiled: bool = False) -> tuple[list[float], list[dict], str, str]:
     """POST the batches one after another; (seconds per POST, the events, the agent id, a profile)."""
     d = BenchDeployment(root, [], database=database)
@@ -159,8 +230,12 @@ def _post_batches(root: Path, database: str, batches: int, profiled: bool = Fals
                 if response.status_code != 200 or response.json()["accepted"] != BATCH:
                     raise RuntimeError(f"the collector answered {response.status_code}: {response.text[:300]}")
 
-        profile = pyspy.profile(d.server.pid, post_all) if profiled else ""
-        if not profiled:
+        profile = ""
+        if profiled:
+            collapsed = _record(d.server.pid, post_all)
+            profile = (stages(collapsed, len(bodies)) + " (py-spy; top own-time frames: " + pyspy.top(collapsed) + ")") if collapsed \
+                else "(py-spy is not installed: no profile)"
+        else:
             post_all()
         return timings, events, d.agent_id, profile
     finally:
