@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from server.database import insert_new, lock, writing
 from server.schema import events
+from server.times import aware
 from tests.server import test_backends
 
 pg_cluster, backend = test_backends.pg_cluster, test_backends.backend  # the storage contract's fixtures
@@ -41,12 +42,20 @@ def test_insert_new_returns_only_the_new_rows_and_stores_them_in_order(backend):
     assert [r.size for r in stored] == [1000, None, 3000, None, 5000, 2**40, 5]
     assert stored[5].user == "李四" and stored[0].agent_seq == 1 and stored[1].received_at is not None
     assert stored[0].body == _row(1)["body"]  # quotes, backslashes, braces and commas kept as they were
+    assert all(aware(r.received_at) == RECEIVED for r in stored)  # stored as SQLAlchemy stores a DateTime, read back alike
 
 
 def test_one_row_and_a_column_of_nulls_only(backend):
     with writing(backend) as conn:
         assert insert_new(conn, events, [_row(1)], "id") == [_row(1)["id"]]
         assert insert_new(conn, events, [_row(1)], "id") == []
+
+
+def test_a_key_twice_in_one_call_is_stored_once(backend):
+    with writing(backend) as conn:
+        assert insert_new(conn, events, [_row(1), _row(2), _row(1, path="/other")], "id") == [_row(1)["id"], _row(2)["id"]]
+    with backend.connect() as conn:
+        assert conn.execute(select(events.c.path).where(events.c.id == _row(1)["id"])).scalars().all() == ["/srv/1"]
 
 
 def test_a_batch_takes_every_lock_it_names(backend):
