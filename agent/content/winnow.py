@@ -44,6 +44,7 @@ WINDOW_BYTES = 360  # W
 MAX_TEXT_CHARS = 2_000_000
 HASH_BITS = 47  # SQLite stores an integer below 2**47 in 6 bytes (8 above)
 HASH_MASK = (1 << HASH_BITS) - 1
+CHUNK_WINDOWS = 256  # blocks of W bytes whose gram ranks are held at once (about 90 KB of text)
 
 _NOT_WORD = re.compile(r"[\W_]+")
 _IS_START = bytes(0 if b & 0xC0 == 0x80 else 1 for b in range(256))  # 1 where a UTF-8 character starts
@@ -85,28 +86,40 @@ def _chosen(data: bytes, gram_bytes: int, window_bytes: int) -> set[int]:
     suffix minima and the next block's prefix minima, about ln(W) of each, found with min() over
     list slices. The per-gram work left in Python is the CRC-32 of each gram (most of the time);
     the result is the same as sliding a monotonic queue over every gram (tests/agent/content/
-    test_winnow_blocks.py keeps that version to compare with), 1.5-3 times faster."""
+    test_winnow_blocks.py keeps that version to compare with), 1.5-3 times faster. The ranks are
+    kept for CHUNK_WINDOWS blocks at a time, so memory stays bounded (a few MB) whatever the text."""
     n = len(data) - gram_bytes + 1
     if n <= 0:
         return set()
     w = window_bytes
-    if data.isascii():
-        offsets = range(n)
-    else:
-        offsets = list(compress(range(n), data[:n].translate(_IS_START)))
-        if not offsets:
-            return set()
-    ranks = [crc32(data[o : o + gram_bytes]) for o in offsets]
-    count = len(offsets)
-    m = offsets[-1] - w + 1  # the windows starting before byte m are complete: a gram starts W bytes on
+    is_ascii = data.isascii()
+    starts = None if is_ascii else data[:n].translate(_IS_START)
+    last = n - 1 if starts is None else starts.rfind(1)  # the last gram's offset
+    m = last - w + 1  # the windows starting before byte m are complete: a gram starts W bytes on
     chosen: set[int] = set()
-    last_start = bisect_left(offsets, m)  # windows start at grams 0 .. last_start - 1
-    i0 = 0
-    for b0 in range(0, m, w):
+    step = w * CHUNK_WINDOWS
+    for c0 in range(0, max(m, 0), step):
+        hi = min(c0 + step + w, n)  # the windows starting in this chunk need grams up to W bytes on
+        offsets = range(c0, hi) if starts is None else list(compress(range(c0, hi), starts[c0:hi]))
+        if offsets:
+            ranks = [crc32(data[o : o + gram_bytes]) for o in offsets]
+            _window_minima(offsets, ranks, c0, min(c0 + step, m), m, w, chosen)
+    if not chosen and last >= 0:  # no complete window: a short text still gets its leftmost smallest gram
+        grams = range(n) if starts is None else compress(range(n), starts)
+        chosen.add(min((crc32(data[o : o + gram_bytes]), o) for o in grams)[1])
+    return chosen
+
+
+def _window_minima(offsets, ranks: list[int], start: int, end: int, m: int, w: int, chosen: set[int]) -> None:
+    """Add the rightmost minimum of every window starting at a gram in [start, end) (blocks of w
+    bytes from start, a multiple of w) to chosen; offsets and ranks hold the grams from start to
+    w bytes past end."""
+    last_start = bisect_left(offsets, m)  # windows start at grams before this one
+    for b0 in range(start, end, w):
+        i0 = bisect_left(offsets, b0)
         i1 = bisect_left(offsets, b0 + w)  # the first gram of the next block
         iend = min(i1, last_start)  # windows starting in this block: grams i0 .. iend - 1
         if i0 >= iend:
-            i0 = i1
             continue
         # a window starting at gram k of the block holds the block's grams k..i1-1 (its tail) and
         # the next block's grams i1..j-1 with offsets[j-1] < offsets[k] + W (its head)
@@ -127,10 +140,9 @@ def _chosen(data: bytes, gram_bytes: int, window_bytes: int) -> set[int]:
             points.append(first)
             hi = r
         heads.reverse()
-        points = sorted(set(points))
         ti = hj = 0
         t = h = -1
-        for p in points:
+        for p in sorted(set(points)):
             if p >= iend:
                 break
             while ti < len(tails) and tails[ti][0] <= p:
@@ -140,7 +152,3 @@ def _chosen(data: bytes, gram_bytes: int, window_bytes: int) -> set[int]:
                 h = heads[hj][1]
                 hj += 1
             chosen.add(offsets[h] if h >= 0 and ranks[h] <= ranks[t] else offsets[t])
-        i0 = i1
-    if not chosen:  # no complete window: a short text still gets its leftmost smallest gram
-        chosen.add(offsets[min(range(count), key=ranks.__getitem__)])
-    return chosen

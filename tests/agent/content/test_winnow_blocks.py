@@ -85,3 +85,18 @@ def test_fingerprints_of_a_long_text_are_the_reference_ones():
     assert winnow._chosen(data, winnow.GRAM_BYTES, winnow.WINDOW_BYTES) == reference_chosen(
         data, winnow.GRAM_BYTES, winnow.WINDOW_BYTES
     )
+
+
+def test_memory_stays_bounded_whatever_the_length_of_the_text():
+    """Ranks are held for CHUNK_WINDOWS blocks at a time, not for the whole text (2 M characters of
+    Chinese would otherwise hold 6 M ranks)."""
+    import tracemalloc
+
+    data = _text(random.Random(10), "zh", 1_500_000)
+    tracemalloc.start()
+    try:
+        winnow._chosen(data, winnow.GRAM_BYTES, winnow.WINDOW_BYTES)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 24 * 1024 * 1024, peak  # the whole text's ranks and offsets would take over 50 MB
