@@ -50,7 +50,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
@@ -134,15 +134,6 @@ class SpooledEvent:
     body: str  # the event as JSON, ready to send
 
 
-@dataclass
-class _Salvage:
-    """What could still be read from a damaged spool file."""
-
-    spool: dict[int, tuple] = field(default_factory=dict)  # rowid -> (id, body, created_at, chain_seq, gap_from, value)
-    dead: dict[str, tuple] = field(default_factory=dict)
-    state: dict[str, str] = field(default_factory=dict)
-
-
 class Spool:
     def __init__(self, path: str, max_bytes: int = DEFAULT_MAX_BYTES, recover: bool = True):
         """`recover`: check the file and recover from damage (see the module's docstring). Only
@@ -217,7 +208,10 @@ class Spool:
         if prev_hash is not None:
             conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (CHAIN_HASH, prev_hash))
         if seq > self._reserved:  # durable before the commit that gives these seqs out
-            self._reserve(seq + RESERVE, _unsent_from(conn, seq))
+            try:
+                self._reserve(seq + RESERVE, _unsent_from(conn, seq))
+            except OSError as exc:  # a full disk: the spool itself fails, so the outbox keeps everything
+                raise sqlite3.OperationalError(f"cannot write the spool's head file: {exc.strerror}") from exc
         return added
 
     # --- damage and recovery -------------------------------------------------------------------
@@ -271,10 +265,8 @@ class Spool:
         else:
             aside = _move_aside(path)
             logger.error("spool damaged; moved aside path={!r} aside={!r} error={!r}", path, aside, damage)
-            salvage = _salvage(aside)
             db = StateDB(path, SCHEMA, MIGRATIONS)
-            known = _restore(db, salvage)
-            salvaged = len(salvage.spool)
+            salvaged, known = _salvage(aside, db)
             low = head_file.get("unsent_from") or 1
             reason = "spool damaged"
             text = f"the spool file was damaged ({damage}) and moved aside to {os.path.basename(aside)}; {salvaged} waiting events were read back"
@@ -535,37 +527,73 @@ def _move_aside(path: str) -> str:
     return aside
 
 
-def _salvage(path: str) -> _Salvage:
-    """Read what can still be read from a damaged spool, table by table, from both ends (a bad
-    page ends a scan; the rows beyond it may still be reached from the other side)."""
-    found = _Salvage()
-    queries = (
-        (found.spool, "SELECT seq, id, body, created_at, chain_seq, gap_from, value FROM spool ORDER BY seq"),
-        (found.dead, "SELECT id, id, body, reason, at FROM dead ORDER BY id"),
-        (found.state, "SELECT key, value FROM state ORDER BY key"),
-    )
+def _salvage(path: str, db: StateDB) -> tuple[int, int]:
+    """Copy what can still be read from a damaged spool into a fresh one, a chunk at a time;
+    returns (waiting events copied, the highest seq the damaged file shows as given out).
+
+    Each table is read from both ends: a bad page ends a scan, and the rows beyond it may still
+    be reached from the other side. Waiting events keep their place (their rowid) and are copied
+    only when the body is the event the row claims to be. The marks of reported egress files are
+    not copied: a mark may have survived while the event it went with did not, and that file
+    would never be reported again. Without them the next scan reports every file in an egress
+    place once more: duplicates by path, but nothing lost."""
     padded = _padded_copy(path)
     try:
-        conn = sqlite3.connect(padded or path, timeout=5, isolation_level=None)
+        source = sqlite3.connect(padded or path, timeout=5, isolation_level=None)
     except sqlite3.Error as exc:
         logger.error("damaged spool cannot be opened to read it back path={!r} error={!r}", path, str(exc))
-        return found
+        return 0, 0
+    copied, known = 0, 0
+    tables = (
+        ("SELECT seq, id, body, created_at, chain_seq, gap_from, value FROM spool ORDER BY seq",
+         "INSERT OR IGNORE INTO spool (seq, id, body, created_at, chain_seq, gap_from, value) VALUES (?, ?, ?, ?, ?, ?, ?)"),
+        ("SELECT id, body, reason, at FROM dead ORDER BY id", "INSERT OR IGNORE INTO dead (id, body, reason, at) VALUES (?, ?, ?, ?)"),
+        ("SELECT key, value FROM state ORDER BY key", "INSERT OR IGNORE INTO state (key, value) VALUES (?, ?)"),
+    )
     try:
-        for target, query in queries:
+        for query, insert in tables:
             for order in ("", " DESC"):
                 try:
-                    for row in conn.execute(query + order):
-                        target[row[0]] = row[1] if target is found.state else row[1:]
+                    cursor = source.execute(query + order)
                 except sqlite3.Error:
-                    continue
+                    continue  # the first page it needs is bad
+                rows, more = [], True
+                while more:
+                    try:
+                        row = cursor.fetchone()  # one at a time: a bad page loses no row read before it
+                    except sqlite3.Error:
+                        row = None  # what lies beyond it is tried from the other end
+                    more = row is not None
+                    if more:
+                        rows.append(row)
+                    if len(rows) >= 500 or (rows and not more):
+                        copied_now, known = _copy_rows(db, insert, rows, known)
+                        copied += copied_now
+                        rows = []
+    except sqlite3.Error as exc:  # a table that cannot be read at all
+        logger.warning("damaged spool partly unreadable path={!r} error={!r}", path, str(exc))
     finally:
-        conn.close()
+        source.close()
         if padded:
             for suffix in ("", "-wal", "-shm"):
                 if os.path.exists(padded + suffix):
                     os.unlink(padded + suffix)
-    found.spool = {k: v for k, v in found.spool.items() if _intact(v)}
-    return found
+    return copied, known
+
+
+def _copy_rows(db: StateDB, insert: str, rows: list[tuple], known: int) -> tuple[int, int]:
+    """Insert salvaged rows; returns (waiting events inserted, the highest seq seen given out)."""
+    if insert.startswith("INSERT OR IGNORE INTO spool"):
+        known = max([known] + [r[4] for r in rows if isinstance(r[4], int)])
+        rows = [r for r in rows if _intact(r)]
+    elif insert.startswith("INSERT OR IGNORE INTO state"):
+        known = max([known] + [int(v) for k, v in rows if k == CHAIN_SEQ and str(v).isdigit()])
+        rows = [(k, v) for k, v in rows if k not in (CHAIN_SEQ, CHAIN_HASH)]
+    if not rows:
+        return 0, known
+    with db.transaction() as conn:
+        inserted = conn.executemany(insert, rows).rowcount
+    return (inserted if insert.startswith("INSERT OR IGNORE INTO spool") else 0), known
 
 
 def _padded_copy(path: str) -> str | None:
@@ -594,32 +622,12 @@ def _padded_copy(path: str) -> str | None:
 
 def _intact(row: tuple) -> bool:
     """A salvaged spool row is kept when its body is the event it claims to be."""
-    event_id, body, _at, chain_seq, _gap, _value = row
+    _rowid, event_id, body, _at, chain_seq, _gap, _value = row
     try:
         data = json.loads(body)
     except (TypeError, ValueError):
         return False
     return isinstance(data, dict) and data.get("id") == event_id and data.get("seq") == chain_seq
-
-
-def _restore(db: StateDB, salvage: _Salvage) -> int:
-    """Put salvaged rows into a fresh spool; returns the highest seq they show as given out.
-
-    The marks of reported egress files are not restored: a mark may have survived while the event
-    it went with did not, and the file would never be reported again. Without them the next scan
-    reports every file in an egress place once more: duplicates by path, but nothing lost."""
-    known = max([int(salvage.state.get(CHAIN_SEQ, "0") or 0)] + [r[3] for r in salvage.spool.values() if isinstance(r[3], int)])
-    with db.transaction() as conn:
-        conn.executemany(
-            "INSERT OR IGNORE INTO spool (id, body, created_at, chain_seq, gap_from, value) VALUES (?, ?, ?, ?, ?, ?)",
-            [salvage.spool[k] for k in sorted(salvage.spool)],
-        )
-        conn.executemany("INSERT OR IGNORE INTO dead (id, body, reason, at) VALUES (?, ?, ?, ?)", list(salvage.dead.values()))
-        conn.executemany(
-            "INSERT OR IGNORE INTO state (key, value) VALUES (?, ?)",
-            [(k, v) for k, v in salvage.state.items() if k not in (CHAIN_SEQ, CHAIN_HASH)],
-        )
-    return known
 
 
 def _fsync_dir(folder: str) -> None:

@@ -149,3 +149,34 @@ def test_status_reads_a_damaged_spool_without_recovering_it(tmp_path):
     spool = Spool(str(path), recover=False)
     assert spool.get_state(RECOVERY_GAP) is None
     spool.close()
+
+
+@pytest.mark.reliability(area="fault", fault="Spool cannot store an event", how="the spool's writes fail", outcome="retried, then dropped and counted; nothing else lost; a spool that stores nothing loses nothing")
+def test_a_head_file_that_cannot_be_written_fails_the_put_and_the_outbox_drops_nothing(tmp_path, monkeypatch):
+    """A full disk can fail the head file before the database: that is the spool failing, so the
+    outbox keeps the events instead of dropping them one by one as unstorable."""
+    import errno
+    import sqlite3
+
+    from agent.outbox import Outbox
+
+    spool = Spool(str(tmp_path / "spool.db"))
+
+    def full(*_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spool, "_reserve", full)
+    with pytest.raises(sqlite3.OperationalError, match="head file: No space left on device"):
+        spool.put([Event(type="file.created", path="/d/a")])
+    assert spool.depth() == 0 and spool.chain_head()[0] == 0  # rolled back whole
+    outbox = Outbox(spool, stamp=lambda e: e, make_event=lambda t, **f: Event(type=t, **f), attempts=2)
+    for i in range(3):
+        outbox.add(Event(type="file.created", path=f"/d/{i}"))
+    for _ in range(4):
+        with pytest.raises(sqlite3.OperationalError):
+            outbox.flush()
+    assert outbox.events_waiting() == 3  # nothing dropped
+    monkeypatch.undo()
+    outbox.flush()
+    assert spool.depth() == 3 and spool.chain_head()[0] == 3
+    spool.close()
