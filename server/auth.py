@@ -1,4 +1,10 @@
-"""Who is calling: agent tokens may ingest, heartbeat and fetch the policy; API tokens may read and change the rest."""
+"""Who is calling: agent tokens may ingest, heartbeat and fetch the policy; API tokens may read and change the rest.
+
+Every request's token is checked against the database (one indexed probe), so a revoked token is
+refused at once. server/authguard.py stands in front: it refuses tokens of an impossible shape
+and throttles addresses that fail too often; this module tells it about each failure and each
+token verified.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import secrets
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
+
+from server.authguard import client_address, digest
 
 AGENT_TOKEN_PREFIX = "mwa_"
 API_TOKEN_PREFIX = "mwt_"
@@ -31,13 +39,25 @@ def _bearer(request: Request) -> str:
 
 def _identify(request: Request) -> Caller:
     token = _bearer(request)
+    caller = _lookup(request, token)
+    budget = getattr(request.app.state, "auth_budget", None)  # server.authguard.FailureBudget
+    if caller is None:
+        if budget is not None:
+            budget.failed(client_address(request.scope))
+        raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+    if budget is not None:
+        budget.verified(digest(token))
+    return caller
+
+
+def _lookup(request: Request, token: str) -> Caller | None:
     store = request.app.state.store
     if len(token) <= 256:
         if token.startswith(AGENT_TOKEN_PREFIX) and (agent_id := store.agent_for_token(token)):
             return Caller("agent", agent_id)
         if token.startswith(API_TOKEN_PREFIX) and (name := store.api_token_name(token)):
             return Caller("api", name)
-    raise HTTPException(401, "unknown or revoked token", headers={"WWW-Authenticate": "Bearer"})
+    return None
 
 
 def agent_caller(request: Request) -> Caller:

@@ -33,6 +33,8 @@ from fastapi.responses import JSONResponse
 from loguru import logger
 from sqlalchemy import exc as sa_exc
 
+from server.authguard import install_auth_guard
+
 MAX_JSON_DEPTH = 64  # an event is at most 4 deep; a batch adds 2
 DB_RETRY_AFTER_S = 5
 BURST_S = 10.0  # a bucket holds this many seconds of the rate
@@ -229,9 +231,11 @@ UNAVAILABLE = (sa_exc.OperationalError, sa_exc.TimeoutError, sqlite3.Operational
 
 
 def install_limits(app: FastAPI) -> None:
-    """Register the request limits and the 503 for an unwritable database on the app."""
+    """Register the request limits, the bad-token guard (server/authguard.py) and the 503 for an
+    unwritable database on the app."""
     config = app.state.config
     app.add_middleware(RequestLimits, max_batch_events=config.max_batch_events, agent_rate_limit=config.agent_rate_limit)
+    install_auth_guard(app)  # outside RequestLimits: bad tokens are refused before a body is read
     for kind in UNAVAILABLE:
         app.add_exception_handler(kind, database_unavailable)
 

@@ -25,6 +25,21 @@ def _custom_files(policy) -> list[tuple[str, str]]:
     return [(n, t) for n, t in policy.sources if not n.startswith(PACK_PREFIX)]
 
 
+def _forget_verified(request: Request, token_id: int) -> None:
+    """Out of the auth guard's cache of recently verified tokens at once (server/authguard.py)."""
+    from sqlalchemy import select
+
+    from server.schema import api_tokens
+
+    budget = getattr(request.app.state, "auth_budget", None)
+    if budget is None:
+        return
+    with request.app.state.store.engine.connect() as conn:
+        stored = conn.execute(select(api_tokens.c.token_hash).where(api_tokens.c.id == token_id)).scalar()
+    if stored:
+        budget.forget(bytes.fromhex(stored))
+
+
 def register(router: APIRouter, console: Console) -> None:
     def rules_view(request: Request, user: ConsoleUser, status_code: int = 200, **extra) -> Response:
         policy = request.app.state.store.policies.active()
@@ -165,6 +180,7 @@ def register(router: APIRouter, console: Console) -> None:
         store = request.app.state.store
         done = 0 < token_id < 2**63 and store.revoke_api_token(token_id, f"console:{user.name}")
         if done:
+            _forget_verified(request, token_id)
             logger.info("api token revoked id={} by=console:{!r}", token_id, user.name)
         return back("/tokens", msg="token_revoked" if done else "not_found")
 

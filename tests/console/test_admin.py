@@ -151,7 +151,11 @@ def test_new_token_is_shown_once_and_revoking_it_locks_the_api(admin, post_form,
     assert client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {token}"}).status_code == 200
     assert token not in admin.get("/console/tokens").text
 
+    from server.authguard import digest
+
+    assert client.app.state.auth_budget.is_verified(digest(token))  # let past the bad-token guard's budget
     assert post_form(admin, "/console/tokens", "/console/tokens/1/revoke").headers["location"].endswith("msg=token_revoked")
+    assert not client.app.state.auth_budget.is_verified(digest(token))  # out of the guard's cache at once
     assert client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {token}"}).status_code == 401
     assert post_form(admin, "/console/tokens", "/console/tokens/1/revoke").headers["location"].endswith("msg=not_found")
 
