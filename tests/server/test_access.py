@@ -146,7 +146,7 @@ def test_a_revoked_api_token_gets_401(client, store):
         assert response.status_code == 401, (method, path, response.text)
 
 
-@pytest.mark.reliability(area="access", fault="Random and oversized tokens", how="`mwa_`/`mwt_` + random, 300 and 5,000 characters", outcome="401 (over 256 characters: refused without a lookup)")
+@pytest.mark.reliability(area="access", fault="Random and oversized tokens", how="`mwa_`/`mwt_` + random, 300 and 5,000 characters", outcome="401 (a token that cannot be one the collector issued, such as over 256 characters: refused without a lookup)")
 def test_a_token_of_a_known_prefix_and_random_body_or_oversized_is_401(client):
     for token in ("mwa_" + secrets.token_urlsafe(32), "mwt_" + secrets.token_urlsafe(32), "x" * 300, "mwt_" + "a" * 5000):
         response = client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {token}"})
@@ -217,6 +217,7 @@ def _get(client, token: str, path: str = "/api/v1/alerts"):
     return client.get(path, headers={"Authorization": f"Bearer {token}"})
 
 
+@pytest.mark.reliability(area="access", fault="Tokens that cannot be valid", how="no or another prefix, too short, too long, characters outside base64url", outcome="401 from the ASGI guard, no database lookup; a token of a possible shape is looked up")
 def test_tokens_that_cannot_be_valid_are_401_without_a_lookup(guarded):
     client, _, lookups = guarded
     for token in ("x" * 47, "mwt_short", "mwt_" + "a" * 300, "mwt_" + "a+b/" * 11, "mwx_" + "a" * 43, "mwt_" + "a" * 42 + "="):
@@ -227,6 +228,7 @@ def test_tokens_that_cannot_be_valid_are_401_without_a_lookup(guarded):
     assert _get(client, "mwt_" + secrets.token_urlsafe(32)).status_code == 401 and len(lookups) == 1  # a possible one is looked up
 
 
+@pytest.mark.reliability(area="access", fault="Failed authentications from one address", how="20 unknown tokens from one address, then more; valid tokens from the same address (verified lately, and not); another address", outcome="429 + `Retry-After` without a lookup and one log line naming the address (never a token); tokens verified in the last 30 s and other addresses pass; an unverified valid token waits for the refill (2 tries a second)")
 def test_the_failure_budget_trips_and_recently_verified_tokens_still_pass(guarded, api_token, agent):
     client, clock, lookups = guarded
     assert _get(client, api_token).status_code == 200  # verified: in the positive cache
@@ -263,6 +265,7 @@ def test_the_failure_budget_trips_and_recently_verified_tokens_still_pass(guarde
     assert _get(client, api_token).status_code == 200
 
 
+@pytest.mark.reliability(area="access", fault="Revoked token still in the guard's cache", how="a token verified, the address over budget, the token revoked through the store (as another process would)", outcome="401 at once (every request passing the guard is looked up); after the 30 s TTL the address's budget applies to it (429)")
 def test_a_revoked_token_is_401_at_once_and_throttled_after_the_ttl(guarded, store):
     client, clock, lookups = guarded
     token = new_token(API_TOKEN_PREFIX)
@@ -289,6 +292,7 @@ def test_a_token_revoked_on_this_process_leaves_the_cache_at_once():
     assert not budget.is_verified(digest("mwt_abc"))
 
 
+@pytest.mark.reliability(area="access", fault="Bad tokens from 100,000 addresses", how="a failure and a verified token for each of 100,000 addresses", outcome="the guard keeps at most 16,384 addresses and 16,384 tokens, least recent dropped")
 def test_the_guards_memory_stays_bounded():
     clock = _Clock()
     budget = FailureBudget(clock=clock)
@@ -340,7 +344,7 @@ def _flood(url: str, tokens: str, results, flooding, stop) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.reliability(area="access", fault="Flood of bad tokens", how="10,000 requests with bad tokens from 8 threads while a client sends valid requests; the same with valid tokens as the control (figures below)", outcome="every bad token gets 401; valid requests slow down no more than under the same number of valid requests")
+@pytest.mark.reliability(area="access", fault="Flood of bad tokens", how="random tokens from 8 threads of another process, from the same address, while a client sends valid requests; the same with the valid token as the control (figures below)", outcome="every bad token refused: 401, then 429 + `Retry-After` without a lookup once the address's failure budget is spent; the valid client passes through the cache of recently verified tokens")
 def test_a_flood_of_bad_tokens_does_not_slow_valid_requests_measured(tmp_path):
     """A real `miwei-server run` (one uvicorn worker): 300 valid reads alone, then 300 during 10,000
     bad-token requests from 8 threads of another process (or as many as they send while the 300 are
