@@ -10,16 +10,11 @@ from loguru import logger
 from sqlalchemy import text
 
 from server import __version__
-from server.auth import AGENT_TOKEN_PREFIX, Caller, agent_caller, new_token, reader_caller
+from server.auth import AGENT_TOKEN_PREFIX, Caller, admin_caller, agent_caller, new_token, reader_caller
 from server.models import AlertPatch, EnrollIn, EventBatch, HeartbeatIn
 
 router = APIRouter(prefix="/api/v1")
 
-
-def _admin(request: Request) -> Caller:
-    """Administrative changes. API tokens carry no role yet, so any API token is an admin here, as
-    in server/api_channels.py; console sessions have their own admin check."""
-    return reader_caller(request)
 
 Limit = Query(100, ge=1, le=1000, description="page size (at most 1000)")
 
@@ -119,7 +114,7 @@ def patch_alert(alert_id: int, body: AlertPatch, request: Request, caller: Calle
 
 
 @router.delete("/alerts/{alert_id}")
-def delete_alert(alert_id: int, request: Request, caller: Caller = Depends(_admin)) -> dict:
+def delete_alert(alert_id: int, request: Request, caller: Caller = Depends(admin_caller)) -> dict:
     """Admins only: the alert, its history and its evidence links go; the audit log keeps the record."""
     if not (0 < alert_id < 2**63 and request.app.state.store.delete_alert(alert_id, f"token:{caller.name}")):
         raise HTTPException(404, "no such alert")

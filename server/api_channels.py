@@ -1,8 +1,6 @@
 """Notification channels in the API (/api/v1/channels), and the sender's life with the app.
 
-Reading channels takes an API token; changing them is for administrators. API tokens carry no
-role yet (server/auth.py knows agents and API tokens), so `admin_caller` accepts an API token,
-the strongest credential there is, and is the one place to tighten once tokens have roles.
+Reading channels takes an API token; changing and testing them takes an admin token.
 Channel URLs hold secrets: answers and logs show them redacted.
 """
 
@@ -16,7 +14,7 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from sqlalchemy import func, select
 
-from server.auth import Caller, reader_caller
+from server.auth import Caller, admin_caller, reader_caller
 from server.notify.channels import DEFAULT_MAX_PER_HOUR, ChannelError, ChannelSpec, check_url, redact, severities_from
 from server.notify.channelstore import ChannelStore
 from server.notify.messages import test_message
@@ -61,11 +59,6 @@ def _parts(app: FastAPI) -> tuple[ChannelStore, Transport]:
         app.state.channels = ChannelStore(store.engine, store.clock)
         app.state.transport = Transport(app.state.config.notify_allow_private)
     return app.state.channels, app.state.transport
-
-
-def admin_caller(request: Request) -> Caller:
-    """Who may change channels: an API token (tokens have no roles yet; see the module's note)."""
-    return reader_caller(request)
 
 
 class ChannelIn(BaseModel):

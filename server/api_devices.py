@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from loguru import logger
 
 from server.api import Limit, _cursor, _utc
-from server.auth import Caller, reader_caller
+from server.auth import Caller, admin_caller, reader_caller
 from server.devices import PatternError
 from server.models import DeviceAllowIn
 
@@ -37,7 +37,7 @@ def list_allowed(request: Request, caller: Caller = Depends(reader_caller)) -> d
 
 
 @router.post("/devices/allow", status_code=201)
-def add_allowed(body: DeviceAllowIn, request: Request, caller: Caller = Depends(reader_caller)) -> dict:
+def add_allowed(body: DeviceAllowIn, request: Request, caller: Caller = Depends(admin_caller)) -> dict:
     expires_at = _utc(body.expires_at)
     if expires_at is not None and expires_at <= request.app.state.store.clock():
         raise HTTPException(422, "expires_at is in the past: an expired entry allows nothing")
@@ -52,7 +52,7 @@ def add_allowed(body: DeviceAllowIn, request: Request, caller: Caller = Depends(
 
 
 @router.delete("/devices/allow/{entry_id}")
-def remove_allowed(entry_id: int, request: Request, caller: Caller = Depends(reader_caller)) -> dict:
+def remove_allowed(entry_id: int, request: Request, caller: Caller = Depends(admin_caller)) -> dict:
     if not (0 < entry_id < 2**63 and request.app.state.store.devices.disallow(entry_id, f"token:{caller.name}")):
         raise HTTPException(404, "no such allow-list entry")
     logger.info("device allow-list entry removed id={} by=token:{!r}", entry_id, caller.name)

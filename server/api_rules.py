@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from rules.loader import RULE_ID, WATCHLIST_NAME
 from rules.policy import MAX_DISABLED, Policy, dependents
-from server.auth import Caller, any_caller, reader_caller
+from server.auth import Caller, admin_caller, any_caller, reader_caller
 from server.models import MemberIn, PolicyIn, WatchlistIn
 from server.policies import PACK_PREFIX, PolicyRefused
 from server.watchlists import Member
@@ -50,7 +50,7 @@ def get_policy(request: Request, caller: Caller = Depends(any_caller)) -> Respon
 
 
 @router.put("/policy")
-def put_policy(body: PolicyIn, request: Request, caller: Caller = Depends(reader_caller)) -> Response:
+def put_policy(body: PolicyIn, request: Request, caller: Caller = Depends(admin_caller)) -> Response:
     store, config = request.app.state.store, request.app.state.config
     files = [(f.name, f.text) for f in body.files]
     try:
@@ -105,7 +105,7 @@ def _switch(request: Request, change, actor: str, what: str) -> Response:
 
 
 @router.put("/rules/disabled")
-def put_disabled(body: DisabledIn, request: Request, caller: Caller = Depends(reader_caller)) -> Response:
+def put_disabled(body: DisabledIn, request: Request, caller: Caller = Depends(admin_caller)) -> Response:
     """Switch off exactly these rules (shipped or uploaded) and switch on every other one that was
     switched off. 400 with located errors for an unknown id or a rule still counted by a
     correlation rule that stays on."""
@@ -114,7 +114,7 @@ def put_disabled(body: DisabledIn, request: Request, caller: Caller = Depends(re
 
 
 @router.post("/rules/{rule_id}/disable")
-def disable_rule(request: Request, rule_id: str = RuleIdPath, caller: Caller = Depends(reader_caller)) -> Response:
+def disable_rule(request: Request, rule_id: str = RuleIdPath, caller: Caller = Depends(admin_caller)) -> Response:
     """Switch one rule off. 404 for no such rule, 409 while a correlation rule that stays on counts it."""
     policy = request.app.state.store.policies.active()
     if rule_id not in policy.ruleset.ids:
@@ -127,7 +127,7 @@ def disable_rule(request: Request, rule_id: str = RuleIdPath, caller: Caller = D
 
 
 @router.post("/rules/{rule_id}/enable")
-def enable_rule(request: Request, rule_id: str = RuleIdPath, caller: Caller = Depends(reader_caller)) -> Response:
+def enable_rule(request: Request, rule_id: str = RuleIdPath, caller: Caller = Depends(admin_caller)) -> Response:
     """Switch one rule back on (a rule written `enabled: false` in its file stays off: upload the file changed)."""
     if rule_id not in request.app.state.store.policies.active().ruleset.ids:
         raise HTTPException(404, "no such rule")
@@ -148,7 +148,7 @@ def get_watchlist(request: Request, name: str = WatchlistName, caller: Caller = 
 
 
 @router.put("/watchlists/{name}")
-def put_watchlist(body: WatchlistIn, request: Request, name: str = WatchlistName, caller: Caller = Depends(reader_caller)) -> dict:
+def put_watchlist(body: WatchlistIn, request: Request, name: str = WatchlistName, caller: Caller = Depends(admin_caller)) -> dict:
     members = [Member(m.value, m.note) for m in body.members]
     count = request.app.state.store.watchlists.replace(name, members, f"token:{caller.name}")
     logger.info("watchlist replaced name={} members={} by=token:{!r}", name, count, caller.name)
@@ -156,7 +156,7 @@ def put_watchlist(body: WatchlistIn, request: Request, name: str = WatchlistName
 
 
 @router.post("/watchlists/{name}/members")
-def add_member(body: MemberIn, request: Request, response: Response, name: str = WatchlistName, caller: Caller = Depends(reader_caller)) -> dict:
+def add_member(body: MemberIn, request: Request, response: Response, name: str = WatchlistName, caller: Caller = Depends(admin_caller)) -> dict:
     try:
         added = request.app.state.store.watchlists.add(name, Member(body.value, body.note), f"token:{caller.name}")
     except ValueError as exc:
@@ -167,7 +167,7 @@ def add_member(body: MemberIn, request: Request, response: Response, name: str =
 
 
 @router.delete("/watchlists/{name}/members/{value:path}")
-def remove_member(request: Request, value: str, name: str = WatchlistName, caller: Caller = Depends(reader_caller)) -> dict:
+def remove_member(request: Request, value: str, name: str = WatchlistName, caller: Caller = Depends(admin_caller)) -> dict:
     if not request.app.state.store.watchlists.remove(name, value.strip(), f"token:{caller.name}"):
         raise HTTPException(404, "no such member")
     logger.info("watchlist member removed name={} by=token:{!r}", name, caller.name)

@@ -1,9 +1,14 @@
-"""Who is calling: agent tokens may ingest, heartbeat and fetch the policy; API tokens may read and change the rest.
+"""Who is calling: agent tokens may ingest, heartbeat and fetch the policy; API tokens read and act on the rest.
 
 Every request's token is checked against the database (one indexed probe), so a revoked token is
 refused at once. server/authguard.py stands in front: it refuses tokens of an impossible shape
 and throttles addresses that fail too often; this module tells it about each failure and each
 token verified.
+
+An API token has a role, as a console user has: an analyst reads everything and works alerts
+(acknowledge, resolve, comment); only an admin changes what raises alerts or who is told (rules,
+watchlists, the device allow-list, channels) and deletes alerts. Tokens made before roles existed
+are admins (migration 0009), so no integration broke on upgrade.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from fastapi import HTTPException, Request
 
 from server.authguard import client_address, digest
 
+ROLES = ("admin", "analyst")
 AGENT_TOKEN_PREFIX = "mwa_"
 API_TOKEN_PREFIX = "mwt_"
 
@@ -27,6 +33,7 @@ def new_token(prefix: str) -> str:
 class Caller:
     kind: str  # agent | api
     name: str  # agent id, or the API token's name
+    role: str = ""  # an API token's role: admin | analyst; empty for agents
 
 
 def _bearer(request: Request) -> str:
@@ -55,8 +62,8 @@ def _lookup(request: Request, token: str) -> Caller | None:
     if len(token) <= 256:
         if token.startswith(AGENT_TOKEN_PREFIX) and (agent_id := store.agent_for_token(token)):
             return Caller("agent", agent_id)
-        if token.startswith(API_TOKEN_PREFIX) and (name := store.api_token_name(token)):
-            return Caller("api", name)
+        if token.startswith(API_TOKEN_PREFIX) and (found := store.api_token(token)):
+            return Caller("api", *found)
     return None
 
 
@@ -71,6 +78,14 @@ def reader_caller(request: Request) -> Caller:
     caller = _identify(request)
     if caller.kind != "api":
         raise HTTPException(403, "agent tokens may only send events and heartbeats")
+    return caller
+
+
+def admin_caller(request: Request) -> Caller:
+    """An API token with the admin role: for changing rules, watchlists, devices, channels, and deleting alerts."""
+    caller = reader_caller(request)
+    if caller.role != "admin":
+        raise HTTPException(403, f"this API token's role is {caller.role}: only an admin token may do this")
     return caller
 
 

@@ -10,9 +10,9 @@ import sys
 
 from rules.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, config_option, configure_logging, dispatch
 from server import __version__
+from server.auth import ROLES
 from server.config import ServerConfig, load_server_config
 
-ROLES = ("admin", "analyst")
 NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 MIN_PASSWORD_CHARS = 12
 
@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     user.set_defaults(handler=cmd_create_user)
     token = sub.add_parser("create-token", parents=[common], help="print a new API token")
     token.add_argument("name")
+    token.add_argument(
+        "--role", choices=ROLES, default="admin", help="admin (default) may change rules, devices and channels; analyst reads and works alerts"
+    )
     token.set_defaults(handler=cmd_create_token)
     revoke = sub.add_parser("revoke-token", parents=[common], help="revoke every live API token of this name")
     revoke.add_argument("name")
@@ -126,7 +129,7 @@ def cmd_create_token(config: ServerConfig, args) -> int:
         print("error: a token name is 1-64 letters, digits, '.', '_', '@' or '-'", file=sys.stderr)
         return EXIT_BAD_INPUT
     token = new_token(API_TOKEN_PREFIX)
-    _store(config).create_api_token(args.name, token, actor="cli")
+    _store(config).create_api_token(args.name, token, actor="cli", role=args.role)
     print(token)
     return EXIT_OK
 

@@ -44,6 +44,7 @@ api_tokens = Table(
     Column("token_hash", String(64), nullable=False, unique=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True)),
+    Column("role", String(16), nullable=False, server_default="admin"),  # admin | analyst (0009)
 )
 
 users = Table(

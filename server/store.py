@@ -24,6 +24,7 @@ from rules.events import Event
 from server import audit as audit_log
 from server.absence import Health, agent_back, agent_state, check_absence
 from server.alerts import ALERT_STATUSES, TransitionRefused, change_status, event_alert, raise_event_alerts
+from server.auth import ROLES
 from server.chain import DEFAULT_CLOCK_SKEW_S, ChainJudge, chain_columns
 from server.correlation import Correlator, ParsedFacts, prune_quiet_hits
 from server.database import insert_ignore, insert_new, writing
@@ -149,13 +150,15 @@ class Store:
 
     # --- API tokens and users -----------------------------------------------------------------
 
-    def create_api_token(self, name: str, token: str, actor: str = UNATTRIBUTED) -> int:
+    def create_api_token(self, name: str, token: str, actor: str = UNATTRIBUTED, role: str = "admin") -> int:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
         now = self.clock()
         with writing(self.engine) as conn:
             token_id = conn.execute(
-                insert(api_tokens).values(name=name, token_hash=token_hash(token), created_at=now)
+                insert(api_tokens).values(name=name, token_hash=token_hash(token), created_at=now, role=role)
             ).inserted_primary_key[0]
-            audit_log.record(conn, now, actor, "token.create", f"token:{token_id}", {"name": name})
+            audit_log.record(conn, now, actor, "token.create", f"token:{token_id}", {"name": name, "role": role})
             return token_id
 
     def revoke_api_token(self, token_id: int, actor: str = UNATTRIBUTED) -> bool:
@@ -170,12 +173,18 @@ class Store:
             return True
 
     def api_token_name(self, token: str) -> str | None:
+        found = self.api_token(token)
+        return found[0] if found else None
+
+    def api_token(self, token: str) -> tuple[str, str] | None:
+        """(name, role) of a live API token, or None."""
         with self.engine.connect() as conn:
-            return conn.execute(
-                select(api_tokens.c.name).where(
+            row = conn.execute(
+                select(api_tokens.c.name, api_tokens.c.role).where(
                     and_(api_tokens.c.token_hash == token_hash(token), api_tokens.c.revoked_at.is_(None))
                 )
-            ).scalar()
+            ).first()
+        return (row.name, row.role) if row else None
 
     def revoke_api_tokens_named(self, name: str, actor: str = UNATTRIBUTED) -> int:
         """Revoke every live token of this name (`miwei-server revoke-token`); returns how many."""

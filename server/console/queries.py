@@ -240,7 +240,7 @@ def user_list(conn: Connection) -> list[dict]:
 
 
 def token_list(conn: Connection) -> list[dict]:
-    rows = conn.execute(select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.created_at, api_tokens.c.revoked_at).order_by(api_tokens.c.id.desc())).mappings()
+    rows = conn.execute(select(api_tokens.c.id, api_tokens.c.name, api_tokens.c.role, api_tokens.c.created_at, api_tokens.c.revoked_at).order_by(api_tokens.c.id.desc())).mappings()
     return [{**r, "created_at": iso(aware(r["created_at"])), "revoked_at": iso(aware(r["revoked_at"]))} for r in rows]
 
 

@@ -6,13 +6,13 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from loguru import logger
 
+from server.auth import ROLES
 from server.console import queries
 from server.console.rulefiles import locate, set_enabled
 from server.console.sessions import ConsoleUser, hash_password
 from server.console.web import PREFIX, Console, back, first
 from server.policies import PACK_PREFIX, PolicyRefused
 
-ROLES = ("admin", "analyst")
 MIN_PASSWORD_CHARS = 12
 NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-")
 
@@ -157,7 +157,7 @@ def register(router: APIRouter, console: Console) -> None:
     def tokens_page(request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:
         with request.app.state.store.engine.connect() as conn:
             rows = queries.token_list(conn)
-        return console.render(request, "tokens.html", user, tokens=rows, new_token=None, new_name=None)
+        return console.render(request, "tokens.html", user, tokens=rows, roles=ROLES, new_token=None, new_name=None)
 
     @router.post(PREFIX + "/tokens", include_in_schema=False)
     def create_token(request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
@@ -166,14 +166,17 @@ def register(router: APIRouter, console: Console) -> None:
         name = first(fields, "name").strip()
         if not _valid_name(name):
             raise HTTPException(422, "a token name is 1-64 letters, digits, '.', '_', '@' or '-'")
+        role = first(fields, "role") or "analyst"
+        if role not in ROLES:
+            raise HTTPException(422, f"a token's role is one of {', '.join(ROLES)}")
         store = request.app.state.store
         token = new_token(API_TOKEN_PREFIX)
-        store.create_api_token(name, token, f"console:{user.name}")
-        logger.info("api token created name={!r} by=console:{!r}", name, user.name)
+        store.create_api_token(name, token, f"console:{user.name}", role)
+        logger.info("api token created name={!r} role={} by=console:{!r}", name, role, user.name)
         with store.engine.connect() as conn:
             rows = queries.token_list(conn)
         # shown once, in this answer only: the database keeps its SHA-256
-        return console.render(request, "tokens.html", user, tokens=rows, new_token=token, new_name=name)
+        return console.render(request, "tokens.html", user, tokens=rows, roles=ROLES, new_token=token, new_name=name)
 
     @router.post(PREFIX + "/tokens/{token_id}/revoke", include_in_schema=False)
     def revoke(token_id: int, request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:

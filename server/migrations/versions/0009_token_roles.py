@@ -1,0 +1,26 @@
+"""token roles: an API token acts as an admin or as an analyst, like a console user
+
+Tokens made before this revision could do everything; they stay admin so that no integration
+breaks on upgrade. New tokens are made with the role asked for (`create-token --role`).
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-11-27
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0009"
+down_revision = "0007"  # MERGE: becomes "0008" once 0008 lands
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("api_tokens", sa.Column("role", sa.String(16), nullable=False, server_default="admin"))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("api_tokens") as batch:
+        batch.drop_column("role")
