@@ -207,7 +207,7 @@ def guarded(client, store, monkeypatch):
     clock = _Clock()
     client.app.state.auth_budget.clock = clock
     lookups = []
-    for name in ("api_token_name", "agent_for_token"):
+    for name in ("api_token", "agent_for_token"):
         real = getattr(store, name)
         monkeypatch.setattr(store, name, lambda token, real=real: lookups.append(token) or real(token))
     return client, clock, lookups
