@@ -172,10 +172,6 @@ class Store:
             audit_log.record(conn, now, actor, "token.revoke", f"token:{token_id}", {"name": name})
             return True
 
-    def api_token_name(self, token: str) -> str | None:
-        found = self.api_token(token)
-        return found[0] if found else None
-
     def api_token(self, token: str) -> tuple[str, str] | None:
         """(name, role) of a live API token, or None."""
         with self.engine.connect() as conn:
