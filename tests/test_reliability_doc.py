@@ -60,6 +60,7 @@ def test_only_the_text_between_the_markers_is_replaced(tmp_path):
 
 @pytest.mark.parametrize(
     "page", ["no markers", f"{END}\n{START}", f"{START}\n{START}\n{END}", f"{START} only"],
+    ids=["no markers", "end before start", "start twice", "start only"],
 )
 def test_a_page_without_its_markers_is_refused(page):
     with pytest.raises(ValueError, match="must hold"):
