@@ -39,6 +39,7 @@ def _call(client, method: str, path: str, headers: dict):
     return client.request(method, _url(path), headers=headers, json={} if method in ("POST", "PUT", "PATCH") else None)
 
 
+@pytest.mark.reliability(area="access", fault="Analyst API token on admin routes", how="every `/api/v1` route enumerated from the app, called with an analyst token", outcome="403 on every change but working an alert (rules, switched-off rules, watchlists, devices, channels, alert deletion); every read allowed")
 def test_an_analyst_token_reads_everything_and_changes_only_alerts(client, store):
     headers = _token(store, "analyst")
     refused, allowed = [], []
@@ -104,6 +105,7 @@ def _to(engine, revision: str, downgrade: bool = False) -> None:
         (command.downgrade if downgrade else command.upgrade)(cfg, revision)
 
 
+@pytest.mark.reliability(area="access", fault="Tokens made before roles existed", how="a token row written at schema 0007, then the upgrade to head", outcome="the token is an admin (nothing an integration did breaks); downgrade and upgrade again work")
 def test_tokens_made_before_roles_are_admins_after_the_upgrade(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     try:
