@@ -101,7 +101,7 @@ def test_users_and_tokens_made_on_the_command_line_are_audited_without_secrets(t
     with sqlite3.connect(tmp_path / "miwei.db") as conn:
         rows = conn.execute("SELECT actor, action, target, details FROM audit_log ORDER BY id").fetchall()
     assert [r[:3] for r in rows] == [("cli", "user.create", "user:wang.li"), ("cli", "token.create", rows[1][2])]
-    assert json.loads(rows[0][3])["role"] == "admin" and json.loads(rows[1][3]) == {"name": "nightly"}
+    assert json.loads(rows[0][3])["role"] == "admin" and json.loads(rows[1][3]) == {"name": "nightly", "role": "admin"}
     text = repr(rows)
     assert token not in text and "correct horse" not in text and "argon2" not in text
 
