@@ -6,6 +6,7 @@ collector can insert them idempotently. They carry hashes and counts, never file
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -139,9 +140,17 @@ class Event:
     prev_hash: str | None = None  # chain_digest() of the event with seq - 1; None for seq 1
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["detections"] = [dataclasses.asdict(d) for d in self.detections]
+        """The event as it travels and is hashed: what dataclasses.asdict() gives, built field by
+        field (asdict copies every value deeply and was a quarter of the agent's spooling time)."""
+        data = {name: getattr(self, name) for name in _FIELDS[Event]}
+        if self.match is not None:
+            data["match"] = _flat(self.match)
+        if self.media is not None:
+            data["media"] = _flat(self.media)
+        data["detections"] = [_flat(d) for d in self.detections]
         data["rule_ids"] = list(self.rule_ids)
+        if self.details is not None:
+            data["details"] = copy.deepcopy(self.details)  # as asdict(): the dict shares nothing with the event
         return data
 
     @classmethod
@@ -154,6 +163,14 @@ class Event:
         values["detections"] = tuple(Detection(**d) for d in values.get("detections") or ())
         values["rule_ids"] = tuple(values.get("rule_ids") or ())
         return cls(**values)
+
+
+_FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in (Event, Match, Media, Detection)}
+
+
+def _flat(value: Match | Media | Detection) -> dict[str, Any]:
+    """A dataclass of plain values (str, int, float, bool, None) as a dict, in field order."""
+    return {name: getattr(value, name) for name in _FIELDS[type(value)]}
 
 
 def canonical_json(data: dict[str, Any]) -> bytes:

@@ -1,0 +1,54 @@
+"""Event.to_dict is what dataclasses.asdict gives, key for key and in the same order: the event
+chain hashes it (canonical_json), so a difference would break every agent's chain."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from rules.events import Detection, Event, Match, Media, canonical_json
+
+
+def _asdict(event: Event) -> dict:
+    data = dataclasses.asdict(event)
+    data["detections"] = [dataclasses.asdict(d) for d in event.detections]
+    data["rule_ids"] = list(event.rule_ids)
+    return data
+
+
+FULL = Event(
+    type="egress.file",
+    agent_id="a-1",
+    host="pc-07",
+    user="alice",
+    path="/media/alice/KINGSTON/总装图.dwg",
+    size=3,
+    sha256="ab" * 32,
+    level="core",
+    source_path="/secret/总装图.dwg",
+    match=Match("partial", 0.5),
+    media=Media(mountpoint="/media/alice/KINGSTON", serial="X1", vendor_id="0951", removable=True),
+    egress="removable",
+    detections=(Detection("cn_resident_id", 3, "1101**********1234"), Detection("cn_mobile", 0)),
+    rule_ids=("MW-EGRESS-CLASSIFIED",),
+    details={"attribution": "open-file", "process": {"pid": 7, "argv": ["cp", "-r"]}},
+    seq=4,
+    prev_hash="cd" * 32,
+)
+
+
+@pytest.mark.parametrize("event", [FULL, Event(type="agent.started"), dataclasses.replace(FULL, match=None, media=None, details=None)])
+def test_to_dict_is_asdict_key_for_key_and_in_order(event):
+    assert event.to_dict() == _asdict(event)
+    assert list(event.to_dict()) == list(_asdict(event))
+    assert list(event.to_dict()["media"] or {}) == list(_asdict(event)["media"] or {})
+    assert canonical_json(event.to_dict()) == canonical_json(_asdict(event))
+    assert Event.from_dict(event.to_dict()) == event
+
+
+def test_the_dict_shares_nothing_with_the_event():
+    data = FULL.to_dict()
+    data["details"]["process"]["argv"].append("x")
+    data["rule_ids"].append("Y")
+    assert FULL.details["process"]["argv"] == ["cp", "-r"] and FULL.rule_ids == ("MW-EGRESS-CLASSIFIED",)
