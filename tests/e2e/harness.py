@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import requests
@@ -160,7 +161,7 @@ class Deployment:
         if not self.db_path.exists():
             return 0
         try:
-            with sqlite3.connect(self.db_path, timeout=5) as conn:
+            with closing(sqlite3.connect(self.db_path, timeout=5)) as conn:
                 return conn.execute("SELECT count(*) FROM events WHERE type = ?", (event_type,)).fetchone()[0]
         except sqlite3.OperationalError:
             return 0
@@ -170,7 +171,7 @@ class Deployment:
         if not self.db_path.exists():
             return {}
         try:
-            with sqlite3.connect(self.db_path, timeout=5) as conn:
+            with closing(sqlite3.connect(self.db_path, timeout=5)) as conn:
                 row = conn.execute("SELECT status FROM agents").fetchone()
         except sqlite3.OperationalError:
             return {}
@@ -180,5 +181,5 @@ class Deployment:
         path = self.state_dir / "spool.db"
         if not path.exists():
             return 0
-        with sqlite3.connect(path, timeout=5) as conn:
+        with closing(sqlite3.connect(path, timeout=5)) as conn:
             return conn.execute("SELECT count(*) FROM spool").fetchone()[0]

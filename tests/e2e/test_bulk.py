@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,7 @@ def _drop(staging: Path, dest: Path) -> float:
 
 
 def _stored_paths(d: Deployment, event_type: str) -> set[str]:
-    with sqlite3.connect(d.db_path, timeout=10) as conn:
+    with closing(sqlite3.connect(d.db_path, timeout=10)) as conn:
         return {path for (path,) in conn.execute("SELECT path FROM events WHERE type = ?", (event_type,))}
 
 
@@ -91,7 +92,7 @@ def test_twenty_thousand_files_dropped_into_a_classified_folder_are_all_indexed_
     wait_for(lambda: d.stored_count("file.created") >= BULK, 900, 1.0, f"{BULK} file.created events on the collector")
     assert d.stored_count("file.created") == BULK
     assert _stored_paths(d, "file.created") == {str(p) for p in dest.rglob("*") if p.is_file()}
-    with sqlite3.connect(d.state_dir / "index.db") as conn:
+    with closing(sqlite3.connect(d.state_dir / "index.db")) as conn:
         indexed = conn.execute("SELECT count(*) FROM files").fetchone()[0]
     assert indexed == BULK + 1  # and the drawing that was there before
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import sqlite3
 import time
+from contextlib import closing
 
 import pytest
 
@@ -19,7 +20,7 @@ def _spooled_egress(d) -> int:
     path = d.state_dir / "spool.db"
     if not path.exists():
         return 0
-    with sqlite3.connect(path, timeout=5) as conn:
+    with closing(sqlite3.connect(path, timeout=5)) as conn:
         return conn.execute("""SELECT count(*) FROM spool WHERE body LIKE '{"type":"egress.file"%'""").fetchone()[0]
 
 
