@@ -20,7 +20,7 @@ pure ASGI middleware (no threadpool, no database):
    at once let the flood run twice as fast and the event loop, shared with valid requests, spent
    itself on refusals. Past MAX_HELD the refusals go out at once, so memory stays bounded.
 4. A positive cache: the SHA-256 digests of tokens auth.py verified in the last VERIFIED_TTL_S
-   (30 s), at most MAX_VERIFIED. It only lets a token past the budget: agents and scripts behind
+   (180 s, six default heartbeats), at most MAX_VERIFIED. It only lets a token past the budget: agents and scripts behind
    the same NAT as an attacker keep working, as long as they were verified within the TTL (an agent
    heartbeats every heartbeat_s; a new one gets its turn at the refill rate, 2 probes a second).
    It never authenticates: auth.py still probes the database for every request that passes, so a
@@ -49,13 +49,14 @@ from loguru import logger
 FAILURE_BURST = 20.0
 FAILURE_WINDOW_S = 10.0
 MAX_ADDRESSES = 16_384  # about 2 MB at most
-VERIFIED_TTL_S = 30.0
+VERIFIED_TTL_S = 180.0  # several heartbeats (30 s by default): an idle agent stays known between them
 MAX_VERIFIED = 16_384
 TARPIT_S = 1.0
 MAX_HELD = 256  # refusals held in the tarpit at once
 MIN_TOKEN_CHARS, MAX_TOKEN_CHARS = 24, 256  # issued tokens are a prefix + 43 characters
 PREFIXES = (b"mwa_", b"mwt_")  # server.auth.AGENT_TOKEN_PREFIX, API_TOKEN_PREFIX
 API_PREFIX = "/api/"
+PUBLIC_PATHS = frozenset({"/api/v1/health", "/api/v1/enroll"})  # take no token: a stray header there is ignored
 UNKNOWN_DETAIL = "unknown or revoked token"  # what server.auth answers
 _URLSAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
@@ -149,7 +150,7 @@ class AuthGuard:
         self.held = 0  # requests in the tarpit now; one event loop, so no lock
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
+        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX) or scope["path"] in PUBLIC_PATHS:
             return await self.app(scope, receive, send)
         token = _bearer(scope)
         if token is None:  # no token: auth.py answers 401 without a lookup
