@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 from alembic import command
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 
 from server.auth import API_TOKEN_PREFIX, new_token
 from server.database import _alembic_config, make_engine
@@ -105,7 +105,7 @@ def _to(engine, revision: str, downgrade: bool = False) -> None:
         (command.downgrade if downgrade else command.upgrade)(cfg, revision)
 
 
-@pytest.mark.reliability(area="access", fault="Tokens made before roles existed", how="a token row written at schema 0007, then the upgrade to head", outcome="the token is an admin (nothing an integration did breaks); downgrade and upgrade again work")
+@pytest.mark.reliability(area="access", fault="Tokens made before roles existed", how="a token row written at schema 0007, then the upgrade to head", outcome="the token is an admin (nothing an integration did breaks); a downgrade revokes analyst tokens rather than make them admins")
 def test_tokens_made_before_roles_are_admins_after_the_upgrade(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     try:
@@ -115,7 +115,12 @@ def test_tokens_made_before_roles_are_admins_after_the_upgrade(tmp_path):
         _to(engine, "head")
         with engine.connect() as conn:
             assert conn.execute(select(api_tokens.c.name, api_tokens.c.role)).all() == [("integration", "admin")]
-        _to(engine, "0007", downgrade=True)  # and back, and up again
+        with engine.begin() as conn:
+            conn.execute(insert(api_tokens).values(name="siem", token_hash="cd" * 32, created_at=datetime(2026, 2, 1, tzinfo=timezone.utc), role="analyst"))
+        _to(engine, "0008", downgrade=True)  # back: the analyst token must not come out an admin
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT name, revoked_at IS NOT NULL FROM api_tokens ORDER BY id")).all()
+        assert rows == [("integration", 0), ("siem", 1)]
         _to(engine, "head")
     finally:
         engine.dispose()

@@ -2,6 +2,7 @@
 
 Tokens made before this revision could do everything; they stay admin so that no integration
 breaks on upgrade. New tokens are made with the role asked for (`create-token --role`).
+A downgrade revokes the analyst tokens: the older schema would make them admins.
 
 Revision ID: 0009
 Revises: 0008
@@ -22,5 +23,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # before 0009 every token could do everything: an analyst token must not become an admin
+    op.execute("UPDATE api_tokens SET revoked_at = CURRENT_TIMESTAMP WHERE role <> 'admin' AND revoked_at IS NULL")
     with op.batch_alter_table("api_tokens") as batch:
         batch.drop_column("role")
