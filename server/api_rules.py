@@ -109,7 +109,7 @@ def put_disabled(body: DisabledIn, request: Request, caller: Caller = Depends(ad
     """Switch off exactly these rules (shipped or uploaded) and switch on every other one that was
     switched off. 400 with located errors for an unknown id or a rule still counted by a
     correlation rule that stays on."""
-    wanted = list(dict.fromkeys(body.rule_ids))  # in the order given: errors say disabled[i] of the body
+    wanted = list(dict.fromkeys(body.rule_ids))  # in the order given, repeats dropped: errors say disabled[i] of this list, and the id
     return _switch(request, lambda _: wanted, f"token:{caller.name}", "list")
 
 

@@ -174,7 +174,11 @@ class PolicyBook:
         try:
             policy = _build(custom, worktime, _still_there(custom, worktime, disabled))
         except InvalidInput as exc:
-            logger.error("the custom rule files do not load with this version's packs; the active policy stays errors={!r}", str(exc))
+            logger.error(
+                "this version's packs do not load with the custom rule files and the switched-off rules; the active policy stays "
+                "(fix the files or the switched-off list, then restart) errors={!r}",
+                str(exc),
+            )
             return self.active()
         if self._activate(policy, actor):
             logger.info("policy activated version={} files={} by={}", policy.version, len(policy.sources), actor)
