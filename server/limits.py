@@ -43,7 +43,14 @@ SCAN_IN_THREAD_BYTES = 256 * 1024  # a bigger body is scanned off the event loop
 INGEST_PATH = "/api/v1/events"
 _BODY_METHODS = (b"POST", b"PUT", b"PATCH")
 # a JSON string (escapes included) or one structural character: what a depth and element count need
-_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{},:]')
+# Every string, the exact string "events" captured (group 1 matches only then).
+_STRING = re.compile(rb'("events")|"[^"\\]*(?:\\.[^"\\]*)*"')
+_EVENTS_KEY, _EVENTS_OPEN, _EVENTS_EMPTY = b"\x01", b"\x02", b"\x03"
+_STRUCTURE = b"[]{},:" + _EVENTS_KEY
+# every byte that is not structure is part of a scalar (a number, true, false, null): `v`
+_SCALARS = bytes(c if bytes((c,)) in _STRUCTURE else ord("v") for c in range(256))
+_WHITESPACE = b" \t\r\n"
+_OPEN, _CLOSE, _COMMA = frozenset(b"[{"), frozenset(b"]}"), ord(",")
 
 
 @dataclass(frozen=True)
@@ -54,30 +61,42 @@ class Shape:
 
 def json_shape(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> Shape:
     """Nesting depth and batch size of a JSON body without building it; malformed input is left
-    to the parser, which says what is wrong with it."""
+    to the parser, which says what is wrong with it.
+
+    The body is first boiled down, mostly in C (re.split, bytes.replace, bytes.translate), to its
+    brackets and the commas that separate elements: strings, numbers, literals, colons and
+    whitespace go, and the top-level `"events": [` becomes one marker byte (another when the array
+    is empty). Only that residue, about a tenth of the body, is walked in Python: walking every
+    token of a 400 KB batch took 40-80 ms, a fifth of the collector's time per batch.
+    """
+    pieces = _STRING.split(body)  # text, string (b'"events"' or None), text, string, ...
+    pieces[1::2] = [b"v" if s is None else _EVENTS_KEY for s in pieces[1::2]]  # (re.sub with a group in its template was 6x slower)
+    residue = b"".join(pieces).translate(_SCALARS, _WHITESPACE)  # now only []{},: the key marker and v
+    residue = residue.replace(_EVENTS_KEY + b":[]", _EVENTS_EMPTY).replace(_EVENTS_KEY + b":[", _EVENTS_OPEN)
+    residue = residue.translate(None, b"v:" + _EVENTS_KEY)
     depth = deepest = 0
     events = None
-    events_start = commas = -1
-    prev = prev2 = b""
-    for match in _TOKENS.finditer(body):
-        token = match.group()
-        first = token[:1]
-        if first in b"[{" and len(token) == 1:
+    counting = False  # inside the top-level events array
+    commas = 0
+    for c in residue:
+        if c in _OPEN or c == 2 or c == 3:  # 2: "events": [   3: "events": []
             depth += 1
             deepest = max(deepest, depth)
             if depth > max_depth:
                 return Shape(deepest, events)
-            if token == b"[" and depth == 2 and prev == b":" and prev2 == b'"events"':
-                events_start, commas = match.end(), 0
-        elif first in b"]}" and len(token) == 1:
-            if depth == 2 and events_start >= 0:
-                inside = body[events_start : match.start()].strip()
-                events = max(events or 0, commas + 1 if inside else 0)
-                events_start = -1
+            if c == 3:
+                depth -= 1
+                if depth == 1:
+                    events = max(events or 0, 0)
+            elif c == 2 and depth == 2:
+                counting, commas = True, 0
+        elif c in _CLOSE:
+            if depth == 2 and counting:
+                events = max(events or 0, commas + 1)
+                counting = False
             depth -= 1
-        elif token == b"," and depth == 2 and events_start >= 0:
+        elif c == _COMMA and depth == 2 and counting:
             commas += 1
-        prev2, prev = prev, token
     return Shape(deepest, events)
 
 

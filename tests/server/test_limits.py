@@ -13,6 +13,8 @@ import uuid
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy.exc import OperationalError
 
 from agent.reporter import Reporter, retry_after_s
@@ -51,6 +53,31 @@ def test_json_shape_counts_depth_and_top_level_events(body, depth, events):
         except ValueError:
             return
         assert len(parsed["events"]) == events
+
+
+def _depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+_SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(["events", '"events"', "\\", "[{", "a,b", "中文"]), st.text(max_size=8),
+)  # fmt: skip
+_VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(["events", "a", "events2", ""]), inner, max_size=3), max_leaves=30)
+
+
+@settings(max_examples=400, deadline=None)
+@given(top=_VALUES | st.fixed_dictionaries({"events": st.lists(_VALUES, max_size=6)}, optional={"x": _VALUES}), indent=st.sampled_from([None, 0, 2]), ascii=st.booleans())
+def test_json_shape_agrees_with_the_parser_on_any_json(top, indent, ascii):
+    body = json.dumps(top, indent=indent, ensure_ascii=ascii).encode()
+    shape = json_shape(body)
+    assert shape.depth == _depth(top)
+    expected = len(top["events"]) if isinstance(top, dict) and isinstance(top.get("events"), list) else None
+    assert shape.events == expected
 
 
 def test_json_shape_stops_just_past_the_cap():
