@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import getpass
 import ipaddress
 import re
@@ -78,9 +79,13 @@ def cmd_run(config: ServerConfig, args) -> int:
             " set server.tls_cert and server.tls_key (or terminate TLS in front)", host, port
         )
     tls = {"ssl_certfile": config.tls_cert, "ssl_keyfile": config.tls_key} if config.tls_cert else {}
-    uvicorn.run(
-        create_app(config, store), host=host, port=port, log_level=config.log_level, proxy_headers=False, server_header=False, **tls
-    )
+    app = create_app(config, store)
+    # What is alive now (modules, the app, SQLAlchemy's tables) lives as long as the process: out of
+    # the collector's way, so that a full garbage collection walks only what requests made (it took
+    # 90-135 ms with them, every few batches: a cause of the ingest p99).
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(app, host=host, port=port, log_level=config.log_level, proxy_headers=False, server_header=False, **tls)
     return EXIT_OK
 
 
