@@ -6,6 +6,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 KINDS = ("vfat", "vfat-fuse", "ext4")
@@ -54,4 +57,21 @@ def mount(kind: str, image: Path, mountpoint: Path) -> None:
 
 
 def unmount(mountpoint: Path) -> None:
-    subprocess.run(["umount", str(mountpoint)], check=False, capture_output=True)
+    """Unmount; a process that has just exited may hold it for a moment, so retry, then detach."""
+    for _ in range(20):
+        if subprocess.run(["umount", str(mountpoint)], check=False, capture_output=True).returncode == 0:
+            return
+        time.sleep(0.25)
+    subprocess.run(["umount", "-l", str(mountpoint)], check=False, capture_output=True)
+
+
+@contextmanager
+def scratch(kind: str, folder: Path) -> Iterator[Path]:
+    """A fresh 64 MB file system of this kind mounted under `folder` for the block's time."""
+    image, mountpoint = folder / f"{kind}.img", folder / f"{kind}-fs"
+    make_image(kind, image)
+    mount(kind, image, mountpoint)
+    try:
+        yield mountpoint
+    finally:
+        unmount(mountpoint)

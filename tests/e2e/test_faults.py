@@ -234,7 +234,7 @@ def small_tmpfs(tmp_path):
     if done.returncode:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     yield target
-    _unmount(target)
+    mounts.unmount(target)
 
 
 def _fill(folder: Path) -> Path:
@@ -282,20 +282,8 @@ def small_ext4(tmp_path):
     why = mounts.unavailable("ext4")
     if why:
         pytest.skip(why)
-    image, mountpoint = tmp_path / "db.img", tmp_path / "dbfs"
-    mounts.make_image("ext4", image)
-    mounts.mount("ext4", image, mountpoint)
-    yield mountpoint
-    _unmount(mountpoint)
-
-
-def _unmount(mountpoint: Path) -> None:
-    """Unmount; a process that has just exited may hold it for a moment, so retry, then detach."""
-    for _ in range(20):
-        if subprocess.run(["umount", str(mountpoint)], capture_output=True).returncode == 0:
-            return
-        time.sleep(0.25)
-    subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
+    with mounts.scratch("ext4", tmp_path) as mountpoint:
+        yield mountpoint
 
 
 @pytest.mark.reliability(

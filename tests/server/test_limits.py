@@ -212,11 +212,8 @@ def small_fs(tmp_path):
     why = mounts.unavailable("ext4")
     if why:
         pytest.skip(why)
-    image, mountpoint = tmp_path / "db.img", tmp_path / "dbfs"
-    mounts.make_image("ext4", image)
-    mounts.mount("ext4", image, mountpoint)
-    yield mountpoint
-    mounts.unmount(mountpoint)
+    with mounts.scratch("ext4", tmp_path) as mountpoint:
+        yield mountpoint
 
 
 @pytest.mark.reliability(area="fault", fault="Collector database disk full", how="the SQLite file on a loop-mounted 64 MB ext4, filled by another file (root only; skipped otherwise)", outcome="503 + `Retry-After: 5`, nothing half-written; the same batch after freeing space: 500 accepted, 0 duplicates, 500 rows")
