@@ -10,12 +10,8 @@ fresh database, so runs are alike.
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
-import signal
-import subprocess
-import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -151,32 +147,12 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("body scan (server/limits.py json_shape)", ("json_shape (",)),
     ("JSON parse and validation (FastAPI, pydantic)", ("validate_python (", "Request.json (", "Request.body (", "request_body_to_args (")),
 )
-SAMPLE_RATE = 200  # py-spy samples a second
+SAMPLE_RATE = pyspy.SAMPLE_RATE  # py-spy samples a second
 
 
 def _record(pid: int, work) -> str:
     """py-spy's raw (collapsed stacks) output for `pid` while work() runs ('' without py-spy)."""
-    tool = pyspy.available()
-    if tool is None:
-        return ""
-    fd, out = tempfile.mkstemp(prefix="miwei-bench-pyspy-", suffix=".txt")
-    os.close(fd)
-    spy = subprocess.Popen([tool, "record", "--pid", str(pid), "--format", "raw", "--output", out, "--rate", str(SAMPLE_RATE)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        work()
-    finally:
-        spy.send_signal(signal.SIGINT)  # py-spy writes its output when interrupted
-        try:
-            spy.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            spy.kill()
-            spy.wait()
-    try:
-        with open(out, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    finally:
-        os.unlink(out)
+    return pyspy.record(pid, work, SAMPLE_RATE)[0]
 
 
 def stages(collapsed: str, batches: int, rate: int = SAMPLE_RATE) -> str:

@@ -26,14 +26,18 @@ def available() -> str | None:
     return here if os.path.exists(here) else shutil.which("py-spy")
 
 
-def profile(pid: int, work: Callable[[], object], entries: int = 5) -> str:
-    """The functions where `pid` was found most often (own time) while work() ran."""
+SAMPLE_RATE = 200  # samples a second
+
+
+def record(pid: int, work: Callable[[], object], rate: int = SAMPLE_RATE) -> tuple[str, str]:
+    """py-spy's raw output (collapsed stacks) for `pid` while work() runs, and what py-spy said on
+    stderr; ('', reason) without py-spy."""
     tool = available()
     if tool is None:
-        return "(py-spy is not installed: no profile)"
+        return "", "py-spy is not installed"
     fd, out = tempfile.mkstemp(prefix="miwei-bench-pyspy-", suffix=".txt")
     os.close(fd)
-    spy = subprocess.Popen([tool, "record", "--pid", str(pid), "--format", "raw", "--output", out, "--rate", "200"],
+    spy = subprocess.Popen([tool, "record", "--pid", str(pid), "--format", "raw", "--output", out, "--rate", str(rate)],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         work()
@@ -46,10 +50,17 @@ def profile(pid: int, work: Callable[[], object], entries: int = 5) -> str:
             _, err = spy.communicate()
     try:
         with open(out, encoding="utf-8", errors="replace") as f:
-            text = f.read()
+            return f.read(), err.decode(errors="replace").strip()
     finally:
         os.unlink(out)
-    return top(text, entries) or f"(py-spy recorded nothing: {err.decode(errors='replace').strip()[-200:]})"
+
+
+def profile(pid: int, work: Callable[[], object], entries: int = 5) -> str:
+    """The functions where `pid` was found most often (own time) while work() ran."""
+    if available() is None:
+        return "(py-spy is not installed: no profile)"
+    text, err = record(pid, work)
+    return top(text, entries) or f"(py-spy recorded nothing: {err[-200:]})"
 
 
 def top(collapsed: str, entries: int = 5) -> str:
