@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 from collections.abc import Callable
 
@@ -186,17 +187,13 @@ class AgentApp:
 
 def read_status(config: AgentConfig) -> dict:
     """What `miwei-agent status` prints: read from state_dir, works while the agent runs."""
-    spool = Spool(config.spool_path, recover=False)  # the running agent's: only read
     index = FingerprintIndex(config.index_path, config.classified)
     try:
-        last = spool.get_state("last_delivery")
         return {
             "agent_id": load_or_make_agent_id(config.state_dir) if os.path.exists(os.path.join(config.state_dir, "agent_id")) else None,
             "enrolled": os.path.exists(os.path.join(config.state_dir, "token")),
             "server_url": config.server_url,
-            "spool_depth": spool.depth(),
-            "dead_events": spool.dead_count(),
-            "last_delivery": json.loads(last) if last else None,
+            **_spool_status(config.spool_path),
             "indexed_files": index.count(),
             **_policy_status(config),
             "classified": [{"path": f.path, "level": f.level, "name": f.name} for f in config.classified],
@@ -204,8 +201,27 @@ def read_status(config: AgentConfig) -> dict:
             "mount_roots": list(config.egress.mount_roots) if config.egress.removable else [],
         }
     finally:
-        spool.close()
         index.close()
+
+
+def _spool_status(path: str) -> dict:
+    """The spool as it is, read-only: the running agent's, or one a crash left torn or damaged,
+    which the agent checks when it starts (a read-write connection closed here would checkpoint
+    a torn log and delete it, and with it the evidence). A missing spool is not created."""
+    status: dict = {"spool_depth": 0, "dead_events": 0, "last_delivery": None, "spool_exists": os.path.exists(path)}
+    if not status["spool_exists"]:
+        return status
+    try:
+        spool = Spool(path, recover=False)
+    except sqlite3.Error as exc:
+        return {**status, "spool_error": str(exc)}
+    try:
+        last = spool.get_state("last_delivery")
+        return {**status, "spool_depth": spool.depth(), "dead_events": spool.dead_count(), "last_delivery": json.loads(last) if last else None}
+    except sqlite3.Error as exc:  # damaged: the agent moves it aside when it starts
+        return {**status, "spool_error": str(exc)}
+    finally:
+        spool.close()
 
 
 def _policy_status(config: AgentConfig) -> dict:

@@ -19,15 +19,27 @@ the hole is announced loss, not tampering. When only events that are never dropp
 spool grows past its bound and says so in the log: losing them would be worse than the disk space.
 
 A damaged spool must neither stop the agent nor lose events silently. When the agent opens it
-(recover=True), two checks run before anything is written:
+(recover=True), these checks run before anything is written:
 
 - a torn write-ahead log (spool.db-wal not a whole number of frames: the disk or a crash cut it):
-  SQLite then silently drops the commits after the tear, and the chain head goes back;
-- a damaged file (`PRAGMA quick_check` fails, or SQLite cannot read it at all): the file (with its
-  -wal and -shm) is moved aside to spool.db.corrupt-<time>, the waiting events and the state that
-  can still be read are copied into a fresh spool, and the agent goes on with that. The marks of
-  reported egress files are left behind, so the next scan reports those files again rather than
-  trusting a mark whose event may be gone.
+  SQLite then silently drops the commits after the tear, and the chain head goes back. After the
+  recovery the log is checkpointed and truncated (SQLite writes over a torn tail but never
+  shortens the file, so every later unclean stop would read as torn again);
+- a damaged file (`PRAGMA quick_check` fails, on a read-only connection, or SQLite reports
+  SQLITE_CORRUPT or SQLITE_NOTADB): what can still be read (waiting events, state) is copied,
+  through a read-only connection, into spool.db.recovering; the chain head and the announcement
+  are written there, and only then is the damaged file (with its -wal and -shm) moved aside to
+  spool.db.corrupt-<time>, as it was found, and the new file renamed into its place. A crash
+  before the new file is whole leaves a spool.db.recovering without its mark, which the next
+  start deletes, redoing the recovery from the damaged file, still in place; a crash after it is
+  whole, the next start finishes the swap. The marks of reported egress files are left behind,
+  so the next scan reports those files again rather than trusting a mark whose event may be gone;
+- a file behind its head file (spool.db.head has reserved seqs but the database has no chain
+  head, or one below the head file's first unsent seq: the file was deleted, replaced by an older
+  copy, or lost its state) is treated as damage: unsent_from..reserved is announced.
+
+Other errors (a full or failing disk, a file that cannot be opened) are not damage: they
+propagate, the agent exits with the reason in its log and the service manager restarts it.
 
 Either way some seqs may have been given out and lost. The chain head is also kept outside the
 database, in spool.db.head (RESERVE seqs at a time, so it is written once per RESERVE events, before
@@ -36,9 +48,19 @@ continues above everything that file says may have been given out, and one agent
 "spool damaged" or "spool journal torn") announces the range that may be lost; the collector
 then knows the hole is announced loss, and MW-AGENT-TAMPER tells the operator. The announcement
 is kept in the state table until it is spooled, so a crash right after the recovery does not lose
-it. Not detected: a log cut exactly at a frame boundary, or a frame overwritten in place, which
-SQLite cannot tell from a log that was never longer. A log cut inside a transaction that was never
-committed (a kill between two writes) reads as torn: the announcement is then a precaution.
+it, and a second recovery before it is spooled widens it rather than replacing it.
+
+`miwei-agent status` (recover=False) opens the spool read-only: closing a read-write connection
+would checkpoint a torn log and delete it, and with it the evidence the agent looks for.
+
+Not detected: a log cut exactly at a frame boundary, or a frame overwritten in place, which
+SQLite cannot tell from a log that was never longer; a database replaced or damaged together
+with its head file (spool.db.head deleted, or both from the same older copy), or by an older copy
+whose chain head is not below the head file's first unsent seq (seqs above it may then be given
+out twice: the collector reports them as a break); damage while the agent runs (checked only at
+start). A log cut inside a transaction that was never committed (a kill between two writes) reads
+as torn: the announcement is then a precaution. So does a kill during the very first commit, after
+spool.db.head was written (the file has reserved seqs and the database no chain head yet).
 """
 
 from __future__ import annotations
@@ -49,7 +71,9 @@ import sqlite3
 import struct
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -104,6 +128,9 @@ RECOVERY_GAP = "recovery_gap"  # state key: the agent.gap of a recovery, until i
 HEAD_SUFFIX = ".head"  # spool.db.head: {"reserved": seq, "unsent_from": seq}, outside the database
 RESERVE = 1000  # seqs reserved in spool.db.head at a time
 _WAL_MAGIC = (0x377F0682, 0x377F0683)
+RECOVERING_SUFFIX = ".recovering"  # spool.db.recovering: a damaged spool's replacement, being built
+RECOVERY_ASIDE = "recovery_aside"  # state key in spool.db.recovering: it is whole; where the damaged file goes
+SQLITE_CORRUPT, SQLITE_NOTADB = 11, 26
 
 
 @dataclass(frozen=True)
@@ -134,13 +161,33 @@ class SpooledEvent:
     body: str  # the event as JSON, ready to send
 
 
+class _ReadOnlyDB:
+    """The spool as `miwei-agent status` reads it: one read-only connection (see _connect_ro)."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._conn = _connect_ro(path)
+        self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # fails here if it cannot be read
+
+    def conn(self) -> sqlite3.Connection:
+        return self._conn
+
+    def transaction(self):
+        raise sqlite3.OperationalError("the spool is open read-only")
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 class Spool:
     def __init__(self, path: str, max_bytes: int = DEFAULT_MAX_BYTES, recover: bool = True):
         """`recover`: check the file and recover from damage (see the module's docstring). Only
-        the agent itself may: `miwei-agent status` reads a spool the running agent is writing."""
+        the agent itself may: `miwei-agent status` reads a spool the running agent is writing,
+        or one a crash left torn, so recover=False opens it read-only (it must exist): nothing is
+        created, migrated or checkpointed, and a torn log is still there when the agent starts."""
         self.path = path
         self._head_path = path + HEAD_SUFFIX
-        self.db = self._open_checked(path) if recover else StateDB(path, SCHEMA, MIGRATIONS)
+        self.db: StateDB | _ReadOnlyDB = self._open_checked(path) if recover else _ReadOnlyDB(path)
         self._reserved = int(self._read_head_file().get("reserved", 0))
         raw_gap = self.get_state(RECOVERY_GAP)
         self._recovery_gap: dict | None = json.loads(raw_gap) if raw_gap else None
@@ -243,42 +290,90 @@ class Spool:
 
     def _open_checked(self, path: str) -> StateDB:
         """Open the spool, recovering from a torn log or a damaged file (the module's docstring)."""
+        _finish_recovering(path)  # a recovery a crash interrupted: completed, or dropped and redone below
         torn = _wal_torn(path + "-wal")  # read before SQLite opens it: it would quietly cut the log
-        damage, db = None, None
-        try:
-            db = StateDB(path, SCHEMA, MIGRATIONS)
-            result = db.conn().execute("PRAGMA quick_check").fetchall()
-            if result != [("ok",)]:
-                damage = "; ".join(str(r[0]) for r in result[:3])
-        except sqlite3.DatabaseError as exc:
-            damage = str(exc)
-        if damage is None and torn is None:
-            return db
-        if damage is not None and db is not None:
-            db.close()
-        head_file = self._read_head_file()
+        damage = _damage(path)  # read-only: nothing checkpointed into the file before it is kept
+        db = None
         if damage is None:
-            known = self._chain_head(db.conn())[0]
+            try:
+                db = StateDB(path, SCHEMA, MIGRATIONS)
+                known = self._chain_head(db.conn())[0]
+                _drop_aside_mark(db)
+            except sqlite3.DatabaseError as exc:
+                if not _corrupt(exc):
+                    raise  # a full or failing disk is no reason to move a spool aside: the agent stops, says why
+                if db is not None:
+                    db.close()
+                damage = str(exc)
+        head_file = self._read_head_file()
+        reserved, unsent_from = head_file.get("reserved", 0), head_file.get("unsent_from") or 1
+        if damage is not None:
+            return self._rebuild(path, damage, head_file)
+        if torn is not None:
             low, salvaged = known + 1, 0
             reason, text = "spool journal torn", f"the spool's journal was torn ({torn}); commits after the tear are lost"
             logger.error("spool journal torn; recovering path={!r} detail={!r} head={}", path, torn, known)
-        else:
-            aside = _move_aside(path)
-            logger.error("spool damaged; moved aside path={!r} aside={!r} error={!r}", path, aside, damage)
-            db = StateDB(path, SCHEMA, MIGRATIONS)
-            salvaged, known = _salvage(aside, db)
-            low = head_file.get("unsent_from") or 1
+        elif reserved > 0 and (db.conn().execute("SELECT 1 FROM state WHERE key = ?", (CHAIN_SEQ,)).fetchone() is None
+                               or known < unsent_from - 1):
+            # the file is readable but older than its head file: replaced, or its state page lost
+            low, salvaged = unsent_from, 0
             reason = "spool damaged"
-            text = f"the spool file was damaged ({damage}) and moved aside to {os.path.basename(aside)}; {salvaged} waiting events were read back"
-        head = max(head_file.get("reserved", 0), known) + 1  # above anything given out; this seq stays unused
-        gap = {"seq_from": min(low, head), "seq_to": head, "reason": reason, "salvaged": salvaged, "text": text}
+            text = f"the spool file is behind its head file (chain at {known}, {reserved} reserved); it was replaced or lost its state"
+            logger.error("spool behind its head file; recovering path={!r} head={} reserved={}", path, known, reserved)
+        else:
+            return db
+        gap = self._gap(db.conn(), low, max(reserved, known) + 1, reason, salvaged, text)
         with db.transaction() as conn:
-            conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (CHAIN_SEQ, str(head)))
-            conn.execute("DELETE FROM state WHERE key = ?", (CHAIN_HASH,))  # the next event links to nothing known
-            conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (RECOVERY_GAP, json.dumps(gap)))
-        self._reserve(head, gap["seq_from"])
-        logger.error("spool recovered; seqs {}..{} announced as possibly lost path={!r}", gap["seq_from"], head, path)
+            _write_recovery(conn, gap)
+        # the torn tail stays in the log until it is cut: an unclean stop later would read as torn again
+        busy = db.conn().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy:
+            logger.warning("spool log not truncated after the recovery (a reader holds it) path={!r}", path)
+        self._reserve(gap["seq_to"], gap["seq_from"])
+        logger.error("spool recovered; seqs {}..{} announced as possibly lost path={!r}", gap["seq_from"], gap["seq_to"], path)
         return db
+
+    def _rebuild(self, path: str, damage: str, head_file: dict) -> StateDB:
+        """A damaged file: what can be read goes into spool.db.recovering, which then takes its
+        place; the damaged file (and its -wal, -shm) is kept as spool.db.corrupt-<time>.
+
+        Until the swap the damaged file stays where it was, untouched: a crash before the new file
+        is whole leaves a spool.db.recovering that the next start deletes, redoing the recovery."""
+        new = path + RECOVERING_SUFFIX
+        _remove_db_files(new)
+        aside = f"{path}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+        logger.error("spool damaged; rebuilding path={!r} aside={!r} error={!r}", path, aside, damage)
+        db = StateDB(new, SCHEMA, MIGRATIONS)
+        try:
+            salvaged, known = _salvage(path, db)
+            text = (f"the spool file was damaged ({damage}) and moved aside to {os.path.basename(aside)};"
+                    f" {salvaged} waiting events were read back")
+            head = max(head_file.get("reserved", 0), known) + 1
+            gap = self._gap(db.conn(), head_file.get("unsent_from") or 1, head, "spool damaged", salvaged, text)
+            with db.transaction() as conn:  # the last write: with it the new file is whole
+                _write_recovery(conn, gap)
+                conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (RECOVERY_ASIDE, os.path.basename(aside)))
+            db.conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            db.close()  # the last connection: the log is checkpointed into the file and deleted
+        self._reserve(gap["seq_to"], gap["seq_from"])
+        _finish_recovering(path)
+        db = StateDB(path, SCHEMA, MIGRATIONS)
+        _drop_aside_mark(db)
+        logger.error("spool recovered; seqs {}..{} announced as possibly lost path={!r}", gap["seq_from"], gap["seq_to"], path)
+        return db
+
+    @staticmethod
+    def _gap(conn, low: int, head: int, reason: str, salvaged: int, text: str) -> dict:
+        """The recovery's agent.gap (`head`, above anything given out, stays unused); an earlier
+        recovery's announcement not spooled yet is folded in."""
+        row = conn.execute("SELECT value FROM state WHERE key = ?", (RECOVERY_GAP,)).fetchone()
+        try:
+            pending = json.loads(row[0]) if row else None
+            low = min(low, int(pending["seq_from"])) if pending else low
+        except (ValueError, TypeError, KeyError):
+            pass
+        return {"seq_from": min(low, head), "seq_to": head, "reason": reason, "salvaged": salvaged, "text": text}
 
     def _recovery_event(self, gap: dict) -> Event:
         details = {k: gap[k] for k in ("seq_from", "seq_to", "reason", "salvaged")}
@@ -518,13 +613,93 @@ def _wal_torn(wal: str) -> str | None:
     return f"{rest} bytes after its last whole frame ({frames})" if rest else None
 
 
-def _move_aside(path: str) -> str:
-    """spool.db (and -wal, -shm) -> spool.db.corrupt-<time> (and -wal, -shm): kept for inspection."""
-    aside = f"{path}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
-    for suffix in ("", "-wal", "-shm", "-journal"):
+def _connect_ro(path: str) -> sqlite3.Connection:
+    """A read-only connection: it never checkpoints the log into the file nor deletes it, so a
+    torn log or a damaged file stays as it was found. (`immutable=1` would not do: it ignores the
+    log, where a killed agent's last commits are.) SQLite may create the -shm beside it."""
+    return sqlite3.connect(f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro", uri=True, timeout=30, isolation_level=None)
+
+
+def _corrupt(exc: sqlite3.Error) -> bool:
+    """The error says the file is damaged (SQLITE_CORRUPT, SQLITE_NOTADB), not that the disk
+    failed, filled up or the file could not be opened."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB)
+
+
+def _damage(path: str) -> str | None:
+    """What `PRAGMA quick_check` finds wrong with the file (read-only), or None. Errors other than
+    damage propagate."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with closing(_connect_ro(path)) as conn:
+            result = conn.execute("PRAGMA quick_check").fetchall()
+    except sqlite3.DatabaseError as exc:
+        if _corrupt(exc):
+            return str(exc)
+        raise
+    return None if result == [("ok",)] else "; ".join(str(r[0]) for r in result[:3])
+
+
+def _write_recovery(conn, gap: dict) -> None:
+    conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (CHAIN_SEQ, str(gap["seq_to"])))
+    conn.execute("DELETE FROM state WHERE key = ?", (CHAIN_HASH,))  # the next event links to nothing known
+    conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (RECOVERY_GAP, json.dumps(gap)))
+
+
+def _finish_recovering(path: str) -> None:
+    """Put a whole spool.db.recovering in the damaged file's place (moving that aside, with its
+    -wal and -shm, to the name the new file records); delete one a crash left unfinished.
+
+    Each step can be repeated: a crash at any point leaves either the damaged file in place with
+    its log (and no whole new file), or a whole new file that the next start puts in place."""
+    new = path + RECOVERING_SUFFIX
+    if not os.path.exists(new):
+        return
+    aside = None
+    try:
+        with closing(_connect_ro(new)) as conn:
+            row = conn.execute("SELECT value FROM state WHERE key = ?", (RECOVERY_ASIDE,)).fetchone()
+        aside = row and os.path.join(os.path.dirname(path), os.path.basename(row[0]))
+    except sqlite3.Error as exc:
+        logger.warning("unfinished spool recovery unreadable path={!r} error={!r}", new, str(exc))
+    if not aside:
+        logger.warning("unfinished spool recovery deleted; it is redone path={!r}", new)
+        _remove_db_files(new)
+        _fsync_dir(os.path.dirname(os.path.abspath(path)))
+        return
+    if os.path.exists(new + "-wal"):  # one file before it moves: its log belongs to its name
+        with closing(sqlite3.connect(new, timeout=30, isolation_level=None)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    for suffix in ("-wal", "-shm", "-journal"):
+        if os.path.exists(new + suffix):
+            os.unlink(new + suffix)
+    for suffix in ("-wal", "-shm", "-journal"):  # the damaged file's log must not meet the new file
         if os.path.exists(path + suffix):
             os.replace(path + suffix, aside + suffix)
-    return aside
+    if os.path.exists(path) and not os.path.exists(aside):
+        try:
+            os.link(path, aside)  # kept under both names until the new file replaces it
+        except OSError:
+            os.replace(path, aside)
+    os.replace(new, path)
+    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+    logger.info("spool replaced by its recovered copy path={!r} aside={!r}", path, aside)
+
+
+def _drop_aside_mark(db: StateDB) -> None:
+    """The recovered file is in place: its mark of being whole has done its work."""
+    if db.conn().execute("SELECT 1 FROM state WHERE key = ?", (RECOVERY_ASIDE,)).fetchone():
+        db.conn().execute("DELETE FROM state WHERE key = ?", (RECOVERY_ASIDE,))
+
+
+def _remove_db_files(path: str) -> None:
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            os.unlink(path + suffix)
+        except FileNotFoundError:
+            pass
 
 
 def _salvage(path: str, db: StateDB) -> tuple[int, int]:
@@ -539,7 +714,7 @@ def _salvage(path: str, db: StateDB) -> tuple[int, int]:
     place once more: duplicates by path, but nothing lost."""
     padded = _padded_copy(path)
     try:
-        source = sqlite3.connect(padded or path, timeout=5, isolation_level=None)
+        source = _connect_ro(padded or path)  # read-only: closing it checkpoints nothing into the damaged file
     except sqlite3.Error as exc:
         logger.error("damaged spool cannot be opened to read it back path={!r} error={!r}", path, str(exc))
         return 0, 0
@@ -588,7 +763,7 @@ def _copy_rows(db: StateDB, insert: str, rows: list[tuple], known: int) -> tuple
         rows = [r for r in rows if _intact(r)]
     elif insert.startswith("INSERT OR IGNORE INTO state"):
         known = max([known] + [int(v) for k, v in rows if k == CHAIN_SEQ and str(v).isdigit()])
-        rows = [(k, v) for k, v in rows if k not in (CHAIN_SEQ, CHAIN_HASH)]
+        rows = [(k, v) for k, v in rows if k not in (CHAIN_SEQ, CHAIN_HASH, RECOVERY_ASIDE)]  # the mark: only the last write
     if not rows:
         return 0, known
     with db.transaction() as conn:
