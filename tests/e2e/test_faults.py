@@ -269,6 +269,9 @@ def test_a_full_spool_disk_holds_events_back_and_loses_none(tmp_path, classified
         stored_while_full = d.stored_count("egress.file")
 
         filler.unlink()
+        # the events the agent holds in memory are not in its spool yet, so the ledger alone could
+        # read "drained" before they are spooled: wait until all 250 reached the collector first
+        wait_for(lambda: d.stored_count("egress.file") >= 250, 120, 0.2, "all 250 events once there is room")
         ledger = assert_stored_exactly_once(d)
         _assert_each_file_once(d)
         assert d.stored_count("egress.file") == 250 > stored_while_full
