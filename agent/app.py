@@ -22,7 +22,7 @@ from agent.pipeline import Pipeline
 from agent.places import EgressPlace, EgressPlaces
 from agent.policy import PolicyStore, read_local_sources
 from agent.reporter import Reporter
-from agent.selfwatch import Caps, SelfWatch
+from agent.selfwatch import Caps, SelfWatch, release_memory
 from agent.spool import Spool
 from agent.watcher import Watchers
 from rules.errors import InvalidInput
@@ -128,6 +128,7 @@ class AgentApp:
         for root in sorted(roots, key=len):  # outer folders first: a nested one is part of its watch
             self.watchers.watch(root)
         stats = self.index.refresh()
+        release_memory()
         logger.info(
             "index ready files={} hashed={} removed={} errors={}", stats.files, stats.hashed, stats.removed, stats.errors
         )

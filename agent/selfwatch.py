@@ -12,6 +12,8 @@ service manager starts it again (Restart=on-failure), as osquery's watchdog rest
 
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 import threading
 import time
@@ -135,3 +137,18 @@ class SelfWatch:
             error=f"{kind} over the cap: {value} {unit} (cap {cap} {unit})",
             details={"limit": kind, "value": value, "cap": cap, "unit": unit},
         )
+
+
+def release_memory() -> None:
+    """Hand memory freed by a burst of work (the start-up index refresh holds a row and a stat for
+    every classified file at once) back to the system, so the idle agent's resident size is what it
+    keeps, not what it once needed. glibc keeps freed heap for reuse unless asked (malloc_trim);
+    elsewhere only the collection runs."""
+    gc.collect()
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl without it)
+        return
+    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    trim(0)
