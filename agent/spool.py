@@ -80,6 +80,7 @@ from typing import Any
 from loguru import logger
 
 from agent.db import StateDB
+from agent.files import sync_folder, write_atomically
 from agent.paths import without_surrogates
 from rules.events import Event, chain_digest, normal_ts
 
@@ -278,14 +279,7 @@ class Spool:
 
     def _reserve(self, reserved: int, unsent_from: int) -> None:
         """Write spool.db.head (fsync'd, then renamed into place)."""
-        tmp = self._head_path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"reserved": reserved, "unsent_from": unsent_from}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self._head_path)
-        _fsync_dir(os.path.dirname(os.path.abspath(self._head_path)))
+        write_atomically(self._head_path, json.dumps({"reserved": reserved, "unsent_from": unsent_from}), 0o600)
         self._reserved = reserved
 
     def _open_checked(self, path: str) -> StateDB:
@@ -667,7 +661,7 @@ def _finish_recovering(path: str) -> None:
     if not aside:
         logger.warning("unfinished spool recovery deleted; it is redone path={!r}", new)
         _remove_db_files(new)
-        _fsync_dir(os.path.dirname(os.path.abspath(path)))
+        sync_folder(os.path.dirname(os.path.abspath(path)))
         return
     if os.path.exists(new + "-wal"):  # one file before it moves: its log belongs to its name
         with closing(sqlite3.connect(new, timeout=30, isolation_level=None)) as conn:
@@ -684,7 +678,7 @@ def _finish_recovering(path: str) -> None:
         except OSError:
             os.replace(path, aside)
     os.replace(new, path)
-    _fsync_dir(os.path.dirname(os.path.abspath(path)))
+    sync_folder(os.path.dirname(os.path.abspath(path)))
     logger.info("spool replaced by its recovered copy path={!r} aside={!r}", path, aside)
 
 
@@ -805,17 +799,6 @@ def _intact(row: tuple) -> bool:
     return isinstance(data, dict) and data.get("id") == event_id and data.get("seq") == chain_seq
 
 
-def _fsync_dir(folder: str) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _present_bytes(conn, batch: list[SpooledEvent]) -> int:

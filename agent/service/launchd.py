@@ -13,8 +13,8 @@ import plistlib
 import shutil
 from collections.abc import Callable
 
+from agent.files import write_atomically
 from agent.service import Runner, ServiceError, ServiceSpec, checked, effective_uid
-from agent.service.systemd import write_atomically
 
 LABEL = "cn.miwei.agent"
 DAEMONS_DIR = "/Library/LaunchDaemons"

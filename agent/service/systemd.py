@@ -12,9 +12,9 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 
+from agent.files import write_atomically
 from agent.service import Runner, ServiceError, ServiceSpec, checked, effective_uid
 
 UNIT_NAME = "miwei-agent.service"
@@ -141,35 +141,6 @@ def render_unit(spec: ServiceSpec, python: str = sys.executable) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def write_atomically(path: str, text: str, mode: int = 0o644) -> None:
-    """Write next to the target, fsync, rename over it: a crash leaves the old file or the new one."""
-    folder = os.path.dirname(path)
-    fd, tmp = tempfile.mkstemp(prefix=".miwei-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # the rename itself survives a power cut once the folder is synced
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
 
 
 def systemd_running() -> bool:
