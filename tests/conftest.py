@@ -13,6 +13,18 @@ from tests import reliability
 AGENT_THREADS = {"pipeline", "reporter", "media"}
 
 
+@pytest.fixture
+def small_ext4(tmp_path):
+    """A fresh 64 MB ext4 loop-mounted for the test (the disk-full cases); skipped where it cannot be."""
+    from tests.e2e import mounts
+
+    why = mounts.unavailable("ext4")
+    if why:
+        pytest.skip(why)
+    with mounts.scratch("ext4", tmp_path) as mountpoint:
+        yield mountpoint
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_threads():
     """Every long-lived component must stop its threads: a test that leaks one fails."""

@@ -280,15 +280,6 @@ def test_a_full_spool_disk_holds_events_back_and_loses_none(tmp_path, classified
         d.close()
 
 
-@pytest.fixture
-def small_ext4(tmp_path):
-    why = mounts.unavailable("ext4")
-    if why:
-        pytest.skip(why)
-    with mounts.scratch("ext4", tmp_path) as mountpoint:
-        yield mountpoint
-
-
 @pytest.mark.reliability(
     area="fault", fault="Collector database disk full, with a real agent",
     how="the collector's SQLite file on a loop-mounted 64 MB ext4, filled up by another file while a real agent"

@@ -22,7 +22,6 @@ from agent.spool import Spool
 from rules.events import Event
 from server.app import create_app
 from server.limits import MAX_JSON_DEPTH, TokenBuckets, json_shape
-from tests.e2e import mounts
 from tests.e2e.harness import free_port, wait_for
 from tests.server.factories import ENROLL_SECRET, make_event
 
@@ -207,24 +206,15 @@ def test_database_that_cannot_write_is_503_with_retry_after(client, agent, store
     assert store.count_events() == 0
 
 
-@pytest.fixture
-def small_fs(tmp_path):
-    why = mounts.unavailable("ext4")
-    if why:
-        pytest.skip(why)
-    with mounts.scratch("ext4", tmp_path) as mountpoint:
-        yield mountpoint
-
-
 @pytest.mark.reliability(area="fault", fault="Collector database disk full", how="the SQLite file on a loop-mounted 64 MB ext4, filled by another file (root only; skipped otherwise)", outcome="503 + `Retry-After: 5`, nothing half-written; the same batch after freeing space: 500 accepted, 0 duplicates, 500 rows")
-def test_full_database_disk_is_503_and_the_retried_batch_is_stored_once(small_fs, tmp_path):
+def test_full_database_disk_is_503_and_the_retried_batch_is_stored_once(small_ext4, tmp_path):
     """The SQLite file on a 64 MB ext4 filled up by another file: 503 + Retry-After, nothing half
     written; once there is room, the same batch is stored whole."""
     from server.config import ServerConfig
     from server.database import make_engine, migrate
     from server.store import Store
 
-    url = f"sqlite:///{small_fs / 'collector.db'}"
+    url = f"sqlite:///{small_ext4 / 'collector.db'}"
     engine = make_engine(url)
     migrate(engine)
     store = Store(engine)
@@ -232,9 +222,9 @@ def test_full_database_disk_is_503_and_the_retried_batch_is_stored_once(small_fs
     with TestClient(create_app(config, store)) as client:
         headers = _enroll(client)
         batch = {"events": [make_event(details={"pad": "x" * 2000}) for _ in range(500)]}
-        filler = small_fs / "filler"
+        filler = small_ext4 / "filler"
         subprocess.run(["fallocate", "-l", "1G", str(filler)], capture_output=True)  # fails: fills what is left
-        if not filler.exists() or os.statvfs(small_fs).f_bavail > 64:
+        if not filler.exists() or os.statvfs(small_ext4).f_bavail > 64:
             subprocess.run(["dd", "if=/dev/zero", f"of={filler}", "bs=1M"], capture_output=True)
         response = client.post("/api/v1/events", json=batch, headers=headers)
         assert response.status_code == 503, response.text
