@@ -97,12 +97,18 @@ def test_the_alert_resolves_itself_with_a_note_when_the_agent_is_back(client, re
     assert _state(client, reader) == "online"
 
 
-def test_an_alert_someone_closed_keeps_its_status_when_the_agent_is_back(client, reader, agent, store, clock):
+def _offline_alert_closed_as_false_positive(client, reader, agent, store, clock) -> int:
+    """An agent that went silent, and the officer closing its alert: the alert's id."""
     _heartbeat(client, agent)
     clock.advance(AGENT_OFFLINE_S + 1)
     store.check_absence(AGENT_OFFLINE_S, None, HEALTH)
     alert_id = _offline(client, reader)[0]["id"]
     client.patch(f"/api/v1/alerts/{alert_id}", json={"status": "false_positive", "comment": "PC in repair"}, headers=reader)
+    return alert_id
+
+
+def test_an_alert_someone_closed_keeps_its_status_when_the_agent_is_back(client, reader, agent, store, clock):
+    alert_id = _offline_alert_closed_as_false_positive(client, reader, agent, store, clock)
     _heartbeat(client, agent)
     assert _offline(client, reader)[0]["status"] == "false_positive"
     assert _history(client, reader, alert_id)[-1]["action"] == "auto_resolved"
@@ -166,11 +172,7 @@ def test_an_agent_that_comes_back_after_a_clean_stop_and_is_killed_is_offline(cl
 
 
 def test_an_alert_someone_closed_is_not_escalated(client, reader, agent, store, clock):
-    _heartbeat(client, agent)
-    clock.advance(AGENT_OFFLINE_S + 1)
-    store.check_absence(AGENT_OFFLINE_S, None, HEALTH)
-    alert_id = _offline(client, reader)[0]["id"]
-    client.patch(f"/api/v1/alerts/{alert_id}", json={"status": "false_positive", "comment": "PC in repair"}, headers=reader)
+    alert_id = _offline_alert_closed_as_false_positive(client, reader, agent, store, clock)
     clock.advance(10 * AGENT_OFFLINE_S)
     store.check_absence(AGENT_OFFLINE_S, None, HEALTH)
     (alert,) = _offline(client, reader)
