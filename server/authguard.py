@@ -152,7 +152,7 @@ class AuthGuard:
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX) or scope["path"] in PUBLIC_PATHS:
             return await self.app(scope, receive, send)
-        token = _bearer(scope)
+        token = bearer(scope)
         if token is None:  # no token: auth.py answers 401 without a lookup
             return await self.app(scope, receive, send)
         address = client_address(scope)
@@ -161,13 +161,13 @@ class AuthGuard:
             self.budget.failed(address)
             if over:
                 await self._tarpit()
-            return await _answer(scope, receive, send, 401, UNKNOWN_DETAIL, {"WWW-Authenticate": "Bearer"})
+            return await answer(scope, receive, send, 401, UNKNOWN_DETAIL, {"WWW-Authenticate": "Bearer"})
         if not self.budget.is_verified(digest(token)):
             wait_s = self.budget.retry_after_s(address)
             if wait_s:
                 await self._tarpit()
                 detail = f"too many failed authentications from this address; retry in {wait_s} s"
-                return await _answer(scope, receive, send, 429, detail, {"Retry-After": str(wait_s)})
+                return await answer(scope, receive, send, 429, detail, {"Retry-After": str(wait_s)})
         await self.app(scope, receive, send)
 
     async def _tarpit(self) -> None:
@@ -185,21 +185,28 @@ def client_address(scope) -> str:
     return str(client[0]) if client else "unknown"
 
 
-def _bearer(scope) -> bytes | None:
-    header = b""
-    for name, value in scope.get("headers") or ():
-        if name == b"authorization":
-            header = value
-            break
+def first_header(scope, name: bytes) -> bytes | None:
+    """The first value of a header, as Starlette's request.headers.get reads it: every middleware
+    must judge the same header the app then acts on, even when a request repeats it."""
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return value
+    return None
+
+
+def bearer(scope) -> bytes | None:
+    """The bearer token of a request, as server.auth reads it (the first Authorization header)."""
+    header = first_header(scope, b"authorization") or b""
     scheme, _, token = header.partition(b" ")
     token = token.strip()
     return token if scheme.lower() == b"bearer" and token else None
 
 
-async def _answer(scope, receive, send, status: int, detail: str, headers: dict) -> None:
+async def answer(scope, receive, send, status: int, detail: str, headers: dict | None = None) -> None:
+    """A JSON refusal from a pure ASGI middleware, with the headers the app's own answers carry."""
     from server.app import SECURITY_HEADERS  # we sit outside the app's header middleware
 
-    await JSONResponse({"detail": detail}, status_code=status, headers={**SECURITY_HEADERS, **headers})(scope, receive, send)
+    await JSONResponse({"detail": detail}, status_code=status, headers={**SECURITY_HEADERS, **(headers or {})})(scope, receive, send)
 
 
 def install_auth_guard(app, tarpit_s: float = TARPIT_S) -> FailureBudget:

@@ -17,7 +17,6 @@ is read here is already bounded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -33,7 +32,7 @@ from fastapi.responses import JSONResponse
 from loguru import logger
 from sqlalchemy import exc as sa_exc
 
-from server.authguard import install_auth_guard
+from server.authguard import answer, bearer, digest, first_header, install_auth_guard
 
 MAX_JSON_DEPTH = 64  # an event is at most 4 deep; a batch adds 2
 DB_RETRY_AFTER_S = 5
@@ -158,11 +157,11 @@ class RequestLimits:
         else:
             shape = json_shape(body, self.max_depth)
         if shape.depth > self.max_depth:
-            return await _refuse(scope, receive, send, 400, f"JSON nested deeper than {self.max_depth} levels")
+            return await answer(scope, receive, send, 400, f"JSON nested deeper than {self.max_depth} levels")
         is_ingest = scope["path"] == INGEST_PATH and scope["method"] == "POST"
         if is_ingest and shape.events is not None and shape.events > self.max_batch_events:
             detail = f"batch of {shape.events} events; at most {self.max_batch_events} per request"
-            return await _refuse(scope, receive, send, 413, detail)
+            return await answer(scope, receive, send, 413, detail)
         key, cost = (_token_key(scope), max(1, shape.events or 0)) if is_ingest and self.buckets else (None, 0)
         if key is not None:
             wait_s = self.buckets.wait_s(key, cost)
@@ -170,7 +169,7 @@ class RequestLimits:
                 retry = max(1, math.ceil(wait_s))
                 logger.warning("agent over its event rate events={} retry_after_s={}", cost, retry)
                 detail = f"over {self.buckets.rate:g} events/s for this agent; retry in {retry} s"
-                return await _refuse(scope, receive, send, 429, detail, {"Retry-After": str(retry)})
+                return await answer(scope, receive, send, 429, detail, {"Retry-After": str(retry)})
 
         replayed = False
 
@@ -181,18 +180,18 @@ class RequestLimits:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
-        answer, accepted = b"", False
+        reply, accepted = b"", False
 
         async def charging_send(message):
             # charged with what the collector counted (accepted + duplicates), so a batch whose
             # "events" key the scan did not see (written with escapes) still pays for each event
-            nonlocal answer, accepted
+            nonlocal reply, accepted
             if key is not None and message["type"] == "http.response.start":
                 accepted = 200 <= message["status"] < 300
             elif key is not None and accepted and message["type"] == "http.response.body":
-                answer += message.get("body", b"")
+                reply += message.get("body", b"")
                 if not message.get("more_body", False):
-                    self.buckets.charge(key, _counted(answer, cost))
+                    self.buckets.charge(key, _counted(reply, cost))
             await send(message)
 
         await self.app(scope, replay, charging_send)
@@ -208,7 +207,7 @@ def _counted(answer: bytes, fallback: int) -> int:
 
 def _json_body(scope) -> bool:
     """FastAPI parses a body as JSON when the type says JSON or is absent (forms and YAML are left alone)."""
-    content_type = dict(scope.get("headers") or []).get(b"content-type")
+    content_type = first_header(scope, b"content-type")
     if content_type is None:
         return True
     subtype = content_type.split(b";", 1)[0].strip().lower().rpartition(b"/")[2]
@@ -216,19 +215,9 @@ def _json_body(scope) -> bool:
 
 
 def _token_key(scope) -> bytes | None:
-    """The bucket key: a hash of the bearer token (one per agent), never the token itself."""
-    header = dict(scope.get("headers") or []).get(b"authorization", b"")
-    scheme, _, token = header.partition(b" ")
-    if scheme.lower() != b"bearer" or not token.strip():
-        return None  # auth answers 401
-    return hashlib.sha256(token.strip()).digest()
-
-
-async def _refuse(scope, receive, send, status: int, detail: str, headers: dict | None = None) -> None:
-    from server.app import SECURITY_HEADERS  # we sit outside the app's header middleware
-
-    headers = {**SECURITY_HEADERS, **(headers or {})}
-    await JSONResponse({"detail": detail}, status_code=status, headers=headers)(scope, receive, send)
+    """The bucket key: a hash of the bearer token auth.py acts on (one per agent), never the token itself."""
+    token = bearer(scope)
+    return digest(token) if token else None  # no token: auth answers 401
 
 
 # --- the database cannot take writes ---------------------------------------------------------

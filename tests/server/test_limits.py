@@ -161,6 +161,20 @@ def test_batch_over_the_configured_cap_is_413_and_stores_nothing(limited, store)
     assert response.json() == {"accepted": 10, "duplicates": 0}
 
 
+def test_a_repeated_header_is_judged_as_the_app_reads_it(limited, store):
+    """Starlette reads the first of a repeated header: the limits read the same one, so a second
+    Authorization header cannot buy a fresh bucket, nor a second Content-Type skip the scan."""
+    one = _enroll(limited)
+    decoy = ("Authorization", "Bearer mwa_" + "x" * 43)
+    for i in range(3):
+        headers = [*one.items(), (decoy[0], decoy[1] + str(i)), ("content-type", "application/json")]
+        answer = limited.post("/api/v1/events", content=json.dumps({"events": [make_event() for _ in range(10)]}), headers=headers)
+        assert answer.status_code == (200 if i < 2 else 429), (i, answer.text)
+    deep = b'{"events": ' + b"[" * 100 + b"]" * 100 + b"}"
+    answer = limited.post("/api/v1/events", content=deep, headers=[*one.items(), ("content-type", "application/json"), ("content-type", "text/plain")])
+    assert answer.status_code == 400 and "nested deeper" in answer.json()["detail"]
+
+
 @pytest.mark.reliability(area="input", fault="An agent over its event rate", how="2 events/s per agent (burst 20): a third batch of 10", outcome="429 with `Retry-After` (seconds); another agent is not affected; tokens that fail authentication never get a bucket")
 def test_an_agent_over_its_rate_gets_429_with_retry_after_and_others_do_not(limited, store):
     one, other = _enroll(limited), _enroll(limited)
