@@ -6,7 +6,6 @@ lone surrogates (which JSON can carry but no database column can store) are refu
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import uuid
@@ -177,25 +176,14 @@ class EventIn(BaseModel):
         return event, json.dumps(event_body(event, self.model_extra), ensure_ascii=False, separators=(",", ":"))
 
 
-_EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(Event))
 _MEDIA_FIELDS = tuple(f.name for f in dataclasses.fields(Media))
 
 
 def event_body(event: Event, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """What is stored as the event's body: the fields a newer agent added (extra), then
-    `event.to_dict()`, built directly: dataclasses.asdict() copies deeply and cost more than the
-    rest of turning a request into an event (about 37 of 56 µs an event)."""
+    `event.to_dict()` (built field by field, not with dataclasses.asdict's deep copy)."""
     data = dict(extra) if extra else {}
-    for name in _EVENT_FIELDS:
-        data[name] = getattr(event, name)
-    if event.match is not None:
-        data["match"] = {"method": event.match.method, "similarity": event.match.similarity}
-    if event.media is not None:
-        data["media"] = {name: getattr(event.media, name) for name in _MEDIA_FIELDS}
-    data["detections"] = [{"detector": d.detector, "count": d.count, "sample": d.sample} for d in event.detections]
-    data["rule_ids"] = list(event.rule_ids)
-    if event.details is not None:
-        data["details"] = copy.deepcopy(event.details)  # as asdict() does: the body shares nothing with the event
+    data.update(event.to_dict())
     return data
 
 
