@@ -294,7 +294,7 @@ def change_status(conn: Connection, alert_id: int, status: str, comment: str, ac
     or acknowledged is reopened, and notified again."""
     if status not in ALERT_STATUSES:
         raise TransitionRefused(f"unknown status '{status}'")
-    current = conn.execute(select(alerts.c.status).where(alerts.c.id == alert_id)).scalar()
+    current = alert_status(conn, alert_id)
     if current is None:
         return None
     if current == status:
@@ -318,7 +318,7 @@ def change_status(conn: Connection, alert_id: int, status: str, comment: str, ac
 def escalate(conn: Connection, alert_id: int, severity: str, comment: str, now: datetime) -> None:
     """The alert's severity goes up (an agent silent for longer); notified again. An alert someone
     closed already (e.g. false_positive: the PC is in repair) stays as it is."""
-    current = conn.execute(select(alerts.c.status).where(alerts.c.id == alert_id)).scalar()
+    current = alert_status(conn, alert_id)
     if current not in OPEN_STATUSES:
         return
     conn.execute(update(alerts).where(alerts.c.id == alert_id).values(severity=severity, updated_at=now))
@@ -329,7 +329,7 @@ def escalate(conn: Connection, alert_id: int, severity: str, comment: str, now: 
 def auto_resolve(conn: Connection, alert_id: int, comment: str, now: datetime) -> bool:
     """The cause went away by itself (an agent is back): resolved by the system with a note.
     An alert someone closed already keeps their status; the note is still written."""
-    current = conn.execute(select(alerts.c.status).where(alerts.c.id == alert_id)).scalar()
+    current = alert_status(conn, alert_id)
     if current is None:
         return False
     to = "resolved" if current in OPEN_STATUSES else current
@@ -364,22 +364,9 @@ def renotify(conn: Connection, alert_id: int, now: datetime) -> int:
     return done
 
 
-def link_events(conn: Connection, alert_id: int, event_ids: tuple[str, ...] | list[str]) -> int:
-    """Add evidence to an alert; events already linked are skipped. Returns how many were added."""
-    known = set(conn.execute(select(alert_events.c.event_id).where(alert_events.c.alert_id == alert_id)).scalars())
-    new = [e for e in dict.fromkeys(event_ids) if e not in known][: max(0, MAX_EVIDENCE - len(known))]
-    if new:
-        conn.execute(insert(alert_events), [{"alert_id": alert_id, "event_id": e} for e in new])
-    return len(new)
-
-
-def refresh_alert(conn: Connection, alert_id: int, draft: AlertDraft, count: int, now: datetime) -> None:
-    """A burst went on: the alert's count, severity, explanation and evidence follow it."""
-    refresh_alerts(conn, [(alert_id, draft, count)], now)
-
-
 def refresh_alerts(conn: Connection, refreshed: list[tuple[int, AlertDraft, int]], now: datetime) -> None:
-    """refresh_alert for (alert id, draft, count) of several bursts: one read of their evidence,
+    """Bursts went on: each alert's count, severity, explanation and evidence follow its burst.
+    For (alert id, draft, count) of several bursts: one read of their evidence,
     one insert of the new links, one update (executemany) of the alerts."""
     if not refreshed:
         return
