@@ -18,11 +18,9 @@ from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 
-from server.authguard import client_address, digest
+from server.authguard import AGENT_TOKEN_PREFIX, API_TOKEN_PREFIX, client_address, digest
 
 ROLES = ("admin", "analyst")
-AGENT_TOKEN_PREFIX = "mwa_"
-API_TOKEN_PREFIX = "mwt_"
 
 
 def new_token(prefix: str) -> str:
