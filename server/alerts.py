@@ -186,19 +186,21 @@ def raise_event_alerts(conn: Connection, drafts: list[AlertDraft], now: datetime
 
 
 def _latest_alerts(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Row]:
-    """Each group's newest alert, read in chunks rather than one query per group (index alerts_group)."""
+    """Each group's newest alert, read in chunks rather than one query per group; only the newest
+    row of each group is read (max(id) per group_key on index alerts_group), however many alerts
+    the group raised before."""
     found: dict[tuple[str, str], Row] = {}
     by_key = sorted({k for _, k in keys})
     wanted = set(keys)
     for i in range(0, len(by_key), 500):
+        newest = select(func.max(alerts.c.id)).where(alerts.c.group_key.in_(by_key[i : i + 500])).group_by(alerts.c.group_key)
         rows = conn.execute(
             select(alerts.c.id, alerts.c.rule_id, alerts.c.group_key, alerts.c.status, alerts.c.first_ts, alerts.c.closed_at)
-            .where(alerts.c.group_key.in_(by_key[i : i + 500]))
+            .where(alerts.c.id.in_(newest))
         )
         for r in rows:
-            group = (r.rule_id, r.group_key)
-            if group in wanted and (group not in found or r.id > found[group].id):
-                found[group] = r
+            if (r.rule_id, r.group_key) in wanted:  # the group key hashes the rule id: one rule per key
+                found[(r.rule_id, r.group_key)] = r
     return found
 
 
