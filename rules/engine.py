@@ -61,6 +61,12 @@ class EventEngine:
         for event_type in {t for r in self.rules for t in (_event_types(r) or ())}:
             # in rule order: rules of this type plus the rules that name no type
             self._by_type[event_type] = tuple(r for r in self.rules if r in untyped or event_type in (_event_types(r) or ()))
+        # (watchlist, field) pairs each rule may look up: its `watchlist` and its `in_watchlist` tests
+        self._lookups = {
+            id(r): ([(r.watchlist.name, r.watchlist.field)] if r.watchlist else [])
+            + [(t.operand, c.field) for c in (*r.when, *r.unless) for t in c.tests if t.op == "in_watchlist"]
+            for r in self.rules
+        }
 
     def watchlist_values(self, events: list[Event]) -> dict[str, set[str]]:
         """The values judging these events may look up, by watchlist: the field of a rule's
@@ -69,9 +75,7 @@ class EventEngine:
         wanted: dict[str, set[str]] = {}
         for event in events:
             for rule in self._by_type.get(event.type, self._untyped):
-                lookups = [(rule.watchlist.name, rule.watchlist.field)] if rule.watchlist else []
-                lookups += [(t.operand, c.field) for c in (*rule.when, *rule.unless) for t in c.tests if t.op == "in_watchlist"]
-                for name, field in lookups:
+                for name, field in self._lookups[id(rule)]:
                     value = self.value(field, event)
                     if value:
                         wanted.setdefault(name, set()).add(str(value))
