@@ -102,6 +102,7 @@ class Pipeline:
         self._outbox = Outbox(spool, stamp, make_event)  # events and their marks, spooled together
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
+        self._stepped_at = time.time()  # wall time the worker last finished a step (heartbeats carry it)
 
     # --- called from other threads -------------------------------------------------------
 
@@ -131,6 +132,15 @@ class Pipeline:
         """Look at every file under an egress root (new mount, start, after an overflow)."""
         self._scans.put(root)
 
+    def progress(self) -> dict:
+        """What heartbeats say of the worker: when it last finished a step (wall time, UTC
+        seconds) and how much waits for it, so the collector can tell a stalled pipeline from a
+        quiet one while heartbeats go on."""
+        return {
+            "stepped_at": self._stepped_at,
+            "queued": self.changes.qsize() + len(self._egress) + len(self._classified),
+        }
+
     # --- the worker thread --------------------------------------------------------------
 
     def _run(self) -> None:
@@ -138,6 +148,7 @@ class Pipeline:
         while not self._stop.is_set():
             try:
                 self._step()
+                self._stepped_at = time.time()
                 if failing:
                     logger.info("pipeline recovered")
                     failing.clear()
