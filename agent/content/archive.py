@@ -118,13 +118,25 @@ class _Walk:
 
 
 def walk_archive(
-    path: str, file_type: str, limits: Limits = Limits(), clock: Callable[[], float] = time.monotonic
+    source: str | BinaryIO,
+    file_type: str,
+    limits: Limits = Limits(),
+    clock: Callable[[], float] = time.monotonic,
 ) -> Listing:
-    """Every member of the archive at path, and what could not be read; never raises."""
+    """Every member of the archive, and what could not be read; never raises.
+
+    source is a path, or a seekable binary file already open (the pipeline opens each file once
+    and hands the same descriptor to every reader): it is read from offset 0 and left open, at
+    whatever offset the walk ended on.
+    """
     walk = _Walk(limits, clock)
     try:
-        with open(path, "rb") as f:
-            _walk(walk, f, file_type, prefix="", depth=1)
+        if isinstance(source, str):
+            with open(source, "rb") as f:
+                _walk(walk, f, file_type, prefix="", depth=1)
+        else:
+            source.seek(0)
+            _walk(walk, source, file_type, prefix="", depth=1)
     except OSError as e:
         walk.listing.problems.append(Problem(CORRUPT, "", f"unreadable: {e.strerror or e}"))
     return walk.listing
