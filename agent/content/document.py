@@ -7,17 +7,25 @@ or the document properties is a marking; the same word in running prose usually 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 # where a part of the text stands in its document
 NAME, TITLE, PROPERTIES, HEADER, FOOTER, BODY = "name", "title", "properties", "header", "footer", "body"
 PLACES = (NAME, TITLE, PROPERTIES, HEADER, FOOTER, BODY)
 
+# a str holding these cannot be encoded as UTF-8, which every detector's regex engine (re2) and the
+# fingerprints do: os.fsdecode gives U+DC80..U+DCFF for each byte of a name that is not UTF-8
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
 
 @dataclass(frozen=True)
 class TextPart:
     where: str  # one of PLACES
-    text: str
+    text: str  # always encodable as UTF-8 (see readable)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", readable(self.text))
 
 
 @dataclass(frozen=True)
@@ -29,3 +37,24 @@ class Document:
 
     def text_of(self, *places: str) -> str:
         return "\n".join(p.text for p in self.parts if p.where in places)
+
+
+def readable(text: str) -> str:
+    """text, with what UTF-8 cannot hold made readable. A name's raw bytes (kept by os.fsdecode as
+    surrogate escapes) are read as GB18030 when they all are (a name written on a Chinese Windows
+    PC reads as what it says, so a marking in it still counts), else as UTF-8 with U+FFFD for the
+    odd bytes (so "商业秘密\xff.docx" keeps its marking); any other lone surrogate becomes U+FFFD."""
+    if not _SURROGATES.search(text):
+        return text
+    try:
+        raw = text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that is not an escaped byte
+        return _SURROGATES.sub("\ufffd", text)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "replace")
