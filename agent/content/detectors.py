@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from loguru import logger
+
 from agent.content.document import Document
 from agent.content.identifiers import BankCardDetector, MobileDetector, ResidentIdDetector, UsccDetector
 from agent.content.markings import StateSecretMarkingDetector, TradeSecretMarkingDetector
@@ -34,8 +36,27 @@ DETECTORS: dict[str, type[Detector]] = {
 }
 
 
+FAILED = "detector_failed"  # a detector raised: its answer is missing; sample "<detector id>: <exception type>"
+
+
 def detect(document: Document, detectors: Iterable[Detector] | None = None) -> tuple[Detection, ...]:
-    """Run every detector (all registered ones by default); non-zero detections, sorted by detector id."""
+    """Run every detector (all registered ones by default); non-zero detections, sorted by detector id.
+
+    A detector that raises loses its own answer only: the others still run, and one FAILED
+    detection counts the detectors that failed, the first one's id and exception type as its
+    sample (never the content or the exception's message, which may quote it)."""
     chosen = [cls() for cls in DETECTORS.values()] if detectors is None else detectors
-    found = [d for d in (detector.detect(document) for detector in chosen) if d is not None and d.count > 0]
+    found: list[Detection] = []
+    failed: list[str] = []
+    for detector in chosen:
+        try:
+            detection = detector.detect(document)
+        except Exception as exc:  # noqa: BLE001 - contain at the detector boundary; logged without content
+            logger.opt(exception=False).warning("detector failed detector={} error={}", detector.id, type(exc).__name__)
+            failed.append(f"{detector.id}: {type(exc).__name__}")
+            continue
+        if detection is not None and detection.count > 0:
+            found.append(detection)
+    if failed:
+        found.append(Detection(FAILED, len(failed), "; ".join(failed)[:200]))
     return tuple(sorted(found, key=lambda d: d.detector))
