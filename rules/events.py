@@ -62,11 +62,23 @@ class Media:
     product_id: str = ""  # USB product id, 4 hex digits in lower case
     bus: str = ""  # usb | ata | nvme | scsi | mmc | ...; empty when unknown
     removable: bool | None = None  # the OS says the disk is removable; None when it does not say
+    volume_id: str = ""  # the file system's own id (FAT/exFAT volume serial, NTFS serial, UUID)
+    size_bytes: int | None = None  # the volume's (partition's) size; None when unknown
 
     @property
     def identity(self) -> str:
-        """`vendor_id:product_id:serial` in lower case: what the collector's allow-list patterns match."""
-        return f"{self.vendor_id}:{self.product_id}:{self.serial}".lower()
+        """What the collector's allow-list patterns match, in lower case: `vendor_id:product_id:serial`
+        for a medium with a hardware serial, else `vendor_id:product_id:vol:<volume_id>:<size_bytes>`
+        (VOLUME_MARK): media without a serial are told apart by their file system, never all `::`."""
+        if self.serial:
+            return f"{self.vendor_id}:{self.product_id}:{self.serial}".lower()
+        size = "" if self.size_bytes is None else str(self.size_bytes)
+        return f"{self.vendor_id}:{self.product_id}:{VOLUME_MARK}{self.volume_id}:{size}".lower()
+
+
+# The serial part of an identity made from the volume (no hardware serial): the collector matches
+# such identities only exactly, and never one without a volume id (server/devices.py).
+VOLUME_MARK = "vol:"
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,16 @@
 """The device register: removable media any agent mounted, and the allow-list that says which may be.
 
 Every new `media.mounted` event of a portable medium (rules.events.is_portable: not a network file
-system, not an internal disk) upserts one row per identity `vendor_id:product_id:serial` (lower
-case). Media that report none of the three share the identity `::`: they cannot be told apart.
+system, not an internal disk) upserts one row per identity (rules.events.Media.identity, lower
+case): `vendor_id:product_id:serial` for a medium with a hardware serial, else
+`vendor_id:product_id:vol:<volume id>:<size in bytes>`, so two sticks without a serial are two rows.
 
 The allow-list holds patterns `vendor:product:serial` where `*` stands for any run of characters
 and `?` for one, matched case-insensitively part by part; an entry past its `expires_at` allows
-nothing. Rules consult it through the `allowed-devices` watchlist name (server/watchlists.py):
+nothing. Fail closed for media without a hardware serial: a volume identity is allowed only by a
+pattern that is exactly it (a wildcard would cover every reformatted or cloned stick of a model),
+and a medium with neither a serial nor a volume id (an old agent's `::`, a file system blkid could
+not read) is allowed by no pattern at all: they cannot be told apart. Rules consult it through the `allowed-devices` watchlist name (server/watchlists.py):
 MW-UNKNOWN-DEVICE tests `media.identity: {in_watchlist: allowed-devices}`, so the one rule
 mechanism decides, and serials an officer put on that watchlist before the register existed still
 allow their stick.
@@ -22,7 +26,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Connection, Engine
 
-from rules.events import Event, is_portable
+from rules.events import VOLUME_MARK, Event, is_portable
 from server import audit
 from server.database import insert_ignore, writing
 from server.schema import device_allow, devices
@@ -47,7 +51,30 @@ class DevicePattern:
         values = identity.lower().split(":", 2)
         if len(values) != 3:
             return False
+        kind = identity_kind(identity)
+        if kind == NO_IDENTITY:
+            return False
+        if kind == VOLUME:
+            return not has_wildcards(self.text) and self.text == identity.lower()
         return all(p.fullmatch(v) for p, v in zip(self.parts, values, strict=True))
+
+
+SERIAL, VOLUME, NO_IDENTITY = "serial", "volume", "none"
+
+
+def identity_kind(identity: str) -> str:
+    """SERIAL (a hardware serial), VOLUME (no serial: the volume id and size) or NO_IDENTITY
+    (neither: an empty serial part, or a volume mark with no volume id)."""
+    serial = identity.lower().split(":", 2)[-1] if identity.count(":") >= 2 else ""
+    if not serial:
+        return NO_IDENTITY
+    if serial.startswith(VOLUME_MARK):
+        return VOLUME if serial[len(VOLUME_MARK) :].split(":", 1)[0] else NO_IDENTITY
+    return SERIAL
+
+
+def has_wildcards(pattern: str) -> bool:
+    return "*" in pattern or "?" in pattern
 
 
 def parse_pattern(text: str) -> DevicePattern:
@@ -61,6 +88,16 @@ def parse_pattern(text: str) -> DevicePattern:
             raise PatternError(f"the {name} part '{part}' must be hex digits with * or ?, e.g. 0951 or 09??")
     if any(ord(c) < 32 or ord(c) == 127 for c in parts[2]):
         raise PatternError("the serial part must not contain control characters")
+    if not parts[2]:
+        raise PatternError(
+            f"'{text}' has an empty serial part, which would allow every medium without a hardware serial;"
+            " allow such a medium by the exact identity the device register shows (vendor:product:vol:<volume id>:<size>)"
+        )
+    if parts[2].startswith(VOLUME_MARK):
+        if has_wildcards(pattern):
+            raise PatternError("a medium without a hardware serial is allowed only by its exact identity, without * or ?")
+        if identity_kind(pattern) == NO_IDENTITY:
+            raise PatternError("this medium has neither a hardware serial nor a volume id: it cannot be told apart, so it cannot be allowed")
     return DevicePattern(pattern, tuple(_part_regex(p) for p in parts))  # type: ignore[arg-type]
 
 

@@ -67,6 +67,8 @@ class MediaIn(_Strict):
     product_id: Text(64) = ""
     bus: Text(64) = ""
     removable: bool | None = None
+    volume_id: Text(128) = ""
+    size_bytes: int | None = Field(None, ge=0, le=2**63 - 1)
 
 
 class DetectionIn(_Strict):

@@ -35,7 +35,8 @@ MATCHES = [
     ("*:*:60a44c3fae22f0b1", KINGSTON_ID),
     ("09?1:16?6:60A44C3F*", KINGSTON_ID),
     ("*:*:*", KINGSTON_ID),
-    ("::", "::"),  # media that report no identity at all
+    ("::vol:5a3c-19e2:67108864", "::vol:5a3c-19e2:67108864"),  # no hardware serial: only its exact identity
+    ("0951:1666:VOL:5A3C-19E2:67108864", "0951:1666:vol:5a3c-19e2:67108864"),
     ("0781:5567:a[1]", "0781:5567:a[1]"),  # only * and ? are special
     ("0781:5567:ab:cd", "0781:5567:ab:cd"),  # a serial may hold ':'
 ]
@@ -43,9 +44,13 @@ MISSES = [
     ("0951:1666:60A44C3FAE22F0B2", KINGSTON_ID),
     ("0951:1667:*", KINGSTON_ID),
     ("0781:*:*", KINGSTON_ID),
-    ("0951:1666:", KINGSTON_ID),  # an empty part matches only an empty value
     ("0951:1666:60A44C3F", KINGSTON_ID),  # the whole part, not a prefix
-    ("::", "0951::"),
+    ("*:*:*", "::vol:5a3c-19e2:67108864"),  # a wildcard never covers a medium without a serial
+    ("0951:1666:*", "0951:1666:vol:5a3c-19e2:67108864"),
+    ("::vol:5a3c-19e2:67108864", "::vol:5a3c-19e2:67108865"),  # another size: another medium
+    ("*:*:*", "::vol::67108864"),  # neither serial nor volume id: nothing allows it
+    ("*:*:*", "::"),  # an old agent's media without identity
+    ("*:*:*", "0951:1666:"),
     ("0781:5567:a?1", "0781:5567:a[1]x"),
 ]
 
@@ -68,6 +73,11 @@ def test_pattern_does_not_match(pattern, identity):
         ("kingston:1666:*", "the vendor part 'kingston' must be hex digits"),
         ("0951:16 66:*", "the product part '16 66' must be hex digits"),
         ("0951:1666:a\tb", "control characters"),
+        ("::", "empty serial part"),  # one click used to allow every medium without a serial
+        ("0951:1666:", "empty serial part"),
+        ("::vol:5a3c-*:67108864", "only by its exact identity"),
+        ("*:*:vol:5a3c-19e2:67108864", "only by its exact identity"),
+        ("::vol::67108864", "cannot be told apart"),
     ],
 )
 def test_garbage_pattern_is_refused_with_its_reason(client, reader, pattern, message):
@@ -226,15 +236,32 @@ def test_removing_an_entry_makes_the_stick_unknown_again(client, reader, send):
     assert len(unknown_device_alerts(client, reader)) == 1
 
 
-def test_media_without_identity_are_allowed_only_by_a_pattern_for_them(client, reader, send):
-    anonymous = {"mountpoint": "/media/u/STICK", "device": "/dev/loop0", "fstype": "ext4", "label": "STICK"}
+def test_media_without_a_serial_are_told_apart_and_allowed_one_by_one(client, reader, send):
+    first = {"mountpoint": "/media/u/STICK", "device": "/dev/loop0", "fstype": "exfat", "label": "STICK", "volume_id": "5A3C-19E2", "size_bytes": 67108864}
+    second = {**first, "volume_id": "0C1D-77F0"}
+    assert allow(client, reader, "*:*:*").status_code == 201  # covers hardware serials only
+    send(mounted(first, seconds=0), mounted(second, seconds=30))
+    rows = client.get("/api/v1/devices", headers=reader).json()["devices"]
+    assert sorted(r["identity"] for r in rows) == ["::vol:0c1d-77f0:67108864", "::vol:5a3c-19e2:67108864"]
+    assert not any(r["allowed"] for r in rows)
+    assert allow(client, reader, "::vol:5a3c-19e2:67108864").status_code == 201  # the console's allow click
+    send(mounted(first, seconds=60), mounted(second, seconds=120), mounted(seconds=180))
+    alerts = unknown_device_alerts(client, reader)
+    # one alert per stick; the second stick raised its again, the first and the Kingston (*:*:*) did not
+    assert sorted(a["count"] for a in alerts) == [1, 2]
+    by_identity = {r["identity"]: r["allowed"] for r in client.get("/api/v1/devices", headers=reader).json()["devices"]}
+    assert by_identity == {"::vol:5a3c-19e2:67108864": True, "::vol:0c1d-77f0:67108864": False, KINGSTON_ID: True}
+
+
+def test_media_with_no_identity_at_all_cannot_be_allowed(client, reader, send):
+    anonymous = {"mountpoint": "/media/u/STICK", "device": "/dev/loop0", "fstype": "ext4", "label": "STICK", "size_bytes": 4096}
     send(mounted(anonymous, seconds=0))
     (row,) = client.get("/api/v1/devices", headers=reader).json()["devices"]
-    assert row["identity"] == "::"
-    allow(client, reader, row["identity"])
-    send(mounted(anonymous, seconds=60), mounted(seconds=120))  # the Kingston has an identity: still unknown
-    alerts = unknown_device_alerts(client, reader)
-    assert len(alerts) == 2 and "Kingston" in alerts[0]["explanation"]
+    assert row["identity"] == "::vol::4096"
+    response = allow(client, reader, row["identity"])
+    assert response.status_code == 422 and "cannot be told apart" in response.json()["detail"]
+    send(mounted(anonymous, seconds=60))
+    assert [a["count"] for a in unknown_device_alerts(client, reader)] == [2]
 
 
 def test_serials_on_the_old_watchlist_still_allow(client, reader, send):
