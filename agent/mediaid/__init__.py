@@ -46,6 +46,8 @@ class MediaIdentity:
     product_id: str = ""
     bus: str = ""
     removable: bool | None = None
+    volume_id: str = ""  # the file system's id: FAT/exFAT volume serial, NTFS serial, UUID
+    size_bytes: int | None = None  # the volume's size, where the OS says
 
     def to_media(self) -> Media:
         """The identity as events carry it: every text storable (no lone surrogates, no padding)."""
@@ -61,6 +63,8 @@ class MediaIdentity:
             product_id=usb_id(self.product_id),
             bus=clean(self.bus).lower(),
             removable=self.removable,
+            volume_id=clean(self.volume_id),
+            size_bytes=self.size_bytes,
         )
 
 

@@ -1,10 +1,17 @@
 """Media identity on Linux: udev's database first, sysfs where udev is not running.
 
 udev (/run/udev/data/b<major>:<minor>) has the names as the device reports them (ID_VENDOR_ENC,
-ID_MODEL_ENC, with \\xNN escapes), the USB ids, the short serial, the bus and the file system
-label. Containers and minimal PCs have no udev: sysfs then gives the disk's removable flag, the
-SCSI vendor and model, and, walking up from the disk to its USB device, idVendor, idProduct,
-serial, manufacturer and product. The label then comes from /dev/disk/by-label or blkid.
+ID_MODEL_ENC, with \\xNN escapes), the USB ids, the short serial, the bus and what libblkid found
+in the file system: its type, volume id (ID_FS_UUID: the FAT/exFAT volume serial, the NTFS serial,
+an ext4 UUID) and label. Containers and minimal PCs have no udev: sysfs then gives the disk's
+removable flag, the SCSI vendor and model, and, walking up from the disk to its USB device,
+idVendor, idProduct, serial, manufacturer and product; the file system facts then come from
+`blkid -p -o udev DEVICE` (the same libblkid probe, the same key names), and the label from
+/dev/disk/by-label first.
+
+FUSE hides the file system: exfat-fuse and ntfs-3g mount as `fuseblk`, so the type reported is
+the one libblkid reads from the device (exfat, ntfs). The volume's size comes from sysfs (512-byte
+sectors): with the volume id it tells apart sticks that have no hardware serial (rules.events.Media).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ SYS_BLOCK = "/sys/class/block"
 UDEV_DATA = "/run/udev/data"
 BY_LABEL = "/dev/disk/by-label"
 _ESCAPED = re.compile(rb"\\x([0-9a-fA-F]{2})")
+FUSE_BLOCK_TYPES = frozenset({"fuseblk", "fuse"})  # a FUSE driver of a block device (exfat-fuse, ntfs-3g)
 _BUSES = {"usb": "usb", "ata": "ata", "scsi": "scsi", "nvme": "nvme", "mmc": "mmc", "virtio": "virtio", "ieee1394": "firewire"}
 
 
@@ -41,13 +49,16 @@ class LinuxReader:
         node = self._node_dir(name)
         disk = self.disk_dir(node)
         udev = {**self._udev(disk), **self._udev(node)}  # the partition's own values win
+        probed = {} if udev.get("ID_FS_TYPE") else self._blkid(device)  # udev has it when it probed
         usb = _usb_device_dir(disk)
         scsi = os.path.join(disk, "device") if disk else ""
+        real_type = udev.get("ID_FS_TYPE") or probed.get("ID_FS_TYPE", "")
+        sectors = _read(node, "size")
         return MediaIdentity(
             mountpoint=mountpoint,
             device=device,
-            fstype=udev.get("ID_FS_TYPE", "") if fstype == "fuseblk" and udev.get("ID_FS_TYPE") else fstype,
-            label=_enc(udev, "ID_FS_LABEL") or self._label_for(name) or self._blkid_label(device),
+            fstype=real_type if fstype in FUSE_BLOCK_TYPES and real_type else fstype,
+            label=_enc(udev, "ID_FS_LABEL") or self._label_for(name) or _enc(probed, "ID_FS_LABEL"),
             vendor=_enc(udev, "ID_VENDOR") or _read(scsi, "vendor") or _read(usb, "manufacturer"),
             model=_enc(udev, "ID_MODEL") or _read(scsi, "model") or _read(scsi, "name") or _read(usb, "product"),
             serial=udev.get("ID_SERIAL_SHORT", "") or _read(usb, "serial") or _read(scsi, "serial"),
@@ -55,6 +66,8 @@ class LinuxReader:
             product_id=udev.get("ID_MODEL_ID", "") or _read(usb, "idProduct"),
             bus=_BUSES.get(udev.get("ID_BUS", ""), "") or ("usb" if usb else _subsystem(scsi)),
             removable={"1": True, "0": False}.get(_read(disk, "removable")),
+            volume_id=_enc(udev, "ID_FS_UUID") or _enc(probed, "ID_FS_UUID"),
+            size_bytes=int(sectors) * 512 if sectors.isdigit() else None,
         )
 
     def is_removable(self, device: str) -> bool:
@@ -97,12 +110,16 @@ class LinuxReader:
             pass
         return ""
 
-    def _blkid_label(self, device: str) -> str:
-        """The label from the file system itself, where udev is not running (containers)."""
+    def _blkid(self, device: str) -> dict[str, str]:
+        """libblkid's low-level probe of the device itself (-p: no cache, which could hold another
+        stick's answer for the same device name), as udev would record it: ID_FS_TYPE, ID_FS_UUID,
+        ID_FS_LABEL(_ENC). Empty where blkid is missing or finds no file system."""
         if not device.startswith("/dev/") or not self.has_blkid:
-            return ""
-        code, out = self.run(["blkid", "-o", "value", "-s", "LABEL", device])
-        return out.strip() if code == 0 else ""
+            return {}
+        code, out = self.run(["blkid", "-p", "-o", "udev", device])
+        if code != 0:
+            return {}
+        return dict(line.partition("=")[::2] for line in out.splitlines() if line.startswith("ID_") and "=" in line)
 
 
 def parse_udev_data(text: str) -> dict[str, str]:

@@ -98,6 +98,8 @@ def identify_from(mountpoint: str, device: str, fstype: str, info: dict, usb_by_
         product_id=_text(usb.get("product_id")),
         bus=_BUSES.get(protocol, protocol.replace(" ", "-")),
         removable=removable if isinstance(removable, bool) else None,
+        volume_id=_text(info.get("VolumeUUID")),
+        size_bytes=size if isinstance(size := info.get("Size"), int) and not isinstance(size, bool) and size >= 0 else None,
     )
 
 

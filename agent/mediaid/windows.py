@@ -25,7 +25,7 @@ $drives = foreach ($disk in Get-CimInstance Win32_DiskDrive) {
   [pscustomobject]@{ Model = $disk.Model; SerialNumber = $disk.SerialNumber; PNPDeviceID = $disk.PNPDeviceID;
     InterfaceType = $disk.InterfaceType; MediaType = $disk.MediaType; Letters = @($letters) }
 }
-$logical = Get-CimInstance Win32_LogicalDisk | Select-Object DeviceID, DriveType, FileSystem, VolumeName, VolumeSerialNumber, ProviderName
+$logical = Get-CimInstance Win32_LogicalDisk | Select-Object DeviceID, DriveType, FileSystem, VolumeName, VolumeSerialNumber, Size, ProviderName
 $usb = Get-CimInstance Win32_PnPEntity -Filter "PNPDeviceID LIKE 'USB\\VID[_]%'" | Select-Object PNPDeviceID, Manufacturer, Name
 [pscustomobject]@{ drives = @($drives); logical = @($logical); usb = @($usb) } | ConvertTo-Json -Depth 4 -Compress
 """
@@ -104,6 +104,8 @@ def identify_from(mountpoint: str, device: str, fstype: str, opts: str, found: d
         product_id=usb["pid"] if usb else "",
         bus=_INTERFACES.get(_text(drive.get("InterfaceType")).lower(), ""),
         removable=_removable(flags, logical),
+        volume_id=_text(logical.get("VolumeSerialNumber")),  # FAT/exFAT/NTFS volume serial, 8 hex digits
+        size_bytes=_size(logical.get("Size")),
     )
 
 
@@ -141,3 +143,9 @@ def _as_strings(value: Any) -> list[str]:
 
 def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
+
+
+def _size(value: Any) -> int | None:
+    """Win32_LogicalDisk.Size (uint64; CIM JSON gives a number, sometimes a string)."""
+    text = str(value).strip() if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    return int(text) if text.isdigit() else None

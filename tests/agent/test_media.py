@@ -163,12 +163,13 @@ def test_mount_events_carry_the_whole_identity_and_the_collector_accepts_it():
     identity = MediaIdentity(
         "/media/alice/MY STICK", "/dev/sdb1", "vfat", label="MY STICK", vendor="SanDisk", model="Cruzer Blade",
         serial="4C530001231120115142", vendor_id="0781", product_id="5567", bus="usb", removable=True,
+        volume_id="6F11-7D89", size_bytes=31914983424,
     )
     media = Event(type="media.mounted", media=identity.to_media()).to_dict()["media"]
     assert media == {
         "mountpoint": "/media/alice/MY STICK", "device": "/dev/sdb1", "fstype": "vfat", "label": "MY STICK",
         "serial": "4C530001231120115142", "vendor": "SanDisk", "model": "Cruzer Blade", "vendor_id": "0781",
-        "product_id": "5567", "bus": "usb", "removable": True,
+        "product_id": "5567", "bus": "usb", "removable": True, "volume_id": "6F11-7D89", "size_bytes": 31914983424,
     }
     assert MediaIn(**media).model_dump() == media
 

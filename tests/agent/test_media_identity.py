@@ -93,7 +93,7 @@ def test_the_usb_root_hub_is_not_taken_for_the_stick(tmp_path):
     assert reader.identify(**case["mount"]).vendor_id == "0781"
 
 
-def test_blkid_is_asked_only_when_udev_and_by_label_have_no_label(tmp_path):
+def test_blkid_is_asked_only_when_udev_did_not_probe_the_file_system(tmp_path):
     case = json.loads((DATA / "linux" / "usb-stick.json").read_text(encoding="utf-8"))
     reader = _linux_tree(case, tmp_path)
     reader.identify(**case["mount"])
@@ -101,7 +101,36 @@ def test_blkid_is_asked_only_when_udev_and_by_label_have_no_label(tmp_path):
     loop = json.loads((DATA / "linux" / "loop-image.json").read_text(encoding="utf-8"))
     reader = _linux_tree(loop, tmp_path / "loop")
     reader.identify(**loop["mount"])
-    assert reader.commands.calls == [["blkid", "-o", "value", "-s", "LABEL", "/dev/loop3"]]
+    assert reader.commands.calls == [["blkid", "-p", "-o", "udev", "/dev/loop3"]]  # -p: never a cached answer
+
+
+def test_fuseblk_without_udev_or_blkid_stays_fuseblk_and_has_no_volume_id(tmp_path):
+    case = json.loads((DATA / "linux" / "loop-exfat-fuse.json").read_text(encoding="utf-8"))
+    reader = _linux_tree({**case, "blkid": [2, ""]}, tmp_path)  # blkid found nothing
+    media = reader.identify(**case["mount"]).to_media()
+    assert (media.fstype, media.volume_id, media.size_bytes) == ("fuseblk", "", 67108864)
+    assert media.identity == "::vol::67108864"  # no identity: the collector allows it by no pattern
+
+
+@pytest.mark.parametrize(
+    ("media", "identity"),
+    [
+        (Media("/m", serial="60A44C3FAE22F0B1", vendor_id="0951", product_id="1666", volume_id="5A3C-19E2"), "0951:1666:60a44c3fae22f0b1"),
+        (Media("/m", vendor_id="0951", product_id="1666", volume_id="5A3C-19E2", size_bytes=8), "0951:1666:vol:5a3c-19e2:8"),
+        (Media("/m", volume_id="FF9F-96C9", size_bytes=67108864), "::vol:ff9f-96c9:67108864"),
+        (Media("/m", size_bytes=67108864), "::vol::67108864"),
+        (Media("/m"), "::vol::"),
+    ],
+)
+def test_media_without_a_hardware_serial_are_known_by_volume_id_and_size(media, identity):
+    assert media.identity == identity
+
+
+def test_two_sticks_without_a_serial_have_two_identities():
+    first = Media("/media/u/A", fstype="vfat", volume_id="6F11-7D89", size_bytes=67108864)
+    second = Media("/media/u/A", fstype="vfat", volume_id="0C1D-77F0", size_bytes=67108864)
+    assert first.identity != second.identity
+    assert Media("/m").identity != "::"  # every serial-less stick used to be '::', allowed by one click
 
 
 def test_a_device_that_is_not_in_sysfs_gets_what_the_mount_says(tmp_path):
