@@ -82,6 +82,8 @@ class AgentConfig:
     log_level: str = "info"
     limits: LimitsConfig = LimitsConfig()
     ca_bundle: str | None = None  # PEM CA certificates the collector's HTTPS certificate is checked against; None: the system store
+    inspect_user: str = "nobody"  # the unprivileged user the content inspection workers run as (agent as root)
+    inspect_timeout_s: float = 10.0  # one file's inspection budget; a worker silent 5 s past it is killed
 
     @property
     def spool_path(self) -> str:
@@ -114,11 +116,30 @@ def _parse_agent(section: Section, ctx: Context) -> AgentConfig:
         log_level=section.get("log_level", choice(LOG_LEVELS, "log level"), default="info"),
         limits=section.get("limits", _parse_limits, default=LimitsConfig()),
         ca_bundle=section.get("ca_bundle", _ca_bundle, default=None),
+        inspect_user=section.get("inspect_user", _user_name, default="nobody"),
+        inspect_timeout_s=section.get("inspect_timeout_s", number(minimum=1, maximum=600), default=10.0),
     )
     _check_overlaps(section, ctx)
     if any(v is MISSING for v in values.values()):
         return MISSING
     return AgentConfig(**values)
+
+
+def _user_name(node: yaml.Node, key_path: str, ctx: Context):
+    """A local user that exists (checked now: a typo must not leave parsers running as root)."""
+    import pwd
+
+    value = text(node, key_path, ctx)
+    if value is MISSING:
+        return value
+    try:
+        pwd.getpwnam(value)
+    except KeyError:
+        if value != "nobody":  # absent on some systems: the workers then use uid 65534
+            return ctx.error(node, key_path, f"no such user {value!r}", "name an existing unprivileged user")
+    if value == "root":
+        return ctx.error(node, key_path, "must not be root", "name an unprivileged user, e.g. nobody")
+    return value
 
 
 def _parse_enroll_secret(section: Section, ctx: Context) -> str:

@@ -39,6 +39,18 @@ class Hasher:
 
         `head_bytes`: keep that many first bytes (the index tells a drawing from a document by
         them without opening the file again)."""
+        # O_NONBLOCK: a FIFO swapped in for the file must not hang us; O_NOFOLLOW: no symlinks
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", path)
+            return self.digest_fd(fd, head_bytes)
+        finally:
+            os.close(fd)
+
+    def digest_fd(self, fd: int, head_bytes: int = 0) -> FileDigest:
+        """Hash the regular file open at fd from its start (pread: the descriptor's offset is left
+        alone, so a worker given the same descriptor reads it too). The caller closes fd."""
         h = hashlib.sha256()
         size = 0
         buf = getattr(self._buffers, "buf", None)
@@ -46,17 +58,12 @@ class Hasher:
             buf = self._buffers.buf = bytearray(CHUNK_BYTES)
         view = memoryview(buf)
         head = b""
-        # O_NONBLOCK: a FIFO swapped in for the file must not hang us; O_NOFOLLOW: no symlinks
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        with open(fd, "rb", buffering=0) as f:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode):
-                raise OSError(errno.EINVAL, "not a regular file", path)
-            while n := f.readinto(buf):
-                h.update(view[:n])
-                if len(head) < head_bytes:
-                    head += view[: min(n, head_bytes - len(head))]
-                size += n
+        st = os.fstat(fd)
+        while n := os.preadv(fd, [buf], size):
+            h.update(view[:n])
+            if len(head) < head_bytes:
+                head += view[: min(n, head_bytes - len(head))]
+            size += n
         with self._lock:
             self.bytes_read += size
             self.files_hashed += 1

@@ -20,27 +20,30 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from loguru import logger
 
 from agent.attribution import WriterTracker
-from agent.content.archive import Member
-from agent.content.inspect import Inspection, inspect_file
-from agent.hashing import FileDigest, Hasher
+from agent.classify import content_fields
+from agent.content.inspect import Inspection
+from agent.hashing import Hasher
 from agent.index import FingerprintIndex, IndexedFile
+from agent.inspector import InProcessInspector, open_regular
+from agent.lanes import Done, Inspector, Job, Lanes
 from agent.outbox import Outbox
 from agent.paths import is_under, readable
 from agent.places import EgressPlace, EgressPlaces
 from agent.spool import FileMark, Spool
 from agent.watcher import FsChange
-from rules.events import Event, Match
-from rules.levels import LEVELS
+from rules.events import Detection, Event
 
 QUEUE_MAX = 200_000
 REPORTED_KEEP_S = 900.0  # how long a report's time is kept to recognise changes it already covered
 TICK_S = 0.05
 STEP_RETRY_S = 1.0  # the pause after a failed step (a spool write that failed is tried again then)
 STOP_FLUSH_ATTEMPTS = 3
+STOP_DRAIN_S = 5.0  # how long a stop goes on reporting complete egress files
 
 # Where a pending egress file came from. Only a scan or a rename may be skipped because the
 # spool's marks say the file was reported: a write always re-hashes and reports.
@@ -55,6 +58,7 @@ class _Pending:
     mtime_ns: int = -1
     closed: bool = False
     origin: str = WRITE
+    seen: os.stat_result | None = None  # the last stat of a write seen: what is known if it vanishes
 
 
 @dataclass
@@ -74,12 +78,14 @@ class Pipeline:
         stable_s: float = 0.5,
         hasher: Hasher | None = None,
         clock: Callable[[], float] = time.monotonic,
-        inspect: Callable[[str], Inspection] = inspect_file,
+        make_inspector: Callable[[], Inspector] = InProcessInspector,
         writers: WriterTracker | None = None,
         reconcile_s: float = 900.0,
     ):
         self.index, self.spool, self.places = index, spool, places
-        self.inspect = inspect  # true type and detections (markings, identifiers) of a file
+        # true type and detections (markings, identifiers) of a file, from its one descriptor:
+        # one inspector per lane and one for classified changes (the agent wires worker processes)
+        self._inspector = make_inspector()
         self.writers = writers or WriterTracker()  # which process wrote an egress file, best effort
         self.make_event = make_event
         self.stamp = stamp  # the rules in force (agent.policy.PolicyStore.stamp): swapped by reference
@@ -88,6 +94,8 @@ class Pipeline:
         self.reconcile_s = reconcile_s
         self._reconciled_at = clock()
         self.hasher = hasher or index.hasher
+        self.lanes = Lanes(self.hasher, make_inspector)
+        self._results: list[Done] = []  # from the lanes, not yet in the outbox
         self.clock = clock
         self.changes: queue.Queue[FsChange] = queue.Queue(maxsize=QUEUE_MAX)
         self._egress: dict[str, _Pending] = {}
@@ -108,6 +116,7 @@ class Pipeline:
 
     def start(self) -> None:
         self.writers.start()
+        self.lanes.start()
         self._thread.start()
 
     def stop(self, timeout_s: float = 10.0) -> None:
@@ -116,6 +125,7 @@ class Pipeline:
         self.writers.stop()
         if self._thread.ident is None:  # never started: nobody else touches the outbox
             self._outbox.flush()
+            self._inspector.close()
             return
         self._thread.join(timeout_s)
         if self._thread.is_alive():
@@ -138,7 +148,7 @@ class Pipeline:
         quiet one while heartbeats go on."""
         return {
             "stepped_at": self._stepped_at,
-            "queued": self.changes.qsize() + len(self._egress) + len(self._classified),
+            "queued": self.changes.qsize() + len(self._egress) + len(self._classified) + len(self.lanes.in_flight),
         }
 
     # --- the worker thread --------------------------------------------------------------
@@ -159,7 +169,24 @@ class Pipeline:
                     failing.add(kind)
                     self._emit("agent.error", error=f"pipeline step failed ({kind}); see the agent log")
                 self._stop.wait(STEP_RETRY_S)
+        try:
+            self._drain(time.monotonic() + STOP_DRAIN_S)
+        except Exception:  # the spool: what is left is spooled below, or counted as lost
+            logger.exception("reporting at stop failed")
+        self.lanes.stop()
+        self._inspector.close()
         self._last_flush()
+
+    def _drain(self, deadline: float) -> None:
+        """At stop, report the egress files already complete, for a while: what is left then is
+        found again by the scan at the next start (it has no mark in the spool)."""
+        while time.monotonic() < deadline:
+            self._take_results()
+            now = self.clock()
+            if not any(p.due_at <= now for p in self._egress.values()) and not self.lanes.in_flight:
+                return
+            self._check_egress()
+            time.sleep(TICK_S / 5)
 
     def _last_flush(self) -> None:
         for attempt in range(STOP_FLUSH_ATTEMPTS):
@@ -183,6 +210,7 @@ class Pipeline:
         self._reconcile()
         self._run_scans()
         self._check_classified()
+        self._take_results()
         self._check_egress()
         self._outbox.flush()  # raises when the spool fails: the loop waits and comes back
 
@@ -202,7 +230,9 @@ class Pipeline:
         if place is None:
             return
         if change.kind == "deleted":
-            self._egress.pop(change.path, None)
+            pending = self._egress.pop(change.path, None)
+            if pending is not None and pending.origin == WRITE:  # written, removed before it was read
+                self._report_vanished(change.path, pending, "removed before it could be read")
         elif change.is_dir:
             self.scan(change.path)
         elif change.at > self._reported_at.get(change.path, -1.0):
@@ -297,7 +327,7 @@ class Pipeline:
             if row is None or not changed:
                 continue
             # a state-secret mark in a watched file is its own alert (MW-STATE-SECRET-MARK)
-            self._emit_file("file.modified" if known else "file.created", path, row, level=row.level, inspection=self.inspect(path))
+            self._emit_file("file.modified" if known else "file.created", path, row, level=row.level, inspection=self._inspect_path(path))
 
     # --- egress places --------------------------------------------------------------------
 
@@ -306,11 +336,15 @@ class Pipeline:
         pending = self._egress.get(path)
         now = self.clock()
         if pending is None:
-            self._egress[path] = _Pending(place, now if closed else now + self.stable_s, closed=closed)
+            pending = self._egress[path] = _Pending(place, now if closed else now + self.stable_s, closed=closed)
         else:
             pending.closed = pending.closed or closed
             pending.due_at = now if pending.closed else now + self.stable_s
             pending.origin = WRITE
+        try:
+            pending.seen = os.stat(path, follow_symlinks=False)
+        except OSError:
+            pass  # gone already: _check_egress reports it with what is known
 
     def _egress_renamed(self, src: str, dest: str, place: EgressPlace, is_dir: bool) -> None:
         """A rename within one egress place is not a new egress: the marks follow the files, so
@@ -354,16 +388,21 @@ class Pipeline:
             logger.debug("scanned egress root={!r} files={}", root, count)
 
     def _check_egress(self) -> None:
+        """Hand complete egress files to the lanes: each is opened once here (no symlink, no
+        blocking, a regular file with the inode its stat saw) and that descriptor is hashed and
+        inspected. A file that is gone or was swapped before it could be read is reported with
+        what is known, never dropped."""
         now = self.clock()
         self._forget_old_reports()
-        ready: list[tuple[str, os.stat_result, _Pending, FileMark | None]] = []  # complete files to report, in order
-        for path in [p for p, pend in self._egress.items() if pend.due_at <= now]:
+        for path in [p for p, pend in self._egress.items() if pend.due_at <= now and p not in self.lanes.in_flight]:
             pending = self._egress[path]
             looked_at = time.monotonic()  # the clock of FsChange.at
             try:
                 st = os.stat(path, follow_symlinks=False)
             except FileNotFoundError:
                 del self._egress[path]
+                if pending.origin == WRITE:
+                    self._report_vanished(path, pending, "removed before it could be read")
                 continue
             except OSError as exc:
                 del self._egress[path]
@@ -371,32 +410,61 @@ class Pipeline:
                 continue
             if not stat.S_ISREG(st.st_mode):
                 del self._egress[path]
+                if pending.origin == WRITE and not stat.S_ISDIR(st.st_mode):
+                    self._report_special(path, st, pending)
                 continue
             if (st.st_size, st.st_mtime_ns) != (pending.size, pending.mtime_ns) and not pending.closed:
                 pending.size, pending.mtime_ns = st.st_size, st.st_mtime_ns  # still being written
+                pending.seen = st
                 pending.due_at = now + self.stable_s
                 continue
-            if self.places.find(path) is None:
+            if self.places.find(path) is None:  # unmounted meanwhile
                 del self._egress[path]
-                continue  # unmounted meanwhile
+                if pending.origin == WRITE:
+                    self._report_vanished(path, pending, "its medium was removed before it could be read")
+                continue
             self._reported_at[path] = looked_at
             mark = self.spool.reported(path) if pending.origin in (SCAN, RENAME) else None
             if mark is not None and mark.matches(st):
                 del self._egress[path]
                 continue
-            ready.append((path, st, pending, mark if pending.origin == RENAME else None))
-        self._report_all(ready)
+            if not self._submit(path, st, pending, mark if pending.origin == RENAME else None):
+                break  # the lanes are full: the rest waits for the next step
 
-    def _report_all(self, ready: list[tuple[str, os.stat_result, _Pending, FileMark | None]]) -> None:
-        """Hash and report complete egress files, spooling the outbox every `chunk` events, so the
-        reporter sends the first events of a bulk copy while the rest are hashed. A file leaves
-        `_egress` only when its report is in the outbox: a step that fails (the spool) leaves the
-        rest to the next step. Hashing stays on this thread: a worker thread was measured slower
-        (docs/benchmarks.md, "Egress throughput: where the time goes")."""
-        for path, st, pending, renamed in ready:
-            digest = _digest(self.hasher, path)
+    def _submit(self, path: str, st: os.stat_result, pending: _Pending, renamed: FileMark | None) -> bool:
+        """Open the file and hand it to a lane; False when the lanes take no more now."""
+        try:
+            fd, fst = open_regular(path)
+        except FileNotFoundError:
             del self._egress[path]
-            self._report_egress(path, st, pending.place, renamed, digest)
+            if pending.origin == WRITE:
+                self._report_vanished(path, pending, "removed before it could be read")
+            return True
+        except OSError as exc:
+            del self._egress[path]
+            if exc.errno == errno.EINVAL:  # swapped for a FIFO or a device between stat and open
+                self._report_swapped(path, pending)
+            else:
+                self._emit_unreadable("egress.file", path, exc, pending.place, FileMark.of(path, st))
+            return True
+        if (fst.st_dev, fst.st_ino) != (st.st_dev, st.st_ino):  # replaced between stat and open
+            os.close(fd)
+            pending.due_at = self.clock()
+            return True
+        if not self.lanes.submit(Job(path, fd, fst, (pending, renamed))):
+            os.close(fd)
+            return False
+        del self._egress[path]
+        return True
+
+    def _take_results(self) -> None:
+        """Report what the lanes hashed and inspected, spooling the outbox every `chunk` events so
+        the reporter sends the first events of a bulk copy while the rest are hashed. A result
+        whose report failed (the spool) is kept for the next step."""
+        self._results.extend(self.lanes.done())
+        while self._results:
+            self._report_done(self._results[0])
+            self._results.pop(0)
             if len(self._outbox) >= self._outbox.chunk:
                 self._outbox.flush()
 
@@ -408,13 +476,12 @@ class Pipeline:
         oldest = now - REPORTED_KEEP_S  # a change queued for longer than this is reported again
         self._reported_at = {p: t for p, t in self._reported_at.items() if t >= oldest}
 
-    def _report_egress(
-        self, path: str, st: os.stat_result, place: EgressPlace, renamed: FileMark | None, digest: FileDigest | OSError
-    ) -> None:
-        """Report a hashed file; `renamed` is the mark that followed a rename (same content: no report)."""
+    def _report_done(self, done: Done) -> None:
+        """Report a hashed file; a rename's mark with the same content means no new report."""
+        job, digest = done.job, done.digest
+        pending, renamed = job.context
+        path, st, place = job.path, job.st, pending.place
         if isinstance(digest, OSError):
-            if digest.errno == errno.ENOENT:
-                return
             self._emit_unreadable("egress.file", path, digest, place, FileMark.of(path, st))
             return
         if (digest.size, digest.mtime_ns) != (st.st_size, st.st_mtime_ns):
@@ -424,45 +491,49 @@ class Pipeline:
         if renamed is not None and (renamed.sha256, renamed.size) == (digest.sha256, digest.size):
             self._outbox.add(None, mark)  # the rename changed its ctime, not its content
             return
-        source = self.index.lookup_sha256(digest.sha256) if digest.size > 0 else None
         text, raw = readable(path)
         fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, media=place.media, egress=place.kind)
-        inspection = self.inspect(path)
-        if source is not None:
-            fields.update(source.event_fields())
-        elif inspection.members:
-            fields.update(self._archive_source(inspection.members))
-        if "match" not in fields and inspection.fingerprints:  # an edited or partial copy
-            fields.update(self._partial_source(inspection.fingerprints))
-        fields.update(inspection.event_fields())
+        fields.update(content_fields(self.index, digest, done.inspection or _NOT_INSPECTED))
         fields["details"] = {**(fields.get("details") or {}), **self.writers.details(path)}
         self._outbox.add(self.make_event("egress.file", **fields), mark)
 
-    def _archive_source(self, members: tuple[Member, ...]) -> dict:
-        """An archive traced to classified content through its members: the most sensitive
-        classified member speaks for the event (core before internal: the alert's severity follows
-        it), the outermost of those first; empty members never match."""
-        found = [(m, s) for m in members if m.size > 0 and (s := self.index.lookup_sha256(m.sha256)) is not None]
-        if not found:
-            return {}
-        member, source = min(found, key=lambda pair: (LEVELS.index(pair[1].level), pair[0].depth))
-        fields = source.event_fields()
-        fields["match"] = Match("archive", 1.0)
-        fields["details"] = {
-            **(fields.get("details") or {}),
-            "archive_member": member.name,
-            "classified_members": len(found),
-        }
-        return fields
+    def _report_vanished(self, path: str, pending: _Pending, why: str) -> None:
+        """A file written to an egress place that was gone before it could be read: what is known
+        of it (size and times of the last write seen, the place, the writer) and why."""
+        self._report_blind(path, pending, Detection("vanished", 1, why), pending.seen)
 
-    def _partial_source(self, fingerprints: frozenset[int]) -> dict:
-        """A document traced to the classified content it shares enough text with (lineage):
-        `match.similarity` is the share of the source's fingerprints found in it."""
-        found = self.index.lookup_partial(fingerprints)
-        if found is None:
-            return {}
-        source, similarity = found
-        return source.event_fields(Match("partial", similarity))
+    def _report_swapped(self, path: str, pending: _Pending) -> None:
+        self._report_blind(
+            path, pending, Detection("vanished", 1, "replaced by a FIFO or device before it could be read"), pending.seen
+        )
+
+    def _report_special(self, path: str, st: os.stat_result, pending: _Pending) -> None:
+        kind = "FIFO" if stat.S_ISFIFO(st.st_mode) else "socket" if stat.S_ISSOCK(st.st_mode) else "special file"
+        if stat.S_ISLNK(st.st_mode):
+            kind = "symbolic link"
+        self._report_blind(path, pending, Detection("not_regular", 1, f"a {kind}, not a regular file"), None)
+
+    def _report_blind(self, path: str, pending: _Pending, why: Detection, seen: os.stat_result | None) -> None:
+        text, raw = readable(path)
+        fields: dict = dict(path=text, path_b64=raw, media=pending.place.media, egress=pending.place.kind, detections=(why,))
+        details = dict(self.writers.details(path))
+        if seen is not None and stat.S_ISREG(seen.st_mode):
+            fields["size"] = seen.st_size
+            details.update(mtime=_iso(seen.st_mtime_ns), owner_uid=seen.st_uid)
+        fields["details"] = details
+        logger.warning("egress file not inspected path={!r} why={!r}", text, why.sample)
+        self._outbox.add(self.make_event("egress.file", **fields))
+
+    def _inspect_path(self, path: str) -> Inspection:
+        """Inspect a classified file just indexed, from one descriptor, in the pipeline's worker."""
+        try:
+            fd, _st = open_regular(path)
+        except OSError as exc:
+            return Inspection(None, None, (Detection("unreadable", 1, exc.strerror or type(exc).__name__),))
+        try:
+            return self._inspector.inspect(fd, os.path.basename(path))
+        finally:
+            os.close(fd)
 
     # --- events ---------------------------------------------------------------------------
 
@@ -507,8 +578,9 @@ class Pipeline:
             self._queue_classified_tree(folder.path)
 
 
-def _digest(hasher: Hasher, path: str) -> FileDigest | OSError:
-    try:
-        return hasher.digest(path)
-    except OSError as exc:
-        return exc
+# a result without an inspection: the file changed while it was hashed (it is reported again)
+_NOT_INSPECTED = Inspection(None, None, (Detection("inspection_failed", 1, "not inspected"),))
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, timezone.utc).isoformat().replace("+00:00", "Z")

@@ -80,9 +80,16 @@ def extract(path: str, name: str, max_bytes: int = 20 * MB, max_seconds: float =
 
 
 def extract_file(f: BinaryIO, name: str, max_bytes: int = 20 * MB, max_seconds: float = 10.0) -> Document:
-    """The Document of a seekable file object (an archive member held in memory, never on disk)."""
-    f.seek(0)
-    return _extract(f, filetype.detect_file(f), name, max_bytes, max_seconds)
+    """The Document of a seekable file object: the agent's one descriptor of a file, or an archive
+    member held in memory (never on disk)."""
+    try:
+        f.seek(0)
+        file_type = filetype.detect_file(f)
+    except OSError as e:
+        return Document(None, (TextPart(NAME, name),), problem=f"unreadable: {e.strerror or e}")
+    except (ValueError, OverflowError) as e:  # numbers in a crafted header that fit no file
+        return Document(None, (TextPart(NAME, name),), problem=f"corrupt: {type(e).__name__}")
+    return _extract(f, file_type, name, max_bytes, max_seconds)
 
 
 def _extract(source: Source, file_type: str | None, name: str, max_bytes: int, max_seconds: float) -> Document:

@@ -11,7 +11,9 @@ file name), which the pipeline looks up in the index to trace a partial copy to 
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from loguru import logger
 
@@ -19,7 +21,7 @@ from agent.content import winnow
 from agent.content.archive import ARCHIVE_TYPES, Limits, Member, walk_archive
 from agent.content.detectors import detect
 from agent.content.document import NAME, PLACES, Document
-from agent.content.extract import extract
+from agent.content.extract import extract, extract_file
 from agent.content.filetype import type_mismatch
 from rules.events import Detection
 
@@ -41,12 +43,28 @@ class Inspection:
 
 
 def inspect_file(path: str, max_bytes: int = MAX_BYTES, max_seconds: float = MAX_SECONDS) -> Inspection:
-    name = os.path.basename(path)
+    """Inspect the regular file at path, opened once without following links or blocking (a FIFO
+    or a device put in its place is refused, never read)."""
     try:
-        document = extract(path, name, max_bytes=max_bytes, max_seconds=max_seconds)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        return Inspection(None, None, (Detection("unreadable", 1, exc.strerror or type(exc).__name__),))
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return Inspection(None, None, (Detection("not_regular", 1, "not a regular file"),))
+        return inspect_source(f, os.path.basename(path), max_bytes, max_seconds)
+
+
+def inspect_source(
+    f: BinaryIO, name: str, max_bytes: int = MAX_BYTES, max_seconds: float = MAX_SECONDS
+) -> Inspection:
+    """Inspect an open, seekable file (the agent's one descriptor of it); `name` is what it is
+    called. Never raises: what could not be read becomes a detection."""
+    try:
+        document = extract_file(f, name, max_bytes=max_bytes, max_seconds=max_seconds)
         found = list(detect(document))
     except Exception as exc:  # contain: one odd file must not stop the pipeline
-        logger.exception("inspection failed path={!r}", path)
+        logger.exception("inspection failed name={!r}", name)
         return Inspection(None, None, (Detection("parse_error", 1, f"internal error: {type(exc).__name__}"),))
     if document.problem:
         found.append(Detection("parse_error", 1, document.problem[:200]))
@@ -54,7 +72,7 @@ def inspect_file(path: str, max_bytes: int = MAX_BYTES, max_seconds: float = MAX
         found.append(Detection("inspection_truncated", 1))
     members: tuple[Member, ...] = ()
     if document.file_type in ARCHIVE_TYPES:  # members summed in; problems become archive_* detections
-        listing = walk_archive(path, document.file_type, Limits(max_seconds=max_seconds))
+        listing = walk_archive(f, document.file_type, Limits(max_seconds=max_seconds))
         members = tuple(listing.members)
         found = _summed([*found, *listing.detections()])
     extension = os.path.splitext(name)[1][1:].lower()

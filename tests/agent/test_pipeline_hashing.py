@@ -1,12 +1,14 @@
-"""A bulk copy reported in one step: every file once, in order, with its own hash, spooled every
-FLUSH_EVERY events; a file gone before it is hashed is not reported; a spool that fails half way
-leaves the files not yet reported for the next step, and none is reported twice."""
+"""A bulk copy through the lanes: every file once, in order, with its own hash, spooled every
+FLUSH_EVERY events; a file gone before it is hashed is reported as vanished with what was known of
+it; a spool that fails half way leaves the files not yet reported for the next step, and none is
+reported twice."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import time
 
 import pytest
 
@@ -44,8 +46,9 @@ def rig(tmp_path):
     places = EgressPlaces()
     places.add(EgressPlace(str(usb), "folder"))
     pipeline = Pipeline(index, spool, places, lambda t, **f: Event(type=t, **f), lambda e: e)
+    pipeline.lanes.start()  # the lanes hash; this test plays the pipeline thread itself
     yield usb, pipeline, spool
-    pipeline.stop()
+    pipeline.lanes.stop()
     index.close()
     spool.close()
 
@@ -64,6 +67,17 @@ def _reported(spool) -> list[dict]:
     return [json.loads(e.body) for e in spool.peek(100_000, max_bytes=1 << 40) if json.loads(e.body)["type"] == "egress.file"]
 
 
+def _steps(pipeline, timeout_s: float = 20.0) -> None:
+    """What the pipeline thread does, until every pending file is reported."""
+    deadline = time.monotonic() + timeout_s
+    while pipeline._egress or pipeline.lanes.in_flight or pipeline._results:
+        assert time.monotonic() < deadline, "the lanes did not finish"
+        pipeline._take_results()
+        pipeline._check_egress()
+        time.sleep(0.005)
+    pipeline._outbox.flush()
+
+
 def test_a_bulk_copy_is_hashed_ahead_and_reported_once_in_order(rig):
     usb, pipeline, spool = rig
     files = _copy(usb, FLUSH_EVERY + 3 * AHEAD)
@@ -71,11 +85,13 @@ def test_a_bulk_copy_is_hashed_ahead_and_reported_once_in_order(rig):
     for path in files:
         pipeline._pend_egress(path, pipeline.places.find(path), closed=True)
     os.unlink(gone)  # deleted after it was seen, before it was hashed
-    pipeline._check_egress()
-    pipeline._outbox.flush()
+    _steps(pipeline)
     events = _reported(spool)
-    assert [e["path"] for e in events] == [p for p in files if p != gone]  # the order they were seen in
-    for e in events:
+    assert [e["path"] for e in events] == [gone] + [p for p in files if p != gone]  # the lost one at once, then seen order
+    [vanished] = [e for e in events if e["path"] == gone]
+    assert vanished["size"] == len(files[gone]) and vanished.get("sha256") is None
+    assert vanished["detections"] == [{"detector": "vanished", "count": 1, "sample": "removed before it could be read"}]
+    for e in events[1:]:
         assert (e["sha256"], e["size"]) == (hashlib.sha256(files[e["path"]]).hexdigest(), len(files[e["path"]]))
     assert not pipeline._egress
 
@@ -85,13 +101,12 @@ def test_a_spool_failing_half_way_loses_and_repeats_nothing(rig):
     files = _copy(usb, 2 * FLUSH_EVERY + AHEAD)
     for path in files:
         pipeline._pend_egress(path, pipeline.places.find(path), closed=True)
-    spool.fail_at = 1  # the second spool write of the step fails
+    spool.fail_at = 1  # the second spool write fails
     with pytest.raises(OSError):
-        pipeline._check_egress()
+        _steps(pipeline)
     assert len(_reported(spool)) == FLUSH_EVERY, "the first chunk was spooled before the failure"
-    assert pipeline._egress, "the files not reported yet wait for the next step"
-    pipeline._check_egress()  # the next step: the outbox's entries first, then the rest
-    pipeline._outbox.flush()
+    assert pipeline._egress or pipeline._results or pipeline.lanes.in_flight, "the rest waits for the next step"
+    _steps(pipeline)  # the next steps: the outbox's entries first, then the rest
     events = _reported(spool)
     assert sorted(e["path"] for e in events) == sorted(files)
     assert len(events) == len(files), "each file exactly once"

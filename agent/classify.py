@@ -1,0 +1,58 @@
+"""How a file is classified: one function, asked by the pipeline and by `miwei-agent scan`.
+
+Given a file's digest and its inspection, the event fields that say what it is: the classified
+file it is a copy of (same bytes), holds (an archive member) or derives from (shared text), its
+true type and what its content carries. The pipeline adds where it was written; `scan` shows the
+same fields with the rules' verdicts, so what an operator sees is what the agent would report.
+"""
+
+from __future__ import annotations
+
+from agent.content.archive import Member
+from agent.content.inspect import Inspection
+from agent.hashing import FileDigest
+from agent.index import FingerprintIndex
+from rules.events import Match
+from rules.levels import LEVELS
+
+
+def content_fields(index: FingerprintIndex, digest: FileDigest, inspection: Inspection) -> dict:
+    """Lineage (exact, archive, partial) and the inspection's fields of one file's content."""
+    fields: dict = {}
+    source = index.lookup_sha256(digest.sha256) if digest.size > 0 else None
+    if source is not None:
+        fields.update(source.event_fields())
+    elif inspection.members:
+        fields.update(archive_source(index, inspection.members))
+    if "match" not in fields and inspection.fingerprints:  # an edited or partial copy
+        fields.update(partial_source(index, inspection.fingerprints))
+    fields.update(inspection.event_fields())
+    return fields
+
+
+def archive_source(index: FingerprintIndex, members: tuple[Member, ...]) -> dict:
+    """An archive traced to classified content through its members: the most sensitive
+    classified member speaks for the event (core before internal: the alert's severity follows
+    it), the outermost of those first; empty members never match."""
+    found = [(m, s) for m in members if m.size > 0 and (s := index.lookup_sha256(m.sha256)) is not None]
+    if not found:
+        return {}
+    member, source = min(found, key=lambda pair: (LEVELS.index(pair[1].level), pair[0].depth))
+    fields = source.event_fields()
+    fields["match"] = Match("archive", 1.0)
+    fields["details"] = {
+        **(fields.get("details") or {}),
+        "archive_member": member.name,
+        "classified_members": len(found),
+    }
+    return fields
+
+
+def partial_source(index: FingerprintIndex, fingerprints: frozenset[int]) -> dict:
+    """A document traced to the classified content it shares enough text with (lineage):
+    `match.similarity` is the share of the source's fingerprints found in it."""
+    found = index.lookup_partial(fingerprints)
+    if found is None:
+        return {}
+    source, similarity = found
+    return source.event_fields(Match("partial", similarity))

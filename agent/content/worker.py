@@ -1,0 +1,153 @@
+"""The inspection worker: a separate, unprivileged process that parses hostile files.
+
+Content inspection runs parsers (PDF, OOXML, archives, text decoders) over files an employee
+controls. A parser bug must not hang the agent nor be root on the PC, so the agent hands each file
+to a worker process as an already-open descriptor (SCM_RIGHTS over a Unix socket): the worker
+opens nothing by path, drops to an unprivileged uid with no capabilities and no way to regain them
+before it reads a byte, and answers in JSON (never pickle: the agent must not run what a
+compromised worker sends). The agent enforces a deadline and kills a worker that overruns
+(agent/inspector.py).
+
+Wire format, both directions: a 4-byte big-endian length, then that many bytes of JSON. A request
+carries one descriptor in the same sendmsg as its length.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import resource
+import socket
+import struct
+import sys
+from typing import BinaryIO
+
+from rules.events import Detection
+
+HEADER = struct.Struct(">I")
+MAX_REQUEST_BYTES = 1 << 20
+MAX_ANSWER_BYTES = 64 << 20  # 10,000 members and their fingerprints fit many times over
+MEMORY_LIMIT_BYTES = 2 << 30  # a decompression bomb that slips past the caps dies here, not the PC
+PR_SET_NO_NEW_PRIVS = 38
+
+
+def send_message(sock: socket.socket, payload: dict, fd: int | None = None) -> None:
+    data = json.dumps(payload, separators=(",", ":")).encode()
+    message = HEADER.pack(len(data)) + data
+    if fd is None:
+        sock.sendall(message)
+        return
+    sent = socket.send_fds(sock, [message], [fd])
+    if sent < len(message):
+        sock.sendall(message[sent:])
+
+
+def receive_exactly(sock: socket.socket, n: int) -> bytes:
+    chunks, left = [], n
+    while left:
+        chunk = sock.recv(min(left, 1 << 20))
+        if not chunk:
+            raise EOFError("peer closed the socket")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def encode_inspection(inspection) -> dict:
+    return {
+        "file_type": inspection.file_type,
+        "type_mismatch": inspection.type_mismatch,
+        "detections": [[d.detector, d.count, d.sample] for d in inspection.detections],
+        "members": [
+            [m.name, m.depth, m.size, m.sha256, [[d.detector, d.count, d.sample] for d in m.detections]]
+            for m in inspection.members
+        ],
+        "fingerprints": sorted(inspection.fingerprints),
+    }
+
+
+def drop_privileges(uid: int, gid: int) -> None:
+    """Become uid/gid for good: no supplementary groups, no capabilities (a root process that
+    changes all its uids loses them), and no_new_privs so no setuid binary gives them back."""
+    if os.geteuid() == 0:
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        if os.geteuid() == 0 or os.getuid() == 0:
+            raise SystemExit("inspection worker: could not drop root")
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise SystemExit("inspection worker: prctl(no_new_privs) failed")
+
+
+def _limit_resources() -> None:
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not dump a document's text
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = MEMORY_LIMIT_BYTES if hard == resource.RLIM_INFINITY else min(MEMORY_LIMIT_BYTES, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _serve(sock: socket.socket) -> None:
+    while True:
+        try:
+            head, fds, _flags, _addr = socket.recv_fds(sock, HEADER.size, 4)
+        except ConnectionResetError:
+            return
+        if not head:
+            return
+        if len(head) < HEADER.size:
+            head += receive_exactly(sock, HEADER.size - len(head))
+        (length,) = HEADER.unpack(head)
+        if length > MAX_REQUEST_BYTES or len(fds) != 1:
+            for fd in fds:
+                os.close(fd)
+            raise SystemExit("inspection worker: bad request")
+        request = json.loads(receive_exactly(sock, length))
+        with os.fdopen(fds[0], "rb", buffering=0) as raw:
+            inspection = _inspect(raw, request)
+        send_message(sock, encode_inspection(inspection))
+
+
+def _inspect(raw: BinaryIO, request: dict):
+    from agent.content.inspect import Inspection, inspect_source
+
+    try:
+        raw.seek(0)
+        return inspect_source(raw, request["name"], max_bytes=request["max_bytes"], max_seconds=request["max_seconds"])
+    except MemoryError:
+        return Inspection(None, None, (Detection("inspection_failed", 1, "out of memory"),))
+
+
+def _warm_up() -> None:
+    """Load, while the worker may still read the agent's files, what inspection loads lazily:
+    the codecs, python-stdnum's region tables, the PDF reader's filters."""
+    import io
+
+    import pypdf.filters  # noqa: F401
+
+    from agent.content.inspect import inspect_source
+
+    sample = "身份证 11010519491231002X 电话 13800138000 卡号 6222020200112233445\n".encode("gb18030")
+    for data in (sample, "\ufefftext".encode("utf-16"), b"\xef\xbb\xbftext"):
+        inspect_source(io.BytesIO(data), "warm-up.txt")
+
+
+def main(argv: list[str]) -> int:
+    """`python -m agent.content.worker SOCKET_FD UID GID`: serve requests until the socket closes."""
+    sock_fd, uid, gid = (int(a) for a in argv[1:4])
+    sock = socket.socket(fileno=sock_fd)
+    # everything a request may need is imported before the privileges go (the worker then needs
+    # no file but its descriptors)
+    _warm_up()
+    drop_privileges(uid, gid)
+    _limit_resources()
+    try:
+        _serve(sock)
+    except (EOFError, BrokenPipeError):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

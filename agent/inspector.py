@@ -1,0 +1,211 @@
+"""The agent's side of the inspection workers: one process per caller, with a deadline.
+
+`InspectorProcess.inspect(fd, name)` hands an open descriptor to a worker process
+(agent/content/worker.py) and waits for its answer until a deadline. A worker that overruns it,
+crashes or answers nonsense is killed and replaced, and the file gets an `inspection_timeout` or
+`inspection_failed` detection instead of an answer: the agent never waits on a parser, and a
+hostile document costs at most one deadline.
+
+Workers run as an unprivileged user (`agent.inspect_user`, default `nobody`) when the agent is
+root. Each lane of the pipeline owns one InspectorProcess, so inspection is a bounded pool.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import pwd
+import select
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from loguru import logger
+
+from agent.content.archive import Member
+from agent.content.inspect import MAX_BYTES, MAX_SECONDS, Inspection, inspect_source
+from agent.content.worker import HEADER, MAX_ANSWER_BYTES, send_message
+from rules.events import Detection
+
+GRACE_S = 5.0  # beyond the worker's own budget: starting up, pages that overrun their check
+START_TIMEOUT_S = 30.0
+UNPRIVILEGED_FALLBACK = 65534  # the conventional nobody/nogroup where no such user exists
+
+Inspect = Callable[[int, str], Inspection]  # (open descriptor, file name) -> Inspection
+
+
+def worker_ids(user: str | None) -> tuple[int, int]:
+    """The uid and gid workers run as: the named user when the agent is root, else our own."""
+    if os.geteuid() != 0:
+        return os.getuid(), os.getgid()
+    try:
+        entry = pwd.getpwnam(user or "nobody")
+        return entry.pw_uid, entry.pw_gid
+    except KeyError:
+        if user and user != "nobody":
+            raise ValueError(f"agent.inspect_user: no such user {user!r}") from None
+        return UNPRIVILEGED_FALLBACK, UNPRIVILEGED_FALLBACK
+
+
+class InspectorProcess:
+    """One worker process; not shared between threads (each lane owns one)."""
+
+    def __init__(
+        self,
+        user: str | None = "nobody",
+        max_bytes: int = MAX_BYTES,
+        max_seconds: float = MAX_SECONDS,
+        grace_s: float = GRACE_S,
+    ) -> None:
+        self.uid, self.gid = worker_ids(user)
+        self.max_bytes, self.max_seconds, self.grace_s = max_bytes, max_seconds, grace_s
+        self._proc: subprocess.Popen | None = None
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self.replaced = 0  # workers killed for overrunning or failing (status and tests read it)
+
+    def inspect(self, fd: int, name: str) -> Inspection:
+        with self._lock:
+            try:
+                self._ensure_started()
+                send_message(self._sock, {"name": name, "max_bytes": self.max_bytes, "max_seconds": self.max_seconds}, fd)
+                answer = self._answer(time.monotonic() + self.max_seconds + self.grace_s)
+                return decode_inspection(answer)
+            except TimeoutError:
+                logger.warning("inspection overran its deadline name={!r} deadline_s={}", name, self.max_seconds + self.grace_s)
+                self._replace()
+                return _failed("inspection_timeout", f"no answer within {self.max_seconds + self.grace_s:.0f} s")
+            except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
+                logger.warning("inspection worker failed name={!r} error={!r}", name, type(exc).__name__)
+                self._replace()
+                return _failed("inspection_failed", f"worker failed: {type(exc).__name__}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._kill()
+
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def _ensure_started(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        self._kill()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ours.set_inheritable(False)
+        argv = [sys.executable, "-m", "agent.content.worker", str(theirs.fileno()), str(self.uid), str(self.gid)]
+        try:
+            self._proc = subprocess.Popen(argv, pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, cwd="/")
+        finally:
+            theirs.close()
+        self._sock = ours
+
+    def _answer(self, deadline: float) -> dict:
+        (length,) = HEADER.unpack(self._read(HEADER.size, deadline))
+        if length > MAX_ANSWER_BYTES:
+            raise ValueError("answer too large")
+        return json.loads(self._read(length, deadline))
+
+    def _read(self, n: int, deadline: float) -> bytes:
+        sock = self._sock
+        chunks, left = [], n
+        while left:
+            wait_s = deadline - time.monotonic()
+            if wait_s <= 0 or not select.select([sock], [], [], wait_s)[0]:
+                raise TimeoutError
+            chunk = sock.recv(min(left, 1 << 20))
+            if not chunk:
+                raise EOFError("worker closed its socket")
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    def _replace(self) -> None:
+        self.replaced += 1
+        self._kill()  # the next call starts a fresh worker
+
+    def _kill(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+        try:
+            proc.wait(START_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            logger.error("inspection worker did not die pid={}", proc.pid)
+
+
+class InProcessInspector:
+    """Inspection on the calling thread, for tools that run as the user (tests, `scan` without
+    root). Same answers as a worker, none of its isolation."""
+
+    def __init__(self, max_bytes: int = MAX_BYTES, max_seconds: float = MAX_SECONDS) -> None:
+        self.max_bytes, self.max_seconds = max_bytes, max_seconds
+
+    def inspect(self, fd: int, name: str) -> Inspection:
+        with os.fdopen(os.dup(fd), "rb", buffering=0) as f:
+            return inspect_source(f, name, self.max_bytes, self.max_seconds)
+
+    def close(self) -> None:
+        pass
+
+
+def decode_inspection(answer: dict) -> Inspection:
+    """A worker's JSON answer as an Inspection, checked field by field (a worker parsed a hostile
+    file: its answer is input, not trusted data)."""
+    file_type = answer["file_type"]
+    mismatch = answer["type_mismatch"]
+    if not (file_type is None or isinstance(file_type, str)) or not (mismatch is None or isinstance(mismatch, bool)):
+        raise TypeError("bad type fields")
+    members = tuple(
+        Member(_text(name), _int(depth), _int(size), _text(sha256), _detections(found))
+        for name, depth, size, sha256, found in answer["members"]
+    )
+    fingerprints = frozenset(_int(h) for h in answer["fingerprints"])
+    return Inspection(file_type, mismatch, _detections(answer["detections"]), members, fingerprints)
+
+
+def _detections(items: list) -> tuple[Detection, ...]:
+    return tuple(Detection(_text(d), _int(c), _text(s)) for d, c, s in items)
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str):
+        raise TypeError("expected text")
+    return value
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("expected an integer")
+    return value
+
+
+def _failed(detector: str, why: str) -> Inspection:
+    return Inspection(None, None, (Detection(detector, 1, why),))
+
+
+def open_regular(path: str) -> tuple[int, os.stat_result]:
+    """Open a file once for hashing and inspection: no symlink followed, no blocking on a FIFO,
+    and only a regular file kept (OSError otherwise)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return fd, st
+    except BaseException:
+        os.close(fd)
+        raise
+
+

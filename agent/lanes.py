@@ -1,0 +1,153 @@
+"""Hashing and inspection off the pipeline thread, in two bounded lanes: small files and large.
+
+A 4 GB decoy written first must not hold back the small copy written after it: files of
+`large_bytes` or more go to the large lane, the rest to the small one. Each lane is one thread
+with its own inspection worker (agent/inspector.py), and holds at most `slots` open files, so the
+pipeline never opens more descriptors than the lanes can take; a file that finds its lane full
+waits in the pipeline for the next step. Results come back on a queue that only the pipeline
+thread drains (it alone touches the outbox).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from loguru import logger
+
+from agent.content.inspect import Inspection
+from agent.hashing import FileDigest, Hasher
+
+LARGE_BYTES = 64 * 1024 * 1024
+SMALL_SLOTS = 64
+LARGE_SLOTS = 4
+
+
+class Inspector(Protocol):
+    def inspect(self, fd: int, name: str) -> Inspection: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class Job:
+    path: str
+    fd: int  # the one descriptor of the file: hashed, then inspected; the lane closes it
+    st: Any  # os.stat_result of fd when it was opened
+    context: Any = None  # what the pipeline needs back with the result
+    inspect: bool = True
+
+
+@dataclass
+class Done:
+    job: Job
+    digest: FileDigest | OSError
+    inspection: Inspection | None = field(default=None)
+
+
+class _Lane:
+    def __init__(self, name: str, slots: int, hasher: Hasher, inspector: Inspector, results: queue.SimpleQueue) -> None:
+        self.name = name
+        self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=slots)
+        self.hasher, self.inspector, self.results = hasher, inspector, results
+        self.busy_since: float | None = None
+        self._thread = threading.Thread(target=self._run, name=f"lane-{name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float) -> None:
+        if self._thread.ident is None:
+            return
+        try:
+            self.jobs.put(None, timeout=timeout_s)
+        except queue.Full:
+            pass
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            logger.error("lane did not stop in time lane={}", self.name)
+            return
+        self.inspector.close()
+        self._close_waiting()
+
+    def _close_waiting(self) -> None:
+        while True:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                return
+            if job is not None:
+                os.close(job.fd)
+
+    def _run(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            try:
+                self.results.put(self._work(job))
+            except Exception as exc:  # contain: a lane that dies would leave its files unreported
+                logger.exception("lane job failed lane={} error={!r}", self.name, type(exc).__name__)
+                self.results.put(Done(job, OSError(f"internal error: {type(exc).__name__}")))
+            finally:
+                os.close(job.fd)
+
+    def _work(self, job: Job) -> Done:
+        try:
+            digest = self.hasher.digest_fd(job.fd)
+        except OSError as exc:
+            return Done(job, exc)
+        changed = (digest.size, digest.mtime_ns) != (job.st.st_size, job.st.st_mtime_ns)
+        if changed or not job.inspect:
+            return Done(job, digest)
+        return Done(job, digest, self.inspector.inspect(job.fd, os.path.basename(job.path)))
+
+
+class Lanes:
+    def __init__(
+        self,
+        hasher: Hasher,
+        make_inspector: Callable[[], Inspector],
+        large_bytes: int = LARGE_BYTES,
+        small_slots: int = SMALL_SLOTS,
+        large_slots: int = LARGE_SLOTS,
+    ) -> None:
+        self.large_bytes = large_bytes
+        self.results: queue.SimpleQueue[Done] = queue.SimpleQueue()
+        self._small = _Lane("small", small_slots, hasher, make_inspector(), self.results)
+        self._large = _Lane("large", large_slots, hasher, make_inspector(), self.results)
+        self.in_flight: set[str] = set()  # paths submitted and not yet taken back by done()
+
+    def start(self) -> None:
+        self._small.start()
+        self._large.start()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self._small.stop(timeout_s)
+        self._large.stop(timeout_s)
+
+    def submit(self, job: Job) -> bool:
+        """Hand a file to its lane; False when the lane is full (the caller keeps its descriptor
+        and tries again later)."""
+        lane = self._large if job.st.st_size >= self.large_bytes else self._small
+        try:
+            lane.jobs.put_nowait(job)
+        except queue.Full:
+            return False
+        self.in_flight.add(job.path)
+        return True
+
+    def done(self) -> list[Done]:
+        """The results ready now (called by the pipeline thread only)."""
+        out: list[Done] = []
+        while True:
+            try:
+                result = self.results.get_nowait()
+            except queue.Empty:
+                return out
+            self.in_flight.discard(result.job.path)
+            out.append(result)
+
+    def queued(self) -> int:
+        return self._small.jobs.qsize() + self._large.jobs.qsize()
