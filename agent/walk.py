@@ -75,15 +75,16 @@ class _Dir:
             self.fd = None
 
 
-def walk(root: str | bytes, problems: list[Unwalkable]) -> Iterator[Folder]:
-    """Every directory under root, root first, depth first in name order, with its regular files.
+def walk(root: str | bytes, problems: list[Unwalkable], with_files: bool = True) -> Iterator[Folder]:
+    """Every directory under root, root first, depth first in name order, with its regular files
+    (none when not with_files: then no file is stat'ed).
 
     Directories that cannot be opened or listed are appended to `problems` (root included) and
     their subtrees are not walked. A root that is a symlink to a directory is followed (as a
     configured folder may be); nothing below it is."""
     top = os.fsencode(root).rstrip(b"/") or b"/"
     if not BY_DESCRIPTOR:
-        yield from _walk_by_path(top, problems)
+        yield from _walk_by_path(top, problems, with_files)
         return
     try:
         fd = _open_dir(top, follow=True)
@@ -107,7 +108,7 @@ def walk(root: str | bytes, problems: list[Unwalkable]) -> Iterator[Folder]:
                 _release(parent, open_dirs)
         here = _Dir(fd, path)
         try:
-            files, subdirs = _list(here, problems)
+            files, subdirs = _list(here, problems, with_files)
         except OSError as exc:
             problems.append(_unwalkable(path, exc))
             here.close()
@@ -221,7 +222,7 @@ def _limit(open_dirs: list[_Dir]) -> None:
         open_dirs.pop(0).close()
 
 
-def _list(here: _Dir, problems: list[Unwalkable]) -> tuple[tuple[WalkedFile, ...], list[bytes]]:
+def _list(here: _Dir, problems: list[Unwalkable], with_files: bool) -> tuple[tuple[WalkedFile, ...], list[bytes]]:
     files, subdirs = [], []
     with os.scandir(here.fd) as listing:
         entries = sorted(listing, key=lambda e: e.name)
@@ -230,7 +231,7 @@ def _list(here: _Dir, problems: list[Unwalkable]) -> tuple[tuple[WalkedFile, ...
         try:
             if entry.is_dir(follow_symlinks=False):
                 subdirs.append(name)
-            elif entry.is_file(follow_symlinks=False):
+            elif with_files and entry.is_file(follow_symlinks=False):
                 files.append(WalkedFile(_join(here.path, name), name, entry.stat(follow_symlinks=False)))
         except FileNotFoundError:
             continue  # gone while we looked: nothing left to see
@@ -239,7 +240,7 @@ def _list(here: _Dir, problems: list[Unwalkable]) -> tuple[tuple[WalkedFile, ...
     return tuple(files), subdirs
 
 
-def _walk_by_path(top: bytes, problems: list[Unwalkable]) -> Iterator[Folder]:
+def _walk_by_path(top: bytes, problems: list[Unwalkable], with_files: bool) -> Iterator[Folder]:
     """Where directories cannot be opened relative to a descriptor (Windows)."""
     stack = [top]
     while stack:
@@ -251,7 +252,7 @@ def _walk_by_path(top: bytes, problems: list[Unwalkable]) -> Iterator[Folder]:
             for entry in entries:
                 if entry.is_dir(follow_symlinks=False):
                     subdirs.append(os.fsencode(entry.path))
-                elif entry.is_file(follow_symlinks=False):
+                elif with_files and entry.is_file(follow_symlinks=False):
                     raw = os.fsencode(entry.path)
                     files.append(WalkedFile(raw, os.fsencode(entry.name), entry.stat(follow_symlinks=False)))
         except OSError as exc:

@@ -3,6 +3,13 @@
 watchdog runs every handler on one thread, so the handler converts the event and puts it on a
 bounded queue; the pipeline does the work. A full queue, or an inotify queue overflow (which
 watchdog only logs), is reported to `on_overflow` so the pipeline can rescan.
+
+A folder, or a part of one, that cannot be watched is reported to `on_blind` with its path and
+reason, because watchdog says little of it: a folder that cannot be watched at all only fails
+schedule(); running out of inotify watches later is only a log record; and a subdirectory deeper
+than PATH_MAX (inotify takes paths), or one it cannot list, is skipped in silence. So after each
+watch is added the tree's directories are walked (agent/walk.py, by descriptor) for what
+inotify cannot reach, and a directory created or moved in past PATH_MAX is reported as it comes.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import ObservedWatch
 
 from agent.paths import is_under
+from agent.walk import PATH_MAX, Unwalkable, walk
 
 # Opened and closed-without-writing are left out: our own hashing would cause them.
 EVENT_FILTER = [
@@ -44,6 +52,8 @@ EVENT_FILTER = [
     DirMovedEvent,
     DirDeletedEvent,
 ]
+TOO_DEEP = "deeper than PATH_MAX: inotify cannot watch it"
+UNABLE_TO_WATCH = "Unable to watch %r: %s"  # watchdog's log message (observers/inotify.py) when a watch fails
 _KINDS = {"created": "created", "modified": "modified", "moved": "moved", "deleted": "deleted", "closed": "closed"}
 
 
@@ -57,10 +67,23 @@ class FsChange:
     at: float = field(default_factory=time.monotonic, compare=False)
 
 
+@dataclass(frozen=True)
+class BlindSpot:
+    """A folder (and everything below it) whose changes the agent does not see."""
+
+    path: str  # os.fsdecode of the raw path: may hold surrogate escapes, and be longer than PATH_MAX
+    reason: str  # e.g. "Permission denied", "inotify watch limit reached", "deeper than PATH_MAX"
+
+
+def _ignore(_spot: BlindSpot) -> None:
+    pass
+
+
 class _QueueingHandler(FileSystemEventHandler):
-    def __init__(self, changes: queue.Queue, on_overflow: Callable[[str], None]):
+    def __init__(self, changes: queue.Queue, on_overflow: Callable[[str], None], on_blind: Callable[[BlindSpot], None]):
         self.changes = changes
         self.on_overflow = on_overflow
+        self.on_blind = on_blind
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         kind = _KINDS.get(event.event_type)
@@ -68,6 +91,10 @@ class _QueueingHandler(FileSystemEventHandler):
             return
         dest = event.dest_path if kind == "moved" else None
         change = FsChange(kind, _text(event.src_path), event.is_directory, _text(dest) if dest else None)
+        if event.is_directory and kind in ("created", "moved"):
+            arrived = change.dest if kind == "moved" else change.path
+            if arrived and len(os.fsencode(arrived)) >= PATH_MAX:  # inotify cannot watch it
+                self.on_blind(BlindSpot(arrived, TOO_DEEP))
         try:
             self.changes.put_nowait(change)
         except queue.Full:
@@ -75,14 +102,19 @@ class _QueueingHandler(FileSystemEventHandler):
 
 
 class _OverflowLogHandler(logging.Handler):
-    """watchdog reports a kernel queue overflow only as a log record; turn it into a call."""
+    """watchdog reports a kernel queue overflow, and a watch it could not add to a running
+    observer (no inotify watches left), only as log records; turn them into calls."""
 
-    def __init__(self, on_overflow: Callable[[str], None]):
+    def __init__(self, on_overflow: Callable[[str], None], on_blind: Callable[[BlindSpot], None]):
         super().__init__(logging.WARNING)
         self.on_overflow = on_overflow
+        self.on_blind = on_blind
 
     def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
+        if record.msg == UNABLE_TO_WATCH and isinstance(record.args, tuple) and len(record.args) == 2:
+            path, error = record.args
+            self.on_blind(BlindSpot(_text(path), _reason(error)))
+        elif "overflow" in record.getMessage().lower():
             self.on_overflow("inotify queue overflow")
 
 
@@ -95,9 +127,15 @@ class Watchers:
     folder is watched on its own: the outer watch does not see into it.
     """
 
-    def __init__(self, changes: queue.Queue, on_overflow: Callable[[str], None]):
-        self._handler = _QueueingHandler(changes, on_overflow)
-        self._log_handler = _OverflowLogHandler(on_overflow)
+    def __init__(
+        self,
+        changes: queue.Queue,
+        on_overflow: Callable[[str], None],
+        on_blind: Callable[[BlindSpot], None] = _ignore,
+    ):
+        self._on_blind = on_blind
+        self._handler = _QueueingHandler(changes, on_overflow, on_blind)
+        self._log_handler = _OverflowLogHandler(on_overflow, on_blind)
         self._observer = Observer()
         self._watches: dict[str, ObservedWatch] = {}
         self._covered: dict[str, str] = {}  # folder -> the watched folder whose watch covers it
@@ -156,8 +194,12 @@ class Watchers:
             )
         except OSError as exc:
             logger.error("cannot watch folder path={!r} error={!r}", folder, str(exc))
+            self._on_blind(BlindSpot(folder, _reason(exc)))
             return False
         logger.info("watching path={!r}", folder)
+        for spot in blind_spots(folder):
+            logger.warning("cannot watch folder path={!r} error={!r}", spot.path, spot.reason)
+            self._on_blind(spot)
         return True
 
     def _unschedule(self, folder: str) -> None:
@@ -167,6 +209,22 @@ class Watchers:
                 self._observer.unschedule(watch)
             except (KeyError, OSError) as exc:  # the mount may already be gone
                 logger.debug("unwatch failed path={!r} error={!r}", folder, str(exc))
+
+
+def blind_spots(folder: str) -> list[BlindSpot]:
+    """The subtrees of folder a recursive inotify watch cannot see into: directories that cannot
+    be opened or listed, and the topmost directories whose path reaches PATH_MAX (inotify takes
+    a path; nothing below them is watched either). Files are not looked at: only directories."""
+    problems: list[Unwalkable] = []
+    spots = []
+    for directory in walk(folder, problems, with_files=False):
+        if len(directory.path) >= PATH_MAX and len(directory.path.rpartition(b"/")[0]) < PATH_MAX:
+            spots.append(BlindSpot(_text(directory.path), TOO_DEEP))
+    return [BlindSpot(_text(p.path), p.reason) for p in problems] + spots
+
+
+def _reason(error: object) -> str:
+    return (error.strerror if isinstance(error, OSError) else None) or str(error)
 
 
 def _covers(outer: str, folder: str) -> bool:
