@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sqlite3
@@ -11,10 +12,14 @@ from collections.abc import Callable
 from loguru import logger
 
 from agent import __version__
+from agent.attribution import WriterTracker
 from agent.config import AgentConfig
+from agent.fanotify import WriteWatch
 from agent.identity import UserTracker, hostname, load_or_make_agent_id
 from agent.index import FingerprintIndex
+from agent.inspector import InspectorProcess
 from agent.integrity import ConfigWatch
+from agent.lastrun import BOOT_ID, CLEAN_STOP, current_boot_id, read_previous_run
 from agent.limits import raise_inotify_limits
 from agent.media import MediaMonitor, Mount
 from agent.paths import readable
@@ -27,8 +32,6 @@ from agent.spool import Spool
 from agent.watcher import Watchers
 from rules.errors import InvalidInput
 from rules.events import Event
-
-CLEAN_STOP = "clean_stop"  # spool state: set with agent.stopped, cleared with the next agent.started
 
 
 class AgentApp:
@@ -55,8 +58,9 @@ class AgentApp:
         self.spool.make_gap = lambda **fields: self.stamped_event("agent.gap", **fields)
         # how the last run ended, read (and the mark cleared) before anything can spool: a kill
         # from here on must read as a crash next time
-        self.previous_stop = self._previous_stop()
-        self.spool.put([], state={CLEAN_STOP: None})
+        boot_id = current_boot_id()
+        self.previous_run = read_previous_run(self.spool, boot_id)  # agent/lastrun.py
+        self.spool.put([], state={CLEAN_STOP: None, BOOT_ID: boot_id})
         self.places = EgressPlaces()
         self.pipeline = Pipeline(
             self.index,
@@ -66,6 +70,8 @@ class AgentApp:
             self.rules.stamp,
             stable_s=config.stable_s,
             reconcile_s=config.reconcile_s,
+            writers=WriterTracker(writes=WriteWatch()),  # who writes on media: the kernel's word where it has one
+            make_inspector=lambda: InspectorProcess(config.inspect_user, max_seconds=config.inspect_timeout_s),
         )
         self.watchers = Watchers(self.pipeline.changes, self.pipeline.on_overflow)
         excluded = tuple(f.path for f in config.classified) + (config.state_dir,)
@@ -94,8 +100,30 @@ class AgentApp:
         self.ready = threading.Event()
 
     def make_event(self, type_: str, **fields) -> Event:
+        """`user`: the file's writer, where the caller knows it (agent.attribution.writer_of); the
+        login session's user then goes beside it, marked, in details.session_user. Without one,
+        the event's user is the login session's."""
+        session_user = self.users.current()
+        if type_ == "egress.file" and not fields.get("user") and "user_from" not in (fields.get("details") or {}):
+            fields.update(self._writer_fields(fields))
+        if fields.get("user"):
+            fields["details"] = {**(fields.get("details") or {}), "session_user": session_user}
+        else:
+            fields["user"] = session_user
         # the reporter's id: the collector may have given us a new one at enrolment
-        return Event(type=type_, agent_id=self.reporter.agent_id, host=self.host, user=self.users.current(), **fields)
+        return Event(type=type_, agent_id=self.reporter.agent_id, host=self.host, **fields)
+
+    def _writer_fields(self, fields: dict) -> dict:
+        """The writer of an egress file as far as known without its fstat (the kernel's word, a
+        process caught writing); {} when unknown. The pipeline passes `user` itself where it has
+        the file's fstat (agent.attribution.WriterTracker.writer_of), and this is not asked."""
+        raw = os.fsdecode(base64.b64decode(fields["path_b64"])) if fields.get("path_b64") else fields.get("path")
+        if not raw:
+            return {}
+        user, how = self.pipeline.writers.writer_of(raw, None)
+        if not user:
+            return {}
+        return {"user": user, "details": {**(fields.get("details") or {}), "user_from": how}}
 
     def stamped_event(self, type_: str, **fields) -> Event:
         """An event stamped by the rules in force, for events spooled outside the pipeline."""
@@ -115,6 +143,7 @@ class AgentApp:
             # readable: a path that is not UTF-8 would make the collector refuse the heartbeat
             "watched": [readable(p.root)[0] for p in self.places.all()] + [readable(f.path)[0] for f in self.config.classified],
             "dead_events": self.spool.dead_count(),
+            "pipeline": self.pipeline.progress(),  # the collector alerts when it stalls (server/stall.py)
         }
 
     def start(self) -> None:
@@ -136,7 +165,7 @@ class AgentApp:
             "version": __version__,
             "indexed_files": stats.files,
             "policy_source": self.rules.current.source,
-            "previous_stop": self.previous_stop,
+            **self.previous_run.details(),  # previous_stop, unclean_stop, last_alive, rebooted
         }
         self.spool.put([self.stamped_event("agent.started", details=details)])
         self.config_watch.start()
@@ -146,13 +175,6 @@ class AgentApp:
         self.media.start()
         self.selfwatch.start()
         self.ready.set()
-
-    def _previous_stop(self) -> str:
-        """How the last run ended: "clean" (agent.stopped was spooled), "crash" (killed, power
-        lost: it never got there), or "none" (the first run with this state folder)."""
-        if self.spool.get_state(CLEAN_STOP) is not None:
-            return "clean"
-        return "crash" if self.spool.chain_head()[0] > 0 else "none"
 
     def stop(self, timeout_s: float = 10.0) -> None:
         logger.info("agent stopping reason={!r}", self.stop_reason)
@@ -173,6 +195,7 @@ class AgentApp:
         path, path_b64 = readable(mount.mountpoint)
         event = self.stamped_event("media.mounted", path=path, path_b64=path_b64, media=mount.media, egress="removable")
         self.spool.put([event])
+        self.pipeline.writers.watch(mount.mountpoint)  # before the scan: writes from now on have a writer
         if self.watchers.watch(mount.mountpoint):
             self.pipeline.scan(mount.mountpoint)
 

@@ -37,6 +37,7 @@ from loguru import logger
 
 from agent import __version__
 from agent.identity import save_agent_id
+from agent.lastrun import ALIVE_AT
 from agent.policy import PolicyRefused, PolicyStore
 from agent.spool import Spool, SpooledEvent
 from rules.events import Event, utc_now_iso
@@ -97,7 +98,7 @@ class Reporter:
         self.heartbeat_s, self.batch_max = heartbeat_s, batch_max
         self.timeout = (min(CONNECT_TIMEOUT_S, timeout_s), timeout_s)  # (connect, read) for requests
         self.retry_max_s = max(BACKOFF_MIN_S, retry_max_s)
-        self.status = status  # extra heartbeat fields (watched paths, refused events)
+        self.status = status  # extra heartbeat fields (watched paths, refused events, pipeline progress)
         self.session = session or requests.Session()
         # given on every request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a
         # session's verify, which would silently trust the system store instead of our CA
@@ -197,6 +198,7 @@ class Reporter:
     def _beat(self) -> None:
         """A heartbeat. One the collector refuses is reported and retried a period later: it must
         not hold back the events."""
+        self._mark_alive()
         try:
             answer = self._heartbeat()
         except Refused as exc:
@@ -207,6 +209,14 @@ class Reporter:
         self._next_heartbeat = time.monotonic() + self.heartbeat_s
         self._recovered("heartbeat")
         self._follow_policy(answer.get("policy_version"))
+
+    def _mark_alive(self) -> None:
+        """Stamp the spool with this round's time: after a kill, the next start says when this run
+        was last known alive (agent/lastrun.py). A spool that cannot take it must not stop heartbeats."""
+        try:
+            self.spool.set_state(ALIVE_AT, utc_now_iso())
+        except (sqlite3.Error, OSError) as exc:
+            logger.warning("cannot stamp the spool alive error={!r}", _safe(exc))
 
     def _deliver(self, batch: list[SpooledEvent]) -> None:
         try:

@@ -34,6 +34,7 @@ EVENT_TYPES: dict[str, str] = {
     "agent.tamper": "the agent's config or rules were changed locally, or its event chain was found broken",
     "agent.clock_skew": "the agent's clock differs from the server's",
     "agent.limit": "the agent went over its CPU or memory cap (agent.limits)",
+    "agent.stalled": "the agent's pipeline finished no step for longer than server.pipeline_stall_s while its heartbeats went on",
 }
 
 MATCH_METHODS: tuple[str, ...] = ("exact", "archive", "partial")

@@ -52,6 +52,20 @@ def _extension(e: Event, w: WorkTime) -> str | None:
     return ext[1:].lower() if ext else ""
 
 
+PREVIOUS_STOPS: tuple[str, ...] = ("clean", "crash", "none")  # agent.started: how the last run ended
+
+
+def _started(key: str, kind: type) -> Callable[[Event, WorkTime], Any]:
+    """A fact agent.started carries in its details about the run before: absent on other events,
+    and absent when the details hold something else than the field's kind."""
+
+    def get(e: Event, _: WorkTime) -> Any:
+        value = e.details.get(key) if e.type == "agent.started" and isinstance(e.details, dict) else None
+        return value if isinstance(value, kind) else None
+
+    return get
+
+
 def _media(attr: str) -> Callable[[Event, WorkTime], Any]:
     return lambda e, _: getattr(e.media, attr) if e.media else None
 
@@ -80,6 +94,8 @@ FIELDS: dict[str, Field] = {
         Field("register_entry", "text", _attr("register_entry"), groupable=True),
         Field("sha256", "text", _attr("sha256"), groupable=True),
         Field("error", "text", _attr("error")),
+        Field("previous_stop", "text", _started("previous_stop", str), PREVIOUS_STOPS),
+        Field("rebooted", "bool", _started("rebooted", bool)),
         Field("user", "text", _attr("user"), groupable=True),
         Field("host", "text", _attr("host"), groupable=True),
         Field("agent_id", "text", _attr("agent_id"), groupable=True),

@@ -73,8 +73,10 @@ def ingest(batch: EventBatch, request: Request, caller: Caller = Depends(agent_c
 def heartbeat(body: HeartbeatIn, request: Request, caller: Caller = Depends(agent_caller)) -> dict:
     status = {"dead_events": body.dead_events, "watched": body.watched}
     chain = body.chain.model_dump() if body.chain else None
+    pipeline = body.pipeline.model_dump() if body.pipeline else None
     request.app.state.store.heartbeat(
-        caller.name, body.hostname, body.version, body.policy_version, body.spool_depth, status, chain, body.agent_time_text()
+        caller.name, body.hostname, body.version, body.policy_version, body.spool_depth, status, chain, body.agent_time_text(),
+        pipeline, request.app.state.config.pipeline_stall_s,
     )
     now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     # an agent whose policy_version differs fetches GET /api/v1/policy: a changed rule arrives within one heartbeat

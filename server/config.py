@@ -40,6 +40,7 @@ class ServerConfig:
     enroll_secret: str
     agent_offline_s: float = 120.0
     clock_skew_s: float = 300.0  # an agent clock further off than this is reported, once per agent
+    pipeline_stall_s: float = 300.0  # an agent whose pipeline finished no step for this long, heartbeats going on, is reported
     agent_offline_escalate: tuple[float, ...] = (3.0, 10.0)  # multiples of the silence limit: severity one step up at each
     agent_stopped_alert_s: float | None = 86400.0  # a cleanly stopped agent alerts after this long; None: never
     retention_days: int = 1095  # events received longer ago are purged (those linked to alerts are kept)
@@ -66,6 +67,7 @@ def _parse_server(section: Section, ctx: Context) -> ServerConfig:
         enroll_secret=section.get("enroll_secret", secret),
         agent_offline_s=section.get("agent_offline_s", duration_s, default=120.0),
         clock_skew_s=section.get("clock_skew_s", duration_s, default=300.0),
+        pipeline_stall_s=section.get("pipeline_stall_s", duration_s, default=300.0),
         agent_offline_escalate=section.get("agent_offline_escalate", _multiples, default=(3.0, 10.0)),
         agent_stopped_alert_s=section.get("agent_stopped_alert_s", _duration_or_off, default=86400.0),
         retention_days=section.get("retention_days", integer(1, 100 * 366), default=1095),

@@ -207,6 +207,18 @@ class ChainIn(BaseModel):
     unsent_from: int | None = Field(None, ge=1, le=2**63 - 1)  # the first seq not delivered (or explained) yet
 
 
+MAX_EPOCH_S = 253402300799.0  # 9999-12-31T23:59:59Z: the last second a datetime can hold
+
+
+class PipelineIn(BaseModel):
+    """The agent's pipeline progress (agent.pipeline.Pipeline.progress)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    stepped_at: float = Field(ge=0, le=MAX_EPOCH_S, allow_inf_nan=False)  # agent wall clock, UTC seconds
+    queued: int = Field(0, ge=0, le=2**31 - 1)  # agents.pipeline_queued is a 32-bit INTEGER
+
+
 class HeartbeatIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -218,6 +230,7 @@ class HeartbeatIn(BaseModel):
     watched: list[Text(4096)] = Field(default_factory=list, max_length=1000)
     chain: ChainIn | None = None  # the agent's event chain: judged up to what it delivered
     agent_time: datetime | None = None  # the agent's clock when it sent the heartbeat
+    pipeline: PipelineIn | None = None  # when the pipeline last finished a step, how much is queued
 
     def agent_time_text(self) -> str | None:
         if self.agent_time is None:

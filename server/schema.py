@@ -34,6 +34,11 @@ agents = Table(
     Column("spool_depth", Integer),
     Column("status", Text),  # the last heartbeat's extra fields, JSON
     Column("stopped_at", DateTime(timezone=True)),  # an agent.stopped (clean) came after the last heartbeat (0007)
+    # the last heartbeat's pipeline progress (0010): when its worker last finished a step, on the
+    # collector's clock, and how much waited for it; the agent.stalled event of a stall not over yet
+    Column("pipeline_stepped_at", DateTime(timezone=True)),
+    Column("pipeline_queued", Integer),
+    Column("pipeline_stall_event", String(36)),
 )
 
 api_tokens = Table(

@@ -34,6 +34,7 @@ from server.devices import DeviceRegister
 from server.policies import PolicyBook
 from server.retention import DEFAULT_RETENTION_DAYS, purge_events
 from server.schema import agents, alert_events, alert_history, alerts, api_tokens, events, users
+from server.stall import DEFAULT_PIPELINE_STALL_S, judge_stall, progress_columns, progress_from
 from server.times import Clock, aware, iso, utc_now
 from server.watchlists import WatchlistLookup, WatchlistStore
 
@@ -96,11 +97,13 @@ class Store:
 
     def heartbeat(
         self, agent_id: str, hostname: str, version: str, policy_version: str | None, spool_depth: int, status: dict,
-        chain: dict | None = None, agent_time: str | None = None,
+        chain: dict | None = None, agent_time: str | None = None, pipeline: dict | None = None,
+        pipeline_stall_s: float = DEFAULT_PIPELINE_STALL_S,
     ) -> int:
-        """Record a heartbeat; judge the agent's chain up to what it says it delivered, and its clock.
-        Returns how many alerts that raised."""
+        """Record a heartbeat; judge the agent's chain up to what it says it delivered, its clock,
+        and its pipeline's progress (server/stall.py). Returns how many alerts that raised."""
         now = self.clock()
+        progress = progress_from(pipeline, agent_time, now)
         with writing(self.engine) as conn:
             conn.execute(
                 update(agents)
@@ -112,10 +115,12 @@ class Store:
                     spool_depth=spool_depth,
                     last_seen=now,
                     status=json.dumps(status, ensure_ascii=False),
+                    **progress_columns(progress),
                 )
             )
             agent_back(conn, agent_id, now)  # its silences end, their alerts resolve with a note
             findings = ChainJudge(conn, now, self.clock_skew_s).heartbeat(agent_id, hostname, chain, agent_time)
+            findings += judge_stall(conn, agent_id, hostname, progress, pipeline_stall_s, now)
             return self._store_findings(conn, findings, now)
 
     def _store_findings(self, conn, findings: list[Event], now: datetime) -> int:
@@ -145,6 +150,8 @@ class Store:
                     "version": r["version"],
                     "policy_version": r["policy_version"],
                     "spool_depth": r["spool_depth"],
+                    "pipeline_stepped_at": iso(aware(r["pipeline_stepped_at"])),  # the last heartbeat's, on our clock
+                    "pipeline_queued": r["pipeline_queued"],
                     "enrolled_at": iso(aware(r["enrolled_at"])),
                 }
             )

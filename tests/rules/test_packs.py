@@ -63,8 +63,8 @@ def classified(type_: str, level: str | None = "core", ts: str = MON_22) -> Even
     return Event(type=type_, ts=ts, user="alice", path="/srv/rnd/drawings/a.dwg", level=level)
 
 
-def agent(type_: str, ts: str = MON_10) -> Event:
-    return Event(type=type_, ts=ts)
+def agent(type_: str, ts: str = MON_10, **details) -> Event:
+    return Event(type=type_, ts=ts, details=details or None)
 
 
 def mounted(serial: str, type_: str = "media.mounted", **media) -> Event:
@@ -134,6 +134,10 @@ FIRES = [
     ("MW-AGENT-STOPPED", agent("agent.stopped"), "high", None, None),
     ("MW-AGENT-CLOCK-SKEW", agent("agent.clock_skew"), "low", None, None),
     ("MW-AGENT-STOPPED", agent("agent.stopped", ts=MAKEUP_SAT_10), "high", NATIONAL_DAY, None),
+    # agent-health: a stalled pipeline (the collector's event), a kill and restart on the same boot
+    ("MW-AGENT-STALLED", agent("agent.stalled", ts=MON_22), "high", None, None),
+    ("MW-AGENT-KILLED", agent("agent.started", previous_stop="crash", rebooted=False), "high", None, None),
+    ("MW-AGENT-KILLED", agent("agent.started", ts=SUN_03, previous_stop="crash"), "high", None, None),  # boot unknown
 ]
 
 # (rule, event, worktime, watchlists): the rule must not fire
@@ -178,6 +182,13 @@ MISSES = [
     ("MW-AGENT-STOPPED", agent("agent.stopped", ts=HOLIDAY_10), NATIONAL_DAY, None),
     ("MW-AGENT-STOPPED", agent("agent.started"), None, None),
     ("MW-AGENT-CLOCK-SKEW", agent("agent.tamper"), None, None),
+    ("MW-AGENT-STALLED", agent("agent.error"), None, None),
+    ("MW-AGENT-KILLED", agent("agent.started", previous_stop="clean", rebooted=False), None, None),
+    ("MW-AGENT-KILLED", agent("agent.started", previous_stop="none"), None, None),  # a first run
+    ("MW-AGENT-KILLED", agent("agent.started"), None, None),  # an agent from before previous_stop
+    ("MW-AGENT-KILLED", agent("agent.started", previous_stop="crash", rebooted=True), None, None),  # power lost
+    ("MW-AGENT-KILLED", agent("agent.stopped", previous_stop="crash"), None, None),
+    ("MW-AGENT-KILLED", agent("agent.started", previous_stop=["crash"], rebooted="no"), None, None),  # not text
 ]
 
 
@@ -260,7 +271,7 @@ CATEGORY_SEVERITY = {
     "unknown-device": "low",
     "agent-offline": "high",
     "agent-tamper": "high",
-    "agent-health": "low",
+    "agent-health": None,  # by rule: clock skew low, a stall or a kill high, repeated kills critical
 }
 
 
@@ -269,7 +280,7 @@ def test_every_alerting_rule_has_its_categorys_default_severity():
     for rule in list(PACKS.event_rules) + list(PACKS.correlation_rules):
         if isinstance(rule, EventRule) and not rule.alert:
             continue
-        assert rule.severity == CATEGORY_SEVERITY[rule.category], rule.id
+        assert CATEGORY_SEVERITY[rule.category] in (None, rule.severity), rule.id
 
 
 def test_building_blocks_are_not_alerts():
@@ -316,3 +327,16 @@ def test_agent_offline_uses_the_collectors_agent_offline_s():
     rule = PACKS.correlation_rule("MW-AGENT-OFFLINE")
 
     assert (rule.kind, rule.absence_s, rule.rules, rule.window_s) == ("absence", None, (), 0.0)
+
+
+def test_repeated_kills_of_one_agent_escalate_within_a_day():
+    rule = PACKS.correlation_rule("MW-AGENT-KILLED-REPEATEDLY")
+
+    assert (rule.kind, rule.rules, rule.group_by, rule.window_s, rule.severity) == (
+        "threshold",
+        ("MW-AGENT-KILLED",),
+        ("agent_id",),
+        86400.0,
+        "critical",
+    )
+    assert [t.describe() for t in rule.thresholds] == ["events ≥ 3"]

@@ -38,6 +38,8 @@ def test_enrolled_agent_is_listed_online_after_a_heartbeat(client, reader, agent
         "version": "0.1.1",
         "policy_version": "p-2026-03-01",
         "spool_depth": 17,
+        "pipeline_stepped_at": None,  # an agent that sends no pipeline progress (older versions)
+        "pipeline_queued": None,
         "enrolled_at": "2026-03-02T09:00:00.000Z",
     }
 
