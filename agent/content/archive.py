@@ -30,7 +30,7 @@ from agent.content import filetype
 from agent.content.budget import Collector, OutOfBudget, Refused
 from agent.content.detectors import detect
 from agent.content.extract import extract_file
-from agent.content.sevenzip import Encrypted, SevenZip, Unsupported
+from agent.content.sevenzip import FOLDER_LOST, Encrypted, Entry, SevenZip, Unsupported
 from agent.content.zipread import MAX_RATIO, RATIO_FLOOR_BYTES, BoundedZip
 from rules.events import Detection
 
@@ -52,14 +52,18 @@ ENCRYPTED, BOMB, TOO_DEEP, NOT_INSPECTED = (
     "archive_not_inspected",
 )
 TRUNCATED, CORRUPT = "inspection_truncated", "parse_error"
+SKIPPED = "archive_member_skipped"  # a member over its own allowance, or not reached; where names it
+_TAR_TAIL_BYTES = 64 * 1024  # read after a tar's last header: all zeros, or a header tarfile gave up on
 
 
 @dataclass(frozen=True)
 class Limits:
     max_depth: int = 3
     max_entries: int = 10_000  # over every level together
-    max_total_bytes: int = 200 * MB  # decompressed, over every level together
-    max_member_bytes: int = 100 * MB  # a bigger member is not hashed (its hash would be wrong)
+    max_total_bytes: int = 200 * MB  # hashed, over every level together
+    max_decoded_bytes: int = 1024 * MB  # decompressed to reach members (a solid 7z, a tar.gz), hashed or not
+    max_member_bytes: int = 100 * MB  # one member's allowance: a bigger one is skipped, named, not hashed
+    max_member_seconds: float = 3.0  # one member's allowance of the clock, reading and inspecting it
     max_held_bytes: int = 16 * MB  # a member kept in memory to be inspected or opened as an archive
     max_seconds: float = 10.0
 
@@ -95,17 +99,19 @@ class Listing:
         for p in self.problems:
             counts[p.kind] = counts.get(p.kind, 0) + 1
             # the kind says enough; member names can hold personal data (张三_身份证号.xlsx).
-            # Only an uninspected format's name (e.g. "7z") is ours, not the file's.
-            samples.setdefault(p.kind, p.why if p.kind == NOT_INSPECTED else "")
+            # Only an uninspected format's name (e.g. "7z") is ours, not the file's, and a skipped
+            # member is named on purpose: an officer must know which member went unread.
+            samples.setdefault(p.kind, p.why if p.kind == NOT_INSPECTED else p.where if p.kind == SKIPPED else "")
         return tuple(Detection(k, counts[k], samples[k]) for k in sorted(counts))
 
 
 class _Walk:
-    """One walk's shared budget: entries, decompressed bytes and time over every level."""
+    """One walk's shared budgets over every level: entries, bytes hashed, bytes decoded, time."""
 
     def __init__(self, limits: Limits, clock: Callable[[], float]) -> None:
         self.limits = limits
-        self.budget = Collector(limits.max_total_bytes, limits.max_seconds, clock)
+        self.budget = Collector(limits.max_total_bytes, limits.max_seconds, clock)  # bytes hashed
+        self.decode = Collector(limits.max_decoded_bytes, limits.max_seconds, clock)  # bytes decompressed
         self.deadline = clock() + limits.max_seconds
         self.clock = clock
         self.entries = 0
@@ -115,6 +121,47 @@ class _Walk:
         self.entries += 1
         if self.entries > self.limits.max_entries:
             raise Refused(f"more than {self.limits.max_entries} entries")
+
+    def answers(self) -> int:
+        """How many members and problems so far: grows when a member is answered for."""
+        return len(self.listing.members) + len(self.listing.problems)
+
+    def problem(self, kind: str, where: str, why: str = "") -> None:
+        self.listing.problems.append(Problem(kind, where, why))
+
+    def truncated(self, where: str, why: str) -> None:
+        """The walk's budget ran out; said once, however many members it cost."""
+        if all(p.kind != TRUNCATED for p in self.listing.problems):
+            self.problem(TRUNCATED, where, why)
+
+    def fits(self, name: str, declared_bytes: int) -> bool:
+        """Whether a member may be read: within its own allowance and what is left of the walk's. The
+        declared size is one its reader stops at (zip, 7z and tar all do), so a lie cannot pass."""
+        limits = self.limits
+        if declared_bytes > limits.max_member_bytes:
+            self.problem(SKIPPED, name, f"{declared_bytes} bytes, over the {limits.max_member_bytes} a member may have")
+            return False
+        if declared_bytes > self.budget.bytes_left:
+            self.truncated("", "archive budget ran out: bytes")
+            self.problem(
+                SKIPPED, name, f"{declared_bytes} bytes, over the {self.budget.bytes_left} left to the archive"
+            )
+            return False
+        return True
+
+
+def _in_turn(walk: _Walk, names: list[str], read: Callable[[int], None]) -> None:
+    """Read the members in turn; when the walk's clock or decoding budget runs out, each member not
+    yet answered for (the one being read, and every one after it) is named before the walk stops."""
+    for i in range(len(names)):
+        answered = walk.answers()
+        try:
+            walk.budget.check_time()
+            read(i)
+        except OutOfBudget as e:
+            for name in names[i + (walk.answers() > answered) :]:
+                walk.problem(SKIPPED, name, f"not reached: archive budget ran out: {e}")
+            raise
 
 
 def walk_archive(
@@ -150,21 +197,23 @@ def _walk(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, depth: int) -> 
             _walk_7z(walk, f, prefix, depth)
         elif file_type == "zip":
             _walk_zip(walk, f, prefix, depth)
+        elif file_type == "tar":
+            _walk_plain_tar(walk, f, prefix, depth)
         else:
-            _walk_tar(walk, f, file_type, prefix, depth)
+            _walk_tar_stream(walk, f, file_type, prefix, depth)
     except _Skip as e:
-        walk.listing.problems.append(Problem(e.kind, where, e.why))
+        walk.problem(e.kind, where, e.why)
     except OutOfBudget as e:
         if depth > 1:
             raise  # the whole walk stops; the outermost level says so, once
-        walk.listing.problems.append(Problem(TRUNCATED, where, f"archive budget ran out: {e}"))
+        walk.truncated(where, f"archive budget ran out: {e}")
     except Refused as e:
-        walk.listing.problems.append(Problem(BOMB if _is_bomb(str(e)) else CORRUPT, where, str(e)[:200]))
+        walk.problem(BOMB if _is_bomb(str(e)) else CORRUPT, where, str(e)[:200])
     except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError, struct.error) as e:
-        walk.listing.problems.append(Problem(CORRUPT, where, f"corrupt archive: {type(e).__name__}: {e}"[:200]))
+        walk.problem(CORRUPT, where, f"corrupt archive: {type(e).__name__}: {e}"[:200])
     except Exception as e:  # noqa: BLE001 - a reader's bug must not stop monitoring; it is logged
         logger.exception("archive walk failed type={}", file_type)
-        walk.listing.problems.append(Problem(CORRUPT, where, f"internal error: {type(e).__name__}"))
+        walk.problem(CORRUPT, where, f"internal error: {type(e).__name__}")
 
 
 class _Skip(Exception):
@@ -181,24 +230,30 @@ def _is_bomb(why: str) -> bool:
 
 
 def _walk_zip(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
+    """Members smallest first (the central directory gives every size before a byte is read), each
+    read on its own: one that is encrypted, corrupt, a bomb or over its allowance is named and the
+    walk goes on."""
     z = BoundedZip(f)
     infos = z.infos()
     _refuse_overlaps(f, infos)
-    for info in infos:
+    for _ in infos:
         walk.entry()
-        walk.budget.check_time()
-        if info.is_dir():
-            continue
-        name = prefix + info.filename
+    # a "directory" is only a name ending in "/": one that holds bytes is read like any member
+    files = sorted((i for i in infos if not i.is_dir() or i.file_size), key=lambda i: (i.file_size, i.header_offset))
+
+    def read(i: int) -> None:
+        info, name = files[i], prefix + files[i].filename
         if info.flag_bits & 0x1:
-            walk.listing.problems.append(Problem(ENCRYPTED, name))
-            continue
-        try:
-            _member(walk, z.chunks(info.filename, walk.budget, walk.limits.max_member_bytes + 1), name, depth)
-        except Refused as e:
-            if _is_bomb(str(e)):
-                raise
-            walk.listing.problems.append(Problem(CORRUPT, name, str(e)[:200]))
+            walk.problem(ENCRYPTED, name)
+        elif info.file_size > RATIO_FLOOR_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            walk.problem(BOMB, name, f"declares a compression ratio over {MAX_RATIO}")  # not read at all
+        elif walk.fits(name, info.file_size):
+            try:
+                _member(walk, z.chunks(info, walk.decode, walk.limits.max_member_bytes + 1), name, depth)
+            except Refused as e:
+                walk.problem(BOMB if _is_bomb(str(e)) else CORRUPT, name, str(e)[:200])
+
+    _in_turn(walk, [prefix + i.filename for i in files], read)
 
 
 def _refuse_overlaps(f: BinaryIO, infos: list) -> None:
@@ -219,30 +274,54 @@ def _refuse_overlaps(f: BinaryIO, infos: list) -> None:
 
 
 def _walk_7z(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
+    """Folders smallest first, each one's members in its order (see _seven_zip_order)."""
     try:
-        archive = SevenZip(f, walk.budget, walk.limits.max_entries)
+        archive = SevenZip(f, walk.decode, walk.limits.max_entries)
     except Encrypted as e:  # the header itself: not even the names can be read
         raise _Skip(ENCRYPTED, "header") from e
     except Unsupported as e:
         raise _Skip(NOT_INSPECTED, e.why) from e
-    for entry in archive.entries:
+    for _ in archive.entries:
         walk.entry()
-        walk.budget.check_time()
-        if entry.is_dir:
-            continue
-        name = prefix + entry.name
+    files = _seven_zip_order([e for e in archive.entries if not e.is_dir])
+
+    def read(i: int) -> None:
+        entry, name = files[i], prefix + files[i].name
+        if entry.size > RATIO_FLOOR_BYTES and entry.size > MAX_RATIO * max(archive.packed_bytes(entry), 1):
+            walk.problem(BOMB, name, f"declares a compression ratio over {MAX_RATIO}")  # not read at all
+            return
+        if not walk.fits(name, entry.size):
+            return
         try:
             _member(walk, archive.chunks(entry, walk.limits.max_member_bytes + 1), name, depth)
         except Encrypted:
-            walk.listing.problems.append(Problem(ENCRYPTED, name))
+            walk.problem(ENCRYPTED, name)
         except Unsupported as e:
-            walk.listing.problems.append(Problem(NOT_INSPECTED, name, e.why))
+            walk.problem(NOT_INSPECTED, name, e.why)
         except Refused as e:
-            if _is_bomb(str(e)):
-                raise
-            walk.listing.problems.append(Problem(CORRUPT, name, str(e)[:200]))
+            if str(e).startswith(FOLDER_LOST):  # its solid block was lost on an earlier member
+                walk.problem(SKIPPED, name, str(e)[:200])
+            else:
+                walk.problem(BOMB if _is_bomb(str(e)) else CORRUPT, name, str(e)[:200])
         except (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError) as e:  # a decoder choked on its input
-            walk.listing.problems.append(Problem(CORRUPT, name, f"corrupt 7z member: {type(e).__name__}: {e}"[:200]))
+            walk.problem(CORRUPT, name, f"corrupt 7z member: {type(e).__name__}: {e}"[:200])
+
+    _in_turn(walk, [prefix + e.name for e in files], read)
+
+
+def _seven_zip_order(entries: list[Entry]) -> list[Entry]:
+    """Empty members, then folders by unpacked size, smallest first; within a folder, its order.
+
+    A folder is one compressed stream (a solid block): reaching a member means decoding every one
+    before it, so a small member behind padding in the same folder costs the padding's decoding
+    (paid from the decoding budget and the clock, not from the bytes hashed). Without solid blocks
+    each member is its own folder and this is simply smallest first.
+    """
+    ends: dict[int, int] = {}
+    for e in entries:
+        if e.folder is not None:
+            ends[e.folder] = max(ends.get(e.folder, 0), e.offset + e.size)
+    return sorted(entries, key=lambda e: (-1, -1, 0) if e.folder is None else (ends[e.folder], e.folder, e.offset))
 
 
 # --- tar --------------------------------------------------------------------------------------
@@ -250,7 +329,7 @@ def _walk_7z(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
 
 class _Counted(io.RawIOBase):
     """A stream whose reads are counted: raw (compressed) bytes, or decompressed ones against the
-    walk's budget and ratio, so that even what tarfile skips over is paid for."""
+    walk's decoding budget and ratio, so that even what tarfile skips over is paid for."""
 
     def __init__(self, inner: BinaryIO, walk: _Walk | None = None, raw: _Counted | None = None) -> None:
         self.inner, self.walk, self.raw = inner, walk, raw
@@ -265,8 +344,8 @@ class _Counted(io.RawIOBase):
         buffer[:n] = data
         self.count += n
         if self.walk is not None:
-            self.walk.budget.check_time()
-            self.walk.budget.take_bytes(n)
+            self.walk.decode.check_time()
+            self.walk.decode.take_bytes(n)
             if (
                 self.raw is not None
                 and self.count > RATIO_FLOOR_BYTES
@@ -276,22 +355,63 @@ class _Counted(io.RawIOBase):
         return n
 
 
-def _walk_tar(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, depth: int) -> None:
+def _walk_plain_tar(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
+    """An uncompressed tar is read by seeking: every header first (512 bytes each, the data passed
+    over unread), then the members smallest first, as in a zip."""
+    f.seek(0)
+    with tarfile.open(fileobj=f, mode="r:") as tar:
+        files = []
+        while (info := tar.next()) is not None:
+            walk.entry()
+            walk.budget.check_time()
+            if info.isreg():
+                files.append(info)
+        f.seek(tar.offset)
+        _check_tar_end(tar, f.read(_TAR_TAIL_BYTES))
+        files.sort(key=lambda i: (i.size, i.offset))
+
+        def read(i: int) -> None:
+            name = prefix + files[i].name
+            member = tar.extractfile(files[i])
+            if member is not None and walk.fits(name, files[i].size):
+                _member(walk, _chunks(member, walk), name, depth)
+
+        _in_turn(walk, [prefix + i.name for i in files], read)
+
+
+def _walk_tar_stream(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, depth: int) -> None:
+    """A compressed tar is one stream: members in their order, each header's size deciding before
+    its data is read whether it fits; a member passed over is still decompressed (paid from the
+    decoding budget and the clock). Members after the point the budget ran out are not known, so
+    they cannot be named: the inspection_truncated problem says where the walk stopped."""
     f.seek(0)
     raw = _Counted(f)
-    if file_type == "tar":
-        stream: BinaryIO = io.BufferedReader(_Counted(f, walk), CHUNK_BYTES)
-    else:
-        inner = _DECOMPRESSORS[file_type](io.BufferedReader(raw, CHUNK_BYTES))
-        stream = io.BufferedReader(_Counted(inner, walk, raw), CHUNK_BYTES)
+    inner = _DECOMPRESSORS[file_type](io.BufferedReader(raw, CHUNK_BYTES))
+    stream = io.BufferedReader(_Counted(inner, walk, raw), CHUNK_BYTES)
+    name = ""
     with tarfile.open(fileobj=stream, mode="r|") as tar:  # streaming: no seeks, members in order
-        for info in tar:
-            walk.entry()
-            if not info.isreg():
-                continue
-            member = tar.extractfile(info)
-            if member is not None:
-                _member(walk, _chunks(member, walk), prefix + info.name, depth)
+        try:
+            for info in tar:
+                walk.entry()
+                if not info.isreg():
+                    continue
+                name, answered = prefix + info.name, walk.answers()
+                member = tar.extractfile(info)
+                if member is not None and walk.fits(name, info.size):
+                    _member(walk, _chunks(member, walk), name, depth)
+                name = ""
+        except OutOfBudget as e:
+            if name and walk.answers() == answered:
+                walk.problem(SKIPPED, name, f"not reached: archive budget ran out: {e}")
+            raise
+        _check_tar_end(tar, tar.fileobj.read(_TAR_TAIL_BYTES))  # tarfile's stream: it holds a buffer
+
+
+def _check_tar_end(tar: tarfile.TarFile, tail: bytes) -> None:
+    """tarfile ends quietly at the first header it cannot read; anything but zeros there is refused,
+    or a damaged header would hide every member after it."""
+    if tail.strip(b"\0"):
+        raise Refused(f"corrupt tar: unreadable header at offset {tar.offset}: what follows is not inspected")
 
 
 def _chunks(member: BinaryIO, walk: _Walk) -> Iterator[bytes]:
@@ -310,8 +430,11 @@ def _chunks(member: BinaryIO, walk: _Walk) -> Iterator[bytes]:
 
 
 def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None:
-    """Hash the member; hold it in memory when small, to inspect it or open it as an archive."""
+    """Hash the member within its own allowance of bytes and time, and what is left of the walk's
+    (over either, it is named as skipped); hold it in memory when small, to inspect it or open it
+    as an archive."""
     limits = walk.limits
+    started = walk.clock()
     digest = hashlib.sha256()
     held: list[bytes] = []
     holding = True
@@ -320,8 +443,16 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
         walk.budget.check_time()
         size += len(chunk)
         if size > limits.max_member_bytes:
-            walk.listing.problems.append(Problem(TRUNCATED, name, f"member over {limits.max_member_bytes} bytes"))
+            walk.problem(SKIPPED, name, f"over the {limits.max_member_bytes} bytes a member may have")
             return
+        if walk.clock() - started > limits.max_member_seconds:
+            walk.problem(SKIPPED, name, f"over the {limits.max_member_seconds:g} s a member may take")
+            return
+        if len(chunk) > walk.budget.bytes_left:
+            walk.truncated("", "archive budget ran out: bytes")
+            walk.problem(SKIPPED, name, "over what is left of the archive budget")
+            return
+        walk.budget.take_bytes(len(chunk))
         digest.update(chunk)
         holding = holding and size <= limits.max_held_bytes
         if holding:
@@ -338,7 +469,8 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
     except (ValueError, OverflowError):  # a crafted member must not end the walk of its siblings
         inner_type = None
     if inner_type not in ARCHIVE_TYPES:
-        seconds_left = max(walk.deadline - walk.clock(), 0.0)
+        now = walk.clock()
+        seconds_left = max(min(walk.deadline - now, limits.max_member_seconds - (now - started)), 0.0)
         document = extract_file(
             data, name.rsplit("/", 1)[-1], max_bytes=limits.max_held_bytes, max_seconds=seconds_left
         )
@@ -346,6 +478,6 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
         return
     walk.listing.members.append(Member(name, depth, size, digest.hexdigest()))
     if depth >= limits.max_depth:
-        walk.listing.problems.append(Problem(TOO_DEEP, name, f"nested deeper than {limits.max_depth}"))
+        walk.problem(TOO_DEEP, name, f"nested deeper than {limits.max_depth}")
     else:
         _walk(walk, data, inner_type, name + "!/", depth + 1)

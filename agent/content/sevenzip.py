@@ -41,7 +41,7 @@ from agent.content.sevenzip_header import (
 )
 from agent.content.zipread import MAX_RATIO, RATIO_FLOOR_BYTES
 
-__all__ = ["Encrypted", "Entry", "SevenZip", "Unsupported"]
+__all__ = ["FOLDER_LOST", "Encrypted", "Entry", "SevenZip", "Unsupported"]
 
 MB = 1024 * 1024
 CHUNK_BYTES = 64 * 1024
@@ -49,6 +49,7 @@ SIGNATURE = b"7z\xbc\xaf\x27\x1c"
 MAX_HEADER_BYTES = 16 * MB  # 10,000 entries with long names and times need a few MB
 _START = struct.Struct("<6s2BL2QL")  # signature, version, start CRC, next header offset, size, CRC
 _MAX_ENCODINGS = 4  # an encoded header holding an encoded header holding...
+FOLDER_LOST = "7z folder unreadable after an earlier error"  # how a member behind a lost decoder is refused
 
 
 class SevenZip:
@@ -109,6 +110,12 @@ class SevenZip:
             raise Refused("corrupt 7z: encoded header CRC mismatch")
         return bytes(data)
 
+    def packed_bytes(self, entry: Entry) -> int:
+        """The compressed size of the entry's folder (the most its bytes can have been packed into)."""
+        if entry.folder is None:
+            return 0
+        return self._streams.pack_sizes[self._streams.folders[entry.folder].first_pack]
+
     def chunks(self, entry: Entry, max_bytes: int) -> Iterator[bytes]:
         """The entry's bytes, at most max_bytes of them. Raises Encrypted or Unsupported (for its whole
         folder) before the first byte; Refused when its folder cannot be read, at its end for a bad CRC."""
@@ -117,7 +124,7 @@ class SevenZip:
         if (lost := self._broken.get(entry.folder)) is not None:
             if isinstance(lost, Unsupported):
                 raise Unsupported(lost.why)
-            raise Refused(f"7z folder unreadable after an earlier error: {str(lost)[:100] or type(lost).__name__}")
+            raise Refused(f"{FOLDER_LOST}: {str(lost)[:100] or type(lost).__name__}")
         cursor = self._cursor
         if cursor is None or cursor.folder_index != entry.folder or cursor.unpacked > entry.offset:
             cursor = self._cursor = None  # the old one is dropped before the new one allocates

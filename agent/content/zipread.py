@@ -86,9 +86,13 @@ class BoundedZip:
     def infos(self) -> list[zipfile.ZipInfo]:
         return self._zip.infolist()
 
-    def chunks(self, name: str, out: Collector, max_bytes: int = MAX_MEMBER_BYTES) -> Iterator[bytes]:
-        """The member's bytes in chunks; stops at max_bytes (marking out.truncated)."""
-        info = self._zip.getinfo(name)
+    def chunks(
+        self, member: str | zipfile.ZipInfo, out: Collector, max_bytes: int = MAX_MEMBER_BYTES
+    ) -> Iterator[bytes]:
+        """The member's bytes in chunks; stops at max_bytes (marking out.truncated). Give the ZipInfo
+        when names may repeat: a name finds only the last member of that name."""
+        info = member if isinstance(member, zipfile.ZipInfo) else self._zip.getinfo(member)
+        name = info.filename
         if info.flag_bits & 0x1:
             raise Refused(f"encrypted member: {name}")
         self.member_truncated = False

@@ -29,6 +29,7 @@ from agent.content.archive import (
     CORRUPT,
     ENCRYPTED,
     NOT_INSPECTED,
+    SKIPPED,
     TOO_DEEP,
     TRUNCATED,
     Limits,
@@ -45,7 +46,7 @@ NOTE = "商业秘密\n涂层配方 v7\n".encode()
 PROGRAM = b"".join(
     b"\x55\x89\xe5\xe8" + struct.pack("<i", i * 37) + b"\x90\xe9" + struct.pack("<i", -i) for i in range(4000)
 )
-KINDS = {BOMB, CORRUPT, ENCRYPTED, NOT_INSPECTED, TOO_DEEP, TRUNCATED}
+KINDS = {BOMB, CORRUPT, ENCRYPTED, NOT_INSPECTED, SKIPPED, TOO_DEEP, TRUNCATED}
 
 
 def sha256(data: bytes) -> str:
@@ -130,7 +131,7 @@ def test_a_member_cut_short_by_the_member_cap_does_not_spoil_the_next_one(tmp_pa
     big = bytes(range(256)) * 4096  # 1 MB, in the same solid folder as the small one after it
     path = write(tmp_path, "two.7z", seven_zip({"big.bin": big, "small.txt": NOTE}))
     listing = walk(path, Limits(max_member_bytes=100_000))
-    assert [(p.kind, p.where) for p in listing.problems] == [(TRUNCATED, "big.bin")]
+    assert [(p.kind, p.where) for p in listing.problems] == [(SKIPPED, "big.bin")]
     assert hashed(listing) == {"small.txt": (len(NOTE), sha256(NOTE))}
 
 
@@ -299,7 +300,7 @@ def test_gigabyte_of_zeros_is_refused_by_ratio_in_little_memory(tmp_path):
     finally:
         tracemalloc.stop()
     print(f"1 GB LZMA2 bomb: peak traced memory {peak / MB:.1f} MB")  # measured: see the report
-    assert [(p.kind, p.where) for p in listing.problems] == [(BOMB, "")]
+    assert [(p.kind, p.where) for p in listing.problems] == [(BOMB, "zeros.bin")]
     assert "ratio" in listing.problems[0].why
     assert listing.members == []
     assert peak < 32 * MB
@@ -321,7 +322,10 @@ def test_clock_is_checked_while_a_stream_gives_nothing(tmp_path):
     path = write(tmp_path, "slow.7z", container(packed, header))
     ticks = iter(range(10**6))  # a clock that moves one second each time it is read
     listing = walk_archive(str(path), "7z", Limits(max_seconds=10), clock=lambda: float(next(ticks)))
-    assert [(p.kind, p.why) for p in listing.problems] == [(TRUNCATED, "archive budget ran out: time")]
+    assert [(p.kind, p.where, p.why) for p in listing.problems] == [
+        (SKIPPED, "nothing.txt", "not reached: archive budget ran out: time"),
+        (TRUNCATED, "", "archive budget ran out: time"),
+    ]
 
 
 def test_a_window_cut_to_the_cap_reads_what_does_not_reach_past_it(tmp_path, monkeypatch):
