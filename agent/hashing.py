@@ -12,6 +12,8 @@ import stat
 import threading
 from dataclasses import dataclass, field
 
+from agent.walk import open_file
+
 CHUNK_BYTES = 64 * 1024
 
 
@@ -39,8 +41,9 @@ class Hasher:
 
         `head_bytes`: keep that many first bytes (the index tells a drawing from a document by
         them without opening the file again)."""
-        # O_NONBLOCK: a FIFO swapped in for the file must not hang us; O_NOFOLLOW: no symlinks
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        # O_NONBLOCK: a FIFO swapped in for the file must not hang us; O_NOFOLLOW: no symlinks;
+        # open_file: a path longer than PATH_MAX is opened a directory at a time
+        fd = open_file(path)
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise OSError(errno.EINVAL, "not a regular file", path)

@@ -15,6 +15,7 @@ document sharing enough of them with one classified content is traced to it (`lo
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import time
@@ -32,6 +33,7 @@ from agent.content.inspect import file_fingerprints
 from agent.db import StateDB
 from agent.hashing import Hasher
 from agent.paths import is_under, readable
+from agent.walk import Unwalkable, walk
 from rules.events import Match
 
 SCHEMA = """
@@ -129,8 +131,10 @@ class RefreshStats:
     files: int  # regular files found in classified folders
     hashed: int  # of which re-hashed because new or changed
     removed: int  # rows dropped because the file is gone
-    errors: int  # files that could not be read
+    errors: int  # files that could not be read, and folders that could not be walked
     bytes_hashed: int
+    # folders of the classified tree that could not be walked: their rows are kept, not dropped
+    unwalkable: tuple[Unwalkable, ...] = ()
 
 
 class FingerprintIndex:
@@ -348,12 +352,13 @@ class FingerprintIndex:
         self.purge_history()
         started = self.hasher.bytes_read
         found: dict[bytes, tuple[_Stat, ClassifiedFolder]] = {}
-        errors = 0
+        unwalkable: list[Unwalkable] = []
         for folder in reversed(self.folders):  # most specific last, so it wins
-            for directory, files in _walk_folders(folder.path):
+            for directory, files in _walk_folders(folder.path, unwalkable):
                 owner = self.folder_for(directory) or folder  # every file of a folder has its folder's owner
                 for raw, st in files:
                     found[raw] = (st, owner)
+        errors = len(unwalkable)
         conn = self.db.conn()
         # (path, size, mtime_ns, inode, ctime_ns, level, entry): what a stat is compared with (the
         # sha256 of the few rows replaced or gone is read when needed)
@@ -368,7 +373,7 @@ class FingerprintIndex:
                 todo.append((raw, st, folder))
             elif (row[5], row[6], row[4]) != (folder.level, folder.name, st.st_ctime_ns):
                 relabel.append((folder.level, folder.name, st.st_ctime_ns, raw))  # config changed, or a ctime to fill in
-        gone = self._rows(known.keys() - found.keys())
+        gone = self._rows(_seen_gone(known.keys() - found.keys(), unwalkable))
         total_bytes, done_bytes = sum(st.st_size for _, st, _ in todo), 0
         if progress:
             progress(0, total_bytes)
@@ -407,6 +412,7 @@ class FingerprintIndex:
             removed=len(gone),
             errors=errors,
             bytes_hashed=self.hasher.bytes_read - started,
+            unwalkable=tuple(unwalkable),
         )
 
     def _hashed(self, todo: list, claimed: set[str]) -> Iterator[list]:
@@ -568,31 +574,40 @@ class _Stat(NamedTuple):
     st_ctime_ns: int
 
 
-def _walk_folders(root: str) -> Iterator[tuple[str, list[tuple[bytes, _Stat]]]]:
+def _walk_folders(root: str, unwalkable: list[Unwalkable]) -> Iterator[tuple[str, list[tuple[bytes, _Stat]]]]:
     """Every folder under root (symlinks are not followed) with its regular files: (raw path, stat).
 
-    os.scandir gives the type from the directory listing, and raw paths when given one (no
-    encoding per file); the stat (lstat) is the one system call per file that remains."""
-    stack = [os.fsencode(root)]
-    while stack:
-        folder = stack.pop()
-        try:
-            with os.scandir(folder) as listing:
-                entries = list(listing)
-        except OSError as exc:
-            logger.warning("cannot list folder path={!r} error={!r}", os.fsdecode(folder), exc.strerror)
-            continue
-        files = []
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    st = entry.stat(follow_symlinks=False)
-                    files.append((entry.path, _Stat(st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)))
-            except OSError:
-                continue  # vanished while we looked
-        yield os.fsdecode(folder), files
+    agent/walk.py walks by directory descriptor, so a tree deeper than PATH_MAX is indexed too,
+    with the type from the directory listing and one lstat per file. A folder that cannot be
+    walked is logged and added to `unwalkable`, with its reason."""
+    seen = len(unwalkable)
+    for folder in walk(root, unwalkable):
+        yield (
+            os.fsdecode(folder.path),
+            [
+                (f.path, _Stat(f.stat.st_size, f.stat.st_mtime_ns, f.stat.st_ino, f.stat.st_ctime_ns))
+                for f in folder.files
+            ],
+        )
+    for problem in unwalkable[seen:]:
+        logger.warning("cannot walk folder path={!r} error={!r}", problem.display, problem.reason)
+
+
+# a root or folder that is not there (any more) is gone, not unseen: its rows go, as its files did
+_ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR})
+
+
+def _seen_gone(missing: Iterable[bytes], unwalkable: list[Unwalkable]) -> list[bytes]:
+    """The indexed paths not found, except those under a folder that could not be walked: the
+    walk did not see them, which does not make them gone (dropping them would lose their trace)."""
+    unseen = [p.path.rstrip(b"/") for p in unwalkable if p.errno not in _ABSENT]
+    if not unseen:
+        return list(missing)
+    return [path for path in missing if not any(is_under_raw(path, folder) for folder in unseen)]
+
+
+def is_under_raw(path: bytes, folder: bytes) -> bool:
+    return path == folder or path.startswith(folder + b"/")
 
 
 def _is_regular(mode: int) -> bool:
