@@ -366,8 +366,7 @@ def _walk_plain_tar(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
             walk.budget.check_time()
             if info.isreg():
                 files.append(info)
-        f.seek(tar.offset)
-        _check_tar_end(tar, f.read(_TAR_TAIL_BYTES))
+        end = tar.offset  # where tarfile stopped reading headers
         files.sort(key=lambda i: (i.size, i.offset))
 
         def read(i: int) -> None:
@@ -377,6 +376,8 @@ def _walk_plain_tar(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
                 _member(walk, _chunks(member, walk), name, depth)
 
         _in_turn(walk, [prefix + i.name for i in files], read)
+        f.seek(end)
+        _check_tar_end(end, f.read(_TAR_TAIL_BYTES))  # after the members listed before it are read
 
 
 def _walk_tar_stream(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, depth: int) -> None:
@@ -404,14 +405,14 @@ def _walk_tar_stream(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, dept
             if name and walk.answers() == answered:
                 walk.problem(SKIPPED, name, f"not reached: archive budget ran out: {e}")
             raise
-        _check_tar_end(tar, tar.fileobj.read(_TAR_TAIL_BYTES))  # tarfile's stream: it holds a buffer
+        _check_tar_end(tar.offset, tar.fileobj.read(_TAR_TAIL_BYTES))  # tarfile's stream: it holds a buffer
 
 
-def _check_tar_end(tar: tarfile.TarFile, tail: bytes) -> None:
+def _check_tar_end(offset: int, tail: bytes) -> None:
     """tarfile ends quietly at the first header it cannot read; anything but zeros there is refused,
     or a damaged header would hide every member after it."""
     if tail.strip(b"\0"):
-        raise Refused(f"corrupt tar: unreadable header at offset {tar.offset}: what follows is not inspected")
+        raise Refused(f"corrupt tar: unreadable header at offset {offset}: what follows is not inspected")
 
 
 def _chunks(member: BinaryIO, walk: _Walk) -> Iterator[bytes]:
