@@ -57,7 +57,16 @@ def test_heartbeats_carry_the_pipeline_progress_and_stamp_the_spool_alive(spool,
     collector = FakeCollector()
     progress = {"stepped_at": time.time() - 5, "queued": 12}
     status = lambda: {"watched": [], "dead_events": 0, "pipeline": progress}  # noqa: E731 - as agent/app.py wires it
-    reporter = Reporter(collector.url, "x" * 20, str(tmp_path), "7b5a99a8-7013-4964-ac70-813090623ca9", "pc1", spool, heartbeat_s=0.1, status=status)
+    reporter = Reporter(
+        collector.url,
+        "x" * 20,
+        str(tmp_path),
+        "7b5a99a8-7013-4964-ac70-813090623ca9",
+        "pc1",
+        spool,
+        heartbeat_s=0.1,
+        status=status,
+    )
     before = time.time()
     reporter.start()
     try:

@@ -33,7 +33,9 @@ def deployment(tmp_path):
     outbox = tmp_path / "outbox"
     outbox.mkdir()
     d = Deployment(tmp_path, [(classified, "core", "R&D")], egress_folders=[outbox])
-    d.config.write_text(d.config.read_text(encoding="utf-8") + f"  pipeline_stall_s: {PIPELINE_STALL_S}\n", encoding="utf-8")
+    d.config.write_text(
+        d.config.read_text(encoding="utf-8") + f"  pipeline_stall_s: {PIPELINE_STALL_S}\n", encoding="utf-8"
+    )
     yield d
     d.close()
 
@@ -55,7 +57,9 @@ def test_kill_9_and_restart_within_agent_offline_s_raises_agent_health_and_repea
         restarted = time.monotonic()
         wait_for(lambda n=kill: _alerted(d, n), 20, 0.1, f"the alert of kill {kill}")
         took.append(time.monotonic() - restarted)
-    print(f"\nagent-health after kill -9 and restart: {', '.join(f'{s:.1f} s' for s in took)} after the agent was ready")
+    print(
+        f"\nagent-health after kill -9 and restart: {', '.join(f'{s:.1f} s' for s in took)} after the agent was ready"
+    )
 
     (killed,) = _health(d, "MW-AGENT-KILLED")
     assert (killed["severity"], killed["status"], killed["count"]) == ("high", "open", 3)
@@ -68,7 +72,12 @@ def test_kill_9_and_restart_within_agent_offline_s_raises_agent_health_and_repea
 
     d.kill("agent", signal.SIGTERM)  # a clean stop and start: no new kill
     d.start_agent()
-    wait_for(lambda: len(d.all_pages("/api/v1/events", "events", type="agent.started")) == 5, 20, 0.1, "the fifth agent.started")
+    wait_for(
+        lambda: len(d.all_pages("/api/v1/events", "events", type="agent.started")) == 5,
+        20,
+        0.1,
+        "the fifth agent.started",
+    )
     time.sleep(2)
     assert _health(d, "MW-AGENT-KILLED")[0]["count"] == 3
 
@@ -76,7 +85,9 @@ def test_kill_9_and_restart_within_agent_offline_s_raises_agent_health_and_repea
 def _alerted(d: Deployment, kills: int) -> bool:
     """MW-AGENT-KILLED counts `kills`; from the third, MW-AGENT-KILLED-REPEATEDLY is raised too."""
     killed = _health(d, "MW-AGENT-KILLED")
-    return bool(killed) and killed[0]["count"] == kills and (kills < 3 or bool(_health(d, "MW-AGENT-KILLED-REPEATEDLY")))
+    return (
+        bool(killed) and killed[0]["count"] == kills and (kills < 3 or bool(_health(d, "MW-AGENT-KILLED-REPEATEDLY")))
+    )
 
 
 class StuckAgent:

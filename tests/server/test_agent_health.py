@@ -33,7 +33,9 @@ def _health(client, reader) -> list[dict]:
     return alerts_of(client, reader, category="agent-health")
 
 
-def test_a_pipeline_stuck_while_heartbeats_go_on_raises_one_alert_that_resolves_when_it_moves(client, reader, agent, clock):
+def test_a_pipeline_stuck_while_heartbeats_go_on_raises_one_alert_that_resolves_when_it_moves(
+    client, reader, agent, clock
+):
     _beat(client, agent, 0, 0)
     for seconds in (30, 150, 300):  # stuck, not longer than pipeline_stall_s yet
         clock.advance(seconds - (clock.now - T0).total_seconds())
@@ -43,9 +45,18 @@ def test_a_pipeline_stuck_while_heartbeats_go_on_raises_one_alert_that_resolves_
     clock.advance(30)
     _beat(client, agent, 330, 0)
     (alert,) = _health(client, reader)
-    assert (alert["rule_id"], alert["severity"], alert["status"], alert["agent_id"]) == ("MW-AGENT-STALLED", "high", "open", agent.agent_id)
+    assert (alert["rule_id"], alert["severity"], alert["status"], alert["agent_id"]) == (
+        "MW-AGENT-STALLED",
+        "high",
+        "open",
+        agent.agent_id,
+    )
     explanation = alert["explanation"]
-    assert "pc-0042" in explanation and "since 2026-03-02T09:00:00.000Z" in explanation and "7 changes queued" in explanation
+    assert (
+        "pc-0042" in explanation
+        and "since 2026-03-02T09:00:00.000Z" in explanation
+        and "7 changes queued" in explanation
+    )
     listed = client.get("/api/v1/agents", headers=reader).json()["agents"][0]
     assert (listed["pipeline_stepped_at"], listed["pipeline_queued"]) == ("2026-03-02T09:00:00.000Z", 7)
 
@@ -107,7 +118,9 @@ def test_an_agent_that_sends_no_progress_is_never_judged(client, reader, agent, 
 )
 def test_bad_pipeline_progress_is_refused_with_422(client, agent, raw):
     body = '{"hostname": "pc-0042", "pipeline": ' + raw + "}"
-    response = client.post("/api/v1/heartbeat", content=body, headers={**agent.headers, "Content-Type": "application/json"})
+    response = client.post(
+        "/api/v1/heartbeat", content=body, headers={**agent.headers, "Content-Type": "application/json"}
+    )
     assert response.status_code == 422, response.text
 
 
@@ -120,7 +133,12 @@ def test_progress_at_the_edges_is_taken(client, reader, agent):
 
 
 def _killed_restart(send, minute: int, rebooted: bool = False) -> None:
-    details = {"previous_stop": "crash", "unclean_stop": True, "last_alive": f"2026-03-02T09:{minute:02d}:00.000Z", "rebooted": rebooted}
+    details = {
+        "previous_stop": "crash",
+        "unclean_stop": True,
+        "last_alive": f"2026-03-02T09:{minute:02d}:00.000Z",
+        "rebooted": rebooted,
+    }
     send(make_event("agent.started", ts=f"2026-03-02T09:{minute:02d}:05.000Z", path=None, details=details))
 
 
@@ -131,7 +149,11 @@ def test_a_kill_and_restart_raises_agent_health_and_three_in_a_day_escalate(clie
 
     _killed_restart(send, 10)
     (alert,) = _health(client, reader)
-    assert (alert["rule_id"], alert["severity"], alert["title"]) == ("MW-AGENT-KILLED", "high", "Agent killed and restarted")
+    assert (alert["rule_id"], alert["severity"], alert["title"]) == (
+        "MW-AGENT-KILLED",
+        "high",
+        "Agent killed and restarted",
+    )
 
     _killed_restart(send, 20)
     _killed_restart(send, 30)
@@ -171,11 +193,17 @@ def _migrate_up_and_down(url: str) -> None:
         _to(engine, "0009")
         assert not NEW_COLUMNS & _columns(engine)
         with engine.begin() as conn:  # an agent as 0009 stored it
-            conn.execute(insert(agents).values(agent_id="a" * 36, hostname="pc-0042", token_hash="ab" * 32, enrolled_at=T0, last_seen=T0))
+            conn.execute(
+                insert(agents).values(
+                    agent_id="a" * 36, hostname="pc-0042", token_hash="ab" * 32, enrolled_at=T0, last_seen=T0
+                )
+            )
         _to(engine, "head")
         assert NEW_COLUMNS <= _columns(engine)
         with engine.connect() as conn:
-            row = conn.execute(select(agents.c.hostname, agents.c.pipeline_stepped_at, agents.c.pipeline_stall_event)).one()
+            row = conn.execute(
+                select(agents.c.hostname, agents.c.pipeline_stepped_at, agents.c.pipeline_stall_event)
+            ).one()
         assert tuple(row) == ("pc-0042", None, None)
         _to(engine, "0009", downgrade=True)
         assert not NEW_COLUMNS & _columns(engine)
