@@ -61,7 +61,7 @@ def _plain_event(event: Event) -> Event:
         media = replace(
             media, **{k: plain(getattr(media, k)) for k in ("mountpoint", "device", "fstype", "label", "serial", "vendor", "model")}
         )
-    names = ("host", "user", "path", "dest_path", "source_path", "register_entry", "error")
+    names = ("host", "user", "path", "dest_path", "source_path", "register_entry", "error", "file_type")
     return replace(event, media=media, **{k: plain(getattr(event, k)) for k in names})
 
 
@@ -153,6 +153,17 @@ def _content(event: Event) -> str:
     return ""
 
 
+def _renamed(event: Event, raw_path: str | None) -> str:
+    """A type hidden by its name (a drawing saved as .jpg), said in words. The event's names are
+    already plain; the extension is cut from the path as sent (plain's escapes hold backslashes,
+    which a Windows path would split on) and made plain itself."""
+    if not event.type_mismatch or not event.file_type:
+        return ""
+    stem, dot, extension = (raw_path or "").replace("\\", "/").rsplit("/", 1)[-1].rpartition(".")
+    ending = f"ends in .{plain(extension)}" if dot and stem and extension else "has no extension"
+    return f"; its content is a {event.file_type} file although its name {ending}"
+
+
 def _detections(event: Event) -> str:
     found = [f"{d.count} × {d.detector}" for d in event.detections if d.count]
     return f"; content inspection found {', '.join(found)}" if found else ""
@@ -160,16 +171,16 @@ def _detections(event: Event) -> str:
 
 def describe_event(event: Event, when: str | None = None) -> str:
     """One sentence: what the event says happened, with every name it carries."""
-    event = _plain_event(event)
+    raw_path, event = event.path, _plain_event(event)
     path = event.path or "(unknown path)"
     if event.type == "egress.file":
-        what = f"{path} written to {destination(event)}{_content(event)}{_detections(event)}"
+        what = f"{path} written to {destination(event)}{_content(event)}{_renamed(event, raw_path)}{_detections(event)}"
         if event.error:
             what += f"; the agent could not read it: {event.error}"
     elif event.type == "file.moved":
         what = f"{path} moved to {event.dest_path or '(unknown)'} in a classified folder{_content(event)}"
     elif event.type in _FILE_VERBS:
-        what = f"{path} {_FILE_VERBS[event.type]} in a classified folder{_content(event)}{_detections(event)}"
+        what = f"{path} {_FILE_VERBS[event.type]} in a classified folder{_content(event)}{_renamed(event, raw_path)}{_detections(event)}"
     elif event.type in ("media.mounted", "media.unmounted") and event.media is not None:
         verb = "mounted" if event.type == "media.mounted" else "unmounted"
         what = destination(event).replace(" mounted at ", f" {verb} at ", 1)
