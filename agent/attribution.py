@@ -12,11 +12,20 @@ the two it was (details.attribution), or `not-seen` when neither applies.
 Looking costs a walk over every process's open files (a few ms to tens of ms), so it runs on its
 own thread, a bounded number of times per second; the pipeline never waits for it. Requests made
 while the walk is busy are answered together by the next walk.
+
+On removable media the kernel itself tells (agent.fanotify: the pid of every write, hence its
+uid), which outranks the walk. The user an egress.file event names is the writer's, by the best
+source at hand (`writer_of`, said in details.user_from): close-write (fanotify), open-file,
+same-burst, else file-owner (the owner of the file as fstat saw it: on ext4 or NTFS the user whose
+process created it; on FAT and exFAT, which keep no owner, the uid= of the mount, i.e. who mounted
+it). The login session the agent guesses (agent.identity.UserTracker) is kept beside it, marked,
+in details.session_user.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -26,7 +35,10 @@ from dataclasses import dataclass
 import psutil
 from loguru import logger
 
+from agent.fanotify import WriteWatch
+
 OPEN_FILE, SAME_BURST, NOT_SEEN = "open-file", "same-burst", "not-seen"
+CLOSE_WRITE, FILE_OWNER, UNKNOWN = "close-write", "file-owner", "unknown"  # details.user_from, beside the two above
 WRITE_MODES = frozenset({"w", "a", "r+", "w+", "a+"})  # psutil's popenfile.mode (Linux)
 
 
@@ -88,7 +100,10 @@ class WriterTracker:
         find: Callable[[set[str], set[str]], tuple[dict[str, Writer], dict[str, Writer]]] = open_writers,
         clock: Callable[[], float] = time.monotonic,
         alive: Callable[[int], bool] = psutil.pid_exists,
+        writes: WriteWatch | None = None,
     ) -> None:
+        """`writes`: the kernel's word on who wrote (fanotify) for the media marked with watch();
+        without one, none is asked (tests, and `scan`)."""
         self.min_gap_s = 1.0 / walks_per_s
         self.same_burst_s = same_burst_s
         self.keep = keep
@@ -103,8 +118,11 @@ class WriterTracker:
         self._stop = False
         self._thread = threading.Thread(target=self._run, name="attribution", daemon=True)
         self.walks = 0
+        self.writes = writes
 
     def start(self) -> None:
+        if self.writes is not None:
+            self.writes.start()
         self._thread.start()
 
     def stop(self) -> None:
@@ -113,6 +131,27 @@ class WriterTracker:
             self._lock.notify()
         if self._thread.ident is not None:
             self._thread.join(5)
+        if self.writes is not None:
+            self.writes.stop()
+
+    def watch(self, mountpoint: str) -> bool:
+        """Have the kernel say who writes on this removable medium (before it is scanned)."""
+        return self.writes is not None and self.writes.watch(mountpoint)
+
+    def writer_of(self, path: str, st: os.stat_result | int | None) -> tuple[str, str]:
+        """(user name, how it is known) of whoever wrote path: CLOSE_WRITE, OPEN_FILE, SAME_BURST,
+        else FILE_OWNER from `st` (the fstat of the descriptor the pipeline read, or its st_uid),
+        else ("", UNKNOWN). Never stats the path again."""
+        closer = self.writes.closer(path) if self.writes is not None else None
+        if closer is not None:
+            return user_name(closer.uid), CLOSE_WRITE
+        seen = self.writer(path)
+        if seen is not None and seen.user:
+            return seen.user, seen.method
+        uid = st if isinstance(st, int) else getattr(st, "st_uid", None)
+        if uid is None or sys.platform == "win32":  # Windows' st_uid is always 0
+            return "", UNKNOWN
+        return user_name(uid), FILE_OWNER
 
     def seen(self, path: str, root: str) -> None:
         """A write to path (in the egress place at root) was seen: look for its writer soon."""
@@ -137,6 +176,10 @@ class WriterTracker:
                 self._burst.popitem(last=False)
 
     def details(self, path: str) -> dict:
+        closer = self.writes.closer(path) if self.writes is not None else None
+        if closer is not None:
+            process = {"pid": closer.pid, "name": closer.name, "exe": "", "user": user_name(closer.uid)}
+            return {"attribution": CLOSE_WRITE, "process": process}
         w = self.writer(path)
         return w.details() if w is not None else {"attribution": NOT_SEEN}
 
@@ -178,3 +221,15 @@ class WriterTracker:
             if pause > 0:
                 with self._lock:  # requests pile up meanwhile and share the next walk
                     self._lock.wait_for(lambda: self._stop, pause)
+
+
+def user_name(uid: int) -> str:
+    """The account name of a uid, or the uid as text where the system has no name for it."""
+    try:
+        import pwd
+    except ImportError:  # Windows
+        return str(uid)
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)

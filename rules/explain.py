@@ -112,7 +112,11 @@ def destination(event: Event) -> str:
     device = " ".join(x for x in (media.vendor, media.model) if x) or media.device or "unknown device"
     details = ", ".join(
         x
-        for x in (f"label '{media.label}'" if media.label else "", f"serial {media.serial}" if media.serial else "", media.fstype)
+        for x in (
+            f"label '{media.label}'" if media.label else "",
+            f"serial {media.serial}" if media.serial else f"volume {plain(media.volume_id)}" if media.volume_id else "",
+            media.fstype,
+        )
         if x
     )
     return f"removable media {device} mounted at {media.mountpoint}" + (f" ({details})" if details else "")
