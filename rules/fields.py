@@ -94,6 +94,7 @@ FIELDS: dict[str, Field] = {
         Field("register_entry", "text", _attr("register_entry"), groupable=True),
         Field("sha256", "text", _attr("sha256"), groupable=True),
         Field("error", "text", _attr("error")),
+        Field("uninspectable", "number", lambda e, w: _uninspectable(e, w)),
         Field("previous_stop", "text", _started("previous_stop", str), PREVIOUS_STOPS),
         Field("rebooted", "bool", _started("rebooted", bool)),
         Field("user", "text", _attr("user"), groupable=True),
@@ -118,6 +119,31 @@ FIELDS: dict[str, Field] = {
         Field("holiday", "bool", lambda e, w: w.is_holiday(e.ts)),
     )
 }
+
+
+# Detections that say what the agent could NOT see into (a file gone before it was read, a
+# parser that failed or ran out of time, an encrypted or over-budget archive member...): the
+# `uninspectable` field counts them all, so one rule alerts on every blind spot, present and future.
+BLIND_SPOTS: frozenset[str] = frozenset({
+    "vanished",  # written, then gone (or swapped for a FIFO) before it could be read
+    "unreadable",  # could not be opened or read
+    "not_regular",  # a FIFO, socket or device where a file was written
+    "inspection_timeout",  # the inspection worker overran its deadline and was killed
+    "inspection_failed",  # the inspection worker crashed or answered nonsense
+    "inspection_truncated",  # the byte, text or time budget ran out: only part was read
+    "parse_error",  # the content could not be parsed (corrupt, or not what it claims)
+    "detector_failed",  # one detector failed: its answer is missing
+    "archive_encrypted",  # a password-protected archive or member
+    "archive_bomb",  # tripped a decompression-bomb limit
+    "archive_not_inspected",  # members or a format part that could not be read
+    "archive_too_deep",  # nested deeper than the walk goes
+    "archive_member_skipped",  # a member over its own budget, skipped and named
+    "unwalkable",  # a folder that could not be walked or watched
+})
+
+
+def _uninspectable(e: Event, _: WorkTime) -> int:
+    return sum(d.count for d in e.detections if d.detector in BLIND_SPOTS)
 
 
 def _detection_count(detector: str) -> Callable[[Event, WorkTime], int]:

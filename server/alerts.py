@@ -49,6 +49,7 @@ DEFAULT_GROUPS: dict[str, tuple[str, ...]] = {
     "classified-egress": _EGRESS_GROUP,
     "marked-egress": _EGRESS_GROUP,
     "personal-data-egress": _EGRESS_GROUP,
+    "uninspectable-egress": _EGRESS_GROUP,
     "state-secret-marking": ("agent_id", "path"),
     "off-hours": ("agent_id", "user"),  # one alert per user and window, not one per file touched
     "unknown-device": ("agent_id", "media.identity"),

@@ -15,6 +15,7 @@ carries one descriptor in the same sendmsg as its length.
 from __future__ import annotations
 
 import ctypes
+import io
 import json
 import os
 import resource
@@ -120,17 +121,58 @@ def _inspect(raw: BinaryIO, request: dict):
 
 
 def _warm_up() -> None:
-    """Load, while the worker may still read the agent's files, what inspection loads lazily:
-    the codecs, python-stdnum's region tables, the PDF reader's filters."""
-    import io
+    """Load, while the worker may still read the interpreter's and the agent's files, everything
+    inspection would load lazily: once privileges are gone the standard library may be out of
+    reach (a Python under /root). Every codec, the PDF reader's modules, and one inspection of a
+    sample of each format, so the readers' own lazy imports happen now."""
+    import encodings
+    import importlib
+    import pkgutil
 
-    import pypdf.filters  # noqa: F401
+    import pypdf
 
+    for package in (encodings, pypdf):
+        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            try:
+                importlib.import_module(module.name)
+            except Exception:  # noqa: BLE001 - optional parts (a codec for another OS, crypto back ends)
+                pass
     from agent.content.inspect import inspect_source
 
-    sample = "身份证 11010519491231002X 电话 13800138000 卡号 6222020200112233445\n".encode("gb18030")
-    for data in (sample, "\ufefftext".encode("utf-16"), b"\xef\xbb\xbftext"):
-        inspect_source(io.BytesIO(data), "warm-up.txt")
+    for name, data in _samples():
+        inspect_source(io.BytesIO(data), name)
+
+
+def _samples() -> list[tuple[str, bytes]]:
+    import bz2
+    import gzip
+    import lzma
+    import tarfile
+    import zipfile
+
+    from pypdf import PdfWriter
+
+    text = "商业秘密\n身份证 11010519491231002X 电话 13800138000 卡号 6222020200112233445 代码 91350100M000100Y43\n"
+    samples = [("a.txt", text.encode("gb18030")), ("b.txt", text.encode("utf-16")), ("c.txt", text.encode("utf-8-sig"))]
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("word/document.xml", '<w:document xmlns:w="w"><w:body><w:p><w:r><w:t>x</w:t></w:r></w:p></w:body></w:document>')
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("名字.txt", text)
+    samples.append(("d.docx", packed.getvalue()))
+    tar = io.BytesIO()
+    with tarfile.open(fileobj=tar, mode="w") as t:
+        info = tarfile.TarInfo("a.txt")
+        info.size = len(text.encode())
+        t.addfile(info, io.BytesIO(text.encode()))
+    samples += [("e.tar", tar.getvalue()), ("f.tar.gz", gzip.compress(tar.getvalue()))]
+    samples += [("g.tar.bz2", bz2.compress(tar.getvalue())), ("h.tar.xz", lzma.compress(tar.getvalue()))]
+    pdf = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(100, 100)
+    writer.write(pdf)
+    samples.append(("i.pdf", pdf.getvalue()))
+    return samples
 
 
 def main(argv: list[str]) -> int:

@@ -35,6 +35,7 @@ CATEGORY = {
     "agent-offline": N_("Agent offline"),
     "agent-tamper": N_("Agent tampering"),
     "agent-health": N_("Agent health"),
+    "uninspectable-egress": N_("Uninspectable file leaving"),
 }
 LEVEL = {
     "core": N_("Core trade secret"),

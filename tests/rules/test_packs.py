@@ -39,13 +39,13 @@ def lists(name: str, value: str) -> bool:
     return value in {"departing": {"bob"}, "allowed-devices": {"::aa00000000012345"}}.get(name, set())
 
 
-def egress(level=None, method=None, ts=MON_10, user="alice", kind="removable", **values) -> Event:
+def egress(level=None, method=None, ts=MON_10, user="alice", kind="removable", size=1024, **values) -> Event:
     return Event(
         type="egress.file",
         ts=ts,
         user=user,
         path="/media/alice/KINGSTON/x.dwg",
-        size=1024,
+        size=size,
         level=level,
         match=Match(method, 1.0 if method == "exact" else 0.8) if method else None,
         egress=kind,
@@ -73,6 +73,13 @@ def mounted(serial: str, type_: str = "media.mounted", **media) -> Event:
 
 # (rule, event, severity, worktime, watchlists): each must make the rule fire with that severity
 FIRES = [
+    ("MW-EGRESS-UNINSPECTABLE-REMOVABLE", egress(detections=(Detection("vanished", 1),)), "high", None, None),
+    ("MW-EGRESS-UNINSPECTABLE-REMOVABLE", egress(detections=(Detection("archive_encrypted", 1),)), "high", None, None),
+    ("MW-EGRESS-UNINSPECTABLE-REMOVABLE", egress(detections=(Detection("inspection_timeout", 1),), user="bob"), "critical", None, lists),
+    ("MW-EGRESS-UNINSPECTABLE-LARGE", egress(kind="sync", size=200 << 20, detections=(Detection("unreadable", 1),)), "high", None, None),
+    ("MW-EGRESS-UNINSPECTABLE", egress(kind="sync", detections=(Detection("archive_member_skipped", 2),)), "medium", None, None),
+    ("MW-EGRESS-UNINSPECTABLE", egress(kind="share", detections=(Detection("parse_error", 1),)), "medium", None, None),
+    ("MW-AGENT-BLIND", Event(type="agent.error", ts=MON_10, detections=(Detection("unwalkable", 1),)), "high", None, None),
     # classified-egress: by level, every match method, every egress kind
     ("MW-EGRESS-CLASSIFIED", egress("core", "exact"), "critical", None, None),
     ("MW-EGRESS-CLASSIFIED", egress("important", "exact"), "high", None, None),
@@ -142,6 +149,14 @@ FIRES = [
 
 # (rule, event, worktime, watchlists): the rule must not fire
 MISSES = [
+    ("MW-EGRESS-UNINSPECTABLE-REMOVABLE", egress(detections=(Detection("trade_secret_marking", 1),)), None, None),
+    ("MW-EGRESS-UNINSPECTABLE-REMOVABLE", egress(kind="sync", detections=(Detection("vanished", 1),)), None, None),
+    ("MW-EGRESS-UNINSPECTABLE-LARGE", egress(kind="sync", size=200 << 20), None, None),
+    ("MW-EGRESS-UNINSPECTABLE-LARGE", egress(size=200 << 20, detections=(Detection("vanished", 1),)), None, None),  # removable: its own rule
+    ("MW-EGRESS-UNINSPECTABLE", egress(detections=(Detection("vanished", 1),)), None, None),  # removable: high, not this
+    ("MW-EGRESS-UNINSPECTABLE", egress(kind="sync", size=200 << 20, detections=(Detection("vanished", 1),)), None, None),
+    ("MW-EGRESS-UNINSPECTABLE", egress(kind="sync", detections=(Detection("cn_mobile", 300),)), None, None),
+    ("MW-AGENT-BLIND", Event(type="agent.error", ts=MON_10, error="pipeline step failed"), None, None),
     ("MW-EGRESS-CLASSIFIED", egress(None, None), None, None),  # unclassified content
     ("MW-EGRESS-CLASSIFIED", egress(None, "exact"), None, None),
     ("MW-EGRESS-CLASSIFIED", egress("core", None), None, None),  # a level without a match is not a trace
@@ -272,6 +287,7 @@ CATEGORY_SEVERITY = {
     "agent-offline": "high",
     "agent-tamper": "high",
     "agent-health": None,  # by rule: clock skew low, a stall or a kill high, repeated kills critical
+    "uninspectable-egress": None,  # by place and size: removable or 100 MB and more high, else medium
 }
 
 
