@@ -23,7 +23,7 @@ from agent.lastrun import BOOT_ID, CLEAN_STOP, current_boot_id, read_previous_ru
 from agent.limits import raise_inotify_limits
 from agent.media import MediaMonitor, Mount
 from agent.paths import readable
-from agent.pipeline import Pipeline
+from agent.pipeline import MAX_BLIND_REPORTS, Pipeline, blind_fields
 from agent.places import EgressPlace, EgressPlaces
 from agent.policy import PolicyStore, read_local_sources
 from agent.reporter import Reporter
@@ -59,7 +59,7 @@ class AgentApp:
         # how the last run ended, read (and the mark cleared) before anything can spool: a kill
         # from here on must read as a crash next time
         boot_id = current_boot_id()
-        self.previous_run = read_previous_run(self.spool, boot_id)  # agent/lastrun.py
+        self.previous_run = read_previous_run(self.spool, boot_id, config.state_dir)  # agent/lastrun.py
         self.spool.put([], state={CLEAN_STOP: None, BOOT_ID: boot_id})
         self.places = EgressPlaces()
         self.pipeline = Pipeline(
@@ -73,7 +73,7 @@ class AgentApp:
             writers=WriterTracker(writes=WriteWatch()),  # who writes on media: the kernel's word where it has one
             make_inspector=lambda: InspectorProcess(config.inspect_user, max_seconds=config.inspect_timeout_s),
         )
-        self.watchers = Watchers(self.pipeline.changes, self.pipeline.on_overflow)
+        self.watchers = Watchers(self.pipeline.changes, self.pipeline.on_overflow, self.pipeline.on_blind)
         excluded = tuple(f.path for f in config.classified) + (config.state_dir,)
         self.media = MediaMonitor(config.egress, self._on_mount, self._on_unmount, excluded=excluded)
         self.reporter = Reporter(
@@ -157,6 +157,8 @@ class AgentApp:
         for root in sorted(roots, key=len):  # outer folders first: a nested one is part of its watch
             self.watchers.watch(root)
         stats = self.index.refresh()
+        for problem in stats.unwalkable[:MAX_BLIND_REPORTS]:  # a classified subtree it cannot walk
+            self._emit("agent.error", **blind_fields(os.fsdecode(problem.path), problem.reason, "walk"))
         release_memory()
         logger.info(
             "index ready files={} hashed={} removed={} errors={}", stats.files, stats.hashed, stats.removed, stats.errors

@@ -12,14 +12,12 @@ root. Each lane of the pipeline owns one InspectorProcess, so inspection is a bo
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import pwd
 import select
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import threading
@@ -31,6 +29,7 @@ from loguru import logger
 from agent.content.archive import Member
 from agent.content.inspect import MAX_BYTES, MAX_SECONDS, Inspection, inspect_source
 from agent.content.worker import HEADER, MAX_ANSWER_BYTES, send_message
+from agent.walk import open_file
 from rules.events import Detection
 
 GRACE_S = 5.0  # beyond the worker's own budget: starting up, pages that overrun their check
@@ -198,12 +197,9 @@ def _failed(detector: str, why: str) -> Inspection:
 def open_regular(path: str) -> tuple[int, os.stat_result]:
     """Open a file once for hashing and inspection: no symlink followed, no blocking on a FIFO,
     and only a regular file kept (OSError otherwise)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    fd = open_file(path)  # any length: past PATH_MAX one directory at a time
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        return fd, st
+        return fd, os.fstat(fd)
     except BaseException:
         os.close(fd)
         raise

@@ -35,7 +35,8 @@ from agent.outbox import Outbox
 from agent.paths import is_under, readable
 from agent.places import EgressPlace, EgressPlaces
 from agent.spool import FileMark, Spool
-from agent.watcher import FsChange
+from agent.walk import Unwalkable, walk_files
+from agent.watcher import BlindSpot, FsChange
 from rules.events import Detection, Event
 
 QUEUE_MAX = 200_000
@@ -43,6 +44,7 @@ REPORTED_KEEP_S = 900.0  # how long a report's time is kept to recognise changes
 TICK_S = 0.05
 STEP_RETRY_S = 1.0  # the pause after a failed step (a spool write that failed is tried again then)
 STOP_FLUSH_ATTEMPTS = 3
+MAX_BLIND_REPORTS = 100  # folders not seen into, reported per walk or step (the rest logged)
 STOP_DRAIN_S = 5.0  # how long a stop goes on reporting complete egress files
 
 # Where a pending egress file came from. Only a scan or a rename may be skipped because the
@@ -106,6 +108,7 @@ class Pipeline:
         self._classified: dict[str, _Reindex] = {}  # path -> when to re-index it
         self._scans: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._overflows: dict[str, int] = {}  # reason -> how many times
+        self._blind: list[BlindSpot] = []  # folders the watchers could not watch, to report
         self._overflow_lock = threading.Lock()
         self._outbox = Outbox(spool, stamp, make_event)  # events and their marks, spooled together
         self._stop = threading.Event()
@@ -137,6 +140,11 @@ class Pipeline:
         """Events were lost (our queue or the kernel's): report it and rescan everything."""
         with self._overflow_lock:
             self._overflows[reason] = self._overflows.get(reason, 0) + 1
+
+    def on_blind(self, spot: BlindSpot) -> None:
+        """A folder the watchers cannot watch (called from their thread): reported by the worker."""
+        with self._overflow_lock:
+            self._blind.append(spot)
 
     def scan(self, root: str) -> None:
         """Look at every file under an egress root (new mount, start, after an overflow)."""
@@ -276,9 +284,10 @@ class Pipeline:
         self._classified[path] = _Reindex(self.clock() + self.stable_s, forced or bool(known and known.forced))
 
     def _queue_classified_tree(self, folder: str) -> None:
-        for root, _dirs, files in os.walk(folder):
-            for name in files:
-                self._reindex(os.path.join(root, name), forced=False)
+        problems: list[Unwalkable] = []
+        for found in walk_files(folder, problems):
+            self._reindex(os.fsdecode(found.path), forced=False)
+        self._report_unwalkable(problems)
 
     def _classified_moved(self, src: str, dest: str, is_dir: bool) -> None:
         """A rename within classified folders. Editors save by writing a temporary file and
@@ -378,13 +387,14 @@ class Pipeline:
             except queue.Empty:
                 return
             count = 0
-            for folder, _dirs, files in os.walk(root):
-                for name in files:
-                    path = os.path.join(folder, name)
-                    place = self.places.find(path)
-                    if place is not None and path not in self._egress:
-                        self._egress[path] = _Pending(place, self.clock(), origin=SCAN)
-                        count += 1
+            problems: list[Unwalkable] = []
+            for found in walk_files(root, problems):  # by descriptor: any depth, no link followed
+                path = os.fsdecode(found.path)
+                place = self.places.find(path)
+                if place is not None and path not in self._egress:
+                    self._egress[path] = _Pending(place, self.clock(), origin=SCAN)
+                    count += 1
+            self._report_unwalkable(problems)
             logger.debug("scanned egress root={!r} files={}", root, count)
 
     def _check_egress(self) -> None:
@@ -565,9 +575,23 @@ class Pipeline:
     def _emit(self, type_: str, **fields) -> None:
         self._outbox.add(self.make_event(type_, **fields))
 
+    def report_blind(self, path: str, reason: str, how: str) -> None:
+        """A folder the agent cannot walk or watch: an agent.error naming it (MW-AGENT-BLIND).
+        Pipeline thread only."""
+        self._emit("agent.error", **blind_fields(path, reason, how))
+
+    def _report_unwalkable(self, problems: list[Unwalkable]) -> None:
+        for problem in problems[:MAX_BLIND_REPORTS]:
+            self.report_blind(os.fsdecode(problem.path), problem.reason, "walk")
+        if len(problems) > MAX_BLIND_REPORTS:
+            logger.warning("more folders not walked count={}", len(problems) - MAX_BLIND_REPORTS)
+
     def _handle_overflows(self) -> None:
         with self._overflow_lock:
             reasons, self._overflows = self._overflows, {}
+            blind, self._blind = self._blind, []
+        for spot in blind[:MAX_BLIND_REPORTS]:
+            self.report_blind(spot.path, spot.reason, "watch")
         if not reasons:
             return
         logger.warning("file events lost reasons={!r} rescanning", reasons)
@@ -576,6 +600,14 @@ class Pipeline:
             self.scan(place.root)
         for folder in self.index.folders:
             self._queue_classified_tree(folder.path)
+
+
+def blind_fields(path: str, reason: str, how: str) -> dict:
+    """The agent.error fields of a folder the agent cannot `how` ("walk", "watch")."""
+    text, raw = readable(path)
+    logger.warning("folder not seen into path={!r} how={} reason={!r}", text, how, reason)
+    why = f"cannot {how}: {reason}"
+    return dict(path=text, path_b64=raw, error=why, detections=(Detection("unwalkable", 1, why),))
 
 
 # a result without an inspection: the file changed while it was hashed (it is reported again)
