@@ -37,7 +37,7 @@ from loguru import logger
 
 from agent import __version__
 from agent.identity import save_agent_id
-from agent.lastrun import ALIVE_AT
+from agent.lastrun import stamp_alive
 from agent.policy import PolicyRefused, PolicyStore
 from agent.spool import Spool, SpooledEvent
 from rules.events import Event, utc_now_iso
@@ -211,12 +211,12 @@ class Reporter:
         self._follow_policy(answer.get("policy_version"))
 
     def _mark_alive(self) -> None:
-        """Stamp the spool with this round's time: after a kill, the next start says when this run
-        was last known alive (agent/lastrun.py). A spool that cannot take it must not stop heartbeats."""
+        """Stamp this round's time: after a kill, the next start says when this run was last known
+        alive (agent/lastrun.py). A state folder that cannot take it must not stop heartbeats."""
         try:
-            self.spool.set_state(ALIVE_AT, utc_now_iso())
-        except (sqlite3.Error, OSError) as exc:
-            logger.warning("cannot stamp the spool alive error={!r}", _safe(exc))
+            stamp_alive(self.state_dir)
+        except OSError as exc:
+            logger.warning("cannot stamp the agent alive error={!r}", _safe(exc))
 
     def _deliver(self, batch: list[SpooledEvent]) -> None:
         try:

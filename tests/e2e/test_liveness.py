@@ -4,14 +4,17 @@
   restarted agent says its previous run ended uncleanly, and MW-AGENT-KILLED raises agent-health;
   the third kill of the day raises MW-AGENT-KILLED-REPEATEDLY (critical).
 - a pipeline stuck while heartbeats go on: MW-AGENT-STALLED once the stall is older than
-  server.pipeline_stall_s. The stuck agent is a script sending the heartbeats a stuck agent sends
-  (its pipeline's stepped_at frozen); a real agent idling beside it for longer than the threshold
-  must raise nothing, since an idle pipeline still finishes a step every second.
+  server.pipeline_stall_s. Made for real: another process holds the real agent's spool write lock
+  while a file lands in its egress folder, so the pipeline cannot spool the event and finishes no
+  step (its heartbeats go on); the alert resolves itself once the lock is let go. And with a script
+  sending the heartbeats a stuck agent sends (stepped_at frozen), to time the alert against the
+  threshold, while a real agent idling beside it for longer raises nothing.
 """
 
 from __future__ import annotations
 
 import signal
+import sqlite3
 import time
 import uuid
 from datetime import datetime, timezone
@@ -132,3 +135,36 @@ def test_a_pipeline_stuck_while_heartbeats_go_on_raises_agent_health_and_an_idle
     real = next(a for a in d.get("/api/v1/agents")["agents"] if a["hostname"] != "pc-stuck")
     assert real["state"] == "online" and real["pipeline_stepped_at"] is not None
     assert [a["agent_id"] for a in _health(d, "MW-AGENT-STALLED")] == [stuck.agent_id]  # the idle agent: none
+
+
+def test_a_real_agent_whose_pipeline_cannot_spool_raises_agent_health_until_it_can(deployment, tmp_path):
+    d = deployment
+    d.start_server()
+    d.start_agent()
+    wait_for(lambda: d.all_pages("/api/v1/events", "events", type="agent.started"), 10, 0.1, "agent.started")
+    locker = sqlite3.connect(str(d.state_dir / "spool.db"), isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")  # as a backup tool or a hostile process holding the file could
+    try:
+        (tmp_path / "outbox" / "plan.txt").write_bytes(b"quarterly plan\n" * 100)
+        locked = time.monotonic()
+        (alert,) = wait_for(lambda: _health(d, "MW-AGENT-STALLED"), PIPELINE_STALL_S + 20, 0.2, "MW-AGENT-STALLED")
+        took = time.monotonic() - locked
+        agent = d.get("/api/v1/agents")["agents"][0]
+        assert agent["state"] == "online"  # heartbeats went on
+        assert d.all_pages("/api/v1/events", "events", type="egress.file") == []  # the file is not seen yet
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    unlocked = time.monotonic()
+    wait_for(lambda: _health(d, "MW-AGENT-STALLED")[0]["status"] == "resolved", 45, 0.2, "the alert to resolve itself")
+    print(
+        f"\nreal stall: MW-AGENT-STALLED {took:.1f} s after the spool was locked (pipeline_stall_s {PIPELINE_STALL_S}),"
+        f" resolved {time.monotonic() - unlocked:.1f} s after it was let go"
+    )
+    assert alert["host"] and alert["host"] in alert["explanation"]
+    wait_for(
+        lambda: d.all_pages("/api/v1/events", "events", type="egress.file"),
+        30,
+        0.2,
+        "the file, once the pipeline moves",
+    )
