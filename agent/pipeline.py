@@ -505,7 +505,16 @@ class Pipeline:
         fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, media=place.media, egress=place.kind)
         fields.update(content_fields(self.index, digest, done.inspection or _NOT_INSPECTED))
         fields["details"] = {**(fields.get("details") or {}), **self.writers.details(path)}
+        self._add_writer(fields, path, st)
         self._outbox.add(self.make_event("egress.file", **fields), mark)
+
+    def _add_writer(self, fields: dict, path: str, st: os.stat_result | None) -> None:
+        """The event's user is the file's writer where known (the kernel's word, a process caught
+        writing, else the owner of the descriptor read); the login session's guess goes beside it."""
+        user, how = self.writers.writer_of(path, st)
+        if user:
+            fields["user"] = user
+            fields["details"] = {**(fields.get("details") or {}), "user_from": how}
 
     def _report_vanished(self, path: str, pending: _Pending, why: str) -> None:
         """A file written to an egress place that was gone before it could be read: what is known
@@ -531,6 +540,7 @@ class Pipeline:
             fields["size"] = seen.st_size
             details.update(mtime=_iso(seen.st_mtime_ns), owner_uid=seen.st_uid)
         fields["details"] = details
+        self._add_writer(fields, path, seen)
         logger.warning("egress file not inspected path={!r} why={!r}", text, why.sample)
         self._outbox.add(self.make_event("egress.file", **fields))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pwd
 import shutil
 import sqlite3
 import subprocess
@@ -503,7 +504,9 @@ def test_the_process_writing_an_egress_file_is_named_best_effort(rig):
     assert slow_event["details"]["process"]["pid"] == writer.pid
     assert slow_event["details"]["process"]["name"].startswith("python")
     # written after the writer exited, by a process the agent does not look at (its own)
-    assert events[str(rig.usb / "quick.txt")]["details"] == {"attribution": "not-seen"}
+    # ...so it is known by its owner only
+    assert events[str(rig.usb / "quick.txt")]["details"] == {"attribution": "not-seen", "user_from": "file-owner"}
+    assert events[str(rig.usb / "quick.txt")]["user"] == pwd.getpwuid(os.getuid()).pw_name
 
 
 def test_egress_places_are_reconciled_periodically(tmp_path):
