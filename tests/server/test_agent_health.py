@@ -4,6 +4,8 @@ and restarted, each raise an agent-health alert (server/stall.py, rules/packs/ag
 from __future__ import annotations
 
 import json
+import threading
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -11,8 +13,9 @@ from alembic import command
 from sqlalchemy import insert, inspect, select
 
 from server.config import load_server_config
-from server.database import _alembic_config, make_engine
-from server.schema import agents
+from server.database import _alembic_config, make_engine, migrate
+from server.schema import agents, alert_history, alerts, events
+from server.store import Store
 from tests.server import postgres
 from tests.server.factories import T0, alerts_of, at, make_event
 
@@ -230,3 +233,46 @@ def test_a_stall_is_kept_as_json_free_columns(engine, client, agent, clock):
     with engine.connect() as conn:
         status, queued = conn.execute(select(agents.c.status, agents.c.pipeline_queued)).one()
     assert "pipeline" not in json.loads(status) and queued == 3
+
+
+@pytest.mark.slow
+def test_two_collectors_on_postgresql_report_one_stall_and_resolve_it_once(clock):
+    """Heartbeats of one stuck agent reaching two collectors at once: one agent.stalled, one
+    alert; the heartbeats that show it moving again resolve it once."""
+    with postgres.running() as cluster, postgres.fresh_database(cluster) as url:
+        engines = [make_engine(url) for _ in range(2)]
+        try:
+            migrate(engines[0])
+            one, two = (Store(e, clock=clock) for e in engines)
+            agent_id = one.enroll_agent(str(uuid.uuid4()), "pc-0042", "0.1.0", "mwa_" + uuid.uuid4().hex)
+
+            def race(stepped_at_s: float) -> None:
+                pipeline = {"stepped_at": (T0 + timedelta(seconds=stepped_at_s)).timestamp(), "queued": 5}
+                agent_time = at((clock.now - T0).total_seconds())
+                barrier = threading.Barrier(2)
+
+                def beat(store):
+                    barrier.wait()
+                    store.heartbeat(agent_id, "pc-0042", "0.1.0", None, 0, {}, None, agent_time, pipeline)
+
+                threads = [threading.Thread(target=beat, args=(s,)) for s in (one, two)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join(60)
+
+            for _ in range(3):
+                clock.advance(STALL_S)
+                race(0)  # stuck since T0
+            clock.advance(10)
+            race((clock.now - T0).total_seconds() - 1)  # moving again
+            with engines[0].connect() as conn:
+                stalled = conn.execute(select(events.c.id).where(events.c.type == "agent.stalled")).all()
+                statuses = conn.execute(select(alerts.c.rule_id, alerts.c.status)).all()
+                actions = conn.execute(select(alert_history.c.action).order_by(alert_history.c.id)).scalars().all()
+            assert len(stalled) == 1
+            assert statuses == [("MW-AGENT-STALLED", "resolved")]
+            assert actions == ["created", "auto_resolved"]
+        finally:
+            for e in engines:
+                e.dispose()
