@@ -169,7 +169,8 @@ class AgentApp:
             "policy_source": self.rules.current.source,
             **self.previous_run.details(),  # previous_stop, unclean_stop, last_alive, rebooted
         }
-        self.spool.put([self.stamped_event("agent.started", details=details)])
+        unclean = self.previous_run.unclean_text()  # quoted by the MW-AGENT-KILLED alert
+        self.spool.put([self.stamped_event("agent.started", details=details, **({"error": unclean} if unclean else {}))])
         self.config_watch.start()
         self.pipeline.start()
         for folder in self.config.egress.folders:

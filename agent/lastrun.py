@@ -46,6 +46,16 @@ class PreviousRun:
             "rebooted": self.rebooted,
         }
 
+    def unclean_text(self) -> str | None:
+        """For agent.started's `error`, which alert explanations quote: what went unseen, since when."""
+        if self.stop != "crash":
+            return None
+        boot = {True: "; the PC booted again since", False: "; the PC kept running"}.get(self.rebooted, "")
+        return (
+            f"the previous run ended without a clean stop (killed, crashed or power lost); it was last known alive at"
+            f" {self.last_alive or 'an unknown time'}, and nothing was watched until this start{boot}"
+        )
+
 
 def current_boot_id(path: str = BOOT_ID_PATH) -> str | None:
     try:

@@ -42,11 +42,16 @@ def test_a_run_killed_after_spooling_reads_as_a_crash_with_when_it_was_last_aliv
         "last_alive": "2026-12-05T10:00:30.000Z",
         "rebooted": False,
     }
+    assert previous.unclean_text() == (
+        "the previous run ended without a clean stop (killed, crashed or power lost); it was last known alive at"
+        " 2026-12-05T10:00:30.000Z, and nothing was watched until this start; the PC kept running"
+    )
 
 
 def test_a_clean_stop_is_clean_and_a_new_boot_id_says_the_pc_rebooted(spool, tmp_path):
     spool.put([Event(type="agent.stopped")], state={CLEAN_STOP: "2026-12-05T10:01:00.000Z", BOOT_ID: BOOT_A})
     assert read_previous_run(spool, BOOT_B, str(tmp_path)) == PreviousRun("clean", None, True)
+    assert read_previous_run(spool, BOOT_B, str(tmp_path)).unclean_text() is None
     assert read_previous_run(spool, None, str(tmp_path)).rebooted is None  # this OS does not say
 
 

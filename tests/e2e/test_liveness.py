@@ -66,6 +66,7 @@ def test_kill_9_and_restart_within_agent_offline_s_raises_agent_health_and_repea
 
     (killed,) = _health(d, "MW-AGENT-KILLED")
     assert (killed["severity"], killed["status"], killed["count"]) == ("high", "open", 3)
+    assert "last known alive at 20" in killed["explanation"] and "the PC kept running" in killed["explanation"]
     (repeated,) = _health(d, "MW-AGENT-KILLED-REPEATEDLY")
     assert repeated["severity"] == "critical" and repeated["host"] == killed["host"]
     started = sorted(d.all_pages("/api/v1/events", "events", type="agent.started"), key=lambda e: e["seq"])
