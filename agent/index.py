@@ -33,7 +33,7 @@ from agent.content.inspect import file_fingerprints
 from agent.db import StateDB
 from agent.hashing import Hasher
 from agent.paths import is_under, readable
-from agent.walk import Unwalkable, walk
+from agent.walk import Unwalkable, lstat, walk
 from rules.events import Match
 
 SCHEMA = """
@@ -250,7 +250,7 @@ class FingerprintIndex:
         """
         folder = self.folder_for(path)
         try:
-            st = os.stat(path, follow_symlinks=False)
+            st = lstat(path)
         except FileNotFoundError:
             self.remove_tree(path)
             return None, True
@@ -498,7 +498,7 @@ class FingerprintIndex:
     def _still(e: IndexedFile) -> bool:
         """The file is still the content its row says (its text belongs to that sha256)."""
         try:
-            return _unchanged(e, os.stat(e.path, follow_symlinks=False))
+            return _unchanged(e, lstat(e.path))
         except OSError:
             return False
 
@@ -630,7 +630,7 @@ def _ctime_after_rename(path: str, row: IndexedFile) -> int | None:
     """A rename changes the renamed file's ctime (ext4, tmpfs...): take the new one when the
     file is the one indexed, so a rename does not cost a re-read."""
     try:
-        st = os.stat(path, follow_symlinks=False)
+        st = lstat(path)
     except OSError:
         return row.ctime_ns
     same = (st.st_size, st.st_mtime_ns, st.st_ino) == (row.size, row.mtime_ns, row.inode)

@@ -35,7 +35,7 @@ from agent.outbox import Outbox
 from agent.paths import is_under, readable
 from agent.places import EgressPlace, EgressPlaces
 from agent.spool import FileMark, Spool
-from agent.walk import Unwalkable, walk_files
+from agent.walk import Unwalkable, lstat, walk_files
 from agent.watcher import BlindSpot, FsChange
 from rules.events import Detection, Event
 
@@ -45,6 +45,8 @@ TICK_S = 0.05
 STEP_RETRY_S = 1.0  # the pause after a failed step (a spool write that failed is tried again then)
 STOP_FLUSH_ATTEMPTS = 3
 MAX_BLIND_REPORTS = 100  # folders not seen into, reported per walk or step (the rest logged)
+BLIND_RESCAN_S = 10.0  # how often a folder that cannot be watched is walked instead
+MAX_UNWATCHED = 1000
 STOP_DRAIN_S = 5.0  # how long a stop goes on reporting complete egress files
 
 # Where a pending egress file came from. Only a scan or a rename may be skipped because the
@@ -109,6 +111,7 @@ class Pipeline:
         self._scans: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._overflows: dict[str, int] = {}  # reason -> how many times
         self._blind: list[BlindSpot] = []  # folders the watchers could not watch, to report
+        self._unwatched: dict[str, float] = {}  # folder the watchers could not watch -> when to walk it next
         self._overflow_lock = threading.Lock()
         self._outbox = Outbox(spool, stamp, make_event)  # events and their marks, spooled together
         self._stop = threading.Event()
@@ -283,11 +286,12 @@ class Pipeline:
         known = self._classified.get(path)
         self._classified[path] = _Reindex(self.clock() + self.stable_s, forced or bool(known and known.forced))
 
-    def _queue_classified_tree(self, folder: str) -> None:
+    def _queue_classified_tree(self, folder: str, report: bool = True) -> None:
         problems: list[Unwalkable] = []
         for found in walk_files(folder, problems):
             self._reindex(os.fsdecode(found.path), forced=False)
-        self._report_unwalkable(problems)
+        if report:
+            self._report_unwalkable(problems)
 
     def _classified_moved(self, src: str, dest: str, is_dir: bool) -> None:
         """A rename within classified folders. Editors save by writing a temporary file and
@@ -309,7 +313,7 @@ class Pipeline:
         the file a rename replaced."""
         row = self.index.get(path)
         try:
-            return row if row is not None and row.inode == os.stat(path, follow_symlinks=False).st_ino else None
+            return row if row is not None and row.inode == lstat(path).st_ino else None
         except OSError:
             return None
 
@@ -351,7 +355,7 @@ class Pipeline:
             pending.due_at = now if pending.closed else now + self.stable_s
             pending.origin = WRITE
         try:
-            pending.seen = os.stat(path, follow_symlinks=False)
+            pending.seen = lstat(path)
         except OSError:
             pass  # gone already: _check_egress reports it with what is known
 
@@ -371,9 +375,25 @@ class Pipeline:
             self._egress[dest] = _Pending(place, now, closed=True, origin=RENAME)
         self.spool.move_reported(src, dest)
 
+    def _rescan_unwatched(self) -> None:
+        """A folder that cannot be watched (past PATH_MAX, out of inotify watches) is walked by
+        descriptor every BLIND_RESCAN_S: what is written there is found by the walk instead."""
+        now = self.clock()
+        for folder, due in list(self._unwatched.items()):
+            if due > now:
+                continue
+            self._unwatched[folder] = now + BLIND_RESCAN_S
+            if self.index.folder_for(folder):
+                self._queue_classified_tree(folder, report=False)
+            elif self.places.find(folder) is not None:
+                self._scans.put(folder)
+            else:  # no longer watched at all (unmounted, or the place removed)
+                del self._unwatched[folder]
+
     def _reconcile(self) -> None:
         """Events are not trusted alone: now and then every egress place is walked, and a file the
         spool's marks do not show as reported (as it is now) is reported."""
+        self._rescan_unwatched()
         if self.reconcile_s <= 0 or self.clock() - self._reconciled_at < self.reconcile_s:
             return
         self._reconciled_at = self.clock()
@@ -408,7 +428,7 @@ class Pipeline:
             pending = self._egress[path]
             looked_at = time.monotonic()  # the clock of FsChange.at
             try:
-                st = os.stat(path, follow_symlinks=False)
+                st = lstat(path)
             except FileNotFoundError:
                 del self._egress[path]
                 if pending.origin == WRITE:
@@ -602,6 +622,9 @@ class Pipeline:
             blind, self._blind = self._blind, []
         for spot in blind[:MAX_BLIND_REPORTS]:
             self.report_blind(spot.path, spot.reason, "watch")
+        for spot in blind:  # not watched: walked (by descriptor) every BLIND_RESCAN_S instead
+            if len(self._unwatched) < MAX_UNWATCHED:
+                self._unwatched.setdefault(spot.path, self.clock())
         if not reasons:
             return
         logger.warning("file events lost reasons={!r} rescanning", reasons)

@@ -10,98 +10,126 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+from agent.attribution import WriterTracker
+from agent.classify import content_fields
 from agent.config import AgentConfig
-from agent.content.inspect import inspect_file
 from agent.hashing import Hasher
 from agent.identity import UserTracker, hostname
 from agent.index import CURRENT, FingerprintIndex
+from agent.inspector import InspectorProcess, open_regular
+from agent.lanes import Inspector
 from agent.paths import readable
 from agent.policy import ActiveRules
+from agent.walk import Unwalkable, walk_files
 from rules.engine import ConditionResult, Verdict, show_value
 from rules.events import Event
+from rules.explain import describe_event, plain
 
 
 def scan_paths(config: AgentConfig, paths: list[str], rules: ActiveRules) -> Iterator[dict]:
+    """One result per file: classified by the same code as the running agent (one descriptor,
+    hashed, inspected in an unprivileged worker, looked up exact, in archives and partially)."""
     index = FingerprintIndex(config.index_path, config.classified)
-    hasher = Hasher()
-    host, user = hostname(), UserTracker().current()
+    inspector = InspectorProcess(config.inspect_user, max_seconds=config.inspect_timeout_s)
+    scanner = _Scanner(index, Hasher(), inspector, rules, hostname(), UserTracker().current())
     try:
-        for path in _files(paths):
-            yield _classify(index, hasher, rules, path, host, user)
+        for path, problem in _files(paths):
+            yield scanner.classify(path) if problem is None else _not_walked(path, problem)
     finally:
+        inspector.close()
         index.close()
 
 
 def format_result(result: dict) -> str:
-    """A scan result as a person reads it: the summary, then one line per rule worth naming."""
+    """A scan result as a person reads it: the summary, then one line per rule worth naming.
+    Every line is made plain: a file name holding terminal escapes must not rewrite the screen."""
     lines = [result["explanation"]]
     for hit in result.get("matched", ()):
         lines.append(f"  matched      {hit['rule_id']} ({hit['severity']}): {hit['title']}")
     for near in result.get("near_misses", ()):
         lines.append(f"  nearly       {near['rule_id']}: {near['title']}")
         lines += [f"    failed:    {failed['explanation']}" for failed in near["failed"]]
-    return "\n".join(lines)
+    return "\n".join(plain(line) or "" for line in lines)
 
 
-def _files(paths: list[str]) -> Iterator[str]:
+def _files(paths: list[str]) -> Iterator[tuple[str, Unwalkable | None]]:
     for path in paths:
         if os.path.isdir(path):
-            for root, _dirs, files in os.walk(path):
-                yield from (os.path.join(root, name) for name in sorted(files))
+            problems: list[Unwalkable] = []
+            found = sorted(os.fsdecode(f.path) for f in walk_files(path, problems))
+            yield from ((p, None) for p in found)
+            yield from ((os.fsdecode(p.path), p) for p in problems)
         else:
-            yield path
+            yield path, None
 
 
-def _classify(index: FingerprintIndex, hasher: Hasher, rules: ActiveRules, path: str, host: str, user: str) -> dict:
+def _not_walked(path: str, problem: Unwalkable) -> dict:
     text, raw = readable(path)
-    result: dict = {"path": text, "path_b64": raw}
-    try:
-        digest = hasher.digest(path)
-    except OSError as exc:
-        result.update(error=exc.strerror or str(exc), explanation=f"{text}: cannot read: {exc.strerror or exc}")
+    return {"path": text, "path_b64": raw, "error": problem.reason, "explanation": f"{plain(text)}: cannot walk: {problem.reason}"}
+
+
+class _Scanner:
+    def __init__(
+        self, index: FingerprintIndex, hasher: Hasher, inspector: Inspector, rules: ActiveRules, host: str, session_user: str
+    ) -> None:
+        self.index, self.hasher, self.inspector, self.rules = index, hasher, inspector, rules
+        self.host, self.session_user = host, session_user
+        self.writers = WriterTracker()  # not started: the owner of the file is its writer here
+
+    def classify(self, path: str) -> dict:
+        text, raw = readable(path)
+        result: dict = {"path": text, "path_b64": raw}
+        try:
+            fd, st = open_regular(path)
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            return {**result, "error": why, "explanation": f"{plain(text)}: cannot read: {why}"}
+        try:
+            digest = self.hasher.digest_fd(fd)
+            inspection = self.inspector.inspect(fd, os.path.basename(path))
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            return {**result, "error": why, "explanation": f"{plain(text)}: cannot read: {why}"}
+        finally:
+            os.close(fd)
+        fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, host=self.host)
+        fields.update(content_fields(self.index, digest, inspection))
+        user, how = self.writers.writer_of(path, st)
+        fields["user"] = user or self.session_user
+        fields["details"] = {**(fields.get("details") or {}), "session_user": self.session_user, **({"user_from": how} if user else {})}
+        event = self.rules.stamp(Event(type="egress.file", **fields))
+        verdicts = self.rules.engine.verdicts(event)
+        result.update(
+            size=event.size,
+            sha256=event.sha256,
+            user=event.user,
+            level=event.level,
+            source_path=event.source_path,
+            register_entry=event.register_entry,
+            source_state=(event.details or {}).get("source_state", CURRENT) if event.source_path else None,
+            match={"method": event.match.method, "similarity": event.match.similarity} if event.match else None,
+            file_type=event.file_type,
+            type_mismatch=event.type_mismatch,
+            detections=[{"detector": d.detector, "count": d.count, "sample": d.sample} for d in event.detections],
+            details=event.details,
+            severity=event.severity,
+            rule_ids=list(event.rule_ids),
+            policy_version=event.policy_version,
+            matched=[_matched(v) for v in verdicts if v.matched],
+            near_misses=[_near_miss(v) for v in verdicts if v.near_miss],
+            explanation=_summary(event),
+        )
         return result
-    fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, host=host, user=user)
-    source = index.lookup_sha256(digest.sha256) if digest.size else None
-    if source is not None:
-        fields.update(source.event_fields())
-    fields.update(inspect_file(path).event_fields())
-    event = rules.stamp(Event(type="egress.file", **fields))
-    verdicts = rules.engine.verdicts(event)
-    result.update(
-        size=event.size,
-        sha256=event.sha256,
-        level=event.level,
-        source_path=event.source_path,
-        register_entry=event.register_entry,
-        source_state=(event.details or {}).get("source_state", CURRENT) if event.source_path else None,
-        match={"method": event.match.method, "similarity": event.match.similarity} if event.match else None,
-        file_type=event.file_type,
-        type_mismatch=event.type_mismatch,
-        detections=[{"detector": d.detector, "count": d.count, "sample": d.sample} for d in event.detections],
-        severity=event.severity,
-        rule_ids=list(event.rule_ids),
-        policy_version=event.policy_version,
-        matched=[_matched(v) for v in verdicts if v.matched],
-        near_misses=[_near_miss(v) for v in verdicts if v.near_miss],
-        explanation=_summary(event),
-    )
-    return result
 
 
 def _summary(event: Event) -> str:
-    if event.source_path is None:
-        what = f"{event.path}: no classified content matched (sha256 {event.sha256[:16]}…)"
-    else:
-        entry = f", register entry {event.register_entry}" if event.register_entry else ""
-        state = (event.details or {}).get("source_state")
-        since = {"deleted": ", since deleted or moved out", "previous-version": ", an earlier version"}.get(state, "")
-        what = f"{event.path}: exact copy of classified file {event.source_path} (level {event.level}{entry}{since})"
-    if event.detections:
-        what += "; found " + ", ".join(f"{d.count} × {d.detector}" + (f" ({d.sample})" if d.sample else "") for d in event.detections)
+    """What the agent would report, in the words of the collector's explanations."""
+    what = describe_event(event, "now")
     if event.rule_ids:
-        rules = ", ".join(event.rule_ids)
-        return f"{what}; written to an egress place it matches {rules}, severity {event.severity}"
-    return f"{what}; written to an egress place it matches no rule"
+        return f"{what}; if written to an egress place it matches {', '.join(event.rule_ids)}, severity {event.severity}"
+    if not event.source_path:
+        what += f"; no classified content matched (sha256 {event.sha256[:16]}…)"
+    return f"{what}; if written to an egress place it matches no rule"
 
 
 def _matched(verdict: Verdict) -> dict:

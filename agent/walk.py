@@ -153,6 +153,24 @@ def open_file(path: str | bytes) -> int:
         os.close(parent)
 
 
+def lstat(path: str | bytes) -> os.stat_result:
+    """os.stat(path, follow_symlinks=False) for a path of any length (past PATH_MAX, from a
+    descriptor of its folder, opened without following links)."""
+    raw = os.fsencode(path)
+    if len(raw) < PATH_MAX or not BY_DESCRIPTOR:
+        try:
+            return os.stat(raw, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG or not BY_DESCRIPTOR:
+                raise
+    head, name = _split(raw)
+    parent = _open_dir(head, follow=False)
+    try:
+        return os.stat(name, dir_fd=parent, follow_symlinks=False)
+    finally:
+        os.close(parent)
+
+
 def open_dir(path: str | bytes) -> int:
     """A descriptor of the directory at path, of any length (symlinks followed only as open(2)
     does for a path shorter than PATH_MAX; never in a longer one)."""

@@ -15,7 +15,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from rules.engine import Verdict, show_value
-from rules.events import EVENT_TYPES, Event
+from rules.events import EVENT_TYPES, Detection, Event
+from rules.fields import BLIND_SPOTS
 from rules.levels import LEVEL_LABELS
 from rules.model import BY_LEVEL, Condition, CorrelationRule, EventRule, Threshold
 from rules.units import format_bytes
@@ -169,8 +170,15 @@ def _renamed(event: Event, raw_path: str | None) -> str:
 
 
 def _detections(event: Event) -> str:
-    found = [f"{d.count} × {d.detector}" for d in event.detections if d.count]
-    return f"; content inspection found {', '.join(found)}" if found else ""
+    found = [f"{d.count} × {d.detector}" for d in event.detections if d.count and d.detector not in BLIND_SPOTS]
+    blind = [_blind_spot(d) for d in event.detections if d.count and d.detector in BLIND_SPOTS]
+    text = f"; content inspection found {', '.join(found)}" if found else ""
+    return text + (f"; the agent could not see into it: {'; '.join(blind)}" if blind else "")
+
+
+def _blind_spot(d: Detection) -> str:
+    """A blind spot with its reason (the detection's sample, sent by the agent: made plain)."""
+    return f"{d.detector} ({plain(d.sample)})" if d.sample else d.detector
 
 
 def describe_event(event: Event, when: str | None = None) -> str:
@@ -210,6 +218,7 @@ def chinese_line(category: str, event: Event) -> str:
         "unknown-device": f"主机 {host} 上挂载了不在允许清单中的移动存储介质 {device}，用户 {user}。",
         "agent-tamper": f"主机 {host} 上的监控代理被停止或篡改（{event.type}），用户 {user}。",
         "mass-deletion": f"用户 {user} 在主机 {host} 上删除或移动了涉密目录中的文件 {path}。",
+        "uninspectable-egress": f"用户 {user} 在主机 {host} 上把无法检查内容的文件 {path} 写入{_destination_zh(event)}，是否含涉密内容未知。",
     }
     return lines.get(category, f"主机 {host} 上用户 {user} 的操作触发了规则（{category}）。")
 

@@ -10,8 +10,8 @@ file name), which the pipeline looks up in the index to trace a partial copy to 
 
 from __future__ import annotations
 
+import errno
 import os
-import stat
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -21,8 +21,9 @@ from agent.content import winnow
 from agent.content.archive import ARCHIVE_TYPES, Limits, Member, walk_archive
 from agent.content.detectors import detect
 from agent.content.document import NAME, PLACES, Document
-from agent.content.extract import extract, extract_file
+from agent.content.extract import extract_file
 from agent.content.filetype import type_mismatch
+from agent.walk import open_file
 from rules.events import Detection
 
 MAX_BYTES = 20 * 1024 * 1024
@@ -46,12 +47,11 @@ def inspect_file(path: str, max_bytes: int = MAX_BYTES, max_seconds: float = MAX
     """Inspect the regular file at path, opened once without following links or blocking (a FIFO
     or a device put in its place is refused, never read)."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = open_file(path)
     except OSError as exc:
-        return Inspection(None, None, (Detection("unreadable", 1, exc.strerror or type(exc).__name__),))
+        kind = "not_regular" if exc.errno == errno.EINVAL else "unreadable"
+        return Inspection(None, None, (Detection(kind, 1, exc.strerror or type(exc).__name__),))
     with os.fdopen(fd, "rb", buffering=0) as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return Inspection(None, None, (Detection("not_regular", 1, "not a regular file"),))
         return inspect_source(f, os.path.basename(path), max_bytes, max_seconds)
 
 
@@ -91,8 +91,15 @@ def text_fingerprints(document: Document) -> frozenset[int]:
 
 
 def file_fingerprints(path: str, max_bytes: int = MAX_BYTES, max_seconds: float = MAX_SECONDS) -> frozenset[int]:
-    """The fingerprints of a classified file's text (empty when it has none, e.g. a drawing)."""
-    return text_fingerprints(extract(path, os.path.basename(path), max_bytes=max_bytes, max_seconds=max_seconds))
+    """The fingerprints of a classified file's text (empty when it has none, e.g. a drawing).
+    Opened once, as every file is: no link followed, no blocking on a FIFO renamed in its place,
+    any path length."""
+    try:
+        fd = open_file(path)
+    except OSError:
+        return frozenset()
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        return text_fingerprints(extract_file(f, os.path.basename(path), max_bytes=max_bytes, max_seconds=max_seconds))
 
 
 def _summed(found: list[Detection]) -> list[Detection]:
