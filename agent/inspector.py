@@ -73,7 +73,8 @@ class InspectorProcess:
         with self._lock:
             try:
                 self._ensure_started()
-                send_message(self._sock, {"name": name, "max_bytes": self.max_bytes, "max_seconds": self.max_seconds}, fd)
+                request = {"name": name, "max_bytes": self.max_bytes, "max_seconds": self.max_seconds, "deadline_s": self.max_seconds + self.grace_s}
+                send_message(self._sock, request, fd)
                 answer = self._answer(time.monotonic() + self.max_seconds + self.grace_s)
                 return decode_inspection(answer)
             except TimeoutError:
@@ -136,10 +137,12 @@ class InspectorProcess:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
         try:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
             proc.wait(START_TIMEOUT_S)
+        except PermissionError:  # it runs as another user, and we lack CAP_KILL: its own alarm ends it
+            logger.error("cannot kill inspection worker pid={} (the service needs CAP_KILL)", proc.pid)
         except subprocess.TimeoutExpired:
             logger.error("inspection worker did not die pid={}", proc.pid)
 

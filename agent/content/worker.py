@@ -19,6 +19,7 @@ import io
 import json
 import os
 import resource
+import signal
 import socket
 import struct
 import sys
@@ -72,9 +73,12 @@ def drop_privileges(uid: int, gid: int) -> None:
     """Become uid/gid for good: no supplementary groups, no capabilities (a root process that
     changes all its uids loses them), and no_new_privs so no setuid binary gives them back."""
     if os.geteuid() == 0:
-        os.setgroups([])
-        os.setresgid(gid, gid, gid)
-        os.setresuid(uid, uid, uid)
+        try:
+            os.setgroups([])
+            os.setresgid(gid, gid, gid)
+            os.setresuid(uid, uid, uid)
+        except PermissionError as exc:  # a service without CAP_SETUID/CAP_SETGID: never parse as root
+            raise SystemExit(f"inspection worker: cannot drop root ({exc.strerror}): the service needs CAP_SETUID and CAP_SETGID") from None
         if os.geteuid() == 0 or os.getuid() == 0:
             raise SystemExit("inspection worker: could not drop root")
     libc = ctypes.CDLL(None, use_errno=True)
@@ -105,8 +109,12 @@ def _serve(sock: socket.socket) -> None:
                 os.close(fd)
             raise SystemExit("inspection worker: bad request")
         request = json.loads(receive_exactly(sock, length))
+        # the agent kills a worker that overruns; should it not be able to (no CAP_KILL), the
+        # worker's own alarm ends it at the same deadline (SIGALRM's default action)
+        signal.setitimer(signal.ITIMER_REAL, float(request["deadline_s"]))
         with os.fdopen(fds[0], "rb", buffering=0) as raw:
             inspection = _inspect(raw, request)
+        signal.setitimer(signal.ITIMER_REAL, 0)
         send_message(sock, encode_inspection(inspection))
 
 

@@ -21,7 +21,7 @@ UNIT_NAME = "miwei-agent.service"
 UNIT_DIR = "/etc/systemd/system"
 STATE_ROOT = "/var/lib"  # where StateDirectory= puts its folders
 TMP_DIRS = ("/tmp", "/var/tmp")  # PrivateTmp= hides them from the service
-CAPABILITIES = ("CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE")
+CAPABILITIES = ("CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE", "CAP_SETUID", "CAP_SETGID", "CAP_KILL")
 EXIT_BAD_INPUT = 2  # rules.cli: a config or rule error; restarting cannot fix it
 _PLAIN = re.compile(r"[A-Za-z0-9_./:+=,@-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -100,7 +100,11 @@ def render_unit(spec: ServiceSpec, python: str = sys.executable) -> str:
         # agent/attribution.py finds the writer of an egress file; without it psutil is refused
         # for every process with capabilities or another owner (measured: tests/agent/
         # test_service_caps.py). The ptrace, process_vm_readv/writev and pidfd_getfd calls stay
-        # outside the system call filter below.
+        # outside the system call filter below. CAP_SETUID, CAP_SETGID: the content inspection
+        # workers (agent/content/worker.py) drop to agent.inspect_user before they parse a byte,
+        # so a parser bug in a hostile document is not root; they are the only users of the
+        # @setuid calls allowed back below. CAP_KILL: a worker that overruns its deadline runs as
+        # another user by then, and root without it may not kill it (measured: EPERM).
         "User=root",
         "UMask=0077",
         f"CapabilityBoundingSet={' '.join(CAPABILITIES)}",
@@ -130,7 +134,8 @@ def render_unit(spec: ServiceSpec, python: str = sys.executable) -> str:
         "MemoryDenyWriteExecute=yes",  # CPython, ctypes calls, watchdog and RE2 run under it (tested)
         "SystemCallArchitectures=native",
         "SystemCallFilter=@system-service",
-        "SystemCallFilter=~@privileged",  # no setuid, chown, mount, bpf, fanotify: none is used
+        "SystemCallFilter=~@privileged",  # no chown, mount, bpf, fanotify: none is used
+        "SystemCallFilter=@setuid",  # back in the allow list: the inspection workers drop root
         "SystemCallErrorNumber=EPERM",
         # inotify watches count against fs.inotify.max_user_watches (raised above), not open files;
         # descriptors go to SQLite, files being hashed and sockets. Generous, never the bottleneck.
