@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pwd
 import shutil
+import subprocess
+import uuid
 
 import pytest
 
@@ -46,3 +49,26 @@ def sha256(data: bytes) -> str:
 
 def copy(src, dest) -> None:
     shutil.copyfile(src, dest)
+
+
+@pytest.fixture
+def employee():
+    """An unprivileged user made for the test (and removed after it): the employee who wants a
+    drawing out, with no right the agent does not expect them to have."""
+    if os.geteuid() != 0:
+        pytest.skip("creating a user needs root")
+    for tool in ("useradd", "userdel", "setpriv"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} is missing (Debian packages passwd, util-linux)")
+    name = "mw" + uuid.uuid4().hex[:8]
+    subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", name], check=True)
+    try:
+        yield pwd.getpwnam(name)
+    finally:
+        subprocess.run(["pkill", "-KILL", "-u", name], check=False)
+        subprocess.run(["userdel", name], check=False)
+
+
+def as_user(user: pwd.struct_passwd, *argv: str) -> list[str]:
+    """argv run as user: their uid and gid, no supplementary groups, no capabilities."""
+    return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--", *argv]

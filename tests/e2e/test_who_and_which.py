@@ -5,17 +5,16 @@ sticks without a hardware serial that the device register keeps apart."""
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import subprocess
 import tempfile
-import uuid
 from pathlib import Path
 
 import pytest
 import requests
 
 from tests.e2e import mounts
+from tests.e2e.conftest import as_user
 from tests.e2e.harness import Deployment, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -33,17 +32,6 @@ def _exfat_unavailable() -> str | None:
         if not shutil.which(tool):
             return f"{tool} is missing"
     return None
-
-
-@pytest.fixture
-def clerk():
-    """An unprivileged user made for the test (and removed after it)."""
-    name = "mw" + uuid.uuid4().hex[:8]
-    subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", name], check=True)
-    try:
-        yield pwd.getpwnam(name)
-    finally:
-        subprocess.run(["userdel", name], check=False)
 
 
 @pytest.fixture
@@ -66,7 +54,8 @@ def exfat_stick(tmp_path):
     shutil.rmtree(media_root, ignore_errors=True)
 
 
-def test_exfat_stick_behind_fuse_names_its_file_system_volume_and_the_writing_user(tmp_path, classified, exfat_stick, clerk):
+def test_exfat_stick_behind_fuse_names_its_file_system_volume_and_the_writing_user(tmp_path, classified, exfat_stick, employee):
+    clerk = employee
     loop, volume_id, media_root, mountpoint = exfat_stick
     # the user's own copy of the classified drawing, somewhere the user may read
     # a classified assembly of 24 MB, and the user's own copy of it somewhere the user may read:
@@ -96,8 +85,7 @@ def test_exfat_stick_behind_fuse_names_its_file_system_volume_and_the_writing_us
         assert media["size_bytes"] == 64 * 1024 * 1024
 
         dest = mountpoint / "report.pdf"
-        as_clerk = ["setpriv", f"--reuid={clerk.pw_uid}", f"--regid={clerk.pw_gid}", "--clear-groups"]
-        subprocess.run([*as_clerk, "cp", str(source), str(dest)], check=True)
+        subprocess.run(as_user(clerk, "cp", str(source), str(dest)), check=True)
         assert os.stat(dest).st_uid == 0  # the file system says root: the owner would be wrong
 
         [alert] = wait_for(lambda: d.alerts(category="classified-egress"), 20, what="the alert")
