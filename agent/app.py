@@ -17,7 +17,7 @@ from agent.config import AgentConfig
 from agent.fanotify import WriteWatch
 from agent.identity import UserTracker, hostname, load_or_make_agent_id
 from agent.index import FingerprintIndex
-from agent.inspector import InspectorProcess
+from agent.inspector import make_inspector
 from agent.integrity import ConfigWatch
 from agent.lastrun import BOOT_ID, CLEAN_STOP, current_boot_id, read_previous_run
 from agent.limits import raise_inotify_limits
@@ -71,7 +71,7 @@ class AgentApp:
             stable_s=config.stable_s,
             reconcile_s=config.reconcile_s,
             writers=WriterTracker(writes=WriteWatch()),  # who writes on media: the kernel's word where it has one
-            make_inspector=lambda: InspectorProcess(config.inspect_user, max_seconds=config.inspect_timeout_s),
+            make_inspector=lambda: make_inspector(config.inspect_user, config.inspect_timeout_s),
         )
         self.watchers = Watchers(self.pipeline.changes, self.pipeline.on_overflow, self.pipeline.on_blind)
         excluded = tuple(f.path for f in config.classified) + (config.state_dir,)

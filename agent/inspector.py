@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import select
 import signal
 import socket
@@ -41,6 +40,8 @@ Inspect = Callable[[int, str], Inspection]  # (open descriptor, file name) -> In
 
 def worker_ids(user: str | None) -> tuple[int, int]:
     """The uid and gid workers run as: the named user when the agent is root, else our own."""
+    import pwd  # POSIX only: workers run in processes of their own only there (see make_inspector)
+
     if os.geteuid() != 0:
         return os.getuid(), os.getgid()
     try:
@@ -160,6 +161,14 @@ class InProcessInspector:
 
     def close(self) -> None:
         pass
+
+
+def make_inspector(user: str | None, max_seconds: float) -> InspectorProcess | InProcessInspector:
+    """A worker process where descriptors can be passed (POSIX); on Windows, inspection in the
+    agent's own process until a restricted-token worker exists (README, what is not here yet)."""
+    if os.name != "posix":
+        return InProcessInspector(max_seconds=max_seconds)
+    return InspectorProcess(user, max_seconds=max_seconds)
 
 
 def decode_inspection(answer: dict) -> Inspection:

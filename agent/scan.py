@@ -16,7 +16,7 @@ from agent.config import AgentConfig
 from agent.hashing import Hasher
 from agent.identity import UserTracker, hostname
 from agent.index import CURRENT, FingerprintIndex
-from agent.inspector import InspectorProcess, open_regular
+from agent.inspector import make_inspector, open_regular
 from agent.lanes import Inspector
 from agent.paths import readable
 from agent.policy import ActiveRules
@@ -30,7 +30,7 @@ def scan_paths(config: AgentConfig, paths: list[str], rules: ActiveRules) -> Ite
     """One result per file: classified by the same code as the running agent (one descriptor,
     hashed, inspected in an unprivileged worker, looked up exact, in archives and partially)."""
     index = FingerprintIndex(config.index_path, config.classified)
-    inspector = InspectorProcess(config.inspect_user, max_seconds=config.inspect_timeout_s)
+    inspector = make_inspector(config.inspect_user, config.inspect_timeout_s)
     scanner = _Scanner(index, Hasher(), inspector, rules, hostname(), UserTracker().current())
     try:
         for path, problem in _files(paths):

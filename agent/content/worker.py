@@ -18,7 +18,6 @@ import ctypes
 import io
 import json
 import os
-import resource
 import signal
 import socket
 import struct
@@ -75,18 +74,25 @@ def drop_privileges(uid: int, gid: int) -> None:
     if os.geteuid() == 0:
         try:
             os.setgroups([])
-            os.setresgid(gid, gid, gid)
-            os.setresuid(uid, uid, uid)
+            if hasattr(os, "setresuid"):  # Linux: real, effective and saved ids at once
+                os.setresgid(gid, gid, gid)
+                os.setresuid(uid, uid, uid)
+            else:  # macOS: setuid as root sets all three
+                os.setgid(gid)
+                os.setuid(uid)
         except PermissionError as exc:  # a service without CAP_SETUID/CAP_SETGID: never parse as root
             raise SystemExit(f"inspection worker: cannot drop root ({exc.strerror}): the service needs CAP_SETUID and CAP_SETGID") from None
         if os.geteuid() == 0 or os.getuid() == 0:
             raise SystemExit("inspection worker: could not drop root")
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        raise SystemExit("inspection worker: prctl(no_new_privs) failed")
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise SystemExit("inspection worker: prctl(no_new_privs) failed")
 
 
 def _limit_resources() -> None:
+    import resource  # POSIX only, as the worker is
+
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a crash must not dump a document's text
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = MEMORY_LIMIT_BYTES if hard == resource.RLIM_INFINITY else min(MEMORY_LIMIT_BYTES, hard)
