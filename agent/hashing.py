@@ -10,11 +10,13 @@ import hashlib
 import os
 import stat
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agent.walk import open_file
 
 CHUNK_BYTES = 64 * 1024
+PROGRESS_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -51,9 +53,10 @@ class Hasher:
         finally:
             os.close(fd)
 
-    def digest_fd(self, fd: int, head_bytes: int = 0) -> FileDigest:
+    def digest_fd(self, fd: int, head_bytes: int = 0, progress: Callable[[], None] | None = None) -> FileDigest:
         """Hash the regular file open at fd from its start (pread: the descriptor's offset is left
-        alone, so a worker given the same descriptor reads it too). The caller closes fd."""
+        alone, so a worker given the same descriptor reads it too). The caller closes fd.
+        `progress` is called every PROGRESS_BYTES read (a lane's sign of life on a huge file)."""
         h = hashlib.sha256()
         size = 0
         buf = getattr(self._buffers, "buf", None)
@@ -67,6 +70,8 @@ class Hasher:
             if len(head) < head_bytes:
                 head += view[: min(n, head_bytes - len(head))]
             size += n
+            if progress is not None and size % PROGRESS_BYTES < n:
+                progress()
         with self._lock:
             self.bytes_read += size
             self.files_hashed += 1

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -54,7 +55,7 @@ class _Lane:
         self.name = name
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=slots)
         self.hasher, self.inspector, self.results = hasher, inspector, results
-        self.busy_since: float | None = None
+        self.moved_at: float | None = None  # wall time of the busy lane's last sign of progress (None: idle)
         self._thread = threading.Thread(target=self._run, name=f"lane-{name}", daemon=True)
 
     def start(self) -> None:
@@ -85,6 +86,7 @@ class _Lane:
 
     def _run(self) -> None:
         while (job := self.jobs.get()) is not None:
+            self.moved_at = time.time()
             try:
                 self.results.put(self._work(job))
             except Exception as exc:  # contain: a lane that dies would leave its files unreported
@@ -92,16 +94,21 @@ class _Lane:
                 self.results.put(Done(job, OSError(f"internal error: {type(exc).__name__}")))
             finally:
                 os.close(job.fd)
+                self.moved_at = None
 
     def _work(self, job: Job) -> Done:
         try:
-            digest = self.hasher.digest_fd(job.fd)
+            digest = self.hasher.digest_fd(job.fd, progress=self._moved)
         except OSError as exc:
             return Done(job, exc)
         changed = (digest.size, digest.mtime_ns) != (job.st.st_size, job.st.st_mtime_ns)
         if changed or not job.inspect:
             return Done(job, digest)
+        self._moved()
         return Done(job, digest, self.inspector.inspect(job.fd, os.path.basename(job.path)))
+
+    def _moved(self) -> None:
+        self.moved_at = time.time()
 
 
 class Lanes:
@@ -151,3 +158,10 @@ class Lanes:
 
     def queued(self) -> int:
         return self._small.jobs.qsize() + self._large.jobs.qsize()
+
+    def stuck_since(self) -> float | None:
+        """Wall time since which a busy lane has shown no progress (a read that never returns,
+        on a hung network or FUSE file system), or None when none is busy. Inspection cannot be
+        stuck: its worker has a deadline."""
+        busy = [t for t in (self._small.moved_at, self._large.moved_at) if t is not None]
+        return min(busy) if busy else None

@@ -18,6 +18,7 @@ import queue
 import stat
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -99,7 +100,7 @@ class Pipeline:
         self._reconciled_at = clock()
         self.hasher = hasher or index.hasher
         self.lanes = Lanes(self.hasher, make_inspector)
-        self._results: list[Done] = []  # from the lanes, not yet in the outbox
+        self._results: deque[Done] = deque()  # from the lanes, not yet in the outbox
         self.clock = clock
         self.changes: queue.Queue[FsChange] = queue.Queue(maxsize=QUEUE_MAX)
         self._egress: dict[str, _Pending] = {}
@@ -157,8 +158,9 @@ class Pipeline:
         """What heartbeats say of the worker: when it last finished a step (wall time, UTC
         seconds) and how much waits for it, so the collector can tell a stalled pipeline from a
         quiet one while heartbeats go on."""
+        stuck = self.lanes.stuck_since()  # a lane that stopped moving stalls the pipeline as surely
         return {
-            "stepped_at": self._stepped_at,
+            "stepped_at": self._stepped_at if stuck is None else min(self._stepped_at, stuck),
             "queued": self.changes.qsize() + len(self._egress) + len(self._classified) + len(self.lanes.in_flight),
         }
 
@@ -440,9 +442,9 @@ class Pipeline:
                 continue
             if not stat.S_ISREG(st.st_mode):
                 del self._egress[path]
-                if pending.origin == WRITE and not stat.S_ISDIR(st.st_mode):
-                    self._report_special(path, st, pending)
-                continue
+                if pending.origin == WRITE and pending.seen is not None and stat.S_ISREG(pending.seen.st_mode):
+                    self._report_swapped(path, pending, st)  # a file written here was replaced before it was read
+                continue  # a FIFO, link or device made as such carries no data away
             if (st.st_size, st.st_mtime_ns) != (pending.size, pending.mtime_ns) and not pending.closed:
                 pending.size, pending.mtime_ns = st.st_size, st.st_mtime_ns  # still being written
                 pending.seen = st
@@ -472,8 +474,8 @@ class Pipeline:
             return True
         except OSError as exc:
             del self._egress[path]
-            if exc.errno == errno.EINVAL:  # swapped for a FIFO or a device between stat and open
-                self._report_swapped(path, pending)
+            if exc.errno in (errno.EINVAL, errno.ELOOP):  # swapped for a FIFO, device or link between stat and open
+                self._report_swapped(path, pending, None)
             else:
                 self._emit_unreadable("egress.file", path, exc, pending.place, FileMark.of(path, st))
             return True
@@ -494,7 +496,7 @@ class Pipeline:
         self._results.extend(self.lanes.done())
         while self._results:
             self._report_done(self._results[0])
-            self._results.pop(0)
+            self._results.popleft()
             if len(self._outbox) >= self._outbox.chunk:
                 self._outbox.flush()
 
@@ -541,16 +543,12 @@ class Pipeline:
         of it (size and times of the last write seen, the place, the writer) and why."""
         self._report_blind(path, pending, Detection("vanished", 1, why), pending.seen)
 
-    def _report_swapped(self, path: str, pending: _Pending) -> None:
-        self._report_blind(
-            path, pending, Detection("vanished", 1, "replaced by a FIFO or device before it could be read"), pending.seen
-        )
-
-    def _report_special(self, path: str, st: os.stat_result, pending: _Pending) -> None:
-        kind = "FIFO" if stat.S_ISFIFO(st.st_mode) else "socket" if stat.S_ISSOCK(st.st_mode) else "special file"
-        if stat.S_ISLNK(st.st_mode):
-            kind = "symbolic link"
-        self._report_blind(path, pending, Detection("not_regular", 1, f"a {kind}, not a regular file"), None)
+    def _report_swapped(self, path: str, pending: _Pending, now: os.stat_result | None) -> None:
+        """The file written here was replaced by something that is not a file before it was read."""
+        kind = "something that is not a file"
+        if now is not None:
+            kind = "a FIFO" if stat.S_ISFIFO(now.st_mode) else "a symbolic link" if stat.S_ISLNK(now.st_mode) else "a special file"
+        self._report_blind(path, pending, Detection("vanished", 1, f"replaced by {kind} before it could be read"), pending.seen)
 
     def _report_blind(self, path: str, pending: _Pending, why: Detection, seen: os.stat_result | None) -> None:
         text, raw = readable(path)

@@ -101,7 +101,7 @@ def test_a_fifo_renamed_over_a_file_being_hashed_wedges_nothing(desk):
     )
     assert after[0]["size"] == 100 << 20
     swapped = [e for e in d.get("/api/v1/events", type="egress.file")["events"] if e["path"].endswith("backup.img")]
-    assert swapped, "the file that was swapped is reported too (read from its descriptor, or as vanished)"
+    assert swapped, "the file that was swapped is reported too (read from its descriptor, or as replaced)"
     print(f"backup.img reported as sha256={swapped[0]['sha256']} detections={swapped[0]['detections']}")
     assert time.monotonic() - started < 90 and d.agent.poll() is None
 
