@@ -17,6 +17,11 @@ from agent.content import filetype
 from agent.content.budget import Collector, OutOfBudget, Refused
 from agent.content.document import NAME, Document, TextPart
 from agent.content.odf import read_odf
+from agent.content.ole import SIGNATURE as OLE_SIGNATURE
+from agent.content.ole import ole_reader
+from agent.content.ole_doc import read_doc
+from agent.content.ole_ppt import read_ppt
+from agent.content.ole_xls import read_xls
 from agent.content.ooxml import READERS as OOXML_READERS
 from agent.content.pdf import read_pdf
 from agent.content.text import open_source, read_text
@@ -51,7 +56,18 @@ READERS: dict[str, Callable[[Source, Collector], None]] = {
     "odt": _zipped(read_odf),
     "ods": _zipped(read_odf),
     "odp": _zipped(read_odf),
+    "doc": ole_reader(read_doc),
+    "xls": ole_reader(read_xls),
+    "ppt": ole_reader(read_ppt),
+    # other compound files: their summary and custom properties (a title or label may mark them),
+    # and a corrupt container is a parse problem
+    **{kind: ole_reader(None) for kind in ("ole2", "msg", "msi", "vsd", "pcbdoc", "schdoc", "pcblib", "schlib")},
+    "ooxml_encrypted": ole_reader(lambda ole, out: _encrypted()),
 }
+
+
+def _encrypted() -> None:
+    raise Refused("encrypted")
 
 
 def may_have_text(head: bytes) -> bool:
@@ -59,8 +75,8 @@ def may_have_text(head: bytes) -> bool:
     text that extract() reads. False only when the head alone proves a type without a reader (a
     drawing, an image, an archive, an unknown binary): the index then stores the content without
     fingerprints and does not open it again. A zip is told apart by its central directory, at the
-    end of the file: it may hold text."""
-    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+    end of the file, and an OLE2 file by its directory, anywhere in it: both may hold text."""
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06", OLE_SIGNATURE)):
         return True
     try:
         return filetype.detect_file(io.BytesIO(head)) in READERS

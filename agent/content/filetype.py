@@ -1,8 +1,9 @@
 """What a file really is, from its first bytes, whatever its name says.
 
 Binary signatures come from puremagic; zips are told apart (docx, xlsx, pptx, odt, ods, odp) by
-their member names, reading only the central directory, which is sized before it is parsed; text is
-recognised by decoding the first bytes. Names are short and stable: rules test them as `file_type`.
+their member names, reading only the central directory, which is sized before it is parsed; OLE2
+compound files (doc, xls, ppt, msg, Altium's PcbDoc ...) by the streams they hold (ole.py); text
+is recognised by decoding the first bytes. Names are short and stable: rules test them as `file_type`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import BinaryIO
 
 import puremagic
 
+from agent.content import ole
 from agent.content.budget import Refused
 from agent.content.zipread import BoundedZip
 
@@ -29,6 +31,18 @@ EXTENSIONS: dict[str, frozenset[str]] = {
         "odt": "odt ott",
         "ods": "ods ots",
         "odp": "odp otp",
+        # legacy Office, and WPS Office's own names for the same formats
+        "doc": "doc dot wps wpt",
+        "xls": "xls xlt xla et ett",
+        "ppt": "ppt pot pps ppa dps dpt",
+        "ooxml_encrypted": "docx docm dotx dotm xlsx xlsm xltx xltm xlsb pptx pptm potx potm ppsx ppsm",
+        "msg": "msg oft",
+        "msi": "msi msp msm",
+        "vsd": "vsd vss vst",
+        "pcbdoc": "pcbdoc",
+        "schdoc": "schdoc",
+        "pcblib": "pcblib",
+        "schlib": "schlib",
         "7z": "7z",
         "gzip": "gz tgz svgz",
         "bzip2": "bz2 tbz tbz2",
@@ -48,8 +62,12 @@ EXTENSIONS: dict[str, frozenset[str]] = {
 }
 EXTENSIONS["elf"] |= {""}  # ELF programs usually have no extension at all
 # text may be named almost anything (.csv, .log, .py, none); it is a mismatch only under a name
-# that a binary type claims
-BINARY_EXTENSIONS = frozenset().union(*(e for t, e in EXTENSIONS.items() if t != "dxf")) - {""} | {"doc", "xls", "ppt"}
+# that a binary type claims. Altium also saves its documents as text, and .msg names text too.
+_ALSO_TEXT = {"dxf", "msg", "pcbdoc", "schdoc", "pcblib", "schlib"}
+BINARY_EXTENSIONS = frozenset().union(*(e for t, e in EXTENSIONS.items() if t not in _ALSO_TEXT)) - {""}
+# an OLE2 file of no known kind (Thumbs.db, a CAD part, an old project file) may have any name but
+# one that a known type claims
+CLAIMED_EXTENSIONS = frozenset().union(*EXTENSIONS.values()) - {""}
 
 # puremagic's extension -> our name; its first (most confident) mapped match wins
 _MAGIC_NAMES = {
@@ -84,6 +102,9 @@ def detect_file(f: BinaryIO) -> str | None:
     head = f.read(HEAD_BYTES)
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _zip_type(f)
+    if head.startswith(ole.SIGNATURE):
+        f.seek(0)
+        return ole.container_type(f)
     if head.startswith(b"\x7fELF"):
         return "elf"
     if head.startswith(b"AutoCAD Binary DXF"):
@@ -173,6 +194,8 @@ def type_mismatch(file_type: str | None, extension: str | None) -> bool | None:
     ext = extension.lower().lstrip(".")
     if file_type == "text":
         return ext in BINARY_EXTENSIONS
+    if file_type == "ole2":
+        return ext in CLAIMED_EXTENSIONS
     if file_type not in EXTENSIONS:
         return None
     return ext not in EXTENSIONS[file_type]
