@@ -138,7 +138,8 @@ def _warm_up() -> None:
     """Load, while the worker may still read the interpreter's and the agent's files, everything
     inspection would load lazily: once privileges are gone the standard library may be out of
     reach (a Python under /root). Every codec, the PDF reader's modules, and one inspection of a
-    sample of each format, so the readers' own lazy imports happen now."""
+    sample of each format (legacy .doc, .xls and .ppt too), so the readers' own lazy imports
+    happen now."""
     import encodings
     import importlib
     import pkgutil
@@ -186,6 +187,11 @@ def _samples() -> list[tuple[str, bytes]]:
     writer.add_blank_page(100, 100)
     writer.write(pdf)
     samples.append(("i.pdf", pdf.getvalue()))
+    from agent.content.olewrite import sample_doc, sample_ppt, sample_xls  # OLE2: olefile and the readers
+
+    lines = tuple(text.splitlines())
+    samples += [("j.doc", sample_doc(lines, header="商业秘密", footer="内部")), ("k.ppt", sample_ppt((lines,), "机密"))]
+    samples.append(("l.xls", sample_xls((("姓名", "电话"), ("张三", 13800138000.0)), header="&C秘密")))
     return samples
 
 
@@ -196,8 +202,8 @@ def main(argv: list[str]) -> int:
     # everything a request may need is imported before the privileges go (the worker then needs
     # no file but its descriptors)
     _warm_up()
+    _limit_resources()  # before the drop: the resource module itself is loaded from the interpreter's files
     drop_privileges(uid, gid)
-    _limit_resources()
     try:
         _serve(sock)
     except (EOFError, BrokenPipeError):
