@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import socket
 import subprocess
@@ -27,7 +26,7 @@ from loguru import logger
 
 from agent.content.archive import Member
 from agent.content.inspect import MAX_BYTES, MAX_SECONDS, Inspection, inspect_source
-from agent.content.worker import HEADER, MAX_ANSWER_BYTES, send_message
+from agent.content.worker import HEADER, MAX_ANSWER_BYTES, receive_exactly, send_message
 from agent.walk import open_file
 from rules.events import Detection
 
@@ -108,24 +107,10 @@ class InspectorProcess:
         self._sock = ours
 
     def _answer(self, deadline: float) -> dict:
-        (length,) = HEADER.unpack(self._read(HEADER.size, deadline))
+        (length,) = HEADER.unpack(receive_exactly(self._sock, HEADER.size, deadline))
         if length > MAX_ANSWER_BYTES:
             raise ValueError("answer too large")
-        return json.loads(self._read(length, deadline))
-
-    def _read(self, n: int, deadline: float) -> bytes:
-        sock = self._sock
-        chunks, left = [], n
-        while left:
-            wait_s = deadline - time.monotonic()
-            if wait_s <= 0 or not select.select([sock], [], [], wait_s)[0]:
-                raise TimeoutError
-            chunk = sock.recv(min(left, 1 << 20))
-            if not chunk:
-                raise EOFError("worker closed its socket")
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
+        return json.loads(receive_exactly(self._sock, length, deadline))
 
     def _replace(self) -> None:
         self.replaced += 1

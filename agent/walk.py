@@ -17,9 +17,11 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TypeVar
 
+T = TypeVar("T")
 PATH_MAX = 4096  # Linux; a longer path makes open(2) fail with ENAMETOOLONG
 MAX_OPEN_DIRS = 64  # descriptors of directories whose subdirectories are still to be opened
 FILE_FLAGS = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -139,34 +141,27 @@ def open_file(path: str | bytes) -> int:
     the last and with O_NOFOLLOW, so no symlink is followed anywhere in it; a shorter one is
     opened in one call, as open(2) does (only its last component is not followed)."""
     raw = os.fsencode(path)
-    if len(raw) < PATH_MAX or not BY_DESCRIPTOR:
-        try:
-            return _checked(os.open(raw, FILE_FLAGS), raw)
-        except OSError as exc:
-            if exc.errno != errno.ENAMETOOLONG or not BY_DESCRIPTOR:
-                raise
-    head, name = _split(raw)
-    parent = _open_dir(head, follow=False)
-    try:
-        return _checked(os.open(name, FILE_FLAGS, dir_fd=parent), raw)
-    finally:
-        os.close(parent)
+    return _checked(_at_any_length(raw, lambda where, dir_fd: os.open(where, FILE_FLAGS, dir_fd=dir_fd)), raw)
 
 
 def lstat(path: str | bytes) -> os.stat_result:
     """os.stat(path, follow_symlinks=False) for a path of any length (past PATH_MAX, from a
     descriptor of its folder, opened without following links)."""
-    raw = os.fsencode(path)
+    return _at_any_length(os.fsencode(path), lambda where, dir_fd: os.stat(where, dir_fd=dir_fd, follow_symlinks=False))
+
+
+def _at_any_length(raw: bytes, call: Callable[[bytes, int | None], T]) -> T:
+    """call(raw, None) for a path open(2) takes; past PATH_MAX, call(last part, its folder's fd)."""
     if len(raw) < PATH_MAX or not BY_DESCRIPTOR:
         try:
-            return os.stat(raw, follow_symlinks=False)
+            return call(raw, None)
         except OSError as exc:
             if exc.errno != errno.ENAMETOOLONG or not BY_DESCRIPTOR:
                 raise
     head, name = _split(raw)
     parent = _open_dir(head, follow=False)
     try:
-        return os.stat(name, dir_fd=parent, follow_symlinks=False)
+        return call(name, parent)
     finally:
         os.close(parent)
 

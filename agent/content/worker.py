@@ -18,10 +18,12 @@ import ctypes
 import io
 import json
 import os
+import select
 import signal
 import socket
 import struct
 import sys
+import time
 from typing import BinaryIO
 
 from rules.events import Detection
@@ -44,9 +46,14 @@ def send_message(sock: socket.socket, payload: dict, fd: int | None = None) -> N
         sock.sendall(message[sent:])
 
 
-def receive_exactly(sock: socket.socket, n: int) -> bytes:
+def receive_exactly(sock: socket.socket, n: int, deadline: float | None = None) -> bytes:
+    """n bytes from sock; TimeoutError when `deadline` (time.monotonic) passes first."""
     chunks, left = [], n
     while left:
+        if deadline is not None:
+            wait_s = deadline - time.monotonic()
+            if wait_s <= 0 or not select.select([sock], [], [], wait_s)[0]:
+                raise TimeoutError
         chunk = sock.recv(min(left, 1 << 20))
         if not chunk:
             raise EOFError("peer closed the socket")
