@@ -27,6 +27,7 @@ from typing import NamedTuple
 from loguru import logger
 
 from agent.config import ClassifiedFolder
+from agent.content import winnow
 from agent.content.extract import may_have_text
 from agent.content.filetype import HEAD_BYTES
 from agent.content.inspect import file_fingerprints
@@ -63,7 +64,8 @@ CREATE INDEX IF NOT EXISTS history_removed_at ON history (removed_at);
 CREATE TABLE IF NOT EXISTS documents (  -- classified content whose text was fingerprinted
     id INTEGER PRIMARY KEY,
     sha256 TEXT UNIQUE NOT NULL,
-    fingerprints INTEGER NOT NULL  -- how many; 0 when the content has no text (a drawing)
+    fingerprints INTEGER NOT NULL,  -- how many; 0 when the content has no text (a drawing)
+    scheme INTEGER                  -- the fingerprint scheme (LINEAGE_SCHEME); NULL: an older agent's
 );
 CREATE TABLE IF NOT EXISTS fingerprints (  -- winnowing fingerprints of the documents' text
     hash INTEGER NOT NULL,
@@ -71,7 +73,7 @@ CREATE TABLE IF NOT EXISTS fingerprints (  -- winnowing fingerprints of the docu
     PRIMARY KEY (hash, doc)
 ) WITHOUT ROWID;
 """
-MIGRATIONS = ("files.ctime_ns INTEGER",)  # index.db of an older agent
+MIGRATIONS = ("files.ctime_ns INTEGER", "documents.scheme INTEGER")  # index.db of an older agent
 COLUMNS = "path, size, mtime_ns, inode, sha256, level, entry, ctime_ns"
 COMMIT_EVERY = 2000  # rows per transaction in a refresh: each commit is an fsync
 WORK_CHUNK = 64  # files hashed between two progress calls
@@ -81,10 +83,19 @@ DELETED, PREVIOUS_VERSION, CURRENT = "deleted", "previous-version", "current"
 # (the firm's header, marking lines, footers, templates, stock phrases) and is ignored; the cap is
 # DF_CAP_SHARE of the documents, never below DF_CAP_MIN (edited versions of one document share
 # most fingerprints, and history keeps them: a few dozen versions must not cap a document away).
-DF_CAP_MIN = 20
+DF_CAP_MIN = 10  # measured: 20 left a firm's own idiom (a few stock sentences) counting
 DF_CAP_SHARE = 0.05
-MIN_SIMILARITY = 0.15  # share of the source's fingerprints found
-MIN_MATCHED = 3  # fingerprints, so that a short source is not matched by a phrase or two
+# A source needs both, set on the measured curve of docs/architecture.md ("Lineage"): the share
+# finds a copy of a long document from a few paragraphs, the count asks a short one for
+# proportionally more (a 1 KB quotation with 6 fingerprints must be found nearly whole).
+MIN_SIMILARITY = 0.20  # share of the source's fingerprints found
+MIN_MATCHED = 3  # fingerprints (boilerplate never counts), so that a phrase or two match nothing
+# The fingerprint scheme of agent/content/winnow.py. 1: the shipped boilerplate's fingerprints
+# taken out of what an older agent stored (NULL), which is all a document kept only in the history
+# can get (its file is gone); 2: also the tables' sorted cells (content in the folders is
+# fingerprinted again by the next refresh), with W = 180 bytes (a superset of what W = 360 chose).
+LINEAGE_SCHEME = 2
+STRIPPED_SCHEME = 1
 QUERY_CHUNK = 500  # hashes per IN (...) query, below SQLite's variable limit
 CAP_TTL_S = 60.0
 
@@ -127,6 +138,28 @@ class SourceFile:
 
 
 @dataclass(frozen=True)
+class PartialCandidate:
+    """A classified document sharing fingerprints with a text (before the thresholds)."""
+
+    sha256: str
+    matched: int  # its fingerprints found in the text (register boilerplate left out)
+    counted: int  # its fingerprints that count (register boilerplate the text holds left out)
+    current: bool  # content in the folders now (not only in the history)
+
+    @property
+    def similarity(self) -> float:
+        return self.matched / self.counted
+
+
+def is_match(c: PartialCandidate, min_matched: int | None = None, min_similarity: float | None = None) -> bool:
+    """Whether a candidate is evidence enough: MIN_MATCHED fingerprints and MIN_SIMILARITY of its
+    own (other values are for measuring the curve)."""
+    return c.matched >= (MIN_MATCHED if min_matched is None else min_matched) and c.similarity >= (
+        MIN_SIMILARITY if min_similarity is None else min_similarity
+    )
+
+
+@dataclass(frozen=True)
 class RefreshStats:
     files: int  # regular files found in classified folders
     hashed: int  # of which re-hashed because new or changed
@@ -154,6 +187,8 @@ class FingerprintIndex:
         self.fingerprint = fingerprint
         self._cap: tuple[int, float] | None = None  # the boilerplate cap, and when it was counted
         self.db = StateDB(db_path, SCHEMA, MIGRATIONS)
+        if fingerprint is not None:
+            _strip_boilerplate(self.db)
 
     def close(self) -> None:
         self.db.close()
@@ -180,35 +215,40 @@ class FingerprintIndex:
         """The classified content whose text this text shares most of, with the share of the
         source's fingerprints found (rounded to 3 places), or None.
 
-        Fingerprints held by more current documents than the cap are boilerplate: they count
-        neither for nor against a source (a source's boilerplate found here leaves its
-        denominator). Only content in the folders now counts towards the cap: the edited versions
-        of a document kept in the history share most of its fingerprints. A source needs
-        MIN_SIMILARITY and MIN_MATCHED fingerprints; the most fingerprints matched wins, then
-        content in the folders now (a copy found as much in the current version as in an earlier
-        one is reported against the current file), then the best share.
+        Among the candidates (`partial_candidates`), a source needs MIN_SIMILARITY of its
+        fingerprints and MIN_MATCHED of them; the most fingerprints matched wins, then content in
+        the folders now (a copy found as much in the current version as in an earlier one is
+        reported against the current file), then the best share.
         """
+        scored = [c for c in self.partial_candidates(fingerprints) if is_match(c)]
+        for c in sorted(scored, key=lambda c: (c.matched, c.current, c.similarity), reverse=True):
+            source = self.lookup_sha256(c.sha256)
+            if source is not None:  # else content forgotten since (garbage collected later)
+                return source, round(c.similarity, 3)
+        return None
+
+    def partial_candidates(self, fingerprints: Collection[int]) -> list[PartialCandidate]:
+        """Every classified document sharing at least one counted fingerprint with this text.
+
+        Fingerprints held by more current documents than the cap are boilerplate of the register:
+        they count neither for nor against a source (a source's boilerplate found here leaves its
+        denominator). Only content in the folders now counts towards the cap: the edited versions
+        of a document kept in the history share most of its fingerprints. The shipped boilerplate
+        list's fingerprints were never stored (agent/content/winnow.py)."""
         if not fingerprints:
-            return None
+            return []
         conn = self.db.conn()
         matched, common = _matches(conn, sorted(set(fingerprints)), self._boilerplate_cap())
-        scored = []
+        found = []
         for doc, n in matched.items():
-            if n < MIN_MATCHED:
-                continue
             sha256, total, current = conn.execute(
                 "SELECT sha256, fingerprints, EXISTS (SELECT 1 FROM files WHERE files.sha256 = documents.sha256)"
                 " FROM documents WHERE id = ?",
                 (doc,),
             ).fetchone()
-            similarity = min(1.0, n / max(1, total - _held(conn, doc, common)))
-            if similarity >= MIN_SIMILARITY:
-                scored.append((n, current, similarity, sha256))
-        for _n, _current, similarity, sha256 in sorted(scored, reverse=True):
-            source = self.lookup_sha256(sha256)
-            if source is not None:  # else content forgotten since (garbage collected later)
-                return source, round(similarity, 3)
-        return None
+            counted = max(1, total - _held(conn, doc, common)) if common else max(1, total)
+            found.append(PartialCandidate(sha256, n, max(n, counted), bool(current)))
+        return found
 
     def _boilerplate_cap(self) -> int:
         """DF_CAP_SHARE of the current documents, at least DF_CAP_MIN; counted once a minute, not
@@ -473,23 +513,18 @@ class FingerprintIndex:
                 if hashes:
                     _store_document(tx, sha256, hashes)
 
-    def _new_documents(self, entries: Iterable[IndexedFile]) -> dict[str, frozenset[int]]:
-        """Fingerprints of the entries' content not fingerprinted yet, by sha256 (each once)."""
-        found: dict[str, frozenset[int]] = {}
-        for e in entries:
-            if e.sha256 not in found and (fps := self._fingerprints(e.path, e.sha256)) is not None:
-                found[e.sha256] = fps
-        return found
-
     def _fingerprint_missing(self) -> None:
-        """Fingerprint current content that has no documents row (an index.db of an older agent)."""
+        """Fingerprint current content that has no documents row (an index.db of an older agent),
+        or whose fingerprints an older scheme made (replaced)."""
         if self.fingerprint is None:
             return
         rows = self.db.conn().execute(
-            f"SELECT {COLUMNS} FROM files WHERE sha256 NOT IN (SELECT sha256 FROM documents) GROUP BY sha256"
+            f"SELECT {COLUMNS} FROM files WHERE sha256 NOT IN"
+            " (SELECT sha256 FROM documents WHERE scheme = ? OR fingerprints = 0) GROUP BY sha256",
+            (LINEAGE_SCHEME,),
         ).fetchall()
         for batch in _chunks([_row_to_file(r) for r in rows], COMMIT_EVERY):
-            texts = self._new_documents(e for e in batch if self._still(e))
+            texts = {e.sha256: self.fingerprint(e.path) for e in batch if self._still(e)}
             with self.db.transaction() as tx:
                 for sha256, hashes in texts.items():
                     _store_document(tx, sha256, hashes)
@@ -504,12 +539,50 @@ class FingerprintIndex:
 
 
 def _store_document(conn, sha256: str, fingerprints: frozenset[int]) -> None:
-    """One content's fingerprints (none for content without text: it is not examined again)."""
-    cur = conn.execute("INSERT OR IGNORE INTO documents (sha256, fingerprints) VALUES (?, ?)", (sha256, len(fingerprints)))
-    if cur.rowcount:
-        conn.executemany(
-            "INSERT OR IGNORE INTO fingerprints (hash, doc) VALUES (?, ?)", [(h, cur.lastrowid) for h in sorted(fingerprints)]
+    """One content's fingerprints (none for content without text: it is not examined again).
+
+    Content an older scheme fingerprinted keeps its row: what that scheme stored (after
+    `_strip_boilerplate`) is a part of what this one finds in the same text, so the new
+    fingerprints are added to it, with no scan of the table for its old rows."""
+    old = conn.execute("SELECT id FROM documents WHERE sha256 = ? AND scheme IS NOT ?", (sha256, LINEAGE_SCHEME)).fetchone()
+    if old is not None:
+        conn.execute(
+            "UPDATE documents SET fingerprints = ?, scheme = ? WHERE id = ?", (len(fingerprints), LINEAGE_SCHEME, old[0])
         )
+        doc = old[0]
+    else:
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO documents (sha256, fingerprints, scheme) VALUES (?, ?, ?)",
+            (sha256, len(fingerprints), LINEAGE_SCHEME),
+        )
+        if not cur.rowcount:
+            return
+        doc = cur.lastrowid
+    conn.executemany("INSERT OR IGNORE INTO fingerprints (hash, doc) VALUES (?, ?)", [(h, doc) for h in sorted(fingerprints)])
+
+
+def _strip_boilerplate(db: StateDB) -> None:
+    """Take the shipped boilerplate's fingerprints out of documents an older agent fingerprinted
+    (scheme NULL), so they count for nothing here either: one indexed DELETE per 500 boilerplate
+    hashes, whatever the size of the index. Content in the folders is fingerprinted again by the
+    next refresh (`_fingerprint_missing`); content kept only in the history keeps these."""
+    conn = db.conn()
+    if conn.execute("SELECT 1 FROM documents WHERE scheme IS NULL LIMIT 1").fetchone() is None:
+        return
+    removed: Counter[int] = Counter()
+    with db.transaction() as tx:
+        for chunk in _chunks(sorted(winnow.boilerplate_hashes()), QUERY_CHUNK):
+            removed.update(
+                doc
+                for (doc,) in tx.execute(
+                    f"DELETE FROM fingerprints WHERE hash IN ({_marks(chunk)})"
+                    " AND doc IN (SELECT id FROM documents WHERE scheme IS NULL) RETURNING doc",
+                    chunk,
+                )
+            )
+        tx.executemany("UPDATE documents SET fingerprints = fingerprints - ? WHERE id = ?", [(n, d) for d, n in removed.items()])
+        tx.execute("UPDATE documents SET scheme = ? WHERE scheme IS NULL", (STRIPPED_SCHEME,))
+    logger.info("lineage fingerprints upgraded removed={} documents={}", sum(removed.values()), len(removed))
 
 
 def _forget_documents(conn) -> None:

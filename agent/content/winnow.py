@@ -22,12 +22,30 @@ by how many of its source's fingerprints it holds.
 
 The guarantee: two texts that share a normalised run of at least W + K + 3 bytes (W + K when it
 is ASCII: the 3 bytes are the most by which a character start can miss the window's end) share
-at least one fingerprint, also when the run ends one of the texts. With K = 24 and W = 360 that
-is 387 bytes: 129 Chinese characters or about 65 English words. Shorter runs are often found too,
+at least one fingerprint, also when the run ends one of the texts. With K = 24 and W = 180 that
+is 207 bytes: 69 Chinese characters or about 35 English words (three pasted paragraphs hold
+several such runs). Shorter runs are often found too,
 but not always.
-About 2 / (W / bytes per character + 1) of the grams become fingerprints: one per 200-225 bytes
-of text measured on the generated corpus (the formula gives one per 180).
+About 2 / (W / bytes per character + 1) of the grams become fingerprints: one per 100-115 bytes
+of text (the formula gives one per 90). W was 360 until the same-genre corpus
+(tests/agent/content/genre_corpus.py) showed that a short quotation then has five fingerprints
+left once its boilerplate is out, too few to tell a copy from chance; a gram that is the
+smallest of a 360-byte window is the smallest of the 180-byte windows within it, so what an
+older agent stored is still found.
 Text beyond its first MAX_TEXT_CHARS characters is not fingerprinted: a few seconds at most.
+
+Two more things make the fingerprints a document's own (issue 15):
+- Boilerplate never counts: a fingerprint whose gram lies inside an entry of the shipped list of
+  common Chinese and English business text (agent/content/boilerplate/*.txt: payment and delivery
+  terms, legal clauses, template headings, signature blocks) is dropped. Every gram of every
+  entry is hashed once (about 7,000 hashes); only chosen grams are looked up in it. A
+  competitor's quotation shares those clauses with the firm's, not its text.
+- Tables by cell content: a table extracted row by row (xlsx, docx: cells joined by tabs) and the
+  same table printed to PDF and read column by column or cell by cell (one short line each) give
+  different running text. A block of table-like lines (cells split at tabs, "|" or two spaces, or
+  lines of one short cell) is also fingerprinted as its distinct cells in sorted order: the same
+  cells give the same stream whatever order they were extracted in; a cell wrapped onto two lines
+  costs only the grams around it.
 """
 
 from __future__ import annotations
@@ -36,17 +54,26 @@ import hashlib
 import re
 import unicodedata
 from bisect import bisect_left
+from collections.abc import Iterator
+from functools import cache
 from itertools import compress
+from pathlib import Path
 from zlib import crc32
 
 GRAM_BYTES = 24  # K
-WINDOW_BYTES = 360  # W
+WINDOW_BYTES = 180  # W (360 before issue 15: every gram chosen then is chosen now)
 MAX_TEXT_CHARS = 2_000_000
 HASH_BITS = 47  # SQLite stores an integer below 2**47 in 6 bytes (8 above)
 HASH_MASK = (1 << HASH_BITS) - 1
 CHUNK_WINDOWS = 256  # blocks of W bytes whose gram ranks are held at once (about 90 KB of text)
 
+BOILERPLATE_DIR = Path(__file__).parent / "boilerplate"
+MAX_CELL_CHARS = 40  # a longer piece of a line is prose, not a table cell
+MIN_TABLE_CELLS = 8  # fewer table-like cells in a row of lines are a list or a signature block
+MEDIAN_CELL_CHARS = 16  # table cells are short: wrapped prose lines are longer than this
+
 _NOT_WORD = re.compile(r"[\W_]+")
+_CELL_SPLIT = re.compile(r"\t|\||\s{2,}")
 _IS_START = bytes(0 if b & 0xC0 == 0x80 else 1 for b in range(256))  # 1 where a UTF-8 character starts
 
 
@@ -61,13 +88,74 @@ def gram_hash(gram: bytes) -> int:
 
 
 def fingerprints(text: str, gram_bytes: int = GRAM_BYTES, window_bytes: int = WINDOW_BYTES) -> frozenset[int]:
-    """The winnowed fingerprints of the normalised text; empty when it is shorter than one gram.
+    """The winnowed fingerprints of the normalised text and of its tables' sorted cells, less
+    the shipped boilerplate's; empty when the text is shorter than one gram.
 
     A text shorter than one window still gets one fingerprint, that of its smallest gram, so a
     short document is not invisible (it can only be found whole).
     """
-    data = normalise(text[:MAX_TEXT_CHARS]).encode("utf-8")
-    return frozenset(gram_hash(data[o : o + gram_bytes]) for o in _chosen(data, gram_bytes, window_bytes))
+    text = text[:MAX_TEXT_CHARS]
+    found = set(_winnowed(normalise(text), gram_bytes, window_bytes))
+    for cells in table_blocks(text):
+        found.update(_winnowed("".join(cells), gram_bytes, window_bytes))
+    return frozenset(found - boilerplate_hashes(gram_bytes))
+
+
+def _winnowed(normalised: str, gram_bytes: int, window_bytes: int) -> Iterator[int]:
+    data = normalised.encode("utf-8")
+    return (gram_hash(data[o : o + gram_bytes]) for o in _chosen(data, gram_bytes, window_bytes))
+
+
+def table_blocks(text: str) -> list[list[str]]:
+    """The tables of a text, each as its distinct normalised cells in sorted order: runs of lines
+    that are all table-like (cells split at tabs, "|" or two or more spaces, each at most
+    MAX_CELL_CHARS, or one short cell alone) holding at least MIN_TABLE_CELLS cells of median
+    length at most MEDIAN_CELL_CHARS (prose wrapped into short lines, a narrow PDF column, has
+    lines of near equal length above that: it is not a table)."""
+    blocks: list[list[str]] = []
+    run: list[str] = []
+    for line in text.splitlines():
+        pieces = [p for p in _CELL_SPLIT.split(line.strip()) if p]
+        if not pieces:  # a blank line between rows or cells does not end a table
+            continue
+        if all(len(p) <= MAX_CELL_CHARS for p in pieces):
+            run += pieces
+            continue
+        _close(run, blocks)
+        run = []
+    _close(run, blocks)
+    return blocks
+
+
+def _close(run: list[str], blocks: list[list[str]]) -> None:
+    if len(run) >= MIN_TABLE_CELLS and sorted(map(len, run))[len(run) // 2] <= MEDIAN_CELL_CHARS:
+        blocks.append(sorted({c for c in map(normalise, run) if c}))
+
+
+@cache
+def boilerplate_hashes(gram_bytes: int = GRAM_BYTES) -> frozenset[int]:
+    """The hash of every gram (from every character start) of every shipped boilerplate entry."""
+    hashes: set[int] = set()
+    for entry in boilerplate_entries():
+        data = normalise(entry).encode("utf-8")
+        hashes.update(gram_hash(data[o : o + gram_bytes]) for o in _starts(data, gram_bytes))
+    return frozenset(hashes)
+
+
+def boilerplate_entries() -> list[str]:
+    """The shipped boilerplate: one entry a line in BOILERPLATE_DIR/*.txt ("#" starts a comment)."""
+    entries = []
+    for path in sorted(BOILERPLATE_DIR.glob("*.txt")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                entries.append(line)
+    return entries
+
+
+def _starts(data: bytes, gram_bytes: int) -> list[int]:
+    """Offsets of the whole grams of data that start at a character."""
+    return [o for o in range(len(data) - gram_bytes + 1) if data[o] & 0xC0 != 0x80]
 
 
 def _rightmost_min(ranks: list[int], lo: int, hi: int) -> int:
