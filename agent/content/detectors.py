@@ -14,7 +14,7 @@ from loguru import logger
 
 from agent.content.document import Document
 from agent.content.identifiers import BankCardDetector, MobileDetector, ResidentIdDetector, UsccDetector
-from agent.content.markings import StateSecretMarkingDetector, TradeSecretMarkingDetector
+from agent.content.markings import StateSecretMarkingDetector, StateSecretMentionDetector, TradeSecretMarkingDetector
 from rules.events import Detection
 
 
@@ -32,6 +32,7 @@ DETECTORS: dict[str, type[Detector]] = {
     "cn_resident_id": ResidentIdDetector,
     "cn_uscc": UsccDetector,
     "state_secret_marking": StateSecretMarkingDetector,
+    "state_secret_mention": StateSecretMentionDetector,
     "trade_secret_marking": TradeSecretMarkingDetector,
 }
 

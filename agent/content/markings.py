@@ -1,156 +1,71 @@
 """Markings: the words a firm stamps on its secrets, and the ★ marks reserved for state secrets.
 
-All text is NFKC-normalised first (full-width letters, spaces and colons become ASCII), and every
-pattern is an RE2 regex, so a scan runs in linear time whatever the file holds.
+A marking is a form, not a mention (marking_form.py says which forms): "【商业秘密】", "密级：核心商密",
+"内部资料 注意保密" alone on its line, "ACME Ltd. Confidential" in a footer or at the top of a page.
+News about a trade-secret case, a policy on 保密管理, an NDA titled 保密协议 whose body says "双方应
+注意保密", a title such as 商业秘密保护管理制度: prose, wherever it stands.
 
-trade_secret_marking: one detector id for every company marking (trade secret, internal,
-distribution bans, English). An occurrence of a marking term counts when
+Where a line stands decides how lax the form test is: the file name, properties, header and footer
+are bands; the title, the first TOP_LINES non-empty lines of the body and, in a PDF, the first and
+last TOP_LINES lines of every page (where page headers and footers land in extracted text) are the
+top; every other line is body.
 
-1. it is in a prominent part: the file name, title, properties, header or footer; or
-2. it is in the first 5 non-empty lines of the body (all body parts joined in order); or
-3. anywhere else in the body, it has the form of a marking:
-   - it stands on a line of its own: the line holds nothing but marking terms, separators
-     (spaces, ·、,/|-_:;.!*★), brackets and labels (密级, 保密级别, 保密等级, 秘密等级,
-     classification, security level), e.g. "商业秘密 严禁外传" or "CONFIDENTIAL - INTERNAL ONLY";
-   - it (with any terms joined to it by separators) is enclosed in brackets 【】 [] 〔〕 () 「」 『』
-     〖〗, e.g. 【商业秘密·严禁外传】; book-title marks 《》 do not count;
-   - it follows a label and an optional colon, e.g. "密级：商业秘密".
-   Terms in running prose do not count ("员工应当保守公司的商业秘密，不得泄露"), and bare 秘密 or
-   保密 is never a term ("本公司重视保密工作").
-English terms match case-insensitively and only between non-alphanumeric ASCII neighbours, so
-"Q3_CONFIDENTIAL_plan" counts and "confidentiality" does not; 商密 after 协/磋/会/洽/面/共
-(协商密切) is not a marking. count = the number of qualifying occurrences; overlapping terms count
-once, as the longest (核心商密, not 商密). The sample names the first one by place, e.g.
-"商业秘密 @header" or "严禁外传 @body:12" (line 12 of the joined body).
+trade_secret_marking: one detector id for every company marking (商业秘密, 商密, 核心商密, 普通商密,
+技术秘密, 公司秘密, 企业秘密, 内部资料, 仅供内部使用, 内部文件, 严禁外传, 不得外传, 严禁复制, 注意保密,
+保密文件; CONFIDENTIAL, STRICTLY CONFIDENTIAL, COMPANY CONFIDENTIAL, INTERNAL ONLY, FOR INTERNAL
+USE ONLY, PROPRIETARY, TRADE SECRET(S), DO NOT DISTRIBUTE). Bare 秘密 or 保密 is never a term.
+English terms match case-insensitively between non-alphanumeric neighbours ("confidentiality" is
+not a term); 商密 after 协/磋/会/洽/面/共 (协商密切) is not. count = the occurrences that stand as
+markings; overlapping terms count once, as the longest. The sample names the first by place:
+"商业秘密 @header", "严禁外传 @body:12" (line 12 of the joined body).
 
-state_secret_marking: (绝密|机密|秘密) followed by ★, optionally with spaces, and an optional period
-(长期, 启用前, 5年, 6个月, 2030年12月31日). The form is the marking, so every occurrence counts in
-any part. ☆ is not accepted. 秘密★ right after 商业/技术/公司/企业/个人 (a trade secret wrongly
-starred) is not a state-secret mark; the trade term itself may still count as trade_secret_marking.
+state_secret_marking: (绝密|机密|秘密)★ with an optional period (长期, 启用前, 5年, 2030年12月31日),
+also as extraction may order or space it (★机密 5 年, 机 密 ★). It counts when it stands as a mark:
+in a band, at the top, alone on its line with a copy number, 密级 label, urgency or date, or in
+brackets. A ★ form in a sentence or in quotes (文件应标注“机密★”) is state_secret_mention: worth a
+look, not a marked file. ☆ is not accepted; 秘密★ right after 商业/技术/公司/企业/个人 (a trade
+secret wrongly starred) is neither.
+
+The three detectors read one scan per document: the body is joined and searched in one RE2 pass
+per vocabulary, and only the lines holding a candidate are read again (kept per thread while the
+document lives, as identifiers.py does).
 """
 
 from __future__ import annotations
 
+import bisect
+import threading
 import unicodedata
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import re2
-
-from agent.content.document import BODY, FOOTER, HEADER, NAME, PROPERTIES, TITLE, Document
+from agent.content.document import BODY, FOOTER, HEADER, NAME, PROPERTIES, TITLE, Document, TextPart
+from agent.content.marking_form import (
+    Standing,
+    line_allows_loose_form,
+    marked_terms,
+    state_line_is_filler,
+    state_mark_stands,
+)
+from agent.content.marking_terms import Term, find_state_marks, find_terms
 from rules.events import Detection
 
-FIRST_LINES = 5
+TOP_LINES = 3
 PROMINENT_PLACES = (NAME, TITLE, PROPERTIES, HEADER, FOOTER)
+STANDING_OF_PLACE = {
+    NAME: Standing.BAND,
+    PROPERTIES: Standing.BAND,
+    HEADER: Standing.BAND,
+    FOOTER: Standing.BAND,
+    TITLE: Standing.TOP,
+}
 
-# longest first: RE2 alternation prefers the earlier branch at the same start
-_CJK_TERMS = (
-    "核心商业秘密",
-    "重要商业秘密",
-    "一般商业秘密",
-    r"内部资料[\s,，、·:：]*注意保密",
-    "商业秘密",
-    "核心商密",
-    "普通商密",
-    "技术秘密",
-    "公司秘密",
-    "企业秘密",
-    "仅供内部使用",
-    "内部资料",
-    "内部文件",
-    "严禁外传",
-    "不得外传",
-    "严禁复制",
-    "注意保密",
-    "保密文件",
-    "商密",
-)
-_EN_TERMS = (r"strictly\s+confidential", "confidential", r"internal\s+only", "proprietary")
-_NOT_BEFORE_SHANGMI = frozenset("协磋会洽面共")
-_STAR_COMPOUNDS = frozenset({"商业", "技术", "公司", "企业", "个人"})
-
-_SEPARATORS = r"\s·・、,，/|\-—_&+:：;；.。!！*★"
-_OPEN = "【[〔(「『〖"
-_CLOSE = "】]〕)」』〗"
-_LABEL = r"(?:密\s*级|保密级别|保密等级|秘密等级|(?i:classification|security\s+level))"
-_PERIOD = r"(?:长期|启用前|公布前|解密前|\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日|\d{4}\s*年\s*\d{1,2}\s*月|\d{4}\s*年|\d{1,3}\s*(?:个月|年|月|日|天))"
-
-
-def _compile(pattern: str) -> re2._Regexp:
-    options = re2.Options()
-    options.log_errors = False
-    return re2.compile(pattern, options)
-
-
-def _in_class(chars: str) -> str:
-    return "".join("\\" + c if c in "[]\\^-" else c for c in chars)
-
-
-_BRACKETS = _in_class(_OPEN + _CLOSE)
-_TERMS = _compile("|".join(_CJK_TERMS) + "|(?i:" + "|".join(_EN_TERMS) + ")")
-_FILLER = _compile(rf"(?:[{_SEPARATORS}{_BRACKETS}]|{_LABEL})*")
-_JOINER = _compile(rf"[{_SEPARATORS}]*")
-_LABEL_TAIL = _compile(rf"{_LABEL}\s*[:：]?\s*[{_in_class(_OPEN)}]?\s*$")
-_STATE_MARK = _compile(rf"(绝密|机密|秘密)\s*★\s*{_PERIOD}?")
-
-
-@dataclass(frozen=True)
-class _Term:
-    start: int
-    end: int
-    label: str  # the term as shown in a sample: whitespace collapsed, English upper-cased
+TRADE, STATE, MENTION = "trade_secret_marking", "state_secret_marking", "state_secret_mention"
 
 
 def normalise(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
-
-
-def _is_ascii_alnum(ch: str) -> bool:
-    return ch.isascii() and ch.isalnum()
-
-
-def find_terms(text: str) -> list[_Term]:
-    """Every marking term in text, wherever it stands."""
-    found = []
-    for m in _TERMS.finditer(text):
-        start, end, word = m.start(), m.end(), m.group()
-        if word.isascii():
-            if (start > 0 and _is_ascii_alnum(text[start - 1])) or (end < len(text) and _is_ascii_alnum(text[end])):
-                continue
-            word = word.upper()
-        elif word == "商密" and start > 0 and text[start - 1] in _NOT_BEFORE_SHANGMI:
-            continue
-        found.append(_Term(start, end, " ".join(word.split())))
-    return found
-
-
-def _terms_in_form(line: str, terms: list[_Term]) -> list[_Term]:
-    """The terms of one body line that have the form of a marking (own line, brackets, label)."""
-    gaps = [line[: terms[0].start]]
-    gaps += [line[a.end : b.start] for a, b in zip(terms, terms[1:], strict=False)]
-    gaps.append(line[terms[-1].end :])
-    if all(_FILLER.fullmatch(g) for g in gaps):
-        return terms
-    accepted: list[_Term] = []
-    first = 0
-    for i in range(len(terms)):
-        if i + 1 < len(terms) and _JOINER.fullmatch(gaps[i + 1]):
-            continue  # terms[i] and terms[i + 1] belong to one group
-        before, after = gaps[first].rstrip(), gaps[i + 1].lstrip()
-        bracketed = before[-1:] in tuple(_OPEN) and after[:1] in tuple(_CLOSE)
-        if bracketed or _LABEL_TAIL.search(before[-24:]):
-            accepted.extend(terms[first : i + 1])
-        first = i + 1
-    return accepted
-
-
-def _body_lines(document: Document) -> Iterator[tuple[int, int, str]]:
-    """(line number, how many non-empty lines so far including this one, line) of the joined body."""
-    nonempty = 0
-    for number, line in enumerate(normalise(document.text_of(BODY)).splitlines(), start=1):
-        if line.strip():
-            nonempty += 1
-            yield number, nonempty, line
 
 
 class _Tally:
@@ -160,55 +75,172 @@ class _Tally:
         self.count = 0
         self.sample = ""
 
-    def add(self, samples: list[str]) -> None:
-        if samples and not self.count:
-            self.sample = samples[0]
-        self.count += len(samples)
+    def add(self, labels: Iterator[str] | list[str], where: str) -> None:
+        for label in labels:
+            if not self.count:
+                self.sample = f"{label} @{where}"
+            self.count += 1
 
     def detection(self, detector: str) -> Detection | None:
         return Detection(detector, self.count, self.sample) if self.count else None
 
 
-class TradeSecretMarkingDetector:
-    """Company markings (商业秘密, 内部资料, 严禁外传, CONFIDENTIAL...) where a marking stands."""
+@dataclass(frozen=True)
+class MarkingScan:
+    trade: Detection | None  # trade_secret_marking
+    state: Detection | None  # state_secret_marking
+    mention: Detection | None  # state_secret_mention
 
-    id = "trade_secret_marking"
+
+@dataclass(frozen=True)
+class _Body:
+    text: str  # body parts, normalised, joined by "\n"
+    first_lines_end: int  # offset just past the first TOP_LINES non-empty lines
+    top_starts: tuple[int, ...]  # sorted ranges of PDF lines at the top or bottom of a page
+    top_ends: tuple[int, ...]
+
+    def standing(self, line_start: int) -> Standing:
+        if line_start < self.first_lines_end:
+            return Standing.TOP
+        i = bisect.bisect_right(self.top_starts, line_start) - 1
+        return Standing.TOP if i >= 0 and line_start < self.top_ends[i] else Standing.BODY
+
+
+def _near_a_page_edge(parts: list[TextPart], i: int) -> bool:
+    """A PDF line among the first or last TOP_LINES lines of its page."""
+    if parts[i].page_line <= 0:
+        return False
+    if parts[i].page_line <= TOP_LINES:
+        return True
+    following = parts[i + 1 : i + 1 + TOP_LINES]
+    return len(following) < TOP_LINES or any(p.page_line == 1 for p in following)
+
+
+def _body(document: Document) -> _Body:
+    parts = [p for p in document.parts if p.where == BODY]
+    texts: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    offset = 0
+    for i, part in enumerate(parts):
+        text = normalise(part.text)
+        if _near_a_page_edge(parts, i):
+            starts.append(offset)
+            ends.append(offset + len(text))
+        texts.append(text)
+        offset += len(text) + 1
+    text = "\n".join(texts)
+    return _Body(text, _first_lines_end(text), tuple(starts), tuple(ends))
+
+
+def _first_lines_end(text: str) -> int:
+    position, seen = 0, 0
+    while position < len(text) and seen < TOP_LINES:
+        end = text.find("\n", position)
+        end = len(text) if end < 0 else end
+        if text[position:end].strip():
+            seen += 1
+        position = end + 1
+    return position
+
+
+def _by_line(text: str, spans: list[Term]) -> Iterator[tuple[int, int, list[Term]]]:
+    """(line start, line number, the spans on that line with offsets into the line), in order."""
+    i, line_number, counted_to = 0, 1, 0
+    while i < len(spans):
+        start = text.rfind("\n", 0, spans[i].start) + 1
+        end = text.find("\n", spans[i].start)
+        end = len(text) if end < 0 else end
+        j = i
+        while j < len(spans) and spans[j].start < end:
+            j += 1
+        line_number += text.count("\n", counted_to, start)
+        counted_to = start
+        yield start, line_number, [Term(t.start - start, t.end - start, t.label) for t in spans[i:j]]
+        i = j
+
+
+def _line_at(text: str, start: int) -> str:
+    end = text.find("\n", start)
+    return text[start : len(text) if end < 0 else end]
+
+
+def _state_marks(line: str, marks: list[Term], standing: Standing) -> tuple[list[str], list[str]]:
+    """The labels of the marks that stand as markings, and of those only mentioned."""
+    alone, loose = state_line_is_filler(line, marks), line_allows_loose_form(line, standing)
+    stands, mentioned = [], []
+    for mark in marks:
+        (stands if state_mark_stands(line, mark, standing, alone, loose) else mentioned).append(mark.label)
+    return stands, mentioned
+
+
+def scan(document: Document) -> MarkingScan:
+    """Trade and state markings of a document, counted by form and place."""
+    trade, state, mention = _Tally(), _Tally(), _Tally()
+    for place in PROMINENT_PLACES:
+        standing = STANDING_OF_PLACE[place]
+        for part in document.parts:
+            if part.where != place:
+                continue
+            for line in normalise(part.text).splitlines():
+                terms = find_terms(line)
+                if terms:
+                    trade.add([t.label for t in marked_terms(line, terms, standing)], place)
+                marks = find_state_marks(line)
+                if marks:
+                    stands, mentioned = _state_marks(line, marks, standing)
+                    state.add(stands, place)
+                    mention.add(mentioned, place)
+    body = _body(document)
+    for start, number, terms in _by_line(body.text, find_terms(body.text)):
+        line = _line_at(body.text, start)
+        trade.add([t.label for t in marked_terms(line, terms, body.standing(start))], f"body:{number}")
+    for start, number, marks in _by_line(body.text, find_state_marks(body.text)):
+        stands, mentioned = _state_marks(_line_at(body.text, start), marks, body.standing(start))
+        state.add(stands, f"body:{number}")
+        mention.add(mentioned, f"body:{number}")
+    return MarkingScan(trade.detection(TRADE), state.detection(STATE), mention.detection(MENTION))
+
+
+_cache = threading.local()  # (weak reference to the document, its scan)
+
+
+def scanned(document: Document) -> MarkingScan:
+    """The scan of a document, made once for the three detectors; forgotten when the document goes."""
+    held = getattr(_cache, "entry", None)
+    if held is not None and held[0]() is document:
+        return held[1]
+    result = scan(document)
+    _cache.entry = (weakref.ref(document, _forget), result)
+    return result
+
+
+def _forget(_ref: weakref.ref) -> None:
+    _cache.__dict__.pop("entry", None)
+
+
+class TradeSecretMarkingDetector:
+    """Company markings (商业秘密, 内部资料, 严禁外传, CONFIDENTIAL...) where they stand as markings."""
+
+    id = TRADE
 
     def detect(self, document: Document) -> Detection | None:
-        tally = _Tally()
-        for place in PROMINENT_PLACES:
-            for part in document.parts:
-                if part.where == place:
-                    tally.add([f"{t.label} @{place}" for t in find_terms(normalise(part.text))])
-        for number, nonempty, line in _body_lines(document):
-            terms = find_terms(line)
-            if terms and nonempty > FIRST_LINES:
-                terms = _terms_in_form(line, terms)
-            tally.add([f"{t.label} @body:{number}" for t in terms])
-        return tally.detection(self.id)
-
-
-def find_state_marks(text: str) -> list[str]:
-    """Every state-secret mark in text, as shown in a sample (whitespace removed): 机密★5年."""
-    found = []
-    for m in _STATE_MARK.finditer(text):
-        if m.group(1) == "秘密" and text[max(0, m.start() - 2) : m.start()] in _STAR_COMPOUNDS:
-            continue
-        found.append("".join(m.group().split()))
-    return found
+        return scanned(document).trade
 
 
 class StateSecretMarkingDetector:
-    """绝密★ / 机密★ / 秘密★ with an optional period, in any part: the form itself is the marking."""
+    """绝密★ / 机密★ / 秘密★ (any order of ★ and level) standing as a mark."""
 
-    id = "state_secret_marking"
+    id = STATE
 
     def detect(self, document: Document) -> Detection | None:
-        tally = _Tally()
-        for place in PROMINENT_PLACES:
-            for part in document.parts:
-                if part.where == place:
-                    tally.add([f"{mark} @{place}" for mark in find_state_marks(normalise(part.text))])
-        for number, _, line in _body_lines(document):
-            tally.add([f"{mark} @body:{number}" for mark in find_state_marks(line)])
-        return tally.detection(self.id)
+        return scanned(document).state
+
+
+class StateSecretMentionDetector:
+    """A ★ form in a sentence or quotes: a document that talks about the marks, or hides one in prose."""
+
+    id = MENTION
+
+    def detect(self, document: Document) -> Detection | None:
+        return scanned(document).mention

@@ -38,8 +38,8 @@ def _read(reader: PdfReader, out: Collector) -> None:
             out.truncated = True
             return
         out.check_time()
-        for line in page.extract_text().splitlines():
-            out.add(BODY, line)
+        for page_line, line in enumerate(page.extract_text().splitlines(), start=1):
+            out.add(BODY, line, page_line=page_line)  # markings at the top of a page stand as markings
 
 
 def _opens_without_password(reader: PdfReader) -> bool:
