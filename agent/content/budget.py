@@ -48,7 +48,7 @@ class Collector:
         if pending > self.chars_left:
             raise OutOfBudget("text")
 
-    def add(self, where: str, text: str) -> None:
+    def add(self, where: str, text: str, page_line: int = 0) -> None:
         if not text.strip():
             return
         text = text.strip(" \r\n\f\v")  # not tabs: a table's first cells may be empty
@@ -56,4 +56,4 @@ class Collector:
         if len(self.parts) >= MAX_PARTS:
             raise OutOfBudget("parts")
         self.chars_left -= len(text)
-        self.parts.append(TextPart(where, text))
+        self.parts.append(TextPart(where, text, page_line=page_line))

@@ -23,6 +23,7 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 class TextPart:
     where: str  # one of PLACES
     text: str  # always encodable as UTF-8 (see readable)
+    page_line: int = 0  # the part's first line is line N (1-based) of its page, where extraction knows pages (PDF)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "text", readable(self.text))
