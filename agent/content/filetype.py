@@ -66,8 +66,9 @@ EXTENSIONS["elf"] |= {""}  # ELF programs usually have no extension at all
 _ALSO_TEXT = {"dxf", "msg", "pcbdoc", "schdoc", "pcblib", "schlib"}
 BINARY_EXTENSIONS = frozenset().union(*(e for t, e in EXTENSIONS.items() if t not in _ALSO_TEXT)) - {""}
 # an OLE2 file of no known kind (Thumbs.db, a CAD part, an old project file) may have any name but
-# one that a known type claims
-CLAIMED_EXTENSIONS = frozenset().union(*EXTENSIONS.values()) - {""}
+# one that a known type claims; Altium's signatures come from public format notes, not from every
+# version of Altium Designer, so an unrecognised .PcbDoc is not called a mismatch
+CLAIMED_EXTENSIONS = frozenset().union(*EXTENSIONS.values()) - {"", "pcbdoc", "schdoc", "pcblib", "schlib"}
 
 # puremagic's extension -> our name; its first (most confident) mapped match wins
 _MAGIC_NAMES = {

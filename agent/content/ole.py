@@ -121,18 +121,19 @@ def _altium_type(ole: olefile.OleFileIO) -> str | None:
     return None
 
 
-def read_stream(ole: olefile.OleFileIO, name: str, out: Collector) -> bytes:
-    """The stream's bytes, as many as the byte budget allows (a prefix marks the Document
-    truncated); b"" when the container has no such stream."""
+def read_stream(ole: olefile.OleFileIO, name: str, out: Collector, limit: int | None = None) -> bytes:
+    """The stream's bytes (its first `limit` if given), as many as the byte budget allows (a
+    prefix the budget cut marks the Document truncated); b"" when there is no such stream."""
     if not ole.exists(name) or ole.get_type(name) != olefile.STGTY_STREAM:
         return b""
     out.check_time()
     size = ole.get_size(name)
-    take = min(size, max(out.bytes_left, 0))
+    wanted = size if limit is None else min(size, limit)
+    take = min(wanted, max(out.bytes_left, 0))
     out.take_bytes(take)
     if take == size:
         return ole.openstream(name).read()
-    out.truncated = True
+    out.truncated = out.truncated or take < wanted
     entry = ole.direntries[ole._find(name)]
     # olefile reads a stream whole; a prefix is read through its sector reader, from the FAT when
     # the stream is large enough to live there (it is: it exceeds the budget's prefix)

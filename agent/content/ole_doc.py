@@ -26,6 +26,7 @@ FIRST_WORD97_NFIB = 0xC1  # Word 6 and 95 (nFib 0x65-0x68) keep their text anoth
 F_ENCRYPTED, F_WHICH_TABLE, F_OBFUSCATED = 0x0100, 0x0200, 0x8000
 CLX, PLCF_HDD = 33, 11  # indexes of (fc, lcb) pairs in FibRgFcLcb97
 MAX_PIECES = 1 << 20
+FIB_BYTES = 4096  # the FIB of any version fits (Word 2007's is under 1,600 bytes)
 HEADER_STORIES = (HEADER, HEADER, FOOTER, FOOTER, HEADER, FOOTER)  # even, odd, even, odd, first, first
 PARAGRAPH_ENDS = {"\r", "\x07", "\x0c", "\x0e"}  # paragraph, cell or row, page or section, column
 DROPPED = {chr(c) for c in range(32)} - {"\t", "\n"} - PARAGRAPH_ENDS
@@ -91,7 +92,9 @@ class _Pieces:
         end = min(end, self.end)
         if end <= start:
             return ""
-        out.check_chars(end - start)
+        if end - start > out.chars_left:  # what the text budget holds
+            end = start + max(out.chars_left, 0)
+            out.truncated = True
         chunks = []
         for cp_start, cp_end, offset, compressed in self.pieces:
             a, b = max(start, cp_start), min(end, cp_end)
@@ -132,13 +135,16 @@ def paragraphs(text: str) -> list[str]:
 
 
 def read_doc(ole: olefile.OleFileIO, out: Collector) -> None:
-    word = read_stream(ole, "WordDocument", out)
-    fib = _Fib(word)
+    head = read_stream(ole, "WordDocument", out, limit=FIB_BYTES)
+    out.bytes_left += len(head)  # read again below: the budget counts them once
+    fib = _Fib(head)
     if fib.flags & (F_ENCRYPTED | F_OBFUSCATED):
         raise Refused("encrypted")
     if fib.nfib < FIRST_WORD97_NFIB:
         raise Refused("word 6/95 document: its text is not read")
+    # the table first: when the budget cuts WordDocument short, the pieces it holds are still found
     table = read_stream(ole, "1Table" if fib.flags & F_WHICH_TABLE else "0Table", out)
+    word = read_stream(ole, "WordDocument", out)
     fc, lcb = fib.pair(CLX)
     pieces = _Pieces(table[fc : fc + lcb], word)
     lengths = fib.story_lengths() or [pieces.end]

@@ -39,6 +39,8 @@ class _Records:
         at, stream = 0, self.stream
         while at + 4 <= len(stream):
             kind, size = struct.unpack_from("<HH", stream, at)
+            if at + 4 + size > len(stream) and not self.out.truncated:  # not a prefix the budget cut
+                raise Refused("corrupt xls: a record runs past the end of the stream")
             data, at = stream[at + 4 : at + 4 + size], at + 4 + size
             if kind == SST:
                 pieces = [data]
@@ -115,7 +117,8 @@ class _Reader:
                 return
 
 
-def shared_strings(pieces: list[bytes], out: Collector) -> list[str]:
+def shared_strings(pieces: list[bytes], out: Collector) -> tuple[list[str], bool]:
+    """The table's strings, and whether it held as many as it says."""
     reader = _Reader(pieces)
     _total, unique = struct.unpack("<II", reader.take(8))
     strings: list[str] = []
@@ -128,9 +131,9 @@ def shared_strings(pieces: list[bytes], out: Collector) -> list[str]:
             strings.append(text)
             if len(strings) % 4096 == 0:
                 out.check_time()
-    except struct.error:
-        pass  # a table cut short (or counted wrong) keeps the strings read
-    return strings
+    except struct.error:  # a table cut short (or counted wrong) keeps the strings read
+        return strings, False
+    return strings, True
 
 
 def number_text(value: float | int) -> str:
@@ -188,12 +191,13 @@ def read_xls(ole: olefile.OleFileIO, out: Collector) -> None:
     depth, biff8, codepage = 0, True, 1252
     pending: tuple[int, int] | None = None  # a formula cell whose string result follows
     bands: list[tuple[str, str]] = []
+    complete = True
     try:
         for count, (kind, data) in enumerate(_Records(stream, out)):
             if count % 4096 == 0:
                 out.check_time()
             if kind == SST:
-                strings = shared_strings(data, out)
+                strings, complete = shared_strings(data, out)
             elif kind == BOF:
                 depth += 1
                 version, dt = struct.unpack_from("<HH", data) if len(data) >= 4 else (BIFF8, 0)
@@ -224,6 +228,8 @@ def read_xls(ole: olefile.OleFileIO, out: Collector) -> None:
         for where, text in bands:
             out.add(where, text)
     out.add(BODY, "\n".join(t for i, t in enumerate(strings) if i not in used))
+    if not complete and not out.truncated:
+        raise Refused("corrupt xls: the shared string table holds fewer strings than it says")
 
 
 def _string(data: bytes, at: int, biff8: bool, codepage: int) -> str:

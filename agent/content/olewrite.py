@@ -128,3 +128,73 @@ def _direntry(e: _Entry | None) -> bytes:
     return struct.pack(
         "<64sHBBIII16sIQQIQ", name, len(name), e.kind, 1, e.left, e.right, e.child, e.clsid, 0, 0, 0, e.start, e.size
     )
+
+
+def sample_doc(paragraphs: tuple[str, ...], header: str = "", footer: str = "") -> bytes:
+    """A Word 97 document: a FIB, UTF-16 text in one piece, the CLX and PlcfHdd in 1Table."""
+    main = "".join(p + "\r" for p in paragraphs)
+    bands = (header + "\r" if header else "") + (footer + "\r" if footer else "")
+    headers = bands + "\r" if bands else ""
+    text = (main + headers).encode("utf-16-le")
+    text_at = 0x800
+    counts = [0] * 22
+    counts[3], counts[5] = len(main), len(headers)  # ccpText, ccpHdd
+    pairs = [0] * (2 * 93)
+    table = bytearray()
+    if headers:
+        h, f = len(header) + 1 if header else 0, len(footer) + 1 if footer else 0
+        cps = [0] * 6 + [0, 0, h, h, h + f, h + f, h + f, len(headers)]  # separators; even/odd/first
+        pairs[22], pairs[23] = len(table), 4 * len(cps)  # PlcfHdd
+        table += struct.pack(f"<{len(cps)}I", *cps)
+    plc = struct.pack("<II", 0, len(main) + len(headers)) + struct.pack("<HIH", 0, text_at, 0)
+    pairs[66], pairs[67] = len(table), 5 + len(plc)  # Clx
+    table += b"\x02" + struct.pack("<I", len(plc)) + plc
+    fib = struct.pack("<HHHHHH", 0xA5EC, 0xC1, 0, 0x0804, 0, 0x0200).ljust(32, b"\0")
+    fib += struct.pack("<H", 14) + bytes(28) + struct.pack("<H22i", 22, *counts)
+    fib += struct.pack(f"<H{2 * 93}I", 93, *pairs) + struct.pack("<H", 0)
+    word = fib.ljust(text_at, b"\0") + text
+    return compound_file({"WordDocument": word, "1Table": bytes(table)})
+
+
+def _record(kind: int, data: bytes) -> bytes:
+    return struct.pack("<HH", kind, len(data)) + data
+
+
+def sample_xls(rows: tuple[tuple[str | float, ...], ...], header: str = "") -> bytes:
+    """An Excel 97 workbook: strings in the SST (LABELSST), numbers as NUMBER records."""
+    strings = sorted({v for row in rows for v in row if isinstance(v, str)})
+    sst = struct.pack("<II", len(strings), len(strings))
+    sst += b"".join(struct.pack("<HB", len(s), 1) + s.encode("utf-16-le") for s in strings)
+    bof = struct.pack("<HHHHII", 0x0600, 0x0005, 0x0DBB, 0x07CC, 0, 6)
+    stream = _record(0x0809, bof) + _record(0x00FC, sst) + _record(0x000A, b"")
+    stream += _record(0x0809, struct.pack("<HHHHII", 0x0600, 0x0010, 0x0DBB, 0x07CC, 0, 6))
+    if header:
+        stream += _record(0x0014, struct.pack("<HB", len(header), 1) + header.encode("utf-16-le"))
+    for r, row in enumerate(rows):
+        for c, value in enumerate(row):
+            if isinstance(value, str):
+                stream += _record(0x00FD, struct.pack("<HHHI", r, c, 15, strings.index(value)))
+            else:
+                stream += _record(0x0203, struct.pack("<HHHd", r, c, 15, value))
+    stream += _record(0x000A, b"")
+    return compound_file({"Workbook": stream})
+
+
+def _atom(kind: int, data: bytes, instance: int = 0) -> bytes:
+    return struct.pack("<HHI", instance << 4, kind, len(data)) + data
+
+
+def _container(kind: int, *children: bytes, instance: int = 0) -> bytes:
+    data = b"".join(children)
+    return struct.pack("<HHI", 0x0F | instance << 4, kind, len(data)) + data
+
+
+def sample_ppt(slides: tuple[tuple[str, ...], ...], footer: str = "") -> bytes:
+    """A PowerPoint 97 stream: a master (whose template text is not the deck's), then each slide's
+    paragraphs in one TextCharsAtom, and the footer in a HeadersFooters container."""
+    master = _container(0x03F8, _atom(0x0FA0, "Click to edit Master title style".encode("utf-16-le")))
+    document = _container(0x03E8, _container(0x0FD9, _atom(0x0FBA, footer.encode("utf-16-le"), instance=2)))
+    stream = document + master
+    for lines in slides:
+        stream += _container(0x03EE, _atom(0x0FA0, "\r".join(lines).encode("utf-16-le")))
+    return compound_file({"PowerPoint Document": stream, "Current User": b""})
