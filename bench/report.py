@@ -225,6 +225,8 @@ def render(
 # CPython): the lasting reason, and where docs/benchmarks.md has the breakdown. Keyed by the start
 # of the figure's name; the numbers are in the run itself, never here.
 WHY_MISSED = (
+    ("detection", "", "Issue 15: what goes wrong is listed with examples in the section (identifiers missed per storage "
+     "form, documents traced through shared boilerplate, legacy formats); docs/benchmarks.md, 'Detection on a file server'."),
     ("ingest", "p99", "Slow batches: a growing correlation burst re-read and re-explained, garbage collection landing on a batch, "
      "WAL checkpoints (docs/benchmarks.md, 'What makes a batch slow (p99)')."),
     ("ingest", "", "The collector's own per-event work in Python (parse, validate, build the event and its stored body, the chain "

@@ -122,9 +122,9 @@ def _text_bytes(doc: Doc) -> int:
 
 def derive(rng: random.Random, doc: Doc, fraction: float) -> tuple[Doc, float]:
     """Paragraphs and table rows kept in order up to fraction of the text's bytes, prose edited
-    (lines holding an identifier are kept as they are), the copier's own text added; the header
+    (lines holding an identifier or the marking are kept as they are), the copier's own text added; the header
     kept half the time. Returns the copy and the share of the source's bytes it really keeps."""
-    held = {v for _, v in doc.values}
+    held = {v for _, v in doc.values} | ({doc.marking_text} if doc.marking_text else set())  # never edited
     items = [("p", p) for p in doc.paragraphs] + [("r", "\t".join(r)) for r in doc.table[1:]]
     total = sum(len(t.encode()) for _, t in items) or 1
     order = list(range(len(items)))

@@ -181,6 +181,22 @@ def _speed(outcomes: list[Outcome]) -> dict:
     return out
 
 
+def _forms(outcomes: list[Outcome]) -> dict:
+    """Identifier files by storage form: identifiers held, found (up to what is held), over-counted."""
+    out: dict[str, Counter] = defaultdict(Counter)
+    for o in outcomes:
+        if o.label.group != "pii":
+            continue
+        c = out[o.label.form]
+        c["files"] += 1
+        for kind in IDENTIFIERS:
+            held, said = o.label.ids.get(kind, 0), o.detections.get(kind, 0)
+            c["held"] += held
+            c["found"] += min(held, said)
+            c["over"] += max(0, said - held)
+    return {form: dict(c, recall=_ratio(c["found"], c["held"])) for form, c in out.items()}
+
+
 def score(outcomes: list[Outcome]) -> dict:
     return dict(
         files=dict(Counter(o.label.group for o in outcomes)),
@@ -188,5 +204,6 @@ def score(outcomes: list[Outcome]) -> dict:
         markings={d: _marking_scores(outcomes, d, v) for d, v in MARKINGS.items()},
         lineage=_lineage(outcomes),
         negatives=_negatives(outcomes),
+        forms=_forms(outcomes),
         speed=_speed(outcomes),
     )

@@ -77,6 +77,19 @@ def markdown(scores: dict, notes: list[str], seed: int, scale: float) -> str:
         ],
         rows,
     )
+    lines += [
+        "",
+        "**Identifier files by storage form** (all four identifier detectors; controls are ICCIDs, IMEIs, order "
+        "numbers, corporate accounts, masked values and checksum failures, none of them an identifier)",
+        "",
+    ]
+    lines += _table(
+        ["storage form", "files", "identifiers held", "found", "recall", "over-counted"],
+        [
+            [f, str(x["files"]), str(x["held"]), str(x["found"]), pct(x["recall"]), str(x["over"])]
+            for f, x in scores["forms"].items()
+        ],
+    )
     lineage = scores["lineage"]
     edits = sorted(lineage["by_edit"], key=lambda e: EDIT_ORDER.index(e) if e in EDIT_ORDER else len(EDIT_ORDER))
     lines += [
