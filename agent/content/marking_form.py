@@ -102,7 +102,9 @@ def _groups(line: str, terms: list[Term]) -> list[list[Term]]:
 def _line_is_filler(line: str, spans: list[Term], pattern) -> bool:
     """Nothing but filler around the spans (the whole line is read once)."""
     edges = [0] + [x for t in spans for x in (t.start, t.end)] + [len(line)]
-    return all(pattern.fullmatch(line, edges[i], edges[i + 1]) for i in range(0, len(edges), 2))
+    # slices, not pos/endpos: the re2 wrapper encodes the whole string it is given on every call
+    gaps = (line[edges[i] : edges[i + 1]] for i in range(0, len(edges), 2))
+    return all(not gap.strip() or pattern.fullmatch(gap) for gap in gaps)
 
 
 def _bracketed_or_labelled(before: str, after: str) -> bool:
