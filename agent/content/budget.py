@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from agent.content.document import TextPart
+from agent.content.document import Cell, TextPart
 
 MAX_PARTS = 200_000  # a million one-character lines should not become a million objects
 
@@ -48,7 +48,7 @@ class Collector:
         if pending > self.chars_left:
             raise OutOfBudget("text")
 
-    def add(self, where: str, text: str, page_line: int = 0) -> None:
+    def add(self, where: str, text: str, page_line: int = 0, *, cell: Cell | None = None) -> None:
         if not text.strip():
             return
         text = text.strip(" \r\n\f\v")  # not tabs: a table's first cells may be empty
@@ -56,4 +56,4 @@ class Collector:
         if len(self.parts) >= MAX_PARTS:
             raise OutOfBudget("parts")
         self.chars_left -= len(text)
-        self.parts.append(TextPart(where, text, page_line=page_line))
+        self.parts.append(TextPart(where, text, cell=cell, page_line=page_line))

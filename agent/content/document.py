@@ -20,9 +20,19 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
+class Cell:
+    """Where a part stands in a table (docx): its header row gives the column a meaning."""
+
+    table: int  # tables numbered in document order, nested ones too
+    row: int
+    column: int  # counting merged cells by the grid columns they span
+
+
+@dataclass(frozen=True)
 class TextPart:
     where: str  # one of PLACES
     text: str  # always encodable as UTF-8 (see readable)
+    cell: Cell | None = None  # the table cell it was read from, if any
     page_line: int = 0  # the part's first line is line N (1-based) of its page, where extraction knows pages (PDF)
 
     def __post_init__(self) -> None:

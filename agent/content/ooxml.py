@@ -4,16 +4,20 @@ Members are read in this order so that a body cut short by the budget loses noth
 properties (title, subject, keywords, company, custom properties), headers, footers, then body
 (docx: document, footnotes, endnotes, comments; pptx: slides, then speaker notes). A worksheet
 becomes one table-shaped part (rows as lines, cells tab-separated in their columns), so numbers
-stored as numbers are read and a header row gives its column a meaning, as in a CSV.
+stored as numbers are read and a header row gives its column a meaning, as in a CSV. A number is
+read as the digits the cell holds: 1.10105194912311E+17 becomes 110105194912311000 (what Excel
+kept of an ID typed as a number), never a float's text. A docx paragraph inside a table knows its
+cell (table, row, grid column), so a header row gives its column a meaning there too.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
 
 from agent.content.budget import Collector
-from agent.content.document import BODY, FOOTER, HEADER, PROPERTIES, TITLE
+from agent.content.document import BODY, FOOTER, HEADER, PROPERTIES, TITLE, Cell
 from agent.content.xmltext import FieldsHandler, Handler, TextHandler, parse
 from agent.content.zipread import BoundedZip
 
@@ -33,6 +37,7 @@ HEADER_FOOTER_TAGS = {
     "oddFooter": FOOTER, "evenFooter": FOOTER, "firstFooter": FOOTER,
 }  # fmt: skip
 # &L &C &R sections, &P page, &"font,style", &12 size, &K colour ... stand for no text
+MAX_INTEGER_DIGITS = 30  # 1E+300 is not spelled out as 301 digits
 _SHEET_CODES = re.compile(r'&&|&"[^"]*"|&K[0-9A-Fa-f]{6}|&K\d\d[+-]\d{3}|&\d+|&[LCRPNDTZFAGSXYUBEOH]', re.IGNORECASE)
 
 
@@ -61,14 +66,52 @@ def _paragraphs(out: Collector, where: str) -> TextHandler:
     return TextHandler(out, where, frozenset({"t"}), frozenset({"p"}), inline=INLINE)
 
 
+class _DocxHandler(TextHandler):
+    """Paragraphs, each inside a table cell knowing its cell: tables numbered in order (a nested
+    one gets its own number), rows and grid columns counted (a cell spanning two columns takes
+    both)."""
+
+    def __init__(self, out: Collector, where: str, tables: list[int]) -> None:
+        super().__init__(out, where, frozenset({"t"}), frozenset({"p"}), inline=INLINE)
+        self._tables = tables  # [tables seen so far], shared by the members of one document
+        self._open: list[list[int]] = []  # [table, row, column, span] of each open table
+
+    def start(self, name: str, attrs: dict[str, str]) -> None:
+        if name == "tbl":
+            self._open.append([self._tables[0], -1, -1, 1])
+            self._tables[0] += 1
+        elif self._open and name == "tr":
+            self._open[-1][1:] = [self._open[-1][1] + 1, -1, 1]
+        elif self._open and name == "tc":
+            table = self._open[-1]
+            table[2], table[3] = table[2] + table[3], 1
+        elif self._open and name == "gridSpan":
+            span = attrs.get("val", "1")
+            self._open[-1][3] = min(int(span), 64) if span.isdigit() and int(span) > 0 else 1
+        super().start(name, attrs)
+
+    def end(self, name: str) -> None:
+        super().end(name)
+        if name == "tbl" and self._open:
+            self._open.pop()
+
+    def flush(self) -> None:
+        if self._buffer:
+            table = self._open[-1] if self._open else None
+            cell = Cell(table[0], max(table[1], 0), max(table[2], 0)) if table else None
+            self.out.add(self.where, self.clean("".join(self._buffer)), cell=cell)
+        self._buffer, self._pending = [], 0
+
+
 def read_docx(z: BoundedZip, out: Collector) -> None:
     _properties(z, out)
     for name in _numbered(z.names(), r"word/header(\d*)\.xml"):
         read_member(z, name, _paragraphs(out, HEADER), out)
     for name in _numbered(z.names(), r"word/footer(\d*)\.xml"):
         read_member(z, name, _paragraphs(out, FOOTER), out)
+    tables = [0]
     for name in ("word/document.xml", "word/footnotes.xml", "word/endnotes.xml", "word/comments.xml"):
-        read_member(z, name, _paragraphs(out, BODY), out)
+        read_member(z, name, _DocxHandler(out, BODY, tables), out)
 
 
 class _SharedStrings(Handler):
@@ -176,7 +219,9 @@ class _SheetHandler(Handler):
             self.used.add(index)
         elif self._cell_type in ("b", "e"):
             value = ""  # TRUE/FALSE and #N/A are not the sheet's text
-        else:  # n (a number), str (a formula's text), inlineStr
+        elif self._cell_type == "n":
+            value = number_text(raw)
+        else:  # str (a formula's text), inlineStr
             value = raw
         value = " ".join(value.split())  # a cell's own line breaks and tabs would shift the table
         pad = self._column - len(self._row)
@@ -190,6 +235,21 @@ class _SheetHandler(Handler):
         """The rows read so far become the sheet's part, as much of them as the budget holds."""
         text, self._rows, self._chars = "\n".join(self._rows), [], 0
         self.out.add(BODY, text[: max(self.out.chars_left, 0)])
+
+
+def number_text(raw: str) -> str:
+    """A numeric cell's value as the digits it holds when it is a whole number (1.2E+3 -> 1200,
+    5.0 -> 5); other numbers as written."""
+    text = raw.strip()
+    if not any(c in text for c in ".eE"):
+        return text
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return text
+    if not number.is_finite() or number != number.to_integral_value() or number.adjusted() >= MAX_INTEGER_DIGITS:
+        return text
+    return str(int(number))
 
 
 def _column_of(ref: str, next_column: int) -> int:

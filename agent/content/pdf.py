@@ -1,13 +1,16 @@
-"""Text of PDF files through pypdf: metadata title and properties, then page text line by line."""
+"""Text of PDF files through pypdf: metadata title and properties, then page text line by line
+(an identifier wrapped over two lines of a table cell joined again: ids/wrap.py)."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import BinaryIO
 
 from pypdf import PdfReader
 
 from agent.content.budget import Collector, OutOfBudget, Refused
 from agent.content.document import BODY, PROPERTIES, TITLE
+from agent.content.ids.wrap import join_wrapped
 from agent.content.text import open_source
 
 MAX_PAGES = 1000
@@ -38,7 +41,7 @@ def _read(reader: PdfReader, out: Collector) -> None:
             out.truncated = True
             return
         out.check_time()
-        for page_line, line in enumerate(page.extract_text().splitlines(), start=1):
+        for page_line, line in enumerate(join_wrapped(page.extract_text().splitlines(), date.today()), start=1):
             out.add(BODY, line, page_line=page_line)  # markings at the top of a page stand as markings
 
 

@@ -13,6 +13,7 @@ from stdnum.cn import ric, uscc
 
 from agent.content import identifiers
 from agent.content.document import BODY, FOOTER, NAME, Document, TextPart
+from agent.content.ids.columns import ColumnContext
 from agent.content.identifiers import BankCardDetector, MobileDetector, ResidentIdDetector, UsccDetector
 
 TODAY = date(2026, 11, 26)
@@ -48,13 +49,15 @@ def _random_part(rng: random.Random) -> str:
 def _unshared(document: Document) -> dict:
     """What each detector finds when every part is scanned by it alone (no prefilter, no sharing)."""
     found = {}
+    texts = [identifiers.unicodedata.normalize("NFKC", part.text) for part in document.parts]
+    columns = ColumnContext([(p.where, t, p.cell) for p, t in zip(document.parts, texts)])  # a document's headers
     for cls in DETECTORS:
         detector = cls(lambda: TODAY)
         count, sample = 0, ""
-        for part in document.parts:
-            text = identifiers.unicodedata.normalize("NFKC", part.text)
-            scanned = identifiers._Scanned(text, tuple(identifiers.scan_digits(text, TODAY)))
-            values = list(identifiers.scan_uscc(text, TODAY)) if cls is UsccDetector else list(detector.found_in(scanned, TODAY))
+        for index, text in enumerate(texts):
+            scanned = identifiers._Scanned(text, tuple(identifiers.scan_digits(text, TODAY)), index=index)
+            scan = identifiers._Scan([scanned], columns)
+            values = list(identifiers.scan_uscc(text, TODAY)) if cls is UsccDetector else list(detector.found_in(scan, scanned, TODAY))
             sample = sample or (identifiers.mask(cls.id, values[0]) if values else "")
             count += len(values)
         found[cls.id] = (count, sample) if count else None

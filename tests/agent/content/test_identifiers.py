@@ -6,6 +6,7 @@ from stdnum import luhn
 from stdnum.cn import ric, uscc
 
 from agent.content.document import BODY, NAME, Document, TextPart
+from agent.content.ids.checks import organisation_check
 from agent.content.identifiers import (
     BankCardDetector,
     MobileDetector,
@@ -38,8 +39,8 @@ RID_BAD_DATE = with_ric_check("11010519990230123")
 RID_2021 = with_ric_check("11010520210101123")
 CARD16 = with_luhn_check("622202123456789")
 CARD19 = with_luhn_check("621700123456789012")
-USCC_CODE = with_uscc_check("91330106MA2GL1234")
-USCC_DIGITS = with_uscc_check("91110108000000001")
+USCC_CODE = with_uscc_check("91330106MA2GL123" + organisation_check("MA2GL123"))  # its own GB 11714 check too
+USCC_DIGITS = with_uscc_check("91110108600037341")
 
 
 def test_fixtures_are_what_they_claim():

@@ -1,0 +1,189 @@
+"""Context words, near a number or in the header of its column.
+
+A number means what its column header says: a CSV or TXT table whose header names 手机 makes each
+value below a mobile number, a 卡号 column makes Luhn-valid values cards, an 订单号 column makes
+them order numbers. Tables come in three shapes:
+
+- lines of a part or of consecutive parts (CSV, TXT, a worksheet, PDF text) split by tabs, commas
+  (quotes respected) or runs of spaces; a header is a line of at least two short cells, one
+  holding a context word, with no long digit run. It governs the lines after it until another
+  header, a change of place, or MAX_GAP_LINES lines that are not rows of it;
+- space-separated rows whose cell count differs from the header's (an empty or two-word cell):
+  the value gets the context of every header column (order and card words cancel out);
+- docx table cells (TextPart.cell): the first row with a context word and no long digit run is
+  the table's header.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import re2
+
+from agent.content.document import Cell
+
+MOBILE, CARD, NOT_CARD = "mobile", "card", "not_card"
+MAX_GAP_LINES = 3  # wrapped cells and notes inside a table do not end it
+MAX_HEADER_CELL_CHARS = 24
+MAX_ROW_CHARS = 4096  # a longer line is prose (or a crafted file), never a header or a row
+NO_TAGS: frozenset[str] = frozenset()
+
+
+def _compile(pattern: str) -> re2._Regexp:
+    options = re2.Options()
+    options.log_errors = False
+    return re2.compile(pattern, options)
+
+
+_WORDS = {
+    MOBILE: _compile(r"手机|电话|联系方式|联系人|(?i:phone|mobile|\bcell|(?:^|[^a-z])tel)"),
+    CARD: _compile(r"卡号|银行卡|借记卡|信用卡|储蓄卡|账号|帐号|账户|帐户|开户|(?i:card|account|acct|a/c)"),
+    NOT_CARD: _compile(
+        r"订单|单号|流水|快递|运单|物流|发票|工单|批次|序列号|串号|编号|合同号|交易号"
+        r"|(?i:order|tracking|invoice|serial|iccid|imei|meid|\bsim\b|sku|\bref\b)"
+    ),
+}
+_ANY_WORD = _compile("|".join(f"(?:{w.pattern})" for w in _WORDS.values()))
+_LONG_DIGITS = _compile(r"[0-9]{7}")
+_SPACES = _compile(r"\S+")
+
+
+def tags_of(text: str) -> frozenset[str]:
+    """The kinds of context words text holds."""
+    if _ANY_WORD.search(text) is None:
+        return NO_TAGS
+    return frozenset(tag for tag, words in _WORDS.items() if words.search(text))
+
+
+@dataclass(frozen=True)
+class _Header:
+    delimiter: str  # "\t", "," or " " (runs of white space)
+    columns: tuple[frozenset[str], ...]  # the context of each column
+    union: frozenset[str]  # of all columns, card and order words cancelled
+
+
+def _cells(line: str, delimiter: str) -> list[tuple[int, int]]:
+    """(start, end) of each cell; commas inside double quotes do not split."""
+    if delimiter == " ":
+        return [m.span() for m in _SPACES.finditer(line)]
+    spans: list[tuple[int, int]] = []
+    if '"' not in line:
+        start = 0
+        for piece in line.split(delimiter):
+            spans.append((start, start + len(piece)))
+            start += len(piece) + 1
+        return spans
+    start, quoted = 0, False
+    for i, ch in enumerate(line):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == delimiter and not quoted:
+            spans.append((start, i))
+            start = i + 1
+    spans.append((start, len(line)))
+    return spans
+
+
+def _header(line: str) -> _Header | None:
+    if _ANY_WORD.search(line) is None or _LONG_DIGITS.search(line) is not None:
+        return None
+    delimiter = "\t" if "\t" in line else "," if "," in line else " "
+    cells = [line[a:b].strip(' "') for a, b in _cells(line, delimiter)]
+    if len(cells) < 2 or any(len(c) > MAX_HEADER_CELL_CHARS for c in cells):
+        return None
+    columns = tuple(tags_of(c) for c in cells)
+    if not any(columns):
+        return None
+    union = frozenset().union(*columns)
+    if CARD in union and NOT_CARD in union:
+        union -= {CARD, NOT_CARD}
+    return _Header(delimiter, columns, union)
+
+
+def _is_row(line: str, header: _Header) -> bool:
+    return len(_cells(line, header.delimiter)) >= 2 if header.delimiter == " " else header.delimiter in line
+
+
+class ColumnContext:
+    """The header context of any position in any part of a document; built on first use."""
+
+    def __init__(self, parts: Sequence[tuple[str, str, Cell | None]]) -> None:
+        self.parts = parts  # (where, normalised text, cell) of each part
+        self._lines: list[list[tuple[int, int, _Header]]] | None = None
+        self._cell_headers: dict[int, tuple[int, dict[int, frozenset[str]]]] | None = None
+        self._cell_ends: dict[tuple[int, int], list[int]] = {}  # of the table rows asked about
+
+    def tags_at(self, part: int, pos: int) -> frozenset[str]:
+        cell = self.parts[part][2]
+        if cell is not None:
+            return self._cell_tags(cell)
+        if self._lines is None:
+            self._lines = self._table_lines()
+        lines = self._lines[part]
+        i = bisect.bisect_right(lines, pos, key=lambda r: r[0]) - 1
+        if i < 0 or not lines[i][0] <= pos <= lines[i][1]:
+            return NO_TAGS
+        start, end, header = lines[i]
+        ends = self._cell_ends.get((part, start))
+        if ends is None:
+            ends = [b for _, b in _cells(self.parts[part][1][start:end], header.delimiter)]
+            self._cell_ends[(part, start)] = ends
+        if header.delimiter == " " and len(ends) != len(header.columns):
+            return header.union
+        column = bisect.bisect_left(ends, pos - start)
+        return header.columns[column] if column < len(header.columns) else NO_TAGS
+
+    def _table_lines(self) -> list[list[tuple[int, int, _Header]]]:
+        """For each part, its lines that are rows of a table with a header: (start, end, header)."""
+        found: list[list[tuple[int, int, _Header]]] = []
+        header: _Header | None = None
+        gap, last_where = 0, None
+        for where, text, cell in self.parts:
+            rows: list[tuple[int, int, _Header]] = []
+            found.append(rows)
+            if where != last_where or cell is not None:
+                header, last_where = None, where
+            if cell is not None:
+                continue
+            start = 0
+            for line in text.split("\n"):
+                end = start + len(line)
+                if len(line) > MAX_ROW_CHARS:
+                    pass
+                elif (new := _header(line)) is not None:
+                    header, gap = new, 0
+                elif header is not None and _is_row(line, header):
+                    rows.append((start, end, header))
+                    gap = 0
+                elif header is not None and line.strip():
+                    gap += 1
+                    if gap > MAX_GAP_LINES:
+                        header = None
+                start = end + 1
+        return found
+
+    def _cell_tags(self, cell: Cell) -> frozenset[str]:
+        if self._cell_headers is None:
+            self._cell_headers = self._docx_headers()
+        row, columns = self._cell_headers.get(cell.table, (-1, {}))
+        return columns.get(cell.column, NO_TAGS) if cell.row > row >= 0 else NO_TAGS
+
+    def _docx_headers(self) -> dict[int, tuple[int, dict[int, frozenset[str]]]]:
+        """For each table, its header row and the context of each of its columns."""
+        rows: dict[tuple[int, int], dict[int, list[str]]] = {}
+        for _, text, cell in self.parts:
+            if cell is not None:
+                rows.setdefault((cell.table, cell.row), {}).setdefault(cell.column, []).append(text)
+        headers: dict[int, tuple[int, dict[int, frozenset[str]]]] = {}
+        for (table, row), cells in sorted(rows.items()):
+            if table in headers:
+                continue
+            texts = {column: " ".join(t) for column, t in cells.items()}
+            if any(_LONG_DIGITS.search(t) for t in texts.values()):
+                continue
+            columns = {column: tags_of(t) for column, t in texts.items() if len(t) <= MAX_HEADER_CELL_CHARS}
+            if any(columns.values()):
+                headers[table] = (row, columns)
+        return headers
