@@ -176,8 +176,11 @@ def paste(rng: random.Random, doc: Doc, count: int) -> tuple[Doc, float]:
     return mail, sum(len(b.encode()) for b in picked) / max(1, _text_bytes(doc))
 
 
-def build(root: Path, seed: int = 15, scale: float = 1.0, third_party: int = 300, convert: bool = True) -> Corpus:
-    """The whole corpus under root (created); scale 1.0 is about a thousand files."""
+def build(
+    root: Path, seed: int = 15, scale: float = 1.0, third_party: int = 300, convert: bool = True, sdists: bool = True
+) -> Corpus:
+    """The whole corpus under root (created); scale 1.0 is about a thousand files. sdists: add the
+    test documents of document libraries' source distributions (pip downloads them once)."""
     started = time.perf_counter()
     rng = random.Random(seed)
     firms = [dataclasses.replace(f, uscc=identifiers.uscc(rng, f.area)) for f in FIRMS]
@@ -268,7 +271,7 @@ def build(root: Path, seed: int = 15, scale: float = 1.0, third_party: int = 300
     for path, form, held in pii.build(rng, root / "pii", scale):
         labels.append(Label(str(path.relative_to(root)), "pii", ours.key, "identifiers", "zh", form, dict(held)))
     if third_party:
-        copied, missing = thirdparty.copy(root / "thirdparty", max(12, int(third_party * min(1.0, scale))))
+        copied, missing = thirdparty.copy(root / "thirdparty", max(12, int(third_party * min(1.0, scale))), sdists)
         notes += missing
         labels += [
             Label(str(p.relative_to(root)), "thirdparty", "", kind, "", p.suffix[1:] or "none") for p, kind in copied

@@ -102,6 +102,12 @@ def build(rng: random.Random, folder: Path, scale: float) -> list[tuple[Path, st
             write(folder / f"{stem}-{form}")
             (path,) = set(folder.iterdir()) - before
             out.append((path, form, truth(recs)))
+        lossy = [[r[0], *(writers.excel_number(c) if c.isdigit() else c for c in r[1:])] for r in table[1:]]
+        path = writers.xlsx(
+            Doc("pii", "zh", "人员信息", [], table=[HEADER, *lossy]), folder / f"{stem}-excel-float.xlsx", numeric=True
+        )
+        kept = Counter(kind for row in lossy for kind, cell in zip(KINDS, row[1:], strict=True) if "E+" not in cell)
+        out.append((path, "xlsx-excel-float (digits lost)", kept))
         grouped = _records(rng, rows)
         sep = rng.choice((" ", "-"))
         lines = [

@@ -2,7 +2,9 @@
 and convert files with LibreOffice (`soffice --headless --convert-to`) where it is installed.
 
 OOXML is written by hand (as tests/agent/content/makers.py does) so that tables, headers and
-footers sit where Word puts them; xlsx goes through openpyxl so numeric cells are real numbers.
+footers sit where Word puts them; xlsx goes through openpyxl, numeric cells written with the exact
+digits (`<v>330102197101011234</v>`, as database exports and many tools write them; openpyxl
+itself would write a float that has lost the last digits).
 The PDF writer draws CJK text with a Type0 font (Identity-H and a ToUnicode map), which is how
 print-to-PDF output looks to a text extractor; table cells sit at their own x positions, and a
 long cell may wrap onto a second line as a narrow column does.
@@ -123,8 +125,8 @@ def docx(doc: Doc, path: Path) -> Path:
 
 
 def xlsx(doc: Doc, path: Path, numeric: bool = False) -> Path:
-    """The table (or the paragraphs, one a row); numeric: cells of digits alone stored as numbers,
-    as Excel does when an ID is typed or pasted without a leading apostrophe."""
+    """The table (or the paragraphs, one a row); numeric: cells of digits alone stored as number
+    cells holding those exact digits."""
     from openpyxl import Workbook
 
     wb = Workbook()
@@ -135,7 +137,7 @@ def xlsx(doc: Doc, path: Path, numeric: bool = False) -> Path:
         *([[p] for p in doc.paragraphs] if not doc.table else [[p] for p in doc.paragraphs] + doc.table),
     ]
     for row in rows:
-        ws.append([int(c) if numeric and c.isdigit() and not c.startswith("0") else c for c in row])
+        ws.append([NUMBER_MARK + c if numeric and _is_number(c) else c for c in row])
     if doc.header:
         ws.oddHeader.center.text = doc.header
     if doc.footer:
@@ -147,6 +149,25 @@ def xlsx(doc: Doc, path: Path, numeric: bool = False) -> Path:
     return _fixed_times(buf.getvalue(), path)
 
 
+NUMBER_MARK = "NUMBER:"
+
+
+def _is_number(cell: str) -> bool:
+    return cell.isdigit() and not cell.startswith("0") or bool(re.fullmatch(r"[1-9]\.[0-9]+E\+[0-9]+", cell))
+
+
+def excel_number(digits: str) -> str:
+    """What Excel keeps of a long number typed into a cell: 15 significant digits, written as
+    1.10108197304226E+17; the last digits of an ID or card are gone."""
+    if len(digits) <= 15:
+        return digits
+    mantissa = f"{int(digits[:15]) / 10**14:.14f}".rstrip("0").rstrip(".")
+    return f"{mantissa}E+{len(digits) - 1}"
+
+
+_MARKED_NUMBER = re.compile(rb'<c r="([A-Z]+[0-9]+)" t="inlineStr"><is><t>NUMBER:([0-9.E+]+)</t></is></c>')
+
+
 def _fixed_times(data: bytes, path: Path) -> Path:
     """The zip again with every member's time, and the saved-at times of core.xml, fixed: openpyxl
     stamps the clock into both, and the corpus must be the same bytes on every run."""
@@ -156,6 +177,8 @@ def _fixed_times(data: bytes, path: Path) -> Path:
             body = z.read(info)
             if info.filename == "docProps/core.xml":
                 body = re.sub(rb"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", b"2024-05-20T09:30:00Z", body)
+            elif info.filename.startswith("xl/worksheets/"):
+                body = _MARKED_NUMBER.sub(rb'<c r="\1" t="n"><v>\2</v></c>', body)
             members[info.filename] = body
     return write_zip(path, members)
 

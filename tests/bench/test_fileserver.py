@@ -94,11 +94,11 @@ def test_score_arithmetic_on_planted_outcomes():
 @pytest.fixture(scope="module")
 def small(tmp_path_factory):
     root = tmp_path_factory.mktemp("fileserver") / "corpus"
-    return build.build(root, seed=3, scale=0.1, third_party=30, convert=False)
+    return build.build(root, seed=3, scale=0.1, third_party=30, convert=False, sdists=False)
 
 
 def test_build_is_deterministic_and_labels_match_the_files(small, tmp_path):
-    again = build.build(tmp_path / "again", seed=3, scale=0.1, third_party=30, convert=False)
+    again = build.build(tmp_path / "again", seed=3, scale=0.1, third_party=30, convert=False, sdists=False)
     assert [x.path for x in again.labels] == [x.path for x in small.labels]
     assert again.labels == small.labels
     for label in small.labels:
