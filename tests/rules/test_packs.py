@@ -116,11 +116,18 @@ FIRES = [
         None,
     ),
     # personal-data-egress: at the threshold, and summed over detections of one detector
+    ("MW-PII-RESIDENT-ID", found(("cn_resident_id", 10)), "high", None, None),
     ("MW-PII-RESIDENT-ID", found(("cn_resident_id", 50)), "high", None, None),
-    ("MW-PII-RESIDENT-ID", found(("cn_resident_id", 30), ("cn_resident_id", 20)), "high", None, None),
-    ("MW-PII-BANK-CARD", found(("bank_card", 50)), "high", None, None),
+    ("MW-PII-RESIDENT-ID", found(("cn_resident_id", 5), ("cn_resident_id", 5)), "high", None, None),
+    ("MW-PII-RESIDENT-ID-FEW", found(("cn_resident_id", 1)), "low", None, None),
+    ("MW-PII-RESIDENT-ID-FEW", found(("cn_resident_id", 9)), "low", None, None),
+    ("MW-PII-BANK-CARD", found(("bank_card", 10)), "high", None, None),
     ("MW-PII-BANK-CARD", found(("bank_card", 5000)), "high", None, None),
-    ("MW-PII-MOBILE", found(("cn_mobile", 200)), "high", None, None),
+    ("MW-PII-BANK-CARD-FEW", found(("bank_card", 1)), "low", None, None),
+    ("MW-PII-BANK-CARD-FEW", found(("bank_card", 9)), "low", None, None),
+    ("MW-PII-MOBILE", found(("cn_mobile", 100)), "high", None, None),
+    ("MW-PII-MOBILE-FEW", found(("cn_mobile", 10)), "low", None, None),
+    ("MW-PII-MOBILE-FEW", found(("cn_mobile", 99)), "low", None, None),
     # off-hours: core material touched outside working hours
     ("MW-OFF-HOURS-CORE", classified("file.opened", ts=MON_22), "medium", None, None),
     ("MW-OFF-HOURS-CORE", classified("file.modified", ts=MON_0829), "medium", None, None),
@@ -168,13 +175,20 @@ MISSES = [
     ("MW-STATE-SECRET-MARK", found(("trade_secret_marking", 5)), None, None),
     ("MW-STATE-SECRET-MARK", found(("state_secret_marking", 1), type_="file.opened"), None, None),
     ("MW-STATE-SECRET-MARK", found(("state_secret_marking", 1), type_="media.mounted"), None, None),
-    ("MW-PII-RESIDENT-ID", found(("cn_resident_id", 49)), None, None),
-    ("MW-PII-RESIDENT-ID", found(("cn_resident_id", 30), ("bank_card", 30)), None, None),  # counts per detector
+    ("MW-PII-RESIDENT-ID", found(("cn_resident_id", 9)), None, None),
+    ("MW-PII-RESIDENT-ID", found(("cn_resident_id", 6), ("bank_card", 6)), None, None),  # counts per detector
     ("MW-PII-RESIDENT-ID", found(("cn_resident_id", 500), type_="file.created"), None, None),  # not leaving
-    ("MW-PII-BANK-CARD", found(("bank_card", 49)), None, None),
+    ("MW-PII-RESIDENT-ID-FEW", found(("cn_resident_id", 10)), None, None),  # the high tier's
+    ("MW-PII-RESIDENT-ID-FEW", found(("bank_card", 3)), None, None),
+    ("MW-PII-RESIDENT-ID-FEW", found(("cn_resident_id", 3), type_="file.modified"), None, None),
+    ("MW-PII-BANK-CARD", found(("bank_card", 9)), None, None),
     ("MW-PII-BANK-CARD", found(("cn_resident_id", 500)), None, None),
-    ("MW-PII-MOBILE", found(("cn_mobile", 199)), None, None),
-    ("MW-PII-MOBILE", found(("cn_mobile", 199), ("cn_resident_id", 1)), None, None),
+    ("MW-PII-BANK-CARD-FEW", found(("bank_card", 10)), None, None),
+    ("MW-PII-BANK-CARD-FEW", found(("cn_mobile", 5)), None, None),
+    ("MW-PII-MOBILE", found(("cn_mobile", 99)), None, None),
+    ("MW-PII-MOBILE", found(("cn_mobile", 99), ("cn_resident_id", 1)), None, None),
+    ("MW-PII-MOBILE-FEW", found(("cn_mobile", 9)), None, None),  # a signature, a business card
+    ("MW-PII-MOBILE-FEW", found(("cn_mobile", 100)), None, None),
     ("MW-OFF-HOURS-CORE", classified("file.opened", ts=MON_10), None, None),  # working hours
     ("MW-OFF-HOURS-CORE", classified("file.modified", ts="2024-05-06T00:30:00Z"), None, None),  # 08:30 sharp
     ("MW-OFF-HOURS-CORE", classified("file.opened", level="important", ts=MON_22), None, None),
@@ -279,7 +293,7 @@ CATEGORY_SEVERITY = {
     "classified-egress": BY_LEVEL,
     "marked-egress": "high",
     "state-secret-marking": "critical",
-    "personal-data-egress": "high",
+    "personal-data-egress": None,  # by volume: 10 or more identifiers high, a few low (mobiles: 10-99 low, 100+ high)
     "bulk-egress": "critical",
     "mass-deletion": "high",
     "off-hours": "medium",
