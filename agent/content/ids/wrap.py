@@ -18,6 +18,9 @@ from agent.content.ids import checks
 MIN_PIECE = 3  # digits on each side: a lone check character or digit does not make a join
 _TAIL = re.compile(r"([0-9]{3,})$")
 _HEAD = re.compile(r"^\s*([0-9]{2,}[0-9A-Za-z]*?)(?=\s|$)")
+_FRAGMENT = re.compile(r"[0-9A-Za-z]{1,17}")
+_CELL = re.compile(r"[0-9A-Za-z]+")
+MAX_ROW_CHARS = 400  # a table row; longer lines are prose
 
 
 def is_identifier(value: str, today: date) -> bool:
@@ -46,10 +49,53 @@ def _join(tail: str, head: str, today: date) -> int:
     return 0
 
 
+def _is_mobile_shape(value: str) -> bool:
+    return len(value) == 11 and value.isdigit() and value[0] == "1" and value[1] in "3456789"
+
+
+def _join_row(row: str, wrapped: str, today: date) -> str | None:
+    """row with each fragment of wrapped (a line of nothing but fragments: a table row's
+    continuation) joined to its cell, or None unless every fragment finds one. Fragments join
+    cells in order; a join must be a valid identifier, except a fragment between two valid joins
+    with one cell left between them, which may complete a mobile number's shape (no check digit)."""
+    fragments = wrapped.split()
+    if not fragments or any(not _FRAGMENT.fullmatch(f) for f in fragments):
+        return None
+    cells = [m for m in _CELL.finditer(row) if any(c.isdigit() for c in m.group())]
+    matched: dict[int, int] = {}  # fragment -> cell
+    next_cell = 0
+    for k, fragment in enumerate(fragments):
+        for j in range(next_cell, len(cells)):
+            cell = cells[j].group()
+            if not is_identifier(cell, today) and is_identifier(cell + fragment, today):
+                matched[k], next_cell = j, j + 1
+                break
+    for k, fragment in enumerate(fragments):
+        if k in matched:
+            continue
+        low = max((j for f, j in matched.items() if f < k), default=-1)
+        high = min((j for f, j in matched.items() if f > k), default=len(cells))
+        between = [j for j in range(low + 1, high) if j not in matched.values()]
+        if len(between) == 1 and _is_mobile_shape(cells[between[0]].group() + fragment):
+            matched[k] = between[0]
+    if len(matched) != len(fragments):
+        return None
+    joined, last = [], 0
+    for k, j in sorted(matched.items(), key=lambda kv: kv[1]):
+        joined += [row[last : cells[j].end()], fragments[k]]
+        last = cells[j].end()
+    return "".join(joined) + row[last:]
+
+
 def join_wrapped(lines: list[str], today: date) -> list[str]:
     """lines, with identifiers wrapped from one line to the next joined on the first."""
     lines = list(lines)
     for i in range(len(lines) - 1):
+        if len(lines[i]) <= MAX_ROW_CHARS and len(lines[i + 1]) <= MAX_ROW_CHARS:
+            row = _join_row(lines[i], lines[i + 1], today)
+            if row is not None:
+                lines[i], lines[i + 1] = row, ""
+                continue
         tail, head = _TAIL.search(lines[i].rstrip()), _HEAD.match(lines[i + 1])
         if tail is None or head is None or len(head.group(1)) < MIN_PIECE:
             continue
