@@ -1,9 +1,5 @@
-"""MW-STATE-SECRET-MENTION, proposed for rules/packs/classified.yaml: a ★ form quoted or written in a
-sentence (state_secret_mention) is worth a look at medium severity, apart from a marked file.
-
-The rule is read from the default packs once the lead has added it there, else from PROPOSED below
-(the text to add), so these rows hold for the shipped rule either way.
-"""
+"""MW-STATE-SECRET-MENTION (rules/packs/classified.yaml): a ★ form quoted or written in a sentence
+(state_secret_mention) is worth a look at medium severity, apart from a marked file."""
 
 from __future__ import annotations
 
@@ -14,26 +10,7 @@ from rules.events import Detection, Event
 from rules.lint import lint
 from rules.loader import default_pack_sources, load_rule_sources
 
-PROPOSED = """\
-- id: MW-STATE-SECRET-MENTION
-  title: A state-secret mark written in the text of a watched file
-  category: state-secret-marking
-  severity: medium
-  description: >
-    The text quotes or mentions a state-secret mark (绝密★, 机密★, 秘密★) in a sentence, e.g. a
-    training slide "文件应标注‘机密★’", without standing as the file's own marking. Worth a look: it
-    may be material about classified work, or a mark moved into the body to hide it.
-  when:
-    type: [egress.file, file.created, file.modified]
-    detections.state_secret_mention: {gte: 1}
-"""
-
-SHIPPED = load_rule_sources(default_pack_sources())
-RULES = (
-    SHIPPED
-    if any(r.id == "MW-STATE-SECRET-MENTION" for r in SHIPPED.event_rules)
-    else load_rule_sources([*default_pack_sources(), ("proposed.yaml", PROPOSED)])
-)
+RULES = load_rule_sources(default_pack_sources())
 
 
 def event(type_: str = "egress.file", **counts: int) -> Event:
