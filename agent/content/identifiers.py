@@ -14,9 +14,10 @@ ids/checks.py; the context of its column in ids/columns.py.
   ID. Masked 9133************2X.
 - bank_card: a run of 14-19 digits, four 4-digit runs plus an optional 1-3 digit run
   (6222 0212 3456 7890 123) or Amex 4-6-5, passing Luhn within an issuer's range and lengths.
-  Context words (卡号, 银行卡, 账号, card, account ...) near it or in its column's header make it a
-  card; order, invoice, tracking, serial, ICCID and IMEI words make it not one; with neither, a
-  strong range (UnionPay, Visa, Mastercard, Amex, JCB, Discover) counts and a weak one does not.
+  Context words (卡号, 银行卡, 账号, card, account ...) near it, else in its column's header, make it
+  a card; order, invoice, tracking, serial, corporate account (对公), ICCID and IMEI words make it
+  not one, and so do both kinds at once; with neither, a strong range (UnionPay, Visa,
+  Mastercard, Amex, JCB, Discover) counts and a weak one does not.
   An 18-digit number laid out as a resident ID (real area and date) is never a card, nor is an
   ICCID or a valid USCC. Masked 622202******7890.
 - cn_mobile: 1[3-9] + 9 digits as one run or grouped 3-4-4 (138 1234 5678). With no checksum it
@@ -306,9 +307,8 @@ class BankCardDetector(_IdentifierDetector):
             if f.kind != BANK_CARD:
                 continue
             near, column = _context(scan, part, f)
-            if CARD in near or CARD in column:
-                yield f.value
-            elif NOT_CARD not in near and NOT_CARD not in column and f.strong:
+            said = near if near & {CARD, NOT_CARD} else column  # words beside it before its header's
+            if said & {CARD, NOT_CARD} == {CARD} or (not said & {CARD, NOT_CARD} and f.strong):
                 yield f.value
 
 

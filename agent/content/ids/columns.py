@@ -41,7 +41,7 @@ _WORDS = {
     MOBILE: _compile(r"手机|电话|联系方式|联系人|(?i:phone|mobile|\bcell|(?:^|[^a-z])tel)"),
     CARD: _compile(r"卡号|银行卡|借记卡|信用卡|储蓄卡|账号|帐号|账户|帐户|开户|(?i:card|account|acct|a/c)"),
     NOT_CARD: _compile(
-        r"订单|单号|流水|快递|运单|物流|发票|工单|批次|序列号|串号|编号|合同号|交易号"
+        r"订单|单号|流水|快递|运单|物流|发票|工单|批次|序列号|串号|编号|合同号|交易号|对公|企业账户|公司账户"
         r"|(?i:order|tracking|invoice|serial|iccid|imei|meid|\bsim\b|sku|\bref\b)"
     ),
 }

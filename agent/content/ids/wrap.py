@@ -2,8 +2,9 @@
 
 A PDF table cell too narrow for an ID prints it on two lines, and pypdf gives them as two lines
 (110105194 / 91231002X). A line ending in a digit run and the next starting with one are joined
-when the join is a valid resident ID, USCC or strong-range bank card and neither piece is one on
-its own: the check comes after the join, so nothing false is made. The ending run may be the tail
+when the join is a valid resident ID or USCC and neither piece is one on its own: the check comes
+after the join, so nothing false is made (a card's Luhn digit passes one arbitrary join in ten, so
+a card joins only in a row where a resident ID or USCC joined too). The ending run may be the tail
 of a longer run (pypdf glues a neighbouring cell's last line to it): the suffix that makes an
 18-character resident ID or USCC is used. Line numbers stay as they were (an emptied line stays).
 """
@@ -23,14 +24,20 @@ _CELL = re.compile(r"[0-9A-Za-z]+")
 MAX_ROW_CHARS = 400  # a table row; longer lines are prose
 
 
-def is_identifier(value: str, today: date) -> bool:
+def is_strong_identifier(value: str, today: date) -> bool:
+    """A resident ID or a USCC: checks that an arbitrary join passes about once in thousands."""
     value = value.upper()
-    if len(value) == 18 and checks.is_resident_id(value, today):
-        return True
-    if len(value) == 18 and checks.is_uscc(value):
-        return True
+    return len(value) == 18 and (checks.is_resident_id(value, today) or checks.is_uscc(value))
+
+
+def is_card(value: str, today: date) -> bool:
+    """Luhn and a strong range: one arbitrary join in ten or so passes Luhn."""
     issuer = checks.card_issuer(value) if value.isdigit() else None
     return issuer is not None and issuer.strong and not checks.looks_like_resident_id(value, today)
+
+
+def is_identifier(value: str, today: date) -> bool:
+    return is_strong_identifier(value, today) or is_card(value, today)
 
 
 def _join(tail: str, head: str, today: date) -> int:
@@ -40,7 +47,7 @@ def _join(tail: str, head: str, today: date) -> int:
     if is_identifier(head, today) or is_identifier(tail, today):
         return 0
     if len(tail) + len(head) <= 19:
-        return len(tail) if is_identifier(tail + head, today) else 0
+        return len(tail) if is_strong_identifier(tail + head, today) else 0
     keep = 18 - len(head)
     if keep >= MIN_PIECE and not is_identifier(tail[-keep:], today):
         value = (tail[-keep:] + head).upper()
@@ -78,8 +85,9 @@ def _join_row(row: str, wrapped: str, today: date) -> str | None:
         between = [j for j in range(low + 1, high) if j not in matched.values()]
         if len(between) == 1 and _is_mobile_shape(cells[between[0]].group() + fragment):
             matched[k] = between[0]
-    if len(matched) != len(fragments):
-        return None
+    strong = [k for k, j in matched.items() if is_strong_identifier(cells[j].group() + fragments[k], today)]
+    if len(matched) != len(fragments) or not strong:
+        return None  # a row of Luhn-valid joins alone is not evidence of a wrapped row
     joined, last = [], 0
     for k, j in sorted(matched.items(), key=lambda kv: kv[1]):
         joined += [row[last : cells[j].end()], fragments[k]]

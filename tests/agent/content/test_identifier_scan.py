@@ -13,8 +13,8 @@ from stdnum.cn import ric, uscc
 
 from agent.content import identifiers
 from agent.content.document import BODY, FOOTER, NAME, Document, TextPart
-from agent.content.ids.columns import ColumnContext
 from agent.content.identifiers import BankCardDetector, MobileDetector, ResidentIdDetector, UsccDetector
+from agent.content.ids.columns import ColumnContext
 
 TODAY = date(2026, 11, 26)
 DETECTORS = (BankCardDetector, MobileDetector, ResidentIdDetector, UsccDetector)
@@ -32,8 +32,12 @@ def _random_part(rng: random.Random) -> str:
             card = digits + luhn.calc_check_digit(digits)
             pieces.append(" ".join(card[i : i + 4] for i in range(0, 16, 4)) if rng.random() < 0.5 else card)
         elif kind == 2:
-            pieces.append(rng.choice(["手机", "电话 ", "tel:", ""]) + "1" + rng.choice("3456789") + "".join(
-                rng.choice("0123456789") for _ in range(9)))
+            pieces.append(
+                rng.choice(["手机", "电话 ", "tel:", ""])
+                + "1"
+                + rng.choice("3456789")
+                + "".join(rng.choice("0123456789") for _ in range(9))
+            )
         elif kind == 3:
             first = "91330106" + "".join(rng.choice("0123456789") for _ in range(9))
             pieces.append(first + uscc.calc_check_digit(first + "0"))
@@ -50,14 +54,20 @@ def _unshared(document: Document) -> dict:
     """What each detector finds when every part is scanned by it alone (no prefilter, no sharing)."""
     found = {}
     texts = [identifiers.unicodedata.normalize("NFKC", part.text) for part in document.parts]
-    columns = ColumnContext([(p.where, t, p.cell) for p, t in zip(document.parts, texts)])  # a document's headers
+    columns = ColumnContext(
+        [(p.where, t, p.cell) for p, t in zip(document.parts, texts, strict=True)]
+    )  # a document's headers
     for cls in DETECTORS:
         detector = cls(lambda: TODAY)
         count, sample = 0, ""
         for index, text in enumerate(texts):
             scanned = identifiers._Scanned(text, tuple(identifiers.scan_digits(text, TODAY)), index=index)
             scan = identifiers._Scan([scanned], columns)
-            values = list(identifiers.scan_uscc(text, TODAY)) if cls is UsccDetector else list(detector.found_in(scan, scanned, TODAY))
+            values = (
+                list(identifiers.scan_uscc(text, TODAY))
+                if cls is UsccDetector
+                else list(detector.found_in(scan, scanned, TODAY))
+            )
             sample = sample or (identifiers.mask(cls.id, values[0]) if values else "")
             count += len(values)
         found[cls.id] = (count, sample) if count else None

@@ -6,13 +6,13 @@ from stdnum import luhn
 from stdnum.cn import ric, uscc
 
 from agent.content.document import BODY, NAME, Document, TextPart
-from agent.content.ids.checks import organisation_check
 from agent.content.identifiers import (
     BankCardDetector,
     MobileDetector,
     ResidentIdDetector,
     UsccDetector,
 )
+from agent.content.ids.checks import organisation_check
 
 TODAY = date(2026, 11, 26)
 
