@@ -32,6 +32,8 @@ from rules.events import Detection
 
 GRACE_S = 5.0  # beyond the worker's own budget: starting up, pages that overrun their check
 START_TIMEOUT_S = 30.0
+FAILURES_BEFORE_REST = 3  # workers dying one after another (one that cannot start dies at once)...
+REST_S = 30.0  # ...are not restarted for this long: each file then fails fast, not after a start
 UNPRIVILEGED_FALLBACK = 65534  # the conventional nobody/nogroup where no such user exists
 
 Inspect = Callable[[int, str], Inspection]  # (open descriptor, file name) -> Inspection
@@ -68,14 +70,19 @@ class InspectorProcess:
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self.replaced = 0  # workers killed for overrunning or failing (status and tests read it)
+        self._failed_in_a_row = 0  # workers that died without an answer, one after another
+        self._resting_until = 0.0  # time.monotonic(): no new worker before then
 
     def inspect(self, fd: int, name: str) -> Inspection:
         with self._lock:
+            if time.monotonic() < self._resting_until:  # a worker that cannot start is not restarted per file
+                return _failed("inspection_failed", "inspection workers keep failing; see the agent log")
             try:
                 self._ensure_started()
                 request = {"name": name, "max_bytes": self.max_bytes, "max_seconds": self.max_seconds, "deadline_s": self.max_seconds + self.grace_s}
                 send_message(self._sock, request, fd)
                 answer = self._answer(time.monotonic() + self.max_seconds + self.grace_s)
+                self._failed_in_a_row = 0
                 return decode_inspection(answer)
             except TimeoutError:
                 logger.warning("inspection overran its deadline name={!r} deadline_s={}", name, self.max_seconds + self.grace_s)
@@ -84,6 +91,10 @@ class InspectorProcess:
             except (OSError, EOFError, ValueError, KeyError, TypeError) as exc:
                 logger.warning("inspection worker failed name={!r} error={!r}", name, type(exc).__name__)
                 self._replace()
+                self._failed_in_a_row += 1
+                if self._failed_in_a_row >= FAILURES_BEFORE_REST:
+                    logger.error("inspection workers keep failing count={} resting_s={}", self._failed_in_a_row, REST_S)
+                    self._resting_until = time.monotonic() + REST_S
                 return _failed("inspection_failed", f"worker failed: {type(exc).__name__}")
 
     def close(self) -> None:

@@ -8,6 +8,7 @@ import io
 import os
 import signal
 import tarfile
+import sys
 import threading
 import time
 from pathlib import Path
@@ -144,3 +145,21 @@ def test_answers_round_trip(tmp_path):
     path = makers.write_zip(tmp_path / "d.zip", {"a/b.txt": MARKED, "c.bin": b"\x00" * 10})
     inspection = inspect_file(str(path))
     assert decode_inspection(encode_inspection(inspection)) == inspection
+
+
+def test_a_worker_that_cannot_start_is_not_restarted_for_every_file(tmp_path, monkeypatch):
+    """A worker dying at start (a broken install) must not cost a process start per file: after a
+    few in a row the files fail fast for a while, each still reported as not inspected."""
+    inspector = InspectorProcess()
+    monkeypatch.setattr(sys, "executable", "/bin/false")  # the worker exits before it answers
+    path = makers.docx(tmp_path / "a.docx")
+    fd, _st = open_regular(str(path))
+    try:
+        started = time.monotonic()
+        found = [inspector.inspect(fd, "a.docx") for _ in range(50)]
+        assert time.monotonic() - started < 20
+        assert all([d.detector for d in f.detections] == ["inspection_failed"] for f in found)
+        assert inspector.replaced == 3  # three starts, then rest
+    finally:
+        os.close(fd)
+        inspector.close()
