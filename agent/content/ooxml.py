@@ -37,6 +37,7 @@ HEADER_FOOTER_TAGS = {
     "oddFooter": FOOTER, "evenFooter": FOOTER, "firstFooter": FOOTER,
 }  # fmt: skip
 # &L &C &R sections, &P page, &"font,style", &12 size, &K colour ... stand for no text
+EXACT_DIGITS = 15  # Excel keeps 15 significant digits of a number
 MAX_INTEGER_DIGITS = 30  # 1E+300 is not spelled out as 301 digits
 _SHEET_CODES = re.compile(r'&&|&"[^"]*"|&K[0-9A-Fa-f]{6}|&K\d\d[+-]\d{3}|&\d+|&[LCRPNDTZFAGSXYUBEOH]', re.IGNORECASE)
 
@@ -239,16 +240,18 @@ class _SheetHandler(Handler):
 
 def number_text(raw: str) -> str:
     """A numeric cell's value as the digits it holds when it is a whole number (1.2E+3 -> 1200,
-    5.0 -> 5); other numbers as written."""
+    5.0 -> 5); other numbers as written. A whole number of more than EXACT_DIGITS digits is kept
+    in Excel's own notation (1.10105194912311E+17): a double keeps about 15 of them, so the rest
+    were lost when it was typed in, and spelling it out would make up an ID or card number."""
     text = raw.strip()
-    if not any(c in text for c in ".eE"):
-        return text
     try:
         number = Decimal(text)
     except InvalidOperation:
         return text
     if not number.is_finite() or number != number.to_integral_value() or number.adjusted() >= MAX_INTEGER_DIGITS:
         return text
+    if number.adjusted() >= EXACT_DIGITS:
+        return text if "E" in text.upper() else f"{number:.14E}"
     return str(int(number))
 
 

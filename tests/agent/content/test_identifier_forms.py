@@ -170,8 +170,10 @@ def test_csv_in_gb18030_with_a_chinese_header(tmp_path: Path):
 @pytest.mark.parametrize(
     "raw, text",
     [
-        ("1.10105194912311E+17", "110105194912311000"),  # what Excel kept: digits, never a float's text
-        ("110105194912310020", "110105194912310020"),
+        # 18 digits typed as a number: Excel kept 15, the rest are gone; spelt out they would make up an ID
+        ("1.10105194912311E+17", "1.10105194912311E+17"),
+        ("110105194912310020", "1.10105194912310E+17"),
+        ("622202020011223", "622202020011223"),  # 15 digits: kept whole
         ("1.3812345678E10", "13812345678"),
         ("5.0", "5"),
         ("3.5", "3.5"),
