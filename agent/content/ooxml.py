@@ -240,10 +240,13 @@ class _SheetHandler(Handler):
 
 def number_text(raw: str) -> str:
     """A numeric cell's value as the digits it holds when it is a whole number (1.2E+3 -> 1200,
-    5.0 -> 5); other numbers as written. A whole number of more than EXACT_DIGITS digits is kept
-    in Excel's own notation (1.10105194912311E+17): a double keeps about 15 of them, so the rest
-    were lost when it was typed in, and spelling it out would make up an ID or card number."""
+    5.0 -> 5); other numbers as written. A number written in scientific notation with more than
+    EXACT_DIGITS digits stays as written (1.10105194912311E+17): it is a double that kept about 15
+    of them, the rest were lost when it was typed in, and spelling it out would make up an ID or a
+    card number. Plain digits are the digits the file stores, however many."""
     text = raw.strip()
+    if not any(c in text for c in ".eE"):
+        return text  # the digits as the file stores them, however many
     try:
         number = Decimal(text)
     except InvalidOperation:
@@ -251,7 +254,7 @@ def number_text(raw: str) -> str:
     if not number.is_finite() or number != number.to_integral_value() or number.adjusted() >= MAX_INTEGER_DIGITS:
         return text
     if number.adjusted() >= EXACT_DIGITS:
-        return text if "E" in text.upper() else f"{number:.14E}"
+        return text
     return str(int(number))
 
 
