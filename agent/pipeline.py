@@ -64,6 +64,8 @@ class _Pending:
     closed: bool = False
     origin: str = WRITE
     seen: os.stat_result | None = None  # the last stat of a write seen: what is known if it vanishes
+    unseen_write: bool = False  # a write was seen that no stat caught (the file was gone first)
+    wrote: bool = False  # data was written (a modify or a move in), not only created and closed
 
 
 @dataclass
@@ -244,14 +246,14 @@ class Pipeline:
             return
         if change.kind == "deleted":
             pending = self._egress.pop(change.path, None)
-            if pending is not None and pending.origin == WRITE:  # written, removed before it was read
+            if pending is not None and pending.origin == WRITE and not _still_there(change.path, pending.seen):
                 self._report_vanished(change.path, pending, "removed before it could be read")
         elif change.is_dir:
             self.scan(change.path)
         elif change.at > self._reported_at.get(change.path, -1.0):
             if change.kind != "closed":  # still being written: its writer may hold it open
                 self.writers.seen(change.path, place.root)
-            self._pend_egress(change.path, place, closed=change.kind == "closed")
+            self._pend_egress(change.path, place, closed=change.kind == "closed", wrote=change.kind == "modified")
         # else: the write it reports happened before the file was looked at and reported
 
     def _handle_move(self, change: FsChange) -> None:
@@ -280,7 +282,7 @@ class Pipeline:
             if change.is_dir:
                 self.scan(dest)
             else:
-                self._pend_egress(dest, dest_place, closed=True)
+                self._pend_egress(dest, dest_place, closed=True, wrote=True)
 
     # --- classified folders ---------------------------------------------------------------
 
@@ -346,8 +348,9 @@ class Pipeline:
 
     # --- egress places --------------------------------------------------------------------
 
-    def _pend_egress(self, path: str, place: EgressPlace, closed: bool = False) -> None:
-        """A write was seen: the file is hashed and reported once complete, marks or not."""
+    def _pend_egress(self, path: str, place: EgressPlace, closed: bool = False, wrote: bool = False) -> None:
+        """A write was seen: the file is hashed and reported once complete, marks or not.
+        `wrote`: data was written (not only created or closed)."""
         pending = self._egress.get(path)
         now = self.clock()
         if pending is None:
@@ -356,10 +359,11 @@ class Pipeline:
             pending.closed = pending.closed or closed
             pending.due_at = now if pending.closed else now + self.stable_s
             pending.origin = WRITE
+        pending.wrote = pending.wrote or wrote
         try:
             pending.seen = lstat(path)
         except OSError:
-            pass  # gone already: _check_egress reports it with what is known
+            pending.unseen_write = True  # gone already: _check_egress reports it with what is known
 
     def _egress_renamed(self, src: str, dest: str, place: EgressPlace, is_dir: bool) -> None:
         """A rename within one egress place is not a new egress: the marks follow the files, so
@@ -517,7 +521,7 @@ class Pipeline:
             self._emit_unreadable("egress.file", path, digest, place, FileMark.of(path, st))
             return
         if (digest.size, digest.mtime_ns) != (st.st_size, st.st_mtime_ns):
-            self._pend_egress(path, place)  # changed while we read it
+            self._pend_egress(path, place, wrote=True)  # changed while we read it
             return
         mark = FileMark.of(path, st, digest.sha256)
         if renamed is not None and (renamed.sha256, renamed.size) == (digest.sha256, digest.size):
@@ -540,7 +544,12 @@ class Pipeline:
 
     def _report_vanished(self, path: str, pending: _Pending, why: str) -> None:
         """A file written to an egress place that was gone before it could be read: what is known
-        of it (size and times of the last write seen, the place, the writer) and why."""
+        of it (size and times of the last write seen, the place, the writer) and why. One that was
+        empty at every write seen held nothing (zip and editors create and remove such files)."""
+        empty = pending.seen.st_size == 0 and not pending.unseen_write if pending.seen is not None else not pending.wrote
+        if empty:  # created and removed with nothing written (zip's probe of its output, editors' locks)
+            logger.debug("empty file removed before it was read path={!r}", readable(path)[0])
+            return
         self._report_blind(path, pending, Detection("vanished", 1, why), pending.seen)
 
     def _report_swapped(self, path: str, pending: _Pending, now: os.stat_result | None) -> None:
@@ -631,6 +640,19 @@ class Pipeline:
             self.scan(place.root)
         for folder in self.index.folders:
             self._queue_classified_tree(folder.path)
+
+
+def _still_there(path: str, seen: os.stat_result | None) -> bool:
+    """The file last seen at path is there now: its delete event is older than what was seen
+    (a temporary file renamed over it after the delete, as zip does)."""
+    if seen is None:
+        return False
+    try:
+        now = lstat(path)
+    except OSError:
+        return False
+    same = ("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")  # an inode number alone is reused at once
+    return all(getattr(now, a) == getattr(seen, a) for a in same)
 
 
 def blind_fields(path: str, reason: str, how: str) -> dict:

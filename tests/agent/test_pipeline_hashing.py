@@ -111,3 +111,41 @@ def test_a_spool_failing_half_way_loses_and_repeats_nothing(rig):
     assert sorted(e["path"] for e in events) == sorted(files)
     assert len(events) == len(files), "each file exactly once"
     assert not pipeline._egress
+
+
+def _handle(pipeline, kind: str, path) -> None:
+    from agent.watcher import FsChange
+
+    pipeline._handle(FsChange(kind, str(path)))
+
+
+def test_a_file_created_and_removed_with_nothing_written_is_not_reported(rig):
+    """zip makes its output empty to see that it can, removes it, and renames a temporary file
+    there: neither the probe nor its stale delete event is a file that vanished."""
+    usb, pipeline, spool = rig
+    out = usb / "photos.zip"
+    out.write_bytes(b"")
+    _handle(pipeline, "created", out)
+    _handle(pipeline, "closed", out)
+    out.unlink()
+    _handle(pipeline, "deleted", out)
+    (usb / "zi12345").write_bytes(b"PK archive")
+    os.rename(usb / "zi12345", out)
+    _handle(pipeline, "created", out)  # a late event: its stat sees the renamed file...
+    _handle(pipeline, "deleted", out)  # ...so this older delete is not about the file now there
+    pipeline._egress.pop(str(out), None)
+    _steps(pipeline)
+    assert _reported(spool) == []
+
+
+def test_a_written_file_replaced_at_the_same_path_before_it_was_read_is_reported(rig):
+    usb, pipeline, spool = rig
+    path = usb / "report.docx"
+    path.write_bytes(b"the classified copy")
+    _handle(pipeline, "modified", path)
+    path.unlink()
+    path.write_bytes(b"an innocent file of the same name")  # another inode at the same path
+    _handle(pipeline, "deleted", path)
+    _steps(pipeline)
+    [vanished] = _reported(spool)
+    assert vanished["size"] == len(b"the classified copy") and vanished["detections"][0]["detector"] == "vanished"
