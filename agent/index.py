@@ -85,16 +85,22 @@ DELETED, PREVIOUS_VERSION, CURRENT = "deleted", "previous-version", "current"
 # most fingerprints, and history keeps them: a few dozen versions must not cap a document away).
 DF_CAP_MIN = 10  # measured: 20 left a firm's own idiom (a few stock sentences) counting
 DF_CAP_SHARE = 0.05
-# A source needs both, set on the measured curve of docs/architecture.md ("Lineage"): the share
-# finds a copy of a long document from a few paragraphs, the count asks a short one for
-# proportionally more (a 1 KB quotation with 6 fingerprints must be found nearly whole).
-MIN_SIMILARITY = 0.20  # share of the source's fingerprints found
-MIN_MATCHED = 3  # fingerprints (boilerplate never counts), so that a phrase or two match nothing
+# Below the cap a fingerprint is weighed by its rarity in the register: 1 / the number of current
+# documents holding it (IDF-like). A clause the firm's own contracts share (in 4 of them: 1/4
+# each) is weak evidence that a competitor's contract holding it came from any one of them; a
+# fingerprint only one document holds is full evidence. A source needs all three, set on the
+# measured curve of docs/architecture.md ("Lineage"), two corpora, not by hand: the weighted share
+# finds a copy of a long document from a few paragraphs, the weighted evidence asks a short one for
+# proportionally more (a 1 KB quotation with 10 fingerprints must keep a third of them).
+MIN_SIMILARITY = 0.12  # weighted share: matched weight / the source's counted fingerprints
+MIN_EVIDENCE = 2.5  # matched weight (boilerplate never counts): at least 3 fingerprints, rare ones
+MIN_MATCHED = 3  # fingerprints, whatever their weight, so that a phrase or two match nothing
 # The fingerprint scheme of agent/content/winnow.py. 1: the shipped boilerplate's fingerprints
 # taken out of what an older agent stored (NULL), which is all a document kept only in the history
 # can get (its file is gone); 2: also the tables' sorted cells (content in the folders is
-# fingerprinted again by the next refresh), with W = 180 bytes (a superset of what W = 360 chose).
-LINEAGE_SCHEME = 2
+# fingerprinted again by the next refresh), with W = 180 bytes (a superset of what W = 360 chose);
+# 3: W = 90 bytes (a superset of what W = 180 chose: what an older scheme stored is still found).
+LINEAGE_SCHEME = 3
 STRIPPED_SCHEME = 1
 QUERY_CHUNK = 500  # hashes per IN (...) query, below SQLite's variable limit
 CAP_TTL_S = 60.0
@@ -145,17 +151,31 @@ class PartialCandidate:
     matched: int  # its fingerprints found in the text (register boilerplate left out)
     counted: int  # its fingerprints that count (register boilerplate the text holds left out)
     current: bool  # content in the folders now (not only in the history)
+    evidence: float = 0.0  # the matched fingerprints weighed by rarity: sum of 1 / current documents holding each
 
     @property
     def similarity(self) -> float:
+        """The share of the source's fingerprints found (what an event reports)."""
         return self.matched / self.counted
 
+    @property
+    def weighted_share(self) -> float:
+        """The weighed evidence over the source's counted fingerprints (what the threshold asks)."""
+        return self.evidence / self.counted
 
-def is_match(c: PartialCandidate, min_matched: int | None = None, min_similarity: float | None = None) -> bool:
-    """Whether a candidate is evidence enough: MIN_MATCHED fingerprints and MIN_SIMILARITY of its
-    own (other values are for measuring the curve)."""
-    return c.matched >= (MIN_MATCHED if min_matched is None else min_matched) and c.similarity >= (
-        MIN_SIMILARITY if min_similarity is None else min_similarity
+    @property
+    def rank(self) -> tuple[float, bool, float]:
+        """The best candidate has the most evidence, then is current, then the best share."""
+        return (round(self.evidence, 6), self.current, self.weighted_share)
+
+
+def is_match(c: PartialCandidate, min_evidence: float | None = None, min_share: float | None = None) -> bool:
+    """Whether a candidate is evidence enough: MIN_MATCHED fingerprints, MIN_EVIDENCE of weight
+    and MIN_SIMILARITY weighted share of its own (other values are for measuring the curve)."""
+    return (
+        c.matched >= MIN_MATCHED
+        and c.evidence >= (MIN_EVIDENCE if min_evidence is None else min_evidence)
+        and c.weighted_share >= (MIN_SIMILARITY if min_share is None else min_share)
     )
 
 
@@ -201,27 +221,31 @@ class FingerprintIndex:
 
         One query (both tables, through their sha256 indexes): most egress files are found in
         neither, and each is looked up."""
-        row = self.db.conn().execute(
-            "SELECT path, level, entry, size, state FROM ("
-            " SELECT path, level, entry, size, 'current' AS state, 0 AS source, indexed_at AS t FROM files WHERE sha256 = ?"
-            " UNION ALL"
-            " SELECT path, level, entry, size, state, 1, -removed_at FROM history WHERE sha256 = ?"
-            ") ORDER BY source, t LIMIT 1",
-            (sha256, sha256),
-        ).fetchone()
+        row = (
+            self.db.conn()
+            .execute(
+                "SELECT path, level, entry, size, state FROM ("
+                " SELECT path, level, entry, size, 'current' AS state, 0 AS source, indexed_at AS t FROM files WHERE sha256 = ?"
+                " UNION ALL"
+                " SELECT path, level, entry, size, state, 1, -removed_at FROM history WHERE sha256 = ?"
+                ") ORDER BY source, t LIMIT 1",
+                (sha256, sha256),
+            )
+            .fetchone()
+        )
         return SourceFile(os.fsdecode(bytes(row[0])), *row[1:]) if row else None
 
     def lookup_partial(self, fingerprints: Collection[int]) -> tuple[SourceFile, float] | None:
         """The classified content whose text this text shares most of, with the share of the
         source's fingerprints found (rounded to 3 places), or None.
 
-        Among the candidates (`partial_candidates`), a source needs MIN_SIMILARITY of its
-        fingerprints and MIN_MATCHED of them; the most fingerprints matched wins, then content in
-        the folders now (a copy found as much in the current version as in an earlier one is
-        reported against the current file), then the best share.
+        Among the candidates (`partial_candidates`), a source needs `is_match`: MIN_EVIDENCE of
+        rarity-weighted fingerprints and MIN_SIMILARITY weighted share of its own; the most
+        evidence wins, then content in the folders now (a copy found as much in the current
+        version as in an earlier one is reported against the current file), then the best share.
         """
         scored = [c for c in self.partial_candidates(fingerprints) if is_match(c)]
-        for c in sorted(scored, key=lambda c: (c.matched, c.current, c.similarity), reverse=True):
+        for c in sorted(scored, key=lambda c: c.rank, reverse=True):
             source = self.lookup_sha256(c.sha256)
             if source is not None:  # else content forgotten since (garbage collected later)
                 return source, round(c.similarity, 3)
@@ -238,7 +262,7 @@ class FingerprintIndex:
         if not fingerprints:
             return []
         conn = self.db.conn()
-        matched, common = _matches(conn, sorted(set(fingerprints)), self._boilerplate_cap())
+        matched, evidence, common = _matches(conn, sorted(set(fingerprints)), self._boilerplate_cap())
         found = []
         for doc, n in matched.items():
             sha256, total, current = conn.execute(
@@ -247,7 +271,7 @@ class FingerprintIndex:
                 (doc,),
             ).fetchone()
             counted = max(1, total - _held(conn, doc, common)) if common else max(1, total)
-            found.append(PartialCandidate(sha256, n, max(n, counted), bool(current)))
+            found.append(PartialCandidate(sha256, n, max(n, counted), bool(current), evidence[doc]))
         return found
 
     def _boilerplate_cap(self) -> int:
@@ -255,9 +279,13 @@ class FingerprintIndex:
         for every file of a bulk copy."""
         now = time.monotonic()
         if self._cap is None or now - self._cap[1] > CAP_TTL_S:
-            current = self.db.conn().execute(
-                "SELECT count(*) FROM documents WHERE fingerprints > 0 AND sha256 IN (SELECT sha256 FROM files)"
-            ).fetchone()[0]
+            current = (
+                self.db.conn()
+                .execute(
+                    "SELECT count(*) FROM documents WHERE fingerprints > 0 AND sha256 IN (SELECT sha256 FROM files)"
+                )
+                .fetchone()[0]
+            )
             self._cap = (max(DF_CAP_MIN, int(DF_CAP_SHARE * current)), now)
         return self._cap[0]
 
@@ -350,7 +378,9 @@ class FingerprintIndex:
                 new_path = os.fsdecode(dest_raw + bytes(row[0])[len(src_raw) :])
                 conn.execute("DELETE FROM files WHERE path = ?", (row[0],))
                 old = _row_to_file(row)
-                replaced = conn.execute(f"SELECT {COLUMNS} FROM files WHERE path = ?", (os.fsencode(new_path),)).fetchone()
+                replaced = conn.execute(
+                    f"SELECT {COLUMNS} FROM files WHERE path = ?", (os.fsencode(new_path),)
+                ).fetchone()
                 if replaced is not None and replaced[4] != old.sha256:
                     _remember(conn, [_row_to_file(replaced)], PREVIOUS_VERSION)
                 folder = self.folder_for(new_path)
@@ -368,7 +398,8 @@ class FingerprintIndex:
         now = time.time() if now is None else now
         conn = self.db.conn()
         declassified = [
-            (raw,) for (raw,) in conn.execute("SELECT DISTINCT path FROM history")
+            (raw,)
+            for (raw,) in conn.execute("SELECT DISTINCT path FROM history")
             if self.folder_for(os.fsdecode(bytes(raw))) is None
         ]
         with self.db.transaction() as tx:
@@ -412,7 +443,9 @@ class FingerprintIndex:
             if not same:
                 todo.append((raw, st, folder))
             elif (row[5], row[6], row[4]) != (folder.level, folder.name, st.st_ctime_ns):
-                relabel.append((folder.level, folder.name, st.st_ctime_ns, raw))  # config changed, or a ctime to fill in
+                relabel.append(
+                    (folder.level, folder.name, st.st_ctime_ns, raw)
+                )  # config changed, or a ctime to fill in
         gone = self._rows(_seen_gone(known.keys() - found.keys(), unwalkable))
         total_bytes, done_bytes = sum(st.st_size for _, st, _ in todo), 0
         if progress:
@@ -503,7 +536,10 @@ class FingerprintIndex:
             tx.executemany(
                 "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, sha256, level, entry, indexed_at, ctime_ns)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(os.fsencode(e.path), e.size, e.mtime_ns, e.inode, e.sha256, e.level, e.entry, now, e.ctime_ns) for e in entries],
+                [
+                    (os.fsencode(e.path), e.size, e.mtime_ns, e.inode, e.sha256, e.level, e.entry, now, e.ctime_ns)
+                    for e in entries
+                ],
             )
             tx.executemany(  # content without text (most of a drawing folder): one statement for all
                 "INSERT OR IGNORE INTO documents (sha256, fingerprints) VALUES (?, 0)",
@@ -518,11 +554,15 @@ class FingerprintIndex:
         or whose fingerprints an older scheme made (replaced)."""
         if self.fingerprint is None:
             return
-        rows = self.db.conn().execute(
-            f"SELECT {COLUMNS} FROM files WHERE sha256 NOT IN"
-            " (SELECT sha256 FROM documents WHERE scheme = ? OR fingerprints = 0) GROUP BY sha256",
-            (LINEAGE_SCHEME,),
-        ).fetchall()
+        rows = (
+            self.db.conn()
+            .execute(
+                f"SELECT {COLUMNS} FROM files WHERE sha256 NOT IN"
+                " (SELECT sha256 FROM documents WHERE scheme = ? OR fingerprints = 0) GROUP BY sha256",
+                (LINEAGE_SCHEME,),
+            )
+            .fetchall()
+        )
         for batch in _chunks([_row_to_file(r) for r in rows], COMMIT_EVERY):
             texts = {e.sha256: self.fingerprint(e.path) for e in batch if self._still(e)}
             with self.db.transaction() as tx:
@@ -544,10 +584,13 @@ def _store_document(conn, sha256: str, fingerprints: frozenset[int]) -> None:
     Content an older scheme fingerprinted keeps its row: what that scheme stored (after
     `_strip_boilerplate`) is a part of what this one finds in the same text, so the new
     fingerprints are added to it, with no scan of the table for its old rows."""
-    old = conn.execute("SELECT id FROM documents WHERE sha256 = ? AND scheme IS NOT ?", (sha256, LINEAGE_SCHEME)).fetchone()
+    old = conn.execute(
+        "SELECT id FROM documents WHERE sha256 = ? AND scheme IS NOT ?", (sha256, LINEAGE_SCHEME)
+    ).fetchone()
     if old is not None:
         conn.execute(
-            "UPDATE documents SET fingerprints = ?, scheme = ? WHERE id = ?", (len(fingerprints), LINEAGE_SCHEME, old[0])
+            "UPDATE documents SET fingerprints = ?, scheme = ? WHERE id = ?",
+            (len(fingerprints), LINEAGE_SCHEME, old[0]),
         )
         doc = old[0]
     else:
@@ -558,7 +601,9 @@ def _store_document(conn, sha256: str, fingerprints: frozenset[int]) -> None:
         if not cur.rowcount:
             return
         doc = cur.lastrowid
-    conn.executemany("INSERT OR IGNORE INTO fingerprints (hash, doc) VALUES (?, ?)", [(h, doc) for h in sorted(fingerprints)])
+    conn.executemany(
+        "INSERT OR IGNORE INTO fingerprints (hash, doc) VALUES (?, ?)", [(h, doc) for h in sorted(fingerprints)]
+    )
 
 
 def _strip_boilerplate(db: StateDB) -> None:
@@ -580,7 +625,9 @@ def _strip_boilerplate(db: StateDB) -> None:
                     chunk,
                 )
             )
-        tx.executemany("UPDATE documents SET fingerprints = fingerprints - ? WHERE id = ?", [(n, d) for d, n in removed.items()])
+        tx.executemany(
+            "UPDATE documents SET fingerprints = fingerprints - ? WHERE id = ?", [(n, d) for d, n in removed.items()]
+        )
         tx.execute("UPDATE documents SET scheme = ? WHERE scheme IS NULL", (STRIPPED_SCHEME,))
     logger.info("lineage fingerprints upgraded removed={} documents={}", sum(removed.values()), len(removed))
 
@@ -588,7 +635,8 @@ def _strip_boilerplate(db: StateDB) -> None:
 def _forget_documents(conn) -> None:
     """Drop the fingerprints of content neither in the folders nor in the history any more."""
     gone = [
-        doc for (doc,) in conn.execute(
+        doc
+        for (doc,) in conn.execute(
             "DELETE FROM documents WHERE sha256 NOT IN (SELECT sha256 FROM files)"
             " AND sha256 NOT IN (SELECT sha256 FROM history) RETURNING id"
         )
@@ -597,23 +645,37 @@ def _forget_documents(conn) -> None:
         conn.execute(f"DELETE FROM fingerprints WHERE doc IN ({','.join('?' * len(chunk))})", chunk)
 
 
-def _matches(conn, hashes: list[int], cap: int) -> tuple[Counter[int], list[int]]:
-    """(fingerprints matched per document, boilerplate hashes), boilerplate left out of the first.
+def _matches(conn, hashes: list[int], cap: int) -> tuple[Counter[int], dict[int, float], list[int]]:
+    """(fingerprints matched per document, their weight per document, boilerplate hashes),
+    boilerplate left out of the first two. A matched fingerprint weighs 1 / the number of current
+    documents holding it (1 when only versions kept in the history hold it): the edited versions
+    of one document in the history do not make its own text look common.
 
-    One query per hash reads at most cap + 1 of its rows; a hash with more is counted again over
-    current documents only, also up to the cap. So a lookup costs about the query's fingerprints
-    times min(their document frequency, cap), however large the index and its boilerplate."""
+    One query per hash reads at most cap + 1 of its rows (each with whether its content is
+    current, through the files' sha256 index); a hash with more is counted again over current
+    documents only, also up to the cap. So a lookup costs about the query's fingerprints times
+    min(their document frequency, cap), however large the index and its boilerplate."""
     matched: Counter[int] = Counter()
+    weight: dict[int, float] = {}
     common: list[int] = []
     for h in hashes:
-        docs = conn.execute("SELECT doc FROM fingerprints WHERE hash = ? LIMIT ?", (h, cap + 1)).fetchall()
-        if len(docs) <= cap:
-            matched.update(doc for (doc,) in docs)
-        elif _in_current(conn, h, cap + 1) > cap:
-            common.append(h)
-        else:  # in many versions kept in the history, few current documents: not boilerplate
-            matched.update(doc for (doc,) in conn.execute("SELECT doc FROM fingerprints WHERE hash = ?", (h,)))
-    return matched, common
+        rows = conn.execute(_HOLDERS + " LIMIT ?", (h, cap + 1)).fetchall()
+        if len(rows) > cap:
+            if _in_current(conn, h, cap + 1) > cap:
+                common.append(h)
+                continue
+            rows = conn.execute(_HOLDERS, (h,)).fetchall()  # many versions in the history, few current
+        w = 1.0 / max(1, sum(current for _, current in rows))
+        for doc, _ in rows:
+            matched[doc] += 1
+            weight[doc] = weight.get(doc, 0.0) + w
+    return matched, weight, common
+
+
+_HOLDERS = (  # the documents holding a hash, each with whether its content is in the folders now
+    "SELECT f.doc, EXISTS (SELECT 1 FROM files WHERE files.sha256 = d.sha256)"
+    " FROM fingerprints f JOIN documents d ON d.id = f.doc WHERE f.hash = ?"
+)
 
 
 def _in_current(conn, hash_: int, limit: int) -> int:
@@ -628,7 +690,9 @@ def _in_current(conn, hash_: int, limit: int) -> int:
 def _held(conn, doc: int, hashes: list[int]) -> int:
     """How many of these hashes the document holds."""
     return sum(
-        conn.execute(f"SELECT count(*) FROM fingerprints WHERE doc = ? AND hash IN ({_marks(c)})", (doc, *c)).fetchone()[0]
+        conn.execute(
+            f"SELECT count(*) FROM fingerprints WHERE doc = ? AND hash IN ({_marks(c)})", (doc, *c)
+        ).fetchone()[0]
         for c in _chunks(hashes, QUERY_CHUNK)
     )
 

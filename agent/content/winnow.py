@@ -61,7 +61,7 @@ from pathlib import Path
 from zlib import crc32
 
 GRAM_BYTES = 24  # K
-WINDOW_BYTES = 180  # W (360 before issue 15: every gram chosen then is chosen now)
+WINDOW_BYTES = 90  # W (360, then 180 before: every gram chosen then is chosen now)
 MAX_TEXT_CHARS = 2_000_000
 HASH_BITS = 47  # SQLite stores an integer below 2**47 in 6 bytes (8 above)
 HASH_MASK = (1 << HASH_BITS) - 1

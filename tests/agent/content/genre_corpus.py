@@ -581,16 +581,16 @@ def evaluate(corpus: Corpus, state: Path) -> Measured:
     return Measured(tuple(looked), len(corpus.register), time.perf_counter() - started)
 
 
-def traced(x: Looked, min_matched: int | None = None, min_similarity: float | None = None) -> str | None:
+def traced(x: Looked, min_matched: float | None = None, min_similarity: float | None = None) -> str | None:
     """The source path lookup_partial's rule picks at these thresholds (None: no match)."""
-    ok = [(c.matched, c.current, c.similarity, p) for p, c in x.candidates if is_match(c, min_matched, min_similarity)]
-    return max(ok)[3] if ok else None
+    ok = [(c.rank, p) for p, c in x.candidates if is_match(c, min_matched, min_similarity)]
+    return max(ok)[1] if ok else None
 
 
 @dataclass(frozen=True)
 class Point:
-    min_matched: int
-    min_similarity: float
+    min_matched: float  # the weighted evidence asked (MIN_EVIDENCE)
+    min_similarity: float  # the weighted share asked
     fp_same_genre: float
     fp_third_party: int
     recall_half: float  # derived copies keeping >= 50%, traced to their source
@@ -598,8 +598,8 @@ class Point:
     wrong_source: int
 
 
-def point(m: Measured, min_matched: int | None = None, min_similarity: float | None = None) -> Point:
-    mm = index_module.MIN_MATCHED if min_matched is None else min_matched
+def point(m: Measured, min_matched: float | None = None, min_similarity: float | None = None) -> Point:
+    mm = index_module.MIN_EVIDENCE if min_matched is None else min_matched
     ms = index_module.MIN_SIMILARITY if min_similarity is None else min_similarity
     neg = m.of("same-genre")
     half = [x for x in m.of("derived") if x.query.kept >= 0.5]
@@ -616,22 +616,20 @@ def point(m: Measured, min_matched: int | None = None, min_similarity: float | N
     )
 
 
-def _recall(items: Iterable[Looked], mm: int, ms: float) -> float:
+def _recall(items: Iterable[Looked], mm: float, ms: float) -> float:
     items = list(items)
     return sum(traced(x, mm, ms) == str(x.query.source) for x in items) / max(1, len(items))
 
 
-def recall_by(m: Measured, kind: str, key, mm: int | None = None, ms: float | None = None) -> dict:
+def recall_by(m: Measured, kind: str, key, mm: float | None = None, ms: float | None = None) -> dict:
     """Recall of one kind of query grouped by key(query)."""
     groups: dict = {}
     for x in m.of(kind):
         groups.setdefault(key(x.query), []).append(x)
-    mm = index_module.MIN_MATCHED if mm is None else mm
+    mm = index_module.MIN_EVIDENCE if mm is None else mm
     ms = index_module.MIN_SIMILARITY if ms is None else ms
     return {k: (_recall(v, mm, ms), len(v)) for k, v in sorted(groups.items())}
 
 
-def curve(
-    m: Measured, matched=(2, 3, 4, 5, 6, 8, 10), shares=(0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2)
-) -> list[Point]:
+def curve(m: Measured, matched=(2, 2.5, 3, 4, 5, 6), shares=(0.05, 0.08, 0.1, 0.12, 0.15, 0.2)) -> list[Point]:
     return [point(m, mm, ms) for mm in matched for ms in shares]
