@@ -221,18 +221,14 @@ class FingerprintIndex:
 
         One query (both tables, through their sha256 indexes): most egress files are found in
         neither, and each is looked up."""
-        row = (
-            self.db.conn()
-            .execute(
-                "SELECT path, level, entry, size, state FROM ("
-                " SELECT path, level, entry, size, 'current' AS state, 0 AS source, indexed_at AS t FROM files WHERE sha256 = ?"
-                " UNION ALL"
-                " SELECT path, level, entry, size, state, 1, -removed_at FROM history WHERE sha256 = ?"
-                ") ORDER BY source, t LIMIT 1",
-                (sha256, sha256),
-            )
-            .fetchone()
-        )
+        row = self.db.conn().execute(
+            "SELECT path, level, entry, size, state FROM ("
+            " SELECT path, level, entry, size, 'current' AS state, 0 AS source, indexed_at AS t FROM files WHERE sha256 = ?"
+            " UNION ALL"
+            " SELECT path, level, entry, size, state, 1, -removed_at FROM history WHERE sha256 = ?"
+            ") ORDER BY source, t LIMIT 1",
+            (sha256, sha256),
+        ).fetchone()
         return SourceFile(os.fsdecode(bytes(row[0])), *row[1:]) if row else None
 
     def lookup_partial(self, fingerprints: Collection[int]) -> tuple[SourceFile, float] | None:
@@ -279,13 +275,9 @@ class FingerprintIndex:
         for every file of a bulk copy."""
         now = time.monotonic()
         if self._cap is None or now - self._cap[1] > CAP_TTL_S:
-            current = (
-                self.db.conn()
-                .execute(
-                    "SELECT count(*) FROM documents WHERE fingerprints > 0 AND sha256 IN (SELECT sha256 FROM files)"
-                )
-                .fetchone()[0]
-            )
+            current = self.db.conn().execute(
+                "SELECT count(*) FROM documents WHERE fingerprints > 0 AND sha256 IN (SELECT sha256 FROM files)"
+            ).fetchone()[0]
             self._cap = (max(DF_CAP_MIN, int(DF_CAP_SHARE * current)), now)
         return self._cap[0]
 
@@ -378,9 +370,7 @@ class FingerprintIndex:
                 new_path = os.fsdecode(dest_raw + bytes(row[0])[len(src_raw) :])
                 conn.execute("DELETE FROM files WHERE path = ?", (row[0],))
                 old = _row_to_file(row)
-                replaced = conn.execute(
-                    f"SELECT {COLUMNS} FROM files WHERE path = ?", (os.fsencode(new_path),)
-                ).fetchone()
+                replaced = conn.execute(f"SELECT {COLUMNS} FROM files WHERE path = ?", (os.fsencode(new_path),)).fetchone()
                 if replaced is not None and replaced[4] != old.sha256:
                     _remember(conn, [_row_to_file(replaced)], PREVIOUS_VERSION)
                 folder = self.folder_for(new_path)
@@ -398,8 +388,7 @@ class FingerprintIndex:
         now = time.time() if now is None else now
         conn = self.db.conn()
         declassified = [
-            (raw,)
-            for (raw,) in conn.execute("SELECT DISTINCT path FROM history")
+            (raw,) for (raw,) in conn.execute("SELECT DISTINCT path FROM history")
             if self.folder_for(os.fsdecode(bytes(raw))) is None
         ]
         with self.db.transaction() as tx:
@@ -443,9 +432,7 @@ class FingerprintIndex:
             if not same:
                 todo.append((raw, st, folder))
             elif (row[5], row[6], row[4]) != (folder.level, folder.name, st.st_ctime_ns):
-                relabel.append(
-                    (folder.level, folder.name, st.st_ctime_ns, raw)
-                )  # config changed, or a ctime to fill in
+                relabel.append((folder.level, folder.name, st.st_ctime_ns, raw))  # config changed, or a ctime to fill in
         gone = self._rows(_seen_gone(known.keys() - found.keys(), unwalkable))
         total_bytes, done_bytes = sum(st.st_size for _, st, _ in todo), 0
         if progress:
@@ -536,10 +523,7 @@ class FingerprintIndex:
             tx.executemany(
                 "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, sha256, level, entry, indexed_at, ctime_ns)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (os.fsencode(e.path), e.size, e.mtime_ns, e.inode, e.sha256, e.level, e.entry, now, e.ctime_ns)
-                    for e in entries
-                ],
+                [(os.fsencode(e.path), e.size, e.mtime_ns, e.inode, e.sha256, e.level, e.entry, now, e.ctime_ns) for e in entries],
             )
             tx.executemany(  # content without text (most of a drawing folder): one statement for all
                 "INSERT OR IGNORE INTO documents (sha256, fingerprints) VALUES (?, 0)",
@@ -554,15 +538,11 @@ class FingerprintIndex:
         or whose fingerprints an older scheme made (replaced)."""
         if self.fingerprint is None:
             return
-        rows = (
-            self.db.conn()
-            .execute(
-                f"SELECT {COLUMNS} FROM files WHERE sha256 NOT IN"
-                " (SELECT sha256 FROM documents WHERE scheme = ? OR fingerprints = 0) GROUP BY sha256",
-                (LINEAGE_SCHEME,),
-            )
-            .fetchall()
-        )
+        rows = self.db.conn().execute(
+            f"SELECT {COLUMNS} FROM files WHERE sha256 NOT IN"
+            " (SELECT sha256 FROM documents WHERE scheme = ? OR fingerprints = 0) GROUP BY sha256",
+            (LINEAGE_SCHEME,),
+        ).fetchall()
         for batch in _chunks([_row_to_file(r) for r in rows], COMMIT_EVERY):
             texts = {e.sha256: self.fingerprint(e.path) for e in batch if self._still(e)}
             with self.db.transaction() as tx:
@@ -584,13 +564,10 @@ def _store_document(conn, sha256: str, fingerprints: frozenset[int]) -> None:
     Content an older scheme fingerprinted keeps its row: what that scheme stored (after
     `_strip_boilerplate`) is a part of what this one finds in the same text, so the new
     fingerprints are added to it, with no scan of the table for its old rows."""
-    old = conn.execute(
-        "SELECT id FROM documents WHERE sha256 = ? AND scheme IS NOT ?", (sha256, LINEAGE_SCHEME)
-    ).fetchone()
+    old = conn.execute("SELECT id FROM documents WHERE sha256 = ? AND scheme IS NOT ?", (sha256, LINEAGE_SCHEME)).fetchone()
     if old is not None:
         conn.execute(
-            "UPDATE documents SET fingerprints = ?, scheme = ? WHERE id = ?",
-            (len(fingerprints), LINEAGE_SCHEME, old[0]),
+            "UPDATE documents SET fingerprints = ?, scheme = ? WHERE id = ?", (len(fingerprints), LINEAGE_SCHEME, old[0])
         )
         doc = old[0]
     else:
@@ -601,9 +578,7 @@ def _store_document(conn, sha256: str, fingerprints: frozenset[int]) -> None:
         if not cur.rowcount:
             return
         doc = cur.lastrowid
-    conn.executemany(
-        "INSERT OR IGNORE INTO fingerprints (hash, doc) VALUES (?, ?)", [(h, doc) for h in sorted(fingerprints)]
-    )
+    conn.executemany("INSERT OR IGNORE INTO fingerprints (hash, doc) VALUES (?, ?)", [(h, doc) for h in sorted(fingerprints)])
 
 
 def _strip_boilerplate(db: StateDB) -> None:
@@ -625,9 +600,7 @@ def _strip_boilerplate(db: StateDB) -> None:
                     chunk,
                 )
             )
-        tx.executemany(
-            "UPDATE documents SET fingerprints = fingerprints - ? WHERE id = ?", [(n, d) for d, n in removed.items()]
-        )
+        tx.executemany("UPDATE documents SET fingerprints = fingerprints - ? WHERE id = ?", [(n, d) for d, n in removed.items()])
         tx.execute("UPDATE documents SET scheme = ? WHERE scheme IS NULL", (STRIPPED_SCHEME,))
     logger.info("lineage fingerprints upgraded removed={} documents={}", sum(removed.values()), len(removed))
 
@@ -635,8 +608,7 @@ def _strip_boilerplate(db: StateDB) -> None:
 def _forget_documents(conn) -> None:
     """Drop the fingerprints of content neither in the folders nor in the history any more."""
     gone = [
-        doc
-        for (doc,) in conn.execute(
+        doc for (doc,) in conn.execute(
             "DELETE FROM documents WHERE sha256 NOT IN (SELECT sha256 FROM files)"
             " AND sha256 NOT IN (SELECT sha256 FROM history) RETURNING id"
         )
@@ -690,9 +662,7 @@ def _in_current(conn, hash_: int, limit: int) -> int:
 def _held(conn, doc: int, hashes: list[int]) -> int:
     """How many of these hashes the document holds."""
     return sum(
-        conn.execute(
-            f"SELECT count(*) FROM fingerprints WHERE doc = ? AND hash IN ({_marks(c)})", (doc, *c)
-        ).fetchone()[0]
+        conn.execute(f"SELECT count(*) FROM fingerprints WHERE doc = ? AND hash IN ({_marks(c)})", (doc, *c)).fetchone()[0]
         for c in _chunks(hashes, QUERY_CHUNK)
     )
 
