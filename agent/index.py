@@ -630,7 +630,7 @@ def _matches(conn, hashes: list[int], cap: int) -> tuple[Counter[int], dict[int,
     matched: Counter[int] = Counter()
     weight: dict[int, float] = {}
     common: list[int] = []
-    for h in hashes:
+    for h in _present(conn, hashes):
         rows = conn.execute(_HOLDERS + " LIMIT ?", (h, cap + 1)).fetchall()
         if len(rows) > cap:
             if _in_current(conn, h, cap + 1) > cap:
@@ -642,6 +642,22 @@ def _matches(conn, hashes: list[int], cap: int) -> tuple[Counter[int], dict[int,
             matched[doc] += 1
             weight[doc] = weight.get(doc, 0.0) + w
     return matched, weight, common
+
+
+def _present(conn, hashes: list[int]) -> list[int]:
+    """The hashes some document holds, QUERY_CHUNK per query (each stops at its first row): most
+    of an egress document's fingerprints are in no document, and a query each costs the most."""
+    found = []
+    for c in _chunks(hashes, QUERY_CHUNK):
+        found += [
+            h
+            for (h,) in conn.execute(
+                f"WITH q(h) AS (VALUES {','.join(['(?)'] * len(c))})"
+                " SELECT h FROM q WHERE EXISTS (SELECT 1 FROM fingerprints WHERE hash = q.h)",
+                c,
+            )
+        ]
+    return found
 
 
 _HOLDERS = (  # the documents holding a hash, each with whether its content is in the folders now
