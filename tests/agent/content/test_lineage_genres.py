@@ -132,3 +132,55 @@ def test_an_older_agents_index_loses_its_boilerplate_and_is_fingerprinted_again(
     assert not held & winnow.boilerplate_hashes()
     assert index.lookup_partial(winnow.fingerprints(own)) is not None
     index.close()
+
+
+def test_text_several_of_the_firms_documents_share_is_weak_evidence_for_each(tmp_path):
+    """A clause four of our contracts carry (not in the shipped list) weighs 1/4 in each: a
+    competitor's contract carrying it is not traced, a copy of half of one of ours is."""
+    rng = __import__("random").Random(7)
+    folder = tmp_path / "classified"
+    folder.mkdir()
+    clause = corpus.prose(rng, corpus.FIRMS[1], "zh", 4)  # the firm's own standard clause, 30% of each
+    ours = [corpus.prose(rng, corpus.FIRMS[0], "zh", 12) for _ in range(4)]
+    for i, own in enumerate(ours):
+        (folder / f"contract{i}.txt").write_text(own + "\n" + clause, encoding="utf-8")
+    index = FingerprintIndex(str(tmp_path / "index.db"), (ClassifiedFolder(str(folder), "core", "Contracts"),))
+    index.refresh()
+    theirs = winnow.fingerprints(corpus.prose(rng, corpus.FIRMS[2], "zh", 12) + "\n" + clause)
+    shared = max(index.partial_candidates(theirs), key=lambda c: c.matched)
+    assert shared.matched >= 3 and shared.similarity >= 0.2  # what the unweighted rule traced
+    assert index.lookup_partial(theirs) is None
+    half = ours[2][: len(ours[2]) // 2] + "\n" + clause
+    found = index.lookup_partial(winnow.fingerprints(half))
+    assert found is not None and found[0].path.endswith("contract2.txt")
+    index.close()
+
+
+def test_an_index_of_the_wider_window_keeps_tracing_and_is_fingerprinted_again(tmp_path):
+    """Scheme 2 stored W = 180 fingerprints: every gram they chose is chosen at W = 90, so a copy
+    is traced before the refresh, which then stores the denser fingerprints."""
+    folder = tmp_path / "classified"
+    folder.mkdir()
+    own = corpus.prose(__import__("random").Random(9), corpus.FIRMS[0], "zh", 30)
+    (folder / "spec.txt").write_text(own, encoding="utf-8")
+    folders = (ClassifiedFolder(str(folder), "core", "Specs"),)
+    index = FingerprintIndex(str(tmp_path / "index.db"), folders)
+    index.refresh()
+    index.close()
+    wide = winnow.fingerprints(own, window_bytes=180)
+    assert wide < winnow.fingerprints(own) and len(wide) < 0.7 * len(winnow.fingerprints(own))
+    conn = sqlite3.connect(tmp_path / "index.db")
+    conn.execute("DELETE FROM fingerprints")
+    conn.executemany("INSERT INTO fingerprints (hash, doc) SELECT ?, id FROM documents", [(h,) for h in wide])
+    conn.execute("UPDATE documents SET fingerprints = ?, scheme = 2", (len(wide),))
+    conn.commit()
+    conn.close()
+    index = FingerprintIndex(str(tmp_path / "index.db"), folders)
+    copy = winnow.fingerprints(own[: len(own) // 2])
+    assert index.lookup_partial(copy) is not None
+    index.refresh()
+    assert index.db.conn().execute("SELECT fingerprints, scheme FROM documents").fetchone() == (
+        len(winnow.fingerprints(own)),
+        index_module.LINEAGE_SCHEME,
+    )
+    index.close()
