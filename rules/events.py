@@ -160,6 +160,9 @@ class Event:
             data["match"] = _flat(self.match)
         if self.media is not None:
             data["media"] = _flat(self.media)
+            for name in LATER_MEDIA_FIELDS:  # absent unless known: an older agent's event stays as it hashed it
+                if data["media"][name] in ("", None):
+                    del data["media"][name]
         data["detections"] = [_flat(d) for d in self.detections]
         data["rule_ids"] = list(self.rule_ids)
         if self.details is not None:
@@ -179,6 +182,9 @@ class Event:
 
 
 _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in (Event, Match, Media, Detection)}
+# Media fields added after agents were in the field: written only when known, so the dict an
+# event travels and is hashed as (its chain digest) is the same whether or not a side knows them.
+LATER_MEDIA_FIELDS = ("volume_id", "size_bytes")
 
 
 def _flat(value: Match | Media | Detection) -> dict[str, Any]:

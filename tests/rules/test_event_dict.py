@@ -1,5 +1,7 @@
 """Event.to_dict is what dataclasses.asdict gives, key for key and in the same order: the event
-chain hashes it (canonical_json), so a difference would break every agent's chain."""
+chain hashes it (canonical_json), so a difference would break every agent's chain. Media fields
+added later (LATER_MEDIA_FIELDS) are left out while unknown, so an older agent's event is stored
+and hashed as it sent it."""
 
 from __future__ import annotations
 
@@ -7,11 +9,14 @@ import dataclasses
 
 import pytest
 
-from rules.events import Detection, Event, Match, Media, canonical_json
+from rules.events import LATER_MEDIA_FIELDS, Detection, Event, Match, Media, canonical_json
 
 
 def _asdict(event: Event) -> dict:
     data = dataclasses.asdict(event)
+    for name in LATER_MEDIA_FIELDS:
+        if data["media"] is not None and data["media"][name] in ("", None):
+            del data["media"][name]
     data["detections"] = [dataclasses.asdict(d) for d in event.detections]
     data["rule_ids"] = list(event.rule_ids)
     return data
@@ -52,3 +57,13 @@ def test_the_dict_shares_nothing_with_the_event():
     data["details"]["process"]["argv"].append("x")
     data["rule_ids"].append("Y")
     assert FULL.details["process"]["argv"] == ["cp", "-r"] and FULL.rule_ids == ("MW-EGRESS-CLASSIFIED",)
+
+
+def test_an_older_agents_media_is_stored_and_hashed_as_it_was_sent():
+    """Before: the collector added volume_id '' and size_bytes None to every stored event, so the
+    digest it computed differed from the one an agent without those fields had chained."""
+    sent = FULL.to_dict()
+    assert "volume_id" not in sent["media"] and "size_bytes" not in sent["media"]
+    assert Event.from_dict(sent).to_dict() == sent
+    known = dataclasses.replace(FULL, media=dataclasses.replace(FULL.media, volume_id="1A2B-3C4D", size_bytes=8 << 30))
+    assert known.to_dict()["media"]["volume_id"] == "1A2B-3C4D" and Event.from_dict(known.to_dict()) == known
