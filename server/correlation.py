@@ -304,15 +304,23 @@ class Correlator:
 
 def prune_quiet_hits(engine, policy: Policy, now: datetime) -> int:
     """Hits are pruned per group when the group has new hits; this removes those of groups that went
-    quiet, once they are older than every window (and the late grace) by the collector's clock."""
-    longest = max((r.window_s for r in policy.ruleset.correlation_rules if r.kind != "absence"), default=0.0)
-    cutoff = iso(now - timedelta(seconds=longest) - 2 * LATE_GRACE)
+    quiet, once they are older than their rule's window (and the late grace) by the collector's
+    clock: a rule counting over a day keeps its hits a day, the others theirs no longer. Hits of
+    rules no longer in the policy go after the longest window."""
+    windows = {r.id: r.window_s for r in policy.ruleset.correlation_rules if r.kind != "absence"}
+    longest = max(windows.values(), default=0.0)
     bursts = select(correlation_state.c.alert_id)
+    loose = or_(rule_hits.c.alert_id.is_(None), rule_hits.c.alert_id.not_in(bursts))
+    removed = 0
     with writing(engine) as conn:
-        done = conn.execute(
-            delete(rule_hits).where(rule_hits.c.ts < cutoff, or_(rule_hits.c.alert_id.is_(None), rule_hits.c.alert_id.not_in(bursts)))
-        )
-    return done.rowcount
+        for window_s in sorted(set(windows.values())):
+            ids = sorted(rule_id for rule_id, w in windows.items() if w == window_s)
+            cutoff = iso(now - timedelta(seconds=window_s) - 2 * LATE_GRACE)
+            removed += conn.execute(delete(rule_hits).where(rule_hits.c.rule_id.in_(ids), rule_hits.c.ts < cutoff, loose)).rowcount
+        cutoff = iso(now - timedelta(seconds=longest) - 2 * LATE_GRACE)
+        gone = rule_hits.c.rule_id.not_in(sorted(windows)) if windows else rule_hits.c.rule_id.is_not(None)
+        removed += conn.execute(delete(rule_hits).where(gone, rule_hits.c.ts < cutoff, loose)).rowcount
+    return removed
 
 
 def group_key(group: dict[str, Any]) -> str:

@@ -384,6 +384,19 @@ def _hits(engine) -> int:
         return conn.execute(select(func.count()).select_from(rule_hits)).scalar()
 
 
+def test_each_rules_hits_are_kept_as_long_as_its_own_window(client, reader, send, store, engine, clock):
+    """A rule counting over a day (kills of one agent) keeps its hits a day; a ten-minute rule's go
+    after hours. Before, every rule's hits waited for the longest window of the policy."""
+    send(make_event("agent.started", ts=at(0), details={"previous_stop": "crash", "rebooted": "no"}))
+    send(*[_file(i, seconds=i, user="li.na") for i in range(5)])
+    assert _hits(engine) == 6
+    clock.advance(4 * 3600)
+    assert store.prune_hits() == 5  # the copies' ten-minute window is long past...
+    assert _hits(engine) == 1  # ...the kill may still count towards three in a day
+    clock.advance(24 * 3600)
+    assert store.prune_hits() == 1
+
+
 def test_hits_of_groups_that_went_quiet_are_forgotten_but_not_a_bursts_evidence(client, reader, send, store, engine, clock):
     send(*[_file(i) for i in range(20)])  # a burst: its hits explain its alert
     send(*[_file(i, seconds=i, user="li.na") for i in range(20, 25)])  # five files of another user: no alert
