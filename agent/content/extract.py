@@ -8,6 +8,7 @@ input that cannot be parsed becomes Document.problem. The file name is always th
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -26,6 +27,7 @@ from agent.content.ooxml import READERS as OOXML_READERS
 from agent.content.pdf import read_pdf
 from agent.content.text import open_source, read_text
 from agent.content.zipread import BoundedZip
+from agent.walk import open_file
 
 MB = 1024 * 1024
 
@@ -85,14 +87,14 @@ def may_have_text(head: bytes) -> bool:
 
 
 def extract(path: str, name: str, max_bytes: int = 20 * MB, max_seconds: float = 10.0) -> Document:
-    """The Document of the file at path; name is what it is called (the first, NAME, part)."""
+    """The Document of the file at path; name is what it is called (the first, NAME, part). The
+    file is opened once, as the agent opens every file (no link followed, a FIFO refused)."""
     try:
-        file_type = filetype.detect(path)
+        fd = open_file(path)
     except OSError as e:
         return Document(None, (TextPart(NAME, name),), problem=f"unreadable: {e.strerror or e}")
-    except (ValueError, OverflowError) as e:  # numbers in a crafted header that fit no file
-        return Document(None, (TextPart(NAME, name),), problem=f"corrupt: {type(e).__name__}")
-    return _extract(path, file_type, name, max_bytes, max_seconds)
+    with os.fdopen(fd, "rb", buffering=0) as f:
+        return extract_file(f, name, max_bytes, max_seconds)
 
 
 def extract_file(f: BinaryIO, name: str, max_bytes: int = 20 * MB, max_seconds: float = 10.0) -> Document:
