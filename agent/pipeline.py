@@ -3,8 +3,12 @@
 One thread drains the watchers' queue. Classified-folder changes keep the fingerprint index
 current and become file.* events. Files in egress places are reported once they are complete
 (a close-after-write, or size and mtime holding still for `stable_s`: close events alone are
-not delivered for every file of a bulk copy), hashed and looked up in the index. Every event is
-stamped by the rules in force (rule ids, severity, policy version) just before it is spooled.
+not delivered for every file of a bulk copy): each is opened once here and its descriptor handed
+to a lane (agent/lanes.py) that hashes it and has an unprivileged worker inspect it; the results
+come back here to be looked up in the index (agent/classify.py) and reported. Fail closed: a
+file written and gone, swapped or unreadable before it was read, and a folder that cannot be
+walked or watched, are reported with the reason. Every event is stamped by the rules in force
+(rule ids, severity, policy version) just before it is spooled.
 
 Only this thread touches the outbox and the spool's marks: `stop()` waits for it, and it spools
 what is left itself before it ends.
