@@ -17,7 +17,7 @@ from agent.config import AgentConfig
 from agent.fanotify import WriteWatch
 from agent.identity import UserTracker, hostname, load_or_make_agent_id
 from agent.index import FingerprintIndex
-from agent.inspector import make_inspector
+from agent.inspector import WorkerFingerprints, make_inspector
 from agent.integrity import ConfigWatch
 from agent.lastrun import BOOT_ID, CLEAN_STOP, current_boot_id, read_previous_run
 from agent.limits import raise_inotify_limits
@@ -53,7 +53,9 @@ class AgentApp:
         self.agent_id = load_or_make_agent_id(config.state_dir)
         self.host = hostname()
         self.users = UserTracker()
-        self.index = FingerprintIndex(config.index_path, config.classified)
+        # the index's fingerprints of classified documents come from an unprivileged worker too
+        self.index_inspector = make_inspector(config.inspect_user, config.inspect_timeout_s)
+        self.index = FingerprintIndex(config.index_path, config.classified, fingerprint=WorkerFingerprints(self.index_inspector))
         self.spool = Spool(config.spool_path, max_bytes=config.limits.spool_mb * 1024 * 1024)
         self.spool.make_gap = lambda **fields: self.stamped_event("agent.gap", **fields)
         # how the last run ended, read (and the mark cleared) before anything can spool: a kill
@@ -190,6 +192,7 @@ class AgentApp:
         self.spool.put([stopped], state={CLEAN_STOP: stopped.ts})
         self.reporter.stop(timeout_s, drain_s=min(3.0, timeout_s))
         self.index.close()
+        self.index_inspector.close()
         self.spool.close()
 
     def _on_mount(self, mount: Mount) -> None:

@@ -124,10 +124,12 @@ def cmd_index(config: AgentConfig, args) -> int:
     from tqdm import tqdm
 
     from agent.index import FingerprintIndex
+    from agent.inspector import WorkerFingerprints, make_inspector
 
     configure_logging("warning")
     os.umask(0o077)  # the index holds classified paths and hashes: ours alone
-    index = FingerprintIndex(config.index_path, config.classified)
+    inspector = make_inspector(config.inspect_user, config.inspect_timeout_s)  # documents parsed without root
+    index = FingerprintIndex(config.index_path, config.classified, fingerprint=WorkerFingerprints(inspector))
     bar = tqdm(total=0, unit="B", unit_scale=True, desc="hashing", disable=args.quiet, file=sys.stderr)
 
     def progress(done: int, total: int) -> None:
@@ -140,6 +142,7 @@ def cmd_index(config: AgentConfig, args) -> int:
     finally:
         bar.close()
         index.close()
+        inspector.close()
     print(
         f"indexed {stats.files} files: {stats.hashed} hashed ({stats.bytes_hashed} bytes), "
         f"{stats.removed} removed, {stats.errors} unreadable"

@@ -213,3 +213,22 @@ def open_regular(path: str) -> tuple[int, os.stat_result]:
         raise
 
 
+
+
+class WorkerFingerprints:
+    """The fingerprints of a classified document for the index (its `fingerprint` callable), read
+    by an inspection worker: employees save documents into classified folders too, so the same
+    parsers run there without root as for egress files."""
+
+    def __init__(self, inspector: InspectorProcess | InProcessInspector) -> None:
+        self.inspector = inspector
+
+    def __call__(self, path: str) -> frozenset[int]:
+        try:
+            fd = open_file(path)
+        except OSError:
+            return frozenset()
+        try:
+            return self.inspector.inspect(fd, os.path.basename(path)).fingerprints
+        finally:
+            os.close(fd)

@@ -163,3 +163,16 @@ def test_a_worker_that_cannot_start_is_not_restarted_for_every_file(tmp_path, mo
     finally:
         os.close(fd)
         inspector.close()
+
+
+def test_the_index_fingerprints_classified_documents_in_a_worker(worker, tmp_path):
+    """Employees save into classified folders too: their documents are parsed without root, with
+    the same fingerprints as in-process extraction; a FIFO in their place gives none, at once."""
+    from agent.content.inspect import file_fingerprints
+    from agent.inspector import WorkerFingerprints
+
+    fingerprints = WorkerFingerprints(worker)
+    spec = makers.docx(tmp_path / "spec.docx", body=tuple(f"第{i}段 叶轮 公差 热处理 {i * 7919}" for i in range(40)))
+    assert fingerprints(str(spec)) == file_fingerprints(str(spec)) and fingerprints(str(spec))
+    os.mkfifo(tmp_path / "fifo.docx")
+    assert fingerprints(str(tmp_path / "fifo.docx")) == frozenset()
