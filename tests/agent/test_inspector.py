@@ -7,8 +7,8 @@ import bz2
 import io
 import os
 import signal
-import tarfile
 import sys
+import tarfile
 import threading
 import time
 from pathlib import Path

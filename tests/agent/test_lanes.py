@@ -70,7 +70,7 @@ def test_a_full_lane_refuses_more_open_files(tmp_path):
     hasher = _BlockingHasher(blocking_size=1)
     lanes = Lanes(hasher, InProcessInspector, small_slots=2)
     lanes.start()
-    jobs = []
+    jobs, accepted = [], []
     try:
         for i in range(4):
             (tmp_path / f"{i}.txt").write_bytes(b"x")
@@ -79,9 +79,11 @@ def test_a_full_lane_refuses_more_open_files(tmp_path):
         # one taken by the lane thread (blocked), two waiting in its queue: the fourth is refused
         assert accepted.count(True) in (2, 3) and accepted[-1] is False
     finally:
-        for job, taken in zip(jobs, accepted):
+        for job, taken in zip(jobs, accepted, strict=False):  # a job not offered (or refused) is ours to close
             if not taken:
                 os.close(job.fd)
+        for job in jobs[len(accepted):]:
+            os.close(job.fd)
         hasher.release.set()
         lanes.stop()
 
