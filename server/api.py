@@ -1,4 +1,4 @@
-"""The HTTP API, versioned under /api/v1 (DESIGN.md §5)."""
+"""The HTTP API, versioned under /api/v1 (README.md, "HTTP API")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The device register's part of the API: media seen by any agent, and the allow-list (DESIGN.md §5)."""
+"""The device register's part of the API: media seen by any agent, and the allow-list (README.md, "HTTP API")."""
 
 from __future__ import annotations
 

@@ -290,7 +290,7 @@ def test_every_category_is_raised_by_an_alerting_rule():
     assert {r.category for r in alerting} == set(CATEGORIES)
 
 
-# DESIGN.md §5 (alert categories) and DOMAIN.md (levels)
+# the alert categories and levels as rules/README.md documents them
 CATEGORY_SEVERITY = {
     "classified-egress": BY_LEVEL,
     "marked-egress": "high",
