@@ -115,7 +115,13 @@ def walk(root: str | bytes, problems: list[Unwalkable], with_files: bool = True)
             problems.append(_unwalkable(path, exc))
             here.close()
             continue
-        yield Folder(path, here.fd, files)
+        try:
+            yield Folder(path, here.fd, files)
+        except BaseException:  # the consumer stopped early (GeneratorExit) or threw in
+            here.close()
+            for d in open_dirs:
+                d.close()
+            raise
         here.pending = len(subdirs)
         if not subdirs:
             here.close()
@@ -123,7 +129,7 @@ def walk(root: str | bytes, problems: list[Unwalkable], with_files: bool = True)
         open_dirs.append(here)
         _limit(open_dirs)
         stack.extend((here, _join(path, name)) for name in reversed(subdirs))
-    for d in open_dirs:  # a consumer that stopped early
+    for d in open_dirs:  # none left when the walk ends: each was closed with its last subdirectory
         d.close()
 
 

@@ -234,3 +234,16 @@ def test_the_walk_reports_stats_from_lstat(tree):
     problems: list[Unwalkable] = []
     (found,) = walk_files(tree, problems)
     assert found.stat.st_size == 5 and stat.S_ISREG(found.stat.st_mode)
+
+
+def test_a_walk_stopped_early_closes_every_directory_it_holds(tree):
+    for top in "abc":
+        for sub in "xyz":
+            os.makedirs(tree / top / sub / "q")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(5):
+        folders = walk(tree, [])
+        for _ in range(3):  # the root, a, a/x: three directories open at the third
+            next(folders)
+        folders.close()
+    assert len(os.listdir("/proc/self/fd")) == before
