@@ -81,17 +81,14 @@ class _Scanner:
         result: dict = {"path": text, "path_b64": raw}
         try:
             fd, st = open_regular(path)
+            try:
+                digest = self.hasher.digest_fd(fd)
+                inspection = self.inspector.inspect(fd, os.path.basename(path))
+            finally:
+                os.close(fd)
         except OSError as exc:
             why = exc.strerror or str(exc)
             return {**result, "error": why, "explanation": f"{plain(text)}: cannot read: {why}"}
-        try:
-            digest = self.hasher.digest_fd(fd)
-            inspection = self.inspector.inspect(fd, os.path.basename(path))
-        except OSError as exc:
-            why = exc.strerror or str(exc)
-            return {**result, "error": why, "explanation": f"{plain(text)}: cannot read: {why}"}
-        finally:
-            os.close(fd)
         fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, host=self.host)
         fields.update(content_fields(self.index, digest, inspection))
         user, how = self.writers.writer_of(path, st)

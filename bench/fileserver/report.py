@@ -165,24 +165,15 @@ def figures(scores: dict) -> list[Figure]:
             )
         )
 
+    def precision_recall(name: str, counts: dict) -> None:
+        for what in ("precision", "recall"):
+            value = counts[what]
+            add(f"detection {name} {what}", value, ">= 95%", value is not None and value >= GOAL)
+
     for kind in IDENTIFIERS:
-        c = scores["identifiers"][kind]["identifiers"]
-        add(
-            f"detection {kind} precision",
-            c["precision"],
-            ">= 95%",
-            c["precision"] is not None and c["precision"] >= GOAL,
-        )
-        add(f"detection {kind} recall", c["recall"], ">= 95%", c["recall"] is not None and c["recall"] >= GOAL)
+        precision_recall(kind, scores["identifiers"][kind]["identifiers"])
     for detector, s in scores["markings"].items():
-        f = s["files"]
-        add(
-            f"detection {detector} precision",
-            f["precision"],
-            ">= 95%",
-            f["precision"] is not None and f["precision"] >= GOAL,
-        )
-        add(f"detection {detector} recall", f["recall"], ">= 95%", f["recall"] is not None and f["recall"] >= GOAL)
+        precision_recall(detector, s["files"])
     r = scores["lineage"]["recall_kept_half"]
     add("detection lineage recall at >= 50% kept", r, ">= 95%", r is not None and r >= GOAL)
     peer = scores["negatives"]["peer"]["lineage_fp_rate"]

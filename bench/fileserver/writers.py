@@ -25,7 +25,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from bench.fileserver.genres import Doc
-from tests.agent.content.makers import P, W
+from tests.agent.content.makers import P, W, pdf_file
 
 FIXED_TIME = (2024, 5, 20, 9, 30, 0)
 SOFFICE_TIMEOUT_S = 240.0
@@ -307,16 +307,7 @@ def pdf(doc: Doc, path: Path, wrap_at: int = 0, lines_per_page: int = 48) -> Pat
     objects[1] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(kids)} >>"
     info = f"<< /Title <FEFF{_hex(doc.title)}> /Producer (bench) >>"
     objects.append(info)
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += f"{number} 0 obj\n{body}\nendobj\n".encode("latin-1")
-    xref = len(out)
-    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
-    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R /Info {len(objects)} 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    path.write_bytes(bytes(out))
+    path.write_bytes(pdf_file(objects, f" /Info {len(objects)} 0 R"))
     return path
 
 

@@ -154,6 +154,12 @@ def pdf_bytes(lines: tuple[str, ...]) -> bytes:
         f"<< /Length {len(ops)} >>\nstream\n{ops}\nendstream",
         "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
+    return pdf_file(objects)
+
+
+def pdf_file(objects: list[str], trailer: str = "") -> bytes:
+    """A PDF of these objects (numbered from 1, the catalog first), xref offsets computed;
+    `trailer`: more trailer entries, e.g. an /Info reference."""
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, 1):
@@ -162,7 +168,7 @@ def pdf_bytes(lines: tuple[str, ...]) -> bytes:
     xref = len(out)
     out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
     out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
-    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R{trailer} >>\nstartxref\n{xref}\n%%EOF\n".encode()
     return bytes(out)
 
 
