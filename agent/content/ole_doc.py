@@ -112,16 +112,19 @@ class _Pieces:
 def paragraphs(text: str) -> list[str]:
     """A story's text as paragraphs: field codes dropped, their results kept; control marks gone."""
     found, current, fields = [], [], []  # fields: for each open field, whether its code is being read
+    in_code = 0  # how many of fields are True: counted, as scanning them per character is quadratic
     for ch in text:
         if ch == "\x13":
             fields.append(True)
+            in_code += 1
         elif ch == "\x14":
-            if fields:
+            if fields and fields[-1]:
                 fields[-1] = False
+                in_code -= 1
         elif ch == "\x15":
-            if fields:
-                fields.pop()
-        elif True in fields:
+            if fields and fields.pop():
+                in_code -= 1
+        elif in_code:
             continue
         elif ch in PARAGRAPH_ENDS:
             found.append("".join(current))
