@@ -53,9 +53,7 @@ class AgentApp:
         self.agent_id = load_or_make_agent_id(config.state_dir)
         self.host = hostname()
         self.users = UserTracker()
-        # the index's fingerprints of classified documents come from an unprivileged worker too
-        self.index_inspector = make_inspector(config.inspect_user, config.inspect_timeout_s)
-        self.index = FingerprintIndex(config.index_path, config.classified, fingerprint=WorkerFingerprints(self.index_inspector))
+        self.index = FingerprintIndex(config.index_path, config.classified)
         self.spool = Spool(config.spool_path, max_bytes=config.limits.spool_mb * 1024 * 1024)
         self.spool.make_gap = lambda **fields: self.stamped_event("agent.gap", **fields)
         # how the last run ended, read (and the mark cleared) before anything can spool: a kill
@@ -75,6 +73,9 @@ class AgentApp:
             writers=WriterTracker(writes=WriteWatch()),  # who writes on media: the kernel's word where it has one
             make_inspector=lambda: make_inspector(config.inspect_user, config.inspect_timeout_s),
         )
+        # the index's fingerprints of classified documents come from the pipeline's worker: parsed
+        # without root, and ended with the rest when idle
+        self.index.fingerprint = WorkerFingerprints(self.pipeline.inspector)
         self.watchers = Watchers(self.pipeline.changes, self.pipeline.on_overflow, self.pipeline.on_blind)
         excluded = tuple(f.path for f in config.classified) + (config.state_dir,)
         self.media = MediaMonitor(config.egress, self._on_mount, self._on_unmount, excluded=excluded)
@@ -192,7 +193,6 @@ class AgentApp:
         self.spool.put([stopped], state={CLEAN_STOP: stopped.ts})
         self.reporter.stop(timeout_s, drain_s=min(3.0, timeout_s))
         self.index.close()
-        self.index_inspector.close()
         self.spool.close()
 
     def _on_mount(self, mount: Mount) -> None:

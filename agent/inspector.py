@@ -34,6 +34,7 @@ GRACE_S = 5.0  # beyond the worker's own budget: starting up, pages that overrun
 START_TIMEOUT_S = 30.0
 FAILURES_BEFORE_REST = 3  # workers dying one after another (one that cannot start dies at once)...
 REST_S = 30.0  # ...are not restarted for this long: each file then fails fast, not after a start
+IDLE_S = 120.0  # a worker with nothing to inspect for this long is ended (restarted on demand)
 UNPRIVILEGED_FALLBACK = 65534  # the conventional nobody/nogroup where no such user exists
 
 Inspect = Callable[[int, str], Inspection]  # (open descriptor, file name) -> Inspection
@@ -70,11 +71,13 @@ class InspectorProcess:
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
         self.replaced = 0  # workers killed for overrunning or failing (status and tests read it)
+        self._used_at = 0.0  # time.monotonic() of the last inspection
         self._failed_in_a_row = 0  # workers that died without an answer, one after another
         self._resting_until = 0.0  # time.monotonic(): no new worker before then
 
     def inspect(self, fd: int, name: str) -> Inspection:
         with self._lock:
+            self._used_at = time.monotonic()
             if time.monotonic() < self._resting_until:  # a worker that cannot start is not restarted per file
                 return _failed("inspection_failed", "inspection workers keep failing; see the agent log")
             try:
@@ -100,6 +103,17 @@ class InspectorProcess:
     def close(self) -> None:
         with self._lock:
             self._kill()
+
+    def close_if_idle(self, idle_s: float = IDLE_S) -> None:
+        """End the worker when it has had nothing to do for idle_s (about 50 MB an idle agent
+        need not hold); the next file starts a fresh one. Never waits for a busy worker."""
+        if self._proc is None or time.monotonic() - self._used_at < idle_s or not self._lock.acquire(blocking=False):
+            return
+        try:
+            if time.monotonic() - self._used_at >= idle_s:
+                self._kill()
+        finally:
+            self._lock.release()
 
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
@@ -156,6 +170,9 @@ class InProcessInspector:
             return inspect_source(f, name, self.max_bytes, self.max_seconds)
 
     def close(self) -> None:
+        pass
+
+    def close_if_idle(self, idle_s: float = IDLE_S) -> None:
         pass
 
 

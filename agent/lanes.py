@@ -22,6 +22,7 @@ from loguru import logger
 
 from agent.content.inspect import Inspection
 from agent.hashing import FileDigest, Hasher
+from agent.inspector import IDLE_S
 
 LARGE_BYTES = 64 * 1024 * 1024
 SMALL_SLOTS = 64
@@ -32,6 +33,8 @@ class Inspector(Protocol):
     def inspect(self, fd: int, name: str) -> Inspection: ...
 
     def close(self) -> None: ...
+
+    def close_if_idle(self, idle_s: float) -> None: ...
 
 
 @dataclass
@@ -51,8 +54,10 @@ class Done:
 
 
 class _Lane:
-    def __init__(self, name: str, slots: int, hasher: Hasher, inspector: Inspector, results: queue.SimpleQueue) -> None:
-        self.name = name
+    def __init__(
+        self, name: str, slots: int, hasher: Hasher, inspector: Inspector, results: queue.SimpleQueue, idle_s: float
+    ) -> None:
+        self.name, self.idle_s = name, idle_s
         self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=slots)
         self.hasher, self.inspector, self.results = hasher, inspector, results
         self.moved_at: float | None = None  # wall time of the busy lane's last sign of progress (None: idle)
@@ -85,7 +90,14 @@ class _Lane:
                 os.close(job.fd)
 
     def _run(self) -> None:
-        while (job := self.jobs.get()) is not None:
+        while True:
+            try:
+                job = self.jobs.get(timeout=self.idle_s)
+            except queue.Empty:
+                self.inspector.close_if_idle(self.idle_s)  # an idle agent holds no worker
+                continue
+            if job is None:
+                return
             self.moved_at = time.time()
             try:
                 self.results.put(self._work(job))
@@ -119,11 +131,12 @@ class Lanes:
         large_bytes: int = LARGE_BYTES,
         small_slots: int = SMALL_SLOTS,
         large_slots: int = LARGE_SLOTS,
+        idle_s: float = IDLE_S,
     ) -> None:
         self.large_bytes = large_bytes
         self.results: queue.SimpleQueue[Done] = queue.SimpleQueue()
-        self._small = _Lane("small", small_slots, hasher, make_inspector(), self.results)
-        self._large = _Lane("large", large_slots, hasher, make_inspector(), self.results)
+        self._small = _Lane("small", small_slots, hasher, make_inspector(), self.results, idle_s)
+        self._large = _Lane("large", large_slots, hasher, make_inspector(), self.results, idle_s)
         self.in_flight: set[str] = set()  # paths submitted and not yet taken back by done()
 
     def start(self) -> None:

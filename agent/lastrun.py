@@ -68,8 +68,11 @@ def current_boot_id(path: str = BOOT_ID_PATH) -> str | None:
 def stamp_alive(state_dir: str) -> None:
     """This run is alive now (the reporter, every heartbeat round)."""
     path = os.path.join(state_dir, ALIVE_FILE)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600))
-    os.utime(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:  # the file opened, not the path again (a link put there meanwhile is not followed)
+        os.utime(fd if os.utime in os.supports_fd else path)
+    finally:
+        os.close(fd)
 
 
 def last_alive(state_dir: str) -> str | None:

@@ -96,7 +96,7 @@ class Pipeline:
         self.index, self.spool, self.places = index, spool, places
         # true type and detections (markings, identifiers) of a file, from its one descriptor:
         # one inspector per lane and one for classified changes (the agent wires worker processes)
-        self._inspector = make_inspector()
+        self.inspector = make_inspector()  # classified files: their inspection and the index's fingerprints
         self.writers = writers or WriterTracker()  # which process wrote an egress file, best effort
         self.make_event = make_event
         self.stamp = stamp  # the rules in force (agent.policy.PolicyStore.stamp): swapped by reference
@@ -138,7 +138,7 @@ class Pipeline:
         self.writers.stop()
         if self._thread.ident is None:  # never started: nobody else touches the outbox
             self._outbox.flush()
-            self._inspector.close()
+            self.inspector.close()
             return
         self._thread.join(timeout_s)
         if self._thread.is_alive():
@@ -193,7 +193,7 @@ class Pipeline:
         except Exception:  # the spool: what is left is spooled below, or counted as lost
             logger.exception("reporting at stop failed")
         self.lanes.stop()
-        self._inspector.close()
+        self.inspector.close()
         self._last_flush()
 
     def _drain(self, deadline: float) -> None:
@@ -226,6 +226,7 @@ class Pipeline:
         except queue.Empty:
             pass
         self._handle_overflows()
+        self.inspector.close_if_idle()
         self._reconcile()
         self._run_scans()
         self._check_classified()
@@ -582,7 +583,7 @@ class Pipeline:
         except OSError as exc:
             return Inspection(None, None, (Detection("unreadable", 1, exc.strerror or type(exc).__name__),))
         try:
-            return self._inspector.inspect(fd, os.path.basename(path))
+            return self.inspector.inspect(fd, os.path.basename(path))
         finally:
             os.close(fd)
 

@@ -176,3 +176,21 @@ def test_the_index_fingerprints_classified_documents_in_a_worker(worker, tmp_pat
     assert fingerprints(str(spec)) == file_fingerprints(str(spec)) and fingerprints(str(spec))
     os.mkfifo(tmp_path / "fifo.docx")
     assert fingerprints(str(tmp_path / "fifo.docx")) == frozenset()
+
+
+def test_an_idle_worker_is_ended_and_the_next_file_starts_a_fresh_one(worker, tmp_path):
+    """About 50 MB a worker: an agent with nothing to inspect holds none."""
+    path = makers.docx(tmp_path / "a.docx")
+    fd, _st = open_regular(str(path))
+    try:
+        worker.inspect(fd, "a.docx")
+        first = worker.pid()
+        worker.close_if_idle(idle_s=60)
+        assert worker.pid() == first, "busy a moment ago: kept"
+        time.sleep(0.3)
+        worker.close_if_idle(idle_s=0.2)
+        assert worker.pid() is None and not os.path.exists(f"/proc/{first}/status") or "zombie" in open(f"/proc/{first}/status").read()
+        assert worker.inspect(fd, "a.docx").file_type == "docx" and worker.pid() not in (None, first)
+        assert worker.replaced == 0, "ended for idleness, not replaced for failing"
+    finally:
+        os.close(fd)

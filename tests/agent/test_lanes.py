@@ -108,3 +108,27 @@ def test_a_stuck_lane_stalls_the_pipelines_progress(tmp_path):
         pipeline.stop()
         index.close()
         spool.close()
+
+
+def test_idle_lanes_end_their_inspection_workers(tmp_path):
+    from agent.inspector import InspectorProcess
+
+    made = []
+
+    def make():
+        made.append(InspectorProcess())
+        return made[-1]
+
+    (tmp_path / "a.txt").write_bytes(b"text")
+    lanes = Lanes(Hasher(), make, idle_s=0.3)
+    lanes.start()
+    try:
+        assert lanes.submit(_job(tmp_path / "a.txt"))
+        [done] = _wait_done(lanes, 1)
+        assert done.inspection.file_type == "text" and made[0].pid() is not None
+        deadline = time.monotonic() + 5
+        while made[0].pid() is not None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert made[0].pid() is None
+    finally:
+        lanes.stop()
