@@ -2,8 +2,13 @@
 
 A cell that starts with = + - @ (or a tab or carriage return) is read as a formula by Excel,
 LibreOffice and WPS, so text from agents (a file named `=HYPERLINK(...)`) could run in the
-assessor's spreadsheet: such text gets a leading single quote (OWASP's advice). Numbers stay
-numbers. The evidence pack holds the alert and its events as JSON exactly as stored, and a
+assessor's spreadsheet: such text gets a leading single quote (OWASP's advice). In a CSV file a
+cell is also split wherever an import ignores the quotes or uses another separator (`,` `;` tab,
+CR, LF): what follows the separator becomes a cell of its own, so `a,=1+1` or `x\n@SUM(1)` would
+start a formula there (measured: LibreOffice, comma separator without a text delimiter, reads
+`=1+1` as a formula). A leading quote on the whole cell does not reach those pieces: a single
+quote goes after every such separator instead (`a,'=1+1`), which no split can take away. XLSX
+cells are never split and only get the leading quote. Numbers stay numbers. The evidence pack holds the alert and its events as JSON exactly as stored, and a
 manifest with the SHA-256 of every other file in the ZIP, so a copy can be checked later.
 """
 
@@ -13,6 +18,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,6 +26,8 @@ from dataclasses import dataclass
 from openpyxl import Workbook
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# a separator a CSV import may split a cell at, spaces, then what starts a formula
+FORMULA_AFTER_SEPARATOR = re.compile(r"([,;\t\r\n][ \t]*)([=+\-@])")
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ZIP_TYPE = "application/zip"
@@ -44,13 +52,20 @@ def safe_cell(value: object) -> object:
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
+def safe_csv_cell(value: object) -> object:
+    """safe_cell, and a quote after every separator that a formula would follow: a CSV import that
+    splits the cell anywhere gets text from each piece."""
+    value = safe_cell(value)
+    return FORMULA_AFTER_SEPARATOR.sub(r"\1'\2", value) if isinstance(value, str) else value
+
+
 def to_csv(table: Table) -> bytes:
     """UTF-8 with a byte-order mark, so Excel on a Chinese Windows reads the Chinese right."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([safe_cell(c) for c in table.columns])
+    writer.writerow([safe_csv_cell(c) for c in table.columns])
     for row in table.rows:
-        writer.writerow([safe_cell(v) for v in row])
+        writer.writerow([safe_csv_cell(v) for v in row])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
