@@ -29,9 +29,10 @@ pure ASGI middleware (no threadpool, no database):
    may still pass the budget gate for up to the TTL, where the probe then refuses it.
 
 Nothing here is a secret: the log names the address that went over its budget, never a token.
-The source address is the TCP peer. `miwei-server run` starts uvicorn without proxy headers, so
-behind a load balancer the budget is the balancer's: limit per client address there too
-(docs/deploy.md). The guard lives in memory, per collector process.
+The source address is the TCP peer, or the client a peer listed in `server.trusted_proxies`
+reports in X-Forwarded-For (server/proxies.py, installed in front of this guard): a forged header
+from any other peer changes nothing, so rotating it does not refill a budget. The guard lives in
+memory, per collector process.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ from collections import OrderedDict
 import anyio
 from fastapi.responses import JSONResponse
 from loguru import logger
+
+from server.proxies import ForwardedHeaders, TrustedProxies
 
 FAILURE_BURST = 20.0
 FAILURE_WINDOW_S = 10.0
@@ -211,8 +214,11 @@ async def answer(scope, receive, send, status: int, detail: str, headers: dict |
 
 
 def install_auth_guard(app, tarpit_s: float = TARPIT_S) -> FailureBudget:
-    """Put the guard in front of the app; auth.py reports to it through app.state.auth_budget."""
+    """Put the guard in front of the app, and the trusted proxies' client address in front of the
+    guard; auth.py reports to it through app.state.auth_budget."""
     budget = FailureBudget()
     app.state.auth_budget = budget
     app.add_middleware(AuthGuard, budget=budget, tarpit_s=tarpit_s)
+    config = getattr(app.state, "config", None)
+    app.add_middleware(ForwardedHeaders, trusted=TrustedProxies.of(getattr(config, "trusted_proxies", ())))
     return budget

@@ -28,6 +28,7 @@ from rules.schema import (
 )
 from rules.worktime import WEEKDAYS, WorkTime, check_timezone, parse_hours
 from server.notify.channels import DEFAULT_MAX_PER_HOUR, ChannelError, ChannelSpec, check_url, redact, severities_from
+from server.proxies import Network, trusted_proxies_setting
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
@@ -53,6 +54,7 @@ class ServerConfig:
     tls_key: str | None = None
     max_batch_events: int = 5000  # a bigger batch is 413 (server/limits.py)
     agent_rate_limit: float = 5000.0  # events/s per agent token, burst of 10 s; 0: no limit
+    trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For/Proto are believed (server/proxies.py)
 
 
 def load_server_config(path: str) -> ServerConfig:
@@ -77,6 +79,7 @@ def _parse_server(section: Section, ctx: Context) -> ServerConfig:
         working_time=section.get("working_time", _working_time, default=WorkTime()),
         max_batch_events=section.get("max_batch_events", integer(1, 5000), default=5000),
         agent_rate_limit=section.get("agent_rate_limit", number(0.0, 1e9), default=5000.0),
+        trusted_proxies=section.get("trusted_proxies", trusted_proxies_setting, default=()),
     )
     values["tls_cert"], values["tls_key"] = _tls(section, ctx)
     allow_private = values["notify_allow_private"] is True

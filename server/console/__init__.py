@@ -1,6 +1,6 @@
 """The IT security console: server-rendered pages under /console for the security officer and assessors.
 
-`console_router()` builds everything the console needs (templates, catalogues, login limiter) and
+`console_router()` builds everything the console needs (templates, catalogues, sign-in throttle) and
 returns one router; server/app.py includes it. Pages read through console/queries.py and change
 state through the store, as the HTTP API does. See docs/console.md.
 """
@@ -17,14 +17,14 @@ from server.console import (
     tables,  # noqa: F401 - registers the console's table and indexes on the shared MetaData
 )
 from server.console.errors import console_route_class
-from server.console.sessions import LoginLimiter
+from server.console.throttle import LoginThrottle, VerifySlots
 from server.console.web import PREFIX, Console
 
 __all__ = ["PREFIX", "console_router"]
 
 
-def console_router(limiter: LoginLimiter | None = None) -> APIRouter:
-    console = Console(limiter)
+def console_router(throttle: LoginThrottle | None = None, verify_slots: VerifySlots | None = None) -> APIRouter:
+    console = Console(throttle, verify_slots)
     router = APIRouter(route_class=console_route_class(console))
     for module in (routes_auth, routes_alerts, routes_data, routes_admin):
         module.register(router, console)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from functools import partial
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
@@ -13,18 +14,21 @@ from starlette.concurrency import run_in_threadpool
 from server.console.i18n import LANG_COOKIE, LANGUAGES
 from server.console.sessions import (
     LOGIN_COOKIE,
+    MAX_NAME_CHARS,
     SESSION_COOKIE,
     SESSION_S,
     ConsoleUser,
+    SignIn,
+    audit_sign_in,
     check_password,
     close_session,
     open_session,
 )
+from server.console.throttle import BUSY_RETRY_S, LoginThrottle, Refusal
 from server.console.web import PREFIX, Console, first
 
 STATIC = os.path.join(os.path.dirname(__file__), "static")
 STATIC_TYPES = {"console.css": "text/css; charset=utf-8", "console.js": "text/javascript; charset=utf-8", "favicon.svg": "image/svg+xml"}
-MAX_NAME_CHARS = 64
 
 
 def _cookie(response: Response, request: Request, name: str, value: str, max_age: int | None, http_only: bool = True) -> None:
@@ -67,21 +71,31 @@ def register(router: APIRouter, console: Console) -> None:
         fields = await console.form(request, None, request.cookies.get(LOGIN_COOKIE))
         name = first(fields, "name").strip()[:MAX_NAME_CHARS]
         password = first(fields, "password")
-        client = request.client.host if request.client else "unknown"
-        keys = [f"ip:{client}", f"user:{name.lower()}"]
-        wait_s = console.limiter.retry_after_s(keys)
-        if wait_s:
-            logger.warning("console login refused: too many failures user={!r} client={}", name, client)
-            return _login_form(request, console, "too_many", 429, {"Retry-After": str(wait_s)})
-        # argon2 takes tens of milliseconds of CPU: off the event loop, so other requests go on
-        found = await run_in_threadpool(check_password, request.app.state.store.engine, name, password) if name and password else None
-        if found is None:
-            console.limiter.failed(keys)
-            logger.warning("console login failed user={!r} client={}", name, client)
-            return _login_form(request, console, "wrong", 401)
-        console.limiter.succeeded(keys[1])
-        store = request.app.state.store
-        token = await run_in_threadpool(open_session, store.engine, found[0], store.clock())  # a database write
+        client = request.client.host if request.client else "unknown"  # a trusted proxy's client: server/proxies.py
+        # the attempt is taken before the password is checked, so a burst cannot outrun the count
+        attempt = console.throttle.reserve(name, client)
+        if isinstance(attempt, Refusal):
+            logger.warning("console login refused: too many failures user={!r} client={} limit={}", name, client, attempt.locked)
+            return _login_form(request, console, "too_many", 429, {"Retry-After": str(attempt.retry_after_s)})
+        settled = False
+        try:
+            store = request.app.state.store
+            checked, found = True, None
+            if name and password:  # argon2 (CPU, 64 MiB): in the threadpool, a bounded number at once
+                checked, found = await run_in_threadpool(console.verify_slots.run, partial(check_password, store.engine, name, password))
+            if not checked:
+                logger.warning("console login refused: password checks busy user={!r} client={}", name, client)
+                return _login_form(request, console, "busy", 429, {"Retry-After": str(BUSY_RETRY_S)})
+            reached = console.throttle.settle(attempt, succeeded=found is not None)
+            settled = True
+            if found is None:
+                logger.warning("console login failed user={!r} client={}", name, client)
+                await run_in_threadpool(_audit_failure, store, name, client, reached, console.throttle)
+                return _login_form(request, console, "wrong", 401)
+            token = await run_in_threadpool(open_session, store.engine, found[0], store.clock(), SignIn(name, found[1], client))
+        finally:
+            if not settled:  # not tried (busy, or an error): neither a failure nor a success
+                console.throttle.cancel(attempt)
         logger.info("console login user={!r} role={} client={}", name, found[1], client)
         response = RedirectResponse(PREFIX + "/", status_code=303)
         _cookie(response, request, SESSION_COOKIE, token, SESSION_S)
@@ -97,6 +111,15 @@ def register(router: APIRouter, console: Console) -> None:
         response = RedirectResponse(PREFIX + "/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
+
+
+def _audit_failure(store, name: str, client: str, reached: tuple[str, ...], throttle: LoginThrottle) -> None:
+    now = store.clock()
+    audit_sign_in(store.engine, now, "login.failed", name, client)
+    for limit in reached:
+        window_s = int(throttle.window_s)
+        logger.warning("console sign-in locked limit={} user={!r} client={} failures={} window_s={}", limit, name, client, throttle.limits[limit], window_s)
+        audit_sign_in(store.engine, now, "login.locked", name, client, {"limit": limit, "failures": throttle.limits[limit], "window_s": window_s})
 
 
 def _login_form(request: Request, console: Console, error: str | None = None, status_code: int = 200, headers: dict | None = None) -> Response:

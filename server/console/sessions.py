@@ -1,10 +1,13 @@
-"""Console sign-in: argon2-checked passwords, server-side sessions, CSRF tokens and a login rate limit.
+"""Console sign-in: argon2-checked passwords, server-side sessions, CSRF tokens and the sign-in audit.
 
 The session cookie holds 32 random bytes; the database keeps only their SHA-256, so a copy of the
 database signs no one in, and signing out deletes the row (the session is gone everywhere). Every
-session carries its own synchronizer token that each state-changing form must send back. Failed
-logins are counted per client address and per user name in this process: five failures within
-five minutes answer 429 with Retry-After until the oldest failure ages out.
+session carries its own synchronizer token that each state-changing form must send back. How
+many sign-ins may be tried, and how many passwords checked at once, is server/console/throttle.py.
+
+Sign-ins (`login.ok`, in the transaction that opens the session), failures (`login.failed`) and
+lockouts (`login.locked`) go to the audit log with the client address. The user name is written
+as typed, at most MAX_NAME_CHARS, with characters that do not print escaped; never a password.
 """
 
 from __future__ import annotations
@@ -12,9 +15,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -23,6 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, insert, select
 from sqlalchemy.engine import Engine
 
+from server import audit
 from server.console.tables import console_sessions
 from server.database import writing
 from server.schema import users
@@ -31,8 +32,7 @@ from server.times import aware
 SESSION_COOKIE = "mw_session"
 LOGIN_COOKIE = "mw_login"  # double-submit token of the login form (there is no session yet)
 SESSION_S = 12 * 3600
-MAX_FAILURES = 5
-FAILURE_WINDOW_S = 300.0
+MAX_NAME_CHARS = 64  # a longer user name typed into the form is cut here
 _HASHER = PasswordHasher()
 # verified against when the user does not exist, so an unknown name costs the same time as a wrong password
 _DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
@@ -65,10 +65,33 @@ def check_password(engine: Engine, name: str, password: str) -> tuple[int, str] 
     return (row.id, row.role) if row else None
 
 
-def open_session(engine: Engine, user_id: int, now: datetime) -> str:
-    """A new session for the user; returns the cookie value."""
+@dataclass(frozen=True)
+class SignIn:
+    """Who signed in from where, for the audit row written with the session."""
+
+    name: str
+    role: str
+    client: str
+
+
+def shown_name(name: str) -> str:
+    """A user name as typed, for logs and the audit log: bounded, non-printing characters escaped."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in name[:MAX_NAME_CHARS])
+
+
+def audit_sign_in(engine: Engine, now: datetime, action: str, name: str, client: str, details: dict | None = None) -> None:
+    """A `login.failed` or `login.locked` row; the actor is unknown (no one signed in)."""
+    with writing(engine) as conn:
+        audit.record(conn, now, "anonymous", action, f"user:{shown_name(name)}", {"client": client, **(details or {})})
+
+
+def open_session(engine: Engine, user_id: int, now: datetime, signed_in: SignIn | None = None) -> str:
+    """A new session for the user, and its `login.ok` audit row; returns the cookie value."""
     token = secrets.token_urlsafe(32)
     with writing(engine) as conn:
+        if signed_in is not None:
+            name = shown_name(signed_in.name)
+            audit.record(conn, now, f"console:{name}", "login.ok", f"user:{name}", {"client": signed_in.client, "role": signed_in.role})
         conn.execute(delete(console_sessions).where(console_sessions.c.expires_at < now))
         conn.execute(
             insert(console_sessions).values(
@@ -102,44 +125,6 @@ def close_session(engine: Engine, token: str | None) -> None:
 
 def same_token(given: str | None, expected: str | None) -> bool:
     return bool(given and expected) and hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
-
-
-class LoginLimiter:
-    """Failed logins per key (client address, user name) in a sliding window."""
-
-    def __init__(self, max_failures: int = MAX_FAILURES, window_s: float = FAILURE_WINDOW_S, clock=time.monotonic):
-        self.max_failures, self.window_s, self.clock = max_failures, window_s, clock
-        self._failures: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def retry_after_s(self, keys: list[str]) -> int:
-        """0 when a login may be tried; else the seconds until one may."""
-        now = self.clock()
-        wait = 0.0
-        with self._lock:
-            for key in keys:
-                times = self._recent(key, now)
-                if len(times) >= self.max_failures:
-                    wait = max(wait, times[0] + self.window_s - now)
-        return int(wait) + 1 if wait > 0 else 0
-
-    def failed(self, keys: list[str]) -> None:
-        now = self.clock()
-        with self._lock:
-            for key in keys:
-                self._recent(key, now).append(now)
-            if len(self._failures) > 100_000:  # a flood of made-up names must not grow memory without end
-                self._failures = {k: v for k, v in self._failures.items() if v and v[-1] > now - self.window_s}
-
-    def succeeded(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        return times
 
 
 def hash_password(password: str) -> str:

@@ -2,7 +2,7 @@
 
 One Console per application (made by server.console.console_router): the Jinja2 environment
 (autoescape on for every template: agent data is only ever text), the compiled catalogues and
-the login rate limiter live here, not in module globals.
+the sign-in throttle and verification slots live here, not in module globals.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from server.console.i18n import LANG_COOKIE, gettext_for, load_translations, negotiate
 from server.console.labels import label
 from server.console.register import RegisterFold
-from server.console.sessions import SESSION_COOKIE, ConsoleUser, LoginLimiter, same_token, session_user
+from server.console.sessions import SESSION_COOKIE, ConsoleUser, same_token, session_user
+from server.console.throttle import LoginThrottle, VerifySlots
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 PREFIX = "/console"
@@ -63,12 +64,13 @@ def human_size(value: int | None) -> str:
 
 
 class Console:
-    def __init__(self, limiter: LoginLimiter | None = None):
+    def __init__(self, throttle: LoginThrottle | None = None, verify_slots: VerifySlots | None = None):
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
         self.env.filters["t"] = short_time
         self.env.filters["size"] = human_size
         self.translations = load_translations()
-        self.limiter = limiter or LoginLimiter()
+        self.throttle = throttle or LoginThrottle()
+        self.verify_slots = verify_slots or VerifySlots()
         self.register = RegisterFold()
 
         # A form's body is read (and its CSRF token checked) by these async dependencies, so the

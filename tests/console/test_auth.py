@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from server.console.sessions import LoginLimiter
+from server.console.throttle import MAX_ADDRESS_FAILURES, Attempt, LoginThrottle, Refusal
 from tests.console.conftest import FORM, PASSWORD, csrf_of, sign_in
 
 ADMIN_PAGES = ["/console/users", "/console/tokens"]
@@ -155,24 +155,45 @@ def test_five_failures_for_a_user_lock_the_login_with_retry_after(client, make_u
     assert "Too many failed sign-ins" in answer.text
 
 
-def test_failures_from_one_address_lock_every_name_from_it(client, make_user):
+def test_failures_from_one_address_lock_every_name_from_it_at_the_address_limit(client, make_user):
     make_user("boss")
-    for i in range(5):
-        sign_in(client, f"guess{i}", "wrong-password-123")
-    assert sign_in(client, "boss").status_code == 429
+    for i in range(MAX_ADDRESS_FAILURES - 1):  # five per name: no name is locked, the address is at its limit
+        assert sign_in(client, f"guess{i // 5}", "wrong-password-123").status_code == 401
+    assert sign_in(client, "boss").status_code == 303  # not yet: failures only, a success does not clear the address
+    assert sign_in(client, "guess-last", "wrong-password-123").status_code == 401
+    answer = sign_in(TestClient(client.app), "boss")
+    assert answer.status_code == 429 and 0 < int(answer.headers["retry-after"]) <= 300
 
 
-def test_limiter_window_slides():
+def test_throttle_window_slides():
     now = [1000.0]
-    limiter = LoginLimiter(max_failures=3, window_s=60, clock=lambda: now[0])
+    throttle = LoginThrottle(max_name_failures=3, max_address_failures=10, window_s=60, clock=lambda: now[0])
     for _ in range(3):
-        limiter.failed(["ip:a"])
-    assert limiter.retry_after_s(["ip:a"]) == 61
+        attempt = throttle.reserve("boss", "10.0.0.1")
+        assert isinstance(attempt, Attempt)
+        throttle.settle(attempt, succeeded=False)
+    assert throttle.reserve("BOSS", "10.0.0.2") == Refusal(61, "name")  # the name, case-insensitive, from any address
     now[0] += 30
-    assert limiter.retry_after_s(["ip:a"]) == 31
-    assert limiter.retry_after_s(["ip:b"]) == 0
+    assert throttle.reserve("boss", "10.0.0.1") == Refusal(31, "name")
+    assert isinstance(throttle.reserve("li.na", "10.0.0.1"), Attempt)
     now[0] += 31
-    assert limiter.retry_after_s(["ip:a"]) == 0
+    assert isinstance(throttle.reserve("boss", "10.0.0.1"), Attempt)
+
+
+def test_attempts_in_flight_count_before_they_fail():
+    throttle = LoginThrottle(max_name_failures=3, max_address_failures=10)
+    taken = [throttle.reserve("boss", "10.0.0.1") for _ in range(5)]
+    assert [isinstance(a, Attempt) for a in taken] == [True, True, True, False, False]
+    throttle.cancel(taken[0])  # not tried: the slot is free again, nothing counted
+    assert isinstance(throttle.reserve("boss", "10.0.0.1"), Attempt)
+
+
+def test_ipv6_clients_count_per_64():
+    throttle = LoginThrottle(max_name_failures=100, max_address_failures=2, clock=lambda: 1000.0)
+    for host in ("2001:db8:1:2::1", "2001:db8:1:2::2"):
+        throttle.settle(throttle.reserve(f"name-{host}", host), succeeded=False)
+    assert throttle.reserve("other", "2001:db8:1:2:ffff::9") == Refusal(301, "address")
+    assert isinstance(throttle.reserve("other", "2001:db8:1:3::1"), Attempt)
 
 
 def test_success_clears_the_users_failures(client, make_user):
