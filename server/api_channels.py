@@ -27,6 +27,7 @@ Name = Annotated[str, StringConstraints(max_length=255, pattern=r"^[^\x00-\x1f\x
 Category = Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{1,64}$")]
 Severity = Annotated[str, StringConstraints(pattern=r"^(critical|high|medium|low|info)$")]
 ChannelId = Annotated[str, StringConstraints(max_length=64)]
+NOT_DELIVERED = "not delivered (the collector's log says why)"
 
 
 @asynccontextmanager
@@ -168,12 +169,16 @@ def delete_channel(channel_id: ChannelId, request: Request, caller: Caller = Dep
 
 @router.post("/channels/{channel_id}/test")
 def test_channel(channel_id: ChannelId, request: Request, caller: Caller = Depends(admin_caller)) -> dict:
-    """Send a test message now (a plain def: FastAPI runs it on a worker thread, not the event loop)."""
+    """Send a test message now (a plain def: FastAPI runs it on a worker thread, not the event loop).
+
+    A failure answers the same words whatever the cause: a refused connection, a closed port, an
+    HTTP error or a TLS failure would otherwise tell an admin token which internal ports listen.
+    The reason goes to the collector's log."""
     channel = _existing(request, channel_id)
     try:
         _parts(request.app)[1].deliver(channel.url, test_message(channel.name or channel.id))
     except DeliveryError as exc:
         logger.warning("channel test failed id={} target={} error={!r}", channel_id, redact(channel.url), str(exc))
-        raise HTTPException(502, f"not delivered: {exc}") from None
+        raise HTTPException(502, NOT_DELIVERED) from None
     logger.info("channel test sent id={} target={} by=token:{!r}", channel_id, redact(channel.url), caller.name)
     return {"id": channel_id, "delivered": True}

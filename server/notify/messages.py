@@ -6,8 +6,9 @@ or a file name is attacker-controlled. Every such value goes through one of thre
 line breaks removed, so no header can be injected), `block()` for plain-text bodies, and `md()` for
 Markdown bodies (DingTalk, Feishu, Slack, ...), which also replaces Markdown and HTML syntax with
 look-alike full-width characters: Markdown dialects differ in which backslash escapes they honour,
-a full-width ＜ or ［ renders as text in all of them. Web addresses are defanged (hxxp, ：//) in every
-format so that a file name cannot put a link in front of the security team. Every field is capped.
+a full-width ＜ or ［ renders as text in all of them. Web addresses are defanged in every format
+(hxxp, ：//, www．, mailto：, and the dots of a bare name ending in a top-level domain: drop．cn/x)
+so that a file name cannot put a link in front of the security team. Every field is capped.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rules.levels import SEVERITIES
+from server.notify.tlds import TLDS
 
 MAX_TITLE_CHARS = 200
 MAX_FIELD_CHARS = 300
@@ -44,6 +46,10 @@ _MD_SAFE = str.maketrans({
 })  # fmt: skip
 _SCHEME = re.compile(r"(?i)\bhttp(s?)(?=:)")
 _WWW = re.compile(r"(?i)\b(www)\.")
+# schemes that need no "//" to be links: mailto:a@b, tel:..., javascript:...
+_PSEUDO_SCHEME = re.compile(r"(?i)\b(mailto|tel|sms|callto|javascript|file):")
+# a dotted name (labels of letters, digits, "-" or "_", any script) not inside a longer token
+_DOTTED = re.compile(r"(?<![\w.-])(?:[\w-]+\.)+[\w-]+")
 
 
 @dataclass(frozen=True)
@@ -54,9 +60,18 @@ class Message:
     data: dict = field(default_factory=dict)  # structured, for JSON webhooks
 
 
+def _bare_domain(match: re.Match) -> str:
+    """Every dot of a dotted name becomes ． when a label after the first is a top-level domain
+    (drop.cn/x, evil.example.com, a.com.cn): chat and mail clients link such names by themselves."""
+    name = match.group(0)
+    labels = name.lower().split(".")
+    return name.replace(".", "．") if any(label in TLDS for label in labels[1:]) else name
+
+
 def _defang(value: str) -> str:
     value = _SCHEME.sub(lambda m: "hxxp" + m.group(1), value)
-    return _WWW.sub(lambda m: m.group(1) + "．", value.replace("://", "：//"))
+    value = _PSEUDO_SCHEME.sub(lambda m: m.group(1) + "：", value.replace("://", "：//"))
+    return _WWW.sub(lambda m: m.group(1) + "．", _DOTTED.sub(_bare_domain, value))
 
 
 def _no_controls(value: str, keep_newlines: bool) -> str:

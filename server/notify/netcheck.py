@@ -5,13 +5,26 @@ call its own admin ports, the cloud metadata service (169.254.169.254) or anythi
 internal network (server-side request forgery). A target's name is resolved and every address it
 resolves to must be public, when the channel is saved and again before each message is sent, since
 a DNS answer can change in between. The webhook sender then connects to the address it checked.
+
+apprise connects by itself (requests, smtplib), so while it sends, `pinned()` holds the names the
+channel may reach: a name lookup in that context (apprise's worker threads copy it) answers a
+checked name with the addresses that were checked, resolves a vendor's fixed name and checks its
+addresses, and refuses every other name. A plugin that would follow a redirect, a discovery answer
+(Matrix's .well-known) or a host we did not expect thus cannot connect anywhere else.
 """
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import socket
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from loguru import logger
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -27,9 +40,12 @@ class Target:
     addresses: tuple[str, ...]  # checked, in the resolver's order: connect to these
 
 
+_system_getaddrinfo = socket.getaddrinfo  # the resolver itself, before guard() wraps it
+
+
 def resolve(host: str, port: int) -> list[str]:
     """The addresses `host` resolves to (tests replace this function to change the DNS answer)."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    infos = _system_getaddrinfo(host, port, type=socket.SOCK_STREAM)
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
@@ -86,3 +102,83 @@ def check_target(host: str, port: int, allow_private: bool) -> Target:
                     f"{host} resolves to {address}, which is {reason} (server.notify_allow_private allows it)"
                 )
     return Target(host, port, tuple(addresses))
+
+
+# --- name lookups while apprise sends ----------------------------------------------------------
+
+VENDOR = None  # a pin meaning: a vendor's fixed name, resolved when asked and its addresses checked
+
+
+@dataclass(frozen=True)
+class _Pins:
+    names: Mapping[str, tuple[str, ...] | None]  # normalised name -> checked addresses, or VENDOR
+    allow_private: bool
+
+
+_pins: contextvars.ContextVar[_Pins | None] = contextvars.ContextVar("miwei_notify_pins", default=None)
+
+
+def _normalised(host) -> str:
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    return str(host or "").strip("[]").lower().rstrip(".")
+
+
+def _proxy_hosts() -> set[str]:
+    """Proxies the operator set in the environment (requests connects to them, not to the target)."""
+    hosts = set()
+    for value in urllib.request.getproxies().values():
+        try:
+            hosts.add(_normalised(urlsplit(value if "://" in value else f"http://{value}").hostname))
+        except ValueError:
+            continue
+    return hosts - {""}
+
+
+def _infos(addresses: tuple[str, ...], port, family: int, type_: int, proto: int, flags: int) -> list:
+    infos: list = []
+    for address in addresses:
+        try:
+            infos += _system_getaddrinfo(address, port, family, type_, proto, flags | socket.AI_NUMERICHOST)
+        except socket.gaierror:
+            continue  # an IPv6 address asked for as IPv4, ...
+    if not infos:
+        raise socket.gaierror(socket.EAI_NONAME, "no checked address of the asked family")
+    return infos
+
+
+def _guarded_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):  # noqa: A002 - socket's names
+    pins = _pins.get()
+    if pins is None:
+        return _system_getaddrinfo(host, port, family, type, proto, flags)
+    name = _normalised(host)
+    if name in pins.names:
+        addresses = pins.names[name]
+        if addresses is VENDOR:
+            try:
+                addresses = check_target(name, 443, pins.allow_private).addresses
+            except TargetRefused as exc:
+                logger.warning("notification lookup refused host={!r}: {}", name[:100], exc)
+                raise socket.gaierror(socket.EAI_NONAME, str(exc)) from None
+        return _infos(addresses, port, family, type, proto, flags)
+    if name in _proxy_hosts():
+        return _system_getaddrinfo(host, port, family, type, proto, flags)
+    logger.warning("notification lookup refused host={!r}: not a host this channel may reach", name[:100])
+    raise socket.gaierror(socket.EAI_NONAME, "not a host this notification channel may reach")
+
+
+def guard() -> None:
+    """Route the process's name lookups through the pins (idempotent; no effect outside `pinned`)."""
+    if socket.getaddrinfo is not _guarded_getaddrinfo:
+        socket.getaddrinfo = _guarded_getaddrinfo
+
+
+@contextmanager
+def pinned(names: Mapping[str, tuple[str, ...] | None], allow_private: bool) -> Iterator[None]:
+    """While inside, lookups in this context answer only `names` (see the module docstring)."""
+    guard()
+    token = _pins.set(_Pins({_normalised(k): v for k, v in names.items()}, allow_private))
+    try:
+        yield
+    finally:
+        _pins.reset(token)

@@ -5,9 +5,10 @@ so json:// and jsons:// webhooks (whose target anyone managing channels chooses)
 instead: the name is resolved and checked (netcheck), the connection goes to the checked address
 (the name is kept for the Host header, SNI and the certificate check), redirects are not followed,
 every socket operation and the whole exchange have a timeout, and at most MAX_RESPONSE_BYTES of the
-answer are read. For apprise's services the host they connect to (an SMTP server, a self-hosted
-service) is resolved and checked just before sending, redirects are switched off and the timeouts
-set; vendor endpoints (DingTalk, WeCom, Feishu, Slack, ...) are fixed public hosts.
+answer are read. Every other scheme goes through apprise with redirects off and the timeouts set;
+where it connects is channels.SCHEMES' business: a host the URL chose (bark's server, an SMTP
+server, ...) is resolved and checked just before sending, and while apprise sends, name lookups
+answer only that host, with the checked addresses, or the vendor's fixed names (netcheck.pinned).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from server.notify.channels import (
     WEBHOOK_SCHEMES,
     ChannelError,
     instantiate,
+    reachable,
     scheme_of,
     scrub,
     target_host,
@@ -142,10 +144,10 @@ class Transport:
 
     def _apprise(self, url: str, message: Message) -> None:
         plugin = instantiate(url)
-        target = target_host(url, plugin)
-        if target is not None:
-            netcheck.check_target(target[0], target[1], self.allow_private)
+        names = reachable(url, plugin, self.allow_private)  # raises TargetRefused
         plugin.redirects = False
+        if hasattr(plugin, "discovery"):
+            plugin.discovery = False  # Matrix's .well-known answer would name a host nobody checked
         plugin.socket_connect_timeout = self.timeout_s
         plugin.socket_read_timeout = self.timeout_s
         markdown = scheme_of(url) in MARKDOWN_SCHEMES
@@ -153,7 +155,11 @@ class Transport:
         fmt = apprise.NotifyFormat.MARKDOWN if markdown else apprise.NotifyFormat.TEXT
         bundle = apprise.Apprise()
         bundle.add(plugin)
-        with self._apprise_lock, apprise.LogCapture(level=logging.WARNING) as log:
+        with (
+            self._apprise_lock,
+            netcheck.pinned(names, self.allow_private),
+            apprise.LogCapture(level=logging.WARNING) as log,
+        ):
             delivered = bundle.notify(body=body, title=title, body_format=fmt, notify_type=apprise.NotifyType.WARNING)
             captured = log.getvalue()
         if not delivered:

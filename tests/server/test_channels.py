@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from server.app import create_app
 from server.notify import outbox
 from server.notify.channels import ChannelSpec
-from tests.server.notify_rig import enroll_agent, http_receiver, post_events
+from tests.server.notify_rig import captured_logs, enroll_agent, http_receiver, post_events
 
 SECRET = "hunter2-TOKEN-abcdef"
 
@@ -127,14 +127,15 @@ def test_an_agent_token_may_not_touch_channels(make_client):
 
 
 def test_the_test_button_sends_now_and_reports_failure(make_client, reader):
-    with http_receiver(answers=["ok", 500]) as rig:
+    with http_receiver(answers=["ok", 500]) as rig, captured_logs() as logs:
         client = make_client()
         made = client.post("/api/v1/channels", json={"url": rig.url, "name": "测试通道"}, headers=reader).json()
         sent = client.post(f"/api/v1/channels/{made['id']}/test", headers=reader)
         assert sent.status_code == 200 and sent.json() == {"id": made["id"], "delivered": True}
         assert rig.hits[0].json()["message"].startswith("密卫测试消息：通道「测试通道」可以送达。")
         failed = client.post(f"/api/v1/channels/{made['id']}/test", headers=reader)
-        assert failed.status_code == 502 and "HTTP 500" in failed.json()["detail"]
+        assert failed.status_code == 502 and failed.json()["detail"] == "not delivered (the collector's log says why)"
+    assert any("channel test failed" in x and "HTTP 500" in x for x in logs)  # the reason is for the log only
 
 
 def test_pending_notifications_of_a_deleted_or_disabled_channel_are_dropped(make_client, reader, store):

@@ -90,7 +90,7 @@ def test_alert_mail_reaches_a_real_smtp_server_bilingual_and_without_header_inje
     assert subject.startswith("[密卫 MiWei] 严重/CRITICAL #") and "\r" not in subject and "\n" not in subject
     body = mail.get_content()
     assert body.index("密卫告警 #") < body.index("MiWei alert #")  # Chinese first, then English
-    assert "用户：zhangx Bcc: evil@example.com" in body  # the user name, its line break gone
+    assert "用户：zhangx Bcc: evil@example．com" in body  # the user name: its line break gone, the domain defanged
     assert "http://evil" not in body and "hxxp：//evil" in body  # no live link from a file name
     assert PASSWORD not in "\n".join(logs)
     (alert,) = [a for a in _alerts(client, reader) if a["severity"] == "critical"]
