@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     common = config_option()
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", parents=[common], help="run the agent in the foreground")
+    run.add_argument(
+        "--service", action="store_true", help="run as the installed service: the config, venv and package must be root's alone"
+    )
     run.set_defaults(handler=cmd_run)
     index = sub.add_parser("index", parents=[common], help="build or refresh the fingerprint index")
     index.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -78,7 +81,7 @@ def cmd_run(config: AgentConfig, args) -> int:
     stopping = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stopping.set())
-    return run_agent(config, stopping, args.config)
+    return run_agent(config, stopping, args.config, service=args.service)
 
 
 def cmd_install_service(config: AgentConfig, args) -> int:
@@ -125,9 +128,15 @@ def cmd_index(config: AgentConfig, args) -> int:
 
     from agent.index import FingerprintIndex
     from agent.inspector import WorkerFingerprints, make_inspector
+    from agent.trust import UntrustedPath, prepare_state_dir
 
     configure_logging("warning")
     os.umask(0o077)  # the index holds classified paths and hashes: ours alone
+    try:
+        prepare_state_dir(config.state_dir)
+    except (UntrustedPath, OSError) as exc:
+        print(f"miwei-agent: refused: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     inspector = make_inspector(config.inspect_user, config.inspect_timeout_s)  # documents parsed without root
     index = FingerprintIndex(config.index_path, config.classified, fingerprint=WorkerFingerprints(inspector))
     bar = tqdm(total=0, unit="B", unit_scale=True, desc="hashing", disable=args.quiet, file=sys.stderr)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import yaml
 
@@ -84,6 +84,9 @@ class AgentConfig:
     ca_bundle: str | None = None  # PEM CA certificates the collector's HTTPS certificate is checked against; None: the system store
     inspect_user: str = "nobody"  # the unprivileged user the content inspection workers run as (agent as root)
     inspect_timeout_s: float = 10.0  # one file's inspection budget; a worker silent 5 s past it is killed
+    # written in the config, not in enroll_secret_file (agent/trust.py); where the secret came from,
+    # not what the config means: left out of ==
+    enroll_secret_inline: bool = field(default=True, compare=False)
 
     @property
     def spool_path(self) -> str:
@@ -122,7 +125,7 @@ def _parse_agent(section: Section, ctx: Context) -> AgentConfig:
     _check_overlaps(section, ctx)
     if any(v is MISSING for v in values.values()):
         return MISSING
-    return AgentConfig(**values)
+    return AgentConfig(**values, enroll_secret_inline="enroll_secret" in section.keys)
 
 
 def _user_name(node: yaml.Node, key_path: str, ctx: Context):

@@ -10,6 +10,8 @@ import uuid
 
 import psutil
 
+from agent.files import write_atomically
+
 
 def hostname() -> str:
     return socket.gethostname()
@@ -58,11 +60,5 @@ def load_or_make_agent_id(state_dir: str) -> str:
 
 def save_agent_id(state_dir: str, value: str) -> None:
     """Keep the agent id (atomically: a crash leaves the old or the new one, never half)."""
-    path = os.path.join(state_dir, "agent_id")
-    os.makedirs(state_dir, exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="ascii") as f:
-        f.write(value + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    os.makedirs(state_dir, mode=0o700, exist_ok=True)
+    write_atomically(os.path.join(state_dir, "agent_id"), value + "\n", 0o600)  # a new file, never a planted link

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from loguru import logger
 
+from agent.files import write_atomically
 from rules.engine import EventEngine
 from rules.errors import InvalidInput
 from rules.events import Event
@@ -144,19 +145,8 @@ class PolicyStore:
 
     def _write_cache(self, policy: Policy) -> None:
         """Atomically: a crash leaves the old file or the new one, never half of one."""
-        tmp = self.cache_path + ".tmp"
-        data = json.dumps(policy.to_payload(), ensure_ascii=False).encode("utf-8")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.cache_path)
-        folder = os.open(os.path.dirname(self.cache_path) or ".", os.O_RDONLY)
-        try:
-            os.fsync(folder)  # the rename itself survives a power cut
-        finally:
-            os.close(folder)
+        # a new file beside it, never a planted link; the folder synced after the rename
+        write_atomically(self.cache_path, json.dumps(policy.to_payload(), ensure_ascii=False), 0o600)
 
 
 def read_local_sources(paths: Sequence[str]) -> list[tuple[str, str]]:

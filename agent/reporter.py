@@ -36,6 +36,7 @@ import requests
 from loguru import logger
 
 from agent import __version__
+from agent.files import write_atomically
 from agent.identity import save_agent_id
 from agent.lastrun import stamp_alive
 from agent.policy import PolicyRefused, PolicyStore
@@ -371,15 +372,7 @@ class Reporter:
             return None
 
     def _save_token(self, token: str) -> None:
-        path = self._token_path()
-        tmp = path + ".tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(token)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
+        write_atomically(self._token_path(), token, 0o600)  # a new file, never a planted link
 
     def _drop_token(self) -> None:
         self.token = None

@@ -71,7 +71,7 @@ def spec_for(config: AgentConfig, config_path: str, python: str = sys.executable
     if config.egress.removable:
         watched += list(config.egress.mount_roots)
     return ServiceSpec(
-        command=(*agent_executable(python), "run", "--config", config_path),
+        command=(*agent_executable(python), "run", "--service", "--config", config_path),  # --service: agent/trust.py
         config_path=config_path,
         state_dir=os.path.abspath(config.state_dir),
         watched=tuple(watched),

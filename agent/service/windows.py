@@ -209,7 +209,7 @@ def run_from_option(config_path: str, stopping: threading.Event) -> int:
         config = load_agent_config(config_path)
     except InvalidInput as exc:
         raise ServiceError(f"the config does not load:\n{exc}") from exc
-    return run_agent(config, stopping, config_path)
+    return run_agent(config, stopping, config_path, service=True)
 
 
 if win32serviceutil is not None:

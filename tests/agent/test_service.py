@@ -62,7 +62,7 @@ def test_the_unit_runs_this_installation_with_the_config_and_never_the_secret(tm
     spec = _spec(tmp_path)
     unit = render_unit(spec)
     d = _directives(unit)
-    assert d["ExecStart"] == [f"{AGENT} run --config {tmp_path / 'config.yaml'}"]
+    assert d["ExecStart"] == [f"{AGENT} run --service --config {tmp_path / 'config.yaml'}"]
     assert os.path.isabs(d["ExecStart"][0].split()[0])
     assert SECRET not in unit and "enroll" not in unit
     assert d["Restart"] == ["on-failure"] and d["RestartPreventExitStatus"] == ["2"]

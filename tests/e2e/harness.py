@@ -72,6 +72,7 @@ class Deployment:
         lines += ["server:", f"  listen: 127.0.0.1:{self.port}", f"  database: sqlite:///{self.db_path}", f"  enroll_secret: {secret}"]
         lines += [f"  tls_cert: {tls.cert}", f"  tls_key: {tls.key}"] if tls else []
         self.config.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        self.config.chmod(0o600)  # it holds the enrolment secret: the agent refuses it readable by others
         self.server: subprocess.Popen | None = None
         self.agent: subprocess.Popen | None = None
         self._token: str | None = None
