@@ -6,6 +6,7 @@ import argparse
 import gc
 import getpass
 import ipaddress
+import os
 import re
 import sys
 
@@ -61,13 +62,16 @@ def cmd_run(config: ServerConfig, args) -> int:
     from loguru import logger
 
     from server.app import create_app
+    from server.filemodes import PRIVATE_UMASK, warn_open_files
 
+    os.umask(PRIVATE_UMASK)  # the database, its WAL and SHM, the logs: the collector's user alone
     configure_logging(config.log_level, config.log_file)
     try:
         store = _store(config)
     except Exception as exc:
         logger.error("cannot open the database error={!r}", str(exc))
         return EXIT_FAILURE
+    warn_open_files(config.database, config.log_file)
     host, port = config.listen
     scheme = "https" if config.tls_cert else "http"
     logger.info(

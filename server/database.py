@@ -22,13 +22,16 @@ from sqlalchemy import Boolean, DateTime, Float, Integer, Table, create_engine, 
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from server.filemodes import create_private_file, sqlite_path
+
 MIGRATIONS = os.path.join(os.path.dirname(__file__), "migrations")
 
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:"):
-        path = url.split(":///", 1)[1]
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        path = sqlite_path(url)
+        if path:  # 0600 before SQLite opens it: its WAL and SHM files take the database file's mode
+            create_private_file(path)
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
