@@ -85,7 +85,10 @@ def check_absence(
     with engine.connect() as conn:
         seen = [
             (a, h, aware(t), aware(s))
-            for a, h, t, s in conn.execute(select(agents.c.agent_id, agents.c.hostname, agents.c.last_seen, agents.c.stopped_at))
+            # pending and retired agents are never reported silent; nor one that never sent a heartbeat (last_seen NULL)
+            for a, h, t, s in conn.execute(
+                select(agents.c.agent_id, agents.c.hostname, agents.c.last_seen, agents.c.stopped_at).where(agents.c.state == "active")
+            )
         ]
         silences = conn.execute(select(agent_silences).where(agent_silences.c.ended_at.is_(None))).mappings().all()
     raised = {(s["rule_id"], s["agent_id"], s["silent_since"]) for s in silences}

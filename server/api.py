@@ -11,6 +11,8 @@ from sqlalchemy import text
 
 from server import __version__
 from server.auth import AGENT_TOKEN_PREFIX, Caller, admin_caller, agent_caller, new_token, reader_caller
+from server.authguard import client_address
+from server.fleet import DuplicateRefused
 from server.models import AlertPatch, EnrollIn, EventBatch, HeartbeatIn
 
 router = APIRouter(prefix="/api/v1")
@@ -50,22 +52,47 @@ def health(request: Request) -> dict:
 
 @router.post("/enroll")
 def enroll(body: EnrollIn, request: Request) -> dict:
-    expected = request.app.state.config.enroll_secret.encode("utf-8")
-    if not hmac.compare_digest(body.enroll_secret.encode("utf-8"), expected):
-        logger.warning("enrolment refused: wrong secret hostname={!r}", body.hostname)
-        raise HTTPException(403, "wrong enrolment secret")
+    """The shared secret or a live group key buys a token (server/fleet.py); wrong secrets spend the
+    address's failure budget (server/authguard.py), enrolments are rate-limited (server/enrolgate.py)."""
+    state, store = request.app.state, request.app.state.store
+    address = client_address(request.scope)
+    budget = getattr(state, "auth_budget", None)
+    if budget is not None and (wait_s := budget.retry_after_s(address)):
+        raise HTTPException(429, f"too many failed authentications from this address; retry in {wait_s} s", headers={"Retry-After": str(wait_s)})
+    key = store.fleet.check_key(body.enroll_secret)
+    shared = state.config.enroll_shared_secret and hmac.compare_digest(body.enroll_secret.encode("utf-8"), state.config.enroll_secret.encode("utf-8"))
+    if key.key_id is None and not shared:
+        if budget is not None:
+            budget.failed(address)
+        logger.warning("enrolment refused: {} client={} hostname={!r}", f"{key.problem} enrolment key" if key.problem != "unknown" else "wrong secret", address, body.hostname)
+        raise HTTPException(403, f"enrolment key {key.problem}" if key.problem in ("expired", "revoked") else "wrong enrolment secret")
+    gate = getattr(state, "enrol_gate", None)
+    admission = gate.admit(address) if gate is not None else None
+    if admission is not None and admission.retry_after_s:
+        if admission.burst_started:
+            store.report_enrolment_burst(address, admission.scope, body.hostname)
+        raise HTTPException(429, f"too many enrolments; retry in {admission.retry_after_s} s", headers={"Retry-After": str(admission.retry_after_s)})
     token = new_token(AGENT_TOKEN_PREFIX)
-    agent_id = request.app.state.store.enroll_agent(str(body.agent_id), body.hostname, body.version, token)
-    if agent_id != str(body.agent_id):
-        logger.warning("agent id taken; enrolled under a new one proposed={} agent_id={} hostname={!r}", body.agent_id, agent_id, body.hostname)
-    else:
-        logger.info("agent enrolled agent_id={} hostname={!r}", agent_id, body.hostname)
-    return {"agent_id": agent_id, "token": token}
+    try:
+        done = store.fleet.enroll(str(body.agent_id), body.hostname, body.version, token, address, key.key_id, state.config.duplicate_host)
+    except DuplicateRefused:
+        logger.warning("enrolment refused: a live agent has this host name client={} hostname={!r}", address, body.hostname)
+        raise HTTPException(409, "a live agent has this host name: an admin must retire it first (server.duplicate_host: refuse)") from None
+    logger.log(
+        "WARNING" if done.state == "pending" or done.agent_id != str(body.agent_id) else "INFO",
+        "agent enrolled agent_id={} proposed={} state={} reason={} hostname={!r} client={} key_id={}",
+        done.agent_id, body.agent_id, done.state, done.reason or "-", body.hostname, address, key.key_id,
+    )  # fmt: skip
+    answer = {"agent_id": done.agent_id, "token": token, "state": done.state}
+    if done.state == "pending":
+        answer["detail"] = f"waiting for an admin's approval ({done.reason.replace('_', ' ')}): the token works once approved"
+    return answer
 
 
 @router.post("/events")
 def ingest(batch: EventBatch, request: Request, caller: Caller = Depends(agent_caller)) -> dict:
-    result = request.app.state.store.ingest([e.to_event(caller.name) for e in batch.events])
+    # host is the enrolled one: a body naming another is stored with claimed_host and raises agent-tamper
+    result = request.app.state.store.ingest([e.to_event(caller.name) for e in batch.events], enrolled_host=caller.host)
     return {"accepted": result.accepted, "duplicates": result.duplicates}
 
 

@@ -20,6 +20,7 @@ from server.api_devices import router as devices_router
 from server.api_rules import router as rules_router
 from server.config import ServerConfig
 from server.console import console_router
+from server.enrolgate import EnrolGate
 from server.limits import install_limits
 from server.retention import RetentionSchedule
 from server.store import Store
@@ -120,6 +121,7 @@ def create_app(config: ServerConfig, store: Store, absence_check_s: float = ABSE
     app = FastAPI(title="MiWei collector", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.config = config
     app.state.store = store
+    app.state.enrol_gate = EnrolGate(config.enroll_per_address_per_min, config.enroll_total_per_min)  # server/enrolgate.py
     store.clock_skew_s = config.clock_skew_s
     app.include_router(router)
     app.include_router(rules_router)

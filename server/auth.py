@@ -1,7 +1,8 @@
 """Who is calling: agent tokens may ingest, heartbeat and fetch the policy; API tokens read and act on the rest.
 
 Every request's token is checked against the database (one indexed probe), so a revoked token is
-refused at once. server/authguard.py stands in front: it refuses tokens of an impossible shape
+refused at once (a retired agent's too: 401; a pending agent's is 403 and no failure, see
+server/fleet.py). server/authguard.py stands in front: it refuses tokens of an impossible shape
 and throttles addresses that fail too often; this module tells it about each failure and each
 token verified.
 
@@ -32,6 +33,7 @@ class Caller:
     kind: str  # agent | api
     name: str  # agent id, or the API token's name
     role: str = ""  # an API token's role: admin | analyst; empty for agents
+    host: str = ""  # an agent's enrolled host name: what its events are stored under (server/fleet.py)
 
 
 def _bearer(request: Request) -> str:
@@ -58,8 +60,10 @@ def _identify(request: Request) -> Caller:
 def _lookup(request: Request, token: str) -> Caller | None:
     store = request.app.state.store
     if len(token) <= 256:
-        if token.startswith(AGENT_TOKEN_PREFIX) and (agent_id := store.agent_for_token(token)):
-            return Caller("agent", agent_id)
+        if token.startswith(AGENT_TOKEN_PREFIX) and (agent := store.fleet.identify(token)) and agent.state != "retired":
+            if agent.state == "pending":  # a known token, not a failure: the agent waits, its events stay in its spool
+                raise HTTPException(403, "this agent waits for an admin's approval", headers={"Retry-After": "300"})
+            return Caller("agent", agent.agent_id, host=agent.hostname)
         if token.startswith(API_TOKEN_PREFIX) and (found := store.api_token(token)):
             return Caller("api", *found)
     return None

@@ -54,6 +54,10 @@ class ServerConfig:
     tls_key: str | None = None
     max_batch_events: int = 5000  # a bigger batch is 413 (server/limits.py)
     agent_rate_limit: float = 5000.0  # events/s per agent token, burst of 10 s; 0: no limit
+    duplicate_host: str = "approve"  # a second live agent of one host name: approve (waits for an admin) | refuse
+    enroll_shared_secret: bool = True  # false: only per-group enrolment keys (create-enroll-key) enrol
+    enroll_per_address_per_min: float = 20.0  # enrolments per source address per minute (also the burst)
+    enroll_total_per_min: float = 120.0  # enrolments per minute from all addresses together (also the burst)
     trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For/Proto are believed (server/proxies.py)
 
 
@@ -79,6 +83,10 @@ def _parse_server(section: Section, ctx: Context) -> ServerConfig:
         working_time=section.get("working_time", _working_time, default=WorkTime()),
         max_batch_events=section.get("max_batch_events", integer(1, 5000), default=5000),
         agent_rate_limit=section.get("agent_rate_limit", number(0.0, 1e9), default=5000.0),
+        duplicate_host=section.get("duplicate_host", choice(("approve", "refuse"), "duplicate_host"), default="approve"),
+        enroll_shared_secret=section.get("enroll_shared_secret", boolean, default=True),
+        enroll_per_address_per_min=section.get("enroll_per_address_per_min", number(1.0, 1e6), default=20.0),
+        enroll_total_per_min=section.get("enroll_total_per_min", number(1.0, 1e6), default=120.0),
         trusted_proxies=section.get("trusted_proxies", trusted_proxies_setting, default=()),
     )
     values["tls_cert"], values["tls_key"] = _tls(section, ctx)

@@ -39,6 +39,13 @@ agents = Table(
     Column("pipeline_stepped_at", DateTime(timezone=True)),
     Column("pipeline_queued", Integer),
     Column("pipeline_stall_event", String(36)),
+    # who may use it (0011): active | pending (waits for an admin's approval) | retired (token refused, history kept)
+    Column("state", String(16), nullable=False, server_default="active"),
+    Column("approved_at", DateTime(timezone=True)),
+    Column("retired_at", DateTime(timezone=True)),
+    Column("enrolled_from", String(64)),  # the address that enrolled it
+    Column("enroll_key_id", Integer),  # the group enrolment key it used; NULL: the shared secret
+    Column("claimed_host", String(255)),  # the last other host name its events or heartbeats named
 )
 
 api_tokens = Table(
@@ -83,6 +90,7 @@ events = Table(
     Column("agent_seq", BigInteger),  # the event's seq in its agent's chain (revision 0004)
     Column("chain_hash", String(64)),  # rules.events.chain_digest of the body
     Column("prev_hash", String(64)),  # what the event says the digest of the one before is
+    Column("claimed_host", String(255)),  # the body's host when it is not the agent's enrolled one (0011)
     Index("events_type_seq", "type", "seq"),
     Index("events_agent_seq", "agent_id", "seq"),
     Index("events_agent_chain", "agent_id", "agent_seq"),
@@ -279,6 +287,30 @@ chain_incidents = Table(  # one row per incident found, so each is raised once
     Column("seq", BigInteger, primary_key=True),  # where (0 for clock skew)
     Column("event_id", String(36), nullable=False),  # the event the collector made to report it
     Column("raised_at", DateTime(timezone=True), nullable=False),
+)
+
+
+# --- who may enrol (revision 0011) ------------------------------------------------------------------
+
+blocked_hosts = Table(  # host names that enrol again only with an admin's approval
+    "blocked_hosts",
+    metadata,
+    Column("hostname", String(255), primary_key=True),  # case-folded
+    Column("blocked_at", DateTime(timezone=True), nullable=False),
+    Column("blocked_by", String(255), nullable=False),
+    Column("note", String(1000), nullable=False, server_default=""),
+)
+
+enroll_keys = Table(  # per-group enrolment keys: SHA-256 of the key, with an expiry
+    "enroll_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("created_by", String(255), nullable=False),
 )
 
 

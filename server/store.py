@@ -11,6 +11,7 @@ time. Each step costs a few statements per batch, not per event or per group (do
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import uuid
@@ -31,6 +32,8 @@ from server.chain import DEFAULT_CLOCK_SKEW_S, ChainJudge, chain_columns
 from server.correlation import Correlator, ParsedFacts, prune_quiet_hits
 from server.database import insert_ignore, insert_new, writing
 from server.devices import DeviceRegister
+from server.fleet import COLLECTOR_AGENT_ID, Fleet, host_key
+from server.hostclaims import host_mismatches
 from server.policies import PolicyBook
 from server.retention import DEFAULT_RETENTION_DAYS, purge_events
 from server.schema import agents, alert_events, alert_history, alerts, api_tokens, events, users
@@ -68,6 +71,7 @@ class Store:
         self.policies = PolicyBook(engine, clock)
         self.watchlists = WatchlistStore(engine, clock)
         self.devices = DeviceRegister(engine, clock)
+        self.fleet = Fleet(engine, clock)  # enrolment, approval, retirement, group keys
         self._parsed_facts = ParsedFacts()  # correlation hits' facts, parsed once per process
 
     # --- agents -----------------------------------------------------------------------------
@@ -93,7 +97,7 @@ class Store:
 
     def agent_for_token(self, token: str) -> str | None:
         with self.engine.connect() as conn:
-            return conn.execute(select(agents.c.agent_id).where(agents.c.token_hash == token_hash(token))).scalar()
+            return conn.execute(select(agents.c.agent_id).where(agents.c.token_hash == token_hash(token), agents.c.state == "active")).scalar()
 
     def heartbeat(
         self, agent_id: str, hostname: str, version: str, policy_version: str | None, spool_depth: int, status: dict,
@@ -105,11 +109,12 @@ class Store:
         now = self.clock()
         progress = progress_from(pipeline, agent_time, now)
         with writing(self.engine) as conn:
+            # the enrolled host name stays: a heartbeat naming another is tamper evidence, not a rename
+            enrolled = conn.execute(select(agents.c.hostname).where(agents.c.agent_id == agent_id)).scalar()
             conn.execute(
                 update(agents)
                 .where(agents.c.agent_id == agent_id)
                 .values(
-                    hostname=hostname,
                     version=version,
                     policy_version=policy_version,
                     spool_depth=spool_depth,
@@ -119,8 +124,10 @@ class Store:
                 )
             )
             agent_back(conn, agent_id, now)  # its silences end, their alerts resolve with a note
-            findings = ChainJudge(conn, now, self.clock_skew_s).heartbeat(agent_id, hostname, chain, agent_time)
-            findings += judge_stall(conn, agent_id, hostname, progress, pipeline_stall_s, now)
+            host = enrolled if enrolled is not None else hostname
+            findings = host_mismatches(conn, agent_id, host, {hostname: []} if _differs(hostname, host) else {}, now, "heartbeat")
+            findings += ChainJudge(conn, now, self.clock_skew_s).heartbeat(agent_id, host, chain, agent_time)
+            findings += judge_stall(conn, agent_id, host, progress, pipeline_stall_s, now)
             return self._store_findings(conn, findings, now)
 
     def _store_findings(self, conn, findings: list[Event], now: datetime) -> int:
@@ -131,6 +138,16 @@ class Store:
         conn.execute(insert(events), rows)
         return self._judge(conn, findings, now)
 
+    def report_enrolment_burst(self, address: str, scope: str, hostname: str) -> int:
+        """One agent.tamper event (kind enroll_flood) for a burst of enrolments over the limit
+        (server/enrolgate.py decides when a burst starts); returns the alerts it raised."""
+        now = self.clock()
+        text = f"enrolments over the {scope} limit from {address}: refused until the rate drops (an enrolment flood or a mass rollout)"
+        details = {"kind": "enroll_flood", "address": address, "scope": scope, "hostname": hostname, "detected_by": "collector"}
+        event = Event(type="agent.tamper", ts=iso(now), agent_id=COLLECTOR_AGENT_ID, host="", error=text, details=details)
+        with writing(self.engine) as conn:
+            return self._store_findings(conn, [event], now)
+
     def list_agents(self, offline_after_s: float) -> list[dict]:
         now = self.clock()
         with self.engine.connect() as conn:
@@ -138,14 +155,14 @@ class Store:
         result = []
         for r in rows:
             last_seen = aware(r["last_seen"])
-            state = agent_state(last_seen, aware(r["stopped_at"]), now, offline_after_s)
+            state = agent_state(last_seen, aware(r["stopped_at"]), now, offline_after_s) if r["state"] == "active" else r["state"]
             result.append(
                 {
                     "agent_id": r["agent_id"],
                     "hostname": r["hostname"],
                     "last_seen": iso(last_seen),
-                    "online": bool(last_seen and now - last_seen <= timedelta(seconds=offline_after_s)),
-                    "state": state,  # online | offline | stopped (a clean stop, not back since)
+                    "online": bool(r["state"] == "active" and last_seen and now - last_seen <= timedelta(seconds=offline_after_s)),
+                    "state": state,  # online | offline | stopped (a clean stop, not back since) | pending | retired
                     "stopped_at": iso(aware(r["stopped_at"])),
                     "version": r["version"],
                     "policy_version": r["policy_version"],
@@ -153,6 +170,11 @@ class Store:
                     "pipeline_stepped_at": iso(aware(r["pipeline_stepped_at"])),  # the last heartbeat's, on our clock
                     "pipeline_queued": r["pipeline_queued"],
                     "enrolled_at": iso(aware(r["enrolled_at"])),
+                    "enrolled_from": r["enrolled_from"],
+                    "enroll_key_id": r["enroll_key_id"],  # None: the shared secret
+                    "approved_at": iso(aware(r["approved_at"])),
+                    "retired_at": iso(aware(r["retired_at"])),
+                    "claimed_host": r["claimed_host"],  # the last other host name it sent (agent-tamper)
                 }
             )
         return result
@@ -226,14 +248,25 @@ class Store:
 
     # --- events -------------------------------------------------------------------------------
 
-    def ingest(self, batch: list[tuple[Event, str]]) -> IngestResult:
-        """Store (event, its JSON body) pairs once each; raise alerts for the new ones."""
+    def ingest(self, batch: list[tuple[Event, str]], enrolled_host: str | None = None) -> IngestResult:
+        """Store (event, its JSON body) pairs once each; raise alerts for the new ones.
+
+        With `enrolled_host` (the caller's, server/fleet.py) every event is stored and judged under
+        that host; a body naming another keeps it in `claimed_host` and raises agent-tamper. The
+        body stays as sent: the agent's chain hashes it (server/chain.py)."""
         by_id = {e.id: (e, body) for e, body in batch}
-        unique = [e for e, _ in by_id.values()]
-        if not unique:
+        if not by_id:
             return IngestResult(0, len(batch), 0)
+        claimed: dict[str, str] = {}  # event id -> the other host its body named
+        if enrolled_host is not None:
+            for event_id, (e, body) in by_id.items():
+                if e.host != enrolled_host:
+                    if _differs(e.host, enrolled_host):
+                        claimed[event_id] = e.host
+                    by_id[event_id] = (dataclasses.replace(e, host=enrolled_host), body)
+        unique = [e for e, _ in by_id.values()]
         now = self.clock()
-        rows = [_event_row(e, body, now) for e, body in by_id.values()]
+        rows = [_event_row(e, body, now, claimed.get(e.id)) for e, body in by_id.values()]
         with writing(self.engine) as conn:
             inserted = set(insert_new(conn, events, rows, "id"))
             new_events = [e for e in unique if e.id in inserted]
@@ -241,6 +274,13 @@ class Store:
             self._clean_stops(conn, new_events, now)
             raised = self._judge(conn, new_events, now)
             raised += self._store_findings(conn, ChainJudge(conn, now, self.clock_skew_s).ingest(new_events), now)
+            if claimed and new_events and enrolled_host is not None:
+                by_host: dict[str, list[str]] = {}
+                for e in new_events:
+                    if e.id in claimed:
+                        by_host.setdefault(claimed[e.id], []).append(e.id)
+                findings = host_mismatches(conn, new_events[0].agent_id, enrolled_host, by_host, now, "events")
+                raised += self._store_findings(conn, findings, now)
         return IngestResult(len(inserted), len(batch) - len(inserted), raised)
 
     @staticmethod
@@ -285,7 +325,7 @@ class Store:
         return self.policies.active().version
 
     def list_events(self, type_: str | None, agent_id: str | None, since: str | None, limit: int, cursor: int | None) -> Page:
-        query = select(events.c.seq, events.c.body).order_by(events.c.seq.desc()).limit(limit + 1)
+        query = select(events.c.seq, events.c.body, events.c.host, events.c.claimed_host).order_by(events.c.seq.desc()).limit(limit + 1)
         if type_:
             query = query.where(events.c.type == type_)
         if agent_id:
@@ -296,7 +336,7 @@ class Store:
             query = query.where(events.c.seq < cursor)
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        items = [json.loads(body) for _, body in rows[:limit]]
+        items = [_event_item(r.body, r.host, r.claimed_host) for r in rows[:limit]]
         return Page(items, str(rows[limit - 1][0]) if len(rows) > limit else None)
 
     def count_events(self) -> int:
@@ -327,12 +367,12 @@ class Store:
             if row is None:
                 return None
             event_ids = self._event_ids(conn, [alert_id]).get(alert_id, [])
-            bodies = conn.execute(select(events.c.body).where(events.c.id.in_(event_ids)).order_by(events.c.seq)).scalars()
+            bodies = conn.execute(select(events.c.body, events.c.host, events.c.claimed_host).where(events.c.id.in_(event_ids)).order_by(events.c.seq)).all()
             history = conn.execute(
                 select(alert_history).where(alert_history.c.alert_id == alert_id).order_by(alert_history.c.id)
             ).mappings().all()
         alert = _alert_dict(row, event_ids)
-        alert["events"] = [json.loads(b) for b in bodies]
+        alert["events"] = [_event_item(r.body, r.host, r.claimed_host) for r in bodies]
         alert["history"] = [
             {
                 "at": iso(aware(h["at"])),
@@ -402,8 +442,23 @@ class Store:
         return links
 
 
-def _event_row(e: Event, body: str, received_at: datetime) -> dict[str, Any]:
+def _event_item(body: str, host: str | None, claimed_host: str | None) -> dict:
+    """An event as the API shows it: the body as sent, but under the enrolled host when it named
+    another (kept as claimed_host)."""
+    item = json.loads(body)
+    if claimed_host is not None:
+        item["host"], item["claimed_host"] = host, claimed_host
+    return item
+
+
+def _differs(claimed: str, enrolled: str) -> bool:
+    """A host name other than the enrolled one (case aside; an empty one names nobody)."""
+    return bool(claimed) and host_key(claimed) != host_key(enrolled)
+
+
+def _event_row(e: Event, body: str, received_at: datetime, claimed_host: str | None = None) -> dict[str, Any]:
     return {
+        "claimed_host": claimed_host,
         "id": e.id,
         "type": e.type,
         "ts": e.ts,

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 
 from server.app import create_app
 from server.store import Store
-from tests.server.factories import AGENT_OFFLINE_S, alerts_of, put_policy
+from tests.server.factories import AGENT_OFFLINE_S, Agent, alerts_of, put_policy
 
 
 def _heartbeat(client, agent) -> None:
@@ -72,6 +72,7 @@ def test_a_collector_back_from_downtime_gives_agents_their_time_first(client, re
 
 def test_only_the_silent_agent_is_reported(client, reader, enroll, store, clock):
     quiet, busy = enroll("pc-a"), enroll("pc-b")
+    _heartbeat(client, quiet)  # an agent that never sent a heartbeat is not judged (server/fleet.py)
     clock.advance(AGENT_OFFLINE_S)
     _heartbeat(client, busy)
     clock.advance(AGENT_OFFLINE_S / 2)
@@ -94,6 +95,7 @@ FIVE_MINUTES = """\
 
 def test_a_rule_may_set_its_own_silence(client, reader, agent, store, clock):
     put_policy(client, reader, ("acme.yaml", FIVE_MINUTES))
+    _heartbeat(client, agent)
     clock.advance(AGENT_OFFLINE_S + 1)
     store.check_absence(AGENT_OFFLINE_S)
     assert [a["rule_id"] for a in _offline(client, reader)] == ["MW-AGENT-OFFLINE"]
@@ -121,6 +123,7 @@ def test_the_collector_checks_by_itself_in_the_background(config, store, clock, 
             "/api/v1/enroll",
             json={"enroll_secret": config.enroll_secret, "agent_id": "a7c1e0a4-41d4-4a7e-9d6e-0d6c2f2a9d11", "hostname": "pc-0042"},
         ).json()
+        _heartbeat(client, Agent(enrolled["agent_id"], enrolled["token"]))
         time.sleep(0.2)
         assert _offline(client, reader) == []
 

@@ -131,7 +131,9 @@ def test_an_agent_cannot_file_events_or_heartbeats_under_another_agents_id(clien
     event = make_event(agent_id=other.agent_id, host="pc-2")
     assert client.post("/api/v1/events", json={"events": [event]}, headers=mine.headers).status_code == 200
     stored = client.get("/api/v1/events", headers={"Authorization": f"Bearer {api_token}"}).json()["events"]
-    assert [e["agent_id"] for e in stored] == [mine.agent_id]  # the token decides, not the body
+    assert {e["agent_id"] for e in stored} == {mine.agent_id}  # the token decides, not the body
+    (filed,) = [e for e in stored if e["id"] == event["id"]]
+    assert (filed["host"], filed["claimed_host"]) == ("pc-1", "pc-2")  # and the enrolment decides the host
 
 
 @pytest.mark.reliability(area="access", fault="Revoked API token", how="revoked through the store, then used", outcome="401")

@@ -41,6 +41,11 @@ def test_enrolled_agent_is_listed_online_after_a_heartbeat(client, reader, agent
         "pipeline_stepped_at": None,  # an agent that sends no pipeline progress (older versions)
         "pipeline_queued": None,
         "enrolled_at": "2026-03-02T09:00:00.000Z",
+        "enrolled_from": "testclient",
+        "enroll_key_id": None,  # the shared secret
+        "approved_at": "2026-03-02T09:00:00.000Z",  # active at once: no other live agent of this name
+        "retired_at": None,
+        "claimed_host": None,
     }
 
 

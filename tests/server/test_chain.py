@@ -133,7 +133,7 @@ def test_a_gap_the_agent_explained_is_not_a_chain_gap(client, reader, send, agen
     assert all("never arrived" not in a["explanation"] for a in tampers(client, reader))
 
 
-def test_an_agent_enrolling_again_keeps_its_chain_without_a_false_alarm(client, reader, send, agent):
+def test_an_agent_enrolling_again_keeps_its_chain_without_a_false_alarm(client, reader, send, agent, store):
     events = chain(6)
     send(*events[:3])
     beat(client, agent, 6, unsent_from=4)
@@ -142,6 +142,8 @@ def test_an_agent_enrolling_again_keeps_its_chain_without_a_false_alarm(client, 
     ).json()
     renewed = Agent(again["agent_id"], again["token"])
     assert renewed.agent_id != agent.agent_id  # the id was taken: the collector gave a new one
+    assert again["state"] == "pending"  # its host name is a live agent's: an admin approves it (server/fleet.py)
+    assert store.fleet.approve(renewed.agent_id, "test")
     beat(client, renewed, 6, unsent_from=4)
     send(*events[3:], as_agent=renewed)
     beat(client, renewed, 6)
