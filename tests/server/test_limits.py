@@ -114,8 +114,8 @@ def limited(config, store):
         yield client
 
 
-def _enroll(client) -> dict:
-    body = {"enroll_secret": ENROLL_SECRET, "agent_id": str(uuid.uuid4()), "hostname": "pc"}
+def _enroll(client, hostname: str = "pc-0042") -> dict:  # make_event's host: the events are the agent's own
+    body = {"enroll_secret": ENROLL_SECRET, "agent_id": str(uuid.uuid4()), "hostname": hostname}
     token = client.post("/api/v1/enroll", json=body).json()["token"]
     return {"Authorization": f"Bearer {token}"}
 
@@ -133,7 +133,7 @@ def test_json_nested_deeper_than_the_cap_is_400_before_parsing(client, agent, pa
 
 def test_nesting_at_the_cap_reaches_validation(client, agent):
     inner = "[" * (MAX_JSON_DEPTH - 2) + "]" * (MAX_JSON_DEPTH - 2)
-    response = client.post("/api/v1/events", content='{"events": ' + inner + "}", headers=agent.headers)
+    response = client.post("/api/v1/events", content='{"events": ' + inner + "}", headers={**agent.headers, "Content-Type": "application/json"})
     assert response.status_code == 422, response.text
 
 
@@ -177,7 +177,7 @@ def test_a_repeated_header_is_judged_as_the_app_reads_it(limited, store):
 
 @pytest.mark.reliability(area="input", fault="An agent over its event rate", how="2 events/s per agent (burst 20): a third batch of 10", outcome="429 with `Retry-After` (seconds); another agent is not affected; tokens that fail authentication never get a bucket")
 def test_an_agent_over_its_rate_gets_429_with_retry_after_and_others_do_not(limited, store):
-    one, other = _enroll(limited), _enroll(limited)
+    one, other = _enroll(limited), _enroll(limited, "pc-0043")
     for _ in range(2):  # the burst: 20 events
         assert limited.post("/api/v1/events", json={"events": [make_event() for _ in range(10)]}, headers=one).status_code == 200
     response = limited.post("/api/v1/events", json={"events": [make_event() for _ in range(10)]}, headers=one)
@@ -185,7 +185,7 @@ def test_an_agent_over_its_rate_gets_429_with_retry_after_and_others_do_not(limi
     assert 1 <= int(response.headers["Retry-After"]) <= 5  # 10 events at 2/s, less what refilled meanwhile
     assert "2 events/s" in response.json()["detail"]
     assert store.count_events() == 20
-    assert limited.post("/api/v1/events", json={"events": [make_event()]}, headers=other).status_code == 200
+    assert limited.post("/api/v1/events", json={"events": [make_event(host="pc-0043")]}, headers=other).status_code == 200
 
 
 @pytest.mark.reliability(area="input", fault="An agent over its event rate", how="2 events/s per agent (burst 20): a third batch of 10", outcome="429 with `Retry-After` (seconds); another agent is not affected; tokens that fail authentication never get a bucket")
@@ -208,7 +208,7 @@ def _limits(app):
 
 @pytest.mark.reliability(area="fault", fault="Database cannot write (locked, I/O error, PostgreSQL gone)", how="`store.ingest` raising SQLAlchemy `OperationalError`", outcome="503 + `Retry-After: 5` (was 500)")
 def test_database_that_cannot_write_is_503_with_retry_after(client, agent, store, monkeypatch):
-    def locked(events):
+    def locked(events, **_):
         raise OperationalError("INSERT INTO events ...", {}, Exception("database is locked"))
 
     monkeypatch.setattr(store, "ingest", locked)
@@ -301,11 +301,11 @@ def test_the_reporter_waits_out_retry_after_and_delivers_everything_once(config,
     if answer == 503:
         real, failures = store.ingest, [2]
 
-        def sometimes_locked(events):
+        def sometimes_locked(events, **kwargs):
             if failures[0]:
                 failures[0] -= 1
                 raise OperationalError("INSERT", {}, Exception("database is locked"))
-            return real(events)
+            return real(events, **kwargs)
 
         monkeypatch.setattr(store, "ingest", sometimes_locked)
     served = _Served(app)
@@ -331,7 +331,7 @@ def test_the_reporter_waits_out_retry_after_and_delivers_everything_once(config,
 
 
 def test_a_batch_written_with_an_escaped_events_key_still_pays_per_event(limited, store):
-    """The byte scan does not decode escapes; the charge comes from the collector's own count."""
+    """Whatever the byte scan counted, the charge is settled to the collector's own count."""
     headers = {**_enroll(limited), "Content-Type": "application/json"}
     for _ in range(2):
         body = '{"\\u0065vents": ' + json.dumps([make_event() for _ in range(10)]) + "}"
