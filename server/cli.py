@@ -45,6 +45,20 @@ def _parser() -> argparse.ArgumentParser:
     revoke = sub.add_parser("revoke-token", parents=[common], help="revoke every live API token of this name")
     revoke.add_argument("name")
     revoke.set_defaults(handler=cmd_revoke_token)
+    retire = sub.add_parser("revoke-agent", parents=[common], help="retire an agent (by id or host name): token refused, history kept")
+    retire.add_argument("name", help="agent id or host name")
+    retire.add_argument("--block-host", action="store_true", help="an agent enrolling with this host name again waits for approval")
+    retire.set_defaults(handler=cmd_revoke_agent)
+    approve = sub.add_parser("approve-agent", parents=[common], help="let a pending agent report")
+    approve.add_argument("agent_id")
+    approve.set_defaults(handler=cmd_approve_agent)
+    key = sub.add_parser("create-enroll-key", parents=[common], help="print a new enrolment key for a group of PCs")
+    key.add_argument("name", help="the group, e.g. rnd-floor-3")
+    key.add_argument("--expires", default="30d", help="how long it enrols, e.g. 12h, 30d (default 30d)")
+    key.set_defaults(handler=cmd_create_enroll_key)
+    unkey = sub.add_parser("revoke-enroll-key", parents=[common], help="revoke every live enrolment key of this name")
+    unkey.add_argument("name")
+    unkey.set_defaults(handler=cmd_revoke_enroll_key)
     return parser
 
 
@@ -156,6 +170,58 @@ def cmd_revoke_token(config: ServerConfig, args) -> int:
         print(f"error: no live API token named '{args.name}'", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(f"revoked {revoked} token{'s' if revoked != 1 else ''} named '{args.name}'")
+    return EXIT_OK
+
+
+def cmd_revoke_agent(config: ServerConfig, args) -> int:
+    store = _store(config)
+    found = store.fleet.agents_named(args.name)
+    if not found:
+        print(f"error: no agent (not retired) with id or host name '{args.name}'", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    for agent_id in found:
+        store.fleet.retire(agent_id, "cli", block_host=args.block_host)
+        print(f"retired agent {agent_id}")
+    if args.block_host:
+        print("its host name now enrols only with an admin's approval")
+    return EXIT_OK
+
+
+def cmd_approve_agent(config: ServerConfig, args) -> int:
+    if not _store(config).fleet.approve(args.agent_id, "cli"):
+        print(f"error: no pending agent '{args.agent_id}'", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"approved agent {args.agent_id}")
+    return EXIT_OK
+
+
+DURATION = re.compile(r"^([1-9][0-9]{0,5})([hd])$")
+
+
+def cmd_create_enroll_key(config: ServerConfig, args) -> int:
+    from datetime import timedelta
+
+    if not NAME.match(args.name):
+        print("error: a key name is 1-64 letters, digits, '.', '_', '@' or '-'", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    match = DURATION.match(args.expires)
+    if not match or (days := int(match[1]) / (24 if match[2] == "h" else 1)) > 3660:
+        print("error: --expires is hours or days, e.g. 12h or 30d (at most ten years)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    store = _store(config)
+    expires_at = store.clock() + timedelta(days=days)
+    _, key = store.fleet.create_key(args.name, expires_at, "cli")
+    print(key)
+    print(f"enrols agents until {expires_at.isoformat(timespec='seconds')} (put it in the group's agent.enroll_secret_file)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_revoke_enroll_key(config: ServerConfig, args) -> int:
+    revoked = _store(config).fleet.revoke_keys(args.name, "cli")
+    if not revoked:
+        print(f"error: no live enrolment key named '{args.name}'", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"revoked {revoked} enrolment key{'s' if revoked != 1 else ''} named '{args.name}'")
     return EXIT_OK
 
 
