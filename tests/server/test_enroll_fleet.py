@@ -153,7 +153,7 @@ def test_an_enrolment_flood_is_bounded_and_raises_one_alert(config, store, clock
     try:
         def flood(n: int) -> None:
             with requests.Session() as session:
-                for i in range(n):
+                for _ in range(n):
                     body = {"enroll_secret": ENROLL_SECRET, "agent_id": str(uuid.uuid4()), "hostname": f"fake-{uuid.uuid4().hex[:8]}"}
                     codes.append(session.post(f"{served.url}/api/v1/enroll", json=body, timeout=10).status_code)
 
