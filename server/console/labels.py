@@ -64,6 +64,8 @@ MESSAGES = {  # what a redirect after a form reports (?msg=key): fixed texts, ne
     "user_removed": N_("The user was removed."),
     "last_admin": N_("The last administrator cannot be removed."),
     "token_revoked": N_("The token was revoked."),
+    "agent_approved": N_("The agent was approved: its token works now."),
+    "agent_retired": N_("The agent was retired: its token is refused, its history kept."),
     "not_found": N_("It no longer exists."),
 }
 LABELS = {"severity": SEVERITY, "status": STATUS, "category": CATEGORY, "level": LEVEL, "role": ROLE, "msg": MESSAGES, "audit": AUDIT_COLUMN}

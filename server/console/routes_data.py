@@ -35,6 +35,24 @@ def register(router: APIRouter, console: Console) -> None:
         agents = request.app.state.store.list_agents(config.agent_offline_s)
         return console.render(request, "agents.html", user, agents=agents, offline_s=config.agent_offline_s)
 
+    @router.post(PREFIX + "/agents/{agent_id}/approve", include_in_schema=False)
+    def approve_agent(agent_id: str, request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
+        done = len(agent_id) <= 64 and request.app.state.store.fleet.approve(agent_id, f"console:{user.name}")
+        if done:
+            logger.info("agent approved agent_id={} by=console:{!r}", agent_id, user.name)
+        return back("/agents", msg="agent_approved" if done else "not_found")
+
+    @router.post(PREFIX + "/agents/{agent_id}/retire", include_in_schema=False)
+    def retire_agent(agent_id: str, request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
+        block = first(fields, "block_host") == "1"
+        token_hash = len(agent_id) <= 64 and request.app.state.store.fleet.retire(agent_id, f"console:{user.name}", block_host=block)
+        if token_hash:
+            budget = getattr(request.app.state, "auth_budget", None)  # out of the guard's cache at once
+            if budget is not None:
+                budget.forget(bytes.fromhex(token_hash))
+            logger.info("agent retired agent_id={} block_host={} by=console:{!r}", agent_id, block, user.name)
+        return back("/agents", msg="agent_retired" if token_hash else "not_found")
+
     @router.get(PREFIX + "/events", include_in_schema=False)
     def events_page(
         request: Request,
