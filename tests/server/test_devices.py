@@ -6,9 +6,13 @@ which the collector answers from the allow-list entries in force at ingest.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import pytest
 
-from server.devices import PatternError, parse_pattern
+from server.devices import MAX_IDENTITY_CHARS, MAX_WILDCARDS, PatternError, parse_pattern, wildcard_count
 from tests.server.factories import KINGSTON, alerts_of, at, make_event
 
 KINGSTON_ID = "0951:1666:60a44c3fae22f0b1"
@@ -78,6 +82,7 @@ def test_pattern_does_not_match(pattern, identity):
         ("::vol:5a3c-*:67108864", "only by its exact identity"),
         ("*:*:vol:5a3c-19e2:67108864", "only by its exact identity"),
         ("::vol::67108864", "cannot be told apart"),
+        ("*:*:" + "?*" * 8, "has 18 wildcards; at most 16"),
     ],
 )
 def test_garbage_pattern_is_refused_with_its_reason(client, reader, pattern, message):
@@ -86,6 +91,73 @@ def test_garbage_pattern_is_refused_with_its_reason(client, reader, pattern, mes
     response = allow(client, reader, pattern)
     assert response.status_code == 422 and message in response.json()["detail"]
     assert client.get("/api/v1/devices/allow", headers=reader).json() == {"allow": []}
+
+
+@pytest.mark.parametrize("pattern, count", [("0951:1666:*", 1), ("*:*:***", 3), ("09??:*:a*?*", 6), ("*:*:*0*0*0*0*0*1", 8)])
+def test_a_run_of_stars_is_one_wildcard(pattern, count):
+    assert wildcard_count(pattern) == count
+
+
+def test_a_pattern_at_the_wildcard_cap_is_taken_and_one_more_is_refused():
+    at_cap = "*:*:" + "*" * 50 + "?" * (MAX_WILDCARDS - 3)
+    assert parse_pattern(at_cap).matches("0951:1666:" + "x" * 100)
+    with pytest.raises(PatternError, match=f"at most {MAX_WILDCARDS}"):
+        parse_pattern(at_cap + "?")
+
+
+def test_an_identity_longer_than_any_agent_may_send_is_allowed_by_nothing():
+    assert parse_pattern("*:*:*").matches("0951:1666:" + "a" * (MAX_IDENTITY_CHARS - 10))
+    assert not parse_pattern("*:*:*").matches("0951:1666:" + "a" * (MAX_IDENTITY_CHARS - 9))
+
+
+# The attack, in a child process so a backtracking matcher cannot hold the test run: an admin
+# allows a pattern with many stars (one someone typed, or a crafted one), then an agent mounts a
+# stick whose serial it made up. With Python's re the 175-character serial alone took 74 s, during
+# which no agent's batch was stored. The child stores both in a real collector and gets the alert.
+_PATHOLOGICAL = textwrap.dedent(
+    """
+    import sys, uuid
+    from fastapi.testclient import TestClient
+    from server.app import create_app
+    from server.auth import API_TOKEN_PREFIX, new_token
+    from server.config import ServerConfig
+    from server.database import make_engine, migrate
+    from server.store import Store
+    from tests.server.factories import ENROLL_SECRET, KINGSTON, make_event
+
+    url = f"sqlite:///{sys.argv[1]}/collector.db"
+    engine = make_engine(url)
+    migrate(engine)
+    store = Store(engine)
+    admin = new_token(API_TOKEN_PREFIX)
+    store.create_api_token("secops", admin)
+    with TestClient(create_app(ServerConfig(listen=("127.0.0.1", 0), database=url, enroll_secret=ENROLL_SECRET), store)) as client:
+        enrolled = client.post("/api/v1/enroll", json={"enroll_secret": ENROLL_SECRET, "agent_id": str(uuid.uuid4()), "hostname": "pc-0042"})
+        agent = {"Authorization": "Bearer " + enrolled.json()["token"]}
+        allowed = client.post("/api/v1/devices/allow", json={"pattern": "*:*:*0*0*0*0*0*1"}, headers={"Authorization": "Bearer " + admin})
+        assert allowed.status_code == 201, allowed.text
+        for n, length in enumerate((175, 1024)):
+            media = {**KINGSTON, "serial": "0" * length}
+            event = make_event("media.mounted", path=media["mountpoint"], media=media, egress="removable", ts=f"2026-03-02T09:00:0{n}Z")
+            answer = client.post("/api/v1/events", json={"events": [event]}, headers=agent)
+            assert answer.status_code == 200 and answer.json()["accepted"] == 1, answer.text
+        alerts = client.get("/api/v1/alerts", params={"category": "unknown-device"}, headers={"Authorization": "Bearer " + admin}).json()["alerts"]
+        print(len(alerts), "unknown-device alerts")
+    """
+)
+
+
+@pytest.mark.reliability(area="input", fault="A made-up serial against an allow-list pattern with many stars", how="`*:*:*0*0*0*0*0*1` allowed, then mounts with serials of 175 and 1,024 zeros, in a child collector given 10 s", outcome="both stored and alerted in well under the 10 s (RE2, linear in the serial; was 74 s for the 175-character serial alone, ingest held for every agent); more than 16 wildcards in a pattern is 422")
+def test_a_made_up_serial_cannot_stall_ingest(tmp_path):
+    child = subprocess.run([sys.executable, "-c", _PATHOLOGICAL, str(tmp_path)], capture_output=True, text=True, timeout=10, cwd=_repo())
+    assert child.returncode == 0, child.stderr[-2000:]
+    assert child.stdout.strip().endswith("unknown-device alerts") and not child.stdout.startswith("0 "), child.stdout
+
+
+def _repo() -> str:
+    from pathlib import Path
+
+    return str(Path(__file__).resolve().parents[2])
 
 
 @pytest.mark.parametrize("body", [{}, {"pattern": ""}, {"pattern": "::", "owner": 5}, {"pattern": "::", "colour": "red"}, {"pattern": "a\x00::"}])
