@@ -130,7 +130,7 @@ def mixed_events(send, enroll) -> dict:
         who = pc1 if i % 3 else pc2
         type_ = ("file.created", "file.modified", "media.mounted")[i % 3]
         extra = {"media": {"mountpoint": "/media/usb"}} if type_ == "media.mounted" else {}
-        event = make_event(type_, ts=_ts(i), **extra)
+        event = make_event(type_, ts=_ts(i), host="pc-1" if who is pc1 else "pc-2", **extra)  # each its enrolled host
         send(event, as_agent=who)
         sent["events"].append((who.agent_id, event))
     return sent
