@@ -2,14 +2,15 @@
 
 - Every body under /api, whatever its method and declared type, is read and scanned here: FastAPI
   parses a body as JSON whenever the email package reads its type as application/*json, which a
-  byte-wise test of the type cannot foresee (`application/json\x1f` was parsed, and skipped every
-  limit below). A non-empty body whose type is not exactly `application/json` (any ASCII case, at
-  most `charset=utf-8`) is 415 before any parser sees it. Outside /api (the console's forms) a body
+  byte-wise test of the type cannot foresee (`application/json\\xa0` from a socket, or
+  `application/json\\x1f`, was parsed and skipped every limit below). A non-empty body whose
+  type is not exactly `application/json` (any ASCII case, at most `charset=utf-8`) is 415 before
+  any parser sees it. Outside /api (the console's forms) a body
   is scanned whenever FastAPI or a lenient reader could take it for JSON.
 - JSON nested deeper than MAX_JSON_DEPTH is 400, found by a byte scan: Python's parser recurses
   once per level, so a body of 100,000 '[' must never reach it.
 - A batch of more than `server.max_batch_events` events is 413 (the agent bisects a 413 batch);
-  the scan also finds an `"events"` key written with escapes (`"\u0065vents"`).
+  the scan also finds an `"events"` key written with escapes (`"\\u0065vents"`).
 - Each agent token has a token bucket of `server.agent_rate_limit` events/s (a burst of ten
   seconds' worth, at least one full batch): a batch the bucket cannot pay for is 429 with
   Retry-After. The events the body carries are taken from the bucket before the app parses it,

@@ -4,7 +4,9 @@ FastAPI parses a body as JSON when its type, as the email package reads it, is a
 (`application/json\\xa0`, `application/JSON`, `application/vnd.x+json`, ...). The limits once
 looked at the type themselves, byte for byte, and skipped the nesting scan, the batch cap and the
 agent's rate for every type they did not recognise as JSON: an agent sending
-`Content-Type: application/json\\xa0` was parsed as JSON and limited by nothing. Now every body
+`Content-Type: application/json\\xa0` over a socket (or `application/json\\x1f`) was parsed as
+JSON and limited by nothing: 100,000 levels reached the parser, a batch of 11 over a cap of 10 was
+stored, and 41 events went in where the rate allowed 20. Now every body
 under /api is scanned whatever its type, and one whose type is not exactly JSON is 415.
 """
 
