@@ -75,8 +75,9 @@ def register(router: APIRouter, console: Console) -> None:
         # the attempt is taken before the password is checked, so a burst cannot outrun the count
         attempt = console.throttle.reserve(name, client)
         if isinstance(attempt, Refusal):
-            logger.warning("console login refused: too many failures user={!r} client={} limit={}", name, client, attempt.locked)
-            return _login_form(request, console, "too_many", 429, {"Retry-After": str(attempt.retry_after_s)})
+            logger.warning("console login refused: too many attempts user={!r} client={} limit={}", name, client, attempt.locked)
+            error = "busy" if attempt.locked == "busy" else "too_many"
+            return _login_form(request, console, error, 429, {"Retry-After": str(attempt.retry_after_s)})
         settled = False
         try:
             store = request.app.state.store

@@ -51,7 +51,7 @@ class Attempt:
 @dataclass(frozen=True)
 class Refusal:
     retry_after_s: int
-    locked: str  # which limit: "name", "address" or "busy"
+    locked: str  # "name" or "address": failures reached its limit; "busy": attempts in flight did
 
 
 @dataclass
@@ -87,15 +87,15 @@ class LoginThrottle:
         attempt = Attempt(f"user:{name.casefold()}", address_key(address))
         now = self.clock()
         with self._lock:
-            wait_s, locked = 0, ""
+            refusals = []
             for kind, key in (("name", attempt.name_key), ("address", attempt.address_key)):
                 count = self._count(key, now)
-                if len(count.failures) + count.in_flight >= self.limits[kind]:
-                    # over on failures: until the oldest ages out; over on attempts in flight: soon
-                    due_s = count.failures[0] + self.window_s - now if len(count.failures) >= self.limits[kind] else 0.0
-                    wait_s, locked = max(wait_s, int(due_s) + 1), locked or kind
-            if locked:
-                return Refusal(wait_s, locked)
+                if len(count.failures) >= self.limits[kind]:  # locked until the oldest failure ages out
+                    refusals.append(Refusal(int(count.failures[0] + self.window_s - now) + 1, kind))
+                elif len(count.failures) + count.in_flight >= self.limits[kind]:  # attempts in flight: soon
+                    refusals.append(Refusal(BUSY_RETRY_S, "busy"))
+            if refusals:
+                return max(refusals, key=lambda r: r.retry_after_s)
             self._counts[attempt.name_key].in_flight += 1
             self._counts[attempt.address_key].in_flight += 1
         return attempt
