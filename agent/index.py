@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS documents (  -- classified content whose text was fin
     id INTEGER PRIMARY KEY,
     sha256 TEXT UNIQUE NOT NULL,
     fingerprints INTEGER NOT NULL,  -- how many; 0 when the content has no text (a drawing)
-    scheme INTEGER                  -- the fingerprint scheme (LINEAGE_SCHEME); NULL: an older agent's
+    scheme INTEGER,                 -- the fingerprint scheme (LINEAGE_SCHEME); NULL: an older agent's
+    anchors INTEGER                 -- how many of them are whole lines (winnow.is_anchor); NULL: none
 );
 CREATE TABLE IF NOT EXISTS fingerprints (  -- winnowing fingerprints of the documents' text
     hash INTEGER NOT NULL,
@@ -73,7 +74,11 @@ CREATE TABLE IF NOT EXISTS fingerprints (  -- winnowing fingerprints of the docu
     PRIMARY KEY (hash, doc)
 ) WITHOUT ROWID;
 """
-MIGRATIONS = ("files.ctime_ns INTEGER", "documents.scheme INTEGER")  # index.db of an older agent
+MIGRATIONS = (
+    "files.ctime_ns INTEGER",
+    "documents.scheme INTEGER",
+    "documents.anchors INTEGER",
+)  # index.db of an older agent
 COLUMNS = "path, size, mtime_ns, inode, sha256, level, entry, ctime_ns"
 COMMIT_EVERY = 2000  # rows per transaction in a refresh: each commit is an fsync
 WORK_CHUNK = 64  # files hashed between two progress calls
@@ -95,6 +100,11 @@ DF_CAP_SHARE = 0.05
 MIN_SIMILARITY = 0.12  # weighted share: matched weight / the source's counted fingerprints
 MIN_EVIDENCE = 2.5  # matched weight (boilerplate never counts): at least 3 fingerprints, rare ones
 MIN_MATCHED = 3  # fingerprints, whatever their weight, so that a phrase or two match nothing
+# Lines weigh as lines: a paste of three one-sentence bullets of a 16-bullet deck holds 3 of its
+# 16 lines (anchors, agent/content/winnow.py) but only 3 of its 40-odd fingerprints, as the grams
+# of a bullet shorter than their guarantee are often none. So the weighted share is also taken
+# over the source's lines alone, when MIN_ANCHORS_MATCHED of them are found whole.
+MIN_ANCHORS_MATCHED = 2
 # A paste of a few paragraphs into another document is a small share of a long source (a spec of
 # 200 fingerprints keeps 6-12% weighted when three of its paragraphs are pasted, its idiom shared
 # with its siblings) but carries many rare fingerprints; a competitor's document sharing clauses
@@ -107,8 +117,9 @@ MIN_SHARE_ALONE = 0.04
 # taken out of what an older agent stored (NULL), which is all a document kept only in the history
 # can get (its file is gone); 2: also the tables' sorted cells (content in the folders is
 # fingerprinted again by the next refresh), with W = 180 bytes (a superset of what W = 360 chose);
-# 3: W = 90 bytes (a superset of what W = 180 chose: what an older scheme stored is still found).
-LINEAGE_SCHEME = 3
+# 3: W = 90 bytes (a superset of what W = 180 chose: what an older scheme stored is still found);
+# 4: also the specific lines as wholes (line anchors, a superset of 3).
+LINEAGE_SCHEME = 4
 STRIPPED_SCHEME = 1
 QUERY_CHUNK = 500  # hashes per IN (...) query, below SQLite's variable limit
 CAP_TTL_S = 60.0
@@ -160,6 +171,9 @@ class PartialCandidate:
     counted: int  # its fingerprints that count (register boilerplate the text holds left out)
     current: bool  # content in the folders now (not only in the history)
     evidence: float = 0.0  # the matched fingerprints weighed by rarity: sum of 1 / current documents holding each
+    anchors_matched: int = 0  # of matched: the source's lines found whole
+    anchors_counted: int = 0  # of counted: the source's lines
+    anchor_evidence: float = 0.0  # of evidence: the lines' weight
 
     @property
     def similarity(self) -> float:
@@ -170,6 +184,11 @@ class PartialCandidate:
     def weighted_share(self) -> float:
         """The weighed evidence over the source's counted fingerprints (what the threshold asks)."""
         return self.evidence / self.counted
+
+    @property
+    def line_share(self) -> float:
+        """The weighed evidence of the source's lines found whole over its lines."""
+        return self.anchor_evidence / self.anchors_counted if self.anchors_counted else 0.0
 
     @property
     def rank(self) -> tuple[float, bool, float]:
@@ -183,18 +202,30 @@ def is_match(
     min_share: float | None = None,
     min_alone: float | None = None,
 ) -> bool:
-    """Whether a candidate is evidence enough: MIN_MATCHED fingerprints, and MIN_EVIDENCE of weight
-    with MIN_SIMILARITY weighted share of its own, or MIN_EVIDENCE_ALONE of weight with
-    MIN_SHARE_ALONE (other values are for measuring the curve; min_alone=None: MIN_EVIDENCE_ALONE,
-    0: no second tier)."""
-    if c.matched < MIN_MATCHED:
-        return False
-    if c.evidence >= (MIN_EVIDENCE if min_evidence is None else min_evidence) and c.weighted_share >= (
-        MIN_SIMILARITY if min_share is None else min_share
+    """Whether a candidate is evidence enough. Its grams alone (the curve measured before lines
+    were fingerprinted): MIN_MATCHED of them, and MIN_EVIDENCE of weight with MIN_SIMILARITY
+    weighted share of its grams, or MIN_EVIDENCE_ALONE of weight with MIN_SHARE_ALONE. Or its
+    lines: MIN_ANCHORS_MATCHED of them found whole with MIN_SIMILARITY weighted share of its lines,
+    and MIN_MATCHED fingerprints with MIN_EVIDENCE of weight in all. (Other values are for
+    measuring the curve; min_alone=None: MIN_EVIDENCE_ALONE, 0: no second tier.)"""
+    evidence = MIN_EVIDENCE if min_evidence is None else min_evidence
+    share = MIN_SIMILARITY if min_share is None else min_share
+    if (
+        c.anchors_matched >= MIN_ANCHORS_MATCHED
+        and c.matched >= MIN_MATCHED
+        and c.evidence >= evidence
+        and c.line_share >= share
     ):
         return True
+    grams = c.matched - c.anchors_matched
+    grams_evidence = c.evidence - c.anchor_evidence
+    grams_share = grams_evidence / max(1, c.counted - c.anchors_counted)
+    if grams < MIN_MATCHED:
+        return False
+    if grams_evidence >= evidence and grams_share >= share:
+        return True
     alone = MIN_EVIDENCE_ALONE if min_alone is None else min_alone
-    return 0 < alone <= c.evidence and c.weighted_share >= MIN_SHARE_ALONE
+    return 0 < alone <= grams_evidence and grams_share >= MIN_SHARE_ALONE
 
 
 @dataclass(frozen=True)
@@ -239,14 +270,18 @@ class FingerprintIndex:
 
         One query (both tables, through their sha256 indexes): most egress files are found in
         neither, and each is looked up."""
-        row = self.db.conn().execute(
-            "SELECT path, level, entry, size, state FROM ("
-            " SELECT path, level, entry, size, 'current' AS state, 0 AS source, indexed_at AS t FROM files WHERE sha256 = ?"
-            " UNION ALL"
-            " SELECT path, level, entry, size, state, 1, -removed_at FROM history WHERE sha256 = ?"
-            ") ORDER BY source, t LIMIT 1",
-            (sha256, sha256),
-        ).fetchone()
+        row = (
+            self.db.conn()
+            .execute(
+                "SELECT path, level, entry, size, state FROM ("
+                " SELECT path, level, entry, size, 'current' AS state, 0 AS source, indexed_at AS t FROM files WHERE sha256 = ?"
+                " UNION ALL"
+                " SELECT path, level, entry, size, state, 1, -removed_at FROM history WHERE sha256 = ?"
+                ") ORDER BY source, t LIMIT 1",
+                (sha256, sha256),
+            )
+            .fetchone()
+        )
         return SourceFile(os.fsdecode(bytes(row[0])), *row[1:]) if row else None
 
     def lookup_partial(self, fingerprints: Collection[int]) -> tuple[SourceFile, float] | None:
@@ -277,16 +312,29 @@ class FingerprintIndex:
         if not fingerprints:
             return []
         conn = self.db.conn()
-        matched, evidence, common = _matches(conn, sorted(set(fingerprints)), self._boilerplate_cap())
+        matched, evidence, common, lines_found = _matches(conn, sorted(set(fingerprints)), self._boilerplate_cap())
+        common_lines = [h for h in common if winnow.is_anchor(h)]
         found = []
         for doc, n in matched.items():
-            sha256, total, current = conn.execute(
-                "SELECT sha256, fingerprints, EXISTS (SELECT 1 FROM files WHERE files.sha256 = documents.sha256)"
-                " FROM documents WHERE id = ?",
+            sha256, total, lines, current = conn.execute(
+                "SELECT sha256, fingerprints, coalesce(anchors, 0),"
+                " EXISTS (SELECT 1 FROM files WHERE files.sha256 = documents.sha256) FROM documents WHERE id = ?",
                 (doc,),
             ).fetchone()
             counted = max(1, total - _held(conn, doc, common)) if common else max(1, total)
-            found.append(PartialCandidate(sha256, n, max(n, counted), bool(current), evidence[doc]))
+            lines_counted = lines - _held(conn, doc, common_lines) if common_lines else lines
+            found.append(
+                PartialCandidate(
+                    sha256,
+                    n,
+                    max(n, counted),
+                    bool(current),
+                    evidence[doc],
+                    lines_found.matched[doc],
+                    max(lines_found.matched[doc], lines_counted),
+                    lines_found.weight.get(doc, 0.0),
+                )
+            )
         return found
 
     def _boilerplate_cap(self) -> int:
@@ -294,9 +342,13 @@ class FingerprintIndex:
         for every file of a bulk copy."""
         now = time.monotonic()
         if self._cap is None or now - self._cap[1] > CAP_TTL_S:
-            current = self.db.conn().execute(
-                "SELECT count(*) FROM documents WHERE fingerprints > 0 AND sha256 IN (SELECT sha256 FROM files)"
-            ).fetchone()[0]
+            current = (
+                self.db.conn()
+                .execute(
+                    "SELECT count(*) FROM documents WHERE fingerprints > 0 AND sha256 IN (SELECT sha256 FROM files)"
+                )
+                .fetchone()[0]
+            )
             self._cap = (max(DF_CAP_MIN, int(DF_CAP_SHARE * current)), now)
         return self._cap[0]
 
@@ -389,7 +441,9 @@ class FingerprintIndex:
                 new_path = os.fsdecode(dest_raw + bytes(row[0])[len(src_raw) :])
                 conn.execute("DELETE FROM files WHERE path = ?", (row[0],))
                 old = _row_to_file(row)
-                replaced = conn.execute(f"SELECT {COLUMNS} FROM files WHERE path = ?", (os.fsencode(new_path),)).fetchone()
+                replaced = conn.execute(
+                    f"SELECT {COLUMNS} FROM files WHERE path = ?", (os.fsencode(new_path),)
+                ).fetchone()
                 if replaced is not None and replaced[4] != old.sha256:
                     _remember(conn, [_row_to_file(replaced)], PREVIOUS_VERSION)
                 folder = self.folder_for(new_path)
@@ -407,7 +461,8 @@ class FingerprintIndex:
         now = time.time() if now is None else now
         conn = self.db.conn()
         declassified = [
-            (raw,) for (raw,) in conn.execute("SELECT DISTINCT path FROM history")
+            (raw,)
+            for (raw,) in conn.execute("SELECT DISTINCT path FROM history")
             if self.folder_for(os.fsdecode(bytes(raw))) is None
         ]
         with self.db.transaction() as tx:
@@ -451,7 +506,9 @@ class FingerprintIndex:
             if not same:
                 todo.append((raw, st, folder))
             elif (row[5], row[6], row[4]) != (folder.level, folder.name, st.st_ctime_ns):
-                relabel.append((folder.level, folder.name, st.st_ctime_ns, raw))  # config changed, or a ctime to fill in
+                relabel.append(
+                    (folder.level, folder.name, st.st_ctime_ns, raw)
+                )  # config changed, or a ctime to fill in
         gone = self._rows(_seen_gone(known.keys() - found.keys(), unwalkable))
         total_bytes, done_bytes = sum(st.st_size for _, st, _ in todo), 0
         if progress:
@@ -542,7 +599,10 @@ class FingerprintIndex:
             tx.executemany(
                 "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, sha256, level, entry, indexed_at, ctime_ns)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(os.fsencode(e.path), e.size, e.mtime_ns, e.inode, e.sha256, e.level, e.entry, now, e.ctime_ns) for e in entries],
+                [
+                    (os.fsencode(e.path), e.size, e.mtime_ns, e.inode, e.sha256, e.level, e.entry, now, e.ctime_ns)
+                    for e in entries
+                ],
             )
             tx.executemany(  # content without text (most of a drawing folder): one statement for all
                 "INSERT OR IGNORE INTO documents (sha256, fingerprints) VALUES (?, 0)",
@@ -557,11 +617,15 @@ class FingerprintIndex:
         or whose fingerprints an older scheme made (replaced)."""
         if self.fingerprint is None:
             return
-        rows = self.db.conn().execute(
-            f"SELECT {COLUMNS} FROM files WHERE sha256 NOT IN"
-            " (SELECT sha256 FROM documents WHERE scheme = ? OR fingerprints = 0) GROUP BY sha256",
-            (LINEAGE_SCHEME,),
-        ).fetchall()
+        rows = (
+            self.db.conn()
+            .execute(
+                f"SELECT {COLUMNS} FROM files WHERE sha256 NOT IN"
+                " (SELECT sha256 FROM documents WHERE scheme = ? OR fingerprints = 0) GROUP BY sha256",
+                (LINEAGE_SCHEME,),
+            )
+            .fetchall()
+        )
         for batch in _chunks([_row_to_file(r) for r in rows], COMMIT_EVERY):
             texts = {e.sha256: self.fingerprint(e.path) for e in batch if self._still(e)}
             with self.db.transaction() as tx:
@@ -583,21 +647,27 @@ def _store_document(conn, sha256: str, fingerprints: frozenset[int]) -> None:
     Content an older scheme fingerprinted keeps its row: what that scheme stored (after
     `_strip_boilerplate`) is a part of what this one finds in the same text, so the new
     fingerprints are added to it, with no scan of the table for its old rows."""
-    old = conn.execute("SELECT id FROM documents WHERE sha256 = ? AND scheme IS NOT ?", (sha256, LINEAGE_SCHEME)).fetchone()
+    old = conn.execute(
+        "SELECT id FROM documents WHERE sha256 = ? AND scheme IS NOT ?", (sha256, LINEAGE_SCHEME)
+    ).fetchone()
+    lines = sum(map(winnow.is_anchor, fingerprints))
     if old is not None:
         conn.execute(
-            "UPDATE documents SET fingerprints = ?, scheme = ? WHERE id = ?", (len(fingerprints), LINEAGE_SCHEME, old[0])
+            "UPDATE documents SET fingerprints = ?, scheme = ?, anchors = ? WHERE id = ?",
+            (len(fingerprints), LINEAGE_SCHEME, lines, old[0]),
         )
         doc = old[0]
     else:
         cur = conn.execute(
-            "INSERT OR IGNORE INTO documents (sha256, fingerprints, scheme) VALUES (?, ?, ?)",
-            (sha256, len(fingerprints), LINEAGE_SCHEME),
+            "INSERT OR IGNORE INTO documents (sha256, fingerprints, scheme, anchors) VALUES (?, ?, ?, ?)",
+            (sha256, len(fingerprints), LINEAGE_SCHEME, lines),
         )
         if not cur.rowcount:
             return
         doc = cur.lastrowid
-    conn.executemany("INSERT OR IGNORE INTO fingerprints (hash, doc) VALUES (?, ?)", [(h, doc) for h in sorted(fingerprints)])
+    conn.executemany(
+        "INSERT OR IGNORE INTO fingerprints (hash, doc) VALUES (?, ?)", [(h, doc) for h in sorted(fingerprints)]
+    )
 
 
 def _strip_boilerplate(db: StateDB) -> None:
@@ -619,7 +689,9 @@ def _strip_boilerplate(db: StateDB) -> None:
                     chunk,
                 )
             )
-        tx.executemany("UPDATE documents SET fingerprints = fingerprints - ? WHERE id = ?", [(n, d) for d, n in removed.items()])
+        tx.executemany(
+            "UPDATE documents SET fingerprints = fingerprints - ? WHERE id = ?", [(n, d) for d, n in removed.items()]
+        )
         tx.execute("UPDATE documents SET scheme = ? WHERE scheme IS NULL", (STRIPPED_SCHEME,))
     logger.info("lineage fingerprints upgraded removed={} documents={}", sum(removed.values()), len(removed))
 
@@ -627,7 +699,8 @@ def _strip_boilerplate(db: StateDB) -> None:
 def _forget_documents(conn) -> None:
     """Drop the fingerprints of content neither in the folders nor in the history any more."""
     gone = [
-        doc for (doc,) in conn.execute(
+        doc
+        for (doc,) in conn.execute(
             "DELETE FROM documents WHERE sha256 NOT IN (SELECT sha256 FROM files)"
             " AND sha256 NOT IN (SELECT sha256 FROM history) RETURNING id"
         )
@@ -636,9 +709,16 @@ def _forget_documents(conn) -> None:
         conn.execute(f"DELETE FROM fingerprints WHERE doc IN ({','.join('?' * len(chunk))})", chunk)
 
 
-def _matches(conn, hashes: list[int], cap: int) -> tuple[Counter[int], dict[int, float], list[int]]:
-    """(fingerprints matched per document, their weight per document, boilerplate hashes),
-    boilerplate left out of the first two. A matched fingerprint weighs 1 / the number of current
+class _Lines(NamedTuple):
+    """The part of the matches that are whole lines (winnow.is_anchor)."""
+
+    matched: Counter[int]
+    weight: dict[int, float]
+
+
+def _matches(conn, hashes: list[int], cap: int) -> tuple[Counter[int], dict[int, float], list[int], _Lines]:
+    """(fingerprints matched per document, their weight per document, boilerplate hashes, the
+    lines' part of the first two), boilerplate left out of the first two. A matched fingerprint weighs 1 / the number of current
     documents holding it (1 when only versions kept in the history hold it): the edited versions
     of one document in the history do not make its own text look common.
 
@@ -649,6 +729,7 @@ def _matches(conn, hashes: list[int], cap: int) -> tuple[Counter[int], dict[int,
     matched: Counter[int] = Counter()
     weight: dict[int, float] = {}
     common: list[int] = []
+    lines = _Lines(Counter(), {})
     for h in _present(conn, hashes):
         rows = conn.execute(_HOLDERS + " LIMIT ?", (h, cap + 1)).fetchall()
         if len(rows) > cap:
@@ -660,7 +741,10 @@ def _matches(conn, hashes: list[int], cap: int) -> tuple[Counter[int], dict[int,
         for doc, _ in rows:
             matched[doc] += 1
             weight[doc] = weight.get(doc, 0.0) + w
-    return matched, weight, common
+            if winnow.is_anchor(h):
+                lines.matched[doc] += 1
+                lines.weight[doc] = lines.weight.get(doc, 0.0) + w
+    return matched, weight, common, lines
 
 
 def _present(conn, hashes: list[int]) -> list[int]:
@@ -697,7 +781,9 @@ def _in_current(conn, hash_: int, limit: int) -> int:
 def _held(conn, doc: int, hashes: list[int]) -> int:
     """How many of these hashes the document holds."""
     return sum(
-        conn.execute(f"SELECT count(*) FROM fingerprints WHERE doc = ? AND hash IN ({_marks(c)})", (doc, *c)).fetchone()[0]
+        conn.execute(
+            f"SELECT count(*) FROM fingerprints WHERE doc = ? AND hash IN ({_marks(c)})", (doc, *c)
+        ).fetchone()[0]
         for c in _chunks(hashes, QUERY_CHUNK)
     )
 

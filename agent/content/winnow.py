@@ -46,11 +46,26 @@ Two more things make the fingerprints a document's own (issue 15):
   lines of one short cell) is also fingerprinted as its distinct cells in sorted order: the same
   cells give the same stream whatever order they were extracted in; a cell wrapped onto two lines
   costs only the grams around it.
+- Lines as anchors: a pasted paragraph, slide bullet, code line or table row of 40-100 bytes is
+  shorter than the guarantee above and often yields no shared fingerprint, so three of them pasted
+  into a mail left a source with one or two. Each line of 36-400 normalised bytes also gives one
+  fingerprint, the hash of the whole normalised line (its leading clause number "第3条", "1.2",
+  "（一）", "Article 4" taken off, so the same clause numbered otherwise is the same line), unless
+  it is written in the boilerplate's words: a line with half or more of its tokens (Chinese
+  character pairs, other words) in the shipped list's vocabulary is a standard clause as some firm
+  reworded it ("任何一方因不可抗力不能履行合同的，应及时通知对方……"), which as an anchor traced
+  competitors' contracts to ours; two of its first, middle and last grams inside an entry also
+  make it boilerplate, and a line carrying a secrecy marking is the firm's header or footer,
+  which all its documents hold. A line's hash has bit 47 set (a gram's never has), so the index
+  can weigh lines as lines: three bullets of a 16-bullet deck are 3 of its 16 lines, but only 3
+  of its 40-odd fingerprints (agent/index.py). At most MAX_ANCHORS a document, the smallest hashes (the same lines are
+  kept whatever their order).
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import re
 import unicodedata
 from bisect import bisect_left
@@ -59,6 +74,8 @@ from functools import cache
 from itertools import compress
 from pathlib import Path
 from zlib import crc32
+
+from agent.content import marking_terms
 
 GRAM_BYTES = 24  # K
 WINDOW_BYTES = 90  # W (360, then 180 before: every gram chosen then is chosen now)
@@ -72,7 +89,19 @@ MAX_CELL_CHARS = 40  # a longer piece of a line is prose, not a table cell
 MIN_TABLE_CELLS = 8  # fewer table-like cells in a row of lines are a list or a signature block
 MEDIAN_CELL_CHARS = 16  # table cells are short: wrapped prose lines are longer than this
 
+MIN_ANCHOR_BYTES = 36  # a line shorter than this (12 Chinese characters) is a heading or a label
+MAX_ANCHOR_BYTES = 400  # a longer paragraph holds several grams' guarantee runs of its own
+MAX_ANCHORS = 4096
+ANCHOR_SALT = b"\x00line\x00"
+ANCHOR_BIT = 1 << HASH_BITS  # set in a line's hash (never in a gram's): the index tells them apart
+MAX_GENERIC_SHARE = 0.5  # a line with half its words in the boilerplate's vocabulary is a reworded standard clause
+
 _NOT_WORD = re.compile(r"[\W_]+")
+_ENUMERATION = re.compile(
+    r"^\s*(?:第[一二三四五六七八九十百零〇\d]+[条章节款项]|[\d一二三四五六七八九十]+(?:\.\d+)*(?:[.、．)）]|\s)"
+    r"|[（(][\d一二三四五六七八九十]+[)）]|(?:article|section|clause)\s+\d+[.:]?)\s*",
+    re.IGNORECASE,
+)
 _CELL_SPLIT = re.compile(r"\t|\||\s{2,}")
 _IS_START = bytes(0 if b & 0xC0 == 0x80 else 1 for b in range(256))  # 1 where a UTF-8 character starts
 
@@ -98,7 +127,78 @@ def fingerprints(text: str, gram_bytes: int = GRAM_BYTES, window_bytes: int = WI
     found = set(_winnowed(normalise(text), gram_bytes, window_bytes))
     for cells in table_blocks(text):
         found.update(_winnowed("".join(cells), gram_bytes, window_bytes))
-    return frozenset(found - boilerplate_hashes(gram_bytes))
+    boilerplate = boilerplate_hashes(gram_bytes)
+    return frozenset((found - boilerplate) | line_anchors(text, gram_bytes, boilerplate))
+
+
+def line_anchors(text: str, gram_bytes: int = GRAM_BYTES, boilerplate: frozenset[int] = frozenset()) -> set[int]:
+    """The fingerprints of the text's specific lines as wholes (see the module's docstring)."""
+    anchors = set()
+    for line in text[:MAX_TEXT_CHARS].splitlines():
+        line = _ENUMERATION.sub("", line, count=1)
+        data = normalise(line).encode("utf-8")
+        if not MIN_ANCHOR_BYTES <= len(data) <= MAX_ANCHOR_BYTES or _mostly_boilerplate(data, gram_bytes, boilerplate):
+            continue
+        if generic_share(line) >= MAX_GENERIC_SHARE or _is_template_line(line):
+            continue
+        anchors.add(ANCHOR_BIT | gram_hash(ANCHOR_SALT + data))
+    return anchors if len(anchors) <= MAX_ANCHORS else set(heapq.nsmallest(MAX_ANCHORS, anchors))
+
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+")
+_WORD = re.compile(r"[^\W_]+")
+
+
+# English words every sentence has, clause or not: they tell nothing about a line's register
+_FUNCTION_WORDS = frozenset(
+    "a an the of to in on at by for from with and or but as is are was were be been being it its this that"
+    " these those which who whom whose not no shall will would should may can could must has have had do does"
+    " did all any each other such than then there their they them we our you your he she his her i".split()
+)
+
+
+def _tokens(text: str) -> list[str]:
+    """Chinese as character pairs, other scripts as words (letters and digits) less function words."""
+    norm = unicodedata.normalize("NFKC", text).casefold()
+    tokens = []
+    for run in _CJK.findall(norm):
+        tokens += [run[i : i + 2] for i in range(max(1, len(run) - 1))]
+    tokens += [w for w in _WORD.findall(_CJK.sub(" ", norm)) if w not in _FUNCTION_WORDS]
+    return tokens
+
+
+@cache
+def boilerplate_tokens() -> frozenset[str]:
+    """The vocabulary of the shipped boilerplate: its Chinese character pairs and its words."""
+    return frozenset(t for entry in boilerplate_entries() for t in _tokens(entry))
+
+
+def is_anchor(fingerprint: int) -> bool:
+    """A whole line's fingerprint, not a gram's."""
+    return fingerprint >= ANCHOR_BIT
+
+
+def _is_template_line(line: str) -> bool:
+    """A line carrying a secrecy marking is the firm's header, footer or banner: every document of
+    the firm holds it, and a small register cannot tell it is common."""
+    norm = unicodedata.normalize("NFKC", line)
+    return bool(marking_terms.TERMS_RE.search(norm) or marking_terms.STATE_RE.search(norm))
+
+
+def generic_share(line: str) -> float:
+    """The share of the line's tokens found in the shipped boilerplate's vocabulary."""
+    tokens = _tokens(line)
+    vocabulary = boilerplate_tokens()
+    return sum(t in vocabulary for t in tokens) / len(tokens) if tokens else 1.0
+
+
+def _mostly_boilerplate(data: bytes, gram_bytes: int, boilerplate: frozenset[int]) -> bool:
+    """Two of the line's first, middle and last grams are grams of a boilerplate entry."""
+    starts = _starts(data, gram_bytes)
+    if not starts or not boilerplate:
+        return False
+    probes = {starts[0], starts[len(starts) // 2], starts[-1]}
+    return sum(gram_hash(data[o : o + gram_bytes]) in boilerplate for o in probes) >= min(2, len(probes))
 
 
 def _winnowed(normalised: str, gram_bytes: int, window_bytes: int) -> Iterator[int]:

@@ -72,6 +72,7 @@ class Label:
     source: str | None = None  # the classified file it derives from
     edit: str = ""  # exact | renamed | zipped | kept-75 | paste-2 | gb18030 | doc | pdf ...
     kept: float | None = None  # share of the source's text it keeps
+    own_blocks: int | None = None  # a paste: how many of its pasted blocks are the firm's own text (not shared clauses)
 
 
 @dataclass
@@ -156,8 +157,13 @@ def derive(rng: random.Random, doc: Doc, fraction: float) -> tuple[Doc, float]:
     return copy, min(1.0, have / total)
 
 
-def paste(rng: random.Random, doc: Doc, count: int) -> tuple[Doc, float]:
-    """An e-mail of the copier's own prose with `count` paragraphs (or blocks of five table rows) of doc."""
+SHARED_TEXT = frozenset(genres.STANDARD_CLAUSES + genres.EN_CLAUSES + genres.QUOTE_TERMS)
+
+
+def paste(rng: random.Random, doc: Doc, count: int) -> tuple[Doc, float, int]:
+    """An e-mail of the copier's own prose with `count` paragraphs (or blocks of five table rows) of
+    doc; with the share of doc's text pasted and how many pasted blocks are the firm's own text (a
+    standard clause every competitor's contract or quotation carries traces nobody)."""
     blocks = list(doc.paragraphs) + [
         "\n".join("\t".join(r) for r in doc.table[i : i + 5]) for i in range(1, len(doc.table), 5)
     ]
@@ -173,7 +179,8 @@ def paste(rng: random.Random, doc: Doc, count: int) -> tuple[Doc, float]:
         own,
         values=[(k, v) for k, v in doc.values if any(v in b for b in picked)],
     )
-    return mail, sum(len(b.encode()) for b in picked) / max(1, _text_bytes(doc))
+    own_blocks = sum(not any(shared in b for shared in SHARED_TEXT) for b in picked)
+    return mail, sum(len(b.encode()) for b in picked) / max(1, _text_bytes(doc)), own_blocks
 
 
 def build(
@@ -224,8 +231,8 @@ def build(
     for k, (src, doc) in enumerate(picked):
         rel = str(src.relative_to(root))
 
-        def add(path: Path, held: Doc, edit: str, kept: float | None, form: str, rel=rel) -> None:
-            labels.append(_label(root, path, "derived", ours.key, held, form, source=rel, edit=edit, kept=kept))
+        def add(path: Path, held: Doc, edit: str, kept: float | None, form: str, rel=rel, **kw) -> None:
+            labels.append(_label(root, path, "derived", ours.key, held, form, source=rel, edit=edit, kept=kept, **kw))
 
         way = ("exact", "renamed", "zipped")[k % 3]
         if way == "exact":
@@ -248,9 +255,9 @@ def build(
             path, held = _write(copy, outgoing / f"kept-{int(fraction * 100)}", k, fmt)
             add(path, held, f"kept-{int(fraction * 100)}", round(kept, 3), fmt)
         count = 1 + k % 3
-        mail, kept = paste(rng, doc, count)
+        mail, kept, own_blocks = paste(rng, doc, count)
         path, held = _write(mail, outgoing / "pastes", k, rng.choice(("txt", "docx")))
-        add(path, held, f"paste-{count}", round(kept, 3), path.suffix[1:])
+        add(path, held, f"paste-{count}", round(kept, 3), path.suffix[1:], own_blocks=own_blocks)
         (outgoing / "gb18030").mkdir(exist_ok=True)
         path = writers.txt(doc, outgoing / "gb18030" / f"{k:03d}-{src.stem}.txt", "gb18030")
         add(path, doc, "gb18030", 1.0, "txt-gb18030")

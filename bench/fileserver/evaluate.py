@@ -117,9 +117,13 @@ def _marking_scores(outcomes: list[Outcome], detector: str, truth_value: str) ->
     return dict(files=_prf(c["tp"], c["fp"], c["fn"]), false_positives=examples)
 
 
+PASTE_GOAL_KEPT = 0.10
+
+
 def _lineage(outcomes: list[Outcome]) -> dict:
     by_edit: dict[str, Counter] = defaultdict(Counter)
     kept_half = Counter()
+    pastes = Counter()  # the goal's pastes: three paragraphs of the firm's own text, >= 10% of the source
     for o in outcomes:
         if o.label.group != "derived":
             continue
@@ -130,11 +134,20 @@ def _lineage(outcomes: list[Outcome]) -> dict:
         if o.label.kept is not None and o.label.kept >= 0.5 and not o.label.edit.startswith("paste"):
             kept_half["n"] += 1
             kept_half["traced"] += o.traced == o.label.source
+        if o.label.edit == "paste-3" and o.label.own_blocks == 3 and (o.label.kept or 0) >= PASTE_GOAL_KEPT:
+            pastes["n"] += 1
+            pastes["traced"] += o.traced == o.label.source
     edits = {
         e: dict(n=c["n"], traced=c["traced"], wrong_source=c["wrong"], recall=_ratio(c["traced"], c["n"]))
         for e, c in sorted(by_edit.items())
     }
-    return dict(by_edit=edits, recall_kept_half=_ratio(kept_half["traced"], kept_half["n"]), kept_half_n=kept_half["n"])
+    return dict(
+        by_edit=edits,
+        recall_kept_half=_ratio(kept_half["traced"], kept_half["n"]),
+        kept_half_n=kept_half["n"],
+        recall_paste_own=_ratio(pastes["traced"], pastes["n"]),
+        paste_own_n=pastes["n"],
+    )
 
 
 def _negatives(outcomes: list[Outcome]) -> dict:

@@ -95,7 +95,9 @@ def markdown(scores: dict, notes: list[str], seed: int, scale: float) -> str:
     lines += [
         "",
         f"**Lineage recall per edit level** (traced to the right source; at ≥ 50% kept: "
-        f"{pct(lineage['recall_kept_half'])} of {lineage['kept_half_n']}, goal ≥ 95%)",
+        f"{pct(lineage['recall_kept_half'])} of {lineage['kept_half_n']}, goal ≥ 95%; three paragraphs of the "
+        f"firm's own text pasted, ≥ 10% of the source: {pct(lineage['recall_paste_own'])} of "
+        f"{lineage['paste_own_n']}; the paste rows below count every paste, standard clauses included)",
         "",
     ]
     lines += _table(
@@ -176,6 +178,8 @@ def figures(scores: dict) -> list[Figure]:
         precision_recall(detector, s["files"])
     r = scores["lineage"]["recall_kept_half"]
     add("detection lineage recall at >= 50% kept", r, ">= 95%", r is not None and r >= GOAL)
+    r = scores["lineage"]["recall_paste_own"]
+    add("detection lineage recall, three own paragraphs pasted", r, ">= 95%", r is not None and r >= GOAL)
     peer = scores["negatives"]["peer"]["lineage_fp_rate"]
     add("detection lineage false positives, same-genre", peer, "<= 1%", peer is not None and peer <= GOAL_LINEAGE_FP)
     third = scores["negatives"]["thirdparty"]["lineage_fp_rate"]

@@ -420,3 +420,37 @@ def test_boilerplate_of_many_documents_neither_matches_nor_dilutes_a_match(tmp_p
     source, similarity = index.lookup_partial(fingerprints(whole))
     assert source.path == str(root / "3.txt") and similarity == 1.0  # the template's share is left out
     index.close()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_three_short_bullets_pasted_into_a_mail_are_traced(tmp_path, lang, monkeypatch):
+    """Slide bullets of one sentence (40-100 bytes) are shorter than the grams' guarantee: three of
+    them pasted into a mail shared one fingerprint or none with their deck. Each is a line of its own
+    in both, so the lines as anchors trace them; a competitor's deck of the same words does not."""
+    from agent.content import winnow
+    from tests.agent.content import lineage_corpus as corpus
+
+    rng = random.Random(11)
+    root = tmp_path / "slides"
+    root.mkdir()
+    decks = [[corpus.sentence(rng, lang) for _ in range(16)] for _ in range(4)]
+    for n, deck in enumerate(decks):
+        (root / f"deck{n}.txt").write_text("\n".join(deck), encoding="utf-8")
+    pasted = rng.sample(decks[2], 3)
+    mail = [corpus.paragraph(rng, lang) for _ in range(5)]
+    for bullet in pasted:
+        mail.insert(rng.randint(0, len(mail)), bullet)
+    competitor = "\n".join(corpus.sentence(rng, lang) for _ in range(16))
+
+    index = _index(tmp_path, [ClassifiedFolder(str(root), "core", "Slides")])
+    index.refresh()
+    found = index.lookup_partial(fingerprints("\n".join(mail)))
+    assert found is not None and found[0].path == str(root / "deck2.txt")
+    assert index.lookup_partial(fingerprints(competitor)) is None
+    index.close()
+
+    monkeypatch.setattr(winnow, "line_anchors", lambda *a, **k: set())  # the grams alone: not traced
+    index = _index(tmp_path / "grams", [ClassifiedFolder(str(root), "core", "Slides")])
+    index.refresh()
+    assert index.lookup_partial(fingerprints("\n".join(mail))) is None
+    index.close()

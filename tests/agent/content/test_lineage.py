@@ -44,9 +44,10 @@ def test_the_index_grows_by_at_most_a_third_of_the_text_it_covers(measured):
     """A tenth until issue 15 halved the window (W = 180 bytes, 15.1% measured), then halved it
     again (W = 90 bytes, 29.1% measured, seed 4): a short quotation or a table printed to PDF
     keeps fingerprints enough to be told from a competitor's only at this density (the curve of
-    docs/architecture.md, "Lineage")."""
+    docs/architecture.md, "Lineage"); the lines as anchors (pasted bullets and table rows) took it
+    to 32.0%."""
     _, result = measured
-    assert 0 < result.growth <= 0.32, (result.growth_bytes, result.text_bytes)
+    assert 0 < result.growth <= 1 / 3, (result.growth_bytes, result.text_bytes)
 
 
 def test_similarity_grows_with_the_share_kept(measured):

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from agent.content import winnow
-from agent.content.winnow import GRAM_BYTES, WINDOW_BYTES, fingerprints, normalise
+from agent.content.winnow import GRAM_BYTES, MAX_ANCHORS, WINDOW_BYTES, fingerprints, line_anchors, normalise
 from tests.agent.content.lineage_corpus import paragraph
 
 GUARANTEE_BYTES = WINDOW_BYTES + GRAM_BYTES + 3  # W + K, and a character start missing the window's end
@@ -43,7 +43,9 @@ def _random_text(rng: random.Random, lang: str, min_bytes: int) -> str:
 def test_layout_and_punctuation_do_not_change_fingerprints(lang):
     text = _random_text(random.Random(1), lang, 3000)
     reflowed = text.replace("\n", "  ").replace("。", "，").replace(".", " ; ").upper()
-    assert fingerprints(text) == fingerprints(reflowed)
+    # the grams do not see layout; the lines as anchors do (a reflowed paragraph is another line)
+    assert fingerprints(text) - line_anchors(text) == fingerprints(reflowed) - line_anchors(reflowed)
+    assert line_anchors(text.replace("。", "，").upper()) == line_anchors(text)
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
@@ -84,11 +86,49 @@ def test_short_text_has_one_fingerprint_and_text_below_one_gram_none():
     assert fingerprints("x" * (GRAM_BYTES - 1)) == frozenset()
     assert fingerprints("。，！") == frozenset()
     assert len(fingerprints("某某精密机械有限公司内部资料注意保密")) == 1  # 54 bytes: below one window
+    assert len(fingerprints("叶轮动平衡等级G2.5，残余不平衡量小于12克毫米")) == 2  # and the line as anchor
+
+
+def test_a_pasted_short_line_keeps_its_anchor_where_the_grams_miss_it():
+    bullet = "通过底漆焊缝使方案抛光按刀具淬火和主轴采购为929HRC。"  # 69 bytes: below the grams' guarantee
+    deck = "\n".join(
+        ["新品发布与市场策略", "经过设备评审与变形审批，抛光毛坯三坐标。", bullet, "对于转速轴承由裂纹记录为59.51%。"]
+    )
+    mail = "转发：资料\n请查收附件中的数据，周五前反馈意见。\n" + bullet + "\n谢谢。"
+    assert line_anchors(bullet) <= fingerprints(deck) & fingerprints(mail)
+    assert line_anchors("（三）" + bullet) == line_anchors("第3条 " + bullet) == line_anchors(bullet)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # a standard clause as some firm reworded it: the boilerplate's vocabulary
+        "任何一方因不可抗力不能履行合同的，应及时通知对方，并在合理期限内提供相关证明，双方可据此部分或全部免除责任。",
+        "Neither party shall be liable for failure to perform caused by force majeure, provided that prompt notice is given.",
+        # the firm's header and footer: every document of the firm holds them
+        "某某精密机械有限公司 内部资料 注意保密 第1页",
+        "本文件为某某精密机械有限公司内部资料，未经书面许可，任何单位和个人不得复制。",
+        "短行也不算",  # below MIN_ANCHOR_BYTES
+    ],
+)
+def test_standard_and_template_lines_are_no_anchors(line):
+    assert line_anchors(line) == set()
+
+
+def test_anchors_are_capped_by_their_smallest_hashes():
+    lines = [f"第{i}批 叶轮HXB{i:05d} 外径{i * 7 % 997}毫米 重量{i % 89}千克" for i in range(MAX_ANCHORS + 500)]
+    anchors = line_anchors("\n".join(lines))
+    every = set().union(*(line_anchors(x) for x in lines))
+    assert len(every) == MAX_ANCHORS + 500
+    assert anchors == set(sorted(every)[:MAX_ANCHORS])
+    assert line_anchors("\n".join(reversed(lines))) == anchors  # whatever the order
 
 
 def test_hashes_fit_sqlite_six_byte_integers():
     found = fingerprints(_random_text(random.Random(4), "en", 20_000))
-    assert found and all(0 <= h < 2**47 for h in found)
+    grams = [h for h in found if not winnow.is_anchor(h)]
+    assert grams and all(0 <= h < 2**47 for h in grams)
+    assert all(2**47 <= h < 2**48 for h in found - set(grams))  # a line's: 8 bytes in SQLite
 
 
 def test_fingerprints_are_the_same_in_another_process():
