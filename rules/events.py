@@ -140,7 +140,7 @@ class Event:
     register_entry: str | None = None  # the secret-register entry of the source
     match: Match | None = None
     media: Media | None = None
-    egress: str | None = None  # removable | folder | sync | share: which kind of egress place
+    egress: str | None = None  # which kind of egress place: rules.fields.EGRESS_KINDS (details["app"] names its app)
     file_type: str | None = None  # the type detected from the content (e.g. "pdf", "zip")
     type_mismatch: bool | None = None  # the extension does not fit the detected type
     detections: tuple[Detection, ...] = ()

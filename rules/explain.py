@@ -104,12 +104,22 @@ def _listing(items: list[str]) -> str:
 # --- what happened, for one event -----------------------------------------------------------------
 
 
+EGRESS_PLACES = {
+    "sync": "a cloud-drive folder",
+    "share": "a network share",
+    "im": "the file folder of an IM client",
+    "phone": "a phone",
+    "printer": "a printer",
+}
+
+
 def destination(event: Event) -> str:
     """Where an egress event's file went: the device with its names, or the egress folder."""
     media = event.media
     if media is None:
-        kind = {"sync": "a cloud-sync folder", "share": "a network share"}.get(event.egress or "", "an egress folder")
-        return kind
+        kind = EGRESS_PLACES.get(event.egress or "", "an egress folder")
+        app = event.details.get("app") if isinstance(event.details, dict) else None
+        return f"{kind} of {plain(app)}" if isinstance(app, str) and app else kind
     device = " ".join(x for x in (media.vendor, media.model) if x) or media.device or "unknown device"
     details = ", ".join(
         x

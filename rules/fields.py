@@ -17,7 +17,10 @@ from rules.events import EVENT_TYPES, MATCH_METHODS, Event, is_portable
 from rules.levels import LEVELS
 from rules.worktime import WEEKDAYS, WorkTime
 
-EGRESS_KINDS: tuple[str, ...] = ("removable", "folder", "sync", "share")
+# removable: a USB stick or disk; folder: a folder an admin listed; sync: a cloud-drive client's
+# folder; share: a network share; im: an IM client's file folder; phone: a phone or camera reached
+# over MTP/PTP; printer: a print job
+EGRESS_KINDS: tuple[str, ...] = ("removable", "folder", "sync", "share", "im", "phone", "printer")
 PLACES: tuple[str, ...] = ("classified", "egress", "agent")
 DETECTOR_ID = re.compile(r"^[a-z][a-z0-9_]{1,63}$")
 
@@ -66,6 +69,16 @@ def _started(key: str, kind: type) -> Callable[[Event, WorkTime], Any]:
     return get
 
 
+def _detail(key: str) -> Callable[[Event, WorkTime], Any]:
+    """A text fact of the event's details (absent when the details hold something else)."""
+
+    def get(e: Event, _: WorkTime) -> Any:
+        value = e.details.get(key) if isinstance(e.details, dict) else None
+        return value if isinstance(value, str) else None
+
+    return get
+
+
 def _media(attr: str) -> Callable[[Event, WorkTime], Any]:
     return lambda e, _: getattr(e.media, attr) if e.media else None
 
@@ -80,6 +93,8 @@ FIELDS: dict[str, Field] = {
         Field("type", "text", _attr("type"), tuple(EVENT_TYPES), groupable=True),
         Field("place", "text", _place, PLACES),
         Field("egress", "text", _attr("egress"), EGRESS_KINDS, groupable=True),
+        # the application behind the place or the read: "WeChat", "Baidu Netdisk", a printer's name
+        Field("app", "text", _detail("app"), groupable=True),
         Field("level", "text", _attr("level"), LEVELS, groupable=True),
         Field("match.method", "text", lambda e, _: e.match.method if e.match else None, MATCH_METHODS),
         Field("match.similarity", "number", lambda e, _: e.match.similarity if e.match else None),
