@@ -342,7 +342,14 @@ class Reporter:
             self.agent_id = agent_id
         self._save_token(answer["token"])
         self.token = answer["token"]
-        logger.info("enrolled agent_id={!r}", self.agent_id)
+        if answer.get("state") == "pending":  # another live agent has our host name, or it is blocked
+            logger.warning(
+                "enrolled, but the collector holds our events until an admin approves this agent agent_id={!r} detail={!r}",
+                self.agent_id,
+                str(answer.get("detail", ""))[:300],
+            )
+        else:
+            logger.info("enrolled agent_id={!r}", self.agent_id)
 
     def _post(self, path: str, body: str) -> dict:
         headers = {**_JSON, "Authorization": f"Bearer {self.token}"}
@@ -395,8 +402,19 @@ def _check_status(r: requests.Response, refuse: bool = True) -> None:
     if refuse and code in REFUSED_STATUS:
         raise Refused(f"{code} {r.text[:500]}")
     where = f" to {r.headers.get('Location', '')[:200]!r}" if 300 <= code < 400 else ""
-    retry = retry_after_s(r.headers.get("Retry-After")) if code in (429, 503) else None
+    if code == 403:  # e.g. a pending agent: "this agent waits for an admin's approval"
+        where = f": {_detail(r)}"
+    retry = retry_after_s(r.headers.get("Retry-After")) if code in (403, 429, 503) else None
     raise DeliveryError(f"{code} {r.reason or ''}{where}".strip(), retry)
+
+
+def _detail(r: requests.Response) -> str:
+    """The collector's `detail` of a refusal, bounded (for the log)."""
+    try:
+        detail = r.json().get("detail", "")
+    except (ValueError, AttributeError):
+        detail = ""
+    return detail[:300] if isinstance(detail, str) else ""  # logged with !r: control characters escaped
 
 
 def retry_after_s(value: str | None, now: float | None = None) -> float | None:

@@ -453,3 +453,21 @@ def test_heartbeats_say_how_far_the_chain_was_delivered_and_the_agents_time(coll
     first = collector.heartbeats[0]
     assert first["chain"] == {"seq": 3, "unsent_from": 1}  # sent before the first batch: nothing delivered yet
     assert first["agent_time"].endswith("Z")
+
+
+def test_a_pending_agents_403_says_why_and_how_long_to_wait():
+    """A second live agent of one host name is pending: its token gets 403 with the reason and a
+    Retry-After until an admin approves it. The error the agent logs carries the reason, and it
+    waits as long as told (its events stay in the spool: 403 is never a refusal of them)."""
+    import requests
+
+    from agent.reporter import DeliveryError, Refused, _check_status
+
+    r = requests.Response()
+    r.status_code, r.reason = 403, "Forbidden"
+    r._content = json.dumps({"detail": "this agent waits for an admin's approval"}).encode()
+    r.headers["Retry-After"] = "300"
+    with pytest.raises(DeliveryError) as raised:
+        _check_status(r)
+    assert not isinstance(raised.value, Refused)
+    assert "waits for an admin's approval" in str(raised.value) and raised.value.retry_after_s == 300
