@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     approve = sub.add_parser("approve-agent", parents=[common], help="let a pending agent report")
     approve.add_argument("agent_id")
     approve.set_defaults(handler=cmd_approve_agent)
+    unblock = sub.add_parser("unblock-host", parents=[common], help="let agents of this host name enrol without approval again")
+    unblock.add_argument("hostname")
+    unblock.set_defaults(handler=cmd_unblock_host)
     key = sub.add_parser("create-enroll-key", parents=[common], help="print a new enrolment key for a group of PCs")
     key.add_argument("name", help="the group, e.g. rnd-floor-3")
     key.add_argument("--expires", default="30d", help="how long it enrols, e.g. 12h, 30d (default 30d)")
@@ -192,6 +195,14 @@ def cmd_approve_agent(config: ServerConfig, args) -> int:
         print(f"error: no pending agent '{args.agent_id}'", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(f"approved agent {args.agent_id}")
+    return EXIT_OK
+
+
+def cmd_unblock_host(config: ServerConfig, args) -> int:
+    if not _store(config).fleet.unblock_host(args.hostname, "cli"):
+        print(f"error: the host name '{args.hostname}' is not blocked", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"unblocked host name '{args.hostname}': its agents enrol without approval again")
     return EXIT_OK
 
 

@@ -100,6 +100,10 @@ def test_a_retired_agent_is_refused_and_its_host_waits_for_approval(client, read
     actions = [e["action"] for e in store.list_audit().items]
     assert "agent.retire" in actions and "host.block" in actions
 
+    assert main(["unblock-host", "PC-0042", "-c", str(conf)]) == 0  # host names compare ignoring case
+    assert main(["unblock-host", "pc-0042", "-c", str(conf)]) == 2  # not blocked any more: said so
+    assert "host.unblock" in [e["action"] for e in store.list_audit().items]
+
 
 @pytest.mark.reliability(area="access", fault="Enrolment secret guessing", how="wrong secrets `POST /api/v1/enroll` from one address", outcome="each counts against the address's failure budget (the bad-token one): after the burst 429 with Retry-After, also for the right secret; no agent created")
 def test_wrong_enrolment_secrets_spend_the_failure_budget(client, store):
