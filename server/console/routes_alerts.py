@@ -44,8 +44,9 @@ def register(router: APIRouter, console: Console) -> None:
             "alerts": bar_chart([Bar(d[5:], n, f"{d}: {n}") for d, n in data.alerts_per_day], _("Alerts per day, last 30 days")),
             "egress": bar_chart([Bar(d[5:], n, f"{d}: {n}") for d, n in data.egress_per_day], _("Egress events per day, last 30 days")),
         }
-        online = sum(1 for a in agents if a["online"])
-        return console.render(request, "dashboard.html", user, data=data, charts=charts, online=online, offline=len(agents) - online)
+        active = [a for a in agents if a["state"] not in ("pending", "retired")]  # waiting or retired: neither up nor down
+        online = sum(1 for a in active if a["online"])
+        return console.render(request, "dashboard.html", user, data=data, charts=charts, online=online, offline=len(active) - online)
 
     @router.get(PREFIX + "/alerts", include_in_schema=False)
     def alert_list(

@@ -29,3 +29,16 @@ def test_an_admin_approves_and_retires_agents_from_the_console(admin, analyst, a
     actions = [e["action"] for e in store.list_audit().items]
     assert {"agent.approve", "agent.retire", "host.block"} <= set(actions)
     assert "retired" in admin.get("/console/agents").text
+
+
+def test_the_dashboard_counts_neither_pending_nor_retired_agents_as_offline(admin, agent, store):
+    """A retired agent is never coming back and a pending one never reported: 'offline' would send
+    the officer after PCs that are fine."""
+    import re
+
+    body = {"enroll_secret": ENROLL_SECRET, "agent_id": str(uuid.uuid4()), "hostname": "pc-0042"}
+    assert admin.post("/api/v1/enroll", json=body).json()["state"] == "pending"
+    store.fleet.retire(agent.agent_id, "test")
+    page = admin.get("/console").text
+    counts = re.search(r'<span class="ok">(\d+)</span>[^<]*<span class="bad">(\d+)</span>', page)
+    assert counts is not None and counts.groups() == ("0", "0"), counts
