@@ -20,6 +20,7 @@ is false and nothing is known; callers fall back (agent.attribution.writer_of).
 from __future__ import annotations
 
 import ctypes
+import errno as errno_module
 import functools
 import os
 import select
@@ -34,6 +35,8 @@ from loguru import logger
 FAN_CLOEXEC, FAN_NONBLOCK, FAN_CLASS_NOTIF = 0x1, 0x2, 0x0
 FAN_MODIFY, FAN_CLOSE_WRITE, FAN_Q_OVERFLOW = 0x2, 0x8, 0x4000
 FAN_MARK_ADD, FAN_MARK_REMOVE, FAN_MARK_MOUNT = 0x1, 0x2, 0x10
+FAN_ACCESS, FAN_CLOSE_NOWRITE, FAN_EVENT_ON_CHILD = 0x1, 0x10, 0x08000000  # reads (agent/readwatch.py)
+FAN_MARK_DONT_FOLLOW, FAN_MARK_ONLYDIR = 0x4, 0x8
 AT_FDCWD = -100
 METADATA = struct.Struct("=IBBHQii")  # struct fanotify_event_metadata: len, vers, _, metadata_len, mask, fd, pid
 READ_BYTES = 64 * 1024
@@ -156,18 +159,30 @@ def process_of(pid: int, proc: str = "/proc") -> Closer | None:
 
 def _init() -> int:
     """A fanotify descriptor, or -1 where the OS or our privileges have none."""
+    fd, errno = init_notify()
+    if fd < 0:
+        logger.info("fanotify unavailable: writers of files on media are not known errno={}", errno)
+    return fd
+
+
+def init_notify() -> tuple[int, int]:
+    """(a non-blocking fanotify descriptor of the notification class, 0), or (-1, errno): ENOSYS
+    on another OS or without the call, EPERM without CAP_SYS_ADMIN (or a filter refusing it)."""
     if not sys.platform.startswith("linux"):
-        return -1
+        return -1, errno_module.ENOSYS
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         init = libc.fanotify_init
     except (OSError, AttributeError):
-        return -1
+        return -1, errno_module.ENOSYS
     init.argtypes, init.restype = [ctypes.c_uint, ctypes.c_uint], ctypes.c_int
     fd = init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK, os.O_RDONLY | os.O_LARGEFILE | os.O_CLOEXEC)
-    if fd < 0:
-        logger.info("fanotify unavailable: writers of files on media are not known errno={}", ctypes.get_errno())
-    return fd
+    return (fd, 0) if fd >= 0 else (-1, ctypes.get_errno())
+
+
+def mark(fd: int, flags: int, mask: int, path: bytes) -> int:
+    """fanotify_mark(2) on a path: 0, or the errno."""
+    return 0 if _mark()(fd, flags, mask, AT_FDCWD, path) == 0 else ctypes.get_errno()
 
 
 @functools.cache

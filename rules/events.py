@@ -23,6 +23,7 @@ EVENT_TYPES: dict[str, str] = {
     "file.moved": "a file in a classified folder was renamed or moved",
     "file.deleted": "a file in a classified folder was deleted",
     "file.opened": "a file in a classified folder was opened",
+    "classified.read": "a network application (browser, IM, mail, cloud-drive or transfer tool) read a file in a classified folder",
     "egress.file": "a complete file found in an egress place",
     "media.mounted": "removable media was mounted",
     "media.unmounted": "removable media was unmounted",

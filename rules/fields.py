@@ -36,7 +36,7 @@ class Field:
 
 
 def _place(e: Event, _: WorkTime) -> str:
-    if e.type.startswith("file."):
+    if e.type.startswith(("file.", "classified.")):
         return "classified"
     if e.type.startswith(("egress.", "media.")):
         return "egress"

@@ -24,6 +24,7 @@ CATEGORIES: dict[str, str] = {
     "agent-tamper": "agent stopped, its config or rules changed locally, or a gap in its events",
     "agent-health": "the agent works but something about it is off, such as its clock",
     "uninspectable-egress": "a file the agent could not see into written to an egress place",
+    "classified-read": "a network application (browser, IM, mail, cloud drive, transfer tool) read a classified file",
 }
 SEVERITY_STEPS: tuple[str, ...] = ("info", "low", "medium", "high", "critical")
 BY_LEVEL = "by-level"

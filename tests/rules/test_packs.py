@@ -153,6 +153,10 @@ FIRES = [
     ("MW-AGENT-STALLED", agent("agent.stalled", ts=MON_22), "high", None, None),
     ("MW-AGENT-KILLED", agent("agent.started", previous_stop="crash", rebooted=False), "high", None, None),
     ("MW-AGENT-KILLED", agent("agent.started", ts=SUN_03, previous_stop="crash"), "high", None, None),  # boot unknown
+    # classified-read: a network application read a classified file; a departing employee one step up
+    ("MW-READ-CORE", Event(type="classified.read", ts=MON_10, level="core", details={"app": "Firefox"}), "high", None, None),
+    ("MW-READ-CORE", Event(type="classified.read", ts=MON_22, level="core", user="bob"), "critical", None, lists),
+    ("MW-READ-IMPORTANT", Event(type="classified.read", ts=MON_10, level="important", details={"app": "WeChat"}), "medium", None, None),
 ]
 
 # (rule, event, worktime, watchlists): the rule must not fire
@@ -220,6 +224,11 @@ MISSES = [
     ("MW-AGENT-KILLED", agent("agent.started", previous_stop="crash", rebooted=True), None, None),  # power lost
     ("MW-AGENT-KILLED", agent("agent.stopped", previous_stop="crash"), None, None),
     ("MW-AGENT-KILLED", agent("agent.started", previous_stop=["crash"], rebooted="no"), None, None),  # not text
+    # classified-read (rules/packs/reads.yaml): general and internal do not alert, nor a file.opened
+    ("MW-READ-CORE", Event(type="classified.read", ts=MON_10, level="important", details={"app": "Firefox"}), None, None),
+    ("MW-READ-CORE", classified("file.opened", ts=MON_10), None, None),
+    ("MW-READ-IMPORTANT", Event(type="classified.read", ts=MON_10, level="general", details={"app": "WeChat"}), None, None),
+    ("MW-READ-IMPORTANT", Event(type="classified.read", ts=MON_10, level="core"), None, None),
 ]
 
 
@@ -279,6 +288,7 @@ def test_the_packs_are_the_yaml_files_shipped_in_rules_packs():
         "packs/agent.yaml",
         "packs/classified.yaml",
         "packs/egress.yaml",
+        "packs/reads.yaml",
     ]
 
 
@@ -304,6 +314,7 @@ CATEGORY_SEVERITY = {
     "agent-tamper": "high",
     "agent-health": None,  # by rule: clock skew low, a stall or a kill high, repeated kills critical
     "uninspectable-egress": None,  # by place and size: removable or 100 MB and more high, else medium
+    "classified-read": None,  # by level: core high, important medium (a read is not proof of upload)
 }
 
 
