@@ -14,6 +14,7 @@ from loguru import logger
 from agent import __version__
 from agent.attribution import WriterTracker
 from agent.config import AgentConfig
+from agent.discovery import AppFolderDiscovery, FoundFolder, Refused
 from agent.fanotify import WriteWatch
 from agent.identity import UserTracker, hostname, load_or_make_agent_id
 from agent.index import FingerprintIndex
@@ -79,6 +80,21 @@ class AgentApp:
         self.watchers = Watchers(self.pipeline.changes, self.pipeline.on_overflow, self.pipeline.on_blind)
         excluded = tuple(f.path for f in config.classified) + (config.state_dir,)
         self.media = MediaMonitor(config.egress, self._on_mount, self._on_unmount, excluded=excluded)
+        discover = config.egress.discover
+        self.app_folders = (  # IM and cloud-drive folders in the homes (agent/discovery.py)
+            AppFolderDiscovery(
+                discover.app_list(),
+                excluded,
+                self._on_app_folder,
+                self._on_app_folder_gone,
+                self._on_app_folder_refused,
+                interval_s=discover.interval_s,
+                home_roots=discover.home_roots,
+                system_users=discover.system_users,
+            )
+            if discover.enabled
+            else None
+        )
         self.reporter = Reporter(
             config.server_url,
             config.enroll_secret,
@@ -109,6 +125,8 @@ class AgentApp:
         session_user = self.users.current()
         if type_ == "egress.file" and not fields.get("user") and "user_from" not in (fields.get("details") or {}):
             fields.update(self._writer_fields(fields))
+        if type_ == "egress.file" and "app" not in (fields.get("details") or {}):
+            fields.update(self._app_fields(fields))
         if fields.get("user"):
             fields["details"] = {**(fields.get("details") or {}), "session_user": session_user}
         else:
@@ -127,6 +145,14 @@ class AgentApp:
         if not user:
             return {}
         return {"user": user, "details": {**(fields.get("details") or {}), "user_from": how}}
+
+    def _app_fields(self, fields: dict) -> dict:
+        """The app keeping the egress place the file is in (WeChat, Dropbox), as details.app."""
+        raw = os.fsdecode(base64.b64decode(fields["path_b64"])) if fields.get("path_b64") else fields.get("path")
+        place = self.places.find(raw) if raw else None
+        if place is None or not place.app:
+            return {}
+        return {"details": {**(fields.get("details") or {}), "app": place.app}}
 
     def stamped_event(self, type_: str, **fields) -> Event:
         """An event stamped by the rules in force, for events spooled outside the pipeline."""
@@ -155,7 +181,7 @@ class AgentApp:
         self.reporter.start()
         self.watchers.start()
         for folder in self.config.egress.folders:
-            self.places.add(EgressPlace(folder, self.config.egress.kind_of(folder)))
+            self.places.add(EgressPlace(folder, self.config.egress.kind_of(folder), app=self.config.egress.app_of(folder)))
         roots = [f.path for f in self.config.classified] + list(self.config.egress.folders)
         for root in sorted(roots, key=len):  # outer folders first: a nested one is part of its watch
             self.watchers.watch(root)
@@ -179,6 +205,8 @@ class AgentApp:
         for folder in self.config.egress.folders:
             self.pipeline.scan(folder)  # files written while the agent was not running
         self.media.start()
+        if self.app_folders is not None:
+            self.app_folders.start()  # the folders there now are watched and scanned before ready
         self.selfwatch.start()
         self.ready.set()
 
@@ -187,6 +215,8 @@ class AgentApp:
         self.selfwatch.stop()
         self.config_watch.stop(timeout_s)
         self.media.stop(timeout_s)
+        if self.app_folders is not None:
+            self.app_folders.stop(timeout_s)
         self.watchers.stop(timeout_s)
         self.pipeline.stop(timeout_s)
         stopped = self.stamped_event("agent.stopped", details={"clean": True, "reason": self.stop_reason})
@@ -194,6 +224,29 @@ class AgentApp:
         self.reporter.stop(timeout_s, drain_s=min(3.0, timeout_s))
         self.index.close()
         self.spool.close()
+
+    def _on_app_folder(self, found: FoundFolder) -> None:
+        """An IM or cloud-drive folder found in a home: an egress place of its kind, watched and
+        scanned like a listed folder (raises when it cannot be watched; discovery tries again)."""
+        if found.path in self.config.egress.folders:
+            return  # listed in the config: its kind and app there stand
+        self.places.add(EgressPlace(found.path, found.kind, app=found.app))
+        if not self.watchers.watch(found.path):
+            self.places.remove(found.path)
+            raise OSError(f"cannot watch {found.path!r}")
+        self.pipeline.scan(found.path)
+
+    def _on_app_folder_gone(self, found: FoundFolder) -> None:
+        if found.path in self.config.egress.folders:
+            return
+        self.watchers.unwatch(found.path)
+        self.places.remove(found.path)
+
+    def _on_app_folder_refused(self, refused: Refused) -> None:
+        """An app folder not watched (a link, or overlapping a classified folder): said once."""
+        path, path_b64 = readable(refused.path)
+        details = {"app": refused.app, "reason": refused.reason}
+        self._emit("agent.error", path=path, path_b64=path_b64, error=refused.why, details=details)
 
     def _on_mount(self, mount: Mount) -> None:
         """Raises when the mount could not be taken in; the media monitor tries again."""
@@ -227,7 +280,7 @@ def read_status(config: AgentConfig) -> dict:
             "indexed_files": index.count(),
             **_policy_status(config),
             "classified": [{"path": f.path, "level": f.level, "name": f.name} for f in config.classified],
-            "egress_folders": list(config.egress.folders),
+            "egress_folders": list(config.egress.folders),  # listed; the found app folders are in the heartbeat's watched
             "mount_roots": list(config.egress.mount_roots) if config.egress.removable else [],
         }
     finally:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from agent.discovery_config import DiscoveryConfig, parse_discover
 from agent.paths import is_under
 from rules.configfile import MIN_SECRET_CHARS, PLACEHOLDER_SECRETS, load_section, secret
 from rules.levels import LEVELS
@@ -45,15 +46,20 @@ class EgressConfig:
     removable: bool = True
     mount_roots: tuple[str, ...] = ("/media", "/run/media", "/mnt")
     folders: tuple[str, ...] = ()
-    folder_kinds: tuple[str, ...] = ()  # beside folders: folder | sync | share (rules test `egress`)
+    folder_kinds: tuple[str, ...] = ()  # beside folders: folder | sync | share | im (rules test `egress`)
     poll_s: float = 1.0  # how often mounts are listed
+    folder_apps: tuple[str, ...] = ()  # beside folders: the app behind each ("" none; rules test `app`)
+    discover: DiscoveryConfig = DiscoveryConfig()  # IM and cloud-drive folders found in the homes
 
     def kind_of(self, folder: str) -> str:
         kinds = dict(zip(self.folders, self.folder_kinds, strict=False))  # kinds may be left out
         return kinds.get(folder, "folder")
 
+    def app_of(self, folder: str) -> str:
+        return dict(zip(self.folders, self.folder_apps, strict=False)).get(folder, "")
 
-FOLDER_KINDS = ("folder", "sync", "share")
+
+FOLDER_KINDS = ("folder", "sync", "share", "im")
 
 
 @dataclass(frozen=True)
@@ -245,12 +251,15 @@ def _parse_egress(node: yaml.Node, key_path: str, ctx: Context):
         mount_roots=section.get("mount_roots", sequence(folder(must_exist=False)), default=defaults.mount_roots),
         folders=section.get("folders", sequence(_egress_folder), default=()),
         poll_s=section.get("poll_s", number(minimum=0.1), default=defaults.poll_s),
+        discover=section.get("discover", parse_discover, default=defaults.discover),
     )
     section.done()
     if any(v is MISSING for v in values.values()):
         return MISSING
     folders = values.pop("folders")
-    return EgressConfig(folders=tuple(p for p, _ in folders), folder_kinds=tuple(k for _, k in folders), **values)
+    return EgressConfig(
+        folders=tuple(f[0] for f in folders), folder_kinds=tuple(f[1] for f in folders), folder_apps=tuple(f[2] for f in folders), **values
+    )
 
 
 def _parse_limits(node: yaml.Node, key_path: str, ctx: Context):
@@ -270,15 +279,17 @@ def _parse_limits(node: yaml.Node, key_path: str, ctx: Context):
 
 
 def _egress_folder(node: yaml.Node, key_path: str, ctx: Context):
-    """A folder path, or {path: ..., kind: sync | share | folder} to say what kind of place it is."""
+    """A folder path, or {path: ..., kind: sync | share | im | folder, app: ...} to say what kind
+    of place it is and which app keeps it (a WeChat folder moved out of the home, say)."""
     if not isinstance(node, yaml.MappingNode):
         path = folder(must_exist=True)(node, key_path, ctx)
-        return path if path is MISSING else (path, "folder")
+        return path if path is MISSING else (path, "folder", "")
     section = Section(node, key_path, ctx)
     path = section.get("path", folder(must_exist=True))
     kind = section.get("kind", choice(FOLDER_KINDS, "egress kind"), default="folder")
+    app = section.get("app", text, default="")
     section.done()
-    return MISSING if MISSING in (path, kind) else (path, kind)
+    return MISSING if MISSING in (path, kind, app) else (path, kind, app)
 
 
 OVERLAP_HINT = "a folder is either classified or an egress place, not both"

@@ -12,8 +12,9 @@ from rules.events import Media
 @dataclass(frozen=True)
 class EgressPlace:
     root: str
-    kind: str  # removable | folder
+    kind: str  # removable | folder | sync | share | im | ... (rules.fields.EGRESS_KINDS)
     media: Media | None = None
+    app: str = ""  # the app keeping the folder: "WeChat", "Dropbox" (details.app on its events)
 
 
 class EgressPlaces:

@@ -94,6 +94,7 @@ def test_valid_config_parses_into_frozen_values_with_paths_relative_to_its_folde
             mount_roots=("/media", str(conf / "usb")),
             folders=(str(conf / "sync"), str(conf / "onedrive"), str(conf / "finance")),
             folder_kinds=("folder", "sync", "share"),
+            folder_apps=("", "", ""),
             poll_s=2.0,
         ),
         rules=(),
