@@ -21,7 +21,7 @@ UNIT_NAME = "miwei-agent.service"
 UNIT_DIR = "/etc/systemd/system"
 STATE_ROOT = "/var/lib"  # where StateDirectory= puts its folders
 TMP_DIRS = ("/tmp", "/var/tmp")  # PrivateTmp= hides them from the service
-CAPABILITIES = ("CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE", "CAP_SETUID", "CAP_SETGID", "CAP_KILL")
+CAPABILITIES = ("CAP_DAC_READ_SEARCH", "CAP_SYS_PTRACE", "CAP_SETUID", "CAP_SETGID", "CAP_KILL", "CAP_SYS_ADMIN")
 EXIT_BAD_INPUT = 2  # rules.cli: a config or rule error; restarting cannot fix it
 _PLAIN = re.compile(r"[A-Za-z0-9_./:+=,@-]+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -105,6 +105,18 @@ def render_unit(spec: ServiceSpec, python: str = sys.executable) -> str:
         # so a parser bug in a hostile document is not root; they are the only users of the
         # @setuid calls allowed back below. CAP_KILL: a worker that overruns its deadline runs as
         # another user by then, and root without it may not kill it (measured: EPERM).
+        # CAP_SYS_ADMIN: fanotify_init(2) of the notification class with a descriptor per event
+        # and the reader's pid, which is how the agent learns who read a classified file
+        # (agent/readwatch.py) and who wrote on a stick (agent/fanotify.py); there is no narrower
+        # capability for it (unprivileged fanotify, Linux 5.13+, gives no descriptors, no mount
+        # marks and no other users' pids). It is the broadest capability: what it would open is
+        # closed by the rest of this unit, not by leaving it out. mount, umount, setns, unshare,
+        # swapon, sethostname, bpf, open_by_handle_at and the rest of @privileged stay outside the
+        # system call filter (only fanotify_init and fanotify_mark come back), namespaces are
+        # refused (RestrictNamespaces=), kernel tunables, modules, logs and control groups are
+        # read-only or hidden, and the file system is read-only but for the state folder. Without
+        # it (a unit edited to drop it) the agent says so once in agent.started (reads_unwatched)
+        # and runs on.
         "User=root",
         "UMask=0077",
         f"CapabilityBoundingSet={' '.join(CAPABILITIES)}",
@@ -134,8 +146,9 @@ def render_unit(spec: ServiceSpec, python: str = sys.executable) -> str:
         "MemoryDenyWriteExecute=yes",  # CPython, ctypes calls, watchdog and RE2 run under it (tested)
         "SystemCallArchitectures=native",
         "SystemCallFilter=@system-service",
-        "SystemCallFilter=~@privileged",  # no chown, mount, bpf, fanotify: none is used
+        "SystemCallFilter=~@privileged",  # no chown, mount, bpf, setns, sethostname, ...
         "SystemCallFilter=@setuid",  # back in the allow list: the inspection workers drop root
+        "SystemCallFilter=fanotify_init fanotify_mark",  # back too: readers and writers (CAP_SYS_ADMIN above)
         "SystemCallErrorNumber=EPERM",
         # inotify watches count against fs.inotify.max_user_watches (raised above), not open files;
         # descriptors go to SQLite, files being hashed and sockets. Generous, never the bottleneck.

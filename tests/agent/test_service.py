@@ -66,15 +66,16 @@ def test_the_unit_runs_this_installation_with_the_config_and_never_the_secret(tm
     assert os.path.isabs(d["ExecStart"][0].split()[0])
     assert SECRET not in unit and "enroll" not in unit
     assert d["Restart"] == ["on-failure"] and d["RestartPreventExitStatus"] == ["2"]
-    assert d["User"] == ["root"] and d["CapabilityBoundingSet"] == ["CAP_DAC_READ_SEARCH CAP_SYS_PTRACE CAP_SETUID CAP_SETGID CAP_KILL"]
+    assert d["User"] == ["root"] and d["CapabilityBoundingSet"] == ["CAP_DAC_READ_SEARCH CAP_SYS_PTRACE CAP_SETUID CAP_SETGID CAP_KILL CAP_SYS_ADMIN"]
     assert d["ReadWritePaths"] == [str(tmp_path / "state")]  # the one place it writes
     for key in ("ProtectSystem", "NoNewPrivileges", "ProtectKernelTunables", "ProtectKernelModules",
                 "ProtectControlGroups", "RestrictSUIDSGID", "LockPersonality", "MemoryDenyWriteExecute"):
         assert d[key] == ["strict" if key == "ProtectSystem" else "yes"], key
     assert d["ExecStartPre"] == [f"-+{os.path.abspath(sys.executable)} -m agent.service.prestart"]
     assert d["WantedBy"] == ["multi-user.target"]
-    # privileged calls stay out, but the inspection workers may still drop root
-    assert d["SystemCallFilter"] == ["@system-service", "~@privileged", "@setuid"]
+    # privileged calls stay out, but the inspection workers may still drop root and the agent may
+    # still learn who reads and writes (fanotify: agent/readwatch.py, agent/fanotify.py)
+    assert d["SystemCallFilter"] == ["@system-service", "~@privileged", "@setuid", "fanotify_init fanotify_mark"]
 
 
 def test_a_state_folder_under_var_lib_is_a_state_directory(tmp_path):
