@@ -27,6 +27,7 @@ from agent.paths import readable
 from agent.pipeline import MAX_BLIND_REPORTS, Pipeline, blind_fields
 from agent.places import EgressPlace, EgressPlaces
 from agent.policy import PolicyStore, read_local_sources
+from agent.printing import PrintWatcher
 from agent.reporter import Reporter
 from agent.selfwatch import Caps, SelfWatch, release_memory
 from agent.spool import Spool
@@ -110,6 +111,18 @@ class AgentApp:
             ca_bundle=config.ca_bundle,
             timeout_s=config.request_timeout_s,
             retry_max_s=config.retry_max_s,
+        )
+        self.printing = (  # print jobs through CUPS (agent/printing.py)
+            PrintWatcher(
+                config.printing.spool_dir,
+                self.index,
+                self.spool,
+                self.stamped_event,
+                lambda: make_inspector(config.inspect_user, config.inspect_timeout_s),
+                self.index.hasher,
+            )
+            if config.printing.enabled
+            else None
         )
         self.config_watch = ConfigWatch(self.spool, self.stamped_event, config_path, config.rules)
         self.stop_reason = "clean"
@@ -207,6 +220,8 @@ class AgentApp:
         self.media.start()
         if self.app_folders is not None:
             self.app_folders.start()  # the folders there now are watched and scanned before ready
+        if self.printing is not None:
+            self.printing.start()
         self.selfwatch.start()
         self.ready.set()
 
@@ -217,6 +232,8 @@ class AgentApp:
         self.media.stop(timeout_s)
         if self.app_folders is not None:
             self.app_folders.stop(timeout_s)
+        if self.printing is not None:
+            self.printing.stop(timeout_s)
         self.watchers.stop(timeout_s)
         self.pipeline.stop(timeout_s)
         stopped = self.stamped_event("agent.stopped", details={"clean": True, "reason": self.stop_reason})
