@@ -63,6 +63,14 @@ FOLDER_KINDS = ("folder", "sync", "share", "im")
 
 
 @dataclass(frozen=True)
+class PrintingConfig:
+    """Print jobs as egress (agent/printing.py): the CUPS spool the agent watches."""
+
+    enabled: bool = True
+    spool_dir: str = "/var/spool/cups"  # cupsd's RequestRoot (cups-files.conf)
+
+
+@dataclass(frozen=True)
 class LimitsConfig:
     """The agent's own caps (agent/selfwatch.py): over them it says so, and slows or restarts."""
 
@@ -87,6 +95,7 @@ class AgentConfig:
     retry_max_s: float = 60.0  # the longest wait between failed deliveries (the backoff's cap)
     log_level: str = "info"
     limits: LimitsConfig = LimitsConfig()
+    printing: PrintingConfig = PrintingConfig()
     ca_bundle: str | None = None  # PEM CA certificates the collector's HTTPS certificate is checked against; None: the system store
     inspect_user: str = "nobody"  # the unprivileged user the content inspection workers run as (agent as root)
     inspect_timeout_s: float = 10.0  # one file's inspection budget; a worker silent 5 s past it is killed
@@ -124,6 +133,7 @@ def _parse_agent(section: Section, ctx: Context) -> AgentConfig:
         retry_max_s=section.get("retry_max_s", number(minimum=0.5, maximum=3600), default=60.0),
         log_level=section.get("log_level", choice(LOG_LEVELS, "log level"), default="info"),
         limits=section.get("limits", _parse_limits, default=LimitsConfig()),
+        printing=section.get("printing", _parse_printing, default=PrintingConfig()),
         ca_bundle=section.get("ca_bundle", _ca_bundle, default=None),
         inspect_user=section.get("inspect_user", _user_name, default="nobody"),
         inspect_timeout_s=section.get("inspect_timeout_s", number(minimum=1, maximum=600), default=10.0),
@@ -276,6 +286,22 @@ def _parse_limits(node: yaml.Node, key_path: str, ctx: Context):
     if any(v is MISSING for v in values.values()):
         return MISSING
     return LimitsConfig(**values)
+
+
+def _parse_printing(node: yaml.Node, key_path: str, ctx: Context):
+    section = Section(node, key_path, ctx)
+    if not section.valid:
+        return MISSING
+    defaults = PrintingConfig()
+    values = dict(
+        enabled=section.get("enabled", boolean, default=defaults.enabled),
+        # may be absent: CUPS installed later is watched from then on
+        spool_dir=section.get("spool_dir", folder(must_exist=False), default=defaults.spool_dir),
+    )
+    section.done()
+    if any(v is MISSING for v in values.values()):
+        return MISSING
+    return PrintingConfig(**values)
 
 
 def _egress_folder(node: yaml.Node, key_path: str, ctx: Context):
