@@ -125,9 +125,10 @@ def _parse_paths(node: yaml.Node, key_path: str, ctx: Context):
     section = Section(node, key_path, ctx)
     if not section.valid:
         return MISSING
+    before = len(ctx.errors)
     values = {o: section.get(o, sequence(_pattern), default=()) for o in OSES}
     section.done()
-    if MISSING in values.values():
+    if MISSING in values.values() or len(ctx.errors) > before:
         return MISSING
     if not any(values.values()):
         return ctx.error(node, key_path, "no folder for any OS", "list folders under linux, windows or macos")
