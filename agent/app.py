@@ -28,7 +28,6 @@ from agent.pipeline import MAX_BLIND_REPORTS, Pipeline, blind_fields
 from agent.places import EgressPlace, EgressPlaces
 from agent.policy import PolicyStore, read_local_sources
 from agent.printing import PrintWatcher
-from agent.printing import PrintWatcher
 from agent.reporter import Reporter
 from agent.selfwatch import Caps, SelfWatch, release_memory
 from agent.spool import Spool
@@ -112,18 +111,6 @@ class AgentApp:
             ca_bundle=config.ca_bundle,
             timeout_s=config.request_timeout_s,
             retry_max_s=config.retry_max_s,
-        )
-        self.printing = (  # print jobs through CUPS (agent/printing.py)
-            PrintWatcher(
-                config.printing.spool_dir,
-                self.index,
-                self.spool,
-                self.stamped_event,
-                lambda: make_inspector(config.inspect_user, config.inspect_timeout_s),
-                self.index.hasher,
-            )
-            if config.printing.enabled
-            else None
         )
         self.printing = (  # print jobs through CUPS (agent/printing.py)
             PrintWatcher(
@@ -235,8 +222,6 @@ class AgentApp:
             self.app_folders.start()  # the folders there now are watched and scanned before ready
         if self.printing is not None:
             self.printing.start()
-        if self.printing is not None:
-            self.printing.start()
         self.selfwatch.start()
         self.ready.set()
 
@@ -247,8 +232,6 @@ class AgentApp:
         self.media.stop(timeout_s)
         if self.app_folders is not None:
             self.app_folders.stop(timeout_s)
-        if self.printing is not None:
-            self.printing.stop(timeout_s)
         if self.printing is not None:
             self.printing.stop(timeout_s)
         self.watchers.stop(timeout_s)
