@@ -99,6 +99,7 @@ class AgentConfig:
     ca_bundle: str | None = None  # PEM CA certificates the collector's HTTPS certificate is checked against; None: the system store
     inspect_user: str = "nobody"  # the unprivileged user the content inspection workers run as (agent as root)
     inspect_timeout_s: float = 10.0  # one file's inspection budget; a worker silent 5 s past it is killed
+    network_apps: tuple[str, ...] = ()  # extra network-application lists (agent/netapps.py), beside the shipped one
     # written in the config, not in enroll_secret_file (agent/trust.py); where the secret came from,
     # not what the config means: left out of ==
     enroll_secret_inline: bool = field(default=True, compare=False)
@@ -137,11 +138,28 @@ def _parse_agent(section: Section, ctx: Context) -> AgentConfig:
         ca_bundle=section.get("ca_bundle", _ca_bundle, default=None),
         inspect_user=section.get("inspect_user", _user_name, default="nobody"),
         inspect_timeout_s=section.get("inspect_timeout_s", number(minimum=1, maximum=600), default=10.0),
+        network_apps=section.get("network_apps", sequence(_app_list_file), default=()),
     )
     _check_overlaps(section, ctx)
     if any(v is MISSING for v in values.values()):
         return MISSING
     return AgentConfig(**values, enroll_secret_inline="enroll_secret" in section.keys)
+
+
+def _app_list_file(node: yaml.Node, key_path: str, ctx: Context):
+    """A network-application list (agent/netapps.yaml's format), read and checked now."""
+    from agent.netapps import load_app_lists
+    from rules.errors import InvalidInput
+
+    value = text(node, key_path, ctx)
+    if value is MISSING:
+        return MISSING
+    path = os.path.abspath(os.path.join(ctx.base_dir, os.path.expanduser(value)))
+    try:
+        load_app_lists((path,))
+    except InvalidInput as exc:
+        return ctx.error(node, key_path, "; ".join(str(e) for e in exc.errors), "see agent/netapps.yaml for the format")
+    return path
 
 
 def _user_name(node: yaml.Node, key_path: str, ctx: Context):
