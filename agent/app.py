@@ -23,6 +23,7 @@ from agent.integrity import ConfigWatch
 from agent.lastrun import BOOT_ID, CLEAN_STOP, current_boot_id, read_previous_run
 from agent.limits import raise_inotify_limits
 from agent.media import MediaMonitor, Mount
+from agent.notice import Notifier
 from agent.paths import readable
 from agent.pipeline import MAX_BLIND_REPORTS, Pipeline, blind_fields
 from agent.places import EgressPlace, EgressPlaces
@@ -58,6 +59,8 @@ class AgentApp:
         self.index = FingerprintIndex(config.index_path, config.classified)
         self.spool = Spool(config.spool_path, max_bytes=config.limits.spool_mb * 1024 * 1024)
         self.spool.make_gap = lambda **fields: self.stamped_event("agent.gap", **fields)
+        self.notice = Notifier(config.notify_user)  # the employee is told of their own alerts (agent/notice.py)
+        self.spool.on_stored = self.notice.offer  # once stored, with the severity the rules in force gave
         # how the last run ended, read (and the mark cleared) before anything can spool: a kill
         # from here on must read as a crash next time
         boot_id = current_boot_id()
@@ -214,6 +217,7 @@ class AgentApp:
         unclean = self.previous_run.unclean_text()  # quoted by the MW-AGENT-KILLED alert
         self.spool.put([self.stamped_event("agent.started", details=details, **({"error": unclean} if unclean else {}))])
         self.config_watch.start()
+        self.notice.start()
         self.pipeline.start()
         for folder in self.config.egress.folders:
             self.pipeline.scan(folder)  # files written while the agent was not running
@@ -236,6 +240,7 @@ class AgentApp:
             self.printing.stop(timeout_s)
         self.watchers.stop(timeout_s)
         self.pipeline.stop(timeout_s)
+        self.notice.stop(timeout_s)
         stopped = self.stamped_event("agent.stopped", details={"clean": True, "reason": self.stop_reason})
         self.spool.put([stopped], state={CLEAN_STOP: stopped.ts})
         self.reporter.stop(timeout_s, drain_s=min(3.0, timeout_s))

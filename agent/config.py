@@ -79,6 +79,23 @@ class LimitsConfig:
     spool_mb: int = 512  # events waiting to be sent; over it the least valuable are dropped (agent/spool.py)
 
 
+NOTICE_SEVERITIES = ("critical", "high", "medium", "low")
+NOTICE_LANGUAGES = ("auto", "zh", "en")
+
+
+@dataclass(frozen=True)
+class NoticeConfig:
+    """The desktop notice an employee gets when their own copy raised an alert (agent/notice.py)."""
+
+    severities: tuple[str, ...] = ()  # which alert severities the employee is told of; none: off
+    per_minute: int = 3  # notices per user in any minute; more are folded into one "and N more"
+    language: str = "auto"  # auto: the session's locale; zh | en: always that one
+    default_language: str = "zh"  # auto, when the session states no locale
+    text_zh: str = ""  # the firm's own words, after what was recorded (e.g. how to declare a business need)
+    text_en: str = ""
+    timeout_s: float = 5.0  # one call to the session's notification service
+
+
 @dataclass(frozen=True)
 class AgentConfig:
     server_url: str
@@ -95,6 +112,7 @@ class AgentConfig:
     retry_max_s: float = 60.0  # the longest wait between failed deliveries (the backoff's cap)
     log_level: str = "info"
     limits: LimitsConfig = LimitsConfig()
+    notify_user: NoticeConfig = NoticeConfig()
     printing: PrintingConfig = PrintingConfig()
     ca_bundle: str | None = None  # PEM CA certificates the collector's HTTPS certificate is checked against; None: the system store
     inspect_user: str = "nobody"  # the unprivileged user the content inspection workers run as (agent as root)
@@ -134,6 +152,7 @@ def _parse_agent(section: Section, ctx: Context) -> AgentConfig:
         retry_max_s=section.get("retry_max_s", number(minimum=0.5, maximum=3600), default=60.0),
         log_level=section.get("log_level", choice(LOG_LEVELS, "log level"), default="info"),
         limits=section.get("limits", _parse_limits, default=LimitsConfig()),
+        notify_user=section.get("notify_user", _parse_notify_user, default=NoticeConfig()),
         printing=section.get("printing", _parse_printing, default=PrintingConfig()),
         ca_bundle=section.get("ca_bundle", _ca_bundle, default=None),
         inspect_user=section.get("inspect_user", _user_name, default="nobody"),
@@ -304,6 +323,26 @@ def _parse_limits(node: yaml.Node, key_path: str, ctx: Context):
     if any(v is MISSING for v in values.values()):
         return MISSING
     return LimitsConfig(**values)
+
+
+def _parse_notify_user(node: yaml.Node, key_path: str, ctx: Context):
+    section = Section(node, key_path, ctx)
+    if not section.valid:
+        return MISSING
+    defaults = NoticeConfig()
+    values = dict(
+        severities=section.get("severities", sequence(choice(NOTICE_SEVERITIES, "severity")), default=()),
+        per_minute=section.get("per_minute", integer(1, 60), default=defaults.per_minute),
+        language=section.get("language", choice(NOTICE_LANGUAGES, "language"), default=defaults.language),
+        default_language=section.get("default_language", choice(NOTICE_LANGUAGES[1:], "language"), default=defaults.default_language),
+        text_zh=section.get("text_zh", text, default=""),
+        text_en=section.get("text_en", text, default=""),
+        timeout_s=section.get("timeout_s", number(minimum=0.5, maximum=60), default=defaults.timeout_s),
+    )
+    section.done()
+    if any(v is MISSING for v in values.values()):
+        return MISSING
+    return NoticeConfig(**{**values, "severities": tuple(dict.fromkeys(values["severities"]))})
 
 
 def _parse_printing(node: yaml.Node, key_path: str, ctx: Context):

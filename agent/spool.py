@@ -72,7 +72,7 @@ import struct
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
@@ -198,6 +198,7 @@ class Spool:
         self._warned_full = False
         self._size_lock = threading.Lock()
         self._size: int | None = None  # UTF-8 bytes of the spooled bodies, counted once, then kept
+        self.on_stored: Callable[[list[Event]], None] | None = None  # told of events once committed (agent/notice.py)
 
     def close(self) -> None:
         self.db.close()
@@ -232,6 +233,11 @@ class Spool:
         if events:
             self._resize(delta)  # committed: the count follows
             self.wake()
+            if self.on_stored is not None:
+                try:
+                    self.on_stored(events)
+                except Exception:  # stored is stored: a listener's failure must not read as the spool's
+                    logger.exception("spool listener failed")
 
     def _chain(self, conn, events: list[Event]) -> int:
         """Insert the events, each with the next seq and the previous event's digest; returns
