@@ -24,14 +24,12 @@ from agent.lastrun import BOOT_ID, CLEAN_STOP, current_boot_id, read_previous_ru
 from agent.limits import raise_inotify_limits
 from agent.media import MediaMonitor, Mount
 from agent.netapps import load_app_lists
-from agent.netapps import load_app_lists
 from agent.notice import Notifier
 from agent.paths import readable
 from agent.pipeline import MAX_BLIND_REPORTS, Pipeline, blind_fields
 from agent.places import EgressPlace, EgressPlaces
 from agent.policy import PolicyStore, read_local_sources
 from agent.printing import PrintWatcher
-from agent.readwatch import ReadWatch
 from agent.readwatch import ReadWatch
 from agent.reporter import Reporter
 from agent.selfwatch import Caps, SelfWatch, release_memory
@@ -133,8 +131,6 @@ class AgentApp:
         )
         # which network application reads a classified file (agent/readwatch.py; Linux, fanotify)
         self.reads = ReadWatch(config.classified, load_app_lists(config.network_apps), self._emit)
-        # which network application reads a classified file (agent/readwatch.py; Linux, fanotify)
-        self.reads = ReadWatch(config.classified, load_app_lists(config.network_apps), self._emit)
         self.config_watch = ConfigWatch(self.spool, self.stamped_event, config_path, config.rules)
         self.stop_reason = "clean"
         self._on_restart = on_restart
@@ -225,9 +221,6 @@ class AgentApp:
         self.reads.start()  # before agent.started, which says once when reads cannot be watched
         if self.reads.unavailable_reason():
             details["reads_unwatched"] = self.reads.unavailable_reason()
-        self.reads.start()  # before agent.started, which says once when reads cannot be watched
-        if self.reads.unavailable_reason():
-            details["reads_unwatched"] = self.reads.unavailable_reason()
         unclean = self.previous_run.unclean_text()  # quoted by the MW-AGENT-KILLED alert
         self.spool.put([self.stamped_event("agent.started", details=details, **({"error": unclean} if unclean else {}))])
         self.config_watch.start()
@@ -248,7 +241,6 @@ class AgentApp:
         self.selfwatch.stop()
         self.config_watch.stop(timeout_s)
         self.media.stop(timeout_s)
-        self.reads.stop(timeout_s)
         if self.app_folders is not None:
             self.app_folders.stop(timeout_s)
         self.reads.stop(timeout_s)
