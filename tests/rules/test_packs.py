@@ -157,6 +157,8 @@ FIRES = [
     ("MW-READ-CORE", Event(type="classified.read", ts=MON_10, level="core", details={"app": "Firefox"}), "high", None, None),
     ("MW-READ-CORE", Event(type="classified.read", ts=MON_22, level="core", user="bob"), "critical", None, lists),
     ("MW-READ-IMPORTANT", Event(type="classified.read", ts=MON_10, level="important", details={"app": "WeChat"}), "medium", None, None),
+    # rules/packs/channels.yaml: a found IM or cloud-drive folder overlapping a classified folder
+    ("MW-CLASSIFIED-IN-APP-FOLDER", Event(type="agent.error", ts=MON_10, error="the Dropbox folder '/home/a/Dropbox' overlaps the classified or state folder '/rnd'", details={"app": "Dropbox"}), "high", None, None),
 ]
 
 # (rule, event, worktime, watchlists): the rule must not fire
@@ -228,6 +230,9 @@ MISSES = [
     ("MW-READ-CORE", Event(type="classified.read", ts=MON_10, level="important", details={"app": "Firefox"}), None, None),
     ("MW-READ-CORE", classified("file.opened", ts=MON_10), None, None),
     ("MW-READ-IMPORTANT", Event(type="classified.read", ts=MON_10, level="general", details={"app": "WeChat"}), None, None),
+    # a linked app folder the agent did not follow, and an agent.error of no app folder: no alert
+    ("MW-CLASSIFIED-IN-APP-FOLDER", Event(type="agent.error", ts=MON_10, error="the Dropbox folder '/home/a/Dropbox' is a symbolic link to '/data': not followed", details={"app": "Dropbox"}), None, None),
+    ("MW-CLASSIFIED-IN-APP-FOLDER", Event(type="agent.error", ts=MON_10, error="x overlaps the classified folder"), None, None),
     ("MW-READ-IMPORTANT", Event(type="classified.read", ts=MON_10, level="core"), None, None),
 ]
 
@@ -286,6 +291,7 @@ def test_the_packs_load_without_lint_warnings():
 def test_the_packs_are_the_yaml_files_shipped_in_rules_packs():
     assert [name for name, _ in default_pack_sources()] == [
         "packs/agent.yaml",
+        "packs/channels.yaml",
         "packs/classified.yaml",
         "packs/egress.yaml",
         "packs/reads.yaml",
