@@ -46,6 +46,8 @@ def parse_attributes(data: bytes) -> Attributes:
         tag = _byte(data, pos)
         pos += 1
         if tag == END_OF_ATTRIBUTES:
+            if depth:
+                raise IppError("end of attributes inside a collection")
             return attrs
         if tag < 0x10:  # a group delimiter: operation, job, printer, ... attributes
             if depth:

@@ -118,6 +118,7 @@ class PrintWatcher:
         self._jobs: dict[int, _Job] = {}
         self._ready: queue.Queue[tuple[_Document, _Job] | None] = queue.Queue()
         self._stop = threading.Event()
+        self._watching = threading.Event()  # the spool folder is watched (tests wait for it)
         self._threads = [
             threading.Thread(target=self._watch, name="print-watch", daemon=True),
             threading.Thread(target=self._report, name="print-report", daemon=True),
@@ -154,6 +155,7 @@ class PrintWatcher:
                     self._stop.wait(REWATCH_S)
                     continue
                 logger.info("watching print spool path={!r}", self.spool_dir)
+                self._watching.set()
                 self._scan()  # documents already spooled (printed while the agent was not running)
                 self._loop(inotify)
             finally:
@@ -244,7 +246,9 @@ class PrintWatcher:
         self._docs.append(doc)
 
     def _read_control(self, name: str, job: _Job) -> None:
-        """Parse the control file from one descriptor, at once (a purge removes it)."""
+        """Parse the control file from one descriptor, at once (a purge removes it). Seen even
+        when it cannot be read: waiting longer would not make it readable, the error is reported."""
+        job.control_seen_at = time.monotonic()
         try:
             fd, _ = open_regular(os.path.join(self.spool_dir, name))
         except OSError as exc:
@@ -253,7 +257,6 @@ class PrintWatcher:
         try:
             data = os.pread(fd, MAX_MESSAGE_BYTES + 1, 0)
             job.attrs, job.attrs_error = parse_attributes(data), None
-            job.control_seen_at = time.monotonic()
         except (OSError, IppError) as exc:
             job.attrs_error = f"{name}: {exc}"
             logger.warning("print job attributes unreadable file={!r} error={!r}", name, str(exc))
