@@ -71,7 +71,9 @@ def parse_app_list(text: str, filename: str) -> AppList:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
-        raise InvalidInput([LocatedError(filename, line, col, "", f"not YAML: {getattr(exc, 'problem', exc)}")]) from exc
+        raise InvalidInput(
+            [LocatedError(filename, line, col, "", f"not YAML: {getattr(exc, 'problem', exc)}")]
+        ) from exc
     if not isinstance(data, dict) or set(data) - {"apps", "ignore"}:
         error("", "expected a mapping with `apps` and/or `ignore`", "see agent/netapps.yaml")
         raise InvalidInput(errors)
@@ -89,7 +91,11 @@ def _entries(items, key: str, error) -> list[NetApp]:
     for i, item in enumerate(items):
         where = f"{key}[{i}]"
         if not isinstance(item, dict) or set(item) - {"name", "kind", "exe"}:
-            error(where, "expected name, exe and (for apps) kind", "e.g. {name: Firefox, kind: browser, exe: ['*/firefox']}")
+            error(
+                where,
+                "expected name, exe and (for apps) kind",
+                "e.g. {name: Firefox, kind: browser, exe: ['*/firefox']}",
+            )
             continue
         name, kind, exe = item.get("name"), item.get("kind", "other"), item.get("exe")
         if not isinstance(name, str) or not name.strip():
@@ -98,9 +104,17 @@ def _entries(items, key: str, error) -> list[NetApp]:
             error(f"{where}.kind", f"unknown kind {kind!r}", f"one of {', '.join(APP_KINDS)}")
         if isinstance(exe, str):
             exe = [exe]
-        if not isinstance(exe, list) or not exe or not all(isinstance(p, str) and p.startswith(("/", "*/")) for p in exe):
+        if (
+            not isinstance(exe, list)
+            or not exe
+            or not all(isinstance(p, str) and p.startswith(("/", "*/")) for p in exe)
+        ):
             # a bare name ("firefox") would never match a resolved path: refused, not left silent
-            error(f"{where}.exe", "expected a list of path patterns starting with / or */", "e.g. ['/usr/bin/curl', '*/firefox']")
+            error(
+                f"{where}.exe",
+                "expected a list of path patterns starting with / or */",
+                "e.g. ['/usr/bin/curl', '*/firefox']",
+            )
             continue
         if isinstance(name, str) and kind in APP_KINDS:
             found.append(NetApp(name.strip(), kind, tuple(exe)))

@@ -50,7 +50,9 @@ def test_the_shipped_list_names_the_apps_by_their_installed_path(exe, app):
 
 
 def test_the_ignore_list_wins_over_the_apps():
-    apps = AppList((NetApp("All of usr", "other", ("/usr/bin/*",)),), (NetApp("Backup", "other", ("/usr/bin/restic",)),))
+    apps = AppList(
+        (NetApp("All of usr", "other", ("/usr/bin/*",)),), (NetApp("Backup", "other", ("/usr/bin/restic",)),)
+    )
     assert apps.app_for("/usr/bin/curl").name == "All of usr"
     assert apps.app_for("/usr/bin/restic") is None
 
@@ -86,7 +88,9 @@ def test_the_process_is_known_by_its_executable_not_its_name(tmp_path):
         proc.wait()
 
 
-needs_fanotify = pytest.mark.skipif(init_notify()[0] < 0, reason="fanotify unavailable here (no CAP_SYS_ADMIN or not Linux)")
+needs_fanotify = pytest.mark.skipif(
+    init_notify()[0] < 0, reason="fanotify unavailable here (no CAP_SYS_ADMIN or not Linux)"
+)
 
 
 @needs_fanotify
@@ -98,8 +102,12 @@ def test_a_flood_of_reads_by_many_files_is_bounded_and_its_losses_reported(tmp_p
     cat = tmp_path / "uploader"
     shutil.copy2(shutil.which("cat"), cat)
     emitted = []
-    watch = ReadWatch((ClassifiedFolder(str(folder), "core", "Secret"),), AppList((NetApp("Up", "transfer", (str(cat),)),)),
-                      lambda type_, **f: emitted.append((type_, f)), queue_max=10)
+    watch = ReadWatch(
+        (ClassifiedFolder(str(folder), "core", "Secret"),),
+        AppList((NetApp("Up", "transfer", (str(cat),)),)),
+        lambda type_, **f: emitted.append((type_, f)),
+        queue_max=10,
+    )
     watch._threads = watch._threads[:1]  # the reader only: nothing drains the queue
     watch.start()
     try:
@@ -126,8 +134,13 @@ def test_fanotify_works_with_the_units_capabilities_and_not_without_sys_admin():
 
     def errno_with(caps):
         bounding = ",".join(["-all", *(f"+{c.removeprefix('CAP_').lower()}" for c in caps)])
-        done = subprocess.run(["setpriv", f"--bounding-set={bounding}", sys.executable, "-c", probe],
-                              capture_output=True, text=True, timeout=60, check=True)
+        done = subprocess.run(
+            ["setpriv", f"--bounding-set={bounding}", sys.executable, "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         return int(done.stdout)
 
     assert errno_with(CAPABILITIES) == 0
@@ -138,4 +151,7 @@ def test_without_fanotify_the_agent_says_why_once():
     watch = ReadWatch((ClassifiedFolder("/srv/x", "core"),), AppList(()), lambda *a, **k: None)
     watch.stop()
     watch._fd, watch.unavailable_errno = -1, 1
-    assert watch.unavailable_reason() == "reads of classified files are not watched: Operation not permitted (fanotify needs CAP_SYS_ADMIN)"
+    assert (
+        watch.unavailable_reason()
+        == "reads of classified files are not watched: Operation not permitted (fanotify needs CAP_SYS_ADMIN)"
+    )

@@ -49,7 +49,9 @@ def _setup(tmp_path: Path, root: Path) -> tuple[Deployment, Path, Path]:
     shutil.copy2("/usr/bin/cat", uploader)
     uploader.chmod(0o755)
     listing = tmp_path / "test-apps.yaml"
-    listing.write_text(f"apps:\n  - name: Test Uploader\n    kind: browser\n    exe: ['{uploader}']\n", encoding="utf-8")
+    listing.write_text(
+        f"apps:\n  - name: Test Uploader\n    kind: browser\n    exe: ['{uploader}']\n", encoding="utf-8"
+    )
     d = Deployment(tmp_path, [(drawings, "core", "Product drawings")], agent_extra=f"  network_apps: [{listing}]")
     return d, secret, uploader
 
@@ -75,7 +77,9 @@ def test_a_listed_program_reading_a_classified_file_alerts_and_names_it(tmp_path
         # it stays alive after reading (stdin held open), as a browser or IM client does: a reader
         # gone within a millisecond of its read can be missed (agent/readwatch.py says so)
         started = time.monotonic()
-        reader = subprocess.Popen(as_user(employee, str(alias), str(secret), "-"), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        reader = subprocess.Popen(
+            as_user(employee, str(alias), str(secret), "-"), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
+        )
         [alert] = wait_for(lambda: d.alerts(category="classified-read"), 20, what="the classified-read alert")
         seconds = time.monotonic() - started
         reader.stdin.close()
