@@ -103,8 +103,9 @@ MIN_MATCHED = 3  # fingerprints, whatever their weight, so that a phrase or two 
 # Lines weigh as lines: a paste of three one-sentence bullets of a 16-bullet deck holds 3 of its
 # 16 lines (anchors, agent/content/winnow.py) but only 3 of its 40-odd fingerprints, as the grams
 # of a bullet shorter than their guarantee are often none. So the weighted share is also taken
-# over the source's lines alone, when MIN_ANCHORS_MATCHED of them are found whole.
+# over the source's lines alone, when MIN_ANCHORS_MATCHED of them are found whole, at MIN_LINE_SHARE.
 MIN_ANCHORS_MATCHED = 2
+MIN_LINE_SHARE = 0.10  # the goal's "a tenth of the source": two lines found whole are strong evidence
 # A paste of a few paragraphs into another document is a small share of a long source (a spec of
 # 200 fingerprints keeps 6-12% weighted when three of its paragraphs are pasted, its idiom shared
 # with its siblings) but carries many rare fingerprints; a competitor's document sharing clauses
@@ -205,7 +206,7 @@ def is_match(
     """Whether a candidate is evidence enough. Its grams alone (the curve measured before lines
     were fingerprinted): MIN_MATCHED of them, and MIN_EVIDENCE of weight with MIN_SIMILARITY
     weighted share of its grams, or MIN_EVIDENCE_ALONE of weight with MIN_SHARE_ALONE. Or its
-    lines: MIN_ANCHORS_MATCHED of them found whole with MIN_SIMILARITY weighted share of its lines,
+    lines: MIN_ANCHORS_MATCHED of them found whole with MIN_LINE_SHARE weighted share of its lines,
     and MIN_MATCHED fingerprints with MIN_EVIDENCE of weight in all. (Other values are for
     measuring the curve; min_alone=None: MIN_EVIDENCE_ALONE, 0: no second tier.)"""
     evidence = MIN_EVIDENCE if min_evidence is None else min_evidence
@@ -214,7 +215,7 @@ def is_match(
         c.anchors_matched >= MIN_ANCHORS_MATCHED
         and c.matched >= MIN_MATCHED
         and c.evidence >= evidence
-        and c.line_share >= share
+        and c.line_share >= (MIN_LINE_SHARE if min_share is None else min_share)
     ):
         return True
     grams = c.matched - c.anchors_matched

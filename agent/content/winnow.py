@@ -48,7 +48,7 @@ Two more things make the fingerprints a document's own (issue 15):
   costs only the grams around it.
 - Lines as anchors: a pasted paragraph, slide bullet, code line or table row of 40-100 bytes is
   shorter than the guarantee above and often yields no shared fingerprint, so three of them pasted
-  into a mail left a source with one or two. Each line of 36-400 normalised bytes also gives one
+  into a mail left a source with one or two. Each line of 24-400 normalised bytes also gives one
   fingerprint, the hash of the whole normalised line (its leading clause number "第3条", "1.2",
   "（一）", "Article 4" taken off, so the same clause numbered otherwise is the same line), unless
   it is written in the boilerplate's words: a line with half or more of its tokens (Chinese
@@ -89,7 +89,9 @@ MAX_CELL_CHARS = 40  # a longer piece of a line is prose, not a table cell
 MIN_TABLE_CELLS = 8  # fewer table-like cells in a row of lines are a list or a signature block
 MEDIAN_CELL_CHARS = 16  # table cells are short: wrapped prose lines are longer than this
 
-MIN_ANCHOR_BYTES = 36  # a line shorter than this (12 Chinese characters) is a heading or a label
+MIN_ANCHOR_BYTES = (
+    24  # shorter (8 Chinese characters) is a heading or a label; a table row of a model, a count and a price is longer
+)
 MAX_ANCHOR_BYTES = 400  # a longer paragraph holds several grams' guarantee runs of its own
 MAX_ANCHORS = 4096
 ANCHOR_SALT = b"\x00line\x00"
