@@ -50,6 +50,7 @@ DEFAULT_GROUPS: dict[str, tuple[str, ...]] = {
     "marked-egress": _EGRESS_GROUP,
     "personal-data-egress": _EGRESS_GROUP,
     "uninspectable-egress": _EGRESS_GROUP,
+    "classified-read": ("agent_id", "user", "path", "app"),  # the same file read by the same app again
     "state-secret-marking": ("agent_id", "path"),
     "off-hours": ("agent_id", "user"),  # one alert per user and window, not one per file touched
     "unknown-device": ("agent_id", "media.identity"),

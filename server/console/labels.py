@@ -36,6 +36,7 @@ CATEGORY = {
     "agent-tamper": N_("Agent tampering"),
     "agent-health": N_("Agent health"),
     "uninspectable-egress": N_("Uninspectable file leaving"),
+    "classified-read": N_("Classified file read by a network application"),
 }
 LEVEL = {
     "core": N_("Core trade secret"),
