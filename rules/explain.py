@@ -24,8 +24,19 @@ from rules.worktime import WorkTime
 
 MAX_LISTED = 3  # places, devices, files named in a correlation's explanation
 _HOW = {"exact": "an exact copy", "archive": "inside an archive", "partial": "an edited copy"}
-_FILE_VERBS = {"file.created": "created", "file.modified": "changed", "file.deleted": "deleted", "file.opened": "opened"}
-_FILE_VERBS_ZH = {"file.created": "创建", "file.modified": "修改", "file.deleted": "删除", "file.opened": "打开", "file.moved": "移动"}
+_FILE_VERBS = {
+    "file.created": "created",
+    "file.modified": "changed",
+    "file.deleted": "deleted",
+    "file.opened": "opened",
+}
+_FILE_VERBS_ZH = {
+    "file.created": "创建",
+    "file.modified": "修改",
+    "file.deleted": "删除",
+    "file.opened": "打开",
+    "file.moved": "移动",
+}
 
 
 # --- small formatters -----------------------------------------------------------------------------
@@ -51,7 +62,13 @@ def plain(name: str | None) -> str | None:
         elif ch in _SHOWN_ESCAPES:
             out.append(_SHOWN_ESCAPES[ch])
         else:
-            out.append(f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}" if ord(ch) < 0x10000 else f"\\U{ord(ch):08x}")
+            out.append(
+                f"\\x{ord(ch):02x}"
+                if ord(ch) < 0x100
+                else f"\\u{ord(ch):04x}"
+                if ord(ch) < 0x10000
+                else f"\\U{ord(ch):08x}"
+            )
     return "".join(out)
 
 
@@ -60,11 +77,14 @@ def _plain_event(event: Event) -> Event:
     media = event.media
     if media is not None:
         media = replace(
-            media, **{k: plain(getattr(media, k)) for k in ("mountpoint", "device", "fstype", "label", "serial", "vendor", "model")}
+            media,
+            **{
+                k: plain(getattr(media, k))
+                for k in ("mountpoint", "device", "fstype", "label", "serial", "vendor", "model")
+            },
         )
     names = ("host", "user", "path", "dest_path", "source_path", "register_entry", "error", "file_type")
     return replace(event, media=media, **{k: plain(getattr(event, k)) for k in names})
-
 
 
 def local_time(ts: str | datetime, worktime: WorkTime, with_date: bool = True) -> str:
@@ -104,22 +124,40 @@ def _listing(items: list[str]) -> str:
 # --- what happened, for one event -----------------------------------------------------------------
 
 
+# where a file went, by the kind of egress place: without its app, and with it ({app})
 EGRESS_PLACES = {
-    "sync": "a cloud-drive folder",
-    "share": "a network share",
-    "im": "the file folder of an IM client",
-    "phone": "a phone",
-    "printer": "a printer",
+    "sync": ("a cloud-drive folder", "the cloud-drive folder of {app}"),
+    "share": ("a network share", "the network share {app}"),
+    "im": ("the file folder of an IM client", "the file folder of {app} (sent or received through {app})"),
+    "phone": ("a phone", "the phone {app}"),
+    "printer": ("a printer", "the printer {app}"),
+}
+EGRESS_PLACES_ZH = {
+    "sync": ("网盘同步目录", "{app}网盘同步目录"),
+    "share": ("网络共享", "网络共享 {app}"),
+    "im": ("即时通讯软件的文件目录", "{app}的文件目录（经{app}收发）"),
+    "phone": ("手机", "手机 {app}"),
+    "printer": ("打印机", "打印机 {app}"),
 }
 
 
+def _app(event: Event) -> str | None:
+    """The application or device behind the place (details.app), made plain."""
+    app = event.details.get("app") if isinstance(event.details, dict) else None
+    return plain(app) if isinstance(app, str) and app else None
+
+
+def _place(event: Event, places: dict[str, tuple[str, str]], folder: str) -> str:
+    without, with_app = places.get(event.egress or "", (folder, folder))
+    app = _app(event)
+    return with_app.format(app=app) if app else without
+
+
 def destination(event: Event) -> str:
-    """Where an egress event's file went: the device with its names, or the egress folder."""
+    """Where an egress event's file went: the device with its names, or the egress place."""
     media = event.media
-    if media is None:
-        kind = EGRESS_PLACES.get(event.egress or "", "an egress folder")
-        app = event.details.get("app") if isinstance(event.details, dict) else None
-        return f"{kind} of {plain(app)}" if isinstance(app, str) and app else kind
+    if media is None or event.egress in ("phone", "share") and _app(event):
+        return _place(event, EGRESS_PLACES, "an egress folder")
     device = " ".join(x for x in (media.vendor, media.model) if x) or media.device or "unknown device"
     details = ", ".join(
         x
@@ -143,8 +181,8 @@ def device_name(event: Event) -> str:
 
 
 def _destination_zh(event: Event) -> str:
-    if event.media is None:
-        return "外发目录"
+    if event.media is None or event.egress in ("phone", "share") and _app(event):
+        return _place(event, EGRESS_PLACES_ZH, "外发目录")
     return f"移动存储介质（挂载点 {event.media.mountpoint}）"
 
 
@@ -203,6 +241,12 @@ def describe_event(event: Event, when: str | None = None) -> str:
         what = f"{path} moved to {event.dest_path or '(unknown)'} in a classified folder{_content(event)}"
     elif event.type in _FILE_VERBS:
         what = f"{path} {_FILE_VERBS[event.type]} in a classified folder{_content(event)}{_renamed(event, raw_path)}{_detections(event)}"
+    elif event.type == "classified.read":
+        process = (event.details or {}).get("process") if isinstance(event.details, dict) else None
+        exe = plain(process.get("exe")) if isinstance(process, dict) and isinstance(process.get("exe"), str) else None
+        reader = (_app(event) or "a network application") + (f" ({exe})" if exe else "")
+        level = f" ({_level_text(event)})" if event.level else ""
+        what = f"{reader} read {path}, a file in a classified folder{level}"
     elif event.type in ("media.mounted", "media.unmounted") and event.media is not None:
         verb = "mounted" if event.type == "media.mounted" else "unmounted"
         what = destination(event).replace(" mounted at ", f" {verb} at ", 1)
@@ -229,6 +273,7 @@ def chinese_line(category: str, event: Event) -> str:
         "agent-tamper": f"主机 {host} 上的监控代理被停止或篡改（{event.type}），用户 {user}。",
         "mass-deletion": f"用户 {user} 在主机 {host} 上删除或移动了涉密目录中的文件 {path}。",
         "uninspectable-egress": f"用户 {user} 在主机 {host} 上把无法检查内容的文件 {path} 写入{_destination_zh(event)}，是否含涉密内容未知。",
+        "classified-read": f"用户 {user} 在主机 {host} 上用网络应用 {_app(event) or '?'} 读取了{zh_level}文件 {path}（可能正在上传或发送，读取本身不证明已外发）。",
     }
     return lines.get(category, f"主机 {host} 上用户 {user} 的操作触发了规则（{category}）。")
 
@@ -240,11 +285,25 @@ def explain_verdict(verdict: Verdict, event: Event, worktime: WorkTime, value_of
     """The explanation of an event rule's alert: what happened, why the rule matched, the severity."""
     rule: EventRule = verdict.rule
     happened = describe_event(event, f"{local_time(event.ts, worktime)} ({event.ts})") + "."
-    held = "; ".join(f"{r.condition.field} = {plain(show_value(r.condition.field, r.value))} ({r.condition.describe()})" for r in verdict.held)
+    held = "; ".join(
+        f"{r.condition.field} = {plain(show_value(r.condition.field, r.value))} ({r.condition.describe()})"
+        for r in verdict.held
+    )
     lines = [happened, f"Rule {rule.id} ({rule.title}) matched: {held}."]
     if rule.unless:
-        lines.append("None of its exceptions held: " + "; ".join(_unless(c, event, value_of) for c in rule.unless) + ".")
-    lines.append(_severity_line(rule.severity, verdict.severity, event.level, rule.watchlist, verdict.watchlisted, value_of(rule.watchlist.field, event) if rule.watchlist else None))
+        lines.append(
+            "None of its exceptions held: " + "; ".join(_unless(c, event, value_of) for c in rule.unless) + "."
+        )
+    lines.append(
+        _severity_line(
+            rule.severity,
+            verdict.severity,
+            event.level,
+            rule.watchlist,
+            verdict.watchlisted,
+            value_of(rule.watchlist.field, event) if rule.watchlist else None,
+        )
+    )
     lines.append(chinese_line(rule.category, event))
     return "\n".join(lines)
 
@@ -253,12 +312,16 @@ def _unless(condition: Condition, event: Event, value_of: Callable[[str, Event],
     return f"{condition.field} = {plain(show_value(condition.field, value_of(condition.field, event)))} (not: {condition.describe()})"
 
 
-def _severity_line(declared: str, severity: str | None, level: str | None, watchlist, listed: bool, listed_value: Any) -> str:
+def _severity_line(
+    declared: str, severity: str | None, level: str | None, watchlist, listed: bool, listed_value: Any
+) -> str:
     base = f"Severity {severity}"
     if declared == BY_LEVEL:
         base += f" (by level: {level or 'unclassified'})"
     if listed and watchlist is not None:
-        base += f", raised one step because {watchlist.field} {plain(str(listed_value))} is on watchlist '{watchlist.name}'"
+        base += (
+            f", raised one step because {watchlist.field} {plain(str(listed_value))} is on watchlist '{watchlist.name}'"
+        )
     return base + "."
 
 
@@ -337,7 +400,9 @@ def _limit(threshold: Threshold, noun: str) -> str:
             amount = f"{test.shown} distinct {threshold.field}"
         else:
             amount = test.shown if threshold.field == "size" else f"{test.shown} total {threshold.field}"
-        prefix = {"gte": "", "gt": "more than ", "lte": "at most ", "lt": "fewer than ", "eq": "exactly "}.get(test.op, "")
+        prefix = {"gte": "", "gt": "more than ", "lte": "at most ", "lt": "fewer than ", "eq": "exactly "}.get(
+            test.op, ""
+        )
         parts.append(prefix + amount)
     return " and ".join(parts)
 
@@ -380,7 +445,11 @@ def explain_threshold(
         + ".",
     ]
     lines.append(_correlation_severity(rule, severity, listed))
-    lines.append(_chinese_burst(rule.category, len(facts), format_bytes(total) if total else "", group, facts, first, last, worktime))
+    lines.append(
+        _chinese_burst(
+            rule.category, len(facts), format_bytes(total) if total else "", group, facts, first, last, worktime
+        )
+    )
     return "\n".join(lines)
 
 
@@ -412,7 +481,14 @@ def explain_sequence(
 
 
 def explain_absence(
-    rule: CorrelationRule, agent_id: str, hostname: str, last_seen: datetime, now: datetime, limit_s: float, from_config: bool, worktime: WorkTime
+    rule: CorrelationRule,
+    agent_id: str,
+    hostname: str,
+    last_seen: datetime,
+    now: datetime,
+    limit_s: float,
+    from_config: bool,
+    worktime: WorkTime,
 ) -> str:
     silent = max((now - last_seen).total_seconds(), 0)
     hostname = plain(hostname) or "?"
@@ -439,14 +515,28 @@ def _correlation_severity(rule: CorrelationRule, severity: str, listed: str | No
     if rule.severity == BY_LEVEL:
         line += " (by the highest level among the events)"
     if listed and rule.watchlist:
-        line += f", raised one step because {rule.watchlist.field} {plain(listed)} is on watchlist '{rule.watchlist.name}'"
+        line += (
+            f", raised one step because {rule.watchlist.field} {plain(listed)} is on watchlist '{rule.watchlist.name}'"
+        )
     return line + "."
 
 
-def _chinese_burst(category: str, n: int, size: str, group: dict, facts: list[dict], first: str, last: str, worktime: WorkTime, sequence: bool = False) -> str:
+def _chinese_burst(
+    category: str,
+    n: int,
+    size: str,
+    group: dict,
+    facts: list[dict],
+    first: str,
+    last: str,
+    worktime: WorkTime,
+    sequence: bool = False,
+) -> str:
     user = plain(str(group.get("user") or facts[-1].get("user") or "?"))
     host = plain(str(group.get("host") or facts[-1].get("host") or "?"))
-    span = f"{local_time(first, worktime)} 至 {local_time(last, worktime, with_date=not _same_day(first, last, worktime))}"
+    span = (
+        f"{local_time(first, worktime)} 至 {local_time(last, worktime, with_date=not _same_day(first, last, worktime))}"
+    )
     size_zh = f"（{size}）" if size else ""
     if sequence:
         return f"用户 {user} 在主机 {host} 上于 {span} 之间依次完成了 {n} 个步骤（{category}）。"

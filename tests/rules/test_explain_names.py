@@ -105,3 +105,27 @@ def test_correlation_facts_and_absence_carry_escaped_names():
     absence = next(r for r in load_rule_sources(default_pack_sources()).correlation_rules if r.category == "agent-offline")
     text = explain_absence(absence, "agent-1", "pc\nFAKE LINE", now.replace(hour=2), now, 300, True, WorkTime())
     _one_line_each(text, 3)
+
+
+@pytest.mark.parametrize(
+    ("egress", "app", "en", "zh"),
+    [
+        ("im", "WeChat", "the file folder of WeChat (sent or received through WeChat)", "WeChat的文件目录（经WeChat收发）"),
+        ("sync", "Baidu Netdisk", "the cloud-drive folder of Baidu Netdisk", "Baidu Netdisk网盘同步目录"),
+        ("printer", "HP_LaserJet", "the printer HP_LaserJet", "打印机 HP_LaserJet"),
+        ("im", None, "the file folder of an IM client", "即时通讯软件的文件目录"),
+        ("im", "We\nChat\u202e", "the file folder of We\\nChat\\u202e", "We\\nChat\\u202e的文件目录"),
+    ],
+)
+def test_an_app_place_is_named_by_its_kind_and_app_in_both_languages(egress, app, en, zh):
+    event = Event(type="egress.file", host="pc1", user="zhang", path="/x/a.dwg", egress=egress, level="core", source_path="/rnd/a.dwg", details={"app": app} if app else None)
+    sentence, line = describe_event(event), chinese_line("classified-egress", event)
+    assert en in sentence and zh in line, (sentence, line)
+    _one_line_each(sentence, 1)
+    _one_line_each(line, 1)
+
+
+def test_a_read_by_a_network_application_names_the_app_and_its_executable():
+    event = Event(type="classified.read", host="pc1", user="zhang", path="/rnd/a.dwg", level="core", details={"app": "Chromium", "process": {"exe": "/usr/lib/chromium/chromium\n"}})
+    assert "Chromium (/usr/lib/chromium/chromium\\n) read /rnd/a.dwg, a file in a classified folder (level core" in describe_event(event)
+    assert "用网络应用 Chromium 读取了核心商业秘密文件 /rnd/a.dwg" in chinese_line("classified-read", event)
