@@ -34,6 +34,7 @@ from agent.readwatch import ReadWatch
 from agent.reporter import Reporter
 from agent.selfwatch import Caps, SelfWatch, release_memory
 from agent.spool import Spool
+from agent.usermounts import USER_FSTYPES, UserMountMonitor
 from agent.watcher import Watchers
 from rules.errors import InvalidInput
 from rules.events import Event
@@ -85,7 +86,15 @@ class AgentApp:
         self.index.fingerprint = WorkerFingerprints(self.pipeline.inspector)
         self.watchers = Watchers(self.pipeline.changes, self.pipeline.on_overflow, self.pipeline.on_blind)
         excluded = tuple(f.path for f in config.classified) + (config.state_dir,)
-        self.media = MediaMonitor(config.egress, self._on_mount, self._on_unmount, excluded=excluded)
+        user_mounts = config.egress.user_mounts
+        skipped = USER_FSTYPES if user_mounts.enabled else ()
+        self.media = MediaMonitor(config.egress, self._on_mount, self._on_unmount, excluded=excluded, skipped_fstypes=skipped)
+        # phones and shares mounted in user space: walked as their owner (agent/usermounts.py)
+        self.user_mounts = (
+            UserMountMonitor(user_mounts, self.pipeline.submit_opened, self._on_user_mount, poll_s=config.egress.poll_s)
+            if user_mounts.enabled
+            else None
+        )
         discover = config.egress.discover
         self.app_folders = (  # IM and cloud-drive folders in the homes (agent/discovery.py)
             AppFolderDiscovery(
@@ -169,7 +178,7 @@ class AgentApp:
     def _app_fields(self, fields: dict) -> dict:
         """The app keeping the egress place the file is in (WeChat, Dropbox), as details.app."""
         raw = os.fsdecode(base64.b64decode(fields["path_b64"])) if fields.get("path_b64") else fields.get("path")
-        place = self.places.find(raw) if raw else None
+        place = (self.places.find(raw) or (self.user_mounts and self.user_mounts.places.find(raw))) if raw else None
         if place is None or not place.app:
             return {}
         return {"details": {**(fields.get("details") or {}), "app": place.app}}
@@ -229,6 +238,8 @@ class AgentApp:
         for folder in self.config.egress.folders:
             self.pipeline.scan(folder)  # files written while the agent was not running
         self.media.start()
+        if self.user_mounts is not None:
+            self.user_mounts.start()
         if self.app_folders is not None:
             self.app_folders.start()  # the folders there now are watched and scanned before ready
         if self.printing is not None:
@@ -241,6 +252,8 @@ class AgentApp:
         self.selfwatch.stop()
         self.config_watch.stop(timeout_s)
         self.media.stop(timeout_s)
+        if self.user_mounts is not None:
+            self.user_mounts.stop(timeout_s)
         if self.app_folders is not None:
             self.app_folders.stop(timeout_s)
         self.reads.stop(timeout_s)
@@ -287,6 +300,15 @@ class AgentApp:
         self.pipeline.writers.watch(mount.mountpoint)  # before the scan: writes from now on have a writer
         if self.watchers.watch(mount.mountpoint):
             self.pipeline.scan(mount.mountpoint)
+
+    def _on_user_mount(self, place: EgressPlace, mounted: bool) -> None:
+        """A phone or share mounted in user space came or went: said as removable media are."""
+        if not mounted:
+            self.spool.forget_reported(place.root)
+        path, path_b64 = readable(place.root)
+        kind = "media.mounted" if mounted else "media.unmounted"
+        details = {"app": place.app} if place.app else {}
+        self._emit(kind, path=path, path_b64=path_b64, media=place.media, egress=place.kind, details=details)
 
     def _on_unmount(self, mount: Mount) -> None:
         self.watchers.unwatch(mount.mountpoint)

@@ -10,6 +10,7 @@ import yaml
 
 from agent.discovery_config import DiscoveryConfig, parse_discover
 from agent.paths import is_under
+from agent.usermounts_config import UserMountsConfig, parse_user_mounts
 from rules.configfile import MIN_SECRET_CHARS, PLACEHOLDER_SECRETS, load_section, secret
 from rules.levels import LEVELS
 from rules.schema import (
@@ -50,6 +51,7 @@ class EgressConfig:
     poll_s: float = 1.0  # how often mounts are listed
     folder_apps: tuple[str, ...] = ()  # beside folders: the app behind each ("" none; rules test `app`)
     discover: DiscoveryConfig = DiscoveryConfig()  # IM and cloud-drive folders found in the homes
+    user_mounts: UserMountsConfig = UserMountsConfig()  # phones and shares in user space (agent/usermounts.py)
 
     def kind_of(self, folder: str) -> str:
         kinds = dict(zip(self.folders, self.folder_kinds, strict=False))  # kinds may be left out
@@ -299,6 +301,7 @@ def _parse_egress(node: yaml.Node, key_path: str, ctx: Context):
         folders=section.get("folders", sequence(_egress_folder), default=()),
         poll_s=section.get("poll_s", number(minimum=0.1), default=defaults.poll_s),
         discover=section.get("discover", parse_discover, default=defaults.discover),
+        user_mounts=section.get("user_mounts", parse_user_mounts, default=defaults.user_mounts),
     )
     section.done()
     if any(v is MISSING for v in values.values()):

@@ -110,7 +110,7 @@ class _Lane:
 
     def _work(self, job: Job) -> Done:
         try:
-            digest = self.hasher.digest_fd(job.fd, progress=self._moved)
+            digest = self.hasher.digest_fd(job.fd, progress=self._moved, known=job.st)
         except OSError as exc:
             return Done(job, exc)
         changed = (digest.size, digest.mtime_ns) != (job.st.st_size, job.st.st_mtime_ns)

@@ -49,6 +49,7 @@ class MediaMonitor:
         on_mount: Callable[[Mount], None],
         on_unmount: Callable[[Mount], None],
         excluded: tuple[str, ...] = (),
+        skipped_fstypes: tuple[str, ...] = (),
         list_mounts: Callable[[], list[Mount]] | None = None,
         reader: MediaReader | None = None,
         platform: str = sys.platform,
@@ -56,6 +57,7 @@ class MediaMonitor:
         self.config = config
         self.on_mount, self.on_unmount = on_mount, on_unmount
         self.excluded = excluded  # classified folders and the state dir are never egress
+        self.skipped_fstypes = skipped_fstypes  # walked as their owner instead (agent/usermounts.py)
         self.list_mounts = list_mounts or self._removable_mounts
         self.platform = platform
         self.reader = reader or reader_for(platform)
@@ -128,6 +130,8 @@ class MediaMonitor:
         # all=True: FUSE mounts (phones over MTP, ntfs-3g, fusefat) are egress places too
         for part in psutil.disk_partitions(all=True):
             mountpoint = part.mountpoint
+            if part.fstype in self.skipped_fstypes:  # root can neither watch nor read them
+                continue
             if any(is_under(mountpoint, x) or is_under(x, mountpoint) for x in self.excluded):
                 continue
             mount = Mount(mountpoint, part.device, part.fstype, mount_identity(mountpoint), opts=part.opts)

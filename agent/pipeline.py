@@ -160,6 +160,13 @@ class Pipeline:
         """Look at every file under an egress root (new mount, start, after an overflow)."""
         self._scans.put(root)
 
+    def submit_opened(self, path: str, fd: int, st: os.stat_result, place: EgressPlace) -> bool:
+        """A file written to a place the agent cannot open itself (a user's FUSE mount, opened by
+        its owner: agent/usermounts.py), handed to the lanes as a write; False when they take no
+        more now (the caller keeps fd). Safe from another thread: the lanes' queues are."""
+        pending = _Pending(place, self.clock(), closed=True, origin=WRITE, seen=st, wrote=True)
+        return self.lanes.submit(Job(path, fd, st, (pending, None)))
+
     def progress(self) -> dict:
         """What heartbeats say of the worker: when it last finished a step (wall time, UTC
         seconds) and how much waits for it, so the collector can tell a stalled pipeline from a

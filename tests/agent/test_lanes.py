@@ -25,7 +25,7 @@ class _BlockingHasher(Hasher):
         self.blocking_size = blocking_size
         self.release = threading.Event()
 
-    def digest_fd(self, fd, head_bytes=0, progress=None):
+    def digest_fd(self, fd, head_bytes=0, progress=None, known=None):
         if os.fstat(fd).st_size >= self.blocking_size:
             self.release.wait(30)
         return super().digest_fd(fd, head_bytes, progress)
