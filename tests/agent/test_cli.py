@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from rules.loader import default_pack_sources
 from rules.policy import default_policy
 
 AGENT = str(Path(sys.executable).parent / "miwei-agent")
@@ -196,7 +197,7 @@ def test_check_rules_passes_the_packs_and_valid_files(setup):
     (root / "site.yaml").write_text(DRAWING_RULE, encoding="utf-8")
     done = _run("check-rules", str(root / "site.yaml"), config=config)
     assert (done.returncode, done.stderr) == (0, "")
-    assert done.stdout == f"{PACK_RULES + 1} rules OK in 4 files\n"
+    assert done.stdout == f"{PACK_RULES + 1} rules OK in {len(default_pack_sources()) + 1} files\n"  # the packs and site.yaml
 
 
 def test_check_rules_prints_every_error_located_and_exits_2(setup):
@@ -225,7 +226,7 @@ def test_check_rules_with_warnings_only_exits_0(setup):
         f"warning: {root / 'warned.yaml'}:1:3: SITE-BIG.when: no 'type' condition: the rule is tested on every event "
         "(e.g. type: egress.file)",
     ]
-    assert done.stdout == f"{PACK_RULES + 1} rules OK in 4 files, 2 warnings\n"
+    assert done.stdout == f"{PACK_RULES + 1} rules OK in {len(default_pack_sources()) + 1} files, 2 warnings\n"
 
 
 def test_check_rules_checks_the_configs_extra_rules_too(setup):
@@ -242,14 +243,14 @@ def test_check_rules_checks_the_configs_extra_rules_too(setup):
     ]
     (rules_dir / "clash.yml").unlink()
     done = _run("check-rules", config=config)
-    assert (done.returncode, done.stdout) == (0, f"{PACK_RULES + 1} rules OK in 4 files\n")
+    assert (done.returncode, done.stdout) == (0, f"{PACK_RULES + 1} rules OK in {len(default_pack_sources()) + 1} files\n")
 
 
 def test_check_rules_works_without_a_config_but_not_with_a_broken_one(tmp_path):
     (tmp_path / "site.yaml").write_text(DRAWING_RULE, encoding="utf-8")
     env_free = {k: v for k, v in os.environ.items() if k != "MIWEI_CONFIG"}
     done = subprocess.run([AGENT, "check-rules", "site.yaml"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env_free)
-    assert (done.returncode, done.stdout, done.stderr) == (0, f"{PACK_RULES + 1} rules OK in 4 files\n", "")
+    assert (done.returncode, done.stdout, done.stderr) == (0, f"{PACK_RULES + 1} rules OK in {len(default_pack_sources()) + 1} files\n", "")
     (tmp_path / "config.yaml").write_text("agent:\n  server_url: nowhere\n", encoding="utf-8")
     done = subprocess.run([AGENT, "check-rules", "site.yaml"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env_free)
     assert done.returncode == 2
