@@ -94,6 +94,9 @@ def test_two_collectors_raise_one_bulk_alert_for_one_burst(collectors):
         f"{a}/api/v1/enroll", json={"enroll_secret": ENROLL_SECRET, "agent_id": str(uuid.uuid4()), "hostname": "pc-0042"}, timeout=TIMEOUT_S
     ).json()
     agent = {"Authorization": f"Bearer {enrolled['token']}"}
+    # one heartbeat, as an agent sends right after enrolling (one that never did is not judged silent)
+    beat = requests.post(f"{a}/api/v1/heartbeat", json={"hostname": "pc-0042", "version": "0.1.0"}, headers=agent, timeout=TIMEOUT_S)
+    assert beat.status_code == 200, beat.text
     files = [
         make_egress("core", ts=at(i * 5), path=f"/media/zhang/KINGSTON/part-{i:02d}.dwg", user="zhang.san")
         for i in range(25)
@@ -121,7 +124,7 @@ def test_two_collectors_raise_one_bulk_alert_for_one_burst(collectors):
         assert bulk["explanation"].startswith("25 classified files")
         assert len(_alerts(url, reader, "classified-egress")) == 25
 
-    # the agent sends no heartbeat: both collectors' background checks see it silent
+    # the agent sends no more heartbeats: both collectors' background checks see it silent
     deadline = time.monotonic() + 30
     while not _alerts(a, reader, "agent-offline"):
         assert time.monotonic() < deadline, "no agent-offline alert within 30 s"
