@@ -314,6 +314,40 @@ enroll_keys = Table(  # per-group enrolment keys: SHA-256 of the key, with an ex
 )
 
 
+# --- the central secret register (revision 0012; server/register.py) -----------------------------
+
+register_items = Table(  # one row per secret item; never deleted (a destroyed item keeps its row)
+    "register_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("level", String(16), nullable=False),  # core | important | general | internal
+    Column("category", String(16), nullable=False),  # 技术信息 | 经营信息
+    Column("owner_department", String(200), nullable=False, server_default=""),
+    Column("owner_person", String(100), nullable=False, server_default=""),
+    Column("scope", Text, nullable=False, server_default=""),  # 知悉范围
+    Column("period", String(16), nullable=False),  # YYYY-MM-DD | 长期 | 公布前
+    Column("locations", Text, nullable=False, server_default="[]"),  # JSON [{"os": ..., "pattern": ...}]
+    Column("state", String(16), nullable=False, server_default="active"),  # active | declassified | destroyed
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("register_items_state", "state"),
+)
+
+register_history = Table(  # append-only: determined | changed | declassified | destroyed, who, when, why
+    "register_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("item_id", Integer, ForeignKey("register_items.id"), nullable=False),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(255), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("reason", String(2000), nullable=False, server_default=""),
+    Column("before", Text),  # JSON of the item's fields; NULL for 'determined'
+    Column("after", Text, nullable=False),
+    Index("register_history_item_id", "item_id", "id"),
+)
+
 # --- the audit log (revision 0007) ----------------------------------------------------------------
 
 audit_log = Table(  # append-only: every administrative action, written in the transaction of the change
