@@ -16,7 +16,9 @@ from server.absence import AbsenceWatcher, Health
 from server.api import router
 from server.api_audit import router as audit_router
 from server.api_channels import router as channels_router
+from server.api_groups import router as groups_router
 from server.api_devices import router as devices_router
+from server.api_register import router as register_router
 from server.api_rules import router as rules_router
 from server.config import ServerConfig
 from server.console import console_router
@@ -126,8 +128,10 @@ def create_app(config: ServerConfig, store: Store, absence_check_s: float = ABSE
     app.include_router(router)
     app.include_router(rules_router)
     app.include_router(devices_router)
+    app.include_router(register_router)  # the central secret register (server/register.py)
     app.include_router(audit_router)
     app.include_router(console_router())
+    app.include_router(groups_router)
     app.include_router(channels_router)  # its lifespan runs the notification sender
     app.add_exception_handler(RequestValidationError, _invalid_request)
 
