@@ -18,7 +18,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from loguru import logger
@@ -27,6 +27,7 @@ from agent.files import write_atomically
 from rules.engine import EventEngine
 from rules.errors import InvalidInput
 from rules.events import Event
+from rules.grouppolicy import GroupPolicy, combined_version, group_from_payload
 from rules.loader import load_rule_sources, read_rule_paths
 from rules.model import RuleSet
 from rules.policy import Policy, apply_disabled, default_policy, policy_from_payload
@@ -49,6 +50,12 @@ class ActiveRules:
     ruleset: RuleSet  # policy and extra files together
     engine: EventEngine
     version: str  # what events and heartbeats carry: the policy's version, "+local.<digest>" with extra files
+    group: GroupPolicy | None = None  # the agent's group: register locations, egress places, settings
+
+    @property
+    def collector_version(self) -> str:
+        """What the collector announces for this agent: the rules' version, plus its group's."""
+        return combined_version(self.policy.version, self.group)
 
     def stamp(self, event: Event) -> Event:
         """The event with the rules it matched, the highest severity and this version."""
@@ -67,6 +74,7 @@ class PolicyStore:
         self.local_sources = tuple(local_sources)
         self._active: ActiveRules | None = None
         self._swap_lock = threading.Lock()  # writers only: readers take the reference as it is
+        self.on_group: Callable[[GroupPolicy | None], None] | None = None  # told after a swap (agent/app.py)
 
     @property
     def current(self) -> ActiveRules:
@@ -84,10 +92,10 @@ class PolicyStore:
         Raises InvalidInput when the extra rule files do not load with the default packs.
         """
         active = _combine(default_policy(), "default packs", self.local_sources)  # raises on bad extra files
-        cached = self._read_cache()
+        cached, group = self._read_cache()
         if cached is not None:
             try:
-                active = _combine(cached, "collector", self.local_sources)
+                active = _combine(cached, "collector", self.local_sources, group)
             except InvalidInput as exc:
                 logger.warning(
                     "cached policy does not load with the extra rule files; using the default packs version={!r} errors={!r}",
@@ -105,16 +113,17 @@ class PolicyStore:
         or does not load together with the extra rule files. A policy that loads is cached in
         state_dir before the swap, so a restart evaluates it too.
         """
-        policy = _checked_policy(payload)
+        policy, group = _checked_policy(payload)
         with self._swap_lock:
-            if self._active is not None and self._active.source == "collector" and policy.version == self._active.policy.version:
+            current = self._active
+            if current is not None and current.source == "collector" and combined_version(policy.version, group) == current.collector_version:
                 return None
             try:
-                active = _combine(policy, "collector", self.local_sources)
+                active = _combine(policy, "collector", self.local_sources, group)
             except InvalidInput as exc:
                 raise PolicyRefused(f"policy {policy.version} conflicts with the extra rule files: {_first_errors(exc)}") from None
             try:
-                self._write_cache(policy)
+                self._write_cache(policy, group)
             except OSError as exc:  # keep protecting with the new rules; a restart falls back to the old cache
                 logger.error("cannot cache the policy path={!r} error={!r}", self.cache_path, exc.strerror or str(exc))
             previous, self._active = self._active, active
@@ -124,29 +133,35 @@ class PolicyStore:
             previous.version if previous else None,
             len(active.engine.rules),
         )
+        if self.on_group is not None and (previous is None or previous.group != active.group):
+            try:
+                self.on_group(active.group)
+            except Exception:  # the rules are in force; the places are tried again by their owner
+                logger.exception("group policy listener failed")
         return active
 
     # --- the cache ------------------------------------------------------------------------
 
-    def _read_cache(self) -> Policy | None:
+    def _read_cache(self) -> tuple[Policy | None, GroupPolicy | None]:
         try:
             with open(self.cache_path, encoding="utf-8") as f:
                 payload = json.load(f)
         except FileNotFoundError:
-            return None
+            return None, None
         except (OSError, ValueError) as exc:
             logger.warning("cached policy unreadable; ignoring it path={!r} error={!r}", self.cache_path, str(exc))
-            return None
+            return None, None
         try:
             return _checked_policy(payload)
         except PolicyRefused as exc:
             logger.warning("cached policy invalid; ignoring it path={!r} error={!r}", self.cache_path, str(exc))
-            return None
+            return None, None
 
-    def _write_cache(self, policy: Policy) -> None:
+    def _write_cache(self, policy: Policy, group: GroupPolicy | None) -> None:
         """Atomically: a crash leaves the old file or the new one, never half of one."""
+        payload = policy.to_payload() | ({"group": group.to_payload()} if group is not None else {})
         # a new file beside it, never a planted link; the folder synced after the rename
-        write_atomically(self.cache_path, json.dumps(policy.to_payload(), ensure_ascii=False), 0o600)
+        write_atomically(self.cache_path, json.dumps(payload, ensure_ascii=False), 0o600)
 
 
 def read_local_sources(paths: Sequence[str]) -> list[tuple[str, str]]:
@@ -159,26 +174,28 @@ def check_local_sources(local_sources: Sources) -> RuleSet:
     return _combine(default_policy(), "default packs", local_sources).ruleset
 
 
-def _checked_policy(payload: object) -> Policy:
-    """A policy from its payload, or PolicyRefused saying why not."""
+def _checked_policy(payload: object) -> tuple[Policy, GroupPolicy | None]:
+    """A policy (and its group part, when the collector sent one) from its payload, or
+    PolicyRefused saying why not: a bad group part refuses the whole payload."""
     try:
         policy = policy_from_payload(payload)  # type: ignore[arg-type]
+        group = group_from_payload(payload["group"]) if payload.get("group") is not None else None  # type: ignore[union-attr]
     except InvalidInput as exc:
         raise PolicyRefused(f"invalid rules: {_first_errors(exc)}") from None
     except Exception as exc:  # not a policy at all: missing keys, wrong types, version mismatch
         raise PolicyRefused(f"not a valid policy: {type(exc).__name__}: {str(exc)[:300]}") from None
-    return policy
+    return policy, group
 
 
-def _combine(policy: Policy, source: str, local_sources: Sources) -> ActiveRules:
+def _combine(policy: Policy, source: str, local_sources: Sources, group: GroupPolicy | None = None) -> ActiveRules:
     """The policy with the extra rule files on top; raises InvalidInput when they do not load together."""
     if local_sources:
         # the policy's switched-off rules stay off; the extra files' own rules cannot be among them
         # (the list names rules of the policy, and an extra file cannot reuse a policy rule's id)
         ruleset = apply_disabled(load_rule_sources(list(policy.sources) + list(local_sources)), policy.disabled)
-        version = f"{policy.version}+local.{_digest(local_sources)}"
+        version = f"{combined_version(policy.version, group)}+local.{_digest(local_sources)}"
     else:
-        ruleset, version = policy.ruleset, policy.version
+        ruleset, version = policy.ruleset, combined_version(policy.version, group)
     return ActiveRules(
         policy=policy,
         source=source,
@@ -186,6 +203,7 @@ def _combine(policy: Policy, source: str, local_sources: Sources) -> ActiveRules
         ruleset=ruleset,
         engine=EventEngine(ruleset, policy.worktime),
         version=version,
+        group=group,
     )
 
 

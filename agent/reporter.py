@@ -39,6 +39,7 @@ from agent import __version__
 from agent.files import write_atomically
 from agent.identity import save_agent_id
 from agent.lastrun import stamp_alive
+from agent.locations import agent_os
 from agent.policy import PolicyRefused, PolicyStore
 from agent.spool import Spool, SpooledEvent
 from rules.events import Event, utc_now_iso
@@ -258,6 +259,7 @@ class Reporter:
         body = {
             "agent_id": self.agent_id,
             "hostname": self.host,
+            "os": agent_os(),  # the collector places the agent in a group by it (server/groups.py)
             "version": __version__,
             "spool_depth": self.spool.depth(),
             "chain": self.spool.chain_status(),  # the collector judges the chain up to unsent_from
@@ -278,7 +280,7 @@ class Reporter:
         """
         if self.policy is None or not isinstance(announced, str) or not announced:
             return  # a collector that does not announce a policy: keep ours
-        current = self.policy.current.policy.version
+        current = self.policy.current.collector_version  # the rules' version plus the group's
         if announced == current:
             return
         try:
@@ -327,7 +329,7 @@ class Reporter:
             self.spool.put([event])
 
     def _enroll(self) -> None:
-        body = json.dumps({"enroll_secret": self.enroll_secret, "agent_id": self.agent_id, "hostname": self.host, "version": __version__})
+        body = json.dumps({"enroll_secret": self.enroll_secret, "agent_id": self.agent_id, "hostname": self.host, "version": __version__, "os": agent_os()})
         r = self.session.post(
             self.server_url + "/api/v1/enroll", data=body, headers=_JSON, timeout=self.timeout, allow_redirects=False, verify=self.verify
         )

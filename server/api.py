@@ -83,6 +83,7 @@ def enroll(body: EnrollIn, request: Request) -> dict:
         "agent enrolled agent_id={} proposed={} state={} reason={} hostname={!r} client={} key_id={}",
         done.agent_id, body.agent_id, done.state, done.reason or "-", body.hostname, address, key.key_id,
     )  # fmt: skip
+    store.groups.seen(done.agent_id, body.hostname, body.os)  # placed in a group by host name, OS, key
     answer = {"agent_id": done.agent_id, "token": token, "state": done.state}
     if done.state == "pending":
         answer["detail"] = f"waiting for an admin's approval ({done.reason.replace('_', ' ')}): the token works once approved"
@@ -106,8 +107,11 @@ def heartbeat(body: HeartbeatIn, request: Request, caller: Caller = Depends(agen
         pipeline, request.app.state.config.pipeline_stall_s,
     )
     now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    # an agent whose policy_version differs fetches GET /api/v1/policy: a changed rule arrives within one heartbeat
-    return {"status": "ok", "server_time": now, "policy_version": request.app.state.store.active_policy_version()}
+    # an agent whose policy_version differs fetches GET /api/v1/policy: a changed rule, or a change to
+    # its group or the register items it holds, arrives within one heartbeat
+    store = request.app.state.store
+    store.groups.seen(caller.name, caller.host or body.hostname, body.os)  # the enrolled host name places it
+    return {"status": "ok", "server_time": now, "policy_version": store.groups.version_for(caller.name, store.active_policy_version())}
 
 
 @router.get("/alerts")

@@ -11,6 +11,7 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from rules.loader import RULE_ID, WATCHLIST_NAME
+from rules.grouppolicy import combined_version
 from rules.policy import MAX_DISABLED, Policy, dependents
 from server.auth import Caller, admin_caller, any_caller, reader_caller
 from server.models import MemberIn, PolicyIn, WatchlistIn
@@ -43,10 +44,17 @@ def etag_matches(header: str | None, version: str) -> bool:
 @router.get("/policy")
 def get_policy(request: Request, caller: Caller = Depends(any_caller)) -> Response:
     policy = request.app.state.store.policies.active()
-    headers = {"ETag": f'"{policy.version}"'}
-    if etag_matches(request.headers.get("if-none-match"), policy.version):
+    payload = policy.to_payload()
+    version = policy.version
+    if caller.kind == "agent":  # its group's register locations and places (server/groups.py)
+        group = request.app.state.store.groups.policy_for(caller.name)
+        if group is not None:
+            payload["group"] = group.to_payload()
+            version = combined_version(policy.version, group)
+    headers = {"ETag": f'"{version}"'}
+    if etag_matches(request.headers.get("if-none-match"), version):
         return Response(status_code=304, headers=headers)
-    return JSONResponse(policy.to_payload(), headers=headers)
+    return JSONResponse(payload, headers=headers)
 
 
 @router.put("/policy")

@@ -198,6 +198,7 @@ class EnrollIn(_Strict):
     agent_id: uuid.UUID
     hostname: Text(255)
     version: Text(64) = ""
+    os: Text(16) | None = None  # linux | windows | macos: placement in a group (server/groups.py); older agents send none
 
 
 class ChainIn(BaseModel):
@@ -224,6 +225,7 @@ class HeartbeatIn(BaseModel):
 
     hostname: Text(255)
     version: Text(64) = ""
+    os: Text(16) | None = None  # linux | windows | macos (server/groups.py)
     spool_depth: int = Field(0, ge=0, le=2**31 - 1)  # agents.spool_depth is a 32-bit INTEGER
     policy_version: Text(64) | None = None
     dead_events: int = Field(0, ge=0)

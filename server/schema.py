@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -46,6 +48,10 @@ agents = Table(
     Column("enrolled_from", String(64)),  # the address that enrolled it
     Column("enroll_key_id", Integer),  # the group enrolment key it used; NULL: the shared secret
     Column("claimed_host", String(255)),  # the last other host name its events or heartbeats named
+    # its group (0013): NULL is the default group; group_manual: moved by an admin, rules leave it
+    Column("group_id", Integer),
+    Column("group_manual", Boolean, nullable=False, server_default=false()),
+    Column("os", String(16)),  # linux | windows | macos, as the agent reports it
 )
 
 api_tokens = Table(
@@ -346,6 +352,34 @@ register_history = Table(  # append-only: determined | changed | declassified | 
     Column("before", Text),  # JSON of the item's fields; NULL for 'determined'
     Column("after", Text, nullable=False),
     Index("register_history_item_id", "item_id", "id"),
+)
+
+# --- agent groups (revision 0013) ----------------------------------------------------------------
+
+agent_groups = Table(  # a group's policy: register items, extra egress places, settings (server/groups.py)
+    "agent_groups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False, unique=True),
+    Column("description", String(2000), nullable=False, server_default=""),
+    Column("register_items", Text, nullable=False, server_default='"all"'),  # JSON: "all" or a list of ids
+    Column("egress", Text, nullable=False, server_default="[]"),  # JSON list of {path, kind, app}
+    Column("settings", Text, nullable=False, server_default="{}"),  # JSON: {"heartbeat_s": 60}
+    Column("agent_version", String(64), nullable=False, server_default=""),
+    Column("revision", Integer, nullable=False, server_default="1"),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+group_rules = Table(  # placement, in position order; the first match wins, none: the default group
+    "group_rules",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("position", Integer, nullable=False),
+    Column("group_id", Integer, ForeignKey("agent_groups.id"), nullable=False),
+    Column("hostname_pattern", String(255), nullable=False, server_default="*"),
+    Column("os", String(16)),  # NULL: any
+    Column("enroll_key_id", Integer),  # NULL: any
 )
 
 # --- the audit log (revision 0007) ----------------------------------------------------------------

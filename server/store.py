@@ -34,6 +34,7 @@ from server.database import insert_ignore, insert_new, writing
 from server.devices import DeviceRegister
 from server.fleet import COLLECTOR_AGENT_ID, Fleet, host_key
 from server.hostclaims import host_mismatches
+from server.groups import GroupBook
 from server.policies import PolicyBook
 from server.retention import DEFAULT_RETENTION_DAYS, purge_events
 from server.schema import agents, alert_events, alert_history, alerts, api_tokens, events, users
@@ -72,6 +73,7 @@ class Store:
         self.watchlists = WatchlistStore(engine, clock)
         self.devices = DeviceRegister(engine, clock)
         self.fleet = Fleet(engine, clock)  # enrolment, approval, retirement, group keys
+        self.groups = GroupBook(engine, clock)  # agent groups: register locations per agent (server/groups.py)
         self._parsed_facts = ParsedFacts()  # correlation hits' facts, parsed once per process
 
     # --- agents -----------------------------------------------------------------------------

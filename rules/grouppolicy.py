@@ -1,0 +1,161 @@
+"""A group's policy as an agent receives it: the register items that apply to it (with their
+location patterns for its OS), the group's extra egress places and the agent settings.
+
+Both sides share this module: the collector builds the value per agent (server/groups.py), the
+agent checks it whole before it is put in force (agent/policy.py). Its version is a digest of the
+content, so the heartbeat can announce a version per agent (the rules' version plus this one) and
+an agent fetches the policy again within one heartbeat of a change to its group or to a register
+item it holds. The payload says its version and the agent recomputes it: a payload that does not
+match is refused whole, like a rule set whose version does not match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from rules.fields import EGRESS_KINDS
+from rules.levels import LEVELS
+
+MAX_ITEMS = 2000  # register items in one group's policy
+MAX_PATTERNS = 64  # location patterns of one item for one OS
+MAX_EGRESS = 256  # extra egress places of one group
+MAX_TEXT = 512  # a name, owner or app
+MAX_PATH = 4096
+GROUP_EGRESS_KINDS = tuple(k for k in EGRESS_KINDS if k not in ("removable", "printer"))  # folders only
+HEARTBEAT_S_RANGE = (5.0, 3600.0)
+
+
+@dataclass(frozen=True)
+class RegisterLocation:
+    """One register item as an agent sees it: where it lives on this agent's OS."""
+
+    item_id: int
+    name: str
+    level: str
+    owner: str  # department and person, as the console shows them
+    patterns: tuple[str, ...]
+
+    def to_dict(self) -> dict:
+        return {"id": self.item_id, "name": self.name, "level": self.level, "owner": self.owner, "patterns": list(self.patterns)}
+
+
+@dataclass(frozen=True)
+class GroupEgress:
+    path: str
+    kind: str  # folder | sync | share | im | phone
+    app: str = ""
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "kind": self.kind, "app": self.app}
+
+
+@dataclass(frozen=True)
+class GroupPolicy:
+    group: str  # the group's name (shown, not compared)
+    register: tuple[RegisterLocation, ...]
+    egress: tuple[GroupEgress, ...]
+    heartbeat_s: float | None = None  # None: the agent's own setting
+    agent_version: str = ""  # the version the group should run (reported, not installed)
+
+    @property
+    def version(self) -> str:
+        return group_version(self.content())
+
+    def content(self) -> dict:
+        return {
+            "group": self.group,
+            "register": [r.to_dict() for r in self.register],
+            "egress": [e.to_dict() for e in self.egress],
+            "settings": {"heartbeat_s": self.heartbeat_s} if self.heartbeat_s is not None else {},
+            "agent_version": self.agent_version,
+        }
+
+    def to_payload(self) -> dict:
+        return {**self.content(), "version": self.version}
+
+
+def group_version(content: dict) -> str:
+    canonical = json.dumps(content, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:16]
+
+
+def combined_version(rules_version: str, group: GroupPolicy | None) -> str:
+    """What the heartbeat announces and the agent compares: the rules' version, plus the group's."""
+    return f"{rules_version}+g.{group.version}" if group is not None else rules_version
+
+
+def group_from_payload(payload: object) -> GroupPolicy:
+    """The group part of a policy payload; raises ValueError saying what is wrong."""
+    if not isinstance(payload, dict):
+        raise ValueError(f"group: an object, not {type(payload).__name__}")
+    register = _list(payload.get("register", []), "group.register", MAX_ITEMS)
+    egress = _list(payload.get("egress", []), "group.egress", MAX_EGRESS)
+    settings = payload.get("settings", {})
+    if not isinstance(settings, dict) or set(settings) - {"heartbeat_s"}:
+        raise ValueError("group.settings: an object with at most heartbeat_s")
+    heartbeat_s = settings.get("heartbeat_s")
+    if heartbeat_s is not None:
+        low, high = HEARTBEAT_S_RANGE
+        if isinstance(heartbeat_s, bool) or not isinstance(heartbeat_s, (int, float)) or not low <= heartbeat_s <= high:
+            raise ValueError(f"group.settings.heartbeat_s: a number of seconds from {low:g} to {high:g}")
+    group = GroupPolicy(
+        group=_text(payload.get("group", ""), "group.group", MAX_TEXT),
+        register=tuple(_item(x, f"group.register[{i}]") for i, x in enumerate(register)),
+        egress=tuple(_egress(x, f"group.egress[{i}]") for i, x in enumerate(egress)),
+        heartbeat_s=heartbeat_s,
+        agent_version=_text(payload.get("agent_version", ""), "group.agent_version", 64),
+    )
+    if group.version != payload.get("version"):
+        raise ValueError(f"group version mismatch: announced {payload.get('version')!r}, content is {group.version}")
+    return group
+
+
+def _item(x: object, where: str) -> RegisterLocation:
+    if not isinstance(x, dict):
+        raise ValueError(f"{where}: an object")
+    item_id = x.get("id")
+    if isinstance(item_id, bool) or not isinstance(item_id, int) or not 0 < item_id < 2**63:
+        raise ValueError(f"{where}.id: a positive integer")
+    level = x.get("level")
+    if level not in LEVELS:
+        raise ValueError(f"{where}.level: one of {', '.join(LEVELS)}")
+    name = _text(x.get("name"), f"{where}.name", MAX_TEXT)
+    if not name:
+        raise ValueError(f"{where}.name: empty")
+    patterns = _list(x.get("patterns", []), f"{where}.patterns", MAX_PATTERNS)
+    return RegisterLocation(
+        item_id, name, level, _text(x.get("owner", ""), f"{where}.owner", MAX_TEXT),
+        tuple(_path(p, f"{where}.patterns[{i}]") for i, p in enumerate(patterns)),
+    )  # fmt: skip
+
+
+def _egress(x: object, where: str) -> GroupEgress:
+    if not isinstance(x, dict):
+        raise ValueError(f"{where}: an object")
+    kind = x.get("kind", "folder")
+    if kind not in GROUP_EGRESS_KINDS:
+        raise ValueError(f"{where}.kind: one of {', '.join(GROUP_EGRESS_KINDS)}")
+    return GroupEgress(_path(x.get("path"), f"{where}.path"), kind, _text(x.get("app", ""), f"{where}.app", MAX_TEXT))
+
+
+def _list(x: object, where: str, most: int) -> list:
+    if not isinstance(x, list):
+        raise ValueError(f"{where}: a list")
+    if len(x) > most:
+        raise ValueError(f"{where}: at most {most} entries, got {len(x)}")
+    return x
+
+
+def _text(x: object, where: str, most: int) -> str:
+    if not isinstance(x, str) or len(x) > most or "\x00" in x:
+        raise ValueError(f"{where}: text of at most {most} characters")
+    return x
+
+
+def _path(x: object, where: str) -> str:
+    text = _text(x, where, MAX_PATH)
+    if not text.strip():
+        raise ValueError(f"{where}: empty")
+    return text
