@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
 from datetime import datetime, timezone
 
@@ -9,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from loguru import logger
 from sqlalchemy import text
 
-from server import __version__
+from server import __version__, fleetlist
 from server.auth import AGENT_TOKEN_PREFIX, Caller, admin_caller, agent_caller, new_token, reader_caller
 from server.authguard import client_address
 from server.fleet import DuplicateRefused
@@ -171,5 +172,30 @@ def list_events(
 
 
 @router.get("/agents")
-def list_agents(request: Request, caller: Caller = Depends(reader_caller)) -> dict:
-    return {"agents": request.app.state.store.list_agents(request.app.state.config.agent_offline_s)}
+def list_agents(
+    request: Request,
+    host: str | None = None,
+    user: str | None = None,
+    version: str | None = None,
+    policy_version: str | None = None,
+    state: str | None = None,
+    seen_after: str | None = None,
+    seen_before: str | None = None,
+    lags: str | None = None,
+    sort: str = Query("host", pattern="^(" + "|".join(fleetlist.SORTS) + ")$"),
+    order: str = Query("asc", pattern="^(asc|desc)$"),
+    limit: int = Limit,
+    cursor: str | None = Query(None, max_length=32),
+    caller: Caller = Depends(reader_caller),
+) -> dict:
+    """The fleet page's data: the same filters, sorted, paged (`next` is the following page's number)."""
+    try:
+        f = fleetlist.parse_filter(host, user, version, policy_version, state, seen_after, seen_before, lags)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    page = _cursor(cursor) or 1
+    store = request.app.state.store
+    with store.engine.connect() as conn:
+        fleet = fleetlist.fleet_page(conn, f, store.clock(), request.app.state.config.agent_offline_s, sort, order == "desc", page, limit)
+    more = {"next": str(page + 1)} if page < fleet.pages else {}
+    return {"agents": [dataclasses.asdict(a) for a in fleet.agents], "total": fleet.total, "target_version": fleet.target_version, **more}

@@ -46,6 +46,12 @@ def test_enrolled_agent_is_listed_online_after_a_heartbeat(client, reader, agent
         "approved_at": "2026-03-02T09:00:00.000Z",  # active at once: no other live agent of this name
         "retired_at": None,
         "claimed_host": None,
+        # the fleet page's fields (server/fleetlist.py)
+        "stalled": False,
+        "watched": [],
+        "last_user": None,
+        "indexed_files": None,
+        "lags": False,
     }
 
 

@@ -1,0 +1,86 @@
+"""The fleet page: thousands of agents searched, filtered, sorted and paged in SQL, and retired in bulk.
+
+The list itself is server/fleetlist.py (GET /api/v1/agents reads the same). Bulk actions are admin
+only, carry the session's CSRF token (console.admin_form) and go through the fleet register one
+agent at a time, so each retirement is audited as agent.retire like the single-agent form's.
+Registered before routes_data, whose single-agent approve and retire forms stay there.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from loguru import logger
+
+from server import fleetlist
+from server.console.sessions import ConsoleUser
+from server.console.web import PREFIX, Console, back, first
+
+AGENTS_PER_PAGE = 50
+MAX_BULK = 1000  # ticked agents in one bulk action
+BACK_KEYS = ("host", "user", "version", "policy_version", "state", "seen_after", "seen_before", "lags", "sort", "order", "page")
+
+
+def register(router: APIRouter, console: Console) -> None:
+    @router.get(PREFIX + "/agents", include_in_schema=False)
+    def agents_page(
+        request: Request,
+        host: str | None = None,
+        user_name: str | None = Query(None, alias="user"),
+        version: str | None = None,
+        policy_version: str | None = None,
+        state: str | None = None,
+        seen_after: str | None = None,
+        seen_before: str | None = None,
+        lags: str | None = None,
+        sort: str = Query("host", pattern="^(" + "|".join(fleetlist.SORTS) + ")$"),
+        order: str = Query("asc", pattern="^(asc|desc)$"),
+        page: int = Query(1, ge=1, le=1_000_000),
+        user: ConsoleUser = Depends(console.user),
+    ) -> Response:
+        filters = {"host": host, "user": user_name, "version": version, "policy_version": policy_version, "state": state,
+                   "seen_after": seen_after, "seen_before": seen_before, "lags": lags}  # fmt: skip
+        try:
+            f = fleetlist.parse_filter(**filters)
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        store, config = request.app.state.store, request.app.state.config
+        with store.engine.connect() as conn:
+            fleet = fleetlist.fleet_page(conn, f, store.clock(), config.agent_offline_s, sort, order == "desc", page, AGENTS_PER_PAGE)
+        filters = {k: v for k, v in filters.items() if v}
+        return console.render(
+            request, "agents.html", user, fleet=fleet, filters=filters, sort=sort, order=order, sorts=tuple(fleetlist.SORTS),
+            states=fleetlist.STATES, offline_s=config.agent_offline_s, here_query=urlencode({**filters, "sort": sort, "order": order, "page": page}),
+        )  # fmt: skip
+
+    @router.post(PREFIX + "/agents/bulk", include_in_schema=False)
+    def bulk_agents(request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
+        """Retire the ticked agents. HOOK (agent groups): once migration 0013's `agent_groups` and the
+        agents' group column are in server/schema.py, action "move" with a group id goes here."""
+        if first(fields, "action") != "retire":
+            raise HTTPException(422, "action is retire")
+        ids = [i for i in dict.fromkeys(fields.get("id", [])) if 0 < len(i) <= 64]
+        if len(ids) > MAX_BULK:
+            raise HTTPException(422, f"at most {MAX_BULK} agents at once")
+        back_to = first(fields, "back")[:2000]  # the page's query: only its own keys are kept
+        if not ids:
+            return _back_to_agents(back_to, "nothing")
+        block = first(fields, "block_host") == "1"
+        store, budget = request.app.state.store, getattr(request.app.state, "auth_budget", None)
+        retired = 0
+        for agent_id in ids:
+            token_hash = store.fleet.retire(agent_id, f"console:{user.name}", block_host=block, note="retired with others from the fleet page")
+            if token_hash:
+                retired += 1
+                if budget is not None:  # out of the guard's cache at once
+                    budget.forget(bytes.fromhex(token_hash))
+        logger.info("agents retired count={} of={} block_host={} by=console:{!r}", retired, len(ids), block, user.name)
+        return _back_to_agents(back_to, "agents_retired" if retired else "not_found")
+
+
+def _back_to_agents(query: str, msg: str) -> RedirectResponse:
+    """Back to the page the bulk form was on, with its filters (only the page's own parameters)."""
+    kept = {k: v for k, v in parse_qsl(query)[:20] if k in BACK_KEYS and len(v) <= fleetlist.MAX_TEXT}
+    return back("/agents", **kept, msg=msg)

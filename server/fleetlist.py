@@ -1,0 +1,272 @@
+"""The fleet as a filtered, sorted, paged list: what the console's agents page and GET /api/v1/agents read.
+
+A collector with thousands of agents cannot load them all into Python for every page view, so the
+filters, the state (computed from last_seen, stopped_at and the stall marker exactly as
+server/absence.py judges it), the order and the page are one SQL query with LIMIT/OFFSET and a
+COUNT beside it. What is shown per agent that is not in the agents row (the user last seen on its
+events, the index size its last agent.started reported) is read for the page's rows only, through
+the events (agent_id, seq) index.
+
+"Lags" compares an agent's reported version with a target: the newest version any agent that is
+not retired reports, unless a group target is set (see `group_targets`, the hook for agent groups).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.engine import Connection
+
+from server.absence import STOP_GRACE_S, agent_state
+from server.schema import agents, events
+from server.times import aware, iso
+
+STATES = ("online", "offline", "stopped", "stalled", "pending", "retired")
+SORTS = {
+    "host": agents.c.hostname,
+    "last_seen": agents.c.last_seen,
+    "version": agents.c.version,
+    "policy_version": agents.c.policy_version,
+    "enrolled": agents.c.enrolled_at,
+    "state": agents.c.state,
+}
+MAX_PER_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class FleetFilter:
+    host: str | None = None  # part of the host name, case-insensitive
+    user: str | None = None  # an account named on the agent's events (exact)
+    version: str | None = None  # agent version (exact)
+    policy_version: str | None = None  # policy version (exact)
+    state: str | None = None  # one of STATES
+    seen_after: datetime | None = None  # last heartbeat at or after
+    seen_before: datetime | None = None  # last heartbeat before (or never)
+    lags: bool = False  # only agents whose version is older than the target
+    agent_ids: tuple[str, ...] = ()  # exactly these (bulk actions)
+
+
+@dataclass(frozen=True)
+class FleetAgent:
+    agent_id: str
+    hostname: str
+    state: str  # online | offline | stopped | pending | retired
+    stalled: bool  # its pipeline stalled and has not moved since (server/stall.py)
+    last_seen: str | None
+    version: str | None
+    policy_version: str | None
+    spool_depth: int | None
+    enrolled_at: str | None
+    retired_at: str | None
+    watched: tuple[str, ...]  # what its last heartbeat said it watches
+    last_user: str | None  # the account on its newest event that names one
+    indexed_files: int | None  # the index size its last agent.started reported
+    lags: bool  # its version is older than the target (False when either is unknown)
+    online: bool
+    stopped_at: str | None
+    pipeline_stepped_at: str | None  # the last heartbeat's, on the collector's clock
+    pipeline_queued: int | None
+    enrolled_from: str | None
+    enroll_key_id: int | None  # None: the shared secret
+    approved_at: str | None
+    claimed_host: str | None  # the last other host name it sent (agent-tamper)
+
+
+@dataclass(frozen=True)
+class FleetPage:
+    agents: tuple[FleetAgent, ...]
+    total: int  # how many match in all
+    page: int
+    per_page: int
+    target_version: str | None  # what "lags" compares with
+    versions: tuple[str, ...] = field(default=())  # every agent version reported (filter choices)
+    policy_versions: tuple[str, ...] = field(default=())
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+MAX_TEXT = 200
+
+
+def parse_filter(host: str | None = None, user: str | None = None, version: str | None = None, policy_version: str | None = None,
+                 state: str | None = None, seen_after: str | None = None, seen_before: str | None = None, lags: str | None = None) -> FleetFilter:  # fmt: skip
+    """The filters as the page's form and the API's query send them; ValueError says which one is wrong."""
+    for name, value in (("host", host), ("user", user), ("version", version), ("policy_version", policy_version)):
+        if value and len(value) > MAX_TEXT:
+            raise ValueError(f"{name} is at most {MAX_TEXT} characters")
+    if state and state not in STATES:
+        raise ValueError(f"state is one of {', '.join(STATES)}")
+    if lags not in (None, "", "0", "1", "true", "false"):
+        raise ValueError("lags is 1 or 0")
+    return FleetFilter(
+        host=host or None, user=user or None, version=version or None, policy_version=policy_version or None, state=state or None,
+        seen_after=_moment("seen_after", seen_after), seen_before=_moment("seen_before", seen_before), lags=lags in ("1", "true"),
+    )  # fmt: skip
+
+
+def _moment(name: str, value: str | None) -> datetime | None:
+    """A date (its midnight) or a date and time, UTC unless it says otherwise."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{name} must be a date like 2026-11-20 or 2026-11-20T08:00") from None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def version_key(version: str | None) -> tuple[int, ...]:
+    """'0.10.2' -> (0, 10, 2): numbers compare as numbers; text around them is ignored."""
+    return tuple(int(n) for n in re.findall(r"\d+", version or ""))[:8]
+
+
+def group_targets(conn: Connection) -> dict[str, str] | None:
+    """HOOK (agent groups, issue 18 item 5): each group's target agent version, by group.
+
+    The groups helper adds `agent_groups` with a per-group target version and the agents' group
+    column in migration 0013. Until both exist this returns None and "lags" compares with the newest
+    version any agent reports; once they do, read them here and make `_lagging_versions` compare
+    each agent with its group's target. Nothing is guessed about names that do not exist yet.
+    """
+    return None
+
+
+def fleet_page(conn: Connection, f: FleetFilter, now: datetime, offline_after_s: float, sort: str = "host",
+               descending: bool = False, page: int = 1, per_page: int = 50) -> FleetPage:  # fmt: skip
+    """One page of agents matching `f`, and how many match in all."""
+    per_page = max(1, min(per_page, MAX_PER_PAGE))
+    versions = tuple(sorted(conn.execute(select(agents.c.version).where(agents.c.version.isnot(None), agents.c.state != "retired").distinct()).scalars(),
+                            key=version_key))  # fmt: skip
+    target = versions[-1] if versions else None
+    lagging = tuple(v for v in versions if version_key(v) < version_key(target)) if target else ()
+    where = _where(conn, f, now, offline_after_s, lagging)
+    total = conn.execute(select(func.count()).select_from(agents).where(*where)).scalar() or 0
+    key = SORTS.get(sort, agents.c.hostname)
+    order = [key.desc() if descending else key.asc(), agents.c.agent_id.asc()]
+    if sort == "last_seen":  # never seen sorts as the oldest
+        order.insert(0, agents.c.last_seen.is_(None).asc() if descending else agents.c.last_seen.is_(None).desc())
+    page = max(1, page)
+    rows = (
+        conn.execute(select(agents).where(*where).order_by(*order).limit(per_page).offset((page - 1) * per_page))
+        .mappings()
+        .all()
+    )
+    extras = _page_extras(conn, [r["agent_id"] for r in rows])
+    listed = tuple(_agent(r, now, offline_after_s, extras.get(r["agent_id"], (None, None)), target) for r in rows)
+    policy_versions = tuple(
+        sorted(
+            conn.execute(
+                select(agents.c.policy_version).where(agents.c.policy_version.isnot(None)).distinct()
+            ).scalars()
+        )
+    )
+    return FleetPage(listed, total, page, per_page, target, versions, policy_versions)
+
+
+def _where(conn: Connection, f: FleetFilter, now: datetime, offline_after_s: float, lagging: tuple[str, ...]) -> list:
+    clauses = []
+    if f.host:
+        clauses.append(func.lower(agents.c.hostname).contains(f.host.lower(), autoescape=True))
+    if f.user:
+        clauses.append(agents.c.agent_id.in_(select(events.c.agent_id).where(events.c.user == f.user).distinct()))
+    if f.version:
+        clauses.append(agents.c.version == f.version)
+    if f.policy_version:
+        clauses.append(agents.c.policy_version == f.policy_version)
+    if f.seen_after is not None:
+        clauses.append(agents.c.last_seen >= f.seen_after)
+    if f.seen_before is not None:
+        clauses.append(or_(agents.c.last_seen < f.seen_before, agents.c.last_seen.is_(None)))
+    if f.lags:
+        clauses += [agents.c.state != "retired", agents.c.version.in_(lagging)]
+    if f.agent_ids:
+        clauses.append(agents.c.agent_id.in_(f.agent_ids))
+    if f.state:
+        clauses.append(_state_clause(conn, f.state, now, offline_after_s))
+    return clauses
+
+
+def _stopped(conn: Connection):
+    """An agent.stopped came after its last heartbeat (absence.stopped_cleanly, in SQL)."""
+    if conn.dialect.name == "sqlite":  # datetimes are text there: compare as Julian days
+        back = func.julianday(agents.c.last_seen) > func.julianday(agents.c.stopped_at) + STOP_GRACE_S / 86400.0
+    else:
+        back = agents.c.last_seen > agents.c.stopped_at + timedelta(seconds=STOP_GRACE_S)
+    return and_(agents.c.stopped_at.isnot(None), or_(agents.c.last_seen.is_(None), ~back))
+
+
+def _state_clause(conn: Connection, state: str, now: datetime, offline_after_s: float):
+    if state in ("pending", "retired"):
+        return agents.c.state == state
+    active = agents.c.state == "active"
+    if state == "stalled":
+        return and_(active, agents.c.pipeline_stall_event.isnot(None))
+    stopped = _stopped(conn)
+    if state == "stopped":
+        return and_(active, stopped)
+    recent = agents.c.last_seen >= now - timedelta(seconds=offline_after_s)
+    if state == "online":
+        return and_(active, ~stopped, recent)
+    if state == "offline":
+        return and_(active, ~stopped, or_(agents.c.last_seen.is_(None), ~recent))
+    raise ValueError(f"state is one of {', '.join(STATES)}, not {state!r}")
+
+
+def _page_extras(conn: Connection, agent_ids: list[str]) -> dict[str, tuple[str | None, int | None]]:
+    """(last user, indexed files) of the page's agents: two small indexed look-ups per agent."""
+    extras = {}
+    for agent_id in agent_ids:
+        user = conn.execute(
+            select(events.c.user)
+            .where(events.c.agent_id == agent_id, events.c.user.isnot(None))
+            .order_by(events.c.seq.desc())
+            .limit(1)
+        ).scalar()
+        body = conn.execute(
+            select(events.c.body)
+            .where(events.c.agent_id == agent_id, events.c.type == "agent.started")
+            .order_by(events.c.seq.desc())
+            .limit(1)
+        ).scalar()
+        extras[agent_id] = (user, _indexed_files(body))
+    return extras
+
+
+def _indexed_files(body: str | None) -> int | None:
+    try:
+        value = (json.loads(body).get("details") or {}).get("indexed_files") if body else None
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _watched(status: str | None) -> tuple[str, ...]:
+    try:
+        paths = json.loads(status or "{}").get("watched") or []
+    except (ValueError, AttributeError):
+        return ()
+    return tuple(p for p in paths if isinstance(p, str)) if isinstance(paths, list) else ()
+
+
+def _agent(
+    r, now: datetime, offline_after_s: float, extra: tuple[str | None, int | None], target: str | None
+) -> FleetAgent:
+    last_seen = aware(r["last_seen"])
+    state = (
+        agent_state(last_seen, aware(r["stopped_at"]), now, offline_after_s) if r["state"] == "active" else r["state"]
+    )
+    lags = bool(target and r["version"] and r["state"] != "retired" and version_key(r["version"]) < version_key(target))
+    return FleetAgent(
+        agent_id=r["agent_id"], hostname=r["hostname"], state=state, stalled=r["state"] == "active" and r["pipeline_stall_event"] is not None,
+        last_seen=iso(last_seen), version=r["version"], policy_version=r["policy_version"], spool_depth=r["spool_depth"],
+        enrolled_at=iso(aware(r["enrolled_at"])), retired_at=iso(aware(r["retired_at"])), watched=_watched(r["status"]),
+        last_user=extra[0], indexed_files=extra[1], lags=lags, online=state == "online", stopped_at=iso(aware(r["stopped_at"])),
+        pipeline_stepped_at=iso(aware(r["pipeline_stepped_at"])), pipeline_queued=r["pipeline_queued"], enrolled_from=r["enrolled_from"],
+        enroll_key_id=r["enroll_key_id"], approved_at=iso(aware(r["approved_at"])), claimed_host=r["claimed_host"],
+    )  # fmt: skip
