@@ -174,6 +174,21 @@ def check_locations(value: object, errors: list[FieldError]) -> tuple[tuple[str,
     return tuple(found)
 
 
+def parse_location_lines(text: str) -> tuple[list[dict], list[str]]:
+    """`linux:/home/*/研发/图纸`, one a line (the XLSX cell, the console's text box): ({os, pattern}
+    for check_locations, messages for lines that are not os:pattern). Blank lines are skipped."""
+    found, errors = [], []
+    for line in text.splitlines():
+        os_name, sep, pattern = line.strip().partition(":")
+        if not line.strip():
+            continue
+        if not sep or os_name.strip().lower() not in OSES:
+            errors.append(f"{line.strip()[:60]!r} is not os:pattern (os linux, windows or macos)")
+            continue
+        found.append({"os": os_name.strip().lower(), "pattern": pattern})
+    return found, errors
+
+
 def check_pattern(os_name: str, pattern: object) -> str:
     """The pattern as stored (trailing separator dropped; '/' read as '\\' on Windows), or ValueError."""
     if not isinstance(pattern, str) or not pattern.strip():

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection, Engine
 from server import audit, register
 from server.console.exports import FORMULA_STARTS, safe_cell
 from server.database import writing
-from server.register_check import OSES, RegisterError, check_fields
+from server.register_check import RegisterError, check_fields, parse_location_lines
 from server.times import Clock
 
 SHEET = "保密台账"
@@ -245,17 +245,8 @@ def _row(number: int, cell: dict[str, str], errors: list[str]) -> _Row | None:
     state = STATE_ALIASES.get(cell["state"], cell["state"] or "active")
     if state not in STATE_NAMES:
         errors.append(f"{_where(number, 'state')}: {cell['state'][:40]!r} is not 有效, 已解密 or 已销毁")
-    locations = []
-    for line in cell["locations"].splitlines():
-        if not line.strip():
-            continue
-        os_name, sep, pattern = line.strip().partition(":")
-        if not sep or os_name.strip().lower() not in OSES:
-            errors.append(
-                f"{_where(number, 'locations')}: {line.strip()[:60]!r} is not os:pattern (os linux, windows or macos)"
-            )
-            continue
-        locations.append({"os": os_name.strip().lower(), "pattern": pattern})
+    locations, bad_lines = parse_location_lines(cell["locations"])
+    errors += [f"{_where(number, 'locations')}: {message}" for message in bad_lines]
     raw = {"name": cell["name"], "level": level, "category": cell["category"], "owner_department": cell["owner_department"],
            "owner_person": cell["owner_person"], "scope": cell["scope"], "period": cell["period"], "locations": locations}  # fmt: skip
     if len(errors) > before:  # the row's other fields are still checked, so every error is reported at once

@@ -67,7 +67,13 @@ MESSAGES = {  # what a redirect after a form reports (?msg=key): fixed texts, ne
     "token_revoked": N_("The token was revoked."),
     "agent_approved": N_("The agent was approved: its token works now."),
     "agent_retired": N_("The agent was retired: its token is refused, its history kept."),
+    "agents_retired": N_("The selected agents were retired: their tokens are refused, their history kept."),
     "not_found": N_("It no longer exists."),
+    "register_saved": N_("The register item was saved; its history has a new entry."),
+    "register_unchanged": N_("Nothing in the register item changed."),
+    "register_declassified": N_("The register item was declassified; its history has a new entry."),
+    "register_destroyed": N_("The register item was marked destroyed; its history has a new entry."),
+    "register_imported": N_("The sheet was imported: every row was checked and applied."),
 }
 LABELS = {"severity": SEVERITY, "status": STATUS, "category": CATEGORY, "level": LEVEL, "role": ROLE, "msg": MESSAGES, "audit": AUDIT_COLUMN}
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from loguru import logger
 
-from server.console import queries
+from server.console import queries, routes_register
 from server.console.exports import CSV_TYPE, XLSX_TYPE, Table, to_csv, to_xlsx
 from server.console.routes_alerts import alert_filter
 from server.console.sessions import ConsoleUser
@@ -72,10 +72,10 @@ def register(router: APIRouter, console: Console) -> None:
         return console.render(request, "events.html", user, rows=rows, next_seq=next_seq, filters=filters, types=types)
 
     @router.get(PREFIX + "/register", include_in_schema=False)
-    def register_page(request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
-        with request.app.state.store.engine.connect() as conn:
-            data = queries.secret_register(conn, console.register)
-        return console.render(request, "register.html", user, data=data)
+    def register_page(request: Request, item: int | None = Query(None, ge=1, lt=2**31), user: ConsoleUser = Depends(console.user)) -> Response:
+        return routes_register.render_page(request, user, console, item)  # central items, their history, the figures
+
+    routes_register.register_routes(router, console)  # the register's forms, export and import
 
     @router.get(PREFIX + "/devices", include_in_schema=False)
     def devices_page(request: Request, q: str | None = Query(None, max_length=MAX_TEXT), user: ConsoleUser = Depends(console.user)) -> Response:
