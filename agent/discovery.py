@@ -22,7 +22,6 @@ import fnmatch
 import os
 import stat
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ from loguru import logger
 
 from agent.apps import AppFolders, current_os
 from agent.paths import is_under
+from agent.poller import Poller
 
 MAX_MATCHES = 32  # folders one wildcard component may match (account ids per app)
 MAX_LOOKUPS = 2000  # lstat + scandir calls per home and poll
@@ -173,9 +173,11 @@ def overlap(path: str, excluded: tuple[str, ...]) -> str | None:
     return None
 
 
-class AppFolderDiscovery:
+class AppFolderDiscovery(Poller):
     """Polls the homes for app folders; calls on_found / on_lost as they come and go, and
     report(refused) once per refused folder."""
+
+    poll_name = "app-folders"
 
     def __init__(
         self,
@@ -198,27 +200,10 @@ class AppFolderDiscovery:
         self.system_users, self.passwd_path = system_users, passwd_path
         self.current: dict[str, FoundFolder] = {}  # by path: places taken in
         self._reported: set[tuple[str, str]] = set()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="app-folders", daemon=True)
+        self._init_poller()
 
-    def start(self) -> None:
-        try:
-            self.poll()  # folders present at start are watched before the thread starts
-        except Exception:  # the thread tries again
-            logger.exception("app folder discovery failed")
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.poll()
-            except Exception:  # one bad poll must not end discovery
-                logger.exception("app folder discovery failed")
+    def poll_interval_s(self) -> float:
+        return self.interval_s
 
     def find(self) -> tuple[dict[str, FoundFolder], list[Refused]]:
         found: dict[str, FoundFolder] = {}

@@ -12,7 +12,6 @@ carries them readable (agent.paths), the raw path stays for watching.
 from __future__ import annotations
 
 import sys
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
@@ -23,6 +22,7 @@ from agent.config import EgressConfig
 from agent.mediaid import MediaIdentity, MediaReader, reader_for
 from agent.mountid import mount_identity
 from agent.paths import is_under
+from agent.poller import Poller
 from rules.events import Media
 
 
@@ -42,7 +42,9 @@ class Mount:
         return (self.mountpoint, self.device, self.identity)
 
 
-class MediaMonitor:
+class MediaMonitor(Poller):
+    poll_name = "media"
+
     def __init__(
         self,
         config: EgressConfig,
@@ -64,27 +66,10 @@ class MediaMonitor:
         self._identities: dict[tuple, MediaIdentity] = {}  # by Mount.key, while the mount is listed
         self.mounted: dict[tuple, Mount] = {}  # only mounts whose on_mount succeeded
         self._failing: set[tuple] = set()  # mounts whose on_mount failed (logged once, retried)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="media", daemon=True)
+        self._init_poller()
 
-    def start(self) -> None:
-        try:
-            self.poll()  # mounts present at start are reported before the thread starts
-        except Exception:  # the thread tries again
-            logger.exception("media poll failed")
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.config.poll_s):
-            try:
-                self.poll()
-            except Exception:  # one bad poll must not end media monitoring
-                logger.exception("media poll failed")
+    def poll_interval_s(self) -> float:
+        return self.config.poll_s
 
     def poll(self) -> None:
         current = {m.key: m for m in self.list_mounts()}
@@ -103,7 +88,10 @@ class MediaMonitor:
             if key not in self._failing:
                 logger.info(
                     "media mounted mountpoint={!r} device={!r} fstype={!r} label={!r}",
-                    mount.mountpoint, mount.device, mount.fstype, mount.media.label,
+                    mount.mountpoint,
+                    mount.device,
+                    mount.fstype,
+                    mount.media.label,
                 )
             try:
                 self.on_mount(mount)
