@@ -142,7 +142,7 @@ def test_audit_page_shows_the_audit_log_or_says_there_is_none(admin, engine):
     assert "<th>Action</th>" in html and "<th>target</th>" not in html and "user.create" in html and "&lt;b&gt;wang.fang&lt;/b&gt;" in html
 
 
-def test_register_says_what_is_not_collected(populated):
+def test_register_shows_central_items_and_what_agents_report(populated):
     html = populated.get("/console/register").text
-    assert "not collected by the collector" in html
+    assert "The register has no items yet." in html and "What the agents report" in html  # items: tests/console/test_register_items.py
     assert "/srv/rnd/drawings" in html and "Core trade secret" in html
