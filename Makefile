@@ -1,10 +1,10 @@
 # MiWei: `make run` starts a demo collector and agent; `make test` runs every test;
-# `make bench` measures and writes BENCHMARKS.md.
+# `make bench` measures and writes BENCHMARKS.md; `make dist` builds the packages.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint clean bench
+.PHONY: run test lint clean bench dist
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "MiWei needs Python 3.10 or newer")'
@@ -30,6 +30,10 @@ $(VENV)/.bench-installed: $(VENV)/.dev-installed
 
 bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench
+
+# the offline wheelhouse (this platform, aarch64, Windows) and the two .debs, in dist/ (packaging/build.py)
+dist: $(BIN)/python
+	$(BIN)/python packaging/build.py --out dist
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check agent rules server tests bench

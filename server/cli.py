@@ -20,7 +20,7 @@ MIN_PASSWORD_CHARS = 12
 
 
 def main(argv: list[str] | None = None) -> int:
-    return dispatch(_parser(), load_server_config, argv)
+    return dispatch(_parser(), _load_config, argv)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,7 +62,20 @@ def _parser() -> argparse.ArgumentParser:
     unkey = sub.add_parser("revoke-enroll-key", parents=[common], help="revoke every live enrolment key of this name")
     unkey.add_argument("name")
     unkey.set_defaults(handler=cmd_revoke_enroll_key)
+    service = sub.add_parser("install-service", parents=[common], help="write, enable and start a hardened systemd unit")
+    service.add_argument("--print", action="store_true", help="show the unit, write nothing")
+    service.add_argument("--no-start", action="store_true", help="write and enable only (no systemd running: a container)")
+    service.add_argument("--user", default="miwei", help="the system user it runs as (default miwei, made by the .deb)")
+    service.add_argument("--unit-dir", default="/etc/systemd/system", help=argparse.SUPPRESS)
+    service.set_defaults(handler=cmd_install_service)
+    unservice = sub.add_parser("uninstall-service", help="stop, disable and remove the unit; the database is kept")
+    unservice.add_argument("--unit-dir", default="/etc/systemd/system", help=argparse.SUPPRESS)
+    unservice.set_defaults(handler=cmd_uninstall_service, config=None)
     return parser
+
+
+def _load_config(path: str | None) -> ServerConfig | None:
+    return None if path is None else load_server_config(path)  # uninstall-service works without one
 
 
 def _store(config: ServerConfig):
@@ -233,6 +246,36 @@ def cmd_revoke_enroll_key(config: ServerConfig, args) -> int:
         print(f"error: no live enrolment key named '{args.name}'", file=sys.stderr)
         return EXIT_BAD_INPUT
     print(f"revoked {revoked} enrolment key{'s' if revoked != 1 else ''} named '{args.name}'")
+    return EXIT_OK
+
+
+def cmd_install_service(config: ServerConfig, args) -> int:
+    from server import service
+
+    try:
+        unit = service.unit_for(config, args.config, user=args.user)
+        if args.print:
+            print(service.render_unit(unit), end="")
+            return EXIT_OK
+        service.check_paths(config)
+        service.check_config_readable(unit.config_path, args.user)
+        for line in service.install(unit, args.unit_dir, start=not args.no_start):
+            print(line)
+    except service.ServiceError as exc:
+        print(f"miwei-server install-service: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def cmd_uninstall_service(config: None, args) -> int:
+    from server import service
+
+    try:
+        for line in service.uninstall(args.unit_dir):
+            print(line)
+    except service.ServiceError as exc:
+        print(f"miwei-server uninstall-service: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 
