@@ -13,6 +13,7 @@ from loguru import logger
 
 from agent import __version__
 from agent.attribution import WriterTracker
+from agent.central import CentralPlaces, CentralSet
 from agent.config import AgentConfig
 from agent.discovery import AppFolderDiscovery, FoundFolder, Refused
 from agent.fanotify import WriteWatch
@@ -35,7 +36,7 @@ from agent.reporter import Reporter
 from agent.selfwatch import Caps, SelfWatch, release_memory
 from agent.spool import Spool
 from agent.usermounts import USER_FSTYPES, UserMountMonitor
-from agent.watcher import Watchers
+from agent.watcher import FsChange, Watchers
 from rules.errors import InvalidInput
 from rules.events import Event
 
@@ -146,6 +147,12 @@ class AgentApp:
         caps = Caps(cpu_percent=config.limits.cpu_percent, memory_mb=config.limits.memory_mb)
         self.selfwatch = SelfWatch(caps, self._emit, self._restart)
         self.ready = threading.Event()
+        # the register's folders and the group's egress places from the collector (agent/central.py):
+        # the cached policy's at start (offline too), a new one's within one heartbeat
+        self._central_items: dict = {}
+        self.central = CentralPlaces(self._apply_central, self._central_problem, (config.state_dir,), tuple(f.path for f in config.classified))
+        self.rules.on_group = self._on_group
+        self._on_group(self.rules.current.group)
 
     def make_event(self, type_: str, **fields) -> Event:
         """`user`: the file's writer, where the caller knows it (agent.attribution.writer_of); the
@@ -156,6 +163,9 @@ class AgentApp:
             fields.update(self._writer_fields(fields))
         if type_ == "egress.file" and "app" not in (fields.get("details") or {}):
             fields.update(self._app_fields(fields))
+        item = self._central_items.get(fields.get("register_entry"))
+        if item is not None:  # the central register's item: its id and owner beside its name
+            fields["details"] = {**(fields.get("details") or {}), "register_item_id": item.item_id, "register_owner": item.owner}
         if fields.get("user"):
             fields["details"] = {**(fields.get("details") or {}), "session_user": session_user}
         else:
@@ -199,7 +209,7 @@ class AgentApp:
     def status_fields(self) -> dict:
         return {
             # readable: a path that is not UTF-8 would make the collector refuse the heartbeat
-            "watched": [readable(p.root)[0] for p in self.places.all()] + [readable(f.path)[0] for f in self.config.classified],
+            "watched": [readable(p.root)[0] for p in self.places.all()] + [readable(f.path)[0] for f in self.index.folders],
             "dead_events": self.spool.dead_count(),
             "pipeline": self.pipeline.progress(),  # the collector alerts when it stalls (server/stall.py)
         }
@@ -211,6 +221,7 @@ class AgentApp:
         self.watchers.start()
         for folder in self.config.egress.folders:
             self.places.add(EgressPlace(folder, self.config.egress.kind_of(folder), app=self.config.egress.app_of(folder)))
+        self.central.refresh()  # the register's folders join the index's before it is refreshed
         roots = [f.path for f in self.config.classified] + list(self.config.egress.folders)
         for root in sorted(roots, key=len):  # outer folders first: a nested one is part of its watch
             self.watchers.watch(root)
@@ -237,6 +248,9 @@ class AgentApp:
         self.pipeline.start()
         for folder in self.config.egress.folders:
             self.pipeline.scan(folder)  # files written while the agent was not running
+        for place in self.central.current.egress:
+            self.pipeline.scan(place.root)
+        self.central.start()
         self.media.start()
         if self.user_mounts is not None:
             self.user_mounts.start()
@@ -250,6 +264,7 @@ class AgentApp:
     def stop(self, timeout_s: float = 10.0) -> None:
         logger.info("agent stopping reason={!r}", self.stop_reason)
         self.selfwatch.stop()
+        self.central.stop(timeout_s)
         self.config_watch.stop(timeout_s)
         self.media.stop(timeout_s)
         if self.user_mounts is not None:
@@ -267,6 +282,48 @@ class AgentApp:
         self.reporter.stop(timeout_s, drain_s=min(3.0, timeout_s))
         self.index.close()
         self.spool.close()
+
+    def _apply_central(self, before: CentralSet, after: CentralSet) -> None:
+        """Start and stop watching and indexing what the group policy changed (agent/central.py).
+
+        The index's folder list is replaced whole (one reference assignment, read by the pipeline
+        without a lock); a new or relabelled folder is queued to the pipeline as a created folder,
+        so its files are indexed (and relabelled) on the pipeline's thread. Before `ready` the start
+        watches and refreshes the index itself. A folder no longer in the register is unwatched; its
+        rows leave the index at the next start's refresh (until then its content is still traced).
+        """
+        local = {f.path: f for f in self.config.classified}
+        merged = {**local, **{f.path: f for f in after.classified}}  # the register's item wins a shared path
+        self.index.folders = tuple(sorted(merged.values(), key=lambda f: len(f.path), reverse=True))
+        self._central_items = {i.name: i for i in after.items}
+        started = self.ready.is_set()
+        old = {f.path: f for f in before.classified}
+        for folder in sorted(after.classified, key=lambda f: len(f.path)):
+            if old.get(folder.path) != folder and self.watchers.watch(folder.path) and started:
+                self.pipeline.changes.put(FsChange("created", folder.path, is_dir=True))
+        for path in old.keys() - {f.path for f in after.classified} - local.keys():
+            self.watchers.unwatch(path)
+        listed = set(self.config.egress.folders)
+        old_places = {p.root for p in before.egress}
+        for place in after.egress:
+            if place.root not in old_places and place.root not in listed:
+                self.places.add(place)
+                if self.watchers.watch(place.root) and started:
+                    self.pipeline.scan(place.root)
+        for root in old_places - {p.root for p in after.egress} - listed:
+            self.watchers.unwatch(root)
+            self.places.remove(root)
+
+    def _on_group(self, group) -> None:
+        """A group policy in force (the reporter's thread): its heartbeat setting now, its places on
+        the central thread."""
+        self.reporter.heartbeat_s = (group.heartbeat_s if group and group.heartbeat_s else None) or self.config.heartbeat_s
+        self.central.offer(group)
+
+    def _central_problem(self, problem) -> None:
+        """A register location that gave nothing here or was cut short: said once."""
+        self._emit("agent.error", error=f"register location {problem.pattern!r}: {problem.problem}"[:1900],
+                   details={"pattern": problem.pattern, "reason": problem.problem})  # fmt: skip
 
     def _on_app_folder(self, found: FoundFolder) -> None:
         """An IM or cloud-drive folder found in a home: an egress place of its kind, watched and

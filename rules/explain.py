@@ -257,6 +257,19 @@ def describe_event(event: Event, when: str | None = None) -> str:
     return f"{what}, by user {event.user or '?'} on host {event.host or '?'} at {when or event.ts}"
 
 
+# how a register item is named in a sentence: 核心商密《泵叶轮图纸》
+_LEVEL_SHORT_ZH = {"core": "核心商密", "important": "重要商密", "general": "一般商密", "internal": "内部资料"}
+
+
+def _register_zh(event: Event, zh_level: str) -> str:
+    """The level and the register item's name (and its owner, when the central register gave one)."""
+    if not event.register_entry:
+        return zh_level
+    owner = plain(str((event.details or {}).get("register_owner") or ""))
+    named = f"{_LEVEL_SHORT_ZH.get(event.level or '', zh_level)}《{event.register_entry}》"
+    return f"{named}（责任人 {owner}）" if owner else named
+
+
 def chinese_line(category: str, event: Event) -> str:
     """The category's sentence in Chinese, filled from the event."""
     event = _plain_event(event)
@@ -264,7 +277,7 @@ def chinese_line(category: str, event: Event) -> str:
     zh_level = LEVEL_LABELS.get(event.level or "", ("涉密", ""))[0]
     device = device_name(event) if event.media else "?"
     lines = {
-        "classified-egress": f"用户 {user} 在主机 {host} 上把{zh_level}文件 {event.source_path or '?'} 复制到{_destination_zh(event)}：{path}。",
+        "classified-egress": f"用户 {user} 在主机 {host} 上把{_register_zh(event, zh_level)}文件 {event.source_path or '?'} 复制到{_destination_zh(event)}：{path}。",
         "marked-egress": f"用户 {user} 在主机 {host} 上把带有商业秘密标识的文件 {path} 写入{_destination_zh(event)}。",
         "state-secret-marking": f"主机 {host} 上的文件 {path} 带有国家秘密标志（★），用户 {user}。",
         "personal-data-egress": f"用户 {user} 在主机 {host} 上把含有大量个人信息的文件 {path} 写入{_destination_zh(event)}。",

@@ -38,7 +38,13 @@ class RegisterLocation:
     patterns: tuple[str, ...]
 
     def to_dict(self) -> dict:
-        return {"id": self.item_id, "name": self.name, "level": self.level, "owner": self.owner, "patterns": list(self.patterns)}
+        return {
+            "id": self.item_id,
+            "name": self.name,
+            "level": self.level,
+            "owner": self.owner,
+            "patterns": list(self.patterns),
+        }
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,9 @@ def create_group(request: Request, body: dict = Body(...), caller: Caller = Depe
 
 
 @router.patch("/groups/{group_id}")
-def change_group(group_id: int, request: Request, body: dict = Body(...), caller: Caller = Depends(admin_caller)) -> dict:
+def change_group(
+    group_id: int, request: Request, body: dict = Body(...), caller: Caller = Depends(admin_caller)
+) -> dict:
     try:
         group = request.app.state.store.groups.change(group_id, body, f"token:{caller.name}")
     except GroupError as exc:
@@ -74,7 +76,11 @@ def set_rules(request: Request, body: dict = Body(...), caller: Caller = Depends
 def move_agents(request: Request, body: dict = Body(...), caller: Caller = Depends(admin_caller)) -> dict:
     """{"agents": [ids], "group_id": N} moves them by hand (sticky); "group_id": null releases them to the rules."""
     agents, group_id = body.get("agents"), body.get("group_id")
-    if not isinstance(agents, list) or not all(isinstance(a, str) for a in agents) or (group_id is not None and not isinstance(group_id, int)):
+    if (
+        not isinstance(agents, list)
+        or not all(isinstance(a, str) for a in agents)
+        or (group_id is not None and not isinstance(group_id, int))
+    ):
         raise HTTPException(400, 'body: {"agents": [agent ids], "group_id": a group id or null}')
     try:
         moved = request.app.state.store.groups.move(agents, group_id, f"token:{caller.name}")

@@ -83,12 +83,15 @@ class GroupBook:
         with self.engine.connect() as conn:
             counts = dict(
                 conn.execute(
-                    select(func.coalesce(agents.c.group_id, DEFAULT_GROUP_ID), func.count()).where(agents.c.state != "retired").group_by(
-                        func.coalesce(agents.c.group_id, DEFAULT_GROUP_ID)
-                    )
+                    select(func.coalesce(agents.c.group_id, DEFAULT_GROUP_ID), func.count())
+                    .where(agents.c.state != "retired")
+                    .group_by(func.coalesce(agents.c.group_id, DEFAULT_GROUP_ID))
                 ).all()
             )
-            groups = [_group_dict(r, counts.get(r["id"], 0)) for r in conn.execute(select(agent_groups).order_by(agent_groups.c.id)).mappings()]
+            groups = [
+                _group_dict(r, counts.get(r["id"], 0))
+                for r in conn.execute(select(agent_groups).order_by(agent_groups.c.id)).mappings()
+            ]
             rules = [_rule_dict(r) for r in _rules(conn)]
         return {"groups": groups, "rules": rules}
 
@@ -108,7 +111,9 @@ class GroupBook:
             os_name = agent.os if agent else None
             group = conn.execute(select(agent_groups).where(agent_groups.c.id == group_id)).mappings().first()
             if group is None:  # deleted under it: the default group's
-                group = conn.execute(select(agent_groups).where(agent_groups.c.id == DEFAULT_GROUP_ID)).mappings().first()
+                group = (
+                    conn.execute(select(agent_groups).where(agent_groups.c.id == DEFAULT_GROUP_ID)).mappings().first()
+                )
                 if group is None:
                     return None
             stamp = conn.execute(select(func.max(register_history.c.id))).scalar()  # every register change adds a row
@@ -132,7 +137,9 @@ class GroupBook:
         """At enrolment and on heartbeat: note the OS, and place the agent unless it was moved by hand."""
         with self.engine.connect() as conn:
             row = conn.execute(
-                select(agents.c.group_id, agents.c.group_manual, agents.c.os, agents.c.enroll_key_id).where(agents.c.agent_id == agent_id)
+                select(agents.c.group_id, agents.c.group_manual, agents.c.os, agents.c.enroll_key_id).where(
+                    agents.c.agent_id == agent_id
+                )
             ).first()
             if row is None:
                 return
@@ -151,7 +158,9 @@ class GroupBook:
         with writing(self.engine) as conn:
             if conn.execute(select(agent_groups.c.id).where(agent_groups.c.name == values["name"])).first():
                 raise GroupError(f"a group named {values['name']!r} exists", 409)
-            group_id = conn.execute(insert(agent_groups).values(**values, revision=1, created_at=now, updated_at=now)).inserted_primary_key[0]
+            group_id = conn.execute(
+                insert(agent_groups).values(**values, revision=1, created_at=now, updated_at=now)
+            ).inserted_primary_key[0]
             audit.record(conn, now, actor, "group.create", f"group:{group_id}", {"name": values["name"]})
         return self.get(group_id)  # type: ignore[return-value]
 
@@ -168,9 +177,13 @@ class GroupBook:
                 if conn.execute(select(agent_groups.c.id).where(agent_groups.c.name == values["name"])).first():
                     raise GroupError(f"a group named {values['name']!r} exists", 409)
             conn.execute(
-                update(agent_groups).where(agent_groups.c.id == group_id).values(**values, revision=row["revision"] + 1, updated_at=now)
+                update(agent_groups)
+                .where(agent_groups.c.id == group_id)
+                .values(**values, revision=row["revision"] + 1, updated_at=now)
             )
-            audit.record(conn, now, actor, "group.change", f"group:{group_id}", {"name": row["name"], "changed": sorted(values)})
+            audit.record(
+                conn, now, actor, "group.change", f"group:{group_id}", {"name": row["name"], "changed": sorted(values)}
+            )
         return self.get(group_id)  # type: ignore[return-value]
 
     def delete(self, group_id: int, actor: str) -> None:
@@ -180,12 +193,16 @@ class GroupBook:
             row = conn.execute(select(agent_groups.c.name).where(agent_groups.c.id == group_id)).first()
             if row is None:
                 raise GroupError("no such group", 404)
-            held = conn.execute(select(func.count()).where(agents.c.group_id == group_id, agents.c.state != "retired")).scalar()
+            held = conn.execute(
+                select(func.count()).where(agents.c.group_id == group_id, agents.c.state != "retired")
+            ).scalar()
             if held:
                 raise GroupError(f"the group holds {held} agents: move them first", 409)
             if conn.execute(select(func.count()).where(group_rules.c.group_id == group_id)).scalar():
                 raise GroupError("placement rules name the group: change them first", 409)
-            conn.execute(update(agents).where(agents.c.group_id == group_id).values(group_id=None, group_manual=False))  # retired ones
+            conn.execute(
+                update(agents).where(agents.c.group_id == group_id).values(group_id=None, group_manual=False)
+            )  # retired ones
             conn.execute(delete(agent_groups).where(agent_groups.c.id == group_id))
             audit.record(conn, self.clock(), actor, "group.delete", f"group:{group_id}", {"name": row.name})
 
@@ -205,7 +222,9 @@ class GroupBook:
                 conn.execute(insert(group_rules).values(position=i, group_id=r.group_id, hostname_pattern=r.hostname_pattern, os=r.os,
                                                         enroll_key_id=r.enroll_key_id))  # fmt: skip
             moved = 0
-            free = select(agents.c.agent_id, agents.c.hostname, agents.c.os, agents.c.enroll_key_id, agents.c.group_id).where(
+            free = select(
+                agents.c.agent_id, agents.c.hostname, agents.c.os, agents.c.enroll_key_id, agents.c.group_id
+            ).where(
                 agents.c.group_manual == False  # noqa: E712
             )
             for a in conn.execute(free).all():
@@ -213,7 +232,14 @@ class GroupBook:
                 if wanted != (a.group_id or DEFAULT_GROUP_ID) or a.group_id is None:
                     conn.execute(update(agents).where(agents.c.agent_id == a.agent_id).values(group_id=wanted))
                     moved += wanted != (a.group_id or DEFAULT_GROUP_ID)
-            audit.record(conn, now, actor, "group.rules", "groups", {"rules": [_rule_dict(r) for r in parsed], "agents_moved": moved})
+            audit.record(
+                conn,
+                now,
+                actor,
+                "group.rules",
+                "groups",
+                {"rules": [_rule_dict(r) for r in parsed], "agents_moved": moved},
+            )
             return [_rule_dict(r) for r in _rules(conn)]
 
     def move(self, agent_ids: list[str], group_id: int | None, actor: str) -> int:
@@ -221,7 +247,10 @@ class GroupBook:
         if not agent_ids or len(agent_ids) > 10_000:
             raise GroupError("agents: 1 to 10000 agent ids")
         with writing(self.engine) as conn:
-            if group_id is not None and conn.execute(select(agent_groups.c.id).where(agent_groups.c.id == group_id)).first() is None:
+            if (
+                group_id is not None
+                and conn.execute(select(agent_groups.c.id).where(agent_groups.c.id == group_id)).first() is None
+            ):
                 raise GroupError("no such group", 404)
             found = {r[0] for r in conn.execute(select(agents.c.agent_id).where(agents.c.agent_id.in_(agent_ids)))}
             missing = sorted(set(agent_ids) - found)
@@ -229,12 +258,25 @@ class GroupBook:
                 raise GroupError(f"no such agents: {', '.join(missing[:5])}", 404)
             if group_id is None:
                 rules = _rules(conn)
-                for a in conn.execute(select(agents.c.agent_id, agents.c.hostname, agents.c.os, agents.c.enroll_key_id).where(agents.c.agent_id.in_(agent_ids))):
+                for a in conn.execute(
+                    select(agents.c.agent_id, agents.c.hostname, agents.c.os, agents.c.enroll_key_id).where(
+                        agents.c.agent_id.in_(agent_ids)
+                    )
+                ):
                     conn.execute(update(agents).where(agents.c.agent_id == a.agent_id).values(
                         group_id=place(rules, a.hostname, a.os, a.enroll_key_id), group_manual=False))  # fmt: skip
             else:
-                conn.execute(update(agents).where(agents.c.agent_id.in_(agent_ids)).values(group_id=group_id, group_manual=True))
-            audit.record(conn, self.clock(), actor, "group.move", f"group:{group_id if group_id is not None else 'rules'}", {"agents": sorted(found)[:100], "count": len(found)})
+                conn.execute(
+                    update(agents).where(agents.c.agent_id.in_(agent_ids)).values(group_id=group_id, group_manual=True)
+                )
+            audit.record(
+                conn,
+                self.clock(),
+                actor,
+                "group.move",
+                f"group:{group_id if group_id is not None else 'rules'}",
+                {"agents": sorted(found)[:100], "count": len(found)},
+            )
         return len(found)
 
 
@@ -286,7 +328,11 @@ def _checked(body: dict, partial: bool) -> dict:
         values["description"] = body["description"]
     if "register_items" in body:
         items = body["register_items"]
-        ok = items == "all" or (isinstance(items, list) and len(items) <= 2000 and all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in items))
+        ok = items == "all" or (
+            isinstance(items, list)
+            and len(items) <= 2000
+            and all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in items)
+        )
         if not ok:
             raise GroupError('register_items: "all" or a list of register item ids')
         values["register_items"] = json.dumps(items if items == "all" else sorted(set(items)))
@@ -295,16 +341,27 @@ def _checked(body: dict, partial: bool) -> dict:
         if not isinstance(places, list) or len(places) > 256:
             raise GroupError("egress: a list of at most 256 places")
         for i, p in enumerate(places):
-            if not isinstance(p, dict) or set(p) - {"path", "kind", "app"} or not isinstance(p.get("path"), str) or not p["path"].startswith(("/", "~", "%", "$")) and ":" not in p["path"][:3]:
+            if (
+                not isinstance(p, dict)
+                or set(p) - {"path", "kind", "app"}
+                or not isinstance(p.get("path"), str)
+                or not p["path"].startswith(("/", "~", "%", "$"))
+                and ":" not in p["path"][:3]
+            ):
                 raise GroupError(f"egress[{i}]: {{path (absolute), kind, app}}")
             if p.get("kind", "folder") not in GROUP_EGRESS_KINDS:
                 raise GroupError(f"egress[{i}].kind: one of {', '.join(GROUP_EGRESS_KINDS)}")
             if not isinstance(p.get("app", ""), str) or len(p.get("app", "")) > 512 or len(p["path"]) > 4096:
                 raise GroupError(f"egress[{i}]: app at most 512 characters, path at most 4096")
-        values["egress"] = json.dumps([{"path": p["path"], "kind": p.get("kind", "folder"), "app": p.get("app", "")} for p in places], ensure_ascii=False)
+        values["egress"] = json.dumps(
+            [{"path": p["path"], "kind": p.get("kind", "folder"), "app": p.get("app", "")} for p in places],
+            ensure_ascii=False,
+        )
     if "heartbeat_s" in body:
         beat, (low, high) = body["heartbeat_s"], HEARTBEAT_S_RANGE
-        if beat is not None and (isinstance(beat, bool) or not isinstance(beat, (int, float)) or not low <= beat <= high):
+        if beat is not None and (
+            isinstance(beat, bool) or not isinstance(beat, (int, float)) or not low <= beat <= high
+        ):
             raise GroupError(f"heartbeat_s: null or seconds from {low:g} to {high:g}")
         values["settings"] = json.dumps({"heartbeat_s": beat} if beat is not None else {})
     if "agent_version" in body:

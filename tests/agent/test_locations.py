@@ -36,7 +36,10 @@ def test_symlinks_are_not_followed(tree, tmp_path):
     secret = tmp_path / "elsewhere" / "图纸"
     secret.mkdir(parents=True)
     os.symlink(tmp_path / "elsewhere", tree / "home" / "carol" / "研发")
-    assert expand(f"{tree}/home/*/研发/图纸", []).folders == (f"{tree}/home/alice/研发/图纸", f"{tree}/home/bob/研发/图纸")
+    assert expand(f"{tree}/home/*/研发/图纸", []).folders == (
+        f"{tree}/home/alice/研发/图纸",
+        f"{tree}/home/bob/研发/图纸",
+    )
     assert expand(f"{tree}/home/carol/研发/图纸", []).folders == ()
     os.symlink(tree / "home" / "alice", tree / "home" / "dave")  # a link matched by *
     assert f"{tree}/home/dave/研发/图纸" not in expand(f"{tree}/home/*/研发/图纸", []).folders

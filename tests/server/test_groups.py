@@ -40,8 +40,18 @@ def test_two_groups_get_different_items_and_a_change_moves_the_version(client, e
     other = client.post("/api/v1/register", json={**ITEM, "name": "客户名单", "level": "important", "category": "经营信息",
                                                    "locations": [{"os": "linux", "pattern": "/srv/销售"}]}, headers=reader).json()["id"]  # fmt: skip
     rd = _make_group(client, reader, name="研发", register_items=[item_id])
-    sales = _make_group(client, reader, name="销售", register_items=[other], egress=[{"path": "/srv/out", "kind": "share", "app": "NAS"}])
-    r = client.put("/api/v1/groups/rules", json={"rules": [{"group_id": rd, "hostname": "rd-*"}, {"group_id": sales, "hostname": "sales-*"}]}, headers=reader)
+    sales = _make_group(
+        client,
+        reader,
+        name="销售",
+        register_items=[other],
+        egress=[{"path": "/srv/out", "kind": "share", "app": "NAS"}],
+    )
+    r = client.put(
+        "/api/v1/groups/rules",
+        json={"rules": [{"group_id": rd, "hostname": "rd-*"}, {"group_id": sales, "hostname": "sales-*"}]},
+        headers=reader,
+    )
     assert r.status_code == 200, r.text
     a, b = enroll("rd-01"), enroll("sales-01")
 
@@ -53,16 +63,27 @@ def test_two_groups_get_different_items_and_a_change_moves_the_version(client, e
 
     version_a, group_a = policy(a)
     version_b, group_b = policy(b)
-    assert [(i.name, i.level, i.owner, i.patterns) for i in group_a.register] == [("泵叶轮图纸", "core", "研发部 张工", ("/home/*/研发/图纸",))]
+    assert [(i.name, i.level, i.owner, i.patterns) for i in group_a.register] == [
+        ("泵叶轮图纸", "core", "研发部 张工", ("/home/*/研发/图纸",))
+    ]
     assert [i.name for i in group_b.register] == ["客户名单"] and group_b.egress[0].app == "NAS"
     assert version_a != version_b
-    r = client.patch(f"/api/v1/register/{item_id}", json={"locations": [{"os": "linux", "pattern": "/data/图纸"}], "reason": "搬迁"}, headers=reader)
+    r = client.patch(
+        f"/api/v1/register/{item_id}",
+        json={"locations": [{"os": "linux", "pattern": "/data/图纸"}], "reason": "搬迁"},
+        headers=reader,
+    )
     assert r.status_code == 200, r.text
     moved, group_a = policy(a)
     assert moved != version_a and group_a.register[0].patterns == ("/data/图纸",)
     assert policy(b)[0] == version_b  # not its item
     # a manual move is sticky: the heartbeat does not place it back
-    assert client.post("/api/v1/groups/move", json={"agents": [a.agent_id], "group_id": sales}, headers=reader).json()["moved"] == 1
+    assert (
+        client.post("/api/v1/groups/move", json={"agents": [a.agent_id], "group_id": sales}, headers=reader).json()[
+            "moved"
+        ]
+        == 1
+    )
     assert [i.name for i in policy(a)[1].register] == ["客户名单"]
     assert client.delete(f"/api/v1/groups/{sales}", headers=reader).status_code == 409  # it holds agents
     actions = {row["action"] for row in client.get("/api/v1/audit", headers=reader).json()["audit"]}
