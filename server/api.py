@@ -182,6 +182,8 @@ def list_agents(
     seen_after: str | None = None,
     seen_before: str | None = None,
     lags: str | None = None,
+    group: str | None = None,
+    os: str | None = None,
     sort: str = Query("host", pattern="^(" + "|".join(fleetlist.SORTS) + ")$"),
     order: str = Query("asc", pattern="^(asc|desc)$"),
     limit: int = Limit,
@@ -190,7 +192,7 @@ def list_agents(
 ) -> dict:
     """The fleet page's data: the same filters, sorted, paged (`next` is the following page's number)."""
     try:
-        f = fleetlist.parse_filter(host, user, version, policy_version, state, seen_after, seen_before, lags)
+        f = fleetlist.parse_filter(host, user, version, policy_version, state, seen_after, seen_before, lags, group, os)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from None
     page = _cursor(cursor) or 1
@@ -198,4 +200,5 @@ def list_agents(
     with store.engine.connect() as conn:
         fleet = fleetlist.fleet_page(conn, f, store.clock(), request.app.state.config.agent_offline_s, sort, order == "desc", page, limit)
     more = {"next": str(page + 1)} if page < fleet.pages else {}
-    return {"agents": [dataclasses.asdict(a) for a in fleet.agents], "total": fleet.total, "target_version": fleet.target_version, **more}
+    answer = {"agents": [dataclasses.asdict(a) for a in fleet.agents], "total": fleet.total, "target_version": fleet.target_version}
+    return {**answer, "group_targets": {str(k): v for k, v in fleet.group_targets.items()}, **more}

@@ -7,8 +7,10 @@ COUNT beside it. What is shown per agent that is not in the agents row (the user
 events, the index size its last agent.started reported) is read for the page's rows only, through
 the events (agent_id, seq) index.
 
-"Lags" compares an agent's reported version with a target: the newest version any agent that is
-not retired reports, unless a group target is set (see `group_targets`, the hook for agent groups).
+"Lags" compares an agent's reported version with a target: its group's `agent_version` when the
+group sets one (server/groups.py), else the newest version any agent that is not retired reports.
+Versions are compared in Python (numbers as numbers) over the few distinct versions reported; the
+filter is then plain SQL: per group, `version IN (the versions older than its target)`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
 from server.absence import STOP_GRACE_S, agent_state
-from server.schema import agents, events
+from server.groups import DEFAULT_GROUP_ID, OSES
+from server.schema import agent_groups, agents, events
 from server.times import aware, iso
 
 STATES = ("online", "offline", "stopped", "stalled", "pending", "retired")
@@ -35,6 +38,8 @@ SORTS = {
     "state": agents.c.state,
 }
 MAX_PER_PAGE = 1000
+GROUP = func.coalesce(agents.c.group_id, DEFAULT_GROUP_ID)  # NULL is the default group
+OS_CHOICES = (*OSES, "unknown")  # unknown: an agent that has not reported its OS (older versions)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ class FleetFilter:
     seen_after: datetime | None = None  # last heartbeat at or after
     seen_before: datetime | None = None  # last heartbeat before (or never)
     lags: bool = False  # only agents whose version is older than the target
+    group_id: int | None = None
+    os: str | None = None  # one of OS_CHOICES
     agent_ids: tuple[str, ...] = ()  # exactly these (bulk actions)
 
 
@@ -66,6 +73,10 @@ class FleetAgent:
     last_user: str | None  # the account on its newest event that names one
     indexed_files: int | None  # the index size its last agent.started reported
     lags: bool  # its version is older than the target (False when either is unknown)
+    target_version: str | None  # its group's, else the newest reported
+    group_id: int
+    group_name: str | None
+    os: str | None  # linux | windows | macos as it reports it; None: not reported
     online: bool
     stopped_at: str | None
     pipeline_stepped_at: str | None  # the last heartbeat's, on the collector's clock
@@ -82,7 +93,8 @@ class FleetPage:
     total: int  # how many match in all
     page: int
     per_page: int
-    target_version: str | None  # what "lags" compares with
+    target_version: str | None  # the newest version reported: what "lags" compares with where a group sets none
+    group_targets: dict[int, str] = field(default_factory=dict)  # group id -> the version its agents should run
     versions: tuple[str, ...] = field(default=())  # every agent version reported (filter choices)
     policy_versions: tuple[str, ...] = field(default=())
 
@@ -95,7 +107,8 @@ MAX_TEXT = 200
 
 
 def parse_filter(host: str | None = None, user: str | None = None, version: str | None = None, policy_version: str | None = None,
-                 state: str | None = None, seen_after: str | None = None, seen_before: str | None = None, lags: str | None = None) -> FleetFilter:  # fmt: skip
+                 state: str | None = None, seen_after: str | None = None, seen_before: str | None = None, lags: str | None = None,
+                 group: str | None = None, os: str | None = None) -> FleetFilter:  # fmt: skip
     """The filters as the page's form and the API's query send them; ValueError says which one is wrong."""
     for name, value in (("host", host), ("user", user), ("version", version), ("policy_version", policy_version)):
         if value and len(value) > MAX_TEXT:
@@ -104,9 +117,14 @@ def parse_filter(host: str | None = None, user: str | None = None, version: str 
         raise ValueError(f"state is one of {', '.join(STATES)}")
     if lags not in (None, "", "0", "1", "true", "false"):
         raise ValueError("lags is 1 or 0")
+    if group and not (group.isascii() and group.isdigit() and 0 < int(group) < 2**31):
+        raise ValueError("group is a group's number")
+    if os and os not in OS_CHOICES:
+        raise ValueError(f"os is one of {', '.join(OS_CHOICES)}")
     return FleetFilter(
         host=host or None, user=user or None, version=version or None, policy_version=policy_version or None, state=state or None,
         seen_after=_moment("seen_after", seen_after), seen_before=_moment("seen_before", seen_before), lags=lags in ("1", "true"),
+        group_id=int(group) if group else None, os=os or None,
     )  # fmt: skip
 
 
@@ -126,15 +144,13 @@ def version_key(version: str | None) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", version or ""))[:8]
 
 
-def group_targets(conn: Connection) -> dict[str, str] | None:
-    """HOOK (agent groups, issue 18 item 5): each group's target agent version, by group.
+def group_targets(conn: Connection) -> dict[int, str]:
+    """Each group's target agent version (issue 18 item 5), for the groups that set one."""
+    return {gid: v for gid, v in conn.execute(select(agent_groups.c.id, agent_groups.c.agent_version)) if v}
 
-    The groups helper adds `agent_groups` with a per-group target version and the agents' group
-    column in migration 0013. Until both exist this returns None and "lags" compares with the newest
-    version any agent reports; once they do, read them here and make `_lagging_versions` compare
-    each agent with its group's target. Nothing is guessed about names that do not exist yet.
-    """
-    return None
+
+def group_names(conn: Connection) -> dict[int, str]:
+    return dict(conn.execute(select(agent_groups.c.id, agent_groups.c.name)).all())
 
 
 def fleet_page(conn: Connection, f: FleetFilter, now: datetime, offline_after_s: float, sort: str = "host",
@@ -143,9 +159,9 @@ def fleet_page(conn: Connection, f: FleetFilter, now: datetime, offline_after_s:
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     versions = tuple(sorted(conn.execute(select(agents.c.version).where(agents.c.version.isnot(None), agents.c.state != "retired").distinct()).scalars(),
                             key=version_key))  # fmt: skip
-    target = versions[-1] if versions else None
-    lagging = tuple(v for v in versions if version_key(v) < version_key(target)) if target else ()
-    where = _where(conn, f, now, offline_after_s, lagging)
+    newest = versions[-1] if versions else None
+    targets = group_targets(conn)
+    where = _where(conn, f, now, offline_after_s, _lagging(versions, newest, targets))
     total = conn.execute(select(func.count()).select_from(agents).where(*where)).scalar() or 0
     key = SORTS.get(sort, agents.c.hostname)
     order = [key.desc() if descending else key.asc(), agents.c.agent_id.asc()]
@@ -158,7 +174,8 @@ def fleet_page(conn: Connection, f: FleetFilter, now: datetime, offline_after_s:
         .all()
     )
     extras = _page_extras(conn, [r["agent_id"] for r in rows])
-    listed = tuple(_agent(r, now, offline_after_s, extras.get(r["agent_id"], (None, None)), target) for r in rows)
+    names = group_names(conn)
+    listed = tuple(_agent(r, now, offline_after_s, extras.get(r["agent_id"], (None, None)), newest, targets, names) for r in rows)
     policy_versions = tuple(
         sorted(
             conn.execute(
@@ -166,10 +183,21 @@ def fleet_page(conn: Connection, f: FleetFilter, now: datetime, offline_after_s:
             ).scalars()
         )
     )
-    return FleetPage(listed, total, page, per_page, target, versions, policy_versions)
+    return FleetPage(listed, total, page, per_page, newest, targets, versions, policy_versions)
 
 
-def _where(conn: Connection, f: FleetFilter, now: datetime, offline_after_s: float, lagging: tuple[str, ...]) -> list:
+def _lagging(versions: tuple[str, ...], newest: str | None, targets: dict[int, str]):
+    """SQL: the agent's version is one of those older than its group's target (else the newest)."""
+
+    def older(target: str | None) -> list[str]:
+        return [v for v in versions if target and version_key(v) < version_key(target)]
+
+    clauses = [and_(GROUP == gid, agents.c.version.in_(older(t))) for gid, t in sorted(targets.items())]
+    clauses.append(and_(GROUP.notin_(sorted(targets)), agents.c.version.in_(older(newest))))
+    return or_(*clauses)
+
+
+def _where(conn: Connection, f: FleetFilter, now: datetime, offline_after_s: float, lagging) -> list:
     clauses = []
     if f.host:
         clauses.append(func.lower(agents.c.hostname).contains(f.host.lower(), autoescape=True))
@@ -184,7 +212,11 @@ def _where(conn: Connection, f: FleetFilter, now: datetime, offline_after_s: flo
     if f.seen_before is not None:
         clauses.append(or_(agents.c.last_seen < f.seen_before, agents.c.last_seen.is_(None)))
     if f.lags:
-        clauses += [agents.c.state != "retired", agents.c.version.in_(lagging)]
+        clauses += [agents.c.state != "retired", lagging]
+    if f.group_id is not None:
+        clauses.append(GROUP == f.group_id)
+    if f.os:
+        clauses.append(agents.c.os.is_(None) if f.os == "unknown" else agents.c.os == f.os)
     if f.agent_ids:
         clauses.append(agents.c.agent_id.in_(f.agent_ids))
     if f.state:
@@ -254,19 +286,19 @@ def _watched(status: str | None) -> tuple[str, ...]:
     return tuple(p for p in paths if isinstance(p, str)) if isinstance(paths, list) else ()
 
 
-def _agent(
-    r, now: datetime, offline_after_s: float, extra: tuple[str | None, int | None], target: str | None
-) -> FleetAgent:
+def _agent(r, now: datetime, offline_after_s: float, extra: tuple[str | None, int | None], newest: str | None,
+           targets: dict[int, str], names: dict[int, str]) -> FleetAgent:  # fmt: skip
     last_seen = aware(r["last_seen"])
-    state = (
-        agent_state(last_seen, aware(r["stopped_at"]), now, offline_after_s) if r["state"] == "active" else r["state"]
-    )
+    state = agent_state(last_seen, aware(r["stopped_at"]), now, offline_after_s) if r["state"] == "active" else r["state"]
+    group_id = r["group_id"] or DEFAULT_GROUP_ID
+    target = targets.get(group_id, newest)
     lags = bool(target and r["version"] and r["state"] != "retired" and version_key(r["version"]) < version_key(target))
     return FleetAgent(
         agent_id=r["agent_id"], hostname=r["hostname"], state=state, stalled=r["state"] == "active" and r["pipeline_stall_event"] is not None,
         last_seen=iso(last_seen), version=r["version"], policy_version=r["policy_version"], spool_depth=r["spool_depth"],
         enrolled_at=iso(aware(r["enrolled_at"])), retired_at=iso(aware(r["retired_at"])), watched=_watched(r["status"]),
-        last_user=extra[0], indexed_files=extra[1], lags=lags, online=state == "online", stopped_at=iso(aware(r["stopped_at"])),
-        pipeline_stepped_at=iso(aware(r["pipeline_stepped_at"])), pipeline_queued=r["pipeline_queued"], enrolled_from=r["enrolled_from"],
-        enroll_key_id=r["enroll_key_id"], approved_at=iso(aware(r["approved_at"])), claimed_host=r["claimed_host"],
+        last_user=extra[0], indexed_files=extra[1], lags=lags, target_version=target, group_id=group_id, group_name=names.get(group_id),
+        os=r["os"], online=state == "online", stopped_at=iso(aware(r["stopped_at"])), pipeline_stepped_at=iso(aware(r["pipeline_stepped_at"])),
+        pipeline_queued=r["pipeline_queued"], enrolled_from=r["enrolled_from"], enroll_key_id=r["enroll_key_id"],
+        approved_at=iso(aware(r["approved_at"])), claimed_host=r["claimed_host"],
     )  # fmt: skip

@@ -68,6 +68,8 @@ MESSAGES = {  # what a redirect after a form reports (?msg=key): fixed texts, ne
     "agent_approved": N_("The agent was approved: its token works now."),
     "agent_retired": N_("The agent was retired: its token is refused, its history kept."),
     "agents_retired": N_("The selected agents were retired: their tokens are refused, their history kept."),
+    "agents_moved": N_("The selected agents were moved; placement rules leave them where they are now."),
+    "agents_released": N_("The selected agents follow the placement rules again."),
     "not_found": N_("It no longer exists."),
     "register_saved": N_("The register item was saved; its history has a new entry."),
     "register_unchanged": N_("Nothing in the register item changed."),

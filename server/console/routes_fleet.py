@@ -3,6 +3,7 @@
 The list itself is server/fleetlist.py (GET /api/v1/agents reads the same). Bulk actions are admin
 only, carry the session's CSRF token (console.admin_form) and go through the fleet register one
 agent at a time, so each retirement is audited as agent.retire like the single-agent form's.
+Moving ticked agents to a group is server/groups.py's manual move (sticky, audited as group.move).
 Registered before routes_data, whose single-agent approve and retire forms stay there.
 """
 
@@ -17,10 +18,11 @@ from loguru import logger
 from server import fleetlist
 from server.console.sessions import ConsoleUser
 from server.console.web import PREFIX, Console, back, first
+from server.groups import GroupError
 
 AGENTS_PER_PAGE = 50
 MAX_BULK = 1000  # ticked agents in one bulk action
-BACK_KEYS = ("host", "user", "version", "policy_version", "state", "seen_after", "seen_before", "lags", "sort", "order", "page")
+BACK_KEYS = ("host", "user", "version", "policy_version", "state", "seen_after", "seen_before", "lags", "group", "os", "sort", "order", "page")
 
 
 def register(router: APIRouter, console: Console) -> None:
@@ -35,13 +37,15 @@ def register(router: APIRouter, console: Console) -> None:
         seen_after: str | None = None,
         seen_before: str | None = None,
         lags: str | None = None,
+        group: str | None = None,
+        os: str | None = None,
         sort: str = Query("host", pattern="^(" + "|".join(fleetlist.SORTS) + ")$"),
         order: str = Query("asc", pattern="^(asc|desc)$"),
         page: int = Query(1, ge=1, le=1_000_000),
         user: ConsoleUser = Depends(console.user),
     ) -> Response:
         filters = {"host": host, "user": user_name, "version": version, "policy_version": policy_version, "state": state,
-                   "seen_after": seen_after, "seen_before": seen_before, "lags": lags}  # fmt: skip
+                   "seen_after": seen_after, "seen_before": seen_before, "lags": lags, "group": group, "os": os}  # fmt: skip
         try:
             f = fleetlist.parse_filter(**filters)
         except ValueError as exc:
@@ -49,24 +53,27 @@ def register(router: APIRouter, console: Console) -> None:
         store, config = request.app.state.store, request.app.state.config
         with store.engine.connect() as conn:
             fleet = fleetlist.fleet_page(conn, f, store.clock(), config.agent_offline_s, sort, order == "desc", page, AGENTS_PER_PAGE)
+            groups = sorted(fleetlist.group_names(conn).items())
         filters = {k: v for k, v in filters.items() if v}
         return console.render(
             request, "agents.html", user, fleet=fleet, filters=filters, sort=sort, order=order, sorts=tuple(fleetlist.SORTS),
-            states=fleetlist.STATES, offline_s=config.agent_offline_s, here_query=urlencode({**filters, "sort": sort, "order": order, "page": page}),
+            states=fleetlist.STATES, groups=groups, oses=fleetlist.OS_CHOICES, offline_s=config.agent_offline_s, here_query=urlencode({**filters, "sort": sort, "order": order, "page": page}),
         )  # fmt: skip
 
     @router.post(PREFIX + "/agents/bulk", include_in_schema=False)
     def bulk_agents(request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
-        """Retire the ticked agents. HOOK (agent groups): once migration 0013's `agent_groups` and the
-        agents' group column are in server/schema.py, action "move" with a group id goes here."""
-        if first(fields, "action") != "retire":
-            raise HTTPException(422, "action is retire")
+        """Retire the ticked agents, or move them to a group by hand (or back to the placement rules)."""
+        action = first(fields, "action")
+        if action not in ("retire", "move"):
+            raise HTTPException(422, "action is retire or move")
         ids = [i for i in dict.fromkeys(fields.get("id", [])) if 0 < len(i) <= 64]
         if len(ids) > MAX_BULK:
             raise HTTPException(422, f"at most {MAX_BULK} agents at once")
         back_to = first(fields, "back")[:2000]  # the page's query: only its own keys are kept
         if not ids:
             return _back_to_agents(back_to, "nothing")
+        if action == "move":
+            return _move(request, user, ids, first(fields, "to_group"), back_to)
         block = first(fields, "block_host") == "1"
         store, budget = request.app.state.store, getattr(request.app.state, "auth_budget", None)
         retired = 0
@@ -78,6 +85,19 @@ def register(router: APIRouter, console: Console) -> None:
                     budget.forget(bytes.fromhex(token_hash))
         logger.info("agents retired count={} of={} block_host={} by=console:{!r}", retired, len(ids), block, user.name)
         return _back_to_agents(back_to, "agents_retired" if retired else "not_found")
+
+
+def _move(request: Request, user: ConsoleUser, ids: list[str], to_group: str, back_to: str) -> Response:
+    if to_group != "rules" and not (to_group.isascii() and to_group.isdigit() and 0 < int(to_group) < 2**31):
+        raise HTTPException(422, "to_group is a group's number, or rules (back to the placement rules)")
+    try:
+        moved = request.app.state.store.groups.move(ids, None if to_group == "rules" else int(to_group), f"console:{user.name}")
+    except GroupError as exc:
+        if exc.status == 404:
+            return _back_to_agents(back_to, "not_found")
+        raise HTTPException(422, str(exc)) from None
+    logger.info("agents moved count={} to_group={} by=console:{!r}", moved, to_group, user.name)
+    return _back_to_agents(back_to, "agents_released" if to_group == "rules" else "agents_moved")
 
 
 def _back_to_agents(query: str, msg: str) -> RedirectResponse:

@@ -155,8 +155,8 @@ def test_the_console_page_pages_and_keeps_its_filters(admin, engine, clock):
     assert "host-009" in second.text and "host-059" not in second.text
 
 
-def _bulk(browser, ids: list[str], csrf: str | None, **extra):
-    body = [("action", "retire")] + [("id", i) for i in ids] + list(extra.items()) + ([("csrf", csrf)] if csrf else [])
+def _bulk(browser, ids: list[str], csrf: str | None, action: str = "retire", **extra):
+    body = [("action", action)] + [("id", i) for i in ids] + list(extra.items()) + ([("csrf", csrf)] if csrf else [])
     return browser.post("/console/agents/bulk", content=urlencode(body), headers=FORM, follow_redirects=False)
 
 
@@ -231,3 +231,43 @@ def test_a_page_of_a_5000_agent_fleet_renders(admin, engine, clock, client, read
     assert "pc-04999-last" in last.text and "Page 100 of 100" in last.text
     assert admin.get("/console/agents", params={"lags": "1"}).text.count('class="pick"') == 50
     assert client.get("/api/v1/agents", params={"lags": "1", "limit": 1}, headers=reader).json()["total"] == 500
+
+
+def test_filters_by_group_and_os_and_lags_behind_the_groups_own_target(client, reader, engine, clock, store):
+    plant = store.groups.create({"name": "工厂 plant", "agent_version": "0.2.0"}, "test")["id"]
+    office = store.groups.create({"name": "office"}, "test")["id"]  # no target: the newest reported
+    add_agent(engine, clock, "plant-old", version="0.1.9", group_id=plant, os="windows")
+    add_agent(engine, clock, "plant-ok", version="0.2.0", group_id=plant, os="windows")  # older than the newest, but at its target
+    add_agent(engine, clock, "office-old", version="0.2.0", group_id=office, os="linux")
+    add_agent(engine, clock, "office-new", version="0.3.0", group_id=office, os="macos")
+    add_agent(engine, clock, "default-old", version="0.2.9", os=None)  # group_id NULL: the default group
+    assert sorted(hosts(client, reader, group=str(plant))) == ["plant-ok", "plant-old"]
+    assert hosts(client, reader, group="1") == ["default-old"]
+    assert sorted(hosts(client, reader, os="windows")) == ["plant-ok", "plant-old"]
+    assert hosts(client, reader, os="unknown") == ["default-old"]
+    answer = client.get("/api/v1/agents", params={"lags": "1"}, headers=reader).json()
+    assert sorted(a["hostname"] for a in answer["agents"]) == ["default-old", "office-old", "plant-old"]
+    assert answer["group_targets"] == {str(plant): "0.2.0"} and answer["target_version"] == "0.3.0"
+    shown = {a["hostname"]: (a["group_name"], a["target_version"], a["lags"]) for a in listed(client, reader)}
+    assert shown["plant-ok"] == ("工厂 plant", "0.2.0", False) and shown["default-old"] == ("default", "0.3.0", True)
+    assert client.get("/api/v1/agents", params={"os": "beos"}, headers=reader).status_code == 422
+
+
+def test_bulk_move_to_a_group_is_admin_only_sticky_and_audited(admin, analyst, engine, clock, store, client, reader):
+    lab = store.groups.create({"name": "lab"}, "test")["id"]
+    a, b, c = (add_agent(engine, clock, f"pc-{n}") for n in "abc")
+    page = admin.get("/console/agents").text
+    assert f'<option value="{lab}">lab</option>' in page
+    assert _bulk(analyst, [a, b], csrf_of(analyst.get("/console/agents").text), action="move", to_group=str(lab)).status_code == 403
+    body = [("csrf", csrf_of(page)), ("action", "move"), ("to_group", str(lab)), ("id", a), ("id", b)]
+    assert admin.post("/console/agents/bulk", content=urlencode(body[1:]), headers=FORM, follow_redirects=False).status_code == 403
+    answer = admin.post("/console/agents/bulk", content=urlencode(body), headers=FORM, follow_redirects=False)
+    assert answer.headers["location"].endswith("msg=agents_moved")
+    assert sorted(hosts(client, reader, group=str(lab))) == ["pc-a", "pc-b"]
+    moves = [e for e in store.list_audit().items if e["action"] == "group.move"]
+    assert len(moves) == 1 and moves[0]["actor"] == "console:boss"
+    body = [("csrf", csrf_of(page)), ("action", "move"), ("to_group", "rules"), ("id", a)]
+    answer = admin.post("/console/agents/bulk", content=urlencode(body), headers=FORM, follow_redirects=False)
+    assert answer.headers["location"].endswith("msg=agents_released") and hosts(client, reader, group=str(lab)) == ["pc-b"]
+    body = [("csrf", csrf_of(page)), ("action", "move"), ("to_group", "999"), ("id", c)]
+    assert admin.post("/console/agents/bulk", content=urlencode(body), headers=FORM, follow_redirects=False).headers["location"].endswith("msg=not_found")

@@ -52,6 +52,10 @@ def test_enrolled_agent_is_listed_online_after_a_heartbeat(client, reader, agent
         "last_user": None,
         "indexed_files": None,
         "lags": False,
+        "target_version": "0.1.1",  # the newest any agent reports: its own
+        "group_id": 1,  # the default group
+        "group_name": "default",
+        "os": None,  # this heartbeat names none
     }
 
 
