@@ -152,6 +152,8 @@ def clean_machine():
             subprocess.run(["dpkg", "--purge", package], capture_output=True, timeout=300)
         for path in (*MADE_HERE, UNITS / "miwei-agent.service", UNITS / "miwei-server.service"):
             path.unlink(missing_ok=True)
+        if ETC.is_dir() and not any(ETC.iterdir()):
+            ETC.rmdir()
         for folder in ("/var/lib/miwei-agent", "/var/lib/miwei-server", "/opt/miwei-agent", "/opt/miwei-server"):
             shutil.rmtree(folder, ignore_errors=True)
         subprocess.run(["systemctl", "disable", "miwei-agent.service", "miwei-server.service"], capture_output=True)
