@@ -1,4 +1,4 @@
-"""Agents, event search, the secret register, the device register (allow/deny) and the table exports."""
+"""Agents' approve and retire forms, event search, the secret register, the device register (allow/deny) and the table exports."""
 
 from __future__ import annotations
 
@@ -29,12 +29,7 @@ def event_filter(type: str | None, agent_id: str | None, user: str | None, path:
 
 
 def register(router: APIRouter, console: Console) -> None:
-    @router.get(PREFIX + "/agents", include_in_schema=False)
-    def agents_page(request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
-        config = request.app.state.config
-        agents = request.app.state.store.list_agents(config.agent_offline_s)
-        return console.render(request, "agents.html", user, agents=agents, offline_s=config.agent_offline_s)
-
+    # the agents page itself is routes_fleet.py (filtered, paged); its single-agent forms are these
     @router.post(PREFIX + "/agents/{agent_id}/approve", include_in_schema=False)
     def approve_agent(agent_id: str, request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
         done = len(agent_id) <= 64 and request.app.state.store.fleet.approve(agent_id, f"console:{user.name}")
