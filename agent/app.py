@@ -289,8 +289,8 @@ class AgentApp:
         The index's folder list is replaced whole (one reference assignment, read by the pipeline
         without a lock); a new or relabelled folder is queued to the pipeline as a created folder,
         so its files are indexed (and relabelled) on the pipeline's thread. Before `ready` the start
-        watches and refreshes the index itself. A folder no longer in the register is unwatched; its
-        rows leave the index at the next start's refresh (until then its content is still traced).
+        watches and refreshes the index itself. A folder no longer in the register is unwatched and
+        its rows leave the index (its content is no longer classified here).
         """
         local = {f.path: f for f in self.config.classified}
         merged = {**local, **{f.path: f for f in after.classified}}  # the register's item wins a shared path
@@ -301,8 +301,13 @@ class AgentApp:
         for folder in sorted(after.classified, key=lambda f: len(f.path)):
             if old.get(folder.path) != folder and self.watchers.watch(folder.path) and started:
                 self.pipeline.changes.put(FsChange("created", folder.path, is_dir=True))
-        for path in old.keys() - {f.path for f in after.classified} - local.keys():
+        dropped = old.keys() - {f.path for f in after.classified} - local.keys()
+        for path in dropped:
             self.watchers.unwatch(path)
+            if not self.index.folder_for(path):  # not inside another classified folder: its content is no longer classified
+                self.index.remove_tree(path)
+        if dropped:
+            self.index.purge_history()  # forgets what is no longer under a classified folder
         listed = set(self.config.egress.folders)
         old_places = {p.root for p in before.egress}
         for place in after.egress:

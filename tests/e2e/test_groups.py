@@ -125,6 +125,28 @@ def test_groups_carry_register_locations_to_running_agents(tmp_path, classified)
         )
         print(f"location change to alert: {time.monotonic() - changed_at:.1f} s")
 
+        # a location removed: its folder is no longer watched, its content no longer classified
+        _api(
+            d,
+            "PATCH",
+            f"/api/v1/register/{pump}",
+            {"locations": [{"os": "linux", "pattern": f"{tmp_path}/新*/图纸"}], "reason": "旧目录归档"},
+        )
+        wait_for(
+            lambda: rd_log.read_text(errors="replace").count("central places changed folders=1") == 2,
+            10,
+            what="the old folder dropped",
+        )
+        shutil.copyfile(classified["drawings"] / "pump-impeller.dwg", rd_usb / "old.dwg")
+        [old] = wait_for(
+            lambda: [
+                e for e in d.all_pages("/api/v1/events", "events", type="egress.file") if e["path"].endswith("old.dwg")
+            ],
+            20,
+            what="old.dwg",
+        )
+        assert old.get("register_entry") is None and not old.get("level")
+
         # a bad group payload (written past the API's checks) is refused whole: the old policy stays
         with sqlite3.connect(d.db_path) as conn:
             conn.execute(
