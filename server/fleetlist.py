@@ -186,6 +186,12 @@ def fleet_page(conn: Connection, f: FleetFilter, now: datetime, offline_after_s:
     return FleetPage(listed, total, page, per_page, newest, targets, versions, policy_versions)
 
 
+def count(conn: Connection, f: FleetFilter, now: datetime, offline_after_s: float) -> int:
+    """How many agents match `f` (the dashboard's online and offline figures), without loading them."""
+    where = _where(conn, f, now, offline_after_s, _lagging((), None, {}))
+    return conn.execute(select(func.count()).select_from(agents).where(*where)).scalar() or 0
+
+
 def _lagging(versions: tuple[str, ...], newest: str | None, targets: dict[int, str]):
     """SQL: the agent's version is one of those older than its group's target (else the newest)."""
 

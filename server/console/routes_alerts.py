@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from loguru import logger
 
+from server import fleetlist
 from server.console import queries
 from server.console.charts import Bar, bar_chart
 from server.console.exports import ZIP_TYPE, evidence_pack
@@ -37,16 +38,17 @@ def register(router: APIRouter, console: Console) -> None:
     def dashboard(request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
         store = request.app.state.store
         _ = console.translations[console.lang(request)].gettext
+        offline_s = request.app.state.config.agent_offline_s
         with store.engine.connect() as conn:
             data = queries.dashboard(conn, store.clock())
-        agents = store.list_agents(request.app.state.config.agent_offline_s)
+            # counted in SQL (server/fleetlist.py); pending and retired agents are neither up nor down
+            online = fleetlist.count(conn, fleetlist.FleetFilter(state="online"), store.clock(), offline_s)
+            offline = sum(fleetlist.count(conn, fleetlist.FleetFilter(state=s), store.clock(), offline_s) for s in ("offline", "stopped"))
         charts = {
             "alerts": bar_chart([Bar(d[5:], n, f"{d}: {n}") for d, n in data.alerts_per_day], _("Alerts per day, last 30 days")),
             "egress": bar_chart([Bar(d[5:], n, f"{d}: {n}") for d, n in data.egress_per_day], _("Egress events per day, last 30 days")),
         }
-        active = [a for a in agents if a["state"] not in ("pending", "retired")]  # waiting or retired: neither up nor down
-        online = sum(1 for a in active if a["online"])
-        return console.render(request, "dashboard.html", user, data=data, charts=charts, online=online, offline=len(active) - online)
+        return console.render(request, "dashboard.html", user, data=data, charts=charts, online=online, offline=offline)
 
     @router.get(PREFIX + "/alerts", include_in_schema=False)
     def alert_list(

@@ -271,3 +271,9 @@ def test_bulk_move_to_a_group_is_admin_only_sticky_and_audited(admin, analyst, e
     assert answer.headers["location"].endswith("msg=agents_released") and hosts(client, reader, group=str(lab)) == ["pc-b"]
     body = [("csrf", csrf_of(page)), ("action", "move"), ("to_group", "999"), ("id", c)]
     assert admin.post("/console/agents/bulk", content=urlencode(body), headers=FORM, follow_redirects=False).headers["location"].endswith("msg=not_found")
+
+
+def test_the_dashboard_counts_the_fleet_in_sql_as_the_page_shows_it(admin, fleet):
+    page = admin.get("/console/").text
+    # online: pc-online, pc-back, pc-stalled; offline or stopped: pc-offline, pc-never, pc-stopped; pending and retired: neither
+    assert '<span class="ok">3</span>' in page and '<span class="bad">3</span>' in page
