@@ -295,6 +295,8 @@ class AgentApp:
         local = {f.path: f for f in self.config.classified}
         merged = {**local, **{f.path: f for f in after.classified}}  # the register's item wins a shared path
         self.index.folders = tuple(sorted(merged.values(), key=lambda f: len(f.path), reverse=True))
+        self.reads.folders = self.index.folders  # marked at its next walk (reads started with none wait for a restart)
+        self.media.excluded = tuple(f.path for f in self.index.folders) + (self.config.state_dir,)  # never egress
         self._central_items = {i.name: i for i in after.items}
         started = self.ready.is_set()
         old = {f.path: f for f in before.classified}
