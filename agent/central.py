@@ -44,9 +44,7 @@ class CentralSet:
     problems: tuple[Expansion, ...] = ()  # patterns that gave nothing or were cut short
 
 
-def resolve(
-    group: GroupPolicy | None, homes: tuple[str, ...], excluded: tuple[str, ...], local: tuple[str, ...]
-) -> CentralSet:
+def resolve(group: GroupPolicy | None, homes: tuple, excluded: tuple[str, ...], local: tuple[str, ...]) -> CentralSet:
     """The folders and places of a group policy here; `local`: the config's classified folders
     (a register folder at the same path replaces it, so it is not listed twice)."""
     if group is None:
@@ -83,7 +81,7 @@ class CentralPlaces:
         excluded: tuple[str, ...],
         local: tuple[str, ...],
         interval_s: float = 60.0,
-        homes: Callable[[], tuple[str, ...]] = user_homes,
+        homes: Callable[[], tuple] = user_homes,  # (user, home) pairs
     ):
         self._apply = apply
         self._report = report

@@ -3,7 +3,7 @@
 The central register says where an item lives as a pattern per OS (`/home/*/研发/图纸`,
 `~/Documents/研发`, `%USERPROFILE%\\Documents\\研发`). The agent turns each into the folders that
 exist here now: `~`, `$HOME`, `${HOME}` and `%USERPROFILE%` stand for every user's home (one result
-per home), `*` and `?` match names of existing folders within one path component. A pattern comes
+per home), `$USER`, `${USER}` and `%USERNAME%` for each user's name, `*` and `?` match names of existing folders within one path component. A pattern comes
 from the collector, so it is treated as hostile: no `**`, no other variables, no `..`, the first
 component must be literal (`/*/*/*` would make the whole disk classified), a result must be at
 least two folders deep, symbolic links are never followed (a link in the path refuses the result),
@@ -26,6 +26,7 @@ MAX_LISTED = 20_000  # directory entries one pattern may read while matching its
 MIN_DEPTH = 2  # /home/alice, never /home or /
 MIN_UID = 1000  # users whose homes the home variables stand for (and root's, when it has one)
 HOME_TOKENS = re.compile(r"^(~|\$HOME|\$\{HOME\}|%USERPROFILE%|%HOMEPATH%)(?=$|[/\\])", re.IGNORECASE)
+USER_TOKENS = re.compile(r"\$USER\b|\$\{USER\}|%USERNAME%", re.IGNORECASE)
 OTHER_VARIABLE = re.compile(r"\$\{?[A-Za-z_]|%[A-Za-z_]+%")
 
 
@@ -41,29 +42,34 @@ def agent_os() -> str:
     return {"win32": "windows", "darwin": "macos"}.get(sys.platform, "linux")
 
 
-def user_homes() -> tuple[str, ...]:
-    """The homes of login users that exist: what `~` stands for on a shared PC."""
+def user_homes() -> tuple[tuple[str, str], ...]:
+    """(user, home) of login users whose home exists: what `~` and `$USER` stand for on a shared PC."""
     homes = {
-        p.pw_dir
+        (p.pw_name, p.pw_dir)
         for p in pwd.getpwall()
         if (p.pw_uid >= MIN_UID and p.pw_uid != 65534) and p.pw_dir.startswith("/") and os.path.isdir(p.pw_dir)
     }
     return tuple(sorted(homes))
 
 
-def expand(pattern: str, homes: Sequence[str], excluded: Sequence[str] = ()) -> Expansion:
-    """The existing folders a pattern names here; never raises."""
+def expand(pattern: str, homes: Sequence[str | tuple[str, str]], excluded: Sequence[str] = ()) -> Expansion:
+    """The existing folders a pattern names here; never raises. `homes`: (user, home) pairs (a
+    bare home path stands for the user named by its last folder)."""
     pattern = pattern.strip()
+    users = [h if isinstance(h, tuple) else (os.path.basename(h.rstrip("/")), h) for h in homes]
     match = HOME_TOKENS.match(pattern)
-    if match:
-        rest = pattern[match.end() :].replace("\\", "/")
-        candidates = [home.rstrip("/") + rest for home in homes]
+    rest = pattern[match.end() :].replace("\\", "/") if match else pattern
+    if OTHER_VARIABLE.search(USER_TOKENS.sub("", rest)):
+        return Expansion(pattern, (), "only ~, $HOME, %USERPROFILE% and $USER, %USERNAME% may be used as variables")
+    if match or USER_TOKENS.search(rest):
+        candidates = [
+            (home.rstrip("/") if match else "") + USER_TOKENS.sub(name.replace("\\", "\\\\"), rest)
+            for name, home in users
+        ]
         if not candidates:
             return Expansion(pattern, (), "no user home on this PC")
     else:
         candidates = [pattern]
-    if OTHER_VARIABLE.search(pattern[match.end() :] if match else pattern):
-        return Expansion(pattern, (), "only ~, $HOME and %USERPROFILE% may be used as variables")
     folders: list[str] = []
     budget = [MAX_LISTED]
     problem = ""

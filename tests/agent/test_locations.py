@@ -32,6 +32,12 @@ def test_home_variables_stand_for_every_home(tree, token):
     assert got.folders == (f"{tree}/home/alice/研发/图纸", f"{tree}/home/bob/研发/图纸")
 
 
+def test_user_variable_stands_for_each_user(tree):
+    users = [("alice", "/nonexistent/a"), ("bob", "/nonexistent/b")]
+    assert expand(f"{tree}/home/$USER/研发", users).folders == (f"{tree}/home/alice/研发", f"{tree}/home/bob/研发")
+    assert expand(f"{tree}/home/${{USER}}/研发", users).folders == (f"{tree}/home/alice/研发", f"{tree}/home/bob/研发")
+
+
 def test_symlinks_are_not_followed(tree, tmp_path):
     secret = tmp_path / "elsewhere" / "图纸"
     secret.mkdir(parents=True)
@@ -64,7 +70,7 @@ def test_wide_pattern_is_bounded(tmp_path, monkeypatch):
         ("/home", "at least 2 folders deep"),
         ("/home/../etc/x", "'..'"),
         ("/home/**/图纸", "'**'"),
-        ("/home/$USER/图纸", "only ~"),
+        ("/home/$LOGNAME/图纸", "only ~"),
         ("/home/%APPDATA%/x", "only ~"),
         ("研发/图纸", "not an absolute path"),
         ("D:\\图纸", "not an absolute path"),
