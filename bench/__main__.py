@@ -25,6 +25,7 @@ SECTIONS: dict[str, str] = {
     "content": "bench.content",
     "ingest": "bench.ingest",
     "console": "bench.console",
+    "fleet": "bench.fleet",
     "index": "bench.indexing",
     "idle": "bench.idle",
     "latency": "bench.latency",
