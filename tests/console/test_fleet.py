@@ -44,6 +44,10 @@ def hosts(client, reader, **params) -> list[str]:
 
 @pytest.fixture
 def fleet(engine, clock, config):
+    return add_fleet(engine, clock, config)
+
+
+def add_fleet(engine, clock, config) -> dict[str, str]:
     """One agent in every state, two versions, two policy versions."""
     ids = {
         "online": add_agent(engine, clock, "pc-online", 5, version="0.3.0"),
@@ -277,3 +281,31 @@ def test_the_dashboard_counts_the_fleet_in_sql_as_the_page_shows_it(admin, fleet
     page = admin.get("/console/").text
     # online: pc-online, pc-back, pc-stalled; offline or stopped: pc-offline, pc-never, pc-stopped; pending and retired: neither
     assert '<span class="ok">3</span>' in page and '<span class="bad">3</span>' in page
+
+
+@pytest.mark.slow
+def test_states_lags_and_groups_are_judged_the_same_on_postgresql(clock, config):
+    """The stopped grace is date arithmetic, written per dialect: PostgreSQL must agree with SQLite."""
+    from server import fleetlist
+    from server.database import make_engine, migrate
+    from tests.server import postgres
+
+    with postgres.running() as cluster, postgres.fresh_database(cluster) as url:
+        engine = make_engine(url)
+        try:
+            migrate(engine)
+            add_fleet(engine, clock, config)
+            with engine.connect() as conn:
+                everyone = fleetlist.fleet_page(conn, fleetlist.FleetFilter(), clock(), config.agent_offline_s, per_page=100).agents
+                for state in fleetlist.STATES:
+                    page = fleetlist.fleet_page(conn, fleetlist.FleetFilter(state=state), clock(), config.agent_offline_s, per_page=100)
+                    want = {a.hostname for a in everyone if (a.stalled if state == "stalled" else a.state == state)}
+                    assert {a.hostname for a in page.agents} == want and want, state
+                lagging = fleetlist.fleet_page(conn, fleetlist.FleetFilter(lags=True), clock(), config.agent_offline_s, per_page=100)
+                assert sorted(a.hostname for a in lagging.agents) == ["pc-back", "pc-offline", "pc-online", "pc-pending", "pc-stopped"]
+                assert fleetlist.fleet_page(conn, fleetlist.FleetFilter(group_id=1), clock(), config.agent_offline_s).total == 8
+                assert fleetlist.fleet_page(conn, fleetlist.FleetFilter(host="%"), clock(), config.agent_offline_s).total == 0
+            assert {a.hostname: a.state for a in everyone}["pc-stopped"] == "stopped"
+            assert {a.hostname: a.state for a in everyone}["pc-back"] == "online"
+        finally:
+            engine.dispose()
