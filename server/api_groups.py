@@ -5,13 +5,19 @@ Admin tokens change, analysts read; every change is audited in the transaction t
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi import APIRouter, Body, Depends, HTTPException, Path, Request
 from loguru import logger
 
 from server.auth import Caller, admin_caller, reader_caller
 from server.groups import GroupError
 
 router = APIRouter(prefix="/api/v1")
+
+GroupId = Path(ge=1, le=2**31 - 1, description="a group id")
+
+
+def _an_id(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**31
 
 
 def _refused(exc: GroupError) -> HTTPException:
@@ -24,8 +30,8 @@ def list_groups(request: Request, caller: Caller = Depends(reader_caller)) -> di
 
 
 @router.get("/groups/{group_id}")
-def get_group(group_id: int, request: Request, caller: Caller = Depends(reader_caller)) -> dict:
-    group = request.app.state.store.groups.get(group_id) if 0 < group_id < 2**31 else None
+def get_group(group_id: int = GroupId, *, request: Request, caller: Caller = Depends(reader_caller)) -> dict:
+    group = request.app.state.store.groups.get(group_id)
     if group is None:
         raise HTTPException(404, "no such group")
     return group
@@ -54,7 +60,7 @@ def change_group(
 
 
 @router.delete("/groups/{group_id}")
-def delete_group(group_id: int, request: Request, caller: Caller = Depends(admin_caller)) -> dict:
+def delete_group(group_id: int = GroupId, *, request: Request, caller: Caller = Depends(admin_caller)) -> dict:
     try:
         request.app.state.store.groups.delete(group_id, f"token:{caller.name}")
     except GroupError as exc:

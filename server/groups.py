@@ -295,13 +295,13 @@ def _rule(x: object, where: str) -> PlacementRule:
     if not isinstance(x, dict) or set(x) - {"group_id", "hostname", "os", "enroll_key_id"}:
         raise GroupError(f"{where}: an object with group_id and any of hostname, os, enroll_key_id")
     group_id, hostname, os_name, key_id = x.get("group_id"), x.get("hostname", "*"), x.get("os"), x.get("enroll_key_id")
-    if isinstance(group_id, bool) or not isinstance(group_id, int):
+    if isinstance(group_id, bool) or not isinstance(group_id, int) or not 0 < group_id < 2**31:
         raise GroupError(f"{where}.group_id: a group id")
     if not isinstance(hostname, str) or not 0 < len(hostname) <= 255:
         raise GroupError(f"{where}.hostname: a host name pattern (* and ?) of at most 255 characters")
     if os_name is not None and os_name not in OSES:
         raise GroupError(f"{where}.os: one of {', '.join(OSES)}")
-    if key_id is not None and (isinstance(key_id, bool) or not isinstance(key_id, int)):
+    if key_id is not None and (isinstance(key_id, bool) or not isinstance(key_id, int) or not 0 < key_id < 2**31):
         raise GroupError(f"{where}.enroll_key_id: an enrolment key id")
     return PlacementRule(group_id, hostname, os_name, key_id)
 
@@ -331,7 +331,7 @@ def _checked(body: dict, partial: bool) -> dict:
         ok = items == "all" or (
             isinstance(items, list)
             and len(items) <= 2000
-            and all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in items)
+            and all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**31 for i in items)
         )
         if not ok:
             raise GroupError('register_items: "all" or a list of register item ids')
