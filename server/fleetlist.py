@@ -38,6 +38,7 @@ SORTS = {
     "state": agents.c.state,
 }
 MAX_PER_PAGE = 1000
+VERSION = re.compile(r"[vV]?(\d{1,9}(?:\.\d{1,9}){0,7})")
 GROUP = func.coalesce(agents.c.group_id, DEFAULT_GROUP_ID)  # NULL is the default group
 OS_CHOICES = (*OSES, "unknown")  # unknown: an agent that has not reported its OS (older versions)
 
@@ -139,9 +140,17 @@ def _moment(name: str, value: str | None) -> datetime | None:
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
 
 
-def version_key(version: str | None) -> tuple[int, ...]:
-    """'0.10.2' -> (0, 10, 2): numbers compare as numbers; text around them is ignored."""
-    return tuple(int(n) for n in re.findall(r"\d+", version or ""))[:8]
+def version_key(version: str | None) -> tuple[int, ...] | None:
+    """'0.10.2' -> (0, 10, 2), 'v1.2rc1' -> (1, 2): numbers compare as numbers. None for what is not
+    a release number ('dev', 'e2e', a commit): such an agent neither sets the newest nor lags."""
+    found = VERSION.match(version or "")
+    return tuple(int(n) for n in found.group(1).split("."))[:8] if found else None
+
+
+def older(version: str | None, target: str | None) -> bool:
+    """The version is a release number below the target's."""
+    mine, theirs = version_key(version), version_key(target)
+    return mine is not None and theirs is not None and mine < theirs
 
 
 def group_targets(conn: Connection) -> dict[int, str]:
@@ -157,9 +166,10 @@ def fleet_page(conn: Connection, f: FleetFilter, now: datetime, offline_after_s:
                descending: bool = False, page: int = 1, per_page: int = 50) -> FleetPage:  # fmt: skip
     """One page of agents matching `f`, and how many match in all."""
     per_page = max(1, min(per_page, MAX_PER_PAGE))
-    versions = tuple(sorted(conn.execute(select(agents.c.version).where(agents.c.version.isnot(None), agents.c.state != "retired").distinct()).scalars(),
-                            key=version_key))  # fmt: skip
-    newest = versions[-1] if versions else None
+    versions = tuple(sorted(conn.execute(select(agents.c.version).where(agents.c.version.isnot(None)).distinct()).scalars(),
+                            key=lambda v: (version_key(v) is None, version_key(v) or (), v)))  # fmt: skip
+    live = conn.execute(select(agents.c.version).where(agents.c.version.isnot(None), agents.c.state != "retired").distinct()).scalars()
+    newest = max((v for v in live if version_key(v) is not None), key=version_key, default=None)
     targets = group_targets(conn)
     where = _where(conn, f, now, offline_after_s, _lagging(versions, newest, targets))
     total = conn.execute(select(func.count()).select_from(agents).where(*where)).scalar() or 0
@@ -195,11 +205,11 @@ def count(conn: Connection, f: FleetFilter, now: datetime, offline_after_s: floa
 def _lagging(versions: tuple[str, ...], newest: str | None, targets: dict[int, str]):
     """SQL: the agent's version is one of those older than its group's target (else the newest)."""
 
-    def older(target: str | None) -> list[str]:
-        return [v for v in versions if target and version_key(v) < version_key(target)]
+    def below(target: str | None) -> list[str]:
+        return [v for v in versions if older(v, target)]
 
-    clauses = [and_(GROUP == gid, agents.c.version.in_(older(t))) for gid, t in sorted(targets.items())]
-    clauses.append(and_(GROUP.notin_(sorted(targets)), agents.c.version.in_(older(newest))))
+    clauses = [and_(GROUP == gid, agents.c.version.in_(below(t))) for gid, t in sorted(targets.items())]
+    clauses.append(and_(GROUP.notin_(sorted(targets)), agents.c.version.in_(below(newest))))
     return or_(*clauses)
 
 
@@ -298,7 +308,7 @@ def _agent(r, now: datetime, offline_after_s: float, extra: tuple[str | None, in
     state = agent_state(last_seen, aware(r["stopped_at"]), now, offline_after_s) if r["state"] == "active" else r["state"]
     group_id = r["group_id"] or DEFAULT_GROUP_ID
     target = targets.get(group_id, newest)
-    lags = bool(target and r["version"] and r["state"] != "retired" and version_key(r["version"]) < version_key(target))
+    lags = r["state"] != "retired" and older(r["version"], target)
     return FleetAgent(
         agent_id=r["agent_id"], hostname=r["hostname"], state=state, stalled=r["state"] == "active" and r["pipeline_stall_event"] is not None,
         last_seen=iso(last_seen), version=r["version"], policy_version=r["policy_version"], spool_depth=r["spool_depth"],

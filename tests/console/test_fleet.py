@@ -309,3 +309,12 @@ def test_states_lags_and_groups_are_judged_the_same_on_postgresql(clock, config)
             assert {a.hostname: a.state for a in everyone}["pc-back"] == "online"
         finally:
             engine.dispose()
+
+
+def test_a_version_that_is_not_a_release_number_neither_sets_the_target_nor_lags(client, reader, engine, clock):
+    add_agent(engine, clock, "pc-dev", version="e2e")  # '2' would outrank 0.1.0 if the digits were read as a number
+    add_agent(engine, clock, "pc-build", version="dev-4f2a9c")
+    add_agent(engine, clock, "pc-old", version="v0.9.9")
+    add_agent(engine, clock, "pc-new", version="0.10.0")
+    answer = client.get("/api/v1/agents", params={"lags": "1"}, headers=reader).json()
+    assert answer["target_version"] == "0.10.0" and [a["hostname"] for a in answer["agents"]] == ["pc-old"]
