@@ -81,13 +81,13 @@ class GroupBook:
 
     def list(self) -> dict:
         with self.engine.connect() as conn:
-            counts = dict(
-                conn.execute(
-                    select(func.coalesce(agents.c.group_id, DEFAULT_GROUP_ID), func.count())
-                    .where(agents.c.state != "retired")
-                    .group_by(func.coalesce(agents.c.group_id, DEFAULT_GROUP_ID))
-                ).all()
+            counts: dict[int, int] = {}
+            query = (
+                select(agents.c.group_id, func.count()).where(agents.c.state != "retired").group_by(agents.c.group_id)
             )
+            for group_id, count in conn.execute(query):
+                key = group_id or DEFAULT_GROUP_ID  # NULL: the default group
+                counts[key] = counts.get(key, 0) + count
             groups = [
                 _group_dict(r, counts.get(r["id"], 0))
                 for r in conn.execute(select(agent_groups).order_by(agent_groups.c.id)).mappings()
