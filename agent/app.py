@@ -211,6 +211,7 @@ class AgentApp:
             # readable: a path that is not UTF-8 would make the collector refuse the heartbeat
             "watched": [readable(p.root)[0] for p in self.places.all()] + [readable(f.path)[0] for f in self.index.folders],
             "dead_events": self.spool.dead_count(),
+            "indexed_files": self.index.count(),  # the collector's fleet page shows it
             "pipeline": self.pipeline.progress(),  # the collector alerts when it stalls (server/stall.py)
         }
 

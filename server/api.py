@@ -100,7 +100,7 @@ def ingest(batch: EventBatch, request: Request, caller: Caller = Depends(agent_c
 
 @router.post("/heartbeat")
 def heartbeat(body: HeartbeatIn, request: Request, caller: Caller = Depends(agent_caller)) -> dict:
-    status = {"dead_events": body.dead_events, "watched": body.watched}
+    status = {"dead_events": body.dead_events, "watched": body.watched, "indexed_files": body.indexed_files}
     chain = body.chain.model_dump() if body.chain else None
     pipeline = body.pipeline.model_dump() if body.pipeline else None
     request.app.state.store.heartbeat(

@@ -3,9 +3,10 @@
 A collector with thousands of agents cannot load them all into Python for every page view, so the
 filters, the state (computed from last_seen, stopped_at and the stall marker exactly as
 server/absence.py judges it), the order and the page are one SQL query with LIMIT/OFFSET and a
-COUNT beside it. What is shown per agent that is not in the agents row (the user last seen on its
-events, the index size its last agent.started reported) is read for the page's rows only, through
-the events (agent_id, seq) index.
+COUNT beside it. What it watches and its index size come from its last heartbeat (the row's status
+JSON). The user last seen on its events is read for the page's rows only, through the events
+(agent_id, seq) index; the index size is not read from agent.started events, since finding an
+agent's last start can mean reading back through all its events since then.
 
 "Lags" compares an agent's reported version with a target: its group's `agent_version` when the
 group sets one (server/groups.py), else the newest version any agent that is not retired reports.
@@ -72,7 +73,7 @@ class FleetAgent:
     retired_at: str | None
     watched: tuple[str, ...]  # what its last heartbeat said it watches
     last_user: str | None  # the account on its newest event that names one
-    indexed_files: int | None  # the index size its last agent.started reported
+    indexed_files: int | None  # the files in its fingerprint index, as its last heartbeat said (None: older agents)
     lags: bool  # its version is older than the target (False when either is unknown)
     target_version: str | None  # its group's, else the newest reported
     group_id: int
@@ -183,9 +184,9 @@ def fleet_page(conn: Connection, f: FleetFilter, now: datetime, offline_after_s:
         .mappings()
         .all()
     )
-    extras = _page_extras(conn, [r["agent_id"] for r in rows])
+    users = _last_users(conn, [r["agent_id"] for r in rows])
     names = group_names(conn)
-    listed = tuple(_agent(r, now, offline_after_s, extras.get(r["agent_id"], (None, None)), newest, targets, names) for r in rows)
+    listed = tuple(_agent(r, now, offline_after_s, users.get(r["agent_id"]), newest, targets, names) for r in rows)
     policy_versions = tuple(
         sorted(
             conn.execute(
@@ -266,54 +267,48 @@ def _state_clause(conn: Connection, state: str, now: datetime, offline_after_s: 
     raise ValueError(f"state is one of {', '.join(STATES)}, not {state!r}")
 
 
-def _page_extras(conn: Connection, agent_ids: list[str]) -> dict[str, tuple[str | None, int | None]]:
-    """(last user, indexed files) of the page's agents: two small indexed look-ups per agent."""
-    extras = {}
-    for agent_id in agent_ids:
-        user = conn.execute(
-            select(events.c.user)
-            .where(events.c.agent_id == agent_id, events.c.user.isnot(None))
-            .order_by(events.c.seq.desc())
-            .limit(1)
+def _last_users(conn: Connection, agent_ids: list[str]) -> dict[str, str | None]:
+    """The user on each listed agent's newest event that names one: an indexed look-up per agent
+    (events (agent_id, seq), read backwards; nearly every event names its user)."""
+    return {
+        agent_id: conn.execute(
+            select(events.c.user).where(events.c.agent_id == agent_id, events.c.user.isnot(None)).order_by(events.c.seq.desc()).limit(1)
         ).scalar()
-        body = conn.execute(
-            select(events.c.body)
-            .where(events.c.agent_id == agent_id, events.c.type == "agent.started")
-            .order_by(events.c.seq.desc())
-            .limit(1)
-        ).scalar()
-        extras[agent_id] = (user, _indexed_files(body))
-    return extras
+        for agent_id in agent_ids
+    }
 
 
-def _indexed_files(body: str | None) -> int | None:
+def _status(text: str | None) -> dict:
+    """The last heartbeat's extra fields (api.heartbeat stores them as JSON)."""
     try:
-        value = (json.loads(body).get("details") or {}).get("indexed_files") if body else None
-    except (ValueError, AttributeError):
-        return None
+        status = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return status if isinstance(status, dict) else {}
+
+
+def _indexed_files(status: dict) -> int | None:
+    value = status.get("indexed_files")
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _watched(status: str | None) -> tuple[str, ...]:
-    try:
-        paths = json.loads(status or "{}").get("watched") or []
-    except (ValueError, AttributeError):
-        return ()
+def _watched(status: dict) -> tuple[str, ...]:
+    paths = status.get("watched") or []
     return tuple(p for p in paths if isinstance(p, str)) if isinstance(paths, list) else ()
 
 
-def _agent(r, now: datetime, offline_after_s: float, extra: tuple[str | None, int | None], newest: str | None,
+def _agent(r, now: datetime, offline_after_s: float, last_user: str | None, newest: str | None,
            targets: dict[int, str], names: dict[int, str]) -> FleetAgent:  # fmt: skip
     last_seen = aware(r["last_seen"])
     state = agent_state(last_seen, aware(r["stopped_at"]), now, offline_after_s) if r["state"] == "active" else r["state"]
-    group_id = r["group_id"] or DEFAULT_GROUP_ID
+    group_id, status = r["group_id"] or DEFAULT_GROUP_ID, _status(r["status"])
     target = targets.get(group_id, newest)
     lags = r["state"] != "retired" and older(r["version"], target)
     return FleetAgent(
         agent_id=r["agent_id"], hostname=r["hostname"], state=state, stalled=r["state"] == "active" and r["pipeline_stall_event"] is not None,
         last_seen=iso(last_seen), version=r["version"], policy_version=r["policy_version"], spool_depth=r["spool_depth"],
-        enrolled_at=iso(aware(r["enrolled_at"])), retired_at=iso(aware(r["retired_at"])), watched=_watched(r["status"]),
-        last_user=extra[0], indexed_files=extra[1], lags=lags, target_version=target, group_id=group_id, group_name=names.get(group_id),
+        enrolled_at=iso(aware(r["enrolled_at"])), retired_at=iso(aware(r["retired_at"])), watched=_watched(status),
+        last_user=last_user, indexed_files=_indexed_files(status), lags=lags, target_version=target, group_id=group_id, group_name=names.get(group_id),
         os=r["os"], online=state == "online", stopped_at=iso(aware(r["stopped_at"])), pipeline_stepped_at=iso(aware(r["pipeline_stepped_at"])),
         pipeline_queued=r["pipeline_queued"], enrolled_from=r["enrolled_from"], enroll_key_id=r["enroll_key_id"],
         approved_at=iso(aware(r["approved_at"])), claimed_host=r["claimed_host"],

@@ -230,6 +230,7 @@ class HeartbeatIn(BaseModel):
     policy_version: Text(64) | None = None
     dead_events: int = Field(0, ge=0)
     watched: list[Text(4096)] = Field(default_factory=list, max_length=1000)
+    indexed_files: int | None = Field(None, ge=0, le=2**63 - 1)  # rows in its fingerprint index (the fleet page)
     chain: ChainIn | None = None  # the agent's event chain: judged up to what it delivered
     agent_time: datetime | None = None  # the agent's clock when it sent the heartbeat
     pipeline: PipelineIn | None = None  # when the pipeline last finished a step, how much is queued

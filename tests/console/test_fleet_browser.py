@@ -1,4 +1,5 @@
-"""The fleet page in a real browser: Debian's chromium driven by playwright against `miwei-server run`.
+"""The fleet page in a real browser: Debian's chromium driven by playwright against `miwei-server run`;
+and what a real `miwei-agent run` reports for it.
 
 The database holds 300 agents (one whose host name is markup, watched folders with markup and
 Chinese, two groups, some offline and lagging). The admin signs in (Chinese), filters, ticks all
@@ -21,7 +22,10 @@ from sqlalchemy import insert, select
 
 from server.database import make_engine, migrate, writing
 from server.schema import agent_groups, agents
+from tests.e2e import conftest as e2e_fixtures
 from tests.e2e.harness import BIN, free_port, wait_for
+
+classified, deployment = e2e_fixtures.classified, e2e_fixtures.deployment  # the e2e fixtures, shared by name
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -31,12 +35,7 @@ PASSWORD = "fleet-officer-password"
 MARKUP_HOST = "<img src=x onerror=alert(1)>"
 MARKUP_PATH = '/home/zhang/<script>alert("path")</script>/研发/图纸'
 
-pytestmark = [
-    pytest.mark.e2e,
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"),
-]
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (the dev extra)")
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture
@@ -82,7 +81,9 @@ def _fill(url: str) -> None:
     engine.dispose()
 
 
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
 def test_an_admin_filters_ticks_and_retires_agents_in_a_browser(server):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (the dev extra)")
     url, db = server
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_api.sync_playwright() as p:
@@ -135,3 +136,11 @@ def test_an_admin_filters_ticks_and_retires_agents_in_a_browser(server):
         retired = sorted(conn.execute(select(agents.c.hostname).where(agents.c.state == "retired")).scalars())
     engine.dispose()
     assert retired == [f"pc-{i:04d}" for i in range(300) if i % 70 == 35]
+
+
+def test_a_running_agent_reports_its_index_size_and_watched_folders(deployment, classified):
+    """No browser: `miwei-agent run` heartbeats what the fleet page shows (two classified files)."""
+    deployment.start_server()
+    deployment.start_agent()
+    status = wait_for(lambda: (s := deployment.agent_status()).get("indexed_files") == 2 and s, 60, 0.2, "a heartbeat with indexed_files 2")
+    assert str(classified["drawings"]) in status["watched"] and str(deployment.usb) in status["watched"]
