@@ -59,13 +59,16 @@ def run(quick: bool) -> list[Figure]:
 def _measure(root: Path, runs: int, quick: bool) -> list[Figure]:
     db, config, port = root / "miwei.db", root / "config.yaml", _free_port()
     config.write_text(
-        f"server:\n  listen: 127.0.0.1:{port}\n  database: sqlite:///{db}\n  enroll_secret: {uuid.uuid4().hex}\n", encoding="utf-8"
+        f"server:\n  listen: 127.0.0.1:{port}\n  database: sqlite:///{db}\n  enroll_secret: {uuid.uuid4().hex}\n",
+        encoding="utf-8",
     )
     started = time.monotonic()
     token = fill(f"sqlite:///{db}", datetime.now(timezone.utc), random.Random(18))
     fill_s = time.monotonic() - started
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "miwei-server"), "run", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        [str(Path(sys.executable).parent / "miwei-server"), "run", "-c", str(config)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -85,7 +88,14 @@ def _measure(root: Path, runs: int, quick: bool) -> list[Figure]:
                     notes=f"p95 {p95:.1f} ms, first visit {first[url + path]:.0f} ms; {path}",
                 )
             )  # fmt: skip
-        figures.append(Figure(name="fleet: database fill", value=round(fill_s, 1), unit="s", notes=f"{AGENTS:,} agents, {EVENTS:,} events"))
+        figures.append(
+            Figure(
+                name="fleet: database fill",
+                value=round(fill_s, 1),
+                unit="s",
+                notes=f"{AGENTS:,} agents, {EVENTS:,} events",
+            )
+        )
         return figures
     finally:
         server.terminate()
@@ -134,9 +144,15 @@ def fill(url: str, now: datetime, rng: random.Random) -> str:
         conn.execute(insert(agents), rows)
         for chunk in range(0, len(event_rows), 10_000):
             conn.execute(insert(events), event_rows[chunk : chunk + 10_000])
-        conn.execute(insert(users).values(name="bench", role="admin", password_hash=PasswordHasher().hash(PASSWORD), created_at=now))
+        conn.execute(
+            insert(users).values(
+                name="bench", role="admin", password_hash=PasswordHasher().hash(PASSWORD), created_at=now
+            )
+        )
         token = new_token(API_TOKEN_PREFIX)
-        conn.execute(insert(api_tokens).values(name="bench", token_hash=token_hash(token), created_at=now, role="analyst"))
+        conn.execute(
+            insert(api_tokens).values(name="bench", token_hash=token_hash(token), created_at=now, role="analyst")
+        )
     engine.dispose()
     return token
 
@@ -147,4 +163,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.fleet", description=TITLE)
     parser.add_argument("--quick", action="store_true", help="5 runs per page instead of 20")
     for figure in run(parser.parse_args().quick):
-        print(f"{figure.name}: {figure.value} {figure.unit} (ratio {figure.ratio and round(figure.ratio, 1)}; {figure.notes})")
+        print(
+            f"{figure.name}: {figure.value} {figure.unit} (ratio {figure.ratio and round(figure.ratio, 1)}; {figure.notes})"
+        )

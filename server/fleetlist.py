@@ -169,7 +169,9 @@ def fleet_page(conn: Connection, f: FleetFilter, now: datetime, offline_after_s:
     per_page = max(1, min(per_page, MAX_PER_PAGE))
     versions = tuple(sorted(conn.execute(select(agents.c.version).where(agents.c.version.isnot(None)).distinct()).scalars(),
                             key=lambda v: (version_key(v) is None, version_key(v) or (), v)))  # fmt: skip
-    live = conn.execute(select(agents.c.version).where(agents.c.version.isnot(None), agents.c.state != "retired").distinct()).scalars()
+    live = conn.execute(
+        select(agents.c.version).where(agents.c.version.isnot(None), agents.c.state != "retired").distinct()
+    ).scalars()
     newest = max((v for v in live if version_key(v) is not None), key=version_key, default=None)
     targets = group_targets(conn)
     where = _where(conn, f, now, offline_after_s, _lagging(versions, newest, targets))
@@ -272,7 +274,10 @@ def _last_users(conn: Connection, agent_ids: list[str]) -> dict[str, str | None]
     (events (agent_id, seq), read backwards; nearly every event names its user)."""
     return {
         agent_id: conn.execute(
-            select(events.c.user).where(events.c.agent_id == agent_id, events.c.user.isnot(None)).order_by(events.c.seq.desc()).limit(1)
+            select(events.c.user)
+            .where(events.c.agent_id == agent_id, events.c.user.isnot(None))
+            .order_by(events.c.seq.desc())
+            .limit(1)
         ).scalar()
         for agent_id in agent_ids
     }
@@ -300,7 +305,9 @@ def _watched(status: dict) -> tuple[str, ...]:
 def _agent(r, now: datetime, offline_after_s: float, last_user: str | None, newest: str | None,
            targets: dict[int, str], names: dict[int, str]) -> FleetAgent:  # fmt: skip
     last_seen = aware(r["last_seen"])
-    state = agent_state(last_seen, aware(r["stopped_at"]), now, offline_after_s) if r["state"] == "active" else r["state"]
+    state = (
+        agent_state(last_seen, aware(r["stopped_at"]), now, offline_after_s) if r["state"] == "active" else r["state"]
+    )
     group_id, status = r["group_id"] or DEFAULT_GROUP_ID, _status(r["status"])
     target = targets.get(group_id, newest)
     lags = r["state"] != "retired" and older(r["version"], target)

@@ -22,7 +22,21 @@ from server.groups import GroupError
 
 AGENTS_PER_PAGE = 50
 MAX_BULK = 1000  # ticked agents in one bulk action
-BACK_KEYS = ("host", "user", "version", "policy_version", "state", "seen_after", "seen_before", "lags", "group", "os", "sort", "order", "page")
+BACK_KEYS = (
+    "host",
+    "user",
+    "version",
+    "policy_version",
+    "state",
+    "seen_after",
+    "seen_before",
+    "lags",
+    "group",
+    "os",
+    "sort",
+    "order",
+    "page",
+)
 
 
 def register(router: APIRouter, console: Console) -> None:
@@ -52,7 +66,9 @@ def register(router: APIRouter, console: Console) -> None:
             raise HTTPException(422, str(exc)) from None
         store, config = request.app.state.store, request.app.state.config
         with store.engine.connect() as conn:
-            fleet = fleetlist.fleet_page(conn, f, store.clock(), config.agent_offline_s, sort, order == "desc", page, AGENTS_PER_PAGE)
+            fleet = fleetlist.fleet_page(
+                conn, f, store.clock(), config.agent_offline_s, sort, order == "desc", page, AGENTS_PER_PAGE
+            )
             groups = sorted(fleetlist.group_names(conn).items())
         filters = {k: v for k, v in filters.items() if v}
         return console.render(
@@ -61,7 +77,9 @@ def register(router: APIRouter, console: Console) -> None:
         )  # fmt: skip
 
     @router.post(PREFIX + "/agents/bulk", include_in_schema=False)
-    def bulk_agents(request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
+    def bulk_agents(
+        request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)
+    ) -> Response:
         """Retire the ticked agents, or move them to a group by hand (or back to the placement rules)."""
         action = first(fields, "action")
         if action not in ("retire", "move"):
@@ -78,7 +96,9 @@ def register(router: APIRouter, console: Console) -> None:
         store, budget = request.app.state.store, getattr(request.app.state, "auth_budget", None)
         retired = 0
         for agent_id in ids:
-            token_hash = store.fleet.retire(agent_id, f"console:{user.name}", block_host=block, note="retired with others from the fleet page")
+            token_hash = store.fleet.retire(
+                agent_id, f"console:{user.name}", block_host=block, note="retired with others from the fleet page"
+            )
             if token_hash:
                 retired += 1
                 if budget is not None:  # out of the guard's cache at once
@@ -91,7 +111,9 @@ def _move(request: Request, user: ConsoleUser, ids: list[str], to_group: str, ba
     if to_group != "rules" and not (to_group.isascii() and to_group.isdigit() and 0 < int(to_group) < 2**31):
         raise HTTPException(422, "to_group is a group's number, or rules (back to the placement rules)")
     try:
-        moved = request.app.state.store.groups.move(ids, None if to_group == "rules" else int(to_group), f"console:{user.name}")
+        moved = request.app.state.store.groups.move(
+            ids, None if to_group == "rules" else int(to_group), f"console:{user.name}"
+        )
     except GroupError as exc:
         if exc.status == 404:
             return _back_to_agents(back_to, "not_found")

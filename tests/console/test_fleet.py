@@ -51,7 +51,9 @@ def add_fleet(engine, clock, config) -> dict[str, str]:
     """One agent in every state, two versions, two policy versions."""
     ids = {
         "online": add_agent(engine, clock, "pc-online", 5, version="0.3.0"),
-        "offline": add_agent(engine, clock, "pc-offline", config.agent_offline_s + 60, version="0.2.9", policy_version="p0"),
+        "offline": add_agent(
+            engine, clock, "pc-offline", config.agent_offline_s + 60, version="0.2.9", policy_version="p0"
+        ),
         "never": add_agent(engine, clock, "pc-never", None, version=None, policy_version=None),
         # a clean stop after its last heartbeat; and one that stopped, then came back
         "stopped": add_agent(engine, clock, "pc-stopped", 600, stopped_at=clock() - timedelta(seconds=598)),
@@ -76,7 +78,11 @@ def test_states_are_judged_as_the_absence_check_judges_them(client, reader, flee
         rows = {r.hostname: r for r in conn.execute(agents.select())}
     for a in listed(client, reader):
         r = rows[a["hostname"]]
-        want = agent_state(aware(r.last_seen), aware(r.stopped_at), clock(), config.agent_offline_s) if r.state == "active" else r.state
+        want = (
+            agent_state(aware(r.last_seen), aware(r.stopped_at), clock(), config.agent_offline_s)
+            if r.state == "active"
+            else r.state
+        )
         assert a["state"] == want, a["hostname"]
     assert {a["hostname"]: a["state"] for a in listed(client, reader)}["pc-back"] == "online"
 
@@ -89,7 +95,14 @@ def test_filters_by_host_version_policy_and_last_seen(client, reader, fleet, clo
     assert hosts(client, reader, policy_version="p0") == ["pc-offline"]
     assert "pc-retired" in hosts(client, reader, seen_after=clock().date().isoformat())  # a date is its midnight (UTC)
     after = (clock() - timedelta(seconds=1000)).isoformat()
-    assert set(hosts(client, reader, seen_after=after)) == {"pc-online", "pc-offline", "pc-stopped", "pc-back", "pc-stalled", "pc-pending"}
+    assert set(hosts(client, reader, seen_after=after)) == {
+        "pc-online",
+        "pc-offline",
+        "pc-stopped",
+        "pc-back",
+        "pc-stalled",
+        "pc-pending",
+    }
     before = (clock() - timedelta(seconds=1000)).isoformat()
     assert set(hosts(client, reader, seen_before=before)) == {"pc-retired", "pc-never"}  # never seen counts as before
 
@@ -108,7 +121,13 @@ def test_agents_older_than_the_newest_version_are_marked_and_filtered_as_lagging
     answer = client.get("/api/v1/agents", params={"lags": "1"}, headers=reader).json()
     assert answer["target_version"] == "0.10.0"  # numbers compare as numbers: 0.10.0 > 0.3.0 > 0.2.9
     # retired agents neither set the target nor lag; an agent that never reported a version does not lag
-    assert sorted(a["hostname"] for a in answer["agents"]) == ["pc-back", "pc-offline", "pc-online", "pc-pending", "pc-stopped"]
+    assert sorted(a["hostname"] for a in answer["agents"]) == [
+        "pc-back",
+        "pc-offline",
+        "pc-online",
+        "pc-pending",
+        "pc-stopped",
+    ]
     assert {a["hostname"]: a["lags"] for a in listed(client, reader)} == {
         "pc-back": True, "pc-never": False, "pc-offline": True, "pc-online": True, "pc-pending": True, "pc-retired": False,
         "pc-stalled": False, "pc-stopped": True,
@@ -116,7 +135,13 @@ def test_agents_older_than_the_newest_version_are_marked_and_filtered_as_lagging
 
 
 def test_bad_filters_are_refused(client, reader, admin):
-    for params in ({"state": "asleep"}, {"seen_after": "yesterday"}, {"host": "x" * 201}, {"sort": "token_hash"}, {"lags": "maybe"}):
+    for params in (
+        {"state": "asleep"},
+        {"seen_after": "yesterday"},
+        {"host": "x" * 201},
+        {"sort": "token_hash"},
+        {"lags": "maybe"},
+    ):
         assert client.get("/api/v1/agents", params=params, headers=reader).status_code == 422, params
         assert admin.get("/console/agents", params=params).status_code == 422, params
 
@@ -134,7 +159,9 @@ def test_pages_come_from_sql_with_a_limit_not_the_whole_table(client, reader, en
         first = client.get("/api/v1/agents", params={"limit": 50}, headers=reader).json()
     finally:
         event.remove(engine, "before_cursor_execute", seen)
-    selects = [s for s, _ in statements if re.search(r"FROM agents\b", s) and "hostname" in s and "count" not in s.lower()]
+    selects = [
+        s for s, _ in statements if re.search(r"FROM agents\b", s) and "hostname" in s and "count" not in s.lower()
+    ]
     assert selects and all("LIMIT" in s for s in selects), selects
     assert first["total"] == 120 and len(first["agents"]) == 50 and first["next"] == "2"
     pages, cursor = [first["agents"]], first["next"]
@@ -241,7 +268,9 @@ def test_filters_by_group_and_os_and_lags_behind_the_groups_own_target(client, r
     plant = store.groups.create({"name": "工厂 plant", "agent_version": "0.2.0"}, "test")["id"]
     office = store.groups.create({"name": "office"}, "test")["id"]  # no target: the newest reported
     add_agent(engine, clock, "plant-old", version="0.1.9", group_id=plant, os="windows")
-    add_agent(engine, clock, "plant-ok", version="0.2.0", group_id=plant, os="windows")  # older than the newest, but at its target
+    add_agent(
+        engine, clock, "plant-ok", version="0.2.0", group_id=plant, os="windows"
+    )  # older than the newest, but at its target
     add_agent(engine, clock, "office-old", version="0.2.0", group_id=office, os="linux")
     add_agent(engine, clock, "office-new", version="0.3.0", group_id=office, os="macos")
     add_agent(engine, clock, "default-old", version="0.2.9", os=None)  # group_id NULL: the default group
@@ -262,9 +291,19 @@ def test_bulk_move_to_a_group_is_admin_only_sticky_and_audited(admin, analyst, e
     a, b, c = (add_agent(engine, clock, f"pc-{n}") for n in "abc")
     page = admin.get("/console/agents").text
     assert f'<option value="{lab}">lab</option>' in page
-    assert _bulk(analyst, [a, b], csrf_of(analyst.get("/console/agents").text), action="move", to_group=str(lab)).status_code == 403
+    assert (
+        _bulk(
+            analyst, [a, b], csrf_of(analyst.get("/console/agents").text), action="move", to_group=str(lab)
+        ).status_code
+        == 403
+    )
     body = [("csrf", csrf_of(page)), ("action", "move"), ("to_group", str(lab)), ("id", a), ("id", b)]
-    assert admin.post("/console/agents/bulk", content=urlencode(body[1:]), headers=FORM, follow_redirects=False).status_code == 403
+    assert (
+        admin.post(
+            "/console/agents/bulk", content=urlencode(body[1:]), headers=FORM, follow_redirects=False
+        ).status_code
+        == 403
+    )
     answer = admin.post("/console/agents/bulk", content=urlencode(body), headers=FORM, follow_redirects=False)
     assert answer.headers["location"].endswith("msg=agents_moved")
     assert sorted(hosts(client, reader, group=str(lab))) == ["pc-a", "pc-b"]
@@ -272,9 +311,15 @@ def test_bulk_move_to_a_group_is_admin_only_sticky_and_audited(admin, analyst, e
     assert len(moves) == 1 and moves[0]["actor"] == "console:boss"
     body = [("csrf", csrf_of(page)), ("action", "move"), ("to_group", "rules"), ("id", a)]
     answer = admin.post("/console/agents/bulk", content=urlencode(body), headers=FORM, follow_redirects=False)
-    assert answer.headers["location"].endswith("msg=agents_released") and hosts(client, reader, group=str(lab)) == ["pc-b"]
+    assert answer.headers["location"].endswith("msg=agents_released") and hosts(client, reader, group=str(lab)) == [
+        "pc-b"
+    ]
     body = [("csrf", csrf_of(page)), ("action", "move"), ("to_group", "999"), ("id", c)]
-    assert admin.post("/console/agents/bulk", content=urlencode(body), headers=FORM, follow_redirects=False).headers["location"].endswith("msg=not_found")
+    assert (
+        admin.post("/console/agents/bulk", content=urlencode(body), headers=FORM, follow_redirects=False)
+        .headers["location"]
+        .endswith("msg=not_found")
+    )
 
 
 def test_the_dashboard_counts_the_fleet_in_sql_as_the_page_shows_it(admin, fleet):
@@ -296,15 +341,33 @@ def test_states_lags_and_groups_are_judged_the_same_on_postgresql(clock, config)
             migrate(engine)
             add_fleet(engine, clock, config)
             with engine.connect() as conn:
-                everyone = fleetlist.fleet_page(conn, fleetlist.FleetFilter(), clock(), config.agent_offline_s, per_page=100).agents
+                everyone = fleetlist.fleet_page(
+                    conn, fleetlist.FleetFilter(), clock(), config.agent_offline_s, per_page=100
+                ).agents
                 for state in fleetlist.STATES:
-                    page = fleetlist.fleet_page(conn, fleetlist.FleetFilter(state=state), clock(), config.agent_offline_s, per_page=100)
+                    page = fleetlist.fleet_page(
+                        conn, fleetlist.FleetFilter(state=state), clock(), config.agent_offline_s, per_page=100
+                    )
                     want = {a.hostname for a in everyone if (a.stalled if state == "stalled" else a.state == state)}
                     assert {a.hostname for a in page.agents} == want and want, state
-                lagging = fleetlist.fleet_page(conn, fleetlist.FleetFilter(lags=True), clock(), config.agent_offline_s, per_page=100)
-                assert sorted(a.hostname for a in lagging.agents) == ["pc-back", "pc-offline", "pc-online", "pc-pending", "pc-stopped"]
-                assert fleetlist.fleet_page(conn, fleetlist.FleetFilter(group_id=1), clock(), config.agent_offline_s).total == 8
-                assert fleetlist.fleet_page(conn, fleetlist.FleetFilter(host="%"), clock(), config.agent_offline_s).total == 0
+                lagging = fleetlist.fleet_page(
+                    conn, fleetlist.FleetFilter(lags=True), clock(), config.agent_offline_s, per_page=100
+                )
+                assert sorted(a.hostname for a in lagging.agents) == [
+                    "pc-back",
+                    "pc-offline",
+                    "pc-online",
+                    "pc-pending",
+                    "pc-stopped",
+                ]
+                assert (
+                    fleetlist.fleet_page(conn, fleetlist.FleetFilter(group_id=1), clock(), config.agent_offline_s).total
+                    == 8
+                )
+                assert (
+                    fleetlist.fleet_page(conn, fleetlist.FleetFilter(host="%"), clock(), config.agent_offline_s).total
+                    == 0
+                )
             assert {a.hostname: a.state for a in everyone}["pc-stopped"] == "stopped"
             assert {a.hostname: a.state for a in everyone}["pc-back"] == "online"
         finally:

@@ -42,12 +42,17 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 def server(tmp_path):
     db, port = tmp_path / "miwei.db", free_port()
     config = tmp_path / "config.yaml"
-    config.write_text(f"server:\n  listen: 127.0.0.1:{port}\n  database: sqlite:///{db}\n  enroll_secret: {uuid.uuid4().hex}\n", encoding="utf-8")
+    config.write_text(
+        f"server:\n  listen: 127.0.0.1:{port}\n  database: sqlite:///{db}\n  enroll_secret: {uuid.uuid4().hex}\n",
+        encoding="utf-8",
+    )
     _fill(f"sqlite:///{db}")
     done = subprocess.run([str(BIN / "miwei-server"), "create-user", "officer", "--role", "admin", "--password-stdin", "-c", str(config)],
                           input=PASSWORD + "\n", capture_output=True, text=True)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    process = subprocess.Popen([str(BIN / "miwei-server"), "run", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [str(BIN / "miwei-server"), "run", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         import requests
@@ -76,12 +81,16 @@ def _fill(url: str) -> None:
              "status": json.dumps({"watched": [MARKUP_PATH if i == 0 else f"/home/u{i}/研发/图纸", "/srv/sales/报价"]}, ensure_ascii=False),
              "state": "active", "group_id": 2 if i % 2 else None, "os": ("linux", "windows", "macos")[i % 3]} for i in range(300)]  # fmt: skip
     with writing(engine) as conn:
-        conn.execute(insert(agent_groups).values(id=2, name="研发部", agent_version="0.3.0", created_at=now, updated_at=now))
+        conn.execute(
+            insert(agent_groups).values(id=2, name="研发部", agent_version="0.3.0", created_at=now, updated_at=now)
+        )
         conn.execute(insert(agents), rows)
     engine.dispose()
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+@pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+)
 def test_an_admin_filters_ticks_and_retires_agents_in_a_browser(server):
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package (the dev extra)")
     url, db = server
@@ -142,5 +151,10 @@ def test_a_running_agent_reports_its_index_size_and_watched_folders(deployment, 
     """No browser: `miwei-agent run` heartbeats what the fleet page shows (two classified files)."""
     deployment.start_server()
     deployment.start_agent()
-    status = wait_for(lambda: (s := deployment.agent_status()).get("indexed_files") == 2 and s, 60, 0.2, "a heartbeat with indexed_files 2")
+    status = wait_for(
+        lambda: (s := deployment.agent_status()).get("indexed_files") == 2 and s,
+        60,
+        0.2,
+        "a heartbeat with indexed_files 2",
+    )
     assert str(classified["drawings"]) in status["watched"] and str(deployment.usb) in status["watched"]
