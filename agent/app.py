@@ -150,6 +150,7 @@ class AgentApp:
         # the register's folders and the group's egress places from the collector (agent/central.py):
         # the cached policy's at start (offline too), a new one's within one heartbeat
         self._central_items: dict = {}
+        self._central_live = False
         self.central = CentralPlaces(self._apply_central, self._central_problem, (config.state_dir,), tuple(f.path for f in config.classified))
         self.rules.on_group = self._on_group
         self._on_group(self.rules.current.group)
@@ -251,6 +252,7 @@ class AgentApp:
             self.pipeline.scan(folder)  # files written while the agent was not running
         for place in self.central.current.egress:
             self.pipeline.scan(place.root)
+        self._central_live = True  # from here a change is indexed by the pipeline, not by the start's refresh
         self.central.start()
         self.media.start()
         if self.user_mounts is not None:
@@ -289,8 +291,8 @@ class AgentApp:
 
         The index's folder list is replaced whole (one reference assignment, read by the pipeline
         without a lock); a new or relabelled folder is queued to the pipeline as a created folder,
-        so its files are indexed (and relabelled) on the pipeline's thread. Before `ready` the start
-        watches and refreshes the index itself. A folder no longer in the register is unwatched and
+        so its files are indexed (and relabelled) on the pipeline's thread. Before the pipeline runs,
+        the start watches and refreshes the index itself. A folder no longer in the register is unwatched and
         its rows leave the index (its content is no longer classified here).
         """
         local = {f.path: f for f in self.config.classified}
@@ -299,7 +301,7 @@ class AgentApp:
         self.reads.folders = self.index.folders  # marked at its next walk (reads started with none wait for a restart)
         self.media.excluded = tuple(f.path for f in self.index.folders) + (self.config.state_dir,)  # never egress
         self._central_items = {i.name: i for i in after.items}
-        started = self.ready.is_set()
+        started = self._central_live  # not `ready`: a policy may arrive after the start's refresh, before ready
         old = {f.path: f for f in before.classified}
         for folder in sorted(after.classified, key=lambda f: len(f.path)):
             if old.get(folder.path) != folder and self.watchers.watch(folder.path) and started:

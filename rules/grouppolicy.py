@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from rules.fields import EGRESS_KINDS
 from rules.levels import LEVELS
 
-MAX_ITEMS = 2000  # register items in one group's policy
+MAX_ITEMS = 10_000  # register items in one group's policy (the register holds at most 10,000)
 MAX_PATTERNS = 64  # location patterns of one item for one OS
 MAX_EGRESS = 256  # extra egress places of one group
 MAX_TEXT = 512  # a name, owner or app

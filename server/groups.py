@@ -330,7 +330,7 @@ def _checked(body: dict, partial: bool) -> dict:
         items = body["register_items"]
         ok = items == "all" or (
             isinstance(items, list)
-            and len(items) <= 2000
+            and len(items) <= 10_000
             and all(isinstance(i, int) and not isinstance(i, bool) and 0 < i < 2**31 for i in items)
         )
         if not ok:

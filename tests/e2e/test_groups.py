@@ -147,6 +147,24 @@ def test_groups_carry_register_locations_to_running_agents(tmp_path, classified)
         )
         assert old.get("register_entry") is None and not old.get("level")
 
+        # an egress place added to the group: watched by the running agent, its app named
+        outbox = tmp_path / "nas-out"
+        outbox.mkdir()
+        _api(d, "PATCH", f"/api/v1/groups/{rd}", {"egress": [{"path": str(outbox), "kind": "share", "app": "NAS"}]})
+        wait_for(lambda: "egress=1" in rd_log.read_text(errors="replace"), 10, what="the group's egress place in force")
+        shutil.copyfile(new / "impeller-v2.step", outbox / "v2.step")
+        [shared] = wait_for(
+            lambda: [a for a in _alerts_naming(d, "泵叶轮图纸") if "nas-out" in json.dumps(a, ensure_ascii=False)],
+            20,
+            what="the NAS copy's alert",
+        )
+        [event] = [
+            e
+            for e in d.all_pages("/api/v1/events", "events", type="egress.file")
+            if e["path"] == str(outbox / "v2.step")
+        ]
+        assert (event["egress"], event["details"]["app"], event["register_entry"]) == ("share", "NAS", "泵叶轮图纸")
+
         # a bad group payload (written past the API's checks) is refused whole: the old policy stays
         with sqlite3.connect(d.db_path) as conn:
             conn.execute(
