@@ -72,6 +72,8 @@ class Hasher:
             if known is None:
                 raise
             st = known
+        if not stat.S_ISREG(st.st_mode):  # e.g. /dev/zero passed by a walker its user took over: it never ends
+            raise OSError(errno.EINVAL, "not a regular file")
         while n := os.preadv(fd, [buf], size):
             h.update(view[:n])
             if len(head) < head_bytes:
