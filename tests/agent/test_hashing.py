@@ -11,8 +11,9 @@ from agent.hashing import Hasher
 
 def test_a_descriptor_that_is_not_a_regular_file_is_refused_not_read_for_ever():
     """A walker run as the employee (agent/userwalk.py) passes descriptors back; one its user took
-    over could pass /dev/zero, which a read loop would hash until the lane is declared stalled."""
-    fd = os.open("/dev/zero", os.O_RDONLY)
+    over could pass /dev/zero, which a read loop would hash until the lane is declared stalled
+    (/dev/null here: a device all the same, and the old code's read of it ends)."""
+    fd = os.open("/dev/null", os.O_RDONLY)
     try:
         with pytest.raises(OSError, match="not a regular file"):
             Hasher().digest_fd(fd)
