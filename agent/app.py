@@ -432,4 +432,9 @@ def _policy_status(config: AgentConfig) -> dict:
         active = PolicyStore(config.state_dir, read_local_sources(config.rules)).load()
     except InvalidInput as exc:
         return {"policy_version": None, "policy_source": None, "policy_error": str(exc), "extra_rule_files": []}
-    return {"policy_version": active.version, "policy_source": active.source, "extra_rule_files": list(active.local_files)}
+    group = active.group  # the group part it starts with: its register items and their patterns here
+    return {
+        "policy_version": active.version, "policy_source": active.source, "extra_rule_files": list(active.local_files),
+        "group": group.group if group else None,
+        "register_items": [{"id": i.item_id, "name": i.name, "level": i.level, "patterns": list(i.patterns)} for i in group.register] if group else [],
+    }  # fmt: skip

@@ -196,6 +196,14 @@ def test_groups_carry_register_locations_to_running_agents(tmp_path, classified)
             ]
 
         wait_for(spooled, 30, what="the offline copy classified by the cached policy")
+        status = subprocess.run(
+            [str(BIN / "miwei-agent"), "status", "--json", "-c", str(tmp_path / "rd-01.yaml")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        shown = json.loads(status.stdout)
+        assert shown["group"] == "研发" and [i["name"] for i in shown["register_items"]] == ["泵叶轮图纸"]
     finally:
         for proc in procs:
             if proc.poll() is None:
