@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from rules.loader import RULE_ID, WATCHLIST_NAME
 from rules.grouppolicy import combined_version
+from rules.loader import RULE_ID, WATCHLIST_NAME
 from rules.policy import MAX_DISABLED, Policy, dependents
 from server.auth import Caller, admin_caller, any_caller, reader_caller
 from server.models import MemberIn, PolicyIn, WatchlistIn
