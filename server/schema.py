@@ -52,6 +52,8 @@ agents = Table(
     Column("group_id", Integer),
     Column("group_manual", Boolean, nullable=False, server_default=false()),
     Column("os", String(16)),  # linux | windows | macos, as the agent reports it
+    Index("agents_hostname", "hostname"),  # the fleet page's default sort (0014)
+    Index("agents_last_seen", "last_seen"),
 )
 
 api_tokens = Table(
