@@ -16,8 +16,8 @@ from server.absence import AbsenceWatcher, Health
 from server.api import router
 from server.api_audit import router as audit_router
 from server.api_channels import router as channels_router
-from server.api_groups import router as groups_router
 from server.api_devices import router as devices_router
+from server.api_groups import router as groups_router
 from server.api_register import router as register_router
 from server.api_rules import router as rules_router
 from server.config import ServerConfig

@@ -33,8 +33,8 @@ from server.correlation import Correlator, ParsedFacts, prune_quiet_hits
 from server.database import insert_ignore, insert_new, writing
 from server.devices import DeviceRegister
 from server.fleet import COLLECTOR_AGENT_ID, Fleet, host_key
-from server.hostclaims import host_mismatches
 from server.groups import GroupBook
+from server.hostclaims import host_mismatches
 from server.policies import PolicyBook
 from server.retention import DEFAULT_RETENTION_DAYS, purge_events
 from server.schema import agents, alert_events, alert_history, alerts, api_tokens, events, users
