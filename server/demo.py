@@ -69,6 +69,8 @@ def _cli(bin_dir: str, name: str) -> list[str]:
 
 
 def _write_demo(root: str, config_path: str, port: int) -> None:
+    os.makedirs(root, exist_ok=True)
+    os.chmod(root, 0o700)  # it holds the database, the admin's password and a token: the owner's alone
     classified = os.path.join(root, "demo", "classified")
     usb = os.path.join(root, "demo", "usb")
     for rel, data in DEMO_FILES.items():
