@@ -13,7 +13,7 @@ from loguru import logger
 
 from agent import __version__
 from agent.attribution import WriterTracker
-from agent.central import CentralPlaces, CentralSet
+from agent.central import CentralPlaces, CentralSet, indexed_by_item
 from agent.config import AgentConfig
 from agent.discovery import AppFolderDiscovery, FoundFolder, Refused
 from agent.fanotify import WriteWatch
@@ -213,6 +213,8 @@ class AgentApp:
             "watched": [readable(p.root)[0] for p in self.places.all()] + [readable(f.path)[0] for f in self.index.folders],
             "dead_events": self.spool.dead_count(),
             "indexed_files": self.index.count(),  # the collector's fleet page shows it
+            # per register item in force here (agent/central.py): the fleet and register pages show them
+            "indexed_by_item": indexed_by_item(self.central.current, self.index.count_under),
             "pipeline": self.pipeline.progress(),  # the collector alerts when it stalls (server/stall.py)
         }
 
@@ -328,6 +330,7 @@ class AgentApp:
         """A group policy in force (the reporter's thread): its heartbeat setting now, its places on
         the central thread."""
         self.reporter.heartbeat_s = (group.heartbeat_s if group and group.heartbeat_s else None) or self.config.heartbeat_s
+        self.notice.use_group(group.notify_severities if group else None)  # over notify_user.severities
         self.central.offer(group)
 
     def _central_problem(self, problem) -> None:

@@ -24,6 +24,7 @@ from agent.places import EgressPlace
 from rules.grouppolicy import GroupPolicy
 
 MAX_CENTRAL_FOLDERS = 2000  # register folders in force on one PC
+MAX_REPORTED_ITEMS = 2000  # register items whose index size one heartbeat reports
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class CentralSet:
     egress: tuple[EgressPlace, ...] = ()
     items: tuple[CentralItem, ...] = ()
     problems: tuple[Expansion, ...] = ()  # patterns that gave nothing or were cut short
+    # item id -> the folders its patterns found here (a folder two items find is both items')
+    item_folders: tuple[tuple[int, tuple[str, ...]], ...] = ()
 
 
 def resolve(group: GroupPolicy | None, homes: tuple, excluded: tuple[str, ...], local: tuple[str, ...]) -> CentralSet:
@@ -51,6 +54,7 @@ def resolve(group: GroupPolicy | None, homes: tuple, excluded: tuple[str, ...], 
         return CentralSet()
     folders: dict[str, ClassifiedFolder] = {}
     problems = []
+    item_folders: dict[int, list[str]] = {}
     for item in group.register:
         for pattern in item.patterns:
             found = expand(pattern, homes, excluded)
@@ -59,6 +63,8 @@ def resolve(group: GroupPolicy | None, homes: tuple, excluded: tuple[str, ...], 
             for path in found.folders:
                 if len(folders) < MAX_CENTRAL_FOLDERS:
                     folders.setdefault(path, ClassifiedFolder(path, item.level, item.name, item.owner))
+                if path in folders:  # in force here (not cut by the bound)
+                    item_folders.setdefault(item.item_id, []).append(path)
     egress = []
     for place in group.egress:
         found = expand(place.path, homes, excluded + tuple(folders) + local)
@@ -67,8 +73,23 @@ def resolve(group: GroupPolicy | None, homes: tuple, excluded: tuple[str, ...], 
         egress += [EgressPlace(path, place.kind, app=place.app) for path in found.folders]
     items = tuple(CentralItem(i.item_id, i.name, i.level, i.owner) for i in group.register)
     return CentralSet(
-        tuple(folders.values()), tuple(dict((p.root, p) for p in egress).values()), items, tuple(problems)
+        tuple(folders.values()),
+        tuple(dict((p.root, p) for p in egress).values()),
+        items,
+        tuple(problems),
+        tuple((i, tuple(dict.fromkeys(paths))) for i, paths in item_folders.items()),
     )
+
+
+def indexed_by_item(central: CentralSet, count_under: Callable[[tuple[str, ...]], int]) -> dict[int, int]:
+    """What the heartbeat reports per register item in force here: the files the fingerprint index
+    holds under the item's folders (each file once per item; an item whose folders are missing
+    here reports 0). At most MAX_REPORTED_ITEMS items."""
+    folders = dict(central.item_folders)
+    return {
+        item.item_id: count_under(folders[item.item_id]) if item.item_id in folders else 0
+        for item in central.items[:MAX_REPORTED_ITEMS]
+    }
 
 
 class CentralPlaces:
@@ -115,6 +136,7 @@ class CentralPlaces:
                 wanted.classified != self.current.classified
                 or wanted.egress != self.current.egress
                 or wanted.items != self.current.items
+                or wanted.item_folders != self.current.item_folders  # the index sizes the heartbeat reports
             ):
                 before, self.current = self.current, wanted
                 logger.info(
