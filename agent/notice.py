@@ -5,7 +5,8 @@ severity before it is spooled), so it knows an alert's severity when the event i
 tells the employee then, without waiting for the collector: offline too. The spool hands every
 stored event to `offer` (agent.spool.Spool.on_stored); an `egress.file` event whose severity is
 one of `notify_user.severities` and that names a user is queued here. Off by default (no
-severity listed).
+severity listed). The agent's group may set the severities centrally (the group policy's
+`notify_severities`, rules/grouppolicy.py): they then override the local config's.
 
 Who: the writer the event names (`user`), and only when that user has a graphical session
 (agent/desktop.py). What: agent/notice_text.py, in the session's language, with the firm's text.
@@ -70,14 +71,33 @@ class Notifier:
         self._sessions: dict[str, tuple[float, desktop.Session | None]] = {}
         self._markup: dict[tuple[int, str], bool] = {}
         self._logged: set[tuple[str, str]] = set()  # (user, reason) already logged at warning level
+        self._group_severities: tuple[str, ...] | None = None  # the group's setting, over the config's
+        self._started = False
+        self._start_lock = threading.Lock()
         self.dropped = 0
         self.shown = 0  # notices shown (individual and folded), for status and tests
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="notice", daemon=True)
 
     @property
+    def severities(self) -> tuple[str, ...]:
+        """The severities told of now: the agent's group's when it sets them, else notify_user's."""
+        group = self._group_severities
+        return group if group is not None else self.config.severities
+
+    @property
     def enabled(self) -> bool:
-        return bool(self.config.severities)
+        return bool(self.severities)
+
+    def use_group(self, severities: tuple[str, ...] | None) -> None:
+        """The group policy's notify_severities (None: the local config's again); a group that turns
+        notices on starts the notice thread if the agent is running."""
+        self._group_severities = tuple(severities) if severities is not None else None
+        logger.info("desktop notices severities={} from={}", ",".join(self.severities) or "off",
+                    "group" if severities is not None else "config")  # fmt: skip
+        with self._start_lock:
+            if self._started:
+                self._start_thread()
 
     # --- any thread -------------------------------------------------------------------------
 
@@ -86,7 +106,7 @@ class Notifier:
         if not self.enabled:
             return
         for event in events:
-            if event.type not in NOTIFIED_TYPES or event.severity not in self.config.severities or not event.user:
+            if event.type not in NOTIFIED_TYPES or event.severity not in self.severities or not event.user:
                 continue
             try:
                 self._queue.put_nowait(event)
@@ -96,7 +116,12 @@ class Notifier:
                     logger.warning("desktop notices dropped: their queue is full queue_max={}", QUEUE_MAX)
 
     def start(self) -> None:
-        if self.enabled:
+        with self._start_lock:
+            self._started = True
+            self._start_thread()
+
+    def _start_thread(self) -> None:
+        if self.enabled and self._thread.ident is None and not self._stop.is_set():
             if not self.tools:
                 logger.warning("desktop notices are on but no notification command is installed (gdbus or notify-send)")
             self._thread.start()

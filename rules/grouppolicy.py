@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass
 
 from rules.fields import EGRESS_KINDS
-from rules.levels import LEVELS
+from rules.levels import LEVELS, SEVERITIES
 
 MAX_ITEMS = 10_000  # register items in one group's policy (the register holds at most 10,000)
 MAX_PATTERNS = 64  # location patterns of one item for one OS
@@ -25,6 +25,7 @@ MAX_TEXT = 512  # a name, owner or app
 MAX_PATH = 4096
 GROUP_EGRESS_KINDS = tuple(k for k in EGRESS_KINDS if k not in ("removable", "printer"))  # folders only
 HEARTBEAT_S_RANGE = (5.0, 3600.0)
+NOTIFY_SEVERITIES = tuple(s for s in SEVERITIES if s != "info")  # as agent/config.py's notify_user.severities
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,9 @@ class GroupPolicy:
     egress: tuple[GroupEgress, ...]
     heartbeat_s: float | None = None  # None: the agent's own setting
     agent_version: str = ""  # the version the group should run (reported, not installed)
+    # which alert severities the employee is told of (agent/notice.py); None: the agent's own
+    # notify_user.severities, () : none (off for the group)
+    notify_severities: tuple[str, ...] | None = None
 
     @property
     def version(self) -> str:
@@ -74,9 +78,18 @@ class GroupPolicy:
             "group": self.group,
             "register": [r.to_dict() for r in self.register],
             "egress": [e.to_dict() for e in self.egress],
-            "settings": {"heartbeat_s": self.heartbeat_s} if self.heartbeat_s is not None else {},
+            "settings": self.settings(),
             "agent_version": self.agent_version,
         }
+
+    def settings(self) -> dict:
+        """Only the settings the group sets: a group without them keeps its version from before."""
+        settings: dict = {}
+        if self.heartbeat_s is not None:
+            settings["heartbeat_s"] = self.heartbeat_s
+        if self.notify_severities is not None:
+            settings["notify_severities"] = list(self.notify_severities)
+        return settings
 
     def to_payload(self) -> dict:
         return {**self.content(), "version": self.version}
@@ -99,23 +112,36 @@ def group_from_payload(payload: object) -> GroupPolicy:
     register = _list(payload.get("register", []), "group.register", MAX_ITEMS)
     egress = _list(payload.get("egress", []), "group.egress", MAX_EGRESS)
     settings = payload.get("settings", {})
-    if not isinstance(settings, dict) or set(settings) - {"heartbeat_s"}:
-        raise ValueError("group.settings: an object with at most heartbeat_s")
+    if not isinstance(settings, dict) or set(settings) - {"heartbeat_s", "notify_severities"}:
+        raise ValueError("group.settings: an object with at most heartbeat_s and notify_severities")
     heartbeat_s = settings.get("heartbeat_s")
     if heartbeat_s is not None:
         low, high = HEARTBEAT_S_RANGE
         if isinstance(heartbeat_s, bool) or not isinstance(heartbeat_s, (int, float)) or not low <= heartbeat_s <= high:
             raise ValueError(f"group.settings.heartbeat_s: a number of seconds from {low:g} to {high:g}")
+    notify = settings.get("notify_severities")
+    if notify is not None:
+        notify = tuple(checked_severities(notify, "group.settings.notify_severities"))
     group = GroupPolicy(
         group=_text(payload.get("group", ""), "group.group", MAX_TEXT),
         register=tuple(_item(x, f"group.register[{i}]") for i, x in enumerate(register)),
         egress=tuple(_egress(x, f"group.egress[{i}]") for i, x in enumerate(egress)),
         heartbeat_s=heartbeat_s,
         agent_version=_text(payload.get("agent_version", ""), "group.agent_version", 64),
+        notify_severities=notify,
     )
     if group.version != payload.get("version"):
         raise ValueError(f"group version mismatch: announced {payload.get('version')!r}, content is {group.version}")
     return group
+
+
+def checked_severities(x: object, where: str) -> list[str]:
+    """A list of distinct severity names the employee may be told of (both sides check the same)."""
+    if not isinstance(x, list) or not all(isinstance(s, str) for s in x) or set(x) - set(NOTIFY_SEVERITIES):
+        raise ValueError(f"{where}: a list of severities, each one of {', '.join(NOTIFY_SEVERITIES)}")
+    if len(set(x)) != len(x):
+        raise ValueError(f"{where}: a severity named twice")
+    return list(x)
 
 
 def _item(x: object, where: str) -> RegisterLocation:

@@ -29,6 +29,7 @@ from rules.grouppolicy import (
     GroupEgress,
     GroupPolicy,
     RegisterLocation,
+    checked_severities,
     combined_version,
 )
 from server import audit
@@ -154,6 +155,7 @@ class GroupBook:
 
     def create(self, body: dict, actor: str) -> dict:
         values = _checked(body, partial=False)
+        values["settings"] = _settings_json({}, values.pop("settings", {}))
         now = self.clock()
         with writing(self.engine) as conn:
             if conn.execute(select(agent_groups.c.id).where(agent_groups.c.name == values["name"])).first():
@@ -171,6 +173,8 @@ class GroupBook:
             row = conn.execute(select(agent_groups).where(agent_groups.c.id == group_id)).mappings().first()
             if row is None:
                 raise GroupError("no such group", 404)
+            if "settings" in values:  # only the settings the body names change
+                values["settings"] = _settings_json(json.loads(row["settings"]), values["settings"])
             if "name" in values and values["name"] != row["name"]:
                 if group_id == DEFAULT_GROUP_ID:
                     raise GroupError("the default group keeps its name", 409)
@@ -312,7 +316,7 @@ def _rule_dict(r: PlacementRule) -> dict:
 
 def _checked(body: dict, partial: bool) -> dict:
     """The columns a create or change body sets; raises GroupError naming the first bad field."""
-    known = {"name", "description", "register_items", "egress", "heartbeat_s", "agent_version"}
+    known = {"name", "description", "register_items", "egress", "heartbeat_s", "notify_severities", "agent_version"}
     unknown = set(body) - known
     if unknown:
         raise GroupError(f"unknown fields: {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
@@ -363,12 +367,26 @@ def _checked(body: dict, partial: bool) -> dict:
             isinstance(beat, bool) or not isinstance(beat, (int, float)) or not low <= beat <= high
         ):
             raise GroupError(f"heartbeat_s: null or seconds from {low:g} to {high:g}")
-        values["settings"] = json.dumps({"heartbeat_s": beat} if beat is not None else {})
+        values.setdefault("settings", {})["heartbeat_s"] = beat
+    if "notify_severities" in body:
+        notify = body["notify_severities"]
+        if notify is not None:
+            try:
+                notify = checked_severities(notify, "notify_severities")
+            except ValueError as exc:
+                raise GroupError(f"{exc} (or null: the agent's own setting)") from None
+        values.setdefault("settings", {})["notify_severities"] = notify
     if "agent_version" in body:
         if not isinstance(body["agent_version"], str) or len(body["agent_version"]) > 64:
             raise GroupError("agent_version: at most 64 characters")
         values["agent_version"] = body["agent_version"]
     return values
+
+
+def _settings_json(before: dict, changes: dict) -> str:
+    """The settings column: the old settings with the changed ones; a null one is dropped (the agent's own)."""
+    merged = {**before, **changes}
+    return json.dumps({k: v for k, v in merged.items() if v is not None})
 
 
 def _group_dict(row, agent_count: int) -> dict:
@@ -381,6 +399,7 @@ def _group_dict(row, agent_count: int) -> dict:
         "register_items": json.loads(row["register_items"]),
         "egress": json.loads(row["egress"]),
         "heartbeat_s": settings.get("heartbeat_s"),
+        "notify_severities": settings.get("notify_severities"),
         "agent_version": row["agent_version"],
         "revision": row["revision"],
         "agents": agent_count,
@@ -399,7 +418,9 @@ def _build(conn: Connection, group, os_name: str | None) -> GroupPolicy | None:
     )  # fmt: skip
     register = tuple(r for r in register if r.patterns)
     egress = tuple(GroupEgress(p["path"], p["kind"], p.get("app", "")) for p in json.loads(group["egress"]))
-    heartbeat_s = json.loads(group["settings"]).get("heartbeat_s")
-    if not register and not egress and heartbeat_s is None and not group["agent_version"]:
+    settings = json.loads(group["settings"])
+    heartbeat_s, notify = settings.get("heartbeat_s"), settings.get("notify_severities")
+    if not register and not egress and heartbeat_s is None and notify is None and not group["agent_version"]:
         return None
-    return GroupPolicy(group["name"], register, egress, heartbeat_s, group["agent_version"])
+    return GroupPolicy(group["name"], register, egress, heartbeat_s, group["agent_version"],
+                       tuple(notify) if notify is not None else None)  # fmt: skip
