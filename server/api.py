@@ -101,6 +101,8 @@ def ingest(batch: EventBatch, request: Request, caller: Caller = Depends(agent_c
 @router.post("/heartbeat")
 def heartbeat(body: HeartbeatIn, request: Request, caller: Caller = Depends(agent_caller)) -> dict:
     status = {"dead_events": body.dead_events, "watched": body.watched, "indexed_files": body.indexed_files}
+    if body.indexed_by_item is not None:  # server/foundin.py sums it for the register
+        status["indexed_by_item"] = {str(k): v for k, v in body.indexed_by_item.items()}
     chain = body.chain.model_dump() if body.chain else None
     pipeline = body.pipeline.model_dump() if body.pipeline else None
     request.app.state.store.heartbeat(

@@ -17,6 +17,7 @@ from server import register
 from server.auth import Caller, admin_caller, reader_caller
 from server.console.exports import XLSX_TYPE
 from server.database import writing
+from server.foundin import NOWHERE, found_in
 from server.register_check import CATEGORIES, LEVELS, MAX_LOCATIONS, RegisterError
 from server.register_xlsx import MAX_XLSX_BYTES, SheetError, export_xlsx, import_audited
 
@@ -80,7 +81,8 @@ def list_register(
         items = register.list_items(
             conn, active_only=False, state=None if state == "all" else state, level=level, category=category, q=q
         )
-    return {"items": [i.as_dict() for i in items]}
+        found = found_in(conn)  # pcs, files: where the agents' last heartbeats found each item
+    return {"items": [{**i.as_dict(), **dataclasses.asdict(found.get(i.id, NOWHERE))} for i in items]}
 
 
 @router.get("/register/export.xlsx")

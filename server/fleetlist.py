@@ -25,6 +25,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.engine import Connection
 
 from server.absence import STOP_GRACE_S, agent_state
+from server.foundin import indexed_by_item as found_counts
 from server.groups import DEFAULT_GROUP_ID, OSES
 from server.schema import agent_groups, agents, events
 from server.times import aware, iso
@@ -74,6 +75,8 @@ class FleetAgent:
     watched: tuple[str, ...]  # what its last heartbeat said it watches
     last_user: str | None  # the account on its newest event that names one
     indexed_files: int | None  # the files in its fingerprint index, as its last heartbeat said (None: older agents)
+    # (register item id, files its index holds under the item's folders), by id, as its last heartbeat said
+    indexed_by_item: tuple[tuple[int, int], ...]
     lags: bool  # its version is older than the target (False when either is unknown)
     target_version: str | None  # its group's, else the newest reported
     group_id: int
@@ -315,7 +318,7 @@ def _agent(r, now: datetime, offline_after_s: float, last_user: str | None, newe
         agent_id=r["agent_id"], hostname=r["hostname"], state=state, stalled=r["state"] == "active" and r["pipeline_stall_event"] is not None,
         last_seen=iso(last_seen), version=r["version"], policy_version=r["policy_version"], spool_depth=r["spool_depth"],
         enrolled_at=iso(aware(r["enrolled_at"])), retired_at=iso(aware(r["retired_at"])), watched=_watched(status),
-        last_user=last_user, indexed_files=_indexed_files(status), lags=lags, target_version=target, group_id=group_id, group_name=names.get(group_id),
+        last_user=last_user, indexed_files=_indexed_files(status), indexed_by_item=tuple(sorted(found_counts(r["status"]).items())), lags=lags, target_version=target, group_id=group_id, group_name=names.get(group_id),
         os=r["os"], online=state == "online", stopped_at=iso(aware(r["stopped_at"])), pipeline_stepped_at=iso(aware(r["pipeline_stepped_at"])),
         pipeline_queued=r["pipeline_queued"], enrolled_from=r["enrolled_from"], enroll_key_id=r["enroll_key_id"],
         approved_at=iso(aware(r["approved_at"])), claimed_host=r["claimed_host"],

@@ -8,11 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from rules.events import EVENT_TYPES, MATCH_METHODS, Detection, Event, Match, Media
 from rules.levels import LEVELS, SEVERITIES
@@ -220,6 +230,18 @@ class PipelineIn(BaseModel):
     queued: int = Field(0, ge=0, le=2**31 - 1)  # agents.pipeline_queued is a 32-bit INTEGER
 
 
+def _item_id(value: object) -> object:
+    if isinstance(value, str) and not re.fullmatch(r"[1-9][0-9]{0,18}", value):
+        raise ValueError("a register item id is a whole number written in digits")
+    return value
+
+
+MAX_INDEXED_ITEMS = 2000  # as agent/central.py's MAX_REPORTED_ITEMS
+# JSON keys are text: an item id is digits only ("12", not "x", "-1", "1.5" or " 12"), 1 .. 2**63-1
+ItemId = Annotated[int, BeforeValidator(_item_id), Field(ge=1, le=2**63 - 1)]
+FileCount = Annotated[int, Field(strict=True, ge=0, le=2**63 - 1)]
+
+
 class HeartbeatIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -231,6 +253,8 @@ class HeartbeatIn(BaseModel):
     dead_events: int = Field(0, ge=0)
     watched: list[Text(4096)] = Field(default_factory=list, max_length=1000)
     indexed_files: int | None = Field(None, ge=0, le=2**63 - 1)  # rows in its fingerprint index (the fleet page)
+    # register item id -> files its index holds under the item's folders (the register and fleet pages)
+    indexed_by_item: Annotated[dict[ItemId, FileCount], Field(max_length=MAX_INDEXED_ITEMS)] | None = None
     chain: ChainIn | None = None  # the agent's event chain: judged up to what it delivered
     agent_time: datetime | None = None  # the agent's clock when it sent the heartbeat
     pipeline: PipelineIn | None = None  # when the pipeline last finished a step, how much is queued

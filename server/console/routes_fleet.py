@@ -18,6 +18,7 @@ from loguru import logger
 from server import fleetlist
 from server.console.sessions import ConsoleUser
 from server.console.web import PREFIX, Console, back, first
+from server.foundin import item_names
 from server.groups import GroupError
 
 AGENTS_PER_PAGE = 50
@@ -70,10 +71,12 @@ def register(router: APIRouter, console: Console) -> None:
                 conn, f, store.clock(), config.agent_offline_s, sort, order == "desc", page, AGENTS_PER_PAGE
             )
             groups = sorted(fleetlist.group_names(conn).items())
+            # the names beside each agent's index size per register item
+            names = item_names(conn, {i for a in fleet.agents for i, _ in a.indexed_by_item})
         filters = {k: v for k, v in filters.items() if v}
         return console.render(
             request, "agents.html", user, fleet=fleet, filters=filters, sort=sort, order=order, sorts=tuple(fleetlist.SORTS),
-            states=fleetlist.STATES, groups=groups, oses=fleetlist.OS_CHOICES, offline_s=config.agent_offline_s, here_query=urlencode({**filters, "sort": sort, "order": order, "page": page}),
+            states=fleetlist.STATES, groups=groups, item_names=names, oses=fleetlist.OS_CHOICES, offline_s=config.agent_offline_s, here_query=urlencode({**filters, "sort": sort, "order": order, "page": page}),
         )  # fmt: skip
 
     @router.post(PREFIX + "/agents/bulk", include_in_schema=False)

@@ -19,6 +19,7 @@ from server.console.exports import XLSX_TYPE
 from server.console.sessions import ConsoleUser, same_token
 from server.console.web import PREFIX, Console, back, first
 from server.database import writing
+from server.foundin import NOWHERE, found_in
 from server.register_check import CATEGORIES, LEVELS, RegisterError, check_fields, parse_location_lines
 from server.register_xlsx import MAX_XLSX_BYTES, SheetError, export_xlsx, import_audited
 
@@ -34,10 +35,12 @@ def render_page(request: Request, user: ConsoleUser, console: Console, item_id: 
         items = register.list_items(conn, active_only=False)
         chosen = register.get(conn, item_id) if item_id else None
         history = register.history(conn, chosen.id) if chosen else []
+        found = found_in(conn)  # per item: on how many PCs, in how many files (the agents' heartbeats)
     if draft is None and chosen is not None:
         draft = {**chosen.fields.as_dict(), "locations": location_lines(chosen.locations)}
     return console.render(request, "register.html", user, status_code=status_code, data=data, items=items, chosen=chosen,
-                          history=history, errors=errors or [], draft=draft or {}, levels=LEVELS, categories=CATEGORIES)  # fmt: skip
+                          history=history, errors=errors or [], draft=draft or {}, levels=LEVELS, categories=CATEGORIES,
+                          found=found, nowhere=NOWHERE)  # fmt: skip
 
 
 def location_lines(locations: tuple[tuple[str, str], ...]) -> str:
