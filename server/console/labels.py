@@ -76,6 +76,9 @@ MESSAGES = {  # what a redirect after a form reports (?msg=key): fixed texts, ne
     "register_declassified": N_("The register item was declassified; its history has a new entry."),
     "register_destroyed": N_("The register item was marked destroyed; its history has a new entry."),
     "register_imported": N_("The sheet was imported: every row was checked and applied."),
+    "group_saved": N_("The group was saved; its agents get it with their next heartbeat."),
+    "group_deleted": N_("The group was deleted."),
+    "group_rules_saved": N_("The placement rules were saved; agents not moved by hand were placed again."),
 }
 LABELS = {"severity": SEVERITY, "status": STATUS, "category": CATEGORY, "level": LEVEL, "role": ROLE, "msg": MESSAGES, "audit": AUDIT_COLUMN}
 

@@ -35,6 +35,7 @@ NAV = (  # (path, msgid, admin only)
     ("/alerts", "Alerts", False),
     ("/events", "Events", False),
     ("/agents", "Agents", False),
+    ("/groups", "Groups", False),
     ("/register", "Secret register", False),
     ("/devices", "Devices", False),
     ("/rules", "Rules", False),
