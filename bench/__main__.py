@@ -26,6 +26,7 @@ SECTIONS: dict[str, str] = {
     "ingest": "bench.ingest",
     "console": "bench.console",
     "fleet": "bench.fleet",
+    "policy": "bench.policy_push",
     "index": "bench.indexing",
     "idle": "bench.idle",
     "latency": "bench.latency",

@@ -1,0 +1,47 @@
+"""`python -m bench policy --quick` works end to end: a real collector, 50 agents in two groups that
+enrol, heartbeat and fetch the policy, a register change pushed to all of them. What the figures
+are is not asserted (no timing in tests); that each exists, is measured and is consistent is."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from bench import policy_push
+from bench.report import REPO
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+NAMES = [
+    "policy push: until all 50 agents fetched",
+    "policy push: collector CPU",
+    "policy push: policy fetch",
+    "policy push: collector peak RSS",
+    "policy push: enrolment of 50 agents",
+]
+
+
+def test_quick_push_reaches_every_agent_and_measures_the_collector():
+    figures = policy_push.run(quick=True)
+    assert [f.name for f in figures] == NAMES
+    reached, cpu, fetch, rss, enrol = figures
+    # every agent fetched the changed policy (the driver fails otherwise), after the PATCH, and no
+    # heartbeat sent after the PATCH was answered announced the old version
+    assert reached.value > 0 and reached.baseline == policy_push.QUICK_HEARTBEAT_S and reached.met is not None
+    assert "0 heartbeats sent after its answer still announced the old version" in reached.notes
+    assert "50 policy fetches (200)" in reached.notes
+    assert cpu.value > 0 and cpu.baseline > 0 and cpu.ratio == pytest.approx(cpu.value / cpu.baseline, rel=0.01)
+    assert fetch.value > 0 and fetch.baseline > 0 and fetch.runs == 50
+    assert rss.value > 10 and rss.baseline > 10  # MB: the collector's process was alive and read
+    assert enrol.value > 0
+
+
+def test_policy_is_a_registered_section():
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "nosuch"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert re.search(r"\bpolicy\b", done.stderr), done.stderr
