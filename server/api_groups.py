@@ -49,7 +49,7 @@ def create_group(request: Request, body: dict = Body(...), caller: Caller = Depe
 
 @router.patch("/groups/{group_id}")
 def change_group(
-    group_id: int, request: Request, body: dict = Body(...), caller: Caller = Depends(admin_caller)
+    group_id: int = GroupId, *, request: Request, body: dict = Body(...), caller: Caller = Depends(admin_caller)
 ) -> dict:
     try:
         group = request.app.state.store.groups.change(group_id, body, f"token:{caller.name}")

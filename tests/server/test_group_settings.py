@@ -30,3 +30,8 @@ def test_a_change_of_one_setting_keeps_the_other_and_the_agent_gets_both(client,
     assert (group.heartbeat_s, group.notify_severities) == (60, ("critical", "high"))
     r = client.patch(f"/api/v1/groups/{group_id}", json={"notify_severities": None}, headers=reader)
     assert r.json()["notify_severities"] is None and r.json()["heartbeat_s"] == 60
+
+
+def test_a_group_id_beyond_the_database_integer_is_a_422_not_a_500(client, reader):
+    r = client.patch("/api/v1/groups/999999999999999999999", json={"name": "x"}, headers=reader)
+    assert r.status_code == 422, r.text
