@@ -14,6 +14,7 @@ from server import __version__, fleetlist
 from server.auth import AGENT_TOKEN_PREFIX, Caller, admin_caller, agent_caller, new_token, reader_caller
 from server.authguard import client_address
 from server.fleet import DuplicateRefused
+from server.fleetquery import FleetQuery, fleet_query
 from server.models import AlertPatch, EnrollIn, EventBatch, HeartbeatIn
 
 router = APIRouter(prefix="/api/v1")
@@ -176,31 +177,18 @@ def list_events(
 @router.get("/agents")
 def list_agents(
     request: Request,
-    host: str | None = None,
-    user: str | None = None,
-    version: str | None = None,
-    policy_version: str | None = None,
-    state: str | None = None,
-    seen_after: str | None = None,
-    seen_before: str | None = None,
-    lags: str | None = None,
-    group: str | None = None,
-    os: str | None = None,
-    sort: str = Query("host", pattern="^(" + "|".join(fleetlist.SORTS) + ")$"),
-    order: str = Query("asc", pattern="^(asc|desc)$"),
+    query: FleetQuery = Depends(fleet_query),
     limit: int = Limit,
     cursor: str | None = Query(None, max_length=32),
     caller: Caller = Depends(reader_caller),
 ) -> dict:
     """The fleet page's data: the same filters, sorted, paged (`next` is the following page's number)."""
-    try:
-        f = fleetlist.parse_filter(host, user, version, policy_version, state, seen_after, seen_before, lags, group, os)
-    except ValueError as exc:
-        raise HTTPException(422, str(exc)) from None
     page = _cursor(cursor) or 1
     store = request.app.state.store
     with store.engine.connect() as conn:
-        fleet = fleetlist.fleet_page(conn, f, store.clock(), request.app.state.config.agent_offline_s, sort, order == "desc", page, limit)
+        fleet = fleetlist.fleet_page(
+            conn, query.filter, store.clock(), request.app.state.config.agent_offline_s, query.sort, query.descending, page, limit
+        )
     more = {"next": str(page + 1)} if page < fleet.pages else {}
     answer = {"agents": [dataclasses.asdict(a) for a in fleet.agents], "total": fleet.total, "target_version": fleet.target_version}
     return {**answer, "group_targets": {str(k): v for k, v in fleet.group_targets.items()}, **more}

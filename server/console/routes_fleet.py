@@ -18,6 +18,7 @@ from loguru import logger
 from server import fleetlist
 from server.console.sessions import ConsoleUser
 from server.console.web import PREFIX, Console, back, first
+from server.fleetquery import FleetQuery, fleet_query
 from server.foundin import item_names
 from server.groups import GroupError
 
@@ -44,27 +45,11 @@ def register(router: APIRouter, console: Console) -> None:
     @router.get(PREFIX + "/agents", include_in_schema=False)
     def agents_page(
         request: Request,
-        host: str | None = None,
-        user_name: str | None = Query(None, alias="user"),
-        version: str | None = None,
-        policy_version: str | None = None,
-        state: str | None = None,
-        seen_after: str | None = None,
-        seen_before: str | None = None,
-        lags: str | None = None,
-        group: str | None = None,
-        os: str | None = None,
-        sort: str = Query("host", pattern="^(" + "|".join(fleetlist.SORTS) + ")$"),
-        order: str = Query("asc", pattern="^(asc|desc)$"),
+        query: FleetQuery = Depends(fleet_query),
         page: int = Query(1, ge=1, le=1_000_000),
         user: ConsoleUser = Depends(console.user),
     ) -> Response:
-        filters = {"host": host, "user": user_name, "version": version, "policy_version": policy_version, "state": state,
-                   "seen_after": seen_after, "seen_before": seen_before, "lags": lags, "group": group, "os": os}  # fmt: skip
-        try:
-            f = fleetlist.parse_filter(**filters)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
+        f, sort, order, filters = query.filter, query.sort, query.order, query.given
         store, config = request.app.state.store, request.app.state.config
         with store.engine.connect() as conn:
             fleet = fleetlist.fleet_page(
@@ -73,7 +58,6 @@ def register(router: APIRouter, console: Console) -> None:
             groups = sorted(fleetlist.group_names(conn).items())
             # the names beside each agent's index size per register item
             names = item_names(conn, {i for a in fleet.agents for i, _ in a.indexed_by_item})
-        filters = {k: v for k, v in filters.items() if v}
         return console.render(
             request, "agents.html", user, fleet=fleet, filters=filters, sort=sort, order=order, sorts=tuple(fleetlist.SORTS),
             states=fleetlist.STATES, groups=groups, item_names=names, oses=fleetlist.OS_CHOICES, offline_s=config.agent_offline_s, here_query=urlencode({**filters, "sort": sort, "order": order, "page": page}),

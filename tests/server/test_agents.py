@@ -51,6 +51,7 @@ def test_enrolled_agent_is_listed_online_after_a_heartbeat(client, reader, agent
         "watched": [],
         "last_user": None,
         "indexed_files": None,
+        "indexed_by_item": [],
         "lags": False,
         "target_version": "0.1.1",  # the newest any agent reports: its own
         "group_id": 1,  # the default group
