@@ -42,6 +42,24 @@ METADATA = struct.Struct("=IBBHQii")  # struct fanotify_event_metadata: len, ver
 READ_BYTES = 64 * 1024
 
 
+def read_loop(fd: int, stop: threading.Event, handle, tick=None) -> None:
+    """Read a fanotify descriptor until `stop` is set or the descriptor fails: `handle(buf)` with
+    each read's events, `tick()` after each wait of at most half a second (for periodic work)."""
+    while not stop.is_set():
+        try:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                handle(os.read(fd, READ_BYTES))
+        except BlockingIOError:
+            pass
+        except OSError as exc:  # the descriptor closed under us (stop), or the kernel refused
+            if not stop.is_set():
+                logger.warning("fanotify read failed error={!r}", exc.strerror)
+            return
+        if tick is not None:
+            tick()
+
+
 @dataclass(frozen=True)
 class Closer:
     pid: int
@@ -81,7 +99,12 @@ class WriteWatch:
         """Mark the mount at mountpoint; False where fanotify cannot (logged)."""
         if not self.available:
             return False
-        if _mark()(self._fd, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_MODIFY | FAN_CLOSE_WRITE, AT_FDCWD, os.fsencode(mountpoint)) != 0:
+        if (
+            _mark()(
+                self._fd, FAN_MARK_ADD | FAN_MARK_MOUNT, FAN_MODIFY | FAN_CLOSE_WRITE, AT_FDCWD, os.fsencode(mountpoint)
+            )
+            != 0
+        ):
             logger.warning("cannot watch writers mountpoint={!r} errno={}", mountpoint, ctypes.get_errno())
             return False
         return True
@@ -92,17 +115,7 @@ class WriteWatch:
             return self._by_path.get(path)
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                ready, _, _ = select.select([self._fd], [], [], 0.5)
-                if ready:
-                    self.handle(os.read(self._fd, READ_BYTES))
-            except BlockingIOError:
-                continue
-            except OSError as exc:  # the descriptor closed under us (stop), or the kernel refused
-                if not self._stop.is_set():
-                    logger.warning("fanotify read failed error={!r}", exc.strerror)
-                return
+        read_loop(self._fd, self._stop, self.handle)
 
     def handle(self, buf: bytes) -> None:
         """Take in one read's worth of events (every event's descriptor is closed here)."""

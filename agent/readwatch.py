@@ -29,7 +29,6 @@ import errno as errno_module
 import os
 import pwd
 import queue
-import select
 import threading
 import time
 from collections import OrderedDict
@@ -48,9 +47,9 @@ from agent.fanotify import (
     FAN_MARK_ONLYDIR,
     FAN_Q_OVERFLOW,
     METADATA,
-    READ_BYTES,
     init_notify,
     mark,
+    read_loop,
 )
 from agent.netapps import AppList
 from agent.paths import is_under, readable
@@ -177,21 +176,14 @@ class ReadWatch:
     # --- the reader thread: resolve at once, filter, fold -----------------------------------------
 
     def _read_loop(self) -> None:
-        next_walk = self.clock() + self.rescan_s
-        while not self._stop.is_set():
-            try:
-                ready, _, _ = select.select([self._fd], [], [], 0.5)
-                if ready:
-                    self.handle(os.read(self._fd, READ_BYTES))
-            except BlockingIOError:
-                pass
-            except OSError as exc:  # the descriptor closed under us (stop), or the kernel refused
-                if not self._stop.is_set():
-                    logger.warning("fanotify read failed error={!r}", exc.strerror)
-                return
-            if self.clock() >= next_walk:
+        next_walk = [self.clock() + self.rescan_s]
+
+        def walk_when_due() -> None:  # folders made since are marked at the next walk
+            if self.clock() >= next_walk[0]:
                 self.mark_all()
-                next_walk = self.clock() + self.rescan_s
+                next_walk[0] = self.clock() + self.rescan_s
+
+        read_loop(self._fd, self._stop, self.handle, walk_when_due)
 
     def handle(self, buf: bytes) -> None:
         """Take in one read's worth of events (every event's descriptor is closed here)."""
