@@ -12,7 +12,16 @@ import threading
 
 from agent import __version__
 from agent.config import AgentConfig, load_agent_config
-from rules.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, config_option, configure_logging, dispatch, report_invalid
+from rules.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    EXIT_OK,
+    add_config_before,
+    config_option,
+    configure_logging,
+    dispatch,
+    report_invalid,
+)
 from rules.configfile import default_config_path
 from rules.errors import InvalidInput
 
@@ -29,19 +38,16 @@ def _load_config(path: str | None) -> AgentConfig | None:
 def _optional_config() -> argparse.ArgumentParser:
     """check-rules reads a config when one is named or found, and works without one."""
     default = default_config_path()
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "-c",
-        "--config",
+    return config_option(
         default=default if os.environ.get("MIWEI_CONFIG") or os.path.exists(default) else None,
-        help="config file whose agent.rules are checked too (default ./config.yaml or $MIWEI_CONFIG, when present)",
+        help_text="config file whose agent.rules are checked too (default ./config.yaml or $MIWEI_CONFIG, when present)",
     )
-    return common
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="miwei-agent", description="MiWei endpoint agent")
     parser.add_argument("--version", action="version", version=f"miwei-agent {__version__}")
+    add_config_before(parser)
     common = config_option()
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", parents=[common], help="run the agent in the foreground")

@@ -10,7 +10,15 @@ import os
 import re
 import sys
 
-from rules.cli import EXIT_BAD_INPUT, EXIT_FAILURE, EXIT_OK, config_option, configure_logging, dispatch
+from rules.cli import (
+    EXIT_BAD_INPUT,
+    EXIT_FAILURE,
+    EXIT_OK,
+    add_config_before,
+    config_option,
+    configure_logging,
+    dispatch,
+)
 from server import __version__
 from server.auth import ROLES
 from server.config import ServerConfig, load_server_config
@@ -26,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="miwei-server", description="MiWei collector")
     parser.add_argument("--version", action="version", version=f"miwei-server {__version__}")
+    add_config_before(parser)
     common = config_option()
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("run", parents=[common], help="serve the API").set_defaults(handler=cmd_run)
