@@ -270,6 +270,12 @@ def _register_zh(event: Event, zh_level: str) -> str:
     return f"{named}（责任人 {owner}）" if owner else named
 
 
+def _source_zh(event: Event, zh_level: str) -> str:
+    """The copied file: its classified original when known, else only that it is one (never `?`)."""
+    named = _register_zh(event, zh_level)
+    return f"{named}文件 {event.source_path} " if event.source_path else f"一个{named}文件"
+
+
 def chinese_line(category: str, event: Event) -> str:
     """The category's sentence in Chinese, filled from the event."""
     event = _plain_event(event)
@@ -277,7 +283,7 @@ def chinese_line(category: str, event: Event) -> str:
     zh_level = LEVEL_LABELS.get(event.level or "", ("涉密", ""))[0]
     device = device_name(event) if event.media else "?"
     lines = {
-        "classified-egress": f"用户 {user} 在主机 {host} 上把{_register_zh(event, zh_level)}文件 {event.source_path or '?'} 复制到{_destination_zh(event)}：{path}。",
+        "classified-egress": f"用户 {user} 在主机 {host} 上把{_source_zh(event, zh_level)}复制到{_destination_zh(event)}：{path}。",
         "marked-egress": f"用户 {user} 在主机 {host} 上把带有商业秘密标识的文件 {path} 写入{_destination_zh(event)}。",
         "state-secret-marking": f"主机 {host} 上的文件 {path} 带有国家秘密标志（★），用户 {user}。",
         "personal-data-egress": f"用户 {user} 在主机 {host} 上把含有大量个人信息的文件 {path} 写入{_destination_zh(event)}。",
