@@ -56,10 +56,7 @@ def load_document(text: str, filename: str) -> yaml.Node | None:
     try:
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise InvalidInput([LocatedError(filename, line, col, "", f"YAML syntax error: {problem}")]) from None
+        raise InvalidInput([_syntax_error(exc, text, filename)]) from None
     except yaml.YAMLError as exc:
         raise InvalidInput([LocatedError(filename, 1, 1, "", f"YAML error: {exc}")]) from None
     finally:
@@ -70,6 +67,41 @@ def load_document(text: str, filename: str) -> yaml.Node | None:
         if errors:
             raise InvalidInput(errors)
     return node
+
+
+# PyYAML notices an unclosed bracket or quote only where it gives up (often the next line or the
+# end of the file); its context mark is where the bracket or quote was opened.
+_OPENED = {
+    "while parsing a flow sequence": "]",
+    "while parsing a flow mapping": "}",
+    "while scanning a quoted scalar": "",  # the closing quote is the opening one
+}
+_INDENTATION_PROBLEMS = ("block end", "mapping values are not allowed", "could not find expected ':'")
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str, filename: str) -> LocatedError:
+    """A syntax error located where the user must look, with what to check there."""
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = exc.problem or exc.context or "invalid YAML"
+    opened = exc.context_mark
+    if exc.context in _OPENED and opened is not None and 0 <= opened.index < len(text):
+        opener = text[opened.index]
+        closer = _OPENED[exc.context] or opener
+        at_end = "end of stream" in problem or "<stream end>" in problem
+        at = "the end of the file" if at_end else f"line {line}"
+        hint = f"close it with {closer}" + ("" if at_end else f", or check the indentation of line {line}")
+        message = f"YAML syntax error: this {opener} is not closed before {at} ({problem})"
+        return LocatedError(filename, opened.line + 1, opened.column + 1, "", message, hint)
+    if problem.startswith("found character '\\t'"):
+        hint = f"indent line {line} with spaces, not tabs"
+        return LocatedError(filename, line, col, "", f"YAML syntax error: {problem}", hint)
+    if any(words in problem for words in _INDENTATION_PROBLEMS):
+        hint = f"check the indentation of line {line}"
+        if "mapping values" in problem:
+            hint += "; a value holding ': ' needs quotes"
+        return LocatedError(filename, line, col, "", f"YAML syntax error: {problem}", hint)
+    return LocatedError(filename, line, col, "", f"YAML syntax error: {problem}")
 
 
 def read_text(path: str) -> str:

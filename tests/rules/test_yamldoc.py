@@ -98,11 +98,30 @@ def test_deeper_nesting_is_refused_without_exhausting_the_stack(depth):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("a: 1\n b: 2\n", "config.yaml:2:3: YAML syntax error: mapping values are not allowed here"),
-        ("a:\n\tb: 1\n", "config.yaml:2:1: YAML syntax error: found character '\\t' that cannot start any token"),
-        ("a: [1, 2\n", "config.yaml:2:1: YAML syntax error: expected ',' or ']', but got '<stream end>'"),
-        ('a: "open\n', "config.yaml:2:1: YAML syntax error: found unexpected end of stream"),
-        ("- a\nb: 1\n", "config.yaml:2:1: YAML syntax error: expected <block end>, but found '?'"),
+        (
+            "a: 1\n b: 2\n",
+            "config.yaml:2:3: YAML syntax error: mapping values are not allowed here"
+            " (check the indentation of line 2; a value holding ': ' needs quotes)",
+        ),
+        (
+            "a:\n\tb: 1\n",
+            "config.yaml:2:1: YAML syntax error: found character '\\t' that cannot start any token"
+            " (indent line 2 with spaces, not tabs)",
+        ),
+        (
+            "a: [1, 2\n",
+            "config.yaml:1:4: YAML syntax error: this [ is not closed before the end of the file"
+            " (expected ',' or ']', but got '<stream end>') (close it with ])",
+        ),
+        (
+            'a: "open\n',
+            'config.yaml:1:4: YAML syntax error: this " is not closed before the end of the file'
+            ' (found unexpected end of stream) (close it with ")',
+        ),
+        (
+            "- a\nb: 1\n",
+            "config.yaml:2:1: YAML syntax error: expected <block end>, but found '?' (check the indentation of line 2)",
+        ),
         ("a: *nope\n", "config.yaml:1:4: YAML syntax error: found undefined alias 'nope'"),
         ("a: 1\n---\nb: 2\n", "config.yaml:2:1: YAML syntax error: but found another document"),
         (
@@ -112,6 +131,35 @@ def test_deeper_nesting_is_refused_without_exhausting_the_stack(depth):
     ],
 )
 def test_syntax_error_is_located(text, expected):
+    assert [str(e) for e in errors_of(text)] == [expected]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (  # the bracket opened on line 2 is the mistake, not line 3 where the parser gave up
+            "a:\n  b: [1, 2\n  c: 3\n",
+            "config.yaml:2:6: YAML syntax error: this [ is not closed before line 3"
+            " (expected ',' or ']', but got ':') (close it with ], or check the indentation of line 3)",
+        ),
+        (
+            "a: {x: 1\nb: 2\n",
+            "config.yaml:1:4: YAML syntax error: this { is not closed before line 2"
+            " (expected ',' or '}', but got ':') (close it with }, or check the indentation of line 2)",
+        ),
+        (
+            "a:\n  b: 'open\n  c: 3\nd: 4\n",
+            "config.yaml:2:6: YAML syntax error: this ' is not closed before the end of the file"
+            " (found unexpected end of stream) (close it with ')",
+        ),
+        (
+            "a:\n  b: 1\n c: 2\n",
+            "config.yaml:3:2: YAML syntax error: expected <block end>, but found '<block mapping start>'"
+            " (check the indentation of line 3)",
+        ),
+    ],
+)
+def test_syntax_error_points_at_the_opening_and_says_what_to_check(text, expected):
     assert [str(e) for e in errors_of(text)] == [expected]
 
 
