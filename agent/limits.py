@@ -15,6 +15,22 @@ PROC = "/proc/sys/fs/inotify"
 WANTED = {"max_queued_events": 262_144, "max_user_watches": 524_288}
 
 
+def limits_to_raise(proc: str = PROC) -> dict[str, tuple[int, int]]:
+    """The limits raise_inotify_limits would raise, as {name: (current, wanted)}: what `make run`
+    tells the user before its agent starts. Empty where nothing is low or this user cannot write."""
+    low = {}
+    for name, wanted in WANTED.items():
+        path = os.path.join(proc, name)
+        try:
+            with open(path, encoding="ascii") as f:
+                current = int(f.read().strip())
+        except (OSError, ValueError):
+            continue
+        if current < wanted and os.access(path, os.W_OK):
+            low[name] = (current, wanted)
+    return low
+
+
 def raise_inotify_limits(proc: str = PROC) -> dict[str, int]:
     """Raise the inotify limits to WANTED where they are lower; returns the values in force."""
     in_force = {}
@@ -29,7 +45,8 @@ def raise_inotify_limits(proc: str = PROC) -> dict[str, int]:
             try:
                 with open(path, "w", encoding="ascii") as f:
                     f.write(str(wanted))
-                logger.info("raised fs.inotify.{} from={} to={}", name, current, wanted)
+                undo = f"sysctl -w fs.inotify.{name}={current}"
+                logger.info("raised fs.inotify.{} from={} to={} until_reboot=yes undo='{}'", name, current, wanted, undo)
                 current = wanted
             except OSError:
                 logger.warning(

@@ -17,6 +17,8 @@ import time
 
 import requests
 
+from agent.limits import limits_to_raise
+
 DEMO_FILES = {
     "drawings/pump-impeller.dwg": b"AC1032 demo drawing: pump impeller, rev C\n" + bytes(range(256)) * 64,
     "drawings/housing-assembly.dwg": b"AC1032 demo drawing: housing assembly, rev A\n" + bytes(range(255, -1, -1)) * 64,
@@ -45,6 +47,9 @@ def main(argv: list[str] | None = None) -> int:
     if not _wait_healthy(url, procs[0]):
         _stop(procs)
         return 1
+    notice = limits_notice(limits_to_raise())
+    if notice:
+        print(notice, flush=True)
     procs.append(subprocess.Popen(agent + ["run", "-c", config_path], start_new_session=True))
     _banner(url, root, admin_password, api_token)
     signal.signal(signal.SIGTERM, _interrupt)
@@ -57,6 +62,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         _stop(procs)
+
+
+def limits_notice(low: dict[str, tuple[int, int]]) -> str:
+    """Said before the agent starts: it raises host-wide inotify limits (agent/limits.py), which
+    outlive the demo until reboot; how to put them back."""
+    if not low:
+        return ""
+    raised = "\n".join(f"  fs.inotify.{name}: {current} -> {wanted}" for name, (current, wanted) in low.items())
+    undo = " ".join(f"fs.inotify.{name}={current}" for name, (current, _) in low.items())
+    return (
+        "The demo agent now raises these host-wide inotify limits (so bulk copies lose no events);\n"
+        f"they stay raised after the demo, until reboot:\n{raised}\n"
+        f"To undo: sudo sysctl -w {undo}"
+    )
 
 
 def _interrupt(*_) -> None:
