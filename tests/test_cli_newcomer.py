@@ -3,6 +3,7 @@ piped into `head` (a reader that stops early), run as real processes."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -119,3 +120,17 @@ def test_status_piped_into_head_prints_its_first_line(config, tmp_path):
     )
     assert done.stdout.startswith("agent id:") and done.stdout.count("\n") == 1
     assert done.stderr == ""
+
+
+def test_the_readme_says_where_the_commands_live_and_lists_every_one():
+    from agent.cli import _parser as agent_parser
+    from server.cli import _parser as server_parser
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    commands = readme[readme.index("## Commands") : readme.index("## Rules")]
+    assert "`.venv/bin/`" in commands and "`make run`" in commands and "`make test`" in commands
+    assert "before or after the sub-command" in commands
+    for side, parser in (("agent", agent_parser()), ("server", server_parser())):
+        subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+        for name in subs:
+            assert f"`miwei-{side} {name}" in commands or f", `{name}" in commands, f"miwei-{side} {name} not listed"
