@@ -47,7 +47,11 @@ def config_option(default: str | None = _DEFAULT_PATH, help_text: str | None = N
 def add_config_before(parser: argparse.ArgumentParser) -> None:
     """`-c FILE` before the sub-command too (`miwei-agent -c FILE status`)."""
     parser.add_argument(
-        "-c", "--config", dest="config_before", metavar="CONFIG", help="config file; also accepted after the sub-command"
+        "-c",
+        "--config",
+        dest="config_before",
+        metavar="CONFIG",
+        help="config file; also accepted after the sub-command",
     )
 
 
