@@ -40,14 +40,16 @@ FAN_MARK_DONT_FOLLOW, FAN_MARK_ONLYDIR = 0x4, 0x8
 AT_FDCWD = -100
 METADATA = struct.Struct("=IBBHQii")  # struct fanotify_event_metadata: len, vers, _, metadata_len, mask, fd, pid
 READ_BYTES = 64 * 1024
+WAIT_S = 1.0  # an idle watch wakes this often (two of them run: writers on media, reads of classified files)
 
 
 def read_loop(fd: int, stop: threading.Event, handle, tick=None) -> None:
     """Read a fanotify descriptor until `stop` is set or the descriptor fails: `handle(buf)` with
-    each read's events, `tick()` after each wait of at most half a second (for periodic work)."""
+    each read's events, `tick()` after each wait of at most WAIT_S (for periodic work; also how
+    long a stop may take to be seen)."""
     while not stop.is_set():
         try:
-            ready, _, _ = select.select([fd], [], [], 0.5)
+            ready, _, _ = select.select([fd], [], [], WAIT_S)
             if ready:
                 handle(os.read(fd, READ_BYTES))
         except BlockingIOError:

@@ -53,7 +53,7 @@ ATTRS_WAIT_S = 45.0  # cupsd writes a job's control file within DirtyCleanInterv
 # a document whose data file is removed waits this long more: cupsd writes an ended job's control
 # file within about a second when idle (1.0 s measured), and never for a job purged first
 GONE_WAIT_S = 5.0
-TICK_S = 0.2
+TICK_S = 1.0  # the time-based steps (GONE_WAIT_S, ATTRS_WAIT_S) need no finer: 0.2 s woke an idle agent 5 times a second
 REWATCH_S = 30.0  # a spool folder that is absent (CUPS not installed yet) is looked for this often
 MAX_HELD = 256  # documents held open at once; past it a new one is reported unread
 REQUEST_KEEP_S = 600.0  # a request file not renamed into a job by then is let go (a failed request)
