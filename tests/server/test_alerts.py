@@ -47,7 +47,8 @@ def test_explanation_names_source_destination_and_device(client, reader, send):
         "zhang.wei",
         "pc-0042",
         "Product drawings",  # register entry
-        "核心商业秘密",  # the level, in the officer's language
+        "level core: core trade secret",
+        "核心商密《Product drawings》",  # the level and the register item, in the officer's language
     ):
         assert words in explanation, words
 
