@@ -28,6 +28,7 @@ import struct
 import sys
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from loguru import logger
@@ -41,6 +42,18 @@ AT_FDCWD = -100
 METADATA = struct.Struct("=IBBHQii")  # struct fanotify_event_metadata: len, vers, _, metadata_len, mask, fd, pid
 READ_BYTES = 64 * 1024
 WAIT_S = 1.0  # an idle watch wakes this often (two of them run: writers on media, reads of classified files)
+
+
+def records(buf: bytes) -> Iterator[tuple[int, int, int]]:
+    """(mask, fd, pid) of each event record in one read (fd < 0: no descriptor, e.g. an overflow);
+    a record shorter than its header ends the walk. The caller closes each descriptor."""
+    offset = 0
+    while offset + METADATA.size <= len(buf):
+        length, _, _, _, mask, fd, pid = METADATA.unpack_from(buf, offset)
+        if length < METADATA.size:
+            return
+        offset += length
+        yield mask, fd, pid
 
 
 def read_loop(fd: int, stop: threading.Event, handle, tick=None) -> None:
@@ -121,12 +134,7 @@ class WriteWatch:
 
     def handle(self, buf: bytes) -> None:
         """Take in one read's worth of events (every event's descriptor is closed here)."""
-        offset = 0
-        while offset + METADATA.size <= len(buf):
-            length, _, _, _, mask, fd, pid = METADATA.unpack_from(buf, offset)
-            if length < METADATA.size:
-                break
-            offset += length
+        for mask, fd, pid in records(buf):
             if fd < 0:
                 if mask & FAN_Q_OVERFLOW:
                     logger.warning("fanotify queue overflowed: some writers are unknown")

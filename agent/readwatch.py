@@ -46,10 +46,10 @@ from agent.fanotify import (
     FAN_MARK_DONT_FOLLOW,
     FAN_MARK_ONLYDIR,
     FAN_Q_OVERFLOW,
-    METADATA,
     init_notify,
     mark,
     read_loop,
+    records,
 )
 from agent.netapps import AppList
 from agent.paths import is_under, readable
@@ -187,12 +187,7 @@ class ReadWatch:
 
     def handle(self, buf: bytes) -> None:
         """Take in one read's worth of events (every event's descriptor is closed here)."""
-        offset = 0
-        while offset + METADATA.size <= len(buf):
-            length, _, _, _, mask, fd, pid = METADATA.unpack_from(buf, offset)
-            if length < METADATA.size:
-                break
-            offset += length
+        for mask, fd, pid in records(buf):
             if fd < 0:
                 if mask & FAN_Q_OVERFLOW:
                     with self._lost_lock:
