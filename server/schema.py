@@ -75,6 +75,7 @@ users = Table(
     Column("role", String(16), nullable=False),
     Column("password_hash", String(255), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("email", String(255)),  # where assignments are notified (0015)
 )
 
 events = Table(
@@ -126,8 +127,54 @@ alerts = Table(
     Column("last_ts", String(32)),  # the dedup window is judged on these, not on arrival
     Column("closed_at", DateTime(timezone=True)),  # when it was last resolved or marked false_positive
     Column("suppressed", Integer, nullable=False, server_default="0"),  # repeats the rule's suppress window swallowed
+    # incidents (0015): one user's egress to one destination within a session window (server/incidents.py)
+    Column("assignee", String(255)),  # the analyst working it
+    Column("kind", String(16), nullable=False, server_default="alert"),  # alert | incident
+    Column("destination", String(255)),  # a readable label of where the files went
+    Column("place_kind", String(16)),  # removable | phone | printer | sync | im | share | folder
+    Column("app", String(128)),
+    Column("device_label", String(255)),
+    Column("device_vendor", String(255)),
+    Column("file_count", Integer, nullable=False, server_default="0"),
+    Column("total_bytes", BigInteger, nullable=False, server_default="0"),
+    Column("top_level", String(16)),  # the highest level of its files
+    Column("first_file", Text),  # the first file's name
+    Column("register_item", String(255)),
+    Column("facets", Text),  # JSON list of the categories seen
     Index("alerts_status_id", "status", "id"),
     Index("alerts_group", "group_key", "id"),  # group_key hashes the rule id too
+    Index("alerts_assignee", "assignee"),
+    Index("alerts_user", "user"),  # created_at: alerts_created (0006, server/console/tables.py)
+)
+
+incident_files = Table(  # an incident's files in arrival order; detections on one file are its facets
+    "incident_files",
+    metadata,
+    Column("alert_id", BigId, ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),  # 1, 2, ... within the incident
+    Column("event_id", String(36)),
+    Column("at", DateTime(timezone=True)),  # the event's time
+    Column("path", Text),
+    Column("name", Text),
+    Column("size", BigInteger),
+    Column("sha256", String(64)),
+    Column("level", String(16)),
+    Column("register_item", String(255)),
+    Column("source", Text),  # where it was copied from, when known
+    Column("match", Text),  # how it matched (the explanation's reason)
+    Column("facets", Text),  # JSON list of {"category", "rule_id", "severity", ...}
+    Index("incident_files_event", "alert_id", "event_id"),
+)
+
+saved_views = Table(  # an analyst's named alert list filters (0015)
+    "saved_views",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("owner", String(255), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("query", Text, nullable=False),  # the list's query string
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("owner", "name", name="saved_views_owner_name"),
 )
 
 alert_events = Table(
