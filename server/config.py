@@ -59,6 +59,7 @@ class ServerConfig:
     enroll_per_address_per_min: float = 20.0  # enrolments per source address per minute (also the burst)
     enroll_total_per_min: float = 120.0  # enrolments per minute from all addresses together (also the burst)
     trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For/Proto are believed (server/proxies.py)
+    timezone: str = "Asia/Shanghai"  # the firm's clock: console, explanations, exports, notifications (server/firmtime.py)
 
 
 def load_server_config(path: str) -> ServerConfig:
@@ -67,6 +68,7 @@ def load_server_config(path: str) -> ServerConfig:
 
 
 def _parse_server(section: Section, ctx: Context) -> ServerConfig:
+    firm_zone = section.get("timezone", _timezone, default="Asia/Shanghai")
     values = dict(
         listen=section.get("listen", host_port, default=("127.0.0.1", 8765)),
         database=section.get("database", _database_url, default=_sqlite_url(ctx, "./var/miwei.db")),
@@ -80,7 +82,7 @@ def _parse_server(section: Section, ctx: Context) -> ServerConfig:
         notify_allow_private=section.get("notify_allow_private", boolean, default=False),
         log_level=section.get("log_level", choice(LOG_LEVELS, "log level"), default="info"),
         log_file=section.get("log_file", _log_file, default=None),
-        working_time=section.get("working_time", _working_time, default=WorkTime()),
+        working_time=section.get("working_time", _working_time_in(firm_zone), default=WorkTime(timezone=_zone_or_default(firm_zone))),
         max_batch_events=section.get("max_batch_events", integer(1, 5000), default=5000),
         agent_rate_limit=section.get("agent_rate_limit", number(0.0, 1e9), default=5000.0),
         duplicate_host=section.get("duplicate_host", choice(("approve", "refuse"), "duplicate_host"), default="approve"),
@@ -88,6 +90,7 @@ def _parse_server(section: Section, ctx: Context) -> ServerConfig:
         enroll_per_address_per_min=section.get("enroll_per_address_per_min", number(1.0, 1e6), default=20.0),
         enroll_total_per_min=section.get("enroll_total_per_min", number(1.0, 1e6), default=120.0),
         trusted_proxies=section.get("trusted_proxies", trusted_proxies_setting, default=()),
+        timezone=firm_zone,
     )
     values["tls_cert"], values["tls_key"] = _tls(section, ctx)
     allow_private = values["notify_allow_private"] is True
@@ -212,12 +215,25 @@ def _log_file(node: yaml.Node, key_path: str, ctx: Context):
     return path if path is MISSING else os.path.abspath(os.path.join(ctx.base_dir, path))
 
 
-def _working_time(node: yaml.Node, key_path: str, ctx: Context):
+def _zone_or_default(name) -> str:
+    return name if isinstance(name, str) else "Asia/Shanghai"
+
+
+def _working_time_in(firm_zone):
+    """working_time read with its timezone defaulting to server.timezone (the firm's clock)."""
+
+    def read(node: yaml.Node, key_path: str, ctx: Context):
+        return _working_time(node, key_path, ctx, _zone_or_default(firm_zone))
+
+    return read
+
+
+def _working_time(node: yaml.Node, key_path: str, ctx: Context, firm_zone: str = "Asia/Shanghai"):
     """Working hours in the firm's time zone, with holidays and make-up workdays (调休)."""
     section = Section(node, key_path, ctx)
     if not section.valid:
         return MISSING
-    defaults = WorkTime()
+    defaults = WorkTime(timezone=firm_zone)
     zone = section.get("timezone", _timezone, default=defaults.timezone)
     days = section.get("days", sequence(_weekday), default=defaults.days)
     hours = section.get("hours", _hours, default=(defaults.start, defaults.end))
