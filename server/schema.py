@@ -446,3 +446,36 @@ audit_log = Table(  # append-only: every administrative action, written in the t
     Index("audit_log_actor_id", "actor", "id"),
     Index("audit_log_action_id", "action", "id"),
 )
+
+
+# --- daily seals of the agents' chains (revision 0016, server/seals.py) ----------------------------
+
+seal_days = Table(  # a day whose events were sealed: sealed once
+    "seal_days",
+    metadata,
+    Column("day", String(10), primary_key=True),  # the firm's calendar day, YYYY-MM-DD
+    Column("sealed_at", DateTime(timezone=True), nullable=False),
+    Column("agents", Integer, nullable=False),
+)
+
+seals = Table(  # append-only, never purged: one signed seal per agent and day
+    "seals",
+    metadata,
+    Column("id", BigId, primary_key=True, autoincrement=True),
+    Column("agent_id", String(36), nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("count", Integer, nullable=False),
+    Column("chain_head", String(64), nullable=False),  # chain digest of the last event
+    Column("merkle_root", String(64), nullable=False),
+    Column("prev_seal", String(64)),  # SHA-256 of the agent's previous seal body
+    Column("body", Text, nullable=False),  # the signed JSON
+    Column("signature", Text, nullable=False),  # Ed25519, base64
+    Column("key_fingerprint", String(64), nullable=False),
+    Column("leaves", Text, nullable=False),  # base64 of the day's event digests, 32 bytes each
+    Column("tsa_token", Text),  # RFC 3161 token, base64 (unused yet)
+    Column("sealed_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("agent_id", "day", name="seals_agent_day"),
+    Index("seals_agent_id", "agent_id", "id"),
+)
