@@ -128,6 +128,8 @@ def _parse_rule(node: yaml.Node, path: str, ctx: Context):
         category=section.get("category", _pattern(CATEGORY, "category", "e.g. classified-egress")),
         severity=section.get("severity", _severity),
         description=section.get("description", text, default=""),
+        title_zh=section.get("title_zh", text, default=""),
+        description_zh=section.get("description_zh", text, default=""),
         enabled=section.get("enabled", boolean, default=True),
         watchlist=section.get("watchlist", _watchlist, default=None),
         where=Location(ctx.filename, node.start_mark.line + 1, node.start_mark.column + 1),

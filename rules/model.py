@@ -67,10 +67,19 @@ class EventRule:
     when: tuple[Condition, ...]  # all must hold
     unless: tuple[Condition, ...] = ()  # none may hold
     description: str = ""
+    title_zh: str = ""  # the title and description in Chinese (title_zh, description_zh in the rule file)
+    description_zh: str = ""
     enabled: bool = True
     alert: bool = True  # false: a building block that only feeds correlation rules
     watchlist: Watchlist | None = None
     where: Location | None = None
+
+    def title_in(self, lang: str) -> str:
+        return self.title_zh if lang == "zh" and self.title_zh else self.title
+
+    def description_in(self, lang: str) -> str:
+        return self.description_zh if lang == "zh" and self.description_zh else self.description
+
     # alert lifecycle on the collector (server/alerts.py): repeats for the same group within the
     # dedup window update one alert; after it is closed, repeats within `suppress_s` raise nothing
     group_by: tuple[str, ...] = ()  # empty: the category's default group (server.alerts.DEFAULT_GROUPS)
@@ -103,9 +112,17 @@ class CorrelationRule:
     require: str = "any"  # any | all of the thresholds
     absence_s: float | None = None  # absence: no heartbeat for this long (None: the server's agent_offline_s)
     description: str = ""
+    title_zh: str = ""  # the title and description in Chinese (title_zh, description_zh in the rule file)
+    description_zh: str = ""
     enabled: bool = True
     watchlist: Watchlist | None = None
     where: Location | None = None
+
+    def title_in(self, lang: str) -> str:
+        return self.title_zh if lang == "zh" and self.title_zh else self.title
+
+    def description_in(self, lang: str) -> str:
+        return self.description_zh if lang == "zh" and self.description_zh else self.description
 
 
 @dataclass(frozen=True)

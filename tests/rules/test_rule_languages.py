@@ -1,0 +1,45 @@
+"""Rules in two languages: title_zh and description_zh, optional, shown to a Chinese reader."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from rules.errors import InvalidInput
+from rules.loader import default_pack_sources, load_rule_sources
+
+OLD_STYLE = """
+- id: ACME-CAD
+  title: CAD drawing to USB
+  category: classified-egress
+  severity: high
+  description: Any CAD drawing written to removable media.
+  when:
+    type: egress.file
+"""
+
+
+def test_every_shipped_rule_has_a_chinese_title_and_description():
+    rules = load_rule_sources(default_pack_sources())
+    for rule in (*rules.event_rules, *rules.correlation_rules):
+        assert re.search(r"[\u4e00-\u9fff]", rule.title_zh), rule.id
+        assert rule.title_in("zh") == rule.title_zh and rule.title_in("en") == rule.title
+        if rule.description:
+            assert re.search(r"[\u4e00-\u9fff]", rule.description_zh), rule.id
+            assert rule.description_in("zh") == rule.description_zh
+
+
+def test_a_rule_without_chinese_loads_and_falls_back_to_english():
+    (rule,) = load_rule_sources([("site.yaml", OLD_STYLE)]).event_rules
+    assert rule.title_zh == "" and rule.title_in("zh") == "CAD drawing to USB"
+    assert rule.description_in("zh") == "Any CAD drawing written to removable media."
+
+
+def test_chinese_fields_are_read_and_an_empty_one_is_refused():
+    text = OLD_STYLE.replace("  category:", '  title_zh: "CAD 图纸写入 U 盘"\n  category:')
+    (rule,) = load_rule_sources([("site.yaml", text)]).event_rules
+    assert rule.title_in("zh") == "CAD 图纸写入 U 盘"
+    with pytest.raises(InvalidInput) as refused:
+        load_rule_sources([("site.yaml", text.replace('"CAD 图纸写入 U 盘"', '""'))])
+    assert "title_zh" in str(refused.value.errors[0])
