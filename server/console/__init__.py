@@ -16,6 +16,7 @@ from server.console import (
     routes_data,
     routes_fleet,
     routes_groups,
+    routes_people,
     tables,  # noqa: F401 - registers the console's table and indexes on the shared MetaData
 )
 from server.console.errors import console_route_class
@@ -28,6 +29,6 @@ __all__ = ["PREFIX", "console_router"]
 def console_router(throttle: LoginThrottle | None = None, verify_slots: VerifySlots | None = None) -> APIRouter:
     console = Console(throttle, verify_slots)
     router = APIRouter(route_class=console_route_class(console))
-    for module in (routes_auth, routes_alerts, routes_fleet, routes_groups, routes_data, routes_admin):  # fleet first: its /agents page
+    for module in (routes_auth, routes_alerts, routes_fleet, routes_groups, routes_data, routes_admin, routes_people):  # fleet first: its /agents page
         module.register(router, console)
     return router

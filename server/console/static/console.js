@@ -21,4 +21,14 @@ document.addEventListener("DOMContentLoaded", function () {
       reader.readAsText(chosen);
     });
   }
+  // full hashes: a copy button beside each (hidden without this file; the hash selects as a whole anyway)
+  document.querySelectorAll("button.copy[data-copy]").forEach(function (button) {
+    if (!navigator.clipboard) { return; }
+    button.hidden = false;
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
+        button.textContent = button.getAttribute("data-done") || button.textContent;
+      });
+    });
+  });
 });
