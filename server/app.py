@@ -23,8 +23,11 @@ from server.api_rules import router as rules_router
 from server.config import ServerConfig
 from server.console import console_router
 from server.enrolgate import EnrolGate
+from server.firmtime import zone
 from server.limits import install_limits
 from server.retention import RetentionSchedule
+from server.seals import SealSchedule, seal_pending
+from server.signing import Signer, key_path
 from server.store import Store
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
@@ -114,15 +117,20 @@ def create_app(config: ServerConfig, store: Store, absence_check_s: float = ABSE
         watcher.start()
         retention = RetentionSchedule(lambda: store.purge_events(config.retention_days))
         retention.start()
+        # the previous day's chained events, sealed and signed once (server/seals.py)
+        sealing = SealSchedule(lambda: seal_pending(store.engine, app.state.signer.key(), zone(config.timezone), store.clock()))
+        sealing.start()
         try:
             yield
         finally:
             watcher.stop()
             retention.stop()
+            sealing.stop()
 
     app = FastAPI(title="MiWei collector", version=__version__, docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.config = config
     app.state.store = store
+    app.state.signer = Signer(key_path(config.database, config.signing_key_file))  # packs and seals (server/signing.py)
     app.state.enrol_gate = EnrolGate(config.enroll_per_address_per_min, config.enroll_total_per_min)  # server/enrolgate.py
     store.clock_skew_s = config.clock_skew_s
     app.include_router(router)

@@ -21,6 +21,7 @@ from rules.cli import (
 )
 from server import __version__
 from server.auth import ROLES
+from server.cli_evidence import add_commands as add_evidence_commands
 from server.config import ServerConfig, load_server_config
 
 NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
@@ -80,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
     unservice = sub.add_parser("uninstall-service", help="stop, disable and remove the unit; the database is kept")
     unservice.add_argument("--unit-dir", default="/etc/systemd/system", help=argparse.SUPPRESS)
     unservice.set_defaults(handler=cmd_uninstall_service, config=None)
+    add_evidence_commands(sub, common)  # signing-key, verify-pack, seal (server/cli_evidence.py)
     return parser
 
 
@@ -102,6 +104,7 @@ def cmd_run(config: ServerConfig, args) -> int:
 
     from server.app import create_app
     from server.filemodes import PRIVATE_UMASK, warn_open_files
+    from server.signing import SigningKeyError, key_path, load_or_create
 
     os.umask(PRIVATE_UMASK)  # the database, its WAL and SHM, the logs: the collector's user alone
     configure_logging(config.log_level, config.log_file)
@@ -111,6 +114,12 @@ def cmd_run(config: ServerConfig, args) -> int:
         logger.error("cannot open the database error={!r}", str(exc))
         return EXIT_FAILURE
     warn_open_files(config.database, config.log_file)
+    try:  # packs and seals are signed with it: made on first start (server/signing.py)
+        key = load_or_create(key_path(config.database, config.signing_key_file))
+    except SigningKeyError as exc:
+        logger.error("cannot use the signing key error={!r}", str(exc))
+        return EXIT_FAILURE
+    logger.info("signing key path={!r} fingerprint={}", key.path, key.fingerprint)
     host, port = config.listen
     scheme = "https" if config.tls_cert else "http"
     logger.info(

@@ -60,6 +60,7 @@ class ServerConfig:
     enroll_total_per_min: float = 120.0  # enrolments per minute from all addresses together (also the burst)
     trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For/Proto are believed (server/proxies.py)
     timezone: str = "Asia/Shanghai"  # the firm's clock: console, explanations, exports, notifications (server/firmtime.py)
+    signing_key_file: str | None = None  # Ed25519 key of packs and seals; None: signing-key.pem beside the database (server/signing.py)
 
 
 def load_server_config(path: str) -> ServerConfig:
@@ -91,6 +92,7 @@ def _parse_server(section: Section, ctx: Context) -> ServerConfig:
         enroll_total_per_min=section.get("enroll_total_per_min", number(1.0, 1e6), default=120.0),
         trusted_proxies=section.get("trusted_proxies", trusted_proxies_setting, default=()),
         timezone=firm_zone,
+        signing_key_file=section.get("signing_key_file", _log_file, default=None),
     )
     values["tls_cert"], values["tls_key"] = _tls(section, ctx)
     allow_private = values["notify_allow_private"] is True
