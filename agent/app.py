@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import sqlite3
@@ -331,6 +332,12 @@ class AgentApp:
         the central thread."""
         self.reporter.heartbeat_s = (group.heartbeat_s if group and group.heartbeat_s else None) or self.config.heartbeat_s
         self.notice.use_group(group.notify_severities if group else None)  # over notify_user.severities
+        own = self.config.limits  # the group's caps over the config's `limits`, each one it sets
+        cpu, memory, spool = ((group.limit(n) if group else None) for n in ("cpu_percent", "memory_mb", "spool_mb"))
+        self.selfwatch.caps = dataclasses.replace(
+            self.selfwatch.caps, cpu_percent=cpu or own.cpu_percent, memory_mb=int(memory or own.memory_mb)
+        )
+        self.spool.max_bytes = int(spool or own.spool_mb) * 1024 * 1024
         self.central.offer(group)
 
     def _central_problem(self, problem) -> None:

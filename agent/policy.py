@@ -5,7 +5,8 @@ that starts offline evaluates what the collector last sent; with no valid cache 
 default packs, never on no rules. A new policy is checked whole before it replaces the current
 one, and the swap is one reference assignment: the pipeline reads `current` without a lock.
 
-Rules the collector switched off (the policy's `disabled` list) are not evaluated here either.
+Rules the collector switched off (the policy's `disabled` list) are not evaluated here either, nor
+the rules of files the agent's group does not choose (its `rule_files`, rules/grouppolicy.py).
 That list names rules of the policy only: the config's extra rule files are this PC's own and
 cannot be switched off from the collector (an administrator edits or removes them locally; their
 rules are also the only ones here the collector does not know).
@@ -27,7 +28,7 @@ from agent.files import write_atomically
 from rules.engine import EventEngine
 from rules.errors import InvalidInput
 from rules.events import Event
-from rules.grouppolicy import GroupPolicy, combined_version, group_from_payload
+from rules.grouppolicy import GroupPolicy, combined_version, group_from_payload, switched_off
 from rules.loader import load_rule_sources, read_rule_paths
 from rules.model import RuleSet
 from rules.policy import Policy, apply_disabled, default_policy, policy_from_payload
@@ -196,6 +197,8 @@ def _combine(policy: Policy, source: str, local_sources: Sources, group: GroupPo
         version = f"{combined_version(policy.version, group)}+local.{_digest(local_sources)}"
     else:
         ruleset, version = policy.ruleset, combined_version(policy.version, group)
+    if group is not None and group.rule_files is not None:  # the group's files only (the extra files stay)
+        ruleset = apply_disabled(ruleset, switched_off(ruleset, [name for name, _ in policy.sources], group.rule_files))
     return ActiveRules(
         policy=policy,
         source=source,

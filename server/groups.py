@@ -26,9 +26,12 @@ from sqlalchemy.engine import Connection, Engine
 from rules.grouppolicy import (
     GROUP_EGRESS_KINDS,
     HEARTBEAT_S_RANGE,
+    LIMITS,
     GroupEgress,
     GroupPolicy,
     RegisterLocation,
+    checked_limit,
+    checked_rule_files,
     checked_severities,
     combined_version,
 )
@@ -72,7 +75,8 @@ def place(rules: list[PlacementRule], hostname: str, os_name: str | None, key_id
 
 
 class GroupBook:
-    def __init__(self, engine: Engine, clock: Callable[[], datetime]):
+    def __init__(self, engine: Engine, clock: Callable[[], datetime], policy_files: Callable[[], list[str]] = list):
+        self.policy_files = policy_files  # the rule files of the policy in force: what `rule_files` may name
         self.engine = engine
         self.clock = clock
         self._cache: dict[tuple, GroupPolicy | None] = {}
@@ -129,6 +133,20 @@ class GroupBook:
             self._cache[key] = built
         return built
 
+    def rule_files_for(self, conn: Connection, agent_ids: set[str]) -> dict[str, tuple[str, ...] | None]:
+        """Each agent's group's `rule_files` (None: every file), as `conn` sees them: what the
+        collector's own evaluation of their events narrows the policy to."""
+        query = (
+            select(agents.c.agent_id, agent_groups.c.settings)
+            .select_from(agents.outerjoin(agent_groups, agent_groups.c.id == func.coalesce(agents.c.group_id, DEFAULT_GROUP_ID)))
+            .where(agents.c.agent_id.in_(sorted(agent_ids)))
+        )
+        chosen: dict[str, tuple[str, ...] | None] = {}
+        for agent_id, settings in conn.execute(query):
+            files = json.loads(settings).get("rule_files") if settings else None
+            chosen[agent_id] = tuple(files) if files is not None else None
+        return chosen
+
     def version_for(self, agent_id: str, rules_version: str) -> str:
         return combined_version(rules_version, self.policy_for(agent_id))
 
@@ -154,7 +172,7 @@ class GroupBook:
     # --- changing -----------------------------------------------------------------------------
 
     def create(self, body: dict, actor: str) -> dict:
-        values = _checked(body, partial=False)
+        values = _checked(body, partial=False, known_files=self.policy_files())
         values["settings"] = _settings_json({}, values.pop("settings", {}))
         now = self.clock()
         with writing(self.engine) as conn:
@@ -167,7 +185,7 @@ class GroupBook:
         return self.get(group_id)  # type: ignore[return-value]
 
     def change(self, group_id: int, body: dict, actor: str) -> dict:
-        values = _checked(body, partial=True)
+        values = _checked(body, partial=True, known_files=self.policy_files())
         now = self.clock()
         with writing(self.engine) as conn:
             row = conn.execute(select(agent_groups).where(agent_groups.c.id == group_id)).mappings().first()
@@ -314,9 +332,10 @@ def _rule_dict(r: PlacementRule) -> dict:
     return {"group_id": r.group_id, "hostname": r.hostname_pattern, "os": r.os, "enroll_key_id": r.enroll_key_id}
 
 
-def _checked(body: dict, partial: bool) -> dict:
+def _checked(body: dict, partial: bool, known_files: list[str]) -> dict:
     """The columns a create or change body sets; raises GroupError naming the first bad field."""
-    known = {"name", "description", "register_items", "egress", "heartbeat_s", "notify_severities", "agent_version"}
+    known = {"name", "description", "register_items", "egress", "heartbeat_s", "notify_severities", "agent_version",
+             "rule_files", *LIMITS}  # fmt: skip
     unknown = set(body) - known
     if unknown:
         raise GroupError(f"unknown fields: {', '.join(sorted(unknown))} (known: {', '.join(sorted(known))})")
@@ -376,6 +395,29 @@ def _checked(body: dict, partial: bool) -> dict:
             except ValueError as exc:
                 raise GroupError(f"{exc} (or null: the agent's own setting)") from None
         values.setdefault("settings", {})["notify_severities"] = notify
+    if "rule_files" in body:
+        chosen = body["rule_files"]
+        if chosen is not None:
+            try:
+                chosen = checked_rule_files(chosen, "rule_files")
+            except ValueError as exc:
+                raise GroupError(f"{exc} (or null: every file of the policy)") from None
+            unknown = [f for f in chosen if f not in known_files]
+            if unknown:
+                raise GroupError(
+                    f"rule_files: {unknown[0]!r} is not a file of the policy in force"
+                    f" (its files: {', '.join(known_files)})"
+                )
+        values.setdefault("settings", {})["rule_files"] = chosen
+    for name in LIMITS:
+        if name in body:
+            value = body[name]
+            if value is not None:
+                try:
+                    value = checked_limit(name, value, "group")
+                except ValueError as exc:
+                    raise GroupError(f"{str(exc).removeprefix('group.')} (or null: the agent's own setting)") from None
+            values.setdefault("settings", {})[name] = value
     if "agent_version" in body:
         if not isinstance(body["agent_version"], str) or len(body["agent_version"]) > 64:
             raise GroupError("agent_version: at most 64 characters")
@@ -400,6 +442,8 @@ def _group_dict(row, agent_count: int) -> dict:
         "egress": json.loads(row["egress"]),
         "heartbeat_s": settings.get("heartbeat_s"),
         "notify_severities": settings.get("notify_severities"),
+        "rule_files": settings.get("rule_files"),
+        **{name: settings.get(name) for name in LIMITS},
         "agent_version": row["agent_version"],
         "revision": row["revision"],
         "agents": agent_count,
@@ -420,7 +464,12 @@ def _build(conn: Connection, group, os_name: str | None) -> GroupPolicy | None:
     egress = tuple(GroupEgress(p["path"], p["kind"], p.get("app", "")) for p in json.loads(group["egress"]))
     settings = json.loads(group["settings"])
     heartbeat_s, notify = settings.get("heartbeat_s"), settings.get("notify_severities")
-    if not register and not egress and heartbeat_s is None and notify is None and not group["agent_version"]:
+    rule_files = settings.get("rule_files")
+    limits = tuple(sorted((name, settings[name]) for name in LIMITS if settings.get(name) is not None))
+    if not register and not egress and not group["agent_version"] and not any(
+        (heartbeat_s is not None, notify is not None, rule_files is not None, limits)
+    ):
         return None
     return GroupPolicy(group["name"], register, egress, heartbeat_s, group["agent_version"],
-                       tuple(notify) if notify is not None else None)  # fmt: skip
+                       tuple(notify) if notify is not None else None,
+                       tuple(rule_files) if rule_files is not None else None, limits)  # fmt: skip

@@ -24,6 +24,8 @@ from sqlalchemy.engine import Engine
 
 from rules.engine import EventEngine
 from rules.events import Event
+from rules.grouppolicy import narrowed
+from rules.policy import Policy
 from server import audit as audit_log
 from server.absence import Health, agent_back, agent_state, check_absence
 from server.alerts import ALERT_STATUSES, TransitionRefused, change_status, event_alert, raise_event_alerts
@@ -73,7 +75,8 @@ class Store:
         self.watchlists = WatchlistStore(engine, clock)
         self.devices = DeviceRegister(engine, clock)
         self.fleet = Fleet(engine, clock)  # enrolment, approval, retirement, group keys
-        self.groups = GroupBook(engine, clock)  # agent groups: register locations per agent (server/groups.py)
+        # agent groups: register locations, places, rule files and settings per agent (server/groups.py)
+        self.groups = GroupBook(engine, clock, lambda: [name for name, _ in self.policies.active().sources])
         self._parsed_facts = ParsedFacts()  # correlation hits' facts, parsed once per process
 
     # --- agents -----------------------------------------------------------------------------
@@ -298,6 +301,18 @@ class Store:
         if not new_events:
             return 0
         policy = self.policies.active(conn)
+        chosen = self.groups.rule_files_for(conn, {e.agent_id for e in new_events})
+        if any(files is not None for files in chosen.values()):  # some groups narrow the rules: judged apart
+            parts: dict[tuple[str, ...] | None, list[Event]] = {}
+            for event in new_events:
+                parts.setdefault(chosen.get(event.agent_id), []).append(event)
+            return sum(
+                self._judge_with(conn, narrowed(policy, files), part, now)
+                for files, part in parts.items()
+            )
+        return self._judge_with(conn, policy, new_events, now)
+
+    def _judge_with(self, conn, policy: Policy, new_events: list[Event], now: datetime) -> int:
         watchlists = WatchlistLookup(conn, now)
         engine = EventEngine(policy.ruleset, policy.worktime, watchlists=watchlists)
         watchlists.prefetch(engine.watchlist_values(new_events))

@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from loguru import logger
 from sqlalchemy import select
 
-from rules.grouppolicy import GROUP_EGRESS_KINDS, NOTIFY_SEVERITIES
+from rules.grouppolicy import ALWAYS_ON_FILES, GROUP_EGRESS_KINDS, LIMITS, NOTIFY_SEVERITIES
 from server import register as register_items
 from server.console.sessions import ConsoleUser
 from server.console.web import PREFIX, Console, back, first
@@ -22,7 +22,7 @@ from server.groups import OSES, GroupError
 from server.schema import enroll_keys
 
 GroupId = Path(ge=1, le=2**31 - 1)
-GROUP_FIELDS = ("name", "description", "egress", "heartbeat_s", "agent_version", "notify_mode")
+GROUP_FIELDS = ("name", "description", "egress", "heartbeat_s", "agent_version", "notify_mode", *LIMITS)
 
 
 def render_page(request: Request, user: ConsoleUser, console: Console, chosen_id: int | None = None,
@@ -39,8 +39,9 @@ def render_page(request: Request, user: ConsoleUser, console: Console, chosen_id
     return console.render(
         request, "groups.html", user, status_code=status_code, groups=groups, rules=listing["rules"], chosen=chosen,
         names={g["id"]: g["name"] for g in groups}, items=items, item_names={i.id: i.name for i in items}, keys=keys,
-        error=error, draft=draft or {"notify_mode": "own"}, rule_draft=rule_draft or {}, oses=OSES,
-        kinds=GROUP_EGRESS_KINDS, severities=NOTIFY_SEVERITIES,
+        error=error, draft=draft or {"notify_mode": "own", "rule_files": "all"}, rule_draft=rule_draft or {}, oses=OSES,
+        kinds=GROUP_EGRESS_KINDS, severities=NOTIFY_SEVERITIES, limits=LIMITS, always_on=ALWAYS_ON_FILES,
+        rule_files=[name for name, _ in store.policies.active().sources],
     )  # fmt: skip
 
 
@@ -58,6 +59,8 @@ def group_draft(group: dict) -> dict:
         "agent_version": group["agent_version"] or "",
         "notify_mode": "own" if notify is None else "set",
         "severities": list(notify or []),
+        "rule_files": "all" if group.get("rule_files") is None else list(group["rule_files"]),
+        **{name: "" if group.get(name) is None else f"{group[name]:g}" for name in LIMITS},
     }
 
 
@@ -67,6 +70,8 @@ def parse_group_form(fields: dict[str, list[str]]) -> tuple[dict, dict, str]:
     chosen_items = fields.get("item", [])
     draft["item_ids"] = "all" if "all" in chosen_items else chosen_items
     draft["severities"] = [s for s in fields.get("severity", []) if s]
+    chosen_files = [f for f in fields.get("rule_file", []) if f]
+    draft["rule_files"] = "all" if "*" in chosen_files or not chosen_files else chosen_files  # none ticked: all
     body: dict = {
         "name": draft["name"],
         "description": draft["description"],
@@ -96,6 +101,13 @@ def parse_group_form(fields: dict[str, list[str]]) -> tuple[dict, dict, str]:
     except ValueError:
         return body, draft, "heartbeat_s: a number of seconds, or empty for the agent's own"
     body["notify_severities"] = draft["severities"] if draft["notify_mode"] == "set" else None
+    body["rule_files"] = None if draft["rule_files"] == "all" else draft["rule_files"]
+    for name in LIMITS:
+        typed = draft[name].strip()
+        try:
+            body[name] = float(typed) if typed else None
+        except ValueError:
+            return body, draft, f"{name}: a number, or empty for the agent's own"
     return body, draft, ""
 
 

@@ -9,9 +9,10 @@ from types import SimpleNamespace
 import pytest
 
 from agent.app import AgentApp
-from agent.config import NoticeConfig
+from agent.config import LimitsConfig, NoticeConfig
 from agent.notice import Notifier
 from agent.policy import PolicyRefused, PolicyStore
+from agent.selfwatch import Caps
 from rules.events import Event, Media
 from rules.grouppolicy import GroupPolicy
 from rules.policy import default_policy
@@ -39,7 +40,9 @@ def _queued(notifier: Notifier, *severities: str) -> int:
 def _wired(tmp_path, local: tuple[str, ...]) -> tuple[PolicyStore, Notifier]:
     """A policy store and a notifier joined the way agent/app.py joins them (its _on_group)."""
     notifier = Notifier(NoticeConfig(severities=local), lambda user: None, tools={})
-    agent = SimpleNamespace(reporter=SimpleNamespace(heartbeat_s=30.0), config=SimpleNamespace(heartbeat_s=30.0),
+    agent = SimpleNamespace(reporter=SimpleNamespace(heartbeat_s=30.0),
+                            config=SimpleNamespace(heartbeat_s=30.0, limits=LimitsConfig()),
+                            selfwatch=SimpleNamespace(caps=Caps()), spool=SimpleNamespace(max_bytes=0),
                             notice=notifier, central=SimpleNamespace(offer=lambda group: None))  # fmt: skip
     store = PolicyStore(str(tmp_path))
     store.load()

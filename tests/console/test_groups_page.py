@@ -143,3 +143,25 @@ def test_the_chinese_page_says_groups_in_chinese(admin, post_form):
     parser = _Texts()
     parser.feed(page)
     assert [t for t in parser.texts if t in english or any(len(m) > 12 and m in t for m in english)] == []
+
+
+def test_the_admin_chooses_the_groups_rule_files_and_limits_in_the_form(admin, post_form, client, reader):
+    page = admin.get(PAGE).text
+    assert "packs/egress.yaml" in page and 'name="cpu_percent"' in page
+    assert 'value="packs/agent.yaml"' not in page  # shown ticked and fixed: it cannot be left out
+    form = {"name": "研发", "description": "", "egress": "", "heartbeat_s": "", "agent_version": "", "notify_mode": "own"}
+    r = post_form(admin, PAGE, PAGE, [*form.items(), ("rule_file", "packs/egress.yaml"), ("rule_file", "packs/reads.yaml"),
+                  ("cpu_percent", "12.5"), ("memory_mb", "150"), ("spool_mb", "")])  # fmt: skip
+    assert r.status_code == 303, r.text
+    group = _group(client, reader, "研发")
+    assert group["rule_files"] == ["packs/egress.yaml", "packs/reads.yaml"]
+    assert (group["cpu_percent"], group["memory_mb"], group["spool_mb"]) == (12.5, 150, None)
+    shown = admin.get(f"{PAGE}?group={group['id']}").text
+    assert 'value="packs/reads.yaml" checked' in shown and 'value="12.5"' in shown
+    r = post_form(admin, PAGE, f"{PAGE}/{group['id']}", {**form, "rule_file": "*", "memory_mb": "20"})
+    assert r.status_code == 422 and "memory_mb: a whole number from 50 to 65536" in r.text
+    assert _group(client, reader, "研发")["memory_mb"] == 150  # nothing changed
+    r = post_form(admin, PAGE, f"{PAGE}/{group['id']}", {**form, "rule_file": "*"})
+    assert r.status_code == 303
+    group = _group(client, reader, "研发")
+    assert (group["rule_files"], group["cpu_percent"], group["memory_mb"]) == (None, None, None)
