@@ -181,12 +181,14 @@ def _first_seq_at(conn: Connection, moment: datetime) -> int | None:
 
 
 def seal_pending(engine: Engine, key: signing.SigningKey, zone: ZoneInfo, now: datetime) -> list[SealRun]:
-    """Seal yesterday, and the days before it back to CATCH_UP_DAYS that are not sealed yet."""
+    """Seal yesterday, and the days since the last sealed day (at most CATCH_UP_DAYS back) that
+    the collector missed while it was down; on a first run, yesterday alone."""
     today = (now - timedelta(seconds=GRACE_S)).astimezone(zone).date()
-    days = [today - timedelta(days=n) for n in range(CATCH_UP_DAYS, 0, -1)]
     with engine.connect() as conn:
-        done = set(conn.execute(select(seal_days.c.day).where(seal_days.c.day >= days[0].isoformat())).scalars())
-    return [seal_day(engine, key, d, zone, now) for d in days if d.isoformat() not in done]
+        last = conn.execute(select(func.max(seal_days.c.day))).scalar()
+    first = today - timedelta(days=1) if last is None else max(date.fromisoformat(last) + timedelta(days=1), today - timedelta(days=CATCH_UP_DAYS))
+    days = [first + timedelta(days=n) for n in range((today - first).days)]
+    return [seal_day(engine, key, d, zone, now) for d in days]
 
 
 # --- checking against the database --------------------------------------------------------------
@@ -218,12 +220,11 @@ def check_seal(conn: Connection, row, public, now: datetime, retention_days: int
             problems.append(f"event {r.id} (seq {r.agent_seq}) is not in the seal: it was added or changed after sealing")
         else:
             kept += 1
-    missing = len(leaves) - kept
+    gone = sorted(set(sealed.values()) - {sealed[r.chain_hash] for r in stored if r.chain_hash in sealed})
     purged = start < now - timedelta(days=retention_days)
-    if missing > 0 and not purged:
-        gone = sorted(set(sealed.values()) - {sealed[r.chain_hash] for r in stored if r.chain_hash in sealed})
+    if gone and not purged:
         problems.append(
-            f"{missing} sealed event(s) are gone (positions {', '.join(str(i + 1) for i in gone[:20])} of {len(leaves)})"
+            f"{len(gone)} sealed event(s) are gone (positions {', '.join(str(i + 1) for i in gone[:20])} of {len(leaves)})"
             " though the day is within retention: removed after sealing"
         )
     return SealCheck(row["agent_id"], row["day"], not problems, tuple(problems), kept, len(leaves))
