@@ -146,14 +146,15 @@ def _previous_digest(conn: Connection, agent_id: str, before_id: int | None = No
     return None if body is None else hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
-def _day_events(conn: Connection, start: datetime, end: datetime) -> list:
+def _day_events(conn: Connection, start: datetime, end: datetime, with_body: bool = False, agent_id: str | None = None) -> list:
     """The chained events received in [start, end), by agent and seq. events.received_at has no
     index (each index costs every ingest); it rises with events.seq, the primary key, so the seq
     window is found by bisection and the rows read by primary key."""
     low, high = _first_seq_at(conn, start), _first_seq_at(conn, end)
     if low is None:
         return []
-    query = select(events.c.agent_id, events.c.agent_seq, events.c.seq, events.c.chain_hash, events.c.id, events.c.body).where(
+    columns = [events.c.agent_id, events.c.agent_seq, events.c.seq, events.c.chain_hash, events.c.id] + ([events.c.body] if with_body else [])
+    query = select(*columns).where(
         events.c.seq >= low - SEQ_MARGIN,
         events.c.agent_seq.is_not(None),
         events.c.received_at >= start,
@@ -161,6 +162,8 @@ def _day_events(conn: Connection, start: datetime, end: datetime) -> list:
     )
     if high is not None:
         query = query.where(events.c.seq < high + SEQ_MARGIN)
+    if agent_id is not None:
+        query = query.where(events.c.agent_id == agent_id)
     return conn.execute(query.order_by(events.c.agent_id, events.c.agent_seq, events.c.seq)).all()
 
 
@@ -210,7 +213,7 @@ def check_seal(conn: Connection, row, public, now: datetime, retention_days: int
     if _previous_digest(conn, row["agent_id"], row["id"]) != body.get("prev_seal"):
         problems.append("the seal before this one is not the one it names: a seal was removed or replaced")
     start, end = utc(body["from"]), utc(body["to"])
-    stored = [r for r in _day_events(conn, start, end) if r.agent_id == row["agent_id"]]
+    stored = _day_events(conn, start, end, with_body=True, agent_id=row["agent_id"])
     sealed = {leaf.hex(): i for i, leaf in enumerate(leaves)}
     kept = 0
     for r in stored:
