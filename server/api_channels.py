@@ -40,7 +40,8 @@ async def notify_lifespan(app: FastAPI):
         logger.error("cannot write the config's notification channels error={}: {!r}", type(exc).__name__, str(exc))
     store = app.state.store
     sender = NotificationSender(
-        store.engine, store.clock, transport, poll_s=getattr(app.state, "notify_poll_s", POLL_S)
+        store.engine, store.clock, transport, poll_s=getattr(app.state, "notify_poll_s", POLL_S),
+        zone=getattr(app.state.config, "timezone", "Asia/Shanghai"),
     )
     app.state.notifier = sender
     sender.start()

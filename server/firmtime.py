@@ -83,6 +83,15 @@ def zone_label(zone: ZoneInfo | str, lang: str, at: datetime | None = None) -> s
     return f"{name} ({offset})"
 
 
+def header_label(zone: ZoneInfo | str) -> str:
+    """For an export's column header: 'Asia/Shanghai, UTC+08:00'; a zone with summer time by its name
+    alone ('Europe/Berlin'), since one offset would be wrong for half the rows."""
+    found = _zone(zone)
+    year = datetime.now(timezone.utc).year
+    offsets = {offset_text(found, datetime(year, month, 1, tzinfo=timezone.utc)) for month in (1, 7)}
+    return f"{found.key}, {offsets.pop()}" if len(offsets) == 1 else found.key
+
+
 def parse_local(text: str, zone: ZoneInfo | str) -> datetime:
     """A time typed into a filter, read on the firm's clock, as an aware UTC datetime.
 

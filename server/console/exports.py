@@ -10,6 +10,11 @@ start a formula there (measured: LibreOffice, comma separator without a text del
 quote goes after every such separator instead (`a,'=1+1`), which no split can take away. XLSX
 cells are never split and only get the leading quote. Numbers stay numbers. The evidence pack holds the alert and its events as JSON exactly as stored, and a
 manifest with the SHA-256 of every other file in the ZIP, so a copy can be checked later.
+
+Times (a Table's `times` columns, and any datetime value) are the firm's wall clock
+(`server.timezone`, server/firmtime.py): in XLSX real Excel date-times (Excel has no time zones:
+the local value, formatted yyyy-mm-dd hh:mm:ss), in CSV `YYYY-MM-DD HH:MM:SS`; either way the
+column's header names the zone. The evidence pack's JSON stays UTC, as stored.
 """
 
 from __future__ import annotations
@@ -22,8 +27,12 @@ import re
 import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+
+from server import firmtime
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # a separator a CSV import may split a cell at, spaces, then what starts a formula
@@ -31,6 +40,7 @@ FORMULA_AFTER_SEPARATOR = re.compile(r"([,;\t\r\n][ \t]*)([=+\-@])")
 CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ZIP_TYPE = "application/zip"
+XLSX_TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,7 @@ class Table:
     name: str  # file name stem and sheet title, e.g. "alerts"
     columns: Sequence[str]
     rows: Iterable[Sequence[object]]
+    times: Sequence[str] = ()  # columns holding moments (ISO 8601 UTC text or datetimes): the firm's clock
 
 
 def safe_cell(value: object) -> object:
@@ -59,25 +70,66 @@ def safe_csv_cell(value: object) -> object:
     return FORMULA_AFTER_SEPARATOR.sub(r"\1'\2", value) if isinstance(value, str) else value
 
 
-def to_csv(table: Table) -> bytes:
+def _time_columns(table: Table, rows: list[Sequence[object]]) -> set[int]:
+    """Indexes of the columns that hold times: named in `times`, or holding a datetime."""
+    named = {i for i, c in enumerate(table.columns) if c in table.times}
+    return named | {i for row in rows for i, v in enumerate(row) if isinstance(v, datetime)}
+
+
+def _headers(table: Table, times: set[int], zone: str) -> list[str]:
+    """'created_at (Asia/Shanghai, UTC+08:00)': the zone named on every time column."""
+    where = firmtime.header_label(zone)
+    return [f"{c} ({where})" if i in times else str(c) for i, c in enumerate(table.columns)]
+
+
+def _moment(value: object, zone: str) -> datetime | None:
+    """The firm's wall-clock time of a datetime or ISO text, without tzinfo (as Excel keeps it)."""
+    if isinstance(value, datetime) or (isinstance(value, str) and value):
+        try:
+            return firmtime.local(value, zone).replace(tzinfo=None)
+        except (ValueError, OverflowError):
+            return None
+    return None
+
+
+def to_csv(table: Table, zone: str = firmtime.DEFAULT_ZONE) -> bytes:
     """UTF-8 with a byte-order mark, so Excel on a Chinese Windows reads the Chinese right."""
+    rows = list(table.rows)
+    times = _time_columns(table, rows)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([safe_csv_cell(c) for c in table.columns])
-    for row in table.rows:
-        writer.writerow([safe_csv_cell(v) for v in row])
+    writer.writerow([safe_csv_cell(c) for c in _headers(table, times, zone)])
+    for row in rows:
+        writer.writerow([safe_csv_cell(_csv_time(v, zone) if i in times else v) for i, v in enumerate(row)])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
-def to_xlsx(table: Table) -> bytes:
+def _csv_time(value: object, zone: str) -> object:
+    moment = _moment(value, zone)
+    return moment.strftime(firmtime.SHOWN) if moment is not None else value
+
+
+def to_xlsx(table: Table, zone: str = firmtime.DEFAULT_ZONE) -> bytes:
+    rows = list(table.rows)
+    times = _time_columns(table, rows)
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title=table.name[:31])
-    sheet.append([safe_cell(c) for c in table.columns])
-    for row in table.rows:
-        sheet.append([_xlsx_text(safe_cell(v)) for v in row])
+    sheet.append([_xlsx_text(safe_cell(c)) for c in _headers(table, times, zone)])
+    for row in rows:
+        sheet.append([_xlsx_time(sheet, v, zone) if i in times else _xlsx_text(safe_cell(v)) for i, v in enumerate(row)])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _xlsx_time(sheet, value: object, zone: str) -> object:
+    """A real Excel date-time holding the firm's wall-clock time; text that is no time stays text."""
+    moment = _moment(value, zone)
+    if moment is None:
+        return _xlsx_text(safe_cell(value))
+    cell = WriteOnlyCell(sheet, value=moment)
+    cell.number_format = XLSX_TIME_FORMAT
+    return cell
 
 
 def _xlsx_text(value: object) -> object:

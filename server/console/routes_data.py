@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from loguru import logger
 
+from server import firmtime
 from server.console import queries, routes_register
 from server.console.exports import CSV_TYPE, XLSX_TYPE, Table, to_csv, to_xlsx
 from server.console.routes_alerts import alert_filter
@@ -21,11 +22,11 @@ EXPORT_MAX_ROWS = 100_000
 MAX_TEXT = 200
 
 
-def event_filter(type: str | None, agent_id: str | None, user: str | None, path: str | None, since: str | None) -> queries.EventFilter:
+def event_filter(type: str | None, agent_id: str | None, user: str | None, path: str | None, since: str | None, zone: str = firmtime.DEFAULT_ZONE) -> queries.EventFilter:
     for name, value in (("type", type), ("agent_id", agent_id), ("user", user), ("path", path)):
         if value and len(value) > MAX_TEXT:
             raise HTTPException(422, f"{name} is at most {MAX_TEXT} characters")
-    return queries.EventFilter(type or None, agent_id or None, user or None, path or None, parse_since(since))
+    return queries.EventFilter(type or None, agent_id or None, user or None, path or None, parse_since(since, zone))
 
 
 def register(router: APIRouter, console: Console) -> None:
@@ -59,7 +60,7 @@ def register(router: APIRouter, console: Console) -> None:
         before: int | None = Query(None, ge=1, lt=2**63),
         user: ConsoleUser = Depends(console.user),
     ) -> Response:
-        f = event_filter(type, agent_id, user_name, path, since)
+        f = event_filter(type, agent_id, user_name, path, since, console.zone(request))
         with request.app.state.store.engine.connect() as conn:
             rows, next_seq = queries.event_page(conn, f, EVENTS_PER_PAGE, before)
             types = queries.event_types(conn)
@@ -124,7 +125,7 @@ def register(router: APIRouter, console: Console) -> None:
         if what == "alerts":
             table = _alerts_table(store, alert_filter(status, severity, category, since))
         elif what == "events":
-            table = _events_table(store, event_filter(type, agent_id, user_name, path, since))
+            table = _events_table(store, event_filter(type, agent_id, user_name, path, since, console.zone(request)))
         elif what == "register":
             table = _register_table(store, console)
         elif what == "devices":
@@ -132,7 +133,7 @@ def register(router: APIRouter, console: Console) -> None:
         else:
             raise HTTPException(404, "exports: alerts, events, register, devices")
         table = dataclasses.replace(table, rows=list(table.rows))  # counted for the audit log
-        data = to_csv(table) if fmt == "csv" else to_xlsx(table)
+        data = to_csv(table, console.zone(request)) if fmt == "csv" else to_xlsx(table, console.zone(request))
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         logger.info("export what={} format={} by=console:{!r}", what, fmt, user.name)
         filters = {k: v for k, v in dict(status=status, severity=severity, category=category, since=since, type=type,
@@ -150,13 +151,13 @@ DEVICE_COLUMNS = ("id", "identity", "vendor", "model", "serial", "label", "fstyp
 def _alerts_table(store, f: queries.AlertFilter) -> Table:
     with store.engine.connect() as conn:
         rows = queries.alerts_for_export(conn, f, EXPORT_MAX_ROWS)
-    return Table("alerts", ALERT_COLUMNS, ([r[c] for c in ALERT_COLUMNS] for r in rows))
+    return Table("alerts", ALERT_COLUMNS, ([r[c] for c in ALERT_COLUMNS] for r in rows), times=("created_at", "updated_at"))
 
 
 def _events_table(store, f: queries.EventFilter) -> Table:
     with store.engine.connect() as conn:
         rows, _ = queries.event_page(conn, f, EXPORT_MAX_ROWS, None)
-    return Table("events", EVENT_COLUMNS, ([r[c] for c in EVENT_COLUMNS] for r in rows))
+    return Table("events", EVENT_COLUMNS, ([r[c] for c in EVENT_COLUMNS] for r in rows), times=("ts",))
 
 
 def _register_table(store, console: Console) -> Table:
@@ -165,9 +166,9 @@ def _register_table(store, console: Console) -> Table:
     rows = [["folder", f["level"], f["host"], f["folder"], f["files"], f["last"]] for f in data.folders]
     rows += [["watched", "", w["hostname"], p, "", ""] for w in data.watched for p in w["paths"]]
     rows += [["egress", e["level"], "", "", e["sources"], e["last"]] for e in data.egress_by_level]
-    return Table("secret-register", ("kind", "level", "host", "folder", "files", "last_activity"), rows)
+    return Table("secret-register", ("kind", "level", "host", "folder", "files", "last_activity"), rows, times=("last_activity",))
 
 
 def _devices_table(store) -> Table:
     items, _ = store.devices.list(None, None, None, None, EXPORT_MAX_ROWS, None)
-    return Table("devices", DEVICE_COLUMNS, ([d[c] for c in DEVICE_COLUMNS] for d in items))
+    return Table("devices", DEVICE_COLUMNS, ([d[c] for c in DEVICE_COLUMNS] for d in items), times=("first_seen", "last_seen"))

@@ -9,13 +9,14 @@ Registered before routes_data, whose single-agent approve and retire forms stay 
 
 from __future__ import annotations
 
+import dataclasses
 from urllib.parse import parse_qsl, urlencode
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from loguru import logger
 
-from server import fleetlist
+from server import firmtime, fleetlist
 from server.console.sessions import ConsoleUser
 from server.console.web import PREFIX, Console, back, first
 from server.fleetquery import FleetQuery, fleet_query
@@ -50,6 +51,7 @@ def register(router: APIRouter, console: Console) -> None:
         user: ConsoleUser = Depends(console.user),
     ) -> Response:
         f, sort, order, filters = query.filter, query.sort, query.order, query.given
+        f = _seen_on_firm_clock(f, filters, console.zone(request))
         store, config = request.app.state.store, request.app.state.config
         with store.engine.connect() as conn:
             fleet = fleetlist.fleet_page(
@@ -92,6 +94,13 @@ def register(router: APIRouter, console: Console) -> None:
                     budget.forget(bytes.fromhex(token_hash))
         logger.info("agents retired count={} of={} block_host={} by=console:{!r}", retired, len(ids), block, user.name)
         return _back_to_agents(back_to, "agents_retired" if retired else "not_found")
+
+
+def _seen_on_firm_clock(f: fleetlist.FleetFilter, given: dict, zone: str) -> fleetlist.FleetFilter:
+    """A date typed into the console is the firm's day (server.timezone), not UTC's as in the API;
+    fleet_query checked the text already."""
+    seen = {k: firmtime.parse_local(given[k], zone) for k in ("seen_after", "seen_before") if given.get(k)}
+    return dataclasses.replace(f, **seen) if seen else f
 
 
 def _move(request: Request, user: ConsoleUser, ids: list[str], to_group: str, back_to: str) -> Response:

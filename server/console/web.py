@@ -8,13 +8,14 @@ the sign-in throttle and verification slots live here, not in module globals.
 from __future__ import annotations
 
 import os
-from datetime import datetime, timezone
+from datetime import datetime
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 
+from server import firmtime
 from server.console.i18n import LANG_COOKIE, gettext_for, load_translations, negotiate
 from server.console.labels import label
 from server.console.register import RegisterFold
@@ -46,11 +47,15 @@ NAV = (  # (path, msgid, admin only)
 )
 
 
-def short_time(value: str | None) -> str:
-    """'2026-11-26T22:51:52.123Z' -> '2026-11-26 22:51:52' (the page says times are UTC)."""
-    if not value:
-        return ""
-    return str(value).replace("T", " ")[:19]
+def short_time(value: str | datetime | None, zone: str = firmtime.DEFAULT_ZONE) -> str:
+    """'2026-11-26T22:51:52.123Z' -> '2026-11-27 06:51:52': the firm's wall clock (the page names the zone)."""
+    return firmtime.show(value, zone)
+
+
+@pass_context
+def _page_time(context, value: str | datetime | None) -> str:
+    """The `t` filter: the page's firm_zone (render() sets it; a template without it fails loudly)."""
+    return short_time(value, context["firm_zone"])
 
 
 def human_size(value: int | None) -> str:
@@ -67,7 +72,7 @@ def human_size(value: int | None) -> str:
 class Console:
     def __init__(self, throttle: LoginThrottle | None = None, verify_slots: VerifySlots | None = None):
         self.env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-        self.env.filters["t"] = short_time
+        self.env.filters["t"] = _page_time
         self.env.filters["size"] = human_size
         self.translations = load_translations()
         self.throttle = throttle or LoginThrottle()
@@ -90,8 +95,14 @@ class Console:
     def lang(self, request: Request) -> str:
         return negotiate(request.cookies.get(LANG_COOKIE), request.headers.get("accept-language"))
 
+    @staticmethod
+    def zone(request: Request) -> str:
+        """The firm's time zone (server.timezone): every time a page shows, every time a filter reads."""
+        return getattr(request.app.state.config, "timezone", firmtime.DEFAULT_ZONE)
+
     def render(self, request: Request, template: str, user: ConsoleUser | None, status_code: int = 200, **context) -> HTMLResponse:
         lang = self.lang(request)
+        zone = self.zone(request)
         gettext = gettext_for(self.translations, lang)
         page = self.env.get_template(template).render(
             _=gettext,
@@ -102,6 +113,8 @@ class Console:
             here_full=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
             P=PREFIX,
             label=lambda kind, value: gettext(label(kind, value)) if value is not None else "",
+            firm_zone=zone,
+            zone_label=firmtime.zone_label(zone, lang),
             msg=request.query_params.get("msg"),
             qs=lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")}),
             **context,
@@ -152,12 +165,11 @@ def back(path: str, **params) -> RedirectResponse:
     return RedirectResponse(PREFIX + path + (f"?{query}" if query else ""), status_code=303)
 
 
-def parse_since(value: str | None) -> datetime | None:
-    """A 'since' field (date or date and time, taken as UTC); None when empty; 422 when not a time."""
+def parse_since(value: str | None, zone: str = firmtime.DEFAULT_ZONE) -> datetime | None:
+    """A 'since' field (date or date and time on the firm's clock, `zone`); None when empty; 422 when not a time."""
     if not value:
         return None
     try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        return firmtime.parse_local(value, zone)
     except ValueError:
         raise HTTPException(422, "since must be a date like 2026-11-20 or 2026-11-20T08:00") from None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)

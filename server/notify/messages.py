@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from rules.levels import SEVERITIES
+from server import firmtime
 from server.notify.tlds import TLDS
+from server.times import aware, iso
 
 MAX_TITLE_CHARS = 200
 MAX_FIELD_CHARS = 300
@@ -114,14 +116,15 @@ def _sev(severity: str) -> tuple[str, str]:
     return SEVERITY_ZH.get(severity, line(severity, 20)), line(severity, 20).upper()
 
 
-def _when(value) -> str:
+def _when(value, zone: str, lang: str) -> str:
+    """'2026-01-01 08:00:00 北京时间 (UTC+08:00)': the firm's clock (server.timezone), the zone named."""
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+        return f"{firmtime.show(value, zone)} {firmtime.zone_label(zone, lang, value)}"
     return line(value, 40)
 
 
-def alert_message(alert: dict, public_url: str | None = None) -> Message:
-    """The message for one alert (a row of `alerts` as a dict)."""
+def alert_message(alert: dict, public_url: str | None = None, zone: str = firmtime.DEFAULT_ZONE) -> Message:
+    """The message for one alert (a row of `alerts` as a dict); times on the firm's clock, `zone`."""
     sev_zh, sev_en = _sev(alert["severity"])
     category = line(alert["category"], 64)
     cat_zh = CATEGORY_ZH.get(alert["category"], category)
@@ -132,7 +135,8 @@ def alert_message(alert: dict, public_url: str | None = None) -> Message:
     )
     rule = line(alert.get("rule_id") or "", 128)
     explanation = block(alert.get("explanation") or "")
-    when, number, count = _when(alert.get("created_at")), int(alert["id"]), int(alert.get("count") or 1)
+    when_zh, when_en = _when(alert.get("created_at"), zone, "zh"), _when(alert.get("created_at"), zone, "en")
+    number, count = int(alert["id"]), int(alert.get("count") or 1)
     link = f"{public_url.rstrip('/')}/api/v1/alerts/{number}" if public_url else None
 
     def render(esc, bold, sep: str) -> str:
@@ -140,13 +144,13 @@ def alert_message(alert: dict, public_url: str | None = None) -> Message:
             bold(f"密卫告警 #{number}：{esc(title)}"),
             f"严重程度：{sev_zh}　类别：{esc(cat_zh)}",
             f"主机：{esc(host)}　用户：{esc(user)}",
-            f"时间：{esc(when)}　次数：{count}　规则：{esc(rule)}",
+            f"时间：{esc(when_zh)}　次数：{count}　规则：{esc(rule)}",
         ]
         en = [
             bold(f"MiWei alert #{number}: {esc(title)}"),
             f"Severity: {sev_en}  Category: {esc(category)}",
             f"Host: {esc(host)}  User: {esc(user)}",
-            f"Time: {esc(when)}  Count: {count}  Rule: {esc(rule)}",
+            f"Time: {esc(when_en)}  Count: {count}  Rule: {esc(rule)}",
         ]
         # quoted: a line break inside a file name cannot forge a line that looks like one of ours
         rest = ["说明 / Explanation:", *(f"> {esc(x)}" for x in explanation.split("\n"))]
@@ -161,11 +165,19 @@ def alert_message(alert: dict, public_url: str | None = None) -> Message:
     data = {
         "alert": {
             "id": number, "rule_id": rule, "category": category, "severity": line(alert["severity"], 16), "title": title,
-            "host": host, "user": user, "count": count, "created_at": when, "explanation": explanation,
+            "host": host, "user": user, "count": count, "explanation": explanation,
+            **_times(alert.get("created_at"), zone),
         },
         **({"link": link} if link else {}),
     }  # fmt: skip
     return Message(subject, text, markdown, data)
+
+
+def _times(value, zone: str) -> dict:
+    """For JSON webhooks: created_at ISO 8601 UTC (as the API gives it), and the firm's wall clock."""
+    if not isinstance(value, datetime):
+        return {"created_at": line(value, 40) if value is not None else None}
+    return {"created_at": iso(aware(value)), "created_at_local": firmtime.show(value, zone), "timezone": firmtime.zone(zone).key}
 
 
 def digest_message(alerts: list[dict], window_s: float, max_per_hour: int) -> Message:

@@ -25,9 +25,11 @@ class NotificationSender:
     """`start()` / `stop(timeout_s)`; `run_once()` is one round (what the thread repeats)."""
 
     def __init__(
-        self, engine: Engine, clock: Clock, transport: Transport, poll_s: float = POLL_S, public_url: str | None = None
+        self, engine: Engine, clock: Clock, transport: Transport, poll_s: float = POLL_S, public_url: str | None = None,
+        zone: str = "Asia/Shanghai",
     ):
         self.engine, self.clock, self.transport = engine, clock, transport
+        self.zone = zone  # the firm's clock (server.timezone): message times
         self.poll_s = poll_s
         self.public_url = public_url
         self._stopping = threading.Event()
@@ -85,7 +87,7 @@ class NotificationSender:
         if job.kind == "digest":
             message = digest_message(alerts, outbox.WINDOW_S, job.channel.max_per_hour)
         else:
-            message = alert_message(alerts[0], self.public_url)
+            message = alert_message(alerts[0], self.public_url, self.zone)
         error = None
         try:
             self.transport.deliver(job.channel.url, message)
