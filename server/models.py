@@ -274,6 +274,10 @@ class AlertPatch(_Strict):
     comment: Text(4000) = ""
 
 
+class AlertAssign(_Strict):
+    assignee: Annotated[str, StringConstraints(min_length=1, max_length=255)] | None  # a console analyst or admin; null: nobody
+
+
 class RuleFileIn(_Strict):
     # limits on count and size are checked with the rules (server/policies.py), to answer in one shape
     name: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"), AfterValidator(_storable)]

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, column, func, inspect, select, table
 from sqlalchemy.engine import Connection
 
+from server.alertquery import AlertFilter  # the list's filters, shared with GET /api/v1/alerts
 from server.console.register import RegisterFold
 from server.schema import agents, alert_history, alerts, api_tokens, devices, events, users
 from server.times import aware, iso
@@ -101,23 +102,6 @@ def dashboard(conn: Connection, now: datetime, days: int = 30) -> Dashboard:
 
 
 # --- alerts ---------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class AlertFilter:
-    status: str | None = None
-    severity: str | None = None
-    category: str | None = None
-    since: datetime | None = None
-
-    def where(self) -> list:
-        clauses = []
-        for col, value in ((alerts.c.status, self.status), (alerts.c.severity, self.severity), (alerts.c.category, self.category)):
-            if value:
-                clauses.append(col == value)
-        if self.since is not None:
-            clauses.append(alerts.c.created_at >= self.since)
-        return clauses
 
 
 def alert_page(conn: Connection, f: AlertFilter, sort: str, descending: bool, page: int, per_page: int) -> tuple[list[dict], int]:
@@ -235,7 +219,7 @@ def secret_register(conn: Connection, fold: RegisterFold) -> Register:
 
 
 def user_list(conn: Connection) -> list[dict]:
-    rows = conn.execute(select(users.c.id, users.c.name, users.c.role, users.c.created_at).order_by(users.c.name)).mappings()
+    rows = conn.execute(select(users.c.id, users.c.name, users.c.role, users.c.email, users.c.created_at).order_by(users.c.name)).mappings()
     return [{**r, "created_at": iso(aware(r["created_at"]))} for r in rows]
 
 

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
 from loguru import logger
 
+from server import triage
 from server.auth import ROLES
 from server.console import queries
 from server.console.rulefiles import locate, set_enabled
@@ -152,6 +153,16 @@ def register(router: APIRouter, console: Console) -> None:
         if removed:
             logger.info("console user removed id={} by=console:{!r}", user_id, user.name)
         return back("/users", msg="user_removed" if removed else "not_found")
+
+    @router.post(PREFIX + "/users/{user_id}/email", include_in_schema=False)
+    def user_email(user_id: int, request: Request, user: ConsoleUser = Depends(console.admin), fields: dict = Depends(console.admin_form)) -> Response:
+        """Where the user's assignments are notified (server/triage.py); empty clears it."""
+        store = request.app.state.store
+        try:
+            done = 0 < user_id < 2**63 and triage.set_email(store.engine, user_id, first(fields, "email").strip(), f"console:{user.name}", store.clock())
+        except ValueError as exc:
+            raise HTTPException(422, str(exc)) from None
+        return back("/users", msg="email_saved" if done else "not_found")
 
     @router.get(PREFIX + "/tokens", include_in_schema=False)
     def tokens_page(request: Request, user: ConsoleUser = Depends(console.admin)) -> Response:

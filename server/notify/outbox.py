@@ -27,7 +27,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from rules.levels import SEVERITIES
@@ -44,13 +44,14 @@ BACKOFF_MIN_S = 30.0
 BACKOFF_MAX_S = 3600.0
 GIVE_UP_S = 24 * 3600.0  # a notification still not delivered this long after its alert: failed
 CLAIM_BATCH = 50  # rows leased at once; each send is renewed first, so a slow round cannot outlive its lease
+ASSIGN_PREFIX = "assign:"  # assignment rows (server/triage.py) name an e-mail channel after this
 
 
 @dataclass(frozen=True)
 class Job:
     id: int
     channel: Channel
-    kind: str  # alert | digest
+    kind: str  # alert | digest | assign
     alert_id: int | None
     attempts: int
     created_at: datetime
@@ -100,7 +101,9 @@ def claim(engine: Engine, now: datetime, batch: int = CLAIM_BATCH) -> list[Job]:
         channels = {
             r.id: channel_from_row(r)
             for r in conn.execute(
-                select(notify_channels).where(notify_channels.c.id.in_(channel_ids), notifications_enabled())
+                select(notify_channels).where(
+                    notify_channels.c.id.in_({c.removeprefix(ASSIGN_PREFIX) for c in channel_ids}), notifications_enabled()
+                )
             )
         }
         query = select(notifications, alerts.c.severity).outerjoin(alerts, alerts.c.id == notifications.c.alert_id)
@@ -111,11 +114,14 @@ def claim(engine: Engine, now: datetime, batch: int = CLAIM_BATCH) -> list[Job]:
         jobs: list[Job] = []
         for channel_id in channel_ids:
             mine = [r for r in rows if r.channel_id == channel_id]
-            channel = channels.get(channel_id)
+            channel = channels.get(channel_id.removeprefix(ASSIGN_PREFIX))
             if channel is None:  # removed or disabled since: nothing to send
                 _set(conn, [r.id for r in mine], status="dropped", last_error="channel removed or disabled")
                 continue
-            jobs += _claim_channel(conn, channel, mine, now)
+            if channel_id.startswith(ASSIGN_PREFIX):
+                jobs += _claim_assignments(conn, channel, mine, now)
+            else:
+                jobs += _claim_channel(conn, channel, mine, now)
     return jobs
 
 
@@ -174,6 +180,30 @@ def _claim_channel(conn: Connection, channel: Channel, rows: list, now: datetime
     return jobs
 
 
+def _claim_assignments(conn: Connection, channel: Channel, rows: list, now: datetime) -> list[Job]:
+    """Assignment rows (server/triage.py): one job per assignee, the rest of their rows folded into it
+    (a bulk assignment is one e-mail); no severity routing or rate limit: the analyst was given the
+    work and must hear of it. Rows of alerts assigned to nobody since are dropped."""
+    lease = now + timedelta(seconds=LEASE_S)
+    owners = dict(conn.execute(select(alerts.c.id, alerts.c.assignee).where(alerts.c.id.in_([r.alert_id for r in rows]))).all())
+    jobs: list[Job] = []
+    heads: dict[str, int] = {}
+    for r in rows:
+        owner = owners.get(r.alert_id)
+        if r.slot_at is not None:  # a retry: it carries the rows folded into it already
+            _set(conn, [r.id], next_attempt_at=lease)
+            jobs.append(Job(r.id, channel, "assign", r.alert_id, r.attempts, r.created_at, lease))
+        elif not owner:
+            _set(conn, [r.id], status="dropped", last_error="no longer assigned")
+        elif owner in heads:
+            _set(conn, [r.id], status="digested", digest_id=heads[owner])
+        else:
+            heads[owner] = r.id
+            _set(conn, [r.id], next_attempt_at=lease, slot_at=now)
+            jobs.append(Job(r.id, channel, "assign", r.alert_id, r.attempts, r.created_at, lease))
+    return jobs
+
+
 def _skip_unrouted(conn: Connection, channel: Channel) -> None:
     """Alerts of a severity the channel does not take are not sent there (status skipped)."""
     conn.execute(
@@ -228,6 +258,9 @@ def job_alerts(engine: Engine, job: Job) -> list[dict]:
         if job.kind == "digest":
             ids = select(notifications.c.alert_id).where(notifications.c.digest_id == job.id)
             rows = conn.execute(select(alerts).where(alerts.c.id.in_(ids)).order_by(alerts.c.id))
+        elif job.kind == "assign":  # its own alert and those folded into it
+            ids = select(notifications.c.alert_id).where(notifications.c.digest_id == job.id)
+            rows = conn.execute(select(alerts).where(or_(alerts.c.id == job.alert_id, alerts.c.id.in_(ids))).order_by(alerts.c.id))
         else:
             rows = conn.execute(select(alerts).where(alerts.c.id == job.alert_id))
         return [dict(r._mapping) for r in rows]

@@ -13,6 +13,7 @@ from loguru import logger
 from sqlalchemy.engine import Engine
 
 from server.notify import outbox
+from server.notify.assignment import assignee_email, assignment_message, recipient_url
 from server.notify.channels import redact
 from server.notify.messages import alert_message, digest_message
 from server.notify.transport import DeliveryError, Transport
@@ -84,17 +85,22 @@ class NotificationSender:
         if not alerts:  # the alert was deleted meanwhile
             outbox.record(self.engine, job, self.clock(), None)
             return "sent"
+        url, error = job.channel.url, None
         if job.kind == "digest":
             message = digest_message(alerts, outbox.WINDOW_S, job.channel.max_per_hour)
+        elif job.kind == "assign":  # to the assignee's own address (server/notify/assignment.py)
+            message = assignment_message(alerts[0]["assignee"] or "-", alerts, self.public_url)
+            email = assignee_email(self.engine, alerts[0]["assignee"])
+            url, error = (recipient_url(url, email), None) if email else (None, "the assignee has no valid e-mail address")
         else:
             message = alert_message(alerts[0], self.public_url, self.zone)
-        error = None
         try:
-            self.transport.deliver(job.channel.url, message)
+            if url is not None:
+                self.transport.deliver(url, message)
         except DeliveryError as exc:
             error = str(exc)
         status = outbox.record(self.engine, job, self.clock(), error)
-        what = f"digest of {len(alerts)}" if job.kind == "digest" else f"alert {alerts[0]['id']}"
+        what = f"{job.kind} of {len(alerts)}" if job.kind in ("digest", "assign") else f"alert {alerts[0]['id']}"
         if status == "sent":
             logger.info("notification sent channel={} target={} {}", job.channel.id, target, what)
         elif status == "failed":
