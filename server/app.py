@@ -118,7 +118,7 @@ def create_app(config: ServerConfig, store: Store, absence_check_s: float = ABSE
         retention = RetentionSchedule(lambda: store.purge_events(config.retention_days))
         retention.start()
         # the previous day's chained events, sealed and signed once (server/seals.py)
-        sealing = SealSchedule(lambda: seal_pending(store.engine, app.state.signer.key(), zone(config.timezone), store.clock()))
+        sealing = SealSchedule(lambda: seal_pending(store.engine, app.state.signer.key(), zone(config.timezone), store.clock(), config.tsa_url))
         sealing.start()
         try:
             yield

@@ -78,7 +78,7 @@ def cmd_verify_pack(config, args) -> int:
 def cmd_seal(config, args) -> int:
     from server.database import make_engine, migrate
     from server.firmtime import zone
-    from server.seals import SealError, check_day, seal_day, seal_pending
+    from server.seals import SealError, check_day, seal_day, seal_pending, stamp_missing
     from server.signing import SigningKeyError
     from server.store import Store
 
@@ -103,7 +103,9 @@ def cmd_seal(config, args) -> int:
             if not checks:
                 print(f"{day.isoformat()}: no seals")
             return EXIT_OK if all(c.ok for c in checks) else EXIT_FAILURE
-        runs = [seal_day(engine, key, day, firm, now)] if day else seal_pending(engine, key, firm, now)
+        runs = [seal_day(engine, key, day, firm, now)] if day else seal_pending(engine, key, firm, now, config.tsa_url)
+        if day and config.tsa_url:
+            stamp_missing(engine, config.tsa_url)
     except (SealError, SigningKeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

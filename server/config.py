@@ -29,6 +29,7 @@ from rules.schema import (
 from rules.worktime import WEEKDAYS, WorkTime, check_timezone, parse_hours
 from server.notify.channels import DEFAULT_MAX_PER_HOUR, ChannelError, ChannelSpec, check_url, redact, severities_from
 from server.proxies import Network, trusted_proxies_setting
+from server.tsa import url_setting as tsa_url_setting
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 DATABASE_SCHEMES = ("sqlite", "postgresql", "postgresql+psycopg")
@@ -61,6 +62,7 @@ class ServerConfig:
     trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For/Proto are believed (server/proxies.py)
     timezone: str = "Asia/Shanghai"  # the firm's clock: console, explanations, exports, notifications (server/firmtime.py)
     signing_key_file: str | None = None  # Ed25519 key of packs and seals; None: signing-key.pem beside the database (server/signing.py)
+    tsa_url: str | None = None  # an RFC 3161 timestamp authority that dates each daily seal (server/tsa.py); None: none
 
 
 def load_server_config(path: str) -> ServerConfig:
@@ -93,6 +95,7 @@ def _parse_server(section: Section, ctx: Context) -> ServerConfig:
         trusted_proxies=section.get("trusted_proxies", trusted_proxies_setting, default=()),
         timezone=firm_zone,
         signing_key_file=section.get("signing_key_file", _log_file, default=None),
+        tsa_url=section.get("tsa_url", tsa_url_setting, default=None),
     )
     values["tls_cert"], values["tls_key"] = _tls(section, ctx)
     allow_private = values["notify_allow_private"] is True

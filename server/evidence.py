@@ -13,6 +13,7 @@ server/packcheck.py checks a pack; docs/evidence.md shows how without MiWei.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -53,6 +54,8 @@ def build(
     for name, seal in sorted(seal_files.items()):
         files[name + ".json"] = seal["body"]
         files[name + ".sig"] = seal["signature"].encode("ascii") + b"\n"
+        if seal.get("tsa_token"):  # RFC 3161 token of the seal (server/tsa.py)
+            files[name + ".tsr"] = base64.b64decode(seal["tsa_token"])
     files["proofs.json"] = _json({"leaf": "rules.events.chain_digest of the event file", "tree": "RFC 6962", "events": proofs})
     files[PUBLIC_KEY] = key.public_pem.encode("ascii")
     files[HOWTO] = _howto(key.fingerprint).encode("utf-8")

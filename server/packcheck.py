@@ -129,6 +129,9 @@ def _proofs(files: dict[str, bytes], public, proofs: list[dict]) -> tuple[int, i
             ok = body is not None and sig is not None and signing.verify(public, body, sig.decode("ascii", "replace").strip())
             if not ok:
                 problems.append(f"{name}: the seal's signature does not verify (changed, missing or signed by another key)")
+            token = files.get(name[: -len(".json")] + ".tsr")
+            if ok and token is not None and hashlib.sha256(body).digest() not in token:
+                problems.append(f"{name[: -len('.json')]}.tsr is not a timestamp of this seal")
             checked[name] = json.loads(body) if ok else None
         seal, event = checked[name], files.get(p["event"])
         if seal is None or event is None:

@@ -36,7 +36,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from rules.events import chain_digest
-from server import merkle, signing
+from server import merkle, signing, tsa
 from server.database import insert_ignore, lock, writing
 from server.firmtime import utc
 from server.schema import events, seal_days, seals
@@ -183,7 +183,7 @@ def _first_seq_at(conn: Connection, moment: datetime) -> int | None:
     return lo if conn.execute(select(events.c.seq).where(events.c.seq >= lo).limit(1)).first() else None
 
 
-def seal_pending(engine: Engine, key: signing.SigningKey, zone: ZoneInfo, now: datetime) -> list[SealRun]:
+def seal_pending(engine: Engine, key: signing.SigningKey, zone: ZoneInfo, now: datetime, tsa_url: str | None = None) -> list[SealRun]:
     """Seal yesterday, and the days since the last sealed day (at most CATCH_UP_DAYS back) that
     the collector missed while it was down; on a first run, yesterday alone."""
     today = (now - timedelta(seconds=GRACE_S)).astimezone(zone).date()
@@ -191,7 +191,30 @@ def seal_pending(engine: Engine, key: signing.SigningKey, zone: ZoneInfo, now: d
         last = conn.execute(select(func.max(seal_days.c.day))).scalar()
     first = today - timedelta(days=1) if last is None else max(date.fromisoformat(last) + timedelta(days=1), today - timedelta(days=CATCH_UP_DAYS))
     days = [first + timedelta(days=n) for n in range((today - first).days)]
-    return [seal_day(engine, key, d, zone, now) for d in days]
+    runs = [seal_day(engine, key, d, zone, now) for d in days]
+    if tsa_url:
+        stamp_missing(engine, tsa_url)
+    return runs
+
+
+def stamp_missing(engine: Engine, url: str, limit: int = 500) -> int:
+    """Ask the timestamp authority for a token for each seal that has none (server/tsa.py), outside
+    any transaction; returns how many were stamped. A seal's token is written once."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(seals.c.id, seals.c.body).where(seals.c.tsa_token.is_(None)).order_by(seals.c.id).limit(limit)).all()
+    done = 0
+    for row in rows:
+        try:
+            token = tsa.stamp(url, hashlib.sha256(row.body.encode("utf-8")).digest()).token
+        except tsa.TsaError as exc:
+            logger.warning("seal not timestamped seal={} error={!r} (asked again next round)", row.id, str(exc))
+            break
+        with writing(engine) as conn:
+            conn.execute(update(seals).where(seals.c.id == row.id, seals.c.tsa_token.is_(None)).values(tsa_token=base64.b64encode(token).decode("ascii")))
+        done += 1
+    if done:
+        logger.info("seals timestamped count={} tsa={!r}", done, url)
+    return done
 
 
 # --- checking against the database --------------------------------------------------------------
@@ -274,7 +297,7 @@ def for_events(conn: Connection, event_ids: list[str], zone: ZoneInfo) -> tuple[
             continue
         seal, leaves, index = hit
         name = f"seals/{seal['agent_id']}_{seal['day']}"
-        found[name] = {"body": seal["body"].encode("utf-8"), "signature": seal["signature"]}
+        found[name] = {"body": seal["body"].encode("utf-8"), "signature": seal["signature"], "tsa_token": seal["tsa_token"]}
         path = [p.hex() for p in merkle.proof(leaves, index)]
         proofs.append({**entry, "sealed": True, "seal": name + ".json", "index": index, "size": len(leaves), "path": path})
     return found, proofs
