@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import unicodedata
-
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +22,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
 from rules.events import VOLUME_MARK, Media
-from server.console.queries import days_back
+from server import firmtime
+from server.console import dashboard
+from server.console.queries import ts_text
 from server.schema import alert_events, alerts, devices, events
 from server.times import aware, iso
 
@@ -104,17 +105,15 @@ def _alert_rows(conn: Connection, where) -> tuple[list[dict], int, int]:
     return [{**r, "created_at": iso(aware(r["created_at"]))} for r in rows], total, open_
 
 
-def _per_day(conn: Connection, where, now: datetime) -> list[tuple[str, int]]:
-    day_list = days_back(now, DAYS)
-    day = func.substr(events.c.ts, 1, 10)
-    found = dict(
-        conn.execute(
-            select(day, func.count())
-            .where(where, events.c.type == "egress.file", events.c.ts >= day_list[0])
-            .group_by(day)
-        ).all()
-    )
-    return [(d, found.get(d, 0)) for d in day_list]
+def _per_day(conn: Connection, where, now: datetime, zone) -> list[tuple[str, int]]:
+    """Files sent out per firm's day (dashboard.py folds UTC hours into the zone's dates)."""
+    days = dashboard.firm_days(now, zone, DAYS)
+    hour = dashboard.hour_of(conn, events.c.ts, is_text=True)
+    start = ts_text(firmtime.local_day_start(days[0], zone))
+    rows = conn.execute(
+        select(hour, func.count()).where(where, events.c.type == "egress.file", events.c.ts >= start).group_by(hour)
+    ).all()
+    return list(zip([d.isoformat() for d in days], dashboard.per_day(rows, days, zone), strict=True))
 
 
 def _devices_by_identity(conn: Connection, counts: Counter) -> list[dict]:
@@ -135,7 +134,7 @@ def _devices_by_identity(conn: Connection, counts: Counter) -> list[dict]:
     return sorted(found, key=lambda d: (-d["uses"], d["id"]))
 
 
-def person(conn: Connection, kind: str, name: str, now: datetime) -> Person:
+def person(conn: Connection, kind: str, name: str, now: datetime, zone) -> Person:
     """A user's (kind 'user') or a host's (kind 'host') page."""
     alert_col, event_col = (alerts.c.user, events.c.user) if kind == "user" else (alerts.c.host, events.c.host)
     other_col = events.c.host if kind == "user" else events.c.user
@@ -163,7 +162,7 @@ def person(conn: Connection, kind: str, name: str, now: datetime) -> Person:
         rows,
         total,
         open_,
-        _per_day(conn, event_col == name, now),
+        _per_day(conn, event_col == name, now, zone),
         _devices_by_identity(conn, counts),
         [(v, n) for v, n in others],
         span[0] or 0,
@@ -180,7 +179,7 @@ def _needle(serial: str, identity: str) -> str:
     return rest[len(VOLUME_MARK) :].split(":", 1)[0] if rest.startswith(VOLUME_MARK) else ""
 
 
-def device(conn: Connection, device_id: int, now: datetime) -> DevicePage | None:
+def device(conn: Connection, device_id: int, now: datetime, zone) -> DevicePage | None:
     row = conn.execute(select(devices).where(devices.c.id == device_id)).mappings().first()
     if row is None:
         return None
@@ -205,8 +204,8 @@ def device(conn: Connection, device_id: int, now: datetime) -> DevicePage | None
     mine = [dict(r) for r in scanned[:MAX_SCANNED] if identity_of(json.loads(r["body"])) == identity]
     users = Counter(e["user"] for e in mine if e["user"])
     hosts = Counter(e["host"] for e in mine if e["host"])
-    day_list = days_back(now, DAYS)
-    per_day = Counter(e["ts"][:10] for e in mine if e["type"] == "egress.file")
+    days = dashboard.firm_days(now, zone, DAYS)
+    per_day = dashboard.per_day([(e["ts"][:13], 1) for e in mine if e["type"] == "egress.file"], days, zone)
     ids = [e["id"] for e in mine]
     alert_list: list[dict] = []
     if ids:
@@ -218,7 +217,7 @@ def device(conn: Connection, device_id: int, now: datetime) -> DevicePage | None
         dict(row),
         users.most_common(20),
         hosts.most_common(20),
-        [(d, per_day.get(d, 0)) for d in day_list],
+        list(zip([d.isoformat() for d in days], per_day, strict=True)),
         alert_list,
         mine[:100],
         len(scanned) <= MAX_SCANNED,

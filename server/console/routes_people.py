@@ -28,7 +28,7 @@ def register(router: APIRouter, console: Console) -> None:
         _ = console.translations[console.lang(request)].gettext
         store = request.app.state.store
         with store.engine.connect() as conn:
-            data = people.person(conn, kind, name, store.clock())
+            data = people.person(conn, kind, name, store.clock(), console.zone(request))
         chart = egress_chart(data.egress_per_day, _("Files sent out per day, last 30 days"))
         return console.render(request, "person.html", user, data=data, chart=chart)
 
@@ -48,7 +48,10 @@ def register(router: APIRouter, console: Console) -> None:
     def device_page(device_id: int, request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
         store = request.app.state.store
         with store.engine.connect() as conn:
-            data = people.device(conn, device_id, store.clock()) if 0 < device_id < 2**63 else None
+            data = (
+                people.device(conn, device_id, store.clock(), console.zone(request)) if 0 < device_id < 2**63 else None
+            )
+
         if data is None:
             raise HTTPException(404, "no such device")
         _ = console.translations[console.lang(request)].gettext

@@ -98,9 +98,9 @@ def test_front_page_leads_to_the_console(client):
 
 def test_dashboard_counts_open_alerts_and_draws_charts(populated):
     html = populated.get("/console/").text
-    assert html.count("<svg") == 2
+    assert html.count("<svg") == 8  # severity, category, week, trend, files, users, hosts, devices (tests/console/test_dashboard.py)
     assert "Classified content leaving" in html
-    assert re.search(r'severity=critical">1</a>', html)
+    assert re.search(r'<a href="/console/alerts\?severity=critical"><title>Critical: 1</title>', html)
     assert "zhang.wei" in html  # top users
 
 
