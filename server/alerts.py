@@ -81,6 +81,7 @@ class AlertDraft:
     ts: str | None = None  # the matched event's time, ISO 8601 UTC
     last_ts: str | None = None  # several matches folded before insertion: the latest one's time
     explain: Callable[[], str] | None = field(default=None, compare=False, repr=False)  # writes `explanation` when it is empty
+    event: Event | None = field(default=None, compare=False, repr=False)  # event rules: the event matched (incidents read it)
 
     def explained(self) -> str:
         """The explanation, written only for a draft that becomes an alert: most matches of a flood
@@ -109,6 +110,7 @@ def event_alert(verdict: Verdict, event: Event, worktime: WorkTime, engine: Even
         dedup_s=DEFAULT_DEDUP_S if rule.dedup_s is None else rule.dedup_s,
         suppress_s=rule.suppress_s,
         ts=event.ts,
+        event=event,
     )
 
 
@@ -155,16 +157,24 @@ def insert_alerts(conn: Connection, drafts: list[AlertDraft], now: datetime) -> 
     return list(ids)
 
 
-def raise_event_alerts(conn: Connection, drafts: list[AlertDraft], now: datetime) -> int:
+def raise_event_alerts(conn: Connection, drafts: list[AlertDraft], now: datetime, incidents=None) -> int:
     """Event rules' alerts with dedup and suppression; returns how many new alerts were raised.
 
-    Drafts of one group are folded before touching the database, so a batch of 10,000 matches of
-    one rule costs a few statements. On PostgreSQL each group is decided under an advisory lock,
-    so two collectors judging repeats of one group at once still update one alert.
+    Egress matches on files become incidents (server/incidents.py; `incidents`: its
+    IncidentSettings, None for the defaults). Drafts of one group are folded before touching the
+    database, so a batch of 10,000 matches of one rule costs a few statements. On PostgreSQL each
+    group is decided under an advisory lock, so two collectors judging repeats of one group at
+    once still update one alert.
     """
+    from server.incidents import IncidentSettings, is_incident, raise_incidents  # it builds on this module
+
+    grouped = [d for d in drafts if is_incident(d)]
+    opened = raise_incidents(conn, grouped, now, incidents or IncidentSettings()) if grouped else 0
     groups: dict[tuple[str, str], list[AlertDraft]] = defaultdict(list)
     plain: list[AlertDraft] = []
     for d in drafts:
+        if grouped and is_incident(d):
+            continue
         if d.group_key and (d.dedup_s > 0 or d.suppress_s > 0):
             groups[(d.rule_id, d.group_key)].append(d)
         else:
@@ -184,7 +194,7 @@ def raise_event_alerts(conn: Connection, drafts: list[AlertDraft], now: datetime
         )
     _fold(conn, folds, now)
     insert_alerts(conn, new, now)
-    return len(new)
+    return len(new) + opened
 
 
 def _latest_alerts(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], Row]:

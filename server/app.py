@@ -24,6 +24,7 @@ from server.config import ServerConfig
 from server.console import console_router
 from server.enrolgate import EnrolGate
 from server.firmtime import zone
+from server.incidents import IncidentSettings
 from server.limits import install_limits
 from server.retention import RetentionSchedule
 from server.seals import SealSchedule, seal_pending
@@ -133,6 +134,7 @@ def create_app(config: ServerConfig, store: Store, absence_check_s: float = ABSE
     app.state.signer = Signer(key_path(config.database, config.signing_key_file))  # packs and seals (server/signing.py)
     app.state.enrol_gate = EnrolGate(config.enroll_per_address_per_min, config.enroll_total_per_min)  # server/enrolgate.py
     store.clock_skew_s = config.clock_skew_s
+    store.incidents = IncidentSettings(config.incident_window_s, config.incident_escalate_files, config.incident_escalate_bytes)
     app.include_router(router)
     app.include_router(rules_router)
     app.include_router(devices_router)

@@ -26,6 +26,7 @@ from rules.schema import (
     sequence,
     text,
 )
+from rules.units import parse_size
 from rules.worktime import WEEKDAYS, WorkTime, check_timezone, parse_hours
 from server.notify.channels import DEFAULT_MAX_PER_HOUR, ChannelError, ChannelSpec, check_url, redact, severities_from
 from server.proxies import Network, trusted_proxies_setting
@@ -61,6 +62,10 @@ class ServerConfig:
     enroll_total_per_min: float = 120.0  # enrolments per minute from all addresses together (also the burst)
     trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For/Proto are believed (server/proxies.py)
     timezone: str = "Asia/Shanghai"  # the firm's clock: console, explanations, exports, notifications (server/firmtime.py)
+    # egress incidents (server/incidents.py): one user's files to one destination within this long after the last file
+    incident_window_s: float = 1800.0
+    incident_escalate_files: tuple[int, ...] = (10, 100)  # one severity step per threshold passed (file count)
+    incident_escalate_bytes: tuple[int, ...] = (100 * 1024**2, 1024**3)  # ... or total size, whichever is higher
     signing_key_file: str | None = None  # Ed25519 key of packs and seals; None: signing-key.pem beside the database (server/signing.py)
     tsa_url: str | None = None  # an RFC 3161 timestamp authority that dates each daily seal (server/tsa.py); None: none
 
@@ -94,6 +99,9 @@ def _parse_server(section: Section, ctx: Context) -> ServerConfig:
         enroll_total_per_min=section.get("enroll_total_per_min", number(1.0, 1e6), default=120.0),
         trusted_proxies=section.get("trusted_proxies", trusted_proxies_setting, default=()),
         timezone=firm_zone,
+        incident_window_s=section.get("incident_window_s", duration_s, default=1800.0),
+        incident_escalate_files=section.get("incident_escalate_files", _ladder("files", False), default=(10, 100)),
+        incident_escalate_bytes=section.get("incident_escalate_bytes", _ladder("sizes", True), default=(100 * 1024**2, 1024**3)),
         signing_key_file=section.get("signing_key_file", _log_file, default=None),
         tsa_url=section.get("tsa_url", tsa_url_setting, default=None),
     )
@@ -118,6 +126,28 @@ def _multiples(node: yaml.Node, key_path: str, ctx: Context):
     if values != sorted(set(values)):
         return ctx.error(node, key_path, "the multiples must rise", "e.g. [3, 10]")
     return tuple(values)
+
+
+def _ladder(what: str, sizes: bool):
+    """Escalation thresholds: rising counts, or sizes ('100MB', '1GB', bytes); an empty list: never."""
+    hint = "e.g. [100MB, 1GB]" if sizes else "e.g. [10, 100]"
+
+    def read(node: yaml.Node, key_path: str, ctx: Context):
+        if not isinstance(node, yaml.SequenceNode):
+            return ctx.error(node, key_path, f"expected a list of {what}, got {describe(node)}", hint)
+        values = []
+        for i, child in enumerate(node.value):
+            value = scalar(child) if isinstance(child, yaml.ScalarNode) else None
+            if sizes and isinstance(value, str):
+                value = parse_size(value)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 1 <= value < 1e18 or (not sizes and value != int(value)):
+                return ctx.error(child, f"{key_path}[{i}]", f"expected a positive {'size' if sizes else 'whole number'}, got {describe(child)}", hint)
+            values.append(int(value))
+        if values != sorted(set(values)):
+            return ctx.error(node, key_path, f"the {what} must rise", hint)
+        return tuple(values)
+
+    return read
 
 
 def _duration_or_off(node: yaml.Node, key_path: str, ctx: Context):

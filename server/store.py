@@ -37,6 +37,7 @@ from server.devices import DeviceRegister
 from server.fleet import COLLECTOR_AGENT_ID, Fleet, host_key
 from server.groups import GroupBook
 from server.hostclaims import host_mismatches
+from server.incidents import IncidentSettings, incident_fields
 from server.policies import PolicyBook
 from server.retention import DEFAULT_RETENTION_DAYS, purge_events
 from server.schema import agents, alert_events, alert_history, alerts, api_tokens, events, users
@@ -78,6 +79,7 @@ class Store:
         # agent groups: register locations, places, rule files and settings per agent (server/groups.py)
         self.groups = GroupBook(engine, clock, lambda: [name for name, _ in self.policies.active().sources])
         self._parsed_facts = ParsedFacts()  # correlation hits' facts, parsed once per process
+        self.incidents = IncidentSettings()  # session window and escalation of egress incidents (server config)
 
     # --- agents -----------------------------------------------------------------------------
 
@@ -322,7 +324,7 @@ class Store:
             verdicts = engine.matches(event)
             drafts += [event_alert(v, event, policy.worktime, engine) for v in verdicts if v.rule.alert]
             hits += correlator.hits(event, verdicts)
-        raised = raise_event_alerts(conn, drafts, now)  # repeats fold into open alerts (server/alerts.py)
+        raised = raise_event_alerts(conn, drafts, now, self.incidents)  # repeats fold into open alerts, egress into incidents
         return raised + correlator.run(conn, hits, now)
 
     def check_absence(self, agent_offline_s: float, watching_since: datetime | None = None, health: Health | None = None) -> int:
@@ -362,8 +364,9 @@ class Store:
 
     # --- alerts -------------------------------------------------------------------------------
 
-    def list_alerts(self, status=None, severity=None, category=None, since=None, limit=100, cursor=None) -> Page:
-        query = select(alerts).order_by(alerts.c.id.desc()).limit(limit + 1)
+    def list_alerts(self, status=None, severity=None, category=None, since=None, limit=100, cursor=None, where=()) -> Page:
+        """Newest first, from before `cursor`; `where`: more clauses (server/alertquery.py's filters)."""
+        query = select(alerts).where(*where).order_by(alerts.c.id.desc()).limit(limit + 1)
         for column, value in ((alerts.c.status, status), (alerts.c.severity, severity), (alerts.c.category, category)):
             if value:
                 query = query.where(column == value)
@@ -512,6 +515,7 @@ def _alert_dict(r, event_ids: list[str]) -> dict:
         "suppressed": r["suppressed"],
         "explanation": r["explanation"],
         "event_ids": event_ids,
+        **incident_fields(r),  # kind, destination, device, files, size, level... (server/incidents.py)
     }
 
 

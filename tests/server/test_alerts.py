@@ -85,13 +85,17 @@ def test_events_no_rule_alerts_on_raise_no_alert(client, reader, store, send, ev
     assert _alerts(client, reader) == []
 
 
-def test_each_classified_egress_event_raises_its_own_alert(client, reader, send):
-    events = [make_egress(level) for level, _ in SEVERITY_BY_LEVEL] + [make_egress(None)]
+def test_classified_egress_events_to_one_stick_are_one_incident_of_their_highest_severity(client, reader, send):
+    """Issue 19: one alert per file was the old behaviour; the files of one session are one incident."""
+    events = [
+        make_egress(level, path=f"/media/zhang/KINGSTON/{i}.dwg", sha256=f"{i}" * 64)
+        for i, (level, _) in enumerate(SEVERITY_BY_LEVEL)
+    ] + [make_egress(None, path="/media/zhang/KINGSTON/x.txt")]
     send(*events)
 
-    alerts = _alerts(client, reader)
-    assert sorted(a["event_ids"][0] for a in alerts) == sorted(e["id"] for e in events[:4])
-    assert sorted(a["severity"] for a in alerts) == sorted(s for _, s in SEVERITY_BY_LEVEL)
+    (alert,) = _alerts(client, reader)
+    assert sorted(alert["event_ids"]) == sorted(e["id"] for e in events[:4])
+    assert (alert["kind"], alert["file_count"], alert["severity"]) == ("incident", 4, "critical")
 
 
 def test_alert_detail_includes_the_full_event(client, reader, agent, send):
@@ -190,7 +194,7 @@ def test_patch_without_comment_records_an_empty_one(client, reader, send):
 
 
 def test_patch_changes_only_that_alert(client, reader, send):
-    send(make_egress("core"), make_egress("internal"))
+    send(make_egress("core"), make_egress("internal", user="li.si"))  # two users: two incidents
     first, second = sorted(a["id"] for a in _alerts(client, reader))
 
     client.patch(f"/api/v1/alerts/{first}", json={"status": "resolved", "comment": "done"}, headers=reader)

@@ -17,6 +17,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from rules.worktime import WorkTime
 from server.database import head_revision, make_engine, migrate
+from server.incidents import files_page
 from server.models import EventIn
 from server.store import Store
 from server.watchlists import Member
@@ -119,7 +120,11 @@ def test_two_collectors_ingesting_one_burst_at_once_raise_one_bulk_alert(backend
 
     (bulk,) = one.list_alerts(category="bulk-egress").items
     assert bulk["count"] == 25 and len(bulk["event_ids"]) == 25
-    assert len(two.list_alerts(category="classified-egress", limit=1000).items) == 25
+    (incident,) = two.list_alerts(category="classified-egress", limit=1000).items  # one incident (issue 19)
+    assert (incident["file_count"], incident["count"]) == (25, 25)
+    with backend.connect() as conn:
+        assert files_page(conn, incident["id"], 1, 100).total == 25
+        assert [f["seq"] for f in files_page(conn, incident["id"], 1, 100).files] == list(range(1, 26))
 
 
 @pytest.mark.reliability(area="fault", fault="Two collectors over one database", how="two processes (SQLite) and two engines (SQLite and PostgreSQL) ingesting one burst, checking one silent agent, judging one broken chain, sending notifications", outcome="each alert raised once, each notification sent once, concurrent enrolments with one id get distinct ids")

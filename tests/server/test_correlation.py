@@ -39,7 +39,8 @@ def test_twenty_classified_files_in_ten_minutes_raise_a_bulk_egress_alert(client
     assert alert["count"] == 20
     assert sorted(alert["event_ids"]) == sorted(f["id"] for f in files)
     assert alert["user"] == "zhang.wei" and alert["host"] == "pc-0042"
-    assert len(alerts_of(client, reader, category="classified-egress")) == 20  # each file still raises its own
+    (incident,) = alerts_of(client, reader, category="classified-egress")  # the files are one incident (issue 19)
+    assert (incident["kind"], incident["file_count"]) == ("incident", 20)
 
 
 def test_a_burst_that_goes_on_updates_its_alert_instead_of_raising_another(client, reader, send, clock):
@@ -159,7 +160,8 @@ def test_a_resent_burst_raises_nothing_twice(client, reader, send):
 
     (alert,) = _bulk(client, reader)
     assert alert["count"] == 20
-    assert len(alerts_of(client, reader, category="classified-egress")) == 20
+    (incident,) = alerts_of(client, reader, category="classified-egress")  # one incident, each file once
+    assert (incident["file_count"], incident["count"]) == (20, 20)
 
 
 def test_explanation_says_how_many_how_much_where_who_when_and_the_threshold(client, reader, send):

@@ -45,7 +45,8 @@ def notify_client(config, store):
 
 
 def _egress(n: int = 1, **fields) -> list[dict]:
-    return [make_egress("core", sha256=f"{i:064x}", **fields) for i in range(n)]
+    """n alerts: files of n users (one user's files to one stick are one incident, issue 19)."""
+    return [make_egress("core", **{"sha256": f"{i:064x}", "user": f"user{i:02d}", **fields}) for i in range(n)]
 
 
 def _alerts(client, reader) -> list[dict]:
@@ -135,7 +136,7 @@ def test_routing_by_severity_and_category(notify_client, reader, store):
         )
         agent = enroll_agent(client)
         levels = ("core", "important", "general")  # critical, high, medium
-        post_events(client, agent, [make_egress(level, sha256=f"{i:064x}") for i, level in enumerate(levels)])
+        post_events(client, agent, [make_egress(level, sha256=f"{i:064x}", user=f"u{i}") for i, level in enumerate(levels)])
         by_severity = {a["severity"]: a["id"] for a in _alerts(client, reader)}
         assert set(by_severity) == {"critical", "high", "medium"}
         assert _sender(client).run_once() == {"sent": 3}
@@ -396,7 +397,7 @@ def test_a_correlation_alert_is_routed_by_the_severity_it_ends_with(notify_clien
     """bulk-egress is inserted as a placeholder and given its severity later in the same transaction."""
     with http_receiver() as rig:
         client = notify_client(ChannelSpec(url=rig.url, severities=("critical",), categories=("bulk-egress",)))
-        post_events(client, enroll_agent(client), _egress(25))
+        post_events(client, enroll_agent(client), _egress(25, user="zhang.wei"))  # one user: one burst
         assert _sender(client).run_once() == {"sent": 1}
         (hit,) = rig.hits
         assert hit.json()["miwei"]["alert"]["category"] == "bulk-egress"
