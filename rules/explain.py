@@ -3,7 +3,9 @@
 Every alert says which rule fired, which conditions held with which values, and what happened
 (the file, where it went, the device, the user, the host, the local time). Nothing here is written
 per rule: the sentences come from the rule's title, conditions and thresholds and from the events.
-English first; one Chinese line per category for the officer's own language.
+Each explanation is kept in both languages (`bilingual`): the English sentences, a line holding
+ZH_MARK, then the same in Chinese (rules/explain_zh.py), a summary line per category first. The
+console shows the viewer's part, a notification the firm's (`in_language`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from rules import explain_zh as zh
 from rules.engine import Verdict, show_value
 from rules.events import EVENT_TYPES, Detection, Event
 from rules.fields import BLIND_SPOTS
@@ -23,6 +26,23 @@ from rules.units import format_bytes
 from rules.worktime import WorkTime
 
 MAX_LISTED = 3  # places, devices, files named in a correlation's explanation
+ZH_MARK = "—— 中文 ——"  # the line between the English and the Chinese of an explanation
+
+
+def bilingual(english: str, chinese: str) -> str:
+    """The explanation as kept: English, a line holding ZH_MARK, Chinese. Names in it are `plain`
+    (no line breaks), so no agent-sent text can forge the mark's line."""
+    return f"{english}\n{ZH_MARK}\n{chinese}"
+
+
+def in_language(text: str, lang: str) -> str:
+    """The part of a kept explanation in `lang` ("zh" or "en"); an older one-part text as it is."""
+    english, mark, chinese = text.partition(f"\n{ZH_MARK}\n")
+    if not mark:
+        return text
+    return chinese if lang == "zh" else english
+
+
 _HOW = {"exact": "an exact copy", "archive": "inside an archive", "partial": "an edited copy"}
 _FILE_VERBS = {
     "file.created": "created",
@@ -180,6 +200,40 @@ def device_name(event: Event) -> str:
     return f"{device} (serial {media.serial})" if media.serial else device
 
 
+def _device_zh(event: Event) -> str:
+    """The device's names in Chinese words: 'Kingston DataTraveler 3.0（序列号 60A4…，卷标 KINGSTON）'."""
+    media = event.media
+    if media is None:
+        return ""
+    device = " ".join(x for x in (media.vendor, media.model) if x) or media.device or "未知设备"
+    details = "，".join(
+        x for x in (f"序列号 {media.serial}" if media.serial else "", f"卷标 {media.label}" if media.label else "") if x
+    )
+    return f"{device}（{details}）" if details else device
+
+
+def _place_zh(place: str) -> str:
+    """A place kept with a correlation's hit (device_name's English) in Chinese words."""
+    device, sep, serial = place.partition(" (serial ")
+    if sep and serial.endswith(")"):
+        return f"{device}（序列号 {serial[:-1]}）"
+    if place.startswith(("the ", "a ", "an ", "removable media ")):  # an egress place said in English
+        return "外发位置"
+    return place
+
+
+def _extension(raw_path: str | None) -> str | None:
+    stem, dot, extension = (raw_path or "").replace("\\", "/").rsplit("/", 1)[-1].rpartition(".")
+    return plain(extension) if dot and stem and extension else None
+
+
+def describe_event_zh(raw: Event, when: str) -> str:
+    """describe_event in Chinese."""
+    event = _plain_event(raw)
+    destination = _destination_zh(event) if event.type == "egress.file" else ""
+    return zh.describe_event(event, when, destination, _device_zh(event), _app(event), _extension(raw.path))
+
+
 def _destination_zh(event: Event) -> str:
     if event.media is None or event.egress in ("phone", "share") and _app(event):
         return _place(event, EGRESS_PLACES_ZH, "外发目录")
@@ -281,7 +335,7 @@ def chinese_line(category: str, event: Event) -> str:
     event = _plain_event(event)
     user, host, path = event.user or "?", event.host or "?", event.path or "?"
     zh_level = LEVEL_LABELS.get(event.level or "", ("涉密", ""))[0]
-    device = device_name(event) if event.media else "?"
+    device = _device_zh(event) if event.media else "?"
     lines = {
         "classified-egress": f"用户 {user} 在主机 {host} 上把{_source_zh(event, zh_level)}复制到{_destination_zh(event)}：{path}。",
         "marked-egress": f"用户 {user} 在主机 {host} 上把带有商业秘密标识的文件 {path} 写入{_destination_zh(event)}。",
@@ -323,8 +377,33 @@ def explain_verdict(verdict: Verdict, event: Event, worktime: WorkTime, value_of
             value_of(rule.watchlist.field, event) if rule.watchlist else None,
         )
     )
-    lines.append(chinese_line(rule.category, event))
-    return "\n".join(lines)
+    shown = lambda conditions, value: [  # noqa: E731
+        (c.field, plain(show_value(c.field, value(c))), c) for c in conditions
+    ]
+    chinese = [
+        chinese_line(rule.category, event),
+        describe_event_zh(event, local_time(event.ts, worktime)) + "。",
+        zh.rule_line(
+            rule.id,
+            rule.title_in("zh"),
+            [
+                (f, v, c)
+                for f, v, c in shown(
+                    [r.condition for r in verdict.held],
+                    lambda c: next(r.value for r in verdict.held if r.condition is c),
+                )
+            ],
+        ),
+    ]
+    if rule.unless:
+        chinese.append(zh.unless_line(shown(rule.unless, lambda c: value_of(c.field, event))))
+    listed_value = value_of(rule.watchlist.field, event) if rule.watchlist else None
+    chinese.append(
+        zh.severity_line(
+            rule.severity, verdict.severity, event.level, rule.watchlist, verdict.watchlisted, plain(str(listed_value))
+        )
+    )
+    return bilingual("\n".join(lines), "\n".join(chinese))
 
 
 def _unless(condition: Condition, event: Event, value_of: Callable[[str, Event], Any]) -> str:
@@ -464,12 +543,32 @@ def explain_threshold(
         + ".",
     ]
     lines.append(_correlation_severity(rule, severity, listed))
-    lines.append(
+    places = sorted({_place_zh(f["place"]) for f in facts if f.get("place")})
+    chinese_joiner = " 或 " if rule.require == "any" else " 且 "
+    held_zh = [
+        f"{zh.measure_name(m.threshold)} = {_shown(m)}（{zh.threshold(m.threshold)}）" for m in measures if m.held
+    ]
+    missed_zh = [
+        f"{zh.measure_name(m.threshold)} = {_shown(m)}（{zh.threshold(m.threshold)}）" for m in measures if not m.held
+    ]
+    chinese = [
         _chinese_burst(
             rule.category, len(facts), format_bytes(total) if total else "", group, facts, first, last, worktime
-        )
-    )
-    return "\n".join(lines)
+        ),
+        f"共 {len(facts)} 个事件{f'（{format_bytes(total)}）' if total else ''}"
+        + (f"，写入 {_listing_zh(places)}" if places else "")
+        + f"；阈值：{chinese_joiner.join(zh.threshold(t) for t in rule.thresholds)}，时间窗口 {zh.duration(duration(rule.window_s))}。",
+        f"规则 {rule.id}（{rule.title_in('zh')}）统计 {zh.rule_names(counted)}{zh.grouping(group, plain)}；已达到：{'；'.join(held_zh) or '无'}"
+        + (f"；未达到：{'；'.join(missed_zh)}" if missed_zh else "")
+        + "。",
+        zh.correlation_severity(rule.severity, severity, rule.watchlist, plain(listed) if listed else None),
+    ]
+    return bilingual("\n".join(lines), "\n".join(chinese))
+
+
+def _listing_zh(items: list[str]) -> str:
+    more = f" 等 {len(items)} 处" if len(items) > MAX_LISTED else ""
+    return "；".join(items[:MAX_LISTED]) + more
 
 
 def explain_sequence(
@@ -494,9 +593,20 @@ def explain_sequence(
         *told,
         f"Rule {rule.id} ({rule.title}){_grouping(group)}.",
         _correlation_severity(rule, severity, listed),
-        _chinese_burst(rule.category, len(steps), "", group, facts, first, last, worktime, sequence=True),
     ]
-    return "\n".join(lines)
+    told_zh = [
+        f"{i}. {r.id}（{r.title_in('zh')}），{local_time(f['ts'], worktime)}：{f.get('path') or f['type']}"
+        + (f"，写入 {_place_zh(f['place'])}" if f.get("place") and f["type"].startswith("egress.") else "")
+        for i, (r, f) in enumerate(steps, 1)
+    ]
+    chinese = [
+        _chinese_burst(rule.category, len(steps), "", group, facts, first, last, worktime, sequence=True),
+        f"按顺序完成 {len(steps)} 个步骤，用时 {zh.duration(duration(spent) if spent else '0 s')}；时间窗口 {zh.duration(duration(rule.window_s))}。",
+        *told_zh,
+        f"规则 {rule.id}（{rule.title_in('zh')}）{zh.grouping(group, plain)}。",
+        zh.correlation_severity(rule.severity, severity, rule.watchlist, plain(listed) if listed else None),
+    ]
+    return bilingual("\n".join(lines), "\n".join(chinese))
 
 
 def explain_absence(
@@ -508,17 +618,27 @@ def explain_absence(
     limit_s: float,
     from_config: bool,
     worktime: WorkTime,
+    stopped_at: str | None = None,
 ) -> str:
+    """No heartbeat; `stopped_at` (ISO, UTC): the agent said it stopped cleanly then, and did not come back."""
     silent = max((now - last_seen).total_seconds(), 0)
     hostname = plain(hostname) or "?"
     source = "server.agent_offline_s" if from_config else f"rule {rule.id}"
-    return "\n".join(
-        [
-            f"No heartbeat from the agent on host {hostname} (agent {agent_id}) since {local_time(last_seen, worktime)}: silent for {duration(round(silent))}; threshold: {duration(limit_s)} ({source}).",
-            f"Rule {rule.id} ({rule.title}) fired; severity {rule.severity}.",
-            f"主机 {hostname} 上的监控代理自 {local_time(last_seen, worktime)} 起没有心跳（已超过 {duration(limit_s)}）。",
-        ]
-    )
+    english = [
+        f"No heartbeat from the agent on host {hostname} (agent {agent_id}) since {local_time(last_seen, worktime)}: silent for {duration(round(silent))}; threshold: {duration(limit_s)} ({source}).",
+        f"Rule {rule.id} ({rule.title}) fired; severity {rule.severity}.",
+    ]
+    chinese = [
+        f"主机 {hostname} 上的监控代理自 {local_time(last_seen, worktime)} 起没有心跳（已超过 {duration(limit_s)}）。",
+        f"监控代理 {agent_id} 已静默 {zh.duration(duration(round(silent)))}；阈值：{zh.duration(duration(limit_s))}（{'server.agent_offline_s' if from_config else f'规则 {rule.id}'}）。",
+        f"规则 {rule.id}（{rule.title_in('zh')}）已触发；严重程度：{zh.severity(rule.severity)}。",
+    ]
+    if stopped_at is not None:
+        english.insert(
+            0, f"The agent stopped cleanly at {stopped_at} and has not come back within server.agent_stopped_alert_s."
+        )
+        chinese.insert(0, f"监控代理于 {local_time(stopped_at, worktime)} 正常停止，之后一直未恢复。")
+    return bilingual("\n".join(english), "\n".join(chinese))
 
 
 def _rule_names(rules: Iterable[EventRule]) -> str:

@@ -130,12 +130,8 @@ def _raise(conn: Connection, rule, agent_id, hostname, last_seen, stopped_at, li
     watched = rule.watchlist and rule.watchlist.field in ("host", "agent_id")
     if watched and lookup(rule.watchlist.name, hostname if rule.watchlist.field == "host" else agent_id):
         severity = raise_severity(severity)
-    explanation = explain_absence(rule, agent_id, hostname, last_seen, now, limit_s, from_config, worktime)
-    if stopped_cleanly(last_seen, stopped_at):
-        explanation = (
-            f"The agent stopped cleanly at {iso(stopped_at)} and has not come back within server.agent_stopped_alert_s.\n"
-            f"监控代理于 {iso(stopped_at)} 正常停止，之后一直未恢复。\n" + explanation
-        )
+    stopped = iso(stopped_at) if stopped_cleanly(last_seen, stopped_at) else None
+    explanation = explain_absence(rule, agent_id, hostname, last_seen, now, limit_s, from_config, worktime, stopped)
     alert_id = insert_alert(conn, AlertDraft(rule.id, rule.category, severity, rule.title, explanation, (), agent_id, hostname, None), now)
     conn.execute(
         update(agent_silences)

@@ -80,7 +80,93 @@ MESSAGES = {  # what a redirect after a form reports (?msg=key): fixed texts, ne
     "group_deleted": N_("The group was deleted."),
     "group_rules_saved": N_("The placement rules were saved; agents not moved by hand were placed again."),
 }
-LABELS = {"severity": SEVERITY, "status": STATUS, "category": CATEGORY, "level": LEVEL, "role": ROLE, "msg": MESSAGES, "audit": AUDIT_COLUMN}
+EVENT_TYPE = {  # rules/events.py EVENT_TYPES, as a column shows them
+    "file.created": N_("File created"),
+    "file.modified": N_("File changed"),
+    "file.moved": N_("File moved"),
+    "file.deleted": N_("File deleted"),
+    "file.opened": N_("File opened"),
+    "classified.read": N_("Read by a network application"),
+    "egress.file": N_("File leaving"),
+    "media.mounted": N_("Media mounted"),
+    "media.unmounted": N_("Media unmounted"),
+    "agent.started": N_("Agent started"),
+    "agent.stopped": N_("Agent stopped"),
+    "agent.error": N_("Agent error"),
+    "agent.overflow": N_("Events lost, rescan"),
+    "agent.gap": N_("Gap in the event chain"),
+    "agent.tamper": N_("Agent tampered with"),
+    "agent.clock_skew": N_("Agent clock off"),
+    "agent.limit": N_("Agent over its limits"),
+    "agent.stalled": N_("Agent pipeline stalled"),
+}
+ACTOR = {  # who did something when no person did (audit log, alert history, policies)
+    "system": N_("System"),
+    "unattributed": N_("Unattributed"),
+    "startup": N_("Server start"),
+    "cli": N_("Command line"),
+}
+EGRESS_KIND = {  # rules/fields.py EGRESS_KINDS
+    "removable": N_("removable media"),
+    "folder": N_("egress folder"),
+    "sync": N_("cloud-drive folder"),
+    "share": N_("network share"),
+    "im": N_("IM client folder"),
+    "phone": N_("mobile phone"),
+    "printer": N_("printing"),
+}
+MATCH = {"exact": N_("exact copy"), "archive": N_("inside an archive"), "partial": N_("edited copy")}
+GROUP = {"default": N_("Default group")}  # the group the first migration made
+REGISTER = {  # the central register's fixed values (server/register.py), stored in Chinese
+    "技术信息": N_("Technical information"),
+    "经营信息": N_("Business information"),
+    "长期": N_("Indefinite"),
+    "公布前": N_("Until published"),
+}
+AUDIT_ACTION = {  # audit_log actions (server/audit.py and the routes that write them)
+    "login.ok": N_("Signed in"),
+    "login.failed": N_("Sign-in refused"),
+    "token.create": N_("Token created"),
+    "token.revoke": N_("Token revoked"),
+    "user.create": N_("User created"),
+    "user.remove": N_("User removed"),
+    "policy.activate": N_("Rule set activated"),
+    "login.locked": N_("Sign-ins locked"),
+    "user.email": N_("E-mail address set"),
+    "policy.rule_enabled": N_("Rule switched on"),
+    "policy.rule_disabled": N_("Rule switched off"),
+    "alert.status": N_("Alert status changed"),
+    "alert.comment": N_("Alert commented"),
+    "alert.reopened": N_("Alert reopened"),
+    "alert.assigned": N_("Alert assigned"),
+    "alert.delete": N_("Alert deleted"),
+    "device.allow": N_("Device allowed"),
+    "device.disallow": N_("Device allow-list entry removed"),
+    "watchlist.add": N_("Added to a watchlist"),
+    "watchlist.remove": N_("Removed from a watchlist"),
+    "watchlist.replace": N_("Watchlist replaced"),
+    "watchlist.update": N_("Watchlist changed"),
+    "register.import": N_("Register imported"),
+    "export.register_items": N_("Register exported"),
+    "export.evidence": N_("Evidence pack exported"),
+    "export.alerts": N_("Alerts exported"),
+    "export.events": N_("Events exported"),
+    "export.devices": N_("Devices exported"),
+    "export.agents": N_("Agents exported"),
+    "export.audit": N_("Audit log exported"),
+    "host.block": N_("Host blocked"),
+    "host.unblock": N_("Host unblocked"),
+    "group.create": N_("Group created"),
+    "group.change": N_("Group changed"),
+    "group.delete": N_("Group deleted"),
+    "enroll_key.create": N_("Enrolment key created"),
+    "enroll_key.revoke": N_("Enrolment key revoked"),
+    "agent.retire": N_("Agent retired"),
+    "agent.approve": N_("Agent approved"),
+}
+LABELS = {"severity": SEVERITY, "status": STATUS, "category": CATEGORY, "level": LEVEL, "role": ROLE, "msg": MESSAGES, "audit": AUDIT_COLUMN,
+          "event": EVENT_TYPE, "actor": ACTOR, "egress": EGRESS_KIND, "match": MATCH, "group": GROUP, "register": REGISTER,
+          "action": AUDIT_ACTION}  # fmt: skip
 
 
 def label(kind: str, value: str | None) -> str:

@@ -21,6 +21,7 @@ from server.console.labels import label
 from server.console.register import RegisterFold
 from server.console.sessions import SESSION_COOKIE, ConsoleUser, same_token, session_user
 from server.console.throttle import LoginThrottle, VerifySlots
+from server.console.words import page_words
 
 TEMPLATES = os.path.join(os.path.dirname(__file__), "templates")
 PREFIX = "/console"
@@ -117,6 +118,7 @@ class Console:
             zone_label=firmtime.zone_label(zone, lang),
             msg=request.query_params.get("msg"),
             qs=lambda **kw: urlencode({k: v for k, v in kw.items() if v not in (None, "")}),
+            **page_words(request, lang),
             **context,
         )
         return HTMLResponse(page, status_code=status_code, headers=PAGE_HEADERS)

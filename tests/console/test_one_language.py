@@ -24,6 +24,9 @@ from fastapi.routing import iter_route_contexts
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from rules.events import MATCH_METHODS
+from rules.fields import known_field_names
+from rules.levels import LEVELS
 from server.absence import Health
 from server.console.labels import CATEGORY
 from server.schema import alerts, events
@@ -36,6 +39,9 @@ ALLOWED_LATIN = {
     "Webhook", "webhook", "SMTP", "English", "B", "KB", "MB", "GB", "TB", "ms", "s", "min", "h", "d", "GMT",
     "NAS", "PDF", "DLP", "Bearer", "UUID", "linux", "windows", "macos",
 }  # fmt: skip
+# the rule language's own words, which an explanation quotes in either language: field names and
+# the values a condition tests (level core, match.method exact, working_hours false)
+RULE_WORDS = {*known_field_names(), *LEVELS, *MATCH_METHODS, "true", "false"}
 # an identifier, path, address, hash, time or number: a token with a character plain words lack
 IDENTIFIER = re.compile(r"[0-9._/\\:@=#<>*~|\[\]{}$%+-]")
 PATH = re.compile(r"^[~.]?[/\\]|^[A-Za-z]:[/\\]")  # a path the agent sent: its names are values
@@ -50,7 +56,7 @@ REGISTER_NAME = "泵叶轮图纸"
 FREE_TEXT = (
     *HOSTS, *USERS, REGISTER_NAME, "研发部", "王工", "研发部设计组", "核心产品", "/home/*/研发/图纸", "研发",
     "研发中心", "R&D", "Kingston", "DataTraveler 3.0", "KINGSTON", "WeChat Files", "WeChat", "Chrome", "boss", "li.na", "secops",
-    "ok", "done", "Product drawings", "/srv/外发", "~/同步", "pump-impeller.dwg", "overlaps the classified folder",
+    "ok", "done", "Product drawings", "policy file changed", "overlaps the classified", "siem", "vfat", "usb", "/srv/外发", "~/同步", "pump-impeller.dwg", "overlaps the classified folder",
     "/srv/rnd", "Chrome/120", "60A44C3FAE22F0B1", "DataTraveler",
 )  # fmt: skip
 PATH_VALUES = {"{alert_id}": "1", "{rule_id}": "MW-EGRESS-CLASSIFIED", "{device_id}": "1", "{view_id}": "1"}
@@ -102,7 +108,8 @@ def english_in_chinese(text: str) -> list[str]:
     """The Latin words of a text on a Chinese page that are not values, identifiers or allowed terms."""
     tokens = CJK.sub(" ", _without_values(text, spaced_only=True)).split()
     rest = _without_values(" ".join(t for t in tokens if not IDENTIFIER.search(t.strip(TOKEN_EDGES))))
-    return [w for w in LATIN_WORD.findall(rest) if w not in ALLOWED_LATIN and w.strip("'") not in ALLOWED_LATIN]
+    allowed = ALLOWED_LATIN | RULE_WORDS
+    return [w for w in LATIN_WORD.findall(rest) if w not in allowed and w.strip("'") not in allowed]
 
 
 def chinese_in_english(text: str) -> list[str]:
@@ -274,14 +281,17 @@ def _walk(signed_in, pages: list[str], lang: str) -> dict[str, list[str]]:
 def _report(found: dict[str, list[str]], lang: str) -> str:
     lines = [f"{sum(map(len, found.values()))} strings of the other language on {len(found)} {lang} pages:"]
     for page, bad in found.items():
-        lines += [f"  {page}:"] + [f"    {t[:160]}" for t in bad]
+        check = english_in_chinese if lang == "zh" else chinese_in_english
+        lines += [f"  {page}:"] + [f"    {' '.join(dict.fromkeys(check(t)))[:100]}  <- {t[:100]}" for t in bad]
     return "\n".join(lines)
 
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_every_console_page_is_in_one_language(walked, client, make_user, lang):
     admin, pages, categories = walked
-    assert categories >= set(CATEGORY) - {"off-hours"}, set(CATEGORY) - categories
+    # egress detections on one device in one session may be facets of one incident: not each its own alert
+    folded = {"marked-egress", "personal-data-egress", "uninspectable-egress", "state-secret-marking"}
+    assert categories >= set(CATEGORY) - folded, set(CATEGORY) - categories
     assert len(pages) >= 14, pages
     found = _walk(admin, pages, lang)
     admin.cookies.delete("mw_session")

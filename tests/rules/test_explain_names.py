@@ -13,7 +13,7 @@ import pytest
 
 from rules.engine import EventEngine
 from rules.events import Event, Match, Media
-from rules.explain import chinese_line, describe_event, explain_absence, explain_verdict, hit_facts, plain
+from rules.explain import ZH_MARK, chinese_line, describe_event, explain_absence, explain_verdict, hit_facts, plain
 from rules.loader import default_pack_sources, load_rule_sources
 from rules.worktime import WorkTime
 
@@ -93,8 +93,10 @@ def test_a_rule_explanation_has_its_own_lines_only():
     verdict = engine.judge(rules.event_rules[0], event)
     assert verdict.matched
     text = explain_verdict(verdict, event, WorkTime(), engine.value)
-    # what happened, why it matched, its exceptions, the severity, the Chinese line: five lines, no more
-    _one_line_each(text, 5)
+    # in each language: what happened, why it matched, its exceptions, the severity (Chinese: the
+    # summary line first); the mark between them: ten lines, no more
+    _one_line_each(text, 10)
+    assert text.split("\n")[4] == ZH_MARK
     assert "\u202e" not in text
 
 
@@ -104,7 +106,7 @@ def test_correlation_facts_and_absence_carry_escaped_names():
     now = datetime(2024, 5, 6, 3, tzinfo=timezone.utc)
     absence = next(r for r in load_rule_sources(default_pack_sources()).correlation_rules if r.category == "agent-offline")
     text = explain_absence(absence, "agent-1", "pc\nFAKE LINE", now.replace(hour=2), now, 300, True, WorkTime())
-    _one_line_each(text, 3)
+    _one_line_each(text, 6)  # two English, the mark, three Chinese
 
 
 @pytest.mark.parametrize(
