@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 import textwrap
@@ -85,38 +86,93 @@ def test_skip_and_failure_reasons_are_one_line():
     assert reliability.failure_reason("AssertionError: 2 seqs missing\nmore") == "AssertionError: 2 seqs missing"
 
 
-def test_the_hook_writes_the_page_from_a_real_run(tmp_path):
-    """A pytest run of marked tests (one passes, one fails, one skips) rewrites the page it is given."""
-    (tmp_path / "test_marked.py").write_text(textwrap.dedent('''
-        import pytest
+SUITE = '''
+import pytest
 
-        @pytest.mark.reliability(area="fault", fault="Works", how="h", outcome="o")
-        def test_works():
-            pass
+@pytest.mark.reliability(area="fault", fault="Works", how="h", outcome="o")
+@pytest.mark.xdist_group("system")
+def test_works():
+    pass
 
-        @pytest.mark.reliability(area="input", fault="Breaks", how="h", outcome="o")
-        def test_breaks():
-            assert 1 == 2
+@pytest.mark.reliability(area="input", fault="Breaks", how="h", outcome="o")
+def test_breaks():
+    assert 1 == 2
 
-        @pytest.mark.reliability(area="access", fault="Skips", how="h", outcome="o")
-        def test_skips():
-            pytest.skip("needs root")
-    '''), encoding="utf-8")
-    page = tmp_path / "reliability.md"
+@pytest.mark.reliability(area="access", fault="Skips", how="h", outcome="o")
+def test_skips():
+    pytest.skip("needs root")
+
+@pytest.mark.reliability(area="access", fault="Last", how="h", outcome="o")
+def test_last():
+    pass
+'''
+
+
+def _run_marked_suite(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, str, list[str]]:
+    """A pytest run of SUITE with tests/conftest.py's hooks, writing to a page of its own: the run,
+    the page after it, and which processes wrote the page (an xdist worker's name, or 'main')."""
+    (tmp_path / "test_marked.py").write_text(SUITE, encoding="utf-8")
+    page, writers = tmp_path / "reliability.md", tmp_path / "writers"
     page.write_text(f"# R\n\n{START}\n{END}\n", encoding="utf-8")
-    (tmp_path / "conftest.py").write_text(
-        "from tests import reliability\nfrom tests.conftest import *  # noqa: F403\n"
-        f"reliability.DOC = __import__('pathlib').Path({str(page)!r})\n",
-        encoding="utf-8",
-    )
+    (tmp_path / "conftest.py").write_text(textwrap.dedent(f"""
+        import os
+        from pathlib import Path
+        from tests import reliability
+        from tests.conftest import *  # noqa: F403
+        reliability.DOC = Path({str(page)!r})
+        _write = reliability.write
+        def _logged(*args, **kwargs):
+            with open({str(writers)!r}, "a") as log:
+                log.write(os.environ.get("PYTEST_XDIST_WORKER", "main") + "\\n")
+            return _write(*args, **kwargs)
+        reliability.write = _logged
+    """), encoding="utf-8")
     env = {"MIWEI_RELIABILITY_DOC": "1", "PATH": "/usr/bin:/bin", "PYTHONPATH": str(reliability.DOC.parents[1])}
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "markers=reliability: r", str(tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True,
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "markers=reliability: r", *args, str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )
+    return done, page.read_text(encoding="utf-8"), writers.read_text().split() if writers.exists() else []
+
+
+def test_the_hook_writes_the_page_from_a_real_run(tmp_path):
+    """A pytest run of marked tests (two pass, one fails, one skips) rewrites the page it is given."""
+    done, text, writers = _run_marked_suite(tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr  # one test fails
-    text = page.read_text(encoding="utf-8")
-    assert "3 marked test cases, 1 passed, 1 failed, 1 skipped" in text
+    assert writers == ["main"]
+    assert "4 marked test cases, 2 passed, 1 failed, 1 skipped" in text
     assert "| Works | h | o | passed in this run | `test_marked.py::test_works` |" in text
     assert "| Breaks | h | o | **failed**: assert 1 == 2 | `test_marked.py::test_breaks` |" in text
     assert "| Skips | h | o | skipped: needs root | `test_marked.py::test_skips` |" in text
+
+
+needs_xdist = pytest.mark.skipif(
+    importlib.util.find_spec("xdist") is None, reason="pytest-xdist is not installed (the [dev] extra)"
+)
+
+
+@needs_xdist
+def test_a_parallel_run_writes_the_page_once_from_the_controller(tmp_path):
+    """Under xdist the controller collects nothing and the workers must not write: the results come
+    to the controller on the reports, and it alone writes the page, with xdist's group suffix
+    (test_works@system) kept out of the node ids."""
+    done, text, writers = _run_marked_suite(tmp_path, "-n", "2", "--dist", "loadgroup")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "bringing up nodes" in done.stdout, done.stdout  # it did run under xdist
+    assert writers == ["main"]
+    assert "4 marked test cases, 2 passed, 1 failed, 1 skipped" in text
+    assert "| Works | h | o | passed in this run | `test_marked.py::test_works` |" in text
+    assert "| Breaks | h | o | **failed**: assert 1 == 2 | `test_marked.py::test_breaks` |" in text
+    assert "| Skips | h | o | skipped: needs root | `test_marked.py::test_skips` |" in text
+    assert "@" not in text
+
+
+@needs_xdist
+def test_a_parallel_run_stopped_early_shows_the_rest_as_not_run(tmp_path):
+    """The tests a worker collected but never ran (-x after the failure) come back with its
+    collection and show as 'not run', as they do without xdist."""
+    done, text, writers = _run_marked_suite(tmp_path, "-n", "1", "--dist", "loadgroup", "-x")
+    assert done.returncode == 2 and "stopping after 1 failures" in done.stdout, done.stdout + done.stderr
+    assert writers == ["main"]
+    assert "4 marked test cases, 1 passed, 1 failed, 2 not run" in text
+    assert "| Skips | h | o | not run: `test_skips` | `test_marked.py::test_skips` |" in text
