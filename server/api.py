@@ -10,12 +10,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from loguru import logger
 from sqlalchemy import text
 
-from server import __version__, fleetlist
+from server import __version__, alertquery, fleetlist, incidents, triage
 from server.auth import AGENT_TOKEN_PREFIX, Caller, admin_caller, agent_caller, new_token, reader_caller
 from server.authguard import client_address
 from server.fleet import DuplicateRefused
 from server.fleetquery import FleetQuery, fleet_query
-from server.models import AlertPatch, EnrollIn, EventBatch, HeartbeatIn
+from server.models import AlertAssign, AlertPatch, EnrollIn, EventBatch, HeartbeatIn
 
 router = APIRouter(prefix="/api/v1")
 
@@ -121,15 +121,31 @@ def heartbeat(body: HeartbeatIn, request: Request, caller: Caller = Depends(agen
 @router.get("/alerts")
 def list_alerts(
     request: Request,
-    status: str | None = Query(None, pattern="^(open|acknowledged|resolved|false_positive)$"),
+    status: str | None = Query(None, pattern="^(open|acknowledged|resolved|false_positive|active|all)$"),
     severity: str | None = Query(None, pattern="^(critical|high|medium|low|info)$"),
     category: str | None = Query(None, pattern="^[a-z0-9-]{1,64}$"),
+    level: str | None = Query(None, pattern="^(core|important|general|internal)$"),
+    user: str | None = Query(None, max_length=255),
+    host: str | None = Query(None, max_length=255),
+    device: str | None = Query(None, max_length=255),
+    register_item: str | None = Query(None, max_length=255),
+    assignee: str | None = Query(None, max_length=255),
     since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = Limit,
     cursor: str | None = Query(None, max_length=32),
     caller: Caller = Depends(reader_caller),
 ) -> dict:
-    page = request.app.state.store.list_alerts(status, severity, category, _utc(since), limit, _cursor(cursor))
+    """The console list's filters (server/alertquery.py), every status unless one is asked for
+    (active: open and acknowledged); since/until in UTC unless they carry an offset, until exclusive."""
+    given = {"status": status, "severity": severity, "category": category, "level": level, "user": user, "host": host,
+             "device": device, "register_item": register_item, "assignee": assignee}  # fmt: skip
+    try:
+        found = alertquery.parse_filter(given, alertquery.UTC, default_status="all")
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    found = dataclasses.replace(found, since=_utc(since), until=_utc(until))
+    page = request.app.state.store.list_alerts(limit=limit, cursor=_cursor(cursor), where=found.where())
     return {"alerts": page.items, **({"next": page.next_cursor} if page.next_cursor else {})}
 
 
@@ -141,6 +157,24 @@ def get_alert(alert_id: int, request: Request, caller: Caller = Depends(reader_c
     return alert
 
 
+@router.get("/alerts/{alert_id}/files")
+def get_alert_files(
+    alert_id: int,
+    request: Request,
+    page: int = Query(1, ge=1, le=10**9),
+    per_page: int = Query(incidents.FILES_PER_PAGE, ge=1, le=1000),
+    caller: Caller = Depends(reader_caller),
+) -> dict:
+    """An incident's files in arrival order, a page at a time (server/incidents.py); an alert that is
+    not an incident has none."""
+    store = request.app.state.store
+    with store.engine.connect() as conn:
+        found = incidents.files_page(conn, alert_id, page, per_page) if 0 < alert_id < 2**63 else None
+    if found is None:
+        raise HTTPException(404, "no such alert")
+    return {"alert_id": alert_id, "page": found.page, "pages": found.pages, "total": found.total, "files": found.files}
+
+
 @router.patch("/alerts/{alert_id}")
 def patch_alert(alert_id: int, body: AlertPatch, request: Request, caller: Caller = Depends(reader_caller)) -> dict:
     alert = request.app.state.store.update_alert(alert_id, body.status, body.comment, f"token:{caller.name}") if 0 < alert_id < 2**63 else None
@@ -148,6 +182,19 @@ def patch_alert(alert_id: int, body: AlertPatch, request: Request, caller: Calle
         raise HTTPException(404, "no such alert")
     logger.info("alert updated id={} status={} by=token:{!r}", alert_id, body.status, caller.name)
     return alert
+
+
+@router.post("/alerts/{alert_id}/assign")
+def assign_alert(alert_id: int, body: AlertAssign, request: Request, caller: Caller = Depends(reader_caller)) -> dict:
+    """Give the alert to a console analyst or admin (null: nobody): history, audit log, their e-mail."""
+    store = request.app.state.store
+    if not (0 < alert_id < 2**63 and store.get_alert(alert_id) is not None):
+        raise HTTPException(404, "no such alert")
+    try:
+        triage.assign(store.engine, [alert_id], body.assignee, f"token:{caller.name}", store.clock())
+    except triage.UnknownAssignee as exc:
+        raise HTTPException(422, str(exc)) from None
+    return store.get_alert(alert_id)
 
 
 @router.delete("/alerts/{alert_id}")

@@ -28,7 +28,7 @@ import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from loguru import logger
 from sqlalchemy import bindparam, func, insert, select, update
@@ -38,11 +38,12 @@ from rules.events import Event
 from rules.explain import device_name
 from rules.levels import LEVELS
 from rules.model import SEVERITY_STEPS
+from rules.units import format_bytes
 from server.alerts import MAX_EVIDENCE, OPEN_STATUSES, SYSTEM, AlertDraft, _highest, _history, renotify
 from server.database import insert_ignore, lock
 from server.notify.outbox import enqueue as enqueue_notifications
 from server.schema import alert_events, alert_history, alerts, incident_files
-from server.times import parse_ts
+from server.times import aware, iso, parse_ts
 
 # the egress categories, most telling first: an incident is named after the first one it holds
 EGRESS_CATEGORIES: tuple[str, ...] = ("classified-egress", "marked-egress", "personal-data-egress", "uninspectable-egress")
@@ -371,7 +372,7 @@ def _grow(conn: Connection, runs: list[_Run], now: datetime, settings: IncidentS
         comment = f"{len(added)} more {noun}" + (f", {len(events)} matching events" if len(events) != len(added) else "")
         history.append(_history(run.alert_id, now, SYSTEM, "repeated", row.status, row.status, comment))
         if SEVERITY_STEPS.index(severity) > SEVERITY_STEPS.index(row.severity):
-            why = f"{row.severity} -> {severity}: {file_count} files, {total} bytes"
+            why = f"{row.severity} -> {severity}: {file_count} files, {format_bytes(total)}"
             history.append(_history(run.alert_id, now, SYSTEM, "escalated", row.status, row.status, why))
             escalated.append(run.alert_id)
     if file_rows:
@@ -457,10 +458,12 @@ class FilesPage:
     total: int
 
 
-def files_page(conn: Connection, alert_id: int, page: int = 1, per_page: int = FILES_PER_PAGE) -> FilesPage:
+def files_page(conn: Connection, alert_id: int, page: int = 1, per_page: int = FILES_PER_PAGE) -> FilesPage | None:
     """One page of an incident's files in arrival order, read by the primary key's range (alert_id,
-    seq): an incident of 10,000 files opens as fast as one of ten."""
-    total = conn.execute(select(alerts.c.file_count).where(alerts.c.id == alert_id)).scalar() or 0
+    seq): an incident of 10,000 files opens as fast as one of ten. None: no such alert."""
+    total = conn.execute(select(alerts.c.file_count).where(alerts.c.id == alert_id)).scalar()
+    if total is None:
+        return None
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
     low = (page - 1) * per_page
@@ -473,13 +476,10 @@ def files_page(conn: Connection, alert_id: int, page: int = 1, per_page: int = F
 
 
 def _file_dict(r) -> dict:
-    at = r["at"]
-    if at is not None and at.tzinfo is None:
-        at = at.replace(tzinfo=timezone.utc)
     return {
         "seq": r["seq"],
         "event_id": r["event_id"],
-        "at": at.isoformat(timespec="milliseconds").replace("+00:00", "Z") if at else None,
+        "at": iso(aware(r["at"])),
         "path": r["path"],
         "name": r["name"],
         "size": r["size"],
