@@ -40,9 +40,10 @@ def store(engine, clock) -> Store:
 
 
 @pytest.fixture
-def config(db_url) -> ServerConfig:
+def config(db_url, tmp_path) -> ServerConfig:
     return ServerConfig(
-        listen=("127.0.0.1", 0), database=db_url, enroll_secret=ENROLL_SECRET, agent_offline_s=AGENT_OFFLINE_S
+        listen=("127.0.0.1", 0), database=db_url, enroll_secret=ENROLL_SECRET, agent_offline_s=AGENT_OFFLINE_S,
+        signing_key_file=str(tmp_path / "keys" / "signing-key.pem"),  # also with PostgreSQL: never /var/lib
     )
 
 
