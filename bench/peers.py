@@ -1,0 +1,90 @@
+"""Peers measured in the same run: AIDE over the same classified tree (SHA-256 only, the way
+MiWei's index hashes), for the build and the re-check of an unchanged tree, and one command's wall
+time, CPU time and peak memory (issue 21 item 5).
+
+Each command runs as a child whose own rusage is read with os.wait4, so CPU seconds and peak
+resident memory belong to that run alone (RUSAGE_CHILDREN would sum and max over every child).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.measure import median
+
+
+@dataclass(frozen=True)
+class Run:
+    wall_s: float
+    cpu_s: float  # user + system
+    peak_mb: float  # resident
+
+
+def _last_child_usage(proc: subprocess.Popen) -> tuple[float, float]:
+    usage = getattr(proc, "rusage", None)
+    if usage is None:
+        raise RuntimeError("the child's rusage was not kept")
+    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+class _Popen(subprocess.Popen):
+    """Popen that reaps with os.wait4 and keeps the child's own rusage."""
+
+    def _try_wait(self, wait_flags):  # noqa: ANN001 - CPython's private hook (3.8+)
+        try:
+            pid, status, usage = os.wait4(self.pid, wait_flags)
+        except ChildProcessError:
+            return self.pid, 0
+        if pid:
+            self.rusage = usage
+        return pid, status
+
+
+def measured_run(argv: list[str], timeout_s: float = 3600.0, ok_codes: tuple[int, ...] = (0,), **kwargs) -> tuple[Run, str]:
+    """Run argv to its end: (its own wall, CPU and peak memory, its stdout); raises on a failure."""
+    started = time.perf_counter()
+    proc = _Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    try:
+        out, err = proc.communicate(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    wall = time.perf_counter() - started
+    if proc.returncode not in ok_codes:
+        raise RuntimeError(f"{' '.join(argv[:3])} failed ({proc.returncode}): {err.strip()[-400:]}")
+    cpu_s, peak_mb = _last_child_usage(proc)
+    return Run(wall, cpu_s, peak_mb), out
+
+
+def aide_missing() -> str | None:
+    return None if shutil.which("aide") else "AIDE is not installed (apt-get install aide): no peer figures"
+
+
+def aide(root: str, workdir: Path, runs: int) -> tuple[list[Run], list[Run]]:
+    """AIDE's database built over `root` (SHA-256 only) `runs` times, then checked `runs` times."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    conf = workdir / "aide.conf"
+    db, new = workdir / "aide.db", workdir / "aide.db.new"
+    conf.write_text(
+        f"database_in=file:{db}\ndatabase_out=file:{new}\ngzip_dbout=no\nreport_url=stdout\n"
+        f"log_level=warning\nreport_level=summary\n{root} sha256\n",
+        encoding="utf-8",
+    )
+    builds, checks = [], []
+    for _ in range(runs):
+        new.unlink(missing_ok=True)
+        builds.append(measured_run(["aide", "--init", "-c", str(conf)])[0])
+    os.replace(new, db)
+    for _ in range(runs):
+        checks.append(measured_run(["aide", "--check", "-c", str(conf)])[0])  # 0: nothing changed
+    return builds, checks
+
+
+def typical(runs: list[Run]) -> Run:
+    return Run(median([r.wall_s for r in runs]), median([r.cpu_s for r in runs]), max(r.peak_mb for r in runs))
