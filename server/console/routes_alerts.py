@@ -11,11 +11,13 @@ from loguru import logger
 from server import fleetlist
 from server.console import queries
 from server.console.charts import Bar, bar_chart
-from server.console.exports import ZIP_TYPE, evidence_pack
+from server.console.exports import ZIP_TYPE
 from server.console.labels import STATUS
 from server.console.sessions import ConsoleUser
 from server.console.web import PREFIX, Console, back, first, parse_since
-from server.times import iso, parse_ts
+from server.firmtime import zone as firm_zone
+from server.packexport import alert_pack
+from server.times import parse_ts
 
 PER_PAGE = 50
 MAX_COMMENT_CHARS = 4000
@@ -103,7 +105,10 @@ def register(router: APIRouter, console: Console) -> None:
             with store.engine.connect() as conn:
                 timeline = queries.user_timeline(conn, alert["user"], around)
         evidence = set(alert["event_ids"])
-        return console.render(request, "alert.html", user, alert=alert, timeline=timeline, evidence=evidence, changes=CHANGES)
+        return console.render(
+            request, "alert.html", user, alert=alert, timeline=timeline, evidence=evidence, changes=CHANGES,
+            signing_fingerprint=request.app.state.signer.key().fingerprint,  # packs are signed with it (server/signing.py)
+        )
 
     @router.post(PREFIX + "/alerts/{alert_id}", include_in_schema=False)
     def change_alert(alert_id: int, request: Request, user: ConsoleUser = Depends(console.user), fields: dict = Depends(console.user_form)) -> Response:
@@ -119,13 +124,13 @@ def register(router: APIRouter, console: Console) -> None:
 
     @router.get(PREFIX + "/alerts/{alert_id}/evidence.zip", include_in_schema=False)
     def evidence(alert_id: int, request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
-        store = request.app.state.store
-        alert = store.get_alert(alert_id) if 0 < alert_id < 2**63 else None
-        if alert is None:
+        store, config = request.app.state.store, request.app.state.config
+        # signed, with the seals of its events; audited with its SHA-256 (server/packexport.py)
+        key = request.app.state.signer.key()
+        pack = alert_pack(store, alert_id, key, firm_zone(config.timezone), f"console:{user.name}") if 0 < alert_id < 2**63 else None
+        if pack is None:
             raise HTTPException(404, "no such alert")
-        events = alert.pop("events")
-        data = evidence_pack(alert, events, iso(store.clock()), f"console:{user.name}")
-        logger.info("evidence pack exported alert={} events={} by=console:{!r}", alert_id, len(events), user.name)
-        store.audit(f"console:{user.name}", "export.evidence", f"alert:{alert_id}", {"events": len(events)})
+        data = pack.data
+        logger.info("evidence pack exported alert={} sha256={} by=console:{!r}", alert_id, pack.sha256, user.name)
         headers = {"Content-Disposition": f'attachment; filename="miwei-alert-{alert_id}-evidence.zip"'}
         return Response(data, media_type=ZIP_TYPE, headers=headers)
