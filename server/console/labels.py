@@ -79,6 +79,13 @@ MESSAGES = {  # what a redirect after a form reports (?msg=key): fixed texts, ne
     "group_saved": N_("The group was saved; its agents get it with their next heartbeat."),
     "group_deleted": N_("The group was deleted."),
     "group_rules_saved": N_("The placement rules were saved; agents not moved by hand were placed again."),
+    "view_saved": N_("The view was saved."),
+    "view_deleted": N_("The view was deleted."),
+    "email_saved": N_("The e-mail address was saved."),
+    "channel_saved": N_("The channel was saved."),
+    "channel_enabled": N_("The channel was enabled."),
+    "channel_disabled": N_("The channel was disabled: its pending messages will not be sent."),
+    "channel_deleted": N_("The channel was deleted."),
 }
 EVENT_TYPE = {  # rules/events.py EVENT_TYPES, as a column shows them
     "file.created": N_("File created"),

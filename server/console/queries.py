@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection
 
 from server.alertquery import AlertFilter  # the list's filters, shared with GET /api/v1/alerts
 from server.console.register import RegisterFold
-from server.schema import agents, alert_history, alerts, api_tokens, devices, events, users
+from server.schema import agents, alert_history, alerts, api_tokens, events, users
 from server.times import aware, iso
 
 SEVERITIES = ("critical", "high", "medium", "low", "info")
@@ -35,70 +35,6 @@ ALERT_SORTS = {
 def ts_text(moment: datetime) -> str:
     """An aware datetime as events store ts: ISO 8601 UTC with ms and Z (sorts as text)."""
     return iso(moment)
-
-
-def _day_of(conn: Connection, column):
-    """A DateTime column's UTC day as 'YYYY-MM-DD' text, in the connection's SQL dialect."""
-    if conn.dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-    return func.substr(column, 1, 10)
-
-
-def days_back(now: datetime, days: int) -> list[str]:
-    first = (now - timedelta(days=days - 1)).date()
-    return [(first + timedelta(days=i)).isoformat() for i in range(days)]
-
-
-# --- dashboard ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Dashboard:
-    open_by_severity: list[tuple[str, int]]
-    open_by_category: list[tuple[str, int]]
-    alerts_per_day: list[tuple[str, int]]
-    egress_per_day: list[tuple[str, int]]
-    top_users: list[tuple[str, int]]
-    top_hosts: list[tuple[str, int]]
-    top_devices: list[dict]
-
-
-def dashboard(conn: Connection, now: datetime, days: int = 30) -> Dashboard:
-    day_list = days_back(now, days)
-    start = datetime.fromisoformat(day_list[0]).replace(tzinfo=now.tzinfo)
-    open_ = alerts.c.status == "open"
-    by_sev = dict(conn.execute(select(alerts.c.severity, func.count()).where(open_).group_by(alerts.c.severity)).all())
-    by_cat = conn.execute(
-        select(alerts.c.category, func.count()).where(open_).group_by(alerts.c.category).order_by(func.count().desc())
-    ).all()
-    day = _day_of(conn, alerts.c.created_at)
-    alert_days = dict(conn.execute(select(day, func.count()).where(alerts.c.created_at >= start).group_by(day)).all())
-    eday = func.substr(events.c.ts, 1, 10)
-    egress_days = dict(
-        conn.execute(
-            select(eday, func.count()).where(events.c.type == "egress.file", events.c.ts >= ts_text(start)).group_by(eday)
-        ).all()
-    )
-    recent = alerts.c.created_at >= start
-
-    def top(column):
-        query = select(column, func.count().label("n")).where(recent, column.is_not(None)).group_by(column)
-        return [(v, n) for v, n in conn.execute(query.order_by(func.count().desc(), column).limit(10)).all()]
-
-    device_rows = conn.execute(
-        select(devices.c.id, devices.c.vendor, devices.c.model, devices.c.label, devices.c.serial, devices.c.times_seen, devices.c.last_user)
-        .order_by(devices.c.times_seen.desc(), devices.c.id)
-        .limit(10)
-    ).mappings().all()
-    return Dashboard(
-        [(s, by_sev.get(s, 0)) for s in SEVERITIES],
-        [(c, n) for c, n in by_cat],
-        [(d, alert_days.get(d, 0)) for d in day_list],
-        [(d, egress_days.get(d, 0)) for d in day_list],
-        top(alerts.c.user),
-        top(alerts.c.host),
-        [dict(r) for r in device_rows],
-    )
 
 
 # --- alerts ---------------------------------------------------------------------------------------
@@ -252,11 +188,3 @@ def audit_rows(conn: Connection, limit: int = 200) -> tuple[list[str], list[list
     tbl = table("audit_log", *[column(c) for c in columns])
     rows = conn.execute(select(tbl).order_by(tbl.c[columns[0]].desc()).limit(limit)).all()
     return columns, [list(r) for r in rows]
-
-
-def channels(conn: Connection) -> list[dict] | None:
-    """Notification channels when the notifications tables exist (never their URLs: they hold secrets)."""
-    if not has_table(conn, "notify_channels"):
-        return None
-    tbl = table("notify_channels", *[column(c) for c in ("id", "source", "name", "severities", "categories", "max_per_hour", "enabled")])
-    return [dict(r) for r in conn.execute(select(tbl).order_by(tbl.c.name)).mappings()]

@@ -1,20 +1,21 @@
-"""The dashboard, the alert list with its bulk actions, one alert's page and its evidence pack."""
+"""The alert list with its bulk actions, one alert's page and its evidence pack (the dashboard: routes_dashboard.py)."""
+
 
 from __future__ import annotations
 
 import math
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from loguru import logger
 
-from server import fleetlist
+from server import alertquery, incidents, savedviews, triage
 from server.console import queries
-from server.console.charts import Bar, bar_chart
 from server.console.exports import ZIP_TYPE
 from server.console.labels import STATUS
 from server.console.sessions import ConsoleUser
-from server.console.web import PREFIX, Console, back, first, parse_since
+from server.console.web import PREFIX, Console, back, first
 from server.firmtime import zone as firm_zone
 from server.packexport import alert_pack
 from server.times import parse_ts
@@ -22,91 +23,142 @@ from server.times import parse_ts
 PER_PAGE = 50
 MAX_COMMENT_CHARS = 4000
 CHANGES = ("acknowledged", "resolved", "false_positive")
+CLOSED = ("resolved", "false_positive")  # not offered "acknowledge" (list and alert page)
 
 
-def alert_filter(status: str | None, severity: str | None, category: str | None, since: str | None) -> queries.AlertFilter:
-    """Filters from the query string; unknown values are refused, not ignored."""
-    if status and status not in queries.STATUSES:
-        raise HTTPException(422, f"status must be one of {', '.join(queries.STATUSES)}")
-    if severity and severity not in queries.SEVERITIES:
-        raise HTTPException(422, f"severity must be one of {', '.join(queries.SEVERITIES)}")
-    if category and (len(category) > 64 or not all(c.isalnum() or c == "-" for c in category)):
-        raise HTTPException(422, "category is lower-case letters, digits and '-'")
-    return queries.AlertFilter(status or None, severity or None, category or None, parse_since(since))
+def alert_filter(
+    status: str | None, severity: str | None, category: str | None, since: str | None, zone: str = "UTC", **more: str | None
+) -> queries.AlertFilter:
+    """Filters from the query string (exports: every status unless one is asked for, times on `zone`'s
+    clock); unknown values are refused, not ignored."""
+    try:
+        given = {"status": status, "severity": severity, "category": category, "since": since, **more}
+        return alertquery.parse_filter(given, firm_zone(zone), "all")
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def list_filter(request: Request, given: dict[str, str], me: str) -> alertquery.AlertFilter:
+    """The list's filters: open and acknowledged unless asked otherwise, times on the firm's clock;
+    assignee=me is the signed-in user."""
+    if given.get("assignee") == "me":
+        given = {**given, "assignee": me}
+    try:
+        return alertquery.parse_filter(given, firm_zone(request.app.state.config.timezone))  # server.timezone
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def _ids(fields: dict[str, list[str]]) -> list[int]:
+    return [int(v) for v in fields.get("id", [])[: triage.MAX_BULK] if v.isascii() and v.isdigit() and len(v) < 19]
+
+
+def _kept(fields: dict[str, list[str]]) -> dict[str, str]:
+    """The list's filters a form carried back (its hidden 'back' field), filter keys only."""
+    return dict(parse_qsl(savedviews.clean_query(first(fields, "back"))))
 
 
 def register(router: APIRouter, console: Console) -> None:
-    @router.get(PREFIX + "/", include_in_schema=False)
-    def dashboard(request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
-        store = request.app.state.store
-        _ = console.translations[console.lang(request)].gettext
-        offline_s = request.app.state.config.agent_offline_s
-        with store.engine.connect() as conn:
-            data = queries.dashboard(conn, store.clock())
-            # counted in SQL (server/fleetlist.py); pending and retired agents are neither up nor down
-            online = fleetlist.count(conn, fleetlist.FleetFilter(state="online"), store.clock(), offline_s)
-            offline = sum(fleetlist.count(conn, fleetlist.FleetFilter(state=s), store.clock(), offline_s) for s in ("offline", "stopped"))
-        charts = {
-            "alerts": bar_chart([Bar(d[5:], n, f"{d}: {n}") for d, n in data.alerts_per_day], _("Alerts per day, last 30 days")),
-            "egress": bar_chart([Bar(d[5:], n, f"{d}: {n}") for d, n in data.egress_per_day], _("Egress events per day, last 30 days")),
-        }
-        return console.render(request, "dashboard.html", user, data=data, charts=charts, online=online, offline=offline)
-
     @router.get(PREFIX + "/alerts", include_in_schema=False)
     def alert_list(
         request: Request,
-        status: str | None = None,
-        severity: str | None = None,
-        category: str | None = None,
-        since: str | None = None,
+        given: dict[str, str] = Depends(alertquery.given_filters),
         sort: str = Query("id", max_length=16),
         order: str = Query("desc", pattern="^(asc|desc)$"),
         page: int = Query(1, ge=1, le=100_000),
         user: ConsoleUser = Depends(console.user),
     ) -> Response:
-        f = alert_filter(status, severity, category, since)
+        f = list_filter(request, given, user.name)
         store = request.app.state.store
         with store.engine.connect() as conn:
             rows, total = queries.alert_page(conn, f, sort if sort in queries.ALERT_SORTS else "id", order == "desc", page, PER_PAGE)
             known = queries.categories(conn)
-        filters = {"status": status, "severity": severity, "category": category, "since": since}
+            people = triage.analysts(conn)
+            views = savedviews.list_views(conn, user.name)
         return console.render(
             request, "alerts.html", user, rows=rows, total=total, page=page, pages=max(1, math.ceil(total / PER_PAGE)),
-            filters=filters, sort=sort, order=order, categories=known, statuses=queries.STATUSES, severities=queries.SEVERITIES,
-            sorts=list(queries.ALERT_SORTS),
+            filters=given, sort=sort, order=order, categories=known, statuses=alertquery.STATUS_CHOICES, severities=queries.SEVERITIES,
+            levels=alertquery.LEVELS, sorts=list(queries.ALERT_SORTS), analysts=people, views=views, closed=CLOSED,
+            changed=request.query_params.get("n"), here_query=savedviews.clean_query(request.url.query),
         )
 
     @router.post(PREFIX + "/alerts/bulk", include_in_schema=False)
     def bulk(request: Request, user: ConsoleUser = Depends(console.user), fields: dict = Depends(console.user_form)) -> Response:
-        status = first(fields, "status")
-        if status not in CHANGES:
-            raise HTTPException(422, f"status must be one of {', '.join(CHANGES)}")
-        ids = [int(v) for v in fields.get("id", []) if v.isascii() and v.isdigit() and len(v) < 19]
+        kept = _kept(fields)
+        action = first(fields, "status") or first(fields, "action")
+        if action not in (*CHANGES, "assign"):
+            raise HTTPException(422, f"status must be one of {', '.join(CHANGES)}, or assign")
+        ids = _ids(fields)
         if not ids:
-            return back("/alerts", msg="nothing")
-        comment = first(fields, "comment")[:MAX_COMMENT_CHARS]
+            return back("/alerts", **kept, msg="nothing")
+        store, actor = request.app.state.store, f"console:{user.name}"
+        if action == "assign":
+            try:
+                done = triage.assign(store.engine, ids, first(fields, "assignee")[:255], actor, store.clock())
+            except triage.UnknownAssignee as exc:
+                raise HTTPException(422, str(exc)) from None
+        else:
+            done = triage.set_status(store.engine, ids, action, first(fields, "comment")[:MAX_COMMENT_CHARS], actor, store.clock())
+        return back("/alerts", **kept, msg="changed", n=str(done.changed))
+
+    @router.post(PREFIX + "/alerts/views", include_in_schema=False)
+    def save_view(request: Request, user: ConsoleUser = Depends(console.user), fields: dict = Depends(console.user_form)) -> Response:
         store = request.app.state.store
-        ids = ids[: PER_PAGE * 4]  # a page's worth, with room; a form never holds more
-        for alert_id in ids:
-            store.update_alert(alert_id, status, comment, f"console:{user.name}")
-        logger.info("alerts updated in bulk count={} status={} by=console:{!r}", len(ids), status, user.name)
-        return back("/alerts", msg="updated")
+        try:
+            view = savedviews.save_view(store.engine, user.name, first(fields, "name"), first(fields, "back"), store.clock())
+        except savedviews.ViewRefused as exc:
+            raise HTTPException(422, str(exc)) from None
+        logger.info("saved view stored id={} by=console:{!r}", view.id, user.name)
+        return back("/alerts", **dict(parse_qsl(view.query)), msg="view_saved")
+
+    @router.get(PREFIX + "/alerts/views/{view_id}", include_in_schema=False)
+    def open_view(view_id: int, request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
+        with request.app.state.store.engine.connect() as conn:
+            view = savedviews.get_view(conn, user.name, view_id) if 0 < view_id < 2**63 else None
+        if view is None:
+            raise HTTPException(404, "no such saved view")
+        return back("/alerts", **dict(parse_qsl(view.query)))
+
+    @router.post(PREFIX + "/alerts/views/{view_id}/delete", include_in_schema=False)
+    def delete_view(view_id: int, request: Request, user: ConsoleUser = Depends(console.user), fields: dict = Depends(console.user_form)) -> Response:
+        if not (0 < view_id < 2**63 and savedviews.delete_view(request.app.state.store.engine, user.name, view_id)):
+            raise HTTPException(404, "no such saved view")
+        return back("/alerts", msg="view_deleted")
+
+    @router.post(PREFIX + "/alerts/{alert_id}/assign", include_in_schema=False)
+    def assign_alert(alert_id: int, request: Request, user: ConsoleUser = Depends(console.user), fields: dict = Depends(console.user_form)) -> Response:
+        store = request.app.state.store
+        if not (0 < alert_id < 2**63 and store.get_alert(alert_id) is not None):
+            raise HTTPException(404, "no such alert")
+        try:
+            triage.assign(store.engine, [alert_id], first(fields, "assignee")[:255], f"console:{user.name}", store.clock())
+        except triage.UnknownAssignee as exc:
+            raise HTTPException(422, str(exc)) from None
+        return back(f"/alerts/{alert_id}", msg="updated")
 
     @router.get(PREFIX + "/alerts/{alert_id}", include_in_schema=False)
-    def alert_page(alert_id: int, request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
+    def alert_page(
+        alert_id: int, request: Request, page: int = Query(1, ge=1, le=10**7), user: ConsoleUser = Depends(console.user)
+    ) -> Response:
         store = request.app.state.store
-        alert = store.get_alert(alert_id) if 0 < alert_id < 2**63 else None
+        alert = store.get_alert(alert_id, incident_page=True) if 0 < alert_id < 2**63 else None
         if alert is None:
             raise HTTPException(404, "no such alert")
+        files = None  # an incident's files, a page of them (server/incidents.py)
+        if alert["kind"] == "incident":
+            with store.engine.connect() as conn:
+                files = incidents.files_page(conn, alert_id, page, incidents.FILES_PER_PAGE)
         timeline = []
         if alert["user"]:
-            times = [e["ts"] for e in alert["events"] if e.get("ts")]
+            times = [e["ts"] for e in alert["events"] if e.get("ts")] or [t for t in (alert.get("first_ts"),) if t]
             around = parse_ts(min(times)) if times else parse_ts(alert["created_at"])
             with store.engine.connect() as conn:
                 timeline = queries.user_timeline(conn, alert["user"], around)
         evidence = set(alert["event_ids"])
+        with store.engine.connect() as conn:
+            people = triage.analysts(conn)
         return console.render(
-            request, "alert.html", user, alert=alert, timeline=timeline, evidence=evidence, changes=CHANGES,
+            request, "alert.html", user, alert=alert, timeline=timeline, evidence=evidence, changes=CHANGES, analysts=people, closed=CLOSED, files=files,
             signing_fingerprint=request.app.state.signer.key().fingerprint,  # packs are signed with it (server/signing.py)
         )
 

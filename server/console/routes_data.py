@@ -117,13 +117,21 @@ def register(router: APIRouter, console: Console) -> None:
         agent_id: str | None = None,
         user_name: str | None = Query(None, alias="user"),
         path: str | None = None,
+        level: str | None = None,
+        host: str | None = None,
+        device: str | None = None,
+        register_item: str | None = None,
+        assignee: str | None = None,
+        until: str | None = None,
         user: ConsoleUser = Depends(console.user),
     ) -> Response:
         if fmt not in ("csv", "xlsx"):
             raise HTTPException(404, "exports are .csv or .xlsx")
         store = request.app.state.store
         if what == "alerts":
-            table = _alerts_table(store, alert_filter(status, severity, category, since))
+            more = {"level": level, "user": user_name, "host": host, "device": device, "register_item": register_item, "until": until,
+                    "assignee": user.name if assignee == "me" else assignee}  # the alert list's filters (server/alertquery.py)
+            table = _alerts_table(store, alert_filter(status, severity, category, since, zone=console.zone(request), **more))
         elif what == "events":
             table = _events_table(store, event_filter(type, agent_id, user_name, path, since, console.zone(request)))
         elif what == "register":

@@ -35,7 +35,7 @@ def test_unknown_status_and_missing_alert(admin, send, post_form):
 
 def test_bulk_resolve_changes_only_the_selected_alerts(admin, send, post_form, store):
     for i in range(3):
-        send(make_egress("core", path=f"/media/zhang/KINGSTON/copy-{i}.dwg", sha256=str(i) * 64))
+        send(make_egress("core", path=f"/media/zhang/KINGSTON/copy-{i}.dwg", sha256=str(i) * 64, user=f"user{i}"))  # three incidents
     answer = post_form(admin, "/console/alerts", "/console/alerts/bulk", [("id", "1"), ("id", "3"), ("status", "resolved"), ("comment", "weekly review")])
 
     assert answer.status_code == 303
