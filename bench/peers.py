@@ -88,3 +88,68 @@ def aide(root: str, workdir: Path, runs: int) -> tuple[list[Run], list[Run]]:
 
 def typical(runs: list[Run]) -> Run:
     return Run(median([r.wall_s for r in runs]), median([r.cpu_s for r in runs]), max(r.peak_mb for r in runs))
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, its reaped children and its live descendants (the agent's
+    inspection workers are alive while it runs, so /proc/<pid>/stat alone would miss them)."""
+    import psutil
+
+    root = psutil.Process(pid)
+    total = 0.0
+    for proc in (root, *root.children(recursive=True)):
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
+def openssl_pipeline_missing() -> str | None:
+    missing = [tool for tool in ("inotifywait", "openssl", "xargs") if not shutil.which(tool)]
+    return f"{', '.join(missing)} missing (apt-get install inotify-tools openssl)" if missing else None
+
+
+class HashPipeline:
+    """`inotifywait -m -e close_write,moved_to DIR | xargs -n 64 openssl dgst -sha256`: the batched shell
+    pipeline an administrator might write instead of an agent, on a flat folder (`inotifywait -r`
+    misses files written into folders made during a copy)."""
+
+    BATCH = 64
+
+    def __init__(self, folder: str, out: Path):
+        self.out = out
+        script = (f"inotifywait -m -q -e close_write,moved_to --format '%w%f' {_quoted(folder)} "
+                  f"| xargs -d '\\n' -n {self.BATCH} openssl dgst -sha256 > {_quoted(str(out))}")  # fmt: skip
+        self.proc = _Popen(["sh", "-c", script], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)  # fmt: skip
+        time.sleep(0.5)  # inotifywait has set its watch (it prints nothing with -q)
+
+    def hashed(self) -> int:
+        try:
+            with open(self.out, encoding="utf-8", errors="replace") as f:
+                return sum(1 for _ in f)
+        except FileNotFoundError:
+            return 0
+
+    def finish(self) -> float:
+        """Stop inotifywait (xargs hashes what it holds, then all exit); the pipeline's CPU seconds."""
+        import signal
+
+        for child in _children(self.proc.pid):
+            if child.name() == "inotifywait":
+                child.send_signal(signal.SIGTERM)
+        self.proc.communicate(timeout=60)
+        usage = self.proc.rusage
+        return usage.ru_utime + usage.ru_stime
+
+
+def _children(pid: int):
+    import psutil
+
+    return psutil.Process(pid).children(recursive=True)
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
