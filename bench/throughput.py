@@ -137,7 +137,7 @@ def _measure(root: Path, count: int, low: int, high: int, total: int, profiled: 
 def burst_figure(root: Path, count: int) -> Figure:
     """The agent's CPU per 1,000 files of a flat burst (inspection workers included) beside the batched
     shell pipeline `inotifywait | xargs openssl dgst` over the same copy, measured in the same run."""
-    name, goal = "egress agent CPU per 1,000 files, flat burst vs inotifywait | xargs openssl dgst", "<= 0.3 CPU s and below the pipeline"
+    name, goal = "egress agent CPU per 1,000 files, flat burst", "<= 0.3 CPU s and below the pipeline"
     missing = peers.openssl_pipeline_missing()
     sizes = corpus.spread(count, 4 * KB, 256 * KB, count * 24 * KB, random.Random(count + 1))
     source = corpus.random_tree(str(root / "source"), sizes, seed=5)
@@ -170,7 +170,7 @@ def burst_figure(root: Path, count: int) -> Figure:
     pipe_cpu = pipeline.finish()
     agent_k, pipe_k = agent_cpu * 1000 / count, pipe_cpu * 1000 / count
     return Figure(
-        name=name, value=agent_k, unit="CPU s", baseline=pipe_k, baseline_unit="CPU s (inotifywait | xargs openssl dgst)",
+        name=name, value=agent_k, unit="CPU s", baseline=pipe_k, baseline_unit="CPU s (inotifywait piped to xargs openssl dgst)",
         ratio=ratio(agent_k, pipe_k), goal=goal, met=agent_k <= 0.3 and agent_k < pipe_k, runs=1,
         reproduce=reproduce("throughput"),
         notes=f"{notes} The pipeline (its shell, inotifywait, xargs and every openssl, through os.wait4) hashed "
