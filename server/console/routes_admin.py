@@ -8,7 +8,7 @@ from loguru import logger
 
 from server import triage
 from server.auth import ROLES
-from server.console import queries
+from server.console import queries, routes_audit
 from server.console.rulefiles import locate, set_enabled
 from server.console.sessions import ConsoleUser, hash_password
 from server.console.web import PREFIX, Console, back, first
@@ -205,10 +205,4 @@ def register(router: APIRouter, console: Console) -> None:
         has_api = "/api/v1/channels" in request.app.openapi().get("paths", {})  # the schema is built once and cached
         return console.render(request, "channels.html", user, channels=rows, has_api=has_api)
 
-    @router.get(PREFIX + "/audit", include_in_schema=False)
-    def audit_page(request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
-        store = request.app.state.store
-        with store.engine.connect() as conn:
-            changes = queries.alert_changes(conn)
-            audit = queries.audit_rows(conn)
-        return console.render(request, "audit.html", user, changes=changes, audit=audit, policies=store.policies.history(50))
+    routes_audit.register(router, console)  # the audit log page and its export

@@ -107,8 +107,10 @@ def register(router: APIRouter, console: Console) -> None:
     def logout(request: Request, user: ConsoleUser = Depends(console.user), fields: dict = Depends(console.user_form)) -> Response:
         # plain def: the session lookup and close_session run in the threadpool; the async form
         # dependency reads the body and checks the CSRF token on the loop
-        close_session(request.app.state.store.engine, request.cookies.get(SESSION_COOKIE))
-        logger.info("console logout user={!r}", user.name)
+        store = request.app.state.store
+        client = request.client.host if request.client else "unknown"  # a trusted proxy's client: server/proxies.py
+        close_session(store.engine, request.cookies.get(SESSION_COOKIE), store.clock(), SignIn(user.name, user.role, client))
+        logger.info("console logout user={!r} client={}", user.name, client)
         response = RedirectResponse(PREFIX + "/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response

@@ -5,8 +5,10 @@ database signs no one in, and signing out deletes the row (the session is gone e
 session carries its own synchronizer token that each state-changing form must send back. How
 many sign-ins may be tried, and how many passwords checked at once, is server/console/throttle.py.
 
-Sign-ins (`login.ok`, in the transaction that opens the session), failures (`login.failed`) and
-lockouts (`login.locked`) go to the audit log with the client address. The user name is written
+Sign-ins (`login.ok`, in the transaction that opens the session), failures (`login.failed`),
+lockouts (`login.locked`) and sign-outs (`logout`, in the transaction that closes the session) go
+to the audit log with the client address. Attempts the throttle refuses before any password is
+checked are logged, not audited: the lockout row says it began. The user name is written
 as typed, at most MAX_NAME_CHARS, with characters that do not print escaped; never a password.
 """
 
@@ -117,10 +119,15 @@ def session_user(engine: Engine, token: str | None, now: datetime) -> ConsoleUse
     return ConsoleUser(row.id, row.name, row.role, row.csrf)
 
 
-def close_session(engine: Engine, token: str | None) -> None:
+def close_session(engine: Engine, token: str | None, now: datetime | None = None, signed_out: SignIn | None = None) -> None:
+    """Sign out: the session row goes, and with `signed_out` a `logout` audit row (who, from where)
+    is written in the same transaction, only when there was a session to close."""
     if token:
         with writing(engine) as conn:
-            conn.execute(delete(console_sessions).where(console_sessions.c.id_hash == _digest(token)))
+            gone = conn.execute(delete(console_sessions).where(console_sessions.c.id_hash == _digest(token))).rowcount
+            if gone and signed_out is not None and now is not None:
+                name = shown_name(signed_out.name)
+                audit.record(conn, now, f"console:{name}", "logout", f"user:{name}", {"client": signed_out.client, "role": signed_out.role})
 
 
 def same_token(given: str | None, expected: str | None) -> bool:

@@ -24,7 +24,7 @@ from tests.server.factories import KINGSTON, make_egress, make_event
 
 NEW_YEAR = datetime(2026, 1, 1, tzinfo=timezone.utc)
 NEW_YEAR_TS = "2026-01-01T00:00:00.000Z"
-PAGES = ("/console/", "/console/alerts", "/console/events", "/console/devices", "/console/agents")
+PAGES = ("/console/", "/console/alerts", "/console/events", "/console/devices", "/console/agents", "/console/audit")
 LABELS = {
     ("Asia/Shanghai", "zh"): "北京时间 (UTC+08:00)",
     ("Asia/Shanghai", "en"): "China Standard Time (UTC+08:00)",
