@@ -41,7 +41,8 @@ async def notify_lifespan(app: FastAPI):
     store = app.state.store
     sender = NotificationSender(
         store.engine, store.clock, transport, poll_s=getattr(app.state, "notify_poll_s", POLL_S),
-        zone=getattr(app.state.config, "timezone", "Asia/Shanghai"),
+        zone=getattr(app.state.config, "timezone", "Asia/Shanghai"), language=getattr(app.state.config, "language", "zh"),
+        titles_zh=lambda: _titles_zh(store),
     )
     app.state.notifier = sender
     sender.start()
@@ -53,6 +54,12 @@ async def notify_lifespan(app: FastAPI):
 
 
 router = APIRouter(prefix="/api/v1", lifespan=notify_lifespan)
+
+
+def _titles_zh(store) -> dict[str, str]:
+    """Rule id -> the rule's Chinese title (title_zh), from the active policy."""
+    ruleset = store.policies.active().ruleset
+    return {r.id: r.title_zh for r in (*ruleset.event_rules, *ruleset.correlation_rules) if r.title_zh}
 
 
 def _parts(app: FastAPI) -> tuple[ChannelStore, Transport]:

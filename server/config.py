@@ -62,6 +62,7 @@ class ServerConfig:
     enroll_total_per_min: float = 120.0  # enrolments per minute from all addresses together (also the burst)
     trusted_proxies: tuple[Network, ...] = ()  # peers whose X-Forwarded-For/Proto are believed (server/proxies.py)
     timezone: str = "Asia/Shanghai"  # the firm's clock: console, explanations, exports, notifications (server/firmtime.py)
+    language: str = "zh"  # the firm's language: notifications (zh | en); the console follows each viewer's setting
     # egress incidents (server/incidents.py): one user's files to one destination within this long after the last file
     incident_window_s: float = 1800.0
     incident_escalate_files: tuple[int, ...] = (10, 100)  # one severity step per threshold passed (file count)
@@ -98,6 +99,7 @@ def _parse_server(section: Section, ctx: Context) -> ServerConfig:
         enroll_per_address_per_min=section.get("enroll_per_address_per_min", number(1.0, 1e6), default=20.0),
         enroll_total_per_min=section.get("enroll_total_per_min", number(1.0, 1e6), default=120.0),
         trusted_proxies=section.get("trusted_proxies", trusted_proxies_setting, default=()),
+        language=section.get("language", choice(("zh", "en"), "language"), default="zh"),
         timezone=firm_zone,
         incident_window_s=section.get("incident_window_s", duration_s, default=1800.0),
         incident_escalate_files=section.get("incident_escalate_files", _ladder("files", False), default=(10, 100)),

@@ -18,6 +18,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from rules.explain import in_language
 from rules.levels import SEVERITIES
 from server import firmtime
 from server.notify.tlds import TLDS
@@ -123,8 +124,18 @@ def _when(value, zone: str, lang: str) -> str:
     return line(value, 40)
 
 
-def alert_message(alert: dict, public_url: str | None = None, zone: str = firmtime.DEFAULT_ZONE) -> Message:
-    """The message for one alert (a row of `alerts` as a dict); times on the firm's clock, `zone`."""
+def alert_message(
+    alert: dict,
+    public_url: str | None = None,
+    zone: str = firmtime.DEFAULT_ZONE,
+    lang: str | None = None,
+    title_zh: str | None = None,
+) -> Message:
+    """The message for one alert (a row of `alerts` as a dict); times on the firm's clock, `zone`.
+
+    `lang` (server.language, "zh" or "en"): the message in that language only, its explanation the
+    part in it (rules/explain.py in_language), the rule's `title_zh` as its Chinese title; None:
+    both languages, as before there was the setting."""
     sev_zh, sev_en = _sev(alert["severity"])
     category = line(alert["category"], 64)
     cat_zh = CATEGORY_ZH.get(alert["category"], category)
@@ -134,14 +145,15 @@ def alert_message(alert: dict, public_url: str | None = None, zone: str = firmti
         line(alert.get("user") or "-"),
     )
     rule = line(alert.get("rule_id") or "", 128)
-    explanation = block(alert.get("explanation") or "")
+    explanation = block(in_language(alert.get("explanation") or "", lang) if lang else alert.get("explanation") or "")
+    shown_title = line(title_zh, MAX_TITLE_CHARS) if lang == "zh" and title_zh else title
     when_zh, when_en = _when(alert.get("created_at"), zone, "zh"), _when(alert.get("created_at"), zone, "en")
     number, count = int(alert["id"]), int(alert.get("count") or 1)
     link = f"{public_url.rstrip('/')}/api/v1/alerts/{number}" if public_url else None
 
     def render(esc, bold, sep: str) -> str:
         zh = [
-            bold(f"密卫告警 #{number}：{esc(title)}"),
+            bold(f"密卫告警 #{number}：{esc(shown_title)}"),
             f"严重程度：{sev_zh}　类别：{esc(cat_zh)}",
             f"主机：{esc(host)}　用户：{esc(user)}",
             f"时间：{esc(when_zh)}　次数：{count}　规则：{esc(rule)}",
@@ -153,15 +165,24 @@ def alert_message(alert: dict, public_url: str | None = None, zone: str = firmti
             f"Time: {esc(when_en)}  Count: {count}  Rule: {esc(rule)}",
         ]
         # quoted: a line break inside a file name cannot forge a line that looks like one of ours
-        rest = ["说明 / Explanation:", *(f"> {esc(x)}" for x in explanation.split("\n"))]
+        said = {"zh": ("说明：", "控制台："), "en": ("Explanation:", "Console:")}.get(
+            lang or "", ("说明 / Explanation:", "控制台 / Console:")
+        )
+        rest = [said[0], *(f"> {esc(x)}" for x in explanation.split("\n"))]
         if link:
-            rest.append(f"控制台 / Console: {link}")
-        parts = [*zh, "", *en, "", *rest]
+            rest.append(f"{said[1]} {link}")
+        parts = [*({"zh": zh, "en": en}.get(lang or "") or [*zh, "", *en]), "", *rest]
         return sep.join(p for p in parts if p or sep == "\n")
 
     text = render(str, str, "\n")
     markdown = render(md, lambda x: f"**{x}**", "\n\n")
-    subject = line(f"[密卫 MiWei] {sev_zh}/{sev_en} #{number}: {title} ({host})", MAX_TITLE_CHARS)
+    subject = line(
+        {
+            "zh": f"[密卫] {sev_zh} #{number}：{shown_title}（{host}）",
+            "en": f"[MiWei] {sev_en} #{number}: {title} ({host})",
+        }.get(lang or "", f"[密卫 MiWei] {sev_zh}/{sev_en} #{number}: {title} ({host})"),
+        MAX_TITLE_CHARS,
+    )
     data = {
         "alert": {
             "id": number, "rule_id": rule, "category": category, "severity": line(alert["severity"], 16), "title": title,
@@ -177,11 +198,22 @@ def _times(value, zone: str) -> dict:
     """For JSON webhooks: created_at ISO 8601 UTC (as the API gives it), and the firm's wall clock."""
     if not isinstance(value, datetime):
         return {"created_at": line(value, 40) if value is not None else None}
-    return {"created_at": iso(aware(value)), "created_at_local": firmtime.show(value, zone), "timezone": firmtime.zone(zone).key}
+    return {
+        "created_at": iso(aware(value)),
+        "created_at_local": firmtime.show(value, zone),
+        "timezone": firmtime.zone(zone).key,
+    }
 
 
-def digest_message(alerts: list[dict], window_s: float, max_per_hour: int) -> Message:
-    """One message for the alerts held back by a channel's rate limit: counts and the top titles."""
+def digest_message(
+    alerts: list[dict],
+    window_s: float,
+    max_per_hour: int,
+    lang: str | None = None,
+    titles_zh: dict[str, str] | None = None,
+) -> Message:
+    """One message for the alerts held back by a channel's rate limit: counts and the top titles;
+    in `lang` only when given (titles_zh: rule id -> Chinese title), else in both languages."""
     by_severity = {s: sum(1 for a in alerts if a["severity"] == s) for s in SEVERITIES}
     by_category: dict[str, int] = {}
     for a in alerts:
@@ -194,11 +226,16 @@ def digest_message(alerts: list[dict], window_s: float, max_per_hour: int) -> Me
     cats = sorted(by_category.items(), key=lambda kv: (-kv[1], kv[0]))
     cat_zh = "，".join(f"{CATEGORY_ZH.get(k, line(k, 64))} {c}" for k, c in cats)
     cat_en = ", ".join(f"{line(k, 64)} {c}" for k, c in cats)
+    chinese = lang == "zh"
     tops = [
-        f"#{int(a['id'])} {_sev(a['severity'])[1]} {line(a['title'], 120)} ({line(a.get('host') or '-', 80)}, {line(a.get('user') or '-', 80)})"
+        f"#{int(a['id'])} {_sev(a['severity'])[0 if chinese else 1]} "
+        f"{line((titles_zh or {}).get(a.get('rule_id') or '') if chinese and (titles_zh or {}).get(a.get('rule_id') or '') else a['title'], 120)}"
+        f" ({line(a.get('host') or '-', 80)}, {line(a.get('user') or '-', 80)})"
         for a in top
     ]
-    subject = f"[密卫 MiWei] 告警摘要 digest: {n} 条告警 / alerts"
+    subject = {"zh": f"[密卫] 告警摘要：{n} 条告警", "en": f"[MiWei] digest: {n} alerts"}.get(
+        lang or "", f"[密卫 MiWei] 告警摘要 digest: {n} 条告警 / alerts"
+    )
     zh = [
         f"密卫告警摘要：{n} 条告警超过本通道每 {hours} 小时 {max_per_hour} 条的限制，合并发送。",
         f"按严重程度：{sev_zh}",
@@ -209,14 +246,14 @@ def digest_message(alerts: list[dict], window_s: float, max_per_hour: int) -> Me
         f"By severity: {sev_en}",
         f"By category: {cat_en}",
     ]
-    head = f"最严重的 {len(top)} 条 / Top {len(top)}:"
-    text = "\n".join([*zh, "", *en, "", head, *tops])
+    head = {"zh": f"最严重的 {len(top)} 条：", "en": f"Top {len(top)}:"}.get(
+        lang or "", f"最严重的 {len(top)} 条 / Top {len(top)}:"
+    )
+    said = {"zh": [zh], "en": [en]}.get(lang or "", [zh, en])
+    text = "\n".join([*(x for part in said for x in (*part, "")), head, *tops])
     markdown = "\n\n".join(
         [
-            f"**{md(zh[0])}**",
-            *map(md, zh[1:]),
-            f"**{md(en[0])}**",
-            *map(md, en[1:]),
+            *(x for part in said for x in (f"**{md(part[0])}**", *map(md, part[1:]))),
             head,
             *(f"- {md(t)}" for t in tops),
         ]

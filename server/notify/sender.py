@@ -8,6 +8,7 @@ transaction). Any collector's sender may take any row; leases keep two from taki
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from loguru import logger
 from sqlalchemy.engine import Engine
@@ -27,10 +28,12 @@ class NotificationSender:
 
     def __init__(
         self, engine: Engine, clock: Clock, transport: Transport, poll_s: float = POLL_S, public_url: str | None = None,
-        zone: str = "Asia/Shanghai",
+        zone: str = "Asia/Shanghai", language: str | None = None, titles_zh: Callable[[], dict[str, str]] | None = None,
     ):
         self.engine, self.clock, self.transport = engine, clock, transport
         self.zone = zone  # the firm's clock (server.timezone): message times
+        self.language = language  # the firm's language (server.language); None: both languages
+        self.titles_zh = titles_zh or dict  # rule id -> Chinese title, from the active policy
         self.poll_s = poll_s
         self.public_url = public_url
         self._stopping = threading.Event()
@@ -74,6 +77,15 @@ class NotificationSender:
             outcomes[status] = outcomes.get(status, 0) + 1
         return outcomes
 
+    def _titles(self) -> dict[str, str]:
+        if self.language != "zh":
+            return {}
+        try:
+            return self.titles_zh()
+        except Exception as exc:  # no policy to read: the stored English titles stand
+            logger.warning("rule titles unavailable error={}: {!r}", type(exc).__name__, str(exc))
+            return {}
+
     def _send(self, job: outbox.Job) -> str:
         renewed = outbox.renew(self.engine, job, self.clock())
         if renewed is None:
@@ -87,13 +99,14 @@ class NotificationSender:
             return "sent"
         url, error = job.channel.url, None
         if job.kind == "digest":
-            message = digest_message(alerts, outbox.WINDOW_S, job.channel.max_per_hour)
+            message = digest_message(alerts, outbox.WINDOW_S, job.channel.max_per_hour, self.language, self._titles())
         elif job.kind == "assign":  # to the assignee's own address (server/notify/assignment.py)
             message = assignment_message(alerts[0]["assignee"] or "-", alerts, self.public_url)
             email = assignee_email(self.engine, alerts[0]["assignee"])
             url, error = (recipient_url(url, email), None) if email else (None, "the assignee has no valid e-mail address")
         else:
-            message = alert_message(alerts[0], self.public_url, self.zone)
+            title_zh = self._titles().get(alerts[0].get("rule_id") or "")
+            message = alert_message(alerts[0], self.public_url, self.zone, self.language, title_zh)
         try:
             if url is not None:
                 self.transport.deliver(url, message)
