@@ -298,3 +298,18 @@ def test_every_console_page_is_in_one_language(walked, client, make_user, lang):
     found.update(_walk(admin, ["/console/login"], lang))
     print(_report(found, lang))
     assert found == {}, _report(found, lang)
+
+
+@pytest.mark.parametrize("lang, said", [("zh", ["未找到", "没有这条告警"]), ("en", ["Not found.", "no such alert"])])
+def test_a_refusal_is_in_the_viewers_language(admin, lang, said):
+    admin.cookies.set("mw_lang", lang)
+    answer = admin.get("/console/alerts/999999")
+    assert answer.status_code == 404
+    assert all(s in answer.text for s in said), answer.text
+    assert foreign(answer.text, lang) == []
+
+
+def test_an_analyst_is_refused_in_chinese(analyst):
+    analyst.cookies.set("mw_lang", "zh")
+    answer = analyst.get("/console/users")
+    assert answer.status_code == 403 and "仅限管理员" in answer.text and foreign(answer.text, "zh") == []
