@@ -26,12 +26,13 @@ import json
 import re
 import zipfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
+from rules.explain import in_language as explained
 from server import firmtime
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -49,6 +50,33 @@ class Table:
     columns: Sequence[str]
     rows: Iterable[Sequence[object]]
     times: Sequence[str] = ()  # columns holding moments (ISO 8601 UTC text or datetimes): the firm's clock
+    headers: Sequence[str] = ()  # what the header row says (the viewer's language); empty: the column names
+
+
+# the header row of an export read in Chinese (the column names are the English one's)
+COLUMNS_ZH = {
+    "id": "编号", "seq": "序号", "created_at": "创建时间", "updated_at": "更新时间", "severity": "严重程度",
+    "status": "状态", "category": "类别", "rule_id": "规则", "title": "标题", "host": "主机", "user": "用户",
+    "agent_id": "代理编号", "count": "次数", "explanation": "说明", "ts": "时间", "type": "事件类型", "path": "路径",
+    "size": "大小（字节）", "sha256": "SHA-256", "level": "密级", "source_path": "源文件", "identity": "设备标识",
+    "vendor": "厂商", "model": "型号", "serial": "序列号", "label": "卷标", "fstype": "文件系统", "bus": "总线",
+    "first_seen": "首次出现", "last_seen": "最近出现", "last_host": "最近主机", "last_user": "最近用户",
+    "times_seen": "出现次数", "allowed": "已允许", "kind": "种类", "folder": "目录", "files": "文件数", "last": "最近时间",
+    "assignee": "处理人", "destination": "去向", "file_count": "文件数", "total_bytes": "总大小（字节）",
+    "top_level": "最高密级", "first_file": "首个文件", "register_item": "台账事项", "device_label": "设备",
+    "place_kind": "外发位置类型", "app": "应用",
+}  # fmt: skip
+
+
+def in_language(table: Table, lang: str) -> Table:
+    """The table as a viewer reading `lang` gets it: the header row in that language (column names
+    without a Chinese name stay as they are) and each explanation in that language only."""
+    headers = [COLUMNS_ZH.get(c, c) for c in table.columns] if lang == "zh" else list(table.columns)
+    if "explanation" not in table.columns:
+        return replace(table, headers=headers)
+    at = list(table.columns).index("explanation")
+    rows = ([explained(v, lang) if i == at and isinstance(v, str) else v for i, v in enumerate(row)] for row in table.rows)
+    return replace(table, headers=headers, rows=rows)
 
 
 def safe_cell(value: object) -> object:
@@ -79,7 +107,8 @@ def _time_columns(table: Table, rows: list[Sequence[object]]) -> set[int]:
 def _headers(table: Table, times: set[int], zone: str) -> list[str]:
     """'created_at (Asia/Shanghai, UTC+08:00)': the zone named on every time column."""
     where = firmtime.header_label(zone)
-    return [f"{c} ({where})" if i in times else str(c) for i, c in enumerate(table.columns)]
+    names = table.headers or table.columns
+    return [f"{c} ({where})" if i in times else str(c) for i, c in enumerate(names)]
 
 
 def _moment(value: object, zone: str) -> datetime | None:

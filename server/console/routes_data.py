@@ -11,7 +11,7 @@ from loguru import logger
 
 from server import firmtime
 from server.console import queries, routes_register
-from server.console.exports import CSV_TYPE, XLSX_TYPE, Table, to_csv, to_xlsx
+from server.console.exports import CSV_TYPE, XLSX_TYPE, Table, in_language, to_csv, to_xlsx
 from server.console.routes_alerts import alert_filter
 from server.console.sessions import ConsoleUser
 from server.console.web import PREFIX, Console, back, first, parse_since
@@ -140,6 +140,7 @@ def register(router: APIRouter, console: Console) -> None:
             table = _devices_table(store)
         else:
             raise HTTPException(404, "exports: alerts, events, register, devices")
+        table = in_language(table, console.lang(request))  # headers and explanations in the viewer's language
         table = dataclasses.replace(table, rows=list(table.rows))  # counted for the audit log
         data = to_csv(table, console.zone(request)) if fmt == "csv" else to_xlsx(table, console.zone(request))
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
