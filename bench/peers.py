@@ -2,8 +2,8 @@
 MiWei's index hashes), for the build and the re-check of an unchanged tree, and one command's wall
 time, CPU time and peak memory (issue 21 item 5).
 
-Each command runs as a child whose own rusage is read with os.wait4, so CPU seconds and peak
-resident memory belong to that run alone (RUSAGE_CHILDREN would sum and max over every child).
+Each command runs as a child whose own rusage is read with os.wait4, so its CPU seconds belong to
+that run alone (RUSAGE_CHILDREN would sum every child), and whose VmHWM is sampled for its peak.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,11 +26,40 @@ class Run:
     peak_mb: float  # resident
 
 
-def _last_child_usage(proc: subprocess.Popen) -> tuple[float, float]:
+def _cpu_seconds(proc: subprocess.Popen) -> float:
     usage = getattr(proc, "rusage", None)
     if usage is None:
         raise RuntimeError("the child's rusage was not kept")
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+    return usage.ru_utime + usage.ru_stime
+
+
+class _PeakWatch:
+    """The child's VmHWM (its own memory's high-water mark, reset by exec), read every 20 ms until it
+    ends. ru_maxrss cannot serve: a forked child starts from the parent's mark, and the benchmark
+    process is larger than what it measures."""
+
+    def __init__(self, pid: int):
+        self.pid, self.peak_kb = pid, 0
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while True:
+            try:
+                with open(f"/proc/{self.pid}/status", encoding="ascii") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+                            break
+                    else:
+                        return  # a zombie: no memory left to read
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                return
+            time.sleep(0.02)
+
+    def peak_mb(self) -> float:
+        self._thread.join(timeout=5)
+        return self.peak_kb / 1024
 
 
 class _Popen(subprocess.Popen):
@@ -49,6 +79,7 @@ def measured_run(argv: list[str], timeout_s: float = 3600.0, ok_codes: tuple[int
     """Run argv to its end: (its own wall, CPU and peak memory, its stdout); raises on a failure."""
     started = time.perf_counter()
     proc = _Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+    peak = _PeakWatch(proc.pid)
     try:
         out, err = proc.communicate(timeout=timeout_s)
     except subprocess.TimeoutExpired:
@@ -58,8 +89,7 @@ def measured_run(argv: list[str], timeout_s: float = 3600.0, ok_codes: tuple[int
     wall = time.perf_counter() - started
     if proc.returncode not in ok_codes:
         raise RuntimeError(f"{' '.join(argv[:3])} failed ({proc.returncode}): {err.strip()[-400:]}")
-    cpu_s, peak_mb = _last_child_usage(proc)
-    return Run(wall, cpu_s, peak_mb), out
+    return Run(wall, _cpu_seconds(proc), peak.peak_mb()), out
 
 
 def aide_missing() -> str | None:
