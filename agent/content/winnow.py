@@ -124,7 +124,20 @@ def fingerprints(text: str, gram_bytes: int = GRAM_BYTES, window_bytes: int = WI
 
     A text shorter than one window still gets one fingerprint, that of its smallest gram, so a
     short document is not invisible (it can only be found whole).
+
+    Computed by winnow_fast.py (numpy, whole-text passes) when numpy is installed, else by
+    reference_fingerprints: the same values either way.
     """
+    try:
+        from agent.content import winnow_fast  # imports this module: not at the top
+    except ImportError:  # no numpy
+        return reference_fingerprints(text, gram_bytes, window_bytes)
+    return winnow_fast.fingerprints(text, gram_bytes, window_bytes)
+
+
+def reference_fingerprints(text: str, gram_bytes: int = GRAM_BYTES, window_bytes: int = WINDOW_BYTES) -> frozenset[int]:
+    """fingerprints(text) in pure Python, a line, a gram at a time: the reference (winnow_fast.py
+    must give the same values; tests/agent/content/test_winnow_fast.py compares them)."""
     text = text[:MAX_TEXT_CHARS]
     found = set(_winnowed(normalise(text), gram_bytes, window_bytes))
     for cells in table_blocks(text):

@@ -1,0 +1,455 @@
+"""The fingerprints of winnow.py in whole-text passes (numpy), without a Python loop per byte, gram
+or line: inspection's hot path (issue 21: 20 MB/s of text per core).
+
+winnow.py is the reference and says what the fingerprints are; this module computes the same
+values (tests/agent/content/test_winnow_fast.py compares the two on random and realistic texts),
+so an index built by either is the same. How each step is done in one pass:
+
+- Normalisation: the text's lines are joined by "\\n", NFKC-normalised and casefolded once; a table
+  of the characters `[\\W_]` does not match (built from that very regex) keeps the letters and
+  digits. "\\n" is kept where lines are needed, so each line's normalised text is a slice of one
+  array (NFKC never composes across a line break, which is a starter).
+- Ranks: the CRC-32 of a 24-byte gram is an affine function of its bytes, so the CRC-32 of every
+  gram is the XOR of 12 lookups of its byte pairs in precomputed tables (one numpy gather per
+  pair position over the whole text). The rightmost smallest rank of each window is a sliding
+  minimum (van Herk / Gil-Werman over blocks of W) of rank << 32 | ~offset, computed a chunk of
+  text at a time so memory stays a few MB.
+- Stored hashes: blake2b of the chosen grams only (about one per 45 bytes), through C-level map().
+- Tables: cell boundaries of `\\t|\\||\\s{2,}` after strip() from character classes (a white-space
+  run splits unless it is one non-tab character after tabs only), cells and lines counted with
+  bincount, the median per block from one sort.
+- Lines as anchors: clause numbers stripped by one multi-line regex pass; lengths per line by
+  bincount; the boilerplate probes prefiltered by their CRC-32 against the boilerplate grams'
+  (a probe whose CRC matches is then hashed exactly); the generic share from CJK pairs looked up
+  in a sorted array and words through one dict; marking lines from one RE2 pass.
+
+The only way the two can differ is a 47-bit blake2b collision between a probe gram that is not in
+the boilerplate and one that is (about 5e-11 a probe): the reference would call that line
+boilerplate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+import zlib
+from collections.abc import Callable
+from functools import cache, partial
+from itertools import repeat
+from operator import methodcaller
+
+import numpy as np
+
+from agent.content import marking_terms, winnow
+
+CHUNK_BYTES = 1 << 18  # window starts per chunk: ranks and keys of about 2 MB held at once
+_NEWLINE = 10
+_MAX_KEY = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+_LOW32 = np.uint64(0xFFFF_FFFF)
+_CJK_SHIFT = 21  # a CJK token's key: first character << 21 | second (0 for a single character)
+
+_ENUMERATION_LINES = re.compile(
+    winnow._ENUMERATION.pattern.replace(r"\s", r"[^\S\n]"), winnow._ENUMERATION.flags | re.MULTILINE
+)
+_BLAKE8 = partial(hashlib.blake2b, digest_size=8)
+_DIGEST = methodcaller("digest")
+
+
+def fingerprints(
+    text: str, gram_bytes: int = winnow.GRAM_BYTES, window_bytes: int = winnow.WINDOW_BYTES
+) -> frozenset[int]:
+    """winnow.fingerprints(text), computed in whole-text passes."""
+    joined = "\n".join(text[: winnow.MAX_TEXT_CHARS].splitlines())
+    folded = _fold(joined)
+    found = _winnowed(_utf8(folded[_is_word(folded)]), gram_bytes, window_bytes)
+    for cells in _table_blocks(joined):
+        found |= _winnowed("".join(cells).encode("utf-8"), gram_bytes, window_bytes)
+    boilerplate = winnow.boilerplate_hashes(gram_bytes)
+    return frozenset((found - boilerplate) | _line_anchors(joined, gram_bytes, boilerplate, folded))
+
+
+def line_anchors(text: str, gram_bytes: int = winnow.GRAM_BYTES, boilerplate: frozenset[int] = frozenset()) -> set[int]:
+    """winnow.line_anchors(text, gram_bytes, boilerplate)."""
+    joined = "\n".join(text[: winnow.MAX_TEXT_CHARS].splitlines())
+    return _line_anchors(joined, gram_bytes, boilerplate, None)
+
+
+def table_blocks(text: str) -> list[list[str]]:
+    """winnow.table_blocks(text)."""
+    return _table_blocks("\n".join(text.splitlines()))
+
+
+# --- characters --------------------------------------------------------------------------------
+
+
+def _codepoints(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+
+
+def _text(codepoints: np.ndarray) -> str:
+    return codepoints.astype("<u4", copy=False).tobytes().decode("utf-32-le")
+
+
+def _utf8(codepoints: np.ndarray) -> bytes:
+    return _text(codepoints).encode("utf-8")
+
+
+def _fold(text: str) -> np.ndarray:
+    return _codepoints(unicodedata.normalize("NFKC", text).casefold())
+
+
+@cache
+def _bmp_table(kind: str) -> np.ndarray:
+    """For every BMP code point: whether normalise() keeps it ("word", the complement of the
+    reference's [\\W_]) or str.strip() and re's \\s take it for white space ("space")."""
+    chars = "".join(map(chr, range(0x10000)))
+    if kind == "word":
+        marked = re.sub(r"[\W_]", "\x00", chars)  # NUL itself is \W: it stays NUL
+        return _codepoints(marked) != 0
+    return np.array([c.isspace() for c in chars], dtype=bool)
+
+
+def _classify(codepoints: np.ndarray, kind: str, predicate: Callable[[str], bool]) -> np.ndarray:
+    table = _bmp_table(kind)
+    astral = codepoints >= 0x10000
+    if not astral.any():
+        return table[codepoints]
+    out = table[np.minimum(codepoints, 0xFFFF)]
+    values, where = np.unique(codepoints[astral], return_inverse=True)
+    out[astral] = np.array([predicate(chr(v)) for v in values.tolist()], dtype=bool)[where]
+    return out
+
+
+_WORD_CHAR = re.compile(r"[^\W_]")
+
+
+def _is_word(codepoints: np.ndarray) -> np.ndarray:
+    return _classify(codepoints, "word", lambda c: _WORD_CHAR.match(c) is not None)
+
+
+def _is_space(codepoints: np.ndarray) -> np.ndarray:
+    return _classify(codepoints, "space", str.isspace)
+
+
+def _is_cjk(codepoints: np.ndarray) -> np.ndarray:
+    """winnow._CJK's ranges."""
+    return ((codepoints >= 0x3400) & (codepoints <= 0x9FFF)) | ((codepoints >= 0xF900) & (codepoints <= 0xFAFF))
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, ends) of the runs of True in mask."""
+    edges = np.diff(np.concatenate(([False], mask, [False])).view(np.int8))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+# --- grams -------------------------------------------------------------------------------------
+
+
+@cache
+def _crc_tables(gram_bytes: int) -> tuple[int, tuple[np.ndarray, ...], np.ndarray | None]:
+    """crc32(gram) = base ^ XOR of pair_tables[j][gram[2j] | gram[2j+1] << 8] (^ last[gram[-1]]
+    for an odd length): CRC-32 is affine in its input for a fixed length."""
+    zero = bytes(gram_bytes)
+    base = zlib.crc32(zero)
+    single = np.array(
+        [[zlib.crc32(bytes(i) + bytes([v]) + bytes(gram_bytes - 1 - i)) ^ base for v in range(256)]
+         for i in range(gram_bytes)],
+        dtype=np.uint32,
+    )  # fmt: skip
+    pairs = tuple((single[2 * j + 1][:, None] ^ single[2 * j][None, :]).ravel() for j in range(gram_bytes // 2))
+    return base, pairs, single[-1] if gram_bytes % 2 else None
+
+
+def _crc_ranks(data: np.ndarray, lo: int, hi: int, gram_bytes: int) -> np.ndarray:
+    """zlib.crc32 of the grams starting at offsets lo..hi-1 of data (uint8)."""
+    base, pairs, last = _crc_tables(gram_bytes)
+    count = hi - lo
+    segment = data[lo : hi + gram_bytes - 1]
+    ranks = np.full(count, base, dtype=np.uint32)
+    looked_up = np.empty(count, dtype=np.uint32)
+    if pairs:
+        pair = segment[:-1].astype(np.uint16) | (segment[1:].astype(np.uint16) << 8)
+        for j, table in enumerate(pairs):
+            np.take(table, pair[2 * j : 2 * j + count], out=looked_up)
+            ranks ^= looked_up
+    if last is not None:
+        np.take(last, segment[gram_bytes - 1 : gram_bytes - 1 + count], out=looked_up)
+        ranks ^= looked_up
+    return ranks
+
+
+def _crc_at(data: np.ndarray, offsets: np.ndarray, gram_bytes: int) -> np.ndarray:
+    """zlib.crc32 of the grams at the given offsets (any order)."""
+    base, pairs, last = _crc_tables(gram_bytes)
+    ranks = np.full(len(offsets), base, dtype=np.uint32)
+    for j, table in enumerate(pairs):
+        ranks ^= table[data[offsets + 2 * j].astype(np.uint32) | (data[offsets + 2 * j + 1].astype(np.uint32) << 8)]
+    if last is not None:
+        ranks ^= last[data[offsets + gram_bytes - 1]]
+    return ranks
+
+
+def _sliding_min(keys: np.ndarray, width: int) -> np.ndarray:
+    """min(keys[b : b + width]) for every b with a whole window."""
+    count = len(keys) - width + 1
+    padded = np.concatenate((keys, np.full(-len(keys) % width, _MAX_KEY))).reshape(-1, width)
+    prefix = np.minimum.accumulate(padded, axis=1).ravel()
+    suffix = np.minimum.accumulate(padded[:, ::-1], axis=1)[:, ::-1].ravel()
+    return np.minimum(suffix[:count], prefix[width - 1 : width - 1 + count])
+
+
+def chosen(data: bytes, gram_bytes: int, window_bytes: int) -> set[int]:
+    """winnow._chosen(data, gram_bytes, window_bytes): the offsets of the chosen grams."""
+    return set(_chosen(data, gram_bytes, window_bytes).tolist())
+
+
+def _chosen(data: bytes, gram_bytes: int, window_bytes: int) -> np.ndarray:
+    n = len(data) - gram_bytes + 1
+    if n <= 0:
+        return np.empty(0, dtype=np.int64)
+    array = np.frombuffer(data, dtype=np.uint8)
+    starts = (array[:n] & 0xC0) != 0x80
+    start_offsets = np.flatnonzero(starts)
+    if not len(start_offsets):
+        return np.empty(0, dtype=np.int64)
+    m = int(start_offsets[-1]) - window_bytes + 1  # windows starting before m are complete
+    picked = []
+    for c0 in range(0, max(m, 0), CHUNK_BYTES):
+        c1 = min(c0 + CHUNK_BYTES, m)
+        hi = c1 - 1 + window_bytes  # the grams of the windows starting in [c0, c1)
+        ranks = _crc_ranks(array, c0, hi, gram_bytes).astype(np.uint64)
+        # smaller rank first, then the larger offset (the rightmost of equal ranks)
+        keys = (ranks << np.uint64(32)) | (_LOW32 - np.arange(c0, hi, dtype=np.uint64))
+        keys[~starts[c0:hi]] = _MAX_KEY
+        minima = _sliding_min(keys, window_bytes)[starts[c0:c1]]
+        if len(minima):
+            picked.append(minima[np.concatenate(([True], minima[1:] != minima[:-1]))])
+    if picked:
+        keys = np.unique(np.concatenate(picked))
+        return np.unique((_LOW32 - (keys & _LOW32)).astype(np.int64))
+    # no complete window: the leftmost smallest gram
+    ranks = _crc_ranks(array, 0, n, gram_bytes).astype(np.uint64)
+    ranks[~starts] = np.uint64(1 << 32)
+    return np.array([int(np.argmin(ranks))], dtype=np.int64)
+
+
+def _hashes(data: bytes, offsets: np.ndarray, length: int) -> np.ndarray:
+    """winnow.gram_hash of data[o : o + length] for each offset, as uint64."""
+    if not len(offsets):
+        return np.empty(0, dtype=np.uint64)
+    return _hash_all(map(data.__getitem__, map(slice, offsets.tolist(), (offsets + length).tolist())))
+
+
+def _hash_all(pieces) -> np.ndarray:
+    digests = b"".join(map(_DIGEST, map(_BLAKE8, pieces)))
+    return np.frombuffer(digests, dtype="<u8") & np.uint64(winnow.HASH_MASK)
+
+
+def _winnowed(data: bytes, gram_bytes: int, window_bytes: int) -> set[int]:
+    return set(_hashes(data, _chosen(data, gram_bytes, window_bytes), gram_bytes).tolist())
+
+
+# --- tables ------------------------------------------------------------------------------------
+
+
+def _normalised_lines(texts: str) -> list[str]:
+    """winnow.normalise of each "\\n"-separated line of texts."""
+    folded = _fold(texts)
+    return _text(folded[_is_word(folded) | (folded == _NEWLINE)]).split("\n")
+
+
+def _table_blocks(joined: str) -> list[list[str]]:
+    codepoints = np.concatenate(([_NEWLINE], _codepoints(joined), [_NEWLINE])).astype(np.uint32)
+    space, newline = _is_space(codepoints), codepoints == _NEWLINE
+    tab, bar = codepoints == 9, codepoints == 124
+    # a white-space run is cut out (a split, or strip() at a line's ends) unless it is tabs then one
+    # other white-space character before a non-space one: "a\t b" is "a" and " b"
+    run_starts, run_ends = _runs(space)
+    last = run_ends - 1
+    others = np.cumsum(space & ~tab)  # white space that is not a tab, up to each position
+    kept = ~tab[last] & ~newline[last] & (others[last] - others[run_starts] + (space & ~tab)[run_starts] == 1)
+    in_cell = ~space & ~bar
+    in_cell[last[kept]] = True
+    cell_starts, cell_ends = _runs(in_cell)
+    if not len(cell_starts):
+        return []
+    line_of = (np.cumsum(newline) - 1)[cell_starts]
+    lengths = cell_ends - cell_starts
+    lines = int(newline.sum()) - 1
+    long_cells = np.bincount(line_of[lengths > winnow.MAX_CELL_CHARS], minlength=lines) > 0
+    run_of_line = np.cumsum(long_cells)  # a line with a long cell ends the run of table lines
+    in_run = ~long_cells[line_of]
+    cells_run = run_of_line[line_of[in_run]]
+    cells_length = lengths[in_run]
+    if not len(cells_run):
+        return []
+    runs, first, counts = np.unique(cells_run, return_index=True, return_counts=True)
+    order = np.lexsort((cells_length, cells_run))  # by run, then length
+    medians = cells_length[order][first + counts // 2]
+    tables = (counts >= winnow.MIN_TABLE_CELLS) & (medians <= winnow.MEDIAN_CELL_CHARS)
+    if not tables.any():
+        return []
+    wanted = np.isin(cells_run, runs[tables])
+    starts, ends = cell_starts[in_run][wanted], cell_ends[in_run][wanted]
+    # the wanted cells' characters, each cell followed by "\n" (in place of the character after it)
+    marks = np.zeros(len(codepoints) + 1, dtype=np.int32)
+    np.add.at(marks, starts, 1)
+    np.add.at(marks, ends, -1)
+    keep = np.cumsum(marks[:-1]) > 0
+    values = codepoints.copy()
+    values[ends] = _NEWLINE
+    keep[ends] = True
+    normalised = _normalised_lines(_text(values[keep]))[:-1]
+    blocks, at = [], 0
+    for count in counts[tables].tolist():
+        blocks.append(sorted({c for c in normalised[at : at + count] if c}))
+        at += count
+    return blocks
+
+
+# --- lines as anchors --------------------------------------------------------------------------
+
+
+@cache
+def _boilerplate_crcs(gram_bytes: int) -> np.ndarray:
+    """The sorted CRC-32s of every gram of the shipped boilerplate (winnow.boilerplate_hashes)."""
+    crcs: set[int] = set()
+    for entry in winnow.boilerplate_entries():
+        data = winnow.normalise(entry).encode("utf-8")
+        crcs.update(zlib.crc32(data[o : o + gram_bytes]) for o in winnow._starts(data, gram_bytes))
+    return np.array(sorted(crcs), dtype=np.uint32)
+
+
+@cache
+def _vocabulary() -> tuple[np.ndarray, dict[str, int]]:
+    """The boilerplate's vocabulary: CJK tokens as sorted keys; words as 1, function words as 2."""
+    cjk, words = [], {w: 2 for w in winnow._FUNCTION_WORDS}
+    for token in winnow.boilerplate_tokens():
+        if winnow._CJK.fullmatch(token):
+            cjk.append(ord(token[0]) << _CJK_SHIFT | (ord(token[1]) if len(token) > 1 else 0))
+        else:
+            words[token] = 1
+    return np.array(sorted(cjk), dtype=np.int64), words
+
+
+def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    if not len(sorted_keys):
+        return np.zeros(len(keys), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[at] == keys
+
+
+def _line_anchors(joined: str, gram_bytes: int, boilerplate: frozenset[int], folded: np.ndarray | None) -> set[int]:
+    stripped, numbered = _ENUMERATION_LINES.subn("", joined)
+    marked = unicodedata.normalize("NFKC", stripped)
+    folded = _codepoints(marked.casefold()) if numbered or folded is None else folded
+    word, newline = _is_word(folded), folded == _NEWLINE
+    line_of = np.cumsum(newline)
+    lines = int(line_of[-1]) + 1 if len(line_of) else 1
+    utf8_lengths = 1 + (folded >= 0x80).astype(np.int64) + (folded >= 0x800) + (folded >= 0x10000)
+    sizes = np.bincount(line_of[word], weights=utf8_lengths[word], minlength=lines).astype(np.int64)
+    candidate = (sizes >= winnow.MIN_ANCHOR_BYTES) & (sizes <= winnow.MAX_ANCHOR_BYTES)
+    if not candidate.any():
+        return set()
+    data = _utf8(folded[word | newline])
+    array = np.frombuffer(data, dtype=np.uint8)
+    line_starts = np.concatenate(([0], np.flatnonzero(array == _NEWLINE) + 1))
+    if boilerplate:
+        candidate &= ~_mostly_boilerplate(data, array, line_starts, sizes, candidate, gram_bytes, boilerplate)
+    candidate &= ~_generic(folded, word, line_of, lines)
+    candidate &= ~_marking_lines(marked, lines)
+    chosen = np.flatnonzero(candidate)
+    begin = line_starts[chosen]
+    pieces = map(data.__getitem__, map(slice, begin.tolist(), (begin + sizes[chosen]).tolist()))
+    hashes = _hash_all(map(winnow.ANCHOR_SALT.__add__, pieces)) | np.uint64(winnow.ANCHOR_BIT)
+    anchors = np.unique(hashes)
+    return set(anchors[: winnow.MAX_ANCHORS].tolist())
+
+
+def _mostly_boilerplate(
+    data: bytes, array: np.ndarray, line_starts: np.ndarray, sizes: np.ndarray, candidate: np.ndarray,
+    gram_bytes: int, boilerplate: frozenset[int],
+) -> np.ndarray:  # fmt: skip
+    """winnow._mostly_boilerplate of each candidate line: two of its first, middle and last grams
+    (one when it has one) are boilerplate grams."""
+    lines = np.flatnonzero(candidate & (sizes >= gram_bytes))
+    found = np.zeros(len(sizes), dtype=bool)
+    if not len(lines):
+        return found
+    char_starts = np.flatnonzero((array & 0xC0) != 0x80)
+    begin, end = line_starts[lines], line_starts[lines] + sizes[lines]
+    first = np.searchsorted(char_starts, begin)
+    count = np.searchsorted(char_starts, end - gram_bytes, side="right") - first
+    probes = np.stack(
+        (char_starts[first], char_starts[first + count // 2], char_starts[first + count - 1]), axis=1
+    )  # fmt: skip
+    flat = probes.ravel()
+    if boilerplate is winnow.boilerplate_hashes(gram_bytes):
+        maybe = _member(
+            _boilerplate_crcs(gram_bytes).astype(np.int64), _crc_at(array, flat, gram_bytes).astype(np.int64)
+        )
+    else:
+        maybe = np.ones(len(flat), dtype=bool)
+    hit = np.zeros(len(flat), dtype=bool)
+    where = np.flatnonzero(maybe)
+    if len(where):
+        hashes = _hashes(data, flat[where], gram_bytes).tolist()
+        hit[where] = [h in boilerplate for h in hashes]
+    hit = hit.reshape(-1, 3)
+    # distinct probes: one gram (all three the same), two (middle = last), or three
+    score = np.where(count == 1, hit[:, 0] * 2, np.where(count == 2, hit[:, 0] + hit[:, 2], hit.sum(axis=1)))
+    found[lines] = score >= 2
+    return found
+
+
+def _generic(folded: np.ndarray, word: np.ndarray, line_of: np.ndarray, lines: int) -> np.ndarray:
+    """winnow.generic_share(line) >= MAX_GENERIC_SHARE for each line (no tokens: True)."""
+    keys, words_class = _vocabulary()
+    cjk = _is_cjk(folded)
+    after = np.concatenate((cjk[1:], [False]))
+    before = np.concatenate(([False], cjk[:-1]))
+    pairs = np.flatnonzero(cjk & after)
+    singles = np.flatnonzero(cjk & ~before & ~after)
+    tokens_at = np.concatenate((pairs, singles))
+    token_keys = np.concatenate(
+        ((folded[pairs].astype(np.int64) << _CJK_SHIFT) | folded[pairs + 1], folded[singles].astype(np.int64) << _CJK_SHIFT)
+    )  # fmt: skip
+    known = _member(keys, token_keys)
+    total = np.bincount(line_of[tokens_at], minlength=lines)
+    generic = np.bincount(line_of[tokens_at[known]], minlength=lines)
+    letters = word & ~cjk
+    starts, _ = _runs(letters)
+    if len(starts):
+        spaced = _text(np.where(letters, folded, np.uint32(32)))
+        words = spaced.split()
+        kinds = np.fromiter(map(words_class.get, words, repeat(0)), dtype=np.int8, count=len(words))
+        word_lines = line_of[starts]
+        total += np.bincount(word_lines[kinds != 2], minlength=lines)
+        generic += np.bincount(word_lines[kinds == 1], minlength=lines)
+    return (total == 0) | (2 * generic >= total)
+
+
+_MARKING_PATTERNS = (marking_terms.TERMS_RE, marking_terms.STATE_RE)
+
+
+def _marking_lines(marked: str, lines: int) -> np.ndarray:
+    """winnow._is_template_line of each line of marked (NFKC, "\\n"-joined): one RE2 pass per
+    pattern; a match across a line break (\\s matches one) sends its lines to the line-by-line test."""
+    found = np.zeros(lines, dtype=bool)
+    breaks = None
+    for pattern in _MARKING_PATTERNS:
+        for m in pattern.finditer(marked):
+            if breaks is None:
+                breaks = np.flatnonzero(_codepoints(marked) == _NEWLINE)
+            first = int(np.searchsorted(breaks, m.start(), side="right"))
+            if "\n" not in m.group():
+                found[first] = True
+                continue
+            last = int(np.searchsorted(breaks, m.end() - 1, side="right"))
+            for line in range(first, last + 1):
+                begin = int(breaks[line - 1]) + 1 if line else 0
+                end = int(breaks[line]) if line < len(breaks) else len(marked)
+                text = marked[begin:end]
+                found[line] |= any(p.search(text) is not None for p in _MARKING_PATTERNS)
+    return found

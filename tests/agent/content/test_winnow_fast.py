@@ -1,0 +1,118 @@
+"""The whole-text winnowing (agent/content/winnow_fast.py) gives exactly the reference's values
+(agent/content/winnow.py, pure Python): grams chosen, table blocks, line anchors and fingerprints,
+on random texts built from the pieces that steer each step (CJK, full-width forms, tabs, bars and
+double spaces, clause numbers, markings, boilerplate clauses, identifiers, odd line breaks) and on
+the realistic corpora of the lineage tests. An index built by either is the same."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agent.content import winnow, winnow_fast
+from tests.agent.content import genre_corpus
+from tests.agent.content.lineage_corpus import paragraph
+
+PIECES = (
+    "泵体", "叶轮转速", "商业秘密", "内部资料", "注意保密", "机密★", "★机密 5 年", "秘密★长期", "CONFIDENTIAL",
+    "internal use only", "第3条 ", "1.2 ", "（一）", "Article 4. ", "section  7", "Straße", "ＡＢＣ１２３", "℃",
+    "\t", "|", "  ", " ", "\u3000", "\t ", " \t", "、", "。", "，", "：", "-", "_", "x", "X", "the", "of", "and",
+    "pump", "impeller", "tolerance", "110105194912310021", "6222021234567890123", "13812345678",
+    "91330100MA27XY1234", "\u00e9", "e\u0301", "\U0001f600", "\U00020000", "ǅ", "ﬁ", "①", "²", "٣",
+    "\u4dc0", "\uf900", "\n", "\r\n", "\u2028", "\x0b", "\x1c", "\x85", "\n\n", "1", "22", "333",
+)  # fmt: skip
+CLAUSES = tuple(winnow.boilerplate_entries()[::7])
+
+texts = st.lists(
+    st.one_of(
+        st.sampled_from(PIECES),
+        st.sampled_from(CLAUSES),
+        st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12),
+    ),
+    max_size=80,
+).map("".join)
+
+SHAPES = ((24, 90), (8, 20), (3, 7), (5, 5), (1, 3))
+FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _same(text: str, gram: int = winnow.GRAM_BYTES, window: int = winnow.WINDOW_BYTES) -> None:
+    boilerplate = winnow.boilerplate_hashes(gram)
+    assert winnow_fast.table_blocks(text) == winnow.table_blocks(text)
+    assert winnow_fast.line_anchors(text, gram, boilerplate) == winnow.line_anchors(text, gram, boilerplate)
+    assert winnow_fast.line_anchors(text, gram) == winnow.line_anchors(text, gram)
+    assert winnow_fast.fingerprints(text, gram, window) == winnow.reference_fingerprints(text, gram, window)
+
+
+@FAST
+@given(texts)
+def test_random_texts_give_the_reference_fingerprints(text):
+    _same(text)
+
+
+@FAST
+@given(texts, st.sampled_from(SHAPES))
+def test_other_gram_and_window_sizes_give_the_reference_fingerprints(text, shape):
+    _same(text, *shape)
+
+
+@FAST
+@given(st.binary(max_size=400), st.sampled_from(SHAPES))
+def test_any_bytes_choose_the_reference_grams(data, shape):
+    """Ties, cut characters (a text starting inside one), runs shorter than a window."""
+    assert winnow_fast.chosen(data, *shape) == winnow._chosen(data, *shape)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en", "mix"])
+def test_long_texts_choose_the_reference_grams_across_chunks(lang, monkeypatch):
+    monkeypatch.setattr(winnow_fast, "CHUNK_BYTES", 4096)  # many chunk edges
+    rng = random.Random(lang)
+    text = "\n".join(paragraph(rng, rng.choice(["zh", "en"]) if lang == "mix" else lang) for _ in range(300))
+    data = winnow.normalise(text).encode()
+    assert winnow_fast.chosen(data, winnow.GRAM_BYTES, winnow.WINDOW_BYTES) == winnow._chosen(
+        data, winnow.GRAM_BYTES, winnow.WINDOW_BYTES
+    )
+    _same(text)
+
+
+@pytest.mark.parametrize("layout", ["rows", "pdf-cells", "pdf-wrapped", "rewrapped"])
+def test_the_genre_corpus_gives_the_reference_fingerprints(layout):
+    """Quotations, contracts, specs, minutes and letters of four firms in Chinese and English:
+    tables, numbered clauses, boilerplate, signature blocks, as each extraction lays them out."""
+    rng = random.Random(layout)
+    for firm in genre_corpus.FIRMS:
+        for genre in genre_corpus.GENRES:
+            for lang in ("zh", "en"):
+                doc = genre_corpus.document(rng, firm, genre, lang)
+                _same(genre_corpus.render(doc, layout, rng))
+
+
+def test_a_marking_split_over_two_lines_is_judged_line_by_line():
+    """内部资料\\s*注意保密 spans a line break in the joined text; each line is a marking line alone."""
+    text = "某某精密机械有限公司的内部资料\n注意保密，本泵体叶轮转速参数不得向第三方披露，违者追究"
+    assert winnow_fast.line_anchors(text) == winnow.line_anchors(text) == set()
+    _same(text)
+
+
+def test_fingerprints_use_the_fast_path_when_numpy_is_there(monkeypatch):
+    text = "\n".join(paragraph(random.Random(5), "zh") for _ in range(20))
+    calls = []
+    monkeypatch.setattr(winnow_fast, "fingerprints", lambda *a: calls.append(a) or frozenset())
+    winnow.fingerprints(text)
+    assert calls
+
+
+@pytest.mark.parametrize("separator", ["\t", "|", "  ", " \t", "\t\t", "\t ", " | ", "\u3000\u3000", "\t\u3000"])
+@pytest.mark.parametrize("width", [winnow.MEDIAN_CELL_CHARS, winnow.MAX_CELL_CHARS])
+def test_cells_at_the_length_limits_are_cut_as_the_reference_cuts_them(separator, width):
+    """A cell of exactly the limit is a cell; a white space kept in it ("\\t b" is " b") makes it
+    one character longer, and the line prose or the table's median too long."""
+    rng = random.Random(f"{separator}{width}")
+    rows = [
+        separator.join("".join(rng.choice("泵体叶轮abc123") for _ in range(width)) for _ in range(3)) for _ in range(4)
+    ]
+    for text in ("\n".join(rows), "\n".join(f"  {r} " for r in rows), "\n".join(rows) + "\n" + "x" * 41):
+        _same(text)
