@@ -174,6 +174,12 @@ def register(router: APIRouter, console: Console) -> None:
         logger.info("alert updated id={} status={} by=console:{!r}", alert_id, status, user.name)
         return back(f"/alerts/{alert_id}", msg="updated")
 
+    @router.get(PREFIX + "/signing-key.pem", include_in_schema=False)
+    def signing_key(request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
+        """The public key packs and seals are signed with, to hand to whoever checks them."""
+        headers = {"Content-Disposition": 'attachment; filename="miwei-collector-public-key.pem"'}
+        return Response(request.app.state.signer.key().public_pem, media_type="application/x-pem-file", headers=headers)
+
     @router.get(PREFIX + "/alerts/{alert_id}/evidence.zip", include_in_schema=False)
     def evidence(alert_id: int, request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
         store, config = request.app.state.store, request.app.state.config

@@ -69,7 +69,9 @@ def _rehash(files: dict) -> None:
 def test_the_signing_key_is_made_once_private_and_shown(admin, exported, store):
     key = admin.app.state.signer.key()
     assert stat.S_IMODE(os.stat(key.path).st_mode) == 0o600
-    assert key.fingerprint in admin.get("/console/alerts/1").text
+    page = admin.get("/console/alerts/1").text
+    assert key.fingerprint in page and "/console/signing-key.pem" in page
+    assert admin.get("/console/signing-key.pem").text == key.public_pem
     data, _ = exported
     audit = store.list_audit(action="export.evidence").items[0]
     assert audit["details"]["sha256"] == hashlib.sha256(data).hexdigest() and audit["details"]["key"] == key.fingerprint
