@@ -34,6 +34,8 @@ from bench.report import Figure, ratio, reproduce
 TITLE = "Console pages"
 GOAL_MS = 300.0
 EVENTS, ALERTS, AGENTS, USERS = 100_000, 5_000, 100, 200
+BIG_FILES = 10_000  # the files of one incident (a share copied to a stick): its page must open as fast
+BIG_INCIDENT = ALERTS + 1
 PASSWORD = "bench-console-password"
 PAGES = [  # (name, path): every page of the console, and the heavy variants of the lists
     ("dashboard", "/console/"),
@@ -48,10 +50,15 @@ PAGES = [  # (name, path): every page of the console, and the heavy variants of 
     ("alerts in a week", "/console/alerts?status=all&since={week_ago}&until={today}"),
     ("alerts all statuses, page 90", "/console/alerts?status=all&page=90"),
     ("alert", "/console/alerts/{alert}"),
+    ("incident of 10,000 files", "/console/alerts/{incident}"),  # files paged 100 a page (issue 19)
+    ("incident of 10,000 files, page 100", "/console/alerts/{incident}?page=100"),
     ("events", "/console/events"),
     ("events path search", "/console/events?path=quotation"),
     ("events by user", "/console/events?user=user042"),
     ("events rare type", "/console/events?type=agent.tamper"),
+    ("user page", "/console/people/user?name=user042"),
+    ("host page", "/console/people/host?name=pc-0042"),
+    ("device page", "/console/devices/1"),
     ("agents", "/console/agents"),
     ("secret register", "/console/register"),
     ("devices", "/console/devices"),
@@ -108,7 +115,7 @@ def _measure(root: Path, runs: int, quick: bool) -> list[Figure]:
         figures = []
         first: dict[str, float] = {}
         for name, path in PAGES:
-            path = path.format(alert=alert_id, **_days())
+            path = path.format(alert=alert_id, incident=BIG_INCIDENT, **_days())
             times = _times(session, url + path, runs, first)
             p95 = percentile(times, 95)
             figures.append(
@@ -268,9 +275,42 @@ def fill(url: str, now: datetime, rng: random.Random) -> int:
         conn.execute(insert(alert_history), history)
         conn.execute(insert(devices), device_rows)
         conn.execute(insert(users).values(name="bench", role="admin", password_hash=PasswordHasher().hash(PASSWORD), created_at=now))
+        big_incident(conn, BIG_INCIDENT, egress[0], BIG_FILES, rng)
     engine.dispose()
     busiest = max(range(1, ALERTS + 1), key=lambda i: (alert_rows[i - 1]["user"] == "user042", i))
     return busiest
+
+
+def big_incident(conn, alert_id: int, event: dict, files: int, rng: random.Random) -> None:
+    """One incident of `files` files (a whole share copied to a stick in one session), with its
+    history as a slow copy writes it: one 'repeated' row per file."""
+    from sqlalchemy import insert
+
+    from server.schema import alert_history, alerts, incident_files
+
+    first = datetime.fromisoformat(event["ts"].replace("Z", "+00:00"))
+    rows = [
+        {"alert_id": alert_id, "seq": n, "event_id": str(uuid.UUID(int=rng.getrandbits(128))), "at": first + timedelta(seconds=n),
+         "path": f"/media/{event['user']}/KINGSTON/share/图纸-{n:05d}.dwg", "name": f"图纸-{n:05d}.dwg", "size": rng.randrange(1, 10**7),
+         "sha256": f"{rng.getrandbits(256):064x}", "level": rng.choice(["core", "important", "general"]), "register_item": f"Product drawings {n % 20}",
+         "source": f"/srv/rnd/drawings/share/图纸-{n:05d}.dwg", "match": json.dumps({"method": "exact", "similarity": 1.0}),
+         "facets": json.dumps([{"category": "classified-egress", "rule_id": "MW-EGRESS-CLASSIFIED", "severity": "critical"}])}
+        for n in range(1, files + 1)
+    ]  # fmt: skip
+    last = first + timedelta(seconds=files)
+    conn.execute(insert(alerts).values(
+        id=alert_id, rule_id="MW-EGRESS-CLASSIFIED", category="classified-egress", severity="critical", title="Classified content written to an egress place",
+        status="open", created_at=first, updated_at=last, agent_id=event["agent_id"], host=event["host"], user=event["user"], count=files,
+        explanation="a share copied to a stick", kind="incident", first_file=rows[0]["name"], file_count=files, total_bytes=sum(r["size"] for r in rows),
+        top_level="core", register_item="Product drawings 0", device_label="KINGSTON", device_vendor="Kingston", place_kind="removable",
+        destination="Kingston DataTraveler 3.0 (serial 60A44C3FAE22F0B1)", facets='["classified-egress"]',
+        first_ts=first.isoformat(timespec="milliseconds").replace("+00:00", "Z"), last_ts=last.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    ))  # fmt: skip
+    for chunk in range(0, files, 5_000):
+        conn.execute(insert(incident_files), rows[chunk : chunk + 5_000])
+    history = [{"alert_id": alert_id, "at": first, "actor": "system", "action": "created", "status": "open", "comment": ""}]
+    history += [{"alert_id": alert_id, "at": r["at"], "actor": "system", "action": "repeated", "status": "open", "comment": "1 more file"} for r in rows[1:]]
+    conn.execute(insert(alert_history), history)
 
 
 if __name__ == "__main__":
