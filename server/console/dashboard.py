@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
@@ -75,7 +76,10 @@ def hour_of(conn: Connection, column, is_text: bool = False):
     return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
 
 
+@lru_cache(maxsize=4096)
 def local_date(hour_key: str, zone) -> date:
+    """The firm's date of a UTC hour ('2026-03-01 17' or '2026-03-01T17'), cached: a page asks for the
+    same few hundred hours once per category."""
     moment = datetime(
         int(hour_key[0:4]), int(hour_key[5:7]), int(hour_key[8:10]), int(hour_key[11:13]), tzinfo=timezone.utc
     )

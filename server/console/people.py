@@ -18,14 +18,14 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
 
 from rules.events import VOLUME_MARK, Media
 from server import firmtime
 from server.console import dashboard
 from server.console.queries import ts_text
-from server.schema import alert_events, alerts, devices, events
+from server.schema import agents, alert_events, alerts, devices, events
 from server.times import aware, iso
 
 DAYS = 30
@@ -110,10 +110,13 @@ def _per_day(conn: Connection, where, now: datetime, zone) -> list[tuple[str, in
     days = dashboard.firm_days(now, zone, DAYS)
     hour = dashboard.hour_of(conn, events.c.ts, is_text=True)
     start = ts_text(firmtime.local_day_start(days[0], zone))
+    # grouped by type too, not filtered on it: an equality on type makes SQLite walk the (type, seq)
+    # index over every egress event instead of the user's (user, ts) or the host's agents' rows
     rows = conn.execute(
-        select(hour, func.count()).where(where, events.c.type == "egress.file", events.c.ts >= start).group_by(hour)
+        select(hour, events.c.type, func.count()).where(where, events.c.ts >= start).group_by(hour, events.c.type)
     ).all()
-    return list(zip([d.isoformat() for d in days], dashboard.per_day(rows, days, zone), strict=True))
+    files = [(h, n) for h, kind, n in rows if kind == "egress.file"]
+    return list(zip([d.isoformat() for d in days], dashboard.per_day(files, days, zone), strict=True))
 
 
 def _devices_by_identity(conn: Connection, counts: Counter) -> list[dict]:
@@ -136,33 +139,34 @@ def _devices_by_identity(conn: Connection, counts: Counter) -> list[dict]:
 
 def person(conn: Connection, kind: str, name: str, now: datetime, zone) -> Person:
     """A user's (kind 'user') or a host's (kind 'host') page."""
-    alert_col, event_col = (alerts.c.user, events.c.user) if kind == "user" else (alerts.c.host, events.c.host)
-    other_col = events.c.host if kind == "user" else events.c.user
+    alert_col, other_col = (alerts.c.user, events.c.host) if kind == "user" else (alerts.c.host, events.c.user)
+    mine = events.c.user == name  # indexed (user, ts)
+    if kind == "host":  # events.host is its agent's enrolled name: found through the agents' (agent_id, seq) index
+        agent_ids = select(agents.c.agent_id).where(agents.c.hostname == name)
+        mine = and_(events.c.agent_id.in_(agent_ids), events.c.host == name)
     rows, total, open_ = _alert_rows(conn, alert_col == name)
     mounts = conn.execute(
         select(events.c.body)
-        .where(event_col == name, events.c.type == "media.mounted")
+        .where(mine, events.c.type == "media.mounted")
         .order_by(events.c.seq.desc())
         .limit(MAX_SCANNED)
     ).scalars()
     counts = Counter(i for i in (identity_of(json.loads(b)) for b in mounts) if i)
     others = conn.execute(
         select(other_col, func.count())
-        .where(event_col == name, other_col.is_not(None), other_col != "")
+        .where(mine, other_col.is_not(None), other_col != "")
         .group_by(other_col)
         .order_by(func.count().desc(), other_col)
         .limit(20)
     ).all()
-    span = conn.execute(
-        select(func.count(), func.min(events.c.ts), func.max(events.c.ts)).where(event_col == name)
-    ).first()
+    span = conn.execute(select(func.count(), func.min(events.c.ts), func.max(events.c.ts)).where(mine)).first()
     return Person(
         kind,
         name,
         rows,
         total,
         open_,
-        _per_day(conn, event_col == name, now, zone),
+        _per_day(conn, mine, now, zone),
         _devices_by_identity(conn, counts),
         [(v, n) for v, n in others],
         span[0] or 0,
@@ -199,7 +203,11 @@ def device(conn: Connection, device_id: int, now: datetime, zone) -> DevicePage 
     )
     query = query.where(events.c.type.in_(MEDIA_TYPES), events.c.ts >= row["first_seen"])
     if needle:
-        query = query.where(events.c.body.icontains(json.dumps(needle, ensure_ascii=False)[1:-1], autoescape=True))
+        text = json.dumps(needle, ensure_ascii=False)[1:-1]
+        # case aside (identities are lower case, bodies as the OS reported): SQLite's LIKE already
+        # ignores ASCII case, while icontains there would lower() every body first
+        like = events.c.body.contains if conn.dialect.name == "sqlite" else events.c.body.icontains
+        query = query.where(like(text, autoescape=True))
     scanned = conn.execute(query.order_by(events.c.seq.desc()).limit(MAX_SCANNED + 1)).mappings().all()
     mine = [dict(r) for r in scanned[:MAX_SCANNED] if identity_of(json.loads(r["body"])) == identity]
     users = Counter(e["user"] for e in mine if e["user"])
