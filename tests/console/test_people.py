@@ -133,3 +133,24 @@ def test_pages_in_chinese(seen, admin):
     admin.cookies.set("mw_lang", "zh")
     html = admin.get("/console/people/user", params={"name": "wang.fang"}).text
     assert "每天外发的文件（最近 30 天）" in html and "使用过的移动设备" in html
+
+
+def test_event_and_device_pages_in_chinese(seen, admin):
+    admin.cookies.set("mw_lang", "zh")
+    event = admin.get(f"/console/events/{seen['id']}").text
+    assert "代理发送的全部内容" in event
+    for english in ("Everything the agent sent", "File leaving", "removable media", "Received", "Copy<"):
+        assert english not in event, english
+    device_id = re.search(r'href="/console/devices/(\d+)"', event).group(1)
+    device = admin.get(f"/console/devices/{device_id}").text
+    for english in ("Times mounted", "First seen", "File leaving", "Media mounted", "Files sent out per day"):
+        assert english not in device, english
+
+
+def test_the_evidence_table_does_not_break_words(admin):
+    """Paths and labels wrap only where a line would overflow (overflow-wrap), not inside every word
+    as word-break: break-all did; a whole hash stays selectable as one."""
+    css = admin.get("/console/static/console.css").text
+    assert "break-all" not in css
+    assert re.search(r"\.path, \.label-text \{ overflow-wrap: anywhere;", css)
+    assert "code.hash-full { overflow-wrap: anywhere; user-select: all; }" in css
