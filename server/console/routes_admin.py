@@ -1,4 +1,4 @@
-"""Rules (view, enable/disable, upload a file), users, API tokens, notification channels and the audit log."""
+"""Rules (view, enable/disable, upload a file), users, API tokens and the audit log (channels: routes_channels.py)."""
 
 from __future__ import annotations
 
@@ -197,12 +197,5 @@ def register(router: APIRouter, console: Console) -> None:
             _forget_verified(request, token_id)
             logger.info("api token revoked id={} by=console:{!r}", token_id, user.name)
         return back("/tokens", msg="token_revoked" if done else "not_found")
-
-    @router.get(PREFIX + "/channels", include_in_schema=False)
-    def channels_page(request: Request, user: ConsoleUser = Depends(console.user)) -> Response:
-        with request.app.state.store.engine.connect() as conn:
-            rows = queries.channels(conn)
-        has_api = "/api/v1/channels" in request.app.openapi().get("paths", {})  # the schema is built once and cached
-        return console.render(request, "channels.html", user, channels=rows, has_api=has_api)
 
     routes_audit.register(router, console)  # the audit log page and its export
