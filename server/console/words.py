@@ -14,10 +14,11 @@ from fastapi import Request
 from loguru import logger
 
 from rules.explain import in_language
+from server.console.validation import sayer
 
 
 def page_words(request: Request, lang: str) -> dict[str, Callable[..., Any]]:
-    """The template functions rule_title(rule_id, stored), rule_text(rule) and explanation(text)."""
+    """The template functions rule_title(alert), rule_text(rule), explanation(text) and say(message)."""
     rules: dict[str, Any] | None = None
 
     def by_id() -> dict[str, Any]:
@@ -46,7 +47,12 @@ def page_words(request: Request, lang: str) -> dict[str, Callable[..., Any]]:
     def rule_text(rule: Any, what: str = "title") -> str:
         return rule.title_in(lang) if what == "title" else rule.description_in(lang)
 
-    return {"rule_title": rule_title, "rule_text": rule_text, "explanation": lambda text: in_language(text or "", lang)}
+    return {
+        "rule_title": rule_title,
+        "rule_text": rule_text,
+        "explanation": lambda text: in_language(text or "", lang),
+        "say": sayer(lang),  # a validation message in `lang` (server/console/validation.py)
+    }
 
 
 def _field(row: Any, name: str) -> Any:

@@ -1,0 +1,100 @@
+"""Validation messages in the viewer's language.
+
+The modules that check input (server/register_check.py, server/devices.py, server/groups.py and
+the console's form readers) say what is wrong in English, as the API answers. A console page
+shows each message through `say`: in Chinese, a message of a known shape is rewritten from its
+template below with the values it holds (a field name, the value typed, a limit); one of no known
+shape stays as it is. Field names get Chinese words; a value the user typed is quoted as typed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+FIELDS_ZH = {
+    "name": "名称", "level": "密级", "category": "类别", "owner_department": "责任部门", "owner_person": "责任人",
+    "scope": "知悉范围", "period": "保密期限", "locations": "存放位置", "reason": "理由", "description": "说明",
+    "egress": "外发位置", "heartbeat_s": "心跳间隔（秒）", "agent_version": "代理目标版本", "pattern": "设备标识模式",
+    "hostname": "主机名", "os": "操作系统", "group_id": "分组", "enroll_key_id": "注册密钥",
+}  # fmt: skip
+
+# (English message, Chinese template): {v}, {n}, ... are the parts the English one holds
+_TEMPLATES: tuple[tuple[str, str], ...] = (
+    (r"must be text", "必须是文本"),
+    (r"must not be empty", "不能为空"),
+    (r"is (?P<n>\d+) characters, at most (?P<m>\d+)", "有 {n} 个字符，最多 {m} 个"),
+    (r"holds control characters", "含有控制字符"),
+    (
+        r"(?P<v>'.*') is not a level: one of .*",
+        "{v} 不是密级：应为 core（核心）、important（重要）、general（一般）或 internal（内部）之一",
+    ),
+    (r"(?P<v>'.*') is not a category: .*", "{v} 不是类别：应为 技术信息 或 经营信息"),
+    (r"(?P<v>'.*') is not a period: .*", "{v} 不是保密期限：应为日期 YYYY-MM-DD、长期 或 公布前"),
+    (r"must be a list of \{os, pattern\}", "必须是 {{os, pattern}} 的列表"),
+    (r"(?P<n>\d+) locations, at most (?P<m>\d+)", "{n} 个存放位置，最多 {m} 个"),
+    (r"os (?P<v>'.*') is not one of (?P<w>.*)", "操作系统 {v} 不是 {w} 之一"),
+    (
+        r"(?P<v>'.*') is not os:pattern \(os linux, windows or macos\)",
+        "{v} 不是“系统:路径模式”（系统为 linux、windows 或 macos）",
+    ),
+    (r"the register holds (?P<n>\d+) items, its limit", "台账已有 {n} 项，已达上限"),
+    (r"is not a field that can be changed", "不是可以修改的字段"),
+    (
+        r"(?P<v>'.*') is not vendor:product:serial \(two ':' needed\), e\.g\. (?P<e>.*)",
+        "{v} 不是“厂商:产品:序列号”（需要两个“:”），例如 {e}",
+    ),
+    (
+        r"the (?P<w>\w+) part (?P<v>'.*') must be hex digits with \* or \?, e\.g\. (?P<e>.*)",
+        "{w} 部分 {v} 必须是十六进制数字（可含 * 或 ?），例如 {e}",
+    ),
+    (r"the serial part must not contain control characters", "序列号部分不能含控制字符"),
+    (
+        r"(?P<v>'.*') has (?P<n>\d+) wildcards; at most (?P<m>\d+) \(\* and \?\) in one pattern",
+        "{v} 含 {n} 个通配符；一个模式最多 {m} 个（* 和 ?）",
+    ),
+    (
+        r"a medium without a hardware serial is allowed only by its exact identity, without \* or \?",
+        "没有硬件序列号的介质只能按完整标识放行，不能含 * 或 ?",
+    ),
+    (
+        r"this medium has neither a hardware serial nor a volume id: it cannot be told apart, so it cannot be allowed",
+        "该介质既没有硬件序列号也没有卷标识：无法区分，因此不能放行",
+    ),
+    (r"the allow-list holds at most (?P<n>\d+) entries", "允许清单最多 {n} 条"),
+    (r"a number of seconds, or empty for the agent's own", "应为秒数，留空则使用代理自己的设置"),
+    (r"a number, or empty for the agent's own", "应为数字，留空则使用代理自己的设置"),
+    (r"a number", "应为数字"),
+)
+_COMPILED = tuple((re.compile(f"^{pattern}$", re.DOTALL), template) for pattern, template in _TEMPLATES)
+_FIELD = re.compile(r"^(?P<field>[a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)*): (?P<rest>.*)$", re.DOTALL)
+
+
+def _chinese(message: str) -> str | None:
+    for pattern, template in _COMPILED:
+        found = pattern.match(message)
+        if found:
+            parts = {k: v.replace(" or ", " 或 ") if k == "e" else v for k, v in found.groupdict().items()}
+            return template.format(**parts)
+    return None
+
+
+def say(message: str, lang: str) -> str:
+    """The message in `lang`: 'level: 'x' is not a level: ...' -> '密级：'x' 不是密级：...' in Chinese."""
+    if lang != "zh" or not message:
+        return message
+    whole = _chinese(message)
+    if whole is not None:
+        return whole
+    found = _FIELD.match(message)
+    if found:
+        rest = _chinese(found["rest"])
+        if rest is not None:
+            field = found["field"]
+            name = FIELDS_ZH.get(field.split("[")[0].split(".")[0], field)
+            return f"{name}：{rest}"
+    return message
+
+
+def sayer(lang: str) -> Callable[[str], str]:
+    return lambda message: say(str(message), lang)

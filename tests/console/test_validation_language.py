@@ -1,0 +1,60 @@
+"""Validation messages on console pages in the viewer's language (server/console/validation.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from server.console.validation import say
+from tests.console.test_one_language import english_in_chinese, foreign
+
+BAD_ITEM = {
+    "name": "",
+    "level": "secret",
+    "category": "x",
+    "period": "soon",
+    "locations": "linux:/srv/图纸",
+    "reason": "r",
+}
+
+
+@pytest.mark.parametrize(
+    "english, chinese",
+    [
+        ("name: must not be empty", "名称：不能为空"),
+        ("level: 'secret' is not a level: one of core, important, general, internal", "密级：'secret' 不是密级"),
+        ("period: 'soon' is not a period: a date YYYY-MM-DD, 长期 or 公布前", "保密期限：'soon' 不是保密期限"),
+        ("scope: is 3000 characters, at most 2000", "知悉范围：有 3000 个字符，最多 2000 个"),
+        (
+            "'zz' is not vendor:product:serial (two ':' needed), e.g. 0951:1666:* or *:*:60A4",
+            "例如 0951:1666:* 或 *:*:60A4",
+        ),
+        ("the allow-list holds at most 10000 entries", "允许清单最多 10000 条"),
+    ],
+)
+def test_known_messages_are_said_in_chinese_and_left_alone_in_english(english, chinese):
+    assert chinese in say(english, "zh")
+    assert say(english, "en") == english
+
+
+def test_a_message_of_no_known_shape_stays_as_it_is():
+    assert say("something new went wrong", "zh") == "something new went wrong"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_the_register_form_says_what_is_wrong_in_the_viewers_language(admin, post_form, lang):
+    admin.cookies.set("mw_lang", lang)
+    answer = post_form(admin, "/console/register", "/console/register/items", BAD_ITEM)
+    assert answer.status_code == 422
+    if lang == "zh":
+        assert "名称：不能为空" in answer.text and "must not be empty" not in answer.text
+        # what is left in Latin letters is what the user typed
+        left = {w.strip("'") for t in foreign(answer.text, "zh") for w in english_in_chinese(t)}
+        assert left <= {"secret", "soon", "x"}, left
+    else:
+        assert "name: must not be empty" in answer.text
+
+
+def test_a_refused_device_pattern_is_said_in_chinese(admin, post_form):
+    admin.cookies.set("mw_lang", "zh")
+    answer = post_form(admin, "/console/devices", "/console/devices/allow", {"pattern": "zz", "comment": ""})
+    assert answer.status_code == 422 and "不是“厂商:产品:序列号”" in answer.text
