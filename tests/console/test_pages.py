@@ -105,8 +105,8 @@ def test_dashboard_counts_open_alerts_and_draws_charts(populated):
 
 
 def test_alert_filters_sorting_and_paging(admin, send):
-    for level in ["core"] * 3 + ["important"] * 2:
-        send(make_egress(level, path=f"/media/zhang/KINGSTON/{level}-{make_event()['id']}.dwg"))
+    for i, level in enumerate(["core"] * 3 + ["important"] * 2):  # five users: five incidents
+        send(make_egress(level, path=f"/media/zhang/KINGSTON/{level}-{make_event()['id']}.dwg", user=f"user{i}"))
     by_severity = admin.get("/console/alerts", params={"severity": "high"}).text
     assert "2 alerts" in by_severity
     ascending = admin.get("/console/alerts", params={"sort": "id", "order": "asc"}).text
