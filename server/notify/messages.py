@@ -20,6 +20,7 @@ from datetime import datetime
 
 from rules.explain import in_language
 from rules.levels import SEVERITIES
+from rules.units import format_bytes
 from server import firmtime
 from server.notify.tlds import TLDS
 from server.times import aware, iso
@@ -150,6 +151,9 @@ def alert_message(
     when_zh, when_en = _when(alert.get("created_at"), zone, "zh"), _when(alert.get("created_at"), zone, "en")
     number, count = int(alert["id"]), int(alert.get("count") or 1)
     link = f"{public_url.rstrip('/')}/api/v1/alerts/{number}" if public_url else None
+    # an incident (server/incidents.py): its files so far and where they went
+    incident = alert.get("kind") == "incident"
+    files, size, where = int(alert.get("file_count") or 0), format_bytes(int(alert.get("total_bytes") or 0)), line(alert.get("destination") or "-")
 
     def render(esc, bold, sep: str) -> str:
         zh = [
@@ -157,12 +161,14 @@ def alert_message(
             f"严重程度：{sev_zh}　类别：{esc(cat_zh)}",
             f"主机：{esc(host)}　用户：{esc(user)}",
             f"时间：{esc(when_zh)}　次数：{count}　规则：{esc(rule)}",
+            *([f"文件：{files} 个，共 {size}　去向：{esc(where)}"] if incident else []),
         ]
         en = [
             bold(f"MiWei alert #{number}: {esc(title)}"),
             f"Severity: {sev_en}  Category: {esc(category)}",
             f"Host: {esc(host)}  User: {esc(user)}",
             f"Time: {esc(when_en)}  Count: {count}  Rule: {esc(rule)}",
+            *([f"Files: {files} ({size})  Destination: {esc(where)}"] if incident else []),
         ]
         # quoted: a line break inside a file name cannot forge a line that looks like one of ours
         said = {"zh": ("说明：", "控制台："), "en": ("Explanation:", "Console:")}.get(
@@ -187,6 +193,7 @@ def alert_message(
         "alert": {
             "id": number, "rule_id": rule, "category": category, "severity": line(alert["severity"], 16), "title": title,
             "host": host, "user": user, "count": count, "explanation": explanation,
+            **({"file_count": files, "total_bytes": int(alert.get("total_bytes") or 0), "destination": where} if incident else {}),
             **_times(alert.get("created_at"), zone),
         },
         **({"link": link} if link else {}),

@@ -165,6 +165,9 @@ def test_notified_when_the_incident_opens_and_when_it_escalates_never_per_file(n
             assert sender.run_once() == {}, i
         severities = [h.json()["miwei"]["alert"]["severity"] for h in rig.hits]
         assert severities == ["medium", "high"]
+        opened, escalated = (h.json() for h in rig.hits)
+        assert [m["miwei"]["alert"]["file_count"] for m in (opened, escalated)] == [1, 10]
+        assert "文件：10 个，共 9.8 KB　去向：Kingston DataTraveler 3.0 (serial 60A44C3FAE22F0B1)" in escalated["message"]
         (incident,) = [a for a in alerts_of(client, reader) if a["category"] != "bulk-egress"]
         assert incident["file_count"] == 15
 
@@ -185,3 +188,16 @@ def test_other_alerts_keep_their_dedup(client, reader, send):
     send(make_event("media.mounted", media=dict(KINGSTON), egress="removable", ts=at(60)))
     (alert,) = alerts_of(client, reader, category="unknown-device")
     assert (alert["kind"], alert["count"], alert["file_count"]) == ("alert", 2, 0)
+
+
+def test_an_incidents_message_names_its_files_size_and_destination_in_the_chosen_language():
+    from server.notify.messages import alert_message
+    from tests.server.factories import T0
+
+    row = {"id": 7, "severity": "high", "category": "classified-egress", "title": "Classified content written to an egress place",
+           "created_at": T0, "kind": "incident", "file_count": 13, "total_bytes": 3 * 1024**2, "destination": "Kingston DataTraveler 3.0"}  # fmt: skip
+    assert "Files: 13 (3 MB)  Destination: Kingston DataTraveler 3.0" in alert_message(row, lang="en").text
+    assert "文件：13 个，共 3 MB　去向：Kingston DataTraveler 3.0" in alert_message(row, lang="zh").text
+    assert alert_message(row, lang="en").data["alert"]["file_count"] == 13
+    plain = {**row, "kind": "alert"}
+    assert "Files:" not in alert_message(plain, lang="en").text and "file_count" not in alert_message(plain, lang="en").data["alert"]
