@@ -498,76 +498,60 @@ class FingerprintIndex:
 
         `progress(bytes_done, bytes_total)` is called as hashing proceeds.
 
-        Where the time goes (docs/benchmarks.md, "Index build"): the walk loads the whole table
-        into a dict with one query and compares stats in memory, so an unchanged tree costs a
-        stat per file and no write; new and changed files are hashed (and their text
-        fingerprinted, unless their first bytes show no text) and their rows written
-        COMMIT_EVERY to a transaction, with executemany.
+        Where the time goes (docs/benchmarks.md, "Index build"): each directory's rows are read
+        with one range query on the path key as the walk lists it and compared with the stats in
+        memory, so an unchanged tree costs a stat per file and no write, and memory holds one
+        directory's rows, not the table's (100,000 rows in a dict took 70 MB); rows of folders
+        the walk did not list are found in one streamed pass. New and changed files are hashed
+        (and their text fingerprinted, unless their first bytes show no text) and their rows
+        written COMMIT_EVERY to a transaction, with executemany.
         """
         self.purge_history()
         started = self.hasher.bytes_read
-        found: dict[bytes, tuple[_Stat, ClassifiedFolder]] = {}
         unwalkable: list[Unwalkable] = []
-        for folder in reversed(self.folders):  # most specific last, so it wins
-            for directory, files in _walk_folders(folder.path, unwalkable):
-                owner = self.folder_for(directory) or folder  # every file of a folder has its folder's owner
-                for raw, st in files:
-                    found[raw] = (st, owner)
-        errors = len(unwalkable)
         conn = self.db.conn()
-        # (path, size, mtime_ns, inode, ctime_ns, level, entry): what a stat is compared with (the
-        # sha256 of the few rows replaced or gone is read when needed)
-        known = {r[0]: r for r in conn.execute("SELECT path, size, mtime_ns, inode, ctime_ns, level, entry FROM files")}
-        todo, relabel = [], []
-        for raw, (st, folder) in found.items():
-            row = known.get(raw)
-            same = row is not None and (
-                row[1:5] == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) or _row_unchanged(row, st)
-            )
-            if not same:
-                todo.append((raw, st, folder))
-            elif (row[5], row[6], row[4]) != (folder.level, folder.name, st.st_ctime_ns):
-                relabel.append(
-                    (folder.level, folder.name, st.st_ctime_ns, raw)
-                )  # config changed, or a ctime to fill in
-        gone = self._rows(_seen_gone(known.keys() - found.keys(), unwalkable))
-        total_bytes, done_bytes = sum(st.st_size for _, st, _ in todo), 0
-        if progress:
-            progress(0, total_bytes)
+        walked: set[bytes] = set()  # directories listed: their rows are compared as each is walked
+        relabel: list[tuple] = []
+        missing: list[bytes] = []
+        work = _Hashing(self, progress)
+        files = 0
+        for folder in reversed(self.folders):  # most specific last (a nested folder's own walk is a repeat)
+            for directory, listed in _walk_folders(folder.path, unwalkable):
+                raw_dir = os.fsencode(directory)
+                if raw_dir in walked:
+                    continue
+                walked.add(raw_dir)
+                owner = self.folder_for(directory) or folder  # every file of a folder has its folder's owner
+                here = dict(listed)
+                files += len(here)
+                # (path, size, mtime_ns, inode, ctime_ns, level, entry) of the rows directly in it:
+                # what a stat is compared with, one directory at a time (never the whole table)
+                changed = []
+                for row in _rows_in(conn, raw_dir):
+                    st = here.pop(row[0], None)
+                    if st is None:
+                        missing.append(row[0])
+                    elif not (row[1:5] == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) or _row_unchanged(row, st)):
+                        changed.append((row[0], st, owner))
+                    elif (row[5], row[6], row[4]) != (owner.level, owner.name, st.st_ctime_ns):
+                        relabel.append((owner.level, owner.name, st.st_ctime_ns, row[0]))  # config changed, or a ctime to fill in
+                work.add(changed, had_row=True)
+                work.add([(raw, st, owner) for raw, st in here.items()], had_row=False)  # new files
+        missing += _outside(conn, walked)  # rows of folders not listed: removed, unwalkable or no longer classified
+        errors = len(unwalkable)
+        gone = self._rows(_seen_gone(missing, unwalkable))
         if gone or relabel:  # an unchanged tree writes nothing
             with self.db.transaction() as tx:
                 tx.executemany("DELETE FROM files WHERE path = ?", [(os.fsencode(e.path),) for e in gone])
                 _remember(tx, [e for e in gone if self.folder_for(e.path)], DELETED)
                 tx.executemany("UPDATE files SET level = ?, entry = ?, ctime_ns = ? WHERE path = ?", relabel)
-        entries: list[IndexedFile] = []
-        texts: dict[str, frozenset[int]] = {}
-        claimed: set[str] = set()  # content fingerprinted in this refresh (each once)
-        todo_done: list = []  # hashed since the last write
-        for done in self._hashed(todo, claimed):
-            todo_done += done
-            for raw, st, result in done:
-                done_bytes += st.st_size
-                if isinstance(result, OSError):
-                    errors += 1
-                    logger.warning("cannot index file path={!r} error={!r}", os.fsdecode(raw), result.strerror)
-                    continue
-                entry, hashes = result
-                entries.append(entry)
-                if hashes is not None:
-                    texts[entry.sha256] = hashes
-            if progress:
-                progress(done_bytes, total_bytes)
-            if len(entries) >= COMMIT_EVERY:
-                self._store(entries, texts, [p for p, _, _ in todo_done if p in known])
-                entries, texts, todo_done = [], {}, []
-        if entries or texts:
-            self._store(entries, texts, [p for p, _, _ in todo_done if p in known])
+        work.finish()
         self._fingerprint_missing()  # content indexed before lineage existed (or interrupted)
         return RefreshStats(
-            files=len(found),
-            hashed=len(todo) - errors,
+            files=files,
+            hashed=work.count - work.errors,
             removed=len(gone),
-            errors=errors,
+            errors=errors + work.errors,
             bytes_hashed=self.hasher.bytes_read - started,
             unwalkable=tuple(unwalkable),
         )
@@ -844,6 +828,71 @@ def _walk_folders(root: str, unwalkable: list[Unwalkable]) -> Iterator[tuple[str
 
 # a root or folder that is not there (any more) is gone, not unseen: its rows go, as its files did
 _ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR})
+
+
+class _Hashing:
+    """A refresh's new and changed files, hashed (and fingerprinted) and stored as the walk finds
+    them, COMMIT_EVERY at a time: a build holds one batch, not the whole tree's list. Progress is
+    (bytes hashed, bytes found so far): the total grows while the walk goes on."""
+
+    def __init__(self, index: FingerprintIndex, progress: Callable[[int, int], None] | None):
+        self.index, self.progress = index, progress
+        self.pending: list[tuple] = []
+        self.had_row: set[bytes] = set()  # pending files that had a row (an edit: the old content is remembered)
+        self.claimed: set[str] = set()  # content fingerprinted in this refresh (each once)
+        self.count = self.errors = self.done_bytes = self.total_bytes = 0
+
+    def add(self, items: list[tuple], had_row: bool) -> None:
+        if not items:
+            return
+        self.pending += items
+        if had_row:
+            self.had_row.update(raw for raw, _, _ in items)
+        self.count += len(items)
+        self.total_bytes += sum(st.st_size for _, st, _ in items)
+        if self.progress:
+            self.progress(self.done_bytes, self.total_bytes)
+        if len(self.pending) >= COMMIT_EVERY:
+            self._run()
+
+    def finish(self) -> None:
+        self._run()
+
+    def _run(self) -> None:
+        todo, self.pending = self.pending, []
+        entries: list[IndexedFile] = []
+        texts: dict[str, frozenset[int]] = {}
+        for done in self.index._hashed(todo, self.claimed):
+            for raw, st, result in done:
+                self.done_bytes += st.st_size
+                if isinstance(result, OSError):
+                    self.errors += 1
+                    logger.warning("cannot index file path={!r} error={!r}", os.fsdecode(raw), result.strerror)
+                    continue
+                entry, hashes = result
+                entries.append(entry)
+                if hashes is not None:
+                    texts[entry.sha256] = hashes
+            if self.progress:
+                self.progress(self.done_bytes, self.total_bytes)
+        if entries or texts:
+            self.index._store(entries, texts, [raw for raw, _, _ in todo if raw in self.had_row])
+        self.had_row.clear()
+
+
+def _rows_in(conn, raw_dir: bytes) -> list[tuple]:
+    """The rows of the files directly in a directory: a range of the path key, deeper ones left out."""
+    prefix = raw_dir if raw_dir.endswith(b"/") else raw_dir + b"/"
+    return conn.execute(
+        "SELECT path, size, mtime_ns, inode, ctime_ns, level, entry FROM files"
+        " WHERE path > ? AND path < ? AND instr(substr(path, ?), x'2f') = 0",
+        (prefix, prefix[:-1] + b"0", len(prefix) + 1),  # "0" follows "/": the end of the directory's range
+    ).fetchall()
+
+
+def _outside(conn, walked: set[bytes]) -> list[bytes]:
+    """Indexed paths whose directory the walk did not list, streamed (not the whole table at once)."""
+    return [path for (path,) in conn.execute("SELECT path FROM files") if os.path.dirname(path) not in walked]
 
 
 def _seen_gone(missing: Iterable[bytes], unwalkable: list[Unwalkable]) -> list[bytes]:
