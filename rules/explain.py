@@ -10,6 +10,7 @@ console shows the viewer's part, a notification the firm's (`in_language`).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -212,14 +213,35 @@ def _device_zh(event: Event) -> str:
     return f"{device}（{details}）" if details else device
 
 
-def _place_zh(place: str) -> str:
-    """A place kept with a correlation's hit (device_name's English) in Chinese words."""
+def _place_patterns() -> list[tuple[re.Pattern, str]]:
+    """device_name's English for the egress places (EGRESS_PLACES), read back into their Chinese."""
+    found = []
+    for kind, english in EGRESS_PLACES.items():
+        chinese = EGRESS_PLACES_ZH[kind]
+        found.append((re.compile(re.escape(english[0]) + "$"), chinese[0]))
+        pattern = (
+            re.escape(english[1]).replace(re.escape("{app}"), "(?P<app>.+?)", 1).replace(re.escape("{app}"), "(?P=app)")
+        )
+        found.append((re.compile(pattern + "$"), chinese[1]))
+    return found
+
+
+def place_zh(place: str) -> str:
+    """A place as device_name says it (kept with a correlation's hit, or an incident's destination),
+    in Chinese words: 'Kingston DataTraveler 3.0 (serial 60A4…)' -> '…（序列号 60A4…）'."""
     device, sep, serial = place.partition(" (serial ")
     if sep and serial.endswith(")"):
         return f"{device}（序列号 {serial[:-1]}）"
-    if place.startswith(("the ", "a ", "an ", "removable media ")):  # an egress place said in English
+    for pattern, chinese in _PLACES_ZH:
+        found = pattern.match(place)
+        if found:
+            return chinese.format(**found.groupdict())
+    if place.startswith(("the ", "a ", "an ", "removable media ")):  # another place said in English
         return "外发位置"
     return place
+
+
+_place_zh = place_zh
 
 
 def _extension(raw_path: str | None) -> str | None:
@@ -700,3 +722,6 @@ def _same_day(first: str, last: str, worktime: WorkTime) -> bool:
         return worktime.local(first).date() == worktime.local(last).date()
     except (ValueError, OverflowError):
         return False
+
+
+_PLACES_ZH = _place_patterns()

@@ -1,4 +1,4 @@
-"""Validation messages in the viewer's language.
+"""Validation messages, and the notes MiWei writes in an alert's history, in the viewer's language.
 
 The modules that check input (server/register_check.py, server/devices.py, server/groups.py and
 the console's form readers) say what is wrong in English, as the API answers. A console page
@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+
+from rules.explain_zh import SEVERITY_ZH
 
 FIELDS_ZH = {
     "name": "名称", "level": "密级", "category": "类别", "owner_department": "责任部门", "owner_person": "责任人",
@@ -65,6 +67,19 @@ _TEMPLATES: tuple[tuple[str, str], ...] = (
     (r"a number of seconds, or empty for the agent's own", "应为秒数，留空则使用代理自己的设置"),
     (r"a number, or empty for the agent's own", "应为数字，留空则使用代理自己的设置"),
     (r"a number", "应为数字"),
+    # the notes MiWei writes into an alert's history (actor system)
+    (r"(?P<n>\d+) more files?", "新增 {n} 个文件"),
+    (r"(?P<n>\d+) more files?, (?P<m>\d+) matching events", "新增 {n} 个文件，{m} 个匹配事件"),
+    (r"(?P<n>\d+) more match(?:es)?", "又匹配 {n} 次"),
+    (r"(?P<a>\w+) -> (?P<b>\w+): (?P<n>\d+) files, (?P<s>.+)", "{a} → {b}：{n} 个文件，{s}"),
+    (
+        r"still silent after (?P<n>\d+) min \((?P<m>[\d.]+) x the limit\): severity (?P<v>\w+)",
+        "静默已 {n} 分钟（阈值的 {m} 倍）：严重程度 {v}",
+    ),
+    (
+        r"agent back after (?P<n>\d+) min \(silent (?P<s>\d+) s since (?P<t>\S+)\)",
+        "代理在 {n} 分钟后恢复（自 {t} 起静默 {s} 秒）",
+    ),
 )
 _COMPILED = tuple((re.compile(f"^{pattern}$", re.DOTALL), template) for pattern, template in _TEMPLATES)
 _FIELD = re.compile(r"^(?P<field>[a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)*): (?P<rest>.*)$", re.DOTALL)
@@ -75,6 +90,7 @@ def _chinese(message: str) -> str | None:
         found = pattern.match(message)
         if found:
             parts = {k: v.replace(" or ", " 或 ") if k == "e" else v for k, v in found.groupdict().items()}
+            parts.update({k: SEVERITY_ZH.get(parts[k], parts[k]) for k in ("a", "b", "v") if k in parts})
             return template.format(**parts)
     return None
 

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import Request
 from loguru import logger
 
-from rules.explain import in_language
+from rules.explain import in_language, place_zh
 from server.console.validation import sayer
 
 
@@ -52,6 +52,7 @@ def page_words(request: Request, lang: str) -> dict[str, Callable[..., Any]]:
         "rule_text": rule_text,
         "explanation": lambda text: in_language(text or "", lang),
         "say": sayer(lang),  # a validation message in `lang` (server/console/validation.py)
+        "place": lambda text: place_zh(text) if lang == "zh" and text else text or "",  # an incident's destination
     }
 
 

@@ -40,7 +40,7 @@ ALLOWED_LATIN = {
     "MiWei", "USB", "IM", "API", "CSV", "XLSX", "ZIP", "JSON", "YAML", "SHA", "UTC", "CST", "ID", "URL", "HTTP",
     "HTTPS", "TLS", "IP", "PC", "OK", "Excel", "Windows", "Linux", "macOS", "DingTalk", "WeCom", "Feishu",
     "Webhook", "webhook", "SMTP", "English", "B", "KB", "MB", "GB", "TB", "ms", "s", "min", "h", "d", "GMT",
-    "NAS", "PDF", "DLP", "Bearer", "UUID", "linux", "windows", "macos", "POST", "STARTTLS", "SEC", "apprise",
+    "NAS", "PDF", "DLP", "Bearer", "UUID", "linux", "windows", "macos", "POST", "STARTTLS", "SEC", "apprise", "PEM",
 }  # fmt: skip
 # the rule language's own words, which an explanation quotes in either language: field names and
 # the values a condition tests (level core, match.method exact, working_hours false)

@@ -58,3 +58,17 @@ def test_a_refused_device_pattern_is_said_in_chinese(admin, post_form):
     admin.cookies.set("mw_lang", "zh")
     answer = post_form(admin, "/console/devices", "/console/devices/allow", {"pattern": "zz", "comment": ""})
     assert answer.status_code == 422 and "不是“厂商:产品:序列号”" in answer.text
+
+
+@pytest.mark.parametrize(
+    "note, chinese",
+    [
+        ("20 more files", "新增 20 个文件"),
+        ("3 more files, 5 matching events", "新增 3 个文件，5 个匹配事件"),
+        ("2 more matches", "又匹配 2 次"),
+        ("high -> critical: 10 files, 1.2 MB", "高 → 严重：10 个文件，1.2 MB"),
+        ("still silent after 6 min (3 x the limit): severity critical", "静默已 6 分钟（阈值的 3 倍）：严重程度 严重"),
+    ],
+)
+def test_the_notes_miwei_writes_in_a_history_are_said_in_chinese(note, chinese):
+    assert say(note, "zh") == chinese and say(note, "en") == note

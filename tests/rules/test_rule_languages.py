@@ -43,3 +43,19 @@ def test_chinese_fields_are_read_and_an_empty_one_is_refused():
     with pytest.raises(InvalidInput) as refused:
         load_rule_sources([("site.yaml", text.replace('"CAD 图纸写入 U 盘"', '""'))])
     assert "title_zh" in str(refused.value.errors[0])
+
+
+@pytest.mark.parametrize(
+    "english, chinese",
+    [
+        ("Kingston DataTraveler 3.0 (serial 60A4)", "Kingston DataTraveler 3.0（序列号 60A4）"),
+        ("the cloud-drive folder of WeChat", "WeChat网盘同步目录"),
+        ("the file folder of WeChat (sent or received through WeChat)", "WeChat的文件目录（经WeChat收发）"),
+        ("the phone iPhone", "手机 iPhone"),
+        ("KINGSTON", "KINGSTON"),
+    ],
+)
+def test_a_place_as_device_name_says_it_reads_in_chinese(english, chinese):
+    from rules.explain import place_zh
+
+    assert place_zh(english) == chinese
