@@ -366,6 +366,7 @@ def chinese_line(category: str, event: Event) -> str:
         "off-hours": f"用户 {user} 在非工作时间于主机 {host} 上{_FILE_VERBS_ZH.get(event.type, '操作')}了{zh_level}文件 {path}。",
         "unknown-device": f"主机 {host} 上挂载了不在允许清单中的移动存储介质 {device}，用户 {user}。",
         "agent-tamper": f"主机 {host} 上的监控代理被停止或篡改（{event.type}），用户 {user}。",
+        "agent-health": f"主机 {host} 上的监控代理运行异常：{zh.EVENT_TYPES_ZH.get(event.type, event.type)}（{event.type}），用户 {user}。",
         "mass-deletion": f"用户 {user} 在主机 {host} 上删除或移动了涉密目录中的文件 {path}。",
         "uninspectable-egress": f"用户 {user} 在主机 {host} 上把无法检查内容的文件 {path} 写入{_destination_zh(event)}，是否含涉密内容未知。",
         "classified-read": f"用户 {user} 在主机 {host} 上用网络应用 {_app(event) or '?'} 读取了{zh_level}文件 {path}（可能正在上传或发送，读取本身不证明已外发）。",

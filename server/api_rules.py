@@ -86,7 +86,7 @@ def rule_states(policy: Policy) -> list[dict]:
     rules = [("event", r) for r in policy.ruleset.event_rules] + [("correlation", r) for r in policy.ruleset.correlation_rules]
     return [
         {
-            "id": r.id, "title": r.title, "kind": kind, "category": r.category, "severity": r.severity,
+            "id": r.id, "title": r.title, "title_zh": r.title_zh or None, "kind": kind, "category": r.category, "severity": r.severity,
             "file": r.where.file if r.where else None, "shipped": bool(r.where and r.where.file.startswith(PACK_PREFIX)),
             "enabled": r.enabled, "switched_off": r.id in off,
         }

@@ -37,7 +37,7 @@ def test_rules_list_says_which_are_shipped_and_which_are_on(client, reader):
     rules = _state(client, reader)
 
     assert rules["MW-EGRESS-CLASSIFIED"] | {"title": None} == {
-        "id": "MW-EGRESS-CLASSIFIED", "title": None, "kind": "event", "category": "classified-egress", "severity": "by-level",
+        "id": "MW-EGRESS-CLASSIFIED", "title": None, "title_zh": "涉密内容写入外发位置", "kind": "event", "category": "classified-egress", "severity": "by-level",
         "file": "packs/egress.yaml", "shipped": True, "enabled": True, "switched_off": False,
     }  # fmt: skip
     assert rules["MW-BULK-EGRESS"]["kind"] == "correlation"
