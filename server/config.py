@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 import ssl
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from zoneinfo import available_timezones
 
 import yaml
 
@@ -298,7 +300,10 @@ def _timezone(node: yaml.Node, key_path: str, ctx: Context):
     if name is MISSING:
         return name
     problem = check_timezone(name)
-    return ctx.error(node, key_path, problem, "an IANA zone such as Asia/Shanghai") if problem else name
+    if not problem:
+        return name
+    close = difflib.get_close_matches(name, sorted(available_timezones()), n=1, cutoff=0.8)
+    return ctx.error(node, key_path, problem, f"did you mean '{close[0]}'?" if close else "an IANA zone such as Asia/Shanghai")
 
 
 def _weekday(node: yaml.Node, key_path: str, ctx: Context):

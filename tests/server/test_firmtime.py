@@ -77,8 +77,10 @@ def test_config_timezone_defaults_to_shanghai_and_sets_the_working_time_zone(tmp
 def test_config_refuses_an_unknown_zone_naming_the_setting(tmp_path):
     with pytest.raises(InvalidInput) as caught:
         _config(tmp_path, "  timezone: Asia/Shangai\n")
-    assert "server.timezone: unknown time zone 'Asia/Shangai'" in str(caught.value)
-    assert "server.timezone" in str(caught.value)
+    assert "server.timezone: unknown time zone 'Asia/Shangai' (did you mean 'Asia/Shanghai'?)" in str(caught.value)
+    with pytest.raises(InvalidInput) as caught:
+        _config(tmp_path, "  timezone: Beijing\n")
+    assert "server.timezone: unknown time zone 'Beijing' (an IANA zone such as Asia/Shanghai)" in str(caught.value)
 
 
 def test_zoneinfo_finds_shanghai_without_the_systems_zone_files():
