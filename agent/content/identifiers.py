@@ -36,13 +36,18 @@ type and division) and is not scanned at all: most file names, most short parts.
 
 from __future__ import annotations
 
+import bisect
 import re
+import sys
 import threading
 import unicodedata
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import partial
+from itertools import accumulate
+from operator import attrgetter
 
 import re2
 
@@ -162,8 +167,13 @@ def _grouped_mobile(runs: list[tuple[str, int]], i: int) -> tuple[Found, int] | 
 
 def scan_digits(text: str, today: date, max_candidates: int = MAX_CANDIDATES) -> Iterator[Found]:
     """Resident IDs, card and mobile candidates in text, in order, examining at most max_candidates runs."""
+    return _scan_groups(_DIGIT_GROUP.finditer(text), text, today, max_candidates)
+
+
+def _scan_groups(matches: Iterator, text: str, today: date, max_candidates: int) -> Iterator[Found]:
+    """scan_digits over the digit groups found (by RE2, or by re in the whole-body scan)."""
     examined = 0
-    for m in _DIGIT_GROUP.finditer(text):
+    for m in matches:
         group, offset = m.group(), m.start()
         if group[-1] in "Xx" and m.end() < len(text) and text[m.end()].isascii() and text[m.end()].isalnum():
             group = group[:-1].rstrip()  # an X glued to a word is not a check character
@@ -221,6 +231,7 @@ class _Scanned:
     found: tuple[Found, ...]  # scan_digits of it (empty when it cannot hold an identifier)
     digits: bool = True  # whether it has enough digits to hold an identifier at all
     index: int = 0  # of the part in its document
+    usccs: tuple[str, ...] | None = None  # its USCCs when the whole-body scan found them (None: scan_uscc)
 
 
 @dataclass(frozen=True)
@@ -238,15 +249,72 @@ def _scan(document: Document, today: date) -> _Scan:
     held = getattr(_cache, "entry", None)
     if held is not None and held[0]() is document and held[1] == today:
         return held[2]
-    texts = list(_texts(document))
-    parts = [
-        _Scanned(text, tuple(scan_digits(text, today)), True, i) if may_hold_identifier(text) else _Scanned(text, (), False, i)
-        for i, text in enumerate(texts)
-    ]  # fmt: skip
-    columns = ColumnContext([(p.where, text, p.cell) for p, text in zip(document.parts, texts, strict=True)])
+    texts = list(map(_nfkc, map(_TEXT_OF, document.parts)))
+    joined = "\n".join(texts)
+    parts = _scan_whole(texts, joined, today)
+    columns = ColumnContext(
+        list(zip(map(_WHERE_OF, document.parts), texts, map(_CELL_OF, document.parts), strict=True))
+    )
     scan = _Scan(parts, columns)
     _cache.entry = (weakref.ref(document, _forget), today, scan)
     return scan
+
+
+_nfkc = partial(unicodedata.normalize, "NFKC")
+_TEXT_OF, _WHERE_OF, _CELL_OF = attrgetter("text"), attrgetter("where"), attrgetter("cell")
+# The whole-body scan runs these with Python's re, whose matches cost a tenth of the RE2 wrapper's:
+# neither can backtrack more than a bounded number of steps per character (a digit run, then at
+# most 15 separator-and-run repetitions; an 18-character window between two look-arounds)
+_DIGIT_GROUP_RE = re.compile(_DIGIT_GROUP.pattern)
+_ALNUM_18 = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]{18}(?![0-9A-Za-z])")
+_SIX_DIGITS = re.compile(r"[0-9]{6}")
+
+
+def _scan_by_part(texts: list[str], today: date) -> list[_Scanned]:
+    """The reference: each part scanned alone, unless it has too few digits."""
+    return [
+        _Scanned(text, tuple(scan_digits(text, today)), True, i) if may_hold_identifier(text) else _Scanned(text, (), False, i)
+        for i, text in enumerate(texts)
+    ]  # fmt: skip
+
+
+def _scan_whole(texts: list[str], joined: str, today: date) -> list[_Scanned]:
+    """The same candidates as _scan_by_part, from one pass over the parts joined by "\\n" (no
+    candidate spans one); only the parts holding one are returned. A part too short to reach
+    MAX_CANDIDATES (a run examined takes a digit and a separator, a USCC candidate six digits and
+    one) has no cap to keep: the short parts between two long ones are scanned as one stretch;
+    a long part alone, with its cap (its USCCs by scan_uscc). A USCC candidate of scan_uscc is a
+    maximal alphanumeric run holding six digits in a row, and only one of 18 characters can be
+    valid: those are looked for directly."""
+    lengths = list(map(len, texts))
+    ends = list(accumulate(map((1).__add__, lengths)))  # just past each part's "\\n"
+    long_parts = [i for i, n in enumerate(lengths) if n >= 2 * MAX_CANDIDATES]
+    found: dict[int, list[Found]] = {}
+
+    def scan(first: int, last: int, cap: int) -> None:  # parts first..last-1
+        pos, endpos = ends[first - 1] if first else 0, ends[last - 1] - 1
+        for f in _scan_groups(_DIGIT_GROUP_RE.finditer(joined, pos, endpos), joined, today, cap):
+            i = bisect.bisect_right(ends, f.start)
+            start = ends[i - 1] if i else 0
+            found.setdefault(i, []).append(Found(f.kind, f.value, f.start - start, f.end - start, f.strong))
+
+    first = 0
+    for i in [*long_parts, len(texts)]:
+        if first < i:
+            scan(first, i, sys.maxsize)
+        if i < len(texts):
+            scan(i, i + 1, MAX_CANDIDATES)
+        first = i + 1
+    usccs: dict[int, list[str]] = {}
+    for m in _ALNUM_18.finditer(joined):
+        value = m.group().upper()
+        if _SIX_DIGITS.search(value) and checks.is_uscc(value) and not is_resident_id(value, today):
+            usccs.setdefault(bisect.bisect_right(ends, m.start()), []).append(value)
+    alone = {i for i in long_parts if lengths[i] >= 7 * MAX_CANDIDATES}  # scan_uscc, with its cap
+    return [
+        _Scanned(texts[i], tuple(found.get(i, ())), True, i, None if i in alone else tuple(usccs.get(i, ())))
+        for i in sorted(found.keys() | usccs.keys() | alone)
+    ]
 
 
 def scanned_parts(document: Document, today: date) -> list[_Scanned]:
@@ -296,6 +364,8 @@ class UsccDetector(_IdentifierDetector):
     id = USCC
 
     def found_in(self, scan: _Scan, part: _Scanned, today: date) -> Iterator[str]:
+        if part.usccs is not None:
+            return iter(part.usccs)
         return scan_uscc(part.text, today) if part.digits else iter(())
 
 

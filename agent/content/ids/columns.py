@@ -17,8 +17,10 @@ them order numbers. Tables come in three shapes:
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 
 import re2
 
@@ -47,7 +49,7 @@ _WORDS = {
 }
 _ANY_WORD = _compile("|".join(f"(?:{w.pattern})" for w in _WORDS.values()))
 _LONG_DIGITS = _compile(r"[0-9]{7}")
-_SPACES = _compile(r"\S+")
+_SPACES = re.compile(r"[^\t\n\f\r ]+")  # RE2's \S: \s is [\t\n\f\r ] there (Python's re: linear for this one)
 
 
 def tags_of(text: str) -> frozenset[str]:
@@ -106,6 +108,26 @@ def _is_row(line: str, header: _Header) -> bool:
     return len(_cells(line, header.delimiter)) >= 2 if header.delimiter == " " else header.delimiter in line
 
 
+_ANY_WORD_LINES = _compile("(?m)" + _ANY_WORD.pattern)  # ^ at every line's start, as per line
+
+
+def _header_candidates(texts: list[str]) -> dict[int, set[int]]:
+    """The lines (part -> line numbers in it) holding a context word: one RE2 pass over the parts
+    joined by "\\n". A match is the line's where it ends ("[^a-z]tel" may start on the "\\n"
+    before the line); no other part of the words matches a line break."""
+    joined = "\n".join(texts)
+    if _ANY_WORD.search(joined) is None:
+        return {}
+    line_ends = list(accumulate(map((1).__add__, map(len, joined.split("\n")))))
+    first_line = [0, *accumulate(t.count("\n") + 1 for t in texts)]
+    found: dict[int, set[int]] = {}
+    for m in _ANY_WORD_LINES.finditer(joined):
+        line = bisect.bisect_right(line_ends, max(m.end() - 1, m.start()))
+        part = bisect.bisect_right(first_line, line) - 1
+        found.setdefault(part, set()).add(line - first_line[part])
+    return found
+
+
 class ColumnContext:
     """The header context of any position in any part of a document; built on first use."""
 
@@ -136,23 +158,37 @@ class ColumnContext:
         return header.columns[column] if column < len(header.columns) else NO_TAGS
 
     def _table_lines(self) -> list[list[tuple[int, int, _Header]]]:
-        """For each part, its lines that are rows of a table with a header: (start, end, header)."""
-        found: list[list[tuple[int, int, _Header]]] = []
+        """For each part, its lines that are rows of a table with a header: (start, end, header).
+
+        Only a line holding a context word can be a header: those are found in one pass over the
+        whole text (_header_candidates), and the parts before a header are skipped unread."""
+        found: list[list[tuple[int, int, _Header]]] = [[] for _ in self.parts]
+        candidates = _header_candidates([text for _, text, _ in self.parts])
+        with_candidates = sorted(candidates)
         header: _Header | None = None
         gap, last_where = 0, None
-        for where, text, cell in self.parts:
-            rows: list[tuple[int, int, _Header]] = []
-            found.append(rows)
+        index = 0
+        while index < len(self.parts):
+            if header is None:  # nothing to carry: on to the next part that may hold a header
+                at = bisect.bisect_left(with_candidates, index)
+                if at == len(with_candidates):
+                    break
+                index = with_candidates[at]
+                last_where = self.parts[index - 1][0] if index else None
+            where, text, cell = self.parts[index]
+            rows = found[index]
+            lines_here = candidates.get(index, ())
+            index += 1
             if where != last_where or cell is not None:
                 header, last_where = None, where
             if cell is not None:
                 continue
             start = 0
-            for line in text.split("\n"):
+            for number, line in enumerate(text.split("\n")):
                 end = start + len(line)
                 if len(line) > MAX_ROW_CHARS:
                     pass
-                elif (new := _header(line)) is not None:
+                elif number in lines_here and (new := _header(line)) is not None:
                     header, gap = new, 0
                 elif header is not None and _is_row(line, header):
                     rows.append((start, end, header))
@@ -187,3 +223,34 @@ class ColumnContext:
             if any(columns.values()):
                 headers[table] = (row, columns)
         return headers
+
+
+def table_lines_by_line(parts: Sequence[tuple[str, str, Cell | None]]) -> list[list[tuple[int, int, _Header]]]:
+    """ColumnContext._table_lines read line by line, every line searched for a header: the
+    reference it must equal (tests/agent/content/test_identifier_whole.py)."""
+    found: list[list[tuple[int, int, _Header]]] = []
+    header: _Header | None = None
+    gap, last_where = 0, None
+    for where, text, cell in parts:
+        rows: list[tuple[int, int, _Header]] = []
+        found.append(rows)
+        if where != last_where or cell is not None:
+            header, last_where = None, where
+        if cell is not None:
+            continue
+        start = 0
+        for line in text.split("\n"):
+            end = start + len(line)
+            if len(line) > MAX_ROW_CHARS:
+                pass
+            elif (new := _header(line)) is not None:
+                header, gap = new, 0
+            elif header is not None and _is_row(line, header):
+                rows.append((start, end, header))
+                gap = 0
+            elif header is not None and line.strip():
+                gap += 1
+                if gap > MAX_GAP_LINES:
+                    header = None
+            start = end + 1
+    return found

@@ -88,16 +88,16 @@ def test_shared_scan_and_prefilter_find_what_separate_scans_find(seed):
     assert shared == _unshared(document)
 
 
-def test_one_scan_per_part_for_all_detectors(monkeypatch):
+def test_one_scan_per_document_for_all_detectors(monkeypatch):
     calls = []
-    real = identifiers.scan_digits
-    monkeypatch.setattr(identifiers, "scan_digits", lambda text, today, *a: calls.append(text) or real(text, today, *a))
+    real = identifiers._scan_groups
+    monkeypatch.setattr(identifiers, "_scan_groups", lambda m, text, *a: calls.append(text) or real(m, text, *a))
     card = "6222021234567890"
     card = card[:-1] + luhn.calc_check_digit(card[:-1])
     document = Document("text", (TextPart(NAME, "客户.csv"), TextPart(BODY, f"卡号 {card} 手机 13812345678")))
     found = [cls(lambda: TODAY).detect(document) for cls in DETECTORS]
     assert [d.detector for d in found if d] == ["bank_card", "cn_mobile"]
-    assert len(calls) == 1, "the body is scanned once; the name has too few digits to be scanned"
+    assert calls == ["客户.csv\n" + document.parts[1].text], "the parts are scanned once, joined, for all detectors"
     del document, found
     gc.collect()
     assert getattr(identifiers._cache, "entry", None) is None, "the scan goes with its document"
