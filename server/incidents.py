@@ -286,7 +286,7 @@ def _open(conn: Connection, runs: list[_Run], now: datetime, settings: IncidentS
     for run in runs:
         files = run.files
         top = min((f.top_draft() for f in files), key=lambda d: _rank(d.category))
-        first_top = next((d for d in files[0].drafts if d.category == top.category), files[0].top_draft())
+        first_top = next((d for f in files for d in f.drafts if d.category == top.category), top)  # its first file of that category
         base = _highest(f.severity for f in files)
         total = sum(f.event.size or 0 for f in files)
         level = _top_level(f.event.level for f in files)

@@ -20,6 +20,7 @@ import pytest
 
 from tests.e2e.conftest import DRAWING, as_user
 from tests.e2e.harness import Deployment, wait_for
+from tests.e2e.incidents import alerts_with_file
 
 pytestmark = pytest.mark.e2e
 
@@ -61,7 +62,7 @@ def _alert_naming(d, name: str, category: str | None = None, timeout_s: float = 
     """The first alert whose explanation names `name`, and the seconds it took to appear."""
     started = time.monotonic()
     alerts = wait_for(
-        lambda: [a for a in d.alerts(**({"category": category} if category else {})) if name in a["explanation"]],
+        lambda: alerts_with_file(d, name, category),  # an incident's later files are its files, not its explanation
         timeout_s,
         0.2,
         f"an alert naming {name}" + (f" ({category})" if category else ""),
