@@ -26,10 +26,15 @@ def seen(admin, send):
     return first
 
 
+def _shown_outside_bdi(html: str) -> str:
+    """The page's visible text that is not isolated in <bdi> (attributes and <title> are not laid out)."""
+    text = re.sub(r"<bdi>.*?</bdi>|<title>.*?</title>", "", html, flags=re.S)
+    return re.sub(r"<[^>]*>", "", text)
+
+
 def _no_raw(html: str) -> None:
     assert "<script>alert" not in html and "<img src=x" not in html
-    outside = re.sub(r"<bdi>.*?</bdi>|<title>.*?</title>", "", html, flags=re.S)
-    assert "\u202e" not in outside, "an RTL override outside <bdi> reorders the text after it"
+    assert "\u202e" not in _shown_outside_bdi(html), "an RTL override outside <bdi> reorders the text after it"
 
 
 def test_user_page_lists_alerts_egress_and_devices_escaped(seen, admin):
@@ -154,3 +159,20 @@ def test_the_evidence_table_does_not_break_words(admin):
     assert "break-all" not in css
     assert re.search(r"\.path, \.label-text \{ overflow-wrap: anywhere;", css)
     assert "code.hash-full { overflow-wrap: anywhere; user-select: all; }" in css
+
+
+HOSTILE_HOST = '"><svg onload=alert(1)>\u202e' + "h" * 200
+
+
+def test_a_hostile_host_name_is_text_everywhere_it_links(admin, enroll, send, clock):
+    hostile = enroll(HOSTILE_HOST)
+    send(make_egress("core", host=HOSTILE_HOST, ts=at(-30)), as_agent=hostile)
+    clock.advance(3600)  # not reporting: listed on the dashboard
+    for page in ("/console/", "/console/agents", "/console/events", "/console/alerts"):
+        html = admin.get(page).text
+        assert "<svg onload" not in html, page
+        assert "/console/people/host?name=%22%3E%3Csvg" in html, page
+        assert "\u202e" not in _shown_outside_bdi(html), page
+    html = admin.get("/console/people/host", params={"name": HOSTILE_HOST}).text
+    assert "&#34;&gt;&lt;svg onload=alert(1)&gt;" in html and "<svg onload" not in html
+    assert "<title>2026-03-02: 1</title>" in html
