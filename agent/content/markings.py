@@ -39,6 +39,9 @@ import unicodedata
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
+from itertools import accumulate
+from operator import attrgetter
 
 from agent.content.document import BODY, FOOTER, HEADER, NAME, PROPERTIES, TITLE, Document, TextPart
 from agent.content.marking_form import (
@@ -118,19 +121,21 @@ def _near_a_page_edge(parts: list[TextPart], i: int) -> bool:
 
 def _body(document: Document) -> _Body:
     parts = [p for p in document.parts if p.where == BODY]
-    texts: list[str] = []
+    texts = list(map(_nfkc, map(_TEXT_OF, parts)))
     starts: list[int] = []
     ends: list[int] = []
-    offset = 0
-    for i, part in enumerate(parts):
-        text = normalise(part.text)
-        if _near_a_page_edge(parts, i):
-            starts.append(offset)
-            ends.append(offset + len(text))
-        texts.append(text)
-        offset += len(text) + 1
+    if any(p.page_line > 0 for p in parts):  # PDF lines: those near a page's edge stand at the top
+        offsets = [0, *accumulate(len(t) + 1 for t in texts)]
+        for i in range(len(parts)):
+            if _near_a_page_edge(parts, i):
+                starts.append(offsets[i])
+                ends.append(offsets[i] + len(texts[i]))
     text = "\n".join(texts)
     return _Body(text, _first_lines_end(text), tuple(starts), tuple(ends))
+
+
+_nfkc = partial(unicodedata.normalize, "NFKC")
+_TEXT_OF = attrgetter("text")
 
 
 def _first_lines_end(text: str) -> int:
@@ -177,9 +182,10 @@ def _state_marks(line: str, marks: list[Term], standing: Standing) -> tuple[list
 def scan(document: Document) -> MarkingScan:
     """Trade and state markings of a document, counted by form and place."""
     trade, state, mention = _Tally(), _Tally(), _Tally()
+    prominent = [p for p in document.parts if p.where != BODY]  # a few: the body is read below
     for place in PROMINENT_PLACES:
         standing = STANDING_OF_PLACE[place]
-        for part in document.parts:
+        for part in prominent:
             if part.where != place:
                 continue
             for line in normalise(part.text).splitlines():
