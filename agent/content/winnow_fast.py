@@ -191,12 +191,14 @@ def _crc_at(data: np.ndarray, offsets: np.ndarray, gram_bytes: int) -> np.ndarra
 
 
 def _sliding_min(keys: np.ndarray, width: int) -> np.ndarray:
-    """min(keys[b : b + width]) for every b with a whole window."""
+    """min(keys[b : b + width]) for every b with a whole window: minima over spans doubled up to
+    the largest power of two within width, then two overlapping spans a window (log2(W) passes)."""
     count = len(keys) - width + 1
-    padded = np.concatenate((keys, np.full(-len(keys) % width, _MAX_KEY))).reshape(-1, width)
-    prefix = np.minimum.accumulate(padded, axis=1).ravel()
-    suffix = np.minimum.accumulate(padded[:, ::-1], axis=1)[:, ::-1].ravel()
-    return np.minimum(suffix[:count], prefix[width - 1 : width - 1 + count])
+    minima, span = keys, 1
+    while span * 2 <= width:
+        minima = np.minimum(minima[:-span], minima[span:])
+        span *= 2
+    return np.minimum(minima[:count], minima[width - span : width - span + count])
 
 
 def chosen(data: bytes, gram_bytes: int, window_bytes: int) -> set[int]:
@@ -347,14 +349,13 @@ def _line_anchors(joined: str, gram_bytes: int, boilerplate: frozenset[int], fol
     word, newline = _is_word(folded), folded == _NEWLINE
     line_of = np.cumsum(newline)
     lines = int(line_of[-1]) + 1 if len(line_of) else 1
-    utf8_lengths = 1 + (folded >= 0x80).astype(np.int64) + (folded >= 0x800) + (folded >= 0x10000)
-    sizes = np.bincount(line_of[word], weights=utf8_lengths[word], minlength=lines).astype(np.int64)
+    data = _utf8(folded[word | newline])  # each line's normalised text, "\n" between
+    array = np.frombuffer(data, dtype=np.uint8)
+    line_starts = np.concatenate(([0], np.flatnonzero(array == _NEWLINE) + 1))
+    sizes = np.diff(np.append(line_starts, len(data) + 1)) - 1  # in UTF-8 bytes
     candidate = (sizes >= winnow.MIN_ANCHOR_BYTES) & (sizes <= winnow.MAX_ANCHOR_BYTES)
     if not candidate.any():
         return set()
-    data = _utf8(folded[word | newline])
-    array = np.frombuffer(data, dtype=np.uint8)
-    line_starts = np.concatenate(([0], np.flatnonzero(array == _NEWLINE) + 1))
     if boilerplate:
         candidate &= ~_mostly_boilerplate(data, array, line_starts, sizes, candidate, gram_bytes, boilerplate)
     candidate &= ~_generic(folded, word, line_of, lines)
