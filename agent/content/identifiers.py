@@ -1,7 +1,7 @@
 """Personal and business identifiers: validated, counted, and shown only masked.
 
-Text is NFKC-normalised (full-width digits become ASCII). Candidates are found with RE2 in linear
-time and each detector examines at most MAX_CANDIDATES of them per part of a document (then the count is a
+Text is NFKC-normalised (full-width digits become ASCII). Candidates are found in linear time and
+each detector examines at most MAX_CANDIDATES of them per part of a document (then the count is a
 lower bound). A candidate is a group of digit runs joined by single spaces or dashes; a run is
 never part of a longer digit run (digit boundaries). What makes a value an identifier is in
 ids/checks.py; the context of its column in ids/columns.py.
@@ -27,11 +27,15 @@ ids/checks.py; the context of its column in ids/columns.py.
   PDF and docx tables; ids/columns.py). Masked 138****5678.
 Each candidate counts for one identifier at most: resident ID, then USCC, then bank card.
 
-The resident ID, bank card and mobile detectors read the same candidates: each part is
-normalised and scanned once per document, not once per detector (the scan is kept, per thread,
-while the document lives). A part with fewer than MIN_DIGITS ASCII digits after normalisation
-holds no identifier (the shortest, a mobile, has 11; a USCC holds 7 at least: its authority,
-type and division) and is not scanned at all: most file names, most short parts.
+The detectors read the same candidates, found once per document, not once per detector or per
+part (the scan is kept, per thread, while the document lives): the parts are normalised, joined by
+line breaks (no candidate spans one) and scanned in one pass, by Python's re for the two candidate
+patterns (digit groups; alphanumeric runs of exactly 18, the only USCC length), whose matches cost
+a tenth of the RE2 wrapper's and which cannot backtrack more than a bounded number of steps per
+character. scan_digits and scan_uscc, RE2 over one part at a time, skipping parts with fewer than
+MIN_DIGITS ASCII digits (the shortest identifier, a mobile, has 11; a USCC holds 7 at least: its
+authority, type and division), are the reference the whole-body scan must equal
+(tests/agent/content/test_identifier_whole.py).
 """
 
 from __future__ import annotations
