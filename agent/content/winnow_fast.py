@@ -14,7 +14,8 @@ so an index built by either is the same. How each step is done in one pass:
   pair position over the whole text). The rightmost smallest rank of each window is a sliding
   minimum (van Herk / Gil-Werman over blocks of W) of rank << 32 | ~offset, computed a chunk of
   text at a time so memory stays a few MB.
-- Stored hashes: blake2b of the chosen grams only (about one per 45 bytes), through C-level map().
+- Stored hashes: blake2b of the chosen grams only (about one per 45 bytes), each a copy of one
+  prepared hasher (cheaper than the constructor with its keyword).
 - Tables: cell boundaries of `\\t|\\||\\s{2,}` after strip() from character classes (a white-space
   run splits unless it is one non-tab character after tabs only), cells and lines counted with
   bincount, the median per block from one sort.
@@ -35,9 +36,8 @@ import re
 import unicodedata
 import zlib
 from collections.abc import Callable
-from functools import cache, partial
+from functools import cache
 from itertools import repeat
-from operator import methodcaller
 
 import numpy as np
 
@@ -52,8 +52,6 @@ _CJK_SHIFT = 21  # a CJK token's key: first character << 21 | second (0 for a si
 _ENUMERATION_LINES = re.compile(
     winnow._ENUMERATION.pattern.replace(r"\s", r"[^\S\n]"), winnow._ENUMERATION.flags | re.MULTILINE
 )
-_BLAKE8 = partial(hashlib.blake2b, digest_size=8)
-_DIGEST = methodcaller("digest")
 
 
 def fingerprints(
@@ -243,9 +241,18 @@ def _hashes(data: bytes, offsets: np.ndarray, length: int) -> np.ndarray:
     return _hash_all(map(data.__getitem__, map(slice, offsets.tolist(), (offsets + length).tolist())))
 
 
-def _hash_all(pieces) -> np.ndarray:
-    digests = b"".join(map(_DIGEST, map(_BLAKE8, pieces)))
-    return np.frombuffer(digests, dtype="<u8") & np.uint64(winnow.HASH_MASK)
+_GRAM_HASH = hashlib.blake2b(digest_size=8)  # copied, never updated: a copy costs less than the
+_LINE_HASH = hashlib.blake2b(winnow.ANCHOR_SALT, digest_size=8)  # constructor's keyword parsing
+
+
+def _hash_all(pieces, start=_GRAM_HASH) -> np.ndarray:
+    """winnow.gram_hash of each piece (ANCHOR_SALT first when start is _LINE_HASH), as uint64."""
+    digests = []
+    for piece in pieces:
+        h = start.copy()
+        h.update(piece)
+        digests.append(h.digest())
+    return np.frombuffer(b"".join(digests), dtype="<u8") & np.uint64(winnow.HASH_MASK)
 
 
 def _winnowed(data: bytes, gram_bytes: int, window_bytes: int) -> set[int]:
@@ -363,7 +370,7 @@ def _line_anchors(joined: str, gram_bytes: int, boilerplate: frozenset[int], fol
     chosen = np.flatnonzero(candidate)
     begin = line_starts[chosen]
     pieces = map(data.__getitem__, map(slice, begin.tolist(), (begin + sizes[chosen]).tolist()))
-    hashes = _hash_all(map(winnow.ANCHOR_SALT.__add__, pieces)) | np.uint64(winnow.ANCHOR_BIT)
+    hashes = _hash_all(pieces, _LINE_HASH) | np.uint64(winnow.ANCHOR_BIT)
     anchors = np.unique(hashes)
     return set(anchors[: winnow.MAX_ANCHORS].tolist())
 

@@ -116,3 +116,19 @@ def test_cells_at_the_length_limits_are_cut_as_the_reference_cuts_them(separator
     ]
     for text in ("\n".join(rows), "\n".join(f"  {r} " for r in rows), "\n".join(rows) + "\n" + "x" * 41):
         _same(text)
+
+
+def test_without_numpy_the_reference_runs(monkeypatch):
+    import sys
+
+    import agent.content
+
+    text = "\n".join(paragraph(random.Random(6), "en") for _ in range(5))
+    expected = winnow_fast.fingerprints(text)
+    monkeypatch.setitem(sys.modules, "agent.content.winnow_fast", None)  # import fails as without numpy
+    monkeypatch.delattr(agent.content, "winnow_fast")
+    calls = []
+    reference = winnow.reference_fingerprints
+    monkeypatch.setattr(winnow, "reference_fingerprints", lambda *a: calls.append(a) or reference(*a))
+    assert winnow.fingerprints(text) == expected
+    assert calls
