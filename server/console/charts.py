@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 640, 200
+WIDE = 960  # a chart across the page: its text stays near its size at common screen widths
 LEFT, RIGHT, TOP, BOTTOM = 44, 8, 12, 36
 
 
@@ -34,20 +35,20 @@ def nice_max(value: int) -> int:
     return 10 * magnitude
 
 
-def bar_chart(bars: list[Bar], title: str, label_every: int = 5) -> Markup:
+def bar_chart(bars: list[Bar], title: str, label_every: int = 5, width: int = WIDTH) -> Markup:
     """An SVG bar chart; `title` names it for screen readers. Every text is escaped here."""
     top = nice_max(max((b.value for b in bars), default=0))
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_w, plot_h = width - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(len(bars), 1)
     parts = [
-        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {HEIGHT}" role="img" '
         f'aria-label="{escape(title)}"><title>{escape(title)}</title>'
     ]
     for tick in (0, top // 2 if top % 2 == 0 else None, top):
         if tick is None:
             continue
         y = TOP + plot_h - plot_h * tick / top
-        parts.append(f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}"/>')
+        parts.append(f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{width - RIGHT}" y2="{y:.1f}"/>')
         parts.append(f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{tick}</text>')
     for i, bar in enumerate(bars):
         h = plot_h * bar.value / top
@@ -61,7 +62,7 @@ def bar_chart(bars: list[Bar], title: str, label_every: int = 5) -> Markup:
             parts.append(
                 f'<text class="label" x="{x + slot * 0.35:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{escape(bar.label)}</text>'
             )
-    parts.append(f'<line class="axis" x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}"/>')
+    parts.append(f'<line class="axis" x1="{LEFT}" y1="{TOP + plot_h}" x2="{width - RIGHT}" y2="{TOP + plot_h}"/>')
     parts.append("</svg>")
     return Markup("".join(parts))
 
@@ -138,7 +139,7 @@ def hbar_chart(rows: list[HBar], title: str, width: int = 360, label_chars: int 
 
 
 def pair_chart(
-    rows: list[Pair], now_name: str, before_name: str, title: str, width: int = 640, label_chars: int = 24
+    rows: list[Pair], now_name: str, before_name: str, title: str, width: int = WIDE, label_chars: int = 24
 ) -> Markup:
     """Per item two bars, now (dark) above before (light), on one scale, with a legend."""
     row_h, label_w, value_w, legend_h = 30, width * 0.32, 48, 22
@@ -165,21 +166,26 @@ def pair_chart(
 
 
 def stacked_chart(
-    labels: list[str], series: list[Series], title: str, label_every: int = 5, titles: list[str] | None = None
+    labels: list[str],
+    series: list[Series],
+    title: str,
+    label_every: int = 5,
+    titles: list[str] | None = None,
+    width: int = WIDE,
 ) -> Markup:
     """A bar per day, stacked by series, with a y axis and a legend under the plot."""
     legend_rows = -(-len(series) // 3)
     height = HEIGHT + legend_rows * 18
     totals = [sum(s.values[i] for s in series) for i in range(len(labels))]
     top = nice_max(max(totals, default=0))
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_w, plot_h = width - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / max(len(labels), 1)
-    parts = _open(WIDTH, height, title)
+    parts = _open(width, height, title)
     for tick in (0, top // 2 if top % 2 == 0 else None, top):
         if tick is None:
             continue
         y = TOP + plot_h - plot_h * tick / top
-        parts.append(f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{WIDTH - RIGHT}" y2="{y:.1f}"/>')
+        parts.append(f'<line class="grid" x1="{LEFT}" y1="{y:.1f}" x2="{width - RIGHT}" y2="{y:.1f}"/>')
         parts.append(f'<text class="tick" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{tick}</text>')
     for i, label in enumerate(labels):
         x = LEFT + i * slot + slot * 0.15
@@ -199,7 +205,7 @@ def stacked_chart(
             parts.append(
                 f'<text class="label" x="{x + slot * 0.35:.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{escape(label)}</text>'
             )
-    parts.append(f'<line class="axis" x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}"/>')
+    parts.append(f'<line class="axis" x1="{LEFT}" y1="{TOP + plot_h}" x2="{width - RIGHT}" y2="{TOP + plot_h}"/>')
     for j, s in enumerate(series):
         x, y = LEFT + (j % 3) * (plot_w / 3), HEIGHT + (j // 3) * 18
         parts.append(f'<rect class="{escape(s.css)}" x="{x:.1f}" y="{y - 10}" width="12" height="12"/>')

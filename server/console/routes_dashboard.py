@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from markupsafe import Markup
 
 from server.console import dashboard
-from server.console.charts import Bar, HBar, Pair, Series, bar_chart, hbar_chart, pair_chart, stacked_chart
+from server.console.charts import WIDE, Bar, HBar, Pair, Series, bar_chart, hbar_chart, pair_chart, stacked_chart
 from server.console.labels import label
 from server.console.sessions import ConsoleUser
 from server.console.web import PREFIX, Console
@@ -80,6 +80,7 @@ def charts(data: dashboard.Figures, _) -> dict[str, Markup]:
         "files": bar_chart(
             [Bar(d, n, f"{i}: {n}") for d, i, n in zip(days, iso_days, data.files_per_day, strict=True)],
             _("Files sent out per day, last 30 days"),
+            width=WIDE,
         ),
         "users": hbar_chart(users, _("Top users (alerts, 30 days)")) if users else Markup(""),
         "hosts": hbar_chart(hosts, _("Top hosts (alerts, 30 days)")) if hosts else Markup(""),

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from server.console import people
-from server.console.charts import Bar, bar_chart
+from server.console.charts import WIDE, Bar, bar_chart
 from server.console.sessions import ConsoleUser
 from server.console.web import PREFIX, Console
 
@@ -18,7 +18,7 @@ MAX_NAME = 255  # alerts.user, alerts.host and events.user are String(255)
 
 
 def egress_chart(per_day: list[tuple[str, int]], title: str):
-    return bar_chart([Bar(d[5:], n, f"{d}: {n}") for d, n in per_day], title)
+    return bar_chart([Bar(d[5:], n, f"{d}: {n}") for d, n in per_day], title, width=WIDE)
 
 
 def register(router: APIRouter, console: Console) -> None:
