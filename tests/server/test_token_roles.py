@@ -17,7 +17,7 @@ from server.database import _alembic_config, make_engine
 from server.schema import api_tokens, audit_log
 from tests.server.test_access import AGENT_ROUTES, ENROLMENT, PUBLIC, _routes, _url
 
-ANALYST_MAY_CHANGE = {("PATCH", "/api/v1/alerts/{alert_id}")}  # acknowledge, resolve, comment
+ANALYST_MAY_CHANGE = {("PATCH", "/api/v1/alerts/{alert_id}"), ("POST", "/api/v1/alerts/{alert_id}/assign")}  # acknowledge, resolve, comment, assign
 CHANGES = ("POST", "PUT", "PATCH", "DELETE")
 
 
