@@ -323,8 +323,11 @@ def _grow(conn: Connection, runs: list[_Run], now: datetime, settings: IncidentS
     the summary columns, a 'repeated' history row; 'escalated' and a new notification when the
     severity goes up."""
     ids = [r.alert_id for r in runs]
-    current = {r.id: r for r in conn.execute(select(alerts).where(alerts.c.id.in_(ids)))}
-    linked = dict(conn.execute(select(alert_events.c.alert_id, func.count()).where(alert_events.c.alert_id.in_(ids)).group_by(alert_events.c.alert_id)).all())
+    current, linked = {}, {}
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        current.update((r.id, r) for r in conn.execute(select(alerts).where(alerts.c.id.in_(chunk))))
+        linked.update(conn.execute(select(alert_events.c.alert_id, func.count()).where(alert_events.c.alert_id.in_(chunk)).group_by(alert_events.c.alert_id)).all())
     file_rows, facet_changes, links, changes, history, escalated = [], [], [], [], [], []
     for run in runs:
         row = current[run.alert_id]

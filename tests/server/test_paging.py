@@ -17,10 +17,11 @@ def _ts(minutes: int) -> str:
 
 @pytest.fixture
 def egress_events(send, clock) -> list[dict]:
-    """23 classified egress events, sent one by one a minute apart: 23 alerts, oldest first."""
+    """23 classified egress events of 23 users, sent one by one a minute apart: 23 alerts, oldest
+    first (one user's files to one stick would be one incident: issue 19)."""
     events = []
     for i in range(23):
-        event = make_egress(LEVELS[i % 4], ts=_ts(i), path=f"/media/usb/part-{i:02d}.dwg")
+        event = make_egress(LEVELS[i % 4], ts=_ts(i), path=f"/media/usb/part-{i:02d}.dwg", user=f"user{i:02d}")
         send(event)
         events.append(event)
         clock.advance(60)
