@@ -56,7 +56,7 @@ def test_columns_show_who_what_where_when_status_and_assignee(admin, engine):
     assert "zhang.wei</bdi></a>@<a" in row and "pc-0042" in row  # who: user@host
     assert "泵体图纸-v3.dwg" in row and "+12 more" in row  # what: the first file and how many besides
     assert "level-core" in row and "Product drawings" in row  # the highest level and the register item
-    assert "KINGSTON" in row and "Kingston" in row and "Removable drive" in row  # where
+    assert "KINGSTON" in row and "Kingston" in row and "removable media" in row  # where
     assert "2026-03-02 17:00:00" in row  # when, on the firm's clock
     assert "status-open" in row and "<td>boss</td>" in row
     other = html[html.index('value="2"') :].split("</tr>")[0]
