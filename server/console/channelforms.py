@@ -143,8 +143,7 @@ def _email(fields: dict[str, list[str]]) -> str:
     params = {"to": ",".join(recipients)}
     if sender:
         params["from"] = sender
-    if security != "none":
-        params["mode"] = security
+    params["mode"] = "insecure" if security == "none" else security  # apprise's names; plain SMTP needs it said
     return f"{'mailto' if security == 'none' else 'mailtos'}://{auth}{host}:{port}?{urlencode(params)}"
 
 

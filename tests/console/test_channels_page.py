@@ -279,3 +279,22 @@ def test_refusals_in_chinese(console_app):
         and "无法使用该目标" in private.text
         and "127.0.0.1" not in private.text.split("<main>")[1].split("</form>")[0]
     )
+
+
+def test_an_email_channel_sends_its_test_through_smtp(console_app, store):
+    from tests.server.notify_rig import smtp_server
+
+    app = console_app()
+    admin = _signed_in(app, "boss")
+    with smtp_server(PASSWORD) as (port, envelopes), captured_logs() as logs:
+        form = [("name", "security office"), ("kind", "email"), ("smtp_host", "127.0.0.1"), ("smtp_port", str(port)), ("security", "none"),
+                ("user", "secops"), ("password", PASSWORD), ("sender", "miwei@example.com"), ("to", "team@example.com, boss@example.com"),
+                ("severity", "critical"), ("enabled", "1")]  # fmt: skip
+        assert _post(admin, "/console/channels", form).status_code == 303
+        page = admin.get("/console/channels").text
+        assert PASSWORD not in page and "secops" not in page and "mailto://127.0.0.1/…" in page
+        tested = _post(admin, f"/console/channels/{_channel_id(page)}/test", [])
+        assert "delivered." in tested.text and PASSWORD not in tested.text
+    assert sorted(r for e in envelopes for r in e.rcpt_tos) == ["boss@example.com", "team@example.com"]  # apprise: one mail each
+    assert "MiWei test message" in envelopes[0].content.decode("utf-8", "replace")
+    assert not [line for line in logs if PASSWORD in line]
