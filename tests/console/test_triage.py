@@ -335,3 +335,20 @@ def test_the_lists_export_links_carry_its_filters_and_its_status(admin, engine):
     assert parse_qs(urlsplit(link).query) == {"user": ["li.si"], "status": ["active"]}
     rows = admin.get(link).text.strip().splitlines()
     assert len(rows) == 2 and "li.si" in rows[1]  # the header and the one open alert of li.si
+
+
+@pytest.mark.parametrize(
+    "back", ["//evil.example/x", "https://evil.example/", "next=/evil&user=a%0d%0aSet-Cookie:x", "user=" + "z" * 5000]
+)
+def test_a_bulk_actions_way_back_keeps_only_filter_keys(admin, engine, post_form, back):
+    (alert_id,) = put(engine, {})
+    answer = post_form(
+        admin,
+        "/console/alerts",
+        "/console/alerts/bulk",
+        [("id", str(alert_id)), ("status", "resolved"), ("back", back)],
+    )
+    location = answer.headers["location"]
+    assert answer.status_code == 303 and location.startswith("/console/alerts?")
+    assert "evil" not in location and "\r" not in location and "\n" not in location
+    assert set(parse_qs(urlsplit(location).query)) <= {"user", "msg", "n"}
