@@ -17,6 +17,7 @@ from server.api import router
 from server.api_audit import router as audit_router
 from server.api_channels import router as channels_router
 from server.api_devices import router as devices_router
+from server.api_evidence import router as evidence_router
 from server.api_groups import router as groups_router
 from server.api_register import router as register_router
 from server.api_rules import router as rules_router
@@ -138,6 +139,7 @@ def create_app(config: ServerConfig, store: Store, absence_check_s: float = ABSE
     app.include_router(router)
     app.include_router(rules_router)
     app.include_router(devices_router)
+    app.include_router(evidence_router)  # an alert's signed pack and its report (server/api_evidence.py)
     app.include_router(register_router)  # the central secret register (server/register.py)
     app.include_router(audit_router)
     app.include_router(console_router())

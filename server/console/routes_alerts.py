@@ -185,7 +185,10 @@ def register(router: APIRouter, console: Console) -> None:
         store, config = request.app.state.store, request.app.state.config
         # signed, with the seals of its events; audited with its SHA-256 (server/packexport.py)
         key = request.app.state.signer.key()
-        pack = alert_pack(store, alert_id, key, firm_zone(config.timezone), f"console:{user.name}") if 0 < alert_id < 2**63 else None
+        pack = (  # the report in it (report.html, report.pdf) in the viewer's language
+            alert_pack(store, alert_id, key, firm_zone(config.timezone), f"console:{user.name}", lang=console.lang(request), offline_after_s=config.agent_offline_s)
+            if 0 < alert_id < 2**63 else None
+        )
         if pack is None:
             raise HTTPException(404, "no such alert")
         data = pack.data
