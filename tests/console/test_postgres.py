@@ -48,7 +48,18 @@ def pg_browser(cluster, config, clock):
 def test_every_page_export_and_form_on_postgresql(pg_browser, post_form):
     for page in PAGES[:-1]:
         assert pg_browser.get(page).status_code == 200, page
-    assert ">1</a>" in pg_browser.get("/console/", params={}).text  # one open critical alert, counted in SQL
+    dash = pg_browser.get("/console/", params={}).text
+    assert "<title>Critical: 1</title>" in dash  # one open critical alert, counted in SQL
+    assert "<title>2026-03-02 Classified content leaving: 1</title>" in dash  # per UTC hour (to_char), on the firm's day
+    # the drill-down pages (to_char per UTC hour, ILIKE on a device's serial there)
+    user_page = pg_browser.get("/console/people/user", params={"name": "zhang.wei"}).text
+    assert "<title>2026-03-02: 1</title>" in user_page and 'href="/console/devices/' in user_page
+    device_id = user_page.split('href="/console/devices/', 1)[1].split('"', 1)[0]
+    device_page = pg_browser.get(f"/console/devices/{device_id}").text
+    assert device_page.count('href="/console/events/') == 2  # the mount and the copy
+    event_id = device_page.split('href="/console/events/', 1)[1].split('"', 1)[0]
+    assert pg_browser.get(f"/console/events/{event_id}").status_code == 200
+    assert "<title>2026-03-02: 1</title>" in pg_browser.get("/console/people/host", params={"name": "pc-0042"}).text
     for what in ("alerts", "events", "register", "devices"):
         for fmt in ("csv", "xlsx"):
             assert pg_browser.get(f"/console/export/{what}.{fmt}").status_code == 200
