@@ -31,19 +31,21 @@ boilerplate.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import re
 import unicodedata
 import zlib
 from collections.abc import Callable
 from functools import cache
-from itertools import repeat
+from itertools import accumulate, repeat
 
 import numpy as np
 
 from agent.content import marking_terms, winnow
 
 CHUNK_BYTES = 1 << 18  # window starts per chunk: ranks and keys of about 2 MB held at once
+CHUNK_CHARS = 1 << 18  # characters of lines per pass for the rest: arrays of some 10 MB at most
 _NEWLINE = 10
 _MAX_KEY = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 _LOW32 = np.uint64(0xFFFF_FFFF)
@@ -57,25 +59,57 @@ _ENUMERATION_LINES = re.compile(
 def fingerprints(
     text: str, gram_bytes: int = winnow.GRAM_BYTES, window_bytes: int = winnow.WINDOW_BYTES
 ) -> frozenset[int]:
-    """winnow.fingerprints(text), computed in whole-text passes."""
-    joined = "\n".join(text[: winnow.MAX_TEXT_CHARS].splitlines())
-    folded = _fold(joined)
-    found = _winnowed(_utf8(folded[_is_word(folded)]), gram_bytes, window_bytes)
-    for cells in _table_blocks(joined):
-        found |= _winnowed("".join(cells).encode("utf-8"), gram_bytes, window_bytes)
+    """winnow.fingerprints(text), computed in whole-text passes over CHUNK_CHARS of lines at a time."""
     boilerplate = winnow.boilerplate_hashes(gram_bytes)
-    return frozenset((found - boilerplate) | _line_anchors(joined, gram_bytes, boilerplate, folded))
+    normalised: list[bytes] = []
+    anchors: list[np.ndarray] = []
+    tables = _Tables()
+    for chunk in _chunks(text[: winnow.MAX_TEXT_CHARS]):
+        folded = _fold(chunk)
+        word = _is_word(folded)
+        normalised.append(_utf8(folded[word]))
+        anchors.append(_line_hashes(chunk, gram_bytes, boilerplate, folded, word))
+        tables.add(chunk)
+    found = _winnowed(b"".join(normalised), gram_bytes, window_bytes)
+    for cells in tables.blocks():
+        found |= _winnowed("".join(cells).encode("utf-8"), gram_bytes, window_bytes)
+    return frozenset((found - boilerplate) | _capped(anchors))
 
 
 def line_anchors(text: str, gram_bytes: int = winnow.GRAM_BYTES, boilerplate: frozenset[int] = frozenset()) -> set[int]:
     """winnow.line_anchors(text, gram_bytes, boilerplate)."""
-    joined = "\n".join(text[: winnow.MAX_TEXT_CHARS].splitlines())
-    return _line_anchors(joined, gram_bytes, boilerplate, None)
+    chunks = _chunks(text[: winnow.MAX_TEXT_CHARS])
+    return _capped([_line_hashes(chunk, gram_bytes, boilerplate, None, None) for chunk in chunks])
 
 
 def table_blocks(text: str) -> list[list[str]]:
     """winnow.table_blocks(text)."""
-    return _table_blocks("\n".join(text.splitlines()))
+    tables = _Tables()
+    for chunk in _chunks(text):
+        tables.add(chunk)
+    return tables.blocks()
+
+
+def _chunks(text: str) -> list[str]:
+    """The text's lines (str.splitlines) joined by "\\n", about CHUNK_CHARS at a time: every step
+    below is done a chunk at a time, so its arrays take tens of bytes a character of one chunk,
+    not of the text (a line longer than a chunk is a chunk of its own)."""
+    lines = text.splitlines()
+    ends = list(accumulate(map((1).__add__, map(len, lines))))
+    chunks, first = [], 0
+    while first < len(lines):
+        done = ends[first - 1] if first else 0
+        last = max(bisect.bisect_left(ends, done + CHUNK_CHARS), first + 1)
+        chunks.append("\n".join(lines[first:last]))
+        first = last
+    return chunks
+
+
+def _capped(hashes: list[np.ndarray]) -> set[int]:
+    """The MAX_ANCHORS smallest distinct line hashes."""
+    if not hashes:
+        return set()
+    return set(np.unique(np.concatenate(hashes))[: winnow.MAX_ANCHORS].tolist())
 
 
 # --- characters --------------------------------------------------------------------------------
@@ -210,10 +244,9 @@ def _chosen(data: bytes, gram_bytes: int, window_bytes: int) -> np.ndarray:
         return np.empty(0, dtype=np.int64)
     array = np.frombuffer(data, dtype=np.uint8)
     starts = (array[:n] & 0xC0) != 0x80
-    start_offsets = np.flatnonzero(starts)
-    if not len(start_offsets):
+    if not starts.any():
         return np.empty(0, dtype=np.int64)
-    m = int(start_offsets[-1]) - window_bytes + 1  # windows starting before m are complete
+    m = n - 1 - int(np.argmax(starts[::-1])) - window_bytes + 1  # windows starting before m are complete
     picked = []
     for c0 in range(0, max(m, 0), CHUNK_BYTES):
         c1 = min(c0 + CHUNK_BYTES, m)
@@ -268,7 +301,36 @@ def _normalised_lines(texts: str) -> list[str]:
     return _text(folded[_is_word(folded) | (folded == _NEWLINE)]).split("\n")
 
 
-def _table_blocks(joined: str) -> list[list[str]]:
+class _Tables:
+    """table_blocks over chunks of lines: the run of table lines open at a chunk's end goes on in
+    the next one (the reference's run is closed only by a line with a long cell)."""
+
+    def __init__(self) -> None:
+        self._closed: list[tuple[list[int], list[str]]] = []
+        self._open: tuple[list[int], list[str]] = ([], [])
+
+    def add(self, chunk: str) -> None:
+        runs = _table_runs(chunk)
+        self._open[0].extend(runs[0][0])
+        self._open[1].extend(runs[0][1])
+        for run in runs[1:]:  # each after a line with a long cell
+            self._closed.append(self._open)
+            self._open = run
+
+    def blocks(self) -> list[list[str]]:
+        blocks = []
+        for lengths, cells in [*self._closed, self._open]:
+            if (
+                len(lengths) >= winnow.MIN_TABLE_CELLS
+                and sorted(lengths)[len(lengths) // 2] <= winnow.MEDIAN_CELL_CHARS
+            ):
+                blocks.append(sorted({c for c in cells if c}))
+        return blocks
+
+
+def _table_runs(joined: str) -> list[tuple[list[int], list[str]]]:
+    """The cells (lengths, normalised) of the table-like lines of joined, as runs between the
+    lines with a long cell (prose): one run more than such lines."""
     codepoints = np.concatenate(([_NEWLINE], _codepoints(joined), [_NEWLINE])).astype(np.uint32)
     space, newline = _is_space(codepoints), codepoints == _NEWLINE
     tab, bar = codepoints == 9, codepoints == 124
@@ -276,45 +338,38 @@ def _table_blocks(joined: str) -> list[list[str]]:
     # other white-space character before a non-space one: "a\t b" is "a" and " b"
     run_starts, run_ends = _runs(space)
     last = run_ends - 1
-    others = np.cumsum(space & ~tab)  # white space that is not a tab, up to each position
+    others = np.cumsum(space & ~tab, dtype=np.int32)  # white space that is not a tab, up to each position
     kept = ~tab[last] & ~newline[last] & (others[last] - others[run_starts] + (space & ~tab)[run_starts] == 1)
     in_cell = ~space & ~bar
+    del others, run_starts, run_ends, space, tab, bar
     in_cell[last[kept]] = True
     cell_starts, cell_ends = _runs(in_cell)
+    del in_cell, last, kept
     if not len(cell_starts):
-        return []
-    line_of = (np.cumsum(newline) - 1)[cell_starts]
+        return [([], [])]
+    line_of = (np.cumsum(newline, dtype=np.int32) - 1)[cell_starts]
     lengths = cell_ends - cell_starts
     lines = int(newline.sum()) - 1
     long_cells = np.bincount(line_of[lengths > winnow.MAX_CELL_CHARS], minlength=lines) > 0
     run_of_line = np.cumsum(long_cells)  # a line with a long cell ends the run of table lines
     in_run = ~long_cells[line_of]
-    cells_run = run_of_line[line_of[in_run]]
-    cells_length = lengths[in_run]
-    if not len(cells_run):
-        return []
-    runs, first, counts = np.unique(cells_run, return_index=True, return_counts=True)
-    order = np.lexsort((cells_length, cells_run))  # by run, then length
-    medians = cells_length[order][first + counts // 2]
-    tables = (counts >= winnow.MIN_TABLE_CELLS) & (medians <= winnow.MEDIAN_CELL_CHARS)
-    if not tables.any():
-        return []
-    wanted = np.isin(cells_run, runs[tables])
-    starts, ends = cell_starts[in_run][wanted], cell_ends[in_run][wanted]
-    # the wanted cells' characters, each cell followed by "\n" (in place of the character after it)
-    marks = np.zeros(len(codepoints) + 1, dtype=np.int32)
-    np.add.at(marks, starts, 1)
-    np.add.at(marks, ends, -1)
-    keep = np.cumsum(marks[:-1]) > 0
+    starts, ends = cell_starts[in_run], cell_ends[in_run]
+    counts = np.bincount(run_of_line[line_of[in_run]], minlength=int(run_of_line[-1]) + 1).tolist()
+    lengths = lengths[in_run].tolist()
+    # the cells' characters, each cell followed by "\n" (in place of the character after it)
+    marks = np.zeros(len(codepoints) + 1, dtype=np.int8)
+    marks[starts] = 1
+    marks[ends] = -1  # cells never touch: a start is never another's end
+    keep = np.cumsum(marks[:-1], dtype=np.int8) > 0
     values = codepoints.copy()
     values[ends] = _NEWLINE
     keep[ends] = True
-    normalised = _normalised_lines(_text(values[keep]))[:-1]
-    blocks, at = [], 0
-    for count in counts[tables].tolist():
-        blocks.append(sorted({c for c in normalised[at : at + count] if c}))
+    normalised = _normalised_lines(_text(values[keep]))[:-1] if len(starts) else []
+    runs, at = [], 0
+    for count in counts:
+        runs.append((lengths[at : at + count], normalised[at : at + count]))
         at += count
-    return blocks
+    return runs
 
 
 # --- lines as anchors --------------------------------------------------------------------------
@@ -349,12 +404,18 @@ def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return sorted_keys[at] == keys
 
 
-def _line_anchors(joined: str, gram_bytes: int, boilerplate: frozenset[int], folded: np.ndarray | None) -> set[int]:
+def _line_hashes(
+    joined: str, gram_bytes: int, boilerplate: frozenset[int], folded: np.ndarray | None, word: np.ndarray | None
+) -> np.ndarray:
+    """The anchors of joined's lines, not capped (winnow.line_anchors); folded and word are those of
+    joined when the caller has them."""
     stripped, numbered = _ENUMERATION_LINES.subn("", joined)
     marked = unicodedata.normalize("NFKC", stripped)
-    folded = _codepoints(marked.casefold()) if numbered or folded is None else folded
-    word, newline = _is_word(folded), folded == _NEWLINE
-    line_of = np.cumsum(newline)
+    if numbered or folded is None or word is None:
+        folded = _codepoints(marked.casefold())
+        word = _is_word(folded)
+    newline = folded == _NEWLINE
+    line_of = np.cumsum(newline, dtype=np.int32)
     lines = int(line_of[-1]) + 1 if len(line_of) else 1
     data = _utf8(folded[word | newline])  # each line's normalised text, "\n" between
     array = np.frombuffer(data, dtype=np.uint8)
@@ -362,7 +423,7 @@ def _line_anchors(joined: str, gram_bytes: int, boilerplate: frozenset[int], fol
     sizes = np.diff(np.append(line_starts, len(data) + 1)) - 1  # in UTF-8 bytes
     candidate = (sizes >= winnow.MIN_ANCHOR_BYTES) & (sizes <= winnow.MAX_ANCHOR_BYTES)
     if not candidate.any():
-        return set()
+        return np.empty(0, dtype=np.uint64)
     if boilerplate:
         candidate &= ~_mostly_boilerplate(data, array, line_starts, sizes, candidate, gram_bytes, boilerplate)
     candidate &= ~_generic(folded, word, line_of, lines)
@@ -370,9 +431,7 @@ def _line_anchors(joined: str, gram_bytes: int, boilerplate: frozenset[int], fol
     chosen = np.flatnonzero(candidate)
     begin = line_starts[chosen]
     pieces = map(data.__getitem__, map(slice, begin.tolist(), (begin + sizes[chosen]).tolist()))
-    hashes = _hash_all(pieces, _LINE_HASH) | np.uint64(winnow.ANCHOR_BIT)
-    anchors = np.unique(hashes)
-    return set(anchors[: winnow.MAX_ANCHORS].tolist())
+    return _hash_all(pieces, _LINE_HASH) | np.uint64(winnow.ANCHOR_BIT)
 
 
 def _mostly_boilerplate(

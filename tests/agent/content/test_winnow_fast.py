@@ -132,3 +132,41 @@ def test_without_numpy_the_reference_runs(monkeypatch):
     monkeypatch.setattr(winnow, "reference_fingerprints", lambda *a: calls.append(a) or reference(*a))
     assert winnow.fingerprints(text) == expected
     assert calls
+
+
+@FAST
+@given(texts, st.sampled_from([1, 7, 40, 200]))
+def test_chunks_of_lines_give_the_reference_fingerprints(text, chunk_chars):
+    """Tables running over a chunk's end, anchors of every chunk, one normalised text for the grams."""
+    saved = winnow_fast.CHUNK_CHARS
+    winnow_fast.CHUNK_CHARS = chunk_chars
+    try:
+        _same(text)
+        _same(text, 8, 20)
+    finally:
+        winnow_fast.CHUNK_CHARS = saved
+
+
+@pytest.mark.parametrize("layout", ["rows", "pdf-cells"])
+def test_a_table_over_many_chunks_is_one_block(layout, monkeypatch):
+    monkeypatch.setattr(winnow_fast, "CHUNK_CHARS", 64)
+    rng = random.Random(layout)
+    doc = genre_corpus.document(rng, genre_corpus.FIRMS[0], "quotation", "zh")
+    _same(genre_corpus.render(doc, layout, rng))
+
+
+def test_memory_stays_bounded_whatever_the_length_of_the_text():
+    """Each pass holds the arrays of one chunk of lines (and the grams' ranks of one chunk), not of
+    the text: 1.5 M characters of Chinese took 117 MB before chunking."""
+    import tracemalloc
+
+    rng = random.Random(10)
+    text = "\n".join(paragraph(rng, "zh") for _ in range(12_000))[:1_500_000]
+    winnow_fast.fingerprints(text[:1000])  # tables and caches built outside the measure
+    tracemalloc.start()
+    try:
+        winnow_fast.fingerprints(text)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 40 * 1024 * 1024, peak
