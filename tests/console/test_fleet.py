@@ -324,8 +324,11 @@ def test_bulk_move_to_a_group_is_admin_only_sticky_and_audited(admin, analyst, e
 
 def test_the_dashboard_counts_the_fleet_in_sql_as_the_page_shows_it(admin, fleet):
     page = admin.get("/console/").text
-    # online: pc-online, pc-back, pc-stalled; offline or stopped: pc-offline, pc-never, pc-stopped; pending and retired: neither
-    assert '<span class="ok">3</span>' in page and '<span class="bad">3</span>' in page
+    # online: pc-online, pc-back, pc-stalled; not reporting: pc-offline, pc-never; stopped cleanly: pc-stopped;
+    # pending and retired: neither (the not-reporting ones listed by name, never-seen first)
+    assert '<span class="ok">3</span>' in page and '<span class="bad">2</span> not reporting' in page
+    assert "1 stopped cleanly, 1 with a stalled pipeline" in page
+    assert page.index("/console/people/host?name=pc-never") < page.index("/console/people/host?name=pc-offline")
 
 
 @pytest.mark.slow
