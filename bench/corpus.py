@@ -245,8 +245,40 @@ def zip_file(path: str, rng: random.Random, text_bytes: int) -> None:
         z.writestr("docs/spec.pdf", pdf_bytes(rng, share))
 
 
-DOCUMENT_MAKERS = {"text": (text_file, "txt"), "docx": (docx_file, "docx"), "xlsx": (xlsx_file, "xlsx"),
-                   "pdf": (pdf_file, "pdf"), "zip": (zip_file, "zip")}
+def csv_file(path: str, rng: random.Random, text_bytes: int) -> None:
+    """A roster as HR exports it: a header, then a name, resident ID, mobile, bank card, department
+    and a note on each row (every row holds three identifiers)."""
+    rows = ["姓名,身份证号,手机,银行卡号,部门,备注"]
+    size = len(rows[0].encode())
+    while size < text_bytes:
+        note = " ".join(rng.choice(EN) if rng.random() < 0.5 else rng.choice(ZH) for _ in range(rng.randint(3, 8)))
+        mobile = f"1{rng.choice('3456789')}{rng.randint(0, 10**9 - 1):09d}"
+        row = f"{rng.choice(ZH)},{resident_id(rng)},{mobile},{bank_card(rng)},{rng.choice(ZH)},{note}"
+        rows.append(row)
+        size += len(row.encode()) + 1
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(rows) + "\n")
+
+
+def pptx_file(path: str, rng: random.Random, text_bytes: int) -> None:
+    """A deck: slides of a title and a dozen bullets each (the prose lines), as PowerPoint writes them."""
+    from pathlib import Path
+
+    from tests.agent.content.makers import P, _office, write_zip
+
+    lines = paragraphs(rng, text_bytes)
+    slides = {}
+    for n, i in enumerate(range(0, len(lines), 12), 1):
+        shapes = "".join(
+            f"<p:sp><p:txBody><a:p><a:r><a:t>{line}</a:t></a:r></a:p></p:txBody></p:sp>" for line in lines[i : i + 12]
+        )
+        slides[f"ppt/slides/slide{n}.xml"] = f"<p:sld {P}><p:cSld><p:spTree>{shapes}</p:spTree></p:cSld></p:sld>"
+    write_zip(Path(path), {**_office("deck"), "ppt/presentation.xml": f"<p:presentation {P}/>", **slides})
+
+
+DOCUMENT_MAKERS = {"text": (text_file, "txt"), "csv": (csv_file, "csv"), "docx": (docx_file, "docx"),
+                   "xlsx": (xlsx_file, "xlsx"), "pptx": (pptx_file, "pptx"), "pdf": (pdf_file, "pdf"),
+                   "zip": (zip_file, "zip")}
 
 
 def documents(folder: str, kind: str, count: int, text_bytes: int, seed: int = 7) -> list[str]:
