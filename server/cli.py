@@ -21,6 +21,7 @@ from rules.cli import (
 )
 from server import __version__
 from server.auth import ROLES
+from server.cli_assessor import add_commands as add_assessor_commands
 from server.cli_evidence import add_commands as add_evidence_commands
 from server.config import ServerConfig, load_server_config
 
@@ -82,6 +83,7 @@ def _parser() -> argparse.ArgumentParser:
     unservice.add_argument("--unit-dir", default="/etc/systemd/system", help=argparse.SUPPRESS)
     unservice.set_defaults(handler=cmd_uninstall_service, config=None)
     add_evidence_commands(sub, common)  # signing-key, verify-pack, seal (server/cli_evidence.py)
+    add_assessor_commands(sub, common)  # assessor-report (server/cli_assessor.py)
     return parser
 
 

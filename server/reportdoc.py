@@ -56,6 +56,7 @@ class Document:
     title: str
     header: tuple[tuple[str, str], ...]  # (label, value) under the title
     sections: tuple[Section, ...] = field(default_factory=tuple)
+    landscape: bool = False  # wide tables (the assessor's report)
 
 
 _HTML = """<!doctype html>
@@ -124,7 +125,7 @@ def to_pdf(doc: Document, created: datetime | None = None) -> bytes | None:
     from fpdf import FPDF  # imported here: the agent and the rest of the collector never need it
     from fpdf.fonts import FontFace
 
-    pdf = FPDF(orientation="portrait", unit="mm", format="A4")
+    pdf = FPDF(orientation="landscape" if doc.landscape else "portrait", unit="mm", format="A4")
     pdf.set_creation_date(created or datetime.now(timezone.utc))
     pdf.set_title(clean(doc.title))
     pdf.set_creator("MiWei")
