@@ -246,10 +246,10 @@ def zip_file(path: str, rng: random.Random, text_bytes: int) -> None:
 
 
 def csv_file(path: str, rng: random.Random, text_bytes: int) -> None:
-    """A roster as HR exports it: a header, then a name, resident ID, mobile, bank card, department
-    and a note on each row (every row holds three identifiers)."""
-    rows = ["姓名,身份证号,手机,银行卡号,部门,备注"]
-    size = len(rows[0].encode())
+    """A roster as HR exports it: a marking line, a header, then a name, resident ID, mobile, bank
+    card, department and a note on each row (every row holds three identifiers)."""
+    rows = [rng.choice(MARKINGS), "姓名,身份证号,手机,银行卡号,部门,备注"]
+    size = sum(len(r.encode()) + 1 for r in rows)
     while size < text_bytes:
         note = " ".join(rng.choice(EN) if rng.random() < 0.5 else rng.choice(ZH) for _ in range(rng.randint(3, 8)))
         mobile = f"1{rng.choice('3456789')}{rng.randint(0, 10**9 - 1):09d}"
