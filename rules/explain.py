@@ -37,11 +37,19 @@ def bilingual(english: str, chinese: str) -> str:
 
 
 def in_language(text: str, lang: str) -> str:
-    """The part of a kept explanation in `lang` ("zh" or "en"); an older one-part text as it is."""
+    """The part of a kept explanation in `lang` ("zh" or "en"). An explanation kept before there
+    were two parts (English lines, then one Chinese line per category) is split by its lines: a
+    line that starts with a Chinese character is the Chinese one."""
     english, mark, chinese = text.partition(f"\n{ZH_MARK}\n")
-    if not mark:
-        return text
-    return chinese if lang == "zh" else english
+    if mark:
+        return chinese if lang == "zh" else english
+    lines = text.split("\n")
+    said = [x for x in lines if _starts_chinese(x) == (lang == "zh")]
+    return "\n".join(said) if said else text
+
+
+def _starts_chinese(line: str) -> bool:
+    return bool(line) and "\u4e00" <= line[0] <= "\u9fff"
 
 
 _HOW = {"exact": "an exact copy", "archive": "inside an archive", "partial": "an edited copy"}

@@ -59,3 +59,17 @@ def test_a_place_as_device_name_says_it_reads_in_chinese(english, chinese):
     from rules.explain import place_zh
 
     assert place_zh(english) == chinese
+
+
+def test_an_explanation_is_shown_in_one_language_old_ones_too():
+    from rules.explain import bilingual, in_language
+
+    kept = bilingual(
+        "a.dwg written to removable media.\nSeverity high.", "用户 zhang 把 a.dwg 复制到移动存储介质。\n严重程度：高。"
+    )
+    assert in_language(kept, "en") == "a.dwg written to removable media.\nSeverity high."
+    assert in_language(kept, "zh") == "用户 zhang 把 a.dwg 复制到移动存储介质。\n严重程度：高。"
+    old = "/srv/图纸/a.dwg written to removable media.\nRule X (t) matched.\n用户 zhang 把文件 /srv/图纸/a.dwg 复制到移动存储介质。"
+    assert in_language(old, "en") == "/srv/图纸/a.dwg written to removable media.\nRule X (t) matched."
+    assert in_language(old, "zh") == "用户 zhang 把文件 /srv/图纸/a.dwg 复制到移动存储介质。"
+    assert in_language("only English", "zh") == "only English"
