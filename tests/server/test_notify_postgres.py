@@ -17,7 +17,7 @@ from server.notify.channels import ChannelSpec
 from server.schema import alerts
 from server.store import Store
 from tests.server import postgres
-from tests.server.factories import make_egress
+from tests.server.factories import KINGSTON, make_egress
 from tests.server.notify_rig import enroll_agent, http_receiver, post_events
 
 pytestmark = pytest.mark.slow
@@ -84,12 +84,17 @@ def _drain_together(clients) -> None:
     assert not errors, errors
 
 
+def _stick(i: int) -> dict:
+    return {**KINGSTON, "serial": f"SERIAL{i:04d}"}
+
+
 def test_two_collectors_send_each_alert_once(two_collectors):
     with http_receiver() as rig:
         a, b = two_collectors(ChannelSpec(url=rig.url, severities=("critical",), max_per_hour=1000))
         agent = enroll_agent(a)
-        first = [make_egress("core", sha256=f"{i:064x}") for i in range(30)]
-        second = [make_egress("core", sha256=f"{i + 100:064x}") for i in range(30)]
+        # as many sticks as files: an alert each (one user's files to one stick are one incident)
+        first = [make_egress("core", sha256=f"{i:064x}", media=_stick(i)) for i in range(30)]
+        second = [make_egress("core", sha256=f"{i + 100:064x}", media=_stick(i + 100)) for i in range(30)]
         post_events(a, agent, first)
         post_events(b, agent, second)
         assert post_events(b, agent, first)["duplicates"] == 30  # a retried batch through the other collector
@@ -107,8 +112,8 @@ def test_the_rate_limit_holds_across_collectors(two_collectors):
     with http_receiver() as rig:
         a, b = two_collectors(ChannelSpec(url=rig.url, severities=("critical",), max_per_hour=5))
         agent = enroll_agent(a)
-        post_events(a, agent, [make_egress("core", sha256=f"{i:064x}") for i in range(12)])
-        post_events(b, agent, [make_egress("core", sha256=f"{i + 100:064x}") for i in range(12)])
+        post_events(a, agent, [make_egress("core", sha256=f"{i:064x}", media=_stick(i)) for i in range(12)])
+        post_events(b, agent, [make_egress("core", sha256=f"{i + 100:064x}", media=_stick(i + 100)) for i in range(12)])
         _drain_together([a, b])
         messages = [h.json()["miwei"] for h in rig.hits]
         assert len(messages) <= 5

@@ -54,7 +54,7 @@ def test_two_collector_processes_send_each_alert_once(tmp_path):
         try:
             body = {"enroll_secret": ENROLL_SECRET, "agent_id": str(uuid.uuid4()), "hostname": "pc-0042"}
             token = requests.post(f"{urls[0]}/api/v1/enroll", json=body, timeout=TIMEOUT_S).json()["token"]
-            files = [make_egress("core", sha256=f"{i:064x}") for i in range(10)]
+            files = [make_egress("core", sha256=f"{i:064x}", user=f"u{i:03d}") for i in range(10)]  # 10 users: 10 alerts
 
             def post(job):
                 url, chunk = job
