@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from server.console import (
     routes_admin,
     routes_alerts,
+    routes_assessor,
     routes_auth,
     routes_channels,
     routes_dashboard,
@@ -31,6 +32,6 @@ __all__ = ["PREFIX", "console_router"]
 def console_router(throttle: LoginThrottle | None = None, verify_slots: VerifySlots | None = None) -> APIRouter:
     console = Console(throttle, verify_slots)
     router = APIRouter(route_class=console_route_class(console))
-    for module in (routes_auth, routes_channels, routes_dashboard, routes_alerts, routes_fleet, routes_groups, routes_data, routes_admin, routes_people):  # fleet first: its /agents page
+    for module in (routes_auth, routes_channels, routes_dashboard, routes_alerts, routes_fleet, routes_groups, routes_data, routes_admin, routes_people, routes_assessor):  # fleet first: its /agents page
         module.register(router, console)
     return router

@@ -156,6 +156,7 @@ AUDIT_ACTION = {  # audit_log actions (server/audit.py and the routes that write
     "register.import": N_("Register imported"),
     "export.register_items": N_("Register exported"),
     "export.evidence": N_("Evidence pack exported"),
+    "export.assessor": N_("Assessor's report exported"),
     "export.alerts": N_("Alerts exported"),
     "export.events": N_("Events exported"),
     "export.devices": N_("Devices exported"),

@@ -45,6 +45,7 @@ NAV = (  # (path, msgid, admin only)
     ("/tokens", "Tokens", True),
     ("/channels", "Channels", False),
     ("/audit", "Audit log", False),
+    ("/assessor", "Assessor's report", False),  # server/console/routes_assessor.py
 )
 
 
