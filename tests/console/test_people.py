@@ -176,3 +176,18 @@ def test_a_hostile_host_name_is_text_everywhere_it_links(admin, enroll, send, cl
     html = admin.get("/console/people/host", params={"name": HOSTILE_HOST}).text
     assert "&#34;&gt;&lt;svg onload=alert(1)&gt;" in html and "<svg onload" not in html
     assert "<title>2026-03-02: 1</title>" in html
+
+
+def test_a_device_used_on_two_pcs(admin, send, enroll):
+    other = enroll("pc-0099")
+    send(make_event("media.mounted", path=None, media=dict(KINGSTON), egress="removable", ts=at(-100)))
+    send(
+        make_event("media.mounted", path=None, host="pc-0099", media=dict(KINGSTON), egress="removable", ts=at(-90)),
+        as_agent=other,
+    )
+    send(make_egress("core", host="pc-0099", user="li.na", ts=at(-80)), as_agent=other)
+    device_id = re.search(r'href="/console/devices/(\d+)"', admin.get("/console/devices").text).group(1)
+    html = admin.get(f"/console/devices/{device_id}").text
+    assert "/console/people/host?name=pc-0099" in html and "/console/people/host?name=pc-0042" in html
+    assert "/console/people/user?name=li.na" in html
+    assert len(re.findall(r'href="/console/events/[0-9a-f-]{36}"', html)) == 3
