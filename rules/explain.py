@@ -128,6 +128,20 @@ def local_time(ts: str | datetime, worktime: WorkTime, with_date: bool = True) -
     return moment.strftime("%Y-%m-%d %H:%M:%S %Z" if with_date else "%H:%M:%S")
 
 
+CHINA_ZONES = frozenset({"Asia/Shanghai", "Asia/Chongqing", "Asia/Chungking", "Asia/Harbin", "PRC"})
+
+
+def local_time_zh(ts: str | datetime, worktime: WorkTime, with_date: bool = True) -> str:
+    """local_time for a Chinese sentence: 2026-03-02 16:59:00（北京时间）; another zone by its abbreviation."""
+    shown = local_time(ts, worktime, with_date)
+    if not with_date:
+        return shown
+    stamp, _, abbreviation = shown.rpartition(" ")
+    if not stamp or not abbreviation:
+        return shown
+    return f"{stamp}（北京时间）" if worktime.timezone in CHINA_ZONES else f"{stamp}（{abbreviation}）"
+
+
 def duration(seconds: float) -> str:
     """600 -> '10 min', 90 -> '90 s', 7200 -> '2 h', 86400 -> '1 d'."""
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
@@ -261,6 +275,8 @@ def describe_event_zh(raw: Event, when: str) -> str:
     """describe_event in Chinese."""
     event = _plain_event(raw)
     destination = _destination_zh(event) if event.type == "egress.file" else ""
+    if event.type == "egress.file" and event.media is not None and destination.startswith("移动存储介质（"):
+        destination = f"移动存储介质 {_device_zh(event)}，挂载点 {event.media.mountpoint}"
     return zh.describe_event(event, when, destination, _device_zh(event), _app(event), _extension(raw.path))
 
 
@@ -413,7 +429,7 @@ def explain_verdict(verdict: Verdict, event: Event, worktime: WorkTime, value_of
     ]
     chinese = [
         chinese_line(rule.category, event),
-        describe_event_zh(event, local_time(event.ts, worktime)) + "。",
+        describe_event_zh(event, local_time_zh(event.ts, worktime)) + "。",
         zh.rule_line(
             rule.id,
             rule.title_in("zh"),
@@ -626,7 +642,7 @@ def explain_sequence(
         _correlation_severity(rule, severity, listed),
     ]
     told_zh = [
-        f"{i}. {r.id}（{r.title_in('zh')}），{local_time(f['ts'], worktime)}：{f.get('path') or f['type']}"
+        f"{i}. {r.id}（{r.title_in('zh')}），{local_time_zh(f['ts'], worktime)}：{f.get('path') or f['type']}"
         + (f"，写入 {_place_zh(f['place'])}" if f.get("place") and f["type"].startswith("egress.") else "")
         for i, (r, f) in enumerate(steps, 1)
     ]
@@ -660,7 +676,7 @@ def explain_absence(
         f"Rule {rule.id} ({rule.title}) fired; severity {rule.severity}.",
     ]
     chinese = [
-        f"主机 {hostname} 上的监控代理自 {local_time(last_seen, worktime)} 起没有心跳（已超过 {duration(limit_s)}）。",
+        f"主机 {hostname} 上的监控代理自 {local_time_zh(last_seen, worktime)} 起没有心跳（已超过 {duration(limit_s)}）。",
         f"监控代理 {agent_id} 已静默 {zh.duration(duration(round(silent)))}；阈值：{zh.duration(duration(limit_s))}（{'server.agent_offline_s' if from_config else f'规则 {rule.id}'}）。",
         f"规则 {rule.id}（{rule.title_in('zh')}）已触发；严重程度：{zh.severity(rule.severity)}。",
     ]
@@ -668,7 +684,7 @@ def explain_absence(
         english.insert(
             0, f"The agent stopped cleanly at {stopped_at} and has not come back within server.agent_stopped_alert_s."
         )
-        chinese.insert(0, f"监控代理于 {local_time(stopped_at, worktime)} 正常停止，之后一直未恢复。")
+        chinese.insert(0, f"监控代理于 {local_time_zh(stopped_at, worktime)} 正常停止，之后一直未恢复。")
     return bilingual("\n".join(english), "\n".join(chinese))
 
 
@@ -704,9 +720,7 @@ def _chinese_burst(
 ) -> str:
     user = plain(str(group.get("user") or facts[-1].get("user") or "?"))
     host = plain(str(group.get("host") or facts[-1].get("host") or "?"))
-    span = (
-        f"{local_time(first, worktime)} 至 {local_time(last, worktime, with_date=not _same_day(first, last, worktime))}"
-    )
+    span = f"{local_time_zh(first, worktime)} 至 {local_time_zh(last, worktime, with_date=not _same_day(first, last, worktime))}"
     size_zh = f"（{size}）" if size else ""
     if sequence:
         return f"用户 {user} 在主机 {host} 上于 {span} 之间依次完成了 {n} 个步骤（{category}）。"

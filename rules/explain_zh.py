@@ -110,7 +110,7 @@ def _content(event: Event) -> str:
         state = _SOURCE_STATES.get(
             (event.details or {}).get("source_state") if isinstance(event.details, dict) else None, ""
         )
-        return f"，是涉密文件 {event.source_path}{state}的{how}（{_level_text(event)}）"
+        return f"，是涉密文件 {event.source_path} {state}的{how}（{_level_text(event)}）"
     if event.level:
         return f"，含有涉密内容（{_level_text(event)}）"
     return ""
