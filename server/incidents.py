@@ -201,7 +201,14 @@ class _Run:
     first: datetime
     last: datetime
     place: Place
-    files: list[IncidentFile] = field(default_factory=list)
+    by_file: dict[tuple, IncidentFile] = field(default_factory=dict)  # (path, sha256): the same file written again joins it
+
+    @property
+    def files(self) -> list[IncidentFile]:
+        return list(self.by_file.values())
+
+    def add(self, f: IncidentFile) -> None:
+        self.by_file[f.same] = _merge(self.by_file[f.same], f) if f.same in self.by_file else f
 
 
 def raise_incidents(conn: Connection, drafts: list[AlertDraft], now: datetime, settings: IncidentSettings) -> int:
@@ -220,20 +227,17 @@ def raise_incidents(conn: Connection, drafts: list[AlertDraft], now: datetime, s
     window = timedelta(seconds=settings.window_s)
     runs: list[_Run] = []
     for key, files in by_key.items():
-        merged: dict[tuple, IncidentFile] = {}
-        for f in sorted(files, key=lambda f: f.event.ts):
-            merged[f.same] = _merge(merged[f.same], f) if f.same in merged else f
         row = latest.get(key)
         mine: list[_Run] = []
         if row is not None and row.status in OPEN_STATUSES and row.first_ts and row.last_ts:
             mine.append(_Run(key, row.id, parse_ts(row.first_ts), parse_ts(row.last_ts), places[key]))
-        for f in merged.values():
+        for f in sorted(files, key=lambda f: f.event.ts):
             at = parse_ts(f.event.ts)
             target = next((r for r in mine if r.first - window <= at <= r.last + window), None)
             if target is None:
                 target = _Run(key, None, at, at, places[key])
                 mine.append(target)
-            target.files.append(f)
+            target.add(f)
             target.first, target.last = min(target.first, at), max(target.last, at)
         runs += [r for r in mine if r.files]
     new = [r for r in runs if r.alert_id is None]

@@ -201,3 +201,9 @@ def test_an_incidents_message_names_its_files_size_and_destination_in_the_chosen
     assert alert_message(row, lang="en").data["alert"]["file_count"] == 13
     plain = {**row, "kind": "alert"}
     assert "Files:" not in alert_message(plain, lang="en").text and "file_count" not in alert_message(plain, lang="en").data["alert"]
+
+
+def test_the_same_file_written_again_after_a_pause_is_a_file_of_a_new_incident_even_in_one_batch(client, reader, send):
+    send(_file(0), _file(0, seconds=2 * WINDOW_S))  # an agent back online delivers both at once
+    incidents = sorted(_egress_alerts(client, reader), key=lambda a: a["id"])
+    assert [(a["file_count"], a["first_ts"]) for a in incidents] == [(1, at(0)), (1, at(2 * WINDOW_S))]
