@@ -21,8 +21,14 @@ $(VENV)/.dev-installed: $(BIN)/python setup.cfg pyproject.toml
 run: $(VENV)/.run-installed
 	$(BIN)/python -m server.demo --dir var
 
+# pytest-xdist workers: the tests that share the machine (tests/conftest.py: SERIAL_*) run one at a
+# time on one of them while the rest spread over all. Three on CI's two cores: the serial worker
+# mostly waits on the processes its tests start, so a third keeps both cores busy; more only
+# queue for the CPU. `make test TEST_WORKERS=0` runs in one process, as before.
+TEST_WORKERS ?= 3
+
 test: $(VENV)/.dev-installed
-	MIWEI_RELIABILITY_DOC=1 $(BIN)/python -m pytest
+	MIWEI_RELIABILITY_DOC=1 $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 $(VENV)/.bench-installed: $(VENV)/.dev-installed
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,postgres,bench]'
