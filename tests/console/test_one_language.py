@@ -285,6 +285,12 @@ def walked(client, admin, post_form, send, enroll, store, clock, reader, engine)
         values["{event_id}"] = conn.execute(select(events.c.id).limit(1)).scalar()
     # one alert page of each category: each explanation is built differently
     extra = [f"/console/alerts/{alert_id}" for alert_id in sorted(first.values()) if alert_id != 1]
+    # pages that show one thing by a query parameter: a register item with its history, a group's form
+    extra += [
+        f"/console/register?item={values['{item_id}']}",
+        f"/console/groups?group={values['{group_id}']}",
+        "/console/alerts?status=all",
+    ]
     return admin, console_pages(client.app, {**PATH_VALUES, **values}) + extra, set(first)
 
 
