@@ -18,7 +18,7 @@ import traceback
 from datetime import datetime, timezone
 
 from bench import corpus
-from bench.report import REPO, SectionResult, describe_machine, git_commit, load_average, render
+from bench.report import REPO, SectionResult, describe_machine, git_commit, load_average, merge, render
 
 # name -> module; each module has TITLE and run(quick) -> list[Figure]. Cheap sections first.
 SECTIONS: dict[str, str] = {
@@ -41,12 +41,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("names", nargs="*", metavar="NAME", help=f"sections to run (default all): {', '.join(SECTIONS)}")
     parser.add_argument("--quick", action="store_true", help="a scaled-down run, to check that the harness works")
     parser.add_argument("--out", help="where to write the Markdown report ('-' for stdout)")
+    parser.add_argument("--update", action="store_true",
+                        help="re-run the named sections in BENCHMARKS.md (or --out) and keep the others as they were")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in SECTIONS]
     if unknown:
         parser.error(f"unknown section {', '.join(map(repr, unknown))}; choose from {', '.join(SECTIONS)}")
     names = list(dict.fromkeys(args.names)) or list(SECTIONS)
-    out = args.out or ("-" if args.names or args.quick else os.path.join(REPO, "BENCHMARKS.md"))
+    if args.update and (not args.names or args.quick):
+        parser.error("--update re-runs the sections it names in a full report: name them, without --quick")
+    out = args.out or ("-" if (args.names and not args.update) or args.quick else os.path.join(REPO, "BENCHMARKS.md"))
 
     started = datetime.now(timezone.utc)
     machine = describe_machine()
@@ -57,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         corpus.cleanup()
     text = render(results, machine, git_commit(), started, args.quick, load_average())
+    if args.update and out != "-" and os.path.exists(out):
+        with open(out, encoding="utf-8") as f:
+            text = merge(f.read(), text, names)
     if out == "-":
         sys.stdout.write(text)
     else:

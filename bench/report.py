@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -200,6 +201,7 @@ def render(
             lines.append(f"| {s.title} | {state} | | | | n/a | | `{reproduce(s.name)}` |")
     for s in sections:
         lines += ["", f"## {s.title}", "", f"Reproduce: `{reproduce(s.name)}` ({s.seconds:.0f} s in this run)", ""]
+        lines += [f"Measured: {started.strftime('%Y-%m-%d %H:%M UTC')}, commit {commit[:12]}.", ""]
         if s.notes:
             lines += [s.notes, ""]
         for key, value in s.table:
@@ -250,3 +252,79 @@ def why_missed(name: str) -> str:
             return why
     return "Not explained yet: profile it (issue 9 item 7)."
 
+
+
+MEASURED = re.compile(r"^Measured: (.+)$", re.M)
+SECTION_REPRODUCE = re.compile(r"^Reproduce: `python -m bench (\w+)`", re.M)
+
+
+def merge(old: str, new: str, rerun: list[str]) -> str:
+    """The report `new` (of the sections in `rerun`) with every other section of the report `old`
+    kept as it was, summary rows included, each saying when it was measured. What makes a partial
+    update (`python -m bench NAME --update`) honest: no section's figures are presented as newer
+    than they are. The machine table is the new run's; a kept section from a report without
+    'Measured:' lines is stamped with that report's date and commit."""
+    old_date = _machine_row(old, "date")
+    old_commit = _machine_row(old, "commit")[:12]
+    kept_rows = [row for row in _summary_rows(old) if _row_section(row) not in rerun]
+    new_rows = _summary_rows(new)
+    bodies = {name: body for name, body in _sections(old).items() if name not in rerun}
+    for name, body in bodies.items():
+        if not MEASURED.search(body):
+            bodies[name] = body.replace("\n\n", f"\n\nMeasured: {old_date}, commit {old_commit}.\n\n", 1)
+    fresh = _sections(new)
+    head, _, _ = new.partition("\n## Summary\n")
+    order = [n for n in list(_sections(old)) + list(fresh) if n in fresh or n in bodies]
+    lines = [head.rstrip(), "", "Sections measured at different times: each section says when (`--update` re-ran "
+             + ", ".join(rerun) + ").", "", "## Summary", "", *_summary_header(new)]
+    for name in dict.fromkeys(order):  # each section's rows in the report's order of sections
+        lines += [row for row in (new_rows if name in fresh else kept_rows) if _row_section(row) == name]
+    for name in dict.fromkeys(order):
+        lines += ["", (fresh.get(name) or bodies[name]).rstrip()]
+    missed = [line for line in (_missed(old) if bodies else []) if _missed_section(line, old) in bodies] + _missed(new)
+    lines += ["", "## Goals missed, and why", ""]
+    lines += missed or ["None of the measured figures missed its goal."]
+    return "\n".join(lines) + "\n"
+
+
+def _machine_row(text: str, key: str) -> str:
+    found = re.search(rf"^\| {key} \| (.+?) \|$", text, re.M)
+    return found.group(1) if found else "unknown"
+
+
+def _summary_header(text: str) -> list[str]:
+    return [line for line in text.split("\n## Summary\n", 1)[1].splitlines() if line.startswith("|")][:2]
+
+
+def _summary_rows(text: str) -> list[str]:
+    summary = text.split("\n## Summary\n", 1)[1].split("\n## ", 1)[0]
+    return [line for line in summary.splitlines() if line.startswith("| ") and "`python -m bench" in line]
+
+
+def _row_section(row: str) -> str:
+    found = re.search(r"`python -m bench (\w+)", row)
+    return found.group(1) if found else ""
+
+
+def _sections(text: str) -> dict[str, str]:
+    """name -> '## Title ...' body, for each measured section (not Machine, Summary or Goals)."""
+    found = {}
+    for chunk in re.split(r"\n(?=## )", text):
+        name = SECTION_REPRODUCE.search(chunk)
+        if chunk.startswith("## ") and name:
+            found[name.group(1)] = chunk
+    return found
+
+
+def _missed(text: str) -> list[str]:
+    part = text.split("\n## Goals missed, and why\n", 1)
+    return [line for line in part[1].splitlines() if line.startswith("- ")] if len(part) == 2 else []
+
+
+def _missed_section(line: str, text: str) -> str:
+    """The section whose figure a 'Goals missed' line names (by the figure's name in the summary)."""
+    name = line[2:].split(":", 1)[0]
+    for row in _summary_rows(text):
+        if row.startswith(f"| {name} |"):
+            return _row_section(row)
+    return ""
