@@ -81,6 +81,31 @@ _TEMPLATES: tuple[tuple[str, str], ...] = (
         "代理在 {n} 分钟后恢复（自 {t} 起静默 {s} 秒）",
     ),
 )
+# a rule file's errors (rules/loader.py, rules/schema.py): "<key path>: <message> (<hint>)"
+_RULE_TEMPLATES: tuple[tuple[str, str], ...] = (
+    (r"required key is missing", "缺少必需的键"),
+    (r"unknown key", "未知的键"),
+    (r"unknown key (?P<v>'.*')", "未知的键 {v}"),
+    (r"unknown field (?P<v>'.*')", "未知字段 {v}"),
+    (r"unknown operator (?P<v>'.*')", "未知运算符 {v}"),
+    (r"unknown severity (?P<v>'.*')", "未知严重程度 {v}"),
+    (r"unknown threshold (?P<v>'.*')", "未知阈值 {v}"),
+    (
+        r"the rule needs 'when' \(an event rule\) or 'correlate' \(a correlation rule\)",
+        "规则需要 'when'（事件规则）或 'correlate'（关联规则）",
+    ),
+    (r"a rule has either 'when' or 'correlate', not both", "一条规则只能有 'when' 或 'correlate' 之一"),
+    (r"the file holds no rules", "文件中没有规则"),
+    (r"duplicate rule id \(first defined at (?P<v>.*)\)", "规则编号重复（首次定义于 {v}）"),
+    (r"expected a string, got (?P<v>.*)", "应为字符串，实际是 {v}"),
+    (r"expected a mapping, got (?P<v>.*)", "应为映射，实际是 {v}"),
+    (r"expected a list, got (?P<v>.*)", "应为列表，实际是 {v}"),
+    (r"the list is empty", "列表为空"),
+    (r"needs at least one operator", "至少需要一个运算符"),
+    (r"did you mean (?P<v>'.*')\?", "是否想写 {v}？"),
+    (r"expected one of: (?P<v>.*)", "可用的有：{v}"),
+    (r"e\.g\. (?P<v>.*)", "例如 {v}"),
+)
 _COMPILED = tuple((re.compile(f"^{pattern}$", re.DOTALL), template) for pattern, template in _TEMPLATES)
 _FIELD = re.compile(r"^(?P<field>[a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)*): (?P<rest>.*)$", re.DOTALL)
 
@@ -93,6 +118,39 @@ def _chinese(message: str) -> str | None:
             parts.update({k: SEVERITY_ZH.get(parts[k], parts[k]) for k in ("a", "b", "v") if k in parts})
             return template.format(**parts)
     return None
+
+
+_RULES = tuple((re.compile(f"^{pattern}$", re.DOTALL), template) for pattern, template in _RULE_TEMPLATES)
+_RULE_ERROR = re.compile(
+    r"^(?P<path>[A-Za-z0-9_.\[\]-]+): (?P<message>.+?)(?: \((?P<hint>[^()]*(?:\([^()]*\)[^()]*)*)\))?$", re.DOTALL
+)
+
+
+def _rule_part(text: str) -> str | None:
+    for pattern, template in _RULES:
+        found = pattern.match(text)
+        if found:
+            return template.format(**found.groupdict())
+    return None
+
+
+def say_rule_error(message: str, lang: str) -> str:
+    """A rule file's error in `lang`: 'X-1.category: required key is missing' -> 'X-1.category：缺少必需的键'."""
+    if lang != "zh" or not message:
+        return message
+    found = _RULE_ERROR.match(message)
+    path, _, whole = message.partition(": ")
+    if whole and (said := _rule_part(whole)) is not None:  # a message whose own words hold parentheses
+        return f"{path}：{said}"
+    text = found["message"] if found else message
+    said = _rule_part(text)
+    if said is None:
+        return message
+    hint = found["hint"] if found else None
+    said_hint = _rule_part(hint) if hint else None
+    if hint and said_hint is None:
+        return message
+    return (f"{found['path']}：" if found else "") + said + (f"（{said_hint}）" if said_hint else "")
 
 
 def say(message: str, lang: str) -> str:

@@ -14,7 +14,7 @@ from fastapi import Request
 from loguru import logger
 
 from rules.explain import in_language, place_zh
-from server.console.validation import sayer
+from server.console.validation import say_rule_error, sayer
 
 
 def page_words(request: Request, lang: str) -> dict[str, Callable[..., Any]]:
@@ -52,6 +52,7 @@ def page_words(request: Request, lang: str) -> dict[str, Callable[..., Any]]:
         "rule_text": rule_text,
         "explanation": lambda text: in_language(text or "", lang),
         "say": sayer(lang),  # a validation message in `lang` (server/console/validation.py)
+        "say_rule": lambda message: say_rule_error(str(message), lang),  # a rule file's error in `lang`
         "place": lambda text: place_zh(text) if lang == "zh" and text else text or "",  # an incident's destination
     }
 

@@ -72,3 +72,32 @@ def test_a_refused_device_pattern_is_said_in_chinese(admin, post_form):
 )
 def test_the_notes_miwei_writes_in_a_history_are_said_in_chinese(note, chinese):
     assert say(note, "zh") == chinese and say(note, "en") == note
+
+
+def test_a_refused_rule_file_is_explained_in_chinese_at_its_lines(admin, post_form):
+    admin.cookies.set("mw_lang", "zh")
+    text = "- id: ACME-1\n  title: t\n  category: classified-egress\n  severity: high\n  when:\n    bogus: 1\n"
+    answer = post_form(admin, "/console/rules", "/console/rules/upload", {"name": "acme.yaml", "text": text})
+    assert answer.status_code == 422
+    assert "ACME-1.when.bogus：未知字段 &#39;bogus&#39;" in answer.text and "unknown field" not in answer.text
+
+
+@pytest.mark.parametrize(
+    "english, chinese",
+    [
+        ("X-1.category: required key is missing", "X-1.category：缺少必需的键"),
+        (
+            "X-1: the rule needs 'when' (an event rule) or 'correlate' (a correlation rule)",
+            "X-1：规则需要 'when'（事件规则）或 'correlate'（关联规则）",
+        ),
+        (
+            "A.when.bogus: unknown field 'bogus' (did you mean 'type'?)",
+            "A.when.bogus：未知字段 'bogus'（是否想写 'type'？）",
+        ),
+        ("A.b: something new (a hint)", "A.b: something new (a hint)"),
+    ],
+)
+def test_rule_file_errors_in_chinese(english, chinese):
+    from server.console.validation import say_rule_error
+
+    assert say_rule_error(english, "zh") == chinese and say_rule_error(english, "en") == english
