@@ -41,7 +41,8 @@ from rules.model import SEVERITY_STEPS
 from rules.units import format_bytes
 from server.alerts import MAX_EVIDENCE, OPEN_STATUSES, SYSTEM, AlertDraft, _highest, _history, renotify
 from server.database import insert_ignore, lock
-from server.notify.outbox import enqueue as enqueue_notifications
+from server.notify.channelstore import enabled_channels
+from server.notify.tables import notifications
 from server.schema import alert_events, alert_history, alerts, incident_files
 from server.times import aware, iso, parse_ts
 
@@ -317,7 +318,7 @@ def _open(conn: Connection, runs: list[_Run], now: datetime, settings: IncidentS
     conn.execute(insert(incident_files), file_rows)
     conn.execute(insert(alert_events), links)
     conn.execute(insert(alert_history), [_history(i, now, SYSTEM, "created", None, "open", "") for i in ids])
-    enqueue_notifications(conn, list(ids), tops, now)
+    _route(conn, {i: _categories(run.files) for i, run in zip(ids, runs, strict=True)}, now)
     for alert_id, run in zip(ids, runs, strict=True):
         logger.info("incident opened alert_id={} files={} destination={}", alert_id, len(run.files), run.place.label)
 
@@ -332,7 +333,7 @@ def _grow(conn: Connection, runs: list[_Run], now: datetime, settings: IncidentS
         chunk = ids[i : i + 500]
         current.update((r.id, r) for r in conn.execute(select(alerts).where(alerts.c.id.in_(chunk))))
         linked.update(conn.execute(select(alert_events.c.alert_id, func.count()).where(alert_events.c.alert_id.in_(chunk)).group_by(alert_events.c.alert_id)).all())
-    file_rows, facet_changes, links, changes, history, escalated = [], [], [], [], [], []
+    file_rows, facet_changes, links, changes, history, escalated, widened = [], [], [], [], [], [], {}
     for run in runs:
         row = current[run.alert_id]
         known = _known_files(conn, run.alert_id, [f.event.path for f in run.files])
@@ -353,6 +354,8 @@ def _grow(conn: Connection, runs: list[_Run], now: datetime, settings: IncidentS
         room = max(0, MAX_EVIDENCE - linked.get(run.alert_id, 0))
         links += [{"alert_id": run.alert_id, "event_id": e} for e in events[:room]]
         categories = json.loads(row.facets or "[]") + [x.category for f in run.files for x in f.facets]
+        if set(categories) - set(json.loads(row.facets or "[]")):
+            widened[run.alert_id] = set(categories)
         top = min((f.top_draft() for f in run.files), key=lambda d: _rank(d.category))
         renamed = _rank(top.category) < _rank(row.category)
         steps = settings.steps(file_count, total)
@@ -407,6 +410,36 @@ def _grow(conn: Connection, runs: list[_Run], now: datetime, settings: IncidentS
     for alert_id in escalated:
         renotify(conn, alert_id, now)
         logger.info("incident escalated alert_id={} severity={}", alert_id, next(c["b_severity"] for c in changes if c["b_id"] == alert_id))
+    if widened:  # a category joined: channels that take it and had nothing of this incident yet
+        _route(conn, widened, now)
+
+
+def _categories(files: list[IncidentFile]) -> set[str]:
+    return {x.category for f in files for x in f.facets}
+
+
+def _route(conn: Connection, categories: dict[int, set[str]], now: datetime) -> int:
+    """Outbox rows (server/notify/outbox.py) for each incident and each enabled channel taking any
+    category among its files' facets, where none exists yet: a channel for personal data hears of
+    an incident named after a classified file that also carried an ID list. Severity is judged when
+    a row is claimed, as for any alert."""
+    channels = enabled_channels(conn)
+    if not channels:
+        return 0
+    ids = list(categories)
+    have = set()
+    for i in range(0, len(ids), 500):
+        query = select(notifications.c.alert_id, notifications.c.channel_id).where(notifications.c.alert_id.in_(ids[i : i + 500]))
+        have.update(tuple(r) for r in conn.execute(query))
+    rows = [
+        dict(alert_id=alert_id, channel_id=c.id, kind="alert", status="pending", attempts=0, next_attempt_at=now, created_at=now)
+        for alert_id, cats in categories.items()
+        for c in channels
+        if (alert_id, c.id) not in have and (not c.categories or cats & set(c.categories))
+    ]
+    if rows:
+        conn.execute(insert(notifications), rows)
+    return len(rows)
 
 
 def _known_files(conn: Connection, alert_id: int, paths: list[str | None]) -> dict[tuple, tuple[int, list]]:

@@ -207,3 +207,21 @@ def test_the_same_file_written_again_after_a_pause_is_a_file_of_a_new_incident_e
     send(_file(0), _file(0, seconds=2 * WINDOW_S))  # an agent back online delivers both at once
     incidents = sorted(_egress_alerts(client, reader), key=lambda a: a["id"])
     assert [(a["file_count"], a["first_ts"]) for a in incidents] == [(1, at(0)), (1, at(2 * WINDOW_S))]
+
+
+def test_a_channel_for_one_category_hears_of_an_incident_once_a_file_of_its_category_joins(notify_client, reader):  # noqa: F811
+    """Routing by every category among the incident's files, not only the one it is named after."""
+    pii = [{"detector": "cn_resident_id", "count": 12, "sample": "3301**"}]
+    with http_receiver() as rig:
+        client = notify_client(ChannelSpec(url=rig.url, categories=("personal-data-egress",)))
+        agent = enroll_agent(client)
+        sender = client.app.state.notifier
+        post_events(client, agent, [_file(0, level="core")])  # classified only: not this channel's
+        assert sender.run_once() == {}
+        post_events(client, agent, [_file(1, level="core", detections=pii)])  # personal data joins
+        assert sender.run_once() == {"sent": 1}
+        post_events(client, agent, [_file(2, level="core", detections=pii)])  # more of it: nothing new
+        assert sender.run_once() == {}
+        (hit,) = rig.hits
+        assert hit.json()["miwei"]["alert"]["category"] == "classified-egress"
+        assert hit.json()["miwei"]["alert"]["file_count"] == 2
