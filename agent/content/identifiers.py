@@ -57,7 +57,7 @@ import re2
 
 from agent.content.document import Document
 from agent.content.ids import checks
-from agent.content.ids.columns import CARD, NOT_CARD, ColumnContext, tags_of
+from agent.content.ids.columns import ANY_WORD_LOOSE, CARD, NO_TAGS, NOT_CARD, ColumnContext, tags_of
 from agent.content.ids.columns import MOBILE as MOBILE_TAG
 from rules.events import Detection
 
@@ -242,6 +242,7 @@ class _Scanned:
 class _Scan:
     parts: list[_Scanned]
     columns: ColumnContext  # header context of every position, built when first asked
+    worded: frozenset[int] | None = None  # the parts holding a context word at all (None: unknown)
 
 
 _cache = threading.local()  # (weak reference to the document, today, its scan)
@@ -259,7 +260,7 @@ def _scan(document: Document, today: date) -> _Scan:
     columns = ColumnContext(
         list(zip(map(_WHERE_OF, document.parts), texts, map(_CELL_OF, document.parts), strict=True))
     )
-    scan = _Scan(parts, columns)
+    scan = _Scan(parts, columns, _worded(joined, texts) if parts else frozenset())
     _cache.entry = (weakref.ref(document, _forget), today, scan)
     return scan
 
@@ -321,6 +322,14 @@ def _scan_whole(texts: list[str], joined: str, today: date) -> list[_Scanned]:
     ]
 
 
+def _worded(joined: str, texts: list[str]) -> frozenset[int]:
+    """The parts holding a context word, boundaries aside (ANY_WORD_LOOSE): one pass over joined."""
+    if ANY_WORD_LOOSE.search(joined) is None:
+        return frozenset()
+    ends = list(accumulate(map((1).__add__, map(len, texts))))
+    return frozenset(bisect.bisect_right(ends, m.start()) for m in ANY_WORD_LOOSE.finditer(joined))
+
+
 def scanned_parts(document: Document, today: date) -> list[_Scanned]:
     return _scan(document, today).parts
 
@@ -331,6 +340,8 @@ def _forget(_ref: weakref.ref) -> None:
 
 def _context(scan: _Scan, part: _Scanned, f: Found) -> tuple[frozenset[str], frozenset[str]]:
     """Context words near f in its part, and those of its column's header."""
+    if scan.worded is not None and part.index not in scan.worded:  # no window of it holds one
+        return NO_TAGS, scan.columns.tags_at(part.index, f.start)
     text = part.text
     window = text[max(0, f.start - CONTEXT_CHARS) : f.start] + " " + text[f.end : f.end + CONTEXT_CHARS]
     return tags_of(window), scan.columns.tags_at(part.index, f.start)

@@ -48,6 +48,9 @@ _WORDS = {
     ),
 }
 _ANY_WORD = _compile("|".join(f"(?:{w.pattern})" for w in _WORDS.values()))
+# the words with their boundaries and anchors dropped: text none of them is in holds no context
+# word, nor does any window cut from it and joined by a space (no word holds a space)
+ANY_WORD_LOOSE = _compile(_ANY_WORD.pattern.replace(r"\b", "").replace("(?:^|[^a-z])", ""))
 _LONG_DIGITS = _compile(r"[0-9]{7}")
 _SPACES = re.compile(r"[^\t\n\f\r ]+")  # RE2's \S: \s is [\t\n\f\r ] there (Python's re: linear for this one)
 

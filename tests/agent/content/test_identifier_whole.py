@@ -133,3 +133,33 @@ def test_a_header_at_the_start_of_a_part_gives_its_column_context():
     )
     found = MobileDetector(lambda: TODAY).detect(document)
     assert found is not None and found.count == 1
+
+
+GLUED = ("sim", "ref", "tel", "hotel", "cell", "xcell", "Tel", "卡号", "订单", "手机", "card", "", " ", ",", "\t")
+
+
+@st.composite
+def card_documents(draw):
+    rng = random.Random(draw(st.integers(0, 10**6)))
+    digits = "6222" + "".join(rng.choice("0123456789") for _ in range(11))
+    card = digits + luhn.calc_check_digit(digits)
+    weak = "3001" + "".join(rng.choice("0123456789") for _ in range(9))  # Diners: counts only with context
+    weak += luhn.calc_check_digit(weak)
+    pieces = (card, weak, "13812345678", "138 1234 5678", *GLUED, "x" * 25, "甲乙丙")
+    part = st.lists(st.sampled_from(pieces), max_size=10).map("".join)
+    texts = draw(st.lists(part, min_size=1, max_size=6))
+    return Document("text", tuple(TextPart(BODY, t) for t in texts))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(card_documents())
+def test_parts_without_a_context_word_skip_the_window_search_and_find_the_same(document):
+    """A window is searched only in parts holding a context word (boundaries aside): "5678sim" has
+    none (no boundary) but its window "… sim" does; the counts are those of searching every window."""
+    from tests.agent.content.test_identifier_scan import DETECTORS, _unshared
+
+    shared = {}
+    for cls in DETECTORS:
+        d = cls(lambda: TODAY).detect(document)
+        shared[cls.id] = (d.count, d.sample) if d else None
+    assert shared == _unshared(document)
