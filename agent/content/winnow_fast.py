@@ -3,26 +3,30 @@ or line: inspection's hot path (issue 21: 20 MB/s of text per core).
 
 winnow.py is the reference and says what the fingerprints are; this module computes the same
 values (tests/agent/content/test_winnow_fast.py compares the two on random and realistic texts),
-so an index built by either is the same. How each step is done in one pass:
+so an index built by either is the same. The text's lines are read CHUNK_CHARS at a time (a
+table's run of lines carried from one chunk to the next, the anchors capped over all chunks, the
+grams chosen from one normalised text), so memory stays some 30 MB for the longest text. How each
+step is done in one pass over a chunk:
 
-- Normalisation: the text's lines are joined by "\\n", NFKC-normalised and casefolded once; a table
+- Normalisation: the lines are joined by "\\n", NFKC-normalised and casefolded once; a table
   of the characters `[\\W_]` does not match (built from that very regex) keeps the letters and
   digits. "\\n" is kept where lines are needed, so each line's normalised text is a slice of one
   array (NFKC never composes across a line break, which is a starter).
 - Ranks: the CRC-32 of a 24-byte gram is an affine function of its bytes, so the CRC-32 of every
   gram is the XOR of 12 lookups of its byte pairs in precomputed tables (one numpy gather per
-  pair position over the whole text). The rightmost smallest rank of each window is a sliding
-  minimum (van Herk / Gil-Werman over blocks of W) of rank << 32 | ~offset, computed a chunk of
-  text at a time so memory stays a few MB.
+  pair position). The rightmost smallest rank of each window is a sliding minimum of
+  rank << 32 | ~offset, from minima over doubled spans (log2 W passes), CHUNK_BYTES of grams at a
+  time.
 - Stored hashes: blake2b of the chosen grams only (about one per 45 bytes), each a copy of one
   prepared hasher (cheaper than the constructor with its keyword).
 - Tables: cell boundaries of `\\t|\\||\\s{2,}` after strip() from character classes (a white-space
-  run splits unless it is one non-tab character after tabs only), cells and lines counted with
-  bincount, the median per block from one sort.
-- Lines as anchors: clause numbers stripped by one multi-line regex pass; lengths per line by
-  bincount; the boilerplate probes prefiltered by their CRC-32 against the boilerplate grams'
-  (a probe whose CRC matches is then hashed exactly); the generic share from CJK pairs looked up
-  in a sorted array and words through one dict; marking lines from one RE2 pass.
+  run splits unless it is one non-tab character after tabs only), long cells per line by
+  bincount, the cells of the runs between prose lines normalised in one pass.
+- Lines as anchors: clause numbers stripped by one multi-line regex pass; lengths per line from
+  the offsets of the line breaks in the normalised text; the boilerplate probes prefiltered by
+  their CRC-32 against the boilerplate grams' (a probe whose CRC matches is then hashed exactly);
+  the generic share from CJK pairs looked up in a sorted array and words through one dict;
+  marking lines from one RE2 pass.
 
 The only way the two can differ is a 47-bit blake2b collision between a probe gram that is not in
 the boilerplate and one that is (about 5e-11 a probe): the reference would call that line
