@@ -1,4 +1,5 @@
-"""Exports for assessors and courts: tables as CSV and XLSX, and one alert's evidence pack as a ZIP.
+"""Exports for assessors and courts: tables as CSV and XLSX (an alert's signed evidence pack is
+server/packexport.py's, its report server/packreport.py's).
 
 A cell that starts with = + - @ (or a tab or carriage return) is read as a formula by Excel,
 LibreOffice and WPS, so text from agents (a file named `=HYPERLINK(...)`) could run in the
@@ -8,29 +9,30 @@ CR, LF): what follows the separator becomes a cell of its own, so `a,=1+1` or `x
 start a formula there (measured: LibreOffice, comma separator without a text delimiter, reads
 `=1+1` as a formula). A leading quote on the whole cell does not reach those pieces: a single
 quote goes after every such separator instead (`a,'=1+1`), which no split can take away. XLSX
-cells are never split and only get the leading quote. Numbers stay numbers. The evidence pack holds the alert and its events as JSON exactly as stored, and a
-manifest with the SHA-256 of every other file in the ZIP, so a copy can be checked later.
+cells are never split and only get the leading quote. Numbers stay numbers.
 
 Times (a Table's `times` columns, and any datetime value) are the firm's wall clock
 (`server.timezone`, server/firmtime.py): in XLSX real Excel date-times (Excel has no time zones:
 the local value, formatted yyyy-mm-dd hh:mm:ss), in CSV `YYYY-MM-DD HH:MM:SS`; either way the
-column's header names the zone. The evidence pack's JSON stays UTC, as stored.
+column's header names the zone. An XLSX sheet is laid out for a person: the header row frozen,
+filters on it, columns as wide as their content (measured on the first WIDTH_SAMPLE_ROWS rows,
+wide CJK characters counting two). The routes audit every export with the file's SHA-256.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import re
-import zipfile
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.utils import get_column_letter
 
 from rules.explain import in_language as explained
 from server import firmtime
@@ -42,6 +44,8 @@ CSV_TYPE = "text/csv; charset=utf-8"
 XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ZIP_TYPE = "application/zip"
 XLSX_TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+WIDTH_SAMPLE_ROWS = 2000  # rows a column's width is measured on
+MIN_WIDTH, MAX_WIDTH = 8, 60
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,9 @@ COLUMNS_ZH = {
     "assignee": "处理人", "destination": "去向", "file_count": "文件数", "total_bytes": "总大小（字节）",
     "top_level": "最高密级", "first_file": "首个文件", "register_item": "台账事项", "device_label": "设备",
     "place_kind": "外发位置类型", "app": "应用",
+    "device_vendor": "设备厂商", "match": "匹配方式", "history": "处置记录", "media_identity": "介质标识",
+    "media_vendor": "介质厂商", "media_model": "介质型号", "media_serial": "介质序列号", "media_label": "介质卷标",
+    "media_fstype": "介质文件系统", "mountpoint": "挂载点",
 }  # fmt: skip
 
 
@@ -143,12 +150,33 @@ def to_xlsx(table: Table, zone: str = firmtime.DEFAULT_ZONE) -> bytes:
     times = _time_columns(table, rows)
     book = Workbook(write_only=True)
     sheet = book.create_sheet(title=table.name[:31])
-    sheet.append([_xlsx_text(safe_cell(c)) for c in _headers(table, times, zone)])
+    headers = _headers(table, times, zone)
+    for i, width in enumerate(_widths(headers, rows[:WIDTH_SAMPLE_ROWS], times), 1):  # before any row: write-only
+        sheet.column_dimensions[get_column_letter(i)].width = width
+    sheet.freeze_panes = "A2"
+    if headers:
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{len(rows) + 1}"
+    sheet.append([_xlsx_text(safe_cell(c)) for c in headers])
     for row in rows:
         sheet.append([_xlsx_time(sheet, v, zone) if i in times else _xlsx_text(safe_cell(v)) for i, v in enumerate(row)])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+def _widths(headers: list[str], rows: list[Sequence[object]], times: set[int]) -> list[float]:
+    """Each column as wide as its widest cell (a time: its 19 characters), within MIN/MAX_WIDTH."""
+    widths = [_shown_width(h) for h in headers]
+    for row in rows:
+        for i, value in enumerate(row[: len(widths)]):
+            widths[i] = max(widths[i], 19 if i in times else _shown_width(value))
+    return [min(MAX_WIDTH, max(MIN_WIDTH, w + 2)) for w in widths]
+
+
+def _shown_width(value: object) -> int:
+    text = "" if value is None else str(value)
+    line = max(text.split("\n"), key=len) if text else ""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line[:200])
 
 
 def _xlsx_time(sheet, value: object, zone: str) -> object:
@@ -166,30 +194,3 @@ def _xlsx_text(value: object) -> object:
     if isinstance(value, str):
         return "".join(c if c >= " " or c in "\t\n\r" else f"\\x{ord(c):02x}" for c in value)
     return value
-
-
-def evidence_pack(alert: dict, events: list[dict], generated_at: str, generated_by: str) -> bytes:
-    """ZIP: alert.json, events.json, one file per event, and manifest.json with their SHA-256."""
-    files: dict[str, bytes] = {
-        "alert.json": _json(alert),
-        "events.json": _json(events),
-    }
-    for event in events:
-        files[f"events/{event.get('id', 'unknown')}.json"] = _json(event)
-    manifest = {
-        "alert_id": alert.get("id"),
-        "generated_at": generated_at,
-        "generated_by": generated_by,
-        "algorithm": "sha256",
-        "files": [{"name": name, "size": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in files.items()],
-    }
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as pack:
-        for name, data in files.items():
-            pack.writestr(name, data)
-        pack.writestr("manifest.json", _json(manifest))
-    return out.getvalue()
-
-
-def _json(value: object) -> bytes:
-    return json.dumps(value, ensure_ascii=False, indent=2, sort_keys=True).encode("utf-8")

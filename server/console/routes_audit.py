@@ -6,6 +6,7 @@ with the filters and the row count) before the file is handed out.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timezone
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -114,7 +115,8 @@ def register(router: APIRouter, console: Console) -> None:
         zone = console.zone(request)
         data = to_csv(table, zone) if fmt == "csv" else to_xlsx(table, zone)
         given = {k: v for k, v in dict(actor=actor, action=action, target=target, since=since, until=until).items() if v}
-        store.audit(f"console:{user.name}", "export.audit", f"audit.{fmt}", {"rows": len(rows), "filters": given})
+        digest = hashlib.sha256(data).hexdigest()  # the file handed on can be matched to this export
+        store.audit(f"console:{user.name}", "export.audit", f"audit.{fmt}", {"rows": len(rows), "filters": given, "sha256": digest})
         logger.info("export what=audit format={} rows={} by=console:{!r}", fmt, len(rows), user.name)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         headers = {"Content-Disposition": f'attachment; filename="miwei-audit-{stamp}.{fmt}"'}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from datetime import datetime, timedelta, timezone
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -10,8 +11,10 @@ from fastapi.responses import Response
 from loguru import logger
 
 from server import firmtime
-from server.console import queries, routes_register
+from server.console import exporttables, queries, routes_register
 from server.console.exports import CSV_TYPE, XLSX_TYPE, Table, in_language, to_csv, to_xlsx
+from server.console.i18n import gettext_for
+from server.console.labels import label
 from server.console.routes_alerts import alert_filter
 from server.console.sessions import ConsoleUser
 from server.console.web import PREFIX, Console, back, first, parse_since
@@ -131,9 +134,15 @@ def register(router: APIRouter, console: Console) -> None:
         if what == "alerts":
             more = {"level": level, "user": user_name, "host": host, "device": device, "register_item": register_item, "until": until,
                     "assignee": user.name if assignee == "me" else assignee}  # the alert list's filters (server/alertquery.py)
-            table = _alerts_table(store, alert_filter(status, severity, category, since, zone=console.zone(request), **more))
+            gettext = gettext_for(console.translations, console.lang(request))
+            with store.engine.connect() as conn:  # with devices, match, handling history (server/console/exporttables.py)
+                table = exporttables.alerts_table(
+                    conn, alert_filter(status, severity, category, since, zone=console.zone(request), **more), EXPORT_MAX_ROWS,
+                    console.zone(request), lambda kind, value: gettext(label(kind, value)) if value else "",
+                )
         elif what == "events":
-            table = _events_table(store, event_filter(type, agent_id, user_name, path, since, console.zone(request)))
+            with store.engine.connect() as conn:  # with the medium, place, app, match and register item
+                table = exporttables.events_table(conn, event_filter(type, agent_id, user_name, path, since, console.zone(request)), EXPORT_MAX_ROWS)
         elif what == "register":
             table = _register_table(store, console)
         elif what == "devices":
@@ -147,26 +156,13 @@ def register(router: APIRouter, console: Console) -> None:
         logger.info("export what={} format={} by=console:{!r}", what, fmt, user.name)
         filters = {k: v for k, v in dict(status=status, severity=severity, category=category, since=since, type=type,
                                           agent_id=agent_id, user=user_name, path=path).items() if v}  # fmt: skip
-        store.audit(f"console:{user.name}", f"export.{what}", f"{what}.{fmt}", {"rows": len(table.rows), "filters": filters})
+        details = {"rows": len(table.rows), "filters": filters, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+        store.audit(f"console:{user.name}", f"export.{what}", f"{what}.{fmt}", details)  # the digest matches a file handed on
         headers = {"Content-Disposition": f'attachment; filename="miwei-{what}-{stamp}.{fmt}"'}
         return Response(data, media_type=CSV_TYPE if fmt == "csv" else XLSX_TYPE, headers=headers)
 
 
-ALERT_COLUMNS = ("id", "created_at", "updated_at", "severity", "status", "category", "rule_id", "title", "host", "user", "agent_id", "count", "explanation")
-EVENT_COLUMNS = ("seq", "id", "ts", "type", "agent_id", "host", "user", "path", "size", "sha256", "level", "source_path", "severity")
 DEVICE_COLUMNS = ("id", "identity", "vendor", "model", "serial", "label", "fstype", "bus", "first_seen", "last_seen", "last_host", "last_user", "times_seen", "allowed")
-
-
-def _alerts_table(store, f: queries.AlertFilter) -> Table:
-    with store.engine.connect() as conn:
-        rows = queries.alerts_for_export(conn, f, EXPORT_MAX_ROWS)
-    return Table("alerts", ALERT_COLUMNS, ([r[c] for c in ALERT_COLUMNS] for r in rows), times=("created_at", "updated_at"))
-
-
-def _events_table(store, f: queries.EventFilter) -> Table:
-    with store.engine.connect() as conn:
-        rows, _ = queries.event_page(conn, f, EXPORT_MAX_ROWS, None)
-    return Table("events", EVENT_COLUMNS, ([r[c] for c in EVENT_COLUMNS] for r in rows), times=("ts",))
 
 
 def _register_table(store, console: Console) -> Table:

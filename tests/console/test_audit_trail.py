@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from tests.server.factories import make_egress
 
 
@@ -24,10 +26,12 @@ def test_console_account_changes_are_audited_with_the_console_user(admin, post_f
 def test_exports_and_evidence_packs_are_audited(admin, send, store):
     send(make_egress("core"))
     alert_id = store.list_alerts(None, None, None, None, 10, None).items[0]["id"]
-    assert admin.get("/console/export/events.csv?type=egress.file").status_code == 200
+    exported = admin.get("/console/export/events.csv?type=egress.file")
+    assert exported.status_code == 200
     assert admin.get(f"/console/alerts/{alert_id}/evidence.zip").status_code == 200
     exports = [e for e in _audit(store) if e["action"].startswith("export.")]
     by_action = {e["action"]: e for e in exports}
     assert by_action["export.events"]["actor"] == "console:boss"
-    assert by_action["export.events"]["details"] == {"rows": 1, "filters": {"type": "egress.file"}}
+    digest = hashlib.sha256(exported.content).hexdigest()  # the file handed on matches its export
+    assert by_action["export.events"]["details"] == {"rows": 1, "filters": {"type": "egress.file"}, "sha256": digest, "bytes": len(exported.content)}
     assert by_action["export.evidence"]["target"] == f"alert:{alert_id}"
