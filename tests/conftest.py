@@ -109,6 +109,13 @@ def pytest_collection_modifyitems(session, config, items):
 PROPERTY = "reliability"
 _reliability: dict[str, reliability.Result] = {}
 _problems: list[str] = []
+_crashed: dict[str, str] = {}  # node id -> why, for tests whose worker died under them
+
+
+def _without_group(nodeid: str) -> str:
+    """The node id without the `@group` xdist appends under --dist loadgroup (as xdist splits it)."""
+    at = nodeid.rfind("@")
+    return nodeid[:at] if at > nodeid.rfind("]") else nodeid
 
 
 def _note_reliability(item: pytest.Item) -> None:
@@ -150,6 +157,8 @@ def pytest_runtest_logreport(report):
     """A case's result: a failure in any phase fails it; a skip in setup or call skips it."""
     fields = next((value for name, value in report.user_properties if name == PROPERTY), None)
     if fields is None:
+        if report.failed:  # xdist's report of a worker that died in a test carries no properties
+            _crashed[_without_group(report.nodeid)] = reliability.failure_reason(report.longrepr)
         return
     nodeid = fields["nodeid"]  # xdist's report says tests/x.py::test_y@system for a grouped test
     result = _reliability.setdefault(nodeid, reliability.Result(**fields))
@@ -171,5 +180,8 @@ def pytest_sessionfinish(session, exitstatus):
     the controller (or the only process), never by an xdist worker."""
     if os.environ.get("MIWEI_RELIABILITY_DOC") != "1" or hasattr(session.config, "workerinput") or not _reliability:
         return
+    for nodeid, reason in _crashed.items():  # known by now from the other workers' collections
+        if nodeid in _reliability:
+            _reliability[nodeid] = dataclasses.replace(_reliability[nodeid], status="failed", reason=reason)
     if reliability.write(_reliability.values(), reliability.current_run()):
         session.config.get_terminal_writer().line(f"reliability: {reliability.DOC} rewritten from this run")

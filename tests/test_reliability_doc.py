@@ -108,10 +108,10 @@ def test_last():
 '''
 
 
-def _run_marked_suite(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, str, list[str]]:
+def _run_marked_suite(tmp_path, *args: str, extra: str = "") -> tuple[subprocess.CompletedProcess, str, list[str]]:
     """A pytest run of SUITE with tests/conftest.py's hooks, writing to a page of its own: the run,
     the page after it, and which processes wrote the page (an xdist worker's name, or 'main')."""
-    (tmp_path / "test_marked.py").write_text(SUITE, encoding="utf-8")
+    (tmp_path / "test_marked.py").write_text(SUITE + extra, encoding="utf-8")
     page, writers = tmp_path / "reliability.md", tmp_path / "writers"
     page.write_text(f"# R\n\n{START}\n{END}\n", encoding="utf-8")
     (tmp_path / "conftest.py").write_text(textwrap.dedent(f"""
@@ -176,3 +176,17 @@ def test_a_parallel_run_stopped_early_shows_the_rest_as_not_run(tmp_path):
     assert writers == ["main"]
     assert "4 marked test cases, 1 passed, 1 failed, 2 not run" in text
     assert "| Skips | h | o | not run: `test_skips` | `test_marked.py::test_skips` |" in text
+
+
+@needs_xdist
+def test_a_test_whose_worker_dies_is_failed_not_missing(tmp_path):
+    """A worker killed under a test (os._exit here) sends no report of its own: xdist reports the
+    crash without the test's properties, and the page still shows that test as failed."""
+    crash = "\n@pytest.mark.reliability(area=\"fault\", fault=\"Dies\", how=\"h\", outcome=\"o\")\n" \
+        "@pytest.mark.xdist_group(\"system\")\ndef test_dies():\n    import os\n    os._exit(3)\n"
+    # no replacement worker: under loadgroup xdist would run the rest of the group, this test first, again
+    done, text, writers = _run_marked_suite(tmp_path, "-n", "2", "--dist", "loadgroup", "--max-worker-restart", "0", extra=crash)
+    assert "crashed while running" in done.stdout, done.stdout + done.stderr
+    assert writers == ["main"]
+    assert "5 marked test cases" in text
+    assert "| Dies | h | o | **failed**: worker 'gw" in text and "crashed while running" in text
