@@ -260,7 +260,8 @@ def _scan(document: Document, today: date) -> _Scan:
     columns = ColumnContext(
         list(zip(map(_WHERE_OF, document.parts), texts, map(_CELL_OF, document.parts), strict=True))
     )
-    scan = _Scan(parts, columns, _worded(joined, texts) if parts else frozenset())
+    contexts = any(f.kind in (BANK_CARD, MOBILE) for part in parts for f in part.found)  # weighed by context
+    scan = _Scan(parts, columns, _worded(joined, texts) if contexts else frozenset())
     _cache.entry = (weakref.ref(document, _forget), today, scan)
     return scan
 
@@ -324,10 +325,11 @@ def _scan_whole(texts: list[str], joined: str, today: date) -> list[_Scanned]:
 
 def _worded(joined: str, texts: list[str]) -> frozenset[int]:
     """The parts holding a context word, boundaries aside (ANY_WORD_LOOSE): one pass over joined."""
-    if ANY_WORD_LOOSE.search(joined) is None:
+    starts = [m.start() for m in ANY_WORD_LOOSE.finditer(joined)]
+    if not starts:
         return frozenset()
     ends = list(accumulate(map((1).__add__, map(len, texts))))
-    return frozenset(bisect.bisect_right(ends, m.start()) for m in ANY_WORD_LOOSE.finditer(joined))
+    return frozenset(bisect.bisect_right(ends, start) for start in starts)
 
 
 def scanned_parts(document: Document, today: date) -> list[_Scanned]:

@@ -119,12 +119,13 @@ def _header_candidates(texts: list[str]) -> dict[int, set[int]]:
     joined by "\\n". A match is the line's where it ends ("[^a-z]tel" may start on the "\\n"
     before the line); no other part of the words matches a line break."""
     joined = "\n".join(texts)
-    if _ANY_WORD.search(joined) is None:
+    matches = list(_ANY_WORD_LINES.finditer(joined))
+    if not matches:
         return {}
     line_ends = list(accumulate(map((1).__add__, map(len, joined.split("\n")))))
     first_line = [0, *accumulate(t.count("\n") + 1 for t in texts)]
     found: dict[int, set[int]] = {}
-    for m in _ANY_WORD_LINES.finditer(joined):
+    for m in matches:
         line = bisect.bisect_right(line_ends, max(m.end() - 1, m.start()))
         part = bisect.bisect_right(first_line, line) - 1
         found.setdefault(part, set()).add(line - first_line[part])
