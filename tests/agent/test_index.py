@@ -427,7 +427,9 @@ def test_three_short_bullets_pasted_into_a_mail_are_traced(tmp_path, lang, monke
     """Slide bullets of one sentence (40-100 bytes) are shorter than the grams' guarantee: three of
     them pasted into a mail shared one fingerprint or none with their deck. Each is a line of its own
     in both, so the lines as anchors trace them; a competitor's deck of the same words does not."""
-    from agent.content import winnow
+    import numpy as np
+
+    from agent.content import winnow, winnow_fast
     from tests.agent.content import lineage_corpus as corpus
 
     rng = random.Random(11)
@@ -450,6 +452,7 @@ def test_three_short_bullets_pasted_into_a_mail_are_traced(tmp_path, lang, monke
     index.close()
 
     monkeypatch.setattr(winnow, "line_anchors", lambda *a, **k: set())  # the grams alone: not traced
+    monkeypatch.setattr(winnow_fast, "_line_hashes", lambda *a, **k: np.empty(0, dtype=np.uint64))  # its fast path
     index = _index(tmp_path / "grams", [ClassifiedFolder(str(root), "core", "Slides")])
     index.refresh()
     assert index.lookup_partial(fingerprints("\n".join(mail))) is None
