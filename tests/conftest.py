@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests import reliability
+from tests import parallel, reliability
 
 AGENT_THREADS = {"pipeline", "reporter", "media"}
 
@@ -86,16 +86,35 @@ def _module_fixture_group(item: pytest.Item) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook appends the group to each node id
 def pytest_collection_modifyitems(session, config, items):
+    groups = {}
     for item in items:
         _note_reliability(item)
-        if item.get_closest_marker("xdist_group"):
-            continue  # a test that names its group keeps it (one group each: xdist joins several into a new one)
+        marker = item.get_closest_marker("xdist_group")
+        if marker:  # a test that names its group keeps it (one group each: xdist joins several into a new one)
+            groups[item.nodeid] = str(marker.args[0] if marker.args else marker.kwargs.get("name", "default"))
+            continue
         group = SERIAL if serial_reason(item) else _module_fixture_group(item)
         if group:
             item.add_marker(pytest.mark.xdist_group(group))
+            groups[item.nodeid] = group
+    parallel.publish(config, groups)  # the controller's scheduler reads them (tests/parallel.py)
     for folder in (*SERIAL_DIRS, *SERIAL_MODULES):  # a renamed file must not quietly run in parallel
         if config.rootpath == ROOT and not (ROOT / folder).exists():
             raise pytest.UsageError(f"tests/conftest.py names {folder} to run serially, and it does not exist")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    parallel.configure_node(node)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    return parallel.make_scheduler(config, log)
+
+
+def pytest_unconfigure(config):
+    parallel.cleanup(config)
 
 
 # --- docs/reliability.md from the run (tests/reliability.py) ---------------------------------
