@@ -82,7 +82,9 @@ def in_language(table: Table, lang: str) -> Table:
     if "explanation" not in table.columns:
         return replace(table, headers=headers)
     at = list(table.columns).index("explanation")
-    rows = ([explained(v, lang) if i == at and isinstance(v, str) else v for i, v in enumerate(row)] for row in table.rows)
+    rows = (
+        [explained(v, lang) if i == at and isinstance(v, str) else v for i, v in enumerate(row)] for row in table.rows
+    )
     return replace(table, headers=headers, rows=rows)
 
 
