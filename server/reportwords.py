@@ -43,8 +43,8 @@ WORDS: dict[str, tuple[str, str]] = {  # key: (zh, en)
     "explanation": ("告警说明", "Why this alert was raised"),
     "files": ("涉及文件", "The files"),
     "files_more": (
-        "另有 {n} 个文件未列出（见 alert.json 及 API /api/v1/alerts/{id}/files）",
-        "{n} more files not listed (alert.json and the API /api/v1/alerts/{id}/files)",
+        "另有 {n} 个文件未列出（见控制台告警页面或 API /api/v1/alerts/{id}/files）",
+        "{n} more files not listed (the console's alert page, or the API /api/v1/alerts/{id}/files)",
     ),
     "time": ("时间", "Time"),
     "file": ("文件", "File"),

@@ -119,3 +119,12 @@ def test_without_a_cjk_font_the_pack_says_so_and_keeps_the_html(incident, monkey
     assert "report.pdf" not in names and "report.html" in names
     assert "fonts-noto-cjk" in pack.read("report-pdf-missing.txt").decode()
     assert verify_pack(answer.content, _signer_pem(incident)).ok
+
+
+def test_a_long_incident_lists_its_first_files_and_says_where_the_rest_are(incident, send, monkeypatch):
+    send(make_egress("core", path="/media/zhang/KINGSTON/second.dwg", sha256="b" * 64))  # joins incident 1
+    monkeypatch.setattr("server.packreport.MAX_FILES", 1)
+    incident.cookies.set("mw_lang", "zh")
+    html = _pack(incident.get("/console/alerts/1/evidence.zip")).read("report.html").decode()
+    assert "gpj.泵叶轮图纸.dwg" in html and "second.dwg" not in html.split("处理经过")[0]
+    assert "另有 1 个文件未列出（见控制台告警页面或 API /api/v1/alerts/1/files）" in html
