@@ -34,7 +34,7 @@ from server.times import iso
 from server.xlsxbook import Column, Sheet, workbook
 
 FORMATS = ("xlsx", "pdf")
-MAX_PDF_ROWS = 1000  # rows of one table in the PDF; the XLSX has them all
+MAX_PDF_ROWS = 300  # rows of one table in the PDF (fpdf2 lays out ~150 rows a second); the XLSX has them all
 
 
 @dataclass(frozen=True)

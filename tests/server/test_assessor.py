@@ -315,3 +315,13 @@ def test_pdf_renders_the_same_figures(known, store, tmp_path):
         )
         == 1
     )
+
+
+def test_the_pdf_lists_the_first_rows_of_a_long_sheet_and_says_so(known, store, monkeypatch):
+    monkeypatch.setattr("server.assessor.MAX_PDF_ROWS", 1)
+    period = assessor.period_of("2026-03-01", "2026-03-31", FIRM)
+    titled = assessor.sheets(store, period, "zh", FIRM, "cli", 120)
+    doc = assessor.to_pdf_document(titled, "zh", FIRM, period)
+    handling = next(s for s in doc.sections if s.title == "处置时效")
+    assert len(handling.rows) == 1 and handling.note == "PDF 仅列出前 1 行，完整数据见 XLSX"
+    assert doc.sections[0].rows[0] == ("期间开始", "2026-03-01 00:00:00") and doc.landscape
