@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import hashlib
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -90,7 +91,7 @@ def export_register(request: Request, caller: Caller = Depends(reader_caller)) -
     store = request.app.state.store
     with store.engine.connect() as conn:
         data = export_xlsx(conn)
-    store.audit(f"token:{caller.name}", "export.register_items", "register.xlsx", {"bytes": len(data)})
+    store.audit(f"token:{caller.name}", "export.register_items", "register.xlsx", {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
     return Response(
         data, media_type=XLSX_TYPE, headers={"Content-Disposition": 'attachment; filename="miwei-register.xlsx"'}
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import hashlib
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response
@@ -124,7 +125,7 @@ def register_routes(router: APIRouter, console: Console) -> None:
         store = request.app.state.store
         with store.engine.connect() as conn:
             data = export_xlsx(conn)
-        store.audit(f"console:{user.name}", "export.register_items", "register.xlsx", {"bytes": len(data)})
+        store.audit(f"console:{user.name}", "export.register_items", "register.xlsx", {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
         return Response(
             data, media_type=XLSX_TYPE, headers={"Content-Disposition": 'attachment; filename="miwei-register.xlsx"'}
         )

@@ -86,9 +86,16 @@ def test_event_export_has_the_medium_place_match_and_register_item(handled):
 
 
 @pytest.mark.parametrize("path", ["/console/export/alerts.xlsx", "/console/export/events.csv", "/console/export/devices.xlsx",
-                                  "/console/export/register.csv", "/console/audit/export.xlsx"])  # fmt: skip
+                                  "/console/export/register.csv", "/console/audit/export.xlsx", "/console/register/items.xlsx"])  # fmt: skip
 def test_every_export_is_audited_with_its_digest(handled, store, path):
     answer = handled.get(path)
     assert answer.status_code == 200
     entry = next(e for e in store.list_audit(action="export.", limit=5).items if e["action"].startswith("export."))
     assert entry["details"]["sha256"] == hashlib.sha256(answer.content).hexdigest()
+
+
+def test_the_apis_register_export_is_audited_with_its_digest(client, reader, store):
+    answer = client.get("/api/v1/register/export.xlsx", headers=reader)
+    assert answer.status_code == 200
+    (entry,) = store.list_audit(action="export.register_items").items
+    assert entry["actor"] == "token:secops" and entry["details"]["sha256"] == hashlib.sha256(answer.content).hexdigest()
