@@ -28,9 +28,19 @@ def _last_month(now: datetime, zone: str) -> tuple[str, str]:
 
 
 def register(router: APIRouter, console: Console) -> None:
-    def page(request: Request, user: ConsoleUser, start: str, until: str, fmt: str, error: str = "", status_code: int = 200) -> Response:
+    def page(
+        request: Request, user: ConsoleUser, start: str, until: str, fmt: str, error: str = "", status_code: int = 200
+    ) -> Response:
         return console.render(
-            request, "assessor.html", user, status_code=status_code, start=start, until=until, fmt=fmt, error=error, formats=assessor.FORMATS
+            request,
+            "assessor.html",
+            user,
+            status_code=status_code,
+            start=start,
+            until=until,
+            fmt=fmt,
+            error=error,
+            formats=assessor.FORMATS,
         )
 
     @router.get(PREFIX + "/assessor", include_in_schema=False)
@@ -52,11 +62,31 @@ def register(router: APIRouter, console: Console) -> None:
         try:
             period = assessor.period_of(start, until, zone)
         except ValueError:
-            return page(request, user, start, until, fmt, gettext("The period is not valid: give two days, the first not after the last (e.g. 2026-01-01 and 2026-03-31)."), 422)
+            return page(
+                request,
+                user,
+                start,
+                until,
+                fmt,
+                gettext(
+                    "The period is not valid: give two days, the first not after the last (e.g. 2026-01-01 and 2026-03-31)."
+                ),
+                422,
+            )
         actor = f"console:{user.name}"
         out = assessor.export(store, period, fmt, console.lang(request), zone, actor, config.agent_offline_s)
         if out.pdf_missing:
-            return page(request, user, start, until, fmt, gettext("No Chinese font is installed on the collector, so the PDF cannot be made (Debian: apt-get install fonts-noto-cjk). The XLSX can."), 503)
+            return page(
+                request,
+                user,
+                start,
+                until,
+                fmt,
+                gettext(
+                    "No Chinese font is installed on the collector, so the PDF cannot be made (Debian: apt-get install fonts-noto-cjk). The XLSX can."
+                ),
+                503,
+            )
         logger.info("assessor report exported format={} sha256={} by={!r}", fmt, out.sha256, actor)
         headers = {"Content-Disposition": f'attachment; filename="{out.filename}"'}
         return Response(out.data, media_type=out.media_type, headers=headers)

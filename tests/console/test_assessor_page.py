@@ -27,17 +27,30 @@ def test_analyst_page_in_chinese_and_the_xlsx_download(analyst, send, store):
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/vnd.openxmlformats")
     assert 'filename="miwei-assessor-2026-03-01_2026-03-31.xlsx"' in answer.headers["content-disposition"]
     book = load_workbook(io.BytesIO(answer.content))
-    assert book.sheetnames[0] == "概况" and dict((r[0].value, r[1].value) for r in book["概况"].iter_rows(min_row=2))["期间内告警数"] == 1
+    assert (
+        book.sheetnames[0] == "概况"
+        and dict((r[0].value, r[1].value) for r in book["概况"].iter_rows(min_row=2))["期间内告警数"] == 1
+    )
     (entry,) = store.list_audit(action="export.assessor").items
-    assert entry["actor"] == "console:li.na" and entry["details"]["sha256"] == hashlib.sha256(answer.content).hexdigest()
+    assert (
+        entry["actor"] == "console:li.na" and entry["details"]["sha256"] == hashlib.sha256(answer.content).hexdigest()
+    )
     assert entry["details"]["lang"] == "zh"
 
 
 def test_pdf_in_english_and_a_bad_period(admin):
     answer = admin.get("/console/assessor/export", params={**PERIOD, "format": "pdf"})
-    assert answer.status_code == 200 and answer.content.startswith(b"%PDF") and answer.headers["content-type"] == "application/pdf"
+    assert (
+        answer.status_code == 200
+        and answer.content.startswith(b"%PDF")
+        and answer.headers["content-type"] == "application/pdf"
+    )
     refused = admin.get("/console/assessor/export", params={"from": "2026-03-31", "until": "2026-03-01"})
-    assert refused.status_code == 422 and "The period is not valid" in refused.text and 'value="2026-03-31"' in refused.text
+    assert (
+        refused.status_code == 422
+        and "The period is not valid" in refused.text
+        and 'value="2026-03-31"' in refused.text
+    )
     assert admin.get("/console/assessor/export", params={**PERIOD, "format": "docx"}).status_code == 422
 
 
