@@ -8,6 +8,8 @@ count, last_seen, severity (the highest seen) and evidence (the first MAX_EVIDEN
 the rest counted). After such an alert is resolved or marked false_positive, repeats within the
 rule's `suppress` window raise nothing (the events are stored; the alert's `suppressed` counts
 them). Correlation rules (server/correlation.py) raise one alert per rule and group per burst.
+Matches of the egress categories on files written to egress places are not alerts of their own:
+they are files of an incident (server/incidents.py), one per user, destination and session.
 
 Everything that happens to an alert is an append-only `alert_history` row: created, repeated,
 status, comment, escalated, auto_resolved, reopened; the actor is token:<name>, console:<user> or
