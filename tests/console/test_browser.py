@@ -66,7 +66,8 @@ def console(deployment):
     deployment.start_agent()
     (deployment.usb / "holiday.jpg").write_bytes(DRAWING)
     (deployment.usb / MARKUP_NAME).write_bytes(DRAWING)
-    wait_for(lambda: len(deployment.alerts(category="classified-egress")) >= 2, 60, 0.2, "two classified-egress alerts")
+    wait_for(lambda: sum(a.get("file_count") or 0 for a in deployment.alerts(category="classified-egress")) >= 2, 60, 0.2,
+             "both copies in the classified-egress incident")  # fmt: skip
     _report_markup_stick(deployment)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return deployment
@@ -114,7 +115,7 @@ def test_officer_finds_acknowledges_and_exports_an_alert(console, browser, tmp_p
     page.context.add_cookies([{"name": "mw_lang", "value": "en", "url": console.url}])
     _sign_in(page, console.url, "en-login.png")
     assert page.locator("h1").inner_text() == "Dashboard"
-    assert page.locator("svg.chart").count() == 2
+    assert page.locator("svg.chart").count() >= 2  # the dashboard draws its figures as charts
 
     page.click("nav.main >> text=Alerts")
     page.select_option("select[name=category]", "classified-egress")
@@ -126,7 +127,7 @@ def test_officer_finds_acknowledges_and_exports_an_alert(console, browser, tmp_p
     page.fill("#comment", "Talked to the user: copied for a customer visit, approved by R&D.")
     page.click("button[name=status][value=acknowledged]")
     page.wait_for_selector(".flash")
-    assert "Acknowledged" in page.locator("dl.facts").inner_text()
+    assert "Acknowledged" in page.locator("dl.facts").first.inner_text()
     assert "copied for a customer visit" in page.locator("section", has_text="History").inner_text()
     alert_id = int(re.search(r"/console/alerts/(\d+)", page.url).group(1))
     assert requests.get(console.url + f"/api/v1/alerts/{alert_id}", headers={"Authorization": f"Bearer {console.token}"}, timeout=10).json()["status"] == "acknowledged"
@@ -164,7 +165,7 @@ def test_markup_in_file_names_and_usb_labels_never_runs(console, browser):
     page.screenshot(path=str(ARTIFACTS / "xss-events.png"), full_page=True)
 
     ids = [a["id"] for a in console.alerts(category="classified-egress")]
-    markup_alert = next(i for i in ids if "onerror" in console.get(f"/api/v1/alerts/{i}")["events"][0]["path"])
+    markup_alert = next(i for i in ids if any("onerror" in e["path"] for e in console.get(f"/api/v1/alerts/{i}")["events"]))
     page.goto(f"{console.url}/console/alerts/{markup_alert}")
     assert page.locator("td.path", has_text=MARKUP_NAME).first.is_visible()
     assert page.locator("img[src=x]").count() == 0
