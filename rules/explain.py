@@ -404,7 +404,7 @@ def chinese_line(category: str, event: Event) -> str:
 def explain_verdict(verdict: Verdict, event: Event, worktime: WorkTime, value_of: Callable[[str, Event], Any]) -> str:
     """The explanation of an event rule's alert: what happened, why the rule matched, the severity."""
     rule: EventRule = verdict.rule
-    happened = describe_event(event, f"{local_time(event.ts, worktime)} ({event.ts})") + "."
+    happened = describe_event(event, local_time(event.ts, worktime)) + "."  # the firm's clock; UTC stays in the API
     held = "; ".join(
         f"{r.condition.field} = {plain(show_value(r.condition.field, r.value))} ({r.condition.describe()})"
         for r in verdict.held
