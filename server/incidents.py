@@ -27,7 +27,7 @@ import hashlib
 import json
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from loguru import logger
@@ -287,7 +287,7 @@ def _facet_list(categories) -> str:
 def _open(conn: Connection, runs: list[_Run], now: datetime, settings: IncidentSettings) -> None:
     """New incidents: the alert rows, their files, evidence links, a 'created' history row each and
     their notifications (the outbox rows commit with them)."""
-    rows, tops = [], []
+    rows = []
     for run in runs:
         files = run.files
         top = min((f.top_draft() for f in files), key=lambda d: _rank(d.category))
@@ -297,10 +297,10 @@ def _open(conn: Connection, runs: list[_Run], now: datetime, settings: IncidentS
         level = _top_level(f.event.level for f in files)
         item = next((f.event.register_entry for f in files if f.event.level == level and f.event.register_entry), None)
         place = run.place
-        tops.append(replace(top, severity=_stepped(base, settings.steps(len(files), total))))
+        severity = _stepped(base, settings.steps(len(files), total))
         e = files[0].event
         rows.append(dict(
-            rule_id=top.rule_id, category=top.category, severity=tops[-1].severity, title=top.title, status="open",
+            rule_id=top.rule_id, category=top.category, severity=severity, title=top.title, status="open",
             created_at=now, updated_at=now, agent_id=e.agent_id, host=e.host, user=e.user,
             count=sum(len(f.event_ids) for f in files), explanation=first_top.explained(), group_key=run.key,
             last_seen=now, first_ts=min(f.event.ts for f in files), last_ts=max(f.event.ts for f in files), suppressed=0,
