@@ -42,7 +42,7 @@ def no_leaked_threads():
 
 ROOT = Path(__file__).resolve().parents[1]
 SERIAL = "system"  # the xdist group whose tests run one at a time, on one worker
-# What makes a test share the machine: the reason is the documentation (docs/testing.md says the same).
+# What makes a test share the machine, and why (docs/architecture.md, Tests, says the same).
 SERIAL_DIRS = {"tests/e2e/": "loop and FUSE mounts, users mw*, /run/user, cupsd, dbus, dpkg's lock, real agents"}
 SERIAL_MARKS = {"e2e": "starts miwei-agent, which watches every mount on the machine"}
 SERIAL_FIXTURES = {
@@ -84,7 +84,7 @@ def _module_fixture_group(item: pytest.Item) -> str | None:
     return None
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook appends the group to each node id
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the xdist_group marks
 def pytest_collection_modifyitems(session, config, items):
     groups = {}
     for item in items:
