@@ -12,7 +12,6 @@ transaction, so ingest is held up for one batch at most; several collectors may 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -21,6 +20,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.engine import Engine
 
 from server.database import writing
+from server.periodic import Periodic
 from server.schema import alert_events, events
 
 DEFAULT_RETENTION_DAYS = 1095
@@ -50,28 +50,8 @@ def purge_events(engine: Engine, now: datetime, retention_days: int, batch: int 
     return total
 
 
-class RetentionSchedule:
+class RetentionSchedule(Periodic):
     """Calls `purge` after `first_delay_s`, then every `every_s`, on its own thread until stopped."""
 
     def __init__(self, purge: Callable[[], int], first_delay_s: float = FIRST_DELAY_S, every_s: float = EVERY_S):
-        self.purge, self.first_delay_s, self.every_s = purge, first_delay_s, every_s
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        wait = self.first_delay_s
-        while not self._stopping.wait(wait):
-            wait = self.every_s
-            try:
-                self.purge()
-            except Exception as exc:  # tried again at the next round; the collector keeps serving
-                logger.error("retention purge failed error={}: {!r}", type(exc).__name__, str(exc))
+        super().__init__("retention purge", purge, first_delay_s, every_s)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +38,7 @@ from rules.events import chain_digest
 from server import merkle, signing, tsa
 from server.database import insert_ignore, lock, writing
 from server.firmtime import utc
+from server.periodic import Periodic
 from server.schema import events, seal_days, seals
 from server.times import iso
 
@@ -306,29 +306,9 @@ def for_events(conn: Connection, event_ids: list[str], zone: ZoneInfo) -> tuple[
 # --- the daily task -----------------------------------------------------------------------------
 
 
-class SealSchedule:
+class SealSchedule(Periodic):
     """Calls `seal` every `every_s` (hourly: a day not sealed yet is sealed soon after it ends),
     on its own thread until stopped; sealing a sealed day does nothing."""
 
     def __init__(self, seal: Callable[[], object], first_delay_s: float = 60.0, every_s: float = 3600.0):
-        self.seal, self.first_delay_s, self.every_s = seal, first_delay_s, every_s
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="seals", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout_s)
-
-    def _run(self) -> None:
-        wait = self.first_delay_s
-        while not self._stopping.wait(wait):
-            wait = self.every_s
-            try:
-                self.seal()
-            except Exception as exc:  # tried again at the next round; the collector keeps serving
-                logger.error("sealing failed error={}: {!r}", type(exc).__name__, str(exc))
+        super().__init__("sealing", seal, first_delay_s, every_s)
