@@ -54,7 +54,6 @@ class AlertFilter:
             )
         for column, value in (
             (alerts.c.severity, self.severity),
-            (alerts.c.category, self.category),
             (alerts.c.top_level, self.level),
             (alerts.c.user, self.user),
             (alerts.c.host, self.host),
@@ -63,6 +62,8 @@ class AlertFilter:
         ):
             if value:
                 clauses.append(column == value)
+        if self.category:  # an incident holds the categories of all its files: a marked file's is one
+            clauses.append(or_(alerts.c.category == self.category, alerts.c.facets.like(f'%"{self.category}"%')))
         if self.device:
             clauses.append(or_(alerts.c.device_label == self.device, alerts.c.destination == self.device))
         if self.since is not None:

@@ -125,6 +125,11 @@ def test_classified_marked_and_personal_rules_on_one_file_are_three_facets_of_on
     assert [f["category"] for f in row["facets"]] == ["classified-egress", "marked-egress", "personal-data-egress"]
     assert [f["rule_id"] for f in row["facets"]] == ["MW-EGRESS-CLASSIFIED", "MW-EGRESS-MARKED", "MW-PII-RESIDENT-ID"]
     assert row["match"]["detections"] == [{"detector": "trade_secret_marking", "count": 2}, {"detector": "cn_resident_id", "count": 12}]
+    # the list's category filter finds the incident by any of its facets, not only its own category
+    for category in ("marked-egress", "personal-data-egress"):
+        found = client.get("/api/v1/alerts", params={"category": category}, headers=reader).json()["alerts"]
+        assert [a["id"] for a in found] == [incident["id"]], category
+    assert client.get("/api/v1/alerts", params={"category": "uninspectable-egress"}, headers=reader).json()["alerts"] == []
 
 
 def test_a_file_written_again_joins_its_row_and_a_more_telling_category_renames_the_incident(client, reader, analyst, send):
