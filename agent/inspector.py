@@ -30,7 +30,7 @@ from agent.content.worker import HEADER, MAX_ANSWER_BYTES, receive_exactly, send
 from agent.walk import open_file
 from rules.events import Detection
 
-GRACE_S = 5.0  # beyond the worker's own budget: starting up, pages that overrun their check
+GRACE_S = 5.0  # beyond the worker's own budget: pages that overrun their check (start-up has its own)
 START_TIMEOUT_S = 30.0
 FAILURES_BEFORE_REST = 3  # workers dying one after another (one that cannot start dies at once)...
 REST_S = 30.0  # ...are not restarted for this long: each file then fails fast, not after a start
@@ -130,6 +130,14 @@ class InspectorProcess:
         finally:
             theirs.close()
         self._sock = ours
+        # started, warmed up (its parsers loaded) and unprivileged: a file's deadline counts the
+        # inspection alone, so a slow start on a busy PC is not taken for a hostile file
+        try:
+            ready = self._answer(time.monotonic() + START_TIMEOUT_S)
+        except TimeoutError:
+            raise OSError(f"the inspection worker did not start within {START_TIMEOUT_S:.0f} s") from None
+        if ready != {"ready": True}:
+            raise ValueError("the inspection worker did not say it was ready")
 
     def _answer(self, deadline: float) -> dict:
         (length,) = HEADER.unpack(receive_exactly(self._sock, HEADER.size, deadline))

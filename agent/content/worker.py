@@ -212,6 +212,7 @@ def main(argv: list[str]) -> int:
     _limit_resources()  # before the drop: the resource module itself is loaded from the interpreter's files
     drop_privileges(uid, gid)
     try:
+        send_message(sock, {"ready": True})  # the agent's deadlines start now, not before the warm-up
         _serve(sock)
     except (EOFError, BrokenPipeError):
         pass
