@@ -40,5 +40,5 @@ def test_the_dashboard_counts_neither_pending_nor_retired_agents_as_offline(admi
     assert admin.post("/api/v1/enroll", json=body).json()["state"] == "pending"
     store.fleet.retire(agent.agent_id, "test")
     page = admin.get("/console").text
-    counts = re.search(r'<span class="ok">(\d+)</span>[^<]*<span class="bad">(\d+)</span>', page)
+    counts = re.search(r'<span class="ok">(\d+)</span>.*?<span class="bad">(\d+)</span>', page, re.S)
     assert counts is not None and counts.groups() == ("0", "0"), counts

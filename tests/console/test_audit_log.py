@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import time
@@ -90,13 +91,15 @@ def test_hostile_filter_values_are_shown_as_text(admin):
 
 def test_export_csv_and_xlsx_keep_the_filters_hold_local_times_and_are_audited(admin, many, store):
     params = {"action": "user.create", "from": "2026-01-01 08:00", "until": "2026-01-01 08:30"}
-    text = admin.get("/console/audit/export.csv", params=params).content.decode("utf-8-sig")
+    csv_bytes = admin.get("/console/audit/export.csv", params=params).content
+    text = csv_bytes.decode("utf-8-sig")
     table = list(csv.reader(io.StringIO(text)))
     assert table[0] == ["id", "at (Asia/Shanghai, UTC+08:00)", "actor", "action", "what", "target", "client", "details"]
     assert [r[5] for r in table[1:]] == [f"thing:{i}" for i in range(27, -1, -3)]
     assert table[-1][1] == "2026-01-01 08:00:00" and table[-1][4] == "User created" and table[-1][7] == '{"n": 0}'
 
-    sheet = load_workbook(io.BytesIO(admin.get("/console/audit/export.xlsx", params=params).content)).active
+    xlsx_bytes = admin.get("/console/audit/export.xlsx", params=params).content
+    sheet = load_workbook(io.BytesIO(xlsx_bytes)).active
     cells = list(sheet.iter_rows(values_only=True))
     assert len(cells) == len(table) and cells[-1][1] == datetime(2026, 1, 1, 8, 0)
     assert sheet.cell(row=len(cells), column=2).is_date
@@ -104,7 +107,9 @@ def test_export_csv_and_xlsx_keep_the_filters_hold_local_times_and_are_audited(a
     exports = [e for e in _audit(store) if e["action"] == "export.audit"]
     assert [e["target"] for e in exports] == ["audit.xlsx", "audit.csv"]
     assert exports[0]["actor"] == "console:boss"
-    assert exports[0]["details"] == {"rows": 10, "filters": {"action": "user.create", "since": "2026-01-01 08:00", "until": "2026-01-01 08:30"}}
+    filters = {"action": "user.create", "since": "2026-01-01 08:00", "until": "2026-01-01 08:30"}
+    assert exports[0]["details"] == {"rows": 10, "filters": filters, "sha256": hashlib.sha256(xlsx_bytes).hexdigest()}
+    assert exports[1]["details"]["sha256"] == hashlib.sha256(csv_bytes).hexdigest()  # each export with its digest
 
 
 def test_exported_agent_text_cannot_start_a_formula(admin, store):

@@ -54,7 +54,7 @@ PATH_VALUES = {
     "{alert_id}": "1", "{name}": "departing", "{value:path}": "zhang", "{entry_id}": "1", "{channel_id}": "1",
     "{user_id}": "1", "{token_id}": "1", "{rule_id}": "MW-EGRESS-CLASSIFIED", "{what}.{fmt}": "alerts.csv", "{lang}": "en",
     "{agent_id}": "3c7af030-341d-4822-b9a1-4ec28f6dfdf9", "{item_id}": "1", "{action}": "declassify",
-    "{group_id}": "2", "{device_id}": "1", "{event_id}": "3c7af030-341d-4822-b9a1-4ec28f6dfdf9",
+    "{group_id}": "2", "{device_id}": "1", "{event_id}": "3c7af030-341d-4822-b9a1-4ec28f6dfdf9", "{view_id}": "1", "export.{fmt}": "export.csv",
 }  # fmt: skip
 
 
