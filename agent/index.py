@@ -556,7 +556,7 @@ class FingerprintIndex:
             unwalkable=tuple(unwalkable),
         )
 
-    def _hashed(self, todo: list, claimed: set[str]) -> Iterator[list]:
+    def _hashed(self, todo: list, claimed: set[int]) -> Iterator[list]:
         """The todo list hashed (and fingerprinted), WORK_CHUNK files at a time.
 
         On this thread: two threads were measured slower than one (docs/benchmarks.md, "Index
@@ -565,7 +565,7 @@ class FingerprintIndex:
         for chunk in _chunks(todo, WORK_CHUNK):
             yield self._hash_chunk(chunk, claimed)
 
-    def _hash_chunk(self, chunk: list, claimed: set[str]) -> list:
+    def _hash_chunk(self, chunk: list, claimed: set[int]) -> list:
         """[(raw path, stat, (entry, fingerprints or None) | OSError)] for a chunk of the todo list."""
         out = []
         for raw, st, folder in chunk:
@@ -577,8 +577,9 @@ class FingerprintIndex:
                 continue
             entry = IndexedFile(path, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name, d.ctime_ns)
             hashes = None
-            if self.fingerprint is not None and d.sha256 not in claimed:  # each content once per refresh
-                claimed.add(d.sha256)
+            key = int(d.sha256[:16], 16)  # 64 bits of the digest: a third of the memory of the hex text
+            if self.fingerprint is not None and key not in claimed:  # each content once per refresh
+                claimed.add(key)
                 # content whose first bytes show no text (a drawing, an image, a binary) is stored
                 # without fingerprints, without opening it again (INSERT OR IGNORE: no query first)
                 hashes = self._fingerprints(path, d.sha256) if may_have_text(d.head) else frozenset()
@@ -839,7 +840,7 @@ class _Hashing:
         self.index, self.progress = index, progress
         self.pending: list[tuple] = []
         self.had_row: set[bytes] = set()  # pending files that had a row (an edit: the old content is remembered)
-        self.claimed: set[str] = set()  # content fingerprinted in this refresh (each once)
+        self.claimed: set[int] = set()  # content fingerprinted in this refresh (each once), by 64 bits of its SHA-256
         self.count = self.errors = self.done_bytes = self.total_bytes = 0
 
     def add(self, items: list[tuple], had_row: bool) -> None:

@@ -129,7 +129,7 @@ def _aide_figures(tree: corpus.Tree, build: peers.Run, check: peers.Run, runs: i
             name="index peak memory", value=peak, unit="MB", baseline=max(aide_build.peak_mb, aide_check.peak_mb),
             baseline_unit="MB (AIDE, build or check)", ratio=ratio(peak, max(aide_build.peak_mb, aide_check.peak_mb)),
             goal="<= 80 MB", met=peak <= 80, runs=runs, reproduce=reproduce("index"),
-            notes=f"The larger resident peak of `miwei-agent index` building and re-checking {files} (os.wait4 of each run).",
+            notes=f"The larger resident peak of `miwei-agent index` building and re-checking {files} (its VmHWM, sampled every 20 ms).",
         ),
     ]
 
