@@ -27,6 +27,16 @@ def small_ext4(tmp_path):
 
 
 @pytest.fixture(autouse=True)
+def no_system_signing_key(tmp_path_factory, monkeypatch):
+    """A collector on PostgreSQL without server.signing_key_file keeps its key in the system state
+    folder: in-process tests must not write /var/lib/miwei-server (a root-owned key left there broke
+    the installed .deb's collector in tests/e2e/test_packages.py)."""
+    import server.signing
+
+    monkeypatch.setattr(server.signing, "SYSTEM_STATE_DIR", str(tmp_path_factory.mktemp("state")))
+
+
+@pytest.fixture(autouse=True)
 def no_leaked_threads():
     """Every long-lived component must stop its threads: a test that leaks one fails."""
     before = set(threading.enumerate())
