@@ -115,3 +115,21 @@ def fresh_database(cluster: Cluster) -> Iterator[str]:
             conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
     finally:
         admin.dispose()
+
+
+# A module that runs tests on PostgreSQL imports these: `pytestmark = postgres.MARKS` and
+# `from tests.server.postgres import cluster, db_url  # noqa: F401` (one cluster per module, a
+# fresh database per test; the module then counts as one unit for the parallel scheduler).
+MARKS = [pytest.mark.slow, pytest.mark.skipif(why_not() is not None, reason=str(why_not()))]
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with running() as found:
+        yield found
+
+
+@pytest.fixture
+def db_url(cluster):  # noqa: F811 (the fixture above, by name)
+    with fresh_database(cluster) as url:
+        yield url

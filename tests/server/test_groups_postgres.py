@@ -4,25 +4,12 @@ installed."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.server import postgres
+from tests.server.postgres import cluster, db_url  # noqa: F401 - one cluster per module, a database per test
 from tests.server.test_groups import (  # noqa: F401 - run here against PostgreSQL
     test_analysts_read_admins_change,
     test_two_groups_get_different_items_and_a_change_moves_the_version,
     test_without_a_register_the_version_is_the_rules,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(postgres.why_not() is not None, reason=str(postgres.why_not()))]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with postgres.running() as cluster:
-        yield cluster
-
-
-@pytest.fixture
-def db_url(cluster):
-    with postgres.fresh_database(cluster) as url:
-        yield url
+pytestmark = postgres.MARKS

@@ -4,9 +4,8 @@ installed."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.server import postgres
+from tests.server.postgres import cluster, db_url  # noqa: F401 - one cluster per module, a database per test
 from tests.server.test_incidents import (  # noqa: F401 - run here against PostgreSQL
     analyst,
     test_a_file_written_again_joins_its_row_and_a_more_telling_category_renames_the_incident,
@@ -16,16 +15,4 @@ from tests.server.test_incidents import (  # noqa: F401 - run here against Postg
     test_the_bulk_egress_rule_still_counts_the_files_of_an_incident,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(postgres.why_not() is not None, reason=str(postgres.why_not()))]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with postgres.running() as cluster:
-        yield cluster
-
-
-@pytest.fixture
-def db_url(cluster):
-    with postgres.fresh_database(cluster) as url:
-        yield url
+pytestmark = postgres.MARKS

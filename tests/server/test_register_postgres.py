@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
 from tests.server import postgres
+from tests.server.postgres import cluster, db_url  # noqa: F401 - one cluster per module, a database per test
 from tests.server.test_register_api import (  # noqa: F401 - run here against PostgreSQL
     PUMP,
     _create,
@@ -22,19 +21,7 @@ from tests.server.test_register_api import (  # noqa: F401 - run here against Po
     test_xlsx_round_trip_leaves_the_register_unchanged,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(postgres.why_not() is not None, reason=str(postgres.why_not()))]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with postgres.running() as cluster:
-        yield cluster
-
-
-@pytest.fixture
-def db_url(cluster):
-    with postgres.fresh_database(cluster) as url:
-        yield url
+pytestmark = postgres.MARKS
 
 
 def test_parallel_changes_chain_their_history(client, admin_h):  # noqa: F811

@@ -4,9 +4,8 @@ Skips with the reason when PostgreSQL is not installed."""
 
 from __future__ import annotations
 
-import pytest
-
 from tests.server import postgres
+from tests.server.postgres import cluster, db_url  # noqa: F401 - one cluster per module, a database per test
 from tests.server.test_seals import (  # noqa: F401 - run here against PostgreSQL
     key,
     test_a_day_is_sealed_per_agent_signed_and_checks,
@@ -15,16 +14,4 @@ from tests.server.test_seals import (  # noqa: F401 - run here against PostgreSQ
     test_sealing_is_idempotent_and_runs_once_even_in_parallel,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(postgres.why_not() is not None, reason=str(postgres.why_not()))]
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    with postgres.running() as cluster:
-        yield cluster
-
-
-@pytest.fixture
-def db_url(cluster):
-    with postgres.fresh_database(cluster) as url:
-        yield url
+pytestmark = postgres.MARKS
