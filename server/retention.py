@@ -7,6 +7,12 @@ alert are never purged: alerts and their evidence stay until an admin deletes th
 transaction, so ingest is held up for one batch at most; several collectors may purge at once
 (a delete of rows already gone deletes nothing).
 
+On PostgreSQL the events table is partitioned by month of received_at (migration 0017,
+server/partitions.py): a month that ended before the cutoff is dropped whole, its alert-linked
+events kept in the default partition, and next months' partitions are created; the row-by-row
+delete then only sees the default partition (rows older than the cutoff's month). An event is
+thus kept for retention_days and at most one month more there.
+
 `RetentionSchedule` runs the purge on a thread: once FIRST_DELAY_S after startup, then daily.
 """
 
@@ -19,6 +25,7 @@ from loguru import logger
 from sqlalchemy import delete, exists, select
 from sqlalchemy.engine import Engine
 
+from server import partitions
 from server.database import writing
 from server.periodic import Periodic
 from server.schema import alert_events, events
@@ -32,22 +39,39 @@ EVERY_S = 86400.0
 def purge_events(engine: Engine, now: datetime, retention_days: int, batch: int = BATCH, max_batches: int | None = None) -> int:
     """Delete events received before now - retention_days that no alert links; returns how many."""
     cutoff = now - timedelta(days=retention_days)
+    total = _drop_months(engine, now, cutoff)
+    with engine.connect() as conn:
+        if partitioned := partitions.partitioned(conn):
+            cutoff = partitions.month_start(cutoff)  # older months are gone; what is left of them is in events_default
     linked = exists().where(alert_events.c.event_id == events.c.id)
-    total, rounds = 0, 0
+    rounds = 0
     while max_batches is None or rounds < max_batches:
         with writing(engine) as conn:
             seqs = list(
                 conn.execute(select(events.c.seq).where(events.c.received_at < cutoff, ~linked).order_by(events.c.seq).limit(batch)).scalars()
             )
             if seqs:
-                conn.execute(delete(events).where(events.c.seq.in_(seqs)))
+                gone = list(conn.execute(delete(events).where(events.c.seq.in_(seqs)).returning(events.c.id)).scalars())
+                if partitioned:  # a resend of a purged event is stored again, as on SQLite
+                    conn.exec_driver_sql("DELETE FROM event_ids WHERE id = ANY(%(ids)s)", {"ids": gone})
         total += len(seqs)
         rounds += 1
         if len(seqs) < batch:
             break
     if total:
-        logger.info("events purged count={} older_than_days={} cutoff={}", total, retention_days, cutoff.isoformat())
+        logger.info("events purged count={} older_than_days={} cutoff={} by_month={}", total, retention_days, cutoff.isoformat(), partitioned)
     return total
+
+
+def _drop_months(engine: Engine, now: datetime, cutoff: datetime) -> int:
+    """PostgreSQL: create next months' partitions, drop the months that ended before the cutoff;
+    returns how many events went (not the linked ones kept)."""
+    if engine.dialect.name != "postgresql":
+        return 0
+    partitions.ensure(engine, now)
+    with engine.connect() as conn:
+        names = partitions.droppable(conn, cutoff) if partitions.partitioned(conn) else []
+    return sum(d.rows - d.kept for d in (partitions.drop_month(engine, n) for n in names))
 
 
 class RetentionSchedule(Periodic):
