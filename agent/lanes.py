@@ -2,7 +2,8 @@
 
 A 4 GB decoy written first must not hold back the small copy written after it: files of
 `large_bytes` or more go to the large lane, the rest to the small one. Each lane is one thread
-with its own inspection worker (agent/inspector.py), and holds at most `slots` open files, so the
+with its own inspection worker (agent/inspector.py), which a file no parser can read anything
+from (agent/opaque.py) never reaches, and holds at most `slots` open files, so the
 pipeline never opens more descriptors than the lanes can take; a file that finds its lane full
 waits in the pipeline for the next step. Results come back on a queue that only the pipeline
 thread drains (it alone touches the outbox).
@@ -23,6 +24,7 @@ from loguru import logger
 from agent.content.inspect import Inspection
 from agent.hashing import FileDigest, Hasher
 from agent.inspector import IDLE_S
+from agent.opaque import HEAD_BYTES, is_opaque, name_only
 
 LARGE_BYTES = 64 * 1024 * 1024
 SMALL_SLOTS = 64
@@ -110,14 +112,18 @@ class _Lane:
 
     def _work(self, job: Job) -> Done:
         try:
-            digest = self.hasher.digest_fd(job.fd, progress=self._moved, known=job.st)
+            head_bytes = HEAD_BYTES if job.inspect else 0
+            digest = self.hasher.digest_fd(job.fd, head_bytes, progress=self._moved, known=job.st)
         except OSError as exc:
             return Done(job, exc)
         changed = (digest.size, digest.mtime_ns) != (job.st.st_size, job.st.st_mtime_ns)
         if changed or not job.inspect:
             return Done(job, digest)
         self._moved()
-        return Done(job, digest, self.inspector.inspect(job.fd, os.path.basename(job.path)))
+        name = os.path.basename(job.path)
+        if is_opaque(digest.head):  # no parser reads anything from it: no worker round-trip (agent/opaque.py)
+            return Done(job, digest, name_only(name))
+        return Done(job, digest, self.inspector.inspect(job.fd, name))
 
     def _moved(self) -> None:
         self.moved_at = time.time()
