@@ -33,6 +33,7 @@ SECTIONS: dict[str, str] = {
     "throughput": "bench.throughput",
     "lineage": "bench.lineage",
     "detection": "bench.detection",
+    "partitions": "bench.partitions",
 }
 
 
