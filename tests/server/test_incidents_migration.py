@@ -36,8 +36,10 @@ def _alert_columns(engine) -> set[str]:
 
 def _drift(engine) -> list:
     """Differences between the migrated database and the tables the code declares (all of them)."""
+    from tests.server.test_partitions import by_design  # the monthly event partitions on PostgreSQL (0017)
+
     with engine.connect() as conn:
-        return compare_metadata(MigrationContext.configure(conn), metadata)
+        return [d for d in compare_metadata(MigrationContext.configure(conn), metadata) if not by_design(d)]
 
 
 def _migrate_up_and_down(url: str) -> None:
