@@ -190,11 +190,11 @@ WITH g AS (
     FROM e
 )
 INSERT INTO events (id, type, ts, received_at, agent_id, host, "user", path, size, sha256, level, source_path, severity, body, agent_seq, chain_hash, prev_hash)
-SELECT id, type, ts, at, agent_id, host, usr, path, CASE WHEN path IS NOT NULL THEN (k * 7919) %% 10000000 END,
+SELECT id, type, ts, at, agent_id, host, usr, path, CASE WHEN path IS NOT NULL THEN (k::bigint * 7919) %% 10000000 END,
        CASE WHEN path IS NOT NULL THEN md5(name) || md5(folder || name) END, CASE WHEN path IS NOT NULL THEN level END,
        CASE WHEN type = 'egress.file' THEN folder || '/' || name END, NULL,
        json_build_object('id', id, 'type', type, 'ts', ts, 'host', host, 'user', usr, 'path', path,
-                         'size', CASE WHEN path IS NOT NULL THEN (k * 7919) %% 10000000 END,
+                         'size', CASE WHEN path IS NOT NULL THEN (k::bigint * 7919) %% 10000000 END,
                          'sha256', CASE WHEN path IS NOT NULL THEN md5(name) || md5(folder || name) END,
                          'level', CASE WHEN path IS NOT NULL THEN level END, 'seq', k / 100, 'prev_hash', md5(k::text) || md5(id),
                          'details', json_build_object('pid', 1000 + k %% 30000, 'exe', '/usr/bin/cp', 'uid', 1000 + k %% 200))::text,
