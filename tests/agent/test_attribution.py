@@ -138,3 +138,29 @@ def test_processes_that_vanish_or_refuse_are_skipped() -> None:
     ]
     found, _ = open_writers({"/usb/x"}, {"/usb"}, processes=lambda attrs: procs)
     assert found == {"/usb/x": Writer(3, "cp", "", "")}
+
+
+def test_liveness_follows_the_process_itself() -> None:
+    """The cheap check asked at every write of a burst says a process ended as soon as it has, and
+    knows no process that never ran."""
+    import subprocess
+    import sys
+
+    from agent.attribution import Liveness
+
+    alive = Liveness(keep=1)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert alive(child.pid) and alive(child.pid)  # the second answer from the kept descriptor
+        assert alive(other.pid)  # keep=1: the first descriptor is closed, not leaked
+        child.kill()
+        child.wait()
+        assert not alive(child.pid)
+        assert not alive(2**22 + 12345)  # above pid_max: never a process
+    finally:
+        for proc in (child, other):
+            proc.kill()
+            proc.wait()
+        alive.close()
+    assert alive._fds == {}
