@@ -18,6 +18,7 @@ from sqlalchemy import text
 from server import partitions
 from server.database import _alembic_config, make_engine
 from server.retention import purge_events
+from tests.console.conftest import CHEAP, PASSWORD, sign_in
 from tests.server import postgres
 from tests.server.factories import alerts_of, make_egress, make_event
 from tests.server.postgres import cluster, db_url  # noqa: F401 - one cluster per module, a database per test
@@ -179,6 +180,10 @@ def test_retention_drops_whole_months_and_keeps_alert_evidence(client, reader, s
     pack = client.get(f"/api/v1/alerts/{alert['id']}/evidence.zip", headers=reader)
     assert pack.status_code == 200
     assert f"events/{evidence['id']}.json" in zipfile.ZipFile(io.BytesIO(pack.content)).namelist()
+    store.create_user("boss", "admin", CHEAP.hash(PASSWORD))
+    assert sign_in(client, "boss").status_code == 303
+    page = client.get(f"/console/events/{evidence['id']}")
+    assert page.status_code == 200 and evidence["path"] in page.text
     # a resend of a dropped event is stored again (as after a row purge); of the kept one, not
     assert send(routine[0], evidence) == {"accepted": 1, "duplicates": 1}
 
