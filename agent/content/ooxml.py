@@ -15,10 +15,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from functools import cache
 
 from agent.content.budget import Collector
 from agent.content.document import BODY, FOOTER, HEADER, PROPERTIES, TITLE, Cell
-from agent.content.xmltext import FieldsHandler, Handler, TextHandler, parse
+from agent.content.xmlscan import attributes, parse_fast, tag_matches, text_of
+from agent.content.xmltext import FieldsHandler, Handler, TextHandler
 from agent.content.zipread import BoundedZip
 
 CORE_FIELDS = {
@@ -52,7 +54,7 @@ def read_member(z: BoundedZip, name: str, handler: Handler, out: Collector) -> N
     """Stream one member through handler, if the zip has it."""
     if name in z.names():
         # a member cut at MAX_MEMBER_BYTES has no end tags; only then is that not an error
-        parse(z.chunks(name, out), handler, name, lambda: not z.member_truncated)
+        parse_fast(z.chunks(name, out), handler, name, lambda: not z.member_truncated)
         if isinstance(handler, TextHandler):
             handler.flush()
 
@@ -76,6 +78,9 @@ class _DocxHandler(TextHandler):
         super().__init__(out, where, frozenset({"t"}), frozenset({"p"}), inline=INLINE)
         self._tables = tables  # [tables seen so far], shared by the members of one document
         self._open: list[list[int]] = []  # [table, row, column, span] of each open table
+
+    def scan_names(self) -> tuple[frozenset[str], frozenset[str]] | None:
+        return self._names() | {"tbl", "tr", "tc", "gridSpan"}, frozenset({"gridSpan"})
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         if name == "tbl":
@@ -115,6 +120,12 @@ def read_docx(z: BoundedZip, out: Collector) -> None:
         read_member(z, name, _DocxHandler(out, BODY, tables), out)
 
 
+_PLAIN_STRING = re.compile(r"""<si><t(?:\s+xml:space=(?:"preserve"|'preserve'))?\s*>([^<]*)</t></si>""")
+# a worksheet's rows and their plain cells: attributes, then a value, no formula, no inline string
+_SHEET_TOKEN = re.compile(r"<row(\s[^>]*?)?(/?)>|</row>|<c(\s[^>]*?)?(?:/>|>(?:<v>([^<]*)</v>)?</c>)")
+_CELL_ATTRIBUTES = re.compile(r'\s*r="([A-Za-z]*[0-9]*)"(?:\s+s="[0-9]+")?(?:\s+t="([a-z]+)")?\s*')
+
+
 class _SharedStrings(Handler):
     """xl/sharedStrings.xml kept in memory (within the text budget): sheets refer to it by index."""
 
@@ -124,6 +135,32 @@ class _SharedStrings(Handler):
         self._buffer: list[str] = []
         self._in_text = self._in_phonetic = 0
         self._chars = 0
+
+    def scan_names(self) -> tuple[frozenset[str], frozenset[str]] | None:
+        return frozenset({"rPh", "t", "si"}), frozenset()
+
+    def scan_whole(self, text: str, scan: Callable[[str], None]) -> bool:
+        """Strings that are one plain <t> each (no runs, no phonetic guide), by one findall."""
+        if not text.lstrip().startswith(("<sst", "<?xml")) or "<sst" not in text:
+            return False  # a prefixed or odd member: the events
+        found = _PLAIN_STRING.findall(text)
+        if len(found) != text.count("<si>") + text.count("<si "):
+            return False
+        found = [text_of(t) if "&" in t or "\r" in t else t for t in found]
+        if sum(map(len, found)) > self.out.chars_left:
+            return False  # the events stop where the reference stops
+        self.strings.extend(found)
+        self._chars += sum(map(len, found))
+        return True
+
+    def leaf(self, name: str, attrs: dict[str, str], text: str) -> None:
+        if name == "t":
+            if text and not self._in_phonetic:
+                self._chars += len(text)
+                self.out.check_chars(self._chars)
+                self._buffer.append(text)
+        else:
+            super().leaf(name, attrs, text)
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         if name == "rPh":
@@ -139,6 +176,9 @@ class _SharedStrings(Handler):
         elif name == "si":
             self.strings.append("".join(self._buffer))
             self._buffer = []
+
+    def wants_data(self) -> bool:
+        return bool(self._in_text and not self._in_phonetic)
 
     def data(self, text: str) -> None:
         if self._in_text and not self._in_phonetic:
@@ -164,6 +204,38 @@ class _SheetHandler(Handler):
         self._band: str | None = None  # HEADER or FOOTER inside a header/footer element
         self._band_text: list[str] = []
         self._chars = 0
+
+    def scan_names(self) -> tuple[frozenset[str], frozenset[str]] | None:
+        return frozenset(HEADER_FOOTER_TAGS) | {"row", "c", "v", "rPh", "t", "worksheet"}, frozenset({"c"})
+
+    def scan_whole(self, text: str, scan: Callable[[str], None]) -> bool:
+        """sheetData by one tokenising pass when it holds rows of plain cells only (the events for
+        the rest of the member); False when any other element is in it or the budget would run
+        out in it (the events then stop where the reference stops)."""
+        begin, end = text.find("<sheetData>"), text.find("</sheetData>")
+        if begin < 0 or end < begin or self._cell is not None or self._band is not None or self._chars:
+            return False
+        begin += len("<sheetData>")
+        if any(m.group(3) != "worksheet" for m in tag_matches(self, text[:begin])):
+            return False  # a header or footer before the rows: the budget counts in the events' order
+        cells = _plain_rows(text, begin, end, self.shared, self.out.chars_left)
+        if cells is None:
+            return False
+        rows, row, chars, used = cells
+        self._rows.extend(rows)
+        self._row, self._chars = row, chars
+        self.used.update(used)
+        scan(text[:begin] + text[end:])
+        return True
+
+    def leaf(self, name: str, attrs: dict[str, str], text: str) -> None:
+        if name == "v" and self._band is None:  # a cell's value: start, data and end in one
+            if text and self._cell is not None:
+                self._cell.append(text)
+                self._chars += len(text)
+                self.out.check_chars(self._chars)
+        else:
+            super().leaf(name, attrs, text)
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         if name in HEADER_FOOTER_TAGS:
@@ -201,6 +273,11 @@ class _SheetHandler(Handler):
         elif name == "worksheet":
             self.flush()
 
+    def wants_data(self) -> bool:
+        return self._band is not None or (
+            self._cell is not None and bool(self._in_value or (self._in_text and not self._in_phonetic))
+        )
+
     def data(self, text: str) -> None:
         if self._band is not None:
             self._band_text.append(text)
@@ -214,17 +291,7 @@ class _SheetHandler(Handler):
     def _end_cell(self) -> None:
         raw = "".join(self._cell or ())
         self._cell = None
-        if self._cell_type == "s":
-            index = int(raw) if raw.strip().isdigit() else -1
-            value = self.shared[index] if 0 <= index < len(self.shared) else ""
-            self.used.add(index)
-        elif self._cell_type in ("b", "e"):
-            value = ""  # TRUE/FALSE and #N/A are not the sheet's text
-        elif self._cell_type == "n":
-            value = number_text(raw)
-        else:  # str (a formula's text), inlineStr
-            value = raw
-        value = " ".join(value.split())  # a cell's own line breaks and tabs would shift the table
+        value = _cell_value(raw, self._cell_type, self.shared, self.used)
         pad = self._column - len(self._row)
         self._chars += pad + len(value) + 1 - len(raw)  # the raw text was counted as it came
         self.out.check_chars(self._chars)
@@ -236,6 +303,72 @@ class _SheetHandler(Handler):
         """The rows read so far become the sheet's part, as much of them as the budget holds."""
         text, self._rows, self._chars = "\n".join(self._rows), [], 0
         self.out.add(BODY, text[: max(self.out.chars_left, 0)])
+
+
+def _cell_value(raw: str, cell_type: str, shared: list[str], used: set[int]) -> str:
+    """A cell's text in the sheet's line: a shared string resolved (its index noted as used)."""
+    if cell_type == "s":
+        index = int(raw) if raw.strip().isdigit() else -1
+        value = shared[index] if 0 <= index < len(shared) else ""
+        used.add(index)
+    elif cell_type in ("b", "e"):
+        value = ""  # TRUE/FALSE and #N/A are not the sheet's text
+    elif cell_type == "n":
+        value = number_text(raw)
+    else:  # str (a formula's text), inlineStr
+        value = raw
+    return " ".join(value.split())  # a cell's own line breaks and tabs would shift the table
+
+
+def _plain_rows(
+    text: str, begin: int, end: int, shared: list[str], chars_left: int
+) -> tuple[list[str], list[str], int, set[int]] | None:
+    """What _SheetHandler's events for text[begin:end] (a sheetData's rows) would leave: rows,
+    the open row, the characters counted and the shared strings used; None when it holds anything
+    but rows of plain cells, or the count would pass chars_left on the way."""
+    rows: list[str] = []
+    row: list[str] = []
+    used: set[int] = set()
+    chars, at = 0, begin
+    for m in _SHEET_TOKEN.finditer(text, begin, end):
+        if m.start() != at:
+            return None
+        at = m.end()
+        row_attributes, empty_row, cell_attributes, raw = m.groups()
+        if text[m.start() + 1] != "c":  # <row>, <row/> or </row>
+            if text[m.start() + 1] == "r":
+                row = []
+                if not empty_row:
+                    continue
+            if any(row):
+                rows.append("\t".join(row))
+            row = []
+            continue
+        plain = _CELL_ATTRIBUTES.fullmatch(cell_attributes or "")
+        if plain:
+            ref, cell_type = plain.group(1), plain.group(2) or "n"
+        else:
+            found = attributes(cell_attributes or "")
+            ref, cell_type = found.get("r", ""), found.get("t", "n")
+        column = _column_of(ref, len(row))
+        raw = raw or ""
+        if raw:
+            if "&" in raw or "\r" in raw:
+                raw = text_of(raw)
+            chars += len(raw)
+            if chars > chars_left:
+                return None
+        value = _cell_value(raw, cell_type, shared, used)
+        pad = column - len(row)
+        chars += pad + len(value) + 1 - len(raw)
+        if chars > chars_left:
+            return None
+        if value:
+            row.extend([""] * pad)
+            row.append(value)
+    if at != end:
+        return None
+    return rows, row, chars, used
 
 
 def number_text(raw: str) -> str:
@@ -262,13 +395,22 @@ def _column_of(ref: str, next_column: int) -> int:
     """The zero-based column of a cell reference such as "C5" (the next column if it has none);
     at least next_column, at most Excel's last (XFD), so a crafted reference cannot go back or
     pad a row without bound."""
-    letters = re.match(r"[A-Za-z]{1,3}", ref)
+    letters = _LETTERS.match(ref)
     if not letters:
         return next_column
+    return min(max(_column_number(letters.group().upper()) - 1, next_column), 16383)
+
+
+_LETTERS = re.compile(r"[A-Za-z]{1,3}")
+
+
+@cache
+def _column_number(letters: str) -> int:
+    """A1-style column letters as 1, 2, ... (at most 18,278 of them: ZZZ)."""
     column = 0
-    for ch in letters.group().upper():
+    for ch in letters:
         column = column * 26 + ord(ch) - ord("A") + 1
-    return min(max(column - 1, next_column), 16383)
+    return column
 
 
 def read_xlsx(z: BoundedZip, out: Collector) -> None:
@@ -293,6 +435,9 @@ class _SlideHandler(TextHandler):
 
     def __init__(self, out: Collector) -> None:
         super().__init__(out, BODY, frozenset({"t"}), frozenset({"p"}), inline=INLINE)
+
+    def scan_names(self) -> tuple[frozenset[str], frozenset[str]] | None:
+        return self._names() | {"sp", "ph"}, frozenset({"ph"})
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         if name == "sp":

@@ -27,6 +27,28 @@ class Handler:
 
     def data(self, text: str) -> None: ...
 
+    def scan_whole(self, text: str, scan: Callable[[str], None]) -> bool:
+        """Read a whole member's text (xmlscan, after expat's check) by a shortcut of the handler's
+        own, with the same effect as the events; False: nothing done, send the events. `scan`
+        sends the events of a text (the member with a part the shortcut read cut out)."""
+        return False
+
+    def wants_data(self) -> bool:
+        """Whether data() would keep text now (xmlscan skips the text between tags otherwise)."""
+        return True
+
+    def leaf(self, name: str, attrs: dict[str, str], text: str) -> None:
+        """An element holding text only (xmlscan): what its start, text and end would do."""
+        self.start(name, attrs)
+        if text:
+            self.data(text)
+        self.end(name)
+
+    def scan_names(self) -> tuple[frozenset[str], frozenset[str]] | None:
+        """The local names whose tags this handler reacts to, and those whose attributes it reads,
+        for xmlscan's regex pass; None: every element must be reported (the expat reference)."""
+        return None
+
 
 def parse(
     chunks: Iterable[bytes], handler: Handler, member: str, is_complete: Callable[[], bool] = lambda: True
@@ -82,11 +104,27 @@ class TextHandler(Handler):
         self.where = where
         self._text_tags, self._part_tags, self._skip_tags = text_tags, part_tags, skip_tags
         self._inline = inline or {}
+        self._plain_text_tags = text_tags - part_tags - skip_tags - frozenset(self._inline)
         self._in_part = 0
         self._in_text = 0
         self._in_skip = 0
         self._buffer: list[str] = []
         self._pending = 0
+
+    def scan_names(self) -> tuple[frozenset[str], frozenset[str]] | None:
+        if type(self).start is not TextHandler.start or type(self).end is not TextHandler.end:
+            return None  # a subclass reacting to more names says so itself
+        return self._names(), frozenset()
+
+    def _names(self) -> frozenset[str]:
+        return self._text_tags | self._part_tags | self._skip_tags | frozenset(self._inline)
+
+    def leaf(self, name: str, attrs: dict[str, str], text: str) -> None:
+        if name in self._plain_text_tags:  # start, data and end of a text element, in one
+            if text and not self._in_skip:
+                self._append(text)
+        else:
+            super().leaf(name, attrs, text)
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         if name in self._part_tags:
@@ -110,6 +148,9 @@ class TextHandler(Handler):
     def data(self, text: str) -> None:
         if self._in_text and not self._in_skip:
             self._append(text)
+
+    def wants_data(self) -> bool:
+        return bool(self._in_text and not self._in_skip)
 
     def _append(self, text: str) -> None:
         self._pending += len(text)
@@ -138,6 +179,9 @@ class FieldsHandler(Handler):
         self._labelled = labelled or {}
         self._open: list[tuple[str, str, list[str]]] = []  # (element, label, text)
 
+    def scan_names(self) -> tuple[frozenset[str], frozenset[str]] | None:
+        return frozenset(self._fields) | frozenset(self._labelled), frozenset(self._labelled)
+
     def start(self, name: str, attrs: dict[str, str]) -> None:
         if name in self._fields:
             self._open.append((name, "", []))
@@ -151,6 +195,9 @@ class FieldsHandler(Handler):
             where = self._fields.get(element) or self._labelled[element]
             if value:
                 self.out.add(where, f"{label}: {value}" if label else value)
+
+    def wants_data(self) -> bool:
+        return bool(self._open)
 
     def data(self, text: str) -> None:
         if self._open:

@@ -1,0 +1,192 @@
+"""The elements a handler reacts to, found by one regex pass over a member instead of expat's
+Python callbacks for every element (issue 21: a third to a half of docx, xlsx and pptx CPU went
+to callbacks for run properties, fonts and styles the handlers ignore).
+
+xmltext.parse stays the reference, and the guard: the member is first parsed by the same
+locked-down expat parser with no element or text callbacks (C speed), so a DTD, an entity
+declaration, an unbound prefix or malformed XML is refused exactly as before, and whatever the
+regex pass then reads is well-formed XML with no DTD. Only the five predefined entities and
+character references can appear then; comments, CDATA sections, processing instructions and
+encodings other than UTF-8 are left to the reference (Office does not write them). So is a member
+cut short at MAX_MEMBER_BYTES, and one whose reading ran out of budget or was refused (the
+reference parses what was read, then fails the same way).
+
+The regex finds the start, end and empty tags of the handler's local names (any prefix); the text
+between two of them, with other elements' tags removed, line ends normalised as expat does and
+references replaced, is handed over as character data. Attributes are parsed only for the names
+whose attributes the handler reads. The handler gets the same calls in the same order as from
+expat, except that character data may come in other pieces and whitespace between ignored
+elements is merged (handlers only keep text inside their own elements, and only as a join).
+tests/agent/content/test_xmlscan.py compares the extracted text of both ways.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from functools import cache
+from itertools import chain
+from xml.parsers import expat
+
+from agent.content.budget import OutOfBudget, Refused
+from agent.content.xmltext import Handler, parse
+
+ENABLED = True  # False: every member through the reference (tests compare the two)
+
+_ATTRIBUTES = r"""((?:[^>"'/]|"[^"]*"|'[^']*')*)"""
+_MARKUP = re.compile(r"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
+_REFERENCE = re.compile(r"&(#x[0-9A-Fa-f]+|#[0-9]+|lt|gt|amp|quot|apos);")
+_NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
+_ATTRIBUTE = re.compile(r"""([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_LINE_ENDS = re.compile(r"\r\n?")
+_ATTRIBUTE_SPACE = re.compile(r"\r\n|[\t\n\r]")
+_ENCODING = re.compile(rb"""<\?xml[^>]*?encoding\s*=\s*["']([^"']*)["']""")
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@cache
+def _tags(names: frozenset[str]) -> re.Pattern[str]:
+    """Tags of the given local names, with or without a prefix. Groups: 1 "/" and 2 the name of an
+    end tag; 3 the name, 4 the attributes and 5 "/" of a start or empty tag; 6 the text of an
+    element holding text only, whose end tag (7) is then part of the match."""
+    alternatives = "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
+    prefix = r"(?:[^\s<>/:!?=\"']+:)?"
+    return re.compile(
+        rf"<(?:(/){prefix}({alternatives})\s*>|{prefix}({alternatives})(?=[\s/>]){_ATTRIBUTES}(?:(/)>|>(?:([^<]*+)(</[^>]*>))?))"
+    )
+
+
+def _replace(m: re.Match[str]) -> str:
+    ref = m.group(1)
+    if ref[0] != "#":
+        return _NAMED[ref]
+    return chr(int(ref[2:], 16) if ref[1] == "x" else int(ref[1:]))
+
+
+def text_of(raw: str) -> str:
+    """Character data as expat gives it: markup of other elements dropped, \\r\\n and \\r as \\n,
+    references replaced."""
+    if "<" in raw:
+        raw = _MARKUP.sub("", raw)
+    if "\r" in raw:
+        raw = _LINE_ENDS.sub("\n", raw)
+    if "&" in raw:
+        raw = _REFERENCE.sub(_replace, raw)
+    return raw
+
+
+def attributes(raw: str) -> dict[str, str]:
+    """Attributes by local name as the reference has them (xmlns declarations are not attributes;
+    white space in a value normalised to spaces)."""
+    found = {}
+    for name, double, single in _ATTRIBUTE.findall(raw):
+        if name == "xmlns" or name.startswith("xmlns:"):
+            continue
+        value = double or single
+        if "\t" in value or "\n" in value or "\r" in value:
+            value = _ATTRIBUTE_SPACE.sub(" ", value)
+        if "&" in value:
+            value = _REFERENCE.sub(_replace, value)
+        found[name.rpartition(":")[2]] = value
+    return found
+
+
+def _checked(data: bytes, member: str) -> None:
+    """Raise as the reference parser would on this complete member (nothing but the guard runs)."""
+
+    def refuse_dtd(*_: object) -> None:
+        raise Refused(f"xml declares a DOCTYPE or entity: {member}")
+
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = refuse_dtd
+    parser.EntityDeclHandler = refuse_dtd
+    parser.UnparsedEntityDeclHandler = refuse_dtd
+    parser.ExternalEntityRefHandler = refuse_dtd
+    parser.Parse(data, True)
+
+
+def _decoded(data: bytes) -> str | None:
+    """The member's text when it is plain UTF-8 with only the XML declaration as a processing
+    instruction, no comments and no CDATA; otherwise None (the reference reads it)."""
+    if data.startswith(_UTF8_BOM):
+        data = data[len(_UTF8_BOM) :]
+    declared = _ENCODING.match(data)
+    if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+        return None
+    if b"<!--" in data or b"<![" in data or data.count(b"<?") > (1 if data.startswith(b"<?xml") else 0):
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def parse_fast(
+    chunks: Iterable[bytes], handler: Handler, member: str, is_complete: Callable[[], bool] = lambda: True
+) -> None:
+    """xmltext.parse(chunks, handler, member, is_complete), by the regex pass when the handler
+    names its elements and the member is plain, complete, well-formed UTF-8 XML."""
+    names = handler.scan_names() if ENABLED else None
+    if names is None:
+        parse(chunks, handler, member, is_complete)
+        return
+    read: list[bytes] = []
+    try:
+        for chunk in chunks:
+            read.append(chunk)
+    except (OutOfBudget, Refused) as e:
+        parse(chain(read, _raising(e)), handler, member, is_complete)
+        return
+    data = b"".join(read)
+    text = _decoded(data) if is_complete() else None
+    if text is None:
+        parse(read, handler, member, is_complete)
+        return
+    try:
+        _checked(data, member)
+    except (Refused, expat.ExpatError):
+        parse(read, handler, member, is_complete)  # the reference fails the same way, after the same parts
+        return
+    del read, data
+    if not handler.scan_whole(text, lambda part: _scan(part, handler, *names)):
+        _scan(text, handler, *names)
+
+
+def _raising(error: Exception) -> Iterator[bytes]:
+    raise error
+    yield b""  # a generator: the error comes when the reference asks for the next chunk
+
+
+def tag_matches(handler: Handler, text: str) -> Iterable[re.Match[str]]:
+    """The tags of the handler's names in text (xmlscan's pass, for a handler's shortcut)."""
+    names = handler.scan_names()
+    return _tags(names[0]).finditer(text) if names else iter(())
+
+
+def _scan(text: str, handler: Handler, names: frozenset[str], attribute_names: frozenset[str]) -> None:
+    start, end, data, leaf, wants_data = handler.start, handler.end, handler.data, handler.leaf, handler.wants_data
+    no_attributes: dict[str, str] = {}
+    at = 0
+    for m in _tags(names).finditer(text):
+        begin = m.start()
+        if begin > at and wants_data():
+            piece = text[at:begin]
+            if "<" in piece or "\r" in piece or "&" in piece:
+                piece = text_of(piece)
+            if piece:
+                data(piece)
+        at = m.end()
+        closing, closed, name, raw, empty, inner, ended = m.groups()
+        if closing:
+            end(closed)
+            continue
+        attrs = attributes(raw) if raw and name in attribute_names else no_attributes
+        if ended:
+            if "\r" in inner or "&" in inner:
+                inner = text_of(inner)
+            leaf(name, attrs, inner)
+            continue
+        start(name, attrs)
+        if empty:
+            end(name)
