@@ -24,6 +24,7 @@ from bench.report import REPO, SectionResult, describe_machine, git_commit, load
 SECTIONS: dict[str, str] = {
     "content": "bench.content",
     "ingest": "bench.ingest",
+    "workers": "bench.fleetload",
     "console": "bench.console",
     "fleet": "bench.fleet",
     "policy": "bench.policy_push",

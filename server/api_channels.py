@@ -32,7 +32,10 @@ NOT_DELIVERED = "not delivered (the collector's log says why)"
 
 @asynccontextmanager
 async def notify_lifespan(app: FastAPI):
-    """Write the config's channels, then run the sender until the app stops."""
+    """Write the config's channels, then run the sender until the app stops (in one worker of several)."""
+    if not getattr(app.state, "background", True):  # slot 0 sends (server/workers.py)
+        yield
+        return
     channels, transport = _parts(app)
     try:
         channels.sync_config(app.state.config.notify)

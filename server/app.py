@@ -112,7 +112,11 @@ async def _invalid_request(request, exc: RequestValidationError) -> JSONResponse
 def create_app(config: ServerConfig, store: Store, absence_check_s: float = ABSENCE_CHECK_S) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        _activate_policy(config, store)
+        if not getattr(app.state, "policy_activated", False):  # several workers: the supervisor did (server/workers.py)
+            _activate_policy(config, store)
+        if not getattr(app.state, "background", True):  # a worker other than slot 0 serves requests only
+            yield
+            return
         started = store.clock()
         health = Health(config.agent_offline_s, config.agent_offline_escalate, config.agent_stopped_alert_s)
         watcher = AbsenceWatcher(lambda: store.check_absence(config.agent_offline_s, started, health), absence_check_s, store.prune_hits)

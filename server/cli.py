@@ -107,6 +107,7 @@ def cmd_run(config: ServerConfig, args) -> int:
     from server.app import create_app
     from server.filemodes import PRIVATE_UMASK, warn_open_files
     from server.signing import SigningKeyError, key_path, load_or_create
+    from server.workers import run_workers, worker_count
 
     os.umask(PRIVATE_UMASK)  # the database, its WAL and SHM, the logs: the collector's user alone
     configure_logging(config.log_level, config.log_file)
@@ -133,6 +134,9 @@ def cmd_run(config: ServerConfig, args) -> int:
             " set server.tls_cert and server.tls_key (or terminate TLS in front)", host, port
         )
     tls = {"ssl_certfile": config.tls_cert, "ssl_keyfile": config.tls_key} if config.tls_cert else {}
+    count = worker_count(config.workers)
+    if count > 1:  # a supervisor and `count` processes on one listening socket (server/workers.py)
+        return run_workers(config, store, count, dict(log_level=config.log_level, proxy_headers=False, server_header=False, **tls))
     app = create_app(config, store)
     # What is alive now (modules, the app, SQLAlchemy's tables) lives as long as the process: out of
     # the collector's way, so that a full garbage collection walks only what requests made (it took

@@ -71,6 +71,7 @@ class ServerConfig:
     incident_escalate_bytes: tuple[int, ...] = (100 * 1024**2, 1024**3)  # ... or total size, whichever is higher
     signing_key_file: str | None = None  # Ed25519 key of packs and seals; None: signing-key.pem beside the database (server/signing.py)
     tsa_url: str | None = None  # an RFC 3161 timestamp authority that dates each daily seal (server/tsa.py); None: none
+    workers: int = 0  # processes serving the API on this host (server/workers.py); 0: one per core, 1: a single process
 
 
 def load_server_config(path: str) -> ServerConfig:
@@ -108,6 +109,7 @@ def _parse_server(section: Section, ctx: Context) -> ServerConfig:
         incident_escalate_bytes=section.get("incident_escalate_bytes", _ladder("sizes", True), default=(100 * 1024**2, 1024**3)),
         signing_key_file=section.get("signing_key_file", _log_file, default=None),
         tsa_url=section.get("tsa_url", tsa_url_setting, default=None),
+        workers=section.get("workers", integer(0, 256), default=0),
     )
     values["tls_cert"], values["tls_key"] = _tls(section, ctx)
     allow_private = values["notify_allow_private"] is True
