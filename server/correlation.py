@@ -254,7 +254,7 @@ class Correlator:
                        rule_hits.c.ts, rule_hits.c.facts)
                 .where(rule_hits.c.alert_id.in_(chunk))
                 .order_by(rule_hits.c.ts, rule_hits.c.id)
-            ):
+            ).all():
                 members[row.alert_id].append(row)
         refreshed, states = [], []
         for rule, key, group, burst in saves:
@@ -354,7 +354,7 @@ def _window_rows(
         )
         if loose_only:
             query = query.where(rule_hits.c.alert_id.is_(None))
-        for rule_id, key, i, s, e, t, f, a in conn.execute(query):
+        for rule_id, key, i, s, e, t, f, a in conn.execute(query).all():
             span = spans.get((rule_id, key))
             if span is not None and span[0] <= t <= span[1]:
                 found[(rule_id, key)].append(_Row(i, s, e, parse_ts(t), t, parse(f), a))

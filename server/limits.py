@@ -27,6 +27,11 @@
 
 The body size cap (413) is server.app.BodyLimit, which wraps this middleware directly, so what
 is read here is already bounded.
+
+A batch POSTed to /api/v1/events as exactly application/json is not scanned when one typed
+decode settles it (server/batchdecode.py: pydantic-core parses and validates the bytes, with a
+recursion limit of its own, and the number of events and the depth are read from the result);
+every other body, and a batch that does not validate, is scanned as above.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ from loguru import logger
 from sqlalchemy import exc as sa_exc
 
 from server.authguard import answer, bearer, digest, first_header, install_auth_guard
+from server.batchdecode import SCOPE_KEY as BATCH_SCOPE_KEY
+from server.batchdecode import decode_batch
 
 MAX_JSON_DEPTH = 64  # an event is at most 4 deep; a batch adds 2
 DB_RETRY_AFTER_S = 5
@@ -215,11 +222,21 @@ class RequestLimits:
         body = await _read_body(receive)
         if body is None:
             return  # the client went away, or BodyLimit (just outside us) answers the 413
-        if len(body) > SCAN_IN_THREAD_BYTES:
-            shape = await anyio.to_thread.run_sync(json_shape, body, self.max_depth)
-        else:
-            shape = json_shape(body, self.max_depth)
         is_ingest = scope["path"] == INGEST_PATH and scope["method"] == "POST"
+        shape = None
+        if is_ingest and is_exactly_json(content_type) and not _reference_ingest(scope):
+            # one typed decode whose result the checks below read (server/batchdecode.py); None: scan
+            if len(body) > SCAN_IN_THREAD_BYTES:
+                decoded = await anyio.to_thread.run_sync(decode_batch, body, self.max_depth, _ESCAPED_KEY)
+            else:
+                decoded = decode_batch(body, self.max_depth, _ESCAPED_KEY)
+            if decoded is not None:
+                shape = Shape(decoded.depth, len(decoded.batch.events))
+                scope[BATCH_SCOPE_KEY] = decoded.batch
+        if shape is None and len(body) > SCAN_IN_THREAD_BYTES:
+            shape = await anyio.to_thread.run_sync(json_shape, body, self.max_depth)
+        elif shape is None:
+            shape = json_shape(body, self.max_depth)
         key = _token_key(scope) if is_ingest and self.buckets else None
         cost = min(max(1, shape.events or 0), self.max_batch_events)  # what the body carries, as far as the scan can tell
         refusal = self._refusal(under_api, body, content_type, shape, is_ingest)
@@ -358,6 +375,11 @@ def _may_be_read_as_json(content_type: bytes | None) -> bool:
     message["content-type"] = content_type.decode("latin-1")
     read = message.get_content_subtype()
     return read == "json" or read.endswith("json")
+
+
+def _reference_ingest(scope) -> bool:
+    """The app asks for the per-event reference path (server/batchdecode.py): scan, then parse."""
+    return bool(getattr(getattr(scope.get("app"), "state", None), "reference_ingest", False))
 
 
 def _token_key(scope) -> bytes | None:

@@ -11,7 +11,7 @@ import json
 import re
 import uuid
 from datetime import datetime, timezone
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
     AfterValidator,
@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from rules.events import EVENT_TYPES, MATCH_METHODS, Detection, Event, Match, Media
+from rules.events import EVENT_TYPES, MATCH_METHODS, Detection, Event, Match, Media, chain_digest
 from rules.levels import LEVELS, SEVERITIES
 
 MAX_EVENTS_PER_BATCH = 5000
@@ -150,11 +150,26 @@ class EventIn(BaseModel):
         return self
 
     def to_event(self, agent_id: str) -> tuple[Event, str]:
-        """The event as stored: the caller's agent id (never the body's), ts normalised to UTC."""
+        """The event as stored: the caller's agent id (never the body's), ts normalised to UTC.
+        The per-event reference of `stored()`: the collector's chain check then parses the body
+        text again for its digest (server.chain.chain_columns)."""
+        event = self._event(agent_id)
+        return event, json.dumps(event_body(event, self.model_extra), ensure_ascii=False, separators=(",", ":"))
+
+    def stored(self, agent_id: str) -> StoredEvent:
+        """As to_event, with the chain digest of the body computed from the dict the body text is
+        written from (json.loads(text) gives back an equal dict: strings, ints, finite floats,
+        lists and str-keyed objects only), instead of parsing that text again."""
+        event = self._event(agent_id)
+        data = event_body(event, self.model_extra)
+        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        return StoredEvent(event, body, chain_digest(data) if event.seq is not None else None)
+
+    def _event(self, agent_id: str) -> Event:
         ts = self.ts if self.ts.tzinfo else self.ts.replace(tzinfo=timezone.utc)
         ts_text = ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         match, media = self.match, self.media
-        event = Event(
+        return Event(
             type=self.type,
             id=str(self.id),
             ts=ts_text,
@@ -185,7 +200,15 @@ class EventIn(BaseModel):
             seq=self.seq,
             prev_hash=self.prev_hash,
         )
-        return event, json.dumps(event_body(event, self.model_extra), ensure_ascii=False, separators=(",", ":"))
+
+
+class StoredEvent(NamedTuple):
+    """An event as the collector stores it: the event, its body text and, for a chained event,
+    rules.events.chain_digest of that body (None outside any chain)."""
+
+    event: Event
+    body: str
+    chain_hash: str | None
 
 
 _MEDIA_FIELDS = tuple(f.name for f in dataclasses.fields(Media))

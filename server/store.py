@@ -38,6 +38,7 @@ from server.fleet import COLLECTOR_AGENT_ID, Fleet, host_key
 from server.groups import GroupBook
 from server.hostclaims import host_mismatches
 from server.incidents import IncidentSettings, incident_fields
+from server.models import StoredEvent
 from server.policies import PolicyBook
 from server.retention import DEFAULT_RETENTION_DAYS, purge_events
 from server.schema import agents, alert_events, alert_history, alerts, api_tokens, events, users
@@ -255,25 +256,27 @@ class Store:
 
     # --- events -------------------------------------------------------------------------------
 
-    def ingest(self, batch: list[tuple[Event, str]], enrolled_host: str | None = None) -> IngestResult:
+    def ingest(self, batch: list[tuple[Event, str]] | list[StoredEvent], enrolled_host: str | None = None) -> IngestResult:
         """Store (event, its JSON body) pairs once each; raise alerts for the new ones.
 
+        A StoredEvent (server.models.EventIn.stored) brings its chain digest along; a pair has it
+        computed from the body text (chain_columns, the reference).
         With `enrolled_host` (the caller's, server/fleet.py) every event is stored and judged under
         that host; a body naming another keeps it in `claimed_host` and raises agent-tamper. The
         body stays as sent: the agent's chain hashes it (server/chain.py)."""
-        by_id = {e.id: (e, body) for e, body in batch}
+        by_id = {item[0].id: item for item in batch}
         if not by_id:
             return IngestResult(0, len(batch), 0)
         claimed: dict[str, str] = {}  # event id -> the other host its body named
         if enrolled_host is not None:
-            for event_id, (e, body) in by_id.items():
+            for event_id, (e, *rest) in by_id.items():
                 if e.host != enrolled_host:
                     if _differs(e.host, enrolled_host):
                         claimed[event_id] = e.host
-                    by_id[event_id] = (dataclasses.replace(e, host=enrolled_host), body)
-        unique = [e for e, _ in by_id.values()]
+                    by_id[event_id] = (dataclasses.replace(e, host=enrolled_host), *rest)
+        unique = [item[0] for item in by_id.values()]
         now = self.clock()
-        rows = [_event_row(e, body, now, claimed.get(e.id)) for e, body in by_id.values()]
+        rows = [_event_row(e, body, now, claimed.get(e.id), *digest) for e, body, *digest in by_id.values()]
         with writing(self.engine) as conn:
             inserted = set(insert_new(conn, events, rows, "id"))
             new_events = [e for e in unique if e.id in inserted]
@@ -484,7 +487,9 @@ def _differs(claimed: str, enrolled: str) -> bool:
     return bool(claimed) and host_key(claimed) != host_key(enrolled)
 
 
-def _event_row(e: Event, body: str, received_at: datetime, claimed_host: str | None = None) -> dict[str, Any]:
+def _event_row(e: Event, body: str, received_at: datetime, claimed_host: str | None = None, *chain_hash: str | None) -> dict[str, Any]:
+    """The events row; `chain_hash` when the caller computed it already (else from the body text)."""
+    chain = chain_columns(e, body) if not chain_hash or e.seq is None else {"agent_seq": e.seq, "chain_hash": chain_hash[0], "prev_hash": e.prev_hash}
     return {
         "claimed_host": claimed_host,
         "id": e.id,
@@ -501,7 +506,7 @@ def _event_row(e: Event, body: str, received_at: datetime, claimed_host: str | N
         "source_path": e.source_path,
         "severity": e.severity,
         "body": body,
-        **chain_columns(e, body),
+        **chain,
     }
 
 
