@@ -8,10 +8,10 @@ workers and eight agents, the pair stored half the events one process stored alo
 exclusive flock on a file beside the database is taken before BEGIN IMMEDIATE and given back when
 the transaction ends, so a waiting worker sleeps in the kernel and is woken when the lock is free.
 
-Installed on an engine only when several workers share a SQLite file; the release comes with
-SQLAlchemy's commit or rollback event, just before the driver's commit, so the next writer may
-still meet SQLite's lock for the commit's own few milliseconds (the busy handler's first sleeps
-are 1, 2 and 5 ms).
+Installed on an engine only when several workers share a SQLite file. SQLAlchemy's commit and
+rollback events come before the driver's call, so the transaction is ended there and the lock
+handed over after it: the next writer never meets SQLite's lock held by a commit in progress. An
+error, even in BEGIN IMMEDIATE itself, ends in a rollback, which hands the lock over too.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import threading
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from server import database
 from server.database import WRITE_OPTION
 
 HELD = "miwei_writer_held"
@@ -64,16 +65,20 @@ def install(engine: Engine, path: str) -> WriterLock:
             writer.acquire()
             conn.info[HELD] = True
 
-    def end(conn: Connection) -> None:
+    def end(conn: Connection, finish: str | None = None) -> None:
         if conn.info.pop(HELD, False):
-            writer.release()
+            try:  # SQLAlchemy's event comes before the driver's call: end the transaction here, then
+                # hand the lock over (the driver's own commit or rollback after this finds none open)
+                if finish is not None:
+                    getattr(conn.connection.dbapi_connection, finish)()
+            finally:
+                writer.release()
 
-    def failed(context) -> None:  # an error, even in BEGIN IMMEDIATE itself (no rollback follows that)
-        if context.connection is not None:
-            end(context.connection)
-
-    event.listen(engine, "begin", begin, insert=True)  # before the BEGIN IMMEDIATE of server/database.py
-    event.listen(engine, "commit", end)
-    event.listen(engine, "rollback", end)
-    event.listen(engine, "handle_error", failed)
+    # before the BEGIN IMMEDIATE of server/database.py (listen's insert=True does not order an
+    # engine's own listeners): the flock first, then SQLite's lock, in every process
+    event.remove(engine, "begin", database._sqlite_begin)
+    event.listen(engine, "begin", begin)
+    event.listen(engine, "begin", database._sqlite_begin)
+    event.listen(engine, "commit", lambda conn: end(conn, "commit"))
+    event.listen(engine, "rollback", lambda conn: end(conn, "rollback"))  # also after a failed BEGIN IMMEDIATE
     return writer

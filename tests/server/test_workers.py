@@ -6,6 +6,7 @@ installed (tests/server/postgres.py)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
@@ -208,3 +209,82 @@ def test_workers_default_to_the_cores_this_process_may_use():
     assert worker_count(0) == len(os.sched_getaffinity(0))
     assert worker_count(3) == 3
     assert share_of((20.0, 120.0), 4) == (5.0, 30.0) and share_of((2.0,), 4) == (1.0,)
+
+
+def _sqlite_engine(path: Path, busy_ms: int):
+    from sqlalchemy import event
+
+    from server.database import make_engine
+
+    engine = make_engine(f"sqlite:///{path}")
+    event.listen(engine, "connect", lambda dbapi, _record: dbapi.execute(f"PRAGMA busy_timeout={busy_ms}"))
+    return engine
+
+
+def test_sqlite_writers_of_two_processes_queue_in_the_writer_lock(tmp_path):
+    from sqlalchemy import text
+
+    from server import writerlock
+    from server.database import writing
+
+    engine = _sqlite_engine(tmp_path / "w.db", 100)  # SQLite alone would give up after 100 ms
+    writerlock.install(engine, str(tmp_path / "w.db-writer"))
+    with writing(engine) as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    engine.dispose()
+    pid = os.fork()
+    if pid == 0:  # a worker holding the write lock for 1 s
+        code = 1
+        try:
+            with writing(engine) as conn:
+                conn.execute(text("INSERT INTO t VALUES (1)"))
+                time.sleep(1.0)
+            code = 0
+        finally:
+            os._exit(code)
+    time.sleep(0.3)
+    started = time.monotonic()
+    with writing(engine) as conn:  # waits in the flock, not in SQLite's busy handler (which would fail)
+        conn.execute(text("INSERT INTO t VALUES (2)"))
+    waited_s = time.monotonic() - started
+    assert os.waitpid(pid, 0)[1] == 0
+    with engine.connect() as conn:
+        assert sorted(conn.execute(text("SELECT n FROM t")).scalars()) == [1, 2]
+    engine.dispose()
+    assert waited_s > 0.4
+
+
+def test_a_write_that_cannot_begin_gives_the_writer_lock_back(tmp_path):
+    import sqlite3
+
+    from sqlalchemy import exc, text
+
+    from server import writerlock
+    from server.database import writing
+
+    engine = _sqlite_engine(tmp_path / "w.db", 100)
+    writerlock.install(engine, str(tmp_path / "w.db-writer"))
+    with writing(engine) as conn:
+        conn.execute(text("CREATE TABLE t (n INTEGER)"))
+    other = sqlite3.connect(tmp_path / "w.db", isolation_level=None)  # a writer outside writing(): no flock
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(exc.OperationalError, match="locked"):
+        with writing(engine) as conn:
+            conn.execute(text("INSERT INTO t VALUES (1)"))
+    other.execute("COMMIT")
+    other.close()
+    probe = os.open(tmp_path / "w.db-writer", os.O_RDWR)
+    try:  # another process could take it now
+        fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(probe)
+    done = threading.Event()
+
+    def write() -> None:
+        with writing(engine) as conn:
+            conn.execute(text("INSERT INTO t VALUES (2)"))
+        done.set()
+
+    threading.Thread(target=write, daemon=True).start()
+    assert done.wait(10), "the writer lock stayed taken after a failed BEGIN IMMEDIATE"
+    engine.dispose()
