@@ -315,7 +315,7 @@ def worker_counts() -> list[int]:
 
 
 def run(quick: bool) -> list[Figure]:
-    agents, seconds, per_agent = (8, 5.0, 1500) if quick else (48, 20.0, 6000)
+    agents, seconds, per_agent = (8, 5.0, 1500) if quick else (48, 20.0, 3000)
     figures = _backend("SQLite", None, agents, seconds, per_agent)
     from tests.server import postgres
 
