@@ -52,6 +52,7 @@ from datetime import date
 from functools import partial
 from itertools import accumulate
 from operator import attrgetter
+from typing import NamedTuple
 
 import re2
 
@@ -84,8 +85,10 @@ _ALNUM_WITH_DIGITS = _compile(r"[0-9A-Za-z]*[0-9]{6}[0-9A-Za-z]*")
 _ENOUGH_DIGITS = re.compile(f"[0-9](?:[^0-9]*[0-9]){{{MIN_DIGITS - 1}}}")
 
 
-@dataclass(frozen=True)
-class Found:
+class Found(NamedTuple):
+    """A candidate (a named tuple: a roster makes tens of thousands, a frozen dataclass costs four
+    times as much to build)."""
+
     kind: str  # RESIDENT_ID | BANK_CARD | MOBILE (a candidate: context not yet weighed)
     value: str  # digits only (and a final X)
     start: int
@@ -179,6 +182,20 @@ def _scan_groups(matches: Iterator, text: str, today: date, max_candidates: int)
     examined = 0
     for m in matches:
         group, offset = m.group(), m.start()
+        if group.isdigit():  # one run (ASCII digits only): _classify_run inline, the common case
+            if examined >= max_candidates:
+                return
+            examined += 1
+            n = len(group)
+            if n == 18 and is_resident_id(group, today):
+                yield Found(RESIDENT_ID, group, offset, offset + n)
+            elif 14 <= n <= 19:
+                card = _card(group, offset, offset + n, today)
+                if card:
+                    yield card
+            elif n == 11 and group[0] == "1" and group[1] in "3456789":
+                yield Found(MOBILE, group, offset, offset + n)
+            continue
         if group[-1] in "Xx" and m.end() < len(text) and text[m.end()].isascii() and text[m.end()].isalnum():
             group = group[:-1].rstrip()  # an X glued to a word is not a check character
         elif group[-1] in "Xx" and group[-2] == " ":  # "11010519491231002 X", as PDF text may have it

@@ -20,7 +20,7 @@ MIN_PIECE = 3  # digits on each side: a lone check character or digit does not m
 _TAIL = re.compile(r"([0-9]{3,})$")
 _HEAD = re.compile(r"^\s*([0-9]{2,}[0-9A-Za-z]*?)(?=\s|$)")
 _FRAGMENT = re.compile(r"[0-9A-Za-z]{1,17}")
-_CELL = re.compile(r"[0-9A-Za-z]+")
+_CELL_WITH_DIGIT = re.compile(r"[0-9A-Za-z]*[0-9][0-9A-Za-z]*")  # a maximal alphanumeric run with a digit
 MAX_ROW_CHARS = 400  # a table row; longer lines are prose
 
 
@@ -60,15 +60,24 @@ def _is_mobile_shape(value: str) -> bool:
     return len(value) == 11 and value.isdigit() and value[0] == "1" and value[1] in "3456789"
 
 
-def _join_row(row: str, wrapped: str, today: date) -> str | None:
+def _join_row(row: str, wrapped: str, today: date, prefilter: bool = True) -> str | None:
     """row with each fragment of wrapped (a line of nothing but fragments: a table row's
     continuation) joined to its cell, or None unless every fragment finds one. Fragments join
     cells in order; a join must be a valid identifier, except a fragment between two valid joins
-    with one cell left between them, which may complete a mobile number's shape (no check digit)."""
+    with one cell left between them, which may complete a mobile number's shape (no check digit).
+    `prefilter` False: every fragment tried against every cell (the reference of the length test)."""
     fragments = wrapped.split()
     if not fragments or any(not _FRAGMENT.fullmatch(f) for f in fragments):
         return None
-    cells = [m for m in _CELL.finditer(row) if any(c.isdigit() for c in m.group())]
+    cells = list(_CELL_WITH_DIGIT.finditer(row))
+    # a join is 11 (a mobile's shape) to 19 characters (a card): a fragment no cell can reach, or a
+    # row where none reaches 18 (a resident ID or USCC, which every joined row needs), is no join
+    lengths = {m.end() - m.start() for m in cells}
+    if prefilter and (
+        not any(len(f) + n == 18 for f in fragments for n in lengths)
+        or not all(any(11 <= len(f) + n <= 19 for n in lengths) for f in fragments)
+    ):
+        return None
     matched: dict[int, int] = {}  # fragment -> cell
     next_cell = 0
     for k, fragment in enumerate(fragments):

@@ -163,3 +163,35 @@ def test_parts_without_a_context_word_skip_the_window_search_and_find_the_same(d
         d = cls(lambda: TODAY).detect(document)
         shared[cls.id] = (d.count, d.sample) if d else None
     assert shared == _unshared(document)
+
+
+def test_one_run_groups_are_classified_as_classify_run_does():
+    """_scan_groups classifies a group of one digit run inline: the same as _classify_run, for runs
+    of every length around the identifiers' (IDs, cards in every range, mobiles, near misses)."""
+    rng = random.Random(21)
+    runs = []
+    for _ in range(4000):
+        kind = rng.randrange(4)
+        if kind == 0:
+            first = rng.choice(["110105", "330102", "999999"]) + f"{rng.randint(1890, 2030)}{rng.randint(0, 13):02d}"
+            first += f"{rng.randint(0, 32):02d}" + f"{rng.randrange(1000):03d}"
+            runs.append(first + ric.calc_check_digit(first + "0")[:1].replace("X", str(rng.randrange(10))))
+        elif kind == 1:
+            head = rng.choice(
+                ["62", "4", "51", "34", "37", "3528", "6011", "65", "300", "36", "50", "9558", "89", "81"]
+            )
+            digits = head + "".join(rng.choice("0123456789") for _ in range(rng.randint(12, 18) - len(head)))
+            runs.append(digits + luhn.calc_check_digit(digits) if rng.random() < 0.8 else digits + "0")
+        elif kind == 2:
+            runs.append("1" + rng.choice("0123456789") + "".join(rng.choice("0123456789") for _ in range(9)))
+        else:
+            runs.append("".join(rng.choice("0123456789") for _ in range(rng.randint(1, 22))))
+    text = " 甲 ".join(runs)
+    expected = []
+    offset = 0
+    for run in runs:
+        expected += list(identifiers._classify_run(run, offset, TODAY))
+        offset += len(run) + 3
+    found = list(identifiers.scan_digits(text, TODAY))
+    assert found == expected
+    assert {f.kind for f in found} == {identifiers.RESIDENT_ID, identifiers.BANK_CARD, identifiers.MOBILE}
