@@ -32,7 +32,8 @@ from agent.content.extract import may_have_text
 from agent.content.filetype import HEAD_BYTES
 from agent.content.inspect import file_fingerprints
 from agent.db import StateDB
-from agent.hashing import Hasher
+from agent.hashing import FileDigest, Hasher
+from agent.hashpool import HashPool, default_workers
 from agent.paths import is_under, readable
 from agent.walk import Unwalkable, lstat, walk
 from rules.events import Match
@@ -82,6 +83,7 @@ MIGRATIONS = (
 COLUMNS = "path, size, mtime_ns, inode, sha256, level, entry, ctime_ns"
 COMMIT_EVERY = 2000  # rows per transaction in a refresh: each commit is an fsync
 WORK_CHUNK = 64  # files hashed between two progress calls
+POOL_MIN_FILES = 500  # a refresh with fewer new or changed files hashes them itself: helpers take 50 ms to start
 HISTORY_KEEP_S = 365 * 86400.0
 DELETED, PREVIOUS_VERSION, CURRENT = "deleted", "previous-version", "current"
 # Partial matches. A fingerprint found in more classified documents than the cap is boilerplate
@@ -248,11 +250,15 @@ class FingerprintIndex:
         hasher: Hasher | None = None,
         history_keep_s: float = HISTORY_KEEP_S,
         fingerprint: Callable[[str], frozenset[int]] | None = file_fingerprints,
+        hash_workers: int | None = None,
     ):
-        """`fingerprint(path)`: the winnowing fingerprints of a file's text (None: no lineage)."""
+        """`fingerprint(path)`: the winnowing fingerprints of a file's text (None: no lineage).
+        `hash_workers`: helper processes hashing a large refresh (agent/hashpool.py); None: one
+        per core, 1: none (hashed on the refreshing thread)."""
         # the most specific folder wins when classified folders nest
         self.folders = tuple(sorted(folders, key=lambda f: len(f.path), reverse=True))
         self.hasher = hasher or Hasher()
+        self.hash_workers = default_workers() if hash_workers is None else hash_workers
         self.history_keep_s = history_keep_s
         self.fingerprint = fingerprint
         self._cap: tuple[int, float] | None = None  # the boilerplate cap, and when it was counted
@@ -506,6 +512,13 @@ class FingerprintIndex:
         (and their text fingerprinted, unless their first bytes show no text) and their rows
         written COMMIT_EVERY to a transaction, with executemany.
         """
+        work = _Hashing(self, progress)
+        try:
+            return self._refresh(work)
+        finally:
+            work.close()  # the hashing helpers end with the refresh, also one that failed
+
+    def _refresh(self, work: _Hashing) -> RefreshStats:
         self.purge_history()
         started = self.hasher.bytes_read
         unwalkable: list[Unwalkable] = []
@@ -513,7 +526,6 @@ class FingerprintIndex:
         walked: set[bytes] = set()  # directories listed: their rows are compared as each is walked
         relabel: list[tuple] = []
         missing: list[bytes] = []
-        work = _Hashing(self, progress)
         files = 0
         for folder in reversed(self.folders):  # most specific last (a nested folder's own walk is a repeat)
             for directory, listed in _walk_folders(folder.path, unwalkable):
@@ -556,25 +568,39 @@ class FingerprintIndex:
             unwalkable=tuple(unwalkable),
         )
 
-    def _hashed(self, todo: list, claimed: set[int]) -> Iterator[list]:
-        """The todo list hashed (and fingerprinted), WORK_CHUNK files at a time.
-
-        On this thread: two threads were measured slower than one (docs/benchmarks.md, "Index
-        build: where the time goes"): the per-file work holds the GIL, and every read() and
-        hash() of the other thread waits for it."""
+    def _hashed(self, todo: list, claimed: set[int], digests: Iterator | None = None) -> Iterator[list]:
+        """The todo list hashed (and fingerprinted), WORK_CHUNK files at a time. `digests`: the
+        todo list's digests (or OSErrors) in order, from the helper processes of a large refresh
+        (agent/hashpool.py); without them the files are hashed here, on this thread."""
+        each = iter(digests if digests is not None else self._digest_each(todo))
         for chunk in _chunks(todo, WORK_CHUNK):
-            yield self._hash_chunk(chunk, claimed)
+            yield self._hash_chunk(chunk, [next(each) for _ in chunk], claimed)
 
-    def _hash_chunk(self, chunk: list, claimed: set[int]) -> list:
+    def _head_bytes(self) -> int:
+        return HEAD_BYTES if self.fingerprint else 0
+
+    def _digest_each(self, todo: list) -> Iterator[FileDigest | OSError]:
+        for raw, _st, _folder in todo:
+            try:
+                yield self.hasher.digest(os.fsdecode(raw), self._head_bytes())
+            except OSError as exc:
+                yield exc
+
+    def _pool(self) -> HashPool | None:
+        """Helper processes for a refresh's hashing, where they are wanted: more than one core,
+        and the stock Hasher (one a caller gave us is asked itself)."""
+        if self.hash_workers <= 1 or type(self.hasher) is not Hasher:
+            return None
+        return HashPool(self.hash_workers, self.hasher)
+
+    def _hash_chunk(self, chunk: list, digests: list, claimed: set[int]) -> list:
         """[(raw path, stat, (entry, fingerprints or None) | OSError)] for a chunk of the todo list."""
         out = []
-        for raw, st, folder in chunk:
-            path = os.fsdecode(raw)
-            try:
-                d = self.hasher.digest(path, HEAD_BYTES if self.fingerprint else 0)
-            except OSError as exc:
-                out.append((raw, st, exc))
+        for (raw, st, folder), d in zip(chunk, digests, strict=True):
+            if isinstance(d, OSError):
+                out.append((raw, st, d))
                 continue
+            path = os.fsdecode(raw)
             entry = IndexedFile(path, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name, d.ctime_ns)
             hashes = None
             key = int(d.sha256[:16], 16)  # 64 bits of the digest: a third of the memory of the hex text
@@ -834,7 +860,11 @@ _ABSENT = frozenset({errno.ENOENT, errno.ENOTDIR})
 class _Hashing:
     """A refresh's new and changed files, hashed (and fingerprinted) and stored as the walk finds
     them, COMMIT_EVERY at a time: a build holds one batch, not the whole tree's list. Progress is
-    (bytes hashed, bytes found so far): the total grows while the walk goes on."""
+    (bytes hashed, bytes found so far): the total grows while the walk goes on.
+
+    With helper processes (a batch of POOL_MIN_FILES or more, more than one core), a full batch
+    is handed to them and the walk goes on while they hash it; its rows are stored when the next
+    batch is handed over, or at the end: two batches at most are held."""
 
     def __init__(self, index: FingerprintIndex, progress: Callable[[int, int], None] | None):
         self.index, self.progress = index, progress
@@ -842,6 +872,9 @@ class _Hashing:
         self.had_row: set[bytes] = set()  # pending files that had a row (an edit: the old content is remembered)
         self.claimed: set[int] = set()  # content fingerprinted in this refresh (each once), by 64 bits of its SHA-256
         self.count = self.errors = self.done_bytes = self.total_bytes = 0
+        self.pool: HashPool | None = None
+        self.started = False  # whether a pool was asked for (once a refresh)
+        self.in_flight: tuple[list, list[bytes], Iterator] | None = None  # a batch the helpers hash
 
     def add(self, items: list[tuple], had_row: bool) -> None:
         if not items:
@@ -858,12 +891,37 @@ class _Hashing:
 
     def finish(self) -> None:
         self._run()
+        self._drain()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
 
     def _run(self) -> None:
         todo, self.pending = self.pending, []
+        indexed = [raw for raw, _, _ in todo if raw in self.had_row]
+        self.had_row.clear()
+        if len(todo) >= POOL_MIN_FILES and not self.started:
+            self.started = True
+            self.pool = self.index._pool()
+        if self.pool is None or not todo:
+            self._store(todo, indexed, self.index._hashed(todo, self.claimed))
+            return
+        digests = self.pool.digests([os.fsdecode(raw) for raw, _, _ in todo], self.index._head_bytes())
+        self._drain()  # the batch before, hashed meanwhile
+        self.in_flight = (todo, indexed, digests)
+
+    def _drain(self) -> None:
+        if self.in_flight is not None:
+            todo, indexed, digests = self.in_flight
+            self.in_flight = None
+            self._store(todo, indexed, self.index._hashed(todo, self.claimed, digests))
+
+    def _store(self, todo: list, indexed: list[bytes], hashed: Iterator[list]) -> None:
         entries: list[IndexedFile] = []
         texts: dict[str, frozenset[int]] = {}
-        for done in self.index._hashed(todo, self.claimed):
+        for done in hashed:
             for raw, st, result in done:
                 self.done_bytes += st.st_size
                 if isinstance(result, OSError):
@@ -877,8 +935,7 @@ class _Hashing:
             if self.progress:
                 self.progress(self.done_bytes, self.total_bytes)
         if entries or texts:
-            self.index._store(entries, texts, [raw for raw, _, _ in todo if raw in self.had_row])
-        self.had_row.clear()
+            self.index._store(entries, texts, indexed)
 
 
 def _rows_in(conn, raw_dir: bytes) -> list[tuple]:
