@@ -19,8 +19,9 @@ from agent.content.ids import checks
 MIN_PIECE = 3  # digits on each side: a lone check character or digit does not make a join
 _TAIL = re.compile(r"([0-9]{3,})$")
 _HEAD = re.compile(r"^\s*([0-9]{2,}[0-9A-Za-z]*?)(?=\s|$)")
-_FRAGMENT = re.compile(r"[0-9A-Za-z]{1,17}")
-_CELL_WITH_DIGIT = re.compile(r"[0-9A-Za-z]*[0-9][0-9A-Za-z]*")  # a maximal alphanumeric run with a digit
+_FRAGMENTS = re.compile(r"\s*[0-9A-Za-z]{1,17}(?:\s+[0-9A-Za-z]{1,17})*\s*")
+# a maximal alphanumeric run with a digit (tried once a run: the look-behind skips a run's inside)
+_CELL_WITH_DIGIT = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]*[0-9][0-9A-Za-z]*")
 MAX_ROW_CHARS = 400  # a table row; longer lines are prose
 
 
@@ -66,9 +67,9 @@ def _join_row(row: str, wrapped: str, today: date, prefilter: bool = True) -> st
     cells in order; a join must be a valid identifier, except a fragment between two valid joins
     with one cell left between them, which may complete a mobile number's shape (no check digit).
     `prefilter` False: every fragment tried against every cell (the reference of the length test)."""
-    fragments = wrapped.split()
-    if not fragments or any(not _FRAGMENT.fullmatch(f) for f in fragments):
+    if not _FRAGMENTS.fullmatch(wrapped):  # wrapped.split(): 1 to 17 alphanumerics each
         return None
+    fragments = wrapped.split()
     cells = list(_CELL_WITH_DIGIT.finditer(row))
     # a join is 11 (a mobile's shape) to 19 characters (a card): a fragment no cell can reach, or a
     # row where none reaches 18 (a resident ID or USCC, which every joined row needs), is no join
