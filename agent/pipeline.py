@@ -108,7 +108,7 @@ class Pipeline:
         self.lanes = Lanes(self.hasher, make_inspector)
         self._results: deque[Done] = deque()  # from the lanes, not yet in the outbox
         self.clock = clock
-        self.changes: queue.Queue[FsChange] = queue.Queue(maxsize=QUEUE_MAX)
+        self.changes: queue.SimpleQueue[FsChange] = _Changes()
         self._egress: dict[str, _Pending] = {}
         # egress path -> when (time.monotonic) it was last looked at to be reported: a change
         # received before then was already in what was hashed (a bulk copy's queued events)
@@ -652,6 +652,17 @@ class Pipeline:
             self.scan(place.root)
         for folder in self.index.folders:
             self._queue_classified_tree(folder.path)
+
+
+class _Changes(queue.SimpleQueue):
+    """The watchers' changes for the pipeline, at most QUEUE_MAX (put_nowait raises queue.Full
+    beyond: an overflow, rescanned). A SimpleQueue: a put and a get cost 0.6 µs against 3.5 µs
+    for a queue.Queue's, three times per file of a burst."""
+
+    def put_nowait(self, item: FsChange) -> None:
+        if self.qsize() >= QUEUE_MAX:
+            raise queue.Full
+        self.put(item)
 
 
 def _still_there(path: str, seen: os.stat_result | None) -> bool:

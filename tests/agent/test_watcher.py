@@ -66,3 +66,27 @@ def test_the_inner_folder_is_watched_on_its_own_again_when_the_outer_one_goes(ne
         assert watchers.watched() == []
     finally:
         watchers.stop()
+
+
+def test_the_pipelines_queue_is_bounded_and_a_full_one_is_an_overflow(tmp_path, monkeypatch):
+    """The pipeline's changes queue (a SimpleQueue, for speed) still refuses more than QUEUE_MAX
+    changes, and the watchers report that as lost events (the pipeline then rescans)."""
+    import agent.pipeline
+    from agent.pipeline import _Changes
+
+    monkeypatch.setattr(agent.pipeline, "QUEUE_MAX", 3)
+    changes = _Changes()
+    lost: list[str] = []
+    watchers = Watchers(changes, lost.append)
+    watchers.start()
+    try:
+        watchers.watch(str(tmp_path))
+        for i in range(5):
+            (tmp_path / f"{i}.bin").write_bytes(b"x")
+        deadline = time.monotonic() + 5
+        while not lost and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        watchers.stop()
+    assert changes.qsize() == 3
+    assert lost and set(lost) == {"agent queue full"}
