@@ -37,6 +37,7 @@ NOTES = (
     "every event as the agent's spool sends it (all fields of the event, chained with seq and prev_hash, "
     "which the collector checks). The collector's working time is set so that the batches, dated now, "
     "arrive in working hours whenever the benchmark runs. "
+    "One collector process (server.workers: 1; the workers section measures several). "
     "The bare baseline inserts the very rows the collector stores, with the driver's executemany, "
     "one transaction per batch, into a fresh table made from server/schema.py (unique id, the same "
     "indexes, the chain columns filled); SQLite in WAL mode with synchronous=FULL as the collector runs it. The PostgreSQL "
@@ -165,10 +166,11 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("correlation", ("Correlator.run (",)),
     ("event alerts (dedup, history, outbox)", ("raise_event_alerts (",)),
     ("rule evaluation", ("EventEngine.", "Correlator.hits (", "event_alert (", "Store._judge (")),
-    ("request to events (EventIn.to_event)", ("EventIn.to_event (",)),
+    ("request to events (EventIn.stored: event, body, chain digest)", ("EventIn.stored (", "EventIn.to_event (")),
     ("other work in the ingest endpoint", ("ingest (",)),
     ("body scan (server/limits.py json_shape)", ("json_shape (",)),
-    ("JSON parse and validation (FastAPI, pydantic)", ("validate_python (", "Request.json (", "Request.body (", "request_body_to_args (")),
+    ("JSON parse and validation (one pydantic-core pass, server/batchdecode.py)",
+     ("decode_batch (", "reference_batch (", "validate_python (", "Request.json (", "Request.body (", "request_body_to_args (")),
 )
 SAMPLE_RATE = pyspy.SAMPLE_RATE  # py-spy samples a second
 
@@ -205,6 +207,7 @@ def _post_batches(root: Path, database: str, batches: int, profiled: bool = Fals
     d = BenchDeployment(root, [], database=database)
     with open(d.config, "a", encoding="utf-8") as f:  # the server section is the config's last
         f.write(_daytime_working_time(datetime.now(timezone.utc)))
+        f.write("  workers: 1\n")  # one process: the per-process figures and profile (bench workers: several)
     try:
         d.start_server()
         token = d.enroll()
