@@ -248,6 +248,8 @@ class LoadResult:
     duplicated: int
     chain_findings: int
     retries: int
+    cores_used: float  # the collector's CPU seconds over the wall seconds: above 1, more than one core ingested
+    client_cores: float  # the same for the load generator, on the same machine
 
 
 def run_fleet(collector: Collector, agents: int, seconds: float, events_per_agent: int, heartbeat_s: float = 5.0, seed: int = 7) -> LoadResult:
@@ -270,6 +272,7 @@ def run_fleet(collector: Collector, agents: int, seconds: float, events_per_agen
             stop.set()
 
     threads = [threading.Thread(target=drive, args=(a,), daemon=True) for a in fleet]
+    client_before = _own_cpu_s()
     cpu_before, began = collector.cpu_s(), time.monotonic()
     deadline = began + seconds
     for thread in threads:
@@ -278,6 +281,7 @@ def run_fleet(collector: Collector, agents: int, seconds: float, events_per_agen
         thread.join(seconds + 180)
     wall_s = time.monotonic() - began
     cpu_s = collector.cpu_s() - cpu_before
+    client_s = _own_cpu_s() - client_before
     if errors:
         raise errors[0]
     acknowledged = [i for a in fleet for i in a.acknowledged]
@@ -289,8 +293,14 @@ def run_fleet(collector: Collector, agents: int, seconds: float, events_per_agen
         events_per_s=len(acknowledged) / wall_s, p99_ms=percentile(latencies, 99) * 1000 if latencies else 0.0,
         cpu_us_per_event=cpu_s / max(1, len(acknowledged)) * 1e6, lost=len(wanted - set(stored)),
         duplicated=len(stored) - len(set(stored)) + len(set(stored) - wanted), chain_findings=findings,
-        retries=sum(a.retries for a in fleet),
+        retries=sum(a.retries for a in fleet), cores_used=cpu_s / wall_s, client_cores=client_s / wall_s,
     )
+
+
+def _own_cpu_s() -> float:
+    """CPU seconds of this process (the simulated agents' threads)."""
+    times = os.times()
+    return times.user + times.system
 
 
 def stored_ids(database: str) -> tuple[list[str], int]:
@@ -350,7 +360,8 @@ def _backend(label: str, cluster, agents: int, seconds: float, per_agent: int) -
     load = os.getloadavg()[0]
     for r in results:
         common = dict(runs=1, reproduce=reproduce("workers"))
-        what = f"{r.agents} agents, {r.seconds:.0f} s, {r.batches} batches, {r.acknowledged} events acknowledged, {r.retries} resent"
+        what = (f"{r.agents} agents, {r.seconds:.0f} s, {r.batches} batches, {r.acknowledged} events acknowledged, {r.retries} resent; "
+                f"the collector used {r.cores_used:.2f} cores (its CPU s over wall s), the load generator {r.client_cores:.2f}")
         figures += [
             Figure(name=f"workers {label} {r.workers} events/s", value=r.events_per_s, unit="events/s", baseline=one.events_per_s,
                    baseline_unit="events/s (1 worker, same run)", ratio=ratio(r.events_per_s, one.events_per_s),
