@@ -341,11 +341,12 @@ def _scan_whole(texts: list[str], joined: str, today: date) -> list[_Scanned]:
 
 
 def _worded(joined: str, texts: list[str]) -> frozenset[int]:
-    """The parts holding a context word, boundaries aside (ANY_WORD_LOOSE): one pass over joined."""
-    starts = [m.start() for m in ANY_WORD_LOOSE.finditer(joined)]
+    """The parts holding a context word, boundaries aside (ANY_WORD_LOOSE): one pass over joined's
+    UTF-8 bytes (RE2's wrapper would encode a str and convert every offset back to characters)."""
+    starts = [m.start() for m in ANY_WORD_LOOSE.finditer(joined.encode())]
     if not starts:
         return frozenset()
-    ends = list(accumulate(map((1).__add__, map(len, texts))))
+    ends = list(accumulate(map((1).__add__, map(len, map(str.encode, texts)))))
     return frozenset(bisect.bisect_right(ends, start) for start in starts)
 
 

@@ -117,12 +117,14 @@ _ANY_WORD_LINES = _compile("(?m)" + _ANY_WORD.pattern)  # ^ at every line's star
 def _header_candidates(texts: list[str]) -> dict[int, set[int]]:
     """The lines (part -> line numbers in it) holding a context word: one RE2 pass over the parts
     joined by "\\n". A match is the line's where it ends ("[^a-z]tel" may start on the "\\n"
-    before the line); no other part of the words matches a line break."""
-    joined = "\n".join(texts)
+    before the line); no other part of the words matches a line break. RE2 reads the UTF-8
+    bytes (the same matches, at byte offsets): given a str, its wrapper encodes the whole text
+    and converts every offset back to characters."""
+    joined = "\n".join(texts).encode()
     matches = list(_ANY_WORD_LINES.finditer(joined))
     if not matches:
         return {}
-    line_ends = list(accumulate(map((1).__add__, map(len, joined.split("\n")))))
+    line_ends = list(accumulate(map((1).__add__, map(len, joined.split(b"\n")))))
     first_line = [0, *accumulate(t.count("\n") + 1 for t in texts)]
     found: dict[int, set[int]] = {}
     for m in matches:
