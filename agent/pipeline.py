@@ -47,6 +47,7 @@ from rules.events import Detection, Event
 QUEUE_MAX = 200_000
 REPORTED_KEEP_S = 900.0  # how long a report's time is kept to recognise changes it already covered
 TICK_S = 0.05
+IDLE_TICK_S = 0.5  # with nothing pending, a change still wakes the worker at once; only timers wait this long
 STEP_RETRY_S = 1.0  # the pause after a failed step (a spool write that failed is tried again then)
 STOP_FLUSH_ATTEMPTS = 3
 MAX_BLIND_REPORTS = 100  # folders not seen into, reported per walk or step (the rest logged)
@@ -226,7 +227,7 @@ class Pipeline:
 
     def _step(self) -> None:
         try:
-            change = self.changes.get(timeout=TICK_S)
+            change = self.changes.get(timeout=TICK_S if self._busy() else IDLE_TICK_S)
             self._handle(change)
             for _ in range(1000):  # drain what is already queued before the slower checks
                 self._handle(self.changes.get_nowait())
@@ -240,6 +241,11 @@ class Pipeline:
         self._take_results()
         self._check_egress()
         self._outbox.flush()  # raises when the spool fails: the loop waits and comes back
+
+    def _busy(self) -> bool:
+        """Something waits for a timer or a lane (checked every TICK_S), not only for a change."""
+        waiting = self._egress or self._classified or self.lanes.in_flight or self._results or len(self._outbox)
+        return bool(waiting or not self._scans.empty() or self._overflows or self._blind or self._unwatched)
 
     def _handle(self, change: FsChange) -> None:
         if change.kind == "moved":

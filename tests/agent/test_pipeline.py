@@ -521,3 +521,19 @@ def test_egress_places_are_reconciled_periodically(tmp_path):
         assert len(rig.events("egress.file")) == 1
     finally:
         rig.close()
+
+
+def test_an_idle_pipeline_wakes_rarely_and_a_change_still_at_once(rig, monkeypatch):
+    """Idle: a step every IDLE_TICK_S, not every TICK_S (idle CPU, issue 21); a file written then
+    is still reported without waiting for the idle tick."""
+    from agent import pipeline as module
+
+    steps = []
+    real_step = rig.pipeline._step
+    monkeypatch.setattr(rig.pipeline, "_step", lambda: (steps.append(time.monotonic()), real_step()))
+    time.sleep(1.2)
+    assert len(steps) <= 1.2 / module.IDLE_TICK_S + 2  # 24 steps at TICK_S
+    written = time.monotonic()
+    (rig.usb / "a.bin").write_bytes(b"\0" + os.urandom(1000))
+    rig.wait_events("egress.file", 1, timeout_s=5)
+    assert time.monotonic() - written < 0.2 + 0.35  # stable_s, plus the lane: never an idle tick
