@@ -35,8 +35,10 @@ from server.app import create_app
 from server.auth import API_TOKEN_PREFIX, new_token
 from server.config import ServerConfig
 from server.database import make_engine, migrate
+from server.limits import MAX_JSON_DEPTH
+from server.models import MAX_EVENTS_PER_BATCH
 from server.store import Store
-from tests.server.factories import ENROLL_SECRET, KINGSTON, FakeClock
+from tests.server.factories import ENROLL_SECRET, KINGSTON, FakeClock, make_event
 
 EVENTS = 10_000
 AGENTS = ("pc-rnd-01", "pc-rnd-02", "pc-sales-01", "front-01")
@@ -317,3 +319,59 @@ def test_batch_path_stores_every_row_and_alert_as_the_per_event_reference(tmp_pa
     assert {"chain_gap", "chain_break", "seq_reused", "host_mismatch"} <= kinds, kinds
     assert stored["incident_files"] > 0 and stored["chain_gaps"] > 0 and stored["rule_hits"] > 0
     assert any(row[ref["events"][0].index("claimed_host")] for row in ref["events"][1])
+
+
+# --- the limits' checks folded into the one-pass decode ------------------------------------------
+
+
+def _nested(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels - 1):
+        value = {"in": value}
+    return value
+
+
+@pytest.fixture
+def decodes(monkeypatch) -> list[bool]:
+    """Whether each ingest body was settled by the one-pass decode (True) or went to the scan."""
+    seen: list[bool] = []
+    original = server.limits.decode_batch
+
+    def counting(*args):
+        result = original(*args)
+        seen.append(result is not None)
+        return result
+
+    monkeypatch.setattr(server.limits, "decode_batch", counting)
+    return seen
+
+
+def test_a_valid_batch_nested_past_the_cap_in_its_details_is_400_from_the_decode(client, agent, store, decodes):
+    # the body nests 3 levels to an event's object ({"events": [{...}]}), the details the rest
+    at_cap = make_event(details=_nested(MAX_JSON_DEPTH - 3))
+    past = make_event(details=_nested(MAX_JSON_DEPTH - 2))
+    headers = {**agent.headers, "Content-Type": "application/json"}
+    response = client.post("/api/v1/events", content=json.dumps({"events": [past]}), headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json() == {"detail": f"JSON nested deeper than {MAX_JSON_DEPTH} levels"}
+    extra = make_event(future={"list": [_nested(MAX_JSON_DEPTH - 3)]})  # a newer agent's field, one level deeper
+    response = client.post("/api/v1/events", content=json.dumps({"events": [extra]}), headers=headers)
+    assert response.status_code == 400, response.text
+    assert store.count_events() == 0
+    response = client.post("/api/v1/events", content=json.dumps({"events": [at_cap]}), headers=headers)
+    assert response.status_code == 200, response.text
+    assert decodes == [True, True, True]
+
+
+def test_a_body_naming_events_twice_is_counted_by_the_scan(client, agent, store, decodes):
+    """A JSON parser keeps the last of two equal keys; the limits count the largest array."""
+    headers = {**agent.headers, "Content-Type": "application/json"}
+    many = json.dumps([make_event() for _ in range(MAX_EVENTS_PER_BATCH + 1)])
+    body = '{"events": ' + many + ', "events": [' + json.dumps(make_event()) + "]}"
+    response = client.post("/api/v1/events", content=body, headers=headers)
+    assert response.status_code == 413, response.text
+    escaped = '{"\\u0065vents": ' + many + ', "events": []}'
+    response = client.post("/api/v1/events", content=escaped, headers=headers)
+    assert response.status_code == 413, response.text
+    assert store.count_events() == 0
+    assert decodes == [False, False]

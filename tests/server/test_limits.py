@@ -121,7 +121,7 @@ def _enroll(client, hostname: str = "pc-0042") -> dict:  # make_event's host: th
 
 
 @pytest.mark.parametrize("path, method", [("/api/v1/events", "post"), ("/api/v1/heartbeat", "post"), ("/api/v1/enroll", "post")])
-@pytest.mark.reliability(area="input", fault="JSON nested deeper than 64", how="65 and 100,000 levels to `/events`, `/heartbeat`, `/enroll`", outcome="400 `JSON nested deeper than 64 levels` from a byte scan; the parser never sees it")
+@pytest.mark.reliability(area="input", fault="JSON nested deeper than 64", how="65 and 100,000 levels to `/events`, `/heartbeat`, `/enroll`", outcome="400 `JSON nested deeper than 64 levels` from a byte scan (or, for a valid batch, measured after the one-pass decode, whose Rust parser stops at its own recursion limit); Python's recursive json parser never sees it")
 def test_json_nested_deeper_than_the_cap_is_400_before_parsing(client, agent, path, method):
     for depth in (MAX_JSON_DEPTH + 1, 100_000):
         body = '{"events": [' + "[" * depth + "]" * depth + "]}"
@@ -150,7 +150,7 @@ def test_nan_and_lone_surrogates_are_refused_with_4xx(client, agent, store, raw,
     assert store.count_events() == 0
 
 
-@pytest.mark.reliability(area="input", fault="More events than `server.max_batch_events` (default 5,000)", how="a batch of 5,001 (and 11 with a cap of 10)", outcome="413 `batch of N events; at most M per request`, counted by a byte scan before parsing; nothing stored; the agent bisects a 413 batch")
+@pytest.mark.reliability(area="input", fault="More events than `server.max_batch_events` (default 5,000)", how="a batch of 5,001 (and 11 with a cap of 10)", outcome="413 `batch of N events; at most M per request`, counted before the app sees the body (a byte scan, or the one-pass decode of a valid batch); nothing stored; the agent bisects a 413 batch")
 def test_batch_over_the_configured_cap_is_413_and_stores_nothing(limited, store):
     headers = _enroll(limited)
     response = limited.post("/api/v1/events", json={"events": [make_event() for _ in range(11)]}, headers=headers)

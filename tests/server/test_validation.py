@@ -137,7 +137,7 @@ def test_body_that_is_not_utf8_is_refused(client, agent):
     assert_refused(response, "error parsing the body", 400)
 
 
-@pytest.mark.reliability(area="input", fault="More events than `server.max_batch_events` (default 5,000)", how="a batch of 5,001 (and 11 with a cap of 10)", outcome="413 `batch of N events; at most M per request`, counted by a byte scan before parsing; nothing stored; the agent bisects a 413 batch")
+@pytest.mark.reliability(area="input", fault="More events than `server.max_batch_events` (default 5,000)", how="a batch of 5,001 (and 11 with a cap of 10)", outcome="413 `batch of N events; at most M per request`, counted before the app sees the body (a byte scan, or the one-pass decode of a valid batch); nothing stored; the agent bisects a 413 batch")
 def test_batch_over_the_maximum_is_refused(client, agent, store):
     batch = [make_event() for _ in range(MAX_EVENTS_PER_BATCH + 1)]
     response = client.post("/api/v1/events", json={"events": batch}, headers=agent.headers)
