@@ -10,6 +10,7 @@ import fcntl
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 import requests
 from sqlalchemy import create_engine, func, select
 
-from bench.fleetload import ENROLL_SECRET, Collector, run_fleet
+from bench.fleetload import ENROLL_SECRET, MIWEI_SERVER, Collector, run_fleet
 from server.notify.tables import notifications
 from server.schema import alerts
 from server.workers import share_of, worker_count
@@ -179,6 +180,52 @@ def test_a_killed_worker_is_restarted_and_nothing_is_lost(tmp_path, database, co
     assert first[0] not in now and first[1] in now
     assert f"worker died slot=0 pid={first[0]} signal=SIGKILL" in two.log()
     assert requests.get(two.url + "/api/v1/health", timeout=10).status_code == 200
+
+
+RULE = """\
+- id: ACME-CAD
+  title: CAD drawing to USB
+  category: classified-egress
+  severity: high
+  when:
+    type: egress.file
+    extension: dwg
+"""
+
+
+def test_a_policy_changed_through_one_worker_is_in_force_in_every_worker(tmp_path, collectors):
+    two = _start(collectors, tmp_path, f"sqlite:///{tmp_path / 'miwei.db'}", 2)
+    made = subprocess.run([MIWEI_SERVER, "create-token", "ops", "-c", str(two.config)], capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    admin = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    body = {"enroll_secret": ENROLL_SECRET, "agent_id": "1f0e0d0c-0b0a-4900-8877-665544332211", "hostname": "pc-rules"}
+    agent = {"Authorization": f"Bearer {requests.post(two.url + '/api/v1/enroll', json=body, timeout=10).json()['token']}"}
+
+    def versions_seen() -> set[str]:
+        """The policy versions heartbeat answers name over 40 new connections, kept open until both
+        workers are seen holding some of them (the kernel hands each new one to either)."""
+        sessions = [requests.Session() for _ in range(40)]
+        try:
+            versions = set()
+            for session in sessions:
+                answer = session.post(two.url + "/api/v1/heartbeat", json={"hostname": "pc-rules"}, headers=agent, timeout=10)
+                assert answer.status_code == 200, answer.text
+                versions.add(answer.json()["policy_version"])
+            holding = [
+                pid for pid in two.worker_pids()
+                if any(c.status == psutil.CONN_ESTABLISHED and c.laddr.port == two.port for c in psutil.Process(pid).net_connections("tcp"))
+            ]
+            assert len(holding) == 2, "both workers answered some of the heartbeats"
+            return versions
+        finally:
+            for session in sessions:
+                session.close()
+
+    before = versions_seen()
+    changed = requests.put(two.url + "/api/v1/policy", json={"files": [{"name": "acme.yaml", "text": RULE}]}, headers=admin, timeout=30)
+    assert changed.status_code == 200, changed.text
+    after = versions_seen()
+    assert len(before) == 1 and after == {changed.json()["version"]} != before
 
 
 def test_sigterm_stops_every_worker_and_frees_the_port(tmp_path, collectors):
