@@ -45,7 +45,8 @@ ENROLL_SECRET = "fleet-load-enrol-secret-0123456789"
 MIX_TYPES = ("file.created", "file.modified", "file.deleted", "egress.file")
 SIZES = ((0.70, 1, 20), (0.25, 50, 200), (0.05, 500, 500))  # (share, least, most events): small, medium, a burst
 NOTES = (
-    "A real `miwei-server run` with server.workers = 1, 2 and one per core (os.sched_getaffinity), a fresh "
+    "A real `miwei-server run` with server.workers = 1, 2 and one per core (os.sched_getaffinity; with two "
+    "cores that is the 2-worker row), a fresh "
     "database each, serves simulated agents over loopback: each enrols through the API, heartbeats every "
     "few seconds and sends chained batches of the ingest section's event mix with its own host and users "
     "(70% of batches 1-20 events, 25% 50-200, 5% a burst of 500), the next as soon as the last is "
