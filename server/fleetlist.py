@@ -189,7 +189,7 @@ def fleet_page(conn: Connection, f: FleetFilter, now: datetime, offline_after_s:
         .mappings()
         .all()
     )
-    users = _last_users(conn, [r["agent_id"] for r in rows])
+    users = _last_users(conn, [r["agent_id"] for r in rows], now)
     names = group_names(conn)
     listed = tuple(_agent(r, now, offline_after_s, users.get(r["agent_id"]), newest, targets, names) for r in rows)
     policy_versions = tuple(
@@ -272,18 +272,21 @@ def _state_clause(conn: Connection, state: str, now: datetime, offline_after_s: 
     raise ValueError(f"state is one of {', '.join(STATES)}, not {state!r}")
 
 
-def _last_users(conn: Connection, agent_ids: list[str]) -> dict[str, str | None]:
+def _last_users(conn: Connection, agent_ids: list[str], now: datetime) -> dict[str, str | None]:
     """The user on each listed agent's newest event that names one: an indexed look-up per agent
-    (events (agent_id, seq), read backwards; nearly every event names its user)."""
-    return {
-        agent_id: conn.execute(
-            select(events.c.user)
-            .where(events.c.agent_id == agent_id, events.c.user.isnot(None))
-            .order_by(events.c.seq.desc())
-            .limit(1)
-        ).scalar()
-        for agent_id in agent_ids
-    }
+    (events (agent_id, seq), read backwards; nearly every event names its user). The last
+    RECENT_DAYS first: on PostgreSQL the events are monthly partitions and a look-up over all
+    of them costs one index probe per month (10 million events: the page's p95 500 ms); an agent
+    silent that long is looked up over everything."""
+    found: dict[str, str | None] = {}
+    for agent_id in agent_ids:
+        newest = select(events.c.user).where(events.c.agent_id == agent_id, events.c.user.isnot(None)).order_by(events.c.seq.desc()).limit(1)
+        user = conn.execute(newest.where(events.c.received_at >= now - timedelta(days=RECENT_DAYS))).scalar()
+        found[agent_id] = user if user is not None else conn.execute(newest).scalar()
+    return found
+
+
+RECENT_DAYS = 31
 
 
 def _status(text: str | None) -> dict:

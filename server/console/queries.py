@@ -129,7 +129,19 @@ def event_bodies(conn: Connection, event_ids: list[str]) -> list[dict]:
 
 
 def event_types(conn: Connection) -> list[str]:
-    return list(conn.execute(select(events.c.type).distinct().order_by(events.c.type)).scalars())
+    """The distinct event types, one index probe each (a loose index scan over events (type, seq)):
+    SELECT DISTINCT read every row's type, 2.5 s of the events page with 10 million events."""
+    return list(conn.exec_driver_sql(_EVENT_TYPES).scalars())
+
+
+_EVENT_TYPES = """
+WITH RECURSIVE t(type) AS (
+    SELECT min(type) FROM events
+    UNION ALL
+    SELECT (SELECT min(e.type) FROM events e WHERE e.type > t.type) FROM t WHERE t.type IS NOT NULL
+)
+SELECT type FROM t WHERE type IS NOT NULL ORDER BY type
+"""
 
 
 # --- the secret register --------------------------------------------------------------------------
