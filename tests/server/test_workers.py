@@ -335,3 +335,14 @@ def test_a_write_that_cannot_begin_gives_the_writer_lock_back(tmp_path):
     threading.Thread(target=write, daemon=True).start()
     assert done.wait(10), "the writer lock stayed taken after a failed BEGIN IMMEDIATE"
     engine.dispose()
+
+
+def test_a_worker_that_keeps_failing_at_start_stops_the_supervisor(monkeypatch):
+    from server import workers
+
+    monkeypatch.setattr(workers, "RESTART_DELAY_S", 0.01)
+    started = time.monotonic()
+    supervisor = workers.Supervisor(1, lambda slot: 3)  # what uvicorn's failed startup exits with
+    assert supervisor.run() == 1  # systemd's Restart=on-failure takes over
+    assert time.monotonic() - started < 10
+    assert supervisor.slots[0].fast_failures == workers.MAX_FAST_FAILURES and supervisor.pids() == []
