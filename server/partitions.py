@@ -11,11 +11,13 @@ whole instead of deleting its rows one by one, and next months exist before they
 - `events_default` catches a row no month covers, so an insert never fails; `ensure` creates the
   current month and MONTHS_AHEAD after it (at migrate, and with each retention run), moving any
   rows of that month out of the default partition first.
-- Dropping a month (`drop_month`): in one transaction the partition is detached, the rows an
+- Dropping a month (`drop_month`): in one transaction the partition is detached and the rows an
   alert links (alert_events: evidence) are inserted again into events, where no month covers
-  them any more, so they land in `events_default` with their seq, id and body; the month's ids
-  leave event_ids (a resend after that is stored again, as after a row purge); the table is
-  dropped. Ingest waits for that transaction (ACCESS EXCLUSIVE on events while detaching).
+  them any more, so they land in `events_default` with their seq, id and body. Ingest waits for
+  that transaction only (ACCESS EXCLUSIVE on events while detaching). Then the month's other ids
+  leave event_ids in batches (a resend after that is stored again, as after a row purge) and the
+  detached table is dropped; a month left detached by a stopped collector is finished by the next
+  retention run (`leftovers`).
 
 Seals (server/seals.py) keep each day's event digests, so a kept event's Merkle proof still works
 after its month is gone, and check_seal counts the dropped ones as purged by retention (a month is
@@ -34,6 +36,8 @@ from sqlalchemy.engine import Connection, Engine
 from server.database import writing
 
 MONTHS_AHEAD = 3
+FORGET_BATCH = 50_000
+LOCK = "SELECT pg_advisory_xact_lock(hashtext('miwei:partitions'))"
 NAME = re.compile(r"^events_p(\d{4})(\d{2})$")
 COLUMNS = (
     'seq, id, type, ts, received_at, agent_id, host, "user", path, size, sha256, level, source_path, severity, body,'
@@ -86,7 +90,7 @@ def ensure(engine: Engine, now: datetime, ahead: int = MONTHS_AHEAD) -> list[str
     with writing(engine) as conn:
         if not partitioned(conn):
             return []
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('miwei:partitions'))")
+        conn.exec_driver_sql(LOCK)
         have = months(conn)
         start = month_start(now)
         for _ in range(ahead + 1):
@@ -119,19 +123,62 @@ def droppable(conn: Connection, cutoff: datetime) -> list[str]:
 
 
 def drop_month(engine: Engine, name: str) -> MonthDropped:
-    """Detach and drop one month, keeping its alert-linked events in events_default."""
+    """Detach one month, keep its alert-linked events in events_default, then forget its ids and
+    drop it (`_forget`): ingest waits only for the detach and the copy of the linked rows."""
     if not NAME.match(name):
         raise ValueError(f"not an event month partition: {name!r}")
+    linked = "EXISTS (SELECT 1 FROM alert_events a WHERE a.event_id = p.id)"
     with writing(engine) as conn:
-        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('miwei:partitions'))")
+        conn.exec_driver_sql(LOCK)
         if name not in months(conn):
             return MonthDropped(name, 0, 0)  # another collector dropped it
         conn.exec_driver_sql(f"ALTER TABLE events DETACH PARTITION {name}")
-        rows = conn.exec_driver_sql(f"DELETE FROM event_ids e USING {name} p WHERE e.id = p.id").rowcount
-        kept = conn.exec_driver_sql(
-            f"INSERT INTO events ({COLUMNS}) SELECT {COLUMNS} FROM {name} p"
-            " WHERE EXISTS (SELECT 1 FROM alert_events a WHERE a.event_id = p.id) ORDER BY p.seq"
-        ).rowcount
-        conn.exec_driver_sql(f"DROP TABLE {name}")
+        # the linked rows go back into events (to events_default: no month covers them now); their
+        # ids leave event_ids first, or the trigger would take them for resends
+        conn.exec_driver_sql(f"DELETE FROM event_ids e USING {name} p WHERE e.id = p.id AND {linked}")
+        kept = conn.exec_driver_sql(f"INSERT INTO events ({COLUMNS}) SELECT {COLUMNS} FROM {name} p WHERE {linked} ORDER BY p.seq").rowcount
+    rows = _forget(engine, name) + kept
     logger.info("event month dropped name={} rows={} kept_linked={}", name, rows, kept)
     return MonthDropped(name, rows, kept)
+
+
+def leftovers(conn: Connection) -> list[str]:
+    """Months detached but not dropped yet (a collector stopped in between)."""
+    return list(
+        conn.exec_driver_sql(
+            "SELECT relname FROM pg_class WHERE relkind = 'r' AND NOT relispartition AND relname ~ '^events_p[0-9]{6}$' ORDER BY relname"
+        ).scalars()
+    )
+
+
+def _forget(engine: Engine, name: str) -> int:
+    """A detached month's ids leave event_ids in short transactions (FORGET_BATCH each: a resend
+    of one of its events meanwhile is refused, as it is past retention anyway), then the table is
+    dropped; returns how many ids went."""
+    if not NAME.match(name):
+        raise ValueError(f"not an event month partition: {name!r}")
+    with engine.connect() as conn:
+        if conn.exec_driver_sql(f"SELECT to_regclass('{name}')").scalar() is None:
+            return 0
+        low, high = conn.exec_driver_sql(f"SELECT min(seq), max(seq) FROM {name}").one()
+    total = 0
+    for start in range(low or 0, (high or -1) + 1, FORGET_BATCH):
+        with writing(engine) as conn:
+            conn.exec_driver_sql(LOCK)
+            if conn.exec_driver_sql(f"SELECT to_regclass('{name}')").scalar() is None:
+                return total  # another collector finished it
+            total += conn.exec_driver_sql(
+                f"DELETE FROM event_ids e USING {name} p WHERE e.id = p.id AND p.seq >= {start} AND p.seq < {start + FORGET_BATCH}"
+                " AND NOT EXISTS (SELECT 1 FROM alert_events a WHERE a.event_id = p.id)"
+            ).rowcount
+    with writing(engine) as conn:
+        conn.exec_driver_sql(LOCK)
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
+    return total
+
+
+def finish(engine: Engine, name: str) -> int:
+    """Forget and drop a month a stopped collector left detached; returns how many ids went."""
+    gone = _forget(engine, name)
+    logger.warning("detached event month finished name={} ids_forgotten={}", name, gone)
+    return gone

@@ -70,8 +70,11 @@ def _drop_months(engine: Engine, now: datetime, cutoff: datetime) -> int:
         return 0
     partitions.ensure(engine, now)
     with engine.connect() as conn:
-        names = partitions.droppable(conn, cutoff) if partitions.partitioned(conn) else []
-    return sum(d.rows - d.kept for d in (partitions.drop_month(engine, n) for n in names))
+        if not partitions.partitioned(conn):
+            return 0
+        names, unfinished = partitions.droppable(conn, cutoff), partitions.leftovers(conn)
+    gone = sum(partitions.finish(engine, n) for n in unfinished)  # detached by a collector that stopped
+    return gone + sum(d.rows - d.kept for d in (partitions.drop_month(engine, n) for n in names))
 
 
 class RetentionSchedule(Periodic):

@@ -203,6 +203,20 @@ def test_a_purge_after_the_alert_is_deleted_removes_the_kept_event(client, reade
         assert conn.execute(text("SELECT count(*) FROM event_ids")).scalar() == 0
 
 
+def test_a_month_left_detached_by_a_stopped_collector_is_finished(send, store, engine, clock):
+    clock.now = datetime(2027, 1, 10, tzinfo=timezone.utc)
+    partitions.ensure(engine, clock())
+    send(*[make_event("file.created") for _ in range(3)])
+    with engine.begin() as conn:  # stopped after the detach, before the ids were forgotten
+        conn.execute(text("ALTER TABLE events DETACH PARTITION events_p202701"))
+    assert _where(engine) == {}
+    clock.now = datetime(2027, 3, 5, tzinfo=timezone.utc)  # within retention: nothing else to drop
+    assert store.purge_events() == 3
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT to_regclass('events_p202701')")).scalar() is None
+        assert conn.execute(text("SELECT count(*) FROM event_ids")).scalar() == 0
+
+
 def by_design(diff) -> bool:
     """A difference alembic's compare_metadata reports on PostgreSQL after 0017 that is there on
     purpose: server/schema.py describes the one events table SQLite has; PostgreSQL has its month
