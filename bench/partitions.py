@@ -28,10 +28,12 @@ on this database; median and p95 of `runs` GETs after one warm-up.
 from __future__ import annotations
 
 import importlib
+import json
 import random
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -250,9 +252,14 @@ def _purge(engine, by_delete: str, by_drop: str) -> list[Figure]:
         if len(seqs) < BATCH:
             break
     delete_s = time.monotonic() - started
+    stop, waits = threading.Event(), []
+    writer = threading.Thread(target=_ingest_meanwhile, args=(engine, stop, waits))
+    writer.start()
     started = time.monotonic()
     dropped = partitions.drop_month(engine, by_drop)
     drop_s = time.monotonic() - started
+    stop.set()
+    writer.join()
     rep = reproduce("partitions", False)
     return [
         Figure(
@@ -260,8 +267,29 @@ def _purge(engine, by_delete: str, by_drop: str) -> list[Figure]:
             baseline_unit="s by DELETE in batches of 5,000", ratio=ratio(drop_s, delete_s), runs=1, reproduce=rep,
             notes=f"{by_drop}: {dropped.rows:,} events, {dropped.kept:,} linked kept (moved to events_default); "
             f"the DELETE: {by_delete}, {deleted:,} of {counts[by_delete][0]:,} events ({counts[by_delete][1]:,} linked kept), dead rows left for VACUUM",
-        )
+        ),
+        Figure(
+            name="ingest held up by the month drop", value=round(max(waits) * 1000) if waits else None, unit="ms longest insert",
+            baseline=round(median(waits) * 1000, 1) if waits else None, baseline_unit="ms median insert meanwhile", runs=len(waits), reproduce=rep,
+            notes="one event inserted through server/database.insert_new every 10 ms on another connection while the month was dropped "
+            "(the detach takes ACCESS EXCLUSIVE on events until the linked rows are copied)",
+        ),
     ]
+
+
+def _ingest_meanwhile(engine, stop, waits: list[float]) -> None:
+    from server.database import insert_new, writing
+    from server.schema import events
+
+    while not stop.is_set():
+        now = datetime.now(timezone.utc)
+        body = {"id": str(uuid.uuid4()), "type": "file.created", "ts": now.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+        row = {**body, "received_at": now, "agent_id": "bench-meanwhile", "body": json.dumps(body)}
+        started = time.monotonic()
+        with writing(engine) as conn:
+            insert_new(conn, events, [row], "id")
+        waits.append(time.monotonic() - started)
+        time.sleep(0.01)
 
 
 def _pages(cluster, url: str, alert_id: int, runs: int, quick: bool, label: str) -> list[Figure]:
