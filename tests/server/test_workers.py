@@ -155,6 +155,7 @@ def test_background_tasks_run_once_with_two_workers(tmp_path, collectors):
     assert "worker started slot=0" in log and "worker started slot=1" in log
 
 
+@pytest.mark.reliability(area="fault", fault="A collector worker killed (SIGKILL) while agents post", how="8 simulated agents posting chained batches from threads to `miwei-server run` with 2 workers (SQLite and PostgreSQL); the worker that runs the background tasks killed mid-load", outcome="restarted in its slot; every acknowledged event stored once, no chain finding; batches cut off were resent by the agents")
 @pytest.mark.parametrize("database", BACKENDS, indirect=True)
 def test_a_killed_worker_is_restarted_and_nothing_is_lost(tmp_path, database, collectors):
     two = _start(collectors, tmp_path, database(), 2)
