@@ -19,6 +19,8 @@ from agent.content.ids import checks
 MIN_PIECE = 3  # digits on each side: a lone check character or digit does not make a join
 _TAIL = re.compile(r"([0-9]{3,})$")
 _HEAD = re.compile(r"^\s*([0-9]{2,}[0-9A-Za-z]*?)(?=\s|$)")
+_ASCII_DIGITS = frozenset("0123456789")
+_ASCII_DIGIT = re.compile(r"[0-9]")
 _FRAGMENTS = re.compile(r"\s*[0-9A-Za-z]{1,17}(?:\s+[0-9A-Za-z]{1,17})*\s*")
 # a maximal alphanumeric run with a digit (tried once a run: the look-behind skips a run's inside)
 _CELL_WITH_DIGIT = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]*[0-9][0-9A-Za-z]*")
@@ -70,6 +72,8 @@ def _join_row(row: str, wrapped: str, today: date, prefilter: bool = True) -> st
     if not _FRAGMENTS.fullmatch(wrapped):  # wrapped.split(): 1 to 17 alphanumerics each
         return None
     fragments = wrapped.split()
+    if prefilter and _ASCII_DIGIT.search(row) is None:
+        return None  # no cell to join to
     cells = list(_CELL_WITH_DIGIT.finditer(row))
     # a join is 11 (a mobile's shape) to 19 characters (a card): a fragment no cell can reach, or a
     # row where none reaches 18 (a resident ID or USCC, which every joined row needs), is no join
@@ -114,7 +118,10 @@ def join_wrapped(lines: list[str], today: date) -> list[str]:
             if row is not None:
                 lines[i], lines[i + 1] = row, ""
                 continue
-        tail, head = _TAIL.search(lines[i].rstrip()), _HEAD.match(lines[i + 1])
+        left = lines[i].rstrip()
+        if not left or left[-1] not in _ASCII_DIGITS:  # _TAIL cannot match: no search along the line
+            continue
+        tail, head = _TAIL.search(left), _HEAD.match(lines[i + 1])
         if tail is None or head is None or len(head.group(1)) < MIN_PIECE:
             continue
         keep = _join(tail.group(1), head.group(1), today)
