@@ -6,11 +6,13 @@ second process on the same database nearly doubled the rate. So `miwei-server ru
 
 - The supervisor does everything a single collector does before serving (migrate, activate the
   policy, load the signing key, build the app), closes its database connections, freezes what is
-  alive (gc.freeze: the children share those pages copy-on-write) and binds the listening socket
-  once. Then it forks one child per slot. It starts no thread and opens no connection itself, so
-  a fork never copies a lock held by another thread or a connection another process uses.
-- Each child serves HTTP with uvicorn on the inherited socket (TLS settings unchanged): the kernel
-  hands each new connection to one of the children waiting in accept().
+  alive (gc.freeze: the children share those pages copy-on-write) and binds the address once,
+  without listening. Then it forks one child per slot. It starts no thread and opens no connection
+  itself, so a fork never copies a lock held by another thread or a connection another process uses.
+- Each child serves HTTP with uvicorn on the inherited socket (TLS settings unchanged). The first
+  whose app has started calls listen(), so until one can answer a client is refused, as with one
+  process, not left waiting; then the kernel hands each new connection to one of the children.
+- On SQLite the workers queue for the one writer in an flock (server/writerlock.py).
 - Slot 0 alone runs the background tasks: absence checks, the notification sender, retention and
   daily seals (`app.state.background`, read by the app's lifespans). A restarted slot 0 takes them
   up again. Each of them is also safe with several collectors on one database (absence silences
