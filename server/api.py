@@ -99,7 +99,7 @@ async def _event_batch(request: Request) -> EventBatch:
     return decoded if decoded is not None else batchdecode.reference_batch(await request.body())
 
 
-@router.post("/events")
+@router.post("/events", openapi_extra={"requestBody": batchdecode.openapi_body()})
 def ingest(request: Request, caller: Caller = Depends(agent_caller), batch: EventBatch = Depends(_event_batch)) -> dict:
     # host is the enrolled one: a body naming another is stored with claimed_host and raises agent-tamper
     if getattr(request.app.state, "reference_ingest", False):  # the per-event reference (server/batchdecode.py)

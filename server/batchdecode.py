@@ -122,4 +122,24 @@ def reference_batch(body: bytes) -> EventBatch:
         raise RequestValidationError(errors, body=data) from None
 
 
-__all__ = ["SCOPE_KEY", "Decoded", "decode_batch", "reference_batch"]
+def openapi_body() -> dict:
+    """The request body /openapi.json shows for POST /api/v1/events: the endpoint reads the batch
+    this module decoded, not a body parameter FastAPI would describe (and parse) itself. The model's
+    schema with its definitions written in place (they are not recursive)."""
+    schema = EventBatch.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node):
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline({**defs[ref.removeprefix("#/$defs/")], **{k: v for k, v in node.items() if k != "$ref"}})
+            return {k: inline(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [inline(v) for v in node]
+        return node
+
+    return {"required": True, "content": {"application/json": {"schema": inline(schema)}}}
+
+
+__all__ = ["SCOPE_KEY", "Decoded", "decode_batch", "openapi_body", "reference_batch"]
