@@ -347,3 +347,13 @@ def test_a_worker_that_keeps_failing_at_start_stops_the_supervisor(monkeypatch):
     assert supervisor.run() == 1  # systemd's Restart=on-failure takes over
     assert time.monotonic() - started < 10
     assert supervisor.slots[0].fast_failures == workers.MAX_FAST_FAILURES and supervisor.pids() == []
+
+
+def test_a_second_collector_on_the_same_port_is_refused_not_a_silent_partner(tmp_path, collectors):
+    first = _start(collectors, tmp_path / "a", f"sqlite:///{tmp_path / 'a.db'}", 2)
+    other = tmp_path / "b.yaml"  # another database on the same port: SO_REUSEPORT must not split the agents between them
+    other.write_text(first.config.read_text(encoding="utf-8").replace(str(tmp_path / "a.db"), str(tmp_path / "b.db")), encoding="utf-8")
+    other.chmod(0o600)
+    done = subprocess.run([MIWEI_SERVER, "run", "-c", str(other)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "cannot listen" in done.stderr, done.stderr[-2000:]
+    assert requests.get(first.url + "/api/v1/health", timeout=10).status_code == 200
