@@ -19,13 +19,14 @@ length and the UTF-8 strerror.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from agent.hashing import FileDigest, Hasher
@@ -46,8 +47,12 @@ class HashPool:
     """Helper processes hashing files in order; one thread per helper feeds it and reads it (the
     pipes' reads and writes release the GIL). Not shared between threads; close() ends them."""
 
-    def __init__(self, workers: int, hasher: Hasher) -> None:
+    def __init__(self, workers: int, hasher: Hasher, keep_head: Callable[[bytes], bool] | None = None) -> None:
+        """`keep_head(head)`: whether a file's first bytes are wanted (the index: whether it may hold
+        text); the others are dropped as they arrive, so a batch the helpers finished early holds
+        no 8 KiB per file while the refresh walks on (the digest is the same: FileDigest.head is not compared)."""
         self.hasher = hasher  # counts the bytes and files the helpers read, as if it had read them
+        self.keep_head = keep_head
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._procs = [
             subprocess.Popen(
@@ -110,9 +115,14 @@ class HashPool:
                     request += [_U32.pack(len(raw)), raw]
                 proc.stdin.write(b"".join(request))
                 proc.stdin.flush()
-                answer.put([_read_result(proc.stdout, path) for path in paths])
+                answer.put([self._kept(_read_result(proc.stdout, path)) for path in paths])
             except Exception as exc:  # a helper that died: the refresh fails (and is run again), never hangs
                 answer.put(OSError(f"index hashing helper failed: {type(exc).__name__}: {exc}"))
+
+    def _kept(self, result: FileDigest | OSError) -> FileDigest | OSError:
+        if isinstance(result, OSError) or not result.head or self.keep_head is None or self.keep_head(result.head):
+            return result
+        return dataclasses.replace(result, head=b"")
 
 
 def _read_result(out: BinaryIO, path: str) -> FileDigest | OSError:

@@ -591,7 +591,7 @@ class FingerprintIndex:
         and the stock Hasher (one a caller gave us is asked itself)."""
         if self.hash_workers <= 1 or type(self.hasher) is not Hasher:
             return None
-        return HashPool(self.hash_workers, self.hasher)
+        return HashPool(self.hash_workers, self.hasher, may_have_text if self.fingerprint else None)
 
     def _hash_chunk(self, chunk: list, digests: list, claimed: set[int]) -> list:
         """[(raw path, stat, (entry, fingerprints or None) | OSError)] for a chunk of the todo list."""

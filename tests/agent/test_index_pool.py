@@ -74,3 +74,19 @@ def test_a_helper_that_dies_fails_the_refresh_and_leaves_nothing_running(tmp_pat
         list(pool.digests([str(tmp_path / "a")] * 40))
     pool.close()
     assert all(not t.is_alive() for t in pool._threads)
+
+
+def test_heads_not_wanted_are_dropped_as_they_arrive(tmp_path):
+    """A batch the helpers finished while the walk goes on holds no 8 KiB per binary file (the
+    index's peak memory), and keeps the heads of files that may hold text."""
+    from agent.content.extract import may_have_text
+
+    (tmp_path / "a.bin").write_bytes(b"\0\x01\x02" * 5000)
+    (tmp_path / "b.txt").write_bytes(b"plain text " * 2000)
+    pool = HashPool(1, Hasher(), keep_head=may_have_text)
+    try:
+        binary, text = pool.digests([str(tmp_path / "a.bin"), str(tmp_path / "b.txt")], head_bytes=8192)
+    finally:
+        pool.close()
+    assert binary.head == b"" and binary == Hasher().digest(str(tmp_path / "a.bin"))
+    assert text.head == (b"plain text " * 2000)[:8192]
