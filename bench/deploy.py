@@ -20,7 +20,7 @@ __all__ = ["BenchDeployment", "wait_for"]
 
 class BenchDeployment(Deployment):
     def __init__(self, root, classified, egress_folders=(), heartbeat_s: float | None = None,
-                 database: str | None = None, poll_s: float = 1.0):
+                 database: str | None = None, poll_s: float = 1.0, workers: int = 1):
         root.mkdir(parents=True, exist_ok=True)
         super().__init__(root, classified, egress_folders=egress_folders, poll_s=poll_s)
         text = self.config.read_text(encoding="utf-8")
@@ -28,6 +28,9 @@ class BenchDeployment(Deployment):
             text = re.sub(r"(?m)^  heartbeat_s: .*$", f"  heartbeat_s: {heartbeat_s:g}", text)
         if database is not None:
             text = re.sub(r"(?m)^  database: .*$", f'  database: "{database}"', text)
+        # one collector process unless a section asks for more: its figures and notes speak of one
+        # process (bench/fleetload.py measures several workers)
+        text = re.sub(r"(?m)^server:\n", f"server:\n  workers: {workers}\n", text, count=1)
         self.config.write_text(text, encoding="utf-8")
         self.enroll_secret = re.search(r"(?m)^  enroll_secret: (.*)$", text).group(1)
 

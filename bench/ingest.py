@@ -204,10 +204,9 @@ def stages(collapsed: str, batches: int, rate: int = SAMPLE_RATE) -> str:
 def _post_batches(root: Path, database: str, batches: int, profiled: bool = False) -> tuple[list[float], list[dict], str, str, float]:
     """POST the batches one after another; (seconds per POST, the events, the agent id, a profile,
     the collector's CPU seconds over the POSTs)."""
-    d = BenchDeployment(root, [], database=database)
+    d = BenchDeployment(root, [], database=database, workers=1)  # one process: per-process figures and profile
     with open(d.config, "a", encoding="utf-8") as f:  # the server section is the config's last
         f.write(_daytime_working_time(datetime.now(timezone.utc)))
-        f.write("  workers: 1\n")  # one process: the per-process figures and profile (bench workers: several)
     try:
         d.start_server()
         token = d.enroll()

@@ -34,6 +34,7 @@ from server.authguard import FAILURE_BURST, MAX_ADDRESSES, MAX_VERIFIED, VERIFIE
 from server.notify.channels import ChannelSpec
 from server.notify.tables import notifications
 from server.schema import alert_events, alert_history, alerts, events
+from server.workers import worker_count
 from tests.e2e.harness import Deployment
 from tests.server.factories import make_egress, make_event
 
@@ -360,7 +361,7 @@ def _flood(url: str, tokens: str, results, flooding, stop) -> None:
 @pytest.mark.slow
 @pytest.mark.reliability(area="access", fault="Flood of bad tokens", how="random tokens from 8 threads of another process, from the same address, while a client sends valid requests; the same with the valid token as the control (figures below)", outcome="every bad token refused: 401, then 429 + `Retry-After` without a lookup once the address's failure budget is spent; the valid client passes through the cache of recently verified tokens")
 def test_a_flood_of_bad_tokens_does_not_slow_valid_requests_measured(tmp_path):
-    """A real `miwei-server run` (one uvicorn worker): 300 valid reads alone, then 300 during 10,000
+    """A real `miwei-server run` (its default workers, one per core): 300 valid reads alone, then 300 during 10,000
     bad-token requests from 8 threads of another process (or as many as they send while the 300 are
     measured), then 300 during valid requests sent the same way (the control: what any equal load
     costs). All from 127.0.0.1, as behind one NAT:
@@ -409,7 +410,7 @@ def test_a_flood_of_bad_tokens_does_not_slow_valid_requests_measured(tmp_path):
     lines = [("alone", alone, "")]
     lines += [("during bad tokens", bad, f" ({shown} from 8 threads at {refused.total() / bad_s:.0f}/s)")]
     lines += [("during valid tokens", good, f" ({served[200]} x 200 from 8 threads at {served.total() / good_s:.0f}/s)")]
-    print("\nvalid GET /api/v1/agents, one uvicorn worker:")
+    print(f"\nvalid GET /api/v1/agents, {worker_count(0)} collector worker(s):")
     for name, samples, extra in lines:
         p50, p99 = _percentiles(samples)
         print(f"  {name:20s} p50 {p50:6.1f} ms  p99 {p99:6.1f} ms{extra}")
