@@ -7,6 +7,14 @@ SQLAlchemy Core, bounded (MAX_SCANNED rows at most are parsed in Python).
 Events carry no device column: a device's events are found by the identity part that is unique to
 it (its serial, else its volume id) in the stored body, then each candidate's media identity is
 computed exactly (rules.events.Media.identity) so a serial that appears in a path does not count.
+
+A user's or a host's event figures (events, first and last seen, the hosts or users beside them, the
+media mounted) cover the last WINDOW_DAYS days, as the page says; the events list, filtered by the
+user or the host's agent, holds the whole history. Counted over every month they read a person's
+whole history: with 10 million events on PostgreSQL the user page took 500 ms, the host page 1.9 s
+(p95). The window is on the event's time and, for PostgreSQL's monthly partitions, on received_at
+(a day's slack for an agent's clock or spool ahead of the collector), so only the last months'
+partitions are read.
 Its mounts say which agents used it (the register is built from mounts); only those agents' events
 are searched, through the (agent_id, seq) index (100,000 events: 250 -> 55 ms).
 """
@@ -18,7 +26,7 @@ import json
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.engine import Connection
@@ -31,6 +39,8 @@ from server.schema import agents, alert_events, alerts, devices, events
 from server.times import aware, iso
 
 DAYS = 30
+WINDOW_DAYS = 90  # a user's or host's event figures cover this many days; the events list has the rest
+RECEIVED_SLACK = timedelta(days=1)  # an event stamped inside the window may reach the collector before it starts
 MAX_ALERTS = 200
 MAX_SCANNED = 5000  # event bodies parsed for one page (media of a user or host, a device's events)
 MEDIA_TYPES = ("media.mounted", "egress.file", "egress.blocked")
@@ -63,9 +73,11 @@ class Person:
     egress_per_day: list[tuple[str, int]]
     devices: list[dict]  # register rows with how often this user or host mounted them
     others: list[tuple[str, int]]  # hosts a user worked on, users seen on a host, with event counts
-    events_total: int
+    events_total: int  # these four: within the last window_days days
     first_ts: str | None
     last_ts: str | None
+    window_days: int = WINDOW_DAYS
+    agent_ids: tuple[str, ...] = ()  # a host's agents: its whole history is the events list of each
 
 
 @dataclass(frozen=True)
@@ -146,7 +158,11 @@ def person(conn: Connection, kind: str, name: str, now: datetime, zone) -> Perso
     if kind == "host":  # events.host is its agent's enrolled name: found through the agents' (agent_id, seq) index
         agent_ids = select(agents.c.agent_id).where(agents.c.hostname == name)
         mine = and_(events.c.agent_id.in_(agent_ids), events.c.host == name)
+    agent_list: tuple[str, ...] = ()
+    if kind == "host":
+        agent_list = tuple(conn.execute(agent_ids.order_by(agents.c.agent_id)).scalars())
     rows, total, open_ = _alert_rows(conn, alert_col == name)
+    mine = and_(mine, *window(now))
     mounts = conn.execute(
         select(events.c.body)
         .where(mine, events.c.type == "media.mounted")
@@ -174,7 +190,16 @@ def person(conn: Connection, kind: str, name: str, now: datetime, zone) -> Perso
         span[0] or 0,
         span[1],
         span[2],
+        WINDOW_DAYS,
+        agent_list,
     )
+
+
+def window(now: datetime) -> list:
+    """The clauses "within the last WINDOW_DAYS days": on ts (what the page means) and on received_at
+    (what PostgreSQL's partitions are cut by; harmless on SQLite)."""
+    start = now - timedelta(days=WINDOW_DAYS)
+    return [events.c.ts >= ts_text(start), events.c.received_at >= start - RECEIVED_SLACK]
 
 
 def _needle(serial: str, identity: str) -> str:
