@@ -155,8 +155,15 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         """The event as it travels and is hashed: what dataclasses.asdict() gives, built field by
-        field (asdict copies every value deeply and was a quarter of the agent's spooling time)."""
-        data = {name: getattr(self, name) for name in _FIELDS[Event]}
+        field (asdict copies every value deeply and was a quarter of the agent's spooling time).
+
+        The dict shares nothing mutable with the event (callers add seq and prev_hash to it), but
+        copies only containers: the fields are read from the instance's own dict (in field order,
+        as __init__ sets them) and the details are copied as the JSON-like values they are, not
+        with copy.deepcopy (its memo made it half of to_dict's time)."""
+        data = dict(self.__dict__)
+        if tuple(data) != _FIELDS[Event]:  # never seen: an instance whose dict is not in field order
+            data = {name: getattr(self, name) for name in _FIELDS[Event]}
         if self.match is not None:
             data["match"] = _flat(self.match)
         if self.media is not None:
@@ -167,7 +174,7 @@ class Event:
         data["detections"] = [_flat(d) for d in self.detections]
         data["rule_ids"] = list(self.rule_ids)
         if self.details is not None:
-            data["details"] = copy.deepcopy(self.details)  # as asdict(): the dict shares nothing with the event
+            data["details"] = _copied(self.details)  # as asdict(): the dict shares nothing with the event
         return data
 
     @classmethod
@@ -191,6 +198,23 @@ LATER_MEDIA_FIELDS = ("volume_id", "size_bytes")
 def _flat(value: Match | Media | Detection) -> dict[str, Any]:
     """A dataclass of plain values (str, int, float, bool, None) as a dict, in field order."""
     return {name: getattr(value, name) for name in _FIELDS[type(value)]}
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of JSON-like values (dicts, lists, tuples of plain values), equal to what
+    copy.deepcopy gives and several times quicker; anything else goes to copy.deepcopy."""
+    if isinstance(value, _SCALARS):
+        return value
+    if type(value) is dict:
+        return {k: v if isinstance(v, _SCALARS) else _copied(v) for k, v in value.items()}
+    if type(value) is list:
+        return [v if isinstance(v, _SCALARS) else _copied(v) for v in value]
+    if type(value) is tuple:
+        return tuple(_copied(v) for v in value)
+    return copy.deepcopy(value)
 
 
 def canonical_json(data: dict[str, Any]) -> bytes:

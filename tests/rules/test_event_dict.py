@@ -67,3 +67,32 @@ def test_an_older_agents_media_is_stored_and_hashed_as_it_was_sent():
     assert Event.from_dict(sent).to_dict() == sent
     known = dataclasses.replace(FULL, media=dataclasses.replace(FULL.media, volume_id="1A2B-3C4D", size_bytes=8 << 30))
     assert known.to_dict()["media"]["volume_id"] == "1A2B-3C4D" and Event.from_dict(known.to_dict()) == known
+
+
+ODD_DETAILS = {
+    "process": {"pid": 7, "argv": ["cp", "-r"], "env": ("LANG", ["zh_CN"])},
+    "counts": [1, 2.5, True, None, {"deep": [[]]}],
+    "set": {1, 2},  # not JSON, but asdict copied it too
+    "名称": "总装图",
+}
+
+
+def test_details_are_copied_as_deepcopy_copies_them():
+    """to_dict copies details without copy.deepcopy: the same values, sharing no container."""
+    event = dataclasses.replace(FULL, details=ODD_DETAILS)
+    data = event.to_dict()
+    assert data == _asdict(event) and data["details"] == ODD_DETAILS
+    assert data["details"]["process"]["env"][1] is not ODD_DETAILS["process"]["env"][1]
+    assert data["details"]["counts"][4]["deep"][0] is not ODD_DETAILS["counts"][4]["deep"][0]
+    assert data["details"]["set"] is not ODD_DETAILS["set"]
+    data["details"]["process"]["env"][1].append("x")
+    assert ODD_DETAILS["process"]["env"][1] == ["zh_CN"]
+
+
+def test_an_instance_whose_dict_is_out_of_field_order_still_gives_field_order():
+    """to_dict reads the instance's dict, which __init__ fills in field order; one filled in another
+    order (built without __init__) still gives the keys in field order."""
+    event = object.__new__(Event)
+    for f in reversed(dataclasses.fields(Event)):
+        object.__setattr__(event, f.name, getattr(FULL, f.name))
+    assert list(event.to_dict()) == list(_asdict(FULL)) and event.to_dict() == FULL.to_dict()
