@@ -509,28 +509,32 @@ def measure(threshold: Threshold, facts: list[dict]) -> Measure:
     return Measure(threshold, value, all(t.holds(value) for t in threshold.tests))
 
 
-def _subject(facts: list[dict]) -> tuple[str, str]:
+def _subject_of(types: frozenset[str], classified: bool, places: frozenset[str]) -> tuple[str, str]:
     """The noun for what was counted, and what happened to it: ('classified file', 'written to ...')."""
-    types = {f["type"] for f in facts}
-    classified = "classified " if facts and all(f.get("level") for f in facts) else ""
+    kind = "classified " if classified else ""
     if types <= {"egress.file"}:
-        places = sorted({f["place"] for f in facts if f.get("place")})
-        return f"{classified}file", "written to " + (_listing(places) if places else "egress places")
+        return f"{kind}file", "written to " + (_listing(sorted(places)) if places else "egress places")
     if types <= {"file.deleted", "file.moved"}:
         verbs = " or ".join(v for t, v in (("file.deleted", "deleted"), ("file.moved", "moved")) if t in types)
-        return f"{classified}file", f"{verbs} in classified folders"
+        return f"{kind}file", f"{verbs} in classified folders"
     if all(t.startswith("file.") for t in types):
-        return f"{classified}file", "changed in classified folders"
+        return f"{kind}file", "changed in classified folders"
     return "event", "of " + ", ".join(sorted(types))
 
 
 def _who(group: dict[str, Any], facts: list[dict]) -> str:
-    def one(key: str) -> str | None:
-        values = {group[key]} if key in group else {f.get(key) for f in facts}
+    return _who_of(group, _two(f.get("user") for f in facts), _two(f.get("host") for f in facts))
+
+
+def _who_of(group: dict[str, Any], users: tuple, hosts: tuple) -> str:
+    """' by zhang.san on host pc-1': a user or host named when the group, or every hit, has one."""
+
+    def one(key: str, seen: tuple) -> str | None:
+        values = {group[key]} if key in group else set(seen)
         value = values.pop() if len(values) == 1 else None
         return plain(str(value)) if value not in (None, "") else None
 
-    user, host = one("user"), one("host")
+    user, host = one("user", users), one("host", hosts)
     text = f" by {user}" if user else ""
     return text + (f" on host {host}" if host else "")
 
@@ -562,6 +566,92 @@ def _measure_name(t: Threshold) -> str:
     return {"count": "events", "distinct": f"distinct {t.field}", "sum": f"total {t.field}"}[t.kind]
 
 
+@dataclass(frozen=True)
+class BurstFacts:
+    """What a threshold explanation reads from a burst's hits, without the hits: the collector keeps
+    it as a running total beside the burst (server/correlation.py) so a growing burst is explained
+    without reading all its hits again. `merged` of two parts equals `burst_facts` of all their hits.
+    `users`/`hosts` hold at most two values (one value, or "several"); `last_user`/`last_host` are the
+    latest hit's (by time, then `last_order`)."""
+
+    count: int
+    total: float  # sum of the hits' sizes
+    first_ts: str
+    last_ts: str
+    last_order: int
+    last_user: Any
+    last_host: Any
+    types: frozenset[str]
+    classified: bool  # every hit has a level
+    places: frozenset[str]
+    users: tuple
+    hosts: tuple
+    distinct: tuple[tuple[str, frozenset], ...]  # (field, its values) per distinct threshold
+    sums: tuple[tuple[str, float], ...]  # (field, its total) per sum threshold
+
+    def merged(self, other: BurstFacts) -> BurstFacts:
+        later = (other.last_ts, other.last_order) > (self.last_ts, self.last_order)
+        tail = other if later else self
+        mine, theirs = dict(self.distinct), dict(other.distinct)
+        sums_a, sums_b = dict(self.sums), dict(other.sums)
+        return BurstFacts(
+            self.count + other.count,
+            self.total + other.total,
+            min(self.first_ts, other.first_ts),
+            tail.last_ts,
+            tail.last_order,
+            tail.last_user,
+            tail.last_host,
+            self.types | other.types,
+            self.classified and other.classified,
+            self.places | other.places,
+            _two(self.users + other.users),
+            _two(self.hosts + other.hosts),
+            tuple(
+                (k, mine.get(k, frozenset()) | theirs.get(k, frozenset())) for k in sorted(mine.keys() | theirs.keys())
+            ),
+            tuple((k, sums_a.get(k, 0.0) + sums_b.get(k, 0.0)) for k in sorted(sums_a.keys() | sums_b.keys())),
+        )
+
+
+def burst_facts(rule: CorrelationRule, facts: list[dict], orders: list[int] | None = None) -> BurstFacts:
+    """The BurstFacts of some hits' facts (`orders`: the hits' ids, breaking ties of time)."""
+    ordered = sorted(zip(facts, orders or [0] * len(facts), strict=True), key=lambda p: (p[0]["ts"], p[1]))
+    last, last_order = ordered[-1]
+    return BurstFacts(
+        len(facts),
+        sum(f["size"] for f in facts if isinstance(f.get("size"), (int, float))),
+        ordered[0][0]["ts"],
+        last["ts"],
+        last_order,
+        last.get("user"),
+        last.get("host"),
+        frozenset(f["type"] for f in facts),
+        all(f.get("level") for f in facts),
+        frozenset(f["place"] for f in facts if f.get("place")),
+        _two([f.get("user") for f in facts]),
+        _two([f.get("host") for f in facts]),
+        tuple(
+            (t.field, frozenset({f["fields"].get(t.field) for f in facts} - {None}))
+            for t in _by_field(rule, "distinct")
+        ),
+        tuple(
+            (t.field, sum(float(v) for f in facts if isinstance(v := f["fields"].get(t.field), (int, float))))
+            for t in _by_field(rule, "sum")
+        ),
+    )
+
+
+def _by_field(rule: CorrelationRule, kind: str) -> list[Threshold]:
+    return list({t.field: t for t in rule.thresholds if t.kind == kind}.values())
+
+
+def _two(values: Iterable) -> tuple:
+    """At most two of the values (the first two in repr order, so two parts merge to the same pair):
+    enough to tell one value from several."""
+    return tuple(sorted(set(values), key=repr)[:2])
+
+
 def explain_threshold(
     rule: CorrelationRule,
     counted: list[EventRule],
@@ -572,25 +662,37 @@ def explain_threshold(
     listed: str | None = None,
 ) -> str:
     """'23 classified files (412 MB) written to ... by zhang.san between 18:02 and 18:09; threshold: 20 files in 10 min'."""
-    facts = sorted(facts, key=lambda f: f["ts"])
-    noun, happened = _subject(facts)
-    total = sum(f["size"] for f in facts if isinstance(f.get("size"), (int, float)))
+    return explain_burst(rule, counted, burst_facts(rule, facts), group, worktime, severity, listed)
+
+
+def explain_burst(
+    rule: CorrelationRule,
+    counted: list[EventRule],
+    burst: BurstFacts,
+    group: dict[str, Any],
+    worktime: WorkTime,
+    severity: str,
+    listed: str | None = None,
+) -> str:
+    """explain_threshold from a burst's BurstFacts."""
+    noun, happened = _subject_of(burst.types, burst.classified, burst.places)
+    total = burst.total
     size = f" ({format_bytes(total)})" if total else ""
-    first, last = facts[0]["ts"], facts[-1]["ts"]
+    first, last = burst.first_ts, burst.last_ts
     span = f"between {local_time(first, worktime)} and {local_time(last, worktime, with_date=not _same_day(first, last, worktime))}"
     joiner = " or " if rule.require == "any" else " and "
     limits = joiner.join(_limit(t, noun.removeprefix("classified ")) for t in rule.thresholds)
-    measures = [measure(t, facts) for t in rule.thresholds]
+    measures = [_measured(t, burst) for t in rule.thresholds]
     held = [f"{_measure_name(m.threshold)} = {_shown(m)} ({m.threshold.describe()})" for m in measures if m.held]
     missed = [f"{_measure_name(m.threshold)} = {_shown(m)} ({m.threshold.describe()})" for m in measures if not m.held]
     lines = [
-        f"{_quantity(len(facts), noun)}{size} {happened}{_who(group, facts)} {span}; threshold: {limits} in {duration(rule.window_s)}.",
+        f"{_quantity(burst.count, noun)}{size} {happened}{_who_of(group, burst.users, burst.hosts)} {span}; threshold: {limits} in {duration(rule.window_s)}.",
         f"Rule {rule.id} ({rule.title}) counts {_rule_names(counted)}{_grouping(group)}; held: {'; '.join(held) or 'none'}"
         + (f"; not reached: {'; '.join(missed)}" if missed else "")
         + ".",
     ]
     lines.append(_correlation_severity(rule, severity, listed))
-    places = sorted({_place_zh(f["place"]) for f in facts if f.get("place")})
+    places = sorted({_place_zh(p) for p in burst.places})
     chinese_joiner = " 或 " if rule.require == "any" else " 且 "
     held_zh = [
         f"{zh.measure_name(m.threshold)} = {_shown(m)}（{zh.threshold(m.threshold)}）" for m in measures if m.held
@@ -600,9 +702,16 @@ def explain_threshold(
     ]
     chinese = [
         _chinese_burst(
-            rule.category, len(facts), format_bytes(total) if total else "", group, facts, first, last, worktime
+            rule.category,
+            burst.count,
+            format_bytes(total) if total else "",
+            group,
+            [{"user": burst.last_user, "host": burst.last_host}],
+            first,
+            last,
+            worktime,
         ),
-        f"共 {len(facts)} 个事件{f'（{format_bytes(total)}）' if total else ''}"
+        f"共 {burst.count} 个事件{f'（{format_bytes(total)}）' if total else ''}"
         + (f"，写入 {_listing_zh(places)}" if places else "")
         + f"；阈值：{chinese_joiner.join(zh.threshold(t) for t in rule.thresholds)}，时间窗口 {zh.duration(duration(rule.window_s))}。",
         f"规则 {rule.id}（{rule.title_in('zh')}）统计 {zh.rule_names(counted)}{zh.grouping(group, plain)}；已达到：{'；'.join(held_zh) or '无'}"
@@ -611,6 +720,17 @@ def explain_threshold(
         zh.correlation_severity(rule.severity, severity, rule.watchlist, plain(listed) if listed else None),
     ]
     return bilingual("\n".join(lines), "\n".join(chinese))
+
+
+def _measured(threshold: Threshold, burst: BurstFacts) -> Measure:
+    """measure() from a burst's BurstFacts."""
+    if threshold.kind == "count":
+        value: float = burst.count
+    elif threshold.kind == "distinct":
+        value = len(dict(burst.distinct).get(threshold.field, ()))
+    else:
+        value = dict(burst.sums).get(threshold.field, 0)
+    return Measure(threshold, value, all(t.holds(value) for t in threshold.tests))
 
 
 def _listing_zh(items: list[str]) -> str:

@@ -14,6 +14,13 @@ A burst: while the alert of a rule and group is open (or acknowledged) and hits 
 the window of the burst's last hit, they join that alert, which counts them and explains the whole
 burst. Once the burst pauses for longer than the window, or the alert is closed, the threshold must
 hold again for a new alert.
+
+A counting burst's explanation is kept up as a running total (rules.explain.BurstFacts, with the
+levels, agents and watchlist candidates the severity and alert columns need) stored in the group's
+`correlation_state.group_values` under the key BURST_KEY, beside the group's own values: a batch
+that grows a burst merges its new hits into it instead of reading all the burst's hits again, so its
+cost does not grow with the burst. A state row without one (written before, or by a sequence) is
+rebuilt from the burst's hits once.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ from sqlalchemy.engine import Connection
 
 from rules.engine import EventEngine, Verdict
 from rules.events import Event
-from rules.explain import explain_sequence, explain_threshold, hit_facts
+from rules.explain import BurstFacts, burst_facts, explain_burst, explain_sequence, hit_facts
 from rules.levels import severity_for_level
 from rules.model import BY_LEVEL, SEVERITY_STEPS, CorrelationRule, raise_severity
 from rules.policy import Policy
@@ -43,6 +50,7 @@ from server.times import iso, parse_ts
 
 MAX_STEPS_SHOWN = 12  # sequence steps listed in an explanation
 LATE_GRACE = timedelta(hours=1)  # hits are kept this long past their window, for events that arrive late
+BURST_KEY = "@burst"  # the running total's key in group_values (no rule field starts with @)
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,7 @@ class _Burst:
     last: datetime
     is_open: bool
     rows: dict[int, _Row] = field(default_factory=dict)  # hits joined in this transaction, by id
+    total: dict | None = None  # the stored running total of its hits (BURST_KEY), if any
 
 
 class ParsedFacts:
@@ -98,9 +107,10 @@ class ParsedFacts:
 
 
 class Correlator:
-    def __init__(self, policy: Policy, engine: EventEngine, parsed: ParsedFacts | None = None):
+    def __init__(self, policy: Policy, engine: EventEngine, parsed: ParsedFacts | None = None, running: bool = True):
         self.policy = policy
         self.engine = engine
+        self.running = running  # False: explain a growing burst from all its hits (the reference the tests compare with)
         self.parsed = parsed or ParsedFacts()  # the store keeps one across batches
         self.feeds: dict[str, list[tuple[CorrelationRule, int]]] = defaultdict(list)  # event rule -> (rule, step)
         for rule in policy.ruleset.correlation_rules:
@@ -170,7 +180,7 @@ class Correlator:
             if burst is not None and burst.rows:  # joined or opened in this batch
                 saves.append((rule, key[1], new[0].group, burst))
             prunes.append((rule.id, key[1], iso(parse_ts(new[-1].ts) - spans[key][2] - LATE_GRACE), burst.alert_id if burst else None))
-        self._save(conn, saves, set(states), now)
+        self._save(conn, saves, states, now)
         _prune(conn, prunes)
         return raised
 
@@ -238,46 +248,65 @@ class Correlator:
         _join(burst, rows)
         return burst
 
-    def _save(self, conn: Connection, saves: list[tuple[CorrelationRule, str, dict, _Burst]], stored: set, now: datetime) -> None:
-        """The bursts that grew or opened in this batch: their hits, alerts and state rows (`stored`:
-        the (rule, group) pairs that have one already), a few statements for all of them."""
+    def _save(self, conn: Connection, saves: list[tuple[CorrelationRule, str, dict, _Burst]], states: dict[tuple[str, str], _Burst], now: datetime) -> None:
+        """The bursts that grew or opened in this batch: their hits, alerts and state rows (`states`:
+        the (rule, group) pairs that have one already), a few statements for all of them. A counting
+        burst is explained from its running total and the hits it took now; only a burst without a
+        total (and a sequence) reads all its hits."""
         if not saves:
             return
         conn.execute(
             update(rule_hits).where(rule_hits.c.id == bindparam("hit_id")).values(alert_id=bindparam("burst_alert")),
             [{"hit_id": hit_id, "burst_alert": burst.alert_id} for *_, burst in saves for hit_id in burst.rows],
         )
+        reread = [burst.alert_id for rule, key, _, burst in saves if self._rebuilds(rule, burst, states.get((rule.id, key)))]
         members: dict[int, list] = defaultdict(list)
-        for chunk in _chunks(sorted({burst.alert_id for *_, burst in saves})):
+        for chunk in _chunks(sorted(set(reread))):
             for row in conn.execute(
-                select(rule_hits.c.rule_id, rule_hits.c.group_key, rule_hits.c.alert_id, rule_hits.c.step, rule_hits.c.event_id,
-                       rule_hits.c.ts, rule_hits.c.facts)
+                select(rule_hits.c.rule_id, rule_hits.c.group_key, rule_hits.c.alert_id, rule_hits.c.id, rule_hits.c.step,
+                       rule_hits.c.event_id, rule_hits.c.ts, rule_hits.c.facts)
                 .where(rule_hits.c.alert_id.in_(chunk))
                 .order_by(rule_hits.c.ts, rule_hits.c.id)
             ).all():
                 members[row.alert_id].append(row)
-        refreshed, states = [], []
+        refreshed, saved = [], []
         for rule, key, group, burst in saves:
-            mine = [m for m in members[burst.alert_id] if m.rule_id == rule.id and m.group_key == key]
-            facts = [self.parsed(m.facts) for m in mine]
-            event_ids = tuple(dict.fromkeys(m.event_id for m in mine))
-            severity, listed = self._severity(rule, group, facts)
+            stored = states.get((rule.id, key))
             if rule.kind == "sequence":
+                mine = [m for m in members[burst.alert_id] if m.rule_id == rule.id and m.group_key == key]
+                facts = [self.parsed(m.facts) for m in mine]
+                event_ids = tuple(dict.fromkeys(m.event_id for m in mine))
+                severity, listed = self._severity(rule, group, facts)
                 steps = [(self.policy.ruleset.event_rule(rule.rules[m.step]), f) for m, f in zip(mine, facts, strict=True)]
                 explanation = explain_sequence(rule, steps[-MAX_STEPS_SHOWN:], group, self.policy.worktime, severity, listed)
+                common = [_common(k, group, facts) for k in ("agent_id", "host", "user")]
+                count, values, span = len(event_ids), group, (mine[0].ts, mine[-1].ts)
             else:
+                if burst.alert_id in members:  # no running total to go on: all its hits
+                    mine = [m for m in members[burst.alert_id] if m.rule_id == rule.id and m.group_key == key]
+                    total = _total(rule, [(m.id, m.ts, self.parsed(m.facts)) for m in mine])
+                    event_ids = tuple(dict.fromkeys(m.event_id for m in mine))
+                else:
+                    taken = sorted((r for r in burst.rows.values() if r.alert_id != burst.alert_id), key=lambda r: (r.ts, r.id))
+                    total = _total(rule, [(r.id, r.ts, r.facts) for r in taken])
+                    if stored is not None and stored.alert_id == burst.alert_id:
+                        total = _merge(stored.total, total)
+                    event_ids = tuple(dict.fromkeys(r.event_id for r in taken))  # the ones before are linked (or the evidence is full)
+                severity, listed = self._severity_of(rule, group, total)
                 counted = [self.policy.ruleset.event_rule(r) for r in rule.rules]
-                explanation = explain_threshold(rule, counted, facts, group, self.policy.worktime, severity, listed)
-            draft = AlertDraft(
-                rule.id, rule.category, severity, rule.title, explanation, event_ids, *(_common(k, group, facts) for k in ("agent_id", "host", "user"))
-            )
-            refreshed.append((burst.alert_id, draft, len(event_ids)))
-            states.append(dict(
-                rule_id=rule.id, group_key=key, group_values=_json(group), alert_id=burst.alert_id, first_ts=mine[0].ts,
-                last_ts=mine[-1].ts, updated_at=now,
+                explanation = explain_burst(rule, counted, total["facts"], group, self.policy.worktime, severity, listed)
+                bf: BurstFacts = total["facts"]
+                seen = {"user": bf.users, "host": bf.hosts, "agent_id": total["agents"]}
+                common = [group[k] if k in group else (seen[k][0] if len(seen[k]) == 1 else None) for k in ("agent_id", "host", "user")]
+                count, values, span = bf.count, {**group, BURST_KEY: _stored(total)}, total["span"]
+            draft = AlertDraft(rule.id, rule.category, severity, rule.title, explanation, event_ids, *common)
+            refreshed.append((burst.alert_id, draft, count))
+            saved.append(dict(
+                rule_id=rule.id, group_key=key, group_values=_json(values), alert_id=burst.alert_id, first_ts=span[0],
+                last_ts=span[1], updated_at=now,
             ))
         refresh_alerts(conn, refreshed, now)
-        known = [s for s in states if (s["rule_id"], s["group_key"]) in stored]
+        known = [s for s in saved if (s["rule_id"], s["group_key"]) in states]
         if known:
             conn.execute(
                 update(correlation_state)
@@ -286,9 +315,30 @@ class Correlator:
                         last_ts=bindparam("last_ts"), updated_at=bindparam("updated_at")),
                 [{**s, "b_rule": s["rule_id"], "b_key": s["group_key"]} for s in known],
             )
-        fresh = [s for s in states if (s["rule_id"], s["group_key"]) not in stored]
+        fresh = [s for s in saved if (s["rule_id"], s["group_key"]) not in states]
         if fresh:
             conn.execute(insert(correlation_state), fresh)
+
+    def _rebuilds(self, rule: CorrelationRule, burst: _Burst, stored: _Burst | None) -> bool:
+        """Whether a saved burst is explained from all its stored hits: a sequence; a counting burst
+        that was open before without a running total for this alert; any burst when not running."""
+        if rule.kind == "sequence" or not self.running:
+            return True
+        if stored is None or stored.alert_id != burst.alert_id:
+            return False  # opened in this batch: every hit it has is in burst.rows
+        return stored.total is None
+
+    def _severity_of(self, rule: CorrelationRule, group: dict, total: dict) -> tuple[str, str | None]:
+        """_severity from a running total: the burst's levels and its watchlist candidates, first seen first."""
+        severity = rule.severity
+        if severity == BY_LEVEL:
+            severity = max((severity_for_level(level) for level in total["levels"]), key=SEVERITY_STEPS.index, default="info")
+        listed = None
+        if rule.watchlist and self.engine.watchlists:
+            name, key = rule.watchlist.name, rule.watchlist.field
+            values = [group[key]] if key in group else [value for *_, value in sorted(total["watch"], key=lambda w: (w[0], w[1]))]
+            listed = next((str(v) for v in dict.fromkeys(values) if v and self.engine.watchlists(name, str(v))), None)
+        return (raise_severity(severity) if listed else severity), listed
 
     def _severity(self, rule: CorrelationRule, group: dict, facts: list[dict]) -> tuple[str, str | None]:
         severity = rule.severity
@@ -373,14 +423,15 @@ def _states(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, st
     for chunk in _chunks(sorted({k for _, k in keys})):
         query = (
             select(correlation_state.c.rule_id, correlation_state.c.group_key, correlation_state.c.alert_id,
-                   correlation_state.c.first_ts, correlation_state.c.last_ts, alerts.c.status)
+                   correlation_state.c.first_ts, correlation_state.c.last_ts, alerts.c.status, correlation_state.c.group_values)
             .select_from(correlation_state.outerjoin(alerts, alerts.c.id == correlation_state.c.alert_id))
             .where(correlation_state.c.group_key.in_(chunk))
         )
-        for rule_id, key, alert_id, first_ts, last_ts, status in conn.execute(query):
+        for rule_id, key, alert_id, first_ts, last_ts, status, values in conn.execute(query):
             if (rule_id, key) not in wanted:
                 continue
-            found[(rule_id, key)] = _Burst(alert_id, parse_ts(first_ts), parse_ts(last_ts), status in OPEN_STATUSES)
+            total = _loaded(json.loads(values).get(BURST_KEY)) if values and BURST_KEY in values else None
+            found[(rule_id, key)] = _Burst(alert_id, parse_ts(first_ts), parse_ts(last_ts), status in OPEN_STATUSES, total=total)
     return found
 
 
@@ -482,3 +533,77 @@ def _common(key: str, group: dict, facts: list[dict]) -> Any:
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str, separators=(",", ":"))
+
+
+def _total(rule: CorrelationRule, hits: list[tuple[int, str, dict]]) -> dict:
+    """The running total of some hits (id, ts, facts), oldest first: what _save explains a burst from."""
+    watch: dict[str, list] = {}
+    if rule.watchlist:
+        for hit_id, ts, facts in hits:
+            value = facts["fields"].get(rule.watchlist.field)
+            if value:
+                watch.setdefault(_json(value), [ts, hit_id, value])
+    return {
+        "facts": burst_facts(rule, [f for *_, f in hits], [i for i, *_ in hits]),
+        "levels": sorted({f.get("level") for *_, f in hits}, key=repr),
+        "agents": _two_of(f.get("agent_id") for *_, f in hits),
+        "watch": watch,
+        "span": (hits[0][1], hits[-1][1]),
+    }
+
+
+def _merge(before: dict | None, after: dict) -> dict:
+    """Two running totals of disjoint hits as one."""
+    if before is None:
+        return after
+    watch = dict(before["watch"])
+    for k, w in after["watch"].items():
+        if k not in watch or (w[0], w[1]) < (watch[k][0], watch[k][1]):
+            watch[k] = w
+    return {
+        "facts": before["facts"].merged(after["facts"]),
+        "levels": sorted(set(before["levels"]) | set(after["levels"]), key=repr),
+        "agents": _two_of(before["agents"] + after["agents"]),
+        "watch": watch,
+        "span": (min(before["span"][0], after["span"][0]), max(before["span"][1], after["span"][1])),
+    }
+
+
+def _two_of(values) -> tuple:
+    return tuple(sorted(set(values), key=repr)[:2])
+
+
+def _stored(total: dict) -> dict:
+    """A running total as JSON for group_values[BURST_KEY] (sets in a fixed order)."""
+    f: BurstFacts = total["facts"]
+
+    def listing(values) -> list:
+        return sorted(values, key=lambda v: _json(v))
+
+    return {
+        "count": f.count, "total": f.total, "first_ts": f.first_ts, "last_ts": f.last_ts, "last_order": f.last_order,
+        "last_user": f.last_user, "last_host": f.last_host, "types": listing(f.types), "classified": f.classified,
+        "places": listing(f.places), "users": list(f.users), "hosts": list(f.hosts),
+        "distinct": [[k, listing(v)] for k, v in f.distinct], "sums": [list(p) for p in f.sums],
+        "levels": total["levels"], "agents": list(total["agents"]),
+        "watch": [total["watch"][k] for k in sorted(total["watch"])], "span": list(total["span"]),
+    }
+
+
+def _loaded(stored: Any) -> dict | None:
+    """_stored read back; None when absent or not readable (the burst is then rebuilt from its hits)."""
+    if not isinstance(stored, dict):
+        return None
+    try:
+        facts = BurstFacts(
+            int(stored["count"]), stored["total"], stored["first_ts"], stored["last_ts"], int(stored["last_order"]),
+            stored["last_user"], stored["last_host"], frozenset(stored["types"]), bool(stored["classified"]),
+            frozenset(stored["places"]), tuple(stored["users"]), tuple(stored["hosts"]),
+            tuple((k, frozenset(v)) for k, v in stored["distinct"]), tuple((k, v) for k, v in stored["sums"]),
+        )
+        return {
+            "facts": facts, "levels": list(stored["levels"]), "agents": tuple(stored["agents"]),
+            "watch": {_json(w[2]): list(w) for w in stored["watch"]}, "span": tuple(stored["span"]),
+        }
+    except (KeyError, TypeError, ValueError):
+        return None
