@@ -13,7 +13,6 @@ order (tests/rules/test_rule_index.py checks it over random events).
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import weakref
 from collections.abc import Callable
@@ -156,9 +155,7 @@ class EventEngine:
         """The event with the ids of the rules it matched, the highest severity, the policy version."""
         hits = self.matches(event)
         severity = max((v.severity for v in hits), key=SEVERITY_STEPS.index, default=event.severity)
-        return dataclasses.replace(
-            event, rule_ids=tuple(v.rule.id for v in hits), severity=severity, policy_version=policy_version
-        )
+        return event.replaced(rule_ids=tuple(v.rule.id for v in hits), severity=severity, policy_version=policy_version)
 
     def _check(self, condition: Condition, event: Event, values: dict) -> ConditionResult:
         value = self._read(condition.field, event, values)

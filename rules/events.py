@@ -177,6 +177,20 @@ class Event:
             data["details"] = _copied(self.details)  # as asdict(): the dict shares nothing with the event
         return data
 
+    def replaced(self, **changes: Any) -> Event:
+        """What dataclasses.replace(self, **changes) gives, without running __init__ again: the
+        instance's dict copied with the changes (Event has no __post_init__ and no checks, so both
+        are the same event, equal and with the same dict). A sixth of replace's time: the agent
+        stamps every event it makes."""
+        unknown = changes.keys() - _FIELD_NAMES
+        if unknown:
+            raise TypeError(f"Event has no field {sorted(unknown)[0]!r}")
+        new = object.__new__(type(self))
+        state = new.__dict__
+        state.update(self.__dict__)
+        state.update(changes)
+        return new
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:
         values = {f.name: data.get(f.name) for f in dataclasses.fields(cls) if f.name in data}
@@ -190,6 +204,7 @@ class Event:
 
 
 _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in (Event, Match, Media, Detection)}
+_FIELD_NAMES = frozenset(_FIELDS[Event])
 # Media fields added after agents were in the field: written only when known, so the dict an
 # event travels and is hashed as (its chain digest) is the same whether or not a side knows them.
 LATER_MEDIA_FIELDS = ("volume_id", "size_bytes")

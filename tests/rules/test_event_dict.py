@@ -96,3 +96,20 @@ def test_an_instance_whose_dict_is_out_of_field_order_still_gives_field_order():
     for f in reversed(dataclasses.fields(Event)):
         object.__setattr__(event, f.name, getattr(FULL, f.name))
     assert list(event.to_dict()) == list(_asdict(FULL)) and event.to_dict() == FULL.to_dict()
+
+
+@pytest.mark.parametrize("event", [FULL, Event(type="agent.started"), dataclasses.replace(FULL, details=ODD_DETAILS)])
+def test_replaced_is_dataclasses_replace(event):
+    """Event.replaced (what the engine stamps with) skips __init__: the same event as replace gives."""
+    changes = {"rule_ids": ("MW-A", "MW-B"), "severity": "high", "policy_version": "v7"}
+    new, expected = event.replaced(**changes), dataclasses.replace(event, **changes)
+    assert new == expected
+    if event.details is None:  # a dict in the details makes an event unhashable, as it always did
+        assert hash(new) == hash(expected)
+    assert list(vars(new).items()) == list(vars(expected).items())
+    assert new.to_dict() == expected.to_dict() and list(new.to_dict()) == list(expected.to_dict())
+    assert event.rule_ids != changes["rule_ids"] and event.replaced() == event
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        new.severity = "low"  # type: ignore[misc]
+    with pytest.raises(TypeError, match="no field 'sevrity'"):
+        event.replaced(sevrity="low")

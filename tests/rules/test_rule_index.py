@@ -285,3 +285,16 @@ def test_a_plan_out_of_rule_order_is_caught(monkeypatch):
         first_difference(EventEngine(dataclasses.replace(_ruleset())), [random_event(rng) for _ in range(3000)])
         is not None
     )
+
+
+def test_stamp_gives_what_replace_gave():
+    engine = EventEngine(_ruleset())
+    rng = random.Random(5)
+    for event in (random_event(rng) for _ in range(300)):
+        hits = engine.matches_reference(event)
+        severities = ("info", "low", "medium", "high", "critical")
+        severity = max((v.severity for v in hits), key=severities.index, default=event.severity)
+        expected = dataclasses.replace(
+            event, rule_ids=tuple(v.rule.id for v in hits), severity=severity, policy_version="v3"
+        )
+        assert engine.stamp(event, "v3") == expected
