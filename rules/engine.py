@@ -88,6 +88,9 @@ class EventEngine:
         return wanted
 
     def value(self, field: str, event: Event) -> Any:
+        getter = self._getters.get(field)  # the rules' fields, resolved once
+        if getter is not None:
+            return getter(event, self.worktime)
         spec = field_for(field)
         return spec.get(event, self.worktime) if spec else None
 
@@ -146,9 +149,7 @@ class EventEngine:
     def _read(self, field: str, event: Event, values: dict) -> Any:
         if field in values:
             return values[field]
-        getter = self._getters.get(field)
-        value = getter(event, self.worktime) if getter else self.value(field, event)
-        values[field] = value
+        value = values[field] = self.value(field, event)
         return value
 
     def stamp(self, event: Event, policy_version: str | None) -> Event:
