@@ -55,6 +55,8 @@ BLIND_RESCAN_S = 10.0  # how often a folder that cannot be watched is walked ins
 MAX_UNWATCHED = 1000
 STOP_DRAIN_S = 5.0  # how long a stop goes on reporting complete egress files
 
+_WRITES = frozenset({"created", "modified", "closed"})  # changes of one file that coalesce (see _handle_held)
+
 # Where a pending egress file came from. Only a scan or a rename may be skipped because the
 # spool's marks say the file was reported: a write always re-hashes and reports.
 WRITE, SCAN, RENAME = "write", "scan", "rename"
@@ -110,6 +112,7 @@ class Pipeline:
         self._results: deque[Done] = deque()  # from the lanes, not yet in the outbox
         self.clock = clock
         self.changes: queue.SimpleQueue[FsChange] = _Changes()
+        self._held: deque[FsChange] = deque()  # drained from changes, not yet handled
         self._egress: dict[str, _Pending] = {}
         # egress path -> when (time.monotonic) it was last looked at to be reported: a change
         # received before then was already in what was hashed (a bulk copy's queued events)
@@ -175,7 +178,7 @@ class Pipeline:
         stuck = self.lanes.stuck_since()  # a lane that stopped moving stalls the pipeline as surely
         return {
             "stepped_at": self._stepped_at if stuck is None else min(self._stepped_at, stuck),
-            "queued": self.changes.qsize() + len(self._egress) + len(self._classified) + len(self.lanes.in_flight),
+            "queued": self.changes.qsize() + len(self._held) + len(self._egress) + len(self._classified) + len(self.lanes.in_flight),
         }
 
     # --- the worker thread --------------------------------------------------------------
@@ -227,12 +230,12 @@ class Pipeline:
 
     def _step(self) -> None:
         try:
-            change = self.changes.get(timeout=TICK_S if self._busy() else IDLE_TICK_S)
-            self._handle(change)
+            self._held.append(self.changes.get(timeout=TICK_S if self._busy() else IDLE_TICK_S))
             for _ in range(1000):  # drain what is already queued before the slower checks
-                self._handle(self.changes.get_nowait())
+                self._held.append(self.changes.get_nowait())
         except queue.Empty:
             pass
+        self._handle_held()
         self._handle_overflows()
         self.inspector.close_if_idle()
         self._reconcile()
@@ -244,8 +247,47 @@ class Pipeline:
 
     def _busy(self) -> bool:
         """Something waits for a timer or a lane (checked every TICK_S), not only for a change."""
-        waiting = self._egress or self._classified or self.lanes.in_flight or self._results or len(self._outbox)
+        waiting = self._held or self._egress or self._classified or self.lanes.in_flight or self._results or len(self._outbox)
         return bool(waiting or not self._scans.empty() or self._overflows or self._blind or self._unwatched)
+
+    def _handle_held(self) -> None:
+        """Handle the changes drained this step, in order. A file's run of writes (created,
+        modified, closed one after another, as a copy makes them) is handled as one change: one
+        lstat, one look for its writer, one look-up of its place, instead of one per change. A
+        run that fails is lost like a single change was; the rest stay for the next step."""
+        held = self._held
+        while held:
+            change = held.popleft()
+            if change.kind not in _WRITES or change.is_dir:
+                self._handle(change)
+                continue
+            run = [change]
+            while held and held[0].path == change.path and held[0].kind in _WRITES and not held[0].is_dir:
+                run.append(held.popleft())
+            if len(run) == 1:
+                self._handle(change)
+            else:
+                self._handle_writes(run)
+
+    def _handle_writes(self, run: list[FsChange]) -> None:
+        """Consecutive created/modified/closed changes of one file: what handling them one by one
+        leaves (the pending file closed if any was a close, written if any a modify; its writer
+        looked for if any came before a close), with one stat and one place look-up."""
+        path = run[0].path
+        if self.index.folder_for(path):
+            self._reindex(path, forced=True)
+            return
+        place = self.places.find(path)
+        if place is None:
+            return
+        reported_at = self._reported_at.get(path, -1.0)
+        run = [c for c in run if c.at > reported_at]  # the others report writes already hashed
+        if not run:
+            return
+        if any(c.kind != "closed" for c in run):  # still being written: its writer may hold it open
+            self.writers.seen(path, place.root)
+        closed = any(c.kind == "closed" for c in run)
+        self._pend_egress(path, place, closed=closed, wrote=any(c.kind == "modified" for c in run))
 
     def _handle(self, change: FsChange) -> None:
         if change.kind == "moved":

@@ -233,8 +233,7 @@ class Reporter:
             self._deliver(batch[:half])
             self._deliver(batch[half:])
             return
-        self.spool.ack(batch)
-        self.spool.set_state("last_delivery", json.dumps({"at": time.time(), **answer}))
+        self.spool.ack(batch, state={"last_delivery": json.dumps({"at": time.time(), **answer})})
         logger.debug("delivered events={!r} duplicates={!r}", answer.get("accepted"), answer.get("duplicates"))
 
     def _explain_gap(self, refused: SpooledEvent, reason: str) -> None:

@@ -164,3 +164,32 @@ def test_unchanged_files_report_nothing_across_restarts(tmp_path):
         assert watch.check() == 0
         spool.close()
     assert _tampers(Spool(path)) == []
+
+
+def test_the_body_is_the_bytes_the_chain_hashes_with_the_agent_id_beside(tmp_path):
+    """One encoding per event (issue 21 item 4): the spooled body is canonical_json of the event,
+    the agent id appended, so its digest is taken from the very bytes that are sent; the values
+    are the event's (1.0 travels as 1, the same JSON number). Before, the body was a second,
+    unsorted encoding of the same dict."""
+    from rules.events import CHAIN_EXCLUDED, Detection, Match, canonical_json
+
+    spool = Spool(str(tmp_path / "spool.db"))
+    events = [
+        Event(type="egress.file", agent_id="7c1b6f0e-0000-4000-8000-000000000001", path="/media/u/图纸.dwg", size=3,
+              match=Match("exact", 1.0), detections=(Detection("marking", 2, "机密★"),), details={"ratio": 0.5, "n": 2.0}),
+        Event(type="file.created", path="/srv/rnd/a.dwg", size=1),  # no agent id yet
+    ]
+    spool.put(events)
+    stored = spool.peek(10)
+    bodies = [json.loads(e.body) for e in stored]
+    for event, spooled, body in zip(events, stored, bodies, strict=True):
+        kept = {k: v for k, v in body.items() if k not in CHAIN_EXCLUDED}
+        raw = spooled.body.encode("utf-8")
+        assert raw == canonical_json(kept) if event.agent_id is None else raw.startswith(canonical_json(kept)[:-1] + b",")
+        assert body["agent_id"] == event.agent_id
+        expected = event.to_dict()
+        expected.update(seq=body["seq"], prev_hash=body["prev_hash"], ts=body["ts"])
+        assert body == expected  # the same values (1 == 1.0)
+    assert bodies[1]["prev_hash"] == chain_digest(bodies[0])
+    assert spool.size() == sum(len(e.body.encode("utf-8")) for e in stored)
+    spool.close()

@@ -402,11 +402,11 @@ class _SpoolFailingAck(Spool):
         super().__init__(path)
         self.failures = failures
 
-    def ack(self, batch):
+    def ack(self, batch, state=None):
         if self.failures:
             self.failures -= 1
             raise sqlite3.OperationalError("database or disk is full")
-        super().ack(batch)
+        super().ack(batch, state)
 
 
 def test_a_spool_error_does_not_end_the_reporter_and_is_reported_once(collector, tmp_path):

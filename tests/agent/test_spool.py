@@ -137,3 +137,17 @@ def test_marks_follow_a_renamed_file_or_folder(tmp_path):
     assert spool.reported("/m/usb/new/b.pdf") is not None and spool.reported("/m/usb/dir/b.pdf") is None
     assert spool.reported("/m/usb/dir2/c.pdf") is not None, "a sibling with the same prefix is not under the folder"
     spool.close()
+
+
+def test_an_ack_writes_the_delivery_state_in_the_same_commit(tmp_path):
+    """The reporter's `last_delivery` goes with the ack: one fsync'd commit per delivered batch,
+    not two (issue 21 item 4)."""
+    spool = Spool(str(tmp_path / "spool.db"))
+    spool.put([Event(type="file.created", path=f"/srv/rnd/{i}.dwg") for i in range(3)])
+    commits = []
+    spool.db.conn().set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    spool.ack(spool.peek(2), state={"last_delivery": '{"at": 1}'})
+    spool.db.conn().set_trace_callback(None)
+    assert commits == ["COMMIT"]
+    assert spool.depth() == 1 and spool.get_state("last_delivery") == '{"at": 1}'
+    spool.close()
