@@ -22,7 +22,7 @@ def test_samples_go_to_the_first_stage_whose_frame_is_in_the_stack():
     ])
     assert stages(collapsed, batches=2, rate=100) == (
         "busy 500 ms a batch: commit (fsync included) 50 ms (10%); events insert 50 ms (10%); correlation 150 ms (30%); "
-        "rule evaluation 100 ms (20%); request to events (EventIn.to_event) 50 ms (10%); "
+        "rule evaluation 100 ms (20%); request to events (EventIn.stored: event, body, chain digest) 50 ms (10%); "
         "body scan (server/limits.py json_shape) 75 ms (15%); HTTP, ASGI and middleware 25 ms (5%)"
     )
     assert stages("", batches=2) == ""

@@ -45,8 +45,10 @@ def test_quick_ingest_on_sqlite_posts_and_inserts_every_batch():
     from bench import ingest
 
     figures = ingest._backend("SQLite", None, batches=2, runs=1)
-    assert [f.name for f in figures] == ["ingest SQLite", "ingest SQLite p99 batch latency"]
-    assert all(f.value and f.value > 0 and f.baseline and f.baseline > 0 for f in figures)
+    assert [f.name for f in figures] == ["ingest SQLite", "ingest SQLite p99 batch latency", "ingest SQLite CPU per event"]
+    rate, p99, cpu = figures
+    assert all(f.value and f.value > 0 and f.baseline and f.baseline > 0 for f in (rate, p99))
+    assert cpu.value and cpu.value > 0 and cpu.unit == "µs"  # the collector's user + system CPU over the POSTs
     assert all(f.met is not None for f in figures)
 
 

@@ -174,18 +174,30 @@ def test_a_frozen_collector_that_resumes_stores_each_event_once(tmp_path, classi
         wait_for(lambda: _spooled_egress(d) == n, 60, 0.2, f"{n} events in the spool")
         d.start_server()
         wait_for(lambda: 0 < d.stored_count("egress.file") < n, 60, 0.005, "delivery to be under way")
-        d.server.send_signal(signal.SIGSTOP)
+        _freeze(d, signal.SIGSTOP)
         try:
             frozen_at = d.stored_count("egress.file")
             assert frozen_at < n, "delivery ended before the freeze"
             wait_for(lambda: _count(d, "ReadTimeout") >= 2, 60, 0.2, "two request timeouts in the agent's log")
             _alive(d)
         finally:
-            d.server.send_signal(signal.SIGCONT)
+            _freeze(d, signal.SIGCONT)
         assert_stored_exactly_once(d)
         _assert_each_file_once(d)
     finally:
         d.close()
+
+
+def _freeze(d: Deployment, sig: int) -> None:
+    """SIGSTOP or SIGCONT to the whole collector: with several workers (server.workers) the
+    supervisor accepts nothing itself, its children serve; stopped supervisor first, resumed last."""
+    import psutil
+
+    supervisor = psutil.Process(d.server.pid)
+    workers = supervisor.children(recursive=True)
+    order = [supervisor, *workers] if sig == signal.SIGSTOP else [*workers, supervisor]
+    for process in order:
+        process.send_signal(sig)
 
 
 @pytest.mark.reliability(
