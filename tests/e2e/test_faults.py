@@ -59,7 +59,7 @@ def _spooled_egress(d: Deployment) -> int:
     if not path.exists():
         return 0
     with closing(sqlite3.connect(path, timeout=5)) as conn:
-        return conn.execute("""SELECT count(*) FROM spool WHERE body LIKE '{"type":"egress.file"%'""").fetchone()[0]
+        return conn.execute("""SELECT count(*) FROM spool WHERE body LIKE '%"type":"egress.file"%'""").fetchone()[0]
 
 
 def _stored_paths(d: Deployment) -> list[str]:
