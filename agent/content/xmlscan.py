@@ -29,7 +29,7 @@ from itertools import chain
 from xml.parsers import expat
 
 from agent.content.budget import OutOfBudget, Refused
-from agent.content.xmltext import Handler, parse
+from agent.content.xmltext import Handler, locked_parser, parse
 
 ENABLED = True  # False: every member through the reference (tests compare the two)
 
@@ -93,17 +93,7 @@ def attributes(raw: str) -> dict[str, str]:
 
 def _checked(data: bytes, member: str) -> None:
     """Raise as the reference parser would on this complete member (nothing but the guard runs)."""
-
-    def refuse_dtd(*_: object) -> None:
-        raise Refused(f"xml declares a DOCTYPE or entity: {member}")
-
-    parser = expat.ParserCreate(namespace_separator="}")
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = refuse_dtd
-    parser.EntityDeclHandler = refuse_dtd
-    parser.UnparsedEntityDeclHandler = refuse_dtd
-    parser.ExternalEntityRefHandler = refuse_dtd
-    parser.Parse(data, True)
+    locked_parser(member).Parse(data, True)
 
 
 def _decoded(data: bytes) -> str | None:

@@ -50,6 +50,22 @@ class Handler:
         return None
 
 
+def locked_parser(member: str) -> expat.XMLParserType:
+    """An expat parser that refuses any DOCTYPE or entity declaration (no entity expansion, no
+    external references): the one guard every reading of a member goes through."""
+
+    def refuse_dtd(*_: object) -> None:
+        raise Refused(f"xml declares a DOCTYPE or entity: {member}")
+
+    parser = expat.ParserCreate(namespace_separator="}")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = refuse_dtd
+    parser.EntityDeclHandler = refuse_dtd
+    parser.UnparsedEntityDeclHandler = refuse_dtd
+    parser.ExternalEntityRefHandler = refuse_dtd
+    return parser
+
+
 def parse(
     chunks: Iterable[bytes], handler: Handler, member: str, is_complete: Callable[[], bool] = lambda: True
 ) -> None:
@@ -59,18 +75,10 @@ def parse(
     so its missing end is not an error.
     """
 
-    def refuse_dtd(*_: object) -> None:
-        raise Refused(f"xml declares a DOCTYPE or entity: {member}")
-
     def start(name: str, attrs: dict[str, str]) -> None:
         handler.start(_local(name), {_local(k): v for k, v in attrs.items()})
 
-    parser = expat.ParserCreate(namespace_separator="}")
-    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
-    parser.StartDoctypeDeclHandler = refuse_dtd
-    parser.EntityDeclHandler = refuse_dtd
-    parser.UnparsedEntityDeclHandler = refuse_dtd
-    parser.ExternalEntityRefHandler = refuse_dtd
+    parser = locked_parser(member)
     parser.StartElementHandler = start
     parser.EndElementHandler = lambda name: handler.end(_local(name))
     parser.CharacterDataHandler = handler.data
