@@ -38,6 +38,7 @@ from bench.ingest import _Chain, _cpu_s, _daytime_working_time, _event
 from bench.measure import percentile
 from bench.report import Figure, ratio, reproduce
 from server.schema import chain_incidents, events
+from tests.e2e.harness import free_port
 
 TITLE = "Ingest workers under a fleet's load"
 MIWEI_SERVER = str(Path(sys.executable).parent / "miwei-server")
@@ -69,7 +70,7 @@ class Collector:
     def __init__(self, root: Path, database: str, workers: int, extra: str = "", offline_s: float = 3600.0):
         root.mkdir(parents=True, exist_ok=True)
         self.root, self.database, self.workers = root, database, workers
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.config = root / "config.yaml"
         self.config.write_text(
@@ -130,14 +131,6 @@ class Collector:
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # --- the agents ------------------------------------------------------------------------------
