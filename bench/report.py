@@ -229,8 +229,14 @@ def render(
 WHY_MISSED = (
     ("detection", "", "Issue 15: what goes wrong is listed with examples in the section (identifiers missed per storage "
      "form, documents traced through shared boilerplate, legacy formats); docs/benchmarks.md, 'Detection on a file server'."),
-    ("ingest", "p99", "Slow batches: a growing correlation burst re-read and re-explained, garbage collection landing on a batch, "
+    ("ingest", "p99", "Slow batches: growing incidents and their evidence read back, garbage collection landing on a batch, "
      "WAL checkpoints (docs/benchmarks.md, 'What makes a batch slow (p99)')."),
+    ("workers SQLite", "events/s", "SQLite has one writer: each batch is judged (rules, chain, correlation, alerts) inside its write "
+     "transaction, so the workers take turns and only decoding and HTTP run side by side: the collector used about "
+     "one core with one worker or two (its cores in the section's notes; docs/architecture.md, 'Several ingest "
+     "workers'). PostgreSQL has no such single writer."),
+    ("workers PostgreSQL", "events/s", "On two cores the load generator and PostgreSQL take the second core the extra worker "
+     "would use: the collector got about one core in every row (its cores in the section's notes)."),
     ("ingest", "", "The collector's own per-event work in Python (parse, validate, build the event and its stored body, the chain "
      "digest, the rules) costs several times the bare insert's per-row cost before any alert or correlation "
      "(docs/benchmarks.md, 'Ingest: where the time goes')."),
