@@ -18,6 +18,8 @@ from bench.measure import MB, median
 from bench.report import Figure, ratio, reproduce
 
 TITLE = "Content inspection"
+# issue 21: MB of text a core inspects a second (extraction, detectors, fingerprints)
+TEXT_GOAL_MB_PER_CPU_S = {"text": 20.0, "csv": 20.0, "docx": 20.0, "xlsx": 20.0, "pptx": 20.0, "pdf": 5.0}
 NOTES = (
     'Per file type, the profile\'s share (docs/benchmarks.md, "Content inspection: where the time goes"): '
     "winnowing runs in whole-text numpy passes (agent/content/winnow_fast.py), about half of a text file's CPU: "
@@ -65,5 +67,13 @@ def run(quick: bool) -> list[Figure]:
             ratio=ratio(value, baseline), goal="reported beside raw read (no numeric goal)", met=None, runs=runs,
             reproduce=reproduce("content"), notes=notes,
         ))
+        if kind in TEXT_GOAL_MB_PER_CPU_S and text_size:
+            goal = TEXT_GOAL_MB_PER_CPU_S[kind]
+            per_cpu_s = text_size / MB / median(cpu_s)
+            figures.append(Figure(
+                name=f"inspection {kind}, text per CPU second", value=per_cpu_s, unit="MB/s", runs=runs,
+                goal=f">= {goal:g} MB/s of text per core", met=per_cpu_s >= goal, reproduce=reproduce("content"),
+                notes="MB of extracted text (UTF-8) over the inspection's CPU seconds in this process, the median of the runs.",
+            ))
     return figures
 
