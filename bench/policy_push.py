@@ -114,7 +114,7 @@ class _Collector:
 def _measure(root: Path, n_agents: int, heartbeat_s: float, quick: bool) -> list[Figure]:
     db, config, port, secret = root / "miwei.db", root / "config.yaml", _free_port(), uuid.uuid4().hex
     config.write_text(
-        f"server:\n  listen: 127.0.0.1:{port}\n  database: sqlite:///{db}\n  enroll_secret: {secret}\n"
+        f"server:\n  workers: 1\n  listen: 127.0.0.1:{port}\n  database: sqlite:///{db}\n  enroll_secret: {secret}\n"
         "  enroll_per_address_per_min: 100000\n  enroll_total_per_min: 100000\n",
         encoding="utf-8",
     )
@@ -132,10 +132,11 @@ def _measure(root: Path, n_agents: int, heartbeat_s: float, quick: bool) -> list
         args = json.dumps(
             {"url": url, "token": token, "secret": secret, "agents": n_agents, "heartbeat_s": heartbeat_s}
         )
+        driver_log = tempfile.TemporaryFile("w+", encoding="utf-8")
         driver = subprocess.Popen(
             [sys.executable, "-m", "bench.policy_push", "--drive", args],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=driver_log,  # a file: a pipe nobody reads while stdout is followed fills and stops the driver
             text=True,
         )
         marks: dict[str, tuple[float, float, dict]] = {}  # phase -> (monotonic, collector CPU s, driver's data)
@@ -149,7 +150,8 @@ def _measure(root: Path, n_agents: int, heartbeat_s: float, quick: bool) -> list
                 peaks[phase] = collector.peak_rss()
         collector.close()
         if driver.wait(60) != 0 or "push-done" not in marks:
-            raise RuntimeError(f"the driver failed ({driver.returncode}): {driver.stderr.read()[-2000:]}")
+            driver_log.seek(0)
+            raise RuntimeError(f"the driver failed ({driver.returncode}): {driver_log.read()[-2000:]}")
         return _figures(marks, peaks, n_agents, heartbeat_s, quick)
     finally:
         if driver is not None and driver.poll() is None:
