@@ -68,6 +68,14 @@ def _next(y: int, m: int) -> tuple[int, int]:
     return (y + 1, 1) if m == 12 else (y, m + 1)
 
 
+def _copy(run, source: str, target: str) -> None:
+    """Every row of `source` into `target`, BATCH seqs at a time (one statement per batch)."""
+    low, high = run(f"SELECT min(seq), max(seq) FROM {source}").one()
+    if low is not None:
+        for start in range(low, high + 1, BATCH):
+            run(f"INSERT INTO {target} SELECT * FROM {source} WHERE seq >= {start} AND seq < {start + BATCH}")
+
+
 def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "postgresql":
@@ -92,10 +100,7 @@ def upgrade() -> None:
     run("CREATE TABLE events_default PARTITION OF events DEFAULT")
     run("CREATE TABLE event_ids (id varchar(36) NOT NULL, received_at timestamptz NOT NULL, CONSTRAINT event_ids_pkey PRIMARY KEY (id))")
     run("INSERT INTO event_ids (id, received_at) SELECT id, received_at FROM events_old")
-    low, high = run("SELECT min(seq), max(seq) FROM events_old").one()
-    if low is not None:
-        for start in range(low, high + 1, BATCH):
-            run(f"INSERT INTO events SELECT * FROM events_old WHERE seq >= {start} AND seq < {start + BATCH}")
+    _copy(run, "events_old", "events")
     run("ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY (seq, received_at)")
     run("CREATE INDEX events_id ON events (id)")
     for name, columns in INDEXES:
@@ -112,10 +117,7 @@ def downgrade() -> None:
     run = bind.exec_driver_sql
     run("CREATE TABLE events_plain (LIKE events INCLUDING DEFAULTS)")
     run("ALTER SEQUENCE events_seq_seq OWNED BY events_plain.seq")
-    low, high = run("SELECT min(seq), max(seq) FROM events").one()
-    if low is not None:
-        for start in range(low, high + 1, BATCH):
-            run(f"INSERT INTO events_plain SELECT * FROM events WHERE seq >= {start} AND seq < {start + BATCH}")
+    _copy(run, "events", "events_plain")
     run("DROP TABLE events")  # its partitions, indexes and trigger with it
     run("DROP FUNCTION miwei_event_once()")
     run("DROP TABLE event_ids")
