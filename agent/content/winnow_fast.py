@@ -28,6 +28,15 @@ step is done in one pass over a chunk:
   the generic share from CJK pairs looked up in a sorted array and words through one dict;
   marking lines from one RE2 pass.
 
+Native path: where the C extension agent.content._winnow was built (setup.py, optional), three
+steps run in it instead: the grams chosen (a rolling CRC-32 of every gram, two table lookups a
+byte, and the windows' rightmost minima by a monotonic queue, in one pass), blake2b of the chosen
+grams and lines (no Python object per hash), and NFKC of a text whose every character is in a
+table built here from unicodedata (characters whose compatibility decomposition holds no
+character that can compose with another; anything else, e.g. a combining mark, Hangul jamo or a
+character beyond the BMP, and that chunk goes to unicodedata). Without it the numpy passes below
+run, with the same values (tests/agent/content/test_winnow_native.py compares the three paths).
+
 The only way the two can differ is a 47-bit blake2b collision between a probe gram that is not in
 the boilerplate and one that is (about 5e-11 a probe): the reference would call that line
 boilerplate.
@@ -45,8 +54,15 @@ from functools import cache
 from itertools import accumulate, repeat
 
 import numpy as np
+from loguru import logger
 
 from agent.content import marking_terms, winnow
+
+try:
+    from agent.content import _winnow as _native  # the C loops (setup.py); optional
+except ImportError:
+    _native = None
+logger.debug("winnowing path={}", "native" if _native is not None else "numpy")
 
 CHUNK_BYTES = 1 << 18  # window starts per chunk: ranks and keys of about 2 MB held at once
 CHUNK_CHARS = 1 << 18  # characters of lines per pass for the rest: arrays of some 10 MB at most
@@ -69,10 +85,11 @@ def fingerprints(
     anchors: list[np.ndarray] = []
     tables = _Tables()
     for chunk in _chunks(text[: winnow.MAX_TEXT_CHARS]):
-        folded = _fold(chunk)
+        nfkc = _nfkc(chunk)
+        folded = _codepoints(nfkc.casefold())
         word = _is_word(folded)
         normalised.append(_utf8(folded[word]))
-        anchors.append(_line_hashes(chunk, gram_bytes, boilerplate, folded, word))
+        anchors.append(_line_hashes(chunk, gram_bytes, boilerplate, (nfkc, folded, word)))
         tables.add(chunk)
     found = _winnowed(b"".join(normalised), gram_bytes, window_bytes)
     for cells in tables.blocks():
@@ -83,7 +100,7 @@ def fingerprints(
 def line_anchors(text: str, gram_bytes: int = winnow.GRAM_BYTES, boilerplate: frozenset[int] = frozenset()) -> set[int]:
     """winnow.line_anchors(text, gram_bytes, boilerplate)."""
     chunks = _chunks(text[: winnow.MAX_TEXT_CHARS])
-    return _capped([_line_hashes(chunk, gram_bytes, boilerplate, None, None) for chunk in chunks])
+    return _capped([_line_hashes(chunk, gram_bytes, boilerplate, None) for chunk in chunks])
 
 
 def table_blocks(text: str) -> list[list[str]]:
@@ -132,7 +149,47 @@ def _utf8(codepoints: np.ndarray) -> bytes:
 
 
 def _fold(text: str) -> np.ndarray:
-    return _codepoints(unicodedata.normalize("NFKC", text).casefold())
+    return _codepoints(_nfkc(text).casefold())
+
+
+def _nfkc(text: str) -> str:
+    """unicodedata.normalize("NFKC", text): by the native table when every character is in it."""
+    if _native is not None:
+        done = _native.nfkc(text, *_nfkc_table())
+        if done is not None:
+            return done
+    return unicodedata.normalize("NFKC", text)
+
+
+@cache
+def _nfkc_table() -> tuple[bytes, bytes]:
+    """For every BMP character, its NFKC where a text of such characters is normalised character by
+    character: no character of its compatibility decomposition has a combining class or is the
+    second of a canonical pair (so nothing composes; Hangul vowels and trailing consonants count as
+    seconds). As _winnow.nfkc reads it: int32 entries (-1: not in the table, -2: NFKC keeps it,
+    else offset << 8 | length into the pool of UCS-4 code points)."""
+    seconds = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))  # Hangul V and T jamo
+    for code in range(0x2FA20):  # no character above has a decomposition
+        decomposition = unicodedata.decomposition(chr(code)).split()
+        if len(decomposition) == 2 and not decomposition[0].startswith("<"):
+            seconds.add(int(decomposition[1], 16))
+    entries = np.full(0x10000, -1, dtype="<i4")
+    pool: list[int] = []
+    for code in range(0x10000):
+        char = chr(code)
+        if 0xD800 <= code < 0xE000:
+            continue
+        decomposed = unicodedata.normalize("NFKD", char)
+        if any(unicodedata.combining(c) or ord(c) in seconds for c in decomposed):
+            continue
+        if unicodedata.normalize("NFKC", char) != decomposed:
+            continue
+        if decomposed == char:
+            entries[code] = -2
+        else:
+            entries[code] = len(pool) << 8 | len(decomposed)
+            pool.extend(map(ord, decomposed))
+    return entries.tobytes(), np.array(pool, dtype="=u4").tobytes()
 
 
 @cache
@@ -243,6 +300,12 @@ def chosen(data: bytes, gram_bytes: int, window_bytes: int) -> set[int]:
 
 
 def _chosen(data: bytes, gram_bytes: int, window_bytes: int) -> np.ndarray:
+    if _native is not None and gram_bytes >= 1 and window_bytes >= 1:
+        return np.frombuffer(_native.chosen(data, gram_bytes, window_bytes), dtype=np.int64)
+    return _numpy_chosen(data, gram_bytes, window_bytes)
+
+
+def _numpy_chosen(data: bytes, gram_bytes: int, window_bytes: int) -> np.ndarray:
     n = len(data) - gram_bytes + 1
     if n <= 0:
         return np.empty(0, dtype=np.int64)
@@ -275,7 +338,16 @@ def _hashes(data: bytes, offsets: np.ndarray, length: int) -> np.ndarray:
     """winnow.gram_hash of data[o : o + length] for each offset, as uint64."""
     if not len(offsets):
         return np.empty(0, dtype=np.uint64)
-    return _hash_all(map(data.__getitem__, map(slice, offsets.tolist(), (offsets + length).tolist())))
+    return _span_hashes(data, offsets, offsets + length, _GRAM_HASH)
+
+
+def _span_hashes(data: bytes, begins: np.ndarray, ends: np.ndarray, start) -> np.ndarray:
+    """winnow.gram_hash of data[b:e] for each span (ANCHOR_SALT first when start is _LINE_HASH)."""
+    if _native is not None:
+        prefix = winnow.ANCHOR_SALT if start is _LINE_HASH else b""
+        digests = _native.hashes(data, begins.astype(np.int64), ends.astype(np.int64), prefix)
+        return np.frombuffer(digests, dtype="<u8") & np.uint64(winnow.HASH_MASK)
+    return _hash_all(map(data.__getitem__, map(slice, begins.tolist(), ends.tolist())), start)
 
 
 _GRAM_HASH = hashlib.blake2b(digest_size=8)  # copied, never updated: a copy costs less than the
@@ -409,15 +481,17 @@ def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
 
 def _line_hashes(
-    joined: str, gram_bytes: int, boilerplate: frozenset[int], folded: np.ndarray | None, word: np.ndarray | None
+    joined: str, gram_bytes: int, boilerplate: frozenset[int], known: tuple[str, np.ndarray, np.ndarray] | None
 ) -> np.ndarray:
-    """The anchors of joined's lines, not capped (winnow.line_anchors); folded and word are those of
-    joined when the caller has them."""
+    """The anchors of joined's lines, not capped (winnow.line_anchors); known is joined's NFKC, its
+    casefolded code points and which are letters or digits, when the caller has them."""
     stripped, numbered = _ENUMERATION_LINES.subn("", joined)
-    marked = unicodedata.normalize("NFKC", stripped)
-    if numbered or folded is None or word is None:
+    if numbered or known is None:
+        marked = _nfkc(stripped)
         folded = _codepoints(marked.casefold())
         word = _is_word(folded)
+    else:
+        marked, folded, word = known
     newline = folded == _NEWLINE
     line_of = np.cumsum(newline, dtype=np.int32)
     lines = int(line_of[-1]) + 1 if len(line_of) else 1
@@ -434,8 +508,7 @@ def _line_hashes(
     candidate &= ~_marking_lines(marked, lines)
     chosen = np.flatnonzero(candidate)
     begin = line_starts[chosen]
-    pieces = map(data.__getitem__, map(slice, begin.tolist(), (begin + sizes[chosen]).tolist()))
-    return _hash_all(pieces, _LINE_HASH) | np.uint64(winnow.ANCHOR_BIT)
+    return _span_hashes(data, begin, begin + sizes[chosen], _LINE_HASH) | np.uint64(winnow.ANCHOR_BIT)
 
 
 def _mostly_boilerplate(

@@ -1,0 +1,466 @@
+/* agent.content._winnow: the hot loops of winnowing (agent/content/winnow_fast.py) in C.
+ *
+ * Optional: winnow_fast.py imports it when it was built and otherwise runs its numpy passes; both
+ * give exactly the values of the pure-Python reference, agent/content/winnow.py
+ * (tests/agent/content/test_winnow_native.py compares the three). It runs inside the inspection
+ * workers on text an employee controls, so every index and span is checked against its buffer.
+ *
+ * chosen(data, gram_bytes, window_bytes) -> bytes
+ *     The offsets (int64, native order, ascending, distinct) of the chosen grams: in every
+ *     complete window the rightmost gram of smallest zlib CRC-32; with no complete window the
+ *     leftmost smallest gram. Grams start at UTF-8 character starts only. CRC-32 of every gram by
+ *     a rolling update (two table lookups a byte), minima by a monotonic queue: O(n), no
+ *     per-text arrays but the answer.
+ * hashes(data, begins, ends, prefix) -> bytes
+ *     blake2b(prefix + data[b:e], digest_size=8) of each span (begins and ends: int64 buffers), as
+ *     8 little-endian bytes each: hashlib's values without a Python object per span.
+ * nfkc(text, entries, pool) -> str | None
+ *     unicodedata.normalize("NFKC", text) for a text whose every character is in the table
+ *     winnow_fast builds (entries: 65,536 int32, -1 for a character that needs the full
+ *     algorithm, -2 for one NFKC keeps, else offset << 8 | length into pool, UCS-4 code points);
+ *     None when a character is not (the caller then runs unicodedata).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+/* ---- CRC-32 (zlib's reflected polynomial 0xEDB88320) ------------------------------------- */
+
+static uint32_t crc_table[256];
+
+static void crc_init(void)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[i] = c;
+    }
+}
+
+/* the register (no initial or final inversion) after bytes p[0..n) from state c */
+static uint32_t crc_raw(uint32_t c, const uint8_t *p, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        c = (c >> 8) ^ crc_table[(c ^ p[i]) & 0xFF];
+    return c;
+}
+
+static uint32_t crc_zeros(uint32_t c, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        c = (c >> 8) ^ crc_table[c & 0xFF];
+    return c;
+}
+
+/* ---- chosen ------------------------------------------------------------------------------- */
+
+typedef struct {
+    int64_t *items;
+    Py_ssize_t count, size;
+} Offsets;
+
+static int offsets_push(Offsets *o, int64_t value)
+{
+    if (o->count && o->items[o->count - 1] == value)
+        return 0;
+    if (o->count == o->size) { /* PyMem_Raw*: called without the GIL */
+        Py_ssize_t size = o->size ? o->size * 2 : 1024;
+        int64_t *items = PyMem_RawRealloc(o->items, (size_t)size * sizeof(int64_t));
+        if (!items)
+            return -1;
+        o->items = items;
+        o->size = size;
+    }
+    o->items[o->count++] = value;
+    return 0;
+}
+
+#define IS_START(b) (((b) & 0xC0) != 0x80)
+
+static PyObject *winnow_chosen(PyObject *self, PyObject *args)
+{
+    Py_buffer view;
+    Py_ssize_t gram, window;
+    if (!PyArg_ParseTuple(args, "y*nn:chosen", &view, &gram, &window))
+        return NULL;
+    if (gram < 1 || window < 1) {
+        PyBuffer_Release(&view);
+        PyErr_SetString(PyExc_ValueError, "gram_bytes and window_bytes must be at least 1");
+        return NULL;
+    }
+    const uint8_t *data = view.buf;
+    Py_ssize_t len = view.len;
+    Py_ssize_t n = len - gram + 1; /* grams: offsets 0 .. n-1 */
+    Offsets out = {NULL, 0, 0};
+    uint32_t *queue_rank = NULL;
+    int64_t *queue_at = NULL;
+    int failed = 0;
+    Py_ssize_t last = -1;
+    for (Py_ssize_t i = n - 1; i >= 0; i--)
+        if (IS_START(data[i])) {
+            last = i;
+            break;
+        }
+    if (last < 0)
+        goto done;
+    /* the rolling CRC: r is crc_raw(0, gram); crc32(gram) = r ^ crc32(K zero bytes) */
+    uint32_t zeros = crc_zeros(0xFFFFFFFFu, gram) ^ 0xFFFFFFFFu;
+    uint32_t out_of[256]; /* crc_raw(0, b followed by K zero bytes): the byte leaving */
+    for (int b = 0; b < 256; b++) {
+        uint8_t byte = (uint8_t)b;
+        out_of[b] = crc_zeros(crc_raw(0, &byte, 1), gram);
+    }
+    Py_ssize_t m = last - window + 1; /* windows starting before m are complete */
+    if (m > 0) {
+        /* a monotonic queue of (rank, offset) of the grams in [b, b + window): ranks strictly
+           rising from front to back, so the front is the rightmost smallest */
+        Py_ssize_t ring = 1; /* a power of two >= window: indices by mask, not division */
+        while (ring < window)
+            ring <<= 1;
+        Py_ssize_t mask = ring - 1;
+        queue_rank = PyMem_Malloc((size_t)ring * sizeof(uint32_t));
+        queue_at = PyMem_Malloc((size_t)ring * sizeof(int64_t));
+        if (!queue_rank || !queue_at) {
+            failed = 1;
+            goto done;
+        }
+        Py_ssize_t head = 0, tail = 0; /* ring indices; count = tail - head */
+        uint32_t r = crc_raw(0, data, gram);
+        Py_ssize_t next = 0; /* the next gram to enter the queue; r is its register */
+        Py_BEGIN_ALLOW_THREADS
+        for (Py_ssize_t b = 0; b < m; b++) {
+            if (!IS_START(data[b]))
+                continue;
+            while (tail > head && queue_at[head & mask] < b) /* grams before b left the window */
+                head++;
+            Py_ssize_t until = b + window; /* grams before this offset are in the window */
+            while (next < until) { /* until <= m - 1 + window = last + 1 <= n; the queue holds grams in [b, next) */
+                if (IS_START(data[next])) {
+                    uint32_t rank = r ^ zeros;
+                    while (tail > head && queue_rank[(tail - 1) & mask] >= rank)
+                        tail--;
+                    queue_rank[tail & mask] = rank;
+                    queue_at[tail & mask] = next;
+                    tail++;
+                }
+                if (next + gram < len) /* roll on to the gram at next + 1 */
+                    r = ((r >> 8) ^ crc_table[(r ^ data[next + gram]) & 0xFF]) ^ out_of[data[next]];
+                next++;
+            }
+            /* b is a gram start in the window: the queue is not empty */
+            if (offsets_push(&out, queue_at[head & mask]) < 0) {
+                failed = 1;
+                break;
+            }
+        }
+        Py_END_ALLOW_THREADS
+        if (failed)
+            goto done;
+    }
+    if (!out.count) { /* no complete window: the leftmost smallest gram */
+        uint32_t best = 0;
+        int64_t at = -1;
+        uint32_t r = crc_raw(0, data, gram);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (IS_START(data[i]) && (at < 0 || (r ^ zeros) < best)) {
+                best = r ^ zeros;
+                at = i;
+            }
+            if (i + gram < len)
+                r = ((r >> 8) ^ crc_table[(r ^ data[i + gram]) & 0xFF]) ^ out_of[data[i]];
+        }
+        if (offsets_push(&out, at) < 0)
+            failed = 1;
+    }
+done:
+    PyMem_Free(queue_rank);
+    PyMem_Free(queue_at);
+    PyBuffer_Release(&view);
+    if (failed) {
+        PyMem_RawFree(out.items);
+        return PyErr_NoMemory();
+    }
+    PyObject *result = PyBytes_FromStringAndSize((const char *)out.items, out.count * (Py_ssize_t)sizeof(int64_t));
+    PyMem_RawFree(out.items);
+    return result;
+}
+
+/* ---- blake2b (RFC 7693), unkeyed, digest of 8 bytes --------------------------------------- */
+
+static const uint64_t blake2b_iv[8] = {
+    0x6a09e667f3bcc908ULL, 0xbb67ae8584caa73bULL, 0x3c6ef372fe94f82bULL, 0xa54ff53a5f1d36f1ULL,
+    0x510e527fade682d1ULL, 0x9b05688c2b3e6c1fULL, 0x1f83d9abfb41bd6bULL, 0x5be0cd19137e2179ULL,
+};
+
+static const uint8_t blake2b_sigma[12][16] = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+    {11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4},
+    {7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8},
+    {9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13},
+    {2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9},
+    {12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11},
+    {13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10},
+    {6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5},
+    {10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15},
+    {14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3},
+};
+
+typedef struct {
+    uint64_t h[8], t;
+    uint8_t block[128];
+    size_t used;
+} Blake2b;
+
+#define ROTR64(x, n) (((x) >> (n)) | ((x) << (64 - (n))))
+#define G(a, b, c, d, x, y)           \
+    do {                              \
+        v[a] = v[a] + v[b] + (x);     \
+        v[d] = ROTR64(v[d] ^ v[a], 32); \
+        v[c] = v[c] + v[d];           \
+        v[b] = ROTR64(v[b] ^ v[c], 24); \
+        v[a] = v[a] + v[b] + (y);     \
+        v[d] = ROTR64(v[d] ^ v[a], 16); \
+        v[c] = v[c] + v[d];           \
+        v[b] = ROTR64(v[b] ^ v[c], 63); \
+    } while (0)
+
+static uint64_t load64(const uint8_t *p)
+{
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--)
+        x = x << 8 | p[i];
+    return x;
+}
+
+static void blake2b_compress(Blake2b *s, int last)
+{
+    uint64_t v[16], m[16];
+    for (int i = 0; i < 16; i++)
+        m[i] = load64(s->block + 8 * i);
+    for (int i = 0; i < 8; i++) {
+        v[i] = s->h[i];
+        v[i + 8] = blake2b_iv[i];
+    }
+    v[12] ^= s->t; /* the counter's high word stays 0: spans are far below 2**64 bytes */
+    if (last)
+        v[14] = ~v[14];
+    for (int r = 0; r < 12; r++) {
+        const uint8_t *z = blake2b_sigma[r];
+        G(0, 4, 8, 12, m[z[0]], m[z[1]]);
+        G(1, 5, 9, 13, m[z[2]], m[z[3]]);
+        G(2, 6, 10, 14, m[z[4]], m[z[5]]);
+        G(3, 7, 11, 15, m[z[6]], m[z[7]]);
+        G(0, 5, 10, 15, m[z[8]], m[z[9]]);
+        G(1, 6, 11, 12, m[z[10]], m[z[11]]);
+        G(2, 7, 8, 13, m[z[12]], m[z[13]]);
+        G(3, 4, 9, 14, m[z[14]], m[z[15]]);
+    }
+    for (int i = 0; i < 8; i++)
+        s->h[i] ^= v[i] ^ v[i + 8];
+}
+
+static void blake2b_init8(Blake2b *s)
+{
+    memcpy(s->h, blake2b_iv, sizeof s->h);
+    s->h[0] ^= 0x01010000ULL ^ 8; /* fanout 1, depth 1, no key, 8-byte digest */
+    s->t = 0;
+    s->used = 0;
+}
+
+static void blake2b_update(Blake2b *s, const uint8_t *p, size_t n)
+{
+    while (n) {
+        if (s->used == 128) { /* a full block is compressed only once more input follows */
+            s->t += 128;
+            blake2b_compress(s, 0);
+            s->used = 0;
+        }
+        size_t take = 128 - s->used < n ? 128 - s->used : n;
+        memcpy(s->block + s->used, p, take);
+        s->used += take;
+        p += take;
+        n -= take;
+    }
+}
+
+static void blake2b_final8(Blake2b *s, uint8_t out[8])
+{
+    s->t += s->used;
+    memset(s->block + s->used, 0, 128 - s->used);
+    blake2b_compress(s, 1);
+    for (int i = 0; i < 8; i++)
+        out[i] = (uint8_t)(s->h[0] >> (8 * i));
+}
+
+static int int64_buffer(PyObject *obj, Py_buffer *view, const char *what)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) < 0)
+        return -1;
+    if (view->len % (Py_ssize_t)sizeof(int64_t)) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_ValueError, "%s: not a buffer of int64", what);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *winnow_hashes(PyObject *self, PyObject *args)
+{
+    Py_buffer data, prefix, begins_view, ends_view;
+    PyObject *begins_obj, *ends_obj;
+    if (!PyArg_ParseTuple(args, "y*OOy*:hashes", &data, &begins_obj, &ends_obj, &prefix))
+        return NULL;
+    PyObject *result = NULL;
+    if (int64_buffer(begins_obj, &begins_view, "begins") < 0)
+        goto release_data;
+    if (int64_buffer(ends_obj, &ends_view, "ends") < 0)
+        goto release_begins;
+    Py_ssize_t count = begins_view.len / (Py_ssize_t)sizeof(int64_t);
+    if (ends_view.len != begins_view.len) {
+        PyErr_SetString(PyExc_ValueError, "begins and ends differ in length");
+        goto release_ends;
+    }
+    /* copies: the buffers need not be aligned */
+    const uint8_t *bytes = data.buf;
+    const char *begins = begins_view.buf, *ends = ends_view.buf;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int64_t b, e;
+        memcpy(&b, begins + i * 8, 8);
+        memcpy(&e, ends + i * 8, 8);
+        if (b < 0 || e < b || e > data.len) {
+            PyErr_Format(PyExc_IndexError, "span %zd (%lld, %lld) outside the data", i, (long long)b, (long long)e);
+            goto release_ends;
+        }
+    }
+    result = PyBytes_FromStringAndSize(NULL, count * 8);
+    if (!result)
+        goto release_ends;
+    uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
+    Blake2b start;
+    blake2b_init8(&start);
+    blake2b_update(&start, prefix.buf, (size_t)prefix.len);
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int64_t b, e;
+        memcpy(&b, begins + i * 8, 8);
+        memcpy(&e, ends + i * 8, 8);
+        Blake2b s = start;
+        blake2b_update(&s, bytes + b, (size_t)(e - b));
+        blake2b_final8(&s, out + 8 * i);
+    }
+    Py_END_ALLOW_THREADS
+release_ends:
+    PyBuffer_Release(&ends_view);
+release_begins:
+    PyBuffer_Release(&begins_view);
+release_data:
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&prefix);
+    return result;
+}
+
+/* ---- NFKC by table ------------------------------------------------------------------------ */
+
+#define TABLE_CHARS 65536
+#define NFKC_FULL (-1) /* needs unicodedata */
+#define NFKC_SAME (-2) /* NFKC keeps the character */
+
+static PyObject *winnow_nfkc(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_buffer entries, pool;
+    if (!PyArg_ParseTuple(args, "Uy*y*:nfkc", &text, &entries, &pool))
+        return NULL;
+    PyObject *result = NULL;
+    Py_UCS4 *out = NULL;
+    if (entries.len != TABLE_CHARS * 4 || pool.len % 4) {
+        PyErr_SetString(PyExc_ValueError, "nfkc: a table of 65,536 int32 and a pool of UCS-4 expected");
+        goto release;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0)
+        goto release;
+#endif
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *chars = PyUnicode_DATA(text);
+    const char *table = entries.buf;
+    const char *codes = pool.buf;
+    Py_ssize_t pool_chars = pool.len / 4;
+    Py_ssize_t size = 0;
+    for (Py_ssize_t i = 0; i < n; i++) { /* the output's length, and whether the table holds every character */
+        Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+        if (c >= TABLE_CHARS) {
+            result = Py_None;
+            goto none;
+        }
+        int32_t entry;
+        memcpy(&entry, table + 4 * (size_t)c, 4);
+        if (entry == NFKC_SAME) {
+            size++;
+            continue;
+        }
+        if (entry < 0) {
+            result = Py_None;
+            goto none;
+        }
+        Py_ssize_t at = entry >> 8, length = entry & 0xFF;
+        if (at + length > pool_chars) {
+            PyErr_SetString(PyExc_ValueError, "nfkc: a table entry outside the pool");
+            goto release;
+        }
+        if (size > PY_SSIZE_T_MAX / 4 - length) {
+            PyErr_NoMemory();
+            goto release;
+        }
+        size += length;
+    }
+    out = PyMem_Malloc((size_t)(size ? size : 1) * sizeof(Py_UCS4));
+    if (!out) {
+        PyErr_NoMemory();
+        goto release;
+    }
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+        int32_t entry;
+        memcpy(&entry, table + 4 * (size_t)c, 4);
+        if (entry == NFKC_SAME) {
+            out[k++] = c;
+            continue;
+        }
+        Py_ssize_t at = entry >> 8, length = entry & 0xFF;
+        memcpy(out + k, codes + 4 * at, 4 * (size_t)length);
+        k += length;
+    }
+    result = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, out, size);
+    goto release;
+none:
+    Py_INCREF(Py_None);
+release:
+    PyMem_Free(out);
+    PyBuffer_Release(&entries);
+    PyBuffer_Release(&pool);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"chosen", winnow_chosen, METH_VARARGS, "chosen(data, gram_bytes, window_bytes) -> int64 offsets as bytes"},
+    {"hashes", winnow_hashes, METH_VARARGS, "hashes(data, begins, ends, prefix) -> 8-byte blake2b digests"},
+    {"nfkc", winnow_nfkc, METH_VARARGS, "nfkc(text, entries, pool) -> NFKC of text by table, or None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_winnow", "The hot loops of winnowing (agent/content/winnow_fast.py).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__winnow(void)
+{
+    crc_init();
+    return PyModule_Create(&module);
+}

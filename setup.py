@@ -1,0 +1,16 @@
+"""The optional C extension agent.content._winnow (the hot loops of winnowing); everything else is
+in setup.cfg. optional=True: where no compiler or Python headers exist the install goes on without
+it and agent/content/winnow_fast.py runs its numpy passes instead (the same fingerprints).
+MIWEI_PURE_WHEEL=1 builds without it: packaging/build.py uses that for the wheel of the other
+platforms (aarch64, Windows), which no compiler here can target."""
+
+import os
+
+from setuptools import Extension, setup
+
+native = (
+    []
+    if os.environ.get("MIWEI_PURE_WHEEL") == "1"
+    else [Extension("agent.content._winnow", ["agent/content/_winnow.c"], optional=True, extra_compile_args=["-O2"])]
+)
+setup(ext_modules=native)
