@@ -1,0 +1,297 @@
+"""The C extension agent.content._winnow (setup.py, optional) gives exactly what winnow_fast's numpy
+passes and the pure-Python reference (winnow.py) give: the grams chosen, their blake2b hashes,
+NFKC, line anchors and fingerprints, on random texts and bytes, at the edges of one window, on long
+texts and on the bench's documents of every kind. It runs in the inspection workers on text an
+employee controls: bad arguments raise, never crash the process."""
+
+from __future__ import annotations
+
+import array
+import hashlib
+import os
+import random
+import shutil
+import struct
+import subprocess
+import sys
+import sysconfig
+import unicodedata
+import zlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agent.content import winnow, winnow_fast
+from tests.agent.content.lineage_corpus import paragraph
+from tests.agent.content.test_winnow_fast import PIECES, SHAPES, texts
+
+_native = winnow_fast._native
+
+
+def _compiler() -> bool:
+    headers = os.path.join(sysconfig.get_paths()["include"], "Python.h")
+    return bool(shutil.which(sysconfig.get_config_var("CC").split()[0] or "cc")) and os.path.exists(headers)
+
+
+def test_the_extension_is_built_where_a_compiler_is():
+    """optional=True lets an install without a compiler go on; with one, a failed build is a bug."""
+    if not _compiler():
+        pytest.skip("no C compiler or Python headers: the numpy path runs")
+    assert _native is not None, "agent.content._winnow was not built (pip install -e . with a compiler builds it)"
+
+
+pytestmark_native = pytest.mark.skipif(_native is None, reason="agent.content._winnow not built: numpy path only")
+SOME = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def _numpy(monkeypatch) -> None:
+    monkeypatch.setattr(winnow_fast, "_native", None)
+
+
+def _native_chosen(data: bytes, gram: int, window: int) -> list[int]:
+    raw = _native.chosen(data, gram, window)
+    return list(struct.unpack(f"={len(raw) // 8}q", raw))
+
+
+def _three_ways(text: str, gram: int = winnow.GRAM_BYTES, window: int = winnow.WINDOW_BYTES) -> frozenset[int]:
+    """fingerprints and line anchors by the native path, the numpy path and the reference: the same."""
+    boilerplate = winnow.boilerplate_hashes(gram)
+    native = winnow_fast.fingerprints(text, gram, window)
+    native_anchors = winnow_fast.line_anchors(text, gram, boilerplate)
+    with pytest.MonkeyPatch.context() as patch:
+        _numpy(patch)
+        assert winnow_fast.fingerprints(text, gram, window) == native
+        assert winnow_fast.line_anchors(text, gram, boilerplate) == native_anchors
+    assert winnow.reference_fingerprints(text, gram, window) == native
+    assert winnow.line_anchors(text, gram, boilerplate) == native_anchors
+    return native
+
+
+@pytestmark_native
+@SOME
+@given(st.binary(max_size=600), st.sampled_from(SHAPES))
+def test_any_bytes_choose_the_grams_of_numpy_and_the_reference(data, shape):
+    """Ties, cut characters (a text starting or ending inside one), runs shorter than a window."""
+    chosen = _native_chosen(data, *shape)
+    assert chosen == sorted(set(chosen))  # ascending, distinct
+    assert set(chosen) == set(winnow_fast._numpy_chosen(data, *shape).tolist()) == winnow._chosen(data, *shape)
+
+
+@pytestmark_native
+@SOME
+@given(
+    st.lists(st.sampled_from([b"a", b"b", b"\xe6\xb3\xb5", b"\xc3\xa9", b"\x00", b"\x80"]), max_size=300).map(b"".join)
+)
+def test_few_distinct_grams_tie_as_the_reference_breaks_ties(data):
+    """Repeated grams have equal CRCs: the rightmost smallest is chosen, as winnow._chosen does."""
+    for shape in ((3, 7), (1, 3), (24, 90), (5, 5)):
+        assert set(_native_chosen(data, *shape)) == winnow._chosen(data, *shape)
+
+
+@pytestmark_native
+@pytest.mark.parametrize("gram,window", [(24, 90), (8, 20), (1, 1), (3, 7)])
+def test_texts_at_the_edges_of_one_window(gram, window):
+    """No complete window, exactly one, one more: the leftmost smallest gram, then the windows'."""
+    rng = random.Random(gram * 1000 + window)
+    for size in range(0, gram + window + 8):
+        for alphabet in ("ab", "泵体叶轮", "a泵é"):
+            data = "".join(rng.choice(alphabet) for _ in range(size)).encode()[:size]
+            assert set(_native_chosen(data, gram, window)) == winnow._chosen(data, gram, window), (size, alphabet)
+
+
+@pytestmark_native
+@SOME
+@given(st.binary(max_size=300), st.binary(max_size=200), st.lists(st.integers(0, 300), max_size=40))
+def test_hashes_are_hashlibs_blake2b(data, prefix, cuts):
+    """Spans of every length (blocks of 128 bytes and their edges), with and without a prefix."""
+    cuts = [min(c, len(data)) for c in cuts]
+    begins = array.array("q", [min(a, b) for a, b in zip(cuts, reversed(cuts), strict=True)])
+    ends = array.array("q", [max(a, b) for a, b in zip(cuts, reversed(cuts), strict=True)])
+    digests = _native.hashes(data, begins, ends, prefix)
+    expected = b"".join(
+        hashlib.blake2b(prefix + data[b:e], digest_size=8).digest() for b, e in zip(begins, ends, strict=True)
+    )  # fmt: skip
+    assert digests == expected
+
+
+@pytestmark_native
+def test_hashes_of_long_spans_and_prefixes():
+    data = random.Random(3).randbytes(5000)
+    for length in (0, 1, 127, 128, 129, 255, 256, 257, 1000, 5000):
+        for prefix in (b"", winnow.ANCHOR_SALT, b"p" * 128, b"q" * 300):
+            got = _native.hashes(data, array.array("q", [0]), array.array("q", [length]), prefix)
+            assert got == hashlib.blake2b(prefix + data[:length], digest_size=8).digest()
+
+
+nfkc_texts = st.lists(
+    st.one_of(
+        st.sampled_from(PIECES),
+        st.text(alphabet=st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs",)), max_size=20),
+        st.sampled_from(["\u1100\u1161", "가\u11a8", "\u0b47\u0b3e", "e\u0301", "\u0301", "ﾊﾟ", "ｶﾞ", "㍿", "ﷺ", "①"]),
+    ),
+    max_size=60,
+).map("".join)
+
+
+@pytestmark_native
+@SOME
+@given(nfkc_texts)
+def test_nfkc_by_table_is_unicodedatas(text):
+    """The table's answer is unicodedata's, or none (a character that may compose: the caller runs
+    unicodedata): Hangul jamo, combining marks, starters that compose (Oriya, Tamil vowel signs),
+    half-width kana with their sound marks."""
+    got = _native.nfkc(text, *winnow_fast._nfkc_table())
+    assert got is None or got == unicodedata.normalize("NFKC", text)
+    assert winnow_fast._nfkc(text) == unicodedata.normalize("NFKC", text)
+
+
+@pytestmark_native
+def test_the_table_covers_chinese_and_english_text():
+    """The table path is the one taken for everyday text (full-width punctuation included)."""
+    rng = random.Random(8)
+    for lang in ("zh", "en"):
+        text = "\n".join(paragraph(rng, lang) for _ in range(50)) + "，。：；（）！？ＡＢＣ１２３　"
+        assert _native.nfkc(text, *winnow_fast._nfkc_table()) == unicodedata.normalize("NFKC", text)
+
+
+@pytestmark_native
+def test_every_table_character_is_normalised_as_unicodedata_does():
+    """All BMP characters the table holds, alone and in pairs with their neighbours."""
+    entries = array.array("i", winnow_fast._nfkc_table()[0])
+    held = "".join(chr(c) for c in range(0x10000) if entries[c] != -1)
+    assert len(held) > 50_000
+    assert _native.nfkc(held, *winnow_fast._nfkc_table()) == unicodedata.normalize("NFKC", held)
+    shuffled = list(held)
+    random.Random(1).shuffle(shuffled)
+    text = "".join(shuffled)
+    assert _native.nfkc(text, *winnow_fast._nfkc_table()) == unicodedata.normalize("NFKC", text)
+
+
+@pytestmark_native
+@SOME
+@given(texts)
+def test_random_texts_give_the_same_fingerprints_three_ways(text):
+    _three_ways(text)
+
+
+@pytestmark_native
+@SOME
+@given(texts, st.sampled_from(SHAPES))
+def test_other_gram_and_window_sizes_give_the_same_fingerprints_three_ways(text, shape):
+    _three_ways(text, *shape)
+
+
+@pytestmark_native
+@pytest.mark.parametrize(
+    "text", ["", "a", "泵", "\n\n", "\x00" * 500, "泵体" * 3, "x" * (winnow.GRAM_BYTES + winnow.WINDOW_BYTES)]
+)
+def test_short_and_empty_texts(text):
+    _three_ways(text)
+
+
+@pytestmark_native
+@pytest.mark.parametrize("lang", ["zh", "en", "mix"])
+def test_long_texts_give_the_same_fingerprints_three_ways(lang):
+    rng = random.Random(lang)
+    text = "\n".join(paragraph(rng, rng.choice(["zh", "en"]) if lang == "mix" else lang) for _ in range(300))
+    assert len(_three_ways(text)) > 100
+
+
+@pytestmark_native
+@pytest.mark.parametrize("kind", ["text", "csv", "docx", "xlsx", "pptx", "pdf"])
+def test_the_bench_documents_give_the_same_fingerprints_three_ways(kind, tmp_path):
+    """The documents `python -m bench content` inspects, as extraction gives their text."""
+    from agent.content.extract import extract
+    from agent.content.inspect import TEXT_PLACES
+    from bench import corpus
+
+    (path,) = corpus.documents(str(tmp_path), kind, 1, 48 * 1024)
+    text = extract(path, os.path.basename(path)).text_of(*TEXT_PLACES)
+    assert len(text) > 10_000
+    assert _three_ways(text)
+
+
+# --- hostile input ----------------------------------------------------------------------------
+
+
+@pytestmark_native
+def test_bad_arguments_raise_and_do_not_crash():
+    data = b"abcdefgh" * 10
+    with pytest.raises(ValueError):
+        _native.chosen(data, 0, 5)
+    with pytest.raises(ValueError):
+        _native.chosen(data, 3, -1)
+    with pytest.raises(TypeError):
+        _native.chosen("text", 3, 5)
+    assert _native.chosen(data, 10**15, 5) == b""  # a gram longer than the data: none
+    assert len(_native.chosen(data, 3, 10**15)) == 8  # no complete window: one gram
+    q = array.array("q")
+    for begins, ends in (([0], [81]), ([-1], [3]), ([5], [4]), ([2**62], [2**62 + 1]), ([0, 0], [1])):
+        with pytest.raises((IndexError, ValueError)):
+            _native.hashes(data, array.array("q", begins), array.array("q", ends), b"")
+    with pytest.raises(ValueError):
+        _native.hashes(data, b"\x00" * 7, b"\x00" * 7, b"")  # not int64
+    assert _native.hashes(data, q, q, b"") == b""
+    entries, pool = winnow_fast._nfkc_table()
+    with pytest.raises(ValueError):
+        _native.nfkc("abc", entries[:-4], pool)
+    broken = bytearray(entries)
+    broken[4 * ord("Ａ") : 4 * ord("Ａ") + 4] = struct.pack("<i", (len(pool) // 4) << 8 | 5)  # past the pool
+    with pytest.raises(ValueError):
+        _native.nfkc("Ａ", bytes(broken), pool)
+
+
+@pytestmark_native
+def test_lone_surrogates_nuls_and_astral_text_go_the_reference_way():
+    """A lone surrogate is not in the table (unicodedata then answers); NULs and text beyond the
+    BMP are winnowed as the reference winnows them."""
+    table = winnow_fast._nfkc_table()
+    assert _native.nfkc("泵体\ud800叶轮", *table) is None
+    assert _native.nfkc("泵体\U00020000", *table) is None
+    assert winnow_fast._nfkc("泵体\ud800叶轮") == unicodedata.normalize("NFKC", "泵体\ud800叶轮")
+    _three_ways("叶轮转速\x00" * 200 + "\U00020000\U0001f600" * 50)
+    with pytest.raises(UnicodeEncodeError):  # as the numpy path and the reference: extraction never gives these
+        winnow_fast.fingerprints("泵体叶轮\ud800" * 100)
+
+
+@pytestmark_native
+def test_huge_inputs_are_bounded():
+    """20 MB of bytes with few character starts, and the longest text fingerprinted."""
+    data = (b"\x80" * 999 + b"a") * 20_000
+    assert len(_native_chosen(data, 24, 90)) == len(winnow_fast._numpy_chosen(data, 24, 90))
+    rng = random.Random(9)
+    text = "".join(rng.choice("泵体叶轮转速公差abcdef \n") for _ in range(winnow.MAX_TEXT_CHARS + 1000))
+    with pytest.MonkeyPatch.context() as patch:
+        found = winnow_fast.fingerprints(text)
+        _numpy(patch)
+        assert winnow_fast.fingerprints(text) == found
+
+
+def test_without_the_extension_the_numpy_path_runs():
+    """Where it was not built (no compiler), importing winnow_fast still works and says so."""
+    code = (
+        "import sys; sys.modules['agent.content._winnow'] = None\n"
+        "from loguru import logger; logger.remove(); logger.add(sys.stdout, level='DEBUG', format='{message}')\n"
+        "from agent.content import winnow, winnow_fast\n"
+        "assert winnow_fast._native is None\n"
+        "print(len(winnow.fingerprints('泵体叶轮转速公差' * 100)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=winnow.BOILERPLATE_DIR.parents[2]
+    )
+    assert done.returncode == 0, done.stderr
+    assert "winnowing path=numpy" in done.stdout
+    assert int(done.stdout.split()[-1]) > 0
+
+
+def test_crc_is_zlibs():
+    """The rolling CRC-32 of the C code ranks grams as zlib.crc32 does: with no complete window the
+    leftmost gram of smallest zlib CRC is chosen."""
+    if _native is None:
+        pytest.skip("agent.content._winnow not built")
+    rng = random.Random(2)
+    for _ in range(300):
+        data = bytes(b & 0x7F for b in rng.randbytes(40))  # ASCII: every byte starts a gram
+        crcs = [zlib.crc32(data[o : o + 24]) for o in range(len(data) - 23)]
+        assert _native_chosen(data, 24, 1000) == [crcs.index(min(crcs))]
