@@ -10,11 +10,14 @@ $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "MiWei needs Python 3.10 or newer")'
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.run-installed: $(BIN)/python setup.cfg pyproject.toml
+# setup.py compiles agent/content/_winnow.c in place (optional: without a compiler the numpy path runs)
+NATIVE := setup.py agent/content/_winnow.c
+
+$(VENV)/.run-installed: $(BIN)/python setup.cfg pyproject.toml $(NATIVE)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[server]'
 	touch $@
 
-$(VENV)/.dev-installed: $(BIN)/python setup.cfg pyproject.toml
+$(VENV)/.dev-installed: $(BIN)/python setup.cfg pyproject.toml $(NATIVE)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,postgres]'
 	touch $@ $(VENV)/.run-installed
 
