@@ -54,10 +54,11 @@ from itertools import accumulate
 from operator import attrgetter
 from typing import NamedTuple
 
+import numpy as np
 import re2
 
 from agent.content.document import Document
-from agent.content.ids import checks
+from agent.content.ids import checks, vector
 from agent.content.ids.columns import ANY_WORD_LOOSE, CARD, NO_TAGS, NOT_CARD, ColumnContext, tags_of
 from agent.content.ids.columns import MOBILE as MOBILE_TAG
 from rules.events import Detection
@@ -66,6 +67,7 @@ MAX_CANDIDATES = 100_000
 MIN_DIGITS = 7  # fewer ASCII digits than this in a part: no identifier can be there
 SHORT_PART_CHARS = 4096  # parts this short are counted for digits before they are scanned
 CONTEXT_CHARS = 30
+WORDED_PASS_CHARS = 4096
 MOBILE_CONTEXT_WORDS = ("手机", "电话", "联系方式", "手机号", "联系人", "mobile", "phone", "tel")
 
 RESIDENT_ID, USCC, BANK_CARD, MOBILE = "cn_resident_id", "cn_uscc", "bank_card", "cn_mobile"
@@ -273,12 +275,17 @@ def _scan(document: Document, today: date) -> _Scan:
         return held[2]
     texts = list(map(_nfkc, map(_TEXT_OF, document.parts)))
     joined = "\n".join(texts)
-    parts = _scan_whole(texts, joined, today)
+    parts = _scan_vector(texts, joined, today)
     columns = ColumnContext(
         list(zip(map(_WHERE_OF, document.parts), texts, map(_CELL_OF, document.parts), strict=True))
     )
-    contexts = any(f.kind in (BANK_CARD, MOBILE) for part in parts for f in part.found)  # weighed by context
-    scan = _Scan(parts, columns, _worded(joined, texts) if contexts else frozenset())
+    contexts = sum(f.kind in (BANK_CARD, MOBILE) for part in parts for f in part.found)  # weighed by context
+    # a window search costs what a pass over some WORDED_PASS_CHARS characters does: a few
+    # candidates are searched one window at a time (worded None: unknown)
+    worded = (
+        frozenset() if not contexts else _worded(joined, texts) if contexts * WORDED_PASS_CHARS > len(joined) else None
+    )
+    scan = _Scan(parts, columns, worded)
     _cache.entry = (weakref.ref(document, _forget), today, scan)
     return scan
 
@@ -338,6 +345,138 @@ def _scan_whole(texts: list[str], joined: str, today: date) -> list[_Scanned]:
         _Scanned(texts[i], tuple(found.get(i, ())), True, i, None if i in alone else tuple(usccs.get(i, ())))
         for i in sorted(found.keys() | usccs.keys() | alone)
     ]
+
+
+_X = np.array([ord("X"), ord("x")])
+_SEPARATOR = np.array([ord(" "), ord("-")])
+_RUN_LENGTHS = (11, *range(14, 20))  # the only lengths a run standing alone can be an identifier at
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end (exclusive) of each run of True in mask."""
+    edges = np.flatnonzero(np.diff(mask.view(np.int8), prepend=np.int8(0), append=np.int8(0)))
+    return edges[0::2], edges[1::2]
+
+
+def _scan_vector(texts: list[str], joined: str, today: date) -> list[_Scanned]:
+    """_scan_whole's answer, with numpy: a digit run that stands alone (no [ -] and digits on either
+    side, no X after it) is the whole of its group, so runs of each identifier length are checked
+    in one go (ids/vector.py); the groups of several runs or with an X, and only those holding 11
+    digits (the fewest any identifier has), go through _scan_groups as before. A document with a
+    part long enough for MAX_CANDIDATES to bind is scanned by _scan_whole."""
+    lengths = list(map(len, texts))
+    if any(n >= 2 * MAX_CANDIDATES for n in lengths):
+        return _scan_whole(texts, joined, today)
+    points = vector.code_points(joined)
+    padded = np.concatenate([points, np.zeros(2, dtype=points.dtype)])
+    part_ends = np.fromiter(accumulate(map((1).__add__, lengths)), dtype=np.int64, count=len(lengths))
+    digit = (points - ord("0")) < 10
+    starts, ends = _runs(digit)
+    chosen = _Chosen([], [], [], [], [])
+    if len(starts):
+        after = padded[ends]
+        linked = np.zeros(len(starts), dtype=bool)  # run i and run i + 1 are one group's
+        linked[:-1] = (starts[1:] == ends[:-1] + 1) & np.isin(after[:-1], _SEPARATOR)
+        x_after = np.isin(after, _X)
+        x_after |= (after == ord(" ")) & np.isin(padded[ends + 1], _X)
+        first = np.ones(len(starts), dtype=bool)
+        first[1:] = ~linked[:-1]
+        alone = first & ~linked & ~x_after
+        # groups of several runs, or with an X: the reference, for those with 11 digits or more
+        group = np.cumsum(first) - 1
+        digits_in_group = np.bincount(group, weights=ends - starts)
+        last = np.flatnonzero(~linked)
+        x_length = np.where(padded[ends[last]] == ord(" "), 2, 1) * x_after[last]
+        complex_groups = np.flatnonzero(np.bincount(group, weights=(~alone).astype(np.int64)) > 0)
+        complex_groups = complex_groups[digits_in_group[complex_groups] >= 11]
+        begins, finishes = starts[first][complex_groups].tolist(), (ends[last] + x_length)[complex_groups].tolist()
+        for begin, end in zip(begins, finishes, strict=True):
+            for f in _scan_groups(_DIGIT_GROUP_RE.finditer(joined, begin, end), joined, today, sys.maxsize):
+                chosen.add(f.kind, f.value, f.start, f.end, f.strong)
+        _alone_runs(joined, points, starts[alone], ends[alone] - starts[alone], today, chosen)
+    part_ends_list = part_ends.tolist()
+    by_part: dict[int, list[Found]] = {}
+    if chosen.starts:
+        order = np.argsort(np.array(chosen.starts, dtype=np.int64), kind="stable")
+        at = np.array(chosen.starts, dtype=np.int64)[order]
+        where = np.searchsorted(part_ends, at, side="right")
+        bases = np.concatenate([[0], part_ends])[where]
+        ends_at = np.array(chosen.ends, dtype=np.int64)[order] - bases
+        kinds, values, strong = (np.array(c, dtype=object)[order].tolist() for c in chosen.columns())
+        found = list(map(_NEW_FOUND, zip(kinds, values, (at - bases).tolist(), ends_at.tolist(), strong, strict=True)))
+        held, counts = np.unique(where, return_counts=True)
+        cuts = np.cumsum(counts).tolist()
+        for i, a, b in zip(held.tolist(), [0, *cuts], cuts, strict=False):
+            by_part[i] = found[a:b]
+    usccs: dict[int, list[str]] = {}
+    upper = points - np.where((points - ord("a")) < 26, 32, 0).astype(points.dtype)
+    starts, ends = _runs(digit | ((upper - ord("A")) < 26))
+    eighteen = starts[ends - starts == 18]
+    if len(eighteen):
+        codes = vector.window(upper, eighteen, 18)
+        for start in eighteen[vector.is_uscc(codes)].tolist():
+            value = joined[start : start + 18].upper()
+            if not is_resident_id(value, today):
+                usccs.setdefault(bisect.bisect_right(part_ends_list, start), []).append(value)
+    return [
+        _Scanned(texts[i], tuple(by_part.get(i, ())), True, i, tuple(usccs.get(i, ())))
+        for i in sorted(by_part.keys() | usccs.keys())
+    ]
+
+
+_NEW_FOUND = partial(tuple.__new__, Found)  # Found from a tuple, without its constructor's Python call
+
+
+@dataclass(frozen=True)
+class _Chosen:
+    """Candidates found, in columns: kinds, values, start and end in the joined text, strong."""
+
+    kinds: list[str]
+    values: list[str]
+    starts: list[int]
+    ends: list[int]
+    strong: list[bool]
+
+    def columns(self) -> tuple[list[str], list[str], list[bool]]:
+        return self.kinds, self.values, self.strong
+
+    def add(self, kind: str, value: str, start: int, end: int, strong: bool) -> None:
+        self.kinds.append(kind)
+        self.values.append(value)
+        self.starts.append(start)
+        self.ends.append(end)
+        self.strong.append(strong)
+
+    def extend(self, kind: str, joined: str, starts: list[int], length: int, strong: list[bool] | None = None) -> None:
+        self.kinds.extend([kind] * len(starts))
+        self.values.extend([joined[s : s + length] for s in starts])
+        self.starts.extend(starts)
+        self.ends.extend([s + length for s in starts])
+        self.strong.extend([True] * len(starts) if strong is None else strong)
+
+
+def _alone_runs(
+    joined: str, points: np.ndarray, starts: np.ndarray, lengths: np.ndarray, today: date, chosen: _Chosen
+) -> None:
+    """What _scan_groups finds in runs that are groups of their own: by length, checked at once."""
+    for length in _RUN_LENGTHS:
+        at = starts[lengths == length]
+        if not len(at):
+            continue
+        codes = vector.window(points, at, length)
+        if length == 11:
+            mobile = (codes[:, 0] == ord("1")) & (codes[:, 1] >= ord("3"))
+            chosen.extend(MOBILE, joined, at[mobile].tolist(), 11)
+            continue
+        card = np.ones(len(at), dtype=bool)
+        if length == 18:
+            chosen.extend(RESIDENT_ID, joined, at[vector.is_resident_id(codes, today)].tolist(), 18)
+            card = ~vector.looks_like_resident_id(codes, today) & ~vector.is_uscc(codes)
+        elif length == 19:
+            card = ~((codes[:, 0] == ord("8")) & (codes[:, 1] == ord("9")))  # an ICCID
+        issuer = np.where(card, vector.card_issuers(codes), -1)
+        cards = issuer >= 0
+        chosen.extend(BANK_CARD, joined, at[cards].tolist(), length, vector.STRONG[issuer[cards]].tolist())
 
 
 def _worded(joined: str, texts: list[str]) -> frozenset[int]:

@@ -90,8 +90,10 @@ def test_shared_scan_and_prefilter_find_what_separate_scans_find(seed):
 
 def test_one_scan_per_document_for_all_detectors(monkeypatch):
     calls = []
-    real = identifiers._scan_groups
-    monkeypatch.setattr(identifiers, "_scan_groups", lambda m, text, *a: calls.append(text) or real(m, text, *a))
+    real = identifiers._scan_vector
+    monkeypatch.setattr(
+        identifiers, "_scan_vector", lambda texts, joined, *a: calls.append(joined) or real(texts, joined, *a)
+    )
     card = "6222021234567890"
     card = card[:-1] + luhn.calc_check_digit(card[:-1])
     document = Document("text", (TextPart(NAME, "客户.csv"), TextPart(BODY, f"卡号 {card} 手机 13812345678")))

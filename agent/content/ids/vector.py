@@ -1,0 +1,133 @@
+"""checks.py's tests on many candidates at once, with numpy: a roster holds thousands of resident
+IDs, cards and mobiles a megabyte, and one Python call each (a few microseconds) was most of its
+inspection. Each function answers what checks.py answers for every row of a matrix of candidates
+of one length (ASCII codes, one row a candidate); identifiers.py uses them for the digit runs that
+stand alone and the 18-character alphanumeric runs, and checks.py stays the reference
+(tests/agent/content/test_identifier_vector.py compares them on random and corpus values).
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import date
+
+import numpy as np
+
+from agent.content.ids import checks
+from agent.content.ids.regions import division_codes
+
+ZERO = ord("0")
+_RESIDENT_WEIGHTS = np.array([pow(13, 16 - i, 11) for i in range(17)], dtype=np.int64)  # int(first17, 13) mod 11
+_USCC_WEIGHTS = np.array(checks._USCC_WEIGHTS, dtype=np.int64)
+_ORG_WEIGHTS = np.array(checks._ORG_WEIGHTS, dtype=np.int64)
+_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def code_points(text: str) -> np.ndarray:
+    """The characters of text as integers, one per character (offsets are str offsets)."""
+    if text.isascii():
+        return np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def window(points: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """The length characters from each start: one row per start."""
+    return points[starts[:, None] + np.arange(length)].astype(np.int64)
+
+
+@functools.cache
+def _divisions() -> np.ndarray:
+    table = np.zeros(1_000_000, dtype=bool)
+    table[np.array(sorted(int(code) for code in division_codes()), dtype=np.int64)] = True
+    return table
+
+
+def _number(digits: np.ndarray) -> np.ndarray:
+    """Rows of digit values read as decimal numbers."""
+    return digits @ (10 ** np.arange(digits.shape[1] - 1, -1, -1, dtype=np.int64))
+
+
+def looks_like_resident_id(codes: np.ndarray, today: date) -> np.ndarray:
+    """checks.looks_like_resident_id of rows of 18 codes whose first 17 are ASCII digits."""
+    digits = codes[:, :17] - ZERO
+    last = codes[:, 17]
+    shape = ((last >= ZERO) & (last <= ZERO + 9)) | (last == ord("X")) | (last == ord("x"))
+    year, month, day = _number(digits[:, 6:10]), _number(digits[:, 10:12]), _number(digits[:, 12:14])
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    days = _DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    real = (month >= 1) & (month <= 12) & (day >= 1) & (day <= days)
+    stamp = year * 10_000 + month * 100 + day
+    dated = (stamp >= 19_000_101) & (stamp <= today.year * 10_000 + today.month * 100 + today.day)
+    return shape & real & dated & _divisions()[_number(digits[:, :6])]
+
+
+def is_resident_id(codes: np.ndarray, today: date) -> np.ndarray:
+    """checks.is_resident_id of rows of 18 codes (17 ASCII digits, then a digit or X)."""
+    check = (1 - 2 * ((codes[:, :17] - ZERO) @ _RESIDENT_WEIGHTS)) % 11
+    expected = np.where(check == 10, ord("X"), ZERO + check)
+    return looks_like_resident_id(codes, today) & (codes[:, 17] == expected)
+
+
+_ALPHABET = np.full(128, -1, dtype=np.int64)
+_ALPHABET[[ord(c) for c in checks.USCC_ALPHABET]] = np.arange(len(checks.USCC_ALPHABET))
+_TYPES = np.zeros((128, 128), dtype=bool)
+for _authority, _types in checks.USCC_TYPES.items():
+    _TYPES[ord(_authority), [ord(t) for t in _types]] = True
+_NATIONAL = int(checks.NATIONAL_DIVISION)
+
+
+def is_uscc(codes: np.ndarray) -> np.ndarray:
+    """checks.is_uscc of rows of 18 codes of upper-case ASCII letters and digits."""
+    typed = _TYPES[codes[:, 0], codes[:, 1]]
+    division_digits = codes[:, 2:8] - ZERO
+    numeric = ((division_digits >= 0) & (division_digits <= 9)).all(axis=1)
+    division = np.where(numeric, _number(np.clip(division_digits, 0, 9)), 0)
+    real = numeric & ((division == _NATIONAL) | _divisions()[division])
+    index = _ALPHABET[codes]
+    alphabet = (index[:, 8:] >= 0).all(axis=1)
+    body = codes[:, 8:16]
+    values = np.where(body <= ZERO + 9, body - ZERO, body - 55)
+    org = 11 - (values @ _ORG_WEIGHTS) % 11
+    org_char = np.where(org == 10, ord("X"), np.where(org == 11, ZERO, ZERO + org))
+    final = _ALPHABET_CODES[(31 - (np.maximum(index[:, :17], 0) @ _USCC_WEIGHTS) % 31) % 31]
+    return typed & real & alphabet & (codes[:, 16] == org_char) & (codes[:, 17] == final)
+
+
+_ALPHABET_CODES = np.array([ord(c) for c in checks.USCC_ALPHABET], dtype=np.int64)
+MAX_CARD_LENGTH = max(checks.CARD_LENGTHS)
+
+
+@functools.cache
+def _issuers() -> np.ndarray:
+    """The index in checks.ISSUERS of the issuer of each 4-digit head and length (-1: none), as
+    checks._issuer_of walks them: the first issuer whose range and lengths hold it."""
+    table = np.full((10_000, MAX_CARD_LENGTH + 1), -1, dtype=np.int64)
+    heads = np.arange(10_000)
+    for index, issuer in enumerate(checks.ISSUERS):
+        width = len(str(issuer.low))
+        prefix = heads // 10 ** (4 - width)
+        inside = (prefix >= issuer.low) & (prefix <= issuer.high)
+        for length in issuer.lengths:
+            column = table[:, length]
+            column[inside & (column < 0)] = index
+    return table
+
+
+STRONG = np.array([issuer.strong for issuer in checks.ISSUERS], dtype=bool)
+_DOUBLED = np.array([sum(divmod(2 * d, 10)) for d in range(10)], dtype=np.int64)
+
+
+def luhn_valid(digits: np.ndarray) -> np.ndarray:
+    """checks.luhn_valid of rows of digit values."""
+    flipped = digits[:, ::-1]
+    return (flipped[:, 0::2].sum(axis=1) + _DOUBLED[flipped[:, 1::2]].sum(axis=1)) % 10 == 0
+
+
+def card_issuers(codes: np.ndarray) -> np.ndarray:
+    """checks.card_issuer of rows of ASCII digits of one length, as indices into checks.ISSUERS (-1: none)."""
+    digits = codes - ZERO
+    length = codes.shape[1]
+    if length > MAX_CARD_LENGTH:
+        return np.full(len(codes), -1, dtype=np.int64)
+    issuer = _issuers()[_number(digits[:, :4]), length]
+    return np.where(luhn_valid(digits), issuer, -1)
