@@ -30,7 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEBIAN_DIR = ROOT / "packaging" / "debian"
-SOURCES = ("agent", "rules", "server", "setup.cfg", "pyproject.toml", "README.md")
+SOURCES = ("agent", "rules", "server", "setup.cfg", "setup.py", "pyproject.toml", "README.md")
 THIS_PLATFORM = "linux_x86_64"
 # pip's --platform (pip 23) takes exactly the tags given: every manylinux up to Debian 12's glibc 2.36
 OTHER_PLATFORMS = {
@@ -88,16 +88,21 @@ def parse_wheel(path: Path) -> Wheel:
     return Wheel(parts[0], parts[1], parts[-2:] == ["none", "any"], path)
 
 
-def build_project_wheel(into: Path) -> Path:
-    """The project's wheel, built from a copy of the sources so that nothing is written in the tree."""
+def build_project_wheel(into: Path, pure: bool = False) -> Path:
+    """The project's wheel, built from a copy of the sources so that nothing is written in the tree.
+    With the C extension agent.content._winnow for this platform (setup.py; skipped where it does not
+    compile), or pure (py3-none-any, MIWEI_PURE_WHEEL=1) for the platforms no compiler here targets:
+    there the numpy path runs (the same fingerprints)."""
     with tempfile.TemporaryDirectory(prefix="miwei-src-") as tmp:
         for name in SOURCES:
             source = ROOT / name
             if source.is_dir():
-                shutil.copytree(source, Path(tmp) / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+                ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so", "*.pyd")  # built in place by -e
+                shutil.copytree(source, Path(tmp) / name, ignore=ignore)
             else:
                 shutil.copy2(source, Path(tmp) / name)
-        run(pip("wheel", "--no-deps", "--quiet", "-w", str(into), tmp))
+        env = {**os.environ, "MIWEI_PURE_WHEEL": "1"} if pure else None
+        run(pip("wheel", "--no-deps", "--quiet", "-w", str(into), tmp), env=env)
     return next(into.glob(f"miwei-{project_version()}-*.whl"))
 
 
@@ -121,7 +126,9 @@ def download_for(platform: str, wheels: list[Wheel], out: Path, python_version: 
     for wheel in wheels:
         if wheel.pure:
             shutil.copy2(wheel.path, target / wheel.path.name)
-    wanted = [f"{w.name}=={w.version}" for w in wheels if not w.pure]
+    if not any(w.pure for w in wheels if w.name == "miwei"):  # ours carries this platform's _winnow
+        build_project_wheel(target, pure=True)
+    wanted = [f"{w.name}=={w.version}" for w in wheels if not w.pure and w.name != "miwei"]
     wanted += list(PLATFORM_ONLY.get(platform, ()))
     for requirement in wanted:  # one at a time: a single missing wheel fails a whole pip call
         done = subprocess.run(

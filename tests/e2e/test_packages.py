@@ -212,6 +212,10 @@ def test_debs_install_offline_alert_upgrade_and_purge(tmp_path, clean_machine):
     assert "enabled miwei-agent.service" in said, said
     assert (ETC / "agent.example.yaml").exists()  # a conffile of the package
     assert exec_start("miwei-agent.service")[0] == "/opt/miwei-agent/venv/bin/miwei-agent"
+    # the wheel carries the compiled winnowing loops (setup.py), and Debian's python3 loads them
+    native = "from agent.content import winnow_fast; print(winnow_fast._native is not None)"
+    loaded = subprocess.run(["/opt/miwei-agent/venv/bin/python", "-c", native], capture_output=True, text=True)
+    assert loaded.stdout.split()[-1:] == ["True"], loaded.stderr
     print(f"dpkg -i of both, venvs built offline: {install_s:.0f} s")
 
     running = Installed(tmp_path, port)
