@@ -16,10 +16,11 @@ import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from functools import cache
+from itertools import chain
 
 from agent.content.budget import Collector
 from agent.content.document import BODY, FOOTER, HEADER, PROPERTIES, TITLE, Cell
-from agent.content.xmlscan import attributes, parse_fast, tag_matches, text_of
+from agent.content.xmlscan import REFERENCE, attributes, parse_fast, replace_reference, tag_matches, text_of
 from agent.content.xmltext import FieldsHandler, Handler, TextHandler
 from agent.content.zipread import BoundedZip
 
@@ -65,17 +66,85 @@ def _properties(z: BoundedZip, out: Collector) -> None:
     read_member(z, "docProps/custom.xml", FieldsHandler(out, {}, CUSTOM_LABELLED), out)
 
 
+@cache
+def _paragraph_marks(refused: tuple[str, ...]) -> re.Pattern[str]:
+    """The tags that make a member's paragraphs (any prefix), each giving a mark (the groups of a
+    findall match, in their order): the text of an element t holding text only, "<p" a
+    paragraph's start, "</" its end, "<>" an empty one, "<a", "<b", "<c" a tab, br or cr, "<t" a t
+    holding elements, "<" and the name a `refused` element. Other tags give nothing, and neither
+    does text outside t. Only for a member where every ">" ends a tag ([^>]* reads a tag's
+    attributes; attribute values hold no "<" in well-formed XML)."""
+    prefix = r"""(?:[^\s<>/:!?=\"']+:)?"""
+    refuse = "|".join(map(re.escape, refused)) or "(?!)"
+    return re.compile(
+        rf"""<(?:{prefix}t(?=[\s>])[^>]*(?<!/)>([^<]*)(?=</)"""  # an element t holding text only: its text
+        rf"""|(?<=(<))(?:(/){prefix}p(?=[\s>])|{prefix}(?:"""  # "<", then what the tag is
+        r"""(p)(?=[\s>])[^>]*(?<!/)(?=>)|p(?=[\s/])[^>]*/(>)"""  # a paragraph's start, an empty one
+        r"""|t(a)b(?=[\s/>])|(b)r(?=[\s/>])|(c)r(?=[\s/>])"""
+        rf"""|(t)(?=[\s>])|({refuse})(?=[\s/>]))))"""
+    )
+
+
+# marks of text and paragraphs holding only text, tabs and breaks, none inside another (possessive:
+# linear); text outside a paragraph joins the next one, as it does in the handler's buffer
+_PLAIN_MARKS = re.compile(r"(?:[^<]++|<>|<p(?:[^<]++|<[abc])*+</)*+")
+_LINE_ENDS = re.compile(r"\r\n?")
+
+
+def plain_paragraphs(text: str, refused: tuple[str, ...] = ()) -> list[str] | None:
+    """The texts a TextHandler of OOXML paragraphs (text in t, parts at p, tab/br/cr inline) would
+    flush from a whole member (well-formed, no comments, CDATA or instructions: xmlscan's check),
+    the text after the last paragraph (the final flush) and empty ones included; None when a
+    paragraph holds another, a tab or break stands outside them, a t holds elements, a `refused`
+    element is there, or a ">" stands outside a tag's end."""
+    if text.count("<") != text.count(">"):
+        return None  # a ">" in a text or an attribute value: [^>]* would not find a tag's end
+    if "\r" in text:
+        text = _LINE_ENDS.sub("\n", text)  # as expat does to the raw input (a &#13; stays)
+    marks = "".join(chain.from_iterable(_paragraph_marks(refused).findall(text)))
+    if not _PLAIN_MARKS.fullmatch(marks):
+        return None
+    for mark, replacement in (("<>", "</"), ("<p", ""), ("<a", "\t"), ("<b", "\n"), ("<c", "\n")):
+        if mark in marks:
+            marks = marks.replace(mark, replacement)
+    paragraphs = marks.split("</")
+    if "&" in marks:
+        paragraphs = [REFERENCE.sub(replace_reference, p) if "&" in p else p for p in paragraphs]
+    return paragraphs
+
+
+class _Paragraphs(TextHandler):
+    """Paragraphs of OOXML text (t in p, tab, br and cr inline): a whole member by plain_paragraphs
+    when it can say what the events would."""
+
+    REFUSED: tuple[str, ...] = ()  # elements the handler reacts to beyond the paragraphs' own
+
+    def __init__(self, out: Collector, where: str) -> None:
+        super().__init__(out, where, frozenset({"t"}), frozenset({"p"}), inline=INLINE)
+
+    def scan_whole(self, text: str, scan: Callable[[str], None]) -> bool:
+        if self._buffer or self._in_part or self._in_text:
+            return False
+        paragraphs = plain_paragraphs(text, self.REFUSED)
+        if paragraphs is None or sum(map(len, paragraphs)) > self.out.chars_left:
+            return False  # the events stop where the reference stops
+        self.out.add_all(self.where, [self.clean(p) for p in paragraphs])
+        return True
+
+
 def _paragraphs(out: Collector, where: str) -> TextHandler:
-    return TextHandler(out, where, frozenset({"t"}), frozenset({"p"}), inline=INLINE)
+    return _Paragraphs(out, where)
 
 
-class _DocxHandler(TextHandler):
+class _DocxHandler(_Paragraphs):
     """Paragraphs, each inside a table cell knowing its cell: tables numbered in order (a nested
     one gets its own number), rows and grid columns counted (a cell spanning two columns takes
     both)."""
 
+    REFUSED = ("tbl",)  # a table's paragraphs know their cells: the events
+
     def __init__(self, out: Collector, where: str, tables: list[int]) -> None:
-        super().__init__(out, where, frozenset({"t"}), frozenset({"p"}), inline=INLINE)
+        super().__init__(out, where)
         self._tables = tables  # [tables seen so far], shared by the members of one document
         self._open: list[list[int]] = []  # [table, row, column, span] of each open table
 
@@ -218,7 +287,8 @@ class _SheetHandler(Handler):
         begin += len("<sheetData>")
         if any(m.group(3) != "worksheet" for m in tag_matches(self, text[:begin])):
             return False  # a header or footer before the rows: the budget counts in the events' order
-        cells = _plain_rows(text, begin, end, self.shared, self.out.chars_left)
+        rows_of = plain_rows if FAST_ROWS else _plain_rows
+        cells = rows_of(text, begin, end, self.shared, self.out.chars_left)
         if cells is None:
             return False
         rows, row, chars, used = cells
@@ -371,6 +441,83 @@ def _plain_rows(
     return rows, row, chars, used
 
 
+FAST_ROWS = True  # False: _plain_rows, the loop over match objects plain_rows is tested against
+# the same tokens as _SHEET_TOKEN, as findall tuples: "r" and "/" of a <row>, "/" of a </row>; of a
+# cell its reference's letters and type when its attributes are r (s) (t) only, else the attributes
+_SHEET_CELL = re.compile(
+    r"<(r)ow(?:\s[^>]*?)?(/?)>|<(/)row>|<c(?:\s+r=\"([A-Za-z]*)[0-9]*\"(?:\s+s=\"[0-9]+\")?(?:\s+t=\"([a-z]+)\")?\s*"
+    r"|(\s[^>]*?))?(?:/>|>(?:<v>([^<]*)</v>)?</c>)"
+)
+_SHEET_CELLS = re.compile(rf"(?:{_SHEET_TOKEN.pattern})*+")  # nothing else between begin and end
+_NO_SPACE = re.compile(r"\S*")  # a value " ".join(value.split()) leaves as it is (no white space)
+
+
+def plain_rows(
+    text: str, begin: int, end: int, shared: list[str], chars_left: int
+) -> tuple[list[str], list[str], int, set[int]] | None:
+    """_plain_rows(text, begin, end, shared, chars_left), from findall's tuples in one loop: the
+    tokens' attributes read by the token regex itself, a shared string's spaces normalised once."""
+    if not _SHEET_CELLS.fullmatch(text, begin, end):
+        return None
+    rows: list[str] = []
+    row: list[str] = []
+    used: set[int] = set()
+    normalised: dict[int, str] = {}
+    columns: dict[str, int] = {}
+    count = len(shared)
+    chars = 0
+    for is_row, empty_row, row_end, letters, plain_type, other, raw in _SHEET_CELL.findall(text, begin, end):
+        if is_row or row_end:
+            if is_row and not empty_row:
+                row = []
+                continue
+            if row:  # a value is appended only when it is not empty: any(row)
+                rows.append("\t".join(row))
+            row = []
+            continue
+        width = len(row)
+        if other:
+            found = attributes(other)
+            column, cell_type = _column_of(found.get("r", ""), width), found.get("t", "n")
+        else:
+            cell_type = plain_type or "n"
+            if letters:
+                if (column := columns.get(letters, -1)) < 0:
+                    column = columns[letters] = _column_number(letters[:3].upper()) - 1
+                column = min(max(column, width), 16383)
+            else:
+                column = width
+        if raw:
+            if "&" in raw or "\r" in raw:
+                raw = text_of(raw)
+            chars += len(raw)
+            if chars > chars_left:
+                return None
+        if cell_type == "s":
+            index = int(raw) if raw.strip().isdigit() else -1
+            used.add(index)
+            if 0 <= index < count:
+                if (value := normalised.get(index)) is None:
+                    value = normalised[index] = " ".join(shared[index].split())
+            else:
+                value = ""
+        elif cell_type == "n":
+            value = raw if raw.isdigit() and raw.isascii() else " ".join(number_text(raw).split())
+        elif cell_type in ("b", "e"):
+            value = ""
+        else:
+            value = raw if _NO_SPACE.fullmatch(raw) else " ".join(raw.split())
+        pad = column - width
+        chars += pad + len(value) + 1 - len(raw)
+        if chars > chars_left:
+            return None
+        if value:
+            if pad:
+                row.extend([""] * pad)
+            row.append(value)
+    return rows, row, chars, used
+
+
 def number_text(raw: str) -> str:
     """A numeric cell's value as the digits it holds when it is a whole number (1.2E+3 -> 1200,
     5.0 -> 5); other numbers as written. A number written in scientific notation with more than
@@ -428,13 +575,14 @@ def read_xlsx(z: BoundedZip, out: Collector) -> None:
     out.add(BODY, "\n".join(t for i, t in enumerate(shared.strings) if i not in used))
 
 
-class _SlideHandler(TextHandler):
+class _SlideHandler(_Paragraphs):
     """Slide text is body, except in footer, date and slide-number placeholders."""
 
     PLACEHOLDERS = {"ftr": FOOTER, "dt": FOOTER, "sldNum": FOOTER, "hdr": HEADER}
+    REFUSED = ("ph",)  # a placeholder may make its shape a footer: the events
 
     def __init__(self, out: Collector) -> None:
-        super().__init__(out, BODY, frozenset({"t"}), frozenset({"p"}), inline=INLINE)
+        super().__init__(out, BODY)
 
     def scan_names(self) -> tuple[frozenset[str], frozenset[str]] | None:
         return self._names() | {"sp", "ph"}, frozenset({"ph"})

@@ -35,7 +35,7 @@ ENABLED = True  # False: every member through the reference (tests compare the t
 
 _ATTRIBUTES = r"""((?:[^>"'/]|"[^"]*"|'[^']*')*)"""
 _MARKUP = re.compile(r"""<(?:[^>"']|"[^"]*"|'[^']*')*>""")
-_REFERENCE = re.compile(r"&(#x[0-9A-Fa-f]+|#[0-9]+|lt|gt|amp|quot|apos);")
+REFERENCE = re.compile(r"&(#x[0-9A-Fa-f]+|#[0-9]+|lt|gt|amp|quot|apos);")
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 _ATTRIBUTE = re.compile(r"""([^\s=/>]+)\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _LINE_ENDS = re.compile(r"\r\n?")
@@ -56,7 +56,7 @@ def _tags(names: frozenset[str]) -> re.Pattern[str]:
     )
 
 
-def _replace(m: re.Match[str]) -> str:
+def replace_reference(m: re.Match[str]) -> str:
     ref = m.group(1)
     if ref[0] != "#":
         return _NAMED[ref]
@@ -71,7 +71,7 @@ def text_of(raw: str) -> str:
     if "\r" in raw:
         raw = _LINE_ENDS.sub("\n", raw)
     if "&" in raw:
-        raw = _REFERENCE.sub(_replace, raw)
+        raw = REFERENCE.sub(replace_reference, raw)
     return raw
 
 
@@ -86,7 +86,7 @@ def attributes(raw: str) -> dict[str, str]:
         if "\t" in value or "\n" in value or "\r" in value:
             value = _ATTRIBUTE_SPACE.sub(" ", value)
         if "&" in value:
-            value = _REFERENCE.sub(_replace, value)
+            value = REFERENCE.sub(replace_reference, value)
         found[name.rpartition(":")[2]] = value
     return found
 

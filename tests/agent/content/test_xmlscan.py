@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.content import xmlscan
+from agent.content import ooxml, xmlscan
 from agent.content.extract import extract
 from tests.agent.content import makers
 from tests.agent.content.makers import CONTENT_TYPES, S, W, write_zip
@@ -26,8 +26,15 @@ def _both(path: Path, monkeypatch: pytest.MonkeyPatch, max_bytes: int = 20 * 102
     """The document by both ways, asserted equal; `fast`: whether the regex pass must have read
     something (None: either)."""
     scanned = []
-    real_scan = xmlscan._scan
+    real_scan, real_paragraphs = xmlscan._scan, ooxml.plain_paragraphs
     monkeypatch.setattr(xmlscan, "_scan", lambda *a: (scanned.append(1), real_scan(*a))[1])
+
+    def paragraphs(*a):  # the whole-member shortcut of paragraphs reads without _scan
+        found = real_paragraphs(*a)
+        scanned.extend([1] if found is not None else [])
+        return found
+
+    monkeypatch.setattr(ooxml, "plain_paragraphs", paragraphs)
     monkeypatch.setattr(xmlscan, "ENABLED", False)
     reference = extract(str(path), path.name, max_bytes=max_bytes)
     assert not scanned
