@@ -14,6 +14,13 @@
  * hashes(data, begins, ends, prefix) -> bytes
  *     blake2b(prefix + data[b:e], digest_size=8) of each span (begins and ends: int64 buffers), as
  *     8 little-endian bytes each: hashlib's values without a Python object per span.
+ * generic(folded, word, cjk_keys, lines, slots, offsets, pool, classes) -> bytes
+ *     For each of `lines` lines of folded (UCS-4 code points, "\n" between lines; word: one byte a
+ *     code point, 1 where it is a letter or digit) whether half or more of its tokens are in the
+ *     boilerplate's vocabulary (no tokens: yes): CJK character pairs (and lone characters) looked
+ *     up in the sorted int64 keys first << 21 | second, other words (runs of letters and digits)
+ *     in an open-addressing table (slots: int32 word numbers or -1, by FNV-1a of the code points;
+ *     offsets into pool; classes: 1 vocabulary, 2 function word, which does not count).
  * nfkc(text, entries, pool) -> str | None
  *     unicodedata.normalize("NFKC", text) for a text whose every character is in the table
  *     winnow_fast builds (entries: 65,536 int32, -1 for a character that needs the full
@@ -363,6 +370,133 @@ release_data:
     return result;
 }
 
+/* ---- the generic share of each line -------------------------------------------------------- */
+
+#define IS_CJK(c) (((c) >= 0x3400 && (c) <= 0x9FFF) || ((c) >= 0xF900 && (c) <= 0xFAFF))
+
+static uint32_t fnv1a(const uint32_t *codes, Py_ssize_t n)
+{
+    uint32_t h = 2166136261u;
+    for (Py_ssize_t i = 0; i < n; i++)
+        h = (h ^ codes[i]) * 16777619u;
+    return h;
+}
+
+static int sorted_has(const int64_t *keys, Py_ssize_t n, int64_t key)
+{
+    Py_ssize_t lo = 0, hi = n;
+    while (lo < hi) {
+        Py_ssize_t mid = lo + (hi - lo) / 2;
+        if (keys[mid] < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && keys[lo] == key;
+}
+
+static PyObject *winnow_generic(PyObject *self, PyObject *args)
+{
+    Py_buffer folded, word, keys, slots, offsets, pool, classes;
+    Py_ssize_t lines;
+    if (!PyArg_ParseTuple(args, "y*y*y*ny*y*y*y*:generic", &folded, &word, &keys, &lines, &slots, &offsets, &pool,
+                          &classes))
+        return NULL;
+    PyObject *result = NULL;
+    int64_t *total = NULL, *generic = NULL;
+    Py_ssize_t n = folded.len / 4, n_keys = keys.len / 8, n_slots = slots.len / 4;
+    Py_ssize_t n_words = offsets.len / 4 - 1, n_pool = pool.len / 4;
+    if (folded.len % 4 || word.len != n || keys.len % 8 || slots.len % 4 || offsets.len % 4 || pool.len % 4 ||
+        n_words < 0 || classes.len != n_words || lines < 1 || !n_slots || (n_slots & (n_slots - 1)) ||
+        (uintptr_t)folded.buf % 4 || (uintptr_t)slots.buf % 4 || (uintptr_t)offsets.buf % 4 ||
+        (uintptr_t)pool.buf % 4 || (uintptr_t)keys.buf % 8) {
+        PyErr_SetString(PyExc_ValueError, "generic: buffers of the wrong size or alignment");
+        goto release;
+    }
+    const uint32_t *f = folded.buf, *codes = pool.buf;
+    const uint8_t *w = word.buf, *cls = classes.buf;
+    const int64_t *k = keys.buf;
+    const int32_t *slot = slots.buf, *at = offsets.buf;
+    for (Py_ssize_t i = 0; i <= n_words; i++) /* the pool's words lie within it */
+        if (at[i] < 0 || at[i] > n_pool || (i && at[i] < at[i - 1])) {
+            PyErr_SetString(PyExc_ValueError, "generic: word offsets outside the pool");
+            goto release;
+        }
+    for (Py_ssize_t i = 0; i < n_slots; i++)
+        if (slot[i] < -1 || slot[i] >= n_words) {
+            PyErr_SetString(PyExc_ValueError, "generic: a slot outside the words");
+            goto release;
+        }
+    total = PyMem_Calloc((size_t)lines, sizeof(int64_t));
+    generic = PyMem_Calloc((size_t)lines, sizeof(int64_t));
+    if (!total || !generic) {
+        PyErr_NoMemory();
+        goto release;
+    }
+    Py_ssize_t line = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint32_t c = f[i];
+        if (c == '\n') {
+            if (++line >= lines) {
+                PyErr_SetString(PyExc_ValueError, "generic: more lines than given");
+                goto release;
+            }
+            continue;
+        }
+        if (IS_CJK(c)) {
+            int before = i > 0 && IS_CJK(f[i - 1]), after = i + 1 < n && IS_CJK(f[i + 1]);
+            int64_t key;
+            if (after)
+                key = (int64_t)c << 21 | f[i + 1];
+            else if (!before)
+                key = (int64_t)c << 21;
+            else
+                continue;
+            total[line]++;
+            generic[line] += sorted_has(k, n_keys, key);
+            continue;
+        }
+        if (!w[i])
+            continue;
+        Py_ssize_t j = i; /* a word: the run of letters and digits that are not CJK */
+        while (j < n && w[j] && !IS_CJK(f[j]) && f[j] != '\n')
+            j++;
+        uint32_t h = fnv1a(f + i, j - i);
+        int kind = 0;
+        for (Py_ssize_t probe = 0; probe < n_slots; probe++) {
+            int32_t number = slot[(h + probe) & (n_slots - 1)];
+            if (number < 0)
+                break;
+            if (at[number + 1] - at[number] == j - i && !memcmp(codes + at[number], f + i, 4 * (size_t)(j - i))) {
+                kind = cls[number];
+                break;
+            }
+        }
+        if (kind != 2)
+            total[line]++;
+        if (kind == 1)
+            generic[line]++;
+        i = j - 1;
+    }
+    result = PyBytes_FromStringAndSize(NULL, lines);
+    if (!result)
+        goto release;
+    char *out = PyBytes_AS_STRING(result);
+    for (Py_ssize_t i = 0; i < lines; i++)
+        out[i] = total[i] == 0 || 2 * generic[i] >= total[i];
+release:
+    PyMem_Free(total);
+    PyMem_Free(generic);
+    PyBuffer_Release(&folded);
+    PyBuffer_Release(&word);
+    PyBuffer_Release(&keys);
+    PyBuffer_Release(&slots);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&pool);
+    PyBuffer_Release(&classes);
+    return result;
+}
+
 /* ---- NFKC by table ------------------------------------------------------------------------ */
 
 #define TABLE_CHARS 65536
@@ -451,6 +585,7 @@ release:
 static PyMethodDef methods[] = {
     {"chosen", winnow_chosen, METH_VARARGS, "chosen(data, gram_bytes, window_bytes) -> int64 offsets as bytes"},
     {"hashes", winnow_hashes, METH_VARARGS, "hashes(data, begins, ends, prefix) -> 8-byte blake2b digests"},
+    {"generic", winnow_generic, METH_VARARGS, "generic(folded, word, keys, lines, slots, offsets, pool, classes) -> bytes"},
     {"nfkc", winnow_nfkc, METH_VARARGS, "nfkc(text, entries, pool) -> NFKC of text by table, or None"},
     {NULL, NULL, 0, NULL},
 };

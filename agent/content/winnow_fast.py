@@ -547,9 +547,39 @@ def _mostly_boilerplate(
     return found
 
 
+@cache
+def _word_table() -> tuple[bytes, bytes, bytes, bytes]:
+    """_vocabulary()'s words for _winnow.generic: an open-addressing table (int32 word numbers, -1
+    empty; FNV-1a of the code points, linear probing), the words' int32 offsets into a pool of
+    UCS-4 code points, and their classes (1 vocabulary, 2 function word)."""
+    words = _vocabulary()[1]
+    size = 1 << max(4, (4 * len(words)).bit_length())
+    slots = np.full(size, -1, dtype=np.int32)
+    offsets, pool, classes = [0], [], []
+    for number, (text, kind) in enumerate(words.items()):
+        codes = [ord(c) for c in text]
+        h = 2166136261
+        for code in codes:
+            h = ((h ^ code) * 16777619) & 0xFFFF_FFFF
+        while slots[h & (size - 1)] >= 0:
+            h += 1
+        slots[h & (size - 1)] = number
+        pool += codes
+        offsets.append(len(pool))
+        classes.append(kind)
+    return (
+        slots.tobytes(), np.array(offsets, dtype=np.int32).tobytes(), np.array(pool, dtype=np.uint32).tobytes(),
+        np.array(classes, dtype=np.int8).tobytes(),
+    )  # fmt: skip
+
+
 def _generic(folded: np.ndarray, word: np.ndarray, line_of: np.ndarray, lines: int) -> np.ndarray:
     """winnow.generic_share(line) >= MAX_GENERIC_SHARE for each line (no tokens: True)."""
     keys, words_class = _vocabulary()
+    if _native is not None:
+        codes = np.ascontiguousarray(folded, dtype=np.uint32)
+        found = _native.generic(codes, np.ascontiguousarray(word, dtype=bool), keys, lines, *_word_table())
+        return np.frombuffer(found, dtype=bool)
     cjk = _is_cjk(folded)
     after = np.concatenate((cjk[1:], [False]))
     before = np.concatenate(([False], cjk[:-1]))

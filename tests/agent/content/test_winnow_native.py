@@ -18,13 +18,16 @@ import sysconfig
 import unicodedata
 import zlib
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agent.content import winnow, winnow_fast
 from tests.agent.content.lineage_corpus import paragraph
-from tests.agent.content.test_winnow_fast import PIECES, SHAPES, texts
+from tests.agent.content.test_winnow_fast import CLAUSES, PIECES, SHAPES, texts
+
+WORDS = tuple(sorted(winnow_fast._vocabulary()[1]))[::5] + (" ", "\n", "泵体", "合同")
 
 _native = winnow_fast._native
 
@@ -166,6 +169,50 @@ def test_every_table_character_is_normalised_as_unicodedata_does():
     random.Random(1).shuffle(shuffled)
     text = "".join(shuffled)
     assert _native.nfkc(text, *winnow_fast._nfkc_table()) == unicodedata.normalize("NFKC", text)
+
+
+generic_texts = st.lists(
+    st.one_of(st.sampled_from(PIECES), st.sampled_from(CLAUSES), st.sampled_from(WORDS), st.text(max_size=8)),
+    max_size=80,
+).map("".join)
+
+
+@pytestmark_native
+@SOME
+@given(generic_texts)
+def test_generic_lines_are_the_numpy_paths(text):
+    """The share of each line's tokens in the boilerplate's vocabulary (CJK pairs, lone CJK
+    characters, words, function words that do not count), line by line, as numpy counts it."""
+    folded = winnow_fast._fold(text)
+    word = winnow_fast._is_word(folded)
+    line_of = np.cumsum(folded == 10, dtype=np.int32)
+    lines = int(line_of[-1]) + 1 if len(line_of) else 1
+    native = winnow_fast._generic(folded, word, line_of, lines)
+    with pytest.MonkeyPatch.context() as patch:
+        _numpy(patch)
+        assert native.tolist() == winnow_fast._generic(folded, word, line_of, lines).tolist()
+    for line, is_generic in zip(_fold_lines(text), native.tolist(), strict=True):
+        assert is_generic == (winnow.generic_share(line) >= winnow.MAX_GENERIC_SHARE)
+
+
+def _fold_lines(text: str) -> list[str]:
+    """The lines as the fold sees them: NFKC, then split at "\n" only (the fold keeps other breaks)."""
+    return unicodedata.normalize("NFKC", text).split("\n")
+
+
+@pytestmark_native
+def test_generic_rejects_inconsistent_buffers():
+    keys = winnow_fast._vocabulary()[0]
+    table = winnow_fast._word_table()
+    folded = np.array([ord(c) for c in "ab\ncd\nef"], dtype=np.uint32)
+    word = np.ones(len(folded), dtype=bool)
+    with pytest.raises(ValueError):
+        _native.generic(folded, word, keys, 2, *table)  # three lines
+    with pytest.raises(ValueError):
+        _native.generic(folded, word[:-1], keys, 3, *table)
+    with pytest.raises(ValueError):
+        _native.generic(folded, word, keys, 3, b"\xff\xff\xff\x7f" * 16, *table[1:])  # a slot past the words
+    assert len(_native.generic(folded, word, keys, 3, *table)) == 3
 
 
 @pytestmark_native
