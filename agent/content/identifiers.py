@@ -262,6 +262,7 @@ class _Scan:
     parts: list[_Scanned]
     columns: ColumnContext  # header context of every position, built when first asked
     worded: frozenset[int] | None = None  # the parts holding a context word at all (None: unknown)
+    table: _Table | None = None  # the candidates in columns (then parts is empty): the detectors count with numpy
 
 
 _cache = threading.local()  # (weak reference to the document, today, its scan)
@@ -275,17 +276,21 @@ def _scan(document: Document, today: date) -> _Scan:
         return held[2]
     texts = list(map(_nfkc, map(_TEXT_OF, document.parts)))
     joined = "\n".join(texts)
-    parts = _scan_vector(texts, joined, today)
+    table = _scan_table(texts, joined, today)
+    parts = _scan_whole(texts, joined, today) if table is None else []
     columns = ColumnContext(
         list(zip(map(_WHERE_OF, document.parts), texts, map(_CELL_OF, document.parts), strict=True))
     )
-    contexts = sum(f.kind in (BANK_CARD, MOBILE) for part in parts for f in part.found)  # weighed by context
+    if table is None:
+        contexts = sum(f.kind in (BANK_CARD, MOBILE) for part in parts for f in part.found)  # weighed by context
+    else:
+        contexts = int(np.count_nonzero(table.kinds != _KIND[RESIDENT_ID]))
     # a window search costs what a pass over some WORDED_PASS_CHARS characters does: a few
     # candidates are searched one window at a time (worded None: unknown)
     worded = (
         frozenset() if not contexts else _worded(joined, texts) if contexts * WORDED_PASS_CHARS > len(joined) else None
     )
-    scan = _Scan(parts, columns, worded)
+    scan = _Scan(parts, columns, worded, table)
     _cache.entry = (weakref.ref(document, _forget), today, scan)
     return scan
 
@@ -350,6 +355,8 @@ def _scan_whole(texts: list[str], joined: str, today: date) -> list[_Scanned]:
 _X = np.array([ord("X"), ord("x")])
 _SEPARATOR = np.array([ord(" "), ord("-")])
 _RUN_LENGTHS = (11, *range(14, 20))  # the only lengths a run standing alone can be an identifier at
+KINDS = (RESIDENT_ID, BANK_CARD, MOBILE)  # the kinds of a _Table, by index
+_KIND = {kind: i for i, kind in enumerate(KINDS)}
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -358,106 +365,126 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return edges[0::2], edges[1::2]
 
 
-def _scan_vector(texts: list[str], joined: str, today: date) -> list[_Scanned]:
-    """_scan_whole's answer, with numpy: a digit run that stands alone (no [ -] and digits on either
-    side, no X after it) is the whole of its group, so runs of each identifier length are checked
-    in one go (ids/vector.py); the groups of several runs or with an X, and only those holding 11
-    digits (the fewest any identifier has), go through _scan_groups as before. A document with a
-    part long enough for MAX_CANDIDATES to bind is scanned by _scan_whole."""
+def _ascii_alnum(points: np.ndarray) -> np.ndarray:
+    return ((points - ord("0")) < 10) | (((points | 32) - ord("a")) < 26)
+
+
+@dataclass(frozen=True)
+class _Table:
+    """Every digit candidate of a document in columns, in order of position in joined (the parts
+    joined by "\n"), and its USCCs: what _scan_whole finds, without an object per candidate."""
+
+    joined: str
+    points: np.ndarray  # joined's characters (vector.code_points)
+    part_starts: np.ndarray  # where each part starts in joined
+    kinds: np.ndarray  # index into KINDS
+    starts: np.ndarray  # in joined
+    ends: np.ndarray
+    parts: np.ndarray  # the part holding each candidate
+    strong: np.ndarray
+    values: dict[int, str]  # by start: the values that are not joined[start:end] (groups of runs, a final X)
+    usccs: dict[int, list[str]]  # by part
+
+    def value(self, i: int) -> str:
+        start = int(self.starts[i])
+        return self.values.get(start) or self.joined[start : int(self.ends[i])]
+
+
+class _Chosen:
+    """Candidates as they are found: arrays of starts, lengths and strength for each kind."""
+
+    def __init__(self) -> None:
+        self.starts: list[np.ndarray] = []
+        self.ends: list[np.ndarray] = []
+        self.kinds: list[np.ndarray] = []
+        self.strong: list[np.ndarray] = []
+        self.values: dict[int, str] = {}
+
+    def add(self, kind: str, starts: np.ndarray, length: int, strong: np.ndarray | None = None) -> None:
+        self.starts.append(starts)
+        self.ends.append(starts + length)
+        self.kinds.append(np.full(len(starts), _KIND[kind], dtype=np.int8))
+        self.strong.append(np.ones(len(starts), dtype=bool) if strong is None else strong)
+
+    def add_found(self, found: list[Found]) -> None:
+        if found:
+            self.starts.append(np.array([f.start for f in found], dtype=np.int64))
+            self.ends.append(np.array([f.end for f in found], dtype=np.int64))
+            self.kinds.append(np.array([_KIND[f.kind] for f in found], dtype=np.int8))
+            self.strong.append(np.array([f.strong for f in found], dtype=bool))
+            self.values.update((f.start, f.value) for f in found)
+
+
+def _scan_table(texts: list[str], joined: str, today: date) -> _Table | None:
+    """_scan_whole's candidates, with numpy; None when a part is long enough for MAX_CANDIDATES to
+    bind (then _scan_whole scans). A digit run that is a group of its own (no [ -] and digits on
+    either side, no X after it or one glued to a letter or digit, which the scan drops) is its
+    whole group, so the runs of each identifier length are checked at once (ids/vector.py), and a
+    17-digit run with an X is a resident ID or nothing; other groups (several runs, " X"), and
+    only those holding 11 digits (the fewest any identifier has), go through _scan_groups."""
     lengths = list(map(len, texts))
     if any(n >= 2 * MAX_CANDIDATES for n in lengths):
-        return _scan_whole(texts, joined, today)
+        return None
     points = vector.code_points(joined)
-    padded = np.concatenate([points, np.zeros(2, dtype=points.dtype)])
-    part_ends = np.fromiter(accumulate(map((1).__add__, lengths)), dtype=np.int64, count=len(lengths))
+    padded = np.concatenate([points, np.zeros(3, dtype=points.dtype)])
+    part_starts = np.fromiter(accumulate(map((1).__add__, lengths), initial=0), dtype=np.int64, count=len(lengths) + 1)
     digit = (points - ord("0")) < 10
     starts, ends = _runs(digit)
-    chosen = _Chosen([], [], [], [], [])
+    chosen = _Chosen()
     if len(starts):
         after = padded[ends]
         linked = np.zeros(len(starts), dtype=bool)  # run i and run i + 1 are one group's
         linked[:-1] = (starts[1:] == ends[:-1] + 1) & np.isin(after[:-1], _SEPARATOR)
-        x_after = np.isin(after, _X)
-        x_after |= (after == ord(" ")) & np.isin(padded[ends + 1], _X)
+        x_direct = np.isin(after, _X)
+        x_spaced = (after == ord(" ")) & np.isin(padded[ends + 1], _X)
+        glued = (x_direct & _ascii_alnum(padded[ends + 1])) | (x_spaced & _ascii_alnum(padded[ends + 2]))
         first = np.ones(len(starts), dtype=bool)
         first[1:] = ~linked[:-1]
-        alone = first & ~linked & ~x_after
-        # groups of several runs, or with an X: the reference, for those with 11 digits or more
+        single = first & ~linked
+        alone = single & (~(x_direct | x_spaced) | glued)
+        with_x = single & x_direct & ~glued
+        plain = ~alone & ~with_x  # several runs, or " X": the reference, for those with 11 digits or more
         group = np.cumsum(first) - 1
         digits_in_group = np.bincount(group, weights=ends - starts)
         last = np.flatnonzero(~linked)
-        x_length = np.where(padded[ends[last]] == ord(" "), 2, 1) * x_after[last]
-        complex_groups = np.flatnonzero(np.bincount(group, weights=(~alone).astype(np.int64)) > 0)
-        complex_groups = complex_groups[digits_in_group[complex_groups] >= 11]
-        begins, finishes = starts[first][complex_groups].tolist(), (ends[last] + x_length)[complex_groups].tolist()
+        x_length = np.where(x_direct[last], 1, np.where(x_spaced[last], 2, 0))
+        referred = np.flatnonzero(np.bincount(group, weights=plain.astype(np.int64)) > 0)
+        referred = referred[digits_in_group[referred] >= 11]
+        begins, finishes = starts[first][referred].tolist(), (ends[last] + x_length)[referred].tolist()
         for begin, end in zip(begins, finishes, strict=True):
-            for f in _scan_groups(_DIGIT_GROUP_RE.finditer(joined, begin, end), joined, today, sys.maxsize):
-                chosen.add(f.kind, f.value, f.start, f.end, f.strong)
-        _alone_runs(joined, points, starts[alone], ends[alone] - starts[alone], today, chosen)
-    part_ends_list = part_ends.tolist()
-    by_part: dict[int, list[Found]] = {}
-    if chosen.starts:
-        order = np.argsort(np.array(chosen.starts, dtype=np.int64), kind="stable")
-        at = np.array(chosen.starts, dtype=np.int64)[order]
-        where = np.searchsorted(part_ends, at, side="right")
-        bases = np.concatenate([[0], part_ends])[where]
-        ends_at = np.array(chosen.ends, dtype=np.int64)[order] - bases
-        kinds, values, strong = (np.array(c, dtype=object)[order].tolist() for c in chosen.columns())
-        found = list(map(_NEW_FOUND, zip(kinds, values, (at - bases).tolist(), ends_at.tolist(), strong, strict=True)))
-        held, counts = np.unique(where, return_counts=True)
-        cuts = np.cumsum(counts).tolist()
-        for i, a, b in zip(held.tolist(), [0, *cuts], cuts, strict=False):
-            by_part[i] = found[a:b]
+            matches = _DIGIT_GROUP_RE.finditer(joined, begin, end)
+            chosen.add_found(list(_scan_groups(matches, joined, today, sys.maxsize)))
+        _alone_runs(points, starts[alone], ends[alone] - starts[alone], today, chosen)
+        at = starts[with_x & (ends - starts == 17)]
+        if len(at):
+            codes = vector.window(points, at, 18)
+            codes[:, 17] = ord("X")
+            at = at[vector.is_resident_id(codes, today)]
+            chosen.add(RESIDENT_ID, at, 18)
+            chosen.values.update((s, joined[s : s + 17] + "X") for s in at.tolist())
     usccs: dict[int, list[str]] = {}
     upper = points - np.where((points - ord("a")) < 26, 32, 0).astype(points.dtype)
     starts, ends = _runs(digit | ((upper - ord("A")) < 26))
     eighteen = starts[ends - starts == 18]
     if len(eighteen):
-        codes = vector.window(upper, eighteen, 18)
-        for start in eighteen[vector.is_uscc(codes)].tolist():
+        for start in eighteen[vector.is_uscc(vector.window(upper, eighteen, 18))].tolist():
             value = joined[start : start + 18].upper()
             if not is_resident_id(value, today):
-                usccs.setdefault(bisect.bisect_right(part_ends_list, start), []).append(value)
-    return [
-        _Scanned(texts[i], tuple(by_part.get(i, ())), True, i, tuple(usccs.get(i, ())))
-        for i in sorted(by_part.keys() | usccs.keys())
-    ]
+                usccs.setdefault(int(np.searchsorted(part_starts, start, side="right")) - 1, []).append(value)
+    if chosen.starts:
+        at = np.concatenate(chosen.starts)
+        order = np.argsort(at, kind="stable")
+        at = at[order]
+        found = (np.concatenate(chosen.kinds)[order], at, np.concatenate(chosen.ends)[order])
+        part = np.searchsorted(part_starts, at, side="right") - 1
+        return _Table(
+            joined, points, part_starts, *found, part, np.concatenate(chosen.strong)[order], chosen.values, usccs
+        )
+    none = np.zeros(0, dtype=np.int64)
+    return _Table(joined, points, part_starts, none.astype(np.int8), none, none, none, none.astype(bool), {}, usccs)
 
 
-_NEW_FOUND = partial(tuple.__new__, Found)  # Found from a tuple, without its constructor's Python call
-
-
-@dataclass(frozen=True)
-class _Chosen:
-    """Candidates found, in columns: kinds, values, start and end in the joined text, strong."""
-
-    kinds: list[str]
-    values: list[str]
-    starts: list[int]
-    ends: list[int]
-    strong: list[bool]
-
-    def columns(self) -> tuple[list[str], list[str], list[bool]]:
-        return self.kinds, self.values, self.strong
-
-    def add(self, kind: str, value: str, start: int, end: int, strong: bool) -> None:
-        self.kinds.append(kind)
-        self.values.append(value)
-        self.starts.append(start)
-        self.ends.append(end)
-        self.strong.append(strong)
-
-    def extend(self, kind: str, joined: str, starts: list[int], length: int, strong: list[bool] | None = None) -> None:
-        self.kinds.extend([kind] * len(starts))
-        self.values.extend([joined[s : s + length] for s in starts])
-        self.starts.extend(starts)
-        self.ends.extend([s + length for s in starts])
-        self.strong.extend([True] * len(starts) if strong is None else strong)
-
-
-def _alone_runs(
-    joined: str, points: np.ndarray, starts: np.ndarray, lengths: np.ndarray, today: date, chosen: _Chosen
-) -> None:
+def _alone_runs(points: np.ndarray, starts: np.ndarray, lengths: np.ndarray, today: date, chosen: _Chosen) -> None:
     """What _scan_groups finds in runs that are groups of their own: by length, checked at once."""
     for length in _RUN_LENGTHS:
         at = starts[lengths == length]
@@ -465,18 +492,37 @@ def _alone_runs(
             continue
         codes = vector.window(points, at, length)
         if length == 11:
-            mobile = (codes[:, 0] == ord("1")) & (codes[:, 1] >= ord("3"))
-            chosen.extend(MOBILE, joined, at[mobile].tolist(), 11)
+            chosen.add(MOBILE, at[(codes[:, 0] == ord("1")) & (codes[:, 1] >= ord("3"))], 11)
             continue
         card = np.ones(len(at), dtype=bool)
         if length == 18:
-            chosen.extend(RESIDENT_ID, joined, at[vector.is_resident_id(codes, today)].tolist(), 18)
+            chosen.add(RESIDENT_ID, at[vector.is_resident_id(codes, today)], 18)
             card = ~vector.looks_like_resident_id(codes, today) & ~vector.is_uscc(codes)
         elif length == 19:
             card = ~((codes[:, 0] == ord("8")) & (codes[:, 1] == ord("9")))  # an ICCID
         issuer = np.where(card, vector.card_issuers(codes), -1)
         cards = issuer >= 0
-        chosen.extend(BANK_CARD, joined, at[cards].tolist(), length, vector.STRONG[issuer[cards]].tolist())
+        chosen.add(BANK_CARD, at[cards], length, vector.STRONG[issuer[cards]])
+
+
+def _table_parts(table: _Table, texts: list[str]) -> list[_Scanned]:
+    """The table as _scan_whole answers: the parts holding a candidate (for the tests' comparison)."""
+    found: dict[int, list[Found]] = {}
+    for i in range(len(table.starts)):
+        part, base = int(table.parts[i]), int(table.part_starts[table.parts[i]])
+        start, end = int(table.starts[i]), int(table.ends[i])
+        f = Found(KINDS[table.kinds[i]], table.value(i), start - base, end - base, bool(table.strong[i]))
+        found.setdefault(part, []).append(f)
+    return [
+        _Scanned(texts[i], tuple(found.get(i, ())), True, i, tuple(table.usccs.get(i, ())))
+        for i in sorted(found.keys() | table.usccs.keys())
+    ]
+
+
+def _scan_vector(texts: list[str], joined: str, today: date) -> list[_Scanned]:
+    """_scan_whole's answer from _scan_table (or from _scan_whole when a cap may bind)."""
+    table = _scan_table(texts, joined, today)
+    return _scan_whole(texts, joined, today) if table is None else _table_parts(table, texts)
 
 
 def _worded(joined: str, texts: list[str]) -> frozenset[int]:
@@ -506,6 +552,37 @@ def _context(scan: _Scan, part: _Scanned, f: Found) -> tuple[frozenset[str], fro
     return tags_of(window), scan.columns.tags_at(part.index, f.start)
 
 
+_BITS = {MOBILE_TAG: 1, CARD: 2, NOT_CARD: 4}  # context tags as bits, for many candidates at once
+_CARD_WORDS = _BITS[CARD] | _BITS[NOT_CARD]
+
+
+def _bits(tags: frozenset[str]) -> int:
+    return sum(_BITS[t] for t in tags)
+
+
+def _context_bits(scan: _Scan, table: _Table, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """_context of the table's candidates chosen (indices), as bits: the near words by a window
+    search where scan.worded allows one, the column's from ColumnContext.column_bits."""
+    near = np.zeros(len(chosen), dtype=np.int64)
+    parts = table.parts[chosen]
+    asked = np.ones(len(chosen), dtype=bool)
+    if scan.worded is not None:
+        asked = np.isin(parts, np.fromiter(scan.worded, dtype=np.int64, count=len(scan.worded)))
+    joined = table.joined
+    for k in np.flatnonzero(asked).tolist():
+        i = chosen[k]
+        start, end = int(table.starts[i]), int(table.ends[i])
+        part_start, part_end = int(table.part_starts[parts[k]]), int(table.part_starts[parts[k] + 1]) - 1
+        window = (
+            joined[max(part_start, start - CONTEXT_CHARS) : start]
+            + " "
+            + joined[end : min(part_end, end + CONTEXT_CHARS)]
+        )
+        near[k] = _bits(tags_of(window))
+    column = scan.columns.column_bits(parts, table.starts[chosen], table.points, table.part_starts, _bits)
+    return near, column
+
+
 class _IdentifierDetector:
     """Counts one kind of identifier in every part; subclasses say which and how."""
 
@@ -517,9 +594,16 @@ class _IdentifierDetector:
     def found_in(self, scan: _Scan, part: _Scanned, today: date) -> Iterator[str]:
         raise NotImplementedError
 
+    def counted(self, scan: _Scan, table: _Table) -> tuple[int, str]:
+        """The count and the first value from the table: found_in of every part, with numpy."""
+        raise NotImplementedError
+
     def detect(self, document: Document) -> Detection | None:
         today, count, sample = self.today(), 0, ""
         scan = _scan(document, today)
+        if scan.table is not None:
+            count, value = self.counted(scan, scan.table)
+            return Detection(self.id, count, mask(self.id, value)) if count else None
         for part in scan.parts:
             for value in self.found_in(scan, part, today):
                 sample = sample or mask(self.id, value)
@@ -527,11 +611,18 @@ class _IdentifierDetector:
         return Detection(self.id, count, sample) if count else None
 
 
+def _first(table: _Table, chosen: np.ndarray) -> tuple[int, str]:
+    return (len(chosen), table.value(int(chosen[0]))) if len(chosen) else (0, "")
+
+
 class ResidentIdDetector(_IdentifierDetector):
     id = RESIDENT_ID
 
     def found_in(self, scan: _Scan, part: _Scanned, today: date) -> Iterator[str]:
         return (f.value for f in part.found if f.kind == RESIDENT_ID)
+
+    def counted(self, scan: _Scan, table: _Table) -> tuple[int, str]:
+        return _first(table, np.flatnonzero(table.kinds == _KIND[RESIDENT_ID]))
 
 
 class UsccDetector(_IdentifierDetector):
@@ -541,6 +632,10 @@ class UsccDetector(_IdentifierDetector):
         if part.usccs is not None:
             return iter(part.usccs)
         return scan_uscc(part.text, today) if part.digits else iter(())
+
+    def counted(self, scan: _Scan, table: _Table) -> tuple[int, str]:
+        values = [v for _, found in sorted(table.usccs.items()) for v in found]
+        return len(values), values[0] if values else ""
 
 
 class BankCardDetector(_IdentifierDetector):
@@ -555,6 +650,12 @@ class BankCardDetector(_IdentifierDetector):
             if said & {CARD, NOT_CARD} == {CARD} or (not said & {CARD, NOT_CARD} and f.strong):
                 yield f.value
 
+    def counted(self, scan: _Scan, table: _Table) -> tuple[int, str]:
+        chosen = np.flatnonzero(table.kinds == _KIND[BANK_CARD])
+        near, column = _context_bits(scan, table, chosen)
+        said = np.where(near & _CARD_WORDS, near, column) & _CARD_WORDS
+        return _first(table, chosen[(said == _BITS[CARD]) | ((said == 0) & table.strong[chosen])])
+
 
 class MobileDetector(_IdentifierDetector):
     id = MOBILE
@@ -565,3 +666,8 @@ class MobileDetector(_IdentifierDetector):
                 near, column = _context(scan, part, f)
                 if MOBILE_TAG in near or MOBILE_TAG in column:
                     yield f.value
+
+    def counted(self, scan: _Scan, table: _Table) -> tuple[int, str]:
+        chosen = np.flatnonzero(table.kinds == _KIND[MOBILE])
+        near, column = _context_bits(scan, table, chosen)
+        return _first(table, chosen[((near | column) & _BITS[MOBILE_TAG]) != 0])

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
+import numpy as np
 import re2
 
 from agent.content.document import Cell
@@ -134,6 +135,19 @@ def _header_candidates(texts: list[str]) -> dict[int, set[int]]:
     return found
 
 
+@dataclass(frozen=True)
+class _Rows:
+    """Table rows in offsets of the parts joined by "\n" (column_bits): row i spans starts[i] to
+    ends[i] under header headers[i]; delimiters and table (bits of each column, a zero column
+    last for those past the header's) by header."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    headers: np.ndarray
+    delimiters: np.ndarray
+    table: np.ndarray
+
+
 class ColumnContext:
     """The header context of any position in any part of a document; built on first use."""
 
@@ -142,6 +156,7 @@ class ColumnContext:
         self._lines: list[list[tuple[int, int, _Header]]] | None = None
         self._cell_headers: dict[int, tuple[int, dict[int, frozenset[str]]]] | None = None
         self._cell_ends: dict[tuple[int, int], list[int]] = {}  # of the table rows asked about
+        self._flat: _Rows | None = None  # the rows of _lines in joined offsets (column_bits)
 
     def tags_at(self, part: int, pos: int) -> frozenset[str]:
         cell = self.parts[part][2]
@@ -162,6 +177,72 @@ class ColumnContext:
             return header.union
         column = bisect.bisect_left(ends, pos - start)
         return header.columns[column] if column < len(header.columns) else NO_TAGS
+
+    def column_bits(
+        self,
+        parts: np.ndarray,
+        positions: np.ndarray,
+        points: np.ndarray,
+        part_starts: np.ndarray,
+        bits: Callable[[frozenset[str]], int],
+    ) -> np.ndarray:
+        """bits(tags_at(part, position)) for many positions at once (positions in the parts joined by
+        "\n": points, the characters, and part_starts, where each part starts). In a comma or tab
+        table row without quotes, a position's column is the number of delimiters before it in its
+        row (tags_at's bisection of the cells' ends): those are counted with numpy, the rest (cells,
+        space-separated rows, quoted rows) asked of tags_at one by one."""
+        out = np.zeros(len(parts), dtype=np.int64)
+        if not len(parts):
+            return out
+        in_cell = np.fromiter((cell is not None for _, _, cell in self.parts), dtype=bool, count=len(self.parts))
+        slow = in_cell[parts]
+        rows = None if slow.all() else self._rows(part_starts, bits)
+        if rows is not None and len(rows.starts):  # no rows: NO_TAGS outside the cells
+            row = np.searchsorted(rows.starts, positions, side="right") - 1
+            inside = ~slow & (row >= 0) & (positions <= rows.ends[np.maximum(row, 0)])
+            row = np.where(inside, row, 0)
+            header = rows.headers[row]
+            fast = inside & (rows.delimiters[header] != ord(" "))
+            for delimiter in (",", "\t"):
+                at = np.flatnonzero(points == ord(delimiter))
+                quotes = np.flatnonzero(points == ord('"'))
+                mine = fast & (rows.delimiters[header] == ord(delimiter))
+                quoted = np.searchsorted(quotes, rows.ends[row]) > np.searchsorted(quotes, rows.starts[row])
+                counted = mine & ~quoted
+                column = np.searchsorted(at, positions) - np.searchsorted(at, rows.starts[row])
+                column = np.minimum(column, rows.table.shape[1] - 1)
+                out[counted] = rows.table[header[counted], column[counted]]
+                slow |= mine & quoted
+            slow |= inside & ~fast
+        for k in np.flatnonzero(slow).tolist():
+            part = int(parts[k])
+            out[k] = bits(self.tags_at(part, int(positions[k] - part_starts[part])))
+        return out
+
+    def _rows(self, part_starts: np.ndarray, bits: Callable[[frozenset[str]], int]) -> _Rows:
+        """Every table row of _table_lines in joined offsets, and the bits of every header's columns."""
+        if self._flat is None:
+            if self._lines is None:
+                self._lines = self._table_lines()
+            bases = part_starts.tolist()
+            flat = [(bases[p] + a, bases[p] + b, h) for p, lines in enumerate(self._lines) for a, b, h in lines]
+            headers: dict[int, int] = {}
+            for _, _, h in flat:
+                headers.setdefault(id(h), len(headers))
+            table = np.zeros((len(headers), 1 + max((len(h.columns) for _, _, h in flat), default=0)), dtype=np.int64)
+            delimiters = np.zeros(len(headers), dtype=np.int64)
+            for _, _, h in flat:
+                index = headers[id(h)]
+                delimiters[index] = ord(h.delimiter)
+                table[index, : len(h.columns)] = [bits(c) for c in h.columns]
+            self._flat = _Rows(
+                np.array([a for a, _, _ in flat], dtype=np.int64),
+                np.array([b for _, b, _ in flat], dtype=np.int64),
+                np.array([headers[id(h)] for _, _, h in flat], dtype=np.int64),
+                delimiters,
+                table,
+            )
+        return self._flat
 
     def _table_lines(self) -> list[list[tuple[int, int, _Header]]]:
         """For each part, its lines that are rows of a table with a header: (start, end, header).

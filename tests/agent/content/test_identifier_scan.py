@@ -90,9 +90,9 @@ def test_shared_scan_and_prefilter_find_what_separate_scans_find(seed):
 
 def test_one_scan_per_document_for_all_detectors(monkeypatch):
     calls = []
-    real = identifiers._scan_vector
+    real = identifiers._scan_table
     monkeypatch.setattr(
-        identifiers, "_scan_vector", lambda texts, joined, *a: calls.append(joined) or real(texts, joined, *a)
+        identifiers, "_scan_table", lambda texts, joined, *a: calls.append(joined) or real(texts, joined, *a)
     )
     card = "6222021234567890"
     card = card[:-1] + luhn.calc_check_digit(card[:-1])
