@@ -237,10 +237,16 @@ typedef struct {
 
 static uint64_t load64(const uint8_t *p)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+#else
     uint64_t x = 0;
     for (int i = 7; i >= 0; i--)
         x = x << 8 | p[i];
     return x;
+#endif
 }
 
 static void blake2b_compress(Blake2b *s, int last)
