@@ -67,7 +67,7 @@ MAX_CANDIDATES = 100_000
 MIN_DIGITS = 7  # fewer ASCII digits than this in a part: no identifier can be there
 SHORT_PART_CHARS = 4096  # parts this short are counted for digits before they are scanned
 CONTEXT_CHARS = 30
-WORDED_PASS_CHARS = 4096
+WORDED_PASS_CHARS = 1024
 MOBILE_CONTEXT_WORDS = ("手机", "电话", "联系方式", "手机号", "联系人", "mobile", "phone", "tel")
 
 RESIDENT_ID, USCC, BANK_CARD, MOBILE = "cn_resident_id", "cn_uscc", "bank_card", "cn_mobile"
@@ -463,11 +463,11 @@ def _scan_table(texts: list[str], joined: str, today: date) -> _Table | None:
             chosen.add(RESIDENT_ID, at, 18)
             chosen.values.update((s, joined[s : s + 17] + "X") for s in at.tolist())
     usccs: dict[int, list[str]] = {}
-    upper = points - np.where((points - ord("a")) < 26, 32, 0).astype(points.dtype)
-    starts, ends = _runs(digit | ((upper - ord("A")) < 26))
-    eighteen = starts[ends - starts == 18]
+    eighteen = _alphanumeric_18(points, starts, ends)
     if len(eighteen):
-        for start in eighteen[vector.is_uscc(vector.window(upper, eighteen, 18))].tolist():
+        codes = vector.window(points, eighteen, 18)
+        codes -= np.where((codes >= ord("a")) & (codes <= ord("z")), 32, 0)
+        for start in eighteen[vector.is_uscc(codes)].tolist():
             value = joined[start : start + 18].upper()
             if not is_resident_id(value, today):
                 usccs.setdefault(int(np.searchsorted(part_starts, start, side="right")) - 1, []).append(value)
@@ -482,6 +482,23 @@ def _scan_table(texts: list[str], joined: str, today: date) -> _Table | None:
         )
     none = np.zeros(0, dtype=np.int64)
     return _Table(joined, points, part_starts, none.astype(np.int8), none, none, none, none.astype(bool), {}, usccs)
+
+
+def _alphanumeric_18(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """The starts of the maximal runs of 18 ASCII letters and digits holding a run of 6 digits or
+    more (starts, ends: the digit runs): every valid USCC is one (its division code is 6 digits)."""
+    long = (ends - starts >= 6) & (ends - starts <= 18)
+    starts, ends = starts[long], ends[long]
+    if not len(starts):
+        return starts
+    reach = 13  # a run of 18 reaches at most 12 characters past a 6-digit run, a 13th ends it
+    padded = np.concatenate([np.zeros(reach, dtype=points.dtype), points, np.zeros(reach, dtype=points.dtype)])
+    steps = np.arange(1, reach + 1)
+    before = _ascii_alnum(padded[starts[:, None] + reach - steps])  # the characters before, nearest first
+    after = _ascii_alnum(padded[ends[:, None] + reach - 1 + steps])
+    left, right = np.argmin(before, axis=1), np.argmin(after, axis=1)  # letters and digits in a row
+    bounded = ~before.all(axis=1) & ~after.all(axis=1)  # else a run of 19 at least
+    return np.unique((starts - left)[bounded & (left + (ends - starts) + right == 18)])
 
 
 def _alone_runs(points: np.ndarray, starts: np.ndarray, lengths: np.ndarray, today: date, chosen: _Chosen) -> None:
