@@ -21,6 +21,10 @@
  *     up in the sorted int64 keys first << 21 | second, other words (runs of letters and digits)
  *     in an open-addressing table (slots: int32 word numbers or -1, by FNV-1a of the code points;
  *     offsets into pool; classes: 1 vocabulary, 2 function word, which does not count).
+ * fold(text, entries, pool, word_table) -> (bytes, bytes) | None
+ *     text.casefold() as UCS-4 code points (native order) and, for each, whether it is a letter or
+ *     digit (word_table: one byte for each BMP code point), by a table built as nfkc's from
+ *     str.casefold; None when a character or its folding lies beyond the BMP or outside the table.
  * nfkc(text, entries, pool) -> str | None
  *     unicodedata.normalize("NFKC", text) for a text whose every character is in the table
  *     winnow_fast builds (entries: 65,536 int32, -1 for a character that needs the full
@@ -588,10 +592,101 @@ release:
     return result;
 }
 
+/* the table's mapping of c: *at and *length into pool, or length 1 and *same for c itself; -1 when
+   c is not in the table (or the entry lies outside the pool) */
+static int table_entry(const char *table, Py_ssize_t pool_chars, Py_UCS4 c, Py_ssize_t *at, Py_ssize_t *length)
+{
+    if (c >= TABLE_CHARS)
+        return -1;
+    int32_t entry;
+    memcpy(&entry, table + 4 * (size_t)c, 4);
+    if (entry == NFKC_SAME) {
+        *at = -1;
+        *length = 1;
+        return 0;
+    }
+    if (entry < 0)
+        return -1;
+    *at = entry >> 8;
+    *length = entry & 0xFF;
+    return *at + *length <= pool_chars ? 0 : -2;
+}
+
+static PyObject *winnow_fold(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_buffer entries, pool, words;
+    if (!PyArg_ParseTuple(args, "Uy*y*y*:fold", &text, &entries, &pool, &words))
+        return NULL;
+    PyObject *result = NULL, *folded = NULL, *word = NULL;
+    if (entries.len != TABLE_CHARS * 4 || pool.len % 4 || words.len != TABLE_CHARS) {
+        PyErr_SetString(PyExc_ValueError, "fold: tables of 65,536 entries and a pool of UCS-4 expected");
+        goto release;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0)
+        goto release;
+#endif
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), pool_chars = pool.len / 4, size = 0, at, length;
+    int kind = PyUnicode_KIND(text);
+    const void *chars = PyUnicode_DATA(text);
+    const char *codes = pool.buf;
+    const uint8_t *is_word = words.buf;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int found = table_entry(entries.buf, pool_chars, PyUnicode_READ(kind, chars, i), &at, &length);
+        if (found == -2) {
+            PyErr_SetString(PyExc_ValueError, "fold: a table entry outside the pool");
+            goto release;
+        }
+        if (found < 0) {
+            result = Py_None;
+            Py_INCREF(result);
+            goto release;
+        }
+        if (size > PY_SSIZE_T_MAX / 4 - length) {
+            PyErr_NoMemory();
+            goto release;
+        }
+        size += length;
+    }
+    folded = PyBytes_FromStringAndSize(NULL, size * 4);
+    word = PyBytes_FromStringAndSize(NULL, size);
+    if (!folded || !word)
+        goto release;
+    char *out = PyBytes_AS_STRING(folded);
+    uint8_t *flags = (uint8_t *)PyBytes_AS_STRING(word);
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+        table_entry(entries.buf, pool_chars, c, &at, &length);
+        for (Py_ssize_t j = 0; j < length; j++) {
+            uint32_t code = at < 0 ? c : 0;
+            if (at >= 0)
+                memcpy(&code, codes + 4 * (at + j), 4);
+            if (code >= TABLE_CHARS) { /* a folding beyond the BMP: the caller's way */
+                result = Py_None;
+                Py_INCREF(result);
+                goto release;
+            }
+            memcpy(out + 4 * k, &code, 4);
+            flags[k++] = is_word[code] != 0;
+        }
+    }
+    result = PyTuple_Pack(2, folded, word);
+release:
+    Py_XDECREF(folded);
+    Py_XDECREF(word);
+    PyBuffer_Release(&entries);
+    PyBuffer_Release(&pool);
+    PyBuffer_Release(&words);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"chosen", winnow_chosen, METH_VARARGS, "chosen(data, gram_bytes, window_bytes) -> int64 offsets as bytes"},
     {"hashes", winnow_hashes, METH_VARARGS, "hashes(data, begins, ends, prefix) -> 8-byte blake2b digests"},
     {"generic", winnow_generic, METH_VARARGS, "generic(folded, word, keys, lines, slots, offsets, pool, classes) -> bytes"},
+    {"fold", winnow_fold, METH_VARARGS, "fold(text, entries, pool, word_table) -> (UCS-4 casefold, word flags) or None"},
     {"nfkc", winnow_nfkc, METH_VARARGS, "nfkc(text, entries, pool) -> NFKC of text by table, or None"},
     {NULL, NULL, 0, NULL},
 };

@@ -86,8 +86,7 @@ def fingerprints(
     tables = _Tables()
     for chunk in _chunks(text[: winnow.MAX_TEXT_CHARS]):
         nfkc = _nfkc(chunk)
-        folded = _codepoints(nfkc.casefold())
-        word = _is_word(folded)
+        folded, word = _casefolded(nfkc)
         normalised.append(_utf8(folded[word]))
         anchors.append(_line_hashes(chunk, gram_bytes, boilerplate, (nfkc, folded, word)))
         tables.add(chunk)
@@ -159,6 +158,36 @@ def _nfkc(text: str) -> str:
         if done is not None:
             return done
     return unicodedata.normalize("NFKC", text)
+
+
+def _casefolded(nfkc: str) -> tuple[np.ndarray, np.ndarray]:
+    """The code points of nfkc.casefold() and which of them are letters or digits (_is_word): by the
+    native tables when every character and its folding are in the BMP."""
+    if _native is not None:
+        done = _native.fold(nfkc, *_casefold_table())
+        if done is not None:
+            return np.frombuffer(done[0], dtype=np.uint32), np.frombuffer(done[1], dtype=bool)
+    folded = _codepoints(nfkc.casefold())
+    return folded, _is_word(folded)
+
+
+@cache
+def _casefold_table() -> tuple[bytes, bytes, bytes]:
+    """str.casefold of every BMP character (a character at a time: case folding has no context),
+    laid out as _nfkc_table's, and _bmp_table("word") as one byte a code point, for _winnow.fold."""
+    entries = np.full(0x10000, -1, dtype="<i4")
+    pool: list[int] = []
+    for code in range(0x10000):
+        if 0xD800 <= code < 0xE000:
+            continue
+        folded = chr(code).casefold()
+        if folded == chr(code):
+            entries[code] = -2
+        else:
+            entries[code] = len(pool) << 8 | len(folded)
+            pool.extend(map(ord, folded))
+    words = _bmp_table("word").astype(np.uint8).tobytes()
+    return entries.tobytes(), np.array(pool, dtype="=u4").tobytes(), words
 
 
 @cache
@@ -488,8 +517,7 @@ def _line_hashes(
     stripped, numbered = _ENUMERATION_LINES.subn("", joined)
     if numbered or known is None:
         marked = _nfkc(stripped)
-        folded = _codepoints(marked.casefold())
-        word = _is_word(folded)
+        folded, word = _casefolded(marked)
     else:
         marked, folded, word = known
     newline = folded == _NEWLINE

@@ -171,6 +171,32 @@ def test_every_table_character_is_normalised_as_unicodedata_does():
     assert _native.nfkc(text, *winnow_fast._nfkc_table()) == unicodedata.normalize("NFKC", text)
 
 
+@pytestmark_native
+@SOME
+@given(nfkc_texts)
+def test_casefold_by_table_is_strs(text):
+    """The code points of text.casefold() and which are letters or digits, or none (a character
+    beyond the BMP: the numpy way)."""
+    got = _native.fold(text, *winnow_fast._casefold_table())
+    folded = winnow_fast._codepoints(text.casefold())
+    if got is not None:
+        assert np.frombuffer(got[0], dtype=np.uint32).tolist() == folded.tolist()
+        assert np.frombuffer(got[1], dtype=bool).tolist() == winnow_fast._is_word(folded).tolist()
+    codes, word = winnow_fast._casefolded(text)
+    assert codes.tolist() == folded.tolist() and word.tolist() == winnow_fast._is_word(folded).tolist()
+
+
+@pytestmark_native
+def test_every_bmp_character_is_casefolded_as_str_does():
+    text = "".join(chr(c) for c in range(0x10000) if not 0xD800 <= c < 0xE000)
+    folded, word = _native.fold(text, *winnow_fast._casefold_table())
+    expected = winnow_fast._codepoints(text.casefold())
+    assert np.frombuffer(folded, dtype=np.uint32).tolist() == expected.tolist()
+    assert np.frombuffer(word, dtype=bool).tolist() == winnow_fast._is_word(expected).tolist()
+    assert _native.fold("\U00010400", *winnow_fast._casefold_table()) is None  # Deseret: the numpy way
+    assert _native.fold("泵\ud800", *winnow_fast._casefold_table()) is None
+
+
 generic_texts = st.lists(
     st.one_of(st.sampled_from(PIECES), st.sampled_from(CLAUSES), st.sampled_from(WORDS), st.text(max_size=8)),
     max_size=80,
@@ -283,6 +309,8 @@ def test_bad_arguments_raise_and_do_not_crash():
     entries, pool = winnow_fast._nfkc_table()
     with pytest.raises(ValueError):
         _native.nfkc("abc", entries[:-4], pool)
+    with pytest.raises(ValueError):
+        _native.fold("abc", entries, pool, b"\x01" * 100)
     broken = bytearray(entries)
     broken[4 * ord("Ａ") : 4 * ord("Ａ") + 4] = struct.pack("<i", (len(pool) // 4) << 8 | 5)  # past the pool
     with pytest.raises(ValueError):
