@@ -61,6 +61,7 @@ from agent.content.document import Document
 from agent.content.ids import checks, vector
 from agent.content.ids.columns import ANY_WORD_LOOSE, CARD, NO_TAGS, NOT_CARD, ColumnContext, tags_of
 from agent.content.ids.columns import MOBILE as MOBILE_TAG
+from agent.content.normalised import normalised_texts
 from rules.events import Detection
 
 MAX_CANDIDATES = 100_000
@@ -274,7 +275,7 @@ def _scan(document: Document, today: date) -> _Scan:
     held = getattr(_cache, "entry", None)
     if held is not None and held[0]() is document and held[1] == today:
         return held[2]
-    texts = list(map(_nfkc, map(_TEXT_OF, document.parts)))
+    texts = normalised_texts(document)
     joined = "\n".join(texts)
     table = _scan_table(texts, joined, today)
     parts = _scan_whole(texts, joined, today) if table is None else []

@@ -39,9 +39,7 @@ import unicodedata
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import partial
-from itertools import accumulate
-from operator import attrgetter
+from itertools import accumulate, compress
 
 from agent.content.document import BODY, FOOTER, HEADER, NAME, PROPERTIES, TITLE, Document, TextPart
 from agent.content.marking_form import (
@@ -52,6 +50,7 @@ from agent.content.marking_form import (
     state_mark_stands,
 )
 from agent.content.marking_terms import Term, find_state_marks, find_terms
+from agent.content.normalised import normalised_texts
 from rules.events import Detection
 
 TOP_LINES = 3
@@ -120,8 +119,9 @@ def _near_a_page_edge(parts: list[TextPart], i: int) -> bool:
 
 
 def _body(document: Document) -> _Body:
-    parts = [p for p in document.parts if p.where == BODY]
-    texts = list(map(_nfkc, map(_TEXT_OF, parts)))
+    in_body = [p.where == BODY for p in document.parts]
+    parts = list(compress(document.parts, in_body))
+    texts = list(compress(normalised_texts(document), in_body))
     starts: list[int] = []
     ends: list[int] = []
     if any(p.page_line > 0 for p in parts):  # PDF lines: those near a page's edge stand at the top
@@ -132,10 +132,6 @@ def _body(document: Document) -> _Body:
                 ends.append(offsets[i] + len(texts[i]))
     text = "\n".join(texts)
     return _Body(text, _first_lines_end(text), tuple(starts), tuple(ends))
-
-
-_nfkc = partial(unicodedata.normalize, "NFKC")
-_TEXT_OF = attrgetter("text")
 
 
 def _first_lines_end(text: str) -> int:

@@ -20,7 +20,8 @@ import bisect
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, compress, count
+from operator import itemgetter
 
 import numpy as np
 import re2
@@ -166,6 +167,9 @@ class _Rows:
     table: np.ndarray
 
 
+_TEXT, _CELL = itemgetter(1), itemgetter(2)
+
+
 class ColumnContext:
     """The header context of any position in any part of a document; built on first use."""
 
@@ -175,6 +179,7 @@ class ColumnContext:
         self._cell_headers: dict[int, tuple[int, dict[int, frozenset[str]]]] | None = None
         self._cell_ends: dict[tuple[int, int], list[int]] = {}  # of the table rows asked about
         self._flat: _Rows | None = None  # the rows of _lines in joined offsets (column_bits)
+        self._in_cell: np.ndarray | None = None  # whether each part is a table cell (column_bits)
 
     def tags_at(self, part: int, pos: int) -> frozenset[str]:
         cell = self.parts[part][2]
@@ -212,8 +217,10 @@ class ColumnContext:
         out = np.zeros(len(parts), dtype=np.int64)
         if not len(parts):
             return out
-        in_cell = np.fromiter((cell is not None for _, _, cell in self.parts), dtype=bool, count=len(self.parts))
-        slow = in_cell[parts]
+        if self._in_cell is None:
+            self._in_cell = np.zeros(len(self.parts), dtype=bool)
+            self._in_cell[list(compress(count(), map(_CELL, self.parts)))] = True
+        slow = self._in_cell[parts]
         rows = None if slow.all() else self._rows(part_starts, bits)
         if rows is not None and len(rows.starts):  # no rows: NO_TAGS outside the cells
             row = np.searchsorted(rows.starts, positions, side="right") - 1
@@ -242,8 +249,8 @@ class ColumnContext:
         if self._flat is None:
             if self._lines is None:
                 self._lines = self._table_lines()
-            bases = part_starts.tolist()
-            flat = [(bases[p] + a, bases[p] + b, h) for p, lines in enumerate(self._lines) for a, b, h in lines]
+            bases, lines = part_starts.tolist(), self._lines
+            flat = [(bases[p] + a, bases[p] + b, h) for p in compress(count(), lines) for a, b, h in lines[p]]
             unique = list({id(h): h for _, _, h in flat}.values())
             index = {id(h): i for i, h in enumerate(unique)}
             table = np.zeros((len(unique), 1 + max((len(h.columns) for h in unique), default=0)), dtype=np.int64)
@@ -264,7 +271,7 @@ class ColumnContext:
         Only a line holding a context word can be a header: those are found in one pass over the
         whole text (_header_candidates), and the parts before a header are skipped unread."""
         found: list[list[tuple[int, int, _Header]]] = [[] for _ in self.parts]
-        candidates = _header_candidates([text for _, text, _ in self.parts])
+        candidates = _header_candidates(list(map(_TEXT, self.parts)))
         with_candidates = sorted(candidates)
         header: _Header | None = None
         gap, last_where = 0, None

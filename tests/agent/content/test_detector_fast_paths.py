@@ -57,3 +57,27 @@ def test_the_star_prefilter_finds_what_the_pass_finds(text, start, length):
 @given(st.lists(st.lists(st.sampled_from(WORD_PIECES), max_size=12).map("".join), min_size=1, max_size=8))
 def test_header_candidates_are_the_bisected_ones(texts):
     assert columns._header_candidates(texts) == columns.header_candidates_by_bisection(texts)
+
+
+def test_the_normalised_texts_are_shared_and_go_with_their_document():
+    import gc
+
+    from agent.content import normalised
+    from agent.content.detectors import detect
+    from agent.content.document import BODY, FOOTER, Document, TextPart
+
+    document = Document(
+        "text", (TextPart(FOOTER, "ＣＯＮＦＩＤＥＮＴＩＡＬ"), TextPart(BODY, "手机 １３８１２３４５６７８"))
+    )
+    calls = []
+    real = normalised._nfkc
+    normalised._nfkc = lambda text: calls.append(text) or real(text)
+    try:
+        found = {d.detector: d.count for d in detect(document)}
+    finally:
+        normalised._nfkc = real
+    assert found == {"cn_mobile": 1, "trade_secret_marking": 1}
+    assert len(calls) == 2, "each part normalised once for the identifier and marking detectors"
+    del document
+    gc.collect()
+    assert getattr(normalised._cache, "entry", None) is None
