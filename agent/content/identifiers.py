@@ -418,19 +418,22 @@ class _Chosen:
 
 def _scan_table(texts: list[str], joined: str, today: date) -> _Table | None:
     """_scan_whole's candidates, with numpy; None when a part is long enough for MAX_CANDIDATES to
-    bind (then _scan_whole scans). A digit run that is a group of its own (no [ -] and digits on
+    bind and holds that many digit runs (then _scan_whole scans). A digit run that is a group of its own (no [ -] and digits on
     either side, no X after it or one glued to a letter or digit, which the scan drops) is its
     whole group, so the runs of each identifier length are checked at once (ids/vector.py), and a
     17-digit run with an X is a resident ID or nothing; other groups (several runs, " X"), and
     only those holding 11 digits (the fewest any identifier has), go through _scan_groups."""
     lengths = list(map(len, texts))
-    if any(n >= 2 * MAX_CANDIDATES for n in lengths):
-        return None
+    long_parts = [i for i, n in enumerate(lengths) if n >= 2 * MAX_CANDIDATES]
     points = vector.code_points(joined)
     padded = np.concatenate([points, np.zeros(3, dtype=points.dtype)])
     part_starts = np.fromiter(accumulate(map((1).__add__, lengths), initial=0), dtype=np.int64, count=len(lengths) + 1)
     digit = (points - ord("0")) < 10
     starts, ends = _runs(digit)
+    if long_parts:  # a part examines one run at least a candidate: fewer runs than its cap, no cap binds
+        runs = np.bincount(np.searchsorted(part_starts, starts, side="right") - 1, minlength=len(texts))
+        if (runs[long_parts] >= MAX_CANDIDATES).any():
+            return None
     chosen = _Chosen()
     if len(starts):
         after = padded[ends]

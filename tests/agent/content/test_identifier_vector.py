@@ -87,9 +87,22 @@ def near_documents(draw):
     return [identifiers.unicodedata.normalize("NFKC", p) for p in parts]
 
 
+def _resolved(parts: list) -> dict[int, tuple[tuple, tuple]]:
+    """Part -> (candidates, USCCs); a long part's USCCs (None: scan_uscc at detection) looked for."""
+    out = {}
+    for part in parts:
+        usccs = part.usccs
+        if usccs is None:
+            usccs = tuple(identifiers.scan_uscc(part.text, TODAY, identifiers.MAX_CANDIDATES))
+        if part.found or usccs:
+            out[part.index] = (part.found, usccs)
+    return out
+
+
 def _same(texts: list[str]) -> None:
     joined = "\n".join(texts)
-    assert identifiers._scan_vector(texts, joined, TODAY) == identifiers._scan_whole(texts, joined, TODAY), texts
+    fast, whole = identifiers._scan_vector(texts, joined, TODAY), identifiers._scan_whole(texts, joined, TODAY)
+    assert _resolved(fast) == _resolved(whole), texts
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -104,11 +117,21 @@ def test_the_vector_scan_on_the_whole_body_tests_documents(texts):
     _same(texts)
 
 
-def test_a_long_part_is_scanned_by_the_reference(monkeypatch):
-    monkeypatch.setattr(identifiers, "MAX_CANDIDATES", 4)
-    rng = random.Random(3)
-    texts = [" ".join(rng.choice(_pieces(rng)) for _ in range(12)), "13812345678 " * 3]
-    _same(texts)
+@pytest.mark.parametrize("cap", [1, 3, 8, 40])
+def test_a_long_part_keeps_its_cap(cap, monkeypatch):
+    """With a small cap, parts long enough for it to bind are scanned by the reference when they
+    hold that many digit runs, and by the table when they do not: the same candidates and counts."""
+    monkeypatch.setattr(identifiers, "MAX_CANDIDATES", cap)
+    rng = random.Random(cap)
+    for _ in range(150):
+        pieces = _pieces(rng)
+        texts = [" ".join(rng.choice(pieces) for _ in range(rng.randrange(0, 8))) for _ in range(rng.randrange(1, 5))]
+        _same(texts)
+        document = Document("text", tuple(TextPart(BODY, t) for t in texts))
+        fast, reference = _both(
+            document, [cls(lambda: TODAY) for cls in identifiers._IdentifierDetector.__subclasses__()]
+        )
+        assert fast == reference, texts
 
 
 def test_the_checks_are_checks_pys():
