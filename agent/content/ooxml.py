@@ -66,51 +66,71 @@ def _properties(z: BoundedZip, out: Collector) -> None:
     read_member(z, "docProps/custom.xml", FieldsHandler(out, {}, CUSTOM_LABELLED), out)
 
 
-@cache
-def _paragraph_marks(refused: tuple[str, ...]) -> re.Pattern[str]:
-    """The tags that make a member's paragraphs (any prefix), each giving a mark (the groups of a
-    findall match, in their order): the text of an element t holding text only, "<p" a
-    paragraph's start, "</" its end, "<>" an empty one, "<a", "<b", "<c" a tab, br or cr, "<t" a t
-    holding elements, "<" and the name a `refused` element. Other tags give nothing, and neither
-    does text outside t. Only for a member where every ">" ends a tag ([^>]* reads a tag's
-    attributes; attribute values hold no "<" in well-formed XML)."""
-    prefix = r"""(?:[^\s<>/:!?=\"']+:)?"""
-    refuse = "|".join(map(re.escape, refused)) or "(?!)"
-    return re.compile(
-        rf"""<(?:{prefix}t(?=[\s>])[^>]*(?<!/)>([^<]*)(?=</)"""  # an element t holding text only: its text
-        rf"""|(?<=(<))(?:(/){prefix}p(?=[\s>])|{prefix}(?:"""  # "<", then what the tag is
-        r"""(p)(?=[\s>])[^>]*(?<!/)(?=>)|p(?=[\s/])[^>]*/(>)"""  # a paragraph's start, an empty one
-        r"""|t(a)b(?=[\s/>])|(b)r(?=[\s/>])|(c)r(?=[\s/>])"""
-        rf"""|(t)(?=[\s>])|({refuse})(?=[\s/>]))))"""
-    )
-
-
-# marks of text and paragraphs holding only text, tabs and breaks, none inside another (possessive:
-# linear); text outside a paragraph joins the next one, as it does in the handler's buffer
-_PLAIN_MARKS = re.compile(r"(?:[^<]++|<>|<p(?:[^<]++|<[abc])*+</)*+")
+_PREFIX = r"""(?>(?:[^\s<>/:!?=\"']++:)?)"""
+_SKIP = rf"""(?:<(?!/?{_PREFIX}(?:t|p|tab|br|cr)[\s/>])[^>]*+>|[^<]++)*+"""  # tags and text that give nothing
+_LEAF = rf"""t(?=[\s>])[^>]*+(?<!/)>([^<]*+)</[^>]*+>{_SKIP}(?:(</){_PREFIX}p\s*>)?"""  # a t holding text only
+# The tags that make a member's paragraphs (any prefix), each giving a mark, the groups of a findall
+# match in their order: the text of a t holding text only, "</" a paragraph's end, "p>" its start,
+# "/>" an empty paragraph (an end too), "a>", "b>", "c>" a tab, br or cr, "t>" a t holding elements.
+# A match goes on over the tags that give nothing after it: a paragraph's start with its first
+# run's text, a text with the end tags after it and its paragraph's end, are one match each. Text
+# outside t gives nothing. Only for a member where no ">" stands but at the end of a tag: then [^>]*
+# reads a tag's attributes (attribute values hold no "<" in well-formed XML), and the marks are
+# told from the text by their "<" or ">".
+_PARAGRAPH_MARKS = re.compile(
+    rf"""(</){_PREFIX}p\s*>|<{_PREFIX}(?:{_LEAF}|(p)(?=[\s>])[^>]*+(>){_SKIP}(?:<{_PREFIX}{_LEAF})?"""
+    rf"""|p(?=[\s/])[^>]*+(?<=(/))(>)|(?:t(a)b|(b)r|(c)r)(?=[\s/>])[^>]*+(>)|(t)(?=[\s>])[^>]*+(?<!/)(>))"""
+)
 _LINE_ENDS = re.compile(r"\r\n?")
 
 
 def plain_paragraphs(text: str, refused: tuple[str, ...] = ()) -> list[str] | None:
     """The texts a TextHandler of OOXML paragraphs (text in t, parts at p, tab/br/cr inline) would
     flush from a whole member (well-formed, no comments, CDATA or instructions: xmlscan's check),
-    the text after the last paragraph (the final flush) and empty ones included; None when a
-    paragraph holds another, a tab or break stands outside them, a t holds elements, a `refused`
-    element is there, or a ">" stands outside a tag's end."""
+    the text after the last paragraph (the final flush) and empty ones included; None when a t
+    holds elements, a `refused` name follows a "<" or ":" anywhere, a ">" stands outside a tag's
+    end, or there are tabs or breaks and a paragraph holds another or one of them stands outside
+    the paragraphs.
+
+    Without tabs and breaks the handler's parts are its text split at each paragraph's end (an
+    empty paragraph ends one too), however paragraphs nest; a tab or break counts only inside a
+    paragraph, so then the paragraphs must not nest."""
     if text.count("<") != text.count(">"):
         return None  # a ">" in a text or an attribute value: [^>]* would not find a tag's end
+    if any(f"<{name}" in text or f":{name}" in text for name in refused):
+        return None
     if "\r" in text:
         text = _LINE_ENDS.sub("\n", text)  # as expat does to the raw input (a &#13; stays)
-    marks = "".join(chain.from_iterable(_paragraph_marks(refused).findall(text)))
-    if not _PLAIN_MARKS.fullmatch(marks):
+    found = _PARAGRAPH_MARKS.findall(text)
+    marks = "".join(chain.from_iterable(found))
+    if "t>" in marks:
         return None
-    for mark, replacement in (("<>", "</"), ("<p", ""), ("<a", "\t"), ("<b", "\n"), ("<c", "\n")):
+    inline = [(mark, char) for mark, char in (("a>", "\t"), ("b>", "\n"), ("c>", "\n")) if mark in marks]
+    if inline and not _inline_in_paragraphs(found):
+        return None
+    for mark, replacement in (("p>", ""), ("/>", "</"), *inline):
         if mark in marks:
             marks = marks.replace(mark, replacement)
     paragraphs = marks.split("</")
     if "&" in marks:
         paragraphs = [REFERENCE.sub(replace_reference, p) if "&" in p else p for p in paragraphs]
     return paragraphs
+
+
+def _inline_in_paragraphs(found: list[tuple[str, ...]]) -> bool:
+    """Whether every tab and break of _PARAGRAPH_MARKS's matches stands in a paragraph and no
+    paragraph starts in another (an empty one ends a paragraph here: its start is not seen)."""
+    inside = False
+    for lone_end, _, end, start, _, _, start_end, empty, _, tab, br, cr, *_ in found:
+        if start:
+            if inside:
+                return False
+            inside = not start_end
+        elif lone_end or end or empty:
+            inside = False
+        elif (tab or br or cr) and not inside:
+            return False
+    return True
 
 
 class _Paragraphs(TextHandler):

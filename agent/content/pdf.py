@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover - a PC without the wheel reads with pypd
 
 from agent.content.budget import Collector, OutOfBudget, Refused
 from agent.content.document import BODY, PROPERTIES, TITLE
-from agent.content.ids.wrap import join_wrapped
+from agent.content.ids.wrap import join_wrapped, join_wrapped_fast
 from agent.content.text import open_source
 
 MAX_PAGES = 1000
@@ -35,6 +35,7 @@ ENGINES = ("pdfium", "pypdf")
 ENGINE = "pdfium" if pdfium is not None else "pypdf"  # what read_pdf uses unless told
 PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD: encrypted with a user password
 _pdfium_lock = threading.Lock()
+FAST_LINES = True  # False: ids/wrap.join_wrapped tries every line (the reference of join_wrapped_fast)
 META_KEYS = (("Title", TITLE), ("Subject", PROPERTIES), ("Keywords", PROPERTIES), ("Author", PROPERTIES))
 
 
@@ -80,8 +81,7 @@ def _read_pdfium(f: BinaryIO, out: Collector) -> None:
                     textpage.close()
             finally:
                 page.close()
-            for page_line, line in enumerate(join_wrapped(text.splitlines(), date.today()), start=1):
-                out.add(BODY, line, page_line=page_line)
+            _add_page(out, text)
     finally:
         document.close()
 
@@ -99,8 +99,14 @@ def _read(reader: PdfReader, out: Collector) -> None:
             out.truncated = True
             return
         out.check_time()
-        for page_line, line in enumerate(join_wrapped(page.extract_text().splitlines(), date.today()), start=1):
-            out.add(BODY, line, page_line=page_line)  # markings at the top of a page stand as markings
+        _add_page(out, page.extract_text())
+
+
+def _add_page(out: Collector, text: str) -> None:
+    """A page's lines, each knowing its line of the page (markings at the top of a page stand as
+    markings), identifiers wrapped over two lines joined."""
+    join = join_wrapped_fast if FAST_LINES else join_wrapped
+    out.add_all(BODY, join(text.splitlines(), date.today()), first_page_line=1)
 
 
 def _opens_without_password(reader: PdfReader) -> bool:

@@ -21,6 +21,7 @@ _TAIL = re.compile(r"([0-9]{3,})$")
 _HEAD = re.compile(r"^\s*([0-9]{2,}[0-9A-Za-z]*?)(?=\s|$)")
 _ASCII_DIGITS = frozenset("0123456789")
 _ASCII_DIGIT = re.compile(r"[0-9]")
+_DIGIT_TO_LINE_END = re.compile(r"[0-9][^\n]*")  # one match per line holding an ASCII digit
 _FRAGMENTS = re.compile(r"\s*[0-9A-Za-z]{1,17}(?:\s+[0-9A-Za-z]{1,17})*\s*")
 # a maximal alphanumeric run with a digit (tried once a run: the look-behind skips a run's inside)
 _CELL_WITH_DIGIT = re.compile(r"(?<![0-9A-Za-z])[0-9A-Za-z]*[0-9][0-9A-Za-z]*")
@@ -113,21 +114,50 @@ def join_wrapped(lines: list[str], today: date) -> list[str]:
     """lines, with identifiers wrapped from one line to the next joined on the first."""
     lines = list(lines)
     for i in range(len(lines) - 1):
-        if len(lines[i]) <= MAX_ROW_CHARS and len(lines[i + 1]) <= MAX_ROW_CHARS:
-            row = _join_row(lines[i], lines[i + 1], today)
-            if row is not None:
-                lines[i], lines[i + 1] = row, ""
-                continue
-        left = lines[i].rstrip()
-        if not left or left[-1] not in _ASCII_DIGITS:  # _TAIL cannot match: no search along the line
-            continue
-        tail, head = _TAIL.search(left), _HEAD.match(lines[i + 1])
-        if tail is None or head is None or len(head.group(1)) < MIN_PIECE:
-            continue
-        keep = _join(tail.group(1), head.group(1), today)
-        if keep:
-            left = lines[i].rstrip()
-            cut = len(left) - keep
-            lines[i] = left[:cut] + (" " if cut and left[cut - 1].isdigit() else "") + left[cut:] + head.group(1)
-            lines[i + 1] = lines[i + 1][head.end() :].lstrip()
+        _join_at(lines, i, today)
     return lines
+
+
+def join_wrapped_fast(lines: list[str], today: date) -> list[str]:
+    """join_wrapped(lines, today), trying only the lines a join can start at: a line holding an
+    ASCII digit (_join_row wants one in the row, a tail join a line ending in one), and a line the
+    join before it changed. The lines with a digit come from one pass over the joined lines, so
+    prose costs no Python per line; the others are left as they are by _join_at, which
+    join_wrapped tries on every line."""
+    lines = list(lines)
+    last = len(lines) - 1
+    text = "\n".join(lines)  # splitlines() left no line break inside a line
+    starts, line, at = [], 0, 0
+    for m in _DIGIT_TO_LINE_END.finditer(text):
+        line += text.count("\n", at, m.start())
+        at = m.start()
+        starts.append(line)
+    k, i = 0, starts[0] if starts else last
+    while i < last:
+        changed = _join_at(lines, i, today)
+        while k < len(starts) and starts[k] <= i:
+            k += 1
+        i = i + 1 if changed else starts[k] if k < len(starts) else last
+    return lines
+
+
+def _join_at(lines: list[str], i: int, today: date) -> bool:
+    """Join what line i + 1 continues of line i, in place; True when line i + 1 changed."""
+    if len(lines[i]) <= MAX_ROW_CHARS and len(lines[i + 1]) <= MAX_ROW_CHARS:
+        row = _join_row(lines[i], lines[i + 1], today)
+        if row is not None:
+            lines[i], lines[i + 1] = row, ""
+            return True
+    left = lines[i].rstrip()
+    if not left or left[-1] not in _ASCII_DIGITS:  # _TAIL cannot match: no search along the line
+        return False
+    tail, head = _TAIL.search(left), _HEAD.match(lines[i + 1])
+    if tail is None or head is None or len(head.group(1)) < MIN_PIECE:
+        return False
+    keep = _join(tail.group(1), head.group(1), today)
+    if not keep:
+        return False
+    cut = len(left) - keep
+    lines[i] = left[:cut] + (" " if cut and left[cut - 1].isdigit() else "") + left[cut:] + head.group(1)
+    lines[i + 1] = lines[i + 1][head.end() :].lstrip()
+    return True
