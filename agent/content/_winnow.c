@@ -25,6 +25,12 @@
  *     text.casefold() as UCS-4 code points (native order) and, for each, whether it is a letter or
  *     digit (word_table: one byte for each BMP code point), by a table built as nfkc's from
  *     str.casefold; None when a character or its folding lies beyond the BMP or outside the table.
+ * cells(text, space_table) -> (bytes, bytes, bytes, int)
+ *     The table cells of "\n" + text + "\n" as winnow_fast._table_runs cuts them: runs of
+ *     characters that are neither white space (space_table: one byte for each BMP code point; no
+ *     character beyond the BMP is white space) nor "|", plus the last character of a white-space
+ *     run that is tabs then one other white-space character (not a line break). Their starts and
+ *     ends (int64) in that padded text, the line of each (int32), and the number of lines.
  * nfkc(text, entries, pool) -> str | None
  *     unicodedata.normalize("NFKC", text) for a text whose every character is in the table
  *     winnow_fast builds (entries: 65,536 int32, -1 for a character that needs the full
@@ -682,11 +688,114 @@ release:
     return result;
 }
 
+/* ---- table cells -------------------------------------------------------------------------- */
+
+typedef struct {
+    char *items;
+    Py_ssize_t count, size, width;
+} Growing;
+
+static int grow_push(Growing *g, const void *value)
+{
+    if (g->count == g->size) {
+        Py_ssize_t size = g->size ? g->size * 2 : 1024;
+        char *items = PyMem_Realloc(g->items, (size_t)size * (size_t)g->width);
+        if (!items)
+            return -1;
+        g->items = items;
+        g->size = size;
+    }
+    memcpy(g->items + g->count++ * g->width, value, (size_t)g->width);
+    return 0;
+}
+
+static PyObject *winnow_cells(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_buffer spaces;
+    if (!PyArg_ParseTuple(args, "Uy*:cells", &text, &spaces))
+        return NULL;
+    PyObject *result = NULL;
+    uint8_t *in_cell = NULL;
+    Growing starts = {NULL, 0, 0, 8}, ends = {NULL, 0, 0, 8}, lines_of = {NULL, 0, 0, 4};
+    if (spaces.len != TABLE_CHARS) {
+        PyErr_SetString(PyExc_ValueError, "cells: a table of 65,536 bytes expected");
+        goto release;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0)
+        goto release;
+#endif
+    const uint8_t *is_space = spaces.buf;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text) + 2; /* padded: "\n" + text + "\n" */
+    int kind = PyUnicode_KIND(text);
+    const void *chars = PyUnicode_DATA(text);
+#define CP(i) ((i) == 0 || (i) == n - 1 ? (Py_UCS4)'\n' : PyUnicode_READ(kind, chars, (i) - 1))
+#define SPACE(c) ((c) < TABLE_CHARS && is_space[(c)])
+    in_cell = PyMem_Malloc((size_t)n);
+    if (!in_cell) {
+        PyErr_NoMemory();
+        goto release;
+    }
+    int in_run = 0;
+    Py_ssize_t not_tabs = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = CP(i);
+        int space = SPACE(c);
+        in_cell[i] = !space && c != '|';
+        if (!space)
+            continue;
+        if (!in_run) {
+            in_run = 1;
+            not_tabs = 0;
+        }
+        not_tabs += c != '\t';
+        if (i + 1 == n || !SPACE(CP(i + 1))) { /* the run's last character */
+            if (c != '\t' && c != '\n' && not_tabs == 1)
+                in_cell[i] = 1;
+            in_run = 0;
+        }
+    }
+    int32_t line = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (CP(i) == '\n')
+            line++;
+        if (!in_cell[i])
+            continue;
+        if (i == 0 || !in_cell[i - 1]) {
+            int64_t at = i;
+            if (grow_push(&starts, &at) < 0 || grow_push(&lines_of, &line) < 0)
+                goto no_memory;
+        }
+        if (i + 1 == n || !in_cell[i + 1]) {
+            int64_t at = i + 1;
+            if (grow_push(&ends, &at) < 0)
+                goto no_memory;
+        }
+    }
+#undef CP
+#undef SPACE
+    result = Py_BuildValue("(y#y#y#i)", starts.items ? starts.items : "", starts.count * 8,
+                           ends.items ? ends.items : "", ends.count * 8, lines_of.items ? lines_of.items : "",
+                           lines_of.count * 4, line);
+    goto release;
+no_memory:
+    PyErr_NoMemory();
+release:
+    PyMem_Free(in_cell);
+    PyMem_Free(starts.items);
+    PyMem_Free(ends.items);
+    PyMem_Free(lines_of.items);
+    PyBuffer_Release(&spaces);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"chosen", winnow_chosen, METH_VARARGS, "chosen(data, gram_bytes, window_bytes) -> int64 offsets as bytes"},
     {"hashes", winnow_hashes, METH_VARARGS, "hashes(data, begins, ends, prefix) -> 8-byte blake2b digests"},
     {"generic", winnow_generic, METH_VARARGS, "generic(folded, word, keys, lines, slots, offsets, pool, classes) -> bytes"},
     {"fold", winnow_fold, METH_VARARGS, "fold(text, entries, pool, word_table) -> (UCS-4 casefold, word flags) or None"},
+    {"cells", winnow_cells, METH_VARARGS, "cells(text, space_table) -> (starts, ends, lines of, lines)"},
     {"nfkc", winnow_nfkc, METH_VARARGS, "nfkc(text, entries, pool) -> NFKC of text by table, or None"},
     {NULL, NULL, 0, NULL},
 };

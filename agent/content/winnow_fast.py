@@ -436,6 +436,8 @@ class _Tables:
 def _table_runs(joined: str) -> list[tuple[list[int], list[str]]]:
     """The cells (lengths, normalised) of the table-like lines of joined, as runs between the
     lines with a long cell (prose): one run more than such lines."""
+    if _native is not None:
+        return _native_table_runs(joined)
     codepoints = np.concatenate(([_NEWLINE], _codepoints(joined), [_NEWLINE])).astype(np.uint32)
     space, newline = _is_space(codepoints), codepoints == _NEWLINE
     tab, bar = codepoints == 9, codepoints == 124
@@ -475,6 +477,36 @@ def _table_runs(joined: str) -> list[tuple[list[int], list[str]]]:
         runs.append((lengths[at : at + count], normalised[at : at + count]))
         at += count
     return runs
+
+
+def _native_table_runs(joined: str) -> list[tuple[list[int], list[str]]]:
+    """_table_runs with the cells cut by _winnow.cells (one pass, the same rules) and their text
+    taken by slices: no array as long as the text."""
+    starts_raw, ends_raw, lines_raw, lines = _native.cells(joined, _space_table())
+    cell_starts, cell_ends = np.frombuffer(starts_raw, dtype=np.int64), np.frombuffer(ends_raw, dtype=np.int64)
+    if not len(cell_starts):
+        return [([], [])]
+    line_of = np.frombuffer(lines_raw, dtype=np.int32)
+    lengths = cell_ends - cell_starts
+    long_cells = np.bincount(line_of[lengths > winnow.MAX_CELL_CHARS], minlength=lines) > 0
+    run_of_line = np.cumsum(long_cells)  # a line with a long cell ends the run of table lines
+    in_run = ~long_cells[line_of]
+    starts, ends = cell_starts[in_run], cell_ends[in_run]
+    counts = np.bincount(run_of_line[line_of[in_run]], minlength=int(run_of_line[-1]) + 1).tolist()
+    lengths = lengths[in_run].tolist()
+    padded = "\n" + joined + "\n"
+    cells = "\n".join(map(padded.__getitem__, map(slice, starts.tolist(), ends.tolist())))
+    normalised = _normalised_lines(cells) if len(starts) else []
+    runs, at = [], 0
+    for count in counts:
+        runs.append((lengths[at : at + count], normalised[at : at + count]))
+        at += count
+    return runs
+
+
+@cache
+def _space_table() -> bytes:
+    return _bmp_table("space").astype(np.uint8).tobytes()
 
 
 # --- lines as anchors --------------------------------------------------------------------------

@@ -62,6 +62,7 @@ def _three_ways(text: str, gram: int = winnow.GRAM_BYTES, window: int = winnow.W
     boilerplate = winnow.boilerplate_hashes(gram)
     native = winnow_fast.fingerprints(text, gram, window)
     native_anchors = winnow_fast.line_anchors(text, gram, boilerplate)
+    assert winnow_fast.table_blocks(text) == winnow.table_blocks(text)
     with pytest.MonkeyPatch.context() as patch:
         _numpy(patch)
         assert winnow_fast.fingerprints(text, gram, window) == native
@@ -197,6 +198,37 @@ def test_every_bmp_character_is_casefolded_as_str_does():
     assert _native.fold("泵\ud800", *winnow_fast._casefold_table()) is None
 
 
+table_texts = st.lists(
+    st.one_of(
+        st.sampled_from(
+            ["\t", "|", "  ", " ", "\t ", " \t", "\t\t ", "\u3000", "\xa0", "\n", "\r\n", "\x0b", "\x1c", "\u2028"]
+        ),
+        st.sampled_from(["泵体", "叶轮", "x" * 17, "y" * 41, "型号", "12", "Straße", "\U0001f600", "ＡＢ"]),
+        st.text(max_size=6),
+    ),
+    max_size=120,
+).map("".join)
+
+
+@pytestmark_native
+@SOME
+@given(table_texts)
+def test_table_cells_are_the_numpy_paths(text):
+    """Cells cut at tabs, bars and runs of white space (a tab then one space kept in the cell),
+    long cells ending a run, as numpy cuts them; and the blocks the reference finds."""
+    joined = "\n".join(text.splitlines())
+    native = winnow_fast._table_runs(joined)
+    with pytest.MonkeyPatch.context() as patch:
+        _numpy(patch)
+        assert winnow_fast._table_runs(joined) == native
+    assert winnow_fast.table_blocks(text) == winnow.table_blocks(text)
+
+
+def test_no_character_beyond_the_bmp_is_white_space():
+    """_winnow.cells reads white space from a BMP table and takes the rest for non-space."""
+    assert not [c for c in range(0x10000, sys.maxunicode + 1) if chr(c).isspace()]
+
+
 generic_texts = st.lists(
     st.one_of(st.sampled_from(PIECES), st.sampled_from(CLAUSES), st.sampled_from(WORDS), st.text(max_size=8)),
     max_size=80,
@@ -311,6 +343,9 @@ def test_bad_arguments_raise_and_do_not_crash():
         _native.nfkc("abc", entries[:-4], pool)
     with pytest.raises(ValueError):
         _native.fold("abc", entries, pool, b"\x01" * 100)
+    with pytest.raises(ValueError):
+        _native.cells("a b", b"\x01" * 100)
+    assert _native.cells("", winnow_fast._space_table()) == (b"", b"", b"", 1)
     broken = bytearray(entries)
     broken[4 * ord("Ａ") : 4 * ord("Ａ") + 4] = struct.pack("<i", (len(pool) // 4) << 8 | 5)  # past the pool
     with pytest.raises(ValueError):
