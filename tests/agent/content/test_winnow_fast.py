@@ -36,6 +36,20 @@ texts = st.lists(
 ).map("".join)
 
 SHAPES = ((24, 90), (8, 20), (3, 7), (5, 5), (1, 3))
+
+
+@pytest.fixture(autouse=True, scope="module", params=["native", "numpy"])
+def path(request):
+    """Every test twice: with the C extension agent.content._winnow where it was built, and with the
+    numpy passes that run where it was not (tests/agent/content/test_winnow_native.py has more)."""
+    if request.param == "native" and winnow_fast._native is None:
+        pytest.skip("agent.content._winnow not built")
+    with pytest.MonkeyPatch.context() as patch:
+        if request.param == "numpy":
+            patch.setattr(winnow_fast, "_native", None)
+        yield request.param
+
+
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
