@@ -22,9 +22,9 @@ TITLE = "Content inspection"
 TEXT_GOAL_MB_PER_CPU_S = {"text": 20.0, "csv": 20.0, "docx": 20.0, "xlsx": 20.0, "pptx": 20.0, "pdf": 5.0}
 NOTES = (
     'Per file type, the profile\'s share (docs/benchmarks.md, "Content inspection: where the time goes"): '
-    "winnowing runs in whole-text numpy passes (agent/content/winnow_fast.py), about half of a text file's CPU: "
-    "the CRC-32 ranks from byte-pair tables (numpy's gathers, the largest single cost), blake2b of the chosen "
-    "grams and lines, the lines' anchors tests; the detectors read the document in one pass (a roster CSV, three "
+    "winnowing runs its hot loops in C where the extension agent/content/_winnow.c was built (the rolling CRC-32 "
+    "and window minima, blake2b of the chosen grams and lines, NFKC and casefold by table, table cells, the lines' "
+    "generic share; else whole-text numpy passes, about twice the CPU), then numpy and regex passes over the lines; the detectors read the document in one pass (a roster CSV, three "
     "identifiers a row, is their validation in Python, a few microseconds a candidate); docx, xlsx and pptx are "
     "read by one regex pass over each member after expat's callback-free check (agent/content/xmlscan.py), "
     "worksheets and shared strings by whole-member shortcuts; PDF is PDFium (some 60% of its extraction) and "

@@ -240,8 +240,8 @@ WHY_MISSED = (
     ("ingest", "", "The collector's own per-event work in Python (parse, validate, build the event and its stored body, the chain "
      "digest, the rules) costs several times the bare insert's per-row cost before any alert or correlation "
      "(docs/benchmarks.md, 'Ingest: where the time goes')."),
-    ("inspection", "per CPU second", "Per MB of text: winnowing's whole-text numpy passes about 120 ms (the CRC-32 "
-     "ranks' gathers the largest), the detectors 50-210 ms (a roster's per-candidate validation in Python), extraction "
+    ("inspection", "per CPU second", "Per MB of text: winnowing about 60 ms (its C loops, agent/content/_winnow.c, "
+     "then numpy and regex passes over the lines; 110-125 ms on the numpy path), the detectors 50-210 ms (a roster's per-candidate validation in Python), extraction "
      "20-120 ms (PDFium's page-text calls for PDF); the rest is Python work per part and per candidate "
      "(docs/benchmarks.md, 'Content inspection: where the time goes')."),
     ("index build", "", "At a few KB to a file, the per-file walk, stat, text check and row cost as much interpreter time "
