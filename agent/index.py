@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import errno
 import os
+import sqlite3
 import stat
 import time
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -28,7 +30,7 @@ from loguru import logger
 
 from agent.config import ClassifiedFolder
 from agent.content import winnow
-from agent.content.extract import may_have_text
+from agent.content.extract import READERS, may_have_text
 from agent.content.filetype import HEAD_BYTES
 from agent.content.inspect import file_fingerprints
 from agent.db import StateDB
@@ -81,7 +83,13 @@ MIGRATIONS = (
     "documents.anchors INTEGER",
 )  # index.db of an older agent
 COLUMNS = "path, size, mtime_ns, inode, sha256, level, entry, ctime_ns"
-COMMIT_EVERY = 2000  # rows per transaction in a refresh: each commit is an fsync
+COMMIT_EVERY = 2000  # files hashed and written per batch of a refresh
+# A refresh's batches are written into one transaction until it holds BULK_ROWS rows or has been
+# open BULK_S: each commit writes every index page the transaction touched (the sha256 indexes are
+# written in random order: a commit of 2,000 rows wrote about 16 MB to the WAL, 800 MB for a
+# build of 100,000 files) and fsyncs it. Other writers (the pipeline) wait at most about BULK_S.
+BULK_ROWS = 25_000
+BULK_S = 1.0
 WORK_CHUNK = 64  # files hashed between two progress calls
 POOL_MIN_FILES = 500  # a refresh with fewer new or changed files hashes them itself: helpers take 50 ms to start
 HISTORY_KEEP_S = 365 * 86400.0
@@ -553,7 +561,7 @@ class FingerprintIndex:
         errors = len(unwalkable)
         gone = self._rows(_seen_gone(missing, unwalkable))
         if gone or relabel:  # an unchanged tree writes nothing
-            with self.db.transaction() as tx:
+            with work.writer.batch() as tx:
                 tx.executemany("DELETE FROM files WHERE path = ?", [(os.fsencode(e.path),) for e in gone])
                 _remember(tx, [e for e in gone if self.folder_for(e.path)], DELETED)
                 tx.executemany("UPDATE files SET level = ?, entry = ?, ctime_ns = ? WHERE path = ?", relabel)
@@ -568,13 +576,16 @@ class FingerprintIndex:
             unwalkable=tuple(unwalkable),
         )
 
-    def _hashed(self, todo: list, claimed: set[int], digests: Iterator | None = None) -> Iterator[list]:
+    def _hashed(
+        self, todo: list, claimed: set[int], digests: Iterator | None = None, pause: Callable[[], None] | None = None
+    ) -> Iterator[list]:
         """The todo list hashed (and fingerprinted), WORK_CHUNK files at a time. `digests`: the
         todo list's digests (or OSErrors) in order, from the helper processes of a large refresh
-        (agent/hashpool.py); without them the files are hashed here, on this thread."""
+        (agent/hashpool.py); without them the files are hashed here, on this thread. `pause()` is
+        called before a text is fingerprinted (which may take seconds: a transaction is not held)."""
         each = iter(digests if digests is not None else self._digest_each(todo))
         for chunk in _chunks(todo, WORK_CHUNK):
-            yield self._hash_chunk(chunk, [next(each) for _ in chunk], claimed)
+            yield self._hash_chunk(chunk, [next(each) for _ in chunk], claimed, pause)
 
     def _head_bytes(self) -> int:
         return HEAD_BYTES if self.fingerprint else 0
@@ -591,9 +602,11 @@ class FingerprintIndex:
         and the stock Hasher (one a caller gave us is asked itself)."""
         if self.hash_workers <= 1 or type(self.hasher) is not Hasher:
             return None
-        return HashPool(self.hash_workers, self.hasher, may_have_text if self.fingerprint else None)
+        return HashPool(self.hash_workers, self.hasher, frozenset(READERS) if self.fingerprint else None)
 
-    def _hash_chunk(self, chunk: list, digests: list, claimed: set[int]) -> list:
+    def _hash_chunk(
+        self, chunk: list, digests: list, claimed: set[int], pause: Callable[[], None] | None = None
+    ) -> list:
         """[(raw path, stat, (entry, fingerprints or None) | OSError)] for a chunk of the todo list."""
         out = []
         for (raw, st, folder), d in zip(chunk, digests, strict=True):
@@ -603,12 +616,18 @@ class FingerprintIndex:
             path = os.fsdecode(raw)
             entry = IndexedFile(path, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name, d.ctime_ns)
             hashes = None
-            key = int(d.sha256[:16], 16)  # 64 bits of the digest: a third of the memory of the hex text
-            if self.fingerprint is not None and key not in claimed:  # each content once per refresh
-                claimed.add(key)
+            if self.fingerprint is None:
+                pass
+            elif not d.head or not may_have_text(d.head):  # an empty head (a helper's answer for a binary) has none
                 # content whose first bytes show no text (a drawing, an image, a binary) is stored
-                # without fingerprints, without opening it again (INSERT OR IGNORE: no query first)
-                hashes = self._fingerprints(path, d.sha256) if may_have_text(d.head) else frozenset()
+                # without fingerprints, without opening it again (INSERT OR IGNORE: no query first, and a
+                # repeat of the content costs nothing, so `claimed` holds only texts: 100,000 binaries took 5 MB)
+                hashes = frozenset()
+            elif (key := int(d.sha256[:16], 16)) not in claimed:  # each text once per refresh, by 64 bits of its digest
+                claimed.add(key)
+                if pause is not None:
+                    pause()
+                hashes = self._fingerprints(path, d.sha256)
             out.append((raw, st, (entry, hashes)))
         return out
 
@@ -620,13 +639,15 @@ class FingerprintIndex:
             for row in conn.execute(f"SELECT {COLUMNS} FROM files WHERE path IN ({_marks(chunk)})", chunk)
         ]
 
-    def _store(self, entries: list[IndexedFile], texts: dict[str, frozenset[int]], indexed: list[bytes]) -> None:
-        """Hashed files' rows and their new documents, in one transaction; `indexed`: the paths
-        among them that had a row (content replaced by an edit stays traceable)."""
+    def _store(
+        self, entries: list[IndexedFile], texts: dict[str, frozenset[int]], indexed: list[bytes], bulk: _Bulk
+    ) -> None:
+        """Hashed files' rows and their new documents, in one batch of the refresh's transaction;
+        `indexed`: the paths among them that had a row (content replaced by an edit stays traceable)."""
         new = {e.path: e.sha256 for e in entries}
         replaced = [old for old in self._rows(indexed) if old.path in new and new[old.path] != old.sha256]
         now = time.time()
-        with self.db.transaction() as tx:
+        with bulk.batch(len(entries)) as tx:
             _remember(tx, replaced, PREVIOUS_VERSION)
             tx.executemany(
                 "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, sha256, level, entry, indexed_at, ctime_ns)"
@@ -870,11 +891,12 @@ class _Hashing:
         self.index, self.progress = index, progress
         self.pending: list[tuple] = []
         self.had_row: set[bytes] = set()  # pending files that had a row (an edit: the old content is remembered)
-        self.claimed: set[int] = set()  # content fingerprinted in this refresh (each once), by 64 bits of its SHA-256
+        self.claimed: set[int] = set()  # text fingerprinted in this refresh (each once), by 64 bits of its SHA-256
         self.count = self.errors = self.done_bytes = self.total_bytes = 0
         self.pool: HashPool | None = None
         self.started = False  # whether a pool was asked for (once a refresh)
         self.in_flight: tuple[list, list[bytes], Iterator] | None = None  # a batch the helpers hash
+        self.writer = _Bulk(index.db)
 
     def add(self, items: list[tuple], had_row: bool) -> None:
         if not items:
@@ -892,11 +914,13 @@ class _Hashing:
     def finish(self) -> None:
         self._run()
         self._drain()
+        self.writer.commit()
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
             self.pool = None
+        self.writer.end()  # the batches written before a failure stay, as each was whole
 
     def _run(self) -> None:
         todo, self.pending = self.pending, []
@@ -906,7 +930,7 @@ class _Hashing:
             self.started = True
             self.pool = self.index._pool()
         if self.pool is None or not todo:
-            self._store(todo, indexed, self.index._hashed(todo, self.claimed))
+            self._store(todo, indexed, self.index._hashed(todo, self.claimed, pause=self.writer.commit))
             return
         digests = self.pool.digests([os.fsdecode(raw) for raw, _, _ in todo], self.index._head_bytes())
         self._drain()  # the batch before, hashed meanwhile
@@ -916,7 +940,7 @@ class _Hashing:
         if self.in_flight is not None:
             todo, indexed, digests = self.in_flight
             self.in_flight = None
-            self._store(todo, indexed, self.index._hashed(todo, self.claimed, digests))
+            self._store(todo, indexed, self.index._hashed(todo, self.claimed, digests, pause=self.writer.commit))
 
     def _store(self, todo: list, indexed: list[bytes], hashed: Iterator[list]) -> None:
         entries: list[IndexedFile] = []
@@ -934,8 +958,57 @@ class _Hashing:
                     texts[entry.sha256] = hashes
             if self.progress:
                 self.progress(self.done_bytes, self.total_bytes)
+            self.writer.commit_if_due()  # not held open while the helpers hash on
         if entries or texts:
-            self.index._store(entries, texts, indexed)
+            self.index._store(entries, texts, indexed, self.writer)
+
+
+class _Bulk:
+    """One write transaction over several of a refresh's batches (BULK_ROWS, BULK_S), each batch
+    in a savepoint: a batch that fails leaves nothing, the batches before it are committed.
+
+    A crash loses at most the uncommitted batches (about BULK_S of work): their files have no row
+    or their old one, so the next refresh hashes them again. Every commit is an fsync
+    (synchronous=FULL, agent/db.py), so what was committed survives a power loss."""
+
+    def __init__(self, db: StateDB) -> None:
+        self.db = db
+        self.open = False
+        self.rows = 0
+        self.since = 0.0
+
+    @contextmanager
+    def batch(self, rows: int = 0) -> Iterator:
+        conn = self.db.conn()
+        if not self.open:
+            conn.execute("BEGIN IMMEDIATE")
+            self.open, self.since = True, time.monotonic()
+        conn.execute("SAVEPOINT batch")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK TO batch")
+            conn.execute("RELEASE batch")
+            raise
+        conn.execute("RELEASE batch")
+        self.rows += rows
+        self.commit_if_due()
+
+    def commit_if_due(self) -> None:
+        if self.open and (self.rows >= BULK_ROWS or time.monotonic() - self.since >= BULK_S):
+            self.commit()
+
+    def commit(self) -> None:
+        if self.open:
+            self.open, self.rows = False, 0
+            self.db.conn().execute("COMMIT")
+
+    def end(self) -> None:
+        """Commit what was written, after a failure too; roll back when even that fails."""
+        try:
+            self.commit()
+        except sqlite3.Error:
+            self.db.conn().execute("ROLLBACK")
 
 
 def _rows_in(conn, raw_dir: bytes) -> list[tuple]:

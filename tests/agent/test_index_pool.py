@@ -77,13 +77,13 @@ def test_a_helper_that_dies_fails_the_refresh_and_leaves_nothing_running(tmp_pat
 
 
 def test_heads_not_wanted_are_dropped_as_they_arrive(tmp_path):
-    """A batch the helpers finished while the walk goes on holds no 8 KiB per binary file (the
-    index's peak memory), and keeps the heads of files that may hold text."""
-    from agent.content.extract import may_have_text
+    """Neither the pipes nor a batch the helpers finished while the walk goes on carry 8 KiB per
+    binary file (the index's peak memory), and the heads of files that may hold text come back."""
+    from agent.content.extract import READERS
 
     (tmp_path / "a.bin").write_bytes(b"\0\x01\x02" * 5000)
     (tmp_path / "b.txt").write_bytes(b"plain text " * 2000)
-    pool = HashPool(1, Hasher(), keep_head=may_have_text)
+    pool = HashPool(1, Hasher(), text_kinds=frozenset(READERS))
     try:
         binary, text = pool.digests([str(tmp_path / "a.bin"), str(tmp_path / "b.txt")], head_bytes=8192)
     finally:
