@@ -66,6 +66,7 @@ def _properties(z: BoundedZip, out: Collector) -> None:
     read_member(z, "docProps/custom.xml", FieldsHandler(out, {}, CUSTOM_LABELLED), out)
 
 
+FAST_PARAGRAPHS = True  # False: paragraphs by xmlscan's events (the reference plain_paragraphs is tested against)
 _PREFIX = r"""(?>(?:[^\s<>/:!?=\"']++:)?)"""
 _SKIP = rf"""(?:<(?!/?{_PREFIX}(?:t|p|tab|br|cr)[\s/>])[^>]*+>|[^<]++)*+"""  # tags and text that give nothing
 _LEAF = rf"""t(?=[\s>])[^>]*+(?<!/)>([^<]*+)</[^>]*+>{_SKIP}(?:(</){_PREFIX}p\s*>)?"""  # a t holding text only
@@ -78,7 +79,7 @@ _LEAF = rf"""t(?=[\s>])[^>]*+(?<!/)>([^<]*+)</[^>]*+>{_SKIP}(?:(</){_PREFIX}p\s*
 # reads a tag's attributes (attribute values hold no "<" in well-formed XML), and the marks are
 # told from the text by their "<" or ">".
 _PARAGRAPH_MARKS = re.compile(
-    rf"""(</){_PREFIX}p\s*>|<{_PREFIX}(?:{_LEAF}|(p)(?=[\s>])[^>]*+(>){_SKIP}(?:<{_PREFIX}{_LEAF})?"""
+    rf"""(</){_PREFIX}p\s*>|<{_PREFIX}(?:{_LEAF}|(p)(?=[\s>])[^>]*+(?<!/)(>){_SKIP}(?:<{_PREFIX}{_LEAF})?"""
     rf"""|p(?=[\s/])[^>]*+(?<=(/))(>)|(?:t(a)b|(b)r|(c)r)(?=[\s/>])[^>]*+(>)|(t)(?=[\s>])[^>]*+(?<!/)(>))"""
 )
 _LINE_ENDS = re.compile(r"\r\n?")
@@ -143,7 +144,7 @@ class _Paragraphs(TextHandler):
         super().__init__(out, where, frozenset({"t"}), frozenset({"p"}), inline=INLINE)
 
     def scan_whole(self, text: str, scan: Callable[[str], None]) -> bool:
-        if self._buffer or self._in_part or self._in_text:
+        if not FAST_PARAGRAPHS or self._buffer or self._in_part or self._in_text:
             return False
         paragraphs = plain_paragraphs(text, self.REFUSED)
         if paragraphs is None or sum(map(len, paragraphs)) > self.out.chars_left:
@@ -488,9 +489,10 @@ def plain_rows(
     chars = 0
     for is_row, empty_row, row_end, letters, plain_type, other, raw in _SHEET_CELL.findall(text, begin, end):
         if is_row or row_end:
-            if is_row and not empty_row:
+            if is_row:
                 row = []
-                continue
+                if not empty_row:
+                    continue
             if row:  # a value is appended only when it is not empty: any(row)
                 rows.append("\t".join(row))
             row = []
