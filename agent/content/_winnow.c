@@ -11,6 +11,8 @@
  *     leftmost smallest gram. Grams start at UTF-8 character starts only. CRC-32 of every gram by
  *     a rolling update (two table lookups a byte), minima by a monotonic queue: O(n), no
  *     per-text arrays but the answer.
+ * crcs(data, offsets, gram_bytes) -> bytes
+ *     zlib.crc32(data[o:o + gram_bytes]) of each offset (int64 buffer), as uint32 in native order.
  * hashes(data, begins, ends, prefix) -> bytes
  *     blake2b(prefix + data[b:e], digest_size=8) of each span (begins and ends: int64 buffers), as
  *     8 little-endian bytes each: hashlib's values without a Python object per span.
@@ -204,6 +206,55 @@ done:
     return result;
 }
 
+static int int64_buffer(PyObject *obj, Py_buffer *view, const char *what)
+{
+    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) < 0)
+        return -1;
+    if (view->len % (Py_ssize_t)sizeof(int64_t)) {
+        PyBuffer_Release(view);
+        PyErr_Format(PyExc_ValueError, "%s: not a buffer of int64", what);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *winnow_crcs(PyObject *self, PyObject *args)
+{
+    Py_buffer data, offsets_view;
+    PyObject *offsets_obj;
+    Py_ssize_t gram;
+    if (!PyArg_ParseTuple(args, "y*On:crcs", &data, &offsets_obj, &gram))
+        return NULL;
+    PyObject *result = NULL;
+    if (int64_buffer(offsets_obj, &offsets_view, "offsets") < 0)
+        goto release_data;
+    Py_ssize_t count = offsets_view.len / 8;
+    const char *offsets = offsets_view.buf;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int64_t o;
+        memcpy(&o, offsets + 8 * i, 8);
+        if (gram < 0 || o < 0 || o > data.len - gram) {
+            PyErr_Format(PyExc_IndexError, "gram %zd at %lld outside the data", i, (long long)o);
+            goto release;
+        }
+    }
+    result = PyBytes_FromStringAndSize(NULL, count * 4);
+    if (!result)
+        goto release;
+    uint32_t *out = (uint32_t *)PyBytes_AS_STRING(result);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int64_t o;
+        memcpy(&o, offsets + 8 * i, 8);
+        uint32_t crc = crc_raw(0xFFFFFFFFu, (const uint8_t *)data.buf + o, gram) ^ 0xFFFFFFFFu;
+        memcpy(out + i, &crc, 4);
+    }
+release:
+    PyBuffer_Release(&offsets_view);
+release_data:
+    PyBuffer_Release(&data);
+    return result;
+}
+
 /* ---- blake2b (RFC 7693), unkeyed, digest of 8 bytes --------------------------------------- */
 
 static const uint64_t blake2b_iv[8] = {
@@ -317,18 +368,6 @@ static void blake2b_final8(Blake2b *s, uint8_t out[8])
     blake2b_compress(s, 1);
     for (int i = 0; i < 8; i++)
         out[i] = (uint8_t)(s->h[0] >> (8 * i));
-}
-
-static int int64_buffer(PyObject *obj, Py_buffer *view, const char *what)
-{
-    if (PyObject_GetBuffer(obj, view, PyBUF_SIMPLE) < 0)
-        return -1;
-    if (view->len % (Py_ssize_t)sizeof(int64_t)) {
-        PyBuffer_Release(view);
-        PyErr_Format(PyExc_ValueError, "%s: not a buffer of int64", what);
-        return -1;
-    }
-    return 0;
 }
 
 static PyObject *winnow_hashes(PyObject *self, PyObject *args)
@@ -792,6 +831,7 @@ release:
 
 static PyMethodDef methods[] = {
     {"chosen", winnow_chosen, METH_VARARGS, "chosen(data, gram_bytes, window_bytes) -> int64 offsets as bytes"},
+    {"crcs", winnow_crcs, METH_VARARGS, "crcs(data, offsets, gram_bytes) -> uint32 zlib CRC-32 of each gram"},
     {"hashes", winnow_hashes, METH_VARARGS, "hashes(data, begins, ends, prefix) -> 8-byte blake2b digests"},
     {"generic", winnow_generic, METH_VARARGS, "generic(folded, word, keys, lines, slots, offsets, pool, classes) -> bytes"},
     {"fold", winnow_fold, METH_VARARGS, "fold(text, entries, pool, word_table) -> (UCS-4 casefold, word flags) or None"},

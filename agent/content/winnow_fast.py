@@ -303,6 +303,8 @@ def _crc_ranks(data: np.ndarray, lo: int, hi: int, gram_bytes: int) -> np.ndarra
 
 def _crc_at(data: np.ndarray, offsets: np.ndarray, gram_bytes: int) -> np.ndarray:
     """zlib.crc32 of the grams at the given offsets (any order)."""
+    if _native is not None and gram_bytes >= 1:
+        return np.frombuffer(_native.crcs(data, offsets.astype(np.int64), gram_bytes), dtype=np.uint32)
     base, pairs, last = _crc_tables(gram_bytes)
     ranks = np.full(len(offsets), base, dtype=np.uint32)
     for j, table in enumerate(pairs):

@@ -17,6 +17,7 @@ import sys
 import sysconfig
 import unicodedata
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,6 +43,17 @@ def test_the_extension_is_built_where_a_compiler_is():
     if not _compiler():
         pytest.skip("no C compiler or Python headers: the numpy path runs")
     assert _native is not None, "agent.content._winnow was not built (pip install -e . with a compiler builds it)"
+
+
+def test_the_built_extension_is_not_older_than_its_source():
+    """In a source tree (pip install -e .), a compile that fails leaves the previous module in place
+    (optional=True) and these tests would test it: the module must be newer than _winnow.c."""
+    source = Path(winnow_fast.__file__).with_name("_winnow.c")
+    if _native is None or Path(_native.__file__).parent != source.parent or not source.exists():
+        pytest.skip("no extension built next to its source")
+    assert Path(_native.__file__).stat().st_mtime >= source.stat().st_mtime, (
+        "agent/content/_winnow.c changed since the module was built: run pip install -e . and read its output"
+    )
 
 
 pytestmark_native = pytest.mark.skipif(_native is None, reason="agent.content._winnow not built: numpy path only")
@@ -117,6 +129,18 @@ def test_hashes_are_hashlibs_blake2b(data, prefix, cuts):
         hashlib.blake2b(prefix + data[b:e], digest_size=8).digest() for b, e in zip(begins, ends, strict=True)
     )  # fmt: skip
     assert digests == expected
+
+
+@pytestmark_native
+@SOME
+@given(st.binary(max_size=300), st.integers(1, 40), st.lists(st.integers(0, 300), max_size=30))
+def test_crcs_are_zlibs(data, gram, offsets):
+    offsets = [o for o in offsets if o + gram <= len(data)]
+    got = _native.crcs(data, array.array("q", offsets), gram)
+    assert list(struct.unpack(f"={len(offsets)}I", got)) == [zlib.crc32(data[o : o + gram]) for o in offsets]
+    for bad in ([len(data) - gram + 1], [-1]):
+        with pytest.raises(IndexError):
+            _native.crcs(data, array.array("q", bad), gram)
 
 
 @pytestmark_native
