@@ -20,6 +20,7 @@ from agent.discovery import AppFolderDiscovery, FoundFolder, Refused
 from agent.fanotify import WriteWatch
 from agent.identity import UserTracker, hostname, load_or_make_agent_id
 from agent.index import FingerprintIndex
+from agent.inotify import make_watchers
 from agent.inspector import WorkerFingerprints, make_inspector
 from agent.integrity import ConfigWatch
 from agent.lastrun import BOOT_ID, CLEAN_STOP, current_boot_id, read_previous_run
@@ -37,7 +38,7 @@ from agent.reporter import Reporter
 from agent.selfwatch import Caps, SelfWatch, release_memory
 from agent.spool import Spool
 from agent.usermounts import USER_FSTYPES, UserMountMonitor
-from agent.watcher import FsChange, Watchers
+from agent.watcher import FsChange
 from rules.errors import InvalidInput
 from rules.events import Event
 
@@ -86,7 +87,8 @@ class AgentApp:
         # the index's fingerprints of classified documents come from the pipeline's worker: parsed
         # without root, and ended with the rest when idle
         self.index.fingerprint = WorkerFingerprints(self.pipeline.inspector)
-        self.watchers = Watchers(self.pipeline.changes, self.pipeline.on_overflow, self.pipeline.on_blind)
+        # the agent's own inotify reader on Linux, watchdog elsewhere (agent/inotify.py)
+        self.watchers = make_watchers(self.pipeline.changes, self.pipeline.on_overflow, self.pipeline.on_blind)
         excluded = tuple(f.path for f in config.classified) + (config.state_dir,)
         user_mounts = config.egress.user_mounts
         skipped = USER_FSTYPES if user_mounts.enabled else ()

@@ -118,8 +118,11 @@ class _OverflowLogHandler(logging.Handler):
             self.on_overflow("inotify queue overflow")
 
 
-class Watchers:
-    """One watchdog observer; folders are added and removed while it runs (media come and go).
+class Folders:
+    """The folders watched, each with a recursive watch of its own or covered by an outer one;
+    folders are added and removed while watching runs (media come and go). Subclasses add and
+    remove one folder's watch (`_schedule`, `_unschedule`): watchdog's observer here, the agent's
+    own inotify reader on Linux (agent/inotify.py).
 
     Every watch is recursive, so a folder inside a watched folder on the same file system is
     not watched again (each change would arrive twice): it is part of the outer watch, and gets
@@ -127,28 +130,23 @@ class Watchers:
     folder is watched on its own: the outer watch does not see into it.
     """
 
-    def __init__(
-        self,
-        changes: queue.Queue,
-        on_overflow: Callable[[str], None],
-        on_blind: Callable[[BlindSpot], None] = _ignore,
-    ):
+    def __init__(self, on_blind: Callable[[BlindSpot], None] = _ignore):
         self._on_blind = on_blind
-        self._handler = _QueueingHandler(changes, on_overflow, on_blind)
-        self._log_handler = _OverflowLogHandler(on_overflow, on_blind)
-        self._observer = Observer()
-        self._watches: dict[str, ObservedWatch] = {}
+        self._watches: dict[str, object] = {}  # folder -> its watch
         self._covered: dict[str, str] = {}  # folder -> the watched folder whose watch covers it
         self._lock = threading.Lock()
 
     def start(self) -> None:
-        logging.getLogger("watchdog").addHandler(self._log_handler)
-        self._observer.start()
+        raise NotImplementedError
 
     def stop(self, timeout_s: float = 5.0) -> None:
-        self._observer.stop()
-        self._observer.join(timeout_s)
-        logging.getLogger("watchdog").removeHandler(self._log_handler)
+        raise NotImplementedError
+
+    def _schedule(self, folder: str) -> bool:
+        raise NotImplementedError
+
+    def _unschedule(self, folder: str) -> None:
+        raise NotImplementedError
 
     def watched(self) -> list[str]:
         """The folders with a watch of their own."""
@@ -186,6 +184,31 @@ class Watchers:
                     self._covered[inner] = outer
                 else:
                     self._schedule(inner)
+
+
+class Watchers(Folders):
+    """One watchdog observer (its emitter, dispatcher and handler threads): every platform."""
+
+    def __init__(
+        self,
+        changes: queue.Queue,
+        on_overflow: Callable[[str], None],
+        on_blind: Callable[[BlindSpot], None] = _ignore,
+    ):
+        super().__init__(on_blind)
+        self._handler = _QueueingHandler(changes, on_overflow, on_blind)
+        self._log_handler = _OverflowLogHandler(on_overflow, on_blind)
+        self._observer = Observer()
+        self._watches: dict[str, ObservedWatch] = {}
+
+    def start(self) -> None:
+        logging.getLogger("watchdog").addHandler(self._log_handler)
+        self._observer.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._observer.stop()
+        self._observer.join(timeout_s)
+        logging.getLogger("watchdog").removeHandler(self._log_handler)
 
     def _schedule(self, folder: str) -> bool:
         try:

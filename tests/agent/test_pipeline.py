@@ -16,12 +16,13 @@ import pytest
 
 from agent.config import ClassifiedFolder
 from agent.index import FingerprintIndex
+from agent.inotify import make_watchers
 from agent.outbox import FLUSH_EVERY
 from agent.pipeline import Pipeline
 from agent.places import EgressPlace, EgressPlaces
 from agent.policy import PolicyStore
 from agent.spool import FileMark, Spool
-from agent.watcher import FsChange, Watchers
+from agent.watcher import FsChange
 from rules.events import Event
 from rules.loader import default_pack_sources
 from rules.policy import build_policy, default_policy
@@ -55,7 +56,9 @@ class Rig:
         self.pipeline = Pipeline(
             self.index, self.spool, self.places, lambda t, **f: Event(type=t, **f), self.rules.stamp, stable_s=0.2
         )
-        self.watchers = Watchers(self.pipeline.changes, self.pipeline.on_overflow)
+        # the agent's own reader on Linux (agent/inotify.py); MIWEI_TEST_WATCHER=watchdog runs them on watchdog
+        backend = os.environ.get("MIWEI_TEST_WATCHER", "auto")
+        self.watchers = make_watchers(self.pipeline.changes, self.pipeline.on_overflow, backend=backend)
         self.watchers.start()
         if watch:  # else the test feeds pipeline.changes itself
             self.watchers.watch(str(self.classified))

@@ -1,0 +1,464 @@
+"""The agent's own inotify reader (Linux): one thread, one descriptor, changes straight onto the
+pipeline's queue.
+
+watchdog (agent/watcher.py) hands each inotify event through five threads and as many queues
+before the pipeline sees it: about 50 CPU µs per file of a burst, more than a shell pipeline
+spends on the whole file. Here one thread reads the descriptor in large batches (up to
+READ_BYTES a read), turns each record into an FsChange and puts it on the pipeline's queue, the
+same changes watchdog gives (created, modified, closed, moved, deleted; a folder's modify and
+close are left out).
+
+Watches are recursive the way `inotifywait -r` cannot be: a folder created or moved in gets its
+watch before it is listed, and what the listing finds in it is reported as created (the files a
+copy wrote there before the watch existed; a file written after it is reported by its own
+events too, which the pipeline merges). A folder moved within the watches keeps them, renamed;
+one moved out loses them. A queue overflow (IN_Q_OVERFLOW: the kernel dropped events) is never
+silent: every watched folder is walked again, watches added where folders appeared and dropped
+where they went, and only then is `on_overflow` called, so the pipeline's rescan comes after the
+watches. A watched folder that is removed (or moved away) is reported deleted and looked for
+every REWATCH_S: recreated, it is watched again and reported created (the pipeline scans it).
+
+Folders that cannot be watched are reported to `on_blind` as with watchdog: past PATH_MAX
+(inotify takes paths), out of inotify watches, or not readable.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+import queue
+import select
+import struct
+import sys
+import threading
+import time
+from collections.abc import Callable
+
+from loguru import logger
+
+from agent.walk import PATH_MAX
+from agent.watcher import TOO_DEEP, BlindSpot, Folders, FsChange, _ignore, _reason, blind_spots
+
+IN_MODIFY, IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO = 0x2, 0x8, 0x40, 0x80
+IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MOVE_SELF = 0x100, 0x200, 0x400, 0x800
+IN_UNMOUNT, IN_Q_OVERFLOW, IN_IGNORED = 0x2000, 0x4000, 0x8000
+IN_ONLYDIR, IN_DONT_FOLLOW, IN_ISDIR = 0x01000000, 0x02000000, 0x40000000
+MASK = (
+    (IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF)
+    | IN_ONLYDIR
+    | IN_DONT_FOLLOW
+)
+HEADER = struct.Struct("iIII")  # wd, mask, cookie, len (struct inotify_event)
+READ_BYTES = 256 * 1024  # one read: about 8,000 events of short names
+MOVE_WAIT_S = 0.02  # how long a move's first half waits for its second before it counts as a move out
+REWATCH_S = 1.0  # how often a watched folder that was removed is looked for
+WATCH_LIMIT = "inotify watch limit reached"
+
+
+def available() -> bool:
+    return sys.platform.startswith("linux") and _libc() is not None
+
+
+def _libc():
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.inotify_init1, libc.inotify_add_watch, libc.inotify_rm_watch  # noqa: B018 - present
+    except (OSError, AttributeError):
+        return None
+    return libc
+
+
+class InotifyWatchers(Folders):
+    """Recursive inotify watches on one descriptor, read by one thread (see the module)."""
+
+    def __init__(
+        self,
+        changes: queue.Queue,
+        on_overflow: Callable[[str], None],
+        on_blind: Callable[[BlindSpot], None] = _ignore,
+    ):
+        super().__init__(on_blind)
+        self._changes, self._on_overflow = changes, on_overflow
+        self._libc = _libc()
+        if self._libc is None:
+            raise OSError(errno.ENOSYS, "inotify is not available")
+        self.fd = self._libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if self.fd < 0:
+            code = ctypes.get_errno()
+            raise OSError(code, f"inotify_init1: {os.strerror(code)}")
+        self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._maps = threading.RLock()  # the maps below: the reader and watch()/unwatch()
+        self._dirs: dict[int, bytes] = {}  # wd -> the folder's path
+        self._owner: dict[int, str] = {}  # wd -> the watched folder (a key of _watches) it belongs to
+        self._roots: dict[int, str] = {}  # wd of a watched folder itself -> that folder
+        self._gone: dict[str, float] = {}  # watched folder removed -> when to look for it next
+        # cookie -> (path, is_dir, deadline, the watched folder it left)
+        self._moved_from: dict[int, tuple[bytes, bool, float, str | None]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="inotify", daemon=True)
+
+    # --- Folders --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        self._stop.set()
+        try:
+            os.write(self._wake_w, b"x")
+        except OSError:
+            pass
+        if self._thread.ident is not None:
+            self._thread.join(timeout_s)
+        if not self._thread.is_alive():
+            for fd in (self.fd, self._wake_r, self._wake_w):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+    def _schedule(self, folder: str) -> bool:
+        raw = os.fsencode(folder)
+        with self._maps:
+            wd = self._add(raw, folder)
+            if wd < 0:
+                code = -wd
+                reason = WATCH_LIMIT if code == errno.ENOSPC else os.strerror(code)
+                logger.error("cannot watch folder path={!r} error={!r}", folder, reason)
+                self._on_blind(BlindSpot(folder, reason))
+                return False
+            self._roots[wd] = folder
+            self._watches[folder] = wd
+            self._gone.pop(folder, None)
+            self._add_below(raw, folder, _device(raw), report_walk=False)
+        logger.info("watching path={!r}", folder)
+        for spot in blind_spots(folder):
+            logger.warning("cannot watch folder path={!r} error={!r}", spot.path, spot.reason)
+            self._on_blind(spot)
+        return True
+
+    def _unschedule(self, folder: str) -> None:
+        with self._maps:
+            self._watches.pop(folder, None)
+            self._gone.pop(folder, None)
+            for wd in [wd for wd, root in self._roots.items() if root == folder]:
+                del self._roots[wd]
+            for wd in [wd for wd, owner in self._owner.items() if owner == folder]:
+                self._drop(wd)
+                self._libc.inotify_rm_watch(self.fd, wd)  # fails harmlessly when the kernel dropped it
+
+    # --- watches --------------------------------------------------------------------------
+
+    def _add(self, path: bytes, owner: str) -> int:
+        """Watch one folder for `owner`; its wd, or -errno."""
+        if len(path) >= PATH_MAX:
+            return -errno.ENAMETOOLONG
+        wd = self._libc.inotify_add_watch(self.fd, path, MASK)
+        if wd < 0:
+            return -ctypes.get_errno()
+        self._dirs[wd] = path  # a folder watched again (same inode) keeps its wd: the path is refreshed
+        self._owner[wd] = owner
+        return wd
+
+    def _add_below(
+        self,
+        top: bytes,
+        owner: str,
+        device: int | None,
+        report_walk: bool = True,
+        found: list | None = None,
+        added: set[int] | None = None,
+    ) -> None:
+        """Watch every folder below `top` (already watched) on its file system, each before it is
+        listed, so nothing made in it is missed; `found` collects (path, is_dir) of every entry
+        seen, for the created changes of a folder that arrived with content, `added` the wds.
+        A folder that cannot be watched is reported; one that cannot be listed, or too deep,
+        only with `report_walk` (a new watch's blind_spots() walk reports those)."""
+        stack = [top]
+        while stack:
+            here = stack.pop()
+            try:
+                entries = list(os.scandir(here))
+            except OSError as exc:
+                if report_walk and exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                    self._on_blind(BlindSpot(os.fsdecode(here), _reason(exc)))
+                continue
+            for entry in entries:
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    continue
+                if found is not None:
+                    found.append((entry.path, is_dir))
+                if not is_dir:
+                    continue
+                try:
+                    if device is not None and entry.stat(follow_symlinks=False).st_dev != device:
+                        continue  # another file system mounted here: watched on its own, if at all
+                except OSError:
+                    continue
+                wd = self._add(entry.path, owner)
+                if wd >= 0:
+                    stack.append(entry.path)
+                    if added is not None:
+                        added.add(wd)
+                elif -wd == errno.ENAMETOOLONG:  # the topmost folder too deep: nothing below is watched
+                    if report_walk:
+                        self._on_blind(BlindSpot(os.fsdecode(entry.path), TOO_DEEP))
+                elif -wd not in (errno.ENOENT, errno.ENOTDIR):
+                    reason = WATCH_LIMIT if -wd == errno.ENOSPC else os.strerror(-wd)
+                    self._on_blind(BlindSpot(os.fsdecode(entry.path), reason))
+
+    def _drop(self, wd: int) -> None:
+        self._dirs.pop(wd, None)
+        self._owner.pop(wd, None)
+        self._roots.pop(wd, None)
+
+    def _below(self, path: bytes) -> list[int]:
+        """The wds of path and the folders under it."""
+        prefix = path + b"/"
+        return [wd for wd, p in self._dirs.items() if p == path or p.startswith(prefix)]
+
+    # --- the reader -----------------------------------------------------------------------
+
+    def _run(self) -> None:
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        poller.register(self._wake_r, select.POLLIN)
+        while not self._stop.is_set():
+            wait_s = MOVE_WAIT_S if self._moved_from else REWATCH_S if self._gone else None
+            try:
+                ready = poller.poll(None if wait_s is None else int(wait_s * 1000) + 1)
+                if any(fd == self.fd for fd, _ in ready):
+                    self.process(os.read(self.fd, READ_BYTES))
+                self._expire_moves()
+                self._look_for_gone()
+            except BlockingIOError:
+                continue
+            except Exception as exc:  # contain: a reader that dies would watch nothing
+                logger.exception("inotify reader failed error={!r}", type(exc).__name__)
+                self._on_overflow("inotify reader failed")
+                self._stop.wait(0.5)
+
+    def process(self, data: bytes) -> None:
+        """Turn one read's records into changes (the reader thread; tests feed records here)."""
+        at = time.monotonic()  # after the read: every change in it happened before this
+        put, unpack, size = self._put, HEADER.unpack_from, HEADER.size
+        offset, end = 0, len(data)
+        with self._maps:
+            dirs = self._dirs
+            while offset < end:
+                wd, mask, cookie, length = unpack(data, offset)
+                name = data[offset + size : offset + size + length].rstrip(b"\0")
+                offset += size + length
+                parent = dirs.get(wd)
+                if parent is None:
+                    if mask & IN_Q_OVERFLOW:
+                        self._overflowed()
+                    continue  # a watch already dropped
+                if mask & IN_IGNORED:
+                    self._drop(wd)
+                    continue
+                if not name:
+                    self._self_event(wd, mask, parent, at)
+                    continue
+                path = parent + b"/" + name
+                is_dir = bool(mask & IN_ISDIR)
+                if mask & IN_CLOSE_WRITE:
+                    if not is_dir:
+                        put(FsChange("closed", os.fsdecode(path), False, None, at))
+                elif mask & IN_MODIFY:
+                    if not is_dir:
+                        put(FsChange("modified", os.fsdecode(path), False, None, at))
+                elif mask & IN_CREATE:
+                    if is_dir:
+                        self._arrived(wd, path, at)
+                    else:
+                        put(FsChange("created", os.fsdecode(path), False, None, at))
+                elif mask & IN_DELETE:
+                    put(FsChange("deleted", os.fsdecode(path), is_dir, None, at))
+                elif mask & IN_MOVED_FROM:
+                    self._moved_from[cookie] = (path, is_dir, at + MOVE_WAIT_S, self._owner.get(wd))
+                elif mask & IN_MOVED_TO:
+                    self._moved_to(wd, cookie, path, is_dir, at)
+
+    def _put(self, change: FsChange) -> None:
+        try:
+            self._changes.put_nowait(change)
+        except queue.Full:
+            self._on_overflow("agent queue full")
+
+    def _self_event(self, wd: int, mask: int, path: bytes, at: float) -> None:
+        """An event of a watched folder itself: only a watched folder's removal or move matters
+        (a folder below one is reported by its parent's watch). Either way its watches go (one
+        moved away would report wrong paths) and it is looked for until it is back."""
+        root = self._roots.get(wd)
+        if root is None or self._watches.get(root) != wd or not mask & (IN_DELETE_SELF | IN_MOVE_SELF):
+            return
+        for below in [w for w, owner in self._owner.items() if owner == root] + [wd]:
+            self._drop(below)
+            self._libc.inotify_rm_watch(self.fd, below)
+        logger.warning("watched folder gone path={!r}", root)
+        self._gone[root] = time.monotonic() + REWATCH_S
+        self._put(FsChange("deleted", root, True, None, at))
+
+    def _arrived(self, parent_wd: int, path: bytes, at: float) -> None:
+        """A folder created or moved in: watched, then listed; it and what it holds are reported
+        created (what a copy wrote there before the watch existed)."""
+        text = os.fsdecode(path)
+        owner = self._owner.get(parent_wd)
+        if owner is None:
+            return
+        if len(path) >= PATH_MAX:  # inotify cannot watch it
+            self._on_blind(BlindSpot(text, TOO_DEEP))
+            self._put(FsChange("created", text, True, None, at))
+            return
+        found: list[tuple[bytes, bool]] = []
+        wd = self._add(path, owner)
+        if wd >= 0:
+            self._add_below(path, owner, _device(path), found=found)
+        elif -wd not in (errno.ENOENT, errno.ENOTDIR):
+            reason = WATCH_LIMIT if -wd == errno.ENOSPC else os.strerror(-wd)
+            self._on_blind(BlindSpot(text, reason))
+        self._put(FsChange("created", text, True, None, at))
+        for sub, is_dir in found:
+            self._put(FsChange("created", os.fsdecode(sub), is_dir, None, at))
+
+    def _moved_to(self, wd: int, cookie: int, path: bytes, is_dir: bool, at: float) -> None:
+        source = self._moved_from.pop(cookie, None)
+        if source is not None and source[3] != self._owner.get(wd):
+            # from one watched folder to another: a delete and a create, as watchdog's watches
+            # (one per folder) report it, so the events stay the same (a classified file moved
+            # to an egress place is file.deleted there and egress.file here)
+            self._moved_out(source[0], source[1], at)
+            source = None
+        if source is None:  # from outside every watch: it arrived
+            if is_dir:
+                self._arrived(wd, path, at)
+            else:
+                self._put(FsChange("created", os.fsdecode(path), False, None, at))
+            return
+        src = source[0]
+        self._put(FsChange("moved", os.fsdecode(src), is_dir, os.fsdecode(path), at))
+        if not is_dir:
+            return
+        owner = self._owner.get(wd)
+        moved = self._below(src)
+        for below in moved:  # the watches went with the folder: their paths follow
+            self._dirs[below] = path + self._dirs[below][len(src) :]
+            if owner is not None:
+                self._owner[below] = owner
+        if not moved and owner is not None and self._add(path, owner) >= 0:
+            self._add_below(path, owner, _device(path))
+        found: list[tuple[bytes, bool]] = []
+        _list_tree(path, found)
+        for sub, sub_is_dir in found:  # what moved with it, as watchdog reports it
+            self._put(FsChange("moved", os.fsdecode(src + sub[len(path) :]), sub_is_dir, os.fsdecode(sub), at))
+
+    def _expire_moves(self) -> None:
+        """A move's first half whose second never came: moved out of every watch (deleted)."""
+        if not self._moved_from:
+            return
+        now = time.monotonic()
+        with self._maps:
+            for cookie, (path, is_dir, deadline, _owner) in list(self._moved_from.items()):
+                if deadline <= now:
+                    del self._moved_from[cookie]
+                    self._moved_out(path, is_dir, now)
+
+    def _moved_out(self, path: bytes, is_dir: bool, at: float) -> None:
+        """Deleted, with the watches below it (and each watched folder below reported deleted)."""
+        self._put(FsChange("deleted", os.fsdecode(path), is_dir, None, at))
+        if is_dir:
+            for below in self._below(path):
+                if self._dirs[below] != path:
+                    self._put(FsChange("deleted", os.fsdecode(self._dirs[below]), True, None, at))
+                self._drop(below)
+                self._libc.inotify_rm_watch(self.fd, below)
+
+    def _look_for_gone(self) -> None:
+        """A watched folder removed: watched again (and reported created) once it is back."""
+        if not self._gone:
+            return
+        now = time.monotonic()
+        with self._maps:
+            for folder, due in list(self._gone.items()):
+                if due > now:
+                    continue
+                raw = os.fsencode(folder)
+                wd = self._add(raw, folder)
+                if wd < 0:
+                    self._gone[folder] = now + REWATCH_S
+                    continue
+                del self._gone[folder]
+                self._roots[wd] = folder
+                self._watches[folder] = wd
+                logger.info("watched folder back path={!r}", folder)
+                self._add_below(raw, folder, _device(raw))
+                self._put(FsChange("created", folder, True, None, now))
+
+    def _overflowed(self) -> None:
+        """The kernel dropped events: watch again what appeared, drop what went, then have the
+        pipeline rescan (after the watches, so nothing made meanwhile is missed)."""
+        logger.warning("inotify queue overflow: watching every folder again")
+        for folder in list(self._watches):
+            raw = os.fsencode(folder)
+            stale = {wd for wd, owner in self._owner.items() if owner == folder}
+            wd = self._add(raw, folder)
+            if wd < 0:
+                continue  # gone: its IN_IGNORED or the next look says so
+            self._roots[wd] = folder
+            self._watches[folder] = wd
+            seen = {wd}
+            self._add_below(raw, folder, _device(raw), added=seen)
+            for old in stale - seen:  # moved out or removed while events were lost
+                self._drop(old)
+                self._libc.inotify_rm_watch(self.fd, old)
+        self._moved_from.clear()  # their other halves may be lost: the rescan finds what moved
+        self._on_overflow("inotify queue overflow")
+
+
+def _device(path: bytes) -> int | None:
+    try:
+        return os.stat(path).st_dev
+    except OSError:
+        return None
+
+
+def _list_tree(top: bytes, found: list[tuple[bytes, bool]]) -> None:
+    """Every entry under top, folders before their content, no link followed."""
+    stack = [top]
+    while stack:
+        here = stack.pop()
+        try:
+            entries = list(os.scandir(here))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            found.append((entry.path, is_dir))
+            if is_dir:
+                stack.append(entry.path)
+
+
+def make_watchers(
+    changes: queue.Queue,
+    on_overflow: Callable[[str], None],
+    on_blind: Callable[[BlindSpot], None] = _ignore,
+    backend: str = "auto",
+) -> Folders:
+    """The agent's own reader where inotify is ("auto", "inotify"), watchdog elsewhere or when
+    asked ("watchdog"), or when the reader cannot start (no inotify instances left)."""
+    if backend != "watchdog" and available():
+        try:
+            return InotifyWatchers(changes, on_overflow, on_blind)
+        except OSError as exc:
+            logger.warning("own inotify reader unavailable, using watchdog error={!r}", str(exc))
+    from agent.watcher import Watchers
+
+    return Watchers(changes, on_overflow, on_blind)
