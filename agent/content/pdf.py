@@ -35,7 +35,7 @@ ENGINES = ("pdfium", "pypdf")
 ENGINE = "pdfium" if pdfium is not None else "pypdf"  # what read_pdf uses unless told
 PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD: encrypted with a user password
 _pdfium_lock = threading.Lock()
-FAST_LINES = True  # False: ids/wrap.join_wrapped tries every line (the reference of join_wrapped_fast)
+FAST_LINES = True  # False: join_wrapped tries every line, add adds each (the reference of the fast path)
 META_KEYS = (("Title", TITLE), ("Subject", PROPERTIES), ("Keywords", PROPERTIES), ("Author", PROPERTIES))
 
 
@@ -105,8 +105,11 @@ def _read(reader: PdfReader, out: Collector) -> None:
 def _add_page(out: Collector, text: str) -> None:
     """A page's lines, each knowing its line of the page (markings at the top of a page stand as
     markings), identifiers wrapped over two lines joined."""
-    join = join_wrapped_fast if FAST_LINES else join_wrapped
-    out.add_all(BODY, join(text.splitlines(), date.today()), first_page_line=1)
+    if FAST_LINES:
+        out.add_all(BODY, join_wrapped_fast(text.splitlines(), date.today()), first_page_line=1)
+        return
+    for page_line, line in enumerate(join_wrapped(text.splitlines(), date.today()), start=1):
+        out.add(BODY, line, page_line=page_line)
 
 
 def _opens_without_password(reader: PdfReader) -> bool:

@@ -191,6 +191,8 @@ def test_random_slides_read_the_same(body, max_bytes, monkeypatch):
         ("<w:p><w:r><w:t>a<w:x/>b</w:t></w:r></w:p>", False),
         ("<w:tbl><w:tr><w:tc><w:p><w:r><w:t>cell</w:t></w:r></w:p></w:tc></w:tr></w:tbl>", False),
         ("<w:p><w:r><w:t>1 > 0</w:t></w:r></w:p>", False),
+        ("<w:t>outside</w:t><w:p/><w:t>after an empty paragraph</w:t><w:p></w:p>", True),
+        ('<w:p><w:r><w:t>a</w:t></w:r><w:p w:x="1"/><w:r><w:t>b</w:t></w:r></w:p>', True),
     ],
 )
 def test_chosen_paragraphs_read_the_same(body, fast, monkeypatch):
@@ -238,7 +240,7 @@ def _sheet(draw) -> str:
             cells.append(draw(st.sampled_from([f"<c{attrs}><v>{value}</v></c>", f"<c{attrs}/>", f"<c{attrs}></c>"])))
         row = draw(st.sampled_from([f'<row r="{n}">{{}}</row>', "<row>{}</row>", f'<row r="{n}" spans="1:2"/>{{}}']))
         rows.append(row.format("".join(cells)))
-    return "".join(rows) + draw(st.sampled_from(["", "<row>", "<c><f>SUM()</f></c>", "<x/>"]))
+    return "".join(rows) + draw(st.sampled_from(["", "", "", "", "", "<row>", "<c><f>SUM()</f></c>", "<x/>"]))
 
 
 @SETTINGS
@@ -297,6 +299,13 @@ PIECES = st.sampled_from(
 @given(lines=st.lists(st.lists(PIECES, max_size=5).map("".join), max_size=12))
 def test_random_lines_join_the_same(lines):
     assert wrap.join_wrapped_fast(lines, TODAY) == wrap.join_wrapped(lines, TODAY)
+
+
+def test_a_line_cut_by_a_join_is_tried_again():
+    lines = ["ID 110105194", "91231002X 310104200", "208152450", "prose"]
+    joined = ["ID 11010519491231002X", "310104200208152450", "", "prose"]
+    assert wrap.join_wrapped(lines, TODAY) == joined
+    assert wrap.join_wrapped_fast(lines, TODAY) == joined
 
 
 def test_rows_and_prose_join_the_same():
