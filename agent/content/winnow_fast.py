@@ -28,14 +28,16 @@ step is done in one pass over a chunk:
   the generic share from CJK pairs looked up in a sorted array and words through one dict;
   marking lines from one RE2 pass.
 
-Native path: where the C extension agent.content._winnow was built (setup.py, optional), three
+Native path: where the C extension agent.content._winnow was built (setup.py, optional), these
 steps run in it instead: the grams chosen (a rolling CRC-32 of every gram, two table lookups a
 byte, and the windows' rightmost minima by a monotonic queue, in one pass), blake2b of the chosen
-grams and lines (no Python object per hash), and NFKC of a text whose every character is in a
-table built here from unicodedata (characters whose compatibility decomposition holds no
-character that can compose with another; anything else, e.g. a combining mark, Hangul jamo or a
-character beyond the BMP, and that chunk goes to unicodedata). Without it the numpy passes below
-run, with the same values (tests/agent/content/test_winnow_native.py compares the three paths).
+grams and lines (no Python object per hash), the boilerplate probes' CRC-32, NFKC of a chunk whose
+every character is in a table built here from unicodedata (characters whose compatibility
+decomposition holds no character that can compose with another; a combining mark, Hangul jamo or
+a character beyond the BMP sends the chunk to unicodedata), casefold and the letters-and-digits
+mask by table, the table cells' cuts, and each line's generic share. Without it the numpy passes
+below run, with the same values (tests/agent/content/test_winnow_native.py compares the three
+paths; test_winnow_fast.py runs on both).
 
 The only way the two can differ is a 47-bit blake2b collision between a probe gram that is not in
 the boilerplate and one that is (about 5e-11 a probe): the reference would call that line
