@@ -221,7 +221,7 @@ class ColumnContext:
             self._in_cell = np.zeros(len(self.parts), dtype=bool)
             self._in_cell[list(compress(count(), map(_CELL, self.parts)))] = True
         slow = self._in_cell[parts]
-        rows = None if slow.all() else self._rows(part_starts, bits)
+        rows = None if slow.all() else self._rows(part_starts, bits, points)
         if rows is not None and len(rows.starts):  # no rows: NO_TAGS outside the cells
             row = np.searchsorted(rows.starts, positions, side="right") - 1
             inside = ~slow & (row >= 0) & (positions <= rows.ends[np.maximum(row, 0)])
@@ -244,26 +244,109 @@ class ColumnContext:
             out[k] = bits(self.tags_at(part, int(positions[k] - part_starts[part])))
         return out
 
-    def _rows(self, part_starts: np.ndarray, bits: Callable[[frozenset[str]], int]) -> _Rows:
-        """Every table row of _table_lines in joined offsets, and the bits of every header's columns."""
+    def _rows(self, part_starts: np.ndarray, bits: Callable[[frozenset[str]], int], points: np.ndarray) -> _Rows:
+        """Every table row in joined offsets (_table_rows), and the bits of every header's columns."""
         if self._flat is None:
-            if self._lines is None:
-                self._lines = self._table_lines()
-            bases, lines = part_starts.tolist(), self._lines
-            flat = [(bases[p] + a, bases[p] + b, h) for p in compress(count(), lines) for a, b, h in lines[p]]
-            unique = list({id(h): h for _, _, h in flat}.values())
-            index = {id(h): i for i, h in enumerate(unique)}
+            starts, ends, headers, unique = self._table_rows(points, part_starts)
             table = np.zeros((len(unique), 1 + max((len(h.columns) for h in unique), default=0)), dtype=np.int64)
             for i, h in enumerate(unique):
                 table[i, : len(h.columns)] = [bits(c) for c in h.columns]
-            self._flat = _Rows(
-                np.array([a for a, _, _ in flat], dtype=np.int64),
-                np.array([b for _, b, _ in flat], dtype=np.int64),
-                np.array([index[id(h)] for _, _, h in flat], dtype=np.int64),
-                np.array([ord(h.delimiter) for h in unique], dtype=np.int64),
-                table,
-            )
+            delimiters = np.array([ord(h.delimiter) for h in unique], dtype=np.int64)
+            self._flat = _Rows(starts, ends, headers, delimiters, table)
         return self._flat
+
+    def rows_by_lines(self, part_starts: np.ndarray) -> list[tuple[int, int, _Header]]:
+        """The rows of _table_lines in joined offsets: the reference of _table_rows."""
+        if self._lines is None:
+            self._lines = self._table_lines()
+        bases, lines = part_starts.tolist(), self._lines
+        return [(bases[p] + a, bases[p] + b, h) for p in compress(count(), lines) for a, b, h in lines[p]]
+
+    def _table_rows(
+        self, points: np.ndarray, part_starts: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[_Header]]:
+        """_table_lines' rows in joined offsets (starts, ends, the index of each one's header in
+        the headers listed), without a Python step per row: every line's delimiters, length and
+        part are read with numpy, and under a comma or tab header the lines up to the next one
+        that may change something (a header candidate, a line without the delimiter, the first line
+        of a part of another place or a cell) are rows or too long, at once. Space-separated
+        tables, and every line that may change something, go line by line as in _table_lines."""
+        count_parts = len(self.parts)
+        breaks = np.flatnonzero(points == ord("\n"))
+        line_starts = np.concatenate([[0], breaks + 1])
+        line_ends = np.concatenate([breaks, [len(points)]])
+        line_part = np.searchsorted(part_starts, line_starts, side="right") - 1
+        first_line = np.searchsorted(line_part, np.arange(count_parts + 1))  # of each part (and past the last)
+        long = line_ends - line_starts > MAX_ROW_CHARS
+        wheres = [where for where, _, _ in self.parts]
+        cell_part = np.array([cell is not None for _, _, cell in self.parts], dtype=bool)
+        reset_part = cell_part.copy()  # a header ends where the place changes, and at a cell
+        reset_part[0] = True
+        reset_part[1:] |= np.array([a != b for a, b in zip(wheres[1:], wheres[:-1], strict=True)], dtype=bool)
+        stop = np.zeros(len(line_starts), dtype=bool)  # lines where a header may start or end
+        stop[first_line[:-1][reset_part]] = True
+        candidates = sorted(
+            int(first_line[part]) + number for part, numbers in _header_candidates(list(map(_TEXT, self.parts))).items()
+            for number in numbers
+        )  # fmt: skip
+        stop[candidates] = True
+        plain = {}  # delimiter -> lines that are rows or too long under its header, and that change nothing
+        for delimiter in (",", "\t"):
+            at = np.flatnonzero(points == ord(delimiter))
+            holds = np.searchsorted(at, line_ends) > np.searchsorted(at, line_starts)
+            plain[delimiter] = np.flatnonzero(stop | ~(holds | long))  # the next one that may change something
+        found_lines: list[np.ndarray] = []
+        found_headers: list[int] = []
+        unique: dict[int, tuple[int, _Header]] = {}
+        header: _Header | None = None
+        gap, i, total = 0, 0, len(line_starts)
+        is_candidate = set(candidates)
+        while i < total:
+            part = int(line_part[i])
+            if cell_part[part]:  # never a table of lines, and it ends the one before
+                header, i = None, int(first_line[part + 1])
+                continue
+            if i == first_line[part] and reset_part[part]:
+                header = None
+            if header is None:
+                k = bisect.bisect_left(candidates, i)
+                if k == len(candidates):
+                    break
+                if candidates[k] != i:
+                    i = candidates[k]  # the lines before it change nothing
+                    continue
+            elif header.delimiter != " " and not stop[i]:
+                nexts = plain[header.delimiter]
+                k = int(np.searchsorted(nexts, i))
+                j = int(nexts[k]) if k < len(nexts) else total
+                if j > i:
+                    block = np.arange(i, j)
+                    block = block[~long[block]]
+                    if len(block):
+                        found_lines.append(block)
+                        found_headers.append(unique.setdefault(id(header), (len(unique), header))[0])
+                        gap = 0
+                    i = j
+                    continue
+            text = self.parts[part][1]
+            start, end = int(line_starts[i] - part_starts[part]), int(line_ends[i] - part_starts[part])
+            line = text[start:end]
+            if len(line) > MAX_ROW_CHARS:
+                pass
+            elif i in is_candidate and (new := _header(line)) is not None:
+                header, gap = new, 0
+            elif header is not None and _is_row(line, header):
+                found_lines.append(np.array([i]))
+                found_headers.append(unique.setdefault(id(header), (len(unique), header))[0])
+                gap = 0
+            elif header is not None and line.strip():
+                gap += 1
+                if gap > MAX_GAP_LINES:
+                    header = None
+            i += 1
+        lines = np.concatenate(found_lines) if found_lines else np.zeros(0, dtype=np.int64)
+        headers = np.repeat(np.array(found_headers, dtype=np.int64), [len(b) for b in found_lines])
+        return line_starts[lines], line_ends[lines], headers, [h for _, h in unique.values()]
 
     def _table_lines(self) -> list[list[tuple[int, int, _Header]]]:
         """For each part, its lines that are rows of a table with a header: (start, end, header).

@@ -4,10 +4,14 @@ texts of marks, context words, line breaks and near misses."""
 
 from __future__ import annotations
 
+from itertools import accumulate
+
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.content.ids import columns
+from agent.content.document import Cell
+from agent.content.ids import columns, vector
 from agent.content.marking_terms import find_state_marks
 
 MARK_PIECES = (
@@ -81,3 +85,44 @@ def test_the_normalised_texts_are_shared_and_go_with_their_document():
     del document
     gc.collect()
     assert getattr(normalised._cache, "entry", None) is None
+
+
+CELLS = ("tel", "电话", "手机号", "卡号", "订单号", "account", "姓名", "金额", "13812345678", "6222021234567890",
+         "1234567", "甲乙", "", " ", '"a,b"', "x" * 30)  # fmt: skip
+table_line = st.one_of(
+    st.tuples(st.sampled_from([",", "\t", "  ", " "]), st.lists(st.sampled_from(CELLS), max_size=5)).map(
+        lambda t: t[0].join(t[1])
+    ),
+    st.sampled_from(["", "  ", "prose without a delimiter", "x" * 4100, "a," * 2100]),
+)
+table_parts = st.lists(
+    st.tuples(
+        st.sampled_from(["body", "body", "body", "footer"]),
+        st.lists(table_line, min_size=1, max_size=5).map("\n".join),
+        st.sampled_from([None, None, None, None, None, Cell(0, 0, 0), Cell(0, 1, 0)]),
+    ),
+    min_size=1,
+    max_size=16,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(table_parts)
+def test_table_rows_are_the_line_by_line_ones(parts):
+    """The rows found a block at a time (ColumnContext._table_rows) are _table_lines' rows."""
+    texts = [text for _, text, _ in parts]
+    part_starts = np.fromiter(accumulate((len(t) + 1 for t in texts), initial=0), dtype=np.int64)
+    points = vector.code_points("\n".join(texts))
+    starts, ends, headers, unique = columns.ColumnContext(parts)._table_rows(points, part_starts)
+    fast = [(a, b, unique[h]) for a, b, h in zip(starts.tolist(), ends.tolist(), headers.tolist(), strict=True)]
+    assert fast == columns.ColumnContext(parts).rows_by_lines(part_starts)
+
+
+def test_rows_between_notes_keep_the_table():
+    """Three notes, rows (read as one block), a note, a row: the block ends the notes' gap."""
+    lines = ["姓名,手机", "note", "note", "note", "张三,13812345678", "李四,13912345678", "note", "王五,13712345678"]
+    parts = [("body", line, None) for line in lines]
+    part_starts = np.fromiter(accumulate((len(t) + 1 for t in lines), initial=0), dtype=np.int64)
+    starts, _, _, _ = columns.ColumnContext(parts)._table_rows(vector.code_points("\n".join(lines)), part_starts)
+    assert starts.tolist() == [part_starts[4], part_starts[5], part_starts[7]]
+    assert [a for a, _, _ in columns.ColumnContext(parts).rows_by_lines(part_starts)] == starts.tolist()
