@@ -423,19 +423,20 @@ def _scan_table(texts: list[str], joined: str, today: date) -> _Table | None:
     whole group, so the runs of each identifier length are checked at once (ids/vector.py), and a
     17-digit run with an X is a resident ID or nothing; other groups (several runs, " X"), and
     only those holding 11 digits (the fewest any identifier has), go through _scan_groups."""
-    lengths = list(map(len, texts))
-    long_parts = [i for i, n in enumerate(lengths) if n >= 2 * MAX_CANDIDATES]
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    long_parts = np.flatnonzero(lengths >= 2 * MAX_CANDIDATES)
     points = vector.code_points(joined)
-    padded = np.concatenate([points, np.zeros(3, dtype=points.dtype)])
-    part_starts = np.fromiter(accumulate(map((1).__add__, lengths), initial=0), dtype=np.int64, count=len(lengths) + 1)
+    part_starts = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(lengths + 1, out=part_starts[1:])
     digit = (points - ord("0")) < 10
     starts, ends = _runs(digit)
-    if long_parts:  # a part examines one run at least a candidate: fewer runs than its cap, no cap binds
+    if len(long_parts):  # a part examines one run at least a candidate: fewer runs than its cap, no cap binds
         runs = np.bincount(np.searchsorted(part_starts, starts, side="right") - 1, minlength=len(texts))
         if (runs[long_parts] >= MAX_CANDIDATES).any():
             return None
     chosen = _Chosen()
     if len(starts):
+        padded = _Padded(points)
         after = padded[ends]
         linked = np.zeros(len(starts), dtype=bool)  # run i and run i + 1 are one group's
         linked[:-1] = (starts[1:] == ends[:-1] + 1) & np.isin(after[:-1], _SEPARATOR)
@@ -488,6 +489,18 @@ def _scan_table(texts: list[str], joined: str, today: date) -> _Table | None:
     return _Table(joined, points, part_starts, none.astype(np.int8), none, none, none, none.astype(bool), {}, usccs)
 
 
+class _Padded:
+    """points read at any index: 0 (no letter or digit) before the start and past the end, without
+    copying the text into a padded array."""
+
+    def __init__(self, points: np.ndarray) -> None:
+        self.points = points
+
+    def __getitem__(self, index: np.ndarray) -> np.ndarray:
+        inside = (index >= 0) & (index < len(self.points))
+        return np.where(inside, self.points[np.clip(index, 0, max(len(self.points) - 1, 0))], 0)
+
+
 def _alphanumeric_18(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """The starts of the maximal runs of 18 ASCII letters and digits holding a run of 6 digits or
     more (starts, ends: the digit runs): every valid USCC is one (its division code is 6 digits)."""
@@ -496,10 +509,10 @@ def _alphanumeric_18(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -
     if not len(starts):
         return starts
     reach = 13  # a run of 18 reaches at most 12 characters past a 6-digit run, a 13th ends it
-    padded = np.concatenate([np.zeros(reach, dtype=points.dtype), points, np.zeros(reach, dtype=points.dtype)])
+    padded = _Padded(points)
     steps = np.arange(1, reach + 1)
-    before = _ascii_alnum(padded[starts[:, None] + reach - steps])  # the characters before, nearest first
-    after = _ascii_alnum(padded[ends[:, None] + reach - 1 + steps])
+    before = _ascii_alnum(padded[starts[:, None] - steps])  # the characters before, nearest first
+    after = _ascii_alnum(padded[ends[:, None] - 1 + steps])
     left, right = np.argmin(before, axis=1), np.argmin(after, axis=1)  # letters and digits in a row
     bounded = ~before.all(axis=1) & ~after.all(axis=1)  # else a run of 19 at least
     return np.unique((starts - left)[bounded & (left + (ends - starts) + right == 18)])
@@ -518,7 +531,8 @@ def _alone_runs(points: np.ndarray, starts: np.ndarray, lengths: np.ndarray, tod
         card = np.ones(len(at), dtype=bool)
         if length == 18:
             chosen.add(RESIDENT_ID, at[vector.is_resident_id(codes, today)], 18)
-            card = ~vector.looks_like_resident_id(codes, today) & ~vector.is_uscc(codes)
+            card = ~vector.looks_like_resident_id(codes, today)
+            card[card] = ~vector.is_uscc(codes[card])
         elif length == 19:
             card = ~((codes[:, 0] == ord("8")) & (codes[:, 1] == ord("9")))  # an ICCID
         issuer = np.where(card, vector.card_issuers(codes), -1)

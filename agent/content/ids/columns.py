@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, compress, count
-from operator import itemgetter
+from operator import itemgetter, ne
 
 import numpy as np
 import re2
@@ -167,7 +167,7 @@ class _Rows:
     table: np.ndarray
 
 
-_TEXT, _CELL = itemgetter(1), itemgetter(2)
+_WHERE, _TEXT, _CELL = itemgetter(0), itemgetter(1), itemgetter(2)
 
 
 class ColumnContext:
@@ -217,10 +217,7 @@ class ColumnContext:
         out = np.zeros(len(parts), dtype=np.int64)
         if not len(parts):
             return out
-        if self._in_cell is None:
-            self._in_cell = np.zeros(len(self.parts), dtype=bool)
-            self._in_cell[list(compress(count(), map(_CELL, self.parts)))] = True
-        slow = self._in_cell[parts]
+        slow = self._cells()[parts]
         rows = None if slow.all() else self._rows(part_starts, bits, points)
         if rows is not None and len(rows.starts):  # no rows: NO_TAGS outside the cells
             row = np.searchsorted(rows.starts, positions, side="right") - 1
@@ -243,6 +240,13 @@ class ColumnContext:
             part = int(parts[k])
             out[k] = bits(self.tags_at(part, int(positions[k] - part_starts[part])))
         return out
+
+    def _cells(self) -> np.ndarray:
+        """Whether each part is a table cell."""
+        if self._in_cell is None:
+            self._in_cell = np.zeros(len(self.parts), dtype=bool)
+            self._in_cell[list(compress(count(), map(_CELL, self.parts)))] = True
+        return self._in_cell
 
     def _rows(self, part_starts: np.ndarray, bits: Callable[[frozenset[str]], int], points: np.ndarray) -> _Rows:
         """Every table row in joined offsets (_table_rows), and the bits of every header's columns."""
@@ -278,11 +282,11 @@ class ColumnContext:
         line_part = np.searchsorted(part_starts, line_starts, side="right") - 1
         first_line = np.searchsorted(line_part, np.arange(count_parts + 1))  # of each part (and past the last)
         long = line_ends - line_starts > MAX_ROW_CHARS
-        wheres = [where for where, _, _ in self.parts]
-        cell_part = np.array([cell is not None for _, _, cell in self.parts], dtype=bool)
+        wheres = list(map(_WHERE, self.parts))
+        cell_part = self._cells()
         reset_part = cell_part.copy()  # a header ends where the place changes, and at a cell
         reset_part[0] = True
-        reset_part[1:] |= np.array([a != b for a, b in zip(wheres[1:], wheres[:-1], strict=True)], dtype=bool)
+        reset_part[1:] |= np.fromiter(map(ne, wheres[1:], wheres[:-1]), dtype=bool, count=count_parts - 1)
         stop = np.zeros(len(line_starts), dtype=bool)  # lines where a header may start or end
         stop[first_line[:-1][reset_part]] = True
         candidates = sorted(

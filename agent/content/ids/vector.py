@@ -77,20 +77,25 @@ _NATIONAL = int(checks.NATIONAL_DIVISION)
 
 
 def is_uscc(codes: np.ndarray) -> np.ndarray:
-    """checks.is_uscc of rows of 18 codes of upper-case ASCII letters and digits."""
-    typed = _TYPES[codes[:, 0], codes[:, 1]]
-    division_digits = codes[:, 2:8] - ZERO
+    """checks.is_uscc of rows of 18 codes of upper-case ASCII letters and digits (the cheap tests
+    first: the check characters are computed for the rows that pass them)."""
+    out = np.zeros(len(codes), dtype=bool)
+    rows = np.flatnonzero(_TYPES[codes[:, 0], codes[:, 1]])
+    division_digits = codes[rows, 2:8] - ZERO
     numeric = ((division_digits >= 0) & (division_digits <= 9)).all(axis=1)
-    division = np.where(numeric, _number(np.clip(division_digits, 0, 9)), 0)
-    real = numeric & ((division == _NATIONAL) | _divisions()[division])
-    index = _ALPHABET[codes]
+    rows, division_digits = rows[numeric], division_digits[numeric]
+    division = _number(division_digits)
+    rows = rows[(division == _NATIONAL) | _divisions()[division]]
+    index = _ALPHABET[codes[rows]]
     alphabet = (index[:, 8:] >= 0).all(axis=1)
-    body = codes[:, 8:16]
+    rows, index = rows[alphabet], index[alphabet]
+    body = codes[rows, 8:16]
     values = np.where(body <= ZERO + 9, body - ZERO, body - 55)
     org = 11 - (values @ _ORG_WEIGHTS) % 11
     org_char = np.where(org == 10, ord("X"), np.where(org == 11, ZERO, ZERO + org))
-    final = _ALPHABET_CODES[(31 - (np.maximum(index[:, :17], 0) @ _USCC_WEIGHTS) % 31) % 31]
-    return typed & real & alphabet & (codes[:, 16] == org_char) & (codes[:, 17] == final)
+    final = _ALPHABET_CODES[(31 - (index[:, :17] @ _USCC_WEIGHTS) % 31) % 31]
+    out[rows[(codes[rows, 16] == org_char) & (codes[rows, 17] == final)]] = True
+    return out
 
 
 _ALPHABET_CODES = np.array([ord(c) for c in checks.USCC_ALPHABET], dtype=np.int64)
