@@ -10,6 +10,7 @@ Only the pipeline's thread uses an outbox.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 
 from loguru import logger
@@ -20,6 +21,7 @@ from rules.events import Event
 
 FLUSH_EVERY = 256  # entries per spool transaction at most
 FLUSH_ATTEMPTS = 3  # failed writes before the entries are tried one by one
+GATHER_S = 0.2  # while more work is pending, entries wait at most this long for others to share their commit
 
 
 class Outbox:
@@ -37,6 +39,7 @@ class Outbox:
         self.chunk, self.attempts = chunk, attempts
         self._entries: list[tuple[Event | None, FileMark | None]] = []  # no event: only a mark to keep
         self._failures = 0  # consecutive failed writes
+        self._oldest_at = 0.0  # time.monotonic() when the oldest entry waiting was added
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -45,7 +48,16 @@ class Outbox:
         return sum(1 for event, _ in self._entries if event is not None)
 
     def add(self, event: Event | None, mark: FileMark | None = None) -> None:
+        if not self._entries:
+            self._oldest_at = time.monotonic()
         self._entries.append((event, mark))
+
+    def flush_when_due(self, busy: bool) -> None:
+        """Store the entries now, unless more work is pending (`busy`: a burst) and they are few
+        and young: then they wait up to GATHER_S to share one commit (an fsync) with the next
+        ones. A lone event, or the last of a burst, is stored at once."""
+        if self._entries and (not busy or len(self._entries) >= self.chunk or time.monotonic() - self._oldest_at >= GATHER_S):
+            self.flush()
 
     def rename_marks(self, src: str, dest: str) -> None:
         """A file or folder was renamed: marks not stored yet follow it, like the stored ones."""
@@ -67,6 +79,7 @@ class Outbox:
                 self._put_one_by_one(len(chunk))
                 continue
             del self._entries[: len(chunk)]
+            self._oldest_at = time.monotonic()
             self._failures = 0
 
     def _put(self, entries: list[tuple[Event | None, FileMark | None]]) -> None:

@@ -243,7 +243,8 @@ class Pipeline:
         self._check_classified()
         self._take_results()
         self._check_egress()
-        self._outbox.flush()  # raises when the spool fails: the loop waits and comes back
+        # raises when the spool fails: the loop waits and comes back
+        self._outbox.flush_when_due(busy=bool(self._egress or self.lanes.in_flight or self._held or self.changes.qsize()))
 
     def _busy(self) -> bool:
         """Something waits for a timer or a lane (checked every TICK_S), not only for a change."""

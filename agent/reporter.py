@@ -47,6 +47,7 @@ from rules.events import Event, utc_now_iso
 TIMEOUT_S = 30.0  # a request unanswered this long is retried (agent.request_timeout_s)
 CONNECT_TIMEOUT_S = 5.0  # at most this of it to connect
 BACKOFF_MIN_S = 0.5
+GATHER_S = 0.2  # a batch sent less than this after the last one waits that long for more (a burst)
 BACKOFF_MAX_S = 60.0  # agent.retry_max_s
 RETRY_AFTER_MAX_S = 300.0  # a collector asking for longer is not believed further than this
 TOKEN_FILE = "token"
@@ -114,6 +115,7 @@ class Reporter:
         self._backoff_s = 0.0
         self._failing: set[tuple[str, str]] = set()  # (where, kind) reported by an agent.error, until it works again
         self._next_heartbeat = 0.0
+        self._delivered_at = -GATHER_S  # time.monotonic() of the last batch sent
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="reporter", daemon=True)
 
@@ -194,7 +196,14 @@ class Reporter:
         batch = self.spool.peek(self.batch_max)
         if not batch:
             return False
+        since_s = time.monotonic() - self._delivered_at
+        if len(batch) < self.batch_max and since_s < GATHER_S:
+            # a burst (a batch went out a moment ago): let its events gather into fewer, larger
+            # batches; an event after a quiet spell still goes out at once
+            self._stop.wait(GATHER_S - since_s)
+            batch = self.spool.peek(self.batch_max) or batch
         self._deliver(batch)
+        self._delivered_at = time.monotonic()
         return True
 
     def _beat(self) -> None:
