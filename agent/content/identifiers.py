@@ -376,7 +376,6 @@ class _Table:
     joined by "\n"), and its USCCs: what _scan_whole finds, without an object per candidate."""
 
     joined: str
-    points: np.ndarray  # joined's characters (vector.code_points)
     part_starts: np.ndarray  # where each part starts in joined
     kinds: np.ndarray  # index into KINDS
     starts: np.ndarray  # in joined
@@ -482,11 +481,9 @@ def _scan_table(texts: list[str], joined: str, today: date) -> _Table | None:
         at = at[order]
         found = (np.concatenate(chosen.kinds)[order], at, np.concatenate(chosen.ends)[order])
         part = np.searchsorted(part_starts, at, side="right") - 1
-        return _Table(
-            joined, points, part_starts, *found, part, np.concatenate(chosen.strong)[order], chosen.values, usccs
-        )
+        return _Table(joined, part_starts, *found, part, np.concatenate(chosen.strong)[order], chosen.values, usccs)
     none = np.zeros(0, dtype=np.int64)
-    return _Table(joined, points, part_starts, none.astype(np.int8), none, none, none, none.astype(bool), {}, usccs)
+    return _Table(joined, part_starts, none.astype(np.int8), none, none, none, none.astype(bool), {}, usccs)
 
 
 class _Padded:
@@ -614,7 +611,8 @@ def _context_bits(scan: _Scan, table: _Table, chosen: np.ndarray) -> tuple[np.nd
             + joined[end : min(part_end, end + CONTEXT_CHARS)]
         )
         near[k] = _bits(tags_of(window))
-    column = scan.columns.column_bits(parts, table.starts[chosen], table.points, table.part_starts, _bits)
+    points = partial(vector.code_points, joined)  # asked once a document, when its rows are first read
+    column = scan.columns.column_bits(parts, table.starts[chosen], points, table.part_starts, _bits)
     return near, column
 
 

@@ -180,6 +180,7 @@ class ColumnContext:
         self._cell_ends: dict[tuple[int, int], list[int]] = {}  # of the table rows asked about
         self._flat: _Rows | None = None  # the rows of _lines in joined offsets (column_bits)
         self._in_cell: np.ndarray | None = None  # whether each part is a table cell (column_bits)
+        self._marks: dict[str, np.ndarray] = {}  # positions of "," "\t" and '"' in the joined parts (column_bits)
 
     def tags_at(self, part: int, pos: int) -> frozenset[str]:
         cell = self.parts[part][2]
@@ -205,12 +206,12 @@ class ColumnContext:
         self,
         parts: np.ndarray,
         positions: np.ndarray,
-        points: np.ndarray,
+        points: Callable[[], np.ndarray],
         part_starts: np.ndarray,
         bits: Callable[[frozenset[str]], int],
     ) -> np.ndarray:
         """bits(tags_at(part, position)) for many positions at once (positions in the parts joined by
-        "\n": points, the characters, and part_starts, where each part starts). In a comma or tab
+        "\n": points gives their characters, asked once; part_starts, where each part starts). In a comma or tab
         table row without quotes, a position's column is the number of delimiters before it in its
         row (tags_at's bisection of the cells' ends): those are counted with numpy, the rest (cells,
         space-separated rows, quoted rows) asked of tags_at one by one."""
@@ -219,6 +220,7 @@ class ColumnContext:
             return out
         slow = self._cells()[parts]
         rows = None if slow.all() else self._rows(part_starts, bits, points)
+        marks = self._marks if rows is not None else {}
         if rows is not None and len(rows.starts):  # no rows: NO_TAGS outside the cells
             row = np.searchsorted(rows.starts, positions, side="right") - 1
             inside = ~slow & (row >= 0) & (positions <= rows.ends[np.maximum(row, 0)])
@@ -226,8 +228,7 @@ class ColumnContext:
             header = rows.headers[row]
             fast = inside & (rows.delimiters[header] != ord(" "))
             for delimiter in (",", "\t"):
-                at = np.flatnonzero(points == ord(delimiter))
-                quotes = np.flatnonzero(points == ord('"'))
+                at, quotes = marks[delimiter], marks['"']
                 mine = fast & (rows.delimiters[header] == ord(delimiter))
                 quoted = np.searchsorted(quotes, rows.ends[row]) > np.searchsorted(quotes, rows.starts[row])
                 counted = mine & ~quoted
@@ -248,9 +249,14 @@ class ColumnContext:
             self._in_cell[list(compress(count(), map(_CELL, self.parts)))] = True
         return self._in_cell
 
-    def _rows(self, part_starts: np.ndarray, bits: Callable[[frozenset[str]], int], points: np.ndarray) -> _Rows:
-        """Every table row in joined offsets (_table_rows), and the bits of every header's columns."""
+    def _rows(
+        self, part_starts: np.ndarray, bits: Callable[[frozenset[str]], int], points_of: Callable[[], np.ndarray]
+    ) -> _Rows:
+        """Every table row in joined offsets (_table_rows), and the bits of every header's columns;
+        the positions of the delimiters and quotes kept (self._marks), not the characters."""
         if self._flat is None:
+            points = points_of()
+            self._marks = {mark: np.flatnonzero(points == ord(mark)) for mark in (",", "\t", '"')}
             starts, ends, headers, unique = self._table_rows(points, part_starts)
             table = np.zeros((len(unique), 1 + max((len(h.columns) for h in unique), default=0)), dtype=np.int64)
             for i, h in enumerate(unique):

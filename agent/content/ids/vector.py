@@ -106,7 +106,7 @@ MAX_CARD_LENGTH = max(checks.CARD_LENGTHS)
 def _issuers() -> np.ndarray:
     """The index in checks.ISSUERS of the issuer of each 4-digit head and length (-1: none), as
     checks._issuer_of walks them: the first issuer whose range and lengths hold it."""
-    table = np.full((10_000, MAX_CARD_LENGTH + 1), -1, dtype=np.int64)
+    table = np.full((10_000, MAX_CARD_LENGTH + 1), -1, dtype=np.int8)  # 20 issuers
     heads = np.arange(10_000)
     for index, issuer in enumerate(checks.ISSUERS):
         width = len(str(issuer.low))
