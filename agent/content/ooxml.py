@@ -103,12 +103,10 @@ def plain_paragraphs(text: str, refused: tuple[str, ...] = ()) -> list[str] | No
     if "\r" in text:
         text = _LINE_ENDS.sub("\n", text)  # as expat does to the raw input (a &#13; stays)
     found = _PARAGRAPH_MARKS.findall(text)
+    inline = _inline_marks(found)
+    if inline is None:
+        return None
     marks = "".join(chain.from_iterable(found))
-    if "t>" in marks:
-        return None
-    inline = [(mark, char) for mark, char in (("a>", "\t"), ("b>", "\n"), ("c>", "\n")) if mark in marks]
-    if inline and not _inline_in_paragraphs(found):
-        return None
     for mark, replacement in (("p>", ""), ("/>", "</"), *inline):
         if mark in marks:
             marks = marks.replace(mark, replacement)
@@ -118,20 +116,27 @@ def plain_paragraphs(text: str, refused: tuple[str, ...] = ()) -> list[str] | No
     return paragraphs
 
 
-def _inline_in_paragraphs(found: list[tuple[str, ...]]) -> bool:
-    """Whether every tab and break of _PARAGRAPH_MARKS's matches stands in a paragraph and no
-    paragraph starts in another (an empty one ends a paragraph here: its start is not seen)."""
-    inside = False
-    for lone_end, _, end, start, _, _, start_end, empty, _, tab, br, cr, *_ in found:
+def _inline_marks(found: list[tuple[str, ...]]) -> list[tuple[str, str]] | None:
+    """The marks of the tabs and breaks among _PARAGRAPH_MARKS's matches with the characters they
+    stand for; None when a t holds elements, or a tab or break stands outside a paragraph or a
+    paragraph starts in another while there are tabs or breaks (an empty paragraph ends one here:
+    its start is not seen). One pass over the matches, not one over the marks per kind."""
+    inside = nested = outside = False
+    kinds = set()
+    for lone_end, _, end, start, _, _, start_end, empty, _, tab, br, cr, _, bad, _ in found:
         if start:
-            if inside:
-                return False
+            nested |= inside
             inside = not start_end
         elif lone_end or end or empty:
             inside = False
-        elif (tab or br or cr) and not inside:
-            return False
-    return True
+        elif tab or br or cr:
+            kinds.add(tab or br or cr)
+            outside |= not inside
+        elif bad:
+            return None
+    if kinds and (nested or outside):
+        return None
+    return [(f"{kind}>", "\t" if kind == "a" else "\n") for kind in sorted(kinds)]
 
 
 class _Paragraphs(TextHandler):
@@ -149,7 +154,9 @@ class _Paragraphs(TextHandler):
         paragraphs = plain_paragraphs(text, self.REFUSED)
         if paragraphs is None or sum(map(len, paragraphs)) > self.out.chars_left:
             return False  # the events stop where the reference stops
-        self.out.add_all(self.where, [self.clean(p) for p in paragraphs])
+        if type(self).clean is not TextHandler.clean:
+            paragraphs = [self.clean(p) for p in paragraphs]
+        self.out.add_all(self.where, paragraphs)
         return True
 
 
