@@ -644,8 +644,10 @@ class FingerprintIndex:
     ) -> None:
         """Hashed files' rows and their new documents, in one batch of the refresh's transaction;
         `indexed`: the paths among them that had a row (content replaced by an edit stays traceable)."""
-        new = {e.path: e.sha256 for e in entries}
-        replaced = [old for old in self._rows(indexed) if old.path in new and new[old.path] != old.sha256]
+        replaced = []
+        if indexed:  # edits (a build has none: no dict of its batch)
+            new = {e.path: e.sha256 for e in entries}
+            replaced = [old for old in self._rows(indexed) if old.path in new and new[old.path] != old.sha256]
         now = time.time()
         with bulk.batch(len(entries)) as tx:
             _remember(tx, replaced, PREVIOUS_VERSION)
