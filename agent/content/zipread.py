@@ -134,7 +134,7 @@ class BoundedZip:
         """A small stored or deflated member in one read and one inflate, when nothing about it
         would make zipfile's reader refuse it or chunks() stop early: smaller than max_bytes, the
         bytes left and the ratio check's floor, its local header what zipfile checks (signature,
-        name), the deflate stream ending with exactly its size, its CRC-32 right. None: read it
+        name), the deflate stream giving exactly its size, its CRC-32 right. None: read it
         through zipfile (which then raises, truncates or refuses as before). Some 400 slides of a
         deck cost a ZipExtFile, its shared file and 64 KiB reads each otherwise."""
         size = info.file_size
@@ -158,10 +158,9 @@ class BoundedZip:
             if info.compress_type == zipfile.ZIP_STORED:
                 data = raw
             else:
-                inflate = zlib.decompressobj(-15)
-                data = inflate.decompress(raw, size + 1)
-                if not inflate.eof:
-                    return None
+                # one byte more than its size: a longer stream goes to zipfile (which cuts it at its
+                # size), and inflating that byte meets what zipfile's larger reads would meet
+                data = zlib.decompressobj(-15).decompress(raw, size + 1)
         except (OSError, ValueError, zlib.error):  # ValueError: a name that does not decode
             return None
         if len(data) != size or zlib.crc32(data) != info.CRC:
