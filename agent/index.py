@@ -607,14 +607,15 @@ class FingerprintIndex:
     def _hash_chunk(
         self, chunk: list, digests: list, claimed: set[int], pause: Callable[[], None] | None = None
     ) -> list:
-        """[(raw path, stat, (entry, fingerprints or None) | OSError)] for a chunk of the todo list."""
+        """[(raw path, stat, (row, fingerprints or None) | OSError)] for a chunk of the todo list; a
+        row is (raw path, size, mtime_ns, inode, sha256, level, entry, ctime_ns), the files table's
+        columns as `_store` writes them (no IndexedFile per file, no path decoded and encoded again)."""
         out = []
         for (raw, st, folder), d in zip(chunk, digests, strict=True):
             if isinstance(d, OSError):
                 out.append((raw, st, d))
                 continue
-            path = os.fsdecode(raw)
-            entry = IndexedFile(path, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name, d.ctime_ns)
+            row = (raw, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name, d.ctime_ns)
             hashes = None
             if self.fingerprint is None:
                 pass
@@ -627,8 +628,8 @@ class FingerprintIndex:
                 claimed.add(key)
                 if pause is not None:
                     pause()
-                hashes = self._fingerprints(path, d.sha256)
-            out.append((raw, st, (entry, hashes)))
+                hashes = self._fingerprints(os.fsdecode(raw), d.sha256)
+            out.append((raw, st, (row, hashes)))
         return out
 
     def _rows(self, paths: Iterable[bytes]) -> list[IndexedFile]:
@@ -640,24 +641,21 @@ class FingerprintIndex:
         ]
 
     def _store(
-        self, entries: list[IndexedFile], texts: dict[str, frozenset[int]], indexed: list[bytes], bulk: _Bulk
+        self, entries: list[tuple], texts: dict[str, frozenset[int]], indexed: list[bytes], bulk: _Bulk
     ) -> None:
         """Hashed files' rows and their new documents, in one batch of the refresh's transaction;
         `indexed`: the paths among them that had a row (content replaced by an edit stays traceable)."""
         replaced = []
         if indexed:  # edits (a build has none: no dict of its batch)
-            new = {e.path: e.sha256 for e in entries}
-            replaced = [old for old in self._rows(indexed) if old.path in new and new[old.path] != old.sha256]
+            new = {e[0]: e[4] for e in entries}
+            replaced = [old for old in self._rows(indexed) if new.get(os.fsencode(old.path), old.sha256) != old.sha256]
         now = time.time()
         with bulk.batch(len(entries)) as tx:
             _remember(tx, replaced, PREVIOUS_VERSION)
             tx.executemany(
                 "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, sha256, level, entry, indexed_at, ctime_ns)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (os.fsencode(e.path), e.size, e.mtime_ns, e.inode, e.sha256, e.level, e.entry, now, e.ctime_ns)
-                    for e in entries
-                ],
+                [(*e[:7], now, e[7]) for e in entries],
             )
             tx.executemany(  # content without text (most of a drawing folder): one statement for all
                 "INSERT OR IGNORE INTO documents (sha256, fingerprints) VALUES (?, 0)",
@@ -945,7 +943,7 @@ class _Hashing:
             self._store(todo, indexed, self.index._hashed(todo, self.claimed, digests, pause=self.writer.commit))
 
     def _store(self, todo: list, indexed: list[bytes], hashed: Iterator[list]) -> None:
-        entries: list[IndexedFile] = []
+        entries: list[tuple] = []
         texts: dict[str, frozenset[int]] = {}
         for done in hashed:
             for raw, st, result in done:
@@ -954,10 +952,10 @@ class _Hashing:
                     self.errors += 1
                     logger.warning("cannot index file path={!r} error={!r}", os.fsdecode(raw), result.strerror)
                     continue
-                entry, hashes = result
-                entries.append(entry)
+                row, hashes = result
+                entries.append(row)
                 if hashes is not None:
-                    texts[entry.sha256] = hashes
+                    texts[row[4]] = hashes
             if self.progress:
                 self.progress(self.done_bytes, self.total_bytes)
             self.writer.commit_if_due()  # not held open while the helpers hash on
