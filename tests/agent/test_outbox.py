@@ -85,3 +85,25 @@ def test_marks_not_spooled_yet_follow_a_rename(spool):
     assert spool.reported("/m/new/a.txt").sha256 == "ab" * 32
     assert spool.reported("/m/dir/a.txt") is None
     assert spool.reported("/m/dir2/b.txt") is not None
+
+
+def test_a_burst_shares_commits_and_a_lone_event_is_spooled_at_once(spool, monkeypatch):
+    """While more work is pending, entries wait (at most GATHER_S or a chunk) to share one
+    commit; with nothing else pending they are stored in the same step."""
+    import agent.outbox
+
+    box = _outbox(spool)
+    box.add(Event(type="egress.file", path="/media/usb/lone"))
+    box.flush_when_due(busy=False)
+    assert len(box) == 0 and spool.depth() == 1
+    box.add(Event(type="egress.file", path="/media/usb/burst-1"))
+    box.flush_when_due(busy=True)
+    assert len(box) == 1 and spool.depth() == 1  # young and few: waits for the next ones
+    monkeypatch.setattr(agent.outbox, "GATHER_S", 0.0)
+    box.flush_when_due(busy=True)
+    assert len(box) == 0 and spool.depth() == 2  # waited long enough
+    monkeypatch.setattr(agent.outbox, "GATHER_S", 60.0)
+    for i in range(box.chunk):
+        box.add(Event(type="egress.file", path=f"/media/usb/many-{i}"))
+    box.flush_when_due(busy=True)
+    assert len(box) == 0  # a whole chunk goes at once

@@ -471,3 +471,25 @@ def test_a_pending_agents_403_says_why_and_how_long_to_wait():
         _check_status(r)
     assert not isinstance(raised.value, Refused)
     assert "waits for an admin's approval" in str(raised.value) and raised.value.retry_after_s == 300
+
+
+def test_a_burst_goes_out_in_fewer_batches_and_a_lone_event_at_once(collector, spool, tmp_path):
+    """A batch right after another waits GATHER_S for more; the first after a quiet spell does not."""
+    from agent import reporter as reporting
+
+    reporter = _reporter(collector, spool, tmp_path, batch_max=500)
+    reporter.start()
+    try:
+        spool.put(_events(1, "lone"))
+        _wait(lambda: spool.depth() == 0, timeout_s=reporting.GATHER_S * 0.9 + 1.0)
+        sent_at = time.monotonic()
+        for i in range(5):  # a burst arriving a few at a time
+            spool.put(_events(3, f"burst{i}"))
+            time.sleep(0.02)
+        _wait(lambda: spool.depth() == 0)
+        assert time.monotonic() - sent_at >= reporting.GATHER_S * 0.9
+    finally:
+        reporter.stop()
+    batches = [r for r, _ in collector.requests if r == "/api/v1/events"]
+    assert len(collector.received) == 16
+    assert len(batches) <= 3  # the lone event, then the burst in one or two batches (not five)
