@@ -205,10 +205,18 @@ class WriterTracker:
         return known[1]
 
     def seen(self, path: str, root: str) -> None:
-        """A write to path (in the egress place at root) was seen: look for its writer soon."""
+        """A write to path (in the egress place at root) was seen: look for its writer soon.
+        While the writer caught on this place less than half the same-burst window ago still
+        runs, the file is credited to it and no walk is asked for: a burst's thousands of files
+        then cost a walk every few seconds (one catches the copy again, or a second writer)
+        instead of two a second, each reading every process's open files."""
         recent = self._recent.get(root)
-        if recent is not None and self.clock() - recent[0] <= self.same_burst_s and self.alive(recent[1].pid):
-            self._credit(path, recent[1])  # the copy caught a moment ago is still running
+        if recent is not None:
+            age_s = self.clock() - recent[0]
+            if age_s <= self.same_burst_s and self.alive(recent[1].pid):
+                self._credit(path, recent[1])  # the copy caught a moment ago is still running
+                if age_s < self.same_burst_s / 2:
+                    return
         with self._lock:
             if len(self._wanted) < self.keep:
                 self._wanted[path] = root

@@ -164,3 +164,21 @@ def test_liveness_follows_the_process_itself() -> None:
             proc.wait()
         alive.close()
     assert alive._fds == {}
+
+
+def test_a_burst_credited_to_a_running_writer_asks_for_a_walk_only_now_and_then() -> None:
+    """A writer caught less than half the same-burst window ago and still running: its place's
+    files are credited to it without a walk each (a walk reads every process's open files)."""
+    cp = Writer(4242, "cp", "/usr/bin/cp", "zhangsan")
+    clock = FakeClock()
+    tracker = WriterTracker(find=lambda paths, roots: ({}, {"/usb": cp}), clock=clock, same_burst_s=5, alive=lambda pid: True)
+    tracker.seen("/usb/first.bin", "/usb")
+    tracker.walk_once()  # catches cp on the place
+    for i in range(100):
+        tracker.seen(f"/usb/f{i}.bin", "/usb")
+    assert tracker._wanted == {}  # no walk asked for
+    assert tracker.details("/usb/f99.bin")["attribution"] == SAME_BURST
+    clock.now += 3  # the catch is older than half the window: the next file asks for a walk
+    tracker.seen("/usb/later.bin", "/usb")
+    assert tracker._wanted == {"/usb/later.bin": "/usb"}
+    assert tracker.details("/usb/later.bin")["attribution"] == SAME_BURST
