@@ -38,6 +38,10 @@ from typing import BinaryIO
 from agent.hashing import FileDigest, Hasher
 
 CHUNK_FILES = 32  # files per request: the round-trip is paid once for them
+# The wire format's version, the helper's first argument: a helper of another version (an agent
+# upgraded while a refresh starts its helpers) ends at once, and the refresh fails instead of
+# misreading its answers (or waiting forever for bytes that never come).
+PROTOCOL = "2"
 _U32, _ERR, _FIELDS = struct.Struct(">I"), struct.Struct(">iH"), struct.Struct(">QqQqI")
 
 
@@ -59,7 +63,7 @@ class HashPool:
         neither the pipes nor a batch the helpers finished early carry 8 KiB per binary file (the
         digest is the same: FileDigest.head is not compared)."""
         self.hasher = hasher  # counts the bytes and files the helpers read, as if it had read them
-        argv = [sys.executable, "-m", "agent.hashpool"]
+        argv = [sys.executable, "-m", "agent.hashpool", PROTOCOL]
         if text_kinds is not None:
             argv.append(",".join(sorted(text_kinds)) or ",")
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -198,5 +202,13 @@ def _serve(inp: BinaryIO, out: BinaryIO, text_kinds: frozenset[str] | None = Non
         out.flush()
 
 
+def main(argv: list[str]) -> int:
+    if argv[:1] != [PROTOCOL]:
+        print(f"agent.hashpool: protocol {argv[:1]} asked, {PROTOCOL} spoken", file=sys.stderr)
+        return 2
+    _serve(sys.stdin.buffer, sys.stdout.buffer, frozenset(argv[1].split(",")) - {""} if len(argv) > 1 else None)
+    return 0
+
+
 if __name__ == "__main__":
-    _serve(sys.stdin.buffer, sys.stdout.buffer, frozenset(sys.argv[1].split(",")) - {""} if len(sys.argv) > 1 else None)
+    sys.exit(main(sys.argv[1:]))

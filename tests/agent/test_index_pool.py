@@ -90,3 +90,18 @@ def test_heads_not_wanted_are_dropped_as_they_arrive(tmp_path):
         pool.close()
     assert binary.head == b"" and binary == Hasher().digest(str(tmp_path / "a.bin"))
     assert text.head == (b"plain text " * 2000)[:8192]
+
+
+def test_a_helper_of_another_protocol_ends_and_fails_the_refresh(tmp_path, monkeypatch):
+    """An agent upgraded while a refresh starts its helpers: the helper refuses to speak, the
+    refresh fails (and runs again later) instead of misreading answers or waiting forever."""
+    import agent.hashpool
+
+    (tmp_path / "a").write_bytes(b"a")
+    monkeypatch.setattr(agent.hashpool, "PROTOCOL", "1")  # the helper, run from disk, speaks "2"
+    pool = HashPool(1, Hasher())
+    try:
+        with pytest.raises(OSError, match="helper failed"):
+            list(pool.digests([str(tmp_path / "a")]))
+    finally:
+        pool.close()
