@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from functools import cache
-from itertools import chain
+from itertools import chain, groupby
 
 from agent.content.budget import Collector
 from agent.content.document import BODY, FOOTER, HEADER, PROPERTIES, TITLE, Cell
@@ -604,14 +604,43 @@ def read_xlsx(z: BoundedZip, out: Collector) -> None:
     out.add(BODY, "\n".join(t for i, t in enumerate(shared.strings) if i not in used))
 
 
+_SHAPE_OR_PLACEHOLDER = re.compile(rf"<{_PREFIX}(sp|ph)(?=[\s/>])([^>]*)>")
+
+
 class _SlideHandler(_Paragraphs):
     """Slide text is body, except in footer, date and slide-number placeholders."""
 
     PLACEHOLDERS = {"ftr": FOOTER, "dt": FOOTER, "sldNum": FOOTER, "hdr": HEADER}
-    REFUSED = ("ph",)  # a placeholder may make its shape a footer: the events
 
     def __init__(self, out: Collector) -> None:
         super().__init__(out, BODY)
+
+    def scan_whole(self, text: str, scan: Callable[[str], None]) -> bool:
+        """plain_paragraphs of the pieces between the shapes' and placeholders' tags, each
+        paragraph in the place in force at its end (a shape's start makes it body, a placeholder
+        its kind's), the text after a piece's last paragraph joining the next piece's first."""
+        if not FAST_PARAGRAPHS or self._buffer or self._in_part or self._in_text or text.count("<") != text.count(">"):
+            return False
+        places: list[tuple[str, str]] = []
+        where, pending, at = self.where, "", 0
+        for event in [*_SHAPE_OR_PLACEHOLDER.finditer(text), None]:
+            paragraphs = plain_paragraphs(text[at : event.start() if event else len(text)])
+            if paragraphs is None:
+                return False
+            paragraphs[0] = pending + paragraphs[0]
+            pending = paragraphs.pop()
+            places += ((where, p) for p in paragraphs)
+            if event:
+                at = event.start()
+                kind = attributes(event.group(2)).get("type", "") if event.group(1) == "ph" else ""
+                where = self.PLACEHOLDERS.get(kind, BODY)
+        places.append((where, pending))  # the final flush
+        if sum(len(p) for _, p in places) > self.out.chars_left:
+            return False  # the events stop where the reference stops
+        self.where = where
+        for place, group in groupby(places, key=lambda wp: wp[0]):
+            self.out.add_all(place, [p for _, p in group])
+        return True
 
     def scan_names(self) -> tuple[frozenset[str], frozenset[str]] | None:
         return self._names() | {"sp", "ph"}, frozenset({"ph"})

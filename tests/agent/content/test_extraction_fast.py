@@ -169,6 +169,52 @@ def test_random_slides_read_the_same(body, max_bytes, monkeypatch):
     _same(_member(body, "slide"), "slide", monkeypatch, max_bytes)
 
 
+PLACEHOLDER_TAGS = st.sampled_from(
+    ["", "<p:ph/>", '<p:ph type="title"/>', '<p:ph type="ftr" idx="3"/>', "<p:ph type='dt'/>", '<p:ph type="sldNum"></p:ph>',
+     '<p:ph type="hdr"/>', '<p:ph type="body" sz="quarter"/>']
+)  # fmt: skip
+
+
+@st.composite
+def _shapes(draw) -> str:
+    """A slide's shapes: placeholders of every kind, tables outside shapes (the place in force
+    goes on), groups, text between them."""
+    shapes = []
+    for _ in range(draw(st.integers(0, 5))):
+        paragraphs = draw(st.one_of(_body("a:", "x", odd_blocks=False), _body("a:", "x")))
+        placeholder = draw(PLACEHOLDER_TAGS)
+        shape = f"<p:sp><p:nvSpPr><p:nvPr>{placeholder}</p:nvPr></p:nvSpPr><p:txBody>{paragraphs}</p:txBody></p:sp>"
+        kind = draw(st.sampled_from(["shape", "shape", "table", "group", "empty"]))
+        if kind == "table":
+            shape = f"<p:graphicFrame><a:tbl><a:tr><a:tc><a:txBody>{paragraphs}</a:txBody></a:tc></a:tr></a:tbl></p:graphicFrame>"
+        elif kind == "group":
+            shape = f"<p:grpSp>{shape}<p:sp/>{shape}</p:grpSp>"
+        elif kind == "empty":
+            shape = "<p:sp/>"
+        shapes.append(shape)
+    return "".join(shapes)
+
+
+@SETTINGS
+@given(shapes=_shapes(), max_bytes=st.sampled_from([1 << 20, 80]))
+def test_random_shapes_and_placeholders_read_the_same(shapes, max_bytes, monkeypatch):
+    ns = 'xmlns:a="http://schemas.openxmlformats.org/drawingml/2006/main" xmlns:p="http://x/p"'
+    data = f"<p:sld {ns}><p:cSld><p:spTree>{shapes}</p:spTree></p:cSld></p:sld>".encode()
+    _same(data, "slide", monkeypatch, max_bytes)
+
+
+def test_the_fixture_deck_with_placeholders_reads_fast(tmp_path, monkeypatch):
+    read = []
+    real = ooxml.plain_paragraphs
+    monkeypatch.setattr(ooxml, "plain_paragraphs", lambda *a: (found := real(*a), read.append(found is not None))[0])
+    path = makers.pptx(tmp_path / "f.pptx")
+    fast = extract(str(path), path.name)
+    assert read and all(read)
+    monkeypatch.setattr(ooxml, "FAST_PARAGRAPHS", False)
+    assert fast == extract(str(path), path.name)
+    assert [p.text for p in fast.parts if p.where == "footer"] == ["商业秘密 slide footer"]
+
+
 @pytest.mark.parametrize(
     "body, fast",
     [
