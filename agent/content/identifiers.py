@@ -59,7 +59,7 @@ import re2
 
 from agent.content.document import Document
 from agent.content.ids import checks, vector
-from agent.content.ids.columns import ANY_WORD_LOOSE, CARD, NO_TAGS, NOT_CARD, ColumnContext, tags_of
+from agent.content.ids.columns import ANY_WORD_LOOSE, CARD, NO_TAGS, NOT_CARD, ColumnContext, tags_of, tags_of_each
 from agent.content.ids.columns import MOBILE as MOBILE_TAG
 from agent.content.normalised import normalised_texts
 from rules.events import Detection
@@ -601,16 +601,18 @@ def _context_bits(scan: _Scan, table: _Table, chosen: np.ndarray) -> tuple[np.nd
     if scan.worded is not None:
         asked = np.isin(parts, np.fromiter(scan.worded, dtype=np.int64, count=len(scan.worded)))
     joined = table.joined
-    for k in np.flatnonzero(asked).tolist():
+    windows, asked = [], np.flatnonzero(asked)
+    for k in asked.tolist():
         i = chosen[k]
         start, end = int(table.starts[i]), int(table.ends[i])
         part_start, part_end = int(table.part_starts[parts[k]]), int(table.part_starts[parts[k] + 1]) - 1
-        window = (
-            joined[max(part_start, start - CONTEXT_CHARS) : start]
-            + " "
-            + joined[end : min(part_end, end + CONTEXT_CHARS)]
+        before, after = (
+            joined[max(part_start, start - CONTEXT_CHARS) : start],
+            joined[end : min(part_end, end + CONTEXT_CHARS)],
         )
-        near[k] = _bits(tags_of(window))
+        windows.append(before + " " + after)
+    if windows:
+        near[asked] = list(map(_bits, tags_of_each(windows)))
     points = partial(vector.code_points, joined)  # asked once a document, when its rows are first read
     column = scan.columns.column_bits(parts, table.starts[chosen], points, table.part_starts, _bits)
     return near, column

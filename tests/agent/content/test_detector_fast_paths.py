@@ -126,3 +126,16 @@ def test_rows_between_notes_keep_the_table():
     starts, _, _, _ = columns.ColumnContext(parts)._table_rows(vector.code_points("\n".join(lines)), part_starts)
     assert starts.tolist() == [part_starts[4], part_starts[5], part_starts[7]]
     assert [a for a, _, _ in columns.ColumnContext(parts).rows_by_lines(part_starts)] == starts.tolist()
+
+
+WINDOW_PIECES = (
+    "tel", "Tel", "TEL", "hotel", "xtel", "cell", "xcell", "Cell", "sim", "simx", "xsim", "ref", "refs", "a/c", "acct",
+    "手机", "电话", "卡号", "对公", "订单", "order", "card", "account", "iccid", "\n", " ", "_", "1", "甲", "-", "é",
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(WINDOW_PIECES), max_size=8).map("".join), max_size=12))
+def test_the_windows_words_in_one_pass_are_each_windows(windows):
+    """Windows searched together (joined by line breaks) hold the words each holds alone."""
+    assert columns.tags_of_each(windows) == [columns.tags_of(w) for w in windows]
