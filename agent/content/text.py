@@ -48,5 +48,4 @@ def read_text(source: str | BinaryIO, out: Collector) -> None:
             out.take_bytes(len(chunk))
         complete = not f.read(1)
     out.truncated = out.truncated or not complete
-    for line in decode(b"".join(chunks), complete).splitlines():
-        out.add(BODY, line)
+    out.add_all(BODY, decode(b"".join(chunks), complete).splitlines())  # add() per line, parts made at once
