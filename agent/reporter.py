@@ -47,7 +47,9 @@ from rules.events import Event, utc_now_iso
 TIMEOUT_S = 30.0  # a request unanswered this long is retried (agent.request_timeout_s)
 CONNECT_TIMEOUT_S = 5.0  # at most this of it to connect
 BACKOFF_MIN_S = 0.5
-GATHER_S = 0.2  # a batch sent less than this after the last one waits that long for more (a burst)
+# a batch that would go out less than this after the last one waits that long for more (a burst); short,
+# since one copy after another, each waited for, must not wait (the outbox already gathers a burst's commits)
+GATHER_S = 0.05
 BACKOFF_MAX_S = 60.0  # agent.retry_max_s
 RETRY_AFTER_MAX_S = 300.0  # a collector asking for longer is not believed further than this
 TOKEN_FILE = "token"

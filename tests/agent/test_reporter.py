@@ -485,7 +485,7 @@ def test_a_burst_goes_out_in_fewer_batches_and_a_lone_event_at_once(collector, s
         sent_at = time.monotonic()
         for i in range(5):  # a burst arriving a few at a time
             spool.put(_events(3, f"burst{i}"))
-            time.sleep(0.02)
+            time.sleep(0.01)
         _wait(lambda: spool.depth() == 0)
         assert time.monotonic() - sent_at >= reporting.GATHER_S * 0.9
     finally:
