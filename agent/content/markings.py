@@ -40,6 +40,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import accumulate, compress
+from operator import attrgetter
 
 from agent.content.document import BODY, FOOTER, HEADER, NAME, PROPERTIES, TITLE, Document, TextPart
 from agent.content.marking_form import (
@@ -119,12 +120,12 @@ def _near_a_page_edge(parts: list[TextPart], i: int) -> bool:
 
 
 def _body(document: Document) -> _Body:
-    in_body = [p.where == BODY for p in document.parts]
+    in_body = list(map(BODY.__eq__, map(_WHERE, document.parts)))
     parts = list(compress(document.parts, in_body))
     texts = list(compress(normalised_texts(document), in_body))
     starts: list[int] = []
     ends: list[int] = []
-    if any(p.page_line > 0 for p in parts):  # PDF lines: those near a page's edge stand at the top
+    if max(map(_PAGE_LINE, parts), default=0) > 0:  # PDF lines: those near a page's edge stand at the top
         offsets = [0, *accumulate(len(t) + 1 for t in texts)]
         for i in range(len(parts)):
             if _near_a_page_edge(parts, i):
@@ -132,6 +133,9 @@ def _body(document: Document) -> _Body:
                 ends.append(offsets[i] + len(texts[i]))
     text = "\n".join(texts)
     return _Body(text, _first_lines_end(text), tuple(starts), tuple(ends))
+
+
+_WHERE, _PAGE_LINE = attrgetter("where"), attrgetter("page_line")
 
 
 def _first_lines_end(text: str) -> int:
