@@ -33,6 +33,14 @@
  *     character beyond the BMP is white space) nor "|", plus the last character of a white-space
  *     run that is tabs then one other white-space character (not a line break). Their starts and
  *     ends (int64) in that padded text, the line of each (int32), and the number of lines.
+ * lines(folded, word, gram_bytes) -> (bytes, bytes, bytes, bytes, bytes)
+ *     The lines of folded (UCS-4 code points, "\n" between lines; word: one byte a code point, 1
+ *     where it is a letter or digit) as winnow_fast's line anchors read them: the UTF-8 of the
+ *     letters, digits and line breaks (each line's normalised text, "\n" between), each line's
+ *     start and size in it (int64, size in bytes without the "\n"), and for each line of at
+ *     least gram_bytes bytes its number of grams starting at a character (int64; 0 for a shorter
+ *     line) and the offsets of its first, middle (count // 2) and last such gram (int64, three a
+ *     line; 0 for a shorter line).
  * nfkc(text, entries, pool) -> str | None
  *     unicodedata.normalize("NFKC", text) for a text whose every character is in the table
  *     winnow_fast builds (entries: 65,536 int32, -1 for a character that needs the full
@@ -828,6 +836,119 @@ release:
     return result;
 }
 
+/* ---- lines as anchors --------------------------------------------------------------------- */
+
+static Py_ssize_t utf8_put(uint8_t *out, uint32_t c)
+{
+    if (c < 0x80) {
+        out[0] = (uint8_t)c;
+        return 1;
+    }
+    if (c < 0x800) {
+        out[0] = (uint8_t)(0xC0 | c >> 6);
+        out[1] = (uint8_t)(0x80 | (c & 0x3F));
+        return 2;
+    }
+    if (c < 0x10000) {
+        out[0] = (uint8_t)(0xE0 | c >> 12);
+        out[1] = (uint8_t)(0x80 | (c >> 6 & 0x3F));
+        out[2] = (uint8_t)(0x80 | (c & 0x3F));
+        return 3;
+    }
+    out[0] = (uint8_t)(0xF0 | c >> 18);
+    out[1] = (uint8_t)(0x80 | (c >> 12 & 0x3F));
+    out[2] = (uint8_t)(0x80 | (c >> 6 & 0x3F));
+    out[3] = (uint8_t)(0x80 | (c & 0x3F));
+    return 4;
+}
+
+#define IS_CHAR_START(b) (((b) & 0xC0) != 0x80)
+
+static PyObject *winnow_lines(PyObject *self, PyObject *args)
+{
+    Py_buffer folded, word;
+    Py_ssize_t gram;
+    if (!PyArg_ParseTuple(args, "y*y*n:lines", &folded, &word, &gram))
+        return NULL;
+    PyObject *data = NULL, *starts = NULL, *sizes = NULL, *counts = NULL, *probes = NULL, *result = NULL;
+    Py_ssize_t n = folded.len / 4;
+    if (folded.len % 4 || word.len != n || (uintptr_t)folded.buf % 4 || gram < 1) {
+        PyErr_SetString(PyExc_ValueError, "lines: buffers of the wrong size or alignment, or no gram");
+        goto release;
+    }
+    const uint32_t *f = folded.buf;
+    const uint8_t *w = word.buf;
+    Py_ssize_t bytes = 0, lines = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        uint32_t c = f[i];
+        if (c > 0x10FFFF || (c >= 0xD800 && c < 0xE000)) {
+            PyErr_Format(PyExc_ValueError, "lines: code point %u at %zd is not a character", (unsigned)c, i);
+            goto release;
+        }
+        if (c == '\n')
+            lines++;
+        if (c == '\n' || w[i])
+            bytes += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    }
+    data = PyBytes_FromStringAndSize(NULL, bytes);
+    starts = PyBytes_FromStringAndSize(NULL, lines * 8);
+    sizes = PyBytes_FromStringAndSize(NULL, lines * 8);
+    counts = PyBytes_FromStringAndSize(NULL, lines * 8);
+    probes = PyBytes_FromStringAndSize(NULL, lines * 24);
+    if (!data || !starts || !sizes || !counts || !probes)
+        goto release;
+    uint8_t *out = (uint8_t *)PyBytes_AS_STRING(data);
+    int64_t *start = (int64_t *)PyBytes_AS_STRING(starts), *size = (int64_t *)PyBytes_AS_STRING(sizes);
+    int64_t *count = (int64_t *)PyBytes_AS_STRING(counts), *probe = (int64_t *)PyBytes_AS_STRING(probes);
+    Py_ssize_t at = 0, line = 0;
+    start[0] = 0;
+    for (Py_ssize_t i = 0; i <= n; i++) {
+        if (i < n && f[i] != '\n') {
+            if (w[i])
+                at += utf8_put(out + at, f[i]);
+            continue;
+        }
+        /* the end of line `line`: its text is out[start .. at) */
+        int64_t begin = start[line], end = at, grams = 0;
+        size[line] = end - begin;
+        probe[3 * line] = probe[3 * line + 1] = probe[3 * line + 2] = 0;
+        if (end - begin >= gram) {
+            int64_t last_start = end - gram; /* grams start at characters in [begin, last_start] */
+            for (int64_t p = begin; p <= last_start; p++)
+                grams += IS_CHAR_START(out[p]);
+            int64_t p = begin, middle = grams / 2;
+            for (int64_t k = 0; p < last_start; p++) /* the middle gram: the (grams / 2)th character start */
+                if (IS_CHAR_START(out[p]) && k++ == middle)
+                    break;
+            int64_t last = last_start;
+            while (!IS_CHAR_START(out[last]))
+                last--;
+            probe[3 * line] = begin; /* a line starts at a character */
+            probe[3 * line + 1] = p;
+            probe[3 * line + 2] = last;
+        }
+        count[line] = grams;
+        if (i == n)
+            break;
+        out[at++] = '\n';
+        start[++line] = at;
+    }
+    if (at != bytes || line != lines - 1) {
+        PyErr_SetString(PyExc_SystemError, "lines: the text changed while it was read");
+        goto release;
+    }
+    result = PyTuple_Pack(5, data, starts, sizes, counts, probes);
+release:
+    Py_XDECREF(data);
+    Py_XDECREF(starts);
+    Py_XDECREF(sizes);
+    Py_XDECREF(counts);
+    Py_XDECREF(probes);
+    PyBuffer_Release(&folded);
+    PyBuffer_Release(&word);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"chosen", winnow_chosen, METH_VARARGS, "chosen(data, gram_bytes, window_bytes) -> int64 offsets as bytes"},
     {"crcs", winnow_crcs, METH_VARARGS, "crcs(data, offsets, gram_bytes) -> uint32 zlib CRC-32 of each gram"},
@@ -835,6 +956,7 @@ static PyMethodDef methods[] = {
     {"generic", winnow_generic, METH_VARARGS, "generic(folded, word, keys, lines, slots, offsets, pool, classes) -> bytes"},
     {"fold", winnow_fold, METH_VARARGS, "fold(text, entries, pool, word_table) -> (UCS-4 casefold, word flags) or None"},
     {"cells", winnow_cells, METH_VARARGS, "cells(text, space_table) -> (starts, ends, lines of, lines)"},
+    {"lines", winnow_lines, METH_VARARGS, "lines(folded, word, gram_bytes) -> (utf8, starts, sizes, grams, probes)"},
     {"nfkc", winnow_nfkc, METH_VARARGS, "nfkc(text, entries, pool) -> NFKC of text by table, or None"},
     {NULL, NULL, 0, NULL},
 };

@@ -556,18 +556,27 @@ def _line_hashes(
         folded, word = _casefolded(marked)
     else:
         marked, folded, word = known
-    newline = folded == _NEWLINE
-    line_of = np.cumsum(newline, dtype=np.int32)
-    lines = int(line_of[-1]) + 1 if len(line_of) else 1
-    data = _utf8(folded[word | newline])  # each line's normalised text, "\n" between
-    array = np.frombuffer(data, dtype=np.uint8)
-    line_starts = np.concatenate(([0], np.flatnonzero(array == _NEWLINE) + 1))
-    sizes = np.diff(np.append(line_starts, len(data) + 1)) - 1  # in UTF-8 bytes
+    if _native is not None and gram_bytes >= 1:
+        data, *layout = _native.lines(np.ascontiguousarray(folded, dtype=np.uint32), word.view(np.uint8), gram_bytes)
+        line_starts, sizes, grams, probes = (np.frombuffer(raw, dtype=np.int64) for raw in layout)
+        array, line_of, lines = np.frombuffer(data, dtype=np.uint8), None, len(line_starts)
+        probes = probes.reshape(-1, 3)
+    else:
+        newline = folded == _NEWLINE
+        line_of = np.cumsum(newline, dtype=np.int32)
+        lines = int(line_of[-1]) + 1 if len(line_of) else 1
+        data = _utf8(folded[word | newline])  # each line's normalised text, "\n" between
+        array = np.frombuffer(data, dtype=np.uint8)
+        line_starts = np.concatenate(([0], np.flatnonzero(array == _NEWLINE) + 1))
+        sizes = np.diff(np.append(line_starts, len(data) + 1)) - 1  # in UTF-8 bytes
+        grams = probes = None
     candidate = (sizes >= winnow.MIN_ANCHOR_BYTES) & (sizes <= winnow.MAX_ANCHOR_BYTES)
     if not candidate.any():
         return np.empty(0, dtype=np.uint64)
     if boilerplate:
-        candidate &= ~_mostly_boilerplate(data, array, line_starts, sizes, candidate, gram_bytes, boilerplate)
+        candidate &= ~_mostly_boilerplate(
+            data, array, line_starts, sizes, candidate, gram_bytes, boilerplate, (grams, probes)
+        )
     candidate &= ~_generic(folded, word, line_of, lines)
     candidate &= ~_marking_lines(marked, lines)
     chosen = np.flatnonzero(candidate)
@@ -577,21 +586,25 @@ def _line_hashes(
 
 def _mostly_boilerplate(
     data: bytes, array: np.ndarray, line_starts: np.ndarray, sizes: np.ndarray, candidate: np.ndarray,
-    gram_bytes: int, boilerplate: frozenset[int],
+    gram_bytes: int, boilerplate: frozenset[int], known: tuple[np.ndarray | None, np.ndarray | None],
 ) -> np.ndarray:  # fmt: skip
     """winnow._mostly_boilerplate of each candidate line: two of its first, middle and last grams
-    (one when it has one) are boilerplate grams."""
+    (one when it has one) are boilerplate grams. known: each line's count of grams and its three
+    probes (_winnow.lines), or (None, None) to find them here."""
     lines = np.flatnonzero(candidate & (sizes >= gram_bytes))
     found = np.zeros(len(sizes), dtype=bool)
     if not len(lines):
         return found
-    char_starts = np.flatnonzero((array & 0xC0) != 0x80)
-    begin, end = line_starts[lines], line_starts[lines] + sizes[lines]
-    first = np.searchsorted(char_starts, begin)
-    count = np.searchsorted(char_starts, end - gram_bytes, side="right") - first
-    probes = np.stack(
-        (char_starts[first], char_starts[first + count // 2], char_starts[first + count - 1]), axis=1
-    )  # fmt: skip
+    if known[0] is not None:
+        count, probes = known[0][lines], known[1][lines]
+    else:
+        char_starts = np.flatnonzero((array & 0xC0) != 0x80)
+        begin, end = line_starts[lines], line_starts[lines] + sizes[lines]
+        first = np.searchsorted(char_starts, begin)
+        count = np.searchsorted(char_starts, end - gram_bytes, side="right") - first
+        probes = np.stack(
+            (char_starts[first], char_starts[first + count // 2], char_starts[first + count - 1]), axis=1
+        )  # fmt: skip
     flat = probes.ravel()
     if boilerplate is winnow.boilerplate_hashes(gram_bytes):
         maybe = _member(
@@ -637,13 +650,16 @@ def _word_table() -> tuple[bytes, bytes, bytes, bytes]:
     )  # fmt: skip
 
 
-def _generic(folded: np.ndarray, word: np.ndarray, line_of: np.ndarray, lines: int) -> np.ndarray:
-    """winnow.generic_share(line) >= MAX_GENERIC_SHARE for each line (no tokens: True)."""
+def _generic(folded: np.ndarray, word: np.ndarray, line_of: np.ndarray | None, lines: int) -> np.ndarray:
+    """winnow.generic_share(line) >= MAX_GENERIC_SHARE for each line (no tokens: True); line_of
+    (each code point's line) only on the numpy path."""
     keys, words_class = _vocabulary()
     if _native is not None:
         codes = np.ascontiguousarray(folded, dtype=np.uint32)
         found = _native.generic(codes, np.ascontiguousarray(word, dtype=bool), keys, lines, *_word_table())
         return np.frombuffer(found, dtype=bool)
+    if line_of is None:
+        line_of = np.cumsum(folded == _NEWLINE, dtype=np.int32)
     cjk = _is_cjk(folded)
     after = np.concatenate((cjk[1:], [False]))
     before = np.concatenate(([False], cjk[:-1]))
@@ -677,6 +693,8 @@ def _marking_lines(marked: str, lines: int) -> np.ndarray:
     found = np.zeros(lines, dtype=bool)
     breaks = None
     for pattern in _MARKING_PATTERNS:
+        if pattern is marking_terms.STATE_RE and "★" not in marked:
+            continue  # each of its forms holds a star: no RE2 pass (its wrapper encodes the text)
         for m in pattern.finditer(marked):
             if breaks is None:
                 breaks = np.flatnonzero(_codepoints(marked) == _NEWLINE)

@@ -297,6 +297,56 @@ def test_generic_rejects_inconsistent_buffers():
     assert len(_native.generic(folded, word, keys, 3, *table)) == 3
 
 
+def _numpy_layout(folded: np.ndarray, word: np.ndarray, gram: int) -> tuple[list, ...]:
+    """What _winnow.lines gives, from numpy: the kept text's UTF-8, each line's start and size, and
+    for each line of a gram or more its count of grams at character starts and the first, middle
+    and last of them (winnow._starts of the line's text, offset by its start)."""
+    data = winnow_fast._utf8(folded[word | (folded == 10)])
+    starts, sizes, counts, probes, at = [], [], [], [], 0
+    for line in data.split(b"\n"):
+        grams = [at + o for o in winnow._starts(line, gram)]
+        starts.append(at)
+        sizes.append(len(line))
+        counts.append(len(grams))
+        probes.append((grams[0], grams[len(grams) // 2], grams[-1]) if grams else (0, 0, 0))
+        at += len(line) + 1
+    return data, starts, sizes, counts, probes
+
+
+@pytestmark_native
+@SOME
+@given(generic_texts, st.sampled_from([1, 2, 3, 5, 24]))
+def test_line_layout_is_the_numpy_paths(text, gram):
+    """Each line's normalised UTF-8, start, size, grams and probes (first, middle, last gram at a
+    character start), as numpy and winnow._starts find them; a line of fewer bytes than a gram has
+    none."""
+    folded = winnow_fast._fold(text)
+    word = winnow_fast._is_word(folded)
+    data, *layout = _native.lines(folded, word.view(np.uint8), gram)
+    starts, sizes, counts, probes = (np.frombuffer(raw, dtype=np.int64).tolist() for raw in layout)
+    expected = _numpy_layout(folded, word, gram)
+    assert (data, starts, sizes, counts) == expected[:4]
+    assert [tuple(probes[3 * i : 3 * i + 3]) for i in range(len(starts))] == expected[4]
+
+
+@pytestmark_native
+def test_line_layout_rejects_bad_buffers_and_code_points():
+    folded = np.array([ord(c) for c in "ab\ncd"], dtype=np.uint32)
+    word = np.ones(len(folded), dtype=np.uint8)
+    with pytest.raises(ValueError):
+        _native.lines(folded, word[:-1], 3)
+    with pytest.raises(ValueError):
+        _native.lines(folded, word, 0)
+    with pytest.raises(ValueError):
+        _native.lines(folded.tobytes()[:-1], word, 3)
+    for bad in (0xD800, 0xDFFF, 0x110000, 0xFFFFFFFF):
+        with pytest.raises(ValueError):
+            _native.lines(np.array([97, bad], dtype=np.uint32), np.ones(2, dtype=np.uint8), 1)
+    assert _native.lines(b"", b"", 3)[:3] == (b"", bytes(8), bytes(8))
+    data, _, _, counts, _ = _native.lines(folded, word, 10**15)
+    assert data == b"ab\ncd" and counts == bytes(16)
+
+
 @pytestmark_native
 @SOME
 @given(texts)
