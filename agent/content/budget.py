@@ -60,9 +60,9 @@ class Collector:
         self.chars_left -= len(text)
         self.parts.append(TextPart(where, text, cell=cell, page_line=page_line))
 
-    def add_all(self, where: str, texts: list[str], first_page_line: int = 0) -> None:
-        """add(where, text, page_line) for each text in order (page_line: first_page_line + its
-        index, 0 when first_page_line is 0), the parts made at once when they all fit the budget
+    def add_all(self, where: str, texts: list[str], first_page_line: int = 0, cell: Cell | None = None) -> None:
+        """add(where, text, page_line, cell=cell) for each text in order (page_line:
+        first_page_line + its index, 0 when first_page_line is 0), the parts made at once when they all fit the budget
         and hold no surrogates (a part per paragraph or PDF line: add's checks and TextPart's
         __init__ cost more than reading the text); else add one by one, raising where add raises."""
         kept = [t.strip(" \r\n\f\v") for t in texts if t and not t.isspace()]
@@ -73,13 +73,13 @@ class Collector:
             or _SURROGATES.search("".join(kept))
         ):
             for k, text in enumerate(kept):
-                self.add(where, text, lines[k] if lines else 0)
+                self.add(where, text, lines[k] if lines else 0, cell=cell)
             return
         new, append = object.__new__, self.parts.append
         for k, text in enumerate(kept):
             part = new(TextPart)  # the fields TextPart's __init__ sets (readable(text) is text here)
             fields = part.__dict__
-            fields["where"], fields["text"], fields["cell"] = where, text, None
+            fields["where"], fields["text"], fields["cell"] = where, text, cell
             fields["page_line"] = lines[k] if lines else 0
             append(part)
         self.chars_left -= sum(map(len, kept))

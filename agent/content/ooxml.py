@@ -143,21 +143,64 @@ class _Paragraphs(TextHandler):
     """Paragraphs of OOXML text (t in p, tab, br and cr inline): a whole member by plain_paragraphs
     when it can say what the events would."""
 
-    REFUSED: tuple[str, ...] = ()  # elements the handler reacts to beyond the paragraphs' own
+    # tags of the other elements the handler reacts to (group 1 "/" of an end, 2 the name, 3 the
+    # attributes): the pieces between them go to plain_paragraphs, they to start() and end()
+    EVENTS: re.Pattern[str] | None = None
 
     def __init__(self, out: Collector, where: str) -> None:
         super().__init__(out, where, frozenset({"t"}), frozenset({"p"}), inline=INLINE)
 
     def scan_whole(self, text: str, scan: Callable[[str], None]) -> bool:
-        if not FAST_PARAGRAPHS or self._buffer or self._in_part or self._in_text:
+        """plain_paragraphs of the pieces between the EVENTS' tags (start() and end() called for
+        each in between), each paragraph in the place in force at its end, the text after a
+        piece's last paragraph joining the next piece's first. Nothing is added, and the
+        handler's state is as it was, unless every piece could be read and the budget holds."""
+        if not FAST_PARAGRAPHS or self._buffer or self._in_part or self._in_text or text.count("<") != text.count(">"):
             return False
-        paragraphs = plain_paragraphs(text, self.REFUSED)
-        if paragraphs is None or sum(map(len, paragraphs)) > self.out.chars_left:
+        saved = self._state()
+        try:
+            places = self._places(text)
+        except ValueError:  # a gridSpan of digits int() does not read: the events meet it in their order
+            places = None
+        if places is None or sum(len(p) for _, p in places) > self.out.chars_left:
+            self._restore(saved)
             return False  # the events stop where the reference stops
-        if type(self).clean is not TextHandler.clean:
-            paragraphs = [self.clean(p) for p in paragraphs]
-        self.out.add_all(self.where, paragraphs)
+        cleaned = type(self).clean is not TextHandler.clean
+        for (where, cell), group in groupby(places, key=lambda place: place[0]):
+            texts = [self.clean(p) if cleaned else p for _, p in group]
+            self.out.add_all(where, texts, cell=cell)
         return True
+
+    def _places(self, text: str) -> list[tuple[tuple[str, Cell | None], str]] | None:
+        places: list[tuple[tuple[str, Cell | None], str]] = []
+        pending, at = "", 0
+        events = [*self.EVENTS.finditer(text)] if self.EVENTS else []
+        for event in [*events, None]:
+            paragraphs = plain_paragraphs(text[at : event.start() if event else len(text)])
+            if paragraphs is None:
+                return None
+            paragraphs[0] = pending + paragraphs[0]
+            pending = paragraphs.pop()
+            place = self._place()
+            places += ((place, p) for p in paragraphs)
+            if event:
+                at = event.start()
+                closing, name, raw = event.groups()
+                if not closing:
+                    self.start(name, attributes(raw))
+                if closing or raw.endswith("/"):
+                    self.end(name)
+        places.append((self._place(), pending))  # the final flush
+        return places
+
+    def _place(self) -> tuple[str, Cell | None]:
+        return self.where, None
+
+    def _state(self) -> object:
+        return self.where
+
+    def _restore(self, saved: object) -> None:
+        self.where = saved  # type: ignore[assignment]
 
 
 def _paragraphs(out: Collector, where: str) -> TextHandler:
@@ -169,7 +212,7 @@ class _DocxHandler(_Paragraphs):
     one gets its own number), rows and grid columns counted (a cell spanning two columns takes
     both)."""
 
-    REFUSED = ("tbl",)  # a table's paragraphs know their cells: the events
+    EVENTS = re.compile(rf"<(/?){_PREFIX}(tbl|tr|tc|gridSpan)(?=[\s/>])([^>]*)>")
 
     def __init__(self, out: Collector, where: str, tables: list[int]) -> None:
         super().__init__(out, where)
@@ -204,6 +247,17 @@ class _DocxHandler(_Paragraphs):
             cell = Cell(table[0], max(table[1], 0), max(table[2], 0)) if table else None
             self.out.add(self.where, self.clean("".join(self._buffer)), cell=cell)
         self._buffer, self._pending = [], 0
+
+    def _place(self) -> tuple[str, Cell | None]:
+        """Where a paragraph ending now stands: flush()'s cell (scan_whole's paragraphs)."""
+        table = self._open[-1] if self._open else None
+        return self.where, Cell(table[0], max(table[1], 0), max(table[2], 0)) if table else None
+
+    def _state(self) -> object:
+        return self.where, self._tables[0], [list(table) for table in self._open]
+
+    def _restore(self, saved: object) -> None:
+        self.where, self._tables[0], self._open = saved  # type: ignore[misc]
 
 
 def read_docx(z: BoundedZip, out: Collector) -> None:
@@ -604,43 +658,14 @@ def read_xlsx(z: BoundedZip, out: Collector) -> None:
     out.add(BODY, "\n".join(t for i, t in enumerate(shared.strings) if i not in used))
 
 
-_SHAPE_OR_PLACEHOLDER = re.compile(rf"<{_PREFIX}(sp|ph)(?=[\s/>])([^>]*)>")
-
-
 class _SlideHandler(_Paragraphs):
     """Slide text is body, except in footer, date and slide-number placeholders."""
 
     PLACEHOLDERS = {"ftr": FOOTER, "dt": FOOTER, "sldNum": FOOTER, "hdr": HEADER}
+    EVENTS = re.compile(rf"<(){_PREFIX}(sp|ph)(?=[\s/>])([^>]*)>")  # starts only: their ends do nothing
 
     def __init__(self, out: Collector) -> None:
         super().__init__(out, BODY)
-
-    def scan_whole(self, text: str, scan: Callable[[str], None]) -> bool:
-        """plain_paragraphs of the pieces between the shapes' and placeholders' tags, each
-        paragraph in the place in force at its end (a shape's start makes it body, a placeholder
-        its kind's), the text after a piece's last paragraph joining the next piece's first."""
-        if not FAST_PARAGRAPHS or self._buffer or self._in_part or self._in_text or text.count("<") != text.count(">"):
-            return False
-        places: list[tuple[str, str]] = []
-        where, pending, at = self.where, "", 0
-        for event in [*_SHAPE_OR_PLACEHOLDER.finditer(text), None]:
-            paragraphs = plain_paragraphs(text[at : event.start() if event else len(text)])
-            if paragraphs is None:
-                return False
-            paragraphs[0] = pending + paragraphs[0]
-            pending = paragraphs.pop()
-            places += ((where, p) for p in paragraphs)
-            if event:
-                at = event.start()
-                kind = attributes(event.group(2)).get("type", "") if event.group(1) == "ph" else ""
-                where = self.PLACEHOLDERS.get(kind, BODY)
-        places.append((where, pending))  # the final flush
-        if sum(len(p) for _, p in places) > self.out.chars_left:
-            return False  # the events stop where the reference stops
-        self.where = where
-        for place, group in groupby(places, key=lambda wp: wp[0]):
-            self.out.add_all(place, [p for _, p in group])
-        return True
 
     def scan_names(self) -> tuple[frozenset[str], frozenset[str]] | None:
         return self._names() | {"sp", "ph"}, frozenset({"ph"})
