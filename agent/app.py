@@ -88,7 +88,9 @@ class AgentApp:
         # without root, and ended with the rest when idle
         self.index.fingerprint = WorkerFingerprints(self.pipeline.inspector)
         # the agent's own inotify reader on Linux, watchdog elsewhere (agent/inotify.py)
-        self.watchers = make_watchers(self.pipeline.changes, self.pipeline.on_overflow, self.pipeline.on_blind)
+        self.watchers = make_watchers(
+            self.pipeline.changes, self.pipeline.on_overflow, self.pipeline.on_blind, backend=config.watcher
+        )
         excluded = tuple(f.path for f in config.classified) + (config.state_dir,)
         user_mounts = config.egress.user_mounts
         skipped = USER_FSTYPES if user_mounts.enabled else ()

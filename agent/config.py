@@ -109,6 +109,7 @@ class AgentConfig:
     heartbeat_s: float = 30.0
     stable_s: float = 0.5  # a file is complete when size and mtime hold still this long
     reconcile_s: float = 900.0  # every egress place is rescanned this often
+    watcher: str = "auto"  # "watchdog": watchdog's observer instead of the agent's own inotify reader (agent/inotify.py)
     batch_max: int = 500
     request_timeout_s: float = 30.0  # a delivery request the collector has not answered by then is retried
     retry_max_s: float = 60.0  # the longest wait between failed deliveries (the backoff's cap)
@@ -149,6 +150,7 @@ def _parse_agent(section: Section, ctx: Context) -> AgentConfig:
         heartbeat_s=section.get("heartbeat_s", duration_s, default=30.0),
         stable_s=section.get("stable_s", number(minimum=0.05), default=0.5),
         reconcile_s=section.get("reconcile_s", duration_s, default=900.0),
+        watcher=section.get("watcher", choice(("auto", "watchdog"), "watcher"), default="auto"),
         batch_max=section.get("batch_max", integer(1, 5000), default=500),
         request_timeout_s=section.get("request_timeout_s", number(minimum=0.5, maximum=600), default=30.0),
         retry_max_s=section.get("retry_max_s", number(minimum=0.5, maximum=3600), default=60.0),

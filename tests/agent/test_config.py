@@ -189,3 +189,16 @@ def test_extra_rule_files_and_folders_resolve_against_the_config_folder(tmp_path
     config = load_agent_config(str(conf / "config.yaml"))
 
     assert config.rules == (str(conf / "local.yaml"), str(conf / "rules.d"))
+
+
+def test_the_watcher_is_the_agents_own_unless_watchdog_is_asked_for(tmp_path):
+    path = tmp_path / "config.yaml"
+    head = f"agent:\n  server_url: https://miwei.example.com\n  enroll_secret: {SECRET}\n"
+    path.write_text(head)
+    assert load_agent_config(str(path)).watcher == "auto"
+    path.write_text(head + "  watcher: watchdog\n")
+    assert load_agent_config(str(path)).watcher == "watchdog"
+    path.write_text(head + "  watcher: fanotify\n")
+    with pytest.raises(InvalidInput) as caught:
+        load_agent_config(str(path))
+    assert "unknown watcher 'fanotify'" in str(caught.value)
