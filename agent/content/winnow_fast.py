@@ -73,8 +73,10 @@ _MAX_KEY = np.uint64(0xFFFF_FFFF_FFFF_FFFF)
 _LOW32 = np.uint64(0xFFFF_FFFF)
 _CJK_SHIFT = 21  # a CJK token's key: first character << 21 | second (0 for a single character)
 
+# a line's clause number, found after the "\n" that starts its line (the text is given one more in
+# front): a literal first character lets re skip to the line breaks instead of trying every position
 _ENUMERATION_LINES = re.compile(
-    winnow._ENUMERATION.pattern.replace(r"\s", r"[^\S\n]"), winnow._ENUMERATION.flags | re.MULTILINE
+    "\n" + winnow._ENUMERATION.pattern.removeprefix("^").replace(r"\s", r"[^\S\n]"), winnow._ENUMERATION.flags
 )
 
 
@@ -550,7 +552,8 @@ def _line_hashes(
 ) -> np.ndarray:
     """The anchors of joined's lines, not capped (winnow.line_anchors); known is joined's NFKC, its
     casefolded code points and which are letters or digits, when the caller has them."""
-    stripped, numbered = _ENUMERATION_LINES.subn("", joined)
+    stripped, numbered = _ENUMERATION_LINES.subn("\n", "\n" + joined)  # no match holds a line break
+    stripped = stripped[1:]
     if numbered or known is None:
         marked = _nfkc(stripped)
         folded, word = _casefolded(marked)
