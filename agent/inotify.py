@@ -368,6 +368,12 @@ class InotifyWatchers(Folders):
         if not self._moved_from:
             return
         now = time.monotonic()
+        if all(deadline > now for _p, _d, deadline, _o in self._moved_from.values()):
+            return
+        try:  # the second half may be queued since the last read (a busy machine): read it first
+            self.process(os.read(self.fd, READ_BYTES))
+        except (BlockingIOError, OSError):
+            pass
         with self._maps:
             for cookie, (path, is_dir, deadline, _owner) in list(self._moved_from.items()):
                 if deadline <= now:

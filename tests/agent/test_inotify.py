@@ -210,3 +210,22 @@ def test_the_agent_uses_its_own_reader_on_linux_and_watchdog_when_asked():
     fallback = inotify.make_watchers(q, lambda r: None, backend="watchdog")
     assert isinstance(own, InotifyWatchers) and isinstance(fallback, Watchers)
     own.stop()
+
+
+def test_a_rename_read_in_two_halves_late_is_still_a_rename(tmp_path):
+    """On a busy machine the reader may take the move's first half and not get back to the fd
+    until the pairing wait is over: the second half is read before the first counts as a move out."""
+    root = tmp_path / "watched"
+    (root / "a").mkdir(parents=True)
+    changes: queue.Queue = queue.Queue()
+    w = InotifyWatchers(changes, lambda reason: None)
+    try:
+        assert w.watch(str(root))
+        os.rename(root / "a", root / "b")
+        w.process(os.read(w.fd, HEADER.size + 16))  # one record: IN_MOVED_FROM "a" (name padded to 16)
+        time.sleep(inotify.MOVE_WAIT_S * 3)
+        w._expire_moves()
+        got = [(c.kind, c.path, c.dest) for c in _drain(changes, 0)]
+        assert got == [("moved", str(root / "a"), str(root / "b"))]
+    finally:
+        w.stop()
