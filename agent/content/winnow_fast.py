@@ -439,9 +439,21 @@ class _Tables:
         return blocks
 
 
+def _split_runs(counts: np.ndarray, lengths: list[int], normalised: list[str]) -> list[tuple[list[int], list[str]]]:
+    """The runs of cells, counts[i] in run i: the first and the last (they go on from and into the
+    chunks around) and those between of MIN_TABLE_CELLS cells or more (_Tables.blocks drops a
+    shorter one: prose has an empty run after each line, thousands a chunk)."""
+    ends = np.cumsum(counts)
+    kept = np.flatnonzero(counts >= winnow.MIN_TABLE_CELLS)
+    kept = np.unique(np.concatenate(([0], kept, [len(counts) - 1]))).tolist()
+    ends, counts = ends.tolist(), counts.tolist()
+    return [(lengths[ends[i] - counts[i] : ends[i]], normalised[ends[i] - counts[i] : ends[i]]) for i in kept]
+
+
 def _table_runs(joined: str) -> list[tuple[list[int], list[str]]]:
     """The cells (lengths, normalised) of the table-like lines of joined, as runs between the
-    lines with a long cell (prose): one run more than such lines."""
+    lines with a long cell (prose), as _split_runs keeps them: the first, the last and those
+    between that may be a table."""
     if _native is not None:
         return _native_table_runs(joined)
     codepoints = np.concatenate(([_NEWLINE], _codepoints(joined), [_NEWLINE])).astype(np.uint32)
@@ -467,7 +479,7 @@ def _table_runs(joined: str) -> list[tuple[list[int], list[str]]]:
     run_of_line = np.cumsum(long_cells)  # a line with a long cell ends the run of table lines
     in_run = ~long_cells[line_of]
     starts, ends = cell_starts[in_run], cell_ends[in_run]
-    counts = np.bincount(run_of_line[line_of[in_run]], minlength=int(run_of_line[-1]) + 1).tolist()
+    counts = np.bincount(run_of_line[line_of[in_run]], minlength=int(run_of_line[-1]) + 1)
     lengths = lengths[in_run].tolist()
     # the cells' characters, each cell followed by "\n" (in place of the character after it)
     marks = np.zeros(len(codepoints) + 1, dtype=np.int8)
@@ -478,11 +490,7 @@ def _table_runs(joined: str) -> list[tuple[list[int], list[str]]]:
     values[ends] = _NEWLINE
     keep[ends] = True
     normalised = _normalised_lines(_text(values[keep]))[:-1] if len(starts) else []
-    runs, at = [], 0
-    for count in counts:
-        runs.append((lengths[at : at + count], normalised[at : at + count]))
-        at += count
-    return runs
+    return _split_runs(counts, lengths, normalised)
 
 
 def _native_table_runs(joined: str) -> list[tuple[list[int], list[str]]]:
@@ -498,16 +506,12 @@ def _native_table_runs(joined: str) -> list[tuple[list[int], list[str]]]:
     run_of_line = np.cumsum(long_cells)  # a line with a long cell ends the run of table lines
     in_run = ~long_cells[line_of]
     starts, ends = cell_starts[in_run], cell_ends[in_run]
-    counts = np.bincount(run_of_line[line_of[in_run]], minlength=int(run_of_line[-1]) + 1).tolist()
+    counts = np.bincount(run_of_line[line_of[in_run]], minlength=int(run_of_line[-1]) + 1)
     lengths = lengths[in_run].tolist()
     padded = "\n" + joined + "\n"
     cells = "\n".join(map(padded.__getitem__, map(slice, starts.tolist(), ends.tolist())))
     normalised = _normalised_lines(cells) if len(starts) else []
-    runs, at = [], 0
-    for count in counts:
-        runs.append((lengths[at : at + count], normalised[at : at + count]))
-        at += count
-    return runs
+    return _split_runs(counts, lengths, normalised)
 
 
 @cache
