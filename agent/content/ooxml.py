@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from functools import cache
-from itertools import chain, groupby
+from itertools import chain
 
 from agent.content.budget import Collector
 from agent.content.document import BODY, FOOTER, HEADER, PROPERTIES, TITLE, Cell
@@ -143,64 +143,24 @@ class _Paragraphs(TextHandler):
     """Paragraphs of OOXML text (t in p, tab, br and cr inline): a whole member by plain_paragraphs
     when it can say what the events would."""
 
-    # tags of the other elements the handler reacts to (group 1 "/" of an end, 2 the name, 3 the
-    # attributes): the pieces between them go to plain_paragraphs, they to start() and end()
-    EVENTS: re.Pattern[str] | None = None
+    # elements the handler reacts to beyond the paragraphs' own: a member holding one goes to the
+    # events (reading the pieces between such tags by plain_paragraphs was tried: a piece per
+    # table cell or slide shape costs more than the events)
+    REFUSED: tuple[str, ...] = ()
 
     def __init__(self, out: Collector, where: str) -> None:
         super().__init__(out, where, frozenset({"t"}), frozenset({"p"}), inline=INLINE)
 
     def scan_whole(self, text: str, scan: Callable[[str], None]) -> bool:
-        """plain_paragraphs of the pieces between the EVENTS' tags (start() and end() called for
-        each in between), each paragraph in the place in force at its end, the text after a
-        piece's last paragraph joining the next piece's first. Nothing is added, and the
-        handler's state is as it was, unless every piece could be read and the budget holds."""
-        if not FAST_PARAGRAPHS or self._buffer or self._in_part or self._in_text or text.count("<") != text.count(">"):
+        if not FAST_PARAGRAPHS or self._buffer or self._in_part or self._in_text:
             return False
-        saved = self._state()
-        try:
-            places = self._places(text)
-        except ValueError:  # a gridSpan of digits int() does not read: the events meet it in their order
-            places = None
-        if places is None or sum(len(p) for _, p in places) > self.out.chars_left:
-            self._restore(saved)
+        paragraphs = plain_paragraphs(text, self.REFUSED)
+        if paragraphs is None or sum(map(len, paragraphs)) > self.out.chars_left:
             return False  # the events stop where the reference stops
-        cleaned = type(self).clean is not TextHandler.clean
-        for (where, cell), group in groupby(places, key=lambda place: place[0]):
-            texts = [self.clean(p) if cleaned else p for _, p in group]
-            self.out.add_all(where, texts, cell=cell)
+        if type(self).clean is not TextHandler.clean:
+            paragraphs = [self.clean(p) for p in paragraphs]
+        self.out.add_all(self.where, paragraphs)
         return True
-
-    def _places(self, text: str) -> list[tuple[tuple[str, Cell | None], str]] | None:
-        places: list[tuple[tuple[str, Cell | None], str]] = []
-        pending, at = "", 0
-        events = [*self.EVENTS.finditer(text)] if self.EVENTS else []
-        for event in [*events, None]:
-            paragraphs = plain_paragraphs(text[at : event.start() if event else len(text)])
-            if paragraphs is None:
-                return None
-            paragraphs[0] = pending + paragraphs[0]
-            pending = paragraphs.pop()
-            place = self._place()
-            places += ((place, p) for p in paragraphs)
-            if event:
-                at = event.start()
-                closing, name, raw = event.groups()
-                if not closing:
-                    self.start(name, attributes(raw))
-                if closing or raw.endswith("/"):
-                    self.end(name)
-        places.append((self._place(), pending))  # the final flush
-        return places
-
-    def _place(self) -> tuple[str, Cell | None]:
-        return self.where, None
-
-    def _state(self) -> object:
-        return self.where
-
-    def _restore(self, saved: object) -> None:
-        self.where = saved  # type: ignore[assignment]
 
 
 def _paragraphs(out: Collector, where: str) -> TextHandler:
@@ -212,7 +172,7 @@ class _DocxHandler(_Paragraphs):
     one gets its own number), rows and grid columns counted (a cell spanning two columns takes
     both)."""
 
-    EVENTS = re.compile(rf"<(/?){_PREFIX}(tbl|tr|tc|gridSpan)(?=[\s/>])([^>]*)>")
+    REFUSED = ("tbl",)  # a table's paragraphs know their cells: the events
 
     def __init__(self, out: Collector, where: str, tables: list[int]) -> None:
         super().__init__(out, where)
@@ -247,17 +207,6 @@ class _DocxHandler(_Paragraphs):
             cell = Cell(table[0], max(table[1], 0), max(table[2], 0)) if table else None
             self.out.add(self.where, self.clean("".join(self._buffer)), cell=cell)
         self._buffer, self._pending = [], 0
-
-    def _place(self) -> tuple[str, Cell | None]:
-        """Where a paragraph ending now stands: flush()'s cell (scan_whole's paragraphs)."""
-        table = self._open[-1] if self._open else None
-        return self.where, Cell(table[0], max(table[1], 0), max(table[2], 0)) if table else None
-
-    def _state(self) -> object:
-        return self.where, self._tables[0], [list(table) for table in self._open]
-
-    def _restore(self, saved: object) -> None:
-        self.where, self._tables[0], self._open = saved  # type: ignore[misc]
 
 
 def read_docx(z: BoundedZip, out: Collector) -> None:
@@ -662,7 +611,7 @@ class _SlideHandler(_Paragraphs):
     """Slide text is body, except in footer, date and slide-number placeholders."""
 
     PLACEHOLDERS = {"ftr": FOOTER, "dt": FOOTER, "sldNum": FOOTER, "hdr": HEADER}
-    EVENTS = re.compile(rf"<(){_PREFIX}(sp|ph)(?=[\s/>])([^>]*)>")  # starts only: their ends do nothing
+    REFUSED = ("ph",)  # a placeholder may make its shape a footer: the events
 
     def __init__(self, out: Collector) -> None:
         super().__init__(out, BODY)
