@@ -36,6 +36,11 @@ character. scan_digits and scan_uscc, RE2 over one part at a time, skipping part
 MIN_DIGITS ASCII digits (the shortest identifier, a mobile, has 11; a USCC holds 7 at least: its
 authority, type and division), are the reference the whole-body scan must equal
 (tests/agent/content/test_identifier_whole.py).
+
+That scan (_scan_whole) is in turn the reference of the one the detectors use (_scan_table): the
+digit runs of the joined text found with numpy, those that are groups of their own checked by
+length all at once (ids/vector.py), the candidates kept in columns (_Table) and counted with their
+context as bits, with no object per candidate (tests/agent/content/test_identifier_vector.py).
 """
 
 from __future__ import annotations
