@@ -91,7 +91,7 @@ def fingerprints(
     for chunk in _chunks(text[: winnow.MAX_TEXT_CHARS]):
         nfkc = _nfkc(chunk)
         folded, word = _casefolded(nfkc)
-        normalised.append(_utf8(folded[word]))
+        normalised.append(_words_utf8(folded, word))
         anchors.append(_line_hashes(chunk, gram_bytes, boilerplate, (nfkc, folded, word)))
         tables.add(chunk)
     found = _winnowed(b"".join(normalised), gram_bytes, window_bytes)
@@ -149,6 +149,15 @@ def _text(codepoints: np.ndarray) -> str:
 
 def _utf8(codepoints: np.ndarray) -> bytes:
     return _text(codepoints).encode("utf-8")
+
+
+def _words_utf8(folded: np.ndarray, word: np.ndarray) -> bytes:
+    """The UTF-8 of folded's letters and digits (word): in one native pass where it was built."""
+    if _native is not None:
+        return _native.utf8(
+            np.ascontiguousarray(folded, dtype=np.uint32), np.ascontiguousarray(word, dtype=bool).view(np.uint8)
+        )
+    return _utf8(folded[word])
 
 
 def _fold(text: str) -> np.ndarray:
@@ -564,7 +573,11 @@ def _line_hashes(
     else:
         marked, folded, word = known
     if _native is not None and gram_bytes >= 1:
-        data, *layout = _native.lines(np.ascontiguousarray(folded, dtype=np.uint32), word.view(np.uint8), gram_bytes)
+        data, *layout = _native.lines(
+            np.ascontiguousarray(folded, dtype=np.uint32),
+            np.ascontiguousarray(word, dtype=bool).view(np.uint8),
+            gram_bytes,
+        )
         line_starts, sizes, grams, probes = (np.frombuffer(raw, dtype=np.int64) for raw in layout)
         array, line_of, lines = np.frombuffer(data, dtype=np.uint8), None, len(line_starts)
         probes = probes.reshape(-1, 3)
