@@ -20,8 +20,8 @@
  *     For each of `lines` lines of folded (UCS-4 code points, "\n" between lines; word: one byte a
  *     code point, 1 where it is a letter or digit) whether half or more of its tokens are in the
  *     boilerplate's vocabulary (no tokens: yes): CJK character pairs (and lone characters) looked
- *     up in the sorted int64 keys first << 21 | second, other words (runs of letters and digits)
- *     in an open-addressing table (slots: int32 word numbers or -1, by FNV-1a of the code points;
+ *     up in the int64 keys first << 21 | second (hashed into a set here), other words (runs of
+ *     letters and digits) in an open-addressing table (slots: int32 word numbers or -1, by FNV-1a of the code points;
  *     offsets into pool; classes: 1 vocabulary, 2 function word, which does not count).
  * fold(text, entries, pool, word_table) -> (bytes, bytes) | None
  *     text.casefold() as UCS-4 code points (native order) and, for each, whether it is a letter or
@@ -447,17 +447,49 @@ static uint32_t fnv1a(const uint32_t *codes, Py_ssize_t n)
     return h;
 }
 
-static int sorted_has(const int64_t *keys, Py_ssize_t n, int64_t key)
+/* the CJK keys as a set by open addressing (Fibonacci hashing, linear probing, a quarter full):
+   one probe or two a character, not a binary search. Keys are first << 21 | second, never
+   negative: a negative key given cannot equal one and is left out, -1 marks an empty slot. */
+typedef struct {
+    int64_t *slots;
+    uint64_t mask;
+    int shift;
+} KeySet;
+
+#define KEY_HASH(key, shift) (((uint64_t)(key) * 0x9E3779B97F4A7C15ull) >> (shift))
+
+static int keyset_build(KeySet *set, const int64_t *keys, Py_ssize_t n)
 {
-    Py_ssize_t lo = 0, hi = n;
-    while (lo < hi) {
-        Py_ssize_t mid = lo + (hi - lo) / 2;
-        if (keys[mid] < key)
-            lo = mid + 1;
-        else
-            hi = mid;
+    size_t size = 16;
+    int bits = 4;
+    while (size < 4 * (size_t)n) {
+        size <<= 1;
+        bits++;
     }
-    return lo < n && keys[lo] == key;
+    set->slots = PyMem_Malloc(size * sizeof(int64_t));
+    if (!set->slots)
+        return -1;
+    for (size_t i = 0; i < size; i++)
+        set->slots[i] = -1;
+    set->mask = size - 1;
+    set->shift = 64 - bits;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (keys[i] < 0)
+            continue;
+        uint64_t h = KEY_HASH(keys[i], set->shift);
+        while (set->slots[h] != -1 && set->slots[h] != keys[i])
+            h = (h + 1) & set->mask;
+        set->slots[h] = keys[i];
+    }
+    return 0;
+}
+
+static int keyset_has(const KeySet *set, int64_t key)
+{
+    for (uint64_t h = KEY_HASH(key, set->shift); set->slots[h] != -1; h = (h + 1) & set->mask)
+        if (set->slots[h] == key)
+            return 1;
+    return 0;
 }
 
 static PyObject *winnow_generic(PyObject *self, PyObject *args)
@@ -469,6 +501,7 @@ static PyObject *winnow_generic(PyObject *self, PyObject *args)
         return NULL;
     PyObject *result = NULL;
     int64_t *total = NULL, *generic = NULL;
+    KeySet cjk = {NULL, 0, 0};
     Py_ssize_t n = folded.len / 4, n_keys = keys.len / 8, n_slots = slots.len / 4;
     Py_ssize_t n_words = offsets.len / 4 - 1, n_pool = pool.len / 4;
     if (folded.len % 4 || word.len != n || keys.len % 8 || slots.len % 4 || offsets.len % 4 || pool.len % 4 ||
@@ -494,7 +527,7 @@ static PyObject *winnow_generic(PyObject *self, PyObject *args)
         }
     total = PyMem_Calloc((size_t)lines, sizeof(int64_t));
     generic = PyMem_Calloc((size_t)lines, sizeof(int64_t));
-    if (!total || !generic) {
+    if (!total || !generic || keyset_build(&cjk, k, n_keys) < 0) {
         PyErr_NoMemory();
         goto release;
     }
@@ -518,7 +551,7 @@ static PyObject *winnow_generic(PyObject *self, PyObject *args)
             else
                 continue;
             total[line]++;
-            generic[line] += sorted_has(k, n_keys, key);
+            generic[line] += keyset_has(&cjk, key);
             continue;
         }
         if (!w[i])
@@ -550,6 +583,7 @@ static PyObject *winnow_generic(PyObject *self, PyObject *args)
     for (Py_ssize_t i = 0; i < lines; i++)
         out[i] = total[i] == 0 || 2 * generic[i] >= total[i];
 release:
+    PyMem_Free(cjk.slots);
     PyMem_Free(total);
     PyMem_Free(generic);
     PyBuffer_Release(&folded);

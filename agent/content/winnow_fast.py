@@ -22,11 +22,12 @@ step is done in one pass over a chunk:
 - Tables: cell boundaries of `\\t|\\||\\s{2,}` after strip() from character classes (a white-space
   run splits unless it is one non-tab character after tabs only), long cells per line by
   bincount, the cells of the runs between prose lines normalised in one pass.
-- Lines as anchors: clause numbers stripped by one multi-line regex pass; lengths per line from
-  the offsets of the line breaks in the normalised text; the boilerplate probes prefiltered by
+- Lines as anchors: clause numbers stripped by one regex pass from each line break (the chunk
+  given one in front, so re jumps from break to break); lengths per line from the offsets of
+  the line breaks in the normalised text; the boilerplate probes prefiltered by
   their CRC-32 against the boilerplate grams' (a probe whose CRC matches is then hashed exactly);
   the generic share from CJK pairs looked up in a sorted array and words through one dict;
-  marking lines from one RE2 pass.
+  marking lines from one RE2 pass per pattern (the star forms' only where the chunk has a star).
 
 Native path: where the C extension agent.content._winnow was built (setup.py, optional), these
 steps run in it instead: the grams chosen (a rolling CRC-32 of every gram, two table lookups a
@@ -35,9 +36,10 @@ grams and lines (no Python object per hash), the boilerplate probes' CRC-32, NFK
 every character is in a table built here from unicodedata (characters whose compatibility
 decomposition holds no character that can compose with another; a combining mark, Hangul jamo or
 a character beyond the BMP sends the chunk to unicodedata), casefold and the letters-and-digits
-mask by table, the table cells' cuts, and each line's generic share. Without it the numpy passes
-below run, with the same values (tests/agent/content/test_winnow_native.py compares the three
-paths; test_winnow_fast.py runs on both).
+mask by table, the UTF-8 of the letters and digits, the table cells' cuts, each line's
+normalised UTF-8 with its size and boilerplate probes, and each line's generic share. Without it
+the numpy passes below run, with the same values (tests/agent/content/test_winnow_native.py
+compares the three paths; test_winnow_fast.py runs on both).
 
 The only way the two can differ is a 47-bit blake2b collision between a probe gram that is not in
 the boilerplate and one that is (about 5e-11 a probe): the reference would call that line
