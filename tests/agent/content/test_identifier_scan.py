@@ -91,6 +91,7 @@ def test_shared_scan_and_prefilter_find_what_separate_scans_find(seed):
 def test_one_scan_per_document_for_all_detectors(monkeypatch):
     calls = []
     real = identifiers._scan_table
+    monkeypatch.setattr(identifiers, "NUMPY_SCAN_CHARS", 0)  # this short document by numpy too
     monkeypatch.setattr(
         identifiers, "_scan_table", lambda texts, joined, *a: calls.append(joined) or real(texts, joined, *a)
     )
@@ -103,3 +104,32 @@ def test_one_scan_per_document_for_all_detectors(monkeypatch):
     del document, found
     gc.collect()
     assert getattr(identifiers._cache, "entry", None) is None, "the scan goes with its document"
+
+
+def test_short_texts_skip_numpy_with_the_same_detections(monkeypatch):
+    """A file's name or a short note is scanned by _scan_whole (numpy's fixed cost per call was
+    ten times the whole scan of a name: every file of an egress burst pays it); the detections are
+    those of the numpy scan."""
+    calls = []
+    real = identifiers._scan_table
+    monkeypatch.setattr(
+        identifiers, "_scan_table", lambda texts, joined, *a: calls.append(joined) or real(texts, joined, *a)
+    )
+    rng = random.Random(11)
+    for _ in range(150):
+        parts = [TextPart(NAME, _random_part(rng)[:60])] + [
+            TextPart(BODY, _random_part(rng)[: rng.randrange(0, 2000)]) for _ in range(rng.randrange(0, 3))
+        ]
+        document = Document("text", tuple(parts))
+        if len("\n".join(p.text for p in parts)) > identifiers.NUMPY_SCAN_CHARS:
+            continue
+        short = [cls(lambda: TODAY).detect(document) for cls in DETECTORS]
+        assert not calls, "a short text goes to the pure-Python scan"
+        monkeypatch.setattr(identifiers, "NUMPY_SCAN_CHARS", 0)
+        by_numpy = [cls(lambda: TODAY).detect(Document("text", tuple(parts))) for cls in DETECTORS]
+        monkeypatch.setattr(identifiers, "NUMPY_SCAN_CHARS", 4096)
+        assert calls, "and the numpy scan when told"
+        calls.clear()
+        assert [(d.detector, d.count, d.sample) if d else None for d in short] == [
+            (d.detector, d.count, d.sample) if d else None for d in by_numpy
+        ]
