@@ -41,9 +41,6 @@
  *     least gram_bytes bytes its number of grams starting at a character (int64; 0 for a shorter
  *     line) and the offsets of its first, middle (count // 2) and last such gram (int64, three a
  *     line; 0 for a shorter line).
- * utf8(folded, word) -> bytes
- *     The UTF-8 of the code points of folded (UCS-4) whose byte in word is 1: the normalised text
- *     the grams are taken from.
  * nfkc(text, entries, pool) -> str | None
  *     unicodedata.normalize("NFKC", text) for a text whose every character is in the table
  *     winnow_fast builds (entries: 65,536 int32, -1 for a character that needs the full
@@ -986,47 +983,6 @@ release:
     return result;
 }
 
-static PyObject *winnow_utf8(PyObject *self, PyObject *args)
-{
-    Py_buffer folded, word;
-    if (!PyArg_ParseTuple(args, "y*y*:utf8", &folded, &word))
-        return NULL;
-    PyObject *result = NULL;
-    Py_ssize_t n = folded.len / 4, bytes = 0;
-    if (folded.len % 4 || word.len != n || (uintptr_t)folded.buf % 4) {
-        PyErr_SetString(PyExc_ValueError, "utf8: buffers of the wrong size or alignment");
-        goto release;
-    }
-    const uint32_t *f = folded.buf;
-    const uint8_t *w = word.buf;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        uint32_t c = f[i];
-        if (!w[i])
-            continue;
-        if (c > 0x10FFFF || (c >= 0xD800 && c < 0xE000)) {
-            PyErr_Format(PyExc_ValueError, "utf8: code point %u at %zd is not a character", (unsigned)c, i);
-            goto release;
-        }
-        bytes += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
-    }
-    result = PyBytes_FromStringAndSize(NULL, bytes);
-    if (!result)
-        goto release;
-    uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
-    Py_ssize_t at = 0;
-    for (Py_ssize_t i = 0; i < n; i++) /* the GIL is held: the buffers are as the first pass read them */
-        if (w[i])
-            at += utf8_put(out + at, f[i]);
-    if (at != bytes) {
-        Py_CLEAR(result);
-        PyErr_SetString(PyExc_SystemError, "utf8: the text changed while it was read");
-    }
-release:
-    PyBuffer_Release(&folded);
-    PyBuffer_Release(&word);
-    return result;
-}
-
 static PyMethodDef methods[] = {
     {"chosen", winnow_chosen, METH_VARARGS, "chosen(data, gram_bytes, window_bytes) -> int64 offsets as bytes"},
     {"crcs", winnow_crcs, METH_VARARGS, "crcs(data, offsets, gram_bytes) -> uint32 zlib CRC-32 of each gram"},
@@ -1035,7 +991,6 @@ static PyMethodDef methods[] = {
     {"fold", winnow_fold, METH_VARARGS, "fold(text, entries, pool, word_table) -> (UCS-4 casefold, word flags) or None"},
     {"cells", winnow_cells, METH_VARARGS, "cells(text, space_table) -> (starts, ends, lines of, lines)"},
     {"lines", winnow_lines, METH_VARARGS, "lines(folded, word, gram_bytes) -> (utf8, starts, sizes, grams, probes)"},
-    {"utf8", winnow_utf8, METH_VARARGS, "utf8(folded, word) -> UTF-8 of the code points whose word byte is 1"},
     {"nfkc", winnow_nfkc, METH_VARARGS, "nfkc(text, entries, pool) -> NFKC of text by table, or None"},
     {NULL, NULL, 0, NULL},
 };

@@ -36,10 +36,11 @@ grams and lines (no Python object per hash), the boilerplate probes' CRC-32, NFK
 every character is in a table built here from unicodedata (characters whose compatibility
 decomposition holds no character that can compose with another; a combining mark, Hangul jamo or
 a character beyond the BMP sends the chunk to unicodedata), casefold and the letters-and-digits
-mask by table, the UTF-8 of the letters and digits, the table cells' cuts, each line's
-normalised UTF-8 with its size and boilerplate probes, and each line's generic share. Without it
-the numpy passes below run, with the same values (tests/agent/content/test_winnow_native.py
-compares the three paths; test_winnow_fast.py runs on both).
+mask by table, the table cells' cuts, each line's normalised UTF-8 with its size and
+boilerplate probes (the grams' bytes are those lines without their breaks), and each line's
+generic share. Without it the numpy passes below run, with the same values
+(tests/agent/content/test_winnow_native.py compares the three paths; test_winnow_fast.py runs on
+both).
 
 The only way the two can differ is a 47-bit blake2b collision between a probe gram that is not in
 the boilerplate and one that is (about 5e-11 a probe): the reference would call that line
@@ -93,8 +94,9 @@ def fingerprints(
     for chunk in _chunks(text[: winnow.MAX_TEXT_CHARS]):
         nfkc = _nfkc(chunk)
         folded, word = _casefolded(nfkc)
-        normalised.append(_words_utf8(folded, word))
-        anchors.append(_line_hashes(chunk, gram_bytes, boilerplate, (nfkc, folded, word)))
+        words: list[bytes] = []
+        anchors.append(_line_hashes(chunk, gram_bytes, boilerplate, (nfkc, folded, word), words))
+        normalised.append(words[0] if words else _utf8(folded[word]))
         tables.add(chunk)
     found = _winnowed(b"".join(normalised), gram_bytes, window_bytes)
     for cells in tables.blocks():
@@ -151,15 +153,6 @@ def _text(codepoints: np.ndarray) -> str:
 
 def _utf8(codepoints: np.ndarray) -> bytes:
     return _text(codepoints).encode("utf-8")
-
-
-def _words_utf8(folded: np.ndarray, word: np.ndarray) -> bytes:
-    """The UTF-8 of folded's letters and digits (word): in one native pass where it was built."""
-    if _native is not None:
-        return _native.utf8(
-            np.ascontiguousarray(folded, dtype=np.uint32), np.ascontiguousarray(word, dtype=bool).view(np.uint8)
-        )
-    return _utf8(folded[word])
 
 
 def _fold(text: str) -> np.ndarray:
@@ -563,10 +556,14 @@ def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
 
 
 def _line_hashes(
-    joined: str, gram_bytes: int, boilerplate: frozenset[int], known: tuple[str, np.ndarray, np.ndarray] | None
-) -> np.ndarray:
+    joined: str, gram_bytes: int, boilerplate: frozenset[int], known: tuple[str, np.ndarray, np.ndarray] | None,
+    words: list[bytes] | None = None,
+) -> np.ndarray:  # fmt: skip
     """The anchors of joined's lines, not capped (winnow.line_anchors); known is joined's NFKC, its
-    casefolded code points and which are letters or digits, when the caller has them."""
+    casefolded code points and which are letters or digits, when the caller has them. When its
+    lines had no clause number (the normalised lines are then known's), the UTF-8 of known's
+    letters and digits is appended to words: the lines' without their "\n" (a byte no other
+    character's UTF-8 holds), which the caller would otherwise encode again."""
     stripped, numbered = _ENUMERATION_LINES.subn("\n", "\n" + joined)  # no match holds a line break
     stripped = stripped[1:]
     if numbered or known is None:
@@ -592,6 +589,8 @@ def _line_hashes(
         line_starts = np.concatenate(([0], np.flatnonzero(array == _NEWLINE) + 1))
         sizes = np.diff(np.append(line_starts, len(data) + 1)) - 1  # in UTF-8 bytes
         grams = probes = None
+    if words is not None and known is not None and not numbered:
+        words.append(data.replace(b"\n", b""))
     candidate = (sizes >= winnow.MIN_ANCHOR_BYTES) & (sizes <= winnow.MAX_ANCHOR_BYTES)
     if not candidate.any():
         return np.empty(0, dtype=np.uint64)

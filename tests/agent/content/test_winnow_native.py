@@ -352,19 +352,6 @@ def test_line_layout_is_the_numpy_paths(text, gram):
 
 
 @pytestmark_native
-@SOME
-@given(generic_texts, st.integers(0, 2**32 - 1))
-def test_words_utf8_is_the_numpy_paths(text, seed):
-    """The UTF-8 of the letters and digits of the folded text (the grams' bytes), as numpy's gather
-    and str.encode give it, for the fold's word flags and random ones (every code point width)."""
-    folded = winnow_fast._fold(text + "\U0001f600\u00e9\u0800\x7f")
-    for word in (winnow_fast._is_word(folded), np.random.default_rng(seed).random(len(folded)) < 0.5):
-        expected = winnow_fast._utf8(folded[word])
-        assert _native.utf8(folded, word.view(np.uint8)) == expected
-        assert winnow_fast._words_utf8(folded, word) == expected
-
-
-@pytestmark_native
 def test_line_layout_rejects_bad_buffers_and_code_points():
     folded = np.array([ord(c) for c in "ab\ncd"], dtype=np.uint32)
     word = np.ones(len(folded), dtype=np.uint8)
@@ -380,12 +367,6 @@ def test_line_layout_rejects_bad_buffers_and_code_points():
     assert _native.lines(b"", b"", 3)[:3] == (b"", bytes(8), bytes(8))
     data, _, _, counts, _ = _native.lines(folded, word, 10**15)
     assert data == b"ab\ncd" and counts == bytes(16)
-    with pytest.raises(ValueError):
-        _native.utf8(folded, word[:-1])
-    for bad in (0xD800, 0x110000):
-        with pytest.raises(ValueError):
-            _native.utf8(np.array([97, bad], dtype=np.uint32), np.ones(2, dtype=np.uint8))
-    assert _native.utf8(np.array([97, 0xD800], dtype=np.uint32), np.array([1, 0], dtype=np.uint8)) == b"a"
 
 
 @pytestmark_native
