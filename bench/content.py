@@ -27,9 +27,10 @@ NOTES = (
     "generic share; else whole-text numpy passes, about twice the CPU), then numpy and regex passes over the lines; the detectors read the document in one pass, candidates validated "
     "in numpy arrays and counted with their column's context without an object each (some 20 ms a MB, 35 on the "
     "roster CSV); docx, xlsx and pptx are "
-    "read by one regex pass over each member after expat's callback-free check (agent/content/xmlscan.py), "
-    "worksheets and shared strings by whole-member shortcuts; PDF is PDFium (some 60% of its extraction) and "
-    "the wrapped-identifier joins of its lines. "
+    "read after expat's callback-free check by whole-member findall shortcuts (a member's paragraphs, a "
+    "worksheet's rows, the shared strings: agent/content/ooxml.py), members with tables or slide placeholders "
+    "by one regex pass of events (agent/content/xmlscan.py), some 45-85 ms a MB; PDF is PDFium's page text "
+    "(some 80% of its 260 ms a MB). "
     "The notes give MB/s of text per CPU second: on a busy machine the wall-clock rate says little."
 )
 KINDS = ("text", "csv", "docx", "xlsx", "pptx", "pdf", "zip")
