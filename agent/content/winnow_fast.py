@@ -118,10 +118,42 @@ def table_blocks(text: str) -> list[list[str]]:
     return tables.blocks()
 
 
+# what str.splitlines() breaks a line at besides "\n"
+_OTHER_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # each looked for by `in` (a memchr-like scan)
+
+
 def _chunks(text: str) -> list[str]:
     """The text's lines (str.splitlines) joined by "\\n", about CHUNK_CHARS at a time: every step
     below is done a chunk at a time, so its arrays take tens of bytes a character of one chunk,
-    not of the text (a line longer than a chunk is a chunk of its own)."""
+    not of the text (a line longer than a chunk is a chunk of its own). A text whose only breaks
+    are "\\n" (extraction's parts joined) is cut by slices, with no string a line."""
+    if not any(char in text for char in _OTHER_BREAKS):
+        return _chunks_of_newlines(text)
+    return _chunks_of_lines(text)
+
+
+def _chunks_of_newlines(text: str) -> list[str]:
+    """_chunks_of_lines(text) for a text whose only line break is "\\n": a chunk holds the lines
+    whose lengths, one more each, stay below CHUNK_CHARS (at least one line); the last line ends
+    at the text's end or at a final "\\n" (which ends a line, not starts one)."""
+    chunks, done, end = [], 0, len(text) - text.endswith("\n")
+    while text and done <= end:
+        limit = done + CHUNK_CHARS - 1  # a line breaking before this fits
+        if end < limit:
+            chunks.append(text[done:end])
+            break
+        cut = text.rfind("\n", done, limit)
+        if cut < 0:  # the first line alone is longer
+            cut = text.find("\n", done, end)
+            cut = end if cut < 0 else cut
+        chunks.append(text[done:cut])
+        done = cut + 1
+    return chunks
+
+
+def _chunks_of_lines(text: str) -> list[str]:
+    """_chunks by str.splitlines, the lines gathered by their lengths: the reference, and the way
+    for a text with other line breaks."""
     lines = text.splitlines()
     ends = list(accumulate(map((1).__add__, map(len, lines))))
     chunks, first = [], 0

@@ -7,6 +7,7 @@ the realistic corpora of the lineage tests. An index built by either is the same
 from __future__ import annotations
 
 import random
+import sys
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -159,6 +160,31 @@ def test_chunks_of_lines_give_the_reference_fingerprints(text, chunk_chars):
         _same(text, 8, 20)
     finally:
         winnow_fast.CHUNK_CHARS = saved
+
+
+newline_texts = st.lists(st.sampled_from(["\n", "\n\n", "a", "泵体", "  ", "第3条 x", "1234567"]), max_size=40).map(
+    "".join
+)
+
+
+@FAST
+@given(st.one_of(newline_texts, texts), st.sampled_from([1, 2, 3, 7, 40, 200]))
+def test_chunks_by_slices_are_the_chunks_of_lines(text, chunk_chars):
+    """A text whose only breaks are "\\n" is cut by slices where str.splitlines and the lines'
+    lengths cut it: empty lines, a final break, a line longer than a chunk; any text as before."""
+    saved = winnow_fast.CHUNK_CHARS
+    winnow_fast.CHUNK_CHARS = chunk_chars
+    try:
+        assert winnow_fast._chunks(text) == winnow_fast._chunks_of_lines(text)
+        if "\n" in text and not any(char in text for char in winnow_fast._OTHER_BREAKS):
+            assert winnow_fast._chunks_of_newlines(text) == winnow_fast._chunks_of_lines(text)
+    finally:
+        winnow_fast.CHUNK_CHARS = saved
+
+
+def test_every_break_of_splitlines_but_newline_sends_the_text_the_reference_way():
+    breaks = [chr(c) for c in range(sys.maxunicode + 1) if len(f"a{chr(c)}b".splitlines()) == 2]
+    assert breaks == sorted(["\n", *winnow_fast._OTHER_BREAKS])
 
 
 @pytest.mark.parametrize("layout", ["rows", "pdf-cells"])
