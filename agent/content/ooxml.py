@@ -193,7 +193,7 @@ class _DocxHandler(_Paragraphs):
             table[2], table[3] = table[2] + table[3], 1
         elif self._open and name == "gridSpan":
             span = attrs.get("val", "1")
-            self._open[-1][3] = min(int(span), 64) if span.isdigit() and int(span) > 0 else 1
+            self._open[-1][3] = min(max(_index(span), 1), 64)
         super().start(name, attrs)
 
     def end(self, name: str) -> None:
@@ -406,10 +406,18 @@ class _SheetHandler(Handler):
         self.out.add(BODY, text[: max(self.out.chars_left, 0)])
 
 
+def _index(raw: str) -> int:
+    """A count or index the file writes in ASCII digits; -1 for anything else. str.isdigit() also
+    holds for "²" or "①", which int() refuses, and int() refuses a string of over 4,300 digits:
+    either ended the document's extraction as an internal error."""
+    raw = raw.strip()
+    return int(raw) if 0 < len(raw) <= 18 and raw.isascii() and raw.isdigit() else -1
+
+
 def _cell_value(raw: str, cell_type: str, shared: list[str], used: set[int]) -> str:
     """A cell's text in the sheet's line: a shared string resolved (its index noted as used)."""
     if cell_type == "s":
-        index = int(raw) if raw.strip().isdigit() else -1
+        index = _index(raw)
         value = shared[index] if 0 <= index < len(shared) else ""
         used.add(index)
     elif cell_type in ("b", "e"):
@@ -526,7 +534,7 @@ def plain_rows(
             if chars > chars_left:
                 return None
         if cell_type == "s":
-            index = int(raw) if raw.strip().isdigit() else -1
+            index = _index(raw)
             used.add(index)
             if 0 <= index < count:
                 if (value := normalised.get(index)) is None:
