@@ -11,6 +11,6 @@ from setuptools import Extension, setup
 native = (
     []
     if os.environ.get("MIWEI_PURE_WHEEL") == "1"
-    else [Extension("agent.content._winnow", ["agent/content/_winnow.c"], optional=True, extra_compile_args=["-O2"])]
+    else [Extension("agent.content._winnow", ["agent/content/_winnow.c"], optional=True, extra_compile_args=["-O3"])]
 )
 setup(ext_modules=native)
