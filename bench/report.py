@@ -240,9 +240,10 @@ WHY_MISSED = (
     ("ingest", "", "The collector's own per-event work in Python (parse, validate, build the event and its stored body, the chain "
      "digest, the rules) costs several times the bare insert's per-row cost before any alert or correlation "
      "(docs/benchmarks.md, 'Ingest: where the time goes')."),
-    ("inspection", "per CPU second", "Per MB of text: winnowing about 60 ms (its C loops, agent/content/_winnow.c, "
-     "then numpy and regex passes over the lines; 110-125 ms on the numpy path), the detectors 50-210 ms (a roster's per-candidate validation in Python), extraction "
-     "20-120 ms (PDFium's page-text calls for PDF); the rest is Python work per part and per candidate "
+    ("inspection", "per CPU second", "Per MB of text: winnowing about 40 ms (C loops in agent/content/_winnow.c: "
+     "the lines' anchors 16, choosing and hashing grams 12; 110-125 ms on the numpy path), the detectors 16-20 ms (a "
+     "roster 36-38), extraction 6-9 ms for text, 44-46 docx, 78-80 xlsx, 81-87 pptx, 264-282 PDF (PDFium's "
+     "text-page call 190-220 of it); the rest is Python work per part "
      "(docs/benchmarks.md, 'Content inspection: where the time goes')."),
     ("index build", "", "At a few KB to a file, the per-file walk, stat, text check and row cost as much interpreter time "
      "as hashing does; helper processes hash on the other cores, but the refresh's own thread does the rest, and on a "
