@@ -15,8 +15,11 @@ events too, which the pipeline merges). A folder moved within the watches keeps 
 one moved out loses them. A queue overflow (IN_Q_OVERFLOW: the kernel dropped events) is never
 silent: every watched folder is walked again, watches added where folders appeared and dropped
 where they went, and only then is `on_overflow` called, so the pipeline's rescan comes after the
-watches. A watched folder that is removed (or moved away) is reported deleted and looked for
+watches. A watched folder that is removed, moved away or unmounted is reported deleted and looked for
 every REWATCH_S: recreated, it is watched again and reported created (the pipeline scans it).
+Every REWATCH_S each watched folder is also checked to be the one watched (device and inode): a
+file system mounted over it (a FUSE mount its owner may make) or unmounted from it sends the watch
+no event, and writes there would go unseen; it is watched anew and reported created.
 
 Folders that cannot be watched are reported to `on_blind` as with watchdog: past PATH_MAX
 (inotify takes paths), out of inotify watches, or not readable.
@@ -97,6 +100,10 @@ class InotifyWatchers(Folders):
         self._owner: dict[int, str] = {}  # wd -> the watched folder (a key of _watches) it belongs to
         self._roots: dict[int, str] = {}  # wd of a watched folder itself -> that folder
         self._gone: dict[str, float] = {}  # watched folder removed -> when to look for it next
+        # watched folder -> (st_dev, st_ino) of what its watch is on: a file system unmounted from
+        # it or mounted over it (a FUSE mount by its owner) sends no event the watch can see
+        self._ids: dict[str, tuple[int, int]] = {}
+        self._checked_at = time.monotonic()
         # cookie -> (path, is_dir, deadline, the watched folder it left)
         self._moved_from: dict[int, tuple[bytes, bool, float, str | None]] = {}
         self._stop = threading.Event()
@@ -135,6 +142,7 @@ class InotifyWatchers(Folders):
             self._roots[wd] = folder
             self._watches[folder] = wd
             self._gone.pop(folder, None)
+            self._ids[folder] = _identity(raw)
             self._add_below(raw, folder, _device(raw), report_walk=False)
         logger.info("watching path={!r}", folder)
         for spot in blind_spots(folder):
@@ -146,6 +154,7 @@ class InotifyWatchers(Folders):
         with self._maps:
             self._watches.pop(folder, None)
             self._gone.pop(folder, None)
+            self._ids.pop(folder, None)
             for wd in [wd for wd, root in self._roots.items() if root == folder]:
                 del self._roots[wd]
             for wd in [wd for wd, owner in self._owner.items() if owner == folder]:
@@ -231,7 +240,7 @@ class InotifyWatchers(Folders):
         poller.register(self.fd, select.POLLIN)
         poller.register(self._wake_r, select.POLLIN)
         while not self._stop.is_set():
-            wait_s = MOVE_WAIT_S if self._moved_from else REWATCH_S if self._gone else None
+            wait_s = MOVE_WAIT_S if self._moved_from else REWATCH_S
             try:
                 ready = poller.poll(None if wait_s is None else int(wait_s * 1000) + 1)
                 if any(fd == self.fd for fd, _ in ready):
@@ -241,6 +250,7 @@ class InotifyWatchers(Folders):
                         self._stop.wait(GATHER_S)
                 self._expire_moves()
                 self._look_for_gone()
+                self._check_roots()
             except BlockingIOError:
                 continue
             except Exception as exc:  # contain: a reader that dies would watch nothing
@@ -265,6 +275,9 @@ class InotifyWatchers(Folders):
                         self._overflowed()
                     continue  # a watch already dropped
                 if mask & IN_IGNORED:
+                    root = self._roots.get(wd)
+                    if root is not None and self._watches.get(root) == wd:
+                        self._lost_root(root, wd, at)  # unmounted (IN_UNMOUNT) or dropped by the kernel
                     self._drop(wd)
                     continue
                 if not name:
@@ -301,8 +314,13 @@ class InotifyWatchers(Folders):
         (a folder below one is reported by its parent's watch). Either way its watches go (one
         moved away would report wrong paths) and it is looked for until it is back."""
         root = self._roots.get(wd)
-        if root is None or self._watches.get(root) != wd or not mask & (IN_DELETE_SELF | IN_MOVE_SELF):
+        if root is None or self._watches.get(root) != wd or not mask & (IN_DELETE_SELF | IN_MOVE_SELF | IN_UNMOUNT):
             return
+        self._lost_root(root, wd, at)
+
+    def _lost_root(self, root: str, wd: int, at: float) -> None:
+        """A watched folder removed, moved away or unmounted: its watches go and it is looked for
+        every REWATCH_S until it is back."""
         for below in [w for w, owner in self._owner.items() if owner == root] + [wd]:
             self._drop(below)
             self._libc.inotify_rm_watch(self.fd, below)
@@ -407,9 +425,34 @@ class InotifyWatchers(Folders):
                 del self._gone[folder]
                 self._roots[wd] = folder
                 self._watches[folder] = wd
+                self._ids[folder] = _identity(raw)
                 logger.info("watched folder back path={!r}", folder)
                 self._add_below(raw, folder, _device(raw))
                 self._put(FsChange("created", folder, True, None, now))
+
+    def _check_roots(self) -> None:
+        """Every REWATCH_S: a watched folder that is now another folder (a file system mounted
+        over it or unmounted from it, no event says so) is watched anew and reported created (the
+        pipeline scans it); one that is gone is handled as its removal."""
+        now = time.monotonic()
+        if now - self._checked_at < REWATCH_S:
+            return
+        self._checked_at = now
+        with self._maps:
+            for folder, wd in list(self._watches.items()):
+                if folder in self._gone or not isinstance(wd, int):
+                    continue
+                raw = os.fsencode(folder)
+                ident = _identity(raw)
+                if ident == self._ids.get(folder):
+                    continue
+                if ident is None:
+                    self._lost_root(folder, wd, now)
+                    continue
+                logger.warning("watched folder replaced (mounted over or unmounted) path={!r}", folder)
+                self._lost_root(folder, wd, now)
+                self._gone[folder] = now  # watched again at once
+                self._look_for_gone()
 
     def _overflowed(self) -> None:
         """The kernel dropped events: watch again what appeared, drop what went, then have the
@@ -430,6 +473,14 @@ class InotifyWatchers(Folders):
                 self._libc.inotify_rm_watch(self.fd, old)
         self._moved_from.clear()  # their other halves may be lost: the rescan finds what moved
         self._on_overflow("inotify queue overflow")
+
+
+def _identity(path: bytes) -> tuple[int, int] | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def _device(path: bytes) -> int | None:

@@ -1,0 +1,85 @@
+"""The agent's own inotify reader (agent/inotify.py) against an employee who wants a file out
+unseen: ways around the watches that send the watch no event at all."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import pytest
+
+from agent import inotify
+from agent.inotify import InotifyWatchers
+from tests.agent.test_pipeline import Rig
+
+pytestmark = pytest.mark.skipif(not inotify.available(), reason="inotify is Linux only")
+
+
+@pytest.fixture
+def rig(tmp_path, monkeypatch):
+    monkeypatch.delenv("MIWEI_TEST_WATCHER", raising=False)
+    r = Rig(tmp_path)
+    assert isinstance(r.watchers, InotifyWatchers)
+    yield r
+    r.close()
+
+
+def _mount_tmpfs(folder) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode(errors='replace').strip()}")
+
+
+def _unmount(folder) -> None:
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def mounted(rig):
+    """Unmounts, at the end, whatever the test mounted on the stick's folder."""
+    yield rig.usb
+    while subprocess.run(["mountpoint", "-q", str(rig.usb)]).returncode == 0:
+        subprocess.run(["umount", "-l", str(rig.usb)], check=False)
+
+
+@pytest.mark.reliability(
+    area="fault",
+    fault="A file system mounted over a watched egress folder",
+    how="a tmpfs mounted on the watched folder after its watch (as a FUSE mount by the folder's owner would be), then a file written there",
+    outcome="within REWATCH_S the folder is watched anew and scanned; the file is reported (the watch on the covered folder saw nothing before)",
+)
+def test_a_file_system_mounted_over_the_watched_folder_is_watched(rig, mounted):
+    _mount_tmpfs(mounted)
+    (mounted / "drawing.dwg").write_bytes(b"the drawing" * 100)
+    [event] = rig.wait_events("egress.file", 1, timeout_s=inotify.REWATCH_S * 4)
+    assert event["path"] == str(mounted / "drawing.dwg")
+    time.sleep(inotify.REWATCH_S + 0.3)
+    (mounted / "later.dwg").write_bytes(b"written once the new watch exists")
+    events = rig.wait_events("egress.file", 2, timeout_s=5)
+    assert sorted(e["path"] for e in events) == sorted(str(mounted / n) for n in ("drawing.dwg", "later.dwg"))
+
+
+@pytest.mark.reliability(
+    area="fault",
+    fault="A watched egress folder unmounted and mounted again",
+    how="the file system on the watched folder unmounted (IN_UNMOUNT, IN_IGNORED), a file written to the bare folder, then mounted again and a file written",
+    outcome="the folder is reported gone and watched again (the bare folder, then the new mount); both files are reported",
+)
+def test_a_watched_folder_unmounted_and_mounted_again_is_watched_again(rig, mounted):
+    _mount_tmpfs(mounted)
+    time.sleep(inotify.REWATCH_S * 2.5)  # watched on the mount now
+    (mounted / "one.bin").write_bytes(b"on the first mount")
+    rig.wait_events("egress.file", 1, timeout_s=5)
+    _unmount(mounted)
+    time.sleep(inotify.REWATCH_S * 2.5)
+    (mounted / "bare.bin").write_bytes(b"in the folder under the mount")
+    rig.wait_events("egress.file", 2, timeout_s=5)
+    _mount_tmpfs(mounted)
+    time.sleep(inotify.REWATCH_S * 2.5)
+    (mounted / "two.bin").write_bytes(b"on the second mount")
+    events = rig.wait_events("egress.file", 3, timeout_s=5)
+    assert sorted(e["path"] for e in events) == sorted(str(mounted / n) for n in ("one.bin", "bare.bin", "two.bin"))
+    _unmount(mounted)
