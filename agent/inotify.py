@@ -255,8 +255,8 @@ class InotifyWatchers(Folders):
                 continue
             except Exception as exc:  # contain: a reader that dies would watch nothing
                 logger.exception("inotify reader failed error={!r}", type(exc).__name__)
-                self._on_overflow("inotify reader failed")
                 self._stop.wait(0.5)
+                self._recover()
 
     def process(self, data: bytes) -> None:
         """Turn one read's records into changes (the reader thread; tests feed records here)."""
@@ -454,10 +454,21 @@ class InotifyWatchers(Folders):
                 self._gone[folder] = now  # watched again at once
                 self._look_for_gone()
 
-    def _overflowed(self) -> None:
+    def _recover(self) -> None:
+        """After a failure in the reader: the rest of that read is lost (a folder made there would
+        never be watched), so as after an overflow every watched folder is walked again before the
+        pipeline rescans."""
+        try:
+            with self._maps:
+                self._overflowed("inotify reader failed")
+        except Exception as exc:
+            logger.exception("inotify reader's recovery failed error={!r}", type(exc).__name__)
+            self._on_overflow("inotify reader failed")
+
+    def _overflowed(self, reason: str = "inotify queue overflow") -> None:
         """The kernel dropped events: watch again what appeared, drop what went, then have the
         pipeline rescan (after the watches, so nothing made meanwhile is missed)."""
-        logger.warning("inotify queue overflow: watching every folder again")
+        logger.warning("watching every folder again reason={!r}", reason)
         for folder in list(self._watches):
             raw = os.fsencode(folder)
             stale = {wd for wd, owner in self._owner.items() if owner == folder}
@@ -472,7 +483,7 @@ class InotifyWatchers(Folders):
                 self._drop(old)
                 self._libc.inotify_rm_watch(self.fd, old)
         self._moved_from.clear()  # their other halves may be lost: the rescan finds what moved
-        self._on_overflow("inotify queue overflow")
+        self._on_overflow(reason)
 
 
 def _identity(path: bytes) -> tuple[int, int] | None:

@@ -83,3 +83,28 @@ def test_a_watched_folder_unmounted_and_mounted_again_is_watched_again(rig, moun
     events = rig.wait_events("egress.file", 3, timeout_s=5)
     assert sorted(e["path"] for e in events) == sorted(str(mounted / n) for n in ("one.bin", "bare.bin", "two.bin"))
     _unmount(mounted)
+
+
+@pytest.mark.reliability(
+    area="fault",
+    fault="The inotify reader fails on an unexpected error",
+    how="handling a new folder's creation raises once in the reader thread; files are then written into that folder",
+    outcome="the failure is logged, every watched folder is walked again (the lost folder watched) and the pipeline rescans; later writes there are reported",
+)
+def test_a_failure_in_the_reader_does_not_leave_a_new_folder_unwatched(rig, monkeypatch):
+    real = rig.watchers._arrived
+    failed: list[bytes] = []
+
+    def arrived_once(parent_wd, path, at):
+        if not failed:
+            failed.append(path)
+            raise RuntimeError("an unexpected bug")
+        real(parent_wd, path, at)
+
+    monkeypatch.setattr(rig.watchers, "_arrived", arrived_once)
+    (rig.usb / "new").mkdir()
+    time.sleep(1.5)  # the failure, its pause and the recovery
+    assert failed == [os.fsencode(rig.usb / "new")]
+    (rig.usb / "new" / "after.dwg").write_bytes(b"written after the failure" * 50)
+    [event] = rig.wait_events("egress.file", 1, timeout_s=5)
+    assert event["path"] == str(rig.usb / "new" / "after.dwg")
