@@ -104,6 +104,7 @@ class InotifyWatchers(Folders):
         # it or mounted over it (a FUSE mount by its owner) sends no event the watch can see
         self._ids: dict[str, tuple[int, int]] = {}
         self._checked_at = time.monotonic()
+        self._unreachable: set[str] = set()  # gone folders reported blind (there, but not watchable)
         # cookie -> (path, is_dir, deadline, the watched folder it left)
         self._moved_from: dict[int, tuple[bytes, bool, float, str | None]] = {}
         self._stop = threading.Event()
@@ -155,6 +156,7 @@ class InotifyWatchers(Folders):
             self._watches.pop(folder, None)
             self._gone.pop(folder, None)
             self._ids.pop(folder, None)
+            self._unreachable.discard(folder)
             for wd in [wd for wd, root in self._roots.items() if root == folder]:
                 del self._roots[wd]
             for wd in [wd for wd, owner in self._owner.items() if owner == folder]:
@@ -421,8 +423,15 @@ class InotifyWatchers(Folders):
                 wd = self._add(raw, folder)
                 if wd < 0:
                     self._gone[folder] = now + REWATCH_S
+                    if -wd not in (errno.ENOENT, errno.ENOTDIR) and folder not in self._unreachable:
+                        # there but not watchable: a FUSE mount over it that root may not enter
+                        self._unreachable.add(folder)
+                        reason = WATCH_LIMIT if -wd == errno.ENOSPC else os.strerror(-wd)
+                        logger.error("cannot watch folder path={!r} error={!r}", folder, reason)
+                        self._on_blind(BlindSpot(folder, reason))
                     continue
                 del self._gone[folder]
+                self._unreachable.discard(folder)
                 self._roots[wd] = folder
                 self._watches[folder] = wd
                 self._ids[folder] = _identity(raw)

@@ -4,8 +4,13 @@ unseen: ways around the watches that send the watch no event at all."""
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import subprocess
+import tempfile
 import time
+import uuid
+from pathlib import Path
 
 import pytest
 
@@ -41,8 +46,14 @@ def _unmount(folder) -> None:
 def mounted(rig):
     """Unmounts, at the end, whatever the test mounted on the stick's folder."""
     yield rig.usb
-    while subprocess.run(["mountpoint", "-q", str(rig.usb)]).returncode == 0:
-        subprocess.run(["umount", "-l", str(rig.usb)], check=False)
+    _unmount_all(rig.usb)
+
+
+def _unmount_all(folder) -> None:
+    """Everything mounted on folder (root may not even stat a user's FUSE mount: no mountpoint)."""
+    for _ in range(5):
+        if subprocess.run(["umount", "-l", str(folder)], capture_output=True).returncode != 0:
+            return
 
 
 @pytest.mark.reliability(
@@ -108,3 +119,62 @@ def test_a_failure_in_the_reader_does_not_leave_a_new_folder_unwatched(rig, monk
     (rig.usb / "new" / "after.dwg").write_bytes(b"written after the failure" * 50)
     [event] = rig.wait_events("egress.file", 1, timeout_s=5)
     assert event["path"] == str(rig.usb / "new" / "after.dwg")
+
+
+@pytest.fixture
+def employee_rig(monkeypatch):
+    """A Rig whose stick folder belongs to an unprivileged user made for the test (removed after
+    it), in a folder that user may reach."""
+    if os.geteuid() != 0:
+        pytest.skip("creating a user needs root")
+    for tool in ("useradd", "userdel", "setpriv", "bindfs", "fusermount"):
+        if not shutil.which(tool):
+            pytest.skip(f"{tool} is missing (Debian packages passwd, util-linux, bindfs, fuse3)")
+    if not os.path.exists("/dev/fuse"):
+        pytest.skip("no /dev/fuse")
+    monkeypatch.delenv("MIWEI_TEST_WATCHER", raising=False)
+    name = "mw" + uuid.uuid4().hex[:8]
+    subprocess.run(["useradd", "-M", "-s", "/usr/sbin/nologin", name], check=True)
+    top = Path(tempfile.mkdtemp(prefix="mwinotify", dir="/tmp"))
+    top.chmod(0o755)
+    r = None
+    try:
+        user = pwd.getpwnam(name)
+        r = Rig(top)
+        top.chmod(0o755)  # the agent's state beside it made it private
+        r.watchers._on_blind = r.pipeline.on_blind  # as agent/app.py wires it
+        os.chown(r.usb, user.pw_uid, user.pw_gid)
+        yield r, user
+    finally:
+        if r is not None:
+            _unmount_all(r.usb)
+            r.close()
+        subprocess.run(["pkill", "-KILL", "-u", name], check=False)
+        subprocess.run(["userdel", name], check=False)
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def _as(user: pwd.struct_passwd, *argv: str) -> list[str]:
+    return ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups", "--", *argv]
+
+
+@pytest.mark.reliability(
+    area="fault",
+    fault="An employee mounts a FUSE file system over their own egress folder",
+    how="an unprivileged user who owns the watched folder mounts bindfs over it (root may not enter the mount) and writes a file there",
+    outcome="the folder is reported as a blind spot (agent.error naming it) within a few REWATCH_S, not watched in silence",
+)
+def test_a_fuse_mount_over_the_egress_folder_by_its_owner_is_reported_blind(employee_rig):
+    rig, user = employee_rig
+    stash = Path(tempfile.mkdtemp(prefix="mwstash", dir="/tmp"))
+    try:
+        os.chown(stash, user.pw_uid, user.pw_gid)
+        done = subprocess.run(_as(user, "bindfs", "--no-allow-other", str(stash), str(rig.usb)), capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"bindfs cannot mount here: {done.stderr.decode(errors='replace').strip()}")
+        subprocess.run(_as(user, "sh", "-c", f"echo drawing > {rig.usb}/out.dwg"), check=True)
+        errors = rig.wait_events("agent.error", 1, timeout_s=inotify.REWATCH_S * 5)
+        assert any(e.get("path") == str(rig.usb) for e in errors), errors
+    finally:
+        _unmount_all(rig.usb)
+        shutil.rmtree(stash, ignore_errors=True)
