@@ -20,6 +20,8 @@ every REWATCH_S: recreated, it is watched again and reported created (the pipeli
 Every REWATCH_S each watched folder is also checked to be the one watched (device and inode): a
 file system mounted over it (a FUSE mount its owner may make) or unmounted from it sends the watch
 no event, and writes there would go unseen; it is watched anew and reported created.
+A file system mounted on a folder below a watched one (found in /proc/self/mountinfo on the same
+round) is watched as part of it, or reported blind when root may not enter it.
 
 Folders that cannot be watched are reported to `on_blind` as with watchdog: past PATH_MAX
 (inotify takes paths), out of inotify watches, or not readable.
@@ -32,6 +34,7 @@ import ctypes.util
 import errno
 import os
 import queue
+import re
 import select
 import struct
 import sys
@@ -105,6 +108,7 @@ class InotifyWatchers(Folders):
         self._ids: dict[str, tuple[int, int]] = {}
         self._checked_at = time.monotonic()
         self._unreachable: set[str] = set()  # gone folders reported blind (there, but not watchable)
+        self._mounts: dict[bytes, str] = {}  # file systems mounted below a watched folder -> that folder
         # cookie -> (path, is_dir, deadline, the watched folder it left)
         self._moved_from: dict[int, tuple[bytes, bool, float, str | None]] = {}
         self._stop = threading.Event()
@@ -145,6 +149,7 @@ class InotifyWatchers(Folders):
             self._gone.pop(folder, None)
             self._ids[folder] = _identity(raw)
             self._add_below(raw, folder, _device(raw), report_walk=False)
+            self._watch_mounts(folder, time.monotonic(), report=False)
         logger.info("watching path={!r}", folder)
         for spot in blind_spots(folder):
             logger.warning("cannot watch folder path={!r} error={!r}", spot.path, spot.reason)
@@ -462,6 +467,37 @@ class InotifyWatchers(Folders):
                 self._lost_root(folder, wd, now)
                 self._gone[folder] = now  # watched again at once
                 self._look_for_gone()
+            for folder in list(self._watches):
+                if folder not in self._gone:
+                    self._watch_mounts(folder, now)
+
+    def _watch_mounts(self, folder: str, at: float, report: bool = True) -> None:
+        """File systems mounted below a watched folder: the folder's watches do not see into them
+        and a mount sends no event, so each new one is watched (and, `report`, what it holds is
+        reported created), or reported blind when it cannot be (a user's FUSE mount root may not
+        enter). One unmounted is forgotten, so a mount there again is seen again."""
+        prefix = os.fsencode(folder).rstrip(b"/") + b"/"
+        below = {mp for mp in _mountpoints() if mp.startswith(prefix)}
+        for gone in [mp for mp, owner in self._mounts.items() if owner == folder and mp not in below]:
+            del self._mounts[gone]
+        for mp in sorted(below - self._mounts.keys(), key=len):
+            self._mounts[mp] = folder
+            if os.fsdecode(mp) in self._watches:
+                continue  # watched on its own
+            wd = self._add(mp, folder)
+            if wd < 0:
+                if -wd not in (errno.ENOENT, errno.ENOTDIR):
+                    reason = WATCH_LIMIT if -wd == errno.ENOSPC else os.strerror(-wd)
+                    logger.error("cannot watch folder path={!r} error={!r}", os.fsdecode(mp), reason)
+                    self._on_blind(BlindSpot(os.fsdecode(mp), reason))
+                continue
+            logger.info("watching mount path={!r} within path={!r}", os.fsdecode(mp), folder)
+            found: list[tuple[bytes, bool]] = []
+            self._add_below(mp, folder, _device(mp), found=found)
+            if report:
+                self._put(FsChange("created", os.fsdecode(mp), True, None, at))
+                for sub, is_dir in found:
+                    self._put(FsChange("created", os.fsdecode(sub), is_dir, None, at))
 
     def _recover(self) -> None:
         """After a failure in the reader: the rest of that read is lost (a folder made there would
@@ -493,6 +529,21 @@ class InotifyWatchers(Folders):
                 self._libc.inotify_rm_watch(self.fd, old)
         self._moved_from.clear()  # their other halves may be lost: the rescan finds what moved
         self._on_overflow(reason)
+
+
+def _mountpoints() -> list[bytes]:
+    """Every mount point in this process's mount table (mountinfo's fifth field, unescaped)."""
+    try:
+        with open("/proc/self/mountinfo", "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    out = []
+    for line in lines:
+        fields = line.split(b" ")
+        if len(fields) > 4:
+            out.append(re.sub(rb"\\([0-7]{3})", lambda m: bytes([int(m.group(1), 8)]), fields[4]))
+    return out
 
 
 def _identity(path: bytes) -> tuple[int, int] | None:

@@ -178,3 +178,48 @@ def test_a_fuse_mount_over_the_egress_folder_by_its_owner_is_reported_blind(empl
     finally:
         _unmount_all(rig.usb)
         shutil.rmtree(stash, ignore_errors=True)
+
+
+@pytest.mark.reliability(
+    area="fault",
+    fault="A file system mounted on a folder inside a watched egress folder",
+    how="a tmpfs mounted on a subfolder after the watch (no event says so), then a file written into it",
+    outcome="within REWATCH_S the mount is watched as part of the place; the file is reported",
+)
+def test_a_file_system_mounted_inside_the_watched_folder_is_watched(rig):
+    inner = rig.usb / "inner"
+    inner.mkdir()
+    time.sleep(0.3)
+    _mount_tmpfs(inner)
+    try:
+        time.sleep(inotify.REWATCH_S * 2.5)
+        (inner / "drawing.dwg").write_bytes(b"the drawing" * 100)
+        [event] = rig.wait_events("egress.file", 1, timeout_s=5)
+        assert event["path"] == str(inner / "drawing.dwg")
+    finally:
+        _unmount_all(inner)
+
+
+@pytest.mark.reliability(
+    area="fault",
+    fault="An employee mounts a FUSE file system inside their own egress folder",
+    how="an unprivileged user mounts bindfs on a subfolder of the watched folder they own (root may not enter it) and writes a file there",
+    outcome="the subfolder is reported as a blind spot (agent.error naming it) within a few REWATCH_S",
+)
+def test_a_fuse_mount_inside_the_egress_folder_is_reported_blind(employee_rig):
+    rig, user = employee_rig
+    inner, stash = rig.usb / "inner", Path(tempfile.mkdtemp(prefix="mwstash", dir="/tmp"))
+    inner.mkdir()
+    try:
+        os.chown(inner, user.pw_uid, user.pw_gid)
+        os.chown(stash, user.pw_uid, user.pw_gid)
+        time.sleep(0.3)
+        done = subprocess.run(_as(user, "bindfs", "--no-allow-other", str(stash), str(inner)), capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"bindfs cannot mount here: {done.stderr.decode(errors='replace').strip()}")
+        subprocess.run(_as(user, "sh", "-c", f"echo drawing > {inner}/out.dwg"), check=True)
+        errors = rig.wait_events("agent.error", 1, timeout_s=inotify.REWATCH_S * 5)
+        assert any(e.get("path") == str(inner) for e in errors), errors
+    finally:
+        _unmount_all(inner)
+        shutil.rmtree(stash, ignore_errors=True)
