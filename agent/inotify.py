@@ -467,17 +467,20 @@ class InotifyWatchers(Folders):
                 self._lost_root(folder, wd, now)
                 self._gone[folder] = now  # watched again at once
                 self._look_for_gone()
+            mountpoints = _mountpoints()  # one read a round, whatever the number of folders
             for folder in list(self._watches):
                 if folder not in self._gone:
-                    self._watch_mounts(folder, now)
+                    self._watch_mounts(folder, now, mountpoints=mountpoints)
 
-    def _watch_mounts(self, folder: str, at: float, report: bool = True) -> None:
+    def _watch_mounts(
+        self, folder: str, at: float, report: bool = True, mountpoints: list[bytes] | None = None
+    ) -> None:
         """File systems mounted below a watched folder: the folder's watches do not see into them
         and a mount sends no event, so each new one is watched (and, `report`, what it holds is
         reported created), or reported blind when it cannot be (a user's FUSE mount root may not
         enter). One unmounted is forgotten, so a mount there again is seen again."""
         prefix = os.fsencode(folder).rstrip(b"/") + b"/"
-        below = {mp for mp in _mountpoints() if mp.startswith(prefix)}
+        below = {mp for mp in (_mountpoints() if mountpoints is None else mountpoints) if mp.startswith(prefix)}
         for gone in [mp for mp, owner in self._mounts.items() if owner == folder and mp not in below]:
             del self._mounts[gone]
         for mp in sorted(below - self._mounts.keys(), key=len):
