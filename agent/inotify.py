@@ -213,6 +213,10 @@ class InotifyWatchers(Folders):
                     found.append((entry.path, is_dir))
                 if not is_dir:
                     continue
+                if len(entry.path) >= PATH_MAX:  # its lstat below would fail too: said, not skipped
+                    if report_walk:
+                        self._on_blind(BlindSpot(os.fsdecode(entry.path), TOO_DEEP))
+                    continue
                 try:
                     if device is not None and entry.stat(follow_symlinks=False).st_dev != device:
                         continue  # another file system mounted here: watched on its own, if at all

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import queue
 import shutil
 import subprocess
 import tempfile
@@ -16,6 +17,7 @@ import pytest
 
 from agent import inotify
 from agent.inotify import InotifyWatchers
+from agent.watcher import TOO_DEEP
 from tests.agent.test_pipeline import Rig
 
 pytestmark = pytest.mark.skipif(not inotify.available(), reason="inotify is Linux only")
@@ -223,3 +225,42 @@ def test_a_fuse_mount_inside_the_egress_folder_is_reported_blind(employee_rig):
     finally:
         _unmount_all(inner)
         shutil.rmtree(stash, ignore_errors=True)
+
+
+@pytest.mark.reliability(
+    area="fault",
+    fault="A folder chain deeper than PATH_MAX moved into a watched egress folder",
+    how="24 folders of 250-byte names made outside (by descriptor), then moved in with one rename; a file written at the bottom",
+    outcome="the folder past PATH_MAX is reported as a blind spot (so the pipeline walks it by descriptor), not skipped in silence",
+)
+def test_a_chain_past_path_max_moved_in_is_reported_blind(tmp_path):
+    root, outside = tmp_path / "usb", tmp_path / "prepared"
+    root.mkdir()
+    outside.mkdir()
+    name = "d" * 250
+    fd = os.open(outside, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(24):  # 24 x 251 bytes: past PATH_MAX (4096)
+            os.mkdir(name, dir_fd=fd)
+            deeper = os.open(name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = deeper
+        out = os.open("copy.dwg", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(out, b"the drawing")
+        os.close(out)
+    finally:
+        os.close(fd)
+    changes: queue.Queue = queue.Queue()
+    blind: list = []
+    w = InotifyWatchers(changes, lambda reason: None, blind.append)
+    try:
+        w.start()
+        assert w.watch(str(root))
+        os.rename(outside / name, root / name)
+        deadline = time.monotonic() + 5
+        while not blind and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [len(os.fsencode(s.path)) >= 4096 and s.reason == TOO_DEEP for s in blind] == [True]
+    finally:
+        w.stop()
+        subprocess.run(["rm", "-rf", str(root), str(outside)], check=False)
