@@ -59,15 +59,19 @@ from itertools import accumulate
 from operator import attrgetter
 from typing import NamedTuple
 
-import numpy as np
 import re2
 
 from agent.content.document import Document
-from agent.content.ids import checks, vector
+from agent.content.ids import checks
 from agent.content.ids.columns import ANY_WORD_LOOSE, CARD, NO_TAGS, NOT_CARD, ColumnContext, tags_of, tags_of_each
 from agent.content.ids.columns import MOBILE as MOBILE_TAG
+from agent.content.lazy import lazy
 from agent.content.normalised import normalised_texts
 from rules.events import Detection
+
+# numpy only where a long text is scanned (an inspection worker), not in the agent's main process
+np = lazy("numpy", globals(), "np")
+vector = lazy("agent.content.ids.vector", globals(), "vector")
 
 MAX_CANDIDATES = 100_000
 MIN_DIGITS = 7  # fewer ASCII digits than this in a part: no identifier can be there
@@ -361,8 +365,8 @@ def _scan_whole(texts: list[str], joined: str, today: date) -> list[_Scanned]:
     ]
 
 
-_X = np.array([ord("X"), ord("x")])
-_SEPARATOR = np.array([ord(" "), ord("-")])
+_X = (ord("X"), ord("x"))  # np.isin takes them as they are
+_SEPARATOR = (ord(" "), ord("-"))
 _RUN_LENGTHS = (11, *range(14, 20))  # the only lengths a run standing alone can be an identifier at
 KINDS = (RESIDENT_ID, BANK_CARD, MOBILE)  # the kinds of a _Table, by index
 _KIND = {kind: i for i, kind in enumerate(KINDS)}

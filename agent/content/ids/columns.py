@@ -23,10 +23,12 @@ from dataclasses import dataclass
 from itertools import accumulate, compress, count
 from operator import itemgetter, ne
 
-import numpy as np
 import re2
 
 from agent.content.document import Cell
+from agent.content.lazy import lazy
+
+np = lazy("numpy", globals(), "np")  # only where a long text is scanned (agent/content/lazy.py)
 
 MOBILE, CARD, NOT_CARD = "mobile", "card", "not_card"
 MAX_GAP_LINES = 3  # wrapped cells and notes inside a table do not end it

@@ -1,0 +1,38 @@
+"""The agent's main process runs the detectors over file names only: numpy (some 11 MB) stays out
+of it until a long text is scanned (agent/content/lazy.py). The idle agent's RSS goal (< 80 MB,
+`python -m bench idle`) was missed when the detectors imported numpy at start."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from agent.content import lazy
+
+PROBE = """
+import sys
+import agent.app
+from agent.content.detectors import detect
+from agent.content.document import NAME, Document, TextPart
+found = detect(Document(None, (TextPart(NAME, "客户 110101199003074514 13812345678.txt"),)))
+assert {d.detector for d in found} >= {"cn_resident_id"}, found
+print("numpy" in sys.modules)
+text = "身份证 110101199003074514 " * 400  # past NUMPY_SCAN_CHARS: the numpy scan
+found = detect(Document(None, (TextPart(NAME, "x.txt"), TextPart("body", text))))
+assert any(d.detector == "cn_resident_id" and d.count == 400 for d in found), found
+print("numpy" in sys.modules)
+"""
+
+
+def test_names_are_scanned_without_numpy_and_long_texts_with_it():
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True"]
+
+
+def test_the_stand_in_puts_the_module_in_its_place():
+    namespace: dict = {}
+    namespace["j"] = lazy.lazy("json", namespace, "j")
+    assert namespace["j"].dumps([1]) == "[1]"
+    import json
+
+    assert namespace["j"] is json
