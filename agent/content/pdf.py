@@ -13,19 +13,21 @@ from __future__ import annotations
 
 import threading
 from datetime import date
-from typing import BinaryIO
-
-from pypdf import PdfReader
-
-try:
-    import pypdfium2 as pdfium
-except ImportError:  # pragma: no cover - a PC without the wheel reads with pypdf
-    pdfium = None
+from importlib.util import find_spec
+from typing import TYPE_CHECKING, BinaryIO
 
 from agent.content.budget import Collector, OutOfBudget, Refused
 from agent.content.document import BODY, PROPERTIES, TITLE
 from agent.content.ids.wrap import join_wrapped, join_wrapped_fast
+from agent.content.lazy import lazy
 from agent.content.text import open_source
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
+
+# both readers imported when first used (some 30 MB): the agent's main process never reads a PDF,
+# an inspection worker loads them in its warm-up (agent/content/worker.py)
+pdfium = lazy("pypdfium2", globals(), "pdfium") if find_spec("pypdfium2") else None  # None: pypdf reads
 
 MAX_PAGES = 1000
 # pypdf itself caps each decompressed stream (75 MB by default), which bounds a single page
@@ -48,6 +50,8 @@ def read_pdf(source: str | BinaryIO, out: Collector, engine: str | None = None) 
                 with _pdfium_lock:
                     _read_pdfium(f, out)
             else:
+                from pypdf import PdfReader
+
                 _read(PdfReader(f), out)
     except (OutOfBudget, Refused):
         raise

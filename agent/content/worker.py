@@ -194,6 +194,9 @@ def _samples() -> list[tuple[str, bytes]]:
     writer.add_blank_page(100, 100)
     writer.write(pdf)
     samples.append(("i.pdf", pdf.getvalue()))
+    # past identifiers.NUMPY_SCAN_CHARS: the detectors' numpy scan, imported on its first long text
+    # (agent/content/lazy.py), loads now with its tables
+    samples.append(("l.txt", (text * 60).encode()))
     from agent.content.olewrite import sample_doc, sample_ppt, sample_xls  # OLE2: olefile and the readers
 
     lines = tuple(text.splitlines())

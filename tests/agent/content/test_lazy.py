@@ -1,5 +1,5 @@
-"""The agent's main process runs the detectors over file names only: numpy (some 11 MB) stays out
-of it until a long text is scanned (agent/content/lazy.py). The idle agent's RSS goal (< 80 MB,
+"""The agent's main process runs the detectors over file names only: numpy (some 11 MB) and the
+PDF readers (some 25 MB) stay out of it until a long text or a PDF is read (agent/content/lazy.py). The idle agent's RSS goal (< 80 MB,
 `python -m bench idle`) was missed when the detectors imported numpy at start."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from agent.content.document import NAME, Document, TextPart
 found = detect(Document(None, (TextPart(NAME, "客户 110101199003074514 13812345678.txt"),)))
 assert {d.detector for d in found} >= {"cn_resident_id"}, found
 print("numpy" in sys.modules)
+print(any(m in sys.modules for m in ("pypdf", "pypdfium2")))
 text = "身份证 110101199003074514 " * 400  # past NUMPY_SCAN_CHARS: the numpy scan
 found = detect(Document(None, (TextPart(NAME, "x.txt"), TextPart("body", text))))
 assert any(d.detector == "cn_resident_id" and d.count == 400 for d in found), found
@@ -26,7 +27,7 @@ print("numpy" in sys.modules)
 
 def test_names_are_scanned_without_numpy_and_long_texts_with_it():
     out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["False", "True"]
+    assert out == ["False", "False", "True"]
 
 
 def test_the_stand_in_puts_the_module_in_its_place():
@@ -36,3 +37,19 @@ def test_the_stand_in_puts_the_module_in_its_place():
     import json
 
     assert namespace["j"] is json
+
+
+WARM = """
+import sys
+from agent.content import worker
+from agent.content.ids import vector
+worker._warm_up()
+print(all(m in sys.modules for m in ("numpy", "pypdf", "pypdfium2")), vector._divisions.cache_info().currsize)
+"""
+
+
+def test_a_worker_loads_the_lazy_modules_in_its_warm_up():
+    """An inspection worker may lose read access to the interpreter's files when it drops root:
+    what is imported lazily must be imported before, in the warm-up."""
+    out = subprocess.run([sys.executable, "-c", WARM], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["True", "1"]
