@@ -321,7 +321,7 @@ def _parse_limits(node: yaml.Node, key_path: str, ctx: Context):
     defaults = LimitsConfig()
     values = dict(
         cpu_percent=section.get("cpu_percent", number(minimum=1, maximum=400), default=defaults.cpu_percent),
-        memory_mb=section.get("memory_mb", integer(50, 65536), default=defaults.memory_mb),
+        memory_mb=section.get("memory_mb", integer(32, 65536), default=defaults.memory_mb),
         spool_mb=section.get("spool_mb", integer(16, 1048576), default=defaults.spool_mb),
     )
     section.done()

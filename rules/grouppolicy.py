@@ -40,7 +40,7 @@ MAX_RULE_FILES = 200  # more than a policy holds (100 uploaded files and the pac
 # the agent's caps a group may set (agent/config.py `limits`, the same ranges): (low, high, whole numbers)
 LIMITS: dict[str, tuple[float, float, bool]] = {
     "cpu_percent": (1.0, 400.0, False),
-    "memory_mb": (50.0, 65536.0, True),
+    "memory_mb": (32.0, 65536.0, True),
     "spool_mb": (16.0, 1048576.0, True),
 }
 SETTINGS = ("heartbeat_s", "notify_severities", "rule_files", *LIMITS)

@@ -88,7 +88,7 @@ def test_the_files_and_limits_travel_to_the_agent_and_null_gives_the_agents_own_
         ({"rule_files": ["packs/egress.yaml", "packs/egress.yaml"]}, "named twice"),
         ({"cpu_percent": 0.5}, "cpu_percent: a number from 1 to 400"),
         ({"cpu_percent": "10"}, "cpu_percent: a number"),
-        ({"memory_mb": 100.5}, "memory_mb: a whole number from 50 to 65536"),
+        ({"memory_mb": 100.5}, "memory_mb: a whole number from 32 to 65536"),
         ({"spool_mb": 2_000_000}, "spool_mb: a whole number"),
     ],
 )
