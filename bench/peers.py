@@ -194,9 +194,14 @@ class HashPipeline:
         """Stop inotifywait (xargs hashes what it holds, then all exit); the pipeline's CPU seconds."""
         import signal
 
+        import psutil
+
         for child in _children(self.proc.pid):
-            if child.name() == "inotifywait":
-                child.send_signal(signal.SIGTERM)
+            try:
+                if child.name() == "inotifywait":
+                    child.send_signal(signal.SIGTERM)
+            except psutil.NoSuchProcess:  # an openssl or xargs child that ended after the listing
+                continue
         self.proc.communicate(timeout=60)
         usage = self.proc.rusage
         return usage.ru_utime + usage.ru_stime
