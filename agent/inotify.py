@@ -253,7 +253,7 @@ class InotifyWatchers(Folders):
         while not self._stop.is_set():
             wait_s = MOVE_WAIT_S if self._moved_from else REWATCH_S
             try:
-                ready = poller.poll(None if wait_s is None else int(wait_s * 1000) + 1)
+                ready = poller.poll(int(wait_s * 1000) + 1)
                 if any(fd == self.fd for fd, _ in ready):
                     data = os.read(self.fd, READ_BYTES)
                     self.process(data)
@@ -267,7 +267,10 @@ class InotifyWatchers(Folders):
             except Exception as exc:  # contain: a reader that dies would watch nothing
                 logger.exception("inotify reader failed error={!r}", type(exc).__name__)
                 self._stop.wait(0.5)
-                self._recover()
+                try:
+                    self._recover()
+                except Exception as again:  # noqa: BLE001 - the next round tries again; the thread must live
+                    logger.exception("inotify reader could not recover error={!r}", type(again).__name__)
 
     def process(self, data: bytes) -> None:
         """Turn one read's records into changes (the reader thread; tests feed records here)."""
