@@ -608,9 +608,12 @@ def _bits(tags: frozenset[str]) -> int:
     return sum(_BITS[t] for t in tags)
 
 
-def _context_bits(scan: _Scan, table: _Table, chosen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _context_bits(scan: _Scan, table: _Table, chosen: np.ndarray, settled: int) -> tuple[np.ndarray, np.ndarray]:
     """_context of the table's candidates chosen (indices), as bits: the near words by a window
-    search where scan.worded allows one, the column's from ColumnContext.column_bits."""
+    search where scan.worded allows one, the column's from ColumnContext.column_bits. A candidate
+    whose near words hold a bit of `settled` is decided without its column (the caller never reads
+    it): its column is left 0 and not asked, so prose whose cards all have a card word beside them
+    never builds the table rows at all."""
     near = np.zeros(len(chosen), dtype=np.int64)
     parts = table.parts[chosen]
     asked = np.ones(len(chosen), dtype=bool)
@@ -629,8 +632,12 @@ def _context_bits(scan: _Scan, table: _Table, chosen: np.ndarray) -> tuple[np.nd
         windows.append(before + " " + after)
     if windows:
         near[asked] = list(map(_bits, tags_of_each(windows)))
-    points = partial(vector.code_points, joined)  # asked once a document, when its rows are first read
-    column = scan.columns.column_bits(parts, table.starts[chosen], points, table.part_starts, _bits)
+    column = np.zeros(len(chosen), dtype=np.int64)
+    asked = (near & settled) == 0
+    if asked.any():
+        points = partial(vector.code_points, joined)  # asked once a document, when its rows are first read
+        positions = table.starts[chosen[asked]]
+        column[asked] = scan.columns.column_bits(parts[asked], positions, points, table.part_starts, _bits)
     return near, column
 
 
@@ -703,7 +710,8 @@ class BankCardDetector(_IdentifierDetector):
 
     def counted(self, scan: _Scan, table: _Table) -> tuple[int, str]:
         chosen = np.flatnonzero(table.kinds == _KIND[BANK_CARD])
-        near, column = _context_bits(scan, table, chosen)
+        # a card or order word beside it settles it: its column is not read
+        near, column = _context_bits(scan, table, chosen, _CARD_WORDS)
         said = np.where(near & _CARD_WORDS, near, column) & _CARD_WORDS
         return _first(table, chosen[(said == _BITS[CARD]) | ((said == 0) & table.strong[chosen])])
 
@@ -720,5 +728,5 @@ class MobileDetector(_IdentifierDetector):
 
     def counted(self, scan: _Scan, table: _Table) -> tuple[int, str]:
         chosen = np.flatnonzero(table.kinds == _KIND[MOBILE])
-        near, column = _context_bits(scan, table, chosen)
+        near, column = _context_bits(scan, table, chosen, _BITS[MOBILE_TAG])
         return _first(table, chosen[((near | column) & _BITS[MOBILE_TAG]) != 0])
