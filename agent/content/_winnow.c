@@ -9,8 +9,10 @@
  *     The offsets (int64, native order, ascending, distinct) of the chosen grams: in every
  *     complete window the rightmost gram of smallest zlib CRC-32; with no complete window the
  *     leftmost smallest gram. Grams start at UTF-8 character starts only. CRC-32 of every gram by
- *     a rolling update (two table lookups a byte), minima by a monotonic queue: O(n), no
- *     per-text arrays but the answer.
+ *     a rolling update (two table lookups a byte, four independent chains), minima over blocks of
+ *     W keys (van Herk / Gil-Werman: suffix and prefix minima, no branch on the text) 65,536
+ *     window starts at a time, or by a monotonic queue for a window over 4,096 bytes: O(n),
+ *     arrays of some 1 MB but the answer.
  * crcs(data, offsets, gram_bytes) -> bytes
  *     zlib.crc32(data[o:o + gram_bytes]) of each offset (int64 buffer), as uint32 in native order.
  * hashes(data, begins, ends, prefix) -> bytes
@@ -104,7 +106,135 @@ static int offsets_push(Offsets *o, int64_t value)
     return 0;
 }
 
+static int offsets_reserve(Offsets *o, Py_ssize_t more)
+{ /* room for `more` items past the count */
+    if (o->size - o->count >= more)
+        return 0;
+    Py_ssize_t size = o->size ? o->size : 1024;
+    while (size - o->count < more)
+        size *= 2;
+    int64_t *items = PyMem_RawRealloc(o->items, (size_t)size * sizeof(int64_t));
+    if (!items)
+        return -1;
+    o->items = items;
+    o->size = size;
+    return 0;
+}
+
 #define IS_START(b) (((b) & 0xC0) != 0x80)
+
+/* The windows' minima by blocks (van Herk / Gil-Werman), for windows up to BLOCK_WINDOW_MAX
+   bytes; a longer window takes the monotonic queue below (its arrays would grow with the window).
+   Windows starting in [c0, c1) are done CHUNK_STARTS at a time: key[i] is the gram at c0 + i as
+   rank << 32 | (0xFFFFFFFF - i) (not a character start: all ones), so the smallest key is the
+   rightmost smallest rank; the minimum of the window at j is min(suffix[j], prefix[j + W - 1])
+   over blocks of W keys from c0. Branch-free passes, and the CRC-32 rolled in four independent
+   chains (a quarter of the keys each): the rolling update is a chain of dependent loads. */
+#define BLOCK_WINDOW_MAX 4096
+#define CHUNK_STARTS 65536
+#define CHAINS 4
+
+static uint32_t crc_roll(uint32_t r, const uint8_t *data, Py_ssize_t g, Py_ssize_t gram, const uint32_t *out_of)
+{ /* from the register of the gram at g to that of the gram at g + 1 (data[g + gram] must exist) */
+    return ((r >> 8) ^ crc_table[(r ^ data[g + gram]) & 0xFF]) ^ out_of[data[g]];
+}
+
+static int block_minima(const uint8_t *data, Py_ssize_t gram, Py_ssize_t window, Py_ssize_t m, uint32_t zeros,
+                        const uint32_t *out_of, Offsets *out)
+{
+    Py_ssize_t most = (m < CHUNK_STARTS ? m : CHUNK_STARTS) + window - 1; /* keys a chunk at most */
+    uint64_t *key = PyMem_RawMalloc((size_t)most * sizeof(uint64_t));
+    uint64_t *suffix = PyMem_RawMalloc((size_t)most * sizeof(uint64_t));
+    int failed = !key || !suffix;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t c0 = 0; !failed && c0 < m; c0 += CHUNK_STARTS) {
+        Py_ssize_t c1 = m - c0 < CHUNK_STARTS ? m : c0 + CHUNK_STARTS;
+        Py_ssize_t count = c1 - c0, keys = count + window - 1; /* grams c0 .. c1 - 2 + window < n */
+        /* ranks: CHAINS runs of `part` keys (the last ones overlap when keys is not a multiple) */
+        Py_ssize_t chains = keys >= CHAINS * 64 ? CHAINS : 1;
+        Py_ssize_t part = (keys + chains - 1) / chains;
+        Py_ssize_t first[CHAINS];
+        uint32_t r[CHAINS];
+        for (Py_ssize_t k = 0; k < chains; k++) {
+            first[k] = k * part < keys - part ? k * part : keys - part;
+            r[k] = crc_raw(0, data + c0 + first[k], gram);
+        }
+#define KEY_AT(i, rank) (IS_START(data[c0 + (i)]) ? (uint64_t)(rank) << 32 | (uint32_t)(0xFFFFFFFFu - (uint32_t)(i)) \
+                                                  : UINT64_MAX)
+        if (chains == CHAINS) {
+            Py_ssize_t a = first[0], b = first[1], c = first[2], d = first[3];
+            uint32_t ra = r[0], rb = r[1], rc = r[2], rd = r[3];
+            for (Py_ssize_t t = 0;; t++) {
+                key[a + t] = KEY_AT(a + t, ra ^ zeros);
+                key[b + t] = KEY_AT(b + t, rb ^ zeros);
+                key[c + t] = KEY_AT(c + t, rc ^ zeros);
+                key[d + t] = KEY_AT(d + t, rd ^ zeros);
+                if (t + 1 == part)
+                    break;
+                /* the gram at c0 + x + t + 1 is a key of this chunk: data[c0 + x + t + gram] exists */
+                ra = crc_roll(ra, data, c0 + a + t, gram, out_of);
+                rb = crc_roll(rb, data, c0 + b + t, gram, out_of);
+                rc = crc_roll(rc, data, c0 + c + t, gram, out_of);
+                rd = crc_roll(rd, data, c0 + d + t, gram, out_of);
+            }
+        } else {
+            uint32_t ra = r[0];
+            for (Py_ssize_t t = 0; t < keys; t++) {
+                key[t] = KEY_AT(t, ra ^ zeros);
+                if (t + 1 < keys)
+                    ra = crc_roll(ra, data, c0 + t, gram, out_of);
+            }
+        }
+#undef KEY_AT
+        /* suffix minima within blocks of `window` keys from 0 */
+        for (Py_ssize_t block = 0; block < keys; block += window) {
+            Py_ssize_t end = block + window < keys ? block + window : keys;
+            uint64_t low = UINT64_MAX;
+            for (Py_ssize_t i = end - 1; i >= block; i--) {
+                low = key[i] < low ? key[i] : low;
+                suffix[i] = low;
+            }
+        }
+        /* prefix minima in a running register; the window at j = i - window + 1 ends at i. Every
+           window's pick is written, and kept (the count moved on) only where j is a character
+           start and the pick is a new one: no branch on the text. */
+        if (offsets_reserve(out, count) < 0) {
+            failed = 1;
+            break;
+        }
+        uint64_t low = UINT64_MAX;
+        Py_ssize_t phase = 0; /* i % window */
+        for (Py_ssize_t i = 0; i < window - 1; i++) {
+            low = phase ? (key[i] < low ? key[i] : low) : key[i];
+            phase = phase + 1 == window ? 0 : phase + 1;
+        }
+        int64_t *items = out->items;
+        Py_ssize_t kept = out->count, from = kept;
+        for (Py_ssize_t i = window - 1; i < keys; i++) {
+            low = phase ? (key[i] < low ? key[i] : low) : key[i];
+            phase = phase + 1 == window ? 0 : phase + 1;
+            Py_ssize_t j = i - window + 1;
+            uint64_t best = suffix[j] < low ? suffix[j] : low;
+            items[kept] = c0 + (int64_t)(0xFFFFFFFFu - (uint32_t)best);
+            kept += IS_START(data[c0 + j]);
+        }
+        /* the picks never decrease: one of each run of equal ones is kept, as offsets_push does */
+        Py_ssize_t distinct = from;
+        int64_t previous = from ? items[from - 1] : -1;
+        for (Py_ssize_t k = from; k < kept; k++) {
+            int64_t at = items[k];
+            items[distinct] = at;
+            distinct += at != previous;
+            previous = at;
+        }
+        kept = distinct;
+        out->count = kept;
+    }
+    Py_END_ALLOW_THREADS
+    PyMem_RawFree(key);
+    PyMem_RawFree(suffix);
+    return failed ? -1 : 0;
+}
 
 static PyObject *winnow_chosen(PyObject *self, PyObject *args)
 {
@@ -140,7 +270,12 @@ static PyObject *winnow_chosen(PyObject *self, PyObject *args)
         out_of[b] = crc_zeros(crc_raw(0, &byte, 1), gram);
     }
     Py_ssize_t m = last - window + 1; /* windows starting before m are complete */
-    if (m > 0) {
+    if (m > 0 && window <= BLOCK_WINDOW_MAX) {
+        if (block_minima(data, gram, window, m, zeros, out_of, &out) < 0) {
+            failed = 1;
+            goto done;
+        }
+    } else if (m > 0) {
         /* a monotonic queue of (rank, offset) of the grams in [b, b + window): ranks strictly
            rising from front to back, so the front is the rightmost smallest */
         Py_ssize_t ring = 1; /* a power of two >= window: indices by mask, not division */
@@ -330,17 +465,33 @@ static void blake2b_compress(Blake2b *s, int last)
     v[12] ^= s->t; /* the counter's high word stays 0: spans are far below 2**64 bytes */
     if (last)
         v[14] = ~v[14];
-    for (int r = 0; r < 12; r++) {
-        const uint8_t *z = blake2b_sigma[r];
-        G(0, 4, 8, 12, m[z[0]], m[z[1]]);
-        G(1, 5, 9, 13, m[z[2]], m[z[3]]);
-        G(2, 6, 10, 14, m[z[4]], m[z[5]]);
-        G(3, 7, 11, 15, m[z[6]], m[z[7]]);
-        G(0, 5, 10, 15, m[z[8]], m[z[9]]);
-        G(1, 6, 11, 12, m[z[10]], m[z[11]]);
-        G(2, 7, 8, 13, m[z[12]], m[z[13]]);
-        G(3, 4, 9, 14, m[z[14]], m[z[15]]);
-    }
+    /* the rounds written out: each round's message schedule is then a constant, the words stay in
+       registers (a loop over r loads them through blake2b_sigma[r]) */
+#define ROUND(r)                                                                  \
+    do {                                                                          \
+        const uint8_t *z = blake2b_sigma[r];                                      \
+        G(0, 4, 8, 12, m[z[0]], m[z[1]]);                                         \
+        G(1, 5, 9, 13, m[z[2]], m[z[3]]);                                         \
+        G(2, 6, 10, 14, m[z[4]], m[z[5]]);                                        \
+        G(3, 7, 11, 15, m[z[6]], m[z[7]]);                                        \
+        G(0, 5, 10, 15, m[z[8]], m[z[9]]);                                        \
+        G(1, 6, 11, 12, m[z[10]], m[z[11]]);                                      \
+        G(2, 7, 8, 13, m[z[12]], m[z[13]]);                                       \
+        G(3, 4, 9, 14, m[z[14]], m[z[15]]);                                       \
+    } while (0)
+    ROUND(0);
+    ROUND(1);
+    ROUND(2);
+    ROUND(3);
+    ROUND(4);
+    ROUND(5);
+    ROUND(6);
+    ROUND(7);
+    ROUND(8);
+    ROUND(9);
+    ROUND(10);
+    ROUND(11);
+#undef ROUND
     for (int i = 0; i < 8; i++)
         s->h[i] ^= v[i] ^ v[i + 8];
 }

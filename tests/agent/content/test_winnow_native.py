@@ -501,3 +501,21 @@ def test_crc_is_zlibs():
         data = bytes(b & 0x7F for b in rng.randbytes(40))  # ASCII: every byte starts a gram
         crcs = [zlib.crc32(data[o : o + 24]) for o in range(len(data) - 23)]
         assert _native_chosen(data, 24, 1000) == [crcs.index(min(crcs))]
+
+
+@pytestmark_native
+@pytest.mark.parametrize(
+    "gram,window",
+    [(24, 90), (3, 7), (1, 1), (5, 4096), (8, 4097), (24, 5000)],  # blocks up to 4096 bytes, then the queue
+)
+@pytest.mark.parametrize("alphabet", ["ab", "泵体叶轮转速", "a泵é\x80", "abcdefghijklmnopqrstuvwxyz泵体叶轮"])
+def test_long_data_across_chunks_chooses_the_references_grams(gram, window, alphabet):
+    """Data of several of the block pass's chunks (65,536 window starts each), its four CRC chains
+    and their overlap, ties across a chunk's end (a two-letter alphabet), and windows either side
+    of the longest the block pass takes: the reference's grams."""
+    rng = random.Random(zlib.crc32(f"{gram} {window} {alphabet}".encode()))
+    for size in (140_001, 65_536 + window + gram - 1, 65_536 + window + gram):
+        data = "".join(rng.choice(alphabet) for _ in range(size)).encode()[: size + rng.randrange(3)]
+        chosen = _native_chosen(data, gram, window)
+        assert chosen == sorted(set(chosen))
+        assert set(chosen) == winnow._chosen(data, gram, window), size
