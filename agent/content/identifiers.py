@@ -66,7 +66,8 @@ from agent.content.ids import checks
 from agent.content.ids.columns import ANY_WORD_LOOSE, CARD, NO_TAGS, NOT_CARD, ColumnContext, tags_of, tags_of_each
 from agent.content.ids.columns import MOBILE as MOBILE_TAG
 from agent.content.lazy import lazy
-from agent.content.normalised import normalised_texts
+from agent.content.normalised import Joined
+from agent.content.normalised import joined as joined_parts
 from rules.events import Detection
 
 # numpy only where a long text is scanned (an inspection worker), not in the agent's main process
@@ -285,14 +286,14 @@ def _scan(document: Document, today: date) -> _Scan:
     held = getattr(_cache, "entry", None)
     if held is not None and held[0]() is document and held[1] == today:
         return held[2]
-    texts = normalised_texts(document)
-    joined = "\n".join(texts)
+    shared = joined_parts(document)
+    texts, joined = shared.texts, shared.text
     # numpy's fixed cost per call (some 250 µs a document) outweighs its gain on a short text: a
     # file's name, a short note; the pure-Python scan gives the same candidates (_scan_table's reference)
     table = _scan_table(texts, joined, today) if len(joined) > NUMPY_SCAN_CHARS else None
     parts = _scan_whole(texts, joined, today) if table is None else []
     columns = ColumnContext(
-        list(zip(map(_WHERE_OF, document.parts), texts, map(_CELL_OF, document.parts), strict=True))
+        list(zip(map(_WHERE_OF, document.parts), texts, map(_CELL_OF, document.parts), strict=True)), shared.utf8
     )
     if table is None:
         contexts = sum(f.kind in (BANK_CARD, MOBILE) for part in parts for f in part.found)  # weighed by context
@@ -301,7 +302,11 @@ def _scan(document: Document, today: date) -> _Scan:
     # a window search costs what a pass over some WORDED_PASS_CHARS characters does: a few
     # candidates are searched one window at a time (worded None: unknown)
     worded = (
-        frozenset() if not contexts else _worded(joined, texts) if contexts * WORDED_PASS_CHARS > len(joined) else None
+        frozenset()
+        if not contexts
+        else _worded(joined, texts, shared)
+        if contexts * WORDED_PASS_CHARS > len(joined)
+        else None
     )
     scan = _Scan(parts, columns, worded, table)
     _cache.entry = (weakref.ref(document, _forget), today, scan)
@@ -516,7 +521,22 @@ class _Padded:
 
 def _alphanumeric_18(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """The starts of the maximal runs of 18 ASCII letters and digits holding a run of 6 digits or
-    more (starts, ends: the digit runs): every valid USCC is one (its division code is 6 digits)."""
+    more (starts, ends: the digit runs): every valid USCC is one (its division code is 6 digits).
+    The runs of letters and digits are found at once (a mask of the whole text) and each long
+    digit run marks the one holding it: _alphanumeric_18_by_reach, which looks up to 13
+    characters to either side of every such digit run, is the reference."""
+    long = ends - starts >= 6
+    if not long.any():
+        return starts[:0]
+    run_starts, run_ends = _runs(_ascii_alnum(points))
+    holding = np.searchsorted(run_starts, starts[long], side="right") - 1  # every digit is in a run
+    holding = holding[run_ends[holding] - run_starts[holding] == 18]  # in order: starts are
+    return run_starts[holding[np.r_[True, holding[1:] != holding[:-1]]]] if len(holding) else holding
+
+
+def _alphanumeric_18_by_reach(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """_alphanumeric_18 from a window of 13 characters either side of each digit run of 6 to 18:
+    the reference of its whole-text mask."""
     long = (ends - starts >= 6) & (ends - starts <= 18)
     starts, ends = starts[long], ends[long]
     if not len(starts):
@@ -573,12 +593,23 @@ def _scan_vector(texts: list[str], joined: str, today: date) -> list[_Scanned]:
     return _scan_whole(texts, joined, today) if table is None else _table_parts(table, texts)
 
 
-def _worded(joined: str, texts: list[str]) -> frozenset[int]:
+def _worded(joined: str, texts: list[str], shared: Joined | None = None) -> frozenset[int]:
     """The parts holding a context word, boundaries aside (ANY_WORD_LOOSE): one pass over joined's
-    UTF-8 bytes (RE2's wrapper would encode a str and convert every offset back to characters)."""
-    starts = [m.start() for m in ANY_WORD_LOOSE.finditer(joined.encode())]
+    UTF-8 bytes (RE2's wrapper would encode a str and convert every offset back to characters;
+    shared: joined's, encoded once for the document). When no part holds a line break, a match's
+    part is the line breaks before it, counted from the match before; else the parts' encoded
+    lengths are summed."""
+    data = joined.encode() if shared is None else shared.utf8()
+    starts = [m.start() for m in ANY_WORD_LOOSE.finditer(data)]
     if not starts:
         return frozenset()
+    if shared is not None and shared.one_line_a_part():
+        parts, part, counted_to = set(), 0, 0
+        for start in starts:
+            part += data.count(b"\n", counted_to, start)
+            counted_to = start
+            parts.add(part)
+        return frozenset(parts)
     ends = list(accumulate(map((1).__add__, map(len, map(str.encode, texts)))))
     return frozenset(bisect.bisect_right(ends, start) for start in starts)
 

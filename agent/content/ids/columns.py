@@ -134,20 +134,23 @@ def _is_row(line: str, header: _Header) -> bool:
 _ANY_WORD_LINES = _compile("(?m)" + _ANY_WORD.pattern)  # ^ at every line's start, as per line
 
 
-def _header_candidates(texts: list[str]) -> dict[int, set[int]]:
+def _header_candidates(texts: list[str], utf8: bytes | None = None) -> dict[int, set[int]]:
     """The lines (part -> line numbers in it) holding a context word: one RE2 pass over the parts
-    joined by "\\n". A match is the line's where it ends ("[^a-z]tel" may start on the "\\n"
-    before the line); no other part of the words matches a line break. RE2 reads the UTF-8
-    bytes (the same matches, at byte offsets): given a str, its wrapper encodes the whole text
-    and converts every offset back to characters."""
-    joined = "\n".join(texts).encode()
-    matches = list(_ANY_WORD_LINES.finditer(joined))
-    if not matches:
+    joined by "\\n" (utf8: those bytes, when the caller has them already). A match is the line's
+    where it ends ("[^a-z]tel" may start on the "\\n" before the line); no other part of the words
+    matches a line break. RE2 reads the UTF-8 bytes (the same matches, at byte offsets): given a
+    str, its wrapper encodes the whole text and converts every offset back to characters. A
+    match's line is the line breaks before it, counted from the match before (bytes.count)."""
+    joined = "\n".join(texts).encode() if utf8 is None else utf8
+    lines, line, counted_to = [], 0, 0
+    for m in _ANY_WORD_LINES.finditer(joined):
+        at = max(m.end() - 1, m.start())
+        line += joined.count(b"\n", counted_to, at)
+        counted_to = at
+        lines.append(line)
+    if not lines:
         return {}
-    breaks = np.flatnonzero(np.frombuffer(joined, dtype=np.uint8) == ord("\n"))
-    # the line of a byte: the line breaks before it (bisect_right of the lines' ends)
-    lines = np.searchsorted(breaks, [max(m.end() - 1, m.start()) for m in matches]).tolist()
-    if len(breaks) == len(texts) - 1:  # no part holds a line break: line i is part i
+    if joined.count(b"\n") == len(texts) - 1:  # no part holds a line break: line i is part i
         return {line: {0} for line in lines}
     first_line = [0, *accumulate(t.count("\n") + 1 for t in texts)]
     found: dict[int, set[int]] = {}
@@ -190,8 +193,9 @@ _WHERE, _TEXT, _CELL = itemgetter(0), itemgetter(1), itemgetter(2)
 class ColumnContext:
     """The header context of any position in any part of a document; built on first use."""
 
-    def __init__(self, parts: Sequence[tuple[str, str, Cell | None]]) -> None:
+    def __init__(self, parts: Sequence[tuple[str, str, Cell | None]], utf8: Callable[[], bytes] | None = None) -> None:
         self.parts = parts  # (where, normalised text, cell) of each part
+        self._utf8 = utf8  # the texts joined by "\n" as UTF-8, made by the caller once (None: encoded here)
         self._lines: list[list[tuple[int, int, _Header]]] | None = None
         self._cell_headers: dict[int, tuple[int, dict[int, frozenset[str]]]] | None = None
         self._cell_ends: dict[tuple[int, int], list[int]] = {}  # of the table rows asked about
@@ -259,6 +263,9 @@ class ColumnContext:
             out[k] = bits(self.tags_at(part, int(positions[k] - part_starts[part])))
         return out
 
+    def _header_candidates(self) -> dict[int, set[int]]:
+        return _header_candidates(list(map(_TEXT, self.parts)), None if self._utf8 is None else self._utf8())
+
     def _cells(self) -> np.ndarray:
         """Whether each part is a table cell."""
         if self._in_cell is None:
@@ -313,7 +320,7 @@ class ColumnContext:
         stop = np.zeros(len(line_starts), dtype=bool)  # lines where a header may start or end
         stop[first_line[:-1][reset_part]] = True
         candidates = sorted(
-            int(first_line[part]) + number for part, numbers in _header_candidates(list(map(_TEXT, self.parts))).items()
+            int(first_line[part]) + number for part, numbers in self._header_candidates().items()
             for number in numbers
         )  # fmt: skip
         stop[candidates] = True
@@ -381,7 +388,7 @@ class ColumnContext:
         Only a line holding a context word can be a header: those are found in one pass over the
         whole text (_header_candidates), and the parts before a header are skipped unread."""
         found: list[list[tuple[int, int, _Header]]] = [[] for _ in self.parts]
-        candidates = _header_candidates(list(map(_TEXT, self.parts)))
+        candidates = self._header_candidates()
         with_candidates = sorted(candidates)
         header: _Header | None = None
         gap, last_where = 0, None

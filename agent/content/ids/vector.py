@@ -12,6 +12,7 @@ import functools
 from datetime import date
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from agent.content.ids import checks
 from agent.content.ids.regions import division_codes
@@ -31,8 +32,11 @@ def code_points(text: str) -> np.ndarray:
 
 
 def window(points: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-    """The length characters from each start: one row per start."""
-    return points[starts[:, None] + np.arange(length)].astype(np.int64)
+    """The length characters from each start: one row per start (rows of a strided view of points,
+    copied once: half the cost of an index matrix)."""
+    if len(points) < length or not len(starts):
+        return points[starts[:, None] + np.arange(length)].astype(np.int64)
+    return sliding_window_view(points, length)[starts].astype(np.int64)
 
 
 @functools.cache

@@ -1,0 +1,58 @@
+"""The cheaper pieces of the identifier scan against the references kept beside them: the runs of
+18 letters and digits found from one mask of the whole text (identifiers._alphanumeric_18 against
+_alphanumeric_18_by_reach), the rows of a strided view (vector.window against an index matrix),
+and the context words' parts and header lines found from a document's shared UTF-8 bytes
+(identifiers._worded, columns._header_candidates) against their encode-per-part forms."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.content import identifiers
+from agent.content.ids import columns, vector
+from agent.content.normalised import Joined
+
+PIECES = ("1234567", "0", "9", "a", "Z", "x", " ", "中", "-", "\n", "é", "123456789012345678", "ABCDEFGHJK", "😀")
+text = st.lists(st.sampled_from(PIECES), max_size=40).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text)
+def test_the_runs_of_eighteen_are_the_reference_ones(value):
+    points = vector.code_points(value)
+    starts, ends = identifiers._runs((points - ord("0")) < 10)
+    fast = identifiers._alphanumeric_18(points, starts, ends)
+    assert fast.tolist() == identifiers._alphanumeric_18_by_reach(points, starts, ends).tolist()
+
+
+@settings(max_examples=300, deadline=None)
+@given(text, st.integers(1, 20), st.data())
+def test_a_window_is_the_characters_from_its_start(value, length, data):
+    points = vector.code_points(value)
+    at = np.array(
+        data.draw(st.lists(st.integers(0, max(len(points) - length, 0)), max_size=5)) if len(points) >= length else [],
+        dtype=np.int64,
+    )
+    rows = vector.window(points, at, length)
+    assert rows.dtype == np.int64
+    assert rows.tolist() == [[ord(c) for c in value[a : a + length]] for a in at.tolist()]
+
+
+WORDS = ("手机", "卡号", "tel", "hotel", "cell", "订单", "a/c", "中", "x", " ", "\n", "1", "é", "😀", "ref")
+parts = st.lists(st.lists(st.sampled_from(WORDS), max_size=8).map("".join), min_size=1, max_size=8)
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts)
+def test_the_worded_parts_from_shared_bytes_are_the_encoded_parts_ones(texts):
+    shared = Joined(texts)
+    assert identifiers._worded(shared.text, texts, shared) == identifiers._worded(shared.text, texts)
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts)
+def test_header_candidates_from_shared_bytes_are_the_bisected_ones(texts):
+    shared = Joined(texts)
+    assert columns._header_candidates(texts, shared.utf8()) == columns.header_candidates_by_bisection(texts)
