@@ -569,6 +569,12 @@ def _boilerplate_crcs(gram_bytes: int) -> np.ndarray:
 
 
 @cache
+def _boilerplate_keys(gram_bytes: int) -> np.ndarray:
+    """_boilerplate_crcs as int64, for _winnow.crcs_in."""
+    return _boilerplate_crcs(gram_bytes).astype(np.int64)
+
+
+@cache
 def _vocabulary() -> tuple[np.ndarray, dict[str, int]]:
     """The boilerplate's vocabulary: CJK tokens as sorted keys; words as 1, function words as 2."""
     cjk, words = [], {w: 2 for w in winnow._FUNCTION_WORDS}
@@ -659,7 +665,10 @@ def _mostly_boilerplate(
             (char_starts[first], char_starts[first + count // 2], char_starts[first + count - 1]), axis=1
         )  # fmt: skip
     flat = probes.ravel()
-    if boilerplate is winnow.boilerplate_hashes(gram_bytes):
+    if boilerplate is winnow.boilerplate_hashes(gram_bytes) and _native is not None and gram_bytes >= 1:
+        keys = _boilerplate_keys(gram_bytes)
+        maybe = np.frombuffer(_native.crcs_in(array, flat.astype(np.int64), gram_bytes, keys), dtype=bool)
+    elif boilerplate is winnow.boilerplate_hashes(gram_bytes):
         maybe = _member(
             _boilerplate_crcs(gram_bytes).astype(np.int64), _crc_at(array, flat, gram_bytes).astype(np.int64)
         )

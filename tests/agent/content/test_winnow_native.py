@@ -144,6 +144,27 @@ def test_crcs_are_zlibs(data, gram, offsets):
 
 
 @pytestmark_native
+@SOME
+@given(
+    st.binary(max_size=300), st.integers(1, 40), st.lists(st.integers(0, 300), max_size=30),
+    st.lists(st.integers(0, 2**32 - 1), max_size=50),
+)  # fmt: skip
+def test_crcs_in_keys_are_zlibs_crcs_looked_up(data, gram, offsets, others):
+    """The boilerplate probes' prefilter: a CRC among the keys (every other probe's own, other
+    numbers, a negative one) is found, any other is not; slicing by 8 gives zlib's CRC at any length."""
+    offsets = [o for o in offsets if o + gram <= len(data)]
+    crcs = [zlib.crc32(data[o : o + gram]) for o in offsets]
+    keys = sorted(set(crcs[::2]) | set(others) | {-5})
+    got = _native.crcs_in(data, array.array("q", offsets), gram, array.array("q", keys))
+    assert list(got) == [int(c in keys) for c in crcs]
+    for bad in ([len(data) - gram + 1], [-1]):
+        with pytest.raises(IndexError):
+            _native.crcs_in(data, array.array("q", bad), gram, array.array("q", keys))
+    with pytest.raises(ValueError):
+        _native.crcs_in(data, array.array("q", offsets), gram, b"abc")
+
+
+@pytestmark_native
 def test_hashes_of_long_spans_and_prefixes():
     data = random.Random(3).randbytes(5000)
     for length in (0, 1, 127, 128, 129, 255, 256, 257, 1000, 5000):
