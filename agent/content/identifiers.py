@@ -405,6 +405,7 @@ class _Table:
     strong: np.ndarray
     values: dict[int, str]  # by start: the values that are not joined[start:end] (groups of runs, a final X)
     usccs: dict[int, list[str]]  # by part
+    codes: np.ndarray | None = None  # vector.ascii_codes(joined), for the column context's rows
 
     def value(self, i: int) -> str:
         start = int(self.starts[i])
@@ -445,7 +446,7 @@ def _scan_table(texts: list[str], joined: str, today: date) -> _Table | None:
     only those holding 11 digits (the fewest any identifier has), go through _scan_groups."""
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     long_parts = np.flatnonzero(lengths >= 2 * MAX_CANDIDATES)
-    points = vector.code_points(joined)
+    points = vector.ascii_codes(joined)  # only ASCII characters are told apart here
     part_starts = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(lengths + 1, out=part_starts[1:])
     digit = (points - ord("0")) < 10
@@ -502,9 +503,10 @@ def _scan_table(texts: list[str], joined: str, today: date) -> _Table | None:
         at = at[order]
         found = (np.concatenate(chosen.kinds)[order], at, np.concatenate(chosen.ends)[order])
         part = np.searchsorted(part_starts, at, side="right") - 1
-        return _Table(joined, part_starts, *found, part, np.concatenate(chosen.strong)[order], chosen.values, usccs)
+        strong = np.concatenate(chosen.strong)[order]
+        return _Table(joined, part_starts, *found, part, strong, chosen.values, usccs, points)
     none = np.zeros(0, dtype=np.int64)
-    return _Table(joined, part_starts, none.astype(np.int8), none, none, none, none.astype(bool), {}, usccs)
+    return _Table(joined, part_starts, none.astype(np.int8), none, none, none, none.astype(bool), {}, usccs, points)
 
 
 class _Padded:
@@ -666,10 +668,15 @@ def _context_bits(scan: _Scan, table: _Table, chosen: np.ndarray, settled: int) 
     column = np.zeros(len(chosen), dtype=np.int64)
     asked = (near & settled) == 0
     if asked.any():
-        points = partial(vector.code_points, joined)  # asked once a document, when its rows are first read
+        # asked once a document, when its rows are first read (which tell only ASCII characters apart)
+        points = partial(vector.ascii_codes, joined) if table.codes is None else partial(_same, table.codes)
         positions = table.starts[chosen[asked]]
         column[asked] = scan.columns.column_bits(parts[asked], positions, points, table.part_starts, _bits)
     return near, column
+
+
+def _same(value: np.ndarray) -> np.ndarray:
+    return value
 
 
 class _IdentifierDetector:

@@ -56,3 +56,13 @@ def test_the_worded_parts_from_shared_bytes_are_the_encoded_parts_ones(texts):
 def test_header_candidates_from_shared_bytes_are_the_bisected_ones(texts):
     shared = Joined(texts)
     assert columns._header_candidates(texts, shared.utf8()) == columns.header_candidates_by_bisection(texts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=60) | text)
+def test_ascii_codes_keep_every_ascii_character_and_no_other_looks_like_one(value):
+    points, codes = vector.code_points(value), vector.ascii_codes(value)
+    assert len(codes) == len(points) == len(value)
+    ascii_ = points < 128
+    assert (codes[ascii_] == points[ascii_]).all()
+    assert (codes[~ascii_] >= 128).all()
