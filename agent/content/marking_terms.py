@@ -128,6 +128,27 @@ def find_terms(text: str, start: int = 0, end: int | None = None) -> list[Term]:
     return found
 
 
+def find_terms_in_utf8(text: str, data: bytes) -> list[Term]:
+    """find_terms(text), with data text's UTF-8 encoding (made once for the document): RE2 reads
+    the bytes, which its wrapper would otherwise encode again, and each match's byte offsets are
+    turned into character offsets by decoding the bytes since the match before."""
+    found = []
+    byte_at, char_at = 0, 0
+    for m in TERMS_RE.finditer(data):
+        a = char_at + len(data[byte_at : m.start()].decode())
+        word = m.group().decode()
+        b = a + len(word)
+        byte_at, char_at = m.end(), b
+        if word.isascii():
+            if (a > 0 and _is_ascii_alnum(text[a - 1])) or (b < len(text) and _is_ascii_alnum(text[b])):
+                continue
+            word = word.upper()
+        elif word == "商密" and a > 0 and text[a - 1] in NOT_BEFORE_SHANGMI:
+            continue
+        found.append(Term(a, b, " ".join(word.split())))
+    return found
+
+
 def find_state_marks(text: str, start: int = 0, end: int | None = None, prefilter: bool = True) -> list[Term]:
     """Every ★ form of a state-secret mark in text[start:end], labelled level★period: 机密★5年.
     `prefilter` False: the RE2 pass even when text holds no ★ (the reference of the prefilter)."""

@@ -50,8 +50,8 @@ from agent.content.marking_form import (
     state_line_is_filler,
     state_mark_stands,
 )
-from agent.content.marking_terms import Term, find_state_marks, find_terms
-from agent.content.normalised import normalised_texts
+from agent.content.marking_terms import Term, find_state_marks, find_terms, find_terms_in_utf8
+from agent.content.normalised import joined, normalised_texts
 from rules.events import Detection
 
 TOP_LINES = 3
@@ -101,6 +101,7 @@ class _Body:
     first_lines_end: int  # offset just past the first TOP_LINES non-empty lines
     top_starts: tuple[int, ...]  # sorted ranges of PDF lines at the top or bottom of a page
     top_ends: tuple[int, ...]
+    utf8: bytes | None = None  # text's UTF-8, when cut from the document's shared encoding
 
     def standing(self, line_start: int) -> Standing:
         if line_start < self.first_lines_end:
@@ -131,6 +132,13 @@ def _body(document: Document) -> _Body:
             if _near_a_page_edge(parts, i):
                 starts.append(offsets[i])
                 ends.append(offsets[i] + len(texts[i]))
+    first = in_body.index(True) if texts else 0
+    if texts and in_body.count(True) == len(in_body) - first:  # the parts from `first` on: a cut of the joined text
+        shared = joined(document)
+        ahead = shared.texts[:first]
+        text = shared.text[sum(map(len, ahead)) + first :]
+        utf8 = shared.utf8()[sum(len(t.encode()) for t in ahead) + first :]
+        return _Body(text, _first_lines_end(text), tuple(starts), tuple(ends), utf8)
     text = "\n".join(texts)
     return _Body(text, _first_lines_end(text), tuple(starts), tuple(ends))
 
@@ -198,7 +206,8 @@ def scan(document: Document) -> MarkingScan:
                     state.add(stands, place)
                     mention.add(mentioned, place)
     body = _body(document)
-    for start, number, terms in _by_line(body.text, find_terms(body.text)):
+    found = find_terms(body.text) if body.utf8 is None else find_terms_in_utf8(body.text, body.utf8)
+    for start, number, terms in _by_line(body.text, found):
         line = _line_at(body.text, start)
         trade.add([t.label for t in marked_terms(line, terms, body.standing(start))], f"body:{number}")
     for start, number, marks in _by_line(body.text, find_state_marks(body.text)):

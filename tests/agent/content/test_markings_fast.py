@@ -1,0 +1,70 @@
+"""The marking scan reads the body from the document's shared UTF-8 encoding when the body is the
+last parts of the document (markings._body, marking_terms.find_terms_in_utf8): the same terms at
+the same offsets as find_terms over the str, and the same scan as the str path, on random texts
+of terms, near misses, line breaks and characters of every width."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.content import markings
+from agent.content.document import BODY, FOOTER, HEADER, NAME, Document, TextPart
+from agent.content.marking_terms import find_terms, find_terms_in_utf8
+
+PIECES = (
+    "商业秘密",
+    "商密",
+    "协商密切",
+    "内部资料",
+    "注意保密",
+    "内部资料\n注意保密",
+    "CONFIDENTIAL",
+    "confidentiality",
+    "Strictly\nConfidential",
+    "internal use only",
+    "xproprietary",
+    "【",
+    "】",
+    " ",
+    "\n",
+    "甲",
+    "é",
+    "😀",
+    "１２",
+    "a",
+    "密级：核心",
+)
+text = st.lists(st.sampled_from(PIECES), max_size=25).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text)
+def test_the_terms_from_utf8_are_find_terms_ones(value):
+    assert find_terms_in_utf8(value, value.encode()) == find_terms(value)
+
+
+documents = st.lists(st.tuples(st.sampled_from([NAME, HEADER, FOOTER, BODY, BODY, BODY]), text), max_size=8).map(
+    lambda parts: Document("text", tuple(TextPart(where, value) for where, value in parts))
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(documents)
+def test_the_scan_from_shared_bytes_is_the_str_scan(document):
+    body = markings._body(document)
+    assert body.text == "\n".join(markings.normalise(p.text) for p in document.parts if p.where == BODY)
+    assert body.utf8 is None or body.utf8 == body.text.encode()
+    fast = markings.scan(document)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(markings, "find_terms_in_utf8", lambda text, _data: find_terms(text))
+        reference = markings.scan(document)
+    assert fast == reference
+
+
+def test_a_body_after_the_name_is_read_from_the_shared_bytes():
+    document = Document("text", (TextPart(NAME, "报告😀.txt"), TextPart(BODY, "甲é"), TextPart(BODY, "【商业秘密】")))
+    body = markings._body(document)
+    assert body.utf8 == body.text.encode() and body.text == "甲é\n【商业秘密】"
+    assert markings.scan(document).trade.sample == "商业秘密 @body:2"
