@@ -1188,31 +1188,20 @@ release:
 
 /* ---- lines as anchors --------------------------------------------------------------------- */
 
-static Py_ssize_t utf8_put(uint8_t *out, uint32_t c)
-{
-    if (c < 0x80) {
-        out[0] = (uint8_t)c;
-        return 1;
-    }
-    if (c < 0x800) {
-        out[0] = (uint8_t)(0xC0 | c >> 6);
-        out[1] = (uint8_t)(0x80 | (c & 0x3F));
-        return 2;
-    }
-    if (c < 0x10000) {
-        out[0] = (uint8_t)(0xE0 | c >> 12);
-        out[1] = (uint8_t)(0x80 | (c >> 6 & 0x3F));
-        out[2] = (uint8_t)(0x80 | (c & 0x3F));
-        return 3;
-    }
-    out[0] = (uint8_t)(0xF0 | c >> 18);
-    out[1] = (uint8_t)(0x80 | (c >> 12 & 0x3F));
-    out[2] = (uint8_t)(0x80 | (c >> 6 & 0x3F));
-    out[3] = (uint8_t)(0x80 | (c & 0x3F));
-    return 4;
-}
 
-#define IS_CHAR_START(b) (((b) & 0xC0) != 0x80)
+/* UTF-8 of c (a valid code point) in the low bytes of a word, and its length: arithmetic and
+   selects, no branch on the text's mix of scripts */
+static inline uint32_t utf8_word(uint32_t c, int *length)
+{
+    uint32_t one = c;
+    uint32_t two = (0xC0 | c >> 6) | (0x80 | (c & 0x3F)) << 8;
+    uint32_t three = (0xE0 | c >> 12) | (0x80 | (c >> 6 & 0x3F)) << 8 | (0x80 | (c & 0x3F)) << 16;
+    uint32_t four = (0xF0 | c >> 18) | (0x80 | (c >> 12 & 0x3F)) << 8 | (0x80 | (c >> 6 & 0x3F)) << 16 |
+                    (uint32_t)(0x80 | (c & 0x3F)) << 24;
+    int n = 1 + (c >= 0x80) + (c >= 0x800) + (c >= 0x10000);
+    *length = n;
+    return n == 1 ? one : n == 2 ? two : n == 3 ? three : four;
+}
 
 static PyObject *winnow_lines(PyObject *self, PyObject *args)
 {
@@ -1221,6 +1210,8 @@ static PyObject *winnow_lines(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "y*y*n:lines", &folded, &word, &gram))
         return NULL;
     PyObject *data = NULL, *starts = NULL, *sizes = NULL, *counts = NULL, *probes = NULL, *result = NULL;
+    int64_t *char_at = NULL;
+    uint8_t *text = NULL;
     Py_ssize_t n = folded.len / 4;
     if (folded.len % 4 || word.len != n || (uintptr_t)folded.buf % 4 || gram < 1) {
         PyErr_SetString(PyExc_ValueError, "lines: buffers of the wrong size or alignment, or no gram");
@@ -1229,66 +1220,78 @@ static PyObject *winnow_lines(PyObject *self, PyObject *args)
     const uint32_t *f = folded.buf;
     const uint8_t *w = word.buf;
     Py_ssize_t bytes = 0, lines = 1;
-    for (Py_ssize_t i = 0; i < n; i++) {
+    uint32_t bad = 0;
+    for (Py_ssize_t i = 0; i < n; i++) { /* sizes, and whether every code point is a character */
         uint32_t c = f[i];
-        if (c > 0x10FFFF || (c >= 0xD800 && c < 0xE000)) {
-            PyErr_Format(PyExc_ValueError, "lines: code point %u at %zd is not a character", (unsigned)c, i);
-            goto release;
-        }
-        if (c == '\n')
-            lines++;
-        if (c == '\n' || w[i])
-            bytes += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+        bad |= (c > 0x10FFFF) | (c - 0xD800 < 0x800);
+        int newline = c == '\n';
+        lines += newline;
+        bytes += (1 + (c >= 0x80) + (c >= 0x800) + (c >= 0x10000)) & -(Py_ssize_t)(newline | (w[i] != 0));
+    }
+    if (bad) {
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (f[i] > 0x10FFFF || (f[i] >= 0xD800 && f[i] < 0xE000)) {
+                PyErr_Format(PyExc_ValueError, "lines: code point %u at %zd is not a character", (unsigned)f[i], i);
+                goto release;
+            }
     }
     data = PyBytes_FromStringAndSize(NULL, bytes);
     starts = PyBytes_FromStringAndSize(NULL, lines * 8);
     sizes = PyBytes_FromStringAndSize(NULL, lines * 8);
     counts = PyBytes_FromStringAndSize(NULL, lines * 8);
     probes = PyBytes_FromStringAndSize(NULL, lines * 24);
+    text = PyMem_Malloc((size_t)bytes + 4); /* written 4 bytes a character: room past the end */
+    char_at = PyMem_Malloc(((size_t)n + 1) * sizeof(int64_t)); /* the current line's character starts */
     if (!data || !starts || !sizes || !counts || !probes)
         goto release;
-    uint8_t *out = (uint8_t *)PyBytes_AS_STRING(data);
+    if (!text || !char_at) {
+        PyErr_NoMemory();
+        goto release;
+    }
     int64_t *start = (int64_t *)PyBytes_AS_STRING(starts), *size = (int64_t *)PyBytes_AS_STRING(sizes);
     int64_t *count = (int64_t *)PyBytes_AS_STRING(counts), *probe = (int64_t *)PyBytes_AS_STRING(probes);
-    Py_ssize_t at = 0, line = 0;
+    Py_ssize_t at = 0, line = 0, chars = 0; /* chars: character starts of this line so far */
     start[0] = 0;
     for (Py_ssize_t i = 0; i <= n; i++) {
         if (i < n && f[i] != '\n') {
-            if (w[i])
-                at += utf8_put(out + at, f[i]);
+            int length;
+            uint32_t encoded = utf8_word(f[i], &length);
+            memcpy(text + at, &encoded, 4); /* at + 4 <= bytes + 4: the room allocated */
+            char_at[chars] = at;
+            int keep = w[i] != 0;
+            chars += keep;
+            at += length & -keep;
             continue;
         }
-        /* the end of line `line`: its text is out[start .. at) */
+        /* the end of line `line`: its text is text[start .. at), its characters start at char_at[0 .. chars) */
         int64_t begin = start[line], end = at, grams = 0;
         size[line] = end - begin;
         probe[3 * line] = probe[3 * line + 1] = probe[3 * line + 2] = 0;
         if (end - begin >= gram) {
-            int64_t last_start = end - gram; /* grams start at characters in [begin, last_start] */
-            for (int64_t p = begin; p <= last_start; p++)
-                grams += IS_CHAR_START(out[p]);
-            int64_t p = begin, middle = grams / 2;
-            for (int64_t k = 0; p < last_start; p++) /* the middle gram: the (grams / 2)th character start */
-                if (IS_CHAR_START(out[p]) && k++ == middle)
-                    break;
-            int64_t last = last_start;
-            while (!IS_CHAR_START(out[last]))
+            Py_ssize_t last = chars - 1; /* grams start at characters in [begin, end - gram] */
+            while (char_at[last] > end - gram) /* at most gram bytes back; the first character is at begin */
                 last--;
-            probe[3 * line] = begin; /* a line starts at a character */
-            probe[3 * line + 1] = p;
-            probe[3 * line + 2] = last;
+            grams = last + 1;
+            probe[3 * line] = begin;
+            probe[3 * line + 1] = char_at[grams / 2];
+            probe[3 * line + 2] = char_at[last];
         }
         count[line] = grams;
+        chars = 0;
         if (i == n)
             break;
-        out[at++] = '\n';
+        text[at++] = '\n';
         start[++line] = at;
     }
     if (at != bytes || line != lines - 1) {
         PyErr_SetString(PyExc_SystemError, "lines: the text changed while it was read");
         goto release;
     }
+    memcpy(PyBytes_AS_STRING(data), text, (size_t)bytes);
     result = PyTuple_Pack(5, data, starts, sizes, counts, probes);
 release:
+    PyMem_Free(text);
+    PyMem_Free(char_at);
     Py_XDECREF(data);
     Py_XDECREF(starts);
     Py_XDECREF(sizes);
