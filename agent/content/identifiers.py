@@ -292,9 +292,6 @@ def _scan(document: Document, today: date) -> _Scan:
     # file's name, a short note; the pure-Python scan gives the same candidates (_scan_table's reference)
     table = _scan_table(texts, joined, today) if len(joined) > NUMPY_SCAN_CHARS else None
     parts = _scan_whole(texts, joined, today) if table is None else []
-    columns = ColumnContext(
-        list(zip(map(_WHERE_OF, document.parts), texts, map(_CELL_OF, document.parts), strict=True)), shared.utf8
-    )
     if table is None:
         contexts = sum(f.kind in (BANK_CARD, MOBILE) for part in parts for f in part.found)  # weighed by context
     else:
@@ -307,6 +304,14 @@ def _scan(document: Document, today: date) -> _Scan:
         else _worded(joined, texts, shared)
         if contexts * WORDED_PASS_CHARS > len(joined)
         else None
+    )
+    # the parts with a loose context word, when each is one line, are a superset of the header
+    # candidates' lines (ColumnContext): the header search needs no pass of its own
+    candidates = {part: {0} for part in worded} if worded is not None and shared.one_line_a_part() else None
+    columns = ColumnContext(
+        list(zip(map(_WHERE_OF, document.parts), texts, map(_CELL_OF, document.parts), strict=True)),
+        shared.utf8,
+        candidates,
     )
     scan = _Scan(parts, columns, worded, table)
     _cache.entry = (weakref.ref(document, _forget), today, scan)

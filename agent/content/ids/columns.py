@@ -193,9 +193,18 @@ _WHERE, _TEXT, _CELL = itemgetter(0), itemgetter(1), itemgetter(2)
 class ColumnContext:
     """The header context of any position in any part of a document; built on first use."""
 
-    def __init__(self, parts: Sequence[tuple[str, str, Cell | None]], utf8: Callable[[], bytes] | None = None) -> None:
+    def __init__(
+        self,
+        parts: Sequence[tuple[str, str, Cell | None]],
+        utf8: Callable[[], bytes] | None = None,
+        candidates: dict[int, set[int]] | None = None,
+    ) -> None:
         self.parts = parts  # (where, normalised text, cell) of each part
         self._utf8 = utf8  # the texts joined by "\n" as UTF-8, made by the caller once (None: encoded here)
+        # lines that may be headers, when the caller knows a superset of _header_candidates' (every
+        # line where ANY_WORD_LOOSE matches): a line without a context word is never a header, so
+        # more candidates only mean more lines read one by one, never another answer
+        self._candidates = candidates
         self._lines: list[list[tuple[int, int, _Header]]] | None = None
         self._cell_headers: dict[int, tuple[int, dict[int, frozenset[str]]]] | None = None
         self._cell_ends: dict[tuple[int, int], list[int]] = {}  # of the table rows asked about
@@ -264,6 +273,8 @@ class ColumnContext:
         return out
 
     def _header_candidates(self) -> dict[int, set[int]]:
+        if self._candidates is not None:
+            return self._candidates
         return _header_candidates(list(map(_TEXT, self.parts)), None if self._utf8 is None else self._utf8())
 
     def _cells(self) -> np.ndarray:
