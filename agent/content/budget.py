@@ -15,6 +15,7 @@ from agent.content.document import Cell, TextPart
 
 MAX_PARTS = 200_000  # a million one-character lines should not become a million objects
 _SURROGATES = re.compile("[\ud800-\udfff]")  # what TextPart's readable() replaces
+FAST_SURROGATES = True  # False: has_surrogates by the regex search (the reference it is tested against)
 
 
 class OutOfBudget(Exception):
@@ -60,17 +61,22 @@ class Collector:
         self.chars_left -= len(text)
         self.parts.append(TextPart(where, text, cell=cell, page_line=page_line))
 
-    def add_all(self, where: str, texts: list[str], first_page_line: int = 0, cell: Cell | None = None) -> None:
+    def add_all(
+        self, where: str, texts: list[str], first_page_line: int = 0, cell: Cell | None = None, *, decoded: bool = False
+    ) -> None:
         """add(where, text, page_line, cell=cell) for each text in order (page_line:
         first_page_line + its index, 0 when first_page_line is 0), the parts made at once when they all fit the budget
         and hold no surrogates (a part per paragraph or PDF line: add's checks and TextPart's
-        __init__ cost more than reading the text); else add one by one, raising where add raises."""
+        __init__ cost more than reading the text); else add one by one, raising where add raises.
+        decoded: the texts come from text.decode, which never gives a lone surrogate (its decoders
+        are strict or replace what they cannot read), so they need no search for one."""
         kept = [t.strip(" \r\n\f\v") for t in texts if t and not t.isspace()]
         lines = [first_page_line + i for i, t in enumerate(texts) if t and not t.isspace()] if first_page_line else None
+        chars = sum(map(len, kept))
         if (
-            sum(map(len, kept)) > self.chars_left
+            chars > self.chars_left
             or len(self.parts) + len(kept) > MAX_PARTS
-            or _SURROGATES.search("".join(kept))
+            or (not decoded and has_surrogates("".join(texts)))
         ):
             for k, text in enumerate(kept):
                 self.add(where, text, lines[k] if lines else 0, cell=cell)
@@ -82,4 +88,19 @@ class Collector:
             fields["where"], fields["text"], fields["cell"] = where, text, cell
             fields["page_line"] = lines[k] if lines else 0
             append(part)
-        self.chars_left -= sum(map(len, kept))
+        self.chars_left -= chars
+
+
+def has_surrogates(text: str) -> bool:
+    """Whether text holds a lone surrogate (what TextPart's readable() replaces): UTF-16's strict
+    encoder refuses one, in a fraction of the time a regex search takes over a long text (a
+    whitespace or blank text holds none, so the raw texts stand for the stripped ones)."""
+    if FAST_SURROGATES:
+        if text.isascii():
+            return False
+        try:
+            text.encode("utf-16-le")
+        except UnicodeEncodeError:
+            return True
+        return False
+    return _SURROGATES.search(text) is not None

@@ -48,4 +48,5 @@ def read_text(source: str | BinaryIO, out: Collector) -> None:
             out.take_bytes(len(chunk))
         complete = not f.read(1)
     out.truncated = out.truncated or not complete
-    out.add_all(BODY, decode(b"".join(chunks), complete).splitlines())  # add() per line, parts made at once
+    lines = decode(b"".join(chunks), complete).splitlines()
+    out.add_all(BODY, lines, decoded=True)  # add() per line, parts made at once
