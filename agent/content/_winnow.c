@@ -1105,6 +1105,59 @@ static int grow_push(Growing *g, const void *value)
     return 0;
 }
 
+/* One pass over the padded text (kind a constant where it is inlined: a loop for each width):
+   a character is in a cell when it is neither white space nor "|", or when it ends a white-space
+   run that is tabs then one other white-space character (not a line break); a cell is a run of
+   such characters. The next character is read one ahead to see where a run ends. */
+static inline int cells_scan(const void *chars, int kind, Py_ssize_t n, const uint8_t *is_space, Growing *starts,
+                             Growing *ends, Growing *lines_of, int32_t *lines)
+{
+#define CP(i) ((i) == 0 || (i) == n - 1 ? (Py_UCS4)'\n' : PyUnicode_READ(kind, chars, (i) - 1))
+#define SPACE(c) ((c) < TABLE_CHARS && is_space[(c)])
+    int32_t line = -1;
+    int previous = 0, in_run = 0;
+    Py_ssize_t not_tabs = 0;
+    Py_UCS4 c = '\n';
+    int space = 1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 next = i + 1 < n ? CP(i + 1) : '\n';
+        int next_space = i + 1 < n ? SPACE(next) : 0;
+        int in_cell;
+        if (!space) {
+            in_cell = c != '|';
+        } else {
+            line += c == '\n';
+            if (!in_run) {
+                in_run = 1;
+                not_tabs = 0;
+            }
+            not_tabs += c != '\t';
+            in_cell = 0;
+            if (!next_space) { /* the run's last character */
+                in_cell = c != '\t' && c != '\n' && not_tabs == 1;
+                in_run = 0;
+            }
+        }
+        if (in_cell != previous) {
+            int64_t at = i;
+            if (in_cell ? grow_push(starts, &at) < 0 || grow_push(lines_of, &line) < 0 : grow_push(ends, &at) < 0)
+                return -1;
+            previous = in_cell;
+        }
+        c = next;
+        space = next_space;
+    }
+    if (previous) { /* never: the padded text ends with a line break */
+        int64_t at = n;
+        if (grow_push(ends, &at) < 0)
+            return -1;
+    }
+    *lines = line;
+    return 0;
+#undef CP
+#undef SPACE
+}
+
 static PyObject *winnow_cells(PyObject *self, PyObject *args)
 {
     PyObject *text;
@@ -1112,7 +1165,6 @@ static PyObject *winnow_cells(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "Uy*:cells", &text, &spaces))
         return NULL;
     PyObject *result = NULL;
-    uint8_t *in_cell = NULL;
     Growing starts = {NULL, 0, 0, 8}, ends = {NULL, 0, 0, 8}, lines_of = {NULL, 0, 0, 4};
     if (spaces.len != TABLE_CHARS) {
         PyErr_SetString(PyExc_ValueError, "cells: a table of 65,536 bytes expected");
@@ -1126,51 +1178,16 @@ static PyObject *winnow_cells(PyObject *self, PyObject *args)
     Py_ssize_t n = PyUnicode_GET_LENGTH(text) + 2; /* padded: "\n" + text + "\n" */
     int kind = PyUnicode_KIND(text);
     const void *chars = PyUnicode_DATA(text);
-#define CP(i) ((i) == 0 || (i) == n - 1 ? (Py_UCS4)'\n' : PyUnicode_READ(kind, chars, (i) - 1))
-#define SPACE(c) ((c) < TABLE_CHARS && is_space[(c)])
-    in_cell = PyMem_Malloc((size_t)n);
-    if (!in_cell) {
-        PyErr_NoMemory();
-        goto release;
-    }
-    int in_run = 0;
-    Py_ssize_t not_tabs = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS4 c = CP(i);
-        int space = SPACE(c);
-        in_cell[i] = !space && c != '|';
-        if (!space)
-            continue;
-        if (!in_run) {
-            in_run = 1;
-            not_tabs = 0;
-        }
-        not_tabs += c != '\t';
-        if (i + 1 == n || !SPACE(CP(i + 1))) { /* the run's last character */
-            if (c != '\t' && c != '\n' && not_tabs == 1)
-                in_cell[i] = 1;
-            in_run = 0;
-        }
-    }
     int32_t line = -1;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (CP(i) == '\n')
-            line++;
-        if (!in_cell[i])
-            continue;
-        if (i == 0 || !in_cell[i - 1]) {
-            int64_t at = i;
-            if (grow_push(&starts, &at) < 0 || grow_push(&lines_of, &line) < 0)
-                goto no_memory;
-        }
-        if (i + 1 == n || !in_cell[i + 1]) {
-            int64_t at = i + 1;
-            if (grow_push(&ends, &at) < 0)
-                goto no_memory;
-        }
-    }
-#undef CP
-#undef SPACE
+    int failed;
+    if (kind == PyUnicode_1BYTE_KIND)
+        failed = cells_scan(chars, PyUnicode_1BYTE_KIND, n, is_space, &starts, &ends, &lines_of, &line);
+    else if (kind == PyUnicode_2BYTE_KIND)
+        failed = cells_scan(chars, PyUnicode_2BYTE_KIND, n, is_space, &starts, &ends, &lines_of, &line);
+    else
+        failed = cells_scan(chars, PyUnicode_4BYTE_KIND, n, is_space, &starts, &ends, &lines_of, &line);
+    if (failed)
+        goto no_memory;
     result = Py_BuildValue("(y#y#y#i)", starts.items ? starts.items : "", starts.count * 8,
                            ends.items ? ends.items : "", ends.count * 8, lines_of.items ? lines_of.items : "",
                            lines_of.count * 4, line);
@@ -1178,7 +1195,6 @@ static PyObject *winnow_cells(PyObject *self, PyObject *args)
 no_memory:
     PyErr_NoMemory();
 release:
-    PyMem_Free(in_cell);
     PyMem_Free(starts.items);
     PyMem_Free(ends.items);
     PyMem_Free(lines_of.items);
