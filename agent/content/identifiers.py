@@ -61,7 +61,7 @@ from typing import NamedTuple
 
 import re2
 
-from agent.content.document import Document
+from agent.content.document import Cell, Document
 from agent.content.ids import checks
 from agent.content.ids.columns import ANY_WORD_LOOSE, CARD, NO_TAGS, NOT_CARD, ColumnContext, tags_of, tags_of_each
 from agent.content.ids.columns import MOBILE as MOBILE_TAG
@@ -308,14 +308,14 @@ def _scan(document: Document, today: date) -> _Scan:
     # the parts with a loose context word, when each is one line, are a superset of the header
     # candidates' lines (ColumnContext): the header search needs no pass of its own
     candidates = {part: {0} for part in worded} if worded is not None and shared.one_line_a_part() else None
-    columns = ColumnContext(
-        list(zip(map(_WHERE_OF, document.parts), texts, map(_CELL_OF, document.parts), strict=True)),
-        shared.utf8,
-        candidates,
-    )
+    columns = ColumnContext(partial(_column_parts, document.parts, texts), shared.utf8, candidates)
     scan = _Scan(parts, columns, worded, table)
     _cache.entry = (weakref.ref(document, _forget), today, scan)
     return scan
+
+
+def _column_parts(parts: tuple, texts: list[str]) -> list[tuple[str, str, Cell | None]]:
+    return list(zip(map(_WHERE_OF, parts), texts, map(_CELL_OF, parts), strict=True))
 
 
 _nfkc = partial(unicodedata.normalize, "NFKC")

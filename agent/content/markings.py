@@ -37,7 +37,7 @@ import bisect
 import threading
 import unicodedata
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, compress
 from operator import attrgetter
@@ -110,7 +110,7 @@ class _Body:
         return Standing.TOP if i >= 0 and line_start < self.top_ends[i] else Standing.BODY
 
 
-def _near_a_page_edge(parts: list[TextPart], i: int) -> bool:
+def _near_a_page_edge(parts: Sequence[TextPart], i: int) -> bool:
     """A PDF line among the first or last TOP_LINES lines of its page."""
     if parts[i].page_line <= 0:
         return False
@@ -120,10 +120,25 @@ def _near_a_page_edge(parts: list[TextPart], i: int) -> bool:
     return len(following) < TOP_LINES or any(p.page_line == 1 for p in following)
 
 
-def _body(document: Document) -> _Body:
-    in_body = list(map(BODY.__eq__, map(_WHERE, document.parts)))
-    parts = list(compress(document.parts, in_body))
-    texts = list(compress(normalised_texts(document), in_body))
+def _body_start(wheres: list[str]) -> int | None:
+    """Where the body starts when it is the document's last parts (extraction's usual order: the
+    name, properties and title first), else None."""
+    if BODY not in wheres:
+        return None
+    first = wheres.index(BODY)
+    return first if wheres.count(BODY) == len(wheres) - first else None
+
+
+def _body(document: Document, wheres: list[str] | None = None) -> _Body:
+    wheres = list(map(_WHERE, document.parts)) if wheres is None else wheres
+    first = _body_start(wheres)
+    if first is not None:  # the last parts: a cut of the document's joined text and of its UTF-8
+        parts: Sequence[TextPart] = document.parts[first:]
+        texts = normalised_texts(document)[first:]
+    else:
+        in_body = list(map(BODY.__eq__, wheres))
+        parts = list(compress(document.parts, in_body))
+        texts = list(compress(normalised_texts(document), in_body))
     starts: list[int] = []
     ends: list[int] = []
     if max(map(_PAGE_LINE, parts), default=0) > 0:  # PDF lines: those near a page's edge stand at the top
@@ -132,8 +147,7 @@ def _body(document: Document) -> _Body:
             if _near_a_page_edge(parts, i):
                 starts.append(offsets[i])
                 ends.append(offsets[i] + len(texts[i]))
-    first = in_body.index(True) if texts else 0
-    if texts and in_body.count(True) == len(in_body) - first:  # the parts from `first` on: a cut of the joined text
+    if first is not None:
         shared = joined(document)
         ahead = shared.texts[:first]
         text = shared.text[sum(map(len, ahead)) + first :]
@@ -190,7 +204,10 @@ def _state_marks(line: str, marks: list[Term], standing: Standing) -> tuple[list
 def scan(document: Document) -> MarkingScan:
     """Trade and state markings of a document, counted by form and place."""
     trade, state, mention = _Tally(), _Tally(), _Tally()
-    prominent = [p for p in document.parts if p.where != BODY]  # a few: the body is read below
+    wheres = list(map(_WHERE, document.parts))
+    first = _body_start(wheres)
+    # a few: the body is read below
+    prominent = document.parts[:first] if first is not None else [p for p in document.parts if p.where != BODY]
     for place in PROMINENT_PLACES:
         standing = STANDING_OF_PLACE[place]
         for part in prominent:
@@ -205,7 +222,7 @@ def scan(document: Document) -> MarkingScan:
                     stands, mentioned = _state_marks(line, marks, standing)
                     state.add(stands, place)
                     mention.add(mentioned, place)
-    body = _body(document)
+    body = _body(document, wheres)
     found = find_terms(body.text) if body.utf8 is None else find_terms_in_utf8(body.text, body.utf8)
     for start, number, terms in _by_line(body.text, found):
         line = _line_at(body.text, start)

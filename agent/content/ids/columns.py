@@ -195,11 +195,11 @@ class ColumnContext:
 
     def __init__(
         self,
-        parts: Sequence[tuple[str, str, Cell | None]],
+        parts: Sequence[tuple[str, str, Cell | None]] | Callable[[], Sequence[tuple[str, str, Cell | None]]],
         utf8: Callable[[], bytes] | None = None,
         candidates: dict[int, set[int]] | None = None,
     ) -> None:
-        self.parts = parts  # (where, normalised text, cell) of each part
+        self._parts = parts  # (where, normalised text, cell) of each part, or what makes them when first read
         self._utf8 = utf8  # the texts joined by "\n" as UTF-8, made by the caller once (None: encoded here)
         # lines that may be headers, when the caller knows a superset of _header_candidates' (every
         # line where ANY_WORD_LOOSE matches): a line without a context word is never a header, so
@@ -211,6 +211,14 @@ class ColumnContext:
         self._flat: _Rows | None = None  # the rows of _lines in joined offsets (column_bits)
         self._in_cell: np.ndarray | None = None  # whether each part is a table cell (column_bits)
         self._marks: dict[str, np.ndarray] = {}  # positions of "," "\t" and '"' in the joined parts (column_bits)
+
+    @property
+    def parts(self) -> Sequence[tuple[str, str, Cell | None]]:
+        """(where, normalised text, cell) of each part: a document whose numbers need no column
+        context (prose with a card word beside each card) never lists them."""
+        if callable(self._parts):
+            self._parts = self._parts()
+        return self._parts
 
     def tags_at(self, part: int, pos: int) -> frozenset[str]:
         cell = self.parts[part][2]
