@@ -98,10 +98,13 @@ def fingerprints(
         anchors.append(_line_hashes(chunk, gram_bytes, boilerplate, (nfkc, folded, word), words))
         normalised.append(words[0] if words else _utf8(folded[word]))
         tables.add(chunk)
-    found = _winnowed(b"".join(normalised), gram_bytes, window_bytes)
+    grams = [_winnowed_array(b"".join(normalised), gram_bytes, window_bytes)]
     for cells in tables.blocks():
-        found |= _winnowed("".join(cells).encode("utf-8"), gram_bytes, window_bytes)
-    return frozenset((found - boilerplate) | _capped(anchors))
+        grams.append(_winnowed_array("".join(cells).encode("utf-8"), gram_bytes, window_bytes))
+    found = set(np.concatenate(grams).tolist())  # one set, changed in place (no set a step)
+    found -= boilerplate
+    found.update(_capped_array(anchors).tolist())
+    return frozenset(found)
 
 
 def line_anchors(text: str, gram_bytes: int = winnow.GRAM_BYTES, boilerplate: frozenset[int] = frozenset()) -> set[int]:
@@ -167,9 +170,13 @@ def _chunks_of_lines(text: str) -> list[str]:
 
 def _capped(hashes: list[np.ndarray]) -> set[int]:
     """The MAX_ANCHORS smallest distinct line hashes."""
+    return set(_capped_array(hashes).tolist())
+
+
+def _capped_array(hashes: list[np.ndarray]) -> np.ndarray:
     if not hashes:
-        return set()
-    return set(np.unique(np.concatenate(hashes))[: winnow.MAX_ANCHORS].tolist())
+        return np.empty(0, dtype=np.uint64)
+    return np.unique(np.concatenate(hashes))[: winnow.MAX_ANCHORS]
 
 
 # --- characters --------------------------------------------------------------------------------
@@ -435,8 +442,8 @@ def _hash_all(pieces, start=_GRAM_HASH) -> np.ndarray:
     return np.frombuffer(b"".join(digests), dtype="<u8") & np.uint64(winnow.HASH_MASK)
 
 
-def _winnowed(data: bytes, gram_bytes: int, window_bytes: int) -> set[int]:
-    return set(_hashes(data, _chosen(data, gram_bytes, window_bytes), gram_bytes).tolist())
+def _winnowed_array(data: bytes, gram_bytes: int, window_bytes: int) -> np.ndarray:
+    return _hashes(data, _chosen(data, gram_bytes, window_bytes), gram_bytes)
 
 
 # --- tables ------------------------------------------------------------------------------------
