@@ -492,7 +492,8 @@ def _scan_table(texts: list[str], joined: str, today: date) -> _Table | None:
             codes[:, 17] = ord("X")
             at = at[vector.is_resident_id(codes, today)]
             chosen.add(RESIDENT_ID, at, 18)
-            chosen.values.update((s, joined[s : s + 17] + "X") for s in at.tolist())
+            lower = at[points[at + 17] == ord("x")]  # an upper-case X: the value is the text's
+            chosen.values.update((s, joined[s : s + 17] + "X") for s in lower.tolist())
     usccs: dict[int, list[str]] = {}
     eighteen = _alphanumeric_18(points, starts, ends)
     if len(eighteen):
@@ -570,8 +571,9 @@ def _alone_runs(points: np.ndarray, starts: np.ndarray, lengths: np.ndarray, tod
             continue
         card = np.ones(len(at), dtype=bool)
         if length == 18:
-            chosen.add(RESIDENT_ID, at[vector.is_resident_id(codes, today)], 18)
-            card = ~vector.looks_like_resident_id(codes, today)
+            looks = vector.looks_like_resident_id(codes, today)  # vector.is_resident_id's first half, once
+            chosen.add(RESIDENT_ID, at[looks & vector.resident_check_holds(codes)], 18)
+            card = ~looks
             card[card] = ~vector.is_uscc(codes[card])
         elif length == 19:
             card = ~((codes[:, 0] == ord("8")) & (codes[:, 1] == ord("9")))  # an ICCID

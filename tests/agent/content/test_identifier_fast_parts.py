@@ -101,3 +101,36 @@ def test_a_document_of_one_line_parts_takes_its_header_candidates_from_the_worde
     scan = identifiers._scan(Document("csv", tuple(TextPart(BODY, row) for row in rows)), identifiers.date.today())
     assert scan.worded == {0, 2}
     assert scan.columns.tags_at(1, 4) == {columns.MOBILE}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 20), st.integers(0, 2**32 - 1))
+def test_luhn_by_products_is_luhn_by_table(length, seed):
+    digits = np.random.default_rng(seed).integers(0, 10, size=(200, length))
+    assert vector.luhn_valid(digits).tolist() == vector.luhn_valid_by_table(digits).tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_the_check_character_and_the_shape_make_a_resident_id(seed):
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(ord("0"), ord("9") + 1, size=(300, 18))
+    codes[rng.random(300) < 0.3, 17] = ord("X")
+    today = identifiers.date(2026, 11, 26)
+    expected = [identifiers.checks.is_resident_id("".join(map(chr, row)), today) for row in codes.tolist()]
+    assert vector.is_resident_id(codes, today).tolist() == expected
+
+
+def test_a_resident_id_ending_in_a_small_x_is_counted_with_a_capital_one():
+    from stdnum.cn import ric
+
+    first = next(
+        f"11010519491231{n:03d}" for n in range(1000) if ric.calc_check_digit(f"11010519491231{n:03d}0") == "X"
+    )
+    texts = [f"号码 {first}x 与 {first}X", "甲" * 10]
+    joined = "\n".join(texts)
+    table = identifiers._scan_table(texts, joined, identifiers.date(2026, 11, 26))
+    assert [table.value(i) for i in range(len(table.starts))] == [first + "X", first + "X"]
+    assert identifiers._table_parts(table, texts) == identifiers._scan_whole(
+        texts, joined, identifiers.date(2026, 11, 26)
+    )
