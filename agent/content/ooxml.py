@@ -491,11 +491,96 @@ _SHEET_CELLS = re.compile(rf"(?:{_SHEET_TOKEN.pattern})*+")  # nothing else betw
 _NO_SPACE = re.compile(r"\S*")  # a value " ".join(value.split()) leaves as it is (no white space)
 
 
+FAST_SIMPLE_ROWS = True  # False: every sheet through plain_rows's loop (simple_rows is tested against it)
+SIMPLE_COLUMNS = 64  # a row of more cells goes to the loop
+
+
+def _simple_cell(letters: str) -> str:
+    """A cell at column letters holding a shared string's index, or a number kept as written (a
+    whole number's digits, or one with a fraction that is not all zeros)."""
+    return (
+        rf'<c r="{letters}[0-9]+"(?: s="[0-9]+")?'
+        rf'(?: t="s"><v>[0-9]{{1,18}}|(?: t="n")?><v>-?[0-9]+(?:\.[0-9]*[1-9][0-9]*)?)</v></c>'
+    )
+
+
+def _simple_sheet() -> re.Pattern[str]:
+    """Rows whose cells stand in columns A, B, C, ... with none left out (then no cell pads its
+    row), each row closed and holding one cell at least."""
+    columns = [_column_letters(n) for n in range(1, SIMPLE_COLUMNS + 1)]
+    cells = ""
+    for letters in reversed(columns[1:]):
+        cells = f"(?:{_simple_cell(letters)}{cells})?"
+    return re.compile(rf"(?:<row(?:\s[^>/]*+)?>{_simple_cell(columns[0])}{cells}</row>)*+")
+
+
+def _column_letters(column: int) -> str:
+    """1 -> A, 27 -> AA (the inverse of _column_number)."""
+    letters = ""
+    while column:
+        column, digit = divmod(column - 1, 26)
+        letters = chr(ord("A") + digit) + letters
+    return letters
+
+
+_SIMPLE_SHEET = _simple_sheet()
+_SIMPLE_SHARED = re.compile(r'<c r="[A-Z]+[0-9]+"(?: s="[0-9]+")? t="s"><v>[0-9]+</v></c>')
+_SIMPLE_NUMBER = re.compile(r'<c r="[A-Z]+[0-9]+"(?: s="[0-9]+")?(?: t="n")?><v>')  # its value, then </v></c>
+_SIMPLE_INDEX = re.compile(r' t="s"><v>([0-9]+)</v>')
+_ROW_START = re.compile(r"<row[^>]*>")
+# white space but the space (what str.split splits at; a test holds it to str.isspace)
+_OTHER_SPACE = re.compile("[\t\n\x0b\x0c\r\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+
+
+def _normalised(joined: str) -> bool:
+    """Whether " ".join(value.split()) leaves each value joined by NUL as it is."""
+    return not (
+        _OTHER_SPACE.search(joined)
+        or "  " in joined
+        or " \x00" in joined
+        or "\x00 " in joined
+        or joined.startswith(" ")
+        or joined.endswith(" ")
+    )
+
+
+def simple_rows(
+    text: str, begin: int, end: int, shared: list[str], chars_left: int
+) -> tuple[list[str], list[str], int, set[int]] | None:
+    """plain_rows(...) for a sheet of simple rows (_SIMPLE_SHEET: no cell left out, so none pads its
+    row) whose shared strings are all there and not blank, by a few passes over the whole text: the
+    cells replaced by a tab and their value (a shared string's by a mark, then filled in), the rows
+    by their lines. None when the sheet is not that simple or the budget comes near (the loop
+    then says where it stops)."""
+    if not _SIMPLE_SHEET.fullmatch(text, begin, end):
+        return None
+    sheet = text[begin:end]
+    indexes = list(map(int, _SIMPLE_INDEX.findall(sheet)))
+    if indexes and max(indexes) >= len(shared):
+        return None
+    values = list(map(shared.__getitem__, indexes))
+    if values and not _normalised("\x00".join(values)):
+        values = [" ".join(value.split()) for value in values]
+    if not all(values):
+        return None  # a blank shared string leaves its cell out of the row
+    sheet = _SIMPLE_NUMBER.sub("\t", _SIMPLE_SHARED.sub("\t\x00", sheet)).replace("</v></c>", "")
+    sheet = _ROW_START.sub("", sheet).replace("</row>", "\n").replace("\n\t", "\n")[1:-1]
+    if values:
+        pieces = sheet.split("\x00")
+        sheet = "".join(chain.from_iterable(zip(pieces, values, strict=False))) + pieces[-1]
+    chars = len(sheet) + 1 if sheet else 0  # a cell counts its value and a tab or line end
+    if chars + 18 > chars_left:
+        return None  # a shared string's index counts before its text: the loop says where it stops
+    return (sheet.split("\n") if sheet else []), [], chars, set(indexes)
+
+
 def plain_rows(
     text: str, begin: int, end: int, shared: list[str], chars_left: int
 ) -> tuple[list[str], list[str], int, set[int]] | None:
     """_plain_rows(text, begin, end, shared, chars_left), from findall's tuples in one loop: the
     tokens' attributes read by the token regex itself, a shared string's spaces normalised once."""
+    if FAST_SIMPLE_ROWS and (found := simple_rows(text, begin, end, shared, chars_left)) is not None:
+        return found
     if not _SHEET_CELLS.fullmatch(text, begin, end):
         return None
     rows: list[str] = []

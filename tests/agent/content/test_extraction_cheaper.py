@@ -16,7 +16,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.content import budget
+from agent.content import budget, ooxml
 from agent.content.budget import Collector, OutOfBudget
 from agent.content.document import BODY
 from agent.content.text import decode, read_text
@@ -93,3 +93,74 @@ def test_read_text_on_random_bytes_adds_what_add_adds(bom, body, chars_left):
     data = bom + b"".join(body)
     fast = _parts(lambda d, out: read_text(io.BytesIO(d), out), data, chars_left)
     assert fast == _parts(_reference, data, chars_left)
+
+
+# --- simple worksheet rows ----------------------------------------------------------------------
+
+SHARED = ["姓名", "a b", " a  b ", "x\ty", "", " ", "110105194912310021", "机密\u3000文件", "p\xa0q", "end "]
+NUMBERS = st.sampled_from(["0", "7", "12345", "-5", "2.5", "-0.50", "1.0", "1.2E+3", "007", "1.10105194912311E+17"])
+
+
+@st.composite
+def _simple_sheet(draw) -> str:
+    rows = []
+    for n in range(1, draw(st.integers(0, 5)) + 1):
+        width = draw(st.sampled_from([1, 2, 3, 5, 64, 65]))
+        cells = []
+        for column in range(1, width + 1):
+            letters = ooxml._column_letters(column)
+            style = draw(st.sampled_from(["", "", ' s="3"']))
+            if draw(st.booleans()):
+                index = draw(st.sampled_from(["0", "1", "3", "6", "7", "8", "9"] if width < 9 else ["0", "6"]))
+                cells.append(f'<c r="{letters}{n}"{style} t="s"><v>{index}</v></c>')
+            else:
+                kind = draw(st.sampled_from(["", "", ' t="n"']))
+                cells.append(f'<c r="{letters}{n}"{style}{kind}><v>{draw(NUMBERS)}</v></c>')
+        row = draw(
+            st.sampled_from([f'<row r="{n}">{{}}</row>', "<row>{}</row>", f'<row r="{n}" spans="1:9">{{}}</row>'])
+        )
+        rows.append(row.format("".join(cells)))
+    sheet = "".join(rows)
+    odd = draw(
+        st.sampled_from(
+            [None] * 6
+            + [('r="B', 'r="C'), ('r="A', 'r="a'), ("</row>", "</row> "), ("<v>1</v>", "<v>12</v>"),
+               ("</row>", "</row><row/>"), ("</row>", "</row><row></row>"), ('t="s"', 't="str"'),
+               ("<v>0</v>", "<v>0000000000000000001</v>"), ("<v>7</v>", "<v>7&#48;</v>")]
+        )
+    )  # fmt: skip
+    if odd and odd[0] in sheet:
+        at = draw(st.integers(0, sheet.count(odd[0]) - 1))
+        pieces = sheet.split(odd[0])
+        sheet = odd[0].join(pieces[: at + 1]) + odd[1] + odd[0].join(pieces[at + 1 :])
+    return sheet
+
+
+@SETTINGS
+@given(
+    sheet=_simple_sheet(),
+    chars_left=st.sampled_from([1 << 20, 40, 5]),
+    shared=st.sampled_from([SHARED, ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"], ["x"] * 10]),
+)
+def test_simple_rows_read_as_the_loop_reads(sheet, chars_left, shared):
+    text = f"<worksheet><sheetData>{sheet}</sheetData></worksheet>"
+    begin, end = text.index("<sheetData>") + len("<sheetData>"), text.index("</sheetData>")
+    simple = ooxml.simple_rows(text, begin, end, shared, chars_left)
+    reference = ooxml._plain_rows(text, begin, end, shared, chars_left)
+    if simple is not None:
+        assert simple == reference
+    assert ooxml.plain_rows(text, begin, end, shared, chars_left) == reference
+
+
+def test_simple_rows_take_the_simple_sheets():
+    """The shortcut is taken where it should be (not just always refused), and refused on a gap."""
+    text = '<sheetData><row r="1"><c r="A1" t="s"><v>1</v></c><c r="B1" s="2"><v>2.5</v></c></row>'
+    text += '<row r="2" spans="1:2"><c r="A2"><v>-7</v></c></row></sheetData>'
+    begin, end = len("<sheetData>"), text.index("</sheetData>")
+    assert ooxml.simple_rows(text, begin, end, [" x ", "a  b"], 1000) == (["a b\t2.5", "-7"], [], 11, {1})
+    assert ooxml.simple_rows(text.replace('r="B1"', 'r="C1"'), begin, end, ["x", "y"], 1000) is None
+
+
+def test_other_space_is_what_str_split_splits_at_but_the_space():
+    spaces = [c for c in map(chr, range(0x110000)) if c.isspace() and c != " "]
+    assert [c for c in map(chr, range(0x110000)) if ooxml._OTHER_SPACE.match(c)] == spaces
