@@ -758,23 +758,32 @@ _MARKING_PATTERNS = (marking_terms.TERMS_RE, marking_terms.STATE_RE)
 
 def _marking_lines(marked: str, lines: int) -> np.ndarray:
     """winnow._is_template_line of each line of marked (NFKC, "\\n"-joined): one RE2 pass per
-    pattern; a match across a line break (\\s matches one) sends its lines to the line-by-line test."""
+    pattern over marked's UTF-8 (encoded here once, not by the wrapper a pattern), each match's
+    line counted from the line breaks since the match before; a match across a line break (\\s
+    matches one) sends its lines to the line-by-line test."""
     found = np.zeros(lines, dtype=bool)
-    breaks = None
+    data = None
     for pattern in _MARKING_PATTERNS:
         if pattern is marking_terms.STATE_RE and "★" not in marked:
-            continue  # each of its forms holds a star: no RE2 pass (its wrapper encodes the text)
-        for m in pattern.finditer(marked):
-            if breaks is None:
-                breaks = np.flatnonzero(_codepoints(marked) == _NEWLINE)
-            first = int(np.searchsorted(breaks, m.start(), side="right"))
-            if "\n" not in m.group():
+            continue  # each of its forms holds a star: no RE2 pass
+        if data is None:
+            data = marked.encode("utf-8")
+        counted, breaks = 0, 0  # breaks: the line breaks in data[:counted]
+        for m in pattern.finditer(data):
+            start, end = m.start(), m.end()  # byte offsets; a match is never empty
+            breaks += data.count(b"\n", counted, start + 1)  # the lines before its first character's
+            counted = start + 1
+            first = breaks
+            if data.find(b"\n", start, end) < 0:
                 found[first] = True
                 continue
-            last = int(np.searchsorted(breaks, m.end() - 1, side="right"))
-            for line in range(first, last + 1):
-                begin = int(breaks[line - 1]) + 1 if line else 0
-                end = int(breaks[line]) if line < len(breaks) else len(marked)
-                text = marked[begin:end]
-                found[line] |= any(p.search(text) is not None for p in _MARKING_PATTERNS)
+            breaks += data.count(b"\n", counted, end)
+            counted = end
+            begin = data.rfind(b"\n", 0, start) + 1
+            for line in range(first, breaks + 1):
+                stop = data.find(b"\n", begin)
+                stop = len(data) if stop < 0 else stop
+                piece = data[begin:stop]
+                found[line] |= any(p.search(piece) is not None for p in _MARKING_PATTERNS)
+                begin = stop + 1
     return found

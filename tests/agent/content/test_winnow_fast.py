@@ -112,6 +112,27 @@ def test_a_marking_split_over_two_lines_is_judged_line_by_line():
     _same(text)
 
 
+def test_marking_matches_across_lines_and_many_lines_are_counted_as_the_reference():
+    """A match over a line break whose first line is no marking line alone (strictly\\nconfidential),
+    one whose second is not (机密\\n★ 5 年 then prose), lines of several matches, CJK before a match
+    (its line counted in UTF-8 bytes), and matches on the last line without a final break."""
+    prose = "本泵体叶轮转速参数与公差表由研发部整理并每季度复核一次"
+    lines = [
+        "Our impeller rotor design note is strictly",
+        "confidential and shared with two partners only this year",
+        prose + "机密",
+        "★ 5 年 " + prose,
+        prose + " 商业秘密 " + prose + " CONFIDENTIAL",
+        prose,
+        "the pump casing drawings and tolerance tables of the new model",
+        prose + "内部资料 注意保密",
+    ]
+    for text in ("\n".join(lines), "\n".join(reversed(lines)), "\n".join(lines * 3)):
+        expected = winnow.line_anchors(text)
+        assert winnow_fast.line_anchors(text) == expected
+        _same(text)
+
+
 def test_fingerprints_use_the_fast_path_when_numpy_is_there(monkeypatch):
     text = "\n".join(paragraph(random.Random(5), "zh") for _ in range(20))
     calls = []
