@@ -1014,6 +1014,53 @@ static int table_entry(const char *table, Py_ssize_t pool_chars, Py_UCS4 c, Py_s
     return *at + *length <= pool_chars ? 0 : -2;
 }
 
+/* fold's two passes for one character width (kind a constant where inlined). fold_size: the
+   output's length, or -1 (a character not in the table: the caller's way), -2 (an entry outside
+   the pool), -3 (too long). fold_write: -1 when a folding lies beyond the BMP. */
+static inline Py_ssize_t fold_size(const void *chars, int kind, Py_ssize_t n, const char *table, Py_ssize_t pool_chars)
+{
+    Py_ssize_t size = 0, at, length;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int found = table_entry(table, pool_chars, PyUnicode_READ(kind, chars, i), &at, &length);
+        if (found < 0)
+            return found;
+        if (size > PY_SSIZE_T_MAX / 4 - length)
+            return -3;
+        size += length;
+    }
+    return size;
+}
+
+static inline int fold_write(const void *chars, int kind, Py_ssize_t n, const char *table, const char *codes,
+                             Py_ssize_t pool_chars, const uint8_t *is_word, char *out, uint8_t *flags)
+{
+    Py_ssize_t k = 0, at, length;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+        if (table_entry(table, pool_chars, c, &at, &length) < 0) /* never: fold_size saw every one */
+            return -1;
+        if (at < 0) { /* folds to itself (in the BMP: the table holds no other) */
+            uint32_t code = c;
+            memcpy(out + 4 * k, &code, 4);
+            flags[k++] = is_word[code] != 0;
+            continue;
+        }
+        for (Py_ssize_t j = 0; j < length; j++) {
+            uint32_t code;
+            memcpy(&code, codes + 4 * (at + j), 4);
+            if (code >= TABLE_CHARS) /* a folding beyond the BMP: the caller's way */
+                return -1;
+            memcpy(out + 4 * k, &code, 4);
+            flags[k++] = is_word[code] != 0;
+        }
+    }
+    return 0;
+}
+
+#define BY_KIND(kind, call) \
+    ((kind) == PyUnicode_1BYTE_KIND ? call(PyUnicode_1BYTE_KIND) \
+     : (kind) == PyUnicode_2BYTE_KIND ? call(PyUnicode_2BYTE_KIND) : call(PyUnicode_4BYTE_KIND))
+
 static PyObject *winnow_fold(PyObject *self, PyObject *args)
 {
     PyObject *text;
@@ -1029,27 +1076,26 @@ static PyObject *winnow_fold(PyObject *self, PyObject *args)
     if (PyUnicode_READY(text) < 0)
         goto release;
 #endif
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text), pool_chars = pool.len / 4, size = 0, at, length;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), pool_chars = pool.len / 4;
     int kind = PyUnicode_KIND(text);
     const void *chars = PyUnicode_DATA(text);
-    const char *codes = pool.buf;
+    const char *codes = pool.buf, *table = entries.buf;
     const uint8_t *is_word = words.buf;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        int found = table_entry(entries.buf, pool_chars, PyUnicode_READ(kind, chars, i), &at, &length);
-        if (found == -2) {
-            PyErr_SetString(PyExc_ValueError, "fold: a table entry outside the pool");
-            goto release;
-        }
-        if (found < 0) {
-            result = Py_None;
-            Py_INCREF(result);
-            goto release;
-        }
-        if (size > PY_SSIZE_T_MAX / 4 - length) {
-            PyErr_NoMemory();
-            goto release;
-        }
-        size += length;
+#define SIZE(k) fold_size(chars, k, n, table, pool_chars)
+    Py_ssize_t size = BY_KIND(kind, SIZE);
+#undef SIZE
+    if (size == -2) {
+        PyErr_SetString(PyExc_ValueError, "fold: a table entry outside the pool");
+        goto release;
+    }
+    if (size == -3) {
+        PyErr_NoMemory();
+        goto release;
+    }
+    if (size < 0) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto release;
     }
     folded = PyBytes_FromStringAndSize(NULL, size * 4);
     word = PyBytes_FromStringAndSize(NULL, size);
@@ -1057,22 +1103,13 @@ static PyObject *winnow_fold(PyObject *self, PyObject *args)
         goto release;
     char *out = PyBytes_AS_STRING(folded);
     uint8_t *flags = (uint8_t *)PyBytes_AS_STRING(word);
-    Py_ssize_t k = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, chars, i);
-        table_entry(entries.buf, pool_chars, c, &at, &length);
-        for (Py_ssize_t j = 0; j < length; j++) {
-            uint32_t code = at < 0 ? c : 0;
-            if (at >= 0)
-                memcpy(&code, codes + 4 * (at + j), 4);
-            if (code >= TABLE_CHARS) { /* a folding beyond the BMP: the caller's way */
-                result = Py_None;
-                Py_INCREF(result);
-                goto release;
-            }
-            memcpy(out + 4 * k, &code, 4);
-            flags[k++] = is_word[code] != 0;
-        }
+#define WRITE(k) fold_write(chars, k, n, table, codes, pool_chars, is_word, out, flags)
+    int beyond = BY_KIND(kind, WRITE);
+#undef WRITE
+    if (beyond < 0) {
+        result = Py_None;
+        Py_INCREF(result);
+        goto release;
     }
     result = PyTuple_Pack(2, folded, word);
 release:
