@@ -308,7 +308,9 @@ def _scan(document: Document, today: date) -> _Scan:
     # the parts with a loose context word, when each is one line, are a superset of the header
     # candidates' lines (ColumnContext): the header search needs no pass of its own
     candidates = {part: {0} for part in worded} if worded is not None and shared.one_line_a_part() else None
-    columns = ColumnContext(partial(_column_parts, document.parts, texts), shared.utf8, candidates)
+    columns = ColumnContext(
+        partial(_column_parts, document.parts, texts), shared.utf8, candidates, (document.parts, texts)
+    )
     scan = _Scan(parts, columns, worded, table)
     _cache.entry = (weakref.ref(document, _forget), today, scan)
     return scan

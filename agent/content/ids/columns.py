@@ -21,11 +21,11 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate, compress, count
-from operator import itemgetter, ne
+from operator import attrgetter, itemgetter, ne
 
 import re2
 
-from agent.content.document import Cell
+from agent.content.document import Cell, TextPart
 from agent.content.lazy import lazy
 
 np = lazy("numpy", globals(), "np")  # only where a long text is scanned (agent/content/lazy.py)
@@ -188,6 +188,7 @@ class _Rows:
 
 
 _WHERE, _TEXT, _CELL = itemgetter(0), itemgetter(1), itemgetter(2)
+_WHERE_OF, _CELL_OF = attrgetter("where"), attrgetter("cell")
 
 
 class ColumnContext:
@@ -198,6 +199,7 @@ class ColumnContext:
         parts: Sequence[tuple[str, str, Cell | None]] | Callable[[], Sequence[tuple[str, str, Cell | None]]],
         utf8: Callable[[], bytes] | None = None,
         candidates: dict[int, set[int]] | None = None,
+        listed: tuple[Sequence[TextPart], list[str]] | None = None,
     ) -> None:
         self._parts = parts  # (where, normalised text, cell) of each part, or what makes them when first read
         self._utf8 = utf8  # the texts joined by "\n" as UTF-8, made by the caller once (None: encoded here)
@@ -205,6 +207,9 @@ class ColumnContext:
         # line where ANY_WORD_LOOSE matches): a line without a context word is never a header, so
         # more candidates only mean more lines read one by one, never another answer
         self._candidates = candidates
+        # the document's parts and their normalised texts, when the caller has them: where and cell
+        # are read off the parts, so the rows need no (where, text, cell) tuple a part
+        self._listed = listed
         self._lines: list[list[tuple[int, int, _Header]]] | None = None
         self._cell_headers: dict[int, tuple[int, dict[int, frozenset[str]]]] | None = None
         self._cell_ends: dict[tuple[int, int], list[int]] = {}  # of the table rows asked about
@@ -283,13 +288,23 @@ class ColumnContext:
     def _header_candidates(self) -> dict[int, set[int]]:
         if self._candidates is not None:
             return self._candidates
-        return _header_candidates(list(map(_TEXT, self.parts)), None if self._utf8 is None else self._utf8())
+        return _header_candidates(self._texts(), None if self._utf8 is None else self._utf8())
+
+    def _texts(self) -> list[str]:
+        return list(map(_TEXT, self.parts)) if self._listed is None else self._listed[1]
+
+    def _wheres(self) -> list[str]:
+        return list(map(_WHERE, self.parts)) if self._listed is None else list(map(_WHERE_OF, self._listed[0]))
+
+    def _cell_of_each(self) -> list[Cell | None]:
+        return list(map(_CELL, self.parts)) if self._listed is None else list(map(_CELL_OF, self._listed[0]))
 
     def _cells(self) -> np.ndarray:
         """Whether each part is a table cell."""
         if self._in_cell is None:
-            self._in_cell = np.zeros(len(self.parts), dtype=bool)
-            self._in_cell[list(compress(count(), map(_CELL, self.parts)))] = True
+            cells = self._cell_of_each()
+            self._in_cell = np.zeros(len(cells), dtype=bool)
+            self._in_cell[list(compress(count(), cells))] = True
         return self._in_cell
 
     def _rows(
@@ -324,14 +339,15 @@ class ColumnContext:
         that may change something (a header candidate, a line without the delimiter, the first line
         of a part of another place or a cell) are rows or too long, at once. Space-separated
         tables, and every line that may change something, go line by line as in _table_lines."""
-        count_parts = len(self.parts)
+        texts = self._texts()
+        count_parts = len(texts)
         breaks = np.flatnonzero(points == ord("\n"))
         line_starts = np.concatenate([[0], breaks + 1])
         line_ends = np.concatenate([breaks, [len(points)]])
         line_part = np.searchsorted(part_starts, line_starts, side="right") - 1
         first_line = np.searchsorted(line_part, np.arange(count_parts + 1))  # of each part (and past the last)
         long = line_ends - line_starts > MAX_ROW_CHARS
-        wheres = list(map(_WHERE, self.parts))
+        wheres = self._wheres()
         cell_part = self._cells()
         reset_part = cell_part.copy()  # a header ends where the place changes, and at a cell
         reset_part[0] = True
@@ -345,7 +361,7 @@ class ColumnContext:
         stop[candidates] = True
         plain = {}  # delimiter -> lines that are rows or too long under its header, and that change nothing
         for delimiter in (",", "\t"):
-            at = np.flatnonzero(points == ord(delimiter))
+            at = self._marks[delimiter] if delimiter in self._marks else np.flatnonzero(points == ord(delimiter))
             holds = np.searchsorted(at, line_ends) > np.searchsorted(at, line_starts)
             plain[delimiter] = np.flatnonzero(stop | ~(holds | long))  # the next one that may change something
         found_lines: list[np.ndarray] = []
@@ -381,7 +397,7 @@ class ColumnContext:
                         gap = 0
                     i = j
                     continue
-            text = self.parts[part][1]
+            text = texts[part]
             start, end = int(line_starts[i] - part_starts[part]), int(line_ends[i] - part_starts[part])
             line = text[start:end]
             if len(line) > MAX_ROW_CHARS:

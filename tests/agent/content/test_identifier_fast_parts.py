@@ -134,3 +134,29 @@ def test_a_resident_id_ending_in_a_small_x_is_counted_with_a_capital_one():
     assert identifiers._table_parts(table, texts) == identifiers._scan_whole(
         texts, joined, identifiers.date(2026, 11, 26)
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(table_parts)
+def test_a_context_over_the_documents_parts_reads_what_one_over_tuples_reads(parts):
+    """_scan hands ColumnContext the document's parts and texts (listed): where and cell read off
+    the parts, the tuples made only when asked; the rows, and every position's column, as from
+    the tuples."""
+    from agent.content.document import TextPart
+
+    texts = [text for _, text, _ in parts]
+    document_parts = tuple(TextPart(where, text, cell) for where, text, cell in parts)
+    listed = columns.ColumnContext(lambda: parts, None, None, (document_parts, texts))
+    plain = columns.ColumnContext(parts)
+    part_starts = np.array([0, *accumulate(len(t) + 1 for t in texts)], dtype=np.int64)
+    points = vector.ascii_codes("\n".join(texts))
+    fast, reference = listed._table_rows(points, part_starts), plain._table_rows(points, part_starts)
+    assert [a.tolist() for a in fast[:3]] == [a.tolist() for a in reference[:3]] and fast[3] == reference[3]
+    owners = np.repeat(np.arange(len(texts)), [len(t) + 1 for t in texts])[: len(points)]
+    positions = np.arange(len(points))
+    bits = identifiers._bits
+    got = listed.column_bits(owners, positions, lambda: points, part_starts, bits)
+    assert got.tolist() == plain.column_bits(owners, positions, lambda: points, part_starts, bits).tolist()
+    assert got.tolist() == [
+        bits(plain.tags_at(int(p), int(i - part_starts[p]))) for p, i in zip(owners, positions, strict=True)
+    ]
