@@ -102,6 +102,8 @@ def plain_paragraphs(text: str, refused: tuple[str, ...] = ()) -> list[str] | No
         return None
     if "\r" in text:
         text = _LINE_ENDS.sub("\n", text)  # as expat does to the raw input (a &#13; stays)
+    if FAST_PLAIN_MARKS and (paragraphs := _plain_texts(text)) is not None:
+        return paragraphs
     found = _PARAGRAPH_MARKS.findall(text)
     inline = _inline_marks(found)
     if inline is None:
@@ -111,6 +113,34 @@ def plain_paragraphs(text: str, refused: tuple[str, ...] = ()) -> list[str] | No
         if mark in marks:
             marks = marks.replace(mark, replacement)
     paragraphs = marks.split("</")
+    if "&" in marks:
+        paragraphs = [REFERENCE.sub(replace_reference, p) if "&" in p else p for p in paragraphs]
+    return paragraphs
+
+
+FAST_PLAIN_MARKS = True  # False: every member through _PARAGRAPH_MARKS (_plain_texts is tested against it)
+# a t's text (">" and the text: no ">" stands in a text here) or a paragraph's end ("", the end tag
+# or an empty paragraph); a t holding elements gives its text, "<" and the child's first character
+_PLAIN_MARKS = re.compile(
+    rf"""<{_PREFIX}(?:t(?=[\s>])[^>]*+(?<!/)(>[^<]*+(?:(?=</)|<.))|(?=/{_PREFIX}p\s*>|{_PREFIX}p(?=[\s/])[^>]*+(?<=/)>))"""
+)
+_INLINE_TAG = re.compile(rf"""<{_PREFIX}(?:tab|br|cr)(?=[\s/>])""")  # a tab or break (any prefix)
+
+
+def _plain_texts(text: str) -> list[str] | None:
+    """plain_paragraphs's answer for a member with no tab or break tags and no t holding elements
+    (None for any other: the marks then say), by a findall of a simpler regex: without tabs and
+    breaks the paragraphs are the texts of the t elements split at each paragraph's end (however
+    paragraphs nest), and the texts, each starting with ">" and holding no "<", are joined with
+    "<" before each mark, so that "<>" joins a text to what came before and a lone "<" ends a
+    paragraph."""
+    if _INLINE_TAG.search(text):
+        return None
+    found = _PLAIN_MARKS.findall(text)
+    marks = "<".join(["", *found])
+    if marks.count("<") != len(found):
+        return None  # a t holding elements
+    paragraphs = marks.replace("<>", "").split("<")
     if "&" in marks:
         paragraphs = [REFERENCE.sub(replace_reference, p) if "&" in p else p for p in paragraphs]
     return paragraphs

@@ -2,7 +2,9 @@
 
 - budget.has_surrogates (UTF-16's strict encoder) against the regex search it replaced;
 - text.decode never gives a lone surrogate, whatever the bytes (so read_text's lines skip the
-  search: add_all(decoded=True)), and read_text on random bytes adds what add() per line adds.
+  search: add_all(decoded=True)), and read_text on random bytes adds what add() per line adds;
+- ooxml.simple_rows (a sheet of simple rows by whole-text passes) against _plain_rows's loop;
+- ooxml._plain_texts (paragraphs with no tab or break by a simpler findall) against the marks.
 
 Each comparison was checked to fail with its fast path broken on purpose (the report of the
 change says how)."""
@@ -20,6 +22,7 @@ from agent.content import budget, ooxml
 from agent.content.budget import Collector, OutOfBudget
 from agent.content.document import BODY
 from agent.content.text import decode, read_text
+from tests.agent.content import test_extraction_fast as fast
 
 SETTINGS = settings(max_examples=400, deadline=None)
 SURROGATE = re.compile("[\ud800-\udfff]")
@@ -164,3 +167,32 @@ def test_simple_rows_take_the_simple_sheets():
 def test_other_space_is_what_str_split_splits_at_but_the_space():
     spaces = [c for c in map(chr, range(0x110000)) if c.isspace() and c != " "]
     assert [c for c in map(chr, range(0x110000)) if ooxml._OTHER_SPACE.match(c)] == spaces
+
+
+# --- paragraphs without tabs and breaks ---------------------------------------------------------
+
+
+@fast.SETTINGS
+@given(
+    body=st.one_of(
+        fast._body("w:", "tbl"), fast._body("", "tbl"), fast._body("a:", "ph", odd_blocks=False), fast._body("x:", "p")
+    ),
+    kind=st.sampled_from(["document", "slide"]),
+    strip_inline=st.booleans(),
+)
+def test_plain_texts_give_what_the_marks_give(body, kind, strip_inline, monkeypatch):
+    """_plain_texts, where it answers, gives plain_paragraphs's marks' answer (and it answers for
+    members without tabs and breaks: the inline tags are dropped from half the bodies)."""
+    if strip_inline:
+        body = re.sub(r"<(?:\w+:)?(?:tab|br|cr)\b[^>]*/>|<(?:\w+:)?br></(?:\w+:)?br>", "", body)
+    text = fast._member(body, kind).decode()
+    monkeypatch.setattr(ooxml, "FAST_PLAIN_MARKS", False)
+    reference = ooxml.plain_paragraphs(text)
+    checked = text.count("<") == text.count(">")  # plain_paragraphs's check before it asks
+    plain = ooxml._plain_texts(ooxml._LINE_ENDS.sub("\n", text)) if checked else None
+    if plain is not None:
+        assert plain == reference
+    if strip_inline and reference is not None:
+        assert plain is not None  # a member with no tab or break, that the marks read, is taken
+    monkeypatch.setattr(ooxml, "FAST_PLAIN_MARKS", True)
+    assert ooxml.plain_paragraphs(text) == reference
