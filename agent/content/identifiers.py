@@ -532,16 +532,19 @@ class _Padded:
 def _alphanumeric_18(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """The starts of the maximal runs of 18 ASCII letters and digits holding a run of 6 digits or
     more (starts, ends: the digit runs): every valid USCC is one (its division code is 6 digits).
-    The runs of letters and digits are found at once (a mask of the whole text) and each long
-    digit run marks the one holding it: _alphanumeric_18_by_reach, which looks up to 13
-    characters to either side of every such digit run, is the reference."""
-    long = ends - starts >= 6
-    if not long.any():
-        return starts[:0]
-    run_starts, run_ends = _runs(_ascii_alnum(points))
-    holding = np.searchsorted(run_starts, starts[long], side="right") - 1  # every digit is in a run
-    holding = holding[run_ends[holding] - run_starts[holding] == 18]  # in order: starts are
-    return run_starts[holding[np.r_[True, holding[1:] != holding[:-1]]]] if len(holding) else holding
+    A digit run with at most one letter to either side before a character that is neither (a
+    roster's numbers between commas, an ID's final X) is read off those two characters a side;
+    the others are reached for as the reference does (_alphanumeric_18_by_reach, the reference of
+    the whole)."""
+    long = (ends - starts >= 6) & (ends - starts <= 18)
+    starts, ends = starts[long], ends[long]
+    padded = _Padded(points)
+    before, after = _ascii_alnum(padded[starts - 1]), _ascii_alnum(padded[ends])
+    closed = ~(before & _ascii_alnum(padded[starts - 2])) & ~(after & _ascii_alnum(padded[ends + 1]))
+    first = starts - before
+    alone = first[closed & (ends + after - first == 18)]
+    reached = _alphanumeric_18_by_reach(points, starts[~closed], ends[~closed])
+    return np.union1d(alone, reached) if len(reached) else alone
 
 
 def _alphanumeric_18_by_reach(points: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
