@@ -231,3 +231,19 @@ def test_memory_stays_bounded_whatever_the_length_of_the_text():
     finally:
         tracemalloc.stop()
     assert peak < 40 * 1024 * 1024, peak
+
+
+@pytest.mark.parametrize("fast", ["native", "numpy"])
+def test_more_lines_than_the_cap_keep_the_smallest_distinct_hashes(fast, monkeypatch):
+    """Over MAX_ANCHORS distinct anchor lines, each twice (a duplicate must not take a place under
+    the cap), over several chunks: the same MAX_ANCHORS hashes as the reference keeps."""
+    if fast == "numpy":
+        monkeypatch.setattr(winnow_fast, "_native", None)
+    rng = random.Random(21)
+    letters = "bcdfghjklmnpqrstvwxz"
+    lines = [" ".join("".join(rng.choice(letters) for _ in range(6)) for _ in range(8)) for _ in range(5000)]
+    text = "\n".join(rng.sample(lines * 2, len(lines) * 2))
+    monkeypatch.setattr(winnow_fast, "CHUNK_CHARS", 1 << 16)
+    expected = winnow.line_anchors(text)
+    assert len(expected) == winnow.MAX_ANCHORS
+    assert winnow_fast.line_anchors(text) == expected
