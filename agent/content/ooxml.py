@@ -119,31 +119,43 @@ def plain_paragraphs(text: str, refused: tuple[str, ...] = ()) -> list[str] | No
 
 
 FAST_PLAIN_MARKS = True  # False: every member through _PARAGRAPH_MARKS (_plain_texts is tested against it)
-# a t's text (">" and the text: no ">" stands in a text here) or a paragraph's end ("", the end tag
-# or an empty paragraph); a t holding elements gives its text, "<" and the child's first character
+# One item per tag that counts: a t's text (">" and the text: no ">" stands in a text here), "" a
+# paragraph's end (its end tag or an empty paragraph), "p" a paragraph's start, "t", "b" or "c" a
+# tab, br or cr; a t holding elements gives its text, "<" and the child's first character.
 _PLAIN_MARKS = re.compile(
-    rf"""<{_PREFIX}(?:t(?=[\s>])[^>]*+(?<!/)(>[^<]*+(?:(?=</)|<.))|(?=/{_PREFIX}p\s*>|{_PREFIX}p(?=[\s/])[^>]*+(?<=/)>))"""
+    rf"""<{_PREFIX}(?:t(?=[\s>])[^>]*+(?<!/)(?=>)|(?=/{_PREFIX}p\s*>|p(?=[\s/])[^>]*+(?<=/)>|tab(?=[\s/>])"""
+    rf"""|[bc]r(?=[\s/>])|p(?=[\s>])))(>[^<]*+(?:(?=</)|<.)|[tbc](?=ab|r)|p(?=[^>]*+(?<!/)>)|)"""
 )
-_INLINE_TAG = re.compile(rf"""<{_PREFIX}(?:tab|br|cr)(?=[\s/>])""")  # a tab or break (any prefix)
+# the items joined by "<" (each text then starts "<>") where tabs or breaks stand: no paragraph
+# starts inside another (an empty one only ends one) and none stands outside a paragraph
+_INLINE_INSIDE = re.compile(r"(?:<>[^<]*+|<(?=<|$)|<p(?:<>[^<]*+|<[tbc](?=<|$))*+(?:<(?=<|$)|$))*+")
 
 
 def _plain_texts(text: str) -> list[str] | None:
-    """plain_paragraphs's answer for a member with no tab or break tags and no t holding elements
-    (None for any other: the marks then say), by a findall of a simpler regex: without tabs and
-    breaks the paragraphs are the texts of the t elements split at each paragraph's end (however
-    paragraphs nest), and the texts, each starting with ">" and holding no "<", are joined with
-    "<" before each mark, so that "<>" joins a text to what came before and a lone "<" ends a
-    paragraph."""
-    if _INLINE_TAG.search(text):
-        return None
+    """plain_paragraphs's answer for a member with no t holding elements (None for one: the marks
+    then say), by a findall of a simpler regex whose items, joined by "<", make the paragraphs
+    with string replacements: "<>" joins a text to what came before, "<p" (a start) goes, a tab or
+    break becomes its character and a lone "<" ends a paragraph. With tabs or breaks the
+    paragraphs must not nest and the tabs stand inside them (_INLINE_INSIDE), else None."""
     found = _PLAIN_MARKS.findall(text)
-    marks = "<".join(["", *found])
+    joined = marks = "<".join(["", *found])
     if marks.count("<") != len(found):
         return None  # a t holding elements
+    if "<p" in marks:
+        marks = marks.replace("<p", "")
+    inline = [(mark, character) for mark, character in _INLINE_ITEMS if mark in marks]
+    if inline:
+        if not _INLINE_INSIDE.fullmatch(joined):
+            return None
+        for mark, character in inline:
+            marks = marks.replace(mark, character)
     paragraphs = marks.replace("<>", "").split("<")
     if "&" in marks:
         paragraphs = [REFERENCE.sub(replace_reference, p) if "&" in p else p for p in paragraphs]
     return paragraphs
+
+
+_INLINE_ITEMS = (("<t", "<>\t"), ("<b", "<>\n"), ("<c", "<>\n"))
 
 
 def _inline_marks(found: list[tuple[str, ...]]) -> list[tuple[str, str]] | None:

@@ -4,7 +4,7 @@
 - text.decode never gives a lone surrogate, whatever the bytes (so read_text's lines skip the
   search: add_all(decoded=True)), and read_text on random bytes adds what add() per line adds;
 - ooxml.simple_rows (a sheet of simple rows by whole-text passes) against _plain_rows's loop;
-- ooxml._plain_texts (paragraphs with no tab or break by a simpler findall) against the marks.
+- ooxml._plain_texts (paragraphs by a simpler findall and string replacements) against the marks.
 
 Each comparison was checked to fail with its fast path broken on purpose (the report of the
 change says how)."""
@@ -181,8 +181,9 @@ def test_other_space_is_what_str_split_splits_at_but_the_space():
     strip_inline=st.booleans(),
 )
 def test_plain_texts_give_what_the_marks_give(body, kind, strip_inline, monkeypatch):
-    """_plain_texts, where it answers, gives plain_paragraphs's marks' answer (and it answers for
-    members without tabs and breaks: the inline tags are dropped from half the bodies)."""
+    """_plain_texts gives plain_paragraphs's marks' answer: the paragraphs, or None (a t holding
+    elements; tabs or breaks outside a paragraph or beside nested ones), on bodies with and
+    without their tabs and breaks."""
     if strip_inline:
         body = re.sub(r"<(?:\w+:)?(?:tab|br|cr)\b[^>]*/>|<(?:\w+:)?br></(?:\w+:)?br>", "", body)
     text = fast._member(body, kind).decode()
@@ -190,9 +191,7 @@ def test_plain_texts_give_what_the_marks_give(body, kind, strip_inline, monkeypa
     reference = ooxml.plain_paragraphs(text)
     checked = text.count("<") == text.count(">")  # plain_paragraphs's check before it asks
     plain = ooxml._plain_texts(ooxml._LINE_ENDS.sub("\n", text)) if checked else None
-    if plain is not None:
-        assert plain == reference
-    if strip_inline and reference is not None:
-        assert plain is not None  # a member with no tab or break, that the marks read, is taken
+    if plain is not None or checked:
+        assert plain == reference  # and what the marks read, it reads
     monkeypatch.setattr(ooxml, "FAST_PLAIN_MARKS", True)
     assert ooxml.plain_paragraphs(text) == reference
