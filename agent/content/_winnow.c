@@ -544,11 +544,12 @@ static void blake2b_final8(Blake2b *s, uint8_t out[8])
         out[i] = (uint8_t)(s->h[0] >> (8 * i));
 }
 
-/* Four messages of one block each (prefix + span, at most 128 bytes), hashed side by side: the
-   state's words as vectors of four lanes (GCC's vector extension: SSE2 pairs, or one AVX2
-   register where the CPU has it), the same rounds as blake2b_compress. Lanes past `used` hash
-   an empty message and are not written. */
-#define LANES 4
+/* Four messages of `blocks` blocks each (prefix + span: more than 128 * (blocks - 1) bytes, at
+   most 128 * blocks), hashed side by side: the state's words as vectors of four lanes (GCC's
+   vector extension: SSE2 pairs, or one AVX2 register where the CPU has it), the same rounds as
+   blake2b_compress. Lanes past `used` hash an empty message and are not written. */
+#define LANES 4 /* the vector initialisers below list four */
+#define LANE_BLOCKS 4 /* a line of MAX_ANCHOR_BYTES with the salt fits */
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__aarch64__))
 typedef uint64_t lanes_t __attribute__((vector_size(8 * LANES)));
 
@@ -556,34 +557,44 @@ typedef uint64_t lanes_t __attribute__((vector_size(8 * LANES)));
 __attribute__((target_clones("avx2", "default")))
 #endif
 static void blake2b_lanes(const uint8_t *prefix, Py_ssize_t prefix_len, const uint8_t *bytes, const char *begins,
-                          const char *ends, const Py_ssize_t *which, Py_ssize_t used, uint8_t *out)
+                          const char *ends, const Py_ssize_t *which, Py_ssize_t used, int blocks, uint8_t *out)
 {
-    uint8_t blocks[LANES][128];
-    lanes_t m[16], v[16], t;
+    uint8_t message[LANES][128 * LANE_BLOCKS];
+    uint64_t total[LANES];
+    lanes_t m[16] = {{0}}, v[16] = {{0}}, h[8]; /* zeroed: GCC cannot see every word is set before use */
     for (int l = 0; l < LANES; l++) {
         int64_t b = 0, e = 0;
         if (l < used) {
             memcpy(&b, begins + which[l] * 8, 8);
             memcpy(&e, ends + which[l] * 8, 8);
         }
-        memset(blocks[l], 0, 128);
-        memcpy(blocks[l], prefix, (size_t)prefix_len);
+        memset(message[l], 0, (size_t)(128 * blocks));
+        memcpy(message[l], prefix, (size_t)prefix_len);
         if (e > b)
-            memcpy(blocks[l] + prefix_len, bytes + b, (size_t)(e - b));
-        t[l] = (uint64_t)(prefix_len + (e - b));
+            memcpy(message[l] + prefix_len, bytes + b, (size_t)(e - b));
+        total[l] = (uint64_t)(prefix_len + (e - b));
     }
-    for (int i = 0; i < 16; i++)
-        for (int l = 0; l < LANES; l++)
-            m[i][l] = load64(blocks[l] + 8 * i);
     for (int i = 0; i < 8; i++) {
-        uint64_t h = blake2b_iv[i] ^ (i == 0 ? 0x01010000ULL ^ 8 : 0);
-        for (int l = 0; l < LANES; l++) {
-            v[i][l] = h;
-            v[i + 8][l] = blake2b_iv[i];
-        }
+        uint64_t word = blake2b_iv[i] ^ (i == 0 ? 0x01010000ULL ^ 8 : 0);
+        h[i] = (lanes_t){word, word, word, word}; /* LANES */
     }
-    v[12] ^= t;
-    v[14] = ~v[14];
+    for (int block = 0; block < blocks; block++) {
+        int last = block == blocks - 1;
+        for (int i = 0; i < 16; i++) {
+            const uint8_t *at = message[0] + 128 * block + 8 * i;
+            m[i] = (lanes_t){load64(at), load64(at + sizeof message[0]), load64(at + 2 * sizeof message[0]),
+                             load64(at + 3 * sizeof message[0])};
+        }
+        uint64_t counted = (uint64_t)(128 * (block + 1));
+        lanes_t t = last ? (lanes_t){total[0], total[1], total[2], total[3]}
+                         : (lanes_t){counted, counted, counted, counted};
+        for (int i = 0; i < 8; i++) {
+            v[i] = h[i];
+            v[i + 8] = (lanes_t){blake2b_iv[i], blake2b_iv[i], blake2b_iv[i], blake2b_iv[i]};
+        }
+        v[12] ^= t;
+        if (last)
+            v[14] = ~v[14];
 #define ROUND(r)                                                                  \
     do {                                                                          \
         const uint8_t *z = blake2b_sigma[r];                                      \
@@ -596,30 +607,31 @@ static void blake2b_lanes(const uint8_t *prefix, Py_ssize_t prefix_len, const ui
         G(2, 7, 8, 13, m[z[12]], m[z[13]]);                                       \
         G(3, 4, 9, 14, m[z[14]], m[z[15]]);                                       \
     } while (0)
-    ROUND(0);
-    ROUND(1);
-    ROUND(2);
-    ROUND(3);
-    ROUND(4);
-    ROUND(5);
-    ROUND(6);
-    ROUND(7);
-    ROUND(8);
-    ROUND(9);
-    ROUND(10);
-    ROUND(11);
+        ROUND(0);
+        ROUND(1);
+        ROUND(2);
+        ROUND(3);
+        ROUND(4);
+        ROUND(5);
+        ROUND(6);
+        ROUND(7);
+        ROUND(8);
+        ROUND(9);
+        ROUND(10);
+        ROUND(11);
 #undef ROUND
-    lanes_t h0 = v[0] ^ v[8];
-    for (int l = 0; l < used; l++) {
-        uint64_t h = (blake2b_iv[0] ^ (0x01010000ULL ^ 8)) ^ h0[l];
         for (int i = 0; i < 8; i++)
-            out[8 * which[l] + i] = (uint8_t)(h >> (8 * i));
+            h[i] ^= v[i] ^ v[i + 8];
     }
+    for (int l = 0; l < used; l++)
+        for (int i = 0; i < 8; i++)
+            out[8 * which[l] + i] = (uint8_t)(h[0][l] >> (8 * i));
 }
 #else
 static void blake2b_lanes(const uint8_t *prefix, Py_ssize_t prefix_len, const uint8_t *bytes, const char *begins,
-                          const char *ends, const Py_ssize_t *which, Py_ssize_t used, uint8_t *out)
+                          const char *ends, const Py_ssize_t *which, Py_ssize_t used, int blocks, uint8_t *out)
 { /* no vector extension: one at a time */
+    (void)blocks;
     for (Py_ssize_t l = 0; l < used; l++) {
         int64_t b, e;
         memcpy(&b, begins + which[l] * 8, 8);
@@ -671,16 +683,18 @@ static PyObject *winnow_hashes(PyObject *self, PyObject *args)
     /* with the GIL held: no other thread can change the spans checked above. A span that fits the
        first block with the prefix (every gram, most lines) waits for three more and the four are
        hashed side by side; a longer one (or a longer prefix) alone. */
-    Py_ssize_t waiting[LANES], ready = 0;
+    Py_ssize_t waiting[LANE_BLOCKS][LANES], ready[LANE_BLOCKS] = {0};
     for (Py_ssize_t i = 0; i < count; i++) {
         int64_t b, e;
         memcpy(&b, begins + i * 8, 8);
         memcpy(&e, ends + i * 8, 8);
-        if (prefix.len + (e - b) <= 128) {
-            waiting[ready++] = i;
-            if (ready == LANES) {
-                blake2b_lanes(prefix.buf, prefix.len, bytes, begins, ends, waiting, ready, out);
-                ready = 0;
+        int64_t length = prefix.len + (e - b);
+        if (length <= 128 * LANE_BLOCKS) { /* blocks - 1 of them: the messages of one length in blocks wait together */
+            int blocks = length <= 128 ? 0 : (int)((length - 1) / 128);
+            waiting[blocks][ready[blocks]++] = i;
+            if (ready[blocks] == LANES) {
+                blake2b_lanes(prefix.buf, prefix.len, bytes, begins, ends, waiting[blocks], LANES, blocks + 1, out);
+                ready[blocks] = 0;
             }
             continue;
         }
@@ -688,8 +702,9 @@ static PyObject *winnow_hashes(PyObject *self, PyObject *args)
         blake2b_update(&s, bytes + b, (size_t)(e - b));
         blake2b_final8(&s, out + 8 * i);
     }
-    if (ready)
-        blake2b_lanes(prefix.buf, prefix.len, bytes, begins, ends, waiting, ready, out);
+    for (int blocks = 0; blocks < LANE_BLOCKS; blocks++)
+        if (ready[blocks])
+            blake2b_lanes(prefix.buf, prefix.len, bytes, begins, ends, waiting[blocks], ready[blocks], blocks + 1, out);
 release_ends:
     PyBuffer_Release(&ends_view);
 release_begins:

@@ -165,6 +165,26 @@ def test_crcs_in_keys_are_zlibs_crcs_looked_up(data, gram, offsets, others):
 
 
 @pytestmark_native
+@pytest.mark.parametrize("prefix", [b"", winnow.ANCHOR_SALT, b"r" * 127])
+def test_many_spans_of_mixed_lengths_hash_as_hashlib_in_one_call(prefix):
+    """Spans of one to five blocks (the four-lane batches of one to four blocks fill and flush in
+    any order; a longer message goes alone), every length at a block's edge, in random order."""
+    rng = random.Random(len(prefix))
+    data = rng.randbytes(3000)
+    lengths = [n for edge in range(0, 641, 128) for n in (edge - 1, edge, edge + 1) if n >= 0] * 5
+    lengths += [rng.randrange(700) for _ in range(300)]
+    rng.shuffle(lengths)
+    begins = [rng.randrange(len(data) - n + 1) for n in lengths]
+    got = _native.hashes(
+        data, array.array("q", begins), array.array("q", [b + n for b, n in zip(begins, lengths, strict=True)]), prefix
+    )
+    expected = b"".join(
+        hashlib.blake2b(prefix + data[b : b + n], digest_size=8).digest() for b, n in zip(begins, lengths, strict=True)
+    )  # fmt: skip
+    assert got == expected
+
+
+@pytestmark_native
 def test_hashes_of_long_spans_and_prefixes():
     data = random.Random(3).randbytes(5000)
     for length in (0, 1, 127, 128, 129, 255, 256, 257, 1000, 5000):
