@@ -570,10 +570,10 @@ def _alone_runs(points: np.ndarray, starts: np.ndarray, lengths: np.ndarray, tod
         at = starts[lengths == length]
         if not len(at):
             continue
-        codes = vector.window(points, at, length)
-        if length == 11:
-            chosen.add(MOBILE, at[(codes[:, 0] == ord("1")) & (codes[:, 1] >= ord("3"))], 11)
+        if length == 11:  # a mobile's shape is its first two digits
+            chosen.add(MOBILE, at[(points[at] == ord("1")) & (points[at + 1] >= ord("3"))], 11)
             continue
+        codes = vector.window(points, at, length)
         card = np.ones(len(at), dtype=bool)
         if length == 18:
             looks = vector.looks_like_resident_id(codes, today)  # vector.is_resident_id's first half, once
@@ -582,7 +582,11 @@ def _alone_runs(points: np.ndarray, starts: np.ndarray, lengths: np.ndarray, tod
             card[card] = ~vector.is_uscc(codes[card])
         elif length == 19:
             card = ~((codes[:, 0] == ord("8")) & (codes[:, 1] == ord("9")))  # an ICCID
-        issuer = np.where(card, vector.card_issuers(codes), -1)
+        if card.all():
+            issuer = vector.card_issuers(codes)
+        else:  # the issuers of the rows that may be cards only
+            issuer = np.full(len(at), -1, dtype=np.int64)
+            issuer[card] = vector.card_issuers(codes[card])
         cards = issuer >= 0
         chosen.add(BANK_CARD, at[cards], length, vector.STRONG[issuer[cards]])
 
