@@ -26,12 +26,13 @@ _cache = threading.local()  # (weak reference to the document, its normalised te
 class Joined:
     """The normalised parts joined by "\\n" (text), and its UTF-8 bytes made when first asked."""
 
-    __slots__ = ("_utf8", "text", "texts")
+    __slots__ = ("_one_line_a_part", "_utf8", "text", "texts")
 
     def __init__(self, texts: list[str]) -> None:
         self.texts = texts  # the normalised parts (shared: do not change)
         self.text = "\n".join(texts)
         self._utf8: bytes | None = None
+        self._one_line_a_part: bool | None = None
 
     def utf8(self) -> bytes:
         if self._utf8 is None:
@@ -40,7 +41,9 @@ class Joined:
 
     def one_line_a_part(self) -> bool:
         """No part holds a line break: line i of text is part i (extraction's usual shape)."""
-        return self.text.count("\n") == len(self.texts) - 1
+        if self._one_line_a_part is None:
+            self._one_line_a_part = self.text.count("\n") == len(self.texts) - 1
+        return self._one_line_a_part
 
 
 def normalised_texts(document: Document) -> list[str]:
