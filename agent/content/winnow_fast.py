@@ -27,12 +27,14 @@ step is done in one pass over a chunk:
   the line breaks in the normalised text; the boilerplate probes prefiltered by
   their CRC-32 against the boilerplate grams' (a probe whose CRC matches is then hashed exactly);
   the generic share from CJK pairs looked up in a sorted array and words through one dict;
-  marking lines from one RE2 pass per pattern (the star forms' only where the chunk has a star).
+  marking lines from one RE2 pass per pattern over the chunk's UTF-8 (the star forms' only where
+  the chunk has a star), each match's line counted from the match before.
 
 Native path: where the C extension agent.content._winnow was built (setup.py, optional), these
 steps run in it instead: the grams chosen (a rolling CRC-32 of every gram, two table lookups a
-byte, and the windows' rightmost minima by a monotonic queue, in one pass), blake2b of the chosen
-grams and lines (no Python object per hash), the boilerplate probes' CRC-32, NFKC of a chunk whose
+byte in four independent chains, and the windows' rightmost minima over blocks of W keys),
+blake2b of the chosen grams and lines (no Python object per hash, four messages side by side in
+vector lanes), the boilerplate probes' CRC-32 looked up in a hash set, NFKC of a chunk whose
 every character is in a table built here from unicodedata (characters whose compatibility
 decomposition holds no character that can compose with another; a combining mark, Hangul jamo or
 a character beyond the BMP sends the chunk to unicodedata), casefold and the letters-and-digits
