@@ -553,8 +553,8 @@ static void blake2b_final8(Blake2b *s, uint8_t out[8])
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__aarch64__))
 typedef uint64_t lanes_t __attribute__((vector_size(8 * LANES)));
 
-#if defined(__x86_64__) && defined(__linux__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("avx2", "default")))
+#if defined(__x86_64__) && defined(__linux__) && defined(__GLIBC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx2", "default"))) /* an ifunc: glibc resolves it at load */
 #endif
 static void blake2b_lanes(const uint8_t *prefix, Py_ssize_t prefix_len, const uint8_t *bytes, const char *begins,
                           const char *ends, const Py_ssize_t *which, Py_ssize_t used, int blocks, uint8_t *out)
