@@ -539,10 +539,11 @@ SIMPLE_COLUMNS = 64  # a row of more cells goes to the loop
 
 def _simple_cell(letters: str) -> str:
     """A cell at column letters holding a shared string's index, or a number kept as written (a
-    whole number's digits, or one with a fraction that is not all zeros)."""
+    whole number's digits, or one with a fraction that is not all zeros). Possessive, with no two
+    ways to read a digit: a crafted value of a million digits costs one pass, not a million."""
     return (
         rf'<c r="{letters}[0-9]+"(?: s="[0-9]+")?'
-        rf'(?: t="s"><v>[0-9]{{1,18}}|(?: t="n")?><v>-?[0-9]+(?:\.[0-9]*[1-9][0-9]*)?)</v></c>'
+        rf'(?: t="s"><v>[0-9]{{1,18}}|(?: t="n")?><v>-?[0-9]++(?:\.0*+[1-9][0-9]*+)?)</v></c>'
     )
 
 
