@@ -111,13 +111,31 @@ class _Body:
 
 
 def _near_a_page_edge(parts: Sequence[TextPart], i: int) -> bool:
-    """A PDF line among the first or last TOP_LINES lines of its page."""
+    """A PDF line among the first or last TOP_LINES lines of its page (the reference of
+    _page_edge_lines, which answers for every line at once)."""
     if parts[i].page_line <= 0:
         return False
     if parts[i].page_line <= TOP_LINES:
         return True
     following = parts[i + 1 : i + 1 + TOP_LINES]
     return len(following) < TOP_LINES or any(p.page_line == 1 for p in following)
+
+
+def _page_edge_lines(page_lines: Sequence[int]) -> list[int]:
+    """The indexes i for which _near_a_page_edge(parts, i) holds, given each part's page_line, in
+    one backward pass (a PDF of 30,000 lines asked each line's next TOP_LINES parts: some 40 ms a
+    MB of text)."""
+    n = len(page_lines)
+    near = []
+    next_page_start = n + TOP_LINES  # index of the nearest later part with page_line 1 (none yet)
+    for i in range(n - 1, -1, -1):
+        line = page_lines[i]
+        if line > 0 and (line <= TOP_LINES or n - 1 - i < TOP_LINES or next_page_start - i <= TOP_LINES):
+            near.append(i)
+        if line == 1:
+            next_page_start = i
+    near.reverse()
+    return near
 
 
 def _body_start(wheres: list[str]) -> int | None:
@@ -141,12 +159,12 @@ def _body(document: Document, wheres: list[str] | None = None) -> _Body:
         texts = list(compress(normalised_texts(document), in_body))
     starts: list[int] = []
     ends: list[int] = []
-    if max(map(_PAGE_LINE, parts), default=0) > 0:  # PDF lines: those near a page's edge stand at the top
+    page_lines = list(map(_PAGE_LINE, parts))
+    if max(page_lines, default=0) > 0:  # PDF lines: those near a page's edge stand at the top
         offsets = [0, *accumulate(len(t) + 1 for t in texts)]
-        for i in range(len(parts)):
-            if _near_a_page_edge(parts, i):
-                starts.append(offsets[i])
-                ends.append(offsets[i] + len(texts[i]))
+        for i in _page_edge_lines(page_lines):
+            starts.append(offsets[i])
+            ends.append(offsets[i] + len(texts[i]))
     if first is not None:
         shared = joined(document)
         ahead = shared.texts[:first]

@@ -68,3 +68,19 @@ def test_a_body_after_the_name_is_read_from_the_shared_bytes():
     body = markings._body(document)
     assert body.utf8 == body.text.encode() and body.text == "甲é\n【商业秘密】"
     assert markings.scan(document).trade.sample == "商业秘密 @body:2"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.just(0), st.just(1), st.integers(-2, 9), st.integers(10, 80)), max_size=60))
+def test_page_edge_lines_are_the_lines_near_a_page_edge(page_lines):
+    """Random page_line runs (pages of any length, parts of no page, odd numbers): the one-pass
+    answer names exactly the lines the per-line reference does."""
+    parts = [TextPart(BODY, f"line {i}", page_line=n) for i, n in enumerate(page_lines)]
+    expected = [i for i in range(len(parts)) if markings._near_a_page_edge(parts, i)]
+    assert markings._page_edge_lines(page_lines) == expected
+
+
+def test_page_edge_lines_of_real_pages():
+    """Three pages of 10, 2 and 7 lines: the first and last three of each."""
+    page_lines = [*range(1, 11), 1, 2, *range(1, 8)]
+    assert markings._page_edge_lines(page_lines) == [0, 1, 2, 7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 18]
