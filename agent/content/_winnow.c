@@ -1254,6 +1254,66 @@ release:
     return result;
 }
 
+/* ---- lines that may start with a clause number ------------------------------------------- */
+
+/* Whether a line of the text may start with a clause number: its first character that is not
+   white space (table byte 2: re's \s other than "\n") is one the number's pattern can start with
+   (table byte 1), or the first letter of a word it names (3) followed by one that can be that
+   word's second (4), or beyond the BMP (not in the table: counted as may). No line, no number:
+   the caller then skips the regex. One read a character, from line break to line break. */
+static inline int heads_scan(const void *chars, int kind, Py_ssize_t n, const uint8_t *table)
+{
+    int at_head = 1; /* in the white space at a line's start */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+        if (c == '\n') {
+            at_head = 1;
+            continue;
+        }
+        if (!at_head)
+            continue;
+        if (c >= TABLE_CHARS || table[c] == 1)
+            return 1;
+        if (table[c] == 3 && i + 1 < n) {
+            Py_UCS4 second = PyUnicode_READ(kind, chars, i + 1);
+            if (second >= TABLE_CHARS || table[second] == 4)
+                return 1;
+        }
+        at_head = table[c] == 2;
+    }
+    return 0;
+}
+
+static PyObject *winnow_heads(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_buffer table;
+    if (!PyArg_ParseTuple(args, "Uy*:heads", &text, &table))
+        return NULL;
+    PyObject *result = NULL;
+    if (table.len != TABLE_CHARS) {
+        PyErr_SetString(PyExc_ValueError, "heads: a table of 65,536 bytes expected");
+        goto release;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0)
+        goto release;
+#endif
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text), found;
+    const void *chars = PyUnicode_DATA(text);
+    if (kind == PyUnicode_1BYTE_KIND)
+        found = heads_scan(chars, PyUnicode_1BYTE_KIND, n, table.buf);
+    else if (kind == PyUnicode_2BYTE_KIND)
+        found = heads_scan(chars, PyUnicode_2BYTE_KIND, n, table.buf);
+    else
+        found = heads_scan(chars, PyUnicode_4BYTE_KIND, n, table.buf);
+    result = PyBool_FromLong(found);
+release:
+    PyBuffer_Release(&table);
+    return result;
+}
+
 /* ---- lines as anchors --------------------------------------------------------------------- */
 
 
@@ -1379,6 +1439,7 @@ static PyMethodDef methods[] = {
     {"fold", winnow_fold, METH_VARARGS, "fold(text, entries, pool, word_table) -> (UCS-4 casefold, word flags) or None"},
     {"cells", winnow_cells, METH_VARARGS, "cells(text, space_table) -> (starts, ends, lines of, lines)"},
     {"lines", winnow_lines, METH_VARARGS, "lines(folded, word, gram_bytes) -> (utf8, starts, sizes, grams, probes)"},
+    {"heads", winnow_heads, METH_VARARGS, "heads(text, table) -> whether a line may start with a clause number"},
     {"nfkc", winnow_nfkc, METH_VARARGS, "nfkc(text, entries, pool) -> NFKC of text by table, or None"},
     {NULL, NULL, 0, NULL},
 };

@@ -39,8 +39,8 @@ every character is in a table built here from unicodedata (characters whose comp
 decomposition holds no character that can compose with another; a combining mark, Hangul jamo or
 a character beyond the BMP sends the chunk to unicodedata), casefold and the letters-and-digits
 mask by table, the table cells' cuts, each line's normalised UTF-8 with its size and
-boilerplate probes (the grams' bytes are those lines without their breaks), and each line's
-generic share. Without it the numpy passes below run, with the same values
+boilerplate probes (the grams' bytes are those lines without their breaks), each line's generic
+share, and whether any line may start with a clause number (else the regex's pass is skipped). Without it the numpy passes below run, with the same values
 (tests/agent/content/test_winnow_native.py compares the three paths; test_winnow_fast.py runs on
 both).
 
@@ -607,6 +607,34 @@ def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     return sorted_keys[at] == keys
 
 
+# what a clause number can start with (_ENUMERATION_LINES after its "\n" and white space): a
+# character of the first, or a first and second letter of "article", "section" or "clause"
+_NUMBER_HEAD = re.compile(r"[\d第一二三四五六七八九十（(]")
+_WORD_FIRST = re.compile(r"[acs]", re.IGNORECASE)  # case folded as the pattern's (e.g. "ſ" for "s")
+_WORD_SECOND = re.compile(r"[elr]", re.IGNORECASE)
+
+
+@cache
+def _heads_table() -> bytes:
+    """For _winnow.heads, a byte a BMP character: 1 when a clause number can start with it, 3 when
+    a word the pattern names can (then 4 for a character that can be the word's second), 2 when
+    re's \\s takes it (a line's leading white space, "\\n" aside), else 0."""
+    chars = "".join(map(chr, range(0x10000)))
+    table = bytearray(0x10000)
+    for value, pattern in ((2, re.compile(r"[^\S\n]")), (4, _WORD_SECOND), (3, _WORD_FIRST), (1, _NUMBER_HEAD)):
+        for m in pattern.finditer(chars):
+            table[m.start()] = value
+    return bytes(table)
+
+
+def _may_be_numbered(joined: str) -> bool:
+    """Whether a line of joined may start with a clause number: False only when none does (the
+    regex is then skipped; it finds none in a text of prose or rows, some 0.4 ms a chunk)."""
+    if _native is None:
+        return True
+    return _native.heads(joined, _heads_table())
+
+
 def _line_hashes(
     joined: str, gram_bytes: int, boilerplate: frozenset[int], known: tuple[str, np.ndarray, np.ndarray] | None,
     words: list[bytes] | None = None,
@@ -616,8 +644,11 @@ def _line_hashes(
     lines had no clause number (the normalised lines are then known's), the UTF-8 of known's
     letters and digits is appended to words: the lines' without their "\n" (a byte no other
     character's UTF-8 holds), which the caller would otherwise encode again."""
-    stripped, numbered = _ENUMERATION_LINES.subn("\n", "\n" + joined)  # no match holds a line break
-    stripped = stripped[1:]
+    if _may_be_numbered(joined):
+        stripped, numbered = _ENUMERATION_LINES.subn("\n", "\n" + joined)  # no match holds a line break
+        stripped = stripped[1:]
+    else:
+        stripped, numbered = joined, 0
     if numbered or known is None:
         marked = _nfkc(stripped)
         folded, word = _casefolded(marked)
