@@ -47,7 +47,7 @@ class Document:
     problem: str | None = None  # why the text could not be (fully) extracted
 
     def text_of(self, *places: str) -> str:
-        return "\n".join(p.text for p in self.parts if p.where in places)
+        return "\n".join([p.text for p in self.parts if p.where in places])  # a list: join makes one anyway
 
 
 def readable(text: str) -> str:
