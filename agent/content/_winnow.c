@@ -820,6 +820,39 @@ release_data:
     return result;
 }
 
+/* One byte a value: 1 when it is not among the keys (values as uint64, keys as int64, both
+   aligned; a value of 2^63 or more is never a key). The stored grams less the boilerplate's, as
+   a mask numpy compresses by, without a Python int a gram for a set's difference. */
+static PyObject *winnow_absent(PyObject *self, PyObject *args)
+{
+    Py_buffer values, keys;
+    if (!PyArg_ParseTuple(args, "y*y*:absent", &values, &keys))
+        return NULL;
+    PyObject *result = NULL;
+    KeySet set = {NULL, 0, 0};
+    if (values.len % 8 || keys.len % 8 || (uintptr_t)values.buf % 8 || (uintptr_t)keys.buf % 8) {
+        PyErr_SetString(PyExc_ValueError, "absent: aligned buffers of 8-byte integers expected");
+        goto release;
+    }
+    if (keyset_build(&set, keys.buf, keys.len / 8) < 0) {
+        PyErr_NoMemory();
+        goto release;
+    }
+    Py_ssize_t count = values.len / 8;
+    result = PyBytes_FromStringAndSize(NULL, count);
+    if (!result)
+        goto release;
+    uint8_t *out = (uint8_t *)PyBytes_AS_STRING(result);
+    const uint64_t *v = values.buf;
+    for (Py_ssize_t i = 0; i < count; i++)
+        out[i] = v[i] >> 63 || !keyset_has(&set, (int64_t)v[i]);
+release:
+    PyMem_Free(set.slots);
+    PyBuffer_Release(&values);
+    PyBuffer_Release(&keys);
+    return result;
+}
+
 static PyObject *winnow_generic(PyObject *self, PyObject *args)
 {
     Py_buffer folded, word, keys, slots, offsets, pool, classes;
@@ -1439,6 +1472,7 @@ static PyMethodDef methods[] = {
     {"fold", winnow_fold, METH_VARARGS, "fold(text, entries, pool, word_table) -> (UCS-4 casefold, word flags) or None"},
     {"cells", winnow_cells, METH_VARARGS, "cells(text, space_table) -> (starts, ends, lines of, lines)"},
     {"lines", winnow_lines, METH_VARARGS, "lines(folded, word, gram_bytes) -> (utf8, starts, sizes, grams, probes)"},
+    {"absent", winnow_absent, METH_VARARGS, "absent(values, keys) -> one byte a value: 1 when not among the keys"},
     {"heads", winnow_heads, METH_VARARGS, "heads(text, table) -> whether a line may start with a clause number"},
     {"nfkc", winnow_nfkc, METH_VARARGS, "nfkc(text, entries, pool) -> NFKC of text by table, or None"},
     {NULL, NULL, 0, NULL},

@@ -103,10 +103,26 @@ def fingerprints(
     grams = [_winnowed_array(b"".join(normalised), gram_bytes, window_bytes)]
     for cells in tables.blocks():
         grams.append(_winnowed_array("".join(cells).encode("utf-8"), gram_bytes, window_bytes))
-    found = set(np.concatenate(grams).tolist())  # one set, changed in place (no set a step)
-    found -= boilerplate
-    found.update(_capped_array(anchors).tolist())
+    return _result(np.concatenate(grams), gram_bytes, _capped_array(anchors))
+
+
+def _result(grams: np.ndarray, gram_bytes: int, anchors: np.ndarray) -> frozenset[int]:
+    """The grams' hashes but the boilerplate's, and the anchors (never a gram's: ANCHOR_BIT). By
+    the native path: the boilerplate's grams dropped by a mask and the set made once from one list
+    (no set a step, no copy into the frozenset); else one set changed in place (the reference)."""
+    if _native is not None:
+        kept = grams[np.frombuffer(_native.absent(grams, _boilerplate_hash_keys(gram_bytes)), dtype=bool)]
+        return frozenset(np.concatenate((kept, anchors)).tolist())
+    found = set(grams.tolist())
+    found -= winnow.boilerplate_hashes(gram_bytes)
+    found.update(anchors.tolist())
     return frozenset(found)
+
+
+@cache
+def _boilerplate_hash_keys(gram_bytes: int) -> np.ndarray:
+    """winnow.boilerplate_hashes(gram_bytes) as int64, for _winnow.absent."""
+    return np.array(sorted(winnow.boilerplate_hashes(gram_bytes)), dtype=np.int64)
 
 
 def line_anchors(text: str, gram_bytes: int = winnow.GRAM_BYTES, boilerplate: frozenset[int] = frozenset()) -> set[int]:
