@@ -90,6 +90,24 @@ class Collector:
             append(part)
         self.chars_left -= chars
 
+    def add_cells(self, where: str, texts: list[str], cells: list[Cell | None]) -> None:
+        """add(where, text, cell=cell) for each text and its cell in order, the parts made at once
+        as add_all makes them (when they all fit and hold no surrogates; else one by one, raising
+        where add raises)."""
+        kept = [(t.strip(" \r\n\f\v"), c) for t, c in zip(texts, cells, strict=True) if t and not t.isspace()]
+        chars = sum(len(t) for t, _ in kept)
+        if chars > self.chars_left or len(self.parts) + len(kept) > MAX_PARTS or has_surrogates("".join(texts)):
+            for text, cell in kept:
+                self.add(where, text, cell=cell)
+            return
+        new, append = object.__new__, self.parts.append
+        for text, cell in kept:
+            part = new(TextPart)  # the fields TextPart's __init__ sets (readable(text) is text here)
+            fields = part.__dict__
+            fields["where"], fields["text"], fields["cell"], fields["page_line"] = where, text, cell, 0
+            append(part)
+        self.chars_left -= chars
+
 
 def has_surrogates(text: str) -> bool:
     """Whether text holds a lone surrogate (what TextPart's readable() replaces): UTF-16's strict

@@ -243,12 +243,95 @@ class _DocxHandler(_Paragraphs):
         if name == "tbl" and self._open:
             self._open.pop()
 
+    def scan_whole(self, text: str, scan: Callable[[str], None]) -> bool:
+        if FAST_TABLES and FAST_PARAGRAPHS and ("<tbl" in text or ":tbl" in text):
+            return self._tables_whole(text)
+        return super().scan_whole(text, scan)
+
+    def _tables_whole(self, text: str) -> bool:
+        """A member with tables: its paragraphs by plain_paragraphs (table tags give no text), each
+        with the cell in force at its end, from one findall of the table tags and paragraph ends
+        in document order (table_cells); False (the events) when plain_paragraphs cannot say, the
+        paragraph ends disagree with its count, or the text would pass the budget."""
+        if self._buffer or self._in_part or self._in_text or self._open:
+            return False
+        paragraphs = plain_paragraphs(text)
+        if paragraphs is None or sum(map(len, paragraphs)) > self.out.chars_left:
+            return False  # the events stop where the reference stops
+        found = table_cells(text, self._tables[0])
+        if found is None or len(found[0]) != len(paragraphs):
+            return False
+        cells, self._tables[0] = found
+        self.out.add_cells(self.where, paragraphs, cells)
+        return True
+
     def flush(self) -> None:
         if self._buffer:
             table = self._open[-1] if self._open else None
             cell = Cell(table[0], max(table[1], 0), max(table[2], 0)) if table else None
             self.out.add(self.where, self.clean("".join(self._buffer)), cell=cell)
         self._buffer, self._pending = [], 0
+
+
+FAST_TABLES = True  # False: a docx member with tables through the events (table_cells is tested against them)
+# in document order: a table, row, cell or gridSpan tag ("/" of an end tag, the name, the rest of
+# the tag), or a paragraph's end (its end tag, or an empty paragraph: no name). For a member
+# plain_paragraphs read: every ">" ends a tag there, so [^>]* stays inside one
+_TABLE_MARKS = re.compile(
+    rf"<(/)?{_PREFIX}(?:(t(?:bl|[rc])|gridSpan)(?=[\s/>])([^>]*+)|p(?(1)\s*|(?=[\s/])[^>]*+(?<=/)))>"
+)
+
+
+def table_cells(text: str, first_table: int) -> tuple[list[Cell | None], int] | None:
+    """The cell _DocxHandler's events would give each flush of a member plain_paragraphs read
+    (one per paragraph end, then the final one), and the tables counted after it: tables
+    numbered from first_table as they start, rows and grid columns counted (a gridSpan's columns
+    taken by its cell, clamped to 1..64), the cell in force at a paragraph's end; None for a
+    member whose tags the loop would not follow (a table's end with none open)."""
+    cells: list[Cell | None] = []
+    append = cells.append
+    tables = first_table
+    open_tables: list[list[int]] = []  # [table, row, column, span] of each open table
+    cell: Cell | None = None
+    moved = False  # a tag moved the cell since it was made
+    new = object.__new__
+    for close, name, rest in _TABLE_MARKS.findall(text):
+        if not name:  # a paragraph's end
+            if moved:
+                if open_tables:
+                    table, row, column, _ = open_tables[-1]
+                    cell = new(Cell)  # what Cell(...) sets, without the frozen dataclass's __init__
+                    cell.__dict__.update(table=table, row=row if row > 0 else 0, column=column if column > 0 else 0)
+                else:
+                    cell = None
+                moved = False
+            append(cell)
+        elif name == "tc":
+            if open_tables and not close:
+                table = open_tables[-1]
+                table[2], table[3] = table[2] + table[3], 1
+                moved = True
+        elif name == "tr":
+            if open_tables and not close:
+                table = open_tables[-1]
+                table[1:] = [table[1] + 1, -1, 1]
+                moved = True
+        elif name == "tbl":
+            if close:
+                if not open_tables:
+                    return None
+                open_tables.pop()
+            else:
+                if not rest.endswith("/"):
+                    open_tables.append([tables, -1, -1, 1])
+                tables += 1
+            moved = True
+        elif open_tables and not close:  # gridSpan: the next cell's columns
+            open_tables[-1][3] = min(max(_index(attributes(rest).get("val", "1")), 1), 64)
+    if moved:  # the final flush (a well-formed member has closed its tables by then)
+        cell = Cell(open_tables[-1][0], max(open_tables[-1][1], 0), max(open_tables[-1][2], 0)) if open_tables else None
+    append(cell)
+    return cells, tables
 
 
 def read_docx(z: BoundedZip, out: Collector) -> None:
