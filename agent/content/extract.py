@@ -36,11 +36,17 @@ Source = str | BinaryIO  # a path, or a file object in memory (a member of an ar
 
 
 def _zipped(read: Callable[[BoundedZip, Collector], None]) -> Callable[[Source, Collector], None]:
-    def read_zip(source: Source, out: Collector) -> None:
+    def read_zip(source: Source | BoundedZip, out: Collector) -> None:
+        if isinstance(source, BoundedZip):
+            read(source, out)  # the zip detection opened on the file (its directory read and checked)
+            return
         with open_source(source) as f:
             read(BoundedZip(f), out)
 
     return read_zip
+
+
+FAST_OPENED = True  # False: extraction reads the zip's directory again (the reference)
 
 
 def _no_text(z: BoundedZip, out: Collector) -> None:
@@ -66,6 +72,9 @@ READERS: dict[str, Callable[[Source, Collector], None]] = {
     **{kind: ole_reader(None) for kind in ("ole2", "msg", "msi", "vsd", "pcbdoc", "schdoc", "pcblib", "schlib")},
     "ooxml_encrypted": ole_reader(lambda ole, out: _encrypted()),
 }
+
+
+ZIPPED = frozenset({"zip", "docx", "xlsx", "pptx", "odt", "ods", "odp"})  # READERS that read a BoundedZip
 
 
 def _encrypted() -> None:
@@ -102,15 +111,19 @@ def extract_file(f: BinaryIO, name: str, max_bytes: int = 20 * MB, max_seconds: 
     member held in memory (never on disk)."""
     try:
         f.seek(0)
-        file_type = filetype.detect_file(f)
+        file_type, opened = filetype.detect_opened(f)
     except OSError as e:
         return Document(None, (TextPart(NAME, name),), problem=f"unreadable: {e.strerror or e}")
     except (ValueError, OverflowError) as e:  # numbers in a crafted header that fit no file
         return Document(None, (TextPart(NAME, name),), problem=f"corrupt: {type(e).__name__}")
+    if opened is not None and FAST_OPENED and file_type in ZIPPED:
+        return _extract(opened, file_type, name, max_bytes, max_seconds)
     return _extract(f, file_type, name, max_bytes, max_seconds)
 
 
-def _extract(source: Source, file_type: str | None, name: str, max_bytes: int, max_seconds: float) -> Document:
+def _extract(
+    source: Source | BoundedZip, file_type: str | None, name: str, max_bytes: int, max_seconds: float
+) -> Document:
     name_part = TextPart(NAME, name)
     read = READERS.get(file_type or "")
     if read is None:

@@ -100,9 +100,20 @@ def detect(path: str) -> str | None:
 
 
 def detect_file(f: BinaryIO) -> str | None:
+    return detect_opened(f)[0]
+
+
+def detect_opened(f: BinaryIO) -> tuple[str | None, BoundedZip | None]:
+    """detect_file(f), and the zip it opened to tell (its central directory read and checked,
+    within BoundedZip's limits), so extraction reads the members from it instead of reading and
+    parsing the directory again (a deck's 800 entries: some 6 ms); None when it opened none."""
     head = f.read(HEAD_BYTES)
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return _zip_type(f)
+    return _head_type(f, head), None
+
+
+def _head_type(f: BinaryIO, head: bytes) -> str | None:
     if head.startswith(ole.SIGNATURE):
         f.seek(0)
         return ole.container_type(f)
@@ -140,22 +151,22 @@ def _magic(head: bytes) -> str | None:
     return None
 
 
-def _zip_type(f: BinaryIO) -> str:
+def _zip_type(f: BinaryIO) -> tuple[str, BoundedZip | None]:
     try:
         z = BoundedZip(f)
     except Refused:
-        return "zip"
+        return "zip", None  # extraction opens it again, and says why it is refused
     names = z.names()
     if "[Content_Types].xml" in names:
         for prefix, kind in _OOXML.items():
             if any(n.startswith(prefix) for n in names):
-                return kind
+                return kind, z
     if "mimetype" in names:
         mimetype = z.head("mimetype", 128).strip()
         for prefix, kind in _ODF.items():
             if mimetype.startswith(prefix):  # templates: ...text-template is still odt
-                return kind
-    return "zip"
+                return kind, z
+    return "zip", z
 
 
 def looks_like_text(head: bytes) -> bool:
