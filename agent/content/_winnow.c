@@ -1294,16 +1294,37 @@ release:
    (table byte 1), or the first letter of a word it names (3) followed by one that can be that
    word's second (4), or beyond the BMP (not in the table: counted as may). No line, no number:
    the caller then skips the regex. One read a character, from line break to line break. */
+/* the first "\n" at or after i (n when none): memchr for one byte a character, else blocks of 64
+   characters compared whole (a loop the compiler vectorises), then one at a time */
+static inline Py_ssize_t next_newline(const void *chars, int kind, Py_ssize_t i, Py_ssize_t n)
+{
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const char *found = memchr((const char *)chars + i, '\n', (size_t)(n - i));
+        return found ? found - (const char *)chars : n;
+    }
+    for (; i + 64 <= n; i += 64) {
+        int any = 0;
+        if (kind == PyUnicode_2BYTE_KIND)
+            for (int k = 0; k < 64; k++)
+                any |= ((const Py_UCS2 *)chars)[i + k] == '\n';
+        else
+            for (int k = 0; k < 64; k++)
+                any |= ((const Py_UCS4 *)chars)[i + k] == '\n';
+        if (any)
+            break;
+    }
+    while (i < n && PyUnicode_READ(kind, chars, i) != '\n')
+        i++;
+    return i;
+}
+
 static inline int heads_scan(const void *chars, int kind, Py_ssize_t n, const uint8_t *table)
 {
-    int at_head = 1; /* in the white space at a line's start */
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, chars, i);
-        if (c == '\n') {
-            at_head = 1;
-            continue;
-        }
-        if (!at_head)
+    for (Py_ssize_t i = 0; i < n; i = next_newline(chars, kind, i, n) + 1) { /* i: a line's start */
+        Py_UCS4 c = 0;
+        while (i < n && (c = PyUnicode_READ(kind, chars, i)) != '\n' && c < TABLE_CHARS && table[c] == 2)
+            i++; /* its leading white space */
+        if (i == n || c == '\n')
             continue;
         if (c >= TABLE_CHARS || table[c] == 1)
             return 1;
@@ -1312,7 +1333,6 @@ static inline int heads_scan(const void *chars, int kind, Py_ssize_t n, const ui
             if (second >= TABLE_CHARS || table[second] == 4)
                 return 1;
         }
-        at_head = table[c] == 2;
     }
     return 0;
 }

@@ -93,3 +93,16 @@ def test_line_anchors_are_those_with_the_regex_always_run(text):
         patch.setattr(winnow_fast, "_may_be_numbered", lambda joined: True)
         assert winnow_fast.line_anchors(text, winnow.GRAM_BYTES, boilerplate) == fast
     assert winnow.line_anchors(text, winnow.GRAM_BYTES, boilerplate) == fast
+
+
+@pytest.mark.parametrize("other", ["é", "泵", "\U0001f600"])
+def test_long_lines_of_every_width_are_read_to_their_breaks(other):
+    """The next line break found past blocks of 64 characters: a number after lines of any length
+    (a break at any place in a block) is seen, and none is made up."""
+    table = winnow_fast._heads_table()
+    for length in range(200):
+        line = f"w{other}" + "y" * length
+        for before in ("", f"x{other}\n", "z" * 50 + "\n"):
+            assert not _native.heads(f"{before}{line}\nx{other}\n{line}", table), (length, before)
+            assert _native.heads(f"{before}{line}\n 1.\n{line}", table), (length, before)
+            assert _native.heads(f"{before}{line}\n{line}\n第3条", table), (length, before)
