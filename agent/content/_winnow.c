@@ -1434,15 +1434,22 @@ static PyObject *winnow_lines(PyObject *self, PyObject *args)
     Py_ssize_t at = 0, line = 0, chars = 0; /* chars: character starts of this line so far */
     start[0] = 0;
     for (Py_ssize_t i = 0; i <= n; i++) {
-        if (i < n && f[i] != '\n') {
-            int length;
-            uint32_t encoded = utf8_word(f[i], &length);
-            memcpy(text + at, &encoded, 4); /* at + 4 <= bytes + 4: the room allocated */
-            char_at[chars] = at;
-            int keep = w[i] != 0;
-            chars += keep;
-            at += length & -keep;
-            continue;
+        { /* the line's characters, in a loop of its own with its state in locals (no spills) */
+            uint8_t *write = text + at;
+            int64_t *char_start = char_at, written = at;
+            for (; i < n && f[i] != '\n'; i++) {
+                int length;
+                uint32_t encoded = utf8_word(f[i], &length);
+                memcpy(write, &encoded, 4); /* written + 4 <= bytes + 4: the room allocated */
+                *char_start = written;
+                int keep = w[i] != 0;
+                char_start += keep;
+                length &= -keep;
+                write += length;
+                written += length;
+            }
+            at = written;
+            chars = char_start - char_at;
         }
         /* the end of line `line`: its text is text[start .. at), its characters start at char_at[0 .. chars) */
         int64_t begin = start[line], end = at, grams = 0;
