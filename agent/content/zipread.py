@@ -24,6 +24,8 @@ MAX_RATIO = 200  # real XML rarely passes 50:1; a zip bomb is ~1000:1
 RATIO_FLOOR_BYTES = 2 * MB  # tiny members may compress absurdly well and harmlessly
 CHUNK_BYTES = 64 * KB
 
+FAST_ONE_READ = True  # False: _whole reads a member's header, name and data apart (the reference)
+ONE_READ_SLACK = 512  # bytes read past the data for the local header's name and extra field
 FAST_MEMBERS = True  # False: every member through zipfile's reader (the reference the tests compare)
 _EOCD = struct.Struct("<4s4H2LH")
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader: 30 bytes
@@ -144,15 +146,24 @@ class BoundedZip:
             return None
         try:
             self._file.seek(info.header_offset)
-            header = self._file.read(_LOCAL_HEADER.size)
-            if len(header) != _LOCAL_HEADER.size:
+            if FAST_ONE_READ:  # header, name, extra field and data in one read when the guess holds them
+                head = self._file.read(_LOCAL_HEADER.size + info.compress_size + ONE_READ_SLACK)
+            else:
+                head = self._file.read(_LOCAL_HEADER.size)
+            if len(head) < _LOCAL_HEADER.size:
                 return None
-            signature, _, _, flags, _, _, _, _, _, _, name_length, extra_length = _LOCAL_HEADER.unpack(header)
-            name = self._file.read(name_length)
+            signature, _, _, flags, _, _, _, _, _, _, name_length, extra_length = _LOCAL_HEADER.unpack_from(head)
+            start = _LOCAL_HEADER.size + name_length + extra_length
+            if FAST_ONE_READ and start + info.compress_size <= len(head):
+                name = head[_LOCAL_HEADER.size : _LOCAL_HEADER.size + name_length]
+                raw = head[start : start + info.compress_size]
+            else:  # the reference: the name, then the data, each read where the header says
+                self._file.seek(info.header_offset + _LOCAL_HEADER.size)
+                name = self._file.read(name_length)
+                self._file.seek(info.header_offset + start)
+                raw = self._file.read(info.compress_size)
             if signature != b"PK\x03\x04" or name.decode("utf-8" if flags & 0x800 else "cp437") != info.orig_filename:
                 return None
-            self._file.seek(info.header_offset + _LOCAL_HEADER.size + name_length + extra_length)
-            raw = self._file.read(info.compress_size)
             if len(raw) != info.compress_size:
                 return None
             if info.compress_type == zipfile.ZIP_STORED:
