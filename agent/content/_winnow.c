@@ -986,6 +986,7 @@ static PyObject *winnow_nfkc(PyObject *self, PyObject *args)
     const char *codes = pool.buf;
     Py_ssize_t pool_chars = pool.len / 4;
     Py_ssize_t size = 0;
+    int changed = 0;
     for (Py_ssize_t i = 0; i < n; i++) { /* the output's length, and whether the table holds every character */
         Py_UCS4 c = PyUnicode_READ(kind, chars, i);
         if (c >= TABLE_CHARS) {
@@ -998,6 +999,7 @@ static PyObject *winnow_nfkc(PyObject *self, PyObject *args)
             size++;
             continue;
         }
+        changed = 1;
         if (entry < 0) {
             result = Py_None;
             goto none;
@@ -1012,6 +1014,11 @@ static PyObject *winnow_nfkc(PyObject *self, PyObject *args)
             goto release;
         }
         size += length;
+    }
+    if (!changed) { /* every character its own NFKC: the text itself (a str is never changed) */
+        result = text;
+        Py_INCREF(result);
+        goto release;
     }
     out = PyMem_Malloc((size_t)(size ? size : 1) * sizeof(Py_UCS4));
     if (!out) {
