@@ -276,9 +276,10 @@ class _DocxHandler(_Paragraphs):
 FAST_TABLES = True  # False: a docx member with tables through the events (table_cells is tested against them)
 # in document order: a table, row, cell or gridSpan tag ("/" of an end tag, the name, the rest of
 # the tag), or a paragraph's end (its end tag, or an empty paragraph: no name). For a member
-# plain_paragraphs read: every ">" ends a tag there, so [^>]* stays inside one
+# plain_paragraphs read: every ">" ends a tag there, so [^<>]* stays inside one (and stops at the
+# next "<" in any text, so a match is tried in time linear in the text: no "<tbl <tbl <tbl ...")
 _TABLE_MARKS = re.compile(
-    rf"<(/)?{_PREFIX}(?:(t(?:bl|[rc])|gridSpan)(?=[\s/>])([^>]*+)|p(?(1)\s*|(?=[\s/])[^>]*+(?<=/)))>"
+    rf"<(/)?{_PREFIX}(?:(t(?:bl|[rc])|gridSpan)(?=[\s/>])([^<>]*+)|p(?(1)\s*|(?=[\s/])[^<>]*+(?<=/)))>"
 )
 
 

@@ -8,6 +8,7 @@ popped, the empty <w:tbl/> not counted, the final flush given the last paragraph
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -130,3 +131,11 @@ def test_chosen_tables_read_the_same(monkeypatch):
         "<w:tbl><w:p><w:t>in a table before its rows</w:t></w:p><w:tc><w:p><w:t>no row</w:t></w:p></w:tc></w:tbl>",
     ):
         assert _same([_member(body, "document")], monkeypatch), body
+
+
+def test_hostile_tags_cost_one_pass():
+    """Tags that never end, or end far away: each try stops at the next "<" (linear time)."""
+    for text in ("<w:tbl " * 100_000, "<w:p " * 100_000 + ">" * 100_000, "<w:gridSpan w:val='" + "9" * 200_000):
+        started = time.process_time()
+        ooxml.table_cells(text, 0)
+        assert time.process_time() - started < 1.0
