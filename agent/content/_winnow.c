@@ -1116,6 +1116,29 @@ static inline int fold_write(const void *chars, int kind, Py_ssize_t n, const ch
     ((kind) == PyUnicode_1BYTE_KIND ? call(PyUnicode_1BYTE_KIND) \
      : (kind) == PyUnicode_2BYTE_KIND ? call(PyUnicode_2BYTE_KIND) : call(PyUnicode_4BYTE_KIND))
 
+/* fold in one pass when every character is in the table and folds to one BMP character (most
+   text): out holds n characters. -1 at the first that does not: the caller then takes the two
+   passes above, which say why (so the answer is theirs whatever the text). */
+static inline int fold_one_pass(const void *chars, int kind, Py_ssize_t n, const char *table, const char *codes,
+                                Py_ssize_t pool_chars, const uint8_t *is_word, char *out, uint8_t *flags)
+{
+    Py_ssize_t at, length;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+        if (table_entry(table, pool_chars, c, &at, &length) < 0 || length != 1)
+            return -1;
+        uint32_t code = c;
+        if (at >= 0) {
+            memcpy(&code, codes + 4 * at, 4);
+            if (code >= TABLE_CHARS)
+                return -1;
+        }
+        memcpy(out + 4 * i, &code, 4);
+        flags[i] = is_word[code] != 0;
+    }
+    return 0;
+}
+
 static PyObject *winnow_fold(PyObject *self, PyObject *args)
 {
     PyObject *text;
@@ -1136,6 +1159,22 @@ static PyObject *winnow_fold(PyObject *self, PyObject *args)
     const void *chars = PyUnicode_DATA(text);
     const char *codes = pool.buf, *table = entries.buf;
     const uint8_t *is_word = words.buf;
+    if (n <= PY_SSIZE_T_MAX / 4) {
+        folded = PyBytes_FromStringAndSize(NULL, n * 4);
+        word = PyBytes_FromStringAndSize(NULL, n);
+        if (!folded || !word)
+            goto release;
+        char *out = PyBytes_AS_STRING(folded);
+        uint8_t *flags = (uint8_t *)PyBytes_AS_STRING(word);
+#define ONE(k) fold_one_pass(chars, k, n, table, codes, pool_chars, is_word, out, flags)
+        if (BY_KIND(kind, ONE) == 0) {
+            result = PyTuple_Pack(2, folded, word);
+            goto release;
+        }
+#undef ONE
+        Py_CLEAR(folded);
+        Py_CLEAR(word);
+    }
 #define SIZE(k) fold_size(chars, k, n, table, pool_chars)
     Py_ssize_t size = BY_KIND(kind, SIZE);
 #undef SIZE
