@@ -1428,6 +1428,97 @@ release:
     return result;
 }
 
+/* ---- whether a marking term may be in a text ------------------------------------------- */
+
+/* False only when no marking term can match: no character that ends a CJK term (table byte 1) and
+   no place where an English term's word starts, letters compared by the table's lowercase ASCII
+   letter (a character that can case-fold to an ASCII letter otherwise, byte 2, matches any).
+   words: the words, "\n" after each. The caller's RE2 pass is skipped when it says none. */
+#define MARK_WORDS 16
+static inline int marks_scan(const void *chars, int kind, Py_ssize_t n, const uint8_t *table, const char **word,
+                             const Py_ssize_t *length, int words)
+{
+    uint32_t starting[256] = {0}; /* the words a table byte can start: their bits */
+    for (int w = 0; w < words; w++) {
+        starting[(uint8_t)word[w][0]] |= 1u << w;
+        starting[2] |= 1u << w;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+        if (c >= TABLE_CHARS || !table[c])
+            continue;
+        uint8_t t = table[c];
+        if (t == 1)
+            return 1;
+        for (uint32_t left = starting[t]; left; left &= left - 1) {
+            int w = __builtin_ctz(left);
+            if (length[w] > n - i)
+                continue;
+            Py_ssize_t k = 1;
+            for (; k < length[w]; k++) {
+                Py_UCS4 d = PyUnicode_READ(kind, chars, i + k);
+                uint8_t u = d < TABLE_CHARS ? table[d] : 0;
+                if (u != 2 && u != (uint8_t)word[w][k])
+                    break;
+            }
+            if (k == length[w])
+                return 1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *winnow_marks(PyObject *self, PyObject *args)
+{
+    PyObject *text;
+    Py_buffer table, words;
+    if (!PyArg_ParseTuple(args, "Uy*y*:marks", &text, &table, &words))
+        return NULL;
+    PyObject *result = NULL;
+    const char *word[MARK_WORDS];
+    Py_ssize_t length[MARK_WORDS];
+    int count = 0;
+    const char *all = words.buf;
+    if (table.len != TABLE_CHARS) {
+        PyErr_SetString(PyExc_ValueError, "marks: a table of 65,536 bytes expected");
+        goto release;
+    }
+    for (Py_ssize_t at = 0; at < words.len;) { /* each word: lowercase ASCII letters, then "\n" */
+        const char *end = memchr(all + at, '\n', (size_t)(words.len - at));
+        Py_ssize_t size = end ? end - (all + at) : -1;
+        if (size < 1 || count == MARK_WORDS) {
+            PyErr_SetString(PyExc_ValueError, "marks: at most 16 words of letters, each ended by a line break");
+            goto release;
+        }
+        for (Py_ssize_t k = 0; k < size; k++)
+            if (all[at + k] < 'a' || all[at + k] > 'z') {
+                PyErr_SetString(PyExc_ValueError, "marks: words of lowercase ASCII letters expected");
+                goto release;
+            }
+        word[count] = all + at;
+        length[count++] = size;
+        at += size + 1;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0)
+        goto release;
+#endif
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text), found;
+    const void *chars = PyUnicode_DATA(text);
+    if (kind == PyUnicode_1BYTE_KIND)
+        found = marks_scan(chars, PyUnicode_1BYTE_KIND, n, table.buf, word, length, count);
+    else if (kind == PyUnicode_2BYTE_KIND)
+        found = marks_scan(chars, PyUnicode_2BYTE_KIND, n, table.buf, word, length, count);
+    else
+        found = marks_scan(chars, PyUnicode_4BYTE_KIND, n, table.buf, word, length, count);
+    result = PyBool_FromLong(found);
+release:
+    PyBuffer_Release(&table);
+    PyBuffer_Release(&words);
+    return result;
+}
+
 /* ---- lines as anchors --------------------------------------------------------------------- */
 
 
@@ -1561,6 +1652,7 @@ static PyMethodDef methods[] = {
     {"cells", winnow_cells, METH_VARARGS, "cells(text, space_table) -> (starts, ends, lines of, lines)"},
     {"lines", winnow_lines, METH_VARARGS, "lines(folded, word, gram_bytes) -> (utf8, starts, sizes, grams, probes)"},
     {"absent", winnow_absent, METH_VARARGS, "absent(values, keys) -> one byte a value: 1 when not among the keys"},
+    {"marks", winnow_marks, METH_VARARGS, "marks(text, table, words) -> whether a marking term may be in text"},
     {"heads", winnow_heads, METH_VARARGS, "heads(text, table) -> whether a line may start with a clause number"},
     {"nfkc", winnow_nfkc, METH_VARARGS, "nfkc(text, entries, pool) -> NFKC of text by table, or None"},
     {NULL, NULL, 0, NULL},

@@ -808,6 +808,37 @@ def _generic(folded: np.ndarray, word: np.ndarray, line_of: np.ndarray | None, l
 
 
 _MARKING_PATTERNS = (marking_terms.TERMS_RE, marking_terms.STATE_RE)
+# a word of each English term, outside any optional part: a match holds it (test_winnow_marks.py)
+_MARK_WORDS = ("confidential", "internal", "proprietary", "trade", "do")
+
+
+@cache
+def _marks_table() -> bytes | None:
+    """For _winnow.marks, a byte a BMP character: 1 for the last character of each CJK term, an
+    ASCII letter's lowercase for that letter, 2 for another character with an ASCII letter in its
+    lower, upper or casefold (RE2's (?i) takes "ſ" for "s", "K" for "k": any letter). None when a
+    CJK term does not end with a CJK character (the terms' RE2 pass then always runs)."""
+    table = bytearray(0x10000)
+    for code in range(0x10000):
+        char = chr(code)
+        if char.isascii() and char.isalpha():
+            table[code] = ord(char.lower())
+        elif any(c.isascii() and c.isalpha() for c in char.lower() + char.upper() + char.casefold()):
+            table[code] = 2
+    for term in marking_terms.CJK_TERMS:
+        if not _is_cjk(np.array([ord(term[-1])])).all():
+            return None
+        table[ord(term[-1])] = 1
+    return bytes(table)
+
+
+def _may_be_marked(marked: str) -> bool:
+    """Whether a marking term (TERMS_RE) may match in marked: False only when none can (the last
+    character of no CJK term, the word of no English term), which saves its RE2 pass and UTF-8."""
+    table = _marks_table() if _native is not None else None
+    if table is None:
+        return True
+    return _native.marks(marked, table, "".join(w + "\n" for w in _MARK_WORDS).encode("ascii"))
 
 
 def _marking_lines(marked: str, lines: int) -> np.ndarray:
@@ -820,6 +851,8 @@ def _marking_lines(marked: str, lines: int) -> np.ndarray:
     for pattern in _MARKING_PATTERNS:
         if pattern is marking_terms.STATE_RE and "★" not in marked:
             continue  # each of its forms holds a star: no RE2 pass
+        if pattern is marking_terms.TERMS_RE and not _may_be_marked(marked):
+            continue
         if data is None:
             data = marked.encode("utf-8")
         counted, breaks = 0, 0  # breaks: the line breaks in data[:counted]

@@ -1,0 +1,106 @@
+"""_winnow.marks lets winnow_fast skip the marking terms' RE2 pass (and the UTF-8 it needs) in a
+chunk where no term can match: it must never say "none" where TERMS_RE finds one. Checked on random
+texts holding the terms in any case, with the letters RE2's (?i) folds ("ſ", "K"), white space of
+every kind and the terms cut or run together; on every BMP character RE2 takes for a letter of
+the words looked for; and by the marking lines with the pass always run."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agent.content import marking_terms, winnow_fast
+
+_native = winnow_fast._native
+pytestmark = pytest.mark.skipif(_native is None, reason="agent.content._winnow not built: the pass always runs")
+SOME = settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+EXAMPLES = (
+    "核心商业秘密", "内部资料，注意保密", "内部资料 · 注意保密", "商密", "仅供内部使用", "严禁复制", "不得外传", "保密文件",
+    "Strictly  Confidential", "COMPANY\tCONFIDENTIAL", "confidential", "For Internal Use Only", "internal\nonly",
+    "PROPRIETARY", "Trade Secrets", "trade secret", "Do not distribute", "DO\u3000NOT DISTRIBUTE", "ſecret",
+    "\u212aeep", "undo not distribute", "tradE  secrets",
+)  # fmt: skip
+NEAR = ("商业", "秘", "内部", "confi", "dential", "intern", "trad", "d", "o", "not", "secret", "use only", "prop")
+pieces = st.sampled_from(EXAMPLES) | st.sampled_from(NEAR) | st.sampled_from((" ", "\n", "\t", "泵体", "x", "ſ", "K"))
+texts = st.lists(pieces | st.text(max_size=6), max_size=30).map("".join)
+
+
+def _words() -> bytes:
+    return "".join(w + "\n" for w in winnow_fast._MARK_WORDS).encode("ascii")
+
+
+@SOME
+@given(texts)
+def test_marks_never_says_none_where_the_terms_match(text):
+    if marking_terms.TERMS_RE.search(text.encode("utf-8")) is not None:
+        assert _native.marks(text, winnow_fast._marks_table(), _words()), text
+
+
+@SOME
+@given(texts)
+def test_marking_lines_are_those_with_the_pass_always_run(text):
+    lines = text.count("\n") + 1
+    fast = winnow_fast._marking_lines(text, lines).tolist()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(winnow_fast, "_may_be_marked", lambda marked: True)
+        assert winnow_fast._marking_lines(text, lines).tolist() == fast
+
+
+def test_each_english_term_holds_one_of_the_words_outside_optional_parts():
+    """A match of a term holds its word: the word is a literal run of the term with the optional
+    groups taken out."""
+    for term in marking_terms.EN_TERMS:
+        required = re.sub(r"\(\?:[^()]*\)\?", "", term)
+        assert any(word in required for word in winnow_fast._MARK_WORDS), term
+
+
+def test_each_cjk_term_ends_with_a_literal_cjk_character_marked_in_the_table():
+    table = winnow_fast._marks_table()
+    for term in marking_terms.CJK_TERMS:
+        assert winnow_fast._is_cjk(np.array([ord(term[-1])])).all(), term
+        assert table[ord(term[-1])] == 1, term
+
+
+def test_every_character_re2_folds_to_a_letter_of_the_words_matches_it():
+    table = winnow_fast._marks_table()
+    chars = "".join(chr(c) for c in range(0x10000) if not 0xD800 <= c < 0xE000)
+    data = chars.encode("utf-8")
+    for letter in sorted(set("".join(winnow_fast._MARK_WORDS))):
+        for m in marking_terms.compile_re2(f"(?i:{letter})").finditer(data):
+            char = data[m.start() : m.end()].decode("utf-8")
+            assert table[ord(char)] in (ord(letter), 2), (letter, char)
+
+
+@pytest.mark.parametrize("other", ["é", "泵", "\U0001f600"])
+def test_every_width_and_the_text_s_ends(other):
+    table = winnow_fast._marks_table()
+    assert not _native.marks(f"{other} pump tolerance 泵体 d", table, _words())
+    assert _native.marks(f"{other} pump\nDo", table, _words())
+    assert _native.marks(f"x{other}内部资料", table, _words())
+    assert not _native.marks(f"{other}内部资", table, _words())
+    assert not _native.marks(f"{other} confidentia", table, _words())
+
+
+def test_marks_refuses_bad_words_and_tables():
+    table = winnow_fast._marks_table()
+    for words in (b"Do\n", b"do", b"\n", b"d-o\n", b"a\n" * 17):
+        with pytest.raises(ValueError):
+            _native.marks("x", table, words)
+    with pytest.raises(ValueError):
+        _native.marks("x", table[:-1], _words())
+
+
+def test_a_character_that_folds_to_a_letter_matches_any_letter():
+    """None of today's words holds "s" or "k", but a word that does is still matched where RE2's
+    (?i) would take "ſ" or "K" for them."""
+    table = winnow_fast._marks_table()
+    assert table[0x17F] == 2 and table[0x212A] == 2
+    assert _native.marks("top \u017fecret", table, b"secret\n")
+    assert _native.marks("\u212aeep out", table, b"keep\n")
+    assert _native.marks("a de\u017f\u212a", table, b"desk\n")
+    assert not _native.marks("top secre", table, b"secret\n")
