@@ -40,7 +40,10 @@ decomposition holds no character that can compose with another; a combining mark
 a character beyond the BMP sends the chunk to unicodedata), casefold and the letters-and-digits
 mask by table, the table cells' cuts, each line's normalised UTF-8 with its size and
 boilerplate probes (the grams' bytes are those lines without their breaks), each line's generic
-share, and whether any line may start with a clause number (else the regex's pass is skipped). Without it the numpy passes below run, with the same values
+share, whether any line may start with a clause number and whether a marking term may match (else
+that regex's pass is skipped), and the boilerplate's grams dropped from the result by a mask (the
+frozenset made once). NFKC gives the text itself back when no character changes; fold takes one
+pass when every character folds to one. Without it the numpy passes below run, with the same values
 (tests/agent/content/test_winnow_native.py compares the three paths; test_winnow_fast.py runs on
 both).
 
