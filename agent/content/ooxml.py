@@ -137,7 +137,11 @@ def _plain_texts(text: str) -> list[str] | None:
     with string replacements: "<>" joins a text to what came before, "<p" (a start) goes, a tab or
     break becomes its character and a lone "<" ends a paragraph. With tabs or breaks the
     paragraphs must not nest and the tabs stand inside them (_INLINE_INSIDE), else None."""
-    found = _PLAIN_MARKS.findall(text)
+    return _texts_of(_PLAIN_MARKS.findall(text))
+
+
+def _texts_of(found: list[str]) -> list[str] | None:
+    """_plain_texts's answer from _PLAIN_MARKS's items."""
     joined = marks = "<".join(["", *found])
     if marks.count("<") != len(found):
         return None  # a t holding elements
@@ -255,13 +259,17 @@ class _DocxHandler(_Paragraphs):
         paragraph ends disagree with its count, or the text would pass the budget."""
         if self._buffer or self._in_part or self._in_text or self._open:
             return False
-        paragraphs = plain_paragraphs(text)
-        if paragraphs is None or sum(map(len, paragraphs)) > self.out.chars_left:
+        both = paragraphs_and_cells(text, self._tables[0]) if FAST_ONE_FINDALL else None
+        if both is None:
+            paragraphs = plain_paragraphs(text)
+            found = table_cells(text, self._tables[0]) if paragraphs is not None else None
+            if paragraphs is None or found is None or len(found[0]) != len(paragraphs):
+                return False
+            both = paragraphs, *found
+        paragraphs, cells, tables = both
+        if sum(map(len, paragraphs)) > self.out.chars_left:
             return False  # the events stop where the reference stops
-        found = table_cells(text, self._tables[0])
-        if found is None or len(found[0]) != len(paragraphs):
-            return False
-        cells, self._tables[0] = found
+        self._tables[0] = tables
         self.out.add_cells(self.where, paragraphs, cells)
         return True
 
@@ -333,6 +341,79 @@ def table_cells(text: str, first_table: int) -> tuple[list[Cell | None], int] | 
         cell = Cell(open_tables[-1][0], max(open_tables[-1][1], 0), max(open_tables[-1][2], 0)) if open_tables else None
     append(cell)
     return cells, tables
+
+
+FAST_ONE_FINDALL = True  # False: plain_paragraphs and table_cells, each its own findall (the reference)
+# _PLAIN_MARKS's items, and the table tags table_cells follows as items of their own, longer than
+# one character and not starting with ">": "/" and the prefix of a table's end, a table's start
+# with the rest of its tag ("/" at its end when empty), "tr", "tc", "gridSpan" and its attributes
+_TABLE_PLAIN_MARKS = re.compile(
+    rf"""<{_PREFIX}(?:t(?=[\s>])[^>]*+(?<!/)(?=>)|(?=/{_PREFIX}p\s*>|p(?=[\s/])[^>]*+(?<=/)>|tab(?=[\s/>])"""
+    rf"""|[bc]r(?=[\s/>])|p(?=[\s>])|/{_PREFIX}tbl\s*>|t(?:bl|[rc])(?=[\s/>])|gridSpan(?=[\s/>])))"""
+    rf"""(>[^<]*+(?:(?=</)|<.)|/{_PREFIX}tbl|tbl[^<>]*+|t[rc]|gridSpan[^<>]*+|[tbc](?=ab|r)|p(?=[^>]*+(?<!/)>)|)"""
+)
+
+
+def paragraphs_and_cells(text: str, first_table: int) -> tuple[list[str], list[Cell | None], int] | None:
+    """plain_paragraphs(text) and table_cells(text, first_table) from one findall (the marks of
+    paragraphs and tables together: a roster's tags are read once, not twice); None where
+    _plain_texts or table_cells would say None, or they disagree (the two then say)."""
+    if text.count("<") != text.count(">"):
+        return None
+    if "\r" in text:
+        text = _LINE_ENDS.sub("\n", text)
+    found = _TABLE_PLAIN_MARKS.findall(text)
+    paragraphs = _texts_of([item for item in found if len(item) < 2 or item[0] == ">"])
+    if paragraphs is None:
+        return None
+    cells: list[Cell | None] = []
+    append = cells.append
+    tables = first_table
+    open_tables: list[list[int]] = []  # [table, row, column, span] of each open table
+    cell: Cell | None = None
+    moved = False  # a tag moved the cell since it was made
+    new = object.__new__
+    for item in found:
+        if not item:  # a paragraph's end
+            if moved:
+                if open_tables:
+                    table, row, column, _ = open_tables[-1]
+                    cell = new(Cell)  # what Cell(...) sets, without the frozen dataclass's __init__
+                    cell.__dict__.update(table=table, row=row if row > 0 else 0, column=column if column > 0 else 0)
+                else:
+                    cell = None
+                moved = False
+            append(cell)
+        elif len(item) < 2 or item[0] == ">":
+            continue  # a text, a paragraph's start, a tab or break
+        elif item == "tc":
+            if open_tables:
+                table = open_tables[-1]
+                table[2], table[3] = table[2] + table[3], 1
+                moved = True
+        elif item == "tr":
+            if open_tables:
+                table = open_tables[-1]
+                table[1:] = [table[1] + 1, -1, 1]
+                moved = True
+        elif item[0] == "/":  # a table's end
+            if not open_tables:
+                return None
+            open_tables.pop()
+            moved = True
+        elif item[0] == "t":  # a table's start
+            if not item.endswith("/"):
+                open_tables.append([tables, -1, -1, 1])
+            tables += 1
+            moved = True
+        elif open_tables:  # gridSpan: the next cell's columns
+            open_tables[-1][3] = min(max(_index(attributes(item[8:]).get("val", "1")), 1), 64)
+    if moved:  # the final flush (a well-formed member has closed its tables by then)
+        cell = Cell(open_tables[-1][0], max(open_tables[-1][1], 0), max(open_tables[-1][2], 0)) if open_tables else None
+    append(cell)
+    if len(cells) != len(paragraphs):
+        return None
+    return paragraphs, cells, tables
 
 
 def read_docx(z: BoundedZip, out: Collector) -> None:

@@ -59,9 +59,10 @@ def _tables(draw, depth: int = 0) -> str:
     return "".join(blocks)
 
 
-def _read(members: list[bytes], max_bytes: int, fast: bool, monkeypatch) -> tuple:
+def _read(members: list[bytes], max_bytes: int, fast: bool, monkeypatch, one_findall: bool = True) -> tuple:
     """Members of one document through _DocxHandler as read_docx reads them (one tables count)."""
     monkeypatch.setattr(ooxml, "FAST_TABLES", fast)
+    monkeypatch.setattr(ooxml, "FAST_ONE_FINDALL", one_findall)
     out = Collector(max_bytes, 30.0)
     tables = [0]
     ended = None
@@ -76,11 +77,14 @@ def _read(members: list[bytes], max_bytes: int, fast: bool, monkeypatch) -> tupl
 
 
 def _same(members: list[bytes], monkeypatch, max_bytes: int = 1 << 20) -> bool:
-    """The fast path and the events agree; True when table_cells read a member."""
+    """The fast paths (one findall for paragraphs and cells, or plain_paragraphs and table_cells)
+    and the events agree; True when a fast path read a member."""
     read = []
-    real = ooxml.table_cells
-    monkeypatch.setattr(ooxml, "table_cells", lambda *a: (found := real(*a), read.append(found is not None))[0])
+    for name in ("table_cells", "paragraphs_and_cells"):
+        real = getattr(ooxml, name)
+        monkeypatch.setattr(ooxml, name, lambda *a, real=real: (found := real(*a), read.append(found is not None))[0])
     fast = _read(members, max_bytes, True, monkeypatch)
+    assert fast == _read(members, max_bytes, True, monkeypatch, one_findall=False)
     assert fast == _read(members, max_bytes, False, monkeypatch)
     return any(read)
 
@@ -98,17 +102,23 @@ def test_the_roster_reads_the_same_by_table_cells(monkeypatch):
     parts = _read([_member(roster_body(300, 0), "document")], 1 << 20, True, monkeypatch)[0]
     assert parts[0].cell is None and parts[1].text == "姓名" and parts[1].cell == ooxml.Cell(0, 0, 0)
     assert {p.cell.column for p in parts if p.cell and p.cell.table == 0} >= {0, 1, 2, 3}
-    # text past the budget: the events say where it stops
-    assert not _same([_member(roster_body(300, 1), "document")], monkeypatch, 9_000)
+    one_findall = []
+    real = ooxml.paragraphs_and_cells
+    monkeypatch.setattr(ooxml, "paragraphs_and_cells", lambda *a: (found := real(*a), one_findall.append(found))[0])
+    _read([_member(roster_body(300, 2), "document")], 1 << 20, True, monkeypatch)
+    assert one_findall and one_findall[0] is not None  # the roster by one findall, not the two
+    # text past the budget: the events say where it stops (the parts compared by _same)
+    _same([_member(roster_body(300, 1), "document")], monkeypatch, 9_000)
 
 
 def test_a_roster_document_extracts_the_same(tmp_path: Path, monkeypatch):
     path = roster_docx(tmp_path / "roster.docx", 500, seed=2)
     documents = []
-    for fast in (True, False):
+    for fast, one_findall in ((True, True), (True, False), (False, False)):
         monkeypatch.setattr(ooxml, "FAST_TABLES", fast)
+        monkeypatch.setattr(ooxml, "FAST_ONE_FINDALL", one_findall)
         documents.append(extract(str(path), path.name))
-    assert documents[0] == documents[1]
+    assert documents[0] == documents[1] == documents[2]
     assert sum(1 for p in documents[0].parts if p.cell) > 2000
 
 
@@ -136,6 +146,7 @@ def test_chosen_tables_read_the_same(monkeypatch):
 def test_hostile_tags_cost_one_pass():
     """Tags that never end, or end far away: each try stops at the next "<" (linear time)."""
     for text in ("<w:tbl " * 100_000, "<w:p " * 100_000 + ">" * 100_000, "<w:gridSpan w:val='" + "9" * 200_000):
-        started = time.process_time()
-        ooxml.table_cells(text, 0)
-        assert time.process_time() - started < 1.0
+        for read in (ooxml.table_cells, ooxml.paragraphs_and_cells):
+            started = time.process_time()
+            read(text + ">" * text.count("<"), 0)  # as many ">" as "<": paragraphs_and_cells reads it
+            assert time.process_time() - started < 1.0
