@@ -98,7 +98,7 @@ def plain_paragraphs(text: str, refused: tuple[str, ...] = ()) -> list[str] | No
     paragraph, so then the paragraphs must not nest."""
     if text.count("<") != text.count(">"):
         return None  # a ">" in a text or an attribute value: [^>]* would not find a tag's end
-    if any(f"<{name}" in text or f":{name}" in text for name in refused):
+    if refused and any(map(text.__contains__, _refused_marks(refused))):
         return None
     if "\r" in text:
         text = _LINE_ENDS.sub("\n", text)  # as expat does to the raw input (a &#13; stays)
@@ -116,6 +116,12 @@ def plain_paragraphs(text: str, refused: tuple[str, ...] = ()) -> list[str] | No
     if "&" in marks:
         paragraphs = [REFERENCE.sub(replace_reference, p) if "&" in p else p for p in paragraphs]
     return paragraphs
+
+
+@cache
+def _refused_marks(refused: tuple[str, ...]) -> tuple[str, ...]:
+    """The marks "<name" and ":name" of each refused name (made once, not per member)."""
+    return tuple(chain.from_iterable((f"<{name}", f":{name}") for name in refused))
 
 
 FAST_PLAIN_MARKS = True  # False: every member through _PARAGRAPH_MARKS (_plain_texts is tested against it)
