@@ -91,6 +91,7 @@ _ODF = {
 }
 _OOXML = {"word/": "docx", "xl/": "xlsx", "ppt/": "pptx"}
 _CONTROL = frozenset(range(32)) - {9, 10, 12, 13, 27}
+_CONTROL_BYTES = bytes(sorted(_CONTROL))
 
 
 def detect(path: str) -> str | None:
@@ -191,7 +192,9 @@ def looks_like_text(head: bytes) -> bool:
 
 
 def _few_controls(data: bytes) -> bool:
-    return sum(b in _CONTROL for b in data) * 100 <= len(data)
+    """At most 1% of the bytes are controls (a byte-by-byte count of an 8 KiB head took 0.5 ms a
+    file: translate deletes them in C)."""
+    return (len(data) - len(data.translate(None, _CONTROL_BYTES))) * 100 <= len(data)
 
 
 def _is_dxf(head: bytes) -> bool:

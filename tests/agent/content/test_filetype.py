@@ -194,3 +194,14 @@ def test_a_tar_header_passes_the_gate(tmp_path):
         info.size = 3
         tar.addfile(info, io.BytesIO(b"abc"))
     assert _may_have_magic(buffer.getvalue()[:8192])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400), st.integers(0, 40))
+def test_few_controls_counts_as_the_byte_by_byte_reference(data, controls):
+    """The translate count gives the byte-by-byte answer, at and around the 1% line."""
+    from agent.content import filetype
+
+    data += bytes([7]) * controls + b"a" * (controls * 99)
+    expected = sum(b in filetype._CONTROL for b in data) * 100 <= len(data)
+    assert filetype._few_controls(data) is expected
