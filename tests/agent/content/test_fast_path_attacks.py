@@ -277,3 +277,101 @@ def test_huge_line_counts_and_one_huge_line_stay_in_budget(tmp_path: Path, conte
     assert time.process_time() - started < 6
     detectors = {d.detector for d in inspection.detections}
     assert detectors == (set() if content == "empty lines" else {"inspection_truncated"})
+
+
+_XML_PIECES = (
+    "商业秘密",
+    "CONFIDENTIAL",
+    "\u2028",
+    "\x85",
+    "&#13;",
+    "&#10;",
+    "&amp;",
+    "&lt;",
+    "&gt;",
+    "\ufeff",
+    "\t",
+    "  ",
+)
+_xml_text = st.lists(st.one_of(st.sampled_from(_XML_PIECES), st.text(alphabet="ab 中\t", max_size=3)), max_size=5).map(
+    "".join
+)
+_RUNS = st.one_of(
+    _xml_text.map(lambda t: f"<w:r><w:t>{t}</w:t></w:r>"),
+    _xml_text.map(lambda t: f'<w:r><w:t xml:space="preserve">{t}</w:t></w:r>'),
+    st.sampled_from(
+        ["<w:r><w:tab/></w:r>", "<w:r><w:br/></w:r>", "<w:r><w:cr/></w:r>", '<w:bookmarkStart w:id="1"/>', "<w:p/>"]
+    ),
+)
+
+
+def _extracted_both_ways(path: Path, flag: str) -> list:
+    from agent.content.extract import extract
+
+    found = []
+    for fast in (True, False):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(ooxml, flag, fast)
+            document = extract(str(path), path.name)
+            found.append((document.problem, [(p.where, p.text, p.cell) for p in document.parts]))
+    return found
+
+
+@pytest.mark.reliability(
+    area="input",
+    fault="A docx whose paragraphs mix markings with line separators, references and tabs",
+    how="random paragraphs of runs holding U+2028, \\x85, &#13;, BOMs, tabs, breaks, empty paragraphs",
+    outcome="the plain paragraphs' findall extracts what the marks regex extracts",
+)
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(st.lists(_RUNS, max_size=5).map(lambda runs: "<w:p>" + "".join(runs) + "</w:p>"), min_size=1, max_size=5)
+)
+def test_docx_paragraphs_with_odd_text_give_the_marks(tmp_path_factory, paragraphs):
+    from tests.agent.content.makers import W, _office, write_zip
+
+    body = f"<w:document {W}><w:body>{''.join(paragraphs)}</w:body></w:document>"
+    path = write_zip(tmp_path_factory.mktemp("docx") / "a.docx", {**_office("t"), "word/document.xml": body})
+    fast, reference = _extracted_both_ways(path, "FAST_PLAIN_MARKS")
+    assert fast == reference
+
+
+_VALUES = st.one_of(
+    st.integers(-(10**20), 10**20).map(str),
+    st.sampled_from(["1.0", "1.50", "0.000", "-0", "1e5", "01", "1.", ".5", "00", "-1.010"]),
+)
+
+
+@pytest.mark.reliability(
+    area="input",
+    fault="An xlsx of simple rows whose values and shared strings are odd",
+    how="numbers with trailing zeros, exponents, leading zeros; shared strings blank, spaced, with U+2028 or a marking",
+    outcome="the simple rows' passes extract what plain_rows's loop extracts",
+)
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(st.lists(st.one_of(_VALUES, st.integers(0, 3)), min_size=1, max_size=4), min_size=1, max_size=4),
+    st.lists(st.sampled_from(["商业秘密", " a  b ", "", " ", "\u3000x", "x\u2028y", "&amp;"]), min_size=4, max_size=4),
+)
+def test_xlsx_simple_rows_with_odd_values_give_the_loop(tmp_path_factory, rows, shared):
+    from tests.agent.content.makers import S, _office, write_zip
+
+    def cell(column: str, row: int, value) -> str:
+        if isinstance(value, int):
+            return f'<c r="{column}{row}" t="s"><v>{value}</v></c>'
+        return f'<c r="{column}{row}"><v>{value}</v></c>'
+
+    sheet = "".join(
+        f'<row r="{r}">' + "".join(cell("ABCD"[i], r, v) for i, v in enumerate(values)) + "</row>"
+        for r, values in enumerate(rows, start=1)
+    )
+    strings = "".join(f'<si><t xml:space="preserve">{s}</t></si>' for s in shared)
+    members = {
+        **_office("t"),
+        "xl/workbook.xml": f"<workbook {S}/>",
+        "xl/sharedStrings.xml": f"<sst {S}>{strings}</sst>",
+        "xl/worksheets/sheet1.xml": f"<worksheet {S}><sheetData>{sheet}</sheetData></worksheet>",
+    }
+    path = write_zip(tmp_path_factory.mktemp("xlsx") / "a.xlsx", members)
+    fast, reference = _extracted_both_ways(path, "FAST_SIMPLE_ROWS")
+    assert fast == reference
