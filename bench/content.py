@@ -22,15 +22,15 @@ TITLE = "Content inspection"
 TEXT_GOAL_MB_PER_CPU_S = {"text": 20.0, "csv": 20.0, "docx": 20.0, "xlsx": 20.0, "pptx": 20.0, "pdf": 5.0}
 NOTES = (
     'Per file type, the profile\'s share (docs/benchmarks.md, "Content inspection: where the time goes"): '
-    "winnowing runs its hot loops in C where the extension agent/content/_winnow.c was built (the rolling CRC-32 "
-    "and window minima, blake2b of the chosen grams and lines, NFKC and casefold by table, table cells, the lines' "
-    "generic share; else whole-text numpy passes, about twice the CPU), then numpy and regex passes over the lines; the detectors read the document in one pass, candidates validated "
-    "in numpy arrays and counted with their column's context without an object each (some 20 ms a MB, 35 on the "
-    "roster CSV); docx, xlsx and pptx are "
-    "read after expat's callback-free check by whole-member findall shortcuts (a member's paragraphs, a "
-    "worksheet's rows, the shared strings: agent/content/ooxml.py), members with tables or slide placeholders "
-    "by one regex pass of events (agent/content/xmlscan.py), some 45-85 ms a MB; PDF is PDFium's page text "
-    "(some 80% of its 260 ms a MB). "
+    "winnowing runs its hot loops in C where the extension agent/content/_winnow.c was built (CRC-32 keys and "
+    "the windows' minima by blocks, blake2b of grams and lines four at a time, NFKC, casefold, lines, cells, the "
+    "lines' generic share, prefilters for clause numbers and marking terms; else whole-text numpy passes), some "
+    "21 ms a MB of text; the detectors read the document's one joined and encoded text, candidates validated in "
+    "numpy arrays, a column's context read only where the words beside a number leave it open (some 9 ms a MB of "
+    "prose, 18 of the roster CSV); docx, xlsx and pptx are read after expat's callback-free check by whole-member "
+    "findall shortcuts (paragraphs, Word tables' cells, simple worksheet rows, shared strings: "
+    "agent/content/ooxml.py), some 40 ms a MB for docx, 50 xlsx and 65 pptx (a slide member costs some 100 µs "
+    "whatever it holds); PDF is PDFium's page load and text page (some 220 of its 300 ms a MB). "
     "The notes give MB/s of text per CPU second: on a busy machine the wall-clock rate says little."
 )
 KINDS = ("text", "csv", "docx", "xlsx", "pptx", "pdf", "zip")
