@@ -454,6 +454,27 @@ typedef struct {
         v[b] = ROTR64(v[b] ^ v[c], 63); \
     } while (0)
 
+/* the twelve rounds written out over v and m (words or vector lanes of words: G is the same for
+   both): each round's message schedule is then a constant and the words stay in registers */
+#define BLAKE2B_ROUND(r)                             \
+    do {                                             \
+        const uint8_t *z = blake2b_sigma[r];         \
+        G(0, 4, 8, 12, m[z[0]], m[z[1]]);            \
+        G(1, 5, 9, 13, m[z[2]], m[z[3]]);            \
+        G(2, 6, 10, 14, m[z[4]], m[z[5]]);           \
+        G(3, 7, 11, 15, m[z[6]], m[z[7]]);           \
+        G(0, 5, 10, 15, m[z[8]], m[z[9]]);           \
+        G(1, 6, 11, 12, m[z[10]], m[z[11]]);         \
+        G(2, 7, 8, 13, m[z[12]], m[z[13]]);          \
+        G(3, 4, 9, 14, m[z[14]], m[z[15]]);          \
+    } while (0)
+#define BLAKE2B_ROUNDS()                                                          \
+    do {                                                                          \
+        BLAKE2B_ROUND(0); BLAKE2B_ROUND(1); BLAKE2B_ROUND(2); BLAKE2B_ROUND(3);   \
+        BLAKE2B_ROUND(4); BLAKE2B_ROUND(5); BLAKE2B_ROUND(6); BLAKE2B_ROUND(7);   \
+        BLAKE2B_ROUND(8); BLAKE2B_ROUND(9); BLAKE2B_ROUND(10); BLAKE2B_ROUND(11); \
+    } while (0)
+
 static uint64_t load64(const uint8_t *p)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -480,33 +501,7 @@ static void blake2b_compress(Blake2b *s, int last)
     v[12] ^= s->t; /* the counter's high word stays 0: spans are far below 2**64 bytes */
     if (last)
         v[14] = ~v[14];
-    /* the rounds written out: each round's message schedule is then a constant, the words stay in
-       registers (a loop over r loads them through blake2b_sigma[r]) */
-#define ROUND(r)                                                                  \
-    do {                                                                          \
-        const uint8_t *z = blake2b_sigma[r];                                      \
-        G(0, 4, 8, 12, m[z[0]], m[z[1]]);                                         \
-        G(1, 5, 9, 13, m[z[2]], m[z[3]]);                                         \
-        G(2, 6, 10, 14, m[z[4]], m[z[5]]);                                        \
-        G(3, 7, 11, 15, m[z[6]], m[z[7]]);                                        \
-        G(0, 5, 10, 15, m[z[8]], m[z[9]]);                                        \
-        G(1, 6, 11, 12, m[z[10]], m[z[11]]);                                      \
-        G(2, 7, 8, 13, m[z[12]], m[z[13]]);                                       \
-        G(3, 4, 9, 14, m[z[14]], m[z[15]]);                                       \
-    } while (0)
-    ROUND(0);
-    ROUND(1);
-    ROUND(2);
-    ROUND(3);
-    ROUND(4);
-    ROUND(5);
-    ROUND(6);
-    ROUND(7);
-    ROUND(8);
-    ROUND(9);
-    ROUND(10);
-    ROUND(11);
-#undef ROUND
+    BLAKE2B_ROUNDS();
     for (int i = 0; i < 8; i++)
         s->h[i] ^= v[i] ^ v[i + 8];
 }
@@ -595,31 +590,7 @@ static void blake2b_lanes(const uint8_t *prefix, Py_ssize_t prefix_len, const ui
         v[12] ^= t;
         if (last)
             v[14] = ~v[14];
-#define ROUND(r)                                                                  \
-    do {                                                                          \
-        const uint8_t *z = blake2b_sigma[r];                                      \
-        G(0, 4, 8, 12, m[z[0]], m[z[1]]);                                         \
-        G(1, 5, 9, 13, m[z[2]], m[z[3]]);                                         \
-        G(2, 6, 10, 14, m[z[4]], m[z[5]]);                                        \
-        G(3, 7, 11, 15, m[z[6]], m[z[7]]);                                        \
-        G(0, 5, 10, 15, m[z[8]], m[z[9]]);                                        \
-        G(1, 6, 11, 12, m[z[10]], m[z[11]]);                                      \
-        G(2, 7, 8, 13, m[z[12]], m[z[13]]);                                       \
-        G(3, 4, 9, 14, m[z[14]], m[z[15]]);                                       \
-    } while (0)
-        ROUND(0);
-        ROUND(1);
-        ROUND(2);
-        ROUND(3);
-        ROUND(4);
-        ROUND(5);
-        ROUND(6);
-        ROUND(7);
-        ROUND(8);
-        ROUND(9);
-        ROUND(10);
-        ROUND(11);
-#undef ROUND
+        BLAKE2B_ROUNDS();
         for (int i = 0; i < 8; i++)
             h[i] ^= v[i] ^ v[i + 8];
     }
