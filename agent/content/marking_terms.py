@@ -117,14 +117,9 @@ def find_terms(text: str, start: int = 0, end: int | None = None) -> list[Term]:
     found = []
     end = len(text) if end is None else end
     for m in TERMS_RE.finditer(text, start, end):
-        a, b, word = m.start(), m.end(), m.group()
-        if word.isascii():
-            if (a > 0 and _is_ascii_alnum(text[a - 1])) or (b < len(text) and _is_ascii_alnum(text[b])):
-                continue
-            word = word.upper()
-        elif word == "商密" and a > 0 and text[a - 1] in NOT_BEFORE_SHANGMI:
-            continue
-        found.append(Term(a, b, " ".join(word.split())))
+        term = _term(text, m.start(), m.end(), m.group())
+        if term is not None:
+            found.append(term)
     return found
 
 
@@ -139,14 +134,22 @@ def find_terms_in_utf8(text: str, data: bytes) -> list[Term]:
         word = m.group().decode()
         b = a + len(word)
         byte_at, char_at = m.end(), b
-        if word.isascii():
-            if (a > 0 and _is_ascii_alnum(text[a - 1])) or (b < len(text) and _is_ascii_alnum(text[b])):
-                continue
-            word = word.upper()
-        elif word == "商密" and a > 0 and text[a - 1] in NOT_BEFORE_SHANGMI:
-            continue
-        found.append(Term(a, b, " ".join(word.split())))
+        term = _term(text, a, b, word)
+        if term is not None:
+            found.append(term)
     return found
+
+
+def _term(text: str, a: int, b: int, word: str) -> Term | None:
+    """The term matched as text[a:b] == word, or None where it is part of a longer word (English
+    between letters or digits) or 商密 follows a character that makes it another word (协商密切)."""
+    if word.isascii():
+        if (a > 0 and _is_ascii_alnum(text[a - 1])) or (b < len(text) and _is_ascii_alnum(text[b])):
+            return None
+        word = word.upper()
+    elif word == "商密" and a > 0 and text[a - 1] in NOT_BEFORE_SHANGMI:
+        return None
+    return Term(a, b, " ".join(word.split()))
 
 
 def find_state_marks(text: str, start: int = 0, end: int | None = None, prefilter: bool = True) -> list[Term]:
