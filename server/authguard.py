@@ -32,13 +32,19 @@ Nothing here is a secret: the log names the address that went over its budget, n
 The source address is the TCP peer, or the client a peer listed in `server.trusted_proxies`
 reports in X-Forwarded-For (server/proxies.py, installed in front of this guard): a forged header
 from any other peer changes nothing, so rotating it does not refill a budget. The guard lives in
-memory, per collector process.
+memory. The budgets are per collector process; the positive cache is also written to a table in
+anonymous shared memory that the collector's workers inherit from their supervisor (`_Shared`),
+so a token one worker verified passes the budget gate of every worker: with per-process caches an
+agent that reconnected to another worker while an attacker behind its NAT kept that worker's
+budget empty was refused with 429 for as long as the flood lasted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import mmap
+import struct
 import threading
 import time
 from collections import OrderedDict
@@ -54,6 +60,8 @@ FAILURE_WINDOW_S = 10.0
 MAX_ADDRESSES = 16_384  # about 2 MB at most
 VERIFIED_TTL_S = 180.0  # several heartbeats (30 s by default): an idle agent stays known between them
 MAX_VERIFIED = 16_384
+SHARED_SLOTS = 1 << 16  # the workers' shared positive cache: 16 bytes a slot, 1 MiB
+SHARED_PROBES = 8  # slots a token may take, from its hash on
 TARPIT_S = 1.0
 MAX_HELD = 256  # refusals held in the tarpit at once
 MIN_TOKEN_CHARS, MAX_TOKEN_CHARS = 24, 256  # issued tokens are a prefix + 43 characters
@@ -74,8 +82,56 @@ def plausible(token: bytes) -> bool:
     return MIN_TOKEN_CHARS <= len(token) <= MAX_TOKEN_CHARS and token[:4] in PREFIXES and _URLSAFE.issuperset(token[4:])
 
 
+class _Shared:
+    """The positive cache as every worker of one collector sees it: (the first 8 bytes of a token's
+    digest, when it expires) in a fixed table of anonymous shared memory, made before the
+    supervisor forks its workers (a single collector just holds it). No lock across processes: a
+    torn or lost entry only makes a token miss the cache (it then waits for the budget, as before)
+    or lets a token past the budget gate to the database probe, which still refuses an unknown one;
+    the cache never authenticates. Callers hold FailureBudget's lock within their process."""
+
+    _SLOT = struct.Struct("<Qd")
+
+    def __init__(self, slots: int = SHARED_SLOTS) -> None:
+        self.slots = slots
+        self._map = mmap.mmap(-1, slots * self._SLOT.size)  # anonymous, MAP_SHARED: a fork's children share it
+
+    def _slots(self, token_digest: bytes) -> tuple[int, list[int]]:
+        key = int.from_bytes(token_digest[:8], "little") or 1  # 0 marks an empty slot
+        return key, [(key + i) % self.slots for i in range(SHARED_PROBES)]
+
+    def expires(self, token_digest: bytes) -> float:
+        """When the token's entry expires; 0.0 when it has none."""
+        key, slots = self._slots(token_digest)
+        for slot in slots:
+            held, expires = self._SLOT.unpack_from(self._map, slot * self._SLOT.size)
+            if held == key:
+                return expires
+        return 0.0
+
+    def put(self, token_digest: bytes, expires: float) -> None:
+        """The token's entry, in its own slot, else the one of its slots that expires first."""
+        key, slots = self._slots(token_digest)
+        chosen, soonest = slots[0], math.inf
+        for slot in slots:
+            held, until = self._SLOT.unpack_from(self._map, slot * self._SLOT.size)
+            if held == key:
+                chosen = slot
+                break
+            if until < soonest:
+                chosen, soonest = slot, until
+        self._SLOT.pack_into(self._map, chosen * self._SLOT.size, key, expires)
+
+    def drop(self, token_digest: bytes) -> None:
+        key, slots = self._slots(token_digest)
+        for slot in slots:
+            if self._SLOT.unpack_from(self._map, slot * self._SLOT.size)[0] == key:
+                self._SLOT.pack_into(self._map, slot * self._SLOT.size, 0, 0.0)
+
+
 class FailureBudget:
-    """Per-address failure buckets and the positive cache; thread-safe (auth.py runs in the threadpool)."""
+    """Per-address failure buckets and the positive cache; thread-safe (auth.py runs in the threadpool).
+    The cache is this process's, backed by the table its sibling workers share (_Shared)."""
 
     def __init__(
         self, burst: float = FAILURE_BURST, window_s: float = FAILURE_WINDOW_S, ttl_s: float = VERIFIED_TTL_S,
@@ -85,6 +141,7 @@ class FailureBudget:
         self.max_addresses, self.max_verified = max_addresses, max_verified
         self._buckets: OrderedDict[str, tuple[float, float, bool]] = OrderedDict()  # address -> (level, at, tripped)
         self._verified: OrderedDict[bytes, float] = OrderedDict()  # token digest -> expires at
+        self._shared = _Shared()
         self._lock = threading.Lock()
 
     def _level(self, address: str, now: float) -> tuple[float, bool]:
@@ -120,25 +177,36 @@ class FailureBudget:
 
     def verified(self, token_digest: bytes) -> None:
         with self._lock:
-            self._verified[token_digest] = self.clock() + self.ttl_s
-            self._verified.move_to_end(token_digest)
-            while len(self._verified) > self.max_verified:
-                self._verified.popitem(last=False)
+            self._keep(token_digest, self.clock() + self.ttl_s)
+            self._shared.put(token_digest, self._verified[token_digest])
+
+    def _keep(self, token_digest: bytes, expires: float) -> None:
+        self._verified[token_digest] = expires
+        self._verified.move_to_end(token_digest)
+        while len(self._verified) > self.max_verified:
+            self._verified.popitem(last=False)
 
     def is_verified(self, token_digest: bytes) -> bool:
         with self._lock:
+            now = self.clock()
             expires = self._verified.get(token_digest)
-            if expires is None:
-                return False
-            if expires <= self.clock():
+            if expires is not None and expires <= now:
                 del self._verified[token_digest]
-                return False
-            return True
+                expires = None
+            if expires is not None:
+                return True
+            shared = self._shared.expires(token_digest)  # verified by a sibling worker
+            if shared > now:
+                self._keep(token_digest, shared)
+                return True
+            return False
 
     def forget(self, token_digest: bytes) -> None:
-        """A token revoked on this process: out of the cache at once."""
+        """A token revoked on this process: out of its cache and the shared table at once (a sibling
+        worker that already holds it keeps it in its own cache up to the TTL; its probe refuses it)."""
         with self._lock:
             self._verified.pop(token_digest, None)
+            self._shared.drop(token_digest)
 
     def sizes(self) -> tuple[int, int]:
         """(addresses, verified tokens) held: bounded by max_addresses and max_verified."""

@@ -307,6 +307,56 @@ def test_a_token_revoked_on_this_process_leaves_the_cache_at_once():
     assert not budget.is_verified(digest("mwt_abc"))
 
 
+def _in_a_forked_worker(work) -> None:
+    """Run work() in a child forked from this process (as the supervisor forks its workers)."""
+    import os
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            work()
+            code = 0
+        finally:
+            os._exit(code)
+    assert os.waitpid(pid, 0)[1] == 0
+
+
+@pytest.mark.reliability(area="access", fault="An agent behind an attacker's NAT reaches another worker", how="a token verified by one forked worker of the collector, then asked for by its sibling whose failure budget the flood keeps empty", outcome="the sibling lets it past the budget gate (the positive cache is shared by the workers); revoked on one worker, it leaves the shared table")
+def test_a_token_one_worker_verified_passes_every_workers_budget_gate():
+    """Before, each worker kept its own cache: an agent that reconnected to a sibling worker while
+    a flood from its address kept that worker's budget empty got 429 for as long as the flood
+    lasted (tests/server/test_access.py's measured flood failed on it in a clean-clone run)."""
+    clock = _Clock()
+    budget = FailureBudget(clock=clock)  # made before the fork, as create_app makes it in the supervisor
+    for _ in range(int(FAILURE_BURST) + 5):
+        budget.failed("10.0.0.7")
+    assert budget.retry_after_s("10.0.0.7") > 0
+    token, other = digest("mwa_" + "a" * 43), digest("mwa_" + "b" * 43)
+    _in_a_forked_worker(lambda: budget.verified(token))
+    assert budget.is_verified(token)  # the sibling's verification is seen here
+    assert not budget.is_verified(other)
+    clock.now += VERIFIED_TTL_S + 1
+    assert not budget.is_verified(token)  # the shared entry keeps the TTL
+    budget.verified(other)
+    _in_a_forked_worker(lambda: budget.forget(other))
+    fresh = FailureBudget(clock=clock)
+    assert not fresh.is_verified(other)  # another collector's table is its own
+    assert budget._shared.expires(other) == 0.0  # revoked on a sibling: gone from the shared table
+
+
+def test_the_shared_table_keeps_many_tokens_and_replaces_the_soonest_expiring():
+    clock = _Clock()
+    budget = FailureBudget(clock=clock, max_verified=4)
+    tokens = [digest(f"mwt_{i:043d}") for i in range(2_000)]
+    for t in tokens:
+        budget.verified(t)
+        clock.now += 0.01
+    assert budget.sizes()[1] == 4  # this process's cache stays bounded
+    assert sum(budget._shared.expires(t) > clock.now for t in tokens) == 2_000  # 2,000 of 65,536 slots: all kept
+    assert all(budget.is_verified(t) for t in tokens[:10])  # past the local cap, found in the shared table
+
+
 @pytest.mark.reliability(area="access", fault="Bad tokens from 100,000 addresses", how="a failure and a verified token for each of 100,000 addresses", outcome="the guard keeps at most 16,384 addresses and 16,384 tokens, least recent dropped")
 def test_the_guards_memory_stays_bounded():
     clock = _Clock()
