@@ -376,6 +376,20 @@ static int int64_buffer(PyObject *obj, Py_buffer *view, const char *what)
     return 0;
 }
 
+/* 1 (an IndexError set) when a gram of `gram` bytes at one of the offsets leaves the data */
+static int grams_outside(const char *offsets, Py_ssize_t count, Py_ssize_t gram, Py_ssize_t data_len)
+{
+    for (Py_ssize_t i = 0; i < count; i++) {
+        int64_t o;
+        memcpy(&o, offsets + 8 * i, 8);
+        if (gram < 0 || o < 0 || o > data_len - gram) {
+            PyErr_Format(PyExc_IndexError, "gram %zd at %lld outside the data", i, (long long)o);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static PyObject *winnow_crcs(PyObject *self, PyObject *args)
 {
     Py_buffer data, offsets_view;
@@ -388,14 +402,8 @@ static PyObject *winnow_crcs(PyObject *self, PyObject *args)
         goto release_data;
     Py_ssize_t count = offsets_view.len / 8;
     const char *offsets = offsets_view.buf;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        int64_t o;
-        memcpy(&o, offsets + 8 * i, 8);
-        if (gram < 0 || o < 0 || o > data.len - gram) {
-            PyErr_Format(PyExc_IndexError, "gram %zd at %lld outside the data", i, (long long)o);
-            goto release;
-        }
-    }
+    if (grams_outside(offsets, count, gram, data.len))
+        goto release;
     result = PyBytes_FromStringAndSize(NULL, count * 4);
     if (!result)
         goto release;
@@ -775,14 +783,8 @@ static PyObject *winnow_crcs_in(PyObject *self, PyObject *args)
     }
     Py_ssize_t count = offsets_view.len / 8;
     const char *offsets = offsets_view.buf;
-    for (Py_ssize_t i = 0; i < count; i++) {
-        int64_t o;
-        memcpy(&o, offsets + 8 * i, 8);
-        if (gram < 0 || o < 0 || o > data.len - gram) {
-            PyErr_Format(PyExc_IndexError, "gram %zd at %lld outside the data", i, (long long)o);
-            goto release;
-        }
-    }
+    if (grams_outside(offsets, count, gram, data.len))
+        goto release;
     if (keyset_build(&set, keys.buf, keys.len / 8, 4) < 0) {
         PyErr_NoMemory();
         goto release;
