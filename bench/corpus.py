@@ -16,6 +16,7 @@ import shutil
 import zipfile
 import zlib
 from dataclasses import dataclass
+from xml.sax.saxutils import escape
 
 from bench.baselines import scratch_dir
 
@@ -276,9 +277,113 @@ def pptx_file(path: str, rng: random.Random, text_bytes: int) -> None:
     write_zip(Path(path), {**_office("deck"), "ppt/presentation.xml": f"<p:presentation {P}/>", **slides})
 
 
+# The root elements' declarations as Word and PowerPoint write them (Office 2016): every member
+# declares a dozen namespaces it mostly does not use, and starts with a declaration ended by CRLF
+WORD_ROOT = (
+    'xmlns:wpc="http://schemas.microsoft.com/office/word/2010/wordprocessingCanvas" '
+    'xmlns:mc="http://schemas.openxmlformats.org/markup-compatibility/2006" '
+    'xmlns:o="urn:schemas-microsoft-com:office:office" '
+    'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships" '
+    'xmlns:m="http://schemas.openxmlformats.org/officeDocument/2006/math" xmlns:v="urn:schemas-microsoft-com:vml" '
+    'xmlns:wp14="http://schemas.microsoft.com/office/word/2010/wordprocessingDrawing" '
+    'xmlns:wp="http://schemas.openxmlformats.org/drawingml/2006/wordprocessingDrawing" '
+    'xmlns:w10="urn:schemas-microsoft-com:office:word" '
+    'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main" '
+    'xmlns:w14="http://schemas.microsoft.com/office/word/2010/wordml" '
+    'xmlns:w15="http://schemas.microsoft.com/office/word/2012/wordml" '
+    'xmlns:wps="http://schemas.microsoft.com/office/word/2010/wordprocessingShape" mc:Ignorable="w14 w15 wp14"'
+)
+OFFICE_DECLARATION = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\r\n'
+
+
+def _word_runs(rng: random.Random, text: str) -> str:
+    """A paragraph's text in one to four runs, each with its properties, as Word splits text where
+    a revision, a proofing mark or a font change falls."""
+    cuts = sorted(rng.sample(range(1, len(text)), min(len(text) - 1, rng.randint(0, 3)))) if len(text) > 4 else []
+    fonts = '<w:rPr><w:rFonts w:ascii="宋体" w:hAnsi="宋体" w:hint="eastAsia"/><w:sz w:val="24"/><w:szCs w:val="24"/></w:rPr>'
+    runs = []
+    for n, (a, b) in enumerate(zip([0, *cuts], [*cuts, len(text)], strict=True)):
+        if n == 1:
+            runs.append('<w:proofErr w:type="spellStart"/>')
+        space = ' xml:space="preserve"' if text[a] == " " or text[b - 1] == " " else ""
+        runs.append(f'<w:r w:rsidRPr="00{rng.randrange(16**6):06X}">{fonts}<w:t{space}>{escape(text[a:b])}</w:t></w:r>')
+    if len(runs) > 2:
+        runs.insert(3, '<w:proofErr w:type="spellEnd"/>')
+    return "".join(runs)
+
+
+def word_docx_file(path: str, rng: random.Random, text_bytes: int) -> None:
+    """A docx as Word writes it: paragraphs with their properties and revision ids, text split
+    over runs with fonts, proofing marks and a bookmark, a table now and then (the same prose as
+    docx_file, in about eight times the markup)."""
+    from pathlib import Path
+
+    from tests.agent.content.makers import _office, write_zip
+
+    spacing = '<w:pPr><w:spacing w:line="360" w:lineRule="auto"/><w:ind w:firstLineChars="200" w:firstLine="420"/></w:pPr>'
+    body, lines = [], paragraphs(rng, text_bytes)
+    for i, line in enumerate(lines):
+        paragraph = (
+            f'<w:p w:rsidR="00{rng.randrange(16**6):06X}" w:rsidRDefault="00A1B2C3" w:rsidP="00D4E5F6">'
+            f"{spacing}{_word_runs(rng, line)}</w:p>"
+        )
+        if i % 40 == 39:  # a two-column table row: the line and its number
+            cell = '<w:tc><w:tcPr><w:tcW w:w="4148" w:type="dxa"/></w:tcPr>{}</w:tc>'
+            number = f'<w:p><w:r><w:t>{i}</w:t></w:r></w:p>'
+            paragraph = (
+                '<w:tbl><w:tblPr><w:tblStyle w:val="a3"/><w:tblW w:w="0" w:type="auto"/></w:tblPr>'
+                '<w:tblGrid><w:gridCol w:w="4148"/><w:gridCol w:w="4148"/></w:tblGrid>'
+                f'<w:tr w:rsidR="00E1F2A3">{cell.format(paragraph)}{cell.format(number)}</w:tr></w:tbl>'
+            )
+        elif i == 1:
+            paragraph = paragraph.replace("</w:p>", '<w:bookmarkStart w:id="0" w:name="_GoBack"/><w:bookmarkEnd w:id="0"/></w:p>')
+        body.append(paragraph)
+    section = '<w:sectPr><w:pgSz w:w="11906" w:h="16838"/><w:pgMar w:top="1440" w:right="1800" w:bottom="1440" w:left="1800"/></w:sectPr>'
+    document = f'{OFFICE_DECLARATION}<w:document {WORD_ROOT}><w:body>{"".join(body)}{section}</w:body></w:document>'
+    write_zip(Path(path), {**_office("document"), "word/document.xml": document})
+
+
+def powerpoint_pptx_file(path: str, rng: random.Random, text_bytes: int) -> None:
+    """A deck as PowerPoint writes it: each slide a title placeholder, a content placeholder of a
+    dozen bullets and a footer placeholder, each shape with its properties and each run its
+    language (the same prose as pptx_file)."""
+    from pathlib import Path
+
+    from tests.agent.content.makers import P, _office, write_zip
+
+    language = '<a:rPr lang="zh-CN" altLang="en-US" dirty="0"/>'
+
+    def shape(number: int, name: str, placeholder: str, texts: list[str]) -> str:
+        body = "".join(f"<a:p><a:r>{language}<a:t>{escape(t)}</a:t></a:r></a:p>" for t in texts)
+        return (
+            f'<p:sp><p:nvSpPr><p:cNvPr id="{number}" name="{name}"/><p:cNvSpPr><a:spLocks noGrp="1"/></p:cNvSpPr>'
+            f"<p:nvPr>{placeholder}</p:nvPr></p:nvSpPr><p:spPr/><p:txBody><a:bodyPr><a:normAutofit/></a:bodyPr>"
+            f'<a:lstStyle/>{body}<a:endParaRPr lang="zh-CN" altLang="en-US" dirty="0"/></p:txBody></p:sp>'
+        )
+
+    lines = paragraphs(rng, text_bytes)
+    group = (
+        '<p:nvGrpSpPr><p:cNvPr id="1" name=""/><p:cNvGrpSpPr/><p:nvPr/></p:nvGrpSpPr><p:grpSpPr><a:xfrm>'
+        '<a:off x="0" y="0"/><a:ext cx="0" cy="0"/><a:chOff x="0" y="0"/><a:chExt cx="0" cy="0"/></a:xfrm></p:grpSpPr>'
+    )
+    slides = {}
+    for n, i in enumerate(range(0, len(lines), 12), 1):
+        shapes = (
+            shape(2, "标题 1", '<p:ph type="title"/>', lines[i : i + 1])
+            + shape(3, "内容占位符 2", '<p:ph idx="1"/>', lines[i + 1 : i + 12])
+            + shape(4, "页脚占位符 3", '<p:ph type="ftr" sz="quarter" idx="11"/>', ["内部资料"])
+        )
+        slides[f"ppt/slides/slide{n}.xml"] = (
+            f'{OFFICE_DECLARATION}<p:sld {P} xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+            f"<p:cSld><p:spTree>{group}{shapes}</p:spTree></p:cSld><p:clrMapOvr><a:masterClrMapping/></p:clrMapOvr></p:sld>"
+        )
+    write_zip(Path(path), {**_office("deck"), "ppt/presentation.xml": f"<p:presentation {P}/>", **slides})
+
+
 DOCUMENT_MAKERS = {"text": (text_file, "txt"), "csv": (csv_file, "csv"), "docx": (docx_file, "docx"),
                    "xlsx": (xlsx_file, "xlsx"), "pptx": (pptx_file, "pptx"), "pdf": (pdf_file, "pdf"),
-                   "zip": (zip_file, "zip")}
+                   "zip": (zip_file, "zip"), "docx-word": (word_docx_file, "docx"),
+                   "pptx-powerpoint": (powerpoint_pptx_file, "pptx")}
 
 
 def documents(folder: str, kind: str, count: int, text_bytes: int, seed: int = 7) -> list[str]:

@@ -284,7 +284,7 @@ def test_the_bench_and_fixture_documents_read_the_same(tmp_path, monkeypatch):
     from bench import corpus
 
     paths = [makers.docx(tmp_path / "f.docx"), makers.pptx(tmp_path / "f.pptx"), makers.xlsx(tmp_path / "f.xlsx")]
-    for kind in ("docx", "pptx", "xlsx"):
+    for kind in ("docx", "pptx", "xlsx", "docx-word", "pptx-powerpoint"):
         paths += map(Path, corpus.documents(str(tmp_path / kind), kind, 1, 48 * 1024, seed=4))
     for path in paths:
         documents = []

@@ -79,7 +79,7 @@ def test_the_fixtures_read_the_same(tmp_path, monkeypatch):
     _both(makers.odf(tmp_path / "f.odt", "odt"), monkeypatch)
 
 
-@pytest.mark.parametrize("kind", ["docx", "xlsx", "pptx"])
+@pytest.mark.parametrize("kind", ["docx", "xlsx", "pptx", "docx-word", "pptx-powerpoint"])
 def test_the_bench_documents_read_the_same(kind, tmp_path, monkeypatch):
     from bench import corpus
 
@@ -187,7 +187,7 @@ def test_a_header_before_the_rows_reads_the_same(tmp_path, monkeypatch):
     _both(path, monkeypatch)
 
 
-@pytest.mark.parametrize("kind", ["docx", "xlsx", "pptx"])
+@pytest.mark.parametrize("kind", ["docx", "xlsx", "pptx", "docx-word", "pptx-powerpoint"])
 @pytest.mark.parametrize("max_bytes", [3_000, 20_000, 60_000])
 def test_a_budget_running_out_inside_a_member_keeps_the_same_parts(kind, max_bytes, tmp_path, monkeypatch):
     from bench import corpus
