@@ -13,7 +13,8 @@ they are files of an incident (server/incidents.py), one per user, destination a
 
 Everything that happens to an alert is an append-only `alert_history` row: created, repeated,
 status, comment, escalated, auto_resolved, reopened; the actor is token:<name>, console:<user> or
-system.
+system. Status changes follow TRANSITIONS: a resolved or false-positive alert is reopened (-> open)
+before anyone acknowledges it again.
 """
 
 from __future__ import annotations
@@ -64,6 +65,27 @@ FALLBACK_GROUP = ("agent_id", "user", "path")
 
 class TransitionRefused(ValueError):
     """A status change that means nothing (e.g. the same status without a comment)."""
+
+
+class TransitionConflict(ValueError):
+    """A status change the alert's state does not allow (a resolved alert acknowledged without
+    being reopened): the caller answers 409 with this message and nothing is written."""
+
+    def __init__(self, alert_id: int, current: str, status: str) -> None:
+        self.alert_id, self.current, self.status = alert_id, current, status
+        super().__init__(f"the alert is {current}: reopen it (status open) before setting it to {status}")
+
+
+# the triage state machine (docs/architecture.md, "Alert lifecycle"): where a status may go from
+# each status besides itself (the same status with a comment is a comment). A closed alert goes
+# back into the queue only by reopening it (-> open, notified again); its outcome may be corrected
+# (resolved <-> false_positive) without reopening, which notifies nobody.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "open": frozenset({"acknowledged", "resolved", "false_positive"}),
+    "acknowledged": frozenset({"open", "resolved", "false_positive"}),
+    "resolved": frozenset({"open", "false_positive"}),
+    "false_positive": frozenset({"open", "resolved"}),
+}
 
 
 @dataclass(frozen=True)
@@ -307,16 +329,20 @@ def _highest(severities) -> str:
 def change_status(conn: Connection, alert_id: int, status: str, comment: str, actor: str, now: datetime) -> str | None:
     """Someone changes an alert's status or comments on it; returns the history action written
     (None: no such alert). The same status with a comment is a comment; a closed alert set to open
-    or acknowledged is reopened, and notified again."""
+    is reopened, and notified again; a change TRANSITIONS does not hold raises TransitionConflict.
+    The status is read with a row lock (PostgreSQL), so two officers changing one alert at once
+    are judged one after the other, each on the status the other left."""
     if status not in ALERT_STATUSES:
         raise TransitionRefused(f"unknown status '{status}'")
-    current = alert_status(conn, alert_id)
+    current = conn.execute(select(alerts.c.status).where(alerts.c.id == alert_id).with_for_update()).scalar()
     if current is None:
         return None
     if current == status:
         if not comment.strip():
             raise TransitionRefused(f"the alert is {status} already; give a comment to comment on it")
         action = "comment"
+    elif status not in TRANSITIONS[current]:
+        raise TransitionConflict(alert_id, current, status)
     elif current in CLOSED_STATUSES and status in OPEN_STATUSES:
         action = "reopened"
     else:

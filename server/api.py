@@ -11,6 +11,7 @@ from loguru import logger
 from sqlalchemy import text
 
 from server import __version__, alertquery, batchdecode, fleetlist, incidents, triage
+from server.alerts import TransitionConflict
 from server.auth import AGENT_TOKEN_PREFIX, Caller, admin_caller, agent_caller, new_token, reader_caller
 from server.authguard import client_address
 from server.fleet import DuplicateRefused
@@ -188,7 +189,13 @@ def get_alert_files(
 
 @router.patch("/alerts/{alert_id}")
 def patch_alert(alert_id: int, body: AlertPatch, request: Request, caller: Caller = Depends(reader_caller)) -> dict:
-    alert = request.app.state.store.update_alert(alert_id, body.status, body.comment, f"token:{caller.name}") if 0 < alert_id < 2**63 else None
+    """A status change or a comment; 409 for a change the alert's status does not allow (a closed
+    alert is reopened, status open, before it is acknowledged: server/alerts.py TRANSITIONS)."""
+    try:
+        alert = request.app.state.store.update_alert(alert_id, body.status, body.comment, f"token:{caller.name}") if 0 < alert_id < 2**63 else None
+    except TransitionConflict as exc:
+        logger.info("alert change refused id={} from={} to={} by=token:{!r}", alert_id, exc.current, exc.status, caller.name)
+        raise HTTPException(409, str(exc)) from None
     if alert is None:
         raise HTTPException(404, "no such alert")
     logger.info("alert updated id={} status={} by=token:{!r}", alert_id, body.status, caller.name)

@@ -420,7 +420,8 @@ class Store:
 
     def update_alert(self, alert_id: int, status: str, comment: str, actor: str) -> dict | None:
         """Change an alert's status or comment on it, with the caller as actor, in the history and
-        the audit log. The same status without a comment changes nothing (an idempotent PATCH)."""
+        the audit log. The same status without a comment changes nothing (an idempotent PATCH); a
+        change the triage state machine refuses raises TransitionConflict and writes nothing."""
         now = self.clock()
         with writing(self.engine) as conn:
             try:

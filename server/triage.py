@@ -3,7 +3,8 @@
 Both run in one write transaction each and say how many alerts they changed (the list says "3
 alerts changed"), so an alert already in the asked-for state is not counted and gets no history
 row. Acknowledging is for alerts still open: a resolved or false-positive alert is not reopened
-by a bulk "acknowledge" (reopening is its own, deliberate step on the alert's page).
+by a bulk "acknowledge" (reopening is its own, deliberate step on the alert's page; the store
+refuses it anyway: server/alerts.py TRANSITIONS).
 
 Assignment is audited, written to the alert's history (action `assigned`) and notified to the
 assignee by e-mail when they have an address and an e-mail channel exists: one outbox row per
@@ -21,7 +22,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from server import audit as audit_log
-from server.alerts import CLOSED_STATUSES, TransitionRefused, change_status
+from server.alerts import CLOSED_STATUSES, TransitionConflict, TransitionRefused, change_status
 from server.database import writing
 from server.notify.assignment import MAX_EMAIL_CHARS, valid_email
 from server.notify.channels import scheme_of
@@ -61,7 +62,7 @@ def set_status(engine: Engine, ids: list[int], status: str, comment: str, actor:
                 continue
             try:
                 action = change_status(conn, alert_id, status, comment, actor, now)
-            except TransitionRefused:
+            except (TransitionRefused, TransitionConflict):  # not a change, or one its status refuses
                 continue
             audit_log.record(
                 conn,

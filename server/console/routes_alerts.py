@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from loguru import logger
 
 from server import alertquery, incidents, savedviews, triage
+from server.alerts import TransitionConflict
 from server.console import queries
 from server.console.exports import ZIP_TYPE
 from server.console.labels import STATUS
@@ -53,6 +54,19 @@ def _ids(fields: dict[str, list[str]]) -> list[int]:
     return [int(v) for v in fields.get("id", [])[: triage.MAX_BULK] if v.isascii() and v.isdigit() and len(v) < 19]
 
 
+def _comment(fields: dict[str, list[str]]) -> str:
+    """The officer's note; one longer than the form allows is refused (422), not cut short."""
+    comment = first(fields, "comment").strip()
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise HTTPException(422, f"comment: is {len(comment)} characters, at most {MAX_COMMENT_CHARS}")
+    return comment
+
+
+def _status_refused(value: str, allowed: str) -> HTTPException:
+    """A status the form may not send, said in a shape server/console/validation.py words in Chinese."""
+    return HTTPException(422, f"status: '{value[:100]}' is not {allowed}")
+
+
 def _kept(fields: dict[str, list[str]]) -> dict[str, str]:
     """The list's filters a form carried back (its hidden 'back' field), filter keys only."""
     return dict(parse_qsl(savedviews.clean_query(first(fields, "back"))))
@@ -87,7 +101,7 @@ def register(router: APIRouter, console: Console) -> None:
         kept = _kept(fields)
         action = first(fields, "status") or first(fields, "action")
         if action not in (*CHANGES, "assign"):
-            raise HTTPException(422, f"status must be one of {', '.join(CHANGES)}, or assign")
+            raise _status_refused(action, "a bulk action: one of acknowledged, resolved, false_positive or assign")
         ids = _ids(fields)
         if not ids:
             return back("/alerts", **kept, msg="nothing")
@@ -98,7 +112,7 @@ def register(router: APIRouter, console: Console) -> None:
             except triage.UnknownAssignee as exc:
                 raise HTTPException(422, str(exc)) from None
         else:
-            done = triage.set_status(store.engine, ids, action, first(fields, "comment")[:MAX_COMMENT_CHARS], actor, store.clock())
+            done = triage.set_status(store.engine, ids, action, _comment(fields), actor, store.clock())
         return back("/alerts", **kept, msg="changed", n=str(done.changed))
 
     @router.post(PREFIX + "/alerts/views", include_in_schema=False)
@@ -166,10 +180,15 @@ def register(router: APIRouter, console: Console) -> None:
     def change_alert(alert_id: int, request: Request, user: ConsoleUser = Depends(console.user), fields: dict = Depends(console.user_form)) -> Response:
         status = first(fields, "status")
         if status not in CHANGES and status != "open":
-            raise HTTPException(422, f"status must be one of {', '.join(STATUS)}")
-        comment = first(fields, "comment").strip()[:MAX_COMMENT_CHARS]
+            raise _status_refused(status, f"a status: one of {', '.join(STATUS)}")
+        comment = _comment(fields)
         store = request.app.state.store
-        if not (0 < alert_id < 2**63 and store.update_alert(alert_id, status, comment, f"console:{user.name}")):
+        try:
+            changed = 0 < alert_id < 2**63 and store.update_alert(alert_id, status, comment, f"console:{user.name}")
+        except TransitionConflict as exc:  # e.g. a colleague resolved it while this page was open
+            logger.info("alert change refused id={} from={} to={} by=console:{!r}", alert_id, exc.current, exc.status, user.name)
+            raise HTTPException(409, str(exc)) from None
+        if not changed:
             raise HTTPException(404, "no such alert")
         logger.info("alert updated id={} status={} by=console:{!r}", alert_id, status, user.name)
         return back(f"/alerts/{alert_id}", msg="updated")

@@ -19,7 +19,11 @@ FIELDS_ZH = {
     "scope": "知悉范围", "period": "保密期限", "locations": "存放位置", "reason": "理由", "description": "说明",
     "egress": "外发位置", "heartbeat_s": "心跳间隔（秒）", "agent_version": "代理目标版本", "pattern": "设备标识模式",
     "hostname": "主机名", "os": "操作系统", "group_id": "分组", "enroll_key_id": "注册密钥",
+    "status": "处置状态", "comment": "备注", "assignee": "处理人", "alert_id": "告警编号", "page": "页码",
+    "per_page": "每页条数", "sort": "排序", "order": "顺序",
 }  # fmt: skip
+# an alert's statuses (server/alerts.py), as the console's catalogue words them
+STATUS_ZH = {"open": "未处理", "acknowledged": "已确认", "resolved": "已解决", "false_positive": "误报"}
 
 # (English message, Chinese template): {v}, {n}, ... are the parts the English one holds
 _TEMPLATES: tuple[tuple[str, str], ...] = (
@@ -67,6 +71,21 @@ _TEMPLATES: tuple[tuple[str, str], ...] = (
     (r"a number of seconds, or empty for the agent's own", "应为秒数，留空则使用代理自己的设置"),
     (r"a number, or empty for the agent's own", "应为数字，留空则使用代理自己的设置"),
     (r"a number", "应为数字"),
+    # triage: the alert page, the list's bulk actions and assignment (server/console/routes_alerts.py)
+    (r"(?P<v>'.*') is not a status: one of .*", "{v} 不是处置状态：应为 未处理、已确认、已解决 或 误报"),
+    (r"(?P<v>'.*') is not a bulk action: one of .*", "{v} 不是批量操作：应为 确认、解决、误报 或 分配"),
+    (
+        r"the alert is (?P<s>\w+): reopen it \(status open\) before setting it to (?P<t>\w+)",
+        "告警已是「{s}」：请先「重新打开」（改为「未处理」），再改为「{t}」",
+    ),
+    (r"(?P<v>'.*') is not a console user with the analyst or admin role", "{v} 不是角色为分析员或管理员的控制台用户"),
+    # a value the console's routes check by type (server/console/errors.py words them)
+    (r"must be a whole number", "必须是整数"),
+    (r"must be at least (?P<n>-?\d+)", "不能小于 {n}"),
+    (r"must be at most (?P<n>-?\d+)", "不能大于 {n}"),
+    (r"is not in the expected form", "格式不对"),
+    (r"is missing", "缺少此项"),
+    (r"is not valid", "无效"),
     # the notes MiWei writes into an alert's history (actor system)
     (r"(?P<n>\d+) more files?", "新增 {n} 个文件"),
     (r"(?P<n>\d+) more files?, (?P<m>\d+) matching events", "新增 {n} 个文件，{m} 个匹配事件"),
@@ -116,6 +135,7 @@ def _chinese(message: str) -> str | None:
         if found:
             parts = {k: v.replace(" or ", " 或 ") if k == "e" else v for k, v in found.groupdict().items()}
             parts.update({k: SEVERITY_ZH.get(parts[k], parts[k]) for k in ("a", "b", "v") if k in parts})
+            parts.update({k: STATUS_ZH.get(parts[k], parts[k]) for k in ("s", "t") if k in parts})
             return template.format(**parts)
     return None
 
