@@ -1615,6 +1615,573 @@ release:
     return result;
 }
 
+/* ---- OOXML paragraphs (agent/content/ooxml.py) ------------------------------------------ */
+
+/* ooxml_paragraphs(text, refused, first_table, cells, limit) -> None | False | (list, list | None, list, int)
+ *     The paragraphs of a whole docx or pptx member (text: its str, any width) as ooxml's
+ *     handlers get them from the events (xmltext.TextHandler: text kept inside t, a part flushed
+ *     at each p's end and once at the member's end, tab/br/cr giving "\t", "\n", "\n" inside a p
+ *     or a t; names by local name, any prefix): the non-empty flushes in order, references
+ *     replaced and raw "\r\n" and "\r" read as "\n" as expat does. With cells (_DocxHandler),
+ *     tables are followed too (tbl numbered from first_table as it starts, tr and tc counted,
+ *     gridSpan's val taking that many columns, clamped to 1..64) and each flush gets the index
+ *     of its cell (table, row, column) among the distinct cells listed, -1 for none; the tuple
+ *     ends with the tables counted. False once the flushes hold more than limit characters (the
+ *     caller's budget: the events stop where the reference stops). None for what the events
+ *     would read but this scan does not follow: "<!", a "<?" after the start, a tag or quote left
+ *     open, a name of refused (a tuple of up to 4 local names) or with two colons, an unknown or
+ *     out-of-range reference, an end with nothing open, a gridSpan val the reference reads
+ *     otherwise. The caller only sends a member expat found well-formed; on any other str the
+ *     scan still reads every character a bounded number of times and never past the text. */
+
+#define PARA_REFUSED 4
+#define PARA_NAME_CHARS 32
+enum { NAME_OTHER, NAME_T, NAME_P, NAME_TAB, NAME_BR, NAME_CR, NAME_TBL, NAME_TR, NAME_TC, NAME_SPAN, NAME_REFUSED };
+enum { SCAN_DONE, SCAN_NONE, SCAN_OVER, SCAN_ERROR };
+
+typedef struct {
+    Py_UCS4 *chars; /* the paragraph being gathered */
+    Py_ssize_t length, size;
+    Py_UCS4 max; /* the OR of its characters: below 128, 256 or 65,536 exactly when they all are */
+    Py_ssize_t total, limit;
+    Py_ssize_t in_part, in_text;
+    int cells;
+    int64_t *open; /* table, row, column, span of each open table */
+    Py_ssize_t open_count, open_size;
+    int64_t tables, cell[3];
+    Py_ssize_t cell_at; /* the index of cell in seen, -1 before the first */
+    PyObject *paragraphs, *index, *seen;
+    Py_ssize_t refused_count, refused_length[PARA_REFUSED];
+    char refused[PARA_REFUSED][PARA_NAME_CHARS];
+} Paragraphs;
+
+/* room for more characters in the paragraph (never more than the text's length in all) */
+static int para_reserve(Paragraphs *s, Py_ssize_t more)
+{
+    if (s->size - s->length >= more)
+        return 0;
+    Py_ssize_t size = s->size ? s->size : 256;
+    while (size - s->length < more)
+        size *= 2;
+    if ((size_t)size > PY_SSIZE_T_MAX / sizeof(Py_UCS4))
+        return -1;
+    Py_UCS4 *chars = PyMem_Realloc(s->chars, (size_t)size * sizeof(Py_UCS4));
+    if (!chars)
+        return -1;
+    s->chars = chars;
+    s->size = size;
+    return 0;
+}
+
+static int para_push(Paragraphs *s, Py_UCS4 c)
+{
+    if (para_reserve(s, 1))
+        return -1;
+    s->chars[s->length++] = c;
+    s->max |= c;
+    return 0;
+}
+
+/* TextHandler.flush: a non-empty buffer becomes a paragraph (with _DocxHandler's cell) */
+static int para_flush(Paragraphs *s)
+{
+    if (!s->length)
+        return SCAN_DONE;
+    s->total += s->length;
+    if (s->total > s->limit)
+        return SCAN_OVER;
+    PyObject *text = PyUnicode_New(s->length, s->max > 0x10FFFF ? 0x10FFFF : s->max);
+    if (!text)
+        return SCAN_ERROR;
+    int kind = PyUnicode_KIND(text);
+    void *data = PyUnicode_DATA(text);
+    if (kind == PyUnicode_1BYTE_KIND)
+        for (Py_ssize_t i = 0; i < s->length; i++)
+            ((Py_UCS1 *)data)[i] = (Py_UCS1)s->chars[i];
+    else if (kind == PyUnicode_2BYTE_KIND)
+        for (Py_ssize_t i = 0; i < s->length; i++)
+            ((Py_UCS2 *)data)[i] = (Py_UCS2)s->chars[i];
+    else
+        memcpy(data, s->chars, (size_t)s->length * sizeof(Py_UCS4));
+    s->length = 0;
+    s->max = 0;
+    int failed = PyList_Append(s->paragraphs, text);
+    Py_DECREF(text);
+    if (failed)
+        return SCAN_ERROR;
+    if (!s->cells)
+        return SCAN_DONE;
+    Py_ssize_t at = -1;
+    if (s->open_count) {
+        const int64_t *table = s->open + 4 * (s->open_count - 1);
+        int64_t cell[3] = {table[0], table[1] > 0 ? table[1] : 0, table[2] > 0 ? table[2] : 0};
+        if (s->cell_at < 0 || memcmp(cell, s->cell, sizeof cell)) { /* a cell of its own */
+            PyObject *made = Py_BuildValue("(LLL)", (long long)cell[0], (long long)cell[1], (long long)cell[2]);
+            if (!made || PyList_Append(s->seen, made)) {
+                Py_XDECREF(made);
+                return SCAN_ERROR;
+            }
+            Py_DECREF(made);
+            memcpy(s->cell, cell, sizeof cell);
+            s->cell_at = PyList_GET_SIZE(s->seen) - 1;
+        }
+        at = s->cell_at;
+    }
+    PyObject *number = PyLong_FromSsize_t(at);
+    if (!number)
+        return SCAN_ERROR;
+    failed = PyList_Append(s->index, number);
+    Py_DECREF(number);
+    return failed ? SCAN_ERROR : SCAN_DONE;
+}
+
+static inline int para_is_space(Py_UCS4 c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* the local name chars[a:b] (after its prefix) as one of the names the handlers react to */
+static inline int para_name(const Paragraphs *s, const void *chars, int kind, Py_ssize_t a, Py_ssize_t b)
+{
+    char name[PARA_NAME_CHARS];
+    Py_ssize_t length = b - a;
+    if (length >= PARA_NAME_CHARS)
+        return NAME_OTHER;
+    for (Py_ssize_t i = 0; i < length; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, chars, a + i);
+        if (c >= 128)
+            return NAME_OTHER;
+        name[i] = (char)c;
+    }
+    for (Py_ssize_t k = 0; k < s->refused_count; k++)
+        if (s->refused_length[k] == length && !memcmp(name, s->refused[k], (size_t)length))
+            return NAME_REFUSED;
+    switch (length) {
+    case 1:
+        return name[0] == 't' ? NAME_T : name[0] == 'p' ? NAME_P : NAME_OTHER;
+    case 2:
+        return !memcmp(name, "br", 2)   ? NAME_BR
+               : !memcmp(name, "cr", 2) ? NAME_CR
+               : !memcmp(name, "tr", 2) ? NAME_TR
+               : !memcmp(name, "tc", 2) ? NAME_TC
+                                        : NAME_OTHER;
+    case 3:
+        return !memcmp(name, "tab", 3) ? NAME_TAB : !memcmp(name, "tbl", 3) ? NAME_TBL : NAME_OTHER;
+    case 8:
+        return !memcmp(name, "gridSpan", 8) ? NAME_SPAN : NAME_OTHER;
+    }
+    return NAME_OTHER;
+}
+
+/* the columns a gridSpan's attributes chars[a:b] give its cell, as min(max(_index(val), 1), 64)
+   of the val attribute (by local name; xmlns declarations are no attributes; "1" when absent);
+   -1 for what this does not read as the reference does (two vals, a reference, a tab or line
+   break, a control or non-ASCII character in the value, attributes not name="value") */
+static inline int64_t para_span(const void *chars, int kind, Py_ssize_t a, Py_ssize_t b)
+{
+    Py_ssize_t value = -1, value_end = -1;
+    Py_ssize_t i = a;
+    for (;;) {
+        while (i < b && para_is_space(PyUnicode_READ(kind, chars, i)))
+            i++;
+        if (i == b)
+            break;
+        Py_ssize_t name = i, local = i, colons = 0;
+        for (; i < b; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+            if (c == '=' || para_is_space(c))
+                break;
+            if (c == ':') {
+                colons++;
+                local = i + 1;
+            }
+        }
+        Py_ssize_t name_end = i;
+        while (i < b && para_is_space(PyUnicode_READ(kind, chars, i)))
+            i++;
+        if (i == b || PyUnicode_READ(kind, chars, i) != '=' || name_end == name || colons > 1)
+            return -1;
+        i++;
+        while (i < b && para_is_space(PyUnicode_READ(kind, chars, i)))
+            i++;
+        if (i == b)
+            return -1;
+        Py_UCS4 quote = PyUnicode_READ(kind, chars, i);
+        if (quote != '"' && quote != '\'')
+            return -1;
+        Py_ssize_t start = ++i;
+        while (i < b && PyUnicode_READ(kind, chars, i) != quote)
+            i++;
+        if (i == b)
+            return -1;
+        Py_ssize_t end = i++;
+        int xmlns = name_end - name >= 5 && PyUnicode_READ(kind, chars, name) == 'x' &&
+                    PyUnicode_READ(kind, chars, name + 1) == 'm' && PyUnicode_READ(kind, chars, name + 2) == 'l' &&
+                    PyUnicode_READ(kind, chars, name + 3) == 'n' && PyUnicode_READ(kind, chars, name + 4) == 's' &&
+                    (name_end - name == 5 || PyUnicode_READ(kind, chars, name + 5) == ':');
+        if (xmlns || name_end - local != 3 || PyUnicode_READ(kind, chars, local) != 'v' ||
+            PyUnicode_READ(kind, chars, local + 1) != 'a' || PyUnicode_READ(kind, chars, local + 2) != 'l')
+            continue;
+        if (value >= 0)
+            return -1; /* two vals: the reference keeps the last */
+        value = start;
+        value_end = end;
+    }
+    if (value < 0)
+        return 1;
+    for (Py_ssize_t k = value; k < value_end; k++) {
+        Py_UCS4 c = PyUnicode_READ(kind, chars, k);
+        if (c < ' ' || c >= 127 || c == '&')
+            return -1; /* str.strip's other white space, a reference: the reference's way */
+    }
+    while (value < value_end && PyUnicode_READ(kind, chars, value) == ' ')
+        value++;
+    while (value_end > value && PyUnicode_READ(kind, chars, value_end - 1) == ' ')
+        value_end--;
+    if (value_end == value || value_end - value > 18)
+        return 1; /* _index's -1 */
+    int64_t number = 0;
+    for (Py_ssize_t k = value; k < value_end; k++) {
+        Py_UCS4 c = PyUnicode_READ(kind, chars, k);
+        if (c < '0' || c > '9')
+            return 1;
+        number = number * 10 + (c - '0');
+    }
+    return number < 1 ? 1 : number > 64 ? 64 : number;
+}
+
+/* TextHandler.start with _DocxHandler's table counting before it */
+static inline int para_start(Paragraphs *s, int name, const void *chars, int kind, Py_ssize_t a, Py_ssize_t b)
+{
+    if (s->cells) {
+        int64_t *table = s->open_count ? s->open + 4 * (s->open_count - 1) : NULL;
+        if (name == NAME_TBL) {
+            if (s->open_count == s->open_size) {
+                Py_ssize_t size = s->open_size ? s->open_size * 2 : 16;
+                int64_t *open = PyMem_Realloc(s->open, (size_t)size * 4 * sizeof(int64_t));
+                if (!open)
+                    return SCAN_ERROR;
+                s->open = open;
+                s->open_size = size;
+            }
+            int64_t *made = s->open + 4 * s->open_count++;
+            made[0] = s->tables++;
+            made[1] = made[2] = -1;
+            made[3] = 1;
+        } else if (table && name == NAME_TR) {
+            table[1]++;
+            table[2] = -1;
+            table[3] = 1;
+        } else if (table && name == NAME_TC) {
+            table[2] += table[3];
+            table[3] = 1;
+        } else if (table && name == NAME_SPAN) {
+            int64_t span = para_span(chars, kind, a, b);
+            if (span < 0)
+                return SCAN_NONE;
+            table[3] = span;
+        }
+    }
+    if (name == NAME_P)
+        s->in_part++;
+    else if (name == NAME_T)
+        s->in_text++;
+    else if ((name == NAME_TAB || name == NAME_BR || name == NAME_CR) && (s->in_part || s->in_text))
+        if (para_push(s, name == NAME_TAB ? '\t' : '\n'))
+            return SCAN_ERROR;
+    return SCAN_DONE;
+}
+
+/* TextHandler.end, then _DocxHandler's table end */
+static inline int para_end(Paragraphs *s, int name)
+{
+    if (name == NAME_T && --s->in_text < 0)
+        return SCAN_NONE;
+    if (name == NAME_P) {
+        if (--s->in_part < 0)
+            return SCAN_NONE;
+        int done = para_flush(s);
+        if (done != SCAN_DONE)
+            return done;
+    }
+    if (s->cells && name == NAME_TBL && s->open_count)
+        s->open_count--;
+    return SCAN_DONE;
+}
+
+/* a reference at chars[i] ("&"): its character, *next after its ";"; 0 for one not read here */
+static inline Py_UCS4 para_reference(const void *chars, int kind, Py_ssize_t i, Py_ssize_t n, Py_ssize_t *next)
+{
+    Py_ssize_t k = i + 1;
+    if (k < n && PyUnicode_READ(kind, chars, k) == '#') {
+        int hex = k + 1 < n && PyUnicode_READ(kind, chars, k + 1) == 'x';
+        k += 1 + hex;
+        Py_ssize_t digits = k;
+        uint32_t value = 0;
+        for (; k < n; k++) {
+            Py_UCS4 c = PyUnicode_READ(kind, chars, k);
+            uint32_t digit;
+            if (c >= '0' && c <= '9')
+                digit = c - '0';
+            else if (hex && c >= 'a' && c <= 'f')
+                digit = c - 'a' + 10;
+            else if (hex && c >= 'A' && c <= 'F')
+                digit = c - 'A' + 10;
+            else
+                break;
+            value = value * (hex ? 16 : 10) + digit;
+            if (value > 0x10FFFF)
+                return 0;
+        }
+        if (k == digits || k == n || PyUnicode_READ(kind, chars, k) != ';' || (value >= 0xD800 && value < 0xE000))
+            return 0;
+        *next = k + 1;
+        return value; /* 0 for "&#0;": not read here either */
+    }
+    static const struct {
+        const char *name;
+        Py_UCS4 c;
+    } named[] = {{"lt;", '<'}, {"gt;", '>'}, {"amp;", '&'}, {"quot;", '"'}, {"apos;", '\''}};
+    for (size_t m = 0; m < sizeof named / sizeof named[0]; m++) {
+        Py_ssize_t length = (Py_ssize_t)strlen(named[m].name), j = 0;
+        while (j < length && k + j < n && PyUnicode_READ(kind, chars, k + j) == (Py_UCS4)named[m].name[j])
+            j++;
+        if (j == length) {
+            *next = k + length;
+            return named[m].c;
+        }
+    }
+    return 0;
+}
+
+/* the first character at or after i that is a, b, c or d (n when none): 16 bytes compared at a time
+   with SSE2 (the text's runs and a tag's attributes are mostly a few dozen characters), then one
+   at a time */
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#define PARA_VECTOR(type, bytes, equal, set)                                                                  \
+    {                                                                                                         \
+        const __m128i va = set((type)a), vb = set((type)b), vc = set((type)c), vd = set((type)d);              \
+        for (; i + 16 / (bytes) <= n; i += 16 / (bytes)) {                                                    \
+            __m128i v = _mm_loadu_si128((const __m128i *)((const type *)chars + i));                          \
+            int mask = _mm_movemask_epi8(                                                                     \
+                _mm_or_si128(_mm_or_si128(equal(v, va), equal(v, vb)), _mm_or_si128(equal(v, vc), equal(v, vd)))); \
+            if (mask)                                                                                         \
+                return i + __builtin_ctz((unsigned)mask) / (bytes);                                           \
+        }                                                                                                     \
+    }
+#endif
+static inline Py_ssize_t para_find(const void *chars, int kind, Py_ssize_t i, Py_ssize_t n, Py_UCS4 a, Py_UCS4 b,
+                                   Py_UCS4 c, Py_UCS4 d)
+{
+#if defined(__SSE2__)
+    if (kind == PyUnicode_1BYTE_KIND) /* a..d are ASCII here */
+        PARA_VECTOR(uint8_t, 1, _mm_cmpeq_epi8, _mm_set1_epi8)
+    else if (kind == PyUnicode_2BYTE_KIND)
+        PARA_VECTOR(uint16_t, 2, _mm_cmpeq_epi16, _mm_set1_epi16)
+    else
+        PARA_VECTOR(uint32_t, 4, _mm_cmpeq_epi32, _mm_set1_epi32)
+#endif
+    for (; i < n; i++) {
+        Py_UCS4 e = PyUnicode_READ(kind, chars, i);
+        if (e == a || e == b || e == c || e == d)
+            break;
+    }
+    return i;
+}
+#undef PARA_VECTOR
+
+#if defined(__GNUC__)
+#define PARA_INLINE static inline __attribute__((always_inline))
+#else
+#define PARA_INLINE static inline
+#endif
+
+/* One pass over the member (kind a constant where it is inlined: a loop for each width): text
+   between tags kept while a t is open, each tag's name read (quote-aware up to its ">") and its
+   start and end events played. */
+PARA_INLINE int para_scan(Paragraphs *s, const void *chars, int kind, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    if (n >= 2 && PyUnicode_READ(kind, chars, 0) == '<' && PyUnicode_READ(kind, chars, 1) == '?') {
+        for (i = 2; i + 1 < n; i++) /* the XML declaration, the one instruction read here */
+            if (PyUnicode_READ(kind, chars, i) == '?' && PyUnicode_READ(kind, chars, i + 1) == '>')
+                break;
+        if (i + 1 >= n)
+            return SCAN_NONE;
+        i += 2;
+    }
+    while (i < n) {
+        Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+        if (c != '<') { /* character data up to the next tag */
+            if (!s->in_text) {
+                i = para_find(chars, kind, i, n, '<', '<', '<', '<');
+                continue;
+            }
+            for (; i < n && (c = PyUnicode_READ(kind, chars, i)) != '<'; i++) {
+                if (c != '&' && c != '\r') { /* a run of plain characters, copied at once */
+                    Py_ssize_t run = i;
+                    i = para_find(chars, kind, i, n, '<', '&', '\r', '<');
+                    if (para_reserve(s, i - run))
+                        return SCAN_ERROR;
+                    Py_UCS4 *out = s->chars + s->length, max = 0;
+                    for (Py_ssize_t k = run; k < i; k++) {
+                        Py_UCS4 d = PyUnicode_READ(kind, chars, k);
+                        out[k - run] = d;
+                        max |= d;
+                    }
+                    s->length += i - run;
+                    s->max |= max;
+                    i--;
+                    continue;
+                }
+                if (c == '&') {
+                    Py_ssize_t next;
+                    c = para_reference(chars, kind, i, n, &next);
+                    if (!c)
+                        return SCAN_NONE;
+                    i = next - 1;
+                } else if (c == '\r') {
+                    c = '\n';
+                    if (i + 1 < n && PyUnicode_READ(kind, chars, i + 1) == '\n')
+                        i++;
+                }
+                if (para_push(s, c))
+                    return SCAN_ERROR;
+            }
+            continue;
+        }
+        if (++i == n)
+            return SCAN_NONE;
+        c = PyUnicode_READ(kind, chars, i);
+        int closing = c == '/';
+        if (c == '!' || c == '?')
+            return SCAN_NONE;
+        i += closing;
+        Py_ssize_t name = i, local = i, colons = 0;
+        for (; i < n; i++) { /* the qualified name */
+            c = PyUnicode_READ(kind, chars, i);
+            if (c == '>' || c == '/' || para_is_space(c))
+                break;
+            if (c == ':') {
+                colons++;
+                local = i + 1;
+            } else if (c == '<' || c == '"' || c == '\'' || c == '=' || c == '&')
+                return SCAN_NONE;
+        }
+        if (i == n || i == name || colons > 1)
+            return SCAN_NONE;
+        int found = para_name(s, chars, kind, local, i), done;
+        if (found == NAME_REFUSED)
+            return SCAN_NONE;
+        if (closing) {
+            while (i < n && para_is_space(PyUnicode_READ(kind, chars, i)))
+                i++;
+            if (i == n || PyUnicode_READ(kind, chars, i) != '>')
+                return SCAN_NONE;
+            i++;
+            if (found != NAME_OTHER && (done = para_end(s, found)) != SCAN_DONE)
+                return done;
+            continue;
+        }
+        Py_ssize_t attributes = i;
+        for (;;) { /* to the tag's ">": a quoted value may hold one */
+            i = para_find(chars, kind, i, n, '>', '"', '\'', '<');
+            if (i == n || (c = PyUnicode_READ(kind, chars, i)) == '<')
+                return SCAN_NONE;
+            if (c == '>')
+                break;
+            i = para_find(chars, kind, i + 1, n, c, '<', c, '<'); /* the value's end */
+            if (i == n || PyUnicode_READ(kind, chars, i) == '<')
+                return SCAN_NONE;
+            i++;
+        }
+        int empty = PyUnicode_READ(kind, chars, i - 1) == '/';
+        Py_ssize_t attributes_end = i - empty;
+        i++;
+        if (found == NAME_OTHER)
+            continue;
+        if ((done = para_start(s, found, chars, kind, attributes, attributes_end)) != SCAN_DONE)
+            return done;
+        if (empty && (done = para_end(s, found)) != SCAN_DONE)
+            return done;
+    }
+    return para_flush(s); /* the member's end */
+}
+
+static PyObject *winnow_ooxml_paragraphs(PyObject *self, PyObject *args)
+{
+    PyObject *text, *refused;
+    Py_ssize_t first_table, limit;
+    int cells;
+    if (!PyArg_ParseTuple(args, "UO!npn:ooxml_paragraphs", &text, &PyTuple_Type, &refused, &first_table, &cells,
+                          &limit))
+        return NULL;
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0)
+        return NULL;
+#endif
+    Paragraphs s;
+    memset(&s, 0, sizeof s);
+    s.limit = limit;
+    s.cells = cells;
+    s.tables = first_table;
+    s.cell_at = -1;
+    s.refused_count = PyTuple_GET_SIZE(refused);
+    if (s.refused_count > PARA_REFUSED) {
+        PyErr_SetString(PyExc_ValueError, "ooxml_paragraphs: at most 4 refused names");
+        return NULL;
+    }
+    for (Py_ssize_t k = 0; k < s.refused_count; k++) {
+        Py_ssize_t length;
+        const char *name = PyUnicode_Check(PyTuple_GET_ITEM(refused, k))
+                               ? PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(refused, k), &length)
+                               : NULL;
+        if (!name || length < 1 || length >= PARA_NAME_CHARS) {
+            PyErr_Clear();
+            PyErr_SetString(PyExc_ValueError, "ooxml_paragraphs: refused names of 1 to 31 characters expected");
+            return NULL;
+        }
+        memcpy(s.refused[k], name, (size_t)length);
+        s.refused_length[k] = length;
+    }
+    PyObject *result = NULL;
+    s.paragraphs = PyList_New(0);
+    s.index = cells ? PyList_New(0) : NULL;
+    s.seen = PyList_New(0);
+    if (!s.paragraphs || (cells && !s.index) || !s.seen)
+        goto release;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text), done;
+    const void *chars = PyUnicode_DATA(text);
+    if (kind == PyUnicode_1BYTE_KIND)
+        done = para_scan(&s, chars, PyUnicode_1BYTE_KIND, n);
+    else if (kind == PyUnicode_2BYTE_KIND)
+        done = para_scan(&s, chars, PyUnicode_2BYTE_KIND, n);
+    else
+        done = para_scan(&s, chars, PyUnicode_4BYTE_KIND, n);
+    if (done == SCAN_DONE && s.total > s.limit)
+        done = SCAN_OVER; /* no flush at all, and a limit below zero */
+    if (done == SCAN_ERROR)
+        goto release;
+    if (done == SCAN_NONE)
+        result = Py_None;
+    else if (done == SCAN_OVER)
+        result = Py_False;
+    if (result) {
+        Py_INCREF(result);
+        goto release;
+    }
+    result = Py_BuildValue("(OOOL)", s.paragraphs, cells ? s.index : Py_None, s.seen, (long long)s.tables);
+release:
+    Py_XDECREF(s.paragraphs);
+    Py_XDECREF(s.index);
+    Py_XDECREF(s.seen);
+    PyMem_Free(s.chars);
+    PyMem_Free(s.open);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"chosen", winnow_chosen, METH_VARARGS, "chosen(data, gram_bytes, window_bytes) -> int64 offsets as bytes"},
     {"crcs", winnow_crcs, METH_VARARGS, "crcs(data, offsets, gram_bytes) -> uint32 zlib CRC-32 of each gram"},
@@ -1628,6 +2195,8 @@ static PyMethodDef methods[] = {
     {"marks", winnow_marks, METH_VARARGS, "marks(text, table, words) -> whether a marking term may be in text"},
     {"heads", winnow_heads, METH_VARARGS, "heads(text, table) -> whether a line may start with a clause number"},
     {"nfkc", winnow_nfkc, METH_VARARGS, "nfkc(text, entries, pool) -> NFKC of text by table, or None"},
+    {"ooxml_paragraphs", winnow_ooxml_paragraphs, METH_VARARGS,
+     "ooxml_paragraphs(text, refused, first_table, cells, limit) -> (paragraphs, cell index, cells, tables), None or False"},
     {NULL, NULL, 0, NULL},
 };
 

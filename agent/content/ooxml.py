@@ -206,7 +206,10 @@ class _Paragraphs(TextHandler):
     def scan_whole(self, text: str, scan: Callable[[str], None]) -> bool:
         if not FAST_PARAGRAPHS or self._buffer or self._in_part or self._in_text:
             return False
-        paragraphs = plain_paragraphs(text, self.REFUSED)
+        found = native_paragraphs(text, self.REFUSED, 0, False, self.out.chars_left)
+        if found is False:
+            return False  # the events stop where the reference stops
+        paragraphs = found[0] if found else plain_paragraphs(text, self.REFUSED)
         if paragraphs is None or sum(map(len, paragraphs)) > self.out.chars_left:
             return False  # the events stop where the reference stops
         if type(self).clean is not TextHandler.clean:
@@ -259,13 +262,18 @@ class _DocxHandler(_Paragraphs):
         return super().scan_whole(text, scan)
 
     def _tables_whole(self, text: str) -> bool:
-        """A member with tables: its paragraphs by plain_paragraphs (table tags give no text), each
-        with the cell in force at its end, from one findall of the table tags and paragraph ends
-        in document order (table_cells); False (the events) when plain_paragraphs cannot say, the
-        paragraph ends disagree with its count, or the text would pass the budget."""
+        """A member with tables: its paragraphs by native_paragraphs, or else by plain_paragraphs
+        (table tags give no text), each with the cell in force at its end, from one findall of the
+        table tags and paragraph ends in document order (table_cells); False (the events) when
+        neither can say, the paragraph ends disagree with its count, or the text would pass the
+        budget."""
         if self._buffer or self._in_part or self._in_text or self._open:
             return False
-        both = paragraphs_and_cells(text, self._tables[0]) if FAST_ONE_FINDALL else None
+        both = native_paragraphs(text, (), self._tables[0], True, self.out.chars_left)
+        if both is False:
+            return False  # the events stop where the reference stops
+        if both is None:
+            both = paragraphs_and_cells(text, self._tables[0]) if FAST_ONE_FINDALL else None
         if both is None:
             paragraphs = plain_paragraphs(text)
             found = table_cells(text, self._tables[0]) if paragraphs is not None else None
@@ -420,6 +428,40 @@ def paragraphs_and_cells(text: str, first_table: int) -> tuple[list[str], list[C
     if len(cells) != len(paragraphs):
         return None
     return paragraphs, cells, tables
+
+
+NATIVE_PARAGRAPHS = True  # False: plain_paragraphs and paragraphs_and_cells (native_paragraphs is tested against them)
+try:
+    from agent.content import _winnow as _native  # the C scan (setup.py); optional: pure-Python wheels
+except ImportError:
+    _native = None
+
+
+def native_paragraphs(
+    text: str, refused: tuple[str, ...], first_table: int, cells: bool, chars_left: int
+) -> tuple[list[str], list[Cell | None] | None, int] | bool | None:
+    """A whole member's paragraphs by the C scan (_winnow.ooxml_paragraphs: the events' start,
+    end and text played in one pass over the text, about a sixth of plain_paragraphs's regex and
+    replacements): the non-empty flushes, with cells their cells (each distinct cell made once)
+    and the tables counted after them. False when they hold more than chars_left characters (the
+    events then stop where the reference stops); None when the extension is absent or the scan
+    does not follow the member (plain_paragraphs or paragraphs_and_cells then say)."""
+    if not NATIVE_PARAGRAPHS or _native is None:
+        return None
+    found = _native.ooxml_paragraphs(text, refused, first_table, cells, chars_left)
+    if not found:
+        return found
+    paragraphs, index, seen, tables = found
+    if index is None:
+        return paragraphs, None, tables
+    made: list[Cell | None] = []
+    new = object.__new__
+    for table, row, column in seen:
+        cell = new(Cell)  # what Cell(...) sets, without the frozen dataclass's __init__
+        cell.__dict__.update(table=table, row=row, column=column)
+        made.append(cell)
+    made.append(None)  # index -1: outside any table
+    return paragraphs, [made[i] for i in index], tables
 
 
 def read_docx(z: BoundedZip, out: Collector) -> None:

@@ -130,6 +130,7 @@ HANDLERS = {
 def _read(data: bytes, kind: str, max_bytes: int, paragraphs: bool, enabled: bool, monkeypatch) -> tuple:
     """A member through its handler as ooxml.read_member reads it: parts and how it ended."""
     monkeypatch.setattr(ooxml, "FAST_PARAGRAPHS", paragraphs)
+    monkeypatch.setattr(ooxml, "NATIVE_PARAGRAPHS", False)  # plain_paragraphs itself (the C: test_paragraphs_native)
     monkeypatch.setattr(xmlscan, "ENABLED", enabled)
     out = Collector(max_bytes, 30.0)
     handler = HANDLERS[kind](out)
@@ -238,6 +239,7 @@ def test_random_shapes_and_placeholders_read_the_same(shapes, max_bytes, monkeyp
 
 
 def test_the_fixture_deck_with_placeholders_reads_the_same(tmp_path, monkeypatch):
+    monkeypatch.setattr(ooxml, "NATIVE_PARAGRAPHS", False)  # plain_paragraphs itself
     read = []
     real = ooxml.plain_paragraphs
     monkeypatch.setattr(ooxml, "plain_paragraphs", lambda *a: (found := real(*a), read.append(found is not None))[0])

@@ -63,6 +63,7 @@ def _read(members: list[bytes], max_bytes: int, fast: bool, monkeypatch, one_fin
     """Members of one document through _DocxHandler as read_docx reads them (one tables count)."""
     monkeypatch.setattr(ooxml, "FAST_TABLES", fast)
     monkeypatch.setattr(ooxml, "FAST_ONE_FINDALL", one_findall)
+    monkeypatch.setattr(ooxml, "NATIVE_PARAGRAPHS", False)  # the findalls themselves (the C: test_paragraphs_native)
     out = Collector(max_bytes, 30.0)
     tables = [0]
     ended = None
