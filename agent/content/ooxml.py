@@ -431,6 +431,7 @@ def paragraphs_and_cells(text: str, first_table: int) -> tuple[list[str], list[C
 
 
 NATIVE_PARAGRAPHS = True  # False: plain_paragraphs and paragraphs_and_cells (native_paragraphs is tested against them)
+_MAX_LIMIT = (1 << 62) - 1
 try:
     from agent.content import _winnow as _native  # the C scan (setup.py); optional: pure-Python wheels
 except ImportError:
@@ -448,7 +449,8 @@ def native_paragraphs(
     does not follow the member (plain_paragraphs or paragraphs_and_cells then say)."""
     if not NATIVE_PARAGRAPHS or _native is None:
         return None
-    found = _native.ooxml_paragraphs(text, refused, first_table, cells, chars_left)
+    limit = max(min(chars_left, _MAX_LIMIT), -1)  # a C ssize_t; -1 says over as any negative budget does
+    found = _native.ooxml_paragraphs(text, refused, first_table, cells, limit)
     if not found:
         return found
     paragraphs, index, seen, tables = found

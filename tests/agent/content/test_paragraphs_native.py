@@ -309,6 +309,9 @@ def test_what_the_scan_leaves_to_python():
     assert scan("<p/>", (), 0, False, -1) is False  # no text, a budget below zero: as sum() > chars_left
     with pytest.raises(ValueError):
         scan("<p/>", ("a", "b", "c", "d", "e"), 0, False, 1)
+    # any budget a Collector holds, however far from a C ssize_t
+    assert ooxml.native_paragraphs("<p><t>a</t></p>", (), 0, False, 1 << 80) == (["a"], None, 0)
+    assert ooxml.native_paragraphs("<p><t>a</t></p>", (), 0, False, -(1 << 80)) is False
 
 
 HOSTILE = [
