@@ -1627,7 +1627,8 @@ release:
  *     gridSpan's val taking that many columns, clamped to 1..64) and each flush gets the index
  *     of its cell (table, row, column) among the distinct cells listed, -1 for none; the tuple
  *     ends with the tables counted. False once the flushes hold more than limit characters (the
- *     caller's budget: the events stop where the reference stops). None for what the events
+ *     caller's budget: the events stop where the reference stops), said as soon as the text
+ *     gathered passes it, so the buffer stays within the budget. None for what the events
  *     would read but this scan does not follow: "<!", a "<?" after the start, a tag or quote left
  *     open, a name of refused (a tuple of up to 4 local names) or with two colons, an unknown or
  *     out-of-range reference, an end with nothing open, a gridSpan val the reference reads
@@ -1655,31 +1656,37 @@ typedef struct {
     char refused[PARA_REFUSED][PARA_NAME_CHARS];
 } Paragraphs;
 
-/* room for more characters in the paragraph (never more than the text's length in all) */
+/* room for more characters in the paragraph: SCAN_OVER as soon as the paragraph and those before
+   it pass the limit (the buffer stays within the budget, as the events' check_chars keeps theirs) */
 static int para_reserve(Paragraphs *s, Py_ssize_t more)
 {
+    if (s->length + more > s->limit - s->total)
+        return SCAN_OVER;
     if (s->size - s->length >= more)
-        return 0;
+        return SCAN_DONE;
     Py_ssize_t size = s->size ? s->size : 256;
     while (size - s->length < more)
         size *= 2;
-    if ((size_t)size > PY_SSIZE_T_MAX / sizeof(Py_UCS4))
-        return -1;
-    Py_UCS4 *chars = PyMem_Realloc(s->chars, (size_t)size * sizeof(Py_UCS4));
-    if (!chars)
-        return -1;
+    Py_UCS4 *chars = (size_t)size > PY_SSIZE_T_MAX / sizeof(Py_UCS4)
+                         ? NULL
+                         : PyMem_Realloc(s->chars, (size_t)size * sizeof(Py_UCS4));
+    if (!chars) {
+        PyErr_NoMemory();
+        return SCAN_ERROR;
+    }
     s->chars = chars;
     s->size = size;
-    return 0;
+    return SCAN_DONE;
 }
 
 static int para_push(Paragraphs *s, Py_UCS4 c)
 {
-    if (para_reserve(s, 1))
-        return -1;
+    int done = para_reserve(s, 1);
+    if (done != SCAN_DONE)
+        return done;
     s->chars[s->length++] = c;
     s->max |= c;
-    return 0;
+    return SCAN_DONE;
 }
 
 /* TextHandler.flush: a non-empty buffer becomes a paragraph (with _DocxHandler's cell) */
@@ -1859,8 +1866,10 @@ static inline int para_start(Paragraphs *s, int name, const void *chars, int kin
             if (s->open_count == s->open_size) {
                 Py_ssize_t size = s->open_size ? s->open_size * 2 : 16;
                 int64_t *open = PyMem_Realloc(s->open, (size_t)size * 4 * sizeof(int64_t));
-                if (!open)
+                if (!open) {
+                    PyErr_NoMemory();
                     return SCAN_ERROR;
+                }
                 s->open = open;
                 s->open_size = size;
             }
@@ -1887,8 +1896,7 @@ static inline int para_start(Paragraphs *s, int name, const void *chars, int kin
     else if (name == NAME_T)
         s->in_text++;
     else if ((name == NAME_TAB || name == NAME_BR || name == NAME_CR) && (s->in_part || s->in_text))
-        if (para_push(s, name == NAME_TAB ? '\t' : '\n'))
-            return SCAN_ERROR;
+        return para_push(s, name == NAME_TAB ? '\t' : '\n');
     return SCAN_DONE;
 }
 
@@ -2003,6 +2011,7 @@ static inline Py_ssize_t para_find(const void *chars, int kind, Py_ssize_t i, Py
 PARA_INLINE int para_scan(Paragraphs *s, const void *chars, int kind, Py_ssize_t n)
 {
     Py_ssize_t i = 0;
+    int done;
     if (n >= 2 && PyUnicode_READ(kind, chars, 0) == '<' && PyUnicode_READ(kind, chars, 1) == '?') {
         for (i = 2; i + 1 < n; i++) /* the XML declaration, the one instruction read here */
             if (PyUnicode_READ(kind, chars, i) == '?' && PyUnicode_READ(kind, chars, i + 1) == '>')
@@ -2022,8 +2031,8 @@ PARA_INLINE int para_scan(Paragraphs *s, const void *chars, int kind, Py_ssize_t
                 if (c != '&' && c != '\r') { /* a run of plain characters, copied at once */
                     Py_ssize_t run = i;
                     i = para_find(chars, kind, i, n, '<', '&', '\r', '<');
-                    if (para_reserve(s, i - run))
-                        return SCAN_ERROR;
+                    if ((done = para_reserve(s, i - run)) != SCAN_DONE)
+                        return done;
                     Py_UCS4 *out = s->chars + s->length, max = 0;
                     for (Py_ssize_t k = run; k < i; k++) {
                         Py_UCS4 d = PyUnicode_READ(kind, chars, k);
@@ -2046,8 +2055,8 @@ PARA_INLINE int para_scan(Paragraphs *s, const void *chars, int kind, Py_ssize_t
                     if (i + 1 < n && PyUnicode_READ(kind, chars, i + 1) == '\n')
                         i++;
                 }
-                if (para_push(s, c))
-                    return SCAN_ERROR;
+                if ((done = para_push(s, c)) != SCAN_DONE)
+                    return done;
             }
             continue;
         }
@@ -2071,7 +2080,7 @@ PARA_INLINE int para_scan(Paragraphs *s, const void *chars, int kind, Py_ssize_t
         }
         if (i == n || i == name || colons > 1)
             return SCAN_NONE;
-        int found = para_name(s, chars, kind, local, i), done;
+        int found = para_name(s, chars, kind, local, i);
         if (found == NAME_REFUSED)
             return SCAN_NONE;
         if (closing) {

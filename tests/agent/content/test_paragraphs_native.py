@@ -307,6 +307,7 @@ def test_what_the_scan_leaves_to_python():
     assert scan("<p><t>abc</t></p><p><t>de</t></p>", (), 0, False, 4) is False  # past the budget
     assert scan("<p><t>abc</t></p><p><t>de</t></p>", (), 0, False, 5)[0] == ["abc", "de"]
     assert scan("<p/>", (), 0, False, -1) is False  # no text, a budget below zero: as sum() > chars_left
+    assert scan("<p><t>" + "a" * 5000 + "</t></p>", (), 0, False, 4999) is False  # said before the paragraph ends
     with pytest.raises(ValueError):
         scan("<p/>", ("a", "b", "c", "d", "e"), 0, False, 1)
     # any budget a Collector holds, however far from a C ssize_t
