@@ -2191,6 +2191,182 @@ release:
     return result;
 }
 
+/* ---- XML namespaces: whether expat's namespace processing could refuse a member ------------------
+ * xmlscan's guard parses every member with expat; with namespace processing that costs twice what
+ * the same parse costs without it on Word's markup (every prefixed attribute expanded). A member
+ * the plain parse accepted is refused by the namespace parse only for a prefix that is not bound,
+ * a prefix declared empty, the reserved prefixes and names (xml, xmlns and their URIs), a
+ * qualified name that is not one (two colons, an empty part) or two attributes that are one after
+ * expansion. names_bound says True only where none of that can be: every declaration stands on the
+ * root element, none of them is reserved, empty or holds a reference, every prefixed name is one
+ * prefix and one local name, every prefix used is declared (or is xml on an attribute), and no two
+ * attributes of an element share a local name when one of them has a prefix. Anything else, and
+ * any input it does not follow (a comment, a DOCTYPE, a tag not ended), says False: the caller then
+ * runs the namespace parse. It reads bytes the plain parse accepted; on any other input it only
+ * answers, within the buffer. */
+
+#define NAMES_MAX_PREFIXES 128
+#define NAMES_MAX_ATTRIBUTES 256
+
+typedef struct {
+    const unsigned char *name;
+    Py_ssize_t length;
+    Py_ssize_t colon; /* the colon's offset in name, -1 for none */
+} xml_name;
+
+static int xml_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static int same_bytes(const unsigned char *a, Py_ssize_t alen, const char *b)
+{
+    return alen == (Py_ssize_t)strlen(b) && memcmp(a, b, (size_t)alen) == 0;
+}
+
+/* whether the value holds text of length n (the reserved URIs) */
+static int holds(const unsigned char *value, Py_ssize_t length, const char *text)
+{
+    Py_ssize_t n = (Py_ssize_t)strlen(text);
+    for (Py_ssize_t i = 0; i + n <= length; i++)
+        if (value[i] == (unsigned char)text[0] && memcmp(value + i, text, (size_t)n) == 0)
+            return 1;
+    return 0;
+}
+
+/* a name from at to the first white space, "=", "/" or ">"; 0 when it is empty, runs off the end
+ * or is not one name or one prefix and one local name */
+static int read_name(const unsigned char *b, Py_ssize_t n, Py_ssize_t *at, xml_name *out)
+{
+    Py_ssize_t i = *at, colon = -1;
+    while (i < n && !xml_space(b[i]) && b[i] != '=' && b[i] != '/' && b[i] != '>' && b[i] != '<') {
+        if (b[i] == ':') {
+            if (colon >= 0)
+                return 0;
+            colon = i - *at;
+        }
+        i++;
+    }
+    if (i == *at || i == n || colon == 0 || colon == i - *at - 1)
+        return 0;
+    out->name = b + *at;
+    out->length = i - *at;
+    out->colon = colon;
+    *at = i;
+    return 1;
+}
+
+static int declared(const xml_name *prefixes, int count, const unsigned char *prefix, Py_ssize_t length)
+{
+    for (int k = 0; k < count; k++)
+        if (prefixes[k].length == length && memcmp(prefixes[k].name, prefix, (size_t)length) == 0)
+            return 1;
+    return 0;
+}
+
+static int names_bound(const unsigned char *b, Py_ssize_t n)
+{
+    xml_name prefixes[NAMES_MAX_PREFIXES];
+    xml_name attributes[NAMES_MAX_ATTRIBUTES];
+    int prefix_count = 0, root_seen = 0;
+    Py_ssize_t i = 0;
+    if (n <= 0)
+        return 0;
+    const unsigned char *first = memchr(b, '<', (size_t)n);
+    for (;;) {
+        const unsigned char *lt = memchr(b + i, '<', (size_t)(n - i));
+        if (lt == NULL)
+            return root_seen;
+        i = lt - b + 1;
+        if (i >= n)
+            return 0;
+        if (b[i] == '!' || (b[i] == '?' && (root_seen || lt != first)))
+            return 0; /* a comment, CDATA, DOCTYPE or instruction but the XML declaration: not read here */
+        if (b[i] == '/' || b[i] == '?') { /* an end tag, the XML declaration */
+            const unsigned char *gt = memchr(b + i, '>', (size_t)(n - i));
+            if (gt == NULL)
+                return 0;
+            i = gt - b + 1;
+            continue;
+        }
+        xml_name element;
+        if (!read_name(b, n, &i, &element))
+            return 0;
+        int count = 0;
+        for (;;) { /* the attributes, to the tag's end */
+            while (i < n && xml_space(b[i]))
+                i++;
+            if (i >= n)
+                return 0;
+            if (b[i] == '>' || (b[i] == '/' && i + 1 < n && b[i + 1] == '>'))
+                break;
+            if (count == NAMES_MAX_ATTRIBUTES || !read_name(b, n, &i, &attributes[count]))
+                return 0;
+            while (i < n && xml_space(b[i]))
+                i++;
+            if (i >= n || b[i] != '=')
+                return 0;
+            i++;
+            while (i < n && xml_space(b[i]))
+                i++;
+            if (i + 1 >= n || (b[i] != '"' && b[i] != '\''))
+                return 0;
+            const unsigned char *quote = memchr(b + i + 1, b[i], (size_t)(n - i - 1));
+            if (quote == NULL)
+                return 0;
+            const unsigned char *value = b + i + 1;
+            Py_ssize_t value_length = quote - value;
+            i = quote - b + 1;
+            xml_name *a = &attributes[count];
+            int default_declaration = same_bytes(a->name, a->length, "xmlns");
+            int declaration = a->colon == 5 && memcmp(a->name, "xmlns", 5) == 0;
+            if (default_declaration || declaration) {
+                if (memchr(value, '&', (size_t)value_length) != NULL || holds(value, value_length, "www.w3.org/XML/1998/namespace")
+                    || holds(value, value_length, "www.w3.org/2000/xmlns"))
+                    return 0;
+                if (declaration) {
+                    const unsigned char *prefix = a->name + 6;
+                    Py_ssize_t prefix_length = a->length - 6;
+                    if (root_seen || value_length == 0 || prefix_count == NAMES_MAX_PREFIXES
+                        || same_bytes(prefix, prefix_length, "xml") || same_bytes(prefix, prefix_length, "xmlns"))
+                        return 0;
+                    prefixes[prefix_count].name = prefix;
+                    prefixes[prefix_count].length = prefix_length;
+                    prefix_count++;
+                }
+                continue; /* a declaration is not an attribute after expansion */
+            }
+            count++;
+        }
+        if (element.colon > 0 && !declared(prefixes, prefix_count, element.name, element.colon))
+            return 0;
+        for (int k = 0; k < count; k++) {
+            const xml_name *a = &attributes[k];
+            if (a->colon > 0 && !same_bytes(a->name, a->colon, "xml") && !declared(prefixes, prefix_count, a->name, a->colon))
+                return 0;
+            const unsigned char *local = a->name + a->colon + 1;
+            Py_ssize_t local_length = a->length - a->colon - 1;
+            for (int m = k + 1; m < count; m++) {
+                const xml_name *other = &attributes[m];
+                if ((a->colon > 0 || other->colon > 0) && other->length - other->colon - 1 == local_length
+                    && memcmp(other->name + other->colon + 1, local, (size_t)local_length) == 0)
+                    return 0; /* the same local name: perhaps the same expanded name */
+            }
+        }
+        root_seen = 1;
+    }
+}
+
+static PyObject *winnow_names_bound(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*:names_bound", &data))
+        return NULL;
+    int bound;
+    Py_BEGIN_ALLOW_THREADS
+    bound = names_bound((const unsigned char *)data.buf, data.len);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    return PyBool_FromLong(bound);
+}
+
 static PyMethodDef methods[] = {
     {"chosen", winnow_chosen, METH_VARARGS, "chosen(data, gram_bytes, window_bytes) -> int64 offsets as bytes"},
     {"crcs", winnow_crcs, METH_VARARGS, "crcs(data, offsets, gram_bytes) -> uint32 zlib CRC-32 of each gram"},
@@ -2206,11 +2382,14 @@ static PyMethodDef methods[] = {
     {"nfkc", winnow_nfkc, METH_VARARGS, "nfkc(text, entries, pool) -> NFKC of text by table, or None"},
     {"ooxml_paragraphs", winnow_ooxml_paragraphs, METH_VARARGS,
      "ooxml_paragraphs(text, refused, first_table, cells, limit) -> (paragraphs, cell index, cells, tables), None or False"},
+    {"names_bound", winnow_names_bound, METH_VARARGS,
+     "names_bound(xml) -> True when expat's namespace processing cannot refuse what the plain parse accepts"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_winnow", "The hot loops of winnowing (agent/content/winnow_fast.py).", -1, methods,
+    PyModuleDef_HEAD_INIT, "_winnow",
+    "The hot loops of winnowing (agent/content/winnow_fast.py) and of reading OOXML members (ooxml.py, xmlscan.py).", -1, methods,
 };
 
 PyMODINIT_FUNC PyInit__winnow(void)

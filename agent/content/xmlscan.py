@@ -4,8 +4,9 @@ to callbacks for run properties, fonts and styles the handlers ignore).
 
 xmltext.parse stays the reference, and the guard: the member is first parsed by the same
 locked-down expat parser with no element or text callbacks (C speed), so a DTD, an entity
-declaration, an unbound prefix or malformed XML is refused exactly as before, and whatever the
-regex pass then reads is well-formed XML with no DTD. Only the five predefined entities and
+declaration, an unbound prefix or malformed XML is refused exactly as before (the namespace
+processing left out where the C check names_bound shows it could not refuse the member: _checked),
+and whatever the regex pass then reads is well-formed XML with no DTD. Only the five predefined entities and
 character references can appear then; comments, CDATA sections, processing instructions and
 encodings other than UTF-8 are left to the reference (Office does not write them). So is a member
 cut short at MAX_MEMBER_BYTES, and one whose reading ran out of budget or was refused (the
@@ -95,8 +96,26 @@ def attributes(raw: str) -> dict[str, str]:
     return found
 
 
+FAST_NAMESPACES = True  # False: the check always parses with namespace processing (the reference)
+try:
+    from agent.content._winnow import names_bound as _names_bound  # C (setup.py); optional
+except ImportError:
+    _names_bound = None
+
+
 def _checked(data: bytes, member: str) -> None:
-    """Raise as the reference parser would on this complete member (nothing but the guard runs)."""
+    """Raise as the reference parser would on this complete member (nothing but the guard runs):
+    something, when it is not the reference's error (the caller then runs the reference).
+
+    On Word's markup expat's namespace processing costs as much as the rest of the parse (every
+    prefixed attribute expanded). A member the parse without it accepts is refused by the
+    namespace parse only for a name or declaration _winnow.names_bound looks for (an unbound or
+    reserved prefix, an empty declaration, a name of two colons, two attributes one after
+    expansion): when it finds none of them, that parse is left out."""
+    if FAST_NAMESPACES and _names_bound is not None:
+        locked_parser(member, namespaces=False).Parse(data, True)
+        if _names_bound(data):
+            return
     locked_parser(member).Parse(data, True)
 
 

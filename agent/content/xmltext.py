@@ -50,14 +50,15 @@ class Handler:
         return None
 
 
-def locked_parser(member: str) -> expat.XMLParserType:
+def locked_parser(member: str, namespaces: bool = True) -> expat.XMLParserType:
     """An expat parser that refuses any DOCTYPE or entity declaration (no entity expansion, no
-    external references): the one guard every reading of a member goes through."""
+    external references): the one guard every reading of a member goes through. namespaces=False
+    only for xmlscan's check, which says when the namespace parse could refuse what this accepts."""
 
     def refuse_dtd(*_: object) -> None:
         raise Refused(f"xml declares a DOCTYPE or entity: {member}")
 
-    parser = expat.ParserCreate(namespace_separator="}")
+    parser = expat.ParserCreate(namespace_separator="}") if namespaces else expat.ParserCreate()
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartDoctypeDeclHandler = refuse_dtd
     parser.EntityDeclHandler = refuse_dtd
