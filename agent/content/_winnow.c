@@ -1626,18 +1626,25 @@ release:
  *     tables are followed too (tbl numbered from first_table as it starts, tr and tc counted,
  *     gridSpan's val taking that many columns, clamped to 1..64) and each flush gets the index
  *     of its cell (table, row, column) among the distinct cells listed, -1 for none; the tuple
- *     ends with the tables counted. False once the flushes hold more than limit characters (the
+ *     ends with the tables counted. With cells 2 (_SlideHandler) each flush gets its place
+ *     instead, as the last sp start (the body) or ph start (by its type) set it: 0 the body, 1 the
+ *     footer, 2 the header. False once the flushes hold more than limit characters (the
  *     caller's budget: the events stop where the reference stops), said as soon as the text
  *     gathered passes it, so the buffer stays within the budget. None for what the events
  *     would read but this scan does not follow: "<!", a "<?" after the start, a tag or quote left
  *     open, a name of refused (a tuple of up to 4 local names) or with two colons, an unknown or
- *     out-of-range reference, an end with nothing open, a gridSpan val the reference reads
- *     otherwise. The caller only sends a member expat found well-formed; on any other str the
+ *     out-of-range reference, an end with nothing open, a gridSpan val or a ph type the
+ *     reference reads otherwise. The caller only sends a member expat found well-formed; on any other str the
  *     scan still reads every character a bounded number of times and never past the text. */
 
 #define PARA_REFUSED 4
 #define PARA_NAME_CHARS 32
-enum { NAME_OTHER, NAME_T, NAME_P, NAME_TAB, NAME_BR, NAME_CR, NAME_TBL, NAME_TR, NAME_TC, NAME_SPAN, NAME_REFUSED };
+enum { NAME_OTHER, NAME_T, NAME_P, NAME_TAB, NAME_BR, NAME_CR, NAME_TBL, NAME_TR, NAME_TC, NAME_SPAN, NAME_SP, NAME_PH,
+       NAME_REFUSED };
+/* what each flush is given beside its text: nothing, a docx table's cell, a slide's place */
+enum { MODE_PARAGRAPHS, MODE_CELLS, MODE_SLIDES };
+/* a slide's places (ooxml._SlideHandler.PLACEHOLDERS): the index each flush gets in MODE_SLIDES */
+enum { PLACE_BODY, PLACE_FOOTER, PLACE_HEADER };
 enum { SCAN_DONE, SCAN_NONE, SCAN_OVER, SCAN_ERROR };
 
 typedef struct {
@@ -1646,7 +1653,8 @@ typedef struct {
     Py_UCS4 max; /* the OR of its characters: below 128, 256 or 65,536 exactly when they all are */
     Py_ssize_t total, limit;
     Py_ssize_t in_part, in_text;
-    int cells;
+    int cells; /* the mode */
+    int place; /* MODE_SLIDES: where the text goes, as the last sp or ph start set it */
     int64_t *open; /* table, row, column, span of each open table */
     Py_ssize_t open_count, open_size;
     int64_t tables, cell[3];
@@ -1716,10 +1724,12 @@ static int para_flush(Paragraphs *s)
     Py_DECREF(text);
     if (failed)
         return SCAN_ERROR;
-    if (!s->cells)
+    if (s->cells == MODE_PARAGRAPHS)
         return SCAN_DONE;
     Py_ssize_t at = -1;
-    if (s->open_count) {
+    if (s->cells == MODE_SLIDES)
+        at = s->place;
+    else if (s->open_count) {
         const int64_t *table = s->open + 4 * (s->open_count - 1);
         int64_t cell[3] = {table[0], table[1] > 0 ? table[1] : 0, table[2] > 0 ? table[2] : 0};
         if (s->cell_at < 0 || memcmp(cell, s->cell, sizeof cell)) { /* a cell of its own */
@@ -1767,6 +1777,8 @@ static inline int para_name(const Paragraphs *s, const void *chars, int kind, Py
     case 1:
         return name[0] == 't' ? NAME_T : name[0] == 'p' ? NAME_P : NAME_OTHER;
     case 2:
+        if (s->cells == MODE_SLIDES && (!memcmp(name, "sp", 2) || !memcmp(name, "ph", 2)))
+            return name[0] == 's' ? NAME_SP : NAME_PH;
         return !memcmp(name, "br", 2)   ? NAME_BR
                : !memcmp(name, "cr", 2) ? NAME_CR
                : !memcmp(name, "tr", 2) ? NAME_TR
@@ -1780,13 +1792,15 @@ static inline int para_name(const Paragraphs *s, const void *chars, int kind, Py
     return NAME_OTHER;
 }
 
-/* the columns a gridSpan's attributes chars[a:b] give its cell, as min(max(_index(val), 1), 64)
-   of the val attribute (by local name; xmlns declarations are no attributes; "1" when absent);
-   -1 for what this does not read as the reference does (two vals, a reference, a tab or line
-   break, a control or non-ASCII character in the value, attributes not name="value") */
-static inline int64_t para_span(const void *chars, int kind, Py_ssize_t a, Py_ssize_t b)
+/* the value of the attribute whose local name is wanted (ASCII letters) among the
+   attributes chars[a:b], as xmlscan.attributes reads them (by local name; xmlns declarations are
+   no attributes): 1 and [*value, *value_end) when there, 0 when not, -1 for what this does not
+   read as the reference does (the name twice, a reference, a tab or line break, a control or
+   non-ASCII character in the value, attributes not name="value") */
+static inline int para_attribute(const void *chars, int kind, Py_ssize_t a, Py_ssize_t b, const char *wanted,
+                                 Py_ssize_t *value_at, Py_ssize_t *value_end_at)
 {
-    Py_ssize_t value = -1, value_end = -1;
+    Py_ssize_t wanted_length = (Py_ssize_t)strlen(wanted), value = -1, value_end = -1;
     Py_ssize_t i = a;
     for (;;) {
         while (i < b && para_is_space(PyUnicode_READ(kind, chars, i)))
@@ -1826,21 +1840,38 @@ static inline int64_t para_span(const void *chars, int kind, Py_ssize_t a, Py_ss
                     PyUnicode_READ(kind, chars, name + 1) == 'm' && PyUnicode_READ(kind, chars, name + 2) == 'l' &&
                     PyUnicode_READ(kind, chars, name + 3) == 'n' && PyUnicode_READ(kind, chars, name + 4) == 's' &&
                     (name_end - name == 5 || PyUnicode_READ(kind, chars, name + 5) == ':');
-        if (xmlns || name_end - local != 3 || PyUnicode_READ(kind, chars, local) != 'v' ||
-            PyUnicode_READ(kind, chars, local + 1) != 'a' || PyUnicode_READ(kind, chars, local + 2) != 'l')
+        if (xmlns || name_end - local != wanted_length)
+            continue;
+        Py_ssize_t same = 0;
+        while (same < wanted_length && PyUnicode_READ(kind, chars, local + same) == (Py_UCS4)wanted[same])
+            same++;
+        if (same < wanted_length)
             continue;
         if (value >= 0)
-            return -1; /* two vals: the reference keeps the last */
+            return -1; /* twice: the reference keeps the last */
         value = start;
         value_end = end;
     }
     if (value < 0)
-        return 1;
+        return 0;
     for (Py_ssize_t k = value; k < value_end; k++) {
         Py_UCS4 c = PyUnicode_READ(kind, chars, k);
         if (c < ' ' || c >= 127 || c == '&')
             return -1; /* str.strip's other white space, a reference: the reference's way */
     }
+    *value_at = value;
+    *value_end_at = value_end;
+    return 1;
+}
+
+/* the columns a gridSpan's attributes chars[a:b] give its cell, as min(max(_index(val), 1), 64)
+   of its val attribute ("1" when absent); -1 for a val not read here (para_attribute) */
+static inline int64_t para_span(const void *chars, int kind, Py_ssize_t a, Py_ssize_t b)
+{
+    Py_ssize_t value, value_end;
+    int found = para_attribute(chars, kind, a, b, "val", &value, &value_end);
+    if (found <= 0)
+        return found < 0 ? -1 : 1;
     while (value < value_end && PyUnicode_READ(kind, chars, value) == ' ')
         value++;
     while (value_end > value && PyUnicode_READ(kind, chars, value_end - 1) == ' ')
@@ -1857,10 +1888,44 @@ static inline int64_t para_span(const void *chars, int kind, Py_ssize_t a, Py_ss
     return number < 1 ? 1 : number > 64 ? 64 : number;
 }
 
-/* TextHandler.start with _DocxHandler's table counting before it */
+/* the place a ph's attributes chars[a:b] give the slide's text (_SlideHandler.PLACEHOLDERS by its
+   type: footer, date and slide number are the footer, hdr the header, any other the body); -1 for
+   a type not read here (para_attribute) */
+static inline int para_place(const void *chars, int kind, Py_ssize_t a, Py_ssize_t b)
+{
+    static const struct {
+        const char *type;
+        int place;
+    } places[] = {{"ftr", PLACE_FOOTER}, {"dt", PLACE_FOOTER}, {"sldNum", PLACE_FOOTER}, {"hdr", PLACE_HEADER}};
+    Py_ssize_t value, value_end;
+    int found = para_attribute(chars, kind, a, b, "type", &value, &value_end);
+    if (found <= 0)
+        return found < 0 ? -1 : PLACE_BODY;
+    for (size_t m = 0; m < sizeof places / sizeof places[0]; m++) {
+        Py_ssize_t length = (Py_ssize_t)strlen(places[m].type);
+        if (value_end - value != length)
+            continue;
+        Py_ssize_t k = 0;
+        while (k < length && PyUnicode_READ(kind, chars, value + k) == (Py_UCS4)places[m].type[k])
+            k++;
+        if (k == length)
+            return places[m].place;
+    }
+    return PLACE_BODY;
+}
+
+/* TextHandler.start with _DocxHandler's table counting or _SlideHandler's places before it */
 static inline int para_start(Paragraphs *s, int name, const void *chars, int kind, Py_ssize_t a, Py_ssize_t b)
 {
-    if (s->cells) {
+    if (name == NAME_SP)
+        s->place = PLACE_BODY;
+    else if (name == NAME_PH) {
+        int place = para_place(chars, kind, a, b);
+        if (place < 0)
+            return SCAN_NONE;
+        s->place = place;
+    }
+    if (s->cells == MODE_CELLS) {
         int64_t *table = s->open_count ? s->open + 4 * (s->open_count - 1) : NULL;
         if (name == NAME_TBL) {
             if (s->open_count == s->open_size) {
@@ -2123,9 +2188,13 @@ static PyObject *winnow_ooxml_paragraphs(PyObject *self, PyObject *args)
     PyObject *text, *refused;
     Py_ssize_t first_table, limit;
     int cells;
-    if (!PyArg_ParseTuple(args, "UO!npn:ooxml_paragraphs", &text, &PyTuple_Type, &refused, &first_table, &cells,
+    if (!PyArg_ParseTuple(args, "UO!nin:ooxml_paragraphs", &text, &PyTuple_Type, &refused, &first_table, &cells,
                           &limit))
         return NULL;
+    if (cells < MODE_PARAGRAPHS || cells > MODE_SLIDES) {
+        PyErr_SetString(PyExc_ValueError, "ooxml_paragraphs: cells is 0 (none), 1 (a docx's tables) or 2 (slides)");
+        return NULL;
+    }
 #if PY_VERSION_HEX < 0x030C0000
     if (PyUnicode_READY(text) < 0)
         return NULL;
@@ -2381,7 +2450,8 @@ static PyMethodDef methods[] = {
     {"heads", winnow_heads, METH_VARARGS, "heads(text, table) -> whether a line may start with a clause number"},
     {"nfkc", winnow_nfkc, METH_VARARGS, "nfkc(text, entries, pool) -> NFKC of text by table, or None"},
     {"ooxml_paragraphs", winnow_ooxml_paragraphs, METH_VARARGS,
-     "ooxml_paragraphs(text, refused, first_table, cells, limit) -> (paragraphs, cell index, cells, tables), None or False"},
+     "ooxml_paragraphs(text, refused, first_table, cells, limit) -> (paragraphs, cell or place index, cells, tables), "
+     "None or False"},
     {"names_bound", winnow_names_bound, METH_VARARGS,
      "names_bound(xml) -> True when expat's namespace processing cannot refuse what the plain parse accepts"},
     {NULL, NULL, 0, NULL},

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from functools import cache
-from itertools import chain
+from itertools import chain, groupby
 
 from agent.content.budget import Collector
 from agent.content.document import BODY, FOOTER, HEADER, PROPERTIES, TITLE, Cell
@@ -450,7 +450,7 @@ def native_paragraphs(
     if not NATIVE_PARAGRAPHS or _native is None:
         return None
     limit = max(min(chars_left, _MAX_LIMIT), -1)  # a C ssize_t; -1 says over as any negative budget does
-    found = _native.ooxml_paragraphs(text, refused, first_table, cells, limit)
+    found = _native.ooxml_paragraphs(text, refused, first_table, int(cells), limit)
     if not found:
         return found
     paragraphs, index, seen, tables = found
@@ -464,6 +464,22 @@ def native_paragraphs(
         made.append(cell)
     made.append(None)  # index -1: outside any table
     return paragraphs, [made[i] for i in index], tables
+
+
+_SLIDES = 2  # ooxml_paragraphs's mode for _SlideHandler: each flush's place (0 body, 1 footer, 2 header)
+_PLACES = (BODY, FOOTER, HEADER)
+
+
+def native_slide_paragraphs(text: str, chars_left: int) -> tuple[list[str], list[str]] | bool | None:
+    """A slide member's paragraphs by the C scan, each with its place as _SlideHandler's events
+    give it (the last sp start makes the body, a ph start its type's place); False past
+    chars_left, None when the extension is absent or the scan does not follow the member."""
+    if not NATIVE_PARAGRAPHS or _native is None:
+        return None
+    found = _native.ooxml_paragraphs(text, (), 0, _SLIDES, max(min(chars_left, _MAX_LIMIT), -1))
+    if not found:
+        return found
+    return found[0], [_PLACES[i] for i in found[1]]
 
 
 def read_docx(z: BoundedZip, out: Collector) -> None:
@@ -969,6 +985,26 @@ class _SlideHandler(_Paragraphs):
 
     def scan_names(self) -> tuple[frozenset[str], frozenset[str]] | None:
         return self._names() | {"sp", "ph"}, frozenset({"ph"})
+
+    def scan_whole(self, text: str, scan: Callable[[str], None]) -> bool:
+        """A whole slide by the C scan, placeholders and all; else as any member of paragraphs
+        (one with a placeholder then goes to the events)."""
+        if not FAST_PARAGRAPHS or self._buffer or self._in_part or self._in_text or self.where != BODY:
+            return False
+        found = native_slide_paragraphs(text, self.out.chars_left)
+        if found is False:
+            return False  # the events stop where the reference stops
+        if not found:
+            return super().scan_whole(text, scan)
+        paragraphs, places = found
+        if type(self).clean is not TextHandler.clean:
+            paragraphs = [self.clean(p) for p in paragraphs]
+        at = 0
+        for place, same in groupby(places):  # a part per flush, in order, each in its place
+            count = len(list(same))
+            self.out.add_all(place, paragraphs[at : at + count])
+            at += count
+        return True
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
         if name == "sp":

@@ -369,3 +369,54 @@ def test_garbage_never_harms(text, cells, limit):
         assert all(-1 <= i < len(seen) for i in index or [])
     else:
         assert found is None or found is False
+
+
+PLACEHOLDER_TYPES = ["ftr", "dt", "sldNum", "hdr", "title", "body", "ctrTitle", "", "ftr ", " ftr", "FTR", "sldnum",
+                     "f&#116;r", "ftr&amp;", "\tftr", "页脚", "hdr\n"]  # fmt: skip
+PLACEHOLDER_ATTRIBUTES = ['type="{}"', "type='{}' idx=\"11\"", 'p:type="{}"', 'sz="quarter" type="{}"',
+                          'type="{}" type2="ftr"', 'xmlns:type="urn:t" type="{}"', 'idx="1"', ""]  # fmt: skip
+
+
+def _slide(rng: random.Random) -> str:
+    """A slide as PowerPoint writes it (a group of shapes, each with a placeholder or none), with
+    odd placeholder types and text outside any shape now and then (the place the last sp or ph
+    start set still holds there)."""
+    shapes = []
+    for number in range(rng.randint(0, 5)):
+        attributes = rng.choice(PLACEHOLDER_ATTRIBUTES).format(rng.choice(PLACEHOLDER_TYPES))
+        ph = f"<p:ph {attributes}/>" if rng.random() < 0.7 else ""
+        paragraphs = "".join(
+            f'<a:p><a:r><a:rPr lang="zh-CN"/><a:t>{rng.choice(TEXTS)}</a:t></a:r><a:br/><a:r><a:t>{rng.choice(TEXTS)}</a:t></a:r></a:p>'
+            for _ in range(rng.randint(0, 3))
+        )
+        shapes.append(
+            f'<p:sp><p:nvSpPr><p:cNvPr id="{number}" name="s"/><p:nvPr>{ph}</p:nvPr></p:nvSpPr>'
+            f"<p:txBody><a:bodyPr/>{paragraphs}</p:txBody></p:sp>"
+        )
+        if rng.random() < 0.2:  # a table on the slide: no sp, the last place holds
+            shapes.append(f"<p:graphicFrame><a:tbl><a:tr><a:tc><a:txBody><a:p><a:r><a:t>{rng.choice(TEXTS)}"
+                          "</a:t></a:r></a:p></a:txBody></a:tc></a:tr></a:tbl></p:graphicFrame>")  # fmt: skip
+    return f"<p:cSld><p:spTree>{''.join(shapes)}</p:spTree></p:cSld>"
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_slides_with_placeholders_read_as_the_events_read_them(seed, counted, monkeypatch):
+    """_SlideHandler's places (a footer, date or slide-number placeholder makes its text the
+    footer, hdr the header) by the scan: the same parts in the same places as the events give."""
+    rng = random.Random(f"slide-{seed}")
+    for _ in range(20):
+        members = [_member(_slide(rng), "p:sld") for _ in range(rng.randint(1, 3))]
+        _same(members, "slide", monkeypatch, rng.choice([1 << 20, 1 << 20, 40, 200]))
+    placed = [answer[1] for answer in counted.answers if answer and answer[1] is not None]  # the slide mode's
+    assert any(1 in places for places in placed)  # the scan put some text in a footer itself
+
+
+def test_powerpoint_slides_are_read_by_the_scan_in_their_places(tmp_path, counted, monkeypatch):
+    from bench import corpus
+
+    (path,) = corpus.documents(str(tmp_path), "pptx-powerpoint", 1, 32 * 1024, seed=6)
+    document = _both_ways(io.BytesIO(Path(path).read_bytes()), "deck.pptx", monkeypatch)
+    assert counted.answers and all(counted.answers)  # no slide left to the Python paths
+    footers = [p.text for p in document.parts if p.where == "footer"]
+    assert footers and set(footers) == {"内部资料"}
+    assert sum(p.where == BODY for p in document.parts) > 10
