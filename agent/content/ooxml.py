@@ -214,7 +214,9 @@ class _Paragraphs(TextHandler):
             return False  # the events stop where the reference stops
         if type(self).clean is not TextHandler.clean:
             paragraphs = [self.clean(p) for p in paragraphs]
-        self.out.add_all(self.where, paragraphs)
+        # the member's text came from a strict UTF-8 decode and the scan refuses a reference to a
+        # surrogate: its paragraphs hold no lone surrogate to look for
+        self.out.add_all(self.where, paragraphs, decoded=bool(found))
         return True
 
 
@@ -1002,7 +1004,7 @@ class _SlideHandler(_Paragraphs):
         at = 0
         for place, same in groupby(places):  # a part per flush, in order, each in its place
             count = len(list(same))
-            self.out.add_all(place, paragraphs[at : at + count])
+            self.out.add_all(place, paragraphs[at : at + count], decoded=True)  # as in _Paragraphs.scan_whole
             at += count
         return True
 
