@@ -90,13 +90,17 @@ class Collector:
             append(part)
         self.chars_left -= chars
 
-    def add_cells(self, where: str, texts: list[str], cells: list[Cell | None]) -> None:
+    def add_cells(self, where: str, texts: list[str], cells: list[Cell | None], *, decoded: bool = False) -> None:
         """add(where, text, cell=cell) for each text and its cell in order, the parts made at once
         as add_all makes them (when they all fit and hold no surrogates; else one by one, raising
-        where add raises)."""
+        where add raises). decoded: as add_all's."""
         kept = [(t.strip(" \r\n\f\v"), c) for t, c in zip(texts, cells, strict=True) if t and not t.isspace()]
         chars = sum(len(t) for t, _ in kept)
-        if chars > self.chars_left or len(self.parts) + len(kept) > MAX_PARTS or has_surrogates("".join(texts)):
+        if (
+            chars > self.chars_left
+            or len(self.parts) + len(kept) > MAX_PARTS
+            or (not decoded and has_surrogates("".join(texts)))
+        ):
             for text, cell in kept:
                 self.add(where, text, cell=cell)
             return
