@@ -1,6 +1,7 @@
-"""The optional C extension agent.content._winnow (the hot loops of winnowing); everything else is
-in setup.cfg. optional=True: where no compiler or Python headers exist the install goes on without
-it and agent/content/winnow_fast.py runs its numpy passes instead (the same fingerprints).
+"""The optional C extension agent.content._winnow (the hot loops of winnowing and of reading OOXML
+members); everything else is in setup.cfg. optional=True: where no compiler or Python headers exist
+the install goes on without it and agent/content/winnow_fast.py runs its numpy passes instead (the
+same fingerprints), ooxml.py and xmlscan.py their regex paths (the same text).
 MIWEI_PURE_WHEEL=1 builds without it: packaging/build.py uses that for the wheel of the other
 platforms (aarch64, Windows), which no compiler here can target."""
 
