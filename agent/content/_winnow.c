@@ -2436,6 +2436,361 @@ static PyObject *winnow_names_bound(PyObject *Py_UNUSED(self), PyObject *args)
     return PyBool_FromLong(bound);
 }
 
+/* ---- xlsx rows (agent/content/ooxml.py) -------------------------------------------------- */
+
+/* sheet_rows(text, begin, end, shared, chars_left) -> None | (list, list, int, set)
+ *     ooxml.simple_rows(text, begin, end, shared, chars_left) in one pass over text[begin:end]
+ *     (a sheetData's rows; text: its str, any width) instead of a fullmatch, an index findall,
+ *     three substitutions, replacements, a split and a join: the rows as lines of their values
+ *     joined by tabs, [] for the open row, the characters counted (each cell's value and one) and
+ *     the shared strings' indexes used. The grammar is simple_rows's exactly: rows of
+ *     <row(\s[^>/]*)?>, cells r="A.." "B.." with none left out (at most SIMPLE_COLUMNS), an s
+ *     attribute perhaps, t="s" with an index of 1 to 18 digits or t="n" (or none) with a number
+ *     kept as written (-?[0-9]+, a fraction only when not all zeros), nothing between elements,
+ *     every row one cell at least, the whole span consumed. None where simple_rows says None (not
+ *     that grammar, an index past shared, the count plus 18 over chars_left) and where it would
+ *     normalise a shared string's spaces or leave a blank one out (the caller then runs
+ *     simple_rows, which does both): a shared string that is empty, starts or ends with a space,
+ *     holds two spaces or any other white space (str.split's), or is not a str. Out-of-range
+ *     begin or end: None. Every character of the span is read a bounded number of times, never
+ *     one past it. */
+
+#define ROWS_COLUMNS 64 /* ooxml.SIMPLE_COLUMNS */
+#define ROWS_MAX_LIMIT ((int64_t)1 << 62)
+
+typedef struct {
+    PyObject *value; /* a shared string (a new reference), or NULL: text[at:at + length], a number */
+    Py_ssize_t at, length;
+} RowPiece;
+
+typedef struct {
+    PyObject *rows, *shared;
+    uint8_t *used; /* a bit for each shared string used, its value checked once */
+    Py_ssize_t count; /* len(shared) when the bits were made */
+    int64_t chars, limit;
+    RowPiece pieces[ROWS_COLUMNS];
+    int cells;
+} Rows;
+
+/* whether text[i:] starts with word (ASCII) before end */
+PARA_INLINE int rows_is(const void *chars, int kind, Py_ssize_t i, Py_ssize_t end, const char *word, Py_ssize_t length)
+{
+    if (end - i < length)
+        return 0;
+    for (Py_ssize_t k = 0; k < length; k++)
+        if (PyUnicode_READ(kind, chars, i + k) != (Py_UCS4)(unsigned char)word[k])
+            return 0;
+    return 1;
+}
+
+/* the index after the ASCII digits from i */
+PARA_INLINE Py_ssize_t rows_digits(const void *chars, int kind, Py_ssize_t i, Py_ssize_t end)
+{
+    while (i < end) {
+        Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+        if (c < '0' || c > '9')
+            break;
+        i++;
+    }
+    return i;
+}
+
+/* whether " ".join(value.split()) leaves value as it is and it is not empty: simple_rows's values
+   then are shared's own (any other shared string: None, simple_rows normalises it itself) */
+static int rows_plain_value(PyObject *value)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(value) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+#endif
+    Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+    int kind = PyUnicode_KIND(value);
+    const void *data = PyUnicode_DATA(value);
+    if (n == 0 || PyUnicode_READ(kind, data, 0) == ' ' || PyUnicode_READ(kind, data, n - 1) == ' ')
+        return 0;
+    Py_UCS4 before = 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, k);
+        if (c == ' ' ? before == ' ' : Py_UNICODE_ISSPACE(c))
+            return 0;
+        before = c;
+    }
+    return 1;
+}
+
+/* shared[index] for a cell, checked (rows_plain_value) the first time it is used, noted as used;
+   NULL when simple_rows would not keep it as it is (SCAN_NONE) or on an error (*failed) */
+static PyObject *rows_shared(Rows *s, int64_t index, int *failed)
+{
+    if (index >= s->count || index >= PyList_GET_SIZE(s->shared))
+        return NULL; /* simple_rows's max(indexes) >= len(shared) */
+    PyObject *value = PyList_GET_ITEM(s->shared, index);
+    if (!s->used) {
+        s->used = PyMem_Calloc((size_t)(s->count / 8 + 1), 1);
+        if (!s->used) {
+            PyErr_NoMemory();
+            *failed = 1;
+            return NULL;
+        }
+    }
+    uint8_t bit = (uint8_t)(1u << (index & 7));
+    if (!(s->used[index >> 3] & bit)) {
+        if (!PyUnicode_Check(value) || !rows_plain_value(value))
+            return NULL;
+        s->used[index >> 3] |= bit;
+    }
+    Py_INCREF(value); /* held until its row is made */
+    return value;
+}
+
+static void rows_release(Rows *s)
+{
+    for (int k = 0; k < s->cells; k++)
+        Py_XDECREF(s->pieces[k].value);
+    s->cells = 0;
+}
+
+/* the row of s->pieces as a str: their values joined by tabs, in the narrowest width that holds
+   them (a number is ASCII; a shared string's width says its widest character) */
+static int rows_flush(Rows *s, const void *chars, int kind)
+{
+    Py_ssize_t length = s->cells - 1;
+    Py_UCS4 widest = 127;
+    for (int k = 0; k < s->cells; k++) {
+        RowPiece *piece = &s->pieces[k];
+        if (piece->value) {
+            Py_UCS4 top = PyUnicode_MAX_CHAR_VALUE(piece->value);
+            widest = top > widest ? top : widest;
+        }
+        length += piece->length;
+    }
+    PyObject *row = PyUnicode_New(length, widest);
+    if (!row)
+        return SCAN_ERROR;
+    int to_kind = PyUnicode_KIND(row);
+    void *to = PyUnicode_DATA(row);
+    Py_ssize_t at = 0;
+    for (int k = 0; k < s->cells; k++) {
+        RowPiece *piece = &s->pieces[k];
+        if (k)
+            PyUnicode_WRITE(to_kind, to, at++, '\t');
+        int from_kind = piece->value ? PyUnicode_KIND(piece->value) : kind;
+        const void *from = piece->value ? PyUnicode_DATA(piece->value) : chars;
+        if (from_kind == to_kind)
+            memcpy((char *)to + at * to_kind, (const char *)from + piece->at * from_kind, (size_t)(piece->length * to_kind));
+        else /* a number of a wider text, or a narrower shared string */
+            for (Py_ssize_t m = 0; m < piece->length; m++)
+                PyUnicode_WRITE(to_kind, to, at + m, PyUnicode_READ(from_kind, from, piece->at + m));
+        at += piece->length;
+    }
+    rows_release(s);
+    int appended = PyList_Append(s->rows, row);
+    Py_DECREF(row);
+    return appended < 0 ? SCAN_ERROR : SCAN_DONE;
+}
+
+/* one cell at text[*at] in column `column` (0 for A) into s->pieces: SCAN_NONE where
+   _simple_cell does not match it */
+PARA_INLINE int rows_cell(Rows *s, const void *chars, int kind, Py_ssize_t *at, Py_ssize_t end, int column)
+{
+#define READ(k) PyUnicode_READ(kind, chars, (k))
+    Py_ssize_t i = *at, j;
+    if (!rows_is(chars, kind, i, end, "<c r=\"", 6))
+        return SCAN_NONE;
+    i += 6;
+    if (column < 26) {
+        if (i >= end || READ(i) != (Py_UCS4)('A' + column))
+            return SCAN_NONE;
+        i++;
+    } else {
+        if (end - i < 2 || READ(i) != (Py_UCS4)('A' + column / 26 - 1) || READ(i + 1) != (Py_UCS4)('A' + column % 26))
+            return SCAN_NONE;
+        i += 2;
+    }
+    j = rows_digits(chars, kind, i, end);
+    if (j == i || j >= end || READ(j) != '"')
+        return SCAN_NONE;
+    i = j + 1;
+    if (rows_is(chars, kind, i, end, " s=\"", 4)) {
+        i += 4;
+        j = rows_digits(chars, kind, i, end);
+        if (j == i || j >= end || READ(j) != '"')
+            return SCAN_NONE;
+        i = j + 1;
+    }
+    RowPiece *piece = &s->pieces[s->cells];
+    if (rows_is(chars, kind, i, end, " t=\"s\"><v>", 10)) {
+        i += 10;
+        j = rows_digits(chars, kind, i, end);
+        if (j == i || j - i > 18)
+            return SCAN_NONE;
+        int64_t index = 0;
+        for (; i < j; i++)
+            index = index * 10 + (int64_t)(READ(i) - '0');
+        int failed = 0;
+        PyObject *value = rows_shared(s, index, &failed);
+        if (!value)
+            return failed ? SCAN_ERROR : SCAN_NONE;
+        piece->value = value;
+        piece->at = 0;
+        piece->length = PyUnicode_GET_LENGTH(value);
+        s->cells++; /* released with the row, or on the way out */
+    } else {
+        if (rows_is(chars, kind, i, end, " t=\"n\"", 6))
+            i += 6;
+        if (!rows_is(chars, kind, i, end, "><v>", 4))
+            return SCAN_NONE;
+        i += 4;
+        Py_ssize_t start = i;
+        if (i < end && READ(i) == '-')
+            i++;
+        j = rows_digits(chars, kind, i, end);
+        if (j == i)
+            return SCAN_NONE;
+        i = j;
+        if (i < end && READ(i) == '.') { /* a fraction of digits, not all zeros */
+            j = rows_digits(chars, kind, i + 1, end);
+            Py_ssize_t k = i + 1;
+            while (k < j && READ(k) == '0')
+                k++;
+            if (k == j)
+                return SCAN_NONE;
+            i = j;
+        }
+        piece->value = NULL;
+        piece->at = start;
+        piece->length = i - start;
+        s->cells++;
+    }
+    if (!rows_is(chars, kind, i, end, "</v></c>", 8))
+        return SCAN_NONE;
+    s->chars += piece->length + 1; /* its value and a tab or line end */
+    if (s->chars + 18 > s->limit)
+        return SCAN_NONE; /* simple_rows's budget (the count only grows) */
+    *at = i + 8;
+    return SCAN_DONE;
+#undef READ
+}
+
+/* text[i:end] row by row (kind a constant where it is inlined) */
+PARA_INLINE int rows_scan(Rows *s, const void *chars, int kind, Py_ssize_t i, Py_ssize_t end)
+{
+    while (i < end) {
+        if (!rows_is(chars, kind, i, end, "<row", 4))
+            return SCAN_NONE;
+        i += 4;
+        if (i >= end)
+            return SCAN_NONE;
+        Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+        if (c != '>') { /* attributes: white space, then anything but ">" and "/" */
+            if (!Py_UNICODE_ISSPACE(c))
+                return SCAN_NONE;
+            for (i++; i < end; i++) {
+                c = PyUnicode_READ(kind, chars, i);
+                if (c == '>' || c == '/')
+                    break;
+            }
+            if (i >= end || c != '>')
+                return SCAN_NONE;
+        }
+        i++;
+        for (int column = 0;; column++) {
+            if (column && rows_is(chars, kind, i, end, "</row>", 6)) {
+                i += 6;
+                break;
+            }
+            if (column == ROWS_COLUMNS)
+                return SCAN_NONE;
+            int done = rows_cell(s, chars, kind, &i, end, column);
+            if (done != SCAN_DONE)
+                return done;
+        }
+        int done = rows_flush(s, chars, kind);
+        if (done != SCAN_DONE)
+            return done;
+    }
+    return SCAN_DONE;
+}
+
+/* the used bits as a set of their indexes */
+static PyObject *rows_used(const Rows *s)
+{
+    PyObject *used = PySet_New(NULL);
+    if (!used || !s->used)
+        return used;
+    for (Py_ssize_t b = 0; b <= s->count / 8; b++) {
+        if (!s->used[b])
+            continue;
+        for (int k = 0; k < 8; k++) {
+            if (!(s->used[b] & (1u << k)))
+                continue;
+            PyObject *index = PyLong_FromSsize_t(b * 8 + k);
+            if (!index || PySet_Add(used, index) < 0) {
+                Py_XDECREF(index);
+                Py_DECREF(used);
+                return NULL;
+            }
+            Py_DECREF(index);
+        }
+    }
+    return used;
+}
+
+static PyObject *winnow_sheet_rows(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *text, *shared, *chars_left;
+    Py_ssize_t begin, end;
+    if (!PyArg_ParseTuple(args, "UnnO!O:sheet_rows", &text, &begin, &end, &PyList_Type, &shared, &chars_left))
+        return NULL;
+    if (!PyLong_Check(chars_left)) {
+        PyErr_SetString(PyExc_TypeError, "sheet_rows: chars_left must be an int");
+        return NULL;
+    }
+    int overflow;
+    long long limit = PyLong_AsLongLongAndOverflow(chars_left, &overflow);
+    if (limit == -1 && PyErr_Occurred())
+        return NULL;
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0)
+        return NULL;
+#endif
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (begin < 0 || end > n || begin > end)
+        Py_RETURN_NONE; /* never a sheetData's span */
+    Rows s;
+    memset(&s, 0, sizeof s);
+    s.shared = shared;
+    s.count = PyList_GET_SIZE(shared);
+    s.limit = overflow > 0 || limit > ROWS_MAX_LIMIT ? ROWS_MAX_LIMIT : overflow < 0 || limit < -ROWS_MAX_LIMIT ? -ROWS_MAX_LIMIT : limit;
+    s.rows = PyList_New(0);
+    if (!s.rows)
+        return NULL;
+    int kind = PyUnicode_KIND(text), done;
+    const void *chars = PyUnicode_DATA(text);
+    if (kind == PyUnicode_1BYTE_KIND)
+        done = rows_scan(&s, chars, PyUnicode_1BYTE_KIND, begin, end);
+    else if (kind == PyUnicode_2BYTE_KIND)
+        done = rows_scan(&s, chars, PyUnicode_2BYTE_KIND, begin, end);
+    else
+        done = rows_scan(&s, chars, PyUnicode_4BYTE_KIND, begin, end);
+    rows_release(&s);
+    if (done == SCAN_DONE && s.chars + 18 > s.limit)
+        done = SCAN_NONE; /* no cell at all, and a budget under 18 */
+    PyObject *result = NULL, *open = NULL, *used = NULL;
+    if (done == SCAN_NONE) {
+        result = Py_None;
+        Py_INCREF(result);
+    } else if (done == SCAN_DONE && (open = PyList_New(0)) && (used = rows_used(&s)))
+        result = Py_BuildValue("(OOLO)", s.rows, open, (long long)s.chars, used);
+    Py_XDECREF(open);
+    Py_XDECREF(used);
+    Py_DECREF(s.rows);
+    PyMem_Free(s.used);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"chosen", winnow_chosen, METH_VARARGS, "chosen(data, gram_bytes, window_bytes) -> int64 offsets as bytes"},
     {"crcs", winnow_crcs, METH_VARARGS, "crcs(data, offsets, gram_bytes) -> uint32 zlib CRC-32 of each gram"},
@@ -2454,6 +2809,8 @@ static PyMethodDef methods[] = {
      "None or False"},
     {"names_bound", winnow_names_bound, METH_VARARGS,
      "names_bound(xml) -> True when expat's namespace processing cannot refuse what the plain parse accepts"},
+    {"sheet_rows", winnow_sheet_rows, METH_VARARGS,
+     "sheet_rows(text, begin, end, shared, chars_left) -> ooxml.simple_rows's (rows, [], chars, used), or None"},
     {NULL, NULL, 0, NULL},
 };
 
