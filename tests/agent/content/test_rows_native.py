@@ -18,6 +18,7 @@ fraction of zeros kept, the used set left empty)."""
 from __future__ import annotations
 
 import random
+import re
 import sys
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -62,44 +63,65 @@ def plain(value: str) -> bool:
     return bool(value) and " ".join(value.split()) == value
 
 
-def _cell(rng: random.Random, column: int, row: int, shared: list[str], ordinary: bool) -> str:
+def _cell(rng: random.Random, column: int, row: int, shared: list[str]) -> str:
     letters = ooxml._column_letters(column)
     style = rng.choice(["", "", ' s="3"', ' s="0012"'])
     if rng.random() < 0.5:
-        index = str(rng.randrange(len(shared)))
-        if not ordinary and rng.random() < 0.1:
-            index = rng.choice([str(len(shared)), "9" * 18, "0" * 19, "1" * 19, "007", "", "-1", "1 "])
-        return f'<c r="{letters}{row}"{style} t="s"><v>{index}</v></c>'
+        return f'<c r="{letters}{row}"{style} t="s"><v>{rng.randrange(len(shared))}</v></c>'
     kind = rng.choice(["", "", ' t="n"'])
-    number = rng.choice(NUMBERS) if ordinary or rng.random() < 0.9 else rng.choice(REFUSED)
-    return f'<c r="{letters}{row}"{style}{kind}><v>{number}</v></c>'
+    return f'<c r="{letters}{row}"{style}{kind}><v>{rng.choice(NUMBERS)}</v></c>'
+
+
+NUMBER_CELL = re.compile(r'(<c r="[A-Z]+[0-9]+"(?: s="[0-9]+")?(?: t="n")?><v>)[^<]*(</v>)')
+INDEX_CELL = re.compile(r'( t="s"><v>)[0-9]+(</v>)')
+BAD_INDEXES = ["{count}", "999999999999999999", "0" * 19, "1" * 19, "", "-1", "1 ", "１"]
+
+
+def _flawed(rng: random.Random, sheet: str, shared: list[str], flaw: str) -> str:
+    """The sheet (or its shared strings) with one flaw: a number or index simple_rows refuses, a
+    shared string it normalises, or a mutation of MUTATIONS."""
+    if flaw == "number" and (cells := list(NUMBER_CELL.finditer(sheet))):
+        m = rng.choice(cells)
+        return sheet[: m.end(1)] + rng.choice(REFUSED) + sheet[m.start(2) :]
+    if flaw == "index" and (cells := list(INDEX_CELL.finditer(sheet))):
+        m = rng.choice(cells)
+        return sheet[: m.end(1)] + rng.choice(BAD_INDEXES).format(count=len(shared)) + sheet[m.start(2) :]
+    if flaw == "shared":
+        shared[rng.randrange(len(shared))] = rng.choice(ODD)
+        return sheet
+    old, new = rng.choice(MUTATIONS)
+    if old not in sheet:
+        return sheet
+    at = rng.randrange(sheet.count(old))
+    pieces = sheet.split(old)
+    return old.join(pieces[: at + 1]) + new + old.join(pieces[at + 1 :])
 
 
 def random_sheet(rng: random.Random, ordinary: bool) -> tuple[str, int, int, list[str]]:
-    """A worksheet's text and its sheetData span: rows of cells A, B, C... (ordinary: as
-    simple_rows reads them, every shared string kept as it is), else perhaps mutated."""
+    """A worksheet's text and its sheetData span: rows of cells A, B, C... as simple_rows reads
+    them, every shared string kept as it is; unless ordinary, with one flaw (sometimes two): a
+    refused number or index, an odd shared string, a mutation, a row of 65 to 70 cells, a cut."""
     shared = [rng.choice(PLAIN) for _ in range(rng.randint(1, 12))]
-    if not ordinary and rng.random() < 0.5:
-        shared[rng.randrange(len(shared))] = rng.choice(ODD)
+    flaws = (
+        [] if ordinary else rng.sample(["number", "index", "shared", "mutation", "wide", "cut"], rng.choice([1, 1, 2]))
+    )
     rows = []
     for n in range(1, rng.choice([0, 1, 2, 5, 30]) + 1):
-        width = rng.choice([1, 1, 2, 3, 5, 26, 27, 53, 64] + ([] if ordinary else [65, 70]))
+        width = rng.choice([1, 1, 2, 3, 5, 26, 27, 53, 64])
+        if "wide" in flaws and rng.random() < 0.3:
+            width = rng.choice([65, 70])
         start = rng.choice(['<row r="{n}">', "<row>", '<row r="{n}" spans="1:9">', '<row\tr="{n}">',
                             '<row\u3000r="{n}">', '<row x="a<b">'])  # fmt: skip
-        cells = "".join(_cell(rng, column, n, shared, ordinary) for column in range(1, width + 1))
+        cells = "".join(_cell(rng, column, n, shared) for column in range(1, width + 1))
         rows.append(start.format(n=n) + cells + "</row>")
     sheet = "".join(rows)
-    for _ in range(0 if ordinary else rng.choice([0, 1, 1, 2])):
-        old, new = rng.choice(MUTATIONS)
-        if old in sheet:
-            at = rng.randrange(sheet.count(old))
-            pieces = sheet.split(old)
-            sheet = old.join(pieces[: at + 1]) + new + old.join(pieces[at + 1 :])
+    for flaw in flaws:
+        sheet = _flawed(rng, sheet, shared, flaw)
     wide = rng.choice(["", "", "页", "\U0001f600"])  # the text 2 or 4 bytes a character
     text = f"<worksheet{wide}><sheetData>{sheet}</sheetData></worksheet>"
     begin, end = text.index("<sheetData>") + len("<sheetData>"), text.rindex("</sheetData>")
-    if not ordinary and rng.random() < 0.15:
-        end = rng.randint(begin, len(text))  # cut anywhere: a span that stops inside a cell
+    if "cut" in flaws:
+        end = rng.randint(begin, len(text))  # a span that stops anywhere, inside a cell too
     return text, begin, end, shared
 
 
@@ -160,6 +182,18 @@ def test_budgets_near_the_limit():
         for budget in (chars + 19, chars + 18, chars + 17, chars, 18, 17, 0, -1, 10**40, -(10**40)):
             found = same_answer(text, begin, end, shared, budget)
             assert (found is not None) == (chars + 18 <= budget)
+
+
+def test_spans_ending_anywhere_are_read_within_them():
+    """Every end in small sheets, the text past it a well-formed rest: nothing past end is read."""
+    rng = random.Random(13)
+    for _ in range(40):
+        text, begin, end, shared = random_sheet(rng, True)
+        if len(text) > 3000:
+            continue
+        for cut in range(begin, len(text) + 1):
+            same_answer(text, begin, cut, shared, 1 << 40)
+            same_answer(text, begin + 1, cut, shared, 1 << 40)
 
 
 # --- whole workbooks ------------------------------------------------------------------------------
