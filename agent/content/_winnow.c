@@ -2495,6 +2495,64 @@ PARA_INLINE Py_ssize_t rows_digits(const void *chars, int kind, Py_ssize_t i, Py
     return i;
 }
 
+/* whether data[k:n] holds no white space but single spaces (before: the character before k): a
+   letter is passed by two comparisons (white space is at most U+0020, U+0085, U+00A0, U+1680, in
+   U+2000..U+205F or U+3000), the rest asked of Py_UNICODE_ISSPACE (str.split's white space) */
+PARA_INLINE int rows_plain_chars(const void *data, int kind, Py_ssize_t k, Py_ssize_t n, Py_UCS4 before)
+{
+    for (; k < n; k++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, k);
+        if (c <= ' ' || (c >= 0x85 && c <= 0x3000)) {
+            if (c == ' ' ? before == ' ' : Py_UNICODE_ISSPACE(c))
+                return 0;
+        }
+        before = c;
+    }
+    return 1;
+}
+
+/* rows_plain_chars over the whole of data, 16 bytes at a time with SSE2 where no character in them
+   may be white space (below U+0020, U+0085, U+00A0, in U+0085..U+3000 for two bytes) and no two
+   spaces stand together; a block that may: the characters one at a time from the start */
+static int rows_plain_text(const void *data, int kind, Py_ssize_t n)
+{
+    Py_ssize_t k = 0;
+#if defined(__SSE2__)
+    const __m128i zero = _mm_setzero_si128();
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const uint8_t *c = data;
+        const __m128i low = _mm_set1_epi8(0x1F), space = _mm_set1_epi8(' ');
+        const __m128i next_line = _mm_set1_epi8((char)0x85), no_break = _mm_set1_epi8((char)0xA0);
+        for (; k + 17 <= n; k += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(c + k)), after = _mm_loadu_si128((const __m128i *)(c + k + 1));
+            __m128i odd = _mm_or_si128(_mm_cmpeq_epi8(_mm_subs_epu8(v, low), zero),
+                                       _mm_or_si128(_mm_cmpeq_epi8(v, next_line), _mm_cmpeq_epi8(v, no_break)));
+            odd = _mm_or_si128(odd, _mm_and_si128(_mm_cmpeq_epi8(v, space), _mm_cmpeq_epi8(after, space)));
+            if (_mm_movemask_epi8(odd))
+                return rows_plain_chars(data, PyUnicode_1BYTE_KIND, 0, n, 0);
+        }
+    } else if (kind == PyUnicode_2BYTE_KIND) {
+        const uint16_t *c = data;
+        const __m128i low = _mm_set1_epi16(0x1F), space = _mm_set1_epi16(' ');
+        const __m128i first = _mm_set1_epi16(0x85), span = _mm_set1_epi16(0x3000 - 0x85);
+        for (; k + 9 <= n; k += 8) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(c + k)), after = _mm_loadu_si128((const __m128i *)(c + k + 1));
+            __m128i odd = _mm_or_si128(_mm_cmpeq_epi16(_mm_subs_epu16(v, low), zero),
+                                       _mm_cmpeq_epi16(_mm_subs_epu16(_mm_sub_epi16(v, first), span), zero));
+            odd = _mm_or_si128(odd, _mm_and_si128(_mm_cmpeq_epi16(v, space), _mm_cmpeq_epi16(after, space)));
+            if (_mm_movemask_epi8(odd))
+                return rows_plain_chars(data, PyUnicode_2BYTE_KIND, 0, n, 0);
+        }
+    }
+#endif
+    Py_UCS4 before = k ? PyUnicode_READ(kind, data, k - 1) : 0;
+    if (kind == PyUnicode_1BYTE_KIND)
+        return rows_plain_chars(data, PyUnicode_1BYTE_KIND, k, n, before);
+    if (kind == PyUnicode_2BYTE_KIND)
+        return rows_plain_chars(data, PyUnicode_2BYTE_KIND, k, n, before);
+    return rows_plain_chars(data, PyUnicode_4BYTE_KIND, k, n, before);
+}
+
 /* whether " ".join(value.split()) leaves value as it is and it is not empty: simple_rows's values
    then are shared's own (any other shared string: None, simple_rows normalises it itself) */
 static int rows_plain_value(PyObject *value)
@@ -2510,14 +2568,7 @@ static int rows_plain_value(PyObject *value)
     const void *data = PyUnicode_DATA(value);
     if (n == 0 || PyUnicode_READ(kind, data, 0) == ' ' || PyUnicode_READ(kind, data, n - 1) == ' ')
         return 0;
-    Py_UCS4 before = 0;
-    for (Py_ssize_t k = 0; k < n; k++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, k);
-        if (c == ' ' ? before == ' ' : Py_UNICODE_ISSPACE(c))
-            return 0;
-        before = c;
-    }
-    return 1;
+    return rows_plain_text(data, kind, n);
 }
 
 /* shared[index] for a cell, checked (rows_plain_value) the first time it is used, noted as used;

@@ -174,6 +174,31 @@ def test_the_fast_path_answers_most_sheets():
     assert answered[False] > 50  # mutations that leave a simple sheet (or none happened)
 
 
+SPACES = [" ", "\t", "\n", "\x1c", "\x85", "\xa0", "\u1680", "\u2000", "\u200a", "\u2028", "\u202f", "\u205f",
+          "\u3000"]  # fmt: skip
+NOT_SPACES = ["a", "Z", "\x01", "\x1b", "\x7f", "\x84", "\x86", "\xa1", "é", "页", "\u167f", "\u200b", "\u2060",
+              "\u2fff", "\u3001", "\uffff", "\U0001f600"]  # fmt: skip
+
+
+def test_shared_strings_kept_exactly_where_split_keeps_them():
+    """Shared strings of 0 to 70 characters (16 bytes and more are checked a block at a time),
+    one or two spaces or white space of each kind anywhere: the C keeps a string exactly where
+    " ".join(value.split()) does."""
+    rng = random.Random(34)
+    sheet = '<row><c r="A1" t="s"><v>0</v></c><c r="B1" t="s"><v>1</v></c></row>'
+    kept = 0
+    for _ in range(6000):
+        letters = rng.sample(NOT_SPACES, rng.randint(1, 3))
+        value = "".join(rng.choice(letters) if rng.random() < 0.85 else " " for _ in range(rng.randint(0, 70)))
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            at = rng.randint(0, len(value))
+            value = value[:at] + rng.choice(SPACES + ["  "]) + value[at:]
+        found = same_answer(sheet, 0, len(sheet), [value, "x"], 1 << 40)
+        assert (found is not None) == plain(value), ascii(value)
+        kept += found is not None
+    assert 1000 < kept < 5000
+
+
 def test_budgets_near_the_limit():
     rng = random.Random(5)
     for _ in range(200):
