@@ -13,7 +13,8 @@ shared string simple_rows would normalise or leave out:
 
 Checked to fail with the C broken on purpose (a space for the tab between cells, a gap in the
 columns accepted, the budget one off, a leading space let through, ASCII rows made Latin-1, a
-fraction of zeros kept, the used set left empty)."""
+fraction of zeros kept, the used set left empty, a row's tab or U+3000 refused, a 19-digit index
+taken, "</row>" read past the span, the SSE2 blocks missing two spaces, U+00A0 or U+2000..U+3000)."""
 
 from __future__ import annotations
 
