@@ -1,9 +1,20 @@
-/* agent.content._winnow: the hot loops of winnowing (agent/content/winnow_fast.py) in C.
+/* agent.content._winnow: the hot loops of winnowing (agent/content/winnow_fast.py) and of reading
+ * OOXML members (agent/content/ooxml.py, xmlscan.py) in C.
  *
  * Optional: winnow_fast.py imports it when it was built and otherwise runs its numpy passes; both
  * give exactly the values of the pure-Python reference, agent/content/winnow.py
- * (tests/agent/content/test_winnow_native.py compares the three). It runs inside the inspection
- * workers on text an employee controls, so every index and span is checked against its buffer.
+ * (tests/agent/content/test_winnow_native.py compares the three). ooxml.py and xmlscan.py run their
+ * regex paths and expat's events without it (the tests hold the C to the events). It runs inside
+ * the inspection workers on text and files an employee controls, so every index and span is
+ * checked against its buffer.
+ *
+ * The OOXML functions, each described at its section below:
+ * ooxml_paragraphs(text, refused, first_table, mode, limit): a docx or pptx member's paragraphs,
+ *     with a docx table's cells or a slide's places, as the events give them.
+ * sheet_rows(text, begin, end, shared, chars_left): a worksheet of simple rows as ooxml.simple_rows
+ *     reads it.
+ * names_bound(xml): whether expat's namespace processing could refuse a member the plain parse
+ *     accepted (xmlscan's guard leaves that parse out when it could not).
  *
  * chosen(data, gram_bytes, window_bytes) -> bytes
  *     The offsets (int64, native order, ascending, distinct) of the chosen grams: in every

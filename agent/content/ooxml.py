@@ -441,8 +441,8 @@ try:
     from agent.content import _winnow as _native  # the C scan (setup.py); optional: pure-Python wheels
 except ImportError:
     _native = None
-if not hasattr(_native, "names_bound"):  # none, or one built before the scan took its modes (a failed rebuild
-    _native = None  # leaves the old one in place): the Python paths
+if not hasattr(_native, "sheet_rows"):  # none, or one built before the scans took their present form (a failed
+    _native = None  # rebuild leaves the old one in place): the Python paths
 
 
 def native_paragraphs(
