@@ -30,10 +30,12 @@ NOTES = (
     "lines' generic share, prefilters for clause numbers and marking terms; else whole-text numpy passes), some "
     "21 ms a MB of text; the detectors read the document's one joined and encoded text, candidates validated in "
     "numpy arrays, a column's context read only where the words beside a number leave it open (some 9 ms a MB of "
-    "prose, 18 of the roster CSV); docx, xlsx and pptx are read after expat's callback-free check by whole-member "
-    "findall shortcuts (paragraphs, Word tables' cells, simple worksheet rows, shared strings: "
-    "agent/content/ooxml.py), some 40 ms a MB for docx, 50 xlsx and 65 pptx (a slide member costs some 100 µs "
-    "whatever it holds); PDF is PDFium's page load and text page (some 220 of its 300 ms a MB). "
+    "prose, 18 of the roster CSV); docx, xlsx and pptx are read after expat's callback-free check (without its "
+    "namespace processing where the C check names_bound shows it could not refuse the member) by whole-member "
+    "passes in C (paragraphs with a Word table's cells or a slide's places, simple worksheet rows) and regex "
+    "shortcuts (shared strings: agent/content/ooxml.py), some 20 ms a MB for docx, 28 xlsx and 40 pptx (a slide "
+    "member costs some 50 µs whatever it holds), 107 for Word's own markup (the check alone 54) and 57 for "
+    "PowerPoint's; PDF is PDFium's page load and text page (some 220 of its 300 ms a MB). "
     "The notes give MB/s of text per CPU second: on a busy machine the wall-clock rate says little."
 )
 # docx and pptx hold the text in the least markup that reads (a run per paragraph or shape);
