@@ -2274,16 +2274,17 @@ release:
 /* ---- XML namespaces: whether expat's namespace processing could refuse a member ------------------
  * xmlscan's guard parses every member with expat; with namespace processing that costs twice what
  * the same parse costs without it on Word's markup (every prefixed attribute expanded). A member
- * the plain parse accepted is refused by the namespace parse only for a prefix that is not bound,
- * a prefix declared empty, the reserved prefixes and names (xml, xmlns and their URIs), a
- * qualified name that is not one (two colons, an empty part) or two attributes that are one after
- * expansion. names_bound says True only where none of that can be: every declaration stands on the
- * root element, none of them is reserved, empty or holds a reference, every prefixed name is one
- * prefix and one local name, every prefix used is declared (or is xml on an attribute), and no two
- * attributes of an element share a local name when one of them has a prefix. Anything else, and
- * any input it does not follow (a comment, a DOCTYPE, a tag not ended), says False: the caller then
- * runs the namespace parse. It reads bytes the plain parse accepted; on any other input it only
- * answers, within the buffer. */
+ * the plain parse accepted is refused by the namespace parse only for a prefix that is not bound
+ * where it is used, a prefix declared empty, the reserved prefixes and names (xml, xmlns and their
+ * URIs), a qualified name that is not one (two colons, an empty part) or two attributes that are
+ * one after expansion. names_bound says True only where none of that can be: no declaration is
+ * reserved, empty or holds a reference, every prefixed name is one prefix and one local name, every
+ * prefix used is declared on its element or an open one around it (or is xml on an attribute),
+ * and no two prefixed attributes of an element share a local name. Anything else, and any input it
+ * does not follow (a comment, a DOCTYPE, a tag not ended, more than NAMES_MAX_PREFIXES
+ * declarations in force), says False: the caller then runs the namespace parse. It reads bytes the
+ * plain parse accepted (so tags nest and every "<" starts one); on any other input it only answers,
+ * within the buffer. */
 
 #define NAMES_MAX_PREFIXES 128
 #define NAMES_MAX_ATTRIBUTES 256
@@ -2294,6 +2295,12 @@ typedef struct {
     Py_ssize_t colon; /* the colon's offset in name, -1 for none */
 } xml_name;
 
+typedef struct {
+    const unsigned char *name;
+    Py_ssize_t length;
+    Py_ssize_t level; /* the depth of the element that declares it */
+} xml_prefix;
+
 static int xml_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 static int same_bytes(const unsigned char *a, Py_ssize_t alen, const char *b)
@@ -2301,7 +2308,7 @@ static int same_bytes(const unsigned char *a, Py_ssize_t alen, const char *b)
     return alen == (Py_ssize_t)strlen(b) && memcmp(a, b, (size_t)alen) == 0;
 }
 
-/* whether the value holds text of length n (the reserved URIs) */
+/* whether the value holds text (the reserved URIs) */
 static int holds(const unsigned char *value, Py_ssize_t length, const char *text)
 {
     Py_ssize_t n = (Py_ssize_t)strlen(text);
@@ -2311,8 +2318,8 @@ static int holds(const unsigned char *value, Py_ssize_t length, const char *text
     return 0;
 }
 
-/* a name from at to the first white space, "=", "/" or ">"; 0 when it is empty, runs off the end
- * or is not one name or one prefix and one local name */
+/* a name from at to the first white space, "=", "/", ">" or "<"; 0 when it is empty, runs off
+ * the end or is not one name or one prefix and one local name */
 static int read_name(const unsigned char *b, Py_ssize_t n, Py_ssize_t *at, xml_name *out)
 {
     Py_ssize_t i = *at, colon = -1;
@@ -2333,7 +2340,7 @@ static int read_name(const unsigned char *b, Py_ssize_t n, Py_ssize_t *at, xml_n
     return 1;
 }
 
-static int declared(const xml_name *prefixes, int count, const unsigned char *prefix, Py_ssize_t length)
+static int declared(const xml_prefix *prefixes, int count, const unsigned char *prefix, Py_ssize_t length)
 {
     for (int k = 0; k < count; k++)
         if (prefixes[k].length == length && memcmp(prefixes[k].name, prefix, (size_t)length) == 0)
@@ -2343,40 +2350,50 @@ static int declared(const xml_name *prefixes, int count, const unsigned char *pr
 
 static int names_bound(const unsigned char *b, Py_ssize_t n)
 {
-    xml_name prefixes[NAMES_MAX_PREFIXES];
+    xml_prefix prefixes[NAMES_MAX_PREFIXES]; /* the declarations in force, outermost first */
     xml_name attributes[NAMES_MAX_ATTRIBUTES];
     int prefix_count = 0, root_seen = 0;
-    Py_ssize_t i = 0;
+    Py_ssize_t i = 0, depth = 0; /* depth: the elements open */
     if (n <= 0)
         return 0;
     const unsigned char *first = memchr(b, '<', (size_t)n);
     for (;;) {
         const unsigned char *lt = memchr(b + i, '<', (size_t)(n - i));
         if (lt == NULL)
-            return root_seen;
+            return root_seen && depth == 0;
         i = lt - b + 1;
         if (i >= n)
             return 0;
         if (b[i] == '!' || (b[i] == '?' && (root_seen || lt != first)))
             return 0; /* a comment, CDATA, DOCTYPE or instruction but the XML declaration: not read here */
-        if (b[i] == '/' || b[i] == '?') { /* an end tag, the XML declaration */
+        if (b[i] == '/' || b[i] == '?') { /* an end tag (its element's declarations go), the XML declaration */
             const unsigned char *gt = memchr(b + i, '>', (size_t)(n - i));
             if (gt == NULL)
                 return 0;
+            if (b[i] == '/') {
+                if (depth == 0)
+                    return 0;
+                while (prefix_count && prefixes[prefix_count - 1].level == depth)
+                    prefix_count--;
+                depth--;
+            }
             i = gt - b + 1;
             continue;
         }
         xml_name element;
         if (!read_name(b, n, &i, &element))
             return 0;
-        int count = 0;
+        Py_ssize_t level = depth + 1;
+        int count = 0, empty;
         for (;;) { /* the attributes, to the tag's end */
             while (i < n && xml_space(b[i]))
                 i++;
             if (i >= n)
                 return 0;
-            if (b[i] == '>' || (b[i] == '/' && i + 1 < n && b[i + 1] == '>'))
+            if (b[i] == '>' || (b[i] == '/' && i + 1 < n && b[i + 1] == '>')) {
+                empty = b[i] == '/';
                 break;
+            }
             if (count == NAMES_MAX_ATTRIBUTES || !read_name(b, n, &i, &attributes[count]))
                 return 0;
             while (i < n && xml_space(b[i]))
@@ -2404,11 +2421,12 @@ static int names_bound(const unsigned char *b, Py_ssize_t n)
                 if (declaration) {
                     const unsigned char *prefix = a->name + 6;
                     Py_ssize_t prefix_length = a->length - 6;
-                    if (root_seen || value_length == 0 || prefix_count == NAMES_MAX_PREFIXES
-                        || same_bytes(prefix, prefix_length, "xml") || same_bytes(prefix, prefix_length, "xmlns"))
+                    if (value_length == 0 || prefix_count == NAMES_MAX_PREFIXES || same_bytes(prefix, prefix_length, "xml")
+                        || same_bytes(prefix, prefix_length, "xmlns"))
                         return 0;
                     prefixes[prefix_count].name = prefix;
                     prefixes[prefix_count].length = prefix_length;
+                    prefixes[prefix_count].level = level;
                     prefix_count++;
                 }
                 continue; /* a declaration is not an attribute after expansion */
@@ -2419,17 +2437,24 @@ static int names_bound(const unsigned char *b, Py_ssize_t n)
             return 0;
         for (int k = 0; k < count; k++) {
             const xml_name *a = &attributes[k];
-            if (a->colon > 0 && !same_bytes(a->name, a->colon, "xml") && !declared(prefixes, prefix_count, a->name, a->colon))
+            if (a->colon < 0)
+                continue; /* an attribute without a prefix is in no namespace: never one with a prefix */
+            if (!same_bytes(a->name, a->colon, "xml") && !declared(prefixes, prefix_count, a->name, a->colon))
                 return 0;
             const unsigned char *local = a->name + a->colon + 1;
             Py_ssize_t local_length = a->length - a->colon - 1;
             for (int m = k + 1; m < count; m++) {
                 const xml_name *other = &attributes[m];
-                if ((a->colon > 0 || other->colon > 0) && other->length - other->colon - 1 == local_length
+                if (other->colon > 0 && other->length - other->colon - 1 == local_length
                     && memcmp(other->name + other->colon + 1, local, (size_t)local_length) == 0)
-                    return 0; /* the same local name: perhaps the same expanded name */
+                    return 0; /* two prefixes, one local name: perhaps one expanded name */
             }
         }
+        if (empty) /* its declarations end with it */
+            while (prefix_count && prefixes[prefix_count - 1].level == level)
+                prefix_count--;
+        else
+            depth = level;
         root_seen = 1;
     }
 }

@@ -87,6 +87,10 @@ def test_bound_only_where_the_namespace_parse_accepts(root, declaration, declare
 
 REFUSED_BY_NAMESPACES = [
     "<a:r/>",  # an unbound prefix on the root
+    f"<r{DECLARED}><x xmlns:c='urn:c'/><c:y/></r>",  # used after the element that declared it ended
+    f"<r{DECLARED}><x xmlns:c='urn:c'><c:y/></x><c:z/></r>",
+    f"<r{DECLARED}><x xmlns:c='urn:c'><c:y/></x><z><c:y/></z></r>",  # in a sibling
+    f"<r{DECLARED}><x><y xmlns:c='urn:c'/></x><a:w c:v='1'/></r>",  # on an attribute, out of scope
     f"<r{DECLARED}><c:x/></r>",  # on an element
     f"<r{DECLARED}><a:x c:y='1'/></r>",  # on an attribute
     f"<r{DECLARED}><xmlns:x/></r>",
@@ -97,6 +101,8 @@ REFUSED_BY_NAMESPACES = [
     f'<r xmlns="{XMLNS_URI}"/>',
     f'<r xmlns:a="{XML_URI[:-1]}&#x65;"/>',  # the reserved URI, spelled with a reference
     f"<r{DECLARED} xmlns:c='urn:a'><a:x a:y='1' c:y='2'/></r>",  # one attribute after expansion
+    f"<r{DECLARED}><a:x xmlns:c='urn:a' a:y='1' c:y='2'/></r>",
+    f"<r{DECLARED}><x xmlns:c='urn:c'><c:y xmlns:d=''/></x></r>",  # an empty declaration inside
     f"<r{DECLARED}><a:b:c/></r>",  # not a qualified name
     f"<r{DECLARED}><a:x b:c:d='1'/></r>",
     f"<r{DECLARED}><a:x :y='1'/></r>",
@@ -117,6 +123,11 @@ def test_each_namespace_error_is_left_to_the_namespace_parse(member):
         f"<r{DECLARED}><a:x xml:space='preserve'>t</a:x><b:y/></r>",
         f"<r{DECLARED}><w:x a:y='1' b:z='2' q='3'/></r>",
         '<?xml version="1.0"?>\r\n<r xmlns="urn:d"><x/></r>',
+        # declared below the root, as PowerPoint's extension lists and Word's drawings do
+        f"<r{DECLARED}><x xmlns:c='urn:c'><c:y/></x></r>",
+        f"<r{DECLARED}><c:x xmlns:c='urn:c' c:v='1'/><a:y/></r>",
+        f"<r{DECLARED}><x xmlns:a='urn:other'><a:y/></x><a:z/></r>",  # redeclared inside, the outer one after
+        f"<r{DECLARED}><a:x y='1' a:y='2'/></r>",  # one local name, one of them without a prefix
     ],
 )
 def test_what_office_writes_is_bound(member):
@@ -126,8 +137,7 @@ def test_what_office_writes_is_bound(member):
 @pytest.mark.parametrize(
     "member",
     [
-        f"<r{DECLARED}><x xmlns:c='urn:c'><c:y/></x></r>",  # a declaration below the root: not followed
-        f"<r{DECLARED}><a:x y='1' a:y='2'/></r>",  # one local name twice, one prefixed: not compared
+        f"<r{DECLARED}><a:x b:y='1' a:y='2'/></r>",  # one local name, two prefixes: the URIs not compared
         f"<r{DECLARED}><!-- c --><a:x/></r>",
         f"<r{DECLARED}><?pi x?><a:x/></r>",
         f"<r{DECLARED}><a:x y='1",
@@ -161,7 +171,10 @@ def test_hostile_bytes_only_get_an_answer():
     many = "<r " + " ".join(f'a{i}="1"' for i in range(300)) + "/>"  # more attributes than it keeps
     assert not names_bound(many.encode())
     declarations = "<r " + " ".join(f'xmlns:p{i}="urn:{i}"' for i in range(200)) + "/>"
-    assert not names_bound(declarations.encode())
+    assert not names_bound(declarations.encode())  # more declarations in force than it keeps
+    nested = "".join(f"<x{i} xmlns:p{i}='urn:{i}'>" for i in range(129)) + "".join(f"</x{i}>" for i in reversed(range(129)))
+    assert not names_bound(nested.encode())
+    assert names_bound(("<r>" + "<x xmlns:p='urn:p'><p:y/></x>" * 10_000 + "</r>").encode())  # each goes with its element
     rng = os.urandom(1 << 16)
     names_bound(rng)
     names_bound(b"<a " * 100_000)
