@@ -313,7 +313,7 @@ def _word_runs(rng: random.Random, text: str) -> str:
 
 
 def word_docx_file(path: str, rng: random.Random, text_bytes: int) -> None:
-    """A docx as Word writes it: paragraphs with their properties and revision ids, text split
+    """A docx as Word writes it: paragraphs with their ids and properties and revision ids, text split
     over runs with fonts, proofing marks and a bookmark, a table now and then (the same prose as
     docx_file, in about eight times the markup)."""
     from pathlib import Path
@@ -324,8 +324,8 @@ def word_docx_file(path: str, rng: random.Random, text_bytes: int) -> None:
     body, lines = [], paragraphs(rng, text_bytes)
     for i, line in enumerate(lines):
         paragraph = (
-            f'<w:p w:rsidR="00{rng.randrange(16**6):06X}" w:rsidRDefault="00A1B2C3" w:rsidP="00D4E5F6">'
-            f"{spacing}{_word_runs(rng, line)}</w:p>"
+            f'<w:p w14:paraId="{rng.randrange(16**8):08X}" w14:textId="77777777" w:rsidR="00{rng.randrange(16**6):06X}" '
+            f'w:rsidRDefault="00A1B2C3" w:rsidP="00D4E5F6">{spacing}{_word_runs(rng, line)}</w:p>'
         )
         if i % 40 == 39:  # a two-column table row: the line and its number
             cell = '<w:tc><w:tcPr><w:tcW w:w="4148" w:type="dxa"/></w:tcPr>{}</w:tc>'
@@ -346,7 +346,8 @@ def word_docx_file(path: str, rng: random.Random, text_bytes: int) -> None:
 def powerpoint_pptx_file(path: str, rng: random.Random, text_bytes: int) -> None:
     """A deck as PowerPoint writes it: each slide a title placeholder, a content placeholder of a
     dozen bullets and a footer placeholder, each shape with its properties and each run its
-    language (the same prose as pptx_file)."""
+    language, and the slide's creation id in an extension list that declares its own namespace
+    (the same prose as pptx_file)."""
     from pathlib import Path
 
     from tests.agent.content.makers import P, _office, write_zip
@@ -375,7 +376,9 @@ def powerpoint_pptx_file(path: str, rng: random.Random, text_bytes: int) -> None
         )
         slides[f"ppt/slides/slide{n}.xml"] = (
             f'{OFFICE_DECLARATION}<p:sld {P} xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
-            f"<p:cSld><p:spTree>{group}{shapes}</p:spTree></p:cSld><p:clrMapOvr><a:masterClrMapping/></p:clrMapOvr></p:sld>"
+            f"<p:cSld><p:spTree>{group}{shapes}</p:spTree><p:extLst><p:ext uri=\"{{BB962C8B-B14F-4D97-AF65-F5344CB8AC3E}}\">"
+            f'<p14:creationId xmlns:p14="http://schemas.microsoft.com/office/powerpoint/2010/main" val="{rng.randrange(10**9)}"/>'
+            "</p:ext></p:extLst></p:cSld><p:clrMapOvr><a:masterClrMapping/></p:clrMapOvr></p:sld>"
         )
     write_zip(Path(path), {**_office("deck"), "ppt/presentation.xml": f"<p:presentation {P}/>", **slides})
 
