@@ -7,9 +7,10 @@ locked-down expat parser with no element or text callbacks (C speed), so a DTD, 
 declaration, an unbound prefix or malformed XML is refused exactly as before (the namespace
 processing left out where the C check names_bound shows it could not refuse the member:
 _checked), and whatever the regex pass then reads is well-formed XML with no DTD. Only the five
-predefined entities and character references can appear then; comments, CDATA sections, processing instructions and
-encodings other than UTF-8 are left to the reference (Office does not write them). So is a member
-cut short at MAX_MEMBER_BYTES, and one whose reading ran out of budget or was refused (the
+predefined entities and character references can appear then; comments, CDATA sections,
+processing instructions and encodings other than UTF-8 are left to the reference (Office does not
+write them). So is a member cut short at MAX_MEMBER_BYTES, and one whose reading ran out of budget
+or was refused (the
 reference parses what was read, then fails the same way).
 
 The regex finds the start, end and empty tags of the handler's local names (any prefix); the text
