@@ -10,8 +10,7 @@ _checked), and whatever the regex pass then reads is well-formed XML with no DTD
 predefined entities and character references can appear then; comments, CDATA sections,
 processing instructions and encodings other than UTF-8 are left to the reference (Office does not
 write them). So is a member cut short at MAX_MEMBER_BYTES, and one whose reading ran out of budget
-or was refused (the
-reference parses what was read, then fails the same way).
+or was refused (the reference parses what was read, then fails the same way).
 
 The regex finds the start, end and empty tags of the handler's local names (any prefix); the text
 between two of them, with other elements' tags removed, line ends normalised as expat does and
