@@ -20,25 +20,19 @@ from server.schema import alert_history, alerts
 from server.store import Store
 from tests.server import postgres
 from tests.server.factories import make_event
+from tests.server.postgres import cluster, db_url  # noqa: F401 - one cluster per module, a database per test
 
-pytestmark = pytest.mark.slow
+pytestmark = postgres.MARKS
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    with postgres.running() as cluster:
-        yield cluster
-
-
 @pytest.fixture
-def engines(cluster):
-    with postgres.fresh_database(cluster) as url:
-        both = [make_engine(url) for _ in range(2)]
-        migrate(both[0])
-        yield both
-        for e in both:
-            e.dispose()
+def engines(db_url):  # noqa: F811 (the fixture imported above, by name)
+    both = [make_engine(db_url) for _ in range(2)]
+    migrate(both[0])
+    yield both
+    for e in both:
+        e.dispose()
 
 
 def test_an_acknowledge_racing_a_resolve_is_judged_on_the_resolved_status(engines, clock):
