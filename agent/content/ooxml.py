@@ -301,6 +301,14 @@ class _DocxHandler(_Paragraphs):
 
 
 FAST_TABLES = True  # False: a docx member with tables through the events (table_cells is tested against them)
+
+
+def _cell(table: int, row: int, column: int) -> Cell:
+    """Cell(table, max(row, 0), max(column, 0)) as the events make it at a flush (a row or column
+    not counted yet is 0), without the frozen dataclass's __init__: one a cell of a roster."""
+    cell = object.__new__(Cell)
+    cell.__dict__.update(table=table, row=row if row > 0 else 0, column=column if column > 0 else 0)
+    return cell
 # in document order: a table, row, cell or gridSpan tag ("/" of an end tag, the name, the rest of
 # the tag), or a paragraph's end (its end tag, or an empty paragraph: no name). For a member
 # plain_paragraphs read: every ">" ends a tag there, so [^<>]* stays inside one (and stops at the
@@ -322,16 +330,10 @@ def table_cells(text: str, first_table: int) -> tuple[list[Cell | None], int] | 
     open_tables: list[list[int]] = []  # [table, row, column, span] of each open table
     cell: Cell | None = None
     moved = False  # a tag moved the cell since it was made
-    new = object.__new__
     for close, name, rest in _TABLE_MARKS.findall(text):
         if not name:  # a paragraph's end
             if moved:
-                if open_tables:
-                    table, row, column, _ = open_tables[-1]
-                    cell = new(Cell)  # what Cell(...) sets, without the frozen dataclass's __init__
-                    cell.__dict__.update(table=table, row=row if row > 0 else 0, column=column if column > 0 else 0)
-                else:
-                    cell = None
+                cell = _cell(*open_tables[-1][:3]) if open_tables else None
                 moved = False
             append(cell)
         elif name == "tc":
@@ -357,7 +359,7 @@ def table_cells(text: str, first_table: int) -> tuple[list[Cell | None], int] | 
         elif open_tables and not close:  # gridSpan: the next cell's columns
             open_tables[-1][3] = min(max(_index(attributes(rest).get("val", "1")), 1), 64)
     if moved:  # the final flush (a well-formed member has closed its tables by then)
-        cell = Cell(open_tables[-1][0], max(open_tables[-1][1], 0), max(open_tables[-1][2], 0)) if open_tables else None
+        cell = _cell(*open_tables[-1][:3]) if open_tables else None
     append(cell)
     return cells, tables
 
@@ -391,16 +393,10 @@ def paragraphs_and_cells(text: str, first_table: int) -> tuple[list[str], list[C
     open_tables: list[list[int]] = []  # [table, row, column, span] of each open table
     cell: Cell | None = None
     moved = False  # a tag moved the cell since it was made
-    new = object.__new__
     for item in found:
         if not item:  # a paragraph's end
             if moved:
-                if open_tables:
-                    table, row, column, _ = open_tables[-1]
-                    cell = new(Cell)  # what Cell(...) sets, without the frozen dataclass's __init__
-                    cell.__dict__.update(table=table, row=row if row > 0 else 0, column=column if column > 0 else 0)
-                else:
-                    cell = None
+                cell = _cell(*open_tables[-1][:3]) if open_tables else None
                 moved = False
             append(cell)
         elif len(item) < 2 or item[0] == ">":
@@ -428,7 +424,7 @@ def paragraphs_and_cells(text: str, first_table: int) -> tuple[list[str], list[C
         elif open_tables:  # gridSpan: the next cell's columns
             open_tables[-1][3] = min(max(_index(attributes(item[8:]).get("val", "1")), 1), 64)
     if moved:  # the final flush (a well-formed member has closed its tables by then)
-        cell = Cell(open_tables[-1][0], max(open_tables[-1][1], 0), max(open_tables[-1][2], 0)) if open_tables else None
+        cell = _cell(*open_tables[-1][:3]) if open_tables else None
     append(cell)
     if len(cells) != len(paragraphs):
         return None
@@ -463,12 +459,7 @@ def native_paragraphs(
     paragraphs, index, seen, tables = found
     if index is None:
         return paragraphs, None, tables
-    made: list[Cell | None] = []
-    new = object.__new__
-    for table, row, column in seen:
-        cell = new(Cell)  # what Cell(...) sets, without the frozen dataclass's __init__
-        cell.__dict__.update(table=table, row=row, column=column)
-        made.append(cell)
+    made: list[Cell | None] = [_cell(table, row, column) for table, row, column in seen]
     made.append(None)  # index -1: outside any table
     return paragraphs, [made[i] for i in index], tables
 
