@@ -7,15 +7,12 @@ far are kept and the Document is marked truncated.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 
-from agent.content.document import Cell, TextPart
+from agent.content.document import Cell, TextPart, has_surrogates
 
 MAX_PARTS = 200_000  # a million one-character lines should not become a million objects
-_SURROGATES = re.compile("[\ud800-\udfff]")  # what TextPart's readable() replaces
-FAST_SURROGATES = True  # False: has_surrogates by the regex search (the reference it is tested against)
 
 
 class OutOfBudget(Exception):
@@ -112,17 +109,3 @@ class Collector:
             append(part)
         self.chars_left -= chars
 
-
-def has_surrogates(text: str) -> bool:
-    """Whether text holds a lone surrogate (what TextPart's readable() replaces): UTF-16's strict
-    encoder refuses one, in a fraction of the time a regex search takes over a long text (a
-    whitespace or blank text holds none, so the raw texts stand for the stripped ones)."""
-    if FAST_SURROGATES:
-        if text.isascii():
-            return False
-        try:
-            text.encode("utf-16-le")
-        except UnicodeEncodeError:
-            return True
-        return False
-    return _SURROGATES.search(text) is not None

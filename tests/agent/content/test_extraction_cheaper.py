@@ -1,6 +1,7 @@
 """Extraction made cheaper (issue 21 round 3) gives what its references give:
 
-- budget.has_surrogates (UTF-16's strict encoder) against the regex search it replaced;
+- budget.has_surrogates (UTF-16's strict encoder) against the regex search it replaced, and
+  document.readable (a TextPart's text) by either;
 - text.decode never gives a lone surrogate, whatever the bytes (so read_text's lines skip the
   search: add_all(decoded=True)), and read_text on random bytes adds what add() per line adds;
 - ooxml.simple_rows (a sheet of simple rows by whole-text passes) against _plain_rows's loop;
@@ -16,10 +17,11 @@ import io
 import re
 import time
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.content import budget, ooxml
+from agent.content import budget, document, ooxml
 from agent.content.budget import Collector, OutOfBudget
 from agent.content.document import BODY
 from agent.content.text import decode, read_text
@@ -39,6 +41,18 @@ TEXTS = st.one_of(
 def test_has_surrogates_finds_what_the_regex_finds(pieces):
     text = "".join(pieces)
     assert budget.has_surrogates(text) == (SURROGATE.search(text) is not None)
+
+
+@SETTINGS
+@given(pieces=st.lists(TEXTS, max_size=6))
+def test_readable_is_the_same_by_either_check(pieces):
+    """A part as long as a worksheet is checked by the encoder, not the regex: the same text."""
+    text = "".join(pieces)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(document, "FAST_SURROGATES", False)
+        reference = document.readable(text)
+    assert document.readable(text) == reference
+    assert not SURROGATE.search(reference)
 
 
 def test_has_surrogates_on_each_edge():

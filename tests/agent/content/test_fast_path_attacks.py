@@ -16,7 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.content import budget, identifiers, marking_terms, ooxml, winnow, winnow_fast
+from agent.content import budget, document, identifiers, marking_terms, ooxml, winnow, winnow_fast
 from agent.content.document import BODY, Cell, Document, TextPart
 from agent.content.inspect import inspect_file
 from tests.agent.content.test_identifier_vector import TODAY, _both, _card, _resident
@@ -254,7 +254,7 @@ def test_surrogate_halves_in_separate_texts_still_go_one_by_one():
         with pytest.MonkeyPatch.context() as patch:
             results = []
             for fast in (True, False):
-                patch.setattr(budget, "FAST_SURROGATES", fast)
+                patch.setattr(document, "FAST_SURROGATES", fast)
                 out = budget.Collector(10**6, 10.0)
                 out.add_all(BODY, list(texts))
                 results.append([p.text for p in out.parts])
