@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
-import time
 import uuid
 from datetime import timedelta
 
@@ -161,17 +160,16 @@ def test_an_enrolment_flood_is_bounded_and_raises_one_alert(config, store, clock
                     body = {"enroll_secret": ENROLL_SECRET, "agent_id": str(uuid.uuid4()), "hostname": f"fake-{uuid.uuid4().hex[:8]}"}
                     codes.append(session.post(f"{served.url}/api/v1/enroll", json=body, timeout=10).status_code)
 
-        started = time.monotonic()
         threads = [threading.Thread(target=flood, args=(25,)) for _ in range(8)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(60)
-        elapsed_s = time.monotonic() - started
+        stuck = [t for t in threads if t.is_alive()]
         alerts = requests.get(f"{served.url}/api/v1/alerts", headers=reader, timeout=10).json()["alerts"]
     finally:
         served.close()
-    assert len(codes) == 200 and elapsed_s < 60
+    assert len(codes) == 200 and not stuck
     assert codes.count(200) == int(config.enroll_per_address_per_min) and set(codes) == {200, 429}
     assert len(store.list_agents(AGENT_OFFLINE_S)) == int(config.enroll_per_address_per_min)
     (burst,) = [a for a in alerts if a["category"] == "agent-tamper"]

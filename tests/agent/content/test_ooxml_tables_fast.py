@@ -8,9 +8,9 @@ popped, the empty <w:tbl/> not counted, the final flush given the last paragraph
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -144,10 +144,11 @@ def test_chosen_tables_read_the_same(monkeypatch):
         assert _same([_member(body, "document")], monkeypatch), body
 
 
+@pytest.mark.timeout(120)
 def test_hostile_tags_cost_one_pass():
-    """Tags that never end, or end far away: each try stops at the next "<" (linear time)."""
+    """Tags that never end, or end far away: each try stops at the next "<" (linear time). At these
+    sizes a try that ran on to the end would take hours, so a regression fails by the timeout (no
+    clock read here)."""
     for text in ("<w:tbl " * 100_000, "<w:p " * 100_000 + ">" * 100_000, "<w:gridSpan w:val='" + "9" * 200_000):
         for read in (ooxml.table_cells, ooxml.paragraphs_and_cells):
-            started = time.process_time()
             read(text + ">" * text.count("<"), 0)  # as many ">" as "<": paragraphs_and_cells reads it
-            assert time.process_time() - started < 1.0
