@@ -212,11 +212,10 @@ def test_off_by_default_nothing_is_queued_and_no_thread_starts():
     assert not notifier.enabled and notifier._thread.ident is None and notifier._queue.qsize() == 0
 
 
+@pytest.mark.timeout(60)
 def test_offer_never_blocks_when_the_queue_is_full():
-    notifier = _notifier(_Desktop())  # not started: nothing drains the queue
-    started = time.monotonic()
+    notifier = _notifier(_Desktop())  # not started: nothing drains the queue, so a blocking put hangs (the timeout)
     notifier.offer([_event(f"{i}.dwg") for i in range(QUEUE_MAX + 50)])
-    assert time.monotonic() - started < 2.0
     assert notifier.dropped == 50
 
 

@@ -61,13 +61,12 @@ def test_doc_field_codes_are_dropped_and_their_results_kept() -> None:
     assert _texts(doc, BODY) == ["see the site and  end", "cell two\nnext line"]
 
 
+@pytest.mark.timeout(120)
 def test_doc_many_unclosed_fields_cost_linear_time() -> None:
     """200,000 fields opened and never closed, then text: a scan of the open fields per character
-    took minutes (quadratic); a count of them takes well under a second."""
-    started = time.monotonic()
+    took minutes (quadratic), which fails by the timeout; a count of them takes well under a second."""
     found = paragraphs("\x13\x14" * 200_000 + "x" * 200_000)
     assert found == ["x" * 200_000]
-    assert time.monotonic() - started < 10
 
 
 def test_xls_cells_become_a_table_and_numbers_keep_their_digits() -> None:
