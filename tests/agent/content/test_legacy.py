@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-import time
 from pathlib import Path
 
 import pytest
@@ -184,11 +183,10 @@ def _corruptions() -> list[tuple[str, bytes]]:
     ]
 
 
+@pytest.mark.timeout(60)  # a loop over a corrupt chain fails by the timeout, not by a clock read here
 @pytest.mark.parametrize("name, data", _corruptions(), ids=[n for n, _ in _corruptions()])
 def test_a_corrupt_ole2_file_gives_a_parse_error_quickly(name: str, data: bytes) -> None:
-    started = time.monotonic()
     inspection = inspect_source(io.BytesIO(data), name)
-    assert time.monotonic() - started < 2
     found = _detectors(inspection)
     assert inspection.file_type in ("doc", "xls", "ppt", "ole2")
     # a directory read from a stream's sectors may still parse (olefile tolerates what is not fatal):
