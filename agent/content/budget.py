@@ -8,11 +8,13 @@ far are kept and the Document is marked truncated.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from itertools import compress, repeat
 
 from agent.content.document import Cell, TextPart, has_surrogates
 
 MAX_PARTS = 200_000  # a million one-character lines should not become a million objects
+STRIPPED = " \r\n\f\v"  # from each end of a part's text; not tabs: a table's first cells may be empty
 
 
 class OutOfBudget(Exception):
@@ -51,7 +53,7 @@ class Collector:
     def add(self, where: str, text: str, page_line: int = 0, *, cell: Cell | None = None) -> None:
         if not text.strip():
             return
-        text = text.strip(" \r\n\f\v")  # not tabs: a table's first cells may be empty
+        text = text.strip(STRIPPED)
         self.check_chars(len(text))
         if len(self.parts) >= MAX_PARTS:
             raise OutOfBudget("parts")
@@ -64,48 +66,53 @@ class Collector:
         """add(where, text, page_line, cell=cell) for each text in order (page_line:
         first_page_line + its index, 0 when first_page_line is 0), the parts made at once when they all fit the budget
         and hold no surrogates (a part per paragraph or PDF line: add's checks and TextPart's
-        __init__ cost more than reading the text); else add one by one, raising where add raises.
+        __new__ cost more than reading the text); else add one by one, raising where add raises.
         decoded: the texts come from text.decode, which never gives a lone surrogate (its decoders
         are strict or replace what they cannot read), so they need no search for one."""
-        kept = [t.strip(" \r\n\f\v") for t in texts if t and not t.isspace()]
-        lines = [first_page_line + i for i, t in enumerate(texts) if t and not t.isspace()] if first_page_line else None
+        kept = [t.strip(STRIPPED) for t in texts if t and not t.isspace()]  # what add keeps
+        lines = range(first_page_line, first_page_line + len(texts)) if first_page_line else None
+        if lines and len(kept) < len(texts):  # a blank text dropped: its line goes too
+            lines = list(compress(lines, _not_blank(texts)))
+        self._add_kept(where, kept, lines, repeat(cell), texts, decoded)
+
+    def add_cells(self, where: str, texts: list[str], cells: list[Cell | None], *, decoded: bool = False) -> None:
+        """add(where, text, cell=cell) for each text and its cell in order, the parts made at once
+        as add_all makes them (when they all fit and hold no surrogates; else one by one, raising
+        where add raises). decoded: as add_all's."""
+        if len(texts) != len(cells):
+            raise ValueError(f"{len(texts)} texts, {len(cells)} cells")
+        kept = [t.strip(STRIPPED) for t in texts if t and not t.isspace()]  # what add keeps
+        if len(kept) < len(texts):  # a blank text dropped: its cell goes too
+            cells = list(compress(cells, _not_blank(texts)))
+        self._add_kept(where, kept, None, cells, texts, decoded)
+
+    def _add_kept(
+        self,
+        where: str,
+        kept: list[str],
+        lines: Sequence[int] | None,
+        cells: Iterable[Cell | None],
+        texts: list[str],
+        decoded: bool,
+    ) -> None:
+        """The parts of add_all and add_cells: kept (stripped, none blank) with their page lines
+        (None: 0) and cells."""
         chars = sum(map(len, kept))
         if (
             chars > self.chars_left
             or len(self.parts) + len(kept) > MAX_PARTS
             or (not decoded and has_surrogates("".join(texts)))
         ):
-            for k, text in enumerate(kept):
-                self.add(where, text, lines[k] if lines else 0, cell=cell)
+            # kept is the shortest: the page lines and cells may be repeat()s
+            for text, page_line, cell in zip(kept, lines or repeat(0), cells, strict=False):
+                self.add(where, text, page_line, cell=cell)
             return
-        new, append = object.__new__, self.parts.append
-        for k, text in enumerate(kept):
-            part = new(TextPart)  # the fields TextPart's __init__ sets (readable(text) is text here)
-            fields = part.__dict__
-            fields["where"], fields["text"], fields["cell"] = where, text, cell
-            fields["page_line"] = lines[k] if lines else 0
-            append(part)
+        # tuple.__new__ makes the tuples TextPart(where, text, cell, page_line) makes (readable(text)
+        # is text here), mapped by C: no Python bytecode per part
+        fields = zip(repeat(where), kept, cells, lines or repeat(0))
+        self.parts.extend(map(tuple.__new__, repeat(TextPart), fields))
         self.chars_left -= chars
 
-    def add_cells(self, where: str, texts: list[str], cells: list[Cell | None], *, decoded: bool = False) -> None:
-        """add(where, text, cell=cell) for each text and its cell in order, the parts made at once
-        as add_all makes them (when they all fit and hold no surrogates; else one by one, raising
-        where add raises). decoded: as add_all's."""
-        kept = [(t.strip(" \r\n\f\v"), c) for t, c in zip(texts, cells, strict=True) if t and not t.isspace()]
-        chars = sum(len(t) for t, _ in kept)
-        if (
-            chars > self.chars_left
-            or len(self.parts) + len(kept) > MAX_PARTS
-            or (not decoded and has_surrogates("".join(texts)))
-        ):
-            for text, cell in kept:
-                self.add(where, text, cell=cell)
-            return
-        new, append = object.__new__, self.parts.append
-        for text, cell in kept:
-            part = new(TextPart)  # the fields TextPart's __init__ sets (readable(text) is text here)
-            fields = part.__dict__
-            fields["where"], fields["text"], fields["cell"], fields["page_line"] = where, text, cell, 0
-            append(part)
-        self.chars_left -= chars
 
+def _not_blank(texts: list[str]) -> list[bool]:
+    return [bool(t) and not t.isspace() for t in texts]

@@ -5,7 +5,8 @@
   runs, tabs and breaks inside and outside paragraphs, nested and empty paragraphs, tables,
   placeholders, prefixes, entities, line ends, text outside t and odd attributes;
 - ooxml.plain_rows against _plain_rows (a worksheet's rows from findall tuples);
-- Collector.add_all against add one by one (budget, part cap, surrogates, blank texts);
+- Collector.add_all and add_cells against add one by one (budget, part cap, surrogates, blank
+  texts, cells);
 - ids/wrap.join_wrapped_fast against join_wrapped (only the lines with a digit tried);
 - zipread's whole-member read against zipfile's (the same bytes, or zipfile's refusal: bad CRC,
   cut data, a header that disagrees, a stream longer or shorter than its size);
@@ -31,7 +32,7 @@ from hypothesis import strategies as st
 from agent.content import budget, ooxml, xmlscan, zipread
 from agent.content import pdf as pdf_module
 from agent.content.budget import Collector, OutOfBudget, Refused
-from agent.content.document import BODY, HEADER
+from agent.content.document import BODY, HEADER, Cell, TextPart
 from agent.content.extract import extract
 from agent.content.ids import wrap
 from tests.agent.content import makers
@@ -367,7 +368,56 @@ def test_add_all_adds_as_add_does(texts, chars_left, max_parts, first, monkeypat
         else:
             ends.append((out.parts, out.chars_left, None))
     assert ends[0] == ends[1]
-    assert all(type(p.text) is str and p.__dict__.keys() == {"where", "text", "cell", "page_line"} for p in ends[0][0])
+    # a plain tuple of the same fields would compare equal to a TextPart
+    assert all(type(p) is TextPart and type(p.text) is str and len(p) == 4 for p in ends[0][0])
+
+
+@SETTINGS
+@given(
+    texts_and_cells=st.lists(
+        st.tuples(
+            st.one_of(
+                st.sampled_from(["", " ", "\t", " \r\n", "\u3000", "a\udc80b", "\udcff", " x ", "\tx\t"]),
+                st.text(max_size=8),
+            ),
+            st.one_of(st.none(), st.builds(Cell, st.integers(0, 2), st.integers(0, 2), st.integers(0, 2))),
+        )
+    ),
+    chars_left=st.sampled_from([1 << 20, 10, 0]),
+    max_parts=st.sampled_from([200_000, 3]),
+    decoded=st.booleans(),
+)
+def test_add_cells_adds_as_add_does(texts_and_cells, chars_left, max_parts, decoded, monkeypatch):
+    """Each part as add makes it, field by field, with its own cell (a blank text's cell dropped
+    with it), the budget spent alike and the same stop. decoded texts come without surrogates."""
+    monkeypatch.setattr(budget, "MAX_PARTS", max_parts)
+    texts = [t for t, _ in texts_and_cells]
+    if decoded:
+        texts = [t.encode("utf-8", "replace").decode() for t in texts]
+    cells = [c for _, c in texts_and_cells]
+    ends = []
+    for way in ("cells", "one by one"):
+        out = Collector(1 << 20, 30.0)
+        out.add(HEADER, "before")
+        out.chars_left = chars_left
+        try:
+            if way == "cells":
+                out.add_cells(BODY, texts, cells, decoded=decoded)
+            else:
+                for text, cell in zip(texts, cells, strict=True):
+                    out.add(BODY, text, cell=cell)
+        except OutOfBudget as e:
+            ends.append((out.parts, out.chars_left, str(e)))
+        else:
+            ends.append((out.parts, out.chars_left, None))
+    assert [tuple(p) for p in ends[0][0]] == [(p.where, p.text, p.cell, p.page_line) for p in ends[1][0]]
+    assert ends[0] == ends[1]
+    assert all(type(p) is TextPart and type(p.text) is str for p in ends[0][0])
+
+
+def test_add_cells_wants_a_cell_for_each_text():
+    with pytest.raises(ValueError):
+        Collector(1 << 20, 30.0).add_cells(BODY, ["a", "b"], [None])
 
 
 # --- wrapped identifiers ------------------------------------------------------------------------
