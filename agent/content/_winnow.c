@@ -1708,17 +1708,13 @@ static int para_push(Paragraphs *s, Py_UCS4 c)
     return SCAN_DONE;
 }
 
-/* TextHandler.flush: a non-empty buffer becomes a paragraph (with _DocxHandler's cell) */
-static int para_flush(Paragraphs *s)
+/* the buffer as a str in the narrowest width that holds it (a new reference, NULL on an error),
+   the buffer emptied */
+static PyObject *para_string(Paragraphs *s)
 {
-    if (!s->length)
-        return SCAN_DONE;
-    s->total += s->length;
-    if (s->total > s->limit)
-        return SCAN_OVER;
     PyObject *text = PyUnicode_New(s->length, s->max > 0x10FFFF ? 0x10FFFF : s->max);
     if (!text)
-        return SCAN_ERROR;
+        return NULL;
     int kind = PyUnicode_KIND(text);
     void *data = PyUnicode_DATA(text);
     if (kind == PyUnicode_1BYTE_KIND)
@@ -1727,10 +1723,24 @@ static int para_flush(Paragraphs *s)
     else if (kind == PyUnicode_2BYTE_KIND)
         for (Py_ssize_t i = 0; i < s->length; i++)
             ((Py_UCS2 *)data)[i] = (Py_UCS2)s->chars[i];
-    else
+    else if (s->length)
         memcpy(data, s->chars, (size_t)s->length * sizeof(Py_UCS4));
     s->length = 0;
     s->max = 0;
+    return text;
+}
+
+/* TextHandler.flush: a non-empty buffer becomes a paragraph (with _DocxHandler's cell) */
+static int para_flush(Paragraphs *s)
+{
+    if (!s->length)
+        return SCAN_DONE;
+    s->total += s->length;
+    if (s->total > s->limit)
+        return SCAN_OVER;
+    PyObject *text = para_string(s);
+    if (!text)
+        return SCAN_ERROR;
     int failed = PyList_Append(s->paragraphs, text);
     Py_DECREF(text);
     if (failed)
@@ -2081,114 +2091,153 @@ static inline Py_ssize_t para_find(const void *chars, int kind, Py_ssize_t i, Py
 #define PARA_INLINE static inline
 #endif
 
+/* the index after the XML declaration when the member starts with one (0 when not), the one
+   instruction read here; -1 for one left open */
+PARA_INLINE Py_ssize_t para_declaration(const void *chars, int kind, Py_ssize_t n)
+{
+    if (n < 2 || PyUnicode_READ(kind, chars, 0) != '<' || PyUnicode_READ(kind, chars, 1) != '?')
+        return 0;
+    for (Py_ssize_t i = 2; i + 1 < n; i++)
+        if (PyUnicode_READ(kind, chars, i) == '?' && PyUnicode_READ(kind, chars, i + 1) == '>')
+            return i + 2;
+    return -1;
+}
+
+/* character data from *at to the next "<" (or the end) onto the buffer: runs of plain characters
+   copied at once, references replaced, raw "\r\n" and "\r" read as "\n" as expat reads them (a
+   "\r" just before a tag too: expat reads the line ends of the raw input, tags and all) */
+PARA_INLINE int para_text(Paragraphs *s, const void *chars, int kind, Py_ssize_t *at, Py_ssize_t n)
+{
+    Py_ssize_t i = *at;
+    Py_UCS4 c;
+    int done;
+    for (; i < n && (c = PyUnicode_READ(kind, chars, i)) != '<'; i++) {
+        if (c != '&' && c != '\r') { /* a run of plain characters, copied at once */
+            Py_ssize_t run = i;
+            i = para_find(chars, kind, i, n, '<', '&', '\r', '<');
+            if ((done = para_reserve(s, i - run)) != SCAN_DONE)
+                return done;
+            Py_UCS4 *out = s->chars + s->length, max = 0;
+            for (Py_ssize_t k = run; k < i; k++) {
+                Py_UCS4 d = PyUnicode_READ(kind, chars, k);
+                out[k - run] = d;
+                max |= d;
+            }
+            s->length += i - run;
+            s->max |= max;
+            i--;
+            continue;
+        }
+        if (c == '&') {
+            Py_ssize_t next;
+            c = para_reference(chars, kind, i, n, &next);
+            if (!c)
+                return SCAN_NONE;
+            i = next - 1;
+        } else if (c == '\r') {
+            c = '\n';
+            if (i + 1 < n && PyUnicode_READ(kind, chars, i + 1) == '\n')
+                i++;
+        }
+        if ((done = para_push(s, c)) != SCAN_DONE)
+            return done;
+    }
+    *at = i;
+    return SCAN_DONE;
+}
+
+/* a tag as para_tag reads it: its local name (after the prefix), its attributes, what it is */
+typedef struct {
+    Py_ssize_t local, local_end, attributes, attributes_end;
+    int closing, empty;
+} ParaTag;
+
+/* the tag at chars[*at] ("<"), *at moved past its ">": the qualified name, then for an end tag
+   white space only, for a start or empty tag its attributes up to its ">" (quote-aware: a
+   quoted value may hold one). SCAN_NONE for "<!", "<?", a name that is empty, has two colons or
+   holds a character no name holds, a tag or quote left open. */
+PARA_INLINE int para_tag(const void *chars, int kind, Py_ssize_t *at, Py_ssize_t n, ParaTag *tag)
+{
+    Py_ssize_t i = *at;
+    if (++i == n)
+        return SCAN_NONE;
+    Py_UCS4 c = PyUnicode_READ(kind, chars, i);
+    int closing = c == '/';
+    if (c == '!' || c == '?')
+        return SCAN_NONE;
+    i += closing;
+    Py_ssize_t name = i, local = i, colons = 0;
+    for (; i < n; i++) { /* the qualified name */
+        c = PyUnicode_READ(kind, chars, i);
+        if (c == '>' || c == '/' || para_is_space(c))
+            break;
+        if (c == ':') {
+            colons++;
+            local = i + 1;
+        } else if (c == '<' || c == '"' || c == '\'' || c == '=' || c == '&')
+            return SCAN_NONE;
+    }
+    if (i == n || i == name || colons > 1)
+        return SCAN_NONE;
+    tag->local = local;
+    tag->local_end = i;
+    tag->closing = closing;
+    tag->empty = 0;
+    tag->attributes = tag->attributes_end = i;
+    if (closing) {
+        while (i < n && para_is_space(PyUnicode_READ(kind, chars, i)))
+            i++;
+        if (i == n || PyUnicode_READ(kind, chars, i) != '>')
+            return SCAN_NONE;
+        *at = i + 1;
+        return SCAN_DONE;
+    }
+    tag->attributes = i;
+    for (;;) { /* to the tag's ">": a quoted value may hold one */
+        i = para_find(chars, kind, i, n, '>', '"', '\'', '<');
+        if (i == n || (c = PyUnicode_READ(kind, chars, i)) == '<')
+            return SCAN_NONE;
+        if (c == '>')
+            break;
+        i = para_find(chars, kind, i + 1, n, c, '<', c, '<'); /* the value's end */
+        if (i == n || PyUnicode_READ(kind, chars, i) == '<')
+            return SCAN_NONE;
+        i++;
+    }
+    tag->empty = PyUnicode_READ(kind, chars, i - 1) == '/';
+    tag->attributes_end = i - tag->empty;
+    *at = i + 1;
+    return SCAN_DONE;
+}
+
 /* One pass over the member (kind a constant where it is inlined: a loop for each width): text
    between tags kept while a t is open, each tag's name read (quote-aware up to its ">") and its
    start and end events played. */
 PARA_INLINE int para_scan(Paragraphs *s, const void *chars, int kind, Py_ssize_t n)
 {
-    Py_ssize_t i = 0;
+    Py_ssize_t i = para_declaration(chars, kind, n);
     int done;
-    if (n >= 2 && PyUnicode_READ(kind, chars, 0) == '<' && PyUnicode_READ(kind, chars, 1) == '?') {
-        for (i = 2; i + 1 < n; i++) /* the XML declaration, the one instruction read here */
-            if (PyUnicode_READ(kind, chars, i) == '?' && PyUnicode_READ(kind, chars, i + 1) == '>')
-                break;
-        if (i + 1 >= n)
-            return SCAN_NONE;
-        i += 2;
-    }
+    if (i < 0)
+        return SCAN_NONE;
     while (i < n) {
-        Py_UCS4 c = PyUnicode_READ(kind, chars, i);
-        if (c != '<') { /* character data up to the next tag */
-            if (!s->in_text) {
+        if (PyUnicode_READ(kind, chars, i) != '<') { /* character data up to the next tag */
+            if (!s->in_text)
                 i = para_find(chars, kind, i, n, '<', '<', '<', '<');
-                continue;
-            }
-            for (; i < n && (c = PyUnicode_READ(kind, chars, i)) != '<'; i++) {
-                if (c != '&' && c != '\r') { /* a run of plain characters, copied at once */
-                    Py_ssize_t run = i;
-                    i = para_find(chars, kind, i, n, '<', '&', '\r', '<');
-                    if ((done = para_reserve(s, i - run)) != SCAN_DONE)
-                        return done;
-                    Py_UCS4 *out = s->chars + s->length, max = 0;
-                    for (Py_ssize_t k = run; k < i; k++) {
-                        Py_UCS4 d = PyUnicode_READ(kind, chars, k);
-                        out[k - run] = d;
-                        max |= d;
-                    }
-                    s->length += i - run;
-                    s->max |= max;
-                    i--;
-                    continue;
-                }
-                if (c == '&') {
-                    Py_ssize_t next;
-                    c = para_reference(chars, kind, i, n, &next);
-                    if (!c)
-                        return SCAN_NONE;
-                    i = next - 1;
-                } else if (c == '\r') {
-                    c = '\n';
-                    if (i + 1 < n && PyUnicode_READ(kind, chars, i + 1) == '\n')
-                        i++;
-                }
-                if ((done = para_push(s, c)) != SCAN_DONE)
-                    return done;
-            }
-            continue;
-        }
-        if (++i == n)
-            return SCAN_NONE;
-        c = PyUnicode_READ(kind, chars, i);
-        int closing = c == '/';
-        if (c == '!' || c == '?')
-            return SCAN_NONE;
-        i += closing;
-        Py_ssize_t name = i, local = i, colons = 0;
-        for (; i < n; i++) { /* the qualified name */
-            c = PyUnicode_READ(kind, chars, i);
-            if (c == '>' || c == '/' || para_is_space(c))
-                break;
-            if (c == ':') {
-                colons++;
-                local = i + 1;
-            } else if (c == '<' || c == '"' || c == '\'' || c == '=' || c == '&')
-                return SCAN_NONE;
-        }
-        if (i == n || i == name || colons > 1)
-            return SCAN_NONE;
-        int found = para_name(s, chars, kind, local, i);
-        if (found == NAME_REFUSED)
-            return SCAN_NONE;
-        if (closing) {
-            while (i < n && para_is_space(PyUnicode_READ(kind, chars, i)))
-                i++;
-            if (i == n || PyUnicode_READ(kind, chars, i) != '>')
-                return SCAN_NONE;
-            i++;
-            if (found != NAME_OTHER && (done = para_end(s, found)) != SCAN_DONE)
+            else if ((done = para_text(s, chars, kind, &i, n)) != SCAN_DONE)
                 return done;
             continue;
         }
-        Py_ssize_t attributes = i;
-        for (;;) { /* to the tag's ">": a quoted value may hold one */
-            i = para_find(chars, kind, i, n, '>', '"', '\'', '<');
-            if (i == n || (c = PyUnicode_READ(kind, chars, i)) == '<')
-                return SCAN_NONE;
-            if (c == '>')
-                break;
-            i = para_find(chars, kind, i + 1, n, c, '<', c, '<'); /* the value's end */
-            if (i == n || PyUnicode_READ(kind, chars, i) == '<')
-                return SCAN_NONE;
-            i++;
-        }
-        int empty = PyUnicode_READ(kind, chars, i - 1) == '/';
-        Py_ssize_t attributes_end = i - empty;
-        i++;
+        ParaTag tag;
+        if ((done = para_tag(chars, kind, &i, n, &tag)) != SCAN_DONE)
+            return done;
+        int found = para_name(s, chars, kind, tag.local, tag.local_end);
+        if (found == NAME_REFUSED)
+            return SCAN_NONE;
         if (found == NAME_OTHER)
             continue;
-        if ((done = para_start(s, found, chars, kind, attributes, attributes_end)) != SCAN_DONE)
+        if (!tag.closing && (done = para_start(s, found, chars, kind, tag.attributes, tag.attributes_end)) != SCAN_DONE)
             return done;
-        if (empty && (done = para_end(s, found)) != SCAN_DONE)
+        if ((tag.closing || tag.empty) && (done = para_end(s, found)) != SCAN_DONE)
             return done;
     }
     return para_flush(s); /* the member's end */
