@@ -349,9 +349,13 @@ def test_random_rows_read_the_same(sheet, chars_left):
     chars_left=st.sampled_from([1 << 20, 10, 0]),
     max_parts=st.sampled_from([200_000, 3]),
     first=st.sampled_from([0, 1]),
+    cell=st.sampled_from([None, Cell(1, 2, 3)]),
+    decoded=st.booleans(),
 )
-def test_add_all_adds_as_add_does(texts, chars_left, max_parts, first, monkeypatch):
+def test_add_all_adds_as_add_does(texts, chars_left, max_parts, first, cell, decoded, monkeypatch):
     monkeypatch.setattr(budget, "MAX_PARTS", max_parts)
+    if decoded:  # what text.decode gives never holds a lone surrogate
+        texts = [t.encode("utf-8", "replace").decode() for t in texts]
     ends = []
     for way in ("all", "one by one"):
         out = Collector(1 << 20, 30.0)
@@ -359,10 +363,10 @@ def test_add_all_adds_as_add_does(texts, chars_left, max_parts, first, monkeypat
         out.chars_left = chars_left
         try:
             if way == "all":
-                out.add_all(BODY, texts, first_page_line=first)
+                out.add_all(BODY, texts, first_page_line=first, cell=cell, decoded=decoded)
             else:
                 for i, text in enumerate(texts):
-                    out.add(BODY, text, first + i if first else 0)
+                    out.add(BODY, text, first + i if first else 0, cell=cell)
         except OutOfBudget as e:
             ends.append((out.parts, out.chars_left, str(e)))
         else:
