@@ -13,6 +13,8 @@
  *     with a docx table's cells or a slide's places, as the events give them.
  * sheet_rows(text, begin, end, shared, chars_left): a worksheet of simple rows as ooxml.simple_rows
  *     reads it.
+ * shared_strings(text, chars_left): an xlsx's shared strings (runs, phonetic guides and all) as
+ *     the events give them.
  * names_bound(xml): whether expat's namespace processing could refuse a member the plain parse
  *     accepted (xmlscan's guard leaves that parse out when it could not).
  *
@@ -1651,7 +1653,7 @@ release:
 #define PARA_REFUSED 4
 #define PARA_NAME_CHARS 32
 enum { NAME_OTHER, NAME_T, NAME_P, NAME_TAB, NAME_BR, NAME_CR, NAME_TBL, NAME_TR, NAME_TC, NAME_SPAN, NAME_SP, NAME_PH,
-       NAME_REFUSED };
+       NAME_REFUSED, NAME_SI, NAME_RPH };
 /* what each flush is given beside its text: nothing, a docx table's cell, a slide's place */
 enum { MODE_PARAGRAPHS, MODE_CELLS, MODE_SLIDES };
 /* a slide's places (ooxml._SlideHandler.PLACEHOLDERS): the index each flush gets in MODE_SLIDES */
@@ -1663,7 +1665,7 @@ typedef struct {
     Py_ssize_t length, size;
     Py_UCS4 max; /* the OR of its characters: below 128, 256 or 65,536 exactly when they all are */
     Py_ssize_t total, limit;
-    Py_ssize_t in_part, in_text;
+    Py_ssize_t in_part, in_text, in_phonetic; /* in_phonetic: shared_strings's rPh elements open */
     int cells; /* the mode */
     int place; /* MODE_SLIDES: where the text goes, as the last sp or ph start set it */
     int64_t *open; /* table, row, column, span of each open table */
@@ -2320,6 +2322,141 @@ release:
     return result;
 }
 
+/* ---- xlsx shared strings (agent/content/ooxml.py) ---------------------------------------- */
+
+/* shared_strings(text, chars_left) -> None | False | (list, int)
+ *     The strings of a whole xl/sharedStrings.xml (text: its str, any width) as ooxml's
+ *     _SharedStrings gets them from the events (names by local name, any prefix): at each si's end
+ *     (an empty si's too) the text gathered so far, "" when none, becomes the next string; text is
+ *     gathered inside a t while no rPh is open (a phonetic guide's t is furigana, not the cell's
+ *     text), from any element inside the t, references replaced and raw "\r\n" and "\r" read as
+ *     "\n" as expat does. A run's properties, a phonetic guide's properties and anything else
+ *     give nothing. With the strings, the characters gathered (_SharedStrings._chars). False once
+ *     they pass chars_left (any int: the caller's budget; the events stop where the reference
+ *     stops), said as soon as the text gathered passes it. None for what the events would read
+ *     but this scan does not follow: "<!", a "<?" after the start, a tag or quote left open, a
+ *     name with two colons, an unknown or out-of-range reference, a t or rPh end with none open,
+ *     text gathered that no si's end takes (it would stay in the handler's buffer). The caller
+ *     only sends a member expat found well-formed; on any other str the scan still reads every
+ *     character a bounded number of times and never past the text. */
+
+/* the local name chars[a:b] (after its prefix) as one of the names _SharedStrings reacts to */
+static inline int strings_name(const void *chars, int kind, Py_ssize_t a, Py_ssize_t b)
+{
+    switch (b - a) {
+    case 1:
+        return PyUnicode_READ(kind, chars, a) == 't' ? NAME_T : NAME_OTHER;
+    case 2:
+        return PyUnicode_READ(kind, chars, a) == 's' && PyUnicode_READ(kind, chars, a + 1) == 'i' ? NAME_SI
+                                                                                                    : NAME_OTHER;
+    case 3:
+        return PyUnicode_READ(kind, chars, a) == 'r' && PyUnicode_READ(kind, chars, a + 1) == 'P' &&
+                       PyUnicode_READ(kind, chars, a + 2) == 'h'
+                   ? NAME_RPH
+                   : NAME_OTHER;
+    }
+    return NAME_OTHER;
+}
+
+/* _SharedStrings.end of an si: the text gathered, empty or not, becomes the next string
+   (para_reserve kept it within the limit) */
+static int strings_flush(Paragraphs *s)
+{
+    s->total += s->length;
+    PyObject *text = para_string(s);
+    if (!text)
+        return SCAN_ERROR;
+    int failed = PyList_Append(s->paragraphs, text);
+    Py_DECREF(text);
+    return failed ? SCAN_ERROR : SCAN_DONE;
+}
+
+/* One pass over the member (kind a constant where it is inlined: a loop for each width), as
+   para_scan's: text gathered while a t is open and no rPh, t and rPh counted as they start and
+   end, a string made at each si's end. */
+PARA_INLINE int strings_scan(Paragraphs *s, const void *chars, int kind, Py_ssize_t n)
+{
+    Py_ssize_t i = para_declaration(chars, kind, n);
+    int done;
+    if (i < 0)
+        return SCAN_NONE;
+    while (i < n) {
+        if (PyUnicode_READ(kind, chars, i) != '<') { /* character data up to the next tag */
+            if (!s->in_text || s->in_phonetic)
+                i = para_find(chars, kind, i, n, '<', '<', '<', '<');
+            else if ((done = para_text(s, chars, kind, &i, n)) != SCAN_DONE)
+                return done;
+            continue;
+        }
+        ParaTag tag;
+        if ((done = para_tag(chars, kind, &i, n, &tag)) != SCAN_DONE)
+            return done;
+        int found = strings_name(chars, kind, tag.local, tag.local_end);
+        if (found == NAME_OTHER)
+            continue;
+        if (!tag.closing) {
+            if (found == NAME_T)
+                s->in_text++;
+            else if (found == NAME_RPH)
+                s->in_phonetic++;
+        }
+        if (tag.closing || tag.empty) {
+            if (found == NAME_T && --s->in_text < 0)
+                return SCAN_NONE;
+            if (found == NAME_RPH && --s->in_phonetic < 0)
+                return SCAN_NONE;
+            if (found == NAME_SI && (done = strings_flush(s)) != SCAN_DONE)
+                return done;
+        }
+    }
+    return s->length ? SCAN_NONE : SCAN_DONE; /* text no si took: the handler's buffer keeps it */
+}
+
+static PyObject *winnow_shared_strings(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *text, *chars_left;
+    if (!PyArg_ParseTuple(args, "UO:shared_strings", &text, &chars_left))
+        return NULL;
+    if (!PyLong_Check(chars_left)) {
+        PyErr_SetString(PyExc_TypeError, "shared_strings: chars_left must be an int");
+        return NULL;
+    }
+    Py_ssize_t limit = PyNumber_AsSsize_t(chars_left, NULL); /* clipped to a Py_ssize_t */
+    if (limit == -1 && PyErr_Occurred())
+        return NULL;
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0)
+        return NULL;
+#endif
+    Paragraphs s;
+    memset(&s, 0, sizeof s);
+    /* within half a Py_ssize_t: limit - total and length + more never overflow */
+    s.limit = limit > PY_SSIZE_T_MAX / 2 ? PY_SSIZE_T_MAX / 2 : limit < -(PY_SSIZE_T_MAX / 2) ? -1 : limit;
+    s.paragraphs = PyList_New(0);
+    if (!s.paragraphs)
+        return NULL;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text), done;
+    const void *chars = PyUnicode_DATA(text);
+    if (kind == PyUnicode_1BYTE_KIND)
+        done = strings_scan(&s, chars, PyUnicode_1BYTE_KIND, n);
+    else if (kind == PyUnicode_2BYTE_KIND)
+        done = strings_scan(&s, chars, PyUnicode_2BYTE_KIND, n);
+    else
+        done = strings_scan(&s, chars, PyUnicode_4BYTE_KIND, n);
+    if (done == SCAN_DONE && s.total > s.limit)
+        done = SCAN_OVER; /* no text at all, and a limit below zero: as sum() > chars_left */
+    PyObject *result = NULL;
+    if (done == SCAN_NONE || done == SCAN_OVER) {
+        result = done == SCAN_NONE ? Py_None : Py_False;
+        Py_INCREF(result);
+    } else if (done == SCAN_DONE)
+        result = Py_BuildValue("(On)", s.paragraphs, s.total);
+    Py_DECREF(s.paragraphs);
+    PyMem_Free(s.chars);
+    return result;
+}
+
 /* ---- XML namespaces: whether expat's namespace processing could refuse a member ------------------
  * xmlscan's guard parses every member with expat; with namespace processing that costs twice what
  * the same parse costs without it on Word's markup (every prefixed attribute expanded). A member
@@ -2947,6 +3084,9 @@ static PyMethodDef methods[] = {
      "names_bound(xml) -> True when expat's namespace processing cannot refuse what the plain parse accepts"},
     {"sheet_rows", winnow_sheet_rows, METH_VARARGS,
      "sheet_rows(text, begin, end, shared, chars_left) -> ooxml.simple_rows's (rows, [], chars, used), or None"},
+    {"shared_strings", winnow_shared_strings, METH_VARARGS,
+     "shared_strings(text, chars_left) -> (the strings of xl/sharedStrings.xml as the events give them, chars), "
+     "None or False"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -437,7 +437,7 @@ try:
     from agent.content import _winnow as _native  # the C scan (setup.py); optional: pure-Python wheels
 except ImportError:
     _native = None
-if not hasattr(_native, "sheet_rows"):  # none, or one built before the scans took their present form (a failed
+if not hasattr(_native, "shared_strings"):  # none, or one built before the scans took their present form (a failed
     _native = None  # rebuild leaves the old one in place): the Python paths
 
 
@@ -502,6 +502,20 @@ _SHEET_TOKEN = re.compile(r"<row(\s[^>]*?)?(/?)>|</row>|<c(\s[^>]*?)?(?:/>|>(?:<
 _CELL_ATTRIBUTES = re.compile(r'\s*r="([A-Za-z]*[0-9]*)"(?:\s+s="[0-9]+")?(?:\s+t="([a-z]+)")?\s*')
 
 
+NATIVE_STRINGS = True  # False: the findall and the events (native_strings is tested against the events)
+
+
+def native_strings(text: str, chars_left: int) -> tuple[list[str], int] | bool | None:
+    """A whole xl/sharedStrings.xml's strings as _SharedStrings's events make them, and the
+    characters they count, by the C scan (_winnow.shared_strings: one pass over the member, rich
+    text runs and phonetic guides followed; the findall reads plain strings only). False past
+    chars_left (the events then stop where the reference stops); None when the extension is
+    absent or the scan does not follow the member (the findall or the events then read it)."""
+    if not NATIVE_STRINGS or _native is None:
+        return None
+    return _native.shared_strings(text, chars_left)  # any int: the C clamps it
+
+
 class _SharedStrings(Handler):
     """xl/sharedStrings.xml kept in memory (within the text budget): sheets refer to it by index."""
 
@@ -516,7 +530,18 @@ class _SharedStrings(Handler):
         return frozenset({"rPh", "t", "si"}), frozenset()
 
     def scan_whole(self, text: str, scan: Callable[[str], None]) -> bool:
-        """Strings that are one plain <t> each (no runs, no phonetic guide), by one findall."""
+        """The whole member by the C scan (runs, phonetic guides and all); else strings that are
+        one plain <t> each (no runs, no phonetic guide), by one findall."""
+        if self._buffer or self._in_text or self._in_phonetic:
+            return False
+        found = native_strings(text, self.out.chars_left - self._chars)
+        if found is False:
+            return False  # the events stop where the reference stops
+        if found is not None:
+            strings, chars = found
+            self.strings.extend(strings)
+            self._chars += chars
+            return True
         if not text.lstrip().startswith(("<sst", "<?xml")) or "<sst" not in text:
             return False  # a prefixed or odd member: the events
         found = _PLAIN_STRING.findall(text)
