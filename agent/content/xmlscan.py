@@ -69,12 +69,13 @@ def replace_reference(m: re.Match[str]) -> str:
 
 
 def text_of(raw: str) -> str:
-    """Character data as expat gives it: markup of other elements dropped, \\r\\n and \\r as \\n,
-    references replaced."""
-    if "<" in raw:
-        raw = _MARKUP.sub("", raw)
+    """Character data as expat gives it: \\r\\n and \\r as \\n, markup of other elements
+    dropped, references replaced. Line ends first: a \\r before a tag ends a line of its own
+    ("a\\r<b/>\\nc" is "a\\n\\nc"), which the tag's removal would join to the next \\n."""
     if "\r" in raw:
         raw = _LINE_ENDS.sub("\n", raw)
+    if "<" in raw:
+        raw = _MARKUP.sub("", raw)
     if "&" in raw:
         raw = REFERENCE.sub(replace_reference, raw)
     return raw

@@ -77,6 +77,32 @@ def _xlsx(path: Path, strings: str, sheet: str, after: str = "") -> Path:
     })  # fmt: skip
 
 
+_RAW_PIECES = ("a", "中", "\r", "\n", "\r\n", " ", "<b/>", "<b x='1\r\n2'/>", "<b>in</b>", "&amp;", "&#13;", "&#10;")
+
+
+def _expat_text(raw: str) -> str:
+    """The character data expat gives for <t>raw</t>, nested elements' included."""
+    from xml.parsers import expat
+
+    found: list[str] = []
+    parser = expat.ParserCreate()
+    parser.CharacterDataHandler = found.append
+    parser.Parse(f"<t>{raw}</t>", True)
+    return "".join(found)
+
+
+@FAST
+@given(raw=st.lists(st.sampled_from(_RAW_PIECES), max_size=10).map("".join))
+def test_text_of_gives_what_expat_gives(raw):
+    """A \\r before a tag is a line end of its own: "a\\r<b/>\\nc" is "a\\n\\nc" (text_of dropped
+    the tag first and read "a\\nc")."""
+    assert xmlscan.text_of(raw) == _expat_text(raw)
+
+
+def test_a_cr_before_a_tag_stays_its_own_line_end():
+    assert xmlscan.text_of("a\r<b/>\nc") == _expat_text("a\r<b/>\nc") == "a\n\nc"
+
+
 def test_the_fixtures_read_the_same(tmp_path, monkeypatch):
     for make in (makers.docx, makers.xlsx, makers.pptx):
         _both(make(tmp_path / f"f.{make.__name__}"), monkeypatch)
