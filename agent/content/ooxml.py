@@ -545,8 +545,8 @@ class _SharedStrings(Handler):
         if not text.lstrip().startswith(("<sst", "<?xml")) or "<sst" not in text:
             return False  # a prefixed or odd member: the events
         found = _PLAIN_STRING.findall(text)
-        if len(found) != text.count("<si>") + text.count("<si "):
-            return False
+        if len(found) != text.count("<si>") + text.count("<si ") or len(found) != text.count("<t>") + text.count("<t "):
+            return False  # an item the findall skips, or a <t> outside an item (the events join it to the next)
         found = [text_of(t) if "&" in t or "\r" in t else t for t in found]
         if sum(map(len, found)) > self.out.chars_left:
             return False  # the events stop where the reference stops

@@ -368,3 +368,23 @@ def test_random_workbooks_with_sheets_read_the_same(seed, tmp_path):
     assert documents[0] == documents[1]
     assert [p.where for p in documents[0].parts] == ["name", "body", "body"]  # the rows, the strings no cell shows
     assert len(counted.answers) == 1 and counted.answers[0]
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        b"<sst><t>stray </t><si><t>a</t></si></sst>",
+        b"<sst><si><t>a</t></si><t>left over</t></sst>",
+        b'<sst><si><t>a</t></si><t xml:space="preserve"> stray </t><si><t>b</t></si></sst>',
+    ],
+)
+def test_the_findall_leaves_a_t_outside_an_item_to_the_events(member, monkeypatch):
+    """Without the C scan, a <t> outside any <si> (its text joins the next item in the events)
+    sends the member to the events: the findall alone read ['a'] for the first member."""
+    reference = _read(member, 1 << 20, native=False)
+    monkeypatch.setattr(ooxml, "NATIVE_STRINGS", False)
+    monkeypatch.setattr(xmlscan, "ENABLED", True)
+    out = Collector(1 << 20, 30.0)
+    handler = ooxml._SharedStrings(out)
+    xmlscan.parse_fast([member], handler, "xl/sharedStrings.xml")
+    assert (handler.strings, handler._chars, None, "".join(handler._buffer)) == reference
