@@ -223,39 +223,40 @@ static int block_minima(const uint8_t *data, Py_ssize_t gram, Py_ssize_t window,
                 suffix[i] = low;
             }
         }
-        /* prefix minima in a running register; the window at j = i - window + 1 ends at i. Every
-           window's pick is written, and kept (the count moved on) only where j is a character
-           start and the pick is a new one: no branch on the text. */
+        /* prefix minima in a running register, a block at a time; the window at j = i - window + 1
+           ends at i. Every window's pick (its key) is written, and kept (the count moved on) only
+           where j is a character start and the pick is a new one: no branch on the text. The picks
+           never decrease, so a repeated one follows its first; the kept keys become offsets after. */
         if (offsets_reserve(out, count) < 0) {
             failed = 1;
             break;
         }
-        uint64_t low = UINT64_MAX;
-        Py_ssize_t phase = 0; /* i % window */
-        for (Py_ssize_t i = 0; i < window - 1; i++) {
-            low = phase ? (key[i] < low ? key[i] : low) : key[i];
-            phase = phase + 1 == window ? 0 : phase + 1;
+        Py_ssize_t from = out->count, kept = from;
+        uint64_t *picks = (uint64_t *)(out->items + from); /* keys first, offsets once kept */
+        uint64_t previous = UINT64_MAX; /* never a pick: the window at a character start holds one */
+        for (Py_ssize_t block = 0; block < keys; block += window) {
+            Py_ssize_t end = block + window < keys ? block + window : keys;
+            uint64_t low = UINT64_MAX;
+            Py_ssize_t i = block;
+            for (; i < end && i < window - 1; i++) /* the first block's keys before a window ends */
+                low = key[i] < low ? key[i] : low;
+            const uint8_t *at_start = data + c0 - window + 1; /* at_start[i]: the byte at window j's start */
+            for (; i < end; i++) {
+                low = key[i] < low ? key[i] : low;
+                uint64_t best = suffix[i - window + 1] < low ? suffix[i - window + 1] : low;
+                picks[kept - from] = best;
+                Py_ssize_t keep = IS_START(at_start[i]) & (best != previous);
+                kept += keep;
+                previous = keep ? best : previous;
+            }
         }
         int64_t *items = out->items;
-        Py_ssize_t kept = out->count, from = kept;
-        for (Py_ssize_t i = window - 1; i < keys; i++) {
-            low = phase ? (key[i] < low ? key[i] : low) : key[i];
-            phase = phase + 1 == window ? 0 : phase + 1;
-            Py_ssize_t j = i - window + 1;
-            uint64_t best = suffix[j] < low ? suffix[j] : low;
-            items[kept] = c0 + (int64_t)(0xFFFFFFFFu - (uint32_t)best);
-            kept += IS_START(data[c0 + j]);
+        for (Py_ssize_t k = from; k < kept; k++) /* a key's low half is 0xFFFFFFFF less its index */
+            items[k] = c0 + (int64_t)(0xFFFFFFFFu - (uint32_t)items[k]);
+        if (from && kept > from && items[from] == items[from - 1]) { /* the last chunk's last pick again */
+            memmove(items + from, items + from + 1, (size_t)(kept - from - 1) * sizeof(int64_t));
+            kept--;
         }
-        /* the picks never decrease: one of each run of equal ones is kept, as offsets_push does */
-        Py_ssize_t distinct = from;
-        int64_t previous = from ? items[from - 1] : -1;
-        for (Py_ssize_t k = from; k < kept; k++) {
-            int64_t at = items[k];
-            items[distinct] = at;
-            distinct += at != previous;
-            previous = at;
-        }
-        kept = distinct;
         out->count = kept;
     }
     Py_END_ALLOW_THREADS
