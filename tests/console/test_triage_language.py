@@ -116,3 +116,21 @@ def test_the_api_keeps_its_json_error_shapes(client, reader, send):
     ]
     assert client.get("/api/v1/alerts/1?x", headers=reader).status_code == 200
     assert client.patch("/api/v1/alerts/abc", json={"status": "open"}, headers=reader).json()["detail"][0]["type"] == "int_parsing"
+
+
+def _open_button(html: str) -> str | None:
+    found = re.search(r'<button type="submit" name="status" value="open">(.*?)</button>', html)
+    return found.group(1) if found else None
+
+
+def test_the_button_back_to_open_says_what_it_does(zh, post_form, store):
+    """An acknowledged alert goes back to the queue unclaimed (history: status, nobody notified);
+    only a closed alert is reopened (history: reopened, notified again): the button said 重新打开
+    for both."""
+    assert _open_button(zh.get(ALERT).text) is None  # open already
+    post_form(zh, ALERT, ALERT, {"status": "acknowledged", "comment": "我来处理"})
+    assert _open_button(zh.get(ALERT).text) == "退回「未处理」"
+    post_form(zh, ALERT, ALERT, {"status": "open", "comment": "不是我的"})
+    post_form(zh, ALERT, ALERT, {"status": "resolved", "comment": "已处理"})
+    assert _open_button(zh.get(ALERT).text) == "重新打开"
+    assert [h["action"] for h in store.get_alert(1)["history"][-3:]] == ["status", "status", "status"]
