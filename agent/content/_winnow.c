@@ -1281,6 +1281,22 @@ static inline int cells_scan(const void *chars, int kind, Py_ssize_t n, const ui
                 return -1;
             previous = in_cell;
         }
+        if (in_cell && !space) {
+            /* inside a cell after a character that is neither white space nor "|": what follows up
+               to the next "|", tab, line break or run of two white-space characters stays in the
+               cell and changes no state (a lone white-space character, not a tab, before one that
+               is not white space is in the cell, as the run's rule above has it): a tight loop */
+            while (i + 2 < n) { /* CP(i + 1) is the text's character i, CP(i + 2) exists */
+                Py_UCS4 d = PyUnicode_READ(kind, chars, i), e = CP(i + 2);
+                /* no branch on a lone space (one a word in prose): the stop is worked out whole */
+                int d_space = SPACE(d), e_space = SPACE(e);
+                if ((d == '|') | (d_space & ((d == '\t') | (d == '\n') | e_space)))
+                    break;
+                i++;
+            }
+            next = i + 1 < n ? CP(i + 1) : '\n';
+            next_space = i + 1 < n ? SPACE(next) : 0;
+        }
         c = next;
         space = next_space;
     }
