@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from itertools import compress, repeat
+from itertools import compress, groupby, repeat
 
 from agent.content.document import Cell, TextPart, has_surrogates
 
@@ -85,6 +85,28 @@ class Collector:
         if len(kept) < len(texts):  # a blank text dropped: its cell goes too
             cells = list(compress(cells, _not_blank(texts)))
         self._add_kept(where, kept, None, cells, texts, decoded)
+
+    def add_placed(self, places: list[str], texts: list[str]) -> None:
+        """add_all(place, run, decoded=True) for each run of texts of one place, in order (a slide's
+        flushes, each in its place): the parts made at once when they all fit the budget, as each
+        run's add_all then makes them; else run by run, raising where add_all raises. The texts
+        come from text.decode (as add_all's decoded)."""
+        if len(places) != len(texts):
+            raise ValueError(f"{len(texts)} texts, {len(places)} places")
+        kept = [t.strip(STRIPPED) for t in texts if t and not t.isspace()]  # what add keeps
+        chars = sum(map(len, kept))
+        if chars > self.chars_left or len(self.parts) + len(kept) > MAX_PARTS:
+            at = 0
+            for place, same in groupby(places):
+                count = len(list(same))
+                self.add_all(place, texts[at : at + count], decoded=True)
+                at += count
+            return
+        if len(kept) < len(texts):  # a blank text dropped: its place goes too
+            places = list(compress(places, _not_blank(texts)))
+        fields = zip(places, kept, repeat(None), repeat(0))  # TextPart(where, text, cell, page_line)
+        self.parts.extend(map(tuple.__new__, repeat(TextPart), fields))
+        self.chars_left -= chars
 
     def _add_kept(
         self,

@@ -18,10 +18,21 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from itertools import chain, groupby
 
-from agent.content.budget import Collector
+from agent.content import xmlscan
+from agent.content.budget import Collector, OutOfBudget
 from agent.content.document import BODY, FOOTER, HEADER, PROPERTIES, TITLE, Cell
-from agent.content.xmlscan import REFERENCE, attributes, parse_fast, replace_reference, tag_matches, text_of
-from agent.content.xmltext import FieldsHandler, Handler, TextHandler
+from agent.content.xmlscan import (
+    REFERENCE,
+    attributes,
+    checked_text,
+    parse_fast,
+    replace_reference,
+    scan_text,
+    stopped_after,
+    tag_matches,
+    text_of,
+)
+from agent.content.xmltext import FieldsHandler, Handler, TextHandler, parse
 from agent.content.zipread import BoundedZip
 
 CORE_FIELDS = {
@@ -47,7 +58,8 @@ _SHEET_CODES = re.compile(r'&&|&"[^"]*"|&K[0-9A-Fa-f]{6}|&K\d\d[+-]\d{3}|&\d+|&[
 
 def _numbered(names: set[str], pattern: str) -> list[str]:
     """Members matching pattern (one group: the number), in numeric order: slide2 before slide10."""
-    found = [(int(m.group(1) or 0), n) for n in names if (m := re.fullmatch(pattern, n))]
+    fullmatch = re.compile(pattern).fullmatch  # re.fullmatch(pattern, n) looks the pattern up for each name
+    found = [(int(m.group(1) or 0), n) for n in names if (m := fullmatch(n))]
     return [n for _, n in sorted(found)]
 
 
@@ -1029,7 +1041,7 @@ class _SlideHandler(_Paragraphs):
         super().__init__(out, BODY)
 
     def scan_names(self) -> tuple[frozenset[str], frozenset[str]] | None:
-        return self._names() | {"sp", "ph"}, frozenset({"ph"})
+        return _SLIDE_NAMES  # self._names() | {"sp", "ph"}, and the attributes of ph
 
     def scan_whole(self, text: str, scan: Callable[[str], None]) -> bool:
         """A whole slide by the C scan, placeholders and all; else as any member of paragraphs
@@ -1044,11 +1056,7 @@ class _SlideHandler(_Paragraphs):
         paragraphs, places = found
         if type(self).clean is not TextHandler.clean:
             paragraphs = [self.clean(p) for p in paragraphs]
-        at = 0
-        for place, same in groupby(places):  # a part per flush, in order, each in its place
-            count = len(list(same))
-            self.out.add_all(place, paragraphs[at : at + count], decoded=True)  # as in _Paragraphs.scan_whole
-            at += count
+        _add_placed(self.out, paragraphs, places)
         return True
 
     def start(self, name: str, attrs: dict[str, str]) -> None:
@@ -1059,12 +1067,64 @@ class _SlideHandler(_Paragraphs):
         super().start(name, attrs)
 
 
+_SLIDE_NAMES = (frozenset({"t", "p", "tab", "br", "cr", "sp", "ph"}), frozenset({"ph"}))  # _SlideHandler's scan_names
+
+
+FAST_PLACED = True  # False: add_all per run of one place (the reference Collector.add_placed is tested against)
+
+
+def _add_placed(out: Collector, paragraphs: list[str], places: list[str]) -> None:
+    """A part per flush, in order, each in its place (add_all per run of one place, as in
+    _Paragraphs.scan_whole: the scan's texts came from a strict decode)."""
+    if FAST_PLACED:
+        out.add_placed(places, paragraphs)
+        return
+    at = 0
+    for place, same in groupby(places):
+        count = len(list(same))
+        out.add_all(place, paragraphs[at : at + count], decoded=True)
+        at += count
+
+
+FAST_SLIDES = True  # False: every slide by read_member and a _SlideHandler (the reference _read_slide is held to)
+
+
+def _read_slide(z: BoundedZip, name: str, out: Collector) -> None:
+    """read_member(z, name, _SlideHandler(out), out) for a slide or notes member, with the same
+    parts, stops and refusals: a member of one chunk read by zipread's one_chunk, checked by
+    xmlscan's guard and read by the C scan makes no handler, no generator and no events (some 800
+    slides a MB of text paid for each). Anything else goes the way read_member goes."""
+    if not (FAST_SLIDES and xmlscan.ENABLED and FAST_PARAGRAPHS) or name not in z.names():
+        read_member(z, name, _SlideHandler(out), out)
+        return
+    data = z.one_chunk(name, out)
+    if data is None:
+        read_member(z, name, _SlideHandler(out), out)
+        return
+    try:
+        out.check_time()  # chunks()'s check after the member's one chunk
+    except OutOfBudget as e:
+        stopped_after([data], e, _SlideHandler(out), name)  # raises
+        raise
+    text = checked_text(data, name)
+    found = native_slide_paragraphs(text, out.chars_left) if text is not None else None
+    if found:
+        _add_placed(out, *found)
+        return
+    handler = _SlideHandler(out)
+    if text is None:
+        parse([data], handler, name)  # the reference: it refuses what the guard refused
+    else:
+        scan_text(text, handler, _SLIDE_NAMES)
+    handler.flush()
+
+
 def read_pptx(z: BoundedZip, out: Collector) -> None:
     _properties(z, out)
     for name in _numbered(z.names(), r"ppt/slides/slide(\d*)\.xml"):
-        read_member(z, name, _SlideHandler(out), out)
+        _read_slide(z, name, out)
     for name in _numbered(z.names(), r"ppt/notesSlides/notesSlide(\d*)\.xml"):
-        read_member(z, name, _SlideHandler(out), out)  # speaker notes: the body text a slide hides
+        _read_slide(z, name, out)  # speaker notes: the body text a slide hides
 
 
 READERS: dict[str, Callable[[BoundedZip, Collector], None]] = {

@@ -120,15 +120,28 @@ def _checked(data: bytes, member: str) -> None:
     locked_parser(member).Parse(data, True)
 
 
-def _decoded(data: bytes) -> str | None:
+def _utf8_declared(data: bytes) -> bool:
+    """Whether the XML declaration says UTF-8 or no encoding (a UTF-8 BOM before it or not)."""
+    declared = _ENCODING.match(data, len(_UTF8_BOM) if data.startswith(_UTF8_BOM) else 0)
+    return not declared or declared.group(1).lower() in (b"utf-8", b"utf8")
+
+
+def _decoded(data: bytes, bound: bool = False) -> str | None:
     """The member's text when it is plain UTF-8 with only the XML declaration as a processing
-    instruction, no comments and no CDATA; otherwise None (the reference reads it)."""
+    instruction, no comments and no CDATA; otherwise None (the reference reads it). bound: the
+    plain parse accepted the member and names_bound said True, so no "<" but the first starts a
+    comment, CDATA or instruction (names_bound stops at any other) and only that first tag's
+    bytes, up to its ">", need the search."""
     if data.startswith(_UTF8_BOM):
         data = data[len(_UTF8_BOM) :]
-    declared = _ENCODING.match(data)
-    if declared and declared.group(1).lower() not in (b"utf-8", b"utf8"):
+    if not _utf8_declared(data):
         return None
-    if FAST_MARKUP:
+    if bound:
+        first = data.find(b"<")
+        if data[first + 1 : first + 2] == b"?":  # an instruction first: the declaration, or not plain
+            if not data.startswith(b"<?xml") or _ODD_MARKUP.search(data, 1, data.find(b">")):
+                return None
+    elif FAST_MARKUP:
         if _ODD_MARKUP.search(data, 1 if data.startswith(b"<?xml") else 0):
             return None
     elif b"<!--" in data or b"<![" in data or data.count(b"<?") > (1 if data.startswith(b"<?xml") else 0):
@@ -153,21 +166,62 @@ def parse_fast(
         for chunk in chunks:
             read.append(chunk)
     except (OutOfBudget, Refused) as e:
-        parse(chain(read, _raising(e)), handler, member, is_complete)
+        stopped_after(read, e, handler, member)
         return
     data = b"".join(read)
-    text = _decoded(data) if is_complete() else None
+    text = checked_text(data, member) if is_complete() else None
     if text is None:
-        parse(read, handler, member, is_complete)
+        parse(read, handler, member, is_complete)  # the reference fails as it would, after the same parts
         return
+    del read, data
+    scan_text(text, handler, names)
+
+
+FAST_GUARD_FIRST = True  # False: _decoded's whole search before the guard (the reference checked_text is held to)
+
+
+def checked_text(data: bytes, member: str) -> str | None:
+    """A complete member's text, when the regex pass (or a handler's shortcut) may read it: plain
+    UTF-8 XML that expat's guard accepts. None: the reference must read it (and refuses it when
+    the guard does).
+
+    The guard first: when names_bound vouches for the member, its scan has already passed every
+    tag, so the search for comments, CDATA and instructions (a regex trying each "<" of the
+    member) is left out but for the first tag's bytes."""
+    if FAST_GUARD_FIRST and FAST_NAMESPACES and _names_bound is not None:
+        if not _utf8_declared(data):
+            return None  # before expat, which raises ValueError on a multi-byte encoding it lacks
+        try:
+            locked_parser(member, namespaces=False).Parse(data, True)
+            if _names_bound(data):
+                return _decoded(data, bound=True)
+            text = _decoded(data)
+            if text is not None:
+                locked_parser(member).Parse(data, True)
+        except (Refused, expat.ExpatError):
+            return None
+        return text
+    text = _decoded(data)
+    if text is None:
+        return None
     try:
         _checked(data, member)
     except (Refused, expat.ExpatError):
-        parse(read, handler, member, is_complete)  # the reference fails the same way, after the same parts
-        return
-    del read, data
+        return None
+    return text
+
+
+def scan_text(text: str, handler: Handler, names: tuple[frozenset[str], frozenset[str]]) -> None:
+    """The events of a text checked_text gave, by the handler's shortcut or the regex pass (names:
+    the handler's scan_names())."""
     if not handler.scan_whole(text, lambda part: _scan(part, handler, *names)):
         _scan(text, handler, *names)
+
+
+def stopped_after(read: list[bytes], error: Exception, handler: Handler, member: str) -> None:
+    """What parse_fast does when reading a member stopped with error after read: the reference
+    reads what was read (its parts added), then fails with error (or first on malformed XML)."""
+    parse(chain(read, _raising(error)), handler, member)
 
 
 def _raising(error: Exception) -> Iterator[bytes]:

@@ -132,6 +132,25 @@ class BoundedZip:
             # bad CRC, unsupported compression, data cut short, corrupt deflate stream
             raise Refused(f"corrupt zip member {name}: {e}") from e
 
+    def one_chunk(self, name: str, out: Collector) -> bytes | None:
+        """A member chunks() would give as one chunk read whole (not empty, at most CHUNK_BYTES,
+        read by _whole), with chunks()'s effects up to that chunk: its encryption refused, its
+        clock check, its bytes taken. The clock check chunks() makes after it is the caller's (a
+        deadline there leaves the chunk to the reader of what was read). None, nothing taken: read
+        it by chunks(). A slide's generator and loop cost more than its C scan."""
+        info = self._zip.getinfo(name)
+        if info.flag_bits & 0x1:
+            raise Refused(f"encrypted member: {name}")
+        self.member_truncated = False
+        if not FAST_MEMBERS or not 0 < info.file_size <= CHUNK_BYTES:
+            return None
+        whole = self._whole(info, out, MAX_MEMBER_BYTES)
+        if whole is None:
+            return None
+        out.check_time()
+        out.take_bytes(len(whole))
+        return whole
+
     def _whole(self, info: zipfile.ZipInfo, out: Collector, max_bytes: int) -> bytes | None:
         """A small stored or deflated member in one read and one inflate, when nothing about it
         would make zipfile's reader refuse it or chunks() stop early: smaller than max_bytes, the
