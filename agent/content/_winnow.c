@@ -716,14 +716,6 @@ release_data:
 
 #define IS_CJK(c) (((c) >= 0x3400 && (c) <= 0x9FFF) || ((c) >= 0xF900 && (c) <= 0xFAFF))
 
-static uint32_t fnv1a(const uint32_t *codes, Py_ssize_t n)
-{
-    uint32_t h = 2166136261u;
-    for (Py_ssize_t i = 0; i < n; i++)
-        h = (h ^ codes[i]) * 16777619u;
-    return h;
-}
-
 /* the CJK keys as a set by open addressing (Fibonacci hashing, linear probing, a quarter full):
    one probe or two a character, not a binary search. Keys are first << 21 | second, never
    negative: a negative key given cannot equal one and is left out, -1 marks an empty slot. */
@@ -924,9 +916,9 @@ static PyObject *winnow_generic(PyObject *self, PyObject *args)
         if (!w[i])
             continue;
         Py_ssize_t j = i; /* a word: the run of letters and digits that are not CJK */
+        uint32_t h = 2166136261u; /* FNV-1a of the word as it is read: one loop (one exit) a word */
         while (j < n && w[j] && !IS_CJK(f[j]) && f[j] != '\n')
-            j++;
-        uint32_t h = fnv1a(f + i, j - i);
+            h = (h ^ f[j++]) * 16777619u;
         int kind = 0;
         for (Py_ssize_t probe = 0; probe < n_slots; probe++) {
             int32_t number = slot[(h + probe) & (n_slots - 1)];
