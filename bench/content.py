@@ -33,9 +33,9 @@ NOTES = (
     "prose, 18 of the roster CSV); docx, xlsx and pptx are read after expat's callback-free check (without its "
     "namespace processing where the C check names_bound shows it could not refuse the member) by whole-member "
     "passes in C (paragraphs with a Word table's cells or a slide's places, simple worksheet rows, shared "
-    "strings), some 20 ms a MB for docx, 24 xlsx and 40 pptx (a slide "
-    "member costs some 50 µs whatever it holds), 107 for Word's own markup (the check alone 54) and 57 for "
-    "PowerPoint's; PDF is PDFium's page load and text page (some 220 of its 300 ms a MB). "
+    "strings), some 18 ms a MB for docx, 23 xlsx and 35 pptx (a slide "
+    "member costs some 44 µs whatever it holds, 35 of them its inflate, expat's check and the C passes), 100 "
+    "for Word's own markup (the check alone 54) and 56 for PowerPoint's; PDF is PDFium's page load and text page (some 220 of its 300 ms a MB). "
     "The notes give MB/s of text per CPU second: on a busy machine the wall-clock rate says little."
 )
 # docx and pptx hold the text in the least markup that reads (a run per paragraph or shape);
