@@ -28,7 +28,7 @@ NOTES = (
     "winnowing runs its hot loops in C where the extension agent/content/_winnow.c was built (CRC-32 keys and "
     "the windows' minima by blocks, blake2b of grams and lines four at a time, NFKC, casefold, lines, cells, the "
     "lines' generic share, prefilters for clause numbers and marking terms; else whole-text numpy passes), some "
-    "21 ms a MB of text; the detectors read the document's one joined and encoded text, candidates validated in "
+    "20 ms a MB of text; the detectors read the document's one joined and encoded text, candidates validated in "
     "numpy arrays, a column's context read only where the words beside a number leave it open (some 9 ms a MB of "
     "prose, 18 of the roster CSV); docx, xlsx and pptx are read after expat's callback-free check (without its "
     "namespace processing where the C check names_bound shows it could not refuse the member) by whole-member "
