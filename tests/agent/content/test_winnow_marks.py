@@ -2,7 +2,13 @@
 chunk where no term can match: it must never say "none" where TERMS_RE finds one. Checked on random
 texts holding the terms in any case, with the letters RE2's (?i) folds ("ſ", "K"), white space of
 every kind and the terms cut or run together; on every BMP character RE2 takes for a letter of
-the words looked for; and by the marking lines with the pass always run."""
+the words looked for; by the marking lines with the pass always run; and the scan (masks on a
+place's first three letters, then the word compared) against comparing every word at every place.
+Breaks tried: a word shorter than three letters not let through the third mask, the comparison
+starting at the fifth letter, a CJK term's end not answered: each fails
+test_marks_says_what_a_character_by_character_scan_says. Two guards cannot be seen by it: past the
+text's end a byte of 2 instead of 0, and the word's fit not checked before the comparison (the
+str's terminating NUL, table byte 0, ends a comparison that runs over)."""
 
 from __future__ import annotations
 
@@ -104,3 +110,37 @@ def test_a_character_that_folds_to_a_letter_matches_any_letter():
     assert _native.marks("\u212aeep out", table, b"keep\n")
     assert _native.marks("a de\u017f\u212a", table, b"desk\n")
     assert not _native.marks("top secre", table, b"secret\n")
+
+
+def _may_match(text: str, table: bytes, words: list[str]) -> bool:
+    """What _winnow.marks says, a character at a time: a character whose table byte is 1 (the end
+    of a CJK term), or a place where each letter of a word is a character of that letter's byte
+    or of byte 2 (any letter), the whole word within the text."""
+    marks = [table[ord(c)] if ord(c) < 0x10000 else 0 for c in text]
+    if 1 in marks:
+        return True
+    return any(
+        all(marks[i + k] in (2, ord(letter)) for k, letter in enumerate(word))
+        for i in range(len(text))
+        for word in words
+        if i + len(word) <= len(text)
+    )
+
+
+# words of one, two, three and more letters, sharing first letters and prefixes: the scan's
+# masks on the first three letters and its full comparison after them both matter
+WORD_SETS = (list(winnow_fast._MARK_WORDS), ["a", "do", "dot", "doe", "confidential", "conf"], ["xy", "q", "tra"])
+near_words = st.sampled_from(
+    ("d", "o", "do", "dO", "ſ", "K", "a", "x", "xy", "tr", "tra", "con", "conf", "内部资料", "é")
+)
+scan_texts = st.lists(pieces | near_words | st.text(max_size=4), max_size=30).map("".join)
+
+
+@SOME
+@given(scan_texts, st.sampled_from(WORD_SETS))
+def test_marks_says_what_a_character_by_character_scan_says(text, words):
+    """The scan masks each place by its first three letters before comparing a word in full: the
+    same answer as comparing every word at every place, at the text's end too."""
+    table = winnow_fast._marks_table()
+    raw = "".join(w + "\n" for w in words).encode("ascii")
+    assert _native.marks(text, table, raw) == _may_match(text, table, words), (text, words)
