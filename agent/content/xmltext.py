@@ -8,7 +8,10 @@ Elements are streamed (no tree), so memory is bounded by the text kept, not by t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import codecs
+import re
+from collections.abc import Callable, Iterable, Iterator
+from itertools import chain
 from xml.parsers import expat
 
 from agent.content.budget import Collector, Refused
@@ -50,15 +53,16 @@ class Handler:
         return None
 
 
-def locked_parser(member: str, namespaces: bool = True) -> expat.XMLParserType:
+def locked_parser(member: str, namespaces: bool = True, encoding: str | None = None) -> expat.XMLParserType:
     """An expat parser that refuses any DOCTYPE or entity declaration (no entity expansion, no
     external references): the one guard every reading of a member goes through. namespaces=False
-    only for xmlscan's check, which says when the namespace parse could refuse what this accepts."""
+    only for xmlscan's check, which says when the namespace parse could refuse what this accepts;
+    encoding: what the bytes are, whatever the member declares (parse's transcoded members)."""
 
     def refuse_dtd(*_: object) -> None:
         raise Refused(f"xml declares a DOCTYPE or entity: {member}")
 
-    parser = expat.ParserCreate(namespace_separator="}") if namespaces else expat.ParserCreate()
+    parser = expat.ParserCreate(encoding, namespace_separator="}") if namespaces else expat.ParserCreate(encoding)
     parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
     parser.StartDoctypeDeclHandler = refuse_dtd
     parser.EntityDeclHandler = refuse_dtd
@@ -79,7 +83,8 @@ def parse(
     def start(name: str, attrs: dict[str, str]) -> None:
         handler.start(_local(name), {_local(k): v for k, v in attrs.items()})
 
-    parser = locked_parser(member)
+    chunks, transcoded = _readable(iter(chunks), member, is_complete)
+    parser = locked_parser(member, encoding="utf-8" if transcoded else None)
     parser.StartElementHandler = start
     parser.EndElementHandler = lambda name: handler.end(_local(name))
     parser.CharacterDataHandler = handler.data
@@ -91,6 +96,60 @@ def parse(
             parser.Parse(b"", True)
     except expat.ExpatError as e:
         raise Refused(f"malformed xml in {member}: {expat.ErrorString(e.code)} at line {e.lineno}") from e
+    except UnicodeDecodeError as e:
+        raise Refused(f"malformed xml in {member}: not {e.encoding} at byte {e.start} of a chunk") from e
+
+
+# the encoding a member declares in its XML declaration (ASCII-compatible bytes: a UTF-16 member
+# declares in UTF-16, which expat reads itself)
+_EXPAT_READS = frozenset({b"utf-8", b"utf8", b"utf-16", b"us-ascii", b"iso-8859-1"})  # no probe needed
+_DECLARATION_MAX = 1024  # bytes of a member's start searched for its declaration
+_DECLARED = re.compile(rb"""(?:\xef\xbb\xbf)?<\?xml[^>]*?\sencoding\s*=\s*["']([A-Za-z][A-Za-z0-9._-]{0,39})["']""")
+
+
+def _readable(chunks: Iterator[bytes], member: str, is_complete: Callable[[], bool]) -> tuple[Iterator[bytes], bool]:
+    """The chunks, and whether they were transcoded to UTF-8: expat refuses a multi-byte encoding
+    it does not know (GBK, GB18030, Big5, Shift_JIS: "multi-byte encodings are not supported", a
+    ValueError that read as an internal error, the member's text never inspected). Such a member
+    is decoded by Python's codec a chunk at a time and given to expat as UTF-8 (the parser told so,
+    over the declaration); bytes the codec cannot read refuse the member, as malformed UTF-8 does,
+    and so does a declared name that is no text encoding Python knows ("base64", a typo)."""
+    head: list[bytes] = []
+    for chunk in chunks:  # the declaration, however the member was cut into chunks
+        head.append(chunk)
+        if b"?>" in chunk or sum(map(len, head)) >= _DECLARATION_MAX:
+            break
+    start = b"".join(head)[:_DECLARATION_MAX]
+    declared = _DECLARED.match(start)
+    if not declared or declared.group(1).lower() in _EXPAT_READS or _expat_reads(declared.group(0) + b"?><a/>"):
+        return chain(head, chunks), False
+    name = declared.group(1).decode("ascii")
+    try:
+        codec = codecs.lookup(name)
+    except LookupError:
+        codec = None
+    if codec is None or not codec._is_text_encoding:  # "base64", "rot13": not a text's encoding
+        raise Refused(f"{member} declares an encoding no reader knows: {name!r}")
+    return _utf8(chain(head, chunks), codec.incrementaldecoder(), is_complete), True
+
+
+def _expat_reads(declaration: bytes) -> bool:
+    try:
+        expat.ParserCreate().Parse(declaration, True)
+    except (ValueError, LookupError):  # multi-byte encodings are not supported; a name Python's codecs refuse
+        return False
+    except expat.ExpatError:
+        pass  # an unknown encoding or a bad declaration: expat's own refusal, as before
+    return True
+
+
+def _utf8(
+    chunks: Iterable[bytes], decoder: codecs.IncrementalDecoder, is_complete: Callable[[], bool]
+) -> Iterator[bytes]:
+    for chunk in chunks:
+        yield decoder.decode(chunk).encode("utf-8", "surrogatepass")
+    # a member cut short on purpose may end inside a character: not an error, as for expat's own
+    yield decoder.decode(b"", is_complete()).encode("utf-8", "surrogatepass")
 
 
 class TextHandler(Handler):
