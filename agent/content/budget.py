@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
-from itertools import compress, groupby, repeat
+from itertools import compress, repeat
 
 from agent.content.document import Cell, TextPart, has_surrogates
 
@@ -88,50 +88,41 @@ class Collector:
 
     def add_placed(self, places: list[str], texts: list[str]) -> None:
         """add_all(place, run, decoded=True) for each run of texts of one place, in order (a slide's
-        flushes, each in its place): the parts made at once when they all fit the budget, as each
-        run's add_all then makes them; else run by run, raising where add_all raises. The texts
-        come from text.decode (as add_all's decoded)."""
+        flushes, each in its place): the parts made at once when they all fit the budget; else one
+        by one, raising where add_all raises. The texts come from text.decode (as add_all's
+        decoded)."""
         if len(places) != len(texts):
             raise ValueError(f"{len(texts)} texts, {len(places)} places")
         kept = [t.strip(STRIPPED) for t in texts if t and not t.isspace()]  # what add keeps
-        chars = sum(map(len, kept))
-        if chars > self.chars_left or len(self.parts) + len(kept) > MAX_PARTS:
-            at = 0
-            for place, same in groupby(places):
-                count = len(list(same))
-                self.add_all(place, texts[at : at + count], decoded=True)
-                at += count
-            return
         if len(kept) < len(texts):  # a blank text dropped: its place goes too
             places = list(compress(places, _not_blank(texts)))
-        fields = zip(places, kept, repeat(None), repeat(0))  # TextPart(where, text, cell, page_line)
-        self.parts.extend(map(tuple.__new__, repeat(TextPart), fields))
-        self.chars_left -= chars
+        self._add_kept(places, kept, None, repeat(None), texts, True)
 
     def _add_kept(
         self,
-        where: str,
+        wheres: str | list[str],
         kept: list[str],
         lines: Sequence[int] | None,
         cells: Iterable[Cell | None],
         texts: list[str],
         decoded: bool,
     ) -> None:
-        """The parts of add_all and add_cells: kept (stripped, none blank) with their page lines
-        (None: 0) and cells."""
+        """The parts of add_all, add_cells and add_placed: kept (stripped, none blank) in one place
+        or each in its own (wheres), with their page lines (None: 0) and cells."""
         chars = sum(map(len, kept))
+        places = repeat(wheres) if isinstance(wheres, str) else wheres
         if (
             chars > self.chars_left
             or len(self.parts) + len(kept) > MAX_PARTS
             or (not decoded and has_surrogates("".join(texts)))
         ):
-            # kept is the shortest: the page lines and cells may be repeat()s
-            for text, page_line, cell in zip(kept, lines or repeat(0), cells, strict=False):
+            # kept is the shortest: the places, page lines and cells may be repeat()s
+            for where, text, page_line, cell in zip(places, kept, lines or repeat(0), cells, strict=False):
                 self.add(where, text, page_line, cell=cell)
             return
         # tuple.__new__ makes the tuples TextPart(where, text, cell, page_line) makes (readable(text)
         # is text here), mapped by C: no Python bytecode per part
-        fields = zip(repeat(where), kept, cells, lines or repeat(0))
+        fields = zip(places, kept, cells, lines or repeat(0), strict=False)  # kept is the shortest
         self.parts.extend(map(tuple.__new__, repeat(TextPart), fields))
         self.chars_left -= chars
 

@@ -12,7 +12,7 @@ what add_all per run of one place adds, at the budget and MAX_PARTS edges.
 Checked to fail with the fast path broken on purpose: one_chunk not taking the chunk's bytes; the
 clock check after the chunk left out; a deadline there raised without the reference's parts;
 checked_text's bound case not searching the first tag (a "<?xml-..." instruction holding "<!--");
-add_placed keeping the places of blank texts; add_placed never falling back run by run."""
+add_placed keeping the places of blank texts; add_placed never falling back to one by one."""
 
 from __future__ import annotations
 
