@@ -130,6 +130,14 @@ def test_officer_finds_acknowledges_and_exports_an_alert(console, browser, tmp_p
     assert "Acknowledged" in page.locator("dl.facts").first.inner_text()
     assert "copied for a customer visit" in page.locator("section", has_text="History").inner_text()
     alert_id = int(re.search(r"/console/alerts/(\d+)", page.url).group(1))
+    # an acknowledged alert offers a comment, not "Acknowledge" again; the browser asks for the note first
+    assert page.locator("button[name=status][value=acknowledged]").inner_text() == "Add comment"
+    page.click("button.comment-only")
+    assert page.evaluate("document.querySelector('#comment').validity.valueMissing")
+    page.fill("#comment", "Approval form filed with the secrecy office.")
+    page.click("button.comment-only")
+    page.wait_for_selector("section:has-text('History') >> text=Approval form filed")
+    assert "Acknowledged" in page.locator("dl.facts").first.inner_text()
     assert requests.get(console.url + f"/api/v1/alerts/{alert_id}", headers={"Authorization": f"Bearer {console.token}"}, timeout=10).json()["status"] == "acknowledged"
 
     with page.expect_download() as download:

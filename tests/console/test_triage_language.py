@@ -119,7 +119,7 @@ def test_the_api_keeps_its_json_error_shapes(client, reader, send):
 
 
 def _open_button(html: str) -> str | None:
-    found = re.search(r'<button type="submit" name="status" value="open">(.*?)</button>', html)
+    found = re.search(r'<button type="submit" name="status" value="open" formnovalidate>(.*?)</button>', html)
     return found.group(1) if found else None
 
 
@@ -134,3 +134,38 @@ def test_the_button_back_to_open_says_what_it_does(zh, post_form, store):
     post_form(zh, ALERT, ALERT, {"status": "resolved", "comment": "已处理"})
     assert _open_button(zh.get(ALERT).text) == "重新打开"
     assert [h["action"] for h in store.get_alert(1)["history"][-3:]] == ["status", "status", "status"]
+
+
+def _status_buttons(html: str) -> dict[str, str]:
+    form = re.search(r'<form method="post" action="[^"]*/alerts/1" class="handle">(.*?)</form>', html, re.DOTALL)
+    assert form, "no handling form"
+    return {label: value for value, label in re.findall(r'<button type="submit" name="status" value="([^"]*)"[^>]*>(.*?)</button>', form.group(1))}
+
+
+def test_each_status_offers_the_changes_it_allows_and_a_comment_of_its_own(zh, post_form, store):
+    """An acknowledged alert offered 确认 again (a comment in disguise, and a resolved one offered
+    解决): each status now offers only real changes, and 添加备注 sends the alert's own status,
+    which the history keeps as a comment without changing anything."""
+    assert _status_buttons(zh.get(ALERT).text) == {"确认": "acknowledged", "解决": "resolved", "误报": "false_positive", "添加备注": "open"}
+    post_form(zh, ALERT, ALERT, {"status": "acknowledged", "comment": "我来处理"})
+    assert _status_buttons(zh.get(ALERT).text) == {"解决": "resolved", "误报": "false_positive", "退回未处理": "open", "添加备注": "acknowledged"}
+    post_form(zh, ALERT, ALERT, {"status": "acknowledged", "comment": "已约谈当事人"})
+    alert = store.get_alert(1)
+    assert alert["status"] == "acknowledged"
+    assert [(h["action"], h["comment"]) for h in alert["history"][-2:]] == [("status", "我来处理"), ("comment", "已约谈当事人")]
+    post_form(zh, ALERT, ALERT, {"status": "resolved", "comment": "已处理"})
+    assert _status_buttons(zh.get(ALERT).text) == {"误报": "false_positive", "重新打开": "open", "添加备注": "resolved"}
+    post_form(zh, ALERT, ALERT, {"status": "false_positive", "comment": "规则误判"})
+    assert _status_buttons(zh.get(ALERT).text) == {"解决": "resolved", "重新打开": "open", "添加备注": "false_positive"}
+
+
+def test_only_the_comment_button_needs_a_comment():
+    """The browser asks for a comment before 添加备注 (the textarea is required) but not before a
+    status change (formnovalidate): a change with no note stays one click."""
+    from pathlib import Path
+
+    form = Path(__file__).resolve().parents[2] / "server/console/templates/alert.html"
+    html = form.read_text(encoding="utf-8")
+    assert re.search(r'<textarea name="comment"[^>]* required>', html)
+    for button in re.findall(r'<button type="submit" name="status"[^>]*>', html):
+        assert ("formnovalidate" in button) != ('class="comment-only"' in button), button
