@@ -120,6 +120,9 @@ def _readable(chunks: Iterator[bytes], member: str, is_complete: Callable[[], bo
         if b"?>" in chunk or sum(map(len, head)) >= _DECLARATION_MAX:
             break
     start = b"".join(head)[:_DECLARATION_MAX]
+    written = next((codec for bom, codec in _WIDE_STARTS if start.startswith(bom)), None)
+    if written is not None:
+        return _wide(chain(head, chunks), start, written, member, is_complete)
     declared = _DECLARED.match(start)
     if not declared or declared.group(1).lower() in _EXPAT_READS or _expat_reads(declared.group(0) + b"?><a/>"):
         return chain(head, chunks), False
@@ -131,6 +134,44 @@ def _readable(chunks: Iterator[bytes], member: str, is_complete: Callable[[], bo
     if codec is None or not codec._is_text_encoding:  # "base64", "rot13": not a text's encoding
         raise Refused(f"{member} declares an encoding no reader knows: {name!r}")
     return _utf8(chain(head, chunks), codec.incrementaldecoder(), is_complete), True
+
+
+# how a member written 16 or 32 bits a character starts: its byte order mark, or "<?" without one
+# (longest first: UTF-32's little-endian mark begins with UTF-16's)
+_WIDE_STARTS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"<\x00\x00\x00", "utf-32-le"), (b"\x00\x00\x00<", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"),
+    (b"<\x00?\x00", "utf-16-le"), (b"\x00<\x00?", "utf-16-be"),
+)
+_EXPAT_UTF16 = frozenset({"utf-16", "utf-16le", "utf-16be"})  # the UTF-16 names expat knows itself
+# IANA's names of UCS-2 and UCS-4, which Python's codecs do not know: the same bytes as UTF-16 and UTF-32
+_UCS = {"ucs-2": "utf-16", "iso-10646-ucs-2": "utf-16", "csunicode": "utf-16", "ucs-4": "utf-32", "iso-10646-ucs-4": "utf-32", "csucs4": "utf-32"}
+
+
+def _wide(
+    chunks: Iterator[bytes], start: bytes, written: str, member: str, is_complete: Callable[[], bool]
+) -> tuple[Iterator[bytes], bool]:
+    """_readable for a member written in UTF-16 or UTF-32 (written: which, by its first bytes),
+    whose declaration is in the same encoding. Expat reads UTF-16 declared by a name it knows;
+    Python's spelling of the same ("UTF-16-LE", "utf_16") made pyexpat raise ValueError, an
+    internal error with the text never read, and expat reads no UTF-32 at all (a malformed
+    member). Both are now transcoded, by the encoding the bytes are written in; a declaration of
+    an encoding of another family (GBK over UTF-16 bytes) is refused, as expat refuses one."""
+    unit = 4 if written.startswith("utf-32") else 2
+    seen = start[: len(start) - len(start) % unit].decode(written, "replace").lstrip("\ufeff")
+    declared = _DECLARED.match(seen.encode("ascii", "replace"))
+    name = declared.group(1).decode("ascii") if declared else None
+    if unit == 2 and (name is None or name.lower() in _EXPAT_UTF16):
+        return chunks, False
+    if name is not None:
+        try:
+            family = _UCS.get(name.lower()) or codecs.lookup(name).name
+        except LookupError:
+            raise Refused(f"{member} declares an encoding no reader knows: {name!r}") from None
+        if family.split("-")[:2] != written.split("-")[:2]:
+            raise Refused(f"{member} declares {name!r} but is written in {written.upper()}")
+    return _utf8(chunks, codecs.getincrementaldecoder(written)(), is_complete), True
 
 
 def _expat_reads(declaration: bytes) -> bool:

@@ -113,3 +113,61 @@ def test_the_bytes_stream_is_not_read_ahead_past_the_declaration():
     stream, transcoded = xmltext._readable(chunks(), "m", lambda: True)
     assert transcoded and len(pulled) == 1
     assert b"".join(stream).decode() == '<?xml version="1.0" encoding="GBK"?><a>机密</a>'
+
+
+# (declared name, codec of the bytes, byte order mark written before the declaration)
+WIDE = [
+    ("UTF-16-LE", "utf-16-le", b"\xff\xfe"),  # Python's spelling: pyexpat raised ValueError
+    ("utf_16", "utf-16-le", b"\xff\xfe"),
+    ("UTF-16-BE", "utf-16-be", b""),
+    ("UCS-2", "utf-16-le", b"\xff\xfe"),  # IANA's name, no Python codec: LookupError
+    ("ISO-10646-UCS-2", "utf-16-be", b"\xfe\xff"),
+    ("UTF-32", "utf-32-le", b"\xff\xfe\x00\x00"),  # expat reads no UTF-32: "not well-formed"
+    ("UTF-32BE", "utf-32-be", b""),
+    (None, "utf-32-le", b"\xff\xfe\x00\x00"),
+]
+
+
+@pytest.mark.reliability(
+    area="input",
+    fault="A docx whose document.xml is written in UTF-16 declared by Python's names (UTF-16-LE, utf_16) or "
+    "IANA's (UCS-2), or in UTF-32",
+    how="extract and inspect_file of such a docx, with and without a byte order mark",
+    outcome="the text is read and the secrecy marking found (before: an internal error for the UTF-16 names, "
+    "malformed XML for UTF-32, no text inspected)",
+)
+@pytest.mark.parametrize(("declared", "codec", "bom"), WIDE)
+def test_a_member_written_in_utf16_or_utf32_is_read_whatever_it_is_called(declared, codec, bom, tmp_path):
+    text = "商业秘密 泵叶轮 𠀀"
+    head = f'<?xml version="1.0" encoding="{declared}"?>' if declared else '<?xml version="1.0"?>'
+    body = f"{head}<w:document {W}><w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>"
+    path = write_zip(tmp_path / "wide.docx", {"[Content_Types].xml": CONTENT_TYPES, "word/document.xml": bom + body.encode(codec)})
+    document = extract(str(path), path.name)
+    assert document.problem is None and [p.text for p in document.parts][1:] == [text]
+    assert "trade_secret_marking" in {d.detector for d in inspect_file(str(path)).detections}
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=st.text(alphabet="机密泵叶轮abc &<>\n\t𠀀", max_size=40),
+    cut=st.integers(1, 64),
+    wide=st.sampled_from([w for w in WIDE if w[0]]),
+)
+def test_a_wide_member_cut_into_any_chunks_reads_as_utf8_does(text, cut, wide):
+    declared, codec, bom = wide
+    escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    data = bom + f'<?xml version="1.0" encoding="{declared}"?><a>{escaped}</a>'.encode(codec)
+    assert _parse(data, cut) == text
+
+
+@pytest.mark.parametrize(("declared", "codec"), [("GBK", "utf-16-le"), ("UTF-8", "utf-16-be"), ("UTF-16", "utf-32-le")])
+def test_a_wide_member_declaring_another_family_is_refused(declared, codec):
+    data = f'<?xml version="1.0" encoding="{declared}"?><a>x</a>'.encode(codec)
+    with pytest.raises(Refused, match="written in"):
+        _parse(data, 1 << 20)
+
+
+def test_a_lone_surrogate_in_a_utf16_member_refuses_it():
+    data = '<?xml version="1.0" encoding="UTF-16-LE"?><a>'.encode("utf-16-le") + b"\x00\xd8" + "</a>".encode("utf-16-le")
+    with pytest.raises(Refused, match="malformed xml"):
+        _parse(data, 3)
