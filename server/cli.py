@@ -82,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     unservice = sub.add_parser("uninstall-service", help="stop, disable and remove the unit; the database is kept")
     unservice.add_argument("--unit-dir", default="/etc/systemd/system", help=argparse.SUPPRESS)
     unservice.set_defaults(handler=cmd_uninstall_service, config=None)
+    move = sub.add_parser("copy-database", parents=[common], help="copy the SQLite database into an empty PostgreSQL one (collector stopped)")
+    move.add_argument("--to", required=True, metavar="URL", help="postgresql+psycopg://user@host/db (the password in ~/.pgpass or PGPASSWORD)")
+    move.add_argument("--from", dest="source", metavar="URL", help="the SQLite database to copy (default: the config's server.database)")
+    move.add_argument("--replace-target", action="store_true", help="delete everything the target holds first")
+    move.add_argument("--no-seal-check", action="store_true", help="skip re-checking every seal (row counts and digests are still compared)")
+    move.set_defaults(handler=cmd_copy_database)
     add_evidence_commands(sub, common)  # signing-key, verify-pack, seal (server/cli_evidence.py)
     add_assessor_commands(sub, common)  # assessor-report (server/cli_assessor.py)
     return parser
@@ -153,6 +159,69 @@ def cmd_migrate(config: ServerConfig, args) -> int:
     before, after = migrate(make_engine(config.database))
     print(f"schema at revision {after}" + (f" (was {before})" if before != after else " (already up to date)"))
     return EXIT_OK
+
+
+def cmd_copy_database(config: ServerConfig, args) -> int:
+    from server.dbcopy import CopyFailed, CopyRefused, copy_database, safe_url
+    from server.signing import SigningKeyError, key_path, load_or_create
+    from server.times import utc_now
+
+    source = args.source or config.database
+    if _collector_answers(config.listen):
+        host, port = config.listen
+        print(f"error: a collector answers on {host}:{port}: stop it first (systemctl stop miwei-server)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    key_file = key_path(source, config.signing_key_file)
+    public = None
+    if os.path.exists(key_file) and not args.no_seal_check:
+        try:  # the seals were signed with it
+            public = load_or_create(key_file).private.public_key()
+        except SigningKeyError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+    elif not args.no_seal_check:
+        print(f"warning: no signing key at {key_file}: seals are not checked", file=sys.stderr)
+    print(f"copying {safe_url(source)} -> {safe_url(args.to)}", file=sys.stderr)
+    try:
+        report = copy_database(
+            source, args.to, public_key=public, now=utc_now(), retention_days=config.retention_days,
+            replace_target=args.replace_target, check_seals=not args.no_seal_check, progress=lambda line: print(line, file=sys.stderr),
+        )
+    except CopyRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except CopyFailed as exc:
+        print(f"error: the copy failed: {exc}", file=sys.stderr)
+        print("the target holds none of it (its transaction was rolled back) and the source is unchanged: fix the cause and run the same command again", file=sys.stderr)
+        return EXIT_FAILURE
+    total = sum(t.rows for t in report.tables)
+    for t in report.tables:
+        print(f"{t.name:<20} {t.rows:>12,} rows  verified")
+    print(f"{'total':<20} {total:>12,} rows in {len(report.tables)} tables; identical to the source (row counts and contents)")
+    if report.months_created:
+        print(f"event months created: {report.months_created[0]} .. {report.months_created[-1]} ({len(report.months_created)})")
+    if public is not None and not args.no_seal_check:
+        print(f"seals checked: {report.seals_checked}" + (f", {len(report.seals_failing_in_source)} failing as they already did in the source: {', '.join(report.seals_failing_in_source)}" if report.seals_failing_in_source else ", all valid"))
+    print("next: set server.database to the PostgreSQL URL and start the collector; agents keep their tokens")
+    if not config.signing_key_file:
+        print(f"      and set server.signing_key_file: {key_file} (on PostgreSQL the default is another folder: seals and packs must keep this key)")
+    return EXIT_OK
+
+
+def _collector_answers(listen: tuple[str, int]) -> bool:
+    """Does something accept connections where this config's collector listens?"""
+    import socket
+
+    host, port = listen
+    if not port:
+        return False
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
 
 def cmd_check_config(config: ServerConfig, args) -> int:
