@@ -7,6 +7,7 @@ lone surrogates (which JSON can carry but no database column can store) are refu
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import re
 import uuid
@@ -24,7 +25,7 @@ from pydantic import (
     model_validator,
 )
 
-from rules.events import EVENT_TYPES, MATCH_METHODS, Detection, Event, Match, Media, chain_digest
+from rules.events import CHAIN_EXCLUDED, EVENT_TYPES, MATCH_METHODS, Detection, Event, Match, Media, _integral
 from rules.levels import LEVELS, SEVERITIES
 
 MAX_EVENTS_PER_BATCH = 5000
@@ -159,11 +160,58 @@ class EventIn(BaseModel):
     def stored(self, agent_id: str) -> StoredEvent:
         """As to_event, with the chain digest of the body computed from the dict the body text is
         written from (json.loads(text) gives back an equal dict: strings, ints, finite floats,
-        lists and str-keyed objects only), instead of parsing that text again."""
-        event = self._event(agent_id)
+        lists and str-keyed objects only), instead of parsing that text again.
+
+        A third of the collector's CPU an event went here (docs/benchmarks.md, "Ingest: where the
+        time goes"), so each step is the cheap form of the reference's: the event's instance dict
+        filled at once (_made_event), the encoders made once, and the canonical form's integral
+        floats looked for only where this model lets a float be (_chain_digest). The same event,
+        body and digest as to_event and rules.events.chain_digest (tests/server/test_stored_event.py)."""
+        event = self._made_event(agent_id)
         data = event_body(event, self.model_extra)
-        body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-        return StoredEvent(event, body, chain_digest(data) if event.seq is not None else None)
+        body = _BODY_JSON(data)
+        return StoredEvent(event, body, _chain_digest(data, self.model_extra) if event.seq is not None else None)
+
+    def _made_event(self, agent_id: str) -> Event:
+        """What _event gives, without Event.__init__: a frozen dataclass of 29 fields sets each with
+        object.__setattr__, a third of the cost. Event has no __post_init__ and no checks, so an
+        instance whose dict holds every field, in field order, is the same event (rules.events
+        Event.replaced makes its copies so too)."""
+        ts = self.ts if self.ts.tzinfo else self.ts.replace(tzinfo=timezone.utc)
+        match, media, detections, rule_ids = self.match, self.media, self.detections, self.rule_ids
+        event = _new_event(Event)
+        event.__dict__.update(
+            type=self.type,
+            id=str(self.id),
+            ts=ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            agent_id=agent_id,
+            host=self.host,
+            user=self.user,
+            path=self.path,
+            path_b64=self.path_b64,
+            dest_path=self.dest_path,
+            dest_path_b64=self.dest_path_b64,
+            size=self.size,
+            sha256=self.sha256,
+            level=self.level,
+            source_path=self.source_path,
+            source_path_b64=self.source_path_b64,
+            register_entry=self.register_entry,
+            match=Match(match.method, match.similarity) if match else None,
+            media=_made_media(media) if media else None,
+            egress=self.egress,
+            file_type=self.file_type,
+            type_mismatch=self.type_mismatch,
+            detections=tuple(Detection(d.detector, d.count, d.sample) for d in detections) if detections else (),
+            rule_ids=tuple(rule_ids) if rule_ids else (),
+            severity=self.severity,
+            policy_version=self.policy_version,
+            error=self.error,
+            details=self.details,
+            seq=self.seq,
+            prev_hash=self.prev_hash,
+        )
+        return event
 
     def _event(self, agent_id: str) -> Event:
         ts = self.ts if self.ts.tzinfo else self.ts.replace(tzinfo=timezone.utc)
@@ -212,6 +260,37 @@ class StoredEvent(NamedTuple):
 
 
 _MEDIA_FIELDS = tuple(f.name for f in dataclasses.fields(Media))
+_new_event = object.__new__
+# json.dumps with these arguments makes the same encoder on every call
+_BODY_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False).encode
+# Body keys whose values EventIn lets hold a float (match.similarity, the free-form details): the
+# canonical form writes an integral float as an integer. Every other field is validated as a
+# string, an int, a bool, None or a list or object of those; the extra fields are free-form too.
+_FLOAT_KEYS = ("match", "details")
+
+
+def _made_media(media: MediaIn) -> Media:
+    """Media(*fields of the model) without the frozen __init__ (thirteen fields), as _made_event."""
+    made = _new_event(Media)
+    made.__dict__.update({name: getattr(media, name) for name in _MEDIA_FIELDS})
+    return made
+
+
+def _chain_digest(data: dict[str, Any], extra: dict[str, Any] | None) -> str:
+    """rules.events.chain_digest(data) for an event body made by EventIn.stored: the same
+    canonical JSON, with rules.events' float rewriting walked only where a float can be."""
+    kept = data.copy()
+    for name in CHAIN_EXCLUDED:
+        del kept[name]
+    for name in _FLOAT_KEYS:
+        if kept[name] is not None:
+            kept[name] = _integral(kept[name])
+    if extra:
+        for name in extra:
+            if name in kept:
+                kept[name] = _integral(kept[name])
+    return hashlib.sha256(_CANONICAL_JSON(kept).encode("utf-8")).hexdigest()
 
 
 def event_body(event: Event, extra: dict[str, Any] | None = None) -> dict[str, Any]:
