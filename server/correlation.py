@@ -156,18 +156,23 @@ class Correlator:
         spans = {key: _span(groups[key]) for key in order}
         states = _states(conn, order)
         counting = [key for key in order if groups[key][0].rule.kind == "threshold"]
-        # hits in no alert yet: the new ones, and older ones no burst took
-        loose = _window_rows(conn, {key: spans[key] for key in counting}, loose_only=True, parse=self.parsed)
+        # hits in no alert yet (the new ones, and older ones no burst took), first only for the
+        # groups with an open burst, which may take all the new ones
+        growing = [key for key in counting if key in states and states[key].is_open]
+        loose = _window_rows(conn, {key: spans[key] for key in growing}, loose_only=True, parse=self.parsed)
         pending: dict[tuple[str, str], list[_Row]] = {}
-        for key in counting:
-            burst, rows = states.get(key), loose.get(key, [])
-            if burst and burst.is_open:
-                rows = _absorb(burst, rows, spans[key][2])
-            loose[key] = rows
+        for key in growing:
+            loose[key] = rows = _absorb(states[key], loose.get(key, []), spans[key][2])
             new_ids = {h.event_id for h in groups[key]}
             pending[key] = [r for r in rows if r.event_id in new_ids]
-        # the whole window only where a new hit is left to judge
-        windows = _window_rows(conn, {key: spans[key] for key in counting if pending[key]}, parse=self.parsed)
+        # the whole window where a new hit is left to judge: in every group without an open burst
+        # (its new hits are loose), whose loose hits are then the window's hits in no alert
+        windows = _window_rows(conn, {key: spans[key] for key in counting if pending.get(key, True)}, parse=self.parsed)
+        for key in counting:
+            if key not in pending:
+                loose[key] = rows = [r for r in windows.get(key, []) if r.alert_id is None]
+                new_ids = {h.event_id for h in groups[key]}
+                pending[key] = [r for r in rows if r.event_id in new_ids]
         raised, saves, prunes = 0, [], []
         for key in order:
             new = groups[key]
