@@ -17,6 +17,8 @@
  *     the events give them.
  * names_bound(xml): whether expat's namespace processing could refuse a member the plain parse
  *     accepted (xmlscan's guard leaves that parse out when it could not).
+ * slide_parts(data, parts, limit, max_parts, part_type, places): a pptx slide's parts from its
+ *     bytes (checks, decode, scan, strip, parts) once expat's plain parse accepted it.
  *
  * chosen(data, gram_bytes, window_bytes) -> bytes
  *     The offsets (int64, native order, ascending, distinct) of the chosen grams: in every
@@ -2274,6 +2276,24 @@ PARA_INLINE int para_scan(Paragraphs *s, const void *chars, int kind, Py_ssize_t
     return para_flush(s); /* the member's end */
 }
 
+/* the scan of a whole str in its own width; SCAN_OVER too when the flushes passed the limit
+   (also with no flush at all and a limit below zero) */
+static int para_scan_text(Paragraphs *s, PyObject *text)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text), done;
+    const void *chars = PyUnicode_DATA(text);
+    if (kind == PyUnicode_1BYTE_KIND)
+        done = para_scan(s, chars, PyUnicode_1BYTE_KIND, n);
+    else if (kind == PyUnicode_2BYTE_KIND)
+        done = para_scan(s, chars, PyUnicode_2BYTE_KIND, n);
+    else
+        done = para_scan(s, chars, PyUnicode_4BYTE_KIND, n);
+    if (done == SCAN_DONE && s->total > s->limit)
+        done = SCAN_OVER;
+    return done;
+}
+
 static PyObject *winnow_ooxml_paragraphs(PyObject *self, PyObject *args)
 {
     PyObject *text, *refused;
@@ -2320,17 +2340,7 @@ static PyObject *winnow_ooxml_paragraphs(PyObject *self, PyObject *args)
     s.seen = PyList_New(0);
     if (!s.paragraphs || (cells && !s.index) || !s.seen)
         goto release;
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    int kind = PyUnicode_KIND(text), done;
-    const void *chars = PyUnicode_DATA(text);
-    if (kind == PyUnicode_1BYTE_KIND)
-        done = para_scan(&s, chars, PyUnicode_1BYTE_KIND, n);
-    else if (kind == PyUnicode_2BYTE_KIND)
-        done = para_scan(&s, chars, PyUnicode_2BYTE_KIND, n);
-    else
-        done = para_scan(&s, chars, PyUnicode_4BYTE_KIND, n);
-    if (done == SCAN_DONE && s.total > s.limit)
-        done = SCAN_OVER; /* no flush at all, and a limit below zero */
+    int done = para_scan_text(&s, text);
     if (done == SCAN_ERROR)
         goto release;
     if (done == SCAN_NONE)
@@ -2685,6 +2695,209 @@ static PyObject *winnow_names_bound(PyObject *Py_UNUSED(self), PyObject *args)
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&data);
     return PyBool_FromLong(bound);
+}
+
+/* ---- pptx slides (agent/content/ooxml.py) ------------------------------------------------ */
+
+/* slide_parts(data, parts, limit, max_parts, part_type, places) -> int | None
+ *     A slide or notes member (data: its bytes, whole) read the way ooxml._read_slide reads it
+ *     after expat's plain parse accepted it, in one call instead of some twenty Python ones
+ *     (xmlscan.checked_text's checks and decode, ooxml_paragraphs in slide mode, the collector's
+ *     strip, blank test and part tuples): the parts appended to parts (a list) as
+ *     Collector.add_placed appends them, part_type(place, text, None, 0) made as tuple.__new__
+ *     makes it, place the item of places (a tuple of the body's, footer's and header's names) the
+ *     scan gave; the characters they hold returned (the caller takes them from its budget).
+ *     None, nothing appended, whenever that path would not end there: the XML declaration naming
+ *     an encoding other than UTF-8 (or one this does not read as the regex would), names_bound
+ *     saying False, a first instruction that is not a lone XML declaration, bytes that are not
+ *     UTF-8, ooxml_paragraphs saying None or False (limit: the budget, clamped as the caller
+ *     clamps it), the kept characters over limit or the parts over max_parts. The caller then
+ *     reads the member as before. */
+
+static const unsigned char UTF8_BOM[3] = {0xEF, 0xBB, 0xBF};
+
+/* bytes regex \s */
+static int regex_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+
+/* 1 when xmlscan._utf8_declared says True for b (the BOM already skipped); 0 when it says False
+ * or may (a first "encoding" in the declaration that is not followed by = and a quoted value:
+ * the regex would try a later one) */
+static int utf8_declared(const unsigned char *b, Py_ssize_t n)
+{
+    if (n < 5 || memcmp(b, "<?xml", 5) != 0)
+        return 1; /* the regex matches only at the start */
+    const unsigned char *gt = memchr(b + 5, '>', (size_t)(n - 5));
+    Py_ssize_t end = gt ? gt - b : n, at = -1; /* "encoding" lies before the first ">" */
+    for (Py_ssize_t i = 5; i + 8 <= end; i++)
+        if (b[i] == 'e' && memcmp(b + i, "encoding", 8) == 0) {
+            at = i + 8;
+            break;
+        }
+    if (at < 0)
+        return 1;
+    while (at < n && regex_space(b[at]))
+        at++;
+    if (at >= n || b[at] != '=')
+        return 0;
+    at++;
+    while (at < n && regex_space(b[at]))
+        at++;
+    if (at >= n || (b[at] != '"' && b[at] != '\''))
+        return 0;
+    Py_ssize_t value = ++at;
+    while (at < n && b[at] != '"' && b[at] != '\'')
+        at++;
+    if (at >= n)
+        return 0;
+    Py_ssize_t length = at - value;
+    char lower[6];
+    if (length != 5 && length != 4)
+        return 0;
+    for (Py_ssize_t k = 0; k < length; k++)
+        lower[k] = (char)(b[value + k] >= 'A' && b[value + k] <= 'Z' ? b[value + k] + 32 : b[value + k]);
+    return (length == 5 && memcmp(lower, "utf-8", 5) == 0) || (length == 4 && memcmp(lower, "utf8", 4) == 0);
+}
+
+/* 1 when xmlscan._decoded(data, bound=True) decodes b (the BOM skipped) rather than saying None
+ * for its first tag: not an instruction, or "<?xml" at the very start with no "<" before its
+ * first ">" (a stricter test than the comment, CDATA and instruction search there) */
+static int first_tag_plain(const unsigned char *b, Py_ssize_t n)
+{
+    const unsigned char *first = memchr(b, '<', (size_t)n);
+    if (first == NULL)
+        return 0;
+    if (first + 1 >= b + n || first[1] != '?')
+        return 1;
+    if (first != b || n < 5 || memcmp(b, "<?xml", 5) != 0)
+        return 0;
+    const unsigned char *gt = memchr(b, '>', (size_t)n);
+    return gt != NULL && memchr(b + 1, '<', (size_t)(gt - b - 1)) == NULL;
+}
+
+/* whether str.isspace() is True for text (not empty, every character white space) */
+static int all_space(PyObject *text)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *chars = PyUnicode_DATA(text);
+    if (n == 0)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (!Py_UNICODE_ISSPACE(PyUnicode_READ(kind, chars, i)))
+            return 0;
+    return 1;
+}
+
+/* budget.STRIPPED */
+static int stripped(Py_UCS4 c) { return c == ' ' || c == '\r' || c == '\n' || c == '\f' || c == '\v'; }
+
+static PyObject *winnow_slide_parts(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *data, *parts, *places, *text = NULL, *made = NULL, *result = NULL;
+    PyTypeObject *part_type;
+    Py_ssize_t limit, max_parts;
+    if (!PyArg_ParseTuple(args, "O!O!nnO!O!:slide_parts", &PyBytes_Type, &data, &PyList_Type, &parts, &limit,
+                          &max_parts, &PyType_Type, &part_type, &PyTuple_Type, &places))
+        return NULL;
+    if (!PyType_IsSubtype(part_type, &PyTuple_Type) || part_type->tp_basicsize != PyTuple_Type.tp_basicsize
+        || part_type->tp_itemsize != PyTuple_Type.tp_itemsize) {
+        PyErr_SetString(PyExc_TypeError, "slide_parts: part_type is a tuple subclass with no fields of its own");
+        return NULL;
+    }
+    if (PyTuple_GET_SIZE(places) != 3 || !PyUnicode_Check(PyTuple_GET_ITEM(places, 0))
+        || !PyUnicode_Check(PyTuple_GET_ITEM(places, 1)) || !PyUnicode_Check(PyTuple_GET_ITEM(places, 2))) {
+        PyErr_SetString(PyExc_TypeError, "slide_parts: places is a tuple of 3 str");
+        return NULL;
+    }
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    Py_ssize_t skip = n >= 3 && memcmp(b, UTF8_BOM, 3) == 0 ? 3 : 0;
+    if (!utf8_declared(b + skip, n - skip) || !names_bound(b, n) || !first_tag_plain(b + skip, n - skip))
+        Py_RETURN_NONE;
+    text = PyUnicode_DecodeUTF8((const char *)b + skip, n - skip, "strict");
+    if (text == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+            return NULL;
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    Paragraphs s;
+    memset(&s, 0, sizeof s);
+    s.limit = limit;
+    s.cells = MODE_SLIDES;
+    s.cell_at = -1;
+    s.paragraphs = PyList_New(0);
+    s.index = PyList_New(0);
+    s.seen = PyList_New(0);
+    if (!s.paragraphs || !s.index || !s.seen)
+        goto release;
+    int done = para_scan_text(&s, text);
+    if (done == SCAN_ERROR)
+        goto release;
+    Py_ssize_t count = PyList_GET_SIZE(s.paragraphs);
+    if (done != SCAN_DONE || PyList_GET_SIZE(s.index) != count) {
+        result = Py_NewRef(Py_None);
+        goto release;
+    }
+    made = PyList_New(0);
+    if (!made)
+        goto release;
+    Py_ssize_t chars = 0;
+    for (Py_ssize_t k = 0; k < count; k++) {
+        PyObject *paragraph = PyList_GET_ITEM(s.paragraphs, k);
+        Py_ssize_t length = PyUnicode_GET_LENGTH(paragraph);
+        if (length == 0 || all_space(paragraph))
+            continue; /* add keeps no blank text */
+        int kind = PyUnicode_KIND(paragraph);
+        const void *chars_of = PyUnicode_DATA(paragraph);
+        Py_ssize_t start = 0, end = length;
+        while (start < end && stripped(PyUnicode_READ(kind, chars_of, start)))
+            start++;
+        while (end > start && stripped(PyUnicode_READ(kind, chars_of, end - 1)))
+            end--;
+        Py_ssize_t place = PyLong_AsSsize_t(PyList_GET_ITEM(s.index, k));
+        if (place < 0 || place > 2) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_SystemError, "slide_parts: a place out of range");
+            goto release;
+        }
+        chars += end - start;
+        PyObject *kept = PyUnicode_Substring(paragraph, start, end);
+        PyObject *part = kept ? part_type->tp_alloc(part_type, 4) : NULL;
+        if (!part) {
+            Py_XDECREF(kept);
+            goto release;
+        }
+        PyTuple_SET_ITEM(part, 0, Py_NewRef(PyTuple_GET_ITEM(places, place)));
+        PyTuple_SET_ITEM(part, 1, kept);
+        PyTuple_SET_ITEM(part, 2, Py_NewRef(Py_None));
+        PyObject *zero = PyLong_FromLong(0);
+        if (!zero) {
+            Py_DECREF(part);
+            goto release;
+        }
+        PyTuple_SET_ITEM(part, 3, zero);
+        int failed = PyList_Append(made, part);
+        Py_DECREF(part);
+        if (failed)
+            goto release;
+    }
+    Py_ssize_t have = PyList_GET_SIZE(parts);
+    if (chars > limit || PyList_GET_SIZE(made) > max_parts - have) { /* the collector adds them one by one */
+        result = Py_NewRef(Py_None);
+        goto release;
+    }
+    if (PyList_SetSlice(parts, have, have, made) == 0)
+        result = PyLong_FromSsize_t(chars);
+release:
+    Py_XDECREF(text);
+    Py_XDECREF(made);
+    Py_XDECREF(s.paragraphs);
+    Py_XDECREF(s.index);
+    Py_XDECREF(s.seen);
+    PyMem_Free(s.chars);
+    PyMem_Free(s.open);
+    return result;
 }
 
 /* ---- xlsx rows (agent/content/ooxml.py) -------------------------------------------------- */
@@ -3113,6 +3326,9 @@ static PyMethodDef methods[] = {
      "names_bound(xml) -> True when expat's namespace processing cannot refuse what the plain parse accepts"},
     {"sheet_rows", winnow_sheet_rows, METH_VARARGS,
      "sheet_rows(text, begin, end, shared, chars_left) -> ooxml.simple_rows's (rows, [], chars, used), or None"},
+    {"slide_parts", winnow_slide_parts, METH_VARARGS,
+     "slide_parts(data, parts, limit, max_parts, part_type, places) -> the characters of a slide's parts appended "
+     "to parts, or None"},
     {"shared_strings", winnow_shared_strings, METH_VARARGS,
      "shared_strings(text, chars_left) -> (the strings of xl/sharedStrings.xml as the events give them, chars), "
      "None or False"},
