@@ -101,19 +101,26 @@ def plain(name: str | None) -> str | None:
     return "".join(out)
 
 
+_MEDIA_NAMES = ("mountpoint", "device", "fstype", "label", "serial", "vendor", "model")
+_EVENT_NAMES = ("host", "user", "path", "dest_path", "source_path", "register_entry", "error", "file_type")
+
+
 def _plain_event(event: Event) -> Event:
-    """The event with every agent-sent name made `plain`, for the sentences below."""
+    """The event with every agent-sent name made `plain`, for the sentences below: the event itself
+    when every name is plain already (the collector explains every correlation hit, and copying
+    the event with dataclasses.replace was most of that), else a copy with the names changed."""
     media = event.media
-    if media is not None:
-        media = replace(
-            media,
-            **{
-                k: plain(getattr(media, k))
-                for k in ("mountpoint", "device", "fstype", "label", "serial", "vendor", "model")
-            },
-        )
-    names = ("host", "user", "path", "dest_path", "source_path", "register_entry", "error", "file_type")
-    return replace(event, media=media, **{k: plain(getattr(event, k)) for k in names})
+    if media is not None and not all(_is_plain(getattr(media, k)) for k in _MEDIA_NAMES):
+        media = replace(media, **{k: plain(getattr(media, k)) for k in _MEDIA_NAMES})
+    changes = {k: plain(getattr(event, k)) for k in _EVENT_NAMES if not _is_plain(getattr(event, k))}
+    if media is not event.media:
+        changes["media"] = media
+    return event.replaced(**changes) if changes else event
+
+
+def _is_plain(name: str | None) -> bool:
+    """plain(name) is name itself."""
+    return not name or name.isprintable()
 
 
 def local_time(ts: str | datetime, worktime: WorkTime, with_date: bool = True) -> str:
