@@ -202,6 +202,19 @@ def test_times_keep_their_instant_on_a_server_in_the_firms_local_time(filled, co
     engine.dispose()
 
 
+def test_a_seal_the_source_already_fails_is_reported_not_held_against_the_copy(filled, config, pg_url, store):
+    agent = filled["agents"][0]
+    events = metadata.tables["events"]
+    with store.engine.begin() as conn:  # an event rewritten in the old database after its day was sealed
+        row = conn.execute(select(events.c.seq, events.c.body).where(events.c.agent_id == agent.agent_id, events.c.agent_seq == 3)).one()
+        conn.execute(events.update().where(events.c.seq == row.seq).values(body=row.body.replace("/srv/rnd/3.dwg", "/srv/rnd/x.dwg")))
+
+    report = _copy(config, pg_url)
+
+    assert report.seals_checked == 2
+    assert report.seals_failing_in_source == (f"{agent.agent_id}/2026-03-02",)
+
+
 def test_a_target_holding_data_is_refused_unless_replaced(filled, config, pg_url, on_copy, enroll):
     copy, _ = on_copy(pg_url)  # the old advice: a collector started on the new database, one PC enrolled
     copy.post("/api/v1/enroll", json={"enroll_secret": ENROLL_SECRET, "agent_id": "b" * 8 + "-0000-4000-8000-" + "0" * 12, "hostname": "new-pc", "version": "0.1.0"})
