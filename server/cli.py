@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import getpass
 import ipaddress
 import os
@@ -19,7 +18,7 @@ from rules.cli import (
     configure_logging,
     dispatch,
 )
-from server import __version__
+from server import __version__, heap
 from server.auth import ROLES
 from server.cli_assessor import add_commands as add_assessor_commands
 from server.cli_evidence import add_commands as add_evidence_commands
@@ -144,11 +143,7 @@ def cmd_run(config: ServerConfig, args) -> int:
     if count > 1:  # a supervisor and `count` processes on one listening socket (server/workers.py)
         return run_workers(config, store, count, dict(log_level=config.log_level, proxy_headers=False, server_header=False, **tls))
     app = create_app(config, store)
-    # What is alive now (modules, the app, SQLAlchemy's tables) lives as long as the process: out of
-    # the collector's way, so that a full garbage collection walks only what requests made (it took
-    # 90-135 ms with them, every few batches: a cause of the ingest p99).
-    gc.collect()
-    gc.freeze()
+    heap.settle()  # frozen after start-up, the youngest generation sized for a batch (server/heap.py)
     uvicorn.run(app, host=host, port=port, log_level=config.log_level, proxy_headers=False, server_header=False, **tls)
     return EXIT_OK
 

@@ -237,11 +237,9 @@ class Supervisor:
 
 def run_workers(config, store, count: int, uvicorn_options: dict) -> int:
     """Serve `config.listen` with `count` worker processes until stopped; returns the exit code."""
-    import gc
-
     import uvicorn
 
-    from server import writerlock
+    from server import heap, writerlock
     from server.app import _activate_policy, create_app
     from server.enrolgate import EnrolGate
     from server.filemodes import sqlite_path
@@ -260,8 +258,7 @@ def run_workers(config, store, count: int, uvicorn_options: dict) -> int:
     if database_file:  # the workers queue for SQLite's one writer in the kernel (server/writerlock.py)
         writerlock.install(store.engine, database_file + "-writer")
     store.engine.dispose()  # no connection crosses a fork: each worker opens its own
-    gc.collect()
-    gc.freeze()  # see server/cli.py cmd_run; shared with the workers copy-on-write
+    heap.settle()  # server/heap.py; the frozen heap is shared with the workers copy-on-write
 
     def serve(slot: int) -> int:
         _die_with_parent()
