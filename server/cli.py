@@ -198,7 +198,7 @@ def cmd_copy_database(config: ServerConfig, args) -> int:
     if public is not None and not args.no_seal_check:
         print(f"seals checked: {report.seals_checked}" + (f", {len(report.seals_failing_in_source)} failing as they already did in the source: {', '.join(report.seals_failing_in_source)}" if report.seals_failing_in_source else ", all valid"))
     print("next: set server.database to the PostgreSQL URL and start the collector; agents keep their tokens")
-    if not config.signing_key_file:
+    if not config.signing_key_file and os.path.exists(key_file):
         print(f"      and set server.signing_key_file: {key_file} (on PostgreSQL the default is another folder: seals and packs must keep this key)")
     return EXIT_OK
 

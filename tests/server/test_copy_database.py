@@ -246,8 +246,9 @@ def test_a_failure_part_way_rolls_the_target_back_and_the_same_command_then_succ
         conn.exec_driver_sql(f"CREATE FUNCTION fail_copy() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN {trigger}; END $$")
         conn.exec_driver_sql(f"CREATE TRIGGER fail_copy BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION fail_copy()")
 
-    with pytest.raises(dbcopy.CopyFailed, match=message):
+    with pytest.raises(dbcopy.CopyFailed, match=message) as failed:
         _copy(config, pg_url)
+    assert "\n" not in str(failed.value) and filled["agents"][0].agent_id not in str(failed.value)  # no row quoted (COPY's context)
 
     assert _holds_nothing(pg_url)  # rolled back: nothing half-copied
     with engine.begin() as conn:
