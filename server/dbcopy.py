@@ -143,8 +143,11 @@ def copy_database(
             raise
         except Exception as exc:  # the databases' own errors, told without the rows they may quote
             raise CopyFailed(describe(exc)) from exc
-        with target.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("ANALYZE")  # the planner's statistics now, not at autovacuum's leisure
+        try:  # the planner's statistics now, not at autovacuum's leisure; the copy is committed either way
+            with target.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.exec_driver_sql("ANALYZE")
+        except Exception as exc:
+            progress(f"warning: ANALYZE failed ({describe(exc)}); autovacuum will gather the statistics later")
         return CopyReport(tables, tuple(months), sequences, checked, old)
     finally:
         source.dispose()
@@ -180,9 +183,8 @@ def _source_held(source: Engine, path: str) -> Iterator[Connection]:
             with source.connect() as src:
                 src.exec_driver_sql(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")  # a collector's transaction is short
                 src.commit()
-                with src.execution_options(
-                    **{WRITE_OPTION: True}
-                ).begin():  # BEGIN IMMEDIATE; only read, so the commit writes nothing
+                # BEGIN IMMEDIATE (server/database.py); only read, so its commit writes nothing
+                with src.execution_options(**{WRITE_OPTION: True}).begin():
                     yield src
         except Exception as exc:
             if "database is locked" in str(getattr(exc, "orig", exc)):

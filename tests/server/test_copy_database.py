@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from datetime import timedelta
@@ -274,6 +275,18 @@ def test_a_source_behind_the_schema_or_being_written_is_refused(filled, config, 
             _copy(config, pg_url)
     finally:
         os.close(fd)
+    assert _holds_nothing(pg_url)
+
+
+def test_a_source_another_process_is_writing_is_refused(filled, config, pg_url, store):
+    store.engine.dispose()
+    writer = sqlite3.connect(config.database.removeprefix("sqlite:///"), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a collector's write transaction, never ending
+    try:
+        with pytest.raises(dbcopy.CopyRefused, match="locked by another process: stop the collector first"):
+            _copy(config, pg_url)
+    finally:
+        writer.close()
     assert _holds_nothing(pg_url)
 
 
