@@ -121,19 +121,13 @@ def copy_database(
     source = make_engine(source_url)
     target = create_engine(target_url, hide_parameters=True, pool_size=2)
     try:
-        head = head_revision()
-        found = current_revision(source)
-        if found != head:
-            raise CopyRefused(
-                f"the source database is at schema revision {found or 'none (not a MiWei database?)'}, this miwei-server's is {head}:"
-                " run `miwei-server migrate` with the old configuration first (the collector stopped)"
-            )
         try:
+            _refuse_behind(source)
             with _source_held(source, path) as src:
                 _refuse_foreign(target)
                 before, _ = migrate(target)
-                if before is not None and before != head:
-                    progress(f"target schema brought from revision {before} to {head}")
+                if before is not None and before != head_revision():
+                    progress(f"target schema brought from revision {before} to {head_revision()}")
                 months = _months_for(src, target, now)
                 with target.begin() as dst:  # one transaction: all of it, or none
                     tables, sequences, checked, old = _fill_and_verify(
@@ -152,6 +146,16 @@ def copy_database(
     finally:
         source.dispose()
         target.dispose()
+
+
+def _refuse_behind(source: Engine) -> None:
+    """The source must be at this version's schema: its tables are read by today's MetaData."""
+    head, found = head_revision(), current_revision(source)
+    if found != head:
+        raise CopyRefused(
+            f"the source database is at schema revision {found or 'none (not a MiWei database?)'}, this miwei-server's is {head}:"
+            " run `miwei-server migrate` with the old configuration first (the collector stopped)"
+        )
 
 
 def _refuse_foreign(target: Engine) -> None:

@@ -290,6 +290,19 @@ def test_a_source_another_process_is_writing_is_refused(filled, config, pg_url, 
     assert _holds_nothing(pg_url)
 
 
+def test_a_target_holding_another_applications_tables_is_refused_untouched(filled, config, pg_url):
+    engine = create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE invoices (id int PRIMARY KEY)")
+
+    with pytest.raises(dbcopy.CopyRefused, match=r"holds tables that are not MiWei's \(invoices\)"):
+        _copy(config, pg_url)
+
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT to_regclass('agents')").scalar() is None  # not migrated into
+    engine.dispose()
+
+
 def _config_file(tmp_path, config, listen: str = "127.0.0.1:1") -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(
