@@ -408,21 +408,19 @@ def renotify(conn: Connection, alert_id: int, now: datetime) -> int:
 
 def refresh_alerts(conn: Connection, refreshed: list[tuple[int, AlertDraft, int]], now: datetime) -> None:
     """Bursts went on: each alert's count, severity, explanation and evidence follow its burst.
-    For (alert id, draft, count) of several bursts: one read of their evidence,
-    one insert of the new links, one update (executemany) of the alerts."""
+    For (alert id, draft, count) of several bursts: a count of their evidence and a read of which
+    of the drafts' events it holds already (not all of it: a growing burst's alert holds up to
+    MAX_EVIDENCE links, read again on every batch that grew it), one insert of the new links, one
+    update (executemany) of the alerts."""
     if not refreshed:
         return
-    known: dict[int, set[str]] = defaultdict(set)
-    ids = sorted({alert_id for alert_id, _, _ in refreshed})
-    for i in range(0, len(ids), 500):
-        query = select(alert_events.c.alert_id, alert_events.c.event_id).where(alert_events.c.alert_id.in_(ids[i : i + 500]))
-        for alert_id, event_id in conn.execute(query):
-            known[alert_id].add(event_id)
+    linked, known = _evidence(conn, refreshed)
     links = []
     for alert_id, draft, _ in refreshed:
         have = known[alert_id]
-        new = [e for e in dict.fromkeys(draft.event_ids) if e not in have][: max(0, MAX_EVIDENCE - len(have))]
+        new = [e for e in dict.fromkeys(draft.event_ids) if e not in have][: max(0, MAX_EVIDENCE - linked[alert_id])]
         have.update(new)
+        linked[alert_id] += len(new)
         links += [{"alert_id": alert_id, "event_id": e} for e in new]
     if links:
         conn.execute(insert(alert_events), links)
@@ -445,6 +443,26 @@ def refresh_alerts(conn: Connection, refreshed: list[tuple[int, AlertDraft, int]
             for alert_id, d, count in refreshed
         ],
     )
+
+
+def _evidence(conn: Connection, refreshed: list[tuple[int, AlertDraft, int]]) -> tuple[dict[int, int], dict[int, set[str]]]:
+    """(alert id -> its number of linked events, alert id -> which of the drafts' events it links)."""
+    linked: dict[int, int] = defaultdict(int)
+    known: dict[int, set[str]] = defaultdict(set)
+    ids = sorted({alert_id for alert_id, _, _ in refreshed})
+    for i in range(0, len(ids), 500):
+        query = select(alert_events.c.alert_id, func.count()).where(alert_events.c.alert_id.in_(ids[i : i + 500]))
+        linked.update(conn.execute(query.group_by(alert_events.c.alert_id)).all())
+    holding = [alert_id for alert_id in ids if linked[alert_id]]  # an alert opened in this batch links nothing yet
+    wanted = sorted({e for alert_id, draft, _ in refreshed if linked[alert_id] for e in draft.event_ids})
+    for i in range(0, len(holding), 500):
+        for j in range(0, len(wanted), 500):
+            query = select(alert_events.c.alert_id, alert_events.c.event_id).where(
+                alert_events.c.alert_id.in_(holding[i : i + 500]), alert_events.c.event_id.in_(wanted[j : j + 500])
+            )
+            for alert_id, event_id in conn.execute(query):
+                known[alert_id].add(event_id)
+    return linked, known
 
 
 def alert_status(conn: Connection, alert_id: int) -> str | None:
