@@ -69,7 +69,9 @@ def filled(client, enroll, agent, send, store, clock, key, reader):
     _, end = seals.day_bounds(clock().astimezone(FIRM).date(), FIRM)
     clock.now = end + timedelta(seconds=seals.GRACE_S + 1)
     assert seals.seal_pending(store.engine, key, FIRM, clock())[0].agents == 2
-    return {"api": _seen(client, reader), "heads": heads, "agents": (agent, other)}
+    seen = _seen(client, reader)
+    client.__exit__(None, None, None)  # the collector stopped, as for a real move (its absence checks write)
+    return {"api": seen, "heads": heads, "agents": (agent, other)}
 
 
 def _seen(client, reader) -> dict:
@@ -216,7 +218,7 @@ def test_a_seal_the_source_already_fails_is_reported_not_held_against_the_copy(f
     assert report.seals_failing_in_source == (f"{agent.agent_id}/2026-03-02",)
 
 
-def test_a_target_holding_data_is_refused_unless_replaced(filled, config, pg_url, on_copy, enroll):
+def test_a_target_holding_data_is_refused_unless_replaced(filled, config, pg_url, on_copy):
     copy, _ = on_copy(pg_url)  # the old advice: a collector started on the new database, one PC enrolled
     copy.post("/api/v1/enroll", json={"enroll_secret": ENROLL_SECRET, "agent_id": "b" * 8 + "-0000-4000-8000-" + "0" * 12, "hostname": "new-pc", "version": "0.1.0"})
     before = _counts(pg_url)
@@ -230,6 +232,12 @@ def test_a_target_holding_data_is_refused_unless_replaced(filled, config, pg_url
     assert _counts(pg_url) == _counts(config.database)  # the source's rows only: nothing mixed
 
 
+@pytest.mark.reliability(
+    area="fault",
+    fault="SQLite to PostgreSQL copy fails part-way",
+    how="`copy-database` into a PostgreSQL whose trigger raises on seals (events already copied), alters alerts' values or drops audit_log rows",
+    outcome="refused with the reason (no row quoted), the target holds nothing (one transaction rolled back), the same command then succeeds",
+)
 @pytest.mark.parametrize(
     "table, trigger, message",
     [
