@@ -311,10 +311,10 @@ def test_a_target_holding_another_applications_tables_is_refused_untouched(fille
     engine.dispose()
 
 
-def _config_file(tmp_path, config, listen: str = "127.0.0.1:1") -> Path:
+def _config_file(tmp_path, config, listen: str = "127.0.0.1:1", database: str | None = None) -> Path:
     path = tmp_path / "config.yaml"
     path.write_text(
-        f"server:\n  listen: {listen}\n  database: {config.database}\n  enroll_secret: {ENROLL_SECRET}\n"
+        f"server:\n  listen: {listen}\n  database: {database or config.database}\n  enroll_secret: {ENROLL_SECRET}\n"
         f"  signing_key_file: {config.signing_key_file}\n"
     )
     return path
@@ -326,14 +326,14 @@ def _run(path: Path, *args: str):
 
 def test_the_command_prints_a_summary_and_never_the_password(filled, config, pg_url, tmp_path):
     with_password = pg_url.replace("postgres@", f"postgres:{SECRET}@")  # trust auth: the password is not needed, only carried
-    path = _config_file(tmp_path, config)
+    path = _config_file(tmp_path, config, database=with_password)  # the new collector's config, the old file named
 
-    done = _run(path, "--to", with_password)
+    done = _run(path, "--from", config.database, "--to", with_password)
 
     assert done.returncode == 0, done.stderr
     assert "events" in done.stdout and "seals checked: 2, all valid" in done.stdout
-    assert "identical to the source" in done.stdout
-    again = _run(path, "--to", with_password)  # refused: the target holds data now
+    assert f"{'total':<20} {sum(_counts(config.database).values()):>12,} rows in 32 tables; identical to the source" in done.stdout
+    again = _run(path, "--from", config.database, "--to", with_password)  # refused: the target holds data now
     assert again.returncode == 2 and "already holds data" in again.stderr
     assert SECRET not in done.stdout + done.stderr + again.stdout + again.stderr
     assert "postgres:***@" in done.stderr
