@@ -17,8 +17,9 @@
  *     the events give them.
  * names_bound(xml): whether expat's namespace processing could refuse a member the plain parse
  *     accepted (xmlscan's guard leaves that parse out when it could not).
- * slide_parts(data, parts, limit, max_parts, part_type, places): a pptx slide's parts from its
- *     bytes (checks, decode, scan, strip, parts) once expat's plain parse accepted it.
+ * slide_parts(data, parts, limit, max_parts, part_type, places, accepted): a pptx slide's parts
+ *     from its bytes (checks, decode, scan, strip, parts) once expat's plain parse accepted it.
+ * well_formed(xml): True only when expat's plain parse surely accepts it (a strict subset of XML).
  *
  * chosen(data, gram_bytes, window_bytes) -> bytes
  *     The offsets (int64, native order, ascending, distinct) of the chosen grams: in every
@@ -2699,9 +2700,11 @@ static PyObject *winnow_names_bound(PyObject *Py_UNUSED(self), PyObject *args)
 
 /* ---- pptx slides (agent/content/ooxml.py) ------------------------------------------------ */
 
-/* slide_parts(data, parts, limit, max_parts, part_type, places) -> int | None
+/* slide_parts(data, parts, limit, max_parts, part_type, places, accepted) -> int | None | False
  *     A slide or notes member (data: its bytes, whole) read the way ooxml._read_slide reads it
- *     after expat's plain parse accepted it, in one call instead of some twenty Python ones
+ *     after expat's plain parse accepted it (accepted: the caller's parse did; else well_formed
+ *     must be sure it would, or the answer is False and nothing is done: the caller asks expat
+ *     and calls again), in one call instead of some twenty Python ones
  *     (xmlscan.checked_text's checks and decode, ooxml_paragraphs in slide mode, the collector's
  *     strip, blank test and part tuples): the parts appended to parts (a list) as
  *     Collector.add_placed appends them, part_type(place, text, None, 0) made as tuple.__new__
@@ -2715,6 +2718,290 @@ static PyObject *winnow_names_bound(PyObject *Py_UNUSED(self), PyObject *args)
  *     reads the member as before. */
 
 static const unsigned char UTF8_BOM[3] = {0xEF, 0xBB, 0xBF};
+
+/* ---- well-formedness a pptx slide's guard may rely on (agent/content/ooxml.py) ------------ */
+
+/* well_formed(data) -> bool
+ *     True only when expat's plain parse (xmltext.locked_parser(member, namespaces=False), no
+ *     encoding given) surely accepts data: a strict subset of XML 1.0 in UTF-8, read in one pass.
+ *     A UTF-8 BOM perhaps; an XML declaration perhaps, exactly <?xml, version "1.0", an encoding
+ *     of UTF-8 (any case) perhaps, standalone yes or no perhaps, each after white space, no white
+ *     space around their "=", then "?>"; white space only outside the one root element; names of
+ *     ASCII letters, digits, "_", ".", "-", ":" (not a digit, ".", "-" or ":" first); attributes
+ *     after white space, quoted, no "<" in a value, no two of one name (at most
+ *     WELL_MAX_ATTRIBUTES an element); end tags naming the element open (at most WELL_MAX_DEPTH
+ *     open); no "]]>" in character data; "&" only in the five predefined references or a
+ *     character reference to a character XML allows (at most WELL_MAX_DIGITS digits); no C0
+ *     control but tab, line feed and carriage return, no U+FFFE or U+FFFF. Anything else, comments,
+ *     CDATA, instructions and DOCTYPEs among it, says False, and the caller runs expat. Bytes
+ *     that are not UTF-8 are not looked for here: the caller's strict decode refuses them, and
+ *     then runs expat. Its soundness is tested against expat on hostile inputs
+ *     (tests/agent/content/test_slide_parts.py). */
+
+#define WELL_MAX_DEPTH 1024
+#define WELL_MAX_ATTRIBUTES 64
+#define WELL_MAX_DIGITS 7
+
+static int well_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+static int well_name_start(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static int well_name_char(unsigned char c)
+{
+    return well_name_start(c) || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':';
+}
+
+/* the length of the name at b[i] (0: none), which must end at white space, "=", "/" or ">" */
+static Py_ssize_t well_name(const unsigned char *b, Py_ssize_t i, Py_ssize_t n)
+{
+    if (i >= n || !well_name_start(b[i]))
+        return 0;
+    Py_ssize_t at = i + 1;
+    while (at < n && well_name_char(b[at]))
+        at++;
+    if (at >= n || !(well_space(b[at]) || b[at] == '=' || b[at] == '/' || b[at] == '>'))
+        return 0;
+    return at - i;
+}
+
+/* the length of the reference at b[i] ("&") up to and with its ";", 0 when it is not one of
+ * the five predefined entities or a character reference to a Char */
+static Py_ssize_t well_reference(const unsigned char *b, Py_ssize_t i, Py_ssize_t n)
+{
+    static const char *const named[] = {"lt;", "gt;", "amp;", "quot;", "apos;"};
+    Py_ssize_t at = i + 1;
+    if (at < n && b[at] != '#') {
+        for (int k = 0; k < 5; k++) {
+            Py_ssize_t length = (Py_ssize_t)strlen(named[k]);
+            if (n - at >= length && memcmp(b + at, named[k], (size_t)length) == 0)
+                return 1 + length;
+        }
+        return 0;
+    }
+    at++;
+    int hex = at < n && b[at] == 'x'; /* "&#X" is no reference */
+    at += hex;
+    uint32_t value = 0;
+    Py_ssize_t digits = 0;
+    for (; at < n && b[at] != ';'; at++, digits++) {
+        unsigned char c = b[at];
+        int digit = c >= '0' && c <= '9' ? c - '0'
+                    : hex && c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : hex && c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                                  : -1;
+        if (digit < 0 || digits == WELL_MAX_DIGITS)
+            return 0;
+        value = value * (hex ? 16 : 10) + (uint32_t)digit; /* at most 16^7: no overflow */
+    }
+    if (at >= n || digits == 0)
+        return 0;
+    int allowed = value == 0x9 || value == 0xA || value == 0xD || (value >= 0x20 && value <= 0xD7FF)
+                  || (value >= 0xE000 && value <= 0xFFFD) || (value >= 0x10000 && value <= 0x10FFFF);
+    return allowed ? at + 1 - i : 0;
+}
+
+/* a pseudo-attribute of the XML declaration at b[*at]: white space, name, "=", a quoted value
+ * among values (compared ignoring ASCII case when fold); *at moved past it when it is there */
+static int well_pseudo(const unsigned char *b, Py_ssize_t n, Py_ssize_t *at, const char *name,
+                       const char *const *values, int fold)
+{
+    Py_ssize_t i = *at, length = (Py_ssize_t)strlen(name);
+    if (i >= n || !well_space(b[i]))
+        return 0;
+    while (i < n && well_space(b[i]))
+        i++;
+    if (n - i < length + 2 || memcmp(b + i, name, (size_t)length) != 0 || b[i + length] != '=')
+        return 0;
+    i += length + 1;
+    unsigned char quote = b[i];
+    if (quote != '"' && quote != '\'')
+        return 0;
+    i++;
+    for (; *values; values++) {
+        Py_ssize_t v = (Py_ssize_t)strlen(*values), k;
+        if (n - i < v + 1 || b[i + v] != quote)
+            continue;
+        for (k = 0; k < v; k++) {
+            unsigned char c = b[i + k];
+            if (fold && c >= 'A' && c <= 'Z')
+                c = (unsigned char)(c + 32);
+            if (c != (unsigned char)(*values)[k])
+                break;
+        }
+        if (k == v) {
+            *at = i + v + 1;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* the bytes character data and attribute values need a second look at: "<", "&", "]" (of
+   "]]>"), 0xEF (of U+FFFE and U+FFFF), C0 controls but white space, quotes */
+static const unsigned char *well_attention(void)
+{
+    static unsigned char table[256];
+    static int made = 0;
+    if (!made) {
+        for (int c = 0; c < 0x20; c++)
+            table[c] = !well_space((unsigned char)c);
+        table['<'] = table['&'] = table[']'] = table[0xEF] = table['"'] = table['\''] = 1;
+        made = 1;
+    }
+    return table;
+}
+
+/* from b[i] to the end byte ("<" for character data, the quote for an attribute value) or the
+ * end of b: references checked, no C0 control but white space, no U+FFFE or U+FFFF, no "]]>" in
+ * character data, no "<" in a value; the index of the end byte (n: none), -1 for any of those */
+static Py_ssize_t well_text(const unsigned char *b, Py_ssize_t i, Py_ssize_t n, unsigned char end)
+{
+    const unsigned char *attention = well_attention();
+    while (i < n) {
+        while (i < n && !attention[b[i]])
+            i++;
+        if (i >= n)
+            break;
+        unsigned char c = b[i];
+        if (c == end)
+            return i;
+        if (c == '&') {
+            Py_ssize_t length = well_reference(b, i, n);
+            if (!length)
+                return -1;
+            i += length;
+        } else if (c == '"' || c == '\'' || (c == ']' && end != '<'))
+            i++; /* the other quote; "]" in a value */
+        else if (c == ']') {
+            if (n - i >= 3 && b[i + 1] == ']' && b[i + 2] == '>')
+                return -1;
+            i++;
+        } else if (c == 0xEF) {
+            if (n - i >= 3 && b[i + 1] == 0xBF && (b[i + 2] == 0xBE || b[i + 2] == 0xBF))
+                return -1;
+            i++;
+        } else
+            return -1; /* "<" in a value, a control */
+    }
+    return n;
+}
+
+static int well_formed(const unsigned char *b, Py_ssize_t n)
+{
+    static const char *const versions[] = {"1.0", NULL}, *const encodings[] = {"utf-8", NULL},
+                             *const standalones[] = {"yes", "no", NULL};
+    Py_ssize_t open_at[WELL_MAX_DEPTH], open_length[WELL_MAX_DEPTH], depth = 0, i = 0;
+    Py_ssize_t attribute_at[WELL_MAX_ATTRIBUTES], attribute_length[WELL_MAX_ATTRIBUTES];
+    int root_done = 0;
+    if (n >= 3 && memcmp(b, UTF8_BOM, 3) == 0)
+        i = 3;
+    if (n - i >= 5 && memcmp(b + i, "<?xml", 5) == 0) {
+        i += 5;
+        if (!well_pseudo(b, n, &i, "version", versions, 0))
+            return 0;
+        well_pseudo(b, n, &i, "encoding", encodings, 1);
+        well_pseudo(b, n, &i, "standalone", standalones, 0);
+        while (i < n && well_space(b[i]))
+            i++;
+        if (n - i < 2 || b[i] != '?' || b[i + 1] != '>')
+            return 0;
+        i += 2;
+    }
+    while (i < n) {
+        unsigned char c = b[i];
+        if (c != '<') {
+            if (depth == 0) { /* outside the root: white space only */
+                if (!well_space(c))
+                    return 0;
+                i++;
+            } else if ((i = well_text(b, i, n, '<')) < 0)
+                return 0;
+            continue;
+        }
+        if (i + 1 >= n)
+            return 0;
+        if (b[i + 1] == '/') { /* an end tag: the name of the element open */
+            if (depth == 0)
+                return 0;
+            Py_ssize_t length = well_name(b, i + 2, n);
+            if (length != open_length[depth - 1] || memcmp(b + i + 2, b + open_at[depth - 1], (size_t)length) != 0)
+                return 0;
+            i += 2 + length;
+            while (i < n && well_space(b[i]))
+                i++;
+            if (i >= n || b[i] != '>')
+                return 0;
+            i++;
+            if (--depth == 0)
+                root_done = 1;
+            continue;
+        }
+        if (root_done)
+            return 0;
+        Py_ssize_t name_length = well_name(b, i + 1, n), name_at = i + 1, count = 0;
+        if (!name_length)
+            return 0;
+        i = name_at + name_length;
+        int empty;
+        for (;;) { /* the attributes, to the tag's end */
+            int spaced = i < n && well_space(b[i]);
+            while (i < n && well_space(b[i]))
+                i++;
+            if (i >= n)
+                return 0;
+            if (b[i] == '>' || (b[i] == '/' && i + 1 < n && b[i + 1] == '>')) {
+                empty = b[i] == '/';
+                i += 1 + empty;
+                break;
+            }
+            Py_ssize_t length = spaced ? well_name(b, i, n) : 0;
+            if (!length || count == WELL_MAX_ATTRIBUTES)
+                return 0;
+            for (Py_ssize_t k = 0; k < count; k++)
+                if (attribute_length[k] == length && memcmp(b + attribute_at[k], b + i, (size_t)length) == 0)
+                    return 0; /* two of one name */
+            attribute_at[count] = i;
+            attribute_length[count++] = length;
+            i += length;
+            while (i < n && well_space(b[i]))
+                i++;
+            if (i >= n || b[i] != '=')
+                return 0;
+            i++;
+            while (i < n && well_space(b[i]))
+                i++;
+            if (i >= n || (b[i] != '"' && b[i] != '\''))
+                return 0;
+            unsigned char quote = b[i++];
+            if ((i = well_text(b, i, n, quote)) < 0 || i >= n || b[i] != quote)
+                return 0;
+            i++; /* the closing quote */
+        }
+        if (empty) {
+            if (depth == 0)
+                root_done = 1;
+            continue;
+        }
+        if (depth == WELL_MAX_DEPTH)
+            return 0;
+        open_at[depth] = name_at;
+        open_length[depth++] = name_length;
+    }
+    return root_done && depth == 0;
+}
+
+static PyObject *winnow_well_formed(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*:well_formed", &data))
+        return NULL;
+    int sure = well_formed((const unsigned char *)data.buf, data.len);
+    PyBuffer_Release(&data);
+    return PyBool_FromLong(sure);
+}
 
 /* bytes regex \s */
 static int regex_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
@@ -2796,8 +3083,9 @@ static PyObject *winnow_slide_parts(PyObject *Py_UNUSED(self), PyObject *args)
     PyObject *data, *parts, *places, *text = NULL, *made = NULL, *result = NULL;
     PyTypeObject *part_type;
     Py_ssize_t limit, max_parts;
-    if (!PyArg_ParseTuple(args, "O!O!nnO!O!:slide_parts", &PyBytes_Type, &data, &PyList_Type, &parts, &limit,
-                          &max_parts, &PyType_Type, &part_type, &PyTuple_Type, &places))
+    int accepted;
+    if (!PyArg_ParseTuple(args, "O!O!nnO!O!p:slide_parts", &PyBytes_Type, &data, &PyList_Type, &parts, &limit,
+                          &max_parts, &PyType_Type, &part_type, &PyTuple_Type, &places, &accepted))
         return NULL;
     if (!PyType_IsSubtype(part_type, &PyTuple_Type) || part_type->tp_basicsize != PyTuple_Type.tp_basicsize
         || part_type->tp_itemsize != PyTuple_Type.tp_itemsize) {
@@ -2814,6 +3102,8 @@ static PyObject *winnow_slide_parts(PyObject *Py_UNUSED(self), PyObject *args)
     Py_ssize_t skip = n >= 3 && memcmp(b, UTF8_BOM, 3) == 0 ? 3 : 0;
     if (!utf8_declared(b + skip, n - skip) || !names_bound(b, n) || !first_tag_plain(b + skip, n - skip))
         Py_RETURN_NONE;
+    if (!accepted && !well_formed(b, n))
+        Py_RETURN_FALSE; /* the caller asks expat */
     text = PyUnicode_DecodeUTF8((const char *)b + skip, n - skip, "strict");
     if (text == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
@@ -3327,8 +3617,10 @@ static PyMethodDef methods[] = {
     {"sheet_rows", winnow_sheet_rows, METH_VARARGS,
      "sheet_rows(text, begin, end, shared, chars_left) -> ooxml.simple_rows's (rows, [], chars, used), or None"},
     {"slide_parts", winnow_slide_parts, METH_VARARGS,
-     "slide_parts(data, parts, limit, max_parts, part_type, places) -> the characters of a slide's parts appended "
-     "to parts, or None"},
+     "slide_parts(data, parts, limit, max_parts, part_type, places, accepted) -> the characters of a slide's parts "
+     "appended to parts, None, or False (not sure expat accepts it)"},
+    {"well_formed", winnow_well_formed, METH_VARARGS,
+     "well_formed(xml) -> True only when expat's plain parse surely accepts it (a strict subset of XML 1.0 in UTF-8)"},
     {"shared_strings", winnow_shared_strings, METH_VARARGS,
      "shared_strings(text, chars_left) -> (the strings of xl/sharedStrings.xml as the events give them, chars), "
      "None or False"},

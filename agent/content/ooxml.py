@@ -1125,20 +1125,25 @@ def _read_slide(z: BoundedZip, name: str, out: Collector) -> None:
 
 
 FAST_SLIDE_PARTS = True  # False: checked_text, native_slide_paragraphs, add_placed (the reference of _parts_read)
+FAST_WELL_FORMED = True  # False: expat's plain parse on every slide before slide_parts (the reference well_formed is held to)
 
 
-def _parts_read(slide_parts: Callable[..., int | None], data: bytes, name: str, out: Collector) -> bool:
+def _parts_read(slide_parts: Callable[..., int | bool | None], data: bytes, name: str, out: Collector) -> bool:
     """What checked_text, native_slide_paragraphs and add_placed do with a slide member whose
     parts all fit the budget, in one C call (_winnow.slide_parts: the checks, the decode, the
-    scan, the strip and the parts) after expat's plain parse, the guard, accepted it: some
-    twenty Python calls a slide less. False, nothing added: the member is read as before (a
-    guard that refuses it, or anything slide_parts does not answer)."""
-    try:
-        locked_parser(name, namespaces=False).Parse(data, True)
-    except Exception:  # noqa: BLE001 (refused, malformed, an encoding expat lacks or Python does not know: the
-        return False  # parse has no effect, and the path below refuses or reads the member as it always did
+    scan, the strip and the parts) once expat's plain parse, the guard, accepts it: some twenty
+    Python calls a slide less. The parse is left out when _winnow.well_formed is sure it accepts
+    the member (a strict subset of XML, which Office writes; a third of a slide's cost). False,
+    nothing added: the member is read as before (a guard that refuses it, or anything
+    slide_parts does not answer)."""
     limit = max(min(out.chars_left, _MAX_LIMIT), -1)
-    chars = slide_parts(data, out.parts, limit, budget.MAX_PARTS, TextPart, _PLACES)
+    chars = slide_parts(data, out.parts, limit, budget.MAX_PARTS, TextPart, _PLACES, False) if FAST_WELL_FORMED else False
+    if chars is False:  # not sure: expat says
+        try:
+            locked_parser(name, namespaces=False).Parse(data, True)
+        except Exception:  # noqa: BLE001 (refused, malformed, an encoding expat lacks or Python does not know: the
+            return False  # parse has no effect, and the path below refuses or reads the member as it always did
+        chars = slide_parts(data, out.parts, limit, budget.MAX_PARTS, TextPart, _PLACES, True)
     if chars is None:
         return False
     out.chars_left -= chars
