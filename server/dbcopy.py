@@ -1,6 +1,6 @@
 """Copy a SQLite collector database into PostgreSQL (`miwei-server copy-database`), so a firm that
 outgrows SQLite keeps its agents' enrolments, chains, alerts, seals and users instead of starting
-again (docs/database.md, "Moving to PostgreSQL").
+again (docs/database.md, "Moving from SQLite to PostgreSQL").
 
 - The source is only read. It must be at this version's Alembic head (the tool refuses
   otherwise: `miwei-server migrate` first), and it is held still for the whole copy: the SQLite
@@ -15,8 +15,9 @@ again (docs/database.md, "Moving to PostgreSQL").
   partitioned table, so they land in their months (created first, from the oldest event on) and
   the dedup trigger records their ids in event_ids (server/partitions.py).
 - Sequences are set past the highest id copied, so new rows get fresh ids.
-- Verified: per table, the number of rows and an order-independent digest of their values, read
-  back from the target; event_ids holds every event; every seal still checks (server/seals.py,
+- Verified before the commit, apart from the copy's own bookkeeping: both databases read again,
+  per table the number of rows and an order-independent digest of their values; event_ids holds
+  every event; every seal still checks (server/seals.py,
   as `miwei-server seal --check` does), or fails exactly as it already did in the source.
 
 Errors are reported by class and PostgreSQL's primary message only: a failed COPY's context
