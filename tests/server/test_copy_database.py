@@ -25,6 +25,7 @@ from server.app import create_app
 from server.config import ServerConfig
 from server.database import make_engine, migrate
 from server.firmtime import zone
+from server.packcheck import verify_pack
 from server.schema import metadata
 from server.signing import load_or_create
 from server.store import Store
@@ -150,6 +151,10 @@ def test_a_collector_on_the_copy_serves_the_same_history_and_takes_the_agents_ne
     with copied.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM events_default")).scalar() == 0  # every event in its month
         assert conn.execute(text("SELECT count(*) FROM event_ids")).scalar() == source_counts["events"]
+    for alert in filled["api"]["alerts"]:  # the evidence pack, signed by the same key, its events proven in the copied seals
+        pack = copy.get(f"/api/v1/alerts/{alert['id']}/evidence.zip", headers=reader)
+        verdict = verify_pack(pack.content, load_or_create(config.signing_key_file).public_pem.encode("ascii"))
+        assert verdict.ok and verdict.events_sealed == 1 and verdict.key_given, verdict.problems
     highest = {n: _max_id(store.engine, n) for n in ("events", "alerts", "users")}
 
     for who in filled["agents"]:  # same token, next seqs of the same chain
