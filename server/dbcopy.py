@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import DateTime, Table, create_engine, func, select
 from sqlalchemy.engine import Connection, Engine, make_url
 
@@ -103,7 +104,7 @@ def copy_database(
     source_url: str,
     target_url: str,
     *,
-    public_key,
+    public_key: Ed25519PublicKey | None,
     now: datetime,
     retention_days: int,
     replace_target: bool = False,
@@ -272,13 +273,16 @@ def _copy_table(src: Connection, dst: Connection, table: Table, progress: Progre
     """Stream one table into the target by COPY, as it is read."""
     columns = ", ".join(_q(c.name) for c in table.columns)
     rows = 0
-    with dst.connection.dbapi_connection.cursor() as cursor:
-        with cursor.copy(f"COPY {_q(table.name)} ({columns}) FROM STDIN") as copy:
-            for row in _rows(src, table):
-                copy.write_row(row)
-                rows += 1
-                if rows % PROGRESS_ROWS == 0:
-                    progress(f"{table.name}: {rows:,} rows")
+    try:
+        with dst.connection.dbapi_connection.cursor() as cursor:
+            with cursor.copy(f"COPY {_q(table.name)} ({columns}) FROM STDIN") as copy:
+                for row in _rows(src, table):
+                    copy.write_row(row)
+                    rows += 1
+                    if rows % PROGRESS_ROWS == 0:
+                        progress(f"{table.name}: {rows:,} rows")
+    except Exception as exc:  # which table: PostgreSQL's primary message does not say (its context would quote the row)
+        raise CopyFailed(f"copying table {table.name}: {describe(exc)}") from exc
     progress(f"{table.name}: {rows:,} rows copied")
 
 

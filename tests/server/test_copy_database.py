@@ -246,7 +246,7 @@ def test_a_target_holding_data_is_refused_unless_replaced(filled, config, pg_url
 @pytest.mark.parametrize(
     "table, trigger, message",
     [
-        ("seals", "RAISE EXCEPTION 'disk full (injected)'", "disk full"),  # the database fails part-way, events already in
+        ("seals", "RAISE EXCEPTION 'disk full (injected)'", r"copying table seals: RaiseException: disk full \(injected\)"),  # the database fails part-way, events already in
         ("alerts", "NEW.title := 'changed'; RETURN NEW", r"alerts: \d+ rows read from the source, \d+ in the target with different values"),
         ("audit_log", "RETURN NULL", r"audit_log: [1-9]\d* rows read from the source, 0 in the target"),  # rows lost on the way
     ],
