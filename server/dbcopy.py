@@ -118,10 +118,17 @@ def copy_database(
         raise CopyRefused("the source must be a SQLite database file (sqlite:///path/miwei.db)")
     if not os.path.isfile(path):
         raise CopyRefused(f"there is no database file at {path}")
-    if not target_url.startswith("postgresql"):
-        raise CopyRefused("the target must be a PostgreSQL database (postgresql+psycopg://user@host/db)")
+    try:  # the URL's own text never goes into the message: it may hold the password
+        url = make_url(target_url)
+        is_psycopg = url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg"
+    except Exception as exc:
+        raise CopyRefused(
+            f"the target URL cannot be read ({type(exc).__name__}): postgresql+psycopg://user@host/db"
+        ) from None
+    if not is_psycopg:
+        raise CopyRefused("the target must be a PostgreSQL database through psycopg: postgresql+psycopg://user@host/db")
     source = make_engine(source_url)
-    target = create_engine(target_url, hide_parameters=True, pool_size=2)
+    target = create_engine(url, hide_parameters=True, pool_size=2)
     try:
         try:
             _refuse_behind(source)

@@ -340,7 +340,12 @@ def test_the_command_prints_a_summary_and_never_the_password(filled, config, pg_
     assert f"{'total':<20} {sum(_counts(config.database).values()):>12,} rows in 32 tables; identical to the source" in done.stdout
     again = _run(path, "--from", config.database, "--to", with_password)  # refused: the target holds data now
     assert again.returncode == 2 and "already holds data" in again.stderr
-    assert SECRET not in done.stdout + done.stderr + again.stdout + again.stderr
+    broken = _run(path, "--from", config.database, "--to", with_password.replace("@/", "@localhost:port/"))
+    assert broken.returncode == 2 and "the target URL cannot be read" in broken.stderr
+    psycopg2 = _run(path, "--from", config.database, "--to", with_password.replace("postgresql+psycopg", "postgresql+psycopg2"))
+    assert psycopg2.returncode == 2 and "through psycopg: postgresql+psycopg://" in psycopg2.stderr
+    shown = "".join(r.stdout + r.stderr for r in (done, again, broken, psycopg2))
+    assert SECRET not in shown
     assert "postgres:***@" in done.stderr
 
 
