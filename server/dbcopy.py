@@ -110,14 +110,10 @@ def copy_database(
     replace_target: bool = False,
     check_seals: bool = True,
     progress: Progress = lambda _: None,
+    lock_wait_ms: int = LOCK_WAIT_MS,
 ) -> CopyReport:
     """Copy every row of the SQLite `source_url` into the PostgreSQL `target_url` (see the module's
     docstring); `public_key` checks the seals (None: seals are not checked)."""
-    path = sqlite_path(source_url) if source_url.startswith("sqlite:") else None
-    if not path:
-        raise CopyRefused("the source must be a SQLite database file (sqlite:///path/miwei.db)")
-    if not os.path.isfile(path):
-        raise CopyRefused(f"there is no database file at {path}")
     try:  # the URL's own text never goes into the message: it may hold the password
         url = make_url(target_url)
         is_psycopg = url.get_backend_name() == "postgresql" and url.get_driver_name() == "psycopg"
@@ -127,12 +123,17 @@ def copy_database(
         ) from None
     if not is_psycopg:
         raise CopyRefused("the target must be a PostgreSQL database through psycopg: postgresql+psycopg://user@host/db")
+    path = sqlite_path(source_url) if source_url.startswith("sqlite:") else None
+    if not path:
+        raise CopyRefused("the source must be a SQLite database file (sqlite:///path/miwei.db)")
+    if not os.path.isfile(path):
+        raise CopyRefused(f"there is no database file at {path}")
     source = make_engine(source_url)
     target = create_engine(url, hide_parameters=True, pool_size=2)
     try:
         try:
             _refuse_behind(source)
-            with _source_held(source, path) as src:
+            with _source_held(source, path, lock_wait_ms) as src:
                 _refuse_foreign(target)
                 before, _ = migrate(target)
                 if before is not None and before != head_revision():
@@ -179,7 +180,7 @@ def _refuse_foreign(target: Engine) -> None:
 
 
 @contextmanager
-def _source_held(source: Engine, path: str) -> Iterator[Connection]:
+def _source_held(source: Engine, path: str, lock_wait_ms: int) -> Iterator[Connection]:
     """The source, still for as long as the copy reads it: the workers' flock where they ever ran
     (taken without waiting: held means a collector is writing now), then SQLite's write lock."""
     lock_path = path + "-writer"
@@ -194,7 +195,7 @@ def _source_held(source: Engine, path: str) -> Iterator[Connection]:
                 ) from None
         try:
             with source.connect() as src:
-                src.exec_driver_sql(f"PRAGMA busy_timeout={LOCK_WAIT_MS}")  # a collector's transaction is short
+                src.exec_driver_sql(f"PRAGMA busy_timeout={int(lock_wait_ms)}")  # a collector's transaction is short
                 src.commit()
                 # BEGIN IMMEDIATE (server/database.py); only read, so its commit writes nothing
                 with src.execution_options(**{WRITE_OPTION: True}).begin():
