@@ -9,7 +9,7 @@ of the ingest p99).
 A batch of 500 events keeps some 10,000 container objects alive until it is stored (the decoded
 models, the events, their bodies' dicts, the rows). With Python's default youngest generation of
 700 objects, each batch ran about fourteen young and one or two middle collections, each walking
-the batch's objects again: some 5 ms of a 60 ms batch, up to 13 ms for one collection. A youngest
+the batch's objects again: 4-6 ms of a 60-70 ms batch, up to 13 ms for one collection. A youngest
 generation of YOUNG_OBJECTS runs about one collection every two batches; the objects of a batch
 are freed by their reference counts when it is answered, and a cycle waits at most that long.
 """
