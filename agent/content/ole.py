@@ -42,16 +42,21 @@ _ALTIUM = (
 )
 # the summary fields the OOXML reader reads from core.xml and app.xml, in its places; the author
 # is a person's name, not the document's content, and docx text leaves it out too
+# (stream, property id, field, place): the summary fields, by their ids in the first section of
+# each summary stream (MS-OLEPS: SummaryInformation, DocumentSummaryInformation)
+_SUMMARY = "\x05SummaryInformation"
+_DOC_SUMMARY = "\x05DocumentSummaryInformation"
 _SUMMARY_FIELDS = (
-    ("title", TITLE),
-    ("subject", PROPERTIES),
-    ("keywords", PROPERTIES),
-    ("comments", PROPERTIES),
-    ("category", PROPERTIES),
-    ("content_status", PROPERTIES),
-    ("company", PROPERTIES),
-    ("manager", PROPERTIES),
+    (_SUMMARY, 2, "title", TITLE),
+    (_SUMMARY, 3, "subject", PROPERTIES),
+    (_SUMMARY, 5, "keywords", PROPERTIES),
+    (_SUMMARY, 6, "comments", PROPERTIES),
+    (_DOC_SUMMARY, 2, "category", PROPERTIES),
+    (_DOC_SUMMARY, 26, "content_status", PROPERTIES),
+    (_DOC_SUMMARY, 15, "company", PROPERTIES),
+    (_DOC_SUMMARY, 14, "manager", PROPERTIES),
 )
+MAX_PROPERTY_STREAM = 1 << 20  # bytes of a summary stream read; a larger one is not a real summary
 MAX_CUSTOM_PROPERTIES = 1000
 VT_LPSTR, VT_LPWSTR = 0x1E, 0x1F
 
@@ -142,29 +147,73 @@ def read_stream(ole: olefile.OleFileIO, name: str, out: Collector, limit: int | 
 
 def read_properties(ole: olefile.OleFileIO, out: Collector) -> None:
     """Title, subject, keywords, comments, category, status, company and manager from the summary
-    streams (olefile's get_metadata), then the custom properties ("name: value"), which is where
-    classification labels are kept."""
-    meta = ole.get_metadata()
-    for field, where in _SUMMARY_FIELDS:
-        value = getattr(meta, field, None)
-        if isinstance(value, bytes):
-            value = decode_8bit(
-                value, meta.codepage if field in olefile.OleMetadata.SUMMARY_ATTRIBS else meta.codepage_doc
-            )
-        if isinstance(value, str):
+    streams, then the custom properties ("name: value"), which is where classification labels
+    are kept.
+
+    Read by this module's own parser of the property sets, which takes only the strings it
+    wants: olefile's get_metadata parses every property, and a vector property's count is read
+    from the file and looped over unchecked, each element of an unknown type taking no bytes, so
+    one edited count in an .xls (found by fuzzing) ran 4 billion turns and filled memory before
+    the body was read: a worker killed at its deadline (the body never inspected), and on Windows,
+    where inspection runs in the agent's own process, the agent itself."""
+    streams = {}
+    for stream in (_SUMMARY, _DOC_SUMMARY):
+        if ole.exists(stream) and ole.get_size(stream) <= MAX_PROPERTY_STREAM:
+            streams[stream] = ole.openstream(stream).read()
+    wanted: dict[str, set[int]] = {}
+    for stream, pid, _field, _where in _SUMMARY_FIELDS:
+        wanted.setdefault(stream, set()).add(pid)
+    found = {stream: section_strings(data, 0, wanted[stream]) for stream, data in streams.items()}
+    for stream, pid, _field, where in _SUMMARY_FIELDS:
+        value = found.get(stream, {}).get(pid)
+        if value is not None:
             out.add(where, value.rstrip("\0"))
-    stream = "\x05DocumentSummaryInformation"
-    if ole.exists(stream) and ole.get_size(stream) <= 1 << 20:
-        for name, value in custom_properties(ole.openstream(stream).read()):
+    if _DOC_SUMMARY in streams:
+        for name, value in custom_properties(streams[_DOC_SUMMARY]):
             out.add(PROPERTIES, f"{name}: {value}")
+
+
+def section_strings(data: bytes, section: int, pids: set[int]) -> dict[int, str]:
+    """The string properties (VT_LPSTR in the section's code page, VT_LPWSTR) of these ids in a
+    property set stream's section (0: the first). Malformed input gives what was read before it."""
+    found: dict[int, str] = {}
+    try:
+        offset, pairs, codepage = _section(data, section)
+        for pid, at in pairs:
+            if pid in pids and pid not in found:
+                value = _string_value(data, offset + at, codepage)
+                if value is not None:
+                    found[pid] = value
+    except (struct.error, KeyError, UnicodeError):
+        pass
+    return found
+
+
+def _section(data: bytes, section: int) -> tuple[int, list[tuple[int, int]], int | None]:
+    """A property set stream's section (0 or 1; MS-OLEPS): where it starts, its (property id,
+    offset) pairs (at most MAX_CUSTOM_PROPERTIES) and its code page. KeyError: no such section."""
+    (sections,) = struct.unpack_from("<I", data, 24)
+    if section >= min(sections, 2):
+        raise KeyError(section)
+    (offset,) = struct.unpack_from("<I", data, 28 + 20 * section + 16)  # after the section's FMTID
+    _size, count = struct.unpack_from("<II", data, offset)
+    pairs = [struct.unpack_from("<II", data, offset + 8 + 8 * i) for i in range(min(count, MAX_CUSTOM_PROPERTIES))]
+    codepage = None
+    for pid, at in pairs:
+        if pid == 1:
+            _vt, codepage = struct.unpack_from("<IH", data, offset + at)
+            break
+    return offset, pairs, codepage
 
 
 def decode_8bit(data: bytes, codepage: int | None) -> str:
     """Text in a property's or record's code page (Chinese Windows: 936); unknown pages as GB18030,
     which reads ASCII and GBK."""
-    data = data.split(b"\0", 1)[0]
     codepage = (codepage or 0) & 0xFFFF  # stored as a signed 16-bit number: UTF-8 is -535
-    name = {65001: "utf-8", 1200: "utf-16-le", 936: "gb18030"}.get(codepage, f"cp{codepage}")
+    if codepage == 1200:  # UTF-16: its end is a NUL character, not the first NUL byte of "A\0"
+        return data.decode("utf-16-le", "replace").split("\0", 1)[0]
+    data = data.split(b"\0", 1)[0]
+    name = {65001: "utf-8", 936: "gb18030"}.get(codepage, f"cp{codepage}")
     try:
         codecs.lookup(name)
     except LookupError:
@@ -177,16 +226,8 @@ def custom_properties(data: bytes) -> list[tuple[str, str]]:
     of names and its string values. Malformed input gives what was read before it."""
     found: list[tuple[str, str]] = []
     try:
-        (sections,) = struct.unpack_from("<I", data, 24)
-        if sections < 2:
-            return found
-        (offset,) = struct.unpack_from("<I", data, 28 + 20 + 16)  # the second FMTID/offset pair
-        _size, count = struct.unpack_from("<II", data, offset)
-        pairs = [struct.unpack_from("<II", data, offset + 8 + 8 * i) for i in range(min(count, MAX_CUSTOM_PROPERTIES))]
+        offset, pairs, codepage = _section(data, 1)
         where = dict(pairs)
-        codepage = None
-        if 1 in where:
-            _vt, codepage = struct.unpack_from("<IH", data, offset + where[1])
         names = _dictionary(data, offset + where[0], codepage) if 0 in where else {}
         for pid, at in pairs:
             if pid in (0, 1) or pid not in names:
