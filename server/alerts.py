@@ -34,7 +34,7 @@ from rules.events import Event
 from rules.explain import explain_verdict
 from rules.model import SEVERITY_STEPS
 from rules.worktime import WorkTime
-from server.database import insert_ignore, lock
+from server.database import insert_rows, lock, update_rows
 from server.notify.channelstore import enabled_channels
 from server.notify.outbox import enqueue as enqueue_notifications
 from server.notify.tables import notifications
@@ -174,9 +174,8 @@ def insert_alerts(conn: Connection, drafts: list[AlertDraft], now: datetime) -> 
         for i, d in zip(ids, drafts, strict=True)
         for e in list(dict.fromkeys(d.event_ids))[:MAX_EVIDENCE]
     ]
-    if links:
-        conn.execute(insert(alert_events), links)
-    conn.execute(insert(alert_history), [_history(i, now, SYSTEM, "created", None, "open", "") for i in ids])
+    insert_rows(conn, alert_events, links)
+    insert_rows(conn, alert_history, [_history(i, now, SYSTEM, "created", None, "open", "") for i in ids])
     enqueue_notifications(conn, list(ids), drafts, now)  # the outbox row commits with its alert, or neither does
     return list(ids)
 
@@ -211,7 +210,9 @@ def raise_event_alerts(conn: Connection, drafts: list[AlertDraft], now: datetime
     suppressed: list[tuple[int, int]] = []  # (closed alert, repeats it suppresses)
     for (rule_id, key), members in groups.items():
         new += _raise_group(latest.get((rule_id, key)), members, now, folds, suppressed)
-    if suppressed:
+    if suppressed and conn.dialect.name == "postgresql":
+        update_rows(conn, alerts, [{"id": alert_id, "suppressed": n} for alert_id, n in suppressed], ("id",), added=("suppressed",))
+    elif suppressed:
         conn.execute(
             update(alerts).where(alerts.c.id == bindparam("b_id")).values(suppressed=alerts.c.suppressed + bindparam("b_more")),
             [{"b_id": alert_id, "b_more": n} for alert_id, n in suppressed],
@@ -304,21 +305,26 @@ def _fold(conn: Connection, folds: list[tuple[int, list[AlertDraft]]], now: date
         })
         comment = f"{len(events)} more match" + ("es" if len(events) != 1 else "")
         history.append(_history(alert_id, now, SYSTEM, "repeated", row.status, row.status, comment))
-    if links:
-        conn.execute(insert_ignore(conn, alert_events, ["alert_id", "event_id"]), links)
-    conn.execute(
-        update(alerts)
-        .where(alerts.c.id == bindparam("b_id"))
-        .values(
-            count=alerts.c.count + bindparam("b_more"),
-            last_seen=bindparam("b_now"),
-            updated_at=bindparam("b_now"),
-            last_ts=bindparam("b_last_ts"),
-            severity=bindparam("b_severity"),
-        ),
-        changes,
-    )
-    conn.execute(insert(alert_history), history)
+    insert_rows(conn, alert_events, links, ignore=["alert_id", "event_id"])
+    if conn.dialect.name == "postgresql":
+        update_rows(conn, alerts, [
+            dict(id=c["b_id"], count=c["b_more"], last_seen=now, updated_at=now, last_ts=c["b_last_ts"], severity=c["b_severity"])
+            for c in changes
+        ], ("id",), added=("count",))  # fmt: skip
+    else:
+        conn.execute(
+            update(alerts)
+            .where(alerts.c.id == bindparam("b_id"))
+            .values(
+                count=alerts.c.count + bindparam("b_more"),
+                last_seen=bindparam("b_now"),
+                updated_at=bindparam("b_now"),
+                last_ts=bindparam("b_last_ts"),
+                severity=bindparam("b_severity"),
+            ),
+            changes,
+        )
+    insert_rows(conn, alert_history, history)
 
 
 def _highest(severities) -> str:
@@ -422,8 +428,14 @@ def refresh_alerts(conn: Connection, refreshed: list[tuple[int, AlertDraft, int]
         have.update(new)
         linked[alert_id] += len(new)
         links += [{"alert_id": alert_id, "event_id": e} for e in new]
-    if links:
-        conn.execute(insert(alert_events), links)
+    insert_rows(conn, alert_events, links)
+    if conn.dialect.name == "postgresql":
+        update_rows(conn, alerts, [
+            dict(id=alert_id, severity=d.severity, explanation=d.explanation, count=count, updated_at=now, last_seen=now,
+                 agent_id=d.agent_id, host=d.host, user=d.user)
+            for alert_id, d, count in refreshed
+        ], ("id",))  # fmt: skip
+        return
     conn.execute(
         update(alerts)
         .where(alerts.c.id == bindparam("b_id"))

@@ -44,7 +44,7 @@ from rules.levels import severity_for_level
 from rules.model import BY_LEVEL, SEVERITY_STEPS, CorrelationRule, raise_severity
 from rules.policy import Policy
 from server.alerts import OPEN_STATUSES, AlertDraft, insert_alert, refresh_alerts
-from server.database import lock, writing
+from server.database import insert_rows, lock, update_rows, writing
 from server.schema import alerts, correlation_state, rule_hits
 from server.times import iso, parse_ts
 
@@ -143,8 +143,9 @@ class Correlator:
         for hit in hits:
             groups[(hit.rule.id, hit.group_key)].append(hit)
         lock(conn, {f"correlation:{rule_id}:{key}" for rule_id, key in groups})
-        conn.execute(
-            insert(rule_hits),
+        insert_rows(
+            conn,
+            rule_hits,
             [
                 {"rule_id": h.rule.id, "group_key": h.group_key, "step": h.step, "event_id": h.event_id, "ts": h.ts, "facts": _json(h.facts)}
                 for h in hits
@@ -260,10 +261,13 @@ class Correlator:
         total (and a sequence) reads all its hits."""
         if not saves:
             return
-        conn.execute(
-            update(rule_hits).where(rule_hits.c.id == bindparam("hit_id")).values(alert_id=bindparam("burst_alert")),
-            [{"hit_id": hit_id, "burst_alert": burst.alert_id} for *_, burst in saves for hit_id in burst.rows],
-        )
+        if conn.dialect.name == "postgresql":
+            update_rows(conn, rule_hits, [{"id": hit_id, "alert_id": burst.alert_id} for *_, burst in saves for hit_id in burst.rows], ("id",))
+        else:
+            conn.execute(
+                update(rule_hits).where(rule_hits.c.id == bindparam("hit_id")).values(alert_id=bindparam("burst_alert")),
+                [{"hit_id": hit_id, "burst_alert": burst.alert_id} for *_, burst in saves for hit_id in burst.rows],
+            )
         reread = [burst.alert_id for rule, key, _, burst in saves if self._rebuilds(rule, burst, states.get((rule.id, key)))]
         members: dict[int, list] = defaultdict(list)
         for chunk in _chunks(sorted(set(reread))):

@@ -40,7 +40,7 @@ from rules.levels import LEVELS
 from rules.model import SEVERITY_STEPS
 from rules.units import format_bytes
 from server.alerts import MAX_EVIDENCE, OPEN_STATUSES, SYSTEM, AlertDraft, _highest, _history, renotify
-from server.database import insert_ignore, lock
+from server.database import insert_rows, lock, update_rows
 from server.notify.channelstore import enabled_channels
 from server.notify.tables import notifications
 from server.schema import alert_events, alert_history, alerts, incident_files
@@ -315,9 +315,9 @@ def _open(conn: Connection, runs: list[_Run], now: datetime, settings: IncidentS
         file_rows += [_file_row(alert_id, seq, f) for seq, f in enumerate(run.files, start=1)]
         events = list(dict.fromkeys(e for f in run.files for e in f.event_ids))[:MAX_EVIDENCE]
         links += [{"alert_id": alert_id, "event_id": e} for e in events]
-    conn.execute(insert(incident_files), file_rows)
-    conn.execute(insert(alert_events), links)
-    conn.execute(insert(alert_history), [_history(i, now, SYSTEM, "created", None, "open", "") for i in ids])
+    insert_rows(conn, incident_files, file_rows)
+    insert_rows(conn, alert_events, links)
+    insert_rows(conn, alert_history, [_history(i, now, SYSTEM, "created", None, "open", "") for i in ids])
     _route(conn, {i: _categories(run.files) for i, run in zip(ids, runs, strict=True)}, now)
     for alert_id, run in zip(ids, runs, strict=True):
         logger.info("incident opened alert_id={} files={} destination={}", alert_id, len(run.files), run.place.label)
@@ -386,15 +386,35 @@ def _grow(conn: Connection, runs: list[_Run], now: datetime, settings: IncidentS
             why = f"{row.severity} -> {severity}: {file_count} files, {format_bytes(total)}"
             history.append(_history(run.alert_id, now, SYSTEM, "escalated", row.status, row.status, why))
             escalated.append(run.alert_id)
-    if file_rows:
-        conn.execute(insert(incident_files), file_rows)
+    insert_rows(conn, incident_files, file_rows)
+    if conn.dialect.name == "postgresql":
+        _update_pg(conn, facet_changes, changes)
+    else:
+        _update_sqlite(conn, facet_changes, changes)
+    insert_rows(conn, alert_events, links, ignore=["alert_id", "event_id"])
+    insert_rows(conn, alert_history, history)
+    for alert_id in escalated:
+        renotify(conn, alert_id, now)
+        logger.info("incident escalated alert_id={} severity={}", alert_id, next(c["b_severity"] for c in changes if c["b_id"] == alert_id))
+    if widened:  # a category joined: channels that take it and had nothing of this incident yet
+        _route(conn, widened, now)
+
+
+def _update_pg(conn: Connection, facet_changes: list[dict], changes: list[dict]) -> None:
+    """The grown incidents' facet and alert changes, one UPDATE ... FROM unnest() each."""
+    update_rows(conn, incident_files, [{"alert_id": c["b_alert"], "seq": c["b_seq"], "facets": c["b_facets"]} for c in facet_changes], ("alert_id", "seq"))
+    names = ("first_ts", "last_ts", "severity", "file_count", "total_bytes", "top_level", "register_item", "facets", "rule_id", "category", "title", "explanation")
+    rows = [{"id": c["b_id"], "count": c["b_more"], "last_seen": c["b_now"], "updated_at": c["b_now"], **{n: c[f"b_{n}"] for n in names}} for c in changes]
+    update_rows(conn, alerts, rows, ("id",), added=("count",))
+
+
+def _update_sqlite(conn: Connection, facet_changes: list[dict], changes: list[dict]) -> None:
+    """The same changes as executemany, the driver's own loop on SQLite."""
     if facet_changes:
         conn.execute(
             update(incident_files).where(incident_files.c.alert_id == bindparam("b_alert"), incident_files.c.seq == bindparam("b_seq")).values(facets=bindparam("b_facets")),
             facet_changes,
         )
-    if links:
-        conn.execute(insert_ignore(conn, alert_events, ["alert_id", "event_id"]), links)
     conn.execute(
         update(alerts)
         .where(alerts.c.id == bindparam("b_id"))
@@ -407,12 +427,6 @@ def _grow(conn: Connection, runs: list[_Run], now: datetime, settings: IncidentS
         ),
         changes,
     )  # fmt: skip
-    conn.execute(insert(alert_history), history)
-    for alert_id in escalated:
-        renotify(conn, alert_id, now)
-        logger.info("incident escalated alert_id={} severity={}", alert_id, next(c["b_severity"] for c in changes if c["b_id"] == alert_id))
-    if widened:  # a category joined: channels that take it and had nothing of this incident yet
-        _route(conn, widened, now)
 
 
 def _categories(files: list[IncidentFile]) -> set[str]:
