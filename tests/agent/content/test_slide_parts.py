@@ -202,7 +202,7 @@ def _pieces(draw_list: list[str | bytes]) -> bytes:
     return b"".join(p if isinstance(p, bytes) else p.encode() for p in draw_list)
 
 
-@settings(max_examples=3000, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(
     head=st.lists(st.sampled_from(DECLARATIONS), max_size=2),
     body=st.lists(st.sampled_from(MARKUP + TEXT + BYTES), max_size=12),
@@ -235,7 +235,7 @@ def _elements(draw, depth: int = 0) -> str:
     return f"{start}>{''.join(inner)}</{end}{draw(st.sampled_from(['', ' ', '  ']))}>"
 
 
-@settings(max_examples=2500, deadline=None)
+@settings(max_examples=2000, deadline=None)
 @given(
     head=st.lists(st.sampled_from(DECLARATIONS), max_size=2),
     roots=st.lists(_elements(), min_size=1, max_size=2),
@@ -247,7 +247,7 @@ def test_well_formed_is_sure_only_of_what_expat_accepts_in_trees(head, roots, ta
         assert _plain_parse_accepts(data), data
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=1000, deadline=None)
 @given(seed=st.integers(0, 10**6), edits=st.lists(st.tuples(st.floats(0, 1), st.sampled_from(MARKUP + TEXT + BYTES + [""]), st.integers(0, 3)), min_size=1, max_size=4))  # fmt: skip
 def test_well_formed_is_sure_only_of_what_expat_accepts_in_edited_slides(seed, edits):
     data = bytearray(_member(_slide(random.Random(seed)), "p:sld"))
