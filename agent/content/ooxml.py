@@ -1125,7 +1125,7 @@ def _read_slide(z: BoundedZip, name: str, out: Collector) -> None:
 
 
 FAST_SLIDE_PARTS = True  # False: checked_text, native_slide_paragraphs, add_placed (the reference of _parts_read)
-FAST_WELL_FORMED = True  # False: expat's plain parse on every slide before slide_parts (the reference well_formed is held to)
+FAST_WELL_FORMED = True  # False: expat parses every slide first (the reference well_formed is held to)
 
 
 def _parts_read(slide_parts: Callable[..., int | bool | None], data: bytes, name: str, out: Collector) -> bool:
@@ -1137,7 +1137,9 @@ def _parts_read(slide_parts: Callable[..., int | bool | None], data: bytes, name
     nothing added: the member is read as before (a guard that refuses it, or anything
     slide_parts does not answer)."""
     limit = max(min(out.chars_left, _MAX_LIMIT), -1)
-    chars = slide_parts(data, out.parts, limit, budget.MAX_PARTS, TextPart, _PLACES, False) if FAST_WELL_FORMED else False
+    chars = (
+        slide_parts(data, out.parts, limit, budget.MAX_PARTS, TextPart, _PLACES, False) if FAST_WELL_FORMED else False
+    )
     if chars is False:  # not sure: expat says
         try:
             locked_parser(name, namespaces=False).Parse(data, True)
