@@ -37,7 +37,19 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    event.listen(engine, "connect", _postgres_utc)
+    return engine
+
+
+def _postgres_utc(dbapi_conn, _record) -> None:
+    """Every session in UTC, whatever the server's or the database's TimeZone: timestamptz values
+    come back in the session's zone, so on a server kept in Beijing time the API's times ended in
+    +08:00 where SQLite's (and the API's documented form) end in Z. A SET, not the startup option,
+    so a connection pooler that refuses startup options (PgBouncer) passes it too."""
+    with dbapi_conn.cursor() as cur:
+        cur.execute("SET TIME ZONE 'UTC'")
+    dbapi_conn.commit()  # outside the transactions SQLAlchemy starts, so no rollback undoes it
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
