@@ -3011,6 +3011,9 @@ static int regex_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= 
  * the regex would try a later one) */
 static int utf8_declared(const unsigned char *b, Py_ssize_t n)
 {
+    /* a member written 16 or 32 bits a character: a NUL or a UTF-16 mark in its first bytes */
+    if (memchr(b, 0, (size_t)(n < 4 ? n : 4)) || (n >= 2 && ((b[0] == 0xff && b[1] == 0xfe) || (b[0] == 0xfe && b[1] == 0xff))))
+        return 0;
     if (n < 5 || memcmp(b, "<?xml", 5) != 0)
         return 1; /* the regex matches only at the start */
     const unsigned char *gt = memchr(b + 5, '>', (size_t)(n - 5));

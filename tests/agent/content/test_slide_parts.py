@@ -108,6 +108,22 @@ def test_each_declaration_reads_a_chinese_slide_as_without_slide_parts(head, mon
         assert _read(member, True, 1 << 40, 100, monkeypatch) == _read(member, False, 1 << 40, 100, monkeypatch)
 
 
+@pytest.mark.parametrize(
+    ("codec", "bom", "declared"),
+    [("utf-16-le", b"", "UTF-16"), ("utf-16-le", b"\xff\xfe", "UTF-16"), ("utf-16-be", b"", "UTF-16BE"),
+     ("utf-16-le", b"\xff\xfe", "UTF-16-LE"), ("utf-32-le", b"", "UTF-32")],
+)  # fmt: skip
+def test_a_slide_written_16_or_32_bits_a_character_reads_as_without_slide_parts(codec, bom, declared, monkeypatch):
+    """slide_parts reads UTF-8 only; its check of the declaration says no to a member written in
+    UTF-16 or UTF-32 (a NUL or a UTF-16 mark in the first bytes), as xmlscan._utf8_declared does,
+    which such a member's "<\\0?\\0x\\0m\\0l" does not otherwise tell apart from UTF-8."""
+    body = f'<?xml version="1.0" encoding="{declared}"?><p:sld xmlns:p="urn:p" xmlns:a="urn:a"><p:sp><p:txBody><a:p><a:r><a:t>机密 x</a:t></a:r></a:p></p:txBody></p:sp></p:sld>'
+    member = bom + body.encode(codec)
+    fast = _read(member, True, 1 << 40, 100, monkeypatch)
+    assert fast == _read(member, False, 1 << 40, 100, monkeypatch)
+    assert [p.text for p in fast[0][2:]] == ["机密 x"]
+
+
 WHITE = ["", " ", "&#13;", "\r\n", "\u3000", "\xa0", "\x85", "\u2028", "\t", " &#13;\n ", "&#x2029;"]
 
 
