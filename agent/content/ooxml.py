@@ -1136,7 +1136,9 @@ def _parts_read(slide_parts: Callable[..., int | bool | None], data: bytes, name
     the member (a strict subset of XML, which Office writes; a third of a slide's cost). False,
     nothing added: the member is read as before (a guard that refuses it, or anything
     slide_parts does not answer)."""
-    limit = max(min(out.chars_left, _MAX_LIMIT), -1)
+    limit = out.chars_left  # clamped to what C's long long holds: max(min(chars_left, _MAX_LIMIT), -1)
+    if not -1 <= limit <= _MAX_LIMIT:
+        limit = -1 if limit < -1 else _MAX_LIMIT
     chars = (
         slide_parts(data, out.parts, limit, budget.MAX_PARTS, TextPart, _PLACES, False) if FAST_WELL_FORMED else False
     )
