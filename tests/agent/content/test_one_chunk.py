@@ -5,7 +5,8 @@ names in ASCII, UTF-8 and cp437, byte budgets at the member's size, and any byte
 local header or data changed.
 
 Checked to fail with the fast path broken on purpose: the signature not checked; the CRC not
-checked; the byte budget's edge taken as size > bytes_left; the local name not compared."""
+checked; the byte budget's edge taken as size > bytes_left; the local name not compared; the
+window used for a member before it; the window taken as the file's end when it is not."""
 
 from __future__ import annotations
 
@@ -32,11 +33,12 @@ class _Clock:
         return 100.0 if self.calls - 1 == self.stop else 0.0
 
 
-def _answers(data: bytes, bytes_left: int | None, stop: int) -> list[tuple]:
-    """What one_chunk does with each member: its answer, the bytes left, the clock's reads."""
+def _answers(data: bytes, bytes_left: int | None, stop: int, backwards: bool = False) -> list[tuple]:
+    """What one_chunk does with each member (in the file's order, or backwards: a window behind
+    the member): its answer, the bytes left, the clock's reads."""
     z = zipread.BoundedZip(io.BytesIO(data))
     answers = []
-    for name in sorted(z.names()):
+    for name in sorted(z.names(), key=lambda name: z._zip.getinfo(name).header_offset, reverse=backwards):
         clock = _Clock(stop)
         out = Collector(1 << 20, 10.0, clock)
         if bytes_left is not None:
@@ -49,11 +51,11 @@ def _answers(data: bytes, bytes_left: int | None, stop: int) -> list[tuple]:
     return answers
 
 
-def _both(data: bytes, monkeypatch, bytes_left: int | None = None, stop: int = -1) -> list[tuple]:
+def _both(data: bytes, monkeypatch, bytes_left: int | None = None, stop: int = -1, backwards: bool = False) -> list:
     results = []
     for fast in (True, False):
         monkeypatch.setattr(zipread, "FAST_ONE_CHUNK", fast)
-        results.append(_answers(data, bytes_left, stop))
+        results.append(_answers(data, bytes_left, stop, backwards))
     assert results[0] == results[1]
     return results[0]
 
@@ -73,10 +75,13 @@ def _all_cases() -> dict[str, bytes]:
 
 @pytest.mark.parametrize("case", list(_all_cases()))
 @pytest.mark.parametrize("slack", [512, 0, 3])
-def test_one_chunk_answers_as_its_reference(case, slack, monkeypatch):
+@pytest.mark.parametrize("window", [zipread.WINDOW_BYTES, 1, 200])
+@pytest.mark.parametrize("backwards", [False, True])
+def test_one_chunk_answers_as_its_reference(case, slack, window, backwards, monkeypatch):
     data = _all_cases()[case]
     monkeypatch.setattr(zipread, "ONE_READ_SLACK", slack)
-    answers = _both(data, monkeypatch)
+    monkeypatch.setattr(zipread, "WINDOW_BYTES", window)
+    answers = _both(data, monkeypatch, backwards=backwards)
     if case in ("good", "stored", "extra 40", "extra 2000", "utf-8 name", "cp437 name"):
         assert all(answer[1][0] == "read" and answer[1][1] is not None for answer in answers)
 
