@@ -90,9 +90,8 @@ def test_incident_files_and_links_keep_every_column_and_ignore_the_links_already
     assert [{**r, "at": r["at"].astimezone(timezone.utc)} for r in stored] == files
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # SQLite keeps its executemany
 def test_updates_match_executemany_with_a_key_named_twice_applied_in_turn(backend):
-    if backend.dialect.name != "postgresql":
-        pytest.skip("SQLite keeps its executemany; update_rows is PostgreSQL's")
     with writing(backend) as conn:
         ids = _alerts(conn, 4)
     later = NOW + timedelta(minutes=5)
@@ -119,9 +118,8 @@ def test_updates_match_executemany_with_a_key_named_twice_applied_in_turn(backen
     assert expected[0]["count"] == 9 and expected[0]["severity"] == "critical"  # both repeats of ids[0], the later last
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # SQLite keeps its executemany
 def test_rule_hits_alert_and_facets_by_a_two_column_key(backend):
-    if backend.dialect.name != "postgresql":
-        pytest.skip("SQLite keeps its executemany; update_rows is PostgreSQL's")
     with writing(backend) as conn:
         a, b = _alerts(conn, 2)
         insert_rows(conn, incident_files, [dict(alert_id=x, seq=s, facets="[]") for x in (a, b) for s in (1, 2)])
