@@ -239,7 +239,8 @@ def _walk_zip(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
     for _ in infos:
         walk.entry()
     # a "directory" is only a name ending in "/": one that holds bytes is read like any member
-    files = sorted((i for i in infos if not i.is_dir() or i.file_size), key=lambda i: (i.file_size, i.header_offset))
+    # (not ZipInfo.is_dir(), which raises IndexError on an empty name: the whole walk ended there)
+    files = sorted((i for i in infos if not i.filename.endswith("/") or i.file_size), key=lambda i: (i.file_size, i.header_offset))
 
     def read(i: int) -> None:
         info, name = files[i], prefix + files[i].filename

@@ -299,3 +299,24 @@ def struct_pack_two_shorts(a: int, b: int) -> bytes:
     import struct
 
     return struct.pack("<2H", a, b)
+
+
+@pytest.mark.reliability(
+    area="input",
+    fault="A zip holding a member with an empty name beside a marked document",
+    how="walk_archive and inspect_file of the zip (zipfile writes the empty name as given)",
+    outcome="every member is read and the marking found (before: ZipInfo.is_dir() raised IndexError on the empty "
+    "name, an internal error that ended the walk with no member read); found by fuzzing archives",
+)
+def test_a_member_with_an_empty_name_does_not_hide_the_others(tmp_path):
+    data = bytearray(zip_bytes({"Z": b"x", "note.txt": NOTE, "dir/": b""}))
+    # zipfile writes no empty name; a NUL is read as the name's end, so "\0" reads as ""
+    for signature, name_at in ((b"PK\x03\x04", 30), (b"PK\x01\x02", 46)):
+        at = data.find(signature)
+        assert data[at + name_at : at + name_at + 1] == b"Z"
+        data[at + name_at] = 0
+    path = write(tmp_path, "docs.zip", bytes(data))
+    listing = walk(path)
+    assert not listing.problems, listing.problems
+    assert sorted(m.name for m in listing.members) == ["", "note.txt"]
+    assert "trade_secret_marking" in {d.detector for d in inspect_file(str(path)).detections}
