@@ -47,6 +47,10 @@ TITLE = "Policy push (1,000 agents)"
 AGENTS, HEARTBEAT_S = 1_000, 30.0  # the agent's default heartbeat (config.example.yaml agent.heartbeat_s)
 QUICK_AGENTS, QUICK_HEARTBEAT_S = 50, 3.0
 CONNECTIONS = 100  # the driver's keep-alive pool: real agents each hold one; uvicorn serves them alike
+# A request the collector leaves unanswered this long fails the driver, naming it; the whole run is
+# stopped before pytest's own timeout (300 s) so a stall reports the driver's and collector's logs.
+REQUEST_TIMEOUT_S = 30.0
+QUICK_RUN_LIMIT_S, RUN_LIMIT_S = 240.0, 1800.0
 OLD_PATTERN, NEW_PATTERN = "/home/*/研发/图纸", "/home/*/研发/图纸-2026"
 NOTES = (
     "One uvicorn worker on SQLite; agents enrolled through POST /api/v1/enroll (the bench's config raises "
@@ -119,13 +123,15 @@ def _measure(root: Path, n_agents: int, heartbeat_s: float, quick: bool) -> list
         encoding="utf-8",
     )
     token = _admin_token(f"sqlite:///{db}")
+    server_log = tempfile.TemporaryFile("w+", encoding="utf-8")
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "miwei-server"), "run", "-c", str(config)],
-        stdout=subprocess.DEVNULL,
+        stdout=server_log,
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     driver = None
+    stopper = None
     try:
         _wait_healthy(url, server)
         collector = _Collector(server.pid)
@@ -139,6 +145,8 @@ def _measure(root: Path, n_agents: int, heartbeat_s: float, quick: bool) -> list
             stderr=driver_log,  # a file: a pipe nobody reads while stdout is followed fills and stops the driver
             text=True,
         )
+        stopper = threading.Timer(QUICK_RUN_LIMIT_S if quick else RUN_LIMIT_S, driver.kill)
+        stopper.start()
         marks: dict[str, tuple[float, float, dict]] = {}  # phase -> (monotonic, collector CPU s, driver's data)
         peaks: dict[str, int] = {}
         for line in driver.stdout:
@@ -151,14 +159,21 @@ def _measure(root: Path, n_agents: int, heartbeat_s: float, quick: bool) -> list
         collector.close()
         if driver.wait(60) != 0 or "push-done" not in marks:
             driver_log.seek(0)
-            raise RuntimeError(f"the driver failed ({driver.returncode}): {driver_log.read()[-2000:]}")
+            server_log.seek(0)
+            raise RuntimeError(
+                f"the driver failed (exit {driver.returncode}; a run is stopped, -9, after {stopper.interval:g} s) after phases "
+                f"{list(marks)}: {driver_log.read()[-2000:]}\n--- the collector's log:\n{server_log.read()[-2000:]}"
+            )
         return _figures(marks, peaks, n_agents, heartbeat_s, quick)
     finally:
+        if stopper is not None:
+            stopper.cancel()
         if driver is not None and driver.poll() is None:
             driver.kill()
             driver.wait(10)
         server.terminate()
         server.wait(20)
+        server_log.close()
 
 
 def _figures(marks: dict, peaks: dict, n: int, heartbeat_s: float, quick: bool) -> list[Figure]:
@@ -267,7 +282,7 @@ async def _drive(url: str, token: str, secret: str, n: int, heartbeat_s: float) 
     import httpx
 
     limits = httpx.Limits(max_connections=CONNECTIONS, max_keepalive_connections=CONNECTIONS)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=120) as http:
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=REQUEST_TIMEOUT_S) as http:
         admin = {"Authorization": f"Bearer {token}"}
 
         async def call(method: str, path: str, body: dict) -> dict:

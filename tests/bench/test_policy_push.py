@@ -47,3 +47,15 @@ def test_policy_is_a_registered_section():
     )
     assert done.returncode != 0
     assert re.search(r"\bpolicy\b", done.stderr), done.stderr
+
+
+def test_a_stalled_run_stops_before_pytest_and_shows_both_logs(monkeypatch):
+    # the run's own limit, cut so short the driver is killed mid-run: the failure must say how far it
+    # got and carry the collector's log, not leave pytest's timeout to kill a silent test
+    monkeypatch.setattr(policy_push, "QUICK_RUN_LIMIT_S", 1.0)
+    with pytest.raises(RuntimeError) as failed:
+        policy_push.run(quick=True)
+    message = str(failed.value)
+    assert "the driver failed (exit -9; a run is stopped, -9, after 1 s)" in message
+    assert "push-done" not in message.split("after phases", 1)[1].split("]", 1)[0]
+    assert "INFO" in message.split("--- the collector's log:\n", 1)[1]  # what it logged, whatever the phase
