@@ -1,8 +1,8 @@
 """Text of PDF files: metadata title and properties, then page text line by line (an identifier
 wrapped over two lines of a table cell joined again: ids/wrap.py).
 
-Two readers give the same lines: PDFium (pypdfium2, the default: 5-8x faster, measured on the
-firm-like corpus in BENCHMARKS.md) and pypdf, pure Python, the reference and the fallback where
+Two readers give the same lines: PDFium (pypdfium2, the default: 3-8x faster, measured beside
+pypdf and pdf_oxide in BENCHMARKS.md, "PDF readers") and pypdf, pure Python, the reference and the fallback where
 pypdfium2 is not installed. PDFium is C parsing hostile files: it runs only inside the
 unprivileged, memory-capped inspection workers (agent/content/worker.py), which the agent kills
 and reports (`inspection_failed`) if the parser crashes or hangs. PDFium is not thread-safe, so

@@ -16,7 +16,8 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CHEAP = {
     "content": ["inspection text", "inspection csv", "inspection docx", "inspection xlsx", "inspection pptx",
-                "inspection pdf", "inspection zip", "inspection docx-word", "inspection pptx-powerpoint"],
+                "inspection pdf", "PDF readers: PDFium beside pypdf", "inspection zip", "inspection docx-word",
+                "inspection pptx-powerpoint"],
     "index": ["index build", "index re-index, nothing changed", "index build vs AIDE"],
     "latency": ["detection latency p50", "detection latency p99"],
     "throughput": ["egress throughput (time to store all / SHA-256 time)", "egress agent CPU per 1,000 files",
