@@ -13,14 +13,25 @@ byte-order mark, which is ruled out too). Those are byte comparisons, not parsin
 agent.content.filetype asked about the same bytes, as a guard should it learn a type that the
 prefixes here do not list. The answer is the one a worker gives for an untyped file: the
 inspection of its name alone, computed from the name without a byte of the file.
+
+Most names hold nothing a detector looks for, and running the seven detectors over one costs some
+40 µs (the lane's largest cost per file of a burst). `may_detect` rules a name out by what every
+finding needs: an identifier a group of 11 ASCII digits (single spaces or dashes between them) or
+a run of 18 ASCII letters and digits; a marking one of the English words or CJK characters every
+term holds (a state mark's level holds 密). Those are read from the NFKC form of the name, as the
+detectors read it. The detectors stay the reference (FAST_NAMES = False, or a vocabulary or
+detector set this check was not written for); tests/agent/test_opaque.py holds the two equal.
 """
 
 from __future__ import annotations
 
 import codecs
+import hashlib
 import io
+import re
+import unicodedata
 
-from agent.content import filetype, ole
+from agent.content import detectors, filetype, identifiers, marking_terms, markings, ole
 from agent.content.detectors import detect
 from agent.content.document import NAME, Document, TextPart
 from agent.content.inspect import Inspection
@@ -54,6 +65,76 @@ def name_only(name: str) -> Inspection:
     """The inspection of an opaque file called `name`: what a worker answers for it (no type, so
     no type mismatch, no text and no fingerprints; the detections of its name), from the name
     alone. agent.content.inspect.inspect_source gives the same for such a file (the tests compare
-    them); built here without its text fingerprinting, which would load numpy into the agent."""
+    them); built here without its text fingerprinting, which would load numpy into the agent.
+    A name no detector can find anything in (may_detect) is answered without running them."""
+    if FAST_NAMES and not may_detect(name):
+        return _NOTHING_FOUND
+    return name_only_reference(name)
+
+
+def name_only_reference(name: str) -> Inspection:
+    """name_only by running every detector over the name: the reference of its shortcut."""
     found = detect(Document(None, (TextPart(NAME, name),)))
     return Inspection(None, None, tuple(sorted(found, key=lambda d: d.detector)))
+
+
+FAST_NAMES = True  # False: every name goes through the detectors (the reference)
+_NOTHING_FOUND = Inspection(None, None, ())
+
+# What may_detect was written for: the registered detectors, and a digest of the patterns that
+# find identifiers and markings. A detector, term or pattern changed and every name goes to the
+# detectors until this check is reviewed against it (a test fails meanwhile).
+_DETECTORS_KNOWN = {
+    "bank_card": identifiers.BankCardDetector,
+    "cn_mobile": identifiers.MobileDetector,
+    "cn_resident_id": identifiers.ResidentIdDetector,
+    "cn_uscc": identifiers.UsccDetector,
+    "state_secret_marking": markings.StateSecretMarkingDetector,
+    "state_secret_mention": markings.StateSecretMentionDetector,
+    "trade_secret_marking": markings.TradeSecretMarkingDetector,
+}
+_PATTERNS_KNOWN = "1b58fbe1f2eca768"
+
+
+def _patterns_digest() -> str:
+    patterns = (
+        marking_terms.TERMS_RE.pattern,
+        marking_terms.STATE_RE.pattern,
+        identifiers._DIGIT_GROUP.pattern,
+        identifiers._ALNUM_18.pattern,
+        identifiers._ALNUM_WITH_DIGITS.pattern,
+    )
+    return hashlib.sha256("\0".join(patterns).encode()).hexdigest()[:16]
+
+
+_PATTERNS_AS_WRITTEN_FOR = _patterns_digest() == _PATTERNS_KNOWN
+# Every identifier is 11 digits or more in one group (a mobile; IDs and cards are longer), digits
+# joined by at most one space or dash (identifiers._DIGIT_GROUP), or a USCC of 18 alphanumerics
+_IDENTIFIER_SHAPE = re.compile(r"[0-9](?:[ -]?[0-9]){10}|[0-9A-Za-z]{18}")
+# a mandatory word of each English term (EN_TERMS); a character of each CJK term (CJK_TERMS) and
+# state mark (the 密 of its level: STATE_LEVEL); and the two characters RE2's (?i) takes for an
+# ASCII letter (ſ for s, the Kelvin sign for k; found by trying every code point: NFKC turns both
+# into the letter anyway)
+_MARK_WORDS = ("confidential", "internal", "proprietary", "trade", "distribute")
+_MARK_CHARS = frozenset("密内传制\u017f\u212a")
+
+
+def _written_for_these_detectors() -> bool:
+    return _PATTERNS_AS_WRITTEN_FOR and detectors.DETECTORS == _DETECTORS_KNOWN
+
+
+def may_detect(name: str) -> bool:
+    """False only when no detector can find anything in the name (then detect() finds nothing);
+    True whenever one might, or when this check cannot tell."""
+    if not _written_for_these_detectors():
+        return True
+    if name.isascii():
+        text = name  # NFKC leaves ASCII as it is
+    else:
+        text = unicodedata.normalize("NFKC", name)
+        if not _MARK_CHARS.isdisjoint(text):
+            return True
+    if _IDENTIFIER_SHAPE.search(text):
+        return True
+    lowered = text.lower()
+    return any(word in lowered for word in _MARK_WORDS)
