@@ -2544,6 +2544,25 @@ static int holds(const unsigned char *value, Py_ssize_t length, const char *text
     return 0;
 }
 
+/* whether the local part at p (left bytes of the name from there) starts with a character that may
+ * start one: an ASCII letter, "_", a Latin-1 letter (U+00C0 to U+00FF but U+00D7 and U+00F7) or a
+ * CJK ideograph (U+4E00 to U+9FA5), which XML 1.0 and expat let start a name. Any other (a digit,
+ * "-", ".", U+00B7, a combining mark such as U+0300 that a Name holds but an NCName may not start
+ * with, or one not looked up here): 0, left to the namespace parse. */
+static int ncname_start(const unsigned char *p, Py_ssize_t left)
+{
+    unsigned char c = p[0];
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_')
+        return 1;
+    if (c == 0xC3 && left >= 2 && p[1] >= 0x80 && p[1] <= 0xBF)
+        return p[1] != 0x97 && p[1] != 0xB7; /* U+00D7, U+00F7 */
+    if (c >= 0xE4 && c <= 0xE9 && left >= 3 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80) {
+        uint32_t cp = ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(p[1] & 0x3F) << 6) | (uint32_t)(p[2] & 0x3F);
+        return cp >= 0x4E00 && cp <= 0x9FA5;
+    }
+    return 0;
+}
+
 /* a name from at to the first white space, "=", "/", ">" or "<"; 0 when it is empty, runs off
  * the end or is not one name or one prefix and one local name */
 static int read_name(const unsigned char *b, Py_ssize_t n, Py_ssize_t *at, xml_name *out)
@@ -2559,6 +2578,8 @@ static int read_name(const unsigned char *b, Py_ssize_t n, Py_ssize_t *at, xml_n
     }
     if (i == *at || i == n || colon == 0 || colon == i - *at - 1)
         return 0;
+    if (colon > 0 && !ncname_start(b + *at + colon + 1, i - *at - colon - 1))
+        return 0; /* "p:1a", "p:-a": a Name the plain parse accepts, no qualified name (the namespace parse refuses it) */
     out->name = b + *at;
     out->length = i - *at;
     out->colon = colon;

@@ -40,7 +40,7 @@ def _accepts(data: bytes, namespaces: bool) -> bool:
 
 # mostly what Office writes (declared prefixes, plain names), now and then each thing that can go wrong
 _PREFIXES = st.sampled_from(["a", "b", "w", ""] * 6 + ["xml", "xmlns", "c", "a:b", "ä", "XML"])
-_LOCALS = st.sampled_from(["x", "y", "t"] * 5 + ["p", ":", "x:", "xmlns"])
+_LOCALS = st.sampled_from(["x", "y", "t"] * 5 + ["p", ":", "x:", "xmlns", "1", "-x", ".x", "_x", "x1"])
 _URIS = st.sampled_from(
     ["urn:a", "urn:b"] * 8 + ["", XML_URI, XMLNS_URI, "urn:&amp;x", "urn:&#x61;", XML_URI[:-1] + "&#x65;", XML_URI + "x"]
 )
@@ -107,6 +107,11 @@ REFUSED_BY_NAMESPACES = [
     f"<r{DECLARED}><a:x b:c:d='1'/></r>",
     f"<r{DECLARED}><a:x :y='1'/></r>",
     f"<r{DECLARED}><a:x y:='1'/></r>",
+    f"<r{DECLARED}><a:1x/></r>",  # a Name, but its local part no NCName (a digit, "-", "." or a mark first)
+    f"<r{DECLARED}><a:x a:-y='1'/></r>",
+    f"<r{DECLARED}><a:x a:.y='1'/></r>",
+    f"<r{DECLARED}><a:x a:\u0300y='1'/></r>",
+    "<r xmlns:1p='urn:a'/>",
 ]
 
 
@@ -117,10 +122,26 @@ def test_each_namespace_error_is_left_to_the_namespace_parse(member):
     assert not names_bound(data)
 
 
+def test_a_local_part_starts_only_as_the_namespace_parse_allows():
+    """Every character of the first two blocks of UTF-8 and of the CJK ones first in a local part
+    (an element's, an attribute's, a prefix declared): bound only where the namespace parse
+    accepts it (a combining mark or U+00B7 may go on a Name, not start an NCName)."""
+    bound = 0
+    for code in [*range(0x21, 0x800), *range(0x3000, 0xA100), *range(0xF900, 0x10000)]:
+        c = chr(code)
+        for member in (f'<r xmlns:p="u"><p:{c}x/></r>', f'<r xmlns:{c}="u"><{c}:x/></r>', f'<r xmlns:p="u" p:{c}="1"/>'):
+            data = member.encode("utf-8", "surrogatepass")
+            if _accepts(data, False) and names_bound(data):
+                assert _accepts(data, True), (hex(code), member)
+                bound += 1
+    assert bound > 40_000  # letters and ideographs are not left to the namespace parse
+
+
 @pytest.mark.parametrize(
     "member",
     [
         f"<r{DECLARED}><a:x xml:space='preserve'>t</a:x><b:y/></r>",
+        f"<r{DECLARED} xmlns:中文='urn:c' xmlns:é='urn:e'><中文:x é:y='1'/></r>",
         f"<r{DECLARED}><w:x a:y='1' b:z='2' q='3'/></r>",
         '<?xml version="1.0"?>\r\n<r xmlns="urn:d"><x/></r>',
         # declared below the root, as PowerPoint's extension lists and Word's drawings do
