@@ -83,7 +83,7 @@ from loguru import logger
 from agent.db import StateDB
 from agent.files import sync_folder, write_atomically
 from agent.paths import without_surrogates
-from rules.events import CHAIN_EXCLUDED, Event, canonical_json, normal_ts
+from rules.events import _FIELDS, CHAIN_EXCLUDED, LATER_MEDIA_FIELDS, Event, _flat, _integral, canonical_json, normal_ts
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
@@ -204,7 +204,9 @@ class Spool:
     def close(self) -> None:
         self.db.close()
 
-    def put(self, events: Iterable[Event], marks: Iterable[FileMark] = (), state: dict[str, str | None] | None = None) -> None:
+    def put(
+        self, events: Iterable[Event], marks: Iterable[FileMark] = (), state: dict[str, str | None] | None = None
+    ) -> None:
         """Commit events (and the files they report, and state keys: None deletes) durably; returns after fsync."""
         events = list(events)
         marks = list(marks)
@@ -312,10 +314,15 @@ class Spool:
             return self._rebuild(path, damage, head_file)
         if torn is not None:
             low, salvaged = known + 1, 0
-            reason, text = "spool journal torn", f"the spool's journal was torn ({torn}); commits after the tear are lost"
+            reason, text = (
+                "spool journal torn",
+                f"the spool's journal was torn ({torn}); commits after the tear are lost",
+            )
             logger.error("spool journal torn; recovering path={!r} detail={!r} head={}", path, torn, known)
-        elif reserved > 0 and (db.conn().execute("SELECT 1 FROM state WHERE key = ?", (CHAIN_SEQ,)).fetchone() is None
-                               or known < unsent_from - 1):
+        elif reserved > 0 and (
+            db.conn().execute("SELECT 1 FROM state WHERE key = ?", (CHAIN_SEQ,)).fetchone() is None
+            or known < unsent_from - 1
+        ):
             # the file is readable but older than its head file: replaced, or its state page lost
             low, salvaged = unsent_from, 0
             reason = "spool damaged"
@@ -331,7 +338,9 @@ class Spool:
         if busy:
             logger.warning("spool log not truncated after the recovery (a reader holds it) path={!r}", path)
         self._reserve(gap["seq_to"], gap["seq_from"])
-        logger.error("spool recovered; seqs {}..{} announced as possibly lost path={!r}", gap["seq_from"], gap["seq_to"], path)
+        logger.error(
+            "spool recovered; seqs {}..{} announced as possibly lost path={!r}", gap["seq_from"], gap["seq_to"], path
+        )
         return db
 
     def _rebuild(self, path: str, damage: str, head_file: dict) -> StateDB:
@@ -347,13 +356,17 @@ class Spool:
         db = StateDB(new, SCHEMA, MIGRATIONS)
         try:
             salvaged, known = _salvage(path, db)
-            text = (f"the spool file was damaged ({damage}) and moved aside to {os.path.basename(aside)};"
-                    f" {salvaged} waiting events were read back")
+            text = (
+                f"the spool file was damaged ({damage}) and moved aside to {os.path.basename(aside)};"
+                f" {salvaged} waiting events were read back"
+            )
             head = max(head_file.get("reserved", 0), known) + 1
             gap = self._gap(db.conn(), head_file.get("unsent_from") or 1, head, "spool damaged", salvaged, text)
             with db.transaction() as conn:  # the last write: with it the new file is whole
                 _write_recovery(conn, gap)
-                conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (RECOVERY_ASIDE, os.path.basename(aside)))
+                conn.execute(
+                    "INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (RECOVERY_ASIDE, os.path.basename(aside))
+                )
             db.conn().execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             db.close()  # the last connection: the log is checkpointed into the file and deleted
@@ -361,7 +374,9 @@ class Spool:
         _finish_recovering(path)
         db = StateDB(path, SCHEMA, MIGRATIONS)
         _drop_aside_mark(db)
-        logger.error("spool recovered; seqs {}..{} announced as possibly lost path={!r}", gap["seq_from"], gap["seq_to"], path)
+        logger.error(
+            "spool recovered; seqs {}..{} announced as possibly lost path={!r}", gap["seq_from"], gap["seq_to"], path
+        )
         return db
 
     @staticmethod
@@ -386,9 +401,11 @@ class Spool:
         """UTF-8 bytes of the events waiting (counted once per opening, then kept up to date)."""
         with self._size_lock:
             if self._size is None:
-                self._size = self.db.conn().execute(
-                    "SELECT coalesce(sum(length(CAST(body AS BLOB))), 0) FROM spool"
-                ).fetchone()[0]
+                self._size = (
+                    self.db.conn()
+                    .execute("SELECT coalesce(sum(length(CAST(body AS BLOB))), 0) FROM spool")
+                    .fetchone()[0]
+                )
             return self._size
 
     def _resize(self, delta: int) -> None:
@@ -450,7 +467,9 @@ class Spool:
 
     @staticmethod
     def _chain_head(conn) -> tuple[int, str | None]:
-        state = dict(conn.execute("SELECT key, value FROM state WHERE key IN (?, ?)", (CHAIN_SEQ, CHAIN_HASH)).fetchall())
+        state = dict(
+            conn.execute("SELECT key, value FROM state WHERE key IN (?, ?)", (CHAIN_SEQ, CHAIN_HASH)).fetchall()
+        )
         return int(state.get(CHAIN_SEQ, 0)), state.get(CHAIN_HASH)
 
     def chain_head(self) -> tuple[int, str | None]:
@@ -521,9 +540,13 @@ class Spool:
 
     def reported(self, path: str) -> FileMark | None:
         """How the file at path was when it was last reported, or None."""
-        row = self.db.conn().execute(
-            "SELECT size, mtime_ns, inode, ctime_ns, sha256 FROM reported WHERE path = ?", (os.fsencode(path),)
-        ).fetchone()
+        row = (
+            self.db.conn()
+            .execute(
+                "SELECT size, mtime_ns, inode, ctime_ns, sha256 FROM reported WHERE path = ?", (os.fsencode(path),)
+            )
+            .fetchone()
+        )
         return FileMark(path, *row) if row else None
 
     def move_reported(self, src: str, dest: str) -> int:
@@ -559,6 +582,81 @@ class Spool:
 
 
 def _encoded(event: Event, seq: int, prev_hash: str | None) -> tuple[str, int, str]:
+    """_encoded_reference's answer; built directly from the event where it can be (FAST_ENCODING)."""
+    if FAST_ENCODING:
+        fast = _encoded_fast(event, seq, prev_hash)
+        if fast is not None:
+            return fast
+    return _encoded_reference(event, seq, prev_hash)
+
+
+FAST_ENCODING = True  # False: every event is encoded by _encoded_reference
+
+_EVENT_FIELDS = _FIELDS[Event]  # in the order an Event's __dict__ holds them
+_JSON_DEFAULT = json.JSONEncoder().default  # what json.dumps calls for a value it cannot write: raises
+_PLAIN = frozenset({str, int, bool, type(None)})  # values canonical_json writes as json does
+# the fields to_dict turns into lists and dicts; every other field should hold a plain value
+_TRAVELLING = ("match", "media", "detections", "rule_ids", "details")
+_SCALARS = tuple(k for k in _EVENT_FIELDS if k not in _TRAVELLING and k not in CHAIN_EXCLUDED)
+
+
+def _encoded_fast(event: Event, seq: int, prev_hash: str | None) -> tuple[str, int, str] | None:
+    """What _encoded_reference gives, from the event's own dict: the dict to_dict builds is made
+    once, with its integral floats as integers (canonical_json's work) where it holds floats at
+    all, and encoded by json's C encoder made as json.dumps makes it; the agent_id is appended as
+    json writes a string. The reference built the dict three times (to_dict, canonical_json's
+    copy, the body's extra keys) and set up a JSON encoder twice. None when the event is not one
+    it can take (a field that is not a plain value where one is expected, text that is not UTF-8,
+    a value JSON refuses): then the reference answers, with its escapes and errors."""
+    state = event.__dict__
+    agent_id = state.get("agent_id")
+    if tuple(state) != _EVENT_FIELDS or type(agent_id) is not str or json.encoder.c_make_encoder is None:
+        return None
+    if not _PLAIN.issuperset(map(type, map(state.__getitem__, _SCALARS))):
+        return None  # a float (or anything else) where a plain value belongs: rare, the reference's
+    try:
+        data = dict(state)
+        del data["agent_id"]
+        data["seq"], data["prev_hash"], data["ts"] = seq, prev_hash, normal_ts(event.ts)
+        for key in _TRAVELLING:
+            data[key] = _travelling(key, data[key])
+        hashed = _canonical_text(data).encode("utf-8")
+        raw = hashed[:-1] + (',"agent_id":' + json.encoder.encode_basestring(agent_id) + "}").encode("utf-8")
+    except Exception:  # noqa: BLE001 - the reference decides: it escapes or raises as it always did
+        return None
+    return raw.decode("utf-8"), len(raw), hashlib.sha256(hashed).hexdigest()
+
+
+def _canonical_text(data: dict[str, Any]) -> str:
+    """json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False):
+    the C encoder that call makes (a fresh one: it keeps the containers it is in), without the
+    call's own set-up."""
+    encoder = json.encoder.c_make_encoder(
+        {}, _JSON_DEFAULT, json.encoder.encode_basestring, None, ":", ",", True, False, False
+    )
+    return "".join(encoder(data, 0))
+
+
+def _travelling(key: str, value: Any) -> Any:
+    """A field's value as Event.to_dict writes it, with canonical_json's integral floats as
+    integers; left as it is when it holds only plain values (the encoder does not change it)."""
+    if value is None and key in ("match", "media", "details"):  # to_dict leaves them out as None
+        return None
+    if key == "details":
+        return value if type(value) is dict and _PLAIN.issuperset(map(type, value.values())) else _integral(value)
+    if key == "rule_ids":
+        return list(value) if _PLAIN.issuperset(map(type, value)) else _integral(list(value))
+    if key == "detections":
+        return [_integral(_flat(d)) for d in value]
+    flat = _flat(value)  # match, media
+    if key == "media":
+        for name in LATER_MEDIA_FIELDS:
+            if flat[name] in ("", None):
+                del flat[name]
+    return _integral(flat)
+
+
+def _encoded_reference(event: Event, seq: int, prev_hash: str | None) -> tuple[str, int, str]:
     """The event's body (JSON text), its UTF-8 size and its chain digest, from one JSON encoding.
 
     The chain hashes canonical_json of the event's dict (rules.events: sorted keys, integral
@@ -634,7 +732,9 @@ def _connect_ro(path: str) -> sqlite3.Connection:
     """A read-only connection: it never checkpoints the log into the file nor deletes it, so a
     torn log or a damaged file stays as it was found. (`immutable=1` would not do: it ignores the
     log, where a killed agent's last commits are.) SQLite may create the -shm beside it."""
-    return sqlite3.connect(f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro", uri=True, timeout=30, isolation_level=None)
+    return sqlite3.connect(
+        f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro", uri=True, timeout=30, isolation_level=None
+    )
 
 
 def _corrupt(exc: sqlite3.Error) -> bool:
@@ -737,9 +837,14 @@ def _salvage(path: str, db: StateDB) -> tuple[int, int]:
         return 0, 0
     copied, known = 0, 0
     tables = (
-        ("SELECT seq, id, body, created_at, chain_seq, gap_from, value FROM spool ORDER BY seq",
-         "INSERT OR IGNORE INTO spool (seq, id, body, created_at, chain_seq, gap_from, value) VALUES (?, ?, ?, ?, ?, ?, ?)"),
-        ("SELECT id, body, reason, at FROM dead ORDER BY id", "INSERT OR IGNORE INTO dead (id, body, reason, at) VALUES (?, ?, ?, ?)"),
+        (
+            "SELECT seq, id, body, created_at, chain_seq, gap_from, value FROM spool ORDER BY seq",
+            "INSERT OR IGNORE INTO spool (seq, id, body, created_at, chain_seq, gap_from, value) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        ),
+        (
+            "SELECT id, body, reason, at FROM dead ORDER BY id",
+            "INSERT OR IGNORE INTO dead (id, body, reason, at) VALUES (?, ?, ?, ?)",
+        ),
         ("SELECT key, value FROM state ORDER BY key", "INSERT OR IGNORE INTO state (key, value) VALUES (?, ?)"),
     )
     try:
@@ -780,7 +885,9 @@ def _copy_rows(db: StateDB, insert: str, rows: list[tuple], known: int) -> tuple
         rows = [r for r in rows if _intact(r)]
     elif insert.startswith("INSERT OR IGNORE INTO state"):
         known = max([known] + [int(v) for k, v in rows if k == CHAIN_SEQ and str(v).isdigit()])
-        rows = [(k, v) for k, v in rows if k not in (CHAIN_SEQ, CHAIN_HASH, RECOVERY_ASIDE)]  # the mark: only the last write
+        rows = [
+            (k, v) for k, v in rows if k not in (CHAIN_SEQ, CHAIN_HASH, RECOVERY_ASIDE)
+        ]  # the mark: only the last write
     if not rows:
         return 0, known
     with db.transaction() as conn:
@@ -820,8 +927,6 @@ def _intact(row: tuple) -> bool:
     except (TypeError, ValueError):
         return False
     return isinstance(data, dict) and data.get("id") == event_id and data.get("seq") == chain_seq
-
-
 
 
 def _present_bytes(conn, batch: list[SpooledEvent]) -> int:
