@@ -177,7 +177,7 @@ class AgentApp:
         else:
             fields["user"] = session_user
         # the reporter's id: the collector may have given us a new one at enrolment
-        return Event(type=type_, agent_id=self.reporter.agent_id, host=self.host, **fields)
+        return Event.made(type=type_, agent_id=self.reporter.agent_id, host=self.host, **fields)
 
     def _writer_fields(self, fields: dict) -> dict:
         """The writer of an egress file as far as known without its fstat (the kernel's word, a
