@@ -20,6 +20,7 @@
  * slide_parts(data, parts, limit, max_parts, part_type, places, accepted): a pptx slide's parts
  *     from its bytes (checks, decode, scan, strip, parts) once expat's plain parse accepted it.
  * well_formed(xml): True only when expat's plain parse surely accepts it (a strict subset of XML).
+ * well_bound(xml): well_formed and names_bound in one pass (xmlscan's guard then parses nothing).
  *
  * chosen(data, gram_bytes, window_bytes) -> bytes
  *     The offsets (int64, native order, ascending, distinct) of the chosen grams: in every
@@ -2723,9 +2724,10 @@ static PyObject *winnow_names_bound(PyObject *Py_UNUSED(self), PyObject *args)
 
 /* slide_parts(data, parts, limit, max_parts, part_type, places, accepted) -> int | None | False
  *     A slide or notes member (data: its bytes, whole) read the way ooxml._read_slide reads it
- *     after expat's plain parse accepted it (accepted: the caller's parse did; else well_formed
+ *     after expat's plain parse accepted it (accepted 1: the caller's parse did; 0: well_formed
  *     must be sure it would, or the answer is False and nothing is done: the caller asks expat
- *     and calls again), in one call instead of some twenty Python ones
+ *     and calls again; 2: as 0, names_bound and well_formed asked by well_bound's one pass first
+ *     and apart only when it is not sure), in one call instead of some twenty Python ones
  *     (xmlscan.checked_text's checks and decode, ooxml_paragraphs in slide mode, the collector's
  *     strip, blank test and part tuples): the parts appended to parts (a list) as
  *     Collector.add_placed appends them, part_type(place, text, None, 0) made as tuple.__new__
@@ -2910,13 +2912,81 @@ static Py_ssize_t well_text(const unsigned char *b, Py_ssize_t i, Py_ssize_t n, 
     return n;
 }
 
-static int well_formed(const unsigned char *b, Py_ssize_t n)
+/* the declaration of prefix in force (the last found is asked first: Word's markup names one
+ * prefix, w, in almost every tag, among some thirty declared on its root) */
+static int well_declared(const xml_prefix *prefixes, int count, const unsigned char *prefix, Py_ssize_t length,
+                         int *last)
+{
+    if (*last < count && prefixes[*last].length == length && memcmp(prefixes[*last].name, prefix, (size_t)length) == 0)
+        return 1;
+    for (int k = count - 1; k >= 0; k--)
+        if (prefixes[k].length == length && memcmp(prefixes[k].name, prefix, (size_t)length) == 0) {
+            *last = k;
+            return 1;
+        }
+    return 0;
+}
+
+/* the offset of the colon in a name well_name read (0: none; a name never starts with one), -1
+ * when the name is no qualified name names_bound would pass: two colons, nothing after it, or a
+ * local part not starting as ncname_start allows */
+static Py_ssize_t well_colon(const unsigned char *name, Py_ssize_t length)
+{
+    const unsigned char *colon = memchr(name, ':', (size_t)length);
+    if (colon == NULL)
+        return 0;
+    Py_ssize_t at = colon - name;
+    if (at + 1 >= length || !ncname_start(name + at + 1, length - at - 1) || memchr(name + at + 1, ':', (size_t)(length - at - 1)))
+        return -1;
+    return at;
+}
+
+/* an attribute's name and value (as written, between its quotes) as names_bound reads them: a
+ * declaration (xmlns, xmlns:p) of no reserved prefix or URI, with no reference, a prefix's not
+ * empty, pushed at level (0 when there is no room: not sure); *colon the name's colon (0: none),
+ * -1 for a declaration. 0: names_bound would say False, or might. */
+static int well_attribute(const unsigned char *name, Py_ssize_t length, const unsigned char *value,
+                          Py_ssize_t value_length, Py_ssize_t level, Py_ssize_t *colon, xml_prefix *prefixes,
+                          int *prefix_count)
+{
+    Py_ssize_t at = well_colon(name, length);
+    if (at < 0)
+        return 0;
+    int default_declaration = at == 0 && same_bytes(name, length, "xmlns");
+    int declaration = at == 5 && memcmp(name, "xmlns", 5) == 0;
+    *colon = at;
+    if (!default_declaration && !declaration)
+        return 1;
+    *colon = -1;
+    if (memchr(value, '&', (size_t)value_length) != NULL || holds(value, value_length, "www.w3.org/XML/1998/namespace")
+        || holds(value, value_length, "www.w3.org/2000/xmlns"))
+        return 0;
+    if (default_declaration)
+        return 1;
+    const unsigned char *prefix = name + 6;
+    Py_ssize_t prefix_length = length - 6;
+    if (value_length == 0 || *prefix_count == NAMES_MAX_PREFIXES || same_bytes(prefix, prefix_length, "xml")
+        || same_bytes(prefix, prefix_length, "xmlns"))
+        return 0;
+    prefixes[*prefix_count].name = prefix;
+    prefixes[*prefix_count].length = prefix_length;
+    prefixes[*prefix_count].level = level;
+    (*prefix_count)++;
+    return 1;
+}
+
+/* well_scan(b, n, 0) is well_formed(b, n); well_scan(b, n, 1) says True only when well_formed and
+ * names_bound both would, in one pass: the same names, declarations and attributes names_bound
+ * reads (its limits or stricter), checked as the tags go by. */
+static int well_scan(const unsigned char *b, Py_ssize_t n, int bind)
 {
     static const char *const versions[] = {"1.0", NULL}, *const encodings[] = {"utf-8", NULL},
                              *const standalones[] = {"yes", "no", NULL};
     Py_ssize_t open_at[WELL_MAX_DEPTH], open_length[WELL_MAX_DEPTH], depth = 0, i = 0;
     Py_ssize_t attribute_at[WELL_MAX_ATTRIBUTES], attribute_length[WELL_MAX_ATTRIBUTES];
-    int root_done = 0;
+    Py_ssize_t attribute_colon[WELL_MAX_ATTRIBUTES]; /* bind: each attribute's colon (0: none), a declaration's -1 */
+    xml_prefix prefixes[NAMES_MAX_PREFIXES]; /* bind: the declarations in force, outermost first */
+    int root_done = 0, prefix_count = 0, last = 0;
     if (n >= 3 && memcmp(b, UTF8_BOM, 3) == 0)
         i = 3;
     if (n - i >= 5 && memcmp(b + i, "<?xml", 5) == 0) {
@@ -2956,6 +3026,8 @@ static int well_formed(const unsigned char *b, Py_ssize_t n)
             if (i >= n || b[i] != '>')
                 return 0;
             i++;
+            while (prefix_count && prefixes[prefix_count - 1].level == depth)
+                prefix_count--; /* its declarations end with it */
             if (--depth == 0)
                 root_done = 1;
             continue;
@@ -2997,11 +3069,37 @@ static int well_formed(const unsigned char *b, Py_ssize_t n)
             if (i >= n || (b[i] != '"' && b[i] != '\''))
                 return 0;
             unsigned char quote = b[i++];
+            Py_ssize_t value_at = i;
             if ((i = well_text(b, i, n, quote)) < 0 || i >= n || b[i] != quote)
+                return 0;
+            if (bind && !well_attribute(b + attribute_at[count - 1], length, b + value_at, i - value_at, depth + 1,
+                                        &attribute_colon[count - 1], prefixes, &prefix_count))
                 return 0;
             i++; /* the closing quote */
         }
+        if (bind) { /* the element's and its attributes' prefixes, declared on it or around it */
+            Py_ssize_t colon = well_colon(b + name_at, name_length);
+            if (colon < 0 || (colon > 0 && !well_declared(prefixes, prefix_count, b + name_at, colon, &last)))
+                return 0;
+            for (Py_ssize_t k = 0; k < count; k++) {
+                Py_ssize_t at = attribute_colon[k];
+                if (at <= 0)
+                    continue; /* no prefix (in no namespace), or a declaration */
+                const unsigned char *name = b + attribute_at[k];
+                if (!(at == 3 && memcmp(name, "xml", 3) == 0) && !well_declared(prefixes, prefix_count, name, at, &last))
+                    return 0;
+                Py_ssize_t local_length = attribute_length[k] - at - 1;
+                for (Py_ssize_t m = k + 1; m < count; m++) {
+                    Py_ssize_t other = attribute_colon[m];
+                    if (other > 0 && attribute_length[m] - other - 1 == local_length
+                        && memcmp(b + attribute_at[m] + other + 1, name + at + 1, (size_t)local_length) == 0)
+                        return 0; /* two prefixes, one local name: perhaps one expanded name */
+                }
+            }
+        }
         if (empty) {
+            while (prefix_count && prefixes[prefix_count - 1].level == depth + 1)
+                prefix_count--; /* its declarations end with it */
             if (depth == 0)
                 root_done = 1;
             continue;
@@ -3014,12 +3112,35 @@ static int well_formed(const unsigned char *b, Py_ssize_t n)
     return root_done && depth == 0;
 }
 
+static int well_formed(const unsigned char *b, Py_ssize_t n) { return well_scan(b, n, 0); }
+
 static PyObject *winnow_well_formed(PyObject *Py_UNUSED(self), PyObject *args)
 {
     Py_buffer data;
     if (!PyArg_ParseTuple(args, "y*:well_formed", &data))
         return NULL;
-    int sure = well_formed((const unsigned char *)data.buf, data.len);
+    int sure;
+    Py_BEGIN_ALLOW_THREADS
+    sure = well_scan((const unsigned char *)data.buf, data.len, 0);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    return PyBool_FromLong(sure);
+}
+
+/* well_bound(data) -> bool
+ *     True only when well_formed(data) and names_bound(data) both say True (expat's plain parse
+ *     surely accepts data and its namespace parse cannot refuse it: xmlscan.checked_text may
+ *     leave both parses out), by one pass instead of two; False says nothing (the caller asks
+ *     them). Tested against both and against expat (tests/agent/content/test_well_bound.py). */
+static PyObject *winnow_well_bound(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*:well_bound", &data))
+        return NULL;
+    int sure;
+    Py_BEGIN_ALLOW_THREADS
+    sure = well_scan((const unsigned char *)data.buf, data.len, 1);
+    Py_END_ALLOW_THREADS
     PyBuffer_Release(&data);
     return PyBool_FromLong(sure);
 }
@@ -3108,7 +3229,7 @@ static PyObject *winnow_slide_parts(PyObject *Py_UNUSED(self), PyObject *args)
     PyTypeObject *part_type;
     Py_ssize_t limit, max_parts;
     int accepted;
-    if (!PyArg_ParseTuple(args, "O!O!nnO!O!p:slide_parts", &PyBytes_Type, &data, &PyList_Type, &parts, &limit,
+    if (!PyArg_ParseTuple(args, "O!O!nnO!O!i:slide_parts", &PyBytes_Type, &data, &PyList_Type, &parts, &limit,
                           &max_parts, &PyType_Type, &part_type, &PyTuple_Type, &places, &accepted))
         return NULL;
     if (!PyType_IsSubtype(part_type, &PyTuple_Type) || part_type->tp_basicsize != PyTuple_Type.tp_basicsize
@@ -3124,10 +3245,14 @@ static PyObject *winnow_slide_parts(PyObject *Py_UNUSED(self), PyObject *args)
     const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(data);
     Py_ssize_t n = PyBytes_GET_SIZE(data);
     Py_ssize_t skip = n >= 3 && memcmp(b, UTF8_BOM, 3) == 0 ? 3 : 0;
-    if (!utf8_declared(b + skip, n - skip) || !names_bound(b, n) || !first_tag_plain(b + skip, n - skip))
+    if (!utf8_declared(b + skip, n - skip) || !first_tag_plain(b + skip, n - skip))
         Py_RETURN_NONE;
-    if (!accepted && !well_formed(b, n))
-        Py_RETURN_FALSE; /* the caller asks expat */
+    if (accepted != 2 || !well_scan(b, n, 1)) { /* not sure by the one pass: names_bound, then well_formed */
+        if (!names_bound(b, n))
+            Py_RETURN_NONE;
+        if (accepted != 1 && !well_formed(b, n))
+            Py_RETURN_FALSE; /* the caller asks expat */
+    }
     text = PyUnicode_DecodeUTF8((const char *)b + skip, n - skip, "strict");
     if (text == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
@@ -3645,6 +3770,8 @@ static PyMethodDef methods[] = {
      "appended to parts, None, or False (not sure expat accepts it)"},
     {"well_formed", winnow_well_formed, METH_VARARGS,
      "well_formed(xml) -> True only when expat's plain parse surely accepts it (a strict subset of XML 1.0 in UTF-8)"},
+    {"well_bound", winnow_well_bound, METH_VARARGS,
+     "well_bound(xml) -> True only when well_formed(xml) and names_bound(xml) both are (one pass)"},
     {"shared_strings", winnow_shared_strings, METH_VARARGS,
      "shared_strings(text, chars_left) -> (the strings of xl/sharedStrings.xml as the events give them, chars), "
      "None or False"},
@@ -3659,5 +3786,6 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__winnow(void)
 {
     crc_init();
+    well_attention(); /* its table made here, under the GIL: well_formed and well_bound read it without */
     return PyModule_Create(&module);
 }

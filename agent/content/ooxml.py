@@ -1139,8 +1139,10 @@ def _parts_read(slide_parts: Callable[..., int | bool | None], data: bytes, name
     limit = out.chars_left  # clamped to what C's long long holds: max(min(chars_left, _MAX_LIMIT), -1)
     if not -1 <= limit <= _MAX_LIMIT:
         limit = -1 if limit < -1 else _MAX_LIMIT
+    # 2: well_bound's one pass before names_bound and well_formed (a build without well_bound reads 2 as accepted)
+    unparsed = 2 if xmlscan.FAST_WELL_BOUND and xmlscan._well_bound is not None else 0
     chars = (
-        slide_parts(data, out.parts, limit, budget.MAX_PARTS, TextPart, _PLACES, False) if FAST_WELL_FORMED else False
+        slide_parts(data, out.parts, limit, budget.MAX_PARTS, TextPart, _PLACES, unparsed) if FAST_WELL_FORMED else False
     )
     if chars is False:  # not sure: expat says
         try:
