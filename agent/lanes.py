@@ -55,12 +55,27 @@ class Done:
     inspection: Inspection | None = field(default=None)
 
 
+class _Jobs(queue.SimpleQueue):
+    """A lane's files waiting, at most `maxsize` (put_nowait raises queue.Full beyond; the stop's
+    None always goes in). A SimpleQueue: a put and a get cost 0.6 µs against 3.5 µs for a
+    queue.Queue's, once per file of a burst (as the pipeline's own queue, pipeline._Changes)."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__()
+        self.maxsize = maxsize
+
+    def put_nowait(self, item: Job | None) -> None:
+        if self.qsize() >= self.maxsize:
+            raise queue.Full
+        self.put(item)
+
+
 class _Lane:
     def __init__(
         self, name: str, slots: int, hasher: Hasher, inspector: Inspector, results: queue.SimpleQueue, idle_s: float
     ) -> None:
         self.name, self.idle_s = name, idle_s
-        self.jobs: queue.Queue[Job | None] = queue.Queue(maxsize=slots)
+        self.jobs: _Jobs = _Jobs(slots)
         self.hasher, self.inspector, self.results = hasher, inspector, results
         self.moved_at: float | None = None  # wall time of the busy lane's last sign of progress (None: idle)
         self._thread = threading.Thread(target=self._run, name=f"lane-{name}", daemon=True)
