@@ -63,7 +63,56 @@ def open_writers(paths: set[str], roots: set[str], processes: Callable[..., Iter
     dict[str, Writer], dict[str, Writer]
 ]:
     """One walk over the processes: (writer of each path in `paths` that is open for writing,
-    a writer of any file under each root). Processes we may not look at are skipped."""
+    a writer of any file under each root). Processes we may not look at are skipped.
+
+    Each process's name, user and executable are read only when it holds such a file: reading
+    them for every process was two thirds of a walk (some 8 of 12 ms for 90 processes, the
+    user a lookup in the account database each), and a walk runs every few seconds of a burst.
+    open_writers_reference reads them first, as psutil.process_iter(attrs) does (FAST_WALK). Only
+    a race tells them apart: a writer that ends between its files and its name is skipped here,
+    where the reference skips one that ends between its name and its files."""
+    if not FAST_WALK:
+        return open_writers_reference(paths, roots, processes)
+    found: dict[str, Writer] = {}
+    by_root: dict[str, Writer] = {}
+    me = os.getpid()
+    for proc in processes(["pid"]):
+        pid = proc.info.get("pid")
+        if pid == me:
+            continue
+        try:
+            files = proc.open_files()
+        except (psutil.Error, OSError):
+            continue  # gone, a zombie, or not ours to see
+        writer = None
+        for f in files:
+            mode = getattr(f, "mode", None)
+            if mode is not None and mode not in WRITE_MODES:
+                continue  # only Linux reports the mode; elsewhere any open file counts
+            root = next((r for r in roots if f.path == r or f.path.startswith(r.rstrip(os.sep) + os.sep)), None)
+            if f.path not in paths and root is None:
+                continue
+            if writer is None:
+                try:  # what process_iter(attrs) reads: None where access is denied
+                    info = proc.as_dict(["name", "username", "exe"], ad_value=None)
+                except (psutil.Error, OSError):
+                    break  # gone meanwhile: skipped, as the reference's iteration skips it
+                writer = Writer(pid, info.get("name") or "", info.get("exe") or "", info.get("username") or "")
+            if f.path in paths:
+                found[f.path] = writer
+            if root is not None:
+                by_root[root] = writer
+    return found, by_root
+
+
+FAST_WALK = True  # False: every process's name, user and executable are read before its files
+
+
+def open_writers_reference(
+    paths: set[str], roots: set[str], processes: Callable[..., Iterable] = psutil.process_iter
+) -> tuple[dict[str, Writer], dict[str, Writer]]:
+    """open_writers as psutil.process_iter(attrs) walks: each process's name, user and executable
+    read before its open files."""
     found: dict[str, Writer] = {}
     by_root: dict[str, Writer] = {}
     me = os.getpid()

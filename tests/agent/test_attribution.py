@@ -10,7 +10,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from agent.attribution import NOT_SEEN, OPEN_FILE, SAME_BURST, Writer, WriterTracker, open_writers
+from agent.attribution import (
+    NOT_SEEN,
+    OPEN_FILE,
+    SAME_BURST,
+    Writer,
+    WriterTracker,
+    open_writers,
+    open_writers_reference,
+)
 
 HOLD = "import sys, time; f = open(sys.argv[1], sys.argv[2]); f.write('x') if 'r' not in sys.argv[2] else None; f.flush(); print('open', flush=True); time.sleep(60)"
 
@@ -125,19 +133,84 @@ def test_a_failing_walk_is_not_fatal_and_requests_are_bounded() -> None:
 def test_processes_that_vanish_or_refuse_are_skipped() -> None:
     import psutil
 
-    class Proc(SimpleNamespace):
-        def open_files(self):
-            if self.error:
-                raise self.error
-            return [SimpleNamespace(path="/usb/x", mode="w")]
-
     procs = [
-        Proc(info={"pid": 1, "name": "gone"}, error=psutil.NoSuchProcess(1)),
-        Proc(info={"pid": 2, "name": "locked"}, error=psutil.AccessDenied(2)),
-        Proc(info={"pid": 3, "name": "cp", "username": None, "exe": None}, error=None),
+        _Proc(info={"pid": 1, "name": "gone"}, error=psutil.NoSuchProcess(1)),
+        _Proc(info={"pid": 2, "name": "locked"}, error=psutil.AccessDenied(2)),
+        _Proc(info={"pid": 3, "name": "cp", "username": None, "exe": None}, error=None),
     ]
-    found, _ = open_writers({"/usb/x"}, {"/usb"}, processes=lambda attrs: procs)
-    assert found == {"/usb/x": Writer(3, "cp", "", "")}
+    for walk in (open_writers, open_writers_reference):
+        found, _ = walk({"/usb/x"}, {"/usb"}, processes=lambda attrs: procs)
+        assert found == {"/usb/x": Writer(3, "cp", "", "")}
+
+
+class _Proc(SimpleNamespace):
+    """A psutil.Process as both walks read it: info (process_iter's attrs), open_files, as_dict."""
+
+    files = (("/usb/x", "w"),)
+    gone_after_files = False  # as_dict finds it ended
+
+    def open_files(self):
+        if self.error:
+            raise self.error
+        return [SimpleNamespace(path=path, mode=mode) for path, mode in self.files]
+
+    def as_dict(self, attrs, ad_value=None):
+        import psutil
+
+        if self.gone_after_files:
+            raise psutil.NoSuchProcess(self.info["pid"])
+        return {name: self.info.get(name, ad_value) for name in attrs}
+
+
+def test_the_lean_walk_finds_what_the_reference_finds_among_made_up_processes() -> None:
+    """Processes that hold several matching files, only read ones, none, files under no root,
+    with names or users withheld, and this very process: both walks answer alike."""
+    import os
+
+    import psutil
+
+    files = [("/usb/a", "w"), ("/usb/b", "r"), ("/usb/sub/c", "a+"), ("/elsewhere/d", "r+"), ("/usb2/e", "w")]
+    procs = []
+    for pid in range(1, 40):
+        held = tuple(files[i] for i in range(len(files)) if (pid >> i) & 1)
+        info = {"pid": pid, "name": f"p{pid}", "username": None if pid % 3 == 0 else "alice", "exe": "/bin/cp"}
+        error = psutil.AccessDenied(pid) if pid % 11 == 0 else None
+        procs.append(_Proc(info=info, error=error, files=held, gone_after_files=False))
+    procs.append(_Proc(info={"pid": os.getpid(), "name": "me"}, error=None, files=(("/usb/a", "w"),)))
+    fast = open_writers({"/usb/a", "/elsewhere/d"}, {"/usb", "/usb2"}, processes=lambda attrs: procs)
+    reference = open_writers_reference({"/usb/a", "/elsewhere/d"}, {"/usb", "/usb2"}, processes=lambda attrs: procs)
+    assert fast == reference
+    assert fast[0] and fast[1]
+
+
+def test_a_process_that_ends_before_its_name_is_read_is_skipped() -> None:
+    """The lean walk reads a name after the files (the reference before them): a writer that ends
+    in between is skipped, as the reference skips one that ends before its files are read."""
+    procs = [
+        _Proc(info={"pid": 5, "name": "cp", "username": "alice", "exe": "/bin/cp"}, error=None),
+        _Proc(info={"pid": 6, "name": "rsync"}, error=None, gone_after_files=True),
+    ]
+    assert open_writers({"/usb/x"}, {"/usb"}, processes=lambda attrs: procs) == (
+        {"/usb/x": Writer(5, "cp", "/bin/cp", "alice")},
+        {"/usb": Writer(5, "cp", "/bin/cp", "alice")},
+    )
+
+
+def test_the_lean_walk_finds_what_the_reference_finds_among_real_processes(tmp_path: Path, holder) -> None:
+    usb, other = tmp_path / "usb", tmp_path / "other"
+    usb.mkdir()
+    other.mkdir()
+    for path, mode in [(usb / "w.bin", "w"), (usb / "a.bin", "a"), (other / "rplus.bin", "r+"), (usb / "r.bin", "r")]:
+        path.write_text("x")
+        holder(path, mode)
+    mine = open(usb / "mine.bin", "w")  # this process: never its own writer
+    try:
+        paths = {str(usb / "w.bin"), str(other / "rplus.bin"), str(usb / "r.bin")}
+        fast, reference = open_writers(paths, {str(usb)}), open_writers_reference(paths, {str(usb)})
+    finally:
+        mine.close()
+    assert fast == reference
+    assert set(fast[0]) == {str(usb / "w.bin"), str(other / "rplus.bin")} and set(fast[1]) == {str(usb)}
 
 
 def test_liveness_follows_the_process_itself() -> None:
@@ -171,7 +244,9 @@ def test_a_burst_credited_to_a_running_writer_asks_for_a_walk_only_now_and_then(
     files are credited to it without a walk each (a walk reads every process's open files)."""
     cp = Writer(4242, "cp", "/usr/bin/cp", "zhangsan")
     clock = FakeClock()
-    tracker = WriterTracker(find=lambda paths, roots: ({}, {"/usb": cp}), clock=clock, same_burst_s=5, alive=lambda pid: True)
+    tracker = WriterTracker(
+        find=lambda paths, roots: ({}, {"/usb": cp}), clock=clock, same_burst_s=5, alive=lambda pid: True
+    )
     tracker.seen("/usb/first.bin", "/usb")
     tracker.walk_once()  # catches cp on the place
     for i in range(100):
