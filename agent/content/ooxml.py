@@ -1142,7 +1142,9 @@ def _parts_read(slide_parts: Callable[..., int | bool | None], data: bytes, name
     # 2: well_bound's one pass before names_bound and well_formed (a build without well_bound reads 2 as accepted)
     unparsed = 2 if xmlscan.FAST_WELL_BOUND and xmlscan._well_bound is not None else 0
     chars = (
-        slide_parts(data, out.parts, limit, budget.MAX_PARTS, TextPart, _PLACES, unparsed) if FAST_WELL_FORMED else False
+        slide_parts(data, out.parts, limit, budget.MAX_PARTS, TextPart, _PLACES, unparsed)
+        if FAST_WELL_FORMED
+        else False
     )
     if chars is False:  # not sure: expat says
         try:

@@ -29,6 +29,7 @@ ONE_READ_SLACK = 512  # bytes read past the data for the local header's name and
 WINDOW_BYTES = 128 * KB  # one_chunk reads at least this much, and slices the members after from it
 FAST_MEMBERS = True  # False: every member through zipfile's reader (the reference the tests compare)
 FAST_ONE_CHUNK = True  # False: one_chunk by getinfo and _whole (the reference _one_chunk_reference)
+FAST_DIRECTORY = True  # False: zipfile parses every central directory (the reference _plain_directory is held to)
 # zipfile refuses a whole archive one of whose central directory entries says it needs a version
 # of the format past 6.3 to extract (NotImplementedError: an internal error, nothing inspected),
 # while 7-Zip and Office read past that byte: one byte an employee edits would hide every member.
@@ -40,6 +41,9 @@ _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # zipfile's structFileHeader: 30 
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
 _ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
 _LOCAL_FIELDS = struct.Struct("<4s2xH18x2H")  # of _LOCAL_HEADER: signature, flags, name and extra lengths
+# zipfile's structCentralDir (46 bytes): signature, flags, method, CRC-32, sizes, name, extra and
+# comment lengths, local header offset (versions, times, disk and attributes skipped)
+_CENTRAL_FIELDS = struct.Struct("<4s4xHH4xLLLHHH8xL")
 _decompressobj, _crc32 = zlib.decompressobj, zlib.crc32
 
 
@@ -69,6 +73,71 @@ def directory_extent(f: BinaryIO) -> tuple[int, int]:
     return fields[7], fields[8]
 
 
+class _Member:
+    """A member's fields as _plain_directory read them: what one_chunk, chunks and _whole read of
+    a ZipInfo (the zipfile's own is made only when a member goes zipfile's way)."""
+
+    __slots__ = ("filename", "orig_filename", "flag_bits", "compress_type", "CRC", "compress_size", "file_size",
+                 "header_offset")  # fmt: skip
+
+    def __init__(self, name: str, fields: tuple[int, int, int, int, int, int]) -> None:
+        self.filename = self.orig_filename = name
+        self.flag_bits, self.compress_type, self.CRC, self.compress_size, self.file_size, self.header_offset = fields
+
+
+def _plain_directory(f: BinaryIO, entries: int, cd_bytes: int) -> dict[str, tuple[int, int, int, int, int, int]] | None:
+    """The central directory of a plain zip, each name's (flags, method, CRC-32, compressed size,
+    size, local header offset), read as zipfile reads it; None for anything else, which zipfile
+    then parses. Plain: the end record the file's last 22 bytes (no archive comment, whose bytes
+    may hold a second end record), no zip64 locator before it, the directory right before it (no
+    bytes prepended to the zip: zipfile would shift every offset), exactly `entries` entries
+    filling exactly cd_bytes, each with its signature, no extra field and no comment (zip64
+    sizes, and the fields zipfile decodes from extras, live there), a name of ASCII without a NUL
+    (read alike as cp437 and UTF-8, not cut by zipfile) that no other entry has. zipfile reads
+    such a directory into ZipInfos of exactly these fields, one a name (tests/agent/content/
+    test_zip_directory.py holds it to zipfile on hostile zips). Some 800 slides a MB of text cost
+    zipfile 2.4 µs an entry (a ZipInfo, its extra decoded, a cp437 decode by a Python codec)."""
+    size = f.seek(0, os.SEEK_END)
+    start = size - _EOCD.size - cd_bytes
+    if start < _ZIP64_LOCATOR.size or entries == 0:
+        return None
+    f.seek(start - _ZIP64_LOCATOR.size)
+    data = f.read(_ZIP64_LOCATOR.size + cd_bytes + _EOCD.size)
+    if len(data) != _ZIP64_LOCATOR.size + cd_bytes + _EOCD.size or data[:4] == b"PK\x06\x07":
+        return None
+    signature, disk, disk_of_directory, disk_entries, total, directory_bytes, offset, comment = _EOCD.unpack_from(
+        data, len(data) - _EOCD.size
+    )
+    if (
+        signature != b"PK\x05\x06"
+        or comment != 0
+        or offset != start
+        or total != entries
+        or directory_bytes != cd_bytes
+        or disk_entries != entries
+        or disk != 0
+        or disk_of_directory != 0
+    ):
+        return None
+    found: dict[str, tuple[int, int, int, int, int, int]] = {}
+    at, end, unpack = _ZIP64_LOCATOR.size, _ZIP64_LOCATOR.size + cd_bytes, _CENTRAL_FIELDS.unpack_from
+    fixed = _CENTRAL_FIELDS.size
+    for _ in range(entries):
+        if at + fixed > end:  # zipfile would stop here (no bytes left) or raise (an entry cut short)
+            return None
+        signature, flags, method, crc, compressed, file_size, name_length, extra, note, header_at = unpack(data, at)
+        name_at = at + fixed
+        at = name_at + name_length
+        raw = data[name_at:at]
+        if signature != b"PK\x01\x02" or extra or note or at > end or not raw.isascii() or b"\x00" in raw:
+            return None
+        name = raw.decode("ascii")
+        if name in found:
+            return None  # zipfile keeps both, getinfo the last: its way
+        found[name] = (flags, method, crc, compressed, file_size, header_at)
+    return found if at == end else None  # zipfile reads entries while bytes are left
+
+
 class BoundedZip:
     """A zip whose directory is known to be small, read member by member within a budget."""
 
@@ -76,20 +145,40 @@ class BoundedZip:
         entries, cd_bytes = directory_extent(f)
         if entries > MAX_ENTRIES or cd_bytes > MAX_DIRECTORY_BYTES:
             raise Refused(f"zip directory too large: entries={entries} bytes={cd_bytes}")
-        f.seek(0)
-        try:
-            self._zip = zipfile.ZipFile(f)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, struct.error) as e:
-            raise Refused(f"corrupt zip: {e}") from e
-        if len(self._zip.infolist()) > MAX_ENTRIES:  # the end record's count is only a claim
-            raise Refused(f"zip directory too large: entries={len(self._zip.infolist())}")
         self._file = f
-        self._names = set(self._zip.namelist())
-        self._infos = self._zip.NameToInfo  # getinfo's dict: the last member of each name
+        self._zipfile: zipfile.ZipFile | None = None
+        plain = _plain_directory(f, entries, cd_bytes) if FAST_DIRECTORY else None
+        if plain is not None:  # entries is at most MAX_ENTRIES, and plain holds entries of them
+            self._names = set(plain)
+            self._infos: dict[str, zipfile.ZipInfo | _Member] = {
+                name: _Member(name, fields) for name, fields in plain.items()
+            }
+        else:
+            self._open_zipfile()
+            self._names = set(self._zip.namelist())
+            self._infos = self._zip.NameToInfo  # getinfo's dict: the last member of each name
         # one_chunk's last read of the file, from _window_at on: the next slides' headers and data
         # are sliced from it (a seek and a read each cost more than the slice)
         self._window, self._window_at, self._window_ends_file = b"", 0, False
         self.member_truncated = False  # the last member read stopped at MAX_MEMBER_BYTES
+
+    @property
+    def _zip(self) -> zipfile.ZipFile:
+        """zipfile's reader of the file, made the first time a member goes its way (a plain
+        directory, as _plain_directory reads it, is not parsed again until then)."""
+        if self._zipfile is None:
+            self._open_zipfile()
+        return self._zipfile
+
+    def _open_zipfile(self) -> None:
+        f = self._file
+        f.seek(0)
+        try:
+            self._zipfile = zipfile.ZipFile(f)
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, struct.error) as e:
+            raise Refused(f"corrupt zip: {e}") from e
+        if len(self._zipfile.infolist()) > MAX_ENTRIES:  # the end record's count is only a claim
+            raise Refused(f"zip directory too large: entries={len(self._zipfile.infolist())}")
 
     def names(self) -> set[str]:
         return self._names
@@ -110,7 +199,7 @@ class BoundedZip:
     ) -> Iterator[bytes]:
         """The member's bytes in chunks; stops at max_bytes (marking out.truncated). Give the ZipInfo
         when names may repeat: a name finds only the last member of that name."""
-        info = member if isinstance(member, zipfile.ZipInfo) else self._zip.getinfo(member)
+        info = member if isinstance(member, zipfile.ZipInfo) else self._info(member)
         name = info.filename
         if info.flag_bits & 0x1:
             raise Refused(f"encrypted member: {name}")
@@ -125,6 +214,8 @@ class BoundedZip:
             out.check_time()
             return
         read = 0
+        if isinstance(info, _Member):
+            info = self._zip.getinfo(name)  # zipfile's reader: its ZipInfo (one of this name: a plain directory)
         try:
             with self._zip.open(info) as member:
                 while True:
@@ -216,9 +307,15 @@ class BoundedZip:
         out.take_bytes(size)
         return data
 
+    def _info(self, name: str) -> zipfile.ZipInfo | _Member:
+        """getinfo's answer (KeyError for a name not there), from the plain directory when it was read."""
+        if self._zipfile is None:
+            return self._infos[name]
+        return self._zip.getinfo(name)
+
     def _one_chunk_reference(self, name: str, out: Collector) -> bytes | None:
         """one_chunk by getinfo and _whole (the reference one_chunk is held to)."""
-        info = self._zip.getinfo(name)
+        info = self._info(name)
         if info.flag_bits & 0x1:
             raise Refused(f"encrypted member: {name}")
         self.member_truncated = False

@@ -61,11 +61,16 @@ def _assert_sound(data: bytes) -> None:
 # mostly what Word writes, now and then each thing that can go wrong
 _PREFIXES = st.sampled_from(["w"] * 12 + ["w14", "r", "mc", "", ""] + ["xml", "xmlns", "q", "ä", "XML", "w:w", "1w"])
 _LOCALS = st.sampled_from(
-    ["t", "p", "r", "rsidR", "rsidRPr", "val", "space", "Ignorable"] * 3 + ["1", "-x", ".x", "x:", ":", "xmlns", "é", "x\u0300"]
+    ["t", "p", "r", "rsidR", "rsidRPr", "val", "space", "Ignorable"] * 3
+    + ["1", "-x", ".x", "x:", ":", "xmlns", "é", "x\u0300"]
 )
 _URIS = st.sampled_from(["urn:w", "urn:q"] * 8 + ["", XML_URI, XMLNS_URI, "urn:&amp;", XML_URI[:-1] + "&#x65;", "x\ty"])
-_VALUES = st.sampled_from(['0038CE8C', "preserve", "w14 w15 wp14", "", "a&amp;b", "&#x41;", "<", "&bogus;", "\x01", '"'])
-_TEXTS = st.sampled_from(["机密", "text ", " ", "\r\n", "&amp;", "&lt;", "&#x4E2D;", "]]>", "&#0;", "\ufffe", "<!-- c -->"])
+_VALUES = st.sampled_from(
+    ["0038CE8C", "preserve", "w14 w15 wp14", "", "a&amp;b", "&#x41;", "<", "&bogus;", "\x01", '"']
+)
+_TEXTS = st.sampled_from(
+    ["机密", "text ", " ", "\r\n", "&amp;", "&lt;", "&#x4E2D;", "]]>", "&#0;", "\ufffe", "<!-- c -->"]
+)
 
 
 def _qname(prefix: str, local: str) -> str:
@@ -110,7 +115,9 @@ def _element(draw, depth: int = 0) -> str:
 )
 def test_sure_only_where_both_checks_and_expat_are_on_word_like_markup(root, declaration, declare):
     if declare:  # the usual shape: the root declares what the rest uses (once, or again below it)
-        end = min(i for i in (root.find(" "), root.find("\n"), root.find("\t"), root.find(">"), root.find("/>")) if i > 0)
+        end = min(
+            i for i in (root.find(" "), root.find("\n"), root.find("\t"), root.find(">"), root.find("/>")) if i > 0
+        )
         root = root[:end] + DECLARED + (' mc:Ignorable="w14 wp14"' if declare == 2 else "") + root[end:]
     _assert_sound((declaration + root).encode())
 
@@ -207,14 +214,31 @@ def _word_member(seed: int) -> bytes:
 
 
 def test_hostile_bytes_only_get_an_answer():
-    for data in (b"", b"<", b"<a", b"<a b", b"<a b=", b"<a b='", b"<a b='1'", b"</", b"<?", b"<!", b"<a:", b"<a xmlns:"):
+    for data in (
+        b"",
+        b"<",
+        b"<a",
+        b"<a b",
+        b"<a b=",
+        b"<a b='",
+        b"<a b='1'",
+        b"</",
+        b"<?",
+        b"<!",
+        b"<a:",
+        b"<a xmlns:",
+    ):
         assert well_bound(data) is False
     declarations = "<r " + " ".join(f'xmlns:p{i}="urn:{i}"' for i in range(60)) + ">"
-    deep = declarations + "".join(f"<x{i} xmlns:q{i}='urn:{i}'>" for i in range(100)) + "".join(
-        f"</x{i}>" for i in reversed(range(100))
+    deep = (
+        declarations
+        + "".join(f"<x{i} xmlns:q{i}='urn:{i}'>" for i in range(100))
+        + "".join(f"</x{i}>" for i in reversed(range(100)))
     )
     assert not well_bound((deep + "</r>").encode())  # more declarations in force than it keeps
-    assert well_bound(("<r>" + "<x xmlns:p='urn:p'><p:y/></x>" * 10_000 + "</r>").encode())  # each goes with its element
+    assert well_bound(
+        ("<r>" + "<x xmlns:p='urn:p'><p:y/></x>" * 10_000 + "</r>").encode()
+    )  # each goes with its element
     nested = "<r>" + "<x xmlns:p='urn:p'>" * 1024 + "</x>" * 1024 + "</r>"
     assert not well_bound(nested.encode())  # deeper than it follows
     for seed in range(20):
