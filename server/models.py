@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -169,7 +170,7 @@ class EventIn(BaseModel):
         body and digest as to_event and rules.events.chain_digest (tests/server/test_stored_event.py)."""
         event = self._made_event(agent_id)
         data = event_body(event, self.model_extra)
-        body = _BODY_JSON(data)
+        body = _BODY_JSON(data) if ONE_SHOT_JSON else _BODY_JSON_REFERENCE(data)
         return StoredEvent(event, body, _chain_digest(data, self.model_extra) if event.seq is not None else None)
 
     def _made_event(self, agent_id: str) -> Event:
@@ -261,9 +262,37 @@ class StoredEvent(NamedTuple):
 
 _MEDIA_FIELDS = tuple(f.name for f in dataclasses.fields(Media))
 _new_event = object.__new__
+
+
+def _one_shot(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+    """encoder.encode for the JSON-like dicts stored() makes, without its per-call set-up: encode()
+    checks for a str, then iterencode() builds a circular-reference memo and a float formatter and
+    makes the C encoder again on every call (a micro-second of the 5-7 each body takes). Here the C
+    encoder is made once, with the encoder's own settings, so the text is the one encode() writes;
+    without a memo (check_circular off): the dicts come from a parsed request and cannot hold
+    themselves. Where the C encoder is missing (an interpreter without _json), encode() itself."""
+    make = json.encoder.c_make_encoder
+    if make is None or encoder.indent is not None:
+        return encoder.encode
+    strings = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
+    c_encode = make(
+        None, encoder.default, strings, None, encoder.key_separator, encoder.item_separator, encoder.sort_keys,
+        encoder.skipkeys, encoder.allow_nan,
+    )  # fmt: skip
+
+    def encode(value: Any) -> str:
+        return "".join(c_encode(value, 0))
+
+    return encode
+
+
 # json.dumps with these arguments makes the same encoder on every call
-_BODY_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-_CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False).encode
+_BODY_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_CANONICAL_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False)
+# False: the reference, the encoders' own encode() (tests/server/test_stored_event.py compares)
+ONE_SHOT_JSON = True
+_BODY_JSON, _BODY_JSON_REFERENCE = _one_shot(_BODY_ENCODER), _BODY_ENCODER.encode
+_CANONICAL_JSON, _CANONICAL_JSON_REFERENCE = _one_shot(_CANONICAL_ENCODER), _CANONICAL_ENCODER.encode
 # Body keys whose values EventIn lets hold a float (match.similarity, the free-form details): the
 # canonical form writes an integral float as an integer. Every other field is validated as a
 # string, an int, a bool, None or a list or object of those; the extra fields are free-form too.
@@ -290,7 +319,8 @@ def _chain_digest(data: dict[str, Any], extra: dict[str, Any] | None) -> str:
         for name in extra:
             if name in kept:
                 kept[name] = _integral(kept[name])
-    return hashlib.sha256(_CANONICAL_JSON(kept).encode("utf-8")).hexdigest()
+    text = _CANONICAL_JSON(kept) if ONE_SHOT_JSON else _CANONICAL_JSON_REFERENCE(kept)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def event_body(event: Event, extra: dict[str, Any] | None = None) -> dict[str, Any]:
