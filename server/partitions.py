@@ -6,8 +6,9 @@ whole instead of deleting its rows one by one, and next months exist before they
   months retention drops at once, or in months nobody created.
 - Dedup: a unique index on a partitioned table must hold the partition key, so `UNIQUE (id)` is
   gone; `event_ids(id PK)` holds every stored event's id and the `miwei_event_once` trigger drops
-  a row whose id is there (a resend next month included). server/database.insert_new therefore
-  says `ON CONFLICT DO NOTHING` without a target for events on PostgreSQL.
+  a row whose id is there (a resend next month included). Ingest's insert (server/database.py
+  insert_new) records its batch's ids itself, in the same statement, and the trigger steps aside
+  for that statement only (migration 0018).
 - `events_default` catches a row no month covers, so an insert never fails; `ensure` creates the
   current month and MONTHS_AHEAD after it (at migrate, and with each retention run), moving any
   rows of that month out of the default partition first.
