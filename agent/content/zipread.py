@@ -93,7 +93,8 @@ def _plain_directory(f: BinaryIO, entries: int, cd_bytes: int) -> dict[str, tupl
     bytes prepended to the zip: zipfile would shift every offset), exactly `entries` entries
     filling exactly cd_bytes, each with its signature, no extra field and no comment (zip64
     sizes, and the fields zipfile decodes from extras, live there), a name of ASCII without a NUL
-    (read alike as cp437 and UTF-8, not cut by zipfile) that no other entry has. zipfile reads
+    or a backslash (read alike as cp437 and UTF-8, not cut or rewritten by zipfile on any system)
+    that no other entry has. zipfile reads
     such a directory into ZipInfos of exactly these fields, one a name (tests/agent/content/
     test_zip_directory.py holds it to zipfile on hostile zips). Some 800 slides a MB of text cost
     zipfile 2.4 µs an entry (a ZipInfo, its extra decoded, a cp437 decode by a Python codec)."""
@@ -129,7 +130,15 @@ def _plain_directory(f: BinaryIO, entries: int, cd_bytes: int) -> dict[str, tupl
         name_at = at + fixed
         at = name_at + name_length
         raw = data[name_at:at]
-        if signature != b"PK\x01\x02" or extra or note or at > end or not raw.isascii() or b"\x00" in raw:
+        if (
+            signature != b"PK\x01\x02"
+            or extra
+            or note
+            or at > end
+            or not raw.isascii()
+            or b"\x00" in raw
+            or b"\\" in raw  # zipfile makes it "/" where that is os.sep (Windows) and keeps it elsewhere
+        ):
             return None
         name = raw.decode("ascii")
         if name in found:

@@ -103,6 +103,8 @@ def _hostile() -> dict[str, bytes]:
     cases["cp437 name"] = _cp437_zip("ppt/slides/slïde1.xml")
     cases["NUL in a name"] = good.replace(b"slide1.xml", b"slide1\x00xml")
     cases["NUL first in a name"] = good.replace(b"ppt/slides/slide1.xml", b"\x00pt/slides/slide1.xml")
+    # zipfile turns a backslash into "/" on Windows only: the agent must read such a name alike on both
+    cases["backslash in a name"] = good.replace(b"ppt/slides/slide1.xml", b"ppt\\slides\\slide1.xml")
     cases["directory cut"] = good[: directory + 30] + good[end:]
     cases["count too high"] = _patched(_patched(good, end + 8, "<H", 4), end + 10, "<H", 4)
     cases["count too low"] = _patched(_patched(good, end + 8, "<H", 2), end + 10, "<H", 2)
