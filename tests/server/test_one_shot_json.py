@@ -42,7 +42,7 @@ def _written(encode, value):
 
 
 @pytest.mark.parametrize("fast, reference, options", PAIRS, ids=["body", "canonical"])
-@settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(value=st.dictionaries(TEXT, JSONISH, max_size=8))
 def test_one_shot_writes_what_encode_writes(fast, reference, options, value):
     assert _written(fast, value) == _written(reference, value) == _written(lambda v: json.dumps(v, **options), value)
