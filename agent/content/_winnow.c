@@ -2663,9 +2663,10 @@ static int names_bound(const unsigned char *b, Py_ssize_t n)
             int default_declaration = same_bytes(a->name, a->length, "xmlns");
             int declaration = a->colon == 5 && memcmp(a->name, "xmlns", 5) == 0;
             if (default_declaration || declaration) {
-                if (memchr(value, '&', (size_t)value_length) != NULL || holds(value, value_length, "www.w3.org/XML/1998/namespace")
+                if (memchr(value, '&', (size_t)value_length) != NULL || memchr(value, '}', (size_t)value_length) != NULL
+                    || holds(value, value_length, "www.w3.org/XML/1998/namespace")
                     || holds(value, value_length, "www.w3.org/2000/xmlns"))
-                    return 0;
+                    return 0; /* "}": xmltext.locked_parser's namespace separator, in a URI expat refuses */
                 if (declaration) {
                     const unsigned char *prefix = a->name + 6;
                     Py_ssize_t prefix_length = a->length - 6;
@@ -2958,9 +2959,9 @@ static int well_attribute(const unsigned char *name, Py_ssize_t length, const un
     if (!default_declaration && !declaration)
         return 1;
     *colon = -1;
-    if (memchr(value, '&', (size_t)value_length) != NULL || holds(value, value_length, "www.w3.org/XML/1998/namespace")
-        || holds(value, value_length, "www.w3.org/2000/xmlns"))
-        return 0;
+    if (memchr(value, '&', (size_t)value_length) != NULL || memchr(value, '}', (size_t)value_length) != NULL
+        || holds(value, value_length, "www.w3.org/XML/1998/namespace") || holds(value, value_length, "www.w3.org/2000/xmlns"))
+        return 0; /* "}": the namespace separator, which expat refuses in a URI (names_bound's reason) */
     if (default_declaration)
         return 1;
     const unsigned char *prefix = name + 6;

@@ -64,7 +64,7 @@ _LOCALS = st.sampled_from(
     ["t", "p", "r", "rsidR", "rsidRPr", "val", "space", "Ignorable"] * 3
     + ["1", "-x", ".x", "x:", ":", "xmlns", "é", "x\u0300"]
 )
-_URIS = st.sampled_from(["urn:w", "urn:q"] * 8 + ["", XML_URI, XMLNS_URI, "urn:&amp;", XML_URI[:-1] + "&#x65;", "x\ty"])
+_URIS = st.sampled_from(["urn:w", "urn:q"] * 8 + ["", XML_URI, XMLNS_URI, "urn:&amp;", XML_URI[:-1] + "&#x65;", "x\ty", "urn:}"])
 _VALUES = st.sampled_from(
     ["0038CE8C", "preserve", "w14 w15 wp14", "", "a&amp;b", "&#x41;", "<", "&bogus;", "\x01", '"']
 )
@@ -141,6 +141,8 @@ REFUSED_BY_NAMESPACES = [
     f"<r{DECLARED}><w:1x/></r>",  # a Name, but its local part no NCName
     f"<r{DECLARED}><w:x w:-y='1'/></r>",
     "<r xmlns:1p='urn:a'/>",
+    "<r xmlns='urn:a}b'/>",  # a URI holding the parser's namespace separator, "}"
+    f"<r{DECLARED} xmlns:q='urn:a}}b'><q:x/></r>",
 ]
 
 
