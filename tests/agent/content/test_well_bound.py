@@ -150,7 +150,7 @@ REFUSED_BY_NAMESPACES = [
 def test_each_namespace_error_is_left_to_expat(member):
     data = member.encode()
     assert _accepts(data, False) and not _accepts(data, True)
-    assert not well_bound(data)
+    assert not well_bound(data) and not names_bound(data)
     assert well_formed(data)  # so it is the namespace part of the pass that says no
 
 
