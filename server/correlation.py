@@ -315,15 +315,7 @@ class Correlator:
                 last_ts=span[1], updated_at=now,
             ))
         refresh_alerts(conn, refreshed, now)
-        known = [s for s in saved if (s["rule_id"], s["group_key"]) in states]
-        if known:
-            conn.execute(
-                update(correlation_state)
-                .where(correlation_state.c.rule_id == bindparam("b_rule"), correlation_state.c.group_key == bindparam("b_key"))
-                .values(group_values=bindparam("group_values"), alert_id=bindparam("alert_id"), first_ts=bindparam("first_ts"),
-                        last_ts=bindparam("last_ts"), updated_at=bindparam("updated_at")),
-                [{**s, "b_rule": s["rule_id"], "b_key": s["group_key"]} for s in known],
-            )
+        _update_states(conn, [s for s in saved if (s["rule_id"], s["group_key"]) in states])
         fresh = [s for s in saved if (s["rule_id"], s["group_key"]) not in states]
         if fresh:
             conn.execute(insert(correlation_state), fresh)
@@ -520,9 +512,27 @@ def _chain(rows: list[_Row], final: _Row, window: timedelta, steps: int) -> list
     return chain
 
 
-# PostgreSQL: _prune's deletes as one DELETE ... USING unnest() (_prune_setwise); False: the
-# reference, SQLAlchemy's executemany, as on SQLite (tests/server/test_prune_setwise.py compares)
+# PostgreSQL: _prune's deletes as one DELETE ... USING unnest() (_prune_setwise), the state rows'
+# updates as one UPDATE ... FROM unnest() (_update_states); False: the reference, SQLAlchemy's
+# executemany, as on SQLite (tests/server/test_prune_setwise.py compares)
 SETWISE_PRUNE = True
+
+
+def _update_states(conn: Connection, known: list[dict]) -> None:
+    """The state rows of bursts that grew, each (rule, group) once: on PostgreSQL one UPDATE ...
+    FROM unnest() (database.update_rows) where the executemany sent one statement a group."""
+    if not known:
+        return
+    if conn.dialect.name == "postgresql" and SETWISE_PRUNE:
+        update_rows(conn, correlation_state, known, ("rule_id", "group_key"))
+        return
+    conn.execute(
+        update(correlation_state)
+        .where(correlation_state.c.rule_id == bindparam("b_rule"), correlation_state.c.group_key == bindparam("b_key"))
+        .values(group_values=bindparam("group_values"), alert_id=bindparam("alert_id"), first_ts=bindparam("first_ts"),
+                last_ts=bindparam("last_ts"), updated_at=bindparam("updated_at")),
+        [{**s, "b_rule": s["rule_id"], "b_key": s["group_key"]} for s in known],
+    )  # fmt: skip
 
 
 def _prune(conn: Connection, prunes: list[tuple[str, str, str, int | None]]) -> None:

@@ -2,20 +2,21 @@
 (server/correlation.py _prune_setwise), removes what the reference, SQLAlchemy's executemany of one
 DELETE per group (correlation.SETWISE_PRUNE = False, as SQLite runs it), removes: hits older than
 their group's cut, except those of the burst the group keeps; other groups, other rules and newer
-hits untouched. Random tables of hits, each pruned both ways in a transaction rolled back after."""
+hits untouched. Random tables of hits, each pruned both ways in a transaction rolled back after.
+Likewise the state rows of the bursts that grew (_update_states, one UPDATE ... FROM unnest())."""
 
 from __future__ import annotations
 
 import random
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import insert, select
 
 from server import correlation
-from server.correlation import _prune
+from server.correlation import _prune, _update_states
 from server.database import writing
-from server.schema import alerts, rule_hits
+from server.schema import alerts, correlation_state, rule_hits
 from tests.server import postgres, test_backends
 
 pg_cluster, backend = test_backends.pg_cluster, test_backends.backend  # the storage contract's fixtures
@@ -72,3 +73,41 @@ def test_nothing_to_prune(backend):
     with writing(backend) as conn:
         _prune(conn, [])
         _prune(conn, [("C1", "0" * 64, _ts(10), None)])
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("seed", range(4))
+def test_the_setwise_state_update_writes_what_the_executemany_writes(backend, seed):
+    rng = random.Random(seed)
+    with writing(backend) as conn:
+        alert_ids = conn.execute(
+            insert(alerts).returning(alerts.c.id, sort_by_parameter_order=True),
+            [dict(rule_id="C1", category="c", severity="low", title="t", status="open", created_at=NOW, updated_at=NOW,
+                  count=1, explanation="", suppressed=0, last_ts=None) for _ in range(5)],
+        ).scalars().all()  # fmt: skip
+        groups = [(f"C{i % 3}", f"{i:064d}") for i in range(20)]
+        conn.execute(
+            insert(correlation_state),
+            [dict(rule_id=r, group_key=k, group_values='{"user": "张三"}', alert_id=alert_ids[0], first_ts=_ts(1), last_ts=_ts(2),
+                  updated_at=NOW) for r, k in groups],
+        )  # fmt: skip
+    known = [
+        dict(rule_id=r, group_key=k, group_values=f'{{"user": "李四", "n": {rng.randrange(100)}, "q": "\\\"{{x,y}}"}}',
+             alert_id=rng.choice(alert_ids), first_ts=_ts(rng.randrange(60)), last_ts=_ts(60 + rng.randrange(60)),
+             updated_at=NOW + timedelta(seconds=rng.randrange(1000)))
+        for r, k in rng.sample(groups, rng.randrange(1, 15))
+    ]  # fmt: skip
+    results = []
+    for setwise in (False, True):
+        saved = correlation.SETWISE_PRUNE
+        correlation.SETWISE_PRUNE = setwise
+        try:
+            with backend.connect() as conn:
+                with conn.begin() as transaction:
+                    _update_states(conn, known)
+                    results.append([tuple(r) for r in conn.execute(select(correlation_state).order_by(correlation_state.c.rule_id, correlation_state.c.group_key))])
+                    transaction.rollback()
+        finally:
+            correlation.SETWISE_PRUNE = saved
+    assert results[0] == results[1]
+    assert sum(r[2].startswith('{"user": "李四"') for r in results[0]) == len(known)
