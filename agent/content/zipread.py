@@ -104,8 +104,10 @@ def _plain_directory(f: BinaryIO, entries: int, cd_bytes: int) -> dict[str, tupl
         return None
     f.seek(start - _ZIP64_LOCATOR.size)
     data = f.read(_ZIP64_LOCATOR.size + cd_bytes + _EOCD.size)
-    if len(data) != _ZIP64_LOCATOR.size + cd_bytes + _EOCD.size or data[:4] == b"PK\x06\x07":
+    if len(data) != _ZIP64_LOCATOR.size + cd_bytes + _EOCD.size:
         return None
+    if data[cd_bytes : cd_bytes + 4] == b"PK\x06\x07":
+        return None  # where zipfile looks for a zip64 locator: the directory's last 20 bytes (a name's, perhaps)
     signature, disk, disk_of_directory, disk_entries, total, directory_bytes, offset, comment = _EOCD.unpack_from(
         data, len(data) - _EOCD.size
     )

@@ -64,7 +64,9 @@ _LOCALS = st.sampled_from(
     ["t", "p", "r", "rsidR", "rsidRPr", "val", "space", "Ignorable"] * 3
     + ["1", "-x", ".x", "x:", ":", "xmlns", "é", "x\u0300"]
 )
-_URIS = st.sampled_from(["urn:w", "urn:q"] * 8 + ["", XML_URI, XMLNS_URI, "urn:&amp;", XML_URI[:-1] + "&#x65;", "x\ty", "urn:}"])
+_URIS = st.sampled_from(
+    ["urn:w", "urn:q"] * 8 + ["", XML_URI, XMLNS_URI, "urn:&amp;", XML_URI[:-1] + "&#x65;", "x\ty", "urn:}"]
+)
 _VALUES = st.sampled_from(
     ["0038CE8C", "preserve", "w14 w15 wp14", "", "a&amp;b", "&#x41;", "<", "&bogus;", "\x01", '"']
 )

@@ -120,6 +120,11 @@ def _hostile() -> dict[str, bytes]:
     cases["method 99"] = _patched(good, directory + 10, "<H", 99)
     cases["version needed 99"] = _patched(good, directory + 6, "<H", 99)
     cases["locator before the end"] = good[:end] + b"PK\x06\x07" + b"\x00" * 16 + good[end:]
+    # zipfile takes the 20 bytes before the end record for a zip64 locator, here the end of a name
+    # (its disk number not 0: BadZipFile), whatever the directory around it says
+    cases["locator ending the last name"] = _write(
+        [("ppt/slides/slide1.xml", SLIDE), ("ppt/x" + "PK\x06\x07" + "a" * 16, SLIDE)]
+    )
     return cases
 
 
