@@ -645,7 +645,8 @@ def _travelling(key: str, value: Any) -> Any:
     if key == "details":
         return value if type(value) is dict and _PLAIN.issuperset(map(type, value.values())) else _integral(value)
     if key == "rule_ids":
-        return list(value) if _PLAIN.issuperset(map(type, value)) else _integral(list(value))
+        ids = list(value)  # one pass, as to_dict's list(): an iterator is read once
+        return ids if _PLAIN.issuperset(map(type, ids)) else _integral(ids)
     if key == "detections":
         return [_integral(_flat(d)) for d in value]
     flat = _flat(value)  # match, media

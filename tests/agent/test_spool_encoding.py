@@ -127,6 +127,15 @@ def test_events_it_cannot_take_go_to_the_reference():
     assert _encoded(odd, 1, None) == _encoded_reference(event, 1, None)
 
 
+def test_rule_ids_are_read_once_as_to_dict_reads_them():
+    """to_dict makes rule_ids a list (one pass over any iterable); a fast path that looked at their
+    types first would find an iterator empty when it made the list, and hash and send no ids."""
+    base = _plain_event(1)
+    fast = _encoded(base.replaced(rule_ids=iter(["MW-1", "MW-2"])), 3, None)
+    assert fast == _encoded_reference(base.replaced(rule_ids=iter(["MW-1", "MW-2"])), 3, None)
+    assert json.loads(fast[0])["rule_ids"] == ["MW-1", "MW-2"]
+
+
 def test_the_reference_switch_encodes_by_the_reference(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(spool, "_encoded_fast", lambda *a: calls.append(a))
