@@ -1436,21 +1436,23 @@ release:
 /* False only when no marking term can match: no character that ends a CJK term (table byte 1) and
    no place where an English term's word starts, letters compared by the table's lowercase ASCII
    letter (a character that can case-fold to an ASCII letter otherwise, byte 2, matches any).
-   words: the words, "\n" after each. The caller's RE2 pass is skipped when it says none. */
+   words: the words, "\n" after each. The caller's RE2 pass is skipped when it says none.
+   marks_lines lists the places themselves (a CJK term's last character, a word's first letter),
+   the first of each line holding one, at most limit + 1 of them: a word never holds a line break
+   (table byte 0), so each place lies in one line, and a line holding none can hold no term (the
+   caller searches only the lines listed, or the whole text when more than limit are). */
 #define MARK_WORDS 16
 static inline uint8_t mark_byte(Py_UCS4 c, const uint8_t *table)
 {
     return c < TABLE_CHARS ? table[c] : 0;
 }
 
-static inline int marks_scan(const void *chars, int kind, Py_ssize_t n, const uint8_t *table, const char **word,
-                             const Py_ssize_t *length, int words)
+/* at[k][t]: the words whose letter k a character of table byte t can be (byte 2: any; a word of
+   k letters or fewer: any byte, also past the text's end). A word is compared in full only
+   where its first three letters can start: a branch taken at some 1% of an English text's
+   characters, not at each of the words' first letters (a quarter of them). */
+static void marks_masks(uint32_t at[3][256], const char **word, const Py_ssize_t *length, int words)
 {
-    /* at[k][t]: the words whose letter k a character of table byte t can be (byte 2: any; a word of
-       k letters or fewer: any byte, also past the text's end). A word is compared in full only
-       where its first three letters can start: a branch taken at some 1% of an English text's
-       characters, not at each of the words' first letters (a quarter of them). */
-    uint32_t at[3][256];
     for (int k = 0; k < 3; k++)
         for (int t = 0; t < 256; t++) {
             uint32_t bits = 0;
@@ -1459,12 +1461,17 @@ static inline int marks_scan(const void *chars, int kind, Py_ssize_t n, const ui
                     bits |= 1u << w;
             at[k][t] = bits;
         }
+}
+
+static inline Py_ssize_t marks_scan(const void *chars, int kind, Py_ssize_t n, Py_ssize_t start, const uint8_t *table,
+                                    const char **word, const Py_ssize_t *length, uint32_t at[3][256])
+{ /* the first place at or after start (0 <= start <= n) where a CJK term ends or a word starts, or -1 */
 #define MARK_BYTE(i) ((i) < n ? mark_byte(PyUnicode_READ(kind, chars, (i)), table) : 0)
-    uint8_t t0 = MARK_BYTE(0), t1 = MARK_BYTE(1);
-    for (Py_ssize_t i = 0; i < n; i++) {
+    uint8_t t0 = MARK_BYTE(start), t1 = MARK_BYTE(start + 1);
+    for (Py_ssize_t i = start; i < n; i++) {
         uint8_t t2 = MARK_BYTE(i + 2);
         if (t0 == 1)
-            return 1;
+            return i;
         uint32_t left = at[0][t0] & at[1][t1] & at[2][t2];
         for (; left; left &= left - 1) {
             int w = __builtin_ctz(left);
@@ -1478,20 +1485,23 @@ static inline int marks_scan(const void *chars, int kind, Py_ssize_t n, const ui
                     break;
             }
             if (k >= length[w])
-                return 1;
+                return i;
         }
         t0 = t1;
         t1 = t2;
     }
-    return 0;
+    return -1;
 #undef MARK_BYTE
 }
 
-static PyObject *winnow_marks(PyObject *self, PyObject *args)
+/* marks (listed 0: a bool) and marks_lines (listed 1: a list) */
+static PyObject *marks_common(PyObject *args, int listed)
 {
     PyObject *text;
     Py_buffer table, words;
-    if (!PyArg_ParseTuple(args, "Uy*y*:marks", &text, &table, &words))
+    Py_ssize_t limit = 0;
+    if (listed ? !PyArg_ParseTuple(args, "Uy*y*n:marks_lines", &text, &table, &words, &limit)
+               : !PyArg_ParseTuple(args, "Uy*y*:marks", &text, &table, &words))
         return NULL;
     PyObject *result = NULL;
     const char *word[MARK_WORDS];
@@ -1522,21 +1532,55 @@ static PyObject *winnow_marks(PyObject *self, PyObject *args)
     if (PyUnicode_READY(text) < 0)
         goto release;
 #endif
+    if (limit < 0) {
+        PyErr_SetString(PyExc_ValueError, "marks_lines: a negative limit");
+        goto release;
+    }
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    int kind = PyUnicode_KIND(text), found;
+    int kind = PyUnicode_KIND(text);
     const void *chars = PyUnicode_DATA(text);
-    if (kind == PyUnicode_1BYTE_KIND)
-        found = marks_scan(chars, PyUnicode_1BYTE_KIND, n, table.buf, word, length, count);
-    else if (kind == PyUnicode_2BYTE_KIND)
-        found = marks_scan(chars, PyUnicode_2BYTE_KIND, n, table.buf, word, length, count);
-    else
-        found = marks_scan(chars, PyUnicode_4BYTE_KIND, n, table.buf, word, length, count);
-    result = PyBool_FromLong(found);
+    uint32_t masks[3][256];
+    marks_masks(masks, word, length, count);
+    if (listed && !(result = PyList_New(0)))
+        goto release;
+    for (Py_ssize_t start = 0; start <= n;) { /* marks: one round; marks_lines: a round a line with a place */
+        Py_ssize_t found;
+        if (kind == PyUnicode_1BYTE_KIND)
+            found = marks_scan(chars, PyUnicode_1BYTE_KIND, n, start, table.buf, word, length, masks);
+        else if (kind == PyUnicode_2BYTE_KIND)
+            found = marks_scan(chars, PyUnicode_2BYTE_KIND, n, start, table.buf, word, length, masks);
+        else
+            found = marks_scan(chars, PyUnicode_4BYTE_KIND, n, start, table.buf, word, length, masks);
+        if (!listed) {
+            result = PyBool_FromLong(found >= 0);
+            break;
+        }
+        if (found < 0)
+            break;
+        PyObject *place = PyLong_FromSsize_t(found);
+        if (!place || PyList_Append(result, place) < 0) {
+            Py_XDECREF(place);
+            Py_CLEAR(result);
+            break;
+        }
+        Py_DECREF(place);
+        if (PyList_GET_SIZE(result) > limit) /* one more than the limit: the caller's sign of more */
+            break;
+        start = found + 1; /* on to the next line: found < n */
+        while (start < n && PyUnicode_READ(kind, chars, start - 1) != '\n')
+            start++;
+        if (PyUnicode_READ(kind, chars, start - 1) != '\n') /* start == n: the place was on the last line */
+            break;
+    }
 release:
     PyBuffer_Release(&table);
     PyBuffer_Release(&words);
     return result;
 }
+
+static PyObject *winnow_marks(PyObject *self, PyObject *args) { return marks_common(args, 0); }
+
+static PyObject *winnow_marks_lines(PyObject *self, PyObject *args) { return marks_common(args, 1); }
 
 /* ---- lines as anchors --------------------------------------------------------------------- */
 
@@ -3757,6 +3801,8 @@ static PyMethodDef methods[] = {
     {"lines", winnow_lines, METH_VARARGS, "lines(folded, word, gram_bytes) -> (utf8, starts, sizes, grams, probes)"},
     {"absent", winnow_absent, METH_VARARGS, "absent(values, keys) -> one byte a value: 1 when not among the keys"},
     {"marks", winnow_marks, METH_VARARGS, "marks(text, table, words) -> whether a marking term may be in text"},
+    {"marks_lines", winnow_marks_lines, METH_VARARGS,
+     "marks_lines(text, table, words, limit) -> the first place of marks in each line holding one (limit + 1 at most)"},
     {"heads", winnow_heads, METH_VARARGS, "heads(text, table) -> whether a line may start with a clause number"},
     {"nfkc", winnow_nfkc, METH_VARARGS, "nfkc(text, entries, pool) -> NFKC of text by table, or None"},
     {"ooxml_paragraphs", winnow_ooxml_paragraphs, METH_VARARGS,

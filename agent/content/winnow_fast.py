@@ -40,12 +40,12 @@ decomposition holds no character that can compose with another; a combining mark
 a character beyond the BMP sends the chunk to unicodedata), casefold and the letters-and-digits
 mask by table, the table cells' cuts, each line's normalised UTF-8 with its size and
 boilerplate probes (the grams' bytes are those lines without their breaks), each line's generic
-share, whether any line may start with a clause number and whether a marking term may match (else
-that regex's pass is skipped), and the boilerplate's grams dropped from the result by a mask (the
-frozenset made once). NFKC gives the text itself back when no character changes; fold takes one
-pass when every character folds to one. Without it the numpy passes below run, with the same values
-(tests/agent/content/test_winnow_native.py compares the three paths; test_winnow_fast.py runs on
-both).
+share, whether any line may start with a clause number and which lines a marking term may match
+in (only those are searched, unless there are many: then one pass over the chunk), and the
+boilerplate's grams dropped from the result by a mask (the frozenset made once). NFKC gives the
+text itself back when no character changes; fold takes one pass when every character folds to one.
+Without it the numpy passes below run, with the same values (tests/agent/content/
+test_winnow_native.py compares the three paths; test_winnow_fast.py runs on both).
 
 The only way the two can differ is a 47-bit blake2b collision between a probe gram that is not in
 the boilerplate and one that is (about 5e-11 a probe): the reference would call that line
@@ -841,19 +841,56 @@ def _may_be_marked(marked: str) -> bool:
     table = _marks_table() if _native is not None else None
     if table is None:
         return True
-    return _native.marks(marked, table, "".join(w + "\n" for w in _MARK_WORDS).encode("ascii"))
+    return _native.marks(marked, table, _mark_words())
+
+
+@cache
+def _mark_words() -> bytes:
+    return "".join(w + "\n" for w in _MARK_WORDS).encode("ascii")
+
+
+# the lines holding a place of a term (_winnow.marks_lines) searched one by one up to this many;
+# with more (English prose: "do" starts many a word) one RE2 pass over the whole chunk costs less
+MAX_MARKED_LINES = 64
+MARKS_BY_LINE = True  # False: the terms' RE2 pass over each chunk a term may match in (the reference)
+
+
+def _marked_by_line(marked: str, found: np.ndarray) -> bool:
+    """The terms' part of _marking_lines by searching only the lines _winnow.marks_lines lists, each
+    alone as the reference searches it (a line with no place of a term can hold none:
+    test_winnow_marks.py), the lines' numbers counted from the place before. False, found left
+    as it was, when more than MAX_MARKED_LINES lines are listed or there is no table: the caller
+    then makes the whole pass."""
+    table = _marks_table() if _native is not None else None
+    if table is None:
+        return False
+    places = _native.marks_lines(marked, table, _mark_words(), MAX_MARKED_LINES)
+    if len(places) > MAX_MARKED_LINES:
+        return False
+    line, counted = 0, 0
+    for place in places:
+        line += marked.count("\n", counted, place)
+        counted = place
+        end = marked.find("\n", place)
+        piece = marked[marked.rfind("\n", 0, place) + 1 : len(marked) if end < 0 else end]
+        if marking_terms.TERMS_RE.search(piece) is not None:
+            found[line] = True
+    return True
 
 
 def _marking_lines(marked: str, lines: int) -> np.ndarray:
     """winnow._is_template_line of each line of marked (NFKC, "\\n"-joined): one RE2 pass per
     pattern over marked's UTF-8 (encoded here once, not by the wrapper a pattern), each match's
     line counted from the line breaks since the match before; a match across a line break (\\s
-    matches one) sends its lines to the line-by-line test."""
+    matches one) sends its lines to the line-by-line test. The terms' pass is left out where
+    _marked_by_line searched the few lines that can hold a term instead."""
     found = np.zeros(lines, dtype=bool)
     data = None
     for pattern in _MARKING_PATTERNS:
         if pattern is marking_terms.STATE_RE and "★" not in marked:
             continue  # each of its forms holds a star: no RE2 pass
+        if pattern is marking_terms.TERMS_RE and MARKS_BY_LINE and _marked_by_line(marked, found):
+            continue
         if pattern is marking_terms.TERMS_RE and not _may_be_marked(marked):
             continue
         if data is None:

@@ -8,18 +8,26 @@ Breaks tried: a word shorter than three letters not let through the third mask, 
 starting at the fifth letter, a CJK term's end not answered: each fails
 test_marks_says_what_a_character_by_character_scan_says. Two guards cannot be seen by it: past the
 text's end a byte of 2 instead of 0, and the word's fit not checked before the comparison (the
-str's terminating NUL, table byte 0, ends a comparison that runs over)."""
+str's terminating NUL, table byte 0, ends a comparison that runs over).
+
+marks_lines (the first place of each line holding one, for MARKS_BY_LINE) is held to the same
+character-by-character scan a line at a time, and _marking_lines searching those lines alone to the
+whole RE2 pass and to the reference's own test of each line. Breaks tried, each failing them: the
+scan not moved on to the next line, the limit reached one place early, the scan started at 0 instead
+of its start, a line's number not summed from the place before, the last line cut by find's -1, no
+whole pass when the limit is passed, a line taken as marked without the search."""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.content import marking_terms, winnow_fast
+from agent.content import marking_terms, winnow, winnow_fast
 
 _native = winnow_fast._native
 pytestmark = pytest.mark.skipif(_native is None, reason="agent.content._winnow not built: the pass always runs")
@@ -144,3 +152,68 @@ def test_marks_says_what_a_character_by_character_scan_says(text, words):
     table = winnow_fast._marks_table()
     raw = "".join(w + "\n" for w in words).encode("ascii")
     assert _native.marks(text, table, raw) == _may_match(text, table, words), (text, words)
+
+
+def _places_by_line(text: str, table: bytes, words: list[str]) -> list[int]:
+    """What _winnow.marks_lines lists, a character at a time: in each line, the first place where
+    a CJK term ends or a word starts (_may_match's places), as an offset into text."""
+    marks = [table[ord(c)] if ord(c) < 0x10000 else 0 for c in text]
+    places, begin = [], 0
+    for line in text.split("\n"):
+        for i in range(begin, begin + len(line)):
+            if marks[i] == 1 or any(
+                i + len(word) <= len(text) and all(marks[i + k] in (2, ord(letter)) for k, letter in enumerate(word))
+                for word in words
+            ):
+                places.append(i)
+                break
+        begin += len(line) + 1
+    return places
+
+
+lined_texts = st.lists(pieces | near_words | st.just("\n") | st.text(max_size=4), max_size=40).map("".join)
+
+
+@SOME
+@given(lined_texts, st.sampled_from(WORD_SETS), st.integers(0, 6))
+def test_marks_lines_lists_the_first_place_of_each_line_holding_one(text, words, limit):
+    """marks_lines: the lines' first places in order, limit + 1 of them at most (the caller's sign
+    that there are more), whatever the width, the line breaks first or last, the places first or
+    last in their line."""
+    table = winnow_fast._marks_table()
+    raw = "".join(w + "\n" for w in words).encode("ascii")
+    expected = _places_by_line(text, table, words)
+    assert _native.marks_lines(text, table, raw, limit) == expected[: limit + 1], (text, words, limit)
+    assert _native.marks_lines(text, table, raw, 10**6) == expected
+    assert bool(expected) == _native.marks(text, table, raw)
+
+
+def test_marks_lines_refuses_a_negative_limit_and_bad_words():
+    table = winnow_fast._marks_table()
+    with pytest.raises(ValueError):
+        _native.marks_lines("x", table, _words(), -1)
+    with pytest.raises(ValueError):
+        _native.marks_lines("x", table, b"Do\n", 3)
+    with pytest.raises(ValueError):
+        _native.marks_lines("x", table[:-1], _words(), 3)
+
+
+stars = st.sampled_from(("★", "机密★", "★秘密 1年", "第3页", "　"))
+marked_lines = st.lists(st.lists(pieces | near_words | stars, max_size=8).map("".join), max_size=12).map("\n".join)
+
+
+@SOME
+@given(marked_lines, st.sampled_from((0, 1, 2, 64)))
+def test_marking_lines_by_line_are_those_of_the_whole_pass(text, most):
+    """_marking_lines searching only the lines marks_lines lists (MARKS_BY_LINE) finds the lines
+    the whole RE2 pass finds (the reference), also where it gives up for too many lines and makes
+    that pass after all; each line is also what the reference's own test says of it. The text is
+    NFKC, as _marking_lines is given it."""
+    text = unicodedata.normalize("NFKC", text)
+    lines = text.count("\n") + 1
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(winnow_fast, "MAX_MARKED_LINES", most)
+        by_line = winnow_fast._marking_lines(text, lines).tolist()
+        patch.setattr(winnow_fast, "MARKS_BY_LINE", False)
+        assert winnow_fast._marking_lines(text, lines).tolist() == by_line, text
+    assert by_line == [winnow._is_template_line(line) for line in text.split("\n")], text
