@@ -55,8 +55,6 @@ BLIND_RESCAN_S = 10.0  # how often a folder that cannot be watched is walked ins
 MAX_UNWATCHED = 1000
 STOP_DRAIN_S = 5.0  # how long a stop goes on reporting complete egress files
 
-# False: a file closed after a write is lstat'ed before it is opened, as every other one is
-FAST_CLOSED_WRITES = True
 _WRITES = frozenset({"created", "modified", "closed"})  # changes of one file that coalesce (see _handle_held)
 
 # Where a pending egress file came from. Only a scan or a rename may be skipped because the
@@ -496,12 +494,6 @@ class Pipeline:
         for path in [p for p, pend in self._egress.items() if pend.due_at <= now and p not in self.lanes.in_flight]:
             pending = self._egress[path]
             looked_at = time.monotonic()  # the clock of FsChange.at
-            if FAST_CLOSED_WRITES and pending.closed and pending.origin == WRITE:
-                submitted = self._submit_closed_write(path, pending, looked_at)
-                if submitted is False:
-                    break  # the lanes are full: the rest waits for the next step
-                if submitted:
-                    continue
             try:
                 st = lstat(path)
             except FileNotFoundError:
@@ -535,26 +527,6 @@ class Pipeline:
                 continue
             if not self._submit(path, st, pending, mark if pending.origin == RENAME else None):
                 break  # the lanes are full: the rest waits for the next step
-
-    def _submit_closed_write(self, path: str, pending: _Pending, looked_at: float) -> bool | None:
-        """A file closed after a write (a copy's usual end), opened without the lstat the steps
-        below take first: for such a file that lstat decides nothing the open does not (no size
-        to wait on; the open refuses a link, a FIFO or a device itself, and its fstat is the stat
-        the lane keeps). One system call less a file of a burst. None when it cannot be opened
-        (gone, swapped, unreadable) or its place is gone: the steps below look again and report
-        it as they always have. False when the lanes take no more now."""
-        if self.places.find(path) is None:
-            return None
-        try:
-            fd, fst = open_regular(path)
-        except OSError:
-            return None
-        self._reported_at[path] = looked_at
-        if not self.lanes.submit(Job(path, fd, fst, (pending, None))):
-            os.close(fd)
-            return False
-        del self._egress[path]
-        return True
 
     def _submit(self, path: str, st: os.stat_result, pending: _Pending, renamed: FileMark | None) -> bool:
         """Open the file and hand it to a lane; False when the lanes take no more now."""
