@@ -3159,17 +3159,23 @@ static int well_scan(const unsigned char *b, Py_ssize_t n, int bind)
 
 static int well_formed(const unsigned char *b, Py_ssize_t n) { return well_scan(b, n, 0); }
 
-static PyObject *winnow_well_formed(PyObject *Py_UNUSED(self), PyObject *args)
+/* well_formed and well_bound: well_scan over a bytes-like object, without the GIL */
+static PyObject *well_scan_call(PyObject *args, const char *format, int bound)
 {
     Py_buffer data;
-    if (!PyArg_ParseTuple(args, "y*:well_formed", &data))
+    if (!PyArg_ParseTuple(args, format, &data))
         return NULL;
     int sure;
     Py_BEGIN_ALLOW_THREADS
-    sure = well_scan((const unsigned char *)data.buf, data.len, 0);
+    sure = well_scan((const unsigned char *)data.buf, data.len, bound);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&data);
     return PyBool_FromLong(sure);
+}
+
+static PyObject *winnow_well_formed(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    return well_scan_call(args, "y*:well_formed", 0);
 }
 
 /* well_bound(data) -> bool
@@ -3179,15 +3185,7 @@ static PyObject *winnow_well_formed(PyObject *Py_UNUSED(self), PyObject *args)
  *     them). Tested against both and against expat (tests/agent/content/test_well_bound.py). */
 static PyObject *winnow_well_bound(PyObject *Py_UNUSED(self), PyObject *args)
 {
-    Py_buffer data;
-    if (!PyArg_ParseTuple(args, "y*:well_bound", &data))
-        return NULL;
-    int sure;
-    Py_BEGIN_ALLOW_THREADS
-    sure = well_scan((const unsigned char *)data.buf, data.len, 1);
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&data);
-    return PyBool_FromLong(sure);
+    return well_scan_call(args, "y*:well_bound", 1);
 }
 
 /* bytes regex \s */
