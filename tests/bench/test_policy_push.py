@@ -59,3 +59,30 @@ def test_a_stalled_run_stops_before_pytest_and_shows_both_logs(monkeypatch):
     assert "the driver failed (exit -9; a run is stopped, -9, after 1 s)" in message
     assert "push-done" not in message.split("after phases", 1)[1].split("]", 1)[0]
     assert "INFO" in message.split("--- the collector's log:\n", 1)[1]  # what it logged, whatever the phase
+
+
+def test_a_driver_that_hangs_after_its_last_phase_does_not_fail_the_run(monkeypatch):
+    # CI once saw the driver print push-done and never exit (a cancelled agent loop that went on):
+    # everything measured is in push-done, so the run waits DRIVER_EXIT_S for the exit, then kills
+    # it and gives the figures, instead of waiting for the run's limit and failing
+    phases = [
+        ("enrolled", {"seconds": 1.0}),
+        ("baseline-start", {}),
+        ("baseline-end", {"heartbeats": 40, "heartbeat_ms": [2.0, 3.0]}),
+        ("push-start", {}),
+        ("push-done", {"reached_s": [0.5, 1.5], "fetch_ms": [4.0, 5.0], "heartbeats": 60, "payload_bytes": 900,
+                       "patch_ms": 12.0, "stale": 0}),
+    ]  # fmt: skip
+    script = (
+        "import json, sys, time\n"
+        f"for phase, data in {phases!r}:\n"
+        "    print(phase, json.dumps(data), flush=True)\n"
+        "    time.sleep(0.2)\n"
+        "time.sleep(3600)\n"
+    )
+    monkeypatch.setattr(policy_push, "DRIVER", [sys.executable, "-c", script])
+    monkeypatch.setattr(policy_push, "DRIVER_EXIT_S", 1.0)
+    monkeypatch.setattr(policy_push, "QUICK_RUN_LIMIT_S", 60.0)
+    figures = policy_push.run(quick=True)
+    assert [f.name for f in figures] == NAMES
+    assert figures[0].value == 1.5 and "60 heartbeats and 2 policy fetches (200)" in figures[0].notes
