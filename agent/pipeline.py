@@ -625,8 +625,10 @@ class Pipeline:
         fields: dict = dict(path=text, path_b64=raw, media=pending.place.media, egress=pending.place.kind, detections=(why,))
         details = dict(self.writers.details(path))
         if seen is not None and stat.S_ISREG(seen.st_mode):
-            fields["size"] = seen.st_size
-            details.update(mtime=_iso(seen.st_mtime_ns), owner_uid=seen.st_uid)
+            if not pending.unseen_write:  # else writes came after that stat: its size and time are stale
+                fields["size"] = seen.st_size
+                details["mtime"] = _iso(seen.st_mtime_ns)
+            details["owner_uid"] = seen.st_uid
         fields["details"] = details
         self._add_writer(fields, path, seen)
         logger.warning("egress file not inspected path={!r} why={!r}", text, why.sample)

@@ -149,3 +149,21 @@ def test_a_written_file_replaced_at_the_same_path_before_it_was_read_is_reported
     _steps(pipeline)
     [vanished] = _reported(spool)
     assert vanished["size"] == len(b"the classified copy") and vanished["detections"][0]["detector"] == "vanished"
+
+
+def test_a_file_written_after_its_last_stat_and_removed_is_reported_without_a_stale_size(rig):
+    """cp creates the file (a stat sees 0 bytes), writes and closes it, and it is removed before
+    those writes are looked at: the size once seen is not what left, so none is reported (CI saw
+    a vanished copy of a 50 KB drawing reported as 0 bytes)."""
+    usb, pipeline, spool = rig
+    path = usb / "holiday-2.jpg"
+    path.write_bytes(b"")
+    _handle(pipeline, "created", path)  # the stat sees it empty
+    path.write_bytes(b"the classified drawing")
+    path.unlink()
+    _handle(pipeline, "modified", path)  # the writes, seen once the file is gone
+    _handle(pipeline, "closed", path)
+    _steps(pipeline)
+    [vanished] = _reported(spool)
+    assert vanished["detections"][0]["detector"] == "vanished"
+    assert vanished["size"] is None and "mtime" not in (vanished["details"] or {})
