@@ -83,7 +83,17 @@ from loguru import logger
 from agent.db import StateDB
 from agent.files import sync_folder, write_atomically
 from agent.paths import without_surrogates
-from rules.events import _FIELDS, CHAIN_EXCLUDED, LATER_MEDIA_FIELDS, Event, _flat, _integral, canonical_json, normal_ts
+from rules.events import (
+    _FIELDS,
+    CHAIN_EXCLUDED,
+    LATER_MEDIA_FIELDS,
+    Event,
+    _flat,
+    _integral,
+    canonical_json,
+    canonical_text,
+    normal_ts,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
@@ -593,7 +603,6 @@ def _encoded(event: Event, seq: int, prev_hash: str | None) -> tuple[str, int, s
 FAST_ENCODING = True  # False: every event is encoded by _encoded_reference
 
 _EVENT_FIELDS = _FIELDS[Event]  # in the order an Event's __dict__ holds them
-_JSON_DEFAULT = json.JSONEncoder().default  # what json.dumps calls for a value it cannot write: raises
 _PLAIN = frozenset({str, int, bool, type(None)})  # values canonical_json writes as json does
 # the fields to_dict turns into lists and dicts; every other field should hold a plain value
 _TRAVELLING = ("match", "media", "detections", "rule_ids", "details")
@@ -610,7 +619,7 @@ def _encoded_fast(event: Event, seq: int, prev_hash: str | None) -> tuple[str, i
     a value JSON refuses): then the reference answers, with its escapes and errors."""
     state = event.__dict__
     agent_id = state.get("agent_id")
-    if tuple(state) != _EVENT_FIELDS or type(agent_id) is not str or json.encoder.c_make_encoder is None:
+    if tuple(state) != _EVENT_FIELDS or type(agent_id) is not str:
         return None
     if not _PLAIN.issuperset(map(type, map(state.__getitem__, _SCALARS))):
         return None  # a float (or anything else) where a plain value belongs: rare, the reference's
@@ -620,21 +629,11 @@ def _encoded_fast(event: Event, seq: int, prev_hash: str | None) -> tuple[str, i
         data["seq"], data["prev_hash"], data["ts"] = seq, prev_hash, normal_ts(event.ts)
         for key in _TRAVELLING:
             data[key] = _travelling(key, data[key])
-        hashed = _canonical_text(data).encode("utf-8")
+        hashed = canonical_text(data).encode("utf-8")
         raw = hashed[:-1] + (',"agent_id":' + json.encoder.encode_basestring(agent_id) + "}").encode("utf-8")
     except Exception:  # noqa: BLE001 - the reference decides: it escapes or raises as it always did
         return None
     return raw.decode("utf-8"), len(raw), hashlib.sha256(hashed).hexdigest()
-
-
-def _canonical_text(data: dict[str, Any]) -> str:
-    """json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False):
-    the C encoder that call makes (a fresh one: it keeps the containers it is in), without the
-    call's own set-up."""
-    encoder = json.encoder.c_make_encoder(
-        {}, _JSON_DEFAULT, json.encoder.encode_basestring, None, ":", ",", True, False, False
-    )
-    return "".join(encoder(data, 0))
 
 
 def _travelling(key: str, value: Any) -> Any:

@@ -11,7 +11,6 @@ import hashlib
 import json
 import re
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal, NamedTuple
 
@@ -26,7 +25,19 @@ from pydantic import (
     model_validator,
 )
 
-from rules.events import CHAIN_EXCLUDED, EVENT_TYPES, MATCH_METHODS, Detection, Event, Match, Media, _integral
+from rules.events import (
+    CANONICAL_ENCODER,
+    CHAIN_EXCLUDED,
+    EVENT_TYPES,
+    MATCH_METHODS,
+    Detection,
+    Event,
+    Match,
+    Media,
+    _integral,
+    canonical_text,
+    one_shot,
+)
 from rules.levels import LEVELS, SEVERITIES
 
 MAX_EVENTS_PER_BATCH = 5000
@@ -264,35 +275,12 @@ _MEDIA_FIELDS = tuple(f.name for f in dataclasses.fields(Media))
 _new_event = object.__new__
 
 
-def _one_shot(encoder: json.JSONEncoder) -> Callable[[Any], str]:
-    """encoder.encode for the JSON-like dicts stored() makes, without its per-call set-up: encode()
-    checks for a str, then iterencode() builds a circular-reference memo and a float formatter and
-    makes the C encoder again on every call (a micro-second of the 5-7 each body takes). Here the C
-    encoder is made once, with the encoder's own settings, so the text is the one encode() writes;
-    without a memo (check_circular off): the dicts come from a parsed request and cannot hold
-    themselves. Where the C encoder is missing (an interpreter without _json), encode() itself."""
-    make = json.encoder.c_make_encoder
-    if make is None or encoder.indent is not None:
-        return encoder.encode
-    strings = json.encoder.encode_basestring_ascii if encoder.ensure_ascii else json.encoder.encode_basestring
-    c_encode = make(
-        None, encoder.default, strings, None, encoder.key_separator, encoder.item_separator, encoder.sort_keys,
-        encoder.skipkeys, encoder.allow_nan,
-    )  # fmt: skip
-
-    def encode(value: Any) -> str:
-        return "".join(c_encode(value, 0))
-
-    return encode
-
-
 # json.dumps with these arguments makes the same encoder on every call
 _BODY_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
-_CANONICAL_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False)
 # False: the reference, the encoders' own encode() (tests/server/test_stored_event.py compares)
 ONE_SHOT_JSON = True
-_BODY_JSON, _BODY_JSON_REFERENCE = _one_shot(_BODY_ENCODER), _BODY_ENCODER.encode
-_CANONICAL_JSON, _CANONICAL_JSON_REFERENCE = _one_shot(_CANONICAL_ENCODER), _CANONICAL_ENCODER.encode
+_BODY_JSON, _BODY_JSON_REFERENCE = one_shot(_BODY_ENCODER), _BODY_ENCODER.encode
+_CANONICAL_JSON, _CANONICAL_JSON_REFERENCE = canonical_text, CANONICAL_ENCODER.encode
 # Body keys whose values EventIn lets hold a float (match.similarity, the free-form details): the
 # canonical form writes an integral float as an integer. Every other field is validated as a
 # string, an int, a bool, None or a list or object of those; the extra fields are free-form too.

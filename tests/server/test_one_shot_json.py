@@ -1,5 +1,5 @@
 """EventIn.stored writes the body and the chain digest's canonical form with the C encoder made
-once (server/models.py _one_shot) instead of calling JSONEncoder.encode for each: the text must be
+once (rules/events.py one_shot) instead of calling JSONEncoder.encode for each: the text must be
 the one encode() writes, byte for byte (the agent's chain hashes it, the console shows it), for any
 JSON-like value: non-ASCII, control characters and lone surrogates in strings and keys, floats
 (integral, huge, tiny, negative zero, and NaN and infinities, which the body writes and the canonical
