@@ -8,6 +8,8 @@ same fields with the rules' verdicts, so what an operator sees is what the agent
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from agent.content.archive import Member
 from agent.content.inspect import Inspection
 from agent.hashing import FileDigest
@@ -16,10 +18,16 @@ from rules.events import Match
 from rules.levels import LEVELS
 
 
-def content_fields(index: FingerprintIndex, digest: FileDigest, inspection: Inspection) -> dict:
-    """Lineage (exact, archive, partial) and the inspection's fields of one file's content."""
+def content_fields(
+    index: FingerprintIndex, digest: FileDigest, inspection: Inspection, known: Collection[str] | None = None
+) -> dict:
+    """Lineage (exact, archive, partial) and the inspection's fields of one file's content.
+    `known`: what index.known_sha256 said of a batch holding this digest, asked just before by
+    the thread that alone adds to the index (the pipeline's): a digest not in it has no source,
+    and is not looked up again."""
     fields: dict = {}
-    source = index.lookup_sha256(digest.sha256) if digest.size > 0 else None
+    found = digest.size > 0 and (known is None or digest.sha256 in known)
+    source = index.lookup_sha256(digest.sha256) if found else None
     if source is not None:
         fields.update(source.event_fields())
     elif inspection.members:

@@ -83,6 +83,7 @@ MIGRATIONS = (
     "documents.anchors INTEGER",
 )  # index.db of an older agent
 COLUMNS = "path, size, mtime_ns, inode, sha256, level, entry, ctime_ns"
+KNOWN_CHUNK = 400  # digests per known_sha256 query (two parameters each: under SQLite's old 999)
 COMMIT_EVERY = 2000  # files hashed and written per batch of a refresh
 # A refresh's batches are written into one transaction until it holds BULK_ROWS rows or has been
 # open BULK_S: each commit writes every index page the transaction touched (the sha256 indexes are
@@ -298,6 +299,27 @@ class FingerprintIndex:
             .fetchone()
         )
         return SourceFile(os.fsdecode(bytes(row[0])), *row[1:]) if row else None
+
+    def known_sha256(self, sha256s: Collection[str]) -> set[str]:
+        """Which of these digests lookup_sha256 finds a source for: those of a row in `files` or
+        `history` (the two tables it reads, compared as it compares). One query for a batch of
+        digests (the pipeline's results of a step), so the many egress files found in neither
+        table cost no query each; lookup_sha256 still answers for the few found."""
+        found: set[str] = set()
+        wanted = list(dict.fromkeys(sha256s))
+        conn = self.db.conn()
+        for i in range(0, len(wanted), KNOWN_CHUNK):
+            chunk = wanted[i : i + KNOWN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                row[0]
+                for row in conn.execute(
+                    f"SELECT sha256 FROM files WHERE sha256 IN ({marks})"
+                    f" UNION SELECT sha256 FROM history WHERE sha256 IN ({marks})",
+                    chunk + chunk,
+                )
+            )
+        return found
 
     def lookup_partial(self, fingerprints: Collection[int]) -> tuple[SourceFile, float] | None:
         """The classified content whose text this text shares most of, with the share of the

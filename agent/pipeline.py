@@ -55,6 +55,11 @@ BLIND_RESCAN_S = 10.0  # how often a folder that cannot be watched is walked ins
 MAX_UNWATCHED = 1000
 STOP_DRAIN_S = 5.0  # how long a stop goes on reporting complete egress files
 
+# True: the index is asked once for all the results of a step which of their digests it holds
+# (index.known_sha256), and only those are looked up; False: each result is looked up alone (the
+# reference; test_pipeline_lookup compares the two)
+FAST_LOOKUP = True
+
 _WRITES = frozenset({"created", "modified", "closed"})  # changes of one file that coalesce (see _handle_held)
 
 # Where a pending egress file came from. Only a scan or a rename may be skipped because the
@@ -559,8 +564,9 @@ class Pipeline:
         the reporter sends the first events of a bulk copy while the rest are hashed. A result
         whose report failed (the spool) is kept for the next step."""
         self._results.extend(self.lanes.done())
+        known = self._known_sources() if FAST_LOOKUP else None
         while self._results:
-            self._report_done(self._results[0])
+            self._report_done(self._results[0], known)
             self._results.popleft()
             if len(self._outbox) >= self._outbox.chunk:
                 self._outbox.flush()
@@ -573,8 +579,18 @@ class Pipeline:
         oldest = now - REPORTED_KEEP_S  # a change queued for longer than this is reported again
         self._reported_at = {p: t for p, t in self._reported_at.items() if t >= oldest}
 
-    def _report_done(self, done: Done) -> None:
-        """Report a hashed file; a rename's mark with the same content means no new report."""
+    def _known_sources(self) -> set[str] | None:
+        """The digests of the results waiting that the index holds (one query for all of them,
+        index.known_sha256): the rest, most files of a burst, are looked up no further. This
+        thread alone adds to the index, so what it says holds while these results are reported."""
+        if len(self._results) < 2:
+            return None  # one file: its own look-up is the one query
+        digests = [d.digest.sha256 for d in self._results if not isinstance(d.digest, OSError) and d.digest.size > 0]
+        return self.index.known_sha256(digests)
+
+    def _report_done(self, done: Done, known: set[str] | None = None) -> None:
+        """Report a hashed file; a rename's mark with the same content means no new report.
+        `known`: _known_sources of a batch holding it (None: looked up alone)."""
         job, digest = done.job, done.digest
         pending, renamed = job.context
         path, st, place = job.path, job.st, pending.place
@@ -590,7 +606,7 @@ class Pipeline:
             return
         text, raw = readable(path)
         fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, media=place.media, egress=place.kind)
-        fields.update(content_fields(self.index, digest, done.inspection or _NOT_INSPECTED))
+        fields.update(content_fields(self.index, digest, done.inspection or _NOT_INSPECTED, known))
         fields["details"] = {**(fields.get("details") or {}), **self.writers.details(path)}
         self._add_writer(fields, path, st)
         self._outbox.add(self.make_event("egress.file", **fields), mark)
