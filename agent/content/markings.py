@@ -219,6 +219,29 @@ def _state_marks(line: str, marks: list[Term], standing: Standing) -> tuple[list
     return stands, mentioned
 
 
+_Labels = tuple[list[str], list[str], list[str]]  # trade markings, state marks standing, state marks mentioned
+# False: every prominent part's lines are searched, however often the same text comes again (the reference)
+MEMO_PROMINENT = True
+
+
+def _prominent_labels(text: str, standing: Standing) -> _Labels:
+    """The labels of a prominent part's (normalised) text, line by line: they depend on nothing
+    but the text and its standing, so a text that repeats in one place is read once."""
+    trade: list[str] = []
+    state: list[str] = []
+    mention: list[str] = []
+    for line in text.splitlines():
+        terms = find_terms(line)
+        if terms:
+            trade += [t.label for t in marked_terms(line, terms, standing)]
+        marks = find_state_marks(line)
+        if marks:
+            stands, mentioned = _state_marks(line, marks, standing)
+            state += stands
+            mention += mentioned
+    return trade, state, mention
+
+
 def scan(document: Document) -> MarkingScan:
     """Trade and state markings of a document, counted by form and place."""
     trade, state, mention = _Tally(), _Tally(), _Tally()
@@ -228,18 +251,16 @@ def scan(document: Document) -> MarkingScan:
     prominent = document.parts[:first] if first is not None else [p for p in document.parts if p.where != BODY]
     for place in PROMINENT_PLACES:
         standing = STANDING_OF_PLACE[place]
+        read: dict[str, _Labels] = {}  # a text's labels in this place: a deck's footer repeats on every slide
         for part in prominent:
             if part.where != place:
                 continue
-            for line in normalise(part.text).splitlines():
-                terms = find_terms(line)
-                if terms:
-                    trade.add([t.label for t in marked_terms(line, terms, standing)], place)
-                marks = find_state_marks(line)
-                if marks:
-                    stands, mentioned = _state_marks(line, marks, standing)
-                    state.add(stands, place)
-                    mention.add(mentioned, place)
+            labels = read.get(part.text) if MEMO_PROMINENT else None
+            if labels is None:
+                labels = read[part.text] = _prominent_labels(normalise(part.text), standing)
+            trade.add(labels[0], place)
+            state.add(labels[1], place)
+            mention.add(labels[2], place)
     body = _body(document, wheres)
     found = find_terms(body.text) if body.utf8 is None else find_terms_in_utf8(body.text, body.utf8)
     for start, number, terms in _by_line(body.text, found):

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.content import markings
-from agent.content.document import BODY, FOOTER, HEADER, NAME, Document, TextPart
+from agent.content.document import BODY, FOOTER, HEADER, NAME, PROPERTIES, TITLE, Document, TextPart
 from agent.content.marking_terms import find_terms, find_terms_in_utf8
 
 PIECES = (
@@ -84,3 +84,32 @@ def test_page_edge_lines_of_real_pages():
     """Three pages of 10, 2 and 7 lines: the first and last three of each."""
     page_lines = [*range(1, 11), 1, 2, *range(1, 8)]
     assert markings._page_edge_lines(page_lines) == [0, 1, 2, 7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 18]
+
+
+# prominent texts drawn from a few, so that a text comes again in its place and in other places
+prominent_texts = st.lists(text, min_size=1, max_size=4).flatmap(
+    lambda pool: st.lists(
+        st.tuples(st.sampled_from([NAME, TITLE, PROPERTIES, HEADER, FOOTER, BODY]), st.sampled_from(pool) | text),
+        max_size=12,
+    )
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(prominent_texts)
+def test_a_prominent_text_read_once_counts_as_each_of_its_parts(parts):
+    """markings.scan reads a prominent text once per place (MEMO_PROMINENT): the same counts and
+    first samples as reading every part's lines, whatever repeats in which places."""
+    document = Document("text", tuple(TextPart(where, value) for where, value in parts))
+    fast = markings.scan(document)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(markings, "MEMO_PROMINENT", False)
+        assert markings.scan(document) == fast
+
+
+def test_a_footer_on_every_slide_counts_once_a_slide():
+    parts = [TextPart(TITLE, "deck")]
+    for slide in range(1, 6):
+        parts += [TextPart(BODY, f"第{slide}页 泵体"), TextPart(FOOTER, "内部资料"), TextPart(HEADER, "内部资料")]
+    found = markings.scan(Document("pptx", tuple(parts)))
+    assert (found.trade.count, found.trade.sample) == (10, "内部资料 @header")
