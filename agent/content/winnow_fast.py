@@ -60,7 +60,7 @@ import re
 import unicodedata
 import zlib
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial
 from itertools import accumulate, repeat
 
 import numpy as np
@@ -850,33 +850,58 @@ def _mark_words() -> bytes:
     return "".join(w + "\n" for w in _MARK_WORDS).encode("ascii")
 
 
-# the lines holding a place of a term (_winnow.marks_lines) searched one by one up to this many;
-# with more (English prose: "do" starts many a word) one RE2 pass over the whole chunk costs less
+# the lines holding a place of a term (_winnow.marks_lines) searched one by one up to this many
+# distinct lines; with more (English prose: "do" starts many a word) one RE2 pass over the whole
+# chunk costs less
 MAX_MARKED_LINES = 64
 MARKS_BY_LINE = True  # False: the terms' RE2 pass over each chunk a term may match in (the reference)
+# more places than MAX_MARKED_LINES are walked, up to this many, when the first of them lie in few
+# distinct lines: a deck's footer (内部资料 on every slide) costs a line's search once, where the
+# whole pass paid some 5 µs of the RE2 wrapper for each of its matches
+MAX_PLACES = 2048
+REPEATED_LINES = True  # False: more than MAX_MARKED_LINES places always send the chunk to the whole pass
+FEW_DISTINCT = MAX_MARKED_LINES // 4  # the first places' distinct lines at most this many: they repeat
 
 
 def _marked_by_line(marked: str, found: np.ndarray) -> bool:
     """The terms' part of _marking_lines by searching only the lines _winnow.marks_lines lists, each
     alone as the reference searches it (a line with no place of a term can hold none:
-    test_winnow_marks.py), the lines' numbers counted from the place before. False, found left
-    as it was, when more than MAX_MARKED_LINES lines are listed or there is no table: the caller
-    then makes the whole pass."""
+    test_winnow_marks.py) and each distinct line once, the lines' numbers counted from the place
+    before. False, found left as it was, when there is no table, or more than MAX_MARKED_LINES
+    places are listed and their lines do not repeat (more than MAX_MARKED_LINES distinct lines,
+    or more than MAX_PLACES places): the caller then makes the whole pass."""
     table = _marks_table() if _native is not None else None
     if table is None:
         return False
     places = _native.marks_lines(marked, table, _mark_words(), MAX_MARKED_LINES)
     if len(places) > MAX_MARKED_LINES:
-        return False
+        if not REPEATED_LINES or len(set(map(partial(_line_at, marked), places))) > FEW_DISTINCT:
+            return False
+        places = _native.marks_lines(marked, table, _mark_words(), MAX_PLACES)
+        if len(places) > MAX_PLACES:
+            return False
+    marked_lines: list[int] = []
+    searched: dict[str, bool] = {}  # a line's text: whether a term matches in it
     line, counted = 0, 0
     for place in places:
         line += marked.count("\n", counted, place)
         counted = place
-        end = marked.find("\n", place)
-        piece = marked[marked.rfind("\n", 0, place) + 1 : len(marked) if end < 0 else end]
-        if marking_terms.TERMS_RE.search(piece) is not None:
-            found[line] = True
+        piece = _line_at(marked, place)
+        hit = searched.get(piece)
+        if hit is None:
+            if len(searched) == MAX_MARKED_LINES:
+                return False
+            hit = searched[piece] = marking_terms.TERMS_RE.search(piece) is not None
+        if hit:
+            marked_lines.append(line)
+    found[marked_lines] = True
     return True
+
+
+def _line_at(text: str, place: int) -> str:
+    """The line of text ("\n"-separated) holding the character at place."""
+    end = text.find("\n", place)
+    return text[text.rfind("\n", 0, place) + 1 : len(text) if end < 0 else end]
 
 
 def _marking_lines(marked: str, lines: int) -> np.ndarray:
