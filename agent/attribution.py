@@ -268,8 +268,10 @@ class WriterTracker:
                     return
         with self._lock:
             if len(self._wanted) < self.keep:
+                asleep = not self._wanted  # the walker waits for requests only while there are none
                 self._wanted[path] = root
-                self._lock.notify()
+                if asleep:  # a notify per file woke it in its pause between walks, once per file of a burst
+                    self._lock.notify()
 
     def writer(self, path: str) -> Writer | None:
         """Who wrote path, as far as we could tell by now."""

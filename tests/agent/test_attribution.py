@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -257,3 +258,41 @@ def test_a_burst_credited_to_a_running_writer_asks_for_a_walk_only_now_and_then(
     tracker.seen("/usb/later.bin", "/usb")
     assert tracker._wanted == {"/usb/later.bin": "/usb"}
     assert tracker.details("/usb/later.bin")["attribution"] == SAME_BURST
+
+
+class _CountingCondition(threading.Condition):
+    notified = 0
+
+    def notify(self, n: int = 1) -> None:
+        self.notified += 1
+        super().notify(n)
+
+
+def _until(done, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not done():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.005)
+
+
+def test_a_burst_wakes_the_walker_once_between_walks_not_once_per_file() -> None:
+    """The walker pauses between walks (walks_per_s); what is asked meanwhile waits for the next
+    walk. A notify for every request woke it in that pause once per file of a burst, for nothing:
+    only a walker waiting for requests, none being there, needs one."""
+    walked: list[set[str]] = []
+    tracker = WriterTracker(find=lambda paths, roots: (walked.append(set(paths)), ({}, {}))[1], walks_per_s=4)
+    tracker._lock = lock = _CountingCondition()
+    tracker.start()
+    try:
+        tracker.seen("/usb/first.bin", "/usb")
+        _until(lambda: walked, "the first request was not walked")
+        burst = {f"/usb/{i}.bin" for i in range(100)}
+        for path in sorted(burst):  # in the walker's pause after its first walk
+            tracker.seen(path, "/usb")
+        _until(lambda: len(walked) > 1, "the burst was not walked")
+        _until(lambda: set().union(*walked[1:]) == burst, "the burst was not walked whole")
+        notified = lock.notified
+    finally:
+        tracker.stop()
+    assert walked[0] == {"/usb/first.bin"}
+    assert notified <= 3  # the first request, the burst's first (and one more if a walk came mid-burst); not 101
