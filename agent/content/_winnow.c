@@ -21,6 +21,8 @@
  *     from its bytes (checks, decode, scan, strip, parts) once expat's plain parse accepted it.
  * well_formed(xml): True only when expat's plain parse surely accepts it (a strict subset of XML).
  * well_bound(xml): well_formed and names_bound in one pass (xmlscan's guard then parses nothing).
+ * member_paragraphs(data, refused, first_table, cells, limit): ooxml_paragraphs of a member's
+ *     bytes that well_bound is sure of and that are UTF-8, scanned as bytes, only the text decoded.
  *
  * chosen(data, gram_bytes, window_bytes) -> bytes
  *     The offsets (int64, native order, ascending, distinct) of the chosen grams: in every
@@ -1735,10 +1737,11 @@ enum { NAME_OTHER, NAME_T, NAME_P, NAME_TAB, NAME_BR, NAME_CR, NAME_TBL, NAME_TR
 enum { MODE_PARAGRAPHS, MODE_CELLS, MODE_SLIDES };
 /* a slide's places (ooxml._SlideHandler.PLACEHOLDERS): the index each flush gets in MODE_SLIDES */
 enum { PLACE_BODY, PLACE_FOOTER, PLACE_HEADER };
-enum { SCAN_DONE, SCAN_NONE, SCAN_OVER, SCAN_ERROR };
+enum { SCAN_DONE, SCAN_NONE, SCAN_OVER, SCAN_ERROR, SCAN_UNSURE /* para_well_scan: the check not sure */ };
 
 typedef struct {
-    Py_UCS4 *chars; /* the paragraph being gathered */
+    Py_UCS4 *chars; /* the paragraph being gathered (utf8: its UTF-8 bytes, the buffer read as bytes) */
+    int utf8; /* the scan reads a member's UTF-8 bytes (kind 1), not its str: lengths and the limit count bytes */
     Py_ssize_t length, size;
     Py_UCS4 max; /* the OR of its characters: below 128, 256 or 65,536 exactly when they all are */
     Py_ssize_t total, limit;
@@ -1750,6 +1753,7 @@ typedef struct {
     int64_t tables, cell[3];
     Py_ssize_t cell_at; /* the index of cell in seen, -1 before the first */
     PyObject *paragraphs, *index, *seen;
+    int stopped; /* para_well_scan: an event said SCAN_NONE or SCAN_OVER (no answer, whatever the check says) */
     Py_ssize_t refused_count, refused_length[PARA_REFUSED];
     char refused[PARA_REFUSED][PARA_NAME_CHARS];
 } Paragraphs;
@@ -1765,9 +1769,8 @@ static int para_reserve(Paragraphs *s, Py_ssize_t more)
     Py_ssize_t size = s->size ? s->size : 256;
     while (size - s->length < more)
         size *= 2;
-    Py_UCS4 *chars = (size_t)size > PY_SSIZE_T_MAX / sizeof(Py_UCS4)
-                         ? NULL
-                         : PyMem_Realloc(s->chars, (size_t)size * sizeof(Py_UCS4));
+    size_t unit = s->utf8 ? 1 : sizeof(Py_UCS4);
+    Py_UCS4 *chars = (size_t)size > PY_SSIZE_T_MAX / unit ? NULL : PyMem_Realloc(s->chars, (size_t)size * unit);
     if (!chars) {
         PyErr_NoMemory();
         return SCAN_ERROR;
@@ -1779,10 +1782,27 @@ static int para_reserve(Paragraphs *s, Py_ssize_t more)
 
 static int para_push(Paragraphs *s, Py_UCS4 c)
 {
+    if (s->utf8 && c >= 0x80) { /* a reference's character, written as UTF-8 (c <= 0x10FFFF, no surrogate) */
+        unsigned char bytes[4];
+        int count = c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+        for (int k = count - 1; k > 0; k--, c >>= 6)
+            bytes[k] = (unsigned char)(0x80 | (c & 0x3F));
+        bytes[0] = (unsigned char)(c | (count == 2 ? 0xC0 : count == 3 ? 0xE0 : 0xF0));
+        int done = para_reserve(s, count);
+        if (done != SCAN_DONE)
+            return done;
+        memcpy((unsigned char *)s->chars + s->length, bytes, (size_t)count);
+        s->length += count;
+        s->max |= 0x80;
+        return SCAN_DONE;
+    }
     int done = para_reserve(s, 1);
     if (done != SCAN_DONE)
         return done;
-    s->chars[s->length++] = c;
+    if (s->utf8)
+        ((unsigned char *)s->chars)[s->length++] = (unsigned char)c;
+    else
+        s->chars[s->length++] = c;
     s->max |= c;
     return SCAN_DONE;
 }
@@ -1791,6 +1811,12 @@ static int para_push(Paragraphs *s, Py_UCS4 c)
    the buffer emptied */
 static PyObject *para_string(Paragraphs *s)
 {
+    if (s->utf8) { /* whole characters: runs end at ASCII bytes of a member checked as UTF-8 */
+        PyObject *text = PyUnicode_DecodeUTF8((const char *)s->chars, s->length, "strict");
+        s->length = 0;
+        s->max = 0;
+        return text;
+    }
     PyObject *text = PyUnicode_New(s->length, s->max > 0x10FFFF ? 0x10FFFF : s->max);
     if (!text)
         return NULL;
@@ -1857,39 +1883,50 @@ static inline int para_is_space(Py_UCS4 c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* the local name chars[a:b] (after its prefix) as one of the names the handlers react to */
+/* the local name chars[a:b] (after its prefix) as one of the names the handlers react to: its
+   characters compared where they stand, by its length first (no copy: every tag of a member asks,
+   and most are none of these) */
 static inline int para_name(const Paragraphs *s, const void *chars, int kind, Py_ssize_t a, Py_ssize_t b)
 {
-    char name[PARA_NAME_CHARS];
+#define PARA_AT(k) PyUnicode_READ(kind, chars, a + (k))
     Py_ssize_t length = b - a;
-    if (length >= PARA_NAME_CHARS)
-        return NAME_OTHER;
-    for (Py_ssize_t i = 0; i < length; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, chars, a + i);
-        if (c >= 128)
-            return NAME_OTHER;
-        name[i] = (char)c;
-    }
     for (Py_ssize_t k = 0; k < s->refused_count; k++)
-        if (s->refused_length[k] == length && !memcmp(name, s->refused[k], (size_t)length))
-            return NAME_REFUSED;
+        if (s->refused_length[k] == length) {
+            Py_ssize_t i = 0;
+            while (i < length && PARA_AT(i) < 128 && PARA_AT(i) == (Py_UCS4)(unsigned char)s->refused[k][i])
+                i++;
+            if (i == length)
+                return NAME_REFUSED;
+        }
     switch (length) {
-    case 1:
-        return name[0] == 't' ? NAME_T : name[0] == 'p' ? NAME_P : NAME_OTHER;
-    case 2:
-        if (s->cells == MODE_SLIDES && (!memcmp(name, "sp", 2) || !memcmp(name, "ph", 2)))
-            return name[0] == 's' ? NAME_SP : NAME_PH;
-        return !memcmp(name, "br", 2)   ? NAME_BR
-               : !memcmp(name, "cr", 2) ? NAME_CR
-               : !memcmp(name, "tr", 2) ? NAME_TR
-               : !memcmp(name, "tc", 2) ? NAME_TC
-                                        : NAME_OTHER;
+    case 1: {
+        Py_UCS4 c = PARA_AT(0);
+        return c == 't' ? NAME_T : c == 'p' ? NAME_P : NAME_OTHER;
+    }
+    case 2: {
+        Py_UCS4 c = PARA_AT(0), d = PARA_AT(1);
+        if (s->cells == MODE_SLIDES && ((c == 's' && d == 'p') || (c == 'p' && d == 'h')))
+            return c == 's' ? NAME_SP : NAME_PH;
+        return d == 'r' ? (c == 'b' ? NAME_BR : c == 'c' ? NAME_CR : c == 't' ? NAME_TR : NAME_OTHER)
+               : c == 't' && d == 'c' ? NAME_TC
+                                      : NAME_OTHER;
+    }
     case 3:
-        return !memcmp(name, "tab", 3) ? NAME_TAB : !memcmp(name, "tbl", 3) ? NAME_TBL : NAME_OTHER;
-    case 8:
-        return !memcmp(name, "gridSpan", 8) ? NAME_SPAN : NAME_OTHER;
+        if (PARA_AT(0) != 't')
+            return NAME_OTHER;
+        return PARA_AT(1) == 'a' && PARA_AT(2) == 'b'   ? NAME_TAB
+               : PARA_AT(1) == 'b' && PARA_AT(2) == 'l' ? NAME_TBL
+                                                        : NAME_OTHER;
+    case 8: {
+        static const char span[] = "gridSpan";
+        for (Py_ssize_t i = 0; i < 8; i++)
+            if (PARA_AT(i) != (Py_UCS4)span[i])
+                return NAME_OTHER;
+        return NAME_SPAN;
+    }
     }
     return NAME_OTHER;
+#undef PARA_AT
 }
 
 /* the value of the attribute whose local name is wanted (ASCII letters) among the
@@ -2196,6 +2233,12 @@ PARA_INLINE int para_text(Paragraphs *s, const void *chars, int kind, Py_ssize_t
             i = para_find(chars, kind, i, n, '<', '&', '\r', '<');
             if ((done = para_reserve(s, i - run)) != SCAN_DONE)
                 return done;
+            if (s->utf8) { /* kind 1: the bytes as they are */
+                memcpy((unsigned char *)s->chars + s->length, (const unsigned char *)chars + run, (size_t)(i - run));
+                s->length += i - run;
+                i--;
+                continue;
+            }
             Py_UCS4 *out = s->chars + s->length, max = 0;
             for (Py_ssize_t k = run; k < i; k++) {
                 Py_UCS4 d = PyUnicode_READ(kind, chars, k);
@@ -2340,22 +2383,17 @@ static int para_scan_text(Paragraphs *s, PyObject *text)
     return done;
 }
 
-static PyObject *winnow_ooxml_paragraphs(PyObject *self, PyObject *args)
+static int para_well_scan(Paragraphs *s, const unsigned char *b, Py_ssize_t n);
+
+/* ooxml_paragraphs and member_paragraphs after their input is read: text a str, or else the
+   bytes b[0:n] of a member, checked and scanned by para_well_scan (None when it does not answer) */
+static PyObject *para_call(PyObject *text, const unsigned char *b, Py_ssize_t n, PyObject *refused,
+                           Py_ssize_t first_table, int cells, Py_ssize_t limit)
 {
-    PyObject *text, *refused;
-    Py_ssize_t first_table, limit;
-    int cells;
-    if (!PyArg_ParseTuple(args, "UO!nin:ooxml_paragraphs", &text, &PyTuple_Type, &refused, &first_table, &cells,
-                          &limit))
-        return NULL;
     if (cells < MODE_PARAGRAPHS || cells > MODE_SLIDES) {
         PyErr_SetString(PyExc_ValueError, "ooxml_paragraphs: cells is 0 (none), 1 (a docx's tables) or 2 (slides)");
         return NULL;
     }
-#if PY_VERSION_HEX < 0x030C0000
-    if (PyUnicode_READY(text) < 0)
-        return NULL;
-#endif
     Paragraphs s;
     memset(&s, 0, sizeof s);
     s.limit = limit;
@@ -2386,10 +2424,10 @@ static PyObject *winnow_ooxml_paragraphs(PyObject *self, PyObject *args)
     s.seen = PyList_New(0);
     if (!s.paragraphs || (cells && !s.index) || !s.seen)
         goto release;
-    int done = para_scan_text(&s, text);
+    int done = text ? para_scan_text(&s, text) : para_well_scan(&s, b, n);
     if (done == SCAN_ERROR)
         goto release;
-    if (done == SCAN_NONE)
+    if (done == SCAN_NONE || done == SCAN_UNSURE)
         result = Py_None;
     else if (done == SCAN_OVER)
         result = Py_False;
@@ -2405,6 +2443,21 @@ release:
     PyMem_Free(s.chars);
     PyMem_Free(s.open);
     return result;
+}
+
+static PyObject *winnow_ooxml_paragraphs(PyObject *self, PyObject *args)
+{
+    PyObject *text, *refused;
+    Py_ssize_t first_table, limit;
+    int cells;
+    if (!PyArg_ParseTuple(args, "UO!nin:ooxml_paragraphs", &text, &PyTuple_Type, &refused, &first_table, &cells,
+                          &limit))
+        return NULL;
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) < 0)
+        return NULL;
+#endif
+    return para_call(text, NULL, 0, refused, first_table, cells, limit);
 }
 
 /* ---- xlsx shared strings (agent/content/ooxml.py) ---------------------------------------- */
@@ -2772,7 +2825,8 @@ static PyObject *winnow_names_bound(PyObject *Py_UNUSED(self), PyObject *args)
  *     after expat's plain parse accepted it (accepted 1: the caller's parse did; 0: well_formed
  *     must be sure it would, or the answer is False and nothing is done: the caller asks expat
  *     and calls again; 2: as 0, names_bound and well_formed asked by well_bound's one pass first
- *     and apart only when it is not sure), in one call instead of some twenty Python ones
+ *     and apart only when it is not sure; 3: as 2, and when that pass is also sure the bytes are
+ *     UTF-8, WELL_UTF8, they are scanned as they are and only the kept text decoded), in one call instead of some twenty Python ones
  *     (xmlscan.checked_text's checks and decode, ooxml_paragraphs in slide mode, the collector's
  *     strip, blank test and part tuples): the parts appended to parts (a list) as
  *     Collector.add_placed appends them, part_type(place, text, None, 0) made as tuple.__new__
@@ -2822,13 +2876,22 @@ static int well_name_char(unsigned char c)
     return well_name_start(c) || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':';
 }
 
+/* well_name_char as a table (one load a byte where a name is read; made at the module's init) */
+static unsigned char well_name_chars[256];
+
+static void well_name_table(void)
+{
+    for (int c = 0; c < 256; c++)
+        well_name_chars[c] = (unsigned char)well_name_char((unsigned char)c);
+}
+
 /* the length of the name at b[i] (0: none), which must end at white space, "=", "/" or ">" */
 static Py_ssize_t well_name(const unsigned char *b, Py_ssize_t i, Py_ssize_t n)
 {
     if (i >= n || !well_name_start(b[i]))
         return 0;
     Py_ssize_t at = i + 1;
-    while (at < n && well_name_char(b[at]))
+    while (at < n && well_name_chars[b[at]])
         at++;
     if (at >= n || !(well_space(b[at]) || b[at] == '=' || b[at] == '/' || b[at] == '>'))
         return 0;
@@ -2922,12 +2985,49 @@ static const unsigned char *well_attention(void)
     return table;
 }
 
+/* well_attention's bytes and every byte from 0x80: what a scan that checks UTF-8 looks at */
+static const unsigned char *well_attention_utf8(void)
+{
+    static unsigned char table[256];
+    static int made = 0;
+    if (!made) {
+        memcpy(table, well_attention(), sizeof table);
+        memset(table + 0x80, 1, 0x80);
+        made = 1;
+    }
+    return table;
+}
+
+/* the length of the UTF-8 sequence at b[i] (a byte from 0x80) when Python's strict decoder reads
+ * it as one character (Unicode's well-formed sequences: no overlong form, no surrogate, nothing
+ * past U+10FFFF) and XML allows that character (not U+FFFE or U+FFFF); 0 when not */
+static Py_ssize_t well_utf8(const unsigned char *b, Py_ssize_t i, Py_ssize_t n)
+{
+    unsigned char c = b[i], d = i + 1 < n ? b[i + 1] : 0;
+    if (c >= 0xC2 && c <= 0xDF)
+        return (d & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (n - i < 3 || (b[i + 2] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xE0 ? d < 0xA0 || d > 0xBF : c == 0xED ? d < 0x80 || d > 0x9F : (d & 0xC0) != 0x80)
+            return 0;
+        return c == 0xEF && d == 0xBF && b[i + 2] >= 0xBE ? 0 : 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (n - i < 4 || (b[i + 2] & 0xC0) != 0x80 || (b[i + 3] & 0xC0) != 0x80)
+            return 0;
+        return (c == 0xF0 ? d < 0x90 || d > 0xBF : c == 0xF4 ? d < 0x80 || d > 0x8F : (d & 0xC0) != 0x80) ? 0 : 4;
+    }
+    return 0; /* a continuation byte, 0xC0, 0xC1, 0xF5 and up */
+}
+
 /* from b[i] to the end byte ("<" for character data, the quote for an attribute value) or the
  * end of b: references checked, no C0 control but white space, no U+FFFE or U+FFFF, no "]]>" in
- * character data, no "<" in a value; the index of the end byte (n: none), -1 for any of those */
-static Py_ssize_t well_text(const unsigned char *b, Py_ssize_t i, Py_ssize_t n, unsigned char end)
+ * character data, no "<" in a value, and with utf8 every byte from 0x80 in a sequence well_utf8
+ * reads; the index of the end byte (n: none), -1 for any of those */
+static Py_ssize_t well_text(const unsigned char *b, Py_ssize_t i, Py_ssize_t n, unsigned char end, int utf8)
 {
-    const unsigned char *attention = well_attention();
+    const unsigned char *attention = utf8 ? well_attention_utf8() : well_attention();
     while (i < n) {
         while (i < n && !attention[b[i]])
             i++;
@@ -2936,7 +3036,12 @@ static Py_ssize_t well_text(const unsigned char *b, Py_ssize_t i, Py_ssize_t n, 
         unsigned char c = b[i];
         if (c == end)
             return i;
-        if (c == '&') {
+        if (c >= 0x80 && utf8) {
+            Py_ssize_t length = well_utf8(b, i, n);
+            if (!length)
+                return -1;
+            i += length;
+        } else if (c == '&') {
             Py_ssize_t length = well_reference(b, i, n);
             if (!length)
                 return -1;
@@ -2957,47 +3062,65 @@ static Py_ssize_t well_text(const unsigned char *b, Py_ssize_t i, Py_ssize_t n, 
     return n;
 }
 
+/* whether a[0:length] and b[0:length] are the same bytes: a loop, not memcmp (names are a few
+ * bytes: the call cost more than the compare) */
+static inline int well_same(const unsigned char *a, const unsigned char *b, Py_ssize_t length)
+{
+    for (Py_ssize_t k = 0; k < length; k++)
+        if (a[k] != b[k])
+            return 0;
+    return 1;
+}
+
 /* the declaration of prefix in force (the last found is asked first: Word's markup names one
  * prefix, w, in almost every tag, among some thirty declared on its root) */
 static int well_declared(const xml_prefix *prefixes, int count, const unsigned char *prefix, Py_ssize_t length,
                          int *last)
 {
-    if (*last < count && prefixes[*last].length == length && memcmp(prefixes[*last].name, prefix, (size_t)length) == 0)
+    if (*last < count && prefixes[*last].length == length && well_same(prefixes[*last].name, prefix, length))
         return 1;
     for (int k = count - 1; k >= 0; k--)
-        if (prefixes[k].length == length && memcmp(prefixes[k].name, prefix, (size_t)length) == 0) {
+        if (prefixes[k].length == length && well_same(prefixes[k].name, prefix, length)) {
             *last = k;
             return 1;
         }
     return 0;
 }
 
-/* the offset of the colon in a name well_name read (0: none; a name never starts with one), -1
- * when the name is no qualified name names_bound would pass: two colons, nothing after it, or a
- * local part not starting as ncname_start allows */
-static Py_ssize_t well_colon(const unsigned char *name, Py_ssize_t length)
+/* well_name(b, i, n), with *colon the offset of the name's colon (0: none; a name never starts with
+ * one), -1 when the name is no qualified name names_bound would pass: two colons, nothing after
+ * it, or a local part not starting as ncname_start allows; both read in one loop */
+static inline Py_ssize_t well_qname(const unsigned char *b, Py_ssize_t i, Py_ssize_t n, Py_ssize_t *colon)
 {
-    const unsigned char *colon = memchr(name, ':', (size_t)length);
-    if (colon == NULL)
+    if (i >= n || !well_name_start(b[i]))
         return 0;
-    Py_ssize_t at = colon - name;
-    if (at + 1 >= length || !ncname_start(name + at + 1, length - at - 1) || memchr(name + at + 1, ':', (size_t)(length - at - 1)))
-        return -1;
-    return at;
+    Py_ssize_t at = i + 1, first = 0, colons = 0;
+    for (; at < n && well_name_chars[b[at]]; at++)
+        if (b[at] == ':' && colons++ == 0)
+            first = at - i;
+    if (at >= n || !(well_space(b[at]) || b[at] == '=' || b[at] == '/' || b[at] == '>'))
+        return 0;
+    Py_ssize_t length = at - i;
+    if (colons == 0)
+        *colon = 0;
+    else if (colons > 1 || first + 1 >= length || !ncname_start(b + i + first + 1, length - first - 1))
+        *colon = -1;
+    else
+        *colon = first;
+    return length;
 }
 
 /* an attribute's name and value (as written, between its quotes) as names_bound reads them: a
  * declaration (xmlns, xmlns:p) of no reserved prefix or URI, with no reference, a prefix's not
  * empty, pushed at level (0 when there is no room: not sure); *colon the name's colon (0: none),
  * -1 for a declaration. 0: names_bound would say False, or might. */
-static int well_attribute(const unsigned char *name, Py_ssize_t length, const unsigned char *value,
+static int well_attribute(const unsigned char *name, Py_ssize_t length, Py_ssize_t at, const unsigned char *value,
                           Py_ssize_t value_length, Py_ssize_t level, Py_ssize_t *colon, xml_prefix *prefixes,
                           int *prefix_count)
 {
-    Py_ssize_t at = well_colon(name, length);
-    if (at < 0)
+    if (at < 0) /* at: well_qname's colon */
         return 0;
-    int default_declaration = at == 0 && same_bytes(name, length, "xmlns");
+    int default_declaration = at == 0 && length == 5 && memcmp(name, "xmlns", 5) == 0;
     int declaration = at == 5 && memcmp(name, "xmlns", 5) == 0;
     *colon = at;
     if (!default_declaration && !declaration)
@@ -3020,11 +3143,32 @@ static int well_attribute(const unsigned char *name, Py_ssize_t length, const un
     return 1;
 }
 
-/* well_scan(b, n, 0) is well_formed(b, n); well_scan(b, n, 1) says True only when well_formed and
+/* well_scan(b, n, 0) is well_formed(b, n); with WELL_BIND it says True only when well_formed and
  * names_bound both would, in one pass: the same names, declarations and attributes names_bound
- * reads (its limits or stricter), checked as the tags go by. */
-static int well_scan(const unsigned char *b, Py_ssize_t n, int bind)
+ * reads (its limits or stricter), checked as the tags go by. With WELL_UTF8 it also says True
+ * only of bytes Python's strict UTF-8 decode reads (the BOM aside, every byte from 0x80 stands in
+ * character data or an attribute value, where well_text reads each sequence): a scan of the bytes
+ * may then decode only the text it keeps. */
+#define WELL_BIND 1
+#define WELL_UTF8 2
+
+/* well_scan's answer when an event of its Paragraphs said done: 0 (no answer), -1 on an error */
+static int well_stop(Paragraphs *s, int done)
 {
+    if (done == SCAN_ERROR)
+        return -1;
+    s->stopped = 1;
+    return 0;
+}
+
+/* With s (and WELL_BIND | WELL_UTF8), the events para_scan plays are played on s as the tags and
+ * text go by, in the same order (a start tag's once it is checked): the one pass both checks the
+ * member and reads its paragraphs, but for the flush at its end (para_well_scan). Then 0 also
+ * when an event said SCAN_NONE or SCAN_OVER (s->stopped), -1 on an error (an exception set). */
+static int well_scan_events(const unsigned char *b, Py_ssize_t n, int flags, Paragraphs *s)
+{
+    int bind = flags & WELL_BIND, utf8 = (flags & WELL_UTF8) != 0;
+    signed char open_found[WELL_MAX_DEPTH]; /* s: the name para_name gave each open element */
     static const char *const versions[] = {"1.0", NULL}, *const encodings[] = {"utf-8", NULL},
                              *const standalones[] = {"yes", "no", NULL};
     Py_ssize_t open_at[WELL_MAX_DEPTH], open_length[WELL_MAX_DEPTH], depth = 0, i = 0;
@@ -3053,8 +3197,14 @@ static int well_scan(const unsigned char *b, Py_ssize_t n, int bind)
                 if (!well_space(c))
                     return 0;
                 i++;
-            } else if ((i = well_text(b, i, n, '<')) < 0)
-                return 0;
+            } else {
+                Py_ssize_t start = i;
+                if ((i = well_text(b, i, n, '<', utf8)) < 0)
+                    return 0;
+                int done;
+                if (s && s->in_text && (done = para_text(s, b, PyUnicode_1BYTE_KIND, &start, i)) != SCAN_DONE)
+                    return well_stop(s, done);
+            }
             continue;
         }
         if (i + 1 >= n)
@@ -3063,7 +3213,7 @@ static int well_scan(const unsigned char *b, Py_ssize_t n, int bind)
             if (depth == 0)
                 return 0;
             Py_ssize_t length = well_name(b, i + 2, n);
-            if (length != open_length[depth - 1] || memcmp(b + i + 2, b + open_at[depth - 1], (size_t)length) != 0)
+            if (length != open_length[depth - 1] || !well_same(b + i + 2, b + open_at[depth - 1], length))
                 return 0;
             i += 2 + length;
             while (i < n && well_space(b[i]))
@@ -3073,17 +3223,21 @@ static int well_scan(const unsigned char *b, Py_ssize_t n, int bind)
             i++;
             while (prefix_count && prefixes[prefix_count - 1].level == depth)
                 prefix_count--; /* its declarations end with it */
+            int done;
+            if (s && open_found[depth - 1] != NAME_OTHER && (done = para_end(s, open_found[depth - 1])) != SCAN_DONE)
+                return well_stop(s, done);
             if (--depth == 0)
                 root_done = 1;
             continue;
         }
         if (root_done)
             return 0;
-        Py_ssize_t name_length = well_name(b, i + 1, n), name_at = i + 1, count = 0;
+        Py_ssize_t name_colon, name_length = well_qname(b, i + 1, n, &name_colon), name_at = i + 1, count = 0;
         if (!name_length)
             return 0;
         i = name_at + name_length;
         int empty;
+        Py_ssize_t tag_end; /* its "/>" or ">" */
         for (;;) { /* the attributes, to the tag's end */
             int spaced = i < n && well_space(b[i]);
             while (i < n && well_space(b[i]))
@@ -3092,14 +3246,15 @@ static int well_scan(const unsigned char *b, Py_ssize_t n, int bind)
                 return 0;
             if (b[i] == '>' || (b[i] == '/' && i + 1 < n && b[i + 1] == '>')) {
                 empty = b[i] == '/';
+                tag_end = i;
                 i += 1 + empty;
                 break;
             }
-            Py_ssize_t length = spaced ? well_name(b, i, n) : 0;
+            Py_ssize_t colon, length = spaced ? well_qname(b, i, n, &colon) : 0;
             if (!length || count == WELL_MAX_ATTRIBUTES)
                 return 0;
             for (Py_ssize_t k = 0; k < count; k++)
-                if (attribute_length[k] == length && memcmp(b + attribute_at[k], b + i, (size_t)length) == 0)
+                if (attribute_length[k] == length && well_same(b + attribute_at[k], b + i, length))
                     return 0; /* two of one name */
             attribute_at[count] = i;
             attribute_length[count++] = length;
@@ -3115,15 +3270,15 @@ static int well_scan(const unsigned char *b, Py_ssize_t n, int bind)
                 return 0;
             unsigned char quote = b[i++];
             Py_ssize_t value_at = i;
-            if ((i = well_text(b, i, n, quote)) < 0 || i >= n || b[i] != quote)
+            if ((i = well_text(b, i, n, quote, utf8)) < 0 || i >= n || b[i] != quote)
                 return 0;
-            if (bind && !well_attribute(b + attribute_at[count - 1], length, b + value_at, i - value_at, depth + 1,
+            if (bind && !well_attribute(b + attribute_at[count - 1], length, colon, b + value_at, i - value_at, depth + 1,
                                         &attribute_colon[count - 1], prefixes, &prefix_count))
                 return 0;
             i++; /* the closing quote */
         }
         if (bind) { /* the element's and its attributes' prefixes, declared on it or around it */
-            Py_ssize_t colon = well_colon(b + name_at, name_length);
+            Py_ssize_t colon = name_colon;
             if (colon < 0 || (colon > 0 && !well_declared(prefixes, prefix_count, b + name_at, colon, &last)))
                 return 0;
             for (Py_ssize_t k = 0; k < count; k++) {
@@ -3137,10 +3292,21 @@ static int well_scan(const unsigned char *b, Py_ssize_t n, int bind)
                 for (Py_ssize_t m = k + 1; m < count; m++) {
                     Py_ssize_t other = attribute_colon[m];
                     if (other > 0 && attribute_length[m] - other - 1 == local_length
-                        && memcmp(b + attribute_at[m] + other + 1, name + at + 1, (size_t)local_length) == 0)
+                        && well_same(b + attribute_at[m] + other + 1, name + at + 1, local_length))
                         return 0; /* two prefixes, one local name: perhaps one expanded name */
                 }
             }
+        }
+        int found = NAME_OTHER;
+        if (s) { /* para_scan's events of the tag: its start, and its end when empty */
+            Py_ssize_t local = name_at + (name_colon > 0 ? name_colon + 1 : 0), done = SCAN_DONE; /* bind: one colon at most */
+            found = para_name(s, b, PyUnicode_1BYTE_KIND, local, name_at + name_length);
+            if (found == NAME_REFUSED)
+                return well_stop(s, SCAN_NONE);
+            if (found != NAME_OTHER
+                && ((done = para_start(s, found, b, PyUnicode_1BYTE_KIND, name_at + name_length, tag_end)) != SCAN_DONE
+                    || (empty && (done = para_end(s, found)) != SCAN_DONE)))
+                return well_stop(s, (int)done);
         }
         if (empty) {
             while (prefix_count && prefixes[prefix_count - 1].level == depth + 1)
@@ -3151,13 +3317,64 @@ static int well_scan(const unsigned char *b, Py_ssize_t n, int bind)
         }
         if (depth == WELL_MAX_DEPTH)
             return 0;
+        open_found[depth] = (signed char)found;
         open_at[depth] = name_at;
         open_length[depth++] = name_length;
     }
     return root_done && depth == 0;
 }
 
+static int well_scan(const unsigned char *b, Py_ssize_t n, int flags) { return well_scan_events(b, n, flags, NULL); }
+
 static int well_formed(const unsigned char *b, Py_ssize_t n) { return well_scan(b, n, 0); }
+
+/* para_scan's answer on a member's UTF-8 bytes b[0:n] (a BOM first or not) from the one pass of
+   well_scan_events, which checks them (WELL_BIND | WELL_UTF8) as it plays the events in utf8
+   mode (kind 1: every byte a unit; markup is ASCII, so no search stops inside a character, and
+   only the text kept is decoded): SCAN_DONE when the check is sure and the events all went
+   through, SCAN_UNSURE when the check is not sure (s then holds what the events did so far: the
+   caller starts again from a fresh one), SCAN_NONE where para_scan says SCAN_NONE or SCAN_OVER
+   (the limit counted bytes here, at least the characters: the caller's str scan says exactly)
+   and for a paragraph that does not decode (none can: each ends at an ASCII byte or the member's
+   end), SCAN_ERROR on an error. */
+/* s as new for another scan (its lists emptied, its buffers freed: a buffer para_well_scan made is
+   sized in bytes); -1 on an error */
+static int para_restart(Paragraphs *s, Py_ssize_t limit, int cells, int64_t first_table)
+{
+    PyObject *paragraphs = s->paragraphs, *index = s->index, *seen = s->seen;
+    PyMem_Free(s->chars);
+    PyMem_Free(s->open);
+    memset(s, 0, sizeof *s);
+    s->paragraphs = paragraphs;
+    s->index = index;
+    s->seen = seen;
+    s->limit = limit;
+    s->cells = cells;
+    s->tables = first_table;
+    s->cell_at = -1;
+    if (PyList_SetSlice(paragraphs, 0, PyList_GET_SIZE(paragraphs), NULL) < 0)
+        return -1;
+    if (index && PyList_SetSlice(index, 0, PyList_GET_SIZE(index), NULL) < 0)
+        return -1;
+    return PyList_SetSlice(seen, 0, PyList_GET_SIZE(seen), NULL);
+}
+
+static int para_well_scan(Paragraphs *s, const unsigned char *b, Py_ssize_t n)
+{
+    s->utf8 = 1; /* before any buffer is made: it is sized in bytes */
+    int sure = well_scan_events(b, n, WELL_BIND | WELL_UTF8, s), done;
+    if (sure < 0)
+        done = SCAN_ERROR;
+    else if (!sure)
+        done = s->stopped ? SCAN_NONE : SCAN_UNSURE;
+    else if ((done = para_flush(s)) == SCAN_DONE && s->total > s->limit) /* the member's end */
+        done = SCAN_OVER;
+    if (done == SCAN_ERROR && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+        PyErr_Clear();
+        done = SCAN_NONE;
+    }
+    return done == SCAN_OVER ? SCAN_NONE : done;
+}
 
 /* well_formed and well_bound: well_scan over a bytes-like object, without the GIL */
 static PyObject *well_scan_call(PyObject *args, const char *format, int bound)
@@ -3285,24 +3502,14 @@ static PyObject *winnow_slide_parts(PyObject *Py_UNUSED(self), PyObject *args)
         PyErr_SetString(PyExc_TypeError, "slide_parts: places is a tuple of 3 str");
         return NULL;
     }
+    int bytes_allowed = accepted == 3; /* 3: as 2, and the bytes may be scanned as they are */
+    if (bytes_allowed)
+        accepted = 2;
     const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(data);
     Py_ssize_t n = PyBytes_GET_SIZE(data);
     Py_ssize_t skip = n >= 3 && memcmp(b, UTF8_BOM, 3) == 0 ? 3 : 0;
     if (!utf8_declared(b + skip, n - skip) || !first_tag_plain(b + skip, n - skip))
         Py_RETURN_NONE;
-    if (accepted != 2 || !well_scan(b, n, 1)) { /* not sure by the one pass: names_bound, then well_formed */
-        if (!names_bound(b, n))
-            Py_RETURN_NONE;
-        if (accepted != 1 && !well_formed(b, n))
-            Py_RETURN_FALSE; /* the caller asks expat */
-    }
-    text = PyUnicode_DecodeUTF8((const char *)b + skip, n - skip, "strict");
-    if (text == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
-            return NULL;
-        PyErr_Clear();
-        Py_RETURN_NONE;
-    }
     Paragraphs s;
     memset(&s, 0, sizeof s);
     s.limit = limit;
@@ -3313,7 +3520,31 @@ static PyObject *winnow_slide_parts(PyObject *Py_UNUSED(self), PyObject *args)
     s.seen = PyList_New(0);
     if (!s.paragraphs || !s.index || !s.seen)
         goto release;
-    int done = para_scan_text(&s, text);
+    /* the bytes checked and scanned in one pass, only the text kept decoded; else as before */
+    int done = bytes_allowed ? para_well_scan(&s, b, n) : SCAN_UNSURE;
+    if (done == SCAN_UNSURE) {
+        if (bytes_allowed && para_restart(&s, limit, MODE_SLIDES, 0) < 0)
+            goto release;
+        if (accepted != 2 || !well_scan(b, n, WELL_BIND)) { /* not sure by the one pass: names_bound, then well_formed */
+            if (!names_bound(b, n)) {
+                result = Py_NewRef(Py_None);
+                goto release;
+            }
+            if (accepted != 1 && !well_formed(b, n)) {
+                result = Py_NewRef(Py_False); /* the caller asks expat */
+                goto release;
+            }
+        }
+        text = PyUnicode_DecodeUTF8((const char *)b + skip, n - skip, "strict");
+        if (text == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_UnicodeDecodeError))
+                goto release;
+            PyErr_Clear();
+            result = Py_NewRef(Py_None);
+            goto release;
+        }
+        done = para_scan_text(&s, text);
+    }
     if (done == SCAN_ERROR)
         goto release;
     Py_ssize_t count = PyList_GET_SIZE(s.paragraphs);
@@ -3380,6 +3611,31 @@ release:
     PyMem_Free(s.chars);
     PyMem_Free(s.open);
     return result;
+}
+
+/* member_paragraphs(data, refused, first_table, cells, limit) -> None | (list, list | None, list, int)
+ *     ooxml_paragraphs(text, refused, first_table, cells, limit) for a whole member given as its
+ *     bytes, when xmlscan.checked_text would give text by well_bound alone (UTF-8 declared or
+ *     none, no instruction first but the declaration, well_bound sure) and the bytes are UTF-8
+ *     that XML allows (well_scan's WELL_UTF8): the bytes are scanned as they are and only the
+ *     kept text decoded, not the whole member (on Word's markup some 7 bytes of it a byte of
+ *     text, mostly tags). None where ooxml_paragraphs would say None or False, and wherever this
+ *     is not sure (the caller then decodes the member and asks ooxml_paragraphs): the limit is
+ *     counted in bytes here. */
+static PyObject *winnow_member_paragraphs(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *data, *refused;
+    Py_ssize_t first_table, limit;
+    int cells;
+    if (!PyArg_ParseTuple(args, "O!O!nin:member_paragraphs", &PyBytes_Type, &data, &PyTuple_Type, &refused,
+                          &first_table, &cells, &limit))
+        return NULL;
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    Py_ssize_t skip = n >= 3 && memcmp(b, UTF8_BOM, 3) == 0 ? 3 : 0;
+    if (!utf8_declared(b + skip, n - skip) || !first_tag_plain(b + skip, n - skip))
+        Py_RETURN_NONE;
+    return para_call(NULL, b, n, refused, first_table, cells, limit);
 }
 
 /* ---- xlsx rows (agent/content/ooxml.py) -------------------------------------------------- */
@@ -3806,6 +4062,9 @@ static PyMethodDef methods[] = {
     {"ooxml_paragraphs", winnow_ooxml_paragraphs, METH_VARARGS,
      "ooxml_paragraphs(text, refused, first_table, cells, limit) -> (paragraphs, cell or place index, cells, tables), "
      "None or False"},
+    {"member_paragraphs", winnow_member_paragraphs, METH_VARARGS,
+     "member_paragraphs(data, refused, first_table, cells, limit) -> ooxml_paragraphs's answer for a member's UTF-8 "
+     "bytes that well_bound is sure of, or None"},
     {"names_bound", winnow_names_bound, METH_VARARGS,
      "names_bound(xml) -> True when expat's namespace processing cannot refuse what the plain parse accepts"},
     {"sheet_rows", winnow_sheet_rows, METH_VARARGS,
@@ -3831,6 +4090,8 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__winnow(void)
 {
     crc_init();
-    well_attention(); /* its table made here, under the GIL: well_formed and well_bound read it without */
+    well_attention(); /* its tables made here, under the GIL: well_formed and well_bound read them without */
+    well_attention_utf8();
+    well_name_table();
     return PyModule_Create(&module);
 }
