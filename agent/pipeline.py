@@ -290,10 +290,10 @@ class Pipeline:
         run = [c for c in run if c.at > reported_at]  # the others report writes already hashed
         if not run:
             return
-        if any(c.kind != "closed" for c in run):  # still being written: its writer may hold it open
+        kinds = {c.kind for c in run}  # one pass, not three any()s: once for every file of a burst
+        if kinds != {"closed"}:  # still being written: its writer may hold it open
             self.writers.seen(path, place.root)
-        closed = any(c.kind == "closed" for c in run)
-        self._pend_egress(path, place, closed=closed, wrote=any(c.kind == "modified" for c in run))
+        self._pend_egress(path, place, closed="closed" in kinds, wrote="modified" in kinds)
 
     def _handle(self, change: FsChange) -> None:
         if change.kind == "moved":
