@@ -231,6 +231,19 @@ class _Paragraphs(TextHandler):
         self.out.add_all(self.where, paragraphs, decoded=bool(found))
         return True
 
+    def scan_bytes(self, data: bytes) -> bool:
+        """scan_whole's native answer from the member's bytes (member_paragraphs), when it has one."""
+        if not FAST_PARAGRAPHS or self._buffer or self._in_part or self._in_text:
+            return False
+        found = member_paragraphs(data, self.REFUSED, 0, False, self.out.chars_left)
+        if found is None:
+            return False  # checked and decoded as before: scan_whole says
+        paragraphs = found[0]  # within the budget: the C kept their bytes within it
+        if type(self).clean is not TextHandler.clean:
+            paragraphs = [self.clean(p) for p in paragraphs]
+        self.out.add_all(self.where, paragraphs, decoded=True)  # strictly decoded, as scan_whole's
+        return True
+
 
 def _paragraphs(out: Collector, where: str) -> TextHandler:
     return _Paragraphs(out, where)
@@ -276,6 +289,17 @@ class _DocxHandler(_Paragraphs):
         if FAST_TABLES and FAST_PARAGRAPHS and (_native_ready() or "<tbl" in text or ":tbl" in text):
             return self._tables_whole(text)
         return super().scan_whole(text, scan)
+
+    def scan_bytes(self, data: bytes) -> bool:
+        """_tables_whole's native answer from the member's bytes (member_paragraphs), when it has one."""
+        if not (FAST_TABLES and FAST_PARAGRAPHS) or self._buffer or self._in_part or self._in_text or self._open:
+            return False
+        found = member_paragraphs(data, (), self._tables[0], True, self.out.chars_left)
+        if found is None:
+            return False  # checked and decoded as before: scan_whole says
+        paragraphs, cells, self._tables[0] = found  # within the budget: the C kept their bytes within it
+        self.out.add_cells(self.where, paragraphs, cells, decoded=True)  # strictly decoded, as _tables_whole's
+        return True
 
     def _tables_whole(self, text: str) -> bool:
         """A member with tables: its paragraphs by native_paragraphs, or else by plain_paragraphs
@@ -468,14 +492,40 @@ def native_paragraphs(
         return None
     limit = max(min(chars_left, _MAX_LIMIT), -1)  # a C ssize_t; -1 says over as any negative budget does
     found = _native.ooxml_paragraphs(text, refused, first_table, int(cells), limit)
-    if not found:
-        return found
+    return _with_cells(found) if found else found
+
+
+def _with_cells(
+    found: tuple[list[str], list[int] | None, list[tuple[int, int, int]], int],
+) -> tuple[list[str], list[Cell | None] | None, int]:
+    """The C scan's answer with each flush's cell made from its index (each distinct cell once)."""
     paragraphs, index, seen, tables = found
     if index is None:
         return paragraphs, None, tables
     made: list[Cell | None] = [_cell(table, row, column) for table, row, column in seen]
     made.append(None)  # index -1: outside any table
     return paragraphs, [made[i] for i in index], tables
+
+
+FAST_MEMBER_BYTES = True  # False: every member checked and decoded whole first (member_paragraphs is held to it)
+
+
+def member_paragraphs(
+    data: bytes, refused: tuple[str, ...], first_table: int, cells: bool, chars_left: int
+) -> tuple[list[str], list[Cell | None] | None, int] | None:
+    """native_paragraphs's answer on the text xmlscan.checked_text would give of a whole member,
+    from its bytes (_winnow.member_paragraphs: when well_bound is sure of them and they are UTF-8,
+    the bytes are scanned as they are and only the kept text decoded; on Word's markup the decode
+    of the whole member cost as much as the scan). The paragraphs' bytes, so their characters, are
+    within chars_left. None when it does not answer: then the member is checked and decoded as
+    before (a member near the budget among them: the C counts bytes)."""
+    # looked up here: a build before it has none (the text's way), the tests count calls of a stand-in _native
+    scan = getattr(_native, "member_paragraphs", None)
+    if not (FAST_MEMBER_BYTES and NATIVE_PARAGRAPHS and xmlscan.ENABLED) or scan is None:
+        return None
+    limit = max(min(chars_left, _MAX_LIMIT), -1)
+    found = scan(data, refused, first_table, int(cells), limit)
+    return _with_cells(found) if found is not None else None
 
 
 def _native_ready() -> bool:
@@ -1045,6 +1095,9 @@ class _SlideHandler(_Paragraphs):
     def scan_names(self) -> tuple[frozenset[str], frozenset[str]] | None:
         return _SLIDE_NAMES  # self._names() | {"sp", "ph"}, and the attributes of ph
 
+    def scan_bytes(self, data: bytes) -> bool:
+        return False  # a slide's places: slide_parts reads its bytes (_read_slide), scan_whole its text
+
     def scan_whole(self, text: str, scan: Callable[[str], None]) -> bool:
         """A whole slide by the C scan, placeholders and all; else as any member of paragraphs
         (one with a placeholder then goes to the events)."""
@@ -1141,6 +1194,8 @@ def _parts_read(slide_parts: Callable[..., int | bool | None], data: bytes, name
         limit = -1 if limit < -1 else _MAX_LIMIT
     # 2: well_bound's one pass before names_bound and well_formed (a build without well_bound reads 2 as accepted)
     unparsed = 2 if xmlscan.FAST_WELL_BOUND and xmlscan._well_bound is not None else 0
+    if unparsed and FAST_MEMBER_BYTES:
+        unparsed = 3  # the bytes scanned as they are when well_bound's pass is sure they are UTF-8
     chars = (
         slide_parts(data, out.parts, limit, budget.MAX_PARTS, TextPart, _PLACES, unparsed)
         if FAST_WELL_FORMED

@@ -178,7 +178,10 @@ def parse_fast(
         stopped_after(read, e, handler, member)
         return
     data = b"".join(read)
-    text = checked_text(data, member) if is_complete() else None
+    complete = is_complete()
+    if complete and handler.scan_bytes(data):
+        return
+    text = checked_text(data, member) if complete else None
     if text is None:
         parse(read, handler, member, is_complete)  # the reference fails as it would, after the same parts
         return

@@ -45,6 +45,10 @@ def _both(path: Path, monkeypatch: pytest.MonkeyPatch, max_bytes: int = 20 * 102
     monkeypatch.setattr(
         ooxml, "native_paragraphs", lambda *a: (found := real_native(*a), scanned.extend([1][: bool(found)]))[0]
     )
+    real_bytes = ooxml.member_paragraphs  # the C scan of a whole member's bytes, when built
+    monkeypatch.setattr(
+        ooxml, "member_paragraphs", lambda *a: (found := real_bytes(*a), scanned.extend([1][: bool(found)]))[0]
+    )
     monkeypatch.setattr(xmlscan, "ENABLED", False)
     reference = extract(str(path), path.name, max_bytes=max_bytes)
     assert not scanned
