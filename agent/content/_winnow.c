@@ -1809,10 +1809,58 @@ static int para_push(Paragraphs *s, Py_UCS4 c)
 
 /* the buffer as a str in the narrowest width that holds it (a new reference, NULL on an error),
    the buffer emptied */
+/* the str of p[0:n], UTF-8 that well_utf8 passed (and para_push wrote): its characters counted and
+   its width told by its greatest lead byte in one pass, then written in a second, where the
+   strict decoder's writer guesses a width and widens its buffer as the text goes; any byte
+   sequence that is not one character of the width told (none here) goes to that decoder, which
+   raises */
+static PyObject *para_utf8_string(const unsigned char *p, Py_ssize_t n)
+{
+    Py_ssize_t count = 0;
+    unsigned char widest = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        count += (p[i] & 0xC0) != 0x80;
+        widest = p[i] > widest ? p[i] : widest;
+    }
+    if (widest < 0x80 || widest >= 0xF5 || (widest >= 0x80 && widest < 0xC2))
+        return PyUnicode_DecodeUTF8((const char *)p, n, "strict"); /* ASCII: a copy; else not UTF-8 */
+    /* the greatest lead byte tells the greatest character's range: C2-C3 to U+00FF, C4-EF to U+FFFF */
+    Py_UCS4 max = widest < 0xC4 ? 0xFF : widest < 0xF0 ? 0xFFFF : 0x10FFFF;
+    PyObject *text = PyUnicode_New(count, max);
+    if (!text)
+        return NULL;
+    int kind = PyUnicode_KIND(text);
+    void *data = PyUnicode_DATA(text);
+    Py_ssize_t at = 0, i = 0;
+    while (i < n && at < count) {
+        unsigned char c = p[i];
+        Py_UCS4 code;
+        int length = c < 0x80 ? 1 : c >= 0xC2 && c < 0xE0 ? 2 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xF0 && c < 0xF5 ? 4 : 0;
+        if (!length || n - i < length)
+            break;
+        code = length == 1 ? c : length == 2 ? c & 0x1F : length == 3 ? c & 0x0F : c & 0x07;
+        for (int k = 1; k < length; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                length = 0;
+            code = code << 6 | (p[i + k] & 0x3F);
+        }
+        if (!length || code > max)
+            break;
+        PyUnicode_WRITE(kind, data, at, code);
+        at++;
+        i += length;
+    }
+    if (i != n || at != count) {
+        Py_DECREF(text);
+        return PyUnicode_DecodeUTF8((const char *)p, n, "strict");
+    }
+    return text;
+}
+
 static PyObject *para_string(Paragraphs *s)
 {
     if (s->utf8) { /* whole characters: runs end at ASCII bytes of a member checked as UTF-8 */
-        PyObject *text = PyUnicode_DecodeUTF8((const char *)s->chars, s->length, "strict");
+        PyObject *text = para_utf8_string((const unsigned char *)s->chars, s->length);
         s->length = 0;
         s->max = 0;
         return text;
@@ -3028,7 +3076,31 @@ static Py_ssize_t well_utf8(const unsigned char *b, Py_ssize_t i, Py_ssize_t n)
 static Py_ssize_t well_text(const unsigned char *b, Py_ssize_t i, Py_ssize_t n, unsigned char end, int utf8)
 {
     const unsigned char *attention = utf8 ? well_attention_utf8() : well_attention();
+#if defined(__SSE2__)
+    const __m128i below_space = _mm_set1_epi8(' '), lt = _mm_set1_epi8('<'), amp = _mm_set1_epi8('&'),
+                  bracket = _mm_set1_epi8(']'), quote = _mm_set1_epi8('"'), apostrophe = _mm_set1_epi8('\'');
+#endif
     while (i < n) {
+#if defined(__SSE2__)
+        /* with utf8, 16 bytes at a time to the next that may need attention: a control (tab, line
+           feed and carriage return among them: the table says no and the search goes on), a byte
+           from 0x80 (negative here), "<", "&", "]" or a quote */
+        while (utf8 && i + 16 <= n) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(b + i));
+            __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(v, below_space), _mm_cmpeq_epi8(v, lt)),
+                                       _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, amp), _mm_cmpeq_epi8(v, bracket)),
+                                                    _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, apostrophe))));
+            unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+            if (!mask) {
+                i += 16;
+                continue;
+            }
+            i += __builtin_ctz(mask);
+            if (attention[b[i]])
+                break;
+            i++; /* white space */
+        }
+#endif
         while (i < n && !attention[b[i]])
             i++;
         if (i >= n)
@@ -3095,7 +3167,34 @@ static inline Py_ssize_t well_qname(const unsigned char *b, Py_ssize_t i, Py_ssi
     if (i >= n || !well_name_start(b[i]))
         return 0;
     Py_ssize_t at = i + 1, first = 0, colons = 0;
-    for (; at < n && well_name_chars[b[at]]; at++)
+#if defined(__SSE2__)
+    /* 16 bytes at a time while they lie in b: which are name characters (ASCII letters, digits,
+       "_", ".", "-", ":"; a byte from 0x80 is negative here, so none) and which are colons */
+    const __m128i space = _mm_set1_epi8(0x20), before_a = _mm_set1_epi8('a' - 1), after_z = _mm_set1_epi8('z' + 1),
+                  before_dash = _mm_set1_epi8('-' - 1), after_colon = _mm_set1_epi8(':' + 1),
+                  slash = _mm_set1_epi8('/'), underscore = _mm_set1_epi8('_'), colon_byte = _mm_set1_epi8(':');
+    for (; at + 16 <= n; at += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(b + at)), folded = _mm_or_si128(v, space);
+        __m128i letter = _mm_and_si128(_mm_cmpgt_epi8(folded, before_a), _mm_cmplt_epi8(folded, after_z));
+        __m128i dash_to_colon = _mm_and_si128(_mm_cmpgt_epi8(v, before_dash), _mm_cmplt_epi8(v, after_colon));
+        __m128i name = _mm_or_si128(_mm_or_si128(letter, _mm_cmpeq_epi8(v, underscore)),
+                                    _mm_andnot_si128(_mm_cmpeq_epi8(v, slash), dash_to_colon));
+        unsigned stop = ~(unsigned)_mm_movemask_epi8(name) & 0xFFFFu;
+        unsigned found = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, colon_byte));
+        if (stop)
+            found &= (1u << __builtin_ctz(stop)) - 1; /* the colons before the name's end */
+        if (found) {
+            if (colons == 0)
+                first = at + __builtin_ctz(found) - i;
+            colons += found & (found - 1) ? 2 : 1; /* one, or more than one (no popcount instruction assumed) */
+        }
+        if (stop) {
+            at += __builtin_ctz(stop);
+            break;
+        }
+    }
+#endif
+    for (; at < n && well_name_chars[b[at]]; at++) /* the rest (none when the loop above found the end) */
         if (b[at] == ':' && colons++ == 0)
             first = at - i;
     if (at >= n || !(well_space(b[at]) || b[at] == '=' || b[at] == '/' || b[at] == '>'))

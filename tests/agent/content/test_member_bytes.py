@@ -120,6 +120,16 @@ def test_every_utf8_sequence_in_text_and_in_values_as_the_strict_decoder_reads_i
     assert answered > 1000
 
 
+def test_each_byte_and_cdata_end_at_each_offset_of_a_long_text_and_value():
+    """The check looks 16 bytes at a time for what needs a look in text and values: every byte
+    value, and "]]>", at each place of such a block, answered as the text's way answers."""
+    for piece in [bytes([value]) for value in range(256)] + [b"]]>", b"]>", b"]]", b"\r\n", b"&amp;", b"\xe4\xb8\xad"]:
+        for at in range(0, 40, 3):
+            run = b"x" * at + piece + b"y" * (40 - at)
+            for data in (WORD % (b"00A1", run), WORD % (run.replace(b'"', b"'"), b"x")):
+                _assert_as_the_text(data)
+
+
 UTF8_PIECES = [b"\xc0\x80", b"\xc1\xbf", b"\xc2\x80", b"\xdf\xbf", b"\xe0\x80\x80", b"\xe0\x9f\xbf", b"\xe0\xa0\x80",
                b"\xed\x9f\xbf", b"\xed\xa0\x80", b"\xed\xbf\xbf", b"\xee\x80\x80", b"\xef\xbf\xbd", b"\xef\xbf\xbe",
                b"\xef\xbf\xbf", b"\xf0\x8f\xbf\xbf", b"\xf0\x90\x80\x80", b"\xf4\x8f\xbf\xbf", b"\xf4\x90\x80\x80",
