@@ -113,11 +113,13 @@ def _is_ascii_alnum(ch: str) -> bool:
 
 
 def find_terms(text: str, start: int = 0, end: int | None = None) -> list[Term]:
-    """Every marking term in text[start:end], wherever it stands (offsets into text)."""
+    """Every marking term in text[start:end], wherever it stands (offsets into text). A part of
+    text is searched as a slice: the RE2 wrapper, given pos and endpos, encodes all of text."""
     found = []
-    end = len(text) if end is None else end
-    for m in TERMS_RE.finditer(text, start, end):
-        term = _term(text, m.start(), m.end(), m.group())
+    start = max(0, min(start, len(text)))
+    end = len(text) if end is None else max(start, min(end, len(text)))
+    for m in TERMS_RE.finditer(text if start == 0 and end == len(text) else text[start:end]):
+        term = _term(text, start + m.start(), start + m.end(), m.group())
         if term is not None:
             found.append(term)
     return found

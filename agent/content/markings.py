@@ -51,7 +51,8 @@ from agent.content.marking_form import (
     state_mark_stands,
 )
 from agent.content.marking_terms import Term, find_state_marks, find_terms, find_terms_in_utf8
-from agent.content.normalised import joined, normalised_texts
+from agent.content.marking_windows import find_terms_by_window
+from agent.content.normalised import Joined, joined, normalised_texts
 from rules.events import Detection
 
 TOP_LINES = 3
@@ -101,7 +102,17 @@ class _Body:
     first_lines_end: int  # offset just past the first TOP_LINES non-empty lines
     top_starts: tuple[int, ...]  # sorted ranges of PDF lines at the top or bottom of a page
     top_ends: tuple[int, ...]
-    utf8: bytes | None = None  # text's UTF-8, when cut from the document's shared encoding
+    shared: Joined | None = None  # the document's joined parts, when the body is their last ones
+    ahead: int = 0  # the parts before the body
+
+    @property
+    def utf8(self) -> bytes | None:
+        """text's UTF-8 cut from the document's shared encoding (made when first asked, by the
+        identifiers or here), or None when the body is not the document's last parts."""
+        if self.shared is None:
+            return None
+        ahead = self.shared.texts[: self.ahead]
+        return self.shared.utf8()[sum(len(t.encode()) for t in ahead) + self.ahead :]
 
     def standing(self, line_start: int) -> Standing:
         if line_start < self.first_lines_end:
@@ -167,10 +178,8 @@ def _body(document: Document, wheres: list[str] | None = None) -> _Body:
             ends.append(offsets[i] + len(texts[i]))
     if first is not None:
         shared = joined(document)
-        ahead = shared.texts[:first]
-        text = shared.text[sum(map(len, ahead)) + first :]
-        utf8 = shared.utf8()[sum(len(t.encode()) for t in ahead) + first :]
-        return _Body(text, _first_lines_end(text), tuple(starts), tuple(ends), utf8)
+        text = shared.text[sum(map(len, shared.texts[:first])) + first :]
+        return _Body(text, _first_lines_end(text), tuple(starts), tuple(ends), shared, first)
     text = "\n".join(texts)
     return _Body(text, _first_lines_end(text), tuple(starts), tuple(ends))
 
@@ -219,6 +228,10 @@ def _state_marks(line: str, marks: list[Term], standing: Standing) -> tuple[list
     return stands, mentioned
 
 
+# a body longer than this is searched for terms in windows around the lines they can be in
+# (marking_windows.py); shorter, or WINDOWED_TERMS False (the reference), by one whole pass
+WINDOWED_CHARS = 4096
+WINDOWED_TERMS = True
 _Labels = tuple[list[str], list[str], list[str]]  # trade markings, state marks standing, state marks mentioned
 # False: every prominent part's lines are searched, however often the same text comes again (the reference)
 MEMO_PROMINENT = True
@@ -262,7 +275,10 @@ def scan(document: Document) -> MarkingScan:
             state.add(labels[1], place)
             mention.add(labels[2], place)
     body = _body(document, wheres)
-    found = find_terms(body.text) if body.utf8 is None else find_terms_in_utf8(body.text, body.utf8)
+    found = find_terms_by_window(body.text) if WINDOWED_TERMS and len(body.text) > WINDOWED_CHARS else None
+    if found is None:
+        utf8 = body.utf8
+        found = find_terms(body.text) if utf8 is None else find_terms_in_utf8(body.text, utf8)
     for start, number, terms in _by_line(body.text, found):
         line = _line_at(body.text, start)
         trade.add([t.label for t in marked_terms(line, terms, body.standing(start))], f"body:{number}")

@@ -863,6 +863,14 @@ REPEATED_LINES = True  # False: more than MAX_MARKED_LINES places always send th
 FEW_DISTINCT = MAX_MARKED_LINES // 4  # the first places' distinct lines at most this many: they repeat
 
 
+def term_places(text: str, limit: int) -> list[int] | None:
+    """The first place a marking term can be in each line of text holding one (_winnow.marks_lines:
+    the last character of a CJK term, the first letter of a word of an English term; a line with
+    none holds no term), at most limit + 1 of them; None without the native table."""
+    table = _marks_table() if _native is not None else None
+    return None if table is None else _native.marks_lines(text, table, _mark_words(), limit)
+
+
 def _marked_by_line(marked: str, found: np.ndarray) -> bool:
     """The terms' part of _marking_lines by searching only the lines _winnow.marks_lines lists, each
     alone as the reference searches it (a line with no place of a term can hold none:
@@ -870,15 +878,14 @@ def _marked_by_line(marked: str, found: np.ndarray) -> bool:
     before. False, found left as it was, when there is no table, or more than MAX_MARKED_LINES
     places are listed and their lines do not repeat (more than MAX_MARKED_LINES distinct lines,
     or more than MAX_PLACES places): the caller then makes the whole pass."""
-    table = _marks_table() if _native is not None else None
-    if table is None:
+    places = term_places(marked, MAX_MARKED_LINES)
+    if places is None:
         return False
-    places = _native.marks_lines(marked, table, _mark_words(), MAX_MARKED_LINES)
     if len(places) > MAX_MARKED_LINES:
         if not REPEATED_LINES or len(set(map(partial(_line_at, marked), places))) > FEW_DISTINCT:
             return False
-        places = _native.marks_lines(marked, table, _mark_words(), MAX_PLACES)
-        if len(places) > MAX_PLACES:
+        places = term_places(marked, MAX_PLACES)
+        if places is None or len(places) > MAX_PLACES:
             return False
     marked_lines: list[int] = []
     searched: dict[str, bool] = {}  # a line's text: whether a term matches in it
