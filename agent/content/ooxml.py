@@ -521,11 +521,24 @@ def member_paragraphs(
     before (a member near the budget among them: the C counts bytes)."""
     # looked up here: a build before it has none (the text's way), the tests count calls of a stand-in _native
     scan = getattr(_native, "member_paragraphs", None)
-    if not (FAST_MEMBER_BYTES and NATIVE_PARAGRAPHS and xmlscan.ENABLED) or scan is None:
+    if not (FAST_MEMBER_BYTES and NATIVE_PARAGRAPHS and xmlscan.ENABLED and _vouched_by_well_bound()) or scan is None:
         return None
     limit = max(min(chars_left, _MAX_LIMIT), -1)
     found = scan(data, refused, first_table, int(cells), limit)
     return _with_cells(found) if found is not None else None
+
+
+def _vouched_by_well_bound() -> bool:
+    """Whether xmlscan.checked_text would take well_bound's word for a member (its switches on,
+    the checks built): the one pass is that check, so it steps aside where the reference's
+    parse was asked for."""
+    return (
+        xmlscan.FAST_GUARD_FIRST
+        and xmlscan.FAST_NAMESPACES
+        and xmlscan.FAST_WELL_BOUND
+        and xmlscan._names_bound is not None
+        and xmlscan._well_bound is not None
+    )
 
 
 def _native_ready() -> bool:

@@ -236,11 +236,6 @@ def test_mutated_office_members_read_as_expat_reads_them(seed, monkeypatch):
     assert answered >= 5  # 6 to 12 of 60 with these seeds
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ooxml.member_paragraphs ignores xmlscan.FAST_WELL_BOUND: with the reference check asked for, a docx "
-    "member is still vouched for by well_bound alone, never parsed by expat",
-)
 def test_with_well_bound_off_a_docx_member_is_parsed_by_expat(monkeypatch):
     """xmlscan.FAST_WELL_BOUND off promises that expat's plain parse checks every member
     checked_text gives text of (the reference well_bound is held to); the one pass of a member's
