@@ -1832,24 +1832,38 @@ static PyObject *para_utf8_string(const unsigned char *p, Py_ssize_t n)
     int kind = PyUnicode_KIND(text);
     void *data = PyUnicode_DATA(text);
     Py_ssize_t at = 0, i = 0;
-    while (i < n && at < count) {
-        unsigned char c = p[i];
-        Py_UCS4 code;
-        int length = c < 0x80 ? 1 : c >= 0xC2 && c < 0xE0 ? 2 : c >= 0xE0 && c < 0xF0 ? 3 : c >= 0xF0 && c < 0xF5 ? 4 : 0;
-        if (!length || n - i < length)
-            break;
-        code = length == 1 ? c : length == 2 ? c & 0x1F : length == 3 ? c & 0x0F : c & 0x07;
-        for (int k = 1; k < length; k++) {
-            if ((p[i + k] & 0xC0) != 0x80)
-                length = 0;
-            code = code << 6 | (p[i + k] & 0x3F);
-        }
-        if (!length || code > max)
-            break;
-        PyUnicode_WRITE(kind, data, at, code);
-        at++;
-        i += length;
+    /* one loop for each width (the width a constant in it); a sequence it does not expect stops it */
+#define PARA_DECODE(type)                                                                                      \
+    {                                                                                                          \
+        type *out = (type *)data;                                                                              \
+        while (i < n && at < count) {                                                                          \
+            unsigned char c = p[i];                                                                            \
+            if (c < 0x80) {                                                                                    \
+                out[at++] = c;                                                                                 \
+                i++;                                                                                           \
+            } else if (c >= 0xC2 && c < 0xE0 && n - i >= 2 && (p[i + 1] & 0xC0) == 0x80) {                    \
+                out[at++] = (type)((Py_UCS4)(c & 0x1F) << 6 | (p[i + 1] & 0x3F));                               \
+                i += 2;                                                                                        \
+            } else if (c >= 0xE0 && c < 0xF0 && max >= 0xFFFF && n - i >= 3 && (p[i + 1] & 0xC0) == 0x80      \
+                       && (p[i + 2] & 0xC0) == 0x80) {                                                         \
+                out[at++] = (type)((Py_UCS4)(c & 0x0F) << 12 | (Py_UCS4)(p[i + 1] & 0x3F) << 6 | (p[i + 2] & 0x3F)); \
+                i += 3;                                                                                        \
+            } else if (c >= 0xF0 && c < 0xF5 && max > 0xFFFF && n - i >= 4 && (p[i + 1] & 0xC0) == 0x80        \
+                       && (p[i + 2] & 0xC0) == 0x80 && (p[i + 3] & 0xC0) == 0x80) {                            \
+                out[at++] = (type)((Py_UCS4)(c & 0x07) << 18 | (Py_UCS4)(p[i + 1] & 0x3F) << 12                 \
+                                   | (Py_UCS4)(p[i + 2] & 0x3F) << 6 | (p[i + 3] & 0x3F));                       \
+                i += 4;                                                                                        \
+            } else                                                                                             \
+                break;                                                                                         \
+        }                                                                                                      \
     }
+    if (kind == PyUnicode_1BYTE_KIND)
+        PARA_DECODE(Py_UCS1)
+    else if (kind == PyUnicode_2BYTE_KIND)
+        PARA_DECODE(Py_UCS2)
+    else
+        PARA_DECODE(Py_UCS4)
+#undef PARA_DECODE
     if (i != n || at != count) {
         Py_DECREF(text);
         return PyUnicode_DecodeUTF8((const char *)p, n, "strict");
