@@ -3122,11 +3122,13 @@ static Py_ssize_t well_text(const unsigned char *b, Py_ssize_t i, Py_ssize_t n, 
         unsigned char c = b[i];
         if (c == end)
             return i;
-        if (c >= 0x80 && utf8) {
-            Py_ssize_t length = well_utf8(b, i, n);
-            if (!length)
-                return -1;
-            i += length;
+        if (c >= 0x80 && utf8) { /* this character and those right after it from 0x80 (a run of CJK text) */
+            do {
+                Py_ssize_t length = well_utf8(b, i, n);
+                if (!length)
+                    return -1;
+                i += length;
+            } while (i < n && b[i] >= 0x80);
         } else if (c == '&') {
             Py_ssize_t length = well_reference(b, i, n);
             if (!length)

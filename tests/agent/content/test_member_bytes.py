@@ -121,13 +121,18 @@ def test_every_utf8_sequence_in_text_and_in_values_as_the_strict_decoder_reads_i
 
 
 def test_each_byte_and_cdata_end_at_each_offset_of_a_long_text_and_value():
-    """The check looks 16 bytes at a time for what needs a look in text and values: every byte
-    value, and "]]>", at each place of such a block, answered as the text's way answers."""
+    """The check looks 16 bytes at a time for what needs a look in text and values, and reads a run
+    of characters from 0x80 in one loop: every byte value, and "]]>", at each place of such a
+    block and right after such a run, answered as the text's way answers."""
     for piece in [bytes([value]) for value in range(256)] + [b"]]>", b"]>", b"]]", b"\r\n", b"&amp;", b"\xe4\xb8\xad"]:
         for at in range(0, 40, 3):
-            run = b"x" * at + piece + b"y" * (40 - at)
-            for data in (WORD % (b"00A1", run), WORD % (run.replace(b'"', b"'"), b"x")):
-                _assert_as_the_text(data)
+            ascii_run = b"x" * at + piece + b"y" * (40 - at)
+            cjk_run = (
+                "中".encode() * (at // 3) + piece + "文".encode() * 3
+            )  # right after and before a character from 0x80
+            for run in (ascii_run, cjk_run):
+                for data in (WORD % (b"00A1", run), WORD % (run.replace(b'"', b"'"), b"x")):
+                    _assert_as_the_text(data)
 
 
 UTF8_PIECES = [b"\xc0\x80", b"\xc1\xbf", b"\xc2\x80", b"\xdf\xbf", b"\xe0\x80\x80", b"\xe0\x9f\xbf", b"\xe0\xa0\x80",
