@@ -6,6 +6,7 @@ tests honest about what a real file must contain.
 
 from __future__ import annotations
 
+import io
 import zipfile
 from pathlib import Path
 
@@ -32,11 +33,18 @@ CUSTOM = (
 )
 
 
-def write_zip(path: Path, members: dict[str, str | bytes]) -> Path:
+def write_zip(path: Path | io.BytesIO, members: dict[str, str | bytes]) -> Path:
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
         for name, data in members.items():
             z.writestr(name, data)
     return path
+
+
+def office_zip(members: dict[str, str | bytes]) -> io.BytesIO:
+    """An OOXML package in memory: [Content_Types].xml, then the members given."""
+    buffer = io.BytesIO()
+    write_zip(buffer, {"[Content_Types].xml": CONTENT_TYPES, **members})
+    return buffer
 
 
 def _office(title: str) -> dict[str, str | bytes]:

@@ -219,15 +219,6 @@ def test_hostile_bytes_end_without_harm():
 # ---- documents through the readers, with the bytes' way or without ------------------------------
 
 
-def _zip(members: dict[str, bytes]) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("[Content_Types].xml", makers.CONTENT_TYPES)
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buffer
-
-
 def _both(data: io.BytesIO, name: str, monkeypatch, max_bytes: int = 1 << 20):
     documents = []
     for fast in (True, False):
@@ -248,8 +239,8 @@ def test_random_documents_read_the_same(seed, monkeypatch):
         )
         return _ascii_prefixes(_member(inner))
 
-    docx = _zip({"word/document.xml": body(), "word/header1.xml": body(), "word/footnotes.xml": body()})
-    pptx = _zip({f"ppt/slides/slide{k}.xml": body().replace(b"w:document", b"p:sld") for k in (1, 2)})
+    docx = makers.office_zip({"word/document.xml": body(), "word/header1.xml": body(), "word/footnotes.xml": body()})
+    pptx = makers.office_zip({f"ppt/slides/slide{k}.xml": body().replace(b"w:document", b"p:sld") for k in (1, 2)})
     for max_bytes in (1 << 20, rng.randint(50, 3000), rng.randint(50, 600)):  # near the text: the C counts bytes
         _both(docx, "random.docx", monkeypatch, max_bytes)
         _both(pptx, "random.pptx", monkeypatch, max_bytes)
@@ -263,9 +254,14 @@ def test_random_documents_read_the_same(seed, monkeypatch):
 def test_hostile_documents_read_the_same(body, max_bytes, monkeypatch):
     member = b'<w:document xmlns:w="urn:w" xmlns:a="urn:a" xmlns:p="urn:p"><w:body>' + b"".join(body)
     member += b"</w:body></w:document>"
-    _both(_zip({"word/document.xml": member, "word/header2.xml": member}), "hostile.docx", monkeypatch, max_bytes)
+    _both(
+        makers.office_zip({"word/document.xml": member, "word/header2.xml": member}),
+        "hostile.docx",
+        monkeypatch,
+        max_bytes,
+    )
     slide = member.replace(b"w:document", b"p:sld")
-    _both(_zip({"ppt/slides/slide1.xml": slide}), "hostile.pptx", monkeypatch, max_bytes)
+    _both(makers.office_zip({"ppt/slides/slide1.xml": slide}), "hostile.pptx", monkeypatch, max_bytes)
 
 
 def test_the_bench_word_documents_are_read_from_their_bytes(tmp_path, monkeypatch):

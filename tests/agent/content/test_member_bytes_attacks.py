@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import random
-import zipfile
 
 import pytest
 
@@ -149,15 +148,6 @@ def _mutated(rng: random.Random, member: bytes) -> bytes:
     return bytes(data)
 
 
-def _zip(members: dict[str, bytes]) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("[Content_Types].xml", makers.CONTENT_TYPES)
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buffer
-
-
 def _read(data: io.BytesIO, name: str, max_bytes: int, monkeypatch, fast: bool):
     with monkeypatch.context() as patched:
         if not fast:  # expat's events: no scan of the text, no one pass, no check but the parse
@@ -191,7 +181,7 @@ def _as_expat_reads(member: bytes, monkeypatch, max_bytes: int = 1 << 22) -> boo
     else:
         files = [("doc.docx", {"word/document.xml": member}), ("doc.docx", {"word/header1.xml": member})]
     for name, members in files:
-        data = _zip(members)
+        data = makers.office_zip(members)
         with monkeypatch.context() as patched:
             patched.setattr(ooxml, "_native", Counting())
             fast = _read(data, name, max_bytes, monkeypatch, True)
@@ -250,6 +240,6 @@ def test_with_well_bound_off_a_docx_member_is_parsed_by_expat(monkeypatch):
 
     monkeypatch.setattr(xmlscan, "locked_parser", counted)
     monkeypatch.setattr(xmlscan, "FAST_WELL_BOUND", False)
-    document = extract_file(_zip({"word/document.xml": _doc(_p(SECRET))}), "doc.docx", 1 << 20)
+    document = extract_file(makers.office_zip({"word/document.xml": _doc(_p(SECRET))}), "doc.docx", 1 << 20)
     assert SECRET.decode() in document.text_of("body")
     assert "word/document.xml" in parsed

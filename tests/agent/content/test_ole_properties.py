@@ -45,7 +45,7 @@ def property_set(fmtid: bytes, props: list[tuple[int, int, object]], codepage: i
     entries = [(1, VT_I2, codepage), *props]
     values = [_value(vt, v, codepage) for _pid, vt, v in entries]
     at, pairs = 8 + 8 * len(entries), b""
-    for (pid, _vt, _v), data in zip(entries, values):
+    for (pid, _vt, _v), data in zip(entries, values, strict=True):
         pairs += struct.pack("<II", pid, at)
         at += len(data)
     section = struct.pack("<II", at, len(entries)) + pairs + b"".join(values)

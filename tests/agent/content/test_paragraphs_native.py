@@ -16,7 +16,6 @@ from __future__ import annotations
 import io
 import random
 import re
-import zipfile
 from pathlib import Path
 from xml.parsers import expat
 
@@ -197,15 +196,6 @@ def test_token_soup_when_well_formed_reads_the_same(pieces, kind, max_bytes, mon
     _same([data], kind, monkeypatch, max_bytes)
 
 
-def _zip(members: dict[str, bytes]) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("[Content_Types].xml", makers.CONTENT_TYPES)
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buffer
-
-
 def _both_ways(data: io.BytesIO, name: str, monkeypatch, max_bytes: int = 1 << 20):
     documents = []
     for native in (True, False):
@@ -223,14 +213,14 @@ def test_random_files_extract_as_the_events_extract_them(seed, counted, monkeypa
     def body() -> str:
         return "".join(_child(rng, 0) if rng.random() < 0.5 else _ordinary(rng) for _ in range(rng.randint(1, 4)))
 
-    docx = _zip(
+    docx = makers.office_zip(
         {
             "word/document.xml": _member(body()),
             "word/header1.xml": _member(body(), "w:hdr"),
             "word/footnotes.xml": _member(body(), "w:footnotes"),
         }
     )
-    pptx = _zip({f"ppt/slides/slide{k}.xml": _member(body(), "p:sld") for k in (1, 2, 10)})
+    pptx = makers.office_zip({f"ppt/slides/slide{k}.xml": _member(body(), "p:sld") for k in (1, 2, 10)})
     _both_ways(docx, "random.docx", monkeypatch)
     assert counted.answers
     _both_ways(pptx, "random.pptx", monkeypatch, rng.choice([1 << 20, 4000, 400]))  # 400: members read to the budget
