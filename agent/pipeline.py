@@ -493,7 +493,14 @@ class Pipeline:
         """Hand complete egress files to the lanes: each is opened once here (no symlink, no
         blocking, a regular file with the inode its stat saw) and that descriptor is hashed and
         inspected. A file that is gone or was swapped before it could be read is reported with
-        what is known, never dropped."""
+        what is known, never dropped. The lanes are woken once, when the step has handed them
+        its files (lanes._Jobs)."""
+        try:
+            self._hand_egress()
+        finally:
+            self.lanes.wake()
+
+    def _hand_egress(self) -> None:
         now = self.clock()
         self._forget_old_reports()
         for path in [p for p, pend in self._egress.items() if pend.due_at <= now and p not in self.lanes.in_flight]:
@@ -553,7 +560,7 @@ class Pipeline:
             os.close(fd)
             pending.due_at = self.clock()
             return True
-        if not self.lanes.submit(Job(path, fd, fst, (pending, renamed))):
+        if not self.lanes.submit(Job(path, fd, fst, (pending, renamed)), wake=False):
             os.close(fd)
             return False
         del self._egress[path]

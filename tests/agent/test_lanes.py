@@ -82,7 +82,7 @@ def test_a_full_lane_refuses_more_open_files(tmp_path):
         for job, taken in zip(jobs, accepted, strict=False):  # a job not offered (or refused) is ours to close
             if not taken:
                 os.close(job.fd)
-        for job in jobs[len(accepted):]:
+        for job in jobs[len(accepted) :]:
             os.close(job.fd)
         hasher.release.set()
         lanes.stop()
@@ -132,3 +132,78 @@ def test_idle_lanes_end_their_inspection_workers(tmp_path):
         assert made[0].pid() is None
     finally:
         lanes.stop()
+
+
+class _CountingHasher(Hasher):
+    def __init__(self) -> None:
+        super().__init__()
+        self.hashed: list[int] = []
+
+    def digest_fd(self, fd, head_bytes=0, progress=None, known=None):
+        self.hashed.append(fd)
+        return super().digest_fd(fd, head_bytes, progress)
+
+
+def test_files_handed_without_a_wake_wait_for_one_wake(tmp_path):
+    """The pipeline hands a step's files with wake=False and wakes the lanes once after them:
+    the lane starts on none before that wake (a wake a file cost a context switch a file in a
+    burst), and on all of them after it; WAKE_AT files waiting wake it anyway."""
+    from agent import lanes as lanes_module
+
+    hasher = _CountingHasher()
+    lanes = Lanes(hasher, InProcessInspector)
+    lanes.start()
+    try:
+        for i in range(3):
+            (tmp_path / f"{i}.txt").write_bytes(b"x" * i)
+            assert lanes.submit(_job(tmp_path / f"{i}.txt"), wake=False)
+        time.sleep(0.3)
+        assert hasher.hashed == [] and lanes.done() == [] and lanes.queued() == 3
+        lanes.wake()
+        assert sorted(d.digest.size for d in _wait_done(lanes, 3)) == [0, 1, 2]
+        for i in range(lanes_module.WAKE_AT):
+            (tmp_path / f"w{i}.txt").write_bytes(b"y")
+            assert lanes.submit(_job(tmp_path / f"w{i}.txt"), wake=False)
+        assert len(_wait_done(lanes, lanes_module.WAKE_AT)) == lanes_module.WAKE_AT  # no wake() asked
+        (tmp_path / "late.txt").write_bytes(b"z")
+        assert lanes.submit(_job(tmp_path / "late.txt"))  # another thread's put wakes at once
+        [late] = _wait_done(lanes, 1)
+        assert late.job.path == str(tmp_path / "late.txt")
+    finally:
+        lanes.stop()
+
+
+def test_a_pipeline_step_wakes_the_lanes_for_the_files_it_handed(tmp_path, monkeypatch):
+    """A burst copied to an egress place is hashed without any other wake than the step's."""
+    import json
+
+    from agent import lanes as lanes_module
+    from agent.places import EgressPlace
+
+    monkeypatch.setattr(lanes_module, "WAKE_AT", 10**6)  # only the step's wake
+    place = tmp_path / "stick"
+    place.mkdir()
+    index = FingerprintIndex(str(tmp_path / "index.db"), ())
+    spool = Spool(str(tmp_path / "spool.db"))
+    places = EgressPlaces()
+    places.add(EgressPlace(str(place), "folder"))
+    pipeline = Pipeline(index, spool, places, lambda t, **f: Event(type=t, **f), lambda e: e)
+    pipeline.stable_s = 0.0
+    pipeline.start()
+    try:
+        for i in range(5):
+            (place / f"{i}.bin").write_bytes(os.urandom(100 + i))
+            pipeline.scan(str(place))
+
+        def reported() -> list[int]:
+            bodies = [json.loads(e.body) for e in spool.peek(100)]
+            return sorted(b["size"] for b in bodies if b["type"] == "egress.file")
+
+        deadline = time.monotonic() + 10  # the lanes' own timeout is IDLE_S, 120 s
+        while len(reported()) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert reported() == [100, 101, 102, 103, 104]
+    finally:
+        pipeline.stop()
+        index.close()
+        spool.close()
