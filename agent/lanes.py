@@ -79,9 +79,6 @@ class _Jobs:
         if wake or len(self._waiting) >= WAKE_AT:
             self._ready.set()
 
-    def put(self, item: Job | None, timeout: float | None = None) -> None:
-        self.put_nowait(item)  # never full for the stop's None
-
     def wake(self) -> None:
         if self._waiting:
             self._ready.set()
@@ -121,10 +118,7 @@ class _Lane:
     def stop(self, timeout_s: float) -> None:
         if self._thread.ident is None:
             return
-        try:
-            self.jobs.put(None, timeout=timeout_s)
-        except queue.Full:
-            pass
+        self.jobs.put_nowait(None)  # the stop: never refused, wakes the lane at once
         self._thread.join(timeout_s)
         if self._thread.is_alive():
             logger.error("lane did not stop in time lane={}", self.name)
