@@ -83,6 +83,7 @@ from loguru import logger
 from agent.db import StateDB
 from agent.files import sync_folder, write_atomically
 from agent.paths import without_surrogates
+from agent.spool_template import encoded_run
 from rules.events import (
     _FIELDS,
     CHAIN_EXCLUDED,
@@ -257,20 +258,27 @@ class Spool:
         the bytes added."""
         if not events:
             return 0
-        added = 0
         seq, prev_hash = self._chain_head(conn)
         now = time.time()
+        if FAST_BATCH and len(events) > 1:
+            run = _chained_run(conn, events, seq, prev_hash, now)
+            if run is not None:
+                return self._chained(conn, *run)
+        added = 0
         for event in events:
             body, size, digest = _encoded(event, seq + 1, prev_hash)
-            gap_from = (event.details or {}).get("seq_from") if event.type == "agent.gap" else None
             inserted = conn.execute(
                 "INSERT OR IGNORE INTO spool (id, body, created_at, chain_seq, gap_from, value) VALUES (?, ?, ?, ?, ?, ?)",
-                (event.id, body, now, seq + 1, gap_from if isinstance(gap_from, int) else None, value_of(event)),
+                (event.id, body, now, seq + 1, _gap_from(event), value_of(event)),
             ).rowcount
             if not inserted:
                 continue  # already spooled: it has its place in the chain
             seq, prev_hash = seq + 1, digest
             added += size
+        return self._chained(conn, seq, prev_hash, added)
+
+    def _chained(self, conn, seq: int, prev_hash: str | None, added: int) -> int:
+        """The chain's new head kept (in the state table, and reserved in the head file)."""
         conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (CHAIN_SEQ, str(seq)))
         if prev_hash is not None:
             conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (CHAIN_HASH, prev_hash))
@@ -601,6 +609,63 @@ def _encoded(event: Event, seq: int, prev_hash: str | None) -> tuple[str, int, s
 
 
 FAST_ENCODING = True  # False: every event is encoded by _encoded_reference
+# False: a write's events are encoded and inserted one by one (the reference); True: from a
+# template (agent/spool_template.py) and in one executemany
+FAST_BATCH = True
+
+
+def _chained_run(conn, events: list[Event], seq: int, prev_hash: str | None, now: float) -> tuple[int, str, int] | None:
+    """The events inserted with the seqs after `seq`, encoded from a template and in one
+    statement; returns (the last seq, its digest, bytes added), or None, with nothing inserted,
+    when one of them was not (already spooled, or no id): the reference loop then gives each its
+    place, leaving out the ones it skips, as it always did."""
+    rows, added, last = [], 0, prev_hash
+    encoded = encoded_run(events, seq, prev_hash, _encoded, _sentinel_text, _details_text)
+    for i, (event, (body, size, digest)) in enumerate(zip(events, encoded, strict=True), 1):
+        last = digest
+        if type(event.id) is not str:  # no id, or one SQLite may refuse where the reference would insert
+            return None
+        rows.append((event.id, body, now, seq + i, _gap_from(event), value_of(event)))  # in the reference's order
+        added += size
+    conn.execute("SAVEPOINT chained_run")  # an error raised here: the transaction rolls back whole
+    inserted = conn.executemany(
+        "INSERT OR IGNORE INTO spool (id, body, created_at, chain_seq, gap_from, value) VALUES (?, ?, ?, ?, ?, ?)", rows
+    ).rowcount
+    if inserted != len(rows):
+        conn.execute("ROLLBACK TO chained_run")
+    conn.execute("RELEASE chained_run")
+    if inserted != len(rows):
+        return None
+    return seq + len(rows), last, added
+
+
+def _gap_from(event: Event) -> int | None:
+    gap_from = (event.details or {}).get("seq_from") if event.type == "agent.gap" else None
+    return gap_from if isinstance(gap_from, int) else None
+
+
+def _sentinel_text(event: Event, sentinels: dict[str, str]) -> str | None:
+    """The canonical text of the event's dict as _encoded_fast builds it, the sentinels in place of
+    their fields' values (agent/spool_template.py cuts the text there); None when the fast
+    encoder would not take the event."""
+    state = event.__dict__
+    if tuple(state) != _EVENT_FIELDS:
+        return None
+    try:
+        data = dict(state)
+        del data["agent_id"]
+        for key in _TRAVELLING:
+            if key != "details":
+                data[key] = _travelling(key, data[key])
+        data.update(sentinels)
+        return canonical_text(data)
+    except Exception:  # noqa: BLE001 - the event is the reference's to encode
+        return None
+
+
+def _details_text(details: Any) -> str:
+    return canonical_text(_travelling("details", details))
+
 
 _EVENT_FIELDS = _FIELDS[Event]  # in the order an Event's __dict__ holds them
 _PLAIN = frozenset({str, int, bool, type(None)})  # values canonical_json writes as json does
