@@ -225,6 +225,143 @@ def pdf_bytes(rng: random.Random, text_bytes: int, lines_per_page: int = 50) -> 
     return bytes(out)
 
 
+def office_pdf_bytes(rng: random.Random, text_bytes: int) -> bytes:
+    """A PDF as office suites write it (LibreOffice's shape, checked against its output): a
+    BT..ET with an absolute Td per run, Chinese runs in a Type0 font (Identity-H, /W widths, a
+    ToUnicode CMap of bfchar and bfrange), Latin runs in a TrueType font (WinAnsi, /Widths), TJ
+    arrays with small kernings, tables of cells side by side, a marking in the header, a page
+    number in the footer; objects in object streams behind a cross-reference stream (PDF 1.5)."""
+    lines = paragraphs(rng, text_bytes)
+    cjk: dict[str, int] = {}
+    for line in lines:
+        for ch in line:
+            if ord(ch) > 0xFF and ch not in cjk:
+                cjk[ch] = len(cjk) + 1
+    latin_widths = [278 if c == " " else 333 if c in ".,:;" else 556 for c in map(chr, range(32, 256))]
+
+    def runs(text: str) -> list[tuple[bool, str]]:
+        out: list[tuple[bool, str]] = []
+        for ch in text:
+            wide = ord(ch) > 0xFF
+            if out and out[-1][0] == wide:
+                out[-1] = (wide, out[-1][1] + ch)
+            else:
+                out.append((wide, ch))
+        return out
+
+    def show(x: float, y: float, text: str) -> str:
+        ops = []
+        for wide, run in runs(text):
+            if wide:
+                parts, i = [], 0
+                while i < len(run):
+                    n = rng.randint(1, 3)
+                    parts.append("<" + "".join(f"{cjk[c]:04X}" for c in run[i : i + n]) + ">")
+                    i += n
+                    if i < len(run):
+                        parts.append(str(rng.choice((1, 2, -1, -3, 3, -5))))
+                ops.append(f"BT\n{x:.3f} {y:.3f} Td /F1 10.5 Tf[{''.join(parts)}]TJ\nET")
+                x += len(run) * 10.5
+            else:
+                codes = run.encode("cp1252", "replace")
+                ops.append(f"BT\n{x:.3f} {y:.3f} Td /F2 10.5 Tf<{codes.hex().upper()}>Tj\nET")
+                x += sum(latin_widths[c - 32] for c in codes) * 10.5 / 1000
+        return "q 0 0 0 rg\n" + "\nQ\nq 0 0 0 rg\n".join(ops) + "\nQ"
+
+    pages, page, y = [], [], 760.0
+    for number, line in enumerate(lines):
+        if number % 17 == 5:  # a table row: three cells side by side
+            cells = (line[:12], line[12:24], line[24:40])
+            page += [show(56.8 + 170 * i, y, cell) for i, cell in enumerate(cells) if cell.strip()]
+            page.append(f"0.5 w 56.8 {y - 4:.3f} m 538 {y - 4:.3f} l S")
+            page.append(show(56.8, y - 15.1, line[40:]) if line[40:].strip() else "")
+            y -= 30.2
+        else:
+            page.append(show(56.8, y, line))
+            y -= 15.1
+        if y < 80:
+            pages.append(page)
+            page, y = [], 760.0
+    if page:
+        pages.append(page)
+    objects: dict[int, bytes] = {}
+    font_objs = 5 + 2 * len(pages)
+    for i, body in enumerate(pages):
+        ops = f"BT\n240 800 Td /F1 9 Tf<{''.join(f'{cjk.setdefault(c, len(cjk) + 1):04X}' for c in '内部资料')}>Tj\nET\n"
+        ops += "\n".join(b for b in body if b) + f"\nBT\n290 40 Td /F2 9 Tf<{str(i + 1).encode().hex().upper()}>Tj\nET"
+        objects[5 + 2 * i] = (f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595.304 841.89] /Contents {6 + 2 * i} 0 R "
+                              f"/Resources << /Font << /F1 {font_objs} 0 R /F2 {font_objs + 4} 0 R >> >> >>").encode()  # fmt: skip
+        stream = zlib.compress(ops.encode("latin-1"))
+        objects[6 + 2 * i] = f"<< /Length {len(stream)} /Filter /FlateDecode >>\nstream\n".encode() + stream + b"\nendstream"
+    kids = " ".join(f"{5 + 2 * i} 0 R" for i in range(len(pages)))
+    objects[1] = b"<< /Type /Catalog /Pages 2 0 R >>"
+    objects[2] = f"<< /Type /Pages /Kids [{kids}] /Count {len(pages)} >>".encode()
+    objects[3] = "<< /Title (\xfe\xff".encode("latin-1") + "规格书".encode("utf-16-be").replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)") + b") /Producer (bench) >>"
+    by_code = sorted((code, ch) for ch, code in cjk.items())
+    bfchar = "".join(f"<{code:04X}> <{ord(ch):04X}>\n" for code, ch in by_code)
+    cmap = ("/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /Adobe-Identity-UCS def "
+            f"1 begincodespacerange <0000> <FFFF> endcodespacerange {len(by_code)} beginbfchar\n{bfchar}endbfchar "
+            "endcmap CMapName currentdict /CMap defineresource pop end end").encode()  # fmt: skip
+    to_unicode = zlib.compress(cmap)
+    widths = " ".join(f"{code} [{1000}]" for code, _ in by_code)
+    objects[font_objs] = (f"<< /Type /Font /Subtype /Type0 /BaseFont /AAAAAA+NotoSansCJKsc-Regular /Encoding /Identity-H "
+                          f"/DescendantFonts [{font_objs + 1} 0 R] /ToUnicode {font_objs + 2} 0 R >>").encode()  # fmt: skip
+    objects[font_objs + 1] = (f"<< /Type /Font /Subtype /CIDFontType2 /BaseFont /AAAAAA+NotoSansCJKsc-Regular "
+                              f"/CIDSystemInfo << /Registry (Adobe) /Ordering (Identity) /Supplement 0 >> "
+                              f"/FontDescriptor {font_objs + 3} 0 R /DW 1000 /W [{widths}] >>").encode()  # fmt: skip
+    objects[font_objs + 2] = f"<< /Length {len(to_unicode)} /Filter /FlateDecode >>\nstream\n".encode() + to_unicode + b"\nendstream"
+    objects[font_objs + 3] = (b"<< /Type /FontDescriptor /FontName /AAAAAA+NotoSansCJKsc-Regular /Flags 4 "
+                              b"/FontBBox [-1002 -1048 2928 1808] /ItalicAngle 0 /Ascent 880 /Descent -120 /CapHeight 733 /StemV 80 >>")  # fmt: skip
+    objects[font_objs + 4] = (f"<< /Type /Font /Subtype /TrueType /BaseFont /BAAAAA+DejaVuSans /FirstChar 32 /LastChar 255 "
+                              f"/Widths [{' '.join(map(str, latin_widths))}] /Encoding /WinAnsiEncoding "
+                              f"/FontDescriptor {font_objs + 5} 0 R >>").encode()  # fmt: skip
+    objects[font_objs + 5] = (b"<< /Type /FontDescriptor /FontName /BAAAAA+DejaVuSans /Flags 32 /FontBBox [-1021 -463 1793 1232] "
+                              b"/ItalicAngle 0 /Ascent 928 /Descent -236 /CapHeight 730 /StemV 80 >>")  # fmt: skip
+    return _pdf15(objects, root=1, info=3)
+
+
+def _pdf15(objects: dict[int, bytes], root: int, info: int) -> bytes:
+    """A PDF 1.5 file: streams at top level, every other object in one object stream, and a
+    cross-reference stream (/W [1 4 2], PNG Up predictor) as LibreOffice and Word write them."""
+    size = max(objects) + 3
+    packed = {n: body for n, body in objects.items() if b"stream" not in body}
+    header, payload = [], b""
+    for n, body in packed.items():
+        header.append(f"{n} {len(payload)}")
+        payload += body + b"\n"
+    first = " ".join(header).encode() + b"\n"
+    objstm_number, xref_number = size - 2, size - 1
+    data = zlib.compress(first + payload)
+    out = bytearray(b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n")
+    entries: dict[int, tuple[int, int, int]] = {0: (0, 0, 65535)}
+    for n, body in objects.items():
+        if n not in packed:
+            entries[n] = (1, len(out), 0)
+            out += f"{n} 0 obj\n".encode() + body + b"\nendobj\n"
+    entries[objstm_number] = (1, len(out), 0)
+    out += (f"{objstm_number} 0 obj\n<< /Type /ObjStm /N {len(packed)} /First {len(first)} /Length {len(data)} "
+            "/Filter /FlateDecode >>\nstream\n").encode() + data + b"\nendstream\nendobj\n"  # fmt: skip
+    for index, n in enumerate(packed):
+        entries[n] = (2, objstm_number, index)
+    entries[xref_number] = (1, len(out), 0)
+    rows, previous = b"", bytes(7)
+    for n in range(size):
+        kind, a, b = entries.get(n, (0, 0, 0))
+        row = bytes([kind]) + a.to_bytes(4, "big") + b.to_bytes(2, "big")
+        rows += b"\x02" + bytes((x - y) & 0xFF for x, y in zip(row, previous, strict=False))
+        previous = row
+    stream = zlib.compress(rows)
+    out += (f"{xref_number} 0 obj\n<< /Type /XRef /Size {size} /W [1 4 2] /Root {root} 0 R /Info {info} 0 R "
+            f"/DecodeParms << /Columns 7 /Predictor 12 >> /Filter /FlateDecode /Length {len(stream)} >>\nstream\n").encode()
+    out += stream + f"\nendstream\nendobj\nstartxref\n{entries[xref_number][1]}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def office_pdf_file(path: str, rng: random.Random, text_bytes: int) -> None:
+    with open(path, "wb") as f:
+        f.write(office_pdf_bytes(rng, text_bytes))
+
+
 def pdf_file(path: str, rng: random.Random, text_bytes: int) -> None:
     with open(path, "wb") as f:
         f.write(pdf_bytes(rng, text_bytes))
@@ -384,7 +521,7 @@ def powerpoint_pptx_file(path: str, rng: random.Random, text_bytes: int) -> None
 
 
 DOCUMENT_MAKERS = {"text": (text_file, "txt"), "csv": (csv_file, "csv"), "docx": (docx_file, "docx"),
-                   "xlsx": (xlsx_file, "xlsx"), "pptx": (pptx_file, "pptx"), "pdf": (pdf_file, "pdf"),
+                   "xlsx": (xlsx_file, "xlsx"), "pptx": (pptx_file, "pptx"), "pdf": (pdf_file, "pdf"), "pdf-office": (office_pdf_file, "pdf"),
                    "zip": (zip_file, "zip"), "docx-word": (word_docx_file, "docx"),
                    "pptx-powerpoint": (powerpoint_pptx_file, "pptx")}
 

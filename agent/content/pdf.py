@@ -1,6 +1,15 @@
 """Text of PDF files: metadata title and properties, then page text line by line (an identifier
 wrapped over two lines of a table cell joined again: ids/wrap.py).
 
+First, where FAST_READER is on and PDFium is the reader in force, the fast reader
+(agent/content/pdf_fast.py and the pdf_* modules under it) reads in Python the PDFs common producers
+write (classic or stream xrefs, Flate, simple and Identity-H fonts with their widths and ToUnicode)
+and lays their text out by PDFium's text-page rules, so that it gives PDFium's very page text some
+3x faster; the moment anything is outside what it reads exactly (a broken xref, encryption, a Type3
+font, a glyph box it would need...) it gives up and the WHOLE document goes to PDFium. It returns
+nothing before it has read every page, so a document is read by one reader or the other, never a
+mix. tests/agent/content/test_pdf_fast.py holds it to PDFium on real producers' files.
+
 Two readers give the same lines: PDFium (pypdfium2, the default: 3-8x faster, measured beside
 pypdf and pdf_oxide in BENCHMARKS.md, "PDF readers") and pypdf, pure Python, the reference and the fallback where
 pypdfium2 is not installed. PDFium is C parsing hostile files: it runs only inside the
@@ -16,10 +25,14 @@ from datetime import date
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, BinaryIO
 
+from loguru import logger
+
+from agent.content import pdf_fast
 from agent.content.budget import Collector, OutOfBudget, Refused
 from agent.content.document import BODY, PROPERTIES, TITLE
 from agent.content.ids.wrap import join_wrapped, join_wrapped_fast
 from agent.content.lazy import lazy
+from agent.content.pdf_objects import Unsure
 from agent.content.text import open_source
 
 if TYPE_CHECKING:
@@ -37,15 +50,20 @@ ENGINES = ("pdfium", "pypdf")
 ENGINE = "pdfium" if pdfium is not None else "pypdf"  # what read_pdf uses unless told
 PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD: encrypted with a user password
 _pdfium_lock = threading.Lock()
+FAST_READER = True  # False: every PDF straight to ENGINE (the reference the fast reader is held to)
+MAX_FAST_BYTES = 64 << 20  # a larger file goes to PDFium, which seeks instead of holding it whole
 FAST_LINES = True  # False: join_wrapped tries every line, add adds each (the reference of the fast path)
 META_KEYS = (("Title", TITLE), ("Subject", PROPERTIES), ("Keywords", PROPERTIES), ("Author", PROPERTIES))
 
 
 def read_pdf(source: str | BinaryIO, out: Collector, engine: str | None = None) -> None:
     """A parser may raise anything on a hostile file; every such failure becomes Refused."""
+    fast = FAST_READER and engine is None and ENGINE == "pdfium"
     engine = engine or ENGINE
     try:
         with open_source(source) as f:  # a file object, so the reader seeks instead of loading it whole
+            if fast and _read_fast(f, out):
+                return
             if engine == "pdfium" and pdfium is not None:
                 with _pdfium_lock:
                     _read_pdfium(f, out)
@@ -57,6 +75,37 @@ def read_pdf(source: str | BinaryIO, out: Collector, engine: str | None = None) 
         raise
     except Exception as e:  # noqa: BLE001 - the boundary where a parser's failure becomes a problem
         raise Refused(f"corrupt pdf: {type(e).__name__}: {e}"[:300]) from e
+
+
+def _read_fast(f: BinaryIO, out: Collector) -> bool:
+    """The fast reader's text added to out, True; False (nothing added, f rewound) where it is
+    not sure of the document: then PDFium reads it."""
+    start = f.tell()
+    data = f.read(MAX_FAST_BYTES + 1)
+    if len(data) > MAX_FAST_BYTES:
+        f.seek(start)
+        return False
+    try:
+        found = pdf_fast.read(data, out.bytes_left, MAX_PAGES, out.check_time, tuple(k for k, _ in META_KEYS))
+    except (OutOfBudget, Refused):
+        raise
+    except Unsure as e:
+        logger.debug("pdf fast reader gave way reason={}", str(e)[:80])
+        f.seek(start)
+        return False
+    except Exception as e:  # noqa: BLE001 - a case the fast reader did not foresee: PDFium, the reference, decides
+        logger.warning("pdf fast reader failed, PDFium reads error={}", type(e).__name__)
+        f.seek(start)
+        return False
+    for key, where in META_KEYS:
+        if key in found.meta:
+            out.add(where, found.meta[key])
+    for text in found.pages:
+        out.check_time()
+        _add_page(out, text)
+    if found.truncated:
+        out.truncated = True
+    return True
 
 
 def _read_pdfium(f: BinaryIO, out: Collector) -> None:

@@ -1,0 +1,160 @@
+"""The fast PDF reader: the metadata and page text PDFium would give, read in Python from the PDFs
+the common producers write (see pdf_objects, pdf_xref, pdf_fonts, pdf_content, pdf_layout).
+
+`read` gives everything or raises Unsure: nothing is handed on until the whole document has been
+read, so the caller can give the whole document to PDFium instead, as if this reader did not exist.
+"""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.content.pdf_content import ContentReader, TextObject
+from agent.content.pdf_layout import PageLayout
+from agent.content.pdf_objects import Ref, Stream, Unsure
+from agent.content.pdf_xref import Document
+
+MAX_TREE_DEPTH = 64
+# Python lays out a text object in some 15 µs, PDFium a glyph in about 1: a page of short runs
+# (mixed-script office text, a run every few glyphs) reads faster through PDFium, so such a page
+# hands the document over before its layout is paid for
+MIN_CODES_PER_OBJECT = 24
+INHERITED = ("Resources", "MediaBox", "CropBox", "Rotate")
+
+
+@dataclass(frozen=True)
+class FastText:
+    meta: dict[str, str]  # Title, Subject, Keywords, Author as PDFium's FPDF_GetMetaText gives them
+    pages: list[str]  # each page's text as FPDFText_GetText gives it ("\r\n" between lines)
+    truncated: bool  # more pages than max_pages
+
+
+def read(
+    data: bytes, max_bytes: int, max_pages: int, check_time: Callable[[], None], keys: tuple[str, ...]
+) -> FastText:
+    doc = Document(data, max_bytes)
+    meta = _meta(doc, keys)
+    root = doc.resolve(doc.trailer.get("Root"))
+    if not isinstance(root, dict):
+        raise Unsure("catalog")
+    pages = _pages(doc, root)
+    fonts: dict = {}
+    texts = []
+    for number, page in enumerate(pages):
+        if number >= max_pages:
+            return FastText(meta, texts, True)
+        check_time()
+        texts.append(_page_text(doc, page, fonts))
+    return FastText(meta, texts, False)
+
+
+def _meta(doc: Document, keys: tuple[str, ...]) -> dict[str, str]:
+    info = doc.resolve(doc.trailer.get("Info"))
+    if info is None:
+        return {}
+    if not isinstance(info, dict):
+        raise Unsure("Info")
+    out = {}
+    for key in keys:
+        value = doc.resolve(info.get(key))
+        if value is None:
+            continue
+        if not isinstance(value, bytes):
+            raise Unsure("metadata that is not a string")
+        text = decode_text_string(value)
+        if text:
+            out[key] = text
+    return out
+
+
+def decode_text_string(raw: bytes) -> str:
+    """A PDF text string: UTF-16BE after its mark, else PDFDocEncoding, kept to the bytes where it
+    is Latin-1 (other bytes, and NUL, are Unsure rather than a guess at PDFium's table)."""
+    if raw.startswith(codecs.BOM_UTF16_BE):
+        try:
+            text = raw[2:].decode("utf-16-be")
+        except UnicodeDecodeError:
+            raise Unsure("metadata UTF-16") from None
+    else:
+        if any(b < 0x20 or 0x7F <= b <= 0xA0 for b in raw):
+            raise Unsure("metadata bytes outside Latin-1's printable range")
+        text = raw.decode("latin-1")
+    if "\x00" in text:
+        raise Unsure("NUL in metadata")
+    return text
+
+
+def _pages(doc: Document, root: dict) -> list[dict]:
+    tree = root.get("Pages")
+    if not isinstance(tree, Ref):
+        raise Unsure("page tree")
+    out: list[dict] = []
+    seen: set[int] = set()
+
+    def walk(ref, inherited: dict, depth: int) -> None:
+        if depth > MAX_TREE_DEPTH or not isinstance(ref, Ref) or ref.number in seen:
+            raise Unsure("page tree shape")
+        seen.add(ref.number)
+        node = doc.resolve(ref)
+        if not isinstance(node, dict):
+            raise Unsure("page tree node")
+        kind = doc.get(node, "Type")
+        values = dict(inherited)
+        for key in INHERITED:
+            if key in node:
+                values[key] = doc.resolve(node[key])
+        if kind == "Pages":
+            kids = doc.get(node, "Kids")
+            if not isinstance(kids, list):
+                raise Unsure("Kids")
+            for kid in kids:
+                walk(kid, values, depth + 1)
+                if len(out) > 100_000:
+                    raise Unsure("too many pages")
+        elif kind == "Page":
+            out.append({**node, **values})
+        else:
+            raise Unsure("page tree node type")
+
+    walk(tree, {}, 0)
+    count = doc.get(doc.resolve(tree), "Count")
+    if count != len(out):
+        raise Unsure("page count differs from the tree")  # PDFium's count then decides
+    return out
+
+
+def _page_text(doc: Document, page: dict, fonts: dict) -> str:
+    if page.get("Rotate", 0) not in (0, None) or "UserUnit" in page:
+        raise Unsure("rotated page")
+    box = _box(page.get("MediaBox")) or (0.0, 0.0, 612.0, 792.0)
+    crop = _box(page.get("CropBox"))
+    if crop is not None:
+        box = (max(box[0], crop[0]), max(box[1], crop[1]), min(box[2], crop[2]), min(box[3], crop[3]))
+    contents = doc.resolve(page.get("Contents"))
+    if contents is None:
+        return ""
+    parts = contents if isinstance(contents, list) else [contents]
+    data = b"\n".join(doc.stream_data(part if isinstance(part, (Ref, Stream)) else None) for part in parts)
+    resources = page.get("Resources")
+    if not isinstance(resources, dict):
+        if resources is None:
+            resources = {}
+        else:
+            raise Unsure("resources")
+    reader = ContentReader(doc, fonts)
+    reader.run(data, resources)
+    codes = sum(len(o.codes) if isinstance(o, TextObject) else sum(map(len, o.codes)) for o in reader.objects)
+    if reader.count > 8 and codes < MIN_CODES_PER_OBJECT * reader.count:
+        raise Unsure("short text runs: PDFium reads them faster")
+    return PageLayout(box).text(reader.objects)
+
+
+def _box(value) -> tuple[float, float, float, float] | None:
+    if value is None:
+        return None
+    if not (isinstance(value, list) and len(value) == 4 and all(isinstance(v, (int, float)) for v in value)):
+        raise Unsure("page box")
+    left, bottom, right, top = (float(v) for v in value)
+    return min(left, right), min(bottom, top), max(left, right), max(bottom, top)
