@@ -174,6 +174,14 @@ class SpooledEvent:
     body: str  # the event as JSON, ready to send
 
 
+class Batch(list):
+    """Events as Spool.peek gives them: every row from the first one's seq to the last one's,
+    and `drops`, the spool's count of events dropped for its bound when it was read. A part of
+    one (a slice) is a plain list."""
+
+    drops: int = 0
+
+
 class _ReadOnlyDB:
     """The spool as `miwei-agent status` reads it: one read-only connection (see _connect_ro)."""
 
@@ -517,11 +525,28 @@ class Spool:
         with self._arrived:
             self._arrived.wait(timeout_s)
 
-    def peek(self, limit: int, max_bytes: int = 4 * 1024 * 1024) -> list[SpooledEvent]:
-        """The oldest events, at most `limit` of them and about `max_bytes` in all."""
-        batch, total = [], 0
+    def peek(self, limit: int, max_bytes: int = 4 * 1024 * 1024, after: Batch | None = None) -> Batch:
+        """The oldest events, at most `limit` of them and about `max_bytes` in all; with `after`,
+        a batch peeked before, that batch followed by the oldest events after it (its events
+        not read again), up to `limit` and `max_bytes` in all.
+
+        The batch is every row from its first seq to its last: rows are read in seq order from
+        the oldest (or the one after `after`'s last), and a seq is never given to a later row
+        (AUTOINCREMENT). So `ack` may delete it as the range it is (Batch.drops).
+
+        `after` read with the `limit` and `max_bytes` it was read with gives what reading the
+        oldest again would: its events are still the oldest, unless the bound dropped events
+        since (Batch.drops), and then the oldest are read again."""
+        if after is not None and after.drops != self.dropped:
+            after = None
+        batch = Batch() if after is None else Batch(after)
+        batch.drops = self.dropped if after is None else after.drops
+        total = sum(len(e.body) for e in batch)
+        if len(batch) >= limit:
+            return batch
+        last = batch[-1].seq if batch else -1
         for seq, event_id, body in self.db.conn().execute(
-            "SELECT seq, id, body FROM spool ORDER BY seq LIMIT ?", (limit,)
+            "SELECT seq, id, body FROM spool WHERE seq > ? ORDER BY seq LIMIT ?", (last, limit - len(batch))
         ):
             if batch and total + len(body) > max_bytes:
                 break
@@ -531,10 +556,17 @@ class Spool:
 
     def ack(self, batch: list[SpooledEvent], state: dict[str, str] | None = None) -> None:
         """Forget events the server has stored; `state` keys are written in the same transaction
-        (the reporter's last delivery: one commit per batch delivered, not two)."""
+        (the reporter's last delivery: one commit per batch delivered, not two).
+
+        A whole batch as peek gave it is deleted as the range of seqs it is (FAST_ACK), when
+        nothing was dropped for the bound since it was peeked and the range holds as many rows
+        as the batch: then they are its rows. Otherwise (a part of a batch, an event dropped
+        meanwhile) each of its seqs is deleted (the reference)."""
         with self.db.transaction() as conn:
-            gone = _present_bytes(conn, batch)  # a row the bound dropped meanwhile is counted out already
-            conn.executemany("DELETE FROM spool WHERE seq = ?", [(e.seq,) for e in batch])
+            gone = _range_deleted(conn, batch, self.dropped) if FAST_ACK else None
+            if gone is None:
+                gone = _present_bytes(conn, batch)  # a row the bound dropped meanwhile is counted out already
+                conn.executemany("DELETE FROM spool WHERE seq = ?", [(e.seq,) for e in batch])
             for key, value in (state or {}).items():
                 conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
         self._resize(-gone)
@@ -612,6 +644,7 @@ FAST_ENCODING = True  # False: every event is encoded by _encoded_reference
 # False: a write's events are encoded and inserted one by one (the reference); True: from a
 # template (agent/spool_template.py) and in one executemany
 FAST_BATCH = True
+FAST_ACK = True  # False: an acknowledged batch is deleted seq by seq (the reference)
 
 
 def _chained_run(conn, events: list[Event], seq: int, prev_hash: str | None, now: float) -> tuple[int, str, int] | None:
@@ -992,6 +1025,23 @@ def _intact(row: tuple) -> bool:
     except (TypeError, ValueError):
         return False
     return isinstance(data, dict) and data.get("id") == event_id and data.get("seq") == chain_seq
+
+
+def _range_deleted(conn, batch: list[SpooledEvent], dropped: int) -> int | None:
+    """Delete a whole peeked batch as its range of seqs; returns the bytes it held, or None
+    (nothing deleted) when the range may hold anything but its rows: not a Batch, events dropped
+    for the bound since it was read (`dropped` moved on), or a row of it gone (fewer rows)."""
+    if type(batch) is not Batch or not batch or batch.drops != dropped:
+        return None
+    first, last = batch[0].seq, batch[-1].seq
+    count, gone = conn.execute(
+        "SELECT count(*), coalesce(sum(length(CAST(body AS BLOB))), 0) FROM spool WHERE seq BETWEEN ? AND ?",
+        (first, last),
+    ).fetchone()
+    if count != len(batch):
+        return None
+    conn.execute("DELETE FROM spool WHERE seq BETWEEN ? AND ?", (first, last))
+    return gone
 
 
 def _present_bytes(conn, batch: list[SpooledEvent]) -> int:
