@@ -152,6 +152,11 @@ def load_font(doc, info: dict) -> Font:
 def _descriptor_metrics(doc, descriptor: dict | None, fallback: tuple[float, float]) -> tuple[float, float]:
     if not isinstance(descriptor, dict):
         return fallback
+    for key in ("FontFile", "FontFile2", "FontFile3"):
+        if key in descriptor:
+            # PDFium measures glyph boxes in the font program: one that does not even inflate
+            # (a damaged file) makes it substitute a font, whose boxes this reader cannot foresee
+            doc.stream_data(descriptor[key])
     ascent, descent = doc.get(descriptor, "Ascent"), doc.get(descriptor, "Descent")
     if isinstance(ascent, (int, float)) and isinstance(descent, (int, float)) and ascent > descent:
         return float(ascent), float(descent)

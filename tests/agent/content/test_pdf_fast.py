@@ -106,6 +106,10 @@ CASES = {
         "BT /F1 10 Tf 300 700 Td (right cell) Tj ET BT /F1 10 Tf 72 700 Td (left cell) Tj ET "
         "BT /F1 10 Tf 180 700 Td (middle) Tj ET BT /F1 10 Tf 72 680 Td (next row) Tj ET"
     ),
+    "objects overlapping": _page(
+        "BT /F1 12 Tf 72 700 Td (Hello) Tj ET BT /F1 12 Tf 95 700 Td (il) Tj ET "
+        "BT /F1 12 Tf 72 680 Td (Hello) Tj ET BT /F1 12 Tf 97.5 680 Td (ii) Tj ET"
+    ),
     "differences": _page(
         "BT /F1 12 Tf 72 700 Td (ABC xyz) Tj ET",
         {
@@ -228,20 +232,50 @@ def test_what_the_fast_reader_gives_up_on_goes_whole_to_pdfium(tmp_path):
     buffer = io.BytesIO()
     writer.write(buffer)
     type3 = _page("BT /F1 12 Tf 72 700 Td (abc) Tj ET", {"F1": "<< /Type /Font /Subtype /Type3 /FontMatrix [0.001 0 0 0.001 0 0] "
-                                                              "/FontBBox [0 0 1000 1000] /CharProcs << >> /Encoding << >> "
+                                                              "/FontBBox [0 0 1000 1000] /CharProcs << >> /Encoding << /Differences [97 /a /b /c] >> "
                                                               "/FirstChar 97 /LastChar 99 /Widths [500 500 500] >>"})  # fmt: skip
     rotated = _page("BT /F1 12 Tf 0 1 -1 0 300 300 Tm (sideways) Tj ET")
     truetype_differences = _page(
         "BT /F1 12 Tf 72 700 Td (ABC) Tj ET",
-        {"F1": SIMPLE_TT.format(w=WIDTHS, extra="/Encoding << /Differences [65 /uni4E2D] >>")},
+        {
+            "F1": SIMPLE_TT.format(
+                w=WIDTHS, extra="/Encoding << /BaseEncoding /WinAnsiEncoding /Differences [65 /uni4E2D] >>"
+            )
+        },
     )  # PDFium keeps "A" there
-    for data in (buffer.getvalue(), type3, rotated, truetype_differences):
+    repeated_glyph = _page(
+        "BT /F1 12 Tf 72 700 Td (Hello) Tj ET BT /F1 12 Tf 87.336 700 Td (lo) Tj ET"
+    )  # PDFium drops the l
+    damaged_font = _page(  # PDFium would measure a substitute font's glyph boxes
+        "BT /F1 12 Tf 72 700 Td (ABC) Tj ET",
+        {"F1": SIMPLE_TT.format(w=WIDTHS, extra="/Encoding /WinAnsiEncoding /FontDescriptor 6 0 R")},
+        [
+            "<< /Type /FontDescriptor /FontName /ABCDEF+Serif /Flags 32 /Ascent 900 /Descent -200 /FontFile2 7 0 R >>",
+            "<< /Length 10 /Filter /FlateDecode >>\nstream\nnot zlib!!\nendstream",
+        ],  # fmt: skip
+    )
+    for data in (buffer.getvalue(), type3, rotated, truetype_differences, repeated_glyph, damaged_font):
         with pytest.raises(Unsure):
             _fast(data)
         assert _parts(data) == _parts(data, engine="pdfium")
     locked = makers.pdf(tmp_path / "locked.pdf", lines=("x",), user_password="secret")
     with pytest.raises(Refused, match="encrypted"):
         _parts(locked.read_bytes())
+
+
+def test_a_page_of_short_runs_is_given_to_pdfium_for_speed():
+    data = corpus.office_pdf_bytes(random.Random(4), 8_000)  # a run every few glyphs, as mixed-script office text
+    with pytest.raises(Unsure, match="short text runs"):
+        _fast(data)
+    assert _parts(data) == _parts(data, engine="pdfium")
+
+
+def test_an_encrypt_entry_is_given_to_pdfium_whatever_the_streams_hold():
+    plain = _page("BT /F1 12 Tf 72 700 Td (CONFIDENTIAL) Tj ET")
+    data = plain.replace(b"/Root 1 0 R", b"/Root 1 0 R /Encrypt << /Filter /Standard /V 4 /R 4 /Length 128 /CF << /StdCF "
+                         b"<< /CFM /None >> >> /StmF /Identity /StrF /Identity /O <00> /U <00> /P -4 >>")  # fmt: skip
+    with pytest.raises(Unsure, match="encrypted"):
+        _fast(data)
 
 
 def test_a_lone_space_object_is_skipped_and_a_wider_one_kept_as_pdfium_does():
