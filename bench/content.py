@@ -20,7 +20,7 @@ from bench.report import Figure, ratio, reproduce
 TITLE = "Content inspection"
 # issue 21: MB of text a core inspects a second (extraction, detectors, fingerprints)
 TEXT_GOAL_MB_PER_CPU_S = {
-    "text": 20.0, "csv": 20.0, "docx": 20.0, "xlsx": 20.0, "pptx": 20.0, "pdf": 5.0,
+    "text": 20.0, "csv": 20.0, "docx": 20.0, "xlsx": 20.0, "pptx": 20.0, "pdf": 5.0, "pdf-office": 5.0,
     "docx-word": 20.0, "pptx-powerpoint": 20.0,
 }  # fmt: skip
 NOTES = (
@@ -36,14 +36,16 @@ NOTES = (
     "slide's places, simple worksheet rows, shared strings), some 13 ms a MB for docx, 15 xlsx and 20 pptx (a "
     "slide member some 24 µs whatever it holds, most of it its inflate), some 45 for Word's own markup (about "
     "7 bytes of XML a byte of text) and 27 for PowerPoint's; PDF is PDFium's page load and text page (some 220 "
-    "of its 270 ms a MB: the PDF readers figure gives them alone). "
+    "of its 270 ms a MB: the PDF readers figure gives them alone) where the fast reader (agent/content/pdf_fast.py, Python: a column of lines laid out in bulk, some 110 ms a MB) gives way; pages of short runs, as pdf-office, go to PDFium, for which they are cheaper. "
     "The notes give MB/s of text per CPU second: on a busy machine the wall-clock rate says little."
 )
 # docx and pptx hold the text in the least markup that reads (a run per paragraph or shape);
 # docx-word and pptx-powerpoint hold the same kind of prose as Word and PowerPoint write it
 # (properties, revision ids, runs split by proofing marks, placeholders: docx-word has about 7 bytes
 # of XML a byte of text, docx 1.4)
-KINDS = ("text", "csv", "docx", "xlsx", "pptx", "pdf", "zip", "docx-word", "pptx-powerpoint")
+# pdf-office: the same prose as an office suite writes a PDF (bench/corpus.py office_pdf_bytes: a run
+# per script with its own BT..ET, Type0 Identity-H and TrueType fonts, TJ kernings, tables, PDF 1.5)
+KINDS = ("text", "csv", "docx", "xlsx", "pptx", "pdf", "pdf-office", "zip", "docx-word", "pptx-powerpoint")
 
 
 def run(quick: bool) -> list[Figure]:

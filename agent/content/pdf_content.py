@@ -118,8 +118,10 @@ def _multiply(m: tuple, n: tuple) -> tuple:
 class ContentReader:
     """Runs a page's content (and its forms) and collects its text objects in content order."""
 
-    def __init__(self, doc, fonts_cache: dict) -> None:
+    def __init__(self, doc, fonts_cache: dict, min_codes: float = 0) -> None:
         self.doc = doc
+        self.min_codes = min_codes  # per text object, checked at the 64th: short runs give up early
+        self.codes = 0
         self.fonts = fonts_cache  # font dict's object number (or id) -> Font
         self.objects: list[TextObject | Column] = []
         self.count = 0  # text objects, a Column's lines each
@@ -463,6 +465,9 @@ class ContentReader:
         px, py = m[4], m[3] * state.rise + m[5]
         self.objects.append(TextObject(font, size, codes, kerns, cuts, last_x, x, m[0], m[3], px, py, holder, dense))
         self.count += 1
+        self.codes += len(codes)
+        if self.count == 64 and self.codes < self.min_codes * 64:
+            raise Unsure("short text runs: PDFium reads them faster")
         if self.count > MAX_TEXT_OBJECTS:
             raise Unsure("too many text objects")
         return _multiply((1.0, 0.0, 0.0, 1.0, x - pending * scale, 0.0), tm)

@@ -143,7 +143,7 @@ def _page_text(doc: Document, page: dict, fonts: dict) -> str:
             resources = {}
         else:
             raise Unsure("resources")
-    reader = ContentReader(doc, fonts)
+    reader = ContentReader(doc, fonts, MIN_CODES_PER_OBJECT)
     reader.run(data, resources)
     codes = sum(len(o.codes) if isinstance(o, TextObject) else sum(map(len, o.codes)) for o in reader.objects)
     if reader.count > 8 and codes < MIN_CODES_PER_OBJECT * reader.count:
