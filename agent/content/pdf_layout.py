@@ -172,7 +172,7 @@ class PageLayout:
         end = start
         while end < len(objects):
             obj = objects[end]
-            if not (obj.font is prev.font and obj.size == prev.size and obj.a == prev.a and obj.d == prev.d
+            if not isinstance(obj, TextObject) or not (obj.font is prev.font and obj.size == prev.size and obj.a == prev.a and obj.d == prev.d
                     and obj.holder == prev.holder and obj.x == prev.x and prev.y - obj.y > step
                     and not obj.dense and not (obj.kerns and min(obj.kerns) <= -1000 * obj.font.least_space_gap)):  # fmt: skip
                 break
@@ -378,21 +378,24 @@ class PageLayout:
         return pieces
 
     def _kerning_space(self, obj: TextObject, code: int, spacing: float) -> bool:
+        """PDFium's space in a TJ: the gap against half the font's space glyph (when the font has
+        a code for " " no wider than a third of an em), else against a share of this glyph's width.
+        Without a space code PDFium may ask the width of code 0: both readings must agree."""
         font = obj.font
         by_glyph = _normalize(font.widths.get(code, 0) or 0, 300, 500, 700) / 1000
-        candidates = [by_glyph]
         if font.space_code is not None:
             space = font.widths.get(font.space_code, 0) / 1000
-            candidates.insert(0, 0.0 if space > 1 / 3 else space / 2)
+            candidates = [space / 2 if 0 < space <= 1 / 3 else by_glyph]
+        else:
+            zero = font.widths.get(0, font.default_width)
+            candidates = [by_glyph] + ([zero / 2000 if 0 < zero <= 333 else by_glyph] if zero is not None else [])
         decisions = set()
         for threshold in candidates:
-            if threshold == 0:
-                threshold = by_glyph
             if threshold and abs(spacing - threshold) < EPSILON / max(obj.size, 1):
                 raise Unsure("a kerning gap at the space threshold")
             decisions.add(bool(threshold) and spacing >= threshold)
         if len(decisions) > 1:
-            raise Unsure("space in a TJ: the font's space glyph and its glyph widths disagree")
+            raise Unsure("space in a TJ: PDFium's two readings of the font disagree")
         return decisions.pop()
 
     def _join(self, obj: TextObject) -> str | None:
