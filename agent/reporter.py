@@ -51,6 +51,7 @@ BACKOFF_MIN_S = 0.5
 # since one copy after another, each waited for, must not wait (the outbox already gathers a burst's commits)
 GATHER_S = 0.05
 FAST_GATHER = True  # False: a gathered batch is read again whole (the reference)
+FAST_ENVIRONMENT = True  # False: requests reads the proxies, CA bundle and .netrc from the environment each request
 BACKOFF_MAX_S = 60.0  # agent.retry_max_s
 RETRY_AFTER_MAX_S = 300.0  # a collector asking for longer is not believed further than this
 TOKEN_FILE = "token"
@@ -109,6 +110,7 @@ class Reporter:
         # given on every request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override a
         # session's verify, which would silently trust the system store instead of our CA
         self.verify: str | bool = ca_bundle or True
+        self._settings = _environment_settings(self.session, server_url, self.verify) if FAST_ENVIRONMENT else {}
         _warn_if_plain(server_url)
         self.policy = policy  # None: this reporter does not follow the collector's policy
         self.make_event = make_event  # for agent.error events (a policy that cannot be put in force)
@@ -307,7 +309,7 @@ class Reporter:
     def _fetch_policy(self, announced: str, current: str) -> None:
         headers = {"Authorization": f"Bearer {self.token}", "If-None-Match": f'"{current}"', "Accept": "application/json"}
         r = self.session.get(
-            self.server_url + "/api/v1/policy", headers=headers, timeout=self.timeout, allow_redirects=False, verify=self.verify
+            self.server_url + "/api/v1/policy", headers=headers, timeout=self.timeout, allow_redirects=False, **self._request_settings()
         )
         if r.status_code == 304:
             logger.debug("policy unchanged policy_version={!r} announced={!r}", current, announced)
@@ -345,7 +347,7 @@ class Reporter:
     def _enroll(self) -> None:
         body = json.dumps({"enroll_secret": self.enroll_secret, "agent_id": self.agent_id, "hostname": self.host, "version": __version__, "os": agent_os()})
         r = self.session.post(
-            self.server_url + "/api/v1/enroll", data=body, headers=_JSON, timeout=self.timeout, allow_redirects=False, verify=self.verify
+            self.server_url + "/api/v1/enroll", data=body, headers=_JSON, timeout=self.timeout, allow_redirects=False, **self._request_settings()
         )
         if r.status_code in (401, 403):
             raise DeliveryError(f"enrolment refused ({r.status_code}): check enroll_secret")
@@ -370,10 +372,15 @@ class Reporter:
     def _post(self, path: str, body: str) -> dict:
         headers = {**_JSON, "Authorization": f"Bearer {self.token}"}
         r = self.session.post(
-            self.server_url + path, data=body.encode("utf-8"), headers=headers, timeout=self.timeout, allow_redirects=False, verify=self.verify
+            self.server_url + path, data=body.encode("utf-8"), headers=headers, timeout=self.timeout, allow_redirects=False, **self._request_settings()
         )
         _check_status(r)
         return r.json() if r.content else {}
+
+    def _request_settings(self) -> dict:
+        """verify (given on every request: requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override
+        a session's), and with FAST_ENVIRONMENT the proxies and .netrc credentials read once."""
+        return self._settings or {"verify": self.verify}
 
     # --- backoff and token ----------------------------------------------------------------
 
@@ -464,6 +471,26 @@ def _warn_if_plain(server_url: str) -> None:
             "PLAIN HTTP to a non-loopback collector server_url={!r}: the agent token and every event cross the"
             " network unencrypted and unauthenticated; use https:// (agent.ca_bundle for a private CA)", server_url
         )
+
+
+def _environment_settings(session: requests.Session, server_url: str, verify: str | bool) -> dict:
+    """What requests reads from the environment for each request to the collector, read once:
+    the proxies for its URL (HTTP(S)_PROXY, NO_PROXY), the CA bundle REQUESTS_CA_BUNDLE or
+    CURL_CA_BUNDLE names when `agent.ca_bundle` does not, and ~/.netrc's credentials for its
+    host; the session then stops reading them (trust_env off). Every request goes to one URL and
+    never follows a redirect, and the agent does not change its environment, so requests would
+    find the same each time: it scanned the environment three times a request, a third of the
+    reporter's CPU in a burst. {} for a session that does not trust the environment."""
+    if not session.trust_env:
+        return {}
+    settings: dict = {"proxies": requests.utils.get_environ_proxies(server_url, no_proxy=None)}
+    settings["verify"] = (
+        verify if verify not in (True, None) else os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or verify
+    )
+    if not session.auth:
+        settings["auth"] = requests.utils.get_netrc_auth(server_url)
+    session.trust_env = False
+    return settings
 
 
 def _batch_body(batch: list[SpooledEvent]) -> str:
