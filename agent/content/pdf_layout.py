@@ -114,7 +114,7 @@ class PageLayout:
             self._place(obj)
         self._close_line()
         text = "".join(self.out)
-        if _RTL.search(text):
+        if not text.isascii() and _RTL.search(text):
             raise Unsure("right-to-left text")
         return text
 
@@ -476,7 +476,7 @@ class PageLayout:
         line = "".join(self.temp)
         self.temp.clear()
         line = _SPACES.sub(" ", line)
-        if _SPECIAL.search(line):
+        if not line.isascii() and _SPECIAL.search(line) or "\x02" in line or "\x03" in line:
             line = "".join(_spelled(c) for c in line if c not in _CONTROL)
         if line:
             self.out.append(line)
