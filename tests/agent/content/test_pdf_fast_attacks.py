@@ -30,7 +30,7 @@ pdfium = pytest.importorskip("pypdfium2", reason="needs pypdfium2 (an install re
 
 KEYS = tuple(key for key, _ in pdf_module.META_KEYS)
 HELVETICA = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
-CPU_LIMIT_S = 1.5
+CPU_LIMIT_S = 0.5
 
 
 @pytest.fixture(autouse=True)
@@ -294,4 +294,15 @@ def test_zapf_dingbats_with_an_encoding_name_is_read_as_pdfium_reads_it(encoding
 def test_plain_letters_in_the_standard_fonts_are_read_as_pdfium_reads_them_or_given_up(base, encoding):
     data = _page_in(_standard_font(base, encoding), "BT /F1 12 Tf 72 700 Td (Hello World) Tj ET "
                     "BT /F1 12 Tf 72 680 Td [(Sp) -300 (aced) 120 (kern)] TJ ET")  # fmt: skip
+    _held_to_pdfium(data)
+
+
+@pytest.mark.xfail(strict=True, reason="a /LastChar below the end of /Widths: PDFium gives the codes past it no "
+                   "width, so repeated digits fall on one spot and are dropped as fake bold; the fast reader takes "
+                   "the widths array to its end (found by mutating a pdfunite file)")  # fmt: skip
+def test_widths_past_last_char_are_read_as_pdfium_reads_them():
+    widths = " ".join("500" for _ in range(32, 127))
+    font = f"<< /Type /Font /Subtype /TrueType /BaseFont /ArialMT /FirstChar 32 /LastChar 50 /Widths [{widths}] /Encoding /WinAnsiEncoding >>"
+    data = _page_in(font, "BT /F1 12 Tf 72 700 Td (ID 11010519491231002X here) Tj ET")
+    assert _pdfium(data)[1] == ["ID 1101051941231002X her"]  # PDFium itself loses a digit and a letter here
     _held_to_pdfium(data)
