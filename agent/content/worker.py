@@ -159,10 +159,14 @@ def _warm_up() -> None:
                 importlib.import_module(module.name)
             except Exception:  # noqa: BLE001 - optional parts (a codec for another OS, crypto back ends)
                 pass
+    from agent.content import pdf
+    from agent.content.budget import Collector
     from agent.content.inspect import inspect_source
 
     for name, data in _samples():
         inspect_source(io.BytesIO(data), name)
+        if name.endswith(".pdf"):  # the fast reader reads the sample: PDFium, for the files it gives way on, too
+            pdf.read_pdf(io.BytesIO(data), Collector(1 << 20, 10.0), engine=pdf.ENGINE)
 
 
 def _samples() -> list[tuple[str, bytes]]:
