@@ -656,9 +656,10 @@ def _chained_run(conn, events: list[Event], seq: int, prev_hash: str | None, now
     encoded = encoded_run(events, seq, prev_hash, _encoded, _sentinel_text, _details_text)
     for i, (event, (body, size, digest)) in enumerate(zip(events, encoded, strict=True), 1):
         last = digest
-        if type(event.id) is not str:  # no id, or one SQLite may refuse where the reference would insert
-            return None
-        rows.append((event.id, body, now, seq + i, _gap_from(event), value_of(event)))  # in the reference's order
+        event_id, gap_from = event.id, _gap_from(event)
+        if type(event_id) is not str or not (event_id.isascii() or _utf8(event_id)) or not _bindable(gap_from):
+            return None  # SQLite would refuse it where the reference's loop inserts it, after the ones before it
+        rows.append((event_id, body, now, seq + i, gap_from, value_of(event)))  # in the reference's order
         added += size
     conn.execute("SAVEPOINT chained_run")  # an error raised here: the transaction rolls back whole
     inserted = conn.executemany(
@@ -670,6 +671,18 @@ def _chained_run(conn, events: list[Event], seq: int, prev_hash: str | None, now
     if inserted != len(rows):
         return None
     return seq + len(rows), last, added
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _bindable(value: int | None) -> bool:
+    return value is None or -(2**63) <= value < 2**63
 
 
 def _gap_from(event: Event) -> int | None:

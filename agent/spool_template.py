@@ -42,14 +42,14 @@ class _Template:
     """The canonical text of one event with its slots cut out, and what an event must share
     with it to be written from it."""
 
-    __slots__ = ("fixed", "types", "objects", "rule_ids", "format", "suffix", "suffix_bytes")
+    __slots__ = ("fixed", "types", "objects", "rule_ids", "pieces", "suffix", "suffix_bytes")
 
-    def __init__(self, fixed: tuple, objects: tuple, rule_ids: tuple, text: str, suffix: str):
+    def __init__(self, fixed: tuple, objects: tuple, rule_ids: tuple, pieces: tuple[str, ...], suffix: str):
         self.fixed = fixed  # the values of _FIXED, all plain (str, int, bool, None)
         self.types = tuple(map(type, fixed))  # 1 == True: equal values must also be of one type
         self.objects = objects  # match, media, detections
         self.rule_ids = rule_ids  # a tuple of str
-        self.format = text  # the canonical text, '%' doubled, a %s in each slot
+        self.pieces = pieces  # the canonical text around the slots (one more piece than _SLOTS)
         self.suffix = suffix  # ',"agent_id":"..."}': the body is the hashed text with it appended
         self.suffix_bytes = len(suffix.encode("utf-8"))
 
@@ -75,7 +75,7 @@ def template_of(event: Event, sentinel_text: Callable[[dict[str, Any]], str | No
     text = sentinel_text(sentinels)
     if text is None or not _utf8(text) or not _utf8(agent_id):
         return None  # a lone surrogate: every event would go to the reference, which escapes it
-    pieces, rest = [], text.replace("%", "%%")
+    pieces, rest = [], text
     for name in _SLOTS:  # the slots in the order of their keys
         written = encode_basestring(sentinels[name])
         before, found, after = rest.partition(written)
@@ -83,9 +83,7 @@ def template_of(event: Event, sentinel_text: Callable[[dict[str, Any]], str | No
             return None  # a sentinel that is not where only its slot is (a value holding its text)
         pieces.append(before)
         rest = after
-    return _Template(
-        fixed, objects, rule_ids, "%s".join([*pieces, rest]), ',"agent_id":' + encode_basestring(agent_id) + "}"
-    )
+    return _Template(fixed, objects, rule_ids, (*pieces, rest), ',"agent_id":' + encode_basestring(agent_id) + "}")
 
 
 def _utf8(text: str) -> bool:
@@ -163,10 +161,11 @@ class _Run:
         details = self._details_text(state["details"])
         if details is None:
             return None
-        text = template.format % (
-            details, encode_basestring(event_id), path_text, prev_text, seq, sha_text,
-            "null" if size is None else int.__repr__(size), encode_basestring(ts),
-        )  # fmt: skip
+        p = template.pieces  # joined, not %-formatted: a format string is parsed again each time
+        text = "".join((
+            p[0], details, p[1], encode_basestring(event_id), p[2], path_text, p[3], prev_text, p[4], int.__repr__(seq),
+            p[5], sha_text, p[6], "null" if size is None else int.__repr__(size), p[7], encode_basestring(ts), p[8],
+        ))  # fmt: skip
         try:
             hashed = text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: the reference escapes it

@@ -268,3 +268,21 @@ def test_equal_values_of_another_type_are_written_as_their_own():
         for second in cases:
             run = [_burst_event(0, **first), _burst_event(1, **second), _burst_event(2, **first)]
             assert _run(run, 5, None) == _reference(run, 5, None), (first, second)
+
+
+def test_a_write_fails_where_the_references_loop_fails(tmp_path, monkeypatch):
+    """The reference inserts each event after encoding it: an id SQLite cannot take (a lone
+    surrogate) or a gap's seq it cannot hold fails there, before a later event JSON refuses."""
+    refused = _burst_event(3, details={"a": math.nan})
+    for first in (
+        _burst_event(1, id="a\udcffb"),
+        Event(type="agent.gap", id="g", ts=TS_GAP, details={"seq_from": 2**70}),
+    ):
+        writes = [[_burst_event(0), first, refused]]
+        fast = _stored(tmp_path, f"fast-{first.id}", True, monkeypatch, writes)
+        reference = _stored(tmp_path, f"reference-{first.id}", False, monkeypatch, writes)
+        assert fast == reference
+        assert fast[0][0] is not ValueError  # the insert's error, not the later encoding's
+
+
+TS_GAP = "2026-12-06T15:04:05.123Z"
