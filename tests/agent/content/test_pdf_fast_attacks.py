@@ -294,9 +294,18 @@ def test_zapf_dingbats_with_an_encoding_name_is_read_as_pdfium_reads_it(encoding
      for encoding in ("", "/Encoding /WinAnsiEncoding", "/Encoding /StandardEncoding")] + [("ZapfDingbats", "")],
 )  # fmt: skip
 def test_plain_letters_in_the_standard_fonts_are_read_as_pdfium_reads_them_or_given_up(base, encoding):
-    data = _page_in(_standard_font(base, encoding), "BT /F1 12 Tf 72 700 Td (Hello World) Tj ET "
+    """A run followed on its line by another 2 pt after its end (the end measured with the AFM
+    widths, which PDFium shares for ASCII letters): a space, and the widths must be right for it."""
+    from pypdf._codecs.core_font_metrics import CORE_FONT_METRICS
+
+    widths = CORE_FONT_METRICS[base].character_widths
+    end = 72 + sum(widths.get(c, 0) for c in "Hello World") * 12 / 1000
+    data = _page_in(_standard_font(base, encoding), f"BT /F1 12 Tf 72 700 Td (Hello World) Tj ET "
+                    f"BT /F1 12 Tf {end + 2:.3f} 700 Td (again) Tj ET "
                     "BT /F1 12 Tf 72 680 Td [(Sp) -300 (aced) 120 (kern)] TJ ET")  # fmt: skip
-    _held_to_pdfium(data)
+    found = _held_to_pdfium(data)
+    if base in ("Helvetica", "Times-Roman", "Courier"):
+        assert found is not None and found[1][0].startswith("Hello World again\r\n")
 
 
 @pytest.mark.xfail(strict=True, reason="a /LastChar below the end of /Widths: PDFium gives the codes past it no "
