@@ -346,3 +346,26 @@ def test_a_font_pdfium_must_substitute_is_given_to_pdfium(libreoffice_line, old,
     data = libreoffice_line.replace(old, new)
     assert _pdfium(data)[1] == ["联系人张伟，电话 13800138000"]
     _held_to_pdfium(data)
+
+
+# -- glyph names in /Differences, as PDFium reads them ------------------------------------------
+def _differences_page(name: str) -> bytes:
+    widths = " ".join("500" for _ in range(32, 127))  # every code a width: the name alone decides
+    encoding = f"/FirstChar 32 /LastChar 126 /Widths [{widths}] /Encoding << /BaseEncoding /WinAnsiEncoding /Differences [66 /{name}] >>"
+    font = _standard_font("Helvetica", encoding)
+    return _page_in(font, "BT /F1 12 Tf 72 700 Td (ABC) Tj ET BT /F1 12 Tf 72 680 Td (xBy) Tj ET")
+
+
+@pytest.mark.xfail(strict=True, reason="_glyph_text (pypdf's glyph list, uniXXXX, uXXXX[XX]) is not PDFium's reading of "
+                   "a glyph name: f_f and uni0000 keep the base encoding's B in PDFium; uniD800 (a lone surrogate), u1F600 "
+                   "and u10FFFF are dropped by PDFium; .notdef is a space in PDFium, □ here; the dingbat names a1 and "
+                   "a100 are ✁ and ❞ in PDFium, \\x01 and d here")  # fmt: skip
+@pytest.mark.parametrize("name", ["f_f", "uni0000", "uniD800", "u1F600", "u10FFFF", ".notdef", "a1", "a100"])
+def test_an_odd_glyph_name_in_differences_is_read_as_pdfium_reads_it(name):
+    _held_to_pdfium(_differences_page(name))
+
+
+@pytest.mark.parametrize("name", ["Euro", "uni4E2D", "u4E2D", "fi", "ffi", "afii10017", "nbspace", "hyphen", "space",
+                                  "uni3000", "Omega", "mu", "g123", "A.sc", "uni00410042"])  # fmt: skip
+def test_common_glyph_names_in_differences_are_read_as_pdfium_reads_them_or_given_up(name):
+    _held_to_pdfium(_differences_page(name))
