@@ -21,18 +21,18 @@ MAX_FORM_DEPTH = 8  # Form XObjects inside Form XObjects
 MAX_TEXT_OBJECTS = 500_000  # per page: beyond, PDFium decides (a page is bounded by the budget anyway)
 # a run of "(line) Tj T*", as simple writers (and the bench's PDFs) draw a column of lines: one match
 _LINE = re.compile(
-    rb"[\x00\t\n\x0c\r ]*\(([^()\\]*(?:\\.[^()\\]*)*)\)[\x00\t\n\x0c\r ]*Tj[\x00\t\n\x0c\r ]+T\*(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])",
+    rb"[\x00\t\n\x0c\r ]*+\(([^()\\]*+(?:\\.[^()\\]*+)*+)\)[\x00\t\n\x0c\r ]*+Tj[\x00\t\n\x0c\r ]++T\*(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])",
     re.S,
 )  # one more line of the run: the regex for the first is _TOKEN's "lines"
-_TJ_ITEM = re.compile(rb"<([0-9A-Fa-f]*)>|([+-]?(?:\d+\.?\d*|\.\d+))")
+_TJ_ITEM = re.compile(rb"<([0-9A-Fa-f]*)>|([+-]?+(?>\d+\.?\d*|\.\d+))")
 _TOKEN = re.compile(
-    rb"(?:[\x00\t\n\x0c\r ]+|%[^\r\n]*)*"
-    rb"(?:(?P<run>q[\x00\t\n\x0c\r ]+(?:[+-]?(?:\d+\.?\d*|\.\d+)[\x00\t\n\x0c\r ]+){3}rg[\x00\t\n\x0c\r ]+BT[\x00\t\n\x0c\r ]+(?P<rx>[+-]?(?:\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]+(?P<ry>[+-]?(?:\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]+Td[\x00\t\n\x0c\r ]*/(?P<rfont>[^\x00\t\n\x0c\r ()<>\[\]{}/%]+)[\x00\t\n\x0c\r ]+(?P<rsize>[+-]?(?:\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]+Tf[\x00\t\n\x0c\r ]*(?:<(?P<rhex>[0-9A-Fa-f]*)>[\x00\t\n\x0c\r ]*Tj|\[(?P<rtj>(?:[\x00\t\n\x0c\r ]*(?:<[0-9A-Fa-f]*>|[+-]?(?:\d+\.?\d*|\.\d+)))*)[\x00\t\n\x0c\r ]*\][\x00\t\n\x0c\r ]*TJ)[\x00\t\n\x0c\r ]*ET[\x00\t\n\x0c\r ]+Q(?![^\x00\t\n\x0c\r ()<>\[\]{}/%]))"
-    rb"|(?P<lines>\((?P<line>[^()\\]*(?:\\.[^()\\]*)*)\)[\x00\t\n\x0c\r ]*Tj[\x00\t\n\x0c\r ]+T\*(?![^\x00\t\n\x0c\r ()<>\[\]{}/%]))"
-    rb"|\[(?P<tj>(?:[\x00\t\n\x0c\r ]*(?:<[0-9A-Fa-f]*>|[+-]?(?:\d+\.?\d*|\.\d+)))*)[\x00\t\n\x0c\r ]*\]"
-    rb"[\x00\t\n\x0c\r ]*TJ(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])"
-    rb"|(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))"
-    rb"|\((?P<str>[^()\\]*(?:\\.[^()\\]*)*)\)"
+    rb"(?:[\x00\t\n\x0c\r ]++|%[^\r\n]*+)*+"
+    rb"(?:(?P<run>q[\x00\t\n\x0c\r ]++(?:[+-]?+(?>\d+\.?\d*|\.\d+)[\x00\t\n\x0c\r ]++){3}rg[\x00\t\n\x0c\r ]++BT[\x00\t\n\x0c\r ]++(?P<rx>[+-]?+(?>\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]++(?P<ry>[+-]?+(?>\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]++Td[\x00\t\n\x0c\r ]*+/(?P<rfont>[^\x00\t\n\x0c\r ()<>\[\]{}/%]+)[\x00\t\n\x0c\r ]++(?P<rsize>[+-]?+(?>\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]++Tf[\x00\t\n\x0c\r ]*+(?:<(?P<rhex>[0-9A-Fa-f]*)>[\x00\t\n\x0c\r ]*+Tj|\[(?P<rtj>(?:[\x00\t\n\x0c\r ]*+(?:<[0-9A-Fa-f]*+>|[+-]?+(?>\d+\.?\d*|\.\d+)))*+)[\x00\t\n\x0c\r ]*+\][\x00\t\n\x0c\r ]*+TJ)[\x00\t\n\x0c\r ]*+ET[\x00\t\n\x0c\r ]++Q(?![^\x00\t\n\x0c\r ()<>\[\]{}/%]))"
+    rb"|(?P<lines>\((?P<line>[^()\\]*+(?:\\.[^()\\]*+)*+)\)[\x00\t\n\x0c\r ]*+Tj[\x00\t\n\x0c\r ]++T\*(?![^\x00\t\n\x0c\r ()<>\[\]{}/%]))"
+    rb"|\[(?P<tj>(?:[\x00\t\n\x0c\r ]*+(?:<[0-9A-Fa-f]*+>|[+-]?+(?>\d+\.?\d*|\.\d+)))*+)[\x00\t\n\x0c\r ]*+\]"
+    rb"[\x00\t\n\x0c\r ]*+TJ(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])"
+    rb"|(?P<num>[+-]?+(?>\d+\.?\d*|\.\d+))"
+    rb"|\((?P<str>[^()\\]*+(?:\\.[^()\\]*+)*+)\)"
     rb"|(?P<nested>\()"
     rb"|<(?P<hex>[0-9A-Fa-f\x00\t\n\x0c\r ]*)>"
     rb"|/(?P<name>[^\x00\t\n\x0c\r ()<>\[\]{}/%]*)"

@@ -42,8 +42,8 @@ MAX_UPDATES = 64  # /Prev chain of incremental updates
 MAX_STREAM_BYTES = 256 << 20  # one decoded stream, whatever the budget
 WHITE = b"\x00\t\n\x0c\r "
 _TOKEN = re.compile(
-    rb"(?:[\x00\t\n\x0c\r ]|%[^\r\n]*)*"  # white space and comments before the token
-    rb"(?:(?P<num>[+-]?(?:\d+\.?\d*|\.\d+))(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])"
+    rb"(?:[\x00\t\n\x0c\r ]++|%[^\r\n]*+)*+"  # white space and comments before the token
+    rb"(?:(?P<num>[+-]?+(?>\d+\.?\d*|\.\d+))(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])"
     rb"|/(?P<name>[^\x00\t\n\x0c\r ()<>\[\]{}/%]*)"
     rb"|(?P<open><<|\[)|(?P<close>>>|\])"
     rb"|<(?P<hex>[0-9A-Fa-f\x00\t\n\x0c\r ]*)>"

@@ -457,3 +457,21 @@ def test_random_layouts_give_pdfiums_text_or_give_up(seed, every_page):
         read += 1
         assert fast == _pdfium(data), data
     assert read > 20  # random pages overlap a lot; still many are read, not given up on
+
+
+@pytest.mark.skipif(shutil.which("gs") is None, reason="needs ghostscript (apt-get install ghostscript)")
+def test_a_ghostscript_pdf_is_read_as_pdfium_reads_it(tmp_path):
+    source = tmp_path / "spec.ps"
+    source.write_text(
+        "%!PS\n/Helvetica findfont 11 scalefont setfont\n"
+        "72 720 moveto (CONFIDENTIAL pump impeller HXB100 drawing) show\n"
+        "72 705 moveto (Customer 11010519491231002X mobile 13800138000) show\n"
+        "/Times-Roman findfont 10 scalefont setfont\n"
+        "72 660 moveto (Table:) show 200 660 moveto (cell two) show 320 660 moveto (cell three) show\nshowpage\n"
+    )
+    target = tmp_path / "spec.pdf"
+    subprocess.run(["gs", "-q", "-sDEVICE=pdfwrite", "-o", str(target), str(source)], check=True, timeout=120)
+    data = target.read_bytes()
+    fast = _fast(data)  # read, not given up on
+    assert fast == _pdfium(data)
+    assert "11010519491231002X" in fast[1][0]

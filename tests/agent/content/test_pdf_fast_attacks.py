@@ -129,9 +129,6 @@ def _cpu_limit(seconds: float = CPU_LIMIT_S):
 
 
 # -- hangs: regular expressions that backtrack exponentially on a failed match ------------------
-@pytest.mark.xfail(strict=True, raises=TooSlow, reason="pdf_content._TOKEN's TJ array (?:ws*(?:<hex>|num))* splits each "
-                   "number's digits every way when a literal string follows: 2^digits steps, so a 40-digit "
-                   "number, or 16 kerning numbers of 1000, before a string hang the reader")  # fmt: skip
 @pytest.mark.parametrize("numbers", ["1" * 40, "1000 " * 16], ids=["one long number", "kerning numbers"])
 def test_numbers_before_a_literal_string_in_a_tj_do_not_hang(numbers):
     data = _page("BT /F1 12 Tf 72 700 Td [" + numbers + " (Hello World)] TJ ET")
@@ -139,24 +136,18 @@ def test_numbers_before_a_literal_string_in_a_tj_do_not_hang(numbers):
         _held_to_pdfium(data)
 
 
-@pytest.mark.xfail(strict=True, raises=TooSlow, reason="pdf_content._TOKEN's prefix (?:ws+|%...)* splits a run of "
-                   "white space every way when no token follows (the stream's end): 2^length steps")  # fmt: skip
 def test_white_space_at_the_end_of_a_content_stream_does_not_hang():
     data = _page("BT /F1 12 Tf 72 700 Td (Hello) Tj ET" + "\n" * 40)
     with _cpu_limit():
         _held_to_pdfium(data)
 
 
-@pytest.mark.xfail(strict=True, raises=TooSlow, reason="pdf_content._TOKEN's prefix: a comment of percent signs at "
-                   "the stream's end is split every way, %[^\\r\\n]* inside (...)*")  # fmt: skip
 def test_a_comment_of_percent_signs_ending_a_content_stream_does_not_hang():
     data = _page("BT /F1 12 Tf 72 700 Td (Hello) Tj ET\n" + "%" * 40 + "\n")
     with _cpu_limit():
         _held_to_pdfium(data)
 
 
-@pytest.mark.xfail(strict=True, raises=TooSlow, reason="pdf_objects._TOKEN's prefix (?:ws|%[^\\r\\n]*)* splits a "
-                   "comment of percent signs every way when the token after it does not parse")  # fmt: skip
 def test_a_comment_of_percent_signs_before_a_bad_token_in_an_object_does_not_hang():
     data = _page("BT /F1 12 Tf 72 700 Td (Hello) Tj ET", more=("<< /A 1 " + "%" * 40 + "\n} >>",),
                  trailer=" /Info 6 0 R")  # fmt: skip
