@@ -418,3 +418,21 @@ def test_inspection_finds_the_marking_behind_a_decoy_cmap(monkeypatch):
         found.append(inspect_source(io.BytesIO(data), "plan.pdf").detections)
     assert found[1], "PDFium's reading finds CONFIDENTIAL"
     assert found[0] == found[1]
+
+
+@pytest.mark.xfail(strict=True, reason="one xref section listing an object twice (two subsections): PDFium takes "
+                   "the last entry, the fast reader the first (_add keeps what it has), so a benign first copy hides "
+                   "the one PDFium reads")  # fmt: skip
+def test_an_object_listed_twice_in_one_xref_section_is_read_as_pdfium_reads_it():
+    base = _page("BT /F1 12 Tf 72 700 Td (original) Tj ET")
+    out = bytearray(base)
+    offsets = []
+    for text in (b"harmless copy", b"CONFIDENTIAL copy"):
+        offsets.append(len(out))
+        out += b"4 0 obj\n%s\nendobj\n" % _stream(b"BT /F1 12 Tf 72 700 Td (%s) Tj ET" % text)
+    at = len(out)
+    out += b"xref\n4 1\n%010d 00000 n \n4 1\n%010d 00000 n \n" % tuple(offsets)
+    out += b"trailer\n<< /Size 6 /Root 1 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (_last_xref(base), at)
+    data = bytes(out)
+    assert _pdfium(data)[1] == ["CONFIDENTIAL copy"]
+    _held_to_pdfium(data)
