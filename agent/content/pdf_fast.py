@@ -72,6 +72,8 @@ def _meta(doc: Document, keys: tuple[str, ...]) -> dict[str, str]:
 def decode_text_string(raw: bytes) -> str:
     """A PDF text string: UTF-16BE after its mark, else PDFDocEncoding, kept to the bytes where it
     is Latin-1 (other bytes, and NUL, are Unsure rather than a guess at PDFium's table)."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF8)):
+        raise Unsure("metadata in UTF-16LE or UTF-8")  # PDFium reads them; not modelled here
     if raw.startswith(codecs.BOM_UTF16_BE):
         try:
             text = raw[2:].decode("utf-16-be")

@@ -24,6 +24,7 @@ _CMAP_TOKEN = re.compile(
 _UNI_NAME = re.compile(r"uni([0-9A-F]{4})+$")
 _U_NAME = re.compile(r"u([0-9A-F]{4,6})$")
 _BASE_ENCODINGS = ("WinAnsiEncoding", "MacRomanEncoding", "StandardEncoding")
+_PLAIN = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 .,;:!?()-/")
 
 
 def _tables() -> tuple[dict, dict, dict]:
@@ -172,7 +173,6 @@ def _simple(doc, info: dict) -> Font:
     to_unicode = doc.get(info, "ToUnicode")
     text: dict[int, str] = _cmap(doc.stream_data(to_unicode), two_byte=False) if to_unicode is not None else {}
     encoding = doc.get(info, "Encoding")
-    names: list[str | None] = [None] * 256
     base_name, differences = None, None
     if isinstance(encoding, str):
         base_name = encoding
@@ -183,6 +183,8 @@ def _simple(doc, info: dict) -> Font:
         raise Unsure("encoding")
     symbolic = isinstance(flags, int) and bool(flags & 4) and not bool(flags & 32)
     standard_font = isinstance(base, str) and base in metrics and not embedded
+    if isinstance(base, str) and ("Dingbats" in base or base.startswith("Symbol")) and not embedded:
+        raise Unsure("Symbol and ZapfDingbats: their own encodings")
     if base_name is None and (standard_font and base not in ("Symbol", "ZapfDingbats")) and not symbolic:
         base_name = "StandardEncoding"
     mapped: dict[int, str] = {}
@@ -191,6 +193,8 @@ def _simple(doc, info: dict) -> Font:
             raise Unsure(f"encoding {base_name}")
         table = encodings[base_name]
         for code in range(32, 256):
+            if base_name == "MacRomanEncoding" and code == 0xDB:
+                continue  # pypdf has the Euro there (Apple's later table), PDFium the currency sign
             char = table[code] if code < len(table) else None
             if (
                 char
@@ -210,10 +214,8 @@ def _simple(doc, info: dict) -> Font:
             elif isinstance(item, Name) and code is not None and 0 <= code < 256:
                 char = _glyph_text(item, glyphs)
                 if char is None:
-                    mapped.pop(code, None)
-                    names[code] = item
-                else:
-                    mapped[code] = char
+                    raise Unsure(f"a glyph name PDFium may read otherwise: {item[:20]}")
+                mapped[code] = char
                 code += 1
             else:
                 raise Unsure("differences")
@@ -230,18 +232,19 @@ def _simple(doc, info: dict) -> Font:
 
 
 def _glyph_text(name: str, glyphs: dict) -> str | None:
+    """A glyph name's text where PDFium surely reads it the same: a name of the Adobe glyph list
+    standing for one printable character, or uniXXXX of one. Others (ligature names, u+XXXXX,
+    .notdef, the dingbats' a1...) are None, and then Unsure (see _simple)."""
+    if "_" in name or name.startswith("."):
+        return None  # ligature names (f_f) and .notdef: PDFium keeps the base encoding or a space
     char = glyphs.get("/" + name)
-    if char is not None:
-        return char
-    m = _UNI_NAME.match(name)
-    if m and len(name) == 7:
-        return chr(int(name[3:], 16))
-    m = _U_NAME.match(name)
-    if m:
-        value = int(m.group(1), 16)
-        if value < 0xD800 or 0xE000 <= value <= 0x10FFFF:
-            return chr(value)
-    return None
+    if char is None and _UNI_NAME.match(name) and len(name) == 7:
+        char = chr(int(name[3:], 16))
+    if char is None or len(char) != 1 or not char.isprintable() or 0xD800 <= ord(char) < 0xE000:
+        return None
+    if name.startswith("a") and name[1:].isdigit():
+        return None  # the dingbats' names: PDFium reads them as the dingbats
+    return char
 
 
 def _simple_widths(doc, info, base, metrics, mapped, standard_font) -> dict[int, int]:
@@ -250,18 +253,23 @@ def _simple_widths(doc, info, base, metrics, mapped, standard_font) -> dict[int,
         first = doc.get(info, "FirstChar")
         if not isinstance(widths_array, list) or not isinstance(first, int) or not 0 <= first < 256:
             raise Unsure("widths")
+        last = doc.get(info, "LastChar", 255)
+        if not isinstance(last, int):
+            raise Unsure("LastChar")
         out = {}
         for i, w in enumerate(widths_array):
             w = doc.resolve(w)
             if not isinstance(w, (int, float)):
                 raise Unsure("width")
-            if first + i < 256:
+            if first + i <= min(last, 255):  # PDFium gives codes past LastChar no width
                 out[first + i] = int(w)
         return out
     if not standard_font:
         raise Unsure("no widths and not a standard font")
     afm = metrics[base].character_widths
-    return {code: int(afm[char]) for code, char in mapped.items() if char in afm}
+    # pypdf's AFM tables differ from PDFium's built-in fonts for some glyphs (the Euro, guillemets,
+    # Helvetica-Bold's @): only letters, digits, the space and plain punctuation are taken
+    return {code: int(afm[char]) for code, char in mapped.items() if char in afm and char in _PLAIN}
 
 
 def _type0(doc, info: dict) -> Font:
@@ -332,59 +340,63 @@ def _utf16(raw: bytes) -> str:
     return "".join(map(chr, units))
 
 
+_HEX = rb"<[0-9A-Fa-f\s]*+>"
+_BFCHAR = re.compile(rb"\s*+(" + _HEX + rb")\s*+(" + _HEX + rb")")
+_BFRANGE = re.compile(rb"\s*+(" + _HEX + rb")\s*+(" + _HEX + rb")\s*+(" + _HEX + rb"|\[(?:\s*+" + _HEX + rb")*+\s*+\])")
+_SECTION = re.compile(rb"(?<![^\s])(\d+)\s++begin(bfchar|bfrange)(?![^\s<])(.*?)end\2(?![^\s])", re.S)
+_SECTION_START = re.compile(rb"begin(?:bfchar|bfrange|cidchar|cidrange|notdefrange)|usecmap")
+
+
+def _hex(token: bytes) -> bytes:
+    digits = re.sub(rb"\s", b"", token[1:-1])
+    if len(digits) % 2:
+        raise Unsure("CMap hex")
+    return bytes.fromhex(digits.decode())
+
+
 def _cmap(data: bytes, two_byte: bool) -> dict[int, str]:
-    """A ToUnicode CMap's bfchar and bfrange entries (the array form too). Codes must have one
-    width, the font's; usecmap, cid entries or a value with control characters are Unsure."""
+    """A ToUnicode CMap's bfchar and bfrange sections (the array form too), read only when every
+    section is whole: its count, then exactly that many entries, then its end. Anything else (a
+    missing end, a count off, a stray token, usecmap, cid sections) is Unsure: PDFium may reject
+    such a CMap and read the font's encoding, and a decoy CMap must not decide the text."""
     out: dict[int, str] = {}
     size = 2 if two_byte else 1
-    section = None
-    pending: list = []
-    array: list | None = None
-    for m in _CMAP_TOKEN.finditer(data):
-        hexdigits, opens, closes, word = m.groups()
-        if word is not None:
-            if word in (b"begincidchar", b"begincidrange", b"beginnotdefrange", b"usecmap"):
-                raise Unsure("CMap construct")
-            section = word if word.startswith(b"begin") else None
-            pending = []
-            continue
-        if opens:
-            array = []
-            continue
-        if closes:
-            if array is None:
-                raise Unsure("CMap array")
-            pending.append(array)
-            array = None
-        else:
-            digits = re.sub(rb"\s", b"", hexdigits)
-            if len(digits) % 2:
-                raise Unsure("CMap hex")
-            value = bytes.fromhex(digits.decode())
-            if array is not None:
-                array.append(value)
+    sections = list(_SECTION.finditer(data))
+    if len(sections) != len(_SECTION_START.findall(data)):
+        raise Unsure("a CMap section not whole, or of a kind not read")
+    for section in sections:
+        count, kind, body = int(section.group(1)), section.group(2), section.group(3)
+        entry = _BFCHAR if kind == b"bfchar" else _BFRANGE
+        entries, pos = [], 0
+        while True:
+            m = entry.match(body, pos)
+            if m is None:
+                break
+            entries.append(m.groups())
+            pos = m.end()
+        if body[pos:].strip() or len(entries) != count or count > MAX_CMAP_CODES:
+            raise Unsure("a CMap section whose count or entries are off")
+        for groups in entries:
+            if kind == b"bfchar":
+                code, dest = _hex(groups[0]), _hex(groups[1])
+                if len(code) != size:
+                    raise Unsure("bfchar")
+                out[int.from_bytes(code, "big")] = _utf16(dest)
                 continue
-            pending.append(value)
-        if section == b"beginbfchar" and len(pending) == 2:
-            code, dest = pending
-            if not isinstance(dest, bytes) or len(code) != size:
-                raise Unsure("bfchar")
-            out[int.from_bytes(code, "big")] = _utf16(dest)
-            pending = []
-        elif section == b"beginbfrange" and len(pending) == 3:
-            low, high, dest = pending
+            low, high = _hex(groups[0]), _hex(groups[1])
             if len(low) != size or len(high) != size:
                 raise Unsure("bfrange")
             lo, hi = int.from_bytes(low, "big"), int.from_bytes(high, "big")
             if hi < lo or hi - lo > MAX_CMAP_CODES:
                 raise Unsure("bfrange bounds")
-            if isinstance(dest, list):
-                if len(dest) < hi - lo + 1:
+            if groups[2].startswith(b"["):
+                dests = [_hex(t) for t in re.findall(_HEX, groups[2])]
+                if len(dests) < hi - lo + 1:
                     raise Unsure("bfrange array")
                 for k in range(hi - lo + 1):
-                    out[lo + k] = _utf16(dest[k])
+                    out[lo + k] = _utf16(dests[k])
             else:
-                start = _utf16(dest)
+                start = _utf16(_hex(groups[2]))
                 if not start or len(start) != 1:
                     raise Unsure("bfrange to a string")  # PDFium steps the last unit: not modelled
                 if (lo >> 8) != (hi >> 8) and two_byte:
@@ -394,9 +406,6 @@ def _cmap(data: bytes, two_byte: bool) -> dict[int, str]:
                     if 0xD800 <= value < 0xE000 or value > 0xFFFF:
                         raise Unsure("bfrange past the BMP")
                     out[lo + k] = chr(value)
-            pending = []
-        elif section is None and pending:
-            pending = []
         if len(out) > MAX_CMAP_CODES:
             raise Unsure("CMap too long")
     for t in out.values():

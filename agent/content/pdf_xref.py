@@ -41,26 +41,32 @@ class Document:
         self.cache: dict[int, object] = {}
         self._resolving: set[int] = set()
         self._object_streams: dict[int, tuple[bytes, list[tuple[int, int]], int]] = {}
+        if not data.startswith(b"%PDF-"):
+            raise Unsure("no %PDF header at the start")  # PDFium refuses it, or counts offsets from a later one
         tail = data[-2048:]
-        found = list(_STARTXREF.finditer(tail))
-        if not found:
-            raise Unsure("no startxref")
-        self.trailer = self._read_sections(int(found[-1].group(1)))
+        last = tail.rfind(b"startxref")
+        found = _STARTXREF.match(tail, last) if last >= 0 else None
+        if found is None:
+            raise Unsure("no startxref, or a damaged one")  # PDFium may find the newest revision anyway
+        self.trailer = self._read_sections(int(found.group(1)))
         if "Encrypt" in self.trailer:
             raise Unsure("encrypted")  # PDFium opens the empty user password
 
     # the cross-reference sections ------------------------------------------------------------
     def _read_sections(self, offset: int) -> dict:
-        trailer: dict | None = None
+        trailer: dict = {}
         seen: set[int] = set()
+        self._sections = 0
         while offset is not None:
             if offset in seen or len(seen) >= MAX_UPDATES or not 0 <= offset < len(self.data):
                 raise Unsure("xref chain")
             seen.add(offset)
             m = _XREF_HEAD.match(self.data, offset)
+            self._section_numbers: set[int] = set()
             section = self._table(m.end()) if m else self._xref_stream(offset)
-            if trailer is None:
-                trailer = section
+            self._sections += 1
+            for key, value in section.items():  # PDFium merges the trailers, the newest first
+                trailer.setdefault(key, value)
             if "XRefStm" in section:
                 raise Unsure("hybrid xref")
             prev = section.get("Prev")
@@ -69,13 +75,21 @@ class Document:
             offset = prev
         if len(self.offsets) + len(self.in_streams) > MAX_OBJECTS:
             raise Unsure("too many objects")
-        return trailer or {}
+        return trailer
 
     def _add(self, number: int, offset: int, generation: int) -> None:
+        if number in self._section_numbers:
+            raise Unsure("an object listed twice in one xref section")
+        self._section_numbers.add(number)
+        if self.offsets.get(number, (0, 0))[0] < 0:
+            raise Unsure("an update frees an object an older revision has")  # PDFium may read the older one
         if number not in self.offsets and number not in self.in_streams:  # the newest section wins
             self.offsets[number] = (offset, generation)
 
     def _free(self, number: int) -> None:
+        if number in self._section_numbers:
+            raise Unsure("an object listed twice in one xref section")
+        self._section_numbers.add(number)
         if number not in self.offsets and number not in self.in_streams:
             self.offsets[number] = (-1, 0)
 
@@ -145,6 +159,11 @@ class Document:
                 elif kind == 1:
                     self._add(number, fields[1], fields[2] or 0)
                 elif kind == 2:
+                    if number in self._section_numbers:
+                        raise Unsure("an object listed twice in one xref section")
+                    self._section_numbers.add(number)
+                    if self.offsets.get(number, (0, 0))[0] < 0:
+                        raise Unsure("an update frees an object an older revision has")
                     if number not in self.offsets and number not in self.in_streams:
                         self.in_streams[number] = (fields[1], fields[2] or 0)
                 else:

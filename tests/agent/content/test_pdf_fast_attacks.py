@@ -163,8 +163,6 @@ def test_ordinary_white_space_and_comments_read_quickly():
 
 
 # -- incremental updates: the reader must read the revision PDFium reads -------------------------
-@pytest.mark.xfail(strict=True, reason="an update that marks the content stream free: PDFium still reads the old "
-                   "object, the fast reader reads no contents and gives an empty page")  # fmt: skip
 def test_an_update_freeing_the_content_stream_does_not_hide_its_text():
     base = _page("BT /F1 12 Tf 72 700 Td (CONFIDENTIAL 11010519491231002X) Tj ET")
     data = _update(base, {}, table=b"4 1\n0000000000 00001 f \n")
@@ -172,8 +170,6 @@ def test_an_update_freeing_the_content_stream_does_not_hide_its_text():
     _held_to_pdfium(data)
 
 
-@pytest.mark.xfail(strict=True, reason="the fast reader takes only a startxref followed by %%EOF: an update whose "
-                   "%%EOF is damaged is skipped and the previous revision read, PDFium reads the update")  # fmt: skip
 def test_an_update_with_a_damaged_end_marker_is_read_as_pdfium_reads_it():
     base = _page("BT /F1 12 Tf 72 700 Td (harmless old text) Tj ET")
     data = _update(base, {4: _stream(b"BT /F1 12 Tf 72 700 Td (CONFIDENTIAL new text) Tj ET")}, tail=b"%%EO\n")
@@ -181,9 +177,6 @@ def test_an_update_with_a_damaged_end_marker_is_read_as_pdfium_reads_it():
     _held_to_pdfium(data)
 
 
-@pytest.mark.xfail(strict=True, reason="PDFium merges the trailers of all revisions (a key missing from the newest "
-                   "comes from an older one); the fast reader looks only at the newest, so the /Info of the "
-                   "original is lost once an update's trailer leaves it out")  # fmt: skip
 def test_info_named_only_by_an_older_trailer_is_read():
     base = _page(
         "BT /F1 12 Tf 72 700 Td (body) Tj ET", more=("<< /Title (CONFIDENTIAL plan) >>",), trailer=" /Info 6 0 R"
@@ -200,8 +193,6 @@ def test_an_update_replacing_the_page_text_is_read_as_pdfium_reads_it():
 
 
 # -- metadata ------------------------------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="decode_text_string knows only the UTF-16BE mark: a UTF-16LE title (FF FE) "
-                   "is read as Latin-1 mojibake where PDFium reads 机密")  # fmt: skip
 def test_a_utf16le_title_is_read_as_pdfium_reads_it():
     title = (b"\xff\xfe" + "机密".encode("utf-16-le")).hex()
     data = _page("BT /F1 12 Tf 72 700 Td (x) Tj ET", more=(f"<< /Title <{title}> >>",), trailer=" /Info 6 0 R")
@@ -220,8 +211,6 @@ def test_other_title_encodings_are_read_as_pdfium_reads_them_or_given_up(raw):
 
 
 # -- inspection: what a break costs -------------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="the freed content stream above, seen from inspect: the resident id PDFium "
-                   "finds is missed with the fast reader on")  # fmt: skip
 def test_inspection_finds_the_same_with_the_fast_reader_on_a_freed_content_stream(monkeypatch):
     base = _page("BT /F1 12 Tf 72 700 Td (CONFIDENTIAL 11010519491231002X) Tj ET")
     data = _update(base, {}, table=b"4 1\n0000000000 00001 f \n")
@@ -250,9 +239,6 @@ def _page_in(font: str, content: str) -> bytes:
     return makers.pdf_file(objects)
 
 
-@pytest.mark.xfail(strict=True, reason="pypdf's AFM widths are not PDFium's for some glyphs of the standard fonts "
-                   "(Helvetica's Euro 556 against 667, guillemets 556 against 612, Helvetica-Bold's @ 975 against "
-                   "1072): the end of a run is misplaced and a space put where PDFium sees none")  # fmt: skip
 def test_a_gap_after_a_euro_sign_in_helvetica_is_measured_as_pdfium_measures_it():
     font = _standard_font("Helvetica", "/Encoding /WinAnsiEncoding")
     data = _page_in(font, "BT /F1 12 Tf 72 700 Td (A\\200) Tj ET BT /F1 12 Tf 89 700 Td (B) Tj ET")
@@ -260,8 +246,6 @@ def test_a_gap_after_a_euro_sign_in_helvetica_is_measured_as_pdfium_measures_it(
     _held_to_pdfium(data)
 
 
-@pytest.mark.xfail(strict=True, reason="pypdf's MacRomanEncoding has the Euro at 0xDB (Apple's later table); "
-                   "the PDF reference, and PDFium, have the currency sign there")  # fmt: skip
 def test_mac_roman_0xdb_is_read_as_pdfium_reads_it():
     data = _page_in(
         _standard_font("Helvetica", "/Encoding /MacRomanEncoding"), "BT /F1 12 Tf 72 700 Td (A\\333B) Tj ET"
@@ -270,8 +254,6 @@ def test_mac_roman_0xdb_is_read_as_pdfium_reads_it():
     _held_to_pdfium(data)
 
 
-@pytest.mark.xfail(strict=True, reason="ZapfDingbats (not embedded) with an /Encoding name: the fast reader reads "
-                   "the letters of WinAnsi or Standard, PDFium the dingbats the font's own encoding gives")  # fmt: skip
 @pytest.mark.parametrize("encoding", ["/Encoding /WinAnsiEncoding", "/Encoding /StandardEncoding"])
 def test_zapf_dingbats_with_an_encoding_name_is_read_as_pdfium_reads_it(encoding):
     data = _page_in(_standard_font("ZapfDingbats", encoding), "BT /F1 12 Tf 72 700 Td (ABC abc) Tj ET")
@@ -299,9 +281,6 @@ def test_plain_letters_in_the_standard_fonts_are_read_as_pdfium_reads_them_or_gi
         assert found is not None and found[1][0].startswith("Hello World again\r\n")
 
 
-@pytest.mark.xfail(strict=True, reason="a /LastChar below the end of /Widths: PDFium gives the codes past it no "
-                   "width, so repeated digits fall on one spot and are dropped as fake bold; the fast reader takes "
-                   "the widths array to its end (found by mutating a pdfunite file)")  # fmt: skip
 def test_widths_past_last_char_are_read_as_pdfium_reads_them():
     widths = " ".join("500" for _ in range(32, 127))
     font = f"<< /Type /Font /Subtype /TrueType /BaseFont /ArialMT /FirstChar 32 /LastChar 50 /Widths [{widths}] /Encoding /WinAnsiEncoding >>"
@@ -347,10 +326,6 @@ def _differences_page(name: str) -> bytes:
     return _page_in(font, "BT /F1 12 Tf 72 700 Td (ABC) Tj ET BT /F1 12 Tf 72 680 Td (xBy) Tj ET")
 
 
-@pytest.mark.xfail(strict=True, reason="_glyph_text (pypdf's glyph list, uniXXXX, uXXXX[XX]) is not PDFium's reading of "
-                   "a glyph name: f_f and uni0000 keep the base encoding's B in PDFium; uniD800 (a lone surrogate), u1F600 "
-                   "and u10FFFF are dropped by PDFium; .notdef is a space in PDFium, □ here; the dingbat names a1 and "
-                   "a100 are ✁ and ❞ in PDFium, \\x01 and d here")  # fmt: skip
 @pytest.mark.parametrize("name", ["f_f", "uni0000", "uniD800", "u1F600", "u10FFFF", ".notdef", "a1", "a100"])
 def test_an_odd_glyph_name_in_differences_is_read_as_pdfium_reads_it(name):
     _held_to_pdfium(_differences_page(name))
@@ -399,9 +374,6 @@ DECOY_SECTIONS = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason="_cmap takes the pairs of a bfchar or bfrange section PDFium rejects (no "
-                   "end keyword, a count other than its entries, no count, a stray token): PDFium then reads the "
-                   "font's encoding, CONFIDENTIAL, and the fast reader the decoy xxxxxxxxxxxx")  # fmt: skip
 @pytest.mark.parametrize("section", list(DECOY_SECTIONS))
 def test_a_tounicode_cmap_pdfium_rejects_does_not_give_its_decoy_text(section):
     data = _decoy_cmap_page(DECOY_SECTIONS[section])
@@ -414,8 +386,6 @@ def test_a_well_formed_tounicode_cmap_is_read_as_pdfium_reads_it():
     assert _held_to_pdfium(data) == ({}, ["xxxxxxxxxxxx"])
 
 
-@pytest.mark.xfail(strict=True, reason="the decoy CMap above, seen from inspect: the marking PDFium's reading finds "
-                   "is missed with the fast reader on")  # fmt: skip
 def test_inspection_finds_the_marking_behind_a_decoy_cmap(monkeypatch):
     data = _decoy_cmap_page(DECOY_SECTIONS["no endbfchar"])
     found = []
@@ -426,9 +396,6 @@ def test_inspection_finds_the_marking_behind_a_decoy_cmap(monkeypatch):
     assert found[0] == found[1]
 
 
-@pytest.mark.xfail(strict=True, reason="one xref section listing an object twice (two subsections): PDFium takes "
-                   "the last entry, the fast reader the first (_add keeps what it has), so a benign first copy hides "
-                   "the one PDFium reads")  # fmt: skip
 def test_an_object_listed_twice_in_one_xref_section_is_read_as_pdfium_reads_it():
     base = _page("BT /F1 12 Tf 72 700 Td (original) Tj ET")
     out = bytearray(base)
@@ -444,8 +411,6 @@ def test_an_object_listed_twice_in_one_xref_section_is_read_as_pdfium_reads_it()
     _held_to_pdfium(data)
 
 
-@pytest.mark.xfail(strict=True, reason="no %PDF header: PDFium refuses the file (data format error, read_pdf's "
-                   "Refused), the fast reader never looks for the header and reads it (more text, not less)")  # fmt: skip
 def test_a_file_without_a_pdf_header_is_refused_as_pdfium_refuses_it():
     data = _page("BT /F1 12 Tf 72 700 Td (Hello) Tj ET").replace(b"%PDF-1.4", b"%XYZ-1.4")
     with pytest.raises(pdfium.PdfiumError):
