@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 .PHONY: run test lint clean bench dist
 
 $(BIN)/python:
-	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10) and "MiWei needs Python 3.10 or newer")'
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "MiWei needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 
 # setup.py compiles agent/content/_winnow.c in place (optional: without a compiler the numpy path runs)
