@@ -17,6 +17,7 @@ import contextlib
 import io
 import re
 import signal
+import zlib
 
 import pytest
 
@@ -417,3 +418,54 @@ def test_a_file_without_a_pdf_header_is_refused_as_pdfium_refuses_it():
         _pdfium(data)
     with pytest.raises(Unsure):
         _fast(data)
+
+
+# -- the same attacks through an xref stream, and around encryption and the file's end ------------
+def _xref_stream_update(base: bytes, bodies: list[bytes], rows: bytes, index: str) -> bytes:
+    """base with objects 4 appended (each body in turn) and an xref stream (W [1 4 2], object 20)
+    whose rows are one in-use row for each appended copy, then `rows`, then its own row."""
+    out = bytearray(base)
+    table = b""
+    for body in bodies:
+        table += b"\x01" + len(out).to_bytes(4, "big") + b"\x00\x00"
+        out += b"4 0 obj\n%s\nendobj\n" % body
+    at = len(out)
+    packed = zlib.compress(table + rows + b"\x01" + at.to_bytes(4, "big") + b"\x00\x00")
+    out += (b"20 0 obj\n<< /Type /XRef /Size 21 /W [1 4 2] /Index [%s] /Root 1 0 R /Prev %d /Filter /FlateDecode "
+            b"/Length %d >>\nstream\n" % (index.encode(), _last_xref(base), len(packed)))  # fmt: skip
+    return bytes(out + packed + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % at)
+
+
+def test_an_object_listed_twice_in_an_xref_stream_is_read_as_pdfium_reads_it():
+    base = _page("BT /F1 12 Tf 72 700 Td (original) Tj ET")
+    copies = [_stream(b"BT /F1 12 Tf 72 700 Td (%s) Tj ET" % t) for t in (b"harmless copy", b"CONFIDENTIAL copy")]
+    data = _xref_stream_update(base, copies, b"", "4 1 4 1 20 1")
+    assert _pdfium(data)[1] == ["CONFIDENTIAL copy"]
+    _held_to_pdfium(data)
+
+
+def test_an_xref_stream_freeing_the_content_stream_is_read_as_pdfium_reads_it():
+    base = _page("BT /F1 12 Tf 72 700 Td (CONFIDENTIAL 11010519491231002X) Tj ET")
+    _held_to_pdfium(_xref_stream_update(base, [], b"\x00\x00\x00\x00\x00\x00\x01", "4 1 20 1"))
+
+
+def test_encryption_named_only_by_an_older_trailer_is_given_to_pdfium():
+    """An /Encrypt whose crypt filter is Identity (the streams plain, so a reader that missed it
+    would read the same text): the update's trailer leaves it out, PDFium still has it."""
+    encrypt = (" /ID [<00112233445566778899AABBCCDDEEFF> <00112233445566778899AABBCCDDEEFF>] /Encrypt << /Filter "
+               "/Standard /V 4 /R 4 /Length 128 /CF << /StdCF << /CFM /None >> >> /StmF /Identity /StrF /Identity "
+               "/O <00> /U <00> /P -4 >>")  # fmt: skip
+    base = _page("BT /F1 12 Tf 72 700 Td (CONFIDENTIAL) Tj ET", trailer=encrypt)
+    data = _update(base, {4: _stream(b"BT /F1 12 Tf 72 700 Td (CONFIDENTIAL two) Tj ET")})
+    assert _pdfium(data)[1] == ["CONFIDENTIAL two"]
+    with pytest.raises(Unsure, match="encrypt"):
+        _fast(data)
+
+
+@pytest.mark.parametrize(
+    "tail", [b"%%EOF\n" + b" " * 3000, b"\n" * 20, b"%%eof\n", b"%%EOF junk\n", b"%%EOF"],
+    ids=["3000 spaces after", "no end marker", "lower case", "junk after the marker", "no newline"],
+)  # fmt: skip
+def test_an_update_ending_oddly_is_read_as_pdfium_reads_it_or_given_up(tail):
+    base = _page("BT /F1 12 Tf 72 700 Td (harmless old text) Tj ET")
+    _held_to_pdfium(_update(base, {4: _stream(b"BT /F1 12 Tf 72 700 Td (CONFIDENTIAL new text) Tj ET")}, tail=tail))
