@@ -40,6 +40,13 @@ class Collector:
         if self._clock() > self._deadline:
             raise OutOfBudget("time")
 
+    def seconds_left(self) -> float:
+        return self._deadline - self._clock()
+
+    def clock(self) -> float:
+        """The clock the deadline is read on (time.monotonic unless a test gave another)."""
+        return self._clock()
+
     def take_bytes(self, n: int) -> None:
         self.bytes_left -= n
         if self.bytes_left < 0:

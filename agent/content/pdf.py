@@ -53,6 +53,12 @@ PDFIUM_PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD: encrypted with a user password
 _pdfium_lock = threading.Lock()
 FAST_READER = True  # False: every PDF straight to ENGINE (the reference the fast reader is held to)
 MAX_FAST_BYTES = 32 << 20  # a larger file goes to PDFium, which seeks instead of holding it whole
+# The share of the time left that the fast reader may take before it gives the document to PDFium.
+# On shapes it reads slowly (hundreds of thousands of text objects, a line drawn right to left
+# object by object, huge CMaps) it costs 6-10 times PDFium's CPU: a file built so would otherwise
+# spend the whole budget in it where PDFium alone finishes. Past its share, PDFium reads with
+# the rest, so a PDF costs at most this share of its budget more than PDFium alone.
+FAST_TIME_SHARE = 0.25
 FAST_LINES = True  # False: join_wrapped tries every line, add adds each (the reference of the fast path)
 META_KEYS = (("Title", TITLE), ("Subject", PROPERTIES), ("Keywords", PROPERTIES), ("Author", PROPERTIES))
 
@@ -86,8 +92,15 @@ def _read_fast(f: BinaryIO, out: Collector) -> bool:
     if len(data) > MAX_FAST_BYTES:
         f.seek(start)
         return False
+    give_way_at = out.clock() + FAST_TIME_SHARE * max(0.0, out.seconds_left())
+
+    def check_time() -> None:
+        out.check_time()
+        if out.clock() > give_way_at:
+            raise Unsure("time: PDFium reads it faster")
+
     try:
-        found = pdf_fast.read(data, out.bytes_left, MAX_PAGES, out.check_time, tuple(k for k, _ in META_KEYS))
+        found = pdf_fast.read(data, out.bytes_left, MAX_PAGES, check_time, tuple(k for k, _ in META_KEYS))
     except (OutOfBudget, Refused):
         raise
     except Unsure as e:

@@ -11,6 +11,7 @@ Tz, Tc, clipping render modes, inline images, ActualText, Type3 fonts...) raises
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -19,6 +20,7 @@ from agent.content.pdf_objects import Name, Ref, Stream, Unsure, hex_string, lit
 
 MAX_FORM_DEPTH = 8  # Form XObjects inside Form XObjects
 MAX_TEXT_OBJECTS = 500_000  # per page: beyond, PDFium decides (a page is bounded by the budget anyway)
+CHECK_EVERY = 4096  # tokens of content between two looks at the clock (a page may hold millions)
 # a run of "(line) Tj T*", as simple writers (and the bench's PDFs) draw a column of lines: one match
 _LINE = re.compile(
     rb"[\x00\t\n\x0c\r ]*+\(([^()\\]*+(?:\\.[^()\\]*+)*+)\)[\x00\t\n\x0c\r ]*+Tj[\x00\t\n\x0c\r ]++T\*(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])",
@@ -121,8 +123,9 @@ def _multiply(m: tuple, n: tuple) -> tuple:
 class ContentReader:
     """Runs a page's content (and its forms) and collects its text objects in content order."""
 
-    def __init__(self, doc, fonts_cache: dict, min_codes: float = 0) -> None:
+    def __init__(self, doc, fonts_cache: dict, min_codes: float = 0, check_time: Callable[[], None] = lambda: None) -> None:
         self.doc = doc
+        self.check_time = check_time  # raises when the page has taken too long
         self.min_codes = min_codes  # per text object, checked at the 64th: short runs give up early
         self.codes = 0
         self.fonts = fonts_cache  # font dict's object number (or id) -> Font
@@ -145,7 +148,11 @@ class ContentReader:
         marked: list[bool] = []
         pos = 0
         match = _TOKEN.match
+        tokens = 0
         while True:
+            tokens += 1
+            if tokens % CHECK_EVERY == 0:
+                self.check_time()
             m = match(data, pos)
             if m is None:
                 if data[pos:].strip(b"\x00\t\n\x0c\r "):

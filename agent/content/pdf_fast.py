@@ -46,7 +46,7 @@ def read(
         if number >= max_pages:
             return FastText(meta, texts, True)
         check_time()
-        texts.append(_page_text(doc, page, fonts))
+        texts.append(_page_text(doc, page, fonts, check_time))
     return FastText(meta, texts, False)
 
 
@@ -127,7 +127,7 @@ def _pages(doc: Document, root: dict) -> list[dict]:
     return out
 
 
-def _page_text(doc: Document, page: dict, fonts: dict) -> str:
+def _page_text(doc: Document, page: dict, fonts: dict, check_time: Callable[[], None]) -> str:
     if page.get("Rotate", 0) not in (0, None) or "UserUnit" in page:
         raise Unsure("rotated page")
     box = _box(page.get("MediaBox")) or (0.0, 0.0, 612.0, 792.0)
@@ -145,12 +145,12 @@ def _page_text(doc: Document, page: dict, fonts: dict) -> str:
             resources = {}
         else:
             raise Unsure("resources")
-    reader = ContentReader(doc, fonts, MIN_CODES_PER_OBJECT)
+    reader = ContentReader(doc, fonts, MIN_CODES_PER_OBJECT, check_time)
     reader.run(data, resources)
     codes = sum(len(o.codes) if isinstance(o, TextObject) else sum(map(len, o.codes)) for o in reader.objects)
     if reader.count > 8 and codes < MIN_CODES_PER_OBJECT * reader.count:
         raise Unsure("short text runs: PDFium reads them faster")
-    return PageLayout(box).text(reader.objects)
+    return PageLayout(box).text(reader.objects, check_time)
 
 
 def _box(value) -> tuple[float, float, float, float] | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 from agent.content.pdf_content import Column, TextObject
 from agent.content.pdf_objects import Unsure
@@ -32,6 +33,8 @@ _CONTROL = frozenset("\x02\x03\x93\x94\x96\x97\x98\ufffe")
 _SPECIAL = re.compile("[\x02\x03\x93\x94\x96\x97\x98\ufffe\ufb00-\ufb06]")  # dropped or spelled out
 _SPACES = re.compile(" {2,}")
 _HYPHEN_END = re.compile("[-\xad] *\n")  # a line ending in a hyphen: PDFium may join it to the next
+MAX_LINE_OBJECTS = 1024  # text objects gathered on one line: more (sorted by insertion), PDFium reads faster
+CHECK_EVERY = 256  # text objects laid out between two looks at the clock
 EPSILON = 1e-3  # a comparison closer than this to its threshold: PDFium's float32 may fall either way
 
 
@@ -93,10 +96,14 @@ class PageLayout:
         self._seen: dict[int, list[TextObject]] = {}
 
     # the page ---------------------------------------------------------------------------------
-    def text(self, objects: list) -> str:
+    def text(self, objects: list, check_time: Callable[[], None] = lambda: None) -> str:
         self._objects = objects
         i, count = 0, len(objects)
+        next_check = CHECK_EVERY
         while i < count:
+            if i >= next_check:
+                check_time()
+                next_check = i + CHECK_EVERY
             obj = objects[i]
             if isinstance(obj, Column):
                 self._column_block(obj)
@@ -276,6 +283,8 @@ class PageLayout:
         if not self._line:
             self._line.append(obj)
             return
+        if len(self._line) >= MAX_LINE_OBJECTS:
+            raise Unsure("a line of too many objects")
         prev = self._line[-1]
         prev_width = _char_width(prev, prev.codes[-1]) * prev.size / 1000 * (prev.a + prev.d) / 2
         this_width = _char_width(obj, obj.codes[0]) * obj.size / 1000 * (obj.a + obj.d) / 2

@@ -22,7 +22,8 @@ import zlib
 import pytest
 
 from agent.content import pdf as pdf_module
-from agent.content import pdf_fast
+from agent.content import pdf_fast, pdf_layout
+from agent.content.budget import Collector
 from agent.content.inspect import inspect_source
 from agent.content.pdf_objects import Unsure
 from tests.agent.content import legacy_makers, makers
@@ -469,3 +470,62 @@ def test_encryption_named_only_by_an_older_trailer_is_given_to_pdfium():
 def test_an_update_ending_oddly_is_read_as_pdfium_reads_it_or_given_up(tail):
     base = _page("BT /F1 12 Tf 72 700 Td (harmless old text) Tj ET")
     _held_to_pdfium(_update(base, {4: _stream(b"BT /F1 12 Tf 72 700 Td (CONFIDENTIAL new text) Tj ET")}, tail=tail))
+
+
+# --- the fast reader's time: a shape it reads slowly is given to PDFium, not paid for ------------
+
+
+def _right_to_left_line(objects: int) -> bytes:
+    """One line of `objects` one-letter text objects drawn from the right edge leftwards: each
+    goes before all the others gathered on the line (PDFium sorts the same way)."""
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    shows = "".join(f"BT /F1 0.5 Tf {600 - 0.5 * i:.2f} 700 Td ({letters[i % 26]}) Tj ET\n" for i in range(objects))
+    return _page(shows)
+
+
+def test_a_line_of_too_many_objects_is_given_to_pdfium():
+    """Sorting a line by insertion is quadratic: 20,000 objects took 20 s where PDFium takes 3."""
+    with pytest.raises(Unsure, match="a line of too many objects"):
+        _fast(_right_to_left_line(pdf_layout.MAX_LINE_OBJECTS + 1))
+    with _cpu_limit(), pytest.raises(Unsure):
+        _fast(_right_to_left_line(20_000))
+
+
+def _read_with_clock(data: bytes, budget_s: float, tick_s: float) -> tuple[list, list[str]]:
+    """read_pdf's parts, on a clock that moves tick_s each time it is read, and the reasons the
+    fast reader gave up for."""
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += tick_s
+        return now[0]
+
+    reasons: list[str] = []
+    real_read = pdf_fast.read
+
+    def read(*args):
+        try:
+            return real_read(*args)
+        except Unsure as e:
+            reasons.append(str(e))
+            raise
+
+    out = Collector(20 << 20, budget_s, clock=clock)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pdf_fast, "read", read)
+        pdf_module.read_pdf(io.BytesIO(data), out)
+    return out.parts, reasons
+
+
+def test_the_fast_reader_gives_way_to_pdfium_past_its_share_of_the_time():
+    """A page of many objects on a clock that runs out of the fast reader's share: PDFium reads
+    the document with the rest of the budget (the same parts as PDFium alone), nothing is lost."""
+    many = _page("".join(f"BT /F1 10 Tf 72 {700 - i % 600} Td (line {i} CONFIDENTIAL) Tj ET\n" for i in range(3000)))
+    parts, reasons = _read_with_clock(many, budget_s=60.0, tick_s=1.0)  # 15 readings of the clock for the fast reader
+    assert reasons == ["time: PDFium reads it faster"]
+    reference = Collector(20 << 20, 60)
+    pdf_module.read_pdf(io.BytesIO(many), reference, engine="pdfium")
+    assert parts == reference.parts and any("CONFIDENTIAL" in p.text for p in parts)
+    # with time to spare the fast reader reads it itself
+    parts, reasons = _read_with_clock(many, budget_s=1e9, tick_s=1.0)
+    assert reasons == [] and parts == reference.parts
