@@ -42,7 +42,7 @@ from agent.outbox import Outbox
 from agent.paths import is_under, readable
 from agent.places import EgressPlace, EgressPlaces
 from agent.spool import FileMark, Spool
-from agent.walk import Unwalkable, lstat, walk_files
+from agent.walk import FILE_FLAGS, PATH_MAX, Unwalkable, lstat, walk_files
 from agent.watcher import BlindSpot, FsChange
 from rules.events import Detection, Event
 
@@ -62,6 +62,13 @@ READ_CHUNK = 64  # closed writes read and hashed in one call to agent._egress (r
 # (index.known_sha256), and only those are looked up; False: each result is looked up alone (the
 # reference; test_pipeline_lookup compares the two)
 FAST_LOOKUP = True
+
+# True: an egress path short enough for one system call is lstat'ed and opened with os.stat and
+# os.open themselves, not through agent.walk's any-length helpers (their encoding, closure and
+# calls, and open_regular's second fstat: some 3 µs a file of a burst, three times); False: the
+# helpers always (the reference; test_pipeline_stat compares the two)
+FAST_STAT = True
+_SHORT = PATH_MAX // 4  # characters: at most 4 bytes each once encoded, so under PATH_MAX bytes
 
 _WRITES = frozenset({"created", "modified", "closed"})  # changes of one file that coalesce (see _handle_held)
 
@@ -430,7 +437,7 @@ class Pipeline:
             pending.origin = WRITE
         pending.wrote = pending.wrote or wrote
         try:
-            pending.seen = lstat(path)
+            pending.seen = _lstat(path)
         except OSError:
             pending.unseen_write = True  # gone already: _check_egress reports it with what is known
 
@@ -588,7 +595,7 @@ class Pipeline:
         pending = self._egress[path]
         looked_at = time.monotonic()  # the clock of FsChange.at
         try:
-            st = lstat(path)
+            st = _lstat(path)
         except FileNotFoundError:
             del self._egress[path]
             if pending.origin == WRITE:
@@ -623,7 +630,7 @@ class Pipeline:
     def _submit(self, path: str, st: os.stat_result, pending: _Pending, renamed: FileMark | None) -> bool:
         """Open the file and hand it to a lane; False when the lanes take no more now."""
         try:
-            fd, fst = open_regular(path)
+            fd, fst = _open_regular(path)
         except FileNotFoundError:
             del self._egress[path]
             if pending.origin == WRITE:
@@ -817,6 +824,39 @@ class _Changes(queue.SimpleQueue):
         if self.qsize() >= QUEUE_MAX:
             raise queue.Full
         self.put(item)
+
+
+def _lstat(path: str) -> os.stat_result:
+    """walk.lstat(path): the same answer and the same errors (a name too long for one call, which
+    no file seen can have, is left to it)."""
+    if FAST_STAT and len(path) < _SHORT:
+        try:
+            return os.stat(path, follow_symlinks=False)
+        except OSError as exc:
+            if exc.errno != errno.ENAMETOOLONG:
+                raise
+    return lstat(path)
+
+
+def _open_regular(path: str) -> tuple[int, os.stat_result]:
+    """inspector.open_regular(path): a descriptor of the regular file there, no link followed, no
+    blocking, and its fstat (OSError EINVAL for anything not a regular file), with one fstat."""
+    if not (FAST_STAT and len(path) < _SHORT):
+        return open_regular(path)
+    try:
+        fd = os.open(path, FILE_FLAGS)
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        return open_regular(path)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file", path)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, st
 
 
 def _still_there(path: str, seen: os.stat_result | None) -> bool:

@@ -58,13 +58,13 @@ def make(tmp_path):
 
 def _counting_lstat(monkeypatch) -> list[str]:
     calls: list[str] = []
-    real = module.lstat
+    real = module._lstat  # the pipeline's lstat (walk.lstat, or os.stat for a short path: FAST_STAT)
 
     def counted(path):
         calls.append(path)
         return real(path)
 
-    monkeypatch.setattr(module, "lstat", counted)
+    monkeypatch.setattr(module, "_lstat", counted)
     return calls
 
 
