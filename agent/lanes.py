@@ -48,7 +48,6 @@ class Job:
     st: Any  # os.stat_result of fd when it was opened
     context: Any = None  # what the pipeline needs back with the result
     inspect: bool = True
-    digest: FileDigest | None = None  # hashed already (agent/readbatch.py): the lane only has it inspected
 
 
 @dataclass
@@ -156,13 +155,11 @@ class _Lane:
                 self.moved_at = None
 
     def _work(self, job: Job) -> Done:
-        digest = job.digest
-        if digest is None:
-            try:
-                head_bytes = HEAD_BYTES if job.inspect else 0
-                digest = self.hasher.digest_fd(job.fd, head_bytes, progress=self._moved, known=job.st)
-            except OSError as exc:
-                return Done(job, exc)
+        try:
+            head_bytes = HEAD_BYTES if job.inspect else 0
+            digest = self.hasher.digest_fd(job.fd, head_bytes, progress=self._moved, known=job.st)
+        except OSError as exc:
+            return Done(job, exc)
         changed = (digest.size, digest.mtime_ns) != (job.st.st_size, job.st.st_mtime_ns)
         if changed or not job.inspect:
             return Done(job, digest)
@@ -191,8 +188,6 @@ class Lanes:
         self._small = _Lane("small", small_slots, hasher, make_inspector(), self.results, idle_s)
         self._large = _Lane("large", large_slots, hasher, make_inspector(), self.results, idle_s)
         self.in_flight: set[str] = set()  # paths submitted and not yet taken back by done()
-        self.small_in_flight = 0  # of those, the small lane's: results the pipeline must not overtake
-        self._count_lock = threading.Lock()  # submit_opened hands files from another thread
 
     def start(self) -> None:
         self._small.start()
@@ -212,9 +207,6 @@ class Lanes:
         except queue.Full:
             return False
         self.in_flight.add(job.path)
-        if lane is self._small:
-            with self._count_lock:
-                self.small_in_flight += 1
         return True
 
     def wake(self) -> None:
@@ -231,14 +223,7 @@ class Lanes:
             except queue.Empty:
                 return out
             self.in_flight.discard(result.job.path)
-            if result.job.st.st_size < self.large_bytes:  # the lane submit chose
-                with self._count_lock:
-                    self.small_in_flight -= 1
             out.append(result)
-
-    def small_room(self) -> int:
-        """Files the small lane takes now before it is full."""
-        return self._small.jobs.maxsize - self._small.jobs.qsize()
 
     def queued(self) -> int:
         return self._small.jobs.qsize() + self._large.jobs.qsize()

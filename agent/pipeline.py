@@ -29,15 +29,13 @@ from datetime import datetime, timezone
 
 from loguru import logger
 
-from agent import readbatch
 from agent.attribution import WriterTracker
 from agent.classify import content_fields
 from agent.content.inspect import Inspection
-from agent.hashing import FileDigest, Hasher
+from agent.hashing import Hasher
 from agent.index import FingerprintIndex, IndexedFile
 from agent.inspector import InProcessInspector, open_regular
 from agent.lanes import Done, Inspector, Job, Lanes
-from agent.opaque import HEAD_BYTES, is_opaque, name_only
 from agent.outbox import Outbox
 from agent.paths import is_under, readable
 from agent.places import EgressPlace, EgressPlaces
@@ -56,7 +54,6 @@ MAX_BLIND_REPORTS = 100  # folders not seen into, reported per walk or step (the
 BLIND_RESCAN_S = 10.0  # how often a folder that cannot be watched is walked instead
 MAX_UNWATCHED = 1000
 STOP_DRAIN_S = 5.0  # how long a stop goes on reporting complete egress files
-READ_CHUNK = 64  # closed writes read and hashed in one call to agent._egress (readbatch.read_files)
 
 # True: the index is asked once for all the results of a step which of their digests it holds
 # (index.known_sha256), and only those are looked up; False: each result is looked up alone (the
@@ -513,119 +510,42 @@ class Pipeline:
     def _hand_egress(self) -> None:
         now = self.clock()
         self._forget_old_reports()
-        due = [p for p, pend in self._egress.items() if pend.due_at <= now and p not in self.lanes.in_flight]
-        readable = self._readable(due)  # read in chunks as the loop reaches them (agent/readbatch.py)
-        batch: dict[str, readbatch.Read] = {}
-        taken = 0  # readable[:taken] were asked for
-        try:
-            for path in due:
-                if taken < len(readable) and readable[taken] == path:
-                    chunk = readable[taken : taken + self._read_room()]
-                    taken += len(chunk)
-                    batch.update(self._read_batch(chunk))
-                got = batch.pop(path, None)
-                if not (self._hand_one(path, now) if got is None else self._take_read(path, got)):
-                    break  # the lanes are full: the rest waits for the next step (what the batch read, too)
-        finally:
-            for got in batch.values():  # not taken: closed, still pending
-                os.close(got.fd)
-
-    def _readable(self, due: list[str]) -> list[str]:
-        """The files among `due` the batch may read (agent/readbatch.py): closed writes, in a place
-        still there. The rest, and what the batch refuses, take _hand_one's path. A Hasher of
-        another kind (the tests') is always asked itself."""
-        if not readbatch.available() or type(self.hasher) is not Hasher:
-            return []
-        egress, find = self._egress, self.places.find
-        return [p for p in due if (pend := egress[p]).closed and pend.origin == WRITE and find(p) is not None]
-
-    def _read_room(self) -> int:
-        """How many files to read at once: a chunk, or while the small lane holds files (each
-        read then goes to it, to keep the results in order) no more than it has room for, so
-        that a full lane never has files read for nothing."""
-        if not self.lanes.small_in_flight:
-            return READ_CHUNK
-        return max(1, min(READ_CHUNK, self.lanes.small_room()))
-
-    def _read_batch(self, paths: list[str]) -> dict[str, readbatch.Read]:
-        got = readbatch.read_files(paths, HEAD_BYTES)
-        read = {p: r for p, r in zip(paths, got, strict=True) if r is not None}
-        if read:
-            with self.hasher._lock:  # the counters the lanes' digest_fd keeps
-                self.hasher.bytes_read += sum(r.size for r in read.values())
-                self.hasher.files_hashed += len(read)
-        return read
-
-    def _take_read(self, path: str, got: readbatch.Read) -> bool:
-        """A file the batch read: what the small lane would have made of it (lanes._Lane._work).
-        Opaque (agent/opaque.py) or changed while read, its result goes straight to the results;
-        else the lane has its worker inspect it (hashed already). While the small lane still holds
-        files handed before it, it goes there too, so results keep the order the files were
-        seen in. False when that lane is full (the file stays pending for the next step)."""
-        handed = False
-        try:
+        for path in [p for p, pend in self._egress.items() if pend.due_at <= now and p not in self.lanes.in_flight]:
             pending = self._egress[path]
-            job = Job(path, got.fd, got.st, (pending, None))
-            digest = FileDigest(got.sha256, got.size, got.mtime_ns, got.inode, got.ctime_ns, got.head)
-            self._reported_at[path] = got.looked_at
-            if self.lanes.small_in_flight:
-                done = None
-            elif (got.size, got.mtime_ns) != (got.st.st_size, got.st.st_mtime_ns):
-                done = Done(job, digest)  # changed while read: pended again when reported
-            elif is_opaque(got.head):
-                done = Done(job, digest, name_only(os.path.basename(path)))
-            else:
-                done = None
-            if done is None:
-                job.digest = digest
-                handed = self.lanes.submit(job, wake=False)  # the lane closes it
-                if handed:
-                    del self._egress[path]
-                return handed
-            del self._egress[path]
-            self._results.append(done)
-            return True
-        finally:
-            if not handed:
-                os.close(got.fd)
-
-    def _hand_one(self, path: str, now: float) -> bool:
-        """One due file: stat'ed, checked and handed to a lane (reported at once when it is gone,
-        swapped or unreadable); False when the lanes take no more now."""
-        pending = self._egress[path]
-        looked_at = time.monotonic()  # the clock of FsChange.at
-        try:
-            st = _lstat(path)
-        except FileNotFoundError:
-            del self._egress[path]
-            if pending.origin == WRITE:
-                self._report_vanished(path, pending, "removed before it could be read")
-            return True
-        except OSError as exc:
-            del self._egress[path]
-            self._emit_unreadable("egress.file", path, exc, pending.place)
-            return True
-        if not stat.S_ISREG(st.st_mode):
-            del self._egress[path]
-            if pending.origin == WRITE and pending.seen is not None and stat.S_ISREG(pending.seen.st_mode):
-                self._report_swapped(path, pending, st)  # a file written here was replaced before it was read
-            return True  # a FIFO, link or device made as such carries no data away
-        if (st.st_size, st.st_mtime_ns) != (pending.size, pending.mtime_ns) and not pending.closed:
-            pending.size, pending.mtime_ns = st.st_size, st.st_mtime_ns  # still being written
-            pending.seen = st
-            pending.due_at = now + self.stable_s
-            return True
-        if self.places.find(path) is None:  # unmounted meanwhile
-            del self._egress[path]
-            if pending.origin == WRITE:
-                self._report_vanished(path, pending, "its medium was removed before it could be read")
-            return True
-        self._reported_at[path] = looked_at
-        mark = self.spool.reported(path) if pending.origin in (SCAN, RENAME) else None
-        if mark is not None and mark.matches(st):
-            del self._egress[path]
-            return True
-        return self._submit(path, st, pending, mark if pending.origin == RENAME else None)
+            looked_at = time.monotonic()  # the clock of FsChange.at
+            try:
+                st = _lstat(path)
+            except FileNotFoundError:
+                del self._egress[path]
+                if pending.origin == WRITE:
+                    self._report_vanished(path, pending, "removed before it could be read")
+                continue
+            except OSError as exc:
+                del self._egress[path]
+                self._emit_unreadable("egress.file", path, exc, pending.place)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                del self._egress[path]
+                if pending.origin == WRITE and pending.seen is not None and stat.S_ISREG(pending.seen.st_mode):
+                    self._report_swapped(path, pending, st)  # a file written here was replaced before it was read
+                continue  # a FIFO, link or device made as such carries no data away
+            if (st.st_size, st.st_mtime_ns) != (pending.size, pending.mtime_ns) and not pending.closed:
+                pending.size, pending.mtime_ns = st.st_size, st.st_mtime_ns  # still being written
+                pending.seen = st
+                pending.due_at = now + self.stable_s
+                continue
+            if self.places.find(path) is None:  # unmounted meanwhile
+                del self._egress[path]
+                if pending.origin == WRITE:
+                    self._report_vanished(path, pending, "its medium was removed before it could be read")
+                continue
+            self._reported_at[path] = looked_at
+            mark = self.spool.reported(path) if pending.origin in (SCAN, RENAME) else None
+            if mark is not None and mark.matches(st):
+                del self._egress[path]
+                continue
+            if not self._submit(path, st, pending, mark if pending.origin == RENAME else None):
+                break  # the lanes are full: the rest waits for the next step
 
     def _submit(self, path: str, st: os.stat_result, pending: _Pending, renamed: FileMark | None) -> bool:
         """Open the file and hand it to a lane; False when the lanes take no more now."""
