@@ -240,10 +240,15 @@ WHY_MISSED = (
     ("ingest", "", "The collector's own per-event work in Python (parse, validate, build the event and its stored body, the chain "
      "digest, the rules) costs several times the bare insert's per-row cost before any alert or correlation "
      "(docs/benchmarks.md, 'Ingest: where the time goes')."),
+    ("inspection pdf-office", "per CPU second", "A PDF as office suites write it has a text object every 10 or so "
+     "bytes of text (a run per script, font or kerning): the fast PDF reader (agent/content/pdf_fast.py) pays some 15 µs "
+     "of Python a text object where PDFium pays about 1 µs a glyph, so such pages go to PDFium, whose text page (its "
+     "per-character layout) is most of the time; below 5 MB/s this takes the layout in C "
+     "(docs/benchmarks.md, 'Content inspection: where the time goes', round 9)."),
     ("inspection", "per CPU second", "Per MB of text: winnowing about 40 ms (C loops in agent/content/_winnow.c: "
      "the lines' anchors 16, choosing and hashing grams 12; 110-125 ms on the numpy path), the detectors 16-20 ms (a "
-     "roster 36-38), extraction 6-9 ms for text, 44-46 docx, 78-80 xlsx, 81-87 pptx, 264-282 PDF (PDFium's "
-     "text-page call 190-220 of it); the rest is Python work per part "
+     "roster 36-38), extraction 6-9 ms for text, 44-46 docx, 78-80 xlsx, 81-87 pptx, some 115 for a PDF the fast reader "
+     "reads and 264-282 through PDFium (its text-page call 190-220 of it); the rest is Python work per part "
      "(docs/benchmarks.md, 'Content inspection: where the time goes')."),
     ("index build", "", "At a few KB to a file, the per-file walk, stat, text check and row cost as much interpreter time "
      "as hashing does; helper processes hash on the other cores, but the refresh's own thread does the rest, and on a "
