@@ -104,7 +104,7 @@ def _read_fast(f: BinaryIO, out: Collector) -> bool:
     except (OutOfBudget, Refused):
         raise
     except Unsure as e:
-        logger.debug("pdf fast reader gave way reason={}", str(e)[:80])
+        logger.debug("pdf fast reader gave way reason={!r}", str(e)[:80])
         f.seek(start)
         return False
     except Exception as e:  # noqa: BLE001 - a case the fast reader did not foresee: PDFium, the reference, decides
