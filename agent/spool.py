@@ -83,7 +83,7 @@ from loguru import logger
 from agent.db import StateDB
 from agent.files import sync_folder, write_atomically
 from agent.paths import without_surrogates
-from agent.spool_template import encoded_run
+from agent.spool_template import encoded_run, encodes_as_utf8
 from rules.events import (
     _FIELDS,
     CHAIN_EXCLUDED,
@@ -657,7 +657,7 @@ def _chained_run(conn, events: list[Event], seq: int, prev_hash: str | None, now
     for i, (event, (body, size, digest)) in enumerate(zip(events, encoded, strict=True), 1):
         last = digest
         event_id, gap_from = event.id, _gap_from(event)
-        if type(event_id) is not str or not (event_id.isascii() or _utf8(event_id)) or not _bindable(gap_from):
+        if type(event_id) is not str or not (event_id.isascii() or encodes_as_utf8(event_id)) or not _bindable(gap_from):
             return None  # SQLite would refuse it where the reference's loop inserts it, after the ones before it
         rows.append((event_id, body, now, seq + i, gap_from, value_of(event)))  # in the reference's order
         added += size
@@ -671,14 +671,6 @@ def _chained_run(conn, events: list[Event], seq: int, prev_hash: str | None, now
     if inserted != len(rows):
         return None
     return seq + len(rows), last, added
-
-
-def _utf8(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def _bindable(value: int | None) -> bool:

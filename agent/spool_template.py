@@ -54,18 +54,25 @@ class _Template:
         self.suffix_bytes = len(suffix.encode("utf-8"))
 
 
+def _parts(state: dict[str, Any]) -> tuple[tuple, tuple, Any] | None:
+    """An event's fields a template holds fixed, the objects it must share, and its rule ids;
+    None when one is missing (an event made otherwise than Event's constructor makes it)."""
+    try:
+        return tuple(map(state.__getitem__, _FIXED)), tuple(map(state.__getitem__, _SAME_OBJECTS)), state["rule_ids"]
+    except KeyError:
+        return None
+
+
 def template_of(event: Event, sentinel_text: Callable[[dict[str, Any]], str | None]) -> _Template | None:
     """The template made from this event, or None when it is not one a template can serve.
 
     `sentinel_text(data)`: the canonical text of the event's dict (as the spool's fast encoder
     builds it) with each slot's value replaced by data's sentinels; None when it cannot be made."""
     state = event.__dict__
-    try:
-        fixed = tuple(map(state.__getitem__, _FIXED))
-        objects = tuple(map(state.__getitem__, _SAME_OBJECTS))
-        rule_ids = state["rule_ids"]
-    except KeyError:
+    parts = _parts(state)
+    if parts is None:
         return None
+    fixed, objects, rule_ids = parts
     agent_id = state["agent_id"]
     if not _PLAIN.issuperset(map(type, fixed)) or type(agent_id) is not str:
         return None
@@ -73,7 +80,7 @@ def template_of(event: Event, sentinel_text: Callable[[dict[str, Any]], str | No
         return None
     sentinels = {name: f"\x00mw-slot:{name}\x00" for name in _SLOTS}
     text = sentinel_text(sentinels)
-    if text is None or not _utf8(text) or not _utf8(agent_id):
+    if text is None or not encodes_as_utf8(text) or not encodes_as_utf8(agent_id):
         return None  # a lone surrogate: every event would go to the reference, which escapes it
     pieces, rest = [], text
     for name in _SLOTS:  # the slots in the order of their keys
@@ -86,7 +93,7 @@ def template_of(event: Event, sentinel_text: Callable[[dict[str, Any]], str | No
     return _Template(fixed, objects, rule_ids, (*pieces, rest), ',"agent_id":' + encode_basestring(agent_id) + "}")
 
 
-def _utf8(text: str) -> bool:
+def encodes_as_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -136,12 +143,10 @@ class _Run:
     @staticmethod
     def _fits(event: Event, template: _Template) -> bool:
         state = event.__dict__
-        try:
-            fixed = tuple(map(state.__getitem__, _FIXED))
-            objects = tuple(map(state.__getitem__, _SAME_OBJECTS))
-            rule_ids = state["rule_ids"]
-        except KeyError:
+        parts = _parts(state)
+        if parts is None:
             return False
+        fixed, objects, rule_ids = parts
         if fixed != template.fixed or tuple(map(type, fixed)) != template.types:
             return False
         if not all(map(operator.is_, objects, template.objects)):

@@ -180,6 +180,26 @@ def pdf_file(objects: list[str], trailer: str = "") -> bytes:
     return bytes(out)
 
 
+def pdfium_pages(data: bytes, keys: tuple[str, ...]) -> tuple[dict, list[str]]:
+    """What PDFium (pypdfium2) reads of a PDF: its metadata of these keys and each page's text,
+    as agent/content/pdf.py's PDFium reader takes them (the reference of the fast reader)."""
+    import pypdfium2
+
+    document = pypdfium2.PdfDocument(data)
+    try:
+        meta = {k: v for k, v in document.get_metadata_dict(skip_empty=True).items() if k in keys}
+        pages = []
+        for i in range(len(document)):
+            page = document[i]
+            textpage = page.get_textpage()
+            pages.append(textpage.get_text_range())
+            textpage.close()
+            page.close()
+        return meta, pages
+    finally:
+        document.close()
+
+
 def pdf(path: Path, lines: tuple[str, ...] = ("CONFIDENTIAL first line", "second line"), **metadata: str) -> Path:
     """The hand-written page, with metadata (and encryption) added by pypdf's writer."""
     from pypdf import PdfReader, PdfWriter

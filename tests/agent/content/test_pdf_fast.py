@@ -31,17 +31,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 
 
 def _pdfium(data: bytes) -> tuple[dict, list[str]]:
-    document = pdfium.PdfDocument(data)
-    meta = {k: v for k, v in document.get_metadata_dict(skip_empty=True).items() if k in KEYS}
-    pages = []
-    for i in range(len(document)):
-        page = document[i]
-        textpage = page.get_textpage()
-        pages.append(textpage.get_text_range())
-        textpage.close()
-        page.close()
-    document.close()
-    return meta, pages
+    return makers.pdfium_pages(data, KEYS)
 
 
 def _fast(data: bytes) -> tuple[dict, list[str]]:

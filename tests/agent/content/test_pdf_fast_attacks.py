@@ -79,19 +79,7 @@ def _stream(content: bytes) -> bytes:
 
 
 def _pdfium(data: bytes) -> tuple[dict, list[str]]:
-    document = pdfium.PdfDocument(data)
-    try:
-        meta = {k: v for k, v in document.get_metadata_dict(skip_empty=True).items() if k in KEYS}
-        pages = []
-        for i in range(len(document)):
-            page = document[i]
-            textpage = page.get_textpage()
-            pages.append(textpage.get_text_range())
-            textpage.close()
-            page.close()
-        return meta, pages
-    finally:
-        document.close()
+    return makers.pdfium_pages(data, KEYS)
 
 
 def _fast(data: bytes) -> tuple[dict, list[str]]:
@@ -230,13 +218,15 @@ def _standard_font(base: str, encoding: str) -> str:
     return f"<< /Type /Font /Subtype /Type1 /BaseFont /{base} {encoding} >>"
 
 
-def _page_in(font: str, content: str) -> bytes:
+def _page_in(font: str, content: str, *more: str) -> bytes:
+    """A one-page PDF drawing content with `font` as /F1; more objects numbered from 6."""
     objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
         f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
         font,
+        *more,
     ]
     return makers.pdf_file(objects)
 
@@ -354,15 +344,7 @@ def _decoy_cmap_page(section: str) -> bytes:
     font = (f"<< /Type /Font /Subtype /TrueType /BaseFont /ArialMT /FirstChar 32 /LastChar 126 /Widths [{widths}] "
             "/Encoding /WinAnsiEncoding /ToUnicode 6 0 R >>")  # fmt: skip
     content = "BT /F1 12 Tf 72 700 Td (CONFIDENTIAL) Tj ET"
-    objects = [
-        "<< /Type /Catalog /Pages 2 0 R >>",
-        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> /Contents 4 0 R >>",
-        f"<< /Length {len(content)} >>\nstream\n{content}\nendstream",
-        font,
-        f"<< /Length {len(cmap)} >>\nstream\n{cmap}\nendstream",
-    ]
-    return makers.pdf_file(objects)
+    return _page_in(font, content, f"<< /Length {len(cmap)} >>\nstream\n{cmap}\nendstream")
 
 
 DECOY_SECTIONS = {
