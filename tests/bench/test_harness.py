@@ -78,8 +78,8 @@ def test_documents_are_read_as_their_type_with_markings_and_identifiers(tmp_path
     [path] = corpus.documents(str(tmp_path), kind, 1, 32 * KB)
     found = inspect_file(path)
     detectors = {d.detector for d in found.detections}
-    # a CSV is text to inspection; the Word and PowerPoint rows are docx and pptx
-    assert found.file_type == {"csv": "text", "docx-word": "docx", "pptx-powerpoint": "pptx"}.get(kind, kind)
+    # a CSV is text to inspection; the Word and PowerPoint rows are docx and pptx, the office-shaped PDF a pdf
+    assert found.file_type == {"csv": "text", "docx-word": "docx", "pptx-powerpoint": "pptx", "pdf-office": "pdf"}.get(kind, kind)
     assert "parse_error" not in detectors and "inspection_truncated" not in detectors
     assert "trade_secret_marking" in detectors
     if kind == "zip":
