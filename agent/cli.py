@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import UTC
 
 from agent import __version__
 from agent.config import AgentConfig, load_agent_config
@@ -232,9 +233,9 @@ def cmd_status(config: AgentConfig, args) -> int:
 
 
 def _when(ts: float) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
 if __name__ == "__main__":

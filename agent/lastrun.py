@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from agent.spool import Spool
 
@@ -81,7 +81,7 @@ def last_alive(state_dir: str) -> str | None:
         mtime = os.stat(os.path.join(state_dir, ALIVE_FILE), follow_symlinks=False).st_mtime
     except OSError:
         return None
-    return datetime.fromtimestamp(mtime, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(mtime, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def read_previous_run(spool: Spool, boot_id: str | None, state_dir: str) -> PreviousRun:

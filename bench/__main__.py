@@ -15,7 +15,7 @@ import os
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bench import corpus
 from bench.report import REPO, SectionResult, describe_machine, git_commit, load_average, merge, render
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--update re-runs the sections it names in a full report: name them, without --quick")
     out = args.out or ("-" if (args.names and not args.update) or args.quick else os.path.join(REPO, "BENCHMARKS.md"))
 
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     machine = describe_machine()
     results = []
     try:

@@ -21,6 +21,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC
 
 READ_CHUNK = 1 << 16
 
@@ -180,11 +181,11 @@ def bare_executemany(url: str, rows: list[tuple], batch_size: int) -> BareInsert
 def event_rows(events: list[dict], agent_id: str, sqlite: bool) -> list[tuple]:
     """The rows the collector stores for these event bodies (body as JSON, received now), with the
     chain columns (seq, digest, prev_hash) of chained events, as the collector fills them."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from rules.events import chain_digest
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     received = now.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else now
     return [
         (e["id"], e["type"], e["ts"], received, agent_id, e.get("host"), e.get("user"), e.get("path"), e.get("size"),

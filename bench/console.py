@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import requests
@@ -102,7 +102,7 @@ def _measure(root: Path, runs: int, quick: bool) -> list[Figure]:
         f"server:\n  listen: 127.0.0.1:{port}\n  database: sqlite:///{db}\n  enroll_secret: {uuid.uuid4().hex}\n", encoding="utf-8"
     )
     started = time.monotonic()
-    alert_id = fill(f"sqlite:///{db}", datetime.now(timezone.utc), random.Random(7))
+    alert_id = fill(f"sqlite:///{db}", datetime.now(UTC), random.Random(7))
     fill_s = time.monotonic() - started
     bin_dir = Path(sys.executable).parent
     server = subprocess.Popen([str(bin_dir / "miwei-server"), "run", "-c", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
@@ -144,7 +144,7 @@ def _measure(root: Path, runs: int, quick: bool) -> list[Figure]:
 
 def _days() -> dict[str, str]:
     """A week's range for the time filter, typed as a person would (the firm's days)."""
-    today = datetime.now(timezone.utc).date()
+    today = datetime.now(UTC).date()
     return {"week_ago": (today - timedelta(days=7)).isoformat(), "today": today.isoformat()}
 
 

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.console import PASSWORD, _free_port, _sign_in, _times, _wait_healthy
@@ -63,7 +63,7 @@ def _measure(root: Path, runs: int, quick: bool) -> list[Figure]:
         encoding="utf-8",
     )
     started = time.monotonic()
-    token = fill(f"sqlite:///{db}", datetime.now(timezone.utc), random.Random(18))
+    token = fill(f"sqlite:///{db}", datetime.now(UTC), random.Random(18))
     fill_s = time.monotonic() - started
     server = subprocess.Popen(
         [str(Path(sys.executable).parent / "miwei-server"), "run", "-c", str(config)],

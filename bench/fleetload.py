@@ -26,7 +26,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -82,7 +82,7 @@ class Collector:
             f"  agent_offline_s: {offline_s:g}\n"
             "  agent_rate_limit: 0\n"
             "  enroll_per_address_per_min: 100000\n"
-            "  enroll_total_per_min: 100000\n" + extra + _daytime_working_time(datetime.now(timezone.utc)),
+            "  enroll_total_per_min: 100000\n" + extra + _daytime_working_time(datetime.now(UTC)),
             encoding="utf-8",
         )
         self.config.chmod(0o600)
@@ -252,7 +252,7 @@ def run_fleet(collector: Collector, agents: int, seconds: float, events_per_agen
     for agent in fleet:
         agent.enrol()
     rng = random.Random(seed)
-    start = datetime.now(timezone.utc)
+    start = datetime.now(UTC)
     for agent in fleet:
         agent.prepare(events_per_agent, rng, start)
     stop = threading.Event()

@@ -14,7 +14,7 @@ import random
 import shutil
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
@@ -206,13 +206,13 @@ def _post_batches(root: Path, database: str, batches: int, profiled: bool = Fals
     the collector's CPU seconds over the POSTs)."""
     d = BenchDeployment(root, [], database=database, workers=1)  # one process: per-process figures and profile
     with open(d.config, "a", encoding="utf-8") as f:  # the server section is the config's last
-        f.write(_daytime_working_time(datetime.now(timezone.utc)))
+        f.write(_daytime_working_time(datetime.now(UTC)))
     try:
         d.start_server()
         token = d.enroll()
         rng = random.Random(42)
         bodies, events = [], []
-        start = datetime.now(timezone.utc)
+        start = datetime.now(UTC)
         chain = _Chain()
         for b in range(batches):
             batch = [chain.link(_event(rng, start + timedelta(milliseconds=b * BATCH + i))) for i in range(BATCH)]

@@ -36,7 +36,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench import console
@@ -84,7 +84,7 @@ def _measure(cluster, quick: bool) -> list[Figure]:
     url = cluster.url("bench")
     engine = make_engine(url)
     migrate(engine)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     agent_ids = _console_agent_ids()
     old = total - console.EVENTS
     fill_s, index_s, months = _bulk_fill(engine, now, old, agent_ids)
@@ -282,7 +282,7 @@ def _ingest_meanwhile(engine, stop, waits: list[float]) -> None:
     from server.schema import events
 
     while not stop.is_set():
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         body = {"id": str(uuid.uuid4()), "type": "file.created", "ts": now.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
         row = {**body, "received_at": now, "agent_id": "bench-meanwhile", "body": json.dumps(body)}
         started = time.monotonic()

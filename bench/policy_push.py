@@ -36,7 +36,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.console import _free_port, _wait_healthy
@@ -253,7 +253,7 @@ def _admin_token(url: str) -> str:
     with writing(engine) as conn:
         conn.execute(
             insert(api_tokens).values(
-                name="bench", token_hash=token_hash(token), created_at=datetime.now(timezone.utc), role="admin"
+                name="bench", token_hash=token_hash(token), created_at=datetime.now(UTC), role="admin"
             )
         )
     engine.dispose()
@@ -402,7 +402,7 @@ async def _drive(url: str, token: str, secret: str, n: int, heartbeat_s: float) 
                     settled.add(agent.agent_id)
                 try:
                     await asyncio.wait_for(agent.wake.wait(), heartbeat_s)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
         rng = random.Random(18)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from bench.ingest import _event
 from rules.engine import EventEngine
@@ -25,7 +25,7 @@ RUNS = 3
 
 def collector_mix() -> list[Event]:
     rng = random.Random(7)
-    start = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
+    start = datetime(2026, 3, 2, 9, tzinfo=UTC)
     events = [Event.from_dict(_event(rng, start + timedelta(seconds=i * 37))) for i in range(EVENTS)]
     added = {"details": {"app": "WeChat", "user_from": "open-file", "process": {"pid": 7, "argv": ["cp", "-r", "x"]}}}
     return [

@@ -14,7 +14,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from rules import explain_zh as zh
@@ -127,7 +127,7 @@ def local_time(ts: str | datetime, worktime: WorkTime, with_date: bool = True) -
     """A moment in the firm's time zone, as the officer's wall clock shows it: 2026-03-02 16:59:00 CST."""
     try:
         if isinstance(ts, datetime):
-            moment = (ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)).astimezone(worktime.zone())
+            moment = (ts if ts.tzinfo else ts.replace(tzinfo=UTC)).astimezone(worktime.zone())
         else:
             moment = worktime.local(ts)
     except (ValueError, OverflowError):

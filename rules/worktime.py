@@ -7,7 +7,7 @@ settings come from the server's config and travel to agents with the policy.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 WEEKDAYS: tuple[str, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -29,7 +29,7 @@ class WorkTime:
     def local(self, ts: str) -> datetime:
         moment = datetime.fromisoformat(ts.replace("Z", "+00:00"))
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         return moment.astimezone(self.zone())
 
     def is_holiday(self, ts: str) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from loguru import logger
@@ -37,7 +37,7 @@ def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     try:
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
         raise HTTPException(422, "since is out of range: give a time between years 1 and 9999 in UTC") from None
 
@@ -122,7 +122,7 @@ def heartbeat(body: HeartbeatIn, request: Request, caller: Caller = Depends(agen
         caller.name, body.hostname, body.version, body.policy_version, body.spool_depth, status, chain, body.agent_time_text(),
         pipeline, request.app.state.config.pipeline_stall_s,
     )
-    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     # an agent whose policy_version differs fetches GET /api/v1/policy: a changed rule, or a change to
     # its group or the register items it holds, arrives within one heartbeat
     store = request.app.state.store

@@ -32,7 +32,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import DateTime, Table, create_engine, func, select
@@ -304,7 +304,7 @@ def _rows(conn: Connection, table: Table) -> Iterator[tuple]:
                 row = list(row)
                 for i in zoned:
                     if row[i] is not None:
-                        row[i] = aware(row[i]).astimezone(timezone.utc)
+                        row[i] = aware(row[i]).astimezone(UTC)
             yield tuple(row)
 
 

@@ -8,7 +8,7 @@ filter is read on that same clock. One module so that every page, export and mes
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -40,8 +40,8 @@ def utc(value: datetime | str) -> datetime:
     if isinstance(value, str):
         value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def local(dt: datetime | str, zone: ZoneInfo | str) -> datetime:
@@ -64,7 +64,7 @@ def show(dt_or_iso: datetime | str | None, zone: ZoneInfo | str) -> str:
 
 def offset_text(zone: ZoneInfo | str, at: datetime | None = None) -> str:
     """'UTC+08:00', the zone's offset at `at` (now when not given: summer time counts)."""
-    moment = (utc(at) if at is not None else datetime.now(timezone.utc)).astimezone(_zone(zone))
+    moment = (utc(at) if at is not None else datetime.now(UTC)).astimezone(_zone(zone))
     offset = moment.utcoffset() or timedelta(0)
     minutes = int(offset.total_seconds()) // 60
     sign = "-" if minutes < 0 else "+"
@@ -87,8 +87,8 @@ def header_label(zone: ZoneInfo | str) -> str:
     """For an export's column header: 'Asia/Shanghai, UTC+08:00'; a zone with summer time by its name
     alone ('Europe/Berlin'), since one offset would be wrong for half the rows."""
     found = _zone(zone)
-    year = datetime.now(timezone.utc).year
-    offsets = {offset_text(found, datetime(year, month, 1, tzinfo=timezone.utc)) for month in (1, 7)}
+    year = datetime.now(UTC).year
+    offsets = {offset_text(found, datetime(year, month, 1, tzinfo=UTC)) for month in (1, 7)}
     return f"{found.key}, {offsets.pop()}" if len(offsets) == 1 else found.key
 
 
@@ -108,11 +108,11 @@ def parse_local(text: str, zone: ZoneInfo | str) -> datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=_zone(zone))
     try:
-        return moment.astimezone(timezone.utc)
+        return moment.astimezone(UTC)
     except OverflowError:
         raise ValueError(f"out of range: '{text}'") from None
 
 
 def local_day_start(day: date, zone: ZoneInfo | str) -> datetime:
     """The UTC moment the firm's `day` begins."""
-    return datetime(day.year, day.month, day.day, tzinfo=_zone(zone)).astimezone(timezone.utc)
+    return datetime(day.year, day.month, day.day, tzinfo=_zone(zone)).astimezone(UTC)

@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, NamedTuple
 
 from pydantic import (
@@ -149,7 +149,7 @@ class EventIn(BaseModel):
     @classmethod
     def _utc_in_range(cls, value: datetime) -> datetime:
         try:  # to_event() converts to UTC: 0001-01-01T00:00+01:00 has no UTC year
-            (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+            (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
         except OverflowError:
             raise ValueError("must be between years 1 and 9999 in UTC") from None
         return value
@@ -189,13 +189,13 @@ class EventIn(BaseModel):
         object.__setattr__, a third of the cost. Event has no __post_init__ and no checks, so an
         instance whose dict holds every field, in field order, is the same event (rules.events
         Event.replaced makes its copies so too)."""
-        ts = self.ts if self.ts.tzinfo else self.ts.replace(tzinfo=timezone.utc)
+        ts = self.ts if self.ts.tzinfo else self.ts.replace(tzinfo=UTC)
         match, media, detections, rule_ids = self.match, self.media, self.detections, self.rule_ids
         event = _new_event(Event)
         event.__dict__.update(
             type=self.type,
             id=str(self.id),
-            ts=ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            ts=ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             agent_id=agent_id,
             host=self.host,
             user=self.user,
@@ -226,8 +226,8 @@ class EventIn(BaseModel):
         return event
 
     def _event(self, agent_id: str) -> Event:
-        ts = self.ts if self.ts.tzinfo else self.ts.replace(tzinfo=timezone.utc)
-        ts_text = ts.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        ts = self.ts if self.ts.tzinfo else self.ts.replace(tzinfo=UTC)
+        ts_text = ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         match, media = self.match, self.media
         return Event(
             type=self.type,
@@ -382,9 +382,9 @@ class HeartbeatIn(BaseModel):
     def agent_time_text(self) -> str | None:
         if self.agent_time is None:
             return None
-        moment = self.agent_time if self.agent_time.tzinfo else self.agent_time.replace(tzinfo=timezone.utc)
+        moment = self.agent_time if self.agent_time.tzinfo else self.agent_time.replace(tzinfo=UTC)
         try:
-            return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         except OverflowError:
             return None
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from loguru import logger
 from sqlalchemy.engine import Connection, Engine
@@ -61,12 +61,12 @@ def partitioned(conn: Connection) -> bool:
 
 
 def month_start(moment: datetime) -> datetime:
-    moment = moment.astimezone(timezone.utc)
-    return datetime(moment.year, moment.month, 1, tzinfo=timezone.utc)
+    moment = moment.astimezone(UTC)
+    return datetime(moment.year, moment.month, 1, tzinfo=UTC)
 
 
 def next_month(start: datetime) -> datetime:
-    return datetime(start.year + 1, 1, 1, tzinfo=timezone.utc) if start.month == 12 else datetime(start.year, start.month + 1, 1, tzinfo=timezone.utc)
+    return datetime(start.year + 1, 1, 1, tzinfo=UTC) if start.month == 12 else datetime(start.year, start.month + 1, 1, tzinfo=UTC)
 
 
 def name_of(start: datetime) -> str:
@@ -80,7 +80,7 @@ def months(conn: Connection) -> dict[str, datetime]:
     for (name,) in rows:
         m = NAME.match(name)
         if m:
-            found[name] = datetime(int(m[1]), int(m[2]), 1, tzinfo=timezone.utc)
+            found[name] = datetime(int(m[1]), int(m[2]), 1, tzinfo=UTC)
     return found
 
 

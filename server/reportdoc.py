@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from jinja2 import Environment
 
@@ -126,7 +126,7 @@ def to_pdf(doc: Document, created: datetime | None = None) -> bytes | None:
     from fpdf.fonts import FontFace
 
     pdf = FPDF(orientation="landscape" if doc.landscape else "portrait", unit="mm", format="A4")
-    pdf.set_creation_date(created or datetime.now(timezone.utc))
+    pdf.set_creation_date(created or datetime.now(UTC))
     pdf.set_title(clean(doc.title))
     pdf.set_creator("MiWei")
     pdf.set_margins(12, 12, 12)

@@ -17,7 +17,7 @@ import re
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 START = "<!-- reliability:generated:start -->"
@@ -75,7 +75,7 @@ def current_run(root: Path = DOC.parents[1]) -> Run:
     commit = git("rev-parse", "--short", "HEAD") or "unknown commit"
     if git("status", "--porcelain", "--untracked-files=no"):
         commit += " + local changes"
-    return Run(datetime.now(timezone.utc), commit)
+    return Run(datetime.now(UTC), commit)
 
 
 def render(results: Iterable[Result], run: Run) -> str:

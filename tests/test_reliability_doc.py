@@ -6,14 +6,14 @@ import importlib.util
 import subprocess
 import sys
 import textwrap
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 from tests import reliability
 from tests.reliability import END, START, Result, Run
 
-RUN = Run(datetime(2026, 11, 27, 2, 30, 59, tzinfo=timezone.utc), "abc1234")
+RUN = Run(datetime(2026, 11, 27, 2, 30, 59, tzinfo=UTC), "abc1234")
 
 
 def _results() -> list[Result]:

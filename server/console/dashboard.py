@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 
 from sqlalchemy import func, select
@@ -80,9 +80,7 @@ def hour_of(conn: Connection, column, is_text: bool = False):
 def local_date(hour_key: str, zone) -> date:
     """The firm's date of a UTC hour ('2026-03-01 17' or '2026-03-01T17'), cached: a page asks for the
     same few hundred hours once per category."""
-    moment = datetime(
-        int(hour_key[0:4]), int(hour_key[5:7]), int(hour_key[8:10]), int(hour_key[11:13]), tzinfo=timezone.utc
-    )
+    moment = datetime(int(hour_key[0:4]), int(hour_key[5:7]), int(hour_key[8:10]), int(hour_key[11:13]), tzinfo=UTC)
     return firmtime.local(moment, zone).date()
 
 

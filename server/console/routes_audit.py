@@ -7,7 +7,7 @@ with the filters and the row count) before the file is handed out.
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -118,7 +118,7 @@ def register(router: APIRouter, console: Console) -> None:
         digest = hashlib.sha256(data).hexdigest()  # the file handed on can be matched to this export
         store.audit(f"console:{user.name}", "export.audit", f"audit.{fmt}", {"rows": len(rows), "filters": given, "sha256": digest})
         logger.info("export what=audit format={} rows={} by=console:{!r}", fmt, len(rows), user.name)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         headers = {"Content-Disposition": f'attachment; filename="miwei-audit-{stamp}.{fmt}"'}
         return Response(data, media_type=CSV_TYPE if fmt == "csv" else XLSX_TYPE, headers=headers)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -152,7 +152,7 @@ def register(router: APIRouter, console: Console) -> None:
         table = in_language(table, console.lang(request))  # headers and explanations in the viewer's language
         table = dataclasses.replace(table, rows=list(table.rows))  # counted for the audit log
         data = to_csv(table, console.zone(request)) if fmt == "csv" else to_xlsx(table, console.zone(request))
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         logger.info("export what={} format={} by=console:{!r}", what, fmt, user.name)
         filters = {k: v for k, v in dict(status=status, severity=severity, category=category, since=since, type=type,
                                           agent_id=agent_id, user=user_name, path=path).items() if v}  # fmt: skip

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -144,7 +144,7 @@ def test_report_lists_figures_goals_and_misses():
                    SectionResult("lineage", "Lineage", notes="Not measured yet"),
                    SectionResult("other", "Other", table=(("recall", "98%"),)),
                    SectionResult("broken", "Broken", notes="Failed: RuntimeError: no server")],
-                  describe_machine(), "abc123", datetime(2026, 11, 26, tzinfo=timezone.utc), False, "0.1 0.1 0.1")
+                  describe_machine(), "abc123", datetime(2026, 11, 26, tzinfo=UTC), False, "0.1 0.1 0.1")
     assert "| ingest SQLite | 2,100 events/s | 41,000 rows/s | 0.0512 | ratio >= 0.5 | **missed** | 3 | `python -m bench ingest` |" in text
     assert "| detection latency p50 | 43.7 ms | 0.180 ms | 243 | < 300 ms | met | 1 |" in text
     assert "- ingest SQLite: 2,100 events/s against the goal ratio >= 0.5" in text

@@ -5,7 +5,7 @@ with its own date and commit."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bench.report import Figure, Machine, SectionResult, merge, render
 
@@ -18,7 +18,7 @@ def _section(name: str, value: float, met: bool) -> SectionResult:
 
 
 def _report(sections, day: int, commit: str) -> str:
-    return render(sections, MACHINE, commit, datetime(2026, 12, day, 9, 0, tzinfo=timezone.utc), False, "0.2")
+    return render(sections, MACHINE, commit, datetime(2026, 12, day, 9, 0, tzinfo=UTC), False, "0.2")
 
 
 def test_an_update_replaces_the_named_sections_and_keeps_the_others_with_their_dates():

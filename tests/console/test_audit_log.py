@@ -7,7 +7,7 @@ import hashlib
 import io
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 
 from tests.console.conftest import csrf_of, sign_in
 
-NEW_YEAR = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NEW_YEAR = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _audit(store) -> list[dict]:

@@ -10,7 +10,7 @@ import csv
 import dataclasses
 import io
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,7 +22,7 @@ from server.notify.messages import alert_message
 from tests.console.conftest import sign_in
 from tests.server.factories import KINGSTON, make_egress, make_event
 
-NEW_YEAR = datetime(2026, 1, 1, tzinfo=timezone.utc)
+NEW_YEAR = datetime(2026, 1, 1, tzinfo=UTC)
 NEW_YEAR_TS = "2026-01-01T00:00:00.000Z"
 PAGES = ("/console/", "/console/alerts", "/console/events", "/console/devices", "/console/agents", "/console/audit")
 LABELS = {
@@ -132,7 +132,7 @@ def test_since_typed_in_the_console_is_the_firms_day(admin, clock, send):
 
 
 def test_fleet_seen_filters_are_the_firms_day(admin, clock, enroll):
-    clock.now = datetime(2025, 12, 31, 17, tzinfo=timezone.utc)  # 2026-01-01 01:00 in Shanghai
+    clock.now = datetime(2025, 12, 31, 17, tzinfo=UTC)  # 2026-01-01 01:00 in Shanghai
     agent = enroll("pc-newyear")
     assert admin.post("/api/v1/heartbeat", json={"hostname": "pc-newyear"}, headers=agent.headers).status_code == 200
     assert "pc-newyear" in admin.get("/console/agents", params={"seen_after": "2026-01-01"}).text

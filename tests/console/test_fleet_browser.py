@@ -14,7 +14,7 @@ import json
 import os
 import subprocess
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -74,7 +74,7 @@ def _healthy(requests, url: str) -> bool:
 def _fill(url: str) -> None:
     engine = make_engine(url)
     migrate(engine)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     rows = [{"agent_id": str(uuid.UUID(int=i + 1)), "hostname": MARKUP_HOST if i == 0 else f"pc-{i:04d}", "token_hash": f"{i:064x}",
              "enrolled_at": now - timedelta(days=30), "last_seen": now - timedelta(seconds=5 if i % 7 else 7200),
              "version": "0.2.0" if i % 5 == 0 else "0.3.0", "policy_version": "p-1", "spool_depth": i % 4,

@@ -8,7 +8,7 @@ against rows that differ in exactly the value filtered on, whatever the grouping
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -17,7 +17,7 @@ from sqlalchemy import insert, select
 from server.schema import alert_history, alerts, saved_views, users
 from tests.console.conftest import FORM
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)  # 17:00 in Beijing
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # 17:00 in Beijing
 BASE = {
     "rule_id": "MW-EGRESS-CLASSIFIED", "category": "classified-egress", "severity": "high", "title": "Classified content leaving",
     "status": "open", "count": 1, "explanation": "", "agent_id": "a1", "host": "pc-0042", "user": "zhang.wei",
@@ -100,8 +100,8 @@ def test_time_range_is_read_on_the_firms_clock(admin, engine):
     # 16:30 UTC on 2 March is 00:30 on 3 March in Beijing (the collector's default zone)
     late, early = put(
         engine,
-        {"created_at": datetime(2026, 3, 2, 16, 30, tzinfo=timezone.utc)},
-        {"created_at": datetime(2026, 3, 2, 15, 30, tzinfo=timezone.utc)},
+        {"created_at": datetime(2026, 3, 2, 16, 30, tzinfo=UTC)},
+        {"created_at": datetime(2026, 3, 2, 15, 30, tzinfo=UTC)},
     )
     assert listed(admin.get("/console/alerts", params={"since": "2026-03-03"}).text) == [late]
     assert listed(admin.get("/console/alerts", params={"until": "2026-03-02"}).text) == [early]  # the whole local day

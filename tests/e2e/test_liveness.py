@@ -17,7 +17,7 @@ import signal
 import sqlite3
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -106,7 +106,7 @@ class StuckAgent:
         self.agent_id, self.headers = answer.json()["agent_id"], {"Authorization": f"Bearer {answer.json()['token']}"}
 
     def beat(self, stepped_at: float, queued: int) -> None:
-        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         body = {"hostname": "pc-stuck", "agent_time": now, "pipeline": {"stepped_at": stepped_at, "queued": queued}}
         requests.post(self.url + "/api/v1/heartbeat", json=body, headers=self.headers, timeout=10).raise_for_status()
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from rules import events
 from rules.events import Event, new_event_id, now_ms_iso
 
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-LAST_NS = int((datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc) - EPOCH).total_seconds()) * 10**9
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LAST_NS = int((datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC) - EPOCH).total_seconds()) * 10**9
 
 
 @settings(max_examples=1000, deadline=None)

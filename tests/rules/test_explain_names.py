@@ -7,7 +7,7 @@ line in MiWei's voice; a right-to-left override must not turn "gpj.exe" into "ex
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -103,7 +103,7 @@ def test_a_rule_explanation_has_its_own_lines_only():
 def test_correlation_facts_and_absence_carry_escaped_names():
     facts = hit_facts(_event(), {})
     assert "\n" not in facts["path"] and "\n" not in facts["host"] and "\n" not in facts["place"]
-    now = datetime(2024, 5, 6, 3, tzinfo=timezone.utc)
+    now = datetime(2024, 5, 6, 3, tzinfo=UTC)
     absence = next(r for r in load_rule_sources(default_pack_sources()).correlation_rules if r.category == "agent-offline")
     text = explain_absence(absence, "agent-1", "pc\nFAKE LINE", now.replace(hour=2), now, 300, True, WorkTime())
     _one_line_each(text, 6)  # two English, the mark, three Chinese

@@ -33,7 +33,7 @@ def _pem_key(key) -> bytes:
 def make_pki(folder: Path, name: str = "MiWei test CA", hosts: tuple[str, ...] = HOSTS) -> Pki:
     """A CA and a server certificate for `hosts`, valid from a minute ago for a day."""
     folder.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     start, end = now - datetime.timedelta(minutes=1), now + datetime.timedelta(days=1)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (

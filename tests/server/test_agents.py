@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -110,4 +110,4 @@ def test_heartbeat_is_stamped_for_the_token_owner(client, reader, enroll, clock)
 def test_heartbeat_answers_the_server_time_in_utc(client, agent):
     server_time = datetime.fromisoformat(_heartbeat(client, agent)["server_time"].replace("Z", "+00:00"))  # the real clock: for skew checks
     assert server_time.utcoffset() == timedelta(0)
-    assert abs(server_time - datetime.now(timezone.utc)) < timedelta(minutes=1)
+    assert abs(server_time - datetime.now(UTC)) < timedelta(minutes=1)

@@ -8,7 +8,7 @@ import json
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -23,7 +23,7 @@ from tests.server.factories import make_event
 from tests.server.postgres import cluster, db_url  # noqa: F401 - one cluster per module, a database per test
 
 pytestmark = postgres.MARKS
-NOW = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture

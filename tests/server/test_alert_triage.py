@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import email
 import email.policy
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,7 +22,7 @@ from server.notify.channels import ChannelSpec
 from server.schema import alert_history, alerts, users
 from tests.server.notify_rig import smtp_server
 
-T0 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 PASSWORD = "Sm7p-pa55word-4711"
 BASE = {
     "rule_id": "MW-EGRESS-CLASSIFIED", "category": "classified-egress", "severity": "critical", "title": "Classified content leaving",

@@ -10,7 +10,7 @@ import json
 import shutil
 import subprocess
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -26,9 +26,9 @@ from server.schema import agent_silences, agents, alert_history, alerts, devices
 FIRM = zone("Asia/Shanghai")
 H = timedelta(hours=1)
 # the period: March 2026 on the firm's clock = 2026-02-28 16:00 UTC to 2026-03-31 16:00 UTC
-START = datetime(2026, 2, 28, 16, tzinfo=timezone.utc)
-END = datetime(2026, 3, 31, 16, tzinfo=timezone.utc)
-MAR2 = datetime(2026, 3, 2, 2, tzinfo=timezone.utc)  # 10:00 in Beijing
+START = datetime(2026, 2, 28, 16, tzinfo=UTC)
+END = datetime(2026, 3, 31, 16, tzinfo=UTC)
+MAR2 = datetime(2026, 3, 2, 2, tzinfo=UTC)  # 10:00 in Beijing
 POPPLER = all(shutil.which(t) for t in ("pdftoppm", "pdftotext"))
 
 

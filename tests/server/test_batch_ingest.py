@@ -24,7 +24,7 @@ import json
 import random
 import sqlite3
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -44,7 +44,7 @@ EVENTS = 10_000
 AGENTS = ("pc-rnd-01", "pc-rnd-02", "pc-sales-01", "front-01")
 USERS = ("zhang.wei", "li.na", "wang.fang", "chen.jie", "刘洋")
 LEFT_OUT = {"token_hash"}  # random tokens, by construction
-T0 = datetime(2026, 3, 2, 9, 15, 0, tzinfo=timezone.utc)  # Monday 17:15 in Shanghai: the run crosses 18:00
+T0 = datetime(2026, 3, 2, 9, 15, 0, tzinfo=UTC)  # Monday 17:15 in Shanghai: the run crosses 18:00
 
 
 def _iso(moment: datetime) -> str:
@@ -243,7 +243,7 @@ def _clocked(value):
     return value
 
 
-_WALL_DAYS = {str((datetime.now(timezone.utc) + timedelta(days=d)).date()) for d in (-1, 0, 1)}
+_WALL_DAYS = {str((datetime.now(UTC) + timedelta(days=d)).date()) for d in (-1, 0, 1)}
 
 
 def _tables(path) -> dict[str, list[tuple]]:

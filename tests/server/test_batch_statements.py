@@ -4,7 +4,7 @@ batch's advisory locks in one statement)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import exc as sa_exc
@@ -16,7 +16,7 @@ from server.times import aware
 from tests.server import test_backends
 
 pg_cluster, backend = test_backends.pg_cluster, test_backends.backend  # the storage contract's fixtures
-RECEIVED = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
+RECEIVED = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
 
 def _row(i: int, **values) -> dict:

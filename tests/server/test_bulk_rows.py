@@ -5,7 +5,7 @@ rows' order (history and evidence are read back in id order), repeats of a key a
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, bindparam, delete, insert, select, update
@@ -15,7 +15,7 @@ from server.schema import alert_events, alert_history, alerts, incident_files, r
 from tests.server import test_backends
 
 pg_cluster, backend = test_backends.pg_cluster, test_backends.backend  # the storage contract's fixtures
-NOW = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
 
 def _alerts(conn, n: int) -> list[int]:
@@ -87,7 +87,7 @@ def test_incident_files_and_links_keep_every_column_and_ignore_the_links_already
         assert [(r.alert_id, r.event_id) for r in conn.execute(select(alert_events).order_by(alert_events.c.alert_id, alert_events.c.event_id))] == [
             (a, "e-1"), (a, "e-2"), (b, "e-1"),
         ]  # fmt: skip
-    assert [{**r, "at": r["at"].astimezone(timezone.utc)} for r in stored] == files
+    assert [{**r, "at": r["at"].astimezone(UTC)} for r in stored] == files
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)  # SQLite keeps its executemany

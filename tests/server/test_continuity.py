@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import insert
@@ -14,7 +14,7 @@ from server import continuity
 from server.schema import agent_silences, agents, chain_incidents, events
 from server.times import iso
 
-DAY = datetime(2026, 3, 2, tzinfo=timezone.utc)
+DAY = datetime(2026, 3, 2, tzinfo=UTC)
 H = timedelta(hours=1)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 import threading
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from alembic import command
@@ -28,7 +28,7 @@ from server.schema import events
 from tests.server import test_backends
 
 pg_cluster, backend = test_backends.pg_cluster, test_backends.backend  # the storage contract's fixtures
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = datetime.now(UTC).replace(microsecond=0)
 LAST_MONTH = (NOW.replace(day=1) - timedelta(days=1)).replace(hour=12)
 
 

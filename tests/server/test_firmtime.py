@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -25,7 +25,7 @@ def _config(tmp_path, extra: str = ""):
 
 def test_show_puts_a_utc_time_on_the_firms_wall_clock():
     assert firmtime.show(NEW_YEAR_UTC, "Asia/Shanghai") == "2026-01-01 08:00:00"
-    assert firmtime.show(datetime(2026, 1, 1, tzinfo=timezone.utc), "Asia/Shanghai") == "2026-01-01 08:00:00"
+    assert firmtime.show(datetime(2026, 1, 1, tzinfo=UTC), "Asia/Shanghai") == "2026-01-01 08:00:00"
     assert firmtime.show(datetime(2026, 1, 1), "Asia/Shanghai") == "2026-01-01 08:00:00"  # naive: UTC (SQLite)
     assert firmtime.show(NEW_YEAR_UTC, "UTC") == "2026-01-01 00:00:00"
     assert firmtime.show(NEW_YEAR_UTC, "Europe/Berlin") == "2026-01-01 01:00:00"
@@ -39,18 +39,18 @@ def test_zone_label_names_beijing_time_or_the_iana_name_with_the_offset():
     assert firmtime.zone_label("Asia/Shanghai", "zh") == "北京时间 (UTC+08:00)"
     assert firmtime.zone_label("Asia/Shanghai", "en") == "China Standard Time (UTC+08:00)"
     assert firmtime.zone_label("UTC", "zh") == "UTC (UTC+00:00)"
-    winter, summer = datetime(2026, 1, 15, tzinfo=timezone.utc), datetime(2026, 7, 15, tzinfo=timezone.utc)
+    winter, summer = datetime(2026, 1, 15, tzinfo=UTC), datetime(2026, 7, 15, tzinfo=UTC)
     assert firmtime.zone_label("Europe/Berlin", "en", winter) == "Europe/Berlin (UTC+01:00)"
     assert firmtime.zone_label("Europe/Berlin", "en", summer) == "Europe/Berlin (UTC+02:00)"
     assert firmtime.zone_label("America/St_Johns", "en", winter) == "America/St_Johns (UTC-03:30)"
 
 
 def test_parse_local_reads_typed_times_on_the_firms_clock():
-    assert firmtime.parse_local("2026-01-01 08:00", "Asia/Shanghai") == datetime(2026, 1, 1, tzinfo=timezone.utc)
-    assert firmtime.parse_local("2026-01-01", "Asia/Shanghai") == datetime(2025, 12, 31, 16, tzinfo=timezone.utc)
-    assert firmtime.parse_local("2026-01-01T08:00:00", "UTC") == datetime(2026, 1, 1, 8, tzinfo=timezone.utc)
-    assert firmtime.parse_local("2026-01-01T08:00:00Z", "Asia/Shanghai") == datetime(2026, 1, 1, 8, tzinfo=timezone.utc)
-    assert firmtime.parse_local(" 2026-01-01T09:00+01:00 ", "Asia/Shanghai") == datetime(2026, 1, 1, 8, tzinfo=timezone.utc)
+    assert firmtime.parse_local("2026-01-01 08:00", "Asia/Shanghai") == datetime(2026, 1, 1, tzinfo=UTC)
+    assert firmtime.parse_local("2026-01-01", "Asia/Shanghai") == datetime(2025, 12, 31, 16, tzinfo=UTC)
+    assert firmtime.parse_local("2026-01-01T08:00:00", "UTC") == datetime(2026, 1, 1, 8, tzinfo=UTC)
+    assert firmtime.parse_local("2026-01-01T08:00:00Z", "Asia/Shanghai") == datetime(2026, 1, 1, 8, tzinfo=UTC)
+    assert firmtime.parse_local(" 2026-01-01T09:00+01:00 ", "Asia/Shanghai") == datetime(2026, 1, 1, 8, tzinfo=UTC)
     for bad in ("", "yesterday", "2026-13-01", "<script>"):
         with pytest.raises(ValueError):
             firmtime.parse_local(bad, "Asia/Shanghai")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
@@ -22,7 +22,7 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 ALERT = {
     "id": 7, "rule_id": "MW-EGRESS-CLASSIFIED", "category": "classified-egress", "severity": "critical",
     "title": "Classified content written to an egress place", "host": "pc-0042", "user": "zhang.wei", "count": 1,
-    "created_at": datetime(2026, 3, 2, 9, tzinfo=timezone.utc),
+    "created_at": datetime(2026, 3, 2, 9, tzinfo=UTC),
     "explanation": bilingual("a.dwg written to removable media.\nSeverity critical.", "用户 zhang.wei 把文件 a.dwg 复制到移动存储介质。\n严重程度：严重。"),
 }  # fmt: skip
 

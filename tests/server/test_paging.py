@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -185,6 +185,6 @@ def test_cursor_keeps_its_place_when_new_events_arrive(client, reader, send):
 
 
 def test_since_in_the_future_lists_nothing(client, reader, egress_events):
-    future = (datetime.now(timezone.utc) + timedelta(days=3650)).isoformat()
+    future = (datetime.now(UTC) + timedelta(days=3650)).isoformat()
     assert client.get("/api/v1/alerts", params={"since": future}, headers=reader).json() == {"alerts": []}
     assert client.get("/api/v1/events", params={"since": future}, headers=reader).json() == {"events": []}

@@ -10,7 +10,7 @@ import io
 import json
 import uuid
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from alembic import command
 from sqlalchemy import text
@@ -131,7 +131,7 @@ def test_an_agent_clock_far_in_the_past_or_future_does_not_matter(send, engine, 
 
 
 def test_an_insert_in_a_month_nobody_created_goes_to_the_default_and_moves_later(send, engine, clock):
-    clock.now = datetime(2031, 5, 10, tzinfo=timezone.utc)  # past every month the migration created
+    clock.now = datetime(2031, 5, 10, tzinfo=UTC)  # past every month the migration created
     event = make_event("file.created")
     assert send(event)["accepted"] == 1
     assert _where(engine) == {event["id"]: "events_default"}
@@ -140,7 +140,7 @@ def test_an_insert_in_a_month_nobody_created_goes_to_the_default_and_moves_later
 
 
 def test_next_months_exist_ahead(engine, clock):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     start = partitions.month_start(now)
     ahead = [start]
     for _ in range(partitions.MONTHS_AHEAD):
@@ -152,7 +152,7 @@ def test_next_months_exist_ahead(engine, clock):
 
 
 def test_retention_drops_whole_months_and_keeps_alert_evidence(client, reader, send, store, engine, clock):
-    clock.now = datetime(2027, 1, 10, tzinfo=timezone.utc)
+    clock.now = datetime(2027, 1, 10, tzinfo=UTC)
     partitions.ensure(engine, clock())
     evidence, routine = make_egress("core"), [make_event("file.created", path=f"/srv/rnd/{i}.txt") for i in range(5)]
     send(evidence, *routine)
@@ -163,7 +163,7 @@ def test_retention_drops_whole_months_and_keeps_alert_evidence(client, reader, s
     assert _where(engine)[evidence["id"]] == "events_p202701"
 
     # 1,095 days on: January is wholly past the cutoff, February is not
-    clock.now = datetime(2030, 2, 5, tzinfo=timezone.utc)
+    clock.now = datetime(2030, 2, 5, tzinfo=UTC)
     with engine.connect() as conn:  # the same rows by DELETE would have been one by one
         assert partitions.droppable(conn, clock() - timedelta(days=1095))[-1] == "events_p202701"  # (and the migration's months)
     assert store.purge_events() == 5
@@ -189,11 +189,11 @@ def test_retention_drops_whole_months_and_keeps_alert_evidence(client, reader, s
 
 
 def test_a_purge_after_the_alert_is_deleted_removes_the_kept_event(client, reader, send, store, engine, clock):
-    clock.now = datetime(2027, 1, 10, tzinfo=timezone.utc)
+    clock.now = datetime(2027, 1, 10, tzinfo=UTC)
     partitions.ensure(engine, clock())
     evidence = make_egress("core")
     send(evidence)
-    clock.now = datetime(2030, 2, 5, tzinfo=timezone.utc)
+    clock.now = datetime(2030, 2, 5, tzinfo=UTC)
     assert store.purge_events() == 0
     (alert,) = alerts_of(client, reader)
     assert client.delete(f"/api/v1/alerts/{alert['id']}", headers=reader).status_code == 200
@@ -204,13 +204,13 @@ def test_a_purge_after_the_alert_is_deleted_removes_the_kept_event(client, reade
 
 
 def test_a_month_left_detached_by_a_stopped_collector_is_finished(send, store, engine, clock):
-    clock.now = datetime(2027, 1, 10, tzinfo=timezone.utc)
+    clock.now = datetime(2027, 1, 10, tzinfo=UTC)
     partitions.ensure(engine, clock())
     send(*[make_event("file.created") for _ in range(3)])
     with engine.begin() as conn:  # stopped after the detach, before the ids were forgotten
         conn.execute(text("ALTER TABLE events DETACH PARTITION events_p202701"))
     assert _where(engine) == {}
-    clock.now = datetime(2027, 3, 5, tzinfo=timezone.utc)  # within retention: nothing else to drop
+    clock.now = datetime(2027, 3, 5, tzinfo=UTC)  # within retention: nothing else to drop
     assert store.purge_events() == 3
     with engine.connect() as conn:
         assert conn.execute(text("SELECT to_regclass('events_p202701')")).scalar() is None

@@ -8,7 +8,7 @@ Likewise the state rows of the bursts that grew (_update_states, one UPDATE ... 
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import insert, select
@@ -21,7 +21,7 @@ from tests.server import postgres, test_backends
 
 pg_cluster, backend = test_backends.pg_cluster, test_backends.backend  # the storage contract's fixtures
 pytestmark = postgres.MARKS
-NOW = datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 
 
 def _ts(second: int) -> str:

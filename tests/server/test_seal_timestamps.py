@@ -32,7 +32,7 @@ FIRM = zone("Asia/Shanghai")
 
 
 def _cert(subject: str, key, issuer_name, issuer_key, ca: bool):
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     builder = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))

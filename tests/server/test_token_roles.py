@@ -6,7 +6,7 @@ every API route that changes something is for admins, but the one that works an 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from alembic import command
@@ -111,12 +111,12 @@ def test_tokens_made_before_roles_are_admins_after_the_upgrade(tmp_path):
     try:
         _to(engine, "0007")
         with engine.begin() as conn:  # a token as 0007 stored it: no role column yet
-            conn.execute(insert(api_tokens).values(name="integration", token_hash="ab" * 32, created_at=datetime(2026, 1, 1, tzinfo=timezone.utc)))
+            conn.execute(insert(api_tokens).values(name="integration", token_hash="ab" * 32, created_at=datetime(2026, 1, 1, tzinfo=UTC)))
         _to(engine, "head")
         with engine.connect() as conn:
             assert conn.execute(select(api_tokens.c.name, api_tokens.c.role)).all() == [("integration", "admin")]
         with engine.begin() as conn:
-            conn.execute(insert(api_tokens).values(name="siem", token_hash="cd" * 32, created_at=datetime(2026, 2, 1, tzinfo=timezone.utc), role="analyst"))
+            conn.execute(insert(api_tokens).values(name="siem", token_hash="cd" * 32, created_at=datetime(2026, 2, 1, tzinfo=UTC), role="analyst"))
         _to(engine, "0008", downgrade=True)  # back: the analyst token must not come out an admin
         with engine.connect() as conn:
             rows = conn.execute(text("SELECT name, revoked_at IS NOT NULL FROM api_tokens ORDER BY id")).all()

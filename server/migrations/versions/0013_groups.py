@@ -15,6 +15,8 @@ Revises: 0012
 Create Date: 2026-12-05
 """
 
+from datetime import UTC
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -50,9 +52,9 @@ def upgrade() -> None:
     op.add_column("agents", sa.Column("group_id", sa.Integer))
     op.add_column("agents", sa.Column("group_manual", sa.Boolean, nullable=False, server_default=sa.false()))
     op.add_column("agents", sa.Column("os", sa.String(16)))
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     op.bulk_insert(groups, [{"id": 1, "name": "default", "description": "", "register_items": '"all"', "egress": "[]",
                              "settings": "{}", "agent_version": "", "revision": 1, "created_at": now, "updated_at": now}])  # fmt: skip
     if op.get_bind().dialect.name == "postgresql":

@@ -20,7 +20,7 @@ Revises: 0016
 Create Date: 2026-12-05
 """
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from alembic import op
 
@@ -88,13 +88,13 @@ def upgrade() -> None:
         run(f"ALTER INDEX {name} RENAME TO {name}_old")
     run("CREATE TABLE events (LIKE events_old INCLUDING DEFAULTS) PARTITION BY RANGE (received_at)")
     run("ALTER SEQUENCE events_seq_seq OWNED BY events.seq")  # before events_old goes: it would take the sequence along
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     oldest = run("SELECT min(received_at) FROM events_old").scalar()
-    first = min(oldest.astimezone(timezone.utc), now) if oldest is not None else now
+    first = min(oldest.astimezone(UTC), now) if oldest is not None else now
     y, m = now.year, now.month
     for _ in range(MONTHS_AHEAD):
         y, m = _next(y, m)
-    for y0, m0 in _months(first, datetime(y, m, 1, tzinfo=timezone.utc)):
+    for y0, m0 in _months(first, datetime(y, m, 1, tzinfo=UTC)):
         y1, m1 = _next(y0, m0)
         run(f"CREATE TABLE events_p{y0:04d}{m0:02d} PARTITION OF events FOR VALUES FROM ('{_bound(y0, m0)}') TO ('{_bound(y1, m1)}')")
     run("CREATE TABLE events_default PARTITION OF events DEFAULT")
