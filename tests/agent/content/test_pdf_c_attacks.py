@@ -1,0 +1,168 @@
+"""Attacks on the fast PDF reader's content-stream interpreter and layout (agent/content/pdf_content.py,
+pdf_layout.py, and their C port agent/content/_pdftext.c where it is built).
+
+The reader's promise: PDFium's very page text, or Unsure (the whole document then goes to PDFium).
+A hostile employee wants a classified PDF out unseen: a file PDFium reads as "CONFIDENTIAL" that the
+fast reader reads as something else hides the marking from every detector. Each test builds its file
+in memory and holds the reader to the promise. The cases marked xfail(strict=True) break it on the
+code as it stands: the marker comes off when the reader reads as PDFium does or gives up.
+
+Most holes here are in how a content stream is cut into tokens: PDFium's CPDF_StreamParser reads a
+word up to white space or a delimiter (so "-30Td" is one unknown keyword, "1.2.3" one number), caps a
+word at 255 bytes and a string at 32,767, and decodes #xx in names; a reader that cuts otherwise
+draws other text, or text elsewhere.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from agent.content import pdf as pdf_module
+from agent.content import pdf_fast
+from agent.content.pdf_objects import Unsure
+from tests.agent.content import makers
+
+pytest.importorskip("pypdfium2", reason="needs pypdfium2 (an install requirement)")
+
+KEYS = tuple(key for key, _ in pdf_module.META_KEYS)
+HELVETICA = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+# Helvetica with every capital letter drawn as "x": what the fast reader would read if it picked
+# this font where PDFium picks the plain one
+DECOY = ("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding << /BaseEncoding /WinAnsiEncoding "
+         "/Differences [65 " + " /x" * 26 + "] >> >>")  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def every_page(monkeypatch):
+    """The layout run on every page (in use, a page of short runs goes to PDFium for speed)."""
+    monkeypatch.setattr(pdf_fast, "MIN_CODES_PER_OBJECT", 0, raising=False)
+
+
+def _stream(content: str, extra: str = "") -> str:
+    return f"<< /Length {len(content.encode('latin-1'))} {extra}>>\nstream\n{content}\nendstream"
+
+
+def _form(content: str) -> str:
+    return _stream(content, "/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> ")
+
+
+def _page(content: str, fonts: str = "/F1 5 0 R", resources: str = "", more: tuple[str, ...] = ()) -> bytes:
+    """A one-page PDF drawing content, Helvetica as object 5, more objects numbered from 6."""
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << {fonts} >> {resources} >> "
+        "/Contents 4 0 R >>",
+        _stream(content),
+        HELVETICA,
+        *more,
+    ]
+    return makers.pdf_file(objects)
+
+
+def _pdfium(data: bytes) -> list[str]:
+    return makers.pdfium_pages(data, KEYS)[1]
+
+
+def _fast(data: bytes) -> list[str]:
+    return pdf_fast.read(data, 20 << 20, pdf_module.MAX_PAGES, lambda: None, KEYS).pages
+
+
+def _held_to_pdfium(data: bytes) -> list[str] | None:
+    """The fast reader's pages where they are PDFium's; None where it gives up."""
+    try:
+        fast = _fast(data)
+    except Unsure:
+        return None
+    assert fast == _pdfium(data)
+    return fast
+
+
+# -- names: PDFium decodes #xx in a content stream's names and keeps 255 bytes of a word ----------
+NAME_ESCAPES = {
+    # the page names /F#31 (PDFium: F1, plain Helvetica); the resources also hold a key spelled
+    # /F#2331, which is "F#31" once decoded: the decoy font
+    "font": ("BT /F#31 12 Tf 72 700 Td (CONFIDENTIAL) Tj ET", "/F1 5 0 R /F#2331 6 0 R", "", (DECOY,)),
+    "form": ("/X#31 Do", "/F1 5 0 R", "/XObject << /X1 6 0 R /X#2331 7 0 R >>",
+             (_form("BT /F1 12 Tf 72 700 Td (CONFIDENTIAL) Tj ET"), _form("BT /F1 12 Tf 72 700 Td (harmless) Tj ET"))),
+    "marked-content properties": ("BT /F1 12 Tf 72 700 Td /Span /P#31 BDC (harmless) Tj EMC ET", "/F1 5 0 R",
+                                  "/Properties << /P1 << /ActualText (CONFIDENTIAL) >> /P#2331 << /MCID 0 >> >>", ()),
+    "ActualText key": ("BT /F1 12 Tf 72 700 Td /Span << /ActualT#65xt (CONFIDENTIAL) >> BDC (harmless) Tj EMC ET",
+                       "/F1 5 0 R", "", ()),
+}  # fmt: skip
+
+
+@pytest.mark.xfail(strict=True, reason="the content stream's names are looked up without decoding #xx, so a "
+                   "resource key spelled with an escaped # catches them: another font, form or ActualText than PDFium's")  # fmt: skip
+@pytest.mark.parametrize("case", list(NAME_ESCAPES))
+def test_a_name_with_a_hex_escape_is_read_as_pdfium_reads_it(case):
+    content, fonts, resources, more = NAME_ESCAPES[case]
+    data = _page(content, fonts, resources, more)
+    assert _pdfium(data) == ["CONFIDENTIAL"]
+    _held_to_pdfium(data)
+
+
+@pytest.mark.xfail(strict=True, reason="PDFium keeps the first 255 bytes of a content stream's word: a 300-byte "
+                   "font name picks the font whose key is its first 255; the fast reader takes the whole name")  # fmt: skip
+def test_a_font_name_longer_than_pdfiums_word_is_read_as_pdfium_reads_it():
+    long_name = "A" * 300
+    data = _page(f"BT /{long_name} 12 Tf 72 700 Td (CONFIDENTIAL) Tj ET",
+                 fonts=f"/{long_name} 6 0 R /{long_name[:255]} 5 0 R", more=(DECOY,))  # fmt: skip
+    assert _pdfium(data) == ["CONFIDENTIAL"]
+    _held_to_pdfium(data)
+
+
+def test_escaped_and_long_names_that_agree_are_read():
+    """What the name cases must keep working: a plain name, an escape both sides decode alike."""
+    assert _held_to_pdfium(_page("BT /F1 12 Tf 72 700 Td (CONFIDENTIAL) Tj ET", fonts="/F#31 5 0 R")) in (
+        None, ["CONFIDENTIAL"])  # fmt: skip
+    assert _held_to_pdfium(_page("BT /F1 12 Tf 72 700 Td (CONFIDENTIAL) Tj ET")) == ["CONFIDENTIAL"]
+
+
+# -- words: PDFium reads a word up to white space or a delimiter ---------------------------------
+WORDS = {
+    "an operator glued to a number after it": "BT /F1 12 Tf 72 700 Td (CONFI) Tj 0 -30 Td+0 (DENTIAL) Tj ET",
+    "a number glued to an operator after it": "BT /F1 12 Tf 72 700 Td (CONFI) Tj 0 0 -30Td (DENTIAL) Tj ET",
+    "a number with two signs": "BT /F1 12 Tf 72 700 Td (CONFI) Tj 0 30-60 Td (DENTIAL) Tj ET",
+}
+
+
+@pytest.mark.xfail(strict=True, reason="the tokenizer cuts a word PDFium reads whole (an unknown keyword, or one "
+                   "number) into a number and an operator, or two numbers: it moves text PDFium leaves in place, and "
+                   "splits CONFIDENTIAL over two lines")  # fmt: skip
+@pytest.mark.parametrize("case", list(WORDS))
+def test_a_word_pdfium_reads_whole_is_not_cut_in_two(case):
+    data = _page(WORDS[case])
+    assert _pdfium(data) == ["CONFIDENTIAL"]
+    _held_to_pdfium(data)
+
+
+@pytest.mark.xfail(strict=True, reason="'1.2.3' is one number to PDFium (1.2), two to the fast reader (1.2 and .3)")
+def test_a_number_with_two_points_is_one_number():
+    data = _page("BT /F1 12 Tf 72 700 Td (CONFI) Tj 0 -30.5.0 Td (DENTIAL) Tj ET")
+    _held_to_pdfium(data)
+
+
+@pytest.mark.xfail(strict=True, reason="the LibreOffice run shortcut accepts 'TjET' and 'TJET' (one unknown keyword "
+                   "to PDFium, which draws nothing) as Tj then ET")  # fmt: skip
+@pytest.mark.parametrize("show", ["<41424344>TjET", "[<4142> -200 <4344>]TJET"])
+def test_a_show_glued_to_et_draws_nothing(show):
+    data = _page(f"q 0 0 0 rg BT 72 700 Td /F1 12 Tf {show} Q")
+    assert _pdfium(data) == [""]
+    _held_to_pdfium(data)
+
+
+def test_ordinary_operators_and_numbers_are_read():
+    """What the word cases must keep working: operators and numbers between white space or delimiters."""
+    content = ("BT/F1 12 Tf 72 700 Td(CONFI)Tj[(DEN)-10(TIAL)]TJ ET q 0 0 0 rg BT 72 600 Td /F1 12 Tf <41424344> Tj "
+               "ET Q BT /F1 12 Tf 14 TL 72 500 Td (a) Tj T* (b) Tj +0 -.5 Td (c)Tj ET")  # fmt: skip
+    assert _held_to_pdfium(_page(content)) == ["CONFIDENTIAL\r\nABCD\r\na\r\nbc"]
+    assert _held_to_pdfium(_page("BT /F1 12 Tf 72 700 Td (CONFI)Tj(DENTIAL)Tj ET")) == ["CONFIDENTIAL"]
+
+
+# -- strings: PDFium keeps 32,767 bytes of one ------------------------------------------------------
+@pytest.mark.xfail(strict=True, reason="PDFium keeps the first 32,767 bytes of a string in a content stream; the "
+                   "fast reader shows all of it (more text than PDFium, not less)")  # fmt: skip
+@pytest.mark.parametrize("string", ["(" + "A" * 40_000 + "B)", "<" + "41" * 40_000 + "42>"], ids=["literal", "hex"])
+def test_a_string_longer_than_pdfiums_limit_is_read_as_pdfium_reads_it(string):
+    _held_to_pdfium(_page(f"BT /F1 1 Tf 10 700 Td {string} Tj ET"))
