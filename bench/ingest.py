@@ -188,7 +188,7 @@ def stages(collapsed: str, batches: int, rate: int = SAMPLE_RATE) -> str:
         if not stack or not count.isdigit():
             continue
         frames = stack.split(";")
-        if pyspy._file_of(frames[-1]) in pyspy.WAITING:
+        if pyspy.parked(frames[-1]):
             continue  # a parked thread or the idle event loop
         label = next((name for name, marks in STAGES if any(f.startswith(marks) for f in frames)), "HTTP, ASGI and middleware")
         counts[label] = counts.get(label, 0) + int(count)

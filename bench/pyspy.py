@@ -7,7 +7,9 @@ the notes say so.
 
 from __future__ import annotations
 
+import linecache
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -19,6 +21,9 @@ from collections.abc import Callable
 from bench.report import REPO
 
 WAITING = ("threading.py", "queue.py", "selectors.py")  # py-spy counts some parked threads as busy
+# A line that blocks in the kernel until a descriptor is ready (the agent's print and fanotify
+# watchers wait so): py-spy cannot always tell such a thread idle, and counted it busy
+_WAIT_CALL = re.compile(r"\bselect\.select\(")
 
 
 def available() -> str | None:
@@ -72,15 +77,24 @@ def top(collapsed: str, entries: int = 5) -> str:
         if not stack or not count.isdigit():
             continue
         leaf = stack.split(";")[-1]
-        if _file_of(leaf) in WAITING:
-            waiting += int(count)  # a thread parked on a lock, a queue or an idle event loop
+        if parked(leaf):
+            waiting += int(count)  # a thread parked on a lock, a queue, a descriptor or an idle event loop
             continue
         leaves[_short(leaf)] += int(count)
     total = sum(leaves.values())
     if not total:
         return ""
     return "; ".join(f"`{frame}` {100 * n / total:.0f}%" for frame, n in leaves.most_common(entries)) + \
-        f" (share of {total:,} busy samples, own time; {waiting:,} samples of threads waiting in threading/queue/selectors left out)"
+        f" (share of {total:,} busy samples, own time; {waiting:,} samples of threads waiting in threading/queue/selectors or select() left out)"
+
+
+def parked(frame: str) -> bool:
+    """Whether a leaf frame is a thread waiting, not working: in threading, queue or selectors, or
+    at a line of its own source that calls select.select (a wait on a descriptor)."""
+    if _file_of(frame) in WAITING:
+        return True
+    path, _, line = frame.rpartition("(")[2].rstrip(")").rpartition(":")
+    return line.isdigit() and bool(_WAIT_CALL.search(linecache.getline(path, int(line))))
 
 
 def _file_of(frame: str) -> str:

@@ -10,6 +10,7 @@ import sys
 import time
 import zipfile
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -169,15 +170,21 @@ def test_unknown_section_is_refused_with_the_choices():
 def test_pyspy_top_counts_busy_leaf_frames_and_leaves_out_waiting_threads():
     from bench.pyspy import top
 
+    source = (Path(REPO) / "agent" / "fanotify.py").read_text().splitlines()
+    select_line = 1 + next(i for i, line in enumerate(source) if "select.select(" in line)
+    assert "os.read(" in source[select_line + 1]  # the line after the wait reads what it waited for
     collapsed = "\n".join([
         "MainThread (1);run (/usr/lib/python3.11/threading.py:1002);wait (/usr/lib/python3.11/threading.py:331) 20",
         "reporter (2);run (threading.py:1002);Condition.wait (threading.py:331) 10",
         f"MainThread (1);ingest ({REPO}/server/store.py:160);do_execute (/v/site-packages/sqlalchemy/engine/default.py:9) 30",
         f"MainThread (1);ingest ({REPO}/server/store.py:161) 10",
+        f"fanotify (3);read_loop ({REPO}/agent/fanotify.py:{select_line}) 7",  # blocked in select(): not busy
+        f"fanotify (3);read_loop ({REPO}/agent/fanotify.py:{select_line + 2}) 5",  # its read: busy
         "not a stack line",
     ])
     assert top(collapsed) == (
-        "`do_execute (sqlalchemy/engine/default.py:9)` 75%; `ingest (server/store.py:161)` 25% (share of 40 busy "
-        "samples, own time; 30 samples of threads waiting in threading/queue/selectors left out)"
+        f"`do_execute (sqlalchemy/engine/default.py:9)` 67%; `ingest (server/store.py:161)` 22%; `read_loop "
+        f"(agent/fanotify.py:{select_line + 2})` 11% (share of 45 busy samples, own time; 37 samples of threads "
+        "waiting in threading/queue/selectors or select() left out)"
     )
     assert top("") == ""
