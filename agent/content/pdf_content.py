@@ -18,6 +18,15 @@ from itertools import accumulate
 from agent.content.pdf_fonts import Font, load_font
 from agent.content.pdf_objects import Name, Ref, Stream, Unsure, hex_string, literal_string
 
+try:  # the loop over a content stream's tokens in C (setup.py builds it where a compiler exists)
+    from agent.content import _pdftext
+except ImportError:  # pragma: no cover - a pure wheel: the Python loop below, the same objects
+    _pdftext = None
+else:
+    _pdftext.setup(Unsure, Name, literal_string)
+
+FAST_C = False  # False: ContentReader.run's Python loop (the reference the C loop is held to)
+
 MAX_FORM_DEPTH = 8  # Form XObjects inside Form XObjects
 MAX_TEXT_OBJECTS = 500_000  # per page: beyond, PDFium decides (a page is bounded by the budget anyway)
 CHECK_EVERY = 4096  # tokens of content between two looks at the clock (a page may hold millions)
@@ -138,6 +147,9 @@ class ContentReader:
             raise Unsure("forms nested too deep")
         holder = self._holders
         self._holders += 1
+        if FAST_C and _pdftext is not None and data.__class__ is bytes:
+            _pdftext.run(self, data, resources, _State(ctm), holder, depth)
+            return
         state = _State(ctm)
         stack: list[_State] = []
         operands: list = []
@@ -181,11 +193,7 @@ class ContentReader:
                     raw.append(more.group(1))
                     pos = more.end()
                     more = _LINE.match(data, pos)
-                lines = [line if b"\\" not in line else literal_string(b"(" + line + b")", 0)[0] for line in raw]
-                if tm != tlm:  # the first line starts where a Tj before it ended
-                    self._show(state, tm, [lines.pop(0)], holder, False)
-                    tlm = _multiply((1.0, 0.0, 0.0, 1.0, 0.0, -state.leading), tlm)
-                tm, tlm = self._column(state, tlm, lines, holder)
+                tm, tlm = self._run_of_lines(state, tm, tlm, raw, holder)
                 continue
             if kind == "run":  # q r g b rg BT x y Td /F s Tf <..> Tj ET Q, as LibreOffice draws a run
                 if in_text or array is not None or operands or any(marked):
@@ -312,7 +320,7 @@ class ContentReader:
                 elif op == b"Do":
                     if not operands or not isinstance(operands[-1], str):
                         raise Unsure("Do")
-                    self._do(resources, operands[-1], state, depth)
+                    self._do(resources, operands[-1], state.ctm, depth)
                 # -- marked content (ActualText replaces the glyphs' text in PDFium)
                 elif op == b"BDC":
                     marked.append(self._has_actual_text(resources, operands[-1] if operands else None))
@@ -357,7 +365,7 @@ class ContentReader:
             return isinstance(entry, dict) and "ActualText" in entry
         return False
 
-    def _do(self, resources: dict, name: str, state: _State, depth: int) -> None:
+    def _do(self, resources: dict, name: str, ctm: tuple, depth: int) -> None:
         xobjects = self.doc.get(resources, "XObject") if isinstance(resources, dict) else None
         if not isinstance(xobjects, dict) or name not in xobjects:
             raise Unsure("XObject not in resources")
@@ -373,8 +381,17 @@ class ContentReader:
         if not (isinstance(matrix, list) and len(matrix) == 6):
             raise Unsure("form matrix")
         form_resources = self.doc.resolve(xobject.info.get("Resources")) or resources
-        ctm = _multiply(tuple(_number(self.doc.resolve(v)) for v in matrix), state.ctm)
-        self.run(self.doc.stream_data(xobject), form_resources, ctm, depth + 1)
+        form_ctm = _multiply(tuple(_number(self.doc.resolve(v)) for v in matrix), ctm)
+        self.run(self.doc.stream_data(xobject), form_resources, form_ctm, depth + 1)
+
+    def _run_of_lines(self, state: _State, tm: tuple, tlm: tuple, raw: list[bytes], holder: int) -> tuple[tuple, tuple]:
+        """A run of "(line) Tj T*" (each line's bytes as written): the text matrix and the line
+        matrix after it."""
+        lines = [line if b"\\" not in line else literal_string(b"(" + line + b")", 0)[0] for line in raw]
+        if tm != tlm:  # the first line starts where a Tj before it ended
+            self._show(state, tm, [lines.pop(0)], holder, False)
+            tlm = _multiply((1.0, 0.0, 0.0, 1.0, 0.0, -state.leading), tlm)
+        return self._column(state, tlm, lines, holder)
 
     def _column(self, state: _State, tlm: tuple, lines: list[bytes], holder: int) -> tuple[tuple, tuple]:
         """Each line as Tj then T*; kept as one Column when that is what they draw."""
