@@ -15,6 +15,9 @@ draws other text, or text elsewhere.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+
 import pytest
 
 from agent.content import pdf as pdf_module
@@ -201,3 +204,56 @@ def test_text_on_the_page_two_points_apart_has_a_space():
     """What the far-off case must keep working: near the page, the 2 pt gap is a space for both."""
     content = "BT /F1 12 Tf 100 700 Td (CONF) Tj ET BT /F1 12 Tf 135.996 700 Td (IDENTIAL) Tj ET"
     assert _held_to_pdfium(_page(content)) == ["CONF IDENTIAL"]
+
+
+# -- work: a hostile page must not cost many times PDFium's CPU between two looks at the clock --------
+class TooSlow(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _cpu_limit(seconds: float):
+    """TooSlow once the process has spent `seconds` of CPU inside the block (SIGVTALRM: a loaded
+    machine's waiting does not count, pytest-timeout's SIGALRM is left alone)."""
+
+    def expire(signum, frame):
+        raise TooSlow(f"more than {seconds} s of CPU")
+
+    previous = signal.signal(signal.SIGVTALRM, expire)
+    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
+        signal.signal(signal.SIGVTALRM, previous)
+
+
+def _two_char_code_page(items: int) -> bytes:
+    """One TJ of `items` strings "AB" 300 units apart, in a font whose ToUnicode gives code A two
+    characters ("fi"): the text is longer than the codes, so the layout must find where each gap
+    falls in the text."""
+    cmap = ("/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /Adobe-Identity-UCS def "
+            "1 begincodespacerange <00> <FF> endcodespacerange 1 beginbfchar <41> <00660069> endbfchar "
+            "2 beginbfrange <20> <40> <0020> <42> <7E> <0042> endbfrange endcmap CMapName currentdict /CMap "
+            "defineresource pop end end")  # fmt: skip
+    widths = " ".join("500" for _ in range(32, 127))
+    font = (f"<< /Type /Font /Subtype /TrueType /BaseFont /ABCDEF+Serif /FirstChar 32 /LastChar 126 /Widths [{widths}] "
+            "/ToUnicode 7 0 R >>")  # fmt: skip
+    tj = "[" + " -300 ".join(["(AB)"] * items) + "] TJ"
+    return _page(f"BT /F1 1 Tf 10 700 Td {tj} ET", fonts="/F1 6 0 R", more=(font, _stream(cmap)))
+
+
+@pytest.mark.xfail(strict=True, raises=TooSlow, reason="a TJ gap's place in the text is found by decoding every "
+                   "code before it again (pdf_layout._kerned, where a code gives more than one character): quadratic "
+                   "in one object, so the clock, read between objects, never fires; 16,000 items, 160 KB, took 6 s "
+                   "where PDFium takes 25 ms, and a 240 KB page ran a 10 s inspection out of time so that nothing "
+                   "of the document was found")  # fmt: skip
+def test_a_long_tj_in_a_font_with_two_character_codes_is_read_in_linear_time():
+    data = _two_char_code_page(16_000)
+    with _cpu_limit(2.0):  # PDFium: 25 ms; a linear reader some 100 ms
+        _held_to_pdfium(data)
+
+
+def test_a_short_tj_in_a_font_with_two_character_codes_is_read():
+    """What the long case must keep working: the spaces at the gaps, the two characters of code A."""
+    assert _held_to_pdfium(_two_char_code_page(3)) == ["fiB fiB fiB"]
