@@ -191,10 +191,19 @@ def test_a_form_without_inherited_state_is_read():
 
 @pytest.mark.xfail(strict=True, reason="PDFium places glyphs in single-precision floats: 10^8 pt off the page two "
                    "runs 2 pt apart are at one x, and join; the fast reader's doubles keep the gap and put a space "
-                   "in CONFIDENTIAL (its EPSILON of 1e-3 covers float rounding only near the page)")  # fmt: skip
-def test_text_far_off_the_page_is_placed_as_pdfium_places_it():
-    # CONF is 33.996 pt wide in 12 pt Helvetica: IDENTIAL starts 2 pt after its end
-    content = "1 0 0 1 100000000 0 cm BT /F1 12 Tf 0 700 Td (CONF) Tj ET BT /F1 12 Tf 35.996 700 Td (IDENTIAL) Tj ET"
+                   "in CONFIDENTIAL (its EPSILON of 1e-3 covers float rounding only near the page); past float32's "
+                   "range PDFium joins the run to the page's last line, the fast reader keeps it apart")  # fmt: skip
+@pytest.mark.parametrize(
+    "content",
+    [
+        # CONF is 33.996 pt wide in 12 pt Helvetica: IDENTIAL starts 2 pt after its end
+        "1 0 0 1 100000000 0 cm BT /F1 12 Tf 0 700 Td (CONF) Tj ET BT /F1 12 Tf 35.996 700 Td (IDENTIAL) Tj ET",
+        # a y past single precision's range: PDFium puts the run after the page's last, on its line
+        "BT /F1 12 Tf 72 " + "7" * 40 + ".0 Td (DENTIAL) Tj ET BT /F1 12 Tf 72 700 Td (CONFI) Tj ET",
+    ],
+    ids=["10^8 pt off", "past float32"],
+)
+def test_text_far_off_the_page_is_placed_as_pdfium_places_it(content):
     data = _page(content)
     assert _pdfium(data) == ["CONFIDENTIAL"]
     _held_to_pdfium(data)
