@@ -18,16 +18,23 @@
 #include <Python.h>
 #include <string.h>
 #include <stdlib.h>
+#include <stdint.h>
+#include <math.h>
+#include <limits.h>
 
 #define CHECK_EVERY 4096
 #define MAX_OPERANDS 64
 #define MAX_ARRAY 1000000
 #define MAX_STACK 1000
+#define MAX_WORD 255     /* pdf_content.MAX_WORD */
+#define MAX_STRING 32767 /* pdf_content.MAX_STRING */
+#define MAX_COORD 16384.0
+#define MAX_TABLES 16 /* fonts with C tables in one run (a 2-byte font's is 320 KB): others go to Python */
 
-static PyObject *Unsure, *NameType, *literal_string;
+static PyObject *Unsure, *NameType, *literal_string, *TextObjectType;
 static PyObject *s_check_time, *s_font, *s_do, *s_has_actual_text, *s_show, *s_show_hex_array, *s_run_of_lines;
 static PyObject *s_ctm, *s_font_attr, *s_size, *s_char_space, *s_word_space, *s_scale, *s_leading, *s_rise, *s_mode;
-static PyObject *s_dict;
+static PyObject *s_dict, *s_two_byte, *s_advances, *s_least_advance, *s_count, *s_codes, *s_objects, *s_min_codes;
 
 /* byte classes: 1 white space, 2 delimiter (or white space): what ends a name or an operator */
 static unsigned char cls[256];
@@ -63,13 +70,15 @@ static void translate(double tx, double ty, double m[6]) { /* m = (1 0 0 1 tx ty
 
 /* -- matching: each returns the offset after what it matched, or -1 ------------------------ */
 
+/* Each matcher takes -1 (a failed match before it) and gives -1 back: no read outside [0, n). */
 static Py_ssize_t skip_ws(const char *s, Py_ssize_t p, Py_ssize_t n) {
+    if (p < 0) return -1;
     while (p < n && IS_WS(s[p])) p++;
     return p;
 }
 
 static Py_ssize_t ws1(const char *s, Py_ssize_t p, Py_ssize_t n) { /* [ws]++ */
-    if (p >= n || !IS_WS(s[p])) return -1;
+    if (p < 0 || p >= n || !IS_WS(s[p])) return -1;
     return skip_ws(s, p, n);
 }
 
@@ -100,7 +109,7 @@ static Py_ssize_t word(const char *s, Py_ssize_t p, Py_ssize_t n, const char *w)
 }
 
 static int ends_token(const char *s, Py_ssize_t p, Py_ssize_t n) { /* (?![^ws delims]) */
-    return p >= n || IS_DELIM(s[p]);
+    return p >= 0 && (p >= n || IS_DELIM(s[p]));
 }
 
 static Py_ssize_t string_body(const char *s, Py_ssize_t p, Py_ssize_t n) { /* [^()\\]*+(?:\\.[^()\\]*+)*+ */
@@ -146,7 +155,7 @@ static Py_ssize_t tj_items(const char *s, Py_ssize_t p, Py_ssize_t n) {
             continue;
         }
         q = num(s, q, n);
-        if (q < 0) return p;
+        if (q < 0 || !ends_token(s, q, n)) return p;
         p = q;
     }
 }
@@ -157,7 +166,7 @@ static Py_ssize_t hex_tj(const char *s, Py_ssize_t p, Py_ssize_t n, Py_ssize_t *
     p = tj_items(s, p + 1, n);
     *b1 = p;
     p = skip_ws(s, p, n);
-    if (p >= n || s[p] != ']') return -1;
+    if (p < 0 || p >= n || s[p] != ']') return -1;
     p = word(s, skip_ws(s, p + 1, n), n, "TJ");
     if (p < 0 || !ends_token(s, p, n)) return -1;
     return p;
@@ -184,7 +193,7 @@ static Py_ssize_t office_run(const char *s, Py_ssize_t p, Py_ssize_t n, Run *r) 
     p = word(s, p, n, "Td");
     if (p < 0) return -1;
     p = skip_ws(s, p, n);
-    if (p >= n || s[p] != '/') return -1;
+    if (p < 0 || p >= n || s[p] != '/') return -1;
     r->font0 = ++p;
     while (p < n && !IS_DELIM(s[p])) p++;
     r->font1 = p;
@@ -198,6 +207,7 @@ static Py_ssize_t office_run(const char *s, Py_ssize_t p, Py_ssize_t n, Run *r) 
     if (p < 0) return -1;
     p = skip_ws(s, p, n);
     r->hex0 = r->tj0 = -1;
+    if (p < 0) return -1;
     if (p < n && s[p] == '<') {
         r->hex0 = ++p;
         while (p < n && IS_HEX(s[p])) p++;
@@ -209,13 +219,13 @@ static Py_ssize_t office_run(const char *s, Py_ssize_t p, Py_ssize_t n, Run *r) 
         p = tj_items(s, p + 1, n);
         r->tj1 = p;
         p = skip_ws(s, p, n);
-        if (p >= n || s[p] != ']') return -1;
+        if (p < 0 || p >= n || s[p] != ']') return -1;
         p = word(s, skip_ws(s, p + 1, n), n, "TJ");
     } else {
         return -1;
     }
     if (p < 0) return -1;
-    p = word(s, skip_ws(s, p, n), n, "ET");
+    p = word(s, ws1(s, p, n), n, "ET");
     p = word(s, ws1(s, p, n), n, "Q");
     if (p < 0 || !ends_token(s, p, n)) return -1;
     return p;
@@ -277,6 +287,10 @@ static PyObject *hex_bytes(const char *s, Py_ssize_t len) { /* pdf_objects.hex_s
     return out;
 }
 
+static int bad_name(const char *s, Py_ssize_t len) { /* pdf_content._name: a #xx escape, or past PDFium's word */
+    return len > MAX_WORD - 1 || memchr(s, '#', (size_t)len) != NULL;
+}
+
 static PyObject *name_of(const char *s, Py_ssize_t len) {
     PyObject *text = PyUnicode_DecodeLatin1(s, len, NULL);
     if (text == NULL) return NULL;
@@ -305,6 +319,17 @@ static int number(PyObject *v, double *out) {
 
 /* -- the reader ------------------------------------------------------------------------------ */
 
+/* A font's advances as C arrays, for the fonts whose every advance is an int of 32 bits (the
+ * others are left to Python: its sums of big ints or floats would round otherwise). */
+typedef struct {
+    PyObject *font; /* borrowed, as State.font */
+    int usable;     /* 0: every show in this font goes to Python */
+    int two_byte;
+    int32_t *adv;   /* by code: the advance, where has[code] */
+    unsigned char *has;
+    long long least_advance;
+} FontTable;
+
 typedef struct {
     PyObject *reader, *data, *resources, *pystate, *holder, *depth;
     const char *s;
@@ -320,6 +345,13 @@ typedef struct {
     char *marked;
     Py_ssize_t nmarked, cap_marked, marked_true;
     double tm[6], tlm[6];
+    PyObject *objects; /* reader.objects, where the C adds its text objects */
+    double min_codes;
+    long long max_objects;
+    FontTable tables[MAX_TABLES];
+    int ntables;
+    unsigned char *buf; /* a show's codes (1 or 2 bytes each) */
+    Py_ssize_t cap_buf;
     int in_text;
     int tm_is_tlm; /* Python's tm and tlm are the same tuple: equal even holding NaN */
 } Reader;
@@ -479,9 +511,308 @@ static int run_of_lines(Reader *r, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t *pos
     return rc;
 }
 
+/* -- text objects made in C: ContentReader._add for the common case ----------------------------
+ * A show is taken here only where _add would surely make its text object (a font with a C table,
+ * plain text state, every code usable); anything else returns "not taken" before any change, and
+ * the caller hands the show to Python as before. The arithmetic is _add's, in its order, on the
+ * same doubles (ints of 32 bits summed exactly, as Python's sum of ints is). */
+
+static int table_of(Reader *r, PyObject *font, FontTable **out) {
+    *out = NULL;
+    for (int i = 0; i < r->ntables; i++)
+        if (r->tables[i].font == font) {
+            *out = &r->tables[i];
+            return 0;
+        }
+    if (r->ntables == MAX_TABLES) return 0;
+    FontTable *t = &r->tables[r->ntables++];
+    memset(t, 0, sizeof *t);
+    t->font = font;
+    *out = t;
+    PyObject *v = PyObject_GetAttr(font, s_two_byte);
+    if (v == NULL) return -1;
+    int two = PyObject_IsTrue(v);
+    Py_DECREF(v);
+    if (two < 0) return -1;
+    t->two_byte = two;
+    Py_ssize_t size = two ? 65536 : 256;
+    t->adv = PyMem_Calloc((size_t)size, sizeof *t->adv);
+    t->has = PyMem_Calloc((size_t)size, 1);
+    if (t->adv == NULL || t->has == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyObject *advances = PyObject_GetAttr(font, s_advances);
+    if (advances == NULL) return -1;
+    int usable = PyDict_CheckExact(advances);
+    PyObject *key, *value;
+    Py_ssize_t at = 0;
+    while (usable && PyDict_Next(advances, &at, &key, &value)) {
+        if (!PyUnicode_Check(key) || PyUnicode_GET_LENGTH(key) != 1 || !PyLong_CheckExact(value)) {
+            usable = 0;
+            break;
+        }
+        Py_UCS4 code = PyUnicode_READ_CHAR(key, 0);
+        int overflow;
+        long long w = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (code >= (Py_UCS4)size || overflow || w < -2147483647LL || w > 2147483647LL) {
+            usable = 0;
+            break;
+        }
+        t->adv[code] = (int32_t)w;
+        t->has[code] = 1;
+    }
+    Py_DECREF(advances);
+    if (PyErr_Occurred()) return -1;
+    v = PyObject_GetAttr(font, s_least_advance);
+    if (v == NULL) return -1;
+    if (PyLong_CheckExact(v)) {
+        int overflow;
+        t->least_advance = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (overflow || t->least_advance < -2147483647LL || t->least_advance > 2147483647LL) usable = 0;
+    } else {
+        usable = 0;
+    }
+    Py_DECREF(v);
+    if (PyErr_Occurred()) return -1;
+    t->usable = usable;
+    return 0;
+}
+
+static int plain_state(Reader *r, int actual_text) { /* _show and _add would not raise on the state */
+    State *st = &r->st;
+    return st->font != NULL && !actual_text && st->scale == 100.0 && st->char_space == 0.0 && st->mode < 4 &&
+           st->size > 0;
+}
+
+/* a string's codes after the n already in r->buf: 1 all usable, 0 not (Python decides), -1 error */
+static int codes_of(Reader *r, FontTable *t, const unsigned char *raw, Py_ssize_t len, Py_ssize_t *n) {
+    if (t->two_byte && len % 2) return 0;
+    Py_ssize_t count = t->two_byte ? len / 2 : len, unit = t->two_byte ? 2 : 1;
+    if ((*n + count) * unit > r->cap_buf) {
+        Py_ssize_t cap = (*n + count) * unit * 2 + 64;
+        unsigned char *buf = PyMem_Realloc(r->buf, (size_t)cap);
+        if (buf == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        r->buf = buf;
+        r->cap_buf = cap;
+    }
+    if (!t->two_byte) {
+        for (Py_ssize_t i = 0; i < len; i++)
+            if (!t->has[raw[i]]) return 0;
+        memcpy(r->buf + *n, raw, (size_t)len);
+    } else {
+        uint16_t *out = (uint16_t *)r->buf + *n;
+        for (Py_ssize_t i = 0; i < count; i++) {
+            unsigned u = (unsigned)raw[2 * i] << 8 | raw[2 * i + 1];
+            /* a surrogate pair decodes (UTF-16BE) to one character no font code stands for */
+            if (u >= 0xD800 && u < 0xDC00 && i + 1 < count) {
+                unsigned next = (unsigned)raw[2 * i + 2] << 8 | raw[2 * i + 3];
+                if (next >= 0xDC00 && next < 0xE000) return 0;
+            }
+            if (!t->has[u]) return 0;
+            out[i] = (uint16_t)u;
+        }
+    }
+    *n += count;
+    return 1;
+}
+
+static unsigned code_at(FontTable *t, const unsigned char *buf, Py_ssize_t i) {
+    return t->two_byte ? ((const uint16_t *)buf)[i] : buf[i];
+}
+
+static int bump(PyObject *reader, PyObject *attr, Py_ssize_t by, long long *now) { /* reader.attr += by */
+    PyObject *v = PyObject_GetAttr(reader, attr);
+    if (v == NULL) return -1;
+    PyObject *b = PyLong_FromSsize_t(by);
+    PyObject *sum = b ? PyNumber_Add(v, b) : NULL;
+    Py_DECREF(v);
+    Py_XDECREF(b);
+    if (sum == NULL) return -1;
+    int overflow;
+    *now = PyLong_AsLongLongAndOverflow(sum, &overflow);
+    if (overflow) *now = overflow > 0 ? LLONG_MAX : LLONG_MIN;
+    int rc = (*now == -1 && PyErr_Occurred()) ? -1 : PyObject_SetAttr(reader, attr, sum);
+    Py_DECREF(sum);
+    return rc;
+}
+
+static PyObject *list_of(PyObject *const *items, Py_ssize_t n) {
+    PyObject *list = PyList_New(n);
+    if (list == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_INCREF(items[i]);
+        PyList_SET_ITEM(list, i, items[i]);
+    }
+    return list;
+}
+
+/* _add's text object from the codes in r->buf[0..n), strings cut at cuts[0..ncuts), kerns the TJ
+ * numbers (PyFloats); out = the text matrix after it. 0 done, -1 error (Unsure as _add raises it) */
+static int add_object(Reader *r, FontTable *t, const double tm[6], Py_ssize_t n, const Py_ssize_t *cuts,
+                      Py_ssize_t ncuts, PyObject *const *kerns, Py_ssize_t nkerns, double out[6]) {
+    State *st = &r->st;
+    double scale = st->size / 1000.0;
+    long long total = 0;
+    Py_ssize_t spaces = 0;
+    int narrow = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned c = code_at(t, r->buf, i);
+        total += t->adv[c];
+        spaces += c == 0x20;
+        narrow |= t->adv[c] < 71;
+    }
+    double ksum = 0.0;
+    for (Py_ssize_t i = 0; i < nkerns; i++) ksum += PyFloat_AS_DOUBLE(kerns[i]);
+    double x = nkerns ? ((double)total - ksum) * scale : (double)total * scale;
+    double ws = t->two_byte ? 0.0 : st->word_space;
+    if (ws != 0) x += ws * (double)spaces;
+    unsigned last = code_at(t, r->buf, n - 1);
+    double last_x = x - (double)t->adv[last] * scale - (last == 0x20 ? ws : 0.0);
+    int dense = (ws != 0 && spaces > 0) || narrow;
+    if (nkerns && !dense) {
+        double most = PyFloat_AS_DOUBLE(kerns[0]);
+        for (Py_ssize_t i = 1; i < nkerns; i++)
+            if (PyFloat_AS_DOUBLE(kerns[i]) > most) most = PyFloat_AS_DOUBLE(kerns[i]);
+        if (most > (double)(t->least_advance - 71))
+            for (Py_ssize_t i = 0; i < nkerns && i < ncuts; i++) {
+                double k = PyFloat_AS_DOUBLE(kerns[i]);
+                if (k > 0 && (double)t->adv[code_at(t, r->buf, cuts[i] - 1)] - k < 71) {
+                    dense = 1;
+                    break;
+                }
+            }
+    }
+    double m[6];
+    multiply(tm, st->ctm, m);
+    if (fabs(m[1]) > 1e-9 || fabs(m[2]) > 1e-9 || m[0] <= 0 || m[3] <= 0) return unsure("rotated or mirrored text");
+    double px = m[4], py = m[3] * st->rise + m[5];
+    if (!(fabs(px) <= MAX_COORD && fabs(py) <= MAX_COORD && fabs(m[0] * x) <= MAX_COORD))
+        return unsure("text far off the page: PDFium's single-precision floats place it otherwise");
+    PyObject *args[13] = {NULL};
+    args[0] = st->font;
+    Py_INCREF(st->font);
+    args[1] = PyFloat_FromDouble(st->size);
+    args[2] = t->two_byte ? PyUnicode_FromKindAndData(PyUnicode_2BYTE_KIND, r->buf, n)
+                          : PyUnicode_DecodeLatin1((const char *)r->buf, n, NULL);
+    args[3] = list_of(kerns, nkerns);
+    args[4] = PyList_New(nkerns ? ncuts : 0);
+    for (Py_ssize_t i = 0; args[4] != NULL && i < PyList_GET_SIZE(args[4]); i++) {
+        PyObject *c = PyLong_FromSsize_t(cuts[i]);
+        if (c == NULL) {
+            Py_CLEAR(args[4]);
+            break;
+        }
+        PyList_SET_ITEM(args[4], i, c);
+    }
+    args[5] = PyFloat_FromDouble(last_x);
+    args[6] = PyFloat_FromDouble(x);
+    args[7] = PyFloat_FromDouble(m[0]);
+    args[8] = PyFloat_FromDouble(m[3]);
+    args[9] = PyFloat_FromDouble(px);
+    args[10] = PyFloat_FromDouble(py);
+    args[11] = r->holder;
+    Py_INCREF(r->holder);
+    args[12] = dense ? Py_True : Py_False;
+    Py_INCREF(args[12]);
+    PyObject *obj = NULL;
+    int complete = 1;
+    for (int i = 0; i < 13; i++) complete &= args[i] != NULL;
+    if (complete) obj = PyObject_Vectorcall(TextObjectType, args, 13, NULL);
+    for (int i = 0; i < 13; i++) Py_XDECREF(args[i]);
+    if (obj == NULL) return -1;
+    int rc = PyList_Append(r->objects, obj);
+    Py_DECREF(obj);
+    long long count, codes;
+    if (rc < 0 || bump(r->reader, s_count, 1, &count) < 0 || bump(r->reader, s_codes, n, &codes) < 0) return -1;
+    if (count == 64 && (double)codes < r->min_codes * 64) return unsure("short text runs: PDFium reads them faster");
+    if (count > r->max_objects) return unsure("too many text objects");
+    double move[6] = {1.0, 0.0, 0.0, 1.0, x - 0.0 * scale, 0.0}, after[6];
+    multiply(move, tm, after);
+    memcpy(out, after, sizeof after);
+    return 0;
+}
+
+/* a Tj's one string (raw bytes): 1 made here, 0 not taken (Python shows it), -1 error */
+static int fast_string(Reader *r, const double tm[6], const unsigned char *raw, Py_ssize_t len, int actual_text,
+                       double out[6]) {
+    FontTable *t;
+    if (len == 0 || !plain_state(r, actual_text)) return 0;
+    if (table_of(r, r->st.font, &t) < 0) return -1;
+    if (t == NULL || !t->usable) return 0;
+    Py_ssize_t n = 0;
+    int rc = codes_of(r, t, raw, len, &n);
+    if (rc <= 0) return rc;
+    return add_object(r, t, tm, n, NULL, 0, NULL, 0, out) < 0 ? -1 : 1;
+}
+
+/* a TJ of hex strings and numbers taking turns, its body s[b0..b1) as tj_items matched it:
+ * 1 made here, 0 not taken (Python's _show_hex_array decides), -1 error */
+static int fast_hex_array(Reader *r, const double tm[6], const char *s, Py_ssize_t b0, Py_ssize_t b1, int actual_text,
+                          double out[6]) {
+    FontTable *t;
+    if (!plain_state(r, actual_text)) return 0;
+    if (table_of(r, r->st.font, &t) < 0) return -1;
+    if (t == NULL || !t->usable) return 0;
+    Py_ssize_t width = t->two_byte ? 4 : 2, items = 0, p = b0;
+    while ((p = skip_ws(s, p, b1)) < b1) { /* the items: hex strings of whole codes and numbers, taking turns */
+        Py_ssize_t q;
+        if (s[p] == '<') {
+            for (q = p + 1; q < b1 && IS_HEX(s[q]);) q++;
+            if (items % 2 || q >= b1 || s[q] != '>' || q == p + 1 || (q - p - 1) % width || q - p - 1 > 2 * MAX_STRING)
+                return 0;
+            p = q + 1;
+        } else {
+            q = num(s, p, b1);
+            if (items % 2 == 0 || q < 0) return 0;
+            p = q;
+        }
+        items++;
+    }
+    if (items == 0) return 0;
+    Py_ssize_t nkerns = items / 2, nstrings = (items + 1) / 2, ncuts = 0, n = 0;
+    PyObject **kerns = PyMem_Calloc((size_t)nkerns + 1, sizeof *kerns);
+    Py_ssize_t *cuts = PyMem_Malloc(((size_t)nstrings + 1) * sizeof *cuts);
+    unsigned char *raw = PyMem_Malloc((size_t)(b1 - b0) / 2 + 1);
+    int rc = 1;
+    if (kerns == NULL || cuts == NULL || raw == NULL) {
+        PyErr_NoMemory();
+        rc = -1;
+    }
+    Py_ssize_t k = 0;
+    for (p = b0; rc == 1 && (p = skip_ws(s, p, b1)) < b1;) {
+        if (s[p] == '<') {
+            Py_ssize_t q = p + 1, len = 0;
+            for (; q + 1 < b1 && IS_HEX(s[q]) && IS_HEX(s[q + 1]); q += 2)
+                raw[len++] = (unsigned char)(hex_value(s[q]) << 4 | hex_value(s[q + 1]));
+            rc = codes_of(r, t, raw, len, &n);
+            if (rc == 1) cuts[ncuts++] = n; /* the codes before the next string (the last's is dropped) */
+            p = q + 1;
+        } else {
+            Py_ssize_t q = num(s, p, b1);
+            if ((kerns[k] = float_of(s + p, q - p)) == NULL) rc = -1;
+            k++;
+            p = q;
+        }
+    }
+    if (rc == 1) ncuts = nstrings - 1;
+    if (rc == 1 && add_object(r, t, tm, n, cuts, ncuts, kerns, nkerns, out) < 0) rc = -1;
+    if (kerns != NULL)
+        for (Py_ssize_t i = 0; i < nkerns; i++) Py_XDECREF(kerns[i]);
+    PyMem_Free(kerns);
+    PyMem_Free(cuts);
+    PyMem_Free(raw);
+    return rc;
+}
+
 static int office(Reader *r, const Run *run) {
     const char *s = r->s;
     State saved = r->st;
+    if (run->hex0 >= 0 && run->hex1 - run->hex0 > 2 * MAX_STRING) return unsure("a string longer than PDFium keeps");
+    if (bad_name(s + run->font0, run->font1 - run->font0)) return unsure("a name PDFium decodes or cuts");
     PyObject *name = PyUnicode_DecodeLatin1(s + run->font0, run->font1 - run->font0, NULL);
     if (name == NULL) return -1;
     PyObject *font = font_named(r, name);
@@ -510,19 +841,25 @@ static int office(Reader *r, const Run *run) {
             return -1;
         }
         PyList_SET_ITEM(parts, 0, b);
-        rc = show(r, s_show, start, parts, 0, NULL);
+        double after[6];
+        rc = fast_string(r, start, (const unsigned char *)PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b), 0, after);
+        if (rc == 0) rc = show(r, s_show, start, parts, 0, NULL);
         Py_DECREF(parts);
     } else {
-        PyObject *body = PyBytes_FromStringAndSize(s + run->tj0, run->tj1 - run->tj0);
-        if (body == NULL) {
-            r->st = saved;
-            return -1;
+        double after[6];
+        rc = fast_hex_array(r, start, s, run->tj0, run->tj1, 0, after);
+        if (rc == 0) {
+            PyObject *body = PyBytes_FromStringAndSize(s + run->tj0, run->tj1 - run->tj0);
+            if (body == NULL) {
+                r->st = saved;
+                return -1;
+            }
+            rc = show(r, s_show_hex_array, start, body, 0, NULL);
+            Py_DECREF(body);
         }
-        rc = show(r, s_show_hex_array, start, body, 0, NULL);
-        Py_DECREF(body);
     }
     r->st = saved;
-    return rc;
+    return rc < 0 ? -1 : 0;
 }
 
 static int last_number(Reader *r, Py_ssize_t back, double *out) { return number(r->ops[r->nops - back], out); }
@@ -601,6 +938,12 @@ static int operator(Reader *r, const char *op, Py_ssize_t len) {
         int rc;
         if (!tj) {
             if (!PyBytes_Check(parts)) return unsure("Tj operand");
+            rc = fast_string(r, r->tm, (const unsigned char *)PyBytes_AS_STRING(parts), PyBytes_GET_SIZE(parts),
+                             r->marked_true > 0, r->tm);
+            if (rc != 0) {
+                if (rc == 1) r->tm_is_tlm = 0;
+                return rc < 0 ? -1 : 0;
+            }
             PyObject *list = PyList_New(1);
             if (list == NULL) return -1;
             Py_INCREF(parts);
@@ -654,10 +997,9 @@ static int operator(Reader *r, const char *op, Py_ssize_t len) {
     }
     if (IS("Do")) {
         if (k < 1 || !is_str(r->ops[k - 1])) return unsure("Do");
-        PyObject *ctm = tuple6(st->ctm);
-        if (ctm == NULL) return -1;
-        PyObject *res = PyObject_CallMethodObjArgs(r->reader, s_do, r->resources, r->ops[k - 1], ctm, r->depth, NULL);
-        Py_DECREF(ctm);
+        if (sync_state(r) < 0) return -1; /* the form starts from this state */
+        PyObject *res = PyObject_CallMethodObjArgs(r->reader, s_do, r->resources, r->ops[k - 1], r->pystate, r->depth,
+                                                   NULL);
         Py_XDECREF(res);
         return res == NULL ? -1 : 0;
     }
@@ -759,18 +1101,18 @@ static int token(const char *s, Py_ssize_t n, Py_ssize_t *at, Py_ssize_t *end, P
     case '\'':
     case '"':
         *end = p + 1;
-        return OP;
+        return ends_token(s, *end, n) ? OP : NONE;
     default:
         if (c == '+' || c == '-' || c == '.' || IS_DIGIT(c)) {
             *end = num(s, p, n);
-            return *end < 0 ? NONE : NUM;
+            return *end < 0 || !ends_token(s, *end, n) ? NONE : NUM;
         }
         if (!IS_ALPHA(c)) return NONE;
     }
     q = p + 1;
     while (q < n && (IS_ALPHA(s[q]) || IS_DIGIT(s[q]) || s[q] == '*')) q++;
     *end = q;
-    return OP;
+    return ends_token(s, q, n) ? OP : NONE;
 }
 
 static PyObject *call_literal(Reader *r, Py_ssize_t at, Py_ssize_t *end) { /* literal_string(data, at) */
@@ -831,6 +1173,7 @@ static int loop(Reader *r) {
                     if (v == NULL || push_op(r, v) < 0) return -1;
                 }
             } else if (kind == NAME) {
+                if (bad_name(s + b0, b1 - b0)) return unsure("a name PDFium decodes or cuts");
                 if (b1 - b0 == 10 && memcmp(s + b0, "ActualText", 10) == 0) dict_actual = 1;
             } else if (kind == NESTED) {
                 PyObject *v = call_literal(r, at, &pos);
@@ -851,29 +1194,43 @@ static int loop(Reader *r) {
             continue;
         case TJ: {
             if (!r->in_text || r->array) return unsure("TJ outside text");
-            PyObject *body = PyBytes_FromStringAndSize(s + b0, b1 - b0);
-            if (body == NULL) return -1;
-            int rc = show(r, s_show_hex_array, r->tm, body, r->marked_true > 0, r->tm);
-            Py_DECREF(body);
+            int rc = fast_hex_array(r, r->tm, s, b0, b1, r->marked_true > 0, r->tm);
+            if (rc == 0) {
+                PyObject *body = PyBytes_FromStringAndSize(s + b0, b1 - b0);
+                if (body == NULL) return -1;
+                rc = show(r, s_show_hex_array, r->tm, body, r->marked_true > 0, r->tm);
+                Py_DECREF(body);
+            }
             if (rc < 0) return -1;
             r->tm_is_tlm = 0;
             clear_ops(r);
             continue;
         }
         case NUM:
+            if (end - at > MAX_WORD) return unsure("a number longer than PDFium's word");
             value = number_of(s + at, end - at);
             break;
         case STR:
+            if (b1 - b0 > MAX_STRING) return unsure("a string longer than PDFium keeps");
             value = memchr(s + b0, '\\', (size_t)(b1 - b0)) ? call_literal(r, at, NULL)
                                                              : PyBytes_FromStringAndSize(s + b0, b1 - b0);
             break;
         case NESTED:
             value = call_literal(r, at, &pos);
+            if (value != NULL && pos - at - 2 > MAX_STRING) {
+                Py_DECREF(value);
+                return unsure("a string longer than PDFium keeps");
+            }
             break;
         case HEX:
             value = hex_bytes(s + b0, b1 - b0);
+            if (value != NULL && PyBytes_GET_SIZE(value) > MAX_STRING) {
+                Py_DECREF(value);
+                return unsure("a string longer than PDFium keeps");
+            }
             break;
         case NAME:
+            if (bad_name(s + b0, b1 - b0)) return unsure("a name PDFium decodes or cuts");
             value = name_of(s + b0, b1 - b0);
             break;
         case AOPEN:
@@ -912,11 +1269,37 @@ static int loop(Reader *r) {
     }
 }
 
+/* the C state from the Python _State the run starts from (a fresh one, or a form's at its Do) */
+static int read_state(Reader *r) {
+    PyObject *v = PyObject_GetAttr(r->pystate, s_ctm);
+    if (v == NULL) return -1;
+    int rc = read6(v, r->st.ctm);
+    Py_DECREF(v);
+    if (rc < 0 || (v = PyObject_GetAttr(r->pystate, s_font_attr)) == NULL) return -1;
+    r->st.font = v == Py_None ? NULL : v; /* kept alive by the run's font dict (pdftext_run) */
+    Py_DECREF(v);
+    PyObject *attrs[6] = {s_size, s_char_space, s_word_space, s_scale, s_leading, s_rise};
+    double *fields[6] = {&r->st.size, &r->st.char_space, &r->st.word_space, &r->st.scale, &r->st.leading, &r->st.rise};
+    for (int i = 0; i < 6; i++) {
+        if ((v = PyObject_GetAttr(r->pystate, attrs[i])) == NULL) return -1;
+        *fields[i] = PyFloat_AsDouble(v);
+        Py_DECREF(v);
+        if (*fields[i] == -1.0 && PyErr_Occurred()) return -1;
+    }
+    if ((v = PyObject_GetAttr(r->pystate, s_mode)) == NULL) return -1;
+    int overflow;
+    r->st.mode = PyLong_AsLongLongAndOverflow(v, &overflow);
+    Py_DECREF(v);
+    if (r->st.mode == -1 && PyErr_Occurred()) return -1;
+    if (overflow) r->st.mode = overflow > 0 ? LLONG_MAX : LLONG_MIN;
+    return 0;
+}
+
 static PyObject *pdftext_run(PyObject *self, PyObject *args) {
     Reader r;
     memset(&r, 0, sizeof r);
-    if (!PyArg_ParseTuple(args, "OO!OOOO", &r.reader, &PyBytes_Type, &r.data, &r.resources, &r.pystate, &r.holder,
-                          &r.depth))
+    if (!PyArg_ParseTuple(args, "OO!OOOOL", &r.reader, &PyBytes_Type, &r.data, &r.resources, &r.pystate, &r.holder,
+                          &r.depth, &r.max_objects))
         return NULL;
     if (Unsure == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "_pdftext.setup() first");
@@ -924,17 +1307,32 @@ static PyObject *pdftext_run(PyObject *self, PyObject *args) {
     }
     r.s = PyBytes_AS_STRING(r.data);
     r.n = PyBytes_GET_SIZE(r.data);
-    PyObject *ctm = PyObject_GetAttr(r.pystate, s_ctm);
-    if (ctm == NULL) return NULL;
-    int rc = read6(ctm, r.st.ctm);
-    Py_DECREF(ctm);
-    if (rc < 0) return NULL;
-    r.st.scale = 100.0;
+    if (read_state(&r) < 0) return NULL;
+    int rc;
     static const double one[6] = {1.0, 0.0, 0.0, 1.0, 0.0, 0.0};
     memcpy(r.tm, one, sizeof one);
     memcpy(r.tlm, one, sizeof one);
     r.tm_is_tlm = 1;
-    if ((r.fonts = PyDict_New()) == NULL) return NULL;
+    PyObject *min_codes = PyObject_GetAttr(r.reader, s_min_codes);
+    if (min_codes == NULL) return NULL;
+    r.min_codes = PyFloat_AsDouble(min_codes);
+    Py_DECREF(min_codes);
+    if (r.min_codes == -1.0 && PyErr_Occurred()) return NULL;
+    if ((r.objects = PyObject_GetAttr(r.reader, s_objects)) == NULL) return NULL;
+    if (!PyList_Check(r.objects)) {
+        Py_DECREF(r.objects);
+        PyErr_SetString(PyExc_TypeError, "reader.objects is a list");
+        return NULL;
+    }
+    if ((r.fonts = PyDict_New()) == NULL) {
+        Py_DECREF(r.objects);
+        return NULL;
+    }
+    if (r.st.font != NULL && PyDict_SetItem(r.fonts, Py_None, r.st.font) < 0) { /* held while the run uses it */
+        Py_DECREF(r.fonts);
+        Py_DECREF(r.objects);
+        return NULL;
+    }
     Py_INCREF(r.data); /* kept alive while s points into it, whatever the callbacks do */
     rc = loop(&r);
     Py_DECREF(r.data);
@@ -944,13 +1342,21 @@ static PyObject *pdftext_run(PyObject *self, PyObject *args) {
     PyMem_Free(r.stack);
     PyMem_Free(r.marked);
     Py_DECREF(r.fonts);
+    Py_DECREF(r.objects);
+    for (int i = 0; i < r.ntables; i++) {
+        PyMem_Free(r.tables[i].adv);
+        PyMem_Free(r.tables[i].has);
+    }
+    PyMem_Free(r.buf);
     if (rc < 0) return NULL;
     Py_RETURN_NONE;
 }
 
 static PyObject *pdftext_setup(PyObject *self, PyObject *args) {
-    PyObject *unsure_type, *name_type, *literal;
-    if (!PyArg_ParseTuple(args, "OOO", &unsure_type, &name_type, &literal)) return NULL;
+    PyObject *unsure_type, *name_type, *literal, *text_object;
+    if (!PyArg_ParseTuple(args, "OOOO", &unsure_type, &name_type, &literal, &text_object)) return NULL;
+    Py_INCREF(text_object);
+    Py_XSETREF(TextObjectType, text_object);
     Py_INCREF(unsure_type);
     Py_INCREF(name_type);
     Py_INCREF(literal);
@@ -961,9 +1367,9 @@ static PyObject *pdftext_setup(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
-    {"setup", pdftext_setup, METH_VARARGS, "setup(Unsure, Name, literal_string): the Python types and helper the reader uses."},
+    {"setup", pdftext_setup, METH_VARARGS, "setup(Unsure, Name, literal_string, TextObject): the Python types and helper the reader uses."},
     {"run", pdftext_run, METH_VARARGS,
-     "run(reader, data, resources, state, holder, depth): ContentReader.run's loop over one content stream."},
+     "run(reader, data, resources, state, holder, depth, max_objects): ContentReader.run's loop over one content stream."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -992,6 +1398,13 @@ PyMODINIT_FUNC PyInit__pdftext(void) {
     INTERN(s_rise, "rise")
     INTERN(s_mode, "mode")
     INTERN(s_dict, "dict")
+    INTERN(s_two_byte, "two_byte")
+    INTERN(s_advances, "advances")
+    INTERN(s_least_advance, "least_advance")
+    INTERN(s_count, "count")
+    INTERN(s_codes, "codes")
+    INTERN(s_objects, "objects")
+    INTERN(s_min_codes, "min_codes")
 #undef INTERN
     return PyModule_Create(&module);
 }

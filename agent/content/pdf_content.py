@@ -22,14 +22,19 @@ try:  # the loop over a content stream's tokens in C (setup.py builds it where a
     from agent.content import _pdftext
 except ImportError:  # pragma: no cover - a pure wheel: the Python loop below, the same objects
     _pdftext = None
-else:
-    _pdftext.setup(Unsure, Name, literal_string)
 
 FAST_C = False  # False: ContentReader.run's Python loop (the reference the C loop is held to)
 
 MAX_FORM_DEPTH = 8  # Form XObjects inside Form XObjects
 MAX_TEXT_OBJECTS = 500_000  # per page: beyond, PDFium decides (a page is bounded by the budget anyway)
 CHECK_EVERY = 4096  # tokens of content between two looks at the clock (a page may hold millions)
+# PDFium's content parser keeps a word's first 255 bytes and a string's first 32,767: past them it
+# reads another name or number than this reader would, so such a token is Unsure
+MAX_WORD = 255
+MAX_STRING = 32_767
+# PDFium places glyphs in single-precision floats: far off the page their rounding passes the
+# layout's EPSILON, so text placed (or reaching) beyond this many points from the origin is Unsure
+MAX_COORD = 16_384.0
 # a run of "(line) Tj T*", as simple writers (and the bench's PDFs) draw a column of lines: one match
 _LINE = re.compile(
     rb"[\x00\t\n\x0c\r ]*+\(([^()\\]*+(?:\\.[^()\\]*+)*+)\)[\x00\t\n\x0c\r ]*+Tj[\x00\t\n\x0c\r ]++T\*(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])",
@@ -38,17 +43,17 @@ _LINE = re.compile(
 _TJ_ITEM = re.compile(rb"<([0-9A-Fa-f]*)>|([+-]?+(?>\d+\.?\d*|\.\d+))")
 _TOKEN = re.compile(
     rb"(?:[\x00\t\n\x0c\r ]++|%[^\r\n]*+)*+"
-    rb"(?:(?P<run>q[\x00\t\n\x0c\r ]++(?:[+-]?+(?>\d+\.?\d*|\.\d+)[\x00\t\n\x0c\r ]++){3}rg[\x00\t\n\x0c\r ]++BT[\x00\t\n\x0c\r ]++(?P<rx>[+-]?+(?>\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]++(?P<ry>[+-]?+(?>\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]++Td[\x00\t\n\x0c\r ]*+/(?P<rfont>[^\x00\t\n\x0c\r ()<>\[\]{}/%]+)[\x00\t\n\x0c\r ]++(?P<rsize>[+-]?+(?>\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]++Tf[\x00\t\n\x0c\r ]*+(?:<(?P<rhex>[0-9A-Fa-f]*)>[\x00\t\n\x0c\r ]*+Tj|\[(?P<rtj>(?:[\x00\t\n\x0c\r ]*+(?:<[0-9A-Fa-f]*+>|[+-]?+(?>\d+\.?\d*|\.\d+)))*+)[\x00\t\n\x0c\r ]*+\][\x00\t\n\x0c\r ]*+TJ)[\x00\t\n\x0c\r ]*+ET[\x00\t\n\x0c\r ]++Q(?![^\x00\t\n\x0c\r ()<>\[\]{}/%]))"
+    rb"(?:(?P<run>q[\x00\t\n\x0c\r ]++(?:[+-]?+(?>\d+\.?\d*|\.\d+)[\x00\t\n\x0c\r ]++){3}rg[\x00\t\n\x0c\r ]++BT[\x00\t\n\x0c\r ]++(?P<rx>[+-]?+(?>\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]++(?P<ry>[+-]?+(?>\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]++Td[\x00\t\n\x0c\r ]*+/(?P<rfont>[^\x00\t\n\x0c\r ()<>\[\]{}/%]+)[\x00\t\n\x0c\r ]++(?P<rsize>[+-]?+(?>\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]++Tf[\x00\t\n\x0c\r ]*+(?:<(?P<rhex>[0-9A-Fa-f]*)>[\x00\t\n\x0c\r ]*+Tj|\[(?P<rtj>(?:[\x00\t\n\x0c\r ]*+(?:<[0-9A-Fa-f]*+>|[+-]?+(?>\d+\.?\d*|\.\d+)(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])))*+)[\x00\t\n\x0c\r ]*+\][\x00\t\n\x0c\r ]*+TJ)[\x00\t\n\x0c\r ]++ET[\x00\t\n\x0c\r ]++Q(?![^\x00\t\n\x0c\r ()<>\[\]{}/%]))"
     rb"|(?P<lines>\((?P<line>[^()\\]*+(?:\\.[^()\\]*+)*+)\)[\x00\t\n\x0c\r ]*+Tj[\x00\t\n\x0c\r ]++T\*(?![^\x00\t\n\x0c\r ()<>\[\]{}/%]))"
-    rb"|\[(?P<tj>(?:[\x00\t\n\x0c\r ]*+(?:<[0-9A-Fa-f]*+>|[+-]?+(?>\d+\.?\d*|\.\d+)))*+)[\x00\t\n\x0c\r ]*+\]"
+    rb"|\[(?P<tj>(?:[\x00\t\n\x0c\r ]*+(?:<[0-9A-Fa-f]*+>|[+-]?+(?>\d+\.?\d*|\.\d+)(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])))*+)[\x00\t\n\x0c\r ]*+\]"
     rb"[\x00\t\n\x0c\r ]*+TJ(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])"
-    rb"|(?P<num>[+-]?+(?>\d+\.?\d*|\.\d+))"
+    rb"|(?P<num>[+-]?+(?>\d+\.?\d*|\.\d+))(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])"
     rb"|\((?P<str>[^()\\]*+(?:\\.[^()\\]*+)*+)\)"
     rb"|(?P<nested>\()"
     rb"|<(?P<hex>[0-9A-Fa-f\x00\t\n\x0c\r ]*)>"
     rb"|/(?P<name>[^\x00\t\n\x0c\r ()<>\[\]{}/%]*)"
     rb"|(?P<aopen>\[)|(?P<aclose>\])|(?P<dopen><<)|(?P<dclose>>>)"
-    rb"|(?P<op>[A-Za-z][A-Za-z0-9*]*|'|\"))",
+    rb"|(?P<op>(?:[A-Za-z][A-Za-z0-9*]*+|'|\")(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])))",
     re.S,
 )
 
@@ -142,15 +147,16 @@ class ContentReader:
         self.count = 0  # text objects, a Column's lines each
         self._holders = 0
 
-    def run(self, data: bytes, resources: dict, ctm: tuple = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0), depth: int = 0) -> None:
+    def run(self, data: bytes, resources: dict, start: _State | None = None, depth: int = 0) -> None:
+        """The content's text objects added to self.objects; start: the state at a form's Do."""
         if depth > MAX_FORM_DEPTH:
             raise Unsure("forms nested too deep")
         holder = self._holders
         self._holders += 1
+        state = start.copy() if start is not None else _State()
         if FAST_C and _pdftext is not None and data.__class__ is bytes:
-            _pdftext.run(self, data, resources, _State(ctm), holder, depth)
+            _pdftext.run(self, data, resources, state, holder, depth, MAX_TEXT_OBJECTS)
             return
-        state = _State(ctm)
         stack: list[_State] = []
         operands: list = []
         array: list | None = None
@@ -180,7 +186,7 @@ class ContentReader:
                     if dict_depth == 0:
                         operands.append(("dict", "ActualText" in dict_names))
                 elif kind == "name":
-                    dict_names.append(m.group("name").decode("latin-1"))
+                    dict_names.append(_name(m.group("name")))
                 elif kind == "nested":
                     pos = literal_string(data, m.start("nested"))[1]
                 continue
@@ -199,7 +205,9 @@ class ContentReader:
                 if in_text or array is not None or operands or any(marked):
                     raise Unsure("a run inside text")
                 saved = state.copy()
-                state.font = self._font(resources, m.group("rfont").decode("latin-1"))
+                if len(m.group("rhex") or b"") > 2 * MAX_STRING:
+                    raise Unsure("a string longer than PDFium keeps")
+                state.font = self._font(resources, _name(m.group("rfont")))
                 state.size = float(m.group("rsize"))
                 start = (1.0, 0.0, 0.0, 1.0, float(m.group("rx")), float(m.group("ry")))
                 if m.group("rhex") is not None:
@@ -216,16 +224,24 @@ class ContentReader:
                 continue
             if kind == "num":
                 text = m.group("num")
+                if len(text) > MAX_WORD:
+                    raise Unsure("a number longer than PDFium's word")
                 value = float(text) if b"." in text else int(text)
             elif kind == "str":
                 raw = m.group("str")
+                if len(raw) > MAX_STRING:
+                    raise Unsure("a string longer than PDFium keeps")
                 value = literal_string(data, m.start("str") - 1)[0] if b"\\" in raw else raw
             elif kind == "nested":
                 value, pos = literal_string(data, m.start("nested"))
+                if pos - m.start("nested") - 2 > MAX_STRING:
+                    raise Unsure("a string longer than PDFium keeps")
             elif kind == "hex":
                 value = hex_string(m.group("hex"))
+                if len(value) > MAX_STRING:
+                    raise Unsure("a string longer than PDFium keeps")
             elif kind == "name":
-                value = Name(m.group("name").decode("latin-1"))
+                value = Name(_name(m.group("name")))
             elif kind == "aopen":
                 if array is not None:
                     raise Unsure("nested array in content")
@@ -320,7 +336,7 @@ class ContentReader:
                 elif op == b"Do":
                     if not operands or not isinstance(operands[-1], str):
                         raise Unsure("Do")
-                    self._do(resources, operands[-1], state.ctm, depth)
+                    self._do(resources, operands[-1], state, depth)
                 # -- marked content (ActualText replaces the glyphs' text in PDFium)
                 elif op == b"BDC":
                     marked.append(self._has_actual_text(resources, operands[-1] if operands else None))
@@ -365,7 +381,7 @@ class ContentReader:
             return isinstance(entry, dict) and "ActualText" in entry
         return False
 
-    def _do(self, resources: dict, name: str, ctm: tuple, depth: int) -> None:
+    def _do(self, resources: dict, name: str, state: _State, depth: int) -> None:
         xobjects = self.doc.get(resources, "XObject") if isinstance(resources, dict) else None
         if not isinstance(xobjects, dict) or name not in xobjects:
             raise Unsure("XObject not in resources")
@@ -381,12 +397,15 @@ class ContentReader:
         if not (isinstance(matrix, list) and len(matrix) == 6):
             raise Unsure("form matrix")
         form_resources = self.doc.resolve(xobject.info.get("Resources")) or resources
-        form_ctm = _multiply(tuple(_number(self.doc.resolve(v)) for v in matrix), ctm)
-        self.run(self.doc.stream_data(xobject), form_resources, form_ctm, depth + 1)
+        form_state = state.copy()  # a form starts from the graphics and text state at its Do, as in PDFium
+        form_state.ctm = _multiply(tuple(_number(self.doc.resolve(v)) for v in matrix), state.ctm)
+        self.run(self.doc.stream_data(xobject), form_resources, form_state, depth + 1)
 
     def _run_of_lines(self, state: _State, tm: tuple, tlm: tuple, raw: list[bytes], holder: int) -> tuple[tuple, tuple]:
         """A run of "(line) Tj T*" (each line's bytes as written): the text matrix and the line
         matrix after it."""
+        if max(map(len, raw)) > MAX_STRING:
+            raise Unsure("a string longer than PDFium keeps")
         lines = [line if b"\\" not in line else literal_string(b"(" + line + b")", 0)[0] for line in raw]
         if tm != tlm:  # the first line starts where a Tj before it ended
             self._show(state, tm, [lines.pop(0)], holder, False)
@@ -408,7 +427,10 @@ class ContentReader:
                 tlm = _multiply(next_line, tlm)
             return tlm, tlm
         codes = [font.decode(line) for line in lines]
-        self.objects.append(Column(font, size, m[0], m[3], m[4], m[3] * state.rise + m[5], step, holder, codes))
+        y = m[3] * state.rise + m[5]
+        if not (abs(m[4]) <= MAX_COORD and abs(y) <= MAX_COORD and abs(y - step * len(lines)) <= MAX_COORD):
+            raise Unsure("text far off the page: PDFium's single-precision floats place it otherwise")
+        self.objects.append(Column(font, size, m[0], m[3], m[4], y, step, holder, codes))
         self.count += len(lines)
         if self.count > MAX_TEXT_OBJECTS:
             raise Unsure("too many text objects")
@@ -449,6 +471,8 @@ class ContentReader:
     def _show_hex_array(self, state: _State, tm: tuple, body: bytes, holder: int, actual_text: bool) -> tuple:
         """A TJ of hex strings and numbers taking turns (as office suites write them), in bulk."""
         items = _TJ_ITEM.findall(body)
+        if any(len(h) > 2 * MAX_STRING for h, _ in items):
+            raise Unsure("a string longer than PDFium keeps")
         hexes, numbers = items[0::2], items[1::2]
         if not items or any(n for _, n in hexes) or not all(n for _, n in numbers):
             return self._show(
@@ -495,6 +519,8 @@ class ContentReader:
         if abs(m[1]) > 1e-9 or abs(m[2]) > 1e-9 or m[0] <= 0 or m[3] <= 0:
             raise Unsure("rotated or mirrored text")
         px, py = m[4], m[3] * state.rise + m[5]
+        if not (abs(px) <= MAX_COORD and abs(py) <= MAX_COORD and abs(m[0] * x) <= MAX_COORD):
+            raise Unsure("text far off the page: PDFium's single-precision floats place it otherwise")
         self.objects.append(TextObject(font, size, codes, kerns, cuts, last_x, x, m[0], m[3], px, py, holder, dense))
         self.count += 1
         self.codes += len(codes)
@@ -505,11 +531,22 @@ class ContentReader:
         return _multiply((1.0, 0.0, 0.0, 1.0, x - pending * scale, 0.0), tm)
 
 
+if _pdftext is not None:
+    _pdftext.setup(Unsure, Name, literal_string, TextObject)
+
+
 def _parse_number(text: bytes) -> float:
     try:
         return float(text)
     except ValueError:
         raise Unsure("number") from None
+
+
+def _name(raw: bytes) -> str:
+    """A name's text: Unsure where PDFium would read another (a #xx escape, or past its word)."""
+    if b"#" in raw or len(raw) > MAX_WORD - 1:  # PDFium's word holds the slash too
+        raise Unsure("a name PDFium decodes or cuts")
+    return raw.decode("latin-1")
 
 
 def _number(value) -> float:

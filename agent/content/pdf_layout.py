@@ -374,10 +374,15 @@ class PageLayout:
         codes, text_of = obj.codes, obj.font.text_of
         one_each = len(text) == len(codes)
         pieces, start = [], 0
+        measured = measured_len = 0  # codes[:measured] give measured_len characters (each code's text is its own)
         for k, cut in zip(obj.kerns, obj.cuts, strict=False):
             if k >= 0:
                 continue
-            at = cut if one_each else len(text_of(codes[:cut]))
+            if one_each:
+                at = cut
+            else:  # measured a piece at a time: from the start each time would be quadratic in a long TJ
+                measured_len += len(text_of(codes[measured:cut]))
+                measured, at = cut, measured_len
             before = text[start:at]
             tail = before[-1] if before else (pieces[-1][-1] if pieces else (self.temp[-1][-1] if self.temp else ""))
             if tail and tail != " " and self._kerning_space(obj, ord(codes[cut]), -k / 1000):
