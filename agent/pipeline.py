@@ -32,7 +32,7 @@ from loguru import logger
 from agent.attribution import WriterTracker
 from agent.classify import content_fields
 from agent.content.inspect import Inspection
-from agent.hashing import Hasher
+from agent.hashing import FileDigest, Hasher
 from agent.index import FingerprintIndex, IndexedFile
 from agent.inspector import InProcessInspector, open_regular
 from agent.lanes import Done, Inspector, Job, Lanes
@@ -66,6 +66,12 @@ FAST_LOOKUP = True
 # helpers always (the reference; test_pipeline_stat compares the two)
 FAST_STAT = True
 _SHORT = PATH_MAX // 4  # characters: at most 4 bytes each once encoded, so under PATH_MAX bytes
+
+# True: a hashed file whose digest the index does not hold and whose inspection traces it nowhere
+# (an opaque file of a burst) is reported from one dict, its writer looked up once; False: every
+# file through content_fields and two writer look-ups (the reference; test_pipeline_burst
+# compares the events of both)
+FAST_BURST = True
 
 _WRITES = frozenset({"created", "modified", "closed"})  # changes of one file that coalesce (see _handle_held)
 
@@ -618,12 +624,54 @@ class Pipeline:
         if renamed is not None and (renamed.sha256, renamed.size) == (digest.sha256, digest.size):
             self._outbox.add(None, mark)  # the rename changed its ctime, not its content
             return
+        if FAST_BURST:
+            fields = self._sourceless_fields(path, st, digest, done.inspection, known, place)
+            if fields is not None:
+                self._outbox.add(self.make_event("egress.file", **fields), mark)
+                return
         text, raw = readable(path)
         fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, media=place.media, egress=place.kind)
         fields.update(content_fields(self.index, digest, done.inspection or _NOT_INSPECTED, known))
         fields["details"] = {**(fields.get("details") or {}), **self.writers.details(path)}
         self._add_writer(fields, path, st)
         self._outbox.add(self.make_event("egress.file", **fields), mark)
+
+    def _sourceless_fields(
+        self,
+        path: str,
+        st: os.stat_result,
+        digest: FileDigest,
+        inspection: Inspection | None,
+        known: set[str] | None,
+        place: EgressPlace,
+    ) -> dict | None:
+        """The fields _report_done gives a file that `known` already says no classified file has
+        the bytes of, and whose inspection traces it nowhere (no archive members, no fingerprints:
+        every opaque file of a burst): built in one dict, the writer looked up once
+        (WriterTracker.attribution), no lineage asked. None for any other file: the reference
+        builds its fields (test_pipeline_burst compares the two)."""
+        if inspection is None or inspection.members or inspection.fingerprints:
+            return None
+        if digest.size > 0 and (known is None or digest.sha256 in known):
+            return None
+        text, raw = readable(path)
+        details, user, how = self.writers.attribution(path, st)
+        fields = {
+            "path": text,
+            "path_b64": raw,
+            "size": digest.size,
+            "sha256": digest.sha256,
+            "media": place.media,
+            "egress": place.kind,
+            "file_type": inspection.file_type,
+            "type_mismatch": inspection.type_mismatch,
+            "detections": inspection.detections,
+            "details": details,
+        }
+        if user:
+            fields["user"] = user
+            details["user_from"] = how
+        return fields
 
     def _add_writer(self, fields: dict, path: str, st: os.stat_result | None) -> None:
         """The event's user is the file's writer where known (the kernel's word, a process caught

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -296,3 +297,31 @@ def test_a_burst_wakes_the_walker_once_between_walks_not_once_per_file() -> None
         tracker.stop()
     assert walked[0] == {"/usb/first.bin"}
     assert notified <= 3  # the first request, the burst's first (and one more if a walk came mid-burst); not 101
+
+
+def test_one_look_at_a_writer_answers_as_details_and_writer_of_do() -> None:
+    """The pipeline's single look-up (attribution) against the two calls it replaces, for every
+    source: the kernel's closer, a walk's writer with and without a user, a burst's credit, the
+    file's owner from its fstat, and nothing at all."""
+    from agent.fanotify import Closer
+
+    caught = Writer(4242, "cp", "/usr/bin/cp", "zhangsan")
+    nameless = Writer(4343, "rsync", "/usr/bin/rsync", "")
+    closers = {"/usb/closed.bin": Closer(77, os.getuid(), "cp")}
+    writes = SimpleNamespace(closer=closers.get, start=lambda: None, stop=lambda: None)
+
+    def find(paths, roots):
+        return {"/usb/caught.bin": caught, "/usb/nameless.bin": nameless}, {"/usb": caught}
+
+    tracker = WriterTracker(find=find, clock=FakeClock(), alive={4242}.__contains__, writes=writes)
+    for name in ("caught", "nameless", "credited"):
+        tracker.seen(f"/usb/{name}.bin", "/usb")
+    tracker.walk_once()
+    owned = SimpleNamespace(st_uid=os.getuid())
+    paths = ["/usb/closed.bin", "/usb/caught.bin", "/usb/nameless.bin", "/usb/credited.bin", "/usb/unseen.bin"]
+    answers = set()
+    for path in paths:
+        for st in (owned, None):
+            assert tracker.attribution(path, st) == (tracker.details(path), *tracker.writer_of(path, st)), (path, st)
+            answers.add(tracker.attribution(path, st)[2])
+    assert answers == {"close-write", OPEN_FILE, SAME_BURST, "file-owner", "unknown"}  # every source was asked
