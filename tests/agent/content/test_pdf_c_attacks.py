@@ -4,8 +4,10 @@ pdf_layout.py, and their C port agent/content/_pdftext.c where it is built).
 The reader's promise: PDFium's very page text, or Unsure (the whole document then goes to PDFium).
 A hostile employee wants a classified PDF out unseen: a file PDFium reads as "CONFIDENTIAL" that the
 fast reader reads as something else hides the marking from every detector. Each test builds its file
-in memory and holds the reader to the promise. The cases marked xfail(strict=True) break it on the
-code as it stands: the marker comes off when the reader reads as PDFium does or gives up.
+in memory and holds the reader to the promise, through the Python content loop and, where it is built,
+the C one (switched on here whatever pdf_content.FAST_C says). Cases marked xfail(strict=True) break
+the promise on the code as it stands; the others broke it on the code they were found on (each says
+how) and hold it now.
 
 Most holes here are in how a content stream is cut into tokens: PDFium's CPDF_StreamParser reads a
 word up to white space or a delimiter (so "-30Td" is one unknown keyword, "1.2.3" one number), caps a
@@ -39,6 +41,18 @@ DECOY = ("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding << /Base
 def every_page(monkeypatch):
     """The layout run on every page (in use, a page of short runs goes to PDFium for speed)."""
     monkeypatch.setattr(pdf_fast, "MIN_CODES_PER_OBJECT", 0, raising=False)
+
+
+@pytest.fixture(params=["python loop", "c loop"])
+def loop(request, monkeypatch):
+    """The reader with its Python content loop, then with the C one (skipped where not built)."""
+    from agent.content import pdf_content
+
+    if request.param == "c loop":
+        pytest.importorskip("agent.content._pdftext", reason="the C content loop is not built here")
+        if pdf_content._pdftext is None:
+            pytest.skip("the C content loop is not loaded")
+    monkeypatch.setattr(pdf_content, "FAST_C", request.param == "c loop")
 
 
 def _stream(content: str, extra: str = "") -> str:
@@ -95,19 +109,19 @@ NAME_ESCAPES = {
 }  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="the content stream's names are looked up without decoding #xx, so a "
-                   "resource key spelled with an escaped # catches them: another font, form or ActualText than PDFium's")  # fmt: skip
 @pytest.mark.parametrize("case", list(NAME_ESCAPES))
-def test_a_name_with_a_hex_escape_is_read_as_pdfium_reads_it(case):
+def test_a_name_with_a_hex_escape_is_read_as_pdfium_reads_it(case, loop):
+    """Found on 116d45d: names were looked up without decoding #xx, so a resource key spelled with an
+    escaped # caught them: another font (CONFIDENTIAL read as xxxxxxxxxxxx), form or ActualText."""
     content, fonts, resources, more = NAME_ESCAPES[case]
     data = _page(content, fonts, resources, more)
     assert _pdfium(data) == ["CONFIDENTIAL"]
     _held_to_pdfium(data)
 
 
-@pytest.mark.xfail(strict=True, reason="PDFium keeps the first 255 bytes of a content stream's word: a 300-byte "
-                   "font name picks the font whose key is its first 255; the fast reader takes the whole name")  # fmt: skip
-def test_a_font_name_longer_than_pdfiums_word_is_read_as_pdfium_reads_it():
+def test_a_font_name_longer_than_pdfiums_word_is_read_as_pdfium_reads_it(loop):
+    """Found on 116d45d: PDFium keeps the first 255 bytes of a word, so a 300-byte font name picks the
+    font keyed by its first 255; the fast reader took the whole name, and the decoy font."""
     long_name = "A" * 300
     data = _page(f"BT /{long_name} 12 Tf 72 700 Td (CONFIDENTIAL) Tj ET",
                  fonts=f"/{long_name} 6 0 R /{long_name[:255]} 5 0 R", more=(DECOY,))  # fmt: skip
@@ -115,7 +129,7 @@ def test_a_font_name_longer_than_pdfiums_word_is_read_as_pdfium_reads_it():
     _held_to_pdfium(data)
 
 
-def test_escaped_and_long_names_that_agree_are_read():
+def test_escaped_and_long_names_that_agree_are_read(loop):
     """What the name cases must keep working: a plain name, an escape both sides decode alike."""
     assert _held_to_pdfium(_page("BT /F1 12 Tf 72 700 Td (CONFIDENTIAL) Tj ET", fonts="/F#31 5 0 R")) in (
         None, ["CONFIDENTIAL"])  # fmt: skip
@@ -126,36 +140,37 @@ def test_escaped_and_long_names_that_agree_are_read():
 WORDS = {
     "an operator glued to a number after it": "BT /F1 12 Tf 72 700 Td (CONFI) Tj 0 -30 Td+0 (DENTIAL) Tj ET",
     "a number glued to an operator after it": "BT /F1 12 Tf 72 700 Td (CONFI) Tj 0 0 -30Td (DENTIAL) Tj ET",
-    "a number with two signs": "BT /F1 12 Tf 72 700 Td (CONFI) Tj 0 30-60 Td (DENTIAL) Tj ET",
+    "a number with two signs": "BT /F1 12 Tf 72 700 Td (C) Tj 0 30-60 Td (D) Tj ET",  # PDFium: CD
 }
 
 
-@pytest.mark.xfail(strict=True, reason="the tokenizer cuts a word PDFium reads whole (an unknown keyword, or one "
-                   "number) into a number and an operator, or two numbers: it moves text PDFium leaves in place, and "
-                   "splits CONFIDENTIAL over two lines")  # fmt: skip
 @pytest.mark.parametrize("case", list(WORDS))
-def test_a_word_pdfium_reads_whole_is_not_cut_in_two(case):
+def test_a_word_pdfium_reads_whole_is_not_cut_in_two(case, loop):
+    """Found on 116d45d: the tokenizer cut a word PDFium reads whole (an unknown keyword, or one
+    number) into a number and an operator, or two numbers, and moved text PDFium leaves in place:
+    CONFIDENTIAL split over two lines."""
     data = _page(WORDS[case])
-    assert _pdfium(data) == ["CONFIDENTIAL"]
+    assert _pdfium(data) == ["CONFIDENTIAL" if "CONFI" in WORDS[case] else "CD"]
     _held_to_pdfium(data)
 
 
-@pytest.mark.xfail(strict=True, reason="'1.2.3' is one number to PDFium (1.2), two to the fast reader (1.2 and .3)")
-def test_a_number_with_two_points_is_one_number():
+def test_a_number_with_two_points_is_one_number(loop):
+    """Found on 116d45d: "-30.5.0" is one number to PDFium, two to the fast reader."""
     data = _page("BT /F1 12 Tf 72 700 Td (CONFI) Tj 0 -30.5.0 Td (DENTIAL) Tj ET")
+    assert _pdfium(data) == ["CONFI\r\nDENTIAL"]
     _held_to_pdfium(data)
 
 
-@pytest.mark.xfail(strict=True, reason="the LibreOffice run shortcut accepts 'TjET' and 'TJET' (one unknown keyword "
-                   "to PDFium, which draws nothing) as Tj then ET")  # fmt: skip
 @pytest.mark.parametrize("show", ["<41424344>TjET", "[<4142> -200 <4344>]TJET"])
-def test_a_show_glued_to_et_draws_nothing(show):
+def test_a_show_glued_to_et_draws_nothing(show, loop):
+    """Found on 116d45d: the LibreOffice run shortcut took "TjET" (one unknown keyword to PDFium,
+    which draws nothing) as Tj then ET."""
     data = _page(f"q 0 0 0 rg BT 72 700 Td /F1 12 Tf {show} Q")
     assert _pdfium(data) == [""]
     _held_to_pdfium(data)
 
 
-def test_ordinary_operators_and_numbers_are_read():
+def test_ordinary_operators_and_numbers_are_read(loop):
     """What the word cases must keep working: operators and numbers between white space or delimiters."""
     content = ("BT/F1 12 Tf 72 700 Td(CONFI)Tj[(DEN)-10(TIAL)]TJ ET q 0 0 0 rg BT 72 600 Td /F1 12 Tf <41424344> Tj "
                "ET Q BT /F1 12 Tf 14 TL 72 500 Td (a) Tj T* (b) Tj +0 -.5 Td (c)Tj ET")  # fmt: skip
@@ -164,35 +179,31 @@ def test_ordinary_operators_and_numbers_are_read():
 
 
 # -- strings: PDFium keeps 32,767 bytes of one ------------------------------------------------------
-@pytest.mark.xfail(strict=True, reason="PDFium keeps the first 32,767 bytes of a string in a content stream; the "
-                   "fast reader shows all of it (more text than PDFium, not less)")  # fmt: skip
 @pytest.mark.parametrize("string", ["(" + "A" * 40_000 + "B)", "<" + "41" * 40_000 + "42>"], ids=["literal", "hex"])
-def test_a_string_longer_than_pdfiums_limit_is_read_as_pdfium_reads_it(string):
+def test_a_string_longer_than_pdfiums_limit_is_read_as_pdfium_reads_it(string, loop):
+    """Found on 116d45d: PDFium keeps the first 32,767 bytes of a string; the fast reader showed all
+    (more text than PDFium, not less)."""
     _held_to_pdfium(_page(f"BT /F1 1 Tf 10 700 Td {string} Tj ET"))
 
 
 # -- state: what a form inherits, and PDFium's single-precision floats ------------------------------
-@pytest.mark.xfail(strict=True, reason="PDFium's form inherits the text state (font, size, Tc, Tw, Tr) of the page "
-                   "at its Do; the fast reader runs a form from a fresh state, so a Tc set before the Do that closes "
-                   "a TJ gap for PDFium is not seen, and CONFIDENTIAL reads as CONF IDENTIAL")  # fmt: skip
-def test_character_spacing_set_before_a_form_is_applied_inside_it():
+def test_character_spacing_set_before_a_form_is_applied_inside_it(loop):
+    """Found on 116d45d: PDFium's form starts from the text state at its Do (font, size, Tc, Tw, Tr);
+    the fast reader ran it from a fresh state, so a Tc closing a TJ gap for PDFium was not seen and
+    CONFIDENTIAL read as CONF IDENTIAL."""
     form = _form("BT /F1 12 Tf 72 700 Td [(CONF) -1000 (IDENTIAL)] TJ ET")
     data = _page("-12 Tc /X1 Do", resources="/XObject << /X1 6 0 R >>", more=(form,))
     assert _pdfium(data) == ["CONFIDENTIAL"]
     _held_to_pdfium(data)
 
 
-def test_a_form_without_inherited_state_is_read():
+def test_a_form_without_inherited_state_is_read(loop):
     """What the inheritance case must keep working: the same form drawn from a plain state."""
     form = _form("BT /F1 12 Tf 72 700 Td [(CONF) -1000 (IDENTIAL)] TJ ET")
     data = _page("/X1 Do", resources="/XObject << /X1 6 0 R >>", more=(form,))
     assert _held_to_pdfium(data) == ["CONF IDENTIAL"]
 
 
-@pytest.mark.xfail(strict=True, reason="PDFium places glyphs in single-precision floats: 10^8 pt off the page two "
-                   "runs 2 pt apart are at one x, and join; the fast reader's doubles keep the gap and put a space "
-                   "in CONFIDENTIAL (its EPSILON of 1e-3 covers float rounding only near the page); past float32's "
-                   "range PDFium joins the run to the page's last line, the fast reader keeps it apart")  # fmt: skip
 @pytest.mark.parametrize(
     "content",
     [
@@ -203,13 +214,16 @@ def test_a_form_without_inherited_state_is_read():
     ],
     ids=["10^8 pt off", "past float32"],
 )
-def test_text_far_off_the_page_is_placed_as_pdfium_places_it(content):
+def test_text_far_off_the_page_is_placed_as_pdfium_places_it(content, loop):
+    """Found on 116d45d: PDFium places glyphs in single-precision floats: 10^8 pt off the page two
+    runs 2 pt apart are at one x and join, and past float32's range a run joins the page's last
+    line; the fast reader's doubles kept them apart (a space, or a line, in CONFIDENTIAL)."""
     data = _page(content)
     assert _pdfium(data) == ["CONFIDENTIAL"]
     _held_to_pdfium(data)
 
 
-def test_text_on_the_page_two_points_apart_has_a_space():
+def test_text_on_the_page_two_points_apart_has_a_space(loop):
     """What the far-off case must keep working: near the page, the 2 pt gap is a space for both."""
     content = "BT /F1 12 Tf 100 700 Td (CONF) Tj ET BT /F1 12 Tf 135.996 700 Td (IDENTIAL) Tj ET"
     assert _held_to_pdfium(_page(content)) == ["CONF IDENTIAL"]
@@ -252,18 +266,17 @@ def _two_char_code_page(items: int) -> bytes:
     return _page(f"BT /F1 1 Tf 10 700 Td {tj} ET", fonts="/F1 6 0 R", more=(font, _stream(cmap)))
 
 
-@pytest.mark.xfail(strict=True, raises=TooSlow, reason="a TJ gap's place in the text is found by decoding every "
-                   "code before it again (pdf_layout._kerned, where a code gives more than one character): quadratic "
-                   "in one object, so the clock, read between objects, never fires; 16,000 items, 160 KB, took 6 s "
-                   "where PDFium takes 25 ms, and a 240 KB page ran a 10 s inspection out of time so that nothing "
-                   "of the document was found")  # fmt: skip
-def test_a_long_tj_in_a_font_with_two_character_codes_is_read_in_linear_time():
+def test_a_long_tj_in_a_font_with_two_character_codes_is_read_in_linear_time(loop):
+    """Found on 116d45d: a TJ gap's place in the text was found by decoding every code before it
+    again (pdf_layout._kerned): quadratic inside one object, where the clock is not read; 16,000
+    items (160 KB) took 6 s where PDFium takes 25 ms, and a 240 KB page ran a 10 s inspection out
+    of time with nothing of the document found."""
     data = _two_char_code_page(16_000)
     with _cpu_limit(2.0):  # PDFium: 25 ms; a linear reader some 100 ms
         _held_to_pdfium(data)
 
 
-def test_a_short_tj_in_a_font_with_two_character_codes_is_read():
+def test_a_short_tj_in_a_font_with_two_character_codes_is_read(loop):
     """What the long case must keep working: the spaces at the gaps, the two characters of code A."""
     assert _held_to_pdfium(_two_char_code_page(3)) == ["fiB fiB fiB"]
 
@@ -337,11 +350,11 @@ def test_the_c_loop_gives_the_python_loops_text_objects(case, monkeypatch):
     assert _loop(content, True, monkeypatch) == _loop(content, False, monkeypatch)
 
 
-@pytest.mark.xfail(strict=True, reason="the C's office_run reads the byte before the data (ws1 called with -1 after a "
-                   "failed match, on any 'q' not starting a LibreOffice run): where that byte, the top of the bytes "
-                   "object's cached hash, is white space, it matches from the data's start, goes back, and draws "
-                   "the same run again until 500,000 objects (here the cap lowered to 1,000)")  # fmt: skip
 def test_the_c_loop_reads_nothing_before_its_data(monkeypatch):
+    """Found on 4e93007: office_run called ws1 with -1 after a failed match (any "q" not starting a
+    LibreOffice run), reading the byte before the data; where that byte (the top of the bytes
+    object's cached hash) was white space it matched from the data's start, went back, and drew
+    the same run again up to the object cap (here lowered to 1,000)."""
     pdf_content = _c_loop()
     monkeypatch.setattr(pdf_content, "MAX_TEXT_OBJECTS", 1000)
     for i in range(100_000):  # about one in 43 has white space in the hash's top byte
