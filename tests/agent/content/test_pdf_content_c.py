@@ -19,7 +19,8 @@ from tests.agent.content import makers
 _pdftext = pytest.importorskip("agent.content._pdftext", reason="the C extension is not built")
 
 HELVETICA = "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
-WIDTHS = " ".join("250" if c == 32 else str(300 + c % 7 * 100) for c in range(32, 127))
+# "!" and '"' at PDFium's repeated-glyph distance (71), "#" of no width
+WIDTHS = " ".join({32: "250", 33: "70", 34: "71", 35: "0"}.get(c, str(300 + c % 7 * 100)) for c in range(32, 127))
 SERIF = (f"<< /Type /Font /Subtype /Type1 /BaseFont /ABCDEF+Serif /FirstChar 32 /LastChar 126 /Widths [{WIDTHS}] "
          "/Encoding /WinAnsiEncoding >>")  # fmt: skip
 TYPE0 = "<< /Type /Font /Subtype /Type0 /BaseFont /AAAAAA+Sans /Encoding /Identity-H /DescendantFonts [9 0 R] /ToUnicode 10 0 R >>"
@@ -28,7 +29,7 @@ CID = ("<< /Type /Font /Subtype /CIDFontType2 /BaseFont /AAAAAA+Sans /CIDSystemI
 CMAP_BODY = (
     "/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /Adobe-Identity-UCS def "
     "1 begincodespacerange <0000> <FFFF> endcodespacerange 2 beginbfchar <0001> <673A> <0002> <5BC6> endbfchar "
-    "1 beginbfrange <0003> <0005> <0041> endbfrange endcmap CMapName currentdict /CMap defineresource pop end end"
+    "1 beginbfrange <0003> <0005> <0041> endbfrange 2 beginbfchar <D800> <0058> <DC00> <0059> endbfchar endcmap CMapName currentdict /CMap defineresource pop end end"
 )
 FORM_CONTENT = "BT /F1 12 Tf 72 650 Td (inside the form) Tj ET q 0 0 0 rg BT 5 5 Td /F2 9 Tf <00010002> Tj ET Q"
 
@@ -126,6 +127,20 @@ PIECES = GOOD + (
     f"BT /F3 10 Tf 12 TL 1 0 0 1 {HUGE} 0 Tm (a) Tj (b) Tj T* (c) Tj T* (d) Tj T* (e) Tj T* ET",
     f"q 1 0 0 1 0 {HUGE} cm BT /F1 9 Tf (a) Tj T* (b) Tj T* ET Q",
     "BT /F1 9 Tf (x) Tj T*5 ET",
+    "BT /F3 10 Tf 72 700 Td (a!b) Tj (\"c\") Tj [<41> 100 <21> -30 <22> 20 <23>] TJ ET",
+    "BT /F2 10 Tf 72 700 Td <D800DC00> Tj <D800> Tj <DC00D800> Tj [<0001D800> -5 <DC00>] TJ ET",
+    "BT /F1 9 Tf 20000 10 Td (far) Tj ET",
+    "BT /F1 9 Tf 16380 10 Td (reaching past the edge) Tj ET",
+    "q 0 0 0 rg BT 16385 700 Td /F1 12 Tf <41> Tj ET Q",
+    "BT /F1 9 Tf [<41> 5.5.5 <42>] TJ ET",
+    "BT /F1 9 Tf [<41> 5x <42>] TJ ET",
+    "BT /F1 9 Tf 72 700 Td (x) Tj+0 ET",
+    "BT /F1 9 Tf 72 700 Td " + "0" * 299 + "1 0 Td (x) Tj ET",
+    "/" + "F" * 300 + " BMC EMC BT /F1 9 Tf (x) Tj ET",
+    "/Span << /F#31 1 >> BDC EMC BT /F1 9 Tf (x) Tj ET",
+    "BT /F1 0.01 Tf (" + "A" * 33_000 + ") Tj ET",  # small: its width stays on the page
+    "BT /F1 0.01 Tf <" + "41" * 33_000 + "> Tj ET",
+    "BT /F3 10 Tf 3 Tw 72 700 Td (ends in a space ) Tj [(a ) -50 (b )] TJ [<6120> -50 <6220>] TJ ET",
     "/P1 BDC BT /F1 9 Tf [(x) 5 (y)] TJ ET EMC",
     "/Span << /A . /B -. /C (x) >> BDC EMC",
     "BT /F1 9 Tf 12 TL (x) Tj T*(y) Tj T*/F1 9 Tf ET",
