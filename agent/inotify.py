@@ -290,7 +290,8 @@ class InotifyWatchers(Folders):
                 name = data[offset + size : offset + size + length].rstrip(b"\0")
                 offset += size + length
                 if created is not None:
-                    if mask & IN_MODIFY and created[0] == wd and created[1] == name and not mask & (IN_CLOSE_WRITE | IN_ISDIR):
+                    same_file = created[0] == wd and created[1] == name
+                    if same_file and mask & IN_MODIFY and not mask & (IN_CLOSE_WRITE | IN_ISDIR):
                         created = None  # written at once: its modify says all its create would
                     else:
                         put(FsChange("created", os.fsdecode(created[2]), False, None, at))
