@@ -418,7 +418,7 @@ LOOP_FORM = _form("BT /F1 12 Tf 72 650 Td (inside the form) Tj ET")
 
 def _loop(content: bytes, fast_c: bool, monkeypatch) -> tuple:
     """ContentReader.run over content (this very bytes object) on a page with Helvetica as /F1 and
-    a form as /X1: each text object's fields (its font by name), or Unsure's message."""
+    a form as /X1: each text object's fields (its font as the text it makes of the codes), or ("Unsure",)."""
     from agent.content import pdf_content
     from agent.content.pdf_xref import Document
 
@@ -430,11 +430,15 @@ def _loop(content: bytes, fast_c: bool, monkeypatch) -> tuple:
         reader.run(content, page["Resources"])
     except Unsure:
         return ("Unsure",)
+    return _describe(reader.objects)
+
+
+def _describe(objects: list) -> tuple:
     # each reader loads its own Font objects: a font stands as the text it makes of the codes
     return tuple(
         tuple((f, getattr(o, f)) for f in o.__dataclass_fields__ if f != "font")
         + (o.font.text_of(o.codes) if isinstance(o.codes, str) else [o.font.text_of(c) for c in o.codes],)
-        for o in reader.objects
+        for o in objects
     )
 
 
@@ -486,3 +490,42 @@ def test_the_c_loop_reads_nothing_before_its_data(monkeypatch):
     python = _loop(content, False, monkeypatch)
     assert len(python) == 1
     assert _loop(content, True, monkeypatch) == python
+
+
+def test_the_c_loop_survives_running_out_of_memory_at_every_allocation(monkeypatch):
+    """Each allocation of a run made to fail in turn (_testcapi.set_nomemory): the C loop raises
+    MemoryError or finishes, and where it finishes it gives the Python loop's objects; a missing
+    NULL check crashes the test process."""
+    pdf_content = _c_loop()
+    testcapi = pytest.importorskip("_testcapi", reason="needs CPython's _testcapi")
+    if not hasattr(testcapi, "set_nomemory"):
+        pytest.skip("this CPython's _testcapi cannot fail allocations")
+    from agent.content.pdf_xref import Document
+
+    content = (b"BT /F1 12 Tf 14 TL 72 700 Td (CONFI)Tj[(DEN)-10(TIAL)]TJ (a\\101) Tj T* (one) Tj T* (two) Tj T* ET "
+               b"q 0 0 0 rg BT 72 600 Td /F1 12 Tf <41424344> Tj ET Q q 0 0 0 rg BT 72 580 Td /F1 12 Tf [<4142> -250 "
+               b"<43>] TJ ET Q /Span << /MCID 1 /A [1 (x)] >> BDC BT /F1 9 Tf 72 500 Td [<41> -300 <42>] TJ ET EMC "
+               b"q 1 0 0 1 10 -40 cm /X1 Do Q BT /F1 9 Tf 1 0 0 1 72 400 Tm [(a) 1 2 (b)] TJ (x) ' 1 0 (y) \" ET")  # fmt: skip
+    expected = _loop(content, False, monkeypatch)
+    assert len(expected) > 10
+    doc = Document(_page("", resources="/XObject << /X1 6 0 R >>", more=(LOOP_FORM,)), 1 << 20)
+    resources = doc.resolve(doc.resolve(doc.resolve(doc.trailer["Root"])["Pages"])["Kids"][0])["Resources"]
+    fonts: dict = {}
+    monkeypatch.setattr(pdf_content, "FAST_C", True)
+    pdf_content.ContentReader(doc, fonts).run(
+        content, resources
+    )  # fonts and the form loaded: failures land in the loop
+    finished = failed = 0
+    for n in range(600):
+        reader = pdf_content.ContentReader(doc, fonts)
+        testcapi.set_nomemory(n, n + 1)  # the n-th allocation from here fails, no other
+        try:
+            reader.run(content, resources)
+        except MemoryError:
+            failed += 1
+            continue
+        finally:
+            testcapi.remove_mem_hooks()
+        finished += 1
+        assert _describe(reader.objects) == expected
+    assert failed and finished
