@@ -23,7 +23,7 @@ try:  # the loop over a content stream's tokens in C (setup.py builds it where a
 except ImportError:  # pragma: no cover - a pure wheel: the Python loop below, the same objects
     _pdftext = None
 
-FAST_C = False  # False: ContentReader.run's Python loop (the reference the C loop is held to)
+FAST_C = True  # False: ContentReader.run's Python loop (the reference the C loop is held to)
 
 MAX_FORM_DEPTH = 8  # Form XObjects inside Form XObjects
 MAX_TEXT_OBJECTS = 500_000  # per page: beyond, PDFium decides (a page is bounded by the budget anyway)
