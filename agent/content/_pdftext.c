@@ -32,7 +32,7 @@
 #define MAX_TABLES 16 /* fonts with C tables in one run (a 2-byte font's is 320 KB): others go to Python */
 
 static PyObject *Unsure, *NameType, *literal_string, *TextObjectType;
-static PyObject *s_check_time, *s_font, *s_do, *s_has_actual_text, *s_show, *s_show_hex_array, *s_run_of_lines;
+static PyObject *s_gs, *s_check_time, *s_font, *s_do, *s_has_actual_text, *s_show, *s_show_hex_array, *s_run_of_lines;
 static PyObject *s_ctm, *s_font_attr, *s_size, *s_char_space, *s_word_space, *s_scale, *s_leading, *s_rise, *s_mode;
 static PyObject *s_dict, *s_two_byte, *s_advances, *s_least_advance, *s_count, *s_codes, *s_objects, *s_min_codes;
 
@@ -173,13 +173,19 @@ static Py_ssize_t hex_tj(const char *s, Py_ssize_t p, Py_ssize_t n, Py_ssize_t *
 }
 
 typedef struct {
+    Py_ssize_t rgb_longest; /* the longest of the colour's three numbers */
     Py_ssize_t rx0, rx1, ry0, ry1, font0, font1, size0, size1, hex0, hex1, tj0, tj1;
 } Run;
 
 /* q r g b rg BT x y Td /F s Tf <..> Tj ET Q (or [..] TJ), from the "q" */
 static Py_ssize_t office_run(const char *s, Py_ssize_t p, Py_ssize_t n, Run *r) {
     p = ws1(s, p + 1, n);
-    for (int i = 0; i < 3; i++) p = ws1(s, num(s, p, n), n);
+    r->rgb_longest = 0;
+    for (int i = 0; i < 3; i++) {
+        Py_ssize_t q = num(s, p, n);
+        if (q - p > r->rgb_longest) r->rgb_longest = q - p;
+        p = ws1(s, q, n);
+    }
     p = ws1(s, word(s, p, n, "rg"), n);
     p = ws1(s, word(s, p, n, "BT"), n);
     r->rx0 = p;
@@ -767,7 +773,7 @@ static int fast_hex_array(Reader *r, const double tm[6], const char *s, Py_ssize
             p = q + 1;
         } else {
             q = num(s, p, b1);
-            if (items % 2 == 0 || q < 0) return 0;
+            if (items % 2 == 0 || q < 0 || q - p > MAX_WORD) return 0;
             p = q;
         }
         items++;
@@ -812,6 +818,9 @@ static int office(Reader *r, const Run *run) {
     const char *s = r->s;
     State saved = r->st;
     if (run->hex0 >= 0 && run->hex1 - run->hex0 > 2 * MAX_STRING) return unsure("a string longer than PDFium keeps");
+    if (run->rgb_longest > MAX_WORD || run->rx1 - run->rx0 > MAX_WORD || run->ry1 - run->ry0 > MAX_WORD ||
+        run->size1 - run->size0 > MAX_WORD)
+        return unsure("a number longer than PDFium's word");
     if (bad_name(s + run->font0, run->font1 - run->font0)) return unsure("a name PDFium decodes or cuts");
     PyObject *name = PyUnicode_DecodeLatin1(s + run->font0, run->font1 - run->font0, NULL);
     if (name == NULL) return -1;
@@ -1007,7 +1016,7 @@ static int operator(Reader *r, const char *op, Py_ssize_t len) {
         int flag = 0;
         if (op[1] == 'D') {
             PyObject *res = PyObject_CallMethodObjArgs(r->reader, s_has_actual_text, r->resources,
-                                                       k ? r->ops[k - 1] : Py_None, NULL);
+                                                       k ? r->ops[k - 1] : Py_None, r->depth, NULL);
             if (res == NULL) return -1;
             flag = PyObject_IsTrue(res);
             Py_DECREF(res);
@@ -1030,6 +1039,11 @@ static int operator(Reader *r, const char *op, Py_ssize_t len) {
     if (IS("EMC")) {
         if (r->nmarked > 0) r->marked_true -= r->marked[--r->nmarked];
         return 0;
+    }
+    if (IS("gs")) {
+        PyObject *res = PyObject_CallMethodObjArgs(r->reader, s_gs, r->resources, k ? r->ops[k - 1] : Py_None, NULL);
+        Py_XDECREF(res);
+        return res == NULL ? -1 : 0;
     }
     if (IS("BI") || IS("ID") || IS("EI")) return unsure("inline image");
     if (IS("d0") || IS("d1")) return unsure("type3 glyph procedure");
@@ -1161,7 +1175,7 @@ static int loop(Reader *r) {
         if (kind == NONE) {
             for (Py_ssize_t i = pos; i < n; i++)
                 if (!IS_WS(s[i])) return unsure("content stream token");
-            return 0;
+            return dict_depth ? unsure("a dictionary never closed") : 0;
         }
         pos = end;
         if (dict_depth) {
@@ -1179,6 +1193,8 @@ static int loop(Reader *r) {
                 PyObject *v = call_literal(r, at, &pos);
                 if (v == NULL) return -1;
                 Py_DECREF(v);
+            } else if (kind == OP || kind == RUN || kind == LINES || kind == TJ) {
+                return unsure("an operator inside a dictionary");
             }
             continue;
         }
@@ -1382,6 +1398,7 @@ PyMODINIT_FUNC PyInit__pdftext(void) {
 #define INTERN(var, text) \
     if ((var = PyUnicode_InternFromString(text)) == NULL) return NULL;
     INTERN(s_check_time, "check_time")
+    INTERN(s_gs, "_gs")
     INTERN(s_font, "_font")
     INTERN(s_do, "_do")
     INTERN(s_has_actual_text, "_has_actual_text")

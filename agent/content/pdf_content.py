@@ -40,10 +40,11 @@ _LINE = re.compile(
     rb"[\x00\t\n\x0c\r ]*+\(([^()\\]*+(?:\\.[^()\\]*+)*+)\)[\x00\t\n\x0c\r ]*+Tj[\x00\t\n\x0c\r ]++T\*(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])",
     re.S,
 )  # one more line of the run: the regex for the first is _TOKEN's "lines"
+_WORD = re.compile(rb"[^\x00\t\n\x0c\r ]++")
 _TJ_ITEM = re.compile(rb"<([0-9A-Fa-f]*)>|([+-]?+(?>\d+\.?\d*|\.\d+))")
 _TOKEN = re.compile(
     rb"(?:[\x00\t\n\x0c\r ]++|%[^\r\n]*+)*+"
-    rb"(?:(?P<run>q[\x00\t\n\x0c\r ]++(?:[+-]?+(?>\d+\.?\d*|\.\d+)[\x00\t\n\x0c\r ]++){3}rg[\x00\t\n\x0c\r ]++BT[\x00\t\n\x0c\r ]++(?P<rx>[+-]?+(?>\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]++(?P<ry>[+-]?+(?>\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]++Td[\x00\t\n\x0c\r ]*+/(?P<rfont>[^\x00\t\n\x0c\r ()<>\[\]{}/%]+)[\x00\t\n\x0c\r ]++(?P<rsize>[+-]?+(?>\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]++Tf[\x00\t\n\x0c\r ]*+(?:<(?P<rhex>[0-9A-Fa-f]*)>[\x00\t\n\x0c\r ]*+Tj|\[(?P<rtj>(?:[\x00\t\n\x0c\r ]*+(?:<[0-9A-Fa-f]*+>|[+-]?+(?>\d+\.?\d*|\.\d+)(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])))*+)[\x00\t\n\x0c\r ]*+\][\x00\t\n\x0c\r ]*+TJ)[\x00\t\n\x0c\r ]++ET[\x00\t\n\x0c\r ]++Q(?![^\x00\t\n\x0c\r ()<>\[\]{}/%]))"
+    rb"(?:(?P<run>q[\x00\t\n\x0c\r ]++(?P<rgb>(?:[+-]?+(?>\d+\.?\d*|\.\d+)[\x00\t\n\x0c\r ]++){3})rg[\x00\t\n\x0c\r ]++BT[\x00\t\n\x0c\r ]++(?P<rx>[+-]?+(?>\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]++(?P<ry>[+-]?+(?>\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]++Td[\x00\t\n\x0c\r ]*+/(?P<rfont>[^\x00\t\n\x0c\r ()<>\[\]{}/%]+)[\x00\t\n\x0c\r ]++(?P<rsize>[+-]?+(?>\d+\.?\d*|\.\d+))[\x00\t\n\x0c\r ]++Tf[\x00\t\n\x0c\r ]*+(?:<(?P<rhex>[0-9A-Fa-f]*)>[\x00\t\n\x0c\r ]*+Tj|\[(?P<rtj>(?:[\x00\t\n\x0c\r ]*+(?:<[0-9A-Fa-f]*+>|[+-]?+(?>\d+\.?\d*|\.\d+)(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])))*+)[\x00\t\n\x0c\r ]*+\][\x00\t\n\x0c\r ]*+TJ)[\x00\t\n\x0c\r ]++ET[\x00\t\n\x0c\r ]++Q(?![^\x00\t\n\x0c\r ()<>\[\]{}/%]))"
     rb"|(?P<lines>\((?P<line>[^()\\]*+(?:\\.[^()\\]*+)*+)\)[\x00\t\n\x0c\r ]*+Tj[\x00\t\n\x0c\r ]++T\*(?![^\x00\t\n\x0c\r ()<>\[\]{}/%]))"
     rb"|\[(?P<tj>(?:[\x00\t\n\x0c\r ]*+(?:<[0-9A-Fa-f]*+>|[+-]?+(?>\d+\.?\d*|\.\d+)(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])))*+)[\x00\t\n\x0c\r ]*+\]"
     rb"[\x00\t\n\x0c\r ]*+TJ(?![^\x00\t\n\x0c\r ()<>\[\]{}/%])"
@@ -173,8 +174,8 @@ class ContentReader:
                 self.check_time()
             m = match(data, pos)
             if m is None:
-                if data[pos:].strip(b"\x00\t\n\x0c\r "):
-                    raise Unsure("content stream token")
+                if data[pos:].strip(b"\x00\t\n\x0c\r ") or dict_depth:
+                    raise Unsure("content stream token")  # or a dictionary never closed: PDFium draws what follows
                 break
             pos = m.end()
             kind = m.lastgroup
@@ -189,6 +190,8 @@ class ContentReader:
                     dict_names.append(_name(m.group("name")))
                 elif kind == "nested":
                     pos = literal_string(data, m.start("nested"))[1]
+                elif kind in ("op", "run", "lines", "tj"):
+                    raise Unsure("an operator inside a dictionary")  # PDFium ends the dictionary there and runs it
                 continue
             if kind == "lines":
                 if not in_text or array is not None or operands or any(marked):
@@ -207,6 +210,9 @@ class ContentReader:
                 saved = state.copy()
                 if len(m.group("rhex") or b"") > 2 * MAX_STRING:
                     raise Unsure("a string longer than PDFium keeps")
+                numbers = (m.group("rx"), m.group("ry"), m.group("rsize"), *_WORD.findall(m.group("rgb")))
+                if max(map(len, numbers)) > MAX_WORD:
+                    raise Unsure("a number longer than PDFium's word")
                 state.font = self._font(resources, _name(m.group("rfont")))
                 state.size = float(m.group("rsize"))
                 start = (1.0, 0.0, 0.0, 1.0, float(m.group("rx")), float(m.group("ry")))
@@ -339,7 +345,9 @@ class ContentReader:
                     self._do(resources, operands[-1], state, depth)
                 # -- marked content (ActualText replaces the glyphs' text in PDFium)
                 elif op == b"BDC":
-                    marked.append(self._has_actual_text(resources, operands[-1] if operands else None))
+                    marked.append(self._has_actual_text(resources, operands[-1] if operands else None, depth))
+                elif op == b"gs":
+                    self._gs(resources, operands[-1] if operands else None)
                 elif op == b"BMC":
                     marked.append(False)
                 elif op == b"EMC":
@@ -372,14 +380,23 @@ class ContentReader:
             font = self.fonts[key] = load_font(self.doc, info)
         return font
 
-    def _has_actual_text(self, resources: dict, props) -> bool:
+    def _has_actual_text(self, resources: dict, props, depth: int) -> bool:
         if isinstance(props, tuple):
             return props[1]
         if isinstance(props, str):
             table = self.doc.get(resources, "Properties") if isinstance(resources, dict) else None
+            if depth and not isinstance(table, dict):
+                raise Unsure("a form's marked content named without its own Properties")  # PDFium looks in the page's
             entry = self.doc.get(table, props) if isinstance(table, dict) else None
             return isinstance(entry, dict) and "ActualText" in entry
         return False
+
+    def _gs(self, resources: dict, name) -> None:
+        """gs: the graphics state parameters this reader does not model are Unsure (a font)."""
+        table = self.doc.get(resources, "ExtGState") if isinstance(resources, dict) else None
+        entry = self.doc.get(table, name) if isinstance(table, dict) and isinstance(name, str) else None
+        if isinstance(entry, dict) and "Font" in entry:
+            raise Unsure("a font set by an ExtGState")
 
     def _do(self, resources: dict, name: str, state: _State, depth: int) -> None:
         xobjects = self.doc.get(resources, "XObject") if isinstance(resources, dict) else None
@@ -397,7 +414,8 @@ class ContentReader:
         if not (isinstance(matrix, list) and len(matrix) == 6):
             raise Unsure("form matrix")
         form_resources = self.doc.resolve(xobject.info.get("Resources")) or resources
-        form_state = state.copy()  # a form starts from the graphics and text state at its Do, as in PDFium
+        form_state = state.copy()  # a form starts from the graphics and text state at its Do, as in PDFium,
+        form_state.rise = form_state.leading = 0.0  # but for the rise and the leading
         form_state.ctm = _multiply(tuple(_number(self.doc.resolve(v)) for v in matrix), state.ctm)
         self.run(self.doc.stream_data(xobject), form_resources, form_state, depth + 1)
 
@@ -471,8 +489,8 @@ class ContentReader:
     def _show_hex_array(self, state: _State, tm: tuple, body: bytes, holder: int, actual_text: bool) -> tuple:
         """A TJ of hex strings and numbers taking turns (as office suites write them), in bulk."""
         items = _TJ_ITEM.findall(body)
-        if any(len(h) > 2 * MAX_STRING for h, _ in items):
-            raise Unsure("a string longer than PDFium keeps")
+        if any(len(h) > 2 * MAX_STRING or len(n) > MAX_WORD for h, n in items):
+            raise Unsure("a string longer than PDFium keeps, or a number than its word")
         hexes, numbers = items[0::2], items[1::2]
         if not items or any(n for _, n in hexes) or not all(n for _, n in numbers):
             return self._show(

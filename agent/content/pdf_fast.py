@@ -138,7 +138,8 @@ def _page_text(doc: Document, page: dict, fonts: dict, check_time: Callable[[], 
     if contents is None:
         return ""
     parts = contents if isinstance(contents, list) else [contents]
-    data = b"\n".join(doc.stream_data(part if isinstance(part, (Ref, Stream)) else None) for part in parts)
+    # joined by a space as PDFium joins them (a comment or a backslash at the end of one runs on into the next)
+    data = b" ".join(doc.stream_data(part if isinstance(part, (Ref, Stream)) else None) for part in parts)
     resources = page.get("Resources")
     if not isinstance(resources, dict):
         if resources is None:

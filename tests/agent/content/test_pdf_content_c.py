@@ -31,6 +31,7 @@ CMAP_BODY = (
     "1 begincodespacerange <0000> <FFFF> endcodespacerange 2 beginbfchar <0001> <673A> <0002> <5BC6> endbfchar "
     "1 beginbfrange <0003> <0005> <0041> endbfrange 2 beginbfchar <D800> <0058> <DC00> <0059> endbfchar endcmap CMapName currentdict /CMap defineresource pop end end"
 )
+FORM_MARKED = "/P2 BDC BT /F1 9 Tf (in a form) Tj ET EMC"  # a form without Properties of its own
 FORM_CONTENT = "BT /F1 12 Tf 72 650 Td (inside the form) Tj ET q 0 0 0 rg BT 5 5 Td /F2 9 Tf <00010002> Tj ET Q"
 
 
@@ -39,7 +40,8 @@ def _document() -> tuple[Document, dict]:
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R /F2 6 0 R "
-        "/F3 7 0 R >> /XObject << /X1 8 0 R /X2 11 0 R >> /Properties << /P1 << /ActualText (x) >> /P2 << >> >> >> "
+        "/F3 7 0 R >> /XObject << /X1 8 0 R /X2 11 0 R /X3 12 0 R >> /Properties << /P1 << /ActualText (x) >> /P2 << >> >> "
+        "/ExtGState << /G1 << /Font [5 0 R 12] >> /G2 << /CA 1 >> >> >> "
         "/Contents 4 0 R >>",
         "<< /Length 0 >>\nstream\n\nendstream",
         HELVETICA,
@@ -50,6 +52,8 @@ def _document() -> tuple[Document, dict]:
         CID,
         f"<< /Length {len(CMAP_BODY)} >>\nstream\n{CMAP_BODY}\nendstream",
         "<< /Type /XObject /Subtype /Image /Width 1 /Height 1 /Length 1 >>\nstream\n\x00\nendstream",
+        f"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> "
+        f"/Length {len(FORM_MARKED)} >>\nstream\n{FORM_MARKED}\nendstream",
     ]
     doc = Document(makers.pdf_file(objects), 64 << 20)
     page = pdf_fast._pages(doc, doc.resolve(doc.trailer.get("Root")))[0]
@@ -127,7 +131,7 @@ PIECES = GOOD + (
     f"BT /F3 10 Tf 12 TL 1 0 0 1 {HUGE} 0 Tm (a) Tj (b) Tj T* (c) Tj T* (d) Tj T* (e) Tj T* ET",
     f"q 1 0 0 1 0 {HUGE} cm BT /F1 9 Tf (a) Tj T* (b) Tj T* ET Q",
     "BT /F1 9 Tf (x) Tj T*5 ET",
-    "BT /F3 10 Tf 72 700 Td (a!b) Tj (\"c\") Tj [<41> 100 <21> -30 <22> 20 <23>] TJ ET",
+    'BT /F3 10 Tf 72 700 Td (a!b) Tj ("c") Tj [<41> 100 <21> -30 <22> 20 <23>] TJ ET',
     "BT /F2 10 Tf 72 700 Td <D800DC00> Tj <D800> Tj <DC00D800> Tj [<0001D800> -5 <DC00>] TJ ET",
     "BT /F1 9 Tf 20000 10 Td (far) Tj ET",
     "BT /F1 9 Tf 16380 10 Td (reaching past the edge) Tj ET",
@@ -135,6 +139,14 @@ PIECES = GOOD + (
     "BT /F1 9 Tf [<41> 5.5.5 <42>] TJ ET",
     "BT /F1 9 Tf [<41> 5x <42>] TJ ET",
     "BT /F1 9 Tf 72 700 Td (x) Tj+0 ET",
+    "/Span << /A 1 BT >> BDC EMC",
+    "BT /F1 9 Tf (x) Tj ET << /Open 1",
+    "/G1 gs BT /F1 9 Tf (x) Tj ET",
+    "/G2 gs BT /F1 9 Tf (x) Tj ET /G9 gs",
+    "/X3 Do",
+    "q 0 0 0 rg BT " + "0" * 299 + "1 700 Td /F1 12 Tf <41> Tj ET Q",
+    "q " + "0" * 300 + " 0 0 rg BT 1 1 Td /F1 9 Tf <41> Tj ET Q",
+    "BT /F1 9 Tf [<41> " + "0" * 300 + " <42>] TJ ET",
     "BT /F1 9 Tf 72 700 Td " + "0" * 299 + "1 0 Td (x) Tj ET",
     "/" + "F" * 300 + " BMC EMC BT /F1 9 Tf (x) Tj ET",
     "/Span << /F#31 1 >> BDC EMC BT /F1 9 Tf (x) Tj ET",
