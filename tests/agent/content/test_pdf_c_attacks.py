@@ -173,11 +173,12 @@ LONG_NUMBERS_IN_SHORTCUTS = {
 }  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="9790baf gives up on a number past PDFium's 255-byte word in the general loop "
-                   "only: the hex-TJ and LibreOffice-run shortcuts still read the whole number, where PDFium reads its "
-                   "first 255 bytes (a -1000 kerning gap PDFium reads as 0 puts a space in CONFIDENTIAL)")  # fmt: skip
 @pytest.mark.parametrize("case", list(LONG_NUMBERS_IN_SHORTCUTS))
 def test_a_long_number_in_a_shortcut_is_read_as_pdfium_reads_it(case, loop):
+    """Found on 9790baf (fixed in 28ecc69): 9790baf gives up on a number past PDFium's 255-byte word in
+    the general loop only: the hex-TJ and LibreOffice-run shortcuts still read the whole number, where
+    PDFium reads its first 255 bytes (a -1000 kerning gap PDFium reads as 0 puts a space in
+    CONFIDENTIAL)."""
     content, pdfium_text = LONG_NUMBERS_IN_SHORTCUTS[case]
     data = _page(content)
     assert _pdfium(data) == [pdfium_text]
@@ -201,10 +202,6 @@ def test_ordinary_operators_and_numbers_are_read(loop):
     assert _held_to_pdfium(_page("BT /F1 12 Tf 72 700 Td (CONFI)Tj(DENTIAL)Tj ET")) == ["CONFIDENTIAL"]
 
 
-@pytest.mark.xfail(strict=True, reason="the fast reader skips every token between << and >> (or to the stream's end, "
-                   "where >> never comes) as the dictionary's, with no Unsure; PDFium's parser gives up the dictionary "
-                   "at the first operator and runs the operators: a page wrapped in << >> reads empty to the fast "
-                   "reader and CONFIDENTIAL to PDFium (found by the PDFium differential fuzz)")  # fmt: skip
 @pytest.mark.parametrize(
     "content",
     [
@@ -218,6 +215,11 @@ def test_ordinary_operators_and_numbers_are_read(loop):
          "never closed, marked content"],
 )  # fmt: skip
 def test_operators_inside_a_dictionary_are_run_as_pdfium_runs_them(content, loop):
+    """Found on 9790baf by the PDFium differential fuzz (fixed in 28ecc69: Unsure): the fast reader
+    skips every token between << and >> (or to the stream's end, where >> never comes) as the
+    dictionary's, with no Unsure; PDFium's parser gives up the dictionary at the first operator and runs
+    the operators: a page wrapped in << >> reads empty to the fast reader and CONFIDENTIAL to PDFium
+    (found by the PDFium differential fuzz)."""
     data = _page(content)
     assert _pdfium(data) == ["CONFIDENTIAL"]
     _held_to_pdfium(data)
@@ -244,10 +246,6 @@ def _two_streams(first: bytes, second: bytes) -> bytes:
     return makers.pdf_file(objects)
 
 
-@pytest.mark.xfail(strict=True, reason="PDFium joins a page's content streams with a space, the fast reader with a "
-                   "newline: a comment ending the first stream runs on into the second for PDFium only, and a "
-                   "backslash ending it escapes a space for PDFium, continues the line for the fast reader (more text "
-                   "than PDFium's, or other: nothing hidden)")  # fmt: skip
 @pytest.mark.parametrize(
     ("first", "second", "pdfium_text"),
     [(b"BT /F1 12 Tf 72 700 Td (harmless) Tj %", b"(CONFIDENTIAL) Tj ET", "harmless"),
@@ -255,6 +253,10 @@ def _two_streams(first: bytes, second: bytes) -> bytes:
     ids=["comment", "backslash"],
 )  # fmt: skip
 def test_content_streams_are_joined_as_pdfium_joins_them(first, second, pdfium_text, loop):
+    """Found on 9790baf (fixed in 28ecc69): PDFium joins a page's content streams with a space, the fast
+    reader with a newline: a comment ending the first stream runs on into the second for PDFium only,
+    and a backslash ending it escapes a space for PDFium, continues the line for the fast reader (more
+    text than PDFium's, or other: nothing hidden)."""
     data = _two_streams(first, second)
     assert _pdfium(data) == [pdfium_text]
     _held_to_pdfium(data)
@@ -279,9 +281,10 @@ def test_character_spacing_set_before_a_form_is_applied_inside_it(loop):
     _held_to_pdfium(data)
 
 
-@pytest.mark.xfail(strict=True, reason="PDFium's gs operator takes the font of an ExtGState's /Font entry; the fast "
-                   "reader ignores gs and draws with the font set before it: here a decoy, CONFIDENTIAL read as xxxx")  # fmt: skip
 def test_a_font_set_by_an_extgstate_is_used(loop):
+    """Found on 9790baf (fixed in 28ecc69): PDFium's gs operator takes the font of an ExtGState's /Font
+    entry; the fast reader ignores gs and draws with the font set before it: here a decoy, CONFIDENTIAL
+    read as xxxx."""
     data = _page("BT /F1 12 Tf /GS1 gs 72 700 Td (CONFIDENTIAL) Tj ET", fonts="/F1 6 0 R /F2 5 0 R",
                  resources="/ExtGState << /GS1 << /Font [5 0 R 12] >> >>", more=(DECOY,))  # fmt: skip
     assert _pdfium(data) == ["CONFIDENTIAL"]
@@ -307,10 +310,11 @@ def test_an_extgstate_without_a_font_leaves_the_font(loop):
     assert _held_to_pdfium(data) == ["CONFIDENTIAL"]  # read, not given up: office suites write gs for alpha
 
 
-@pytest.mark.xfail(strict=True, reason="a form whose resources have no /Properties: PDFium looks its marked-content "
-                   "name up in the page's and replaces the glyphs by that entry's ActualText; the fast reader looks "
-                   "only in the form's, finds nothing, and reads the glyphs (harmless, where PDFium reads CONFIDENTIAL)")  # fmt: skip
 def test_marked_content_properties_a_form_takes_from_the_page_are_read(loop):
+    """Found on 9790baf (fixed in 28ecc69: Unsure): a form whose resources have no /Properties: PDFium
+    looks its marked-content name up in the page's and replaces the glyphs by that entry's ActualText;
+    the fast reader looks only in the form's, finds nothing, and reads the glyphs (harmless, where
+    PDFium reads CONFIDENTIAL)."""
     form = _form("BT /F1 12 Tf 72 700 Td /Span /P1 BDC (harmless) Tj EMC ET")
     data = _page("/X1 Do", resources="/XObject << /X1 6 0 R >> /Properties << /P1 << /ActualText (CONFIDENTIAL) >> >>",
                  more=(form,))  # fmt: skip
@@ -350,11 +354,11 @@ FORM_STATE = {
 }  # fmt: skip
 
 
-@pytest.mark.xfail(strict=True, reason="9790baf starts a form from the whole state at its Do; PDFium's form inherits "
-                   "the text state (font, size, Tc, Tw, Tr) but not the rise (Ts) or the leading (TL), so a rise set "
-                   "before the Do lifts the form's CONFI off the line PDFium joins to DENTIAL")  # fmt: skip
 @pytest.mark.parametrize("case", list(FORM_STATE))
 def test_rise_and_leading_set_before_a_form_are_not_applied_inside_it(case, loop):
+    """Found on 9790baf (fixed in 28ecc69): 9790baf starts a form from the whole state at its Do;
+    PDFium's form inherits the text state (font, size, Tc, Tw, Tr) but not the rise (Ts) or the leading
+    (TL), so a rise set before the Do lifts the form's CONFI off the line PDFium joins to DENTIAL."""
     page, form, pdfium_text = FORM_STATE[case]
     data = _page(page, resources="/XObject << /X1 6 0 R >>", more=(_form(form),))
     assert _pdfium(data) == pdfium_text
