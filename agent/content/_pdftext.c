@@ -1041,7 +1041,8 @@ static int operator(Reader *r, const char *op, Py_ssize_t len) {
         return 0;
     }
     if (IS("gs")) {
-        PyObject *res = PyObject_CallMethodObjArgs(r->reader, s_gs, r->resources, k ? r->ops[k - 1] : Py_None, NULL);
+        PyObject *res =
+            PyObject_CallMethodObjArgs(r->reader, s_gs, r->resources, k ? r->ops[k - 1] : Py_None, r->depth, NULL);
         Py_XDECREF(res);
         return res == NULL ? -1 : 0;
     }

@@ -347,7 +347,7 @@ class ContentReader:
                 elif op == b"BDC":
                     marked.append(self._has_actual_text(resources, operands[-1] if operands else None, depth))
                 elif op == b"gs":
-                    self._gs(resources, operands[-1] if operands else None)
+                    self._gs(resources, operands[-1] if operands else None, depth)
                 elif op == b"BMC":
                     marked.append(False)
                 elif op == b"EMC":
@@ -391,9 +391,11 @@ class ContentReader:
             return isinstance(entry, dict) and "ActualText" in entry
         return False
 
-    def _gs(self, resources: dict, name) -> None:
+    def _gs(self, resources: dict, name, depth: int) -> None:
         """gs: the graphics state parameters this reader does not model are Unsure (a font)."""
         table = self.doc.get(resources, "ExtGState") if isinstance(resources, dict) else None
+        if depth and not isinstance(table, dict):
+            raise Unsure("a form's gs named without an ExtGState of its own")  # PDFium looks in the page's
         entry = self.doc.get(table, name) if isinstance(table, dict) and isinstance(name, str) else None
         if isinstance(entry, dict) and "Font" in entry:
             raise Unsure("a font set by an ExtGState")

@@ -32,6 +32,7 @@ CMAP_BODY = (
     "1 beginbfrange <0003> <0005> <0041> endbfrange 2 beginbfchar <D800> <0058> <DC00> <0059> endbfchar endcmap CMapName currentdict /CMap defineresource pop end end"
 )
 FORM_MARKED = "/P2 BDC BT /F1 9 Tf (in a form) Tj ET EMC"  # a form without Properties of its own
+FORM_GS = "/G2 gs BT /F1 9 Tf (in a form) Tj ET"  # a form without an ExtGState of its own
 FORM_CONTENT = "BT /F1 12 Tf 72 650 Td (inside the form) Tj ET q 0 0 0 rg BT 5 5 Td /F2 9 Tf <00010002> Tj ET Q"
 
 
@@ -40,7 +41,7 @@ def _document() -> tuple[Document, dict]:
         "<< /Type /Catalog /Pages 2 0 R >>",
         "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 5 0 R /F2 6 0 R "
-        "/F3 7 0 R >> /XObject << /X1 8 0 R /X2 11 0 R /X3 12 0 R >> /Properties << /P1 << /ActualText (x) >> /P2 << >> >> "
+        "/F3 7 0 R >> /XObject << /X1 8 0 R /X2 11 0 R /X3 12 0 R /X4 13 0 R >> /Properties << /P1 << /ActualText (x) >> /P2 << >> >> "
         "/ExtGState << /G1 << /Font [5 0 R 12] >> /G2 << /CA 1 >> >> >> "
         "/Contents 4 0 R >>",
         "<< /Length 0 >>\nstream\n\nendstream",
@@ -54,6 +55,8 @@ def _document() -> tuple[Document, dict]:
         "<< /Type /XObject /Subtype /Image /Width 1 /Height 1 /Length 1 >>\nstream\n\x00\nendstream",
         f"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> "
         f"/Length {len(FORM_MARKED)} >>\nstream\n{FORM_MARKED}\nendstream",
+        f"<< /Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >> "
+        f"/Length {len(FORM_GS)} >>\nstream\n{FORM_GS}\nendstream",
     ]
     doc = Document(makers.pdf_file(objects), 64 << 20)
     page = pdf_fast._pages(doc, doc.resolve(doc.trailer.get("Root")))[0]
@@ -144,6 +147,7 @@ PIECES = GOOD + (
     "/G1 gs BT /F1 9 Tf (x) Tj ET",
     "/G2 gs BT /F1 9 Tf (x) Tj ET /G9 gs",
     "/X3 Do",
+    "/X4 Do",
     "q 0 0 0 rg BT " + "0" * 299 + "1 700 Td /F1 12 Tf <41> Tj ET Q",
     "q " + "0" * 300 + " 0 0 rg BT 1 1 Td /F1 9 Tf <41> Tj ET Q",
     "BT /F1 9 Tf [<41> " + "0" * 300 + " <42>] TJ ET",
