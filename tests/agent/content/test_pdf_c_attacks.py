@@ -291,10 +291,10 @@ def test_a_font_set_by_an_extgstate_is_used(loop):
     _held_to_pdfium(data)
 
 
-@pytest.mark.xfail(strict=True, reason="a form whose resources have no /ExtGState: PDFium looks its gs name up in the "
-                   "page's and takes that entry's /Font; the fast reader finds nothing in the form's, ignores the gs "
-                   "and draws with the form's decoy font (CONFIDENTIAL read as xxxx)")  # fmt: skip
 def test_a_font_set_by_an_extgstate_a_form_takes_from_the_page_is_used(loop):
+    """Found on 28ecc69 (fixed in 3b4f81d: Unsure): a form whose resources have no /ExtGState: PDFium
+    looks its gs name up in the page's and takes that entry's /Font; the fast reader found nothing in
+    the form's, ignored the gs and drew with the form's decoy font (CONFIDENTIAL read as xxxx)."""
     form = _stream("BT /F1 12 Tf /GS1 gs 72 700 Td (CONFIDENTIAL) Tj ET",
                    "/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 7 0 R >> >> ")  # fmt: skip
     data = _page("/X1 Do", resources="/XObject << /X1 6 0 R >> /ExtGState << /GS1 << /Font [5 0 R 12] >> >>",
