@@ -21,9 +21,10 @@ from collections.abc import Callable
 from bench.report import REPO
 
 WAITING = ("threading.py", "queue.py", "selectors.py")  # py-spy counts some parked threads as busy
-# A line that blocks in the kernel until a descriptor is ready (the agent's print and fanotify
-# watchers wait so): py-spy cannot always tell such a thread idle, and counted it busy
-_WAIT_CALL = re.compile(r"\bselect\.select\(")
+# A line that blocks until a descriptor, a queue, a socket or a clock is ready (the agent's
+# watchers, its pipeline's queue, its reporter's answer): py-spy cannot always tell such a thread
+# idle (a C call made from that line), and counted it busy
+_WAIT_CALL = re.compile(r"\bselect\.select\(|\.poll\(|\.get\(timeout=|\.recv_into\(|\btime\.sleep\(|\.wait\(")
 
 
 def available() -> str | None:
@@ -85,12 +86,13 @@ def top(collapsed: str, entries: int = 5) -> str:
     if not total:
         return ""
     return "; ".join(f"`{frame}` {100 * n / total:.0f}%" for frame, n in leaves.most_common(entries)) + \
-        f" (share of {total:,} busy samples, own time; {waiting:,} samples of threads waiting in threading/queue/selectors or select() left out)"
+        f" (share of {total:,} busy samples, own time; {waiting:,} samples of threads waiting (threading, queue, selectors, select, poll, recv, sleep) left out)"
 
 
 def parked(frame: str) -> bool:
     """Whether a leaf frame is a thread waiting, not working: in threading, queue or selectors, or
-    at a line of its own source that calls select.select (a wait on a descriptor)."""
+    at a line of its own source that waits (_WAIT_CALL: select, poll, a queue's get, a socket's
+    read, a sleep)."""
     if _file_of(frame) in WAITING:
         return True
     path, _, line = frame.rpartition("(")[2].rstrip(")").rpartition(":")

@@ -173,6 +173,8 @@ def test_pyspy_top_counts_busy_leaf_frames_and_leaves_out_waiting_threads():
     source = (Path(REPO) / "agent" / "fanotify.py").read_text().splitlines()
     select_line = 1 + next(i for i, line in enumerate(source) if "select.select(" in line)
     assert "os.read(" in source[select_line + 1]  # the line after the wait reads what it waited for
+    source = (Path(REPO) / "agent" / "pipeline.py").read_text().splitlines()
+    get_line = 1 + next(i for i, line in enumerate(source) if "self.changes.get(timeout=" in line)
     collapsed = "\n".join([
         "MainThread (1);run (/usr/lib/python3.11/threading.py:1002);wait (/usr/lib/python3.11/threading.py:331) 20",
         "reporter (2);run (threading.py:1002);Condition.wait (threading.py:331) 10",
@@ -180,11 +182,12 @@ def test_pyspy_top_counts_busy_leaf_frames_and_leaves_out_waiting_threads():
         f"MainThread (1);ingest ({REPO}/server/store.py:161) 10",
         f"fanotify (3);read_loop ({REPO}/agent/fanotify.py:{select_line}) 7",  # blocked in select(): not busy
         f"fanotify (3);read_loop ({REPO}/agent/fanotify.py:{select_line + 2}) 5",  # its read: busy
+        f"pipeline (4);Pipeline._step ({REPO}/agent/pipeline.py:{get_line}) 9",  # a queue's get with a timeout
         "not a stack line",
     ])
     assert top(collapsed) == (
         f"`do_execute (sqlalchemy/engine/default.py:9)` 67%; `ingest (server/store.py:161)` 22%; `read_loop "
-        f"(agent/fanotify.py:{select_line + 2})` 11% (share of 45 busy samples, own time; 37 samples of threads "
-        "waiting in threading/queue/selectors or select() left out)"
+        f"(agent/fanotify.py:{select_line + 2})` 11% (share of 45 busy samples, own time; 46 samples of threads "
+        "waiting (threading, queue, selectors, select, poll, recv, sleep) left out)"
     )
     assert top("") == ""
