@@ -1,8 +1,9 @@
 """The optional C extensions agent.content._winnow (the hot loops of winnowing and of reading OOXML
-members) and agent.content._pdftext (the loop over a PDF content stream's tokens: without it
-pdf_content.py's Python loop gives the same text objects); everything else is in setup.cfg.
-optional=True: where no compiler or Python headers exist the install goes on without them and agent/content/winnow_fast.py runs its numpy passes instead (the
-same fingerprints), ooxml.py and xmlscan.py their regex paths (the same text).
+members) and agent.content._pdftext (the loop over a PDF content stream's tokens); everything else
+is in setup.cfg. optional=True: where no compiler or Python headers exist the install goes on
+without them, and the same results come from Python: agent/content/winnow_fast.py's numpy passes
+(the same fingerprints), ooxml.py's and xmlscan.py's regex paths (the same text), pdf_content.py's
+token loop (the same text objects).
 MIWEI_PURE_WHEEL=1 builds without them: packaging/build.py uses that for the wheel of the other
 platforms (aarch64, Windows), which no compiler here can target."""
 
