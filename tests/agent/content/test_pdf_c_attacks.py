@@ -17,15 +17,13 @@ draws other text, or text elsewhere.
 
 from __future__ import annotations
 
-import contextlib
-import signal
-
 import pytest
 
 from agent.content import pdf as pdf_module
 from agent.content import pdf_fast
 from agent.content.pdf_objects import Unsure
 from tests.agent.content import makers
+from tests.agent.content.cpu_limit import cpu_limit
 
 pytest.importorskip("pypdfium2", reason="needs pypdfium2 (an install requirement)")
 
@@ -398,25 +396,6 @@ def test_text_on_the_page_two_points_apart_has_a_space(loop):
 
 
 # -- work: a hostile page must not cost many times PDFium's CPU between two looks at the clock --------
-class TooSlow(Exception):
-    pass
-
-
-@contextlib.contextmanager
-def _cpu_limit(seconds: float):
-    """TooSlow once the process has spent `seconds` of CPU inside the block (SIGVTALRM: a loaded
-    machine's waiting does not count, pytest-timeout's SIGALRM is left alone)."""
-
-    def expire(signum, frame):
-        raise TooSlow(f"more than {seconds} s of CPU")
-
-    previous = signal.signal(signal.SIGVTALRM, expire)
-    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
-        signal.signal(signal.SIGVTALRM, previous)
 
 
 def _two_char_code_page(items: int) -> bytes:
@@ -440,7 +419,7 @@ def test_a_long_tj_in_a_font_with_two_character_codes_is_read_in_linear_time(loo
     items (160 KB) took 6 s where PDFium takes 25 ms, and a 240 KB page ran a 10 s inspection out
     of time with nothing of the document found."""
     data = _two_char_code_page(16_000)
-    with _cpu_limit(2.0):  # PDFium: 25 ms; a linear reader some 100 ms
+    with cpu_limit(2.0):  # PDFium: 25 ms; a linear reader some 100 ms
         _held_to_pdfium(data)
 
 

@@ -13,10 +13,8 @@ milliseconds and the broken one, at these sizes, years.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import re
-import signal
 import zlib
 
 import pytest
@@ -27,6 +25,7 @@ from agent.content.budget import Collector
 from agent.content.inspect import inspect_source
 from agent.content.pdf_objects import Unsure
 from tests.agent.content import legacy_makers, makers
+from tests.agent.content.cpu_limit import cpu_limit
 
 pdfium = pytest.importorskip("pypdfium2", reason="needs pypdfium2 (an install requirement)")
 
@@ -97,25 +96,8 @@ def _held_to_pdfium(data: bytes) -> tuple[dict, list[str]] | None:
     return fast
 
 
-class TooSlow(Exception):
-    pass
-
-
-@contextlib.contextmanager
 def _cpu_limit(seconds: float = CPU_LIMIT_S):
-    """TooSlow once the process has spent `seconds` of CPU inside the block (SIGVTALRM, so
-    pytest-timeout's SIGALRM is left alone, and a loaded machine's waiting does not count)."""
-
-    def expire(signum, frame):
-        raise TooSlow(f"more than {seconds} s of CPU")
-
-    previous = signal.signal(signal.SIGVTALRM, expire)
-    signal.setitimer(signal.ITIMER_VIRTUAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_VIRTUAL, 0)
-        signal.signal(signal.SIGVTALRM, previous)
+    return cpu_limit(seconds)
 
 
 # -- hangs: regular expressions that backtrack exponentially on a failed match ------------------
