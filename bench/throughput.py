@@ -199,10 +199,12 @@ def _pipeline_burst(root: Path, flat: list[str]) -> tuple[float, int]:
         target = root / "watched"
         target.mkdir()
         pipeline = peers.HashPipeline(str(target), root / "digests.txt")
-        subprocess.run(["cp", *flat, str(target)], check=True)
-        count = len(flat)
-        _wait(lambda: pipeline.hashed() >= count - count % peers.HashPipeline.BATCH, "the pipeline's digests")
-        cpu = pipeline.finish()
+        try:
+            subprocess.run(["cp", *flat, str(target)], check=True)
+            count = len(flat)
+            _wait(lambda: pipeline.hashed() >= count - count % peers.HashPipeline.BATCH, "the pipeline's digests")
+        finally:
+            cpu = pipeline.finish()  # its inotifywait stopped, whether or not every digest came
         return cpu, pipeline.hashed()
     finally:
         shutil.rmtree(root, ignore_errors=True)
