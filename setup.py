@@ -23,6 +23,12 @@ native = (
             optional=True,
             extra_compile_args=["-O2", "-ffp-contract=off"],
         ),
+        Extension(
+            "agent.content._pdflayout",
+            ["agent/content/_pdflayout.c"],
+            optional=True,
+            extra_compile_args=["-O2", "-ffp-contract=off"],
+        ),
     ]
 )
 setup(ext_modules=native)

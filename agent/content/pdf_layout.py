@@ -28,6 +28,13 @@ from collections.abc import Callable
 from agent.content.pdf_content import Column, TextObject
 from agent.content.pdf_objects import Unsure
 
+try:  # PageLayout.text in C for pages of TextObjects (setup.py builds it where a compiler exists)
+    from agent.content import _pdflayout
+except ImportError:  # pragma: no cover - a pure wheel: the Python layout below, the same text
+    _pdflayout = None
+
+FAST_C = True  # False: PageLayout.text's Python layout only (the reference the C layout is held to)
+
 _RTL = re.compile("[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff\U00010800-\U00010fff\U0001e800-\U0001efff]")
 _CONTROL = frozenset("\x02\x03\x93\x94\x96\x97\x98\ufffe")
 _SPECIAL = re.compile("[\x02\x03\x93\x94\x96\x97\x98\ufffe\ufb00-\ufb06]")  # dropped or spelled out
@@ -97,6 +104,12 @@ class PageLayout:
 
     # the page ---------------------------------------------------------------------------------
     def text(self, objects: list, check_time: Callable[[], None] = lambda: None) -> str:
+        if FAST_C and _pdflayout is not None and objects.__class__ is list:
+            # None where the C is not sure (every Unsure, a Column, anything it does not model):
+            # then the Python below lays the page out from the start and decides
+            text = _pdflayout.text(objects, self.width, self.height, self.sx, self.sy, check_time)
+            if text is not None:
+                return text
         self._objects = objects
         i, count = 0, len(objects)
         next_check = CHECK_EVERY
@@ -612,3 +625,7 @@ def _space_between(pos_x: float, last_pos: float, this_width: float, last_width:
     if pos_x < 0 and _above(-threshold_pos, difference):
         return True
     return _above(difference, this_width + last_width)
+
+
+if _pdflayout is not None:
+    _pdflayout.setup(TextObject)
