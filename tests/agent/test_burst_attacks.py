@@ -275,6 +275,49 @@ def test_a_copy_still_queued_when_its_stick_is_unmounted_is_reported(rig):
         time.sleep(0.05)
 
 
+def _link_unnamed(fd: int, folder, name: str) -> None:
+    """linkat(fd, "", folder, name, AT_EMPTY_PATH): give an O_TMPFILE file a name (os.link has no
+    AT_EMPTY_PATH; /proc/self/fd with AT_SYMLINK_FOLLOW, the unprivileged way, is EXDEV in some
+    containers)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    directory = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if libc.linkat(fd, b"", directory, os.fsencode(name), 0x1000) != 0:
+            code = ctypes.get_errno()
+            raise OSError(code, os.strerror(code))
+    finally:
+        os.close(directory)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole (D3): inotify names writes through an O_TMPFILE descriptor '#<inode>' even after "
+    "linkat gave the file its real name; written opaque, linked as drawing.dwg (reported opaque), "
+    "then rewritten with the drawing through the same descriptor: the agent looks at '#<inode>' (a "
+    "decoy file of that name, or a 'vanished' report for a name that never was) and never at "
+    "drawing.dwg again (reference path too; ext4, btrfs, xfs and tmpfs have O_TMPFILE, FAT does not)",
+)
+def test_a_file_made_unnamed_and_linked_in_is_reported_with_what_it_ends_with(rig):
+    secret = _secret(rig)
+    fd = os.open(rig.usb, os.O_TMPFILE | os.O_RDWR, 0o644)
+    try:
+        os.write(fd, _opaque(len(secret)))
+        decoy = rig.usb / f"#{os.fstat(fd).st_ino}"  # the name inotify gives the unnamed file's writes
+        decoy.write_bytes(_opaque(300))
+        _link_unnamed(fd, rig.usb, "drawing.dwg")
+        path = rig.usb / "drawing.dwg"
+        assert _reported(rig, path, _sha(path.read_bytes()))
+        os.pwrite(fd, secret, 0)
+    finally:
+        os.close(fd)
+    assert path.read_bytes() == secret
+    event = _reported(rig, path, _sha(secret))
+    assert event is not None, "the drawing on the stick was never reported"
+    assert event["source_path"] == str(rig.classified / "impeller.dwg")
+
+
 # --- attacks withstood ------------------------------------------------------------------------
 
 HOSTILE_NAMES = [
