@@ -8,9 +8,10 @@ the request and the answer cost more than that (and a worker that had gone idle 
 started again: half a CPU second).
 
 A file is opaque when its first bytes (the lane read them while hashing) start with none of the
-signatures the type detection knows and hold a NUL byte (no text has one, except UTF-16 with a
-byte-order mark, which is ruled out too). Those are byte comparisons, not parsing; only then is
-agent.content.filetype asked about the same bytes, as a guard should it learn a type that the
+signatures the type detection knows and hold a NUL byte (a text holds none unless NULs were put
+in it, and UTF-16 with a byte-order mark is ruled out too). Those are byte comparisons, not
+parsing; only then is agent.content.filetype asked about the same bytes: it types a text with
+NULs put in it as text (its reader leaves them out), and it guards against a type that the
 prefixes here do not list. The answer is the one a worker gives for an untyped file: the
 inspection of its name alone, computed from the name without a byte of the file.
 
@@ -38,7 +39,7 @@ from agent.content.inspect import Inspection
 
 HEAD_BYTES = filetype.HEAD_BYTES  # what the type detection reads: the lane keeps as much while hashing
 
-# the starts of every type agent.content.filetype.detect_file names; text has no NUL
+# the starts of every type agent.content.filetype.detect_file names (text is told by filetype)
 _TYPED_STARTS = (
     b"PK\x03\x04",
     b"PK\x05\x06",

@@ -18,6 +18,8 @@ from agent.content.budget import Refused
 from agent.content.zipread import BoundedZip
 
 HEAD_BYTES = 8192
+MIN_TEXT_BYTES = 16  # a head with NULs is text only with at least this much else (looks_like_text)
+PROBE_BYTES = 512  # of a head with NULs, looked at first for other control bytes (a binary's show at once)
 
 # the extensions each type is stored under; any other is a type_mismatch
 EXTENSIONS: dict[str, frozenset[str]] = {
@@ -171,7 +173,14 @@ def _zip_type(f: BinaryIO) -> tuple[str, BoundedZip | None]:
 
 
 def looks_like_text(head: bytes) -> bool:
-    """UTF-8, UTF-16 with a BOM or GB18030, without NULs or (many) control characters."""
+    """UTF-8, UTF-16 with a BOM or GB18030, without (many) control characters, once any NULs are
+    left out (text.decode leaves them out too).
+
+    A NUL is no sign of a binary when the rest reads as text: one NUL put before a classified text
+    made it untyped, so it was neither fingerprinted nor searched for markings, while an editor
+    still shows the text (and `tr -d '\\0'` gives it back). UTF-16 without a byte-order mark
+    (Latin text is every other byte NUL) reads so too. A head that is mostly NULs (a sparse
+    image, a database page) is no text: at least a quarter of its bytes must be something else."""
     if not head:
         return False
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -181,7 +190,12 @@ def looks_like_text(head: bytes) -> bool:
             return False
         return _few_controls(text.encode("utf-8", "replace"))
     if b"\0" in head:
-        return False
+        if not _few_controls(head[:PROBE_BYTES].replace(b"\0", b"")):
+            return False  # a binary's other control bytes show at once: most heads with a NUL stop here
+        kept = head.replace(b"\0", b"")
+        if len(kept) * 4 < len(head) or len(kept) < MIN_TEXT_BYTES:
+            return False
+        head = kept
     for encoding in ("utf-8", "gb18030"):
         try:
             codecs.getincrementaldecoder(encoding)().decode(head, final=False)  # head may end mid-character

@@ -16,7 +16,12 @@ def decode(data: bytes, complete: bool = True) -> str:
     """Try UTF-8 (BOM or not), then UTF-16 by its BOM, then GB18030 (which also reads GBK).
 
     complete=False when data was cut short: a character split at the end is not an error.
+    NULs are left out (but in UTF-16 with a BOM, where they are half of Latin text's bytes): no
+    text holds one, and one put among the text must not change what it reads as (filetype's
+    looks_like_text types such a file as text).
     """
+    if b"\0" in data and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        data = data.replace(b"\0", b"")
     if data.startswith(codecs.BOM_UTF8):
         return codecs.getincrementaldecoder("utf-8-sig")("replace").decode(data, final=complete)
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):

@@ -205,3 +205,59 @@ def test_few_controls_counts_as_the_byte_by_byte_reference(data, controls):
     data += bytes([7]) * controls + b"a" * (controls * 99)
     expected = sum(b in filetype._CONTROL for b in data) * 100 <= len(data)
     assert filetype._few_controls(data) is expected
+
+
+TEXT = ("Impeller blade 7 is milled to 41 microns. 机密★5年 叶轮图纸 第三版\n" * 200).encode()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\0" + TEXT,  # one NUL put before a classified text made it untyped: neither fingerprinted nor searched
+        TEXT.replace(b". ", b".\0 "),  # NULs through it
+        TEXT[:4000] + b"\0" * 3000 + TEXT[4000:],  # a run of them
+    ],
+    ids=["one-before", "sprinkled", "a-run"],
+)
+def test_a_text_with_nuls_is_text_and_reads_as_the_text_without_them(tmp_path: Path, data: bytes) -> None:
+    from agent.content.extract import extract
+    from agent.content.inspect import TEXT_PLACES
+
+    path = tmp_path / "draft.bin"
+    path.write_bytes(data)
+    assert detect(str(path)) == "text"
+    plain = tmp_path / "plain.txt"
+    plain.write_bytes(TEXT)
+    assert extract(str(path), path.name).text_of(*TEXT_PLACES) == extract(str(plain), plain.name).text_of(*TEXT_PLACES)
+
+
+def test_utf16_without_a_byte_order_mark_reads_as_its_latin_text(tmp_path: Path) -> None:
+    from agent.content.text import decode
+
+    data = "Impeller drawing, rev 3; confidential\n".encode("utf-16-le") * 100
+    assert looks_like_text(data[:8192])
+    assert decode(data) == "Impeller drawing, rev 3; confidential\n" * 100
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"\0" * 8192,  # a sparse image
+        b"\0" * 7000 + b"abc" * 64,  # mostly NULs: a quarter at least must be something else
+        b"\0" + b"abcdefghij",  # too little beside the NUL to call it text
+        b"\0" + bytes(range(1, 256)) * 32,  # other control bytes at once
+        TEXT[:600] + b"\0" + bytes(range(1, 32)) * 200,  # text first, a binary's control bytes after the probe
+    ],
+)
+def test_a_head_with_nuls_that_is_not_text(head: bytes) -> None:
+    assert not looks_like_text(head)
+
+
+def test_random_heads_with_a_nul_are_no_text() -> None:
+    """The NUL tolerance must not type a burst's random files (compressed, encrypted) as text. (A
+    few dozen random bytes may read as GB18030 by chance, with or without a NUL, as before.)"""
+    import random
+
+    rng = random.Random(7)
+    heads = [b"\0" + rng.randbytes(rng.choice((300, 600, 8191))) for _ in range(3000)]
+    assert not [h for h in heads if looks_like_text(h)]
