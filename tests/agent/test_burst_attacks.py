@@ -318,6 +318,39 @@ def test_a_file_made_unnamed_and_linked_in_is_reported_with_what_it_ends_with(ri
     assert event["source_path"] == str(rig.classified / "impeller.dwg")
 
 
+def _exchange(a, b) -> None:
+    """renameat2(a, b, RENAME_EXCHANGE): the two names trade files in one step."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.renameat2(-100, os.fsencode(str(a)), -100, os.fsencode(str(b)), 2) != 0:  # AT_FDCWD
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole (D3): a drawing written and at once swapped by renameat2(RENAME_EXCHANGE) with a "
+    "file already reported is never reported: the two moves carry the drawing's pending write to "
+    "the other name and back (_egress_renamed pops the destination's pending and moves the source's "
+    "over it), so nothing is left pending for the name that now holds the drawing (reference path "
+    "too; a generated sequence of writes and renames found it)",
+)
+def test_a_drawing_swapped_at_once_with_a_reported_file_is_reported(rig):
+    secret = _secret(rig)
+    photo, drawing = rig.usb / "photo.jpg", rig.usb / "drawing.dwg"
+    photo.write_bytes(_opaque(len(secret)))
+    opaque_sha = _sha(photo.read_bytes())
+    assert _reported(rig, photo, opaque_sha)
+    drawing.write_bytes(secret)
+    _exchange(drawing, photo)  # before the agent hashed the drawing
+    assert photo.read_bytes() == secret
+    time.sleep(1.0)
+    copies = [e for e in rig.events("egress.file") if e.get("sha256") == _sha(secret)]
+    assert copies, "the drawing on the stick (now photo.jpg) was never reported"
+    assert copies[-1]["source_path"] == str(rig.classified / "impeller.dwg")
+
+
 # --- attacks withstood ------------------------------------------------------------------------
 
 HOSTILE_NAMES = [
@@ -376,38 +409,98 @@ def test_a_name_reused_at_once_reports_the_classified_content_it_ends_with(rig):
     assert event is not None and event["source_path"] == str(rig.classified / "impeller.dwg")
 
 
-@pytest.mark.parametrize("how", ["append", "fallocate-then-pwrite", "truncate-and-rewrite"])
-def test_an_opaque_file_finished_later_as_a_classified_copy_is_reported_again(rig, how):
-    """Reported opaque at its first close, then made a copy of the drawing through another open:
-    appended to (O_APPEND), written into space reserved by fallocate, or truncated and rewritten."""
+def _finish_appending(path, secret: bytes, _staged) -> None:
+    with open(path, "ab") as f:  # O_APPEND
+        f.write(secret[len(secret) // 2 :])
+
+
+def _finish_in_reserved_space(path, secret: bytes, _staged) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    os.pwrite(fd, secret, 0)
+    os.close(fd)
+
+
+def _finish_truncating_and_rewriting(path, secret: bytes, _staged) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
+    os.write(fd, secret)
+    os.close(fd)
+
+
+def _finish_truncating_by_path(path, secret: bytes, _staged) -> None:
+    os.truncate(path, len(secret))  # no descriptor: the drawing was its start all along
+
+
+def _finish_by_copy_file_range(path, secret: bytes, staged) -> None:
+    staged.write_bytes(secret)
+    with open(staged, "rb") as source, open(path, "r+b") as dest:
+        assert os.copy_file_range(source.fileno(), dest.fileno(), len(secret), 0, 0) == len(secret)
+
+
+# how the file is first written (reported opaque), then finished as a copy of the drawing
+FINISHES = {
+    "append": (lambda secret: secret[: len(secret) // 2], _finish_appending),
+    "fallocate-then-pwrite": (None, _finish_in_reserved_space),
+    "truncate-and-rewrite": (lambda secret: _opaque(len(secret) * 2), _finish_truncating_and_rewriting),
+    "truncate-by-path": (lambda secret: secret + _opaque(5000), _finish_truncating_by_path),
+    "copy-file-range": (lambda secret: _opaque(len(secret)), _finish_by_copy_file_range),
+}
+
+
+@pytest.mark.parametrize("how", list(FINISHES))
+def test_an_opaque_file_finished_later_as_a_classified_copy_is_reported_again(rig, tmp_path, how):
+    """Reported opaque at its first close, then made a copy of the drawing: appended to
+    (O_APPEND), written into space reserved by fallocate, truncated and rewritten, cut to the
+    drawing by truncate(2) on its path, or filled by copy_file_range from a file outside."""
     secret = _secret(rig)
     path = rig.usb / "video.mp4"
-    if how == "append":
-        first = secret[: len(secret) // 2]
-    elif how == "fallocate-then-pwrite":
-        first = b"\0" * len(secret)
-    else:
-        first = _opaque(len(secret) * 2)
+    make_first, finish = FINISHES[how]
     fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-    if how == "fallocate-then-pwrite":
+    if make_first is None:
         os.posix_fallocate(fd, 0, len(secret))
     else:
-        os.write(fd, first)
+        os.write(fd, make_first(secret))
     os.close(fd)
-    assert _reported(rig, path, _sha(first))
-    if how == "append":
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-        os.write(fd, secret[len(first) :])
-    elif how == "fallocate-then-pwrite":
-        fd = os.open(path, os.O_WRONLY)
-        os.pwrite(fd, secret, 0)
-    else:
-        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-        os.write(fd, secret)
-    os.close(fd)
+    assert _reported(rig, path, _sha(path.read_bytes()))
+    finish(path, secret, tmp_path / "staged.bin")
     assert path.read_bytes() == secret
     event = _reported(rig, path, _sha(secret))
     assert event is not None and event["source_path"] == str(rig.classified / "impeller.dwg")
+
+
+def test_a_copy_finished_through_a_mapping_is_reported_when_the_mapping_ends(rig):
+    """The other side of the mapping hole: once the mapping is gone the file's last reference
+    closes, the kernel says close-after-write, and the drawing is reported."""
+    secret = _secret(rig)
+    path = rig.usb / "holiday.bin"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    os.write(fd, _opaque(len(secret)))
+    mapping = mmap.mmap(fd, len(secret))
+    os.close(fd)
+    assert _reported(rig, path, _sha(path.read_bytes()))
+    mapping[:] = secret
+    mapping.close()
+    event = _reported(rig, path, _sha(secret))
+    assert event is not None and event["source_path"] == str(rig.classified / "impeller.dwg")
+
+
+def test_two_files_swapped_by_one_rename_are_each_reported_with_what_they_now_hold(rig):
+    """renameat2(RENAME_EXCHANGE): a reported opaque file and the drawing trade names at once (two
+    moves to the agent, each carrying marks). The name now holding the drawing is reported with it;
+    the other keeps no mark that would let a rescan skip it (a mark says what was reported there)."""
+    secret = _secret(rig)
+    photo, drawing = rig.usb / "photo.jpg", rig.usb / "drawing.dwg"
+    photo.write_bytes(_opaque(len(secret)))
+    drawing.write_bytes(secret)
+    opaque_sha = _sha(photo.read_bytes())
+    assert _reported(rig, photo, opaque_sha) and _reported(rig, drawing, _sha(secret))
+    _exchange(photo, drawing)
+    assert photo.read_bytes() == secret
+    event = _reported(rig, photo, _sha(secret))
+    assert event is not None and event["source_path"] == str(rig.classified / "impeller.dwg")
+    time.sleep(0.5)
+    for path in (photo, drawing):
+        mark = rig.spool.reported(str(path))
+        assert mark is None or not mark.matches(os.stat(path)) or mark.sha256 == _sha(path.read_bytes())
 
 
 @pytest.mark.parametrize("source", ["outside", "inside"])
