@@ -205,14 +205,9 @@ def test_a_zip_behind_a_prefix_is_traced_to_the_drawing_it_holds(rig):
     assert event["source_path"] == str(rig.classified / "impeller.dwg")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole (D3): one NUL byte in a text's first 8 KiB makes it opaque to the lane and untyped "
-    "to the worker: no text is read, so an edited copy of a classified text is not traced (no "
-    "partial match) and its markings are never seen; editors and grep still show the text "
-    "(reference path too: the opaque shortcut answers what the worker answers)",
-)
 def test_a_nul_before_an_edited_classified_text_does_not_hide_its_lineage(rig):
+    """One NUL in a text's first 8 KiB made it opaque to the lane and untyped to the worker, so an
+    edited copy of a classified text went untraced (D3's strict xfail, fixed in 30e272f)."""
     source = rig.classified / "impeller-report.txt"
     source.write_text(REPORT)
     rig.wait_events("file.created", 1)
