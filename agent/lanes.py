@@ -25,7 +25,7 @@ from loguru import logger
 from agent.content.inspect import Inspection
 from agent.hashing import FileDigest, Hasher
 from agent.inspector import IDLE_S
-from agent.opaque import HEAD_BYTES, is_opaque, name_only
+from agent.opaque import HEAD_BYTES, is_opaque, name_only, zip_at_end
 
 LARGE_BYTES = 64 * 1024 * 1024
 SMALL_SLOTS = 64
@@ -165,7 +165,8 @@ class _Lane:
             return Done(job, digest)
         self._moved()
         name = os.path.basename(job.path)
-        if is_opaque(digest.head):  # no parser reads anything from it: no worker round-trip (agent/opaque.py)
+        # no parser reads anything from it (and no zip hides behind its start): no worker round-trip (agent/opaque.py)
+        if is_opaque(digest.head) and not zip_at_end(job.fd, digest.size):
             return Done(job, digest, name_only(name))
         return Done(job, digest, self.inspector.inspect(job.fd, name))
 

@@ -12,8 +12,10 @@ signatures the type detection knows and hold a NUL byte (a text holds none unles
 in it, and UTF-16 with a byte-order mark is ruled out too). Those are byte comparisons, not
 parsing; only then is agent.content.filetype asked about the same bytes: it types a text with
 NULs put in it as text (its reader leaves them out), and it guards against a type that the
-prefixes here do not list. The answer is the one a worker gives for an untyped file: the
-inspection of its name alone, computed from the name without a byte of the file.
+prefixes here do not list. The lane also looks at the file's end (zip_at_end): a zip put behind
+bytes like these is read whole by unzip, so such a file goes to a worker. The answer is the one a
+worker gives for an untyped file: the inspection of its name alone, computed from the name
+without a byte of the file.
 
 Most names hold nothing a detector looks for, and running the seven detectors over one costs some
 40 µs (the lane's largest cost per file of a burst). `may_detect` rules a name out by what every
@@ -29,6 +31,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import io
+import os
 import re
 import unicodedata
 
@@ -36,6 +39,7 @@ from agent.content import detectors, filetype, identifiers, marking_terms, marki
 from agent.content.detectors import detect
 from agent.content.document import NAME, Document, TextPart
 from agent.content.inspect import Inspection
+from agent.content.zipread import END_SIGNATURE, TAIL_BYTES
 
 HEAD_BYTES = filetype.HEAD_BYTES  # what the type detection reads: the lane keeps as much while hashing
 
@@ -60,6 +64,15 @@ def is_opaque(head: bytes) -> bool:
     ):
         return False
     return filetype.detect_file(io.BytesIO(head)) is None
+
+
+def zip_at_end(fd: int, size: int) -> bool:
+    """Whether the file of `size` bytes open at fd may be a zip behind a prefix that its head does
+    not show (64 NULs before a zip of a drawing: unzip reads it whole): the end record's
+    signature in its last zipread.TAIL_BYTES. Then a worker decides (zipread.appended); this
+    costs an opaque file a read of its tail, already in the page cache, and one search of it."""
+    length = min(size, TAIL_BYTES)
+    return END_SIGNATURE in os.pread(fd, length, size - length)
 
 
 def name_only(name: str) -> Inspection:

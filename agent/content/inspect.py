@@ -25,6 +25,7 @@ from agent.content.detectors import detect
 from agent.content.document import NAME, PLACES, Document
 from agent.content.extract import extract_file
 from agent.content.filetype import type_mismatch
+from agent.content.zipread import appended
 from agent.walk import open_file
 from rules.events import Detection
 
@@ -74,8 +75,10 @@ def inspect_source(
     if document.truncated:
         found.append(Detection("inspection_truncated", 1))
     members: tuple[Member, ...] = ()
-    if document.file_type in ARCHIVE_TYPES:  # members summed in; problems become archive_* detections
-        listing = walk_archive(f, document.file_type, Limits(max_seconds=max_seconds))
+    # a zip behind a prefix (zipread.appended) is walked whatever its start makes the file
+    archive = document.file_type if document.file_type in ARCHIVE_TYPES else _appended_zip(f)
+    if archive is not None:  # members summed in; problems become archive_* detections
+        listing = walk_archive(f, archive, Limits(max_seconds=max_seconds))
         members = tuple(listing.members)
         found = _summed([*found, *listing.detections()])
     extension = os.path.splitext(name)[1][1:].lower()
@@ -118,6 +121,14 @@ def file_fingerprints(path: str, max_bytes: int = MAX_BYTES, max_seconds: float 
         return frozenset()
     with os.fdopen(fd, "rb", buffering=0) as f:
         return text_fingerprints(extract_file(f, os.path.basename(path), max_bytes=max_bytes, max_seconds=max_seconds))
+
+
+def _appended_zip(f: BinaryIO) -> str | None:
+    """'zip' when a zip sits at the end of the file behind a prefix (zipread.appended), else None."""
+    try:
+        return "zip" if appended(f) is not None else None
+    except OSError:
+        return None  # the extraction read it: a file that cannot be read again here says nothing more
 
 
 def _summed(found: list[Detection]) -> list[Detection]:

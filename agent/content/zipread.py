@@ -102,6 +102,35 @@ def _crc_step(member: zipfile.ZipExtFile, crc32: Callable[[bytes, int], int], ex
     return update_crc
 
 
+END_SIGNATURE = b"PK\x05\x06"  # the end of central directory record's
+# where zipfile, unzip and 7-Zip look for the end record: the last 22 bytes and the longest comment
+TAIL_BYTES = _EOCD.size + 65535
+
+
+def appended(f: BinaryIO) -> BoundedZip | None:
+    """The zip at the end of a file that does not start as one, or None.
+
+    zipfile, unzip and 7-Zip find a zip by its end record, wherever the zip starts: behind a
+    self-extractor's program, a text, or 64 NULs put in front of it, its members still come out
+    whole. Such a file is typed by its start (a program, a text, nothing), so its members are
+    walked only when this finds them: an end record's signature in the last TAIL_BYTES, and a
+    directory that BoundedZip accepts (bytes that only happen to hold the signature are refused
+    there, and are no zip)."""
+    f.seek(0)
+    if f.read(4) in (b"PK\x03\x04", END_SIGNATURE):
+        return None  # a zip from its start: typed as one already
+    size = f.seek(0, os.SEEK_END)
+    length = min(size, TAIL_BYTES)
+    f.seek(size - length)
+    if END_SIGNATURE not in f.read(length):
+        return None
+    try:
+        found = BoundedZip(f)
+    except Refused:
+        return None
+    return found if found.names() else None
+
+
 def directory_extent(f: BinaryIO) -> tuple[int, int]:
     """(entries, central directory bytes) from the end record; Refused when there is none."""
     size = f.seek(0, os.SEEK_END)

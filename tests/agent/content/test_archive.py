@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import struct
 import tarfile
 import time
@@ -28,9 +29,10 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def zip_bytes(members: dict[str, bytes]) -> bytes:
+def zip_bytes(members: dict[str, bytes], comment: bytes = b"") -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.comment = comment
         for name, data in members.items():
             z.writestr(name, data)
     return buffer.getvalue()
@@ -320,3 +322,49 @@ def test_a_member_with_an_empty_name_does_not_hide_the_others(tmp_path):
     assert not listing.problems, listing.problems
     assert sorted(m.name for m in listing.members) == ["", "note.txt"]
     assert "trade_secret_marking" in {d.detector for d in inspect_file(str(path)).detections}
+
+
+# a zip behind a prefix: zipfile, unzip and 7-Zip find it by its end record wherever it starts
+PREFIXES = {
+    "nuls": b"\0" * 64,  # an untyped start: the file was opaque, its members never read
+    "text": ("会议纪要：下周交付。\n" * 900).encode(),  # a text longer than the type test's head
+    "program": b"MZ\x90\x00" + bytes(60) + b"PE\x00\x00" + bytes(3000),  # a self-extractor's stub
+}
+
+
+@pytest.mark.parametrize("prefix", list(PREFIXES), ids=list(PREFIXES))
+def test_a_zip_behind_a_prefix_has_its_members_walked(tmp_path, prefix):
+    data = PREFIXES[prefix] + zip_bytes({"rev3/pump.dwg": DRAWING}, comment=b"x" * 3000)
+    assert zipfile.ZipFile(io.BytesIO(data)).read("rev3/pump.dwg") == DRAWING  # what unzip gives back
+    inspection = inspect_file(str(write(tmp_path, "holiday.jpg", data)))
+    assert [(m.name, m.sha256) for m in inspection.members] == [("rev3/pump.dwg", sha256(DRAWING))]
+    assert inspection.file_type == filetype.detect_file(io.BytesIO(data))  # typed by its start, as before
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        bytes(5000) + b"PK\x05\x06" + bytes(18),  # the signature alone: no directory
+        b"\0" + bytes(range(256)) * 40 + b"PK\x05\x06" + b"\xff" * 200,  # a binary that holds it by chance
+        DRAWING,
+    ],
+)
+def test_bytes_that_only_hold_the_end_signature_are_no_zip(tmp_path, data):
+    inspection = inspect_file(str(write(tmp_path, "blob.bin", data)))
+    assert inspection.members == ()
+    assert not [d for d in inspection.detections if d.detector.startswith("archive")]
+
+
+def test_the_lane_sends_a_file_with_a_zip_at_its_end_to_a_worker(tmp_path):
+    from agent.opaque import HEAD_BYTES, is_opaque, zip_at_end
+
+    hidden = b"\0" * 64 + zip_bytes({"rev3/pump.dwg": DRAWING})
+    plain = b"\0" + bytes(range(256)) * 400
+    for data, to_worker in ((hidden, True), (plain, False)):
+        path = write(tmp_path, "f.bin", data)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            assert is_opaque(data[:HEAD_BYTES])  # its start alone says opaque
+            assert zip_at_end(fd, len(data)) is to_worker
+        finally:
+            os.close(fd)
