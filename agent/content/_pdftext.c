@@ -16,6 +16,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <string.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -239,13 +240,43 @@ static Py_ssize_t office_run(const char *s, Py_ssize_t p, Py_ssize_t n, Run *r) 
 
 /* -- values ---------------------------------------------------------------------------------- */
 
+/* float(text) without strtod where that is sure to give the same double: at most 2**53 as digits
+ * and at most 22 after the point, the one division of two exact doubles rounds as strtod does
+ * (Clinger's fast path); 1 done, 0 not sure (strtod decides) */
+static int fast_double(const char *s, Py_ssize_t len, double *out) {
+    static const double powers[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+                                      1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    Py_ssize_t i = 0;
+    int negative = 0, point = 0, after = 0, digits = 0;
+    uint64_t m = 0;
+    if (i < len && (s[i] == '+' || s[i] == '-')) negative = s[i++] == '-';
+    for (; i < len; i++) {
+        char c = s[i];
+        if (c == '.' && !point) {
+            point = 1;
+            continue;
+        }
+        if (!IS_DIGIT(c) || m > 900719925474099ULL) return 0;
+        m = m * 10 + (uint64_t)(c - '0');
+        if (m > (1ULL << 53)) return 0;
+        after += point;
+        digits++;
+    }
+    if (!digits || after > 22) return 0;
+    double v = (double)m / powers[after];
+    *out = negative ? -v : v;
+    return 1;
+}
+
 static PyObject *float_of(const char *s, Py_ssize_t len) { /* float(bytes), inf past the range */
+    double v;
+    if (fast_double(s, len, &v)) return PyFloat_FromDouble(v);
     char buf[64];
     char *text = len < (Py_ssize_t)sizeof buf ? buf : PyMem_Malloc((size_t)len + 1);
     if (text == NULL) return PyErr_NoMemory();
     memcpy(text, s, (size_t)len);
     text[len] = 0;
-    double v = PyOS_string_to_double(text, NULL, NULL);
+    v = PyOS_string_to_double(text, NULL, NULL);
     if (text != buf) PyMem_Free(text);
     if (v == -1.0 && PyErr_Occurred()) return NULL;
     return PyFloat_FromDouble(v);
@@ -360,6 +391,8 @@ typedef struct {
     Py_ssize_t cap_buf;
     int in_text;
     int tm_is_tlm; /* Python's tm and tlm are the same tuple: equal even holding NaN */
+    long long count, codes; /* reader.count and reader.codes, kept here and written back around callbacks */
+    int counted;            /* count and codes read from the reader */
 } Reader;
 
 static int push_op(Reader *r, PyObject *v) { /* steals v */
@@ -452,6 +485,9 @@ static int sync_state(Reader *r) {
     return 0;
 }
 
+static int counts_in(Reader *r);
+static int counts_out(Reader *r);
+
 static PyObject *font_named(Reader *r, PyObject *name) {
     PyObject *font = PyDict_GetItemWithError(r->fonts, name);
     if (font != NULL || PyErr_Occurred()) return font;
@@ -467,9 +503,14 @@ static int show(Reader *r, PyObject *method, const double tm[6], PyObject *arg, 
     if (sync_state(r) < 0) return -1;
     PyObject *t = tuple6(tm);
     if (t == NULL) return -1;
+    if (counts_out(r) < 0) {
+        Py_DECREF(t);
+        return -1;
+    }
     PyObject *res = PyObject_CallMethodObjArgs(r->reader, method, r->pystate, t, arg, r->holder,
                                                actual_text ? Py_True : Py_False, NULL);
     Py_DECREF(t);
+    if (res != NULL && counts_in(r) < 0) Py_CLEAR(res);
     if (res == NULL) return -1;
     int rc = out ? read6(res, out) : 0;
     Py_DECREF(res);
@@ -499,8 +540,10 @@ static int run_of_lines(Reader *r, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t *pos
     }
     PyObject *tm = tuple6(r->tm), *tlm = r->tm_is_tlm ? (Py_XINCREF(tm), tm) : tuple6(r->tlm);
     PyObject *res = NULL;
-    if (tm != NULL && tlm != NULL)
+    if (tm != NULL && tlm != NULL && counts_out(r) == 0) {
         res = PyObject_CallMethodObjArgs(r->reader, s_run_of_lines, r->pystate, tm, tlm, raw, r->holder, NULL);
+        if (res != NULL && counts_in(r) < 0) Py_CLEAR(res);
+    }
     Py_XDECREF(tm);
     Py_XDECREF(tlm);
     Py_DECREF(raw);
@@ -630,20 +673,64 @@ static unsigned code_at(FontTable *t, const unsigned char *buf, Py_ssize_t i) {
     return t->two_byte ? ((const uint16_t *)buf)[i] : buf[i];
 }
 
-static int bump(PyObject *reader, PyObject *attr, Py_ssize_t by, long long *now) { /* reader.attr += by */
-    PyObject *v = PyObject_GetAttr(reader, attr);
-    if (v == NULL) return -1;
-    PyObject *b = PyLong_FromSsize_t(by);
-    PyObject *sum = b ? PyNumber_Add(v, b) : NULL;
-    Py_DECREF(v);
-    Py_XDECREF(b);
-    if (sum == NULL) return -1;
-    int overflow;
-    *now = PyLong_AsLongLongAndOverflow(sum, &overflow);
-    if (overflow) *now = overflow > 0 ? LLONG_MAX : LLONG_MIN;
-    int rc = (*now == -1 && PyErr_Occurred()) ? -1 : PyObject_SetAttr(reader, attr, sum);
-    Py_DECREF(sum);
-    return rc;
+static int counts_in(Reader *r) { /* reader.count and reader.codes into r (a callback may have added objects) */
+    PyObject *attrs[2] = {s_count, s_codes};
+    long long *into[2] = {&r->count, &r->codes};
+    for (int i = 0; i < 2; i++) {
+        PyObject *v = PyObject_GetAttr(r->reader, attrs[i]);
+        if (v == NULL) return -1;
+        int overflow;
+        *into[i] = PyLong_Check(v) ? PyLong_AsLongLongAndOverflow(v, &overflow) : -1;
+        if (PyLong_Check(v) && overflow) *into[i] = overflow > 0 ? LLONG_MAX : LLONG_MIN;
+        Py_DECREF(v);
+        if (*into[i] == -1 && PyErr_Occurred()) return -1;
+        if (*into[i] < 0 || *into[i] > LLONG_MAX / 4) {
+            PyErr_SetString(PyExc_ValueError, "reader.count and reader.codes are counts");
+            return -1;
+        }
+    }
+    r->counted = 1;
+    return 0;
+}
+
+static int counts_out(Reader *r) { /* r's counts back into reader.count and reader.codes, before a callback reads them */
+    PyObject *attrs[2] = {s_count, s_codes};
+    long long from[2] = {r->count, r->codes};
+    if (!r->counted) return 0;
+    for (int i = 0; i < 2; i++) {
+        PyObject *v = PyLong_FromLongLong(from[i]);
+        int rc = v == NULL ? -1 : PyObject_SetAttr(r->reader, attrs[i], v);
+        Py_XDECREF(v);
+        if (rc < 0) return -1;
+    }
+    return 0;
+}
+
+/* TextObject(*args) with its text, body and base None, as its dataclass __init__ makes it, without
+ * running that __init__ (its Python frame was a good part of a short run's cost): the slots set
+ * directly (their offsets read at setup); steals the 13 references */
+static Py_ssize_t slot_offset[16];
+
+static PyObject *text_object(PyObject **args) {
+    PyTypeObject *type = (PyTypeObject *)TextObjectType;
+    PyObject *obj = type->tp_alloc(type, 0);
+    if (obj == NULL) {
+        for (int i = 0; i < 13; i++) Py_DECREF(args[i]);
+        return NULL;
+    }
+    for (int i = 0; i < 16; i++) {
+        PyObject *v = i < 13 ? args[i] : Py_NewRef(Py_None);
+        *(PyObject **)((char *)obj + slot_offset[i]) = v;
+    }
+    /* Out of the cyclic collector's sight, as CPython does with tuples of atoms: the object holds
+     * a font (which never holds text objects), floats, a str, an int, a bool, None and two lists
+     * of floats and ints (the layout adds a str and two bools), so it is never part of a cycle and
+     * is freed by its reference count; a page's thousands of them otherwise made the collector
+     * walk them again and again (a fifth of the loop's time on pages of short runs). */
+    PyObject_GC_UnTrack(args[3]);
+    PyObject_GC_UnTrack(args[4]);
+    PyObject_GC_UnTrack(obj);
+    return obj;
 }
 
 static PyObject *list_of(PyObject *const *items, Py_ssize_t n) {
@@ -727,15 +814,19 @@ static int add_object(Reader *r, FontTable *t, const double tm[6], Py_ssize_t n,
     PyObject *obj = NULL;
     int complete = 1;
     for (int i = 0; i < 13; i++) complete &= args[i] != NULL;
-    if (complete) obj = PyObject_Vectorcall(TextObjectType, args, 13, NULL);
-    for (int i = 0; i < 13; i++) Py_XDECREF(args[i]);
+    if (complete) {
+        obj = text_object(args);
+    } else {
+        for (int i = 0; i < 13; i++) Py_XDECREF(args[i]);
+    }
     if (obj == NULL) return -1;
     int rc = PyList_Append(r->objects, obj);
     Py_DECREF(obj);
-    long long count, codes;
-    if (rc < 0 || bump(r->reader, s_count, 1, &count) < 0 || bump(r->reader, s_codes, n, &codes) < 0) return -1;
-    if (count == 64 && (double)codes < r->min_codes * 64) return unsure("short text runs: PDFium reads them faster");
-    if (count > r->max_objects) return unsure("too many text objects");
+    if (rc < 0) return -1;
+    r->count += 1;
+    r->codes += n;
+    if (r->count == 64 && (double)r->codes < r->min_codes * 64) return unsure("short text runs: PDFium reads them faster");
+    if (r->count > r->max_objects) return unsure("too many text objects");
     double move[6] = {1.0, 0.0, 0.0, 1.0, x - 0.0 * scale, 0.0}, after[6];
     multiply(move, tm, after);
     memcpy(out, after, sizeof after);
@@ -1006,9 +1097,10 @@ static int operator(Reader *r, const char *op, Py_ssize_t len) {
     }
     if (IS("Do")) {
         if (k < 1 || !is_str(r->ops[k - 1])) return unsure("Do");
-        if (sync_state(r) < 0) return -1; /* the form starts from this state */
+        if (sync_state(r) < 0 || counts_out(r) < 0) return -1; /* the form starts from this state */
         PyObject *res = PyObject_CallMethodObjArgs(r->reader, s_do, r->resources, r->ops[k - 1], r->pystate, r->depth,
                                                    NULL);
+        if (res != NULL && counts_in(r) < 0) Py_CLEAR(res);
         Py_XDECREF(res);
         return res == NULL ? -1 : 0;
     }
@@ -1351,7 +1443,9 @@ static PyObject *pdftext_run(PyObject *self, PyObject *args) {
         return NULL;
     }
     Py_INCREF(r.data); /* kept alive while s points into it, whatever the callbacks do */
-    rc = loop(&r);
+    rc = counts_in(&r);
+    if (rc == 0) rc = loop(&r);
+    if (rc == 0) rc = counts_out(&r);
     Py_DECREF(r.data);
     clear_ops(&r);
     PyMem_Free(r.ops);
@@ -1372,6 +1466,23 @@ static PyObject *pdftext_run(PyObject *self, PyObject *args) {
 static PyObject *pdftext_setup(PyObject *self, PyObject *args) {
     PyObject *unsure_type, *name_type, *literal, *text_object;
     if (!PyArg_ParseTuple(args, "OOOO", &unsure_type, &name_type, &literal, &text_object)) return NULL;
+    static const char *slots[16] = {"font", "size", "codes", "kerns", "cuts", "last_x", "end_x", "a",
+                                    "d",    "x",    "y",     "holder", "dense", "text", "body", "base"};
+    if (!PyType_Check(text_object)) {
+        PyErr_SetString(PyExc_TypeError, "TextObject is a class");
+        return NULL;
+    }
+    for (int i = 0; i < 16; i++) { /* the slots text_object() fills, in the dataclass's order */
+        PyObject *d = PyObject_GetAttrString(text_object, slots[i]);
+        if (d == NULL) return NULL;
+        int ok = Py_IS_TYPE(d, &PyMemberDescr_Type) && ((PyMemberDescrObject *)d)->d_member->type == T_OBJECT_EX;
+        if (ok) slot_offset[i] = ((PyMemberDescrObject *)d)->d_member->offset;
+        Py_DECREF(d);
+        if (!ok) {
+            PyErr_Format(PyExc_TypeError, "TextObject.%s is not a slot", slots[i]);
+            return NULL;
+        }
+    }
     Py_INCREF(text_object);
     Py_XSETREF(TextObjectType, text_object);
     Py_INCREF(unsure_type);
