@@ -146,6 +146,7 @@ class ContentReader:
         self.fonts = fonts_cache  # font dict's object number (or id) -> Font
         self.objects: list[TextObject | Column] = []
         self.count = 0  # text objects, a Column's lines each
+        self.line_codes = 0  # codes in Columns (self.codes counts those of TextObjects)
         self._holders = 0
 
     def run(self, data: bytes, resources: dict, start: _State | None = None, depth: int = 0) -> None:
@@ -452,6 +453,7 @@ class ContentReader:
             raise Unsure("text far off the page: PDFium's single-precision floats place it otherwise")
         self.objects.append(Column(font, size, m[0], m[3], m[4], y, step, holder, codes))
         self.count += len(lines)
+        self.line_codes += sum(map(len, codes))
         if self.count > MAX_TEXT_OBJECTS:
             raise Unsure("too many text objects")
         tlm = _multiply((1.0, 0.0, 0.0, 1.0, 0.0, -state.leading * len(lines)), tlm)

@@ -11,15 +11,19 @@ import codecs
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.content.pdf_content import ContentReader, TextObject
+from agent.content import pdf_layout
+from agent.content.pdf_content import ContentReader
 from agent.content.pdf_layout import PageLayout
 from agent.content.pdf_objects import Ref, Stream, Unsure
 from agent.content.pdf_xref import Document
 
 MAX_TREE_DEPTH = 64
-# Python lays out a text object in some 15 µs, PDFium a glyph in about 1: a page of short runs
-# (mixed-script office text, a run every few glyphs) reads faster through PDFium, so such a page
-# hands the document over before its layout is paid for
+# The Python layout takes some 12 µs a text object, PDFium about 1 a glyph: a page of short runs
+# (mixed-script office text, a run every few glyphs) laid out in Python reads faster through
+# PDFium, so such a page hands the document over before its layout is paid for. The C layout
+# (pdf_layout.in_c) takes some 0.3 µs an object, the C loop about 1: then the fast reader is ahead
+# of PDFium at every run length, one glyph a run included (docs/benchmarks.md, round 11), and the
+# gate holds only for a page the C layout leaves to the Python (one with a Column, below).
 MIN_CODES_PER_OBJECT = 24
 INHERITED = ("Resources", "MediaBox", "CropBox", "Rotate")
 
@@ -146,10 +150,13 @@ def _page_text(doc: Document, page: dict, fonts: dict, check_time: Callable[[], 
             resources = {}
         else:
             raise Unsure("resources")
-    reader = ContentReader(doc, fonts, MIN_CODES_PER_OBJECT, check_time)
+    in_c = pdf_layout.in_c()
+    reader = ContentReader(doc, fonts, 0 if in_c else MIN_CODES_PER_OBJECT, check_time)
     reader.run(data, resources)
-    codes = sum(len(o.codes) if isinstance(o, TextObject) else sum(map(len, o.codes)) for o in reader.objects)
-    if reader.count > 8 and codes < MIN_CODES_PER_OBJECT * reader.count:
+    codes = reader.codes + reader.line_codes
+    # a Column (a run of "(line) Tj T*") sends the whole page to the Python layout
+    python_layout = not in_c or reader.line_codes
+    if python_layout and reader.count > 8 and codes < MIN_CODES_PER_OBJECT * reader.count:
         raise Unsure("short text runs: PDFium reads them faster")
     return PageLayout(box).text(reader.objects, check_time)
 

@@ -17,6 +17,7 @@ import pytest
 
 from agent.content import pdf as pdf_module
 from agent.content import pdf_fast
+from agent.content import pdf_layout
 from agent.content.budget import Collector, Refused
 from agent.content.inspect import inspect_source
 from agent.content.pdf_objects import Unsure
@@ -253,11 +254,31 @@ def test_what_the_fast_reader_gives_up_on_goes_whole_to_pdfium(tmp_path):
         _parts(locked.read_bytes())
 
 
-def test_a_page_of_short_runs_is_given_to_pdfium_for_speed():
+def test_a_page_of_short_runs_is_read_as_pdfium_reads_it_where_the_layout_is_in_c():
     data = corpus.office_pdf_bytes(random.Random(4), 8_000)  # a run every few glyphs, as mixed-script office text
+    assert pdf_layout.in_c()
+    assert _fast(data) == _pdfium(data)
+    assert _parts(data) == _parts(data, engine="pdfium")
+
+
+def test_a_page_of_short_runs_is_given_to_pdfium_for_speed_where_the_layout_is_in_python(monkeypatch):
+    monkeypatch.setattr(pdf_layout, "FAST_C", False)
+    data = corpus.office_pdf_bytes(random.Random(4), 8_000)
     with pytest.raises(Unsure, match="short text runs"):
         _fast(data)
     assert _parts(data) == _parts(data, engine="pdfium")
+
+
+def test_short_runs_beside_a_column_of_lines_are_given_to_pdfium_for_speed():
+    """A run of "(line) Tj T*" (a Column) sends the page to the Python layout: there short runs
+    cost more than PDFium takes, so the gate holds even with the C layout in force."""
+    runs = " ".join(f"BT /F1 9 Tf {72 + 12 * (i % 40)} {500 - 12 * (i // 40)} Td (w{i % 10}) Tj ET" for i in range(200))
+    data = _page(f"BT /F1 11 Tf 14 TL 72 700 Td (first line) Tj T* (second) Tj T* (third) Tj T* ET {runs}")
+    with pytest.raises(Unsure, match="short text runs"):
+        _fast(data)
+    data = _page(runs)
+    if pdf_layout.in_c():  # the same runs alone: the C layout reads them
+        assert _fast(data) == _pdfium(data)
 
 
 def test_an_encrypt_entry_is_given_to_pdfium_whatever_the_streams_hold():
