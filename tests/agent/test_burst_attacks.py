@@ -3,9 +3,10 @@
 Each test is an attack on a real inotify watch of a real folder, with the pipeline, lanes and
 spool running (tests/agent/test_pipeline.Rig), judged by the truth: the bytes left in the egress
 folder, who wrote them, what a reader such as `unzip` makes of them. Every attack runs with the
-burst's fast paths on and with their references (inotify.FAST_CREATES, pipeline.FAST_BURST and
-FAST_RESTAT, spool.FAST_BATCH, rules.events.FAST_STAMPS), so a finding says whether a fast path
-made it. What the agent does not withstand yet is a strict xfail whose reason states the hole."""
+burst's fast paths on and with their references (inotify.FAST_CREATES, pipeline.FAST_BURST,
+FAST_RESTAT and BURST_GATHER_S, spool.FAST_BATCH, rules.events.FAST_STAMPS), so a finding says
+whether a fast path made it. What the agent does not withstand yet is a strict xfail whose reason
+states the hole."""
 
 from __future__ import annotations
 
@@ -51,6 +52,8 @@ def rig(request, tmp_path, monkeypatch):
     monkeypatch.setattr(inotify, "FAST_CREATES", fast)
     monkeypatch.setattr(pipeline_module, "FAST_BURST", fast)
     monkeypatch.setattr(pipeline_module, "FAST_RESTAT", fast, raising=False)  # landing this round
+    if not fast:  # a step as soon as a change comes (landing this round)
+        monkeypatch.setattr(pipeline_module, "BURST_GATHER_S", 0, raising=False)
     monkeypatch.setattr(spool_module, "FAST_BATCH", fast)
     monkeypatch.setattr(events_module, "FAST_STAMPS", fast)
     r = Rig(tmp_path)
@@ -184,14 +187,9 @@ def _zipped(data: bytes) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole (D3): a zip behind a prefix (64 NUL bytes, or any bytes holding a NUL) is opaque to "
-    "the lane's shortcut and untyped to the worker, so its members are never read; unzip, 7-Zip and "
-    "Python's zipfile open it and give the drawing back: a classified drawing leaves as an "
-    "unclassified file with no alert (reference path too: filetype types a zip by its start)",
-)
 def test_a_zip_behind_a_prefix_is_traced_to_the_drawing_it_holds(rig):
+    """A zip behind 64 NULs was opaque to the lane and untyped to the worker, though unzip, 7-Zip
+    and zipfile open it (D3's strict xfail, fixed in 6fdc2bf)."""
     secret = _secret(rig)
     data = b"\0" * 64 + _zipped(secret)
     assert zipfile.ZipFile(io.BytesIO(data)).read("drawings/impeller.dwg") == secret  # what a reader gets
