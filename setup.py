@@ -1,9 +1,11 @@
-"""The optional C extensions agent.content._winnow (the hot loops of winnowing and of reading OOXML
-members) and agent.content._pdftext (the loop over a PDF content stream's tokens); everything else
+"""The optional C extensions of agent.content: _winnow (the hot loops of winnowing and of reading
+OOXML members), _pdftext (the loop over a PDF content stream's tokens), _pdflayout (a PDF page's
+layout) and _zipend (the search for a zip's end record in an opaque file's tail); everything else
 is in setup.cfg. optional=True: where no compiler or Python headers exist the install goes on
-without them, and the same results come from Python: agent/content/winnow_fast.py's numpy passes
-(the same fingerprints), ooxml.py's and xmlscan.py's regex paths (the same text), pdf_content.py's
-token loop (the same text objects).
+without them, and the same results come from Python: winnow_fast.py's numpy passes (the same
+fingerprints), ooxml.py's and xmlscan.py's regex paths (the same text), pdf_content.py's token
+loop (the same text objects), pdf_layout.py's PageLayout (the same page text), zipread.py's `in`
+(the same answer).
 MIWEI_PURE_WHEEL=1 builds without them: packaging/build.py uses that for the wheel of the other
 platforms (aarch64, Windows), which no compiler here can target."""
 
@@ -23,6 +25,7 @@ native = (
             optional=True,
             extra_compile_args=["-O2", "-ffp-contract=off"],
         ),
+        Extension("agent.content._zipend", ["agent/content/_zipend.c"], optional=True, extra_compile_args=["-O2"]),
         Extension(
             "agent.content._pdflayout",
             ["agent/content/_pdflayout.c"],

@@ -39,7 +39,7 @@ from agent.content import detectors, filetype, identifiers, marking_terms, marki
 from agent.content.detectors import detect
 from agent.content.document import NAME, Document, TextPart
 from agent.content.inspect import Inspection
-from agent.content.zipread import END_SIGNATURE, TAIL_BYTES
+from agent.content.zipread import TAIL_BYTES, holds_end_signature
 
 HEAD_BYTES = filetype.HEAD_BYTES  # what the type detection reads: the lane keeps as much while hashing
 
@@ -72,7 +72,7 @@ def zip_at_end(fd: int, size: int) -> bool:
     signature in its last zipread.TAIL_BYTES. Then a worker decides (zipread.appended); this
     costs an opaque file a read of its tail, already in the page cache, and one search of it."""
     length = min(size, TAIL_BYTES)
-    return END_SIGNATURE in os.pread(fd, length, size - length)
+    return holds_end_signature(os.pread(fd, length, size - length))
 
 
 def name_only(name: str) -> Inspection:

@@ -105,6 +105,18 @@ def _crc_step(member: zipfile.ZipExtFile, crc32: Callable[[bytes, int], int], ex
 END_SIGNATURE = b"PK\x05\x06"  # the end of central directory record's
 # where zipfile, unzip and 7-Zip look for the end record: the last 22 bytes and the longest comment
 TAIL_BYTES = _EOCD.size + 65535
+try:  # a search some ten times quicker than `in` for these four bytes (agent/content/_zipend.c)
+    from agent.content import _zipend
+except ImportError:  # built without the optional extension: `in`, the reference
+    _zipend = None
+FAST_END_SEARCH = True  # False: `END_SIGNATURE in data` (the reference the C search is held to)
+
+
+def holds_end_signature(data: bytes) -> bool:
+    """Whether `data` holds END_SIGNATURE anywhere."""
+    if FAST_END_SEARCH and _zipend is not None:
+        return _zipend.has_end(data)
+    return END_SIGNATURE in data
 
 
 def appended(f: BinaryIO) -> BoundedZip | None:
@@ -122,7 +134,7 @@ def appended(f: BinaryIO) -> BoundedZip | None:
     size = f.seek(0, os.SEEK_END)
     length = min(size, TAIL_BYTES)
     f.seek(size - length)
-    if END_SIGNATURE not in f.read(length):
+    if not holds_end_signature(f.read(length)):
         return None
     try:
         found = BoundedZip(f)

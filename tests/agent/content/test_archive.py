@@ -14,6 +14,8 @@ import zlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.content import filetype
 from agent.content.archive import BOMB, CORRUPT, ENCRYPTED, SKIPPED, TOO_DEEP, Limits, Listing, walk_archive
@@ -368,3 +370,25 @@ def test_the_lane_sends_a_file_with_a_zip_at_its_end_to_a_worker(tmp_path):
             assert zip_at_end(fd, len(data)) is to_worker
         finally:
             os.close(fd)
+
+
+@given(st.lists(st.sampled_from([b"P", b"K", b"\x05", b"\x06", b"\x00", b"PK\x05\x06", b"PK\x05", b"K\x05\x06"]), max_size=40))
+@settings(max_examples=400, deadline=None)
+def test_the_end_signature_search_answers_as_in(parts):
+    from agent.content import zipread
+
+    data = b"".join(parts)
+    assert zipread.holds_end_signature(data) is (zipread.END_SIGNATURE in data)
+    assert zipread.holds_end_signature(bytearray(data)) is (zipread.END_SIGNATURE in data)
+
+
+def test_the_end_signature_search_is_the_native_one_where_built():
+    from agent.content import zipread
+
+    if zipread._zipend is None:
+        pytest.skip("agent.content._zipend is not built (no compiler): `in` answers")
+    tail = os.urandom(65557)
+    for at in (0, 1, 100, len(tail) - 4):  # at the start, the very end, and between
+        data = tail[:at] + zipread.END_SIGNATURE + tail[at + 4 :]
+        assert zipread._zipend.has_end(data) and zipread._zipend.has_end(data[: at + 4])
+        assert not zipread._zipend.has_end(data[: at + 3]) or zipread.END_SIGNATURE in data[: at + 3]
