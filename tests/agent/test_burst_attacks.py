@@ -516,6 +516,16 @@ def test_a_drawing_renamed_over_a_reported_opaque_file_is_reported(rig, tmp_path
     assert copies[-1]["path"] in (str(path), str(staged))
 
 
+def test_a_classified_file_hard_linked_into_the_place_is_reported(rig):
+    """A cloud-drive or IM folder on the classified folder's file system: `ln` puts the drawing
+    there with a create and nothing else (no write, no close), which FAST_CREATES must still put."""
+    secret = _secret(rig)
+    path = rig.usb / "notes.bin"
+    os.link(rig.classified / "impeller.dwg", path)
+    event = _reported(rig, path, _sha(secret))
+    assert event is not None and event["source_path"] == str(rig.classified / "impeller.dwg")
+
+
 def test_a_fifo_or_device_made_in_the_place_is_never_read_and_the_copy_beside_it_is(rig):
     """Special files created in the place among a copy (a FIFO would hang a reader, a device
     would be read for ever): nothing blocks, and the drawing written after them is reported."""
