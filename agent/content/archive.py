@@ -37,6 +37,10 @@ from rules.events import Detection
 MB = 1024 * 1024
 CHUNK_BYTES = 64 * 1024
 ARCHIVE_TYPES = frozenset({"zip", "tar", "gzip", "bzip2", "xz", "7z"})
+# archives the type detection names but nothing here reads (RAR's compression has no open
+# decoder): such a file, or member, is an archive_not_inspected problem, not a file with nothing in
+# it. WinRAR is a common way to pack files; a drawing packed by it must not leave in silence.
+UNREAD_ARCHIVE_TYPES = frozenset({"rar"})
 _DECOMPRESSORS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
     "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
     "bzip2": lambda f: bz2.BZ2File(f, mode="rb"),
@@ -477,6 +481,8 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
             data, name.rsplit("/", 1)[-1], max_bytes=limits.max_held_bytes, max_seconds=seconds_left
         )
         walk.listing.members.append(Member(name, depth, size, digest.hexdigest(), detect(document)))
+        if inner_type in UNREAD_ARCHIVE_TYPES:
+            walk.problem(NOT_INSPECTED, name, inner_type)
         return
     walk.listing.members.append(Member(name, depth, size, digest.hexdigest()))
     if depth >= limits.max_depth:

@@ -20,7 +20,7 @@ from typing import BinaryIO
 from loguru import logger
 
 from agent.content import winnow
-from agent.content.archive import ARCHIVE_TYPES, Limits, Member, walk_archive
+from agent.content.archive import ARCHIVE_TYPES, NOT_INSPECTED, UNREAD_ARCHIVE_TYPES, Limits, Member, walk_archive
 from agent.content.detectors import detect
 from agent.content.document import NAME, PLACES, Document
 from agent.content.extract import extract_file
@@ -81,6 +81,8 @@ def inspect_source(
         listing = walk_archive(f, archive, Limits(max_seconds=max_seconds))
         members = tuple(listing.members)
         found = _summed([*found, *listing.detections()])
+    elif document.file_type in UNREAD_ARCHIVE_TYPES:  # an archive nothing here reads: fail closed
+        found.append(Detection(NOT_INSPECTED, 1, document.file_type))
     extension = os.path.splitext(name)[1][1:].lower()
     return Inspection(
         document.file_type,

@@ -392,3 +392,20 @@ def test_the_end_signature_search_is_the_native_one_where_built():
         data = tail[:at] + zipread.END_SIGNATURE + tail[at + 4 :]
         assert zipread._zipend.has_end(data) and zipread._zipend.has_end(data[: at + 4])
         assert not zipread._zipend.has_end(data[: at + 3]) or zipread.END_SIGNATURE in data[: at + 3]
+
+
+RAR5 = b"Rar!\x1a\x07\x01\x00" + bytes(range(256)) * 4  # a RAR 5 archive's start: typed rar, never read
+
+
+def test_a_rar_archive_is_not_inspected_rather_than_empty(tmp_path):
+    """WinRAR packs a drawing beyond any reader here: the file says so (archive_not_inspected, which
+    the fail-closed uninspectable rules count) instead of reading as a file with nothing in it."""
+    inspection = inspect_file(str(write(tmp_path, "drawings.rar", RAR5)))
+    assert inspection.file_type == "rar"
+    assert [(d.detector, d.count, d.sample) for d in inspection.detections] == [("archive_not_inspected", 1, "rar")]
+
+
+def test_a_rar_inside_a_zip_is_named_not_inspected(tmp_path):
+    inspection = inspect_file(str(write(tmp_path, "parts.zip", zip_bytes({"inner/drawings.rar": RAR5, "a.txt": b"x"}))))
+    assert [m.name for m in inspection.members] == ["a.txt", "inner/drawings.rar"]
+    assert ("archive_not_inspected", 1, "rar") in [(d.detector, d.count, d.sample) for d in inspection.detections]
