@@ -344,6 +344,43 @@ def test_a_drawing_swapped_at_once_with_a_reported_file_is_reported(rig):
     assert copies[-1]["source_path"] == str(rig.classified / "impeller.dwg")
 
 
+def _behind_nuls_without_a_directory(zipped: bytes) -> bytes:
+    return b"\0" * 64 + zipped[: zipped.rfind(b"PK\x01\x02")]  # local headers and data only
+
+
+def _behind_nuls_with_a_false_end_after(zipped: bytes) -> bytes:
+    return b"\0" * 64 + zipped + b"PK\x05\x06" + b"\xff" * 40  # the last end record is not the zip's
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole (D3): zips 7-Zip extracts the drawing from but the agent reads as nothing, with no "
+    "uninspectable detection: behind 64 NULs with no central directory (7-Zip finds the local "
+    "headers; no end record, so the opaque shortcut answers), or behind 64 NULs with a false end "
+    "record after it (zip_at_end defers to a worker, appended's rfind takes the false record, "
+    "BoundedZip refuses it, and the refusal is dropped instead of said): 6fdc2bf's prefix fix "
+    "stops at the end record (reference path too)",
+)
+@pytest.mark.parametrize("damage", [_behind_nuls_without_a_directory, _behind_nuls_with_a_false_end_after])
+def test_a_zip_seven_zip_reads_is_traced_or_said_uninspectable(rig, tmp_path, damage):
+    import shutil
+    import subprocess
+
+    secret = _secret(rig)
+    data = damage(_zipped(secret))
+    path = rig.usb / "holiday.jpg"
+    if shutil.which("7z"):  # the truth: what the recipient's 7-Zip gives back
+        staged = tmp_path / "staged.jpg"
+        staged.write_bytes(data)
+        subprocess.run(["7z", "x", "-y", f"-o{tmp_path / 'out'}", str(staged)], capture_output=True, check=False)
+        assert (tmp_path / "out" / "drawings" / "impeller.dwg").read_bytes() == secret
+    path.write_bytes(data)
+    event = _reported(rig, path, _sha(data))
+    assert event is not None
+    traced = (event.get("match") or {}).get("method") == "archive"
+    assert traced or event["detections"], "reported as an unclassified file with nothing to say"
+
+
 # --- attacks withstood ------------------------------------------------------------------------
 
 HOSTILE_NAMES = [
