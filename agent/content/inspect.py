@@ -25,6 +25,7 @@ from agent.content.detectors import detect
 from agent.content.document import NAME, PLACES, Document
 from agent.content.extract import extract_file
 from agent.content.filetype import type_mismatch
+from agent.content.sevenzip import Shifted, embedded_at
 from agent.content.zipread import appended
 from agent.walk import open_file
 from rules.events import Detection
@@ -75,10 +76,10 @@ def inspect_source(
     if document.truncated:
         found.append(Detection("inspection_truncated", 1))
     members: tuple[Member, ...] = ()
-    # a zip behind a prefix (zipread.appended) is walked whatever its start makes the file
-    archive = document.file_type if document.file_type in ARCHIVE_TYPES else _appended_zip(f)
+    # an archive behind a prefix (_embedded) is walked whatever its start makes the file
+    archive, source = (document.file_type, f) if document.file_type in ARCHIVE_TYPES else _embedded(f)
     if archive is not None:  # members summed in; problems become archive_* detections
-        listing = walk_archive(f, archive, Limits(max_seconds=max_seconds))
+        listing = walk_archive(source, archive, Limits(max_seconds=max_seconds))
         members = tuple(listing.members)
         found = _summed([*found, *listing.detections()])
     elif document.file_type in UNREAD_ARCHIVE_TYPES:  # an archive nothing here reads: fail closed
@@ -125,12 +126,20 @@ def file_fingerprints(path: str, max_bytes: int = MAX_BYTES, max_seconds: float 
         return text_fingerprints(extract_file(f, os.path.basename(path), max_bytes=max_bytes, max_seconds=max_seconds))
 
 
-def _appended_zip(f: BinaryIO) -> str | None:
-    """'zip' when a zip sits at the end of the file behind a prefix (zipread.appended), else None."""
+def _embedded(f: BinaryIO) -> tuple[str, BinaryIO] | tuple[None, None]:
+    """An archive behind a prefix, as unzip and 7-Zip find one in a self-extractor or behind any
+    bytes: a zip by its end record (zipread.appended), else a 7z by its start header
+    (sevenzip.embedded_at), read from where it starts; (None, None) when there is none."""
     try:
-        return "zip" if appended(f) is not None else None
+        f.seek(0)
+        if f.read(4) in (b"PK\x03\x04", b"PK\x05\x06"):
+            return None, None  # a zip from its start (docx, xlsx ...): read as what it is
+        if appended(f) is not None:
+            return "zip", f
+        at = embedded_at(f)
     except OSError:
-        return None  # the extraction read it: a file that cannot be read again here says nothing more
+        return None, None  # the extraction read it: a file that cannot be read again here says nothing more
+    return ("7z", Shifted(f, at)) if at is not None else (None, None)
 
 
 def _summed(found: list[Detection]) -> list[Detection]:

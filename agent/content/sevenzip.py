@@ -11,6 +11,7 @@ to the compression ratio as it is read. Members' CRCs are checked.
 
 from __future__ import annotations
 
+import io
 import lzma
 import os
 import struct
@@ -50,6 +51,57 @@ MAX_HEADER_BYTES = 16 * MB  # 10,000 entries with long names and times need a fe
 _START = struct.Struct("<6s2BL2QL")  # signature, version, start CRC, next header offset, size, CRC
 _MAX_ENCODINGS = 4  # an encoded header holding an encoded header holding...
 FOLDER_LOST = "7z folder unreadable after an earlier error"  # how a member behind a lost decoder is refused
+
+
+SEARCH_BYTES = 4 * MB  # how far into a file a 7z behind a prefix is looked for (a self-extractor's stub is far less)
+
+
+def embedded_at(f: BinaryIO) -> int | None:
+    """Where a 7z archive starts behind a prefix, or None: 7-Zip opens one at any offset (a
+    self-extractor is a program with the archive after it; 64 NULs or a text before one hide it
+    from a test of the first bytes alone). A candidate must have its signature and the CRC of its
+    start header: the signature alone turns up in programs that read 7z (7-Zip's own)."""
+    f.seek(0)
+    data = f.read(SEARCH_BYTES + START_BYTES)
+    at = data.find(SIGNATURE, 1)
+    while at >= 0 and at <= SEARCH_BYTES:
+        start = data[at : at + START_BYTES]
+        if len(start) == START_BYTES and zlib.crc32(start[12:]) == _START.unpack(start)[3]:
+            return at
+        at = data.find(SIGNATURE, at + 1)
+    return None
+
+
+class Shifted(io.RawIOBase):
+    """The bytes of a file from `base` on, as a file of their own: a 7z found behind a prefix is
+    read with every offset it holds counted from its own start, as 7-Zip reads it."""
+
+    def __init__(self, f: BinaryIO, base: int) -> None:
+        super().__init__()
+        self._f, self._base = f, base
+        self._f.seek(base)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        if whence == os.SEEK_SET:
+            return self._f.seek(self._base + max(offset, 0)) - self._base
+        if whence == os.SEEK_END:
+            end = self._f.seek(0, os.SEEK_END)
+            return self._f.seek(max(end + offset, self._base)) - self._base
+        return self._f.seek(max(self._f.tell() + offset, self._base)) - self._base
+
+    def tell(self) -> int:
+        return self._f.tell() - self._base
+
+    def readinto(self, buffer) -> int:
+        data = self._f.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 class SevenZip:

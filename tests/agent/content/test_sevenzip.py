@@ -561,3 +561,47 @@ def test_a_six_megabyte_member_is_hashed(tmp_path):
     seconds = time.perf_counter() - started
     print(f"7z walk: {len(data) / MB / seconds:.0f} MB/s over {len(data) / MB:.1f} MB")
     assert hashed(listing) == {"a.bin": (len(data), sha256(data))}
+
+
+# a 7z behind a prefix: 7-Zip opens it at any offset (a self-extractor is a program, then the archive)
+SFX_PREFIXES = {
+    "program": b"MZ\x90\x00" + bytes(60) + b"PE\x00\x00" + PROGRAM[:30000],
+    "nuls": b"\0" * 64,
+    "decoys": b"MZ" + (b"7z\xbc\xaf\x27\x1c" + bytes(26)) * 3,  # the signature without its start header's CRC
+}
+
+
+@pytest.mark.parametrize("prefix", list(SFX_PREFIXES), ids=list(SFX_PREFIXES))
+def test_a_7z_behind_a_prefix_has_its_members_walked(tmp_path, prefix):
+    from agent.content.inspect import inspect_file
+
+    data = SFX_PREFIXES[prefix] + seven_zip({"rev3/pump.dwg": DRAWING, "notes.txt": NOTE})
+    path = write(tmp_path, "setup.exe", data)
+    if shutil.which("7z"):  # what an employee's 7-Zip makes of it
+        listed = subprocess.run(["7z", "l", str(path)], capture_output=True, text=True, check=False).stdout
+        assert "pump.dwg" in listed
+    inspection = inspect_file(str(path))
+    assert {m.name: m.sha256 for m in inspection.members} == {"rev3/pump.dwg": sha256(DRAWING), "notes.txt": sha256(NOTE)}
+    assert "trade_secret_marking" in [d.detector for d in inspection.detections]  # the members' text is read too
+
+
+def test_a_program_holding_the_7z_signature_is_no_archive(tmp_path):
+    """7-Zip's own programs hold the signature as a constant; without its start header's CRC it is
+    no archive, and the program reads as before."""
+    from agent.content.inspect import inspect_file
+
+    data = b"MZ\x90\x00" + bytes(60) + b"PE\x00\x00" + PROGRAM[:5000] + b"7z\xbc\xaf\x27\x1c\x00\x04" + PROGRAM[:5000]
+    inspection = inspect_file(str(write(tmp_path, "7zFM.exe", data)))
+    assert inspection.members == () and inspection.detections == ()
+
+
+def test_a_shifted_file_reads_as_the_bytes_from_its_base():
+    from agent.content.sevenzip import Shifted
+
+    inner = io.BytesIO(b"prefix" + b"0123456789")
+    f = Shifted(inner, 6)
+    assert f.read(3) == b"012" and f.tell() == 3
+    assert f.seek(0, os.SEEK_END) == 10 and f.read() == b""
+    assert f.seek(-4, os.SEEK_END) == 6 and f.read(2) == b"67"
+    assert f.seek(-100, os.SEEK_CUR) == 0 and f.read(1) == b"0"  # never before its base
+    assert f.seek(2) == 2 and f.read() == b"23456789"
