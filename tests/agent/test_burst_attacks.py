@@ -65,7 +65,7 @@ def _secret(rig) -> bytes:
     return (rig.classified / "impeller.dwg").read_bytes()
 
 
-def _reported(rig, path, sha256: str, timeout_s: float = 3.0) -> dict | None:
+def _reported(rig, path, sha256: str, timeout_s: float = 2.0) -> dict | None:
     """The egress.file event of path with that digest, once the pipeline has had time for it."""
     deadline = time.monotonic() + timeout_s
     while True:
