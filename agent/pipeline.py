@@ -73,6 +73,13 @@ _SHORT = PATH_MAX // 4  # characters: at most 4 bytes each once encoded, so unde
 # compares the events of both)
 FAST_BURST = True
 
+# True: a closed write lstat'ed by the step that handles its changes is opened by that step's
+# hand-over on that lstat (the open's fstat must show the same inode), not lstat'ed a second time;
+# anything else (an older lstat, an open that fails or finds another file) takes the reference's
+# path, which lstats again; False: the hand-over always lstats (the reference; test_pipeline_restat
+# compares the two)
+FAST_RESTAT = True
+
 _WRITES = frozenset({"created", "modified", "closed"})  # changes of one file that coalesce (see _handle_held)
 
 # Where a pending egress file came from. Only a scan or a rename may be skipped because the
@@ -91,6 +98,7 @@ class _Pending:
     seen: os.stat_result | None = None  # the last stat of a write seen: what is known if it vanishes
     unseen_write: bool = False  # a write was seen that no stat caught (the file was gone first)
     wrote: bool = False  # data was written (a modify or a move in), not only created and closed
+    seen_step: int = -1  # the step that took `seen` (FAST_RESTAT); -1: none
 
 
 @dataclass
@@ -146,6 +154,7 @@ class Pipeline:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
         self._stepped_at = time.time()  # wall time the worker last finished a step (heartbeats carry it)
+        self._steps = 0  # steps begun: an lstat of this step may serve its hand-over (FAST_RESTAT)
 
     # --- called from other threads -------------------------------------------------------
 
@@ -247,6 +256,7 @@ class Pipeline:
         logger.error("events lost at stop count={}", self._outbox.events_waiting())
 
     def _step(self) -> None:
+        self._steps += 1
         try:
             self._held.append(self.changes.get(timeout=TICK_S if self._busy() else IDLE_TICK_S))
             for _ in range(1000):  # drain what is already queued before the slower checks
@@ -441,6 +451,7 @@ class Pipeline:
         pending.wrote = pending.wrote or wrote
         try:
             pending.seen = _lstat(path)
+            pending.seen_step = self._steps
         except OSError:
             pending.unseen_write = True  # gone already: _check_egress reports it with what is known
 
@@ -519,6 +530,12 @@ class Pipeline:
         for path in [p for p, pend in self._egress.items() if pend.due_at <= now and p not in self.lanes.in_flight]:
             pending = self._egress[path]
             looked_at = time.monotonic()  # the clock of FsChange.at
+            if FAST_RESTAT and self._seen_this_step(path, pending):
+                handed = self._submit_seen(path, pending, looked_at)
+                if handed is False:
+                    break  # the lanes are full: the rest waits for the next step
+                if handed:
+                    continue
             try:
                 st = _lstat(path)
             except FileNotFoundError:
@@ -552,6 +569,36 @@ class Pipeline:
                 continue
             if not self._submit(path, st, pending, mark if pending.origin == RENAME else None):
                 break  # the lanes are full: the rest waits for the next step
+
+    def _seen_this_step(self, path: str, pending: _Pending) -> bool:
+        """A closed write whose lstat this step took (a regular file), in a place still there:
+        what the reference's second lstat would find, short of a change that the open shows."""
+        return (
+            pending.seen_step == self._steps
+            and pending.closed
+            and stat.S_ISREG(pending.seen.st_mode)  # never an open of what the lstat found to be something else
+            and self.places.find(path) is not None
+        )
+
+    def _submit_seen(self, path: str, pending: _Pending, looked_at: float) -> bool | None:
+        """Open a file _seen_this_step and hand it to a lane, as the reference does after its
+        lstat: True handed, False the lanes are full (the rest of the step waits), None when the
+        open fails or finds another inode than the lstat's (nothing done: the reference's path
+        lstats again and says why, as it always did)."""
+        try:
+            fd, fst = _open_regular(path)
+        except OSError:
+            return None
+        seen = pending.seen
+        if (fst.st_dev, fst.st_ino) != (seen.st_dev, seen.st_ino):
+            os.close(fd)
+            return None
+        self._reported_at[path] = looked_at
+        if not self.lanes.submit(Job(path, fd, fst, (pending, None)), wake=False):
+            os.close(fd)
+            return False
+        del self._egress[path]
+        return True
 
     def _submit(self, path: str, st: os.stat_result, pending: _Pending, renamed: FileMark | None) -> bool:
         """Open the file and hand it to a lane; False when the lanes take no more now."""
