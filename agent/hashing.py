@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from agent.content.zipread import holds
 from agent.walk import open_file
 
 CHUNK_BYTES = 64 * 1024
@@ -27,6 +28,7 @@ class FileDigest:
     inode: int
     ctime_ns: int  # changes with every write and every utime(): restoring mtime cannot hide an edit
     head: bytes = field(default=b"", repr=False, compare=False)  # the first head_bytes, when asked for
+    seen: bool = field(default=False, repr=False, compare=False)  # look_for was in the first look_within bytes
 
 
 class Hasher:
@@ -54,11 +56,14 @@ class Hasher:
             os.close(fd)
 
     def digest_fd(
-        self, fd: int, head_bytes: int = 0, progress: Callable[[], None] | None = None, known: os.stat_result | None = None
+        self, fd: int, head_bytes: int = 0, progress: Callable[[], None] | None = None, known: os.stat_result | None = None,
+        look_for: bytes = b"", look_within: int = 0,
     ) -> FileDigest:
         """Hash the regular file open at fd from its start (pread: the descriptor's offset is left
         alone, so a worker given the same descriptor reads it too). The caller closes fd.
-        `progress` is called every PROGRESS_BYTES read (a lane's sign of life on a huge file)."""
+        `progress` is called every PROGRESS_BYTES read (a lane's sign of life on a huge file).
+        `look_for`: whether those bytes are in the first `look_within` bytes is told (`seen`),
+        searched in each chunk as it is hashed (a 7z behind a prefix: agent/opaque.py)."""
         h = hashlib.sha256()
         size = 0
         buf = getattr(self._buffers, "buf", None)
@@ -74,14 +79,20 @@ class Hasher:
             st = known
         if not stat.S_ISREG(st.st_mode):  # e.g. /dev/zero passed by a walker its user took over: it never ends
             raise OSError(errno.EINVAL, "not a regular file")
+        seen, carry = False, b""  # carry: the last bytes of the chunk before, a match may straddle two
         while n := os.preadv(fd, [buf], size):
             h.update(view[:n])
             if len(head) < head_bytes:
                 head += view[: min(n, head_bytes - len(head))]
+            if look_for and not seen and size < look_within:
+                reach = min(n, look_within - size)
+                seen = holds(carry + bytes(view[: min(len(look_for) - 1, reach)]), look_for) or holds(view[:reach], look_for)
+                carry = bytes(view[max(reach - len(look_for) + 1, 0) : reach])
             size += n
             if progress is not None and size % PROGRESS_BYTES < n:
                 progress()
         with self._lock:
             self.bytes_read += size
             self.files_hashed += 1
-        return FileDigest(h.hexdigest(), size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, head)
+        return FileDigest(h.hexdigest(), size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, head, seen)
+

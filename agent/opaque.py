@@ -12,8 +12,9 @@ signatures the type detection knows and hold a NUL byte (a text holds none unles
 in it, and UTF-16 with a byte-order mark is ruled out too). Those are byte comparisons, not
 parsing; only then is agent.content.filetype asked about the same bytes: it types a text with
 NULs put in it as text (its reader leaves them out), and it guards against a type that the
-prefixes here do not list. The lane also looks at the file's end (zip_at_end): a zip put behind
-bytes like these is read whole by unzip, so such a file goes to a worker. The answer is the one a
+prefixes here do not list. The lane also looks at the file's end (zip_at_end) and, as it hashes,
+at its first 4 MB for a 7z's signature: a zip or 7z put behind bytes like these is read whole by
+unzip or 7-Zip, so such a file goes to a worker. The answer is the one a
 worker gives for an untyped file: the inspection of its name alone, computed from the name
 without a byte of the file.
 
@@ -35,13 +36,18 @@ import os
 import re
 import unicodedata
 
-from agent.content import detectors, filetype, identifiers, marking_terms, markings, ole
+from agent.content import detectors, filetype, identifiers, marking_terms, markings, ole, sevenzip
 from agent.content.detectors import detect
 from agent.content.document import NAME, Document, TextPart
 from agent.content.inspect import Inspection
-from agent.content.zipread import TAIL_BYTES, holds_end_signature
+from agent.content.zipread import END_SIGNATURE, TAIL_BYTES, holds
 
 HEAD_BYTES = filetype.HEAD_BYTES  # what the type detection reads: the lane keeps as much while hashing
+# a 7z behind a prefix is opened by 7-Zip at its offset: the lane looks for its signature in the
+# bytes it hashes, as far in as a worker looks for it (sevenzip.embedded_at), and a file holding
+# it goes to a worker, which checks the start header's CRC
+SEVEN_ZIP_SIGNATURE = sevenzip.SIGNATURE
+EMBEDDED_7Z_WITHIN = sevenzip.SEARCH_BYTES + len(sevenzip.SIGNATURE)
 
 # the starts of every type agent.content.filetype.detect_file names (text is told by filetype)
 _TYPED_STARTS = (
@@ -72,7 +78,7 @@ def zip_at_end(fd: int, size: int) -> bool:
     signature in its last zipread.TAIL_BYTES. Then a worker decides (zipread.appended); this
     costs an opaque file a read of its tail, already in the page cache, and one search of it."""
     length = min(size, TAIL_BYTES)
-    return holds_end_signature(os.pread(fd, length, size - length))
+    return holds(os.pread(fd, length, size - length), END_SIGNATURE)
 
 
 def name_only(name: str) -> Inspection:

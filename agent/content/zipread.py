@@ -105,18 +105,18 @@ def _crc_step(member: zipfile.ZipExtFile, crc32: Callable[[bytes, int], int], ex
 END_SIGNATURE = b"PK\x05\x06"  # the end of central directory record's
 # where zipfile, unzip and 7-Zip look for the end record: the last 22 bytes and the longest comment
 TAIL_BYTES = _EOCD.size + 65535
-try:  # a search some ten times quicker than `in` for these four bytes (agent/content/_zipend.c)
-    from agent.content import _zipend
+try:  # a search some ten times quicker than `in` for a few bytes (agent/content/_zipend.c)
+    from agent.content._zipend import contains as _contains
 except ImportError:  # built without the optional extension: `in`, the reference
-    _zipend = None
-FAST_END_SEARCH = True  # False: `END_SIGNATURE in data` (the reference the C search is held to)
+    _contains = None
+FAST_SEARCH = True  # False: `needle in data` (the reference the C search is held to)
 
 
-def holds_end_signature(data: bytes) -> bool:
-    """Whether `data` holds END_SIGNATURE anywhere."""
-    if FAST_END_SEARCH and _zipend is not None:
-        return _zipend.has_end(data)
-    return END_SIGNATURE in data
+def holds(data, needle: bytes) -> bool:
+    """`needle in data` (data any bytes-like object, needle 1 to 64 bytes), by the C search where it is built."""
+    if FAST_SEARCH and _contains is not None:
+        return _contains(data, needle)
+    return needle in bytes(data)
 
 
 def appended(f: BinaryIO) -> BoundedZip | None:
@@ -134,7 +134,7 @@ def appended(f: BinaryIO) -> BoundedZip | None:
     size = f.seek(0, os.SEEK_END)
     length = min(size, TAIL_BYTES)
     f.seek(size - length)
-    if not holds_end_signature(f.read(length)):
+    if not holds(f.read(length), END_SIGNATURE):
         return None
     try:
         found = BoundedZip(f)

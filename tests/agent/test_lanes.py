@@ -25,10 +25,10 @@ class _BlockingHasher(Hasher):
         self.blocking_size = blocking_size
         self.release = threading.Event()
 
-    def digest_fd(self, fd, head_bytes=0, progress=None, known=None):
+    def digest_fd(self, fd, head_bytes=0, progress=None, known=None, **looking):
         if os.fstat(fd).st_size >= self.blocking_size:
             self.release.wait(30)
-        return super().digest_fd(fd, head_bytes, progress)
+        return super().digest_fd(fd, head_bytes, progress, **looking)
 
 
 def _job(path) -> Job:
@@ -139,9 +139,9 @@ class _CountingHasher(Hasher):
         super().__init__()
         self.hashed: list[int] = []
 
-    def digest_fd(self, fd, head_bytes=0, progress=None, known=None):
+    def digest_fd(self, fd, head_bytes=0, progress=None, known=None, **looking):
         self.hashed.append(fd)
-        return super().digest_fd(fd, head_bytes, progress)
+        return super().digest_fd(fd, head_bytes, progress, **looking)
 
 
 def test_files_handed_without_a_wake_wait_for_one_wake(tmp_path):
@@ -207,3 +207,37 @@ def test_a_pipeline_step_wakes_the_lanes_for_the_files_it_handed(tmp_path, monke
         pipeline.stop()
         index.close()
         spool.close()
+
+
+def test_an_archive_behind_an_opaque_start_goes_to_a_worker(tmp_path):
+    """64 NULs before a zip or a 7z: the start alone says opaque, but unzip and 7-Zip read the
+    archive whole, so the lane hands the file to the worker, which walks its members."""
+    import io
+    import zipfile
+
+    import py7zr
+
+    drawing = b"AC1032 impeller" + bytes(range(256)) * 300
+    zipped, sevened = io.BytesIO(), io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as z:
+        z.writestr("impeller.dwg", drawing)
+    with py7zr.SevenZipFile(sevened, "w") as z:
+        z.writestr(drawing, "impeller.dwg")
+    files = {
+        "zip.bin": b"\0" * 64 + zipped.getvalue(),
+        "7z.bin": b"\0" * 64 + sevened.getvalue(),
+        "7z-far.bin": b"\0" * 70_000 + sevened.getvalue(),  # its signature past the first chunk the lane hashes
+        "plain.bin": b"\0" + bytes(range(256)) * 300,
+    }
+    lanes = Lanes(Hasher(), InProcessInspector)
+    lanes.start()
+    try:
+        for name, data in files.items():
+            (tmp_path / name).write_bytes(data)
+            assert lanes.submit(_job(tmp_path / name))
+        done = {os.path.basename(d.job.path): d for d in _wait_done(lanes, len(files))}
+    finally:
+        lanes.stop()
+    for name in ("zip.bin", "7z.bin", "7z-far.bin"):
+        assert [m.name for m in done[name].inspection.members] == ["impeller.dwg"], name
+    assert done["plain.bin"].inspection.members == ()
