@@ -18,8 +18,8 @@ from agent.content.budget import Refused
 from agent.content.zipread import BoundedZip
 
 HEAD_BYTES = 8192
-MIN_TEXT_BYTES = 16  # a head with NULs is text only with at least this much else (looks_like_text)
-PROBE_BYTES = 512  # of a head with NULs, looked at first for other control bytes (a binary's show at once)
+MIN_TEXT_BYTES = 16  # a head holding NULs or control bytes is text only with at least this much else
+PROBE_BYTES = 512  # of a head, decoded first without its control bytes (a binary's fail at once)
 
 # the extensions each type is stored under; any other is a type_mismatch
 EXTENSIONS: dict[str, frozenset[str]] = {
@@ -173,14 +173,18 @@ def _zip_type(f: BinaryIO) -> tuple[str, BoundedZip | None]:
 
 
 def looks_like_text(head: bytes) -> bool:
-    """UTF-8, UTF-16 with a BOM or GB18030, without (many) control characters, once any NULs are
-    left out (text.decode leaves them out too).
+    """UTF-8, UTF-16 with a BOM or GB18030, once NULs and other control bytes are left out, if
+    they are not too many.
 
-    A NUL is no sign of a binary when the rest reads as text: one NUL put before a classified text
-    made it untyped, so it was neither fingerprinted nor searched for markings, while an editor
-    still shows the text (and `tr -d '\\0'` gives it back). UTF-16 without a byte-order mark
-    (Latin text is every other byte NUL) reads so too. A head that is mostly NULs (a sparse
-    image, a database page) is no text: at least a quarter of its bytes must be something else."""
+    A NUL or a control byte is no sign of a binary when the rest reads as text: one NUL, or a
+    hundred \\x01, put before a classified text made it untyped, so it was neither fingerprinted
+    nor searched for markings, while an editor, `less` or `strings` still show the text. So they
+    are left out of the test (text.decode leaves NULs out; the others are no letters, which
+    fingerprints and detectors skip). Limits: other control bytes at most a quarter of the head
+    (a binary's structure is full of them), NULs and controls together at most three quarters
+    (UTF-16 without a byte-order mark, Latin text every other byte NUL, reads as its text; a head
+    mostly NULs, a sparse image or a database page, is no text). A head whose first 512 bytes
+    do not decode once so cleaned stops there: random and compressed bytes fail at once."""
     if not head:
         return False
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -189,20 +193,31 @@ def looks_like_text(head: bytes) -> bool:
         except UnicodeDecodeError:
             return False
         return _few_controls(text.encode("utf-8", "replace"))
-    if b"\0" in head:
-        if not _few_controls(head[:PROBE_BYTES].replace(b"\0", b"")):
-            return False  # a binary's other control bytes show at once: most heads with a NUL stop here
-        kept = head.replace(b"\0", b"")
-        if len(kept) * 4 < len(head) or len(kept) < MIN_TEXT_BYTES:
-            return False
-        head = kept
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            codecs.getincrementaldecoder(encoding)().decode(head, final=False)  # head may end mid-character
-        except UnicodeDecodeError:
-            continue
-        return _few_controls(head)
-    return False
+    probe = head[:PROBE_BYTES].replace(b"\0", b"")
+    if len(probe) >= MIN_TEXT_BYTES and not _decodes(probe):
+        return False  # most binary heads stop here, for a microsecond or two
+    text = head.replace(b"\0", b"")  # what text.decode reads: NULs left out, other controls kept
+    controls = len(text) - len(text.translate(None, _CONTROL_BYTES))
+    if controls * 4 > len(head) or len(text) * 4 < len(head) or (len(text) < len(head) and len(text) < MIN_TEXT_BYTES):
+        return False
+    return _decodes(text)
+
+
+_GB18030 = codecs.getincrementaldecoder("gb18030")
+
+
+def _decodes(data: bytes) -> bool:
+    """Whether data reads as UTF-8 or GB18030 (it may end in the middle of a character)."""
+    try:
+        codecs.utf_8_decode(data, "strict", False)
+        return True
+    except UnicodeDecodeError:
+        pass
+    try:
+        _GB18030().decode(data, final=False)
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def _few_controls(data: bytes) -> bool:

@@ -216,19 +216,23 @@ TEXT = ("Impeller blade 7 is milled to 41 microns. 机密★5年 叶轮图纸 �
         b"\0" + TEXT,  # one NUL put before a classified text made it untyped: neither fingerprinted nor searched
         TEXT.replace(b". ", b".\0 "),  # NULs through it
         TEXT[:4000] + b"\0" * 3000 + TEXT[4000:],  # a run of them
+        b"\x01" * 100 + TEXT,  # control bytes before it: over 1% of its head, which was the limit
+        b"\0" + b"\x01" * 6 + TEXT,  # a NUL and controls: opaque to the lane before
     ],
-    ids=["one-before", "sprinkled", "a-run"],
+    ids=["one-before", "sprinkled", "a-run", "controls-before", "nul-and-controls"],
 )
 def test_a_text_with_nuls_is_text_and_reads_as_the_text_without_them(tmp_path: Path, data: bytes) -> None:
     from agent.content.extract import extract
-    from agent.content.inspect import TEXT_PLACES
+    from agent.content.inspect import TEXT_PLACES, inspect_file
 
     path = tmp_path / "draft.bin"
     path.write_bytes(data)
     assert detect(str(path)) == "text"
     plain = tmp_path / "plain.txt"
     plain.write_bytes(TEXT)
-    assert extract(str(path), path.name).text_of(*TEXT_PLACES) == extract(str(plain), plain.name).text_of(*TEXT_PLACES)
+    if b"\x01" not in data:  # NULs are left out; other control bytes stay as characters
+        assert extract(str(path), path.name).text_of(*TEXT_PLACES) == extract(str(plain), plain.name).text_of(*TEXT_PLACES)
+    assert inspect_file(str(path)).fingerprints == inspect_file(str(plain)).fingerprints  # what lineage compares
 
 
 def test_utf16_without_a_byte_order_mark_reads_as_its_latin_text(tmp_path: Path) -> None:
@@ -246,6 +250,7 @@ def test_utf16_without_a_byte_order_mark_reads_as_its_latin_text(tmp_path: Path)
         b"\0" * 7000 + b"abc" * 64,  # mostly NULs: a quarter at least must be something else
         b"\0" + b"abcdefghij",  # too little beside the NUL to call it text
         b"\0" + bytes(range(1, 256)) * 32,  # other control bytes at once
+        b"abc\x01\x02" * 1600,  # control bytes over a quarter of the head: a binary's structure
         TEXT[:600] + b"\0" + bytes(range(1, 32)) * 200,  # text first, a binary's control bytes after the probe
     ],
 )
