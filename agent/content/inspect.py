@@ -25,8 +25,8 @@ from agent.content.detectors import detect
 from agent.content.document import NAME, PLACES, Document
 from agent.content.extract import extract_file
 from agent.content.filetype import type_mismatch
-from agent.content.sevenzip import Shifted, embedded_at
-from agent.content.zipread import appended
+from agent.content.sevenzip import embedded_at
+from agent.content.zipread import Window, appended
 from agent.walk import open_file
 from rules.events import Detection
 
@@ -134,12 +134,13 @@ def _embedded(f: BinaryIO) -> tuple[str, BinaryIO] | tuple[None, None]:
         f.seek(0)
         if f.read(4) in (b"PK\x03\x04", b"PK\x05\x06"):
             return None, None  # a zip from its start (docx, xlsx ...): read as what it is
-        if appended(f) is not None:
-            return "zip", f
+        zipped = appended(f)
+        if zipped is not None:
+            return "zip", zipped
         at = embedded_at(f)
     except OSError:
         return None, None  # the extraction read it: a file that cannot be read again here says nothing more
-    return ("7z", Shifted(f, at)) if at is not None else (None, None)
+    return ("7z", Window(f, at)) if at is not None else (None, None)
 
 
 def _summed(found: list[Detection]) -> list[Detection]:

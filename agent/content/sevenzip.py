@@ -11,7 +11,6 @@ to the compression ratio as it is read. Members' CRCs are checked.
 
 from __future__ import annotations
 
-import io
 import lzma
 import os
 import struct
@@ -70,38 +69,6 @@ def embedded_at(f: BinaryIO) -> int | None:
             return at
         at = data.find(SIGNATURE, at + 1)
     return None
-
-
-class Shifted(io.RawIOBase):
-    """The bytes of a file from `base` on, as a file of their own: a 7z found behind a prefix is
-    read with every offset it holds counted from its own start, as 7-Zip reads it."""
-
-    def __init__(self, f: BinaryIO, base: int) -> None:
-        super().__init__()
-        self._f, self._base = f, base
-        self._f.seek(base)
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
-        if whence == os.SEEK_SET:
-            return self._f.seek(self._base + max(offset, 0)) - self._base
-        if whence == os.SEEK_END:
-            end = self._f.seek(0, os.SEEK_END)
-            return self._f.seek(max(end + offset, self._base)) - self._base
-        return self._f.seek(max(self._f.tell() + offset, self._base)) - self._base
-
-    def tell(self) -> int:
-        return self._f.tell() - self._base
-
-    def readinto(self, buffer) -> int:
-        data = self._f.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 class SevenZip:

@@ -7,6 +7,7 @@ inflates more than MAX_RATIO times its compressed size is refused as a zip bomb.
 
 from __future__ import annotations
 
+import io
 import os
 import struct
 import types
@@ -119,28 +120,83 @@ def holds(data, needle: bytes) -> bool:
     return needle in bytes(data)
 
 
-def appended(f: BinaryIO) -> BoundedZip | None:
-    """The zip at the end of a file that does not start as one, or None.
+MAX_END_CANDIDATES = 16  # end records tried from the last one back (a false one may follow the real one)
+
+
+def appended(f: BinaryIO) -> BinaryIO | None:
+    """The zip at the end of a file that does not start as one, as a file of its own (a Window
+    of f ending at its end record), or None.
 
     zipfile, unzip and 7-Zip find a zip by its end record, wherever the zip starts: behind a
     self-extractor's program, a text, or 64 NULs put in front of it, its members still come out
     whole. Such a file is typed by its start (a program, a text, nothing), so its members are
     walked only when this finds them: an end record's signature in the last TAIL_BYTES, and a
     directory that BoundedZip accepts (bytes that only happen to hold the signature are refused
-    there, and are no zip)."""
+    there, and are no zip). zipfile takes the last signature; 7-Zip reads past a false one put
+    after the real record, so each of the last MAX_END_CANDIDATES is tried, the file cut after it."""
     f.seek(0)
     if f.read(4) in (b"PK\x03\x04", END_SIGNATURE):
         return None  # a zip from its start: typed as one already
     size = f.seek(0, os.SEEK_END)
     length = min(size, TAIL_BYTES)
     f.seek(size - length)
-    if not holds(f.read(length), END_SIGNATURE):
+    tail = f.read(length)
+    if not holds(tail, END_SIGNATURE):
         return None
-    try:
-        found = BoundedZip(f)
-    except Refused:
-        return None
-    return found if found.names() else None
+    at = len(tail)
+    for _ in range(MAX_END_CANDIDATES):
+        at = tail.rfind(END_SIGNATURE, 0, at)
+        if at < 0:
+            break
+        end = min(size, size - length + at + _EOCD.size)
+        view = f if end == size else Window(f, 0, end)
+        try:
+            if BoundedZip(view).names():
+                return view
+        except Refused:
+            pass
+        if at == 0:
+            break
+    return None
+
+
+class Window(io.RawIOBase):
+    """The bytes of f from `start` to `end` (its end: None), as a file of their own: an archive
+    found inside a file is read with every offset it holds counted from its own start, and its
+    end where its end record is, as 7-Zip reads it."""
+
+    def __init__(self, f: BinaryIO, start: int, end: int | None = None) -> None:
+        super().__init__()
+        self._f, self._start, self._end = f, start, end
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def _length(self) -> int:
+        end = self._f.seek(0, os.SEEK_END) if self._end is None else self._end
+        return max(end - self._start, 0)
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._at, os.SEEK_END: self._length()}[whence]
+        self._at = max(base + offset, 0)
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
+
+    def readinto(self, buffer) -> int:
+        want = max(min(len(buffer), self._length() - self._at), 0)
+        if not want:
+            return 0
+        self._f.seek(self._start + self._at)
+        data = self._f.read(want)
+        buffer[: len(data)] = data
+        self._at += len(data)
+        return len(data)
 
 
 def directory_extent(f: BinaryIO) -> tuple[int, int]:

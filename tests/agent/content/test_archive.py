@@ -412,3 +412,18 @@ def test_a_rar_inside_a_zip_is_named_not_inspected(tmp_path):
     inspection = inspect_file(str(write(tmp_path, "parts.zip", zip_bytes({"inner/drawings.rar": RAR5, "a.txt": b"x"}))))
     assert [m.name for m in inspection.members] == ["a.txt", "inner/drawings.rar"]
     assert ("archive_not_inspected", 1, "rar") in [(d.detector, d.count, d.sample) for d in inspection.detections]
+
+
+def test_a_zip_behind_nuls_with_a_false_end_record_after_it_is_walked(tmp_path):
+    """7-Zip reads past a false end record put after the real one (zipfile takes the last and
+    fails): each of the last ones is tried, the file cut after it."""
+    import shutil
+    import subprocess
+
+    false_end = b"PK\x05\x06" + bytes(4) + b"\xff\xff\xff\xff" + bytes(10)
+    data = b"\0" * 64 + zip_bytes({"rev3/pump.dwg": DRAWING}) + false_end
+    path = write(tmp_path, "holiday.jpg", data)
+    if shutil.which("7z"):
+        listed = subprocess.run(["7z", "l", str(path)], capture_output=True, text=True, check=False).stdout
+        assert "pump.dwg" in listed
+    assert [(m.name, m.sha256) for m in inspect_file(str(path)).members] == [("rev3/pump.dwg", sha256(DRAWING))]

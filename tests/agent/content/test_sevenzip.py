@@ -595,13 +595,14 @@ def test_a_program_holding_the_7z_signature_is_no_archive(tmp_path):
     assert inspection.members == () and inspection.detections == ()
 
 
-def test_a_shifted_file_reads_as_the_bytes_from_its_base():
-    from agent.content.sevenzip import Shifted
+def test_a_window_reads_as_the_bytes_from_its_start_to_its_end():
+    from agent.content.zipread import Window
 
-    inner = io.BytesIO(b"prefix" + b"0123456789")
-    f = Shifted(inner, 6)
+    inner = io.BytesIO(b"prefix" + b"0123456789" + b"junk")
+    f = Window(inner, 6, 16)
     assert f.read(3) == b"012" and f.tell() == 3
     assert f.seek(0, os.SEEK_END) == 10 and f.read() == b""
     assert f.seek(-4, os.SEEK_END) == 6 and f.read(2) == b"67"
     assert f.seek(-100, os.SEEK_CUR) == 0 and f.read(1) == b"0"  # never before its base
     assert f.seek(2) == 2 and f.read() == b"23456789"
+    assert Window(inner, 6).seek(0, os.SEEK_END) == 14  # no end: the file's
