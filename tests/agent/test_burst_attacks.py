@@ -190,41 +190,6 @@ def _zipped(data: bytes) -> bytes:
     return out.getvalue()
 
 
-def test_a_zip_behind_a_prefix_is_traced_to_the_drawing_it_holds(rig):
-    """A zip behind 64 NULs was opaque to the lane and untyped to the worker, though unzip, 7-Zip
-    and zipfile open it (D3's strict xfail, fixed in 6fdc2bf)."""
-    secret = _secret(rig)
-    data = b"\0" * 64 + _zipped(secret)
-    assert zipfile.ZipFile(io.BytesIO(data)).read("drawings/impeller.dwg") == secret  # what a reader gets
-    plain, hidden = rig.usb / "plain.zip", rig.usb / "holiday.jpg"
-    plain.write_bytes(_zipped(secret))
-    assert _reported(rig, plain, _sha(plain.read_bytes()))["match"]["method"] == "archive"  # the rig traces zips
-    hidden.write_bytes(data)
-    event = _reported(rig, hidden, _sha(data))
-    assert event is not None
-    assert (event.get("match") or {}).get("method") == "archive", "reported as an unclassified file"
-    assert event["source_path"] == str(rig.classified / "impeller.dwg")
-
-
-def test_a_nul_before_an_edited_classified_text_does_not_hide_its_lineage(rig):
-    """One NUL in a text's first 8 KiB made it opaque to the lane and untyped to the worker, so an
-    edited copy of a classified text went untraced (D3's strict xfail, fixed in 30e272f)."""
-    source = rig.classified / "impeller-report.txt"
-    source.write_text(REPORT)
-    rig.wait_events("file.created", 1)
-    time.sleep(0.3)  # indexed with its fingerprints
-    edited = ("Draft. " + REPORT[: len(REPORT) * 2 // 3]).encode()
-    plain, hidden = rig.usb / "draft.txt", rig.usb / "draft2.txt"
-    plain.write_bytes(edited)
-    control = _reported(rig, plain, _sha(edited))
-    assert control is not None and control["match"]["method"] == "partial"  # the rig traces edited copies
-    hidden.write_bytes(b"\0" + edited)
-    event = _reported(rig, hidden, _sha(b"\0" + edited))
-    assert event is not None
-    assert (event.get("match") or {}).get("method") == "partial", "reported as an unclassified file"
-    assert event["source_path"] == str(source)
-
-
 @pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root")
 @pytest.mark.xfail(
     strict=True,
@@ -356,8 +321,12 @@ def _behind_nuls_without_a_directory(zipped: bytes) -> bytes:
     return b"\0" * 64 + zipped[: zipped.rfind(b"PK\x01\x02")]  # local headers and data only
 
 
-def _behind_nuls_with_a_false_end_after(zipped: bytes) -> bytes:
-    return b"\0" * 64 + zipped + b"PK\x05\x06" + b"\xff" * 40  # the last end record is not the zip's
+def _behind_nuls_with_false_ends_after(zipped: bytes, count: int = 1) -> bytes:
+    return b"\0" * 64 + zipped + (b"PK\x05\x06" + b"\xff" * 40) * count  # the last end records are not the zip's
+
+
+def _behind_nuls_with_sixteen_false_ends_after(zipped: bytes) -> bytes:
+    return _behind_nuls_with_false_ends_after(zipped, 16)
 
 
 @pytest.mark.xfail(
@@ -365,12 +334,11 @@ def _behind_nuls_with_a_false_end_after(zipped: bytes) -> bytes:
     raises=AssertionError,
     reason="hole (D3): zips 7-Zip extracts the drawing from but the agent reads as nothing, with no "
     "uninspectable detection: behind 64 NULs with no central directory (7-Zip finds the local "
-    "headers; no end record, so the opaque shortcut answers), or behind 64 NULs with a false end "
-    "record after it (zip_at_end defers to a worker, appended's rfind takes the false record, "
-    "BoundedZip refuses it, and the refusal is dropped instead of said): 6fdc2bf's prefix fix "
-    "stops at the end record (reference path too)",
+    "headers; no end record, so the opaque shortcut answers), or behind 64 NULs with 16 false end "
+    "records after it (73d97bc tries the last 16 end records, the zip's is the 17th; 7-Zip reads "
+    "it past 40), the refusal dropped instead of said (reference path too)",
 )
-@pytest.mark.parametrize("damage", [_behind_nuls_without_a_directory, _behind_nuls_with_a_false_end_after])
+@pytest.mark.parametrize("damage", [_behind_nuls_without_a_directory, _behind_nuls_with_sixteen_false_ends_after])
 def test_a_zip_seven_zip_reads_is_traced_or_said_uninspectable(rig, tmp_path, damage):
     import shutil
     import subprocess
@@ -393,14 +361,17 @@ def test_a_zip_seven_zip_reads_is_traced_or_said_uninspectable(rig, tmp_path, da
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="hole (D3): 30e272f reads a text with NULs as text, but a few control bytes before it "
-    "still make it untyped (over 1% of the head, or of its first 512 bytes once it holds a NUL): "
-    "100 x \\x01, or one NUL and six \\x01, before an edited classified text hide its lineage and "
-    "markings again, while an editor, less or strings still show the text (reference path too: "
-    "the worker types it as nothing; the second is also opaque to the lane)",
+    reason="hole (D3): after 30e272f and 8def225, whatever is put before a text so that its head fails "
+    "the text test still makes it untyped, so an edited classified text is not traced and its "
+    "markings are not searched: one byte that is neither UTF-8 nor GB18030 (\\xff), control bytes "
+    "past a quarter of the head (3,000 x \\x01), or a head of 8 KiB of NULs, while an editor, less "
+    "or strings still show the text (reference path too; each threshold moved leaves the next "
+    "prefix: reading an untyped file's runs of text, as strings does, would not)",
 )
-@pytest.mark.parametrize("prefix", [b"\x01" * 100, b"\0" + b"\x01" * 6], ids=["controls", "nul-and-controls"])
-def test_control_bytes_before_an_edited_classified_text_do_not_hide_its_lineage(rig, prefix):
+@pytest.mark.parametrize(
+    "prefix", [b"\xff", b"\x01" * 3000, b"\0" * 8192], ids=["invalid-byte", "many-controls", "head-of-nuls"]
+)
+def test_junk_before_an_edited_classified_text_does_not_hide_its_lineage(rig, prefix):
     source = rig.classified / "impeller-report.txt"
     source.write_text(REPORT)
     rig.wait_events("file.created", 1)
@@ -593,6 +564,86 @@ def test_a_classified_file_hard_linked_into_the_place_is_reported(rig):
     path = rig.usb / "notes.bin"
     os.link(rig.classified / "impeller.dwg", path)
     event = _reported(rig, path, _sha(secret))
+    assert event is not None and event["source_path"] == str(rig.classified / "impeller.dwg")
+
+
+def test_a_zip_behind_a_prefix_is_traced_to_the_drawing_it_holds(rig):
+    """A zip behind 64 NULs was opaque to the lane and untyped to the worker, though unzip, 7-Zip
+    and zipfile open it (D3's strict xfail, fixed in 6fdc2bf)."""
+    secret = _secret(rig)
+    data = b"\0" * 64 + _zipped(secret)
+    assert zipfile.ZipFile(io.BytesIO(data)).read("drawings/impeller.dwg") == secret  # what a reader gets
+    plain, hidden = rig.usb / "plain.zip", rig.usb / "holiday.jpg"
+    plain.write_bytes(_zipped(secret))
+    assert _reported(rig, plain, _sha(plain.read_bytes()))["match"]["method"] == "archive"  # the rig traces zips
+    hidden.write_bytes(data)
+    event = _reported(rig, hidden, _sha(data))
+    assert event is not None
+    assert (event.get("match") or {}).get("method") == "archive", "reported as an unclassified file"
+    assert event["source_path"] == str(rig.classified / "impeller.dwg")
+
+
+def test_a_zip_with_a_false_end_record_after_it_is_traced_to_the_drawing_it_holds(rig):
+    """Behind 64 NULs with one false end record after it, a zip 7-Zip extracts was read as nothing
+    (D3's strict xfail, fixed in 73d97bc)."""
+    secret = _secret(rig)
+    data = _behind_nuls_with_false_ends_after(_zipped(secret))
+    path = rig.usb / "holiday.jpg"
+    path.write_bytes(data)
+    event = _reported(rig, path, _sha(data))
+    assert event is not None and (event.get("match") or {}).get("method") == "archive"
+    assert event["source_path"] == str(rig.classified / "impeller.dwg")
+
+
+def test_a_nul_before_an_edited_classified_text_does_not_hide_its_lineage(rig):
+    """One NUL in a text's first 8 KiB made it opaque to the lane and untyped to the worker, so an
+    edited copy of a classified text went untraced (D3's strict xfail, fixed in 30e272f)."""
+    source = rig.classified / "impeller-report.txt"
+    source.write_text(REPORT)
+    rig.wait_events("file.created", 1)
+    time.sleep(0.3)  # indexed with its fingerprints
+    edited = ("Draft. " + REPORT[: len(REPORT) * 2 // 3]).encode()
+    plain, hidden = rig.usb / "draft.txt", rig.usb / "draft2.txt"
+    plain.write_bytes(edited)
+    control = _reported(rig, plain, _sha(edited))
+    assert control is not None and control["match"]["method"] == "partial"  # the rig traces edited copies
+    hidden.write_bytes(b"\0" + edited)
+    event = _reported(rig, hidden, _sha(b"\0" + edited))
+    assert event is not None
+    assert (event.get("match") or {}).get("method") == "partial", "reported as an unclassified file"
+    assert event["source_path"] == str(source)
+
+
+@pytest.mark.parametrize("prefix", [b"\x01" * 100, b"\0" + b"\x01" * 6], ids=["controls", "nul-and-controls"])
+def test_control_bytes_before_an_edited_classified_text_do_not_hide_its_lineage(rig, prefix):
+    """A few control bytes before the text made it untyped (D3's strict xfail, fixed in 8def225)."""
+    source = rig.classified / "impeller-report.txt"
+    source.write_text(REPORT)
+    rig.wait_events("file.created", 1)
+    time.sleep(0.3)  # indexed with its fingerprints
+    edited = ("Draft. " + REPORT[: len(REPORT) * 2 // 3]).encode()
+    path = rig.usb / "draft.txt"
+    path.write_bytes(prefix + edited)
+    event = _reported(rig, path, _sha(prefix + edited))
+    assert event is not None
+    assert (event.get("match") or {}).get("method") == "partial", "reported as an unclassified file"
+    assert event["source_path"] == str(source)
+
+
+def test_two_folders_swapped_at_once_are_walked_and_the_drawing_in_them_reported(rig):
+    """The folder form of the swap that loses a file: a drawing written into one folder, then the
+    folder swapped with another by RENAME_EXCHANGE before it was hashed. Each folder's move walks
+    its destination, so the drawing is found where it now is."""
+    secret = _secret(rig)
+    first, second = rig.usb / "a", rig.usb / "b"
+    first.mkdir()
+    second.mkdir()
+    (second / "x.bin").write_bytes(_opaque(len(secret)))
+    assert _reported(rig, second / "x.bin", _sha((second / "x.bin").read_bytes()))
+    (first / "x.bin").write_bytes(secret)
+    _exchange(first, second)
+    assert (second / "x.bin").read_bytes() == secret
+    event = _reported(rig, second / "x.bin", _sha(secret))
     assert event is not None and event["source_path"] == str(rig.classified / "impeller.dwg")
 
 
