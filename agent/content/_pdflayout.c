@@ -43,7 +43,9 @@ static double pmin(double a, double b) { return b < a ? b : a; }
 typedef struct {
     int usable; /* 0: every page in this font goes to the Python layout */
     int two_byte;
-    Py_ssize_t size; /* codes 0..size-1: 256 or 65536 */
+    Py_ssize_t natural; /* the font's code space: 256 or 65536 (a code past it: the Python decides) */
+    Py_ssize_t size;    /* the tables' length: the highest code any of them holds, plus one */
+    Py_ssize_t bytes;   /* what they take (counted in live_bytes) */
     int32_t *width;  /* font.widths, where has_width */
     unsigned char *has_width;
     int has_default;
@@ -59,8 +61,14 @@ typedef struct {
     double least_space_gap, ascent, descent;
 } FontInfo;
 
+/* The tables of the fonts alive, in bytes: a document of a thousand 2-byte fonts each with a
+ * code near 65,535 would otherwise take some 2 GB; past this, a font's pages go to the Python. */
+#define MAX_LIVE_BYTES (64 << 20)
+static Py_ssize_t live_bytes;
+
 static void font_info_free(FontInfo *f) {
     if (f == NULL) return;
+    live_bytes -= f->bytes;
     PyMem_Free(f->width);
     PyMem_Free(f->has_width);
     PyMem_Free(f->adv);
@@ -105,7 +113,34 @@ static int font_fill(PyObject *font, FontInfo *f) {
     f->two_byte = PyObject_IsTrue(v);
     Py_DECREF(v);
     if (f->two_byte < 0) return -1;
-    f->size = f->two_byte ? 65536 : 256;
+    f->natural = f->two_byte ? 65536 : 256;
+    /* the highest code of the three tables within the code space */
+    PyObject *dicts[3] = {s_widths, s_advances, s_table};
+    f->size = 1;
+    for (int i = 0; i < 3; i++) {
+        if ((v = PyObject_GetAttr(font, dicts[i])) == NULL) return -1;
+        if (!PyDict_CheckExact(v)) goto unusable;
+        at = 0;
+        while (PyDict_Next(v, &at, &key, &value)) {
+            Py_ssize_t code = -1;
+            if (PyUnicode_CheckExact(key) && PyUnicode_GET_LENGTH(key) == 1) {
+                code = (Py_ssize_t)PyUnicode_READ_CHAR(key, 0);
+            } else if (PyLong_CheckExact(key)) {
+                int overflow;
+                long long c = PyLong_AsLongLongAndOverflow(key, &overflow);
+                if (c == -1 && PyErr_Occurred()) goto error;
+                code = overflow || c < 0 || c >= f->natural ? -1 : (Py_ssize_t)c;
+            }
+            if (code >= 0 && code < f->natural && code >= f->size) f->size = code + 1;
+        }
+        Py_CLEAR(v);
+    }
+    f->bytes = f->size * (Py_ssize_t)(2 * sizeof(int32_t) + 2 + 2 * sizeof(Py_ssize_t));
+    if (live_bytes + f->bytes > MAX_LIVE_BYTES) {
+        f->bytes = 0;
+        goto unusable;
+    }
+    live_bytes += f->bytes;
     f->width = PyMem_Calloc((size_t)f->size, sizeof *f->width);
     f->has_width = PyMem_Calloc((size_t)f->size, 1);
     f->adv = PyMem_Calloc((size_t)f->size, sizeof *f->adv);
@@ -153,7 +188,7 @@ static int font_fill(PyObject *font, FontInfo *f) {
         if (!PyUnicode_CheckExact(key) || PyUnicode_GET_LENGTH(key) != 1) goto unusable;
         Py_UCS4 code = PyUnicode_READ_CHAR(key, 0);
         if ((rc = int32_of(value, &w)) < 0) goto error;
-        if (rc == 0 || code >= (Py_UCS4)f->size) goto unusable;
+        if (rc == 0 || code >= (Py_UCS4)f->natural) goto unusable;
         f->adv[code] = w;
         f->has_adv[code] = 1;
         if (!any || w > f->widest) f->widest = w;
@@ -201,7 +236,7 @@ static int font_fill(PyObject *font, FontInfo *f) {
             PyErr_Clear();
             goto unusable;
         }
-        if (f->space_code < 0 || f->space_code >= f->size) goto unusable;
+        if (f->space_code < 0 || f->space_code >= f->natural) goto unusable;
         f->has_space_code = 1;
     }
     Py_CLEAR(v);
@@ -427,8 +462,8 @@ static double kern_at(Obj *o, Py_ssize_t i) { return PyFloat_AS_DOUBLE(PyList_GE
 /* _char_width: font.width(code), BAIL where the Python raises */
 static int char_width(Obj *o, Py_UCS4 code, int32_t *w) {
     FontInfo *f = o->fi;
-    if (code >= (Py_UCS4)f->size) return BAIL;
-    if (f->has_width[code]) *w = f->width[code];
+    if (code >= (Py_UCS4)f->natural) return BAIL;
+    if (code < (Py_UCS4)f->size && f->has_width[code]) *w = f->width[code];
     else if (f->has_default) *w = f->default_width;
     else return BAIL;
     return *w <= 0 ? BAIL : 0;
@@ -813,7 +848,7 @@ static int same_as_recent(Layout *L, Obj *o, Seen *seen) { /* _same_as_recent: B
 static int kerning_space(Obj *o, Py_UCS4 code, double spacing, int *out) { /* _kerning_space */
     FontInfo *f = o->fi;
     int32_t w;
-    if (code >= (Py_UCS4)f->size) return BAIL; /* widths.get(code) past the table: not modelled */
+    if (code >= (Py_UCS4)f->natural) return BAIL; /* widths.get(code) past the code space: not modelled */
     width_or(f, code, 0, 1, &w);
     double by_glyph = normalize((double)w, 300, 500, 700) / 1000;
     double candidates[2];

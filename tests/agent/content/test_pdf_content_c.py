@@ -259,3 +259,19 @@ def test_the_c_loop_looks_at_the_clock_as_often_as_the_python_loop(monkeypatch):
         _read(content, use_c, monkeypatch, checks=checks)
         counts.append(len(checks))
     assert counts[0] == counts[1] == 35_000 // pdf_content.CHECK_EVERY
+
+
+DECIMALS = st.from_regex(r"\A[+-]?(\d{1,18}\.?\d{0,25}|\.\d{1,25})\Z", fullmatch=True)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kern=DECIMALS, x=DECIMALS, size=DECIMALS)
+def test_decimal_numbers_are_read_as_python_reads_them(kern, x, size, monkeypatch):
+    """The C reads a plain decimal without strtod where that gives the same double (up to 2**53
+    as digits and 22 after the point): the kerning, the position and the size of an office run
+    come out as Python's float() gives them, and so do the longer ones strtod reads."""
+    content = f"q 0 0 0 rg BT {x} 700 Td /F3 {size} Tf [<4142> {kern} <43>] TJ ET Q".encode()
+    python = _same(content, monkeypatch)
+    if python[0] != "failed" and python[0]:
+        record = python[0][0]
+        assert record[4] == [repr(float(kern))] and record[2] == repr(float(size))
