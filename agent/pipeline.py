@@ -478,6 +478,11 @@ class Pipeline:
             self.scan(dest)
         elif dest not in self._egress:
             self._egress[dest] = _Pending(place, now, closed=True, origin=RENAME)
+        if not is_dir and src not in self._egress and os.path.lexists(src):
+            # the old name holds a file again: renameat2(RENAME_EXCHANGE) swapped two files (its
+            # two moves each carry the other's pending write away), or a file was made there at
+            # once; its marks move to dest below, so it is looked at as a file not reported yet
+            self._egress[src] = _Pending(place, now, closed=True, origin=RENAME)
         self.spool.move_reported(src, dest)
 
     def _rescan_unwatched(self) -> None:
