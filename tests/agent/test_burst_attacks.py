@@ -304,30 +304,6 @@ def _exchange(a, b) -> None:
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="hole (D3): a drawing written and at once swapped by renameat2(RENAME_EXCHANGE) with a "
-    "file already reported is never reported: the two moves carry the drawing's pending write to "
-    "the other name and back (_egress_renamed pops the destination's pending and moves the source's "
-    "over it), so nothing is left pending for the name that now holds the drawing (reference path "
-    "too; a generated sequence of writes and renames found it)",
-)
-def test_a_drawing_swapped_at_once_with_a_reported_file_is_reported(rig):
-    secret = _secret(rig)
-    photo, drawing = rig.usb / "photo.jpg", rig.usb / "drawing.dwg"
-    photo.write_bytes(_opaque(len(secret)))
-    opaque_sha = _sha(photo.read_bytes())
-    assert _reported(rig, photo, opaque_sha)
-    drawing.write_bytes(secret)
-    _exchange(drawing, photo)  # before the agent hashed the drawing
-    assert photo.read_bytes() == secret
-    time.sleep(1.0)
-    copies = [e for e in rig.events("egress.file") if e.get("sha256") == _sha(secret)]
-    assert copies, "the drawing on the stick (now photo.jpg) was never reported"
-    assert copies[-1]["source_path"] == str(rig.classified / "impeller.dwg")
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
     reason="hole (D3): a file with two names in the place (ln a b), rewritten with the drawing through "
     "a and a removed at once: inotify tells of a only, so the agent reports a 'vanished' (a wrong name, "
     "no digest) and never hashes b, which holds the drawing (reference path too; ext4, btrfs, NTFS "
@@ -659,6 +635,23 @@ def test_control_bytes_before_an_edited_classified_text_do_not_hide_its_lineage(
     assert event is not None
     assert (event.get("match") or {}).get("method") == "partial", "reported as an unclassified file"
     assert event["source_path"] == str(source)
+
+
+def test_a_drawing_swapped_at_once_with_a_reported_file_is_reported(rig):
+    """Written and at once swapped by renameat2(RENAME_EXCHANGE) with a reported file, before it
+    was hashed: the two moves carried its pending write away (D3's strict xfail, fixed in 64a0b77)."""
+    secret = _secret(rig)
+    photo, drawing = rig.usb / "photo.jpg", rig.usb / "drawing.dwg"
+    photo.write_bytes(_opaque(len(secret)))
+    opaque_sha = _sha(photo.read_bytes())
+    assert _reported(rig, photo, opaque_sha)
+    drawing.write_bytes(secret)
+    _exchange(drawing, photo)  # before the agent hashed the drawing
+    assert photo.read_bytes() == secret
+    time.sleep(1.0)
+    copies = [e for e in rig.events("egress.file") if e.get("sha256") == _sha(secret)]
+    assert copies, "the drawing on the stick (now photo.jpg) was never reported"
+    assert copies[-1]["source_path"] == str(rig.classified / "impeller.dwg")
 
 
 def test_two_folders_swapped_at_once_are_walked_and_the_drawing_in_them_reported(rig):
