@@ -478,12 +478,24 @@ class Pipeline:
             self.scan(dest)
         elif dest not in self._egress:
             self._egress[dest] = _Pending(place, now, closed=True, origin=RENAME)
-        if not is_dir and src not in self._egress and os.path.lexists(src):
-            # the old name holds a file again: renameat2(RENAME_EXCHANGE) swapped two files (its
-            # two moves each carry the other's pending write away), or a file was made there at
-            # once; its marks move to dest below, so it is looked at as a file not reported yet
-            self._egress[src] = _Pending(place, now, closed=True, origin=RENAME)
+        self._look_again(src, place, now)
         self.spool.move_reported(src, dest)
+
+    def _look_again(self, src: str, place: EgressPlace, now: float) -> None:
+        """The old name of a rename holds something again at once: renameat2(RENAME_EXCHANGE)
+        swapped two files, or a file and a folder (its two moves each carry the other's pending
+        write away), or something was made there. Its marks move to the new name, so a file
+        there is looked at as one not reported yet, and a folder is walked."""
+        if src in self._egress:
+            return
+        try:
+            st = os.lstat(src)
+        except OSError:
+            return  # gone, as after any plain rename
+        if stat.S_ISDIR(st.st_mode):
+            self.scan(src)
+        else:
+            self._egress[src] = _Pending(place, now, closed=True, origin=RENAME)
 
     def _rescan_unwatched(self) -> None:
         """A folder that cannot be watched (past PATH_MAX, out of inotify watches) is walked by
