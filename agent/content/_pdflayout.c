@@ -419,7 +419,6 @@ static int read_object(Layout *L, PyObject *py, Obj *o) {
     int ids[7] = {F_SIZE, F_LAST_X, F_END_X, F_A, F_D, F_X, F_Y};
     for (int i = 0; i < 7; i++)
         if (!field_double(py, ids[i], fields[i])) return BAIL;
-    if (o->a == 0.0 || o->d == 0.0) return BAIL; /* the Python divides by them */
     Py_ssize_t nk = PyList_GET_SIZE(o->kerns), nc = PyList_GET_SIZE(o->cuts);
     for (Py_ssize_t i = 0; i < nk; i++) {
         PyObject *k = PyList_GET_ITEM(o->kerns, i);
@@ -737,8 +736,10 @@ static int direction(Layout *L, double margin, Span *xs, Span *ys, int *dir) {
         if (ys[i].b > end_v) end_v = ys[i].b;
     }
     double twice = 2 * line_height;
-    if (!(fabs(twice) < 9e15)) return BAIL; /* int() of a NaN or an infinity raises; past 2**53 not modelled */
-    long long dbl = (long long)twice;
+    if (isnan(twice) || isinf(twice)) return BAIL; /* int() of a NaN or an infinity raises */
+    /* int() of a larger one is a larger int than any span on the page (at most 9e15, above): these
+     * compare with the spans as it would */
+    long long dbl = twice >= 9e15 ? (long long)9e15 : twice <= -9e15 ? -(long long)9e15 : (long long)twice;
     if (end_v - start_v < dbl) {
         *dir = 'H';
         return 0;
@@ -972,6 +973,7 @@ static int join(Layout *L, Obj *o, int *out) { /* _join */
     if (m == 'U' && (rc = mode(L, prev, &m))) return rc;
     if (m != 'H' && m != 'U') return BAIL;
     Py_UCS4 cur = TEXT(L, o)[0];
+    if (prev->a == 0.0 || prev->d == 0.0) return BAIL; /* ZeroDivisionError */
     double last_pos = prev->last_x;
     int32_t last_w, this_w;
     if (char_width(prev, CODE(prev, prev->n - 1), &last_w) || char_width(o, CODE(o, 0), &this_w)) return BAIL;
@@ -1175,6 +1177,9 @@ static int layout(Layout *L, PyObject *objects) {
             if (check(L) < 0) return -1;
             next_check = i + CHECK_EVERY;
         }
+        /* the Python first tries a column of lines from here (_column), working out a step
+         * from the line's one object: 1 / a and 1 / d */
+        if (L->nline == 1 && (L->objs[L->line[0]].a == 0.0 || L->objs[L->line[0]].d == 0.0)) return BAIL;
         int rc = gather(L, i);
         if (rc) return rc;
     }
