@@ -95,4 +95,3 @@ class Hasher:
             self.bytes_read += size
             self.files_hashed += 1
         return FileDigest(h.hexdigest(), size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, head, seen)
-

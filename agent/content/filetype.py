@@ -19,7 +19,7 @@ from agent.content.zipread import BoundedZip
 
 HEAD_BYTES = 8192
 MIN_TEXT_BYTES = 16  # a head holding NULs or control bytes is text only with at least this much else
-PROBE_BYTES = 512  # of a head, decoded first without its control bytes (a binary's fail at once)
+PROBE_BYTES = 512  # of a head, decoded first without its NULs (a binary's fail at once)
 
 # the extensions each type is stored under; any other is a type_mismatch
 EXTENSIONS: dict[str, frozenset[str]] = {
@@ -184,7 +184,7 @@ def looks_like_text(head: bytes) -> bool:
     (a binary's structure is full of them), NULs and controls together at most three quarters
     (UTF-16 without a byte-order mark, Latin text every other byte NUL, reads as its text; a head
     mostly NULs, a sparse image or a database page, is no text). A head whose first 512 bytes
-    do not decode once so cleaned stops there: random and compressed bytes fail at once."""
+    do not decode without their NULs stops there: random and compressed bytes fail at once."""
     if not head:
         return False
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
