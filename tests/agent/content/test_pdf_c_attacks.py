@@ -22,7 +22,7 @@ import pytest
 from agent.content import pdf as pdf_module
 from agent.content import pdf_fast
 from agent.content.pdf_objects import Unsure
-from tests.agent.content import makers
+from tests.agent.content import makers, nomemory
 from tests.agent.content.cpu_limit import cpu_limit
 
 pytest.importorskip("pypdfium2", reason="needs pypdfium2 (an install requirement)")
@@ -522,9 +522,7 @@ def test_the_c_loop_survives_running_out_of_memory_at_every_allocation(monkeypat
     MemoryError or finishes, and where it finishes it gives the Python loop's objects; a missing
     NULL check crashes the test process."""
     pdf_content = _c_loop()
-    testcapi = pytest.importorskip("_testcapi", reason="needs CPython's _testcapi")
-    if not hasattr(testcapi, "set_nomemory"):
-        pytest.skip("this CPython's _testcapi cannot fail allocations")
+    nomemory.testcapi()
     from agent.content.pdf_xref import Document
 
     content = (b"BT /F1 12 Tf 14 TL 72 700 Td (CONFI)Tj[(DEN)-10(TIAL)]TJ (a\\101) Tj T* (one) Tj T* (two) Tj T* ET "
@@ -543,14 +541,12 @@ def test_the_c_loop_survives_running_out_of_memory_at_every_allocation(monkeypat
     finished = failed = 0
     for n in range(600):
         reader = pdf_content.ContentReader(doc, fonts)
-        testcapi.set_nomemory(n, n + 1)  # the n-th allocation from here fails, no other
         try:
-            reader.run(content, resources)
+            with nomemory.failing(n):
+                reader.run(content, resources)
         except MemoryError:
             failed += 1
             continue
-        finally:
-            testcapi.remove_mem_hooks()
         finished += 1
         assert _describe(reader.objects) == expected
     assert failed and finished

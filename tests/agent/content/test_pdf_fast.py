@@ -16,8 +16,7 @@ import zlib
 import pytest
 
 from agent.content import pdf as pdf_module
-from agent.content import pdf_fast
-from agent.content import pdf_layout
+from agent.content import pdf_fast, pdf_layout
 from agent.content.budget import Collector, Refused
 from agent.content.inspect import inspect_source
 from agent.content.pdf_objects import Unsure

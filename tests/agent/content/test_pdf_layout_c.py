@@ -19,6 +19,7 @@ from agent.content.pdf_content import Column, ContentReader, TextObject
 from agent.content.pdf_fonts import Font
 from agent.content.pdf_objects import Unsure
 from agent.content.pdf_xref import Document
+from tests.agent.content import nomemory
 from tests.agent.content import test_pdf_content_c as loop_tests
 
 _pdflayout = pytest.importorskip("agent.content._pdflayout", reason="the C extension is not built")
@@ -226,7 +227,7 @@ def test_office_shaped_pages_are_laid_out_by_the_c_as_by_the_python(monkeypatch)
         reader = ContentReader(doc, fonts, 0)
         reader.run(doc.stream_data(contents), page["Resources"])
         objects = reader.objects
-        python, c = _same(None, monkeypatch, make=lambda _: [TextObject(*(getattr(o, f) for f in TextObject.__slots__[:13])) for o in objects])
+        python, c = _same(None, monkeypatch, make=lambda _, objects=objects: [TextObject(*(getattr(o, f) for f in TextObject.__slots__[:13])) for o in objects])
         assert c is not None and python == ("text", c) and len(c) > 500
 
 
@@ -286,9 +287,7 @@ def test_the_c_layout_looks_at_the_clock_and_stops_when_it_says(monkeypatch):
 def test_the_c_layout_survives_running_out_of_memory_at_every_allocation(monkeypatch):
     """Each allocation made to fail in turn (_testcapi.set_nomemory): the C raises MemoryError,
     gives way, or gives the Python's text; a missing NULL check crashes the test process."""
-    testcapi = pytest.importorskip("_testcapi", reason="needs CPython's _testcapi")
-    if not hasattr(testcapi, "set_nomemory"):
-        pytest.skip("this CPython's _testcapi cannot fail allocations")
+    nomemory.testcapi()
     specs = _example(11) + [(0, 10.0, "a\x80b\x93c", [-300.0], [2], 20.0, 25.0, 1.0, 1.0, 300.0, 100.0, 1, False)]
     specs += [(2, 10.0, "\x01", [], [], 0.0, 10.0, 1.0, 1.0, 100.0, 50.0, 0, False)]  # one glyph: the flow direction
     expected = _python(_build(specs), monkeypatch)
@@ -300,14 +299,12 @@ def test_the_c_layout_survives_running_out_of_memory_at_every_allocation(monkeyp
         for f in fonts:
             f.__dict__.pop("_layout_tables", None)
         layout = pdf_layout.PageLayout(BOX)
-        testcapi.set_nomemory(n, n + 1)
         try:
-            text = _pdflayout.text(objects, layout.width, layout.height, layout.sx, layout.sy, lambda: None)
+            with nomemory.failing(n):
+                text = _pdflayout.text(objects, layout.width, layout.height, layout.sx, layout.sy, lambda: None)
         except MemoryError:
             failed += 1
             continue
-        finally:
-            testcapi.remove_mem_hooks()
         finished += 1
         assert text is None or ("text", text) == expected
     assert failed and finished
