@@ -367,6 +367,21 @@ def test_a_zip_seven_zip_reads_is_traced_or_said_uninspectable(rig, tmp_path, da
     assert traced or event["detections"], "reported as an unclassified file with nothing to say"
 
 
+def _an_edited_copy_behind_is_traced(rig, prefix: bytes) -> None:
+    """An edited copy of a classified text, `prefix` put before it, is reported as a partial copy of it."""
+    source = rig.classified / "impeller-report.txt"
+    source.write_text(REPORT)
+    rig.wait_events("file.created", 1)
+    time.sleep(0.3)  # indexed with its fingerprints
+    edited = ("Draft. " + REPORT[: len(REPORT) * 2 // 3]).encode()
+    path = rig.usb / "draft.txt"
+    path.write_bytes(prefix + edited)
+    event = _reported(rig, path, _sha(prefix + edited))
+    assert event is not None
+    assert (event.get("match") or {}).get("method") == "partial", "reported as an unclassified file"
+    assert event["source_path"] == str(source)
+
+
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
@@ -381,17 +396,7 @@ def test_a_zip_seven_zip_reads_is_traced_or_said_uninspectable(rig, tmp_path, da
     "prefix", [b"\xff", b"\x01" * 3000, b"\0" * 8192], ids=["invalid-byte", "many-controls", "head-of-nuls"]
 )
 def test_junk_before_an_edited_classified_text_does_not_hide_its_lineage(rig, prefix):
-    source = rig.classified / "impeller-report.txt"
-    source.write_text(REPORT)
-    rig.wait_events("file.created", 1)
-    time.sleep(0.3)  # indexed with its fingerprints
-    edited = ("Draft. " + REPORT[: len(REPORT) * 2 // 3]).encode()
-    path = rig.usb / "draft.txt"
-    path.write_bytes(prefix + edited)
-    event = _reported(rig, path, _sha(prefix + edited))
-    assert event is not None
-    assert (event.get("match") or {}).get("method") == "partial", "reported as an unclassified file"
-    assert event["source_path"] == str(source)
+    _an_edited_copy_behind_is_traced(rig, prefix)
 
 
 # --- attacks withstood ------------------------------------------------------------------------
@@ -626,17 +631,7 @@ def test_a_nul_before_an_edited_classified_text_does_not_hide_its_lineage(rig):
 @pytest.mark.parametrize("prefix", [b"\x01" * 100, b"\0" + b"\x01" * 6], ids=["controls", "nul-and-controls"])
 def test_control_bytes_before_an_edited_classified_text_do_not_hide_its_lineage(rig, prefix):
     """A few control bytes before the text made it untyped (D3's strict xfail, fixed in 8def225)."""
-    source = rig.classified / "impeller-report.txt"
-    source.write_text(REPORT)
-    rig.wait_events("file.created", 1)
-    time.sleep(0.3)  # indexed with its fingerprints
-    edited = ("Draft. " + REPORT[: len(REPORT) * 2 // 3]).encode()
-    path = rig.usb / "draft.txt"
-    path.write_bytes(prefix + edited)
-    event = _reported(rig, path, _sha(prefix + edited))
-    assert event is not None
-    assert (event.get("match") or {}).get("method") == "partial", "reported as an unclassified file"
-    assert event["source_path"] == str(source)
+    _an_edited_copy_behind_is_traced(rig, prefix)
 
 
 def test_a_drawing_swapped_at_once_with_a_reported_file_is_reported(rig):

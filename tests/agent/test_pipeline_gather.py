@@ -13,13 +13,11 @@ import time
 import pytest
 
 from agent import pipeline as module
-from agent.index import FingerprintIndex
 from agent.lanes import Job
 from agent.pipeline import Pipeline
-from agent.places import EgressPlace, EgressPlaces
 from agent.spool import Spool
 from agent.watcher import FsChange
-from rules.events import Event
+from tests.agent.test_pipeline_restat import _rig
 
 
 class _CountingStop:
@@ -38,16 +36,6 @@ class _CountingStop:
 
     def set(self) -> None:
         self.event.set()
-
-
-def _rig(root) -> tuple[Pipeline, Spool, str]:
-    usb = root / "usb"
-    usb.mkdir()
-    index = FingerprintIndex(str(root / "index.db"), ())
-    spool = Spool(str(root / "spool.db"))
-    places = EgressPlaces()
-    places.add(EgressPlace(str(usb), "folder"))
-    return Pipeline(index, spool, places, lambda t, **f: Event(type=t, **f), lambda e: e), spool, str(usb)
 
 
 def _close(pipeline: Pipeline, spool: Spool) -> None:

@@ -30,7 +30,9 @@ FILES = st.lists(st.tuples(st.sampled_from(AFTER), st.integers(0, 30_000), st.bo
 T0 = 1_700_000_000_000_000_000
 
 
-def _rig(root, slots: int) -> tuple[Pipeline, Spool, str]:
+def _rig(root, slots: int | None = None) -> tuple[Pipeline, Spool, str]:
+    """A pipeline over one egress folder (root/usb) with no lanes started; `slots`: its small
+    lane holds at most that many files (None: the default)."""
     usb = root / "usb"
     usb.mkdir()
     index = FingerprintIndex(str(root / "index.db"), ())
@@ -38,7 +40,8 @@ def _rig(root, slots: int) -> tuple[Pipeline, Spool, str]:
     places = EgressPlaces()
     places.add(EgressPlace(str(usb), "folder"))
     pipeline = Pipeline(index, spool, places, lambda t, **f: Event(type=t, **f), lambda e: e)
-    pipeline.lanes._small.jobs.maxsize = slots  # a full lane: the rest of a step waits for the next
+    if slots is not None:
+        pipeline.lanes._small.jobs.maxsize = slots  # a full lane: the rest of a step waits for the next
     return pipeline, spool, str(usb)
 
 
