@@ -54,6 +54,14 @@ MAX_BLIND_REPORTS = 100  # folders not seen into, reported per walk or step (the
 BLIND_RESCAN_S = 10.0  # how often a folder that cannot be watched is walked instead
 MAX_UNWATCHED = 1000
 STOP_DRAIN_S = 5.0  # how long a stop goes on reporting complete egress files
+# A file reported from an egress place is stat'ed again every RECHECK_S for RECHECK_FOR_S after:
+# writes through a shared mapping kept open after the close, or through a hard link from outside
+# the place, send the place no inotify event, but they change the file's times. A change found so
+# is a write seen (hashed and reported again); the reconcile (reconcile_s) finds the rest later.
+# MAX_RECHECKED files at most (the oldest reports dropped first): some 1.5 µs a file a look.
+RECHECK_S = 1.0
+RECHECK_FOR_S = 600.0
+MAX_RECHECKED = 10_000
 # While files are in the lanes or waiting for them (a burst), a step first lets this long's changes
 # and results gather: a flat burst of 2,000 files took some 70 steps, not 120-210, so what a step
 # costs whatever its size (the index's query of the step's digests, the lanes' wake-up, the
@@ -150,6 +158,9 @@ class Pipeline:
         # egress path -> when (time.monotonic) it was last looked at to be reported: a change
         # received before then was already in what was hashed (a bulk copy's queued events)
         self._reported_at: dict[str, float] = {}
+        # path -> (clock() until which it is looked at again, size, mtime_ns, ctime_ns, inode) of files reported
+        self._recheck: dict[str, tuple[float, int, int, int, int]] = {}
+        self._rechecked_at = clock()
         self._pruned_at = 0.0
         self._classified: dict[str, _Reindex] = {}  # path -> when to re-index it
         self._scans: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -276,6 +287,7 @@ class Pipeline:
         self._handle_overflows()
         self.inspector.close_if_idle()
         self._reconcile()
+        self._recheck_reported()
         self._run_scans()
         self._check_classified()
         self._take_results()
@@ -497,6 +509,41 @@ class Pipeline:
         else:
             self._egress[src] = _Pending(place, now, closed=True, origin=RENAME)
 
+    def _watch_reported(self, path: str, st: os.stat_result) -> None:
+        """Look at a file just reported again for a while (RECHECK_S): see _recheck_reported."""
+        recheck = self._recheck
+        recheck.pop(path, None)  # a dict keeps insertion order: the oldest report first
+        if len(recheck) >= MAX_RECHECKED:
+            del recheck[next(iter(recheck))]
+        recheck[path] = (self.clock() + RECHECK_FOR_S, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+
+    def _recheck_reported(self) -> None:
+        """Every RECHECK_S, lstat the files reported in the last RECHECK_FOR_S: one whose size,
+        times or inode changed without an event (a write through a mapping kept open after the
+        close, or through a hard link from outside the place) is pending as a write seen, so it
+        is hashed and reported again."""
+        now = self.clock()
+        if not self._recheck or now - self._rechecked_at < RECHECK_S:
+            return
+        self._rechecked_at = now
+        for path, (until, size, mtime_ns, ctime_ns, inode) in list(self._recheck.items()):
+            if until < now:
+                del self._recheck[path]
+                continue
+            if path in self._egress or path in self.lanes.in_flight:
+                continue  # a write was seen: it is looked at already
+            try:
+                st = os.lstat(path)
+            except OSError:
+                del self._recheck[path]  # gone: its removal is an event of its own
+                continue
+            if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) == (size, mtime_ns, ctime_ns, inode):
+                continue
+            del self._recheck[path]
+            place = self.places.find(path)
+            if place is not None and stat.S_ISREG(st.st_mode):
+                self._pend_egress(path, place, closed=True, wrote=True)
+
     def _rescan_unwatched(self) -> None:
         """A folder that cannot be watched (past PATH_MAX, out of inotify watches) is walked by
         descriptor every BLIND_RESCAN_S: what is written there is found by the walk instead."""
@@ -589,7 +636,11 @@ class Pipeline:
                     self._report_vanished(path, pending, "its medium was removed before it could be read")
                 continue
             self._reported_at[path] = looked_at
-            mark = self.spool.reported(path) if pending.origin in (SCAN, RENAME) else None
+            mark = None
+            if pending.origin in (SCAN, RENAME):
+                if len(self._outbox):  # a report's mark still waiting for its commit is a mark too
+                    self._outbox.flush()  # (raises when the spool fails: the step is tried again)
+                mark = self.spool.reported(path)
             if mark is not None and mark.matches(st):
                 del self._egress[path]
                 continue
@@ -694,6 +745,7 @@ class Pipeline:
             self._pend_egress(path, place, wrote=True)  # changed while we read it
             return
         mark = FileMark.of(path, st, digest.sha256)
+        self._watch_reported(path, st)
         if renamed is not None and (renamed.sha256, renamed.size) == (digest.sha256, digest.size):
             self._outbox.add(None, mark)  # the rename changed its ctime, not its content
             return

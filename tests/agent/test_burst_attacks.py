@@ -79,14 +79,7 @@ def _reported(rig, path, sha256: str, timeout_s: float = 2.0) -> dict | None:
 # --- holes: strict xfail until the agent withstands them --------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D3): writes through a shared mapping send no inotify event; a file reported opaque "
-    "at its close and then filled with a classified drawing through an mmap kept open is never "
-    "reported again until the 15-minute reconcile (or the mapping's end): the stick can be pulled "
-    "meanwhile, with the opaque digest the only report (reference path too)",
-)
+# was a hole (D3), fixed by the re-check of reported files (pipeline.RECHECK_S)
 def test_a_classified_copy_written_through_a_mapping_kept_open_is_reported(rig):
     secret = _secret(rig)
     path = rig.usb / "holiday.bin"
@@ -106,14 +99,7 @@ def test_a_classified_copy_written_through_a_mapping_kept_open_is_reported(rig):
         mapping.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D3): inotify reports a write to the folder of the name written through; a file in an "
-    "egress folder (a cloud drive or IM folder on the home file system) hard-linked from outside it and "
-    "rewritten through the outside name sends its folder no event: the classified content there is "
-    "never reported until the 15-minute reconcile (reference path too)",
-)
+# was a hole (D3), fixed by the re-check of reported files (pipeline.RECHECK_S)
 def test_a_copy_written_through_a_hard_link_from_outside_the_place_is_reported(rig, tmp_path):
     secret = _secret(rig)
     path = rig.usb / "holiday.bin"
@@ -260,15 +246,7 @@ def _link_unnamed(fd: int, folder, name: str) -> None:
         os.close(directory)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D3): inotify names writes through an O_TMPFILE descriptor '#<inode>' even after "
-    "linkat gave the file its real name; written opaque, linked as drawing.dwg (reported opaque), "
-    "then rewritten with the drawing through the same descriptor: the agent looks at '#<inode>' (a "
-    "decoy file of that name, or a 'vanished' report for a name that never was) and never at "
-    "drawing.dwg again (reference path too; ext4, btrfs, xfs and tmpfs have O_TMPFILE, FAT does not)",
-)
+# was a hole (D3), fixed by the re-check of reported files (pipeline.RECHECK_S)
 def test_a_file_made_unnamed_and_linked_in_is_reported_with_what_it_ends_with(rig):
     secret = _secret(rig)
     try:
@@ -303,14 +281,7 @@ def _exchange(a, b) -> None:
         raise OSError(code, os.strerror(code))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D3): a file with two names in the place (ln a b), rewritten with the drawing through "
-    "a and a removed at once: inotify tells of a only, so the agent reports a 'vanished' (a wrong name, "
-    "no digest) and never hashes b, which holds the drawing (reference path too; ext4, btrfs, NTFS "
-    "sticks and folders on the home file system have hard links, FAT does not)",
-)
+# was a hole (D3), fixed by the re-check of reported files (pipeline.RECHECK_S)
 def test_a_drawing_written_through_a_second_name_that_is_then_removed_is_reported(rig):
     secret = _secret(rig)
     first, second = rig.usb / "a.bin", rig.usb / "b.bin"

@@ -1,0 +1,73 @@
+"""Files reported from an egress place are stat'ed again for a while (pipeline.RECHECK_S): a write
+through a mapping kept open, or through a hard link from outside the place, sends the place no
+inotify event but changes the file's times (end to end: tests/agent/test_burst_attacks.py)."""
+
+from __future__ import annotations
+
+import os
+
+from agent import pipeline as module
+from agent.index import FingerprintIndex
+from agent.pipeline import Pipeline
+from agent.places import EgressPlace, EgressPlaces
+from agent.spool import Spool
+from rules.events import Event
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _pipeline(root, clock) -> tuple[Pipeline, str]:
+    usb = root / "usb"
+    usb.mkdir()
+    places = EgressPlaces()
+    places.add(EgressPlace(str(usb), "folder"))
+    index = FingerprintIndex(str(root / "index.db"), ())
+    spool = Spool(str(root / "spool.db"))
+    return Pipeline(index, spool, places, lambda t, **f: Event(type=t, **f), lambda e: e, clock=clock), str(usb)
+
+
+def _reported(pipeline: Pipeline, path: str) -> None:
+    pipeline._watch_reported(path, os.lstat(path))
+
+
+def test_a_reported_file_changed_without_an_event_is_pending_again(tmp_path):
+    clock = _Clock()
+    pipeline, usb = _pipeline(tmp_path, clock)
+    changed, untouched = os.path.join(usb, "a.bin"), os.path.join(usb, "b.bin")
+    for path in (changed, untouched):
+        with open(path, "wb") as f:
+            f.write(b"opaque")
+        _reported(pipeline, path)
+    os.utime(changed, ns=(1, 1))  # what a write through a mapping or another link does to the times
+    pipeline._recheck_reported()
+    assert changed not in pipeline._egress  # not due yet: RECHECK_S has not passed
+    clock.now += module.RECHECK_S
+    pipeline._recheck_reported()
+    assert set(pipeline._egress) == {changed} and pipeline._egress[changed].closed and pipeline._egress[changed].wrote
+    assert changed not in pipeline._recheck and untouched in pipeline._recheck  # reported again, it is watched again
+
+
+def test_reported_files_are_looked_at_for_a_while_and_at_most_so_many(tmp_path, monkeypatch):
+    clock = _Clock()
+    pipeline, usb = _pipeline(tmp_path, clock)
+    monkeypatch.setattr(module, "MAX_RECHECKED", 2)
+    paths = [os.path.join(usb, f"{i}.bin") for i in range(3)]
+    for path in paths:
+        with open(path, "wb") as f:
+            f.write(b"x")
+        _reported(pipeline, path)
+        clock.now += 1
+    assert list(pipeline._recheck) == paths[1:]  # the oldest report dropped first
+    os.unlink(paths[1])
+    clock.now += module.RECHECK_S
+    pipeline._recheck_reported()
+    assert list(pipeline._recheck) == paths[2:]  # a removed file is no longer looked at
+    clock.now += module.RECHECK_FOR_S
+    pipeline._recheck_reported()
+    assert pipeline._recheck == {} and pipeline._egress == {}  # past RECHECK_FOR_S: not looked at
