@@ -521,7 +521,7 @@ class Pipeline:
         """Every RECHECK_S, lstat the files reported in the last RECHECK_FOR_S: one whose size,
         times or inode changed without an event (a write through a mapping kept open after the
         close, or through a hard link from outside the place) is pending as a write seen, so it
-        is hashed and reported again."""
+        is hashed and reported again, once it stays the same."""
         now = self.clock()
         if not self._recheck or now - self._rechecked_at < RECHECK_S:
             return
@@ -542,7 +542,9 @@ class Pipeline:
             del self._recheck[path]
             place = self.places.find(path)
             if place is not None and stat.S_ISREG(st.st_mode):
-                self._pend_egress(path, place, closed=True, wrote=True)
+                # as a write seen without its close: hashed once it has stayed the same for
+                # stable_s, so a file a program keeps writing through a mapping is not hashed every second
+                self._pend_egress(path, place, wrote=True)
 
     def _rescan_unwatched(self) -> None:
         """A folder that cannot be watched (past PATH_MAX, out of inotify watches) is walked by

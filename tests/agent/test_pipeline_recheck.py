@@ -49,7 +49,8 @@ def test_a_reported_file_changed_without_an_event_is_pending_again(tmp_path):
     assert changed not in pipeline._egress  # not due yet: RECHECK_S has not passed
     clock.now += module.RECHECK_S
     pipeline._recheck_reported()
-    assert set(pipeline._egress) == {changed} and pipeline._egress[changed].closed and pipeline._egress[changed].wrote
+    pending = pipeline._egress[changed]
+    assert set(pipeline._egress) == {changed} and pending.wrote and not pending.closed  # hashed once it stays the same
     assert changed not in pipeline._recheck and untouched in pipeline._recheck  # reported again, it is watched again
 
 
