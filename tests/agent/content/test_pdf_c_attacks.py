@@ -521,6 +521,9 @@ def test_the_c_loop_survives_running_out_of_memory_at_every_allocation(monkeypat
     """Each allocation of a run made to fail in turn (_testcapi.set_nomemory): the C loop raises
     MemoryError or finishes, and where it finishes it gives the Python loop's objects; a missing
     NULL check crashes the test process."""
+    if not nomemory.in_child():
+        nomemory.run_in_child(__file__, "test_the_c_loop_survives_running_out_of_memory_at_every_allocation")
+        return
     pdf_content = _c_loop()
     nomemory.testcapi()
     from agent.content.pdf_xref import Document

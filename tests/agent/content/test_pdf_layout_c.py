@@ -287,6 +287,9 @@ def test_the_c_layout_looks_at_the_clock_and_stops_when_it_says(monkeypatch):
 def test_the_c_layout_survives_running_out_of_memory_at_every_allocation(monkeypatch):
     """Each allocation made to fail in turn (_testcapi.set_nomemory): the C raises MemoryError,
     gives way, or gives the Python's text; a missing NULL check crashes the test process."""
+    if not nomemory.in_child():
+        nomemory.run_in_child(__file__, "test_the_c_layout_survives_running_out_of_memory_at_every_allocation")
+        return
     nomemory.testcapi()
     specs = _example(11) + [(0, 10.0, "a\x80b\x93c", [-300.0], [2], 20.0, 25.0, 1.0, 1.0, 300.0, 100.0, 1, False)]
     specs += [(2, 10.0, "\x01", [], [], 0.0, 10.0, 1.0, 1.0, 100.0, 50.0, 0, False)]  # one glyph: the flow direction
