@@ -327,7 +327,7 @@ class Pipeline:
         if self.index.folder_for(path):
             self._reindex(path, forced=True)
             return
-        place = self.places.find(path)
+        place = self.places.find(path) or self.places.find_gone(path)
         if place is None:
             return
         reported_at = self._reported_at.get(path, -1.0)
@@ -351,7 +351,7 @@ class Pipeline:
             else:
                 self._reindex(change.path, forced=True)
             return
-        place = self.places.find(change.path)
+        place = self.places.find(change.path) or self.places.find_gone(change.path)
         if place is None:
             return
         if change.kind == "deleted":
@@ -381,7 +381,7 @@ class Pipeline:
             self._classified.pop(src, None)
             gone = self.index.remove_tree(src)
             self._emit_file("file.moved", src, gone[0] if len(gone) == 1 else None, dest=dest, level=src_folder.level)
-        elif src_place:
+        else:  # in an egress place, or one removed since (find_gone)
             self._egress.pop(src, None)
         if dest_folder:
             if change.is_dir:
@@ -393,6 +393,8 @@ class Pipeline:
                 self.scan(dest)
             else:
                 self._pend_egress(dest, dest_place, closed=True, wrote=True)
+        elif not change.is_dir and (gone := self.places.find_gone(dest)) is not None:
+            self._pend_egress(dest, gone, closed=True, wrote=True)  # moved there before the place went
 
     # --- classified folders ---------------------------------------------------------------
 
@@ -616,7 +618,7 @@ class Pipeline:
             except FileNotFoundError:
                 del self._egress[path]
                 if pending.origin == WRITE:
-                    self._report_vanished(path, pending, "removed before it could be read")
+                    self._report_vanished(path, pending, self._why_gone(path, pending))
                 continue
             except OSError as exc:
                 del self._egress[path]
@@ -632,10 +634,10 @@ class Pipeline:
                 pending.seen = st
                 pending.due_at = now + self.stable_s
                 continue
-            if self.places.find(path) is None:  # unmounted meanwhile
-                del self._egress[path]
+            if self.places.find(path) is None and pending.place.media is not None:  # unmounted meanwhile
+                del self._egress[path]  # (what is there now is the folder the medium was mounted on)
                 if pending.origin == WRITE:
-                    self._report_vanished(path, pending, "its medium was removed before it could be read")
+                    self._report_vanished(path, pending, self._why_gone(path, pending))
                 continue
             self._reported_at[path] = looked_at
             mark = None
@@ -807,6 +809,11 @@ class Pipeline:
         if user:
             fields["user"] = user
             fields["details"] = {**(fields.get("details") or {}), "user_from": how}
+
+    def _why_gone(self, path: str, pending: _Pending) -> str:
+        if pending.place.media is not None and self.places.find(path) is None:
+            return "its medium was removed before it could be read"
+        return "removed before it could be read"
 
     def _report_vanished(self, path: str, pending: _Pending, why: str) -> None:
         """A file written to an egress place that was gone before it could be read: what is known

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from dataclasses import dataclass
 
 from agent.paths import is_under
 from rules.events import Media
 
 FAST_FIND = True  # False: find asks every place (find_reference); test_places compares the two
+
+# A place removed (a stick unmounted, a folder no longer watched) is remembered this long, at most
+# GONE_KEPT of them: changes made there before the removal may still be queued behind a flood
+GONE_KEEP_S = 600.0
+GONE_KEPT = 64
 
 
 @dataclass(frozen=True)
@@ -29,16 +35,23 @@ class EgressPlaces:
         # (folder, folder + "/", place), longest root first (ties in the order added: the one max()
         # picks), made again at each add or remove: find reads it without the lock
         self._longest_first: tuple[tuple[str, str, EgressPlace], ...] = ()
+        self._gone: dict[str, tuple[EgressPlace, float]] = {}  # root: (place, when removed), oldest first
 
     def add(self, place: EgressPlace) -> None:
         with self._lock:
             self._places[place.root] = place
+            self._gone.pop(place.root, None)
             self._sort()
 
     def remove(self, root: str) -> EgressPlace | None:
         with self._lock:
             gone = self._places.pop(root, None)
             self._sort()
+            if gone is not None:
+                self._gone.pop(root, None)
+                self._gone[root] = (gone, time.monotonic())
+                while len(self._gone) > GONE_KEPT:
+                    del self._gone[next(iter(self._gone))]
             return gone
 
     def _sort(self) -> None:
@@ -56,6 +69,16 @@ class EgressPlaces:
             if path == folder or path.startswith(prefix) or folder == os.sep:  # paths.is_under
                 return place
         return None
+
+    def find_gone(self, path: str) -> EgressPlace | None:
+        """The most specific place removed in the last GONE_KEEP_S that held path (asked when find
+        gives None). A change there was queued before the removal (its watches went with the
+        place), so it was made while the place was there: a write to a stick unmounted before the
+        agent got to it is still said, as a file that vanished."""
+        oldest = time.monotonic() - GONE_KEEP_S
+        with self._lock:
+            matches = [p for p, at in self._gone.values() if at >= oldest and is_under(path, p.root)]
+        return max(matches, key=lambda p: len(p.root), default=None)
 
     def find_reference(self, path: str) -> EgressPlace | None:
         with self._lock:
