@@ -63,6 +63,9 @@ REWATCH_S = 1.0  # how often a watched folder that was removed is looked for
 # after a read, let events gather this long: a burst is then read in a few large batches instead of
 # a wake-up per event (each costing the reader, and the pipeline it wakes, more than the event)
 GATHER_S = 0.01
+# A folder unwatched (a stick unmounted, a place removed) may still have changes in the kernel's
+# queue, read after the unwatch: they are taken until its IN_IGNORED, or for this long
+DRAIN_S = 600.0
 WATCH_LIMIT = "inotify watch limit reached"
 # True: a file's create read just before its first modify (a copy's open and first write) is left
 # out, the modify saying all the pipeline takes from it (a write is seen: its writer looked for,
@@ -116,6 +119,8 @@ class InotifyWatchers(Folders):
         self._mounts: dict[bytes, str] = {}  # file systems mounted below a watched folder -> that folder
         # cookie -> (path, is_dir, deadline, the watched folder it left)
         self._moved_from: dict[int, tuple[bytes, bool, float, str | None]] = {}
+        self._draining: dict[int, tuple[bytes, float]] = {}  # wd unwatched -> (its folder's path, until when)
+        self._drained_from: dict[int, bytes] = {}  # cookie -> the path a file left in a folder unwatched
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inotify", daemon=True)
 
@@ -169,7 +174,10 @@ class InotifyWatchers(Folders):
             self._unreachable.discard(folder)
             for wd in [wd for wd, root in self._roots.items() if root == folder]:
                 del self._roots[wd]
+            now = time.monotonic()
+            self._draining = {wd: kept for wd, kept in self._draining.items() if kept[1] > now}
             for wd in [wd for wd, owner in self._owner.items() if owner == folder]:
+                self._draining[wd] = (self._dirs[wd], now + DRAIN_S)  # until its IN_IGNORED: see _drained
                 self._drop(wd)
                 self._libc.inotify_rm_watch(self.fd, wd)  # fails harmlessly when the kernel dropped it
 
@@ -300,6 +308,8 @@ class InotifyWatchers(Folders):
                 if parent is None:
                     if mask & IN_Q_OVERFLOW:
                         self._overflowed()
+                    elif wd in self._draining:
+                        self._drained(wd, mask, cookie, name, at)
                     continue  # a watch already dropped
                 if mask & IN_IGNORED:
                     root = self._roots.get(wd)
@@ -333,6 +343,39 @@ class InotifyWatchers(Folders):
                     self._moved_to(wd, cookie, path, is_dir, at)
             if created is not None:
                 put(FsChange("created", os.fsdecode(created[2]), False, None, at))
+
+    def _drained(self, wd: int, mask: int, cookie: int, name: bytes, at: float) -> None:
+        """A change of a folder unwatched, read after the unwatch: it was made before, while the
+        folder was watched (the kernel keeps a watch's changes queued ahead of its IN_IGNORED; a
+        stick unmounted behind a flood has its IN_UNMOUNT and IN_IGNORED queued after them). Its
+        files' writes, removals and moves are put as any; the pipeline takes them with the place
+        that went (places.find_gone). Folders made there are not watched."""
+        parent = self._draining[wd][0]
+        if mask & IN_IGNORED:
+            del self._draining[wd]
+            if not self._draining:
+                self._drained_from.clear()
+            return
+        if not name or mask & IN_ISDIR:
+            return
+        path = parent + b"/" + name
+        if mask & IN_CLOSE_WRITE:
+            self._put(FsChange("closed", os.fsdecode(path), False, None, at))
+        elif mask & IN_MODIFY:
+            self._put(FsChange("modified", os.fsdecode(path), False, None, at))
+        elif mask & IN_CREATE:
+            self._put(FsChange("created", os.fsdecode(path), False, None, at))
+        elif mask & IN_DELETE:
+            self._put(FsChange("deleted", os.fsdecode(path), False, None, at))
+        elif mask & IN_MOVED_FROM:
+            self._drained_from[cookie] = path
+        elif mask & IN_MOVED_TO:
+            src = self._drained_from.pop(cookie, None)
+            if src is not None:
+                self._put(FsChange("moved", os.fsdecode(src), False, os.fsdecode(path), at))
+            else:  # moved in from outside: written there as far as the place is concerned
+                self._put(FsChange("modified", os.fsdecode(path), False, None, at))
+                self._put(FsChange("closed", os.fsdecode(path), False, None, at))
 
     def _put(self, change: FsChange) -> None:
         try:
