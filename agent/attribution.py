@@ -20,6 +20,12 @@ same-burst, else file-owner (the owner of the file as fstat saw it: on ext4 or N
 process created it; on FAT and exFAT, which keep no owner, the uid= of the mount, i.e. who mounted
 it). The login session the agent guesses (agent.identity.UserTracker) is kept beside it, marked,
 in details.session_user.
+
+A same-burst credit is a guess, and the file's owner can refute it: where the file system keeps
+owners (`owners_kept`), a file owned by another user than the copy's was not written by that copy
+(a process makes its files its own user's), but by someone writing beside it. Such a file is
+said as not seen, its user the owner's; else a colleague's long copy running in a place would
+take the blame for what anyone else wrote there meanwhile.
 """
 
 from __future__ import annotations
@@ -38,6 +44,12 @@ from loguru import logger
 
 from agent.fanotify import WriteWatch
 
+# File systems whose files all show one owner (the uid= of the mount, or the share's user), not the
+# user whose process made each: an owner there refutes no writer
+OWNERLESS_FSTYPES = frozenset({
+    "vfat", "msdos", "exfat", "fuseblk", "ntfs", "ntfs3", "iso9660", "udf", "hfsplus",
+    "cifs", "smb3", "smbfs", "9p", "fuse.gvfsd-fuse", "fuse.jmtpfs", "fuse.simple-mtpfs", "fuse.sshfs",
+})  # fmt: skip
 OPEN_FILE, SAME_BURST, NOT_SEEN = "open-file", "same-burst", "not-seen"
 CLOSE_WRITE, FILE_OWNER, UNKNOWN = "close-write", "file-owner", "unknown"  # details.user_from, beside the two above
 NAME_TTL_S = 60.0  # how long a uid's account name is kept
@@ -227,14 +239,15 @@ class WriterTracker:
         """Have the kernel say who writes on this removable medium (before it is scanned)."""
         return self.writes is not None and self.writes.watch(mountpoint)
 
-    def writer_of(self, path: str, st: os.stat_result | int | None) -> tuple[str, str]:
+    def writer_of(self, path: str, st: os.stat_result | int | None, owners_kept: bool = True) -> tuple[str, str]:
         """(user name, how it is known) of whoever wrote path: CLOSE_WRITE, OPEN_FILE, SAME_BURST,
         else FILE_OWNER from `st` (the fstat of the descriptor the pipeline read, or its st_uid),
-        else ("", UNKNOWN). Never stats the path again."""
+        else ("", UNKNOWN). Never stats the path again. `owners_kept`: the file system keeps each
+        file's owner, so an owner that is not a same-burst writer's user refutes it."""
         closer = self.writes.closer(path) if self.writes is not None else None
         if closer is not None:
             return self._user_name(closer.uid), CLOSE_WRITE
-        seen = self.writer(path)
+        seen = self._credited(path, st, owners_kept)
         if seen is not None and seen.user:
             return seen.user, seen.method
         uid = st if isinstance(st, int) else getattr(st, "st_uid", None)
@@ -273,7 +286,7 @@ class WriterTracker:
                 if asleep:  # a notify per file woke it in its pause between walks, once per file of a burst
                     self._lock.notify()
 
-    def attribution(self, path: str, st: os.stat_result | None) -> tuple[dict, str, str]:
+    def attribution(self, path: str, st: os.stat_result | None, owners_kept: bool = True) -> tuple[dict, str, str]:
         """(details(path), *writer_of(path, st)) from one look at what is known: the kernel's
         closer and the walk's writer are each looked up once, not twice (the pipeline asks for
         both for every file of a burst). The same answers as the two calls made one after the
@@ -282,7 +295,7 @@ class WriterTracker:
         if closer is not None:
             process = {"pid": closer.pid, "name": closer.name, "exe": "", "user": user_name(closer.uid)}
             return {"attribution": CLOSE_WRITE, "process": process}, self._user_name(closer.uid), CLOSE_WRITE
-        seen = self.writer(path)
+        seen = self._credited(path, st, owners_kept)
         if seen is None:
             details = {"attribution": NOT_SEEN}
         else:
@@ -299,6 +312,16 @@ class WriterTracker:
         with self._lock:
             return self._found.get(path) or self._burst.get(path)
 
+    def _credited(self, path: str, st: os.stat_result | int | None, owners_kept: bool) -> Writer | None:
+        """writer(path), unless it is a same-burst credit the file's owner refutes (module doc)."""
+        seen = self.writer(path)
+        if seen is None or seen.method != SAME_BURST or not owners_kept or not seen.user or sys.platform == "win32":
+            return seen
+        uid = st if isinstance(st, int) else getattr(st, "st_uid", None)
+        if uid is None or self._user_name(uid) == seen.user:
+            return seen
+        return None
+
     def _credit(self, path: str, writer: Writer) -> None:
         with self._lock:
             self._burst[path] = Writer(writer.pid, writer.name, writer.exe, writer.user, SAME_BURST)
@@ -306,12 +329,12 @@ class WriterTracker:
             while len(self._burst) > self.keep:
                 self._burst.popitem(last=False)
 
-    def details(self, path: str) -> dict:
+    def details(self, path: str, st: os.stat_result | int | None = None, owners_kept: bool = True) -> dict:
         closer = self.writes.closer(path) if self.writes is not None else None
         if closer is not None:
             process = {"pid": closer.pid, "name": closer.name, "exe": "", "user": user_name(closer.uid)}
             return {"attribution": CLOSE_WRITE, "process": process}
-        w = self.writer(path)
+        w = self._credited(path, st, owners_kept)
         return w.details() if w is not None else {"attribution": NOT_SEEN}
 
     def walk_once(self) -> None:
@@ -352,6 +375,15 @@ class WriterTracker:
             if pause > 0:
                 with self._lock:  # requests pile up meanwhile and share the next walk
                     self._lock.wait_for(lambda: self._stop, pause)
+
+
+def owners_kept(fstype: str | None, kind: str) -> bool:
+    """Whether a place's files show the user whose process made each: not on FAT, exFAT, NTFS
+    mounted by the kernel or ntfs-3g, discs, phones, or network shares (OWNERLESS_FSTYPES).
+    `fstype`: the medium's, None for a folder on the computer's own disk."""
+    if kind in ("share", "phone"):
+        return False
+    return fstype is None or fstype.lower() not in OWNERLESS_FSTYPES
 
 
 def user_name(uid: int) -> str:

@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 
 from loguru import logger
 
-from agent.attribution import WriterTracker
+from agent.attribution import WriterTracker, owners_kept
 from agent.classify import content_fields
 from agent.content.inspect import Inspection
 from agent.hashing import FileDigest, Hasher
@@ -761,8 +761,8 @@ class Pipeline:
         text, raw = readable(path)
         fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, media=place.media, egress=place.kind)
         fields.update(content_fields(self.index, digest, done.inspection or _NOT_INSPECTED, known))
-        fields["details"] = {**(fields.get("details") or {}), **self.writers.details(path)}
-        self._add_writer(fields, path, st)
+        fields["details"] = {**(fields.get("details") or {}), **self.writers.details(path, st, _owners_kept(place))}
+        self._add_writer(fields, path, st, place)
         self._outbox.add(self.make_event("egress.file", **fields), mark)
 
     def _sourceless_fields(
@@ -784,7 +784,7 @@ class Pipeline:
         if digest.size > 0 and (known is None or digest.sha256 in known):
             return None
         text, raw = readable(path)
-        details, user, how = self.writers.attribution(path, st)
+        details, user, how = self.writers.attribution(path, st, _owners_kept(place))
         fields = {
             "path": text,
             "path_b64": raw,
@@ -802,10 +802,10 @@ class Pipeline:
             details["user_from"] = how
         return fields
 
-    def _add_writer(self, fields: dict, path: str, st: os.stat_result | None) -> None:
+    def _add_writer(self, fields: dict, path: str, st: os.stat_result | None, place: EgressPlace) -> None:
         """The event's user is the file's writer where known (the kernel's word, a process caught
         writing, else the owner of the descriptor read); the login session's guess goes beside it."""
-        user, how = self.writers.writer_of(path, st)
+        user, how = self.writers.writer_of(path, st, _owners_kept(place))
         if user:
             fields["user"] = user
             fields["details"] = {**(fields.get("details") or {}), "user_from": how}
@@ -835,14 +835,14 @@ class Pipeline:
     def _report_blind(self, path: str, pending: _Pending, why: Detection, seen: os.stat_result | None) -> None:
         text, raw = readable(path)
         fields: dict = dict(path=text, path_b64=raw, media=pending.place.media, egress=pending.place.kind, detections=(why,))
-        details = dict(self.writers.details(path))
+        details = dict(self.writers.details(path, seen, _owners_kept(pending.place)))
         if seen is not None and stat.S_ISREG(seen.st_mode):
             if not pending.unseen_write:  # else writes came after that stat: its size and time are stale
                 fields["size"] = seen.st_size
                 details["mtime"] = _iso(seen.st_mtime_ns)
             details["owner_uid"] = seen.st_uid
         fields["details"] = details
-        self._add_writer(fields, path, seen)
+        self._add_writer(fields, path, seen, pending.place)
         logger.warning("egress file not inspected path={!r} why={!r}", text, why.sample)
         self._outbox.add(self.make_event("egress.file", **fields))
 
@@ -926,6 +926,11 @@ class _Changes(queue.SimpleQueue):
         if self.qsize() >= QUEUE_MAX:
             raise queue.Full
         self.put(item)
+
+
+def _owners_kept(place: EgressPlace) -> bool:
+    """Whether the place's files show who made each (attribution.owners_kept)."""
+    return owners_kept(place.media.fstype if place.media is not None else None, place.kind)
 
 
 def _lstat(path: str) -> os.stat_result:

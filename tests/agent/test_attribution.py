@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 
 from agent.attribution import (
+    FILE_OWNER,
     NOT_SEEN,
     OPEN_FILE,
     SAME_BURST,
@@ -20,6 +21,8 @@ from agent.attribution import (
     WriterTracker,
     open_writers,
     open_writers_reference,
+    owners_kept,
+    user_name,
 )
 
 HOLD = "import sys, time; f = open(sys.argv[1], sys.argv[2]); f.write('x') if 'r' not in sys.argv[2] else None; f.flush(); print('open', flush=True); time.sleep(60)"
@@ -305,7 +308,7 @@ def test_one_look_at_a_writer_answers_as_details_and_writer_of_do() -> None:
     file's owner from its fstat, and nothing at all."""
     from agent.fanotify import Closer
 
-    caught = Writer(4242, "cp", "/usr/bin/cp", "zhangsan")
+    caught = Writer(4242, "cp", "/usr/bin/cp", user_name(os.getuid()))  # its files are its user's
     nameless = Writer(4343, "rsync", "/usr/bin/rsync", "")
     closers = {"/usb/closed.bin": Closer(77, os.getuid(), "cp")}
     writes = SimpleNamespace(closer=closers.get, start=lambda: None, stop=lambda: None)
@@ -317,11 +320,46 @@ def test_one_look_at_a_writer_answers_as_details_and_writer_of_do() -> None:
     for name in ("caught", "nameless", "credited"):
         tracker.seen(f"/usb/{name}.bin", "/usb")
     tracker.walk_once()
-    owned = SimpleNamespace(st_uid=os.getuid())
+    owned, others = SimpleNamespace(st_uid=os.getuid()), SimpleNamespace(st_uid=54321)  # the credit's user, another
     paths = ["/usb/closed.bin", "/usb/caught.bin", "/usb/nameless.bin", "/usb/credited.bin", "/usb/unseen.bin"]
     answers = set()
     for path in paths:
-        for st in (owned, None):
-            assert tracker.attribution(path, st) == (tracker.details(path), *tracker.writer_of(path, st)), (path, st)
-            answers.add(tracker.attribution(path, st)[2])
+        for st in (owned, others, None):
+            for kept in (True, False):
+                one = tracker.attribution(path, st, kept)
+                assert one == (tracker.details(path, st, kept), *tracker.writer_of(path, st, kept)), (path, st, kept)
+                answers.add(one[2])
     assert answers == {"close-write", OPEN_FILE, SAME_BURST, "file-owner", "unknown"}  # every source was asked
+
+
+def test_a_same_burst_credit_the_files_owner_refutes_is_not_given() -> None:
+    """A copy caught writing in a place is credited with the files written there while it runs,
+    but a file owned by another user was not made by it (a process makes its files its own
+    user's): that file is said as not seen, its user the owner's. A writer caught with the file
+    itself open is a fact and stands; on FAT and shares, where every file shows one owner, the
+    owner refutes nothing."""
+    me = user_name(os.getuid())
+    copy = Writer(4242, "cp", "/usr/bin/cp", me)
+
+    def find(paths, roots):
+        return ({"/usb/open.bin": copy} if "/usb/open.bin" in paths else {}), {"/usb": copy}
+
+    tracker = WriterTracker(find=find, clock=FakeClock(), alive={4242}.__contains__)
+    for name in ("open", "mine", "theirs"):
+        tracker.seen(f"/usb/{name}.bin", "/usb")
+    tracker.walk_once()
+    mine, theirs = SimpleNamespace(st_uid=os.getuid()), SimpleNamespace(st_uid=54321)
+    assert tracker.writer_of("/usb/mine.bin", mine) == (me, SAME_BURST)
+    assert tracker.writer_of("/usb/theirs.bin", theirs) == ("54321", FILE_OWNER)
+    assert tracker.attribution("/usb/theirs.bin", theirs) == ({"attribution": NOT_SEEN}, "54321", FILE_OWNER)
+    assert tracker.details("/usb/theirs.bin", 54321) == {"attribution": NOT_SEEN}
+    assert tracker.writer_of("/usb/theirs.bin", theirs, owners_kept=False) == (me, SAME_BURST)
+    assert tracker.writer_of("/usb/open.bin", theirs) == (me, OPEN_FILE)  # caught with it open: stands
+    assert tracker.writer_of("/usb/theirs.bin", None) == (me, SAME_BURST)  # no owner known: nothing refutes
+
+
+def test_owners_are_kept_on_local_disks_not_on_fat_discs_phones_or_shares() -> None:
+    assert owners_kept(None, "sync") and owners_kept("ext4", "removable") and owners_kept("btrfs", "removable")
+    for fstype in ("vfat", "exfat", "ntfs3", "fuseblk", "iso9660", "cifs", "fuse.gvfsd-fuse", "VFAT"):
+        assert not owners_kept(fstype, "removable"), fstype
+    assert not owners_kept(None, "share") and not owners_kept(None, "phone")

@@ -124,15 +124,8 @@ with open(sys.argv[1], "wb") as f:
 """
 
 
+# was a hole (D3): same-burst credit won over the file's owner; fixed by WriterTracker._credited
 @pytest.mark.skipif(os.geteuid() != 0, reason="writing as another user needs root")
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D3): same-burst credit wins over the file's owner; while a colleague's long copy "
-    "runs in the same place, a drawing another user writes there is reported as the colleague's "
-    "(user and process of the other copy, user_from same-burst) though the file's owner says who "
-    "wrote it (reference path too: WriterTracker.seen/writer_of)",
-)
 def test_a_file_another_user_wrote_is_not_credited_to_the_copy_running_beside_it(rig):
     import subprocess
     import sys
