@@ -35,6 +35,10 @@ _SLOTS = ("details", "id", "path", "prev_hash", "seq", "sha256", "size", "ts")
 _SAME_OBJECTS = ("match", "media", "detections")  # the same object as the template's, or no template
 _FIXED = tuple(k for k in _EVENT_FIELDS if k not in _SLOTS and k not in _SAME_OBJECTS and k != "rule_ids")
 _MILLIS = frozenset(f"{i:03d}" for i in range(1000))
+# True: details holding dicts of plain values (the writer's process) are recognised as the last
+# details too; False: only details of plain values are (the reference of the shortcut; the
+# encoding of both is held to spool._encoded_reference by test_spool_template)
+FAST_NESTED_DETAILS = True
 MISSES_ALLOWED = 4  # templates made this many more than the other events they served: the run is too mixed
 
 
@@ -122,7 +126,8 @@ class _Run:
         self.template: _Template | None = None
         self.misses = 0  # templates made, less the events written from one
         self.seconds: set[str] = set()  # 'YYYY-MM-DDTHH:MM:SS' of times normal_ts leaves as they are
-        self.details: tuple[tuple, tuple, tuple, str] | None = None  # the last details: keys, values, types, text
+        # the last details: keys, values (dicts copied), types, text, and (index, keys, value types) of each dict value
+        self.details: tuple[tuple, tuple, tuple, str, tuple] | None = None
 
     def encoded(self, event: Event, seq: int, prev_hash: str | None) -> Encoded:
         template = self.template
@@ -195,11 +200,21 @@ class _Run:
 
     def _details_text(self, details: Any) -> str | None:
         """The details' canonical text; the last one's again when these are the same keys in the
-        same order with equal values of the same types (plain values only)."""
+        same order with equal values of the same types: plain values, or dicts of them (the
+        writer's process, {pid, name, exe, user}, in every event of a copy the kernel named),
+        held as copies so a dict changed since is compared as it is now (FAST_NESTED_DETAILS)."""
         last = self.details
         if type(details) is dict and last is not None:
             values = tuple(details.values())
-            if tuple(details) == last[0] and values == last[1] and tuple(map(type, values)) == last[2]:
+            if (
+                tuple(details) == last[0]
+                and values == last[1]
+                and tuple(map(type, values)) == last[2]
+                and all(
+                    tuple(values[i]) == keys and tuple(map(type, values[i].values())) == types
+                    for i, keys, types in last[4]
+                )
+            ):
                 return last[3]
         try:
             text = self.details_text(details)
@@ -208,8 +223,15 @@ class _Run:
         if type(details) is dict and all(type(k) is str for k in details):
             values = tuple(details.values())
             types = tuple(map(type, values))
-            if _PLAIN.issuperset(types):
-                self.details = (tuple(details), values, types, text)
+            nested = tuple(i for i, t in enumerate(types) if t is dict)
+            if all(t in _PLAIN or (t is dict and FAST_NESTED_DETAILS) for t in types) and all(
+                all(type(k) is str for k in values[i]) and _PLAIN.issuperset(map(type, values[i].values()))
+                for i in nested
+            ):
+                # the dicts copied: the event's own may change before the next event is encoded
+                kept = tuple(dict(v) if i in nested else v for i, v in enumerate(values))
+                inner = tuple((i, tuple(values[i]), tuple(map(type, values[i].values()))) for i in nested)
+                self.details = (tuple(details), kept, types, text, inner)
         return text
 
 

@@ -120,6 +120,34 @@ CHANGES = st.one_of(
                         },
                         {"a": 1, "b": True},
                         {"b": 1, "a": True},
+                        {
+                            "attribution": "close-write",
+                            "process": {"pid": 1234, "name": "cp", "exe": "", "user": "zhang"},
+                        },
+                        {
+                            "attribution": "close-write",
+                            "process": {"pid": 1235, "name": "cp", "exe": "", "user": "zhang"},
+                        },
+                        {
+                            "attribution": "close-write",
+                            "process": {"pid": 1234.0, "name": "cp", "exe": "", "user": "zhang"},
+                        },
+                        {
+                            "attribution": "close-write",
+                            "process": {"pid": True, "name": "cp", "exe": "", "user": "zhang"},
+                        },
+                        {
+                            "attribution": "close-write",
+                            "process": {"name": "cp", "pid": 1234, "exe": "", "user": "zhang"},
+                        },
+                        {"attribution": "close-write", "process": {"a": 1, "b": True}},
+                        {"attribution": "close-write", "process": {"b": 1, "a": True}},
+                        {"attribution": "close-write", "process": {"b": True, "a": 1}},
+                        {"attribution": "close-write", "process": {1: "x"}},
+                        {"attribution": "close-write", "process": {"deeper": {"pid": 1}}},
+                        {"attribution": "close-write", "process": {"pid": math.nan}},
+                        {"attribution": "close-write", "process": {}},
+                        {"attribution": "close-write", "process": "cp"},
                         {"a": True, "b": 1},
                         {"a": math.nan},
                         {"a": "\udcff"},
@@ -128,6 +156,9 @@ CHANGES = st.one_of(
                     ]
                 ),
                 st.dictionaries(ODD_TEXT, JSONISH, max_size=3),
+                st.dictionaries(
+                    ODD_TEXT, st.one_of(JSONISH, st.dictionaries(ODD_TEXT, JSONISH, max_size=3)), max_size=3
+                ),
             )
         }
     ),
@@ -263,6 +294,20 @@ def test_equal_values_of_another_type_are_written_as_their_own():
         {"rule_ids": ("MW-1",)},
         {"rule_ids": ("MW-1",), "details": {1: "x"}},
         {"rule_ids": ("MW-1",), "details": {True: "x"}},
+        {"details": {"process": {"a": 1, "b": True}}},
+        {"details": {"process": {"b": 1, "a": True}}},
+        {"details": {"process": {"a": True, "b": 1}}},
+        {"details": {"process": {"a": 1.0, "b": True}}},
+        {"details": {"process": {1: "x"}}},
+        {"details": {"process": {True: "x"}}},
+        {"details": {"process": {"deeper": {"a": 1, "b": True}}}},
+        {"details": {"process": {"deeper": {"b": 1, "a": True}}}},
+        {"details": {"process": {"pid": 0.0}}},
+        {"details": {"process": {"pid": -0.0}}},
+        {"details": {"a": 0.0}},
+        {"details": {"a": -0.0}},
+        {"details": {"a": [1, True]}},
+        {"details": {"a": [True, 1]}},
     ]
     for first in cases:
         for second in cases:
@@ -286,3 +331,40 @@ def test_a_write_fails_where_the_references_loop_fails(tmp_path, monkeypatch):
 
 
 TS_GAP = "2026-12-06T15:04:05.123Z"
+
+
+def test_details_holding_a_dict_changed_after_an_event_are_written_as_they_are_now():
+    """The writer's process dict is compared with a copy of the last one, not with itself: a dict
+    shared by two events and changed between their encodings is written as it is then."""
+    process = {"pid": 1234, "name": "cp", "exe": "", "user": "zhang"}
+    details = {"attribution": "close-write", "process": process}
+    run = [_burst_event(i, details=details) for i in range(3)]
+    encoded = encoded_run(run, 5, None, _encoded, _sentinel_text, _details_text)
+    first = next(encoded)
+    process["pid"] = 4321
+    second = next(encoded)
+    process["pid"] = True  # equal to 1, written as true
+    process["pid"] = 1
+    third = next(encoded)
+    expected = []
+    prev = None
+    for i, pid in enumerate((1234, 4321, 1)):
+        event = run[i].replaced(details={"attribution": "close-write", "process": {**process, "pid": pid}})
+        expected.append(_encoded_reference(event, 6 + i, prev))
+        prev = expected[-1][2]
+    assert [first, second, third] == expected
+
+
+def test_a_burst_named_by_the_kernel_reuses_its_details_text(monkeypatch):
+    """Each event of a copy the kernel named carries the same process dict: its details' text is
+    made once, not once an event (the shortcut is taken, and its answers are the reference's)."""
+    made = []
+    run = [
+        _burst_event(
+            i, details={"attribution": "close-write", "process": {"pid": 7, "name": "cp", "exe": "", "user": "zhang"}}
+        )
+        for i in range(20)
+    ]
+    encoded = list(encoded_run(run, 0, None, _encoded, _sentinel_text, lambda d: made.append(d) or _details_text(d)))
+    assert encoded == _reference(run, 0, None)
+    assert len(made) == 1
