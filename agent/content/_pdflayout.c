@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "_pdfpage.h"
+
 #define CHECK_EVERY 256       /* pdf_layout.CHECK_EVERY */
 #define MAX_LINE_OBJECTS 1024 /* pdf_layout.MAX_LINE_OBJECTS */
 #define EPSILON 1e-3          /* pdf_layout.EPSILON */
@@ -296,7 +298,11 @@ typedef struct {
     PyObject *py;   /* the TextObject (a reference held while the page is laid out) */
     PyObject *font; /* borrowed from py */
     FontInfo *fi;
-    PyObject *kerns, *cuts; /* borrowed lists, every item checked: floats, ints */
+    const void *id;         /* the TextObject, or the record: the same object twice has the same id */
+    PyObject *kerns, *cuts; /* borrowed lists, every item checked: floats, ints (NULL for a record) */
+    const double *kern;     /* a record's kerns and cuts (NULL for a TextObject, or where it has none) */
+    const Py_ssize_t *cut;
+    Py_ssize_t nk, nc;
     int kind;               /* obj.codes: PyUnicode kind and data */
     const void *codes;
     Py_ssize_t n;
@@ -345,6 +351,8 @@ typedef struct {
     Seen *seen;       /* holder -> the objects before, open addressing */
     Py_ssize_t seen_cap, seen_used;
     PyObject *check_time;
+    PyObject *last_font; /* the last font_info() asked, and its answer */
+    FontInfo *last_fi;
 } Layout;
 
 #define CODE(o, i) PyUnicode_READ((o)->kind, (o)->codes, (i))
@@ -393,6 +401,8 @@ static int field_double(PyObject *obj, int field, double *out) {
 
 static PyObject *field(PyObject *obj, int field) { return *(PyObject **)((char *)obj + field_offset[field]); }
 
+static int finish_object(Layout *L, Obj *o);
+
 /* one object read: 0, BAIL, -1 */
 static int read_object(Layout *L, PyObject *py, Obj *o) {
     memset(o, 0, sizeof *o);
@@ -411,6 +421,7 @@ static int read_object(Layout *L, PyObject *py, Obj *o) {
     o->codes = PyUnicode_DATA(codes);
     o->n = PyUnicode_GET_LENGTH(codes);
     if (o->n == 0) return BAIL;
+    o->id = py;
     int overflow;
     o->holder = PyLong_AsLongLongAndOverflow(holder, &overflow);
     if (overflow || (o->holder == -1 && PyErr_Occurred())) return PyErr_Occurred() ? -1 : BAIL;
@@ -419,7 +430,7 @@ static int read_object(Layout *L, PyObject *py, Obj *o) {
     int ids[7] = {F_SIZE, F_LAST_X, F_END_X, F_A, F_D, F_X, F_Y};
     for (int i = 0; i < 7; i++)
         if (!field_double(py, ids[i], fields[i])) return BAIL;
-    Py_ssize_t nk = PyList_GET_SIZE(o->kerns), nc = PyList_GET_SIZE(o->cuts);
+    Py_ssize_t nk = o->nk = PyList_GET_SIZE(o->kerns), nc = o->nc = PyList_GET_SIZE(o->cuts);
     for (Py_ssize_t i = 0; i < nk; i++) {
         PyObject *k = PyList_GET_ITEM(o->kerns, i);
         if (!PyFloat_CheckExact(k)) return BAIL;
@@ -433,11 +444,20 @@ static int read_object(Layout *L, PyObject *py, Obj *o) {
         if (v == -1 && PyErr_Occurred()) return -1;
         if (v < 0 || v > o->n) return BAIL;
     }
-    if ((o->fi = font_info(o->font)) == NULL) { /* not a Font as pdf_fonts makes them: the Python decides */
+    return finish_object(L, o);
+}
+
+/* an object's font tables and text, once its fields are read: 0, BAIL, -1 */
+static int finish_object(Layout *L, Obj *o) {
+    if (o->font == L->last_font) {
+        o->fi = L->last_fi;
+    } else if ((o->fi = font_info(o->font)) == NULL) { /* not a Font as pdf_fonts makes them: the Python decides */
         if (PyErr_ExceptionMatches(PyExc_MemoryError)) return -1;
         PyErr_Clear();
         return BAIL;
     }
+    L->last_font = o->font; /* the next object is most often in the same font: its tables without a lookup */
+    L->last_fi = o->fi;
     if (!o->fi->usable) return BAIL;
     /* its text: font.text_of(codes), each code's text from the font's table */
     FontInfo *f = o->fi;
@@ -455,8 +475,12 @@ static int read_object(Layout *L, PyObject *py, Obj *o) {
     return 0;
 }
 
-static long long cut_at(Obj *o, Py_ssize_t i) { return PyLong_AsLongLong(PyList_GET_ITEM(o->cuts, i)); }
-static double kern_at(Obj *o, Py_ssize_t i) { return PyFloat_AS_DOUBLE(PyList_GET_ITEM(o->kerns, i)); }
+static long long cut_at(Obj *o, Py_ssize_t i) {
+    return o->cuts == NULL ? (long long)o->cut[i] : PyLong_AsLongLong(PyList_GET_ITEM(o->cuts, i));
+}
+static double kern_at(Obj *o, Py_ssize_t i) {
+    return o->kerns == NULL ? o->kern[i] : PyFloat_AS_DOUBLE(PyList_GET_ITEM(o->kerns, i));
+}
 
 /* _char_width: font.width(code), BAIL where the Python raises */
 static int char_width(Obj *o, Py_UCS4 code, int32_t *w) {
@@ -533,7 +557,7 @@ static Extent extent(Layout *L, Obj *o) {
 /* _glyph_xs: page x of the first (head) or last glyphs, at most TAIL; *count of them */
 static int glyph_xs(Obj *o, int head, double *xs, int *count) {
     double scale = o->size / 1000;
-    Py_ssize_t n = o->n, nk = PyList_GET_SIZE(o->kerns), nc = PyList_GET_SIZE(o->cuts);
+    Py_ssize_t n = o->n, nk = o->nk, nc = o->nc;
     Py_ssize_t pairs = nk < nc ? nk : nc;
     /* dict(zip(cuts, kerns)): the last kern of each cut in the window asked */
     Py_ssize_t lo = head ? 0 : (n - TAIL > 0 ? n - TAIL : 0), hi = head ? (n < TAIL ? n : TAIL) : n;
@@ -880,7 +904,7 @@ static int kerned(Layout *L, Obj *o) {
     const Py_UCS4 *text = TEXT(L, o);
     int one_each = o->tn == o->n;
     Py_ssize_t start = 0, measured = 0, measured_len = 0;
-    Py_ssize_t nk = PyList_GET_SIZE(o->kerns), nc = PyList_GET_SIZE(o->cuts), pairs = nk < nc ? nk : nc;
+    Py_ssize_t nk = o->nk, nc = o->nc, pairs = nk < nc ? nk : nc;
     Py_ssize_t pieces = 0; /* how many pieces this object put in temp so far */
     for (Py_ssize_t j = 0; j < pairs; j++) {
         double k = kern_at(o, j);
@@ -1021,7 +1045,7 @@ static int join(Layout *L, Obj *o, int *out) { /* _join */
 static int place(Layout *L, Obj *o) { /* _place */
     int rc;
     if (L->prev != NULL) {
-        if (L->last_char != NULL && L->last_char->py != L->prev->py && L->last_char->holder != L->prev->holder)
+        if (L->last_char != NULL && L->last_char->id != L->prev->id && L->last_char->holder != L->prev->holder)
             return BAIL;
         int result;
         if ((rc = join(L, o, &result))) return rc;
@@ -1078,7 +1102,7 @@ static int place(Layout *L, Obj *o) { /* _place */
     int from = k > TAIL ? k - TAIL : 0;
     L->ntail = k - from;
     memcpy(L->tail, merged + from, (size_t)L->ntail * sizeof *merged);
-    if (PyList_GET_SIZE(o->kerns) && o->kmin <= -1000 * o->fi->least_space_gap) {
+    if (o->nk && o->kmin <= -1000 * o->fi->least_space_gap) {
         if ((rc = kerned(L, o))) return rc;
     } else if (temp_piece(L, TEXT(L, o), o->tn) < 0) {
         return -1;
@@ -1153,6 +1177,8 @@ static int check(Layout *L) {
     return res == NULL ? -1 : 0;
 }
 
+static int lay_out(Layout *L);
+
 /* the page: 0 (L->out holds its text), BAIL, -1 */
 static int layout(Layout *L, PyObject *objects) {
     Py_ssize_t n = PyList_GET_SIZE(objects);
@@ -1171,6 +1197,62 @@ static int layout(Layout *L, PyObject *objects) {
         L->objs[i].py = py; /* read_object clears it first: kept for the release */
         if (rc) return rc;
     }
+    return lay_out(L);
+}
+
+/* a record of _pdftext's page read as read_object reads a TextObject: 0, BAIL, -1 */
+static int read_record(Layout *L, const PdfPage *page, const PdfRecord *rec, Obj *o) {
+    memset(o, 0, sizeof *o);
+    /* every offset checked against the page's arrays before it is read */
+    if (rec->font == NULL || (rec->kind != 1 && rec->kind != 2) || rec->n <= 0 || rec->codes < 0 || rec->nk < 0 ||
+        rec->kerns < 0 || rec->nc < 0 || rec->cuts < 0 || rec->codes > page->codes_len ||
+        rec->n > (page->codes_len - rec->codes) / rec->kind || rec->kerns > page->kerns_len ||
+        rec->nk > page->kerns_len - rec->kerns || rec->cuts > page->cuts_len || rec->nc > page->cuts_len - rec->cuts ||
+        rec->codes % rec->kind) /* two-byte codes are read as Py_UCS2: aligned */
+        return BAIL;
+    o->id = rec;
+    o->font = rec->font;
+    o->kind = rec->kind == 1 ? PyUnicode_1BYTE_KIND : PyUnicode_2BYTE_KIND;
+    o->codes = page->codes + rec->codes;
+    o->n = rec->n;
+    o->holder = rec->holder;
+    o->dense = rec->dense != 0;
+    o->size = rec->size;
+    o->last_x = rec->last_x;
+    o->end_x = rec->end_x;
+    o->a = rec->a;
+    o->d = rec->d;
+    o->x = rec->x;
+    o->y = rec->y;
+    o->kern = rec->nk ? page->kerns + rec->kerns : NULL; /* nk and nc checked against the arrays above */
+    o->cut = rec->nc ? page->cuts + rec->cuts : NULL;
+    o->nk = rec->nk;
+    o->nc = rec->nc;
+    for (Py_ssize_t i = 0; i < o->nk; i++) o->kmin = i == 0 ? o->kern[i] : pmin(o->kmin, o->kern[i]);
+    for (Py_ssize_t i = 0; i < o->nc; i++)
+        if (o->cut[i] < 0 || o->cut[i] > o->n) return BAIL;
+    return finish_object(L, o);
+}
+
+/* the page from a _pdftext page of records (PDFPAGE_CAPSULE): 0, BAIL, -1 */
+static int layout_records(Layout *L, const PdfPage *page) {
+    L->objs = PyMem_Calloc((size_t)page->n + 1, sizeof *L->objs);
+    if (L->objs == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < page->n; i++) {
+        if (i && i % CHECK_EVERY == 0 && check(L) < 0) return -1;
+        L->nobjs = i + 1;
+        int rc = read_record(L, page, &page->recs[i], &L->objs[i]);
+        if (rc) return rc;
+    }
+    return lay_out(L);
+}
+
+/* the objects read: their text laid out into L->out (0), BAIL, -1 */
+static int lay_out(Layout *L) {
+    Py_ssize_t n = L->nobjs;
     Py_ssize_t next_check = CHECK_EVERY;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (i >= next_check) {
@@ -1190,6 +1272,22 @@ static int layout(Layout *L, PyObject *objects) {
     return 0;
 }
 
+/* the page's text from a finished layout (rc 0), None (BAIL) or NULL (an error); L's buffers freed */
+static PyObject *finish(Layout *L, int rc) {
+    PyObject *result = NULL;
+    if (rc == 0) result = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, L->out.s ? L->out.s : (Py_UCS4 *)SPACE, L->out.len);
+    else if (rc == BAIL) result = Py_NewRef(Py_None);
+    for (Py_ssize_t i = 0; i < L->nobjs; i++) Py_XDECREF(L->objs[i].py);
+    PyMem_Free(L->objs);
+    PyMem_Free(L->arena.s);
+    PyMem_Free(L->temp.s);
+    PyMem_Free(L->tpos);
+    PyMem_Free(L->out.s);
+    PyMem_Free(L->scratch.s);
+    PyMem_Free(L->seen);
+    return result;
+}
+
 static PyObject *pdflayout_text(PyObject *self, PyObject *args) {
     PyObject *objects;
     Layout L;
@@ -1202,19 +1300,25 @@ static PyObject *pdflayout_text(PyObject *self, PyObject *args) {
     }
     L.out_empty = 1;
     Py_INCREF(objects);
-    int rc = layout(&L, objects);
-    PyObject *result = NULL;
-    if (rc == 0) result = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, L.out.s ? L.out.s : (Py_UCS4 *)SPACE, L.out.len);
-    else if (rc == BAIL) result = Py_NewRef(Py_None);
-    for (Py_ssize_t i = 0; i < L.nobjs; i++) Py_XDECREF(L.objs[i].py);
+    PyObject *result = finish(&L, layout(&L, objects));
     Py_DECREF(objects);
-    PyMem_Free(L.objs);
-    PyMem_Free(L.arena.s);
-    PyMem_Free(L.temp.s);
-    PyMem_Free(L.tpos);
-    PyMem_Free(L.out.s);
-    PyMem_Free(L.scratch.s);
-    PyMem_Free(L.seen);
+    return result;
+}
+
+static PyObject *pdflayout_records_text(PyObject *self, PyObject *args) {
+    PyObject *capsule;
+    Layout L;
+    memset(&L, 0, sizeof L);
+    if (!PyArg_ParseTuple(args, "OddddO", &capsule, &L.width, &L.height, &L.sx, &L.sy, &L.check_time)) return NULL;
+    PdfPage *page = PyCapsule_IsValid(capsule, PDFPAGE_CAPSULE) ? PyCapsule_GetPointer(capsule, PDFPAGE_CAPSULE) : NULL;
+    if (page == NULL) {
+        PyErr_SetString(PyExc_TypeError, "a page of records from _pdftext.records");
+        return NULL;
+    }
+    L.out_empty = 1;
+    Py_INCREF(capsule); /* the page's arrays live while the layout reads them, whatever check_time does */
+    PyObject *result = finish(&L, layout_records(&L, page));
+    Py_DECREF(capsule);
     return result;
 }
 
@@ -1242,6 +1346,8 @@ static PyMethodDef methods[] = {
     {"setup", pdflayout_setup, METH_VARARGS, "setup(TextObject): the class whose slots the layout reads."},
     {"text", pdflayout_text, METH_VARARGS,
      "text(objects, width, height, sx, sy, check_time): PageLayout.text's page text, or None (the Python decides)."},
+    {"records_text", pdflayout_records_text, METH_VARARGS,
+     "records_text(page, width, height, sx, sy, check_time): text() of a page of _pdftext.records, or None."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -23,6 +23,8 @@
 #include <math.h>
 #include <limits.h>
 
+#include "_pdfpage.h"
+
 #define CHECK_EVERY 4096
 #define MAX_OPERANDS 64
 #define MAX_ARRAY 1000000
@@ -393,7 +395,11 @@ typedef struct {
     int tm_is_tlm; /* Python's tm and tlm are the same tuple: equal even holding NaN */
     long long count, codes; /* reader.count and reader.codes, kept here and written back around callbacks */
     int counted;            /* count and codes read from the reader */
+    PdfPage *page;          /* records(): the text objects go here as C records, not into reader.objects */
+    long long holder_value; /* records(): the holder as a C integer */
 } Reader;
+
+static int to_objects(Reader *r);
 
 static int push_op(Reader *r, PyObject *v) { /* steals v */
     if (r->nops == r->cap_ops) {
@@ -500,6 +506,7 @@ static PyObject *font_named(Reader *r, PyObject *name) {
 
 /* a show callback: tm = reader.method(state, tm, arg, holder, actual_text) */
 static int show(Reader *r, PyObject *method, const double tm[6], PyObject *arg, int actual_text, double out[6]) {
+    if (r->page != NULL && to_objects(r) < 0) return -1;
     if (sync_state(r) < 0) return -1;
     PyObject *t = tuple6(tm);
     if (t == NULL) return -1;
@@ -518,6 +525,7 @@ static int show(Reader *r, PyObject *method, const double tm[6], PyObject *arg, 
 }
 
 static int run_of_lines(Reader *r, Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t *pos) {
+    if (r->page != NULL && to_objects(r) < 0) return -1;
     const char *s = r->s;
     Py_ssize_t n = r->n;
     PyObject *raw = PyList_New(0);
@@ -743,6 +751,139 @@ static PyObject *list_of(PyObject *const *items, Py_ssize_t n) {
     return list;
 }
 
+/* room for `more` items of `size` bytes after `len` in *array (of capacity *cap): 0, -1 MemoryError */
+static int reserve(void **array, Py_ssize_t *cap, Py_ssize_t len, Py_ssize_t more, size_t size) {
+    if (more > (PY_SSIZE_T_MAX / 4) / (Py_ssize_t)size - len) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (len + more <= *cap) return 0;
+    Py_ssize_t want = (len + more) * 2 + 16;
+    void *grown = PyMem_Realloc(*array, (size_t)want * size);
+    if (grown == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *array = grown;
+    *cap = want;
+    return 0;
+}
+
+/* records(): the text object append_object would make, as a record on r->page (the same values) */
+static int add_record(Reader *r, FontTable *t, Py_ssize_t n, const Py_ssize_t *cuts, Py_ssize_t ncuts,
+                      PyObject *const *kerns, Py_ssize_t nkerns, const double v[7], int dense) {
+    PdfPage *page = r->page;
+    Py_ssize_t unit = t->two_byte ? 2 : 1, nc = nkerns ? ncuts : 0;
+    if (reserve((void **)&page->recs, &page->cap, page->n, 1, sizeof *page->recs) < 0 ||
+        reserve((void **)&page->codes, &page->codes_cap, page->codes_len, n * unit + 1, 1) < 0 ||
+        reserve((void **)&page->kerns, &page->kerns_cap, page->kerns_len, nkerns, sizeof *page->kerns) < 0 ||
+        reserve((void **)&page->cuts, &page->cuts_cap, page->cuts_len, nc, sizeof *page->cuts) < 0)
+        return -1;
+    PdfRecord *rec = &page->recs[page->n];
+    rec->font = Py_NewRef(r->st.font);
+    page->n++;
+    rec->size = v[0];
+    rec->last_x = v[1];
+    rec->end_x = v[2];
+    rec->a = v[3];
+    rec->d = v[4];
+    rec->x = v[5];
+    rec->y = v[6];
+    rec->holder = r->holder_value;
+    rec->dense = dense;
+    rec->kind = (int)unit;
+    if (unit == 2 && page->codes_len % 2) page->codes[page->codes_len++] = 0; /* two-byte codes read as uint16_t: aligned */
+    rec->codes = page->codes_len;
+    rec->n = n;
+    memcpy(page->codes + page->codes_len, r->buf, (size_t)(n * unit));
+    page->codes_len += n * unit;
+    rec->kerns = page->kerns_len;
+    rec->nk = nkerns;
+    for (Py_ssize_t i = 0; i < nkerns; i++) page->kerns[page->kerns_len++] = PyFloat_AS_DOUBLE(kerns[i]);
+    rec->cuts = page->cuts_len;
+    rec->nc = nc;
+    for (Py_ssize_t i = 0; i < nc; i++) page->cuts[page->cuts_len++] = cuts[i];
+    return 0;
+}
+
+/* TextObject(font, size, codes, kerns, cuts, last_x, end_x, a, d, x, y, holder, dense): codes n
+ * codes of `unit` bytes, kerns a list (stolen), cuts[0..nc), v the seven floats in that order */
+static PyObject *object_of(PyObject *font, Py_ssize_t unit, const unsigned char *codes, Py_ssize_t n, PyObject *kerns,
+                           const Py_ssize_t *cuts, Py_ssize_t nc, const double v[7], PyObject *holder, int dense) {
+    PyObject *args[13] = {NULL};
+    args[0] = Py_NewRef(font);
+    args[1] = PyFloat_FromDouble(v[0]);
+    args[2] = unit == 2 ? PyUnicode_FromKindAndData(PyUnicode_2BYTE_KIND, codes, n)
+                        : PyUnicode_DecodeLatin1((const char *)codes, n, NULL);
+    args[3] = kerns;
+    args[4] = PyList_New(nc);
+    for (Py_ssize_t i = 0; args[4] != NULL && i < nc; i++) {
+        PyObject *c = PyLong_FromSsize_t(cuts[i]);
+        if (c == NULL) {
+            Py_CLEAR(args[4]);
+            break;
+        }
+        PyList_SET_ITEM(args[4], i, c);
+    }
+    for (int i = 1; i < 7; i++) args[4 + i] = PyFloat_FromDouble(v[i]);
+    args[11] = Py_NewRef(holder);
+    args[12] = Py_NewRef(dense ? Py_True : Py_False);
+    int complete = 1;
+    for (int i = 0; i < 13; i++) complete &= args[i] != NULL;
+    if (complete) return text_object(args);
+    for (int i = 0; i < 13; i++) Py_XDECREF(args[i]);
+    return NULL;
+}
+
+/* the text object add_object makes, a TextObject appended to reader.objects: 0, -1 error */
+static int append_object(Reader *r, FontTable *t, Py_ssize_t n, const Py_ssize_t *cuts, Py_ssize_t ncuts,
+                         PyObject *const *kerns, Py_ssize_t nkerns, const double v[7], int dense) {
+    PyObject *obj = object_of(r->st.font, t->two_byte ? 2 : 1, r->buf, n, list_of(kerns, nkerns), cuts,
+                              nkerns ? ncuts : 0, v, r->holder, dense);
+    if (obj == NULL) return -1;
+    int rc = PyList_Append(r->objects, obj);
+    Py_DECREF(obj);
+    return rc;
+}
+
+static void page_free(PdfPage *page);
+
+/* records(): the step at hand needs Python's text objects (a show _show takes, a run of lines,
+ * the text of a form just run): the records so far become TextObjects at the head of
+ * reader.objects (before a form's), and the run goes on as run() */
+static int to_objects(Reader *r) {
+    PdfPage *page = r->page;
+    PyObject *made = PyList_New(page->n);
+    if (made == NULL) return -1;
+    for (Py_ssize_t i = 0; i < page->n; i++) {
+        PdfRecord *rec = &page->recs[i];
+        double v[7] = {rec->size, rec->last_x, rec->end_x, rec->a, rec->d, rec->x, rec->y};
+        PyObject *kerns = PyList_New(rec->nk);
+        for (Py_ssize_t k = 0; kerns != NULL && k < rec->nk; k++) {
+            PyObject *f = PyFloat_FromDouble(page->kerns[rec->kerns + k]);
+            if (f == NULL) {
+                Py_CLEAR(kerns);
+                break;
+            }
+            PyList_SET_ITEM(kerns, k, f);
+        }
+        PyObject *obj = kerns == NULL ? NULL
+                                      : object_of(rec->font, rec->kind, page->codes + rec->codes, rec->n, kerns,
+                                                  rec->nc ? page->cuts + rec->cuts : NULL, rec->nc, v, r->holder, rec->dense);
+        if (obj == NULL) {
+            Py_DECREF(made);
+            return -1;
+        }
+        PyList_SET_ITEM(made, i, obj);
+    }
+    int rc = PyList_SetSlice(r->objects, 0, 0, made);
+    Py_DECREF(made);
+    if (rc < 0) return -1;
+    page_free(r->page);
+    r->page = NULL;
+    return 0;
+}
+
 /* _add's text object from the codes in r->buf[0..n), strings cut at cuts[0..ncuts), kerns the TJ
  * numbers (PyFloats); out = the text matrix after it. 0 done, -1 error (Unsure as _add raises it) */
 static int add_object(Reader *r, FontTable *t, const double tm[6], Py_ssize_t n, const Py_ssize_t *cuts,
@@ -785,43 +926,9 @@ static int add_object(Reader *r, FontTable *t, const double tm[6], Py_ssize_t n,
     double px = m[4], py = m[3] * st->rise + m[5];
     if (!(fabs(px) <= MAX_COORD && fabs(py) <= MAX_COORD && fabs(m[0] * x) <= MAX_COORD))
         return unsure("text far off the page: PDFium's single-precision floats place it otherwise");
-    PyObject *args[13] = {NULL};
-    args[0] = st->font;
-    Py_INCREF(st->font);
-    args[1] = PyFloat_FromDouble(st->size);
-    args[2] = t->two_byte ? PyUnicode_FromKindAndData(PyUnicode_2BYTE_KIND, r->buf, n)
-                          : PyUnicode_DecodeLatin1((const char *)r->buf, n, NULL);
-    args[3] = list_of(kerns, nkerns);
-    args[4] = PyList_New(nkerns ? ncuts : 0);
-    for (Py_ssize_t i = 0; args[4] != NULL && i < PyList_GET_SIZE(args[4]); i++) {
-        PyObject *c = PyLong_FromSsize_t(cuts[i]);
-        if (c == NULL) {
-            Py_CLEAR(args[4]);
-            break;
-        }
-        PyList_SET_ITEM(args[4], i, c);
-    }
-    args[5] = PyFloat_FromDouble(last_x);
-    args[6] = PyFloat_FromDouble(x);
-    args[7] = PyFloat_FromDouble(m[0]);
-    args[8] = PyFloat_FromDouble(m[3]);
-    args[9] = PyFloat_FromDouble(px);
-    args[10] = PyFloat_FromDouble(py);
-    args[11] = r->holder;
-    Py_INCREF(r->holder);
-    args[12] = dense ? Py_True : Py_False;
-    Py_INCREF(args[12]);
-    PyObject *obj = NULL;
-    int complete = 1;
-    for (int i = 0; i < 13; i++) complete &= args[i] != NULL;
-    if (complete) {
-        obj = text_object(args);
-    } else {
-        for (int i = 0; i < 13; i++) Py_XDECREF(args[i]);
-    }
-    if (obj == NULL) return -1;
-    int rc = PyList_Append(r->objects, obj);
-    Py_DECREF(obj);
+    double v[7] = {st->size, last_x, x, m[0], m[3], px, py};
+    int rc = r->page != NULL ? add_record(r, t, n, cuts, ncuts, kerns, nkerns, v, dense)
+                             : append_object(r, t, n, cuts, ncuts, kerns, nkerns, v, dense);
     if (rc < 0) return -1;
     r->count += 1;
     r->codes += n;
@@ -1102,7 +1209,8 @@ static int operator(Reader *r, const char *op, Py_ssize_t len) {
                                                    NULL);
         if (res != NULL && counts_in(r) < 0) Py_CLEAR(res);
         Py_XDECREF(res);
-        return res == NULL ? -1 : 0;
+        if (res == NULL) return -1;
+        return r->page != NULL && PyList_GET_SIZE(r->objects) > 0 ? to_objects(r) : 0; /* a form's text */
     }
     if (IS("BDC") || IS("BMC")) {
         int flag = 0;
@@ -1404,63 +1512,106 @@ static int read_state(Reader *r) {
     return 0;
 }
 
+static void page_free(PdfPage *page) {
+    if (page == NULL) return;
+    for (Py_ssize_t i = 0; i < page->n; i++) Py_DECREF(page->recs[i].font);
+    PyMem_Free(page->recs);
+    PyMem_Free(page->codes);
+    PyMem_Free(page->kerns);
+    PyMem_Free(page->cuts);
+    PyMem_Free(page);
+}
+
+static void page_capsule_free(PyObject *capsule) { page_free(PyCapsule_GetPointer(capsule, PDFPAGE_CAPSULE)); }
+
+/* run() and records(): 0 done, -1 error */
+static int run_reader(Reader *r, PyObject *args) {
+    if (!PyArg_ParseTuple(args, "OO!OOOOL", &r->reader, &PyBytes_Type, &r->data, &r->resources, &r->pystate, &r->holder,
+                          &r->depth, &r->max_objects))
+        return -1;
+    if (Unsure == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_pdftext.setup() first");
+        return -1;
+    }
+    r->s = PyBytes_AS_STRING(r->data);
+    r->n = PyBytes_GET_SIZE(r->data);
+    if (read_state(r) < 0) return -1;
+    int rc;
+    static const double one[6] = {1.0, 0.0, 0.0, 1.0, 0.0, 0.0};
+    memcpy(r->tm, one, sizeof one);
+    memcpy(r->tlm, one, sizeof one);
+    r->tm_is_tlm = 1;
+    PyObject *min_codes = PyObject_GetAttr(r->reader, s_min_codes);
+    if (min_codes == NULL) return -1;
+    r->min_codes = PyFloat_AsDouble(min_codes);
+    Py_DECREF(min_codes);
+    if (r->min_codes == -1.0 && PyErr_Occurred()) return -1;
+    if ((r->objects = PyObject_GetAttr(r->reader, s_objects)) == NULL) return -1;
+    if (!PyList_Check(r->objects)) {
+        Py_CLEAR(r->objects);
+        PyErr_SetString(PyExc_TypeError, "reader.objects is a list");
+        return -1;
+    }
+    if (r->page != NULL) { /* records(): a fresh reader's page, its holder a C integer */
+        int overflow = 0;
+        r->holder_value = PyLong_CheckExact(r->holder) ? PyLong_AsLongLongAndOverflow(r->holder, &overflow) : -1;
+        if (r->holder_value == -1 && PyErr_Occurred()) {
+            Py_CLEAR(r->objects);
+            return -1;
+        }
+        if (PyList_GET_SIZE(r->objects) || !PyLong_CheckExact(r->holder) || overflow) {
+            page_free(r->page); /* a reader records() does not expect: run() as it stands */
+            r->page = NULL;
+        }
+    }
+    if ((r->fonts = PyDict_New()) == NULL) {
+        Py_CLEAR(r->objects);
+        return -1;
+    }
+    if (r->st.font != NULL && PyDict_SetItem(r->fonts, Py_None, r->st.font) < 0) { /* held while the run uses it */
+        Py_CLEAR(r->fonts);
+        Py_CLEAR(r->objects);
+        return -1;
+    }
+    Py_INCREF(r->data); /* kept alive while s points into it, whatever the callbacks do */
+    rc = counts_in(r);
+    if (rc == 0) rc = loop(r);
+    if (rc == 0) rc = counts_out(r);
+    Py_DECREF(r->data);
+    clear_ops(r);
+    PyMem_Free(r->ops);
+    Py_XDECREF(r->array);
+    PyMem_Free(r->stack);
+    PyMem_Free(r->marked);
+    Py_CLEAR(r->fonts);
+    Py_CLEAR(r->objects);
+    for (int i = 0; i < r->ntables; i++) {
+        PyMem_Free(r->tables[i].adv);
+        PyMem_Free(r->tables[i].has);
+    }
+    PyMem_Free(r->buf);
+    return rc;
+}
+
 static PyObject *pdftext_run(PyObject *self, PyObject *args) {
     Reader r;
     memset(&r, 0, sizeof r);
-    if (!PyArg_ParseTuple(args, "OO!OOOOL", &r.reader, &PyBytes_Type, &r.data, &r.resources, &r.pystate, &r.holder,
-                          &r.depth, &r.max_objects))
-        return NULL;
-    if (Unsure == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "_pdftext.setup() first");
-        return NULL;
-    }
-    r.s = PyBytes_AS_STRING(r.data);
-    r.n = PyBytes_GET_SIZE(r.data);
-    if (read_state(&r) < 0) return NULL;
-    int rc;
-    static const double one[6] = {1.0, 0.0, 0.0, 1.0, 0.0, 0.0};
-    memcpy(r.tm, one, sizeof one);
-    memcpy(r.tlm, one, sizeof one);
-    r.tm_is_tlm = 1;
-    PyObject *min_codes = PyObject_GetAttr(r.reader, s_min_codes);
-    if (min_codes == NULL) return NULL;
-    r.min_codes = PyFloat_AsDouble(min_codes);
-    Py_DECREF(min_codes);
-    if (r.min_codes == -1.0 && PyErr_Occurred()) return NULL;
-    if ((r.objects = PyObject_GetAttr(r.reader, s_objects)) == NULL) return NULL;
-    if (!PyList_Check(r.objects)) {
-        Py_DECREF(r.objects);
-        PyErr_SetString(PyExc_TypeError, "reader.objects is a list");
-        return NULL;
-    }
-    if ((r.fonts = PyDict_New()) == NULL) {
-        Py_DECREF(r.objects);
-        return NULL;
-    }
-    if (r.st.font != NULL && PyDict_SetItem(r.fonts, Py_None, r.st.font) < 0) { /* held while the run uses it */
-        Py_DECREF(r.fonts);
-        Py_DECREF(r.objects);
-        return NULL;
-    }
-    Py_INCREF(r.data); /* kept alive while s points into it, whatever the callbacks do */
-    rc = counts_in(&r);
-    if (rc == 0) rc = loop(&r);
-    if (rc == 0) rc = counts_out(&r);
-    Py_DECREF(r.data);
-    clear_ops(&r);
-    PyMem_Free(r.ops);
-    Py_XDECREF(r.array);
-    PyMem_Free(r.stack);
-    PyMem_Free(r.marked);
-    Py_DECREF(r.fonts);
-    Py_DECREF(r.objects);
-    for (int i = 0; i < r.ntables; i++) {
-        PyMem_Free(r.tables[i].adv);
-        PyMem_Free(r.tables[i].has);
-    }
-    PyMem_Free(r.buf);
-    if (rc < 0) return NULL;
+    if (run_reader(&r, args) < 0) return NULL;
     Py_RETURN_NONE;
+}
+
+static PyObject *pdftext_records(PyObject *self, PyObject *args) {
+    Reader r;
+    memset(&r, 0, sizeof r);
+    if ((r.page = PyMem_Calloc(1, sizeof *r.page)) == NULL) return PyErr_NoMemory();
+    if (run_reader(&r, args) < 0) {
+        page_free(r.page);
+        return NULL;
+    }
+    if (r.page == NULL) Py_RETURN_NONE; /* its objects are TextObjects in reader.objects, as run() leaves them */
+    PyObject *capsule = PyCapsule_New(r.page, PDFPAGE_CAPSULE, page_capsule_free);
+    if (capsule == NULL) page_free(r.page);
+    return capsule;
 }
 
 static PyObject *pdftext_setup(PyObject *self, PyObject *args) {
@@ -1498,6 +1649,9 @@ static PyMethodDef methods[] = {
     {"setup", pdftext_setup, METH_VARARGS, "setup(Unsure, Name, literal_string, TextObject): the Python types and helper the reader uses."},
     {"run", pdftext_run, METH_VARARGS,
      "run(reader, data, resources, state, holder, depth, max_objects): ContentReader.run's loop over one content stream."},
+    {"records", pdftext_records, METH_VARARGS,
+     "records(...run's arguments): run(), but the text objects as C records (a capsule for "
+     "_pdflayout.records_text) where the C made every one of them; else None, the objects in reader.objects."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -149,6 +149,18 @@ class ContentReader:
         self.line_codes = 0  # codes in Columns (self.codes counts those of TextObjects)
         self._holders = 0
 
+    def records(self, data: bytes, resources: dict) -> object | None:
+        """run() of a page by a fresh reader, but where the C loop makes every text object of it,
+        those objects as C records (for PageLayout.records_text) instead of TextObjects: no Python
+        object made or freed for each. None where any is Python's (a show _show takes, a run of
+        lines, a form's text): then the objects are in self.objects, as run() leaves them."""
+        if self.objects or not (FAST_C and _pdftext is not None and data.__class__ is bytes):
+            self.run(data, resources)
+            return None
+        holder = self._holders
+        self._holders += 1
+        return _pdftext.records(self, data, resources, _State(), holder, 0, MAX_TEXT_OBJECTS)
+
     def run(self, data: bytes, resources: dict, start: _State | None = None, depth: int = 0) -> None:
         """The content's text objects added to self.objects; start: the state at a form's Do."""
         if depth > MAX_FORM_DEPTH:

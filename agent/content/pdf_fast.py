@@ -25,6 +25,11 @@ MAX_TREE_DEPTH = 64
 # of PDFium at every run length, one glyph a run included (docs/benchmarks.md, round 11), and the
 # gate holds only for a page the C layout leaves to the Python (one with a Column, below).
 MIN_CODES_PER_OBJECT = 24
+# True: a page whose every text object the C loop makes goes from the loop to the C layout as C
+# records (ContentReader.records, PageLayout.records_text), no TextObject made or freed (a third
+# of the page's time on office text, a run every few glyphs). False: TextObjects always (the
+# reference the records are held to).
+FAST_PAGES = True
 INHERITED = ("Resources", "MediaBox", "CropBox", "Rotate")
 
 
@@ -150,9 +155,27 @@ def _page_text(doc: Document, page: dict, fonts: dict, check_time: Callable[[], 
             resources = {}
         else:
             raise Unsure("resources")
+    return content_text(doc, fonts, data, resources, box, check_time)
+
+
+def content_text(
+    doc: Document, fonts: dict, data: bytes, resources: dict, box: tuple, check_time: Callable[[], None]
+) -> str:
+    """A page's text from its content and resources, as PDFium's text page gives it (or Unsure)."""
     in_c = pdf_layout.in_c()
     reader = ContentReader(doc, fonts, 0 if in_c else MIN_CODES_PER_OBJECT, check_time)
-    reader.run(data, resources)
+    if in_c and FAST_PAGES:
+        # the page's text objects as C records, laid out in C: no TextObject made. None from the
+        # layout where it is not sure: then the page from the start into TextObjects, as below
+        records = reader.records(data, resources)
+        if records is not None:
+            text = PageLayout(box).records_text(records, check_time)
+            if text is not None:
+                return text
+            reader = ContentReader(doc, fonts, 0, check_time)
+            reader.run(data, resources)
+    else:
+        reader.run(data, resources)
     codes = reader.codes + reader.line_codes
     # a Column (a run of "(line) Tj T*") sends the whole page to the Python layout
     python_layout = not in_c or reader.line_codes

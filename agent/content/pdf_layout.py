@@ -108,6 +108,11 @@ class PageLayout:
         self._seen: dict[int, list[TextObject]] = {}
 
     # the page ---------------------------------------------------------------------------------
+    def records_text(self, page: object, check_time: Callable[[], None] = lambda: None) -> str | None:
+        """text() of a page of records (ContentReader.records): the same text, or None where the
+        C layout is not sure (then the caller runs the page again into TextObjects and text())."""
+        return _pdflayout.records_text(page, self.width, self.height, self.sx, self.sy, check_time)
+
     def text(self, objects: list, check_time: Callable[[], None] = lambda: None) -> str:
         if in_c() and objects.__class__ is list:
             # None where the C is not sure (every Unsure, a Column, anything it does not model):
