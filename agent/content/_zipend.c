@@ -1,4 +1,4 @@
-/* agent.content._zipend: whether bytes hold an archive's signature.
+/* agent.content._zipend: the lane's searches of an opaque file's bytes, and runs of text.
  *
  * The agent's lane asks it of every opaque file of a burst: a zip behind a prefix is found by its
  * end record ("PK\x05\x06") in its last 64 KiB (agent/opaque.py zip_at_end), a 7z by its
@@ -6,6 +6,10 @@
  * 15-40 µs over 64 KiB here (a generic substring search); memchr for the signature's last byte
  * and a look at the bytes before it takes a few, as that byte turns up once in 256 random ones.
  * The reference is `needle in data`, which tests hold it to.
+ *
+ * text_runs and may_hold_runs find runs of text in a file no reader types, as `strings` does
+ * (agent/content/textruns.py says what a run is, and holds the Python scans these are tested
+ * against). The table of byte pairs that may stand side by side in a run comes from there.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -49,8 +53,156 @@ static PyObject *zipend_contains(PyObject *Py_UNUSED(self), PyObject *args)
     return PyBool_FromLong(found);
 }
 
+#define PAIRS_BYTES 65536 /* a byte for each pair of bytes: UTF8_BIT, GB_BIT */
+#define UTF8_BIT 1
+#define GB_BIT 2
+
+/* Whether some w bytes in a row (w >= 2) have every neighbouring pair's bit set in pairs. A
+ * window's pairs are looked at from its last back; at the first whose bit is not set, no window
+ * holding it can do, so the next starts just past it (on random data a few looks every w bytes;
+ * a table of bits, 16 KiB, was twice as slow: the bit's shift waits on the load). */
+static int window_found(const unsigned char *d, Py_ssize_t n, const unsigned char *pairs, unsigned char bit, Py_ssize_t w)
+{
+    Py_ssize_t s = 0;
+    while (n - s >= w) {
+        Py_ssize_t j = s + w - 2; /* the window's last pair: d[j], d[j + 1] */
+        while (j >= s && (pairs[((unsigned)d[j] << 8) | d[j + 1]] & bit))
+            j--;
+        if (j < s)
+            return 1;
+        s = j + 1;
+    }
+    return 0;
+}
+
+static int parse_pairs_args(PyObject *args, Py_buffer *view, Py_buffer *pairs, Py_ssize_t *utf8_bytes, Py_ssize_t *gb_bytes)
+{
+    if (!PyArg_ParseTuple(args, "y*y*nn", view, pairs, utf8_bytes, gb_bytes))
+        return 0;
+    if (pairs->len != PAIRS_BYTES || *utf8_bytes < 2 || *gb_bytes < 2) {
+        PyBuffer_Release(view);
+        PyBuffer_Release(pairs);
+        PyErr_SetString(PyExc_ValueError, "pairs must be 65536 bytes and the run lengths at least 2");
+        return 0;
+    }
+    return 1;
+}
+
+/* may_hold_runs(data, pairs, utf8_bytes, gb_bytes): textruns.may_hold_runs_reference. */
+static PyObject *zipend_may_hold_runs(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer view, pairs;
+    Py_ssize_t utf8_bytes, gb_bytes;
+    if (!parse_pairs_args(args, &view, &pairs, &utf8_bytes, &gb_bytes))
+        return NULL;
+    const unsigned char *d = (const unsigned char *)view.buf, *table = (const unsigned char *)pairs.buf;
+    int found;
+    Py_BEGIN_ALLOW_THREADS
+    found = window_found(d, view.len, table, UTF8_BIT, utf8_bytes) || window_found(d, view.len, table, GB_BIT, gb_bytes);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&pairs);
+    return PyBool_FromLong(found);
+}
+
+static int ascii_text(unsigned char b) { return (b >= 0x20 && b < 0x7F) || b == 0x09 || b == 0x0A || b == 0x0D; }
+
+/* textruns._utf8_char: the length of the text character at d[i] of a UTF-8 run, 0 when none. */
+static Py_ssize_t utf8_char(const unsigned char *d, Py_ssize_t i, Py_ssize_t n)
+{
+    unsigned char b = d[i], lo = 0x80, hi = 0xBF;
+    Py_ssize_t length;
+    if (ascii_text(b))
+        return 1;
+    if (b >= 0xC2 && b <= 0xDF)
+        length = 2, lo = (b == 0xC2) ? 0xA0 : 0x80;
+    else if (b >= 0xE0 && b <= 0xEF)
+        length = 3, lo = (b == 0xE0) ? 0xA0 : 0x80, hi = (b == 0xED) ? 0x9F : 0xBF;
+    else if (b >= 0xF0 && b <= 0xF4)
+        length = 4, lo = (b == 0xF0) ? 0x90 : 0x80, hi = (b == 0xF4) ? 0x8F : 0xBF;
+    else
+        return 0;
+    if (n - i < length || d[i + 1] < lo || d[i + 1] > hi)
+        return 0;
+    for (Py_ssize_t k = 2; k < length; k++)
+        if (d[i + k] < 0x80 || d[i + k] > 0xBF)
+            return 0;
+    return length;
+}
+
+/* textruns._gb_char */
+static Py_ssize_t gb_char(const unsigned char *d, Py_ssize_t i, Py_ssize_t n)
+{
+    unsigned char b = d[i];
+    if (ascii_text(b))
+        return 1;
+    return (b >= 0xA1 && b <= 0xF7 && n - i >= 2 && d[i + 1] >= 0xA1 && d[i + 1] <= 0xFE) ? 2 : 0;
+}
+
+/* Append (start, end) to runs; -1 on failure (MemoryError set). */
+static int add_run(PyObject *runs, Py_ssize_t start, Py_ssize_t end)
+{
+    PyObject *run = Py_BuildValue("(nn)", start, end);
+    if (run == NULL)
+        return -1;
+    int failed = PyList_Append(runs, run);
+    Py_DECREF(run);
+    return failed;
+}
+
+/* textruns._scan (and gb_runs_reference's filter: a GB run must hold a byte past ASCII). */
+static int scan(const unsigned char *d, Py_ssize_t n, int gb, Py_ssize_t min_bytes, PyObject *runs)
+{
+    Py_ssize_t start = 0, i = 0;
+    int wide = 0; /* the run holds a byte past ASCII */
+    while (i < n) {
+        Py_ssize_t k = gb ? gb_char(d, i, n) : utf8_char(d, i, n);
+        if (k) {
+            wide |= k > 1;
+            i += k;
+            continue;
+        }
+        if (i - start >= min_bytes && (!gb || wide) && add_run(runs, start, i) < 0)
+            return -1;
+        i += 1;
+        start = i;
+        wide = 0;
+    }
+    if (n - start >= min_bytes && (!gb || wide) && add_run(runs, start, n) < 0)
+        return -1;
+    return 0;
+}
+
+/* text_runs(data, pairs, utf8_bytes, gb_bytes) -> (utf8 runs, gb runs), each a list of (start,
+ * end): textruns.utf8_runs_reference and gb_runs_reference. An encoding whose windows
+ * (window_found) rule every run out is not scanned. */
+static PyObject *zipend_text_runs(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    Py_buffer view, pairs;
+    Py_ssize_t utf8_bytes, gb_bytes;
+    if (!parse_pairs_args(args, &view, &pairs, &utf8_bytes, &gb_bytes))
+        return NULL;
+    const unsigned char *d = (const unsigned char *)view.buf, *table = (const unsigned char *)pairs.buf;
+    PyObject *utf8 = PyList_New(0), *gb = PyList_New(0), *result = NULL;
+    if (utf8 == NULL || gb == NULL)
+        goto done;
+    if (window_found(d, view.len, table, UTF8_BIT, utf8_bytes) && scan(d, view.len, 0, utf8_bytes, utf8) < 0)
+        goto done;
+    if (window_found(d, view.len, table, GB_BIT, gb_bytes) && scan(d, view.len, 1, gb_bytes, gb) < 0)
+        goto done;
+    result = PyTuple_Pack(2, utf8, gb);
+done:
+    Py_XDECREF(utf8);
+    Py_XDECREF(gb);
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&pairs);
+    return result;
+}
+
 static PyMethodDef zipend_methods[] = {
     {"contains", zipend_contains, METH_VARARGS, "needle in data, for a needle of 1 to 64 bytes."},
+    {"may_hold_runs", zipend_may_hold_runs, METH_VARARGS, "Whether data may hold a run of text (textruns.py)."},
+    {"text_runs", zipend_text_runs, METH_VARARGS, "The UTF-8 and GB runs of text of data (textruns.py)."},
     {NULL, NULL, 0, NULL},
 };
 

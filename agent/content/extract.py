@@ -26,6 +26,7 @@ from agent.content.ole_xls import read_xls
 from agent.content.ooxml import READERS as OOXML_READERS
 from agent.content.pdf import read_pdf
 from agent.content.text import open_source, read_text
+from agent.content.textruns import read_runs
 from agent.content.zipread import BoundedZip
 from agent.walk import open_file
 
@@ -106,9 +107,15 @@ def extract(path: str, name: str, max_bytes: int = 20 * MB, max_seconds: float =
         return extract_file(f, name, max_bytes, max_seconds)
 
 
-def extract_file(f: BinaryIO, name: str, max_bytes: int = 20 * MB, max_seconds: float = 10.0) -> Document:
+def extract_file(
+    f: BinaryIO, name: str, max_bytes: int = 20 * MB, max_seconds: float = 10.0, *, runs: bool = False
+) -> Document:
     """The Document of a seekable file object: the agent's one descriptor of a file, or an archive
-    member held in memory (never on disk)."""
+    member held in memory (never on disk). `runs`: a file of a type no reader reads (none, a
+    program, an image ...) gives its runs of text as `strings` shows them (textruns.py): junk put
+    before a text must not hide it from inspection. Without it such a file gives its name alone
+    (the index's fingerprints of classified files: two programs sharing a library's strings are
+    no copy of each other)."""
     try:
         f.seek(0)
         file_type, opened = filetype.detect_opened(f)
@@ -118,14 +125,19 @@ def extract_file(f: BinaryIO, name: str, max_bytes: int = 20 * MB, max_seconds: 
         return Document(None, (TextPart(NAME, name),), problem=f"corrupt: {type(e).__name__}")
     if opened is not None and FAST_OPENED and file_type in ZIPPED:
         return _extract(opened, file_type, name, max_bytes, max_seconds)
-    return _extract(f, file_type, name, max_bytes, max_seconds)
+    return _extract(f, file_type, name, max_bytes, max_seconds, runs)
 
 
 def _extract(
-    source: Source | BoundedZip, file_type: str | None, name: str, max_bytes: int, max_seconds: float
+    source: Source | BoundedZip,
+    file_type: str | None,
+    name: str,
+    max_bytes: int,
+    max_seconds: float,
+    runs: bool = False,
 ) -> Document:
     name_part = TextPart(NAME, name)
-    read = READERS.get(file_type or "")
+    read = READERS.get(file_type or "") or (read_runs if runs else None)
     if read is None:
         return Document(file_type, (name_part,))
     out = Collector(max_bytes, max_seconds)

@@ -66,7 +66,7 @@ def inspect_source(
     """Inspect an open, seekable file (the agent's one descriptor of it); `name` is what it is
     called. Never raises: what could not be read becomes a detection."""
     try:
-        document = extract_file(f, name, max_bytes=max_bytes, max_seconds=max_seconds)
+        document = extract_file(f, name, max_bytes=max_bytes, max_seconds=max_seconds, runs=True)
         found = list(detect(document))
     except Exception as exc:  # contain: one odd file must not stop the pipeline
         logger.exception("inspection failed name={!r}", name)
