@@ -21,12 +21,13 @@ from loguru import logger
 
 from agent.content import winnow
 from agent.content.archive import ARCHIVE_TYPES, NOT_INSPECTED, UNREAD_ARCHIVE_TYPES, Limits, Member, walk_archive
+from agent.content.budget import Refused
 from agent.content.detectors import detect
 from agent.content.document import NAME, PLACES, Document
 from agent.content.extract import extract_file
 from agent.content.filetype import type_mismatch
 from agent.content.sevenzip import embedded_at
-from agent.content.zipread import Window, appended
+from agent.content.zipread import Window, appended, local_zip
 from agent.walk import open_file
 from rules.events import Detection
 
@@ -78,7 +79,9 @@ def inspect_source(
     members: tuple[Member, ...] = ()
     # an archive behind a prefix (_embedded) is walked whatever its start makes the file
     archive, source = (document.file_type, f) if document.file_type in ARCHIVE_TYPES else _embedded(f)
-    if archive is not None:  # members summed in; problems become archive_* detections
+    if archive == NOT_INSPECTED:  # one was there, and was not read
+        found = _summed([*found, Detection(NOT_INSPECTED, 1, str(source)[:200])])
+    elif archive is not None:  # members summed in; problems become archive_* detections
         listing = walk_archive(source, archive, Limits(max_seconds=max_seconds))
         members = tuple(listing.members)
         found = _summed([*found, *listing.detections()])
@@ -126,15 +129,23 @@ def file_fingerprints(path: str, max_bytes: int = MAX_BYTES, max_seconds: float 
         return text_fingerprints(extract_file(f, os.path.basename(path), max_bytes=max_bytes, max_seconds=max_seconds))
 
 
-def _embedded(f: BinaryIO) -> tuple[str, BinaryIO] | tuple[None, None]:
+def _embedded(f: BinaryIO) -> tuple[str, BinaryIO | str] | tuple[None, None]:
     """An archive behind a prefix, as unzip and 7-Zip find one in a self-extractor or behind any
-    bytes: a zip by its end record (zipread.appended), else a 7z by its start header
-    (sevenzip.embedded_at), read from where it starts; (None, None) when there is none."""
+    bytes: a zip by its end record (zipread.appended), else a zip by its local headers where no
+    directory was found (zipread.local_zip, as 7-Zip reads one), else a 7z by its start header
+    (sevenzip.embedded_at), read from where it starts; (None, None) when there is none, and
+    (NOT_INSPECTED, why) when one may be there that was not read."""
     try:
         f.seek(0)
         if f.read(4) in (b"PK\x03\x04", b"PK\x05\x06"):
             return None, None  # a zip from its start (docx, xlsx ...): read as what it is
         zipped = appended(f)
+        if zipped is not None:
+            return "zip", zipped
+        try:
+            zipped = local_zip(f)
+        except Refused as e:
+            return NOT_INSPECTED, str(e)
         if zipped is not None:
             return "zip", zipped
         at = embedded_at(f)

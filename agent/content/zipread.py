@@ -563,3 +563,196 @@ def _compressed_so_far(member: zipfile.ZipExtFile, info: zipfile.ZipInfo) -> int
     if isinstance(left, int) and 0 <= left <= info.compress_size:
         return max(info.compress_size - left, 1)
     return max(info.compress_size, 1)
+
+
+LOCAL_SIGNATURE = b"PK\x03\x04"  # a member's local header's
+# how far into a file a zip without its directory is looked for (as a 7z: sevenzip.SEARCH_BYTES)
+LOCAL_SEARCH_BYTES = 4 * MB
+MAX_LOCAL_STARTS = 16  # local header signatures tried as a zip's first member
+MAX_NAME_BYTES = 1024
+# stored, deflate, deflate64, bzip2, LZMA, zstd, MP3, xz, PPMd, AES: a member of another is no member
+_KNOWN_METHODS = frozenset({0, 8, 9, 12, 14, 93, 95, 98, 99})
+_CENTRAL = struct.Struct("<4s4B4HL2L5H2L")  # zipfile's structCentralDir
+_DESCRIPTOR = struct.Struct("<3L")  # CRC-32, compressed and uncompressed sizes, after an optional signature
+DESCRIPTOR_SIGNATURE = b"PK\x07\x08"
+
+
+def local_zip(f: BinaryIO) -> BinaryIO | None:
+    """A zip found by its members' local headers, where no end record leads to a directory, as a
+    file of its own with the directory those headers give (a Joined), or None.
+
+    7-Zip reads a zip whose central directory is gone (cut off, or never written) or not found
+    (false end records after the zip's own): it walks the local headers from the first, as the
+    zip was written. So does this, behind any prefix within LOCAL_SEARCH_BYTES: each of the first
+    MAX_LOCAL_STARTS signatures is tried as the first member, which must be well formed (a name,
+    a known method, sizes inside the file) and, when small and not encrypted, have its CRC-32
+    right: the signature alone turns up in programs that read zips. Members follow while their
+    headers do. Refused when more signatures were there than were tried: the zip may be past
+    them, so the file is said not inspected rather than found empty."""
+    f.seek(0)
+    head = f.read(LOCAL_SEARCH_BYTES + len(LOCAL_SIGNATURE) - 1)
+    if head.startswith((LOCAL_SIGNATURE, END_SIGNATURE)) or not holds(head, LOCAL_SIGNATURE):
+        return None  # a zip from its start is typed as one; a file without the signature holds none
+    size = f.seek(0, os.SEEK_END)
+    at = head.find(LOCAL_SIGNATURE)
+    for _ in range(MAX_LOCAL_STARTS):
+        members, end = _local_members(f, at, size)
+        if members:
+            return Joined(Window(f, at, end), _directory(members, end - at))
+        at = head.find(LOCAL_SIGNATURE, at + 1)
+        if at < 0:
+            return None
+    raise Refused(f"zip without a directory: more than {MAX_LOCAL_STARTS} local headers tried")
+
+
+class _Local:
+    """A member as its local header (and data descriptor) gives it."""
+
+    __slots__ = ("offset", "flags", "method", "time", "date", "crc", "compressed", "size", "name")
+
+    def __init__(self, offset: int, fields: tuple, crc: int, compressed: int, size: int, name: bytes) -> None:
+        self.offset, self.name = offset, name
+        _, _, _, self.flags, self.method, self.time, self.date, _, _, _, _, _ = fields
+        self.crc, self.compressed, self.size = crc, compressed, size
+
+
+def _local_members(f: BinaryIO, start: int, size: int) -> tuple[list[_Local], int]:
+    """The members whose local headers follow one another from `start`, and where the last ends;
+    none when the first is not a well-formed member."""
+    members: list[_Local] = []
+    at = start
+    while len(members) < MAX_ENTRIES:
+        f.seek(at)
+        header = f.read(_LOCAL_HEADER.size)
+        if len(header) < _LOCAL_HEADER.size or not header.startswith(LOCAL_SIGNATURE):
+            break
+        fields = _LOCAL_HEADER.unpack(header)
+        flags, method, crc, compressed, file_size, name_length, extra_length = fields[3], fields[4], *fields[7:]
+        name = f.read(name_length)
+        data_at = at + _LOCAL_HEADER.size + name_length + extra_length
+        if (
+            not 0 < name_length <= MAX_NAME_BYTES
+            or len(name) != name_length
+            or any(c < 0x20 for c in name)
+            or method not in _KNOWN_METHODS
+            or 0xFFFFFFFF in (compressed, file_size)  # zip64: its sizes are in the extra field
+        ):
+            break
+        ends = at
+        if flags & 0x8:  # sizes after the data: found by inflating it (a stored one has no end to find)
+            found = _inflated_extent(f, data_at, size) if method == zipfile.ZIP_DEFLATED else None
+            if found is None:
+                break
+            compressed, file_size, crc, ends = found
+        else:
+            ends = data_at + compressed
+            if ends > size or (method == zipfile.ZIP_STORED and not flags & 0x1 and compressed != file_size):
+                break
+        if not members and not _first_checks(f, data_at, method, flags, crc, compressed, file_size):
+            break
+        members.append(_Local(at - start, fields, crc, compressed, file_size, name))
+        at = ends
+    return members, at
+
+
+def _first_checks(f: BinaryIO, data_at: int, method: int, flags: int, crc: int, compressed: int, size: int) -> bool:
+    """Whether the first member's data is what its header says: its CRC-32, where it is small,
+    stored or deflated, and not encrypted (any other is taken on its header's word)."""
+    if flags & 0x1 or method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return True
+    if compressed > MB or size > RATIO_FLOOR_BYTES:
+        return True
+    f.seek(data_at)
+    raw = f.read(compressed)
+    try:
+        data = raw if method == zipfile.ZIP_STORED else zlib.decompressobj(-15).decompress(raw, size + 1)
+    except zlib.error:
+        return False
+    return len(data) == size and zlib.crc32(data) == crc
+
+
+def _inflated_extent(f: BinaryIO, data_at: int, size: int) -> tuple[int, int, int, int] | None:
+    """(compressed size, size, CRC-32, where the data descriptor ends) of a deflated member whose
+    header leaves them to the descriptor after its data, by inflating it (at most MAX_MEMBER_BYTES
+    out, MAX_RATIO times what went in past RATIO_FLOOR_BYTES); None where that fails."""
+    inflater = zlib.decompressobj(-15)
+    f.seek(data_at)
+    read = produced = crc = 0
+    while not inflater.eof:
+        chunk = f.read(CHUNK_BYTES)
+        if not chunk:
+            return None
+        try:
+            out = inflater.decompress(chunk, MAX_MEMBER_BYTES - produced + 1)
+        except zlib.error:
+            return None
+        read += len(chunk) - len(inflater.unused_data)
+        produced += len(out)
+        crc = zlib.crc32(out, crc)
+        bomb = produced > RATIO_FLOOR_BYTES and produced > MAX_RATIO * read
+        if inflater.unconsumed_tail or produced > MAX_MEMBER_BYTES or bomb:
+            return None
+    ends = data_at + read
+    f.seek(ends)
+    descriptor = f.read(len(DESCRIPTOR_SIGNATURE) + _DESCRIPTOR.size)
+    if descriptor.startswith(DESCRIPTOR_SIGNATURE):
+        descriptor, ends = descriptor[len(DESCRIPTOR_SIGNATURE) :], ends + len(DESCRIPTOR_SIGNATURE)
+    if len(descriptor) < _DESCRIPTOR.size or _DESCRIPTOR.unpack_from(descriptor) != (crc, read, produced):
+        return None
+    return read, produced, crc, min(ends + _DESCRIPTOR.size, size)
+
+
+def _directory(members: list[_Local], directory_at: int) -> bytes:
+    """The central directory and end record of the members, the directory at directory_at."""
+    entries = [
+        _CENTRAL.pack(
+            b"PK\x01\x02", 20, 0, 20, 0, m.flags, m.method, m.time, m.date, m.crc, m.compressed, m.size,
+            len(m.name), 0, 0, 0, 0, 0, m.offset,
+        ) + m.name
+        for m in members
+    ]  # fmt: skip
+    directory = b"".join(entries)
+    end = _EOCD.pack(END_SIGNATURE, 0, 0, len(members), len(members), len(directory), directory_at, 0)
+    return directory + end
+
+
+class Joined(io.RawIOBase):
+    """A file's window followed by bytes made here (a zip's members as they are in the file, then
+    the directory their local headers give): read as one file."""
+
+    def __init__(self, head: Window, tail: bytes) -> None:
+        super().__init__()
+        self._head, self._tail = head, tail
+        self._head_length = head.seek(0, os.SEEK_END)
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._at, os.SEEK_END: self._head_length + len(self._tail)}[whence]
+        self._at = max(base + offset, 0)
+        return self._at
+
+    def tell(self) -> int:
+        return self._at
+
+    def readinto(self, buffer) -> int:
+        """As much as asked, across the two parts (the readers here take a short read for the end)."""
+        view, filled = memoryview(buffer).cast("B"), 0
+        while filled < len(view):
+            if self._at < self._head_length:
+                self._head.seek(self._at)
+                n = self._head.readinto(view[filled : filled + self._head_length - self._at])
+            else:
+                piece = self._tail[self._at - self._head_length : self._at - self._head_length + len(view) - filled]
+                view[filled : filled + len(piece)] = piece
+                n = len(piece)
+            if not n:
+                break
+            self._at += n
+            filled += n
+        return filled
