@@ -58,12 +58,14 @@ class Hasher:
     def digest_fd(
         self, fd: int, head_bytes: int = 0, progress: Callable[[], None] | None = None, known: os.stat_result | None = None,
         look_for: bytes = b"", look_within: int = 0,
+        look: Callable[[memoryview], None] | None = None,
     ) -> FileDigest:
         """Hash the regular file open at fd from its start (pread: the descriptor's offset is left
         alone, so a worker given the same descriptor reads it too). The caller closes fd.
         `progress` is called every PROGRESS_BYTES read (a lane's sign of life on a huge file).
         `look_for`: whether those bytes are in the first `look_within` bytes is told (`seen`),
-        searched in each chunk as it is hashed (a 7z behind a prefix: agent/opaque.py)."""
+        searched in each chunk as it is hashed (a 7z behind a prefix: agent/opaque.py).
+        `look` is called with each chunk hashed, in order (agent.opaque.Looker)."""
         h = hashlib.sha256()
         size = 0
         buf = getattr(self._buffers, "buf", None)
@@ -82,6 +84,8 @@ class Hasher:
         seen, carry = False, b""  # carry: the last bytes of the chunk before, a match may straddle two
         while n := os.preadv(fd, [buf], size):
             h.update(view[:n])
+            if look is not None:
+                look(view[:n])
             if len(head) < head_bytes:
                 head += view[: min(n, head_bytes - len(head))]
             if look_for and not seen and size < look_within:

@@ -25,7 +25,7 @@ from loguru import logger
 from agent.content.inspect import Inspection
 from agent.hashing import FileDigest, Hasher
 from agent.inspector import IDLE_S
-from agent.opaque import EMBEDDED_7Z_WITHIN, HEAD_BYTES, SEVEN_ZIP_SIGNATURE, is_opaque, name_only, zip_at_end
+from agent.opaque import EMBEDDED_7Z_WITHIN, HEAD_BYTES, SEVEN_ZIP_SIGNATURE, Looker, is_opaque, name_only, zip_at_end
 
 LARGE_BYTES = 64 * 1024 * 1024
 SMALL_SLOTS = 64
@@ -157,8 +157,10 @@ class _Lane:
     def _work(self, job: Job) -> Done:
         try:
             head_bytes, look_within = (HEAD_BYTES, EMBEDDED_7Z_WITHIN) if job.inspect else (0, 0)
+            looker = Looker() if job.inspect else None  # text or a zip's local header a worker would read
             digest = self.hasher.digest_fd(
-                job.fd, head_bytes, progress=self._moved, known=job.st, look_for=SEVEN_ZIP_SIGNATURE, look_within=look_within
+                job.fd, head_bytes, progress=self._moved, known=job.st, look_for=SEVEN_ZIP_SIGNATURE, look_within=look_within,
+                look=looker,
             )
         except OSError as exc:
             return Done(job, exc)
@@ -167,8 +169,9 @@ class _Lane:
             return Done(job, digest)
         self._moved()
         name = os.path.basename(job.path)
-        # no parser reads anything from it, and no zip or 7z hides behind its start: no worker round-trip (agent/opaque.py)
-        if is_opaque(digest.head) and not digest.seen and not zip_at_end(job.fd, digest.size):
+        # no parser reads anything from it, no zip or 7z hides behind its start, and it holds no run of
+        # text: no worker round-trip (agent/opaque.py)
+        if is_opaque(digest.head) and not digest.seen and not looker.found and not zip_at_end(job.fd, digest.size):
             return Done(job, digest, name_only(name))
         return Done(job, digest, self.inspector.inspect(job.fd, name))
 

@@ -295,15 +295,7 @@ def _behind_nuls_with_sixteen_false_ends_after(zipped: bytes) -> bytes:
     return _behind_nuls_with_false_ends_after(zipped, 16)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D3): zips 7-Zip extracts the drawing from but the agent reads as nothing, with no "
-    "uninspectable detection: behind 64 NULs with no central directory (7-Zip finds the local "
-    "headers; no end record, so the opaque shortcut answers), or behind 64 NULs with 16 false end "
-    "records after it (73d97bc tries the last 16 end records, the zip's is the 17th; 7-Zip reads "
-    "it past 40), the refusal dropped instead of said (reference path too)",
-)
+# was a hole (D3): fixed by zipread.local_zip (the local headers read where no end record leads to a directory)
 @pytest.mark.parametrize("damage", [_behind_nuls_without_a_directory, _behind_nuls_with_sixteen_false_ends_after])
 def test_a_zip_seven_zip_reads_is_traced_or_said_uninspectable(rig, tmp_path, damage):
     import shutil
@@ -339,16 +331,7 @@ def _an_edited_copy_behind_is_traced(rig, prefix: bytes) -> None:
     assert event["source_path"] == str(source)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D3): after 30e272f and 8def225, whatever is put before a text so that its head fails "
-    "the text test still makes it untyped, so an edited classified text is not traced and its "
-    "markings are not searched: one byte that is neither UTF-8 nor GB18030 (\\xff), control bytes "
-    "past a quarter of the head (3,000 x \\x01), or a head of 8 KiB of NULs, while an editor, less "
-    "or strings still show the text (reference path too; each threshold moved leaves the next "
-    "prefix: reading an untyped file's runs of text, as strings does, would not)",
-)
+# was a hole (D3): fixed by reading the runs of text of a file no reader types (agent/content/textruns.py)
 @pytest.mark.parametrize(
     "prefix", [b"\xff", b"\x01" * 3000, b"\0" * 8192], ids=["invalid-byte", "many-controls", "head-of-nuls"]
 )
