@@ -270,18 +270,26 @@ static int fast_double(const char *s, Py_ssize_t len, double *out) {
     return 1;
 }
 
-static PyObject *float_of(const char *s, Py_ssize_t len) { /* float(bytes), inf past the range */
-    double v;
-    if (fast_double(s, len, &v)) return PyFloat_FromDouble(v);
+static int double_at(const char *s, Py_ssize_t len, double *out) { /* float(bytes), inf past the range: 0, -1 */
+    if (fast_double(s, len, out)) return 0;
     char buf[64];
     char *text = len < (Py_ssize_t)sizeof buf ? buf : PyMem_Malloc((size_t)len + 1);
-    if (text == NULL) return PyErr_NoMemory();
+    if (text == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
     memcpy(text, s, (size_t)len);
     text[len] = 0;
-    v = PyOS_string_to_double(text, NULL, NULL);
+    double v = PyOS_string_to_double(text, NULL, NULL);
     if (text != buf) PyMem_Free(text);
-    if (v == -1.0 && PyErr_Occurred()) return NULL;
-    return PyFloat_FromDouble(v);
+    if (v == -1.0 && PyErr_Occurred()) return -1;
+    *out = v;
+    return 0;
+}
+
+static PyObject *float_of(const char *s, Py_ssize_t len) { /* float(bytes), inf past the range */
+    double v;
+    return double_at(s, len, &v) < 0 ? NULL : PyFloat_FromDouble(v);
 }
 
 static PyObject *number_of(const char *s, Py_ssize_t len) { /* float(text) if b"." in text else int(text) */
@@ -393,6 +401,8 @@ typedef struct {
     Py_ssize_t cap_buf;
     int in_text;
     int tm_is_tlm; /* Python's tm and tlm are the same tuple: equal even holding NaN */
+    PyObject *run_font; /* the font the last office run named (borrowed from fonts), its name at s[run_font0..) */
+    Py_ssize_t run_font0, run_font_len;
     long long count, codes; /* reader.count and reader.codes, kept here and written back around callbacks */
     int counted;            /* count and codes read from the reader */
     PdfPage *page;          /* records(): the text objects go here as C records, not into reader.objects */
@@ -741,16 +751,6 @@ static PyObject *text_object(PyObject **args) {
     return obj;
 }
 
-static PyObject *list_of(PyObject *const *items, Py_ssize_t n) {
-    PyObject *list = PyList_New(n);
-    if (list == NULL) return NULL;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_INCREF(items[i]);
-        PyList_SET_ITEM(list, i, items[i]);
-    }
-    return list;
-}
-
 /* room for `more` items of `size` bytes after `len` in *array (of capacity *cap): 0, -1 MemoryError */
 static int reserve(void **array, Py_ssize_t *cap, Py_ssize_t len, Py_ssize_t more, size_t size) {
     if (more > (PY_SSIZE_T_MAX / 4) / (Py_ssize_t)size - len) {
@@ -771,7 +771,7 @@ static int reserve(void **array, Py_ssize_t *cap, Py_ssize_t len, Py_ssize_t mor
 
 /* records(): the text object append_object would make, as a record on r->page (the same values) */
 static int add_record(Reader *r, FontTable *t, Py_ssize_t n, const Py_ssize_t *cuts, Py_ssize_t ncuts,
-                      PyObject *const *kerns, Py_ssize_t nkerns, const double v[7], int dense) {
+                      const double *kerns, Py_ssize_t nkerns, const double v[7], int dense) {
     PdfPage *page = r->page;
     Py_ssize_t unit = t->two_byte ? 2 : 1, nc = nkerns ? ncuts : 0;
     if (reserve((void **)&page->recs, &page->cap, page->n, 1, sizeof *page->recs) < 0 ||
@@ -799,11 +799,25 @@ static int add_record(Reader *r, FontTable *t, Py_ssize_t n, const Py_ssize_t *c
     page->codes_len += n * unit;
     rec->kerns = page->kerns_len;
     rec->nk = nkerns;
-    for (Py_ssize_t i = 0; i < nkerns; i++) page->kerns[page->kerns_len++] = PyFloat_AS_DOUBLE(kerns[i]);
+    for (Py_ssize_t i = 0; i < nkerns; i++) page->kerns[page->kerns_len++] = kerns[i];
     rec->cuts = page->cuts_len;
     rec->nc = nc;
     for (Py_ssize_t i = 0; i < nc; i++) page->cuts[page->cuts_len++] = cuts[i];
     return 0;
+}
+
+/* a list of floats of kerns[0..n) */
+static PyObject *floats_of(const double *kerns, Py_ssize_t n) {
+    PyObject *list = PyList_New(n);
+    for (Py_ssize_t i = 0; list != NULL && i < n; i++) {
+        PyObject *f = PyFloat_FromDouble(kerns[i]);
+        if (f == NULL) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, i, f);
+    }
+    return list;
 }
 
 /* TextObject(font, size, codes, kerns, cuts, last_x, end_x, a, d, x, y, holder, dense): codes n
@@ -837,8 +851,8 @@ static PyObject *object_of(PyObject *font, Py_ssize_t unit, const unsigned char 
 
 /* the text object add_object makes, a TextObject appended to reader.objects: 0, -1 error */
 static int append_object(Reader *r, FontTable *t, Py_ssize_t n, const Py_ssize_t *cuts, Py_ssize_t ncuts,
-                         PyObject *const *kerns, Py_ssize_t nkerns, const double v[7], int dense) {
-    PyObject *obj = object_of(r->st.font, t->two_byte ? 2 : 1, r->buf, n, list_of(kerns, nkerns), cuts,
+                         const double *kerns, Py_ssize_t nkerns, const double v[7], int dense) {
+    PyObject *obj = object_of(r->st.font, t->two_byte ? 2 : 1, r->buf, n, floats_of(kerns, nkerns), cuts,
                               nkerns ? ncuts : 0, v, r->holder, dense);
     if (obj == NULL) return -1;
     int rc = PyList_Append(r->objects, obj);
@@ -858,15 +872,7 @@ static int to_objects(Reader *r) {
     for (Py_ssize_t i = 0; i < page->n; i++) {
         PdfRecord *rec = &page->recs[i];
         double v[7] = {rec->size, rec->last_x, rec->end_x, rec->a, rec->d, rec->x, rec->y};
-        PyObject *kerns = PyList_New(rec->nk);
-        for (Py_ssize_t k = 0; kerns != NULL && k < rec->nk; k++) {
-            PyObject *f = PyFloat_FromDouble(page->kerns[rec->kerns + k]);
-            if (f == NULL) {
-                Py_CLEAR(kerns);
-                break;
-            }
-            PyList_SET_ITEM(kerns, k, f);
-        }
+        PyObject *kerns = floats_of(rec->nk ? page->kerns + rec->kerns : NULL, rec->nk);
         PyObject *obj = kerns == NULL ? NULL
                                       : object_of(rec->font, rec->kind, page->codes + rec->codes, rec->n, kerns,
                                                   rec->nc ? page->cuts + rec->cuts : NULL, rec->nc, v, r->holder, rec->dense);
@@ -887,7 +893,7 @@ static int to_objects(Reader *r) {
 /* _add's text object from the codes in r->buf[0..n), strings cut at cuts[0..ncuts), kerns the TJ
  * numbers (PyFloats); out = the text matrix after it. 0 done, -1 error (Unsure as _add raises it) */
 static int add_object(Reader *r, FontTable *t, const double tm[6], Py_ssize_t n, const Py_ssize_t *cuts,
-                      Py_ssize_t ncuts, PyObject *const *kerns, Py_ssize_t nkerns, double out[6]) {
+                      Py_ssize_t ncuts, const double *kerns, Py_ssize_t nkerns, double out[6]) {
     State *st = &r->st;
     double scale = st->size / 1000.0;
     long long total = 0;
@@ -900,7 +906,7 @@ static int add_object(Reader *r, FontTable *t, const double tm[6], Py_ssize_t n,
         narrow |= t->adv[c] < 71;
     }
     double ksum = 0.0;
-    for (Py_ssize_t i = 0; i < nkerns; i++) ksum += PyFloat_AS_DOUBLE(kerns[i]);
+    for (Py_ssize_t i = 0; i < nkerns; i++) ksum += kerns[i];
     double x = nkerns ? ((double)total - ksum) * scale : (double)total * scale;
     double ws = t->two_byte ? 0.0 : st->word_space;
     if (ws != 0) x += ws * (double)spaces;
@@ -908,12 +914,12 @@ static int add_object(Reader *r, FontTable *t, const double tm[6], Py_ssize_t n,
     double last_x = x - (double)t->adv[last] * scale - (last == 0x20 ? ws : 0.0);
     int dense = (ws != 0 && spaces > 0) || narrow;
     if (nkerns && !dense) {
-        double most = PyFloat_AS_DOUBLE(kerns[0]);
+        double most = kerns[0];
         for (Py_ssize_t i = 1; i < nkerns; i++)
-            if (PyFloat_AS_DOUBLE(kerns[i]) > most) most = PyFloat_AS_DOUBLE(kerns[i]);
+            if (kerns[i] > most) most = kerns[i];
         if (most > (double)(t->least_advance - 71))
             for (Py_ssize_t i = 0; i < nkerns && i < ncuts; i++) {
-                double k = PyFloat_AS_DOUBLE(kerns[i]);
+                double k = kerns[i];
                 if (k > 0 && (double)t->adv[code_at(t, r->buf, cuts[i] - 1)] - k < 71) {
                     dense = 1;
                     break;
@@ -978,7 +984,7 @@ static int fast_hex_array(Reader *r, const double tm[6], const char *s, Py_ssize
     }
     if (items == 0) return 0;
     Py_ssize_t nkerns = items / 2, nstrings = (items + 1) / 2, ncuts = 0, n = 0;
-    PyObject **kerns = PyMem_Calloc((size_t)nkerns + 1, sizeof *kerns);
+    double *kerns = PyMem_Calloc((size_t)nkerns + 1, sizeof *kerns);
     Py_ssize_t *cuts = PyMem_Malloc(((size_t)nstrings + 1) * sizeof *cuts);
     unsigned char *raw = PyMem_Malloc((size_t)(b1 - b0) / 2 + 1);
     int rc = 1;
@@ -997,15 +1003,13 @@ static int fast_hex_array(Reader *r, const double tm[6], const char *s, Py_ssize
             p = q + 1;
         } else {
             Py_ssize_t q = num(s, p, b1);
-            if ((kerns[k] = float_of(s + p, q - p)) == NULL) rc = -1;
+            if (double_at(s + p, q - p, &kerns[k]) < 0) rc = -1;
             k++;
             p = q;
         }
     }
     if (rc == 1) ncuts = nstrings - 1;
     if (rc == 1 && add_object(r, t, tm, n, cuts, ncuts, kerns, nkerns, out) < 0) rc = -1;
-    if (kerns != NULL)
-        for (Py_ssize_t i = 0; i < nkerns; i++) Py_XDECREF(kerns[i]);
     PyMem_Free(kerns);
     PyMem_Free(cuts);
     PyMem_Free(raw);
@@ -1020,26 +1024,48 @@ static int office(Reader *r, const Run *run) {
         run->size1 - run->size0 > MAX_WORD)
         return unsure("a number longer than PDFium's word");
     if (bad_name(s + run->font0, run->font1 - run->font0)) return unsure("a name PDFium decodes or cuts");
-    PyObject *name = PyUnicode_DecodeLatin1(s + run->font0, run->font1 - run->font0, NULL);
-    if (name == NULL) return -1;
-    PyObject *font = font_named(r, name);
-    Py_DECREF(name);
-    if (font == NULL) return -1;
-    PyObject *size = float_of(s + run->size0, run->size1 - run->size0);
-    PyObject *x = size ? float_of(s + run->rx0, run->rx1 - run->rx0) : NULL;
-    PyObject *y = x ? float_of(s + run->ry0, run->ry1 - run->ry0) : NULL;
-    double start[6] = {1.0, 0.0, 0.0, 1.0, x ? PyFloat_AS_DOUBLE(x) : 0, y ? PyFloat_AS_DOUBLE(y) : 0};
-    r->st.font = font;
-    r->st.size = size ? PyFloat_AS_DOUBLE(size) : 0;
-    Py_XDECREF(size);
-    Py_XDECREF(x);
-    if (y == NULL) {
-        r->st = saved;
-        return -1;
+    Py_ssize_t name_len = run->font1 - run->font0;
+    PyObject *font = r->run_font;
+    /* the font the run before named, where this run names it too (font_named gives the same) */
+    if (font == NULL || name_len != r->run_font_len || memcmp(s + run->font0, s + r->run_font0, (size_t)name_len) != 0) {
+        PyObject *name = PyUnicode_DecodeLatin1(s + run->font0, name_len, NULL);
+        if (name == NULL) return -1;
+        font = font_named(r, name);
+        Py_DECREF(name);
+        if (font == NULL) return -1;
+        r->run_font = font; /* borrowed: r->fonts holds it for the run */
+        r->run_font0 = run->font0;
+        r->run_font_len = name_len;
     }
-    Py_DECREF(y);
+    double size, x, y;
+    if (double_at(s + run->size0, run->size1 - run->size0, &size) < 0 ||
+        double_at(s + run->rx0, run->rx1 - run->rx0, &x) < 0 || double_at(s + run->ry0, run->ry1 - run->ry0, &y) < 0)
+        return -1;
+    double start[6] = {1.0, 0.0, 0.0, 1.0, x, y};
+    r->st.font = font;
+    r->st.size = size;
     int rc;
-    if (run->hex0 >= 0) {
+    if (run->hex0 >= 0 && run->hex1 - run->hex0 <= 512) { /* a short string: its bytes decoded here, no object */
+        unsigned char raw[256];
+        Py_ssize_t len = 0;
+        for (Py_ssize_t q = run->hex0; q + 1 < run->hex1; q += 2)
+            raw[len++] = (unsigned char)(hex_value(s[q]) << 4 | hex_value(s[q + 1]));
+        if ((run->hex1 - run->hex0) % 2) raw[len++] = (unsigned char)(hex_value(s[run->hex1 - 1]) << 4);
+        double after[6];
+        rc = fast_string(r, start, raw, len, 0, after);
+        if (rc == 0) {
+            PyObject *parts = PyList_New(1);
+            PyObject *b = parts ? PyBytes_FromStringAndSize((const char *)raw, len) : NULL;
+            if (b == NULL) {
+                Py_XDECREF(parts);
+                r->st = saved;
+                return -1;
+            }
+            PyList_SET_ITEM(parts, 0, b);
+            rc = show(r, s_show, start, parts, 0, NULL);
+            Py_DECREF(parts);
+        }
+    } else if (run->hex0 >= 0) {
         PyObject *parts = PyList_New(1);
         PyObject *b = parts ? hex_bytes(s + run->hex0, run->hex1 - run->hex0) : NULL;
         if (b == NULL) {

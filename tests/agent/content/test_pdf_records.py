@@ -117,7 +117,7 @@ def _office_run(rng: random.Random, x: float, y: float) -> tuple[str, float]:
         show = f"<{picked}> Tj"
     else:
         cut = rng.randrange(0, len(picked) // width + 1) * width
-        kern = rng.choice(("-300", "-120", "-3", "2", "40", "1.5"))
+        kern = rng.choice(("-300", "-120", "-3", "2", "40", "1.5", "-0.25", "-72.125", "+.5"))
         show = f"[<{picked[:cut] or picked}> {kern} <{picked[cut:] or picked}>] TJ"
     return f"q 0 0 0 rg BT {x:.3f} {y:.3f} Td {font} {size} Tf {show} ET Q", len(picked) // width * float(size) + 3
 
@@ -151,6 +151,27 @@ def test_office_like_pages_are_mostly_read_through_records(monkeypatch):
         got = _outcome(lambda: _records_text(content))  # noqa: B023 - called at once
         through_records += got[0] == "text" and got[1] is not None and got == python and got[1].strip() != ""
     assert through_records > 150
+
+
+LINES = b"\nBT /F1 11 Tf 14 TL 72 60 Td (first line) Tj T* (second) Tj T* ET"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 1 << 32))
+def test_records_hold_the_values_the_python_loop_gives(seed, monkeypatch):
+    """Each record, field by field (turned into a TextObject by the run of lines at the end), is
+    the text object the Python loop makes."""
+    content = _office_page(seed) + LINES
+    made = {}
+    for use_c in (False, True):
+        monkeypatch.setattr(pdf_content, "FAST_C", use_c)
+        reader = ContentReader(loop_tests.DOC, loop_tests.FONTS, 0)
+        if use_c:
+            assert reader.records(content, loop_tests.RESOURCES) is None
+        else:
+            reader.run(content, loop_tests.RESOURCES)
+        made[use_c] = ([loop_tests._record(o) for o in reader.objects], reader.count, reader.codes)
+    assert made[True] == made[False] and len(made[True][0]) >= 2
 
 
 @pytest.mark.parametrize(
@@ -202,6 +223,25 @@ def test_office_shaped_pages_read_through_records_as_through_python(monkeypatch)
         assert python[0] == "text" and len(python[1]) > 500
         assert _records_text(content, doc, page["Resources"], fonts) == python[1]
         assert _fast(content, monkeypatch, doc, page["Resources"], fonts) == python
+
+
+EDGES = {
+    "an odd hex digit": "q 0 0 0 rg BT 72 700 Td /F3 12 Tf <41424> Tj ET Q",
+    "an empty string": "q 0 0 0 rg BT 72 700 Td /F3 12 Tf <> Tj ET Q q 0 0 0 rg BT 90 700 Td /F3 12 Tf <41> Tj ET Q",
+    "a string past 256 bytes": "q 0 0 0 rg BT 1 700 Td /F3 1 Tf <" + "4142" * 200 + "> Tj ET Q",
+    "a font named like the one before": "q 0 0 0 rg BT 72 700 Td /F1 12 Tf <4142> Tj ET Q "
+    "q 0 0 0 rg BT 72 680 Td /F2 12 Tf <00010002> Tj ET Q q 0 0 0 rg BT 72 660 Td /F1 12 Tf <4344> Tj ET Q",
+    "a font the resources lack after one they hold": "q 0 0 0 rg BT 72 700 Td /F3 12 Tf <41> Tj ET Q "
+    "q 0 0 0 rg BT 72 680 Td /F9 12 Tf <41> Tj ET Q",
+    "a size and place past strtod's fast path": "q 0 0 0 rg BT 72.000000000000000000000001 700.12345678901234567890123 "
+    "Td /F3 10.000000000000000000000000001 Tf [<4142> -0.1000000000000000000000001 <43>] TJ ET Q",
+}
+
+
+@pytest.mark.parametrize("case", list(EDGES))
+def test_each_edge_of_an_office_run_reads_the_same_through_records(case, monkeypatch):
+    python = _same(EDGES[case].encode("latin-1"), monkeypatch)
+    assert python == _python(EDGES[case].encode("latin-1"), monkeypatch)
 
 
 def test_the_fast_reader_reads_office_pages_through_records(monkeypatch):
