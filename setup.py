@@ -22,6 +22,7 @@ native = (
         Extension(
             "agent.content._pdftext",
             ["agent/content/_pdftext.c"],
+            depends=["agent/content/_pdfpage.h"],  # the page of records the two share
             optional=True,
             extra_compile_args=["-O2", "-ffp-contract=off"],
         ),
@@ -29,6 +30,7 @@ native = (
         Extension(
             "agent.content._pdflayout",
             ["agent/content/_pdflayout.c"],
+            depends=["agent/content/_pdfpage.h"],  # the page of records the two share
             optional=True,
             extra_compile_args=["-O2", "-ffp-contract=off"],
         ),
