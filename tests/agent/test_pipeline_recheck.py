@@ -72,3 +72,64 @@ def test_reported_files_are_looked_at_for_a_while_and_at_most_so_many(tmp_path, 
     clock.now += module.RECHECK_FOR_S
     pipeline._recheck_reported()
     assert pipeline._recheck == {} and pipeline._egress == {}  # past RECHECK_FOR_S: not looked at
+
+
+def _looks(pipeline: Pipeline, clock: _Clock, seconds: int, monkeypatch) -> list[float]:
+    """The ages at which the reported files were lstat'ed, a pass a second for `seconds`."""
+    looked, lstat, start = [], os.lstat, clock.now
+    monkeypatch.setattr(module.os, "lstat", lambda path: (looked.append(clock.now - start), lstat(path))[1])
+    for _ in range(seconds):
+        clock.now += 1
+        pipeline._recheck_reported()
+    monkeypatch.setattr(module.os, "lstat", lstat)
+    return looked
+
+
+def test_a_reported_file_is_looked_at_less_often_as_it_ages(tmp_path, monkeypatch):
+    """Every second at first, then after an eighth of its age, at most RECHECK_MAX_GAP_S apart:
+    some 150 lstats in the hour it is watched, not one a second."""
+    clock = _Clock()
+    pipeline, usb = _pipeline(tmp_path, clock)
+    path = os.path.join(usb, "a.bin")
+    with open(path, "wb") as f:
+        f.write(b"opaque")
+    _reported(pipeline, path)
+    looked = _looks(pipeline, clock, int(module.RECHECK_FOR_S) + 60, monkeypatch)
+    assert looked[:8] == [1, 2, 3, 4, 5, 6, 7, 8]  # every second while it is new
+    gaps = [b - a for a, b in zip(looked, looked[1:], strict=False)]
+    assert max(gaps) <= module.RECHECK_MAX_GAP_S + module.RECHECK_S
+    assert all(g <= max(module.RECHECK_S, age * module.RECHECK_BACKOFF) + 1 for age, g in zip(looked, gaps, strict=False))
+    assert 100 <= len(looked) <= 200, len(looked)
+    assert looked[-1] <= module.RECHECK_FOR_S and path not in pipeline._recheck  # then no longer watched
+
+
+def test_a_change_to_an_old_report_is_found_within_the_longest_gap(tmp_path, monkeypatch):
+    clock = _Clock()
+    pipeline, usb = _pipeline(tmp_path, clock)
+    path = os.path.join(usb, "a.bin")
+    with open(path, "wb") as f:
+        f.write(b"opaque")
+    _reported(pipeline, path)
+    _looks(pipeline, clock, 300, monkeypatch)
+    assert path not in pipeline._egress
+    os.utime(path, ns=(1, 1))  # a write through a mapping kept open, five minutes on
+    for waited in range(1, int(module.RECHECK_MAX_GAP_S + module.RECHECK_S) + 1):
+        clock.now += 1
+        pipeline._recheck_reported()
+        if path in pipeline._egress:
+            break
+    assert path in pipeline._egress, "the change was never found"
+    assert waited <= module.RECHECK_MAX_GAP_S + module.RECHECK_S
+
+
+def test_a_file_reported_again_is_looked_at_as_a_new_report(tmp_path, monkeypatch):
+    clock = _Clock()
+    pipeline, usb = _pipeline(tmp_path, clock)
+    path = os.path.join(usb, "a.bin")
+    with open(path, "wb") as f:
+        f.write(b"opaque")
+    _reported(pipeline, path)
+    _looks(pipeline, clock, 600, monkeypatch)
+    _reported(pipeline, path)  # written and reported again: its own due time, not the old one's
+    looked = _looks(pipeline, clock, 5, monkeypatch)
+    assert looked == [1, 2, 3, 4, 5]
