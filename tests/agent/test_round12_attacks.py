@@ -13,12 +13,14 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
 from agent import attribution as attribution_module
+from agent import pipeline as pipeline_module
 from agent import places as places_module
 from agent.places import EgressPlace
 from agent.watcher import FsChange
@@ -194,6 +196,38 @@ def test_a_copy_renamed_on_the_stick_just_before_it_is_unmounted_is_said_by_its_
     assert not _events_of(rig, rig.usb / "drawing.dwg", 0)  # the old name was never there to read
 
 
+@needs_root
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="hole (D4): the drawing written to an unnamed file (O_TMPFILE) on the stick and linked in as "
+    "drawing.dwg (linkat, no root needed) just before the stick is unmounted behind the reader: its "
+    "writes are drained under the kernel's pseudo-name '#<inode>' (said vanished under that name), and "
+    "drawing.dwg's lone IN_CREATE is taken as an empty file made and suppressed (_report_vanished: "
+    "'held nothing'), so no event names the file left on the stick. A drained create with no close "
+    "after it (a link; cp's empty files have their IN_CLOSE_WRITE) should be said vanished, as a move "
+    "in from outside is",
+)
+def test_an_unnamed_file_linked_in_on_the_stick_before_it_is_unmounted_is_said_by_its_name(rig):
+    secret = _secret(rig)
+
+    def write(stick):
+        fd = os.open(stick, os.O_TMPFILE | os.O_WRONLY, 0o644)
+        os.write(fd, secret)
+        fds = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+        try:  # linkat(AT_SYMLINK_FOLLOW) of the unnamed file's /proc link: how it is named, as an unprivileged user may
+            os.link(str(fd), stick / "drawing.dwg", src_dir_fd=fds, follow_symlinks=True)
+        finally:
+            os.close(fds)
+        os.close(fd)
+
+    behind = _stick_unmounted_behind_the_reader(rig, "LEAK", write)
+    behind.release.set()
+    time.sleep(1.0)  # what was drained is handled
+    said = [e["path"] for e in rig.events("egress.file")]
+    assert str(rig.usb / "drawing.dwg") in said, f"the name left on the stick was never said: {said}"
+
+
 def _stick(rig, label: str = "KINGSTON") -> EgressPlace:
     rig.places.remove(str(rig.usb))
     stick = EgressPlace(str(rig.usb), "removable", Media(str(rig.usb), label=label))
@@ -344,6 +378,61 @@ def test_a_drawing_written_over_a_colleagues_writable_file_is_not_blamed_on_the_
         copy.wait(10)
 
 
+KEEPING_COPY = """
+import os, sys, threading, time
+stop = threading.Event()
+def slow():
+    with open(sys.argv[1], "wb") as f:
+        while not stop.is_set():
+            f.write(b"x" * 4096)
+            f.flush()
+            time.sleep(0.05)
+threading.Thread(target=slow, daemon=True).start()
+sys.stdin.readline()  # told the agent caught this copy
+with open(sys.argv[2], "rb") as src, open(sys.argv[3], "wb") as dst:
+    dst.write(src.read())
+    os.fchown(dst.fileno(), int(sys.argv[4]), int(sys.argv[4]))  # as cp -a, rsync -a and tar keep owners
+time.sleep(1.0)
+stop.set()
+"""
+
+
+@needs_root
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="hole (D4): an administrator's copy that keeps owners (sudo cp -a, rsync -a, tar x as root) "
+    "of a drawing its designer owns: the copy is caught writing beside it, but the copied file's owner "
+    "is the designer's (set by the copy's fchown), so attribution._credited refuses the same-burst "
+    "credit and the event's user is the designer, who never touched the stick; before fa666bc it was "
+    "the copy's user. A process running as root (or with CAP_CHOWN) can give its files any owner: "
+    "its credit should not be refuted by the owner",
+)
+def test_a_root_copy_that_keeps_owners_is_not_blamed_on_the_drawings_designer(rig, tmp_path):
+    secret = _secret(rig)
+    source = tmp_path / "impeller-copy.dwg"
+    source.write_bytes(secret)
+    os.chown(source, COLLEAGUE_UID, COLLEAGUE_UID)  # the designer's drawing
+    slow, path = rig.usb / "backup.iso", rig.usb / "impeller.dwg"
+    copy = subprocess.Popen(
+        [sys.executable, "-c", KEEPING_COPY, str(slow), str(source), str(path), str(COLLEAGUE_UID)],
+        stdin=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while rig.pipeline.writers.writer(str(slow)) is None:  # the agent caught the administrator's copy
+            assert time.monotonic() < deadline, "the running copy was never caught"
+            time.sleep(0.05)
+        copy.stdin.write(b"go\n")
+        copy.stdin.flush()
+        [event] = _events_of(rig, path, 3.0, lambda e: e.get("sha256") == _sha(secret))
+        assert os.stat(path).st_uid == COLLEAGUE_UID
+        assert event["user"] != str(COLLEAGUE_UID), f"blamed the designer ({event['details']})"
+    finally:
+        copy.kill()
+        copy.wait(10)
+
+
 @needs_root
 def test_an_ownerless_stick_refutes_no_credit_and_a_kept_owner_does(rig, monkeypatch):
     """owners_kept per place: on a medium listed as ownerless (FAT: every file the mount's uid=),
@@ -446,3 +535,35 @@ def test_times_reset_after_a_same_size_write_through_a_hard_link_do_not_hide_it(
     assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
     assert path.read_bytes() == secret
     assert _events_of(rig, path, 4.0, lambda e: e.get("sha256") == _sha(secret)), "the reset times hid the write"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="hole (D4): only the newest MAX_RECHECKED (10,000) reported files are re-checked: a harmless "
+    "file reported, then 10,000 small files written to the stick, pushes it out, and the drawing "
+    "written into it through a hard link from outside the place (no inotify event) is never seen "
+    "until the reconcile (15 minutes), long after the stick is gone. A file pushed out of the re-check "
+    "should bring its place's reconcile forward (or the overflow be said). Older than 31c8aa3, which kept "
+    "the bound. Here 10,000 is shortened to 20",
+)
+def test_a_file_pushed_out_of_the_recheck_by_a_burst_then_changed_through_a_hard_link_is_reported(
+    rig, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(pipeline_module, "MAX_RECHECKED", 20)
+    secret = _secret(rig)
+    path = rig.usb / "holiday.bin"
+    path.write_bytes(b"\0" + os.urandom(len(secret) - 1))
+    assert _events_of(rig, path, 3.0)
+    for i in range(pipeline_module.MAX_RECHECKED):
+        (rig.usb / f"pad-{i}.bin").write_bytes(os.urandom(64))
+    deadline = time.monotonic() + 5
+    while str(path) in rig.pipeline._recheck:  # pushed out by the newer reports
+        assert time.monotonic() < deadline, "the burst did not push the file out of the re-check"
+        time.sleep(0.05)
+    backdoor = tmp_path / "backdoor"
+    os.link(path, backdoor)
+    with open(backdoor, "r+b") as f:
+        f.write(secret)
+    assert path.read_bytes() == secret
+    assert _events_of(rig, path, 3.0, lambda e: e.get("sha256") == _sha(secret)), "never reported"
