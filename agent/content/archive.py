@@ -58,6 +58,9 @@ ENCRYPTED, BOMB, TOO_DEEP, NOT_INSPECTED = (
 TRUNCATED, CORRUPT = "inspection_truncated", "parse_error"
 SKIPPED = "archive_member_skipped"  # a member over its own allowance, or not reached; where names it
 _TAR_TAIL_BYTES = 64 * 1024  # read after a tar's last header: all zeros, or a header tarfile gave up on
+# the member a compressed file holding no tar is read as (bzip2, xz, or gzip -n keep no name)
+STREAM_MEMBER = "(content)"
+_GZIP_NAME_BYTES = 1024  # the gzip header read for the name it kept (a longer name is not used)
 
 
 @dataclass(frozen=True)
@@ -390,12 +393,15 @@ def _walk_tar_stream(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, dept
     its data is read whether it fits; a member passed over is still decompressed (paid from the
     decoding budget and the clock). Members after the point the budget ran out are not known, so
     they cannot be named: the inspection_truncated problem says where the walk stopped."""
-    f.seek(0)
-    raw = _Counted(f)
-    inner = _DECOMPRESSORS[file_type](io.BufferedReader(raw, CHUNK_BYTES))
-    stream = io.BufferedReader(_Counted(inner, walk, raw), CHUNK_BYTES)
+    stream = _decompressed(walk, f, file_type)
     name = ""
-    with tarfile.open(fileobj=stream, mode="r|") as tar:  # streaming: no seeks, members in order
+    try:
+        opened = tarfile.open(fileobj=stream, mode="r|")  # streaming: no seeks, members in order
+    except tarfile.ReadError:  # no tar header at the start: one compressed file (pump.dwg.gz)
+        _one_stream(walk, f, file_type, prefix, depth)
+        return
+    entries = walk.entries
+    with opened as tar:
         try:
             for info in tar:
                 walk.entry()
@@ -410,7 +416,44 @@ def _walk_tar_stream(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, dept
             if name and walk.answers() == answered:
                 walk.problem(SKIPPED, name, f"not reached: archive budget ran out: {e}")
             raise
+        if walk.entries == entries:  # zeros at the start read as a tar's end: its content is the member
+            _one_stream(walk, f, file_type, prefix, depth)
+            return
         _check_tar_end(tar.offset, tar.fileobj.read(_TAR_TAIL_BYTES))  # tarfile's stream: it holds a buffer
+
+
+def _one_stream(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, depth: int) -> None:
+    """A compressed file that holds no tar: its decompressed content is its one member, named as
+    gzip kept it (_stream_name), hashed and inspected as any member."""
+    walk.entry()
+    name = prefix + _stream_name(f, file_type)  # (reads f's head: before the stream reads f)
+    _member(walk, _chunks(_decompressed(walk, f, file_type), walk), name, depth)
+
+
+def _decompressed(walk: _Walk, f: BinaryIO, file_type: str) -> io.BufferedReader:
+    """The decompressed stream of f from its start, paid from the walk's decoding budget."""
+    f.seek(0)
+    raw = _Counted(f)
+    inner = _DECOMPRESSORS[file_type](io.BufferedReader(raw, CHUNK_BYTES))
+    return io.BufferedReader(_Counted(inner, walk, raw), CHUNK_BYTES)
+
+
+def _stream_name(f: BinaryIO, file_type: str) -> str:
+    """The member name of a compressed file that holds no tar: the name gzip kept of the file it
+    compressed (its header's FNAME, written unless `gzip -n`), without any folders, else
+    STREAM_MEMBER. gzip writes it in ISO 8859-1; bzip2 and xz keep no name."""
+    if file_type == "gzip":
+        f.seek(0)
+        head = f.read(_GZIP_NAME_BYTES)
+        if len(head) > 10 and head[3] & 0x08:  # FNAME
+            at = 10
+            if head[3] & 0x04:  # FEXTRA: its length, then its bytes
+                at += 2 + int.from_bytes(head[10:12], "little")
+            end = head.find(b"\0", at)
+            name = head[at:end].decode("latin-1").replace("\\", "/").rsplit("/", 1)[-1] if end > at else ""
+            if name.isprintable() and name not in ("", ".", ".."):
+                return name
+    return STREAM_MEMBER
 
 
 def _check_tar_end(offset: int, tail: bytes) -> None:

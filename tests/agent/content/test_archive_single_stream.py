@@ -1,0 +1,108 @@
+"""A gzip, bzip2 or xz file that holds no tar is one compressed file (`gzip pump.dwg`, a log, a
+Debian changelog): its content is the one member, hashed and inspected, not a corrupt archive.
+Before, every such file was a parse_error, so a drawing compressed alone was not traced to its
+source, and any .gz copied out raised the uninspectable alert."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import hashlib
+import io
+import lzma
+import tarfile
+
+import pytest
+
+from agent.content.archive import CORRUPT, SKIPPED, STREAM_MEMBER, Limits, walk_archive
+from agent.content.inspect import inspect_file
+
+DRAWING = b"AC1032 pump impeller rev C\n" + bytes(range(256)) * 40
+NOTE = "商业秘密\n涂层配方 v7\n".encode()
+
+
+def _gzip_named(data: bytes, name: str, extra: bytes = b"") -> bytes:
+    """gzip's own format with FNAME (and FEXTRA when given), as `gzip FILE` writes it."""
+    flags = 0x08 | (0x04 if extra else 0)
+    head = b"\x1f\x8b\x08" + bytes([flags]) + b"\0\0\0\0\0\x03"
+    if extra:
+        head += len(extra).to_bytes(2, "little") + extra
+    body = gzip.compress(data)[10:]  # the deflate stream and the trailer of a header with no flags
+    return head + name.encode("latin-1") + b"\0" + body
+
+
+@pytest.mark.parametrize(
+    ("file_type", "data", "name"),
+    [
+        ("gzip", _gzip_named(DRAWING, "pump.dwg"), "pump.dwg"),
+        ("gzip", _gzip_named(DRAWING, "C:\\drawings\\pump.dwg", extra=b"xx\x02\x00ab"), "pump.dwg"),
+        ("gzip", gzip.compress(DRAWING), STREAM_MEMBER),  # gzip -n, or Python's gzip: no name kept
+        ("bzip2", bz2.compress(DRAWING), STREAM_MEMBER),
+        ("xz", lzma.compress(DRAWING), STREAM_MEMBER),
+    ],
+)
+def test_a_file_compressed_alone_is_its_one_member(file_type, data, name):
+    listing = walk_archive(io.BytesIO(data), file_type)
+    assert listing.problems == []
+    [member] = listing.members
+    assert (member.name, member.size, member.sha256) == (name, len(DRAWING), hashlib.sha256(DRAWING).hexdigest())
+
+
+def test_a_marking_in_a_compressed_text_is_found(tmp_path):
+    path = tmp_path / "formula.txt.gz"
+    path.write_bytes(_gzip_named(NOTE * 20, "formula.txt"))
+    inspection = inspect_file(str(path))
+    assert "trade_secret_marking" in {d.detector for d in inspection.detections}
+    assert "parse_error" not in {d.detector for d in inspection.detections}
+    assert [m.name for m in inspection.members] == ["formula.txt"]
+
+
+def test_a_compressed_tar_is_still_walked_member_by_member():
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in (("a.dwg", DRAWING), ("b.txt", NOTE)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    listing = walk_archive(io.BytesIO(buffer.getvalue()), "gzip")
+    assert [m.name for m in listing.members] == ["a.dwg", "b.txt"] and listing.problems == []
+
+
+def test_a_compressed_file_nested_in_a_zip_is_named_under_it():
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("out/pump.dwg.gz", _gzip_named(DRAWING, "pump.dwg"))
+    listing = walk_archive(io.BytesIO(buffer.getvalue()), "zip")
+    names = {m.name: m.sha256 for m in listing.members}
+    assert names["out/pump.dwg.gz!/pump.dwg"] == hashlib.sha256(DRAWING).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "name", ["../../etc/passwd", "a\nb", "", "..", "x" * 2000], ids=["folders", "newline", "empty", "dots", "too-long"]
+)
+def test_a_name_the_header_holds_is_used_only_when_plain(name):
+    data = _gzip_named(DRAWING, name) if name else gzip.compress(DRAWING)
+    [member] = walk_archive(io.BytesIO(data), "gzip").members
+    assert member.name == {"../../etc/passwd": "passwd"}.get(name, STREAM_MEMBER)
+    assert member.sha256 == hashlib.sha256(DRAWING).hexdigest()
+
+
+def test_a_compressed_file_over_a_members_allowance_is_skipped_and_named():
+    data = gzip.compress(b"\0" * 3_000_000)
+    listing = walk_archive(io.BytesIO(data), "gzip", Limits(max_member_bytes=1_000_000))
+    assert [(p.kind, p.where) for p in listing.problems] == [(SKIPPED, STREAM_MEMBER)] and listing.members == []
+
+
+def test_a_damaged_compressed_file_is_still_corrupt():
+    data = gzip.compress(DRAWING)
+    listing = walk_archive(io.BytesIO(data[:200]), "gzip")
+    assert {p.kind for p in listing.problems} == {CORRUPT} and listing.members == []
+
+
+def test_zeros_before_a_compressed_drawing_do_not_make_it_an_empty_tar():
+    """A tar ends at a block of zeros: 70 KB of them before the drawing read as an empty tar."""
+    content = bytes(70_000) + DRAWING
+    listing = walk_archive(io.BytesIO(gzip.compress(content)), "gzip")
+    assert [(m.name, m.sha256) for m in listing.members] == [(STREAM_MEMBER, hashlib.sha256(content).hexdigest())]
