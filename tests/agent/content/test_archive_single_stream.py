@@ -106,3 +106,24 @@ def test_zeros_before_a_compressed_drawing_do_not_make_it_an_empty_tar():
     content = bytes(70_000) + DRAWING
     listing = walk_archive(io.BytesIO(gzip.compress(content)), "gzip")
     assert [(m.name, m.sha256) for m in listing.members] == [(STREAM_MEMBER, hashlib.sha256(content).hexdigest())]
+
+
+def test_a_classified_drawing_gzipped_onto_a_stick_is_traced_to_it(tmp_path):
+    """End to end: the pipeline reports the .gz as holding the classified drawing."""
+    import time
+
+    from tests.agent.test_pipeline import Rig
+
+    rig = Rig(tmp_path)
+    try:
+        source = rig.classified / "impeller.dwg"
+        (rig.usb / "holiday.gz").write_bytes(_gzip_named(source.read_bytes(), "impeller.dwg"))
+        deadline = time.monotonic() + 10
+        while not (events := rig.events("egress.file")):
+            assert time.monotonic() < deadline, "the .gz was never reported"
+            time.sleep(0.05)
+        [event] = events
+        assert (event.get("match") or {}).get("method") == "archive"
+        assert event["source_path"] == str(source)
+    finally:
+        rig.close()
