@@ -434,6 +434,66 @@ def test_a_root_copy_that_keeps_owners_is_not_blamed_on_the_drawings_designer(ri
 
 
 @needs_root
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="hole (D4): owners_kept judges a place by its medium's fstype only, so a folder place (no "
+    "medium) is taken as keeping owners even on a file system that shows every file as one user's (an "
+    "NTFS or FAT data partition mounted with uid=, a bindfs view, a share): the attacker's own copy "
+    "into the folder is caught, the drawing written beside it, and the credit is refused because the "
+    "file shows the mount's user (the colleague), who is then blamed. The place's own file system "
+    "(statfs / the mount table at the folder) should decide, as for a medium",
+)
+def test_a_folder_place_on_a_one_owner_file_system_does_not_blame_the_mounts_user(rig, tmp_path):
+    if not os.access("/usr/bin/bindfs", os.X_OK) or not os.access(SYSTEM_PYTHON, os.X_OK):
+        pytest.skip("needs bindfs (a file system showing one owner, as NTFS with uid= does) and /usr/bin/python3")
+    secret = _secret(rig)
+    backing = tmp_path / "backing"
+    backing.mkdir(mode=0o777)
+    os.chmod(backing, 0o777)
+    rig.watchers.unwatch(str(rig.usb))
+    mounted = subprocess.run(
+        ["bindfs", "-o", "allow_other", f"--force-user={COLLEAGUE_UID}", f"--force-group={COLLEAGUE_UID}",
+         "--perms=a+rwX", str(backing), str(rig.usb)],
+        capture_output=True,
+    )  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount bindfs here: {mounted.stderr.decode(errors='replace').strip()}")
+    copy = None
+    try:
+        assert rig.watchers.watch(str(rig.usb))
+        directory = os.open(rig.usb, os.O_RDONLY | os.O_DIRECTORY)
+        copy = subprocess.Popen(
+            [SYSTEM_PYTHON, "-c", SLOW_WRITER, str(directory), "backup.iso"],
+            pass_fds=(directory,), user=ATTACKER_UID, group=ATTACKER_UID, extra_groups=[],
+        )  # fmt: skip
+        os.close(directory)
+        slow = rig.usb / "backup.iso"
+        deadline = time.monotonic() + 10
+        while rig.pipeline.writers.writer(str(slow)) is None:  # the agent caught the attacker's copy
+            assert time.monotonic() < deadline, "the running copy was never caught"
+            time.sleep(0.05)
+
+        def attacker_writes(directory):
+            fd = os.open("drawing.dwg", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=directory)
+            os.write(fd, secret)
+            os.close(fd)
+
+        _as_user(ATTACKER_UID, rig.usb, attacker_writes)
+        path = rig.usb / "drawing.dwg"
+        assert os.stat(path).st_uid == COLLEAGUE_UID  # as every file there shows
+        [event] = _events_of(rig, path, 3.0, lambda e: e.get("sha256") == _sha(secret))
+        assert event["user"] != str(COLLEAGUE_UID), f"blamed the mount's user ({event['details']})"
+    finally:
+        if copy is not None:
+            copy.kill()
+            copy.wait(10)
+        rig.watchers.unwatch(str(rig.usb))
+        if subprocess.run(["fusermount", "-u", str(rig.usb)], capture_output=True).returncode != 0:
+            _umount(rig.usb)
+
+
+@needs_root
 def test_an_ownerless_stick_refutes_no_credit_and_a_kept_owner_does(rig, monkeypatch):
     """owners_kept per place: on a medium listed as ownerless (FAT: every file the mount's uid=),
     the owner is not taken as a refutation, on a tmpfs it is. The same attacker-written file on the
