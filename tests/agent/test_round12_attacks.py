@@ -228,6 +228,30 @@ def test_an_unnamed_file_linked_in_on_the_stick_before_it_is_unmounted_is_said_b
     assert str(rig.usb / "drawing.dwg") in said, f"the name left on the stick was never said: {said}"
 
 
+@needs_root
+def test_a_decoy_under_the_mount_point_is_not_read_for_the_copy_made_to_the_stick(rig):
+    """A harmless file of the drawing's name left in the folder the stick is mounted on (hidden
+    while it is mounted), the drawing copied to the stick behind the reader, the stick unmounted:
+    the decoy is what is at the path now, but the place is gone, so the write is said vanished with
+    the stick, and the decoy is not read as the copy. Fails without the pipeline's look at the place
+    before reading (`places.find(path) is None and pending.place.media`: checked in a worktree with
+    it removed, where the decoy's harmless digest is reported instead)."""
+    secret = _secret(rig)
+    decoy = b"holiday photos, nothing to see " * 100
+    rig.watchers.unwatch(str(rig.usb))  # the folder is no egress place of its own
+    rig.places.remove(str(rig.usb))
+    (rig.usb / "drawing.dwg").write_bytes(decoy)  # in the folder, before the stick is mounted on it
+    behind = _stick_unmounted_behind_the_reader(rig, "LEAK", lambda stick: (stick / "drawing.dwg").write_bytes(secret))
+    behind.release.set()
+    path = rig.usb / "drawing.dwg"
+    assert path.read_bytes() == decoy
+    said = _events_of(rig, path, 3.0)
+    assert [
+        ((e.get("media") or {}).get("label"), [d["detector"] for d in e.get("detections") or ()]) for e in said
+    ] == [("LEAK", ["vanished"])], said
+    assert not _events_of(rig, path, 0.5, lambda e: e.get("sha256") == _sha(decoy))
+
+
 def _stick(rig, label: str = "KINGSTON") -> EgressPlace:
     rig.places.remove(str(rig.usb))
     stick = EgressPlace(str(rig.usb), "removable", Media(str(rig.usb), label=label))
