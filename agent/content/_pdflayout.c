@@ -701,7 +701,31 @@ static int span_order(const void *x, const void *y) {
     return p->b < q->b ? -1 : p->b > q->b;
 }
 
-static long long covered(Span *spans, Py_ssize_t n) {
+/* the length of the union of the spans, each within [0, page]: on a page of a usual size by
+ * counting the unit cells some span covers (no sort: the same integer); else sorted and merged */
+static long long covered(Span *spans, Py_ssize_t n, long long page) {
+    int32_t *starts = page >= 0 && page <= (1 << 16) && n < (1 << 30) ? PyMem_Calloc((size_t)page + 1, sizeof *starts) : NULL;
+    if (starts != NULL) {
+        long long total = 0;
+        int32_t open = 0;
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (spans[i].a < 0 || spans[i].b > page || spans[i].a >= spans[i].b) { /* clamped: never */
+                PyMem_Free(starts);
+                starts = NULL;
+                break;
+            }
+            starts[spans[i].a]++;
+            starts[spans[i].b]--;
+        }
+        if (starts != NULL) {
+            for (long long k = 0; k < page; k++) {
+                open += starts[k];
+                total += open > 0;
+            }
+            PyMem_Free(starts);
+            return total;
+        }
+    }
     qsort(spans, (size_t)n, sizeof *spans, span_order);
     long long total = 0, end = 0;
     int has_end = 0;
@@ -773,12 +797,12 @@ static int direction(Layout *L, double margin, Span *xs, Span *ys, int *dir) {
         return 0;
     }
     if (end_h == start_h || end_v == start_v) return BAIL;
-    double fill_h = (double)covered(xs, n) / (double)(end_h - start_h);
+    double fill_h = (double)covered(xs, n, page_w) / (double)(end_h - start_h);
     if (fill_h > 0.8) {
         *dir = 'H';
         return 0;
     }
-    double fill_v = (double)covered(ys, n) / (double)(end_v - start_v);
+    double fill_v = (double)covered(ys, n, page_h) / (double)(end_v - start_v);
     *dir = fill_h > fill_v ? 'H' : fill_h < fill_v ? 'V' : 'N';
     return 0;
 }
