@@ -36,7 +36,9 @@ NOTES = (
     "slide's places, simple worksheet rows, shared strings), some 13 ms a MB for docx, 15 xlsx and 20 pptx (a "
     "slide member some 24 µs whatever it holds, most of it its inflate), some 45 for Word's own markup (about "
     "7 bytes of XML a byte of text) and 27 for PowerPoint's; PDF is PDFium's page load and text page (some 220 "
-    "of its 270 ms a MB: the PDF readers figure gives them alone) where the fast reader (agent/content/pdf_fast.py, Python: a column of lines laid out in bulk, some 110 ms a MB) gives way; pages of short runs, as pdf-office, go to PDFium, for which they are cheaper. "
+    "of its 270 ms a MB: the PDF readers figure gives them alone) where the fast reader (agent/content/pdf_fast.py: "
+    "a C content loop handing its text runs to a C layout as records, no Python object a run, some 105 ms a MB of "
+    "pdf-office text) gives way. "
     "The notes give MB/s of text per CPU second: on a busy machine the wall-clock rate says little."
 )
 # docx and pptx hold the text in the least markup that reads (a run per paragraph or shape);
