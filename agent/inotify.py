@@ -65,7 +65,7 @@ REWATCH_S = 1.0  # how often a watched folder that was removed is looked for
 GATHER_S = 0.01
 # A folder unwatched (a stick unmounted, a place removed) may still have changes in the kernel's
 # queue, read after the unwatch: they are taken until its IN_IGNORED, or for this long
-DRAIN_S = 600.0
+DRAIN_S = 86400.0
 WATCH_LIMIT = "inotify watch limit reached"
 # True: a file's create read just before its first modify (a copy's open and first write) is left
 # out, the modify saying all the pipeline takes from it (a write is seen: its writer looked for,
@@ -120,7 +120,7 @@ class InotifyWatchers(Folders):
         # cookie -> (path, is_dir, deadline, the watched folder it left)
         self._moved_from: dict[int, tuple[bytes, bool, float, str | None]] = {}
         self._draining: dict[int, tuple[bytes, float]] = {}  # wd unwatched -> (its folder's path, until when)
-        self._drained_from: dict[int, bytes] = {}  # cookie -> the path a file left in a folder unwatched
+        self._drained_from: dict[int, str] = {}  # cookie -> the path a file left in a folder unwatched
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inotify", daemon=True)
 
@@ -348,34 +348,39 @@ class InotifyWatchers(Folders):
         """A change of a folder unwatched, read after the unwatch: it was made before, while the
         folder was watched (the kernel keeps a watch's changes queued ahead of its IN_IGNORED; a
         stick unmounted behind a flood has its IN_UNMOUNT and IN_IGNORED queued after them). Its
-        files' writes, removals and moves are put as any; the pipeline takes them with the place
-        that went (places.find_gone). Folders made there are not watched."""
+        files' writes, removals and moves are put, marked drained; the pipeline takes them with the
+        place that went (places.find_gone). A folder made there is put as made, not watched: what
+        went into it was not seen, which the pipeline says."""
         parent = self._draining[wd][0]
         if mask & IN_IGNORED:
             del self._draining[wd]
             if not self._draining:
                 self._drained_from.clear()
             return
-        if not name or mask & IN_ISDIR:
+        if not name:
             return
-        path = parent + b"/" + name
+        path = os.fsdecode(parent + b"/" + name)
+        if mask & IN_ISDIR:  # a folder made or moved there: what went into it was not watched
+            if mask & (IN_CREATE | IN_MOVED_TO):
+                self._put(FsChange("created", path, True, None, at, True))
+            return
         if mask & IN_CLOSE_WRITE:
-            self._put(FsChange("closed", os.fsdecode(path), False, None, at))
+            self._put(FsChange("closed", path, False, None, at, True))
         elif mask & IN_MODIFY:
-            self._put(FsChange("modified", os.fsdecode(path), False, None, at))
+            self._put(FsChange("modified", path, False, None, at, True))
         elif mask & IN_CREATE:
-            self._put(FsChange("created", os.fsdecode(path), False, None, at))
+            self._put(FsChange("created", path, False, None, at, True))
         elif mask & IN_DELETE:
-            self._put(FsChange("deleted", os.fsdecode(path), False, None, at))
+            self._put(FsChange("deleted", path, False, None, at, True))
         elif mask & IN_MOVED_FROM:
             self._drained_from[cookie] = path
         elif mask & IN_MOVED_TO:
             src = self._drained_from.pop(cookie, None)
             if src is not None:
-                self._put(FsChange("moved", os.fsdecode(src), False, os.fsdecode(path), at))
+                self._put(FsChange("moved", src, False, path, at, True))
             else:  # moved in from outside: written there as far as the place is concerned
-                self._put(FsChange("modified", os.fsdecode(path), False, None, at))
-                self._put(FsChange("closed", os.fsdecode(path), False, None, at))
+                self._put(FsChange("modified", path, False, None, at, True))
+                self._put(FsChange("closed", path, False, None, at, True))
 
     def _put(self, change: FsChange) -> None:
         try:

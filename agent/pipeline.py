@@ -335,7 +335,7 @@ class Pipeline:
         if self.index.folder_for(path):
             self._reindex(path, forced=True)
             return
-        place = self.places.find(path) or self.places.find_gone(path)
+        place, gone = self._place_of(path, run[0].at, run[0].drained)
         if place is None:
             return
         reported_at = self._reported_at.get(path, -1.0)
@@ -343,6 +343,9 @@ class Pipeline:
         if not run:
             return
         kinds = {c.kind for c in run}  # one pass, not three any()s: once for every file of a burst
+        if gone:
+            self._pend_gone(path, place, closed="closed" in kinds, wrote="modified" in kinds or "closed" not in kinds)
+            return
         if kinds != {"closed"}:  # still being written: its writer may hold it open
             self.writers.seen(path, place.root)
         self._pend_egress(path, place, closed="closed" in kinds, wrote="modified" in kinds)
@@ -359,8 +362,14 @@ class Pipeline:
             else:
                 self._reindex(change.path, forced=True)
             return
-        place = self.places.find(change.path) or self.places.find_gone(change.path)
+        place, gone = self._place_of(change.path, change.at, change.drained)
         if place is None:
+            return
+        if gone and change.kind != "deleted":
+            if change.is_dir:
+                self._report_gone_folder(change.path, place)
+            elif change.at > self._reported_at.get(change.path, -1.0):  # else the report covered it
+                self._pend_gone(change.path, place, closed=change.kind == "closed", wrote=change.kind != "closed")
             return
         if change.kind == "deleted":
             pending = self._egress.pop(change.path, None)
@@ -380,6 +389,15 @@ class Pipeline:
         if src_folder and dest_folder:
             self._classified_moved(src, dest, change.is_dir)
             return
+        if change.drained or change.at <= self.places.removed_at:
+            dest_place, dest_gone = (None, False) if dest_folder else self._place_of(dest, change.at, change.drained)
+            if dest_gone:  # moved on a medium that went since: said with it, never read from what is there now
+                self._egress.pop(src, None)
+                if change.is_dir:
+                    self._report_gone_folder(dest, dest_place)
+                else:
+                    self._pend_gone(dest, dest_place, closed=True, wrote=True)
+                return
         src_place = None if src_folder else self.places.find(src)
         dest_place = None if dest_folder else self.places.find(dest)
         if src_place and dest_place and src_place.root == dest_place.root:
@@ -389,7 +407,7 @@ class Pipeline:
             self._classified.pop(src, None)
             gone = self.index.remove_tree(src)
             self._emit_file("file.moved", src, gone[0] if len(gone) == 1 else None, dest=dest, level=src_folder.level)
-        else:  # in an egress place, or one removed since (find_gone)
+        elif src_place:
             self._egress.pop(src, None)
         if dest_folder:
             if change.is_dir:
@@ -401,8 +419,6 @@ class Pipeline:
                 self.scan(dest)
             else:
                 self._pend_egress(dest, dest_place, closed=True, wrote=True)
-        elif not change.is_dir and (gone := self.places.find_gone(dest)) is not None:
-            self._pend_egress(dest, gone, closed=True, wrote=True)  # moved there before the place went
 
     # --- classified folders ---------------------------------------------------------------
 
@@ -485,6 +501,39 @@ class Pipeline:
             pending.seen_step = self._steps
         except OSError:
             pending.unseen_write = True  # gone already: _check_egress reports it with what is known
+
+    def _place_of(self, path: str, at: float, drained: bool) -> tuple[EgressPlace | None, bool]:
+        """(the egress place a change of path belongs to, whether it went since): the place there
+        now, unless the change was made before a place holding path went (it waited behind a
+        flood, or was read from the kernel's queue after the unwatch) and that place is the more
+        specific and not there again (the same stick mounted again is). A change after the last
+        removal, every change of a burst, asks nothing more than find."""
+        place = self.places.find(path)
+        if drained or at <= self.places.removed_at:
+            gone = self.places.find_gone(path, at, drained)
+            if gone is not None and (place is None or len(gone.root) >= len(place.root)) and not self.places.is_current(gone):
+                return gone, True
+        return place, False
+
+    def _pend_gone(self, path: str, place: EgressPlace, closed: bool, wrote: bool) -> None:
+        """A write to a place that went before the pipeline got to it: pending at once, with no
+        stat (the path now shows whatever is under the mount point, or another medium), so
+        _hand_egress reports it vanished with what is known. `wrote`: data may have been written
+        (a modify, or a create with no close after it: a file linked in whole, O_TMPFILE)."""
+        pending = self._egress.get(path)
+        if pending is None or pending.place is not place:
+            pending = self._egress[path] = _Pending(place, self.clock(), unseen_write=True)
+        pending.closed = pending.closed or closed
+        pending.wrote = pending.wrote or wrote
+        pending.origin, pending.due_at, pending.seen = WRITE, self.clock(), None
+        pending.unseen_write = True
+
+    def _report_gone_folder(self, path: str, place: EgressPlace) -> None:
+        """A folder made on a medium that went before its own watch was set: what was written in
+        it was never seen, so the folder itself is said."""
+        pending = _Pending(place, self.clock(), closed=True, wrote=True, unseen_write=True)
+        why = "a folder made on the medium before it was removed: what was written in it was not seen"
+        self._report_blind(path, pending, Detection("vanished", 1, why), None)
 
     def _egress_renamed(self, src: str, dest: str, place: EgressPlace, is_dir: bool) -> None:
         """A rename within one egress place is not a new egress: the marks follow the files, so
@@ -633,6 +682,11 @@ class Pipeline:
         self._forget_old_reports()
         for path in [p for p, pend in self._egress.items() if pend.due_at <= now and p not in self.lanes.in_flight]:
             pending = self._egress[path]
+            if pending.place.media is not None and not self.places.is_current(pending.place):
+                del self._egress[path]  # unmounted, or another medium at its mount point: not read from there
+                if pending.origin == WRITE:
+                    self._report_vanished(path, pending, "its medium was removed before it could be read")
+                continue
             looked_at = time.monotonic()  # the clock of FsChange.at
             if FAST_RESTAT and self._seen_this_step(path, pending):
                 handed = self._submit_seen(path, pending, looked_at)
@@ -645,7 +699,7 @@ class Pipeline:
             except FileNotFoundError:
                 del self._egress[path]
                 if pending.origin == WRITE:
-                    self._report_vanished(path, pending, self._why_gone(path, pending))
+                    self._report_vanished(path, pending, "removed before it could be read")
                 continue
             except OSError as exc:
                 del self._egress[path]
@@ -660,11 +714,6 @@ class Pipeline:
                 pending.size, pending.mtime_ns = st.st_size, st.st_mtime_ns  # still being written
                 pending.seen = st
                 pending.due_at = now + self.stable_s
-                continue
-            if self.places.find(path) is None and pending.place.media is not None:  # unmounted meanwhile
-                del self._egress[path]  # (what is there now is the folder the medium was mounted on)
-                if pending.origin == WRITE:
-                    self._report_vanished(path, pending, self._why_gone(path, pending))
                 continue
             self._reported_at[path] = looked_at
             mark = None
@@ -836,11 +885,6 @@ class Pipeline:
         if user:
             fields["user"] = user
             fields["details"] = {**(fields.get("details") or {}), "user_from": how}
-
-    def _why_gone(self, path: str, pending: _Pending) -> str:
-        if pending.place.media is not None and self.places.find(path) is None:
-            return "its medium was removed before it could be read"
-        return "removed before it could be read"
 
     def _report_vanished(self, path: str, pending: _Pending, why: str) -> None:
         """A file written to an egress place that was gone before it could be read: what is known

@@ -13,9 +13,11 @@ from rules.events import Media
 FAST_FIND = True  # False: find asks every place (find_reference); test_places compares the two
 
 # A place removed (a stick unmounted, a folder no longer watched) is remembered this long, at most
-# GONE_KEPT of them: changes made there before the removal may still be queued behind a flood
-GONE_KEEP_S = 600.0
-GONE_KEPT = 64
+# GONE_KEPT of them: changes made there before the removal may still be queued behind a flood (a
+# user can mount and unmount disk images without root, so the count is generous; they are asked
+# only for a change made before the last removal, not for each change of a burst)
+GONE_KEEP_S = 86400.0
+GONE_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -36,11 +38,11 @@ class EgressPlaces:
         # picks), made again at each add or remove: find reads it without the lock
         self._longest_first: tuple[tuple[str, str, EgressPlace], ...] = ()
         self._gone: dict[str, tuple[EgressPlace, float]] = {}  # root: (place, when removed), oldest first
+        self.removed_at = float("-inf")  # time.monotonic() of the last removal: a change after it has no gone place
 
     def add(self, place: EgressPlace) -> None:
         with self._lock:
             self._places[place.root] = place
-            self._gone.pop(place.root, None)
             self._sort()
 
     def remove(self, root: str) -> EgressPlace | None:
@@ -49,7 +51,8 @@ class EgressPlaces:
             self._sort()
             if gone is not None:
                 self._gone.pop(root, None)
-                self._gone[root] = (gone, time.monotonic())
+                self.removed_at = time.monotonic()
+                self._gone[root] = (gone, self.removed_at)
                 while len(self._gone) > GONE_KEPT:
                     del self._gone[next(iter(self._gone))]
             return gone
@@ -70,15 +73,26 @@ class EgressPlaces:
                 return place
         return None
 
-    def find_gone(self, path: str) -> EgressPlace | None:
-        """The most specific place removed in the last GONE_KEEP_S that held path (asked when find
-        gives None). A change there was queued before the removal (its watches went with the
-        place), so it was made while the place was there: a write to a stick unmounted before the
-        agent got to it is still said, as a file that vanished."""
+    def find_gone(self, path: str, at: float = float("-inf"), drained: bool = False) -> EgressPlace | None:
+        """The most specific place removed in the last GONE_KEEP_S that held path when a change
+        received at `at` was made there: removed after `at` (the change waited behind a flood),
+        or any such place for a `drained` change (read from the kernel's queue after the unwatch,
+        inotify._drained). A write to a stick unmounted before the agent got to it is then still
+        said, as a file that vanished with its medium, even where another stick or a folder place
+        holds that path now."""
         oldest = time.monotonic() - GONE_KEEP_S
         with self._lock:
-            matches = [p for p, at in self._gone.values() if at >= oldest and is_under(path, p.root)]
+            matches = [
+                p for p, removed in self._gone.values()
+                if removed >= oldest and (drained or removed >= at) and is_under(path, p.root)
+            ]  # fmt: skip
         return max(matches, key=lambda p: len(p.root), default=None)
+
+    def is_current(self, place: EgressPlace) -> bool:
+        """Whether place is (equal to) the one at its root now: not when its medium was unmounted,
+        or another took its mount point (the same stick mounted again is equal)."""
+        now = self._places.get(place.root)
+        return now is place or now == place
 
     def find_reference(self, path: str) -> EgressPlace | None:
         with self._lock:

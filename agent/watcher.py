@@ -65,6 +65,9 @@ class FsChange:
     dest: str | None = None  # for moved
     # when we received it (time.monotonic): the change it reports happened before this
     at: float = field(default_factory=time.monotonic, compare=False)
+    # read after its folder was unwatched (a stick unmounted behind a flood): made while it was
+    # watched, so it belongs to the place that went (places.find_gone), not to one there now
+    drained: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True)
