@@ -313,12 +313,18 @@ class WriterTracker:
             return self._found.get(path) or self._burst.get(path)
 
     def _credited(self, path: str, st: os.stat_result | int | None, owners_kept: bool) -> Writer | None:
-        """writer(path), unless it is a same-burst credit the file's owner refutes (module doc)."""
+        """writer(path), unless it is a same-burst credit the file's owner refutes (module doc).
+        Root's copies are not refuted (they may keep the owners of what they copy: sudo cp -a,
+        rsync -a), nor is a credit on a file system whose files do not show who made them (the
+        place's medium, or the file's own device: a FUSE view, NTFS or FAT with uid=)."""
         seen = self.writer(path)
         if seen is None or seen.method != SAME_BURST or not owners_kept or not seen.user or sys.platform == "win32":
             return seen
         uid = st if isinstance(st, int) else getattr(st, "st_uid", None)
-        if uid is None or self._user_name(uid) == seen.user:
+        if uid is None or seen.user == "root" or self._user_name(uid) == seen.user:
+            return seen
+        device = getattr(st, "st_dev", None)
+        if device is not None and ownerless_device(device):
             return seen
         return None
 
@@ -377,13 +383,31 @@ class WriterTracker:
                     self._lock.wait_for(lambda: self._stop, pause)
 
 
+def ownerless_device(device: int, mountinfo: str = "/proc/self/mountinfo") -> bool:
+    """Whether the file system of a file's st_dev shows one owner for every file, or owners its
+    daemon makes up (any FUSE file system), rather than the user whose process made each; an
+    unknown device counts as ownerless (a credit is then not refuted). Asked only where a
+    same-burst credit and the owner disagree, so the mount table is read each time (some 50 µs):
+    an unmounted file system's device number is soon another's."""
+    wanted = f"{os.major(device)}:{os.minor(device)}"
+    try:
+        with open(mountinfo, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                fields = line.split(" ", 3)
+                if len(fields) > 3 and fields[2] == wanted and " - " in line:
+                    return not owners_kept(line.split(" - ", 1)[1].split(" ", 1)[0], "")
+    except OSError:
+        pass
+    return True
+
+
 def owners_kept(fstype: str | None, kind: str) -> bool:
     """Whether a place's files show the user whose process made each: not on FAT, exFAT, NTFS
     mounted by the kernel or ntfs-3g, discs, phones, or network shares (OWNERLESS_FSTYPES).
     `fstype`: the medium's, None for a folder on the computer's own disk."""
     if kind in ("share", "phone"):
         return False
-    return fstype is None or fstype.lower() not in OWNERLESS_FSTYPES
+    return fstype is None or not (fstype.lower() in OWNERLESS_FSTYPES or fstype.lower().startswith("fuse"))
 
 
 def user_name(uid: int) -> str:

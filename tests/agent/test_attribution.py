@@ -338,7 +338,10 @@ def test_a_same_burst_credit_the_files_owner_refutes_is_not_given() -> None:
     user's): that file is said as not seen, its user the owner's. A writer caught with the file
     itself open is a fact and stands; on FAT and shares, where every file shows one owner, the
     owner refutes nothing."""
-    me = user_name(os.getuid())
+    import pwd
+
+    nobody = pwd.getpwnam("nobody").pw_uid  # an account that is not root: root's credit is never refuted
+    me = user_name(nobody)
     copy = Writer(4242, "cp", "/usr/bin/cp", me)
 
     def find(paths, roots):
@@ -348,7 +351,7 @@ def test_a_same_burst_credit_the_files_owner_refutes_is_not_given() -> None:
     for name in ("open", "mine", "theirs"):
         tracker.seen(f"/usb/{name}.bin", "/usb")
     tracker.walk_once()
-    mine, theirs = SimpleNamespace(st_uid=os.getuid()), SimpleNamespace(st_uid=54321)
+    mine, theirs = SimpleNamespace(st_uid=nobody), SimpleNamespace(st_uid=54321)
     assert tracker.writer_of("/usb/mine.bin", mine) == (me, SAME_BURST)
     assert tracker.writer_of("/usb/theirs.bin", theirs) == ("54321", FILE_OWNER)
     assert tracker.attribution("/usb/theirs.bin", theirs) == ({"attribution": NOT_SEEN}, "54321", FILE_OWNER)
@@ -363,3 +366,44 @@ def test_owners_are_kept_on_local_disks_not_on_fat_discs_phones_or_shares() -> N
     for fstype in ("vfat", "exfat", "ntfs3", "fuseblk", "iso9660", "cifs", "fuse.gvfsd-fuse", "VFAT"):
         assert not owners_kept(fstype, "removable"), fstype
     assert not owners_kept(None, "share") and not owners_kept(None, "phone")
+
+
+def test_root_and_ownerless_file_systems_are_not_refuted_by_the_owner(monkeypatch, tmp_path) -> None:
+    """Root's copy may keep the owners of what it copies (sudo cp -a); a FUSE view or a FAT or NTFS
+    data partition shows every file as one user's: neither owner says who wrote the file."""
+    import pwd
+
+    from agent import attribution
+
+    def mounts(kind: str):
+        path = tmp_path / "mountinfo"
+        path.write_text(f"36 35 8:1 / / rw - ext4 /dev/sda1 rw\n61 36 0:77 / /folder rw,nosuid - {kind} src rw\n")
+        return path
+
+    root = Writer(4242, "cp", "/usr/bin/cp", "root")
+    me = Writer(4343, "rsync", "/usr/bin/rsync", user_name(pwd.getpwnam("nobody").pw_uid))
+
+    def find(paths, roots):
+        return {}, {"/usb": root, "/folder": me}
+
+    tracker = WriterTracker(find=find, clock=FakeClock(), alive={4242, 4343}.__contains__)
+    tracker.seen("/usb/a.bin", "/usb")
+    tracker.seen("/folder/b.bin", "/folder")
+    tracker.walk_once()
+    theirs = SimpleNamespace(st_uid=54321, st_dev=os.makedev(0, 77))
+    assert tracker.writer_of("/usb/a.bin", theirs) == ("root", SAME_BURST)
+    table = {}
+
+    def fstype_is(kind: str) -> None:  # the mount table the agent reads, with the file's device as `kind`
+        table["kind"] = kind
+
+    real = attribution.ownerless_device
+    monkeypatch.setattr(attribution, "ownerless_device", lambda device: real(device, str(mounts(table["kind"]))))
+    fstype_is("fuse.bindfs")
+    assert tracker.writer_of("/folder/b.bin", theirs) == (me.user, SAME_BURST)
+    fstype_is("ext4")
+    assert tracker.writer_of("/folder/b.bin", theirs) == ("54321", FILE_OWNER)
+    fstype_is("ntfs3")
+    assert tracker.writer_of("/folder/b.bin", theirs) == (me.user, SAME_BURST)
+    unknown = SimpleNamespace(st_uid=54321, st_dev=os.makedev(0, 99))  # in no mount the table lists
+    assert tracker.writer_of("/folder/b.bin", unknown) == (me.user, SAME_BURST)
