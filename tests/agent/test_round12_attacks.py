@@ -119,18 +119,10 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting and other us
 # --- 563c4a2 + 947f1ff: changes still queued when the stick goes ----------------------------------
 
 
+# was a hole (D4), fixed: a drained change belongs to the place it was watched as (FsChange.drained,
+# Pipeline._place_of); the pending is not read from another medium at its mount point
+# (EgressPlaces.is_current)
 @needs_root
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D4): a copy to stick LEAK still in the kernel's queue when LEAK is unmounted and "
-    "another stick (same label, so the same mount point) is mounted there before the reader gets to "
-    "it: places.add of the new stick drops LEAK from find_gone, and the drained change is taken with "
-    "the place now at that path; the agent reads and reports the decoy file of the same name on the "
-    "second stick (a harmless digest, media DECOY) and never says the drawing written to LEAK. A change "
-    "drained from an unwatched folder should carry the place it was watched as (its wd's), and be "
-    "reported vanished with LEAK's medium whatever is mounted there now",
-)
 def test_a_stick_swapped_at_its_mount_point_behind_the_reader_does_not_hide_the_copy(rig):
     secret = _secret(rig)
     decoy = b"holiday photos, nothing to see " * 100
@@ -153,16 +145,9 @@ def test_a_stick_swapped_at_its_mount_point_behind_the_reader_does_not_hide_the_
         _umount(rig.usb)
 
 
+# was a hole (D4), fixed: the drain puts a folder made there, and the pipeline says it
+# (_report_gone_folder)
 @needs_root
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D4): a folder made on the stick while the reader is behind, the drawing copied into "
-    "it, then the stick unmounted: the folder's create is drained without a watch (inotify._drained "
-    "returns on IN_ISDIR), so nothing that happened in it was ever seen, and no event says that a "
-    "folder was written to the stick unseen; it should be reported (vanished or not inspected, with "
-    "the stick's medium), as a file written there is",
-)
 def test_a_drawing_in_a_folder_made_on_the_stick_behind_the_reader_is_said(rig):
     secret = _secret(rig)
 
@@ -197,18 +182,8 @@ def test_a_copy_renamed_on_the_stick_just_before_it_is_unmounted_is_said_by_its_
     assert not _events_of(rig, rig.usb / "drawing.dwg", 0)  # the old name was never there to read
 
 
+# was a hole (D4), fixed: a create with no close on a medium that went may hold anything (_pend_gone)
 @needs_root
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D4): the drawing written to an unnamed file (O_TMPFILE) on the stick and linked in as "
-    "drawing.dwg (linkat, no root needed) just before the stick is unmounted behind the reader: its "
-    "writes are drained under the kernel's pseudo-name '#<inode>' (said vanished under that name), and "
-    "drawing.dwg's lone IN_CREATE is taken as an empty file made and suppressed (_report_vanished: "
-    "'held nothing'), so no event names the file left on the stick. A drained create with no close "
-    "after it (a link; cp's empty files have their IN_CLOSE_WRITE) should be said vanished, as a move "
-    "in from outside is",
-)
 def test_an_unnamed_file_linked_in_on_the_stick_before_it_is_unmounted_is_said_by_its_name(rig):
     secret = _secret(rig)
 
@@ -253,17 +228,9 @@ def test_a_decoy_under_the_mount_point_is_not_read_for_the_copy_made_to_the_stic
     assert not _events_of(rig, path, 0.5, lambda e: e.get("sha256") == _sha(decoy))
 
 
+# was a hole (D4), fixed: the more specific of the place there now and the one gone is taken
+# (_place_of)
 @needs_root
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D4): a medium mounted inside a folder place (a phone or image a user mounts at a "
-    "folder of their choosing, under a synced folder): when it goes, places.find(path) answers the "
-    "folder place around it, so find_gone is never asked; the copy made to the medium behind the "
-    "reader is taken as the folder's, and the decoy of the same name left under the mount point is "
-    "read and reported as a harmless file of the folder, the drawing on the medium never said. The "
-    "most specific of the places there and the places gone should be taken",
-)
 def test_a_copy_to_a_medium_mounted_inside_a_folder_place_is_said_with_the_medium(rig):
     secret = _secret(rig)
     decoy = b"holiday photos, nothing to see " * 100
@@ -309,11 +276,11 @@ def _stick(rig, label: str = "KINGSTON") -> EgressPlace:
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="hole (D4): find_gone keeps only the last GONE_KEPT (64) places removed: a user who mounts "
-    "and unmounts 64 other sticks or images (udisksctl loop-setup and mount need no root in a desktop "
-    "session) while the reader is behind a flood has the drawing copied to the first stick dropped "
-    "without a word when its queued change is reached; a gone place should be kept at least until its "
-    "watches' IN_IGNORED has been read (inotify's drain of it ended), not by a count",
+    reason="hole (D4), narrowed: find_gone keeps the last GONE_KEPT places removed (64 when found, 4096 "
+    "now): a user who mounts and unmounts that many sticks or images (udisksctl needs no root in a "
+    "desktop session) while the reader is behind a flood has the copy to the first stick dropped without "
+    "a word when its drained change is reached; a gone place should be kept until its watches' "
+    "IN_IGNORED has been read (inotify's drain of it ended), not by a count",
 )
 def test_a_copy_queued_behind_64_other_sticks_unmounted_is_still_said(tmp_path):
     rig = Rig(tmp_path, watch=False)  # the test queues the changes as the drain would put them
@@ -324,8 +291,8 @@ def test_a_copy_queued_behind_64_other_sticks_unmounted_is_still_said(tmp_path):
             other = str(tmp_path / f"image-{i}")
             rig.places.add(EgressPlace(other, "removable", Media(other, label=f"IMG{i}")))
             rig.places.remove(other)
-        for kind in ("created", "modified", "closed"):
-            rig.pipeline.changes.put(FsChange(kind, str(rig.usb / "drawing.dwg")))
+        for kind in ("created", "modified", "closed"):  # as inotify's drain puts them
+            rig.pipeline.changes.put(FsChange(kind, str(rig.usb / "drawing.dwg"), drained=True))
         said = _events_of(rig, rig.usb / "drawing.dwg", 2.0)
         assert said, "the drawing written to the first stick was dropped without a word"
     finally:
@@ -335,12 +302,11 @@ def test_a_copy_queued_behind_64_other_sticks_unmounted_is_still_said(tmp_path):
 @pytest.mark.xfail(
     strict=True,
     raises=AssertionError,
-    reason="hole (D4): find_gone forgets a removed place after GONE_KEEP_S (10 minutes) while inotify "
-    "still drains its queued changes (_drained never looks at DRAIN_S; only a later unwatch prunes "
-    "by it, which then drops them as 'a watch already dropped'): a flood keeping the reader more than "
-    "10 minutes behind (millions of empty files) has the copy to the stick dropped without a word "
-    "when its change is reached; the place should be kept while its drain lasts (until IN_IGNORED), "
-    "and a drain cut short be reported. Here the 10 minutes are shortened to none",
+    reason="hole (D4), narrowed: find_gone forgets a removed place after GONE_KEEP_S (10 minutes when "
+    "found, a day now) while inotify still drains its queued changes: a flood keeping the reader longer "
+    "behind has the copy dropped without a word when its change is reached; the place should be kept "
+    "while its drain lasts (until IN_IGNORED), and a drain cut short be reported. Here the time is "
+    "shortened to none",
 )
 def test_a_copy_queued_behind_a_flood_longer_than_the_gone_places_are_kept_is_still_said(tmp_path, monkeypatch):
     monkeypatch.setattr(places_module, "GONE_KEEP_S", 0.0)
@@ -349,8 +315,8 @@ def test_a_copy_queued_behind_a_flood_longer_than_the_gone_places_are_kept_is_st
         _stick(rig, "LEAK")
         rig.places.remove(str(rig.usb))
         time.sleep(0.01)
-        for kind in ("created", "modified", "closed"):
-            rig.pipeline.changes.put(FsChange(kind, str(rig.usb / "drawing.dwg")))
+        for kind in ("created", "modified", "closed"):  # as inotify's drain puts them
+            rig.pipeline.changes.put(FsChange(kind, str(rig.usb / "drawing.dwg"), drained=True))
         said = _events_of(rig, rig.usb / "drawing.dwg", 2.0)
         assert said, "the drawing written to the stick was dropped without a word"
     finally:
@@ -468,17 +434,8 @@ stop.set()
 """
 
 
+# was a hole (D4), fixed: root's credit is not refuted by the owner (WriterTracker._credited)
 @needs_root
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D4): an administrator's copy that keeps owners (sudo cp -a, rsync -a, tar x as root) "
-    "of a drawing its designer owns: the copy is caught writing beside it, but the copied file's owner "
-    "is the designer's (set by the copy's fchown), so attribution._credited refuses the same-burst "
-    "credit and the event's user is the designer, who never touched the stick; before fa666bc it was "
-    "the copy's user. A process running as root (or with CAP_CHOWN) can give its files any owner: "
-    "its credit should not be refuted by the owner",
-)
 def test_a_root_copy_that_keeps_owners_is_not_blamed_on_the_drawings_designer(rig, tmp_path):
     secret = _secret(rig)
     source = tmp_path / "impeller-copy.dwg"
@@ -504,17 +461,9 @@ def test_a_root_copy_that_keeps_owners_is_not_blamed_on_the_drawings_designer(ri
         copy.wait(10)
 
 
+# was a hole (D4), fixed: the file's own device decides whether its owner means anything
+# (attribution.ownerless_device)
 @needs_root
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D4): owners_kept judges a place by its medium's fstype only, so a folder place (no "
-    "medium) is taken as keeping owners even on a file system that shows every file as one user's (an "
-    "NTFS or FAT data partition mounted with uid=, a bindfs view, a share): the attacker's own copy "
-    "into the folder is caught, the drawing written beside it, and the credit is refused because the "
-    "file shows the mount's user (the colleague), who is then blamed. The place's own file system "
-    "(statfs / the mount table at the folder) should decide, as for a medium",
-)
 def test_a_folder_place_on_a_one_owner_file_system_does_not_blame_the_mounts_user(rig, tmp_path):
     if not os.access("/usr/bin/bindfs", os.X_OK) or not os.access(SYSTEM_PYTHON, os.X_OK):
         pytest.skip("needs bindfs (a file system showing one owner, as NTFS with uid= does) and /usr/bin/python3")
