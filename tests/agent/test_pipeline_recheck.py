@@ -74,6 +74,17 @@ def test_reported_files_are_looked_at_for_a_while_and_at_most_so_many(tmp_path, 
     assert pipeline._recheck == {} and pipeline._egress == {}  # past RECHECK_FOR_S: not looked at
 
 
+def _one_reported(tmp_path) -> tuple[Pipeline, _Clock, str]:
+    """A pipeline whose clock the test moves, and a file it has just reported."""
+    clock = _Clock()
+    pipeline, usb = _pipeline(tmp_path, clock)
+    path = os.path.join(usb, "a.bin")
+    with open(path, "wb") as f:
+        f.write(b"opaque")
+    _reported(pipeline, path)
+    return pipeline, clock, path
+
+
 def _looks(pipeline: Pipeline, clock: _Clock, seconds: int, monkeypatch) -> list[float]:
     """The ages at which the reported files were lstat'ed, a pass a second for `seconds`."""
     looked, lstat, start = [], os.lstat, clock.now
@@ -88,12 +99,7 @@ def _looks(pipeline: Pipeline, clock: _Clock, seconds: int, monkeypatch) -> list
 def test_a_reported_file_is_looked_at_less_often_as_it_ages(tmp_path, monkeypatch):
     """Every second at first, then after an eighth of its age, at most RECHECK_MAX_GAP_S apart:
     some 150 lstats in the hour it is watched, not one a second."""
-    clock = _Clock()
-    pipeline, usb = _pipeline(tmp_path, clock)
-    path = os.path.join(usb, "a.bin")
-    with open(path, "wb") as f:
-        f.write(b"opaque")
-    _reported(pipeline, path)
+    pipeline, clock, path = _one_reported(tmp_path)
     looked = _looks(pipeline, clock, int(module.RECHECK_FOR_S) + 60, monkeypatch)
     assert looked[:8] == [1, 2, 3, 4, 5, 6, 7, 8]  # every second while it is new
     gaps = [b - a for a, b in zip(looked, looked[1:], strict=False)]
@@ -104,12 +110,7 @@ def test_a_reported_file_is_looked_at_less_often_as_it_ages(tmp_path, monkeypatc
 
 
 def test_a_change_to_an_old_report_is_found_within_the_longest_gap(tmp_path, monkeypatch):
-    clock = _Clock()
-    pipeline, usb = _pipeline(tmp_path, clock)
-    path = os.path.join(usb, "a.bin")
-    with open(path, "wb") as f:
-        f.write(b"opaque")
-    _reported(pipeline, path)
+    pipeline, clock, path = _one_reported(tmp_path)
     _looks(pipeline, clock, 300, monkeypatch)
     assert path not in pipeline._egress
     os.utime(path, ns=(1, 1))  # a write through a mapping kept open, five minutes on
@@ -122,12 +123,7 @@ def test_a_change_to_an_old_report_is_found_within_the_longest_gap(tmp_path, mon
 
 
 def test_a_file_reported_again_is_looked_at_as_a_new_report(tmp_path, monkeypatch):
-    clock = _Clock()
-    pipeline, usb = _pipeline(tmp_path, clock)
-    path = os.path.join(usb, "a.bin")
-    with open(path, "wb") as f:
-        f.write(b"opaque")
-    _reported(pipeline, path)
+    pipeline, clock, path = _one_reported(tmp_path)
     _looks(pipeline, clock, 600, monkeypatch)
     _reported(pipeline, path)  # written and reported again: its own due time, not the old one's
     looked = _looks(pipeline, clock, 5, monkeypatch)

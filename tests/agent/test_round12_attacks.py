@@ -548,6 +548,17 @@ def test_an_ownerless_stick_refutes_no_credit_and_a_kept_owner_does(rig, monkeyp
 # --- 31c8aa3: the re-check of reported files thins out with age ------------------------------------
 
 
+def _four_minutes_on(rig, clock, path) -> None:
+    """The clock four minutes past path's report, once the re-check has looked at it then (its
+    next look is 30 s away)."""
+    clock.ahead_s = 240.0
+    due = rig.pipeline._recheck[str(path)][6]
+    deadline = time.monotonic() + 5
+    while rig.pipeline._recheck[str(path)][6] == due:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
 class _Clock:
     """time.monotonic with a jump forward the test makes (a report some minutes old)."""
 
@@ -577,12 +588,7 @@ def test_a_drawing_left_a_few_seconds_in_a_reported_file_through_a_hard_link_is_
     harmless = b"\0" + os.urandom(len(secret) - 1)
     path.write_bytes(harmless)
     assert _events_of(rig, path, 3.0)
-    clock.ahead_s = 240.0  # four minutes on
-    due = rig.pipeline._recheck[str(path)][6]
-    deadline = time.monotonic() + 5
-    while rig.pipeline._recheck[str(path)][6] == due:  # looked at, at four minutes: next in 30 s
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    _four_minutes_on(rig, clock, path)
     backdoor = tmp_path / "backdoor"
     os.link(path, backdoor)
     with open(backdoor, "r+b") as f:
@@ -636,12 +642,7 @@ def test_a_write_through_a_kept_mapping_then_the_stick_pulled_within_the_gap_is_
         address, unmap = _libc_mapping(fd, len(secret))
         os.close(fd)  # the mapping keeps the file open: no close event yet
         assert _events_of(rig, path, 3.0)
-        clock.ahead_s = 240.0  # four minutes on
-        due = rig.pipeline._recheck[str(path)][6]
-        deadline = time.monotonic() + 5
-        while rig.pipeline._recheck[str(path)][6] == due:  # looked at, at four minutes: next in 30 s
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        _four_minutes_on(rig, clock, path)
         ctypes.memmove(address, secret, len(secret))
         unmap()
         unmap = None
