@@ -27,6 +27,7 @@ from agent.places import EgressPlace
 from agent.watcher import FsChange
 from rules.events import Media
 
+from .test_burst_attacks import VICTIM as SLOW_WRITER  # a copy that writes for four seconds, by a folder descriptor
 from .test_pipeline import Rig
 
 ATTACKER_UID = 54322  # users with no account: a name is the uid's number (attribution.user_name)
@@ -326,14 +327,6 @@ def test_a_copy_queued_behind_a_flood_longer_than_the_gone_places_are_kept_is_st
 # --- fa666bc: the file's owner refutes a same-burst credit -----------------------------------------
 
 
-SLOW_WRITER = """
-import os, sys, time
-with open(os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=int(sys.argv[1])), "wb") as f:
-    for _ in range(80):
-        f.write(b"x" * 4096)
-        f.flush()
-        time.sleep(0.05)
-"""
 
 
 def _as_user(uid: int, folder, act) -> None:
