@@ -367,7 +367,8 @@ class Pipeline:
             return
         if gone and change.kind != "deleted":
             if change.is_dir:
-                self._report_gone_folder(change.path, place)
+                if place.media is not None:  # (a folder place no longer watched keeps its folders)
+                    self._report_gone_folder(change.path, place)
             elif change.at > self._reported_at.get(change.path, -1.0):  # else the report covered it
                 self._pend_gone(change.path, place, closed=change.kind == "closed", wrote=change.kind != "closed")
             return
@@ -394,7 +395,8 @@ class Pipeline:
             if dest_gone:  # moved on a medium that went since: said with it, never read from what is there now
                 self._egress.pop(src, None)
                 if change.is_dir:
-                    self._report_gone_folder(dest, dest_place)
+                    if dest_place.media is not None:
+                        self._report_gone_folder(dest, dest_place)
                 else:
                     self._pend_gone(dest, dest_place, closed=True, wrote=True)
                 return
