@@ -25,13 +25,17 @@ A same-burst credit is a guess, and the file's owner can refute it: where the fi
 owners (`owners_kept`), a file owned by another user than the copy's was not written by that copy
 (a process makes its files its own user's), but by someone writing beside it. Such a file is
 said as not seen, its user the owner's; else a colleague's long copy running in a place would
-take the blame for what anyone else wrote there meanwhile.
+take the blame for what anyone else wrote there meanwhile. The owner refutes nothing for a copy
+running as root (it may keep the owners of what it copies), on a file system whose files do not
+show who made them, or for a file made before the copy began (an overwritten file keeps its owner).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import select
+import struct
 import sys
 import threading
 import time
@@ -316,7 +320,9 @@ class WriterTracker:
         """writer(path), unless it is a same-burst credit the file's owner refutes (module doc).
         Root's copies are not refuted (they may keep the owners of what they copy: sudo cp -a,
         rsync -a), nor is a credit on a file system whose files do not show who made them (the
-        place's medium, or the file's own device: a FUSE view, NTFS or FAT with uid=)."""
+        place's medium, or the file's own device: a FUSE view, NTFS or FAT with uid=), nor one of
+        a file made before the copy began (its birth time: a file opened and overwritten keeps
+        its owner, so a team's writable file overwritten by one's own copy is not the team's)."""
         seen = self.writer(path)
         if seen is None or seen.method != SAME_BURST or not owners_kept or not seen.user or sys.platform == "win32":
             return seen
@@ -326,6 +332,9 @@ class WriterTracker:
         device = getattr(st, "st_dev", None)
         if device is not None and ownerless_device(device):
             return seen
+        born, started = birth_time(path), _started(seen.pid)
+        if born is not None and started is not None and born < started - BORN_BEFORE_S:
+            return seen  # there before the copy began: opened and overwritten, an old file keeps its owner
         return None
 
     def _credit(self, path: str, writer: Writer) -> None:
@@ -381,6 +390,56 @@ class WriterTracker:
             if pause > 0:
                 with self._lock:  # requests pile up meanwhile and share the next walk
                     self._lock.wait_for(lambda: self._stop, pause)
+
+
+_STATX_BTIME, _AT_SYMLINK_NOFOLLOW, _AT_FDCWD = 0x800, 0x100, -100
+BORN_BEFORE_S = 0.05  # a file made this much before a process began was not made by it (clock ticks)
+
+
+def birth_time(path: str) -> float | None:
+    """When the file at path was made (statx's btime, seconds since the epoch), or None where the
+    file system or the C library does not say. Python 3.11's os has no statx."""
+    statx = getattr(_libc(), "statx", None)
+    if statx is None:
+        return None
+    buf = ctypes.create_string_buffer(256)  # struct statx is 256 bytes
+    if statx(_AT_FDCWD, os.fsencode(path), _AT_SYMLINK_NOFOLLOW, _STATX_BTIME, buf) != 0:
+        return None
+    mask, = struct.unpack_from("<I", buf, 0)
+    if not mask & _STATX_BTIME:
+        return None
+    seconds, nanoseconds = struct.unpack_from("<qI", buf, 80)  # stx_btime
+    return seconds + nanoseconds / 1e9
+
+
+def _libc():
+    if not _LIBC:
+        try:
+            _LIBC.append(ctypes.CDLL(None, use_errno=True))
+        except OSError:
+            _LIBC.append(None)
+    return _LIBC[0]
+
+
+_LIBC: list = []
+
+
+def _started(pid: int) -> float | None:
+    """When process pid began (seconds since the epoch, to a clock tick), or None when it is gone.
+    From /proc/PID/stat's start time after boot and the boot's moment now (psutil's create_time
+    rests on /proc/stat's boot time in whole seconds: a file made half a second before a process
+    could seem made after it)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+        ticks = int(stat[stat.rindex(b")") + 2 :].split()[19])  # field 22, starttime
+        booted = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)
+        return booted + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        try:
+            return psutil.Process(pid).create_time()
+        except (psutil.Error, OSError):
+            return None
 
 
 def ownerless_device(device: int, mountinfo: str = "/proc/self/mountinfo") -> bool:

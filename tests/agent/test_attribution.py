@@ -407,3 +407,41 @@ def test_root_and_ownerless_file_systems_are_not_refuted_by_the_owner(monkeypatc
     assert tracker.writer_of("/folder/b.bin", theirs) == (me.user, SAME_BURST)
     unknown = SimpleNamespace(st_uid=54321, st_dev=os.makedev(0, 99))  # in no mount the table lists
     assert tracker.writer_of("/folder/b.bin", unknown) == (me.user, SAME_BURST)
+
+
+def test_an_old_file_overwritten_during_the_copy_is_not_refuted_by_its_owner(tmp_path) -> None:
+    """A file made before the credited copy began was opened and overwritten, not made, by whoever
+    wrote it now: its owner is its maker's, so it refutes nothing (statx's birth time). One made
+    after the copy began is refuted as before."""
+    import pwd
+    import subprocess
+    import sys
+
+    from agent.attribution import birth_time
+
+    old = tmp_path / "minutes.txt"
+    old.write_text("team minutes")
+    if birth_time(str(old)) is None:
+        pytest.skip("this file system or C library gives no birth time")
+    time.sleep(0.3)
+    copy = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        time.sleep(0.3)
+        new = tmp_path / "drawing.dwg"
+        new.write_text("drawing")
+        nobody = pwd.getpwnam("nobody").pw_uid
+        writer = Writer(copy.pid, "python3", sys.executable, user_name(nobody))
+
+        def find(paths, roots):
+            return {}, {str(tmp_path): writer}
+
+        tracker = WriterTracker(find=find, clock=FakeClock(), alive={copy.pid}.__contains__)
+        for path in (old, new):
+            tracker.seen(str(path), str(tmp_path))
+        tracker.walk_once()
+        theirs = SimpleNamespace(st_uid=54321)  # owned by a colleague, as the team's file was
+        assert tracker.writer_of(str(old), theirs) == (writer.user, SAME_BURST)
+        assert tracker.writer_of(str(new), theirs) == ("54321", FILE_OWNER)
+    finally:
+        copy.kill()
+        copy.wait(10)

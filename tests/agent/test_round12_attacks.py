@@ -348,18 +348,9 @@ def _as_user(uid: int, folder, act) -> None:
     assert os.waitpid(child, 0)[1] == 0, "the other user's write failed"
 
 
+# was a hole (D4), fixed: the owner of a file made before the credited copy began refutes nothing
+# (attribution.birth_time, statx's btime)
 @needs_root
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D4): the attacker's own copy running in a shared folder is caught (its writer's user "
-    "the attacker's), then the attacker writes the drawing over a colleague's file there that the "
-    "attacker may write (a group-writable team folder): opening an existing file keeps its owner, so "
-    "the owner (the colleague) 'refutes' the same-burst credit (attribution._credited) and the drawing "
-    "is put on the colleague (user = the owner), the agent's evidence of the attacker thrown away; "
-    "before fa666bc the event said the attacker. An owner refutes only a file made in the burst, not "
-    "one opened for writing that existed before (e.g. its birth time, statx btime, before the writer's start)",
-)
 def test_a_drawing_written_over_a_colleagues_writable_file_is_not_blamed_on_the_colleague(rig):
     secret = _secret(rig)
     os.chmod(rig.usb, 0o777)
