@@ -33,6 +33,7 @@ show who made them, or for a file made before the copy began (an overwritten fil
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import select
 import struct
@@ -412,16 +413,12 @@ def birth_time(path: str) -> float | None:
     return seconds + nanoseconds / 1e9
 
 
+@functools.cache
 def _libc():
-    if not _LIBC:
-        try:
-            _LIBC.append(ctypes.CDLL(None, use_errno=True))
-        except OSError:
-            _LIBC.append(None)
-    return _LIBC[0]
-
-
-_LIBC: list = []
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
 
 
 def _started(pid: int) -> float | None:

@@ -524,11 +524,10 @@ class Pipeline:
         (a modify, or a create with no close after it: a file linked in whole, O_TMPFILE)."""
         pending = self._egress.get(path)
         if pending is None or pending.place is not place:
-            pending = self._egress[path] = _Pending(place, self.clock(), unseen_write=True)
+            pending = self._egress[path] = _Pending(place, self.clock())
         pending.closed = pending.closed or closed
         pending.wrote = pending.wrote or wrote
-        pending.origin, pending.due_at, pending.seen = WRITE, self.clock(), None
-        pending.unseen_write = True
+        pending.origin, pending.due_at, pending.seen, pending.unseen_write = WRITE, self.clock(), None, True
 
     def _report_gone_folder(self, path: str, place: EgressPlace) -> None:
         """A folder made on a medium that went before its own watch was set: what was written in
