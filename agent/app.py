@@ -91,6 +91,7 @@ class AgentApp:
         self.watchers = make_watchers(
             self.pipeline.changes, self.pipeline.on_overflow, self.pipeline.on_blind, backend=config.watcher
         )
+        self.pipeline.watch_files_with(self.watchers)  # reported files, against writes through hard links
         excluded = tuple(f.path for f in config.classified) + (config.state_dir,)
         user_mounts = config.egress.user_mounts
         skipped = USER_FSTYPES if user_mounts.enabled else ()

@@ -36,6 +36,7 @@ import os
 import queue
 import re
 import select
+import stat
 import struct
 import sys
 import threading
@@ -47,15 +48,19 @@ from loguru import logger
 from agent.walk import PATH_MAX
 from agent.watcher import TOO_DEEP, BlindSpot, Folders, FsChange, _ignore, _reason, blind_spots
 
-IN_MODIFY, IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO = 0x2, 0x8, 0x40, 0x80
+IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO = 0x2, 0x4, 0x8, 0x40, 0x80
 IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MOVE_SELF = 0x100, 0x200, 0x400, 0x800
 IN_UNMOUNT, IN_Q_OVERFLOW, IN_IGNORED = 0x2000, 0x4000, 0x8000
-IN_ONLYDIR, IN_DONT_FOLLOW, IN_ISDIR = 0x01000000, 0x02000000, 0x40000000
+IN_ONLYDIR, IN_DONT_FOLLOW, IN_MASK_CREATE, IN_ISDIR = 0x01000000, 0x02000000, 0x10000000, 0x40000000
 MASK = (
     (IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF)
     | IN_ONLYDIR
     | IN_DONT_FOLLOW
 )
+# A reported file's own watch (watch_file): a write to its inode by any name, a hard link made to it
+# (IN_ATTRIB: its link count) and a close after writing. Never a change to a watch already there
+# (IN_MASK_CREATE, Linux 4.18: the path may have become a watched folder since it was looked at)
+FILE_MASK = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_DONT_FOLLOW | IN_MASK_CREATE
 HEADER = struct.Struct("iIII")  # wd, mask, cookie, len (struct inotify_event)
 READ_BYTES = 256 * 1024  # one read: about 8,000 events of short names
 MOVE_WAIT_S = 0.02  # how long a move's first half waits for its second before it counts as a move out
@@ -121,6 +126,11 @@ class InotifyWatchers(Folders):
         self._moved_from: dict[int, tuple[bytes, bool, float, str | None]] = {}
         self._draining: dict[int, tuple[bytes, float]] = {}  # wd unwatched -> (its folder's path, until when)
         self._drained_from: dict[int, str] = {}  # cookie -> the path a file left in a folder unwatched
+        # reported files watched on their own (watch_file): wd -> their paths (hard links share
+        # one inode, so one wd), path -> wd, and (st_dev, st_ino) -> wd
+        self._files: dict[int, set[bytes]] = {}
+        self._file_wds: dict[bytes, int] = {}
+        self._file_ids: dict[tuple[int, int], int] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inotify", daemon=True)
 
@@ -182,6 +192,83 @@ class InotifyWatchers(Folders):
                 self._libc.inotify_rm_watch(self.fd, wd)  # fails harmlessly when the kernel dropped it
 
     # --- watches --------------------------------------------------------------------------
+
+    def watch_file(self, path: str) -> os.stat_result | None:
+        """Watch the regular file at path on its own, whatever name writes it: a write through
+        a hard link from outside every watched folder sends those folders no event, but it does
+        send the file's inode one. Its changes come as FsChange "touched" (a write or a link count
+        or times changed) and "touched-closed" (closed after a write). Returns the file's lstat
+        taken once the watch is on it (what the caller compares with what it reported: a change
+        before the watch is seen there, one after it by the watch), or None when it is not watched
+        (gone, not a regular file, out of watches, a kernel before 4.18)."""
+        raw = os.fsencode(path)
+        if len(raw) >= PATH_MAX:
+            return None
+        with self._maps:
+            if raw in self._file_wds:
+                try:
+                    return os.lstat(raw)
+                except OSError:
+                    return None
+            try:
+                before = os.lstat(raw)
+            except OSError:
+                return None
+            if not stat.S_ISREG(before.st_mode):
+                return None
+            ident = (before.st_dev, before.st_ino)
+            wd = self._libc.inotify_add_watch(self.fd, raw, FILE_MASK)
+            made = wd >= 0
+            if not made:
+                wd = self._file_ids.get(ident, -1) if ctypes.get_errno() == errno.EEXIST else -1
+                if wd < 0:  # out of watches, or an inode watched as something else: polled only
+                    return None
+            try:
+                after = os.lstat(raw)
+            except OSError:
+                after = None
+            if after is None or (after.st_dev, after.st_ino) != ident:  # replaced meanwhile: not the file meant
+                if made:
+                    self._libc.inotify_rm_watch(self.fd, wd)
+                return None
+            self._files.setdefault(wd, set()).add(raw)
+            self._file_wds[raw] = wd
+            self._file_ids[ident] = wd
+            return after
+
+    def unwatch_file(self, path: str) -> None:
+        """Stop watching a file watch_file watched (nothing when it is not)."""
+        raw = os.fsencode(path)
+        with self._maps:
+            wd = self._file_wds.pop(raw, None)
+            if wd is None:
+                return
+            paths = self._files.get(wd)
+            if paths is not None:
+                paths.discard(raw)
+                if paths:
+                    return
+            self._forget_file_wd(wd)
+            self._libc.inotify_rm_watch(self.fd, wd)
+
+    def files_watched(self) -> int:
+        with self._maps:
+            return len(self._file_wds)
+
+    def _forget_file_wd(self, wd: int) -> None:
+        for raw in self._files.pop(wd, ()):
+            self._file_wds.pop(raw, None)
+        for ident in [i for i, w in self._file_ids.items() if w == wd]:
+            del self._file_ids[ident]
+
+    def _file_event(self, wd: int, mask: int, at: float) -> None:
+        """An event of a file watched on its own: said for each of its paths watched."""
+        if mask & IN_IGNORED:  # its last link removed, its file system unmounted, or unwatched
+            self._forget_file_wd(wd)
+            return
+        kind = "touched-closed" if mask & IN_CLOSE_WRITE else "touched"
+        for raw in self._files[wd]:
+            self._put(FsChange(kind, os.fsdecode(raw), False, None, at))
 
     def _add(self, path: bytes, owner: str) -> int:
         """Watch one folder for `owner`; its wd, or -errno."""
@@ -310,6 +397,8 @@ class InotifyWatchers(Folders):
                         self._overflowed()
                     elif wd in self._draining:
                         self._drained(wd, mask, cookie, name, at)
+                    elif wd in self._files:
+                        self._file_event(wd, mask, at)
                     continue  # a watch already dropped
                 if mask & IN_IGNORED:
                     root = self._roots.get(wd)

@@ -69,6 +69,22 @@ RECHECK_BACKOFF = 1 / 8
 RECHECK_MAX_GAP_S = 30.0
 RECHECK_FOR_S = 3600.0
 MAX_RECHECKED = 10_000
+# Once its looks are more than RECHECK_S apart (a report 8 s old), a file re-checked is also watched
+# on its own (Folders.watch_file: inotify on its inode) until its RECHECK_FOR_S end: a write
+# through a hard link from outside the place then says itself at once, where the looks could miss a
+# drawing left there less than the gap (up to RECHECK_MAX_GAP_S). A write through a mapping sends
+# no event: the looks stay. A file pushed out of the newest MAX_RECHECKED keeps (or gets) its watch,
+# without the looks. At most FILE_WATCH_SHARE of the system's inotify watches (the folders need
+# theirs) and MAX_FILE_WATCHES; a file that cannot be watched when it is pushed out, or whose watch
+# is pushed out by newer ones, has its place walked every RECHECK_MAX_GAP_S until its end instead
+# (the walk finds a file unlike its spool mark, as the reconcile does).
+# A walk of a place took 3-30 CPU µs a file here (the walk, an lstat and the spool's mark of each):
+# walks of a place of many files are spaced to take about 1% of a core at the dearest (a place of
+# 100,000 files every 250 s)
+FILE_WATCH_SHARE = 1 / 8
+MAX_FILE_WATCHES = 40_000
+WALK_GAP_PER_FILE_S = 0.0025
+MAX_USER_WATCHES = "/proc/sys/fs/inotify/max_user_watches"
 # While files are in the lanes or waiting for them (a burst), a step first lets this long's changes
 # and results gather: a flat burst of 2,000 files took some 70 steps, not 120-210, so what a step
 # costs whatever its size (the index's query of the step's digests, the lanes' wake-up, the
@@ -103,6 +119,7 @@ FAST_BURST = True
 FAST_RESTAT = True
 
 _WRITES = frozenset({"created", "modified", "closed"})  # changes of one file that coalesce (see _handle_held)
+_TOUCHED = frozenset({"touched", "touched-closed"})  # a change of a file watched on its own (_touched)
 
 # Where a pending egress file came from. Only a scan or a rename may be skipped because the
 # spool's marks say the file was reported: a write always re-hashes and reports.
@@ -169,6 +186,13 @@ class Pipeline:
         # reported, when due) of files reported; _recheck_due: (when due, path), the soonest first
         self._recheck: dict[str, tuple[float, int, int, int, int, float, float]] = {}
         self._recheck_due: list[tuple[float, str]] = []
+        self._files = None  # the watchers' watch_file and unwatch_file (watch_files_with); None: looks only
+        self._file_watched: set[str] = set()  # files re-checked that are watched on their own too
+        # files pushed out of _recheck, watched on their own only (same entries), the oldest first
+        self._watch_only: dict[str, tuple[float, int, int, int, int, float, float]] = {}
+        self._max_file_watches = 0
+        self._walk_soon: dict[str, tuple[float, float]] = {}  # place root -> (next walk, walked until then)
+        self._walked: dict[str, int] = {}  # folder -> the files its last walk found
         self._pruned_at = 0.0
         self._classified: dict[str, _Reindex] = {}  # path -> when to re-index it
         self._scans: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -202,6 +226,12 @@ class Pipeline:
             logger.error(
                 "pipeline did not stop in time timeout_s={} events_not_spooled={}", timeout_s, self._outbox.events_waiting()
             )
+
+    def watch_files_with(self, watchers) -> None:
+        """Watch the files re-checked on their own through `watchers` (agent.watcher.Folders):
+        see FILE_WATCH_SHARE. Called before start."""
+        self._files = watchers
+        self._max_file_watches = min(MAX_FILE_WATCHES, int(_max_user_watches() * FILE_WATCH_SHARE))
 
     def on_overflow(self, reason: str) -> None:
         """Events were lost (our queue or the kernel's): report it and rescan everything."""
@@ -351,6 +381,9 @@ class Pipeline:
         self._pend_egress(path, place, closed="closed" in kinds, wrote="modified" in kinds)
 
     def _handle(self, change: FsChange) -> None:
+        if change.kind in _TOUCHED:
+            self._touched(change)
+            return
         if change.kind == "moved":
             self._handle_move(change)
             return
@@ -572,9 +605,9 @@ class Pipeline:
     def _watch_reported(self, path: str, st: os.stat_result) -> None:
         """Look at a file just reported again for a while: see _recheck_reported."""
         recheck = self._recheck
-        recheck.pop(path, None)  # a dict keeps insertion order: the oldest report first
+        self._forget(path)  # watched again once this report is old enough (it may be another inode)
         if len(recheck) >= MAX_RECHECKED:
-            del recheck[next(iter(recheck))]  # its entry in _recheck_due is passed over when due
+            self._push_out(next(iter(recheck)))  # its entry in _recheck_due is passed over when due
         now = self.clock()
         due = now + RECHECK_S
         recheck[path] = (now + RECHECK_FOR_S, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, now, due)
@@ -590,6 +623,8 @@ class Pipeline:
         through a hard link from outside the place) is pending as a write seen, so it is hashed
         and reported again, once it stays the same."""
         now = self.clock()
+        while self._watch_only and next(iter(self._watch_only.values()))[0] < now:
+            self._forget(next(iter(self._watch_only)))
         recheck, due_list = self._recheck, self._recheck_due
         if not due_list or due_list[0][0] > now:
             return
@@ -599,9 +634,8 @@ class Pipeline:
             entry = recheck.get(path)
             if entry is None or entry[6] != due:
                 continue  # dropped, or reported again since (its own entry is due then)
-            until, size, mtime_ns, ctime_ns, inode, reported, _ = entry
-            if until < now:
-                del recheck[path]
+            if entry[0] < now:
+                self._forget(path)
                 continue
             if path in self._egress or path in self.lanes.in_flight:
                 later.append((path, entry))  # a write was seen: it is looked at already
@@ -609,21 +643,116 @@ class Pipeline:
             try:
                 st = os.lstat(path)
             except OSError:
-                del recheck[path]  # gone: its removal is an event of its own
+                self._forget(path)  # gone: its removal is an event of its own
                 continue
-            if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) == (size, mtime_ns, ctime_ns, inode):
-                later.append((path, entry))
+            if self._changed_since_report(path, entry, st):
                 continue
-            del recheck[path]
-            place = self.places.find(path)
-            if place is not None and stat.S_ISREG(st.st_mode):
-                # as a write seen without its close: hashed once it has stayed the same for
-                # stable_s, so a file a program keeps writing through a mapping is not hashed every second
-                self._pend_egress(path, place, wrote=True)
+            later.append((path, entry))
         for path, entry in later:  # pushed after the loop, so none is looked at twice in a pass
             gap = min(RECHECK_MAX_GAP_S, max(RECHECK_S, (now - entry[5]) * RECHECK_BACKOFF))
+            if gap > RECHECK_S and self._watch_file(path, entry) is False:
+                continue  # changed before its watch was on: pending as a write seen
             recheck[path] = (*entry[:6], now + gap)
             heapq.heappush(due_list, (now + gap, path))
+
+    def _changed_since_report(self, path: str, entry: tuple, st: os.stat_result, closed: bool = False) -> bool:
+        """Whether the file re-checked at path changed since its report (size, times or inode): if
+        so it is re-checked no more, and pending as a write seen, without its close unless
+        `closed` (hashed once it has stayed the same for stable_s, so a file a program keeps
+        writing through a mapping is not hashed every second)."""
+        if (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino) == entry[1:5]:
+            return False
+        self._forget(path)
+        place = self.places.find(path)
+        if place is not None and stat.S_ISREG(st.st_mode):
+            self._pend_egress(path, place, closed=closed, wrote=True)
+        return True
+
+    def _watch_file(self, path: str, entry: tuple) -> bool | None:
+        """Watch a file re-checked on its own (FILE_WATCH_SHARE), where it can be: True watched
+        (or watched already), None not (no watchers, out of watches, gone or replaced), False when
+        it changed since its report (the lstat taken once the watch is on it says so: pending).
+        The oldest watch kept after its looks ended makes way for it."""
+        if path in self._file_watched:
+            return True
+        if self._files is None or self._max_file_watches <= 0:
+            return None
+        if len(self._file_watched) >= self._max_file_watches:
+            if not self._watch_only:
+                return None
+            oldest = next(iter(self._watch_only))
+            self._walk_place_soon(oldest, self._watch_only[oldest][0])
+            self._forget(oldest)
+        st = self._files.watch_file(path)
+        if st is None:
+            return None
+        self._file_watched.add(path)
+        return not self._changed_since_report(path, entry, st)
+
+    def _push_out(self, path: str) -> None:
+        """The oldest file re-checked makes way for a newer report: no more looks, but its own
+        watch (see FILE_WATCH_SHARE), or else walks of its place until its end."""
+        entry = self._recheck.pop(path)
+        watched = self._watch_file(path, entry)
+        if watched:
+            self._watch_only[path] = entry
+        elif watched is None:
+            self._walk_place_soon(path, entry[0])
+
+    def _walk_place_soon(self, path: str, until: float) -> None:
+        """Walk the place of path every RECHECK_MAX_GAP_S until `until` (a file there is no longer
+        looked at nor watched before its end)."""
+        place = self.places.find(path)
+        if place is None:
+            return
+        next_at, last = self._walk_soon.get(place.root, (self.clock() + RECHECK_MAX_GAP_S, 0.0))
+        self._walk_soon[place.root] = (next_at, max(last, until))
+
+    def _walk_places_due(self) -> None:
+        now = self.clock()
+        for root, (next_at, until) in list(self._walk_soon.items()):
+            if next_at > now:
+                continue
+            if self.places.find(root) is not None:
+                self.scan(root)
+            gap = max(RECHECK_MAX_GAP_S, self._walked.get(root, 0) * WALK_GAP_PER_FILE_S)
+            if now + gap > until or self.places.find(root) is None:
+                del self._walk_soon[root]
+            else:
+                self._walk_soon[root] = (now + gap, until)
+
+    def _touched(self, change: FsChange) -> None:
+        """A file watched on its own was written (by any name: a hard link from outside the
+        place), linked, closed after a write or had its times set: looked at now, as the re-check
+        would (a close after a write makes it due at once)."""
+        path = change.path
+        entry = self._recheck.get(path) or self._watch_only.get(path)
+        if entry is None:
+            self._unwatch_file(path)
+            return
+        if path in self._egress or path in self.lanes.in_flight:
+            return  # a write was seen: it is looked at already
+        try:
+            st = os.lstat(path)
+        except OSError:
+            self._forget(path)
+            return
+        if st.st_ino != entry[4]:  # another file there now: the place's own changes say it
+            self._forget(path)
+            return
+        self._changed_since_report(path, entry, st, closed=change.kind == "touched-closed")
+
+    def _forget(self, path: str) -> None:
+        """Re-check the file at path no more (nor watch it on its own)."""
+        self._recheck.pop(path, None)
+        self._watch_only.pop(path, None)
+        if path in self._file_watched:
+            self._unwatch_file(path)
+
+    def _unwatch_file(self, path: str) -> None:
+        self._file_watched.discard(path)
+        if self._files is not None:
+            self._files.unwatch_file(path)
 
     def _rescan_unwatched(self) -> None:
         """A folder that cannot be watched (past PATH_MAX, out of inotify watches) is walked by
@@ -644,6 +773,7 @@ class Pipeline:
         """Events are not trusted alone: now and then every egress place is walked, and a file the
         spool's marks do not show as reported (as it is now) is reported."""
         self._rescan_unwatched()
+        self._walk_places_due()
         if self.reconcile_s <= 0 or self.clock() - self._reconciled_at < self.reconcile_s:
             return
         self._reconciled_at = self.clock()
@@ -656,14 +786,16 @@ class Pipeline:
                 root = self._scans.get_nowait()
             except queue.Empty:
                 return
-            count = 0
+            count = walked = 0
             problems: list[Unwalkable] = []
             for found in walk_files(root, problems):  # by descriptor: any depth, no link followed
                 path = os.fsdecode(found.path)
                 place = self.places.find(path)
+                walked += 1
                 if place is not None and path not in self._egress:
                     self._egress[path] = _Pending(place, self.clock(), origin=SCAN)
                     count += 1
+            self._walked[root] = walked
             self._report_unwalkable(problems)
             logger.debug("scanned egress root={!r} files={}", root, count)
 
@@ -998,6 +1130,15 @@ class _Changes(queue.SimpleQueue):
         if self.qsize() >= QUEUE_MAX:
             raise queue.Full
         self.put(item)
+
+
+def _max_user_watches() -> int:
+    """The inotify watches one user may hold (each file watched on its own takes one)."""
+    try:
+        with open(MAX_USER_WATCHES, encoding="ascii") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 0
 
 
 def _owners_kept(place: EgressPlace) -> bool:

@@ -59,7 +59,7 @@ _KINDS = {"created": "created", "modified": "modified", "moved": "moved", "delet
 
 @dataclass(frozen=True)
 class FsChange:
-    kind: str  # created | modified | moved | deleted | closed
+    kind: str  # created | modified | moved | deleted | closed; touched | touched-closed: a file watched on its own
     path: str
     is_dir: bool = False
     dest: str | None = None  # for moved
@@ -150,6 +150,13 @@ class Folders:
 
     def _unschedule(self, folder: str) -> None:
         raise NotImplementedError
+
+    def watch_file(self, path: str) -> os.stat_result | None:
+        """Watch one file on its own (agent/inotify.py has it; here none: None)."""
+        return None
+
+    def unwatch_file(self, path: str) -> None:
+        pass
 
     def watched(self) -> list[str]:
         """The folders with a watch of their own."""

@@ -59,6 +59,7 @@ class Rig:
         # the agent's own reader on Linux (agent/inotify.py); MIWEI_TEST_WATCHER=watchdog runs them on watchdog
         backend = os.environ.get("MIWEI_TEST_WATCHER", "auto")
         self.watchers = make_watchers(self.pipeline.changes, self.pipeline.on_overflow, backend=backend)
+        self.pipeline.watch_files_with(self.watchers)  # as the agent wires them (agent/app.py)
         self.watchers.start()
         if watch:  # else the test feeds pipeline.changes itself
             self.watchers.watch(str(self.classified))

@@ -553,18 +553,13 @@ class _Clock:
         return time.monotonic() + self.ahead_s
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D4): a file reported four minutes ago is looked at again only every 30 s "
-    "(RECHECK_MAX_GAP_S; it was every second): the drawing written into it through a hard link from "
-    "outside the place (no inotify event in the place), left there 2 s (for a sync client to upload, "
-    "or a stick to be copied from), then its harmless bytes written back the same way, is never "
-    "hashed: the next look finds only the harmless bytes. The 1 s looks caught the 2 s; a change "
-    "found with a ctime between looks should at least say the file was changed unseen meanwhile, and "
-    "the gap stay short while a place's reported files can be linked from outside it",
-)
 def test_a_drawing_left_a_few_seconds_in_a_reported_file_through_a_hard_link_is_reported(rig, tmp_path):
+    """D4's hole in 31c8aa3: a file reported four minutes ago is looked at only every 30 s; the
+    drawing written into it through a hard link from outside the place (no inotify event in the
+    place), left there 2 s (for a sync client to upload), then its harmless bytes written back the
+    same way, was never hashed. A file re-checked less often than every second is watched on its
+    own (pipeline.FILE_WATCH_SHARE, inotify's watch_file): the write to its inode says itself.
+    Fails with FILE_WATCH_SHARE = 0 (no file watched on its own)."""
     secret = _secret(rig)
     clock = _Clock()
     rig.pipeline.clock = clock
@@ -663,19 +658,14 @@ def test_times_reset_after_a_same_size_write_through_a_hard_link_do_not_hide_it(
     assert _events_of(rig, path, 4.0, lambda e: e.get("sha256") == _sha(secret)), "the reset times hid the write"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D4): only the newest MAX_RECHECKED (10,000) reported files are re-checked: a harmless "
-    "file reported, then 10,000 small files written to the stick, pushes it out, and the drawing "
-    "written into it through a hard link from outside the place (no inotify event) is never seen "
-    "until the reconcile (15 minutes), long after the stick is gone. A file pushed out of the re-check "
-    "should bring its place's reconcile forward (or the overflow be said). Older than 31c8aa3, which kept "
-    "the bound. Here 10,000 is shortened to 20",
-)
 def test_a_file_pushed_out_of_the_recheck_by_a_burst_then_changed_through_a_hard_link_is_reported(
     rig, tmp_path, monkeypatch
 ):
+    """D4's hole (older than 31c8aa3): only the newest MAX_RECHECKED (10,000; here 20) reported
+    files are looked at again; a harmless file reported, then 10,000 small files written to the
+    stick, pushed it out, and the drawing written into it through a hard link from outside the
+    place was never seen until the reconcile, 15 minutes later. A file pushed out keeps (or gets)
+    a watch of its own (pipeline._push_out). Fails with FILE_WATCH_SHARE = 0."""
     monkeypatch.setattr(pipeline_module, "MAX_RECHECKED", 20)
     secret = _secret(rig)
     path = rig.usb / "holiday.bin"

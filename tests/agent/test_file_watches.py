@@ -1,0 +1,158 @@
+"""Reported egress files watched on their own (pipeline.FILE_WATCH_SHARE, InotifyWatchers.watch_file):
+a write to a reported file through a hard link from outside its place sends the place's folder
+watches nothing, but it sends the file's own inode watch an event. These tests hold what the
+watches must not do besides: leak past their file's end, report a file that left the place, take
+over a folder's watch, or leave a file pushed out of every watch unlooked at.
+
+Each runs the agent's real inotify reader, pipeline, lanes and spool (tests/agent/test_pipeline.Rig)
+on real files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+
+import pytest
+
+from agent import inotify as inotify_module
+from agent import pipeline as pipeline_module
+from agent.watcher import FsChange
+
+from .test_pipeline import Rig
+
+pytestmark = pytest.mark.skipif(not inotify_module.available(), reason="the agent's own inotify reader is Linux only")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def rig(tmp_path, monkeypatch):
+    # looks thin out at once (a gap of the report's whole age): a file is watched on its own one
+    # second after its report, not eight
+    monkeypatch.setattr(pipeline_module, "RECHECK_BACKOFF", 1.0)
+    r = Rig(tmp_path)
+    if not isinstance(r.watchers, inotify_module.InotifyWatchers):
+        r.close()
+        pytest.skip("MIWEI_TEST_WATCHER asks for watchdog, which watches no file on its own")
+    yield r
+    r.close()
+
+
+def _wait(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _reported(rig, path, want=lambda e: True) -> list[dict]:
+    return [e for e in rig.events("egress.file") if e["path"] == str(path) and want(e)]
+
+
+def _report(rig, path, data: bytes) -> None:
+    path.write_bytes(data)
+    _wait(lambda: _reported(rig, path, lambda e: e.get("sha256") == _sha(data)), 5, f"{path.name} was not reported")
+
+
+def _watched(rig, path) -> None:
+    _wait(lambda: str(path) in rig.pipeline._file_watched, 5, f"{path.name} was never watched on its own")
+
+
+def test_a_watch_ends_with_its_files_re_check(rig, monkeypatch):
+    """A file's own watch goes when its re-check ends (RECHECK_FOR_S): an agent that reports a
+    copy of 10,000 files a day holds no watch for yesterday's. Fails when _forget keeps the watch."""
+    monkeypatch.setattr(pipeline_module, "RECHECK_FOR_S", 3.0)
+    path = rig.usb / "holiday.bin"
+    _report(rig, path, os.urandom(2000))
+    _watched(rig, path)
+    assert rig.watchers.files_watched() == 1
+    _wait(lambda: str(path) not in rig.pipeline._recheck, 6, "the re-check never ended")
+    assert rig.watchers.files_watched() == 0 and not rig.pipeline._file_watched
+
+
+def test_a_file_removed_from_the_place_but_linked_outside_is_not_reported_when_written(rig, tmp_path):
+    """The watch is on the inode, which a hard link outside the place keeps after its name in the
+    place is removed: a write to it then leaves nothing through the place, and is said neither as
+    the file nor as a file vanished. Its watch goes (the link count's change is its last event).
+    Fails when a touched file is pended without a look at what its path holds now."""
+    path = rig.usb / "holiday.bin"
+    _report(rig, path, os.urandom(2000))
+    _watched(rig, path)
+    outside = tmp_path / "kept"
+    os.link(path, outside)
+    path.unlink()
+    before = len(rig.events("egress.file"))
+    with open(outside, "r+b") as f:
+        f.write(os.urandom(2000))
+    _wait(lambda: rig.watchers.files_watched() == 0, 5, "the watch of the file that left was kept")
+    time.sleep(1.0)
+    assert len(rig.events("egress.file")) == before
+
+
+def test_two_names_of_one_file_in_the_place_share_its_watch(rig, tmp_path):
+    """Hard links share one inode, so one watch: each name's report holds it, the watch stays
+    while either does, and a write through a third name outside the place is said for both."""
+    first, second = rig.usb / "a.bin", rig.usb / "b.bin"
+    _report(rig, first, os.urandom(2000))
+    os.link(first, second)
+    _wait(lambda: _reported(rig, second), 5, "the second name was not reported")
+    _watched(rig, first)
+    _watched(rig, second)
+    assert rig.watchers.files_watched() == 2
+    backdoor = tmp_path / "backdoor"
+    os.link(first, backdoor)
+    secret = (rig.classified / "impeller.dwg").read_bytes()
+    with open(backdoor, "wb") as f:
+        f.write(secret)
+    for path in (first, second):
+        _wait(lambda p=path: _reported(rig, p, lambda e: e.get("sha256") == _sha(secret)), 5, f"{path.name} not said")
+
+
+def test_a_file_pushed_out_of_every_watch_has_its_place_walked(rig, tmp_path, monkeypatch):
+    """With no watch to spare (a kernel whose watches the folders need, or before 4.18), a file
+    pushed out of the newest re-checked has its place walked every RECHECK_MAX_GAP_S instead,
+    until its re-check would have ended: the drawing written into it through a hard link is found
+    there as a file unlike its spool mark. Fails when _walk_place_soon walks nothing."""
+    monkeypatch.setattr(pipeline_module, "MAX_RECHECKED", 5)
+    monkeypatch.setattr(pipeline_module, "RECHECK_MAX_GAP_S", 0.5)
+    rig.pipeline._max_file_watches = 0
+    path = rig.usb / "holiday.bin"
+    _report(rig, path, b"\0" + os.urandom(1999))
+    for i in range(pipeline_module.MAX_RECHECKED):
+        _report(rig, rig.usb / f"pad-{i}.bin", os.urandom(64))
+    assert str(path) not in rig.pipeline._recheck and rig.watchers.files_watched() == 0
+    backdoor = tmp_path / "backdoor"
+    os.link(path, backdoor)
+    secret = (rig.classified / "impeller.dwg").read_bytes()
+    with open(backdoor, "wb") as f:
+        f.write(secret)
+    _wait(lambda: _reported(rig, path, lambda e: e.get("sha256") == _sha(secret)), 5, "the walk never found it")
+
+
+def test_a_file_watch_never_takes_over_a_folders_watch(rig):
+    """A path looked at as a file and a folder by the time it is watched (swapped between the two)
+    must not turn the folder's watch into a file's: the file's watch is made only where none is
+    (IN_MASK_CREATE), so the kernel refuses it on the watched folder, which goes on reporting its
+    files. Fails when FILE_MASK lacks IN_MASK_CREATE (the folder's watch then says no file made in it)."""
+    assert rig.watchers.watch_file(str(rig.usb)) is None  # a folder: never watched as a file
+    added = rig.watchers._libc.inotify_add_watch(rig.watchers.fd, os.fsencode(rig.usb), inotify_module.FILE_MASK)
+    assert added < 0  # the kernel's answer to the swap: EEXIST, the folder's watch left as it was
+    (rig.usb / "after.bin").write_bytes(os.urandom(100))
+    _wait(lambda: _reported(rig, rig.usb / "after.bin"), 5, "the folder's watch no longer reports its files")
+
+
+def test_a_touch_of_a_file_no_longer_re_checked_drops_its_watch(rig):
+    """A change said by a file's own watch after its re-check ended (the event was queued
+    meanwhile) is not a write to report: the watch, if any is left, goes."""
+    path = rig.usb / "holiday.bin"
+    _report(rig, path, os.urandom(2000))
+    _watched(rig, path)
+    rig.pipeline._recheck.pop(str(path))  # its re-check ended behind the queued change
+    before = len(rig.events("egress.file"))
+    rig.pipeline.changes.put(FsChange("touched-closed", str(path)))
+    _wait(lambda: rig.watchers.files_watched() == 0, 5, "the watch was kept")
+    time.sleep(0.5)
+    assert len(rig.events("egress.file")) == before
