@@ -23,6 +23,10 @@ no event, and writes there would go unseen; it is watched anew and reported crea
 A file system mounted on a folder below a watched one (found in /proc/self/mountinfo on the same
 round) is watched as part of it, or reported blind when root may not enter it.
 
+A reported file may also be watched on its own (watch_file, for the pipeline's re-check): a write
+to it by any name, a hard link from outside every watched folder included, comes as a "touched"
+change of its path.
+
 Folders that cannot be watched are reported to `on_blind` as with watchdog: past PATH_MAX
 (inotify takes paths), out of inotify watches, or not readable.
 """
