@@ -108,12 +108,13 @@ class Looker:
     def __call__(self, chunk: memoryview) -> None:
         if self.found or not chunk:
             return
-        across = self._edge + bytes(chunk[:_EDGE_BYTES])
-        self.found = may_hold_runs(across) or may_hold_runs(chunk)
+        edge = self._edge  # none before the first chunk (most files are one): nothing lies across
+        across = edge + bytes(chunk[:_EDGE_BYTES]) if edge else b""
+        self.found = (edge and may_hold_runs(across)) or may_hold_runs(chunk)
         if not self.found and self._at < LOCAL_WITHIN:
             reach = min(len(chunk), LOCAL_WITHIN - self._at)
-            within = across[: len(self._edge) + reach]
-            self.found = holds(within, LOCAL_SIGNATURE) or holds(chunk[:reach], LOCAL_SIGNATURE)
+            within = across[: len(edge) + reach]
+            self.found = (edge and holds(within, LOCAL_SIGNATURE)) or holds(chunk[:reach], LOCAL_SIGNATURE)
         self._edge = (self._edge + bytes(chunk[-_EDGE_BYTES:]))[-_EDGE_BYTES:]
         self._at += len(chunk)
 

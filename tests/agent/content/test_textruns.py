@@ -258,3 +258,21 @@ def test_the_table_of_pairs_is_what_the_characters_make():
     """Exactly: a pair left out would let the window test miss a run, one too many would send
     random files to a worker."""
     assert textruns.PAIRS == _characters_table()
+
+
+@pytest.mark.parametrize("at", [0, 1, 2, 63, 64, 65, 200])
+@pytest.mark.parametrize("encoding", ["utf-8", "gb2312"])
+def test_a_run_just_long_enough_is_found_wherever_it_starts(at, encoding):
+    """A run of exactly MIN_*_BYTES after `at` bytes that stand in no run, in enough junk to keep
+    both of the C's side-by-side scans going: found, by the C as by the Python (a window found is
+    one whose every pair was looked at, never one pair more: the pair before a window's start is
+    the one that ended the window before it)."""
+    junk = bytes(random.Random(at).choice(b"\x01\x02\x03\x04\x05\x06") for _ in range(600))
+    want = textruns.MIN_UTF8_BYTES if encoding == "utf-8" else textruns.MIN_GB_BYTES
+    run = ("机" * (want // 2)).encode("gb2312") if encoding == "gb2312" else b"a" * want
+    data = junk[:at] + run + b"\x01" + junk
+    assert textruns.may_hold_runs_reference(data)
+    assert _zipend.may_hold_runs(data, textruns.PAIRS, textruns.MIN_UTF8_BYTES, textruns.MIN_GB_BYTES)
+    shorter = junk[:at] + run[:-2] + b"\x01" + junk
+    assert not textruns.may_hold_runs_reference(shorter)
+    assert not _zipend.may_hold_runs(shorter, textruns.PAIRS, textruns.MIN_UTF8_BYTES, textruns.MIN_GB_BYTES)
