@@ -1,0 +1,189 @@
+"""An employee against round 13's changes (D5): a reported egress file watched on its own once its
+re-check thins out (InotifyWatchers.watch_file, Pipeline._watch_file), kept watched without looks
+once pushed out of the newest MAX_RECHECKED (Pipeline._push_out), and its place walked when no
+watch is left (Pipeline._walk_place_soon).
+
+The attacker's tool throughout is a hard link from outside the place (a cloud-sync or IM folder
+in the user's home): a write through it sends the place's folder watches nothing. Each test runs
+the agent's real inotify reader, pipeline, lanes and spool (tests/agent/test_pipeline.Rig) on real
+files. What the agent does not withstand yet is a strict xfail whose reason states the hole."""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import pathlib
+import time
+
+import pytest
+
+from agent import inotify as inotify_module
+from agent import pipeline as pipeline_module
+
+from .test_pipeline import Rig
+from .test_round12_attacks import _libc_mapping
+
+pytestmark = pytest.mark.skipif(not inotify_module.available(), reason="the agent's own inotify reader is Linux only")
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _inotify_rig(tmp_path) -> Rig:
+    r = Rig(tmp_path)
+    if not isinstance(r.watchers, inotify_module.InotifyWatchers):
+        r.close()
+        pytest.skip("MIWEI_TEST_WATCHER asks for watchdog, which watches no file on its own")
+    return r
+
+
+@pytest.fixture
+def rig(tmp_path, monkeypatch):
+    # looks thin out at once (a gap of the report's whole age): a file is watched on its own one
+    # second after its report, not eight (as tests/agent/test_file_watches.py does)
+    monkeypatch.setattr(pipeline_module, "RECHECK_BACKOFF", 1.0)
+    r = _inotify_rig(tmp_path)
+    yield r
+    r.close()
+
+
+def _wait(condition, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def _reported(rig, path, want=lambda e: True) -> list[dict]:
+    return [e for e in rig.events("egress.file") if e["path"] == str(path) and want(e)]
+
+
+def _said_within(rig, path, data: bytes, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if _reported(rig, path, lambda e: e.get("sha256") == _sha(data)):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _secret(rig) -> bytes:
+    return (rig.classified / "impeller.dwg").read_bytes()
+
+
+def _planted(rig, path, backdoor, data: bytes) -> None:
+    """A harmless file made outside the place, linked into it (so the link is made before the
+    report) and reported: `backdoor` is the name outside, which the place never hears of."""
+    backdoor.write_bytes(data)
+    os.link(backdoor, path)
+    _wait(lambda: _reported(rig, path, lambda e: e.get("sha256") == _sha(data)), 5, f"{path.name} was not reported")
+
+
+def _watched(rig, path) -> None:
+    _wait(lambda: str(path) in rig.pipeline._file_watched, 5, f"{path.name} was never watched on its own")
+
+
+def _write_through(backdoor, data: bytes) -> None:
+    with open(backdoor, "r+b") as f:
+        f.write(data)
+
+
+# --- renames within the place ---------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="hole (D5): a folder renamed within the place takes its reported files' re-check and own "
+    "watch with it: the walk of the new name finds each file as its (moved) spool mark says, so "
+    "none is reported again nor re-checked, while the old paths' looks and watches end (lstat "
+    "fails); a write through a hard link from outside is then seen by nothing until the reconcile "
+    "(900 s)",
+)
+def test_a_file_in_a_folder_renamed_within_the_place_stays_watched(rig, tmp_path):
+    """mkdir ~/Dropbox/q; ln ~/.cache/x ~/Dropbox/q/report.pdf; mv ~/Dropbox/q ~/Dropbox/q2;
+    cat drawing.dwg > ~/.cache/x: the sync client uploads q2/report.pdf with the drawing."""
+    secret = _secret(rig)
+    folder = rig.usb / "q"
+    folder.mkdir()
+    path, backdoor = folder / "report.bin", tmp_path / "backdoor"
+    _planted(rig, path, backdoor, b"\0" + os.urandom(len(secret) - 1))
+    _watched(rig, path)
+    moved = rig.usb / "q2"
+    folder.rename(moved)
+    _wait(lambda: str(path) not in rig.pipeline._recheck, 5, "the old path's re-check never ended")
+    time.sleep(0.5)  # the walk of q2 done
+    _write_through(backdoor, secret)
+    assert (moved / "report.bin").read_bytes() == secret  # the place holds the drawing
+    assert _said_within(rig, moved / "report.bin", secret, 5.0), "the drawing in the renamed folder was not reported"
+
+
+# --- a restart ------------------------------------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="hole (D5): re-checks and file watches live in memory only: after the agent restarts "
+    "(the laptop rebooted), its start walk finds a file reported minutes ago as its spool mark "
+    "says and neither looks at it again nor watches it, so a write through a hard link from "
+    "outside the place is seen by nothing until the reconcile (900 s)",
+)
+def test_a_file_reported_before_a_restart_is_still_watched_after_it(tmp_path, monkeypatch):
+    """Copy a harmless file into ~/Dropbox through a link kept in ~/.cache, reboot, then write the
+    drawing through the link: the sync client uploads it."""
+    first = _inotify_rig(tmp_path)
+    path, backdoor = first.usb / "report.bin", tmp_path / "backdoor"
+    try:
+        harmless = b"\0" + os.urandom(len(_secret(first)) - 1)
+        _planted(first, path, backdoor, harmless)
+    finally:
+        first.close()
+    with monkeypatch.context() as m:  # the same folders, index and spool, as after a reboot
+        m.setattr(pathlib.Path, "mkdir", lambda self, *a, **k: None)
+        again = _inotify_rig(tmp_path)
+    try:
+        again.pipeline.scan(str(again.usb))  # what agent.app does at start
+        time.sleep(1.5)
+        assert len(_reported(again, path)) == 1  # the start walk found it as it was reported
+        secret = _secret(again)
+        _write_through(backdoor, secret)
+        assert path.read_bytes() == secret
+        assert _said_within(again, path, secret, 5.0), "the drawing written after the restart was not reported"
+    finally:
+        again.close()
+
+
+# --- a file pushed out of the looks, watched only --------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="hole (D5): a file pushed out of the newest MAX_RECHECKED keeps its own watch but no "
+    "looks, and a write through a shared mapping sends inotify nothing: 10,000 small files written "
+    "after the report, then the drawing written through a mapping (made through a hard link, its "
+    "descriptor closed) and kept there, is seen by nothing until the reconcile (900 s), or never "
+    "when the harmless bytes are written back the same way before it",
+)
+def test_a_watched_only_file_written_through_a_mapping_is_reported(rig, tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline_module, "MAX_RECHECKED", 1)
+    secret = _secret(rig)
+    path, backdoor = rig.usb / "report.bin", tmp_path / "backdoor"
+    _planted(rig, path, backdoor, b"\0" + os.urandom(len(secret) - 1))
+    _watched(rig, path)
+    _planted(rig, rig.usb / "pad.bin", tmp_path / "pad", os.urandom(64))  # the 10,000 files, here 1
+    _wait(lambda: str(path) in rig.pipeline._watch_only, 5, "the file was not pushed out to its watch alone")
+    fd = os.open(backdoor, os.O_RDWR)
+    address, unmap = _libc_mapping(fd, len(secret))
+    os.close(fd)  # its close is said now, before any write: touched-closed of an unchanged file
+    try:
+        time.sleep(0.5)
+        ctypes.memmove(address, secret, len(secret))
+        assert path.read_bytes() == secret  # the place holds the drawing, for as long as the mapping lives
+        said = _said_within(rig, path, secret, 5.0)
+    finally:
+        unmap()
+    assert said, "the drawing written through the mapping was not reported while it was there"
