@@ -131,10 +131,11 @@ class InotifyWatchers(Folders):
         self._draining: dict[int, tuple[bytes, float]] = {}  # wd unwatched -> (its folder's path, until when)
         self._drained_from: dict[int, str] = {}  # cookie -> the path a file left in a folder unwatched
         # reported files watched on their own (watch_file): wd -> their paths (hard links share
-        # one inode, so one wd), path -> wd, and (st_dev, st_ino) -> wd
+        # one inode, so one wd), path -> wd, (st_dev, st_ino) -> wd and wd -> (st_dev, st_ino)
         self._files: dict[int, set[bytes]] = {}
         self._file_wds: dict[bytes, int] = {}
         self._file_ids: dict[tuple[int, int], int] = {}
+        self._file_id_of: dict[int, tuple[int, int]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inotify", daemon=True)
 
@@ -238,6 +239,7 @@ class InotifyWatchers(Folders):
             self._files.setdefault(wd, set()).add(raw)
             self._file_wds[raw] = wd
             self._file_ids[ident] = wd
+            self._file_id_of[wd] = ident
             return after
 
     def unwatch_file(self, path: str) -> None:
@@ -261,8 +263,10 @@ class InotifyWatchers(Folders):
 
     def _forget_file_wd(self, wd: int) -> None:
         for raw in self._files.pop(wd, ()):
-            self._file_wds.pop(raw, None)
-        for ident in [i for i, w in self._file_ids.items() if w == wd]:
+            if self._file_wds.get(raw) == wd:
+                del self._file_wds[raw]
+        ident = self._file_id_of.pop(wd, None)
+        if ident is not None and self._file_ids.get(ident) == wd:  # (an inode number reused since has its own)
             del self._file_ids[ident]
 
     def _file_event(self, wd: int, mask: int, at: float) -> None:
