@@ -43,7 +43,7 @@ from rules.explain import BurstFacts, burst_facts, explain_burst, explain_sequen
 from rules.levels import severity_for_level
 from rules.model import BY_LEVEL, SEVERITY_STEPS, CorrelationRule, raise_severity
 from rules.policy import Policy
-from server.alerts import OPEN_STATUSES, AlertDraft, insert_alert, refresh_alerts
+from server.alerts import OPEN_STATUSES, AlertDraft, insert_alerts, refresh_alerts
 from server.database import insert_rows, lock, update_rows, writing
 from server.schema import alerts, correlation_state, rule_hits
 from server.times import iso, parse_ts
@@ -79,7 +79,7 @@ class _Row:
 
 @dataclass
 class _Burst:
-    alert_id: int
+    alert_id: int | None  # None: opened in this batch, its alert not inserted yet (Correlator._opened)
     first: datetime
     last: datetime
     is_open: bool
@@ -112,6 +112,7 @@ class Correlator:
         self.engine = engine
         self.running = running  # False: explain a growing burst from all its hits (the reference the tests compare with)
         self.parsed = parsed or ParsedFacts()  # the store keeps one across batches
+        self._opened: list[tuple[CorrelationRule, _Burst]] = []  # bursts whose alerts are still to insert
         self.feeds: dict[str, list[tuple[CorrelationRule, int]]] = defaultdict(list)  # event rule -> (rule, step)
         for rule in policy.ruleset.correlation_rules:
             if rule.enabled and rule.kind in ("threshold", "sequence"):
@@ -174,7 +175,8 @@ class Correlator:
                 loose[key] = rows = [r for r in windows.get(key, []) if r.alert_id is None]
                 new_ids = {h.event_id for h in groups[key]}
                 pending[key] = [r for r in rows if r.event_id in new_ids]
-        raised, saves, prunes = 0, [], []
+        raised, saves, ends = 0, [], []
+        self._opened = []
         for key in order:
             new = groups[key]
             rule = new[0].rule
@@ -185,9 +187,10 @@ class Correlator:
             raised += n
             if burst is not None and burst.rows:  # joined or opened in this batch
                 saves.append((rule, key[1], new[0].group, burst))
-            prunes.append((rule.id, key[1], iso(parse_ts(new[-1].ts) - spans[key][2] - LATE_GRACE), burst.alert_id if burst else None))
+            ends.append((rule.id, key[1], iso(parse_ts(new[-1].ts) - spans[key][2] - LATE_GRACE), burst))
+        self._insert_opened(conn, now)
         self._save(conn, saves, states, now)
-        _prune(conn, prunes)
+        _prune(conn, [(rule_id, key, before, burst.alert_id if burst else None) for rule_id, key, before, burst in ends])
         return raised
 
     # --- counting ---------------------------------------------------------------------------
@@ -248,11 +251,27 @@ class Correlator:
     # --- alerts of bursts -------------------------------------------------------------------
 
     def _open(self, conn: Connection, rule: CorrelationRule, rows: list[_Row], now: datetime) -> _Burst:
-        placeholder = AlertDraft(rule.id, rule.category, "info", rule.title, "", (), None, None, None)
-        alert_id = insert_alert(conn, placeholder, now)
-        burst = _Burst(alert_id, rows[0].at, rows[-1].at, True)
+        """A new burst; its alert (a placeholder _save fills in) is inserted with the batch's other
+        new ones (_insert_opened), or at once when not OPEN_AT_ONCE."""
+        burst = _Burst(None, rows[0].at, rows[-1].at, True)
         _join(burst, rows)
+        self._opened.append((rule, burst))
+        if not OPEN_AT_ONCE:
+            self._insert_opened(conn, now)
         return burst
+
+    def _insert_opened(self, conn: Connection, now: datetime) -> None:
+        """The alerts of the bursts opened since the last call, in the order they opened: one
+        insert_alerts (an INSERT, its history rows, one read of the notification channels) where
+        each burst cost those three statements. Nothing between _open and here reads or writes an
+        alert, so the alerts, their ids and every other row are the same as inserting each at once."""
+        if not self._opened:
+            return
+        placeholders = [AlertDraft(rule.id, rule.category, "info", rule.title, "", (), None, None, None) for rule, _ in self._opened]
+        ids = insert_alerts(conn, placeholders, now)
+        for (_, burst), alert_id in zip(self._opened, ids, strict=True):
+            burst.alert_id = alert_id
+        self._opened = []
 
     def _save(self, conn: Connection, saves: list[tuple[CorrelationRule, str, dict, _Burst]], states: dict[tuple[str, str], _Burst], now: datetime) -> None:
         """The bursts that grew or opened in this batch: their hits, alerts and state rows (`states`:
@@ -389,25 +408,36 @@ def _window_rows(
     conn: Connection, spans: dict[tuple[str, str], tuple], loose_only: bool = False, parse: Callable[[str], dict] = json.loads
 ) -> dict[tuple[str, str], list[_Row]]:
     """Each group's stored hits within its span, oldest first (only those in no alert with
-    loose_only); one query for all the groups, each group's own span applied here."""
+    loose_only); one query for all the groups, each group's own span applied here.
+
+    Each rule asks for its own groups within its own groups' times: rules grouped by the same
+    fields share group keys, and asking every rule for every key read the hits of the other
+    rules' bursts as well (a bulk-egress window read every mass-deletion burst of the same users,
+    thousands of rows a batch and more as the bursts grew), only to drop them here."""
     found: dict[tuple[str, str], list[_Row]] = defaultdict(list)
-    for keys in _chunks(sorted({k for _, k in spans})):
+    for pairs in _chunks(sorted(spans)):
+        by_rule: dict[str, list[str]] = defaultdict(list)
+        for rule_id, key in pairs:
+            by_rule[rule_id].append(key)
         query = (
             select(rule_hits.c.rule_id, rule_hits.c.group_key, rule_hits.c.id, rule_hits.c.step, rule_hits.c.event_id, rule_hits.c.ts,
                    rule_hits.c.facts, rule_hits.c.alert_id)
-            .where(
-                rule_hits.c.rule_id.in_(sorted({r for r, _ in spans})),
-                rule_hits.c.group_key.in_(keys),
-                rule_hits.c.ts >= min(s[0] for s in spans.values()),
-                rule_hits.c.ts <= max(s[1] for s in spans.values()),
-            )
+            .where(or_(*(
+                and_(
+                    rule_hits.c.rule_id == rule_id,
+                    rule_hits.c.group_key.in_(keys),
+                    rule_hits.c.ts >= min(spans[(rule_id, k)][0] for k in keys),
+                    rule_hits.c.ts <= max(spans[(rule_id, k)][1] for k in keys),
+                )
+                for rule_id, keys in by_rule.items()
+            )))
             .order_by(rule_hits.c.ts, rule_hits.c.id)
-        )
+        )  # fmt: skip
         if loose_only:
             query = query.where(rule_hits.c.alert_id.is_(None))
         for rule_id, key, i, s, e, t, f, a in conn.execute(query).all():
-            span = spans.get((rule_id, key))
-            if span is not None and span[0] <= t <= span[1]:
+            span = spans[(rule_id, key)]
+            if span[0] <= t <= span[1]:
                 found[(rule_id, key)].append(_Row(i, s, e, parse_ts(t), t, parse(f), a))
     return found
 
@@ -511,6 +541,10 @@ def _chain(rows: list[_Row], final: _Row, window: timedelta, steps: int) -> list
         bound = best.at
     return chain
 
+
+# The alerts of the bursts a batch opens inserted by one insert_alerts (Correlator._insert_opened);
+# False: the reference, one insert_alert as each burst opens (tests/server/test_i1_open_at_once.py compares)
+OPEN_AT_ONCE = True
 
 # PostgreSQL: _prune's deletes as one DELETE ... USING unnest() (_prune_setwise), the state rows'
 # updates as one UPDATE ... FROM unnest() (_update_states); False: the reference, SQLAlchemy's
