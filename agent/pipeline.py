@@ -583,8 +583,28 @@ class Pipeline:
             self.scan(dest)
         elif dest not in self._egress:
             self._egress[dest] = _Pending(place, now, closed=True, origin=RENAME)
+        self._carry_rechecks(src, dest, is_dir, now)
         self._look_again(src, place, now)
         self.spool.move_reported(src, dest)
+
+    def _carry_rechecks(self, src: str, dest: str, is_dir: bool, now: float) -> None:
+        """The re-checks of reported files follow a rename within their place, as their marks do
+        (a folder's files are not reported again, nor is a file whose mark still matches): looked
+        at under the new name at once, then as before, their own watches made again there. A file
+        renamed is pending meanwhile, so the rename's own change to its ctime is not taken for a write."""
+        if is_dir:
+            moved = [p for p in (*self._recheck, *self._watch_only) if is_under(p, src)]
+        else:
+            moved = [src] if src in self._recheck or src in self._watch_only else []
+        for path in moved:
+            entry = self._recheck.get(path) or self._watch_only[path]
+            self._forget(path)
+            new = dest + path[len(src) :]
+            self._forget(new)  # a file the rename replaced: its watch is on an inode gone from there
+            if len(self._recheck) >= MAX_RECHECKED:
+                self._push_out(next(iter(self._recheck)))
+            self._recheck[new] = (*entry[:6], now)
+            heapq.heappush(self._recheck_due, (now, new))
 
     def _look_again(self, src: str, place: EgressPlace, now: float) -> None:
         """The old name of a rename holds something again at once: renameat2(RENAME_EXCHANGE)
@@ -677,6 +697,8 @@ class Pipeline:
             return True
         if self._files is None or self._max_file_watches <= 0:
             return None
+        if path in self._egress or path in self.lanes.in_flight:
+            return None  # being looked at (a write or a rename seen): its report says what it is now
         if len(self._file_watched) >= self._max_file_watches:
             if not self._watch_only:
                 return None

@@ -156,3 +156,46 @@ def test_a_touch_of_a_file_no_longer_re_checked_drops_its_watch(rig):
     _wait(lambda: rig.watchers.files_watched() == 0, 5, "the watch was kept")
     time.sleep(0.5)
     assert len(rig.events("egress.file")) == before
+
+
+@pytest.mark.parametrize("moved", ["file", "folder"])
+def test_a_reported_file_renamed_in_its_place_is_still_re_checked(rig, tmp_path, moved):
+    """A reported file renamed within its place is not reported again (its spool mark moves with
+    it), but its re-check must move too: else the drawing written into it through a hard link
+    from outside the place, after the rename, is seen by nothing until the reconcile (15
+    minutes). So must the re-checks of the files of a folder renamed there."""
+    folder = rig.usb / "trip"
+    folder.mkdir()
+    path = folder / "holiday.bin"
+    _report(rig, path, b"\0" + os.urandom(1999))
+    if moved == "file":
+        renamed = folder / "holiday-2.bin"
+        os.rename(path, renamed)
+    else:
+        os.rename(folder, rig.usb / "trip-2")
+        renamed = rig.usb / "trip-2" / "holiday.bin"
+    _wait(lambda: str(renamed) in rig.pipeline._recheck or str(renamed) in rig.pipeline._watch_only, 5,
+          "the re-check did not follow the rename")
+    assert not _reported(rig, renamed)  # a rename is not a new egress
+    backdoor = tmp_path / "backdoor"
+    os.link(renamed, backdoor)
+    secret = (rig.classified / "impeller.dwg").read_bytes()
+    with open(backdoor, "wb") as f:
+        f.write(secret)
+    _wait(lambda: _reported(rig, renamed, lambda e: e.get("sha256") == _sha(secret)), 5, "the renamed file was not re-checked")
+
+
+def test_a_watched_file_renamed_in_its_place_is_not_reported_again(rig):
+    """The rename changes the file's ctime, which a look at its carried re-check would take for a
+    write (and report the file again, as a new egress): it is pending as renamed meanwhile, and
+    its report (none: the same content) makes its re-check anew. Its watch follows it. Fails when
+    _watch_file watches (and looks at) a file that is pending."""
+    path = rig.usb / "holiday.bin"
+    _report(rig, path, os.urandom(2000))
+    _watched(rig, path)
+    renamed = rig.usb / "holiday-2.bin"
+    os.rename(path, renamed)
+    _watched(rig, renamed)
+    time.sleep(1.0)
+    assert not _reported(rig, renamed)
+    assert rig.watchers.files_watched() == 1
