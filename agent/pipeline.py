@@ -192,7 +192,7 @@ class Pipeline:
         self._watch_only: dict[str, tuple[float, int, int, int, int, float, float]] = {}
         self._max_file_watches = 0
         self._walk_soon: dict[str, tuple[float, float]] = {}  # place root -> (next walk, walked until then)
-        self._walked: dict[str, int] = {}  # folder -> the files its last walk found
+        self._walked: dict[str, int] = {}  # a root of _walk_soon -> the files its last walk found
         self._pruned_at = 0.0
         self._classified: dict[str, _Reindex] = {}  # path -> when to re-index it
         self._scans: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -740,6 +740,7 @@ class Pipeline:
             gap = max(RECHECK_MAX_GAP_S, self._walked.get(root, 0) * WALK_GAP_PER_FILE_S)
             if now + gap > until or self.places.find(root) is None:
                 del self._walk_soon[root]
+                self._walked.pop(root, None)
             else:
                 self._walk_soon[root] = (now + gap, until)
 
@@ -817,7 +818,8 @@ class Pipeline:
                 if place is not None and path not in self._egress:
                     self._egress[path] = _Pending(place, self.clock(), origin=SCAN)
                     count += 1
-            self._walked[root] = walked
+            if root in self._walk_soon:  # only a place walked for want of a watch spaces its walks by it
+                self._walked[root] = walked
             self._report_unwalkable(problems)
             logger.debug("scanned egress root={!r} files={}", root, count)
 
