@@ -675,6 +675,23 @@ class Pipeline:
             recheck[path] = (*entry[:6], now + gap)
             heapq.heappush(due_list, (now + gap, path))
 
+    def _recheck_found(self, path: str, st: os.stat_result) -> None:
+        """A walk found a file as its spool mark says (the walk at start, after a restart: re-checks
+        live in memory only): one changed less than RECHECK_FOR_S ago is re-checked (and watched) for
+        what is left of that time, as if reported when it last changed (its ctime), the looks
+        spaced as for a report of that age; the first is at once."""
+        if path in self._recheck or path in self._watch_only:
+            return
+        age = time.time() - st.st_ctime_ns / 1e9
+        if not 0 <= age < RECHECK_FOR_S:
+            return
+        if len(self._recheck) >= MAX_RECHECKED:
+            self._push_out(next(iter(self._recheck)))
+        now = self.clock()
+        reported = now - age
+        self._recheck[path] = (reported + RECHECK_FOR_S, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, reported, now)
+        heapq.heappush(self._recheck_due, (now, path))
+
     def _changed_since_report(self, path: str, entry: tuple, st: os.stat_result, closed: bool = False) -> bool:
         """Whether the file re-checked at path changed since its report (size, times or inode): if
         so it is re-checked no more, and pending as a write seen, without its close unless
@@ -880,6 +897,8 @@ class Pipeline:
                 mark = self.spool.reported(path)
             if mark is not None and mark.matches(st):
                 del self._egress[path]
+                if pending.origin == SCAN:
+                    self._recheck_found(path, st)
                 continue
             if not self._submit(path, st, pending, mark if pending.origin == RENAME else None):
                 break  # the lanes are full: the rest waits for the next step

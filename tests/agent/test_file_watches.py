@@ -199,3 +199,23 @@ def test_a_watched_file_renamed_in_its_place_is_not_reported_again(rig):
     time.sleep(1.0)
     assert not _reported(rig, renamed)
     assert rig.watchers.files_watched() == 1
+
+
+def test_a_walk_re_checks_a_file_found_as_reported_for_what_is_left_of_its_hour(rig, monkeypatch):
+    """A file the walk finds as its spool mark says (after a restart the re-checks are gone) is
+    re-checked as if reported at its ctime: for what is left of RECHECK_FOR_S after it, not at all
+    once that has passed. Fails when _recheck_found takes every file found, or none."""
+    path = rig.usb / "holiday.bin"
+    _report(rig, path, os.urandom(2000))
+    rig.pipeline._forget(str(path))  # as after a restart
+    changed = os.stat(path).st_ctime_ns / 1e9
+    rig.pipeline.scan(str(rig.usb))
+    _wait(lambda: str(path) in rig.pipeline._recheck, 5, "the walk did not re-check the file it found")
+    entry = rig.pipeline._recheck[str(path)]
+    age = time.time() - changed
+    assert abs((rig.pipeline.clock() - entry[5]) - age) < 1.0  # as reported when it last changed
+    rig.pipeline._forget(str(path))
+    monkeypatch.setattr(pipeline_module, "RECHECK_FOR_S", age / 2)
+    rig.pipeline.scan(str(rig.usb))
+    time.sleep(1.0)
+    assert str(path) not in rig.pipeline._recheck and not rig.pipeline._egress
