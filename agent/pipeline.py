@@ -74,7 +74,7 @@ MAX_RECHECKED = 10_000
 # through a hard link from outside the place then says itself at once, where the looks could miss a
 # drawing left there less than the gap (up to RECHECK_MAX_GAP_S). A write through a mapping sends
 # no event: the looks stay. A file pushed out of the newest MAX_RECHECKED keeps (or gets) its watch,
-# without the looks. At most FILE_WATCH_SHARE of the system's inotify watches (the folders need
+# and is looked at every RECHECK_MAX_GAP_S. At most FILE_WATCH_SHARE of the system's inotify watches (the folders need
 # theirs) and MAX_FILE_WATCHES; a file that cannot be watched when it is pushed out, or whose watch
 # is pushed out by newer ones, has its place walked every RECHECK_MAX_GAP_S until its end instead
 # (the walk finds a file unlike its spool mark, as the reconcile does).
@@ -632,8 +632,8 @@ class Pipeline:
         due = now + RECHECK_S
         recheck[path] = (now + RECHECK_FOR_S, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, now, due)
         heapq.heappush(self._recheck_due, (due, path))
-        if len(self._recheck_due) > 4 * MAX_RECHECKED:  # entries passed over pile up while nothing is due
-            self._recheck_due = [(entry[6], p) for p, entry in recheck.items()]
+        if len(self._recheck_due) > 4 * MAX_RECHECKED + len(self._watch_only):  # entries passed over pile up
+            self._recheck_due = [(entry[6], p) for p, entry in (*recheck.items(), *self._watch_only.items())]
             heapq.heapify(self._recheck_due)
 
     def _recheck_reported(self) -> None:
@@ -651,7 +651,7 @@ class Pipeline:
         later: list[tuple[str, tuple]] = []
         while due_list and due_list[0][0] <= now:
             due, path = heapq.heappop(due_list)
-            entry = recheck.get(path)
+            entry = recheck.get(path) or self._watch_only.get(path)
             if entry is None or entry[6] != due:
                 continue  # dropped, or reported again since (its own entry is due then)
             if entry[0] < now:
@@ -669,6 +669,10 @@ class Pipeline:
                 continue
             later.append((path, entry))
         for path, entry in later:  # pushed after the loop, so none is looked at twice in a pass
+            if path in self._watch_only:  # pushed out of the newest: looked at every RECHECK_MAX_GAP_S
+                self._watch_only[path] = (*entry[:6], now + RECHECK_MAX_GAP_S)
+                heapq.heappush(due_list, (now + RECHECK_MAX_GAP_S, path))
+                continue
             gap = min(RECHECK_MAX_GAP_S, max(RECHECK_S, (now - entry[5]) * RECHECK_BACKOFF))
             if gap > RECHECK_S and self._watch_file(path, entry) is False:
                 continue  # changed before its watch was on: pending as a write seen
@@ -729,12 +733,15 @@ class Pipeline:
         return not self._changed_since_report(path, entry, st)
 
     def _push_out(self, path: str) -> None:
-        """The oldest file re-checked makes way for a newer report: no more looks, but its own
-        watch (see FILE_WATCH_SHARE), or else walks of its place until its end."""
+        """The oldest file re-checked makes way for a newer report: its own watch (see
+        FILE_WATCH_SHARE) and a look every RECHECK_MAX_GAP_S (a write through a mapping sends the
+        watch nothing), or else walks of its place until its end."""
         entry = self._recheck.pop(path)
         watched = self._watch_file(path, entry)
         if watched:
-            self._watch_only[path] = entry
+            due = max(entry[6], self.clock() + RECHECK_MAX_GAP_S)
+            self._watch_only[path] = (*entry[:6], due)
+            heapq.heappush(self._recheck_due, (due, path))
         elif watched is None:
             self._walk_place_soon(path, entry[0])
 
