@@ -118,6 +118,14 @@ FAST_BURST = True
 # compares the two)
 FAST_RESTAT = True
 
+# A file still changing (size or mtime) at every look, with no close, is put off by stable_s each
+# time; after UNSETTLED_WAITS such waits it is hashed and reported as it is then, said as still
+# being written (details.still_written), and the wait before the next such report doubles (a
+# recording to a stick is read at most about twice over; a loop rewriting a byte of a drawing every
+# 50 ms does not keep it unread). The doubling is kept for MAX_UNSETTLED files, the newest.
+UNSETTLED_WAITS = 20
+MAX_UNSETTLED = 10_000
+
 _WRITES = frozenset({"created", "modified", "closed"})  # changes of one file that coalesce (see _handle_held)
 _TOUCHED = frozenset({"touched", "touched-closed"})  # a change of a file watched on its own (_touched)
 
@@ -138,6 +146,8 @@ class _Pending:
     unseen_write: bool = False  # a write was seen that no stat caught (the file was gone first)
     wrote: bool = False  # data was written (a modify or a move in), not only created and closed
     seen_step: int = -1  # the step that took `seen` (FAST_RESTAT); -1: none
+    unsettled_since: float = -1.0  # when a look first found it still changing (-1: not yet)
+    forced: bool = False  # handed while still changing (UNSETTLED_WAITS): its report says so
 
 
 @dataclass
@@ -193,6 +203,7 @@ class Pipeline:
         self._max_file_watches = 0
         self._walk_soon: dict[str, tuple[float, float]] = {}  # place root -> (next walk, walked until then)
         self._walked: dict[str, int] = {}  # a root of _walk_soon -> the files its last walk found
+        self._unsettled_wait: dict[str, float] = {}  # path reported still changing -> the wait before the next
         self._pruned_at = 0.0
         self._classified: dict[str, _Reindex] = {}  # path -> when to re-index it
         self._scans: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -525,10 +536,11 @@ class Pipeline:
         pending = self._egress.get(path)
         now = self.clock()
         if pending is None:
-            pending = self._egress[path] = _Pending(place, now if closed else now + self.stable_s, closed=closed)
+            pending = self._egress[path] = _Pending(place, now if closed else now + self.stable_s, closed=closed, unsettled_since=now)
         else:
             pending.closed = pending.closed or closed
-            pending.due_at = now if pending.closed else now + self.stable_s
+            # each write puts it off, but never past the wait of a file still being written (UNSETTLED_WAITS)
+            pending.due_at = now if pending.closed else min(now + self.stable_s, self._settle_by(path, pending, now))
             pending.origin = WRITE
         pending.wrote = pending.wrote or wrote
         try:
@@ -892,10 +904,11 @@ class Pipeline:
                     self._report_swapped(path, pending, st)  # a file written here was replaced before it was read
                 continue  # a FIFO, link or device made as such carries no data away
             if (st.st_size, st.st_mtime_ns) != (pending.size, pending.mtime_ns) and not pending.closed:
-                pending.size, pending.mtime_ns = st.st_size, st.st_mtime_ns  # still being written
-                pending.seen = st
-                pending.due_at = now + self.stable_s
-                continue
+                if not self._unsettled_too_long(path, pending, now):
+                    pending.size, pending.mtime_ns = st.st_size, st.st_mtime_ns  # still being written
+                    pending.seen = st
+                    pending.due_at = now + self.stable_s
+                    continue
             self._reported_at[path] = looked_at
             mark = None
             if pending.origin in (SCAN, RENAME):
@@ -909,6 +922,25 @@ class Pipeline:
                 continue
             if not self._submit(path, st, pending, mark if pending.origin == RENAME else None):
                 break  # the lanes are full: the rest waits for the next step
+
+    def _unsettled_too_long(self, path: str, pending: _Pending, now: float) -> bool:
+        """Whether a file still changing has been put off long enough (UNSETTLED_WAITS) to be
+        hashed as it is: if so, the next such wait for its path is doubled."""
+        if now < self._settle_by(path, pending, now):
+            return False
+        pending.forced = True
+        wait = self._unsettled_wait.pop(path, UNSETTLED_WAITS * self.stable_s)
+        if len(self._unsettled_wait) >= MAX_UNSETTLED:
+            del self._unsettled_wait[next(iter(self._unsettled_wait))]
+        self._unsettled_wait[path] = 2 * wait
+        return True
+
+    def _settle_by(self, path: str, pending: _Pending, now: float) -> float:
+        """When a pending file still changing is hashed as it is: UNSETTLED_WAITS after the first
+        write seen (or the first look that found it changing), doubled after each such report."""
+        if pending.unsettled_since < 0:
+            pending.unsettled_since = now
+        return pending.unsettled_since + self._unsettled_wait.get(path, UNSETTLED_WAITS * self.stable_s)
 
     def _seen_this_step(self, path: str, pending: _Pending) -> bool:
         """A closed write whose lstat this step took (a regular file), in a place still there:
@@ -1012,16 +1044,17 @@ class Pipeline:
         if renamed is not None and (renamed.sha256, renamed.size) == (digest.sha256, digest.size):
             self._outbox.add(None, mark)  # the rename changed its ctime, not its content
             return
-        if FAST_BURST:
-            fields = self._sourceless_fields(path, st, digest, done.inspection, known, place)
-            if fields is not None:
-                self._outbox.add(self.make_event("egress.file", **fields), mark)
-                return
-        text, raw = readable(path)
-        fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, media=place.media, egress=place.kind)
-        fields.update(content_fields(self.index, digest, done.inspection or _NOT_INSPECTED, known))
-        fields["details"] = {**(fields.get("details") or {}), **self.writers.details(path, st, _owners_kept(place))}
-        self._add_writer(fields, path, st, place)
+        fields = self._sourceless_fields(path, st, digest, done.inspection, known, place) if FAST_BURST else None
+        if fields is None:
+            text, raw = readable(path)
+            fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, media=place.media, egress=place.kind)
+            fields.update(content_fields(self.index, digest, done.inspection or _NOT_INSPECTED, known))
+            fields["details"] = {**(fields.get("details") or {}), **self.writers.details(path, st, _owners_kept(place))}
+            self._add_writer(fields, path, st, place)
+        if pending.forced:  # hashed while still changing (UNSETTLED_WAITS): what it held then
+            fields["details"] = {**(fields.get("details") or {}), "still_written": True}
+        elif self._unsettled_wait:
+            self._unsettled_wait.pop(path, None)  # it held still: a next write waits from the start
         self._outbox.add(self.make_event("egress.file", **fields), mark)
 
     def _sourceless_fields(
