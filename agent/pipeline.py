@@ -691,14 +691,14 @@ class Pipeline:
             recheck[path] = (*entry[:6], now + gap)
             heapq.heappush(due_list, (now + gap, path))
 
-    def _recheck_found(self, path: str, st: os.stat_result) -> None:
+    def _recheck_found(self, path: str, st: os.stat_result, mark: FileMark) -> None:
         """A walk found a file as its spool mark says (the walk at start, after a restart: re-checks
-        live in memory only): one changed less than RECHECK_FOR_S ago is re-checked (and watched) for
-        what is left of that time, as if reported when it last changed (its ctime), the looks
-        spaced as for a report of that age; the first is at once."""
+        live in memory only): one reported less than RECHECK_FOR_S ago (the mark's time; a mark of an
+        older agent has none, so the file's last change, its ctime) is re-checked (and watched) for
+        what is left of that time, the looks spaced as for a report of that age; the first is at once."""
         if path in self._recheck or path in self._watch_only:
             return
-        age = time.time() - st.st_ctime_ns / 1e9
+        age = time.time() - (mark.reported_at if mark.reported_at is not None else st.st_ctime_ns / 1e9)
         if not 0 <= age < RECHECK_FOR_S:
             return
         if len(self._recheck) >= MAX_RECHECKED:
@@ -918,7 +918,7 @@ class Pipeline:
             if mark is not None and mark.matches(st):
                 del self._egress[path]
                 if pending.origin == SCAN:
-                    self._recheck_found(path, st)
+                    self._recheck_found(path, st, mark)
                 continue
             if not self._submit(path, st, pending, mark if pending.origin == RENAME else None):
                 break  # the lanes are full: the rest waits for the next step

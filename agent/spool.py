@@ -75,7 +75,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from loguru import logger
@@ -118,7 +118,8 @@ CREATE TABLE IF NOT EXISTS reported (  -- egress files already reported, by path
     mtime_ns INTEGER NOT NULL,
     inode INTEGER NOT NULL,
     ctime_ns INTEGER,                  -- NULL in marks written before it was kept
-    sha256 TEXT                        -- NULL when the file could not be read
+    sha256 TEXT,                       -- NULL when the file could not be read
+    reported_at REAL                   -- wall time of the report; NULL in marks written before it was kept
 );
 CREATE TABLE IF NOT EXISTS state (
     key TEXT PRIMARY KEY,
@@ -131,6 +132,7 @@ MIGRATIONS = (  # spool.db of an older agent
     "spool.chain_seq INTEGER",
     "spool.gap_from INTEGER",
     "spool.value INTEGER",
+    "reported.reported_at REAL",
 )
 # the value of a spooled event: the lowest is dropped first when the spool is full
 VALUE_ROUTINE, VALUE_MATCHED, VALUE_KEEP = 0, 1, 2
@@ -156,6 +158,8 @@ class FileMark:
     inode: int
     ctime_ns: int | None = None  # None only in marks an older agent wrote
     sha256: str | None = None  # what was reported; None when the file could not be read
+    # wall time it was stored (a mark read back; None before it was kept): not part of what the mark says of the file
+    reported_at: float | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, path: str, st: os.stat_result, sha256: str | None = None) -> FileMark:
@@ -246,9 +250,11 @@ class Spool:
                     conn.execute("DELETE FROM state WHERE key = ?", (key,))
                 else:
                     conn.execute("INSERT OR REPLACE INTO state (key, value) VALUES (?, ?)", (key, value))
+            at = time.time()
             conn.executemany(
-                "INSERT OR REPLACE INTO reported (path, size, mtime_ns, inode, ctime_ns, sha256) VALUES (?, ?, ?, ?, ?, ?)",
-                [(os.fsencode(m.path), m.size, m.mtime_ns, m.inode, m.ctime_ns, m.sha256) for m in marks],
+                "INSERT OR REPLACE INTO reported (path, size, mtime_ns, inode, ctime_ns, sha256, reported_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(os.fsencode(m.path), m.size, m.mtime_ns, m.inode, m.ctime_ns, m.sha256, at) for m in marks],
             )
         if recovery_gap is not None:
             self._recovery_gap = None
@@ -593,7 +599,8 @@ class Spool:
         row = (
             self.db.conn()
             .execute(
-                "SELECT size, mtime_ns, inode, ctime_ns, sha256 FROM reported WHERE path = ?", (os.fsencode(path),)
+                "SELECT size, mtime_ns, inode, ctime_ns, sha256, reported_at FROM reported WHERE path = ?",
+                (os.fsencode(path),),
             )
             .fetchone()
         )
@@ -604,14 +611,15 @@ class Spool:
         src_raw, dest_raw = os.fsencode(src.rstrip("/")), os.fsencode(dest.rstrip("/"))
         with self.db.transaction() as conn:
             rows = conn.execute(
-                "SELECT path, size, mtime_ns, inode, ctime_ns, sha256 FROM reported"
+                "SELECT path, size, mtime_ns, inode, ctime_ns, sha256, reported_at FROM reported"
                 " WHERE path = ? OR substr(path, 1, ?) = ?",
                 (src_raw, len(src_raw) + 1, src_raw + b"/"),
             ).fetchall()
             for path, *rest in rows:
                 conn.execute("DELETE FROM reported WHERE path = ?", (path,))
                 conn.execute(
-                    "INSERT OR REPLACE INTO reported (path, size, mtime_ns, inode, ctime_ns, sha256) VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO reported (path, size, mtime_ns, inode, ctime_ns, sha256, reported_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (dest_raw + bytes(path)[len(src_raw) :], *rest),
                 )
         return len(rows)

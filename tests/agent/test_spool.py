@@ -122,8 +122,11 @@ def test_a_spool_of_an_older_agent_is_migrated_and_its_marks_still_hold(tmp_path
     assert old == FileMark("/media/usb/a.dwg", 10, 123, 7, None, None)
     st = SimpleNamespace(st_size=10, st_mtime_ns=123, st_ino=7, st_ctime_ns=999)  # any ctime
     assert old.matches(st), "a mark written before ctime was kept must not report the file again"
+    assert old.reported_at is None  # an older agent kept no time: the pipeline dates it by the file's ctime
+    before = time.time()
     spool.put([], [FileMark("/media/usb/b.dwg", 1, 2, 3, 4, "cd" * 32)])
     assert spool.reported("/media/usb/b.dwg").ctime_ns == 4
+    assert before <= spool.reported("/media/usb/b.dwg").reported_at <= time.time()
     spool.close()
 
 
@@ -136,6 +139,7 @@ def test_marks_follow_a_renamed_file_or_folder(tmp_path):
     assert spool.reported("/m/usb/a.pdf") is None and spool.reported("/m/usb/z.pdf").sha256 == "ab" * 32
     assert spool.reported("/m/usb/new/b.pdf") is not None and spool.reported("/m/usb/dir/b.pdf") is None
     assert spool.reported("/m/usb/dir2/c.pdf") is not None, "a sibling with the same prefix is not under the folder"
+    assert spool.reported("/m/usb/new/b.pdf").reported_at == spool.reported("/m/usb/dir2/c.pdf").reported_at  # kept
     spool.close()
 
 
