@@ -74,10 +74,10 @@ MAX_RECHECKED = 10_000
 # through a hard link from outside the place then says itself at once, where the looks could miss a
 # drawing left there less than the gap (up to RECHECK_MAX_GAP_S). A write through a mapping sends
 # no event: the looks stay. A file pushed out of the newest MAX_RECHECKED keeps (or gets) its watch,
-# and is looked at every RECHECK_MAX_GAP_S. At most FILE_WATCH_SHARE of the system's inotify watches (the folders need
-# theirs) and MAX_FILE_WATCHES; a file that cannot be watched when it is pushed out, or whose watch
-# is pushed out by newer ones, has its place walked every RECHECK_MAX_GAP_S until its end instead
-# (the walk finds a file unlike its spool mark, as the reconcile does).
+# and is looked at every RECHECK_MAX_GAP_S. At most FILE_WATCH_SHARE of the system's inotify watches
+# (the folders need theirs) and MAX_FILE_WATCHES; a file that cannot be watched when it is pushed
+# out, or whose watch is pushed out by newer ones, has its place walked every RECHECK_MAX_GAP_S until
+# its end instead (the walk finds a file unlike its spool mark, as the reconcile does).
 # A walk of a place took 3-30 CPU µs a file here (the walk, an lstat and the spool's mark of each):
 # walks of a place of many files are spaced to take about 1% of a core at the dearest (a place of
 # 100,000 files every 250 s)
