@@ -417,9 +417,14 @@ class Pipeline:
                 self._pend_gone(change.path, place, closed=change.kind == "closed", wrote=change.kind != "closed")
             return
         if change.kind == "deleted":
-            pending = self._egress.pop(change.path, None)
-            if pending is not None and pending.origin == WRITE and not _still_there(change.path, pending.seen):
-                self._report_vanished(change.path, pending, "removed before it could be read")
+            pending = self._egress.get(change.path)
+            if pending is not None and not _still_there(change.path, pending.seen):
+                del self._egress[change.path]
+                if pending.origin == WRITE:
+                    self._report_vanished(change.path, pending, "removed before it could be read")
+            # else the file removed is one before the file pending there, which stays pending: a
+            # temporary file renamed over it (as zip does), or a file swapped in from outside the
+            # place (renameat2's RENAME_EXCHANGE: the name moved in, then the old file moved out)
         elif change.is_dir:
             self.scan(change.path)
         elif change.at > self._reported_at.get(change.path, -1.0):

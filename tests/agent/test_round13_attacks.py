@@ -152,17 +152,9 @@ def _exchange(a, b) -> None:
         pytest.skip(f"renameat2(RENAME_EXCHANGE) failed: errno {ctypes.get_errno()}")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D5): a reported file swapped with one outside the place by renameat2(RENAME_EXCHANGE) "
-    "(exch ~/x ~/Dropbox/report.pdf): the place's folder watch sees the name moved in and moved out "
-    "(two cookies, each half alone, the other in an unwatched folder), and the drawing now there is "
-    "not reported (not within 8 s, checked; the move out seemingly undoes the move in); the file's "
-    "own watch hears nothing (IN_MOVE_SELF is not in FILE_MASK); only the next look (up "
-    "to 30 s on) would see the other inode, so the drawing swapped in, left 3 s and swapped back out "
-    "is never reported",
-)
+# was a hole (D5), fixed by the lead: the place's folder watch sees the name moved in, then the old
+# file moved out (two cookies, each half alone, the other in an unwatched folder); the move out, a
+# removal, dropped the pending file moved in, so the drawing swapped in was never reported
 def test_a_drawing_swapped_into_a_reported_files_name_from_outside_is_reported(tmp_path):
     rig = _inotify_rig(tmp_path)
     try:
