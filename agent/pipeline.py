@@ -132,6 +132,10 @@ _TOUCHED = frozenset({"touched", "touched-closed"})  # a change of a file watche
 # Where a pending egress file came from. Only a scan or a rename may be skipped because the
 # spool's marks say the file was reported: a write always re-hashes and reports.
 WRITE, SCAN, RENAME = "write", "scan", "rename"
+# A change a look or the file's own watch found (no write seen in the place): reported only when the
+# content is not what was reported, since an xattr, a chmod or a new hard link change the ctime alone
+# (a sync client tagging each file it uploads would otherwise have every file reported twice)
+RECHECK = "recheck"
 
 
 @dataclass
@@ -723,7 +727,10 @@ class Pipeline:
         self._forget(path)
         place = self.places.find(path)
         if place is not None and stat.S_ISREG(st.st_mode):
+            seen = path in self._egress  # a write seen in the place already: reported whatever it holds
             self._pend_egress(path, place, closed=closed, wrote=True)
+            if not seen:
+                self._egress[path].origin = RECHECK
         return True
 
     def _watch_file(self, path: str, entry: tuple) -> bool | None:
@@ -916,7 +923,7 @@ class Pipeline:
                     continue
             self._reported_at[path] = looked_at
             mark = None
-            if pending.origin in (SCAN, RENAME):
+            if pending.origin in (SCAN, RENAME, RECHECK):
                 if len(self._outbox):  # a report's mark still waiting for its commit is a mark too
                     self._outbox.flush()  # (raises when the spool fails: the step is tried again)
                 mark = self.spool.reported(path)
@@ -925,7 +932,7 @@ class Pipeline:
                 if pending.origin == SCAN:
                     self._recheck_found(path, st, mark)
                 continue
-            if not self._submit(path, st, pending, mark if pending.origin == RENAME else None):
+            if not self._submit(path, st, pending, mark if pending.origin in (RENAME, RECHECK) else None):
                 break  # the lanes are full: the rest waits for the next step
 
     def _unsettled_too_long(self, path: str, pending: _Pending, now: float) -> bool:
@@ -953,6 +960,7 @@ class Pipeline:
         return (
             pending.seen_step == self._steps
             and pending.closed
+            and pending.origin == WRITE  # a re-check's change is compared with its report's mark (_submit)
             and stat.S_ISREG(pending.seen.st_mode)  # never an open of what the lstat found to be something else
             and self.places.find(path) is not None
         )

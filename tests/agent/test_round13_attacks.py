@@ -376,16 +376,9 @@ def test_a_drawing_kept_changing_in_a_reported_file_is_still_reported(rig, tmp_p
 # --- what the watches must not say ---------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="misreport (D5): a change of a reported file's metadata alone (an xattr set, a chmod: its "
-    "ctime) within its hour is hashed again, rightly, but then reported again as a new egress.file "
-    "with the same content (only a rename's same digest is kept quiet, _report_done): a sync client "
-    "that tags each file it uploads with an xattr (Dropbox's user.com.dropbox.attrs) doubles every "
-    "file's egress report, and an employee's chmod loop over an old copy counts as many copies "
-    "(bulk-egress counts)",
-)
+# was a misreport (D5), fixed by the lead (pipeline.RECHECK): a change of a reported file's metadata
+# alone (an xattr, a chmod: its ctime) was hashed again, rightly, then reported again as a new
+# egress.file with the same content
 def test_an_xattr_set_on_a_reported_file_is_not_a_second_egress(rig):
     path = rig.usb / "holiday.bin"
     path.write_bytes(os.urandom(2000))
