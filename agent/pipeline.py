@@ -119,11 +119,15 @@ FAST_BURST = True
 FAST_RESTAT = True
 
 # A file still changing (size or mtime) at every look, with no close, is put off by stable_s each
-# time; after UNSETTLED_WAITS such waits it is hashed and reported as it is then, said as still
-# being written (details.still_written), and the wait before the next such report doubles (a
-# recording to a stick is read at most about twice over; a loop rewriting a byte of a drawing every
-# 50 ms does not keep it unread). The doubling is kept for MAX_UNSETTLED files, the newest.
+# time; after UNSETTLED_WAITS such waits it is hashed and reported as it is then (as read, even if
+# it changed meanwhile), said as still being written (details.still_written); a report of the same
+# content as the last is kept quiet. The wait before the next such report doubles while the file
+# grows (a recording to a stick is read about twice over in all), up to MAX_UNSETTLED_WAIT_S, and is
+# the first wait again for a file rewritten in place (a loop rewriting a byte of a drawing every 50
+# ms, or of a harmless file for an hour before the drawing goes in, does not keep it unread). The
+# waits are kept for MAX_UNSETTLED files, the newest.
 UNSETTLED_WAITS = 20
+MAX_UNSETTLED_WAIT_S = 600.0
 MAX_UNSETTLED = 10_000
 
 _WRITES = frozenset({"created", "modified", "closed"})  # changes of one file that coalesce (see _handle_held)
@@ -207,7 +211,8 @@ class Pipeline:
         self._max_file_watches = 0
         self._walk_soon: dict[str, tuple[float, float]] = {}  # place root -> (next walk, walked until then)
         self._walked: dict[str, int] = {}  # a root of _walk_soon -> the files its last walk found
-        self._unsettled_wait: dict[str, float] = {}  # path reported still changing -> the wait before the next
+        # path reported still changing -> (the wait before its next such report, its size then)
+        self._unsettled_wait: dict[str, tuple[float, int]] = {}
         self._pruned_at = 0.0
         self._classified: dict[str, _Reindex] = {}  # path -> when to re-index it
         self._scans: queue.SimpleQueue[str] = queue.SimpleQueue()
@@ -916,14 +921,14 @@ class Pipeline:
                     self._report_swapped(path, pending, st)  # a file written here was replaced before it was read
                 continue  # a FIFO, link or device made as such carries no data away
             if (st.st_size, st.st_mtime_ns) != (pending.size, pending.mtime_ns) and not pending.closed:
-                if not self._unsettled_too_long(path, pending, now):
+                if not self._unsettled_too_long(path, pending, now, st.st_size):
                     pending.size, pending.mtime_ns = st.st_size, st.st_mtime_ns  # still being written
                     pending.seen = st
                     pending.due_at = now + self.stable_s
                     continue
             self._reported_at[path] = looked_at
             mark = None
-            if pending.origin in (SCAN, RENAME, RECHECK):
+            if pending.origin in (SCAN, RENAME, RECHECK) or pending.forced:
                 if len(self._outbox):  # a report's mark still waiting for its commit is a mark too
                     self._outbox.flush()  # (raises when the spool fails: the step is tried again)
                 mark = self.spool.reported(path)
@@ -932,27 +937,29 @@ class Pipeline:
                 if pending.origin == SCAN:
                     self._recheck_found(path, st, mark)
                 continue
-            if not self._submit(path, st, pending, mark if pending.origin in (RENAME, RECHECK) else None):
+            if not self._submit(path, st, pending, mark if pending.origin in (RENAME, RECHECK) or pending.forced else None):
                 break  # the lanes are full: the rest waits for the next step
 
-    def _unsettled_too_long(self, path: str, pending: _Pending, now: float) -> bool:
+    def _unsettled_too_long(self, path: str, pending: _Pending, now: float, size: int) -> bool:
         """Whether a file still changing has been put off long enough (UNSETTLED_WAITS) to be
-        hashed as it is: if so, the next such wait for its path is doubled."""
+        hashed as it is: if so, the next such wait for its path is set (see UNSETTLED_WAITS)."""
         if now < self._settle_by(path, pending, now):
             return False
         pending.forced = True
-        wait = self._unsettled_wait.pop(path, UNSETTLED_WAITS * self.stable_s)
+        first = UNSETTLED_WAITS * self.stable_s
+        wait, last_size = self._unsettled_wait.pop(path, (first, -1))
         if len(self._unsettled_wait) >= MAX_UNSETTLED:
             del self._unsettled_wait[next(iter(self._unsettled_wait))]
-        self._unsettled_wait[path] = 2 * wait
+        grown = 0 <= last_size < size  # since its last such report: a recording, read over again if not spaced
+        self._unsettled_wait[path] = (min(2 * wait, MAX_UNSETTLED_WAIT_S) if grown else first, size)
         return True
 
     def _settle_by(self, path: str, pending: _Pending, now: float) -> float:
-        """When a pending file still changing is hashed as it is: UNSETTLED_WAITS after the first
-        write seen (or the first look that found it changing), doubled after each such report."""
+        """When a pending file still changing is hashed as it is: its path's wait (UNSETTLED_WAITS)
+        after the first write seen (or the first look that found it changing)."""
         if pending.unsettled_since < 0:
             pending.unsettled_since = now
-        return pending.unsettled_since + self._unsettled_wait.get(path, UNSETTLED_WAITS * self.stable_s)
+        return pending.unsettled_since + self._unsettled_wait.get(path, (UNSETTLED_WAITS * self.stable_s, -1))[0]
 
     def _seen_this_step(self, path: str, pending: _Pending) -> bool:
         """A closed write whose lstat this step took (a regular file), in a place still there:
@@ -1049,8 +1056,8 @@ class Pipeline:
         if isinstance(digest, OSError):
             self._emit_unreadable("egress.file", path, digest, place, FileMark.of(path, st))
             return
-        if (digest.size, digest.mtime_ns) != (st.st_size, st.st_mtime_ns):
-            self._pend_egress(path, place, wrote=True)  # changed while we read it
+        if (digest.size, digest.mtime_ns) != (st.st_size, st.st_mtime_ns) and not pending.forced:
+            self._pend_egress(path, place, wrote=True)  # changed while we read it (one still changing is said as read)
             return
         mark = FileMark.of(path, st, digest.sha256)
         self._watch_reported(path, st)

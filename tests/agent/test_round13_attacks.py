@@ -391,16 +391,8 @@ def test_an_xattr_set_on_a_reported_file_is_not_a_second_egress(rig):
     assert len(_reported(rig, path)) == 1, "the file was reported again for an xattr"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D5): a file still changing at every look is hashed only after a wait that doubles "
-    "for its path after each such report and never shrinks back (UNSETTLED_WAITS, f50e3a0; before it, "
-    "never hashed at all): a program that keeps a harmless file in the place changing (a byte "
-    "rewritten every 50 ms) for an hour trains its path to an hour's wait, and the drawing then "
-    "written into it, still changing, sits unhashed for about that hour (on a stick pulled meanwhile "
-    "it is said only as vanished, its content unknown)",
-)
+# was a hole (D5), fixed by the lead: the wait before a file still changing is hashed doubled for its
+# path after each such report and never shrank back; it now doubles only while the file grows
 def test_a_drawing_written_into_a_file_long_kept_changing_is_reported_within_twice_the_first_wait(rig):
     first_wait = pipeline_module.UNSETTLED_WAITS * rig.pipeline.stable_s  # 4 s here
     secret = _secret(rig)
@@ -429,15 +421,8 @@ def test_a_drawing_written_into_a_file_long_kept_changing_is_reported_within_twi
     assert said, f"the drawing kept changing was not reported within {2 * first_wait:.0f} s"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D5): the hash of a file still changing (UNSETTLED_WAITS, f50e3a0) is thrown away when "
-    "its mtime moved while it was read (_report_done: 'changed while we read it', pended again), after "
-    "its path's wait was doubled: a drawing of some MB whose last byte a loop rewrites as fast as it "
-    "can (the same byte, so its content stays the drawing; the mtime moves every clock tick, ~4 ms) "
-    "is read over and over, each read thrown away, the waits doubling: never reported",
-)
+# was a hole (D5), fixed by the lead: the hash of a file still changing was thrown away when its mtime
+# moved while it was read; it is now reported as read
 def test_a_large_drawing_rewritten_in_a_tight_loop_is_reported_as_still_written(rig, tmp_path):
     big = rig.classified / "casing-assembly.dwg"
     big.write_bytes(b"casing assembly " + os.urandom(24 << 20))

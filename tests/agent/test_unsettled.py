@@ -1,6 +1,8 @@
 """A file that never holds still (pipeline.UNSETTLED_WAITS): hashed as it is once it has been put
-off long enough, said as still being written, and the wait before the next such report doubling,
-so a file written for an hour is read about twice over, not once a few seconds."""
+off long enough, said as still being written, and the wait before the next such report doubling
+while it grows, so a file written for an hour is read about twice over, not once a few seconds.
+tests/agent/test_round13_attacks.py holds a file rewritten in place (the wait does not grow, and the
+same content is not said twice) and one changed while it is read (said as read)."""
 
 from __future__ import annotations
 
@@ -68,9 +70,9 @@ def test_a_file_rewritten_in_place_without_end_is_reported_as_still_written(rig)
 
 
 def test_the_wait_between_reports_of_a_file_still_written_doubles(rig):
-    """A file growing for 7.5 s: reported still written at about 1, 3 and 7 s (the waits 1, 2 and
-    4 s), not every second; then once more when it is closed and holds still, not said so.
-    Fails when the wait does not double (some seven reports)."""
+    """A file growing for 7.5 s: reported still written at about 1, 2 and 4 s (the waits 1, 1, 2 and
+    4 s: doubled once it grew since the last such report), not every second; then once more when it
+    is closed and holds still, not said so. Fails when the wait does not double (some seven reports)."""
     path = rig.usb / "recording.bin"
     stop = threading.Event()
     writer = _writing(path, stop, grow=True)
