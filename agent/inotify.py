@@ -136,6 +136,10 @@ class InotifyWatchers(Folders):
         self._file_wds: dict[bytes, int] = {}
         self._file_ids: dict[tuple[int, int], int] = {}
         self._file_id_of: dict[int, tuple[int, int]] = {}
+        # path of a file watched on its own -> the change of it queued and not yet taken by the
+        # pipeline (touch_taken): a flood of its events (opens for writing that write nothing,
+        # alternated between files so the kernel merges none) is one queued change, not one each
+        self._touch_queued: dict[bytes, str] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="inotify", daemon=True)
 
@@ -247,6 +251,7 @@ class InotifyWatchers(Folders):
         raw = os.fsencode(path)
         with self._maps:
             wd = self._file_wds.pop(raw, None)
+            self._touch_queued.pop(raw, None)
             if wd is None:
                 return
             paths = self._files.get(wd)
@@ -257,6 +262,12 @@ class InotifyWatchers(Folders):
             self._forget_file_wd(wd)
             self._libc.inotify_rm_watch(self.fd, wd)
 
+    def touch_taken(self, path: str) -> None:
+        """The pipeline took a change of a file watched on its own and looks at it now: a change
+        after this one is queued again."""
+        with self._maps:
+            self._touch_queued.pop(os.fsencode(path), None)
+
     def files_watched(self) -> int:
         with self._maps:
             return len(self._file_wds)
@@ -265,6 +276,7 @@ class InotifyWatchers(Folders):
         for raw in self._files.pop(wd, ()):
             if self._file_wds.get(raw) == wd:
                 del self._file_wds[raw]
+                self._touch_queued.pop(raw, None)
         ident = self._file_id_of.pop(wd, None)
         if ident is not None and self._file_ids.get(ident) == wd:  # (an inode number reused since has its own)
             del self._file_ids[ident]
@@ -276,7 +288,11 @@ class InotifyWatchers(Folders):
             return
         kind = "touched-closed" if mask & IN_CLOSE_WRITE else "touched"
         for raw in self._files[wd]:
-            self._put(FsChange(kind, os.fsdecode(raw), False, None, at))
+            queued = self._touch_queued.get(raw)
+            if queued == kind or queued == "touched-closed":  # the look it waits for sees this change too
+                continue
+            if self._put(FsChange(kind, os.fsdecode(raw), False, None, at)):  # (else the rescan looks at it)
+                self._touch_queued[raw] = kind
 
     def _add(self, path: bytes, owner: str) -> int:
         """Watch one folder for `owner`; its wd, or -errno."""
@@ -479,11 +495,13 @@ class InotifyWatchers(Folders):
                 self._put(FsChange("modified", path, False, None, at, True))
                 self._put(FsChange("closed", path, False, None, at, True))
 
-    def _put(self, change: FsChange) -> None:
+    def _put(self, change: FsChange) -> bool:
         try:
             self._changes.put_nowait(change)
         except queue.Full:
             self._on_overflow("agent queue full")
+            return False
+        return True
 
     def _self_event(self, wd: int, mask: int, path: bytes, at: float) -> None:
         """An event of a watched folder itself: only a watched folder's removal or move matters

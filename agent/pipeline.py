@@ -802,6 +802,8 @@ class Pipeline:
         place), linked, closed after a write or had its times set: looked at now, as the re-check
         would (a close after a write makes it due at once)."""
         path = change.path
+        if self._files is not None:
+            self._files.touch_taken(path)  # before the look: a change after it is said again
         entry = self._recheck.get(path) or self._watch_only.get(path)
         if entry is None:
             self._unwatch_file(path)

@@ -158,6 +158,9 @@ class Folders:
     def unwatch_file(self, path: str) -> None:
         pass
 
+    def touch_taken(self, path: str) -> None:
+        pass
+
     def watched(self) -> list[str]:
         """The folders with a watch of their own."""
         with self._lock:

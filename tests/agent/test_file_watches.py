@@ -250,3 +250,35 @@ def test_a_file_pushed_out_of_the_newest_is_still_looked_at(rig, tmp_path, monke
         _wait(lambda: _reported(rig, path, lambda e: e.get("sha256") == _sha(secret)), 5, "never looked at again")
     finally:
         unmap()
+
+
+def test_a_flood_of_a_watched_files_events_is_one_queued_change_until_taken(tmp_path):
+    """Opens for writing that write nothing, alternated between two watched files (the kernel merges
+    none of their events): each file has at most one change of each kind queued until the pipeline
+    takes it (touch_taken), and a change after that is queued again. Fails when every event is queued."""
+    import queue
+
+    changes = queue.SimpleQueue()
+    watchers = inotify_module.InotifyWatchers(changes, lambda reason: None)
+    watchers.start()
+    try:
+        files = [tmp_path / "a.bin", tmp_path / "b.bin"]
+        for f in files:
+            f.write_bytes(b"x")
+            assert watchers.watch_file(str(f)) is not None
+        for _ in range(200):
+            for f in files:
+                os.close(os.open(f, os.O_WRONLY))
+        time.sleep(0.5)
+        queued = []
+        while not changes.empty():
+            queued.append(changes.get())
+        assert sorted((c.path, c.kind) for c in queued) == sorted((str(f), "touched-closed") for f in files)
+        watchers.touch_taken(str(files[0]))
+        os.close(os.open(files[0], os.O_WRONLY))
+        os.close(os.open(files[1], os.O_WRONLY))
+        time.sleep(0.5)
+        assert [(c.path, c.kind) for c in [changes.get_nowait()]] == [(str(files[0]), "touched-closed")]
+        assert changes.empty()
+    finally:
+        watchers.stop()

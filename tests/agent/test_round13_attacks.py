@@ -463,17 +463,8 @@ _STORM = (  # open and close for writing, writing nothing, alternating between t
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D5): each IN_CLOSE_WRITE of a file watched on its own is queued as its own "
-    "touched-closed change (an lstat each in the pipeline), none coalesced: opens for writing that "
-    "write nothing, alternated between two reported files through hard links outside the place (so "
-    "the kernel merges none), fill the agent's queue (QUEUE_MAX): 'agent queue full' overflows (32-132 "
-    "agent.overflow in 4-5 s here, 4.3 s of agent CPU), each a rescan of every place and classified "
-    "folder, and any change queued meanwhile dropped. The same opens through the names in the place "
-    "overflow nothing",
-)
+# was a hole (D5), fixed by the lead (InotifyWatchers.touch_taken): each IN_CLOSE_WRITE of a file
+# watched on its own was queued as its own change, none coalesced, and a storm of them overflowed the queue
 def test_empty_opens_of_watched_files_through_backdoors_do_not_overflow_the_agent(rig, tmp_path):
     doors = []
     for i in range(2):
