@@ -61,6 +61,21 @@ def _watched(rig, path) -> None:
     _wait(lambda: str(path) in rig.pipeline._file_watched, 5, f"{path.name} was never watched on its own")
 
 
+def _drawing_through_a_link(rig, path, tmp_path) -> bytes:
+    """The classified drawing written into the file at path through a hard link from outside the
+    place (no event in the place); returns it."""
+    backdoor = tmp_path / "backdoor"
+    os.link(path, backdoor)
+    secret = (rig.classified / "impeller.dwg").read_bytes()
+    with open(backdoor, "wb") as f:
+        f.write(secret)
+    return secret
+
+
+def _said(rig, path, secret: bytes, what: str) -> None:
+    _wait(lambda: _reported(rig, path, lambda e: e.get("sha256") == _sha(secret)), 5, what)
+
+
 def test_a_watch_ends_with_its_files_re_check(rig, monkeypatch):
     """A file's own watch goes when its re-check ends (RECHECK_FOR_S): an agent that reports a
     copy of 10,000 files a day holds no watch for yesterday's. Fails when _forget keeps the watch."""
@@ -102,13 +117,9 @@ def test_two_names_of_one_file_in_the_place_share_its_watch(rig, tmp_path):
     _watched(rig, first)
     _watched(rig, second)
     assert rig.watchers.files_watched() == 2
-    backdoor = tmp_path / "backdoor"
-    os.link(first, backdoor)
-    secret = (rig.classified / "impeller.dwg").read_bytes()
-    with open(backdoor, "wb") as f:
-        f.write(secret)
+    secret = _drawing_through_a_link(rig, first, tmp_path)
     for path in (first, second):
-        _wait(lambda p=path: _reported(rig, p, lambda e: e.get("sha256") == _sha(secret)), 5, f"{path.name} not said")
+        _said(rig, path, secret, f"{path.name} not said")
 
 
 def test_a_file_pushed_out_of_every_watch_has_its_place_walked(rig, tmp_path, monkeypatch):
@@ -124,12 +135,7 @@ def test_a_file_pushed_out_of_every_watch_has_its_place_walked(rig, tmp_path, mo
     for i in range(pipeline_module.MAX_RECHECKED):
         _report(rig, rig.usb / f"pad-{i}.bin", os.urandom(64))
     assert str(path) not in rig.pipeline._recheck and rig.watchers.files_watched() == 0
-    backdoor = tmp_path / "backdoor"
-    os.link(path, backdoor)
-    secret = (rig.classified / "impeller.dwg").read_bytes()
-    with open(backdoor, "wb") as f:
-        f.write(secret)
-    _wait(lambda: _reported(rig, path, lambda e: e.get("sha256") == _sha(secret)), 5, "the walk never found it")
+    _said(rig, path, _drawing_through_a_link(rig, path, tmp_path), "the walk never found it")
 
 
 def test_a_file_watch_never_takes_over_a_folders_watch(rig):
@@ -177,12 +183,7 @@ def test_a_reported_file_renamed_in_its_place_is_still_re_checked(rig, tmp_path,
     _wait(lambda: str(renamed) in rig.pipeline._recheck or str(renamed) in rig.pipeline._watch_only, 5,
           "the re-check did not follow the rename")
     assert not _reported(rig, renamed)  # a rename is not a new egress
-    backdoor = tmp_path / "backdoor"
-    os.link(renamed, backdoor)
-    secret = (rig.classified / "impeller.dwg").read_bytes()
-    with open(backdoor, "wb") as f:
-        f.write(secret)
-    _wait(lambda: _reported(rig, renamed, lambda e: e.get("sha256") == _sha(secret)), 5, "the renamed file was not re-checked")
+    _said(rig, renamed, _drawing_through_a_link(rig, renamed, tmp_path), "the renamed file was not re-checked")
 
 
 def test_a_watched_file_renamed_in_its_place_is_not_reported_again(rig):
@@ -247,7 +248,7 @@ def test_a_file_pushed_out_of_the_newest_is_still_looked_at(rig, tmp_path, monke
         import ctypes
 
         ctypes.memmove(address, secret, len(secret))
-        _wait(lambda: _reported(rig, path, lambda e: e.get("sha256") == _sha(secret)), 5, "never looked at again")
+        _said(rig, path, secret, "never looked at again")
     finally:
         unmap()
 

@@ -98,6 +98,18 @@ def _write_through(backdoor, data: bytes) -> None:
 # --- renames within the place ---------------------------------------------------------------------
 
 
+def _planted_in_a_folder(rig, tmp_path):
+    """A harmless file reported in a folder q of the place, a hard link to it kept outside, the file
+    watched on its own: (the drawing, q, the file, the link)."""
+    secret = _secret(rig)
+    folder = rig.usb / "q"
+    folder.mkdir()
+    path, backdoor = folder / "report.bin", tmp_path / "backdoor"
+    _planted(rig, path, backdoor, b"\0" + os.urandom(len(secret) - 1))
+    _watched(rig, path)
+    return secret, folder, path, backdoor
+
+
 # was a hole (D5), fixed in 0dc4b27 (Pipeline._carry_rechecks): a folder renamed within the place took
 # its reported files' re-checks and watches with it (the walk of the new name finds each file as its
 # moved spool mark says; the old paths' looks end), so a write through a hard link from outside was
@@ -106,12 +118,7 @@ def test_a_file_in_a_folder_renamed_within_the_place_stays_watched(rig, tmp_path
     """mkdir ~/Dropbox/q; ln ~/.cache/x ~/Dropbox/q/report.pdf (the link made before the report),
     wait until it is watched on its own, mv ~/Dropbox/q ~/Dropbox/q2; cat drawing.dwg > ~/.cache/x:
     q2/report.pdf holds the drawing. Failed at 49ccd89 (the drawing never reported)."""
-    secret = _secret(rig)
-    folder = rig.usb / "q"
-    folder.mkdir()
-    path, backdoor = folder / "report.bin", tmp_path / "backdoor"
-    _planted(rig, path, backdoor, b"\0" + os.urandom(len(secret) - 1))
-    _watched(rig, path)
+    secret, folder, path, backdoor = _planted_in_a_folder(rig, tmp_path)
     moved = rig.usb / "q2"
     folder.rename(moved)
     _wait(lambda: str(path) not in rig.pipeline._recheck, 5, "the old path's re-check never ended")
@@ -126,12 +133,7 @@ def test_a_file_in_a_folder_moved_out_of_the_place_and_back_stays_watched(rig, t
     ~/Dropbox/q, then the drawing through the link: held at 0dc4b27 (the files of a folder moved in
     are reported again, so re-checked), though their spool marks are kept over the move out and
     a walk alone would skip them."""
-    secret = _secret(rig)
-    folder = rig.usb / "q"
-    folder.mkdir()
-    path, backdoor = folder / "report.bin", tmp_path / "backdoor"
-    _planted(rig, path, backdoor, b"\0" + os.urandom(len(secret) - 1))
-    _watched(rig, path)
+    secret, folder, path, backdoor = _planted_in_a_folder(rig, tmp_path)
     out = tmp_path / "q-out"
     folder.rename(out)
     _wait(lambda: str(path) not in rig.pipeline._recheck and str(path) not in rig.pipeline._watch_only, 10,

@@ -14,41 +14,21 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine, insert, text
+from sqlalchemy import insert
 
 from server.correlation import _window_rows
-from server.database import make_engine, migrate, writing
+from server.database import writing
 from server.schema import alerts, rule_hits
 from server.times import iso, parse_ts
-from tests.server import postgres, test_backends
+from tests.server import test_backends
 
 pg_cluster = test_backends.pg_cluster  # the storage contract's cluster, started only for PostgreSQL
 T0 = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
 RULES = ("MW-BULK-EGRESS", "MW-MASS-DELETION", "ACME-SEQ")
 KEYS = tuple(f"{i:064x}" for i in range(6))
-BACKENDS = ["sqlite", pytest.param("postgresql", marks=postgres.MARKS)]
 
 
-@pytest.fixture(params=BACKENDS)
-def engine(request, tmp_path):
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'hits.db'}")
-        migrate(engine)
-        yield engine
-        engine.dispose()
-        return
-    cluster = request.getfixturevalue("pg_cluster")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(cluster.url("postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    engine = make_engine(cluster.url(name))
-    migrate(engine)
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
+engine = test_backends.backend  # a migrated engine on a fresh database of each backend
 
 
 def _fill(engine, rng: random.Random, n: int) -> list[dict]:
