@@ -945,6 +945,8 @@ class Pipeline:
     def _unsettled_too_long(self, path: str, pending: _Pending, now: float, size: int) -> bool:
         """Whether a file still changing has been put off long enough (UNSETTLED_WAITS) to be
         hashed as it is: if so, the next such wait for its path is set (see UNSETTLED_WAITS)."""
+        if pending.forced:
+            return True  # its time came before, when the lanes were full
         if now < self._settle_by(path, pending, now):
             return False
         pending.forced = True
@@ -1050,7 +1052,8 @@ class Pipeline:
         return self.index.known_sha256(digests)
 
     def _report_done(self, done: Done, known: set[str] | None = None) -> None:
-        """Report a hashed file; a rename's mark with the same content means no new report.
+        """Report a hashed file; the same content as its report's mark (handed with a rename, a
+        re-check's change or a file still changing) means no new report, only the mark kept.
         `known`: _known_sources of a batch holding it (None: looked up alone)."""
         job, digest = done.job, done.digest
         pending, renamed = job.context
@@ -1064,7 +1067,7 @@ class Pipeline:
         mark = FileMark.of(path, st, digest.sha256)
         self._watch_reported(path, st)
         if renamed is not None and (renamed.sha256, renamed.size) == (digest.sha256, digest.size):
-            self._outbox.add(None, mark)  # the rename changed its ctime, not its content
+            self._outbox.add(None, mark)  # its ctime or mtime changed, not its content
             return
         fields = self._sourceless_fields(path, st, digest, done.inspection, known, place) if FAST_BURST else None
         if fields is None:
