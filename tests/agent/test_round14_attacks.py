@@ -1,0 +1,99 @@
+"""An employee against round 14's changes (D6): a re-check's change reported only when its content
+is not what was reported (pipeline.RECHECK), a file that never holds still hashed as read
+(UNSETTLED_WAITS, details.still_written), a removal that keeps a pending file still there.
+
+The tool is again a hard link from outside the place (tests/agent/test_round13_attacks.py): a write
+through it reaches the agent only through the reported file's own watch or a look, so the file is
+pending as a RECHECK, not as a write seen in the place. What the agent does not withstand yet is a
+strict xfail whose reason states the hole."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from agent import inotify as inotify_module
+from agent import pipeline as pipeline_module
+
+from .test_round13_attacks import _planted, _reported, _secret, _sha, _wait, _watched, rig  # noqa: F401 (rig: the fixture)
+
+pytestmark = pytest.mark.skipif(not inotify_module.available(), reason="the agent's own inotify reader is Linux only")
+
+
+def _kept_changing(fd: int, data: bytes, seconds: float) -> None:
+    """Rewrite the last byte of `data` through fd every 50 ms (its content stays `data`), the file
+    never closed: it never holds still for stable_s."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        os.pwrite(fd, data[-1:], len(data) - 1)
+        time.sleep(0.05)
+
+
+def _said_since(rig, path, first: int, timeout_s: float) -> list[dict]:
+    """The egress.file events of path after the first `first`, waited for up to timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        said = _reported(rig, path)[first:]
+        if said:
+            return said
+        time.sleep(0.05)
+    return []
+
+
+def _pending_origin(rig, path) -> str | None:
+    pending = rig.pipeline._egress.get(str(path))
+    return pending.origin if pending is not None else None
+
+
+# --- a change found, then the file gone before it was read ---------------------------------------------
+
+
+def test_a_drawing_kept_changing_through_the_places_name_then_removed_is_said_vanished(rig):
+    """The reference for the next test: the same, written through the place's own name (a WRITE
+    pending): its removal before the read is said (detections: vanished)."""
+    secret = _secret(rig)
+    path = rig.usb / "report.bin"
+    path.write_bytes(b"\0" + os.urandom(len(secret) - 1))
+    _wait(lambda: _reported(rig, path), 5, "the harmless file was not reported")
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.pwrite(fd, secret, 0)
+        _kept_changing(fd, secret, 2.0)  # under UNSETTLED_WAITS * stable_s (4 s here): never read
+        os.unlink(path)
+    finally:
+        os.close(fd)
+    said = _said_since(rig, path, 1, 3.0)
+    assert said and any(d.get("detector") == "vanished" for e in said for d in e.get("detections") or ()), said
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="hole (D6): a change a look or the file's own watch found (pipeline.RECHECK) is dropped "
+    "without a word when the file is removed (or its medium pulled) before it is read: _handle's "
+    "removal, _hand_egress and _submit report a vanished file only for origin WRITE. The drawing "
+    "written into a reported ~/Dropbox file through a hard link from outside, kept changing (under "
+    "UNSETTLED_WAITS * stable_s) while the sync client uploads it, then the place's name removed: "
+    "no event after the harmless report (the same through the place's name is said vanished)",
+)
+def test_a_drawing_written_through_a_link_kept_changing_then_removed_is_said(rig, tmp_path):
+    """ln ~/.cache/x ~/Dropbox/report.bin (a harmless file, reported and watched); then through
+    ~/.cache/x: the drawing, its last byte rewritten every 50 ms for 2 s (the upload); rm
+    ~/Dropbox/report.bin. The drawing stays in ~/.cache/x."""
+    secret = _secret(rig)
+    path, backdoor = rig.usb / "report.bin", tmp_path / "backdoor"
+    _planted(rig, path, backdoor, b"\0" + os.urandom(len(secret) - 1))
+    _watched(rig, path)
+    fd = os.open(backdoor, os.O_WRONLY)
+    try:
+        os.pwrite(fd, secret, 0)
+        _wait(lambda: _pending_origin(rig, path) == pipeline_module.RECHECK, 2, "the write through the link was never found")
+        _kept_changing(fd, secret, 2.0)
+        assert path.read_bytes() == secret  # the place held the drawing for those 2 s
+        os.unlink(path)
+    finally:
+        os.close(fd)
+    said = _said_since(rig, path, 1, 3.0)
+    assert said, "the drawing found changed in the place, then removed, was never said (nor said vanished)"
