@@ -123,3 +123,36 @@ def test_two_reported_files_swapped_within_the_place_are_not_reported_again(rig)
     time.sleep(3.0)
     again = _reported(rig, a)[1:] + _reported(rig, b)[1:]
     assert not again, f"{len(again)} egress.file events again for a swap within the place: {[e['path'] for e in again]}"
+
+
+# --- a drawing kept changing for less than the first wait ----------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="hole (D6): a file kept changing is read only after UNSETTLED_WAITS * stable_s (10 s by "
+    "default, 4 s here) and a re-check's change is quiet when its content is the report's "
+    "(pipeline.RECHECK): the drawing written into a reported ~/Dropbox file through a hard link from "
+    "outside, its last byte rewritten every 50 ms for 3 s (the upload), then the harmless content "
+    "written back and closed: the agent reads the harmless content, finds it the same as the mark "
+    "and says nothing at all (no egress.file, no still_written)",
+)
+def test_a_drawing_kept_changing_under_the_first_wait_then_reverted_is_said(rig, tmp_path):
+    secret = _secret(rig)
+    harmless = b"\0" + os.urandom(len(secret) - 1)
+    path, backdoor = rig.usb / "report.bin", tmp_path / "backdoor"
+    _planted(rig, path, backdoor, harmless)
+    _watched(rig, path)
+    first_wait = pipeline_module.UNSETTLED_WAITS * rig.pipeline.stable_s
+    fd = os.open(backdoor, os.O_WRONLY)
+    try:
+        os.pwrite(fd, secret, 0)
+        _wait(lambda: _pending_origin(rig, path) == pipeline_module.RECHECK, 2, "the write through the link was never found")
+        _kept_changing(fd, secret, 0.75 * first_wait)
+        assert path.read_bytes() == secret  # the place held the drawing all along
+        os.pwrite(fd, harmless, 0)
+    finally:
+        os.close(fd)
+    said = _said_since(rig, path, 1, 3.0)
+    assert said, f"the drawing held in the place for {0.75 * first_wait:.0f} s was never said"
