@@ -156,3 +156,34 @@ def test_a_drawing_kept_changing_under_the_first_wait_then_reverted_is_said(rig,
         os.close(fd)
     said = _said_since(rig, path, 1, 3.0)
     assert said, f"the drawing held in the place for {0.75 * first_wait:.0f} s was never said"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="hole (D6): the same on a stick: a re-check's change (pipeline.RECHECK) still pending when "
+    "its medium goes is dropped without a word (_hand_egress says a file vanished with its medium only "
+    "for origin WRITE): the drawing written into a reported file on the stick through a hard link (on "
+    "a FAT stick: through a mapping, which the look finds), "
+    "kept changing under UNSETTLED_WAITS * stable_s, then the stick pulled: no event after the "
+    "harmless report (through the stick's own name: vanished, its medium was removed)",
+)
+def test_a_drawing_written_through_a_link_kept_changing_then_the_stick_pulled_is_said(rig, tmp_path):
+    from .test_pipeline_gone import _stick
+
+    _stick(rig)
+    secret = _secret(rig)
+    path, backdoor = rig.usb / "report.bin", tmp_path / "backdoor"
+    _planted(rig, path, backdoor, b"\0" + os.urandom(len(secret) - 1))
+    _watched(rig, path)
+    fd = os.open(backdoor, os.O_WRONLY)
+    try:
+        os.pwrite(fd, secret, 0)
+        _wait(lambda: _pending_origin(rig, path) == pipeline_module.RECHECK, 2, "the write through the link was never found")
+        _kept_changing(fd, secret, 2.0)
+        assert path.read_bytes() == secret  # the stick held the drawing for those 2 s
+        rig.places.remove(str(rig.usb))  # pulled
+    finally:
+        os.close(fd)
+    said = _said_since(rig, path, 1, 3.0)
+    assert said, "the drawing found changed on the stick, then the stick pulled, was never said"
