@@ -17,9 +17,18 @@ import pytest
 from agent import inotify as inotify_module
 from agent import pipeline as pipeline_module
 
-from .test_round13_attacks import _exchange, _planted, _reported, _secret, _sha, _wait, _watched, rig  # noqa: F401 (rig: the fixture)
+from .test_round13_attacks import _exchange, _inotify_rig, _planted, _reported, _secret, _wait, _watched
 
 pytestmark = pytest.mark.skipif(not inotify_module.available(), reason="the agent's own inotify reader is Linux only")
+
+
+@pytest.fixture
+def rig(tmp_path, monkeypatch):
+    # looks thin out at once: a file is watched on its own one second after its report, not eight
+    monkeypatch.setattr(pipeline_module, "RECHECK_BACKOFF", 1.0)
+    r = _inotify_rig(tmp_path)
+    yield r
+    r.close()
 
 
 def _kept_changing(fd: int, data: bytes, seconds: float) -> None:
@@ -89,7 +98,11 @@ def test_a_drawing_written_through_a_link_kept_changing_then_removed_is_said(rig
     fd = os.open(backdoor, os.O_WRONLY)
     try:
         os.pwrite(fd, secret, 0)
-        _wait(lambda: _pending_origin(rig, path) == pipeline_module.RECHECK, 2, "the write through the link was never found")
+        _wait(
+            lambda: _pending_origin(rig, path) == pipeline_module.RECHECK,
+            2,
+            "the write through the link was never found",
+        )
         _kept_changing(fd, secret, 2.0)
         assert path.read_bytes() == secret  # the place held the drawing for those 2 s
         os.unlink(path)
@@ -148,7 +161,11 @@ def test_a_drawing_kept_changing_under_the_first_wait_then_reverted_is_said(rig,
     fd = os.open(backdoor, os.O_WRONLY)
     try:
         os.pwrite(fd, secret, 0)
-        _wait(lambda: _pending_origin(rig, path) == pipeline_module.RECHECK, 2, "the write through the link was never found")
+        _wait(
+            lambda: _pending_origin(rig, path) == pipeline_module.RECHECK,
+            2,
+            "the write through the link was never found",
+        )
         _kept_changing(fd, secret, 0.75 * first_wait)
         assert path.read_bytes() == secret  # the place held the drawing all along
         os.pwrite(fd, harmless, 0)
@@ -179,7 +196,11 @@ def test_a_drawing_written_through_a_link_kept_changing_then_the_stick_pulled_is
     fd = os.open(backdoor, os.O_WRONLY)
     try:
         os.pwrite(fd, secret, 0)
-        _wait(lambda: _pending_origin(rig, path) == pipeline_module.RECHECK, 2, "the write through the link was never found")
+        _wait(
+            lambda: _pending_origin(rig, path) == pipeline_module.RECHECK,
+            2,
+            "the write through the link was never found",
+        )
         _kept_changing(fd, secret, 2.0)
         assert path.read_bytes() == secret  # the stick held the drawing for those 2 s
         rig.places.remove(str(rig.usb))  # pulled
@@ -232,4 +253,6 @@ def test_a_drawing_written_into_a_growing_file_is_read_within_the_first_wait(rig
         grow(0.5)
     finally:
         os.close(fd)
-    assert read_meanwhile, f"the drawing sat in a growing file for {5 * first_wait:.0f} s (5 first waits) and was never read"
+    assert read_meanwhile, (
+        f"the drawing sat in a growing file for {5 * first_wait:.0f} s (5 first waits) and was never read"
+    )
