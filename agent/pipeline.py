@@ -140,6 +140,9 @@ WRITE, SCAN, RENAME = "write", "scan", "rename"
 # content is not what was reported, since an xattr, a chmod or a new hard link change the ctime alone
 # (a sync client tagging each file it uploads would otherwise have every file reported twice)
 RECHECK = "recheck"
+# Origins of a file written (a write seen in the place, or a change found by a look or its own
+# watch): gone or replaced before it could be read, it is said so
+_WRITTEN = (WRITE, RECHECK)
 
 
 @dataclass
@@ -429,7 +432,7 @@ class Pipeline:
             pending = self._egress.get(change.path)
             if pending is not None and not _still_there(change.path, pending.seen):
                 del self._egress[change.path]
-                if pending.origin == WRITE:
+                if pending.origin in _WRITTEN:
                     self._report_vanished(change.path, pending, "removed before it could be read")
             # else the file removed is one before the file pending there, which stays pending: a
             # temporary file renamed over it (as zip does), or a file swapped in from outside the
@@ -896,7 +899,7 @@ class Pipeline:
             pending = self._egress[path]
             if pending.place.media is not None and not self.places.is_current(pending.place):
                 del self._egress[path]  # unmounted, or another medium at its mount point: not read from there
-                if pending.origin == WRITE:
+                if pending.origin in _WRITTEN:
                     self._report_vanished(path, pending, "its medium was removed before it could be read")
                 continue
             looked_at = time.monotonic()  # the clock of FsChange.at
@@ -910,7 +913,7 @@ class Pipeline:
                 st = _lstat(path)
             except FileNotFoundError:
                 del self._egress[path]
-                if pending.origin == WRITE:
+                if pending.origin in _WRITTEN:
                     self._report_vanished(path, pending, "removed before it could be read")
                 continue
             except OSError as exc:
@@ -919,7 +922,7 @@ class Pipeline:
                 continue
             if not stat.S_ISREG(st.st_mode):
                 del self._egress[path]
-                if pending.origin == WRITE and pending.seen is not None and stat.S_ISREG(pending.seen.st_mode):
+                if pending.origin in _WRITTEN and pending.seen is not None and stat.S_ISREG(pending.seen.st_mode):
                     self._report_swapped(path, pending, st)  # a file written here was replaced before it was read
                 continue  # a FIFO, link or device made as such carries no data away
             if (st.st_size, st.st_mtime_ns) != (pending.size, pending.mtime_ns) and not pending.closed:
@@ -1002,7 +1005,7 @@ class Pipeline:
             fd, fst = _open_regular(path)
         except FileNotFoundError:
             del self._egress[path]
-            if pending.origin == WRITE:
+            if pending.origin in _WRITTEN:
                 self._report_vanished(path, pending, "removed before it could be read")
             return True
         except OSError as exc:
