@@ -41,14 +41,18 @@ def _inotify_rig(tmp_path) -> Rig:
     return r
 
 
-@pytest.fixture
-def rig(tmp_path, monkeypatch):
-    # looks thin out at once (a gap of the report's whole age): a file is watched on its own one
-    # second after its report, not eight (as tests/agent/test_file_watches.py does)
+def thinned_rig(tmp_path, monkeypatch):
+    """The rig, its looks thinning out at once (a gap of the report's whole age): a file is watched
+    on its own one second after its report, not eight (as tests/agent/test_file_watches.py does)."""
     monkeypatch.setattr(pipeline_module, "RECHECK_BACKOFF", 1.0)
     r = _inotify_rig(tmp_path)
     yield r
     r.close()
+
+
+@pytest.fixture
+def rig(tmp_path, monkeypatch):
+    yield from thinned_rig(tmp_path, monkeypatch)
 
 
 def _wait(condition, timeout_s: float, what: str) -> None:
@@ -96,6 +100,27 @@ def _write_through(backdoor, data: bytes) -> None:
 
 
 # --- renames within the place ---------------------------------------------------------------------
+
+
+def _capture_reported(rig):
+    """A harmless capture.bin of the drawing's size written into the place and reported:
+    (the drawing, the harmless bytes, the file)."""
+    secret = _secret(rig)
+    harmless = b"\0" + os.urandom(len(secret) - 1)
+    path = rig.usb / "capture.bin"
+    path.write_bytes(harmless)
+    _wait(lambda: _reported(rig, path), 5, "the file was not reported")
+    return secret, harmless, path
+
+
+def _report_watched(rig, tmp_path):
+    """A harmless report.bin of the drawing's size planted in the place (reported, a hard link to it
+    kept outside) and watched on its own: (the drawing, the file, the link)."""
+    secret = _secret(rig)
+    path, backdoor = rig.usb / "report.bin", tmp_path / "backdoor"
+    _planted(rig, path, backdoor, b"\0" + os.urandom(len(secret) - 1))
+    _watched(rig, path)
+    return secret, path, backdoor
 
 
 def _planted_in_a_folder(rig, tmp_path):
@@ -269,10 +294,7 @@ def test_a_file_moved_in_with_its_folder_and_reported_before_a_restart_is_still_
 def test_a_watched_only_file_written_through_a_mapping_is_reported(rig, tmp_path, monkeypatch):
     monkeypatch.setattr(pipeline_module, "MAX_RECHECKED", 1)  # 10,000 here 1
     monkeypatch.setattr(pipeline_module, "RECHECK_MAX_GAP_S", 2.0)  # 30 s here 2 s: looked at by then
-    secret = _secret(rig)
-    path, backdoor = rig.usb / "report.bin", tmp_path / "backdoor"
-    _planted(rig, path, backdoor, b"\0" + os.urandom(len(secret) - 1))
-    _watched(rig, path)
+    secret, path, backdoor = _report_watched(rig, tmp_path)
     _planted(rig, rig.usb / "pad.bin", tmp_path / "pad", os.urandom(64))  # the 10,000 files, here 1
     _wait(lambda: str(path) in rig.pipeline._watch_only, 5, "the file was not pushed out to its watch alone")
     fd = os.open(backdoor, os.O_RDWR)
@@ -308,11 +330,8 @@ def test_a_drawing_left_between_two_walks_of_a_place_with_no_watch_to_spare_is_r
     monkeypatch.setattr(pipeline_module, "MAX_RECHECKED", 2)  # 10,000 here 2
     monkeypatch.setattr(pipeline_module, "RECHECK_MAX_GAP_S", 3.0)  # 30 s (100 s for 40,000 files) here 3 s
     rig.pipeline._max_file_watches = 2  # 40,000 here 2
-    secret = _secret(rig)
-    harmless = b"\0" + os.urandom(len(secret) - 1)
-    path, backdoor = rig.usb / "report.bin", tmp_path / "backdoor"
-    _planted(rig, path, backdoor, harmless)
-    _watched(rig, path)
+    secret, path, backdoor = _report_watched(rig, tmp_path)
+    harmless = path.read_bytes()
     for i in range(12):  # the empty files, named to be walked after it (a walk re-checks what it finds)
         _planted(rig, rig.usb / f"z-pad-{i:02}.bin", tmp_path / f"pad-{i}", b"pad %d" % i)
         time.sleep(0.5)
@@ -356,10 +375,7 @@ def test_folders_made_and_removed_in_a_place_leave_nothing_behind(rig):
 # drawing written through a hard link, then one byte of it rewritten every 50 ms through a
 # descriptor kept open, sat in the place unreported for as long as the loop ran
 def test_a_drawing_kept_changing_in_a_reported_file_is_still_reported(rig, tmp_path):
-    secret = _secret(rig)
-    path, backdoor = rig.usb / "report.bin", tmp_path / "backdoor"
-    _planted(rig, path, backdoor, b"\0" + os.urandom(len(secret) - 1))
-    _watched(rig, path)
+    secret, path, backdoor = _report_watched(rig, tmp_path)
     fd = os.open(backdoor, os.O_WRONLY)
     try:
         os.pwrite(fd, secret, 0)
@@ -397,11 +413,7 @@ def test_an_xattr_set_on_a_reported_file_is_not_a_second_egress(rig):
 # path after each such report and never shrank back; it now doubles only while the file grows
 def test_a_drawing_written_into_a_file_long_kept_changing_is_reported_within_twice_the_first_wait(rig):
     first_wait = pipeline_module.UNSETTLED_WAITS * rig.pipeline.stable_s  # 4 s here
-    secret = _secret(rig)
-    harmless = b"\0" + os.urandom(len(secret) - 1)
-    path = rig.usb / "capture.bin"
-    path.write_bytes(harmless)
-    _wait(lambda: _reported(rig, path), 5, "the file was not reported")
+    secret, harmless, path = _capture_reported(rig)
     fd = os.open(path, os.O_WRONLY)
     try:
         def churn(data: bytes, seconds: float, until=lambda: False) -> bool:

@@ -17,18 +17,23 @@ import pytest
 from agent import inotify as inotify_module
 from agent import pipeline as pipeline_module
 
-from .test_round13_attacks import _exchange, _inotify_rig, _planted, _reported, _secret, _wait, _watched
+from .test_round13_attacks import (
+    _capture_reported,
+    _exchange,
+    _report_watched,
+    _reported,
+    _secret,
+    _wait,
+    _watched,
+    thinned_rig,
+)
 
 pytestmark = pytest.mark.skipif(not inotify_module.available(), reason="the agent's own inotify reader is Linux only")
 
 
 @pytest.fixture
 def rig(tmp_path, monkeypatch):
-    # looks thin out at once: a file is watched on its own one second after its report, not eight
-    monkeypatch.setattr(pipeline_module, "RECHECK_BACKOFF", 1.0)
-    r = _inotify_rig(tmp_path)
-    yield r
-    r.close()
+    yield from thinned_rig(tmp_path, monkeypatch)
 
 
 def _kept_changing(fd: int, data: bytes, seconds: float) -> None:
@@ -49,6 +54,22 @@ def _said_since(rig, path, first: int, timeout_s: float) -> list[dict]:
             return said
         time.sleep(0.05)
     return []
+
+
+def _drawing_kept_changing_through_a_link(rig, tmp_path) -> tuple[bytes, object, int]:
+    """A harmless report.bin reported and watched, a hard link to it outside the place; the drawing
+    written through the link (found: a RECHECK pending) and kept changing for 2 s. Returns (the
+    drawing, the path, the link's descriptor, still open: the caller closes it)."""
+    secret, path, backdoor = _report_watched(rig, tmp_path)
+    fd = os.open(backdoor, os.O_WRONLY)
+    try:
+        os.pwrite(fd, secret, 0)
+        _wait(lambda: _pending_origin(rig, path) == pipeline_module.RECHECK, 2, "the write through the link was never found")
+        _kept_changing(fd, secret, 2.0)
+    except BaseException:
+        os.close(fd)
+        raise
+    return secret, path, fd
 
 
 def _pending_origin(rig, path) -> str | None:
@@ -83,19 +104,8 @@ def test_a_drawing_written_through_a_link_kept_changing_then_removed_is_said(rig
     """ln ~/.cache/x ~/Dropbox/report.bin (a harmless file, reported and watched); then through
     ~/.cache/x: the drawing, its last byte rewritten every 50 ms for 2 s (the upload); rm
     ~/Dropbox/report.bin. The drawing stays in ~/.cache/x."""
-    secret = _secret(rig)
-    path, backdoor = rig.usb / "report.bin", tmp_path / "backdoor"
-    _planted(rig, path, backdoor, b"\0" + os.urandom(len(secret) - 1))
-    _watched(rig, path)
-    fd = os.open(backdoor, os.O_WRONLY)
+    secret, path, fd = _drawing_kept_changing_through_a_link(rig, tmp_path)
     try:
-        os.pwrite(fd, secret, 0)
-        _wait(
-            lambda: _pending_origin(rig, path) == pipeline_module.RECHECK,
-            2,
-            "the write through the link was never found",
-        )
-        _kept_changing(fd, secret, 2.0)
         assert path.read_bytes() == secret  # the place held the drawing for those 2 s
         os.unlink(path)
     finally:
@@ -144,11 +154,8 @@ def test_two_reported_files_swapped_within_the_place_are_not_reported_again(rig)
     "and says nothing at all (no egress.file, no still_written)",
 )
 def test_a_drawing_kept_changing_under_the_first_wait_then_reverted_is_said(rig, tmp_path):
-    secret = _secret(rig)
-    harmless = b"\0" + os.urandom(len(secret) - 1)
-    path, backdoor = rig.usb / "report.bin", tmp_path / "backdoor"
-    _planted(rig, path, backdoor, harmless)
-    _watched(rig, path)
+    secret, path, backdoor = _report_watched(rig, tmp_path)
+    harmless = path.read_bytes()
     first_wait = pipeline_module.UNSETTLED_WAITS * rig.pipeline.stable_s
     fd = os.open(backdoor, os.O_WRONLY)
     try:
@@ -173,19 +180,8 @@ def test_a_drawing_written_through_a_link_kept_changing_then_the_stick_pulled_is
     from .test_pipeline_gone import _stick
 
     _stick(rig)
-    secret = _secret(rig)
-    path, backdoor = rig.usb / "report.bin", tmp_path / "backdoor"
-    _planted(rig, path, backdoor, b"\0" + os.urandom(len(secret) - 1))
-    _watched(rig, path)
-    fd = os.open(backdoor, os.O_WRONLY)
+    secret, path, fd = _drawing_kept_changing_through_a_link(rig, tmp_path)
     try:
-        os.pwrite(fd, secret, 0)
-        _wait(
-            lambda: _pending_origin(rig, path) == pipeline_module.RECHECK,
-            2,
-            "the write through the link was never found",
-        )
-        _kept_changing(fd, secret, 2.0)
         assert path.read_bytes() == secret  # the stick held the drawing for those 2 s
         rig.places.remove(str(rig.usb))  # pulled
     finally:
@@ -210,11 +206,7 @@ def test_a_drawing_written_through_a_link_kept_changing_then_the_stick_pulled_is
 def test_a_drawing_written_into_a_growing_file_is_read_within_the_first_wait(rig, monkeypatch):
     monkeypatch.setattr(pipeline_module, "UNSETTLED_WAITS", 5)  # a first wait of 1 s here
     first_wait = pipeline_module.UNSETTLED_WAITS * rig.pipeline.stable_s
-    secret = _secret(rig)
-    harmless = b"\0" + os.urandom(len(secret) - 1)
-    path = rig.usb / "capture.bin"
-    path.write_bytes(harmless)
-    _wait(lambda: _reported(rig, path), 5, "the file was not reported")
+    secret, harmless, path = _capture_reported(rig)
     fd = os.open(path, os.O_WRONLY)
 
     def grow(seconds: float, until=lambda: False) -> None:
