@@ -213,38 +213,35 @@ class InotifyWatchers(Folders):
         raw = os.fsencode(path)
         if len(raw) >= PATH_MAX:
             return None
+        try:  # the system calls outside the maps' lock: a hung file system (FUSE) must not stall the reader
+            before = os.lstat(raw)
+        except OSError:
+            return None
         with self._maps:
-            if raw in self._file_wds:
-                try:
-                    return os.lstat(raw)
-                except OSError:
-                    return None
-            try:
-                before = os.lstat(raw)
-            except OSError:
-                return None
+            watched = raw in self._file_wds
+        if not watched:
             if not stat.S_ISREG(before.st_mode):
                 return None
             ident = (before.st_dev, before.st_ino)
             wd = self._libc.inotify_add_watch(self.fd, raw, FILE_MASK)
-            made = wd >= 0
-            if not made:
-                wd = self._file_ids.get(ident, -1) if ctypes.get_errno() == errno.EEXIST else -1
-                if wd < 0:  # out of watches, or an inode watched as something else: polled only
-                    return None
-            try:
-                after = os.lstat(raw)
-            except OSError:
-                after = None
-            if after is None or (after.st_dev, after.st_ino) != ident:  # replaced meanwhile: not the file meant
-                if made:
-                    self._libc.inotify_rm_watch(self.fd, wd)
-                return None
-            self._files.setdefault(wd, set()).add(raw)
-            self._file_wds[raw] = wd
-            self._file_ids[ident] = wd
-            self._file_id_of[wd] = ident
-            return after
+            code = ctypes.get_errno() if wd < 0 else 0
+            with self._maps:
+                if wd < 0:
+                    wd = self._file_ids.get(ident, -1) if code == errno.EEXIST else -1
+                    if wd < 0:  # out of watches, or an inode watched as something else: polled only
+                        return None
+                self._files.setdefault(wd, set()).add(raw)
+                self._file_wds[raw] = wd
+                self._file_ids[ident] = wd
+                self._file_id_of[wd] = ident
+        try:  # taken once the watch is on (a change after it says itself; one before, this shows)
+            after = os.lstat(raw)
+        except OSError:
+            after = None
+        if after is None or (after.st_dev, after.st_ino) != (before.st_dev, before.st_ino):
+            self.unwatch_file(path)  # replaced meanwhile: not the file meant
+            return None
+        return after
 
     def unwatch_file(self, path: str) -> None:
         """Stop watching a file watch_file watched (nothing when it is not)."""
