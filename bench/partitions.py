@@ -42,6 +42,7 @@ from pathlib import Path
 from bench import console
 from bench.measure import median, percentile
 from bench.report import Figure, ratio, reproduce
+from rules.events import new_event_id
 
 TITLE = "Three years of events on PostgreSQL (monthly partitions)"
 EVENTS = 10_000_000
@@ -175,8 +176,11 @@ def _bulk_fill(engine, now: datetime, count: int, agent_ids: list[str]) -> tuple
 # as an agent sends it (JSON with its details). %(step)s: seconds between two events' arrivals.
 _FILL = """
 WITH g AS (
-    SELECT i, (%(base)s + i)::int AS k, %(lo)s::timestamptz + make_interval(secs => i * %(step)s) AS at, random() AS r, gen_random_uuid()::text AS id
-    FROM generate_series(0, %(n)s - 1) AS i
+    SELECT i, (%(base)s + i)::int AS k, %(lo)s::timestamptz + make_interval(secs => i * %(step)s) AS at, random() AS r,
+           -- a version 7 UUID of the arrival's millisecond, as agents make ids (rules.events.new_event_id)
+           overlay(gen_random_uuid()::text PLACING substr(ms, 1, 8) || '-' || substr(ms, 9, 4) || '-7' FROM 1 FOR 15) AS id
+    FROM (SELECT i, lpad(to_hex((extract(epoch FROM %(lo)s::timestamptz + make_interval(secs => i * %(step)s)) * 1000)::bigint), 12, '0') AS ms
+          FROM generate_series(0, %(n)s - 1) AS i) AS t
 ), e AS (
     SELECT g.*, (%(agents)s::text[])[1 + k %% 100] AS agent_id, 'pc-' || lpad((k %% 100)::text, 4, '0') AS host,
            'user' || lpad(((k %% 100) * 2 + (k / 100) %% 2)::text, 3, '0') AS usr,
@@ -283,7 +287,7 @@ def _ingest_meanwhile(engine, stop, waits: list[float]) -> None:
 
     while not stop.is_set():
         now = datetime.now(UTC)
-        body = {"id": str(uuid.uuid4()), "type": "file.created", "ts": now.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
+        body = {"id": new_event_id(), "type": "file.created", "ts": now.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
         row = {**body, "received_at": now, "agent_id": "bench-meanwhile", "body": json.dumps(body)}
         started = time.monotonic()
         with writing(engine) as conn:

@@ -1,7 +1,7 @@
 """The event schema shared by agent and server, and the central catalogue of event types.
 
 Events are immutable values made at the source with a UUID, so the spool can resend them and the
-collector can insert them idempotently. They carry hashes and counts, never file contents.
+collector can insert them idempotently; its first 48 bits are the time it was made (new_event_id). They carry hashes and counts, never file contents.
 """
 
 from __future__ import annotations
@@ -127,7 +127,7 @@ def utc_now_iso() -> str:
 @dataclass(frozen=True)
 class Event:
     type: str
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=lambda: new_event_id())
     ts: str = field(default_factory=utc_now_iso)
     agent_id: str = ""
     host: str = ""
@@ -228,19 +228,38 @@ class Event:
 _FIELDS = {cls: tuple(f.name for f in dataclasses.fields(cls)) for cls in (Event, Match, Media, Detection)}
 _FIELD_NAMES = frozenset(_FIELDS[Event])
 FAST_MADE = True  # False: Event.made runs __init__ (the reference)
-FAST_STAMPS = True  # False: Event.made's id and time are str(uuid.uuid4()) and utc_now_iso() (the references)
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # RFC 4122's variant in the 17th digit
+FAST_STAMPS = True  # False: Event.made's id and time are reference_event_id's and utc_now_iso()'s (the references)
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}  # RFC 9562's variant (0b10) and 2 random bits
 _SECOND: tuple[int, str] = (-1, "")  # the last second now_ms_iso wrote out, and its text
+_MS_BITS = (1 << 48) - 1
 
 
 def new_event_id() -> str:
-    """str(uuid.uuid4()): 16 bytes of os.urandom with the version and variant bits set, written
-    out directly (FAST_STAMPS); the UUID object's checks were most of uuid4's 2 µs, spent on every
-    file of a burst. Nothing shared between calls: threads and forked processes draw their own."""
+    """A UUID of version 7 (RFC 9562): the system clock's milliseconds since 1970 in its first 48
+    bits, then 74 random bits from os.urandom. Ids made later sort later (to the millisecond), so
+    a new event's id lands at the end of every unique index on ids (the agent's spool, the
+    collector's events) instead of at a random place in it: on PostgreSQL, 500 new ids into an
+    index of 5 million took 2.1 ms against 5.5-6.1 for version 4's random ones, and filling it
+    12.7 s against 35.4 (docs/benchmarks.md). 74 random bits a millisecond keep ids unique across a
+    fleet as version 4's 122 did; what the time in them tells, the event's ts says already.
+    Written out directly (FAST_STAMPS): nothing shared between calls, so threads and forked
+    processes draw their own."""
+    ms = time.time_ns() // 1_000_000
     if not FAST_STAMPS:
-        return str(uuid.uuid4())
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+        return reference_event_id(ms, os.urandom(10))
+    h = os.urandom(10).hex()
+    t = f"{ms & _MS_BITS:012x}"
+    return f"{t[:8]}-{t[8:]}-7{h[:3]}-{_VARIANT[h[3]]}{h[4:7]}-{h[7:19]}"
+
+
+def reference_event_id(ms: int, random_bytes: bytes) -> str:
+    """new_event_id's id for this clock reading and these 10 random bytes, built as the UUID's
+    fields (the reference): the 48 bits of time, version 7, rand_a (12 bits), the variant, rand_b
+    (62 bits), the random bits taken in the order the fast path writes them."""
+    bits = int.from_bytes(random_bytes[:10], "big") >> 4  # the first 19 hex digits' 76 bits
+    rand_a, rand_b = bits >> 64, bits & ((1 << 62) - 1)
+    value = (ms & _MS_BITS) << 80 | 7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
+    return str(uuid.UUID(int=value))
 
 
 def now_ms_iso() -> str:

@@ -49,7 +49,7 @@ def test_made_is_the_event_init_makes(fields):
 
 def test_made_gives_a_new_id_and_time_where_none_is_given():
     a, b = Event.made(type="egress.file", path="/media/usb/a"), Event.made(type="egress.file", path="/media/usb/a")
-    assert a.id != b.id and uuid.UUID(a.id).version == 4 and str(uuid.UUID(a.id)) == a.id
+    assert a.id != b.id and uuid.UUID(a.id).version == 7 and str(uuid.UUID(a.id)) == a.id
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", a.ts)
     assert a.replaced(id="x", ts="y") == Event(type="egress.file", path="/media/usb/a", id="x", ts="y")
     assert list(a.__dict__) == [f.name for f in dataclasses.fields(Event)]

@@ -6,8 +6,8 @@ decode in the request limits, the chain digest from the dict the body is written
 `app.state.reference_ingest` (the byte scan, json.loads, pydantic on Python objects,
 EventIn.to_event, the digest parsed back from the body text). Every row of every table must be
 equal, ids included (both collectors insert in the same order); only what is random by
-construction is left out: token hashes. The collector's own events take their ids from a seeded
-uuid4 in both runs.
+construction is left out: token hashes. The collector's own events take their ids from a counter
+in both runs (rules.events.new_event_id, and uuid4 for anything else).
 
 The mix: file events in classified folders (some deleted in bursts that trip MW-MASS-DELETION),
 egress of core, unclassified and marked files and of personal data (resident IDs, bank cards,
@@ -30,6 +30,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 import server.limits
+from rules import events as events_module
 from rules.events import Event, chain_digest
 from server.app import create_app
 from server.auth import API_TOKEN_PREFIX, new_token
@@ -185,7 +186,8 @@ def _collector(tmp_path, name: str, reference: bool):
 def _run(tmp_path, name: str, reference: bool, steps, agent_ids, monkeypatch) -> tuple:
     """Play the script; (database file, answers)."""
     counter = iter(range(1, 10**9))
-    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(counter), version=4))  # the collector's own event ids
+    monkeypatch.setattr(uuid, "uuid4", lambda: uuid.UUID(int=next(counter), version=4))
+    monkeypatch.setattr(events_module, "new_event_id", lambda: str(uuid.UUID(int=next(counter), version=4)))  # the collector's own event ids
     app, store, clock, engine, path = _collector(tmp_path, name, reference)
     answers = []
     with TestClient(app) as client:
