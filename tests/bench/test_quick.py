@@ -53,6 +53,22 @@ def test_quick_ingest_on_sqlite_posts_and_inserts_every_batch():
     assert all(f.met is not None for f in figures)
 
 
+def test_the_stored_figure_fills_a_collector_database_and_posts_into_copies_of_it(tmp_path):
+    import sqlite3
+    import uuid
+
+    from bench import ingest
+
+    ingest._fill(f"sqlite:///{tmp_path / 'filled.db'}", 3_000, chunk=1_000)
+    with sqlite3.connect(tmp_path / "filled.db") as conn:
+        ids = [row[0] for row in conn.execute("SELECT id FROM events ORDER BY ts")]
+    assert len(ids) == 3_000 and all(uuid.UUID(i).version == 7 for i in ids)
+    assert ids == sorted(ids)  # made at each event's time, as agents make them
+    figure = ingest._stored_figure(3_000, batches=2, runs=1, fresh_rate=1.0)
+    assert figure.name == "ingest SQLite, 3,000 events stored" and figure.value > 0 and figure.ratio == figure.value
+    assert figure.met is True and "3,000 events of the 30 days before" in figure.notes
+
+
 def test_quick_idle_measures_both_processes():
     from bench import idle
 
