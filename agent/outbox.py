@@ -9,6 +9,7 @@ Only the pipeline's thread uses an outbox.
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import time
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from loguru import logger
 
 from agent.paths import is_under
-from agent.spool import FileMark, Spool
+from agent.spool import FileMark, Spool, placed_by_inode
 from rules.events import Event
 
 FLUSH_EVERY = 256  # entries per spool transaction at most
@@ -59,10 +60,21 @@ class Outbox:
         if self._entries and (not busy or len(self._entries) >= self.chunk or time.monotonic() - self._oldest_at >= GATHER_S):
             self.flush()
 
-    def rename_marks(self, src: str, dest: str) -> None:
-        """A file or folder was renamed: marks not stored yet follow it, like the stored ones."""
+    def rename_marks(self, src: str, dest: str, held: tuple[int | None, int | None] | None = None) -> None:
+        """A file or folder was renamed: marks not stored yet follow it, like the stored ones
+        (`held`, for a file: the inodes its two names hold now; see Spool.move_reported)."""
         for i, (event, mark) in enumerate(self._entries):
-            if mark is not None and is_under(mark.path, src):
+            if mark is None:
+                continue
+            if held is not None:
+                if mark.path not in (src, dest):
+                    continue
+                at_src, at_dest = (mark, None) if mark.path == src else (None, mark)
+                placed = placed_by_inode(src, dest, at_src, at_dest, *held, inode=lambda m: m.inode)
+                path = next(iter(placed), None)
+                if path != mark.path:  # nowhere: a rename replaced the file it marks; its event still goes
+                    self._entries[i] = (event, None if path is None else dataclasses.replace(mark, path=path))
+            elif is_under(mark.path, src):
                 moved = FileMark(dest + mark.path[len(src) :], mark.size, mark.mtime_ns, mark.inode, mark.ctime_ns, mark.sha256)
                 self._entries[i] = (event, moved)
 

@@ -40,7 +40,7 @@ from agent.lanes import Done, Inspector, Job, Lanes
 from agent.outbox import Outbox
 from agent.paths import is_under, readable
 from agent.places import EgressPlace, EgressPlaces
-from agent.spool import FileMark, Spool
+from agent.spool import FileMark, Spool, placed_by_inode
 from agent.walk import FILE_FLAGS, PATH_MAX, Unwalkable, lstat, walk_files
 from agent.watcher import BlindSpot, FsChange
 from rules.events import Detection, Event
@@ -600,8 +600,12 @@ class Pipeline:
 
     def _egress_renamed(self, src: str, dest: str, place: EgressPlace, is_dir: bool) -> None:
         """A rename within one egress place is not a new egress: the marks follow the files, so
-        what was reported under the old name is not reported again under the new one."""
-        self._outbox.rename_marks(src, dest)
+        what was reported under the old name is not reported again under the new one. For a file,
+        the marks and re-checks of both names go to the name that holds their inode now
+        (spool.placed_by_inode): renameat2(RENAME_EXCHANGE) sends two moves, a to b and b to a,
+        and moved one after the other they left a with b's mark and b with none."""
+        held = None if is_dir else (_inode_at(src), _inode_at(dest))
+        self._outbox.rename_marks(src, dest, held)
         now = self.clock()
         carried = {p: self._egress.pop(p) for p in [p for p in self._egress if is_under(p, src)]}
         for path, pending in carried.items():
@@ -612,28 +616,40 @@ class Pipeline:
             self.scan(dest)
         elif dest not in self._egress:
             self._egress[dest] = _Pending(place, now, closed=True, origin=RENAME)
-        self._carry_rechecks(src, dest, is_dir, now)
+        self._carry_rechecks(src, dest, is_dir, now, held)
         self._look_again(src, place, now)
-        self.spool.move_reported(src, dest)
+        self.spool.move_reported(src, dest, held)
 
-    def _carry_rechecks(self, src: str, dest: str, is_dir: bool, now: float) -> None:
+    def _carry_rechecks(
+        self, src: str, dest: str, is_dir: bool, now: float, held: tuple[int | None, int | None] | None = None
+    ) -> None:
         """The re-checks of reported files follow a rename within their place, as their marks do
         (a folder's files are not reported again, nor is a file whose mark still matches): looked
         at under the new name at once, then as before, their own watches made again there. A file
-        renamed is pending meanwhile, so the rename's own change to its ctime is not taken for a write."""
+        renamed is pending meanwhile, so the rename's own change to its ctime is not taken for a write.
+        `held` (a file): the inodes the two names hold now; both names' re-checks go where their
+        inodes are (spool.placed_by_inode)."""
+        dropped: list[str] = []  # re-checked files the rename replaced
         if is_dir:
-            moved = [p for p in (*self._recheck, *self._watch_only) if is_under(p, src)]
+            moves = [(p, dest + p[len(src) :]) for p in (*self._recheck, *self._watch_only) if is_under(p, src)]
+        elif held is not None:
+            entries = {p: self._recheck.get(p) or self._watch_only.get(p) for p in (src, dest)}
+            placed = placed_by_inode(src, dest, entries[src], entries[dest], *held, inode=lambda e: e[4])
+            moves = [(origin, target) for target, entry in placed.items() for origin in (src, dest) if entries[origin] is entry]
+            dropped = [p for p in (src, dest) if entries[p] is not None and all(origin != p for origin, _ in moves)]
         else:
-            moved = [src] if src in self._recheck or src in self._watch_only else []
-        for path in moved:
-            entry = self._recheck.get(path) or self._watch_only[path]
+            moves = [(src, dest)] if src in self._recheck or src in self._watch_only else []
+        carried = [(self._recheck.get(origin) or self._watch_only[origin], target) for origin, target in moves]
+        for path in dropped:
             self._forget(path)
-            new = dest + path[len(src) :]
-            self._forget(new)  # a file the rename replaced: its watch is on an inode gone from there
+        for origin, target in moves:
+            self._forget(origin)
+            self._forget(target)  # a file the rename replaced: its watch is on an inode gone from there
+        for entry, target in carried:
             if len(self._recheck) >= MAX_RECHECKED:
                 self._push_out(next(iter(self._recheck)))
-            self._recheck[new] = (*entry[:6], now)
-            heapq.heappush(self._recheck_due, (now, new))
+            self._recheck[target] = (*entry[:6], now)
+            heapq.heappush(self._recheck_due, (now, target))
 
     def _look_again(self, src: str, place: EgressPlace, now: float) -> None:
         """The old name of a rename holds something again at once: renameat2(RENAME_EXCHANGE)
@@ -1288,6 +1304,15 @@ def _open_regular(path: str) -> tuple[int, os.stat_result]:
         os.close(fd)
         raise
     return fd, st
+
+
+def _inode_at(path: str) -> int | None:
+    """The inode a name holds now, None when nothing is there (a rename's two names, looked at
+    after it: see Pipeline._egress_renamed)."""
+    try:
+        return os.lstat(path).st_ino
+    except OSError:
+        return None
 
 
 def _still_there(path: str, seen: os.stat_result | None) -> bool:

@@ -76,7 +76,7 @@ import urllib.parse
 from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from loguru import logger
 
@@ -95,6 +95,9 @@ from rules.events import (
     canonical_text,
     normal_ts,
 )
+
+T = TypeVar("T")  # a name: str or raw bytes
+M = TypeVar("M")  # a mark: a FileMark, a row, a re-check entry
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
@@ -169,6 +172,29 @@ class FileMark:
         """The file looks untouched since it was reported (a write or a utime() changes ctime)."""
         same = (self.size, self.mtime_ns, self.inode) == (st.st_size, st.st_mtime_ns, st.st_ino)
         return same and self.ctime_ns in (None, st.st_ctime_ns)
+
+
+def placed_by_inode(src: T, dest: T, at_src: M | None, at_dest: M | None, src_inode: int | None, dest_inode: int | None,
+                    inode: Callable[[M], int]) -> dict[T, M]:
+    """Where the marks (or re-checks) of the two names of a file's rename go, given the inodes the
+    names hold now (None: nothing there): each to the name that holds its inode. One whose inode
+    neither holds goes as a plain rename takes it: src's to dest (the file was replaced since), and
+    dest's is dropped (the rename replaced that file). Idempotent, so both moves that
+    renameat2(RENAME_EXCHANGE) sends leave each file its own; the same inode under both names (hard
+    links) moves nothing."""
+    if src_inode is not None and src_inode == dest_inode:
+        return {k: v for k, v in ((src, at_src), (dest, at_dest)) if v is not None}
+    placed: dict[T, M] = {}
+    for origin, mark in ((src, at_src), (dest, at_dest)):
+        if mark is None:
+            continue
+        if inode(mark) == dest_inode:
+            placed[dest] = mark
+        elif inode(mark) == src_inode:
+            placed[src] = mark
+        elif origin == src and dest not in placed:
+            placed[dest] = mark  # (dest's own mark, if it holds the inode there, is placed after and wins)
+    return placed
 
 
 @dataclass(frozen=True)
@@ -606,20 +632,33 @@ class Spool:
         )
         return FileMark(path, *row) if row else None
 
-    def move_reported(self, src: str, dest: str) -> int:
-        """A file or folder was renamed within an egress place: its marks follow it."""
+    def move_reported(self, src: str, dest: str, held: tuple[int | None, int | None] | None = None) -> int:
+        """A file or folder was renamed within an egress place: its marks follow it. `held`, for a
+        file: the inodes the two names hold now (None: nothing); the two marks then go where
+        `placed_by_inode` says, so each of renameat2(RENAME_EXCHANGE)'s two moves leaves each file
+        its own mark."""
         src_raw, dest_raw = os.fsencode(src.rstrip("/")), os.fsencode(dest.rstrip("/"))
+        columns = "path, size, mtime_ns, inode, ctime_ns, sha256, reported_at"
         with self.db.transaction() as conn:
+            if held is not None:
+                rows = {bytes(r[0]): r for r in conn.execute(f"SELECT {columns} FROM reported WHERE path IN (?, ?)", (src_raw, dest_raw))}
+                if not rows:
+                    return 0
+                placed = placed_by_inode(src_raw, dest_raw, rows.get(src_raw), rows.get(dest_raw), *held, inode=lambda r: r[3])
+                conn.execute("DELETE FROM reported WHERE path IN (?, ?)", (src_raw, dest_raw))
+                conn.executemany(
+                    f"INSERT INTO reported ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    [(path, *row[1:]) for path, row in placed.items()],
+                )
+                return len(placed)
             rows = conn.execute(
-                "SELECT path, size, mtime_ns, inode, ctime_ns, sha256, reported_at FROM reported"
-                " WHERE path = ? OR substr(path, 1, ?) = ?",
+                f"SELECT {columns} FROM reported WHERE path = ? OR substr(path, 1, ?) = ?",
                 (src_raw, len(src_raw) + 1, src_raw + b"/"),
             ).fetchall()
             for path, *rest in rows:
                 conn.execute("DELETE FROM reported WHERE path = ?", (path,))
                 conn.execute(
-                    "INSERT OR REPLACE INTO reported (path, size, mtime_ns, inode, ctime_ns, sha256, reported_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT OR REPLACE INTO reported ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (dest_raw + bytes(path)[len(src_raw) :], *rest),
                 )
         return len(rows)

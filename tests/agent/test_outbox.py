@@ -87,6 +87,25 @@ def test_marks_not_spooled_yet_follow_a_rename(spool):
     assert spool.reported("/m/dir2/b.txt") is not None
 
 
+def test_marks_not_spooled_yet_follow_an_exchange_by_inode(spool):
+    outbox = _outbox(spool)
+    outbox.add(Event(type="egress.file", path="/m/a"), FileMark("/m/a", 1, 2, 11, 4, "aa" * 32))
+    outbox.add(Event(type="egress.file", path="/m/b"), FileMark("/m/b", 5, 6, 22, 8, "bb" * 32))
+    outbox.rename_marks("/m/a", "/m/b", (22, 11))  # the exchange's first move
+    outbox.rename_marks("/m/b", "/m/a", (11, 22))  # and its second
+    outbox.flush()
+    assert spool.reported("/m/a").sha256 == "bb" * 32 and spool.reported("/m/b").sha256 == "aa" * 32
+    assert len(_stored(spool)) == 2  # the events go as they were
+
+
+def test_a_pending_mark_of_a_file_a_rename_replaced_is_dropped_and_its_event_kept(spool):
+    outbox = _outbox(spool)
+    outbox.add(Event(type="egress.file", path="/m/b"), FileMark("/m/b", 5, 6, 22, 8, "bb" * 32))
+    outbox.rename_marks("/m/a", "/m/b", (None, 11))  # a (inode 11, never reported) renamed over b
+    outbox.flush()
+    assert spool.reported("/m/b") is None and len(_stored(spool)) == 1
+
+
 def test_a_burst_shares_commits_and_a_lone_event_is_spooled_at_once(spool, monkeypatch):
     """While more work is pending, entries wait (at most GATHER_S or a chunk) to share one
     commit; with nothing else pending they are stored in the same step."""

@@ -117,17 +117,10 @@ def test_a_drawing_written_through_a_link_kept_changing_then_removed_is_said(rig
 # --- swaps within the place ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="misreport (D6): renameat2(RENAME_EXCHANGE) of two reported files within one place is two "
-    "renames whose marks move one after the other (spool.move_reported: a's mark to b, then b's, now "
-    "a's, back to a; b's own mark deleted): a ends with the mark of the file now at b, b with none, "
-    "so both are reported again as new egress.file events with the content they were reported with "
-    "(a plain rename within the place is never reported again); a loop of exchanges counts copies",
-)
 def test_two_reported_files_swapped_within_the_place_are_not_reported_again(rig):
-    """exch ~/Dropbox/a.bin ~/Dropbox/b.bin (util-linux), both reported: nothing left the machine."""
+    """exch ~/Dropbox/a.bin ~/Dropbox/b.bin (util-linux), both reported: nothing left the machine.
+    Before, the exchange's two moves carried the marks one after the other (a's to b, then back to
+    a), and both files were reported again as new egress (D6)."""
     a, b = rig.usb / "a.bin", rig.usb / "b.bin"
     a.write_bytes(os.urandom(3000))
     b.write_bytes(os.urandom(3000))

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from agent.spool import FileMark, Spool
+from agent.spool import FileMark, Spool, placed_by_inode
 from rules.events import Event, Match
 
 
@@ -128,6 +128,50 @@ def test_a_spool_of_an_older_agent_is_migrated_and_its_marks_still_hold(tmp_path
     assert spool.reported("/media/usb/b.dwg").ctime_ns == 4
     assert before <= spool.reported("/media/usb/b.dwg").reported_at <= time.time()
     spool.close()
+
+
+def test_the_two_moves_of_an_exchange_leave_each_file_its_own_mark(tmp_path):
+    """renameat2(RENAME_EXCHANGE) of a and b sends a move a -> b, then b -> a; with the inodes the
+    names hold after it, each move puts each mark where its inode is (D6)."""
+    spool = Spool(str(tmp_path / "spool.db"))
+    a, b = FileMark("/m/usb/a.bin", 1, 2, 11, 4, "aa" * 32), FileMark("/m/usb/b.bin", 5, 6, 22, 8, "bb" * 32)
+    spool.put([], [a, b])
+    held = (22, 11)  # after the exchange a.bin holds b's inode, b.bin a's
+    for src, dest in (("/m/usb/a.bin", "/m/usb/b.bin"), ("/m/usb/b.bin", "/m/usb/a.bin")):
+        spool.move_reported(src, dest, held if src.endswith("a.bin") else held[::-1])
+        assert spool.reported("/m/usb/a.bin").sha256 == "bb" * 32 and spool.reported("/m/usb/a.bin").inode == 22
+        assert spool.reported("/m/usb/b.bin").sha256 == "aa" * 32 and spool.reported("/m/usb/b.bin").inode == 11
+    spool.close()
+
+
+def test_a_plain_rename_over_a_reported_file_drops_the_replaced_mark(tmp_path):
+    spool = Spool(str(tmp_path / "spool.db"))
+    spool.put([], [FileMark("/m/a", 1, 2, 11, 4, "aa" * 32), FileMark("/m/b", 5, 6, 22, 8, "bb" * 32)])
+    assert spool.move_reported("/m/a", "/m/b", (None, 11)) == 1
+    assert spool.reported("/m/a") is None and spool.reported("/m/b").sha256 == "aa" * 32
+    # the file replaced again before the names were looked at: its mark still moves, as a plain rename's
+    spool.put([], [FileMark("/m/c", 1, 2, 33, 4, "cc" * 32)])
+    assert spool.move_reported("/m/c", "/m/d", (None, 44)) == 1 and spool.reported("/m/d").sha256 == "cc" * 32
+    assert spool.move_reported("/m/nothing", "/m/e", (None, 55)) == 0
+    spool.close()
+
+
+@pytest.mark.parametrize(
+    ("at_src", "at_dest", "held", "expected"),
+    [
+        (("A", 1), ("B", 2), (2, 1), {"src": "B", "dest": "A"}),  # an exchange: either move
+        (("B", 2), ("A", 1), (2, 1), {"src": "B", "dest": "A"}),  # the second move, marks already right
+        (("A", 1), ("B", 2), (None, 1), {"dest": "A"}),  # a plain rename over a reported file
+        (("A", 1), None, (None, 9), {"dest": "A"}),  # the file replaced since: as a plain rename
+        (("A", 1), ("B", 9), (None, 9), {"dest": "B"}),  # ... unless dest's mark names what is there
+        (None, ("B", 2), (None, 1), {}),  # dest's file replaced by one never reported
+        (("A", 1), ("B", 1), (1, 1), {"src": "A", "dest": "B"}),  # hard links: nothing moves
+        (("A", 1), None, (1, None), {"src": "A"}),  # src holds its inode again (the move came late)
+    ],
+)
+def test_placed_by_inode(at_src, at_dest, held, expected):
+    placed = placed_by_inode("src", "dest", at_src, at_dest, *held, inode=lambda m: m[1])
+    assert {k: v[0] for k, v in placed.items()} == expected
 
 
 def test_marks_follow_a_renamed_file_or_folder(tmp_path):
