@@ -19,7 +19,7 @@ from agent import inotify as inotify_module
 from agent import pipeline as pipeline_module
 from agent.watcher import FsChange
 
-from .test_pipeline import Rig
+from .test_round12_attacks import inotify_rig
 
 pytestmark = pytest.mark.skipif(not inotify_module.available(), reason="the agent's own inotify reader is Linux only")
 
@@ -33,10 +33,7 @@ def rig(tmp_path, monkeypatch):
     # looks thin out at once (a gap of the report's whole age): a file is watched on its own one
     # second after its report, not eight
     monkeypatch.setattr(pipeline_module, "RECHECK_BACKOFF", 1.0)
-    r = Rig(tmp_path)
-    if not isinstance(r.watchers, inotify_module.InotifyWatchers):
-        r.close()
-        pytest.skip("MIWEI_TEST_WATCHER asks for watchdog, which watches no file on its own")
+    r = inotify_rig(tmp_path)
     yield r
     r.close()
 

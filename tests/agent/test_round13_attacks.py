@@ -24,7 +24,7 @@ from agent import inotify as inotify_module
 from agent import pipeline as pipeline_module
 
 from .test_pipeline import Rig
-from .test_round12_attacks import _Clock, _four_minutes_on, _libc_mapping
+from .test_round12_attacks import _Clock, _four_minutes_on, _libc_mapping, inotify_rig
 
 pytestmark = pytest.mark.skipif(not inotify_module.available(), reason="the agent's own inotify reader is Linux only")
 
@@ -33,19 +33,11 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _inotify_rig(tmp_path) -> Rig:
-    r = Rig(tmp_path)
-    if not isinstance(r.watchers, inotify_module.InotifyWatchers):
-        r.close()
-        pytest.skip("MIWEI_TEST_WATCHER asks for watchdog, which watches no file on its own")
-    return r
-
-
 def thinned_rig(tmp_path, monkeypatch):
     """The rig, its looks thinning out at once (a gap of the report's whole age): a file is watched
     on its own one second after its report, not eight (as tests/agent/test_file_watches.py does)."""
     monkeypatch.setattr(pipeline_module, "RECHECK_BACKOFF", 1.0)
-    r = _inotify_rig(tmp_path)
+    r = inotify_rig(tmp_path)
     yield r
     r.close()
 
@@ -183,7 +175,7 @@ def _exchange(a, b) -> None:
 # file moved out (two cookies, each half alone, the other in an unwatched folder); the move out, a
 # removal, dropped the pending file moved in, so the drawing swapped in was never reported
 def test_a_drawing_swapped_into_a_reported_files_name_from_outside_is_reported(tmp_path):
-    rig = _inotify_rig(tmp_path)
+    rig = inotify_rig(tmp_path)
     try:
         secret = _secret(rig)
         clock = _Clock()
@@ -214,7 +206,7 @@ def test_a_drawing_swapped_into_a_reported_files_name_from_outside_is_reported(t
 def test_a_file_reported_before_a_restart_is_still_watched_after_it(tmp_path, monkeypatch):
     """Copy a harmless file into ~/Dropbox through a link kept in ~/.cache, reboot, then write the
     drawing through the link: the sync client uploads it."""
-    first = _inotify_rig(tmp_path)
+    first = inotify_rig(tmp_path)
     path, backdoor = first.usb / "report.bin", tmp_path / "backdoor"
     try:
         harmless = b"\0" + os.urandom(len(_secret(first)) - 1)
@@ -237,7 +229,7 @@ def _restarted(tmp_path, monkeypatch) -> Rig:
     """The agent again on the same folders, index and spool, as after a reboot, with its start walk."""
     with monkeypatch.context() as m:
         m.setattr(pathlib.Path, "mkdir", lambda self, *a, **k: None)
-        again = _inotify_rig(tmp_path)
+        again = inotify_rig(tmp_path)
     again.pipeline.scan(str(again.usb))  # what agent.app does at start
     return again
 
@@ -255,7 +247,7 @@ def test_a_file_moved_in_with_its_folder_and_reported_before_a_restart_is_still_
     stage = tmp_path / "stage"
     stage.mkdir()
     staged, backdoor = stage / "report.bin", tmp_path / "backdoor"
-    first = _inotify_rig(tmp_path)
+    first = inotify_rig(tmp_path)
     path = first.usb / "q" / "report.bin"
     try:
         harmless = b"\0" + os.urandom(len(_secret(first)) - 1)
