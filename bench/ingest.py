@@ -4,7 +4,8 @@ same columns and indexes (issue 9 item 4).
 
 A real `miwei-server` process (uvicorn, one worker) on loopback; the batches are serialised before
 the clock starts, so the figure is the collector's, not the client's JSON encoder. Each run uses a
-fresh database, so runs are alike.
+fresh database, so runs are alike; one more SQLite figure sends the same batches into a database
+that already holds a month of events (_stored_figure), as a collector in service has.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The event schema shared by agent and server, and the central catalogue of event types.
 
 Events are immutable values made at the source with a UUID, so the spool can resend them and the
-collector can insert them idempotently; its first 48 bits are the time it was made (new_event_id). They carry hashes and counts, never file contents.
+collector can insert them idempotently (its first 48 bits are the time it was made: new_event_id).
+They carry hashes and counts, never file contents.
 """
 
 from __future__ import annotations
