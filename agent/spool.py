@@ -174,8 +174,9 @@ class FileMark:
         return same and self.ctime_ns in (None, st.st_ctime_ns)
 
 
-def placed_by_inode(src: T, dest: T, at_src: M | None, at_dest: M | None, src_inode: int | None, dest_inode: int | None,
-                    inode: Callable[[M], int]) -> dict[T, M]:
+def placed_by_inode(
+    src: T, dest: T, at_src: M | None, at_dest: M | None, src_inode: int | None, dest_inode: int | None, inode: Callable[[M], int]
+) -> dict[T, M]:
     """Where the marks (or re-checks) of the two names of a file's rename go, given the inodes the
     names hold now (None: nothing there): each to the name that holds its inode. One whose inode
     neither holds goes as a plain rename takes it: src's to dest (the file was replaced since), and
