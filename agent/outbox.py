@@ -60,11 +60,12 @@ class Outbox:
         if self._entries and (not busy or len(self._entries) >= self.chunk or time.monotonic() - self._oldest_at >= GATHER_S):
             self.flush()
 
-    def rename_marks(self, src: str, dest: str, held: tuple[int | None, int | None] | None = None) -> None:
+    def rename_marks(self, src: str, dest: str, held: tuple[int | None, int | None] | None = None, folder: bool = False) -> None:
         """A file or folder was renamed: marks not stored yet follow it, like the stored ones
-        (`held`, for a file: the inodes its two names hold now; see Spool.move_reported)."""
+        (`held`, for a file: the inodes its two names hold now; `folder`: only the marks under it
+        move; see Spool.move_reported)."""
         for i, (event, mark) in enumerate(self._entries):
-            if mark is None:
+            if mark is None or (folder and mark.path == src.rstrip("/")):
                 continue
             if held is not None:
                 if mark.path not in (src, dest):

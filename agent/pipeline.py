@@ -605,9 +605,12 @@ class Pipeline:
         (spool.placed_by_inode): renameat2(RENAME_EXCHANGE) sends two moves, a to b and b to a,
         and moved one after the other they left a with b's mark and b with none."""
         held = None if is_dir else (_inode_at(src), _inode_at(dest))
-        self._outbox.rename_marks(src, dest, held)
+        self._outbox.rename_marks(src, dest, held, folder=is_dir)
         now = self.clock()
-        carried = {p: self._egress.pop(p) for p in [p for p in self._egress if is_under(p, src)]}
+        # a folder carries what is under it, a file only itself: what a name held before an exchange
+        # made it the other kind (a file's pending path under it, a file's mark at a folder's name) stays
+        inside = (lambda p: p != src and is_under(p, src)) if is_dir else (lambda p: p == src)
+        carried = {p: self._egress.pop(p) for p in [p for p in self._egress if inside(p)]}
         for path, pending in carried.items():
             pending.place = place
             pending.origin = RENAME if pending.origin == SCAN else pending.origin
@@ -618,7 +621,7 @@ class Pipeline:
             self._egress[dest] = _Pending(place, now, closed=True, origin=RENAME)
         self._carry_rechecks(src, dest, is_dir, now, held)
         self._look_again(src, place, now)
-        self.spool.move_reported(src, dest, held)
+        self.spool.move_reported(src, dest, held, folder=is_dir)
 
     def _carry_rechecks(
         self, src: str, dest: str, is_dir: bool, now: float, held: tuple[int | None, int | None] | None = None
@@ -631,7 +634,7 @@ class Pipeline:
         inodes are (spool.placed_by_inode)."""
         dropped: list[str] = []  # re-checked files the rename replaced
         if is_dir:
-            moves = [(p, dest + p[len(src) :]) for p in (*self._recheck, *self._watch_only) if is_under(p, src)]
+            moves = [(p, dest + p[len(src) :]) for p in (*self._recheck, *self._watch_only) if p != src and is_under(p, src)]
         elif held is not None:
             entries = {p: self._recheck.get(p) or self._watch_only.get(p) for p in (src, dest)}
             placed = placed_by_inode(src, dest, entries[src], entries[dest], *held, inode=lambda e: e[4])
@@ -655,7 +658,10 @@ class Pipeline:
         """The old name of a rename holds something again at once: renameat2(RENAME_EXCHANGE)
         swapped two files, or a file and a folder (its two moves each carry the other's pending
         write away), or something was made there. Its marks move to the new name, so a file
-        there is looked at as one not reported yet, and a folder is walked."""
+        there is looked at as one not reported yet, and a folder is walked. The file is looked at
+        once stable_s has passed, as a write would be: an exchange's other move, which brings the
+        file's own mark, may come in a later step, and a look before it found no mark there and
+        reported the file again."""
         if src in self._egress:
             return
         try:
@@ -665,7 +671,7 @@ class Pipeline:
         if stat.S_ISDIR(st.st_mode):
             self.scan(src)
         else:
-            self._egress[src] = _Pending(place, now, closed=True, origin=RENAME)
+            self._egress[src] = _Pending(place, now + self.stable_s, closed=True, origin=RENAME)
 
     def _watch_reported(self, path: str, st: os.stat_result) -> None:
         """Look at a file just reported again for a while: see _recheck_reported."""

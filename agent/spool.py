@@ -633,11 +633,12 @@ class Spool:
         )
         return FileMark(path, *row) if row else None
 
-    def move_reported(self, src: str, dest: str, held: tuple[int | None, int | None] | None = None) -> int:
+    def move_reported(self, src: str, dest: str, held: tuple[int | None, int | None] | None = None, folder: bool = False) -> int:
         """A file or folder was renamed within an egress place: its marks follow it. `held`, for a
         file: the inodes the two names hold now (None: nothing); the two marks then go where
         `placed_by_inode` says, so each of renameat2(RENAME_EXCHANGE)'s two moves leaves each file
-        its own mark."""
+        its own mark. `folder`: the marks under it move, not one at its own name (a file's, which
+        an exchange of a file and a folder put there)."""
         src_raw, dest_raw = os.fsencode(src.rstrip("/")), os.fsencode(dest.rstrip("/"))
         columns = "path, size, mtime_ns, inode, ctime_ns, sha256, reported_at"
         with self.db.transaction() as conn:
@@ -653,8 +654,8 @@ class Spool:
                 )
                 return len(placed)
             rows = conn.execute(
-                f"SELECT {columns} FROM reported WHERE path = ? OR substr(path, 1, ?) = ?",
-                (src_raw, len(src_raw) + 1, src_raw + b"/"),
+                f"SELECT {columns} FROM reported WHERE (path = ? AND NOT ?) OR substr(path, 1, ?) = ?",
+                (src_raw, folder, len(src_raw) + 1, src_raw + b"/"),
             ).fetchall()
             for path, *rest in rows:
                 conn.execute("DELETE FROM reported WHERE path = ?", (path,))

@@ -133,6 +133,28 @@ def test_two_reported_files_swapped_within_the_place_are_not_reported_again(rig)
     assert not again, f"{len(again)} egress.file events again for a swap within the place: {[e['path'] for e in again]}"
 
 
+@pytest.mark.parametrize("file_first", [True, False])
+def test_a_reported_file_and_folder_swapped_within_the_place_are_not_reported_again(rig, file_first):
+    """exch ~/Dropbox/a.bin ~/Dropbox/d, d holding a reported file (the review of round 14's
+    exchange fix): a folder's move carried the file's mark that the file's move had put at the
+    folder's old name, and a file's move carried the folder's scan pending under its old name, so
+    the file, or the folder's file under a path that is now a file, was reported again."""
+    f, d = rig.usb / "a.bin", rig.usb / "d"
+    d.mkdir()
+    inside = d / "x.bin"
+    f.write_bytes(os.urandom(3000))
+    inside.write_bytes(os.urandom(3000))
+    _wait(lambda: _reported(rig, f) and _reported(rig, inside), 5, "the two files were not reported")
+    time.sleep(0.5)
+    before = len(rig.events("egress.file"))
+    _exchange(f, d) if file_first else _exchange(d, f)
+    time.sleep(3.0)
+    again = rig.events("egress.file")[before:]
+    assert not again, f"reported again after a swap within the place: {[e['path'] for e in again]}"
+    assert rig.spool.reported(str(d)).inode == os.lstat(d).st_ino  # the file, now at d, keeps its mark
+    assert rig.spool.reported(str(f / "x.bin")) is not None and rig.spool.reported(str(f)) is None
+
+
 # --- a drawing kept changing for less than the first wait ----------------------------------------------
 
 
