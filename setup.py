@@ -1,6 +1,7 @@
 """The optional C extensions of agent.content: _winnow (the hot loops of winnowing and of reading
 OOXML members), _pdftext (the loop over a PDF content stream's tokens), _pdflayout (a PDF page's
-layout) and _zipend (the search for a zip's end record in an opaque file's tail); everything else
+layout), _zipend (the search for a zip's end record in an opaque file's tail) and _chunks (the
+content-defined chunks of a file's bytes, agent/content/chunks.py); everything else
 is in setup.cfg. optional=True: where no compiler or Python headers exist the install goes on
 without them, and the same results come from Python: winnow_fast.py's numpy passes (the same
 fingerprints), ooxml.py's and xmlscan.py's regex paths (the same text), pdf_content.py's token
@@ -27,6 +28,7 @@ native = (
             extra_compile_args=["-O2", "-ffp-contract=off"],
         ),
         Extension("agent.content._zipend", ["agent/content/_zipend.c"], optional=True, extra_compile_args=["-O2"]),
+        Extension("agent.content._chunks", ["agent/content/_chunks.c"], optional=True, extra_compile_args=["-O3"]),
         Extension(
             "agent.content._pdflayout",
             ["agent/content/_pdflayout.c"],

@@ -1,0 +1,174 @@
+"""Byte lineage: the content-defined chunks of a file without text, and their fingerprints.
+
+A drawing, a CAD model or a firmware image has no text to winnow (agent/content/winnow.py), so
+until this module it was traced by its exact bytes only: one byte put in front of it, appended or
+changed, and its copy on a stick was a stranger. Here its bytes are cut into chunks where the bytes
+themselves say (content-defined chunking, as rsync and backup tools dedupe with), so such an edit
+changes the one or two chunks it touches and leaves every other chunk, and its fingerprint, as it
+was. A file whose chunks are mostly a classified file's is traced to it (agent/index.py,
+`lookup_bytes`).
+
+- A gear hash rolls over every byte: h = (h << 1) + GEAR[byte] (mod 2**64), h = 0 where a chunk
+  begins. GEAR is 256 numbers of splitmix64 from GEAR_SEED. A bit of h depends on the last 64
+  bytes only, so where a chunk ends depends on the bytes just before, not on where they stand.
+- A chunk ends after the byte where the top MASK_BITS bits of h are zero, once it holds MIN_BYTES,
+  or at MAX_BYTES: on random bytes some 1.3 KiB on average, so a 24 KiB file has about 18.
+- A chunk whose first LOW_BYTES hold fewer than MIN_DISTINCT distinct byte values (padding, a
+  fill, a ramp, a table of small integers) has no fingerprint: such chunks recur in unrelated
+  files. The others' fingerprint is a 47-bit hash of their bytes (`chunk_hash`).
+- The index keeps a sketch of each classified file without text: its KEEP least fingerprints
+  (bottom-k, as MinHash does), so a 2 GB model costs the index what a 300 KB one does. A copy's
+  share of them estimates the share of the file it keeps.
+
+The C extension agent.content._chunks (setup.py, optional) does the same in one pass at some 1 GB/s;
+the Python here is the reference it is tested against, and the fallback where it was not built
+(some hundreds of KB a second: `NATIVE` tells which; without it the first PURE_MAX_BYTES of a file
+are chunked, by the index and the lane alike).
+"""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from collections.abc import Iterable
+
+try:
+    from agent.content import _chunks
+except ImportError:  # built without the C extension (MIWEI_PURE_WHEEL): the reference below
+    _chunks = None
+
+NATIVE = _chunks is not None
+MIN_BYTES = 256
+MAX_BYTES = 8192
+MASK_BITS = 10
+LOW_BYTES = 256
+MIN_DISTINCT = 16
+HASH_BITS = 47
+KEEP = 256  # fingerprints the index keeps of one classified file (its least)
+GEAR_SEED = 0x4D6957656943  # "MiWeiC"
+PURE_MAX_BYTES = 1 << 20  # without the C extension, the lane chunks a file's first MiB only
+M64 = (1 << 64) - 1
+_MASK = ((1 << MASK_BITS) - 1) << (64 - MASK_BITS)
+
+
+def _splitmix64(seed: int, count: int) -> list[int]:
+    out, state = [], seed
+    for _ in range(count):
+        state = (state + 0x9E3779B97F4A7C15) & M64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+        out.append(z ^ (z >> 31))
+    return out
+
+
+GEAR = tuple(_splitmix64(GEAR_SEED, 256))
+
+
+def _rotl(x: int, r: int) -> int:
+    return ((x << r) | (x >> (64 - r))) & M64
+
+
+def _mix(h: int, w: int) -> int:
+    return (_rotl(h ^ ((w * 0x9E3779B97F4A7C15) & M64), 27) * 0xC2B2AE3D27D4EB4F) & M64
+
+
+def chunk_hash(chunk: bytes) -> int:
+    """The 47-bit fingerprint of a chunk: its 8-byte little-endian words (the last zero-padded),
+    the even ones mixed in order into one lane and the odd ones into another (the C loop runs the
+    two side by side), the lanes and the length combined, then murmur3's finaliser."""
+    lanes = [0x243F6A8885A308D3, 0x13198A2E03707344]
+    for k, i in enumerate(range(0, len(chunk), 8)):
+        lanes[k % 2] = _mix(lanes[k % 2], int.from_bytes(chunk[i : i + 8], "little"))
+    h = lanes[0] ^ _rotl(lanes[1], 31) ^ len(chunk)
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & M64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & M64
+    h ^= h >> 33
+    return h >> (64 - HASH_BITS)
+
+
+def chunks(data: bytes) -> list[bytes]:
+    """The content-defined chunks of data (the reference: a loop a byte)."""
+    out, start, h = [], 0, 0
+    for i, byte in enumerate(data):
+        h = ((h << 1) + GEAR[byte]) & M64
+        size = i + 1 - start
+        if (size >= MIN_BYTES and not h & _MASK) or size >= MAX_BYTES:
+            out.append(data[start : i + 1])
+            start, h = i + 1, 0
+    if start < len(data):
+        out.append(data[start:])
+    return out
+
+
+def varied(chunk: bytes) -> bool:
+    """Whether a chunk has a fingerprint: MIN_DISTINCT byte values in its first LOW_BYTES."""
+    return len(set(chunk[:LOW_BYTES])) >= MIN_DISTINCT
+
+
+def reference_fingerprints(data: bytes) -> list[int]:
+    """Every chunk's fingerprint in order, repeats kept (the reference the C loop is held to)."""
+    return [chunk_hash(c) for c in chunks(data) if varied(c)]
+
+
+class _PureChunker:
+    """The reference fed in pieces, where the C extension was not built: the first PURE_MAX_BYTES
+    of a file are kept until finish() and the rest is not looked at, by the index and the lane
+    alike (an agent is one or the other, so both sides of a match see the same part)."""
+
+    def __init__(self, filter: array | None = None, keep: int = 0) -> None:
+        self._filter = filter
+        self._keep = keep
+        self._data = bytearray()
+
+    def feed(self, data) -> None:
+        room = PURE_MAX_BYTES - len(self._data)
+        if room > 0:
+            self._data += data[:room]
+
+    def finish(self):
+        made = reference_fingerprints(bytes(self._data))
+        if self._filter is not None:
+            return len(made), sorted({fp for fp in made if _holds(self._filter, fp)})
+        least = sorted(set(made))
+        return least[: self._keep] if self._keep else least
+
+
+def _holds(sorted_values: array, value: int) -> bool:
+    at = bisect.bisect_left(sorted_values, value)
+    return at < len(sorted_values) and sorted_values[at] == value
+
+
+def Chunker(filter: array | None = None, keep: int = 0):  # noqa: N802 (a class where the C module is built)
+    """A chunker fed a file's bytes in order (`feed`), then asked `finish()`: with `filter` (a
+    Prefilter's values), (fingerprints made, sorted list of those in the filter); else the sorted
+    distinct fingerprints, the `keep` least when keep > 0."""
+    if _chunks is not None:
+        return _chunks.Chunker(filter, keep)
+    return _PureChunker(filter, keep)
+
+
+def sketch(path: str, read_bytes: int = 1 << 20) -> list[int]:
+    """The index's sketch of the file at path: its KEEP least fingerprints (sorted)."""
+    chunker = Chunker(keep=KEEP)
+    with open(path, "rb", buffering=0) as f:
+        while data := f.read(read_bytes):
+            chunker.feed(data)
+    return chunker.finish()
+
+
+class Prefilter:
+    """The fingerprints the index keeps of classified files without text, sorted in one array of
+    8-byte integers (8 bytes each: a register of 10,000 drawings costs some 20 MB at most), which
+    the lane's chunker looks each chunk's fingerprint up in without the GIL. Only a chunk found
+    here is looked up in the index, so a burst of unrelated files asks the database nothing."""
+
+    __slots__ = ("values",)
+
+    def __init__(self, fingerprints: Iterable[int]) -> None:
+        self.values = array("Q", sorted(set(fingerprints)))
+
+    def __len__(self) -> int:
+        return len(self.values)
