@@ -19,12 +19,17 @@ from rules.levels import LEVELS
 
 
 def content_fields(
-    index: FingerprintIndex, digest: FileDigest, inspection: Inspection, known: Collection[str] | None = None
+    index: FingerprintIndex,
+    digest: FileDigest,
+    inspection: Inspection,
+    known: Collection[str] | None = None,
+    chunk_hits: Collection[int] = (),
 ) -> dict:
     """Lineage (exact, archive, partial) and the inspection's fields of one file's content.
     `known`: what index.known_sha256 said of a batch holding this digest, asked just before by
     the thread that alone adds to the index (the pipeline's): a digest not in it has no source,
-    and is not looked up again."""
+    and is not looked up again. `chunk_hits`: the file's chunk fingerprints found in the index's
+    prefilter (byte lineage, agent/content/chunks.py)."""
     fields: dict = {}
     found = digest.size > 0 and (known is None or digest.sha256 in known)
     source = index.lookup_sha256(digest.sha256) if found else None
@@ -34,6 +39,8 @@ def content_fields(
         fields.update(archive_source(index, inspection.members))
     if "match" not in fields and inspection.fingerprints:  # an edited or partial copy
         fields.update(partial_source(index, inspection.fingerprints))
+    if "match" not in fields and chunk_hits:  # an edited copy of a file without text
+        fields.update(byte_source(index, chunk_hits))
     fields.update(inspection.event_fields())
     return fields
 
@@ -53,6 +60,19 @@ def archive_source(index: FingerprintIndex, members: tuple[Member, ...]) -> dict
         "archive_member": member.name,
         "classified_members": len(found),
     }
+    return fields
+
+
+def byte_source(index: FingerprintIndex, chunk_hits: Collection[int]) -> dict:
+    """A file traced to the classified content without text whose bytes it mostly holds (byte
+    lineage): `match.similarity` is the share of the source's sketch found in it, and the details
+    say the match was of bytes, not of text."""
+    found = index.lookup_bytes(chunk_hits)
+    if found is None:
+        return {}
+    source, similarity = found
+    fields = source.event_fields(Match("partial", similarity))
+    fields["details"] = {**(fields.get("details") or {}), "lineage": "bytes"}
     return fields
 
 

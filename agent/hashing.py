@@ -29,6 +29,8 @@ class FileDigest:
     ctime_ns: int  # changes with every write and every utime(): restoring mtime cannot hide an edit
     head: bytes = field(default=b"", repr=False, compare=False)  # the first head_bytes, when asked for
     seen: bool = field(default=False, repr=False, compare=False)  # look_for was in the first look_within bytes
+    # the index's sketch of a file without text, packed (agent/content/chunks.py SketchLook), when asked
+    sketch: bytes | None = field(default=None, repr=False, compare=False)
 
 
 class Hasher:
@@ -40,18 +42,20 @@ class Hasher:
         self.bytes_read = 0
         self.files_hashed = 0
 
-    def digest(self, path: str, head_bytes: int = 0) -> FileDigest:
+    def digest(
+        self, path: str, head_bytes: int = 0, look: Callable[[memoryview], None] | None = None
+    ) -> FileDigest:
         """Hash one file; raises OSError when it cannot be read.
 
         `head_bytes`: keep that many first bytes (the index tells a drawing from a document by
-        them without opening the file again)."""
+        them without opening the file again). `look`: as digest_fd's."""
         # O_NONBLOCK: a FIFO swapped in for the file must not hang us; O_NOFOLLOW: no symlinks;
         # open_file: a path longer than PATH_MAX is opened a directory at a time
         fd = open_file(path)
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 raise OSError(errno.EINVAL, "not a regular file", path)
-            return self.digest_fd(fd, head_bytes)
+            return self.digest_fd(fd, head_bytes, look=look)
         finally:
             os.close(fd)
 

@@ -17,10 +17,16 @@ types that have a text reader (`text_kinds`) sends a head back only when the fil
 (`may_hold_text`, agent.content.extract.may_have_text without importing the readers): sending
 every head was 8 KiB a file through the pipes, 800 MB for a build of 100,000 files.
 
+A helper given `text_kinds` (lineage is on) also sketches each file whose head shows no text, in
+the same read as its hash (agent/content/chunks.py SketchLook: byte lineage of drawings), so a
+build reads each file once and chunks on every core; the sketch (at most 2 KiB) comes back with
+the digest.
+
 Wire format (pipes): a request is `>I` head bytes, `>I` count, then each path as `>I` length and
 its raw bytes; the answer is `>I` its length, then per path in order `>B` 1, the hex digest (64
-bytes), `>QqQqI` size, mtime_ns, inode, ctime_ns and head length, then the head; or `>B` 0, `>i`
-errno, `>H` length and the UTF-8 strerror. An answer is read in one call and parsed from one buffer.
+bytes), `>QqQqI` size, mtime_ns, inode, ctime_ns and head length, then the head, then `>i` the
+sketch's length (-1: none) and the sketch; or `>B` 0, `>i` errno, `>H` length and the UTF-8
+strerror. An answer is read in one call and parsed from one buffer.
 """
 
 from __future__ import annotations
@@ -35,14 +41,15 @@ import threading
 from collections.abc import Collection, Iterator
 from typing import BinaryIO
 
+from agent.content.chunks import SketchLook
 from agent.hashing import FileDigest, Hasher
 
 CHUNK_FILES = 32  # files per request: the round-trip is paid once for them
 # The wire format's version, the helper's first argument: a helper of another version (an agent
 # upgraded while a refresh starts its helpers) ends at once, and the refresh fails instead of
 # misreading its answers (or waiting forever for bytes that never come).
-PROTOCOL = "2"
-_U32, _ERR, _FIELDS = struct.Struct(">I"), struct.Struct(">iH"), struct.Struct(">QqQqI")
+PROTOCOL = "3"
+_U32, _ERR, _FIELDS, _SKETCH = struct.Struct(">I"), struct.Struct(">iH"), struct.Struct(">QqQqI"), struct.Struct(">i")
 
 
 def default_workers() -> int:
@@ -139,8 +146,13 @@ def _parse(data: bytes, paths: list[str]) -> list[FileDigest | OSError]:
             sha256 = data[at + 1 : at + 65].decode("ascii")
             size, mtime_ns, inode, ctime_ns, head_len = _FIELDS.unpack_from(data, at + 65)
             at += 65 + _FIELDS.size
-            results.append(FileDigest(sha256, size, mtime_ns, inode, ctime_ns, data[at : at + head_len]))
+            head = data[at : at + head_len]
             at += head_len
+            (sketch_len,) = _SKETCH.unpack_from(data, at)
+            at += _SKETCH.size
+            sketch = None if sketch_len < 0 else data[at : at + sketch_len]
+            at += max(0, sketch_len)
+            results.append(FileDigest(sha256, size, mtime_ns, inode, ctime_ns, head, sketch=sketch))
         else:
             code, length = _ERR.unpack_from(data, at + 1)
             at += 1 + _ERR.size
@@ -184,18 +196,22 @@ def _serve(inp: BinaryIO, out: BinaryIO, text_kinds: frozenset[str] | None = Non
         for _ in range(count):
             (length,) = _U32.unpack(_exactly(inp, _U32.size))
             path = os.fsdecode(_exactly(inp, length))
+            look = SketchLook(lambda head: may_hold_text(head, text_kinds)) if text_kinds is not None else None
             try:
-                d = hasher.digest(path, head_bytes)
+                d = hasher.digest(path, head_bytes, look=look)
             except OSError as exc:
                 why = (exc.strerror or type(exc).__name__).encode("utf-8", "replace")[:1000]
                 answers += [b"\x00", _ERR.pack(exc.errno or 0, len(why)), why]
                 continue
             head = d.head if text_kinds is None or (d.head and may_hold_text(d.head, text_kinds)) else b""
+            sketch = look.packed() if look is not None else None
             answers += [
                 b"\x01",
                 d.sha256.encode("ascii"),
                 _FIELDS.pack(d.size, d.mtime_ns, d.inode, d.ctime_ns, len(head)),
                 head,
+                _SKETCH.pack(-1 if sketch is None else len(sketch)),
+                sketch or b"",
             ]
         answer = b"".join(answers)
         out.write(_U32.pack(len(answer)) + answer)

@@ -11,6 +11,10 @@ the deletion or edit is still traced to where it came from.
 Partial copies (lineage): the winnowing fingerprints (agent/content/winnow.py) of each classified
 content's text are kept by sha256 in `documents` and `fingerprints`, hashes only, never text. A
 document sharing enough of them with one classified content is traced to it (`lookup_partial`).
+Classified content without text (a drawing, a model, an image) is sketched by its bytes instead:
+its least content-defined chunk fingerprints (agent/content/chunks.py), one row of `sketches` each,
+looked up in memory (`prefilter`); a file holding enough of them is traced to it (`lookup_bytes`),
+also after bytes were put in front, appended, changed or cut off.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import NamedTuple
 from loguru import logger
 
 from agent.config import ClassifiedFolder
+from agent.content import chunks as byte_chunks
 from agent.content import winnow
 from agent.content.extract import READERS, may_have_text
 from agent.content.filetype import HEAD_BYTES
@@ -76,6 +81,12 @@ CREATE TABLE IF NOT EXISTS fingerprints (  -- winnowing fingerprints of the docu
     doc INTEGER NOT NULL,
     PRIMARY KEY (hash, doc)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sketches (  -- classified content without text, sketched by its bytes
+    id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: (count, max id) tells the set apart
+    sha256 TEXT UNIQUE NOT NULL,
+    chunks INTEGER NOT NULL,     -- fingerprints kept (agent/content/chunks.py KEEP at most; 0: none)
+    hashes BLOB NOT NULL         -- them, sorted, 8 bytes each, little-endian
+);
 """
 MIGRATIONS = (
     "files.ctime_ns INTEGER",
@@ -133,6 +144,14 @@ MIN_SHARE_ALONE = 0.04
 # 4: also the specific lines as wholes (line anchors, a superset of 3).
 LINEAGE_SCHEME = 4
 STRIPPED_SCHEME = 1
+# Byte lineage (agent/content/chunks.py). A file is traced to classified content without text when
+# it holds MIN_BYTES_MATCHED of the fingerprints of its sketch and MIN_BYTES_SHARE of them, each
+# weighed by its rarity among current sketches as a text's are (a CAD template's chunks that three
+# drawings hold weigh a third each), chunks held by more current sketches than the boilerplate
+# cap left out. Measured on real files of ten genres (docs/architecture.md, "Byte lineage").
+MIN_BYTES_MATCHED = 4
+MIN_BYTES_SHARE = 0.3
+PREFILTER_TTL_S = 5.0  # how long the lane's prefilter is trusted without asking whether sketches changed
 QUERY_CHUNK = 500  # hashes per IN (...) query, below SQLite's variable limit
 CAP_TTL_S = 60.0
 
@@ -260,8 +279,11 @@ class FingerprintIndex:
         history_keep_s: float = HISTORY_KEEP_S,
         fingerprint: Callable[[str], frozenset[int]] | None = file_fingerprints,
         hash_workers: int | None = None,
+        sketch: Callable[[str], list[int]] | None = byte_chunks.sketch,
     ):
         """`fingerprint(path)`: the winnowing fingerprints of a file's text (None: no lineage).
+        `sketch(path)`: the chunk fingerprints kept of a file without text (byte lineage; none
+        without `fingerprint` either).
         `hash_workers`: helper processes hashing a large refresh (agent/hashpool.py); None: one
         per core, 1: none (hashed on the refreshing thread)."""
         # the most specific folder wins when classified folders nest
@@ -270,7 +292,10 @@ class FingerprintIndex:
         self.hash_workers = default_workers() if hash_workers is None else hash_workers
         self.history_keep_s = history_keep_s
         self.fingerprint = fingerprint
+        self.sketch = sketch if fingerprint is not None else None
         self._cap: tuple[int, float] | None = None  # the boilerplate cap, and when it was counted
+        self._sketch_cap_at: tuple[int, float] | None = None  # the same over current sketches
+        self._prefilter: tuple[byte_chunks.Prefilter, tuple, float] | None = None  # (it, its key, when checked)
         self.db = StateDB(db_path, SCHEMA, MIGRATIONS)
         if fingerprint is not None:
             _strip_boilerplate(self.db)
@@ -374,6 +399,94 @@ class FingerprintIndex:
             )
         return found
 
+    def lookup_bytes(self, hits: Collection[int]) -> tuple[SourceFile, float] | None:
+        """The classified content without text whose sketch this file's chunks hold most of, with
+        the share of the sketch found (rounded to 3 places), or None. `hits`: the file's chunk
+        fingerprints found in the prefilter (the others are in no sketch). A source needs
+        MIN_BYTES_MATCHED of its fingerprints and MIN_BYTES_SHARE of them weighed by rarity; the
+        most evidence wins, then content in the folders now, then the best share."""
+        scored = [
+            c for c in self.byte_candidates(hits) if c.matched >= MIN_BYTES_MATCHED and c.weighted_share >= MIN_BYTES_SHARE
+        ]
+        for c in sorted(scored, key=lambda c: c.rank, reverse=True):
+            source = self.lookup_sha256(c.sha256)
+            if source is not None:
+                return source, round(c.similarity, 3)
+        return None
+
+    def byte_candidates(self, hits: Collection[int]) -> list[PartialCandidate]:
+        """Every sketch holding one of these fingerprints, as partial_candidates weighs a text's:
+        a fingerprint in more current sketches than the cap counts neither for nor against one,
+        the others weigh 1 / the current sketches holding it. The holders come from the prefilter,
+        which of them are current from one query."""
+        if not hits:
+            return []
+        prefilter = self.prefilter()
+        holders = {h: prefilter.holders(h) for h in set(hits)}
+        holders = {h: ids for h, ids in holders.items() if ids}
+        conn = self.db.conn()
+        current: set[int] = set()
+        everyone = sorted({i for ids in holders.values() for i in ids})
+        for chunk in _chunks(everyone, QUERY_CHUNK):
+            current.update(
+                i
+                for (i,) in conn.execute(
+                    f"SELECT id FROM sketches WHERE id IN ({_marks(chunk)}) AND sha256 IN (SELECT sha256 FROM files)", chunk
+                )
+            )
+        cap = self._sketch_cap()
+        matched: Counter[int] = Counter()
+        weight: dict[int, float] = {}
+        common: dict[int, int] = Counter()  # per sketch: its boilerplate fingerprints the file holds
+        for ids in holders.values():
+            in_use = sum(1 for i in ids if i in current)
+            if in_use > cap:
+                common.update(ids)
+                continue
+            w = 1.0 / max(1, in_use)
+            for i in ids:
+                matched[i] += 1
+                weight[i] = weight.get(i, 0.0) + w
+        found = []
+        for sketch, n in matched.items():
+            row = conn.execute("SELECT sha256, chunks FROM sketches WHERE id = ?", (sketch,)).fetchone()
+            if row is None:
+                continue  # forgotten since the prefilter was read
+            sha256, total = row
+            found.append(PartialCandidate(sha256, n, max(n, total - common[sketch], 1), sketch in current, weight[sketch]))
+        return found
+
+    def prefilter(self) -> byte_chunks.Prefilter:
+        """Every fingerprint of every sketch, for the lane's chunker (agent/content/chunks.py):
+        read again when sketches were added or removed, which is asked PREFILTER_TTL_S apart."""
+        now = time.monotonic()
+        cached = self._prefilter
+        if cached is not None and now - cached[2] < PREFILTER_TTL_S:
+            return cached[0]
+        conn = self.db.conn()
+        key = tuple(conn.execute("SELECT count(*), coalesce(max(id), 0) FROM sketches").fetchone())
+        if cached is not None and cached[1] == key:
+            self._prefilter = (cached[0], key, now)
+            return cached[0]
+        made = byte_chunks.Prefilter.of(conn.execute("SELECT id, hashes FROM sketches WHERE chunks > 0"))
+        self._prefilter = (made, key, now)
+        return made
+
+    def has_sketch(self, sha256: str) -> bool:
+        return self.db.conn().execute("SELECT 1 FROM sketches WHERE sha256 = ?", (sha256,)).fetchone() is not None
+
+    def _sketch_cap(self) -> int:
+        """The boilerplate cap over current sketches (as _boilerplate_cap over documents)."""
+        now = time.monotonic()
+        if self._sketch_cap_at is None or now - self._sketch_cap_at[1] > CAP_TTL_S:
+            current = (
+                self.db.conn()
+                .execute("SELECT count(*) FROM sketches WHERE chunks > 0 AND sha256 IN (SELECT sha256 FROM files)")
+                .fetchone()[0]
+            )
+            self._sketch_cap_at = (max(DF_CAP_MIN, int(DF_CAP_SHARE * current)), now)
+        return self._sketch_cap_at[0]
+
     def _boilerplate_cap(self) -> int:
         """DF_CAP_SHARE of the current documents, at least DF_CAP_MIN; counted once a minute, not
         for every file of a bulk copy."""
@@ -399,6 +512,17 @@ class FingerprintIndex:
         if self.fingerprint is None or self.has_document(sha256):
             return None
         return self.fingerprint(path)
+
+    def _sketch_of(self, path: str, sha256: str) -> list[int] | None:
+        """The sketch to store for content without text, or None when it is stored already (or
+        byte lineage is off, or the file cannot be read now: the next refresh sketches it)."""
+        if self.sketch is None or self.has_sketch(sha256):
+            return None
+        try:
+            return self.sketch(path)
+        except OSError as exc:
+            logger.warning("cannot sketch classified file path={!r} error={!r}", path, exc.strerror or type(exc).__name__)
+            return None
 
     def get(self, path: str) -> IndexedFile | None:
         row = self.db.conn().execute(f"SELECT {COLUMNS} FROM files WHERE path = ?", (os.fsencode(path),)).fetchone()
@@ -456,12 +580,17 @@ class FingerprintIndex:
         d = self.hasher.digest(path)
         entry = IndexedFile(path, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name, d.ctime_ns)
         found = self._fingerprints(path, d.sha256)
+        sketched = self._sketch_of(path, d.sha256) if found is not None and not found else None
         with self.db.transaction() as conn:
             if known is not None and known.sha256 != entry.sha256:
                 _remember(conn, [known], PREVIOUS_VERSION)
             _upsert(conn, entry)
             if found is not None:
                 _store_document(conn, d.sha256, found)
+            if sketched is not None:
+                _store_sketch(conn, d.sha256, sketched)
+        if sketched is not None:
+            self._prefilter = None  # the lanes look for it from the next file on
         if known is None:
             return entry, True
         same = (known.size, known.mtime_ns, known.inode, known.sha256, known.level, known.entry)
@@ -527,6 +656,7 @@ class FingerprintIndex:
             tx.executemany("DELETE FROM history WHERE path = ?", declassified)
             if purged or declassified:  # else no document lost its last reference: no scan of them all
                 _forget_documents(tx)
+                self._prefilter = None
         return purged + len(declassified)
 
     def refresh(self, progress: Callable[[int, int], None] | None = None) -> RefreshStats:
@@ -589,6 +719,7 @@ class FingerprintIndex:
                 tx.executemany("UPDATE files SET level = ?, entry = ?, ctime_ns = ? WHERE path = ?", relabel)
         work.finish()
         self._fingerprint_missing()  # content indexed before lineage existed (or interrupted)
+        self._sketch_missing()  # content without text: new, or indexed before byte lineage existed
         return RefreshStats(
             files=files,
             hashed=work.count - work.errors,
@@ -614,31 +745,35 @@ class FingerprintIndex:
 
     def _digest_each(self, todo: list) -> Iterator[FileDigest | OSError]:
         for raw, _st, _folder in todo:
+            look = byte_chunks.SketchLook(may_have_text) if self.sketch is not None else None
             try:
-                yield self.hasher.digest(os.fsdecode(raw), self._head_bytes())
+                d = self.hasher.digest(os.fsdecode(raw), self._head_bytes(), look=look)
             except OSError as exc:
                 yield exc
+                continue
+            yield replace(d, sketch=look.packed()) if look is not None else d
 
     def _pool(self) -> HashPool | None:
         """Helper processes for a refresh's hashing, where they are wanted: more than one core,
         and the stock Hasher (one a caller gave us is asked itself)."""
         if self.hash_workers <= 1 or type(self.hasher) is not Hasher:
             return None
-        return HashPool(self.hash_workers, self.hasher, frozenset(READERS) if self.fingerprint else None)
+        return HashPool(self.hash_workers, self.hasher, frozenset(READERS) if self.fingerprint else None)  # and sketches
 
     def _hash_chunk(
         self, chunk: list, digests: list, claimed: set[int], pause: Callable[[], None] | None = None
     ) -> list:
-        """[(raw path, stat, (row, fingerprints or None) | OSError)] for a chunk of the todo list; a
-        row is (raw path, size, mtime_ns, inode, sha256, level, entry, ctime_ns), the files table's
-        columns as `_store` writes them (no IndexedFile per file, no path decoded and encoded again)."""
+        """[(raw path, stat, (row, fingerprints or None, packed sketch or None) | OSError)] for a
+        chunk of the todo list; a row is (raw path, size, mtime_ns, inode, sha256, level, entry,
+        ctime_ns), the files table's columns as `_store` writes them (no IndexedFile per file, no
+        path decoded and encoded again). A sketch is taken in the hash's read (hashpool.py)."""
         out = []
         for (raw, st, folder), d in zip(chunk, digests, strict=True):
             if isinstance(d, OSError):
                 out.append((raw, st, d))
                 continue
             row = (raw, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name, d.ctime_ns)
-            hashes = None
+            hashes, sketch = None, None
             if self.fingerprint is None:
                 pass
             elif not d.head or not may_have_text(d.head):  # an empty head (a helper's answer for a binary) has none
@@ -646,12 +781,13 @@ class FingerprintIndex:
                 # without fingerprints, without opening it again (INSERT OR IGNORE: no query first, and a
                 # repeat of the content costs nothing, so `claimed` holds only texts: 100,000 binaries took 5 MB)
                 hashes = frozenset()
+                sketch = d.sketch if self.sketch is not None else None
             elif (key := int(d.sha256[:16], 16)) not in claimed:  # each text once per refresh, by 64 bits of its digest
                 claimed.add(key)
                 if pause is not None:
                     pause()
                 hashes = self._fingerprints(os.fsdecode(raw), d.sha256)
-            out.append((raw, st, (row, hashes)))
+            out.append((raw, st, (row, hashes, sketch)))
         return out
 
     def _rows(self, paths: Iterable[bytes]) -> list[IndexedFile]:
@@ -663,10 +799,16 @@ class FingerprintIndex:
         ]
 
     def _store(
-        self, entries: list[tuple], texts: dict[str, frozenset[int]], indexed: list[bytes], bulk: _Bulk
+        self,
+        entries: list[tuple],
+        texts: dict[str, frozenset[int]],
+        indexed: list[bytes],
+        bulk: _Bulk,
+        sketches: dict[str, bytes] | None = None,
     ) -> None:
-        """Hashed files' rows and their new documents, in one batch of the refresh's transaction;
-        `indexed`: the paths among them that had a row (content replaced by an edit stays traceable)."""
+        """Hashed files' rows and their new documents and sketches (packed), in one batch of the
+        refresh's transaction; `indexed`: the paths among them that had a row (content replaced
+        by an edit stays traceable)."""
         replaced = []
         if indexed:  # edits (a build has none: no dict of its batch)
             new = {e[0]: e[4] for e in entries}
@@ -686,6 +828,13 @@ class FingerprintIndex:
             for sha256, hashes in texts.items():
                 if hashes:
                     _store_document(tx, sha256, hashes)
+            if sketches:
+                tx.executemany(
+                    "INSERT OR IGNORE INTO sketches (sha256, chunks, hashes) VALUES (?, ?, ?)",
+                    [(sha256, len(packed) // 8, packed) for sha256, packed in sketches.items()],
+                )
+        if sketches:
+            self._prefilter = None
 
     def _fingerprint_missing(self) -> None:
         """Fingerprint current content that has no documents row (an index.db of an older agent),
@@ -706,6 +855,34 @@ class FingerprintIndex:
             with self.db.transaction() as tx:
                 for sha256, hashes in texts.items():
                     _store_document(tx, sha256, hashes)
+
+    def _sketch_missing(self) -> None:
+        """Sketch current content without text (a documents row of no fingerprints) that has no
+        sketch yet, COMMIT_EVERY contents a transaction. A file is read again for it (its hash was
+        taken by the refresh's helpers): some 2 GB/s of chunking, apart from the read."""
+        if self.sketch is None:
+            return
+        rows = (
+            self.db.conn()
+            .execute(
+                f"SELECT {COLUMNS} FROM files WHERE sha256 IN (SELECT sha256 FROM documents WHERE fingerprints = 0)"
+                " AND sha256 NOT IN (SELECT sha256 FROM sketches) GROUP BY sha256"
+            )
+            .fetchall()
+        )
+        for batch in _chunks([_row_to_file(r) for r in rows], COMMIT_EVERY):
+            made = {}
+            for e in batch:
+                try:
+                    sketch = self.sketch(e.path)
+                except OSError:
+                    continue  # gone or unreadable since: the next refresh
+                if self._still(e):  # unchanged while read: the sketch is of this content
+                    made[e.sha256] = sketch
+            with self.db.transaction() as tx:
+                for sha256, sketch in made.items():
+                    _store_sketch(tx, sha256, sketch)
+            self._prefilter = None
 
     @staticmethod
     def _still(e: IndexedFile) -> bool:
@@ -742,6 +919,14 @@ def _store_document(conn, sha256: str, fingerprints: frozenset[int]) -> None:
         doc = cur.lastrowid
     conn.executemany(
         "INSERT OR IGNORE INTO fingerprints (hash, doc) VALUES (?, ?)", [(h, doc) for h in sorted(fingerprints)]
+    )
+
+
+def _store_sketch(conn, sha256: str, fingerprints: list[int]) -> None:
+    """One content's sketch (none for a file of padding only: it is not read again)."""
+    conn.execute(
+        "INSERT OR IGNORE INTO sketches (sha256, chunks, hashes) VALUES (?, ?, ?)",
+        (sha256, len(fingerprints), byte_chunks.packed(fingerprints)),
     )
 
 
@@ -782,6 +967,9 @@ def _forget_documents(conn) -> None:
     ]
     for chunk in _chunks(gone, QUERY_CHUNK):
         conn.execute(f"DELETE FROM fingerprints WHERE doc IN ({','.join('?' * len(chunk))})", chunk)
+    conn.execute(
+        "DELETE FROM sketches WHERE sha256 NOT IN (SELECT sha256 FROM files) AND sha256 NOT IN (SELECT sha256 FROM history)"
+    )
 
 
 class _Lines(NamedTuple):
@@ -967,6 +1155,7 @@ class _Hashing:
     def _store(self, todo: list, indexed: list[bytes], hashed: Iterator[list]) -> None:
         entries: list[tuple] = []
         texts: dict[str, frozenset[int]] = {}
+        sketches: dict[str, bytes] = {}
         for done in hashed:
             for raw, st, result in done:
                 self.done_bytes += st.st_size
@@ -974,15 +1163,17 @@ class _Hashing:
                     self.errors += 1
                     logger.warning("cannot index file path={!r} error={!r}", os.fsdecode(raw), result.strerror)
                     continue
-                row, hashes = result
+                row, hashes, sketch = result
                 entries.append(row)
                 if hashes is not None:
                     texts[row[4]] = hashes
+                if sketch is not None:
+                    sketches[row[4]] = sketch
             if self.progress:
                 self.progress(self.done_bytes, self.total_bytes)
             self.writer.commit_if_due()  # not held open while the helpers hash on
         if entries or texts:
-            self.index._store(entries, texts, indexed, self.writer)
+            self.index._store(entries, texts, indexed, self.writer, sketches)
 
 
 class _Bulk:

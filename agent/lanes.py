@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from loguru import logger
 
+from agent.content.chunks import Chunker, Prefilter
 from agent.content.inspect import Inspection
 from agent.hashing import FileDigest, Hasher
 from agent.inspector import IDLE_S
@@ -48,6 +49,7 @@ class Job:
     st: Any  # os.stat_result of fd when it was opened
     context: Any = None  # what the pipeline needs back with the result
     inspect: bool = True
+    prefilter: Prefilter | None = None  # the index's sketches: the file's chunks are looked up in it (byte lineage)
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Done:
     job: Job
     digest: FileDigest | OSError
     inspection: Inspection | None = field(default=None)
+    chunk_hits: tuple[int, ...] = ()  # the file's chunk fingerprints found in the job's prefilter
 
 
 class _Jobs:
@@ -158,22 +161,31 @@ class _Lane:
         try:
             head_bytes, look_within = (HEAD_BYTES, EMBEDDED_7Z_WITHIN) if job.inspect else (0, 0)
             looker = Looker() if job.inspect else None  # text or a zip's local header a worker would read
+            look = looker
+            chunker = Chunker(job.prefilter.values) if job.inspect and job.prefilter else None
+            if chunker is not None:  # the same bytes, chunked as they are hashed (agent/content/chunks.py)
+
+                def look(view: memoryview) -> None:
+                    looker(view)
+                    chunker.feed(view)
+
             digest = self.hasher.digest_fd(
                 job.fd, head_bytes, progress=self._moved, known=job.st, look_for=SEVEN_ZIP_SIGNATURE, look_within=look_within,
-                look=looker,
+                look=look,
             )
         except OSError as exc:
             return Done(job, exc)
         changed = (digest.size, digest.mtime_ns) != (job.st.st_size, job.st.st_mtime_ns)
         if changed or not job.inspect:
             return Done(job, digest)
+        hits = tuple(chunker.finish()[1]) if chunker is not None else ()
         self._moved()
         name = os.path.basename(job.path)
         # no parser reads anything from it, no zip or 7z hides behind its start, and it holds no run of
         # text: no worker round-trip (agent/opaque.py)
         if is_opaque(digest.head) and not digest.seen and not looker.found and not zip_at_end(job.fd, digest.size):
-            return Done(job, digest, name_only(name))
-        return Done(job, digest, self.inspector.inspect(job.fd, name))
+            return Done(job, digest, name_only(name), hits)
+        return Done(job, digest, self.inspector.inspect(job.fd, name), hits)
 
     def _moved(self) -> None:
         self.moved_at = time.time()

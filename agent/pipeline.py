@@ -32,6 +32,7 @@ from loguru import logger
 
 from agent.attribution import WriterTracker, owners_kept
 from agent.classify import content_fields
+from agent.content.chunks import Prefilter
 from agent.content.inspect import Inspection
 from agent.hashing import FileDigest, Hasher
 from agent.index import FingerprintIndex, IndexedFile
@@ -183,6 +184,7 @@ class Pipeline:
         reconcile_s: float = 900.0,
     ):
         self.index, self.spool, self.places = index, spool, places
+        self._last_prefilter: Prefilter | None = None  # what _prefilter read last
         # true type and detections (markings, identifiers) of a file, from its one descriptor:
         # one inspector per lane and one for classified changes (the agent wires worker processes)
         self.inspector = make_inspector()  # classified files: their inspection and the index's fingerprints
@@ -275,7 +277,7 @@ class Pipeline:
         its owner: agent/usermounts.py), handed to the lanes as a write; False when they take no
         more now (the caller keeps fd). Safe from another thread: the lanes' queues are."""
         pending = _Pending(place, self.clock(), closed=True, origin=WRITE, seen=st, wrote=True)
-        return self.lanes.submit(Job(path, fd, st, (pending, None)))
+        return self.lanes.submit(Job(path, fd, st, (pending, None), prefilter=self._last_prefilter))
 
     def progress(self) -> dict:
         """What heartbeats say of the worker: when it last finished a step (wall time, UTC
@@ -1015,7 +1017,7 @@ class Pipeline:
             os.close(fd)
             return None
         self._reported_at[path] = looked_at
-        if not self.lanes.submit(Job(path, fd, fst, (pending, None)), wake=False):
+        if not self.lanes.submit(Job(path, fd, fst, (pending, None), prefilter=self._prefilter()), wake=False):
             os.close(fd)
             return False
         del self._egress[path]
@@ -1041,7 +1043,7 @@ class Pipeline:
             os.close(fd)
             pending.due_at = self.clock()
             return True
-        if not self.lanes.submit(Job(path, fd, fst, (pending, renamed)), wake=False):
+        if not self.lanes.submit(Job(path, fd, fst, (pending, renamed), prefilter=self._prefilter()), wake=False):
             os.close(fd)
             return False
         del self._egress[path]
@@ -1094,11 +1096,13 @@ class Pipeline:
         if renamed is not None and (renamed.sha256, renamed.size) == (digest.sha256, digest.size):
             self._outbox.add(None, mark)  # its ctime or mtime changed, not its content
             return
-        fields = self._sourceless_fields(path, st, digest, done.inspection, known, place) if FAST_BURST else None
+        fast = FAST_BURST and not done.chunk_hits
+        fields = self._sourceless_fields(path, st, digest, done.inspection, known, place) if fast else None
         if fields is None:
             text, raw = readable(path)
             fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, media=place.media, egress=place.kind)
-            fields.update(content_fields(self.index, digest, done.inspection or _NOT_INSPECTED, known))
+            inspection = done.inspection or _NOT_INSPECTED
+            fields.update(content_fields(self.index, digest, inspection, known, done.chunk_hits))
             fields["details"] = {**(fields.get("details") or {}), **self.writers.details(path, st, _owners_kept(place))}
             self._add_writer(fields, path, st, place)
         if pending.forced:  # hashed while still changing (UNSETTLED_WAITS): what it held then
@@ -1106,6 +1110,12 @@ class Pipeline:
         elif self._unsettled_wait:
             self._unsettled_wait.pop(path, None)  # it held still: a next write waits from the start
         self._outbox.add(self.make_event("egress.file", **fields), mark)
+
+    def _prefilter(self) -> Prefilter:
+        """The index's prefilter of sketches for the lanes (agent/content/chunks.py); the one last
+        read is what another thread's submit_opened gives its job (it never reads the index)."""
+        self._last_prefilter = self.index.prefilter()
+        return self._last_prefilter
 
     def _sourceless_fields(
         self,

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 from agent.attribution import WriterTracker
 from agent.classify import content_fields
+from agent.content.chunks import Chunker
 from agent.config import AgentConfig
 from agent.hashing import Hasher
 from agent.identity import UserTracker, hostname
@@ -82,15 +83,18 @@ class _Scanner:
         try:
             fd, st = open_regular(path)
             try:
-                digest = self.hasher.digest_fd(fd)
+                prefilter = self.index.prefilter()
+                chunker = Chunker(prefilter.values) if prefilter else None  # byte lineage, as the lane does
+                digest = self.hasher.digest_fd(fd, look=chunker.feed if chunker is not None else None)
                 inspection = self.inspector.inspect(fd, os.path.basename(path))
             finally:
                 os.close(fd)
         except OSError as exc:
             why = exc.strerror or str(exc)
             return {**result, "error": why, "explanation": f"{plain(text)}: cannot read: {why}"}
+        hits = chunker.finish()[1] if chunker is not None else ()
         fields = dict(path=text, path_b64=raw, size=digest.size, sha256=digest.sha256, host=self.host)
-        fields.update(content_fields(self.index, digest, inspection))
+        fields.update(content_fields(self.index, digest, inspection, chunk_hits=hits))
         user, how = self.writers.writer_of(path, st)
         fields["user"] = user or self.session_user
         fields["details"] = {**(fields.get("details") or {}), "session_user": self.session_user, **({"user_from": how} if user else {})}

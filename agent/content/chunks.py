@@ -29,8 +29,13 @@ are chunked, by the index and the lane alike).
 from __future__ import annotations
 
 import bisect
+import sys
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy
 
 try:
     from agent.content import _chunks
@@ -46,6 +51,7 @@ MIN_DISTINCT = 16
 HASH_BITS = 47
 KEEP = 256  # fingerprints the index keeps of one classified file (its least)
 GEAR_SEED = 0x4D6957656943  # "MiWeiC"
+HEAD_BYTES = 8192  # agent.content.filetype.HEAD_BYTES: what tells a text from a binary
 PURE_MAX_BYTES = 1 << 20  # without the C extension, the lane chunks a file's first MiB only
 M64 = (1 << 64) - 1
 _MASK = ((1 << MASK_BITS) - 1) << (64 - MASK_BITS)
@@ -159,16 +165,83 @@ def sketch(path: str, read_bytes: int = 1 << 20) -> list[int]:
     return chunker.finish()
 
 
+class SketchLook:
+    """A sketch taken as a file is hashed (hashing.Hasher.digest_fd's `look`, fed each chunk
+    read in order), unless its first bytes may hold text (`may_hold_text(head)`: the index
+    fingerprints a text's words instead). `packed()`: the sketch as the index stores it, or None
+    for a text. The index's builds take it in the same read as the hash (agent/hashpool.py)."""
+
+    __slots__ = ("_chunker", "_may_hold_text", "_first")
+
+    def __init__(self, may_hold_text: Callable[[bytes], bool]) -> None:
+        self._chunker = Chunker(keep=KEEP)
+        self._may_hold_text = may_hold_text
+        self._first = True
+
+    def __call__(self, view: memoryview) -> None:
+        if self._chunker is None:
+            return
+        if self._first:
+            self._first = False
+            if self._may_hold_text(bytes(view[:HEAD_BYTES])):
+                self._chunker = None
+                return
+        self._chunker.feed(view)
+
+    def packed(self) -> bytes | None:
+        if self._chunker is None:
+            return None
+        return packed(self._chunker.finish())
+
+
+def packed(fingerprints: list[int]) -> bytes:
+    """A sketch as the index stores it: sorted, 8 bytes each, little-endian."""
+    return array_le(sorted(fingerprints)).tobytes()
+
+
+def array_le(values: Iterable[int]) -> array:
+    made = array("Q", values)
+    if sys.byteorder == "big":
+        made.byteswap()
+    return made
+
+
 class Prefilter:
-    """The fingerprints the index keeps of classified files without text, sorted in one array of
-    8-byte integers (8 bytes each: a register of 10,000 drawings costs some 20 MB at most), which
-    the lane's chunker looks each chunk's fingerprint up in without the GIL. Only a chunk found
-    here is looked up in the index, so a burst of unrelated files asks the database nothing."""
+    """The fingerprints of every sketch the index holds, sorted in one array of 8-byte integers
+    (`values`, which the lane's chunker looks each chunk's fingerprint up in without the GIL),
+    with the sketch holding each beside it (`owners`: a fingerprint two sketches hold is there
+    twice). Only a chunk found here is looked up further, so a burst of unrelated files asks the
+    database nothing. 16 bytes a fingerprint: 100,000 sketched files of 15 KB are some 16 MB."""
 
-    __slots__ = ("values",)
+    __slots__ = ("values", "owners")
 
-    def __init__(self, fingerprints: Iterable[int]) -> None:
-        self.values = array("Q", sorted(set(fingerprints)))
+    def __init__(self, values: numpy.ndarray, owners: numpy.ndarray) -> None:
+        self.values, self.owners = values, owners
+
+    @classmethod
+    def of(cls, sketches: Iterable[tuple[int, bytes]]) -> Prefilter:
+        """From the index's (sketch id, packed hashes) rows."""
+        import numpy  # here, not at the top: the index's hashing helpers import this module, and numpy is 15 MB
+
+        parts, ids = [], []
+        for sketch, hashes in sketches:
+            part = numpy.frombuffer(hashes, dtype="<u8")
+            parts.append(part)
+            ids.append(numpy.full(len(part), sketch, dtype=numpy.int64))
+        if not parts:
+            return cls(numpy.zeros(0, dtype=numpy.uint64), numpy.zeros(0, dtype=numpy.int64))
+        values = numpy.concatenate(parts).astype(numpy.uint64)  # native order: the C loop compares them as such
+        owners = numpy.concatenate(ids)
+        order = numpy.argsort(values, kind="stable")
+        return cls(numpy.ascontiguousarray(values[order]), owners[order])
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def holders(self, fingerprint: int) -> list[int]:
+        """The sketches holding this fingerprint."""
+        import numpy
+
+        lo = int(numpy.searchsorted(self.values, numpy.uint64(fingerprint), side="left"))
+        hi = int(numpy.searchsorted(self.values, numpy.uint64(fingerprint), side="right"))
+        return self.owners[lo:hi].tolist()

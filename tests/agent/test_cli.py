@@ -281,3 +281,33 @@ def test_scan_inspects_content_and_masks_what_it_finds(setup, tmp_path):
     assert found["trade_secret_marking"]["count"] == 2
     assert found["cn_mobile"]["count"] == 1 and "13812345678" not in done.stdout
     assert [m["rule_id"] for m in result["matched"]] == ["MW-EGRESS-MARKED"]
+
+
+def test_scan_traces_a_drawing_whose_bytes_were_edited(setup, tmp_path):
+    """A file without text is traced by its bytes' chunks (byte lineage), not only by its exact
+    bytes: a byte put in front, one changed, junk appended, a tenth cut off. A file of other
+    random bytes the same size is traced to nothing."""
+    root, config, drawings = setup
+    assert _run("index", "--quiet", config=config).returncode == 0
+    data = (drawings / "impeller.dwg").read_bytes()
+    middle = len(data) // 2
+    edits = {
+        "prepended.bin": b"x" + data,
+        "flipped.bin": data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :],
+        "appended.bin": data + b"junk",
+        "cut.bin": data[: len(data) * 9 // 10],
+        "other.bin": os.urandom(len(data)),
+    }
+    for name, content in edits.items():
+        (tmp_path / name).write_bytes(content)
+    done = _run("scan", "--json", *(str(tmp_path / name) for name in edits), config=config)
+    assert done.returncode == 0, done.stderr
+    results = {Path(r["path"]).name: r for r in map(json.loads, done.stdout.splitlines())}
+    for name in ("prepended.bin", "flipped.bin", "appended.bin", "cut.bin"):
+        found = results[name]
+        assert found["source_path"] == str(drawings / "impeller.dwg"), name
+        assert found["match"]["method"] == "partial" and found["match"]["similarity"] >= 0.8, (name, found["match"])
+        assert found["level"] == "core" and found["severity"] == "critical", name
+    assert results["other.bin"]["source_path"] is None and results["other.bin"]["match"] is None
+    text = _run("scan", str(tmp_path / "prepended.bin"), config=config).stdout
+    assert "edited copy of classified file" in text and str(drawings / "impeller.dwg") in text

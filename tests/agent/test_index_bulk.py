@@ -37,7 +37,8 @@ def _state(index: FingerprintIndex) -> tuple:
     rows = sorted(conn.execute("SELECT path, size, sha256, level, entry FROM files"))
     docs = sorted(conn.execute("SELECT sha256, fingerprints FROM documents"))
     prints = sorted(conn.execute("SELECT d.sha256, f.hash FROM fingerprints f JOIN documents d ON d.id = f.doc"))
-    return rows, docs, prints
+    sketches = sorted(conn.execute("SELECT sha256, chunks, hashes FROM sketches"))
+    return rows, docs, prints, sketches
 
 
 def test_a_tree_of_many_chunks_gets_every_row_and_document(tmp_path, monkeypatch):
@@ -52,10 +53,12 @@ def test_a_tree_of_many_chunks_gets_every_row_and_document(tmp_path, monkeypatch
     stats = index.refresh()
     counted = (stats.files, stats.hashed, stats.errors, stats.bytes_hashed, hasher.files_hashed)
     assert counted == (len(files), len(files), 0, sum(map(len, files.values())), len(files))
-    rows, docs, prints = _state(index)
+    rows, docs, prints, sketches = _state(index)
     again = index.refresh()
     assert (again.hashed, again.removed) == (0, 0)
-    assert _state(index) == (rows, docs, prints), "an unchanged tree changes nothing"
+    assert _state(index) == (rows, docs, prints, sketches), "an unchanged tree changes nothing"
+    drawings = {hashlib.sha256(d).hexdigest() for p, d in files.items() if p.suffix == ".dwg"}
+    assert {s[0] for s in sketches} == drawings, "every drawing sketched once, no text"
     index.close()
     by_path = {os.fsdecode(r[0]): r for r in rows}
     for path, data in files.items():
@@ -76,10 +79,10 @@ class _Refusing(Hasher):
         super().__init__()
         self.refused = refused
 
-    def digest(self, path: str, head_bytes: int = 0):
+    def digest(self, path: str, head_bytes: int = 0, look=None):
         if path in self.refused:
             raise PermissionError(13, "Permission denied", path)
-        return super().digest(path, head_bytes)
+        return super().digest(path, head_bytes, look)
 
 
 def test_unreadable_files_are_counted_and_hashed_once_readable(tmp_path):

@@ -98,6 +98,7 @@ def _state(index: FingerprintIndex) -> tuple:
         sorted(conn.execute("SELECT sha256, path, level, entry, size, state FROM history")),
         sorted(conn.execute("SELECT id, sha256, fingerprints, scheme, anchors FROM documents")),
         sorted(conn.execute("SELECT doc, hash FROM fingerprints")),
+        sorted(conn.execute("SELECT sha256, chunks, hashes FROM sketches")),
     )
 
 
@@ -150,11 +151,12 @@ def test_the_fast_build_stores_what_the_reference_stores(tmp_path, monkeypatch, 
     assert fast[0] == reference[0], "the counts of the build"
     assert fast[1] == reference[1], "the rows, documents and fingerprints of the build"
     assert fast[2:] == reference[2:], "the second refresh and what it left"
-    first, (rows, history, docs, prints), second, (_, history_after, _, _) = reference
+    first, (rows, history, docs, prints, sketches), second, (_, history_after, _, _, _) = reference
     assert first[3] == 3, "the vanished, swapped-for-a-FIFO and swapped-for-a-symlink files were not read"
     assert any(b"\xff\xfe" in r[0] for r in rows) and any(b"\n" in r[0] for r in rows)
     assert not any(b"links" in r[0] for r in rows), "no symlink, FIFO or what a link points to"
     assert any(d[2] > 0 for d in docs) and prints, "texts were fingerprinted and compared"
+    assert any(s[1] > 0 for s in sketches), "drawings were sketched and compared"
     assert all(r[5] for r in rows), "each row holds its file's times and inode"
     assert {h[5] for h in history_after} == {"deleted", "previous-version"}
     # gone since the build: the vanished file, the symlink, the removed one; one added; hashed: the

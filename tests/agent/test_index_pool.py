@@ -39,6 +39,7 @@ def test_helpers_build_the_same_index_as_one_thread(tmp_path, monkeypatch):
     assert pooled_counts == alone_counts == (len(files), len(files), 0, sum(map(len, files.values())), len(files))
     assert pooled == alone
     assert alone[2], "the tree has text: fingerprints were compared too"
+    assert any(chunks > 0 for _, chunks, _ in alone[3]), "and drawings: their sketches (taken by the helpers) too"
 
 
 def test_a_helper_gives_the_same_errors_as_the_hasher(tmp_path):

@@ -541,3 +541,24 @@ def test_an_idle_pipeline_wakes_rarely_and_a_change_still_at_once(rig, monkeypat
     (rig.usb / "a.bin").write_bytes(b"\0" + os.urandom(1000))
     rig.wait_events("egress.file", 1, timeout_s=5)
     assert time.monotonic() - written < 0.2 + 0.35  # stable_s, plus the lane: never an idle tick
+
+
+def test_an_edited_copy_of_a_drawing_saved_just_now_is_traced_by_its_bytes(rig):
+    """Byte lineage in the running pipeline: a drawing saved into the classified folder is
+    sketched as it is indexed, and the lanes look for its chunks from the next file on, so a copy
+    with a byte put in front and one changed, written to the stick a moment later, is reported as
+    an edited copy of it; a file of other random bytes beside it is traced to nothing."""
+    drawing = rig.classified / "housing.dwg"
+    data = os.urandom(200_000)
+    drawing.write_bytes(data)
+    rig.wait_events("file.created", 1)
+    edited = bytearray(b"x" + data)
+    edited[100_000] ^= 0xFF
+    (rig.usb / "holiday.bin").write_bytes(bytes(edited))
+    (rig.usb / "other.bin").write_bytes(os.urandom(200_000))
+    events = {os.path.basename(e["path"]): e for e in rig.wait_events("egress.file", 2)}
+    found = events["holiday.bin"]
+    assert found["source_path"] == str(drawing) and found["level"] == "core"
+    assert found["match"]["method"] == "partial" and found["match"]["similarity"] >= 0.9
+    assert found["details"]["lineage"] == "bytes"
+    assert "source_path" not in events["other.bin"] or events["other.bin"]["source_path"] is None

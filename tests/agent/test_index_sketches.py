@@ -1,0 +1,146 @@
+"""The index's sketches of classified content without text (byte lineage, agent/index.py)."""
+
+from __future__ import annotations
+
+import os
+import random
+import sqlite3
+
+import numpy
+import pytest
+
+from agent.config import ClassifiedFolder
+from agent.content import chunks
+from agent.index import MIN_BYTES_SHARE, FingerprintIndex
+
+
+def _hits(index: FingerprintIndex, data: bytes) -> list[int]:
+    chunker = chunks.Chunker(index.prefilter().values)
+    chunker.feed(data)
+    return chunker.finish()[1]
+
+
+@pytest.fixture
+def drawings(tmp_path):
+    folder = tmp_path / "drawings"
+    folder.mkdir()
+    index = FingerprintIndex(str(tmp_path / "index.db"), (ClassifiedFolder(str(folder), "core", "Drawings"),), hash_workers=1)
+    yield folder, index
+    index.close()
+
+
+def test_a_refresh_sketches_drawings_but_not_texts_and_a_copy_is_traced(drawings):
+    folder, index = drawings
+    data = random.Random(1).randbytes(150_000)
+    (folder / "pump.dwg").write_bytes(data)
+    (folder / "spec.txt").write_text("The pump's impeller is cast in bronze. " * 200, encoding="utf-8")
+    index.refresh()
+    conn = index.db.conn()
+    assert conn.execute("SELECT count(*) FROM sketches").fetchone()[0] == 1
+    assert len(index.prefilter()) == conn.execute("SELECT chunks FROM sketches").fetchone()[0] > 50
+    source, share = index.lookup_bytes(_hits(index, b"prefix" + data[:-10]))
+    assert source.path == str(folder / "pump.dwg") and source.state == "current" and share > 0.95
+    assert index.lookup_bytes(_hits(index, os.urandom(150_000))) is None
+    assert index.refresh().hashed == 0 and conn.execute("SELECT count(*) FROM sketches").fetchone()[0] == 1
+
+
+def test_a_file_holding_too_little_of_a_drawing_is_not_traced(drawings):
+    folder, index = drawings
+    data = random.Random(2).randbytes(400_000)
+    (folder / "model.bin").write_bytes(data)
+    index.refresh()
+    sketch = index.db.conn().execute("SELECT chunks FROM sketches").fetchone()[0]
+    tenth = data[100_000:140_000]  # a tenth of it: some 10% of its sketch
+    candidates = index.byte_candidates(_hits(index, tenth))
+    assert candidates and all(c.matched / sketch < MIN_BYTES_SHARE for c in candidates)
+    assert index.lookup_bytes(_hits(index, tenth)) is None
+    half = data[:200_000]
+    assert index.lookup_bytes(_hits(index, half)) is not None
+
+
+def test_an_edited_copy_of_a_deleted_drawing_is_traced_until_the_history_forgets_it(drawings):
+    folder, index = drawings
+    data = random.Random(3).randbytes(100_000)
+    (folder / "gear.dwg").write_bytes(data)
+    index.refresh()
+    (folder / "gear.dwg").unlink()
+    index.refresh()
+    source, _ = index.lookup_bytes(_hits(index, data + b"!"))
+    assert source.state == "deleted"
+    index.history_keep_s = 0
+    index.purge_history(now=10**12)
+    conn = index.db.conn()
+    assert conn.execute("SELECT count(*) FROM sketches").fetchone()[0] == 0
+    assert len(index.prefilter()) == 0 and index.lookup_bytes(_hits(index, data + b"!")) is None
+
+
+def test_a_drawing_saved_while_the_agent_runs_is_sketched_and_looked_for_at_once(drawings):
+    folder, index = drawings
+    index.refresh()
+    assert len(index.prefilter()) == 0
+    data = random.Random(5).randbytes(80_000)
+    path = folder / "new.dwg"
+    path.write_bytes(data)
+    index.update_file(str(path), force=True)
+    assert len(index.prefilter()) > 20  # not after PREFILTER_TTL_S: the index that stored it knows
+    assert index.lookup_bytes(_hits(index, b"\0" + data)) is not None
+
+
+def test_chunks_every_current_drawing_holds_are_boilerplate(drawings):
+    """A template's bytes in every drawing of the register (beyond the cap) count neither for nor
+    against one: a file holding only the template is traced to none, an edited drawing still is."""
+    folder, index = drawings
+    template = random.Random(6).randbytes(60_000)
+    for i in range(12):
+        (folder / f"d{i}.dwg").write_bytes(template + random.Random(100 + i).randbytes(60_000))
+    index.refresh()
+    assert index.lookup_bytes(_hits(index, template + os.urandom(60_000))) is None
+    drawing = (folder / "d3.dwg").read_bytes()
+    source, share = index.lookup_bytes(_hits(index, drawing[:-5] + b"xxxxx"))
+    assert source.path == str(folder / "d3.dwg") and share > 0.9
+
+
+def test_an_older_index_gets_its_drawings_sketched_by_the_next_refresh(drawings, tmp_path):
+    folder, index = drawings
+    data = random.Random(7).randbytes(90_000)
+    (folder / "old.dwg").write_bytes(data)
+    index.refresh()
+    conn = index.db.conn()
+    with conn:  # as an agent before byte lineage left it: the documents row, no sketch
+        conn.execute("DELETE FROM sketches")
+    index._prefilter = None
+    assert index.lookup_bytes(_hits(index, data + b"x")) is None
+    index.refresh()
+    assert index.lookup_bytes(_hits(index, data + b"x")) is not None
+
+
+def test_another_process_adding_a_sketch_is_seen_after_the_prefilters_ttl(drawings, monkeypatch):
+    folder, index = drawings
+    index.refresh()
+    assert len(index.prefilter()) == 0
+    data = random.Random(8).randbytes(60_000)
+    (folder / "other.dwg").write_bytes(data)
+    other = FingerprintIndex(index.db.path, index.folders, hash_workers=1)  # e.g. `miwei-agent index`
+    other.refresh()
+    other.close()
+    assert len(index.prefilter()) == 0  # trusted for PREFILTER_TTL_S
+    monkeypatch.setattr("agent.index.PREFILTER_TTL_S", 0.0)
+    assert len(index.prefilter()) > 10
+
+
+def test_the_prefilter_holds_every_sketch_sorted_with_its_holders(drawings):
+    folder, index = drawings
+    shared = random.Random(99).randbytes(20_000)  # in two of them: its chunks are there twice
+    for i in range(3):
+        (folder / f"p{i}.bin").write_bytes(random.Random(i).randbytes(30_000) + (shared if i < 2 else b""))
+    index.refresh()
+    prefilter = index.prefilter()
+    values = prefilter.values
+    assert values.dtype.itemsize == 8 and list(values) == sorted(values)
+    stored = {}
+    for sketch, hashes in sqlite3.connect(index.db.path).execute("SELECT id, hashes FROM sketches"):
+        for h in numpy.frombuffer(hashes, dtype="<u8").tolist():
+            stored.setdefault(h, []).append(sketch)
+    assert sorted(int(v) for v in values) == sorted(h for h, ids in stored.items() for _ in ids)
+    assert all(sorted(prefilter.holders(h)) == sorted(ids) for h, ids in stored.items())
+    assert sum(len(ids) == 2 for ids in stored.values()) >= 10 and prefilter.holders(12345) == []
