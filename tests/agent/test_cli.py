@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -300,14 +301,17 @@ def test_scan_traces_a_drawing_whose_bytes_were_edited(setup, tmp_path):
     }
     for name, content in edits.items():
         (tmp_path / name).write_bytes(content)
+    with tarfile.open(tmp_path / "packed.tar", "w") as tar:  # uncompressed: the edited drawing's bytes are in it
+        tar.add(tmp_path / "flipped.bin", arcname="drawing.bin")
+    edits["packed.tar"] = b""
     done = _run("scan", "--json", *(str(tmp_path / name) for name in edits), config=config)
     assert done.returncode == 0, done.stderr
     results = {Path(r["path"]).name: r for r in map(json.loads, done.stdout.splitlines())}
-    for name in ("prepended.bin", "flipped.bin", "appended.bin", "cut.bin"):
+    for name in ("prepended.bin", "flipped.bin", "appended.bin", "cut.bin", "packed.tar"):
         found = results[name]
         assert found["source_path"] == str(drawings / "impeller.dwg"), name
         assert found["match"]["method"] == "partial" and found["match"]["similarity"] >= 0.8, (name, found["match"])
         assert found["level"] == "core" and found["severity"] == "critical", name
     assert results["other.bin"]["source_path"] is None and results["other.bin"]["match"] is None
     text = _run("scan", str(tmp_path / "prepended.bin"), config=config).stdout
-    assert "edited copy of classified file" in text and str(drawings / "impeller.dwg") in text
+    assert "edited copy (traced by its bytes) of classified file" in text and str(drawings / "impeller.dwg") in text

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import random
 import sqlite3
+import subprocess
+import sys
 
 import numpy
 import pytest
@@ -136,7 +138,7 @@ def test_the_prefilter_holds_every_sketch_sorted_with_its_holders(drawings):
     index.refresh()
     prefilter = index.prefilter()
     values = prefilter.values
-    assert values.dtype.itemsize == 8 and list(values) == sorted(values)
+    assert values.itemsize == 8 and list(values) == sorted(values)
     stored = {}
     for sketch, hashes in sqlite3.connect(index.db.path).execute("SELECT id, hashes FROM sketches"):
         for h in numpy.frombuffer(hashes, dtype="<u8").tolist():
@@ -144,3 +146,26 @@ def test_the_prefilter_holds_every_sketch_sorted_with_its_holders(drawings):
     assert sorted(int(v) for v in values) == sorted(h for h, ids in stored.items() for _ in ids)
     assert all(sorted(prefilter.holders(h)) == sorted(ids) for h, ids in stored.items())
     assert sum(len(ids) == 2 for ids in stored.values()) >= 10 and prefilter.holders(12345) == []
+
+
+def test_the_prefilter_and_a_look_up_leave_numpy_unimported(drawings, tmp_path):
+    """numpy, imported in the agent, starts a thread that took some 30 µs of CPU a file of a
+    burst: the agent's byte lineage does without it."""
+    folder, index = drawings
+    (folder / "n.bin").write_bytes(random.Random(11).randbytes(40_000))
+    index.refresh()
+    script = (
+        "import sys\n"
+        "from agent.config import ClassifiedFolder\n"
+        "from agent.content import chunks\n"
+        "from agent.index import FingerprintIndex\n"
+        f"index = FingerprintIndex({index.db.path!r}, (ClassifiedFolder({str(folder)!r}, 'core', 'D'),), hash_workers=1)\n"
+        "prefilter = index.prefilter()\n"
+        "chunker = chunks.Chunker(prefilter.values)\n"
+        f"chunker.feed(open({str(folder / 'n.bin')!r}, 'rb').read())\n"
+        "assert index.lookup_bytes(chunker.finish()[1]) is not None\n"
+        "print('numpy' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=os.getcwd())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
