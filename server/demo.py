@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import secrets
 import signal
 import subprocess
@@ -19,9 +20,11 @@ import requests
 
 from agent.limits import limits_to_raise
 
+# The drawings' bodies are random bytes, the same on every machine, as a real drawing's are: an
+# edited copy is traced by its bytes' chunks (agent/content/chunks.py), which a repeated pattern has too few of.
 DEMO_FILES = {
-    "drawings/pump-impeller.dwg": b"AC1032 demo drawing: pump impeller, rev C\n" + bytes(range(256)) * 64,
-    "drawings/housing-assembly.dwg": b"AC1032 demo drawing: housing assembly, rev A\n" + bytes(range(255, -1, -1)) * 64,
+    "drawings/pump-impeller.dwg": b"AC1032 demo drawing: pump impeller, rev C\n" + random.Random(1).randbytes(65_536),
+    "drawings/housing-assembly.dwg": b"AC1032 demo drawing: housing assembly, rev A\n" + random.Random(2).randbytes(65_536),
     "process/coating-formula.txt": "商业秘密 核心商密\n涂层配方 v7: 树脂 62%, 固化剂 18%, 填料 20%\n".encode(),
 }
 
@@ -189,6 +192,8 @@ MiWei demo is running. Ctrl-C stops it.
   API token:      {rel}/api-token.txt
 Try it: copy a classified drawing onto the demo "USB stick", under another name:
   cp {rel}/demo/classified/drawings/pump-impeller.dwg {rel}/demo/usb/holiday.jpg
+or an edited one, a byte put in front:
+  (printf x; cat {rel}/demo/classified/drawings/housing-assembly.dwg) > {rel}/demo/usb/notes.bin
   curl -s -H "Authorization: Bearer $(cat {rel}/api-token.txt)" {url}/api/v1/alerts
 """,
         flush=True,

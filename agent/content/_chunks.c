@@ -352,10 +352,40 @@ static PyObject *Chunker_finish(Chunker *self, PyObject *Py_UNUSED(ignored))
     return list_of(self->found, self->nfound);
 }
 
+/* finish() without a filter, as the index stores it: the sorted distinct fingerprints (the `keep`
+ * least) packed 8 bytes each, little-endian (agent/content/chunks.py packed), with no Python int
+ * made for each. */
+static PyObject *Chunker_finish_packed(Chunker *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->carry == NULL || self->finished || self->filter.buf != NULL) {
+        PyErr_SetString(PyExc_ValueError, "the Chunker is not set up, is finished, or has a filter");
+        return NULL;
+    }
+    self->finished = 1;
+    if (self->carried) {
+        if (emit(self, self->carry, self->carried))
+            return PyErr_NoMemory();
+        self->carried = 0;
+    }
+    self->nfound = sort_unique(self->found, self->nfound);
+    if (self->keep > 0 && self->nfound > (size_t)self->keep)
+        self->nfound = (size_t)self->keep;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(8 * self->nfound));
+    if (out == NULL)
+        return NULL;
+    unsigned char *at = (unsigned char *)PyBytes_AS_STRING(out);
+    for (size_t i = 0; i < self->nfound; i++)
+        for (int k = 0; k < 8; k++)
+            *at++ = (unsigned char)(self->found[i] >> (8 * k));
+    return out;
+}
+
 static PyMethodDef Chunker_methods[] = {
     {"feed", (PyCFunction)Chunker_feed, METH_O, "Feed the file's next bytes."},
     {"finish", (PyCFunction)Chunker_finish, METH_NOARGS,
      "The fingerprints: (made, found in the filter) with a filter, else the sorted distinct ones (the `keep` least)."},
+    {"finish_packed", (PyCFunction)Chunker_finish_packed, METH_NOARGS,
+     "finish() without a filter, packed as the index stores a sketch (8 bytes each, little-endian)."},
     {NULL, NULL, 0, NULL},
 };
 

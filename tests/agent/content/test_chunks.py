@@ -56,6 +56,9 @@ def test_the_c_loop_makes_the_references_fingerprints_fed_in_any_pieces(seed, si
     made = chunks.reference_fingerprints(data)
     assert _fed(chunks.Chunker(), data, cuts) == sorted(set(made))
     assert _fed(chunks.Chunker(keep=5), data, cuts) == sorted(set(made))[:5]
+    whole = chunks.Chunker(keep=chunks.KEEP)
+    whole.feed(data)
+    assert whole.finish_packed() == chunks.packed(sorted(set(made))[: chunks.KEEP])  # as the index stores a sketch
     wanted = array("Q", sorted({*random.Random(seed).sample(made, min(3, len(made))), 1, 2**46}))
     assert _fed(chunks.Chunker(wanted), data, cuts) == (len(made), sorted(set(made) & set(wanted)))
 
