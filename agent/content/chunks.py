@@ -20,10 +20,10 @@ was. A file whose chunks are mostly a classified file's is traced to it (agent/i
   (bottom-k, as MinHash does), so a 2 GB model costs the index what a 300 KB one does. A copy's
   share of them estimates the share of the file it keeps.
 
-The C extension agent.content._chunks (setup.py, optional) does the same in one pass at some 1 GB/s;
+The C extension agent.content._chunks (setup.py, optional) does the same in one pass at some 2 GB/s;
 the Python here is the reference it is tested against, and the fallback where it was not built
-(some hundreds of KB a second: `NATIVE` tells which; without it the first PURE_MAX_BYTES of a file
-are chunked, by the index and the lane alike).
+(some 3 MB a second: `NATIVE` tells which; without it the first PURE_MAX_BYTES of a file are
+chunked, by the index and the lane alike).
 """
 
 from __future__ import annotations
@@ -224,6 +224,8 @@ class Prefilter:
         ids: list[int] = []
         keys: list[int] = []  # fingerprint << 32 | the sketch's place in ids: one int sort, no tuples
         for sketch, hashes in sketches:
+            if len(hashes) % 8:  # not what the index writes (a damaged file): that sketch is left out
+                continue
             part = array("Q", hashes)
             if sys.byteorder == "big":
                 part.byteswap()

@@ -169,3 +169,17 @@ def test_the_prefilter_and_a_look_up_leave_numpy_unimported(drawings, tmp_path):
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=os.getcwd())
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "False"
+
+
+def test_a_damaged_sketch_is_left_out_of_the_prefilter_not_fatal(drawings):
+    folder, index = drawings
+    data = random.Random(12).randbytes(50_000)
+    (folder / "a.bin").write_bytes(data)
+    (folder / "b.bin").write_bytes(random.Random(13).randbytes(50_000))
+    index.refresh()
+    conn = index.db.conn()
+    damaged = index.get(str(folder / "b.bin")).sha256
+    with conn:
+        assert conn.execute("UPDATE sketches SET hashes = x'0102030405' WHERE sha256 = ?", (damaged,)).rowcount == 1
+    index._prefilter = None
+    assert index.lookup_bytes(_hits(index, b"x" + data)) is not None
