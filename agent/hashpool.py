@@ -19,7 +19,7 @@ every head was 8 KiB a file through the pipes, 800 MB for a build of 100,000 fil
 
 A helper given `text_kinds` (lineage is on) also sketches each file whose head shows no text, in
 the same read as its hash (agent/content/chunks.py SketchLook: byte lineage of drawings), so a
-build reads each file once and chunks on every core; the sketch (at most 2 KiB) comes back with
+build reads each file once and chunks on every core; the sketch (at most 1 KiB) comes back with
 the digest.
 
 Wire format (pipes): a request is `>I` head bytes, `>I` count, then each path as `>I` length and

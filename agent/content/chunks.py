@@ -14,10 +14,10 @@ was. A file whose chunks are mostly a classified file's is traced to it (agent/i
 - A chunk ends after the byte where the top MASK_BITS bits of h are zero, once it holds MIN_BYTES,
   or at MAX_BYTES: on random bytes some 1.3 KiB on average, so a 24 KiB file has about 18.
 - A chunk whose first LOW_BYTES hold fewer than MIN_DISTINCT distinct byte values (padding, a
-  fill, a ramp, a table of small integers) has no fingerprint: such chunks recur in unrelated
-  files. The others' fingerprint is a 47-bit hash of their bytes (`chunk_hash`).
+  fill, a short repeated pattern, a table of small integers) has no fingerprint: such chunks
+  recur in unrelated files. The others' fingerprint is a 47-bit hash of their bytes (`chunk_hash`).
 - The index keeps a sketch of each classified file without text: its KEEP least fingerprints
-  (bottom-k, as MinHash does), so a 2 GB model costs the index what a 300 KB one does. A copy's
+  (bottom-k, as MinHash does), so a 2 GB model costs the index what a 170 KB one does. A copy's
   share of them estimates the share of the file it keeps.
 
 The C extension agent.content._chunks (setup.py, optional) does the same in one pass at some 2 GB/s;
@@ -45,7 +45,7 @@ MASK_BITS = 10
 LOW_BYTES = 256
 MIN_DISTINCT = 16
 HASH_BITS = 47
-KEEP = 256  # fingerprints the index keeps of one classified file (its least)
+KEEP = 128  # fingerprints the index keeps of one classified file (its least)
 GEAR_SEED = 0x4D6957656943  # "MiWeiC"
 HEAD_BYTES = 8192  # agent.content.filetype.HEAD_BYTES: what tells a text from a binary
 PURE_MAX_BYTES = 1 << 20  # without the C extension, the lane chunks a file's first MiB only
@@ -209,7 +209,8 @@ class Prefilter:
     (`values`, which the lane's chunker looks each chunk's fingerprint up in without the GIL),
     with the sketch holding each beside it (`owners`: a fingerprint two sketches hold is there
     twice). Only a chunk found here is looked up further, so a burst of unrelated files asks the
-    database nothing. 16 bytes a fingerprint: 100,000 sketched files of 15 KB are some 16 MB.
+    database nothing. 16 bytes a fingerprint: 2 KB a drawing of 170 KB or more (KEEP), 20 MB for
+    10,000 of them, and some 50 MB more while the array is sorted.
     Built without numpy: importing it in the agent started a thread of its own that took some
     30 µs of CPU a file of a burst (a sort of 1,000,000 fingerprints takes about a second)."""
 
