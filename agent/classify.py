@@ -39,8 +39,10 @@ def content_fields(
         fields.update(archive_source(index, inspection.members))
     if "match" not in fields and inspection.fingerprints:  # an edited or partial copy
         fields.update(partial_source(index, inspection.fingerprints))
-    if "match" not in fields and chunk_hits:  # an edited copy of a file without text
-        fields.update(byte_source(index, chunk_hits))
+    if chunk_hits:  # an edited copy of a file without text, also inside or behind something classified
+        by_bytes = byte_source(index, chunk_hits)
+        if by_bytes and ("match" not in fields or _more_sensitive(by_bytes["level"], fields["level"])):
+            fields.update(by_bytes)  # a core drawing tarred with, or put behind, an internal memo is the drawing's leak
     fields.update(inspection.event_fields())
     return fields
 
@@ -61,6 +63,10 @@ def archive_source(index: FingerprintIndex, members: tuple[Member, ...]) -> dict
         "classified_members": len(found),
     }
     return fields
+
+
+def _more_sensitive(level: str, than: str) -> bool:
+    return LEVELS.index(level) < LEVELS.index(than)
 
 
 def byte_source(index: FingerprintIndex, chunk_hits: Collection[int]) -> dict:

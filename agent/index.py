@@ -145,10 +145,12 @@ MIN_SHARE_ALONE = 0.04
 LINEAGE_SCHEME = 4
 STRIPPED_SCHEME = 1
 # Byte lineage (agent/content/chunks.py). A file is traced to classified content without text when
-# it holds MIN_BYTES_MATCHED of the fingerprints of its sketch and MIN_BYTES_SHARE of them, each
-# weighed by its rarity among current sketches as a text's are (a CAD template's chunks that three
-# drawings hold weigh a third each), chunks held by more current sketches than the boilerplate
-# cap left out. Measured on real files of ten genres (docs/architecture.md, "Byte lineage").
+# it holds MIN_BYTES_MATCHED of the fingerprints of its sketch and MIN_BYTES_SHARE of them, chunks
+# held by more current sketches than the boilerplate cap left out. The share is not weighed by
+# rarity as a text's is: a drawing's revisions side by side in its folder share most chunks, and
+# four of them weighed a copy of the last down to 0.24; weights only rank the candidates (the
+# revision the copy holds the most of alone wins). Measured on real files of ten genres
+# (docs/architecture.md, "Byte lineage").
 MIN_BYTES_MATCHED = 4
 MIN_BYTES_SHARE = 0.3
 PREFILTER_TTL_S = 5.0  # how long the lane's prefilter is trusted without asking whether sketches changed
@@ -403,10 +405,10 @@ class FingerprintIndex:
         """The classified content without text whose sketch this file's chunks hold most of, with
         the share of the sketch found (rounded to 3 places), or None. `hits`: the file's chunk
         fingerprints found in the prefilter (the others are in no sketch). A source needs
-        MIN_BYTES_MATCHED of its fingerprints and MIN_BYTES_SHARE of them weighed by rarity; the
-        most evidence wins, then content in the folders now, then the best share."""
+        MIN_BYTES_MATCHED of its fingerprints and MIN_BYTES_SHARE of them; the most evidence
+        (rarity-weighted) wins, then content in the folders now, then the best share."""
         scored = [
-            c for c in self.byte_candidates(hits) if c.matched >= MIN_BYTES_MATCHED and c.weighted_share >= MIN_BYTES_SHARE
+            c for c in self.byte_candidates(hits) if c.matched >= MIN_BYTES_MATCHED and c.similarity >= MIN_BYTES_SHARE
         ]
         for c in sorted(scored, key=lambda c: c.rank, reverse=True):
             source = self.lookup_sha256(c.sha256)

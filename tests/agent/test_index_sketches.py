@@ -7,6 +7,7 @@ import random
 import sqlite3
 import subprocess
 import sys
+import tarfile
 
 import numpy
 import pytest
@@ -183,3 +184,58 @@ def test_a_damaged_sketch_is_left_out_of_the_prefilter_not_fatal(drawings):
         assert conn.execute("UPDATE sketches SET hashes = x'0102030405' WHERE sha256 = ?", (damaged,)).rowcount == 1
     index._prefilter = None
     assert index.lookup_bytes(_hits(index, b"x" + data)) is not None
+
+
+def test_a_copy_of_one_of_a_drawings_revisions_side_by_side_is_traced_to_it(drawings):
+    """Revisions A-D of one drawing in its folder share most chunks; a copy of D (a byte put in
+    front) is still traced, to D, though each chunk is in four sketches, and so is its first half
+    (to whichever revision it holds the most of: C's first half may be D's)."""
+    folder, index = drawings
+    data = bytearray(random.Random(14).randbytes(200_000))
+    revisions = {}
+    for rev in "ABCD":
+        for spot in random.Random(rev).sample(range(len(data)), 3):
+            data[spot] ^= 0xFF
+        revisions[rev] = bytes(data)
+        (folder / f"valve-{rev}.dwg").write_bytes(revisions[rev])
+    index.refresh()
+    source, share = index.lookup_bytes(_hits(index, b"x" + revisions["D"]))
+    assert source.path == str(folder / "valve-D.dwg") and share > 0.9
+    source, share = index.lookup_bytes(_hits(index, revisions["D"][:100_000]))
+    assert source.path.startswith(str(folder / "valve-")) and share >= 0.4
+
+
+def test_an_edited_drawing_behind_or_beside_a_less_secret_file_is_reported_as_the_drawing(tmp_path):
+    """A core drawing put behind an internal memo's text, or tarred with the memo itself, was
+    reported as the memo (internal, low): the most sensitive source speaks for the event."""
+    from agent.classify import content_fields
+    from agent.content.inspect import inspect_file
+    from agent.hashing import Hasher
+
+    drawings, memos = tmp_path / "drawings", tmp_path / "memos"
+    drawings.mkdir()
+    memos.mkdir()
+    drawing = random.Random(15).randbytes(150_000)
+    (drawings / "impeller.dwg").write_bytes(drawing)
+    memo = "".join(f"Canteen menu for week {i}: noodles, rice, dumplings and soup of the day {i * 7}.\n" for i in range(60))
+    (memos / "canteen.txt").write_text(memo, encoding="utf-8")
+    folders = (ClassifiedFolder(str(drawings), "core", "Drawings"), ClassifiedFolder(str(memos), "internal", "Memos"))
+    index = FingerprintIndex(str(tmp_path / "index.db"), folders, hash_workers=1)
+    index.refresh()
+    behind = tmp_path / "memo_then_drawing.txt"
+    behind.write_bytes(memo.encode() + b"x" + drawing)
+    edited = tmp_path / "drawing.bin"
+    edited.write_bytes(b"x" + drawing)
+    bundle = tmp_path / "bundle.tar"
+    with tarfile.open(bundle, "w") as tar:
+        tar.add(memos / "canteen.txt", arcname="canteen.txt")
+        tar.add(edited, arcname="drawing.bin")
+    for path in (behind, bundle):
+        data = path.read_bytes()
+        fields = content_fields(index, Hasher().digest(str(path)), inspect_file(str(path)), chunk_hits=_hits(index, data))
+        assert fields["level"] == "core" and fields["source_path"] == str(drawings / "impeller.dwg"), path.name
+        assert fields["match"].method == "partial" and fields["details"] == {"lineage": "bytes"}, path.name
+    plain = memos / "canteen.txt"  # the memo alone is still the memo, exactly
+    fields = content_fields(index, Hasher().digest(str(plain)), inspect_file(str(plain)), chunk_hits=_hits(index, plain.read_bytes()))
+    assert fields["level"] == "internal" and fields["match"].method == "exact"
+    index.close()
