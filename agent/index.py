@@ -658,7 +658,8 @@ class FingerprintIndex:
             tx.executemany("DELETE FROM history WHERE path = ?", declassified)
             if purged or declassified:  # else no document lost its last reference: no scan of them all
                 _forget_documents(tx)
-                self._prefilter = None
+        if purged or declassified:
+            self._prefilter = None  # committed: the next look-up reads what is left
         return purged + len(declassified)
 
     def refresh(self, progress: Callable[[int, int], None] | None = None) -> RefreshStats:
@@ -679,6 +680,7 @@ class FingerprintIndex:
             return self._refresh(work)
         finally:
             work.close()  # the hashing helpers end with the refresh, also one that failed
+            self._prefilter = None  # its sketches are committed: the next look-up reads them (not one before)
 
     def _refresh(self, work: _Hashing) -> RefreshStats:
         self.purge_history()
@@ -718,6 +720,8 @@ class FingerprintIndex:
             with work.writer.batch() as tx:
                 tx.executemany("DELETE FROM files WHERE path = ?", [(os.fsencode(e.path),) for e in gone])
                 _remember(tx, [e for e in gone if self.folder_for(e.path)], DELETED)
+                if any(self.folder_for(e.path) is None for e in gone):  # a folder no longer classified: no history
+                    _forget_documents(tx)  # so its documents and sketches go with its rows
                 tx.executemany("UPDATE files SET level = ?, entry = ?, ctime_ns = ? WHERE path = ?", relabel)
         work.finish()
         self._fingerprint_missing()  # content indexed before lineage existed (or interrupted)
@@ -830,13 +834,11 @@ class FingerprintIndex:
             for sha256, hashes in texts.items():
                 if hashes:
                     _store_document(tx, sha256, hashes)
-            if sketches:
+            if sketches:  # the prefilter is read again once the refresh has committed them (refresh)
                 tx.executemany(
                     "INSERT OR IGNORE INTO sketches (sha256, chunks, hashes) VALUES (?, ?, ?)",
                     [(sha256, len(packed) // 8, packed) for sha256, packed in sketches.items()],
                 )
-        if sketches:
-            self._prefilter = None
 
     def _fingerprint_missing(self) -> None:
         """Fingerprint current content that has no documents row (an index.db of an older agent),

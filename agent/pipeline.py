@@ -346,6 +346,7 @@ class Pipeline:
                 self._held.append(self.changes.get_nowait())
         except queue.Empty:
             pass
+        self._prefilter()  # each step: what another thread's submit_opened gives its jobs stays current
         self._handle_held()
         self._handle_overflows()
         self.inspector.close_if_idle()

@@ -239,3 +239,45 @@ def test_an_edited_drawing_behind_or_beside_a_less_secret_file_is_reported_as_th
     fields = content_fields(index, Hasher().digest(str(plain)), inspect_file(str(plain)), chunk_hits=_hits(index, plain.read_bytes()))
     assert fields["level"] == "internal" and fields["match"].method == "exact"
     index.close()
+
+
+def test_a_folder_dropped_from_the_config_takes_its_sketches_with_it(tmp_path):
+    kept, dropped = tmp_path / "kept", tmp_path / "dropped"
+    kept.mkdir()
+    dropped.mkdir()
+    (kept / "a.dwg").write_bytes(random.Random(16).randbytes(40_000))
+    (dropped / "b.dwg").write_bytes(random.Random(17).randbytes(40_000))
+    both = (ClassifiedFolder(str(kept), "core", "K"), ClassifiedFolder(str(dropped), "core", "D"))
+    index = FingerprintIndex(str(tmp_path / "index.db"), both, hash_workers=1)
+    index.refresh()
+    index.close()
+    index = FingerprintIndex(str(tmp_path / "index.db"), both[:1], hash_workers=1)
+    index.refresh()
+    conn = index.db.conn()
+    assert conn.execute("SELECT count(*) FROM sketches").fetchone()[0] == 1
+    assert conn.execute("SELECT count(*) FROM documents").fetchone()[0] == 1
+    index.close()
+
+
+def test_a_lookup_during_a_refresh_never_caches_a_prefilter_without_its_sketches(drawings, monkeypatch):
+    """The refresh's sketches are committed with its last batch: a prefilter another thread read
+    before then (the pipeline's, from the committed state) is not kept for PREFILTER_TTL_S after
+    the refresh (drawings went untraced for 5 s after a build)."""
+    import threading
+
+    import agent.index
+
+    folder, index = drawings
+    for i in range(5):
+        (folder / f"d{i}.dwg").write_bytes(random.Random(20 + i).randbytes(40_000))
+    commit = agent.index._Bulk.commit
+
+    def commit_after_a_lookup(bulk):
+        looker = threading.Thread(target=index.prefilter)  # another thread: sees committed rows only
+        looker.start()
+        looker.join()
+        commit(bulk)
+
+    monkeypatch.setattr(agent.index._Bulk, "commit", commit_after_a_lookup)
+    index.refresh()
+    assert len(index.prefilter()) > 100

@@ -562,3 +562,22 @@ def test_an_edited_copy_of_a_drawing_saved_just_now_is_traced_by_its_bytes(rig):
     assert found["match"]["method"] == "partial" and found["match"]["similarity"] >= 0.9
     assert found["details"]["lineage"] == "bytes"
     assert "source_path" not in events["other.bin"] or events["other.bin"]["source_path"] is None
+
+
+def test_an_edited_drawing_handed_over_from_a_users_mount_is_traced_by_its_bytes(rig, tmp_path):
+    """Files of a phone or share mounted in the user's session come through submit_opened from
+    another thread: their jobs carry the prefilter the pipeline read at its last step, also before
+    any file went through the watched places (it was None until one had)."""
+    data = os.urandom(200_000)
+    (rig.classified / "pump.dwg").write_bytes(data)
+    rig.wait_events("file.created", 1)
+    phone = tmp_path / "phone"
+    phone.mkdir()
+    place = EgressPlace(str(phone), "phone")
+    copy = phone / "edited.bin"
+    copy.write_bytes(b"x" + data)
+    time.sleep(0.5)  # a step or two: the pipeline has read the index's prefilter since the drawing was indexed
+    fd = os.open(copy, os.O_RDONLY)
+    assert rig.pipeline.submit_opened(str(copy), fd, os.fstat(fd), place)
+    [event] = rig.wait_events("egress.file", 1)
+    assert event["source_path"] == str(rig.classified / "pump.dwg") and event["details"]["lineage"] == "bytes"
