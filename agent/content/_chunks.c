@@ -112,6 +112,7 @@ typedef struct {
     Py_buffer filter;        /* sorted uint64; filter.buf NULL: none */
     Py_ssize_t keep;
     int finished;
+    int busy; /* a feed is running without the GIL: any other call on this Chunker is refused */
 } Chunker;
 
 static int cmp_u64(const void *a, const void *b)
@@ -253,7 +254,7 @@ static int Chunker_init(Chunker *self, PyObject *args, PyObject *kwds)
     Py_ssize_t keep = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|On", kwlist, &filter, &keep))
         return -1;
-    if (self->carry != NULL) {
+    if (self->carry != NULL || self->busy) {
         PyErr_SetString(PyExc_RuntimeError, "a Chunker is set up once");
         return -1;
     }
@@ -289,20 +290,35 @@ static void Chunker_dealloc(Chunker *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyObject *Chunker_feed(Chunker *self, PyObject *arg)
+/* -1 with an exception when the Chunker cannot be used now. busy is read and set with the GIL
+ * held, so two threads sharing one Chunker get an error instead of racing on its buffers. */
+static int usable(Chunker *self)
 {
+    if (self->busy) {
+        PyErr_SetString(PyExc_RuntimeError, "the Chunker is being fed by another thread");
+        return -1;
+    }
     if (self->carry == NULL || self->finished) {
         PyErr_SetString(PyExc_ValueError, "the Chunker is not set up, or finished");
-        return NULL;
+        return -1;
     }
+    return 0;
+}
+
+static PyObject *Chunker_feed(Chunker *self, PyObject *arg)
+{
+    if (usable(self) < 0)
+        return NULL;
     Py_buffer view;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
         return NULL;
     int failed;
     if (view.len >= RELEASE_GIL_BYTES) {
+        self->busy = 1;
         Py_BEGIN_ALLOW_THREADS
         failed = feed_bytes(self, view.buf, (size_t)view.len);
         Py_END_ALLOW_THREADS
+        self->busy = 0;
     } else {
         failed = feed_bytes(self, view.buf, (size_t)view.len);
     }
@@ -330,10 +346,8 @@ static PyObject *list_of(const uint64_t *v, size_t n)
 
 static PyObject *Chunker_finish(Chunker *self, PyObject *Py_UNUSED(ignored))
 {
-    if (self->carry == NULL || self->finished) {
-        PyErr_SetString(PyExc_ValueError, "the Chunker is not set up, or finished");
+    if (usable(self) < 0)
         return NULL;
-    }
     self->finished = 1;
     if (self->carried) { /* the file's last chunk */
         if (emit(self, self->carry, self->carried))
@@ -357,8 +371,10 @@ static PyObject *Chunker_finish(Chunker *self, PyObject *Py_UNUSED(ignored))
  * made for each. */
 static PyObject *Chunker_finish_packed(Chunker *self, PyObject *Py_UNUSED(ignored))
 {
-    if (self->carry == NULL || self->finished || self->filter.buf != NULL) {
-        PyErr_SetString(PyExc_ValueError, "the Chunker is not set up, is finished, or has a filter");
+    if (usable(self) < 0)
+        return NULL;
+    if (self->filter.buf != NULL) {
+        PyErr_SetString(PyExc_ValueError, "a Chunker with a filter has no sketch to pack");
         return NULL;
     }
     self->finished = 1;

@@ -122,3 +122,41 @@ def test_a_chunker_refuses_a_filter_that_is_not_8_byte_integers():
     done.finish()
     with pytest.raises(ValueError, match="finished"):
         done.feed(b"more")
+
+
+def test_one_chunker_fed_from_several_threads_refuses_instead_of_crashing():
+    """feed() lets other threads run while it chunks 64 KiB or more; another call on the same
+    Chunker meanwhile is refused (RuntimeError). Before, three feeders and a finish() on one
+    Chunker crashed the interpreter (abort or segmentation fault) within a few hundred rounds."""
+    if not chunks.NATIVE:
+        pytest.skip("the C extension agent.content._chunks was not built")
+    import threading
+    import time
+
+    buffers = [os.urandom(65_536 + 4096 * i) for i in range(4)]
+    refused = []
+    for _ in range(60):
+        chunker = chunks.Chunker()
+        stop = threading.Event()
+
+        def feed(chunker=chunker, stop=stop):
+            while not stop.is_set():
+                try:
+                    chunker.feed(random.choice(buffers))
+                except RuntimeError:
+                    refused.append(1)
+                except ValueError:  # finished
+                    return
+
+        feeders = [threading.Thread(target=feed) for _ in range(3)]
+        for t in feeders:
+            t.start()
+        time.sleep(0.002)
+        try:
+            chunker.finish()
+        except RuntimeError:
+            refused.append(1)
+        stop.set()
+        for t in feeders:
+            t.join()
+    assert refused  # the threads did meet
