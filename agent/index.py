@@ -153,6 +153,7 @@ STRIPPED_SCHEME = 1
 # (docs/architecture.md, "Byte lineage").
 MIN_BYTES_MATCHED = 4
 MIN_BYTES_SHARE = 0.3
+FEW_TEXT_FINGERPRINTS = 32  # content whose text gives fewer (a CAD file in OLE2 format: a few property words) is sketched too
 PREFILTER_TTL_S = 5.0  # how long the lane's prefilter is trusted without asking whether sketches changed
 QUERY_CHUNK = 500  # hashes per IN (...) query, below SQLite's variable limit
 CAP_TTL_S = 60.0
@@ -582,7 +583,7 @@ class FingerprintIndex:
         d = self.hasher.digest(path)
         entry = IndexedFile(path, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name, d.ctime_ns)
         found = self._fingerprints(path, d.sha256)
-        sketched = self._sketch_of(path, d.sha256) if found is not None and not found else None
+        sketched = self._sketch_of(path, d.sha256) if found is not None and len(found) < FEW_TEXT_FINGERPRINTS else None
         with self.db.transaction() as conn:
             if known is not None and known.sha256 != entry.sha256:
                 _remember(conn, [known], PREVIOUS_VERSION)
@@ -861,16 +862,20 @@ class FingerprintIndex:
                     _store_document(tx, sha256, hashes)
 
     def _sketch_missing(self) -> None:
-        """Sketch current content without text (a documents row of no fingerprints) that has no
-        sketch yet, COMMIT_EVERY contents a transaction. A file is read again for it (its hash was
-        taken by the refresh's helpers): some 2 GB/s of chunking, apart from the read."""
+        """Sketch current content with little or no text (a documents row of fewer than
+        FEW_TEXT_FINGERPRINTS) that has no sketch yet, COMMIT_EVERY contents a transaction: what
+        the refresh's helpers did not sketch as they hashed (a head that may hold text, such as
+        an Inventor or SolidWorks file in OLE2 format, whose text is a few properties), and what
+        an older index holds. A file is read again for it: some 2 GB/s of chunking, apart from
+        the read."""
         if self.sketch is None:
             return
         rows = (
             self.db.conn()
             .execute(
-                f"SELECT {COLUMNS} FROM files WHERE sha256 IN (SELECT sha256 FROM documents WHERE fingerprints = 0)"
-                " AND sha256 NOT IN (SELECT sha256 FROM sketches) GROUP BY sha256"
+                f"SELECT {COLUMNS} FROM files WHERE sha256 IN (SELECT sha256 FROM documents WHERE fingerprints < ?)"
+                " AND sha256 NOT IN (SELECT sha256 FROM sketches) GROUP BY sha256",
+                (FEW_TEXT_FINGERPRINTS,),
             )
             .fetchall()
         )

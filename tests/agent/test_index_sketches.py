@@ -281,3 +281,21 @@ def test_a_lookup_during_a_refresh_never_caches_a_prefilter_without_its_sketches
     monkeypatch.setattr(agent.index._Bulk, "commit", commit_after_a_lookup)
     index.refresh()
     assert len(index.prefilter()) > 100
+
+
+def test_a_cad_file_in_ole2_format_whose_only_text_is_its_properties_is_sketched_too(drawings):
+    """Inventor, SolidWorks (to 2014) and Solid Edge files are OLE2: the index reads their
+    summary properties as text (a few fingerprints), and so never sketched them; a copy with a
+    byte put in front, or its body alone, went untraced."""
+    from agent.content import olewrite
+    from tests.agent.content.test_ole_properties import SUMMARY_FMTID, VT_LPSTR, property_set
+
+    folder, index = drawings
+    body = random.Random(18).randbytes(300_000)
+    props = [(2, VT_LPSTR, "Impeller housing, second stage"), (3, VT_LPSTR, "Pump assembly P-200"), (4, VT_LPSTR, "Wang Lei")]
+    part = olewrite.compound_file({"\x05SummaryInformation": property_set(SUMMARY_FMTID, props), "Contents": body})
+    (folder / "housing.ipt").write_bytes(part)
+    index.refresh()
+    for copy in (b"x" + part, body):
+        found = index.lookup_bytes(_hits(index, copy))
+        assert found is not None and found[0].path == str(folder / "housing.ipt")
