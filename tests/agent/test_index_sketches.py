@@ -36,7 +36,8 @@ def test_a_refresh_sketches_drawings_but_not_texts_and_a_copy_is_traced(drawings
     folder, index = drawings
     data = random.Random(1).randbytes(150_000)
     (folder / "pump.dwg").write_bytes(data)
-    (folder / "spec.txt").write_text("The pump's impeller is cast in bronze. " * 200, encoding="utf-8")
+    spec = "".join(f"Step {i}: the impeller of pump model P-{i * 37} is cast in bronze alloy C{i * 13 % 997}.\n" for i in range(120))
+    (folder / "spec.txt").write_text(spec, encoding="utf-8")  # a text of many fingerprints: not sketched
     index.refresh()
     conn = index.db.conn()
     assert conn.execute("SELECT count(*) FROM sketches").fetchone()[0] == 1
