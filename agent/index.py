@@ -155,6 +155,8 @@ MIN_BYTES_MATCHED = 4
 MIN_BYTES_SHARE = 0.3
 FEW_TEXT_FINGERPRINTS = 32  # content whose text gives fewer (a CAD file in OLE2 format: a few property words) is sketched too
 PREFILTER_TTL_S = 5.0  # how long the lane's prefilter is trusted without asking whether sketches changed
+PREFILTER_QUICK = 250_000  # fingerprints (some 2,000 large drawings): a larger prefilter is sorted again at most
+PREFILTER_REBUILD_S = 60.0  # every this many seconds (10,000 drawings: about a second and 100 MB while sorted)
 QUERY_CHUNK = 500  # hashes per IN (...) query, below SQLite's variable limit
 CAP_TTL_S = 60.0
 
@@ -298,7 +300,10 @@ class FingerprintIndex:
         self.sketch = sketch if fingerprint is not None else None
         self._cap: tuple[int, float] | None = None  # the boilerplate cap, and when it was counted
         self._sketch_cap_at: tuple[int, float] | None = None  # the same over current sketches
-        self._prefilter: tuple[byte_chunks.Prefilter, tuple, float] | None = None  # (it, its key, when checked)
+        # the prefilter, its key, when the key was checked and when it was built; and whether this
+        # index changed sketches since (asked at the next look-up, not PREFILTER_TTL_S later)
+        self._prefilter: tuple[byte_chunks.Prefilter, tuple, float, float] | None = None
+        self._sketches_changed = False
         self.db = StateDB(db_path, SCHEMA, MIGRATIONS)
         if fingerprint is not None:
             _strip_boilerplate(self.db)
@@ -461,18 +466,25 @@ class FingerprintIndex:
 
     def prefilter(self) -> byte_chunks.Prefilter:
         """Every fingerprint of every sketch, for the lane's chunker (agent/content/chunks.py):
-        read again when sketches were added or removed, which is asked PREFILTER_TTL_S apart."""
+        read again when sketches were added or removed, which is asked PREFILTER_TTL_S apart, or
+        at once after this index changed them. A large one (over PREFILTER_QUICK fingerprints:
+        its sort takes seconds of the pipeline's thread, and more memory while it runs) is read
+        again at most every PREFILTER_REBUILD_S, so a CAD user saving drawings one after another
+        does not sort it for each."""
         now = time.monotonic()
         cached = self._prefilter
-        if cached is not None and now - cached[2] < PREFILTER_TTL_S:
+        if cached is not None and not self._sketches_changed and now - cached[2] < PREFILTER_TTL_S:
             return cached[0]
+        self._sketches_changed = False
         conn = self.db.conn()
         key = tuple(conn.execute("SELECT count(*), coalesce(max(id), 0) FROM sketches").fetchone())
-        if cached is not None and cached[1] == key:
-            self._prefilter = (cached[0], key, now)
+        if cached is not None and (
+            cached[1] == key or (len(cached[0]) > PREFILTER_QUICK and now - cached[3] < PREFILTER_REBUILD_S)
+        ):
+            self._prefilter = (cached[0], cached[1], now, cached[3])
             return cached[0]
         made = byte_chunks.Prefilter.of(conn.execute("SELECT id, hashes FROM sketches WHERE chunks > 0"))
-        self._prefilter = (made, key, now)
+        self._prefilter = (made, key, now, now)
         return made
 
     def has_sketch(self, sha256: str) -> bool:
@@ -593,7 +605,7 @@ class FingerprintIndex:
             if sketched is not None:
                 _store_sketch(conn, d.sha256, sketched)
         if sketched is not None:
-            self._prefilter = None  # the lanes look for it from the next file on
+            self._sketches_changed = True  # the lanes look for it from the next file on
         if known is None:
             return entry, True
         same = (known.size, known.mtime_ns, known.inode, known.sha256, known.level, known.entry)
@@ -660,7 +672,7 @@ class FingerprintIndex:
             if purged or declassified:  # else no document lost its last reference: no scan of them all
                 _forget_documents(tx)
         if purged or declassified:
-            self._prefilter = None  # committed: the next look-up reads what is left
+            self._sketches_changed = True  # committed: the next look-up reads what is left
         return purged + len(declassified)
 
     def refresh(self, progress: Callable[[int, int], None] | None = None) -> RefreshStats:
@@ -681,7 +693,7 @@ class FingerprintIndex:
             return self._refresh(work)
         finally:
             work.close()  # the hashing helpers end with the refresh, also one that failed
-            self._prefilter = None  # its sketches are committed: the next look-up reads them (not one before)
+            self._sketches_changed = True  # its sketches are committed: the next look-up reads them (not one before)
 
     def _refresh(self, work: _Hashing) -> RefreshStats:
         self.purge_history()
@@ -891,7 +903,7 @@ class FingerprintIndex:
             with self.db.transaction() as tx:
                 for sha256, sketch in made.items():
                     _store_sketch(tx, sha256, sketch)
-            self._prefilter = None
+            self._sketches_changed = True
 
     @staticmethod
     def _still(e: IndexedFile) -> bool:

@@ -300,3 +300,18 @@ def test_a_cad_file_in_ole2_format_whose_only_text_is_its_properties_is_sketched
     for copy in (b"x" + part, body):
         found = index.lookup_bytes(_hits(index, copy))
         assert found is not None and found[0].path == str(folder / "housing.ipt")
+
+
+def test_a_large_prefilter_is_sorted_again_at_most_once_a_minute(drawings, monkeypatch):
+    folder, index = drawings
+    (folder / "first.dwg").write_bytes(random.Random(30).randbytes(60_000))
+    index.refresh()
+    monkeypatch.setattr("agent.index.PREFILTER_QUICK", 10)  # this one counts as large
+    before = len(index.prefilter())
+    assert before > 10
+    (folder / "second.dwg").write_bytes(random.Random(31).randbytes(60_000))
+    index.update_file(str(folder / "second.dwg"), force=True)
+    assert len(index.prefilter()) == before  # not sorted again within PREFILTER_REBUILD_S
+    monkeypatch.setattr("agent.index.PREFILTER_REBUILD_S", 0.0)
+    monkeypatch.setattr("agent.index.PREFILTER_TTL_S", 0.0)
+    assert len(index.prefilter()) > before
