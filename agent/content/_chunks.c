@@ -6,8 +6,8 @@
  * bits are zero once it holds MIN_BYTES, or at MAX_BYTES. As a bit of h depends only on the last
  * 64 bytes, where a chunk ends depends on the bytes around it, not on its offset: a byte put in
  * front of a file moves every chunk by one and changes none. A chunk whose first LOW_BYTES hold
- * fewer than MIN_DISTINCT distinct byte values (padding, a fill, a short pattern) has no fingerprint; the
- * others have a 47-bit hash of their bytes.
+ * fewer than MIN_DISTINCT distinct byte values (padding, a fill, a short pattern) has no
+ * fingerprint; the others have a 47-bit hash of their bytes.
  *
  * Chunker(filter=None, keep=0): feed(data) with the file's bytes in order, then finish():
  *   - with `filter` (a buffer of sorted native uint64, agent/content/chunks.py's Prefilter), the
