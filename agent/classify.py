@@ -48,19 +48,30 @@ def content_fields(
 
 
 def archive_source(index: FingerprintIndex, members: tuple[Member, ...]) -> dict:
-    """An archive traced to classified content through its members: the most sensitive
-    classified member speaks for the event (core before internal: the alert's severity follows
-    it), the outermost of those first; empty members never match."""
-    found = [(m, s) for m in members if m.size > 0 and (s := index.lookup_sha256(m.sha256)) is not None]
+    """An archive traced to classified content through its members: a member of a classified
+    file's bytes, or one holding most of a classified drawing's (its sketch, byte lineage: an
+    edited drawing zipped). The most sensitive source speaks for the event (core before
+    internal: the alert's severity follows it), the outermost member first, a whole copy before
+    an edited one; empty members never match."""
+    found = []  # (level's rank, depth, edited, member, source, match)
+    for m in members:
+        if m.size <= 0:
+            continue
+        source = index.lookup_sha256(m.sha256)
+        if source is not None:
+            found.append((LEVELS.index(source.level), m.depth, False, m, source, Match("archive", 1.0)))
+        elif m.sketch and (edited := index.lookup_bytes(m.sketch)) is not None:
+            source, share = edited
+            found.append((LEVELS.index(source.level), m.depth, True, m, source, Match("partial", share)))
     if not found:
         return {}
-    member, source = min(found, key=lambda pair: (LEVELS.index(pair[1].level), pair[0].depth))
-    fields = source.event_fields()
-    fields["match"] = Match("archive", 1.0)
+    _, _, edited, member, source, match = min(found, key=lambda f: f[:3])
+    fields = source.event_fields(match)
     fields["details"] = {
         **(fields.get("details") or {}),
         "archive_member": member.name,
         "classified_members": len(found),
+        **({"lineage": "bytes"} if edited else {}),
     }
     return fields
 

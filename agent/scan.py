@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 from agent.attribution import WriterTracker
 from agent.classify import content_fields
-from agent.content.chunks import Chunker
 from agent.config import AgentConfig
+from agent.content.chunks import Chunker
 from agent.hashing import Hasher
 from agent.identity import UserTracker, hostname
 from agent.index import CURRENT, FingerprintIndex

@@ -28,6 +28,7 @@ from loguru import logger
 
 from agent.content import filetype
 from agent.content.budget import Collector, OutOfBudget, Refused
+from agent.content.chunks import KEEP, Chunker
 from agent.content.detectors import detect
 from agent.content.extract import extract_file
 from agent.content.sevenzip import FOLDER_LOST, Encrypted, Entry, SevenZip, Unsupported
@@ -36,6 +37,8 @@ from rules.events import Detection
 
 MB = 1024 * 1024
 CHUNK_BYTES = 64 * 1024
+SKETCH_MIN_BYTES = 4096  # a member smaller has too few chunks to be traced by them (index.MIN_BYTES_MATCHED)
+SKETCHED_MEMBERS = 256  # members sketched in one archive (128 fingerprints each in the worker's answer)
 ARCHIVE_TYPES = frozenset({"zip", "tar", "gzip", "bzip2", "xz", "7z"})
 # archives the type detection names but nothing here reads (RAR's compression has no open
 # decoder): such a file, or member, is an archive_not_inspected problem, not a file with nothing in
@@ -82,6 +85,9 @@ class Member:
     size: int  # bytes actually read, not what a header said
     sha256: str
     detections: tuple[Detection, ...] = ()
+    # its bytes' sketch (agent/content/chunks.py: the KEEP least chunk fingerprints), so an edited
+    # drawing zipped is traced by its bytes as one on its own is; () for one of under SKETCH_MIN_BYTES
+    sketch: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -485,6 +491,7 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
     limits = walk.limits
     started = walk.clock()
     digest = hashlib.sha256()
+    chunker = Chunker(keep=KEEP) if len(walk.listing.members) < SKETCHED_MEMBERS else None
     held: list[bytes] = []
     holding = True
     size = 0
@@ -503,13 +510,16 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
             return
         walk.budget.take_bytes(len(chunk))
         digest.update(chunk)
+        if chunker is not None:
+            chunker.feed(chunk)
         holding = holding and size <= limits.max_held_bytes
         if holding:
             held.append(chunk)
         elif held:
             held.clear()
+    sketch = tuple(chunker.finish()) if chunker is not None and size >= SKETCH_MIN_BYTES else ()
     if not holding:
-        walk.listing.members.append(Member(name, depth, size, digest.hexdigest()))
+        walk.listing.members.append(Member(name, depth, size, digest.hexdigest(), sketch=sketch))
         return
     data = io.BytesIO(b"".join(held))
     held.clear()
@@ -523,7 +533,7 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
         document = extract_file(
             data, name.rsplit("/", 1)[-1], max_bytes=limits.max_held_bytes, max_seconds=seconds_left
         )
-        walk.listing.members.append(Member(name, depth, size, digest.hexdigest(), detect(document)))
+        walk.listing.members.append(Member(name, depth, size, digest.hexdigest(), detect(document), sketch))
         if inner_type in UNREAD_ARCHIVE_TYPES:
             walk.problem(NOT_INSPECTED, name, inner_type)
         return

@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import subprocess
 import sys
 import tarfile
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -315,3 +317,31 @@ def test_scan_traces_a_drawing_whose_bytes_were_edited(setup, tmp_path):
     assert results["other.bin"]["source_path"] is None and results["other.bin"]["match"] is None
     text = _run("scan", str(tmp_path / "prepended.bin"), config=config).stdout
     assert "edited copy (traced by its bytes) of classified file" in text and str(drawings / "impeller.dwg") in text
+
+
+def test_scan_traces_an_edited_drawing_compressed_into_an_archive_by_its_members_bytes(setup, tmp_path):
+    """A drawing that compresses (a zip's deflate rewrites all its bytes) edited and zipped, or
+    xz'd into a tar, is traced through its member's sketch; beside an exact copy of a less secret
+    file in the same zip, the drawing still speaks for the event."""
+    root, config, drawings = setup
+    rng = random.Random(5)
+    drawing = bytes(rng.choice(range(0, 256, 8)) for _ in range(200_000))  # binary, varied, compressible (5 bits a byte)
+    (drawings / "casing.dwg").write_bytes(drawing)
+    memos = root / "memos"
+    memos.mkdir()
+    (memos / "note.bin").write_bytes(os.urandom(3000))
+    with open(config, "a", encoding="utf-8") as f:
+        f.write("    - path: ./memos\n      level: internal\n      name: Memos\n")
+    assert _run("index", "--quiet", config=config).returncode == 0
+    edited = b"x" + drawing[:100_000] + b"!" + drawing[100_001:]
+    with zipfile.ZipFile(tmp_path / "drawing.zip", "w", zipfile.ZIP_DEFLATED) as packed:
+        packed.writestr("notes/drawing.bin", edited)
+        packed.write(memos / "note.bin", arcname="note.bin")
+    with tarfile.open(tmp_path / "drawing.tar.xz", "w:xz") as tar:
+        (tmp_path / "inner.bin").write_bytes(edited)
+        tar.add(tmp_path / "inner.bin", arcname="inner.bin")
+    done = _run("scan", "--json", str(tmp_path / "drawing.zip"), str(tmp_path / "drawing.tar.xz"), config=config)
+    assert done.returncode == 0, done.stderr
+    for found in map(json.loads, done.stdout.splitlines()):
+        assert found["source_path"] == str(drawings / "casing.dwg"), found
+        assert found["level"] == "core" and found["match"]["method"] == "partial" and found["match"]["similarity"] >= 0.9

@@ -133,6 +133,9 @@ def test_a_fifo_is_refused_at_open_and_never_blocks(tmp_path):
         {"file_type": None, "type_mismatch": None, "detections": [], "members": [["a", 1, 2]], "fingerprints": []},
         {"file_type": None, "type_mismatch": None, "detections": [], "members": [], "fingerprints": [True]},
         {"file_type": None, "type_mismatch": None, "detections": []},
+        {"file_type": None, "type_mismatch": None, "detections": [], "members": [["a", 1, 2, "0" * 64, [], "12"]], "fingerprints": []},
+        {"file_type": None, "type_mismatch": None, "detections": [], "members": [["a", 1, 2, "0" * 64, [], [1.5]]], "fingerprints": []},
+        {"file_type": None, "type_mismatch": None, "detections": [], "members": [["a", 1, 2, "0" * 64, [], list(range(999))]], "fingerprints": []},
     ],
 )
 def test_a_malformed_answer_from_a_worker_is_refused(answer):
@@ -142,9 +145,10 @@ def test_a_malformed_answer_from_a_worker_is_refused(answer):
 
 
 def test_answers_round_trip(tmp_path):
-    path = makers.write_zip(tmp_path / "d.zip", {"a/b.txt": MARKED, "c.bin": b"\x00" * 10})
+    path = makers.write_zip(tmp_path / "d.zip", {"a/b.txt": MARKED, "c.bin": b"\x00" * 10, "d.bin": os.urandom(20_000)})
     inspection = inspect_file(str(path))
     assert decode_inspection(encode_inspection(inspection)) == inspection
+    assert [len(m.sketch) > 5 for m in inspection.members] == [False, False, True]  # a member's bytes are sketched
 
 
 def test_a_worker_that_cannot_start_is_not_restarted_for_every_file(tmp_path, monkeypatch):
