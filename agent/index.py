@@ -284,11 +284,11 @@ class FingerprintIndex:
         history_keep_s: float = HISTORY_KEEP_S,
         fingerprint: Callable[[str], frozenset[int]] | None = file_fingerprints,
         hash_workers: int | None = None,
-        sketch: Callable[[str], list[int]] | None = byte_chunks.sketch,
+        sketch: Callable[[str], list[int]] | None = byte_chunks.sketch if byte_chunks.NATIVE else None,
     ):
         """`fingerprint(path)`: the winnowing fingerprints of a file's text (None: no lineage).
         `sketch(path)`: the chunk fingerprints kept of a file without text (byte lineage; none
-        without `fingerprint` either).
+        without `fingerprint` either, nor by default without the C extension: agent/content/chunks.py).
         `hash_workers`: helper processes hashing a large refresh (agent/hashpool.py); None: one
         per core, 1: none (hashed on the refreshing thread)."""
         # the most specific folder wins when classified folders nest
@@ -764,7 +764,7 @@ class FingerprintIndex:
 
     def _digest_each(self, todo: list) -> Iterator[FileDigest | OSError]:
         for raw, _st, _folder in todo:
-            look = byte_chunks.SketchLook(may_have_text) if self.sketch is not None else None
+            look = byte_chunks.SketchLook(may_have_text) if self.sketch is not None and byte_chunks.NATIVE else None
             try:
                 d = self.hasher.digest(os.fsdecode(raw), self._head_bytes(), look=look)
             except OSError as exc:

@@ -28,7 +28,7 @@ from loguru import logger
 
 from agent.content import filetype
 from agent.content.budget import Collector, OutOfBudget, Refused
-from agent.content.chunks import KEEP, Chunker
+from agent.content.chunks import KEEP, NATIVE, Chunker
 from agent.content.detectors import detect
 from agent.content.extract import extract_file
 from agent.content.sevenzip import FOLDER_LOST, Encrypted, Entry, SevenZip, Unsupported
@@ -491,7 +491,7 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
     limits = walk.limits
     started = walk.clock()
     digest = hashlib.sha256()
-    chunker = Chunker(keep=KEEP) if len(walk.listing.members) < SKETCHED_MEMBERS else None
+    chunker = Chunker(keep=KEEP) if NATIVE and len(walk.listing.members) < SKETCHED_MEMBERS else None
     held: list[bytes] = []
     holding = True
     size = 0

@@ -21,9 +21,11 @@ was. A file whose chunks are mostly a classified file's is traced to it (agent/i
   share of them estimates the share of the file it keeps.
 
 The C extension agent.content._chunks (setup.py, optional) does the same in one pass at some 2 GB/s;
-the Python here is the reference it is tested against, and the fallback where it was not built
-(some 3 MB a second: `NATIVE` tells which; without it the first PURE_MAX_BYTES of a file are
-chunked, by the index and the lane alike).
+the Python here is the reference it is tested against. It runs at some 3 MB a second, too slow for
+an agent (a burst, an index of drawings, an archive's members), so where the extension was not
+built (`NATIVE` false: the aarch64 and Windows wheels) byte lineage is off: the index sketches
+nothing, so the lanes chunk nothing, and archive members are not sketched. `_PureChunker` (the
+first PURE_MAX_BYTES of a file) stays for the tests that hold the C loop to it.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ HASH_BITS = 47
 KEEP = 128  # fingerprints the index keeps of one classified file (its least)
 GEAR_SEED = 0x4D6957656943  # "MiWeiC"
 HEAD_BYTES = 8192  # agent.content.filetype.HEAD_BYTES: what tells a text from a binary
-PURE_MAX_BYTES = 1 << 20  # without the C extension, the lane chunks a file's first MiB only
+PURE_MAX_BYTES = 1 << 20  # what _PureChunker keeps of a file
 M64 = (1 << 64) - 1
 _MASK = ((1 << MASK_BITS) - 1) << (64 - MASK_BITS)
 
@@ -116,9 +118,9 @@ def reference_fingerprints(data: bytes) -> list[int]:
 
 
 class _PureChunker:
-    """The reference fed in pieces, where the C extension was not built: the first PURE_MAX_BYTES
-    of a file are kept until finish() and the rest is not looked at, by the index and the lane
-    alike (an agent is one or the other, so both sides of a match see the same part)."""
+    """The reference fed in pieces (what Chunker gives where the C extension was not built, which
+    the agent then does not ask for): the first PURE_MAX_BYTES of a file are kept until finish()
+    and the rest is not looked at."""
 
     def __init__(self, filter: array | None = None, keep: int = 0) -> None:
         self._filter = filter
@@ -152,7 +154,7 @@ def Chunker(filter: array | None = None, keep: int = 0):  # noqa: N802 (a class 
     return _PureChunker(filter, keep)
 
 
-def sketch(path: str, read_bytes: int = 1 << 20) -> list[int]:
+def sketch(path: str, read_bytes: int = 1 << 20) -> list[int]:  # the index's `sketch` where NATIVE
     """The index's sketch of the file at path: its KEEP least fingerprints (sorted)."""
     chunker = Chunker(keep=KEEP)
     with open(path, "rb", buffering=0) as f:
@@ -170,7 +172,7 @@ class SketchLook:
     __slots__ = ("_chunker", "_may_hold_text", "_first")
 
     def __init__(self, may_hold_text: Callable[[bytes], bool]) -> None:
-        self._chunker = Chunker(keep=KEEP)
+        self._chunker = Chunker(keep=KEEP) if NATIVE else None  # no byte lineage without the C loop
         self._may_hold_text = may_hold_text
         self._first = True
 

@@ -315,3 +315,24 @@ def test_a_large_prefilter_is_sorted_again_at_most_once_a_minute(drawings, monke
     monkeypatch.setattr("agent.index.PREFILTER_REBUILD_S", 0.0)
     monkeypatch.setattr("agent.index.PREFILTER_TTL_S", 0.0)
     assert len(index.prefilter()) > before
+
+
+def test_without_the_c_extension_byte_lineage_is_off_and_the_index_still_builds(drawings):
+    """The Python reference chunks some 3 MB a second: an agent without agent.content._chunks
+    (the aarch64 and Windows wheels) sketches nothing rather than spend seconds a drawing."""
+    folder, _ = drawings
+    (folder / "d.dwg").write_bytes(random.Random(40).randbytes(60_000))
+    script = (
+        "import sys\n"
+        "sys.modules['agent.content._chunks'] = None  # as where it was not built\n"
+        "from agent.config import ClassifiedFolder\n"
+        "from agent.content import chunks\n"
+        "from agent.index import FingerprintIndex\n"
+        "assert not chunks.NATIVE\n"
+        f"index = FingerprintIndex({str(folder.parent / 'pure.db')!r}, (ClassifiedFolder({str(folder)!r}, 'core', 'D'),))\n"
+        "stats = index.refresh()\n"
+        "print(stats.hashed, index.db.conn().execute('SELECT count(*) FROM sketches').fetchone()[0], len(index.prefilter()))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=os.getcwd())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1", "0", "0"]
