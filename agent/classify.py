@@ -39,7 +39,8 @@ def content_fields(
         fields.update(archive_source(index, inspection.members))
     if "match" not in fields and inspection.fingerprints:  # an edited or partial copy
         fields.update(partial_source(index, inspection.fingerprints))
-    if chunk_hits:  # an edited copy of a file without text, also inside or behind something classified
+    if chunk_hits and fields.get("level") != LEVELS[0]:  # nothing outranks a core source already found
+        # an edited copy of a file without text, also inside or behind something less secret
         by_bytes = byte_source(index, chunk_hits)
         if by_bytes and ("match" not in fields or _more_sensitive(by_bytes["level"], fields["level"])):
             fields.update(by_bytes)  # a core drawing tarred with, or put behind, an internal memo is the drawing's leak
