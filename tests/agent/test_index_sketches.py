@@ -156,21 +156,29 @@ def test_the_prefilter_and_a_look_up_leave_numpy_unimported(drawings, tmp_path):
     folder, index = drawings
     (folder / "n.bin").write_bytes(random.Random(11).randbytes(40_000))
     index.refresh()
-    script = (
-        "import sys\n"
-        "from agent.config import ClassifiedFolder\n"
-        "from agent.content import chunks\n"
-        "from agent.index import FingerprintIndex\n"
+    said = _in_a_new_agent(
+        "",
         f"index = FingerprintIndex({index.db.path!r}, (ClassifiedFolder({str(folder)!r}, 'core', 'D'),), hash_workers=1)\n"
         "prefilter = index.prefilter()\n"
         "chunker = chunks.Chunker(prefilter.values)\n"
         f"chunker.feed(open({str(folder / 'n.bin')!r}, 'rb').read())\n"
         "assert index.lookup_bytes(chunker.finish()[1]) is not None\n"
-        "print('numpy' in sys.modules)\n"
+        "print('numpy' in sys.modules)\n",
     )
+    assert said == "False"
+
+
+def _in_a_new_agent(before: str, code: str) -> str:
+    """What `code` prints in a fresh interpreter that imported the index as the agent does
+    (`before` runs first)."""
+    script = "import sys\n" + before + (
+        "from agent.config import ClassifiedFolder\n"
+        "from agent.content import chunks\n"
+        "from agent.index import FingerprintIndex\n"
+    ) + code
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=os.getcwd())
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "False"
+    return done.stdout.strip()
 
 
 def test_a_damaged_sketch_is_left_out_of_the_prefilter_not_fatal(drawings):
@@ -322,17 +330,11 @@ def test_without_the_c_extension_byte_lineage_is_off_and_the_index_still_builds(
     (the aarch64 and Windows wheels) sketches nothing rather than spend seconds a drawing."""
     folder, _ = drawings
     (folder / "d.dwg").write_bytes(random.Random(40).randbytes(60_000))
-    script = (
-        "import sys\n"
-        "sys.modules['agent.content._chunks'] = None  # as where it was not built\n"
-        "from agent.config import ClassifiedFolder\n"
-        "from agent.content import chunks\n"
-        "from agent.index import FingerprintIndex\n"
+    said = _in_a_new_agent(
+        "sys.modules['agent.content._chunks'] = None  # as where it was not built\n",
         "assert not chunks.NATIVE\n"
         f"index = FingerprintIndex({str(folder.parent / 'pure.db')!r}, (ClassifiedFolder({str(folder)!r}, 'core', 'D'),))\n"
         "stats = index.refresh()\n"
-        "print(stats.hashed, index.db.conn().execute('SELECT count(*) FROM sketches').fetchone()[0], len(index.prefilter()))\n"
+        "print(stats.hashed, index.db.conn().execute('SELECT count(*) FROM sketches').fetchone()[0], len(index.prefilter()))\n",
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=os.getcwd())
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["1", "0", "0"]
+    assert said.split() == ["1", "0", "0"]
