@@ -203,7 +203,10 @@ def _serve(inp: BinaryIO, out: BinaryIO, text_kinds: frozenset[str] | None = Non
                 why = (exc.strerror or type(exc).__name__).encode("utf-8", "replace")[:1000]
                 answers += [b"\x00", _ERR.pack(exc.errno or 0, len(why)), why]
                 continue
-            head = d.head if text_kinds is None or (d.head and may_hold_text(d.head, text_kinds)) else b""
+            text = look.text if look is not None else None  # what the sketch asked of the same head
+            if text is None:
+                text = bool(d.head) and (text_kinds is None or may_hold_text(d.head, text_kinds))
+            head = d.head if text_kinds is None or text else b""
             sketch = look.packed() if look is not None else None
             answers += [
                 b"\x01",

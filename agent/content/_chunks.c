@@ -344,17 +344,26 @@ static PyObject *list_of(const uint64_t *v, size_t n)
     return list;
 }
 
+/* The end of the file: its last chunk emitted, the fingerprints sorted and distinct; -1 when out
+ * of memory. finish() and finish_packed() both start with it. */
+static int close_chunks(Chunker *self)
+{
+    self->finished = 1;
+    if (self->carried) { /* the file's last chunk */
+        if (emit(self, self->carry, self->carried))
+            return -1;
+        self->carried = 0;
+    }
+    self->nfound = sort_unique(self->found, self->nfound);
+    return 0;
+}
+
 static PyObject *Chunker_finish(Chunker *self, PyObject *Py_UNUSED(ignored))
 {
     if (usable(self) < 0)
         return NULL;
-    self->finished = 1;
-    if (self->carried) { /* the file's last chunk */
-        if (emit(self, self->carry, self->carried))
-            return PyErr_NoMemory();
-        self->carried = 0;
-    }
-    self->nfound = sort_unique(self->found, self->nfound);
+    if (close_chunks(self) < 0)
+        return PyErr_NoMemory();
     if (self->filter.buf != NULL) {
         PyObject *hits = list_of(self->found, self->nfound);
         if (hits == NULL)
@@ -377,13 +386,8 @@ static PyObject *Chunker_finish_packed(Chunker *self, PyObject *Py_UNUSED(ignore
         PyErr_SetString(PyExc_ValueError, "a Chunker with a filter has no sketch to pack");
         return NULL;
     }
-    self->finished = 1;
-    if (self->carried) {
-        if (emit(self, self->carry, self->carried))
-            return PyErr_NoMemory();
-        self->carried = 0;
-    }
-    self->nfound = sort_unique(self->found, self->nfound);
+    if (close_chunks(self) < 0)
+        return PyErr_NoMemory();
     if (self->keep > 0 && self->nfound > (size_t)self->keep)
         self->nfound = (size_t)self->keep;
     PyObject *out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(8 * self->nfound));

@@ -169,19 +169,21 @@ class SketchLook:
     fingerprints a text's words instead). `packed()`: the sketch as the index stores it, or None
     for a text. The index's builds take it in the same read as the hash (agent/hashpool.py)."""
 
-    __slots__ = ("_chunker", "_may_hold_text", "_first")
+    __slots__ = ("_chunker", "_may_hold_text", "_first", "text")
 
     def __init__(self, may_hold_text: Callable[[bytes], bool]) -> None:
         self._chunker = Chunker(keep=KEEP) if NATIVE else None  # no byte lineage without the C loop
         self._may_hold_text = may_hold_text
         self._first = True
+        self.text: bool | None = None  # may_hold_text's answer for the head, once asked
 
     def __call__(self, view: memoryview) -> None:
         if self._chunker is None:
             return
         if self._first:
             self._first = False
-            if self._may_hold_text(bytes(view[:HEAD_BYTES])):
+            self.text = self._may_hold_text(bytes(view[:HEAD_BYTES]))
+            if self.text:
                 self._chunker = None
                 return
         self._chunker.feed(view)
