@@ -50,7 +50,7 @@ from collections.abc import Callable
 from loguru import logger
 
 from agent.walk import PATH_MAX
-from agent.watcher import TOO_DEEP, BlindSpot, Folders, FsChange, _ignore, _reason, blind_spots
+from agent.watcher import DRAIN_END, TOO_DEEP, BlindSpot, Folders, FsChange, _ignore, _reason, blind_spots
 
 IN_MODIFY, IN_ATTRIB, IN_CLOSE_WRITE, IN_MOVED_FROM, IN_MOVED_TO = 0x2, 0x4, 0x8, 0x40, 0x80
 IN_CREATE, IN_DELETE, IN_DELETE_SELF, IN_MOVE_SELF = 0x100, 0x200, 0x400, 0x800
@@ -128,7 +128,11 @@ class InotifyWatchers(Folders):
         self._mounts: dict[bytes, str] = {}  # file systems mounted below a watched folder -> that folder
         # cookie -> (path, is_dir, deadline, the watched folder it left)
         self._moved_from: dict[int, tuple[bytes, bool, float, str | None]] = {}
-        self._draining: dict[int, tuple[bytes, float]] = {}  # wd unwatched -> (its folder's path, until when)
+        # wd unwatched -> (its folder's path, until when, the watched folder it was unwatched with)
+        self._draining: dict[int, tuple[bytes, float, str]] = {}
+        self._drains: dict[str, int] = {}  # watched folder unwatched -> its wds still draining
+        self._drain_ends: list[str] = []  # folders whose DRAIN_END the full queue refused: put again
+        self._drains_checked_at = time.monotonic()
         self._drained_from: dict[int, str] = {}  # cookie -> the path a file left in a folder unwatched
         # reported files watched on their own (watch_file): wd -> their paths (hard links share
         # one inode, so one wd), path -> wd, (st_dev, st_ino) -> wd and wd -> (st_dev, st_ino)
@@ -194,11 +198,49 @@ class InotifyWatchers(Folders):
             for wd in [wd for wd, root in self._roots.items() if root == folder]:
                 del self._roots[wd]
             now = time.monotonic()
-            self._draining = {wd: kept for wd, kept in self._draining.items() if kept[1] > now}
+            self._expire_drains(now)
+            if not self._drains.get(folder):
+                self.on_drain(folder)  # the pipeline keeps the place it was until the DRAIN_END below
             for wd in [wd for wd, owner in self._owner.items() if owner == folder]:
-                self._draining[wd] = (self._dirs[wd], now + DRAIN_S)  # until its IN_IGNORED: see _drained
+                self._draining[wd] = (self._dirs[wd], now + DRAIN_S, folder)  # until its IN_IGNORED: see _drained
+                self._drains[folder] = self._drains.get(folder, 0) + 1
                 self._drop(wd)
                 self._libc.inotify_rm_watch(self.fd, wd)  # fails harmlessly when the kernel dropped it
+            if not self._drains.get(folder):  # nothing left in the kernel: after what was put already
+                self._end_drain(folder)
+
+    def _expire_drains(self, now: float) -> None:
+        """Stop waiting for the IN_IGNORED of watches unwatched DRAIN_S ago (lost in an overflow)."""
+        for wd in [wd for wd, kept in self._draining.items() if kept[1] <= now]:
+            self._drained_watch(wd)
+
+    def _drained_watch(self, wd: int) -> None:
+        """An unwatched watch's last change was read: its folder's drain ends with its last watch."""
+        folder = self._draining.pop(wd)[2]
+        left = self._drains.pop(folder, 0) - 1
+        if left > 0:
+            self._drains[folder] = left
+        else:
+            self._end_drain(folder)
+        if not self._draining:
+            self._drained_from.clear()
+
+    def _end_drain(self, folder: str) -> None:
+        try:
+            self._changes.put_nowait(FsChange(DRAIN_END, folder, True))
+        except queue.Full:  # (the changes refused are an overflow already): put by a later round
+            self._drain_ends.append(folder)
+
+    def _later_drain_work(self) -> None:
+        """The DRAIN_ENDs a full queue refused, and the watches unwatched a DRAIN_S ago."""
+        now = time.monotonic()
+        with self._maps:
+            waiting, self._drain_ends = self._drain_ends, []
+            for folder in waiting:
+                self._end_drain(folder)
+            if self._draining and now >= self._drains_checked_at + REWATCH_S:
+                self._drains_checked_at = now
+                self._expire_drains(now)
 
     # --- watches --------------------------------------------------------------------------
 
@@ -381,6 +423,8 @@ class InotifyWatchers(Folders):
                     if len(data) < READ_BYTES // 2:
                         self._stop.wait(GATHER_S)
                 self._expire_moves()
+                if self._drain_ends or self._draining:
+                    self._later_drain_work()
                 self._look_for_gone()
                 self._check_roots()
             except BlockingIOError:
@@ -463,9 +507,7 @@ class InotifyWatchers(Folders):
         went into it was not seen, which the pipeline says."""
         parent = self._draining[wd][0]
         if mask & IN_IGNORED:
-            del self._draining[wd]
-            if not self._draining:
-                self._drained_from.clear()
+            self._drained_watch(wd)
             return
         if not name:
             return

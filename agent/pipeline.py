@@ -43,7 +43,7 @@ from agent.paths import is_under, readable
 from agent.places import EgressPlace, EgressPlaces
 from agent.spool import FileMark, Spool, placed_by_inode
 from agent.walk import FILE_FLAGS, PATH_MAX, Unwalkable, lstat, walk_files
-from agent.watcher import BlindSpot, FsChange
+from agent.watcher import DRAIN_END, BlindSpot, FsChange
 from rules.events import Detection, Event
 
 QUEUE_MAX = 200_000
@@ -254,8 +254,10 @@ class Pipeline:
 
     def watch_files_with(self, watchers) -> None:
         """Watch the files re-checked on their own through `watchers` (agent.watcher.Folders):
-        see FILE_WATCH_SHARE. Called before start."""
+        see FILE_WATCH_SHARE; and keep each place whose folder they stop watching until the
+        changes still on their way from it are handled (their DRAIN_END). Called before start."""
         self._files = watchers
+        watchers.on_drain = self.places.hold
         self._max_file_watches = min(MAX_FILE_WATCHES, int(_max_user_watches() * FILE_WATCH_SHARE))
 
     def on_overflow(self, reason: str) -> None:
@@ -407,6 +409,9 @@ class Pipeline:
         self._pend_egress(path, place, closed="closed" in kinds, wrote="modified" in kinds)
 
     def _handle(self, change: FsChange) -> None:
+        if change.kind == DRAIN_END:  # what was made in that folder before it went is handled
+            self.places.release(change.path)
+            return
         if change.kind in _TOUCHED:
             self._touched(change)
             return

@@ -57,9 +57,16 @@ UNABLE_TO_WATCH = "Unable to watch %r: %s"  # watchdog's log message (observers/
 _KINDS = {"created": "created", "modified": "modified", "moved": "moved", "deleted": "deleted", "closed": "closed"}
 
 
+# The change put after the last of an unwatched folder's changes drained from the kernel's queue
+# (agent/inotify.py): the pipeline then lets go of the place that folder was (places.release)
+DRAIN_END = "drain-end"
+
+
 @dataclass(frozen=True)
 class FsChange:
-    kind: str  # created | modified | moved | deleted | closed; touched | touched-closed: a file watched on its own
+    # created | modified | moved | deleted | closed; touched | touched-closed: a file watched on its
+    # own; DRAIN_END: every change of the folder at path still queued when it was unwatched is put
+    kind: str
     path: str
     is_dir: bool = False
     dest: str | None = None  # for moved
@@ -78,7 +85,7 @@ class BlindSpot:
     reason: str  # e.g. "Permission denied", "inotify watch limit reached", "deeper than PATH_MAX"
 
 
-def _ignore(_spot: BlindSpot) -> None:
+def _ignore(_what: object) -> None:
     pass
 
 
@@ -138,6 +145,11 @@ class Folders:
         self._watches: dict[str, object] = {}  # folder -> its watch
         self._covered: dict[str, str] = {}  # folder -> the watched folder whose watch covers it
         self._lock = threading.Lock()
+        # called with a folder as its watch goes, when changes made there may still be on their way
+        # to the pipeline; a FsChange(DRAIN_END, folder) follows the last of them (agent/inotify.py:
+        # the pipeline keeps the place that folder was until then). watchdog's observer says nothing
+        # of the kind, so this one never calls it
+        self.on_drain: Callable[[str], None] = _ignore
 
     def start(self) -> None:
         raise NotImplementedError

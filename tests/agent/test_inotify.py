@@ -229,3 +229,68 @@ def test_a_rename_read_in_two_halves_late_is_still_a_rename(tmp_path):
         assert got == [("moved", str(root / "a"), str(root / "b"))]
     finally:
         w.stop()
+
+
+def _unwatched_with_a_change_queued(tmp_path, changes) -> tuple[InotifyWatchers, list[str], str]:
+    """A reader (not started) watching a folder with a nested one, a file written in each, then
+    the folder unwatched before the reader read anything: what it holds is the kernel's drain."""
+    held: list[str] = []
+    watchers = InotifyWatchers(changes, lambda reason: None)
+    watchers.on_drain = held.append
+    root = tmp_path / "stick"
+    (root / "inner").mkdir(parents=True)
+    assert watchers.watch(str(root))
+    (root / "a.bin").write_bytes(b"a")
+    (root / "inner" / "b.bin").write_bytes(b"b")
+    watchers.unwatch(str(root))
+    return watchers, held, str(root)
+
+
+def _read_all(watchers: InotifyWatchers) -> None:
+    while True:
+        try:
+            watchers.process(os.read(watchers.fd, inotify.READ_BYTES))
+        except BlockingIOError:
+            return
+
+
+def test_an_unwatched_folders_drain_ends_with_a_drain_end_after_its_last_change(tmp_path):
+    """The pipeline keeps a removed place until its DRAIN_END (places.hold): it must come after
+    every change drained from the kernel for that folder, and the hold be taken once, at the unwatch."""
+    changes: queue.Queue = queue.Queue()
+    watchers, held, root = _unwatched_with_a_change_queued(tmp_path, changes)
+    try:
+        assert held == [root]
+        assert changes.empty()  # the drain has not been read yet: no end either
+        _read_all(watchers)
+        got = [(c.kind, c.path, c.drained) for c in _drain(changes, 0)]
+        assert got[-1] == (inotify.DRAIN_END, root, False)
+        drained = {os.path.basename(p) for kind, p, was in got[:-1] if was and kind == "closed"}
+        assert drained == {"a.bin", "b.bin"}
+        assert [k for k, _, _ in got].count(inotify.DRAIN_END) == 1  # one end for the folder's two watches
+    finally:
+        watchers.stop()
+
+
+def test_a_folder_unwatched_with_nothing_left_to_drain_ends_at_once_and_a_full_queue_puts_the_end_later(tmp_path):
+    changes: queue.Queue = queue.Queue(maxsize=1)
+    held: list[str] = []
+    watchers = InotifyWatchers(changes, lambda reason: None)
+    watchers.on_drain = held.append
+    try:
+        first, second = tmp_path / "first", tmp_path / "second"
+        first.mkdir(), second.mkdir()
+        assert watchers.watch(str(first)) and watchers.watch(str(second))
+        _read_all(watchers)
+        watchers._unschedule(str(first))  # its watch already gone from the maps (as when the kernel dropped it)
+        _read_all(watchers)
+        assert [(c.kind, c.path) for c in _drain(changes, 0)] == [(inotify.DRAIN_END, str(first))]
+        changes.put(object())  # the queue full
+        watchers.unwatch(str(second))
+        _read_all(watchers)
+        assert changes.qsize() == 1 and held == [str(first), str(second)]
+        changes.get_nowait()
+        watchers._later_drain_work()  # the reader's next round
+        assert [(c.kind, c.path) for c in _drain(changes, 0)] == [(inotify.DRAIN_END, str(second))]
+    finally:
+        watchers.stop()

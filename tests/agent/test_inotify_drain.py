@@ -23,6 +23,9 @@ def _changes(q: queue.SimpleQueue) -> list[tuple]:
     out = []
     while not q.empty():
         c = q.get_nowait()
+        if c.kind == inotify.DRAIN_END:  # the end of the folder's drain: after every change drained
+            assert q.empty(), "changes after the drain's end"
+            continue
         assert c.drained, c  # each marked: it belongs to the place that went (places.find_gone)
         out.append((c.kind, os.path.basename(c.path), c.dest and os.path.basename(c.dest)))
     return out

@@ -48,3 +48,32 @@ def test_the_longest_root_wins_and_the_first_added_of_equal_ones():
     places.remove("/media/usb/")
     assert places.find("/media/usb/x.bin").kind == "share"
     assert places.find("/elsewhere") is None
+
+
+def test_a_held_place_is_kept_whatever_its_age_or_the_places_removed_after_it(monkeypatch):
+    """A place whose folder still drains (agent/inotify.py) is held: neither GONE_KEEP_S nor
+    GONE_KEPT forgets it; released, it is kept as any other removed place is."""
+    from agent import places as places_module
+
+    monkeypatch.setattr(places_module, "GONE_KEPT", 3)
+    places = EgressPlaces()
+    stick = EgressPlace("/media/leak", "removable")
+    places.add(stick)
+    places.hold("/media/leak")
+    places.remove("/media/leak")
+    for i in range(5):
+        places.add(EgressPlace(f"/media/img{i}", "removable"))
+        places.remove(f"/media/img{i}")
+    assert places.find_gone("/media/leak/drawing.dwg", drained=True) is stick
+    assert places.find_gone("/media/img0/x", drained=True) is None  # the oldest unheld ones went
+    assert places.find_gone("/media/img4/x", drained=True) is not None
+    monkeypatch.setattr(places_module, "GONE_KEEP_S", 0.0)
+    assert places.find_gone("/media/leak/drawing.dwg", drained=True) is stick
+    places.hold("/media/leak")  # held twice (unwatched again before its first drain ended)
+    places.release("/media/leak")
+    assert places.find_gone("/media/leak/drawing.dwg", drained=True) is stick
+    places.release("/media/leak")
+    assert places.find_gone("/media/leak/drawing.dwg", drained=True) is None  # released, then too old
+    places.release("/media/leak")  # one release too many changes nothing
+    places.hold("/media/leak")
+    assert places.find_gone("/media/leak/drawing.dwg", drained=True) is stick

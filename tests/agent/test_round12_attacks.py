@@ -25,7 +25,6 @@ from agent import inotify as inotify_module
 from agent import pipeline as pipeline_module
 from agent import places as places_module
 from agent.places import EgressPlace
-from agent.watcher import FsChange
 from rules.events import Media
 
 from .test_burst_attacks import VICTIM as SLOW_WRITER  # a copy that writes for four seconds, by a folder descriptor
@@ -278,66 +277,39 @@ def test_a_copy_to_a_medium_mounted_inside_a_folder_place_is_said_with_the_mediu
     assert [label for label, _ in seen] == ["PHONE"], f"said after the medium went: {seen}"
 
 
-def _stick(rig, label: str = "KINGSTON") -> EgressPlace:
-    rig.places.remove(str(rig.usb))
-    stick = EgressPlace(str(rig.usb), "removable", Media(str(rig.usb), label=label))
-    rig.places.add(stick)
-    return stick
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D4), narrowed: find_gone keeps the last GONE_KEPT places removed (64 when found, 4096 "
-    "now): a user who mounts and unmounts that many sticks or images (udisksctl needs no root in a "
-    "desktop session) while the reader is behind a flood has the copy to the first stick dropped without "
-    "a word when its drained change is reached; a gone place should be kept until its watches' "
-    "IN_IGNORED has been read (inotify's drain of it ended), not by a count",
-)
-def test_a_copy_queued_behind_64_other_sticks_unmounted_is_still_said(tmp_path):
-    rig = Rig(tmp_path, watch=False)  # the test queues the changes as the drain would put them
+# was a hole (D4), fixed: a place removed is kept while its folder's changes still queued in the
+# kernel are drained and handled (places.hold, FsChange DRAIN_END), whatever its age or how many
+# places went since; before, find_gone kept the last GONE_KEPT places removed for GONE_KEEP_S
+@needs_root
+def test_a_copy_queued_behind_4096_other_sticks_unmounted_is_still_said(rig):
+    """A user who mounts and unmounts GONE_KEPT disk images (udisksctl needs no root in a desktop
+    session) while the reader is behind a flood: the copy to the first stick is still said."""
+    secret = _secret(rig)
+    behind = _stick_unmounted_behind_the_reader(rig, "LEAK", lambda stick: (stick / "drawing.dwg").write_bytes(secret))
     try:
-        _stick(rig, "LEAK")
-        rig.places.remove(str(rig.usb))
         for i in range(places_module.GONE_KEPT):
-            other = str(tmp_path / f"image-{i}")
+            other = str(rig.usb.parent / f"image-{i}")
             rig.places.add(EgressPlace(other, "removable", Media(other, label=f"IMG{i}")))
             rig.places.remove(other)
-        for kind in ("created", "modified", "closed"):  # as inotify's drain puts them
-            rig.pipeline.changes.put(FsChange(kind, str(rig.usb / "drawing.dwg"), drained=True))
-        said = _events_of(rig, rig.usb / "drawing.dwg", 2.0)
-        assert said, "the drawing written to the first stick was dropped without a word"
     finally:
-        rig.close()
+        behind.release.set()
+    said = _events_of(rig, rig.usb / "drawing.dwg", 3.0)
+    assert [(e.get("media") or {}).get("label") for e in said] == ["LEAK"], "the drawing written to the first stick was dropped"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D4), narrowed: find_gone forgets a removed place after GONE_KEEP_S (10 minutes when "
-    "found, a day now) while inotify still drains its queued changes: a flood keeping the reader longer "
-    "behind has the copy dropped without a word when its change is reached; the place should be kept "
-    "while its drain lasts (until IN_IGNORED), and a drain cut short be reported. Here the time is "
-    "shortened to none",
-)
-def test_a_copy_queued_behind_a_flood_longer_than_the_gone_places_are_kept_is_still_said(tmp_path, monkeypatch):
+@needs_root
+def test_a_copy_queued_behind_a_flood_longer_than_the_gone_places_are_kept_is_still_said(rig, monkeypatch):
+    """The reader behind for longer than a removed place is kept (GONE_KEEP_S, a day; here
+    none): the place is held until its drain is handled, so the copy is still said."""
     monkeypatch.setattr(places_module, "GONE_KEEP_S", 0.0)
-    rig = Rig(tmp_path, watch=False)  # the test queues the changes as the drain would put them
-    try:
-        _stick(rig, "LEAK")
-        rig.places.remove(str(rig.usb))
-        time.sleep(0.01)
-        for kind in ("created", "modified", "closed"):  # as inotify's drain puts them
-            rig.pipeline.changes.put(FsChange(kind, str(rig.usb / "drawing.dwg"), drained=True))
-        said = _events_of(rig, rig.usb / "drawing.dwg", 2.0)
-        assert said, "the drawing written to the stick was dropped without a word"
-    finally:
-        rig.close()
-
-
-# --- fa666bc: the file's owner refutes a same-burst credit -----------------------------------------
-
-
+    secret = _secret(rig)
+    behind = _stick_unmounted_behind_the_reader(rig, "LEAK", lambda stick: (stick / "drawing.dwg").write_bytes(secret))
+    time.sleep(0.01)
+    behind.release.set()
+    said = _events_of(rig, rig.usb / "drawing.dwg", 3.0)
+    assert [(e.get("media") or {}).get("label") for e in said] == ["LEAK"], "the drawing written to the stick was dropped"
+    time.sleep(0.5)  # the drain's end handled: the place held no longer
+    assert rig.places.find_gone(str(rig.usb / "drawing.dwg"), drained=True) is None
 
 
 def _as_user(uid: int, folder, act) -> None:
