@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 from loguru import logger
 
-from agent.content import filetype
+from agent.content import filetype, mime
 from agent.content.budget import Collector, OutOfBudget, Refused
 from agent.content.chunks import KEEP, NATIVE, Chunker
 from agent.content.detectors import detect
@@ -39,7 +39,7 @@ MB = 1024 * 1024
 CHUNK_BYTES = 64 * 1024
 SKETCH_MIN_BYTES = 4096  # a member smaller has too few chunks to be traced by them (index.MIN_BYTES_MATCHED)
 SKETCHED_MEMBERS = 256  # members sketched in one archive (128 fingerprints each in the worker's answer)
-ARCHIVE_TYPES = frozenset({"zip", "tar", "gzip", "bzip2", "xz", "7z"})
+ARCHIVE_TYPES = frozenset({"zip", "tar", "gzip", "bzip2", "xz", "7z", "eml"})  # eml: a saved email's attachments
 # archives the type detection names but nothing here reads (RAR's compression has no open
 # decoder): such a file, or member, is an archive_not_inspected problem, not a file with nothing in
 # it. WinRAR is a common way to pack files; a drawing packed by it must not leave in silence.
@@ -212,6 +212,8 @@ def _walk(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, depth: int) -> 
             _walk_zip(walk, f, prefix, depth)
         elif file_type == "tar":
             _walk_plain_tar(walk, f, prefix, depth)
+        elif file_type == "eml":
+            _walk_email(walk, f, prefix, depth)
         else:
             _walk_tar_stream(walk, f, file_type, prefix, depth)
     except _Skip as e:
@@ -479,6 +481,31 @@ def _chunks(member: BinaryIO, walk: _Walk) -> Iterator[bytes]:
             return
         read += len(chunk)
         yield chunk
+
+
+# --- a saved email ----------------------------------------------------------------------------
+
+
+def _walk_email(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
+    """A saved email's attachments (mime.attachments), each a member in the message's order: the
+    message is parsed whole first (at most mime.MAX_MESSAGE_BYTES, paid from the decoding budget),
+    so every attachment's size is known before it is hashed."""
+    message, whole = mime.parse(f, walk.budget.check_time)
+    walk.decode.take_bytes(min(f.tell(), walk.decode.bytes_left))
+    if not whole:
+        walk.truncated(prefix.removesuffix("!/"), f"a message over {mime.MAX_MESSAGE_BYTES} bytes: the rest not read")
+    found = []
+    for attachment in mime.attachments(message, walk.budget.check_time):
+        walk.entry()
+        found.append(attachment)
+    del message
+
+    def read(i: int) -> None:
+        name, data = prefix + found[i].name, found[i].data
+        if walk.fits(name, len(data)):
+            _member(walk, (data[at : at + CHUNK_BYTES] for at in range(0, len(data), CHUNK_BYTES)), name, depth)
+
+    _in_turn(walk, [prefix + a.name for a in found], read)
 
 
 # --- members ----------------------------------------------------------------------------------

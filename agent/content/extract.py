@@ -24,6 +24,7 @@ from agent.content.ole_doc import read_doc
 from agent.content.ole_ppt import read_ppt
 from agent.content.ole_xls import read_xls
 from agent.content.ooxml import READERS as OOXML_READERS
+from agent.content.mime import read_email
 from agent.content.pdf import read_pdf
 from agent.content.text import open_source, read_text
 from agent.content.textruns import read_runs
@@ -58,6 +59,7 @@ READERS: dict[str, Callable[[Source, Collector], None]] = {
     "zip": _zipped(_no_text),
     "text": read_text,
     "dxf": read_text,  # DXF is text; its first lines are headers, not markings, but strings count
+    "eml": read_email,  # its Subject and text parts (its attachments are archive members: archive.py)
     "pdf": read_pdf,
     "docx": _zipped(OOXML_READERS["docx"]),
     "xlsx": _zipped(OOXML_READERS["xlsx"]),

@@ -345,3 +345,31 @@ def test_scan_traces_an_edited_drawing_compressed_into_an_archive_by_its_members
     for found in map(json.loads, done.stdout.splitlines()):
         assert found["source_path"] == str(drawings / "casing.dwg"), found
         assert found["level"] == "core" and found["match"]["method"] == "partial" and found["match"]["similarity"] >= 0.9
+
+
+def test_scan_traces_a_drawing_attached_to_a_saved_email_whole_or_edited(setup, tmp_path):
+    """A classified drawing attached to a message saved from a mail client (.eml; base64, the
+    name in RFC 2231 Chinese) is traced by the attachment's bytes, exact or edited; before, the
+    message was read as text and the drawing never seen."""
+    from email import policy
+    from email.message import EmailMessage
+
+    root, config, drawings = setup
+    assert _run("index", "--quiet", config=config).returncode == 0
+    data = (drawings / "impeller.dwg").read_bytes()
+    for name, attached in {"whole.eml": data, "edited.eml": b"x" + data + b"junk"}.items():
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "zhang@example.cn", "buyer@other.example", "报价"
+        message.set_content("请查收附件。")
+        message.add_attachment(attached, maintype="application", subtype="octet-stream", filename="叶轮.dwg")
+        (tmp_path / name).write_bytes(message.as_bytes(policy=policy.SMTP))
+    done = _run("scan", "--json", str(tmp_path / "whole.eml"), str(tmp_path / "edited.eml"), config=config)
+    assert done.returncode == 0, done.stderr
+    results = {Path(r["path"]).name: r for r in map(json.loads, done.stdout.splitlines())}
+    for name, method in (("whole.eml", "archive"), ("edited.eml", "partial")):
+        found = results[name]
+        assert found["file_type"] == "eml" and found["source_path"] == str(drawings / "impeller.dwg"), (name, found)
+        assert found["level"] == "core" and found["match"]["method"] == method, (name, found["match"])
+        assert found["details"]["archive_member"] == "叶轮.dwg"
+    text = _run("scan", str(tmp_path / "whole.eml"), config=config).stdout
+    assert "a saved email with a copy attached of classified file" in text, text

@@ -484,6 +484,29 @@ def test_archive_is_traced_through_its_most_sensitive_member(rig, tmp_path):
     assert event["details"]["classified_members"] == 2
 
 
+def test_a_drawing_attached_to_an_email_saved_to_a_stick_is_traced(rig):
+    """A message saved from the mail client with the drawing attached, inside a zip sent as a
+    second attachment too: both levels are walked by the agent's worker as an archive's are."""
+    import io
+    import zipfile
+    from email import policy
+    from email.message import EmailMessage
+
+    drawing = (rig.classified / "impeller.dwg").read_bytes()
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as z:
+        z.writestr("rev3.dwg", drawing)
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "zhang@example.cn", "buyer@other.example", "photos"
+    message.set_content("holiday photos attached")
+    message.add_attachment(packed.getvalue(), maintype="application", subtype="zip", filename="photos.zip")
+    (rig.usb / "holiday.eml").write_bytes(message.as_bytes(policy=policy.SMTP))
+    [event] = rig.wait_events("egress.file", 1)
+    assert event["file_type"] == "eml" and event["match"]["method"] == "archive"
+    assert event["level"] == "core" and event["source_path"] == str(rig.classified / "impeller.dwg")
+    assert event["details"]["archive_member"] == "photos.zip!/rev3.dwg"
+
+
 SLOW_WRITER = """
 import sys, time
 with open(sys.argv[1], "wb") as f:

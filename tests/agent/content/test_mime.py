@@ -1,0 +1,143 @@
+"""Saved emails (agent/content/mime.py): told from text, their text read for the detectors, and
+their attachments walked as an archive's members (hashed, sketched, inspected), however the mail
+client encoded them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import zipfile
+from email import policy
+from email.message import EmailMessage
+
+import pytest
+
+from agent.content import filetype, mime
+from agent.content.archive import walk_archive
+from agent.content.inspect import inspect_file
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _docx(text: str) -> bytes:
+    body = f'<w:document xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"><w:body><w:p><w:r><w:t>{text}</w:t></w:r></w:p></w:body></w:document>'
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("[Content_Types].xml", '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>')
+        z.writestr("word/document.xml", body)
+    return buf.getvalue()
+
+
+def _message(drawing: bytes) -> EmailMessage:
+    m = EmailMessage()
+    m["From"] = "张三 <zhang@example.cn>"
+    m["To"] = "li@other.cn"
+    m["Subject"] = "机密★5年 泵叶轮图纸"
+    m.set_content("李工：\n附件是最新图纸，请查收。\n身份证号 11010519491231002X\n")
+    m.add_alternative("<html><body><p>附件是<b>图纸</b></p><script>var k='13812345678';</script></body></html>", subtype="html")
+    m.add_attachment(drawing, maintype="application", subtype="octet-stream", filename="泵叶轮-rev3.dwg")
+    m.add_attachment(_docx("商业秘密 请勿外传"), maintype="application", subtype="vnd.openxmlformats-officedocument.wordprocessingml.document", filename="说明.docx")
+    forwarded = EmailMessage()
+    forwarded["Subject"], forwarded["From"] = "fwd", "a@example.com"
+    forwarded.set_content("see attached")
+    forwarded.add_attachment(drawing[::-1], maintype="application", subtype="pdf", filename="inner.pdf")
+    m.add_attachment(forwarded)
+    return m
+
+
+def test_a_saved_email_is_read_for_its_text_and_its_attachments_as_members(tmp_path):
+    drawing = os.urandom(60_000)
+    path = tmp_path / "mail.eml"
+    path.write_bytes(_message(drawing).as_bytes(policy=policy.SMTP))
+    found = inspect_file(str(path))
+    assert found.file_type == "eml" and found.type_mismatch is False
+    members = {m.name: m for m in found.members}
+    assert set(members) == {"泵叶轮-rev3.dwg", "说明.docx", "inner.pdf"}  # the RFC 2231 names decoded
+    assert members["泵叶轮-rev3.dwg"].sha256 == _sha(drawing) and members["泵叶轮-rev3.dwg"].sketch
+    assert members["inner.pdf"].sha256 == _sha(drawing[::-1])  # inside the message forwarded as an attachment
+    detectors = {d.detector: d for d in found.detections}
+    assert detectors["cn_resident_id"].count == 1  # the body, decoded
+    assert detectors["state_secret_marking"].sample.endswith("@title")  # the Subject, decoded from RFC 2047
+    assert "trade_secret_marking" in detectors  # inside the attached document
+    assert "cn_mobile" not in detectors  # a script's text is not the message's
+    assert found.fingerprints  # its text is traced like any document's
+
+
+def test_names_and_bodies_however_a_mail_client_encoded_them():
+    """Outlook and Chinese clients name attachments with RFC 2047 words; some put raw 8-bit
+    bytes; bodies come quoted-printable or base64 in GB2312 that is really GBK."""
+    payload = b"\x00drawing\xff" * 500
+    raw = (
+        b"Received: from mx.example.cn by mail.example.cn\r\n"
+        b"From: =?gb2312?B?1cXI/Q==?= <zhang@example.cn>\r\n"
+        b"Subject: =?GB2312?B?" + base64.b64encode("报价单".encode("gb18030")) + b"?=\r\n"
+        b"Date: Mon, 7 Dec 2026 10:00:00 +0800\r\n"
+        b"MIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+        b"--b1\r\nContent-Type: text/plain; charset=gb2312\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes("客户身份证 11010519491231002X 镕".encode("gb18030"))
+        + b"\r\n--b1\r\nContent-Type: application/octet-stream;\r\n name=\"=?UTF-8?B?"
+        + base64.b64encode("图纸.dwg".encode())
+        + b'?="\r\nContent-Disposition: attachment\r\nContent-Transfer-Encoding: base64\r\n\r\n'
+        + base64.encodebytes(payload)
+        + b"\r\n--b1\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"\xe5\x9b\xbe.bin\"\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n!!!not base64 at all\r\n--b1--\r\n"
+    )
+    assert filetype.detect_file(io.BytesIO(raw)) == "eml"
+    listing = walk_archive(io.BytesIO(raw), "eml")
+    assert [(m.name, m.sha256) for m in listing.members][:1] == [("图纸.dwg", _sha(payload))]
+    assert listing.members[1].name == "图.bin"  # raw UTF-8 in the header, read as a text file's
+    message, whole = mime.parse(io.BytesIO(raw), lambda: None)
+    assert whole
+    text = dict((where, lines) for where, lines in mime.text(message, lambda: None))
+    assert text["title"] == ["报价单"] and "镕" in text["body"][0]  # GBK's own character read
+
+
+@pytest.mark.parametrize(
+    "head, is_email",
+    [
+        (b"From: a@b\nTo: c@d\nSubject: hi\nMIME-Version: 1.0\n\nbody", True),
+        (b"From: <Saved by Blink>\r\nSnapshot-Content-Location: https://x\r\nSubject: page\r\nDate: x\r\n"
+         b"MIME-Version: 1.0\r\nContent-Type: multipart/related;\r\n\ttype=\"text/html\"\r\n\r\n", True),  # a saved page (.mht)
+        (b"From: Zhang\nTo: Li\nSubject: budget\nDate: today\n\nA memo written like a mail, no MIME", False),
+        (b"name,id\nzhang,110105\n", False),
+        (b"Subject: a\nFrom: b\nMIME-Version: 1.0\nthis line is not a header\n\n", False),
+        (b" folded first\nFrom: a\nTo: b\nMIME-Version: 1.0\n\n", False),
+        (b"Received: from x\nFrom: a\nTo: b\nMIME-Version: 1.0\nDKIM-Signature: v=1; a=rsa-sha256; b=AbC", True),  # headers fill the head
+        (b"From: a\nTo: b\nMIME-Version: 1.0\nnot a header\nContent-Type: text/plain\n", False),
+    ],
+)
+def test_what_is_an_email(head, is_email):
+    assert mime.is_email(head) is is_email
+
+
+def test_a_message_over_its_read_limit_is_said_truncated(tmp_path, monkeypatch):
+    monkeypatch.setattr(mime, "MAX_MESSAGE_BYTES", 4096)
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "a@b", "c@d", "big"
+    m.set_content("hello")
+    m.add_attachment(os.urandom(20_000), maintype="application", subtype="octet-stream", filename="big.bin")
+    path = tmp_path / "big.eml"
+    path.write_bytes(m.as_bytes())
+    found = inspect_file(str(path))
+    assert found.file_type == "eml"
+    assert "inspection_truncated" in {d.detector for d in found.detections}
+
+
+def test_hostile_messages_never_raise(tmp_path):
+    """Broken boundaries, a part with no end, a bomb of nested parts, an empty attachment."""
+    nested = b"".join(b'--b%d\r\nContent-Type: multipart/mixed; boundary="b%d"\r\n\r\n' % (i, i + 1) for i in range(500))
+    cases = {
+        "cut.eml": b"From: a\nTo: b\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=x\n\n--x\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\nJVBER",
+        "nested.eml": b'From: a\nTo: b\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary="b0"\n\n' + nested,
+        "empty.eml": b"From: a\nTo: b\nMIME-Version: 1.0\nContent-Type: application/octet-stream\nContent-Disposition: attachment; filename=x\n\n",
+    }
+    for name, data in cases.items():
+        (tmp_path / name).write_bytes(data)
+        found = inspect_file(str(tmp_path / name))
+        assert found.file_type == "eml", name
+        assert all(m.size >= 0 for m in found.members)
