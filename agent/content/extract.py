@@ -17,6 +17,7 @@ from loguru import logger
 from agent.content import filetype
 from agent.content.budget import Collector, OutOfBudget, Refused
 from agent.content.document import NAME, Document, TextPart
+from agent.content.mime import read_email
 from agent.content.odf import read_odf
 from agent.content.ole import SIGNATURE as OLE_SIGNATURE
 from agent.content.ole import ole_reader
@@ -24,7 +25,6 @@ from agent.content.ole_doc import read_doc
 from agent.content.ole_ppt import read_ppt
 from agent.content.ole_xls import read_xls
 from agent.content.ooxml import READERS as OOXML_READERS
-from agent.content.mime import read_email
 from agent.content.pdf import read_pdf
 from agent.content.text import open_source, read_text
 from agent.content.textruns import read_runs
