@@ -306,7 +306,7 @@ def _level_text(event: Event) -> str:
 def _content(event: Event) -> str:
     if event.level and event.source_path:
         how = _HOW.get(event.match.method if event.match else "exact", "a copy")
-        if how == _HOW["archive"] and event.file_type == "eml":
+        if how == _HOW["archive"] and event.file_type in ("eml", "msg"):
             how = "a saved email with a copy attached"
         if how == _HOW["partial"] and (event.details or {}).get("lineage") == "bytes":
             how += " (traced by its bytes)"

@@ -107,7 +107,7 @@ def _level_text(event: Event) -> str:
 def _content(event: Event) -> str:
     if event.level and event.source_path:
         how = _HOW.get(event.match.method if event.match else "exact", "副本")
-        if how == _HOW["archive"] and event.file_type == "eml":
+        if how == _HOW["archive"] and event.file_type in ("eml", "msg"):
             how = "邮件附件中的副本"
         if how == _HOW["partial"] and isinstance(event.details, dict) and event.details.get("lineage") == "bytes":
             how += "（按字节追溯）"

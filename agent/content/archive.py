@@ -24,9 +24,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+import olefile
 from loguru import logger
 
-from agent.content import filetype, mime
+from agent.content import filetype, mime, ole, ole_msg
 from agent.content.budget import Collector, OutOfBudget, Refused
 from agent.content.chunks import KEEP, NATIVE, Chunker
 from agent.content.detectors import detect
@@ -39,7 +40,8 @@ MB = 1024 * 1024
 CHUNK_BYTES = 64 * 1024
 SKETCH_MIN_BYTES = 4096  # a member smaller has too few chunks to be traced by them (index.MIN_BYTES_MATCHED)
 SKETCHED_MEMBERS = 256  # members sketched in one archive (128 fingerprints each in the worker's answer)
-ARCHIVE_TYPES = frozenset({"zip", "tar", "gzip", "bzip2", "xz", "7z", "eml"})  # eml: a saved email's attachments
+# eml and msg: a saved email's attachments (mime.py, ole_msg.py)
+ARCHIVE_TYPES = frozenset({"zip", "tar", "gzip", "bzip2", "xz", "7z", "eml", "msg"})
 # archives the type detection names but nothing here reads (RAR's compression has no open
 # decoder): such a file, or member, is an archive_not_inspected problem, not a file with nothing in
 # it. WinRAR is a common way to pack files; a drawing packed by it must not leave in silence.
@@ -214,6 +216,9 @@ def _walk(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, depth: int) -> 
             _walk_plain_tar(walk, f, prefix, depth)
         elif file_type == "eml":
             _walk_email(walk, f, prefix, depth)
+        elif file_type == "msg":
+            with ole.opened(f) as container:
+                _walk_msg(walk, container, "", prefix, depth)
         else:
             _walk_tar_stream(walk, f, file_type, prefix, depth)
     except _Skip as e:
@@ -503,6 +508,31 @@ def _walk_email(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
     def read(i: int) -> None:
         name, data = prefix + found[i].name, found[i].data
         if walk.fits(name, len(data)):
+            _member(walk, (data[at : at + CHUNK_BYTES] for at in range(0, len(data), CHUNK_BYTES)), name, depth)
+
+    _in_turn(walk, [prefix + a.name for a in found], read)
+
+
+def _walk_msg(walk: _Walk, container: olefile.OleFileIO, storage: str, prefix: str, depth: int) -> None:
+    """An Outlook message's attachments (ole_msg.attachments), smallest first; a message attached
+    to it is walked one level down, its attachments named under its own ("fwd.msg!/pump.dwg"); an
+    attachment that is another program's object is named as not inspected."""
+    found = list(ole_msg.attachments(container, storage, walk.budget))
+    for _ in found:
+        walk.entry()
+    found.sort(key=lambda a: a.size)
+
+    def read(i: int) -> None:
+        attachment, name = found[i], prefix + found[i].name
+        if attachment.message is not None:
+            if depth >= walk.limits.max_depth:
+                walk.problem(TOO_DEEP, name, f"nested deeper than {walk.limits.max_depth}")
+            else:
+                _walk_msg(walk, container, attachment.message, name + "!/", depth + 1)
+        elif attachment.stream is None:
+            walk.problem(NOT_INSPECTED, name, "an object of another program attached to a message")
+        elif walk.fits(name, attachment.size):
+            data = container.openstream(attachment.stream).read()
             _member(walk, (data[at : at + CHUNK_BYTES] for at in range(0, len(data), CHUNK_BYTES)), name, depth)
 
     _in_turn(walk, [prefix + a.name for a in found], read)

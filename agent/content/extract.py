@@ -22,6 +22,7 @@ from agent.content.odf import read_odf
 from agent.content.ole import SIGNATURE as OLE_SIGNATURE
 from agent.content.ole import ole_reader
 from agent.content.ole_doc import read_doc
+from agent.content.ole_msg import read_msg
 from agent.content.ole_ppt import read_ppt
 from agent.content.ole_xls import read_xls
 from agent.content.ooxml import READERS as OOXML_READERS
@@ -72,7 +73,8 @@ READERS: dict[str, Callable[[Source, Collector], None]] = {
     "ppt": ole_reader(read_ppt),
     # other compound files: their summary and custom properties (a title or label may mark them),
     # and a corrupt container is a parse problem
-    **{kind: ole_reader(None) for kind in ("ole2", "msg", "msi", "vsd", "pcbdoc", "schdoc", "pcblib", "schlib")},
+    **{kind: ole_reader(None) for kind in ("ole2", "msi", "vsd", "pcbdoc", "schdoc", "pcblib", "schlib")},
+    "msg": ole_reader(read_msg),  # its subject and body (its attachments are archive members: archive.py)
     "ooxml_encrypted": ole_reader(lambda ole, out: _encrypted()),
 }
 

@@ -130,8 +130,13 @@ def text(message: Message, check_time: Callable[[], None]) -> Iterator[tuple[str
             continue
         body = _decoded(data, part.get_content_charset())
         if part.get_content_subtype() == "html":
-            body = html.unescape(_TAG.sub(" ", _DROPPED.sub(" ", body)))
+            body = html_text(body)
         yield BODY, body.splitlines()
+
+
+def html_text(markup: str) -> str:
+    """A message's HTML body as its text: tags, scripts and styles left out, entities read."""
+    return html.unescape(_TAG.sub(" ", _DROPPED.sub(" ", markup)))
 
 
 def _is_attachment(part: Message) -> bool:

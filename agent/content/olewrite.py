@@ -198,3 +198,36 @@ def sample_ppt(slides: tuple[tuple[str, ...], ...], footer: str = "") -> bytes:
     for lines in slides:
         stream += _container(0x03EE, _atom(0x0FA0, "\r".join(lines).encode("utf-16-le")))
     return compound_file({"PowerPoint Document": stream, "Current User": b""})
+
+
+def sample_msg(subject: str, body: str, attachments: dict[str, bytes], forwarded: dict[str, bytes] | None = None) -> bytes:
+    """An Outlook message (.msg) laid out as Outlook lays one out: its subject and body in UTF-16,
+    each attachment's long name and bytes, and a message attached to it holding `forwarded`
+    (their short names 8-bit), then an OLE object attached (another program's storage)."""
+    def utf16(text: str) -> bytes:
+        return text.encode("utf-16-le")
+
+    def attach(number: int) -> str:
+        return f"__attach_version1.0_#{number:08X}/"
+
+    streams = {
+        "__properties_version1.0": bytes(32),
+        "__substg1.0_0037001F": utf16(subject),
+        "__substg1.0_1000001F": utf16(body),
+    }
+    for number, (name, data) in enumerate(attachments.items()):
+        streams[attach(number) + "__substg1.0_3707001F"] = utf16(name)
+        streams[attach(number) + "__substg1.0_37010102"] = data
+    number = len(attachments)
+    if forwarded is not None:
+        inner = attach(number) + "__substg1.0_3701000D/"
+        streams[attach(number) + "__substg1.0_3001001F"] = utf16("fwd: " + subject)
+        streams[inner + "__properties_version1.0"] = bytes(24)
+        streams[inner + "__substg1.0_0037001F"] = utf16(subject)
+        for inner_number, (name, data) in enumerate(forwarded.items()):
+            streams[inner + attach(inner_number) + "__substg1.0_3704001E"] = name.encode("utf-8")
+            streams[inner + attach(inner_number) + "__substg1.0_37010102"] = data
+        number += 1
+    streams[attach(number) + "__substg1.0_3707001F"] = utf16("chart.xls")
+    streams[attach(number) + "__substg1.0_3701000D/CONTENTS"] = b"another program's object"
+    return compound_file(streams)

@@ -201,12 +201,31 @@ def _samples() -> list[tuple[str, bytes]]:
     # past identifiers.NUMPY_SCAN_CHARS: the detectors' numpy scan, imported on its first long text
     # (agent/content/lazy.py), loads now with its tables
     samples.append(("l.txt", (text * 60).encode()))
-    from agent.content.olewrite import sample_doc, sample_ppt, sample_xls  # OLE2: olefile and the readers
+    from agent.content.olewrite import sample_doc, sample_msg, sample_ppt, sample_xls  # OLE2: olefile and the readers
 
     lines = tuple(text.splitlines())
     samples += [("j.doc", sample_doc(lines, header="商业秘密", footer="内部")), ("k.ppt", sample_ppt((lines,), "机密"))]
     samples.append(("l.xls", sample_xls((("姓名", "电话"), ("张三", 13800138000.0)), header="&C秘密")))
-    return samples
+    samples.append(("m.msg", sample_msg("商业秘密", text, {"a.txt": text.encode()}, {"b.txt": text.encode()})))
+    return [*samples, ("n.eml", _sample_email(text, packed.getvalue()))]
+
+
+def _sample_email(text: str, attachment: bytes) -> bytes:
+    """A message as mail clients save one: an encoded subject, quoted-printable and HTML text in
+    GB2312, a base64 attachment with an RFC 2231 name, a message forwarded inside it."""
+    from email import policy
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "张三 <a@example.cn>", "b@example.cn", "商业秘密"
+    message.set_content(text, charset="gb2312", cte="quoted-printable")
+    message.add_alternative(f"<p>{text}</p>", subtype="html", charset="gb2312", cte="base64")
+    message.add_attachment(attachment, maintype="application", subtype="octet-stream", filename="名字.docx")
+    forwarded = EmailMessage()
+    forwarded["Subject"] = "=?utf-8?b?5ZWG5Lia?="
+    forwarded.set_content(text)
+    message.add_attachment(forwarded)
+    return message.as_bytes(policy=policy.SMTP)
 
 
 def main(argv: list[str]) -> int:

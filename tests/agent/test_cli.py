@@ -347,10 +347,11 @@ def test_scan_traces_an_edited_drawing_compressed_into_an_archive_by_its_members
         assert found["level"] == "core" and found["match"]["method"] == "partial" and found["match"]["similarity"] >= 0.9
 
 
-def test_scan_traces_a_drawing_attached_to_a_saved_email_whole_or_edited(setup, tmp_path):
+def test_scan_traces_a_drawing_attached_to_a_saved_email_whole_or_edited_eml_or_msg(setup, tmp_path):
     """A classified drawing attached to a message saved from a mail client (.eml; base64, the
-    name in RFC 2231 Chinese) is traced by the attachment's bytes, exact or edited; before, the
-    message was read as text and the drawing never seen."""
+    name in RFC 2231 Chinese) is traced by the attachment's bytes, exact or edited, and so is one
+    attached to a message forwarded inside an Outlook .msg; before, the .eml was read as text and
+    the .msg for its properties, and the drawing never seen."""
     from email import policy
     from email.message import EmailMessage
 
@@ -363,13 +364,17 @@ def test_scan_traces_a_drawing_attached_to_a_saved_email_whole_or_edited(setup, 
         message.set_content("请查收附件。")
         message.add_attachment(attached, maintype="application", subtype="octet-stream", filename="叶轮.dwg")
         (tmp_path / name).write_bytes(message.as_bytes(policy=policy.SMTP))
-    done = _run("scan", "--json", str(tmp_path / "whole.eml"), str(tmp_path / "edited.eml"), config=config)
+    from tests.agent.content.test_ole_msg import sample_msg  # as dragged out of Outlook
+
+    (tmp_path / "outlook.msg").write_bytes(sample_msg(os.urandom(5000), b"x" + data))
+    names = ("whole.eml", "edited.eml", "outlook.msg")
+    done = _run("scan", "--json", *(str(tmp_path / name) for name in names), config=config)
     assert done.returncode == 0, done.stderr
     results = {Path(r["path"]).name: r for r in map(json.loads, done.stdout.splitlines())}
-    for name, method in (("whole.eml", "archive"), ("edited.eml", "partial")):
+    for name, method, member in zip(names, ("archive", "partial", "partial"), ("叶轮.dwg", "叶轮.dwg", "fwd: 机密★5年 泵叶轮图纸!/spec.pdf")):
         found = results[name]
-        assert found["file_type"] == "eml" and found["source_path"] == str(drawings / "impeller.dwg"), (name, found)
+        assert found["file_type"] == name[-3:] and found["source_path"] == str(drawings / "impeller.dwg"), (name, found)
         assert found["level"] == "core" and found["match"]["method"] == method, (name, found["match"])
-        assert found["details"]["archive_member"] == "叶轮.dwg"
+        assert found["details"]["archive_member"] == member
     text = _run("scan", str(tmp_path / "whole.eml"), config=config).stdout
     assert "a saved email with a copy attached of classified file" in text, text

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from agent.content import lazy
 
@@ -53,3 +54,30 @@ def test_a_worker_loads_the_lazy_modules_in_its_warm_up():
     what is imported lazily must be imported before, in the warm-up."""
     out = subprocess.run([sys.executable, "-c", WARM], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["True", "1"]
+
+
+EMAILS = """
+import sys
+from agent.content import worker
+from agent.content.inspect import inspect_file
+worker._warm_up()
+before = set(sys.modules)
+eml, msg = (inspect_file(path) for path in sys.argv[1:3])
+assert eml.members and msg.members, (eml, msg)
+print(sorted(set(sys.modules) - before))
+"""
+
+
+def test_a_worker_warmed_up_reads_saved_emails_without_importing_anything(tmp_path):
+    """The email package's modules and the .msg reader load lazily: the warm-up inspects a sample
+    of each, so a worker that lost read access to the interpreter's files still reads them."""
+    from email import policy
+
+    from tests.agent.content.test_mime import _message
+    from tests.agent.content.test_ole_msg import sample_msg
+
+    (tmp_path / "a.eml").write_bytes(_message(b"drawing" * 1000).as_bytes(policy=policy.SMTP))
+    (tmp_path / "b.msg").write_bytes(sample_msg(b"drawing" * 1000, b"pdf" * 1000))
+    probe = [sys.executable, "-c", EMAILS, str(tmp_path / "a.eml"), str(tmp_path / "b.msg")]
+    out = subprocess.run(probe, capture_output=True, text=True, check=True, cwd=Path(__file__).parents[3]).stdout
+    assert out.strip() == "[]"

@@ -1,0 +1,65 @@
+"""Outlook messages saved as .msg (agent/content/ole_msg.py): typed, their subject and body read,
+their attachments walked as an archive's members, a message attached to one walked a level down."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+
+from agent.content import olewrite
+from agent.content.archive import walk_archive
+from agent.content.inspect import inspect_file
+from agent.content.olewrite import compound_file
+
+ATTACH = "__attach_version1.0_#{:08X}/"
+EMBEDDED = "__substg1.0_3701000D/"
+
+
+def sample_msg(drawing: bytes, inner: bytes, body: str = "正文：身份证号 11010519491231002X") -> bytes:
+    """A drawing attached (its long name in UTF-16), a message attached holding a PDF (its short
+    name 8-bit), and an OLE object attached."""
+    return olewrite.sample_msg("机密★5年 泵叶轮图纸", body, {"泵叶轮-rev3.dwg": drawing}, {"spec.pdf": inner})
+
+
+def test_a_saved_outlook_message_is_read_for_its_text_and_its_attachments(tmp_path):
+    drawing, inner = os.urandom(60_000), os.urandom(9_000)
+    path = tmp_path / "mail.msg"
+    path.write_bytes(sample_msg(drawing, inner))
+    found = inspect_file(str(path))
+    assert found.file_type == "msg" and found.type_mismatch is False
+    members = {m.name: m for m in found.members}
+    assert set(members) == {"泵叶轮-rev3.dwg", "fwd: 机密★5年 泵叶轮图纸!/spec.pdf"}
+    assert members["泵叶轮-rev3.dwg"].sha256 == hashlib.sha256(drawing).hexdigest() and members["泵叶轮-rev3.dwg"].sketch
+    assert members["fwd: 机密★5年 泵叶轮图纸!/spec.pdf"].sha256 == hashlib.sha256(inner).hexdigest() and members["fwd: 机密★5年 泵叶轮图纸!/spec.pdf"].depth == 2
+    detectors = {d.detector: d for d in found.detections}
+    assert detectors["cn_resident_id"].count == 1
+    assert detectors["state_secret_marking"].sample.endswith("@title")
+    assert detectors["archive_not_inspected"].sample == "an object of another program attached to a message"
+    assert found.fingerprints
+
+
+def test_an_html_body_is_read_without_its_tags_and_a_message_nested_too_deep_is_said(tmp_path):
+    data = compound_file({
+        "__substg1.0_10130102": "<html><style>p{}</style><p>客户 11010519491231002X</p></html>".encode(),
+        **{(ATTACH.format(0) + EMBEDDED) * depth + "__substg1.0_0037001F": "fwd".encode("utf-16-le") for depth in range(1, 5)},
+    })  # fmt: skip
+    path = tmp_path / "deep.msg"
+    path.write_bytes(data)
+    found = inspect_file(str(path))
+    detectors = {d.detector for d in found.detections}
+    assert "cn_resident_id" in detectors and "archive_too_deep" in detectors
+
+
+def test_corrupt_messages_never_raise(tmp_path):
+    good = sample_msg(os.urandom(5000), os.urandom(5000))
+    for i, data in enumerate((good[:3000], good[:600] + bytes(len(good) - 600), good[: len(good) // 2])):
+        listing = walk_archive(io.BytesIO(data), "msg")
+        assert all(m.size >= 0 for m in listing.members), i
+        found = inspect_file(str(_write(tmp_path / f"{i}.msg", data)))
+        assert found.file_type in ("msg", "ole2", None), i
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
