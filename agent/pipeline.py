@@ -128,6 +128,12 @@ FAST_RESTAT = True
 # ms, or of a harmless file for an hour before the drawing goes in, does not keep it unread). The
 # waits are kept for MAX_UNSETTLED files, the newest.
 UNSETTLED_WAITS = 20
+# A reported file changed since its report (a re-check's change: a write through a hard link from
+# outside, a mapping kept open) and kept changing is read the first time after PEEK_WAITS waits,
+# each later time after twice the wait before, up to the first wait above: a drawing written into
+# an uploaded file and kept changing for less than the first wait, then changed back, was never
+# read. A file new to the place waits the first wait, as before (a copy in progress is no suspect)
+PEEK_WAITS = 2
 MAX_UNSETTLED_WAIT_S = 600.0
 MAX_UNSETTLED = 10_000
 
@@ -984,19 +990,24 @@ class Pipeline:
             return False
         pending.forced = True
         first = UNSETTLED_WAITS * self.stable_s
-        wait, last_size = self._unsettled_wait.pop(path, (first, -1))
+        wait, last_size = self._unsettled_wait.pop(path, (self._first_wait(pending), -1))
         if len(self._unsettled_wait) >= MAX_UNSETTLED:
             del self._unsettled_wait[next(iter(self._unsettled_wait))]
         grown = 0 <= last_size < size  # since its last such report: a recording, read over again if not spaced
-        self._unsettled_wait[path] = (min(2 * wait, MAX_UNSETTLED_WAIT_S) if grown else first, size)
+        self._unsettled_wait[path] = (min(2 * wait, MAX_UNSETTLED_WAIT_S if grown else first), size)
         return True
 
+    def _first_wait(self, pending: _Pending) -> float:
+        """The wait before a file still changing is first hashed as it is (PEEK_WAITS for a reported
+        file changed since, UNSETTLED_WAITS for any other)."""
+        return (PEEK_WAITS if pending.origin == RECHECK else UNSETTLED_WAITS) * self.stable_s
+
     def _settle_by(self, path: str, pending: _Pending, now: float) -> float:
-        """When a pending file still changing is hashed as it is: its path's wait (UNSETTLED_WAITS)
-        after the first write seen (or the first look that found it changing)."""
+        """When a pending file still changing is hashed as it is: its path's wait (UNSETTLED_WAITS,
+        PEEK_WAITS) after the first write seen (or the first look that found it changing)."""
         if pending.unsettled_since < 0:
             pending.unsettled_since = now
-        return pending.unsettled_since + self._unsettled_wait.get(path, (UNSETTLED_WAITS * self.stable_s, -1))[0]
+        return pending.unsettled_since + self._unsettled_wait.get(path, (self._first_wait(pending), -1))[0]
 
     def _seen_this_step(self, path: str, pending: _Pending) -> bool:
         """A closed write whose lstat this step took (a regular file), in a place still there:

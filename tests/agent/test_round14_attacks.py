@@ -9,6 +9,7 @@ strict xfail whose reason states the hole."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -98,6 +99,34 @@ def test_a_drawing_kept_changing_through_the_places_name_then_removed_is_said_va
     assert said and any(d.get("detector") == "vanished" for e in said for d in e.get("detections") or ()), said
 
 
+def test_a_drawing_put_into_a_reported_file_after_harmless_changes_is_read_at_the_next_peek(rig, tmp_path):
+    """The attacker waits out the first read: harmless changes (the report's own bytes rewritten)
+    until it is read and found the same (quiet), then the drawing, and the harmless content back
+    before the first wait would have passed again. The reads' waits double from PEEK_WAITS up to
+    the first wait, so the next read holds the drawing: a look at the file (RECHECK_S after the
+    read) finds it changing, and twice the peek later it is read. With the first wait after the
+    peek, the next read came after the drawing had gone."""
+    secret, path, backdoor = _report_watched(rig, tmp_path)
+    harmless = path.read_bytes()
+    peek = pipeline_module.PEEK_WAITS * rig.pipeline.stable_s
+    holds = pipeline_module.RECHECK_S + 2 * peek + 1.0  # the drawing's time in the file
+    assert holds < pipeline_module.RECHECK_S + pipeline_module.UNSETTLED_WAITS * rig.pipeline.stable_s  # the premise
+    fd = os.open(backdoor, os.O_WRONLY)
+    try:
+        deadline = time.monotonic() + 5.0
+        while str(path) not in rig.pipeline._unsettled_wait and time.monotonic() < deadline:
+            _kept_changing(fd, harmless, 0.05)  # until read once, as it kept changing: the report's content
+        assert str(path) in rig.pipeline._unsettled_wait, "the harmless changes were never read"
+        assert not _said_since(rig, path, 1, 0), "the harmless changes were said"
+        os.pwrite(fd, secret, 0)
+        _kept_changing(fd, secret, holds)
+        os.pwrite(fd, harmless, 0)
+    finally:
+        os.close(fd)
+    said = _said_since(rig, path, 1, 3.0)
+    assert [e.get("sha256") for e in said][:1] == [hashlib.sha256(secret).hexdigest()], "the drawing was never read"
+
+
 # was a hole (D6), fixed by the lead (pipeline._WRITTEN): a re-check's change still pending was
 # dropped without a word when the file or its medium went before it was read
 def test_a_drawing_written_through_a_link_kept_changing_then_removed_is_said(rig, tmp_path):
@@ -158,16 +187,12 @@ def test_a_reported_file_and_folder_swapped_within_the_place_are_not_reported_ag
 # --- a drawing kept changing for less than the first wait ----------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="hole (D6): a file kept changing is read only after UNSETTLED_WAITS * stable_s (10 s by "
-    "default, 4 s here) and a re-check's change is quiet when its content is the report's "
-    "(pipeline.RECHECK): the drawing written into a reported ~/Dropbox file through a hard link from "
-    "outside, its last byte rewritten every 50 ms for 3 s (the upload), then the harmless content "
-    "written back and closed: the agent reads the harmless content, finds it the same as the mark "
-    "and says nothing at all (no egress.file, no still_written)",
-)
+# was a hole (D6), fixed (pipeline.PEEK_WAITS): a file kept changing was read only after
+# UNSETTLED_WAITS * stable_s (10 s by default, 4 s here) and a re-check's change is quiet when its
+# content is the report's (pipeline.RECHECK): the drawing written into a reported ~/Dropbox file
+# through a hard link from outside, its last byte rewritten every 50 ms for 3 s (the upload), then
+# the harmless content written back and closed, was never said. A reported file changed since is
+# now first read after PEEK_WAITS waits (1 s by default, 0.4 s here)
 def test_a_drawing_kept_changing_under_the_first_wait_then_reverted_is_said(rig, tmp_path):
     secret, path, backdoor = _report_watched(rig, tmp_path)
     harmless = path.read_bytes()
