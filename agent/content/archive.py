@@ -40,8 +40,9 @@ MB = 1024 * 1024
 CHUNK_BYTES = 64 * 1024
 SKETCH_MIN_BYTES = 4096  # a member smaller has too few chunks to be traced by them (index.MIN_BYTES_MATCHED)
 SKETCHED_MEMBERS = 256  # members sketched in one archive (128 fingerprints each in the worker's answer)
-# eml and msg: a saved email's attachments (mime.py, ole_msg.py)
-ARCHIVE_TYPES = frozenset({"zip", "tar", "gzip", "bzip2", "xz", "7z", "eml", "msg"})
+# saved mail: a message's attachments (eml, emlx: mime.py; msg: ole_msg.py), a mailbox's messages (mbox)
+ARCHIVE_TYPES = frozenset({"zip", "tar", "gzip", "bzip2", "xz", "7z", "eml", "emlx", "msg", "mbox"})
+MESSAGE_TYPES = frozenset({"eml", "emlx", "msg"})  # containers with text of their own, read as a member too
 # archives the type detection names but nothing here reads (RAR's compression has no open
 # decoder): such a file, or member, is an archive_not_inspected problem, not a file with nothing in
 # it. WinRAR is a common way to pack files; a drawing packed by it must not leave in silence.
@@ -214,8 +215,10 @@ def _walk(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, depth: int) -> 
             _walk_zip(walk, f, prefix, depth)
         elif file_type == "tar":
             _walk_plain_tar(walk, f, prefix, depth)
-        elif file_type == "eml":
-            _walk_email(walk, f, prefix, depth)
+        elif file_type in ("eml", "emlx"):
+            _walk_email(walk, mime.message_window(f, file_type), prefix, depth)
+        elif file_type == "mbox":
+            _walk_mbox(walk, f, prefix, depth)
         elif file_type == "msg":
             with ole.opened(f) as container:
                 _walk_msg(walk, container, "", prefix, depth)
@@ -513,6 +516,19 @@ def _walk_email(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
     _in_turn(walk, [prefix + a.name for a in found], read)
 
 
+def _walk_mbox(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
+    """A mailbox's messages in order, each a member ("message-0001.eml", no name from the message:
+    a subject may hold personal data) read as a saved email is: its text and, a level down, its
+    attachments. A message over mime.MAX_MESSAGE_BYTES is named as skipped past that."""
+    for number, (data, whole) in enumerate(mime.messages(f, walk.budget.check_time), 1):
+        walk.entry()
+        name = f"{prefix}message-{number:04}.eml"
+        if not whole:
+            walk.problem(SKIPPED, name, f"read to its first {mime.MAX_MESSAGE_BYTES} bytes only")
+        if walk.fits(name, len(data)):
+            _member(walk, (data[at : at + CHUNK_BYTES] for at in range(0, len(data), CHUNK_BYTES)), name, depth)
+
+
 def _walk_msg(walk: _Walk, container: olefile.OleFileIO, storage: str, prefix: str, depth: int) -> None:
     """An Outlook message's attachments (ole_msg.attachments), smallest first; a message attached
     to it is walked one level down, its attachments named under its own ("fwd.msg!/pump.dwg"); an
@@ -584,7 +600,7 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
         inner_type = filetype.detect_file(data)
     except (ValueError, OverflowError):  # a crafted member must not end the walk of its siblings
         inner_type = None
-    if inner_type not in ARCHIVE_TYPES:
+    if inner_type not in ARCHIVE_TYPES or inner_type in MESSAGE_TYPES:  # a message: its text, then its attachments
         now = walk.clock()
         seconds_left = max(min(walk.deadline - now, limits.max_member_seconds - (now - started)), 0.0)
         document = extract_file(
@@ -593,8 +609,11 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
         walk.listing.members.append(Member(name, depth, size, digest.hexdigest(), detect(document), sketch))
         if inner_type in UNREAD_ARCHIVE_TYPES:
             walk.problem(NOT_INSPECTED, name, inner_type)
-        return
-    walk.listing.members.append(Member(name, depth, size, digest.hexdigest()))
+        if inner_type not in MESSAGE_TYPES:
+            return
+        data.seek(0)
+    else:
+        walk.listing.members.append(Member(name, depth, size, digest.hexdigest()))
     if depth >= limits.max_depth:
         walk.problem(TOO_DEEP, name, f"nested deeper than {limits.max_depth}")
     else:

@@ -56,11 +56,18 @@ def _no_text(z: BoundedZip, out: Collector) -> None:
     """A plain zip holds no text of its own; opening it still tells a corrupt one (a cut docx)."""
 
 
+def _no_text_of_its_own(source: Source, out: Collector) -> None:
+    """A mailbox (mbox): its messages are archive members, each read as an .eml is, once; read as
+    text here too, each message's identifiers would count twice (and a mailbox may be gigabytes)."""
+
+
 READERS: dict[str, Callable[[Source, Collector], None]] = {
     "zip": _zipped(_no_text),
     "text": read_text,
     "dxf": read_text,  # DXF is text; its first lines are headers, not markings, but strings count
     "eml": read_email,  # its Subject and text parts (its attachments are archive members: archive.py)
+    "emlx": read_email,
+    "mbox": _no_text_of_its_own,
     "pdf": read_pdf,
     "docx": _zipped(OOXML_READERS["docx"]),
     "xlsx": _zipped(OOXML_READERS["xlsx"]),

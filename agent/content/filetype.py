@@ -59,6 +59,8 @@ EXTENSIONS: dict[str, frozenset[str]] = {
         "dwg": "dwg",
         "dxf": "dxf",
         "eml": "eml mht mhtml",
+        "emlx": "emlx",
+        "mbox": "mbox mbx",
         "exe": "exe dll sys scr ocx cpl drv efi mui",
         "elf": "so ko o elf bin run axf",
     }.items()
@@ -66,7 +68,7 @@ EXTENSIONS: dict[str, frozenset[str]] = {
 EXTENSIONS["elf"] |= {""}  # ELF programs usually have no extension at all
 # text may be named almost anything (.csv, .log, .py, none); it is a mismatch only under a name
 # that a binary type claims. Altium also saves its documents as text, and .msg names text too.
-_ALSO_TEXT = {"dxf", "eml", "msg", "pcbdoc", "schdoc", "pcblib", "schlib"}
+_ALSO_TEXT = {"dxf", "eml", "emlx", "mbox", "msg", "pcbdoc", "schdoc", "pcblib", "schlib"}
 BINARY_EXTENSIONS = frozenset().union(*(e for t, e in EXTENSIONS.items() if t not in _ALSO_TEXT)) - {""}
 # an OLE2 file of no known kind (Thumbs.db, a CAD part, an old project file) may have any name but
 # one that a known type claims; Altium's signatures come from public format notes, not from every
@@ -129,7 +131,7 @@ def _head_type(f: BinaryIO, head: bytes) -> str | None:
     if magic and not (magic in _WEAK and looks_like_text(head)):
         return magic
     if looks_like_text(head):
-        return "dxf" if _is_dxf(head) else "eml" if mime.is_email(head) else "text"
+        return "dxf" if _is_dxf(head) else mime.mail_type(head) or "text"
     return None
 
 
@@ -237,7 +239,7 @@ def type_mismatch(file_type: str | None, extension: str | None) -> bool | None:
     if file_type is None or extension is None:
         return None
     ext = extension.lower().lstrip(".")
-    if file_type in ("text", "eml"):  # a saved email is text: named as a text file, it hides nothing
+    if file_type in ("text", "eml", "emlx", "mbox"):  # saved mail is text: named as a text file, it hides nothing
         return ext in BINARY_EXTENSIONS
     if file_type == "ole2":
         return ext in CLAIMED_EXTENSIONS

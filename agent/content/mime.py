@@ -27,10 +27,12 @@ from typing import BinaryIO
 from agent.content.budget import Collector
 from agent.content.document import BODY, TITLE
 from agent.content.text import decode, open_source
+from agent.content.zipread import Window
 
 MB = 1024 * 1024
 MAX_MESSAGE_BYTES = 64 * MB  # read of one message (its parse holds a few times that in memory)
 PIECE_BYTES = 64 * 1024
+HEAD_BYTES = 8192  # what the type is told from (filetype.HEAD_BYTES)
 MAX_NAME_CHARS = 255
 # header fields a message starts with (lower case); a text file is an email when its first lines
 # are header fields, at least MIN_KNOWN of them among these, MIME-Version or Content-Type one of
@@ -80,6 +82,56 @@ def is_email(head: bytes) -> bool:
 class Attachment:
     name: str  # the name the message gives it, decoded; "(part N)" when it gives none
     data: bytes  # decoded from its transfer encoding
+
+
+def mail_type(head: bytes) -> str | None:
+    """The saved-mail format a text file starting with `head` is: "eml" (one message; .mht too),
+    "emlx" (Apple Mail's: the message's byte count on the first line, then the message, then a
+    property list), "mbox" (messages one after another, each after a "From " line: Thunderbird's
+    and Evolution's folders, Gmail's export), or None."""
+    if is_email(head):
+        return "eml"
+    first, _, rest = head.partition(b"\n")
+    if first.startswith(b"From ") and is_email(rest):
+        return "mbox"
+    if first.rstrip(b"\r ").isdigit() and len(first) <= 16 and is_email(rest):
+        return "emlx"
+    return None
+
+
+def message_window(f: BinaryIO, kind: str) -> BinaryIO:
+    """The bytes of the message itself: an .emlx's after its count line, as many as it counts."""
+    if kind != "emlx":
+        return f
+    f.seek(0)
+    first = f.readline(32)
+    return Window(f, len(first), len(first) + int(first.strip() or b"0"))
+
+
+def messages(f: BinaryIO, check_time: Callable[[], None]) -> Iterator[tuple[bytes, bool]]:
+    """The messages of an mbox, each as bytes (its "From " line left out, ">From " lines unquoted
+    as mboxrd writes them) with whether it was read whole (at most MAX_MESSAGE_BYTES each: the
+    rest of a longer one is passed over to the next "From " line)."""
+    f.seek(0)
+    lines: list[bytes] = []
+    size, whole, started = 0, True, False
+    while True:
+        check_time()
+        line = f.readline(PIECE_BYTES)
+        if not line or line.startswith(b"From ") and (not lines or lines[-1] in (b"\n", b"\r\n")):
+            if started:
+                yield b"".join(lines), whole
+            if not line:
+                return
+            lines, size, whole, started = [], 0, True, True
+            continue
+        if size + len(line) > MAX_MESSAGE_BYTES:
+            whole = False
+            continue
+        if line.startswith(b">") and line.lstrip(b">").startswith(b"From "):
+            line = line[1:]
+        lines.append(line)
+        size += len(line)
 
 
 def parse(f: BinaryIO, check_time: Callable[[], None]) -> tuple[Message, bool]:
@@ -163,7 +215,8 @@ def read_email(source: str | BinaryIO, out: Collector) -> None:
     message is read whole up to MAX_MESSAGE_BYTES (more is truncated), whatever the collector's
     bytes: its attachments, most of its bytes, are not text; the text kept counts as any does."""
     with open_source(source) as f:
-        message, whole = parse(f, out.check_time)
+        kind = mail_type(f.read(HEAD_BYTES)) or "eml"
+        message, whole = parse(message_window(f, kind), out.check_time)
     out.truncated = out.truncated or not whole
     for where, lines in text(message, out.check_time):
         out.add_all(where, lines)

@@ -16,7 +16,7 @@ import pytest
 
 from agent.content import filetype, mime
 from agent.content.archive import walk_archive
-from agent.content.inspect import inspect_file
+from agent.content.inspect import inspect_file, inspect_source
 
 
 def _sha(data: bytes) -> str:
@@ -141,3 +141,58 @@ def test_hostile_messages_never_raise(tmp_path):
         found = inspect_file(str(tmp_path / name))
         assert found.file_type == "eml", name
         assert all(m.size >= 0 for m in found.members)
+
+
+def _mail(subject: str, body: str, attached: bytes | None = None, name: str = "a.dwg") -> bytes:
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "a@example.cn", "b@example.cn", subject
+    m.set_content(body)
+    if attached is not None:
+        m.add_attachment(attached, maintype="application", subtype="octet-stream", filename=name)
+    return m.as_bytes(policy=policy.SMTP).replace(b"\r\n", b"\n")
+
+
+def test_a_mailbox_is_read_a_message_at_a_time_and_each_message_once():
+    """An mbox (Thunderbird's folders, Gmail's export): each message a member, read as an .eml is
+    (its text's detections, its attachments a level down); ">From " lines unquoted, so a message
+    is hashed as it was sent; no identifier counted twice."""
+    drawing = os.urandom(20_000)
+    first = _mail("hello", "nothing here\nFrom the start of a line\n", drawing)
+    second = _mail("机密★5年", "身份证 11010519491231002X")
+    quoted = first.replace(b"\nFrom the", b"\n>From the")
+    mbox = b"From a@example.cn Mon Dec  7 10:00:00 2026\n" + quoted + b"\nFrom b@example.cn Mon Dec  7 11:00:00 2026\n" + second + b"\n"
+    found = inspect_source(io.BytesIO(mbox), "Inbox")
+    assert found.file_type == "mbox"
+    members = {m.name: m for m in found.members}
+    assert list(members) == ["message-0001.eml", "message-0001.eml!/a.dwg", "message-0002.eml"]
+    assert members["message-0001.eml!/a.dwg"].sha256 == _sha(drawing) and members["message-0001.eml!/a.dwg"].depth == 2
+    assert members["message-0001.eml"].sha256 == _sha(first + b"\n")  # unquoted: the message as it was
+    assert {d.detector: d.count for d in found.detections} == {"cn_resident_id": 1, "state_secret_marking": 1}
+
+
+def test_apple_mails_emlx_and_a_message_inside_a_zip_are_read_with_their_text():
+    message = _mail("机密★5年", "身份证 11010519491231002X", b"drawing" * 700)
+    emlx = str(len(message)).encode() + b"\n" + message + b'<?xml version="1.0"?>\n<plist version="1.0"><dict/></plist>\n'
+    found = inspect_source(io.BytesIO(emlx), "12345.emlx")
+    assert found.file_type == "emlx" and [m.name for m in found.members] == ["a.dwg"]
+    assert {d.detector for d in found.detections} == {"cn_resident_id", "state_secret_marking"}
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as z:
+        z.writestr("mail/sent.eml", message)
+    found = inspect_source(io.BytesIO(packed.getvalue()), "mail.zip")
+    members = {m.name: m for m in found.members}
+    assert set(members) == {"mail/sent.eml", "mail/sent.eml!/a.dwg"}
+    assert {d.detector for d in members["mail/sent.eml"].detections} == {"cn_resident_id", "state_secret_marking"}
+
+
+@pytest.mark.parametrize(
+    "head, kind",
+    [
+        (b"From a@b Mon Dec  7 10:00:00 2026\nFrom: a@b\nTo: c@d\nSubject: x\nMIME-Version: 1.0\n\nhi\n", "mbox"),
+        (b"1234\nFrom: a@b\nTo: c@d\nSubject: x\nMIME-Version: 1.0\n\nhi\n", "emlx"),
+        (b"From here on, the plan\nFrom: a@b\n", None),
+        (b"2026\nBudget: 12\nTotal: 3\n", None),
+    ],
+)
+def test_which_saved_mail(head, kind):
+    assert mime.mail_type(head) == kind
