@@ -221,7 +221,7 @@ def _walk(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, depth: int) -> 
             _walk_mbox(walk, f, prefix, depth)
         elif file_type == "msg":
             with ole.opened(f) as container:
-                _walk_msg(walk, container, "", prefix, depth)
+                _walk_msg(walk, container, ole_msg.Layout(container), "", prefix, depth)
         else:
             _walk_tar_stream(walk, f, file_type, prefix, depth)
     except _Skip as e:
@@ -500,8 +500,11 @@ def _walk_email(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
     so every attachment's size is known before it is hashed."""
     message, whole = mime.parse(f, walk.budget.check_time)
     walk.decode.take_bytes(min(f.tell(), walk.decode.bytes_left))
+    where = prefix.removesuffix("!/")
     if not whole:
-        walk.truncated(prefix.removesuffix("!/"), f"a message over {mime.MAX_MESSAGE_BYTES} bytes: the rest not read")
+        walk.truncated(where, f"a message over {mime.MAX_MESSAGE_BYTES} bytes: the rest not read")
+    for encrypted, why in mime.protections(message):
+        walk.problem(ENCRYPTED if encrypted else NOT_INSPECTED, where, why)
     found = []
     for attachment in mime.attachments(message, walk.budget.check_time):
         walk.entry()
@@ -529,11 +532,13 @@ def _walk_mbox(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
             _member(walk, (data[at : at + CHUNK_BYTES] for at in range(0, len(data), CHUNK_BYTES)), name, depth)
 
 
-def _walk_msg(walk: _Walk, container: olefile.OleFileIO, storage: str, prefix: str, depth: int) -> None:
+def _walk_msg(
+    walk: _Walk, container: olefile.OleFileIO, layout: ole_msg.Layout, storage: str, prefix: str, depth: int
+) -> None:
     """An Outlook message's attachments (ole_msg.attachments), smallest first; a message attached
     to it is walked one level down, its attachments named under its own ("fwd.msg!/pump.dwg"); an
     attachment that is another program's object is named as not inspected."""
-    found = list(ole_msg.attachments(container, storage, walk.budget))
+    found = list(ole_msg.attachments(container, layout, storage, walk.budget))
     for _ in found:
         walk.entry()
     found.sort(key=lambda a: a.size)
@@ -544,7 +549,7 @@ def _walk_msg(walk: _Walk, container: olefile.OleFileIO, storage: str, prefix: s
             if depth >= walk.limits.max_depth:
                 walk.problem(TOO_DEEP, name, f"nested deeper than {walk.limits.max_depth}")
             else:
-                _walk_msg(walk, container, attachment.message, name + "!/", depth + 1)
+                _walk_msg(walk, container, layout, attachment.message, name + "!/", depth + 1)
         elif attachment.stream is None:
             walk.problem(NOT_INSPECTED, name, "an object of another program attached to a message")
         elif walk.fits(name, attachment.size):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from dataclasses import dataclass
 from itertools import islice
 from operator import itemgetter
@@ -66,6 +67,7 @@ def inspect_source(
 ) -> Inspection:
     """Inspect an open, seekable file (the agent's one descriptor of it); `name` is what it is
     called. Never raises: what could not be read becomes a detection."""
+    started = time.monotonic()
     try:
         document = extract_file(f, name, max_bytes=max_bytes, max_seconds=max_seconds, runs=True)
         found = list(detect(document))
@@ -82,7 +84,8 @@ def inspect_source(
     if archive == NOT_INSPECTED:  # one was there, and was not read
         found = _summed([*found, Detection(NOT_INSPECTED, 1, str(source)[:200])])
     elif archive is not None:  # members summed in; problems become archive_* detections
-        listing = walk_archive(source, archive, Limits(max_seconds=max_seconds))
+        # one clock for the whole file: a saved email is parsed for its text, then for its attachments
+        listing = walk_archive(source, archive, Limits(max_seconds=max(max_seconds - (time.monotonic() - started), 0.0)))
         members = tuple(listing.members)
         found = _summed([*found, *listing.detections()])
     elif document.file_type in UNREAD_ARCHIVE_TYPES:  # an archive nothing here reads: fail closed

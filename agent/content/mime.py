@@ -6,25 +6,32 @@ A message is parsed with the standard library's email package in its compat32 po
 leaves header values as they are (its default policy parses every address, which has been slow on
 crafted headers); only Subject and attachment names are decoded, by email.header. What is read is
 bounded: at most MAX_MESSAGE_BYTES of the file (more is truncated, said by the caller), and the
-collector's clock between pieces. A part's payload is decoded by its Content-Transfer-Encoding
-(base64, quoted-printable, uuencode; a broken one decodes as far as it goes, never raises).
+collector's clock between pieces. A part's payload is decoded here, by its
+Content-Transfer-Encoding read leniently (a trailing space, quotes, folding): base64 with junk,
+a stray character or padding on every line, quoted-printable, uuencode; a broken one decodes as
+far as it goes, never raises. A message nested too deep for the parser is refused, not logged.
+Names are made printable (controls and bidirectional overrides as "?", slashes as "_") so an
+officer reads what the message calls an attachment and nothing it pretends.
 """
 
 from __future__ import annotations
 
+import binascii
 import email.errors
 import email.header
 import email.parser
 import email.policy
 import email.utils
 import html
+import quopri
 import re
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.message import Message
 from typing import BinaryIO
 
-from agent.content.budget import Collector
+from agent.content.budget import Collector, Refused
 from agent.content.document import BODY, TITLE
 from agent.content.text import decode, open_source
 from agent.content.zipread import Window
@@ -43,10 +50,24 @@ KNOWN_FIELDS = frozenset(
     b"thread-index importance x-priority authentication-results dkim-signature arc-seal".split()
 )
 MIME_FIELDS = frozenset({b"mime-version", b"content-type"})
+# fields only a message that travelled has (a memo typed to look like one has none of them)
+TRANSPORT_FIELDS = frozenset({b"received", b"return-path", b"message-id", b"dkim-signature", b"arc-seal",
+                              b"authentication-results", b"delivered-to"})  # fmt: skip
 MIN_KNOWN = 3
 _FIELD = re.compile(rb"([!-9;-~]+)[ \t]*:")  # a header field's name (printable, no colon) and its colon
-_TAG = re.compile(r"<[^<>]{0,2000}>")  # an HTML tag, as a text/html part's text is read
-_DROPPED = re.compile(r"(?is)<(script|style)\b[^<>]{0,2000}>.*?</\1\s*>")
+_TAG = re.compile(r"<[^<>]{0,2000}>")  # an HTML tag, as a text/html part's text is read: left out
+_BREAK = re.compile(r"(?i)<\s*/?\s*(?:p|div|br|tr|li|h[1-6]|table|blockquote|ul|ol|hr|pre)\b[^<>]{0,2000}>")
+_CELL = re.compile(r"(?i)<\s*/?\s*t[dh]\b[^<>]{0,2000}>")
+_HIDDEN = re.compile(r"(?i)<(script|style)\b")  # its text is a program's or a style's, not the message's
+_B64_JUNK = re.compile(rb"[^A-Za-z0-9+/=]")
+_B64_PIECE = re.compile(rb"[A-Za-z0-9+/]+=*")
+# charsets a message may name that read text as mail writes it; any other (cp037, punycode, idna,
+# "undefined") is read as a text file is, so a label cannot turn an identifier into other characters
+_MAIL_CHARSET = re.compile(
+    r"(?i)(?:utf-?8|us-ascii|ascii|gb2312|gbk|gb18030|x-gbk|cp936|hz-gb-2312|big5(?:-hkscs)?|iso-?8859-\d{1,2}|"
+    r"windows-125\d|cp125\d|latin-?[1-9]|koi8-[ru]|shift_?jis|sjis|cp932|euc-(?:jp|kr|cn)|iso-2022-(?:jp|kr|cn)|"
+    r"utf-?16(?:-?[bl]e)?|utf-?32(?:-?[bl]e)?)"
+)
 
 
 def is_email(head: bytes) -> bool:
@@ -54,12 +75,13 @@ def is_email(head: bytes) -> bool:
     before the first blank one (or the head's end) a header field or a folded continuation of one
     (the last line may be cut by the head's end), at least MIN_KNOWN named as a message's are, one of them
     MIME-Version or Content-Type."""
+    head = head[_skipped(head) :]
     if _FIELD.match(head) is None:  # most text files: their first line is no header field
         return False
     lines = head.split(b"\n")
     if len(lines) < MIN_KNOWN + 1:
         return False
-    names = set()
+    names, cut = set(), False
     for i, line in enumerate(lines):
         line = line.rstrip(b"\r")
         if not line:
@@ -71,11 +93,27 @@ def is_email(head: bytes) -> bool:
         field = _FIELD.match(line)
         if field is None:
             if i == len(lines) - 1:
-                break  # cut by the head's end (a message's headers may fill it: Received, DKIM, ARC)
+                cut = True  # by the head's end: a message's headers may fill it (Received, DKIM, ARC)
+                break
             return False
         names.add(field.group(1).lower())
+    else:
+        cut = True
     known = names & KNOWN_FIELDS
-    return len(known) >= MIN_KNOWN and bool(known & MIME_FIELDS)
+    if MIME_FIELDS <= names:
+        return True  # a MIME document whatever else it says (Word's "Single File Web Page", .mht)
+    # Exchange writes its transport and antispam fields first and the MIME ones last, past 8 KB
+    return len(known) >= MIN_KNOWN and bool(known & MIME_FIELDS or known & TRANSPORT_FIELDS or cut)
+
+
+def _skipped(head: bytes) -> int:
+    """Where a message starts in a file starting with head: past a UTF-8 BOM and blank lines."""
+    at = 3 if head.startswith(b"\xef\xbb\xbf") else 0
+    while True:
+        end = head.find(b"\n", at)
+        if end < 0 or head[at:end].strip():
+            return at
+        at = end + 1
 
 
 @dataclass(frozen=True)
@@ -91,21 +129,25 @@ def mail_type(head: bytes) -> str | None:
     and Evolution's folders, Gmail's export), or None."""
     if is_email(head):
         return "eml"
-    first, _, rest = head.partition(b"\n")
-    if first.startswith(b"From ") and is_email(rest):
-        return "mbox"
+    first, _, rest = head[_skipped(head) :].partition(b"\n")
+    if first.startswith((b"From ", b">From ")) and is_email(rest):
+        return "mbox"  # (one message exported with its "From " line, or ">From - date", is one too)
     if first.rstrip(b"\r ").isdigit() and len(first) <= 16 and is_email(rest):
         return "emlx"
     return None
 
 
 def message_window(f: BinaryIO, kind: str) -> BinaryIO:
-    """The bytes of the message itself: an .emlx's after its count line, as many as it counts."""
-    if kind != "emlx":
-        return f
+    """The bytes of the message (or mailbox) itself: past a BOM and blank lines, and an .emlx's
+    after its count line, as many as it counts."""
     f.seek(0)
-    first = f.readline(32)
-    return Window(f, len(first), len(first) + int(first.strip() or b"0"))
+    head = f.read(HEAD_BYTES)
+    start = _skipped(head)
+    if kind == "emlx":
+        first = head[start:].partition(b"\n")[0]
+        begin = start + len(first) + 1
+        return Window(f, begin, begin + int(first.strip() or b"0"))
+    return Window(f, start) if start else f
 
 
 def messages(f: BinaryIO, check_time: Callable[[], None]) -> Iterator[tuple[bytes, bool]]:
@@ -118,7 +160,8 @@ def messages(f: BinaryIO, check_time: Callable[[], None]) -> Iterator[tuple[byte
     while True:
         check_time()
         line = f.readline(PIECE_BYTES)
-        if not line or line.startswith(b"From ") and (not lines or lines[-1] in (b"\n", b"\r\n")):
+        separates = line.startswith(b"From ") or not started and line.startswith(b">From ")
+        if not line or separates and (not lines or lines[-1] in (b"\n", b"\r\n")):
             if started:
                 yield b"".join(lines), whole
             if not line:
@@ -140,55 +183,173 @@ def parse(f: BinaryIO, check_time: Callable[[], None]) -> tuple[Message, bool]:
     f.seek(0)
     parser = email.parser.BytesFeedParser(policy=email.policy.compat32)
     read = 0
-    while read < max_bytes:
-        check_time()
-        piece = f.read(min(PIECE_BYTES, max_bytes - read))
-        if not piece:
-            return parser.close(), True
-        read += len(piece)
-        parser.feed(piece)
-    return parser.close(), not f.read(1)
+    with _not_too_deep():
+        while read < max_bytes:
+            check_time()
+            piece = f.read(min(PIECE_BYTES, max_bytes - read))
+            if not piece:
+                return parser.close(), True
+            read += len(piece)
+            parser.feed(piece)
+        return parser.close(), not f.read(1)
+
+
+@contextmanager
+def _not_too_deep() -> Iterator[None]:
+    """The email package parses and walks nested parts by recursion: a message nested a thousand
+    deep is refused as corrupt (no traceback logged, which would quote its bytes)."""
+    try:
+        yield
+    except RecursionError:
+        raise Refused("corrupt email: parts nested too deep") from None
 
 
 def attachments(message: Message, check_time: Callable[[], None]) -> Iterator[Attachment]:
-    """Every part that is not the message's own text: a part named or marked as an attachment,
-    and any part not of text (an image, a document, a drawing sent inline). Parts of a message
-    forwarded as an attachment (message/rfc822) are among them: the email package walks into it."""
-    for number, part in enumerate(message.walk(), 1):
-        check_time()
-        if part.is_multipart():
-            continue
-        name = _filename(part)
-        if name is None and part.get_content_maintype() == "text" and not _is_attachment(part):
-            continue  # the message's text (text())
-        data = part.get_payload(decode=True)
-        if not isinstance(data, bytes):
-            continue
-        yield Attachment(name or f"(part {number})", data)
+    """Every part that is not the message's own text (_is_text): a part named or marked as an
+    attachment, and any part not of text (an image, a document, a drawing sent inline). Parts of a
+    message forwarded as an attachment (message/rfc822) are among them: the email package walks into it."""
+    with _not_too_deep():
+        for number, part in enumerate(message.walk(), 1):
+            check_time()
+            if part.is_multipart() or part.get_content_maintype() == "multipart":
+                continue  # (one whose boundary was never found holds nothing but its preamble)
+            name = _filename(part)
+            data = _payload(part)
+            if data is None or name is None and (not data or _is_text(part, data)):
+                continue  # the message's text (text()), or an empty part
+            yield Attachment(name or f"(part {number})", data)
 
 
 def text(message: Message, check_time: Callable[[], None]) -> Iterator[tuple[str, list[str]]]:
-    """(place, lines) of the message's text: its Subject (the title), then each text part that is
-    not an attachment, decoded by its charset (or as a text file is), HTML read without its tags."""
+    """(place, lines) of the message's text: its Subject (the title), the Subject of each message
+    forwarded inside it, and each part that is its text (_is_text), decoded by its charset (or as
+    a text file is), HTML read without its tags."""
     subject = message.get("Subject")
     if subject:
         yield TITLE, [_decoded_header(str(subject))]
-    for part in message.walk():
-        check_time()
-        if part.is_multipart() or part.get_content_maintype() != "text" or _filename(part) is not None or _is_attachment(part):
-            continue
-        data = part.get_payload(decode=True)
-        if not isinstance(data, bytes) or not data:
-            continue
-        body = _decoded(data, part.get_content_charset())
-        if part.get_content_subtype() == "html":
-            body = html_text(body)
-        yield BODY, body.splitlines()
+    with _not_too_deep():
+        for part in message.walk():
+            check_time()
+            if part.get_content_type() == "message/rfc822" and part.is_multipart():
+                inner = part.get_payload(0).get("Subject")
+                if inner:
+                    yield BODY, [_decoded_header(str(inner))]
+            if part.is_multipart() or _filename(part) is not None:
+                continue
+            data = _payload(part)
+            if not data or not _is_text(part, data):
+                continue
+            body = _decoded(data, part.get_content_charset())
+            if part.get_content_subtype() == "html":
+                body = html_text(body)
+            yield BODY, body.splitlines()
+
+
+def protections(message: Message) -> list[tuple[str, str]]:
+    """(encrypted: True, or False for signed only, why) of each part the message's content is
+    sealed in: PGP/MIME and S/MIME encryption, an S/MIME signature holding the content (opaque
+    signing), a PGP block in a text part. Their content cannot be read here."""
+    found = []
+    with _not_too_deep():
+        for part in message.walk():
+            kind = part.get_content_type()
+            if kind == "multipart/encrypted":
+                found.append((True, "PGP/MIME encrypted"))
+            elif kind in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
+                signed = (part.get_param("smime-type") or "").lower() == "signed-data"
+                found.append((not signed, "S/MIME signed, its content inside the signature" if signed else "S/MIME encrypted"))
+            elif part.get_content_maintype() == "text" and not part.is_multipart():
+                data = _payload(part) or b""
+                if b"-----BEGIN PGP MESSAGE-----" in data:
+                    found.append((True, "PGP encrypted text"))
+    return found
 
 
 def html_text(markup: str) -> str:
-    """A message's HTML body as its text: tags, scripts and styles left out, entities read."""
-    return html.unescape(_TAG.sub(" ", _DROPPED.sub(" ", markup)))
+    """A message's HTML body as its text: scripts and styles left out (in one pass: a thousand
+    unclosed <script> tags cost no more than one), other tags left out (a paragraph, line or row
+    a line break, a cell a space; an inline one nothing, so <span> cannot split an identifier),
+    entities read."""
+    kept: list[str] = []
+    lower = ""
+    at = 0
+    while (hidden := _HIDDEN.search(markup, at)) is not None:
+        kept.append(markup[at : hidden.start()])
+        lower = lower or markup.lower()
+        end = lower.find("</" + hidden.group(1).lower(), hidden.end())
+        close = markup.find(">", end) if end >= 0 else -1
+        at = len(markup) if close < 0 else close + 1
+    kept.append(markup[at:])
+    return html.unescape(_TAG.sub("", _CELL.sub(" ", _BREAK.sub("\n", "".join(kept)))))
+
+
+def _is_text(part: Message, data: bytes) -> bool:
+    """Whether a part with no name is the message's own text: not marked as an attachment, and of
+    text, or, whatever it says it is, bytes that look like text (a memo sent as
+    application/octet-stream is read as text, so its lineage is traced, not only its hash)."""
+    from agent.content.filetype import looks_like_text  # (filetype types mail by this module)
+
+    if _is_attachment(part):
+        return False
+    return part.get_content_maintype() == "text" or bool(data) and looks_like_text(data[:HEAD_BYTES])
+
+
+def _payload(part: Message) -> bytes | None:
+    """A leaf part's bytes, decoded from its transfer encoding (None for a multipart)."""
+    if part.is_multipart():
+        return None
+    encoding = "".join(str(part.get("Content-Transfer-Encoding", "")).split()).strip("\"'").lower()
+    if encoding in ("base64", "quoted-printable", "x-uuencode", "uuencode", "uue", "x-uue"):
+        text = part.get_payload()
+        if not isinstance(text, str):
+            return None
+        data = text.encode("ascii", "replace")  # (a byte these encodings do not use is junk, read as such)
+        if encoding == "base64":
+            return _base64(data)
+        return quopri.decodestring(data) if encoding == "quoted-printable" else _uudecode(data)
+    data = part.get_payload(decode=True)  # 7bit, 8bit, binary or none: the bytes as they were
+    return data if isinstance(data, bytes) else None
+
+
+def _base64(data: bytes) -> bytes:
+    """Base64 as mail clients read it: junk left out, a stray last character dropped, and a body
+    padded on every line (some mailers encode each line on its own) decoded a piece at a time."""
+    clean = _B64_JUNK.sub(b"", data)
+    pieces = _B64_PIECE.findall(clean) if b"=" in clean.rstrip(b"=") else [clean]
+    out = []
+    for piece in pieces:
+        piece = piece.rstrip(b"=")
+        if len(piece) % 4 == 1:
+            piece = piece[:-1]
+        out.append(binascii.a2b_base64(piece + b"=" * (-len(piece) % 4)))
+    return b"".join(out)
+
+
+def _uudecode(data: bytes) -> bytes:
+    out = []
+    lines = iter(data.splitlines())
+    for line in lines:
+        if line.startswith(b"begin "):
+            break
+    for line in lines:
+        if line.strip() in (b"end", b"`", b""):
+            continue
+        try:
+            out.append(binascii.a2b_uu(line))
+        except binascii.Error:  # trailing garbage on the line, as uu's own reader forgives
+            try:
+                out.append(binascii.a2b_uu(line[: ((line[0] - 32 & 63) * 4 + 5) // 3]))
+            except binascii.Error:
+                continue
+    return b"".join(out)
+
+
+def clean_name(name: str) -> str:
+    """An attachment's name as an officer may read it: controls, bidirectional overrides and other
+    characters that are not printable as "?", slashes as "_" (a name is no path, and "!/" joins a
+    member to the archive it is in), cut to MAX_NAME_CHARS."""
+    printable = "".join(c if c.isprintable() else "?" for c in name.replace("\0", ""))
+    return printable.replace("/", "_").replace("\\", "_").strip()[:MAX_NAME_CHARS]
 
 
 def _is_attachment(part: Message) -> bool:
@@ -206,8 +367,7 @@ def _filename(part: Message) -> str | None:
         raw = email.utils.collapse_rfc2231_value(raw)
     if not raw:
         return None
-    name = _decoded_header(str(raw)).replace("\0", "").strip()
-    return name[:MAX_NAME_CHARS] or None
+    return clean_name(_decoded_header(str(raw))) or None
 
 
 def read_email(source: str | BinaryIO, out: Collector) -> None:
@@ -252,9 +412,10 @@ _WIDER = {"gb2312": "gb18030", "gbk": "gb18030", "x-gbk": "gb18030", "cp936": "g
 
 
 def _decoded(data: bytes, charset: str | None) -> str:
-    if charset:
+    wide = charset and charset.strip().lower().startswith(("utf-16", "utf16", "utf-32", "utf32"))
+    if charset and _MAIL_CHARSET.fullmatch(charset.strip()) and not (wide and b"\0" not in data):
         try:
-            return data.decode(_WIDER.get(charset.lower(), charset), errors="replace")
-        except LookupError:  # a charset Python does not know: read as a text file is
+            return data.decode(_WIDER.get(charset.strip().lower(), charset.strip()), errors="replace")
+        except (LookupError, UnicodeError, ValueError):  # one Python does not know: read as a text file is
             pass
     return decode(data)

@@ -96,6 +96,8 @@ def container_type(f: BinaryIO) -> str:
 def _type_of(ole: olefile.OleFileIO) -> str:
     names = {"/".join(path).lower() for path in ole.listdir(streams=True, storages=True)}
     clsid = (ole.root.clsid or "").upper() if ole.root is not None else ""
+    if clsid == OUTLOOK_CLSID or "__properties_version1.0" in names:
+        return "msg"  # first: a Book or WordDocument stream added to a message must not hide it
     if "worddocument" in names:
         return "doc"
     if "workbook" in names or "book" in names:

@@ -20,7 +20,7 @@ import olefile
 
 from agent.content.budget import Collector
 from agent.content.document import BODY, TITLE
-from agent.content.mime import html_text
+from agent.content.mime import clean_name, html_text
 from agent.content.ole import read_stream
 from agent.content.text import decode
 
@@ -28,79 +28,106 @@ SUBJECT, BODY_TEXT, HTML = 0x0037, 0x1000, 0x1013
 ATTACH_DATA, LONG_FILENAME, FILENAME, DISPLAY_NAME = 0x3701, 0x3707, 0x3704, 0x3001
 UNICODE, STRING8, BINARY, OBJECT = "001F", "001E", "0102", "000D"
 ATTACHMENT_PREFIX = "__attach_version1.0_#"
-MAX_NAME_BYTES = 2048  # of a name's stream read (a name is cut to MAX_NAME_CHARS)
-MAX_NAME_CHARS = 255
+MAX_NAME_BYTES = 2048  # of a name's stream read (a name is cut to mime.MAX_NAME_CHARS)
+MAX_DEPTH = 3  # messages attached inside messages read for their text (archive.Limits.max_depth)
 
 
 @dataclass(frozen=True)
 class Attachment:
-    name: str  # as the message names it; "(attachment N)" when it names none
+    name: str  # as the message names it (mime.clean_name); "(attachment N)" when it names none
     stream: str | None  # the path of its bytes' stream (None: none, an OLE object)
     message: str | None  # the path of the storage of a message attached to it
     size: int  # of its bytes' stream
+
+
+class Layout:
+    """Which storages and streams a compound file holds under each storage, listed once (a file of
+    3,000 attached messages listed again for each took seconds). Names compare in lower case, as
+    compound files name them (__ATTACH_VERSION1.0_#0 is the same storage to Outlook)."""
+
+    def __init__(self, ole: olefile.OleFileIO) -> None:
+        self.children: dict[str, list[str]] = {}
+        listed = ole.listdir(streams=True, storages=True)
+        self.paths = frozenset("/".join(path).lower() for path in listed)
+        for path in listed:
+            for depth in range(len(path)):
+                parent = "".join(f"{p}/" for p in path[:depth]).lower()
+                names = self.children.setdefault(parent, [])
+                if not names or names[-1] != path[depth]:
+                    names.append(path[depth])
+        self.children = {parent: sorted(set(names)) for parent, names in self.children.items()}
+
+    def below(self, storage: str) -> list[str]:
+        return self.children.get(storage.lower(), [])
+
+    def has(self, path: str) -> bool:
+        """Whether the file holds path: asked before olefile is (its look-up walks every sibling)."""
+        return path.lower() in self.paths
 
 
 def _tag(storage: str, prop: int, kind: str) -> str:
     return f"{storage}__substg1.0_{prop:04X}{kind}"
 
 
-def _string(ole: olefile.OleFileIO, storage: str, prop: int, out: Collector, limit: int | None = None) -> str:
+def _string(
+    ole: olefile.OleFileIO, layout: Layout, storage: str, prop: int, out: Collector, limit: int | None = None
+) -> str:
     """A string property: UTF-16LE (001F), else 8-bit (001E, read as a text file is); "" when absent."""
-    data = read_stream(ole, _tag(storage, prop, UNICODE), out, limit)
+    unicode, string8 = _tag(storage, prop, UNICODE), _tag(storage, prop, STRING8)
+    data = read_stream(ole, unicode, out, limit) if layout.has(unicode) else b""
     if data:
         return data.decode("utf-16-le", "replace").rstrip("\0")
-    data = read_stream(ole, _tag(storage, prop, STRING8), out, limit)
+    data = read_stream(ole, string8, out, limit) if layout.has(string8) else b""
     return decode(data).rstrip("\0") if data else ""
 
 
 def read_msg(ole: olefile.OleFileIO, out: Collector) -> None:
     """extract.READERS' reader of a .msg (after its summary properties, as every OLE2 file's): the
-    subject as the title, the plain body, or the HTML body without its tags when it has none."""
-    subject = _string(ole, "", SUBJECT, out)
+    subject as the title, the plain body, or the HTML body without its tags when it has none;
+    then the subject and body of each message attached to it (Outlook's "forward as attachment"),
+    as deep as archive.py walks them."""
+    layout = Layout(ole)
+    _read_message(ole, layout, "", out, TITLE, 1)
+
+
+def _read_message(ole: olefile.OleFileIO, layout: Layout, storage: str, out: Collector, title: str, depth: int) -> None:
+    subject = _string(ole, layout, storage, SUBJECT, out)
     if subject.strip():
-        out.add_all(TITLE, [subject])
-    body = _string(ole, "", BODY_TEXT, out)
+        out.add_all(title, [subject])
+    body = _string(ole, layout, storage, BODY_TEXT, out)
     if not body.strip():
-        html = read_stream(ole, _tag("", HTML, BINARY), out) or _string(ole, "", HTML, out).encode()
+        binary = _tag(storage, HTML, BINARY)
+        html = (read_stream(ole, binary, out) if layout.has(binary) else b"") or _string(ole, layout, storage, HTML, out).encode()
         body = html_text(decode(html)) if html else ""
     out.add_all(BODY, body.splitlines())
+    if depth < MAX_DEPTH:
+        for attachment in attachments(ole, layout, storage, out):
+            if attachment.message is not None:
+                _read_message(ole, layout, attachment.message, out, BODY, depth + 1)
 
 
-def attachments(ole: olefile.OleFileIO, storage: str, out: Collector) -> Iterator[Attachment]:
+def attachments(ole: olefile.OleFileIO, layout: Layout, storage: str, out: Collector) -> Iterator[Attachment]:
     """The attachments of the message at storage ("" for the file's own, else "path/"), in order."""
-    depth = storage.count("/")
-    found = sorted(
-        {
-            path[depth]
-            for path in ole.listdir(streams=True, storages=True)
-            if len(path) > depth + 1 and "/".join(path[:depth]) + ("/" if depth else "") == storage
-            and path[depth].startswith(ATTACHMENT_PREFIX)
-        }
-    )  # fmt: skip
+    found = [name for name in layout.below(storage) if name.lower().startswith(ATTACHMENT_PREFIX)]
     for number, folder in enumerate(found, 1):
         out.check_time()
         place = f"{storage}{folder}/"
         name = ""
         for prop in (LONG_FILENAME, FILENAME, DISPLAY_NAME):
-            name = _string(ole, place, prop, out, MAX_NAME_BYTES).replace("\0", "").strip()
+            name = clean_name(_string(ole, layout, place, prop, out, MAX_NAME_BYTES))
             if name:
                 break
-        name = name[:MAX_NAME_CHARS] or f"(attachment {number})"
+        name = name or f"(attachment {number})"
         data = _tag(place, ATTACH_DATA, BINARY)
         embedded = _tag(place, ATTACH_DATA, OBJECT)
-        if ole.exists(data) and ole.get_type(data) == olefile.STGTY_STREAM:
+        if layout.has(data) and ole.get_type(data) == olefile.STGTY_STREAM:
             yield Attachment(name, data, None, ole.get_size(data))
-        elif ole.exists(embedded) and ole.get_type(embedded) == olefile.STGTY_STORAGE and _is_message(ole, embedded):
+        elif layout.has(embedded) and ole.get_type(embedded) == olefile.STGTY_STORAGE and _is_message(layout, embedded + "/"):
             yield Attachment(name, None, embedded + "/", 0)
         else:
             yield Attachment(name, None, None, 0)
 
 
-def _is_message(ole: olefile.OleFileIO, storage: str) -> bool:
+def _is_message(layout: Layout, storage: str) -> bool:
     """Whether the storage is laid out as a message (its properties stream, or a property of one)."""
-    depth = storage.count("/") + 1
-    return any(
-        len(path) == depth + 1 and "/".join(path[:depth]) == storage
-        and (path[depth] == "__properties_version1.0" or path[depth].startswith("__substg1.0_"))
-        for path in ole.listdir(streams=True, storages=True)
-    )  # fmt: skip
+    return any(n.lower() == "__properties_version1.0" or n.lower().startswith("__substg1.0_") for n in layout.below(storage))

@@ -371,7 +371,7 @@ def test_scan_traces_a_drawing_attached_to_a_saved_email_whole_or_edited_eml_or_
     done = _run("scan", "--json", *(str(tmp_path / name) for name in names), config=config)
     assert done.returncode == 0, done.stderr
     results = {Path(r["path"]).name: r for r in map(json.loads, done.stdout.splitlines())}
-    for name, method, member in zip(names, ("archive", "partial", "partial"), ("叶轮.dwg", "叶轮.dwg", "fwd: 机密★5年 泵叶轮图纸!/spec.pdf")):
+    for name, method, member in zip(names, ("archive", "partial", "partial"), ("叶轮.dwg", "叶轮.dwg", "fwd: 机密★5年 泵叶轮图纸!/spec.pdf"), strict=True):
         found = results[name]
         assert found["file_type"] == name[-3:] and found["source_path"] == str(drawings / "impeller.dwg"), (name, found)
         assert found["level"] == "core" and found["match"]["method"] == method, (name, found["match"])

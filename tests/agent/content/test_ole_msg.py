@@ -63,3 +63,48 @@ def test_corrupt_messages_never_raise(tmp_path):
 def _write(path, data: bytes):
     path.write_bytes(data)
     return path
+
+
+# --- the attack review of saved mail (helper-104): each of these failed on the code before -------------------
+
+
+def test_a_message_forwarded_as_an_attachment_is_read_for_its_subject_and_body(tmp_path):
+    """Outlook's "forward as attachment": the attached message's subject and body were never read."""
+    inner = (ATTACH.format(0) + EMBEDDED)
+    data = compound_file({
+        "__properties_version1.0": bytes(32),
+        "__substg1.0_0037001F": "fwd".encode("utf-16-le"),
+        inner + "__properties_version1.0": bytes(24),
+        inner + "__substg1.0_0037001F": "机密★5年 方案".encode("utf-16-le"),
+        inner + "__substg1.0_1000001F": "客户 11010519491231002X".encode("utf-16-le"),
+    })  # fmt: skip
+    found = inspect_file(str(_write(tmp_path / "fwd.msg", data)))
+    assert {d.detector for d in found.detections} == {"state_secret_marking", "cn_resident_id"}
+
+
+def test_attachment_storages_named_in_another_case_and_a_workbook_stream_added_hide_nothing(tmp_path):
+    """Compound files name storages without regard to case (Outlook opens __ATTACH_VERSION1.0_#0);
+    a Book stream added at the root made the message an .xls, read for nothing."""
+    drawing = os.urandom(6000)
+    streams = {
+        "__properties_version1.0": bytes(32),
+        "Book": bytes(64),
+        "__ATTACH_VERSION1.0_#00000000/__substg1.0_3707001F": "pump.dwg".encode("utf-16-le"),
+        "__ATTACH_VERSION1.0_#00000000/__SUBSTG1.0_37010102": drawing,
+    }
+    found = inspect_file(str(_write(tmp_path / "odd.msg", compound_file(streams))))
+    assert found.file_type == "msg"
+    assert [(m.name, m.sha256) for m in found.members] == [("pump.dwg", hashlib.sha256(drawing).hexdigest())]
+
+
+def test_a_message_of_thousands_of_attached_messages_is_walked_to_the_drawing(tmp_path):
+    """Each attached message listed the whole file again: 3,000 of them ran out the clock before the
+    drawing was read. The layout is listed once."""
+    drawing = os.urandom(6000)
+    streams = {"__properties_version1.0": bytes(32)}
+    for number in range(3000):
+        streams[ATTACH.format(number) + EMBEDDED + "__properties_version1.0"] = bytes(24)
+    streams[ATTACH.format(3000) + "__substg1.0_37010102"] = drawing
+    listing = walk_archive(io.BytesIO(compound_file(streams)), "msg")
+    assert hashlib.sha256(drawing).hexdigest() in {m.sha256 for m in listing.members}
+    assert not [p for p in listing.problems if p.kind == "inspection_truncated"]
