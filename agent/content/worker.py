@@ -228,10 +228,22 @@ def _sample_email(text: str, attachment: bytes) -> bytes:
     return message.as_bytes(policy=policy.SMTP)
 
 
+def _log_without_values() -> None:
+    """The worker logs to the agent's stderr (the service's journal) as the agent does: warnings
+    and errors, tracebacks without the values of their frames' variables. loguru's default handler
+    prints those values, and a reader's failure would have put a document's text, or a message's
+    bytes, into the journal."""
+    from loguru import logger
+
+    logger.remove()
+    logger.add(sys.stderr, level="WARNING", backtrace=False, diagnose=False)
+
+
 def main(argv: list[str]) -> int:
     """`python -m agent.content.worker SOCKET_FD UID GID`: serve requests until the socket closes."""
     sock_fd, uid, gid = (int(a) for a in argv[1:4])
     sock = socket.socket(fileno=sock_fd)
+    _log_without_values()
     # everything a request may need is imported before the privileges go (the worker then needs
     # no file but its descriptors)
     _warm_up()

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from agent.content import lazy
 
 PROBE = """
@@ -81,3 +83,31 @@ def test_a_worker_warmed_up_reads_saved_emails_without_importing_anything(tmp_pa
     probe = [sys.executable, "-c", EMAILS, str(tmp_path / "a.eml"), str(tmp_path / "b.msg")]
     out = subprocess.run(probe, capture_output=True, text=True, check=True, cwd=Path(__file__).parents[3]).stdout
     assert out.strip() == "[]"
+
+
+QUIET = """
+from loguru import logger
+from agent.content import worker
+if worker_setup:
+    worker._log_without_values()
+def read(document):
+    text = "客户 110105" + "19491231002X " + document  # (split: a traceback quotes its source lines)
+    raise ValueError("a reader's bug " + str(len(text)))
+try:
+    read("TOP-" + "SECRET-PUMP-CURVE")
+except ValueError:
+    logger.exception("inspection failed")
+"""
+
+
+@pytest.mark.parametrize("worker_setup", [False, True])
+def test_a_workers_failure_logs_no_document_text(tmp_path, worker_setup):
+    """loguru's default handler prints the values of a traceback's variables (the first case shows
+    it does, from a file as the worker's modules are): a reader's failure in the worker put the
+    document's text into the agent's journal. The worker's own setup leaves the values out."""
+    script = tmp_path / "failing_reader.py"
+    script.write_text(f"worker_setup = {worker_setup}\n" + QUIET, encoding="utf-8")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[3])
+    assert "inspection failed" in done.stderr and "ValueError" in done.stderr
+    leaked = "TOP-SECRET" in done.stderr or "11010519491231002X" in done.stderr
+    assert leaked is not worker_setup
