@@ -36,7 +36,7 @@ import os
 import re
 import unicodedata
 
-from agent.content import detectors, filetype, identifiers, marking_terms, markings, ole, sevenzip
+from agent.content import detectors, filetype, identifiers, marking_terms, markings, ole, sevenzip, tnef
 from agent.content.detectors import detect
 from agent.content.document import NAME, Document, TextPart
 from agent.content.inspect import Inspection
@@ -57,6 +57,7 @@ _TYPED_STARTS = (
     ole.SIGNATURE,
     b"\x7fELF",
     b"AutoCAD Binary DXF",
+    tnef.SIGNATURE,
     codecs.BOM_UTF16_LE,
     codecs.BOM_UTF16_BE,
     *filetype._SIGNATURES,  # the signatures puremagic is asked about: the same tuple, never a copy

@@ -27,7 +27,7 @@ from typing import BinaryIO
 import olefile
 from loguru import logger
 
-from agent.content import filetype, mime, ole, ole_msg
+from agent.content import filetype, mime, ole, ole_msg, tnef
 from agent.content.budget import Collector, OutOfBudget, Refused
 from agent.content.chunks import KEEP, NATIVE, Chunker
 from agent.content.detectors import detect
@@ -40,8 +40,9 @@ MB = 1024 * 1024
 CHUNK_BYTES = 64 * 1024
 SKETCH_MIN_BYTES = 4096  # a member smaller has too few chunks to be traced by them (index.MIN_BYTES_MATCHED)
 SKETCHED_MEMBERS = 256  # members sketched in one archive (128 fingerprints each in the worker's answer)
-# saved mail: a message's attachments (eml, emlx: mime.py; msg: ole_msg.py), a mailbox's messages (mbox)
-ARCHIVE_TYPES = frozenset({"zip", "tar", "gzip", "bzip2", "xz", "7z", "eml", "emlx", "msg", "mbox"})
+# saved mail: a message's attachments (eml, emlx: mime.py; msg: ole_msg.py; Outlook's winmail.dat:
+# tnef.py), a mailbox's messages (mbox)
+ARCHIVE_TYPES = frozenset({"zip", "tar", "gzip", "bzip2", "xz", "7z", "eml", "emlx", "msg", "mbox", "tnef"})
 MESSAGE_TYPES = frozenset({"eml", "emlx", "msg"})  # containers with text of their own, read as a member too
 # archives the type detection names but nothing here reads (RAR's compression has no open
 # decoder): such a file, or member, is an archive_not_inspected problem, not a file with nothing in
@@ -219,6 +220,8 @@ def _walk(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, depth: int) -> 
             _walk_email(walk, mime.message_window(f, file_type), prefix, depth)
         elif file_type == "mbox":
             _walk_mbox(walk, f, prefix, depth)
+        elif file_type == "tnef":
+            _walk_tnef(walk, f, prefix, depth)
         elif file_type == "msg":
             with ole.opened(f) as container:
                 _walk_msg(walk, container, ole_msg.Layout(container), "", prefix, depth)
@@ -530,6 +533,32 @@ def _walk_mbox(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
             walk.problem(SKIPPED, name, f"read to its first {mime.MAX_MESSAGE_BYTES} bytes only")
         if walk.fits(name, len(data)):
             _member(walk, (data[at : at + CHUNK_BYTES] for at in range(0, len(data), CHUNK_BYTES)), name, depth)
+
+
+def _walk_tnef(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
+    """Outlook's winmail.dat: its attachments (tnef.attachments), and its message's text, each a
+    member in order; the stream is read whole first (at most mime.MAX_MESSAGE_BYTES)."""
+    f.seek(0)
+    data = f.read(mime.MAX_MESSAGE_BYTES + 1)
+    walk.decode.take_bytes(min(len(data), walk.decode.bytes_left))
+    if len(data) > mime.MAX_MESSAGE_BYTES:
+        walk.truncated(prefix.removesuffix("!/"), f"a winmail.dat over {mime.MAX_MESSAGE_BYTES} bytes: the rest not read")
+        data = data[: mime.MAX_MESSAGE_BYTES]
+    found = []
+    try:
+        for name, content in tnef.attachments(data, walk.budget.check_time):
+            walk.entry()
+            found.append((name, content))
+    except Refused as e:  # what came before the break is read
+        walk.problem(CORRUPT, prefix.removesuffix("!/"), str(e))
+    del data
+
+    def read(i: int) -> None:
+        name, content = prefix + found[i][0], found[i][1]
+        if walk.fits(name, len(content)):
+            _member(walk, (content[at : at + CHUNK_BYTES] for at in range(0, len(content), CHUNK_BYTES)), name, depth)
+
+    _in_turn(walk, [prefix + name for name, _ in found], read)
 
 
 def _walk_msg(

@@ -57,8 +57,9 @@ def _no_text(z: BoundedZip, out: Collector) -> None:
 
 
 def _no_text_of_its_own(source: Source, out: Collector) -> None:
-    """A mailbox (mbox): its messages are archive members, each read as an .eml is, once; read as
-    text here too, each message's identifiers would count twice (and a mailbox may be gigabytes)."""
+    """A mailbox (mbox) or a winmail.dat: its messages, or its attachments and text, are archive
+    members, each read once; read as text here too, an identifier would count twice (and a
+    mailbox may be gigabytes)."""
 
 
 READERS: dict[str, Callable[[Source, Collector], None]] = {
@@ -68,6 +69,7 @@ READERS: dict[str, Callable[[Source, Collector], None]] = {
     "eml": read_email,  # its Subject and text parts (its attachments are archive members: archive.py)
     "emlx": read_email,
     "mbox": _no_text_of_its_own,
+    "tnef": _no_text_of_its_own,  # its message's text is a member (tnef.BODY_NAME), as its attachments are
     "pdf": read_pdf,
     "docx": _zipped(OOXML_READERS["docx"]),
     "xlsx": _zipped(OOXML_READERS["xlsx"]),

@@ -15,6 +15,7 @@ import puremagic
 
 from agent.content import mime, ole
 from agent.content.budget import Refused
+from agent.content.tnef import SIGNATURE as TNEF_SIGNATURE
 from agent.content.zipread import BoundedZip
 
 HEAD_BYTES = 8192
@@ -59,6 +60,7 @@ EXTENSIONS: dict[str, frozenset[str]] = {
         "dwg": "dwg",
         "dxf": "dxf",
         "eml": "eml mht mhtml",
+        "tnef": "dat tnef",
         "emlx": "emlx",
         "mbox": "mbox mbx",
         "exe": "exe dll sys scr ocx cpl drv efi mui",
@@ -127,6 +129,8 @@ def _head_type(f: BinaryIO, head: bytes) -> str | None:
         return "elf"
     if head.startswith(b"AutoCAD Binary DXF"):
         return "dxf"
+    if head.startswith(TNEF_SIGNATURE):
+        return "tnef"  # Outlook's winmail.dat
     magic = _magic(head) if _may_have_magic(head) else None
     if magic and not (magic in _WEAK and looks_like_text(head)):
         return magic

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import struct
 
 from agent.content import olewrite
 from agent.content.archive import walk_archive
@@ -108,3 +109,55 @@ def test_a_message_of_thousands_of_attached_messages_is_walked_to_the_drawing(tm
     listing = walk_archive(io.BytesIO(compound_file(streams)), "msg")
     assert hashlib.sha256(drawing).hexdigest() in {m.sha256 for m in listing.members}
     assert not [p for p in listing.problems if p.kind == "inspection_truncated"]
+
+
+# --- Outlook's winmail.dat (agent/content/tnef.py) ------------------------------------------------------
+
+
+def sample_tnef(attachments: dict[str, bytes], body: str = "") -> bytes:
+    """A TNEF stream as Outlook writes one: the signature, a key, the message's text (attBody), then
+    each attachment: attAttachRendData, attAttachTitle, attAttachData."""
+    from agent.content import tnef
+
+    def attribute(level: int, attribute_id: int, data: bytes) -> bytes:
+        return struct.pack("<BII", level, attribute_id, len(data)) + data + struct.pack("<H", sum(data) & 0xFFFF)
+
+    out = tnef.SIGNATURE + b"\x01\x00"
+    if body:
+        out += attribute(1, tnef.ATT_BODY, body.encode("gb18030") + b"\0")
+    for name, data in attachments.items():
+        out += attribute(2, tnef.ATT_ATTACH_REND_DATA, bytes(14))
+        out += attribute(2, tnef.ATT_ATTACH_TITLE, name.encode("gb18030") + b"\0")
+        out += attribute(2, tnef.ATT_ATTACH_DATA, data)
+    return out
+
+
+def test_a_winmail_dat_is_unpacked_alone_and_attached_to_a_saved_email(tmp_path):
+    """Outlook's rich-text mail wraps its attachments in winmail.dat: among a few MB of others a
+    drawing's share of the whole file's chunks fell under the threshold (0.02), so it went untraced."""
+    from email import policy
+    from email.message import EmailMessage
+
+    from agent.opaque import is_opaque
+
+    drawing, filler = os.urandom(60_000), os.urandom(2_000_000)
+    winmail = sample_tnef({"报价.xlsx": filler, "泵叶轮.dwg": drawing}, body="客户身份证 11010519491231002X")
+    assert not is_opaque(winmail[:8192])  # the lane hands it to a worker
+    found = inspect_file(str(_write(tmp_path / "winmail.dat", winmail)))
+    assert found.file_type == "tnef" and found.type_mismatch is False
+    assert {m.name: m.sha256 for m in found.members}["泵叶轮.dwg"] == hashlib.sha256(drawing).hexdigest()
+    assert {d.detector for d in found.detections} == {"cn_resident_id"}  # the message's text, once
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "a@example.cn", "b@example.cn", "quote"
+    message.set_content("see attached")
+    message.add_attachment(winmail, maintype="application", subtype="ms-tnef", filename="winmail.dat")
+    found = inspect_file(str(_write(tmp_path / "rich.eml", message.as_bytes(policy=policy.SMTP))))
+    names = {m.name: m.sha256 for m in found.members}
+    assert names["winmail.dat!/泵叶轮.dwg"] == hashlib.sha256(drawing).hexdigest()
+
+
+def test_a_winmail_dat_cut_short_gives_what_came_before_the_break():
+    whole = sample_tnef({"a.dwg": b"a" * 5000, "b.dwg": b"b" * 5000})
+    listing = walk_archive(io.BytesIO(whole[: len(whole) - 100]), "tnef")
+    assert [m.name for m in listing.members] == ["a.dwg"]
+    assert [p.kind for p in listing.problems] == ["parse_error"]
