@@ -50,29 +50,33 @@ def content_fields(
 
 def archive_source(index: FingerprintIndex, members: tuple[Member, ...]) -> dict:
     """An archive traced to classified content through its members: a member of a classified
-    file's bytes, or one holding most of a classified drawing's (its sketch, byte lineage: an
-    edited drawing zipped). The most sensitive source speaks for the event (core before
+    file's bytes, one holding most of a classified drawing's (its sketch, byte lineage: an edited
+    drawing zipped), or one sharing enough text with a classified document (its fingerprints: an
+    edited document zipped or attached to a message). The most sensitive source speaks for the event (core before
     internal: the alert's severity follows it), the outermost member first, a whole copy before
     an edited one; empty members never match."""
-    found = []  # (level's rank, depth, edited, member, source, match)
+    found = []  # (level's rank, depth, edited, member, source, match, traced by its bytes)
     for m in members:
         if m.size <= 0:
             continue
         source = index.lookup_sha256(m.sha256)
         if source is not None:
-            found.append((LEVELS.index(source.level), m.depth, False, m, source, Match("archive", 1.0)))
+            found.append((LEVELS.index(source.level), m.depth, False, m, source, Match("archive", 1.0), False))
         elif m.sketch and (edited := index.lookup_bytes(m.sketch)) is not None:
             source, share = edited
-            found.append((LEVELS.index(source.level), m.depth, True, m, source, Match("partial", share)))
+            found.append((LEVELS.index(source.level), m.depth, True, m, source, Match("partial", share), True))
+        elif m.fingerprints and (edited := index.lookup_partial(m.fingerprints)) is not None:
+            source, share = edited  # an edited document zipped, or attached to a message: by its text
+            found.append((LEVELS.index(source.level), m.depth, True, m, source, Match("partial", share), False))
     if not found:
         return {}
-    _, _, edited, member, source, match = min(found, key=lambda f: f[:3])
+    _, _, _, member, source, match, by_bytes = min(found, key=lambda f: f[:3])
     fields = source.event_fields(match)
     fields["details"] = {
         **(fields.get("details") or {}),
         "archive_member": member.name,
         "classified_members": len(found),
-        **({"lineage": "bytes"} if edited else {}),
+        **({"lineage": "bytes"} if by_bytes else {}),
     }
     return fields
 

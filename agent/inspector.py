@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from loguru import logger
 
-from agent.content.archive import Member
+from agent.content.archive import TEXT_TRACED_FINGERPRINTS, Member
 from agent.content.chunks import KEEP
 from agent.content.inspect import MAX_BYTES, MAX_SECONDS, Inspection, inspect_source
 from agent.content.worker import HEADER, MAX_ANSWER_BYTES, receive_exactly, send_message
@@ -201,11 +201,19 @@ def decode_inspection(answer: dict) -> Inspection:
     if not (file_type is None or isinstance(file_type, str)) or not (mismatch is None or isinstance(mismatch, bool)):
         raise TypeError("bad type fields")
     members = tuple(
-        Member(_text(name), _int(depth), _int(size), _text(sha256), _detections(found), _sketch(sketch))
-        for name, depth, size, sha256, found, sketch in answer["members"]
+        Member(_text(name), _int(depth), _int(size), _text(sha256), _detections(found), _sketch(sketch), _fingerprints(texts))
+        for name, depth, size, sha256, found, sketch, texts in answer["members"]
     )
-    fingerprints = frozenset(_int(h) for h in answer["fingerprints"])
+    if sum(len(m.fingerprints) for m in members) > TEXT_TRACED_FINGERPRINTS:
+        raise TypeError("too many member fingerprints")
+    fingerprints = _fingerprints(answer["fingerprints"])
     return Inspection(file_type, mismatch, _detections(answer["detections"]), members, fingerprints)
+
+
+def _fingerprints(items: list) -> frozenset[int]:
+    if not isinstance(items, list):
+        raise TypeError("bad fingerprints")
+    return frozenset(_int(h) for h in items)
 
 
 def _sketch(items: list) -> tuple[int, ...]:

@@ -40,6 +40,9 @@ MB = 1024 * 1024
 CHUNK_BYTES = 64 * 1024
 SKETCH_MIN_BYTES = 4096  # a member smaller has too few chunks to be traced by them (index.MIN_BYTES_MATCHED)
 SKETCHED_MEMBERS = 256  # members sketched in one archive (128 fingerprints each in the worker's answer)
+# text fingerprints kept over an archive's members (the worker's answer, and the index's look-ups
+# one member at a time): some 50 documents of 30 pages; the members after them are traced by hash only
+TEXT_TRACED_FINGERPRINTS = 200_000
 # saved mail: a message's attachments (eml, emlx: mime.py; msg: ole_msg.py; Outlook's winmail.dat:
 # tnef.py), a mailbox's messages (mbox)
 ARCHIVE_TYPES = frozenset({"zip", "tar", "gzip", "bzip2", "xz", "7z", "eml", "emlx", "msg", "mbox", "tnef"})
@@ -92,6 +95,10 @@ class Member:
     # its bytes' sketch (agent/content/chunks.py: the KEEP least chunk fingerprints), so an edited
     # drawing zipped is traced by its bytes as one on its own is; () for one of under SKETCH_MIN_BYTES
     sketch: tuple[int, ...] = ()
+    # its text's winnowing fingerprints, as a file's (inspect.text_fingerprints), so an edited
+    # document zipped or attached to a message is traced by its text as one on its own is; empty
+    # for one without text, and past TEXT_TRACED_FINGERPRINTS in one archive
+    fingerprints: frozenset[int] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,7 @@ class _Walk:
         self.deadline = clock() + limits.max_seconds
         self.clock = clock
         self.entries = 0
+        self.fingerprints_left = TEXT_TRACED_FINGERPRINTS
         self.listing = Listing()
 
     def entry(self) -> None:
@@ -591,6 +599,19 @@ def _walk_msg(
 # --- members ----------------------------------------------------------------------------------
 
 
+def _text_fingerprints(walk: _Walk, document) -> frozenset[int]:
+    """The member document's text fingerprints while the archive's allowance of them lasts."""
+    from agent.content.inspect import text_fingerprints  # (inspect walks archives with this module)
+
+    if walk.fingerprints_left <= 0 or len(document.parts) <= 1:  # (the first part is the name)
+        return frozenset()
+    found = text_fingerprints(document)
+    if len(found) > walk.fingerprints_left:
+        return frozenset()
+    walk.fingerprints_left -= len(found)
+    return found
+
+
 def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None:
     """Hash the member within its own allowance of bytes and time, and what is left of the walk's
     (over either, it is named as skipped); hold it in memory when small, to inspect it or open it
@@ -640,7 +661,8 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
         document = extract_file(
             data, name.rsplit("/", 1)[-1], max_bytes=limits.max_held_bytes, max_seconds=seconds_left
         )
-        walk.listing.members.append(Member(name, depth, size, digest.hexdigest(), detect(document), sketch))
+        fingerprints = _text_fingerprints(walk, document)
+        walk.listing.members.append(Member(name, depth, size, digest.hexdigest(), detect(document), sketch, fingerprints))
         if inner_type in UNREAD_ARCHIVE_TYPES:
             walk.problem(NOT_INSPECTED, name, inner_type)
         if inner_type not in MESSAGE_TYPES:

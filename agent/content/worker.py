@@ -68,7 +68,10 @@ def encode_inspection(inspection) -> dict:
         "type_mismatch": inspection.type_mismatch,
         "detections": [[d.detector, d.count, d.sample] for d in inspection.detections],
         "members": [
-            [m.name, m.depth, m.size, m.sha256, [[d.detector, d.count, d.sample] for d in m.detections], list(m.sketch)]
+            [
+                m.name, m.depth, m.size, m.sha256, [[d.detector, d.count, d.sample] for d in m.detections],
+                list(m.sketch), sorted(m.fingerprints),
+            ]
             for m in inspection.members
         ],
         "fingerprints": sorted(inspection.fingerprints),

@@ -378,3 +378,49 @@ def test_scan_traces_a_drawing_attached_to_a_saved_email_whole_or_edited_eml_or_
         assert found["details"]["archive_member"] == member
     text = _run("scan", str(tmp_path / "whole.eml"), config=config).stdout
     assert "a saved email with a copy attached of classified file" in text, text
+
+
+def _process_spec(rng: random.Random, lines: int) -> list[str]:
+    """A classified process specification: numbered lines of varied technical text."""
+    parts = ["叶轮", "泵壳", "导叶", "主轴", "密封环", "轴承座", "平衡盘", "蜗壳"]
+    steps = ["铸造", "热处理", "粗加工", "精加工", "动平衡", "探伤", "装配", "试压"]
+    return [
+        f"{i}. {rng.choice(parts)}{rng.choice(steps)}：温度 {rng.randint(200, 1100)} 度，保温 {rng.randint(1, 12)} 小时，"
+        f"公差 {rng.randint(1, 90)} 微米，批号 {rng.randint(10_000, 99_999)}，检验 {rng.choice(steps)}后记录。"
+        for i in range(lines)
+    ]
+
+
+def test_scan_traces_an_edited_document_zipped_or_attached_to_a_saved_email_by_its_text(setup, tmp_path):
+    """A classified text edited (lines changed, a heading added) then zipped, or attached to a
+    message, is traced by its member's text as it is on its own; before, a document inside an
+    archive or a message was traced by its exact bytes only."""
+    from email import policy
+    from email.message import EmailMessage
+
+    root, config, _ = setup
+    specs = root / "specs"
+    specs.mkdir()
+    lines = _process_spec(random.Random(7), 300)
+    (specs / "process.txt").write_text("\n".join(lines), encoding="utf-8")
+    with open(config, "a", encoding="utf-8") as f:
+        f.write("    - path: ./specs\n      level: core\n      name: Process specifications\n")
+    assert _run("index", "--quiet", config=config).returncode == 0
+    edited = ["工艺说明（修订稿）", *lines[:100], *_process_spec(random.Random(8), 30), *lines[130:]]
+    text = "\n".join(edited).encode("utf-8")
+    with zipfile.ZipFile(tmp_path / "notes.zip", "w", zipfile.ZIP_DEFLATED) as packed:
+        packed.writestr("notes/process-v2.txt", text)
+        packed.writestr("photo.bin", os.urandom(5000))
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "zhang@example.cn", "buyer@other.example", "资料"
+    message.set_content("请查收。")
+    message.add_attachment(text, maintype="application", subtype="octet-stream", filename="工艺说明.txt")
+    (tmp_path / "mail.eml").write_bytes(message.as_bytes(policy=policy.SMTP))
+    done = _run("scan", "--json", str(tmp_path / "notes.zip"), str(tmp_path / "mail.eml"), config=config)
+    assert done.returncode == 0, done.stderr
+    results = {Path(r["path"]).name: r for r in map(json.loads, done.stdout.splitlines())}
+    for name, member in (("notes.zip", "notes/process-v2.txt"), ("mail.eml", "工艺说明.txt")):
+        found = results[name]
+        assert found["source_path"] == str(specs / "process.txt") and found["level"] == "core", (name, found)
+        assert found["match"]["method"] == "partial" and found["match"]["similarity"] >= 0.7, (name, found["match"])
+        assert found["details"]["archive_member"] == member and "lineage" not in found["details"]

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from agent.content.archive import TEXT_TRACED_FINGERPRINTS
 from agent.content.inspect import inspect_file
 from agent.content.worker import encode_inspection
 from agent.inspector import InspectorProcess, decode_inspection, open_regular
@@ -133,9 +134,16 @@ def test_a_fifo_is_refused_at_open_and_never_blocks(tmp_path):
         {"file_type": None, "type_mismatch": None, "detections": [], "members": [["a", 1, 2]], "fingerprints": []},
         {"file_type": None, "type_mismatch": None, "detections": [], "members": [], "fingerprints": [True]},
         {"file_type": None, "type_mismatch": None, "detections": []},
-        {"file_type": None, "type_mismatch": None, "detections": [], "members": [["a", 1, 2, "0" * 64, [], "12"]], "fingerprints": []},
-        {"file_type": None, "type_mismatch": None, "detections": [], "members": [["a", 1, 2, "0" * 64, [], [1.5]]], "fingerprints": []},
-        {"file_type": None, "type_mismatch": None, "detections": [], "members": [["a", 1, 2, "0" * 64, [], list(range(999))]], "fingerprints": []},
+        {"file_type": None, "type_mismatch": None, "detections": [], "members": [["a", 1, 2, "0" * 64, [], "12", []]], "fingerprints": []},
+        {"file_type": None, "type_mismatch": None, "detections": [], "members": [["a", 1, 2, "0" * 64, [], [1.5], []]], "fingerprints": []},
+        {"file_type": None, "type_mismatch": None, "detections": [], "members": [["a", 1, 2, "0" * 64, [], list(range(999)), []]], "fingerprints": []},
+        {"file_type": None, "type_mismatch": None, "detections": [], "members": [["a", 1, 2, "0" * 64, [], [], "12"]], "fingerprints": []},
+        {"file_type": None, "type_mismatch": None, "detections": [], "members": [["a", 1, 2, "0" * 64, [], [], [1.5]]], "fingerprints": []},
+        {"file_type": None, "type_mismatch": None, "detections": [], "members": [["a", 1, 2, "0" * 64, [], []]], "fingerprints": []},
+        {"file_type": None, "type_mismatch": None, "detections": [], "members": [
+            ["a", 1, 2, "0" * 64, [], [], list(range(TEXT_TRACED_FINGERPRINTS // 2 + 1))],
+            ["b", 1, 2, "0" * 64, [], [], list(range(TEXT_TRACED_FINGERPRINTS // 2 + 1))],
+        ], "fingerprints": []},  # more text fingerprints over the members than a worker ever sends
     ],
 )
 def test_a_malformed_answer_from_a_worker_is_refused(answer):
@@ -149,6 +157,7 @@ def test_answers_round_trip(tmp_path):
     inspection = inspect_file(str(path))
     assert decode_inspection(encode_inspection(inspection)) == inspection
     assert [len(m.sketch) > 5 for m in inspection.members] == [False, False, True]  # a member's bytes are sketched
+    assert {m.name: bool(m.fingerprints) for m in inspection.members} == {"a/b.txt": True, "c.bin": False, "d.bin": False}
 
 
 def test_a_worker_that_cannot_start_is_not_restarted_for_every_file(tmp_path, monkeypatch):
