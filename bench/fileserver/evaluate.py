@@ -1,8 +1,9 @@
 """Run the real agent code over the corpus and score it against the manifest.
 
 `run(corpus)` indexes our firm's classified folder with a FingerprintIndex, inspects every file
-with inspect_file and traces each one outside the register as the pipeline does (its SHA-256, an
-archive member's SHA-256, then lookup_partial). `score(outcomes)` is plain arithmetic over those
+with inspect_file and traces each one outside the register as the pipeline does (its SHA-256, its
+archive members as the pipeline traces them (agent.classify.archive_source: hash, bytes, text),
+then lookup_partial). `score(outcomes)` is plain arithmetic over those
 outcomes, kept apart so that a test can plant a result and check the count.
 """
 
@@ -16,6 +17,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from agent.classify import archive_source
 from agent.config import ClassifiedFolder
 from agent.content.inspect import inspect_file
 from agent.index import FingerprintIndex
@@ -65,14 +67,15 @@ def _outcome(root: Path, label: Label, index: FingerprintIndex) -> Outcome:
     traced, how = None, ""
     if label.group != "classified":
         hit = index.lookup_sha256(hashlib.sha256(path.read_bytes()).hexdigest())
-        how = "sha256"
-        for member in found.members:
-            if hit is None:
-                hit, how = index.lookup_sha256(member.sha256), "member"
-        if hit is None:
+        source, how = (hit.path, "sha256") if hit is not None else (None, "")
+        if source is None and found.members:  # as the pipeline: each member's hash, bytes, then text
+            fields = archive_source(index, found.members)
+            if fields:
+                source, how = fields["source_path"], "member" if fields["match"].method == "archive" else "member-partial"
+        if source is None:
             partial = index.lookup_partial(found.fingerprints)
-            hit, how = (partial[0], "partial") if partial else (None, "")
-        traced = os.path.relpath(hit.path, root) if hit else None
+            source, how = (partial[0].path, "partial") if partial else (None, "")
+        traced = os.path.relpath(source, root) if source else None
     return Outcome(label, detections, traced, how if traced else "", seconds, path.stat().st_size, found.file_type)
 
 
