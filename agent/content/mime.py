@@ -41,9 +41,8 @@ MAX_MESSAGE_BYTES = 64 * MB  # read of one message (its parse holds a few times 
 PIECE_BYTES = 64 * 1024
 HEAD_BYTES = 8192  # what the type is told from (filetype.HEAD_BYTES)
 MAX_NAME_CHARS = 255
-# header fields a message starts with (lower case); a text file is an email when its first lines
-# are header fields, at least MIN_KNOWN of them among these, MIME-Version or Content-Type one of
-# them, before its first blank line (a memo starting "From: ... To: ..." has neither)
+# header fields a message starts with (lower case): see is_email (a memo starting "From: ... To: ...
+# Subject: ..." has neither a MIME nor a transport field, and stays text)
 KNOWN_FIELDS = frozenset(
     b"from to cc bcc subject date message-id mime-version received return-path delivered-to content-type "
     b"content-transfer-encoding reply-to sender in-reply-to references x-mailer user-agent thread-topic "
@@ -71,10 +70,12 @@ _MAIL_CHARSET = re.compile(
 
 
 def is_email(head: bytes) -> bool:
-    """Whether a text file starting with `head` (its first few KB) is a saved email: every line
-    before the first blank one (or the head's end) a header field or a folded continuation of one
-    (the last line may be cut by the head's end), at least MIN_KNOWN named as a message's are, one of them
-    MIME-Version or Content-Type."""
+    """Whether a text file starting with `head` (its first HEAD_BYTES, or all of it) is a saved
+    email: after a BOM and blank lines, every line before the first blank one (or the head's end)
+    a header field or a folded continuation of one (the last line may be cut by the head's end);
+    then MIME-Version and Content-Type both, or at least MIN_KNOWN fields named as a message's are
+    with a MIME or a transport field among them, or headers that fill the whole head."""
+    full = len(head) >= HEAD_BYTES
     head = head[_skipped(head) :]
     if _FIELD.match(head) is None:  # most text files: their first line is no header field
         return False
@@ -93,12 +94,12 @@ def is_email(head: bytes) -> bool:
         field = _FIELD.match(line)
         if field is None:
             if i == len(lines) - 1:
-                cut = True  # by the head's end: a message's headers may fill it (Received, DKIM, ARC)
+                cut = full  # by the head's end: a message's headers may fill it (Received, DKIM, ARC)
                 break
             return False
         names.add(field.group(1).lower())
     else:
-        cut = True
+        cut = full
     known = names & KNOWN_FIELDS
     if MIME_FIELDS <= names:
         return True  # a MIME document whatever else it says (Word's "Single File Web Page", .mht)

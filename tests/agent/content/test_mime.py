@@ -329,3 +329,8 @@ def test_the_walk_of_a_message_gets_what_its_text_left_of_the_clock(monkeypatch)
     monkeypatch.setattr(inspect_module, "walk_archive", lambda source, kind, limits: given.append(limits) or walk_archive(source, kind))
     inspect_source(io.BytesIO(_mail("s", "x", b"d" * 100)), "a.eml", max_seconds=10.0)
     assert [limits.max_seconds for limits in given] == [3.5]
+
+
+def test_a_short_memo_of_header_like_lines_stays_text():
+    assert mime.mail_type(b"From: Zhang\nTo: Li\nSubject: budget") is None  # its lines fill no head
+    assert mime.mail_type((b"From: Zhang\nTo: Li\nSubject: budget\n" + b"Cc: x\n" * 2000)[: mime.HEAD_BYTES]) == "eml"  # headers fill it
