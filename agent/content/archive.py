@@ -227,7 +227,7 @@ def _walk(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, depth: int) -> 
         elif file_type in ("eml", "emlx"):
             _walk_email(walk, mime.message_window(f, file_type), prefix, depth)
         elif file_type == "mbox":
-            _walk_mbox(walk, f, prefix, depth)
+            _walk_mbox(walk, mime.message_window(f, file_type), prefix, depth)
         elif file_type == "tnef":
             _walk_tnef(walk, f, prefix, depth)
         elif file_type == "msg":
@@ -505,6 +505,11 @@ def _chunks(member: BinaryIO, walk: _Walk) -> Iterator[bytes]:
 # --- a saved email ----------------------------------------------------------------------------
 
 
+def _pieces(data: bytes) -> Iterator[bytes]:
+    """A member held whole (an attachment decoded), as _member takes its bytes: CHUNK_BYTES at a time."""
+    return (data[at : at + CHUNK_BYTES] for at in range(0, len(data), CHUNK_BYTES))
+
+
 def _walk_email(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
     """A saved email's attachments (mime.attachments), each a member in the message's order: the
     message is parsed whole first (at most mime.MAX_MESSAGE_BYTES, paid from the decoding budget),
@@ -525,7 +530,7 @@ def _walk_email(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
     def read(i: int) -> None:
         name, data = prefix + found[i].name, found[i].data
         if walk.fits(name, len(data)):
-            _member(walk, (data[at : at + CHUNK_BYTES] for at in range(0, len(data), CHUNK_BYTES)), name, depth)
+            _member(walk, _pieces(data), name, depth)
 
     _in_turn(walk, [prefix + a.name for a in found], read)
 
@@ -540,7 +545,7 @@ def _walk_mbox(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
         if not whole:
             walk.problem(SKIPPED, name, f"read to its first {mime.MAX_MESSAGE_BYTES} bytes only")
         if walk.fits(name, len(data)):
-            _member(walk, (data[at : at + CHUNK_BYTES] for at in range(0, len(data), CHUNK_BYTES)), name, depth)
+            _member(walk, _pieces(data), name, depth)
 
 
 def _walk_tnef(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
@@ -564,7 +569,7 @@ def _walk_tnef(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
     def read(i: int) -> None:
         name, content = prefix + found[i][0], found[i][1]
         if walk.fits(name, len(content)):
-            _member(walk, (content[at : at + CHUNK_BYTES] for at in range(0, len(content), CHUNK_BYTES)), name, depth)
+            _member(walk, _pieces(content), name, depth)
 
     _in_turn(walk, [prefix + name for name, _ in found], read)
 
@@ -591,7 +596,7 @@ def _walk_msg(
             walk.problem(NOT_INSPECTED, name, "an object of another program attached to a message")
         elif walk.fits(name, attachment.size):
             data = container.openstream(attachment.stream).read()
-            _member(walk, (data[at : at + CHUNK_BYTES] for at in range(0, len(data), CHUNK_BYTES)), name, depth)
+            _member(walk, _pieces(data), name, depth)
 
     _in_turn(walk, [prefix + a.name for a in found], read)
 

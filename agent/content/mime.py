@@ -246,7 +246,7 @@ def text(message: Message, check_time: Callable[[], None]) -> Iterator[tuple[str
             yield BODY, body.splitlines()
 
 
-def protections(message: Message) -> list[tuple[str, str]]:
+def protections(message: Message) -> list[tuple[bool, str]]:
     """(encrypted: True, or False for signed only, why) of each part the message's content is
     sealed in: PGP/MIME and S/MIME encryption, an S/MIME signature holding the content (opaque
     signing), a PGP block in a text part. Their content cannot be read here."""

@@ -334,3 +334,11 @@ def test_the_walk_of_a_message_gets_what_its_text_left_of_the_clock(monkeypatch)
 def test_a_short_memo_of_header_like_lines_stays_text():
     assert mime.mail_type(b"From: Zhang\nTo: Li\nSubject: budget") is None  # its lines fill no head
     assert mime.mail_type((b"From: Zhang\nTo: Li\nSubject: budget\n" + b"Cc: x\n" * 2000)[: mime.HEAD_BYTES]) == "eml"  # headers fill it
+
+
+def test_a_mailbox_with_a_bom_and_blank_lines_first_keeps_its_first_message():
+    message = _mail("s", "身份证 11010519491231002X")
+    mbox = b"\xef\xbb\xbf\n\nFrom a@example.cn Mon Dec  7 10:00:00 2026\n" + message
+    found = inspect_source(io.BytesIO(mbox), "Inbox")
+    assert found.file_type == "mbox" and [m.name for m in found.members] == ["message-0001.eml"]
+    assert {d.detector for d in found.detections} == {"cn_resident_id"}
