@@ -70,12 +70,12 @@ EXTENSIONS: dict[str, frozenset[str]] = {
 EXTENSIONS["elf"] |= {""}  # ELF programs usually have no extension at all
 # text may be named almost anything (.csv, .log, .py, none); it is a mismatch only under a name
 # that a binary type claims. Altium also saves its documents as text, and .msg names text too.
-_ALSO_TEXT = {"dxf", "eml", "emlx", "mbox", "msg", "pcbdoc", "schdoc", "pcblib", "schlib"}
+_ALSO_TEXT = {"dxf", "eml", "emlx", "mbox", "msg", "pcbdoc", "schdoc", "pcblib", "schlib", "tnef"}  # .dat: any data
 BINARY_EXTENSIONS = frozenset().union(*(e for t, e in EXTENSIONS.items() if t not in _ALSO_TEXT)) - {""}
 # an OLE2 file of no known kind (Thumbs.db, a CAD part, an old project file) may have any name but
 # one that a known type claims; Altium's signatures come from public format notes, not from every
 # version of Altium Designer, so an unrecognised .PcbDoc is not called a mismatch
-CLAIMED_EXTENSIONS = frozenset().union(*EXTENSIONS.values()) - {"", "pcbdoc", "schdoc", "pcblib", "schlib"}
+CLAIMED_EXTENSIONS = frozenset().union(*EXTENSIONS.values()) - {"", "pcbdoc", "schdoc", "pcblib", "schlib", "dat"}
 
 # puremagic's extension -> our name; its first (most confident) mapped match wins
 _MAGIC_NAMES = {

@@ -160,6 +160,13 @@ def test_text_heuristic_rejects_binary_with_control_characters() -> None:
         ("text", "docx", True),
         ("text", "pdf", True),
         ("text", "jpg", True),
+        ("text", "dat", False),  # winmail.dat's extension names any data too
+        ("ole2", "dat", False),
+        ("tnef", "dat", False),
+        ("tnef", "jpg", True),
+        ("eml", "txt", False),  # saved mail is text
+        ("eml", "jpg", True),
+        ("mbox", "", False),
         (None, "docx", None),
         ("docx", None, None),
         ("some-new-type", "x", None),
