@@ -305,11 +305,12 @@ def _level_text(event: Event) -> str:
 
 def _content(event: Event) -> str:
     if event.level and event.source_path:
-        how = _HOW.get(event.match.method if event.match else "exact", "a copy")
-        if how == _HOW["archive"] and event.file_type in ("eml", "msg"):
-            how = "a saved email with a copy attached"
+        method = event.match.method if event.match else "exact"
+        how = _HOW.get(method, "a copy")
         if how == _HOW["partial"] and (event.details or {}).get("lineage") == "bytes":
             how += " (traced by its bytes)"
+        if zh.attached(event, method):
+            how = f"a saved email with {how if method == 'partial' else 'a copy'} attached"
         state = _SOURCE_STATES.get((event.details or {}).get("source_state"), "")
         return f" is {how} of {state}classified file {event.source_path} ({_level_text(event)})"
     if event.level:

@@ -104,13 +104,26 @@ def _level_text(event: Event) -> str:
     return f"密级：{level_name(event.level)}{entry}"
 
 
+# the file types of saved mail (agent/content/mime.py, ole_msg.py, tnef.py): a match of a member is
+# a classified file attached to a message
+MAIL_FILE_TYPES = frozenset({"eml", "emlx", "mbox", "msg", "tnef"})
+
+
+def attached(event: Event, method: str) -> bool:
+    """Whether the event's source was found attached to a saved message (as its archive member);
+    rules/explain.py says so in English."""
+    member = isinstance(event.details, dict) and event.details.get("archive_member")
+    return event.file_type in MAIL_FILE_TYPES and (method == "archive" or bool(member))
+
+
 def _content(event: Event) -> str:
     if event.level and event.source_path:
-        how = _HOW.get(event.match.method if event.match else "exact", "副本")
-        if how == _HOW["archive"] and event.file_type in ("eml", "msg"):
-            how = "邮件附件中的副本"
+        method = event.match.method if event.match else "exact"
+        how = _HOW.get(method, "副本")
         if how == _HOW["partial"] and isinstance(event.details, dict) and event.details.get("lineage") == "bytes":
             how += "（按字节追溯）"
+        if attached(event, method):
+            how = "邮件附件中的" + (how if method == "partial" else "副本")
         state = _SOURCE_STATES.get(
             (event.details or {}).get("source_state") if isinstance(event.details, dict) else None, ""
         )

@@ -8,8 +8,9 @@ from rules.explain import describe_event, describe_event_zh
 
 
 def _event(**fields) -> Event:
+    fields.setdefault("match", Match("partial", 0.98))
     return Event(type="egress.file", agent_id="a", host="rd-01", user="alice", path="/media/usb/x.bin", egress="removable",
-                 level="core", source_path="/data/drawings/pump.dwg", match=Match("partial", 0.98), **fields)  # fmt: skip
+                 level="core", source_path="/data/drawings/pump.dwg", **fields)  # fmt: skip
 
 
 def test_an_edited_copy_traced_by_its_bytes_says_so():
@@ -23,3 +24,15 @@ def test_an_edited_copy_traced_by_its_text_reads_as_before():
     assert "is an edited copy of classified file /data/drawings/pump.dwg" in describe_event(event)
     said = describe_event_zh(event, "2026-12-07 10:00")
     assert "编辑过的副本" in said and "按字节" not in said
+
+
+def test_a_copy_attached_to_a_saved_email_says_so_whole_or_edited():
+    whole = _event(file_type="msg", match=Match("archive", 1.0), details={"archive_member": "pump.dwg"})
+    assert "is a saved email with a copy attached of classified file /data/drawings/pump.dwg" in describe_event(whole)
+    assert "邮件附件中的副本" in describe_event_zh(whole, "2026-12-07 10:00")
+    edited = _event(file_type="mbox", details={"lineage": "bytes", "archive_member": "message-0001.eml!/pump.dwg"})
+    said = describe_event(edited)
+    assert "is a saved email with an edited copy (traced by its bytes) attached of classified file" in said, said
+    assert "邮件附件中的编辑过的副本（按字节追溯）" in describe_event_zh(edited, "2026-12-07 10:00")
+    zipped = _event(file_type="zip", details={"archive_member": "a/pump.dwg"})
+    assert "is an edited copy of classified file" in describe_event(zipped)  # a zip is no message
