@@ -58,6 +58,9 @@ _TAG = re.compile(r"<[^<>]{0,2000}>")  # an HTML tag, as a text/html part's text
 _BREAK = re.compile(r"(?i)<\s*/?\s*(?:p|div|br|tr|li|h[1-6]|table|blockquote|ul|ol|hr|pre)\b[^<>]{0,2000}>")
 _CELL = re.compile(r"(?i)<\s*/?\s*t[dh]\b[^<>]{0,2000}>")
 _HIDDEN = re.compile(r"(?i)<(script|style)\b")  # its text is a program's or a style's, not the message's
+_UU_BEGIN = re.compile(rb"(?m)^begin [0-7]{3,4} ([^\r\n]{1,1000})\r?$")  # a uuencoded file in a text part
+_UU_END = re.compile(rb"(?m)^end[ \t\r]*$")
+_DATA_URI = re.compile(rb"data:[\w.+/-]{0,100}(?:;[\w=.+-]{0,100}){0,5};base64,([A-Za-z0-9+/=\s]{4,})")
 _B64_JUNK = re.compile(rb"[^A-Za-z0-9+/=]")
 _B64_PIECE = re.compile(rb"[A-Za-z0-9+/]+=*")
 # charsets a message may name that read text as mail writes it; any other (cp037, punycode, idna,
@@ -216,9 +219,31 @@ def attachments(message: Message, check_time: Callable[[], None]) -> Iterator[At
                 continue  # (one whose boundary was never found holds nothing but its preamble)
             name = _filename(part)
             data = _payload(part)
-            if data is None or name is None and (not data or _is_text(part, data)):
-                continue  # the message's text (text()), or an empty part
+            if data is None or name is None and not data:
+                continue  # an empty part
+            if name is None and _is_text(part, data):  # the message's text (text()): what it carries
+                yield from _carried(data, number, check_time)
+                continue
             yield Attachment(name or f"(part {number})", data)
+
+
+def _carried(data: bytes, number: int, check_time: Callable[[], None]) -> Iterator[Attachment]:
+    """Files carried inside a text part, as mail clients show them attached: uuencoded blocks
+    (`uuencode drawing.dwg drawing.dwg | mail`: "begin 644 NAME" to "end") and data: URIs in HTML
+    (an image, or anything, inlined as base64)."""
+    at = 0
+    while (begin := _UU_BEGIN.search(data, at)) is not None:  # each block found once: one pass
+        check_time()
+        end = _UU_END.search(data, begin.end())
+        if end is None:
+            break  # no block ends after this one: none after it does either
+        name = clean_name(decode(begin.group(1))) or f"(part {number})"
+        yield Attachment(name, _uudecode(data[begin.start() : end.end()]))
+        at = end.end()
+    if b"data:" in data:
+        for index, uri in enumerate(_DATA_URI.finditer(data), 1):
+            check_time()
+            yield Attachment(f"(part {number} data {index})", _base64(uri.group(1)))
 
 
 def text(message: Message, check_time: Callable[[], None]) -> Iterator[tuple[str, list[str]]]:

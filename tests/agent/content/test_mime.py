@@ -342,3 +342,22 @@ def test_a_mailbox_with_a_bom_and_blank_lines_first_keeps_its_first_message():
     found = inspect_source(io.BytesIO(mbox), "Inbox")
     assert found.file_type == "mbox" and [m.name for m in found.members] == ["message-0001.eml"]
     assert {d.detector for d in found.detections} == {"cn_resident_id"}
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"])
+def test_files_carried_inside_a_messages_text_are_members(newline):
+    """`uuencode drawing.dwg drawing.dwg | mail` puts the file in the body, and an HTML body may
+    inline any file as a data: URI; mail clients show both as attachments, so they are members."""
+    drawing = os.urandom(3000)
+    uu = b"begin 644 pump.dwg\n" + b"".join(binascii.b2a_uu(drawing[i : i + 45]) for i in range(0, len(drawing), 45)) + b"`\nend\n"
+    body = (b"see below\n" + uu + b"regards\n").replace(b"\n", newline)
+    html = b'<p>plan</p><img src="data:application/octet-stream;base64,' + base64.b64encode(drawing[::-1]) + b'">'
+    message = _raw(STD, [("Content-Type: text/plain", body), ("Content-Type: text/html", html)])
+    listing = walk_archive(io.BytesIO(message), "eml")
+    assert sorted((m.name, m.sha256) for m in listing.members) == sorted(
+        [("pump.dwg", _sha(drawing)), ("(part 3 data 1)", _sha(drawing[::-1]))]
+    )
+
+
+def test_a_text_of_many_begin_lines_and_no_end_is_read_in_one_pass():
+    assert list(mime._carried(b"begin 644 x\n" * 200_000, 1, lambda: None)) == []
