@@ -46,16 +46,13 @@ class Layout:
     compound files name them (__ATTACH_VERSION1.0_#0 is the same storage to Outlook)."""
 
     def __init__(self, ole: olefile.OleFileIO) -> None:
-        self.children: dict[str, list[str]] = {}
         listed = ole.listdir(streams=True, storages=True)
         self.paths = frozenset("/".join(path).lower() for path in listed)
+        children: dict[str, set[str]] = {}
         for path in listed:
             for depth in range(len(path)):
-                parent = "".join(f"{p}/" for p in path[:depth]).lower()
-                names = self.children.setdefault(parent, [])
-                if not names or names[-1] != path[depth]:
-                    names.append(path[depth])
-        self.children = {parent: sorted(set(names)) for parent, names in self.children.items()}
+                children.setdefault("".join(f"{p}/" for p in path[:depth]).lower(), set()).add(path[depth])
+        self.children = {parent: sorted(names) for parent, names in children.items()}
 
     def below(self, storage: str) -> list[str]:
         return self.children.get(storage.lower(), [])
@@ -101,17 +98,16 @@ def _read_message(ole: olefile.OleFileIO, layout: Layout, storage: str, out: Col
         body = html_text(decode(html)) if html else ""
     out.add_all(BODY, body.splitlines())
     if depth < MAX_DEPTH:
-        for attachment in attachments(ole, layout, storage, out):
-            if attachment.message is not None:
-                _read_message(ole, layout, attachment.message, out, BODY, depth + 1)
+        for place in _attachment_places(layout, storage):  # (their names and bytes are the walk's)
+            inner = None if layout.has(_tag(place, ATTACH_DATA, BINARY)) else _attached_message(ole, layout, place)
+            if inner is not None:
+                _read_message(ole, layout, inner, out, BODY, depth + 1)
 
 
 def attachments(ole: olefile.OleFileIO, layout: Layout, storage: str, out: Collector) -> Iterator[Attachment]:
     """The attachments of the message at storage ("" for the file's own, else "path/"), in order."""
-    found = [name for name in layout.below(storage) if name.lower().startswith(ATTACHMENT_PREFIX)]
-    for number, folder in enumerate(found, 1):
+    for number, place in enumerate(_attachment_places(layout, storage), 1):
         out.check_time()
-        place = f"{storage}{folder}/"
         name = ""
         for prop in (LONG_FILENAME, FILENAME, DISPLAY_NAME):
             name = clean_name(_string(ole, layout, place, prop, out, MAX_NAME_BYTES))
@@ -119,13 +115,23 @@ def attachments(ole: olefile.OleFileIO, layout: Layout, storage: str, out: Colle
                 break
         name = name or f"(attachment {number})"
         data = _tag(place, ATTACH_DATA, BINARY)
-        embedded = _tag(place, ATTACH_DATA, OBJECT)
         if layout.has(data) and ole.get_type(data) == olefile.STGTY_STREAM:
             yield Attachment(name, data, None, ole.get_size(data))
-        elif layout.has(embedded) and ole.get_type(embedded) == olefile.STGTY_STORAGE and _is_message(layout, embedded + "/"):
-            yield Attachment(name, None, embedded + "/", 0)
         else:
-            yield Attachment(name, None, None, 0)
+            yield Attachment(name, None, _attached_message(ole, layout, place), 0)
+
+
+def _attachment_places(layout: Layout, storage: str) -> list[str]:
+    """The storage path ("…/") of each attachment of the message at storage, in order."""
+    return [f"{storage}{name}/" for name in layout.below(storage) if name.lower().startswith(ATTACHMENT_PREFIX)]
+
+
+def _attached_message(ole: olefile.OleFileIO, layout: Layout, place: str) -> str | None:
+    """The storage path of the message attached at place, or None when it is no message."""
+    embedded = _tag(place, ATTACH_DATA, OBJECT)
+    if layout.has(embedded) and ole.get_type(embedded) == olefile.STGTY_STORAGE and _is_message(layout, embedded + "/"):
+        return embedded + "/"
+    return None
 
 
 def _is_message(layout: Layout, storage: str) -> bool:
