@@ -141,11 +141,12 @@ def mail_type(head: bytes) -> str | None:
     return None
 
 
-def message_window(f: BinaryIO, kind: str) -> BinaryIO:
+def message_window(f: BinaryIO, kind: str | None = None) -> BinaryIO:
     """The bytes of the message (or mailbox) itself: past a BOM and blank lines, and an .emlx's
-    after its count line, as many as it counts."""
+    after its count line, as many as it counts. `kind`: mail_type's, told from the head when None."""
     f.seek(0)
     head = f.read(HEAD_BYTES)
+    kind = kind or mail_type(head)
     start = _skipped(head)
     if kind == "emlx":
         first = head[start:].partition(b"\n")[0]
@@ -401,8 +402,7 @@ def read_email(source: str | BinaryIO, out: Collector) -> None:
     message is read whole up to MAX_MESSAGE_BYTES (more is truncated), whatever the collector's
     bytes: its attachments, most of its bytes, are not text; the text kept counts as any does."""
     with open_source(source) as f:
-        kind = mail_type(f.read(HEAD_BYTES)) or "eml"
-        message, whole = parse(message_window(f, kind), out.check_time)
+        message, whole = parse(message_window(f), out.check_time)
     out.truncated = out.truncated or not whole
     for where, lines in text(message, out.check_time):
         out.add_all(where, lines)
