@@ -309,7 +309,11 @@ def _content(event: Event) -> str:
         how = _HOW.get(method, "a copy")
         if how == _HOW["partial"] and (event.details or {}).get("lineage") == "bytes":
             how += " (traced by its bytes)"
-        if zh.attached(event, method):
+        if (encoding := zh.written_out(event)) is not None:  # base64 of a drawing in a .txt
+            how = f"{how if method == 'partial' else 'a copy'} written out as {encoding[0]} text"
+            if event.file_type in zh.MAIL_FILE_TYPES:
+                how = f"a saved email holding {how}"
+        elif zh.attached(event, method):
             how = f"a saved email with {how if method == 'partial' else 'a copy'} attached"
         state = _SOURCE_STATES.get((event.details or {}).get("source_state"), "")
         return f" is {how} of {state}classified file {event.source_path} ({_level_text(event)})"

@@ -7,6 +7,7 @@ events as the English ones; names an agent sent stay as they are (made `plain` b
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -116,13 +117,33 @@ def attached(event: Event, method: str) -> bool:
     return event.file_type in MAIL_FILE_TYPES and (method == "archive" or bool(member))
 
 
+# a member the agent found written out in a text (agent/content/encoded.py names them so: "(base64 1)",
+# "(hex 2)", "pump.dwg (uuencoded)"; in a saved email "(part 1 base64 2)"), by its encoding
+_WRITTEN_OUT = re.compile(r"\((?:part \d+ )?(base64|hex) \d+\)|.+ \((uuencode)d\)")
+_ENCODINGS = {"base64": ("base64", "base64"), "hex": ("hex", "十六进制"), "uuencode": ("uuencode", "uuencode")}
+
+
+def written_out(event: Event) -> tuple[str, str] | None:
+    """(English, Chinese) name of the encoding the event's source was found written out in as text
+    (base64 in a .txt: its archive member names it), or None."""
+    member = isinstance(event.details, dict) and event.details.get("archive_member")
+    if not isinstance(member, str):
+        return None
+    found = _WRITTEN_OUT.fullmatch(member.rsplit("!/", 1)[-1])
+    return _ENCODINGS[found.group(1) or found.group(2)] if found else None
+
+
 def _content(event: Event) -> str:
     if event.level and event.source_path:
         method = event.match.method if event.match else "exact"
         how = _HOW.get(method, "副本")
         if how == _HOW["partial"] and isinstance(event.details, dict) and event.details.get("lineage") == "bytes":
             how += "（按字节追溯）"
-        if attached(event, method):
+        if (encoding := written_out(event)) is not None:
+            how = f"以{encoding[1]}文本写出的" + (how if method == "partial" else "副本")
+            if event.file_type in MAIL_FILE_TYPES:
+                how = "邮件中" + how
+        elif attached(event, method):
             how = "邮件附件中的" + (how if method == "partial" else "副本")
         state = _SOURCE_STATES.get(
             (event.details or {}).get("source_state") if isinstance(event.details, dict) else None, ""

@@ -21,13 +21,14 @@ import tarfile
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 import olefile
 from loguru import logger
 
-from agent.content import filetype, mime, ole, ole_msg, tnef
+from agent.content import encoded, filetype, mime, ole, ole_msg, tnef
 from agent.content.budget import Collector, OutOfBudget, Refused
 from agent.content.chunks import KEEP, NATIVE, Chunker
 from agent.content.detectors import detect
@@ -214,10 +215,42 @@ def walk_archive(
     return walk.listing
 
 
+def walk_carried(text: str, limits: Limits = Limits(), clock: Callable[[], float] = time.monotonic) -> Listing:
+    """The files written out as text in a document's text (agent/content/encoded.py: base64, hex
+    dumps, uuencode), each a member as an archive's is; never raises."""
+    walk = _Walk(limits, clock)
+    _walk_carried(walk, text, "", 1)
+    return walk.listing
+
+
+def _walk_carried(walk: _Walk, text: str, prefix: str, depth: int) -> None:
+    """One level of files written out in a text, named by how: "(base64 1)", "(hex 2)", or the
+    name a uuencoded block gives ("drawing.dwg (uuencoded)"), the longest first."""
+    with _level(walk, prefix.removesuffix("!/"), "text", depth):
+        found = []
+        for number, piece in enumerate(encoded.carried(text, walk.budget.check_time), 1):
+            walk.entry()
+            found.append((prefix + carried_name(piece, number), piece.data))
+
+        def read(i: int) -> None:
+            name, data = found[i]
+            if walk.fits(name, len(data)):
+                _member(walk, _pieces(data), name, depth)
+
+        _in_turn(walk, [name for name, _ in found], read)
+
+
+def carried_name(piece: encoded.Carried, number: int) -> str:
+    """A file written out in a text, as a member is named: by its encoding and place in turn (the
+    explanations tell these names from an archive's by their form: encoded.KINDS)."""
+    if piece.kind == encoded.UUENCODE and piece.name and (name := mime.clean_name(piece.name)):
+        return f"{name} ({encoded.UUENCODE}d)"
+    return f"({piece.kind} {number})"
+
+
 def _walk(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, depth: int) -> None:
     """One level; a problem stops this level only, except an exhausted budget, which stops all."""
-    where = prefix.removesuffix("!/")
-    try:
+    with _level(walk, prefix.removesuffix("!/"), file_type, depth):
         if file_type == "7z":
             _walk_7z(walk, f, prefix, depth)
         elif file_type == "zip":
@@ -235,6 +268,14 @@ def _walk(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, depth: int) -> 
                 _walk_msg(walk, container, ole_msg.Layout(container), "", prefix, depth)
         else:
             _walk_tar_stream(walk, f, file_type, prefix, depth)
+
+
+@contextmanager
+def _level(walk: _Walk, where: str, file_type: str, depth: int = 1) -> Iterator[None]:
+    """Reading one level of an archive: what goes wrong becomes a Problem there and stops that level
+    only, except an exhausted budget, which stops the whole walk (said once, at the outermost level)."""
+    try:
+        yield
     except _Skip as e:
         walk.problem(e.kind, where, e.why)
     except OutOfBudget as e:
@@ -617,6 +658,18 @@ def _text_fingerprints(walk: _Walk, document) -> frozenset[int]:
     return found
 
 
+def _carried_in(walk: _Walk, document, name: str, depth: int) -> None:
+    """The files written out in a member's text (base64 in a .txt zipped), a level down; past the
+    deepest level, named as too deep when there are any."""
+    from agent.content.inspect import fingerprinted_text  # (inspect walks archives with this module)
+
+    text = fingerprinted_text(document)
+    if depth < walk.limits.max_depth:
+        _walk_carried(walk, text, name + "!/", depth + 1)
+    elif next(encoded.carried(text, walk.budget.check_time), None) is not None:
+        walk.problem(TOO_DEEP, name, f"a file written out in its text, nested deeper than {walk.limits.max_depth}")
+
+
 def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None:
     """Hash the member within its own allowance of bytes and time, and what is left of the walk's
     (over either, it is named as skipped); hold it in memory when small, to inspect it or open it
@@ -670,7 +723,8 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
         walk.listing.members.append(Member(name, depth, size, digest.hexdigest(), detect(document), sketch, fingerprints))
         if inner_type in UNREAD_ARCHIVE_TYPES:
             walk.problem(NOT_INSPECTED, name, inner_type)
-        if inner_type not in MESSAGE_TYPES:
+        if inner_type not in MESSAGE_TYPES:  # (a message's text is read for them with its attachments)
+            _carried_in(walk, document, name, depth)
             return
         data.seek(0)
     else:

@@ -21,7 +21,15 @@ from typing import BinaryIO
 from loguru import logger
 
 from agent.content import winnow
-from agent.content.archive import ARCHIVE_TYPES, NOT_INSPECTED, UNREAD_ARCHIVE_TYPES, Limits, Member, walk_archive
+from agent.content.archive import (
+    ARCHIVE_TYPES,
+    NOT_INSPECTED,
+    UNREAD_ARCHIVE_TYPES,
+    Limits,
+    Member,
+    walk_archive,
+    walk_carried,
+)
 from agent.content.budget import Refused
 from agent.content.detectors import detect
 from agent.content.document import NAME, PLACES, Document
@@ -90,13 +98,18 @@ def inspect_source(
         found = _summed([*found, *listing.detections()])
     elif document.file_type in UNREAD_ARCHIVE_TYPES:  # an archive nothing here reads: fail closed
         found.append(Detection(NOT_INSPECTED, 1, document.file_type))
+    text = fingerprinted_text(document)
+    if archive is None:  # files written out in its text (base64, a hex dump), as members
+        listing = walk_carried(text, Limits(max_seconds=max(max_seconds - (time.monotonic() - started), 0.0)))
+        members = tuple(listing.members)
+        found = _summed([*found, *listing.detections()])
     extension = os.path.splitext(name)[1][1:].lower()
     return Inspection(
         document.file_type,
         type_mismatch(document.file_type, extension),
         tuple(sorted(found, key=lambda d: d.detector)),
         members,
-        text_fingerprints(document),
+        winnow.fingerprints(text),
     )
 
 

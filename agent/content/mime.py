@@ -16,7 +16,6 @@ officer reads what the message calls an attachment and nothing it pretends.
 
 from __future__ import annotations
 
-import binascii
 import email.errors
 import email.header
 import email.parser
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from email.message import Message
 from typing import BinaryIO
 
+from agent.content import encoded
 from agent.content.budget import Collector, Refused
 from agent.content.document import BODY, TITLE
 from agent.content.text import decode, open_source
@@ -58,11 +58,7 @@ _TAG = re.compile(r"<[^<>]{0,2000}>")  # an HTML tag, as a text/html part's text
 _BREAK = re.compile(r"(?i)<\s*/?\s*(?:p|div|br|tr|li|h[1-6]|table|blockquote|ul|ol|hr|pre)\b[^<>]{0,2000}>")
 _CELL = re.compile(r"(?i)<\s*/?\s*t[dh]\b[^<>]{0,2000}>")
 _HIDDEN = re.compile(r"(?i)<(script|style)\b")  # its text is a program's or a style's, not the message's
-_UU_BEGIN = re.compile(rb"(?m)^begin [0-7]{3,4} ([^\r\n]{1,1000})\r?$")  # a uuencoded file in a text part
-_UU_END = re.compile(rb"(?m)^end[ \t\r]*$")
 _DATA_URI = re.compile(rb"data:[\w.+/-]{0,100}(?:;[\w=.+-]{0,100}){0,5};base64,([A-Za-z0-9+/=\s]{4,})")
-_B64_JUNK = re.compile(rb"[^A-Za-z0-9+/=]")
-_B64_PIECE = re.compile(rb"[A-Za-z0-9+/]+=*")
 # charsets a message may name that read text as mail writes it; any other (cp037, punycode, idna,
 # "undefined") is read as a text file is, so a label cannot turn an identifier into other characters
 _MAIL_CHARSET = re.compile(
@@ -223,28 +219,34 @@ def attachments(message: Message, check_time: Callable[[], None]) -> Iterator[At
             if data is None or name is None and not data:
                 continue  # an empty part
             if name is None and _is_text(part, data):  # the message's text (text()): what it carries
-                yield from _carried(data, number, check_time)
+                shown = html_text(_decoded(data, part.get_content_charset())) if part.get_content_subtype() == "html" else None
+                yield from _carried(data, number, check_time, shown)
                 continue
             yield Attachment(name or f"(part {number})", data)
 
 
-def _carried(data: bytes, number: int, check_time: Callable[[], None]) -> Iterator[Attachment]:
-    """Files carried inside a text part, as mail clients show them attached: uuencoded blocks
-    (`uuencode drawing.dwg drawing.dwg | mail`: "begin 644 NAME" to "end") and data: URIs in HTML
-    (an image, or anything, inlined as base64)."""
-    at = 0
-    while (begin := _UU_BEGIN.search(data, at)) is not None:  # each block found once: one pass
-        check_time()
-        end = _UU_END.search(data, begin.end())
-        if end is None:
-            break  # no block ends after this one: none after it does either
-        name = clean_name(decode(begin.group(1))) or f"(part {number})"
-        yield Attachment(name, _uudecode(data[begin.start() : end.end()]))
-        at = end.end()
+def _carried(data: bytes, number: int, check_time: Callable[[], None], shown: str | None = None) -> Iterator[Attachment]:
+    """Files carried inside a text part, as mail clients show them attached, or written out in it:
+    data: URIs in HTML (an image, or anything, inlined as base64), uuencoded blocks (`uuencode
+    drawing.dwg drawing.dwg | mail`), and base64 or hex dumps pasted in (agent/content/encoded.py;
+    a data: URI found by that search too is not read twice). `shown`: an HTML part's text as read
+    (html_text: its <br> and <p> are line breaks), where what was pasted is looked for."""
+    seen = set()
     if b"data:" in data:
         for index, uri in enumerate(_DATA_URI.finditer(data), 1):
             check_time()
-            yield Attachment(f"(part {number} data {index})", _base64(uri.group(1)))
+            content = encoded.lenient_base64(uri.group(1))
+            seen.add(content)
+            yield Attachment(f"(part {number} data {index})", content)
+    for index, piece in enumerate(encoded.carried(data.decode("latin-1") if shown is None else shown, check_time), 1):
+        if piece.data in seen:
+            continue
+        if piece.kind == encoded.UUENCODE:
+            name = clean_name(decode(piece.name.encode("latin-1"))) if piece.name else ""
+            name = name or f"(part {number})"
+        else:
+            name = f"(part {number} {piece.kind} {index})"
+        yield Attachment(name, piece.data)
 
 
 def text(message: Message, check_time: Callable[[], None]) -> Iterator[tuple[str, list[str]]]:
@@ -332,43 +334,10 @@ def _payload(part: Message) -> bytes | None:
             return None
         data = text.encode("ascii", "replace")  # (a byte these encodings do not use is junk, read as such)
         if encoding == "base64":
-            return _base64(data)
-        return quopri.decodestring(data) if encoding == "quoted-printable" else _uudecode(data)
+            return encoded.lenient_base64(data)
+        return quopri.decodestring(data) if encoding == "quoted-printable" else encoded.uudecode(data)
     data = part.get_payload(decode=True)  # 7bit, 8bit, binary or none: the bytes as they were
     return data if isinstance(data, bytes) else None
-
-
-def _base64(data: bytes) -> bytes:
-    """Base64 as mail clients read it: junk left out, a stray last character dropped, and a body
-    padded on every line (some mailers encode each line on its own) decoded a piece at a time."""
-    clean = _B64_JUNK.sub(b"", data)
-    pieces = _B64_PIECE.findall(clean) if b"=" in clean.rstrip(b"=") else [clean]
-    out = []
-    for piece in pieces:
-        piece = piece.rstrip(b"=")
-        if len(piece) % 4 == 1:
-            piece = piece[:-1]
-        out.append(binascii.a2b_base64(piece + b"=" * (-len(piece) % 4)))
-    return b"".join(out)
-
-
-def _uudecode(data: bytes) -> bytes:
-    out = []
-    lines = iter(data.splitlines())
-    for line in lines:
-        if line.startswith(b"begin "):
-            break
-    for line in lines:
-        if line.strip() in (b"end", b"`", b""):
-            continue
-        try:
-            out.append(binascii.a2b_uu(line))
-        except binascii.Error:  # trailing garbage on the line, as uu's own reader forgives
-            try:
-                out.append(binascii.a2b_uu(line[: ((line[0] - 32 & 63) * 4 + 5) // 3]))
-            except binascii.Error:
-                continue
-    return b"".join(out)
 
 
 def clean_name(name: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -378,6 +379,43 @@ def test_scan_traces_a_drawing_attached_to_a_saved_email_whole_or_edited_eml_or_
         assert found["details"]["archive_member"] == member
     text = _run("scan", str(tmp_path / "whole.eml"), config=config).stdout
     assert "a saved email with a copy attached of classified file" in text, text
+
+
+def test_scan_traces_a_drawing_or_document_written_out_as_base64_or_a_hex_dump(setup, tmp_path):
+    """`base64 impeller.dwg > notes.txt`, `xxd` of it with a byte changed, and a classified
+    specification base64-encoded then zipped: each traced through the file written out in its
+    text; before, each was read as prose and matched nothing."""
+    root, config, drawings = setup
+    specs = root / "specs"
+    specs.mkdir()
+    spec = "\n".join(_process_spec(random.Random(7), 300)).encode("utf-8")
+    (specs / "process.txt").write_bytes(spec)
+    with open(config, "a", encoding="utf-8") as f:
+        f.write("    - path: ./specs\n      level: core\n      name: Process specifications\n")
+    assert _run("index", "--quiet", config=config).returncode == 0
+    drawing = (drawings / "impeller.dwg").read_bytes()
+    (tmp_path / "notes.txt").write_bytes(base64.encodebytes(drawing))
+    edited = bytearray(drawing)
+    edited[len(edited) // 2] ^= 0xFF
+    (tmp_path / "dump.txt").write_text(subprocess.run(["od", "-An", "-tx1", "-v"], input=bytes(edited), capture_output=True, check=True).stdout.decode())
+    with zipfile.ZipFile(tmp_path / "notes.zip", "w", zipfile.ZIP_DEFLATED) as packed:
+        packed.writestr("readme.txt", b"see below\n\n" + base64.encodebytes(spec))
+    names = ("notes.txt", "dump.txt", "notes.zip")
+    done = _run("scan", "--json", *(str(tmp_path / name) for name in names), config=config)
+    assert done.returncode == 0, done.stderr
+    results = {Path(r["path"]).name: r for r in map(json.loads, done.stdout.splitlines())}
+    expected = {
+        "notes.txt": ("impeller.dwg", "archive", "(base64 1)"),
+        "dump.txt": ("impeller.dwg", "partial", "(hex 1)"),
+        "notes.zip": ("process.txt", "archive", "readme.txt!/(base64 1)"),
+    }
+    for name, (source, method, member) in expected.items():
+        found = results[name]
+        assert Path(found["source_path"]).name == source and found["level"] == "core", (name, found)
+        assert found["match"]["method"] == method and found["details"]["archive_member"] == member, (name, found)
+    text = _run("scan", str(tmp_path / "notes.txt"), str(tmp_path / "dump.txt"), config=config).stdout
+    assert "is a copy written out as base64 text of classified file" in text, text
+    assert "is an edited copy (traced by its bytes) written out as hex text of classified file" in text, text
 
 
 def _process_spec(rng: random.Random, lines: int) -> list[str]:

@@ -507,6 +507,19 @@ def test_a_drawing_attached_to_an_email_saved_to_a_stick_is_traced(rig):
     assert event["details"]["archive_member"] == "photos.zip!/rev3.dwg"
 
 
+def test_a_drawing_written_out_as_base64_in_a_text_on_a_stick_is_traced(rig):
+    """`base64 impeller.dwg > notes.txt` on the stick: the agent's worker finds the file written
+    out in the text and the pipeline traces it as an archive's member (before: a text, no match)."""
+    import base64
+
+    drawing = (rig.classified / "impeller.dwg").read_bytes()
+    (rig.usb / "notes.txt").write_bytes(b"meeting notes\n\n" + base64.encodebytes(drawing))
+    [event] = rig.wait_events("egress.file", 1)
+    assert event["file_type"] == "text" and event["match"]["method"] == "archive", event
+    assert event["level"] == "core" and event["source_path"] == str(rig.classified / "impeller.dwg")
+    assert event["details"]["archive_member"] == "(base64 1)"
+
+
 SLOW_WRITER = """
 import sys, time
 with open(sys.argv[1], "wb") as f:

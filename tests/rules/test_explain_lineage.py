@@ -36,3 +36,21 @@ def test_a_copy_attached_to_a_saved_email_says_so_whole_or_edited():
     assert "邮件附件中的编辑过的副本（按字节追溯）" in describe_event_zh(edited, "2026-12-07 10:00")
     zipped = _event(file_type="zip", details={"archive_member": "a/pump.dwg"})
     assert "is an edited copy of classified file" in describe_event(zipped)  # a zip is no message
+
+
+def test_a_copy_written_out_as_text_says_how_in_both_languages():
+    """base64 or a hex dump of a drawing in a text (agent/content/encoded.py's member names)."""
+    whole = _event(file_type="text", match=Match("archive", 1.0), details={"archive_member": "(base64 1)"})
+    assert "is a copy written out as base64 text of classified file /data/drawings/pump.dwg" in describe_event(whole)
+    assert "以base64文本写出的副本" in describe_event_zh(whole, "2026-12-07 10:00")
+    edited = _event(file_type="zip", details={"lineage": "bytes", "archive_member": "notes/readme.txt!/(hex 2)"})
+    said = describe_event(edited)
+    assert "is an edited copy (traced by its bytes) written out as hex text of classified file" in said, said
+    assert "以十六进制文本写出的编辑过的副本（按字节追溯）" in describe_event_zh(edited, "2026-12-07 10:00")
+    mailed = _event(file_type="eml", match=Match("archive", 1.0), details={"archive_member": "(part 1 base64 1)"})
+    assert "is a saved email holding a copy written out as base64 text of classified file" in describe_event(mailed)
+    assert "邮件中以base64文本写出的副本" in describe_event_zh(mailed, "2026-12-07 10:00")
+    uu = _event(file_type="text", match=Match("archive", 1.0), details={"archive_member": "pump.dwg (uuencoded)"})
+    assert "written out as uuencode text" in describe_event(uu)
+    named = _event(file_type="zip", match=Match("archive", 1.0), details={"archive_member": "base64 1.dwg"})
+    assert "is inside an archive of classified file" in describe_event(named)  # a member's own name is not ours

@@ -359,5 +359,20 @@ def test_files_carried_inside_a_messages_text_are_members(newline):
     )
 
 
+def test_a_file_pasted_into_a_body_as_base64_or_a_hex_dump_is_a_member():
+    """A drawing base64-encoded and pasted into the body (plain text, or HTML with <br> lines), or
+    dumped by xxd -p: each a member, as one attached is (before: the body was text, L4)."""
+    drawing = os.urandom(3000)
+    b64 = base64.b64encode(drawing)
+    plain = b"the file:\n" + b"\n".join(b64[i : i + 76] for i in range(0, len(b64), 76)) + b"\nbye\n"
+    dump = drawing[::-1].hex().encode()
+    html = b"<p>hex:</p><p>" + b"<br>\n".join(dump[i : i + 60] for i in range(0, len(dump), 60)) + b"</p>"
+    message = _raw(STD, [("Content-Type: text/plain", plain), ("Content-Type: text/html", html)])
+    listing = walk_archive(io.BytesIO(message), "eml")
+    assert sorted((m.name, m.sha256) for m in listing.members) == sorted(
+        [("(part 2 base64 1)", _sha(drawing)), ("(part 3 hex 1)", _sha(drawing[::-1]))]
+    )
+
+
 def test_a_text_of_many_begin_lines_and_no_end_is_read_in_one_pass():
     assert list(mime._carried(b"begin 644 x\n" * 200_000, 1, lambda: None)) == []

@@ -1,0 +1,218 @@
+"""Files written out as text inside a text (agent/content/encoded.py): `base64 drawing.dwg >
+notes.txt`, `xxd drawing.dwg`, a hex dump pasted into a chat. Before, such a text was read as
+prose: its hash, chunks and text share nothing with the file, and the copy left unseen."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import os
+import shutil
+import subprocess
+import zipfile
+
+import pytest
+
+from agent.content import encoded
+from agent.content.archive import walk_carried
+from agent.content.inspect import inspect_source
+
+DRAWING = b"AC1032" + os.urandom(6000)
+
+
+def _found(text: str) -> list[tuple[str, bytes]]:
+    return [(c.kind, c.data) for c in encoded.carried(text)]
+
+
+def _xxd(data: bytes) -> str:
+    """`xxd`: offset, eight groups of two bytes, two spaces, the characters."""
+    lines = []
+    for at in range(0, len(data), 16):
+        row = data[at : at + 16]
+        groups = " ".join(row[i : i + 2].hex() for i in range(0, len(row), 2))
+        chars = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
+        lines.append(f"{at:08x}: {groups:<39}  {chars}")
+    return "\n".join(lines) + "\n"
+
+
+def _hexdump_c(data: bytes) -> str:
+    """`hexdump -C -v`: offset, two halves of eight bytes, |characters|."""
+    lines = []
+    for at in range(0, len(data), 16):
+        row = data[at : at + 16]
+        pairs = [f"{b:02x}" for b in row]
+        hexes = " ".join(pairs[:8]) + ("  " + " ".join(pairs[8:]) if len(pairs) > 8 else "")
+        chars = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
+        lines.append(f"{at:08x}  {hexes:<48}  |{chars}|")
+    return "\n".join(lines) + f"\n{len(data):08x}\n"
+
+
+def _od(data: bytes, offsets: bool) -> str:
+    """`od -tx1 -v` (octal offsets) or `od -An -tx1 -v`."""
+    lines = []
+    for at in range(0, len(data), 16):
+        row = " ".join(f"{b:02x}" for b in data[at : at + 16])
+        lines.append(f"{at:07o} {row}" if offsets else f" {row}")
+    return "\n".join(lines) + "\n"
+
+
+def _certutil_hex(data: bytes) -> str:
+    """Windows' `certutil -encodehex`: offset, two spaces, two halves of eight bytes, three spaces,
+    the characters."""
+    lines = []
+    for at in range(0, len(data), 16):
+        row = data[at : at + 16]
+        pairs = [f"{b:02x}" for b in row]
+        hexes = " ".join(pairs[:8]) + ("  " + " ".join(pairs[8:]) if len(pairs) > 8 else "")
+        chars = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
+        lines.append(f"{at:04x}  {hexes:<48}   {chars}")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _xxd_i(data: bytes) -> str:
+    body = ",\n".join("  " + ", ".join(f"0x{b:02x}" for b in data[at : at + 12]) for at in range(0, len(data), 12))
+    return f"unsigned char pump_dwg[] = {{\n{body}\n}};\nunsigned int pump_dwg_len = {len(data)};\n"
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        "base64 wrapped at 76", "PEM wrapped at 64", "base64 one line", "in a JSON string", "xxd -p", "bytes.hex()",
+        "xxd", "hexdump -C", "certutil -encodehex", "od -tx1", "od -An -tx1", "xxd -i", "uuencode", "CRLF lines",
+        "quoted in prose", "base64 -w 12", "HTML lines",
+    ],
+)  # fmt: skip
+def test_each_common_way_of_writing_a_file_out_as_text_is_read_back_whole(form):
+    b64 = base64.b64encode(DRAWING).decode()
+    texts = {
+        "base64 wrapped at 76": "\n".join(b64[i : i + 76] for i in range(0, len(b64), 76)) + "\n",
+        "PEM wrapped at 64": "-----BEGIN DATA-----\n" + "\n".join(b64[i : i + 64] for i in range(0, len(b64), 64)) + "\n-----END DATA-----\n",
+        "base64 one line": b64,
+        "in a JSON string": json.dumps({"name": "pump", "data": b64, "size": len(DRAWING)}),
+        "xxd -p": "\n".join(DRAWING.hex()[i : i + 60] for i in range(0, 2 * len(DRAWING), 60)) + "\n",
+        "bytes.hex()": "digest of the part follows: " + DRAWING.hex() + " (end)",
+        "xxd": _xxd(DRAWING),
+        "hexdump -C": _hexdump_c(DRAWING),
+        "certutil -encodehex": _certutil_hex(DRAWING),
+        "base64 -w 12": "\n".join(b64[i : i + 12] for i in range(0, len(b64), 12)) + "\n",
+        "HTML lines": "\n\n".join(b64[i : i + 76] for i in range(0, len(b64), 76)) + "\n",
+        "od -tx1": _od(DRAWING, offsets=True),
+        "od -An -tx1": _od(DRAWING, offsets=False),
+        "xxd -i": _xxd_i(DRAWING),
+        "uuencode": "begin 644 pump.dwg\n" + "".join(binascii.b2a_uu(DRAWING[i : i + 45]).decode("latin-1") for i in range(0, len(DRAWING), 45)) + "`\nend\n",
+        "CRLF lines": "\r\n".join(b64[i : i + 76] for i in range(0, len(b64), 76)) + "\r\n",
+        "quoted in prose": "Hi Li,\n\nthe file, as you asked:\n\n" + "\n".join(b64[i : i + 76] for i in range(0, len(b64), 76)) + "\n\nregards\n",
+    }  # fmt: skip
+    found = list(encoded.carried(texts[form]))
+    assert [c.data for c in found] == [DRAWING], form
+    if form == "uuencode":
+        assert found[0].name == "pump.dwg"
+
+
+def test_prose_words_numbers_and_hashes_are_not_files():
+    """What no file written out looks like: words, a long word of one case, a number, a short key.
+    (A list of hashes is hex, and read: it costs a hash and a look, and matches nothing.)"""
+    text = "\n".join(
+        [
+            "The pump impeller drawing was revised on 7 December.",
+            "supercalifragilisticexpialidocious" * 4,  # one case only: no base64 of a file
+            "1" * 120,  # digits only: a number, not a dump
+            "QUMxMDMyIGRlbW8=",  # 10 bytes: a key, a token
+            "A" * 200,  # one byte repeated
+            "https://example.com/a/very/long/path/segment/that/goes/on/and/on/for/a/while/index.html",
+        ]
+    )
+    assert _found(text) == []
+
+
+def test_the_longest_blocks_are_read_first_so_decoys_cannot_push_a_drawing_out():
+    decoy = base64.b64encode(os.urandom(100)).decode()
+    text = "\n\n".join([decoy] * (encoded.MAX_BLOCKS + 50) + [base64.b64encode(DRAWING).decode()])
+    found = list(encoded.carried(text))
+    assert len(found) == encoded.MAX_BLOCKS and found[0].data == DRAWING
+
+
+def test_a_wrapped_block_ends_at_a_line_of_another_width_and_a_dump_at_a_gap():
+    first, second = os.urandom(3000), os.urandom(2000)
+    a, b = base64.b64encode(first).decode(), base64.b64encode(second).decode()
+    text = (
+        "\n".join(a[i : i + 76] for i in range(0, len(a), 76))
+        + "\n"
+        + "\n".join(b[i : i + 64] for i in range(0, len(b), 64))
+    )
+    assert sorted(c.data for c in encoded.carried(text)) == sorted([first, second])
+    dumps = _xxd(first) + "\n" + _xxd(second)
+    assert sorted(c.data for c in encoded.carried(dumps)) == sorted([first, second])
+
+
+def test_hostile_texts_are_read_in_one_pass():
+    """Runs one short of a run, lines one short of a block, thousands of begin lines, dump-like
+    lines that never end: each line and run tried once (a quadratic search would take minutes)."""
+    for text in (
+        ("A1b" * 29 + " ") * 40_000,
+        "Ab1/Ab1\n" * 200_000,
+        "begin 644 x\n" * 100_000,
+        ("0000000g: " + "4142 " * 7 + "zz\n") * 50_000,
+        ("41 " * 3 + "\n") * 100_000,
+    ):
+        assert _found(text) == []
+
+
+def test_a_text_file_of_base64_is_inspected_with_its_file_as_a_member():
+    b64 = base64.b64encode(DRAWING).decode()
+    found = inspect_source(
+        io.BytesIO(("\n".join(b64[i : i + 76] for i in range(0, len(b64), 76)) + "\n").encode()), "notes.txt"
+    )
+    assert [(m.name, m.size) for m in found.members] == [("(base64 1)", len(DRAWING))]
+
+
+def test_a_document_written_out_carries_its_detections_and_text(tmp_path):
+    """A docx marked 商业秘密 holding ID numbers, written out as base64: its member is a docx, read
+    as one (its detections count for the text file; its text is fingerprinted for lineage)."""
+    from tests.agent.content.makers import docx
+
+    data = docx(tmp_path / "a.docx", ("商业秘密", "客户身份证号 11010519491231002X")).read_bytes()
+    found = inspect_source(io.BytesIO(base64.encodebytes(data)), "readme.txt")
+    assert [m.name for m in found.members] == ["(base64 1)"]
+    assert {d.detector for d in found.detections} >= {"trade_secret_marking", "cn_resident_id"}
+    assert found.members[0].fingerprints
+
+
+def test_base64_inside_a_zipped_text_is_read_a_level_down_and_too_deep_is_said():
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as z:
+        z.writestr("notes/readme.txt", base64.encodebytes(DRAWING))
+    found = inspect_source(io.BytesIO(packed.getvalue()), "notes.zip")
+    assert [m.name for m in found.members] == ["notes/readme.txt", "notes/readme.txt!/(base64 1)"]
+    assert found.members[1].depth == 2 and found.members[1].size == len(DRAWING)
+    deep = packed.getvalue()
+    for level in range(3):  # zip in zip in zip: the text is at the deepest level read
+        outer = io.BytesIO()
+        with zipfile.ZipFile(outer, "w") as z:
+            z.writestr(f"level{level}.zip", deep)
+        deep = outer.getvalue()
+    found = inspect_source(io.BytesIO(deep), "deep.zip")
+    assert "archive_too_deep" in {d.detector for d in found.detections}
+
+
+def test_the_walk_of_a_text_is_bounded_by_its_clock():
+    ticks = iter(range(1_000_000))
+    listing = walk_carried(base64.encodebytes(DRAWING).decode() * 3, clock=lambda: next(ticks) * 100.0)
+    assert {p.kind for p in listing.problems} & {"inspection_truncated", "archive_member_skipped"}
+
+
+@pytest.mark.skipif(shutil.which("xxd") is None, reason="xxd missing (apt-get install xxd)")
+def test_the_real_tools_output_is_read(tmp_path):
+    """The tools themselves, where they are installed: xxd (canonical and plain), hexdump -C, od,
+    base64, openssl base64."""
+    (tmp_path / "pump.dwg").write_bytes(DRAWING)
+    commands = [["xxd"], ["xxd", "-p"], ["xxd", "-i"], ["od", "-An", "-tx1", "-v"], ["base64"], ["hexdump", "-C", "-v"]]
+    if shutil.which("openssl"):
+        commands.append(["openssl", "base64", "-in"])
+    for command in commands:
+        if shutil.which(command[0]) is None:
+            continue
+        out = subprocess.run([*command, str(tmp_path / "pump.dwg")], capture_output=True, text=True, check=True).stdout
+        assert [c.data for c in encoded.carried(out)] == [DRAWING], command
