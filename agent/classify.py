@@ -53,8 +53,9 @@ def archive_source(index: FingerprintIndex, members: tuple[Member, ...]) -> dict
     file's bytes, one holding most of a classified drawing's (its sketch, byte lineage: an edited
     drawing zipped), or one sharing enough text with a classified document (its fingerprints: an
     edited document zipped or attached to a message). The most sensitive source speaks for the event (core before
-    internal: the alert's severity follows it), the outermost member first, a whole copy before
-    an edited one; empty members never match."""
+    internal: the alert's severity follows it), a whole copy before an edited one (the file an
+    object embedded in a document holds, before the object's bytes that hold it), then the
+    outermost member; empty members never match."""
     found = []  # (level's rank, depth, edited, member, source, match, traced by its bytes)
     for m in members:
         if m.size <= 0:
@@ -70,7 +71,7 @@ def archive_source(index: FingerprintIndex, members: tuple[Member, ...]) -> dict
             found.append((LEVELS.index(source.level), m.depth, True, m, source, Match("partial", share), False))
     if not found:
         return {}
-    _, _, _, member, source, match, by_bytes = min(found, key=lambda f: f[:3])
+    _, _, _, member, source, match, by_bytes = min(found, key=lambda f: (f[0], f[2], f[1]))
     fields = source.event_fields(match)
     fields["details"] = {
         **(fields.get("details") or {}),

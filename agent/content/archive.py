@@ -16,6 +16,7 @@ import gzip
 import hashlib
 import io
 import lzma
+import re
 import struct
 import tarfile
 import time
@@ -58,6 +59,12 @@ _DECOMPRESSORS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
     "xz": lambda f: lzma.LZMAFile(f, mode="rb"),
 }
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+
+# documents that embed other files (walk_embedded): the zip-based office formats, under these
+# parts, and the OLE2 ones in their object streams
+OFFICE_ZIP_TYPES = frozenset({"docx", "xlsx", "pptx", "odt", "ods", "odp"})
+_EMBEDDED_PART = re.compile(r"(?:word|xl|ppt)/embeddings/[^/]+|Object [^/]+")
+OLE_DOCUMENT_TYPES = frozenset({"doc", "xls", "ppt", "vsd", "ole2"})
 
 # problem kinds, each the detector id it becomes in an event
 ENCRYPTED, BOMB, TOO_DEEP, NOT_INSPECTED = (
@@ -215,6 +222,55 @@ def walk_archive(
     return walk.listing
 
 
+def walk_embedded(
+    f: BinaryIO, file_type: str, limits: Limits = Limits(), clock: Callable[[], float] = time.monotonic
+) -> Listing:
+    """The files embedded in an office document, each a member as an archive's is; never raises.
+    A docx, xlsx or pptx keeps them under word/, xl/ or ppt/embeddings/ (a workbook as it is, a
+    file inserted as an object in an OLE Package), an ODF document as "Object N"; a legacy doc or
+    xls in its storages (_walk_objects). Before, a classified workbook embedded in a presentation,
+    or a specification inserted into a memo as an object, left with it unseen: the document's
+    text is its own, and a compressible file deflated inside it shares no bytes with its source."""
+    walk = _Walk(limits, clock)
+    try:
+        f.seek(0)
+        with _level(walk, "", file_type):
+            if file_type in OFFICE_ZIP_TYPES:
+                _walk_zip(walk, f, "", 1, only=_EMBEDDED_PART)
+            elif file_type in OLE_DOCUMENT_TYPES:
+                with ole.opened(f) as container:
+                    _walk_objects(walk, container, "", 1)
+    except OSError as e:
+        walk.problem(CORRUPT, "", f"unreadable: {e.strerror or e}")
+    return walk.listing
+
+
+def _walk_objects(walk: _Walk, container: olefile.OleFileIO, prefix: str, depth: int) -> None:
+    """The files in an OLE2 file's object streams (ole.OBJECT_STREAMS), each a member named by its
+    storage and, for a package, the label it was inserted under ("ObjectPool/_1234/pump.dwg")."""
+    found = [path for path in container.listdir(streams=True, storages=False) if path[-1].lower() in ole.OBJECT_STREAMS]
+    for _ in found:
+        walk.entry()
+    names = [prefix + "/".join(path) for path in found]
+
+    def read(i: int) -> None:
+        path = "/".join(found[i])
+        if not walk.fits(names[i], container.get_size(path)):
+            return
+        data = container.openstream(path).read()
+        name = names[i]
+        if found[i][-1].lower() == ole.PACKAGE_STREAM:
+            packaged = ole.packaged_file(data)
+            if packaged is None:
+                walk.problem(CORRUPT, name, "an OLE package that could not be read")
+                return
+            label, data = packaged
+            name = prefix + "/".join(found[i][:-1] + [mime.clean_name(label) or "(package)"])
+        _member(walk, _pieces(data), name, depth)
+
+    _in_turn(walk, names, read)
+
+
 def walk_carried(text: str, limits: Limits = Limits(), clock: Callable[[], float] = time.monotonic) -> Listing:
     """The files written out as text in a document's text (agent/content/encoded.py: base64, hex
     dumps, uuencode), each a member as an archive's is; never raises."""
@@ -304,13 +360,16 @@ def _is_bomb(why: str) -> bool:
 # --- zip --------------------------------------------------------------------------------------
 
 
-def _walk_zip(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
+def _walk_zip(walk: _Walk, f: BinaryIO, prefix: str, depth: int, only: re.Pattern | None = None) -> None:
     """Members smallest first (the central directory gives every size before a byte is read), each
     read on its own: one that is encrypted, corrupt, a bomb or over its allowance is named and the
-    walk goes on."""
+    walk goes on. `only`: the members whose names it matches whole, the others left alone (a
+    document's embedded objects)."""
     z = BoundedZip(f)
     infos = z.infos()
     _refuse_overlaps(f, infos)
+    if only is not None:
+        infos = [i for i in infos if only.fullmatch(i.filename)]
     for _ in infos:
         walk.entry()
     # a "directory" is only a name ending in "/": one that holds bytes is read like any member
@@ -670,6 +729,18 @@ def _carried_in(walk: _Walk, document, name: str, depth: int) -> None:
         walk.problem(TOO_DEEP, name, f"a file written out in its text, nested deeper than {walk.limits.max_depth}")
 
 
+def _objects_in(walk: _Walk, data: BinaryIO, name: str, depth: int) -> None:
+    """The files in a member's object streams (a docx's oleObject1.bin), a level down."""
+    data.seek(0)
+    with _level(walk, name, "ole2", depth + 1), ole.opened(data) as container:
+        if not any(path[-1].lower() in ole.OBJECT_STREAMS for path in container.listdir(streams=True, storages=False)):
+            return
+        if depth >= walk.limits.max_depth:
+            walk.problem(TOO_DEEP, name, f"nested deeper than {walk.limits.max_depth}")
+            return
+        _walk_objects(walk, container, name + "!/", depth + 1)
+
+
 def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None:
     """Hash the member within its own allowance of bytes and time, and what is left of the walk's
     (over either, it is named as skipped); hold it in memory when small, to inspect it or open it
@@ -725,6 +796,8 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
             walk.problem(NOT_INSPECTED, name, inner_type)
         if inner_type not in MESSAGE_TYPES:  # (a message's text is read for them with its attachments)
             _carried_in(walk, document, name, depth)
+            if inner_type in OLE_DOCUMENT_TYPES:  # an object embedded in a document: the file it holds
+                _objects_in(walk, data, name, depth)
             return
         data.seek(0)
     else:

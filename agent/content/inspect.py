@@ -24,11 +24,14 @@ from agent.content import winnow
 from agent.content.archive import (
     ARCHIVE_TYPES,
     NOT_INSPECTED,
+    OFFICE_ZIP_TYPES,
+    OLE_DOCUMENT_TYPES,
     UNREAD_ARCHIVE_TYPES,
     Limits,
     Member,
     walk_archive,
     walk_carried,
+    walk_embedded,
 )
 from agent.content.budget import Refused
 from agent.content.detectors import detect
@@ -93,16 +96,19 @@ def inspect_source(
         found = _summed([*found, Detection(NOT_INSPECTED, 1, str(source)[:200])])
     elif archive is not None:  # members summed in; problems become archive_* detections
         # one clock for the whole file: a saved email is parsed for its text, then for its attachments
-        listing = walk_archive(source, archive, Limits(max_seconds=max(max_seconds - (time.monotonic() - started), 0.0)))
+        listing = walk_archive(source, archive, Limits(max_seconds=_left(started, max_seconds)))
         members = tuple(listing.members)
         found = _summed([*found, *listing.detections()])
     elif document.file_type in UNREAD_ARCHIVE_TYPES:  # an archive nothing here reads: fail closed
         found.append(Detection(NOT_INSPECTED, 1, document.file_type))
     text = fingerprinted_text(document)
-    if archive is None:  # files written out in its text (base64, a hex dump), as members
-        listing = walk_carried(text, Limits(max_seconds=max(max_seconds - (time.monotonic() - started), 0.0)))
-        members = tuple(listing.members)
-        found = _summed([*found, *listing.detections()])
+    if archive is None:  # files embedded in it (an office document's objects), or written out in its text (base64)
+        listings = []
+        if document.file_type in OFFICE_ZIP_TYPES or document.file_type in OLE_DOCUMENT_TYPES:
+            listings.append(walk_embedded(f, document.file_type, Limits(max_seconds=_left(started, max_seconds))))
+        listings.append(walk_carried(text, Limits(max_seconds=_left(started, max_seconds))))
+        members = tuple(m for listing in listings for m in listing.members)
+        found = _summed([*found, *(d for listing in listings for d in listing.detections())])
     extension = os.path.splitext(name)[1][1:].lower()
     return Inspection(
         document.file_type,
@@ -111,6 +117,11 @@ def inspect_source(
         members,
         winnow.fingerprints(text),
     )
+
+
+def _left(started: float, max_seconds: float) -> float:
+    """What is left of a file's clock of max_seconds that started at `started`."""
+    return max(max_seconds - (time.monotonic() - started), 0.0)
 
 
 def text_fingerprints(document: Document) -> frozenset[int]:

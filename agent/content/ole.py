@@ -128,6 +128,32 @@ def _altium_type(ole: olefile.OleFileIO) -> str | None:
     return None
 
 
+# the streams an object embedded in a document keeps its file in: an OLE Package (a file inserted
+# as an object, "\x01Ole10Native"), an Office 2007+ document ("Package"), a PDF ("CONTENTS")
+OBJECT_STREAMS = frozenset({"\x01ole10native", "package", "contents"})
+PACKAGE_STREAM = "\x01ole10native"
+
+
+def packaged_file(data: bytes) -> tuple[str, bytes] | None:
+    """(label, bytes) of the file an OLE Package stream holds (Insert > Object > from file: its
+    size, a version, the label and the source path each ending in a NUL, two words, the temporary
+    path with its length, then the file with its length); None when data is no such stream."""
+    at = 6  # the stream's size, then a version
+    try:
+        label_end = data.index(b"\0", at, at + 1024)
+        path_end = data.index(b"\0", label_end + 1, label_end + 1 + 4096)
+        at = path_end + 1 + 4  # two words (0, and the kind: 3 for a file)
+        (command_bytes,) = struct.unpack_from("<I", data, at)
+        at += 4 + command_bytes
+        (size,) = struct.unpack_from("<I", data, at)
+    except (ValueError, struct.error):
+        return None
+    at += 4
+    if size > len(data) - at:
+        return None
+    return decode_8bit(data[6:label_end], None), data[at : at + size]  # (the label in the ANSI code page)
+
+
 def read_stream(ole: olefile.OleFileIO, name: str, out: Collector, limit: int | None = None) -> bytes:
     """The stream's bytes (its first `limit` if given), as many as the byte budget allows (a
     prefix the budget cut marks the Document truncated); b"" when there is no such stream."""

@@ -130,8 +130,18 @@ def _direntry(e: _Entry | None) -> bytes:
     )
 
 
-def sample_doc(paragraphs: tuple[str, ...], header: str = "", footer: str = "") -> bytes:
-    """A Word 97 document: a FIB, UTF-16 text in one piece, the CLX and PlcfHdd in 1Table."""
+def package(label: str, data: bytes, path: str = "C:\\Users\\li\\Desktop\\") -> bytes:
+    """An OLE Package stream ("\x01Ole10Native") holding data, as Office writes one for a file
+    inserted as an object (agent/content/ole.py packaged_file reads it)."""
+    name, source = label.encode("gb18030") + b"\0", (path + label).encode("gb18030") + b"\0"
+    body = struct.pack("<H", 2) + name + source + struct.pack("<HHI", 0, 3, len(source)) + source
+    body += struct.pack("<I", len(data)) + data
+    return struct.pack("<I", len(body)) + body
+
+
+def sample_doc(paragraphs: tuple[str, ...], header: str = "", footer: str = "", objects: dict[str, bytes] | None = None) -> bytes:
+    """A Word 97 document: a FIB, UTF-16 text in one piece, the CLX and PlcfHdd in 1Table; `objects`:
+    streams added under ObjectPool (embedded objects: "_1234/\x01Ole10Native")."""
     main = "".join(p + "\r" for p in paragraphs)
     bands = (header + "\r" if header else "") + (footer + "\r" if footer else "")
     headers = bands + "\r" if bands else ""
@@ -153,7 +163,8 @@ def sample_doc(paragraphs: tuple[str, ...], header: str = "", footer: str = "") 
     fib += struct.pack("<H", 14) + bytes(28) + struct.pack("<H22i", 22, *counts)
     fib += struct.pack(f"<H{2 * 93}I", 93, *pairs) + struct.pack("<H", 0)
     word = fib.ljust(text_at, b"\0") + text
-    return compound_file({"WordDocument": word, "1Table": bytes(table)})
+    pool = {f"ObjectPool/{name}": data for name, data in (objects or {}).items()}
+    return compound_file({"WordDocument": word, "1Table": bytes(table), **pool})
 
 
 def _record(kind: int, data: bytes) -> bytes:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -416,6 +417,51 @@ def test_scan_traces_a_drawing_or_document_written_out_as_base64_or_a_hex_dump(s
     text = _run("scan", str(tmp_path / "notes.txt"), str(tmp_path / "dump.txt"), config=config).stdout
     assert "is a copy written out as base64 text of classified file" in text, text
     assert "is an edited copy (traced by its bytes) written out as hex text of classified file" in text, text
+
+
+def test_scan_traces_a_classified_file_embedded_in_an_office_document(setup, tmp_path):
+    """A specification inserted into a memo as an object (an OLE Package in word/embeddings), a
+    drawing inserted into a legacy .doc, and a classified workbook embedded in a presentation:
+    each traced through the embedded file; before, only the document's own text was read."""
+    from agent.content import olewrite
+    from tests.agent.content.makers import docx, pptx, xlsx
+
+    root, config, drawings = setup
+    specs = root / "specs"
+    specs.mkdir()
+    spec = "\n".join(_process_spec(random.Random(7), 300)).encode("utf-8")
+    (specs / "process.txt").write_bytes(spec)
+    book = xlsx(specs / "costs.xlsx").read_bytes()
+    with open(config, "a", encoding="utf-8") as f:
+        f.write("    - path: ./specs\n      level: core\n      name: Process specifications\n")
+    assert _run("index", "--quiet", config=config).returncode == 0
+    drawing = (drawings / "impeller.dwg").read_bytes()
+
+    def package(label: str, data: bytes) -> bytes:
+        return olewrite.compound_file({"\x01Ole10Native": olewrite.package(label, data), "\x01CompObj": bytes(24)})
+
+    for name, base, members in (
+        ("memo.docx", docx(tmp_path / "a.docx"), {"word/embeddings/oleObject1.bin": package("工艺.txt", spec)}),
+        ("deck.pptx", pptx(tmp_path / "b.pptx"), {"ppt/embeddings/Microsoft_Excel_Worksheet.xlsx": book}),
+    ):
+        shutil.copy(base, tmp_path / name)
+        with zipfile.ZipFile(tmp_path / name, "a", zipfile.ZIP_DEFLATED) as packed:
+            for member, data in members.items():
+                packed.writestr(member, data)
+    (tmp_path / "memo.doc").write_bytes(olewrite.sample_doc(("见附件",), objects={"_1/\x01Ole10Native": olewrite.package("叶轮.dwg", drawing)}))
+    names = ("memo.docx", "deck.pptx", "memo.doc")
+    done = _run("scan", "--json", *(str(tmp_path / name) for name in names), config=config)
+    assert done.returncode == 0, done.stderr
+    results = {Path(r["path"]).name: r for r in map(json.loads, done.stdout.splitlines())}
+    expected = {
+        "memo.docx": ("process.txt", "word/embeddings/oleObject1.bin!/工艺.txt"),
+        "deck.pptx": ("costs.xlsx", "ppt/embeddings/Microsoft_Excel_Worksheet.xlsx"),
+        "memo.doc": ("impeller.dwg", "ObjectPool/_1/叶轮.dwg"),
+    }
+    for name, (source, member) in expected.items():
+        found = results[name]
+        assert Path(found["source_path"]).name == source and found["level"] == "core", (name, found)
+        assert found["match"]["method"] == "archive" and found["details"]["archive_member"] == member, (name, found)
 
 
 def _process_spec(rng: random.Random, lines: int) -> list[str]:
