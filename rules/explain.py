@@ -313,6 +313,9 @@ def _content(event: Event) -> str:
             how = f"{how if method == 'partial' else 'a copy'} written out as {encoding[0]} text"
             if event.file_type in zh.MAIL_FILE_TYPES:
                 how = f"a saved email holding {how}"
+        elif (host := zh.embedded_in(event, method)) is not None:
+            copy = how if method == "partial" else "a copy"
+            how = f"a PDF with {copy} attached" if host == "pdf" else f"a document with {copy} embedded"
         elif zh.attached(event, method):
             how = f"a saved email with {how if method == 'partial' else 'a copy'} attached"
         state = _SOURCE_STATES.get((event.details or {}).get("source_state"), "")

@@ -110,6 +110,19 @@ def _level_text(event: Event) -> str:
 MAIL_FILE_TYPES = frozenset({"eml", "emlx", "mbox", "msg", "tnef"})
 
 
+# documents whose archive members are files embedded in them (agent/content/archive.py walk_embedded)
+DOCUMENT_FILE_TYPES = frozenset({"docx", "xlsx", "pptx", "odt", "ods", "odp", "doc", "xls", "ppt", "vsd", "ole2"})
+
+
+def embedded_in(event: Event, method: str) -> str | None:
+    """"pdf" when the event's source was found attached to a PDF, "document" when embedded in an
+    office document (as its archive member), else None; rules/explain.py says so in English."""
+    member = isinstance(event.details, dict) and event.details.get("archive_member")
+    if not (method == "archive" or member):
+        return None
+    return "pdf" if event.file_type == "pdf" else "document" if event.file_type in DOCUMENT_FILE_TYPES else None
+
+
 def attached(event: Event, method: str) -> bool:
     """Whether the event's source was found attached to a saved message (as its archive member);
     rules/explain.py says so in English."""
@@ -143,6 +156,8 @@ def _content(event: Event) -> str:
             how = f"以{encoding[1]}文本写出的" + (how if method == "partial" else "副本")
             if event.file_type in MAIL_FILE_TYPES:
                 how = "邮件中" + how
+        elif (host := embedded_in(event, method)) is not None:
+            how = ("PDF 附件中的" if host == "pdf" else "文档中嵌入的") + (how if method == "partial" else "副本")
         elif attached(event, method):
             how = "邮件附件中的" + (how if method == "partial" else "副本")
         state = _SOURCE_STATES.get(

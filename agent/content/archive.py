@@ -41,6 +41,7 @@ from rules.events import Detection
 MB = 1024 * 1024
 CHUNK_BYTES = 64 * 1024
 SKETCH_MIN_BYTES = 4096  # a member smaller has too few chunks to be traced by them (index.MIN_BYTES_MATCHED)
+MAX_ENCODED = 3  # files written out in a text written out in a text ...: levels read (_carried_in)
 SKETCHED_MEMBERS = 256  # members sketched in one archive (128 fingerprints each in the worker's answer)
 # text fingerprints kept over an archive's members (the worker's answer, and the index's look-ups
 # one member at a time): some 50 documents of 30 pages; the members after them are traced by hash only
@@ -49,6 +50,9 @@ TEXT_TRACED_FINGERPRINTS = 200_000
 # tnef.py), a mailbox's messages (mbox)
 ARCHIVE_TYPES = frozenset({"zip", "tar", "gzip", "bzip2", "xz", "7z", "eml", "emlx", "msg", "mbox", "tnef"})
 MESSAGE_TYPES = frozenset({"eml", "emlx", "msg"})  # containers with text of their own, read as a member too
+# archives whose own text is searched for files written out in it (agent/content/encoded.py): an
+# Outlook message's body (a saved email's text parts are searched by its walk: mime.py)
+TEXT_SEARCHED_TYPES = frozenset({"msg"})
 # archives the type detection names but nothing here reads (RAR's compression has no open
 # decoder): such a file, or member, is an archive_not_inspected problem, not a file with nothing in
 # it. WinRAR is a common way to pack files; a drawing packed by it must not leave in silence.
@@ -65,6 +69,7 @@ _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 OFFICE_ZIP_TYPES = frozenset({"docx", "xlsx", "pptx", "odt", "ods", "odp"})
 _EMBEDDED_PART = re.compile(r"(?:word|xl|ppt)/embeddings/[^/]+|Object [^/]+")
 OLE_DOCUMENT_TYPES = frozenset({"doc", "xls", "ppt", "vsd", "ole2"})
+EMBEDDING_TYPES = OFFICE_ZIP_TYPES | OLE_DOCUMENT_TYPES | {"pdf"}  # and a PDF's attachments
 
 # problem kinds, each the detector id it becomes in an event
 ENCRYPTED, BOMB, TOO_DEEP, NOT_INSPECTED = (
@@ -148,6 +153,7 @@ class _Walk:
         self.clock = clock
         self.entries = 0
         self.fingerprints_left = TEXT_TRACED_FINGERPRINTS
+        self.encoded = 0  # levels of files written out in a text being read (_carried_in)
         self.listing = Listing()
 
     def entry(self) -> None:
@@ -225,7 +231,8 @@ def walk_archive(
 def walk_embedded(
     f: BinaryIO, file_type: str, limits: Limits = Limits(), clock: Callable[[], float] = time.monotonic
 ) -> Listing:
-    """The files embedded in an office document, each a member as an archive's is; never raises.
+    """The files embedded in an office document or attached to a PDF, each a member as an archive's
+    is; never raises.
     A docx, xlsx or pptx keeps them under word/, xl/ or ppt/embeddings/ (a workbook as it is, a
     file inserted as an object in an OLE Package), an ODF document as "Object N"; a legacy doc or
     xls in its storages (_walk_objects). Before, a classified workbook embedded in a presentation,
@@ -240,9 +247,21 @@ def walk_embedded(
             elif file_type in OLE_DOCUMENT_TYPES:
                 with ole.opened(f) as container:
                     _walk_objects(walk, container, "", 1)
+            elif file_type == "pdf":
+                _walk_pdf(walk, f)
     except OSError as e:
         walk.problem(CORRUPT, "", f"unreadable: {e.strerror or e}")
     return walk.listing
+
+
+def _walk_pdf(walk: _Walk, f: BinaryIO) -> None:
+    """A PDF's attachments (pdf.attachments), each a member named as the PDF names it."""
+    from agent.content import pdf  # (its readers load only when a PDF is read)
+
+    found = [(mime.clean_name(name) or "(attachment)", data) for name, data in pdf.attachments(f, walk.fits)]
+    for _ in found:
+        walk.entry()
+    _in_turn(walk, [name for name, _ in found], lambda i: _member(walk, _pieces(found[i][1]), found[i][0], 1))
 
 
 def _walk_objects(walk: _Walk, container: olefile.OleFileIO, prefix: str, depth: int) -> None:
@@ -291,7 +310,11 @@ def _walk_carried(walk: _Walk, text: str, prefix: str, depth: int) -> None:
         def read(i: int) -> None:
             name, data = found[i]
             if walk.fits(name, len(data)):
+                problems = len(walk.listing.problems)
                 _member(walk, _pieces(data), name, depth)
+                # a zip or gzip cut short (a log keeps the first KB of an upload's base64) is what
+                # the text holds, not a file that could not be read: only its other problems count
+                walk.listing.problems[problems:] = [p for p in walk.listing.problems[problems:] if p.kind != CORRUPT]
 
         _in_turn(walk, [name for name, _ in found], read)
 
@@ -366,10 +389,12 @@ def _walk_zip(walk: _Walk, f: BinaryIO, prefix: str, depth: int, only: re.Patter
     walk goes on. `only`: the members whose names it matches whole, the others left alone (a
     document's embedded objects)."""
     z = BoundedZip(f)
+    if only is not None and not any(map(only.fullmatch, z.names())):
+        return  # (the directory as read plain: zipfile's parse of a deck's hundreds of slides is some 4 ms)
     infos = z.infos()
-    _refuse_overlaps(f, infos)
-    if only is not None:
+    if only is not None:  # (what is not read need not be checked for overlaps)
         infos = [i for i in infos if only.fullmatch(i.filename)]
+    _refuse_overlaps(f, infos)
     for _ in infos:
         walk.entry()
     # a "directory" is only a name ending in "/": one that holds bytes is read like any member
@@ -718,15 +743,20 @@ def _text_fingerprints(walk: _Walk, document) -> frozenset[int]:
 
 
 def _carried_in(walk: _Walk, document, name: str, depth: int) -> None:
-    """The files written out in a member's text (base64 in a .txt zipped), a level down; past the
-    deepest level, named as too deep when there are any."""
+    """The files written out in a member's text (base64 in a .txt zipped), named under it. An
+    encoding is no level of archive: they are at the member's depth, so a text at the deepest
+    level is read for them (a zipped HTML page's inline image was said too deep), and a file
+    written out in a text written out (a Helm release's base64 of base64) is read up to
+    MAX_ENCODED levels."""
     from agent.content.inspect import fingerprinted_text  # (inspect walks archives with this module)
 
-    text = fingerprinted_text(document)
-    if depth < walk.limits.max_depth:
-        _walk_carried(walk, text, name + "!/", depth + 1)
-    elif next(encoded.carried(text, walk.budget.check_time), None) is not None:
-        walk.problem(TOO_DEEP, name, f"a file written out in its text, nested deeper than {walk.limits.max_depth}")
+    if walk.encoded >= MAX_ENCODED:
+        return
+    walk.encoded += 1
+    try:
+        _walk_carried(walk, fingerprinted_text(document), name + "!/", depth)
+    finally:
+        walk.encoded -= 1
 
 
 def _objects_in(walk: _Walk, data: BinaryIO, name: str, depth: int) -> None:
@@ -794,8 +824,9 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
         walk.listing.members.append(Member(name, depth, size, digest.hexdigest(), detect(document), sketch, fingerprints))
         if inner_type in UNREAD_ARCHIVE_TYPES:
             walk.problem(NOT_INSPECTED, name, inner_type)
-        if inner_type not in MESSAGE_TYPES:  # (a message's text is read for them with its attachments)
+        if inner_type not in MESSAGE_TYPES or inner_type in TEXT_SEARCHED_TYPES:  # (an .eml's walk reads its text for them)
             _carried_in(walk, document, name, depth)
+        if inner_type not in MESSAGE_TYPES:
             if inner_type in OLE_DOCUMENT_TYPES:  # an object embedded in a document: the file it holds
                 _objects_in(walk, data, name, depth)
             return

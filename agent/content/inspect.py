@@ -23,9 +23,9 @@ from loguru import logger
 from agent.content import winnow
 from agent.content.archive import (
     ARCHIVE_TYPES,
+    EMBEDDING_TYPES,
     NOT_INSPECTED,
-    OFFICE_ZIP_TYPES,
-    OLE_DOCUMENT_TYPES,
+    TEXT_SEARCHED_TYPES,
     UNREAD_ARCHIVE_TYPES,
     Limits,
     Member,
@@ -102,12 +102,15 @@ def inspect_source(
     elif document.file_type in UNREAD_ARCHIVE_TYPES:  # an archive nothing here reads: fail closed
         found.append(Detection(NOT_INSPECTED, 1, document.file_type))
     text = fingerprinted_text(document)
-    if archive is None:  # files embedded in it (an office document's objects), or written out in its text (base64)
-        listings = []
-        if document.file_type in OFFICE_ZIP_TYPES or document.file_type in OLE_DOCUMENT_TYPES:
-            listings.append(walk_embedded(f, document.file_type, Limits(max_seconds=_left(started, max_seconds))))
-        listings.append(walk_carried(text, Limits(max_seconds=_left(started, max_seconds))))
-        members = tuple(m for listing in listings for m in listing.members)
+    listings = []  # files embedded in it (an office document's objects, a PDF's attachments)
+    if document.file_type in EMBEDDING_TYPES:
+        listings.append(walk_embedded(f, document.file_type, Limits(max_seconds=_left(started, max_seconds))))
+    # files written out in its text (base64, a hex dump), whatever is appended to it (a zip put
+    # after the base64 must not stop the search); a saved email's walk reads its text parts itself
+    if document.file_type not in ARCHIVE_TYPES or document.file_type in TEXT_SEARCHED_TYPES:
+        listings.append(walk_carried(_searched_text(f, document, text, max_bytes), Limits(max_seconds=_left(started, max_seconds))))
+    if listings:
+        members = (*members, *(m for listing in listings for m in listing.members))
         found = _summed([*found, *(d for listing in listings for d in listing.detections())])
     extension = os.path.splitext(name)[1][1:].lower()
     return Inspection(
@@ -117,6 +120,21 @@ def inspect_source(
         members,
         winnow.fingerprints(text),
     )
+
+
+def _searched_text(f: BinaryIO, document: Document, text: str, max_bytes: int) -> str:
+    """The text searched for files written out in it: a plain text file's own bytes (its lines
+    are not cut at the extraction's count of parts: an xxd of a 12 MB drawing is 800,000 lines),
+    as UTF-8 (what is written out is ASCII, whatever the rest is); any other file's text, and a
+    UTF-16 text's (its bytes hold NULs)."""
+    if document.file_type != "text":
+        return text
+    try:
+        f.seek(0)
+        raw = f.read(max_bytes)
+    except OSError:
+        return text
+    return text if b"\0" in raw[:4096] else raw.decode("utf-8", "replace")
 
 
 def _left(started: float, max_seconds: float) -> float:

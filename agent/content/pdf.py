@@ -22,6 +22,7 @@ calls into it are serialised per process.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import date
 from importlib.util import find_spec
 from typing import TYPE_CHECKING, BinaryIO
@@ -151,6 +152,56 @@ def _read_pdfium(f: BinaryIO, out: Collector) -> None:
             _add_page(out, text)
     finally:
         document.close()
+
+
+def attachments(f: BinaryIO, fits: Callable[[str, int], bool]) -> list[tuple[str, bytes]]:
+    """The files attached to the PDF (its EmbeddedFiles: Acrobat's and WPS's attachments panel),
+    as (name, bytes), each read only when fits(name, its size); read whole under PDFium's lock
+    before any is inspected (a PDF attached to a PDF is read by PDFium too). Raises Refused for an
+    encrypted or unreadable PDF."""
+    f.seek(0)
+    if pdfium is None:
+        from pypdf import PdfReader
+        from pypdf.errors import PdfReadError
+
+        try:
+            reader = PdfReader(f)
+            if reader.is_encrypted and not _opens_without_password(reader):
+                raise Refused("encrypted")
+            return [(name, data) for name, datas in reader.attachments.items() for data in datas if fits(name, len(data))]
+        except PdfReadError as e:
+            raise Refused(f"corrupt pdf: {e}"[:200]) from e
+    import ctypes
+
+    import pypdfium2.raw as pdfium_c
+
+    found = []
+    with _pdfium_lock:
+        try:
+            document = pdfium.PdfDocument(f)
+        except pdfium.PdfiumError as e:
+            raise Refused("encrypted" if getattr(e, "err_code", None) == PDFIUM_PASSWORD_ERROR else f"corrupt pdf: {e}"[:200]) from None
+        try:
+            for index in range(document.count_attachments()):
+                attachment = document.get_attachment(index)
+                name, size = _text_string(attachment.get_name()) or f"(attachment {index + 1})", ctypes.c_ulong()
+                pdfium_c.FPDFAttachment_GetFile(attachment, None, 0, size)
+                if size.value and fits(name, size.value):
+                    found.append((name, bytes(attachment.get_data())))
+        finally:
+            document.close()
+    return found
+
+
+def _text_string(name: str) -> str:
+    """A PDF text string as PDFium may hand it over: its UTF-16BE bytes (byte-order mark first)
+    each as a character, as some writers store an attachment's name; read as UTF-16 then."""
+    if name.startswith("\xfe\xff"):
+        try:
+            return name.encode("latin-1").decode("utf-16-be")[1:]
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            return name
+    return name
 
 
 def _read(reader: PdfReader, out: Collector) -> None:

@@ -421,8 +421,9 @@ def test_scan_traces_a_drawing_or_document_written_out_as_base64_or_a_hex_dump(s
 
 def test_scan_traces_a_classified_file_embedded_in_an_office_document(setup, tmp_path):
     """A specification inserted into a memo as an object (an OLE Package in word/embeddings), a
-    drawing inserted into a legacy .doc, and a classified workbook embedded in a presentation:
-    each traced through the embedded file; before, only the document's own text was read."""
+    drawing inserted into a legacy .doc, a classified workbook embedded in a presentation, and the
+    specification attached to a PDF: each traced through the embedded file; before, only the
+    document's own text was read."""
     from agent.content import olewrite
     from tests.agent.content.makers import docx, pptx, xlsx
 
@@ -449,7 +450,10 @@ def test_scan_traces_a_classified_file_embedded_in_an_office_document(setup, tmp
             for member, data in members.items():
                 packed.writestr(member, data)
     (tmp_path / "memo.doc").write_bytes(olewrite.sample_doc(("见附件",), objects={"_1/\x01Ole10Native": olewrite.package("叶轮.dwg", drawing)}))
-    names = ("memo.docx", "deck.pptx", "memo.doc")
+    from tests.agent.content.test_embedded import _pdf_with
+
+    (tmp_path / "report.pdf").write_bytes(_pdf_with({"工艺.txt": spec}))
+    names = ("memo.docx", "deck.pptx", "memo.doc", "report.pdf")
     done = _run("scan", "--json", *(str(tmp_path / name) for name in names), config=config)
     assert done.returncode == 0, done.stderr
     results = {Path(r["path"]).name: r for r in map(json.loads, done.stdout.splitlines())}
@@ -457,6 +461,7 @@ def test_scan_traces_a_classified_file_embedded_in_an_office_document(setup, tmp
         "memo.docx": ("process.txt", "word/embeddings/oleObject1.bin!/工艺.txt"),
         "deck.pptx": ("costs.xlsx", "ppt/embeddings/Microsoft_Excel_Worksheet.xlsx"),
         "memo.doc": ("impeller.dwg", "ObjectPool/_1/叶轮.dwg"),
+        "report.pdf": ("process.txt", "工艺.txt"),
     }
     for name, (source, member) in expected.items():
         found = results[name]

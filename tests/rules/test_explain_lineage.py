@@ -54,3 +54,15 @@ def test_a_copy_written_out_as_text_says_how_in_both_languages():
     assert "written out as uuencode text" in describe_event(uu)
     named = _event(file_type="zip", match=Match("archive", 1.0), details={"archive_member": "base64 1.dwg"})
     assert "is inside an archive of classified file" in describe_event(named)  # a member's own name is not ours
+
+
+def test_a_copy_embedded_in_a_document_or_attached_to_a_pdf_says_so():
+    memo = _event(file_type="docx", match=Match("archive", 1.0), details={"archive_member": "word/embeddings/oleObject1.bin!/pump.dwg"})
+    assert "is a document with a copy embedded of classified file /data/drawings/pump.dwg" in describe_event(memo)
+    assert "文档中嵌入的副本" in describe_event_zh(memo, "2026-12-07 10:00")
+    edited = _event(file_type="pdf", details={"lineage": "bytes", "archive_member": "pump.dwg"})
+    said = describe_event(edited)
+    assert "is a PDF with an edited copy (traced by its bytes) attached of classified file" in said, said
+    assert "PDF 附件中的编辑过的副本（按字节追溯）" in describe_event_zh(edited, "2026-12-07 10:00")
+    whole = _event(file_type="pdf", match=Match("exact", 1.0))  # the PDF itself is the classified file
+    assert "is an exact copy of classified file" in describe_event(whole)

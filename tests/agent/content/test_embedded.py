@@ -12,6 +12,8 @@ import os
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from agent.content import ole, olewrite
 from agent.content.archive import walk_embedded
 from agent.content.inspect import inspect_source
@@ -58,7 +60,9 @@ def test_a_workbook_embedded_in_a_presentation_is_read_with_its_text(tmp_path):
 def test_objects_in_a_legacy_doc_and_an_odf_document_are_members(tmp_path):
     doc = olewrite.sample_doc(("会议纪要",), objects={"_1234/\x01Ole10Native": olewrite.package("spec.txt", SPEC)})
     found = inspect_source(io.BytesIO(doc), "memo.doc")
-    assert found.file_type == "doc" and [(m.name, m.sha256) for m in found.members] == [("ObjectPool/_1234/spec.txt", _sha(SPEC))]
+    assert found.file_type == "doc" and [(m.name, m.sha256) for m in found.members] == [
+        ("ObjectPool/_1234/spec.txt", _sha(SPEC))
+    ]
     assert found.members[0].fingerprints
     odt = odf(tmp_path / "memo.odt", "odt")
     data = _with(odt, {"Object 1": _package("pump.dwg", DRAWING)})
@@ -75,7 +79,9 @@ def test_a_document_embedding_nothing_has_no_members_and_its_own_parts_are_not_r
 
 
 def test_a_broken_package_is_said_and_the_rest_is_read(tmp_path):
-    broken = olewrite.compound_file({"\x01Ole10Native": b"\x10\x00\x00\x00\x02\x00no terminator", "\x01CompObj": bytes(24)})
+    broken = olewrite.compound_file(
+        {"\x01Ole10Native": b"\x10\x00\x00\x00\x02\x00no terminator", "\x01CompObj": bytes(24)}
+    )
     data = _with(
         docx(tmp_path / "memo.docx"),
         {"word/embeddings/oleObject1.bin": broken, "word/embeddings/oleObject2.bin": _package("a.dwg", DRAWING)},
@@ -90,3 +96,35 @@ def test_walk_embedded_never_raises_on_what_is_not_the_type_it_was_told():
     for kind in ("docx", "doc", "odt"):
         listing = walk_embedded(io.BytesIO(os.urandom(3000)), kind)
         assert listing.members == [] and [p.kind for p in listing.problems] in (["parse_error"], ["archive_bomb"])
+
+
+def _pdf_with(files: dict[str, bytes]) -> bytes:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.add_blank_page(200, 200)
+    for name, data in files.items():
+        writer.add_attachment(name, data)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("engine", ["pdfium", "pypdf"])
+def test_files_attached_to_a_pdf_are_members(engine, monkeypatch):
+    """Acrobat's or WPS's attachments panel: each attached file a member, read by PDFium (the
+    worker's reader) or by pypdf where PDFium is not installed."""
+    from agent.content import pdf
+
+    if engine == "pypdf":
+        monkeypatch.setattr(pdf, "pdfium", None)
+    elif pdf.pdfium is None:
+        pytest.skip("pypdfium2 not installed")
+    data = _pdf_with({"泵叶轮.dwg": DRAWING, "spec.txt": SPEC})
+    found = inspect_source(io.BytesIO(data), "report.pdf")
+    assert found.file_type == "pdf"
+    assert sorted((m.name, m.sha256) for m in found.members) == sorted(
+        [("泵叶轮.dwg", _sha(DRAWING)), ("spec.txt", _sha(SPEC))]
+    )
+    assert {m.name for m in found.members if m.fingerprints} == {"spec.txt"}
+    assert inspect_source(io.BytesIO(_pdf_with({})), "plain.pdf").members == ()

@@ -111,6 +111,69 @@ def test_each_common_way_of_writing_a_file_out_as_text_is_read_back_whole(form):
         assert found[0].name == "pump.dwg"
 
 
+REPEATS = b"".join(
+    [os.urandom(700), bytes(300), os.urandom(50), b"\xff" * 120, os.urandom(900), bytes(1000), os.urandom(33)] * 3
+)  # runs of 32 equal bytes or more: the dumps' "*" lines
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["hexdump", "-C"],
+        ["od", "-tx1"],
+        ["od", "-Ax", "-tx1"],
+        ["od", "-Ad", "-tx1"],
+        ["xxd", "-a"],
+        ["xxd", "-g1", "-c", "32"],
+    ],
+)
+def test_dumps_that_leave_repeated_lines_out_are_read_whole(command, tmp_path):
+    """hexdump -C, od and xxd -a print "*" for lines that repeat the one before (without -v):
+    the lines are put back from the offsets, in whatever base the dump writes them."""
+    if shutil.which(command[0]) is None:
+        pytest.skip(f"{command[0]} missing (apt-get install xxd bsdextrautils)")
+    (tmp_path / "part.bin").write_bytes(REPEATS)
+    out = subprocess.run([*command, str(tmp_path / "part.bin")], capture_output=True, text=True, check=True).stdout
+    assert [c.data for c in encoded.carried(out)] == [REPEATS], command
+
+
+def _format_hex(data: bytes, powershell7: bool) -> str:
+    """PowerShell's Format-Hex (as documented): 5.1 with an 8-digit offset and three spaces, 7 with
+    a 16-digit one and one space; the characters one space after the bytes."""
+    rows = ["", "           00 01 02 03 04 05 06 07 08 09 0A 0B 0C 0D 0E 0F", ""]
+    for at in range(0, len(data), 16):
+        row = data[at : at + 16]
+        offset = f"{at:016X} " if powershell7 else f"{at:08X}   "
+        chars = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
+        rows.append(offset + " ".join(f"{b:02X}" for b in row).ljust(48 if not powershell7 else 47) + " " + chars)
+    return "\r\n".join(rows)
+
+
+def test_windows_and_program_forms_are_read():
+    """Forms a Windows user or a program writes: Format-Hex, BitConverter (one line, or 16 bytes a
+    line), Python's hex(":"), a notebook's cell output ("...\\n", lines), a JSON string with its
+    escapes (jq -Rs's \\n, PHP's \\/, .NET's \\u002B), base64url, a reply's "> " quoting."""
+    b64 = base64.b64encode(DRAWING).decode()
+    lines = [b64[i : i + 76] for i in range(0, len(b64), 76)]
+    texts = {
+        "Format-Hex 5.1": _format_hex(DRAWING, powershell7=False),
+        "Format-Hex 7": _format_hex(DRAWING, powershell7=True),
+        "BitConverter": "-".join(f"{b:02X}" for b in DRAWING),
+        "BitConverter lines": "\r\n".join(
+            "-".join(f"{b:02X}" for b in DRAWING[i : i + 16]) for i in range(0, len(DRAWING), 16)
+        ),
+        "hex(':')": "\n".join(DRAWING[i : i + 16].hex(":") for i in range(0, len(DRAWING), 16)),
+        "notebook": json.dumps({"outputs": [{"text": [line + "\n" for line in lines]}]}, indent=1),
+        "jq -Rs": json.dumps(base64.encodebytes(DRAWING).decode()),
+        "PHP": json.dumps(b64).replace("/", "\\/"),
+        ".NET": json.dumps(b64).replace("+", "\\u002B"),
+        "base64url": base64.urlsafe_b64encode(DRAWING).decode(),
+        "reply": "> see below\n>\n" + "".join(f"> {line}\n" for line in lines),
+    }
+    for form, text in texts.items():
+        assert DRAWING in [c.data for c in encoded.carried(text)], form
+
+
 def test_prose_words_numbers_and_hashes_are_not_files():
     """What no file written out looks like: words, a long word of one case, a number, a short key.
     (A list of hashes is hex, and read: it costs a hash and a look, and matches nothing.)"""
@@ -160,6 +223,35 @@ def test_hostile_texts_are_read_in_one_pass():
         assert _found(text) == []
 
 
+def test_a_zip_appended_to_a_text_does_not_stop_the_search():
+    """`base64 d.dwg > n.txt; cat any.zip >> n.txt`: the zip is walked, and the text still read."""
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as z:
+        z.writestr("readme.txt", "nothing here")
+    found = inspect_source(io.BytesIO(base64.encodebytes(DRAWING) + packed.getvalue()), "n.txt")
+    assert {m.name for m in found.members} == {"readme.txt", "(base64 1)"}
+
+
+def test_base64_in_an_outlook_messages_body_is_read():
+    from agent.content import olewrite
+
+    body = "the drawing:\r\n" + base64.encodebytes(DRAWING).decode().replace("\n", "\r\n")
+    found = inspect_source(io.BytesIO(olewrite.sample_msg("报价", body, {}, {})), "mail.msg")
+    assert found.file_type == "msg" and [(m.name, m.size) for m in found.members] == [("(base64 1)", len(DRAWING))]
+
+
+def test_a_hex_dump_of_a_large_file_is_read_past_the_extractions_count_of_lines(tmp_path):
+    """A plain text's own bytes are searched: its extraction keeps 200,000 lines, and `xxd` of a
+    4 MB drawing is 260,000."""
+    big = os.urandom(4 * 1024 * 1024)
+    text = "".join(
+        f"{at:08x}: " + " ".join(big[at + i : at + i + 2].hex() for i in range(0, 16, 2)) + "  ................\n"
+        for at in range(0, len(big), 16)
+    )
+    found = inspect_source(io.BytesIO(text.encode()), "dump.txt", max_seconds=60)
+    assert [(m.name, m.size) for m in found.members] == [("(hex 1)", len(big))]
+
+
 def test_a_text_file_of_base64_is_inspected_with_its_file_as_a_member():
     b64 = base64.b64encode(DRAWING).decode()
     found = inspect_source(
@@ -180,21 +272,48 @@ def test_a_document_written_out_carries_its_detections_and_text(tmp_path):
     assert found.members[0].fingerprints
 
 
-def test_base64_inside_a_zipped_text_is_read_a_level_down_and_too_deep_is_said():
+def test_base64_inside_a_zipped_text_is_read_under_it_even_at_the_deepest_level():
+    """An encoding is no archive level: a text at the deepest level read is still searched (a
+    zipped HTML page's inline image was said too deep, a high alert), and the text's own
+    problems are not the decoded file's (a log's cut-off base64 of a zip is no parse error)."""
     packed = io.BytesIO()
     with zipfile.ZipFile(packed, "w") as z:
         z.writestr("notes/readme.txt", base64.encodebytes(DRAWING))
     found = inspect_source(io.BytesIO(packed.getvalue()), "notes.zip")
     assert [m.name for m in found.members] == ["notes/readme.txt", "notes/readme.txt!/(base64 1)"]
-    assert found.members[1].depth == 2 and found.members[1].size == len(DRAWING)
+    assert found.members[1].depth == 1 and found.members[1].size == len(DRAWING)
     deep = packed.getvalue()
-    for level in range(3):  # zip in zip in zip: the text is at the deepest level read
+    for level in range(2):  # zip in zip in zip: the text at the deepest level read (3)
         outer = io.BytesIO()
         with zipfile.ZipFile(outer, "w") as z:
             z.writestr(f"level{level}.zip", deep)
         deep = outer.getvalue()
     found = inspect_source(io.BytesIO(deep), "deep.zip")
-    assert "archive_too_deep" in {d.detector for d in found.detections}
+    assert found.members[-1].name == "level1.zip!/level0.zip!/notes/readme.txt!/(base64 1)", found.members
+    assert found.members[-1].size == len(DRAWING) and found.detections == ()
+    cut = io.BytesIO()
+    with zipfile.ZipFile(cut, "w") as z:
+        z.writestr("upload.bin", os.urandom(5000))
+    log = "2026-12-07 upload started, first KB: " + base64.b64encode(cut.getvalue()[:1500]).decode() + "\n"
+    found = inspect_source(io.BytesIO(log.encode()), "upload.log")
+    assert [m.name for m in found.members] == ["(base64 1)"] and found.detections == ()
+
+
+def test_a_file_written_out_twice_is_read_and_deeper_encodings_stop():
+    twice = base64.encodebytes(base64.encodebytes(DRAWING))
+    found = inspect_source(io.BytesIO(twice), "helm.yaml")
+    assert found.members[-1].name == "(base64 1)!/(base64 1)" and found.members[-1].size == len(DRAWING)
+    data = DRAWING
+    for _ in range(encoded_levels() + 2):
+        data = base64.encodebytes(data)
+    names = [m.name for m in inspect_source(io.BytesIO(data), "deep.txt").members]
+    assert max(name.count("(base64") for name in names) == encoded_levels() + 1
+
+
+def encoded_levels() -> int:
+    from agent.content.archive import MAX_ENCODED
+
+    return MAX_ENCODED
 
 
 def test_the_walk_of_a_text_is_bounded_by_its_clock():
