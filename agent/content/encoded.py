@@ -177,7 +177,8 @@ def _line_blocks(text: str, check_time: Callable[[], None]) -> Iterator[tuple[st
     offsets: list[str | None] = []  # a dump's: each line's offset, None for a "*"
     form, width, end = "", 0, -1
     taken = -1  # where the line last read starts: a line two passes match is read once (the first's)
-    for _, _, line in heapq.merge(*(_matches(order, lines, text) for order, lines in enumerate(_LINES))):
+    passes = _LINES if "*" in text else _LINES[:2]  # (most texts hold no "*": its pass is skipped)
+    for _, _, line in heapq.merge(*(_matches(order, lines, text) for order, lines in enumerate(passes))):
         check_time()
         line_form = line.lastgroup or ""
         piece = line.group(line_form)
