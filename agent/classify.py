@@ -37,8 +37,12 @@ def content_fields(
         fields.update(source.event_fields())
     elif inspection.members:
         fields.update(archive_source(index, inspection.members))
-    if "match" not in fields and inspection.fingerprints:  # an edited or partial copy
-        fields.update(partial_source(index, inspection.fingerprints))
+    if inspection.fingerprints and source is None and fields.get("level") != LEVELS[0]:  # an edited or partial copy
+        by_text = partial_source(index, inspection.fingerprints)
+        # the document's own text, more sensitive than a member found (a core memo embedding a
+        # harmless internal picture is the memo's leak, not the picture's)
+        if by_text and ("match" not in fields or _more_sensitive(by_text["level"], fields["level"])):
+            fields = by_text
     if chunk_hits and fields.get("level") != LEVELS[0]:  # nothing outranks a core source already found
         # an edited copy of a file without text, also inside or behind something less secret
         by_bytes = byte_source(index, chunk_hits)

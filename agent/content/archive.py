@@ -67,7 +67,7 @@ _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 # documents that embed other files (walk_embedded): the zip-based office formats, under these
 # parts, and the OLE2 ones in their object streams
 OFFICE_ZIP_TYPES = frozenset({"docx", "xlsx", "pptx", "odt", "ods", "odp"})
-_EMBEDDED_PART = re.compile(r"(?:word|xl|ppt)/embeddings/[^/]+|Object [^/]+")
+_EMBEDDED_PART = re.compile(r"(?i)(?:word|xl|ppt)/embeddings/[^/]+|Object [^/]+")  # (part names: any case)
 OLE_DOCUMENT_TYPES = frozenset({"doc", "xls", "ppt", "vsd", "ole2"})
 EMBEDDING_TYPES = OFFICE_ZIP_TYPES | OLE_DOCUMENT_TYPES | {"pdf"}  # and a PDF's attachments
 
@@ -254,14 +254,18 @@ def walk_embedded(
     return walk.listing
 
 
-def _walk_pdf(walk: _Walk, f: BinaryIO) -> None:
-    """A PDF's attachments (pdf.attachments), each a member named as the PDF names it."""
+def _walk_pdf(walk: _Walk, f: BinaryIO, prefix: str = "", depth: int = 1) -> None:
+    """A PDF's attachments (pdf.attachments), each a member named as the PDF names it; one over its
+    allowance, or a bomb, named as such."""
     from agent.content import pdf  # (its readers load only when a PDF is read)
 
-    found = [(mime.clean_name(name) or "(attachment)", data) for name, data in pdf.attachments(f, walk.fits)]
+    found, problems = pdf.attachments(f, walk.budget.bytes_left, walk.limits.max_member_bytes, walk.budget.check_time)
+    for name, why, bomb in problems:
+        walk.problem(BOMB if bomb else SKIPPED, prefix + (mime.clean_name(name) or "(attachment)"), why)
+    found = [(prefix + (mime.clean_name(name) or "(attachment)"), data) for name, data in found]
     for _ in found:
         walk.entry()
-    _in_turn(walk, [name for name, _ in found], lambda i: _member(walk, _pieces(found[i][1]), found[i][0], 1))
+    _in_turn(walk, [name for name, _ in found], lambda i: _member(walk, _pieces(found[i][1]), found[i][0], depth))
 
 
 def _walk_objects(walk: _Walk, container: olefile.OleFileIO, prefix: str, depth: int) -> None:
@@ -272,19 +276,28 @@ def _walk_objects(walk: _Walk, container: olefile.OleFileIO, prefix: str, depth:
         walk.entry()
     names = [prefix + "/".join(path) for path in found]
 
+    whole = getattr(container, "_filesize", None)  # a stream is never larger than the file holding it
+
     def read(i: int) -> None:
-        path = "/".join(found[i])
-        if not walk.fits(names[i], container.get_size(path)):
+        path, name = "/".join(found[i]), names[i]
+        try:
+            size = container.get_size(path)
+            if whole is not None and size > whole:  # a sector chain looping on itself: 100 MB from a few KB
+                walk.problem(CORRUPT, name, f"a stream of {size} bytes in a file of {whole}")
+                return
+            if not walk.fits(name, size):
+                return
+            data = container.openstream(path).read()
+        except (OSError, ValueError, IndexError, struct.error) as e:  # this object's; its siblings are read
+            walk.problem(CORRUPT, name, f"corrupt object: {type(e).__name__}"[:200])
             return
-        data = container.openstream(path).read()
-        name = names[i]
         if found[i][-1].lower() == ole.PACKAGE_STREAM:
             packaged = ole.packaged_file(data)
-            if packaged is None:
-                walk.problem(CORRUPT, name, "an OLE package that could not be read")
-                return
-            label, data = packaged
-            name = prefix + "/".join(found[i][:-1] + [mime.clean_name(label) or "(package)"])
+            if packaged is not None:
+                label, data = packaged
+                name = prefix + "/".join(found[i][:-1] + [mime.clean_name(label) or "(package)"])
+            else:  # an OLE1 object's own data (a Paint picture pasted in): read as it is
+                data, name = data[4:], prefix + "/".join(found[i][:-1] + ["(object)"])
         _member(walk, _pieces(data), name, depth)
 
     _in_turn(walk, names, read)
@@ -759,6 +772,27 @@ def _carried_in(walk: _Walk, document, name: str, depth: int) -> None:
         walk.encoded -= 1
 
 
+def _embedded_in(walk: _Walk, data: BinaryIO, file_type: str, name: str, depth: int) -> None:
+    """The files a member document embeds or a member PDF has attached (a memo zipped or mailed), a
+    level down; named as too deep past the deepest level when there are any."""
+    from agent.content import pdf
+
+    data.seek(0)
+    with _level(walk, name, file_type, depth + 1):
+        if file_type == "pdf":
+            if depth < walk.limits.max_depth:
+                _walk_pdf(walk, data, name + "!/", depth + 1)
+            elif pdf.attachments(data, walk.budget.bytes_left, walk.limits.max_member_bytes, walk.budget.check_time)[0]:
+                walk.problem(TOO_DEEP, name, f"nested deeper than {walk.limits.max_depth}")
+            return
+        if not any(map(_EMBEDDED_PART.fullmatch, BoundedZip(data).names())):
+            return
+        if depth >= walk.limits.max_depth:
+            walk.problem(TOO_DEEP, name, f"nested deeper than {walk.limits.max_depth}")
+            return
+        _walk_zip(walk, data, name + "!/", depth + 1, only=_EMBEDDED_PART)
+
+
 def _objects_in(walk: _Walk, data: BinaryIO, name: str, depth: int) -> None:
     """The files in a member's object streams (a docx's oleObject1.bin), a level down."""
     data.seek(0)
@@ -829,6 +863,8 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
         if inner_type not in MESSAGE_TYPES:
             if inner_type in OLE_DOCUMENT_TYPES:  # an object embedded in a document: the file it holds
                 _objects_in(walk, data, name, depth)
+            elif inner_type in OFFICE_ZIP_TYPES or inner_type == "pdf":  # a memo zipped: what it embeds
+                _embedded_in(walk, data, inner_type, name, depth)
             return
         data.seek(0)
     else:

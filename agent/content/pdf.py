@@ -154,54 +154,166 @@ def _read_pdfium(f: BinaryIO, out: Collector) -> None:
         document.close()
 
 
-def attachments(f: BinaryIO, fits: Callable[[str, int], bool]) -> list[tuple[str, bytes]]:
-    """The files attached to the PDF (its EmbeddedFiles: Acrobat's and WPS's attachments panel),
-    as (name, bytes), each read only when fits(name, its size); read whole under PDFium's lock
-    before any is inspected (a PDF attached to a PDF is read by PDFium too). Raises Refused for an
-    encrypted or unreadable PDF."""
+MAX_ATTACHMENTS = 10_000  # files attached (name tree entries and annotations) read of one PDF
+MAX_TREE_NODES = 100_000  # nodes of its EmbeddedFiles name tree visited
+MAX_RATIO = 100  # decoded to stored: an attachment past it is a bomb (as a zip member's is)
+_ATTACHMENT_KEYS = (b"/EmbeddedFile", b"/FileAttachment", b"/ObjStm")  # one must be in a PDF with any
+
+
+def attachments(f: BinaryIO, room: int, member_bytes: int, check_time: Callable[[], None]) -> tuple[list, list]:
+    """([(name, bytes)], [(name, why, bomb)]) of the files attached to the PDF: its EmbeddedFiles
+    (Acrobat's and WPS's attachments panel) and FileAttachment annotations (the "Attach File"
+    comment), each decoded here, bounded: at most member_bytes each and room in all, and a
+    ratio of decoded to stored bytes of MAX_RATIO (PDFium and pypdf decode an attachment whole
+    to tell its size: a 1 MB PDF of zeros took 2 GB). Raises Refused for an encrypted or broken PDF."""
+    if not _may_attach(f, check_time):
+        return [], []
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
     f.seek(0)
-    if pdfium is None:
-        from pypdf import PdfReader
-        from pypdf.errors import PdfReadError
-
-        try:
-            reader = PdfReader(f)
-            if reader.is_encrypted and not _opens_without_password(reader):
-                raise Refused("encrypted")
-            return [(name, data) for name, datas in reader.attachments.items() for data in datas if fits(name, len(data))]
-        except PdfReadError as e:
-            raise Refused(f"corrupt pdf: {e}"[:200]) from e
-    import ctypes
-
-    import pypdfium2.raw as pdfium_c
-
-    found = []
-    with _pdfium_lock:
-        try:
-            document = pdfium.PdfDocument(f)
-        except pdfium.PdfiumError as e:
-            raise Refused("encrypted" if getattr(e, "err_code", None) == PDFIUM_PASSWORD_ERROR else f"corrupt pdf: {e}"[:200]) from None
-        try:
-            for index in range(document.count_attachments()):
-                attachment = document.get_attachment(index)
-                name, size = _text_string(attachment.get_name()) or f"(attachment {index + 1})", ctypes.c_ulong()
-                pdfium_c.FPDFAttachment_GetFile(attachment, None, 0, size)
-                if size.value and fits(name, size.value):
-                    found.append((name, bytes(attachment.get_data())))
-        finally:
-            document.close()
-    return found
+    try:
+        reader = PdfReader(f, strict=False)
+        if reader.is_encrypted and not _opens_without_password(reader):
+            raise Refused("encrypted")
+        specs = _attached_specs(reader, check_time)
+        found, problems, seen = [], [], set()
+        for name, spec in specs:
+            check_time()
+            stream = _embedded_stream(spec)
+            if stream is None or id(stream) in seen:
+                continue
+            seen.add(id(stream))
+            data, why, bomb = _decoded(stream, min(member_bytes, room))
+            if data is None:
+                problems.append((name, why, bomb))
+                continue
+            room -= len(data)
+            found.append((name, data))
+        return found, problems
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, RecursionError) as e:
+        raise Refused(f"corrupt pdf: {type(e).__name__}: {e}"[:200]) from None
 
 
-def _text_string(name: str) -> str:
-    """A PDF text string as PDFium may hand it over: its UTF-16BE bytes (byte-order mark first)
-    each as a character, as some writers store an attachment's name; read as UTF-16 then."""
-    if name.startswith("\xfe\xff"):
-        try:
-            return name.encode("latin-1").decode("utf-16-be")[1:]
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            return name
+def _may_attach(f: BinaryIO, check_time: Callable[[], None]) -> bool:
+    """Whether the PDF's bytes hold a key an attachment needs (or an object stream, which may hide
+    it): most PDFs are not parsed again for attachments."""
+    f.seek(0)
+    tail = b""
+    while chunk := f.read(1 << 20):
+        check_time()
+        window = tail + chunk
+        if any(key in window for key in _ATTACHMENT_KEYS):
+            return True
+        tail = chunk[-16:]
+    return False
+
+
+def _attached_specs(reader: PdfReader, check_time: Callable[[], None]) -> list:
+    """(name, file specification) of every attachment: the name tree's, then the annotations'."""
+    from pypdf.generic import ArrayObject, DictionaryObject
+
+    found: list = []
+    root = _resolved(reader.trailer.get("/Root"))
+    names = _resolved(root.get("/Names")) if isinstance(root, DictionaryObject) else None
+    tree = _resolved(names.get("/EmbeddedFiles")) if isinstance(names, DictionaryObject) else None
+    stack, visited = ([tree] if tree is not None else []), 0
+    while stack and visited < MAX_TREE_NODES and len(found) < MAX_ATTACHMENTS:
+        check_time()
+        node = stack.pop()
+        visited += 1
+        if not isinstance(node, DictionaryObject):
+            continue
+        pairs = node.get("/Names")
+        if isinstance(pairs, ArrayObject):
+            for at in range(0, len(pairs) - 1, 2):
+                found.append((str(pairs[at].get_object()), pairs[at + 1].get_object()))
+        kids = node.get("/Kids")
+        if isinstance(kids, ArrayObject):
+            stack.extend(kid.get_object() for kid in kids[:MAX_TREE_NODES])
+    for number, page in enumerate(reader.pages):
+        if number >= MAX_PAGES or len(found) >= MAX_ATTACHMENTS:
+            break
+        check_time()
+        annotations = page.get("/Annots")
+        annotations = annotations.get_object() if annotations is not None else None
+        if not isinstance(annotations, ArrayObject):
+            continue
+        for annotation in annotations:
+            annotation = annotation.get_object()
+            if isinstance(annotation, DictionaryObject) and annotation.get("/Subtype") == "/FileAttachment":
+                spec = annotation.get("/FS")
+                if spec is not None:
+                    found.append(("", spec.get_object()))
+    return [(_spec_name(name, spec), spec) for name, spec in found[:MAX_ATTACHMENTS]]
+
+
+def _resolved(value):
+    """An indirect reference's object (None stays None)."""
+    return value.get_object() if value is not None else None
+
+
+def _spec_name(name: str, spec) -> str:
+    from pypdf.generic import DictionaryObject
+
+    if isinstance(spec, DictionaryObject):
+        for key in ("/UF", "/F"):
+            value = spec.get(key)
+            if value is not None and str(value.get_object()).strip():
+                return str(value.get_object())
     return name
+
+
+def _embedded_stream(spec):
+    from pypdf.generic import DictionaryObject, StreamObject
+
+    if not isinstance(spec, DictionaryObject):
+        return None
+    files = spec.get("/EF")
+    files = files.get_object() if files is not None else None
+    if not isinstance(files, DictionaryObject):
+        return None
+    for key in ("/F", "/UF"):
+        stream = files.get(key)
+        stream = stream.get_object() if stream is not None else None
+        if isinstance(stream, StreamObject):
+            return stream
+    return None
+
+
+def _decoded(stream, limit: int) -> tuple[bytes | None, str, bool]:
+    """(the attachment's bytes, or None with why and whether a bomb): stored as it is, or
+    FlateDecode inflated no further than limit; any other filter decoded by pypdf only where
+    MAX_RATIO times what is stored fits in limit."""
+    import zlib
+
+    from pypdf.generic import ArrayObject
+
+    raw = stream._data  # (pypdf keeps a stream's stored bytes here; get_data() decodes them whole)
+    filters = stream.get("/Filter")
+    filters = filters.get_object() if filters is not None else None
+    if isinstance(filters, ArrayObject):
+        filters = filters[0] if len(filters) == 1 else filters
+    params = stream.get("/DecodeParms")
+    if filters is None:
+        return (raw, "", False) if len(raw) <= limit else (None, f"over the {limit} bytes left to it", False)
+    if filters == "/FlateDecode" and params is None:
+        inflater = zlib.decompressobj()
+        try:
+            data = inflater.decompress(raw, limit + 1)
+        except zlib.error as e:
+            return None, f"corrupt attachment: {e}"[:200], False
+        if len(data) > limit:
+            bomb = len(data) > MAX_RATIO * max(len(raw), 1)
+            return None, f"over the {limit} bytes left to it" + (f", a ratio over {MAX_RATIO}" if bomb else ""), bomb
+        return data, "", False
+    if len(raw) * MAX_RATIO > limit:
+        return None, f"filter {filters} on {len(raw)} bytes: not decoded", False
+    try:
+        data = stream.get_data()
+    except Exception as e:  # noqa: BLE001 - pypdf's decoders raise what they meet
+        return None, f"corrupt attachment: {type(e).__name__}"[:200], False
+    return (data, "", False) if len(data) <= limit else (None, f"over the {limit} bytes left to it", False)
 
 
 def _read(reader: PdfReader, out: Collector) -> None:

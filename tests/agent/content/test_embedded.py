@@ -9,10 +9,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import struct
 import zipfile
 from pathlib import Path
-
-import pytest
 
 from agent.content import ole, olewrite
 from agent.content.archive import walk_embedded
@@ -78,7 +77,7 @@ def test_a_document_embedding_nothing_has_no_members_and_its_own_parts_are_not_r
     assert inspect_source(io.BytesIO(data), "memo.docx").members == ()  # a picture is no embedded file
 
 
-def test_a_broken_package_is_said_and_the_rest_is_read(tmp_path):
+def test_a_package_that_does_not_parse_is_read_as_it_is_and_the_rest_too(tmp_path):
     broken = olewrite.compound_file(
         {"\x01Ole10Native": b"\x10\x00\x00\x00\x02\x00no terminator", "\x01CompObj": bytes(24)}
     )
@@ -87,8 +86,9 @@ def test_a_broken_package_is_said_and_the_rest_is_read(tmp_path):
         {"word/embeddings/oleObject1.bin": broken, "word/embeddings/oleObject2.bin": _package("a.dwg", DRAWING)},
     )
     found = inspect_source(io.BytesIO(data), "memo.docx")
-    assert "word/embeddings/oleObject2.bin!/a.dwg" in {m.name for m in found.members}
-    assert "parse_error" in {d.detector for d in found.detections}
+    assert {"word/embeddings/oleObject2.bin!/a.dwg", "word/embeddings/oleObject1.bin!/(object)"} <= {
+        m.name for m in found.members
+    }
     assert ole.packaged_file(b"") is None and ole.packaged_file(olewrite.package("x", b"abc")[:-2]) is None
 
 
@@ -110,16 +110,9 @@ def _pdf_with(files: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("engine", ["pdfium", "pypdf"])
-def test_files_attached_to_a_pdf_are_members(engine, monkeypatch):
-    """Acrobat's or WPS's attachments panel: each attached file a member, read by PDFium (the
-    worker's reader) or by pypdf where PDFium is not installed."""
-    from agent.content import pdf
-
-    if engine == "pypdf":
-        monkeypatch.setattr(pdf, "pdfium", None)
-    elif pdf.pdfium is None:
-        pytest.skip("pypdfium2 not installed")
+def test_files_attached_to_a_pdf_are_members():
+    """Acrobat's or WPS's attachments panel (the EmbeddedFiles name tree): each attached file a
+    member; a PDF attaching nothing has none."""
     data = _pdf_with({"泵叶轮.dwg": DRAWING, "spec.txt": SPEC})
     found = inspect_source(io.BytesIO(data), "report.pdf")
     assert found.file_type == "pdf"
@@ -128,3 +121,109 @@ def test_files_attached_to_a_pdf_are_members(engine, monkeypatch):
     )
     assert {m.name for m in found.members if m.fingerprints} == {"spec.txt"}
     assert inspect_source(io.BytesIO(_pdf_with({})), "plain.pdf").members == ()
+
+
+def _pdf_with_annotation(name: str, data: bytes, compressed: bool = False) -> bytes:
+    """Acrobat's "Attach File" comment: a FileAttachment annotation on the page, its file
+    specification holding the file (not in the EmbeddedFiles name tree)."""
+    import zlib
+
+    from pypdf import PdfWriter
+    from pypdf.generic import ArrayObject, DecodedStreamObject, DictionaryObject, NameObject, TextStringObject
+
+    writer = PdfWriter()
+    page = writer.add_blank_page(200, 200)
+    stream = DecodedStreamObject()
+    if compressed:
+        stream.set_data(zlib.compress(data))
+        stream[NameObject("/Filter")] = NameObject("/FlateDecode")
+    else:
+        stream.set_data(data)
+    stream[NameObject("/Type")] = NameObject("/EmbeddedFile")
+    spec = DictionaryObject(
+        {NameObject("/Type"): NameObject("/Filespec"), NameObject("/UF"): TextStringObject(name),
+         NameObject("/EF"): DictionaryObject({NameObject("/F"): writer._add_object(stream)})}
+    )  # fmt: skip
+    annotation = DictionaryObject(
+        {NameObject("/Type"): NameObject("/Annot"), NameObject("/Subtype"): NameObject("/FileAttachment"),
+         NameObject("/Rect"): ArrayObject([]), NameObject("/FS"): writer._add_object(spec)}
+    )  # fmt: skip
+    page[NameObject("/Annots")] = ArrayObject([writer._add_object(annotation)])
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_a_file_attached_as_a_pdf_comment_is_a_member_and_a_bomb_is_not_inflated():
+    found = inspect_source(io.BytesIO(_pdf_with_annotation("spec.txt", SPEC)), "report.pdf")
+    assert [(m.name, m.sha256) for m in found.members] == [("spec.txt", _sha(SPEC))]
+    bomb = _pdf_with_annotation("zeros.bin", bytes(300 * 1024 * 1024), compressed=True)
+    assert len(bomb) < 1024 * 1024
+    found = inspect_source(io.BytesIO(bomb), "report.pdf")
+    assert found.members == () and "archive_bomb" in {d.detector for d in found.detections}
+
+
+def test_what_a_zipped_or_mailed_document_embeds_is_read_a_level_down(tmp_path):
+    memo = _with(docx(tmp_path / "memo.docx"), {"word/embeddings/oleObject1.bin": _package("spec.txt", SPEC)})
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as z:
+        z.writestr("memo.docx", memo)
+        z.writestr("report.pdf", _pdf_with({"pump.dwg": DRAWING}))
+    members = {m.name: m for m in inspect_source(io.BytesIO(packed.getvalue()), "memo.zip").members}
+    assert members["memo.docx!/word/embeddings/oleObject1.bin!/spec.txt"].sha256 == _sha(SPEC)
+    assert members["report.pdf!/pump.dwg"].sha256 == _sha(DRAWING)
+
+
+def test_an_ole1_object_is_read_as_it_is_and_a_stream_larger_than_its_file_is_not_read(tmp_path):
+    """A Paint picture pasted into Word is an OLE1 object whose \\x01Ole10Native is no package: its
+    data is a member, not a parse error. A stream declaring more bytes than its file holds (a
+    sector chain looping on itself: 100 MB read from a few KB) is named corrupt, not read."""
+    pbrush = olewrite.compound_file(
+        {"\x01Ole10Native": struct.pack("<I", 2000) + b"BM" + os.urandom(1998), "\x01CompObj": bytes(24)}
+    )
+    found = inspect_source(
+        io.BytesIO(_with(docx(tmp_path / "memo.docx"), {"word/embeddings/oleObject1.bin": pbrush})), "memo.docx"
+    )
+    assert "word/embeddings/oleObject1.bin!/(object)" in {m.name for m in found.members}
+    assert "parse_error" not in {d.detector for d in found.detections}
+    doc = bytearray(olewrite.sample_doc(("x",), objects={"_1/CONTENTS": os.urandom(5000)}))
+    entry = doc.find("CONTENTS".encode("utf-16-le"))
+    struct.pack_into("<I", doc, entry + 120, 90 * 1024 * 1024)  # the directory entry's stream size
+    found = inspect_source(io.BytesIO(bytes(doc)), "memo.doc")
+    assert found.members == () and "parse_error" in {d.detector for d in found.detections}
+
+
+class _Source:
+    def __init__(self, path: str, level: str) -> None:
+        self.path, self.level = path, level
+
+    def event_fields(self, match=None) -> dict:
+        from rules.events import Match
+
+        return {"source_path": self.path, "level": self.level, "match": match or Match("exact", 1.0)}
+
+
+def test_a_document_whose_text_is_core_is_not_masked_by_a_less_secret_file_it_embeds(tmp_path):
+    """A core memo edited, embedding the internal form template: the event is the memo's (core),
+    not the template's; before, the member spoke and the text was never looked up."""
+    from agent.classify import content_fields
+    from agent.hashing import FileDigest
+
+    form = b"\x89PNG\r\n\x1a\n" + os.urandom(5000)
+
+    class Index:
+        def lookup_sha256(self, sha256):
+            return _Source("/classified/internal/form.png", "internal") if sha256 == _sha(form) else None
+
+        def lookup_bytes(self, sketch):
+            return None
+
+        def lookup_partial(self, fingerprints):
+            return _Source("/classified/core/spec.docx", "core"), 0.9
+
+    memo = _with(docx(tmp_path / "memo.docx"), {"word/embeddings/oleObject1.bin": _package("form.png", form)})
+    inspection = inspect_source(io.BytesIO(memo), "memo.docx")
+    digest = FileDigest(_sha(memo), len(memo), 0, 0, 0)
+    fields = content_fields(Index(), digest, inspection)
+    assert fields["level"] == "core" and fields["source_path"] == "/classified/core/spec.docx"
+    assert "archive_member" not in (fields.get("details") or {})
