@@ -271,8 +271,10 @@ def _walk_pdf(walk: _Walk, f: BinaryIO, prefix: str = "", depth: int = 1) -> Non
 def _walk_objects(walk: _Walk, container: olefile.OleFileIO, prefix: str, depth: int) -> None:
     """The files in an OLE2 file's object streams (ole.OBJECT_STREAMS), each a member named by its
     storage and, for a package, the label it was inserted under ("ObjectPool/_1234/pump.dwg")."""
-    found = [path for path in container.listdir(streams=True, storages=False) if path[-1].lower() in ole.OBJECT_STREAMS]
-    for _ in found:
+    streams = container.listdir(streams=True, storages=False)
+    found = [path for path in streams if path[-1].lower() in ole.OBJECT_STREAMS]
+    documents = _embedded_documents(container, streams)
+    for _ in (*found, *documents):
         walk.entry()
     names = [prefix + "/".join(path) for path in found]
 
@@ -301,6 +303,51 @@ def _walk_objects(walk: _Walk, container: olefile.OleFileIO, prefix: str, depth:
         _member(walk, _pieces(data), name, depth)
 
     _in_turn(walk, names, read)
+    _in_turn(walk, [prefix + name for name, _, _ in documents], lambda i: _read_document(walk, container, *documents[i], prefix, depth))
+
+
+# the stream an OLE2 document keeps its content in, and the extension its type is named by
+_DOCUMENT_STREAMS = {"worddocument": "doc", "workbook": "xls", "book": "xls", "powerpoint document": "ppt"}
+
+
+def _embedded_documents(container: olefile.OleFileIO, streams: list[list[str]]) -> list[tuple[str, int, list[list[str]]]]:
+    """(name, the storage's depth, its streams) of each document embedded as a storage of its own
+    (Word keeps an Excel object as ObjectPool/_1234 holding a Workbook stream): named by the
+    storage and its type."""
+    found = []
+    for storage in container.listdir(streams=False, storages=True):
+        depth = len(storage)
+        inside = [path for path in streams if len(path) > depth and path[:depth] == storage]
+        kinds = [_DOCUMENT_STREAMS[path[-1].lower()] for path in inside if len(path) == depth + 1 and path[-1].lower() in _DOCUMENT_STREAMS]
+        if kinds:
+            found.append(("/".join(storage) + "." + kinds[0], depth, inside))
+    return found
+
+
+def _read_document(
+    walk: _Walk, container: olefile.OleFileIO, name: str, below: int, streams: list[list[str]], prefix: str, depth: int
+) -> None:
+    """A document embedded as a storage, read as a file of its own: its streams put in a compound
+    file (agent/content/olewrite.py, up to some 7 MB), so its text is read and traced."""
+    from agent.content.olewrite import compound_file
+
+    name = prefix + name
+    whole = getattr(container, "_filesize", None)
+    try:
+        sizes = [container.get_size("/".join(path)) for path in streams]
+        if whole is not None and any(size > whole for size in sizes):
+            walk.problem(CORRUPT, name, "a stream larger than its file")
+            return
+        if not walk.fits(name, sum(sizes)):
+            return
+        rebuilt = compound_file({"/".join(path[below:]): container.openstream("/".join(path)).read() for path in streams})
+    except ValueError as e:  # over what a compound file of one header's FAT holds
+        walk.problem(NOT_INSPECTED, name, f"an embedded document: {e}"[:200])
+        return
+    except (OSError, IndexError, struct.error) as e:
+        walk.problem(CORRUPT, name, f"corrupt object: {type(e).__name__}"[:200])
+        return
+    _member(walk, _pieces(rebuilt), name, depth)
 
 
 def walk_carried(text: str, limits: Limits = Limits(), clock: Callable[[], float] = time.monotonic) -> Listing:

@@ -1,8 +1,11 @@
-"""A minimal writer of OLE2 compound files (MS-CFB version 3), for samples, never for users' files.
+"""A minimal writer of OLE2 compound files (MS-CFB version 3), for samples and for documents
+embedded in others, in memory; never to write a user's file.
 
 olefile only reads. The inspection worker must inspect one sample of each legacy format before it
 drops its privileges (worker.py), and the tests need small .doc, .xls and .ppt files that do not
-depend on LibreOffice; both build them here. Streams under 4096 bytes go to the mini stream, as the
+depend on LibreOffice; both build them here. A document embedded in a legacy one as a storage of
+its own (archive._read_document: an Excel object in a .doc) is put in a compound file of its own
+here, to be read as the file it is (up to some 7 MB: one header's FAT). Streams under 4096 bytes go to the mini stream, as the
 specification requires (readers look for them there); the directory is a balanced tree of each
 storage's children, ordered as the specification orders them (shorter names first).
 """

@@ -227,3 +227,18 @@ def test_a_document_whose_text_is_core_is_not_masked_by_a_less_secret_file_it_em
     fields = content_fields(Index(), digest, inspection)
     assert fields["level"] == "core" and fields["source_path"] == "/classified/core/spec.docx"
     assert "archive_member" not in (fields.get("details") or {})
+
+
+def test_a_workbook_embedded_in_a_legacy_doc_as_a_storage_is_read_as_a_workbook():
+    """Word keeps an Excel object as ObjectPool/_1234 holding the workbook's own streams (no
+    package): the storage is read as the .xls it is, its text and identifiers with it."""
+    import olefile
+
+    book = olewrite.sample_xls((("客户", "身份证"), ("张三", "11010519491231002X")), header="机密")
+    with olefile.OleFileIO(io.BytesIO(book)) as container:
+        streams = {"/".join(p): container.openstream("/".join(p)).read() for p in container.listdir()}
+    doc = olewrite.sample_doc(("见附件",), objects={**{f"_1234/{k}": v for k, v in streams.items()}, "_1234/\x01CompObj": bytes(24)})
+    found = inspect_source(io.BytesIO(doc), "memo.doc")
+    [member] = found.members
+    assert member.name == "ObjectPool/_1234.xls" and member.fingerprints
+    assert "cn_resident_id" in {d.detector for d in found.detections}
