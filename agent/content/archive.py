@@ -29,7 +29,7 @@ from typing import BinaryIO
 import olefile
 from loguru import logger
 
-from agent.content import encoded, filetype, mime, ole, ole_msg, tnef
+from agent.content import encoded, filetype, mime, ole, ole_msg, tnef, zipread
 from agent.content.budget import Collector, OutOfBudget, Refused
 from agent.content.chunks import KEEP, NATIVE, Chunker
 from agent.content.detectors import detect
@@ -243,7 +243,8 @@ def walk_embedded(
         f.seek(0)
         with _level(walk, "", file_type):
             if file_type in OFFICE_ZIP_TYPES:
-                _walk_zip(walk, f, "", 1, only=_EMBEDDED_PART)
+                if _may_embed(f):
+                    _walk_zip(walk, f, "", 1, only=_EMBEDDED_PART)
             elif file_type in OLE_DOCUMENT_TYPES:
                 with ole.opened(f) as container:
                     _walk_objects(walk, container, "", 1)
@@ -252,6 +253,25 @@ def walk_embedded(
     except OSError as e:
         walk.problem(CORRUPT, "", f"unreadable: {e.strerror or e}")
     return walk.listing
+
+
+_DIRECTORY_TAIL = 4 * MB  # a directory read raw to look for embedded parts' names; a larger one is parsed
+
+
+def _may_embed(f: BinaryIO) -> bool:
+    """Whether the zip's central directory, read raw, holds a name an embedded part has
+    ("embeddings/", ODF's "Object "): a deck of hundreds of slides embedding nothing is not
+    parsed again (1 ms)."""
+    try:
+        _, directory_bytes = zipread.directory_extent(f)
+    except Refused:
+        return True  # (the walk says what is wrong with it)
+    if directory_bytes > _DIRECTORY_TAIL:
+        return True
+    size = f.seek(0, io.SEEK_END)
+    f.seek(max(size - directory_bytes - 65_557, 0))  # the directory, then at most the end record and its comment
+    tail = f.read(directory_bytes + 65_557).lower()
+    return b"embeddings/" in tail or b"object " in tail
 
 
 def _walk_pdf(walk: _Walk, f: BinaryIO, prefix: str = "", depth: int = 1) -> None:

@@ -123,11 +123,11 @@ def inspect_source(
 
 
 def _searched_text(f: BinaryIO, document: Document, text: str, max_bytes: int) -> str:
-    """The text searched for files written out in it: a plain text file's own bytes (its lines
-    are not cut at the extraction's count of parts: an xxd of a 12 MB drawing is 800,000 lines),
-    as UTF-8 (what is written out is ASCII, whatever the rest is); any other file's text, and a
-    UTF-16 text's (its bytes hold NULs)."""
-    if document.file_type != "text":
+    """The text searched for files written out in it: the document's text, but for a plain text
+    file whose extraction was cut short (at its count of parts: an xxd of a 12 MB drawing is
+    800,000 lines) its own bytes, as UTF-8 (what is written out is ASCII, whatever the rest is),
+    unless they hold NULs (UTF-16: its text is the better read)."""
+    if document.file_type != "text" or not document.truncated:
         return text
     try:
         f.seek(0)

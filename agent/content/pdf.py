@@ -157,7 +157,10 @@ def _read_pdfium(f: BinaryIO, out: Collector) -> None:
 MAX_ATTACHMENTS = 10_000  # files attached (name tree entries and annotations) read of one PDF
 MAX_TREE_NODES = 100_000  # nodes of its EmbeddedFiles name tree visited
 MAX_RATIO = 100  # decoded to stored: an attachment past it is a bomb (as a zip member's is)
-_ATTACHMENT_KEYS = (b"/EmbeddedFile", b"/FileAttachment", b"/ObjStm")  # one must be in a PDF with any
+# one is in a PDF with any attachment: an embedded file is a stream, whose dictionary no object
+# stream can hold, and its /Type /EmbeddedFile is what Acrobat, Word, WPS and pypdf write (a PDF
+# whose writer left the type out, its annotation in an object stream, is not parsed for them)
+_ATTACHMENT_KEYS = (b"/EmbeddedFile", b"/FileAttachment")
 
 
 def attachments(f: BinaryIO, room: int, member_bytes: int, check_time: Callable[[], None]) -> tuple[list, list]:
