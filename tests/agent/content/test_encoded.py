@@ -37,15 +37,18 @@ def _xxd(data: bytes) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _halves(data: bytes):
+    """(offset, the row's bytes in two halves of eight, its characters) of each row of 16 bytes, as
+    hexdump -C and certutil -encodehex lay them out."""
+    for at in range(0, len(data), 16):
+        pairs = [f"{b:02x}" for b in data[at : at + 16]]
+        hexes = " ".join(pairs[:8]) + ("  " + " ".join(pairs[8:]) if len(pairs) > 8 else "")
+        yield at, hexes, "".join(chr(b) if 32 <= b < 127 else "." for b in data[at : at + 16])
+
+
 def _hexdump_c(data: bytes) -> str:
     """`hexdump -C -v`: offset, two halves of eight bytes, |characters|."""
-    lines = []
-    for at in range(0, len(data), 16):
-        row = data[at : at + 16]
-        pairs = [f"{b:02x}" for b in row]
-        hexes = " ".join(pairs[:8]) + ("  " + " ".join(pairs[8:]) if len(pairs) > 8 else "")
-        chars = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
-        lines.append(f"{at:08x}  {hexes:<48}  |{chars}|")
+    lines = [f"{at:08x}  {hexes:<48}  |{chars}|" for at, hexes, chars in _halves(data)]
     return "\n".join(lines) + f"\n{len(data):08x}\n"
 
 
@@ -61,14 +64,7 @@ def _od(data: bytes, offsets: bool) -> str:
 def _certutil_hex(data: bytes) -> str:
     """Windows' `certutil -encodehex`: offset, two spaces, two halves of eight bytes, three spaces,
     the characters."""
-    lines = []
-    for at in range(0, len(data), 16):
-        row = data[at : at + 16]
-        pairs = [f"{b:02x}" for b in row]
-        hexes = " ".join(pairs[:8]) + ("  " + " ".join(pairs[8:]) if len(pairs) > 8 else "")
-        chars = "".join(chr(b) if 32 <= b < 127 else "." for b in row)
-        lines.append(f"{at:04x}  {hexes:<48}   {chars}")
-    return "\r\n".join(lines) + "\r\n"
+    return "\r\n".join(f"{at:04x}  {hexes:<48}   {chars}" for at, hexes, chars in _halves(data)) + "\r\n"
 
 
 def _xxd_i(data: bytes) -> str:
