@@ -29,6 +29,7 @@ read, the longest first: a drawing cannot be hidden behind a thousand small deco
 from __future__ import annotations
 
 import binascii
+import hashlib
 import heapq
 import re
 from collections.abc import Callable, Iterator
@@ -120,10 +121,13 @@ def carried(text: str, check_time: Callable[[], None] = lambda: None) -> Iterato
         if kind is not None and run not in lines:
             blocks.append((len(run), kind, run, None))
     blocks.sort(key=lambda b: -b[0])  # (a stable sort: in the text's order at a tie)
+    yielded = set()  # digests of what was decoded: a block found twice (a notebook's lines, also a run once its \n are read) once
     for _, kind, encoded, name in blocks[:MAX_BLOCKS]:
         check_time()
         data = _decoded(kind, encoded)
-        if len(data) >= MIN_BYTES:
+        digest = hashlib.blake2b(data, digest_size=16).digest()
+        if len(data) >= MIN_BYTES and digest not in yielded:
+            yielded.add(digest)
             yield Carried(kind, data, name)
 
 

@@ -168,6 +168,7 @@ def test_windows_and_program_forms_are_read():
     }
     for form, text in texts.items():
         assert DRAWING in [c.data for c in encoded.carried(text)], form
+    assert len(list(encoded.carried(texts["notebook"]))) == 1  # its lines, and the run they make once \n is read: one file
 
 
 def test_prose_words_numbers_and_hashes_are_not_files():
