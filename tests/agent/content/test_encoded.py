@@ -188,8 +188,8 @@ def test_prose_words_numbers_and_hashes_are_not_files():
 
 
 def test_the_longest_blocks_are_read_first_so_decoys_cannot_push_a_drawing_out():
-    decoy = base64.b64encode(os.urandom(100)).decode()
-    text = "\n\n".join([decoy] * (encoded.MAX_BLOCKS + 50) + [base64.b64encode(DRAWING).decode()])
+    decoys = [base64.b64encode(os.urandom(100)).decode() for _ in range(encoded.MAX_BLOCKS + 50)]
+    text = "\n\n".join([*decoys, base64.b64encode(DRAWING).decode()])
     found = list(encoded.carried(text))
     assert len(found) == encoded.MAX_BLOCKS and found[0].data == DRAWING
 
