@@ -401,7 +401,7 @@ def _walk_carried(walk: _Walk, text: str, prefix: str, depth: int) -> None:
 
 def carried_name(piece: encoded.Carried, number: int) -> str:
     """A file written out in a text, as a member is named: by its encoding and place in turn (the
-    explanations tell these names from an archive's by their form: encoded.KINDS)."""
+    explanations tell these names from an archive's by their form: rules/explain_zh.py)."""
     if piece.kind == encoded.UUENCODE and piece.name and (name := mime.clean_name(piece.name)):
         return f"{name} ({encoded.UUENCODE}d)"
     return f"({piece.kind} {number})"
@@ -864,7 +864,8 @@ def _objects_in(walk: _Walk, data: BinaryIO, name: str, depth: int) -> None:
     """The files in a member's object streams (a docx's oleObject1.bin), a level down."""
     data.seek(0)
     with _level(walk, name, "ole2", depth + 1), ole.opened(data) as container:
-        if not any(path[-1].lower() in ole.OBJECT_STREAMS for path in container.listdir(streams=True, storages=False)):
+        streams = container.listdir(streams=True, storages=False)
+        if not any(path[-1].lower() in ole.OBJECT_STREAMS for path in streams) and not _embedded_documents(container, streams):
             return
         if depth >= walk.limits.max_depth:
             walk.problem(TOO_DEEP, name, f"nested deeper than {walk.limits.max_depth}")

@@ -242,3 +242,7 @@ def test_a_workbook_embedded_in_a_legacy_doc_as_a_storage_is_read_as_a_workbook(
     [member] = found.members
     assert member.name == "ObjectPool/_1234.xls" and member.fingerprints
     assert "cn_resident_id" in {d.detector for d in found.detections}
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as z:  # and the memo zipped: read a level down
+        z.writestr("memo.doc", doc)
+    assert "memo.doc!/ObjectPool/_1234.xls" in {m.name for m in inspect_source(io.BytesIO(packed.getvalue()), "memo.zip").members}
