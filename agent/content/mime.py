@@ -241,9 +241,9 @@ def _carried(data: bytes, number: int, check_time: Callable[[], None], shown: st
     for index, piece in enumerate(encoded.carried(data.decode("latin-1") if shown is None else shown, check_time), 1):
         if piece.data in seen:
             continue
-        if piece.kind == encoded.UUENCODE:
-            name = clean_name(decode(piece.name.encode("latin-1"))) if piece.name else ""
-            name = name or f"(part {number})"
+        if piece.kind == encoded.UUENCODE:  # (its name as the part's bytes hold it, or as the HTML reads)
+            raw_name = piece.name if shown is not None or not piece.name else decode(piece.name.encode("latin-1"))
+            name = clean_name(raw_name or "") or f"(part {number})"
         else:
             name = f"(part {number} {piece.kind} {index})"
         yield Attachment(name, piece.data)

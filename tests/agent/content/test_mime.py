@@ -12,6 +12,7 @@ import os
 import zipfile
 from email import policy
 from email.message import EmailMessage
+from html import escape as html_escape
 
 import pytest
 
@@ -372,6 +373,15 @@ def test_a_file_pasted_into_a_body_as_base64_or_a_hex_dump_is_a_member():
     assert sorted((m.name, m.sha256) for m in listing.members) == sorted(
         [("(part 2 base64 1)", _sha(drawing)), ("(part 3 hex 1)", _sha(drawing[::-1]))]
     )
+
+
+def test_a_file_uuencoded_in_an_html_part_keeps_its_chinese_name():
+    drawing = os.urandom(3000)
+    uu = "begin 644 泵叶轮.dwg\n" + "".join(binascii.b2a_uu(drawing[i : i + 45]).decode("latin-1") for i in range(0, len(drawing), 45)) + "`\nend\n"
+    html = ("<pre>" + html_escape(uu) + "</pre>").encode("utf-8")  # (as a mail client writes it)
+    message = _raw(STD, [("Content-Type: text/html; charset=utf-8", html)])
+    listing = walk_archive(io.BytesIO(message), "eml")
+    assert [(m.name, m.sha256) for m in listing.members] == [("泵叶轮.dwg", _sha(drawing))]
 
 
 def test_a_text_of_many_begin_lines_and_no_end_is_read_in_one_pass():
