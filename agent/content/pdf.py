@@ -199,8 +199,8 @@ def attachments(f: BinaryIO, room: int, member_bytes: int, check_time: Callable[
 
 
 def _may_attach(f: BinaryIO, check_time: Callable[[], None]) -> bool:
-    """Whether the PDF's bytes hold a key an attachment needs (or an object stream, which may hide
-    it): most PDFs are not parsed again for attachments."""
+    """Whether the PDF's bytes hold a key an attachment has (_ATTACHMENT_KEYS): most PDFs are not
+    parsed again for attachments."""
     f.seek(0)
     tail = b""
     while chunk := f.read(1 << 20):
