@@ -296,7 +296,7 @@ def _walk_objects(walk: _Walk, container: olefile.OleFileIO, prefix: str, depth:
     documents = _embedded_documents(container, streams)
     for _ in (*found, *documents):
         walk.entry()
-    names = [prefix + "/".join(path) for path in found]
+    names = [prefix + _shown(path) for path in found]
 
     whole = getattr(container, "_filesize", None)  # a stream is never larger than the file holding it
 
@@ -317,13 +317,20 @@ def _walk_objects(walk: _Walk, container: olefile.OleFileIO, prefix: str, depth:
             packaged = ole.packaged_file(data)
             if packaged is not None:
                 label, data = packaged
-                name = prefix + "/".join(found[i][:-1] + [mime.clean_name(label) or "(package)"])
+                name = prefix + _shown([*found[i][:-1], label or "(package)"])
             else:  # an OLE1 object's own data (a Paint picture pasted in): read as it is
-                data, name = data[4:], prefix + "/".join(found[i][:-1] + ["(object)"])
+                data, name = data[4:], prefix + _shown([*found[i][:-1], "(object)"])
         _member(walk, _pieces(data), name, depth)
 
     _in_turn(walk, names, read)
     _in_turn(walk, [prefix + name for name, _, _ in documents], lambda i: _read_document(walk, container, *documents[i], prefix, depth))
+
+
+def _shown(path: list[str]) -> str:
+    """An OLE2 path as a member is named: each storage's or stream's name made printable as an
+    attachment's is (mime.clean_name: no control characters, overrides, "/" or "!/"), "/" between."""
+    parts = [mime.clean_name(part) or "_" for part in path]
+    return "/".join(part[:-1] + "_" if part.endswith("!") else part for part in parts)  # ("x!" then "/" would be "!/")
 
 
 # the stream an OLE2 document keeps its content in, and the extension its type is named by
@@ -340,7 +347,7 @@ def _embedded_documents(container: olefile.OleFileIO, streams: list[list[str]]) 
         inside = [path for path in streams if len(path) > depth and path[:depth] == storage]
         kinds = [_DOCUMENT_STREAMS[path[-1].lower()] for path in inside if len(path) == depth + 1 and path[-1].lower() in _DOCUMENT_STREAMS]
         if kinds:
-            found.append(("/".join(storage) + "." + kinds[0], depth, inside))
+            found.append((_shown(storage) + "." + kinds[0], depth, inside))
     return found
 
 

@@ -246,3 +246,14 @@ def test_a_workbook_embedded_in_a_legacy_doc_as_a_storage_is_read_as_a_workbook(
     with zipfile.ZipFile(packed, "w") as z:  # and the memo zipped: read a level down
         z.writestr("memo.doc", doc)
     assert "memo.doc!/ObjectPool/_1234.xls" in {m.name for m in inspect_source(io.BytesIO(packed.getvalue()), "memo.zip").members}
+
+
+def test_names_from_inside_a_document_are_made_printable():
+    """Storage names and package labels are the document's to choose: a newline, a right-to-left
+    override or "!/" (which joins a member to its archive) must not reach an officer as such."""
+    doc = olewrite.sample_doc(
+        ("x",), objects={"_1\n!/evil\u202e/\x01Ole10Native": olewrite.package("a\u202egpj.exe!/b", DRAWING)}
+    )
+    [member] = inspect_source(io.BytesIO(doc), "memo.doc").members
+    assert member.sha256 == _sha(DRAWING)
+    assert all(c.isprintable() for c in member.name) and member.name.count("!/") == 0, member.name
