@@ -816,32 +816,31 @@ def _walk_msg(
 # --- members ----------------------------------------------------------------------------------
 
 
-def _text_fingerprints(walk: _Walk, document) -> frozenset[int]:
-    """The member document's text fingerprints while the archive's allowance of them lasts."""
-    from agent.content.inspect import text_fingerprints  # (inspect walks archives with this module)
+def _text_fingerprints(walk: _Walk, document, text: str) -> frozenset[int]:
+    """The member document's text fingerprints (of `text`, inspect.fingerprinted_text's) while the
+    archive's allowance of them lasts."""
+    from agent.content import winnow
 
     if walk.fingerprints_left <= 0 or len(document.parts) <= 1:  # (the first part is the name)
         return frozenset()
-    found = text_fingerprints(document)
+    found = winnow.fingerprints(text)
     if len(found) > walk.fingerprints_left:
         return frozenset()
     walk.fingerprints_left -= len(found)
     return found
 
 
-def _carried_in(walk: _Walk, document, name: str, depth: int) -> None:
+def _carried_in(walk: _Walk, text: str, name: str, depth: int) -> None:
     """The files written out in a member's text (base64 in a .txt zipped), named under it. An
     encoding is no level of archive: they are at the member's depth, so a text at the deepest
     level is read for them (a zipped HTML page's inline image was said too deep), and a file
     written out in a text written out (a Helm release's base64 of base64) is read up to
     MAX_ENCODED levels."""
-    from agent.content.inspect import fingerprinted_text  # (inspect walks archives with this module)
-
     if walk.encoded >= MAX_ENCODED:
         return
     walk.encoded += 1
     try:
-        _walk_carried(walk, fingerprinted_text(document), name + "!/", depth)
+        _walk_carried(walk, text, name + "!/", depth)
     finally:
         walk.encoded -= 1
 
@@ -859,12 +858,12 @@ def _embedded_in(walk: _Walk, data: BinaryIO, file_type: str, name: str, depth: 
             elif pdf.attachments(data, walk.budget.bytes_left, walk.limits.max_member_bytes, walk.budget.check_time)[0]:
                 walk.problem(TOO_DEEP, name, f"nested deeper than {walk.limits.max_depth}")
             return
-        if not any(map(_EMBEDDED_PART.fullmatch, BoundedZip(data).names())):
+        if not _may_embed(data):  # (a raw look at its directory, as for a document on its own)
             return
-        if depth >= walk.limits.max_depth:
+        if depth < walk.limits.max_depth:
+            _walk_zip(walk, data, name + "!/", depth + 1, only=_EMBEDDED_PART)  # (it parses the names once)
+        elif any(map(_EMBEDDED_PART.fullmatch, BoundedZip(data).names())):
             walk.problem(TOO_DEEP, name, f"nested deeper than {walk.limits.max_depth}")
-            return
-        _walk_zip(walk, data, name + "!/", depth + 1, only=_EMBEDDED_PART)
 
 
 def _objects_in(walk: _Walk, data: BinaryIO, name: str, depth: int) -> None:
@@ -929,12 +928,15 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
         document = extract_file(
             data, name.rsplit("/", 1)[-1], max_bytes=limits.max_held_bytes, max_seconds=seconds_left
         )
-        fingerprints = _text_fingerprints(walk, document)
+        from agent.content.inspect import fingerprinted_text  # (inspect walks archives with this module)
+
+        text = fingerprinted_text(document)  # (joined once: fingerprinted, then searched for files written out)
+        fingerprints = _text_fingerprints(walk, document, text)
         walk.listing.members.append(Member(name, depth, size, digest.hexdigest(), detect(document), sketch, fingerprints))
         if inner_type in UNREAD_ARCHIVE_TYPES:
             walk.problem(NOT_INSPECTED, name, inner_type)
         if inner_type not in MESSAGE_TYPES or inner_type in TEXT_SEARCHED_TYPES:  # (an .eml's walk reads its text for them)
-            _carried_in(walk, document, name, depth)
+            _carried_in(walk, text, name, depth)
         if inner_type not in MESSAGE_TYPES:
             if inner_type in OLE_DOCUMENT_TYPES:  # an object embedded in a document: the file it holds
                 _objects_in(walk, data, name, depth)

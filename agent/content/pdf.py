@@ -179,8 +179,10 @@ def attachments(f: BinaryIO, room: int, member_bytes: int, check_time: Callable[
         reader = PdfReader(f, strict=False)
         if reader.is_encrypted and not _opens_without_password(reader):
             raise Refused("encrypted")
-        specs = _attached_specs(reader, check_time)
+        specs, cut = _attached_specs(reader, check_time)
         found, problems, seen = [], [], set()
+        if cut:  # what was not looked at is said, not passed over (the walk names it skipped)
+            problems.append(("(attachments)", f"more than {MAX_ATTACHMENTS} attachments or {MAX_PAGES} pages: the rest not read", False))
         for name, spec in specs:
             check_time()
             stream = _embedded_stream(spec)
@@ -212,8 +214,9 @@ def _may_attach(f: BinaryIO, check_time: Callable[[], None]) -> bool:
     return False
 
 
-def _attached_specs(reader: PdfReader, check_time: Callable[[], None]) -> list:
-    """(name, file specification) of every attachment: the name tree's, then the annotations'."""
+def _attached_specs(reader: PdfReader, check_time: Callable[[], None]) -> tuple[list, bool]:
+    """([(name, file specification)] of every attachment: the name tree's, then the annotations'),
+    and whether some were not looked at (past MAX_ATTACHMENTS, MAX_TREE_NODES or MAX_PAGES)."""
     from pypdf.generic import ArrayObject, DictionaryObject
 
     found: list = []
@@ -229,13 +232,15 @@ def _attached_specs(reader: PdfReader, check_time: Callable[[], None]) -> list:
             continue
         pairs = node.get("/Names")
         if isinstance(pairs, ArrayObject):
-            for at in range(0, len(pairs) - 1, 2):
+            for at in range(0, min(len(pairs) - 1, 2 * (MAX_ATTACHMENTS - len(found))), 2):
                 found.append((str(pairs[at].get_object()), pairs[at + 1].get_object()))
         kids = node.get("/Kids")
         if isinstance(kids, ArrayObject):
             stack.extend(kid.get_object() for kid in kids[:MAX_TREE_NODES])
+    cut = bool(stack) or len(found) >= MAX_ATTACHMENTS  # (the tree's nodes or its entries past their count)
     for number, page in enumerate(reader.pages):
         if number >= MAX_PAGES or len(found) >= MAX_ATTACHMENTS:
+            cut = True
             break
         check_time()
         annotations = page.get("/Annots")
@@ -248,7 +253,7 @@ def _attached_specs(reader: PdfReader, check_time: Callable[[], None]) -> list:
                 spec = annotation.get("/FS")
                 if spec is not None:
                     found.append(("", spec.get_object()))
-    return [(_spec_name(name, spec), spec) for name, spec in found[:MAX_ATTACHMENTS]]
+    return [(_spec_name(name, spec), spec) for name, spec in found[:MAX_ATTACHMENTS]], cut
 
 
 def _resolved(value):
