@@ -836,7 +836,9 @@ def _carried_in(walk: _Walk, text: str, name: str, depth: int) -> None:
     level is read for them (a zipped HTML page's inline image was said too deep), and a file
     written out in a text written out (a Helm release's base64 of base64) is read up to
     MAX_ENCODED levels."""
-    if walk.encoded >= MAX_ENCODED:
+    if walk.encoded >= MAX_ENCODED:  # deeper still: said, not passed over
+        if next(encoded.carried(text, walk.budget.check_time), None) is not None:
+            walk.problem(TOO_DEEP, name, f"a file written out in a text more than {MAX_ENCODED} times over")
         return
     walk.encoded += 1
     try:
