@@ -166,6 +166,9 @@ class _Pending:
     seen_step: int = -1  # the step that took `seen` (FAST_RESTAT); -1: none
     unsettled_since: float = -1.0  # when a look first found it still changing (-1: not yet)
     forced: bool = False  # handed while still changing (UNSETTLED_WAITS): its report says so
+    # a re-check's look found the data as reported (size, mtime, inode) and another name of the file
+    # (a hard link, outside the place or in it): gone before it was read, it took nothing away
+    linked_as_reported: bool = False
 
 
 @dataclass
@@ -774,7 +777,12 @@ class Pipeline:
             seen = path in self._egress  # a write seen in the place already: reported whatever it holds
             self._pend_egress(path, place, closed=closed, wrote=True)
             if not seen:
-                self._egress[path].origin = RECHECK
+                pending = self._egress[path]
+                pending.origin = RECHECK
+                data_as_reported = (st.st_size, st.st_mtime_ns, st.st_ino) == (entry[1], entry[2], entry[4])
+                pending.linked_as_reported = data_as_reported and st.st_nlink > 1
+                if pending.linked_as_reported:  # read at once: a write through the other name then is
+                    pending.due_at = self.clock()  # read with it (this look took the file's own watch away)
         return True
 
     def _watch_file(self, path: str, entry: tuple) -> bool | None:
@@ -1186,6 +1194,11 @@ class Pipeline:
         empty = pending.seen.st_size == 0 and not pending.unseen_write if pending.seen is not None else not pending.wrote
         if empty:  # created and removed with nothing written (zip's probe of its output, editors' locks)
             logger.debug("empty file removed before it was read path={!r}", readable(path)[0])
+            return
+        if pending.origin == RECHECK and pending.linked_as_reported:
+            # a new hard link made its ctime change, and the name here went before the look read it:
+            # its data is the data reported, and lives on under the other name
+            logger.debug("reported file linked and removed before it was read path={!r}", readable(path)[0])
             return
         self._report_blind(path, pending, Detection("vanished", 1, why), pending.seen)
 

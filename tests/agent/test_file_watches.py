@@ -104,6 +104,49 @@ def test_a_file_removed_from_the_place_but_linked_outside_is_not_reported_when_w
     assert len(rig.events("egress.file")) == before
 
 
+def test_a_file_linked_outside_and_removed_before_its_read_is_not_said_vanished(rig, tmp_path, monkeypatch):
+    """The race of the test above, forced: the link's own event is looked at before the name in the
+    place goes, and the lanes take the file only after. The look finds only the ctime changed (a
+    new link), so the file is pending as a re-check's change; its name then goes before it is
+    read. Its data was as reported and lives on under the other name, outside the place: nothing
+    left through the place, so no `vanished`. Fails when a re-check's change gone before its read
+    is always said vanished."""
+    path = rig.usb / "holiday.bin"
+    _report(rig, path, os.urandom(2000))
+    _watched(rig, path)
+    before = len(rig.events("egress.file"))
+    submit = rig.pipeline.lanes.submit
+    monkeypatch.setattr(rig.pipeline.lanes, "submit", lambda job, wake=True: job.path != str(path) and submit(job, wake))
+    os.link(path, tmp_path / "kept")
+    _wait(lambda: str(path) in rig.pipeline._egress, 5, "the new link was never looked at")
+    assert rig.pipeline._egress[str(path)].linked_as_reported
+    path.unlink()
+    _wait(lambda: str(path) not in rig.pipeline._egress, 5, "the removed file stayed pending")
+    time.sleep(0.5)
+    assert len(rig.events("egress.file")) == before
+
+
+def test_a_file_written_through_a_link_and_removed_before_its_read_is_said_vanished(rig, tmp_path, monkeypatch):
+    """The other side of the test above: a write through a link from outside (its size changed)
+    and the name in the place removed before the write was read is said vanished, as any write
+    gone before its read is."""
+    path = rig.usb / "holiday.bin"
+    outside = tmp_path / "kept"
+    path.write_bytes(os.urandom(2000))
+    os.link(path, outside)  # linked before its report: the write below is the file's only change
+    _wait(lambda: _reported(rig, path), 5, "the file was not reported")
+    _watched(rig, path)
+    submit = rig.pipeline.lanes.submit
+    monkeypatch.setattr(rig.pipeline.lanes, "submit", lambda job, wake=True: job.path != str(path) and submit(job, wake))
+    with open(outside, "r+b") as f:
+        f.write(os.urandom(3000))
+    _wait(lambda: str(path) in rig.pipeline._egress, 5, "the write through the link was never looked at")
+    assert not rig.pipeline._egress[str(path)].linked_as_reported
+    path.unlink()
+    vanished = lambda e: any(d["detector"] == "vanished" for d in e["detections"])  # noqa: E731
+    _wait(lambda: _reported(rig, path, vanished), 5, "the write gone before its read was not said vanished")
+
+
 def test_two_names_of_one_file_in_the_place_share_its_watch(rig, tmp_path):
     """Hard links share one inode, so one watch: each name's report holds it, the watch stays
     while either does, and a write through a third name outside the place is said for both."""
