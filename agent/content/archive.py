@@ -326,6 +326,17 @@ def _walk_objects(walk: _Walk, container: olefile.OleFileIO, prefix: str, depth:
     _in_turn(walk, [prefix + name for name, _, _ in documents], lambda i: _read_document(walk, container, *documents[i], prefix, depth))
 
 
+def member_name(name: str) -> str:
+    """An archive member's path as an officer reads it: "/" between its folders as the archive
+    keeps them, characters that are not printable (controls, bidirectional overrides) as "?", NULs
+    left out, and a folder ending in "!" followed by "_" ("!/" joins a member to the archive it is
+    in: a zip's "notes.txt!/pump.dwg" is a member, not pump.dwg inside notes.txt)."""
+    if name.isascii() and name.isprintable() and "!/" not in name:
+        return name  # nearly every name: nothing to change
+    printable = "".join(c if c.isprintable() else "?" for c in name.replace("\0", ""))
+    return printable.replace("!/", "!_/")
+
+
 def _shown(path: list[str]) -> str:
     """An OLE2 path as a member is named: each storage's or stream's name made printable as an
     attachment's is (mime.clean_name: no control characters, overrides, "/" or "!/"), "/" between."""
@@ -489,7 +500,7 @@ def _walk_zip(walk: _Walk, f: BinaryIO, prefix: str, depth: int, only: re.Patter
     files = sorted((i for i in infos if not i.filename.endswith("/") or i.file_size), key=lambda i: (i.file_size, i.header_offset))
 
     def read(i: int) -> None:
-        info, name = files[i], prefix + files[i].filename
+        info, name = files[i], prefix + member_name(files[i].filename)
         if info.flag_bits & 0x1:
             walk.problem(ENCRYPTED, name)
         elif info.file_size > RATIO_FLOOR_BYTES and info.file_size > MAX_RATIO * max(info.compress_size, 1):
@@ -500,7 +511,7 @@ def _walk_zip(walk: _Walk, f: BinaryIO, prefix: str, depth: int, only: re.Patter
             except Refused as e:
                 walk.problem(BOMB if _is_bomb(str(e)) else CORRUPT, name, str(e)[:200])
 
-    _in_turn(walk, [prefix + i.filename for i in files], read)
+    _in_turn(walk, [prefix + member_name(i.filename) for i in files], read)
 
 
 def _refuse_overlaps(f: BinaryIO, infos: list) -> None:
@@ -533,7 +544,7 @@ def _walk_7z(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
     files = _seven_zip_order([e for e in archive.entries if not e.is_dir])
 
     def read(i: int) -> None:
-        entry, name = files[i], prefix + files[i].name
+        entry, name = files[i], prefix + member_name(files[i].name)
         if entry.size > RATIO_FLOOR_BYTES and entry.size > MAX_RATIO * max(archive.packed_bytes(entry), 1):
             walk.problem(BOMB, name, f"declares a compression ratio over {MAX_RATIO}")  # not read at all
             return
@@ -553,7 +564,7 @@ def _walk_7z(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
         except (EOFError, OSError, zlib.error, lzma.LZMAError, ValueError) as e:  # a decoder choked on its input
             walk.problem(CORRUPT, name, f"corrupt 7z member: {type(e).__name__}: {e}"[:200])
 
-    _in_turn(walk, [prefix + e.name for e in files], read)
+    _in_turn(walk, [prefix + member_name(e.name) for e in files], read)
 
 
 def _seven_zip_order(entries: list[Entry]) -> list[Entry]:
@@ -617,12 +628,12 @@ def _walk_plain_tar(walk: _Walk, f: BinaryIO, prefix: str, depth: int) -> None:
         files.sort(key=lambda i: (i.size, i.offset))
 
         def read(i: int) -> None:
-            name = prefix + files[i].name
+            name = prefix + member_name(files[i].name)
             member = tar.extractfile(files[i])
             if member is not None and walk.fits(name, files[i].size):
                 _member(walk, _chunks(member, walk), name, depth)
 
-        _in_turn(walk, [prefix + i.name for i in files], read)
+        _in_turn(walk, [prefix + member_name(i.name) for i in files], read)
         f.seek(end)
         _check_tar_end(end, f.read(_TAR_TAIL_BYTES))  # after the members listed before it are read
 
@@ -646,7 +657,7 @@ def _walk_tar_stream(walk: _Walk, f: BinaryIO, file_type: str, prefix: str, dept
                 walk.entry()
                 if not info.isreg():
                     continue
-                name, answered = prefix + info.name, walk.answers()
+                name, answered = prefix + member_name(info.name), walk.answers()
                 member = tar.extractfile(info)
                 if member is not None and walk.fits(name, info.size):
                     _member(walk, _chunks(member, walk), name, depth)

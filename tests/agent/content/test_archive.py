@@ -326,6 +326,25 @@ def test_a_member_with_an_empty_name_does_not_hide_the_others(tmp_path):
     assert "trade_secret_marking" in {d.detector for d in inspect_file(str(path)).detections}
 
 
+def test_member_names_cannot_pose_as_nesting_or_hide_behind_controls(tmp_path):
+    """A member's name is the archive's own, shown to an officer as it is: a zip member named
+    "notes.txt!/pump.dwg" read as pump.dwg inside notes.txt, and a right-to-left override or a
+    terminal escape changed how the name reads. They are shown with "!_/" and "?" instead, in
+    zips and tars alike. Fails when members are named as the archive spells them."""
+    drawing = b"AC1032" + os.urandom(3000)
+    names = {"notes.txt!/pump.dwg": "notes.txt!_/pump.dwg", "report\u202egwd.pdf": "report?gwd.pdf",
+             "\x1b[2Jclean.txt": "?[2Jclean.txt", "图纸/泵.dwg": "图纸/泵.dwg"}  # fmt: skip
+    path = write(tmp_path, "docs.zip", zip_bytes({raw: drawing + raw.encode() for raw in names}))
+    assert sorted(m.name for m in walk(path).members) == sorted(names.values())
+    tar_path = tmp_path / "docs.tar"
+    with tarfile.open(tar_path, "w") as tar:
+        for raw in names:
+            info = tarfile.TarInfo(raw)
+            info.size = len(drawing)
+            tar.addfile(info, io.BytesIO(drawing))
+    assert sorted(m.name for m in walk(tar_path).members) == sorted(names.values())
+
+
 # a zip behind a prefix: zipfile, unzip and 7-Zip find it by its end record wherever it starts
 PREFIXES = {
     "nuls": b"\0" * 64,  # an untyped start: the file was opaque, its members never read
