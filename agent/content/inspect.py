@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from loguru import logger
 
-from agent.content import winnow
+from agent.content import markup, winnow
 from agent.content.archive import (
     ARCHIVE_TYPES,
     EMBEDDING_TYPES,
@@ -39,6 +39,7 @@ from agent.content.document import NAME, PLACES, Document
 from agent.content.extract import extract_file
 from agent.content.filetype import type_mismatch
 from agent.content.sevenzip import embedded_at
+from agent.content.text import decode
 from agent.content.zipread import Window, appended, local_zip
 from agent.walk import open_file
 from rules.events import Detection
@@ -126,12 +127,19 @@ def _searched_text(f: BinaryIO, document: Document, text: str, max_bytes: int) -
     """The text searched for files written out in it: the document's text, but for a plain text
     file whose extraction was cut short (at its count of parts: an xxd of a 12 MB drawing is
     800,000 lines) its own bytes, as UTF-8 (what is written out is ASCII, whatever the rest is),
-    unless they hold NULs (UTF-16: its text is the better read)."""
-    if document.file_type != "text" or not document.truncated:
+    unless they hold NULs (UTF-16: its text is the better read); for a web page or an RTF
+    document, its markup too (a picture inlined as a data: URI is in a tag, an object's bytes are
+    in hex in a group its text leaves out)."""
+    if document.file_type != "text":
         return text
     try:
         f.seek(0)
-        raw = f.read(max_bytes)
+        raw = f.read(max_bytes if document.truncated else markup.HEAD_CHARS)
+        if not document.truncated:
+            if not markup.is_markup(decode(raw, complete=False)):
+                return text
+            f.seek(0)
+            return decode(f.read(max_bytes), complete=False) + "\n" + text
     except OSError:
         return text
     return text if b"\0" in raw[:4096] else raw.decode("utf-8", "replace")

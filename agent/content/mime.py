@@ -21,7 +21,6 @@ import email.header
 import email.parser
 import email.policy
 import email.utils
-import html
 import quopri
 import re
 from collections.abc import Callable, Iterator
@@ -33,6 +32,7 @@ from typing import BinaryIO
 from agent.content import encoded
 from agent.content.budget import Collector, Refused
 from agent.content.document import BODY, TITLE
+from agent.content.markup import html_text
 from agent.content.text import decode, open_source
 from agent.content.zipread import Window
 
@@ -54,10 +54,6 @@ TRANSPORT_FIELDS = frozenset({b"received", b"return-path", b"message-id", b"dkim
                               b"authentication-results", b"delivered-to"})  # fmt: skip
 MIN_KNOWN = 3
 _FIELD = re.compile(rb"([!-9;-~]+)[ \t]*:")  # a header field's name (printable, no colon) and its colon
-_TAG = re.compile(r"<[^<>]{0,2000}>")  # an HTML tag, as a text/html part's text is read: left out
-_BREAK = re.compile(r"(?i)<\s*/?\s*(?:p|div|br|tr|li|h[1-6]|table|blockquote|ul|ol|hr|pre)\b[^<>]{0,2000}>")
-_CELL = re.compile(r"(?i)<\s*/?\s*t[dh]\b[^<>]{0,2000}>")
-_HIDDEN = re.compile(r"(?i)<(script|style)\b")  # its text is a program's or a style's, not the message's
 _DATA_URI = re.compile(rb"data:[\w.+/-]{0,100}(?:;[\w=.+-]{0,100}){0,5};base64,([A-Za-z0-9+/=\s]{4,})")
 # charsets a message may name that read text as mail writes it; any other (cp037, punycode, idna,
 # "undefined") is read as a text file is, so a label cannot turn an identifier into other characters
@@ -292,24 +288,6 @@ def protections(message: Message) -> list[tuple[bool, str]]:
                 if b"-----BEGIN PGP MESSAGE-----" in data:
                     found.append((True, "PGP encrypted text"))
     return found
-
-
-def html_text(markup: str) -> str:
-    """A message's HTML body as its text: scripts and styles left out (in one pass: a thousand
-    unclosed <script> tags cost no more than one), other tags left out (a paragraph, line or row
-    a line break, a cell a space; an inline one nothing, so <span> cannot split an identifier),
-    entities read."""
-    kept: list[str] = []
-    lower = ""
-    at = 0
-    while (hidden := _HIDDEN.search(markup, at)) is not None:
-        kept.append(markup[at : hidden.start()])
-        lower = lower or markup.lower()
-        end = lower.find("</" + hidden.group(1).lower(), hidden.end())
-        close = markup.find(">", end) if end >= 0 else -1
-        at = len(markup) if close < 0 else close + 1
-    kept.append(markup[at:])
-    return html.unescape(_TAG.sub("", _CELL.sub(" ", _BREAK.sub("\n", "".join(kept)))))
 
 
 def _is_text(part: Message, data: bytes) -> bool:

@@ -1,4 +1,5 @@
-"""Plain text and CSV: decoded (UTF-8, UTF-16 with BOM, GB18030) and split into lines."""
+"""Plain text and CSV: decoded (UTF-8, UTF-16 with BOM, GB18030) and split into lines; a web page's
+or an RTF document's text as it is shown (agent/content/markup.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import BinaryIO
 
 from agent.content.budget import Collector
 from agent.content.document import BODY
+from agent.content.markup import as_text
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -53,5 +55,5 @@ def read_text(source: str | BinaryIO, out: Collector) -> None:
             out.take_bytes(len(chunk))
         complete = not f.read(1)
     out.truncated = out.truncated or not complete
-    lines = decode(b"".join(chunks), complete).splitlines()
+    lines = as_text(decode(b"".join(chunks), complete)).splitlines()  # a web page or RTF as shown
     out.add_all(BODY, lines, decoded=True)  # add() per line, parts made at once

@@ -419,6 +419,32 @@ def test_scan_traces_a_drawing_or_document_written_out_as_base64_or_a_hex_dump(s
     assert "is an edited copy (traced by its bytes) written out as hex text of classified file" in text, text
 
 
+def test_scan_traces_a_document_saved_as_a_web_page_or_as_rtf(setup, tmp_path):
+    """A classified specification marked 商业秘密, saved as Word saves a web page (a span at every
+    change of script) and as RTF (Word's GBK escapes, LibreOffice's and WordPad's \\u escapes):
+    each traced to it by its text, its marking found. Before, all three were read as plain text
+    with their tags and escapes: no marking and no trace."""
+    from tests.agent.content.makers import libreoffice_rtf, word_page, word_rtf
+
+    root, config, _ = setup
+    specs = root / "specs"
+    specs.mkdir()
+    lines = ["商业秘密", *_process_spec(random.Random(11), 120)]
+    (specs / "process.txt").write_text("\n".join(lines), encoding="utf-8")
+    with open(config, "a", encoding="utf-8") as f:
+        f.write("    - path: ./specs\n      level: core\n      name: Process specifications\n")
+    assert _run("index", "--quiet", config=config).returncode == 0
+    saved = {"spec.htm": word_page(lines), "spec.rtf": word_rtf(lines), "spec-wordpad.rtf": libreoffice_rtf(lines)}
+    for name, data in saved.items():
+        (tmp_path / name).write_bytes(data)
+    done = _run("scan", "--json", *(str(tmp_path / name) for name in saved), config=config)
+    assert done.returncode == 0, done.stderr
+    for found in map(json.loads, done.stdout.splitlines()):
+        assert Path(found["source_path"]).name == "process.txt" and found["level"] == "core", found
+        assert found["match"]["method"] == "partial" and found["match"]["similarity"] > 0.9, found
+        assert "trade_secret_marking" in {d["detector"] for d in found["detections"]}, found
+
+
 def test_scan_traces_a_classified_file_embedded_in_an_office_document(setup, tmp_path):
     """A specification inserted into a memo as an object (an OLE Package in word/embeddings), a
     drawing inserted into a legacy .doc, a classified workbook embedded in a presentation, and the

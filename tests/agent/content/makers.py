@@ -7,6 +7,7 @@ tests honest about what a real file must contain.
 from __future__ import annotations
 
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -227,3 +228,80 @@ def zeros_member(path: Path, name: str, size: int, prefix: bytes = b"", filler: 
             for _ in range(size // len(chunk)):
                 m.write(chunk)
     return path
+
+
+# --- documents saved as markup (agent/content/markup.py) ---
+
+_SCRIPT_RUNS = re.compile(r"[\u3000-\u9fff\uff00-\uffef]+|[^\u3000-\u9fff\uff00-\uffef]+")
+
+
+def word_page(paragraphs, charset: str = "gb2312", width: int = 60) -> bytes:
+    """A page as Word's "Save as Web Page" writes one: a span at every change of script, the
+    source wrapped at the first space past `width` columns (in a tag or in the text), styles in
+    a comment."""
+    body = []
+    for paragraph in paragraphs:
+        runs = "".join(
+            f"<span lang=EN-US style='font-family:\"Times New Roman\"'>{_escaped(run)}</span>"
+            if run.isascii()
+            else f"<span style='font-family:宋体'>{_escaped(run)}</span>"
+            for run in _SCRIPT_RUNS.findall(paragraph)
+        )
+        body.append(re.sub(f"(.{{{width}}}[^ ]*) ", "\\1\n", f"<p class=MsoNormal>{runs}</p>"))
+    page = (
+        '<html xmlns:o="urn:schemas-microsoft-com:office:office" xmlns="http://www.w3.org/TR/REC-html40">\n'
+        f'<head><meta http-equiv=Content-Type content="text/html; charset={charset}">\n'
+        "<title>spec</title><style><!-- p.MsoNormal {margin:0cm; font-size:10.5pt;} --></style>\n"
+        "<script>var secret = '不是正文';</script></head>\n<body lang=ZH-CN><div class=WordSection1>\n"
+        + "\n".join(body)
+        + "\n</div></body></html>\n"
+    )
+    return page.encode("gbk" if charset == "gb2312" else charset)  # (Word's "gb2312" is GBK, as browsers read it)
+
+
+def _escaped(run: str) -> str:
+    return run.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def word_rtf(paragraphs, title: str = "泵叶轮工艺规范") -> bytes:
+    """RTF as Word writes it on a Chinese system: \\ansicpg936, Chinese in a font of character set
+    134 as GBK bytes in \\'hh escapes, source lines broken past 70 characters before a backslash,
+    a picture in hex and a field whose instruction is no text."""
+    def gbk(text: str) -> str:
+        return "".join(f"\\'{b:02x}" for b in text.encode("gbk"))
+
+    parts = [
+        "{\\rtf1\\ansi\\ansicpg936\\uc2\\deff0\\deflang1033\\deflangfe2052",
+        "{\\fonttbl{\\f0\\froman\\fcharset0\\fprq2 Times New Roman;}{\\f13\\fnil\\fcharset134\\fprq2 " + gbk("宋体") + ";}}",
+        "{\\colortbl;\\red0\\green0\\blue0;}{\\stylesheet{\\qj\\nowidctlpar\\f0 Normal;}}",
+        "{\\info{\\title " + gbk(title) + "}{\\author " + gbk("张三") + "}{\\creatim\\yr2026\\mo12\\dy7}}",
+    ]
+    for paragraph in paragraphs:
+        runs = "".join(
+            f"{{\\f0 {_rtf_escaped(run)}}}" if run.isascii() else f"{{\\f13\\loch\\af13\\hich\\af13\\dbch\\af13 {gbk(run)}}}"
+            for run in _SCRIPT_RUNS.findall(paragraph)
+        )
+        parts.append(f"\\pard\\plain\\qj {runs}\\par")
+    parts.append("{\\pict\\pngblip\\picw10\\pich10 89504e470d0a1a0a0000000d49484452}")
+    parts.append("{\\field{\\*\\fldinst { PAGE }}{\\fldrslt {\\f0 1}}}\\par}")
+    return re.sub(r"(.{70}[^\\]*)(?=\\)", "\\1\r\n", "\r\n".join(parts)).encode("ascii")
+
+
+def _rtf_escaped(run: str) -> str:
+    return run.replace("\\", "\\\\").replace("{", "\\{").replace("}", "\\}")
+
+
+def libreoffice_rtf(paragraphs) -> bytes:
+    """RTF as LibreOffice and WordPad write it: each character past ASCII as \\uN with a one-byte
+    fallback (\\uc1 ... \\'3f), a character past U+FFFF as its two UTF-16 halves."""
+    def unicode(text: str) -> str:
+        halves = text.encode("utf-16-le")
+        out = []
+        for i in range(0, len(halves), 2):
+            code = int.from_bytes(halves[i : i + 2], "little")
+            out.append(chr(code) if code < 128 else f"\\u{code - 65536 if code > 32767 else code}\\'3f")
+        return "".join(out)
+
+    body = "".join(f"\\pard\\plain {unicode(_rtf_escaped(p))}\\par\n" for p in paragraphs)
+    head = "{\\rtf1\\ansi\\deff4\\adeflang1025{\\fonttbl{\\f4\\froman\\fprq2\\fcharset0 Liberation Serif;}}"
+    return (head + "{\\*\\generator LibreOffice/7.4}\\uc1" + body + "}").encode("ascii")

@@ -1,0 +1,95 @@
+"""Documents saved as a web page or as RTF are read as they are shown (agent/content/markup.py).
+
+Before, both were read as plain text, tags and control words and all: a Word page, which puts a
+tag at every change of script, came apart into pieces too short to trace, and RTF hid every
+Chinese character in an escape, so neither a copy's lines nor its 商业秘密 marking were found."""
+
+from __future__ import annotations
+
+import base64
+import io
+import random
+import time
+
+import pytest
+
+from agent.content import markup
+from agent.content.extract import extract_file
+from agent.content.inspect import inspect_source
+from tests.agent.content.makers import libreoffice_rtf, word_page, word_rtf
+
+PARAGRAPHS = (
+    "商业秘密 核心商密：未经授权不得复制",
+    "1.1 叶轮采用316L不锈钢材料，外径控制在407毫米，公差为正负0.046毫米；工作转速1979转每分钟。",
+    "1.2 Impeller balance grade G2.5 at 2970 rpm, 轴承座采用HT250材料 & 铸造成形 <A级>。",
+)
+def _lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("make", [word_rtf, libreoffice_rtf], ids=["word", "libreoffice"])
+def test_rtf_is_read_as_its_paragraphs(make):
+    text = markup.rtf_text(make(PARAGRAPHS).decode("ascii"))
+    body = [line for line in _lines(text) if line not in ("泵叶轮工艺规范", "1")]
+    assert body == list(PARAGRAPHS), text
+    assert "张三" not in text and "Times" not in text and "PAGE" not in text and "89504e" not in text
+
+
+def test_rtf_reads_the_title_and_characters_past_the_basic_plane():
+    assert "泵叶轮工艺规范" in _lines(markup.rtf_text(word_rtf(PARAGRAPHS).decode("ascii")))
+    assert markup.rtf_text(libreoffice_rtf(["图纸 😀 𠀀"]).decode("ascii")).strip() == "图纸 😀 𠀀"
+
+
+def test_rtf_binary_data_and_hostile_nesting_are_read_past():
+    binary = "{\\rtf1\\ansi {\\pict\\bin8 }{\\}\\'zz}before\\par after}"
+    assert _lines(markup.rtf_text(binary)) == ["before", "after"]
+    deep = "{\\rtf1 " + "{" * 200_000 + "text" + "}" * 10 + "\\par"
+    started = time.monotonic()
+    assert _lines(markup.rtf_text(deep)) == ["text"]
+    assert time.monotonic() - started < 5  # one pass, however deep: no recursion, no stack past its bound
+    assert markup.rtf_text("{\\rtf1 cut \\'c") == "cut"  # a file cut short reads to its end
+
+
+def test_a_word_page_is_read_as_a_browser_shows_it():
+    for charset in ("gb2312", "utf-8"):
+        text = markup.page_text(word_page(PARAGRAPHS, charset).decode(charset))
+        assert _lines(text) == ["spec", *PARAGRAPHS], text  # its title, then its paragraphs whole
+    # a line break of the source between two Chinese characters is none (CSS Text's segment break)
+    assert markup.page_text("<html><p>叶轮\n  采用 316L\n不锈钢</p>") == "\n叶轮采用 316L 不锈钢\n"
+
+
+def test_only_a_text_starting_as_markup_is_read_as_markup():
+    assert markup.is_page("<!DOCTYPE html>\n<html><body>x</body></html>")
+    assert markup.is_page('\ufeff<?xml version="1.0"?>\n<!-- saved -->\n<html xmlns="x">')
+    assert markup.is_rtf("\ufeff{\\rtf1\\ansi x}")
+    note = "A note on markup: write <html> first and {\\rtf1 for RTF.\nThe line <b>stays</b> as typed."
+    assert markup.as_text(note) == note
+
+
+def _inspected(data: bytes, name: str):
+    return inspect_source(io.BytesIO(data), name)
+
+
+@pytest.mark.parametrize(
+    "make", [word_page, word_rtf, libreoffice_rtf], ids=["word-page", "word-rtf", "libreoffice-rtf"]
+)
+def test_a_document_saved_as_markup_gives_its_marking_and_the_fingerprints_of_its_text(make):
+    """The marking is found, and the fingerprints are those of the same paragraphs saved as
+    plain text (what a classified .docx of them gives), so the copy is traced."""
+    rng = random.Random(5)
+    paragraphs = [*PARAGRAPHS, *(f"{i}. 参数{rng.randrange(10**6)}，工艺要求：" + "叶轮动平衡校正" * 6 for i in range(40))]
+    plain = _inspected("\n".join(paragraphs).encode("utf-8"), "spec.txt")
+    saved = _inspected(make(paragraphs), "spec.rtf")
+    assert "trade_secret_marking" in {d.detector for d in saved.detections}
+    shared = len(saved.fingerprints & plain.fingerprints) / len(plain.fingerprints)
+    assert shared > 0.9, shared
+
+
+def test_a_picture_inlined_in_a_page_is_still_searched_for_files_written_out():
+    """A page's text leaves its tags out, but what is searched for files written out is its
+    markup too: a drawing inlined as a data: URI in an <img> is a member."""
+    drawing = b"AC1032" + random.Random(2).randbytes(4000)
+    page = f'<!DOCTYPE html><html><body><p>说明</p><img src="data:image/png;base64,{base64.b64encode(drawing).decode()}"></body></html>'
+    found = _inspected(page.encode(), "page.html")
+    assert [m.name for m in found.members] == ["(base64 1)"]
+    assert extract_file(io.BytesIO(page.encode()), "page.html").file_type == "text"
