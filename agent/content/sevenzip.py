@@ -21,6 +21,7 @@ from typing import BinaryIO
 from agent.content.budget import Collector, Refused
 from agent.content.sevenzip_coders import (
     AES,
+    LZMA,
     MAX_DICT_BYTES,
     Encrypted,
     Packed,
@@ -197,6 +198,9 @@ class _Cursor:
         self._stream, self.window_cut = chain(folder.coders, folder.out_sizes, self._packed, max_out)
         self._out = out
         self.folder_index, self.size, self.unpacked = index, folder.size, 0
+        # an LZMA (not LZMA2) stream in a 7z has no end marker: decoded past the folder's size, its
+        # range coder's last bytes give a few more (7-Zip stops at the size, as this does)
+        self._unbounded = any(c.method == LZMA for c in folder.coders)
 
     def read(self, n: int) -> bytes:
         self._out.check_time()
@@ -217,7 +221,7 @@ class _Cursor:
                 raise Refused("corrupt 7z: stream ends before the member starts")
 
     def check_end(self) -> None:
-        if self.unpacked == self.size and self._stream.read(1):
+        if self.unpacked == self.size and not self._unbounded and self._stream.read(1):
             raise Refused("corrupt 7z: stream runs past the size its header gives")
 
 
