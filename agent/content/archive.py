@@ -35,6 +35,7 @@ from agent.content.chunks import KEEP, NATIVE, Chunker
 from agent.content.detectors import detect
 from agent.content.extract import extract_file
 from agent.content.sevenzip import FOLDER_LOST, Encrypted, Entry, SevenZip, Unsupported
+from agent.content.sevenzip_coders import Inflate, Stage
 from agent.content.zipread import MAX_RATIO, RATIO_FLOOR_BYTES, BoundedZip
 from rules.events import Detection
 
@@ -48,7 +49,17 @@ SKETCHED_MEMBERS = 256  # members sketched in one archive (128 fingerprints each
 TEXT_TRACED_FINGERPRINTS = 200_000
 # saved mail: a message's attachments (eml, emlx: mime.py; msg: ole_msg.py; Outlook's winmail.dat:
 # tnef.py), a mailbox's messages (mbox)
-ARCHIVE_TYPES = frozenset({"zip", "tar", "gzip", "bzip2", "xz", "7z", "eml", "emlx", "msg", "mbox", "tnef"})
+try:  # Zstandard: in the standard library from Python 3.14, its backport before
+    from compression import zstd  # type: ignore[import-not-found]
+except ImportError:
+    try:
+        from backports import zstd  # type: ignore[no-redef]
+    except ImportError:
+        zstd = None
+_ZSTD_ERRORS: tuple[type[Exception], ...] = (zstd.ZstdError,) if zstd is not None else ()
+# one compressed stream: a tar in it is read member by member, anything else is its one member
+STREAM_TYPES = frozenset({"gzip", "bzip2", "xz", "lzma", "zlib"} | ({"zstd"} if zstd is not None else set()))
+ARCHIVE_TYPES = frozenset({"zip", "tar", "7z", "eml", "emlx", "msg", "mbox", "tnef"}) | STREAM_TYPES
 MESSAGE_TYPES = frozenset({"eml", "emlx", "msg"})  # containers with text of their own, read as a member too
 # archives whose own text is searched for files written out in it (agent/content/encoded.py): an
 # Outlook message's body (a saved email's text parts are searched by its walk: mime.py)
@@ -56,12 +67,33 @@ TEXT_SEARCHED_TYPES = frozenset({"msg"})
 # archives the type detection names but nothing here reads (RAR's compression has no open
 # decoder): such a file, or member, is an archive_not_inspected problem, not a file with nothing in
 # it. WinRAR is a common way to pack files; a drawing packed by it must not leave in silence.
-UNREAD_ARCHIVE_TYPES = frozenset({"rar"})
+# LZ4 has no decoder in the standard library either; nor has Zstandard before 3.14 (the agent's
+# install brings its backport).
+UNREAD_ARCHIVE_TYPES = frozenset({"rar", "lz4"} | ({"zstd"} if zstd is None else set()))
 _DECOMPRESSORS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
     "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
     "bzip2": lambda f: bz2.BZ2File(f, mode="rb"),
     "xz": lambda f: lzma.LZMAFile(f, mode="rb"),
+    "lzma": lambda f: lzma.LZMAFile(f, mode="rb", format=lzma.FORMAT_ALONE),
+    "zlib": lambda f: _GitObject(Stage(f, Inflate(zlib.MAX_WBITS))),
+    **({"zstd": lambda f: zstd.ZstdFile(f, mode="rb")} if zstd is not None else {}),
 }
+# the names 7-Zip, WinRAR, zip and HaoZip give the volumes of an archive split in pieces (分卷压缩):
+# a piece past the first starts in the middle of a stream, so no reader types it, and its content
+# is read only when the pieces are joined
+_VOLUME_NAME = re.compile(
+    r"(?i)(?:\.(?:7z|zip|rar|tar|tgz|gz|bz2|xz|zst|cab|iso|wim)\.\d{2,4}|\.z\d{2,3}|\.part\d{1,4}\.rar|\.r\d{2,3}|\.\d{3})$"
+)
+
+
+def split_volume(name: str) -> str | None:
+    """Why a file of no type called `name` is flagged, when its name is a split archive volume's."""
+    if _VOLUME_NAME.search(name) is None:
+        return None
+    return "a volume of a split archive: what it holds is read only when its volumes are joined"
+
+
+_GIT_HEADER = re.compile(rb"(?:blob|tree|commit|tag) \d{1,20}\0")  # a loose object's, before its content
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 
 # documents that embed other files (walk_embedded): the zip-based office formats, under these
@@ -461,7 +493,7 @@ def _level(walk: _Walk, where: str, file_type: str, depth: int = 1) -> Iterator[
         walk.truncated(where, f"archive budget ran out: {e}")
     except Refused as e:
         walk.problem(BOMB if _is_bomb(str(e)) else CORRUPT, where, str(e)[:200])
-    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError, struct.error) as e:
+    except (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError, struct.error, *_ZSTD_ERRORS) as e:
         walk.problem(CORRUPT, where, f"corrupt archive: {type(e).__name__}: {e}"[:200])
     except Exception as e:  # noqa: BLE001 - a reader's bug must not stop monitoring; it is logged
         logger.exception("archive walk failed type={}", file_type)
@@ -583,6 +615,26 @@ def _seven_zip_order(entries: list[Entry]) -> list[Entry]:
 
 
 # --- tar --------------------------------------------------------------------------------------
+
+
+class _GitObject:
+    """A zlib stream's content, less the header git puts before a loose object's (`blob 1234\\0`):
+    a drawing committed to a repository copied to a stick is its content, not the header and it."""
+
+    def __init__(self, stream: Stage) -> None:
+        self._stream, self._head = stream, None
+
+    def read(self, n: int) -> bytes:
+        if self._head is None:
+            head = b""
+            while len(head) < 32 and (piece := self._stream.read(32 - len(head))):
+                head += piece
+            found = _GIT_HEADER.match(head)
+            self._head = head[found.end() :] if found else head
+        if self._head:
+            out, self._head = self._head[:n], self._head[n:]
+            return out
+        return self._stream.read(n)
 
 
 class _Counted(io.RawIOBase):

@@ -9,6 +9,8 @@ is recognised by decoding the first bytes. Names are short and stable: rules tes
 from __future__ import annotations
 
 import codecs
+import lzma
+import zlib
 from typing import BinaryIO
 
 import puremagic
@@ -50,6 +52,10 @@ EXTENSIONS: dict[str, frozenset[str]] = {
         "gzip": "gz tgz svgz",
         "bzip2": "bz2 tbz tbz2",
         "xz": "xz txz",
+        "zstd": "zst tzst zstd",
+        "lz4": "lz4 tlz4",
+        "lzma": "lzma tlz",
+        "zlib": "zlib zz",
         "tar": "tar",
         "rar": "rar",
         "png": "png",
@@ -68,6 +74,7 @@ EXTENSIONS: dict[str, frozenset[str]] = {
     }.items()
 }
 EXTENSIONS["elf"] |= {""}  # ELF programs usually have no extension at all
+EXTENSIONS["zlib"] |= {""}  # git's objects are zlib streams named by their hash
 # text may be named almost anything (.csv, .log, .py, none); it is a mismatch only under a name
 # that a binary type claims. Altium also saves its documents as text, and .msg names text too.
 _ALSO_TEXT = {"dxf", "eml", "emlx", "mbox", "msg", "pcbdoc", "schdoc", "pcblib", "schlib", "tnef"}  # .dat: any data
@@ -89,6 +96,8 @@ _SIGNATURES = (
     b"%PDF", b"7z\xbc\xaf\x27\x1c", b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"Rar!\x1a\x07", b"\x89PNG",
     b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"AC1", b"MZ",
 )  # fmt: skip
+ZSTD_SIGNATURE = b"\x28\xb5\x2f\xfd"  # a Zstandard frame (.zst, tar --zstd, Windows 11's tar.zst)
+LZ4_SIGNATURE = b"\x04\x22\x4d\x18"  # an LZ4 frame (lz4, tar --lz4)
 # signatures so short that a text file can start with them ("BM", "MZ", "AC10")
 _WEAK = {"bmp", "exe", "dwg"}
 _ODF = {
@@ -131,11 +140,37 @@ def _head_type(f: BinaryIO, head: bytes) -> str | None:
         return "dxf"
     if head.startswith(TNEF_SIGNATURE):
         return "tnef"  # Outlook's winmail.dat
+    if head.startswith(ZSTD_SIGNATURE):
+        return "zstd"
+    if head.startswith(LZ4_SIGNATURE):
+        return "lz4"
     magic = _magic(head) if _may_have_magic(head) else None
     if magic and not (magic in _WEAK and looks_like_text(head)):
         return magic
     if looks_like_text(head):
         return "dxf" if _is_dxf(head) else mime.mail_type(head) or "text"
+    return _headerless_stream(head)
+
+
+def _headerless_stream(head: bytes) -> str | None:
+    """"zlib" or "lzma" for a compressed stream with no signature of its own: a zlib stream (git's
+    objects, a .zz) or an LZMA one in the format of the old lzma tool (.lzma). Told by their
+    headers' checks (zlib's two bytes are a multiple of 31; LZMA's properties and dictionary size
+    are of those its tools write), then by decoding the whole head without an error (random bytes
+    after such a start decode to a few bytes, then to an invalid code or distance)."""
+    if len(head) < 8:  # the shortest zlib stream
+        return None
+    if head[0] in (0x08, 0x18, 0x28, 0x38, 0x48, 0x58, 0x68, 0x78) and (head[0] << 8 | head[1]) % 31 == 0 and not head[1] & 0x20:
+        try:
+            return "zlib" if zlib.decompressobj().decompress(head) else None
+        except zlib.error:
+            return None
+    dictionary = int.from_bytes(head[1:5], "little")
+    if len(head) > 13 and head[0] < 225 and dictionary >= 4096 and dictionary & (dictionary - 1) == 0 and head[5:13] != b"\0" * 8:
+        try:
+            return "lzma" if lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(head) else None
+        except lzma.LZMAError:
+            return None
     return None
 
 

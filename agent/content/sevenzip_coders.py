@@ -134,7 +134,7 @@ def chain(coders: tuple[Coder, ...], out_sizes: tuple[int, ...], source: Source,
         if method in (LZMA, LZMA2):  # filters are only ever merged into LZMA2
             source = Stage(source, _Native(lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[*filters, base])))
         elif method == DEFLATE:
-            source = Stage(source, _Inflate())
+            source = Stage(source, Inflate())
         elif method == BZIP2:
             source = Stage(source, _Native(bz2.BZ2Decompressor()))
         else:
@@ -182,7 +182,7 @@ def _filter(coder: Coder) -> dict:
 class Stage:
     """One decoder reading from the stage beneath it, never asked for more than n bytes at once."""
 
-    def __init__(self, source: Source, decoder: _Native | _Inflate | _Filtered) -> None:
+    def __init__(self, source: Source, decoder: _Native | Inflate | _Filtered) -> None:
         self._source, self._decoder = source, decoder
 
     def read(self, n: int) -> bytes:
@@ -227,11 +227,11 @@ class _Native:
         return self._d.decompress(b"", n)
 
 
-class _Inflate:
+class Inflate:
     """zlib's raw inflate behind the same face: input it could not use yet waits in unconsumed_tail."""
 
-    def __init__(self) -> None:
-        self._z = zlib.decompressobj(-15)
+    def __init__(self, wbits: int = -15) -> None:  # raw deflate; zlib.MAX_WBITS: a zlib stream, its header and checksum
+        self._z = zlib.decompressobj(wbits)
 
     @property
     def needs_input(self) -> bool:

@@ -561,7 +561,7 @@ def test_the_last_member_of_a_solid_lzma_archive_is_read(tmp_path):
     r = random.Random(24)
     files = {
         "a.dwg": b"AC1032" + r.randbytes(r.randrange(1000, 200000)),
-        "b.txt": ("叶轮 impeller %d\n" % r.randrange(10**6)).encode() * r.randrange(10, 3000),
+        "b.txt": f"叶轮 impeller {r.randrange(10**6)}\n".encode() * r.randrange(10, 3000),
         "c.bin": bytes(r.randrange(4) for _ in range(r.randrange(100, 50000))),
     }
     for name, data in files.items():
