@@ -37,11 +37,13 @@ import re
 import unicodedata
 
 from agent.content import detectors, filetype, identifiers, marking_terms, markings, ole, sevenzip, tnef
+from agent.content.archive import NOT_INSPECTED, split_volume
 from agent.content.detectors import detect
 from agent.content.document import NAME, Document, TextPart
 from agent.content.inspect import Inspection
 from agent.content.textruns import MIN_GB_BYTES, MIN_UTF8_BYTES, may_hold_runs
 from agent.content.zipread import END_SIGNATURE, LOCAL_SEARCH_BYTES, LOCAL_SIGNATURE, TAIL_BYTES, holds
+from rules.events import Detection
 
 HEAD_BYTES = filetype.HEAD_BYTES  # what the type detection reads: the lane keeps as much while hashing
 # a 7z behind a prefix is opened by 7-Zip at its offset: the lane looks for its signature in the
@@ -132,14 +134,17 @@ def name_only(name: str) -> Inspection:
     alone. agent.content.inspect.inspect_source gives the same for such a file (the tests compare
     them); built here without its text fingerprinting, which would load numpy into the agent.
     A name no detector can find anything in (may_detect) is answered without running them."""
-    if FAST_NAMES and not may_detect(name):
+    if FAST_NAMES and not may_detect(name) and split_volume(name) is None:
         return _NOTHING_FOUND
     return name_only_reference(name)
 
 
 def name_only_reference(name: str) -> Inspection:
-    """name_only by running every detector over the name: the reference of its shortcut."""
-    found = detect(Document(None, (TextPart(NAME, name),)))
+    """name_only by running every detector over the name: the reference of its shortcut. A name
+    of a split archive's volume is flagged, as a worker flags an untyped file of that name."""
+    found = list(detect(Document(None, (TextPart(NAME, name),))))
+    if (why := split_volume(name)) is not None:
+        found.append(Detection(NOT_INSPECTED, 1, why))
     return Inspection(None, None, tuple(sorted(found, key=lambda d: d.detector)))
 
 

@@ -29,6 +29,7 @@ from agent.content.archive import (
     UNREAD_ARCHIVE_TYPES,
     Limits,
     Member,
+    split_volume,
     walk_archive,
     walk_carried,
     walk_embedded,
@@ -113,6 +114,8 @@ def inspect_source(
     if listings:
         members = (*members, *(m for listing in listings for m in listing.members))
         found = _summed([*found, *(d for listing in listings for d in listing.detections())])
+    if document.file_type is None and (why := split_volume(name)) is not None:
+        found = _summed([*found, Detection(NOT_INSPECTED, 1, why)])  # no reader types a piece past the first
     extension = os.path.splitext(name)[1][1:].lower()
     return Inspection(
         document.file_type,

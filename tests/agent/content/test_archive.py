@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import shutil
 import struct
+import subprocess
 import tarfile
 import time
 import tracemalloc
@@ -446,3 +448,24 @@ def test_a_zip_behind_nuls_with_a_false_end_record_after_it_is_walked(tmp_path):
         listed = subprocess.run(["7z", "l", str(path)], capture_output=True, text=True, check=False).stdout
         assert "pump.dwg" in listed
     assert [(m.name, m.sha256) for m in inspect_file(str(path)).members] == [("rev3/pump.dwg", sha256(DRAWING))]
+
+
+@pytest.mark.skipif(shutil.which("7zz") is None, reason="7-Zip (7zz) is not installed")
+def test_every_volume_of_a_split_archive_is_flagged(tmp_path):
+    """`7z a -v20k` (分卷压缩) of a drawing: the first volume reads as a cut archive, and each
+    later one, which starts in the middle of a stream, had no type and nothing found in it, so it
+    left in silence. Each is flagged now, by the worker and by the lane's answer for an opaque file
+    alike. Fails when a later volume is an unknown binary with nothing in it."""
+    from agent.opaque import name_only
+
+    drawing = tmp_path / "pump.dwg"
+    drawing.write_bytes(b"AC1032" + os.urandom(70_000))
+    subprocess.run(["7zz", "a", "-bd", "-v20k", str(tmp_path / "docs.7z"), str(drawing)], check=True, capture_output=True)
+    volumes = sorted(tmp_path.glob("docs.7z.0*"))
+    assert len(volumes) == 4
+    blind = {"parse_error", "archive_not_inspected"}
+    for volume in volumes:
+        inspection = inspect_file(str(volume))
+        assert blind & {d.detector for d in inspection.detections}, (volume.name, inspection)
+    for volume in volumes[1:]:
+        assert name_only(volume.name).detections == inspect_file(str(volume)).detections
