@@ -4,6 +4,7 @@ or an RTF document's text as it is shown (agent/content/markup.py)."""
 from __future__ import annotations
 
 import codecs
+import re
 from contextlib import AbstractContextManager, nullcontext
 from typing import BinaryIO
 
@@ -15,7 +16,8 @@ CHUNK_BYTES = 1024 * 1024
 
 
 def decode(data: bytes, complete: bool = True) -> str:
-    """Try UTF-8 (BOM or not), then UTF-16 by its BOM, then GB18030 (which also reads GBK).
+    """Try UTF-8 (BOM or not), then UTF-16 by its BOM, then Big5 where it is that (_is_big5), else
+    GB18030 (which also reads GBK).
 
     complete=False when data was cut short: a character split at the end is not an error.
     NULs are left out (but in UTF-16 with a BOM, where they are half of Latin text's bytes): no
@@ -31,7 +33,28 @@ def decode(data: bytes, complete: bool = True) -> str:
     try:
         return codecs.getincrementaldecoder("utf-8")().decode(data, final=complete)
     except UnicodeDecodeError:
-        return codecs.getincrementaldecoder("gb18030")("replace").decode(data, final=complete)
+        codec = "cp950" if _is_big5(data[:BIG5_PROBE_BYTES]) else "gb18030"
+        return codecs.getincrementaldecoder(codec)("replace").decode(data, final=complete)
+
+
+BIG5_PROBE_BYTES = 64 * 1024
+_DOUBLE = re.compile(rb"[\x81-\xfe][\x40-\xfe]")  # a double-byte character of GBK or Big5 (by its lead)
+
+
+def _is_big5(sample: bytes) -> bool:
+    """Whether a text that is not UTF-8 is in Big5 (traditional Chinese as Taiwan's and Hong Kong's
+    Windows save it), not GBK: it reads as Big5 (cp950) without an error, and a fifth or more of
+    its double-byte characters end in a byte of 0x40-0x7E. Some two in five of Big5's do; of GBK's
+    only those of its extension areas (rare words, or traditional characters, whose GBK bytes do
+    not read as Big5). GB18030 reads Big5 without an error, as other characters."""
+    pairs = _DOUBLE.findall(sample)
+    if len(pairs) < 4 or sum(1 for pair in pairs if pair[1] < 0x7F) * 5 < len(pairs):
+        return False
+    try:
+        codecs.getincrementaldecoder("cp950")().decode(sample, final=False)  # (the probe may cut a character)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def open_source(source: str | BinaryIO) -> AbstractContextManager[BinaryIO]:
