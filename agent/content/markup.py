@@ -20,17 +20,21 @@ import re
 # --- HTML -----------------------------------------------------------------------------------
 
 _TAG = re.compile(r"<[^<>]{0,2000}>")  # an HTML tag, as a text/html part's text is read: left out
-_BREAK = re.compile(r"(?i)<\s*/?\s*(?:p|div|br|tr|li|h[1-6]|table|blockquote|ul|ol|hr|pre|title)\b[^<>]{0,2000}>")
-_CELL = re.compile(r"(?i)<\s*/?\s*t[dh]\b[^<>]{0,2000}>")
+# (one run of spaces and slashes after the "<": "\s*/?\s*" split a run of spaces every way, so a
+# "<" and 32,000 spaces in a message's HTML took 42 s)
+_BREAK = re.compile(r"(?i)<[\s/]*(?:p|div|br|tr|li|h[1-6]|table|blockquote|ul|ol|hr|pre|title)\b[^<>]{0,2000}>")
+_CELL = re.compile(r"(?i)<[\s/]*t[dh]\b[^<>]{0,2000}>")
 _HIDDEN = re.compile(r"(?i)<(script|style)\b")  # its text is a program's or a style's, not the message's
 _SPACES = re.compile(r"[ \t\r\n\f]+")
 # a line break of the source between two East Asian characters shows as nothing (CSS Text's
 # segment break transformation), as a space between any others
 _WIDE = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef"
 _WIDE_BREAK = re.compile(f"(?<=[{_WIDE}])[ \\t]*\\r?\\n[ \\t]*(?=[{_WIDE}])")
-# a web page's start: a declaration, a comment or two, then the document's first tag
+# a web page's start: a declaration, comments, then the document's first tag. A comment is matched
+# up to its own end only ((?!-->) at each character): one that could run on into the next made a
+# head of forty "<!---->" take longer than a worker's deadline (each split of them tried)
 _PAGE_START = re.compile(
-    r"(?is)\A\ufeff?\s*(?:<\?xml[^>]{0,200}>\s*)?(?:<!--.{0,2000}?-->\s*)*<(?:!doctype\s+html|html|head|body)\b"
+    r"(?is)\A\ufeff?\s*(?:<\?xml[^>]{0,200}>\s*)?(?:<!--(?:(?!-->).){0,2000}-->\s*)*<(?:!doctype\s+html|html|head|body)\b"
 )
 HEAD_CHARS = 4096  # what is looked at to tell markup from text
 
