@@ -19,34 +19,45 @@ import re
 
 # --- HTML -----------------------------------------------------------------------------------
 
-_TAG = re.compile(r"<[^<>]{0,2000}>")  # an HTML tag, as a text/html part's text is read: left out
-# (one run of spaces and slashes after the "<": "\s*/?\s*" split a run of spaces every way, so a
-# "<" and 32,000 spaces in a message's HTML took 42 s)
-_BREAK = re.compile(r"(?i)<[\s/]*(?:p|div|br|tr|li|h[1-6]|table|blockquote|ul|ol|hr|pre|title)\b[^<>]{0,2000}>")
-_CELL = re.compile(r"(?i)<[\s/]*t[dh]\b[^<>]{0,2000}>")
-_HIDDEN = re.compile(r"(?i)<(script|style)\b")  # its text is a program's or a style's, not the message's
+# a tag as browsers tell one: "<" then a letter, "/", "!" or "?"; a "<" before anything else (a
+# space, a digit, "‹5年 ...>") is text, and was dropped with what followed up to a ">"
+_TAG = re.compile(r"<[a-zA-Z/!?][^<>]{0,2000}>")
+_BREAK = re.compile(r"(?i)</?(?:p|div|br|tr|li|h[1-6]|table|blockquote|ul|ol|hr|pre|title)\b[^<>]{0,2000}>")
+_CELL = re.compile(r"(?i)</?t[dh]\b[^<>]{0,2000}>")
+# what a browser does not show: comments, and scripts and styles (the element itself: a custom
+# <script-x> or <style-guide> is shown)
+_NOT_SHOWN = re.compile(r"(?i)<!--|<(script|style)(?=[\s/>])")
+# a numeric character reference too long for int() (4,300 digits raised ValueError: the whole
+# message or page was lost), its leading zeros left out first
+_LONG_NUMBER = re.compile(r"&#(?:[xX]0*([0-9a-fA-F]{1,8})|0*([0-9]{1,10}))(?![0-9a-fA-F])|&#[xX]?[0-9a-fA-F]{9,};?")
 _SPACES = re.compile(r"[ \t\r\n\f]+")
 # a line break of the source between two East Asian characters shows as nothing (CSS Text's
 # segment break transformation), as a space between any others
 _WIDE = "\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef"
 _WIDE_BREAK = re.compile(f"(?<=[{_WIDE}])[ \\t]*\\r?\\n[ \\t]*(?=[{_WIDE}])")
-# a web page's start: a declaration, comments, then the document's first tag. A comment is matched
+# a web page's start: a declaration, comments, then a tag of an HTML document's head or body (a
+# page may start at its <meta> or its first <div>; a text starting so is read as one). A comment is matched
 # up to its own end only ((?!-->) at each character): one that could run on into the next made a
 # head of forty "<!---->" take longer than a worker's deadline (each split of them tried)
 _PAGE_START = re.compile(
-    r"(?is)\A\ufeff?\s*(?:<\?xml[^>]{0,200}>\s*)?(?:<!--(?:(?!-->).){0,2000}-->\s*)*<(?:!doctype\s+html|html|head|body)\b"
+    r"(?is)\A\ufeff?\s*(?:<\?xml[^>]{0,200}>\s*)?(?:<!--(?:(?!-->).){0,2000}-->\s*)*<(?:!doctype\s+html|html|head|body|meta|title|link|style|script|base|div|p|span|table|h[1-6]|font|center|pre|section|article|main|header|nav)\b"
 )
 HEAD_CHARS = 4096  # what is looked at to tell markup from text
 
 
 def _shown(markup: str) -> str:
-    """The markup with scripts and styles left out (in one pass: a thousand unclosed <script> tags
-    cost no more than one)."""
+    """The markup with comments, scripts and styles left out, each up to its end (in one pass: a
+    thousand unclosed <script> tags cost no more than one; one left open hides the rest, as it does
+    in a browser)."""
     kept: list[str] = []
     lower = ""
     at = 0
-    while (hidden := _HIDDEN.search(markup, at)) is not None:
+    while (hidden := _NOT_SHOWN.search(markup, at)) is not None:
         kept.append(markup[at : hidden.start()])
+        if hidden.group(1) is None:  # a comment
+            end = markup.find("-->", hidden.end())
+            at = len(markup) if end < 0 else end + 3
+            continue
         lower = lower or markup.lower()
         end = lower.find("</" + hidden.group(1).lower(), hidden.end())
         close = markup.find(">", end) if end >= 0 else -1
@@ -55,11 +66,26 @@ def _shown(markup: str) -> str:
     return "".join(kept)
 
 
+def _unescape(text: str) -> str:
+    """html.unescape, with a numeric reference of leading zeros read as its number and one of more
+    digits than any character has read as U+FFFD."""
+    if "&#" in text:
+        text = _LONG_NUMBER.sub(_number, text)
+    return html.unescape(text)
+
+
+def _number(found: re.Match) -> str:
+    hex_digits, digits = found.group(1), found.group(2)
+    if hex_digits is not None:
+        return f"&#x{hex_digits}"
+    return f"&#{digits}" if digits is not None else "\ufffd"
+
+
 def html_text(markup: str) -> str:
     """A message's HTML body as its text: scripts and styles left out, other tags left out (a
     paragraph, line or row a line break, a cell a space; an inline one nothing, so <span> cannot
     split an identifier), entities read."""
-    return html.unescape(_TAG.sub("", _CELL.sub(" ", _BREAK.sub("\n", _shown(markup)))))
+    return _unescape(_TAG.sub("", _CELL.sub(" ", _BREAK.sub("\n", _shown(markup)))))
 
 
 def page_text(markup: str) -> str:
@@ -67,7 +93,7 @@ def page_text(markup: str) -> str:
     runs of spaces one space (a page's source is wrapped wherever its writer liked: Word wraps it
     in the middle of a sentence), and each line's ends trimmed."""
     shown = _SPACES.sub(" ", _WIDE_BREAK.sub("", _shown(markup)))
-    text = html.unescape(_TAG.sub("", _CELL.sub(" ", _BREAK.sub("\n", shown))))
+    text = _unescape(_TAG.sub("", _CELL.sub(" ", _BREAK.sub("\n", shown))))
     return "\n".join(line.strip() for line in text.split("\n"))
 
 
@@ -81,14 +107,19 @@ def is_page(text: str) -> bool:
 # control symbol, a group's brace, a line break of the file (no text), or a run of text
 _RTF_TOKEN = re.compile(r"\\([a-zA-Z]{1,32})(-?\d{1,10})? ?|\\'([0-9a-fA-F]{2})|\\([^a-zA-Z'])|([{}])|[\r\n]+|([^\\{}\r\n]+)")
 # groups whose content is no text of the document: tables of fonts, colours, styles and lists,
-# pictures (hex), the writer's own data; a group starting with \* is left out too, as RTF readers
-# leave out one they do not know (field instructions, bookmarks, objects' data, shapes' properties)
+# pictures (hex), shapes' properties and the fallback drawn for readers without shapes (their text
+# is read from \shptxt), comments' authors and ids, the writer's own data
 _NOT_TEXT = frozenset(
     "fonttbl colortbl stylesheet listtable listoverridetable revtbl rsidtbl generator pict themedata "
     "colorschememapping datastore latentstyles xmlnstbl mmathPr filetbl author operator company manager "
     "category creatim revtim printim buptim hlinkbase userprops template xe tc bkmkstart bkmkend fldinst "
-    "objclass objname objdata nonshppict".split()
+    "objclass objname objdata nonshppict sp shprslt atnid atnauthor atndate atnref atrfstart atrfend "
+    "ftnsep ftnsepc aftnsep aftnsepc".split()
 )
+# a group starting with \* is one a reader that does not know it leaves out (field instructions,
+# bookmarks, objects' data); these are shown by Word and LibreOffice, and read: a shape's or text
+# box's text, a footnote, a comment, the Unicode text beside \upr's 8-bit one
+_STARRED_READ = frozenset({"shpinst", "shptxt", "footnote", "annotation", "ud", "txbxcontent"})
 # the document's title, subject, keywords and comment (in its \info, the rest of which is left
 # out): read, each on a line of its own
 _READ_GROUPS = frozenset({"title", "subject", "keywords", "doccomm"})
@@ -107,19 +138,26 @@ def is_rtf(text: str) -> bool:
     return text[:16].lstrip("\ufeff \t\r\n").startswith("{\\rtf")
 
 
+def is_rtf_file(data: bytes) -> bool:
+    return data[:32].lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{\\rtf")
+
+
 def rtf_text(rtf: str) -> str:
-    """The text of an RTF document as a word processor shows it: its paragraphs on lines of their
-    own, Unicode (\\u) and code-page (\\'hh) characters read (by the font's character set, else the
-    document's \\ansicpg), the tables of fonts, colours and styles, pictures and other data left
-    out. Built for what Word, WordPad and LibreOffice write; a file cut short reads to its end."""
+    """The text of an RTF document as a word processor shows it, from its bytes as Latin-1 (one
+    character a byte: \\binN counts bytes, and bytes past ASCII are read in the font's code page
+    as \\'hh ones are): its paragraphs on lines of their own, Unicode (\\u) and code-page (\\'hh)
+    characters read (by the font's \\cpg or character set, else the document's \\ansicpg), the
+    tables of fonts, colours and styles, pictures and other data left out. Built for what Word,
+    WordPad and LibreOffice write; a file cut short reads to its end."""
     out: list[str] = []
     pending = bytearray()  # \'hh bytes in a row: a GBK character is two of them
     default_cp = "cp1252"
     fonts: dict[int, str] = {}  # font number -> code page
     stack: list[tuple] = []
     skip, uc, cp, fonttbl, font, line = False, 1, default_cp, False, -1, False  # the group's state
-    drop = 0  # characters still to leave out after a \u (its \ucN fallback)
+    drop = 0  # characters still to leave out after a \u (its \ucN fallback; a group's end ends it)
     first = False  # the next token is the first of a group (where a destination is named)
+    starred = False  # the group started with \*: left out unless its destination is _STARRED_READ
     at, end = 0, len(rtf)
 
     def flush() -> None:
@@ -144,6 +182,7 @@ def rtf_text(rtf: str) -> str:
             continue
         if brace == "}":
             flush()
+            drop = 0
             if line:  # a title's group ends its line
                 out.append("\n")
             if stack:
@@ -155,6 +194,10 @@ def rtf_text(rtf: str) -> str:
             elif not skip:
                 pending.append(int(hex_byte, 16))
             continue
+        if starred:  # the token after a group's \*: its destination
+            starred = False
+            if word not in _STARRED_READ:
+                skip = True
         if word is not None:
             value = int(number) if number is not None else None
             if starts and (word in _NOT_TEXT or word == "fonttbl"):
@@ -168,7 +211,12 @@ def rtf_text(rtf: str) -> str:
                 if word == "f" and value is not None:
                     font = value
                 elif word == "fcharset" and value is not None and font >= 0 and value in _CHARSETS:
-                    fonts[font] = _CHARSETS[value]
+                    fonts.setdefault(font, _CHARSETS[value])
+                elif word == "cpg" and value is not None and font >= 0:  # a code page named outright
+                    try:
+                        fonts[font] = codecs.lookup(f"cp{value}").name
+                    except LookupError:
+                        pass
                 continue
             if word == "bin" and value:  # binary data of that many bytes, in the file as they are
                 at += max(value, 0)
@@ -203,7 +251,7 @@ def rtf_text(rtf: str) -> str:
             continue
         if symbol is not None:
             if starts and symbol == "*":
-                skip = True
+                starred = first = True  # the next token names the destination
             elif drop:
                 drop -= 1
             elif not skip and symbol in _SYMBOLS:
@@ -214,9 +262,11 @@ def rtf_text(rtf: str) -> str:
             if drop:
                 cut = min(drop, len(run))
                 run, drop = run[cut:], drop - cut
-            if run:
+            if run.isascii():
                 flush()
                 out.append(run)
+            else:  # bytes past ASCII written as they are: characters of the font's code page
+                pending.extend(run.encode("latin-1", "replace"))
     flush()
     text = "".join(out)
     if any("\ud800" <= c <= "\udfff" for c in text):  # a character past U+FFFF, as \u of its two halves
@@ -229,10 +279,6 @@ def is_markup(text: str) -> bool:
 
 
 def as_text(text: str) -> str:
-    """A text file's text as it is read: a web page's or an RTF document's as shown (page_text,
-    rtf_text), any other as it is."""
-    if is_rtf(text):
-        return rtf_text(text)
-    if is_page(text):
-        return page_text(text)
-    return text
+    """A text file's text as it is read: a web page's as a browser shows it (page_text), any other
+    as it is (RTF is read from its bytes: rtf_text)."""
+    return page_text(text) if is_page(text) else text

@@ -23,6 +23,7 @@ import email.policy
 import email.utils
 import quopri
 import re
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -318,12 +319,16 @@ def _payload(part: Message) -> bytes | None:
     return data if isinstance(data, bytes) else None
 
 
+def printable(name: str) -> str:
+    """The name with controls, bidirectional overrides and other characters that are not printable
+    as "?"; spaces of every kind (the ideographic space of "绝密　★　长期") stay what they are."""
+    return "".join(c if c.isprintable() or unicodedata.category(c) == "Zs" else "?" for c in name)
+
+
 def clean_name(name: str) -> str:
-    """An attachment's name as an officer may read it: controls, bidirectional overrides and other
-    characters that are not printable as "?", slashes as "_" (a name is no path, and "!/" joins a
-    member to the archive it is in), cut to MAX_NAME_CHARS."""
-    printable = "".join(c if c.isprintable() else "?" for c in name.replace("\0", ""))
-    return printable.replace("/", "_").replace("\\", "_").strip()[:MAX_NAME_CHARS]
+    """An attachment's name as an officer may read it: printable(), slashes as "_" (a name is no
+    path, and "!/" joins a member to the archive it is in), cut to MAX_NAME_CHARS."""
+    return printable(name.replace("\0", "")).replace("/", "_").replace("\\", "_").strip()[:MAX_NAME_CHARS]
 
 
 def _is_attachment(part: Message) -> bool:

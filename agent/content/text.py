@@ -10,13 +10,13 @@ from typing import BinaryIO
 
 from agent.content.budget import Collector
 from agent.content.document import BODY
-from agent.content.markup import as_text
+from agent.content.markup import as_text, is_rtf_file, rtf_text
 
 CHUNK_BYTES = 1024 * 1024
 
 
 def decode(data: bytes, complete: bool = True) -> str:
-    """Try UTF-8 (BOM or not), then UTF-16 by its BOM, then Big5 where it is that (_is_big5), else
+    """Try UTF-8 (BOM or not), then UTF-16 by its BOM, then Big5 where it is that (_big5), else
     GB18030 (which also reads GBK).
 
     complete=False when data was cut short: a character split at the end is not an error.
@@ -33,28 +33,35 @@ def decode(data: bytes, complete: bool = True) -> str:
     try:
         return codecs.getincrementaldecoder("utf-8")().decode(data, final=complete)
     except UnicodeDecodeError:
-        codec = "cp950" if _is_big5(data[:BIG5_PROBE_BYTES]) else "gb18030"
-        return codecs.getincrementaldecoder(codec)("replace").decode(data, final=complete)
+        if (codec := _big5(data[:BIG5_PROBE_BYTES])) is not None:
+            try:  # all of it: GBK behind a probe of characters both read (a crafted head) stays GBK
+                return codecs.getincrementaldecoder(codec)().decode(data, final=complete)
+            except UnicodeDecodeError:
+                pass
+        return codecs.getincrementaldecoder("gb18030")("replace").decode(data, final=complete)
 
 
 BIG5_PROBE_BYTES = 64 * 1024
 _DOUBLE = re.compile(rb"[\x81-\xfe][\x40-\xfe]")  # a double-byte character of GBK or Big5 (by its lead)
 
 
-def _is_big5(sample: bytes) -> bool:
-    """Whether a text that is not UTF-8 is in Big5 (traditional Chinese as Taiwan's and Hong Kong's
-    Windows save it), not GBK: it reads as Big5 (cp950) without an error, and a fifth or more of
-    its double-byte characters end in a byte of 0x40-0x7E. Some two in five of Big5's do; of GBK's
-    only those of its extension areas (rare words, or traditional characters, whose GBK bytes do
-    not read as Big5). GB18030 reads Big5 without an error, as other characters."""
+def _big5(sample: bytes) -> str | None:
+    """The Big5 codec a text that is not UTF-8 is in (traditional Chinese as Taiwan's Windows
+    saves it, cp950, or Hong Kong's, big5hkscs), or None for GBK: the sample reads in it without an
+    error, and a fifth or more of its double-byte characters end in a byte of 0x40-0x7E. Some two
+    in five of Big5's do; of GBK's only those of its extension areas (rare words, or traditional
+    characters, whose GBK bytes mostly do not read as Big5). GB18030 reads Big5 without an error,
+    as other characters. A text of a few characters may hold too few to tell: it reads as GB18030."""
     pairs = _DOUBLE.findall(sample)
     if len(pairs) < 4 or sum(1 for pair in pairs if pair[1] < 0x7F) * 5 < len(pairs):
-        return False
-    try:
-        codecs.getincrementaldecoder("cp950")().decode(sample, final=False)  # (the probe may cut a character)
-    except UnicodeDecodeError:
-        return False
-    return True
+        return None
+    for codec in ("cp950", "big5hkscs"):
+        try:
+            codecs.getincrementaldecoder(codec)().decode(sample, final=False)  # (the probe may cut a character)
+        except UnicodeDecodeError:
+            continue
+        return codec
+    return None
 
 
 def open_source(source: str | BinaryIO) -> AbstractContextManager[BinaryIO]:
@@ -78,5 +85,9 @@ def read_text(source: str | BinaryIO, out: Collector) -> None:
             out.take_bytes(len(chunk))
         complete = not f.read(1)
     out.truncated = out.truncated or not complete
-    lines = as_text(decode(b"".join(chunks), complete)).splitlines()  # a web page or RTF as shown
+    data = b"".join(chunks)
+    if is_rtf_file(data):  # RTF as a word processor shows it, from its bytes
+        lines = rtf_text(data.decode("latin-1").lstrip("\xef\xbb\xbf")).splitlines()
+    else:
+        lines = as_text(decode(data, complete)).splitlines()  # a web page as a browser shows it
     out.add_all(BODY, lines, decoded=True)  # add() per line, parts made at once

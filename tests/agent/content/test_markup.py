@@ -105,3 +105,51 @@ def test_hostile_markup_is_read_in_linear_time():
         assert markup.html_text("<" + " " * 200_000 + "x") == "<" + " " * 200_000 + "x"
         assert markup.page_text("<html>" + "< " * 100_000).strip().startswith("<")
         assert markup.rtf_text("{\\rtf1 " + "\\'" * 300_000) == ""
+
+
+# --- what an attacker's review (helper-108) found hidden from the first reader -----------------
+
+
+def test_a_page_shows_what_a_browser_shows():
+    """A "<" before anything but a letter, "/", "!" or "?" is text; a custom element named like a
+    script or style is shown; a <script> inside a comment hides nothing past the comment; a page
+    may start at its <meta>; a numeric reference of 5,000 digits is read, not an error that lost
+    the whole page (or message). Each was a way to leave a browser-readable page with no text."""
+    assert markup.page_text("<html><p>< 机密 ></p><p><5年 正文></p></html>").split("\n") == ["", "< 机密 >", "", "<5年 正文>", ""]
+    assert "正文" in markup.page_text("<html><script-x>正文</script-x><style-guide>要求</style-guide></html>")
+    assert "正文" in markup.page_text("<html><!-- <script> -->正文<!-- </script> --></html>")
+    assert markup.is_page('<meta charset="utf-8"><span>正</span><span>文</span>')
+    assert markup.page_text("<html>&#" + "0" * 5000 + "65;&#x" + "0" * 5000 + "42;&#" + "9" * 5000 + ";</html>") == "AB\ufffd"
+    assert markup.html_text("&#" + "0" * 5000 + "65;") == "A"  # a message's HTML body alike
+
+
+def _rtf(body: str) -> str:
+    return markup.rtf_text("{\\rtf1\\ansi\\ansicpg1252{\\fonttbl{\\f0 Arial;}{\\f1\\fcharset0\\cpg936 SimSun;}}" + body + "}")
+
+
+def test_rtf_shows_what_word_and_libreoffice_show():
+    """A \\uc skip ends with its group (it ran on over the document); \\bin counts bytes (a byte past
+    ASCII read as a character swallowed the group's end); a text box, a footnote, a comment and
+    \\upr's Unicode text are read (every \\* group was left out); \\cpg names a font's code page;
+    bytes past ASCII written as they are are read in the font's code page."""
+    gbk = "".join(f"\\'{b:02x}" for b in "机密".encode("gbk"))
+    raw = "机密".encode("gbk").decode("latin-1")
+    assert _rtf("{\\uc30000\\u65 }BODY\\par") == "ABODY\n"
+    assert _rtf("{\\*\\x\\bin4 " + "\xb0\xa1\xb0\xa1" + "}BODY\\par") == "BODY\n"
+    shapes = "{\\*\\shpinst{\\sp{\\sn fill}{\\sv 1}}{\\shptxt TEXTBOX\\par}}{\\shprslt FALLBACK}"
+    notes = "{\\*\\footnote FOOTNOTE}{\\*\\atnauthor X}{\\*\\annotation{\\*\\atnref 0}COMMENT}{\\upr{DECOY}{\\*\\ud{REAL}}}"
+    text = _rtf(shapes + notes + "\\par")
+    for shown in ("TEXTBOX", "FOOTNOTE", "COMMENT", "REAL"):
+        assert shown in text, (shown, text)
+    assert "FALLBACK" not in text and "X" not in text.replace("TEXTBOX", "")
+    assert _rtf("{\\f1 " + gbk + "}\\par") == "机密\n"  # \cpg936 over \ansicpg1252
+    assert _rtf("{\\f1 " + raw + "}\\par") == "机密\n"
+
+
+def test_an_rtf_file_is_read_from_its_bytes(tmp_path):
+    """RTF with GBK bytes written as they are (some writers do): read by the font's code page."""
+    from agent.content.extract import extract
+
+    path = tmp_path / "spec.rtf"
+    path.write_bytes(b"{\\rtf1\\ansi\\ansicpg936{\\fonttbl{\\f0\\fcharset134 SimSun;}}\\f0 " + "商业秘密 叶轮".encode("gbk") + b"\\par}")
+    assert [p.text for p in extract(str(path), "spec.rtf").parts[1:]] == ["商业秘密 叶轮"]

@@ -54,3 +54,16 @@ def test_a_traditional_text_in_big5_is_traced_as_it_is_in_utf8():
     utf8 = inspect_source(io.BytesIO(paragraphs.encode("utf-8")), "spec.txt")
     big5 = inspect_source(io.BytesIO(paragraphs.encode("big5")), "spec.txt")
     assert big5.fingerprints == utf8.fingerprints
+
+
+def test_gbk_behind_a_head_that_also_reads_as_big5_stays_gbk():
+    """An attacker's review: 66 KB of GBK characters that Big5 reads too (rare names' characters,
+    ending in a byte of 0x40-0x7E) before a classified GBK text made the whole file read as Big5.
+    The whole text must read as Big5 for Big5 to be taken."""
+    head = "猋骉玥珺頔甡赟" * 5000
+    assert decode((head + SIMPLIFIED).encode("gbk")) == head + SIMPLIFIED
+
+
+def test_hong_kong_big5_is_read():
+    text = "呢份文件係公司嘅機密，唔好俾人睇咗，我哋要保護好佢。" * 3
+    assert decode(text.encode("big5hkscs")) == text
