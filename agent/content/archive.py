@@ -35,7 +35,7 @@ from agent.content.chunks import KEEP, NATIVE, Chunker
 from agent.content.detectors import detect
 from agent.content.extract import extract_file
 from agent.content.sevenzip import FOLDER_LOST, Encrypted, Entry, SevenZip, Unsupported
-from agent.content.sevenzip_coders import Inflate, Stage
+from agent.content.sevenzip_coders import Inflate, Native, Stage
 from agent.content.zipread import MAX_RATIO, RATIO_FLOOR_BYTES, BoundedZip
 from rules.events import Detection
 
@@ -74,7 +74,8 @@ _DECOMPRESSORS: dict[str, Callable[[BinaryIO], BinaryIO]] = {
     "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
     "bzip2": lambda f: bz2.BZ2File(f, mode="rb"),
     "xz": lambda f: lzma.LZMAFile(f, mode="rb"),
-    "lzma": lambda f: lzma.LZMAFile(f, mode="rb", format=lzma.FORMAT_ALONE),
+    # (its decoder takes its dictionary's size at once: a header may ask 1.5 GB)
+    "lzma": lambda f: Stage(f, Native(lzma.LZMADecompressor(lzma.FORMAT_ALONE, memlimit=MAX_LZMA_DECODER_BYTES))),
     "zlib": lambda f: _GitObject(Stage(f, Inflate(zlib.MAX_WBITS))),
     **({"zstd": lambda f: zstd.ZstdFile(f, mode="rb")} if zstd is not None else {}),
 }
@@ -93,6 +94,7 @@ def split_volume(name: str) -> str | None:
     return "a volume of a split archive: what it holds is read only when its volumes are joined"
 
 
+MAX_LZMA_DECODER_BYTES = 200 * MB  # an lzma file's dictionary and its decoder (xz -9e: 64 MB): more is refused
 _GIT_HEADER = re.compile(rb"(?:blob|tree|commit|tag) \d{1,20}\0")  # a loose object's, before its content
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 
@@ -365,8 +367,7 @@ def member_name(name: str) -> str:
     in: a zip's "notes.txt!/pump.dwg" is a member, not pump.dwg inside notes.txt)."""
     if name.isascii() and name.isprintable() and "!/" not in name:
         return name  # nearly every name: nothing to change
-    printable = "".join(c if c.isprintable() else "?" for c in name.replace("\0", ""))
-    return printable.replace("!/", "!_/")
+    return mime.printable(name.replace("\0", "")).replace("!/", "!_/")
 
 
 def _shown(path: list[str]) -> str:
@@ -998,6 +999,9 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
         text = fingerprinted_text(document)  # (joined once: fingerprinted, then searched for files written out)
         fingerprints = _text_fingerprints(walk, document, text)
         walk.listing.members.append(Member(name, depth, size, digest.hexdigest(), detect(document), sketch, fingerprints))
+        if document.problem:  # a member its reader could not read is said, as the file alone is (before: a
+            # password-protected docx zipped left with no word of it)
+            walk.problem(ENCRYPTED if document.problem == "encrypted" else CORRUPT, name, document.problem[:200])
         if inner_type in UNREAD_ARCHIVE_TYPES:
             walk.problem(NOT_INSPECTED, name, inner_type)
         if inner_type not in MESSAGE_TYPES or inner_type in TEXT_SEARCHED_TYPES:  # (an .eml's walk reads its text for them)

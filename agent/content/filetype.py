@@ -97,7 +97,9 @@ _SIGNATURES = (
     b"\xff\xd8\xff", b"GIF8", b"BM", b"II*\x00", b"MM\x00*", b"AC1", b"MZ",
 )  # fmt: skip
 ZSTD_SIGNATURE = b"\x28\xb5\x2f\xfd"  # a Zstandard frame (.zst, tar --zstd, Windows 11's tar.zst)
-LZ4_SIGNATURE = b"\x04\x22\x4d\x18"  # an LZ4 frame (lz4, tar --lz4)
+LZ4_SIGNATURES = (b"\x04\x22\x4d\x18", b"\x02\x21\x4c\x18")  # an LZ4 frame (lz4, tar --lz4), its legacy one (lz4 -l)
+HEAD_DECODED_BYTES = 64 * 1024  # what a headerless stream's head may decode to while it is typed
+HEAD_DECODER_BYTES = 9 * 1024 * 1024  # the memory its LZMA decoder may take (the 8 MB dictionary of xz -6)
 # signatures so short that a text file can start with them ("BM", "MZ", "AC10")
 _WEAK = {"bmp", "exe", "dwg"}
 _ODF = {
@@ -140,10 +142,8 @@ def _head_type(f: BinaryIO, head: bytes) -> str | None:
         return "dxf"
     if head.startswith(TNEF_SIGNATURE):
         return "tnef"  # Outlook's winmail.dat
-    if head.startswith(ZSTD_SIGNATURE):
-        return "zstd"
-    if head.startswith(LZ4_SIGNATURE):
-        return "lz4"
+    if (frames := _frame_type(head)) is not None:
+        return frames
     magic = _magic(head) if _may_have_magic(head) else None
     if magic and not (magic in _WEAK and looks_like_text(head)):
         return magic
@@ -152,25 +152,46 @@ def _head_type(f: BinaryIO, head: bytes) -> str | None:
     return _headerless_stream(head)
 
 
+def _frame_type(head: bytes) -> str | None:
+    """"zstd" or "lz4" for a file of their frames: its first frame's magic, past any skippable
+    frames (which both formats have, with the same magic numbers: a file starting with one whose
+    end lies past the head is taken for zstd, whose reader then says whether it is)."""
+    at = 0
+    while head[at + 1 : at + 4] == b"\x2a\x4d\x18" and 0x50 <= head[at] <= 0x5F and len(head) >= at + 8:
+        at += 8 + int.from_bytes(head[at + 4 : at + 8], "little")
+        if at >= len(head):
+            return "zstd"
+    if head.startswith(ZSTD_SIGNATURE, at):
+        return "zstd"
+    if head.startswith(LZ4_SIGNATURES, at):
+        return "lz4"
+    return None
+
+
 def _headerless_stream(head: bytes) -> str | None:
     """"zlib" or "lzma" for a compressed stream with no signature of its own: a zlib stream (git's
     objects, a .zz) or an LZMA one in the format of the old lzma tool (.lzma). Told by their
     headers' checks (zlib's two bytes are a multiple of 31; LZMA's properties and dictionary size
-    are of those its tools write), then by decoding the whole head without an error (random bytes
-    after such a start decode to a few bytes, then to an invalid code or distance)."""
+    are of those its tools write: a power of two, or one and a half), then by decoding the head
+    without an error, to at most HEAD_DECODED_BYTES (random bytes after such a start decode to a
+    few bytes, then to an invalid code or distance; a bomb's head stops there)."""
     if len(head) < 8:  # the shortest zlib stream
         return None
     if head[0] in (0x08, 0x18, 0x28, 0x38, 0x48, 0x58, 0x68, 0x78) and (head[0] << 8 | head[1]) % 31 == 0 and not head[1] & 0x20:
         try:
-            return "zlib" if zlib.decompressobj().decompress(head) else None
+            zlib.decompressobj().decompress(head, HEAD_DECODED_BYTES)  # (empty blocks first decode to nothing)
+            return "zlib"
         except zlib.error:
             return None
     dictionary = int.from_bytes(head[1:5], "little")
-    if len(head) > 13 and head[0] < 225 and dictionary >= 4096 and dictionary & (dictionary - 1) == 0 and head[5:13] != b"\0" * 8:
+    power = dictionary & (dictionary - 1) == 0 or (dictionary // 3) & (dictionary // 3 - 1) == 0 and dictionary % 3 == 0
+    if len(head) > 13 and head[0] < 225 and dictionary >= 4096 and power and head[5:13] != b"\0" * 8:
         try:
-            return "lzma" if lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(head) else None
-        except lzma.LZMAError:
-            return None
+            decoder = lzma.LZMADecompressor(lzma.FORMAT_ALONE, memlimit=HEAD_DECODER_BYTES)
+            return "lzma" if decoder.decompress(head, HEAD_DECODED_BYTES) else None
+        except lzma.LZMAError as e:  # a dictionary larger than the decoder may take here (xz -9's 64
+            # MB; a crafted 1.5 GB): typed by its header's checks alone, and read by a worker
+            return "lzma" if "limit" in str(e).lower() else None
     return None
 
 

@@ -132,11 +132,11 @@ def chain(coders: tuple[Coder, ...], out_sizes: tuple[int, ...], source: Source,
             stages.append((coder.method, base, []))
     for method, base, filters in stages:
         if method in (LZMA, LZMA2):  # filters are only ever merged into LZMA2
-            source = Stage(source, _Native(lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[*filters, base])))
+            source = Stage(source, Native(lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[*filters, base])))
         elif method == DEFLATE:
             source = Stage(source, Inflate())
         elif method == BZIP2:
-            source = Stage(source, _Native(bz2.BZ2Decompressor()))
+            source = Stage(source, Native(bz2.BZ2Decompressor()))
         else:
             source = Stage(source, _Filtered(filters))
     return source, short
@@ -182,7 +182,7 @@ def _filter(coder: Coder) -> dict:
 class Stage:
     """One decoder reading from the stage beneath it, never asked for more than n bytes at once."""
 
-    def __init__(self, source: Source, decoder: _Native | Inflate | _Filtered) -> None:
+    def __init__(self, source: Source, decoder: Native | Inflate | _Filtered) -> None:
         self._source, self._decoder = source, decoder
 
     def read(self, n: int) -> bytes:
@@ -206,7 +206,7 @@ class Stage:
         return b""
 
 
-class _Native:
+class Native:
     """lzma's and bz2's decompressors already take max_length and say when they need input."""
 
     def __init__(self, d: lzma.LZMADecompressor | bz2.BZ2Decompressor) -> None:

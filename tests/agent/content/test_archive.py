@@ -332,12 +332,16 @@ def test_member_names_cannot_pose_as_nesting_or_hide_behind_controls(tmp_path):
     """A member's name is the archive's own, shown to an officer as it is: a zip member named
     "notes.txt!/pump.dwg" read as pump.dwg inside notes.txt, and a right-to-left override or a
     terminal escape changed how the name reads. They are shown with "!_/" and "?" instead, in
-    zips and tars alike. Fails when members are named as the archive spells them."""
+    zips and tars alike; spaces of every kind stay spaces. Fails when members are named as the
+    archive spells them."""
     drawing = b"AC1032" + os.urandom(3000)
     names = {"notes.txt!/pump.dwg": "notes.txt!_/pump.dwg", "report\u202egwd.pdf": "report?gwd.pdf",
-             "\x1b[2Jclean.txt": "?[2Jclean.txt", "图纸/泵.dwg": "图纸/泵.dwg"}  # fmt: skip
+             "\x1b[2Jclean.txt": "?[2Jclean.txt", "图纸/泵.dwg": "图纸/泵.dwg",
+             "绝密\u3000★\u3000长期\u00a0报价.txt": "绝密\u3000★\u3000长期\u00a0报价.txt"}  # fmt: skip
     path = write(tmp_path, "docs.zip", zip_bytes({raw: drawing + raw.encode() for raw in names}))
     assert sorted(m.name for m in walk(path).members) == sorted(names.values())
+    # spaces of every kind stay: "?" for the ideographic space hid the marking in the name
+    assert "state_secret_marking" in {d.detector for d in inspect_file(str(path)).detections}
     tar_path = tmp_path / "docs.tar"
     with tarfile.open(tar_path, "w") as tar:
         for raw in names:
@@ -469,3 +473,20 @@ def test_every_volume_of_a_split_archive_is_flagged(tmp_path):
         assert blind & {d.detector for d in inspection.detections}, (volume.name, inspection)
     for volume in volumes[1:]:
         assert name_only(volume.name).detections == inspect_file(str(volume)).detections
+
+
+def test_a_member_its_reader_cannot_read_is_said(tmp_path):
+    """A password-protected docx (its EncryptedPackage) on its own is a parse_error, "encrypted";
+    zipped, it left with no word of it: a member's reader's failure was not looked at. It is an
+    archive_encrypted problem now, and a corrupt document member a parse_error."""
+    from agent.content.olewrite import compound_file
+
+    sealed = compound_file({"EncryptionInfo": b"\x04\x00\x04\x00" + b"x" * 200, "EncryptedPackage": b"y" * 5000})
+    cut = makers.office_zip({"word/document.xml": "<w:document/>", "[Content_Types].xml": "<Types/>"}).getvalue()
+    path = write(tmp_path, "plans.zip", zip_bytes({"plan.docx": sealed, "cut.docx": cut[: len(cut) // 2] + bytes(40)}))
+    listing = walk(path)
+    assert sorted(m.name for m in listing.members) == ["cut.docx", "plan.docx"]
+    kinds = {(p.kind, p.where) for p in listing.problems}
+    assert (ENCRYPTED, "plan.docx") in kinds and (CORRUPT, "cut.docx") in kinds, kinds
+    found = {d.detector for d in inspect_file(str(path)).detections}
+    assert {"archive_encrypted", "parse_error"} <= found

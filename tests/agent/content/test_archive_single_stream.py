@@ -205,3 +205,48 @@ def test_bytes_that_only_start_like_a_headerless_stream_are_no_stream():
         head = rng.choice([b"\x78\x9c", b"\x78\xda", b"\x5d\x00\x00\x80\x00"]) + rng.randbytes(4000)
         assert filetype.detect_file(io.BytesIO(head)) is None
     assert filetype.detect_file(io.BytesIO(zlib.compress(b"x" * 100))) == "zlib"
+
+
+def test_streams_the_first_typing_missed_are_typed(tmp_path):
+    """An attacker's review found each of these decompressed by its tool and read by name only:
+    a Zstandard (or LZ4) skippable frame first; an lzma file of a 3 MiB dictionary (`xz
+    --format=lzma --lzma1=dict=3MiB`: one and a half times a power of two); a zlib stream whose
+    first 8 KB are empty stored blocks; LZ4's legacy frame (`lz4 -l`)."""
+    skippable = b"\x50\x2a\x4d\x18" + (16).to_bytes(4, "little") + bytes(16)
+    empty_blocks = b"\x78\x01" + b"\x00\x00\x00\xff\xff" * 1700
+    inflated = zlib.decompressobj(-15)
+    inflated.decompress(empty_blocks[2:])
+    assert filetype.detect_file(io.BytesIO(skippable + b"\x28\xb5\x2f\xfd" + bytes(20))) == "zstd"
+    assert filetype.detect_file(io.BytesIO(skippable + b"\x04\x22\x4d\x18" + bytes(20))) == "lz4"
+    assert filetype.detect_file(io.BytesIO(b"\x02\x21\x4c\x18" + RANDOM_DRAWING[:4000])) == "lz4"
+    assert filetype.detect_file(io.BytesIO(empty_blocks + zlib.compress(RANDOM_DRAWING)[2:])) == "zlib"
+    if shutil.which("xz") is not None:
+        packed = subprocess.run(["xz", "-q", "-c", "--format=lzma", "--lzma1=dict=3MiB"], input=RANDOM_DRAWING, capture_output=True, check=True).stdout
+        assert filetype.detect_file(io.BytesIO(packed)) == "lzma"
+        path = tmp_path / "a.lzma"
+        path.write_bytes(packed)
+        assert [m.sha256 for m in walk_archive(str(path), "lzma").members] == [hashlib.sha256(RANDOM_DRAWING).hexdigest()]
+
+
+def test_typing_a_bomb_decodes_only_a_bounded_head():
+    """Telling a headerless stream decoded its whole 8 KB head: an lzma bomb's head came to some
+    55 MB, in the agent's own process (the lane asks the type of every file of a burst); and its
+    decoder takes its dictionary's size (a crafted header's 1.5 GB): a larger one than
+    HEAD_DECODER_BYTES is typed by its header alone."""
+    import tracemalloc
+
+    zeros = bytes(100 * 1024 * 1024)
+    for preset, dictionary in ((6, 8 << 20), (9, 64 << 20)):
+        bomb = lzma.compress(zeros, format=lzma.FORMAT_ALONE, preset=preset)[: filetype.HEAD_BYTES]
+        assert int.from_bytes(bomb[1:5], "little") == dictionary
+        tracemalloc.start()
+        try:
+            assert filetype.detect_file(io.BytesIO(bomb)) == "lzma"
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < filetype.HEAD_DECODER_BYTES + 4 * filetype.HEAD_DECODED_BYTES, (preset, peak)
+    crafted = b"\x5d" + (3 << 29).to_bytes(4, "little") + b"\xff" * 8 + bytes(100)  # a 1.5 GB dictionary
+    assert filetype.detect_file(io.BytesIO(crafted)) == "lzma"
+    # read by a worker within MAX_LZMA_DECODER_BYTES: refused, said (not 1.5 GB taken)
+    assert [(p.kind, "limit" in p.why) for p in walk_archive(io.BytesIO(crafted), "lzma").problems] == [(CORRUPT, True)]
