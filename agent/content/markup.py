@@ -188,16 +188,16 @@ def rtf_text(rtf: str) -> str:
             if stack:
                 skip, uc, cp, fonttbl, font, line = stack.pop()
             continue
+        if starred:  # the token after a group's \*: its destination
+            starred = False
+            if word not in _STARRED_READ:
+                skip = True
         if hex_byte is not None:
             if drop:
                 drop -= 1
             elif not skip:
                 pending.append(int(hex_byte, 16))
             continue
-        if starred:  # the token after a group's \*: its destination
-            starred = False
-            if word not in _STARRED_READ:
-                skip = True
         if word is not None:
             value = int(number) if number is not None else None
             if starts and (word in _NOT_TEXT or word == "fonttbl"):
