@@ -1,4 +1,4 @@
-"""Plain text and CSV: decoded (UTF-8, UTF-16 with BOM, GB18030) and split into lines; a web page's
+"""Plain text and CSV: decoded (UTF-8, UTF-16 with BOM, Big5, GB18030) and split into lines; a web page's
 or an RTF document's text as it is shown (agent/content/markup.py)."""
 
 from __future__ import annotations
