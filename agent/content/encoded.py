@@ -39,6 +39,11 @@ MIN_BYTES = 64  # decoded: a shorter block is a key, a hash or a word, no file w
 RUN_CHARS = 88  # one run of base64 (or hex) inside a line, without line breaks: 66 bytes decoded
 MIN_WIDTH = 8  # the width of a block of lines (its first line); one line alone is a run
 MAX_BLOCKS = 256  # read of one text, the longest first
+# what a dump's "*" lines may stand for: at most so many bytes a character of the dump's own lines,
+# and at least DUMP_FLOOR_BYTES (a dump's offsets are its writer's word: a jump to 0xffffffff after
+# a "*" built 4 GB in memory from a few lines)
+DUMP_RATIO = 100
+DUMP_FLOOR_BYTES = 16 * 1024 * 1024
 BASE64, HEX, UUENCODE = "base64", "hex", "uuencode"
 
 _B64 = "A-Za-z0-9+/_-"  # base64's alphabet and base64url's (RFC 4648: - and _ for + and /)
@@ -275,24 +280,29 @@ def _dump(lines: list[str], offsets: list[str | None]) -> bytes:
                     break
     out = bytearray()
     previous = b""
+    most = max(DUMP_FLOOR_BYTES, DUMP_RATIO * sum(map(len, lines)))  # beyond it, "*" lines stand for nothing more
     for offset, digits in zip(offsets, lines, strict=True):
         if not digits:  # a "*" (offset None) or the closing offset: the line before, over again
             if offset is None:
                 continue
             at = _int(offset, base)
             if at is not None and previous and width:
-                while len(out) + len(previous) <= at:
-                    out += previous
+                _repeat(out, previous, min(at, most))
                 del out[at:]
             continue
         at = _int(offset, base) if offset is not None else None
         if at is not None and previous and width and len(out) < at:  # the lines a "*" stood for
-            while len(out) + len(previous) <= at:
-                out += previous
+            _repeat(out, previous, min(at, most))
         row = bytes.fromhex(digits[: 2 * width] if width else digits[: len(digits) // 2 * 2])
         out += row
         previous = row
     return bytes(out)
+
+
+def _repeat(out: bytearray, line: bytes, end: int) -> None:
+    """`line` put after `out` over again while it ends at or before `end` (at once, not a line at a time)."""
+    if len(out) + len(line) <= end:
+        out += line * ((end - len(out)) // len(line))
 
 
 def _int(digits: str, base: int) -> int | None:

@@ -333,3 +333,23 @@ def test_the_real_tools_output_is_read(tmp_path):
             continue
         out = subprocess.run([*command, str(tmp_path / "pump.dwg")], capture_output=True, text=True, check=True).stdout
         assert [c.data for c in encoded.carried(out)] == [DRAWING], command
+
+
+def test_a_dumps_offsets_cannot_make_its_repeated_lines_stand_for_gigabytes():
+    """Found reading this machine's own files: a text with hexdump -C's lines, a "*" and then an
+    offset near 4 GB rebuilt the line over again up to it, some 4 GB in memory from a few lines.
+    What "*" lines stand for is bounded (encoded.DUMP_RATIO times the dump's own characters, at
+    least DUMP_FLOOR_BYTES)."""
+    import tracemalloc
+
+    line = "00000000  41 43 31 30 33 32 20 70  75 6d 70 20 69 6d 70 65  |AC1032 pump impe|\n"
+    second = "00000010  41 43 31 30 33 32 20 70  75 6d 70 20 69 6d 70 65  |AC1032 pump impe|\n"
+    dump = line + second + "*\n" + "fffffff0  72 0a 0a 0a 0a 0a 0a 0a  0a 0a 0a 0a 0a 0a 0a 0a  |r...............|\nffffffff\n"
+    tracemalloc.start()
+    try:
+        pieces = list(encoded.carried(dump))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert pieces and all(len(p.data) <= encoded.DUMP_FLOOR_BYTES + 16 for p in pieces)
+    assert peak < 4 * encoded.DUMP_FLOOR_BYTES
