@@ -99,7 +99,7 @@ _SIGNATURES = (
 ZSTD_SIGNATURE = b"\x28\xb5\x2f\xfd"  # a Zstandard frame (.zst, tar --zstd, Windows 11's tar.zst)
 LZ4_SIGNATURES = (b"\x04\x22\x4d\x18", b"\x02\x21\x4c\x18")  # an LZ4 frame (lz4, tar --lz4), its legacy one (lz4 -l)
 HEAD_DECODED_BYTES = 64 * 1024  # what a headerless stream's head may decode to while it is typed
-HEAD_DECODER_BYTES = 9 * 1024 * 1024  # the memory its LZMA decoder may take (the 8 MB dictionary of xz -6)
+TRIAL_DICTIONARY_BYTES = 1024 * 1024  # the dictionary an LZMA head is decoded with while it is typed
 # signatures so short that a text file can start with them ("BM", "MZ", "AC10")
 _WEAK = {"bmp", "exe", "dwg"}
 _ODF = {
@@ -174,7 +174,8 @@ def _headerless_stream(head: bytes) -> str | None:
     headers' checks (zlib's two bytes are a multiple of 31; LZMA's properties and dictionary size
     are of those its tools write: a power of two, or one and a half), then by decoding the head
     without an error, to at most HEAD_DECODED_BYTES (random bytes after such a start decode to a
-    few bytes, then to an invalid code or distance; a bomb's head stops there)."""
+    few bytes, then to an invalid code or distance; a bomb's head stops there). A printer's
+    settings (printerSettings1.bin in a pptx) pass an LZMA header's checks: they do not decode."""
     if len(head) < 8:  # the shortest zlib stream
         return None
     if head[0] in (0x08, 0x18, 0x28, 0x38, 0x48, 0x58, 0x68, 0x78) and (head[0] << 8 | head[1]) % 31 == 0 and not head[1] & 0x20:
@@ -186,12 +187,13 @@ def _headerless_stream(head: bytes) -> str | None:
     dictionary = int.from_bytes(head[1:5], "little")
     power = dictionary & (dictionary - 1) == 0 or (dictionary // 3) & (dictionary // 3 - 1) == 0 and dictionary % 3 == 0
     if len(head) > 13 and head[0] < 225 and dictionary >= 4096 and power and head[5:13] != b"\0" * 8:
+        # the decoder takes its dictionary's size at once (xz -9's 64 MB, a crafted header's 1.5 GB),
+        # but what is decoded here reaches back no further than itself: a small one decodes it alike
+        trial = head[:1] + min(dictionary, TRIAL_DICTIONARY_BYTES).to_bytes(4, "little") + head[5:]
         try:
-            decoder = lzma.LZMADecompressor(lzma.FORMAT_ALONE, memlimit=HEAD_DECODER_BYTES)
-            return "lzma" if decoder.decompress(head, HEAD_DECODED_BYTES) else None
-        except lzma.LZMAError as e:  # a dictionary larger than the decoder may take here (xz -9's 64
-            # MB; a crafted 1.5 GB): typed by its header's checks alone, and read by a worker
-            return "lzma" if "limit" in str(e).lower() else None
+            return "lzma" if lzma.LZMADecompressor(lzma.FORMAT_ALONE).decompress(trial, HEAD_DECODED_BYTES) else None
+        except lzma.LZMAError:
+            return None
     return None
 
 

@@ -205,6 +205,10 @@ def test_bytes_that_only_start_like_a_headerless_stream_are_no_stream():
         head = rng.choice([b"\x78\x9c", b"\x78\xda", b"\x5d\x00\x00\x80\x00"]) + rng.randbytes(4000)
         assert filetype.detect_file(io.BytesIO(head)) is None
     assert filetype.detect_file(io.BytesIO(zlib.compress(b"x" * 100))) == "zlib"
+    # a Mac's printer settings in a pptx (printerSettings1.bin: 02 00 00 00 01, a "16 MB dictionary")
+    # passed LZMA's header checks; typed by them alone, python-pptx's source became three corrupt members
+    settings = b"\x02\x00\x00\x00\x01\x00\x00\x00\xaa\x19\x00\x00" + b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE plist>' * 50
+    assert filetype.detect_file(io.BytesIO(settings)) != "lzma"
 
 
 def test_streams_the_first_typing_missed_are_typed(tmp_path):
@@ -231,8 +235,8 @@ def test_streams_the_first_typing_missed_are_typed(tmp_path):
 def test_typing_a_bomb_decodes_only_a_bounded_head():
     """Telling a headerless stream decoded its whole 8 KB head: an lzma bomb's head came to some
     55 MB, in the agent's own process (the lane asks the type of every file of a burst); and its
-    decoder takes its dictionary's size (a crafted header's 1.5 GB): a larger one than
-    HEAD_DECODER_BYTES is typed by its header alone."""
+    decoder takes its dictionary's size (a crafted header's 1.5 GB): the head is decoded with a
+    dictionary of TRIAL_DICTIONARY_BYTES (what it decodes reaches back no further)."""
     import tracemalloc
 
     zeros = bytes(100 * 1024 * 1024)
@@ -245,7 +249,7 @@ def test_typing_a_bomb_decodes_only_a_bounded_head():
             peak = tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
-        assert peak < filetype.HEAD_DECODER_BYTES + 4 * filetype.HEAD_DECODED_BYTES, (preset, peak)
+        assert peak < 2 * filetype.TRIAL_DICTIONARY_BYTES + 4 * filetype.HEAD_DECODED_BYTES, (preset, peak)
     crafted = b"\x5d" + (3 << 29).to_bytes(4, "little") + b"\xff" * 8 + bytes(100)  # a 1.5 GB dictionary
     assert filetype.detect_file(io.BytesIO(crafted)) == "lzma"
     # read by a worker within MAX_LZMA_DECODER_BYTES: refused, said (not 1.5 GB taken)
