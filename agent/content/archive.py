@@ -994,7 +994,7 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
         document = extract_file(
             data, name.rsplit("/", 1)[-1], max_bytes=limits.max_held_bytes, max_seconds=seconds_left
         )
-        from agent.content.inspect import fingerprinted_text  # (inspect walks archives with this module)
+        from agent.content.inspect import fingerprinted_text, searched_text  # (inspect walks archives with this module)
 
         text = fingerprinted_text(document)  # (joined once: fingerprinted, then searched for files written out)
         fingerprints = _text_fingerprints(walk, document, text)
@@ -1005,7 +1005,7 @@ def _member(walk: _Walk, chunks: Iterator[bytes], name: str, depth: int) -> None
         if inner_type in UNREAD_ARCHIVE_TYPES:
             walk.problem(NOT_INSPECTED, name, inner_type)
         if inner_type not in MESSAGE_TYPES or inner_type in TEXT_SEARCHED_TYPES:  # (an .eml's walk reads its text for them)
-            _carried_in(walk, text, name, depth)
+            _carried_in(walk, searched_text(data, document, text, limits.max_held_bytes), name, depth)
         if inner_type not in MESSAGE_TYPES:
             if inner_type in OLE_DOCUMENT_TYPES:  # an object embedded in a document: the file it holds
                 _objects_in(walk, data, name, depth)

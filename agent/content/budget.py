@@ -35,6 +35,7 @@ class Collector:
         self.chars_left = max_bytes  # text we may still keep
         self.parts: list[TextPart] = []
         self.truncated = False
+        self.markup = False  # the text is what a page or an RTF document shows, not the file's own characters
 
     def check_time(self) -> None:
         if self._clock() > self._deadline:

@@ -65,6 +65,7 @@ class Document:
     parts: tuple[TextPart, ...] = ()
     truncated: bool = False  # the size or time budget ran out before the end
     problem: str | None = None  # why the text could not be (fully) extracted
+    markup: bool = False  # the text is what a web page or an RTF document shows (agent/content/markup.py)
 
     def text_of(self, *places: str) -> str:
         return "\n".join([p.text for p in self.parts if p.where in places])  # a list: join makes one anyway

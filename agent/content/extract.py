@@ -168,4 +168,4 @@ def _extract(
         problem = f"internal error: {type(e).__name__}"
     if problem:
         logger.debug("content not extracted type={} problem={!r}", file_type, problem)
-    return Document(file_type, (name_part, *out.parts), truncated=out.truncated, problem=problem)
+    return Document(file_type, (name_part, *out.parts), truncated=out.truncated, problem=problem, markup=out.markup)

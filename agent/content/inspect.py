@@ -20,7 +20,7 @@ from typing import BinaryIO
 
 from loguru import logger
 
-from agent.content import markup, winnow
+from agent.content import winnow
 from agent.content.archive import (
     ARCHIVE_TYPES,
     EMBEDDING_TYPES,
@@ -110,7 +110,7 @@ def inspect_source(
     # files written out in its text (base64, a hex dump), whatever is appended to it (a zip put
     # after the base64 must not stop the search); a saved email's walk reads its text parts itself
     if document.file_type not in ARCHIVE_TYPES or document.file_type in TEXT_SEARCHED_TYPES:
-        listings.append(walk_carried(_searched_text(f, document, text, max_bytes), Limits(max_seconds=_left(started, max_seconds))))
+        listings.append(walk_carried(searched_text(f, document, text, max_bytes), Limits(max_seconds=_left(started, max_seconds))))
     if listings:
         members = (*members, *(m for listing in listings for m in listing.members))
         found = _summed([*found, *(d for listing in listings for d in listing.detections())])
@@ -126,25 +126,22 @@ def inspect_source(
     )
 
 
-def _searched_text(f: BinaryIO, document: Document, text: str, max_bytes: int) -> str:
+def searched_text(f: BinaryIO, document: Document, text: str, max_bytes: int) -> str:
     """The text searched for files written out in it: the document's text, but for a plain text
     file whose extraction was cut short (at its count of parts: an xxd of a 12 MB drawing is
     800,000 lines) its own bytes, as UTF-8 (what is written out is ASCII, whatever the rest is),
     unless they hold NULs (UTF-16: its text is the better read); for a web page or an RTF
     document, its markup too (a picture inlined as a data: URI is in a tag, an object's bytes are
-    in hex in a group its text leaves out)."""
-    if document.file_type != "text":
+    in hex in a group its text leaves out). A file's or an archive member's (agent/content/archive.py)."""
+    if document.file_type != "text" or not (document.truncated or document.markup):
         return text
     try:
         f.seek(0)
-        raw = f.read(max_bytes if document.truncated else markup.HEAD_CHARS)
-        if not document.truncated:
-            if not markup.is_markup(decode(raw, complete=False)):
-                return text
-            f.seek(0)
-            return decode(f.read(max_bytes), complete=False) + "\n" + text
+        raw = f.read(max_bytes)
     except OSError:
         return text
+    if document.markup:
+        return decode(raw, complete=False) + "\n" + text
     return text if b"\0" in raw[:4096] else raw.decode("utf-8", "replace")
 
 

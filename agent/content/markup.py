@@ -139,7 +139,7 @@ def is_rtf(text: str) -> bool:
 
 
 def is_rtf_file(data: bytes) -> bool:
-    return data[:32].lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{\\rtf")
+    return is_rtf(data[:32].removeprefix(b"\xef\xbb\xbf").decode("latin-1"))
 
 
 def rtf_text(rtf: str) -> str:
@@ -274,11 +274,7 @@ def rtf_text(rtf: str) -> str:
     return "\n".join(line.strip() for line in text.split("\n"))
 
 
-def is_markup(text: str) -> bool:
-    return is_rtf(text) or is_page(text)
-
-
 def as_text(text: str) -> str:
     """A text file's text as it is read: a web page's as a browser shows it (page_text), any other
-    as it is (RTF is read from its bytes: rtf_text)."""
+    as it is, the same string (RTF is read from its bytes: rtf_text)."""
     return page_text(text) if is_page(text) else text

@@ -87,7 +87,11 @@ def read_text(source: str | BinaryIO, out: Collector) -> None:
     out.truncated = out.truncated or not complete
     data = b"".join(chunks)
     if is_rtf_file(data):  # RTF as a word processor shows it, from its bytes
-        lines = rtf_text(data.decode("latin-1").lstrip("\xef\xbb\xbf")).splitlines()
+        shown = rtf_text(data.removeprefix(b"\xef\xbb\xbf").decode("latin-1"))
+        out.markup = True
     else:
-        lines = as_text(decode(data, complete)).splitlines()  # a web page as a browser shows it
+        text = decode(data, complete)
+        shown = as_text(text)  # a web page as a browser shows it
+        out.markup = shown is not text
+    lines = shown.splitlines()
     out.add_all(BODY, lines, decoded=True)  # add() per line, parts made at once

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import random
+import zipfile
 
 import pytest
 
@@ -153,3 +154,19 @@ def test_an_rtf_file_is_read_from_its_bytes(tmp_path):
     path = tmp_path / "spec.rtf"
     path.write_bytes(b"{\\rtf1\\ansi\\ansicpg936{\\fonttbl{\\f0\\fcharset134 SimSun;}}\\f0 " + "商业秘密 叶轮".encode("gbk") + b"\\par}")
     assert [p.text for p in extract(str(path), "spec.rtf").parts[1:]] == ["商业秘密 叶轮"]
+
+
+def test_a_small_picture_inlined_in_a_page_alone_or_zipped_is_searched_for():
+    """A data: URI short enough to make one tag (under 2,000 characters) is left out of the page's
+    text; what is searched is the markup too, for a page on its own and, since the review, for one
+    inside an archive (a member's search read the shown text only: a zipped page's inlined drawing
+    left unseen)."""
+    drawing = b"AC1032" + random.Random(2).randbytes(1000)
+    page = f'<!DOCTYPE html><html><body><p>说明</p><img src="data:image/png;base64,{base64.b64encode(drawing).decode()}"></body></html>'
+    assert "data:" not in markup.page_text(page)
+    assert [m.name for m in _inspected(page.encode(), "page.html").members] == ["(base64 1)"]
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as z:
+        z.writestr("site/page.html", page)
+    found = _inspected(packed.getvalue(), "site.zip")
+    assert "site/page.html!/(base64 1)" in [m.name for m in found.members]
