@@ -27,8 +27,30 @@ native = (
             optional=True,
             extra_compile_args=["-O2", "-ffp-contract=off"],
         ),
-        Extension("agent.content._zipend", ["agent/content/_zipend.c"], optional=True, extra_compile_args=["-O2"]),
-        Extension("agent.content._chunks", ["agent/content/_chunks.c"], optional=True, extra_compile_args=["-O3"]),
+        Extension(
+            "agent.content._zipend",
+            ["agent/content/_zipend.c"],
+            depends=["agent/content/_runs.h"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
+        Extension(
+            "agent.content._chunks",
+            ["agent/content/_chunks.c"],
+            depends=["agent/content/_chunkcore.h"],
+            optional=True,
+            extra_compile_args=["-O3"],
+        ),
+        # the lane's digest of a batch of files (agent/lanes.py): SHA-256 through OpenSSL's libcrypto,
+        # the library hashlib itself uses (its headers: libssl-dev)
+        Extension(
+            "agent._lane",
+            ["agent/_lane.c"],
+            depends=["agent/content/_chunkcore.h", "agent/content/_runs.h"],
+            libraries=["crypto"],
+            optional=True,
+            extra_compile_args=["-O2"],
+        ),
         Extension(
             "agent.content._pdflayout",
             ["agent/content/_pdflayout.c"],

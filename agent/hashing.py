@@ -42,6 +42,12 @@ class Hasher:
         self.bytes_read = 0
         self.files_hashed = 0
 
+    def count(self, size: int) -> None:
+        """Count a file of `size` bytes hashed (here, or by the lanes' C digest: agent/lanes.py)."""
+        with self._lock:
+            self.bytes_read += size
+            self.files_hashed += 1
+
     def digest(
         self, path: str, head_bytes: int = 0, look: Callable[[memoryview], None] | None = None
     ) -> FileDigest:
@@ -99,7 +105,5 @@ class Hasher:
             size += n
             if progress is not None and size % PROGRESS_BYTES < n:
                 progress()
-        with self._lock:
-            self.bytes_read += size
-            self.files_hashed += 1
+        self.count(size)
         return FileDigest(h.hexdigest(), size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, head, seen)

@@ -7,6 +7,14 @@ from (agent/opaque.py) never reaches, and holds at most `slots` open files, so t
 pipeline never opens more descriptors than the lanes can take; a file that finds its lane full
 waits in the pipeline for the next step. Results come back on a queue that only the pipeline
 thread drains (it alone touches the outbox).
+
+A lane takes the files waiting for it together (at most BATCH_FILES, and BATCH_BYTES by their
+sizes after the first) and, where the C extension agent/_lane.c is built, hashes and looks at them
+in one call that holds no GIL: in a burst, one file at a time through Hasher.digest_fd cost each
+file some 100 Python calls and a dozen hand-overs of the GIL to the pipeline thread and back.
+That call gives what digest_fd, opaque.Looker, the chunker and opaque.zip_at_end give (FAST_LANE =
+False, or a Hasher whose digest_fd is another's, takes them one at a time: the reference,
+tests/agent/test_lane_digest.py holds the two equal).
 """
 
 from __future__ import annotations
@@ -18,20 +26,45 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from loguru import logger
 
 from agent.content.chunks import Chunker, Prefilter
 from agent.content.inspect import Inspection
+from agent.content.textruns import MIN_GB_BYTES, MIN_UTF8_BYTES, PAIRS
+from agent.content.zipread import END_SIGNATURE, LOCAL_SIGNATURE, TAIL_BYTES
 from agent.hashing import FileDigest, Hasher
 from agent.inspector import IDLE_S
-from agent.opaque import EMBEDDED_7Z_WITHIN, HEAD_BYTES, SEVEN_ZIP_SIGNATURE, Looker, is_opaque, name_only, zip_at_end
+from agent.opaque import (
+    EMBEDDED_7Z_WITHIN,
+    HEAD_BYTES,
+    LOCAL_WITHIN,
+    SEVEN_ZIP_SIGNATURE,
+    Looker,
+    is_opaque,
+    name_only,
+    zip_at_end,
+)
+
+try:  # the lane's digest of a batch, in C (agent/_lane.c)
+    from agent import _lane
+except ImportError:  # built without it (no compiler, or no OpenSSL headers): one file at a time in Python
+    _lane = None
+else:
+    _lane.configure(
+        pairs=PAIRS, utf8_bytes=MIN_UTF8_BYTES, gb_bytes=MIN_GB_BYTES, head_bytes=HEAD_BYTES, seven_zip=SEVEN_ZIP_SIGNATURE,
+        look_within=EMBEDDED_7Z_WITHIN, local=LOCAL_SIGNATURE, local_within=LOCAL_WITHIN, end=END_SIGNATURE,
+        tail_bytes=TAIL_BYTES,
+    )  # fmt: skip
 
 LARGE_BYTES = 64 * 1024 * 1024
 SMALL_SLOTS = 64
 LARGE_SLOTS = 4
 WAKE_AT = 16  # files waiting without a wake that wake the lane anyway (a step handing many starts it early)
+BATCH_FILES = 64  # a lane's files taken together, at most
+BATCH_BYTES = 8 * 1024 * 1024  # and no more files once this many bytes (by their sizes when opened) are taken
+FAST_LANE = True  # False: each file through Hasher.digest_fd and the looks in Python (the reference)
 
 
 class Inspector(Protocol):
@@ -113,6 +146,10 @@ class _Lane:
         self.jobs: _Jobs = _Jobs(slots)
         self.hasher, self.inspector, self.results = hasher, inspector, results
         self.moved_at: float | None = None  # wall time of the busy lane's last sign of progress (None: idle)
+        # the bytes the C digest has read (it adds to them without the GIL), and what last_moved saw of them
+        self._read = bytearray(8)
+        self._read_count = memoryview(self._read).cast("q")
+        self._read_seen, self._read_at = 0, 0.0
         self._thread = threading.Thread(target=self._run, name=f"lane-{name}", daemon=True)
 
     def start(self) -> None:
@@ -128,6 +165,17 @@ class _Lane:
             return
         self.inspector.close()
         self._close_waiting()
+
+    def last_moved(self) -> float | None:
+        """moved_at, or later when the C digest has read bytes since (None: idle). Called by the
+        pipeline thread only (it alone writes _read_seen and _read_at)."""
+        moved_at = self.moved_at
+        if moved_at is None:
+            return None
+        read = self._read_count[0]
+        if read != self._read_seen:
+            self._read_seen, self._read_at = read, time.time()
+        return max(moved_at, self._read_at)
 
     def _close_waiting(self) -> None:
         while True:
@@ -147,48 +195,120 @@ class _Lane:
                 continue
             if job is None:
                 return
+            batch, stopping = self._batch(job) if self._native() else ([job], False)
             self.moved_at = time.time()
             try:
-                self.results.put(self._work(job))
-            except Exception as exc:  # contain: a lane that dies would leave its files unreported
-                logger.exception("lane job failed lane={} error={!r}", self.name, type(exc).__name__)
-                self.results.put(Done(job, OSError(f"internal error: {type(exc).__name__}")))
-            finally:
-                os.close(job.fd)
-                self.moved_at = None
+                digests = self._digests(batch)
+            except Exception as exc:  # contain: every file of the batch is reported, as failed
+                logger.exception("lane digest failed lane={} error={!r}", self.name, type(exc).__name__)
+                digests = [OSError(f"internal error: {type(exc).__name__}")] * len(batch)
+            for job, digested in zip(batch, digests, strict=True):
+                self.moved_at = time.time()
+                try:
+                    self.results.put(self._work(job, digested))
+                except Exception as exc:  # contain: a lane that dies would leave its files unreported
+                    logger.exception("lane job failed lane={} error={!r}", self.name, type(exc).__name__)
+                    self.results.put(Done(job, OSError(f"internal error: {type(exc).__name__}")))
+                finally:
+                    os.close(job.fd)
+            self.moved_at = None
+            if stopping:
+                return
 
-    def _work(self, job: Job) -> Done:
-        try:
-            head_bytes, look_within = (HEAD_BYTES, EMBEDDED_7Z_WITHIN) if job.inspect else (0, 0)
-            looker = Looker() if job.inspect else None  # text or a zip's local header a worker would read
-            look = looker
-            chunker = Chunker(job.prefilter.values) if job.inspect and job.prefilter else None
-            if chunker is not None:  # the same bytes, chunked as they are hashed (agent/content/chunks.py)
+    def _native(self) -> bool:
+        """Whether this lane's files are hashed by the C digest: built, and the Hasher's digest_fd
+        the one it gives the answers of (a subclass's, a test's, is called file by file)."""
+        return FAST_LANE and _lane is not None and type(self.hasher).digest_fd is Hasher.digest_fd
 
-                def look(view: memoryview) -> None:
-                    looker(view)
-                    chunker.feed(view)
+    def _batch(self, first: Job) -> tuple[list[Job], bool]:
+        """The first job and those waiting behind it, within BATCH_FILES and BATCH_BYTES; True
+        when the stop was taken (the lane ends once these are done)."""
+        batch, size = [first], first.st.st_size
+        while len(batch) < BATCH_FILES and size < BATCH_BYTES:
+            try:
+                job = self.jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                return batch, True
+            batch.append(job)
+            size += job.st.st_size
+        return batch, False
 
-            digest = self.hasher.digest_fd(
-                job.fd, head_bytes, progress=self._moved, known=job.st, look_for=SEVEN_ZIP_SIGNATURE, look_within=look_within,
-                look=look,
-            )
-        except OSError as exc:
-            return Done(job, exc)
+    def _digests(self, batch: list[Job]) -> list[_Digested | OSError | None]:
+        """Each job's digest and looks from the C digest, or None for each (_work hashes it)."""
+        if not self._native():
+            return [None] * len(batch)
+        asked = [
+            (job.fd, job.inspect, job.prefilter.values if job.inspect and job.prefilter else None, _known(job.st))
+            for job in batch
+        ]
+        out: list[_Digested | OSError | None] = []
+        for answer in _lane.digest_batch(asked, self._read):
+            if isinstance(answer, OSError):
+                out.append(answer)
+                continue
+            sha256, size, mtime_ns, inode, ctime_ns, head, seen, looked, end_in_tail, _made, hits = answer
+            self.hasher.count(size)
+            digest = FileDigest(sha256, size, mtime_ns, inode, ctime_ns, head, seen)
+            out.append(_Digested(digest, looked, (lambda end=end_in_tail: end), hits))
+        return out
+
+    def _work(self, job: Job, digested: _Digested | OSError | None = None) -> Done:
+        """The job's result: from its C digest when given, else hashed and looked at here."""
+        if isinstance(digested, OSError):
+            return Done(job, digested)
+        if digested is None:
+            try:
+                digested = self._digest(job)
+            except OSError as exc:
+                return Done(job, exc)
+        digest = digested.digest
         changed = (digest.size, digest.mtime_ns) != (job.st.st_size, job.st.st_mtime_ns)
         if changed or not job.inspect:
             return Done(job, digest)
-        hits = tuple(chunker.finish()[1]) if chunker is not None else ()
         self._moved()
         name = os.path.basename(job.path)
         # no parser reads anything from it, no zip or 7z hides behind its start, and it holds no run of
         # text: no worker round-trip (agent/opaque.py)
-        if is_opaque(digest.head) and not digest.seen and not looker.found and not zip_at_end(job.fd, digest.size):
-            return Done(job, digest, name_only(name), hits)
-        return Done(job, digest, self.inspector.inspect(job.fd, name), hits)
+        if is_opaque(digest.head) and not digest.seen and not digested.looked and not digested.end_in_tail():
+            return Done(job, digest, name_only(name), digested.hits)
+        return Done(job, digest, self.inspector.inspect(job.fd, name), digested.hits)
+
+    def _digest(self, job: Job) -> _Digested:
+        """The job's file hashed by Hasher.digest_fd, looked at as it is read (the reference)."""
+        head_bytes, look_within = (HEAD_BYTES, EMBEDDED_7Z_WITHIN) if job.inspect else (0, 0)
+        looker = Looker() if job.inspect else None  # text or a zip's local header a worker would read
+        look = looker
+        chunker = Chunker(job.prefilter.values) if job.inspect and job.prefilter else None
+        if chunker is not None:  # the same bytes, chunked as they are hashed (agent/content/chunks.py)
+
+            def look(view: memoryview) -> None:
+                looker(view)
+                chunker.feed(view)
+
+        digest = self.hasher.digest_fd(
+            job.fd, head_bytes, progress=self._moved, known=job.st, look_for=SEVEN_ZIP_SIGNATURE, look_within=look_within,
+            look=look,
+        )
+        hits = tuple(chunker.finish()[1]) if chunker is not None else ()
+        return _Digested(digest, looker is not None and looker.found, lambda: zip_at_end(job.fd, digest.size), hits)
 
     def _moved(self) -> None:
         self.moved_at = time.time()
+
+
+class _Digested(NamedTuple):
+    """A file's digest and what was looked for in its bytes as they were read."""
+
+    digest: FileDigest
+    looked: bool  # a run of text or a zip's local header may be there (opaque.Looker)
+    end_in_tail: Callable[[], bool]  # whether a zip's end record is in the file's tail (opaque.zip_at_end)
+    hits: tuple[int, ...]  # its chunks' fingerprints found in the job's prefilter
+
+
+def _known(st: Any) -> tuple[int, int, int, int]:
+    return st.st_mode, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
 
 
 class Lanes:
@@ -250,5 +370,5 @@ class Lanes:
         """Wall time since which a busy lane has shown no progress (a read that never returns,
         on a hung network or FUSE file system), or None when none is busy. Inspection cannot be
         stuck: its worker has a deadline."""
-        busy = [t for t in (self._small.moved_at, self._large.moved_at) if t is not None]
+        busy = [t for t in (self._small.last_moved(), self._large.last_moved()) if t is not None]
         return min(busy) if busy else None

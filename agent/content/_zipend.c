@@ -2,18 +2,20 @@
  *
  * The agent's lane asks it of every opaque file of a burst: a zip behind a prefix is found by its
  * end record ("PK\x05\x06") in its last 64 KiB (agent/opaque.py zip_at_end), a 7z by its
- * signature in its first 4 MB (agent/hashing.py, while it hashes). Python's `in` takes some
- * 15-40 µs over 64 KiB here (a generic substring search); memchr for the signature's last byte
- * and a look at the bytes before it takes a few, as that byte turns up once in 256 random ones.
- * The reference is `needle in data`, which tests hold it to.
+ * signature in its first 4 MB (agent/hashing.py, while it hashes): find_signature in _runs.h,
+ * whose reference is `needle in data`, which tests hold it to. (The lane's digest of a batch,
+ * agent/_lane.c, makes the same searches without Python where it is built.)
  *
  * text_runs and may_hold_runs find runs of text in a file no reader types, as `strings` does
  * (agent/content/textruns.py says what a run is, and holds the Python scans these are tested
- * against). The table of byte pairs that may stand side by side in a run comes from there.
+ * against; may_hold_runs's scan is in _runs.h). The table of byte pairs that may stand side by
+ * side in a run comes from there.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+
+#include "_runs.h"
 
 /* contains(data, needle): `needle in data` for a needle of 1 to 64 bytes. */
 static PyObject *zipend_contains(PyObject *Py_UNUSED(self), PyObject *args)
@@ -27,75 +29,13 @@ static PyObject *zipend_contains(PyObject *Py_UNUSED(self), PyObject *args)
         PyErr_SetString(PyExc_ValueError, "the needle must be 1 to 64 bytes");
         return NULL;
     }
-    const unsigned char *start = (const unsigned char *)view.buf;
-    const unsigned char *end = start + view.len;
-    const unsigned char *want = (const unsigned char *)needle.buf;
-    Py_ssize_t before = needle.len - 1; /* bytes of the needle before its last */
-    unsigned char last = want[before];
-    int found = 0;
-    if (view.len >= needle.len) {
-        const unsigned char *at = start + before; /* where the needle's last byte can first be */
-        Py_BEGIN_ALLOW_THREADS
-        while (at < end) {
-            const unsigned char *hit = memchr(at, last, (size_t)(end - at));
-            if (hit == NULL)
-                break;
-            if (memcmp(hit - before, want, (size_t)before) == 0) {
-                found = 1;
-                break;
-            }
-            at = hit + 1;
-        }
-        Py_END_ALLOW_THREADS
-    }
+    int found;
+    Py_BEGIN_ALLOW_THREADS
+    found = find_signature(view.buf, (size_t)view.len, needle.buf, (size_t)needle.len) != NULL;
+    Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
     PyBuffer_Release(&needle);
     return PyBool_FromLong(found);
-}
-
-#define PAIRS_BYTES 65536 /* a byte for each pair of bytes: UTF8_BIT, GB_BIT */
-#define UTF8_BIT 1
-#define GB_BIT 2
-
-/* Whether some w bytes in a row (w >= 2) have every neighbouring pair's bit set in pairs. A
- * window's pairs are looked at from its last back; at the first whose bit is not set, no window
- * holding it can do, so the next starts just past it (on random data a few looks every w bytes;
- * a table of bits, 16 KiB, was twice as slow: the bit's shift waits on the load). */
-static int window_found(const unsigned char *d, Py_ssize_t n, const unsigned char *pairs, unsigned char bit, Py_ssize_t w)
-{
-    Py_ssize_t s = 0;
-    while (n - s >= w) {
-        Py_ssize_t j = s + w - 2; /* the window's last pair: d[j], d[j + 1] */
-        while (j >= s && (pairs[((unsigned)d[j] << 8) | d[j + 1]] & bit))
-            j--;
-        if (j < s)
-            return 1;
-        s = j + 1;
-    }
-    return 0;
-}
-
-/* window_found(d, n, pairs, UTF8_BIT, w1) || window_found(d, n, pairs, GB_BIT, w2), the two scans
- * run side by side a pair at a time, each step's next place chosen without a branch: a scan's step
- * waits on its loads (a byte pair, then its bit in the 64 KiB table), and on random data its
- * windows' ends were mispredicted branches, so one scan after the other took some 8 µs for 24 KiB,
- * mostly waiting; side by side, one scan's loads fill the other's wait. Once either reaches the
- * end, the other goes on alone from its window's start (its windows before it are ruled out). */
-static int windows_found(const unsigned char *d, Py_ssize_t n, const unsigned char *pairs, Py_ssize_t w1, Py_ssize_t w2)
-{
-    Py_ssize_t s1 = 0, j1 = w1 - 2, s2 = 0, j2 = w2 - 2;
-    while (n - s1 >= w1 && n - s2 >= w2) {
-        int ok1 = (pairs[((unsigned)d[j1] << 8) | d[j1 + 1]] & UTF8_BIT) != 0;
-        int ok2 = (pairs[((unsigned)d[j2] << 8) | d[j2 + 1]] & GB_BIT) != 0;
-        /* a pair in the window: the next one back; else the next window starts just past it */
-        Py_ssize_t m1 = -(Py_ssize_t)ok1, m2 = -(Py_ssize_t)ok2; /* all ones where the pair is in */
-        Py_ssize_t ns1 = (s1 & m1) | ((j1 + 1) & ~m1), nj1 = ((j1 - 1) & m1) | ((j1 + w1 - 1) & ~m1);
-        Py_ssize_t ns2 = (s2 & m2) | ((j2 + 1) & ~m2), nj2 = ((j2 - 1) & m2) | ((j2 + w2 - 1) & ~m2);
-        if (nj1 < ns1 || nj2 < ns2) /* every pair of a window looked at was in it */
-            return 1;
-        s1 = ns1, j1 = nj1, s2 = ns2, j2 = nj2;
-    }
-    return window_found(d + s1, n - s1, pairs, UTF8_BIT, w1) || window_found(d + s2, n - s2, pairs, GB_BIT, w2);
 }
 
 static int parse_pairs_args(PyObject *args, Py_buffer *view, Py_buffer *pairs, Py_ssize_t *utf8_bytes, Py_ssize_t *gb_bytes)
