@@ -19,11 +19,14 @@ also after bytes were put in front, appended, changed or cut off.
 
 from __future__ import annotations
 
+import bisect
 import errno
 import os
+import re
 import sqlite3
 import stat
 import time
+from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
@@ -95,6 +98,14 @@ MIGRATIONS = (
 )  # index.db of an older agent
 COLUMNS = "path, size, mtime_ns, inode, sha256, level, entry, ctime_ns"
 KNOWN_CHUNK = 400  # digests per known_sha256 query (two parameters each: under SQLite's old 999)
+# True: known_sha256 first looks each digest's first 64 bits up in a sorted array of every digest
+# files and history hold (8 bytes a row), read while the database is as it was when the array was
+# read (no commit by another connection: PRAGMA data_version; no change by this thread's own:
+# total_changes), and asks SQLite only of the digests found there; False: SQLite is asked of every
+# digest (the reference; tests/agent/test_index_known.py compares the two). Once the database has
+# changed, the array is read again at most every KNOWN_REBUILD_S; SQLite answers meanwhile.
+FAST_KNOWN = True
+KNOWN_REBUILD_S = 30.0
 COMMIT_EVERY = 2000  # files hashed and written per batch of a refresh
 # A refresh's batches are written into one transaction until it holds BULK_ROWS rows or has been
 # open BULK_S: each commit writes every index page the transaction touched (the sha256 indexes are
@@ -275,6 +286,41 @@ class RefreshStats:
     unwalkable: tuple[Unwalkable, ...] = ()
 
 
+class _KnownDigests:
+    """The first 64 bits of every digest that files and history held when read, sorted: a digest
+    not among them is in neither table (a row equal to it would have the same first 16 hex
+    digits); one among them is asked of SQLite (a row may share the start only)."""
+
+    __slots__ = ("conn", "state", "read_at", "_values")
+
+    def __init__(self, conn, state: tuple[int, int], read_at: float, rows) -> None:
+        self.conn, self.state, self.read_at = conn, state, read_at
+        starts = set()
+        for (sha256,) in rows:
+            start = _start_of(sha256)
+            if start is not None:  # else not a digest: no digest asked is equal to it (may_hold)
+                starts.add(start)
+        self._values = array("Q", sorted(starts))
+
+    def may_hold(self, sha256: str) -> bool:
+        start = _start_of(sha256)
+        if start is None:
+            return True  # not a digest as the hasher writes it: SQLite says
+        values = self._values
+        i = bisect.bisect_left(values, start)
+        return i < len(values) and values[i] == start
+
+
+def _start_of(sha256) -> int | None:
+    """The first 64 bits of a digest of 64 hex digits, or None for anything else."""
+    if type(sha256) is not str or len(sha256) != 64 or not _HEX.fullmatch(sha256, 0, 16):
+        return None
+    return int(sha256[:16], 16)
+
+
+_HEX = re.compile(r"[0-9a-fA-F]{16}")
+
+
 class FingerprintIndex:
     def __init__(
         self,
@@ -304,6 +350,7 @@ class FingerprintIndex:
         # index changed sketches since (asked at the next look-up, not PREFILTER_TTL_S later)
         self._prefilter: tuple[byte_chunks.Prefilter, tuple, float, float] | None = None
         self._sketches_changed = False
+        self._known: _KnownDigests | None = None  # known_sha256's array, and the database it was read from
         self.db = StateDB(db_path, SCHEMA, MIGRATIONS)
         if fingerprint is not None:
             _strip_boilerplate(self.db)
@@ -341,6 +388,9 @@ class FingerprintIndex:
         found: set[str] = set()
         wanted = list(dict.fromkeys(sha256s))
         conn = self.db.conn()
+        known = self._known_digests(conn) if FAST_KNOWN else None
+        if known is not None:
+            wanted = [sha256 for sha256 in wanted if known.may_hold(sha256)]
         for i in range(0, len(wanted), KNOWN_CHUNK):
             chunk = wanted[i : i + KNOWN_CHUNK]
             marks = ",".join("?" * len(chunk))
@@ -353,6 +403,20 @@ class FingerprintIndex:
                 )
             )
         return found
+
+    def _known_digests(self, conn) -> _KnownDigests | None:
+        """The array of known digests if it is that of the database as it is now (read again
+        when it is not and KNOWN_REBUILD_S have passed since it was read), else None."""
+        state = (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)  # before the read
+        known = self._known
+        if known is not None and known.conn is conn and known.state == state:
+            return known
+        now = time.monotonic()
+        if known is not None and now - known.read_at < KNOWN_REBUILD_S:
+            return None
+        rows = conn.execute("SELECT sha256 FROM files UNION ALL SELECT sha256 FROM history")
+        self._known = _KnownDigests(conn, state, now, rows)
+        return self._known
 
     def lookup_partial(self, fingerprints: Collection[int]) -> tuple[SourceFile, float] | None:
         """The classified content whose text this text shares most of, with the share of the
