@@ -60,13 +60,15 @@ typedef struct {
     /* asked */
     int fd, inspect;
     Py_buffer filter; /* filter.buf NULL: none */
-    long long known_mode, known_mtime_ns, known_ino, known_ctime_ns;
+    long long known_mode, known_mtime_ns, known_ctime_ns;
+    unsigned long long known_ino; /* inode numbers are unsigned 64-bit (a FUSE file system's may use every bit) */
     /* answered */
     int err;          /* an errno, or 0 */
     const char *why;  /* the error's text when not strerror's */
     unsigned char sha[32];
     uint64_t size, made;
-    long long mtime_ns, ino, ctime_ns;
+    long long mtime_ns, ctime_ns;
+    unsigned long long ino;
     unsigned char *head;
     size_t head_len;
     int seen, looked, end_in_tail;
@@ -101,7 +103,7 @@ static int digest_one(Item *it, unsigned char *buf, EVP_MD_CTX *ctx, ChunkState 
     long long mode;
     if (fstat(it->fd, &st) == 0) {
         mode = st.st_mode;
-        it->mtime_ns = ns_of(st.st_mtim), it->ino = (long long)st.st_ino, it->ctime_ns = ns_of(st.st_ctim);
+        it->mtime_ns = ns_of(st.st_mtim), it->ino = (unsigned long long)st.st_ino, it->ctime_ns = ns_of(st.st_ctim);
     } else if (errno == EACCES || errno == EPERM) { /* Python's PermissionError: the opener's stat */
         mode = it->known_mode;
         it->mtime_ns = it->known_mtime_ns, it->ino = it->known_ino, it->ctime_ns = it->known_ctime_ns;
@@ -250,7 +252,7 @@ static int item_of(PyObject *job, Item *it)
     PyObject *filter, *known;
     if (!PyArg_ParseTuple(job, "ipOO", &it->fd, &it->inspect, &filter, &known))
         return -1;
-    if (!PyArg_ParseTuple(known, "LLLL", &it->known_mode, &it->known_mtime_ns, &it->known_ino, &it->known_ctime_ns))
+    if (!PyArg_ParseTuple(known, "LLKL", &it->known_mode, &it->known_mtime_ns, &it->known_ino, &it->known_ctime_ns))
         return -1;
     if (filter != Py_None) {
         if (PyObject_GetBuffer(filter, &it->filter, PyBUF_SIMPLE) < 0)
@@ -286,7 +288,7 @@ static PyObject *answer_of(const Item *it)
         }
         PyTuple_SET_ITEM(hits, (Py_ssize_t)i, fp);
     }
-    return Py_BuildValue("(s#KLLLy#NNNKN)", hex, (Py_ssize_t)64, (unsigned long long)it->size, it->mtime_ns, it->ino,
+    return Py_BuildValue("(s#KLKLy#NNNKN)", hex, (Py_ssize_t)64, (unsigned long long)it->size, it->mtime_ns, it->ino,
                          it->ctime_ns, it->head ? (const char *)it->head : "", (Py_ssize_t)it->head_len,
                          PyBool_FromLong(it->seen), PyBool_FromLong(it->looked), PyBool_FromLong(it->end_in_tail),
                          (unsigned long long)it->made, hits);

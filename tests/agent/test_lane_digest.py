@@ -291,3 +291,22 @@ def test_the_stop_taken_in_a_batch_ends_the_lane_after_it(tmp_path):
     [done] = lanes.done()
     assert done.digest.size == 1
     lanes.stop()
+
+
+def test_a_64_bit_inode_number_is_taken_and_given_back_whole(tmp_path):
+    """Inode numbers are unsigned 64-bit, and a FUSE file system may use every bit: the opener's
+    stat saying one must not fail the batch (it did, as a signed 64-bit parse's overflow)."""
+    from types import SimpleNamespace
+
+    (tmp_path / "a.bin").write_bytes(b"data")
+    [job] = _jobs([tmp_path / "a.bin"])
+    real = job.st
+    job.st = SimpleNamespace(
+        st_mode=real.st_mode, st_mtime_ns=real.st_mtime_ns, st_ino=2**64 - 2, st_ctime_ns=real.st_ctime_ns, st_size=real.st_size
+    )
+    try:
+        [digested] = _lane()._digests([job])
+    finally:
+        _close([job])
+    assert digested.digest.sha256 == hashlib.sha256(b"data").hexdigest()
+    assert digested.digest.inode == real.st_ino  # its own fstat's, as Hasher.digest_fd gives
