@@ -94,8 +94,9 @@ class Done:
 
 
 class _Jobs:
-    """A lane's files waiting, at most `maxsize` (put_nowait raises queue.Full beyond; the stop's
-    None always goes in). The pipeline hands a step's files without waking the lane for each
+    """A lane's files waiting or taken and not yet done, at most `maxsize` (put_nowait raises
+    queue.Full beyond; the stop's None always goes in): each holds an open descriptor, and a lane
+    takes a batch of them at once. The pipeline hands a step's files without waking the lane for each
     (wake=False) and wakes it once when the step has handed them all (Lanes.wake): in a burst a
     wake-up a file cost a context switch and a hand-over of the GIL between the two threads for
     every file. A put that wakes (another thread's, the stop's) wakes at once."""
@@ -104,12 +105,15 @@ class _Jobs:
         self.maxsize = maxsize
         self._waiting: collections.deque[Job | None] = collections.deque()
         self._ready = threading.Event()  # set: something was put since the lane last found none
+        # files the lane took and has not finished (finished() when their descriptor is closed);
+        # written by the lane's thread only
+        self.taken = 0
 
     def qsize(self) -> int:
         return len(self._waiting)
 
     def put_nowait(self, item: Job | None, wake: bool = True) -> None:
-        if item is not None and len(self._waiting) >= self.maxsize:
+        if item is not None and len(self._waiting) + self.taken >= self.maxsize:
             raise queue.Full
         self._waiting.append(item)
         if wake or len(self._waiting) >= WAKE_AT:
@@ -120,17 +124,26 @@ class _Jobs:
             self._ready.set()
 
     def get_nowait(self) -> Job | None:
+        self.taken += 1  # counted before it leaves the queue: a put meanwhile sees one too many, never too few
         try:
-            return self._waiting.popleft()
+            job = self._waiting.popleft()
         except IndexError:
+            self.taken -= 1
             raise queue.Empty from None
+        if job is None:
+            self.taken -= 1
+        return job
+
+    def finished(self) -> None:
+        """A file taken is done with (its descriptor closed)."""
+        self.taken -= 1
 
     def get(self, timeout: float) -> Job | None:
         """The next file, waiting until a put wakes the lane; queue.Empty after timeout with
         none woken for (a file put without a wake is still taken then: at worst it waits that long)."""
         while True:
             if self._waiting:
-                return self._waiting.popleft()
+                return self.get_nowait()
             self._ready.clear()
             if self._waiting:  # put (and woken for) between the look and the clear
                 continue
@@ -185,6 +198,7 @@ class _Lane:
                 return
             if job is not None:
                 os.close(job.fd)
+                self.jobs.finished()
 
     def _run(self) -> None:
         while True:
@@ -211,6 +225,7 @@ class _Lane:
                     self.results.put(Done(job, OSError(f"internal error: {type(exc).__name__}")))
                 finally:
                     os.close(job.fd)
+                    self.jobs.finished()
             self.moved_at = None
             if stopping:
                 return

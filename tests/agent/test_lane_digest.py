@@ -9,6 +9,7 @@ import hashlib
 import os
 import queue
 import random
+import threading
 import time
 
 import pytest
@@ -216,18 +217,23 @@ def test_the_hasher_counts_what_the_batch_read(tmp_path):
     assert (lane.hasher.bytes_read, lane.hasher.files_hashed) == (1024, 2)
 
 
+def _done(lanes: Lanes, n: int, found: list | None = None) -> list:
+    """`found` and the lanes' results after it, until n in all (or 10 s)."""
+    found, deadline = list(found or []), time.monotonic() + 10
+    while len(found) < n and time.monotonic() < deadline:
+        found += lanes.done()
+        time.sleep(0.01)
+    return found
+
+
 def _woken_and_done(lanes: Lanes, n: int) -> list:
     """Start the lanes on the files handed to them, and their n results (within 10 s)."""
     lanes.start()
     try:
         lanes.wake()
-        found, deadline = [], time.monotonic() + 10
-        while len(found) < n and time.monotonic() < deadline:
-            found += lanes.done()
-            time.sleep(0.01)
+        return _done(lanes, n)
     finally:
         lanes.stop()
-    return found
 
 
 def test_a_lane_takes_its_waiting_files_together_and_reports_each(tmp_path, monkeypatch):
@@ -310,3 +316,40 @@ def test_a_64_bit_inode_number_is_taken_and_given_back_whole(tmp_path):
         _close([job])
     assert digested.digest.sha256 == hashlib.sha256(b"data").hexdigest()
     assert digested.digest.inode == real.st_ino  # its own fstat's, as Hasher.digest_fd gives
+
+
+def test_files_taken_into_a_batch_still_count_against_the_lanes_slots(tmp_path, monkeypatch):
+    """A lane holds at most `slots` open files: those waiting and those it took into the batch it
+    is hashing (taking a batch emptied the queue, and the pipeline handed as many again: twice the
+    descriptors the lane is said to hold)."""
+    entered, release = threading.Event(), threading.Event()
+    real = lanes_module._lane.digest_batch
+
+    def held(jobs, progress):
+        entered.set()
+        release.wait(10)
+        return real(jobs, progress)
+
+    monkeypatch.setattr(lanes_module._lane, "digest_batch", held)
+    lanes = Lanes(Hasher(), InProcessInspector, small_slots=4)
+    jobs = []
+    for i in range(6):
+        (tmp_path / f"{i}.bin").write_bytes(b"x" * (i + 1))
+        jobs += _jobs([tmp_path / f"{i}.bin"])
+    accepted = [lanes.submit(job, wake=False) for job in jobs[:4]]
+    lanes.start()
+    try:
+        lanes.wake()
+        assert entered.wait(10)  # the lane took the four into its batch
+        assert lanes.queued() == 0
+        assert lanes.submit(jobs[4], wake=False) is False  # refused: the lane holds its four
+        release.set()
+        found = _done(lanes, 4)
+        assert len(found) == 4 and all(accepted)
+        assert lanes.submit(jobs[4]) is True  # room again once they are done
+        found = _done(lanes, 5, found)
+        assert sorted(d.digest.size for d in found) == [1, 2, 3, 4, 5]
+    finally:
+        release.set()
+        lanes.stop()
+        os.close(jobs[5].fd)
