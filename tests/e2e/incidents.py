@@ -25,6 +25,8 @@ def alerts_with_file(d: Deployment, name: str, category: str | None = None) -> l
     found = []
     for a in d.alerts():
         files = files_of(d, a) if a.get("kind") == "incident" else []
+        if files:  # read again after its files: the list's row may predate a file that joined since
+            a = d.get(f"/api/v1/alerts/{a['id']}")  # (its facet seen, its severity not yet); never the reverse
         facets = {x["category"] for f in files for x in f["facets"]}
         if category and a["category"] != category and category not in facets:
             continue
