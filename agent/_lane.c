@@ -20,7 +20,7 @@
  *
  * configure(...) with the lane's constants (agent/lanes.py, at its import), then digest_batch(jobs,
  * progress): jobs a list of (fd, inspect, prefilter or None, (st_mode, st_mtime_ns, st_ino,
- * st_ctime_ns) of the opener's stat); progress a writable 8-byte buffer to which the bytes read
+ * st_ctime_ns, st_size) of the opener's stat); progress a writable 8-byte buffer to which the bytes read
  * are added as they are read (the lane's sign of life, read by another thread). The answer for
  * each job is an OSError, or (sha256 hex, size, mtime_ns, inode, ctime_ns, head, 7z seen,
  * text or local header may be there, end record in the tail, fingerprints made, (fingerprints
@@ -61,6 +61,7 @@ typedef struct {
     int fd, inspect;
     Py_buffer filter; /* filter.buf NULL: none */
     long long known_mode, known_mtime_ns, known_ctime_ns;
+    unsigned long long known_size; /* the opener's stat's: what the lane compares the bytes read with */
     unsigned long long known_ino; /* inode numbers are unsigned 64-bit (a FUSE file system's may use every bit) */
     /* answered */
     int err;          /* an errno, or 0 */
@@ -126,6 +127,9 @@ static int digest_one(Item *it, unsigned char *buf, EVP_MD_CTX *ctx, ChunkState 
         ch->h = 0, ch->carried = 0, ch->nfound = 0, ch->made = 0;
         ch->filter = it->filter.buf, ch->nfilter = (size_t)it->filter.len / sizeof(uint64_t);
     }
+    /* the end record is looked for in the tail of the file as its opener saw it: read to another
+     * size, the file changed while it was read, and the lane answers by that alone (_work) */
+    uint64_t tail_from = it->known_size > conf.tail_bytes ? it->known_size - conf.tail_bytes : 0;
     uint64_t size = 0;
     size_t kept = 0;          /* bytes of the reads before at the start of buf */
     long long last_end = -1;  /* the offset of the last end record's signature */
@@ -161,9 +165,12 @@ static int digest_one(Item *it, unsigned char *buf, EVP_MD_CTX *ctx, ChunkState 
                     it->looked = find_signature(buf, (size_t)reach, conf.local, conf.local_len) != NULL;
                 }
             }
-            const unsigned char *hit = find_last_signature(buf, span, conf.end, conf.end_len);
-            if (hit != NULL)
-                last_end = (long long)(from + (uint64_t)(hit - buf));
+            if (from + span > tail_from) {
+                size_t skip = tail_from > from ? (size_t)(tail_from - from) : 0;
+                const unsigned char *hit = find_last_signature(buf + skip, span - skip, conf.end, conf.end_len);
+                if (hit != NULL)
+                    last_end = (long long)(from + (uint64_t)(hit - buf));
+            }
             if (ch != NULL && feed_bytes(ch, fresh, (size_t)n) < 0)
                 return -1;
         }
@@ -252,7 +259,7 @@ static int item_of(PyObject *job, Item *it)
     PyObject *filter, *known;
     if (!PyArg_ParseTuple(job, "ipOO", &it->fd, &it->inspect, &filter, &known))
         return -1;
-    if (!PyArg_ParseTuple(known, "LLKL", &it->known_mode, &it->known_mtime_ns, &it->known_ino, &it->known_ctime_ns))
+    if (!PyArg_ParseTuple(known, "LLKLK", &it->known_mode, &it->known_mtime_ns, &it->known_ino, &it->known_ctime_ns, &it->known_size))
         return -1;
     if (filter != Py_None) {
         if (PyObject_GetBuffer(filter, &it->filter, PyBUF_SIMPLE) < 0)

@@ -322,8 +322,8 @@ class _Digested(NamedTuple):
     hits: tuple[int, ...]  # its chunks' fingerprints found in the job's prefilter
 
 
-def _known(st: Any) -> tuple[int, int, int, int]:
-    return st.st_mode, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
+def _known(st: Any) -> tuple[int, int, int, int, int]:
+    return st.st_mode, st.st_mtime_ns, st.st_ino, st.st_ctime_ns, st.st_size
 
 
 class Lanes:
