@@ -60,7 +60,8 @@ typedef struct {
     /* asked */
     int fd, inspect;
     Py_buffer filter; /* filter.buf NULL: none */
-    long long known_mode, known_mtime_ns, known_ctime_ns;
+    long long known_mode;
+    PyObject *known_mtime_ns, *known_ctime_ns; /* borrowed from the job: Python ints, past 64 bits after 2262 */
     unsigned long long known_size; /* the opener's stat's: what the lane compares the bytes read with */
     unsigned long long known_ino; /* inode numbers are unsigned 64-bit (a FUSE file system's may use every bit) */
     /* answered */
@@ -68,7 +69,8 @@ typedef struct {
     const char *why;  /* the error's text when not strerror's */
     unsigned char sha[32];
     uint64_t size, made;
-    long long mtime_ns, ctime_ns;
+    struct timespec mtime, ctime; /* its fstat's; unset when it took the opener's (known) */
+    int times_known;
     unsigned long long ino;
     unsigned char *head;
     size_t head_len;
@@ -94,7 +96,20 @@ static const unsigned char *find_last_signature(const unsigned char *d, size_t n
     return NULL;
 }
 
-static long long ns_of(struct timespec t) { return (long long)t.tv_sec * 1000000000LL + t.tv_nsec; }
+/* A time in nanoseconds as os.stat's st_mtime_ns gives it: a Python int, past 64 bits for a time
+ * after 2262 (ext4 keeps times up to 2446, and `touch -d` sets them): such a file must not fail
+ * its batch (it did: every file of the batch was reported unreadable). */
+static PyObject *ns_object(struct timespec t)
+{
+    if (t.tv_sec > -9223372035LL && t.tv_sec < 9223372035LL)
+        return PyLong_FromLongLong((long long)t.tv_sec * 1000000000LL + t.tv_nsec);
+    PyObject *sec = PyLong_FromLongLong((long long)t.tv_sec), *billion = PyLong_FromLong(1000000000L);
+    PyObject *nsec = PyLong_FromLong(t.tv_nsec), *scaled = NULL, *out = NULL;
+    if (sec != NULL && billion != NULL && nsec != NULL && (scaled = PyNumber_Multiply(sec, billion)) != NULL)
+        out = PyNumber_Add(scaled, nsec);
+    Py_XDECREF(sec), Py_XDECREF(billion), Py_XDECREF(nsec), Py_XDECREF(scaled);
+    return out;
+}
 
 /* One file, into it; -1 when the hash itself failed (out of memory). buf holds conf.edge +
  * CHUNK_BYTES bytes. */
@@ -104,10 +119,10 @@ static int digest_one(Item *it, unsigned char *buf, EVP_MD_CTX *ctx, ChunkState 
     long long mode;
     if (fstat(it->fd, &st) == 0) {
         mode = st.st_mode;
-        it->mtime_ns = ns_of(st.st_mtim), it->ino = (unsigned long long)st.st_ino, it->ctime_ns = ns_of(st.st_ctim);
+        it->mtime = st.st_mtim, it->ino = (unsigned long long)st.st_ino, it->ctime = st.st_ctim;
     } else if (errno == EACCES || errno == EPERM) { /* Python's PermissionError: the opener's stat */
         mode = it->known_mode;
-        it->mtime_ns = it->known_mtime_ns, it->ino = it->known_ino, it->ctime_ns = it->known_ctime_ns;
+        it->times_known = 1, it->ino = it->known_ino;
     } else {
         it->err = errno;
         return 0;
@@ -259,7 +274,8 @@ static int item_of(PyObject *job, Item *it)
     PyObject *filter, *known;
     if (!PyArg_ParseTuple(job, "ipOO", &it->fd, &it->inspect, &filter, &known))
         return -1;
-    if (!PyArg_ParseTuple(known, "LLKLK", &it->known_mode, &it->known_mtime_ns, &it->known_ino, &it->known_ctime_ns, &it->known_size))
+    if (!PyArg_ParseTuple(known, "LO!KO!K", &it->known_mode, &PyLong_Type, &it->known_mtime_ns, &it->known_ino, &PyLong_Type,
+                          &it->known_ctime_ns, &it->known_size))
         return -1;
     if (filter != Py_None) {
         if (PyObject_GetBuffer(filter, &it->filter, PyBUF_SIMPLE) < 0)
@@ -295,8 +311,14 @@ static PyObject *answer_of(const Item *it)
         }
         PyTuple_SET_ITEM(hits, (Py_ssize_t)i, fp);
     }
-    return Py_BuildValue("(s#KLKLy#NNNKN)", hex, (Py_ssize_t)64, (unsigned long long)it->size, it->mtime_ns, it->ino,
-                         it->ctime_ns, it->head ? (const char *)it->head : "", (Py_ssize_t)it->head_len,
+    PyObject *mtime = it->times_known ? Py_NewRef(it->known_mtime_ns) : ns_object(it->mtime);
+    PyObject *ctime = it->times_known ? Py_NewRef(it->known_ctime_ns) : ns_object(it->ctime);
+    if (mtime == NULL || ctime == NULL) {
+        Py_XDECREF(mtime), Py_XDECREF(ctime), Py_DECREF(hits);
+        return NULL;
+    }
+    return Py_BuildValue("(s#KNKNy#NNNKN)", hex, (Py_ssize_t)64, (unsigned long long)it->size, mtime, it->ino,
+                         ctime, it->head ? (const char *)it->head : "", (Py_ssize_t)it->head_len,
                          PyBool_FromLong(it->seen), PyBool_FromLong(it->looked), PyBool_FromLong(it->end_in_tail),
                          (unsigned long long)it->made, hits);
 }

@@ -353,3 +353,25 @@ def test_files_taken_into_a_batch_still_count_against_the_lanes_slots(tmp_path, 
         release.set()
         lanes.stop()
         os.close(jobs[5].fd)
+
+
+def test_a_time_past_2262_fails_neither_its_file_nor_its_batch(tmp_path):
+    """st_mtime_ns past 2**63 (a file touched to 2400: ext4 keeps it) was parsed as a signed 64-bit
+    number, and its OverflowError failed the whole batch: every file of it, a drawing copied
+    beside, reported unreadable. Each file now gets the reference's answer, times whole."""
+    future = 13_569_465_600 * 10**9  # 2400-01-01
+    (tmp_path / "future.bin").write_bytes(b"touched far ahead")
+    (tmp_path / "drawing.dwg").write_bytes(b"AC1032 pump impeller")
+    try:
+        os.utime(tmp_path / "future.bin", ns=(future, future + 7))
+    except OverflowError:
+        pytest.skip("this platform's utime takes no time past 2262")
+    if os.stat(tmp_path / "future.bin").st_mtime_ns != future + 7:
+        pytest.skip("this file system keeps no time past 2262")
+    jobs = _jobs([tmp_path / "future.bin", tmp_path / "drawing.dwg"])
+    try:
+        native, reference = _answers(_lane(), jobs)
+    finally:
+        _close(jobs)
+    assert native == reference
+    assert native[0][2] == future + 7 and native[1][0] == hashlib.sha256(b"AC1032 pump impeller").hexdigest()
