@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import heapq
+import itertools
 import os
 import queue
 import stat
@@ -46,6 +47,11 @@ from agent.walk import FILE_FLAGS, PATH_MAX, Unwalkable, lstat, walk_files
 from agent.watcher import DRAIN_END, BlindSpot, FsChange
 from rules.events import Detection, Event
 
+try:  # the re-check's lstats of many files in one call (agent/_restat.c)
+    from agent import _restat
+except ImportError:  # built without it: one os.lstat a file
+    _restat = None
+
 QUEUE_MAX = 200_000
 REPORTED_KEEP_S = 900.0  # how long a report's time is kept to recognise changes it already covered
 TICK_S = 0.05
@@ -62,14 +68,18 @@ STOP_DRAIN_S = 5.0  # how long a stop goes on reporting complete egress files
 # (hashed and reported again); the reconcile (reconcile_s) finds the rest later. A file is looked
 # at again after an eighth of its report's age (RECHECK_BACKOFF), at least RECHECK_S and at most
 # RECHECK_MAX_GAP_S later: every second in its first 8 s, every 30 s from its fourth minute, some
-# 150 looks in an hour (an lstat, 2.5 µs, each) instead of 3,600; a look every second for ten
-# minutes cost a 10,000-file copy 15 CPU s and 2.5% of a core afterwards. MAX_RECHECKED files at
-# most (the oldest reports dropped first).
+# 150 looks in an hour instead of 3,600; a look every second for ten minutes cost a 10,000-file
+# copy 15 CPU s and 2.5% of a core afterwards. MAX_RECHECKED files at most (the oldest reports
+# dropped first). The files a step reported are due together and looked at together (one item of
+# _recheck_due, one agent._restat call): a look cost 6.7 CPU µs a file when each was an item and an
+# os.lstat of its own, more in the hour after a flat burst than the burst itself (docs/benchmarks.md).
 RECHECK_S = 1.0
 RECHECK_BACKOFF = 1 / 8
 RECHECK_MAX_GAP_S = 30.0
 RECHECK_FOR_S = 3600.0
 MAX_RECHECKED = 10_000
+JOIN_S = 0.1  # files reported in one step within this long of its first report are due with it
+FAST_LOOKS = True  # False: each file re-checked is lstat'ed here in Python (the reference; agent/_restat.c)
 # Once its looks are more than RECHECK_S apart (a report 8 s old), a file re-checked is also watched
 # on its own (Folders.watch_file: inotify on its inode) until its RECHECK_FOR_S end: a write
 # through a hard link from outside the place then says itself at once, where the looks could miss a
@@ -215,9 +225,14 @@ class Pipeline:
         # received before then was already in what was hashed (a bulk copy's queued events)
         self._reported_at: dict[str, float] = {}
         # path -> (clock() until which it is looked at again, size, mtime_ns, ctime_ns, inode, when
-        # reported, when due) of files reported; _recheck_due: (when due, path), the soonest first
+        # reported, when due) of files reported; _recheck_due: (when due, a tie-breaker, paths), the
+        # soonest first: the files due together (reported in one step, looked at in one pass) are one
+        # item, so a burst's looks cost a heap operation a step's files, not one a file (a path whose
+        # entry is no longer due then is passed over)
         self._recheck: dict[str, tuple[float, int, int, int, int, float, float]] = {}
-        self._recheck_due: list[tuple[float, str]] = []
+        self._recheck_due: list[tuple[float, int, list[str]]] = []
+        self._due_order = itertools.count()
+        self._joining: tuple[int, float, float, list[str]] | None = None  # (step, when, due, paths) of its reports
         self._files = None  # the watchers' watch_file and unwatch_file (watch_files_with); None: looks only
         self._file_watched: set[str] = set()  # files re-checked that are watched on their own too
         # files pushed out of _recheck, watched on their own only (same entries), the oldest first
@@ -665,11 +680,14 @@ class Pipeline:
         for origin, target in moves:
             self._forget(origin)
             self._forget(target)  # a file the rename replaced: its watch is on an inode gone from there
+        targets = []
         for entry, target in carried:
             if len(self._recheck) >= MAX_RECHECKED:
                 self._push_out(next(iter(self._recheck)))
             self._recheck[target] = (*entry[:6], now)
-            heapq.heappush(self._recheck_due, (now, target))
+            targets.append(target)
+        if targets:
+            self._due_at(now, targets)
 
     def _look_again(self, src: str, place: EgressPlace, now: float) -> None:
         """The old name of a rename holds something again at once: renameat2(RENAME_EXCHANGE)
@@ -697,55 +715,115 @@ class Pipeline:
         if len(recheck) >= MAX_RECHECKED:
             self._push_out(next(iter(recheck)))  # its entry in _recheck_due is passed over when due
         now = self.clock()
-        due = now + RECHECK_S
+        joining = self._joining
+        if joining is not None and joining[0] == self._steps and now - joining[1] < JOIN_S:
+            due = joining[2]  # due with the step's first report: looked at that much sooner, never later
+            joining[3].append(path)
+        else:
+            due = now + RECHECK_S
+            self._joining = (self._steps, now, due, [path])
+            self._due_at(due, self._joining[3])
         recheck[path] = (now + RECHECK_FOR_S, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, now, due)
-        heapq.heappush(self._recheck_due, (due, path))
-        if len(self._recheck_due) > 4 * MAX_RECHECKED + len(self._watch_only):  # entries passed over pile up
-            self._recheck_due = [(entry[6], p) for p, entry in (*recheck.items(), *self._watch_only.items())]
-            heapq.heapify(self._recheck_due)
+        if len(self._recheck_due) > 4 * MAX_RECHECKED + len(self._watch_only):  # items passed over pile up
+            self._regroup_due()
+
+    def _due_at(self, due: float, paths: list[str]) -> None:
+        heapq.heappush(self._recheck_due, (due, next(self._due_order), paths))
+
+    def _regroup_due(self) -> None:
+        """_recheck_due made again from the entries: one item for the files due at one time."""
+        due_together: dict[float, list[str]] = {}
+        for path, entry in (*self._recheck.items(), *self._watch_only.items()):
+            due_together.setdefault(entry[6], []).append(path)
+        self._recheck_due = [(due, next(self._due_order), paths) for due, paths in due_together.items()]
+        heapq.heapify(self._recheck_due)
+        self._joining = None
 
     def _recheck_reported(self) -> None:
         """lstat the files reported in the last RECHECK_FOR_S that are due (RECHECK_BACKOFF; every
         step asks, and a step with none due looks at the soonest only): one whose size, times or
         inode changed without an event (a write through a mapping kept open after the close, or
         through a hard link from outside the place) is pending as a write seen, so it is hashed
-        and reported again, once it stays the same."""
+        and reported again, once it stays the same. The files due together are looked at
+        together, and stay together: due again after the gap of the newest report among them."""
         now = self.clock()
         while self._watch_only and next(iter(self._watch_only.values()))[0] < now:
             self._forget(next(iter(self._watch_only)))
-        recheck, due_list = self._recheck, self._recheck_due
+        due_list = self._recheck_due
         if not due_list or due_list[0][0] > now:
             return
-        later: list[tuple[str, tuple]] = []
+        looked: list[list[tuple[str, tuple]]] = []
         while due_list and due_list[0][0] <= now:
-            due, path = heapq.heappop(due_list)
-            entry = recheck.get(path) or self._watch_only.get(path)
+            due, _, paths = heapq.heappop(due_list)
+            if self._joining is not None and self._joining[3] is paths:
+                self._joining = None
+            kept = self._look_at(due, paths, now)
+            if kept:
+                looked.append(kept)
+        for kept in looked:  # due again after the loop, so none is looked at twice in a pass
+            self._due_again(kept, now)
+
+    def _look_at(self, due: float, paths: list[str], now: float) -> list[tuple[str, tuple]]:
+        """Look at the files due at `due` (those of paths whose entry says so); the ones still
+        re-checked after the look, with their entries. The lstats are one call of agent._restat
+        where it is built (FAST_LOOKS), which names the files it found changed or could not lstat:
+        those are looked at again here, as every file is without it (the reference)."""
+        recheck, watch_only, egress, in_flight = self._recheck, self._watch_only, self._egress, self.lanes.in_flight
+        kept: list[tuple[str, tuple]] = []
+        looked, entries = [], []
+        for path in paths:
+            entry = recheck.get(path) or watch_only.get(path)
             if entry is None or entry[6] != due:
                 continue  # dropped, or reported again since (its own entry is due then)
             if entry[0] < now:
                 self._forget(path)
                 continue
-            if path in self._egress or path in self.lanes.in_flight:
-                later.append((path, entry))  # a write was seen: it is looked at already
+            if path in egress or path in in_flight:
+                kept.append((path, entry))  # a write was seen: it is looked at already
                 continue
+            looked.append(path)
+            entries.append(entry)
+        again = range(len(looked)) if not FAST_LOOKS or _restat is None else _restat.changed(looked, entries)
+        if not again:
+            kept.extend(zip(looked, entries, strict=True))
+        elif len(again) < len(looked):
+            skip = set(again)
+            kept.extend(item for i, item in enumerate(zip(looked, entries, strict=True)) if i not in skip)
+        for i in again:
+            path, entry = looked[i], entries[i]
             try:
                 st = os.lstat(path)
             except OSError:
                 self._forget(path)  # gone: its removal is an event of its own
                 continue
-            if self._changed_since_report(path, entry, st):
-                continue
-            later.append((path, entry))
-        for path, entry in later:  # pushed after the loop, so none is looked at twice in a pass
-            if path in self._watch_only:  # pushed out of the newest: looked at every RECHECK_MAX_GAP_S
-                self._watch_only[path] = (*entry[:6], now + RECHECK_MAX_GAP_S)
-                heapq.heappush(due_list, (now + RECHECK_MAX_GAP_S, path))
-                continue
-            gap = min(RECHECK_MAX_GAP_S, max(RECHECK_S, (now - entry[5]) * RECHECK_BACKOFF))
-            if gap > RECHECK_S and self._watch_file(path, entry) is False:
+            if not self._changed_since_report(path, entry, st):
+                kept.append((path, entry))
+        return kept
+
+    def _due_again(self, kept: list[tuple[str, tuple]], now: float) -> None:
+        """The files looked at together due again: a file pushed out of the newest (_watch_only)
+        every RECHECK_MAX_GAP_S, the others together, after the gap of the newest report among
+        them (its age times RECHECK_BACKOFF, between RECHECK_S and RECHECK_MAX_GAP_S)."""
+        recheck, watch_only, watched = self._recheck, self._watch_only, self._file_watched
+        rechecked = []
+        for path, entry in kept:
+            if path in watch_only:  # pushed out of the newest: looked at every RECHECK_MAX_GAP_S
+                watch_only[path] = (*entry[:6], now + RECHECK_MAX_GAP_S)
+                self._due_at(now + RECHECK_MAX_GAP_S, [path])
+            else:
+                rechecked.append((path, entry))
+        if not rechecked:
+            return
+        newest = max(entry[5] for _, entry in rechecked)
+        gap = min(RECHECK_MAX_GAP_S, max(RECHECK_S, (now - newest) * RECHECK_BACKOFF))
+        due, paths = now + gap, []
+        for path, entry in rechecked:
+            if gap > RECHECK_S and path not in watched and self._watch_file(path, entry) is False:
                 continue  # changed before its watch was on: pending as a write seen
-            recheck[path] = (*entry[:6], now + gap)
-            heapq.heappush(due_list, (now + gap, path))
+            recheck[path] = (*entry[:6], due)
+            paths.append(path)
+        if paths:
+            self._due_at(due, paths)
 
     def _recheck_found(self, path: str, st: os.stat_result, mark: FileMark) -> None:
         """A walk found a file as its spool mark says (the walk at start, after a restart: re-checks
@@ -762,7 +840,7 @@ class Pipeline:
         now = self.clock()
         reported = now - age
         self._recheck[path] = (reported + RECHECK_FOR_S, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, reported, now)
-        heapq.heappush(self._recheck_due, (now, path))
+        self._due_at(now, [path])
 
     def _changed_since_report(self, path: str, entry: tuple, st: os.stat_result, closed: bool = False) -> bool:
         """Whether the file re-checked at path changed since its report (size, times or inode): if
@@ -817,7 +895,7 @@ class Pipeline:
         if watched:
             due = max(entry[6], self.clock() + RECHECK_MAX_GAP_S)
             self._watch_only[path] = (*entry[:6], due)
-            heapq.heappush(self._recheck_due, (due, path))
+            self._due_at(due, [path])
         elif watched is None:
             self._walk_place_soon(path, entry[0])
 

@@ -86,14 +86,25 @@ def _one_reported(tmp_path) -> tuple[Pipeline, _Clock, str]:
 
 
 def _looks(pipeline: Pipeline, clock: _Clock, seconds: int, monkeypatch) -> list[float]:
-    """The ages at which the reported files were lstat'ed, a pass a second for `seconds`."""
-    looked, lstat, start = [], os.lstat, clock.now
+    """The ages at which the reported files were lstat'ed (by os.lstat, or by agent._restat for
+    many at once), a pass a second for `seconds`."""
+    looked, lstat, restat, start = [], os.lstat, module._restat, clock.now
+
+    class Counted:
+        @staticmethod
+        def changed(paths, entries):
+            looked.extend(clock.now - start for _ in paths)
+            return restat.changed(paths, entries)
+
     monkeypatch.setattr(module.os, "lstat", lambda path: (looked.append(clock.now - start), lstat(path))[1])
+    if restat is not None:
+        monkeypatch.setattr(module, "_restat", Counted)
     for _ in range(seconds):
         clock.now += 1
         pipeline._recheck_reported()
     monkeypatch.setattr(module.os, "lstat", lstat)
-    return looked
+    monkeypatch.setattr(module, "_restat", restat)
+    return list(dict.fromkeys(looked))  # a file the C call names is looked at again in Python: one look
 
 
 def test_a_reported_file_is_looked_at_less_often_as_it_ages(tmp_path, monkeypatch):
