@@ -15,6 +15,28 @@ from loguru import logger
 
 FOLDER_MODE = 0o700
 FILE_MODE = 0o600
+_INT64 = range(-(2**63), 2**63)
+_BIG = "int:"  # the text of an integer past SQLite's 64 bits: not a number SQLite would take for one
+
+
+def stored_int(value: int | None) -> int | str | None:
+    """A file's time in ns or inode number as a column can keep it. SQLite's integers are signed
+    64-bit; a time past 2262 (ext4 keeps times to 2446, and `touch -d 2400-01-01` sets one) or an
+    inode number with its top bit set (a FUSE file system may use every bit) is not, and binding
+    it raised OverflowError: a report's mark, and with it the copy's event, was dropped, and an
+    index refresh failed whole, blind to every classified file. Such a value is kept as its text
+    after "int:" (in a column of INTEGER affinity, text that is no number stays text), exactly;
+    loaded_int gives it back."""
+    if value is None or value in _INT64:
+        return value
+    return f"{_BIG}{value}"
+
+
+def loaded_int(value: int | str | None) -> int | None:
+    """What stored_int was given (any other value as it is)."""
+    if type(value) is str and value.startswith(_BIG):
+        return int(value[len(_BIG) :])
+    return value
 
 
 class StateDB:

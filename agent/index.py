@@ -41,7 +41,7 @@ from agent.content import winnow
 from agent.content.extract import READERS, may_have_text
 from agent.content.filetype import HEAD_BYTES
 from agent.content.inspect import file_fingerprints
-from agent.db import StateDB
+from agent.db import StateDB, loaded_int, stored_int
 from agent.hashing import FileDigest, Hasher
 from agent.hashpool import HashPool, default_workers
 from agent.paths import is_under, readable
@@ -786,8 +786,9 @@ class FingerprintIndex:
                         missing.append(row[0])
                     elif not (row[1:5] == (st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns) or _row_unchanged(row, st)):
                         changed.append((row[0], st, owner))
-                    elif (row[5], row[6], row[4]) != (owner.level, owner.name, st.st_ctime_ns):
-                        relabel.append((owner.level, owner.name, st.st_ctime_ns, row[0]))  # config changed, or a ctime to fill in
+                    elif (row[5], row[6], loaded_int(row[4])) != (owner.level, owner.name, st.st_ctime_ns):
+                        # config changed, or a ctime to fill in
+                        relabel.append((owner.level, owner.name, stored_int(st.st_ctime_ns), row[0]))
                 work.add(changed, had_row=True)
                 work.add([(raw, st, owner) for raw, st in here.items()], had_row=False)  # new files
         missing += _outside(conn, walked)  # rows of folders not listed: removed, unwalkable or no longer classified
@@ -855,7 +856,7 @@ class FingerprintIndex:
             if isinstance(d, OSError):
                 out.append((raw, st, d))
                 continue
-            row = (raw, d.size, d.mtime_ns, d.inode, d.sha256, folder.level, folder.name, d.ctime_ns)
+            row = (raw, d.size, stored_int(d.mtime_ns), stored_int(d.inode), d.sha256, folder.level, folder.name, stored_int(d.ctime_ns))
             hashes, sketch = None, None
             if self.fingerprint is None:
                 pass
@@ -1343,7 +1344,8 @@ def _is_regular(mode: int) -> bool:
 
 def _row_unchanged(row: tuple, st: _Stat) -> bool:
     """_unchanged on a raw (path, size, mtime_ns, inode, ctime_ns, ...) row, without building an IndexedFile."""
-    return (row[1], row[2], row[3]) == (st.st_size, st.st_mtime_ns, st.st_ino) and row[4] in (None, st.st_ctime_ns)
+    same = (row[1], loaded_int(row[2]), loaded_int(row[3])) == (st.st_size, st.st_mtime_ns, st.st_ino)
+    return same and loaded_int(row[4]) in (None, st.st_ctime_ns)
 
 
 def _unchanged(known: IndexedFile, st: os.stat_result) -> bool:
@@ -1368,7 +1370,10 @@ def _upsert(conn, e: IndexedFile) -> None:
     conn.execute(
         "INSERT OR REPLACE INTO files (path, size, mtime_ns, inode, sha256, level, entry, indexed_at, ctime_ns)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (os.fsencode(e.path), e.size, e.mtime_ns, e.inode, e.sha256, e.level, e.entry, time.time(), e.ctime_ns),
+        (
+            os.fsencode(e.path), e.size, stored_int(e.mtime_ns), stored_int(e.inode), e.sha256, e.level, e.entry, time.time(),
+            stored_int(e.ctime_ns),
+        ),  # fmt: skip
     )
 
 
@@ -1382,7 +1387,8 @@ def _remember(conn, rows: Iterable[IndexedFile], state: str) -> None:
 
 
 def _row_to_file(row) -> IndexedFile:
-    return IndexedFile(os.fsdecode(bytes(row[0])), *row[1:8])
+    path, size, mtime_ns, inode, sha256, level, entry, ctime_ns = row[:8]
+    return IndexedFile(os.fsdecode(bytes(path)), size, loaded_int(mtime_ns), loaded_int(inode), sha256, level, entry, loaded_int(ctime_ns))
 
 
 def _chunks(items: list, n: int) -> Iterator[list]:

@@ -1465,4 +1465,9 @@ _NOT_INSPECTED = Inspection(None, None, (Detection("inspection_failed", 1, "not 
 
 
 def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, UTC).isoformat().replace("+00:00", "Z")
+    """A file's time as ISO 8601; one no date can hold (past 9999, as a FUSE file system may give)
+    as its nanoseconds since 1970, rather than a step failed on it."""
+    try:
+        return datetime.fromtimestamp(ns / 1e9, UTC).isoformat().replace("+00:00", "Z")
+    except (ValueError, OverflowError, OSError):
+        return f"{ns} ns since 1970"

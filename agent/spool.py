@@ -80,7 +80,7 @@ from typing import Any, TypeVar
 
 from loguru import logger
 
-from agent.db import StateDB
+from agent.db import StateDB, loaded_int, stored_int
 from agent.files import sync_folder, write_atomically
 from agent.paths import without_surrogates
 from agent.spool_template import encoded_run, encodes_as_utf8
@@ -281,7 +281,10 @@ class Spool:
             conn.executemany(
                 "INSERT OR REPLACE INTO reported (path, size, mtime_ns, inode, ctime_ns, sha256, reported_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(os.fsencode(m.path), m.size, m.mtime_ns, m.inode, m.ctime_ns, m.sha256, at) for m in marks],
+                [
+                    (os.fsencode(m.path), m.size, stored_int(m.mtime_ns), stored_int(m.inode), stored_int(m.ctime_ns), m.sha256, at)
+                    for m in marks
+                ],
             )
         if recovery_gap is not None:
             self._recovery_gap = None
@@ -631,7 +634,10 @@ class Spool:
             )
             .fetchone()
         )
-        return FileMark(path, *row) if row else None
+        if row is None:
+            return None
+        size, mtime_ns, inode, ctime_ns, sha256, reported_at = row
+        return FileMark(path, size, loaded_int(mtime_ns), loaded_int(inode), loaded_int(ctime_ns), sha256, reported_at)
 
     def move_reported(self, src: str, dest: str, held: tuple[int | None, int | None] | None = None, folder: bool = False) -> int:
         """A file or folder was renamed within an egress place: its marks follow it. `held`, for a
@@ -646,7 +652,7 @@ class Spool:
                 rows = {bytes(r[0]): r for r in conn.execute(f"SELECT {columns} FROM reported WHERE path IN (?, ?)", (src_raw, dest_raw))}
                 if not rows:
                     return 0
-                placed = placed_by_inode(src_raw, dest_raw, rows.get(src_raw), rows.get(dest_raw), *held, inode=lambda r: r[3])
+                placed = placed_by_inode(src_raw, dest_raw, rows.get(src_raw), rows.get(dest_raw), *held, inode=lambda r: loaded_int(r[3]))
                 conn.execute("DELETE FROM reported WHERE path IN (?, ?)", (src_raw, dest_raw))
                 conn.executemany(
                     f"INSERT INTO reported ({columns}) VALUES (?, ?, ?, ?, ?, ?, ?)",

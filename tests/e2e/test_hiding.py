@@ -195,3 +195,17 @@ def test_names_that_are_not_utf8_change_nothing(desk):
     zipped, seconds = _alert_naming(d, "\\xffdrawings.zip", "classified-egress")
     assert "inside an archive" in zipped["explanation"]
     _report("zipped drawing named with \\xff", zipped, seconds)
+
+
+def test_a_copy_dated_past_2262_still_alerts(desk):
+    """Before: a file whose mtime is past 2262 (`touch -d 2400-01-01`, which ext4 keeps) has an
+    st_mtime_ns beyond 2**63. The lane's batch failed on it, and once that was mended its
+    report's mark could not be stored (SQLite's integers are 64-bit): the event was dropped, and
+    the copy of a core drawing left with an agent.error alone."""
+    d = desk
+    _as_employee(d, 'touch -d 2400-01-01 pump-impeller.dwg && cp -p pump-impeller.dwg "$1/notes.dwg"', str(d.usb))
+    if os.stat(d.usb / "notes.dwg").st_mtime_ns < 2**63:
+        pytest.skip("this file system keeps no time past 2262")
+    alert, seconds = _alert_naming(d, "notes.dwg", "classified-egress")
+    assert alert["severity"] == "critical"
+    _report("touch -d 2400", alert, seconds)
