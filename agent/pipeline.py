@@ -771,7 +771,7 @@ class Pipeline:
         recheck, watch_only, egress, in_flight = self._recheck, self._watch_only, self._egress, self.lanes.in_flight
         kept: list[tuple[str, tuple]] = []
         looked, entries = [], []
-        for path in paths:
+        for path in dict.fromkeys(paths):  # a path twice in a step's files (reported twice) is looked at once
             entry = recheck.get(path) or watch_only.get(path)
             if entry is None or entry[6] != due:
                 continue  # dropped, or reported again since (its own entry is due then)
