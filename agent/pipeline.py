@@ -805,8 +805,8 @@ class Pipeline:
         every RECHECK_MAX_GAP_S, the others together, after the gap of the newest report among
         them (its age times RECHECK_BACKOFF, between RECHECK_S and RECHECK_MAX_GAP_S)."""
         recheck, watch_only, watched = self._recheck, self._watch_only, self._file_watched
-        rechecked = []
-        for path, entry in kept:
+        rechecked = kept if not watch_only else []  # (none pushed out: fewer than MAX_RECHECKED reports)
+        for path, entry in kept if watch_only else ():
             if path in watch_only:  # pushed out of the newest: looked at every RECHECK_MAX_GAP_S
                 watch_only[path] = (*entry[:6], now + RECHECK_MAX_GAP_S)
                 self._due_at(now + RECHECK_MAX_GAP_S, [path])
