@@ -48,8 +48,12 @@ CHUNK_FILES = 32  # files per request: the round-trip is paid once for them
 # The wire format's version, the helper's first argument: a helper of another version (an agent
 # upgraded while a refresh starts its helpers) ends at once, and the refresh fails instead of
 # misreading its answers (or waiting forever for bytes that never come).
-PROTOCOL = "3"
-_U32, _ERR, _FIELDS, _SKETCH = struct.Struct(">I"), struct.Struct(">iH"), struct.Struct(">QqQqI"), struct.Struct(">i")
+PROTOCOL = "4"
+# size, mtime_ns, inode, ctime_ns, the head's length: the times in 16 bytes each (signed), as a
+# time past 2262 (`touch -d 2400-01-01`, which ext4 keeps) is past 64 bits; in 8, a helper died
+# on one, and the refresh with it, leaving every classified file unindexed (protocol 3)
+_U32, _ERR, _FIELDS, _SKETCH = struct.Struct(">I"), struct.Struct(">iH"), struct.Struct(">Q16sQ16sI"), struct.Struct(">i")
+_TIME_BYTES = 16
 
 
 def default_workers() -> int:
@@ -144,7 +148,8 @@ def _parse(data: bytes, paths: list[str]) -> list[FileDigest | OSError]:
     for path in paths:
         if data[at] == 1:
             sha256 = data[at + 1 : at + 65].decode("ascii")
-            size, mtime_ns, inode, ctime_ns, head_len = _FIELDS.unpack_from(data, at + 65)
+            size, mtime, inode, ctime, head_len = _FIELDS.unpack_from(data, at + 65)
+            mtime_ns, ctime_ns = int.from_bytes(mtime, "big", signed=True), int.from_bytes(ctime, "big", signed=True)
             at += 65 + _FIELDS.size
             head = data[at : at + head_len]
             at += head_len
@@ -211,7 +216,13 @@ def _serve(inp: BinaryIO, out: BinaryIO, text_kinds: frozenset[str] | None = Non
             answers += [
                 b"\x01",
                 d.sha256.encode("ascii"),
-                _FIELDS.pack(d.size, d.mtime_ns, d.inode, d.ctime_ns, len(head)),
+                _FIELDS.pack(
+                    d.size,
+                    d.mtime_ns.to_bytes(_TIME_BYTES, "big", signed=True),
+                    d.inode,
+                    d.ctime_ns.to_bytes(_TIME_BYTES, "big", signed=True),
+                    len(head),
+                ),
                 head,
                 _SKETCH.pack(-1 if sketch is None else len(sketch)),
                 sketch or b"",

@@ -77,3 +77,29 @@ def test_a_time_no_date_holds_is_said_not_raised():
 
     assert _iso(YEAR_2400_NS) == "2400-01-01T00:00:00Z"
     assert _iso(2**80) == f"{2**80} ns since 1970" and _iso(-(2**70)) == f"{-(2**70)} ns since 1970"
+
+
+def test_the_index_helpers_carry_a_time_past_2262(tmp_path, monkeypatch):
+    """A refresh of many files hashes them in helper processes (agent/hashpool.py), which sent the
+    times as 64-bit numbers: a helper died on a file dated 2400, and the refresh with it (protocol 3)."""
+    import agent.index
+
+    monkeypatch.setattr(agent.index, "POOL_MIN_FILES", 10)
+    folder = tmp_path / "rnd"
+    folder.mkdir()
+    for i in range(30):
+        (folder / f"f{i:02d}.dwg").write_bytes(b"AC1032 drawing %d" % i)
+    try:
+        os.utime(folder / "f07.dwg", ns=(YEAR_2400_NS, YEAR_2400_NS + 9))
+    except OverflowError:
+        pytest.skip("this platform's utime takes no time past 2262")
+    if os.stat(folder / "f07.dwg").st_mtime_ns != YEAR_2400_NS + 9:
+        pytest.skip("this file system keeps no time past 2262")
+    index = FingerprintIndex(str(tmp_path / "index.db"), (ClassifiedFolder(str(folder), "core", "Drawings"),), hash_workers=2)
+    try:
+        assert index.refresh().hashed == 30
+        assert index.get(str(folder / "f07.dwg")).mtime_ns == YEAR_2400_NS + 9
+        assert index.lookup_sha256(hashlib.sha256(b"AC1032 drawing 21").hexdigest()) is not None
+        assert index.refresh().hashed == 0
+    finally:
+        index.close()
