@@ -39,6 +39,7 @@ from server.schema import agent_chains, chain_gaps, chain_incidents, events
 from server.times import iso, parse_ts
 
 DEFAULT_CLOCK_SKEW_S = 300.0
+SEQ_MAX = 2**63 - 1  # the last seq a BIGINT column holds (server.models.EventIn.seq)
 
 
 def chain_columns(event: Event, body: str) -> dict:
@@ -74,7 +75,8 @@ class ChainJudge:
         """Check the new events' links to their stored neighbours (and seqs claimed twice)."""
         rows = self.conn.execute(
             select(events.c.agent_seq, events.c.id, events.c.chain_hash, events.c.prev_hash)
-            .where(events.c.agent_id == agent_id, events.c.agent_seq.between(seqs[0] - 1, seqs[-1] + 1))
+            # (an agent's seq may be the last a column holds: one past it is not a bound SQL takes)
+            .where(events.c.agent_id == agent_id, events.c.agent_seq.between(seqs[0] - 1, min(seqs[-1] + 1, SEQ_MAX)))
             .order_by(events.c.agent_seq, events.c.seq)
         ).all()
         by_seq: dict[int, list] = defaultdict(list)
@@ -103,7 +105,7 @@ class ChainJudge:
         for e in gaps:
             details = e.details or {}
             low, high = details.get("seq_from"), details.get("seq_to", details.get("seq_from"))
-            if isinstance(low, int) and isinstance(high, int) and 0 < low <= high:
+            if isinstance(low, int) and isinstance(high, int) and 0 < low <= high <= SEQ_MAX:  # else no seq it names
                 rows.append({"agent_id": agent_id, "event_id": e.id, "seq_from": low, "seq_to": high})
         for row in rows:
             self.conn.execute(insert_ignore(self.conn, chain_gaps, ["agent_id", "event_id"]).values(**row))

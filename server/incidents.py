@@ -50,6 +50,7 @@ from server.times import aware, iso, parse_ts
 EGRESS_CATEGORIES: tuple[str, ...] = ("classified-egress", "marked-egress", "personal-data-egress", "uninspectable-egress")
 KIND = "incident"
 DEFAULT_WINDOW_S = 1800.0
+BYTES_MAX = 2**63 - 1  # an incident's total_bytes (BIGINT): the sum of sizes a file system claims stops there
 DEFAULT_ESCALATE_FILES: tuple[int, ...] = (10, 100)
 DEFAULT_ESCALATE_BYTES: tuple[int, ...] = (100 * 1024**2, 1024**3)
 ROOT_DEPTH = 3  # a place without app or device is named by this many folders of its path
@@ -293,7 +294,7 @@ def _open(conn: Connection, runs: list[_Run], now: datetime, settings: IncidentS
         top = min((f.top_draft() for f in files), key=lambda d: _rank(d.category))
         first_top = next((d for f in files for d in f.drafts if d.category == top.category), top)  # its first file of that category
         base = _highest(f.severity for f in files)
-        total = sum(f.event.size or 0 for f in files)
+        total = min(sum(f.event.size or 0 for f in files), BYTES_MAX)
         level = _top_level(f.event.level for f in files)
         item = next((f.event.register_entry for f in files if f.event.level == level and f.event.register_entry), None)
         place = run.place
@@ -349,7 +350,7 @@ def _grow(conn: Connection, runs: list[_Run], now: datetime, settings: IncidentS
             if more:
                 facet_changes.append({"b_alert": run.alert_id, "b_seq": seq, "b_facets": json.dumps(facets + more, ensure_ascii=False)})
         file_count = row.file_count + len(added)
-        total = row.total_bytes + sum(f.event.size or 0 for f in added)
+        total = min(row.total_bytes + sum(f.event.size or 0 for f in added), BYTES_MAX)
         file_rows += [_file_row(run.alert_id, row.file_count + i, f) for i, f in enumerate(added, start=1)]
         events = list(dict.fromkeys(e for f in run.files for e in f.event_ids))
         room = max(0, MAX_EVIDENCE - linked.get(run.alert_id, 0))

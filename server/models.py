@@ -149,9 +149,15 @@ class EventIn(BaseModel):
     @classmethod
     def _utc_in_range(cls, value: datetime) -> datetime:
         try:  # to_event() converts to UTC: 0001-01-01T00:00+01:00 has no UTC year
-            (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+            utc = (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
         except OverflowError:
-            raise ValueError("must be between years 1 and 9999 in UTC") from None
+            utc = None
+        # a year of room on each side: the collector adds and takes its windows (correlation,
+        # incidents, working hours in local time) to and from an event's time, and at 9999-12-31 or
+        # 0001-01-01 that overflowed: a 500 for the batch, which the agent sends again and again,
+        # every later event of that agent held behind it (a 422 is its one event's, put aside)
+        if utc is None or not TS_EARLIEST <= utc <= TS_LATEST:
+            raise ValueError("must be between years 2 and 9998 in UTC") from None
         return value
 
     @model_validator(mode="after")
@@ -338,6 +344,8 @@ class ChainIn(BaseModel):
     unsent_from: int | None = Field(None, ge=1, le=2**63 - 1)  # the first seq not delivered (or explained) yet
 
 
+TS_EARLIEST = datetime(2, 1, 1, tzinfo=UTC)  # an event's time (EventIn._utc_in_range)
+TS_LATEST = datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
 MAX_EPOCH_S = 253402300799.0  # 9999-12-31T23:59:59Z: the last second a datetime can hold
 
 
