@@ -67,7 +67,7 @@ class LinuxReader:
             bus=_BUSES.get(udev.get("ID_BUS", ""), "") or ("usb" if usb else _subsystem(scsi)),
             removable={"1": True, "0": False}.get(_read(disk, "removable")),
             volume_id=_enc(udev, "ID_FS_UUID") or _enc(probed, "ID_FS_UUID"),
-            size_bytes=int(sectors) * 512 if sectors.isdigit() else None,
+            size_bytes=_size_bytes(sectors),
         )
 
     def is_removable(self, device: str) -> bool:
@@ -174,3 +174,12 @@ def _read(folder: str, name: str) -> str:
             return f.read().strip()
     except OSError:
         return ""
+
+
+def _size_bytes(sectors: str) -> int | None:
+    """sysfs's size (512-byte sectors) in bytes; None when unknown or past what an event carries
+    (2**63 - 1: a device answering a crafted capacity would have every event naming it refused)."""
+    if not sectors.isdigit():
+        return None
+    size = int(sectors) * 512
+    return size if size < 2**63 else None

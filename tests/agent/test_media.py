@@ -186,3 +186,15 @@ def test_another_stick_at_the_same_place_and_device_name_is_identified_afresh(mo
     monitor.poll()
     assert [m.media.serial for m in monitor.mounted.values()] == ["SECOND"]
     assert len(reader.asked) == 2
+
+
+def test_a_size_past_what_an_event_carries_is_left_unknown():
+    """A device answering a crafted capacity gives sysfs any u64 of sectors: its size in bytes past
+    2**63 - 1 made the collector refuse (422) every event naming the stick, each egress.file to it
+    put aside unseen. It is left unknown instead."""
+    from agent.mediaid.linux import _size_bytes
+
+    assert _size_bytes("62333952") == 62333952 * 512
+    assert _size_bytes(str(2**54 - 1)) == (2**54 - 1) * 512  # the last that fits
+    assert _size_bytes(str(2**54)) is None and _size_bytes(str(2**64 - 1)) is None
+    assert _size_bytes("") is None and _size_bytes("-1") is None
