@@ -78,6 +78,7 @@ RECHECK_BACKOFF = 1 / 8
 RECHECK_MAX_GAP_S = 30.0
 RECHECK_FOR_S = 3600.0
 MAX_RECHECKED = 10_000
+_GONE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP})  # a look's lstat: nothing there to look at any more
 JOIN_S = 0.1  # files reported in one step within this long of its first report are due with it
 FAST_LOOKS = True  # False: each file re-checked is lstat'ed here in Python (the reference; agent/_restat.c)
 # Once its looks are more than RECHECK_S apart (a report 8 s old), a file re-checked is also watched
@@ -792,9 +793,12 @@ class Pipeline:
         for i in again:
             path, entry = looked[i], entries[i]
             try:
-                st = os.lstat(path)
-            except OSError:
-                self._forget(path)  # gone: its removal is an event of its own
+                st = _lstat(path)  # (a path past PATH_MAX too: os.lstat's ENAMETOOLONG dropped its looks)
+            except OSError as exc:
+                if exc.errno in _GONE:
+                    self._forget(path)  # gone: its removal is an event of its own
+                else:  # (refused, an I/O error): looked at again at its next time, not dropped
+                    kept.append((path, entry))
                 continue
             if not self._changed_since_report(path, entry, st):
                 kept.append((path, entry))
@@ -936,10 +940,11 @@ class Pipeline:
         if path in self._egress or path in self.lanes.in_flight:
             return  # a write was seen: it is looked at already
         try:
-            st = os.lstat(path)
-        except OSError:
-            self._forget(path)
-            return
+            st = _lstat(path)
+        except OSError as exc:
+            if exc.errno in _GONE:
+                self._forget(path)
+            return  # else its next look tries again
         if st.st_ino != entry[4]:  # another file there now: the place's own changes say it
             self._forget(path)
             return

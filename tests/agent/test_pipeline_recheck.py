@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from agent import pipeline as module
 from agent.index import FingerprintIndex
 from agent.pipeline import Pipeline
 from agent.places import EgressPlace, EgressPlaces
 from agent.spool import Spool
+from agent.walk import lstat as walk_lstat
 from rules.events import Event
 
 
@@ -86,9 +89,9 @@ def _one_reported(tmp_path) -> tuple[Pipeline, _Clock, str]:
 
 
 def _looks(pipeline: Pipeline, clock: _Clock, seconds: int, monkeypatch) -> list[float]:
-    """The ages at which the reported files were lstat'ed (by os.lstat, or by agent._restat for
-    many at once), a pass a second for `seconds`."""
-    looked, lstat, restat, start = [], os.lstat, module._restat, clock.now
+    """The ages at which the reported files were lstat'ed (by the pipeline's _lstat, or by
+    agent._restat for many at once), a pass a second for `seconds`."""
+    looked, lstat, restat, start = [], module._lstat, module._restat, clock.now
 
     class Counted:
         @staticmethod
@@ -96,13 +99,13 @@ def _looks(pipeline: Pipeline, clock: _Clock, seconds: int, monkeypatch) -> list
             looked.extend(clock.now - start for _ in paths)
             return restat.changed(paths, entries)
 
-    monkeypatch.setattr(module.os, "lstat", lambda path: (looked.append(clock.now - start), lstat(path))[1])
+    monkeypatch.setattr(module, "_lstat", lambda path: (looked.append(clock.now - start), lstat(path))[1])
     if restat is not None:
         monkeypatch.setattr(module, "_restat", Counted)
     for _ in range(seconds):
         clock.now += 1
         pipeline._recheck_reported()
-    monkeypatch.setattr(module.os, "lstat", lstat)
+    monkeypatch.setattr(module, "_lstat", lstat)
     monkeypatch.setattr(module, "_restat", restat)
     return list(dict.fromkeys(looked))  # a file the C call names is looked at again in Python: one look
 
@@ -139,3 +142,58 @@ def test_a_file_reported_again_is_looked_at_as_a_new_report(tmp_path, monkeypatc
     _reported(pipeline, path)  # written and reported again: its own due time, not the old one's
     looked = _looks(pipeline, clock, 5, monkeypatch)
     assert looked == [1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_file_whose_path_is_past_path_max_stays_looked_at(tmp_path, monkeypatch, fast):
+    """Its folder's path under PATH_MAX, the folder and a long name over it: reported (the
+    pipeline's lstat reaches any length), then dropped at the first look, whose os.lstat's
+    ENAMETOOLONG was taken for "gone" (and no file watch takes such a path either): a write
+    through a kept mapping went unseen until the reconcile, or never if the stick left first."""
+    monkeypatch.setattr(module, "FAST_LOOKS", fast)
+    clock = _Clock()
+    pipeline, usb = _pipeline(tmp_path, clock)
+    folder, fd = usb, os.open(usb, os.O_RDONLY)
+    try:
+        while len(os.fsencode(folder)) < 3800:
+            os.mkdir("d" * 200, dir_fd=fd)
+            deeper = os.open("d" * 200, os.O_RDONLY, dir_fd=fd)
+            os.close(fd)
+            fd, folder = deeper, folder + "/" + "d" * 200
+        os.close(os.open("f" * 250, os.O_CREAT | os.O_WRONLY, 0o644, dir_fd=fd))
+        path = folder + "/" + "f" * 250
+        assert len(os.fsencode(path)) >= 4096
+        pipeline._watch_reported(path, walk_lstat(path))
+        clock.now += module.RECHECK_S
+        pipeline._recheck_reported()
+        assert path in pipeline._recheck and path not in pipeline._egress
+        os.utime("f" * 250, ns=(5, 5), dir_fd=fd)  # what a write through a kept mapping does to the times
+        for _ in range(int(module.RECHECK_S) + 1):
+            clock.now += 1
+            pipeline._recheck_reported()
+        assert path in pipeline._egress  # found at its next look
+    finally:
+        os.close(fd)
+
+
+def test_a_look_refused_is_tried_again_not_dropped(tmp_path, monkeypatch):
+    """Only a file gone (or a path that no longer leads to one) ends its looks; an lstat refused
+    (a user's FUSE mount may refuse root) or failing otherwise is tried at the next look."""
+    import errno
+
+    monkeypatch.setattr(module, "FAST_LOOKS", False)
+    pipeline, clock, path = _one_reported(tmp_path)
+    real = module._lstat
+
+    def refused(p):
+        raise PermissionError(errno.EACCES, "Permission denied", p)
+
+    monkeypatch.setattr(module, "_lstat", refused)
+    clock.now += module.RECHECK_S
+    pipeline._recheck_reported()
+    assert path in pipeline._recheck
+    monkeypatch.setattr(module, "_lstat", real)
+    os.utime(path, ns=(1, 1))
+    clock.now += module.RECHECK_S
+    pipeline._recheck_reported()
+    assert path in pipeline._egress
