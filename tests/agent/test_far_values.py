@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import os
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -20,8 +19,8 @@ from agent.config import ClassifiedFolder
 from agent.db import loaded_int, stored_int
 from agent.index import FingerprintIndex
 from agent.spool import FileMark, Spool
+from tests.agent.far_times import YEAR_2400_NS, dated
 
-YEAR_2400_NS = 13_569_465_600 * 10**9
 BIG_INODE = 2**64 - 2
 
 
@@ -50,12 +49,7 @@ def test_an_index_with_a_file_dated_2400_indexes_every_file(tmp_path):
     folder.mkdir()
     (folder / "a.dwg").write_bytes(b"AC1032 drawing one")
     (folder / "b.dwg").write_bytes(b"AC1032 drawing two")
-    try:
-        os.utime(folder / "a.dwg", ns=(YEAR_2400_NS, YEAR_2400_NS + 3))
-    except OverflowError:
-        pytest.skip("this platform's utime takes no time past 2262")
-    if os.stat(folder / "a.dwg").st_mtime_ns != YEAR_2400_NS + 3:
-        pytest.skip("this file system keeps no time past 2262")
+    dated(folder / "a.dwg", YEAR_2400_NS + 3)
     index = FingerprintIndex(str(tmp_path / "index.db"), (ClassifiedFolder(str(folder), "core", "Drawings"),))
     try:
         assert index.refresh().hashed == 2
@@ -89,12 +83,7 @@ def test_the_index_helpers_carry_a_time_past_2262(tmp_path, monkeypatch):
     folder.mkdir()
     for i in range(30):
         (folder / f"f{i:02d}.dwg").write_bytes(b"AC1032 drawing %d" % i)
-    try:
-        os.utime(folder / "f07.dwg", ns=(YEAR_2400_NS, YEAR_2400_NS + 9))
-    except OverflowError:
-        pytest.skip("this platform's utime takes no time past 2262")
-    if os.stat(folder / "f07.dwg").st_mtime_ns != YEAR_2400_NS + 9:
-        pytest.skip("this file system keeps no time past 2262")
+    dated(folder / "f07.dwg", YEAR_2400_NS + 9)
     index = FingerprintIndex(str(tmp_path / "index.db"), (ClassifiedFolder(str(folder), "core", "Drawings"),), hash_workers=2)
     try:
         assert index.refresh().hashed == 30

@@ -359,15 +359,12 @@ def test_a_time_past_2262_fails_neither_its_file_nor_its_batch(tmp_path):
     """st_mtime_ns past 2**63 (a file touched to 2400: ext4 keeps it) was parsed as a signed 64-bit
     number, and its OverflowError failed the whole batch: every file of it, a drawing copied
     beside, reported unreadable. Each file now gets the reference's answer, times whole."""
-    future = 13_569_465_600 * 10**9  # 2400-01-01
+    from tests.agent.far_times import YEAR_2400_NS as future
+    from tests.agent.far_times import dated
+
     (tmp_path / "future.bin").write_bytes(b"touched far ahead")
     (tmp_path / "drawing.dwg").write_bytes(b"AC1032 pump impeller")
-    try:
-        os.utime(tmp_path / "future.bin", ns=(future, future + 7))
-    except OverflowError:
-        pytest.skip("this platform's utime takes no time past 2262")
-    if os.stat(tmp_path / "future.bin").st_mtime_ns != future + 7:
-        pytest.skip("this file system keeps no time past 2262")
+    dated(tmp_path / "future.bin", future + 7, future)
     jobs = _jobs([tmp_path / "future.bin", tmp_path / "drawing.dwg"])
     try:
         native, reference = _answers(_lane(), jobs)

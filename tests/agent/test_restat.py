@@ -12,10 +12,10 @@ import tempfile
 import pytest
 
 from agent import pipeline
+from tests.agent.far_times import YEAR_2400_NS, dated
 
 _restat = pytest.importorskip("agent._restat", reason="agent/_restat.c not built (no C compiler or Python headers)")
 
-YEAR_2400_NS = 13_569_465_600 * 10**9  # past 2**63 ns: ext4 keeps it, and `touch -d 2400-01-01` sets it
 
 
 def entry_of(st: os.stat_result) -> tuple:
@@ -66,14 +66,8 @@ def test_names_every_file_changed_gone_or_replaced_and_no_other(tmp_path):
 def test_times_past_2262_are_compared_whole(tmp_path):
     path = tmp_path / "future.dwg"
     path.write_bytes(b"drawing")
-    try:
-        os.utime(path, ns=(YEAR_2400_NS, YEAR_2400_NS))
-    except OverflowError:
-        pytest.skip("this platform's utime takes no time past 2262")
-    st = os.lstat(path)
-    if st.st_mtime_ns != YEAR_2400_NS:
-        pytest.skip(f"the file system kept another time ({st.st_mtime_ns})")
-    entry = entry_of(st)
+    dated(path, YEAR_2400_NS)
+    entry = entry_of(os.lstat(path))
     # the entry's time does not fit 64 bits: the caller compares it (named), never a wrong answer
     assert _restat.changed([str(path)], [entry]) == [0] and reference([str(path)], [entry]) == []
     os.utime(path, ns=(YEAR_2400_NS, YEAR_2400_NS + 1))
