@@ -1,7 +1,9 @@
 """Egress throughput: 10,000 files of 4 KB..4 MB (2.1 GB) copied into an egress folder in one go
 (`cp -r`); the time until every egress event is stored on the collector, against the time OpenSSL
 SHA-256 needs for the same files; and the agent's CPU seconds per 1,000 files beside a raw inotify
-reader's for the same copy (issue 9 item 2).
+reader's for the same copy (issue 9 item 2). Then a flat burst of 2,000 files beside the shell
+pipeline `inotifywait | xargs openssl dgst` (issue 21 item 4), and what the re-checks of those
+files cost the agent in the 30 s after (`burst_figures`; the old rounds' notes call it `burst_figure`).
 
 The page cache is warm for both sides: the source files were just written, the copies just made.
 The files are ordinary binary files (no classified content, no text to inspect): the floor of
