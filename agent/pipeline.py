@@ -753,16 +753,22 @@ class Pipeline:
         due_list = self._recheck_due
         if not due_list or due_list[0][0] > now:
             return
-        looked: list[list[tuple[str, tuple]]] = []
+        popped = []
         while due_list and due_list[0][0] <= now:
-            due, _, paths = heapq.heappop(due_list)
-            if self._joining is not None and self._joining[3] is paths:
-                self._joining = None
-            kept = self._look_at(due, paths, now)
-            if kept:
-                looked.append(kept)
-        for kept in looked:  # due again after the loop, so none is looked at twice in a pass
-            self._due_again(kept, now)
+            popped.append(heapq.heappop(due_list))
+        if self._joining is not None and any(self._joining[3] is paths for _, _, paths in popped):
+            self._joining = None
+        try:
+            looked = [self._look_at(due, paths, now) for due, _, paths in popped]
+            for kept in looked:  # due again after the loop, so none is looked at twice in a pass
+                if kept:
+                    self._due_again(kept, now)
+        except BaseException:
+            # a pass that fails must not take its files' looks with it: the items go back (a file
+            # already due again at another time is passed over in them), and the next step looks
+            for item in popped:
+                heapq.heappush(due_list, item)
+            raise
 
     def _look_at(self, due: float, paths: list[str], now: float) -> list[tuple[str, tuple]]:
         """Look at the files due at `due` (those of paths whose entry says so); the ones still
@@ -809,13 +815,15 @@ class Pipeline:
         every RECHECK_MAX_GAP_S, the others together, after the gap of the newest report among
         them (its age times RECHECK_BACKOFF, between RECHECK_S and RECHECK_MAX_GAP_S)."""
         recheck, watch_only, watched = self._recheck, self._watch_only, self._file_watched
-        rechecked = kept if not watch_only else []  # (none pushed out: fewer than MAX_RECHECKED reports)
-        for path, entry in kept if watch_only else ():
-            if path in watch_only:  # pushed out of the newest: looked at every RECHECK_MAX_GAP_S
-                watch_only[path] = (*entry[:6], now + RECHECK_MAX_GAP_S)
-                self._due_at(now + RECHECK_MAX_GAP_S, [path])
-            else:
-                rechecked.append((path, entry))
+        rechecked = kept  # none pushed out of the newest while fewer than MAX_RECHECKED were reported
+        if watch_only:
+            rechecked = []
+            for path, entry in kept:
+                if path in watch_only:  # pushed out of the newest: looked at every RECHECK_MAX_GAP_S
+                    watch_only[path] = (*entry[:6], now + RECHECK_MAX_GAP_S)
+                    self._due_at(now + RECHECK_MAX_GAP_S, [path])
+                else:
+                    rechecked.append((path, entry))
         if not rechecked:
             return
         newest = max(entry[5] for _, entry in rechecked)

@@ -197,3 +197,24 @@ def test_a_look_refused_is_tried_again_not_dropped(tmp_path, monkeypatch):
     clock.now += module.RECHECK_S
     pipeline._recheck_reported()
     assert path in pipeline._egress
+
+
+def test_a_pass_that_fails_leaves_its_files_to_the_next(tmp_path, monkeypatch):
+    """The files due together are taken off the heap for the pass: one that raised (a bug, no
+    memory) must put them back, or their looks, and a write through a mapping, were lost for good."""
+    pipeline, clock, path = _one_reported(tmp_path)
+
+    class Broken:
+        @staticmethod
+        def changed(paths, entries):
+            raise MemoryError
+
+    monkeypatch.setattr(module, "FAST_LOOKS", True)
+    monkeypatch.setattr(module, "_restat", Broken)
+    clock.now += module.RECHECK_S
+    with pytest.raises(MemoryError):
+        pipeline._recheck_reported()
+    monkeypatch.setattr(module, "FAST_LOOKS", False)
+    os.utime(path, ns=(1, 1))
+    pipeline._recheck_reported()
+    assert path in pipeline._egress  # looked at in the next step, the change found
